@@ -1,0 +1,24 @@
+"""Acknowledgement and prefetch: which messages a worker may hold and which a crash loses.
+
+Redis keeps every delivered, un-acked message in its ``unacked`` hash and puts it back on the
+queue ``visibility_timeout`` seconds after delivery. Early ack (Celery's default) acks just before
+a task runs; late ack after it ends. The prefetch limit counts un-acked messages only, so under
+early ack a running task no longer counts, and ETA messages never do (``increment_eventually``).
+"""
+
+from __future__ import annotations
+
+
+def prefetch_limit(multiplier: int, concurrency: int) -> int | None:
+    """Most un-acked messages a worker reserves; None when the multiplier is 0 (no limit)."""
+    return multiplier * concurrency if multiplier else None
+
+
+def counted_unacked(reserved: int, running: int, acks_late: bool) -> int:
+    """Messages that count against the prefetch limit: running ones only under late ack."""
+    return reserved + (running if acks_late else 0)
+
+
+def acked_before_run(acks_late: bool) -> bool:
+    """Whether the message is acked as the task starts, so a crash mid-run loses it."""
+    return not acks_late

@@ -1,0 +1,122 @@
+"""Closed-form queueing results the simulator is checked against and the app teaches with.
+
+Notation: arrival rate ``lam`` (λ), mean service time ``s`` (1/μ), ``c`` servers, offered load
+a = λs, utilisation ρ = a/c; every formula needs ρ < 1 and raises otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+class UnstableError(ValueError):
+    """ρ ≥ 1: the queue grows without bound, so waiting-time formulas have no answer."""
+
+
+def utilization(lam: float, s: float, c: int) -> float:
+    """ρ = λs/c, the fraction of server time busy."""
+    return lam * s / c
+
+
+def _check(lam: float, s: float, c: int) -> float:
+    if lam <= 0 or s <= 0 or c < 1:
+        raise ValueError(f"need rate > 0, service mean > 0 and workers >= 1 (got {lam}, {s}, {c})")
+    rho = utilization(lam, s, c)
+    if rho >= 1:
+        raise UnstableError(
+            f"utilisation rate*service/workers = {rho:.3f} >= 1: the queue never drains; "
+            f"use at least {math.floor(lam * s) + 1} workers"
+        )
+    return rho
+
+
+def erlang_b(c: int, a: float) -> float:
+    """Erlang B blocking probability by the recursion B(k) = aB(k−1)/(k + aB(k−1)), stable for large c."""
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def erlang_c(lam: float, s: float, c: int) -> float:
+    """P(wait > 0) in M/M/c: C = B/(1 − ρ(1 − B)) (Erlang 1917; Kleinrock, Queueing Systems I, §3.5)."""
+    rho = _check(lam, s, c)
+    b = erlang_b(c, lam * s)
+    return b / (1 - rho * (1 - b))
+
+
+def mmc_wait(lam: float, s: float, c: int) -> float:
+    """Mean wait in queue Wq = C(c, a) / (cμ − λ) for M/M/c."""
+    return erlang_c(lam, s, c) / (c / s - lam)
+
+
+def mmc_queue_length(lam: float, s: float, c: int) -> float:
+    """Mean number waiting Lq = λ·Wq (Little's law applied to the queue)."""
+    return littles_law(lam, mmc_wait(lam, s, c))
+
+
+def mmc_wait_exceeds(t: float, lam: float, s: float, c: int) -> float:
+    """P(Wq > t) = C(c, a)·exp(−(cμ − λ)t) for M/M/c (Kleinrock I, eq. 3.40)."""
+    return erlang_c(lam, s, c) * math.exp(-(c / s - lam) * t)
+
+
+def mmc_wait_quantile(q: float, lam: float, s: float, c: int) -> float:
+    """The q-quantile of the wait in M/M/c: 0 when P(wait) ≤ 1 − q, else from the tail above."""
+    pw = erlang_c(lam, s, c)
+    if pw <= 1 - q:
+        return 0.0
+    return math.log(pw / (1 - q)) / (c / s - lam)
+
+
+def littles_law(lam: float, w: float) -> float:
+    """L = λW (Little 1961): mean number in a stable system from rate and mean time in it."""
+    return lam * w
+
+
+def allen_cunneen(lam: float, s: float, c: int, ca: float, cs: float) -> float:
+    """G/G/c mean wait ≈ Wq(M/M/c)·(ca² + cs²)/2 (Allen 1990, Probability, Statistics and Queueing
+    Theory, §6); ca, cs are the coefficients of variation of inter-arrival and service times.
+    Good at moderate to high load, rough at low load."""
+    return mmc_wait(lam, s, c) * (ca**2 + cs**2) / 2
+
+
+def kingman(lam: float, s: float, ca: float, cs: float) -> float:
+    """G/G/1 heavy-traffic mean wait ≈ ρ/(1−ρ)·(ca² + cs²)/2·s (Kingman 1961)."""
+    rho = _check(lam, s, 1)
+    return rho / (1 - rho) * (ca**2 + cs**2) / 2 * s
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """M/M/c figures for one rate, service mean and worker count (what ``queuelab analytic`` prints)."""
+
+    rate: float
+    service_mean: float
+    workers: int
+    utilization: float
+    p_wait: float
+    wait_mean: float
+    queue_len_mean: float
+    sojourn_mean: float
+    in_system_mean: float
+    wait_p95: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def analyze(lam: float, s: float, c: int) -> Analysis:
+    wq = mmc_wait(lam, s, c)
+    return Analysis(
+        rate=lam,
+        service_mean=s,
+        workers=c,
+        utilization=utilization(lam, s, c),
+        p_wait=erlang_c(lam, s, c),
+        wait_mean=wq,
+        queue_len_mean=littles_law(lam, wq),
+        sojourn_mean=wq + s,
+        in_system_mean=littles_law(lam, wq + s),
+        wait_p95=mmc_wait_quantile(0.95, lam, s, c),
+    )

@@ -1,0 +1,319 @@
+"""The SimPy model of a Celery-on-Redis deployment: producer, broker, workers, result backend.
+
+The parts are named as a Celery user knows them; the rules they follow (prefetch, ack, retry)
+are calls into ``sim.ack`` and ``sim.retry``, shared with the live mode and the tests. Every part
+is driven by callbacks on SimPy events rather than a process per task, so a task costs a handful
+of events. All randomness comes from ``sim.draws``, keyed by (seed, task, attempt).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+
+from sim import ack, retry
+from sim.draws import Draws
+from sim.scenario import Scenario
+from sim.states import PENDING, RECEIVED, RETRY, STARTED
+from sim.trace import Recorder, Trace
+
+Progress = Callable[[int, int], None]
+
+
+class Message:
+    """One published task message; a retry is a new message, a redelivery is the same one."""
+
+    __slots__ = ("task", "attempt", "eta", "deliveries", "unacked")
+
+    def __init__(self, task: int, attempt: int, eta: float = 0.0) -> None:
+        self.task = task
+        self.attempt = attempt
+        self.eta = eta  # not to run before this time (a retry's countdown)
+        self.deliveries = 0
+        # its entry in Redis's unacked hash. Keyed by the message's delivery tag, which a restored
+        # message keeps, so an ack from any copy removes the entry of the latest delivery.
+        self.unacked: Delivery | None = None
+
+    def ack(self) -> None:
+        self.unacked = None
+
+
+class Delivery:
+    """One hand-over of a message to a worker; un-acked until acked or restored."""
+
+    __slots__ = ("message", "number", "counted", "deadline")
+
+    def __init__(self, message: Message, deadline: float) -> None:
+        self.message = message
+        self.number = message.deliveries
+        message.deliveries += 1
+        message.unacked = self
+        self.counted = True  # counts against the worker's prefetch limit
+        self.deadline = deadline  # visibility timeout: restored to the queue if still un-acked
+
+
+class Backend:
+    """The result backend and event stream: every state change becomes a trace row."""
+
+    def __init__(self, env: simpy.Environment, recorder: Recorder, n_tasks: int,
+                 progress: Progress | None) -> None:
+        self.env = env
+        self.recorder = recorder
+        self.n_tasks = n_tasks
+        self.progress = progress
+        self.finished = 0
+        self._report_every = max(1, n_tasks // 100)
+
+    def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
+        self.recorder.add(task, attempt, state, self.env.now, worker)
+
+    def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
+        """Record a terminal state (SUCCESS or FAILURE)."""
+        self.record(task, attempt, state, worker)
+        self.finished += 1
+        if self.progress and self.finished % self._report_every == 0:
+            self.progress(self.finished, self.n_tasks)
+
+
+class Broker:
+    """Redis: one FIFO queue, idle consumers waiting on it, and the ``unacked`` hash.
+
+    Un-acked deliveries are kept in delivery order; since every one expires ``visibility_timeout``
+    after it was made, one restorer process wakes at the oldest deadline and puts that message
+    back on the queue if it is still un-acked, as kombu's ``restore_visible`` does.
+    """
+
+    def __init__(self, env: simpy.Environment, visibility_timeout: float, dispatch: float) -> None:
+        self.env = env
+        self.visibility_timeout = visibility_timeout
+        self.dispatch = dispatch
+        self.queue: deque[Message] = deque()
+        self.consumers: deque[Worker] = deque()
+        self.unacked: deque[Delivery] = deque()
+        self._restorer_idle: simpy.Event | None = None
+        env.process(self._restorer())
+
+    def publish(self, message: Message) -> None:
+        while self.consumers:
+            worker = self.consumers.popleft()
+            worker.waiting = False
+            if worker.can_reserve():
+                self._deliver(message, worker)
+                return
+        self.queue.append(message)
+
+    def fetch(self, worker: Worker) -> None:
+        """Hand ``worker`` messages while it may reserve more; else it waits for the next."""
+        while worker.can_reserve():
+            if not self.queue:
+                if not worker.waiting:
+                    worker.waiting = True
+                    self.consumers.append(worker)
+                return
+            self._deliver(self.queue.popleft(), worker)
+
+    def _deliver(self, message: Message, worker: Worker) -> None:
+        delivery = Delivery(message, self.env.now + self.visibility_timeout)
+        self.unacked.append(delivery)
+        if self._restorer_idle is not None:
+            self._restorer_idle.succeed()
+            self._restorer_idle = None
+        worker.reserve(delivery)
+
+    def _restorer(self):
+        unacked = self.unacked
+        while True:
+            while unacked and unacked[0].message.unacked is not unacked[0]:
+                unacked.popleft()
+            if not unacked:
+                self._restorer_idle = self.env.event()
+                yield self._restorer_idle
+            elif unacked[0].deadline > self.env.now:
+                yield self.env.timeout(unacked[0].deadline - self.env.now)
+            else:
+                message = unacked.popleft().message
+                message.ack()  # gone from the unacked hash; its holder may still run it
+                self.publish(message)
+
+
+class Worker:
+    """A Celery worker node: ``concurrency`` slots, a prefetch buffer, and ETA messages held."""
+
+    def __init__(self, model: Model, index: int) -> None:
+        s = model.scenario
+        self.model = model
+        self.env = model.env
+        self.index = index
+        self.limit = ack.prefetch_limit(s.workers.prefetch_multiplier, s.workers.concurrency)
+        self.acks_late = s.ack.late
+        self.free_slots = s.workers.concurrency
+        self.running = 0  # running non-ETA messages (they count against prefetch under late ack)
+        self.reserved = 0  # non-ETA messages in transit or waiting for a slot
+        self.ready: deque[Delivery] = deque()
+        self.alive = True
+        self.incarnation = 0  # bumped by a crash: callbacks of the dead process are ignored
+        self.waiting = False  # queued in broker.consumers
+
+    def can_reserve(self) -> bool:
+        if not self.alive:
+            return False
+        if self.limit is None:
+            return True
+        return ack.counted_unacked(self.reserved, self.running, self.acks_late) < self.limit
+
+    def reserve(self, delivery: Delivery) -> None:
+        """The broker hands us a message; it arrives after the dispatch overhead."""
+        self.reserved += 1
+        if self.model.broker.dispatch > 0:
+            event = self.env.timeout(self.model.broker.dispatch)
+            incarnation = self.incarnation
+            event.callbacks.append(lambda _: self._receive(delivery, incarnation))
+        else:
+            self._receive(delivery, self.incarnation)
+
+    def _receive(self, delivery: Delivery, incarnation: int) -> None:
+        if incarnation != self.incarnation:
+            return  # we died while it was in transit: it waits out its visibility timeout
+        message = delivery.message
+        self.model.backend.record(message.task, message.attempt, RECEIVED, self.index)
+        if message.eta > self.env.now:
+            # ETA messages are held in memory and do not use a prefetch slot
+            self.reserved -= 1
+            delivery.counted = False
+            event = self.env.timeout(message.eta - self.env.now)
+            event.callbacks.append(lambda _: self._due(delivery, incarnation))
+            self.model.broker.fetch(self)
+        else:
+            self.ready.append(delivery)
+            self._run_next()
+
+    def _due(self, delivery: Delivery, incarnation: int) -> None:
+        if incarnation == self.incarnation:
+            self.ready.append(delivery)
+            self._run_next()
+
+    def _run_next(self) -> None:
+        while self.free_slots and self.ready:
+            self._start(self.ready.popleft())
+
+    def _start(self, delivery: Delivery) -> None:
+        message = delivery.message
+        self.free_slots -= 1
+        if delivery.counted:
+            self.reserved -= 1
+            self.running += 1
+        if ack.acked_before_run(self.acks_late):
+            message.ack()
+        self.model.backend.record(message.task, message.attempt, STARTED, self.index)
+        model = self.model
+        service = model.service(message.attempt)[message.task]
+        crash_at = model.crash_point(message, delivery.number)
+        event = self.env.timeout(
+            model.record_overhead + service * crash_at
+            if crash_at is not None
+            else 2 * model.record_overhead + service
+        )
+        incarnation = self.incarnation
+        if crash_at is not None:
+            event.callbacks.append(lambda _: self._crash(incarnation))
+        else:
+            event.callbacks.append(lambda _: self._finish(delivery, incarnation))
+        self.model.broker.fetch(self)
+
+    def _finish(self, delivery: Delivery, incarnation: int) -> None:
+        if incarnation != self.incarnation:
+            return
+        message, model = delivery.message, self.model
+        state = model.outcome(message)
+        if state == RETRY:
+            model.backend.record(message.task, message.attempt, RETRY, self.index)
+            delay = model.retry_delay(message)
+            model.broker.publish(Message(message.task, message.attempt + 1, self.env.now + delay))
+        else:
+            model.backend.finish(message.task, message.attempt, state, self.index)
+        message.ack()  # late ack acks now (also on failure); early ack already did
+        if delivery.counted:
+            self.running -= 1
+        self.free_slots += 1
+        self._run_next()
+        model.broker.fetch(self)
+
+    def _crash(self, incarnation: int) -> None:
+        """The node dies: everything it held stays un-acked in Redis until restored."""
+        if incarnation != self.incarnation:
+            return
+        self.alive = False
+        self.incarnation += 1
+        self.ready.clear()
+        self.free_slots = self.running = self.reserved = 0
+        event = self.env.timeout(self.model.scenario.workers.restart_delay)
+        event.callbacks.append(lambda _: self._restart())
+
+    def _restart(self) -> None:
+        self.alive = True
+        self.free_slots = self.model.scenario.workers.concurrency
+        self.model.broker.fetch(self)
+
+
+class Model:
+    """One simulated deployment of a scenario; ``run()`` returns its trace."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None,
+                 progress: Progress | None = None) -> None:
+        self.scenario = scenario
+        self.draws = Draws(scenario, seed)
+        self.env = simpy.Environment()
+        names = tuple(f"w{i + 1}" for i in range(scenario.workers.count))
+        self.recorder = Recorder(workers=names)
+        self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
+        self.broker = Broker(self.env, scenario.ack.visibility_timeout, scenario.overhead.dispatch)
+        self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
+        self.record_overhead = scenario.overhead.record
+        self._service: dict[int, list[float]] = {}
+
+    def service(self, attempt: int) -> list[float]:
+        """Service times of ``attempt`` for every task, as a list for fast indexing."""
+        if attempt not in self._service:
+            self._service[attempt] = self.draws.attempt(attempt).service.tolist()
+        return self._service[attempt]
+
+    def crash_point(self, message: Message, delivery: int) -> float | None:
+        """How far through its work this delivery kills its worker, or None if it does not."""
+        p = self.scenario.failures.crash_probability
+        if p == 0:
+            return None
+        u = float(self.draws.crash(message.attempt, delivery)[message.task])
+        return u / p if u < p else None
+
+    def outcome(self, message: Message) -> int:
+        failed = self.draws.attempt(message.attempt).fail[message.task] < self.scenario.failures.probability
+        return retry.outcome(message.attempt, bool(failed), self.scenario.retry.max_retries)
+
+    def retry_delay(self, message: Message) -> float:
+        u = float(self.draws.attempt(message.attempt).jitter[message.task])
+        return retry.retry_delay(self.scenario.retry, message.attempt, u)
+
+    def _producer(self):
+        env, broker, backend = self.env, self.broker, self.backend
+        last = 0.0
+        for task, t in enumerate(self.draws.arrivals.tolist()):
+            if t > last:
+                yield env.timeout(t - last)
+                last = t
+            backend.record(task, 0, PENDING)
+            broker.publish(Message(task, 0))
+
+    def run(self) -> Trace:
+        self.env.process(self._producer())
+        for worker in self.workers:
+            self.broker.fetch(worker)
+        self.env.run()
+        return self.recorder.trace()
+
+
+def simulate(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Trace:
+    """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace."""
+    return Model(scenario, seed, progress).run()
+

@@ -1,0 +1,347 @@
+"""The scenario: what is submitted, how long it takes, who runs it and how it fails.
+
+Every field is declared once in ``FIELDS`` with its default, type, allowed range and meaning, as
+Celery's ``app/defaults.py`` declares its settings; loading, validation, ``--set`` overrides and
+the docs all read that table. A scenario is plain frozen data: the simulator and the live mode
+read it and never change it. Times are seconds of scenario time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ScenarioError(ValueError):
+    """A scenario field is missing, mistyped or out of range; the message says which and how."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scenario setting: dotted key, default, type and the range it must lie in."""
+
+    key: str
+    default: Any
+    type: type
+    meaning: str
+    min: float | None = None  # inclusive lower bound
+    above: float | None = None  # exclusive lower bound
+    max: float | None = None  # inclusive upper bound
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        """The allowed range in words, for error messages and docs."""
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        parts = []
+        if self.above is not None:
+            parts.append(f"> {self.above:g}")
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        return kind[self.type] + (" " + " and ".join(parts) if parts else "")
+
+
+ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
+SERVICE_DISTS = ("exponential", "constant", "lognormal", "uniform", "empirical")
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", "scenario", str, "a label carried into traces and summaries"),
+    Field("description", "", str, "what this scenario shows and where to look"),
+    Field("seed", 1, int, "seed of every random draw", min=0, max=2**63 - 1),
+    Field("run.tasks", 10000, int, "tasks submitted (default when run.duration is unset)", min=1),
+    Field("run.duration", 0.0, float, "seconds of arrivals instead of a task count; 0 = unset", min=0),
+    Field("arrivals.process", "poisson", str, "arrival process", choices=ARRIVAL_PROCESSES),
+    Field("arrivals.rate", 7.2, float, "mean tasks per second", above=0),
+    Field("arrivals.burst_size", 100, int, "tasks per burst (process = burst)", min=1),
+    Field("arrivals.file", "", str, "arrival times, one per line (process = trace)"),
+    Field("service.dist", "exponential", str, "service-time distribution", choices=SERVICE_DISTS),
+    Field("service.mean", 1.0, float, "mean service time in seconds", above=0),
+    Field("service.cv", 1.0, float, "coefficient of variation (lognormal)", above=0),
+    Field("service.low", 0.5, float, "lower bound (uniform)", min=0),
+    Field("service.high", 1.5, float, "upper bound (uniform)", above=0),
+    Field("service.file", "", str, "service times, one per line (empirical)"),
+    Field("service.values", (), list, "inline service times to sample from (empirical)"),
+    Field("workers.count", 8, int, "worker processes (Celery nodes)", min=1, max=10000),
+    Field("workers.concurrency", 1, int, "execution slots per worker (--concurrency)", min=1),
+    Field(
+        "workers.prefetch_multiplier", 4, int, "worker_prefetch_multiplier; 0 = no limit", min=0
+    ),
+    Field("workers.restart_delay", 1.0, float, "seconds until a crashed worker is back", min=0),
+    Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
+    # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
+    Field("failures.crash_probability", 0.0, float, "chance an attempt kills its worker", min=0, max=0.9),
+    Field("retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0),
+    Field("retry.countdown", 180.0, float, "default_retry_delay when backoff is off", min=0),
+    Field("retry.backoff", 0.0, float, "retry_backoff factor in seconds; 0 = off", min=0),
+    Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0),
+    Field("retry.jitter", True, bool, "retry_jitter: full jitter on the backoff"),
+    Field("ack.late", False, bool, "task_acks_late"),
+    Field("ack.visibility_timeout", 3600.0, float, "Redis redelivers unacked messages after this", above=0),
+    Field("overhead.dispatch", 0.0, float, "broker-to-worker delay per delivery", min=0),
+    Field("overhead.record", 0.0, float, "result-backend write per state change", min=0),
+)
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class Run:
+    tasks: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    process: str
+    rate: float
+    burst_size: int
+    file: str
+
+
+@dataclass(frozen=True)
+class Service:
+    dist: str
+    mean: float
+    cv: float
+    low: float
+    high: float
+    file: str
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Workers:
+    count: int
+    concurrency: int
+    prefetch_multiplier: int
+    restart_delay: float
+
+    @property
+    def slots(self) -> int:
+        """Execution slots in the whole pool."""
+        return self.count * self.concurrency
+
+
+@dataclass(frozen=True)
+class Failures:
+    probability: float
+    crash_probability: float
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_retries: int
+    countdown: float
+    backoff: float
+    backoff_max: float
+    jitter: bool
+
+
+@dataclass(frozen=True)
+class Ack:
+    late: bool
+    visibility_timeout: float
+
+
+@dataclass(frozen=True)
+class Overhead:
+    dispatch: float
+    record: float
+
+
+SECTIONS = {
+    "run": Run,
+    "arrivals": Arrivals,
+    "service": Service,
+    "workers": Workers,
+    "failures": Failures,
+    "retry": Retry,
+    "ack": Ack,
+    "overhead": Overhead,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    seed: int
+    run: Run
+    arrivals: Arrivals
+    service: Service
+    workers: Workers
+    failures: Failures
+    retry: Retry
+    ack: Ack
+    overhead: Overhead
+
+    def replace(self, **dotted: Any) -> Scenario:
+        """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``."""
+        return from_dict(_nest(dotted), base=self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as nested plain data, ready for TOML or JSON."""
+        return dataclasses.asdict(self)
+
+
+def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[head] = value
+    return nested
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = prefix + key
+        if isinstance(value, dict) and key in SECTIONS and not prefix:
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _coerce(field: Field, value: Any) -> Any:
+    """Check one value against its field; return it in the field's type."""
+
+    def fail(why: str) -> ScenarioError:
+        return ScenarioError(f"{field.key} = {value!r} {why}: must be {field.allowed()}")
+
+    if field.type is list:
+        if not isinstance(value, list | tuple) or not all(_is_number(v) and v > 0 for v in value):
+            raise ScenarioError(f"{field.key} = {value!r}: must be a list of numbers > 0")
+        return tuple(float(v) for v in value)
+    if field.type is bool:
+        if not isinstance(value, bool):
+            raise fail("is not a boolean")
+        return value
+    if field.type is str:
+        if not isinstance(value, str):
+            raise fail("is not a string")
+        if field.choices and value not in field.choices:
+            raise fail("is not allowed")
+        return value
+    if field.type is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise fail("is not an integer")
+    if field.type is float and not _is_number(value):
+        raise fail("is not a number")
+    number = field.type(value)
+    if not math.isfinite(number):
+        raise fail("is not finite")
+    too_low = (field.min is not None and number < field.min) or (
+        field.above is not None and number <= field.above
+    )
+    if too_low or (field.max is not None and number > field.max):
+        raise fail("is out of range")
+    return number
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
+    """Validate nested scenario data; fields it leaves out come from ``base`` or the defaults."""
+    given = _flatten(raw)
+    unknown = sorted(set(given) - set(FIELD_BY_KEY))
+    if unknown:
+        raise ScenarioError(
+            f"unknown scenario field {unknown[0]!r}; known fields: " + ", ".join(FIELD_BY_KEY)
+        )
+    values = {key: _coerce(FIELD_BY_KEY[key], value) for key, value in given.items()}
+    previous = _flatten(base.to_dict()) if base else {}
+    merged = {f.key: values.get(f.key, previous.get(f.key, f.default)) for f in FIELDS}
+    if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
+        raise ScenarioError("run.tasks and run.duration are both set: give one of them")
+    if "run.tasks" in values:
+        merged["run.duration"] = 0.0
+    _check_together(merged)
+    sections = {
+        name: cls(**{f.name: merged[f"{name}.{f.name}"] for f in dataclasses.fields(cls)})
+        for name, cls in SECTIONS.items()
+    }
+    return Scenario(
+        name=merged["name"], description=merged["description"], seed=merged["seed"], **sections
+    )
+
+
+def _check_together(m: dict[str, Any]) -> None:
+    """Rules that involve more than one field."""
+    if m["service.dist"] == "uniform" and not m["service.low"] < m["service.high"]:
+        raise ScenarioError(
+            f"service.low = {m['service.low']!r} must be < service.high = {m['service.high']!r}"
+        )
+    if m["service.dist"] == "empirical" and not (m["service.file"] or m["service.values"]):
+        raise ScenarioError("service.dist = 'empirical' needs service.file or service.values")
+    if m["arrivals.process"] == "trace" and not m["arrivals.file"]:
+        raise ScenarioError("arrivals.process = 'trace' needs arrivals.file (arrival times)")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``workers.count=8`` → ("workers.count", 8); values are TOML, bare words are strings."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. workers.count=8")
+    if key not in FIELD_BY_KEY:
+        raise ScenarioError(f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY))
+    try:
+        return key, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
+    """Read a scenario file (or the defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    Relative ``file`` fields are resolved against the scenario's folder, so a scenario and its
+    data files travel together.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+        for section in ("service", "arrivals"):
+            file = raw.get(section, {}).get("file")
+            if isinstance(file, str) and file and not Path(file).is_absolute():
+                raw[section]["file"] = str(path.parent / file)
+    scenario = from_dict(raw)
+    if overrides:
+        scenario = from_dict(_nest(dict(parse_override(o) for o in overrides)), base=scenario)
+    return scenario
+
+
+def dumps(scenario: Scenario) -> str:
+    """The scenario as TOML text that ``load`` reads back to the same scenario."""
+    data = scenario.to_dict()
+    lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "description", "seed")]
+    for section in SECTIONS:
+        lines.append(f"\n[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in data[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
