@@ -32,7 +32,7 @@ def _check(lam: float, s: float, c: int) -> float:
 
 
 def erlang_b(c: int, a: float) -> float:
-    """Erlang B blocking probability by the recursion B(k) = aB(k−1)/(k + aB(k−1)), stable for large c."""
+    """Erlang B by the recursion B(k) = aB(k−1)/(k + aB(k−1)): stable for large c."""
     b = 1.0
     for k in range(1, c + 1):
         b = a * b / (k + a * b)
@@ -40,7 +40,7 @@ def erlang_b(c: int, a: float) -> float:
 
 
 def erlang_c(lam: float, s: float, c: int) -> float:
-    """P(wait > 0) in M/M/c: C = B/(1 − ρ(1 − B)) (Erlang 1917; Kleinrock, Queueing Systems I, §3.5)."""
+    """P(wait > 0) in M/M/c: C = B/(1 − ρ(1 − B)) (Erlang 1917; Kleinrock, vol. I §3.5)."""
     rho = _check(lam, s, c)
     b = erlang_b(c, lam * s)
     return b / (1 - rho * (1 - b))
@@ -89,7 +89,7 @@ def kingman(lam: float, s: float, ca: float, cs: float) -> float:
 
 @dataclass(frozen=True)
 class Analysis:
-    """M/M/c figures for one rate, service mean and worker count (what ``queuelab analytic`` prints)."""
+    """M/M/c figures for a rate, service mean and worker count: as `queuelab analytic` prints."""
 
     rate: float
     service_mean: float

@@ -106,8 +106,9 @@ def _stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return float(values.mean()), float(p50), float(p95), float(p99)
 
 
-def summarize(trace: Trace, slots: int, engine: str = "sim", scenario: str = "",
-              seed: int = 0) -> Summary:
+def summarize(
+    trace: Trace, slots: int, engine: str = "sim", scenario: str = "", seed: int = 0
+) -> Summary:
     """The run's summary; ``slots`` is workers × concurrency, for utilisation."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)

@@ -57,13 +57,15 @@ class Delivery:
 class Backend:
     """The result backend and event stream: every state change becomes a trace row."""
 
-    def __init__(self, env: simpy.Environment, recorder: Recorder, n_tasks: int,
-                 progress: Progress | None) -> None:
+    def __init__(
+        self, env: simpy.Environment, recorder: Recorder, n_tasks: int, progress: Progress | None
+    ) -> None:
         self.env = env
         self.recorder = recorder
         self.n_tasks = n_tasks
         self.progress = progress
-        self.finished = 0
+        self.finished = 0  # tasks with a terminal state; a duplicate run's second end not counted
+        self._ended = bytearray(n_tasks)
         self._report_every = max(1, n_tasks // 100)
 
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
@@ -72,6 +74,9 @@ class Backend:
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
         self.record(task, attempt, state, worker)
+        if self._ended[task]:
+            return
+        self._ended[task] = 1
         self.finished += 1
         if self.progress and self.finished % self._report_every == 0:
             self.progress(self.finished, self.n_tasks)
@@ -260,8 +265,9 @@ class Worker:
 class Model:
     """One simulated deployment of a scenario; ``run()`` returns its trace."""
 
-    def __init__(self, scenario: Scenario, seed: int | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+    ) -> None:
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
@@ -288,7 +294,10 @@ class Model:
         return u / p if u < p else None
 
     def outcome(self, message: Message) -> int:
-        failed = self.draws.attempt(message.attempt).fail[message.task] < self.scenario.failures.probability
+        failed = (
+            self.draws.attempt(message.attempt).fail[message.task]
+            < self.scenario.failures.probability
+        )
         return retry.outcome(message.attempt, bool(failed), self.scenario.retry.max_retries)
 
     def retry_delay(self, message: Message) -> float:
@@ -313,7 +322,8 @@ class Model:
         return self.recorder.trace()
 
 
-def simulate(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Trace:
+def simulate(
+    scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+) -> Trace:
     """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace."""
     return Model(scenario, seed, progress).run()
-

@@ -56,7 +56,9 @@ FIELDS: tuple[Field, ...] = (
     Field("description", "", str, "what this scenario shows and where to look"),
     Field("seed", 1, int, "seed of every random draw", min=0, max=2**63 - 1),
     Field("run.tasks", 10000, int, "tasks submitted (default when run.duration is unset)", min=1),
-    Field("run.duration", 0.0, float, "seconds of arrivals instead of a task count; 0 = unset", min=0),
+    Field(
+        "run.duration", 0.0, float, "seconds of arrivals instead of a task count; 0 = unset", min=0
+    ),
     Field("arrivals.process", "poisson", str, "arrival process", choices=ARRIVAL_PROCESSES),
     Field("arrivals.rate", 7.2, float, "mean tasks per second", above=0),
     Field("arrivals.burst_size", 100, int, "tasks per burst (process = burst)", min=1),
@@ -70,20 +72,31 @@ FIELDS: tuple[Field, ...] = (
     Field("service.values", (), list, "inline service times to sample from (empirical)"),
     Field("workers.count", 8, int, "worker processes (Celery nodes)", min=1, max=10000),
     Field("workers.concurrency", 1, int, "execution slots per worker (--concurrency)", min=1),
-    Field(
-        "workers.prefetch_multiplier", 4, int, "worker_prefetch_multiplier; 0 = no limit", min=0
-    ),
+    Field("workers.prefetch_multiplier", 4, int, "worker_prefetch_multiplier; 0 = no limit", min=0),
     Field("workers.restart_delay", 1.0, float, "seconds until a crashed worker is back", min=0),
     Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
     # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
-    Field("failures.crash_probability", 0.0, float, "chance an attempt kills its worker", min=0, max=0.9),
+    Field(
+        "failures.crash_probability",
+        0.0,
+        float,
+        "chance an attempt kills its worker",
+        min=0,
+        max=0.9,
+    ),
     Field("retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0),
     Field("retry.countdown", 180.0, float, "default_retry_delay when backoff is off", min=0),
     Field("retry.backoff", 0.0, float, "retry_backoff factor in seconds; 0 = off", min=0),
     Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0),
     Field("retry.jitter", True, bool, "retry_jitter: full jitter on the backoff"),
     Field("ack.late", False, bool, "task_acks_late"),
-    Field("ack.visibility_timeout", 3600.0, float, "Redis redelivers unacked messages after this", above=0),
+    Field(
+        "ack.visibility_timeout",
+        3600.0,
+        float,
+        "Redis redelivers unacked messages after this",
+        above=0,
+    ),
     Field("overhead.dispatch", 0.0, float, "broker-to-worker delay per delivery", min=0),
     Field("overhead.record", 0.0, float, "result-backend write per state change", min=0),
 )
@@ -295,7 +308,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. workers.count=8")
     if key not in FIELD_BY_KEY:
-        raise ScenarioError(f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY))
+        raise ScenarioError(
+            f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY)
+        )
     try:
         return key, tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:

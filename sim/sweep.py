@@ -1,0 +1,97 @@
+"""Sweeps: the same scenario at several worker counts, replicated over seeds, in parallel.
+
+Replication ``r`` uses seed ``scenario.seed + r`` at every worker count, so each point sees the
+same tasks (common random numbers) and differences between points are the pool's, not luck's.
+Each figure is reported as a mean with a 95 % Student-t confidence interval over replications.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from sim.metrics import Summary, summarize
+from sim.model import simulate
+from sim.scenario import Scenario
+
+FIGURES = ("wait_mean", "sojourn_p95", "utilization", "throughput")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over replications and its 95 % confidence interval (None with one replication)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    workers: int
+    reps: int
+    wait_mean: Estimate
+    sojourn_p95: Estimate
+    utilization: Estimate
+    throughput: Estimate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate(values: list[float]) -> Estimate:
+    """Mean and 95 % Student-t interval of independent replications."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return Estimate(mean, None, None)
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return Estimate(mean, mean - float(half), mean + float(half))
+
+
+def run_point(scenario: Scenario, workers: int, rep: int) -> Summary:
+    """One replication at one worker count (a top-level function, so processes can run it)."""
+    at = scenario.replace(**{"workers.count": workers})
+    seed = scenario.seed + rep
+    trace = simulate(at, seed=seed)
+    return summarize(trace, at.workers.slots, scenario=scenario.name, seed=seed)
+
+
+def sweep(
+    scenario: Scenario,
+    workers: list[int],
+    reps: int = 5,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SweepPoint]:
+    """Every worker count × ``reps`` replications; ``processes`` defaults to the core count."""
+    jobs = [(w, r) for w in workers for r in range(reps)]
+    processes = min(processes or os.cpu_count() or 1, len(jobs))
+    results: dict[tuple[int, int], Summary] = {}
+    if processes <= 1:
+        for n, (w, r) in enumerate(jobs, 1):
+            results[w, r] = run_point(scenario, w, r)
+            if progress:
+                progress(n, len(jobs))
+    else:
+        context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = {(w, r): pool.submit(run_point, scenario, w, r) for w, r in jobs}
+            for n, (key, future) in enumerate(futures.items(), 1):
+                results[key] = future.result()
+                if progress:
+                    progress(n, len(jobs))
+    return [
+        SweepPoint(
+            workers=w,
+            reps=reps,
+            **{f: estimate([getattr(results[w, r], f) for r in range(reps)]) for f in FIGURES},
+        )
+        for w in workers
+    ]
