@@ -1,0 +1,26 @@
+"""Small helpers the simulator tests share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import scenario
+from sim.scenario import Scenario
+from sim.states import STARTED
+from sim.trace import Trace
+
+
+def make(**fields) -> Scenario:
+    """The default scenario with dotted fields replaced: make(**{"workers.count": 2})."""
+    return scenario.load(None).replace(**fields)
+
+
+def first_start_and_worker(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Per task, the time of its first STARTED row and the worker that ran it."""
+    rows = np.flatnonzero(trace.state == STARTED)
+    tasks, first = np.unique(trace.task[rows], return_index=True)
+    t = np.full(trace.n_tasks, np.nan)
+    w = np.full(trace.n_tasks, -1)
+    t[tasks] = trace.t[rows[first]]
+    w[tasks] = trace.worker[rows[first]]
+    return t, w

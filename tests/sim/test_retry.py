@@ -1,0 +1,50 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import retry
+from sim.scenario import Retry
+from sim.states import FAILURE, RETRY, SUCCESS
+
+retries = st.integers(0, 2000)
+factors = st.floats(0.001, 1e4)
+maxima = st.floats(0, 1e6)
+unit = st.floats(0, 1, exclude_max=True)
+
+
+@given(retries, factors, maxima, unit)
+def test_jittered_backoff_lies_within_zero_and_the_cap(n, factor, maximum, u):
+    delay = retry.backoff_delay(n, factor, maximum, True, u)
+    assert 0 <= delay <= min(maximum, factor * 2.0 ** min(n, 1023))
+
+
+@given(retries, factors, maxima)
+def test_backoff_without_jitter_is_the_cap(n, factor, maximum):
+    assert retry.backoff_delay(n, factor, maximum, False, 0.3) == min(
+        maximum, factor * 2.0 ** min(n, 1023)
+    )
+
+
+@given(st.integers(0, 60), factors, maxima)
+def test_cap_doubles_until_the_maximum(n, factor, maximum):
+    assert retry.backoff_cap(n + 1, factor, maximum) == min(
+        maximum, 2 * retry.backoff_cap(n, factor, 1e308)
+    )
+
+
+def test_celery_numbers():
+    # retry_backoff=3600 still retries within retry_backoff_max=600 s (pitfall 8)
+    assert retry.backoff_cap(0, 3600, 600) == 600
+    assert [retry.backoff_cap(n, 1, 600) for n in range(4)] == [1, 2, 4, 8]
+
+
+@given(st.integers(0, 50), st.floats(0, 1e4), unit)
+def test_countdown_is_used_when_backoff_is_off(n, countdown, u):
+    policy = Retry(max_retries=3, countdown=countdown, backoff=0.0, backoff_max=600.0, jitter=True)
+    assert retry.retry_delay(policy, n, u) == countdown
+
+
+@given(st.integers(0, 20), st.integers(0, 20))
+def test_a_task_runs_at_most_max_retries_plus_one_times(attempt, max_retries):
+    assert retry.outcome(attempt, False, max_retries) == SUCCESS
+    expected = RETRY if attempt < max_retries else FAILURE
+    assert retry.outcome(attempt, True, max_retries) == expected
