@@ -1,0 +1,138 @@
+"""The queuelab command as a user runs it: a real subprocess, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def queuelab(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "queuelab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
+
+
+def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
+    r = queuelab(
+        "simulate",
+        "scenarios/mmc.toml",
+        "--set",
+        "run.tasks=2000",
+        "--json",
+        "--trace",
+        str(tmp_path / "t.parquet"),
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    expected = {
+        "engine",
+        "scenario",
+        "seed",
+        "tasks_submitted",
+        "tasks_succeeded",
+        "tasks_failed",
+        "tasks_lost",
+        "executions",
+        "retries",
+        "duplicate_executions",
+        "wait_mean",
+        "wait_p50",
+        "wait_p95",
+        "wait_p99",
+        "sojourn_mean",
+        "sojourn_p50",
+        "sojourn_p95",
+        "sojourn_p99",
+        "throughput",
+        "utilization",
+        "queue_len_mean",
+        "makespan",
+    }
+    assert set(data) == expected
+    assert data["engine"] == "sim" and data["tasks_submitted"] == 2000
+    assert (tmp_path / "t.parquet").stat().st_size > 0
+    check = queuelab(
+        "check",
+        str(tmp_path / "t.parquet"),
+        "--scenario",
+        "scenarios/mmc.toml",
+        "--set",
+        "run.tasks=2000",
+    )
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.strip().endswith("0 duplicate terminals")
+
+
+def test_simulate_table_and_seed():
+    a = queuelab("simulate", "scenarios/newsletter.toml", "--seed", "5")
+    assert a.returncode == 0 and "tasks_succeeded" in a.stdout and "5000" in a.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "nope.toml"], "does not exist"),
+        (["simulate", "scenarios/mmc.toml", "--set", "workers.count=0"], "workers.count = 0"),
+        (["simulate", "scenarios/mmc.toml", "--set", "bogus=1"], "unknown field"),
+        (["simulate", "scenarios/mmc.toml", "--trace", "t.json"], ".csv or .parquet"),
+        (
+            ["analytic", "--rate", "5", "--service-mean", "1", "--workers", "4"],
+            "at least 6 workers",
+        ),
+        (["analytic", "--rate", "-1", "--service-mean", "1", "--workers", "4"], "must be > 0"),
+        (["sweep", "scenarios/mmc.toml", "--workers", "0,2"], "integers >= 1"),
+        (["check", "missing.csv"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message):
+    r = queuelab(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # argparse puts its usage lines first
+    assert "error:" in last and message in last
+
+
+def test_malformed_scenario_exits_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[workers\ncount = ")
+    r = queuelab("simulate", str(bad))
+    assert r.returncode == 2 and "malformed TOML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_analytic_prints_erlang_c():
+    r = queuelab("analytic", "--rate", "3.2", "--service-mean", "1", "--workers", "4", "--json")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["wait_mean"] == pytest.approx(0.7455, abs=1e-4)
+
+
+def test_sweep_json_has_a_point_per_worker_count():
+    r = queuelab(
+        "sweep",
+        "scenarios/mmc.toml",
+        "--workers",
+        "4,6",
+        "--reps",
+        "2",
+        "--set",
+        "run.tasks=2000",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    points = json.loads(r.stdout)["points"]
+    assert [p["workers"] for p in points] == [4, 6]
+    assert points[0]["sojourn_p95"]["low"] <= points[0]["sojourn_p95"]["mean"]
+
+
+def test_check_exits_1_listing_violations(tmp_path):
+    bad = tmp_path / "t.csv"
+    bad.write_text(
+        "task_id,attempt,state,t,worker\n1,0,PENDING,0.0,\n1,0,STARTED,1.0,w1\n1,0,SUCCESS,2.0,w1\n"
+    )
+    r = queuelab("check", str(bad))
+    assert r.returncode == 1
+    assert "started-without-received" in r.stdout and "FAILED" in r.stdout

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from sim import scenario
+from sim.model import simulate
+from sim.trace import COLUMNS, TraceError, read
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return simulate(scenario.load("scenarios/flaky_api.toml", ["run.tasks=500"]))
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_written_trace_reads_back_the_same(tmp_path, trace, suffix):
+    path = tmp_path / f"t.{suffix}"
+    trace.write(path)
+    back = read(path)
+    ids = back.task_ids[back.task].astype(int)
+    assert np.array_equal(ids, trace.task)
+    assert np.array_equal(back.attempt, trace.attempt)
+    assert np.array_equal(back.state, trace.state)
+    assert np.array_equal(back.t, trace.t)  # floats round-trip exactly
+    names = np.array(("",) + back.workers)[back.worker + 1]
+    assert np.array_equal(names, np.array(("",) + trace.workers)[trace.worker + 1])
+
+
+def test_csv_layout(tmp_path, trace):
+    trace.write(tmp_path / "t.csv")
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0] == ",".join(f'"{c}"' for c in COLUMNS) or lines[0] == ",".join(COLUMNS)
+    assert lines[1].split(",")[2].strip('"') == "PENDING"
+    assert lines[1].split(",")[4] in ("", '""')  # no worker for PENDING
+    assert np.all(np.diff(trace.t) >= 0)  # sorted by time
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("task_id,attempt,state,t\n1,0,PENDING,0.0\n", "missing columns"),
+        ("task_id,attempt,state,t,worker\n1,0,QUEUED,0.0,\n", "unknown state 'QUEUED'"),
+    ],
+)
+def test_bad_trace_files_say_what_is_wrong(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(TraceError, match=message):
+        read(path)
+
+
+def test_unknown_suffix_and_missing_file(tmp_path, trace):
+    with pytest.raises(TraceError, match=".csv or .parquet"):
+        trace.write(tmp_path / "t.json")
+    with pytest.raises(TraceError, match="does not exist"):
+        read(tmp_path / "none.csv")
