@@ -69,6 +69,32 @@ def mmc_wait_quantile(q: float, lam: float, s: float, c: int) -> float:
     return math.log(pw / (1 - q)) / (c / s - lam)
 
 
+def mmc_sojourn_exceeds(t: float, lam: float, s: float, c: int) -> float:
+    """P(T > t) for the sojourn T = Wq + S of M/M/c.
+
+    Wq is 0 with probability 1 − C and else exponential with rate θ = cμ − λ, independent of the
+    exponential service S (rate μ), so P(T > t) = (1 − C)e^{−μt} + C·(θe^{−μt} − μe^{−θt})/(θ − μ)
+    (the hypoexponential tail; its limit (1 + μt)e^{−μt} when θ = μ).
+    """
+    pw, mu, theta = erlang_c(lam, s, c), 1 / s, c / s - lam
+    if math.isclose(theta, mu):
+        both = (1 + mu * t) * math.exp(-mu * t)
+    else:
+        both = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
+    return (1 - pw) * math.exp(-mu * t) + pw * both
+
+
+def mmc_sojourn_quantile(q: float, lam: float, s: float, c: int) -> float:
+    """The q-quantile of the M/M/c sojourn, by bisection on its tail."""
+    low, high = 0.0, s
+    while mmc_sojourn_exceeds(high, lam, s, c) > 1 - q:
+        high *= 2
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if mmc_sojourn_exceeds(mid, lam, s, c) > 1 - q else (low, mid)
+    return (low + high) / 2
+
+
 def littles_law(lam: float, w: float) -> float:
     """L = λW (Little 1961): mean number in a stable system from rate and mean time in it."""
     return lam * w
@@ -101,6 +127,7 @@ class Analysis:
     sojourn_mean: float
     in_system_mean: float
     wait_p95: float
+    sojourn_p95: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,4 +146,5 @@ def analyze(lam: float, s: float, c: int) -> Analysis:
         sojourn_mean=wq + s,
         in_system_mean=littles_law(lam, wq + s),
         wait_p95=mmc_wait_quantile(0.95, lam, s, c),
+        sojourn_p95=mmc_sojourn_quantile(0.95, lam, s, c),
     )

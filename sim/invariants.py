@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.draws import Draws
-from sim.metrics import last_terminal
+from sim.metrics import last_terminal, step_counts
 from sim.retry import retry_delay
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
@@ -216,12 +216,9 @@ def littles_law_gap(trace: Trace) -> float | None:
         return None
     start = np.full(trace.n_tasks, np.nan)
     start[trace.task[pending]] = trace.t[pending]
-    times = np.concatenate([start, end])
-    steps = np.concatenate([np.ones(len(start)), -np.ones(len(end))])
-    order = np.lexsort((steps, times))
-    in_system = np.cumsum(steps[order])
+    times, in_system = step_counts(start, end)
     horizon = times.max() - times.min()
-    l_mean = float((in_system[:-1] * np.diff(times[order])).sum() / horizon)
+    l_mean = float((in_system[:-1] * np.diff(times)).sum() / horizon)
     lam = len(start) / horizon
     w_mean = float((end - start).mean())
     return abs(l_mean - lam * w_mean) / max(lam * w_mean, 1e-12)

@@ -80,10 +80,10 @@ def sojourns(trace: Trace) -> np.ndarray:
     return sojourn[~np.isnan(sojourn)]
 
 
-def busy_time(trace: Trace) -> float:
-    """Slot-seconds spent executing: each STARTED to the RETRY/SUCCESS/FAILURE that ends it.
+def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end times of every execution: a STARTED to the RETRY/SUCCESS/FAILURE ending it.
 
-    An execution that ends in a crash has no closing row, so its time is not counted.
+    An execution that ends in a crash has no closing row, so it is left out.
     """
     order = np.lexsort((np.arange(len(trace)), trace.worker, trace.task))
     task, worker = trace.task[order], trace.worker[order]
@@ -96,7 +96,32 @@ def busy_time(trace: Trace) -> float:
         & (attempt[end] == attempt[start])
         & np.isin(state[end], list(ENDS_EXECUTION))
     )
-    return float((t[end[closes]] - t[start[closes]]).sum())
+    return t[start[closes]], t[end[closes]]
+
+
+def busy_time(trace: Trace) -> float:
+    """Slot-seconds spent executing."""
+    start, end = executions(trace)
+    return float((end - start).sum())
+
+
+def step_counts(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level)."""
+    times = np.concatenate([up, down])
+    steps = np.concatenate([np.ones(len(up)), -np.ones(len(down))])
+    order = np.lexsort((steps, times))
+    return times[order], np.cumsum(steps[order])
+
+
+def queue_length(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Tasks submitted but not yet started, over time."""
+    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
+    return step_counts(pending[~np.isnan(pending)], started[~np.isnan(started)])
+
+
+def busy_slots(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Executions in progress, over time."""
+    return step_counts(*executions(trace))
 
 
 def _stats(values: np.ndarray) -> tuple[float, float, float, float]:

@@ -68,13 +68,19 @@ class Trace:
     def write(self, path: str | Path) -> None:
         """Write CSV or Parquet, chosen by the file's suffix."""
         path = Path(path)
+        path.write_bytes(self.to_bytes(path.suffix.lstrip(".")))
+
+    def to_bytes(self, kind: str) -> bytes:
+        """The file contents for ``kind`` "csv" or "parquet" (for downloads and ``write``)."""
+        sink = pa.BufferOutputStream()
         table = self.to_arrow()
-        if path.suffix == ".parquet":
-            pq.write_table(table, path)
-        elif path.suffix == ".csv":
-            pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+        if kind == "parquet":
+            pq.write_table(table, sink)
+        elif kind == "csv":
+            pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed"))
         else:
-            raise TraceError(f"{path}: trace files end in .csv or .parquet")
+            raise TraceError(f"{kind!r}: trace files end in .csv or .parquet")
+        return sink.getvalue().to_pybytes()
 
 
 def read(path: str | Path) -> Trace:

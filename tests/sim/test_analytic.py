@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from sim import analytic
@@ -40,3 +41,27 @@ def test_unstable_load_is_refused_with_a_remedy():
     with pytest.raises(analytic.UnstableError, match="at least 5 workers"):
         analytic.erlang_c(4.5, 1.0, 4)
     assert math.isclose(analytic.utilization(3.2, 1.0, 4), 0.8)
+
+
+def test_sojourn_tail_reduces_to_mm1():
+    # M/M/1: the sojourn is exponential with rate μ − λ
+    assert analytic.mmc_sojourn_exceeds(2.0, 0.5, 1.0, 1) == pytest.approx(math.exp(-0.5 * 2.0))
+    assert analytic.mmc_sojourn_quantile(0.95, 0.5, 1.0, 1) == pytest.approx(math.log(20) / 0.5)
+
+
+def test_sojourn_quantile_matches_the_simulator():
+    from sim.metrics import sojourns
+    from sim.model import simulate
+    from tests.sim.helpers import make
+
+    sc = make(
+        **{
+            "workers.count": 4,
+            "arrivals.rate": 3.2,
+            "workers.prefetch_multiplier": 1,
+            "ack.late": True,
+            "run.tasks": 200_000,
+        }
+    )
+    p95 = float(np.percentile(sojourns(simulate(sc)), 95))
+    assert p95 == pytest.approx(analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4), rel=0.04)

@@ -1,0 +1,11 @@
+"""queuelab in the browser: ``streamlit run app.py``. Simulation needs no Redis."""
+
+import streamlit as st
+
+from ui import explore, learn
+
+st.set_page_config(page_title="queuelab", layout="wide")
+st.sidebar.title("queuelab")
+PAGES = {"Explore": explore.page, "Learn": learn.page}
+choice = st.sidebar.radio("Page", list(PAGES), key="page")
+PAGES[choice]()

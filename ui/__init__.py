@@ -1,0 +1,1 @@
+"""Helpers of the Streamlit app (``app.py``): charts and pages. Nothing here imports ``live``."""

@@ -1,0 +1,99 @@
+"""Plotly figures built from traces and sweeps; pure functions, so pages and tests share them."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from sim.sweep import SweepPoint
+
+MAX_POINTS = 2000  # points per line: enough for the eye, small enough for the browser
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= MAX_POINTS:
+        return x, y
+    keep = np.linspace(0, len(x) - 1, MAX_POINTS).astype(int)
+    return x[keep], y[keep]
+
+
+def cdf(series: dict[str, np.ndarray], title: str) -> go.Figure:
+    """Empirical CDFs, one line per named sample (e.g. wait and sojourn, or sim and live)."""
+    fig = go.Figure()
+    for name, values in series.items():
+        x = np.sort(values)
+        y = np.arange(1, len(x) + 1) / max(len(x), 1)
+        x, y = _thin(x, y)
+        fig.add_scatter(x=x, y=y, mode="lines", name=name)
+    fig.update_layout(
+        title=title,
+        xaxis_title="seconds",
+        yaxis_title="fraction of tasks",
+        yaxis_range=[0, 1.02],
+        margin=dict(t=50, b=40),
+    )
+    return fig
+
+
+def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title: str) -> go.Figure:
+    """Step-function counts over time (queue length, busy slots)."""
+    fig = go.Figure()
+    for name, (t, level) in series.items():
+        t, level = _thin(t, level)
+        fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
+    fig.update_layout(
+        title=title, xaxis_title="seconds since start", yaxis_title=y_title, margin=dict(t=50, b=40)
+    )
+    return fig
+
+
+def tradeoff(
+    points: list[SweepPoint], target: float | None, analytic: dict[int, float] | None = None
+) -> go.Figure:
+    """p95 sojourn (with its 95 % band) and utilisation against worker count."""
+    workers = [p.workers for p in points]
+    mean = [p.sojourn_p95.mean for p in points]
+    fig = go.Figure()
+    if points and points[0].sojourn_p95.low is not None:
+        fig.add_scatter(
+            x=workers + workers[::-1],
+            y=[p.sojourn_p95.high for p in points] + [p.sojourn_p95.low for p in points][::-1],
+            fill="toself",
+            line=dict(width=0),
+            opacity=0.25,
+            name="95 % CI",
+            hoverinfo="skip",
+        )
+    fig.add_scatter(x=workers, y=mean, mode="lines+markers", name="p95 sojourn (simulated)")
+    if analytic:
+        fig.add_scatter(
+            x=list(analytic),
+            y=list(analytic.values()),
+            mode="lines+markers",
+            line=dict(dash="dash"),
+            name="M/M/c p95 sojourn (Erlang C)",
+        )
+    if target:
+        fig.add_hline(y=target, line=dict(dash="dot", color="red"), annotation_text="target")
+    fig.add_scatter(
+        x=workers,
+        y=[p.utilization.mean for p in points],
+        mode="lines+markers",
+        name="utilisation",
+        yaxis="y2",
+    )
+    fig.update_layout(
+        title="Worker-count trade-off",
+        xaxis_title="workers",
+        yaxis=dict(title="seconds", rangemode="tozero"),
+        yaxis2=dict(title="utilisation", overlaying="y", side="right", range=[0, 1.05]),
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(t=50, b=40),
+    )
+    return fig
+
+
+def smallest_meeting(points: list[SweepPoint], target: float) -> int | None:
+    """The fewest workers whose mean p95 sojourn is at or under ``target``."""
+    meeting = [p.workers for p in points if p.sojourn_p95.mean <= target]
+    return min(meeting) if meeting else None

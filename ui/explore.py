@@ -1,0 +1,128 @@
+"""The Explore page: run a scenario, see its distributions over time, size the worker pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from sim import analytic, scenario
+from sim.distributions import service_mean
+from sim.metrics import busy_slots, queue_length, sojourns, summarize, waits
+from sim.model import simulate
+from sim.scenario import Scenario
+from sim.sweep import SweepPoint, sweep
+from sim.trace import Trace
+from ui import charts
+from ui.scenario_input import parse, pick, tune
+from ui.widgets import download_figure
+
+SWEEP_TASKS = 5000
+SWEEP_REPS = 3
+
+
+@st.cache_data(show_spinner="Simulating…", max_entries=16)
+def run(text: str) -> Trace:
+    """Simulate a scenario given as TOML text (the cache key)."""
+    return simulate(parse(text))
+
+
+@st.cache_data(show_spinner="Sweeping worker counts…", max_entries=16)
+def run_sweep(text: str, workers: tuple[int, ...]) -> list[SweepPoint]:
+    # in-process: worker processes would re-import the app script as their __main__
+    return sweep(parse(text), list(workers), reps=SWEEP_REPS, processes=1)
+
+
+def worker_range(sc: Scenario) -> tuple[int, ...]:
+    """Worker counts from the fewest that keep up to a few more than the scenario has."""
+    per_worker = sc.workers.concurrency / service_mean(sc.service)
+    least = max(1, int(np.ceil(sc.arrivals.rate / per_worker * 1.02)))
+    top = max(least + 4, sc.workers.count + 2)
+    step = max(1, (top - least) // 8)
+    return tuple(range(least, top + 1, step))
+
+
+def analytic_p95(sc: Scenario, counts: tuple[int, ...]) -> dict[int, float] | None:
+    """Erlang C's p95 sojourn, where the scenario is an M/M/c queue it describes exactly."""
+    mmc = (
+        sc.arrivals.process == "poisson"
+        and sc.service.dist == "exponential"
+        and sc.workers.concurrency == 1
+        and sc.failures.probability == 0
+        and sc.failures.crash_probability == 0
+    )
+    if not mmc:
+        return None
+    out = {}
+    for c in counts:
+        if analytic.utilization(sc.arrivals.rate, sc.service.mean, c) < 1:
+            out[c] = analytic.mmc_sojourn_quantile(0.95, sc.arrivals.rate, sc.service.mean, c)
+    return out
+
+
+def page() -> None:
+    st.header("Explore")
+    base = pick("explore")
+    if base is None:
+        return
+    sc = tune(base, "explore")
+    if base.description:
+        st.caption(base.description)
+    text = scenario.dumps(sc)
+    trace = run(text)
+    s = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed)
+    cols = st.columns(5)
+    cols[0].metric("p95 wait", f"{s.wait_p95:.3g} s")
+    cols[1].metric("p95 sojourn", f"{s.sojourn_p95:.3g} s")
+    cols[2].metric("utilisation", f"{s.utilization:.1%}")
+    cols[3].metric("throughput", f"{s.throughput:.3g}/s")
+    cols[4].metric("lost · failed", f"{s.tasks_lost} · {s.tasks_failed}")
+    rho = sc.arrivals.rate * service_mean(sc.service) / sc.workers.slots
+    if rho >= 1:
+        st.warning(f"Offered load ρ = {rho:.2f} ≥ 1: the queue grows for as long as tasks arrive.")
+
+    left, right = st.columns(2)
+    with left:
+        fig = charts.cdf(
+            {"wait": waits(trace), "sojourn": sojourns(trace)}, "Wait and sojourn (CDF)"
+        )
+        st.plotly_chart(fig, key="cdf")
+        download_figure(fig, "cdf")
+    with right:
+        fig = charts.steps(
+            {"queued": queue_length(trace), "busy slots": busy_slots(trace)},
+            "Queue length and busy slots",
+            "tasks",
+        )
+        st.plotly_chart(fig, key="timeline")
+        download_figure(fig, "timeline")
+
+    st.subheader("How many workers?")
+    target = st.number_input(
+        "Target p95 sojourn (s)",
+        min_value=0.01,
+        value=round(max(3 * service_mean(sc.service), 0.1), 2),
+        key="explore-target",
+    )
+    counts = worker_range(sc)
+    small = (
+        sc.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)}) if not sc.run.duration else sc
+    )
+    points = run_sweep(scenario.dumps(small), counts)
+    fig = charts.tradeoff(points, target, analytic_p95(sc, counts))
+    st.plotly_chart(fig, key="tradeoff")
+    download_figure(fig, "tradeoff")
+    best = charts.smallest_meeting(points, target)
+    if best is None:
+        st.info(f"No worker count up to {counts[-1]} meets a p95 sojourn of {target:g} s.")
+    else:
+        st.success(f"Smallest worker count meeting p95 sojourn ≤ {target:g} s: **{best}**")
+    st.caption(
+        f"{len(counts)} worker counts × {SWEEP_REPS} seeds × {small.run.tasks} tasks; "
+        "the band is the 95 % confidence interval over seeds."
+    )
+
+    st.subheader("Export")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Trace (CSV)", trace.to_bytes("csv"), f"{sc.name}.csv", "text/csv")
+    c2.download_button("Trace (Parquet)", trace.to_bytes("parquet"), f"{sc.name}.parquet")
+    c3.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
