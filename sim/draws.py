@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.arrivals import arrival_times
 from sim.distributions import sample_service
+from sim.retry import retry_delay
 from sim.scenario import Scenario
 
 ARRIVALS, SERVICE, FAIL, JITTER, CRASH = range(5)
@@ -69,3 +70,26 @@ class Draws:
         if key not in self._crashes:
             self._crashes[key] = stream(self.seed, CRASH, k, delivery).random(self.n_tasks)
         return self._crashes[key]
+
+    # What one attempt of one task does: the simulator and the live worker both ask these.
+
+    def service(self, task: int, attempt: int) -> float:
+        """Seconds of work of this attempt."""
+        return float(self.attempt(attempt).service[task])
+
+    def fails(self, task: int, attempt: int) -> bool:
+        """Whether this attempt raises."""
+        return bool(self.attempt(attempt).fail[task] < self.scenario.failures.probability)
+
+    def countdown(self, task: int, attempt: int) -> float:
+        """Seconds before the retry of this failed attempt may start."""
+        u = float(self.attempt(attempt).jitter[task])
+        return retry_delay(self.scenario.retry, attempt, u)
+
+    def crash_point(self, task: int, attempt: int, delivery: int) -> float | None:
+        """How far through its work (0–1) this delivery kills its worker; None if it does not."""
+        p = self.scenario.failures.crash_probability
+        if p == 0:
+            return None
+        u = float(self.crash(attempt, delivery)[task])
+        return u / p if u < p else None

@@ -20,7 +20,6 @@ import numpy as np
 
 from sim.draws import Draws
 from sim.metrics import last_terminal, step_counts
-from sim.retry import retry_delay
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
 from sim.trace import Trace
@@ -197,9 +196,7 @@ def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
 
     def for_task(task: int):
         n = int(index[task])
-        return lambda attempt: retry_delay(
-            scenario.retry, attempt, float(draws.attempt(attempt).jitter[n])
-        )
+        return lambda attempt: draws.countdown(n, attempt)
 
     return for_task if len(index) == 0 or index.max() < draws.n_tasks else None
 

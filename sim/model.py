@@ -100,14 +100,18 @@ class Broker:
         self._restorer_idle: simpy.Event | None = None
         env.process(self._restorer())
 
-    def publish(self, message: Message) -> None:
+    def publish(self, message: Message, front: bool = False) -> None:
+        """Queue a message; ``front`` for a restored one (kombu RPUSHes it where BRPOP reads)."""
         while self.consumers:
             worker = self.consumers.popleft()
             worker.waiting = False
             if worker.can_reserve():
                 self._deliver(message, worker)
                 return
-        self.queue.append(message)
+        if front:
+            self.queue.appendleft(message)
+        else:
+            self.queue.append(message)
 
     def fetch(self, worker: Worker) -> None:
         """Hand ``worker`` messages while it may reserve more; else it waits for the next."""
@@ -140,7 +144,7 @@ class Broker:
             else:
                 message = unacked.popleft().message
                 message.ack()  # gone from the unacked hash; its holder may still run it
-                self.publish(message)
+                self.publish(message, front=True)
 
 
 class Worker:
@@ -214,7 +218,7 @@ class Worker:
         self.model.backend.record(message.task, message.attempt, STARTED, self.index)
         model = self.model
         service = model.service(message.attempt)[message.task]
-        crash_at = model.crash_point(message, delivery.number)
+        crash_at = model.draws.crash_point(message.task, message.attempt, delivery.number)
         event = self.env.timeout(
             model.record_overhead + service * crash_at
             if crash_at is not None
@@ -231,10 +235,11 @@ class Worker:
         if incarnation != self.incarnation:
             return
         message, model = delivery.message, self.model
-        state = model.outcome(message)
+        failed = model.draws.fails(message.task, message.attempt)
+        state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
         if state == RETRY:
             model.backend.record(message.task, message.attempt, RETRY, self.index)
-            delay = model.retry_delay(message)
+            delay = model.draws.countdown(message.task, message.attempt)
             model.broker.publish(Message(message.task, message.attempt + 1, self.env.now + delay))
         else:
             model.backend.finish(message.task, message.attempt, state, self.index)
@@ -284,25 +289,6 @@ class Model:
         if attempt not in self._service:
             self._service[attempt] = self.draws.attempt(attempt).service.tolist()
         return self._service[attempt]
-
-    def crash_point(self, message: Message, delivery: int) -> float | None:
-        """How far through its work this delivery kills its worker, or None if it does not."""
-        p = self.scenario.failures.crash_probability
-        if p == 0:
-            return None
-        u = float(self.draws.crash(message.attempt, delivery)[message.task])
-        return u / p if u < p else None
-
-    def outcome(self, message: Message) -> int:
-        failed = (
-            self.draws.attempt(message.attempt).fail[message.task]
-            < self.scenario.failures.probability
-        )
-        return retry.outcome(message.attempt, bool(failed), self.scenario.retry.max_retries)
-
-    def retry_delay(self, message: Message) -> float:
-        u = float(self.draws.attempt(message.attempt).jitter[message.task])
-        return retry.retry_delay(self.scenario.retry, message.attempt, u)
 
     def _producer(self):
         env, broker, backend = self.env, self.broker, self.backend
