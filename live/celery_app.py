@@ -1,0 +1,204 @@
+"""The real Celery app of a live run and its one synthetic task.
+
+Configured from the scenario: Redis as broker and result backend, concurrency, prefetch,
+``acks_late``, the (time-scaled) visibility timeout, ``task_track_started``. The task replays the
+simulator's draws for (seed, task, attempt): it sleeps the drawn service time × time scale, raises
+when the draw says fail — retried through Celery's own ``self.retry`` with the simulator's
+countdown — and when the draw says crash it kills its whole worker node (main process and pool),
+the failure Redis's visibility timeout exists for. Worker signals (and the task itself, for RETRY)
+record every state change, stamped where it happened, on a Redis list the collector reads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+from celery import Celery, signals
+
+from sim import retry, scenario
+from sim.draws import Draws
+from sim.scenario import Scenario
+from sim.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
+
+TASK_NAME = "queuelab.attempt"
+ENV = "QUEUELAB_LIVE"  # the worker's configuration, as "key=value;..." (see LiveConfig.to_env)
+
+
+class DrawnFailure(Exception):
+    """The attempt failed because its draw said so (a stand-in for a real task's error)."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """What a worker process needs to join a run."""
+
+    redis_url: str
+    scenario_path: str
+    time_scale: float
+    seed: int
+    run_id: str
+
+    def to_env(self) -> str:
+        return ";".join(f"{k}={v}" for k, v in self.__dict__.items())
+
+    @classmethod
+    def from_env(cls) -> LiveConfig:
+        try:
+            fields = dict(item.split("=", 1) for item in os.environ[ENV].split(";"))
+        except KeyError:
+            raise RuntimeError(f"{ENV} is not set: start workers with `queuelab worker`") from None
+        return cls(
+            fields["redis_url"],
+            fields["scenario_path"],
+            float(fields["time_scale"]),
+            int(fields["seed"]),
+            fields["run_id"],
+        )
+
+    @cached_property
+    def scenario(self) -> Scenario:
+        return scenario.load(self.scenario_path)
+
+    @property
+    def queue(self) -> str:
+        return f"queuelab-{self.run_id}"
+
+    def key(self, *parts: object) -> str:
+        """A Redis key private to this run."""
+        return ":".join(["queuelab", self.run_id, *map(str, parts)])
+
+    def task_id(self, task: int) -> str:
+        return f"{self.run_id}-{task}"
+
+
+def task_index(task_id: str) -> int:
+    return int(task_id.rsplit("-", 1)[1])
+
+
+def celery_config(config: LiveConfig) -> dict:
+    """Celery settings for the scenario; durations in wall seconds (scenario × time scale)."""
+    s = config.scenario
+    visibility = s.ack.visibility_timeout * config.time_scale
+    restore_every = max(1, min(10, int(visibility / 4)))  # whole seconds: kombu's timer unit
+    return {
+        "broker_url": config.redis_url,
+        "result_backend": config.redis_url,
+        "result_expires": 600,
+        "task_default_queue": config.queue,
+        "task_acks_late": s.ack.late,
+        "task_track_started": True,
+        "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
+        "worker_concurrency": s.workers.concurrency,
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": restore_every,
+            "unacked_restore_throttle": 1,
+        },
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_serializer": "json",
+    }
+
+
+class Run:
+    """Per-process state of a worker in a run: its config, draws and Redis client."""
+
+    def __init__(self) -> None:
+        self.config: LiveConfig | None = None
+        self._draws: Draws | None = None
+        self._client: redis.Redis | None = None
+        self._pid = 0
+
+    def setup(self, config: LiveConfig) -> None:
+        self.config, self._draws = config, None
+
+    @property
+    def draws(self) -> Draws:
+        if self._draws is None:
+            self._draws = Draws(self.config.scenario, self.config.seed)
+        return self._draws
+
+    def redis(self) -> redis.Redis:
+        """A client of this process (a forked pool child makes its own)."""
+        if self._pid != os.getpid():
+            self._client, self._pid = redis.Redis.from_url(self.config.redis_url), os.getpid()
+        return self._client
+
+    def record(self, task_id: str, attempt: int, state: int, hostname: str | None) -> None:
+        """Append one state change, stamped now, to the run's event list."""
+        if self.config is None or not task_id or not task_id.startswith(self.config.run_id):
+            return
+        worker = (hostname or "").split("@", 1)[0]
+        row = f"{task_index(task_id)}|{attempt}|{state}|{time.time():.6f}|{worker}"
+        self.redis().rpush(self.config.key("events"), row)
+
+
+RUN = Run()
+
+
+def attempt(self, task: int) -> None:
+    """One attempt of a synthetic task: do what the simulator drew for it."""
+    config, draws = RUN.config, RUN.draws
+    number = self.request.retries
+    delivery = RUN.redis().incr(config.key("delivery", task, number)) - 1
+    work = draws.service(task, number) * config.time_scale
+    crash_at = draws.crash_point(task, number, delivery)
+    if crash_at is not None:
+        time.sleep(work * crash_at)
+        os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
+    time.sleep(work)
+    outcome = retry.outcome(number, draws.fails(task, number), config.scenario.retry.max_retries)
+    if outcome == RETRY:
+        countdown = draws.countdown(task, number) * config.time_scale
+        # Stamped here, not by the task_retry signal: Celery publishes the retry before that
+        # signal fires, so another worker can receive attempt n+1 before it.
+        RUN.record(self.request.id, number, RETRY, self.request.hostname)
+        raise self.retry(
+            countdown=countdown,
+            max_retries=config.scenario.retry.max_retries,
+            exc=DrawnFailure(f"task {task} attempt {number}"),
+        )
+    if outcome == FAILURE:
+        raise DrawnFailure(f"task {task} attempt {number} failed, no retries left")
+
+
+def make_app(config: LiveConfig) -> Celery:
+    """The Celery app of one run, with the synthetic task registered."""
+    RUN.setup(config)
+    app = Celery("queuelab", set_as_current=False)
+    app.conf.update(celery_config(config))
+    app.task(bind=True, name=TASK_NAME)(attempt)
+    return app
+
+
+@signals.worker_ready.connect
+def _ready(sender=None, **_):
+    if RUN.config is not None:
+        RUN.redis().sadd(RUN.config.key("ready"), sender.hostname)
+
+
+@signals.task_received.connect
+def _received(request=None, **_):
+    RUN.record(request.id, request.request_dict.get("retries", 0), RECEIVED, request.hostname)
+
+
+@signals.task_prerun.connect
+def _started(task_id=None, task=None, **_):
+    RUN.record(task_id, task.request.retries, STARTED, task.request.hostname)
+
+
+@signals.task_success.connect
+def _succeeded(sender=None, **_):
+    RUN.record(sender.request.id, sender.request.retries, SUCCESS, sender.request.hostname)
+
+
+@signals.task_failure.connect
+def _failed(sender=None, task_id=None, **_):
+    RUN.record(task_id, sender.request.retries, FAILURE, sender.request.hostname)

@@ -1,0 +1,44 @@
+"""The collector: every recorded state change of a run, in scenario time, as a trace.
+
+Rows come from where they happened: the producer's send times (PENDING) and the worker signals'
+Redis list (RECEIVED, STARTED, RETRY, SUCCESS, FAILURE). Times become scenario seconds since the
+start, (wall − t0) ÷ time scale; ties are ordered by attempt, then state.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from live.celery_app import LiveConfig
+from sim.states import PENDING, TERMINAL
+from sim.trace import Recorder, Trace
+
+
+def read_events(client: redis.Redis, config: LiveConfig, start: int = 0) -> list[tuple]:
+    """Worker-side rows (task, attempt, state, wall time, worker name) from index ``start`` on."""
+    rows = []
+    for raw in client.lrange(config.key("events"), start, -1):
+        task, attempt, state, t, worker = raw.decode().split("|")
+        rows.append((int(task), int(attempt), int(state), float(t), worker))
+    return rows
+
+
+def finished_tasks(rows: list[tuple]) -> set[int]:
+    return {row[0] for row in rows if row[2] in TERMINAL}
+
+
+def to_trace(
+    pending: list[tuple[int, float]],
+    rows: list[tuple],
+    workers: list[str],
+    t0: float,
+    time_scale: float,
+) -> Trace:
+    """Merge producer and worker rows into a trace in scenario time."""
+    index = {name: i for i, name in enumerate(workers)}
+    merged = [(task, 0, PENDING, t, "") for task, t in pending] + rows
+    merged.sort(key=lambda r: (r[3], r[1], r[2]))
+    recorder = Recorder(workers=tuple(workers))
+    for task, attempt, state, t, worker in merged:
+        recorder.add(task, attempt, state, max(0.0, (t - t0) / time_scale), index.get(worker, -1))
+    return recorder.trace()

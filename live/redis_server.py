@@ -1,0 +1,107 @@
+"""A private ``redis-server`` for one run, or a check that the user's Redis answers.
+
+The private server listens on a free loopback port, keeps nothing on disk (its own temp dir, no
+RDB or AOF) and is stopped on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import redis
+
+INSTALL_HINT = (
+    "install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) "
+    "or pass --redis-url redis://HOST:PORT/0"
+)
+
+
+class RedisUnavailable(RuntimeError):
+    """No Redis to run on; the message says how to get one."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ping(url: str, timeout: float = 3.0) -> None:
+    """Raise RedisUnavailable unless ``url`` answers PING within ``timeout`` seconds."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+        raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from None
+    except redis.RedisError as err:
+        raise RedisUnavailable(f"Redis at {url} refused PING: {err}") from None
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
+    """Start ``redis-server`` from PATH on a free loopback port; yield its URL; stop it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RedisUnavailable(f"no redis-server on PATH: {INSTALL_HINT}")
+    with tempfile.TemporaryDirectory(prefix="queuelab-redis-") as workdir:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RedisUnavailable(f"redis-server exited at start (code {proc.returncode})")
+                try:
+                    ping(url, timeout=0.5)
+                    break
+                except RedisUnavailable:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def redis_for_run(url: str | None) -> Iterator[str]:
+    """The user's Redis (checked to answer) or, without a URL, a private one."""
+    if url:
+        ping(url)
+        yield url
+    else:
+        with private_redis() as private:
+            yield private

@@ -1,0 +1,102 @@
+"""A live run: the scenario on a real Redis with real Celery workers, returned as a trace.
+
+Redis (private or the user's) → workers started and ready → the producer replays the arrivals →
+wait until every task has ended or the drain deadline passes (then the rest count as lost) →
+workers stopped → the collector turns what happened into the simulator's trace format.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from live.celery_app import LiveConfig, make_app
+from live.collector import finished_tasks, read_events, to_trace
+from live.producer import produce
+from live.redis_server import redis_for_run
+from live.workers import WorkerPool
+from sim import scenario as scenario_module
+from sim.distributions import service_mean
+from sim.draws import Draws
+from sim.retry import backoff_cap
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+MIN_SERVICE_WALL = 0.002  # below ~2 ms of scaled work, Celery's own overhead dominates
+
+
+def default_drain(sc: Scenario) -> float:
+    """Scenario seconds to wait after the last arrival: enough for the work, the retries and a
+    visibility-timeout redelivery, but finite, so an early-ack crash's lost task cannot hang."""
+    r = sc.retry
+    retry_wait = (
+        r.countdown if r.backoff == 0 else backoff_cap(r.max_retries, r.backoff, r.backoff_max)
+    )
+    wait = 20 * service_mean(sc.service) + r.max_retries * retry_wait
+    if sc.failures.crash_probability > 0 or r.countdown > sc.ack.visibility_timeout:
+        wait += sc.ack.visibility_timeout + sc.workers.restart_delay
+    return wait
+
+
+def run_live(
+    sc: Scenario,
+    redis_url: str | None = None,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+    drain: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Trace:
+    """Run ``sc`` for real and return its trace (times in scenario seconds)."""
+    seed = sc.seed if seed is None else seed
+    draws = Draws(sc, seed)
+    with redis_for_run(redis_url) as url, tempfile.TemporaryDirectory(prefix="queuelab-") as tmp:
+        path = Path(tmp) / "scenario.toml"
+        path.write_text(scenario_module.dumps(sc))
+        config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
+        app = make_app(config)
+        client = redis.Redis.from_url(url)
+        pool = WorkerPool(
+            config, sc.workers.count, sc.workers.concurrency, sc.workers.restart_delay * time_scale
+        )
+        pool.start()
+        try:
+            t0 = time.time() + 0.05
+            pending = produce(app, config, draws.arrivals.tolist(), t0, stop)
+            deadline = (
+                time.time() + (drain if drain is not None else default_drain(sc)) * time_scale
+            )
+            rows = _drain(client, config, len(pending), deadline, progress, stop)
+        finally:
+            pool.stop()
+            app.close()
+        rows += read_events(client, config, len(rows))  # anything recorded while stopping
+        _forget(client, config)
+        client.close()
+    return to_trace(pending, rows, pool.names, t0, time_scale)
+
+
+def _drain(client, config, n_tasks, deadline, progress, stop) -> list[tuple]:
+    rows: list[tuple] = []
+    done: set[int] = set()
+    while len(done) < n_tasks and time.time() < deadline and not (stop and stop.is_set()):
+        new = read_events(client, config, len(rows))
+        rows += new
+        done |= finished_tasks(new)
+        if progress:
+            progress(len(done), n_tasks)
+        time.sleep(0.05)
+    return rows
+
+
+def _forget(client: redis.Redis, config: LiveConfig) -> None:
+    """Delete the run's own keys and queue from the broker (matters on a shared Redis)."""
+    keys = list(client.scan_iter(match=f"queuelab:{config.run_id}:*")) + [config.queue]
+    if keys:
+        client.delete(*keys)

@@ -1,0 +1,139 @@
+"""Real ``celery worker`` processes for a run: started, ready-checked, restarted, stopped.
+
+Each worker node runs in its own session (process group), so a crash drawn by a task can kill the
+node — main process and pool — and stopping the run leaves no process behind. A node that dies is
+restarted after the scenario's (scaled) restart delay, as a supervisor such as systemd would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import redis
+
+from live.celery_app import ENV, LiveConfig
+
+
+class WorkerStartError(RuntimeError):
+    """Workers did not report ready in time."""
+
+
+def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "live.worker_main",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}@{config.run_id}",
+        "--queues",
+        config.queue,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+class WorkerPool:
+    """``count`` worker nodes of ``concurrency`` slots, named w1…wN."""
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        count: int,
+        concurrency: int,
+        restart_delay: float,
+        log=subprocess.DEVNULL,
+    ) -> None:
+        self.config = config
+        self.names = [f"w{i + 1}" for i in range(count)]
+        self.concurrency = concurrency
+        self.restart_delay = restart_delay
+        self.log = log
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.crashes = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def _spawn(self, name: str) -> None:
+        env = {**os.environ, ENV: self.config.to_env()}
+        self.procs[name] = subprocess.Popen(
+            worker_command(self.config, name, self.concurrency),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start every node and wait until each has reported ready."""
+        with self._lock:
+            for name in self.names:
+                self._spawn(name)
+        client = redis.Redis.from_url(self.config.redis_url)
+        wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
+        deadline = time.monotonic() + timeout
+        while not wanted <= client.smembers(self.config.key("ready")):
+            dead = [n for n, p in self.procs.items() if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                self.stop()
+                why = f"worker {dead[0]} exited" if dead else f"not ready after {timeout:g}s"
+                raise WorkerStartError(f"Celery workers failed to start: {why}")
+            time.sleep(0.1)
+        client.close()
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.05):
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is None:
+                    continue
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    self.crashes += 1
+                time.sleep(self.restart_delay)
+                with self._lock:
+                    if not self._stopping.is_set():
+                        self._spawn(name)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Warm shutdown (SIGTERM) of every node, then SIGKILL of whatever is left."""
+        self._stopping.set()
+        with self._lock:
+            procs = list(self.procs.values())
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in procs:
+            _signal_group(proc, signal.SIGKILL)  # the pool children too, whatever the main did
+            proc.wait()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=5)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
