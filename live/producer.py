@@ -1,4 +1,4 @@
-"""The producer: sends each task at its scenario arrival time × time scale, as the simulator drew it."""
+"""The producer: sends each task at its scenario arrival time × time scale, as drawn."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ restarted after the scenario's (scaled) restart delay, as a supervisor such as s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -121,10 +122,8 @@ class WorkerPool:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in procs:
             _signal_group(proc, signal.SIGKILL)  # the pool children too, whatever the main did
             proc.wait()
@@ -133,7 +132,5 @@ class WorkerPool:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
