@@ -34,7 +34,12 @@ def to_trace(
     t0: float,
     time_scale: float,
 ) -> Trace:
-    """Merge producer and worker rows into a trace in scenario time."""
+    """Merge producer and worker rows into a trace in scenario time.
+
+    ``workers`` are the run's own nodes; nodes that joined from elsewhere (``queuelab worker``)
+    are added after them.
+    """
+    workers = workers + sorted({row[4] for row in rows} - set(workers))
     index = {name: i for i, name in enumerate(workers)}
     merged = [(task, 0, PENDING, t, "") for task, t in pending] + rows
     merged.sort(key=lambda r: (r[3], r[1], r[2]))

@@ -72,6 +72,7 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, not it: we stop it after the workers
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:

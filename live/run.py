@@ -62,9 +62,11 @@ def run_live(
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
         app = make_app(config)
         client = redis.Redis.from_url(url)
+        names = [f"w{i + 1}" for i in range(sc.workers.count)]
         pool = WorkerPool(
-            config, sc.workers.count, sc.workers.concurrency, sc.workers.restart_delay * time_scale
+            config, names, sc.workers.concurrency, sc.workers.restart_delay * time_scale
         )
+        announce(client, config, path.read_text())
         pool.start()
         try:
             t0 = time.time() + 0.05
@@ -95,8 +97,37 @@ def _drain(client, config, n_tasks, deadline, progress, stop) -> list[tuple]:
     return rows
 
 
+CURRENT = "queuelab:current"  # the run that `queuelab worker` on another machine joins
+
+
+def announce(client: redis.Redis, config: LiveConfig, scenario_toml: str) -> None:
+    """Publish the run's id, time scale, seed and scenario for workers joining from elsewhere."""
+    client.hset(
+        config.key("config"),
+        mapping={"scenario": scenario_toml, "time_scale": config.time_scale, "seed": config.seed},
+    )
+    client.set(CURRENT, config.run_id)
+
+
+def joined_config(client: redis.Redis, redis_url: str, workdir: Path) -> LiveConfig | None:
+    """The config of the run now announced on this Redis, or None if there is none."""
+    run_id = client.get(CURRENT)
+    if run_id is None:
+        return None
+    run_id = run_id.decode()
+    fields = client.hgetall(f"queuelab:{run_id}:config")
+    if not fields:
+        return None
+    path = workdir / f"{run_id}.toml"
+    path.write_bytes(fields[b"scenario"])
+    return LiveConfig(
+        redis_url, str(path), float(fields[b"time_scale"]), int(fields[b"seed"]), run_id
+    )
+
+
 def _forget(client: redis.Redis, config: LiveConfig) -> None:
     """Delete the run's own keys and queue from the broker (matters on a shared Redis)."""
     keys = list(client.scan_iter(match=f"queuelab:{config.run_id}:*")) + [config.queue]
-    if keys:
-        client.delete(*keys)
+    if client.get(CURRENT) == config.run_id.encode():
+        keys.append(CURRENT)
+    client.delete(*keys)

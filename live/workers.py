@@ -49,18 +49,18 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
 
 
 class WorkerPool:
-    """``count`` worker nodes of ``concurrency`` slots, named w1…wN."""
+    """Worker nodes of ``concurrency`` slots each, one per name (w1…wN for a run's own)."""
 
     def __init__(
         self,
         config: LiveConfig,
-        count: int,
+        names: list[str],
         concurrency: int,
         restart_delay: float,
         log=subprocess.DEVNULL,
     ) -> None:
         self.config = config
-        self.names = [f"w{i + 1}" for i in range(count)]
+        self.names = names
         self.concurrency = concurrency
         self.restart_delay = restart_delay
         self.log = log
@@ -119,7 +119,7 @@ class WorkerPool:
         with self._lock:
             procs = list(self.procs.values())
         for proc in procs:
-            _signal_group(proc, signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)  # the main process: a warm shutdown of its pool
         deadline = time.monotonic() + grace
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
