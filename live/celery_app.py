@@ -147,9 +147,9 @@ def attempt(self, task: int) -> None:
     """One attempt of a synthetic task: do what the simulator drew for it."""
     config, draws = RUN.config, RUN.draws
     number = self.request.retries
-    delivery = RUN.redis().incr(config.key("delivery", task, number)) - 1
+    execution = RUN.redis().incr(config.key("execution", task, number)) - 1
     work = draws.service(task, number) * config.time_scale
-    crash_at = draws.crash_point(task, number, delivery)
+    crash_at = draws.crash_point(task, number, execution)
     if crash_at is not None:
         time.sleep(work * crash_at)
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool

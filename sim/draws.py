@@ -4,8 +4,9 @@ Each kind of draw has its own counter-based stream (NumPy's Philox) per attempt 
 one vector indexed by task: attempt ``k`` of task ``i`` gets element ``i`` of stream ``k``, whatever
 happened before it. Changing the worker count therefore leaves every task's service time and
 outcome unchanged (common random numbers), and the live mode replays exactly what the simulator
-drew. Crash draws are keyed by the delivery number too, because a redelivered message keeps its
-attempt: keyed by attempt alone, a crash would repeat on every delivery (a poison message).
+drew. Crash draws are keyed by the execution number of the attempt too, because a redelivered
+message keeps its attempt: keyed by attempt alone, a crash would repeat on every delivery (a
+poison message).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from sim.retry import retry_delay
 from sim.scenario import Scenario
 
 ARRIVALS, SERVICE, FAIL, JITTER, CRASH = range(5)
-_MAX_DELIVERY = 2**16
+_MAX_EXECUTION = 2**16
 
 
-def stream(seed: int, kind: int, attempt: int = 0, delivery: int = 0) -> np.random.Generator:
-    """The generator for one kind of draw at one (attempt, delivery); independent of all others."""
-    word = (kind << 56) | (min(attempt, 2**40 - 1) << 16) | min(delivery, _MAX_DELIVERY - 1)
+def stream(seed: int, kind: int, attempt: int = 0, execution: int = 0) -> np.random.Generator:
+    """The generator for one kind of draw at one (attempt, execution); independent of the rest."""
+    word = (kind << 56) | (min(attempt, 2**40 - 1) << 16) | min(execution, _MAX_EXECUTION - 1)
     return np.random.Generator(np.random.Philox(key=[seed, word]))
 
 
@@ -60,15 +61,15 @@ class Draws:
             )
         return self._attempts[k]
 
-    def crash(self, k: int, delivery: int) -> np.ndarray:
-        """Uniform draws in [0, 1) for delivery ``delivery`` of attempt ``k`` of every task.
+    def crash(self, k: int, execution: int) -> np.ndarray:
+        """Uniform draws in [0, 1) for execution ``execution`` of attempt ``k`` of every task.
 
         The attempt kills its worker when the draw ``u`` is below ``crash_probability`` ``p``;
         then ``u / p``, itself uniform in [0, 1), is how far through its work it dies.
         """
-        key = (k, delivery)
+        key = (k, execution)
         if key not in self._crashes:
-            self._crashes[key] = stream(self.seed, CRASH, k, delivery).random(self.n_tasks)
+            self._crashes[key] = stream(self.seed, CRASH, k, execution).random(self.n_tasks)
         return self._crashes[key]
 
     # What one attempt of one task does: the simulator and the live worker both ask these.
@@ -86,10 +87,10 @@ class Draws:
         u = float(self.attempt(attempt).jitter[task])
         return retry_delay(self.scenario.retry, attempt, u)
 
-    def crash_point(self, task: int, attempt: int, delivery: int) -> float | None:
-        """How far through its work (0–1) this delivery kills its worker; None if it does not."""
+    def crash_point(self, task: int, attempt: int, execution: int) -> float | None:
+        """How far through its work (0–1) this execution kills its worker; None if it does not."""
         p = self.scenario.failures.crash_probability
         if p == 0:
             return None
-        u = float(self.crash(attempt, delivery)[task])
+        u = float(self.crash(attempt, execution)[task])
         return u / p if u < p else None

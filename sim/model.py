@@ -25,13 +25,12 @@ Progress = Callable[[int, int], None]
 class Message:
     """One published task message; a retry is a new message, a redelivery is the same one."""
 
-    __slots__ = ("task", "attempt", "eta", "deliveries", "unacked")
+    __slots__ = ("task", "attempt", "eta", "unacked")
 
     def __init__(self, task: int, attempt: int, eta: float = 0.0) -> None:
         self.task = task
         self.attempt = attempt
         self.eta = eta  # not to run before this time (a retry's countdown)
-        self.deliveries = 0
         # its entry in Redis's unacked hash. Keyed by the message's delivery tag, which a restored
         # message keeps, so an ack from any copy removes the entry of the latest delivery.
         self.unacked: Delivery | None = None
@@ -43,12 +42,10 @@ class Message:
 class Delivery:
     """One hand-over of a message to a worker; un-acked until acked or restored."""
 
-    __slots__ = ("message", "number", "counted", "deadline")
+    __slots__ = ("message", "counted", "deadline")
 
     def __init__(self, message: Message, deadline: float) -> None:
         self.message = message
-        self.number = message.deliveries
-        message.deliveries += 1
         message.unacked = self
         self.counted = True  # counts against the worker's prefetch limit
         self.deadline = deadline  # visibility timeout: restored to the queue if still un-acked
@@ -218,7 +215,7 @@ class Worker:
         self.model.backend.record(message.task, message.attempt, STARTED, self.index)
         model = self.model
         service = model.service(message.attempt)[message.task]
-        crash_at = model.draws.crash_point(message.task, message.attempt, delivery.number)
+        crash_at = model.crash_point(message)
         event = self.env.timeout(
             model.record_overhead + service * crash_at
             if crash_at is not None
@@ -283,6 +280,20 @@ class Model:
         self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
         self.record_overhead = scenario.overhead.record
         self._service: dict[int, list[float]] = {}
+        self._executions: dict[tuple[int, int], int] = {}
+
+    def crash_point(self, message: Message) -> float | None:
+        """Whether this execution kills its worker, and how far through its work.
+
+        Keyed by the execution number of (task, attempt) — counted when it starts, as the live
+        worker counts it in Redis — so a redelivered message draws afresh each time it runs.
+        """
+        if self.scenario.failures.crash_probability == 0:
+            return None
+        key = (message.task, message.attempt)
+        execution = self._executions.get(key, 0)
+        self._executions[key] = execution + 1
+        return self.draws.crash_point(message.task, message.attempt, execution)
 
     def service(self, attempt: int) -> list[float]:
         """Service times of ``attempt`` for every task, as a list for fast indexing."""

@@ -16,3 +16,46 @@ settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# --- real processes: a session redis-server, and a check that no process outlives the tests ---
+
+import pytest  # noqa: E402
+
+
+def our_processes() -> list[str]:
+    """Command lines of Celery workers and redis-servers started by queuelab (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "live.worker_main" in cmd or ("redis-server" in cmd and "127.0.0.1:" in cmd):
+            found.append(f"{entry}: {cmd.strip()}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real redis-server on a free loopback port for the whole session, stopped at the end."""
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fails the test if it leaves a worker or redis-server process running."""
+    before = set(our_processes())
+    yield
+    import time
+
+    deadline = time.monotonic() + 10
+    while (left := set(our_processes()) - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes left behind: {sorted(left)}"

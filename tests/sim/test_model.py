@@ -180,7 +180,7 @@ def test_a_crash_under_late_ack_loses_nothing_and_reruns_after_the_visibility_ti
 
 
 def _crashes(sc) -> int:
-    """Crashes drawn for first deliveries of first attempts (what a run with no redelivery sees)."""
+    """Tasks whose first execution of their first attempt kills its worker."""
     return int((Draws(sc).crash(0, 0) < sc.failures.crash_probability).sum())
 
 

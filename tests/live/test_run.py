@@ -1,0 +1,101 @@
+"""Live mode on a real redis-server with real Celery workers, checked against the simulator."""
+
+import numpy as np
+import pytest
+
+from live.run import run_live
+from sim import invariants
+from sim.draws import Draws
+from sim.metrics import last_terminal, summarize
+from sim.model import simulate
+from sim.states import RETRY, STARTED, SUCCESS
+from tests.sim.helpers import make
+
+pytestmark = pytest.mark.live
+
+SCALE = 0.02  # 1 scenario second = 20 ms of wall time
+
+
+def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_leftovers):
+    sc = make(
+        **{
+            "run.tasks": 300,
+            "workers.count": 3,
+            "arrivals.rate": 2.0,
+            "service.mean": 1.0,
+            "failures.probability": 0.2,
+            "retry.backoff": 1.0,
+            "retry.backoff_max": 8.0,
+            "retry.max_retries": 3,
+        }
+    )
+    trace = run_live(sc, redis_url, time_scale=SCALE)
+    s = summarize(trace, sc.workers.slots, engine="live")
+    assert s.tasks_submitted == 300 and s.tasks_lost == 0
+    assert s.tasks_succeeded + s.tasks_failed == 300
+    assert s.retries == int(np.count_nonzero(trace.state == RETRY)) > 20
+    report = invariants.check(trace, sc, slack=0.005 / SCALE)  # 5 ms of clock and timer slack
+    assert report.ok, report.violations[:5]
+    # the same draws: real Celery retried exactly the tasks and attempts the simulator did
+    sim = simulate(sc)
+    assert _retried(trace) == _retried(sim)
+    assert s.tasks_failed == summarize(sim, sc.workers.slots).tasks_failed
+
+
+def _retried(trace) -> set[tuple[int, int]]:
+    rows = trace.state == RETRY
+    return set(zip(trace.task[rows].tolist(), trace.attempt[rows].tolist(), strict=True))
+
+
+CRASHY = {
+    "run.tasks": 40,
+    "workers.count": 3,
+    "arrivals.rate": 1.0,
+    "service.mean": 2.0,
+    "service.dist": "constant",
+    "failures.crash_probability": 0.1,
+    "ack.visibility_timeout": 60.0,
+    "workers.prefetch_multiplier": 1,
+    "workers.restart_delay": 5.0,
+}
+
+
+def _crashing(sc) -> set[int]:
+    """Tasks whose first execution kills its node (the same draw in both engines)."""
+    crash = Draws(sc).crash(0, 0) < sc.failures.crash_probability
+    return set(np.flatnonzero(crash).tolist())
+
+
+def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(
+    redis_url, no_leftovers
+):
+    sc = make(**CRASHY, **{"ack.late": True})
+    crashing = _crashing(sc)
+    assert crashing, "the scenario must draw at least one crash"
+    trace = run_live(sc, redis_url, time_scale=0.05)
+    s = summarize(trace, sc.workers.slots, engine="live")
+    assert s.tasks_lost == 0 and s.tasks_succeeded == 40
+    ends, _ = last_terminal(trace)
+    starts = trace.t[(trace.state == STARTED)]
+    assert len(starts) > 40  # the killed executions ran again
+    for task in crashing:
+        first_start = trace.t[(trace.task == task) & (trace.state == STARTED)].min()
+        # redelivered no sooner than the visibility timeout after its delivery
+        assert ends[task] - first_start >= sc.ack.visibility_timeout
+    assert invariants.check(trace, sc, slack=0.005 / 0.05).ok
+    predicted = summarize(simulate(sc), sc.workers.slots)
+    assert predicted.tasks_lost == 0 and predicted.duplicate_executions >= len(crashing)
+
+
+def test_early_ack_loses_the_running_task_and_returns_its_neighbours(redis_url, no_leftovers):
+    sc = make(**CRASHY)
+    crashing = _crashing(sc)
+    trace = run_live(sc, redis_url, time_scale=0.05, drain=120.0)
+    _, end_state = last_terminal(trace)
+    lost = set(np.flatnonzero(end_state < 0).tolist())
+    sim_trace = simulate(sc)
+    _, sim_end = last_terminal(sim_trace)
+    assert lost == crashing == set(np.flatnonzero(sim_end < 0).tolist())
+    # every task that was not itself the crash finished, reserved neighbours included
+    assert np.count_nonzero(end_state == SUCCESS) == 40 - len(crashing)
+    assert invariants.check(trace, sc, slack=0.005 / 0.05).ok
