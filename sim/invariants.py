@@ -60,8 +60,12 @@ def check(
     scenario: Scenario | None = None,
     seed: int | None = None,
     slack: float = TIME_SLACK,
+    complete: bool = True,
 ) -> Report:
-    """Check ``trace``; with its ``scenario`` (and seed) also the scenario-specific rules."""
+    """Check ``trace``; with its ``scenario`` (and seed) also the scenario-specific rules.
+
+    ``complete=False`` checks a run still in progress: unfinished tasks are not called lost.
+    """
     report = Report()
     if len(trace) and (np.any(np.diff(trace.t) < -slack) or trace.t.min() < -slack):
         bad = int(np.argmax(np.diff(trace.t) < -slack)) + 1 if len(trace) > 1 else 0
@@ -82,7 +86,7 @@ def check(
             report, _task_id(trace, task), rows, scenario, delays(task) if delays else None, slack
         )
         start = end
-    if scenario is not None and scenario.ack.late and scenario.failures.crash_probability == 0:
+    if complete and scenario is not None and scenario.ack.late:
         _, end_state = last_terminal(trace)
         for task in np.flatnonzero(end_state < 0)[:20].tolist():
             report.violations.append(
@@ -90,7 +94,7 @@ def check(
                     "lost-under-late-ack", _task_id(trace, task), "never reached a terminal state"
                 )
             )
-    gap = littles_law_gap(trace)
+    gap = littles_law_gap(trace) if complete else None
     if gap is not None and gap > LITTLE_TOLERANCE:
         report.violations.append(
             Violation(

@@ -248,8 +248,12 @@ class Worker:
         model.broker.fetch(self)
 
     def _crash(self, incarnation: int) -> None:
+        if incarnation == self.incarnation:
+            self.crash()
+
+    def crash(self) -> None:
         """The node dies: everything it held stays un-acked in Redis until restored."""
-        if incarnation != self.incarnation:
+        if not self.alive:
             return
         self.alive = False
         self.incarnation += 1
@@ -301,20 +305,27 @@ class Model:
             self._service[attempt] = self.draws.attempt(attempt).service.tolist()
         return self._service[attempt]
 
+    def submit(self, task: int) -> None:
+        """The producer sends task ``task`` now."""
+        self.backend.record(task, 0, PENDING)
+        self.broker.publish(Message(task, 0))
+
     def _producer(self):
-        env, broker, backend = self.env, self.broker, self.backend
         last = 0.0
         for task, t in enumerate(self.draws.arrivals.tolist()):
             if t > last:
-                yield env.timeout(t - last)
+                yield self.env.timeout(t - last)
                 last = t
-            backend.record(task, 0, PENDING)
-            broker.publish(Message(task, 0))
+            self.submit(task)
 
-    def run(self) -> Trace:
-        self.env.process(self._producer())
+    def start_workers(self) -> None:
         for worker in self.workers:
             self.broker.fetch(worker)
+
+    def run(self) -> Trace:
+        """Replay the scenario's arrivals and run until nothing is left to happen."""
+        self.env.process(self._producer())
+        self.start_workers()
         self.env.run()
         return self.recorder.trace()
 

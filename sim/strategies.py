@@ -1,0 +1,67 @@
+"""Hypothesis strategies for scenarios and retry policies, for queuelab's tests and for yours.
+
+    from hypothesis import given
+    from sim.strategies import scenarios
+
+    @given(scenarios(max_tasks=100))
+    def test_my_property(scenario): ...
+
+Every strategy takes strategies for the parts you want to pin, e.g.
+``scenarios(retry=st.just(my_policy))`` explores everything but your retry policy. Scenarios stay
+small (a few hundred tasks) so a simulation per example takes milliseconds.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from sim import scenario as scenario_module
+from sim.scenario import Retry, Scenario
+
+
+@st.composite
+def retry_policies(draw, max_retries=None, backoff=None, jitter=None) -> Retry:
+    """Celery retry settings: countdown, or exponential backoff with a cap and maybe jitter."""
+    factor = draw(backoff if backoff is not None else st.one_of(st.just(0.0), st.floats(0.1, 10)))
+    return Retry(
+        max_retries=draw(max_retries if max_retries is not None else st.integers(0, 6)),
+        countdown=draw(st.floats(0, 30)),
+        backoff=factor,
+        backoff_max=draw(st.floats(0, 120)),
+        jitter=draw(jitter if jitter is not None else st.booleans()),
+    )
+
+
+@st.composite
+def scenarios(draw, max_tasks: int = 300, retry=None, crashes: bool = True) -> Scenario:
+    """Small, valid scenarios across arrivals, service, pool shape, ack mode and failures."""
+    dist = draw(st.sampled_from(["exponential", "constant", "lognormal", "uniform"]))
+    policy = draw(retry if retry is not None else retry_policies())
+    fields = {
+        "seed": draw(st.integers(0, 2**32)),
+        "run.tasks": draw(st.integers(1, max_tasks)),
+        "arrivals.process": draw(st.sampled_from(["poisson", "constant", "burst"])),
+        "arrivals.rate": draw(st.floats(0.2, 20)),
+        "arrivals.burst_size": draw(st.integers(1, 50)),
+        "service.dist": dist,
+        "service.mean": draw(st.floats(0.05, 2)),
+        "service.cv": draw(st.floats(0.2, 2)),
+        "service.low": 0.1,
+        "service.high": draw(st.floats(0.2, 2)),
+        "workers.count": draw(st.integers(1, 6)),
+        "workers.concurrency": draw(st.integers(1, 3)),
+        "workers.prefetch_multiplier": draw(st.integers(0, 4)),
+        "workers.restart_delay": draw(st.floats(0, 5)),
+        "failures.probability": draw(st.floats(0, 0.5)),
+        "failures.crash_probability": draw(st.floats(0, 0.1)) if crashes else 0.0,
+        "retry.max_retries": policy.max_retries,
+        "retry.countdown": policy.countdown,
+        "retry.backoff": policy.backoff,
+        "retry.backoff_max": policy.backoff_max,
+        "retry.jitter": policy.jitter,
+        "ack.late": draw(st.booleans()),
+        "ack.visibility_timeout": draw(st.sampled_from([10.0, 60.0, 3600.0])),
+        "overhead.dispatch": draw(st.sampled_from([0.0, 0.01])),
+        "overhead.record": draw(st.sampled_from([0.0, 0.005])),
+    }
+    return scenario_module.load(None).replace(**fields)

@@ -1,0 +1,106 @@
+"""Properties of the simulator over generated scenarios (Hypothesis), and a stateful model test."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from sim import invariants
+from sim.metrics import last_terminal, summarize
+from sim.model import Model, simulate
+from sim.states import PENDING, RETRY, STARTED
+from sim.strategies import retry_policies, scenarios
+from tests.sim.helpers import make
+
+
+@given(scenarios(max_tasks=150))
+def test_every_generated_trace_passes_the_invariants(sc):
+    trace = simulate(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    s = summarize(trace, sc.workers.slots)
+    assert s.tasks_submitted == sc.run.tasks
+    if sc.ack.late:
+        assert s.tasks_lost == 0  # late ack: a crash delays a task, never loses it
+    if sc.failures.crash_probability == 0:
+        assert s.tasks_lost == 0
+    assert trace.attempt.max() <= sc.retry.max_retries
+
+
+@given(scenarios(max_tasks=60, crashes=False, retry=retry_policies(max_retries=st.integers(0, 3))))
+def test_a_task_runs_at_most_max_retries_plus_one_attempts(sc):
+    trace = simulate(sc)
+    retried = np.bincount(trace.task[trace.state == RETRY], minlength=trace.n_tasks)
+    # without redelivery each task has one RETRY per failed attempt that was retried
+    if invariants.check(trace, sc).redeliveries == 0:
+        assert retried.max(initial=0) <= sc.retry.max_retries
+
+
+@settings(max_examples=15)
+@given(scenarios(max_tasks=80))
+def test_same_scenario_same_trace(sc):
+    a, b = simulate(sc), simulate(sc)
+    assert np.array_equal(a.t, b.t) and np.array_equal(a.state, b.state)
+    assert np.array_equal(a.task, b.task) and np.array_equal(a.worker, b.worker)
+
+
+class BrokerWorkers(RuleBasedStateMachine):
+    """Submit, crash and restart workers, advance time: after every step the trace so far obeys
+    the invariants; at the end, under late ack every task has ended and none ran more attempts
+    than allowed."""
+
+    def __init__(self):
+        super().__init__()
+        self.sc = make(
+            **{
+                "run.tasks": 60,
+                "workers.count": 3,
+                "workers.concurrency": 2,
+                "failures.probability": 0.3,
+                "retry.backoff": 1.0,
+                "retry.backoff_max": 5.0,
+                "ack.late": True,
+                "ack.visibility_timeout": 20.0,
+                "workers.restart_delay": 2.0,
+            }
+        )
+        self.model = Model(self.sc)
+        self.model.start_workers()
+        self.submitted = 0
+
+    @precondition(lambda self: self.submitted < 60)
+    @rule(n=st.integers(1, 8))
+    def submit(self, n):
+        for _ in range(min(n, 60 - self.submitted)):
+            self.model.submit(self.submitted)
+            self.submitted += 1
+
+    @rule(worker=st.integers(0, 2))
+    def crash(self, worker):
+        self.model.workers[worker].crash()
+
+    @rule(dt=st.floats(0.01, 30))
+    def advance(self, dt):
+        self.model.env.run(until=self.model.env.now + dt)
+
+    @invariant()
+    def trace_so_far_is_legal(self):
+        trace = self.model.recorder.trace()
+        if len(trace):
+            report = invariants.check(trace, self.sc, complete=False)
+            assert report.ok, report.violations[:3]
+            assert np.count_nonzero(trace.state == PENDING) == self.submitted
+
+    def teardown(self):
+        self.model.env.run()
+        trace = self.model.recorder.trace()
+        if not len(trace):
+            return
+        _, end_state = last_terminal(trace)
+        assert (end_state >= 0).all(), "late ack lost a task"
+        assert invariants.check(trace, self.sc).ok
+        assert np.count_nonzero(trace.state == STARTED) >= self.submitted
+
+
+TestBrokerWorkers = BrokerWorkers.TestCase
+TestBrokerWorkers.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
