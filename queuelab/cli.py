@@ -147,6 +147,20 @@ def _stop_on_signals() -> threading.Event:
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
+    trace, stop = _run_live(args, sc)
+    if args.trace:
+        trace.write(args.trace)
+    seed = sc.seed if args.seed is None else args.seed
+    summary = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=seed)
+    _emit(summary.to_dict(), args.json)
+    if stop.is_set():
+        print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _run_live(args: argparse.Namespace, sc) -> tuple:
+    """Run the live half with the CLI's error handling; returns (trace, stop event)."""
     redis_server, run, workers = _live_modules()
     wall_service = service_mean(sc.service) * args.time_scale
     if wall_service < run.MIN_SERVICE_WALL:
@@ -165,15 +179,43 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise BadInput(f"lost the connection to Redis mid-run: {err}") from None
     finally:
         bar.close()
-    if args.trace:
-        trace.write(args.trace)
+    return trace, stop
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sim.compare import compare
+
+    sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
-    summary = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=seed)
-    _emit(summary.to_dict(), args.json)
+    sim_trace = simulate(sc, seed=seed)
+    live_trace, stop = _run_live(args, sc)
     if stop.is_set():
-        print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
+        print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
-    return 0
+    slots = sc.workers.slots
+    result = compare(
+        sim_trace,
+        live_trace,
+        summarize(sim_trace, slots, engine="sim", scenario=sc.name, seed=seed),
+        summarize(live_trace, slots, engine="live", scenario=sc.name, seed=seed),
+        tolerance=args.tolerance,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0 if result.ok else 1
+    print(f"{'figure':<22}{'sim':>12}{'live':>12}{'diff':>9}  verdict")
+    for f in result.figures:
+        diff = f"{f.relative_difference:+.0%}" if f.relative_difference is not None else "-"
+        verdict = "ok" if f.ok else f"MISS: {f.likely_cause}"
+        print(f"{f.figure:<22}{f.sim:>12.4g}{f.live:>12.4g}{diff:>9}  {verdict}")
+    print(
+        f"\nKolmogorov-Smirnov distance: wait {result.ks_wait:.3f}, sojourn {result.ks_sojourn:.3f}"
+    )
+    print(f"\n{'state flow':<22}{'sim':>8}{'live':>8}")
+    for flow in sorted(set(result.flows_sim) | set(result.flows_live)):
+        print(f"{flow:<22}{result.flows_sim.get(flow, 0):>8}{result.flows_live.get(flow, 0):>8}")
+    print(f"\n{'ok' if result.ok else 'MISSED'}: tolerance {args.tolerance:.0%}")
+    return 0 if result.ok else 1
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -260,6 +302,24 @@ def build_parser() -> argparse.ArgumentParser:
             help="override a field, e.g. --set workers.count=8 (repeatable)",
         )
 
+    def live_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+        p.add_argument(
+            "--time-scale",
+            type=_positive(float),
+            default=1.0,
+            metavar="X",
+            help="wall seconds per scenario second (default 1)",
+        )
+        p.add_argument("--seed", type=int, help="seed in place of the scenario's")
+        p.add_argument(
+            "--drain",
+            type=_positive(float),
+            metavar="S",
+            help="scenario seconds to wait after the last arrival before counting the "
+            "unfinished as lost (default: from the scenario)",
+        )
+
     p = sub.add_parser("simulate", help="run the SimPy model of a scenario")
     scenario_args(p)
     p.add_argument("--seed", type=int, help="seed in place of the scenario's")
@@ -287,25 +347,28 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     scenario_args(p)
-    p.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
-    p.add_argument(
-        "--time-scale",
-        type=_positive(float),
-        default=1.0,
-        metavar="X",
-        help="wall seconds per scenario second (default 1)",
-    )
-    p.add_argument("--seed", type=int, help="seed in place of the scenario's")
-    p.add_argument(
-        "--drain",
-        type=_positive(float),
-        metavar="S",
-        help="scenario seconds to wait after the last arrival before counting the "
-        "unfinished as lost (default: from the scenario)",
-    )
+    live_args(p)
     p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_live)
+
+    p = sub.add_parser(
+        "compare",
+        help="simulate and run live on the same draws; report both side by side",
+        description="Every summary figure of the simulation and the live run with their relative "
+        "difference and a verdict against --tolerance, the Kolmogorov–Smirnov distance of their "
+        "wait and sojourn distributions, and their state flows. Exit 1 when a figure misses.",
+    )
+    scenario_args(p)
+    live_args(p)
+    p.add_argument(
+        "--tolerance",
+        type=_positive(float),
+        default=0.15,
+        help="relative difference allowed per figure (default 0.15)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("worker", help="join a live run on this Redis with more Celery workers")
     p.add_argument("--redis-url", required=True, help="the Redis the live run uses")

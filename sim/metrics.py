@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.states import ENDS_EXECUTION, FAILURE, PENDING, RETRY, STARTED, SUCCESS, TERMINAL
+from sim.states import ENDS_EXECUTION, FAILURE, NAMES, PENDING, RETRY, STARTED, SUCCESS, TERMINAL
 from sim.trace import Trace
 
 
@@ -122,6 +122,19 @@ def queue_length(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
 def busy_slots(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """Executions in progress, over time."""
     return step_counts(*executions(trace))
+
+
+def state_flows(trace: Trace) -> dict[str, int]:
+    """How many times tasks moved from one state to the next, e.g. {"STARTED→RETRY": 12}."""
+    order = np.lexsort((np.arange(len(trace)), trace.task))
+    task, state = trace.task[order], trace.state[order]
+    same = task[1:] == task[:-1]
+    pairs = state[:-1][same].astype(np.int64) * len(NAMES) + state[1:][same]
+    codes, counts = np.unique(pairs, return_counts=True)
+    return {
+        f"{NAMES[c // len(NAMES)]}→{NAMES[c % len(NAMES)]}": int(n)
+        for c, n in zip(codes.tolist(), counts.tolist(), strict=True)
+    }
 
 
 def _stats(values: np.ndarray) -> tuple[float, float, float, float]:

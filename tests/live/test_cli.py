@@ -154,3 +154,37 @@ def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftove
     }
     assert "w1" in workers
     assert any(w.endswith("-w1") for w in workers), workers  # the joined node ran tasks too
+
+
+def test_compare_reports_every_section(redis_url):
+    r = subprocess.run(
+        [
+            *QUEUELAB,
+            "compare",
+            "scenarios/flaky_api.toml",
+            "--redis-url",
+            redis_url,
+            "--time-scale",
+            "0.05",
+            "--set",
+            "run.tasks=150",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode in (0, 1), r.stderr
+    report = json.loads(r.stdout)
+    assert report["ok"] == (r.returncode == 0)
+    figures = {f["figure"]: f for f in report["figures"]}
+    assert {"wait_p95", "sojourn_p50", "sojourn_p95", "throughput", "retries"} <= set(figures)
+    for f in figures.values():
+        assert f["ok"] or f["likely_cause"]
+    # the same draws: both engines retried the same number of times and finished every task
+    assert figures["retries"]["sim"] == figures["retries"]["live"]
+    assert figures["tasks_lost"]["live"] == 0
+    assert 0 <= report["ks"]["wait"] <= 1 and 0 <= report["ks"]["sojourn"] <= 1
+    sim_flows, live_flows = report["state_flows"]["sim"], report["state_flows"]["live"]
+    assert sim_flows["STARTED→RETRY"] == live_flows["STARTED→RETRY"] > 0
+    assert sim_flows["PENDING→RECEIVED"] == live_flows["PENDING→RECEIVED"] == 150

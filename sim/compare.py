@@ -1,0 +1,124 @@
+"""Simulated against real: every summary figure side by side, the distance between their wait
+and sojourn distributions, their state flows, and a verdict per figure.
+
+Pure: it reads two traces (any engines), so the CLI, the app and the tests share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from scipy import stats
+
+from sim.metrics import Summary, sojourns, state_flows, waits
+
+# Figures compared, and what usually explains a miss when the live run is the slower one.
+LIKELY_CAUSE = {
+    "wait": "per-task broker round trips and prefetch reservations the model does not charge "
+    "(calibrate overhead.dispatch)",
+    "sojourn": "result-backend writes and task start-up on the worker (calibrate overhead.record)",
+    "throughput": "workers starting up or Celery's per-task overhead at this time scale",
+    "utilization": "time a slot spends outside the task body (ack, backend writes)",
+    "makespan": "workers starting late or a slow drain",
+    "queue_len": "waits longer than modelled: prefetch or dispatch overhead",
+}
+COMPARED = (
+    "tasks_succeeded",
+    "tasks_failed",
+    "tasks_lost",
+    "executions",
+    "retries",
+    "duplicate_executions",
+    "wait_mean",
+    "wait_p50",
+    "wait_p95",
+    "wait_p99",
+    "sojourn_mean",
+    "sojourn_p50",
+    "sojourn_p95",
+    "sojourn_p99",
+    "throughput",
+    "utilization",
+    "queue_len_mean",
+    "makespan",
+)
+
+
+@dataclass(frozen=True)
+class FigureComparison:
+    figure: str
+    sim: float
+    live: float
+    relative_difference: float | None  # (live − sim) / sim; None when sim is 0
+    ok: bool
+    likely_cause: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    figures: list[FigureComparison]
+    ks_wait: float  # two-sample Kolmogorov–Smirnov distance
+    ks_sojourn: float
+    flows_sim: dict[str, int]
+    flows_live: dict[str, int]
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.figures)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "tolerance": self.tolerance,
+            "figures": [f.to_dict() for f in self.figures],
+            "ks": {"wait": self.ks_wait, "sojourn": self.ks_sojourn},
+            "state_flows": {"sim": self.flows_sim, "live": self.flows_live},
+        }
+
+
+def relative_difference(sim: float, live: float) -> float | None:
+    if sim == 0:
+        return None if live != 0 else 0.0
+    return (live - sim) / abs(sim)
+
+
+def _cause(figure: str, diff: float | None) -> str:
+    if diff is not None and diff < 0:
+        return "the live run was faster than modelled: check the scenario's overheads"
+    for prefix, cause in LIKELY_CAUSE.items():
+        if figure.startswith(prefix):
+            return cause
+    return "counts differ: compare the state flows (crashes, redeliveries, retries)"
+
+
+def compare(
+    sim_trace,
+    live_trace,
+    sim: Summary,
+    live: Summary,
+    tolerance: float = 0.15,
+    absolute: float = 0.05,
+) -> Comparison:
+    """Compare two runs of one scenario; a figure is ok within ``tolerance`` relative
+    difference, or within ``absolute`` seconds (or tasks) where both are near zero."""
+    figures = []
+    for name in COMPARED:
+        a, b = float(getattr(sim, name)), float(getattr(live, name))
+        diff = relative_difference(a, b)
+        ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
+        figures.append(FigureComparison(name, a, b, diff, ok, "" if ok else _cause(name, diff)))
+    ks_wait = _ks(waits(sim_trace), waits(live_trace))
+    ks_sojourn = _ks(sojourns(sim_trace), sojourns(live_trace))
+    return Comparison(
+        figures, ks_wait, ks_sojourn, state_flows(sim_trace), state_flows(live_trace), tolerance
+    )
+
+
+def _ks(a, b) -> float:
+    if len(a) == 0 or len(b) == 0:
+        return 1.0
+    return float(stats.ks_2samp(a, b).statistic)

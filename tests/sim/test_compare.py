@@ -1,0 +1,24 @@
+from sim.compare import compare, relative_difference
+from sim.metrics import summarize
+from sim.model import simulate
+from tests.sim.helpers import make
+
+
+def test_a_run_compared_with_itself_is_ok_and_a_slower_one_misses_with_a_cause():
+    base = make(**{"run.tasks": 3000, "workers.count": 4, "arrivals.rate": 3.0})
+    slow = base.replace(**{"overhead.dispatch": 0.3})
+    a, b = simulate(base), simulate(slow)
+    same = compare(a, a, summarize(a, 4), summarize(a, 4))
+    assert same.ok and same.ks_wait == 0.0
+    diff = compare(a, b, summarize(a, 4), summarize(b, 4), tolerance=0.15)
+    assert not diff.ok
+    missed = {f.figure: f for f in diff.figures if not f.ok}
+    assert "wait_mean" in missed and "dispatch" in missed["wait_mean"].likely_cause
+    assert diff.ks_wait > 0.1
+    assert diff.flows_sim == diff.flows_live  # same tasks, same paths
+
+
+def test_relative_difference():
+    assert relative_difference(2.0, 3.0) == 0.5
+    assert relative_difference(0.0, 0.0) == 0.0
+    assert relative_difference(0.0, 1.0) is None
