@@ -80,11 +80,17 @@ def task_index(task_id: str) -> int:
     return int(task_id.rsplit("-", 1)[1])
 
 
+def restore_interval(visibility_timeout: float) -> int:
+    """Wall seconds between a worker's scans for un-acked messages to restore (kombu's
+    ``unacked_restore_interval``, whole seconds): a quarter of the timeout, 1 to 10 s."""
+    return max(1, min(10, int(visibility_timeout / 4)))
+
+
 def celery_config(config: LiveConfig) -> dict:
     """Celery settings for the scenario; durations in wall seconds (scenario × time scale)."""
     s = config.scenario
     visibility = s.ack.visibility_timeout * config.time_scale
-    restore_every = max(1, min(10, int(visibility / 4)))  # whole seconds: kombu's timer unit
+    restore_every = restore_interval(visibility)
     return {
         "broker_url": config.redis_url,
         "result_backend": config.redis_url,

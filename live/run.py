@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from live.celery_app import LiveConfig, make_app
+from live.celery_app import LiveConfig, make_app, restore_interval
 from live.collector import finished_tasks, read_events, to_trace
 from live.producer import produce
 from live.redis_server import redis_for_run
@@ -31,16 +31,22 @@ from sim.trace import Trace
 MIN_SERVICE_WALL = 0.002  # below ~2 ms of scaled work, Celery's own overhead dominates
 
 
-def default_drain(sc: Scenario) -> float:
-    """Scenario seconds to wait after the last arrival: enough for the work, the retries and a
-    visibility-timeout redelivery, but finite, so an early-ack crash's lost task cannot hang."""
+WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again
+
+
+def default_drain(sc: Scenario, time_scale: float) -> float:
+    """Wall seconds to wait after the last arrival: enough for the work, the retries and a
+    visibility-timeout redelivery (with kombu's restore scan and a worker's reboot), but
+    finite, so an early-ack crash's lost task cannot hang the run."""
     r = sc.retry
     retry_wait = (
         r.countdown if r.backoff == 0 else backoff_cap(r.max_retries, r.backoff, r.backoff_max)
     )
-    wait = 20 * service_mean(sc.service) + r.max_retries * retry_wait
+    wait = (20 * service_mean(sc.service) + r.max_retries * retry_wait) * time_scale + 2.0
     if sc.failures.crash_probability > 0 or r.countdown > sc.ack.visibility_timeout:
-        wait += sc.ack.visibility_timeout + sc.workers.restart_delay
+        visibility = sc.ack.visibility_timeout * time_scale
+        wait += visibility + restore_interval(visibility) + WORKER_BOOT
+        wait += sc.workers.restart_delay * time_scale
     return wait
 
 
@@ -71,9 +77,8 @@ def run_live(
         try:
             t0 = time.time() + 0.05
             pending = produce(app, config, draws.arrivals.tolist(), t0, stop)
-            deadline = (
-                time.time() + (drain if drain is not None else default_drain(sc)) * time_scale
-            )
+            wait = drain * time_scale if drain is not None else default_drain(sc, time_scale)
+            deadline = time.time() + wait
             rows = _drain(client, config, len(pending), deadline, progress, stop)
         finally:
             pool.stop()
