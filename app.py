@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ui import explore, learn
+from ui import compare, explore, learn, live
 
 st.set_page_config(page_title="queuelab", layout="wide")
 st.sidebar.title("queuelab")
-PAGES = {"Explore": explore.page, "Learn": learn.page}
+PAGES = {"Explore": explore.page, "Live": live.page, "Compare": compare.page, "Learn": learn.page}
 choice = st.sidebar.radio("Page", list(PAGES), key="page")
 PAGES[choice]()

@@ -47,3 +47,24 @@ def to_trace(
     for task, attempt, state, t, worker in merged:
         recorder.add(task, attempt, state, max(0.0, (t - t0) / time_scale), index.get(worker, -1))
     return recorder.trace()
+
+
+class Collector:
+    """Gathers a run's rows while it goes: the producer appends to ``pending``, ``poll`` reads
+    the workers' new rows, ``trace`` is everything so far."""
+
+    def __init__(self, client: redis.Redis, config: LiveConfig, workers: list[str], t0: float):
+        self.client, self.config, self.workers, self.t0 = client, config, workers, t0
+        self.pending: list[tuple[int, float]] = []
+        self.rows: list[tuple] = []
+        self.done: set[int] = set()
+
+    def poll(self) -> None:
+        new = read_events(self.client, self.config, len(self.rows))
+        self.rows += new
+        self.done |= finished_tasks(new)
+
+    def trace(self) -> Trace:
+        return to_trace(
+            list(self.pending), list(self.rows), self.workers, self.t0, self.config.time_scale
+        )

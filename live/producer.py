@@ -15,11 +15,11 @@ def produce(
     config: LiveConfig,
     arrivals: list[float],
     t0: float,
+    sent: list[tuple[int, float]],
     stop: threading.Event | None = None,
-) -> list[tuple[int, float]]:
-    """Send every task; return (task, wall time sent) pairs: the PENDING rows of the trace."""
+) -> None:
+    """Send every task, appending (task, wall time sent) to ``sent``: the trace's PENDING rows."""
     task = app.tasks[TASK_NAME]
-    sent = []
     with app.producer_or_acquire() as producer:
         for index, at in enumerate(arrivals):
             delay = t0 + at * config.time_scale - time.time()
@@ -27,4 +27,3 @@ def produce(
                 break
             sent.append((index, time.time()))
             task.apply_async(args=[index], task_id=config.task_id(index), producer=producer)
-    return sent

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from live.celery_app import LiveConfig, make_app, restore_interval
-from live.collector import finished_tasks, read_events, to_trace
+from live.collector import Collector
 from live.producer import produce
 from live.redis_server import redis_for_run
 from live.workers import WorkerPool
@@ -58,10 +58,16 @@ def run_live(
     drain: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    watch: Callable[[Trace], None] | None = None,
 ) -> Trace:
-    """Run ``sc`` for real and return its trace (times in scenario seconds)."""
+    """Run ``sc`` for real and return its trace (times in scenario seconds).
+
+    ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs;
+    setting ``stop`` ends it early, cleanly.
+    """
     seed = sc.seed if seed is None else seed
     draws = Draws(sc, seed)
+    stop = stop or threading.Event()
     with redis_for_run(redis_url) as url, tempfile.TemporaryDirectory(prefix="queuelab-") as tmp:
         path = Path(tmp) / "scenario.toml"
         path.write_text(scenario_module.dumps(sc))
@@ -74,32 +80,40 @@ def run_live(
         )
         announce(client, config, path.read_text())
         pool.start()
+        collector = Collector(client, config, names, time.time() + 0.05)
+        finished = threading.Event()
+        watcher = threading.Thread(
+            target=_watch, args=(collector, finished, progress, watch), daemon=True
+        )
+        watcher.start()
         try:
-            t0 = time.time() + 0.05
-            pending = produce(app, config, draws.arrivals.tolist(), t0, stop)
+            produce(app, config, draws.arrivals.tolist(), collector.t0, collector.pending, stop)
             wait = drain * time_scale if drain is not None else default_drain(sc, time_scale)
             deadline = time.time() + wait
-            rows = _drain(client, config, len(pending), deadline, progress, stop)
+            while len(collector.done) < len(collector.pending) and time.time() < deadline:
+                if stop.wait(0.05):
+                    break
         finally:
+            finished.set()
+            watcher.join()
             pool.stop()
             app.close()
-        rows += read_events(client, config, len(rows))  # anything recorded while stopping
+        collector.poll()  # anything recorded while stopping
         _forget(client, config)
         client.close()
-    return to_trace(pending, rows, pool.names, t0, time_scale)
+    return collector.trace()
 
 
-def _drain(client, config, n_tasks, deadline, progress, stop) -> list[tuple]:
-    rows: list[tuple] = []
-    done: set[int] = set()
-    while len(done) < n_tasks and time.time() < deadline and not (stop and stop.is_set()):
-        new = read_events(client, config, len(rows))
-        rows += new
-        done |= finished_tasks(new)
+def _watch(collector: Collector, finished: threading.Event, progress, watch) -> None:
+    """Read the workers' rows as they come, for the drain check, progress and watchers."""
+    last_watch = 0.0
+    while not finished.wait(0.05):
+        collector.poll()
         if progress:
-            progress(len(done), n_tasks)
-        time.sleep(0.05)
-    return rows
+            progress(len(collector.done), len(collector.pending))
+        if watch and time.monotonic() - last_watch > 0.5:
+            watch(collector.trace())
+            last_watch = time.monotonic()
 
 
 CURRENT = "queuelab:current"  # the run that `queuelab worker` on another machine joins

@@ -80,8 +80,9 @@ def sojourns(trace: Trace) -> np.ndarray:
     return sojourn[~np.isnan(sojourn)]
 
 
-def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end times of every execution: a STARTED to the RETRY/SUCCESS/FAILURE ending it.
+def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
+    """Every execution — a STARTED to the RETRY/SUCCESS/FAILURE that ends it — as columns
+    ``start``, ``end``, ``worker``, ``task``, ``attempt``, ``state`` (the ending state).
 
     An execution that ends in a crash has no closing row, so it is left out.
     """
@@ -96,7 +97,31 @@ def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
         & (attempt[end] == attempt[start])
         & np.isin(state[end], list(ENDS_EXECUTION))
     )
-    return t[start[closes]], t[end[closes]]
+    start, end = start[closes], end[closes]
+    return {
+        "start": t[start],
+        "end": t[end],
+        "worker": worker[start],
+        "task": task[start],
+        "attempt": attempt[start],
+        "state": state[end],
+    }
+
+
+def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end times of every execution that ended (see ``execution_spans``)."""
+    spans = execution_spans(trace)
+    return spans["start"], spans["end"]
+
+
+def latest_states(trace: Trace) -> dict[str, int]:
+    """How many tasks are in each state now, by their latest row (Flower's task counts)."""
+    order = np.lexsort((np.arange(len(trace)), trace.task))
+    last = (
+        order[np.r_[trace.task[order][1:] != trace.task[order][:-1], True]] if len(trace) else order
+    )
+    codes, counts = np.unique(trace.state[last], return_counts=True)
+    return {NAMES[c]: int(n) for c, n in zip(codes.tolist(), counts.tolist(), strict=True)}
 
 
 def busy_time(trace: Trace) -> float:

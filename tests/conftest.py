@@ -34,7 +34,11 @@ def our_processes() -> list[str]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "live.worker_main" in cmd or ("redis-server" in cmd and "127.0.0.1:" in cmd):
+        if (
+            "live.worker_main" in cmd
+            or "streamlit run" in cmd
+            or ("redis-server" in cmd and "127.0.0.1:" in cmd)
+        ):
             found.append(f"{entry}: {cmd.strip()}")
     return found
 
@@ -59,3 +63,59 @@ def no_leftovers():
     while (left := set(our_processes()) - before) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"processes left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def streamlit_app(no_leftovers):
+    """``streamlit run app.py`` on a free loopback port; yields its URL, stops it after."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from live.redis_server import free_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("streamlit did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -97,3 +97,57 @@ def smallest_meeting(points: list[SweepPoint], target: float) -> int | None:
     """The fewest workers whose mean p95 sojourn is at or under ``target``."""
     meeting = [p.workers for p in points if p.sojourn_p95.mean <= target]
     return min(meeting) if meeting else None
+
+
+def sankey(flows: dict[str, int], title: str) -> go.Figure:
+    """State flows (PENDING→RECEIVED→STARTED→RETRY→…) as a Sankey diagram."""
+    from sim.states import NAMES
+
+    pairs = [(k.split("→"), n) for k, n in flows.items()]
+    fig = go.Figure(
+        go.Sankey(
+            node=dict(label=list(NAMES), pad=18),
+            link=dict(
+                source=[NAMES.index(a) for (a, _), _ in pairs],
+                target=[NAMES.index(b) for (_, b), _ in pairs],
+                value=[n for _, n in pairs],
+            ),
+        )
+    )
+    fig.update_layout(title=title, margin=dict(t=50, b=20))
+    return fig
+
+
+def gantt(
+    spans: dict[str, np.ndarray], workers: tuple[str, ...], title: str, max_bars: int = 400
+) -> go.Figure:
+    """Executions as bars on their worker's row, coloured by how they ended."""
+    from sim.states import NAMES
+
+    keep = np.argsort(spans["start"], kind="stable")[:max_bars]
+    fig = go.Figure()
+    for code in np.unique(spans["state"][keep]).tolist():
+        rows = keep[spans["state"][keep] == code]
+        fig.add_bar(
+            base=spans["start"][rows],
+            x=spans["end"][rows] - spans["start"][rows],
+            y=[workers[w] for w in spans["worker"][rows]],
+            orientation="h",
+            name=f"→ {NAMES[code]}",
+            customdata=np.stack([spans["task"][rows], spans["attempt"][rows]], axis=1),
+            hovertemplate="task %{customdata[0]} attempt %{customdata[1]}: %{x:.3g}s",
+        )
+    fig.update_layout(
+        title=title,
+        barmode="overlay",
+        xaxis_title="seconds since start",
+        yaxis=dict(categoryorder="category descending"),
+        margin=dict(t=50, b=40),
+    )
+    return fig
+
+
+def bars(values: dict[str, float], title: str, y_title: str) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(values), y=list(values.values())))
+    fig.update_layout(title=title, yaxis_title=y_title, margin=dict(t=50, b=40))
+    return fig

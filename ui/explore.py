@@ -100,7 +100,7 @@ def page() -> None:
     target = st.number_input(
         "Target p95 sojourn (s)",
         min_value=0.01,
-        value=round(max(3 * service_mean(sc.service), 0.1), 2),
+        value=round(max(4 * service_mean(sc.service), 0.1), 2),
         key="explore-target",
     )
     counts = worker_range(sc)

@@ -55,3 +55,64 @@ def test_learn_checks_littles_law_on_a_run(app):
     app.slider(key="learn-workers").set_value(8).run()
     assert metrics(app)["W (mean sojourn)"] != shown["W (mean sojourn)"]
     assert len(app.get("plotly_chart")) == 2
+
+
+def test_live_page_says_how_to_enable_itself_or_offers_a_run(app):
+    from ui.live import unavailable
+
+    app.sidebar.radio(key="page").set_value("Live").run()
+    assert not app.exception
+    if unavailable():
+        assert any("To enable this page" in i.value for i in app.info)
+    else:
+        assert any(b.label == "Start live run" for b in app.button)
+
+
+def test_compare_page_asks_for_a_live_run_first(app):
+    app.sidebar.radio(key="page").set_value("Compare").run()
+    assert not app.exception
+    assert any("Live page" in i.value for i in app.info)
+
+
+@pytest.mark.live
+def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url):
+    from live.run import run_live
+    from sim import scenario
+
+    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
+    trace = run_live(sc, redis_url, time_scale=0.05)
+    app.session_state["live-result"] = (scenario.dumps(sc), 0.05, trace)
+    app.sidebar.radio(key="page").set_value("Compare").run()
+    assert not app.exception
+    assert len(app.dataframe) == 1
+    assert len(app.get("plotly_chart")) == 4  # CDFs, Sankey, two Gantt charts
+    before = app.dataframe[0].value
+    app.slider(key="compare-tol").set_value(0.5).run()
+    assert not app.exception
+    assert (app.dataframe[0].value["verdict"] != before["verdict"]).any() or all(
+        v == "ok" for v in before["verdict"]
+    )
+
+
+@pytest.mark.live
+def test_live_session_shows_the_run_while_it_goes(no_leftovers):
+    import time
+
+    from sim import scenario
+    from ui.live import LiveSession, task_table
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
+    session = LiveSession(sc, 0.05)
+    session.start()
+    seen_partial = False
+    deadline = time.monotonic() + 120
+    while session.running and time.monotonic() < deadline:
+        latest = session.latest
+        if latest is not None and len(latest) > 0 and session.result is None:
+            done = (latest.state >= 4).sum()
+            seen_partial = seen_partial or 0 < done < 150
+        time.sleep(0.2)
+    assert session.error is None and session.result is not None
+    assert seen_partial  # the watcher saw the run part-way
+    rows = task_table(session.result)
+    assert rows[0]["state"] == "SUCCESS" and rows[0]["history"].startswith("PENDING → RECEIVED")

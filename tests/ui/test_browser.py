@@ -1,0 +1,60 @@
+"""End to end in real headless Chromium: the Explore page answers its worker-count slider."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(streamlit_app)
+            expect(page.get_by_text("Worker-count trade-off")).to_be_visible(timeout=60_000)
+            page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+            before = metric(page, "utilisation")
+            charts = page.locator(".js-plotly-plot")
+            expect(charts).to_have_count(3, timeout=60_000)
+            page.screenshot(path=str(shots / "explore.png"), full_page=True)
+
+            slider = page.get_by_role("slider", name=re.compile("Workers"))
+            slider.first.focus()
+            for _ in range(4):
+                page.keyboard.press("ArrowRight")
+            expect(
+                page.locator('[data-testid="stMetric"]', has_text="utilisation").first.locator(
+                    '[data-testid="stMetricValue"]'
+                )
+            ).not_to_have_text(before, timeout=60_000)
+            after = metric(page, "utilisation")
+            assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
+            expect(charts).to_have_count(3, timeout=60_000)
+            page.screenshot(path=str(shots / "explore-more-workers.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (shots / "explore-more-workers.png").stat().st_size > 10_000

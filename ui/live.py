@@ -1,0 +1,153 @@
+"""The Live page: run the scenario on real Celery workers and watch it as Flower would."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from sim import scenario
+from sim.metrics import execution_spans, latest_states, queue_length, summarize
+from sim.scenario import Scenario
+from sim.states import NAMES
+from sim.trace import Trace
+from ui import charts
+from ui.scenario_input import pick
+from ui.widgets import download_figure
+
+
+def unavailable() -> str | None:
+    """Why live runs cannot start here, with the remedy; None when they can."""
+    if importlib.util.find_spec("celery") is None or importlib.util.find_spec("redis") is None:
+        return "install the live extra: `pip install -e '.[live]'`"
+    if shutil.which("redis-server") is None:
+        return "install redis-server (Debian/Ubuntu: `apt-get install redis-server`)"
+    return None
+
+
+@dataclass
+class LiveSession:
+    """A live run in a background thread; the page reads ``latest`` while it goes."""
+
+    scenario: Scenario
+    time_scale: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    latest: Trace | None = None
+    result: Trace | None = None
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from live.run import run_live
+
+        try:
+            self.result = run_live(
+                self.scenario, time_scale=self.time_scale, stop=self.stop, watch=self._watch
+            )
+        except Exception as err:  # shown on the page: the run's own message says what to do
+            self.error = f"{type(err).__name__}: {err}"
+
+    def _watch(self, trace: Trace) -> None:
+        self.latest = trace
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+def page() -> None:
+    st.header("Live: the scenario on real Celery")
+    reason = unavailable()
+    if reason:
+        st.info(
+            "Live runs start a private redis-server and real Celery workers on this machine. "
+            f"To enable this page, {reason}. Everything else works without them."
+        )
+        return
+    base = pick("live")
+    if base is None:
+        return
+    c1, c2, c3 = st.columns(3)
+    tasks = c1.number_input("Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks")
+    workers = c2.number_input("Workers", 1, 8, min(base.workers.count, 4), key="live-workers")
+    scale = c3.select_slider(
+        "Time scale (wall s per scenario s)",
+        [0.01, 0.02, 0.05, 0.1, 0.5, 1.0],
+        value=0.02,
+        key="live-scale",
+    )
+    session: LiveSession | None = st.session_state.get("live-session")
+    running = session is not None and session.running
+    b1, b2 = st.columns(2)
+    if b1.button("Start live run", disabled=running, key="live-start"):
+        sc = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
+        session = LiveSession(sc, scale)
+        session.start()
+        st.session_state["live-session"] = session
+    if b2.button("Stop", disabled=not running, key="live-stop") and session:
+        session.stop.set()
+    if session is not None:
+        watch(session)
+
+
+@st.fragment(run_every=1.0)
+def watch(session: LiveSession) -> None:
+    """Redrawn every second while the run goes, as Flower's dashboard is."""
+    if session.error:
+        st.error(session.error)
+        return
+    trace = session.result or session.latest
+    if trace is None or not len(trace):
+        st.info("Starting redis-server and Celery workers…")
+        return
+    sc = session.scenario
+    st.caption(
+        ("Finished." if session.result is not None else "Running…")
+        + f" {sc.run.tasks} tasks, {sc.workers.count} workers, time scale {session.time_scale}"
+    )
+    states = latest_states(trace)
+    cols = st.columns(len(NAMES))
+    for col, name in zip(cols, NAMES, strict=True):
+        col.metric(name, states.get(name, 0))
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"), key="live-queue"
+        )
+    with right:
+        spans = execution_spans(trace)
+        per_worker = {
+            w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
+        }
+        st.plotly_chart(
+            charts.bars(per_worker, "Executions per worker", "executions"), key="live-workers-chart"
+        )
+    st.dataframe(task_table(trace), hide_index=True, height=260)
+    if session.result is not None:
+        s = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=sc.seed)
+        st.session_state["live-result"] = (scenario.dumps(sc), session.time_scale, trace)
+        st.success(
+            f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
+            f"lost {s.tasks_lost}. The Compare page lays it beside the simulation."
+        )
+        fig = charts.gantt(spans, trace.workers, "Executions by worker (live)")
+        st.plotly_chart(fig, key="live-gantt")
+        download_figure(fig, "live-gantt")
+        st.download_button("Trace (CSV)", trace.to_bytes("csv"), "live.csv", "text/csv")
+
+
+def task_table(trace: Trace, limit: int = 200) -> list[dict]:
+    """The most recent tasks with their state history, newest first."""
+    history: dict[int, list[str]] = {}
+    for task, state in zip(trace.task.tolist(), trace.state.tolist(), strict=True):
+        history.setdefault(task, []).append(NAMES[state])
+    recent = sorted(history, reverse=True)[:limit]
+    return [{"task": t, "state": history[t][-1], "history": " → ".join(history[t])} for t in recent]
