@@ -218,6 +218,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibrate import CalibrationError, fit_overheads
+
+    sc = scenario.load(args.scenario, args.set)
+    out = Path(args.out)
+    if out.suffix != ".toml":
+        raise BadInput(f"--out {args.out!r}: write the calibrated scenario to a .toml file")
+    trace, stop = _run_live(args, sc)
+    if stop.is_set():
+        print("queuelab: interrupted: nothing calibrated", file=sys.stderr)
+        return 130
+    try:
+        fit = fit_overheads(trace, sc, args.seed)
+    except CalibrationError as err:
+        raise BadInput(str(err)) from None
+    calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
+    out.write_text(scenario.dumps(calibrated))
+    _emit({**fit.to_dict(), "time_scale": args.time_scale, "out": str(out)}, args.json)
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     redis_server, run, workers = _live_modules()
     import redis
@@ -369,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the simulator's overheads to a short live run; write a calibrated scenario",
+        description="Run the scenario live, fit overhead.dispatch and overhead.record to its "
+        "trace (the drawn service times are known, so the rest is overhead), and write the "
+        "scenario with them to --out. Simulate that file at other worker counts or rates.",
+    )
+    scenario_args(p)
+    live_args(p)
+    p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_calibrate)
 
     p = sub.add_parser("worker", help="join a live run on this Redis with more Celery workers")
     p.add_argument("--redis-url", required=True, help="the Redis the live run uses")
