@@ -239,6 +239,39 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    redis_server, _, _ = _live_modules()
+    from live.record import record
+
+    out = Path(args.out)
+    if out.suffix != ".toml":
+        raise BadInput(f"--out {args.out!r}: write the recorded scenario to a .toml file")
+    try:
+        redis_server.ping(args.redis_url)
+    except redis_server.RedisUnavailable as err:
+        raise BadInput(str(err)) from None
+    print(
+        f"listening to task events on {args.redis_url} for {args.duration:g}s "
+        "(workers must run with -E)",
+        file=sys.stderr,
+    )
+    try:
+        sc = record(args.redis_url, args.duration, out, _stop_on_signals())
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    _emit(
+        {
+            "out": str(out),
+            "tasks": sc.run.tasks,
+            "workers": sc.workers.count,
+            "concurrency": sc.workers.concurrency,
+            "failure_probability": sc.failures.probability,
+        },
+        args.json,
+    )
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     redis_server, run, workers = _live_modules()
     import redis
@@ -403,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_calibrate)
+
+    p = sub.add_parser(
+        "record",
+        help="listen to a real deployment's Celery events and write a scenario that replays it",
+    )
+    p.add_argument("--redis-url", required=True, help="the deployment's broker")
+    p.add_argument("--duration", type=_positive(float), default=60.0, help="seconds to listen")
+    p.add_argument("--out", required=True, help="scenario file to write (.toml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_record)
 
     p = sub.add_parser("worker", help="join a live run on this Redis with more Celery workers")
     p.add_argument("--redis-url", required=True, help="the Redis the live run uses")
