@@ -1,0 +1,61 @@
+"""Calibrate on a live run at 2 workers; the simulation then predicts a live run at 4."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from live.run import run_live
+from sim import scenario
+from sim.metrics import summarize
+from sim.model import simulate
+
+pytestmark = pytest.mark.live
+
+SCALE = 0.05
+TOLERANCE = 0.15  # relative, on p50 and p95 sojourn; same seed, so both engines see the same tasks
+BASE = [
+    "run.tasks=300",
+    "service.dist=exponential",
+    "service.mean=1.0",
+    "workers.prefetch_multiplier=1",
+    "ack.late=true",
+    "seed=3",
+]
+
+
+def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path, no_leftovers):
+    out = tmp_path / "calibrated.toml"
+    sets = [arg for s in [*BASE, "workers.count=2", "arrivals.rate=1.2"] for arg in ("--set", s)]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "queuelab.cli",
+            "calibrate",
+            "scenarios/mmc.toml",
+            *sets,
+            "--redis-url",
+            redis_url,
+            "--time-scale",
+            str(SCALE),
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    fit = json.loads(r.stdout)
+    assert fit["dispatch"] > 0 and fit["record"] > 0  # real Celery costs something per task
+
+    calibrated = scenario.load(out, ["workers.count=4", "arrivals.rate=2.4"])
+    assert calibrated.overhead.dispatch == pytest.approx(fit["dispatch"])
+    raw = calibrated.replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0})
+    live = summarize(run_live(raw, redis_url, time_scale=SCALE), 4, engine="live")
+    predicted = summarize(simulate(calibrated), 4)
+    for figure in ("sojourn_p50", "sojourn_p95"):
+        assert getattr(predicted, figure) == pytest.approx(getattr(live, figure), rel=TOLERANCE)
