@@ -9,7 +9,7 @@ from sim.metrics import execution_spans, sojourns, state_flows, summarize, waits
 from sim.model import simulate
 from ui import charts
 from ui.scenario_input import parse
-from ui.widgets import download_figure
+from ui.widgets import download_figure, export_trace
 
 
 def page() -> None:
@@ -74,3 +74,4 @@ def page() -> None:
             )
             st.plotly_chart(fig, key=f"compare-gantt-{name}")
             download_figure(fig, f"gantt-{name}")
+    export_trace(sim, "simulated")

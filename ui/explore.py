@@ -14,7 +14,7 @@ from sim.sweep import SweepPoint, sweep
 from sim.trace import Trace
 from ui import charts
 from ui.scenario_input import parse, pick, tune
-from ui.widgets import download_figure
+from ui.widgets import download_figure, export_trace
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
@@ -122,7 +122,5 @@ def page() -> None:
     )
 
     st.subheader("Export")
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Trace (CSV)", trace.to_bytes("csv"), f"{sc.name}.csv", "text/csv")
-    c2.download_button("Trace (Parquet)", trace.to_bytes("parquet"), f"{sc.name}.parquet")
-    c3.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
+    export_trace(trace, sc.name)
+    st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")

@@ -17,7 +17,7 @@ from sim.states import NAMES
 from sim.trace import Trace
 from ui import charts
 from ui.scenario_input import pick
-from ui.widgets import download_figure
+from ui.widgets import download_figure, export_trace
 
 
 def unavailable() -> str | None:
@@ -117,19 +117,17 @@ def watch(session: LiveSession) -> None:
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
         col.metric(name, states.get(name, 0))
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(
-            charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"), key="live-queue"
-        )
-    with right:
-        spans = execution_spans(trace)
-        per_worker = {
-            w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
-        }
-        st.plotly_chart(
-            charts.bars(per_worker, "Executions per worker", "executions"), key="live-workers-chart"
-        )
+    spans = execution_spans(trace)
+    per_worker = {
+        w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
+    }
+    figures = {
+        "live-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
+        "live-workers": charts.bars(per_worker, "Executions per worker", "executions"),
+    }
+    for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
+        with column:
+            st.plotly_chart(fig, key=key)
     st.dataframe(task_table(trace), hide_index=True, height=260)
     if session.result is not None:
         s = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=sc.seed)
@@ -138,10 +136,11 @@ def watch(session: LiveSession) -> None:
             f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
             f"lost {s.tasks_lost}. The Compare page lays it beside the simulation."
         )
-        fig = charts.gantt(spans, trace.workers, "Executions by worker (live)")
-        st.plotly_chart(fig, key="live-gantt")
-        download_figure(fig, "live-gantt")
-        st.download_button("Trace (CSV)", trace.to_bytes("csv"), "live.csv", "text/csv")
+        figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
+        st.plotly_chart(figures["live-gantt"], key="live-gantt")
+        for key, fig in figures.items():
+            download_figure(fig, key)
+        export_trace(trace, "live")
 
 
 def task_table(trace: Trace, limit: int = 200) -> list[dict]:

@@ -15,3 +15,17 @@ def download_figure(fig: go.Figure, name: str) -> None:
         "text/html",
         key=f"dl-{name}",
     )
+
+
+def export_trace(trace, name: str) -> None:
+    """Download buttons for a run's trace, as CSV and as Parquet."""
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        f"{name} trace (CSV)", trace.to_bytes("csv"), f"{name}.csv", "text/csv", key=f"csv-{name}"
+    )
+    c2.download_button(
+        f"{name} trace (Parquet)",
+        trace.to_bytes("parquet"),
+        f"{name}.parquet",
+        key=f"parquet-{name}",
+    )

@@ -55,6 +55,14 @@ def test_learn_checks_littles_law_on_a_run(app):
     app.slider(key="learn-workers").set_value(8).run()
     assert metrics(app)["W (mean sojourn)"] != shown["W (mean sojourn)"]
     assert len(app.get("plotly_chart")) == 2
+    # prefetch: a bigger multiplier holds short tasks behind long ones
+    p99 = metrics(app)["p99 wait, multiplier 4"]
+    app.select_slider(key="learn-prefetch").set_value(16).run()
+    assert float(metrics(app)["p99 wait, multiplier 16"].split()[0]) > float(p99.split()[0])
+    # retries: fewer retries, more failures
+    failed = int(metrics(app)["tasks ending in FAILURE"])
+    app.slider(key="learn-retries").set_value(0).run()
+    assert int(metrics(app)["tasks ending in FAILURE"]) > failed
 
 
 def test_live_page_says_how_to_enable_itself_or_offers_a_run(app):
