@@ -78,9 +78,13 @@ class Draws:
         """Seconds of work of this attempt."""
         return float(self.attempt(attempt).service[task])
 
+    def failures(self, attempt: int) -> np.ndarray:
+        """Per task, whether attempt ``attempt`` raises."""
+        return self.attempt(attempt).fail < self.scenario.failures.probability
+
     def fails(self, task: int, attempt: int) -> bool:
         """Whether this attempt raises."""
-        return bool(self.attempt(attempt).fail[task] < self.scenario.failures.probability)
+        return bool(self.failures(attempt)[task])
 
     def countdown(self, task: int, attempt: int) -> float:
         """Seconds before the retry of this failed attempt may start."""

@@ -59,6 +59,7 @@ class Backend:
     ) -> None:
         self.env = env
         self.recorder = recorder
+        self._extend = recorder.rows.extend  # the hot path: one call per row
         self.n_tasks = n_tasks
         self.progress = progress
         self.finished = 0  # tasks with a terminal state; a duplicate run's second end not counted
@@ -66,7 +67,7 @@ class Backend:
         self._report_every = max(1, n_tasks // 100)
 
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
-        self.recorder.add(task, attempt, state, self.env.now, worker)
+        self._extend((task, attempt, state, self.env.now, worker))
 
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
@@ -154,6 +155,7 @@ class Worker:
         self.index = index
         self.limit = ack.prefetch_limit(s.workers.prefetch_multiplier, s.workers.concurrency)
         self.acks_late = s.ack.late
+        self.ack_at_start = ack.acked_before_run(s.ack.late)
         self.free_slots = s.workers.concurrency
         self.running = 0  # running non-ETA messages (they count against prefetch under late ack)
         self.reserved = 0  # non-ETA messages in transit or waiting for a slot
@@ -163,11 +165,10 @@ class Worker:
         self.waiting = False  # queued in broker.consumers
 
     def can_reserve(self) -> bool:
-        if not self.alive:
-            return False
-        if self.limit is None:
-            return True
-        return ack.counted_unacked(self.reserved, self.running, self.acks_late) < self.limit
+        return self.alive and (
+            self.limit is None
+            or ack.counted_unacked(self.reserved, self.running, self.acks_late) < self.limit
+        )
 
     def reserve(self, delivery: Delivery) -> None:
         """The broker hands us a message; it arrives after the dispatch overhead."""
@@ -210,7 +211,7 @@ class Worker:
         if delivery.counted:
             self.reserved -= 1
             self.running += 1
-        if ack.acked_before_run(self.acks_late):
+        if self.ack_at_start:
             message.ack()
         self.model.backend.record(message.task, message.attempt, STARTED, self.index)
         model = self.model
@@ -232,7 +233,7 @@ class Worker:
         if incarnation != self.incarnation:
             return
         message, model = delivery.message, self.model
-        failed = model.draws.fails(message.task, message.attempt)
+        failed = model.failures(message.attempt)[message.task]
         state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
         if state == RETRY:
             model.backend.record(message.task, message.attempt, RETRY, self.index)
@@ -284,6 +285,7 @@ class Model:
         self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
         self.record_overhead = scenario.overhead.record
         self._service: dict[int, list[float]] = {}
+        self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}
 
     def crash_point(self, message: Message) -> float | None:
@@ -298,6 +300,12 @@ class Model:
         execution = self._executions.get(key, 0)
         self._executions[key] = execution + 1
         return self.draws.crash_point(message.task, message.attempt, execution)
+
+    def failures(self, attempt: int) -> list[bool]:
+        """Whether ``attempt`` of each task raises, as a list for fast indexing."""
+        if attempt not in self._failures:
+            self._failures[attempt] = self.draws.failures(attempt).tolist()
+        return self._failures[attempt]
 
     def service(self, attempt: int) -> list[float]:
         """Service times of ``attempt`` for every task, as a list for fast indexing."""

@@ -8,7 +8,7 @@ causal order. The same trace gives the same bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,31 +134,33 @@ def _strings(table: pa.Table, column: str) -> np.ndarray:
     return table[column].to_numpy(zero_copy_only=False).astype(str)
 
 
-@dataclass
 class Recorder:
-    """Appends rows as a run produces them; ``trace()`` freezes them into columns."""
+    """Appends rows as a run produces them; ``trace()`` freezes them into columns.
 
-    workers: tuple[str, ...] = ()
-    task: list[int] = field(default_factory=list)
-    attempt: list[int] = field(default_factory=list)
-    state: list[int] = field(default_factory=list)
-    t: list[float] = field(default_factory=list)
-    worker: list[int] = field(default_factory=list)
+    Rows go into one flat list, five numbers each: one ``extend`` per row is the cheapest way
+    CPython has to keep them, and NumPy splits them into columns once at the end.
+    """
+
+    WIDTH = 5  # task, attempt, state, t, worker
+
+    def __init__(self, workers: tuple[str, ...] = ()) -> None:
+        self.workers = workers
+        self.rows: list[float] = []
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
-        self.task.append(task)
-        self.attempt.append(attempt)
-        self.state.append(state)
-        self.t.append(t)
-        self.worker.append(worker)
+        self.rows.extend((task, attempt, state, t, worker))
+
+    def __len__(self) -> int:
+        return len(self.rows) // self.WIDTH
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
+        table = np.array(self.rows, dtype=np.float64).reshape(-1, self.WIDTH)
         return Trace(
-            task=np.array(self.task, dtype=np.int64),
-            attempt=np.array(self.attempt, dtype=np.int32),
-            state=np.array(self.state, dtype=np.int8),
-            t=np.array(self.t, dtype=np.float64),
-            worker=np.array(self.worker, dtype=np.int32),
+            task=table[:, 0].astype(np.int64),
+            attempt=table[:, 1].astype(np.int32),
+            state=table[:, 2].astype(np.int8),
+            t=table[:, 3].copy(),
+            worker=table[:, 4].astype(np.int32),
             workers=self.workers,
             task_ids=task_ids,
         )
