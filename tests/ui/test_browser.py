@@ -58,3 +58,37 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
         finally:
             browser.close()
     assert (shots / "explore-more-workers.png").stat().st_size > 10_000
+
+
+@pytest.mark.live
+def test_every_page_in_the_browser(streamlit_app, tmp_path):
+    """A real live run started from the Live page, then Compare and Learn; screenshots of each.
+
+    ``QUEUELAB_SCREENSHOTS=docs python -m pytest tests/ui/test_browser.py`` retakes the README's.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+            page.goto(streamlit_app)
+            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
+            page.get_by_text("Live", exact=True).click()
+            page.get_by_role("button", name="Start live run").click()
+            expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
+            expect(page.get_by_text("SUCCESS").first).to_be_visible()
+            page.screenshot(path=str(shots / "live.png"), full_page=True)
+            page.get_by_text("Compare", exact=True).click()
+            expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
+            expect(page.get_by_text("KS distance", exact=False)).to_be_visible()
+            page.screenshot(path=str(shots / "compare.png"), full_page=True)
+            page.get_by_text("Learn", exact=True).click()
+            expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=60_000)
+            expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(shots / "learn.png"), full_page=True)
+        finally:
+            browser.close()
+    for name in ("live", "compare", "learn"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
