@@ -54,10 +54,10 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
             after = metric(page, "utilisation")
             assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
             expect(charts).to_have_count(3, timeout=60_000)
-            page.screenshot(path=str(shots / "explore-more-workers.png"), full_page=True)
+            page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
         finally:
             browser.close()
-    assert (shots / "explore-more-workers.png").stat().st_size > 10_000
+    assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
 @pytest.mark.live
