@@ -77,7 +77,7 @@ def utilisation() -> None:
         "Erlang C: the mean wait grows like 1/(1 − ρ). Going from 80 % to 95 % busy "
         "multiplies the wait by four or more; dots are simulated runs."
     )
-    rho = np.linspace(0.05, 0.97, 60)
+    rho = np.linspace(0.3, 0.97, 60)
     fig = go.Figure()
     for c in (1, 4, 16):
         fig.add_scatter(
@@ -94,7 +94,7 @@ def utilisation() -> None:
     fig.update_layout(
         xaxis_title="utilisation ρ",
         yaxis_title="mean wait (× service time)",
-        yaxis_type="log",
+        yaxis=dict(type="log", range=[-3, 1.5]),
         title="Mean wait against utilisation",
     )
     st.plotly_chart(fig, key="learn-rho")
@@ -117,7 +117,7 @@ def more_or_faster() -> None:
     )
     fig.add_scatter(
         x=rho,
-        y=[analytic.mmc_wait(r / c, c * 1.0, c) + c for r in rho] if c > 1 else [],
+        y=[analytic.mmc_wait(r, c * 1.0, c) + c for r in rho] if c > 1 else [],
         name=f"{c} workers, service {c} s each",
     )
     fig.update_layout(

@@ -21,6 +21,14 @@ ARGS = [
 ]
 
 
+def settled(page) -> None:
+    """Wait until Streamlit has finished rerunning the script (its status widget is gone)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=60_000)
+
+
 def metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]', has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text()
@@ -40,6 +48,7 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
             before = metric(page, "utilisation")
             charts = page.locator(".js-plotly-plot")
             expect(charts).to_have_count(3, timeout=60_000)
+            settled(page)
             page.screenshot(path=str(shots / "explore.png"), full_page=True)
 
             slider = page.get_by_role("slider", name=re.compile("Workers"))
@@ -54,6 +63,7 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
             after = metric(page, "utilisation")
             assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
             expect(charts).to_have_count(3, timeout=60_000)
+            settled(page)
             page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
         finally:
             browser.close()
@@ -79,14 +89,17 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
             page.get_by_role("button", name="Start live run").click()
             expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
             expect(page.get_by_text("SUCCESS").first).to_be_visible()
+            settled(page)
             page.screenshot(path=str(shots / "live.png"), full_page=True)
             page.get_by_text("Compare", exact=True).click()
             expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
             expect(page.get_by_text("KS distance", exact=False)).to_be_visible()
+            settled(page)
             page.screenshot(path=str(shots / "compare.png"), full_page=True)
             page.get_by_text("Learn", exact=True).click()
             expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=60_000)
             expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
+            settled(page)
             page.screenshot(path=str(shots / "learn.png"), full_page=True)
         finally:
             browser.close()
