@@ -107,6 +107,23 @@ def timed(fn, *args) -> tuple[float, float]:
     return time.perf_counter() - start, result
 
 
+def peak_rss_per_million(n: int) -> float:
+    """Peak resident memory (MiB) of a fresh process that simulates ``n`` tasks, per million."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; sys.path.insert(0, sys.argv[2]); from bench.sim_speed import "
+        "queuelab_mmc; queuelab_mmc(int(sys.argv[1])); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    root = str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(n), root], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[-1]) / 1024 / (n / 1e6)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200_000)
@@ -130,6 +147,7 @@ def main() -> None:
     print(f"{'engine':<40}{'seconds':>9}{'tasks/s':>12}{'x floor':>9}{'mean wait':>11}")
     for name, (seconds, wait) in results.items():
         print(f"{name:<40}{seconds:>9.3f}{n / seconds:>12,.0f}{seconds / floor:>9.2f}{wait:>11.3f}")
+    print(f"peak RSS of a queuelab run: {peak_rss_per_million(n):,.0f} MiB per million tasks")
 
 
 if __name__ == "__main__":

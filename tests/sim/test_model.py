@@ -222,3 +222,42 @@ def test_overheads_add_to_every_task():
 def test_wait_is_zero_with_ample_workers():
     trace = simulate(make(**{"workers.count": 64, "run.tasks": 1000, "arrivals.rate": 1.0}))
     assert waits(trace).max() == 0.0
+
+
+def test_a_restored_message_goes_to_the_head_of_the_queue():
+    """Regression (found against real Celery): kombu RPUSHes a restored message where BRPOP
+    reads next, so it runs before messages that were queued behind it."""
+    sc = make(
+        **{
+            "run.tasks": 40,
+            "workers.count": 1,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": 40,
+            "arrivals.rate": 1.0,
+            "service.dist": "constant",
+            "service.mean": 1.0,
+            "workers.prefetch_multiplier": 1,
+            "ack.late": True,
+            "failures.crash_probability": 0.05,
+            "ack.visibility_timeout": 5.0,
+            "workers.restart_delay": 0.5,
+        }
+    )
+    trace = simulate(sc)
+    crashed = sorted(_crashing_tasks(sc))
+    assert crashed, "the draws must crash at least one task"
+    task = crashed[0]
+    received = trace.t[(trace.task == task) & (trace.state == RECEIVED)].min()
+    restored = received + sc.ack.visibility_timeout
+    rerun = trace.t[(trace.task == task) & (trace.state == STARTED)].max()
+    assert restored <= rerun <= restored + sc.service.mean + 1e-9  # next, once the slot frees
+    first_start = {}
+    for t, state, other in zip(trace.t, trace.state, trace.task, strict=True):
+        if state == STARTED:
+            first_start.setdefault(int(other), t)
+    still_queued = [o for o, t in first_start.items() if t > restored and o != task]
+    assert still_queued and all(first_start[o] > rerun for o in still_queued)
+
+
+def _crashing_tasks(sc) -> set[int]:
+    return set(np.flatnonzero(Draws(sc).crash(0, 0) < sc.failures.crash_probability).tolist())
