@@ -38,10 +38,12 @@ def pick(key: str = "explore") -> Scenario | None:
         )
         return scenario.load(files[name])
     uploaded = st.sidebar.file_uploader("Scenario file (.toml)", type=["toml"], key=f"{key}-file")
-    text = uploaded.getvalue().decode("utf-8", "replace") if uploaded else ""
-    text = st.sidebar.text_area(
-        "…or paste TOML", value=text or "[workers]\ncount = 4\n", key=f"{key}-toml", height=160
-    )
+    if uploaded is not None:
+        text = uploaded.getvalue().decode("utf-8", "replace")
+    else:
+        text = st.sidebar.text_area(
+            "…or paste TOML", "[workers]\ncount = 4\n", key=f"{key}-toml", height=160
+        )
     try:
         return parse(text)
     except ScenarioError as err:
@@ -49,16 +51,22 @@ def pick(key: str = "explore") -> Scenario | None:
         return None
 
 
+TASK_CHOICES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+
+
 def tune(base: Scenario, key: str = "explore") -> Scenario:
-    """Sliders for the knobs that matter; returns the scenario with them applied."""
+    """Sliders for the knobs that matter; returns the scenario with them applied.
+
+    The widget keys carry the scenario's name, so choosing another scenario starts its sliders
+    from that scenario's own values.
+    """
     s = st.sidebar
+    key = f"{key}-{base.name}"
     s.markdown("**Load**")
     tasks = s.select_slider(
         "Tasks",
-        [1000, 2000, 5000, 10000, 20000, 50000, 100000],
-        value=min(20000, max(1000, base.run.tasks))
-        if base.run.tasks in (1000, 2000, 5000, 10000, 20000, 50000, 100000)
-        else 20000,
+        TASK_CHOICES,
+        value=base.run.tasks if base.run.tasks in TASK_CHOICES else 20000,
         key=f"{key}-tasks",
     )
     rate = s.slider(

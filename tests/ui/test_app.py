@@ -20,7 +20,7 @@ def test_explore_shows_figures_and_the_worker_count_moves_them(app):
     before = metrics(app)
     assert {"p95 wait", "p95 sojourn", "utilisation"} <= set(before)
     assert len(app.get("plotly_chart")) == 3  # CDF, timeline, trade-off
-    app.sidebar.slider(key="explore-workers").set_value(8).run()
+    app.sidebar.slider(key="explore-mmc-workers").set_value(8).run()
     after = metrics(app)
     assert not app.exception
     assert float(after["p95 wait"].split()[0]) < float(before["p95 wait"].split()[0])
@@ -29,11 +29,16 @@ def test_explore_shows_figures_and_the_worker_count_moves_them(app):
     assert any("worker count" in v for v in verdicts)
 
 
-def test_every_shipped_scenario_renders(app):
+def test_every_shipped_scenario_renders_with_its_own_values(app):
     for name in app.sidebar.selectbox(key="explore-name").options:
         app.sidebar.selectbox(key="explore-name").set_value(name).run()
         assert not app.exception, name
         assert metrics(app)["p95 sojourn"]
+    from sim import scenario
+
+    last = app.sidebar.selectbox(key="explore-name").options[-1]
+    rate = [s for s in app.sidebar.slider if s.label == "Arrival rate (tasks/s)"][0]
+    assert rate.value == scenario.load(f"scenarios/{last}.toml").arrivals.rate  # its own value
 
 
 def test_invalid_pasted_scenario_shows_a_clear_error(app):
