@@ -307,10 +307,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_analytic(args: argparse.Namespace) -> int:
     try:
-        result = analytic.analyze(args.rate, args.service_mean, args.workers)
+        result = analytic.analyze(args.rate, args.service_mean, args.workers).to_dict()
+        if args.service_cv != 1.0 or args.arrival_cv != 1.0:
+            result["wait_mean_allen_cunneen"] = analytic.allen_cunneen(
+                args.rate, args.service_mean, args.workers, args.arrival_cv, args.service_cv
+            )
     except analytic.UnstableError as err:
         raise BadInput(str(err)) from None
-    _emit(result.to_dict(), args.json)
+    _emit(result, args.json)
     return 0
 
 
@@ -457,6 +461,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive(float), required=True, help="arrivals per second")
     p.add_argument("--service-mean", type=_positive(float), required=True, help="seconds")
     p.add_argument("--workers", type=_positive(int), required=True, help="servers c")
+    p.add_argument(
+        "--service-cv",
+        type=float,
+        default=1.0,
+        help="service-time coefficient of variation; with --arrival-cv, adds the "
+        "Allen-Cunneen G/G/c mean wait (1 = exponential)",
+    )
+    p.add_argument(
+        "--arrival-cv",
+        type=float,
+        default=1.0,
+        help="inter-arrival coefficient of variation (1 = Poisson)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_analytic)
 

@@ -136,3 +136,21 @@ def test_check_exits_1_listing_violations(tmp_path):
     r = queuelab("check", str(bad))
     assert r.returncode == 1
     assert "started-without-received" in r.stdout and "FAILED" in r.stdout
+
+
+def test_analytic_adds_allen_cunneen_for_other_distributions():
+    r = queuelab(
+        "analytic",
+        "--rate",
+        "3.2",
+        "--service-mean",
+        "1",
+        "--workers",
+        "4",
+        "--service-cv",
+        "0",
+        "--json",
+    )
+    data = json.loads(r.stdout)
+    # deterministic service halves the M/M/c wait: (1 + 0) / 2
+    assert data["wait_mean_allen_cunneen"] == pytest.approx(0.7455 / 2, abs=1e-4)
