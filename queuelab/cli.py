@@ -305,6 +305,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lessons(args: argparse.Namespace) -> int:
+    from sim.lessons import LESSONS, all_lessons
+
+    lessons = all_lessons()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": x.name,
+                        "title": x.title,
+                        "figure": x.figure,
+                        "better": x.better,
+                        "fix": x.fix,
+                        "file": str(LESSONS / f"{x.name}.toml"),
+                    }
+                    for x in lessons
+                ]
+            )
+        )
+        return 0
+    for x in lessons:
+        fix = ", ".join(f"{k}={v}" for k, v in x.fix.items())
+        print(f"{x.name:<26} {x.title}\n{'':<26} fix: {fix}; watch {x.figure} ({x.better})")
+    shown = LESSONS.relative_to(Path.cwd()) if LESSONS.is_relative_to(Path.cwd()) else LESSONS
+    print(f"\nrun one: queuelab simulate {shown}/NAME.toml")
+    return 0
+
+
 def cmd_analytic(args: argparse.Namespace) -> int:
     try:
         result = analytic.analyze(args.rate, args.service_mean, args.workers).to_dict()
@@ -456,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive(int), default=1, help="worker nodes to start")
     p.add_argument("--concurrency", type=_positive(int), help="slots per node (default: scenario)")
     p.set_defaults(run=cmd_worker)
+
+    p = sub.add_parser("lessons", help="list the Celery pitfalls shipped as lesson scenarios")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_lessons)
 
     p = sub.add_parser("analytic", help="M/M/c figures by Erlang C and Little's law")
     p.add_argument("--rate", type=_positive(float), required=True, help="arrivals per second")

@@ -318,25 +318,31 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key, value.strip()
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A scenario file's raw tables, with relative ``file`` fields resolved against its folder,
+    so a scenario and its data files travel together."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    for section in ("service", "arrivals"):
+        file = raw.get(section, {}).get("file")
+        if isinstance(file, str) and file and not Path(file).is_absolute():
+            raw[section]["file"] = str(path.parent / file)
+    return raw
+
+
 def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
     """Read a scenario file (or the defaults when ``path`` is None) and apply ``--set`` overrides.
 
-    Relative ``file`` fields are resolved against the scenario's folder, so a scenario and its
-    data files travel together.
+    A lesson file's ``[lesson]`` table is teaching metadata (see ``sim.lessons``), not part of
+    the scenario, and is skipped here.
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ScenarioError(f"{path}: malformed TOML: {err}") from None
-        for section in ("service", "arrivals"):
-            file = raw.get(section, {}).get("file")
-            if isinstance(file, str) and file and not Path(file).is_absolute():
-                raw[section]["file"] = str(path.parent / file)
+    raw = read_toml(path) if path is not None else {}
+    raw.pop("lesson", None)
     scenario = from_dict(raw)
     if overrides:
         scenario = from_dict(_nest(dict(parse_override(o) for o in overrides)), base=scenario)

@@ -1,0 +1,81 @@
+"""Lessons: a scenario that shows a pitfall real Celery users hit, the knob that fixes it, and the
+summary figure that moves.
+
+A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table::
+
+    [lesson]
+    title = "Prefetch: short tasks wait behind long ones"
+    story = "Two sentences: what users see and why."
+    figure = "wait_p99"            # a Summary field
+    better = "lower"               # which way the fix moves it: lower | higher
+    [lesson.fix]                   # the knob(s) at the fix side, as --set would give them
+    "workers.prefetch_multiplier" = 1
+
+``run`` simulates both sides on the same seed and draws, so the difference is the knob's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim import scenario as scenario_module
+from sim.metrics import Summary, summarize
+from sim.model import simulate
+from sim.scenario import Scenario, ScenarioError
+
+LESSONS = Path(__file__).resolve().parent.parent / "scenarios" / "lessons"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    name: str
+    title: str
+    story: str
+    figure: str
+    better: str
+    fix: dict[str, Any]
+    scenario: Scenario
+
+    def fixed(self) -> Scenario:
+        """The same scenario with the knob turned to the fix side."""
+        return self.scenario.replace(**self.fix)
+
+    def run(self) -> tuple[Summary, Summary]:
+        """Summaries of the default side and the fix side, same seed and draws."""
+        return _summary(self.scenario), _summary(self.fixed())
+
+
+def _summary(sc: Scenario) -> Summary:
+    return summarize(simulate(sc), sc.workers.slots, scenario=sc.name, seed=sc.seed)
+
+
+def load(path: str | Path) -> Lesson:
+    path = Path(path)
+    meta = scenario_module.read_toml(path).get("lesson")
+    if not isinstance(meta, dict):
+        raise ScenarioError(f"{path}: a lesson needs a [lesson] table (title, story, figure, fix)")
+    missing = [k for k in ("title", "story", "figure", "fix") if k not in meta]
+    if missing:
+        raise ScenarioError(f"{path}: [lesson] is missing {', '.join(missing)}")
+    if meta["figure"] not in Summary.__dataclass_fields__:
+        raise ScenarioError(f"{path}: lesson.figure = {meta['figure']!r} is not a summary figure")
+    better = meta.get("better", "lower")
+    if better not in ("lower", "higher"):
+        raise ScenarioError(f"{path}: lesson.better = {better!r}: must be 'lower' or 'higher'")
+    lesson = Lesson(
+        path.stem,
+        meta["title"],
+        meta["story"],
+        meta["figure"],
+        better,
+        dict(meta["fix"]),
+        scenario_module.load(path),
+    )
+    lesson.fixed()  # the fix must itself be a valid scenario
+    return lesson
+
+
+def all_lessons(folder: Path = LESSONS) -> list[Lesson]:
+    return [load(p) for p in sorted(folder.glob("*.toml"))]

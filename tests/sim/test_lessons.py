@@ -1,0 +1,67 @@
+"""Each shipped lesson moves its figure the way it says, and by a useful amount."""
+
+import numpy as np
+import pytest
+
+from sim import scenario
+from sim.lessons import LESSONS, all_lessons, load
+from sim.metrics import sojourns
+from sim.model import simulate
+from sim.scenario import ScenarioError
+from sim.states import STARTED
+
+
+def lesson(name):
+    return load(LESSONS / f"{name}.toml")
+
+
+def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
+    lessons = all_lessons()
+    assert len(lessons) >= 4
+    for each in lessons:
+        default, fixed = each.run()
+        a, b = getattr(default, each.figure), getattr(fixed, each.figure)
+        assert (b < a) if each.better == "lower" else (b > a), each.name
+
+
+def test_prefetch_one_with_late_ack_cuts_the_p99_wait_at_least_in_half():
+    default, fixed = lesson("01_prefetch").run()
+    assert fixed.wait_p99 <= default.wait_p99 / 2
+
+
+def test_multiplier_one_under_early_ack_still_holds_tasks_back():
+    default, fixed = lesson("02_multiplier_one").run()
+    assert default.wait_p99 >= 1.5 * fixed.wait_p99
+
+
+def test_countdown_past_the_visibility_timeout_runs_every_retry_at_least_twice():
+    each = lesson("03_visibility_timeout")
+    trace = simulate(each.scenario)
+    retried = (trace.state == STARTED) & (trace.attempt == 1)
+    runs = np.bincount(trace.task[retried])
+    assert runs[runs > 0].min() >= 2
+    _, fixed = each.run()
+    assert fixed.duplicate_executions == 0
+
+
+def test_backoff_is_capped_at_backoff_max():
+    each = lesson("08_backoff_cap")
+    capped = sojourns(simulate(each.scenario))
+    # 3 retries, each countdown ≤ 600 s, plus a few seconds of work and queueing
+    assert capped.max() <= 3 * 600 + 120
+    assert np.percentile(sojourns(simulate(each.fixed())), 95) > 3600
+
+
+def test_a_lesson_file_is_also_a_plain_scenario():
+    sc = scenario.load(LESSONS / "01_prefetch.toml")
+    assert sc.workers.prefetch_multiplier == 4
+
+
+def test_a_lesson_without_its_table_is_refused(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text("[workers]\ncount = 2\n")
+    with pytest.raises(ScenarioError, match=r"\[lesson\]"):
+        load(path)
+    path.write_text('[lesson]\ntitle = "t"\nstory = "s"\nfigure = "speed"\n[lesson.fix]\n')
+    with pytest.raises(ScenarioError, match="not a summary figure"):
+        load(path)
