@@ -40,6 +40,7 @@ def page() -> None:
     more_or_faster()
     prefetch_and_retries()
     enqueue_or_block()
+    lessons()
 
 
 def little() -> None:
@@ -190,3 +191,37 @@ def enqueue_or_block() -> None:
         "Same workers, same work: the queue does not make the work faster, it takes it off "
         "the user's critical path (and lets the web tier stay small)."
     )
+
+
+@st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
+def lesson_runs(name: str):
+    from sim.lessons import LESSONS, load
+
+    each = load(LESSONS / f"{name}.toml")
+    default, fixed = each.run()
+    trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
+    return each, default, fixed, trace_default, trace_fixed
+
+
+def lessons() -> None:
+    from sim.lessons import LESSONS
+    from sim.metrics import sojourns, waits
+    from ui import charts
+
+    st.subheader("6 · Lessons from Celery's issue tracker")
+    names = sorted(p.stem for p in LESSONS.glob("*.toml"))
+    name = st.selectbox("Lesson", names, key="learn-lesson")
+    each, default, fixed, trace_default, trace_fixed = lesson_runs(name)
+    st.markdown(f"**{each.title}.** {each.story}")
+    fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
+    cols = st.columns(3)
+    cols[0].metric(f"{each.figure}, as deployed", f"{getattr(default, each.figure):.4g}")
+    cols[1].metric(f"{each.figure}, with the fix", f"{getattr(fixed, each.figure):.4g}")
+    cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
+    series = waits if each.figure.startswith("wait") else sojourns
+    fig = charts.cdf(
+        {"as deployed": series(trace_default), "with the fix": series(trace_fixed)},
+        f"{'Wait' if series is waits else 'Sojourn'}: as deployed vs with the fix",
+    )
+    st.plotly_chart(fig, key="learn-lesson-cdf")
+    download_figure(fig, f"lesson-{name}")

@@ -59,7 +59,7 @@ def test_learn_checks_littles_law_on_a_run(app):
     assert shown["L (time-average in system)"] == shown["λ·W"]
     app.slider(key="learn-workers").set_value(8).run()
     assert metrics(app)["W (mean sojourn)"] != shown["W (mean sojourn)"]
-    assert len(app.get("plotly_chart")) == 2
+    assert len(app.get("plotly_chart")) == 3  # utilisation, equal capacity, the lesson
     # prefetch: a bigger multiplier holds short tasks behind long ones
     p99 = metrics(app)["p99 wait, multiplier 4"]
     app.select_slider(key="learn-prefetch").set_value(16).run()
@@ -129,3 +129,14 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     assert seen_partial  # the watcher saw the run part-way
     rows = task_table(session.result)
     assert rows[0]["state"] == "SUCCESS" and rows[0]["history"].startswith("PENDING → RECEIVED")
+
+
+def test_learn_renders_every_lesson_side_by_side(app):
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    for name in app.selectbox(key="learn-lesson").options:
+        app.selectbox(key="learn-lesson").set_value(name).run()
+        assert not app.exception, name
+        shown = metrics(app)
+        as_deployed = [v for k, v in shown.items() if k.endswith("as deployed")]
+        with_fix = [v for k, v in shown.items() if k.endswith("with the fix")]
+        assert as_deployed and with_fix and as_deployed != with_fix, name

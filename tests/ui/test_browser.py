@@ -97,7 +97,7 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
             settled(page)
             page.screenshot(path=str(shots / "compare.png"), full_page=True)
             page.get_by_text("Learn", exact=True).click()
-            expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=60_000)
+            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
             expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
             settled(page)
             page.screenshot(path=str(shots / "learn.png"), full_page=True)
