@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import scenario as scenario_module
-from sim.metrics import Summary, summarize
+from sim.metrics import Summary, result_memory, summarize
 from sim.model import simulate
 from sim.scenario import Scenario, ScenarioError
 
@@ -42,13 +42,20 @@ class Lesson:
         """The same scenario with the knob turned to the fix side."""
         return self.scenario.replace(**self.fix)
 
-    def run(self) -> tuple[Summary, Summary]:
-        """Summaries of the default side and the fix side, same seed and draws."""
-        return _summary(self.scenario), _summary(self.fixed())
+    def run(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Figures of the default side and the fix side, same seed and draws."""
+        return figures(self.scenario), figures(self.fixed())
 
 
-def _summary(sc: Scenario) -> Summary:
-    return summarize(simulate(sc), sc.workers.slots, scenario=sc.name, seed=sc.seed)
+def figures(sc: Scenario) -> dict[str, float]:
+    """The summary of a run of ``sc`` plus the figures lessons add to it."""
+    trace = simulate(sc)
+    summary = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed).to_dict()
+    _, memory = result_memory(trace, sc.results.expires, sc.results.size)
+    return {**summary, "result_memory_peak": float(memory.max(initial=0))}
+
+
+FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak")
 
 
 def load(path: str | Path) -> Lesson:
@@ -59,7 +66,7 @@ def load(path: str | Path) -> Lesson:
     missing = [k for k in ("title", "story", "figure", "fix") if k not in meta]
     if missing:
         raise ScenarioError(f"{path}: [lesson] is missing {', '.join(missing)}")
-    if meta["figure"] not in Summary.__dataclass_fields__:
+    if meta["figure"] not in FIGURES:
         raise ScenarioError(f"{path}: lesson.figure = {meta['figure']!r} is not a summary figure")
     better = meta.get("better", "lower")
     if better not in ("lower", "higher"):

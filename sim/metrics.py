@@ -149,6 +149,20 @@ def busy_slots(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     return step_counts(*executions(trace))
 
 
+def result_memory(trace: Trace, expires: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes of results the backend holds over time: a task's result key lives from its first
+    write (RETRY or terminal) until ``expires`` seconds after its last (``result_expires``)."""
+    written = np.isin(trace.state, [RETRY, *TERMINAL])
+    rows = np.flatnonzero(written)
+    tasks, first = np.unique(trace.task[rows], return_index=True)
+    born = trace.t[rows[first]]
+    last_rows = rows[::-1]
+    _, last = np.unique(trace.task[last_rows], return_index=True)
+    dies = trace.t[last_rows[last]] + expires
+    times, keys = step_counts(born, dies)
+    return times, keys * size
+
+
 def state_flows(trace: Trace) -> dict[str, int]:
     """How many times tasks moved from one state to the next, e.g. {"STARTED→RETRY": 12}."""
     order = np.lexsort((np.arange(len(trace)), trace.task))

@@ -100,6 +100,10 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("overhead.dispatch", 0.0, float, "broker-to-worker delay per delivery", min=0),
     Field("overhead.record", 0.0, float, "result-backend write per state change", min=0),
+    Field(
+        "results.expires", 86400.0, float, "result_expires: seconds a stored result lives", above=0
+    ),
+    Field("results.size", 1000, int, "bytes one stored result takes in Redis", min=0),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
@@ -169,6 +173,12 @@ class Overhead:
     record: float
 
 
+@dataclass(frozen=True)
+class Results:
+    expires: float
+    size: int
+
+
 SECTIONS = {
     "run": Run,
     "arrivals": Arrivals,
@@ -178,6 +188,7 @@ SECTIONS = {
     "retry": Retry,
     "ack": Ack,
     "overhead": Overhead,
+    "results": Results,
 }
 
 
@@ -194,6 +205,7 @@ class Scenario:
     retry: Retry
     ack: Ack
     overhead: Overhead
+    results: Results
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``."""

@@ -205,7 +205,7 @@ def lesson_runs(name: str):
 
 def lessons() -> None:
     from sim.lessons import LESSONS
-    from sim.metrics import sojourns, waits
+    from sim.metrics import result_memory, sojourns, waits
     from ui import charts
 
     st.subheader("6 · Lessons from Celery's issue tracker")
@@ -215,13 +215,27 @@ def lessons() -> None:
     st.markdown(f"**{each.title}.** {each.story}")
     fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
     cols = st.columns(3)
-    cols[0].metric(f"{each.figure}, as deployed", f"{getattr(default, each.figure):.4g}")
-    cols[1].metric(f"{each.figure}, with the fix", f"{getattr(fixed, each.figure):.4g}")
+    cols[0].metric(f"{each.figure}, as deployed", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{each.figure}, with the fix", f"{fixed[each.figure]:.4g}")
     cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
-    series = waits if each.figure.startswith("wait") else sojourns
-    fig = charts.cdf(
-        {"as deployed": series(trace_default), "with the fix": series(trace_fixed)},
-        f"{'Wait' if series is waits else 'Sojourn'}: as deployed vs with the fix",
-    )
+    if each.figure == "result_memory_peak":
+        fig = charts.steps(
+            {
+                "as deployed": result_memory(
+                    trace_default, each.scenario.results.expires, each.scenario.results.size
+                ),
+                "with the fix": result_memory(
+                    trace_fixed, each.fixed().results.expires, each.fixed().results.size
+                ),
+            },
+            "Result-backend memory in Redis",
+            "bytes",
+        )
+    else:
+        series = waits if each.figure.startswith("wait") else sojourns
+        fig = charts.cdf(
+            {"as deployed": series(trace_default), "with the fix": series(trace_fixed)},
+            f"{'Wait' if series is waits else 'Sojourn'}: as deployed vs with the fix",
+        )
     st.plotly_chart(fig, key="learn-lesson-cdf")
     download_figure(fig, f"lesson-{name}")

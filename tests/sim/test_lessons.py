@@ -20,18 +20,18 @@ def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
     assert len(lessons) >= 4
     for each in lessons:
         default, fixed = each.run()
-        a, b = getattr(default, each.figure), getattr(fixed, each.figure)
+        a, b = default[each.figure], fixed[each.figure]
         assert (b < a) if each.better == "lower" else (b > a), each.name
 
 
 def test_prefetch_one_with_late_ack_cuts_the_p99_wait_at_least_in_half():
     default, fixed = lesson("01_prefetch").run()
-    assert fixed.wait_p99 <= default.wait_p99 / 2
+    assert fixed["wait_p99"] <= default["wait_p99"] / 2
 
 
 def test_multiplier_one_under_early_ack_still_holds_tasks_back():
     default, fixed = lesson("02_multiplier_one").run()
-    assert default.wait_p99 >= 1.5 * fixed.wait_p99
+    assert default["wait_p99"] >= 1.5 * fixed["wait_p99"]
 
 
 def test_countdown_past_the_visibility_timeout_runs_every_retry_at_least_twice():
@@ -41,7 +41,7 @@ def test_countdown_past_the_visibility_timeout_runs_every_retry_at_least_twice()
     runs = np.bincount(trace.task[retried])
     assert runs[runs > 0].min() >= 2
     _, fixed = each.run()
-    assert fixed.duplicate_executions == 0
+    assert fixed["duplicate_executions"] == 0
 
 
 def test_backoff_is_capped_at_backoff_max():
@@ -65,3 +65,14 @@ def test_a_lesson_without_its_table_is_refused(tmp_path):
     path.write_text('[lesson]\ntitle = "t"\nstory = "s"\nfigure = "speed"\n[lesson.fix]\n')
     with pytest.raises(ScenarioError, match="not a summary figure"):
         load(path)
+
+
+def test_result_memory_is_rate_times_size_times_expires():
+    each = lesson("09_result_expires")
+    sc = each.scenario
+    default, fixed = each.run()
+    expected = sc.arrivals.rate * sc.results.size * sc.results.expires
+    assert default["result_memory_peak"] == pytest.approx(expected, rel=0.05)
+    assert default["result_memory_peak"] / fixed["result_memory_peak"] == pytest.approx(
+        sc.results.expires / each.fixed().results.expires, rel=0.1
+    )
