@@ -94,10 +94,10 @@ def celery_config(config: LiveConfig) -> dict:
     return {
         "broker_url": config.redis_url,
         "result_backend": config.redis_url,
-        "result_expires": 600,
+        "result_expires": max(1, round(s.results.expires * config.time_scale)),
         "task_default_queue": config.queue,
         "task_acks_late": s.ack.late,
-        "task_track_started": True,
+        "task_track_started": s.results.track_started,
         "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
         "worker_concurrency": s.workers.concurrency,
         "broker_transport_options": {

@@ -4,7 +4,7 @@ The live run replayed the simulator's draws, so each execution's drawn service t
 exactly; what the trace adds on top is overhead:
 
 - ``overhead.record``: an execution's span (STARTED to its ending row) minus its drawn service
-  time is two result-backend writes in the model (STARTED and the end), so half its median;
+  time is its result-backend writes in the model (the end, and STARTED when tracked);
 - ``overhead.dispatch``: for tasks that found a worker idle, the time from PENDING to STARTED
   is the broker round trip and Celery's hand-over to a pool process, which the model charges
   once per delivery. Tasks that found every slot busy are excluded: the delivered message
@@ -55,7 +55,7 @@ def fit_overheads(trace: Trace, scenario: Scenario, seed: int | None = None) -> 
     extra = spans["end"] - spans["start"] - service
     if len(extra) < 10:
         raise CalibrationError("fewer than 10 finished executions: run more tasks to calibrate")
-    record = max(0.0, float(np.median(extra)) / 2)
+    record = max(0.0, float(np.median(extra)) / scenario.results.writes_per_execution)
 
     pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
     found_idle = _found_idle(trace, spans, pending, started, scenario.workers.concurrency)

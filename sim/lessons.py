@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import scenario as scenario_module
-from sim.metrics import Summary, result_memory, summarize
+from sim.metrics import Summary, backend_pending, result_memory, summarize
 from sim.model import simulate
 from sim.scenario import Scenario, ScenarioError
 
@@ -52,10 +52,15 @@ def figures(sc: Scenario) -> dict[str, float]:
     trace = simulate(sc)
     summary = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed).to_dict()
     _, memory = result_memory(trace, sc.results.expires, sc.results.size)
-    return {**summary, "result_memory_peak": float(memory.max(initial=0))}
+    pending = backend_pending(trace, sc.results.track_started)
+    return {
+        **summary,
+        "result_memory_peak": float(memory.max(initial=0)),
+        "backend_pending_mean": float(pending.mean()) if len(pending) else 0.0,
+    }
 
 
-FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak")
+FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak", "backend_pending_mean")
 
 
 def load(path: str | Path) -> Lesson:

@@ -163,6 +163,19 @@ def result_memory(trace: Trace, expires: float, size: int) -> tuple[np.ndarray, 
     return times, keys * size
 
 
+def backend_pending(trace: Trace, track_started: bool) -> np.ndarray:
+    """Per task, how long the result backend answered PENDING for it: until its first stored
+    state (STARTED when tracked, else RETRY or the end), or to the end of the run if never."""
+    stored = [RETRY, *TERMINAL, *([STARTED] if track_started else [])]
+    rows = np.flatnonzero(np.isin(trace.state, stored))
+    tasks, first = np.unique(trace.task[rows], return_index=True)
+    until = np.full(trace.n_tasks, float(trace.t.max()) if len(trace) else 0.0)
+    until[tasks] = trace.t[rows[first]]
+    pending = first_time(trace, PENDING)
+    shown = until - pending
+    return shown[~np.isnan(shown)]
+
+
 def state_flows(trace: Trace) -> dict[str, int]:
     """How many times tasks moved from one state to the next, e.g. {"STARTED→RETRY": 12}."""
     order = np.lexsort((np.arange(len(trace)), trace.task))

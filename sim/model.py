@@ -218,9 +218,9 @@ class Worker:
         service = model.service(message.attempt)[message.task]
         crash_at = model.crash_point(message)
         event = self.env.timeout(
-            model.record_overhead + service * crash_at
+            model.start_write + service * crash_at
             if crash_at is not None
-            else 2 * model.record_overhead + service
+            else model.start_write + service + model.record_overhead
         )
         incarnation = self.incarnation
         if crash_at is not None:
@@ -283,7 +283,8 @@ class Model:
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
         self.broker = Broker(self.env, scenario.ack.visibility_timeout, scenario.overhead.dispatch)
         self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
-        self.record_overhead = scenario.overhead.record
+        self.record_overhead = scenario.overhead.record  # the write that ends an execution
+        self.start_write = self.record_overhead if scenario.results.track_started else 0.0
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}

@@ -104,6 +104,7 @@ FIELDS: tuple[Field, ...] = (
         "results.expires", 86400.0, float, "result_expires: seconds a stored result lives", above=0
     ),
     Field("results.size", 1000, int, "bytes one stored result takes in Redis", min=0),
+    Field("results.track_started", False, bool, "task_track_started: store STARTED too"),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
@@ -177,6 +178,12 @@ class Overhead:
 class Results:
     expires: float
     size: int
+    track_started: bool
+
+    @property
+    def writes_per_execution(self) -> int:
+        """Result-backend writes an execution makes: its end, and STARTED when tracked."""
+        return 2 if self.track_started else 1
 
 
 SECTIONS = {

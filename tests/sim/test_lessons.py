@@ -76,3 +76,17 @@ def test_result_memory_is_rate_times_size_times_expires():
     assert default["result_memory_peak"] / fixed["result_memory_peak"] == pytest.approx(
         sc.results.expires / each.fixed().results.expires, rel=0.1
     )
+
+
+def test_track_started_shows_waiting_and_running_apart():
+    each = lesson("07_track_started")
+    default, fixed = each.run()
+    # untracked, a task looks PENDING for its whole sojourn; tracked, only while it waits
+    assert default["backend_pending_mean"] == pytest.approx(default["sojourn_mean"], rel=0.01)
+    assert fixed["backend_pending_mean"] == pytest.approx(fixed["wait_mean"], rel=0.01)
+    assert fixed["backend_pending_mean"] < default["backend_pending_mean"] / 3
+
+
+def test_a_task_lost_under_early_ack_answers_pending_for_ever():
+    default, fixed = lesson("06_pending_means_unknown").run()
+    assert default["tasks_lost"] >= 10 and fixed["tasks_lost"] == 0

@@ -216,7 +216,11 @@ def test_overheads_add_to_every_task():
         simulate(make(**base, **{"overhead.dispatch": 0.2, "overhead.record": 0.1})), 8
     )
     assert plain.sojourn_p50 == pytest.approx(1.0)
-    assert slow.sojourn_p50 == pytest.approx(1.0 + 0.2 + 2 * 0.1)
+    assert slow.sojourn_p50 == pytest.approx(1.0 + 0.2 + 0.1)  # dispatch, work, the result write
+    tracked = make(
+        **base, **{"overhead.dispatch": 0.2, "overhead.record": 0.1, "results.track_started": True}
+    )
+    assert summarize(simulate(tracked), 8).sojourn_p50 == pytest.approx(1.0 + 0.2 + 2 * 0.1)
 
 
 def test_wait_is_zero_with_ample_workers():
