@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 
 from sim import retry, scenario
@@ -97,6 +98,8 @@ def celery_config(config: LiveConfig) -> dict:
         "result_expires": max(1, round(s.results.expires * config.time_scale)),
         "task_default_queue": config.queue,
         "task_acks_late": s.ack.late,
+        "task_reject_on_worker_lost": s.ack.reject_on_worker_lost,
+        "task_retry_on_worker_lost": s.retry.on_worker_lost,
         "task_track_started": s.results.track_started,
         "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
         "worker_concurrency": s.workers.concurrency,
@@ -158,6 +161,8 @@ def attempt(self, task: int) -> None:
     crash_at = draws.crash_point(task, number, execution)
     if crash_at is not None:
         time.sleep(work * crash_at)
+        if config.scenario.failures.crash_kind == "child":
+            os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives on
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
     time.sleep(work)
     outcome = retry.outcome(number, draws.fails(task, number), config.scenario.retry.max_retries)
@@ -180,7 +185,8 @@ def make_app(config: LiveConfig) -> Celery:
     RUN.setup(config)
     app = Celery("queuelab", set_as_current=False)
     app.conf.update(celery_config(config))
-    app.task(bind=True, name=TASK_NAME)(attempt)
+    countdown = config.scenario.retry.countdown * config.time_scale  # a lost child's retry
+    app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown)(attempt)
     return app
 
 
@@ -198,6 +204,13 @@ def _received(request=None, **_):
 @signals.task_prerun.connect
 def _started(task_id=None, task=None, **_):
     RUN.record(task_id, task.request.retries, STARTED, task.request.hostname)
+
+
+@signals.task_retry.connect
+def _retried_lost(request=None, reason=None, **_):
+    # the task stamps its own retries; this is Celery retrying a task whose pool child died
+    if isinstance(getattr(reason, "exc", None), WorkerLostError):
+        RUN.record(request.id, request.retries, RETRY, request.hostname)
 
 
 @signals.task_success.connect

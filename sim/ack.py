@@ -22,3 +22,25 @@ def counted_unacked(reserved: int, running: int, acks_late: bool) -> int:
 def acked_before_run(acks_late: bool) -> bool:
     """Whether the message is acked as the task starts, so a crash mid-run loses it."""
     return not acks_late
+
+
+RETRY_LOST, REQUEUE, FAIL = "retry", "requeue", "fail"
+
+
+def on_worker_lost(
+    acks_late: bool,
+    reject_on_worker_lost: bool,
+    retry_on_worker_lost: bool,
+    attempt: int,
+    max_retries: int,
+) -> str:
+    """What Celery does when the pool child running a task dies (``WorkerLostError``;
+    celery/worker/request.py ``on_failure``): retry it while retries remain if
+    ``retry_on_worker_lost``; else under late ack requeue it if ``reject_on_worker_lost``;
+    else FAILURE, with the message acked even under late ack."""
+    exhausted = attempt >= max_retries
+    if retry_on_worker_lost and not exhausted:
+        return RETRY_LOST
+    if acks_late and reject_on_worker_lost and not (retry_on_worker_lost and exhausted):
+        return REQUEUE
+    return FAIL

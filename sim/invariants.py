@@ -131,7 +131,7 @@ def _check_task(
             if received[attempt] > (retries[attempt - 1] if attempt else 1):
                 redelivered = True
                 report.redeliveries += 1
-                timeout = scenario.ack.visibility_timeout if scenario else 0.0
+                timeout = redelivery_delay(scenario)
                 one_message = attempt == 0 or retries[attempt - 1] == 1
                 if one_message and t < last_received[attempt] + timeout * (1 - 1e-9) - slack:
                     bad(
@@ -184,6 +184,19 @@ def _check_task(
             )
 
 
+def redelivery_delay(scenario: Scenario | None) -> float:
+    """The least time between two deliveries of one message: the visibility timeout, or none
+    when a lost pool child's task is requeued at once (late ack + reject_on_worker_lost)."""
+    if scenario is None:
+        return 0.0
+    requeues = (
+        scenario.failures.crash_kind == "child"
+        and scenario.ack.late
+        and scenario.ack.reject_on_worker_lost
+    )
+    return 0.0 if requeues else scenario.ack.visibility_timeout
+
+
 def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
     """Per task index, a function attempt → drawn countdown; None when it cannot be known.
 
@@ -198,9 +211,13 @@ def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
     draws = Draws(scenario, seed)
     index = np.arange(trace.n_tasks) if trace.task_ids is None else trace.task_ids.astype(np.int64)
 
+    # a retry after a lost pool child waits default_retry_delay, not the drawn backoff
+    lost_retry = scenario.failures.crash_kind == "child" and scenario.retry.on_worker_lost
+    floor = scenario.retry.countdown if lost_retry else float("inf")
+
     def for_task(task: int):
         n = int(index[task])
-        return lambda attempt: draws.countdown(n, attempt)
+        return lambda attempt: min(draws.countdown(n, attempt), floor)
 
     return for_task if len(index) == 0 or index.max() < draws.n_tasks else None
 

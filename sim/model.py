@@ -16,7 +16,7 @@ import simpy
 from sim import ack, retry
 from sim.draws import Draws
 from sim.scenario import Scenario
-from sim.states import PENDING, RECEIVED, RETRY, STARTED
+from sim.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED
 from sim.trace import Recorder, Trace
 
 Progress = Callable[[int, int], None]
@@ -223,7 +223,9 @@ class Worker:
             else model.start_write + service + model.record_overhead
         )
         incarnation = self.incarnation
-        if crash_at is not None:
+        if crash_at is not None and model.scenario.failures.crash_kind == "child":
+            event.callbacks.append(lambda _: self._child_lost(delivery, incarnation))
+        elif crash_at is not None:
             event.callbacks.append(lambda _: self._crash(incarnation))
         else:
             event.callbacks.append(lambda _: self._finish(delivery, incarnation))
@@ -235,18 +237,49 @@ class Worker:
         message, model = delivery.message, self.model
         failed = model.failures(message.attempt)[message.task]
         state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
+        countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
+        self._end(delivery, state, countdown)
+
+    def _child_lost(self, delivery: Delivery, incarnation: int) -> None:
+        """The pool child running ``delivery`` died; the node lives and Celery decides."""
+        if incarnation != self.incarnation:
+            return
+        message, s = delivery.message, self.model.scenario
+        verdict = ack.on_worker_lost(
+            s.ack.late,
+            s.ack.reject_on_worker_lost,
+            s.retry.on_worker_lost,
+            message.attempt,
+            s.retry.max_retries,
+        )
+        if verdict == ack.REQUEUE:
+            self._release(delivery)
+            message.ack()  # rejected with requeue: back on the queue at once
+            self.model.broker.publish(message)
+        else:
+            # a retry after a lost worker uses default_retry_delay, not the backoff
+            state = RETRY if verdict == ack.RETRY_LOST else FAILURE
+            self._end(delivery, state, s.retry.countdown)
+
+    def _end(self, delivery: Delivery, state: int, countdown: float) -> None:
+        """An execution ends in RETRY (re-published after ``countdown``), SUCCESS or FAILURE."""
+        message, model = delivery.message, self.model
         if state == RETRY:
             model.backend.record(message.task, message.attempt, RETRY, self.index)
-            delay = model.draws.countdown(message.task, message.attempt)
-            model.broker.publish(Message(message.task, message.attempt + 1, self.env.now + delay))
+            eta = self.env.now + countdown
+            model.broker.publish(Message(message.task, message.attempt + 1, eta))
         else:
             model.backend.finish(message.task, message.attempt, state, self.index)
         message.ack()  # late ack acks now (also on failure); early ack already did
+        self._release(delivery)
+
+    def _release(self, delivery: Delivery) -> None:
+        """The slot is free again: run what is ready and fetch more."""
         if delivery.counted:
             self.running -= 1
         self.free_slots += 1
         self._run_next()
-        model.broker.fetch(self)
+        self.model.broker.fetch(self)
 
     def _crash(self, incarnation: int) -> None:
         if incarnation == self.incarnation:

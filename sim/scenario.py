@@ -50,6 +50,7 @@ class Field:
 
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
+CRASH_KINDS = ("node", "child")
 SERVICE_DISTS = ("exponential", "constant", "lognormal", "uniform", "empirical")
 
 FIELDS: tuple[Field, ...] = (
@@ -85,12 +86,31 @@ FIELDS: tuple[Field, ...] = (
         min=0,
         max=0.9,
     ),
+    Field(
+        "failures.crash_kind",
+        "node",
+        str,
+        "what a crash kills: the whole worker node or the pool child running the task",
+        choices=CRASH_KINDS,
+    ),
     Field("retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0),
     Field("retry.countdown", 180.0, float, "default_retry_delay when backoff is off", min=0),
     Field("retry.backoff", 0.0, float, "retry_backoff factor in seconds; 0 = off", min=0),
     Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0),
     Field("retry.jitter", True, bool, "retry_jitter: full jitter on the backoff"),
+    Field(
+        "retry.on_worker_lost",
+        False,
+        bool,
+        "task_retry_on_worker_lost: retry a task whose pool child died, after countdown",
+    ),
     Field("ack.late", False, bool, "task_acks_late"),
+    Field(
+        "ack.reject_on_worker_lost",
+        False,
+        bool,
+        "task_reject_on_worker_lost: requeue a task whose pool child died (late ack only)",
+    ),
     Field(
         "ack.visibility_timeout",
         3600.0,
@@ -151,6 +171,7 @@ class Workers:
 class Failures:
     probability: float
     crash_probability: float
+    crash_kind: str
 
 
 @dataclass(frozen=True)
@@ -160,12 +181,14 @@ class Retry:
     backoff: float
     backoff_max: float
     jitter: bool
+    on_worker_lost: bool = False  # the one default here: code that builds a Retry by hand
 
 
 @dataclass(frozen=True)
 class Ack:
     late: bool
     visibility_timeout: float
+    reject_on_worker_lost: bool
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def retry_policies(draw, max_retries=None, backoff=None, jitter=None) -> Retry:
         backoff=factor,
         backoff_max=draw(st.floats(0, 120)),
         jitter=draw(jitter if jitter is not None else st.booleans()),
+        on_worker_lost=draw(st.booleans()),
     )
 
 
@@ -59,6 +60,9 @@ def scenarios(draw, max_tasks: int = 300, retry=None, crashes: bool = True) -> S
         "retry.backoff": policy.backoff,
         "retry.backoff_max": policy.backoff_max,
         "retry.jitter": policy.jitter,
+        "retry.on_worker_lost": policy.on_worker_lost,
+        "failures.crash_kind": draw(st.sampled_from(["node", "child"])),
+        "ack.reject_on_worker_lost": draw(st.booleans()),
         "ack.late": draw(st.booleans()),
         "ack.visibility_timeout": draw(st.sampled_from([10.0, 60.0, 3600.0])),
         "overhead.dispatch": draw(st.sampled_from([0.0, 0.01])),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sim import scenario
+from sim.draws import Draws
 from sim.lessons import LESSONS, all_lessons, load
 from sim.metrics import sojourns
 from sim.model import simulate
@@ -90,3 +91,14 @@ def test_track_started_shows_waiting_and_running_apart():
 def test_a_task_lost_under_early_ack_answers_pending_for_ever():
     default, fixed = lesson("06_pending_means_unknown").run()
     assert default["tasks_lost"] >= 10 and fixed["tasks_lost"] == 0
+
+
+def test_a_dead_child_fails_its_task_under_late_ack_unless_rejected_on_worker_lost():
+    each = lesson("04_child_death")
+    default, fixed = each.run()
+    crashed = int(
+        (Draws(each.scenario).crash(0, 0) < each.scenario.failures.crash_probability).sum()
+    )
+    assert default["tasks_failed"] == crashed > 30  # every child death is a FAILURE
+    assert fixed["tasks_failed"] == 0 and fixed["tasks_lost"] == 0  # requeued and rerun
+    assert fixed["executions"] > fixed["tasks_submitted"]

@@ -1,0 +1,27 @@
+"""Celery's decision when a pool child dies, as a table."""
+
+import pytest
+
+from sim import ack
+
+
+@pytest.mark.parametrize(
+    ("late", "reject", "retry", "attempt", "expected"),
+    [
+        (False, False, False, 0, ack.FAIL),  # early ack: already acked, FAILURE
+        (True, False, False, 0, ack.FAIL),  # late ack alone does not save it
+        (True, True, False, 0, ack.REQUEUE),  # reject_on_worker_lost requeues
+        (False, True, False, 0, ack.FAIL),  # ... only under late ack
+        (False, False, True, 0, ack.RETRY_LOST),  # retry_on_worker_lost retries
+        (True, True, True, 3, ack.FAIL),  # retries exhausted: FAILURE, not a requeue loop
+        (True, True, False, 3, ack.REQUEUE),  # without retry_on_worker_lost max_retries is moot
+    ],
+)
+def test_on_worker_lost(late, reject, retry, attempt, expected):
+    assert ack.on_worker_lost(late, reject, retry, attempt, max_retries=3) == expected
+
+
+def test_prefetch_counts_running_tasks_only_under_late_ack():
+    assert ack.prefetch_limit(4, 2) == 8 and ack.prefetch_limit(0, 2) is None
+    assert ack.counted_unacked(reserved=1, running=2, acks_late=False) == 1
+    assert ack.counted_unacked(reserved=1, running=2, acks_late=True) == 3
