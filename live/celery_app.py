@@ -103,6 +103,7 @@ def celery_config(config: LiveConfig) -> dict:
         "task_track_started": s.results.track_started,
         "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
         "worker_concurrency": s.workers.concurrency,
+        "worker_lost_wait": s.workers.lost_wait * config.time_scale,
         "broker_transport_options": {
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_every,

@@ -224,7 +224,7 @@ class Worker:
         )
         incarnation = self.incarnation
         if crash_at is not None and model.scenario.failures.crash_kind == "child":
-            event.callbacks.append(lambda _: self._child_lost(delivery, incarnation))
+            event.callbacks.append(lambda _: self._child_died(delivery, incarnation))
         elif crash_at is not None:
             event.callbacks.append(lambda _: self._crash(incarnation))
         else:
@@ -240,8 +240,14 @@ class Worker:
         countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
         self._end(delivery, state, countdown)
 
+    def _child_died(self, delivery: Delivery, incarnation: int) -> None:
+        """The pool child running ``delivery`` died; the node notices ``worker_lost_wait`` later
+        (meanwhile a late-ack message is still un-acked and may be restored)."""
+        event = self.env.timeout(self.model.scenario.workers.lost_wait)
+        event.callbacks.append(lambda _: self._child_lost(delivery, incarnation))
+
     def _child_lost(self, delivery: Delivery, incarnation: int) -> None:
-        """The pool child running ``delivery`` died; the node lives and Celery decides."""
+        """WorkerLostError: the node lives, and Celery decides the task's fate."""
         if incarnation != self.incarnation:
             return
         message, s = delivery.message, self.model.scenario

@@ -76,6 +76,13 @@ FIELDS: tuple[Field, ...] = (
     Field("workers.concurrency", 1, int, "execution slots per worker (--concurrency)", min=1),
     Field("workers.prefetch_multiplier", 4, int, "worker_prefetch_multiplier; 0 = no limit", min=0),
     Field("workers.restart_delay", 1.0, float, "seconds until a crashed worker is back", min=0),
+    Field(
+        "workers.lost_wait",
+        10.0,
+        float,
+        "worker_lost_wait: seconds from a pool child's death to WorkerLostError",
+        min=0,
+    ),
     Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
     # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
     Field(
@@ -160,6 +167,7 @@ class Workers:
     concurrency: int
     prefetch_multiplier: int
     restart_delay: float
+    lost_wait: float
 
     @property
     def slots(self) -> int:

@@ -99,3 +99,32 @@ def test_early_ack_loses_the_running_task_and_returns_its_neighbours(redis_url, 
     # every task that was not itself the crash finished, reserved neighbours included
     assert np.count_nonzero(end_state == SUCCESS) == 40 - len(crashing)
     assert invariants.check(trace, sc, slack=0.005 / 0.05).ok
+
+
+@pytest.mark.parametrize("reject", [False, True])
+def test_a_dead_pool_child_fails_its_task_unless_rejected_on_worker_lost(
+    redis_url, reject, no_leftovers
+):
+    """The direction both engines agree on. Real Celery notices a dead child seconds late (its
+    FAILURE rows come in a batch), so with a short visibility timeout a failed task can also be
+    redelivered and run again: the model, which decides after worker_lost_wait, does not."""
+    sc = make(
+        **{
+            **CRASHY,
+            "failures.crash_kind": "child",
+            "ack.late": True,
+            "ack.reject_on_worker_lost": reject,
+        }
+    )
+    crashing = _crashing(sc)
+    assert crashing
+    trace = run_live(sc, redis_url, time_scale=0.05)
+    failed = set(trace.task[trace.state == 5].tolist())  # any FAILURE row
+    predicted = summarize(simulate(sc), sc.workers.slots)
+    if reject:
+        assert not failed and predicted.tasks_failed == 0  # requeued at once and rerun
+        _, end_state = last_terminal(trace)
+        assert (end_state == SUCCESS).all()
+    else:
+        assert failed and failed <= crashing  # WorkerLostError: FAILURE, even under late ack
+        assert predicted.tasks_failed == len(crashing)
