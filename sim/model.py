@@ -15,11 +15,15 @@ import simpy
 
 from sim import ack, retry
 from sim.draws import Draws
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from sim.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED
 from sim.trace import Recorder, Trace
 
 Progress = Callable[[int, int], None]
+
+
+class RunawayError(ScenarioError):
+    """Redeliveries multiply without end: the scenario, not the machine, must change."""
 
 
 class Message:
@@ -207,6 +211,7 @@ class Worker:
 
     def _start(self, delivery: Delivery) -> None:
         message = delivery.message
+        self.model.count_execution()
         self.free_slots -= 1
         if delivery.counted:
             self.reserved -= 1
@@ -327,6 +332,21 @@ class Model:
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}
+        self.started = 0
+        self.max_executions = 100 * self.draws.n_tasks + 10_000
+
+    def count_execution(self) -> None:
+        """Stop a run whose redeliveries feed on themselves before it eats the machine."""
+        self.started += 1
+        if self.started > self.max_executions:
+            s = self.scenario
+            raise RunawayError(
+                f"more than {self.max_executions} executions for {self.draws.n_tasks} tasks: "
+                f"messages wait (reserved, or on a countdown) longer than ack.visibility_timeout "
+                f"= {s.ack.visibility_timeout:g}s, so Redis hands them out again and again, and "
+                "every copy runs. Raise ack.visibility_timeout, or lower "
+                "workers.prefetch_multiplier and the retry countdown."
+            )
 
     def crash_point(self, message: Message) -> float | None:
         """Whether this execution kills its worker, and how far through its work.

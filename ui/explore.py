@@ -9,7 +9,7 @@ from sim import analytic, scenario
 from sim.distributions import service_cv, service_mean
 from sim.metrics import busy_slots, queue_length, sojourns, summarize, waits
 from sim.model import simulate
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from sim.sweep import SweepPoint, sweep
 from sim.trace import Trace
 from ui import charts
@@ -69,7 +69,11 @@ def page() -> None:
     if base.description:
         st.caption(base.description)
     text = scenario.dumps(sc)
-    trace = run(text)
+    try:
+        trace = run(text)
+    except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
+        st.error(str(err))
+        return
     s = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed)
     cols = st.columns(5)
     cols[0].metric("p95 wait", f"{s.wait_p95:.3g} s")
@@ -121,7 +125,11 @@ def page() -> None:
     small = (
         sc.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)}) if not sc.run.duration else sc
     )
-    points = run_sweep(scenario.dumps(small), counts)
+    try:
+        points = run_sweep(scenario.dumps(small), counts)
+    except ScenarioError as err:
+        st.error(f"The sweep stopped: {err}")
+        return
     fig = charts.tradeoff(points, target, analytic_p95(sc, counts))
     st.plotly_chart(fig, key="tradeoff")
     download_figure(fig, "tradeoff")

@@ -265,3 +265,25 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
 
 def _crashing_tasks(sc) -> set[int]:
     return set(np.flatnonzero(Draws(sc).crash(0, 0) < sc.failures.crash_probability).tolist())
+
+
+def test_runaway_redelivery_stops_with_a_clear_error():
+    """One worker reserving everything, a 10 s visibility timeout and one-minute countdowns:
+    every held retry is handed out again every 10 s, every copy runs and retries in turn."""
+    from sim.model import RunawayError
+
+    sc = make(
+        **{
+            "run.tasks": 100,
+            "workers.count": 1,
+            "workers.prefetch_multiplier": 0,
+            "ack.late": True,
+            "ack.visibility_timeout": 10.0,
+            "arrivals.rate": 0.95,
+            "failures.probability": 0.3,
+            "retry.countdown": 60.0,
+            "retry.max_retries": 2,
+        }
+    )
+    with pytest.raises(RunawayError, match="ack.visibility_timeout = 10s"):
+        simulate(sc)
