@@ -74,7 +74,7 @@ def streamlit_app(no_leftovers):
     import urllib.request
     from pathlib import Path
 
-    from live.redis_server import free_port
+    from live.redis_server import free_port, stop_process
 
     port = free_port()
     root = Path(__file__).resolve().parent.parent
@@ -113,9 +113,4 @@ def streamlit_app(no_leftovers):
                 time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=10)
