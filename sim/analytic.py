@@ -142,7 +142,7 @@ def analyze(lam: float, s: float, c: int) -> Analysis:
         utilization=utilization(lam, s, c),
         p_wait=erlang_c(lam, s, c),
         wait_mean=wq,
-        queue_len_mean=littles_law(lam, wq),
+        queue_len_mean=mmc_queue_length(lam, s, c),
         sojourn_mean=wq + s,
         in_system_mean=littles_law(lam, wq + s),
         wait_p95=mmc_wait_quantile(0.95, lam, s, c),

@@ -151,9 +151,6 @@ class Recorder:
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
         self.rows.extend((task, attempt, state, t, worker))
 
-    def __len__(self) -> int:
-        return len(self.rows) // self.WIDTH
-
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
         table = np.frombuffer(self.rows, dtype=np.float64).reshape(-1, self.WIDTH)
         return Trace(

@@ -141,16 +141,17 @@ def _waited_while_another_worker_idled(trace) -> int:
     return count
 
 
+CRASHES = {
+    "run.tasks": 2000,
+    "workers.count": 4,
+    "arrivals.rate": 2.0,
+    "failures.crash_probability": 0.02,
+    "ack.visibility_timeout": 30.0,
+}
+
+
 def test_a_crash_under_early_ack_loses_the_running_task_only():
-    sc = make(
-        **{
-            "run.tasks": 2000,
-            "workers.count": 4,
-            "arrivals.rate": 2.0,
-            "failures.crash_probability": 0.02,
-            "ack.visibility_timeout": 30.0,
-        }
-    )
+    sc = make(**CRASHES)
     trace = simulate(sc)
     s = summarize(trace, 4)
     crashes = _crashes(sc)
@@ -161,16 +162,7 @@ def test_a_crash_under_early_ack_loses_the_running_task_only():
 
 
 def test_a_crash_under_late_ack_loses_nothing_and_reruns_after_the_visibility_timeout():
-    sc = make(
-        **{
-            "run.tasks": 2000,
-            "workers.count": 4,
-            "arrivals.rate": 2.0,
-            "failures.crash_probability": 0.02,
-            "ack.visibility_timeout": 30.0,
-            "ack.late": True,
-        }
-    )
+    sc = make(**CRASHES, **{"ack.late": True})
     trace = simulate(sc)
     s = summarize(trace, 4)
     assert s.tasks_lost == 0 and s.tasks_succeeded == 2000
