@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from live.celery_app import LiveConfig
-from sim.states import PENDING, TERMINAL
+from sim.states import PENDING, RECEIVED, RETRY, TERMINAL
 from sim.trace import Recorder, Trace
 
 
@@ -27,6 +27,26 @@ def finished_tasks(rows: list[tuple]) -> set[int]:
     return {row[0] for row in rows if row[2] in TERMINAL}
 
 
+def causal_retries(rows: list[tuple]) -> list[tuple]:
+    """RETRY rows no later than the first RECEIVED of the attempt they published.
+
+    Celery publishes a retry before it reports it (``task_retry`` fires after ``apply_async``,
+    as in a retry after a lost pool child), so the report can be stamped after the next attempt
+    was already received; the decision itself came first, and the row is moved to just before.
+    """
+    received: dict[tuple[int, int], float] = {}
+    for task, attempt, state, t, _ in rows:
+        if state == RECEIVED:
+            received[task, attempt] = min(t, received.get((task, attempt), t))
+    out = []
+    for task, attempt, state, t, worker in rows:
+        nxt = received.get((task, attempt + 1))
+        if state == RETRY and nxt is not None and t >= nxt:
+            t = nxt - 1e-6
+        out.append((task, attempt, state, t, worker))
+    return out
+
+
 def to_trace(
     pending: list[tuple[int, float]],
     rows: list[tuple],
@@ -41,7 +61,7 @@ def to_trace(
     """
     workers = workers + sorted({row[4] for row in rows} - set(workers))
     index = {name: i for i, name in enumerate(workers)}
-    merged = [(task, 0, PENDING, t, "") for task, t in pending] + rows
+    merged = [(task, 0, PENDING, t, "") for task, t in pending] + causal_retries(rows)
     merged.sort(key=lambda r: (r[3], r[1], r[2]))
     recorder = Recorder(workers=tuple(workers))
     for task, attempt, state, t, worker in merged:
