@@ -35,7 +35,7 @@ WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again
 
 
 def default_drain(sc: Scenario, time_scale: float) -> float:
-    """Wall seconds to wait after the last arrival: enough for the work, the retries and a
+    """Wall seconds to wait after the last event: enough for the work, the retries and a
     visibility-timeout redelivery (with kombu's restore scan and a worker's reboot), but
     finite, so an early-ack crash's lost task cannot hang the run."""
     r = sc.retry
@@ -89,10 +89,14 @@ def run_live(
         try:
             produce(app, config, draws.arrivals.tolist(), collector.t0, collector.pending, stop)
             wait = drain * time_scale if drain is not None else default_drain(sc, time_scale)
-            deadline = time.time() + wait
+            # the deadline slides with activity: a chain of redeliveries keeps the run alive,
+            # while a task lost for good (early ack) ends it ``wait`` after the last event
+            deadline, seen = time.time() + wait, len(collector.rows)
             while len(collector.done) < len(collector.pending) and time.time() < deadline:
                 if stop.wait(0.05):
                     break
+                if len(collector.rows) != seen:
+                    deadline, seen = time.time() + wait, len(collector.rows)
         finally:
             finished.set()
             watcher.join()

@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--drain",
             type=_positive(float),
             metavar="S",
-            help="scenario seconds to wait after the last arrival before counting the "
+            help="scenario seconds to wait after the last event before counting the "
             "unfinished as lost (default: from the scenario)",
         )
 
