@@ -125,9 +125,10 @@ class Run:
         self._draws: Draws | None = None
         self._client: redis.Redis | None = None
         self._pid = 0
+        self._t0: float | None = None
 
     def setup(self, config: LiveConfig) -> None:
-        self.config, self._draws = config, None
+        self.config, self._draws, self._t0 = config, None, None
 
     @property
     def draws(self) -> Draws:
@@ -140,6 +141,12 @@ class Run:
         if self._pid != os.getpid():
             self._client, self._pid = redis.Redis.from_url(self.config.redis_url), os.getpid()
         return self._client
+
+    def scenario_time(self) -> float:
+        """Seconds of scenario time since the run's start (its t0, set once in Redis)."""
+        if self._t0 is None:
+            self._t0 = float(self.redis().get(self.config.key("t0")))
+        return (time.time() - self._t0) / self.config.time_scale
 
     def record(self, task_id: str, attempt: int, state: int, hostname: str | None) -> None:
         """Append one state change, stamped now, to the run's event list."""
@@ -166,7 +173,8 @@ def attempt(self, task: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives on
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
     time.sleep(work)
-    outcome = retry.outcome(number, draws.fails(task, number), config.scenario.retry.max_retries)
+    fails = draws.fails(task, number, RUN.scenario_time())  # an outage may cover now
+    outcome = retry.outcome(number, fails, config.scenario.retry.max_retries)
     if outcome == RETRY:
         countdown = draws.countdown(task, number) * config.time_scale
         # Stamped here, not by the task_retry signal: Celery publishes the retry before that

@@ -25,7 +25,7 @@ from sim import scenario as scenario_module
 from sim.distributions import service_mean
 from sim.draws import Draws
 from sim.retry import backoff_cap
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
 MIN_SERVICE_WALL = 0.002  # below ~2 ms of scaled work, Celery's own overhead dominates
@@ -50,6 +50,21 @@ def default_drain(sc: Scenario, time_scale: float) -> float:
     return wait
 
 
+def check_live(sc: Scenario) -> None:
+    """Refuse what only the simulator models, saying which field to change."""
+    w = sc.workers
+    if w.deploy_every:
+        raise ScenarioError(
+            f"workers.deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
+            "a live run keeps its workers up. Set workers.deploy_every = 0 to run it live."
+        )
+    if w.cores:
+        raise ScenarioError(
+            f"workers.cores = {w.cores}: live tasks sleep rather than compute, so CPU "
+            "contention is simulated only. Set workers.cores = 0 to run it live."
+        )
+
+
 def run_live(
     sc: Scenario,
     redis_url: str | None = None,
@@ -65,6 +80,7 @@ def run_live(
     ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs;
     setting ``stop`` ends it early, cleanly.
     """
+    check_live(sc)
     seed = sc.seed if seed is None else seed
     draws = Draws(sc, seed)
     stop = stop or threading.Event()
@@ -81,6 +97,7 @@ def run_live(
         announce(client, config, path.read_text())
         pool.start()
         collector = Collector(client, config, names, time.time() + 0.05)
+        client.set(config.key("t0"), repr(collector.t0))  # scenario time 0, for outages
         finished = threading.Event()
         watcher = threading.Thread(
             target=_watch, args=(collector, finished, progress, watch), daemon=True

@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.arrivals import arrival_times
 from sim.distributions import sample_service
+from sim.outage import failure_probability
 from sim.retry import retry_delay
 from sim.scenario import Scenario
 
@@ -79,12 +80,14 @@ class Draws:
         return float(self.attempt(attempt).service[task])
 
     def failures(self, attempt: int) -> np.ndarray:
-        """Per task, whether attempt ``attempt`` raises."""
+        """Per task, whether attempt ``attempt`` raises outside any outage."""
         return self.attempt(attempt).fail < self.scenario.failures.probability
 
-    def fails(self, task: int, attempt: int) -> bool:
-        """Whether this attempt raises."""
-        return bool(self.failures(attempt)[task])
+    def fails(self, task: int, attempt: int, t: float) -> bool:
+        """Whether this attempt raises when its work ends at scenario time ``t``."""
+        f = self.scenario.failures
+        p = failure_probability(f.probability, f.outage, t)
+        return bool(self.attempt(attempt).fail[task] < p)
 
     def countdown(self, task: int, attempt: int) -> float:
         """Seconds before the retry of this failed attempt may start."""

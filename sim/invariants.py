@@ -186,10 +186,11 @@ def _check_task(
 
 def redelivery_delay(scenario: Scenario | None) -> float:
     """The least time between two deliveries of one message: the visibility timeout, or none
-    when a lost pool child's task is requeued at once (late ack + reject_on_worker_lost)."""
+    when a lost pool child's task is requeued at once (late ack + reject_on_worker_lost) or a
+    deploy's warm shutdown gives reserved messages back."""
     if scenario is None:
         return 0.0
-    requeues = (
+    requeues = scenario.workers.deploy_every > 0 or (
         scenario.failures.crash_kind == "child"
         and scenario.ack.late
         and scenario.ack.reject_on_worker_lost

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import simpy
 
-from sim import ack, retry
+from sim import ack, contention, retry
+from sim.deploy import rolling_deploys
 from sim.draws import Draws
 from sim.scenario import Scenario, ScenarioError
 from sim.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED
@@ -144,13 +145,23 @@ class Broker:
             elif unacked[0].deadline > self.env.now:
                 yield self.env.timeout(unacked[0].deadline - self.env.now)
             else:
-                message = unacked.popleft().message
-                message.ack()  # gone from the unacked hash; its holder may still run it
-                self.publish(message, front=True)
+                self.restore(unacked.popleft())  # its holder may still run it
+
+    def restore(self, delivery: Delivery) -> None:
+        """Put an un-acked message back at the head of the queue, if it still is un-acked."""
+        message = delivery.message
+        if message.unacked is delivery:
+            message.ack()  # gone from the unacked hash
+            self.publish(message, front=True)
 
 
 class Worker:
-    """A Celery worker node: ``concurrency`` slots, a prefetch buffer, and ETA messages held."""
+    """A Celery worker node: ``concurrency`` slots, a prefetch buffer, and ETA messages held.
+
+    It takes messages while ``alive``; a deploy's warm shutdown (``redeploy``) stops that, puts
+    what it reserved back at once and lets running tasks finish; a dead node is ``down`` until
+    it restarts ``restart_delay`` later.
+    """
 
     def __init__(self, model: Model, index: int) -> None:
         s = model.scenario
@@ -164,7 +175,12 @@ class Worker:
         self.running = 0  # running non-ETA messages (they count against prefetch under late ack)
         self.reserved = 0  # non-ETA messages in transit or waiting for a slot
         self.ready: deque[Delivery] = deque()
+        self.held: dict[Delivery, None] = {}  # ETA messages waiting, in order (a dict: a set's
+        # order would vary from run to run, and so would the order they are given back in)
         self.alive = True
+        self.stopping = False  # in a warm shutdown
+        self.down = False  # dead, restarting
+        self.back: simpy.Event | None = None  # fires when a redeployed worker is up again
         self.incarnation = 0  # bumped by a crash: callbacks of the dead process are ignored
         self.waiting = False  # queued in broker.consumers
 
@@ -187,21 +203,27 @@ class Worker:
     def _receive(self, delivery: Delivery, incarnation: int) -> None:
         if incarnation != self.incarnation:
             return  # we died while it was in transit: it waits out its visibility timeout
+        if not self.alive:
+            self.reserved -= 1
+            self.model.broker.restore(delivery)  # arrived during a warm shutdown
+            return
         message = delivery.message
         self.model.backend.record(message.task, message.attempt, RECEIVED, self.index)
         if message.eta > self.env.now:
             # ETA messages are held in memory and do not use a prefetch slot
             self.reserved -= 1
             delivery.counted = False
+            self.held[delivery] = None
             event = self.env.timeout(message.eta - self.env.now)
-            event.callbacks.append(lambda _: self._due(delivery, incarnation))
+            event.callbacks.append(lambda _: self._due(delivery))
             self.model.broker.fetch(self)
         else:
             self.ready.append(delivery)
             self._run_next()
 
-    def _due(self, delivery: Delivery, incarnation: int) -> None:
-        if incarnation == self.incarnation:
+    def _due(self, delivery: Delivery) -> None:
+        if delivery in self.held:  # not given back or lost meanwhile
+            del self.held[delivery]
             self.ready.append(delivery)
             self._run_next()
 
@@ -221,6 +243,9 @@ class Worker:
         self.model.backend.record(message.task, message.attempt, STARTED, self.index)
         model = self.model
         service = model.service(message.attempt)[message.task]
+        if model.cores:
+            busy = model.scenario.workers.concurrency - self.free_slots
+            service *= contention.slowdown(busy, model.cores)
         crash_at = model.crash_point(message)
         event = self.env.timeout(
             model.start_write + service * crash_at
@@ -240,7 +265,10 @@ class Worker:
         if incarnation != self.incarnation:
             return
         message, model = delivery.message, self.model
-        failed = model.failures(message.attempt)[message.task]
+        if model.scenario.failures.outage:
+            failed = model.draws.fails(message.task, message.attempt, self.env.now)
+        else:
+            failed = model.failures(message.attempt)[message.task]
         state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
         countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
         self._end(delivery, state, countdown)
@@ -289,8 +317,38 @@ class Worker:
         if delivery.counted:
             self.running -= 1
         self.free_slots += 1
+        if self.stopping:
+            self._stop_if_done()
+            return
         self._run_next()
         self.model.broker.fetch(self)
+
+    def redeploy(self) -> simpy.Event:
+        """A deploy restarts this node with a warm shutdown, as SIGTERM does: it takes no more
+        messages, puts back at once what it reserved (ETA messages too), lets running tasks
+        finish, and is killed if they outlast ``shutdown_grace``. Fires when it is back up."""
+        self.back = back = self.env.event()
+        if self.down:
+            return back
+        self.alive, self.stopping = False, True
+        for delivery in (*self.ready, *self.held):
+            self.model.broker.restore(delivery)
+        self.reserved -= sum(d.counted for d in self.ready)
+        self.ready.clear()
+        self.held.clear()
+        grace = self.env.timeout(self.model.scenario.workers.shutdown_grace)
+        grace.callbacks.append(lambda _: self._grace_over(back))
+        self._stop_if_done()
+        return back
+
+    def _stop_if_done(self) -> None:
+        if self.free_slots == self.model.scenario.workers.concurrency:
+            self.stopping = False
+            self._go_down()
+
+    def _grace_over(self, back: simpy.Event) -> None:
+        if self.stopping and self.back is back:
+            self.crash()  # SIGKILL after the grace period: running tasks die with the node
 
     def _crash(self, incarnation: int) -> None:
         if incarnation == self.incarnation:
@@ -298,18 +356,26 @@ class Worker:
 
     def crash(self) -> None:
         """The node dies: everything it held stays un-acked in Redis until restored."""
-        if not self.alive:
+        if self.down:
             return
-        self.alive = False
         self.incarnation += 1
         self.ready.clear()
+        self.held.clear()
         self.free_slots = self.running = self.reserved = 0
+        self.stopping = False
+        self._go_down()
+
+    def _go_down(self) -> None:
+        self.alive, self.down = False, True
         event = self.env.timeout(self.model.scenario.workers.restart_delay)
         event.callbacks.append(lambda _: self._restart())
 
     def _restart(self) -> None:
-        self.alive = True
+        self.alive, self.down = True, False
         self.free_slots = self.model.scenario.workers.concurrency
+        if self.back is not None:
+            self.back.succeed()
+            self.back = None
         self.model.broker.fetch(self)
 
 
@@ -329,6 +395,8 @@ class Model:
         self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
         self.record_overhead = scenario.overhead.record  # the write that ends an execution
         self.start_write = self.record_overhead if scenario.results.track_started else 0.0
+        self.cores = scenario.workers.cores
+        self.produced = False  # every arrival submitted
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}
@@ -385,6 +453,7 @@ class Model:
                 yield self.env.timeout(t - last)
                 last = t
             self.submit(task)
+        self.produced = True
 
     def start_workers(self) -> None:
         for worker in self.workers:
@@ -393,6 +462,8 @@ class Model:
     def run(self) -> Trace:
         """Replay the scenario's arrivals and run until nothing is left to happen."""
         self.env.process(self._producer())
+        if self.scenario.workers.deploy_every:
+            self.env.process(rolling_deploys(self))
         self.start_workers()
         self.env.run()
         return self.recorder.trace()

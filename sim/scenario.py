@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.outage import Outage
+
 
 class ScenarioError(ValueError):
     """A scenario field is missing, mistyped or out of range; the message says which and how."""
@@ -38,6 +40,8 @@ class Field:
         """The allowed range in words, for error messages and docs."""
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.type is Outage:
+            return "a list of {start, end, probability}, 0 <= start < end, 0 <= probability <= 1"
         kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
         parts = []
         if self.above is not None:
@@ -83,6 +87,28 @@ FIELDS: tuple[Field, ...] = (
         "worker_lost_wait: seconds from a pool child's death to WorkerLostError",
         min=0,
     ),
+    Field(
+        "workers.cores",
+        0,
+        int,
+        "CPU cores of each worker's machine; more busy slots than cores slow every task down; "
+        "0 = a core per slot",
+        min=0,
+    ),
+    Field(
+        "workers.deploy_every",
+        0.0,
+        float,
+        "seconds between rolling deploys that restart the workers one by one; 0 = none",
+        min=0,
+    ),
+    Field(
+        "workers.shutdown_grace",
+        30.0,
+        float,
+        "seconds a deploy's warm shutdown may wait for running tasks before killing the worker",
+        min=0,
+    ),
     Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
     # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
     Field(
@@ -99,6 +125,13 @@ FIELDS: tuple[Field, ...] = (
         str,
         "what a crash kills: the whole worker node or the pool child running the task",
         choices=CRASH_KINDS,
+    ),
+    Field(
+        "failures.outage",
+        (),
+        Outage,
+        "downstream outages: [[failures.outage]] start, end, probability (an attempt ending "
+        "inside one fails with its probability)",
     ),
     Field("retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0),
     Field("retry.countdown", 180.0, float, "default_retry_delay when backoff is off", min=0),
@@ -168,6 +201,9 @@ class Workers:
     prefetch_multiplier: int
     restart_delay: float
     lost_wait: float
+    cores: int
+    deploy_every: float
+    shutdown_grace: float
 
     @property
     def slots(self) -> int:
@@ -180,6 +216,7 @@ class Failures:
     probability: float
     crash_probability: float
     crash_kind: str
+    outage: tuple[Outage, ...]
 
 
 @dataclass(frozen=True)
@@ -282,6 +319,8 @@ def _coerce(field: Field, value: Any) -> Any:
     def fail(why: str) -> ScenarioError:
         return ScenarioError(f"{field.key} = {value!r} {why}: must be {field.allowed()}")
 
+    if field.type is Outage:
+        return _outages(field, value)
     if field.type is list:
         if not isinstance(value, list | tuple) or not all(_is_number(v) and v > 0 for v in value):
             raise ScenarioError(f"{field.key} = {value!r}: must be a list of numbers > 0")
@@ -311,6 +350,27 @@ def _coerce(field: Field, value: Any) -> Any:
     return number
 
 
+def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
+    if not isinstance(value, list | tuple):
+        raise ScenarioError(f"{field.key} = {value!r}: must be {field.allowed()}")
+    outages = []
+    for i, table in enumerate(value):
+        where = f"{field.key}[{i}]"
+        if isinstance(table, Outage):
+            table = dataclasses.asdict(table)
+        if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
+            raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
+        if not all(_is_number(v) and math.isfinite(v) for v in table.values()):
+            raise ScenarioError(f"{where} = {table!r}: start, end and probability are numbers")
+        start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
+        if not 0 <= start < end:
+            raise ScenarioError(f"{where}: start = {start:g}, end = {end:g}: need 0 <= start < end")
+        if not 0 <= p <= 1:
+            raise ScenarioError(f"{where}.probability = {p:g} is out of range: must be in [0, 1]")
+        outages.append(Outage(start, end, p))
+    return tuple(sorted(outages, key=lambda o: o.start))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -326,6 +386,7 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     values = {key: _coerce(FIELD_BY_KEY[key], value) for key, value in given.items()}
     previous = _flatten(base.to_dict()) if base else {}
     merged = {f.key: values.get(f.key, previous.get(f.key, f.default)) for f in FIELDS}
+    merged["failures.outage"] = _outages(FIELD_BY_KEY["failures.outage"], merged["failures.outage"])
     if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
         raise ScenarioError("run.tasks and run.duration are both set: give one of them")
     if "run.tasks" in values:
@@ -417,4 +478,6 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)

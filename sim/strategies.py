@@ -34,8 +34,22 @@ def retry_policies(draw, max_retries=None, backoff=None, jitter=None) -> Retry:
 
 
 @st.composite
-def scenarios(draw, max_tasks: int = 300, retry=None, crashes: bool = True) -> Scenario:
-    """Small, valid scenarios across arrivals, service, pool shape, ack mode and failures."""
+def outages(draw) -> dict:
+    """A downstream outage window in the first minute or so of a run."""
+    start = draw(st.floats(0, 60))
+    return {
+        "start": start,
+        "end": start + draw(st.floats(0.1, 30)),
+        "probability": draw(st.sampled_from([0.5, 1.0])),
+    }
+
+
+@st.composite
+def scenarios(
+    draw, max_tasks: int = 300, retry=None, crashes: bool = True, live: bool = False
+) -> Scenario:
+    """Small, valid scenarios across arrivals, service, pool shape, ack mode and failures;
+    ``live=True`` leaves out what only the simulator models (deploys, CPU cores)."""
     dist = draw(st.sampled_from(["exponential", "constant", "lognormal", "uniform"]))
     policy = draw(retry if retry is not None else retry_policies())
     fields = {
@@ -68,5 +82,10 @@ def scenarios(draw, max_tasks: int = 300, retry=None, crashes: bool = True) -> S
         "ack.visibility_timeout": draw(st.sampled_from([600.0, 3600.0])),
         "overhead.dispatch": draw(st.sampled_from([0.0, 0.01])),
         "overhead.record": draw(st.sampled_from([0.0, 0.005])),
+        "failures.outage": draw(st.lists(outages(), max_size=2)),
     }
+    if not live:
+        fields["workers.cores"] = draw(st.integers(0, 3))
+        fields["workers.deploy_every"] = draw(st.sampled_from([0.0, 0.0, 5.0, 20.0]))
+        fields["workers.shutdown_grace"] = draw(st.sampled_from([0.0, 1.0, 30.0]))
     return scenario_module.load(None).replace(**fields)

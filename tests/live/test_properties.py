@@ -24,7 +24,7 @@ SCALE = 0.02
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
-@given(scenarios(max_tasks=40))
+@given(scenarios(max_tasks=40, live=True))
 def test_invariants_hold_on_real_celery(redis_url, sc):
     sc = sc.replace(
         **{
