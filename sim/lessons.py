@@ -10,6 +10,9 @@ A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table:
     better = "lower"               # which way the fix moves it: lower | higher
     [lesson.fix]                   # the knob(s) at the fix side, as --set would give them
     "workers.prefetch_multiplier" = 1
+    [lesson.live]                  # optional: the lesson is quick enough to run on real Celery
+    time_scale = 0.05              # wall seconds per scenario second
+    tasks = 200                    # fewer tasks than the simulated run, to stay under a minute
 
 ``run`` simulates both sides on the same seed and draws, so the difference is the knob's.
 """
@@ -24,8 +27,17 @@ from sim import scenario as scenario_module
 from sim.metrics import Summary, backend_pending, result_memory, summarize
 from sim.model import simulate
 from sim.scenario import Scenario, ScenarioError
+from sim.trace import Trace
 
 LESSONS = Path(__file__).resolve().parent.parent / "scenarios" / "lessons"
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """How to show a lesson on real Celery in under a minute."""
+
+    time_scale: float
+    tasks: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class Lesson:
     better: str
     fix: dict[str, Any]
     scenario: Scenario
+    live: LiveRun | None = None
 
     def fixed(self) -> Scenario:
         """The same scenario with the knob turned to the fix side."""
@@ -46,10 +59,17 @@ class Lesson:
         """Figures of the default side and the fix side, same seed and draws."""
         return figures(self.scenario), figures(self.fixed())
 
+    def live_scenarios(self) -> tuple[Scenario, Scenario]:
+        """Both sides, shortened for a live run."""
+        if self.live is None:
+            raise ScenarioError(f"lesson {self.name} has no [lesson.live]: it runs simulated only")
+        short = {"run.tasks": self.live.tasks}
+        return self.scenario.replace(**short), self.fixed().replace(**short)
 
-def figures(sc: Scenario) -> dict[str, float]:
-    """The summary of a run of ``sc`` plus the figures lessons add to it."""
-    trace = simulate(sc)
+
+def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:
+    """The summary of ``trace`` (a simulation of ``sc`` if None) plus the lessons' figures."""
+    trace = simulate(sc) if trace is None else trace
     summary = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed).to_dict()
     _, memory = result_memory(trace, sc.results.expires, sc.results.size)
     pending = backend_pending(trace, sc.results.track_started)
@@ -84,9 +104,24 @@ def load(path: str | Path) -> Lesson:
         better,
         dict(meta["fix"]),
         scenario_module.load(path),
+        _live(path, meta.get("live")),
     )
     lesson.fixed()  # the fix must itself be a valid scenario
     return lesson
+
+
+def _live(path: Path, table: Any) -> LiveRun | None:
+    if table is None:
+        return None
+    try:
+        live = LiveRun(float(table["time_scale"]), int(table["tasks"]))
+    except (TypeError, KeyError, ValueError):
+        raise ScenarioError(
+            f"{path}: [lesson.live] needs time_scale (a number > 0) and tasks (an integer >= 1)"
+        ) from None
+    if not (live.time_scale > 0 and live.tasks >= 1):
+        raise ScenarioError(f"{path}: [lesson.live] time_scale must be > 0 and tasks >= 1")
+    return live
 
 
 def all_lessons(folder: Path = LESSONS) -> list[Lesson]:

@@ -1,0 +1,39 @@
+"""The lessons that run live in under a minute: real Celery moves each lesson's figure the same
+way the simulator does."""
+
+import pytest
+
+from live.run import run_live
+from sim.lessons import all_lessons, figures
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+LIVE = [each for each in all_lessons() if each.live is not None]
+
+
+def test_the_four_quick_lessons_run_live():
+    assert [each.name for each in LIVE] == [
+        "01_prefetch",
+        "03_visibility_timeout",
+        "04_child_death",
+        "08_backoff_cap",
+    ]
+
+
+@pytest.mark.parametrize("each", LIVE, ids=lambda each: each.name)
+def test_real_celery_moves_the_lesson_figure_the_way_the_simulator_does(
+    redis_url, each, no_leftovers
+):
+    sides = each.live_scenarios()
+    live = [figures(sc, run_live(sc, redis_url, time_scale=each.live.time_scale)) for sc in sides]
+    sim = [figures(sc) for sc in sides]
+    (before, after), (sim_before, sim_after) = (
+        [side[each.figure] for side in run] for run in (live, sim)
+    )
+    assert sim_after < sim_before if each.better == "lower" else sim_after > sim_before
+    if each.better == "lower":
+        # at least half the simulated improvement, seen on real Celery
+        assert after <= before - (sim_before - sim_after) / 2, (before, after)
+    else:
+        assert after >= before + (sim_after - sim_before) / 2, (before, after)
+    assert live[0]["tasks_submitted"] == live[1]["tasks_submitted"] == each.live.tasks
