@@ -320,16 +320,22 @@ def cmd_lessons(args: argparse.Namespace) -> int:
                         "better": x.better,
                         "fix": x.fix,
                         "file": str(LESSONS / f"{x.name}.toml"),
+                        "live": x.live.__dict__ if x.live else None,
                     }
                     for x in lessons
                 ]
             )
         )
         return 0
+    shown = LESSONS.relative_to(Path.cwd()) if LESSONS.is_relative_to(Path.cwd()) else LESSONS
     for x in lessons:
         fix = ", ".join(f"{k}={v}" for k, v in x.fix.items())
         print(f"{x.name:<26} {x.title}\n{'':<26} fix: {fix}; watch {x.figure} ({x.better})")
-    shown = LESSONS.relative_to(Path.cwd()) if LESSONS.is_relative_to(Path.cwd()) else LESSONS
+        if x.live:
+            print(
+                f"{'':<26} live: queuelab live {shown}/{x.name}.toml "
+                f"--time-scale {x.live.time_scale:g} --set run.tasks={x.live.tasks}"
+            )
     print(f"\nrun one: queuelab simulate {shown}/NAME.toml")
     return 0
 

@@ -8,8 +8,9 @@ import streamlit as st
 
 from sim import analytic, scenario
 from sim.invariants import littles_law_gap
-from sim.metrics import summarize
+from sim.metrics import last_terminal, summarize
 from sim.model import simulate
+from sim.trace import Trace
 from ui.scenario_input import SCENARIOS
 from ui.widgets import download_figure
 
@@ -205,8 +206,6 @@ def lesson_runs(name: str):
 
 def lessons() -> None:
     from sim.lessons import LESSONS
-    from sim.metrics import result_memory, sojourns, waits
-    from ui import charts
 
     st.subheader("6 · Lessons from Celery's issue tracker")
     names = sorted(p.stem for p in LESSONS.glob("*.toml"))
@@ -218,24 +217,88 @@ def lessons() -> None:
     cols[0].metric(f"{each.figure}, as deployed", f"{default[each.figure]:.4g}")
     cols[1].metric(f"{each.figure}, with the fix", f"{fixed[each.figure]:.4g}")
     cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
+    fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
+    st.plotly_chart(fig, key="learn-lesson-chart")
+    download_figure(fig, f"lesson-{name}")
+    if each.live is not None:
+        live_lesson(each)
+
+
+def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
+    """The lesson's two sides in the chart that shows its figure best."""
+    from sim.metrics import result_memory, sojourns, step_counts, waits
+    from ui import charts
+
+    sides = {"as deployed": (each.scenario, default), "with the fix": (each.fixed(), fixed)}
     if each.figure == "result_memory_peak":
-        fig = charts.steps(
+        return charts.steps(
             {
-                "as deployed": result_memory(
-                    trace_default, each.scenario.results.expires, each.scenario.results.size
-                ),
-                "with the fix": result_memory(
-                    trace_fixed, each.fixed().results.expires, each.fixed().results.size
-                ),
+                side: result_memory(trace, sc.results.expires, sc.results.size)
+                for side, (sc, trace) in sides.items()
             },
-            "Result-backend memory in Redis",
+            f"Result-backend memory in Redis ({engine})",
             "bytes",
         )
-    else:
-        series = waits if each.figure.startswith("wait") else sojourns
-        fig = charts.cdf(
-            {"as deployed": series(trace_default), "with the fix": series(trace_fixed)},
-            f"{'Wait' if series is waits else 'Sojourn'}: as deployed vs with the fix",
+    if each.figure == "throughput":
+        done = {side: last_terminal(trace)[0] for side, (_, trace) in sides.items()}
+        return charts.steps(
+            {side: step_counts(t[~np.isnan(t)], np.zeros(0)) for side, t in done.items()},
+            f"Tasks finished: the slope is the throughput ({engine})",
+            "tasks",
         )
-    st.plotly_chart(fig, key="learn-lesson-cdf")
-    download_figure(fig, f"lesson-{name}")
+    series = waits if each.figure.startswith("wait") else sojourns
+    return charts.cdf(
+        {side: series(trace) for side, (_, trace) in sides.items()},
+        f"{'Wait' if series is waits else 'Sojourn'}, as deployed vs with the fix ({engine})",
+    )
+
+
+def live_lesson(each) -> None:
+    """The button that runs both sides of the lesson on real Celery."""
+    from ui.live import LiveLesson, unavailable
+
+    reason = unavailable()
+    if reason:
+        st.caption(f"This lesson also runs on real Celery in under a minute: {reason}.")
+        return
+    key = f"learn-live-{each.name}"
+    session: LiveLesson | None = st.session_state.get(key)
+    seconds = live_seconds(each.name)
+    label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
+    if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
+        session = LiveLesson(each)
+        session.start()
+        st.session_state[key] = session
+    if session is not None:
+        show_live_lesson(session)
+
+
+@st.cache_data(show_spinner=False)
+def live_seconds(name: str) -> float:
+    """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
+    from sim.lessons import LESSONS, load
+
+    each = load(LESSONS / f"{name}.toml")
+    spans = [summarize(simulate(sc), 1).makespan for sc in each.live_scenarios()]
+    return sum(spans) * each.live.time_scale + 2 * 5
+
+
+@st.fragment(run_every=1.0)
+def show_live_lesson(session) -> None:
+    from sim.lessons import figures
+
+    each = session.lesson
+    if session.error:
+        st.error(session.error)
+        return
+    if session.running:
+        st.info(f"Running on real Celery: side {len(session.traces) + 1} of 2…")
+        return
+    sides = each.live_scenarios()
+    default, fixed = (figures(sc, t) for sc, t in zip(sides, session.traces, strict=True))
+    cols = st.columns(2)
+    cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{each.figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
+    fig = lesson_chart(each, *session.traces, "real Celery")
+    st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")
+    download_figure(fig, f"lesson-{each.name}-live")

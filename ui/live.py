@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from sim import scenario
+from sim.lessons import Lesson
 from sim.metrics import execution_spans, latest_states, queue_length, summarize
 from sim.scenario import Scenario
 from sim.states import NAMES
@@ -57,6 +58,33 @@ class LiveSession:
 
     def _watch(self, trace: Trace) -> None:
         self.latest = trace
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+@dataclass
+class LiveLesson:
+    """Both sides of a lesson run on real Celery, one after the other, in a background thread."""
+
+    lesson: Lesson
+    traces: list[Trace] = field(default_factory=list)
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from live.run import run_live
+
+        try:
+            for sc in self.lesson.live_scenarios():
+                self.traces.append(run_live(sc, time_scale=self.lesson.live.time_scale))
+        except Exception as err:  # shown on the page: the run's own message says what to do
+            self.error = f"{type(err).__name__}: {err}"
 
     @property
     def running(self) -> bool:

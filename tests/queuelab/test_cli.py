@@ -87,6 +87,12 @@ def test_simulate_table_and_seed():
         (["analytic", "--rate", "-1", "--service-mean", "1", "--workers", "4"], "must be > 0"),
         (["sweep", "scenarios/mmc.toml", "--workers", "0,2"], "integers >= 1"),
         (["check", "missing.csv"], "does not exist"),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "failures.outage=[{start=5, end=1}]"],
+            "failures.outage[0]",
+        ),
+        (["live", "scenarios/lessons/05_rolling_deploy.toml"], "workers.deploy_every = 0"),
+        (["live", "scenarios/lessons/10_concurrency_vs_cores.toml"], "workers.cores = 0"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):
@@ -154,3 +160,19 @@ def test_analytic_adds_allen_cunneen_for_other_distributions():
     data = json.loads(r.stdout)
     # deterministic service halves the M/M/c wait: (1 + 0) / 2
     assert data["wait_mean_allen_cunneen"] == pytest.approx(0.7455 / 2, abs=1e-4)
+
+
+def test_lessons_lists_the_ten_and_each_simulates():
+    r = queuelab("lessons", "--json")
+    assert r.returncode == 0, r.stderr
+    lessons = json.loads(r.stdout)
+    assert len(lessons) == 10
+    assert {x["name"] for x in lessons if x["live"]} == {
+        "01_prefetch",
+        "03_visibility_timeout",
+        "04_child_death",
+        "08_backoff_cap",
+    }
+    deploy = queuelab("simulate", lessons[4]["file"], "--json")
+    assert deploy.returncode == 0, deploy.stderr
+    assert json.loads(deploy.stdout)["tasks_lost"] > 0

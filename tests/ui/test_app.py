@@ -140,3 +140,22 @@ def test_learn_renders_every_lesson_side_by_side(app):
         as_deployed = [v for k, v in shown.items() if k.endswith("as deployed")]
         with_fix = [v for k, v in shown.items() if k.endswith("with the fix")]
         assert as_deployed and with_fix and as_deployed != with_fix, name
+
+
+@pytest.mark.live
+def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftovers):
+    import time
+
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    app.selectbox(key="learn-lesson").set_value("04_child_death").run()
+    app.button(key="learn-live-04_child_death-start").click().run()
+    session = app.session_state["learn-live-04_child_death"]
+    deadline = time.monotonic() + 120
+    while session.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    app.run()
+    assert not app.exception and session.error is None
+    shown = metrics(app)
+    # the same crash draws on real Celery: every dead child a FAILURE, none once rejected
+    assert int(shown["tasks_failed, as deployed (real Celery)"]) > 0
+    assert shown["tasks_failed, with the fix (real Celery)"] == "0"
