@@ -167,6 +167,8 @@ class Worker:
         s = model.scenario
         self.model = model
         self.env = model.env
+        self.broker = model.broker
+        self._row = model.recorder.rows.extend  # a trace row, on the hot path
         self.index = index
         self.limit = ack.prefetch_limit(s.workers.prefetch_multiplier, s.workers.concurrency)
         self.acks_late = s.ack.late
@@ -208,7 +210,7 @@ class Worker:
             self.model.broker.restore(delivery)  # arrived during a warm shutdown
             return
         message = delivery.message
-        self.model.backend.record(message.task, message.attempt, RECEIVED, self.index)
+        self._row((message.task, message.attempt, RECEIVED, self.env.now, self.index))
         if message.eta > self.env.now:
             # ETA messages are held in memory and do not use a prefetch slot
             self.reserved -= 1
@@ -216,7 +218,7 @@ class Worker:
             self.held[delivery] = None
             event = self.env.timeout(message.eta - self.env.now)
             event.callbacks.append(lambda _: self._due(delivery))
-            self.model.broker.fetch(self)
+            self.broker.fetch(self)
         else:
             self.ready.append(delivery)
             self._run_next()
@@ -232,21 +234,24 @@ class Worker:
             self._start(self.ready.popleft())
 
     def _start(self, delivery: Delivery) -> None:
-        message = delivery.message
-        self.model.count_execution()
+        message, model = delivery.message, self.model
+        model.started += 1
+        if model.started > model.max_executions:
+            model.runaway()
         self.free_slots -= 1
         if delivery.counted:
             self.reserved -= 1
             self.running += 1
         if self.ack_at_start:
-            message.ack()
-        self.model.backend.record(message.task, message.attempt, STARTED, self.index)
-        model = self.model
-        service = model.service(message.attempt)[message.task]
+            message.unacked = None
+        self._row((message.task, message.attempt, STARTED, self.env.now, self.index))
+        service = (model._service.get(message.attempt) or model.service(message.attempt))[
+            message.task
+        ]
         if model.cores:
             busy = model.scenario.workers.concurrency - self.free_slots
             service *= contention.slowdown(busy, model.cores)
-        crash_at = model.crash_point(message)
+        crash_at = model.crash_point(message) if model.crashes else None
         event = self.env.timeout(
             model.start_write + service * crash_at
             if crash_at is not None
@@ -259,16 +264,17 @@ class Worker:
             event.callbacks.append(lambda _: self._crash(incarnation))
         else:
             event.callbacks.append(lambda _: self._finish(delivery, incarnation))
-        self.model.broker.fetch(self)
+        self.broker.fetch(self)
 
     def _finish(self, delivery: Delivery, incarnation: int) -> None:
         if incarnation != self.incarnation:
             return
         message, model = delivery.message, self.model
-        if model.scenario.failures.outage:
+        if model.outages:
             failed = model.draws.fails(message.task, message.attempt, self.env.now)
         else:
-            failed = model.failures(message.attempt)[message.task]
+            failures = model._failures.get(message.attempt) or model.failures(message.attempt)
+            failed = failures[message.task]
         state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
         countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
         self._end(delivery, state, countdown)
@@ -321,7 +327,7 @@ class Worker:
             self._stop_if_done()
             return
         self._run_next()
-        self.model.broker.fetch(self)
+        self.broker.fetch(self)
 
     def redeploy(self) -> simpy.Event:
         """A deploy restarts this node with a warm shutdown, as SIGTERM does: it takes no more
@@ -376,7 +382,7 @@ class Worker:
         if self.back is not None:
             self.back.succeed()
             self.back = None
-        self.model.broker.fetch(self)
+        self.broker.fetch(self)
 
 
 class Model:
@@ -396,6 +402,8 @@ class Model:
         self.record_overhead = scenario.overhead.record  # the write that ends an execution
         self.start_write = self.record_overhead if scenario.results.track_started else 0.0
         self.cores = scenario.workers.cores
+        self.crashes = scenario.failures.crash_probability > 0
+        self.outages = scenario.failures.outage
         self.produced = False  # every arrival submitted
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
@@ -403,18 +411,16 @@ class Model:
         self.started = 0
         self.max_executions = 100 * self.draws.n_tasks + 10_000
 
-    def count_execution(self) -> None:
+    def runaway(self) -> None:
         """Stop a run whose redeliveries feed on themselves before it eats the machine."""
-        self.started += 1
-        if self.started > self.max_executions:
-            s = self.scenario
-            raise RunawayError(
-                f"more than {self.max_executions} executions for {self.draws.n_tasks} tasks: "
-                f"messages wait (reserved, or on a countdown) longer than ack.visibility_timeout "
-                f"= {s.ack.visibility_timeout:g}s, so Redis hands them out again and again, and "
-                "every copy runs. Raise ack.visibility_timeout, or lower "
-                "workers.prefetch_multiplier and the retry countdown."
-            )
+        s = self.scenario
+        raise RunawayError(
+            f"more than {self.max_executions} executions for {self.draws.n_tasks} tasks: "
+            f"messages wait (reserved, or on a countdown) longer than ack.visibility_timeout "
+            f"= {s.ack.visibility_timeout:g}s, so Redis hands them out again and again, and "
+            "every copy runs. Raise ack.visibility_timeout, or lower "
+            "workers.prefetch_multiplier and the retry countdown."
+        )
 
     def crash_point(self, message: Message) -> float | None:
         """Whether this execution kills its worker, and how far through its work.
@@ -422,8 +428,6 @@ class Model:
         Keyed by the execution number of (task, attempt) — counted when it starts, as the live
         worker counts it in Redis — so a redelivered message draws afresh each time it runs.
         """
-        if self.scenario.failures.crash_probability == 0:
-            return None
         key = (message.task, message.attempt)
         execution = self._executions.get(key, 0)
         self._executions[key] = execution + 1
@@ -446,13 +450,18 @@ class Model:
         self.backend.record(task, 0, PENDING)
         self.broker.publish(Message(task, 0))
 
-    def _producer(self):
-        last = 0.0
-        for task, t in enumerate(self.draws.arrivals.tolist()):
+    def _arrive(self, _event: simpy.Event | None = None) -> None:
+        """The producer, as a callback chain rather than a process (one event per arrival):
+        submit every task due now, then wait for the next arrival time."""
+        arrivals, task, last = self._arrivals, self._next, self._last
+        while task < len(arrivals):
+            t = arrivals[task]
             if t > last:
-                yield self.env.timeout(t - last)
-                last = t
+                self._next, self._last = task, t
+                self.env.timeout(t - last).callbacks.append(self._arrive)
+                return
             self.submit(task)
+            task += 1
         self.produced = True
 
     def start_workers(self) -> None:
@@ -461,7 +470,10 @@ class Model:
 
     def run(self) -> Trace:
         """Replay the scenario's arrivals and run until nothing is left to happen."""
-        self.env.process(self._producer())
+        self._arrivals, self._next, self._last = self.draws.arrivals.tolist(), 0, 0.0
+        start = self.env.event()
+        start.callbacks.append(self._arrive)
+        start.succeed()
         if self.scenario.workers.deploy_every:
             self.env.process(rolling_deploys(self))
         self.start_workers()
