@@ -8,8 +8,8 @@ causal order. The same trace gives the same bytes.
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -138,21 +138,39 @@ def _strings(table: pa.Table, column: str) -> np.ndarray:
 class Recorder:
     """Appends rows as a run produces them; ``trace()`` freezes them into columns.
 
-    Rows go into one flat array of doubles, five numbers each: one ``extend`` per row, 8 bytes
-    a number rather than a Python object, and NumPy reads it as columns without copying.
+    The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
+    does, and the simulator's hot path calls ``rows.append`` directly — and every ``CHUNK`` rows
+    ``pack`` moves them into a flat array of doubles, five a row. So a run holds at most one
+    chunk of Python objects, and 40 bytes a row for the rest.
     """
 
     WIDTH = 5  # task, attempt, state, t, worker
+    CHUNK = 1 << 16
 
     def __init__(self, workers: tuple[str, ...] = ()) -> None:
         self.workers = workers
-        self.rows = array("d")
+        self.rows: list[tuple] = []
+        self._packed: list[np.ndarray] = []
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
-        self.rows.extend((task, attempt, state, t, worker))
+        self.rows.append((task, attempt, state, t, worker))
+        if len(self.rows) >= self.CHUNK:
+            self.pack()
+
+    def pack(self) -> None:
+        """Move the waiting rows into a packed array (callers on a hot path call this when
+        ``len(rows) >= CHUNK``; ``trace`` calls it too)."""
+        if self.rows:
+            flat = chain.from_iterable(self.rows)
+            self._packed.append(np.fromiter(flat, np.float64, self.WIDTH * len(self.rows)))
+            self.rows.clear()
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
-        table = np.frombuffer(self.rows, dtype=np.float64).reshape(-1, self.WIDTH)
+        self.pack()
+        if len(self._packed) > 1:
+            self._packed = [np.concatenate(self._packed)]
+        flat = self._packed[0] if self._packed else np.zeros(0)
+        table = flat.reshape(-1, self.WIDTH)
         return Trace(
             task=table[:, 0].astype(np.int64),
             attempt=table[:, 1].astype(np.int32),
