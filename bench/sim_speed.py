@@ -1,8 +1,11 @@
 """How fast the simulator is, as ratios against baselines measured in the same run.
 
 M/M/8 at ρ = 0.9, no failures, pre-drawn samples. Baselines: a minimal hand-written ``heapq``
-event loop (the CPython floor for this queue), a naive SimPy model (a process per task and a
-``Resource``), and Ciw when it is installed. Run: ``python bench/sim_speed.py [--tasks N]``.
+event loop (the CPython floor for this queue), the same queue as bare SimPy callbacks (SimPy's own
+floor: two events a task, no semantics), a naive SimPy model (a process per task and a
+``Resource``), and Ciw (``pip install -e ".[bench]"``). queuelab's time is split into the
+simulation (full semantics, trace kept as columns) and the summary of its trace.
+Run: ``python bench/sim_speed.py [--tasks N] [--profile]``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,36 @@ def heapq_mmc(arrivals: list[float], services: list[float], c: int) -> float:
     return total_wait / len(arrivals)
 
 
+def simpy_callbacks(arrivals: list[float], services: list[float], c: int) -> float:
+    """SimPy's floor for this queue: a callback on each Timeout, no process, no semantics."""
+    env = simpy.Environment()
+    queue: deque[int] = deque()
+    state = {"free": c, "wait": 0.0}
+
+    def start(j: int) -> None:
+        state["free"] -= 1
+        state["wait"] += env.now - arrivals[j]
+        env.timeout(services[j]).callbacks.append(depart)
+
+    def depart(_) -> None:
+        state["free"] += 1
+        if queue:
+            start(queue.popleft())
+
+    def arrive(event) -> None:
+        i = event.value
+        if state["free"]:
+            start(i)
+        else:
+            queue.append(i)
+        if i + 1 < len(arrivals):
+            env.timeout(arrivals[i + 1] - env.now, i + 1).callbacks.append(arrive)
+
+    env.timeout(arrivals[0], 0).callbacks.append(arrive)
+    env.run()
+    return state["wait"] / len(arrivals)
+
+
 def naive_simpy(arrivals: list[float], services: list[float], c: int) -> float:
     """The usual SimPy tutorial model: a process per task waiting on a Resource."""
     env = simpy.Environment()
@@ -88,8 +121,8 @@ def ciw_mmc(n: int) -> float | None:
     return float(np.mean([r.waiting_time for r in sim.get_all_records()]))
 
 
-def queuelab_mmc(n: int) -> float:
-    sc = scenario.load(None).replace(
+def mmc_scenario(n: int) -> scenario.Scenario:
+    return scenario.load(None).replace(
         **{
             "run.tasks": n,
             "arrivals.rate": RATE,
@@ -98,7 +131,10 @@ def queuelab_mmc(n: int) -> float:
             "ack.late": True,
         }
     )
-    return summarize(simulate(sc), C).wait_mean
+
+
+def queuelab_mmc(n: int) -> float:
+    return summarize(simulate(mmc_scenario(n)), C).wait_mean
 
 
 def timed(fn, *args) -> tuple[float, float]:
@@ -107,47 +143,100 @@ def timed(fn, *args) -> tuple[float, float]:
     return time.perf_counter() - start, result
 
 
-def peak_rss_per_million(n: int) -> float:
-    """Peak resident memory (MiB) of a fresh process that simulates ``n`` tasks, per million."""
+PEAK_RSS = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from bench.sim_speed import queuelab_mmc
+
+def status(field):  # kB; VmHWM is this process's own peak (ru_maxrss keeps the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+base = status("VmRSS")
+queuelab_mmc(int(sys.argv[1]))
+print(base, status("VmHWM"))
+"""
+
+
+def peak_rss(n: int) -> tuple[float, float]:
+    """Peak resident memory (MiB) of a fresh process simulating and summarizing ``n`` tasks,
+    and how much of it the run added over the process with everything imported."""
     import subprocess
     import sys
+    from pathlib import Path
 
-    code = (
-        "import resource, sys; sys.path.insert(0, sys.argv[2]); from bench.sim_speed import "
-        "queuelab_mmc; queuelab_mmc(int(sys.argv[1])); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    root = str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parent.parent)
     out = subprocess.run(
-        [sys.executable, "-c", code, str(n), root], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PEAK_RSS, str(n), root], capture_output=True, text=True, check=True
     )
-    return int(out.stdout.split()[-1]) / 1024 / (n / 1e6)
+    base, peak = (int(v) / 1024 for v in out.stdout.split())
+    return peak, peak - base
+
+
+def profile(n: int) -> None:
+    """Where queuelab's time goes: the functions with the most time of their own."""
+    import cProfile
+    import gc
+    import pstats
+
+    sc = mmc_scenario(n)
+    gc.disable()  # as during a run (see sim.model.cyclic_gc_paused)
+    profiler = cProfile.Profile()
+    profiler.runcall(simulate, sc)
+    gc.enable()
+    print(f"\nprofile of one simulation of {n:,} tasks (cProfile inflates call-heavy code):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="best of N for each engine")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile table")
     args = parser.parse_args()
     n = args.tasks
     arrivals, services = draws(n)
+    sc = mmc_scenario(n)
+    traces = []
+
+    def simulated():
+        traces.append(simulate(sc))
+        return None
+
     rows = {
         "heapq floor": lambda: timed(heapq_mmc, arrivals, services, C),
+        "SimPy callbacks (bare M/M/c)": lambda: timed(simpy_callbacks, arrivals, services, C),
         "naive SimPy": lambda: timed(naive_simpy, arrivals, services, C),
-        "queuelab (full semantics, trace kept)": lambda: timed(queuelab_mmc, n),
         "Ciw": lambda: timed(ciw_mmc, n),
+        "queuelab simulate": lambda: timed(simulated),
+        "queuelab summary": lambda: timed(lambda: summarize(traces[-1], C).wait_mean),
     }
     results = {}
     for name, run in rows.items():
         best = min((run() for _ in range(args.repeat)), key=lambda r: r[0])
-        if best[1] is not None:
+        if name == "queuelab simulate" or best[1] is not None:
             results[name] = best
+    simulate_s = results.pop("queuelab simulate")[0]
+    summary_s, wait = results.pop("queuelab summary")
+    results["queuelab simulate"] = (simulate_s, None)
+    results["queuelab summary"] = (summary_s, None)
+    results["queuelab total (full semantics)"] = (simulate_s + summary_s, wait)
     floor = results["heapq floor"][0]
     print(f"M/M/{C} at rho = {RATE * SERVICE / C:.2f}, {n:,} tasks, best of {args.repeat}")
-    print(f"{'engine':<40}{'seconds':>9}{'tasks/s':>12}{'x floor':>9}{'mean wait':>11}")
+    print(f"{'engine':<36}{'seconds':>9}{'tasks/s':>12}{'x floor':>9}{'mean wait':>11}")
     for name, (seconds, wait) in results.items():
-        print(f"{name:<40}{seconds:>9.3f}{n / seconds:>12,.0f}{seconds / floor:>9.2f}{wait:>11.3f}")
-    print(f"peak RSS of a queuelab run: {peak_rss_per_million(n):,.0f} MiB per million tasks")
+        shown = f"{wait:>11.3f}" if wait is not None else ""
+        print(f"{name:<36}{seconds:>9.3f}{n / seconds:>12,.0f}{seconds / floor:>9.2f}{shown}")
+    if "Ciw" not in results:
+        print('(Ciw not installed: pip install -e ".[bench]")')
+    peak, added = peak_rss(n)
+    print(
+        f"peak RSS of a queuelab run: {peak:,.0f} MiB, {added:,.0f} MiB over the imports: "
+        f"{added / (n / 1e6):,.0f} MiB per million tasks"
+    )
+    if args.profile:
+        profile(n)
 
 
 if __name__ == "__main__":
