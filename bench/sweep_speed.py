@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -34,11 +35,13 @@ def main() -> None:
     )
     counts = list(range(8, 24))
     jobs = len(counts) * args.reps
-    timings = {}
+    timings, busy = {}, 0.0
     for label, processes in (("serial", 1), (f"parallel ({os.cpu_count()} processes)", None)):
+        children = _children_cpu()
         start = time.perf_counter()
         points = sweep(sc, counts, reps=args.reps, processes=processes)
         timings[label] = time.perf_counter() - start
+        busy = (_children_cpu() - children) / (timings[label] * (os.cpu_count() or 1))
     serial = timings["serial"]
     print(
         f"{len(counts)} worker counts x {args.reps} reps x {args.tasks:,} tasks "
@@ -46,10 +49,17 @@ def main() -> None:
     )
     for label, seconds in timings.items():
         print(f"{label:<28}{seconds:>8.2f} s   speed-up {serial / seconds:>5.2f}x")
+    print(f"cores busy during the parallel sweep: {busy:.0%} (CPU time of the worker processes)")
     print(
         f"p95 sojourn at {counts[0]} workers: {points[0].sojourn_p95.mean:.3g} s; "
         f"at {counts[-1]}: {points[-1].sojourn_p95.mean:.3g} s"
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the sweep's worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
