@@ -210,6 +210,11 @@ class Workers:
         """Execution slots in the whole pool."""
         return self.count * self.concurrency
 
+    @property
+    def full_speed_slots(self) -> int:
+        """Slots that can compute at once without slowing each other: the cores, if fewer."""
+        return self.count * min(self.concurrency, self.cores or self.concurrency)
+
 
 @dataclass(frozen=True)
 class Failures:

@@ -35,7 +35,7 @@ def run_sweep(text: str, workers: tuple[int, ...]) -> list[SweepPoint]:
 
 def worker_range(sc: Scenario) -> tuple[int, ...]:
     """Worker counts from the fewest that keep up to a few more than the scenario has."""
-    per_worker = sc.workers.concurrency / service_mean(sc.service)
+    per_worker = sc.workers.full_speed_slots / sc.workers.count / service_mean(sc.service)
     least = max(1, int(np.ceil(sc.arrivals.rate / per_worker * 1.02)))
     top = max(least + 4, sc.workers.count + 2)
     step = max(1, (top - least) // 8)
@@ -50,6 +50,9 @@ def analytic_p95(sc: Scenario, counts: tuple[int, ...]) -> dict[int, float] | No
         and sc.workers.concurrency == 1
         and sc.failures.probability == 0
         and sc.failures.crash_probability == 0
+        and not sc.failures.outage
+        and sc.workers.cores == 0
+        and sc.workers.deploy_every == 0
     )
     if not mmc:
         return None
@@ -81,7 +84,7 @@ def page() -> None:
     cols[2].metric("utilisation", f"{s.utilization:.1%}")
     cols[3].metric("throughput", f"{s.throughput:.3g}/s")
     cols[4].metric("lost · failed", f"{s.tasks_lost} · {s.tasks_failed}")
-    rho = sc.arrivals.rate * service_mean(sc.service) / sc.workers.slots
+    rho = sc.arrivals.rate * service_mean(sc.service) / sc.workers.full_speed_slots
     if rho >= 1:
         st.warning(f"Offered load ρ = {rho:.2f} ≥ 1: the queue grows for as long as tasks arrive.")
     elif sc.arrivals.process in ARRIVAL_CV:

@@ -101,6 +101,14 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         key=f"{key}-prefetch",
         help="0 = no limit",
     )
+    cores = s.slider(
+        "CPU cores per worker machine",
+        0,
+        64,
+        min(base.workers.cores, 64),
+        key=f"{key}-cores",
+        help="0 = a core per slot; fewer cores than busy slots slow every task down",
+    )
     late = s.checkbox("acks_late", base.ack.late, key=f"{key}-late")
     s.markdown("**Failures and retries**")
     failure = s.slider(
@@ -128,6 +136,7 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         "workers.count": workers,
         "workers.concurrency": concurrency,
         "workers.prefetch_multiplier": prefetch,
+        "workers.cores": cores,
         "ack.late": late,
         "failures.probability": failure,
         "retry.max_retries": max_retries,
