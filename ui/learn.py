@@ -296,9 +296,14 @@ def show_live_lesson(session) -> None:
         return
     sides = each.live_scenarios()
     default, fixed = (figures(sc, t) for sc, t in zip(sides, session.traces, strict=True))
-    cols = st.columns(2)
+    simulated = [figures(sc)[each.figure] for sc in sides]
+    cols = st.columns(3)
     cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
     cols[1].metric(f"{each.figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
+    cols[2].markdown(
+        f"Simulated with the same {each.live.tasks} tasks and draws: "
+        f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."
+    )
     fig = lesson_chart(each, *session.traces, "real Celery")
     st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")
     download_figure(fig, f"lesson-{each.name}-live")

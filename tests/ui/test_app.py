@@ -159,3 +159,5 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
     # the same crash draws on real Celery: every dead child a FAILURE, none once rejected
     assert int(shown["tasks_failed, as deployed (real Celery)"]) > 0
     assert shown["tasks_failed, with the fix (real Celery)"] == "0"
+    beside = [m.value for m in app.markdown if "Simulated with the same" in m.value]
+    assert beside and "**0**" in beside[0]  # the simulation of the same short run, beside it
