@@ -128,3 +128,19 @@ def test_a_dead_child_fails_its_task_under_late_ack_unless_rejected_on_worker_lo
     assert default["tasks_failed"] == crashed > 30  # every child death is a FAILURE
     assert fixed["tasks_failed"] == 0 and fixed["tasks_lost"] == 0  # requeued and rerun
     assert fixed["executions"] > fixed["tasks_submitted"]
+
+
+def test_a_lesson_live_table_is_checked(tmp_path):
+    path = tmp_path / "x.toml"
+    head = (
+        '[lesson]\ntitle = "t"\nstory = "s"\nfigure = "wait_p99"\n[lesson.fix]\n"ack.late" = true\n'
+    )
+    path.write_text(head + "[lesson.live]\ntime_scale = 0.05\n")
+    with pytest.raises(ScenarioError, match=r"\[lesson.live\] needs time_scale"):
+        load(path)
+    path.write_text(head + "[lesson.live]\ntime_scale = 0\ntasks = 10\n")
+    with pytest.raises(ScenarioError, match="time_scale must be > 0"):
+        load(path)
+    path.write_text(head)
+    with pytest.raises(ScenarioError, match="simulated only"):
+        load(path).live_scenarios()
