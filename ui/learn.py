@@ -255,22 +255,22 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
 
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
-    from ui.live import LiveLesson, unavailable
+    from ui.live import LiveSession, unavailable
 
     reason = unavailable()
     if reason:
         st.caption(f"This lesson also runs on real Celery in under a minute: {reason}.")
         return
     key = f"learn-live-{each.name}"
-    session: LiveLesson | None = st.session_state.get(key)
+    session: LiveSession | None = st.session_state.get(key)
     seconds = live_seconds(each.name)
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
     if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
-        session = LiveLesson(each)
+        session = LiveSession(each.live_scenarios(), each.live.time_scale)
         session.start()
         st.session_state[key] = session
     if session is not None:
-        show_live_lesson(session)
+        show_live_lesson(each, session)
 
 
 @st.cache_data(show_spinner=False)
@@ -284,18 +284,17 @@ def live_seconds(name: str) -> float:
 
 
 @st.fragment(run_every=1.0)
-def show_live_lesson(session) -> None:
+def show_live_lesson(each, session) -> None:
     from sim.lessons import figures
 
-    each = session.lesson
     if session.error:
         st.error(session.error)
         return
     if session.running:
-        st.info(f"Running on real Celery: side {len(session.traces) + 1} of 2…")
+        st.info(f"Running on real Celery: side {len(session.results) + 1} of 2…")
         return
     sides = each.live_scenarios()
-    default, fixed = (figures(sc, t) for sc, t in zip(sides, session.traces, strict=True))
+    default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
     simulated = [figures(sc)[each.figure] for sc in sides]
     cols = st.columns(3)
     cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
@@ -304,6 +303,6 @@ def show_live_lesson(session) -> None:
         f"Simulated with the same {each.live.tasks} tasks and draws: "
         f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."
     )
-    fig = lesson_chart(each, *session.traces, "real Celery")
+    fig = lesson_chart(each, *session.results, "real Celery")
     st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")
     download_figure(fig, f"lesson-{each.name}-live")

@@ -11,7 +11,6 @@ import numpy as np
 import streamlit as st
 
 from sim import scenario
-from sim.lessons import Lesson
 from sim.metrics import execution_spans, latest_states, queue_length, summarize
 from sim.scenario import Scenario
 from sim.states import NAMES
@@ -32,13 +31,14 @@ def unavailable() -> str | None:
 
 @dataclass
 class LiveSession:
-    """A live run in a background thread; the page reads ``latest`` while it goes."""
+    """Live runs of one or more scenarios, one after another, in a background thread; the page
+    reads ``latest`` (the run going on, so far) and ``results`` while they go."""
 
-    scenario: Scenario
+    scenarios: tuple[Scenario, ...]
     time_scale: float
     stop: threading.Event = field(default_factory=threading.Event)
     latest: Trace | None = None
-    result: Trace | None = None
+    results: list[Trace] = field(default_factory=list)
     error: str | None = None
     thread: threading.Thread | None = None
 
@@ -50,9 +50,9 @@ class LiveSession:
         from live.run import run_live
 
         try:
-            self.result = run_live(
-                self.scenario, time_scale=self.time_scale, stop=self.stop, watch=self._watch
-            )
+            for sc in self.scenarios:
+                trace = run_live(sc, time_scale=self.time_scale, stop=self.stop, watch=self._watch)
+                self.results.append(trace)
         except Exception as err:  # shown on the page: the run's own message says what to do
             self.error = f"{type(err).__name__}: {err}"
 
@@ -60,31 +60,13 @@ class LiveSession:
         self.latest = trace
 
     @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+    def scenario(self) -> Scenario:
+        return self.scenarios[0]
 
-
-@dataclass
-class LiveLesson:
-    """Both sides of a lesson run on real Celery, one after the other, in a background thread."""
-
-    lesson: Lesson
-    traces: list[Trace] = field(default_factory=list)
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        from live.run import run_live
-
-        try:
-            for sc in self.lesson.live_scenarios():
-                self.traces.append(run_live(sc, time_scale=self.lesson.live.time_scale))
-        except Exception as err:  # shown on the page: the run's own message says what to do
-            self.error = f"{type(err).__name__}: {err}"
+    @property
+    def result(self) -> Trace | None:
+        """The first run's trace, once it has finished."""
+        return self.results[0] if self.results else None
 
     @property
     def running(self) -> bool:
@@ -117,7 +99,7 @@ def page() -> None:
     b1, b2 = st.columns(2)
     if b1.button("Start live run", disabled=running, key="live-start"):
         sc = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
-        session = LiveSession(sc, scale)
+        session = LiveSession((sc,), scale)
         session.start()
         st.session_state["live-session"] = session
     if b2.button("Stop", disabled=not running, key="live-stop") and session:

@@ -115,7 +115,7 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     from ui.live import LiveSession, task_table
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
-    session = LiveSession(sc, 0.05)
+    session = LiveSession((sc,), 0.05)
     session.start()
     seen_partial = False
     deadline = time.monotonic() + 120
