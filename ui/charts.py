@@ -151,3 +151,16 @@ def bars(values: dict[str, float], title: str, y_title: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=list(values), y=list(values.values())))
     fig.update_layout(title=title, yaxis_title=y_title, margin=dict(t=50, b=40))
     return fig
+
+
+def lines(
+    x: list[float], series: dict[str, list[float]], title: str, x_title: str, y_title: str
+) -> go.Figure:
+    """One line with markers per named series over a shared x (e.g. throughput vs concurrency)."""
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=name)
+    fig.update_layout(
+        title=title, xaxis_title=x_title, yaxis_title=y_title, margin=dict(t=50, b=40)
+    )
+    return fig

@@ -220,6 +220,10 @@ def lessons() -> None:
     fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
     st.plotly_chart(fig, key="learn-lesson-chart")
     download_figure(fig, f"lesson-{name}")
+    if each.scenario.workers.cores:
+        fig = concurrency_chart(name)
+        st.plotly_chart(fig, key="learn-lesson-concurrency")
+        download_figure(fig, f"lesson-{name}-concurrency")
     if each.live is not None:
         live_lesson(each)
 
@@ -250,6 +254,34 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
     return charts.cdf(
         {side: series(trace) for side, (_, trace) in sides.items()},
         f"{'Wait' if series is waits else 'Sojourn'}, as deployed vs with the fix ({engine})",
+    )
+
+
+CONCURRENCY = (1, 2, 4, 8, 16, 32)
+
+
+@st.cache_data(show_spinner="Sweeping concurrency…", max_entries=4)
+def concurrency_chart(name: str) -> go.Figure:
+    """Throughput of one worker machine against its concurrency: with its cores, and as if it
+    had a core per slot. The first flattens at the core count."""
+    from sim.lessons import LESSONS, load
+    from ui import charts
+
+    sc = load(LESSONS / f"{name}.toml").scenario
+    series = {}
+    for label, cores in ((f"{sc.workers.cores} cores", sc.workers.cores), ("a core per slot", 0)):
+        series[label] = [
+            summarize(
+                simulate(sc.replace(**{"workers.concurrency": c, "workers.cores": cores})), c
+            ).throughput
+            for c in CONCURRENCY
+        ]
+    return charts.lines(
+        list(CONCURRENCY),
+        series,
+        f"Throughput of {sc.workers.count} worker machine(s) against --concurrency",
+        "concurrency (pool processes per worker)",
+        "tasks per second",
     )
 
 

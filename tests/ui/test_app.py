@@ -161,3 +161,12 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
     assert shown["tasks_failed, with the fix (real Celery)"] == "0"
     beside = [m.value for m in app.markdown if "Simulated with the same" in m.value]
     assert beside and "**0**" in beside[0]  # the simulation of the same short run, beside it
+
+
+def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_cores():
+    from ui.learn import CONCURRENCY, concurrency_chart
+
+    limited, unlimited = (trace.y for trace in concurrency_chart("10_concurrency_vs_cores").data)
+    at = dict(zip(CONCURRENCY, limited, strict=True))
+    assert at[32] == pytest.approx(at[4], rel=0.05)  # 4 cores: no gain past 4 processes
+    assert unlimited[-1] > 6 * at[32]  # a core per slot keeps scaling
