@@ -78,7 +78,7 @@ class Backend:
 
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
-        self._row((task, attempt, state, self.env.now, worker))
+        self.record(task, attempt, state, worker)
         if len(self.recorder.rows) >= Recorder.CHUNK:
             self.recorder.pack()  # here, once a task: workers append rows without checking
         if self._ended[task]:
@@ -199,8 +199,8 @@ class Worker:
     def reserve(self, delivery: Delivery) -> None:
         """The broker hands us a message; it arrives after the dispatch overhead."""
         self.reserved += 1
-        if self.model.broker.dispatch > 0:
-            event = self.env.timeout(self.model.broker.dispatch)
+        if self.broker.dispatch > 0:
+            event = self.env.timeout(self.broker.dispatch)
             incarnation = self.incarnation
             event.callbacks.append(lambda _: self._receive(delivery, incarnation))
         else:
@@ -211,7 +211,7 @@ class Worker:
             return  # we died while it was in transit: it waits out its visibility timeout
         if not self.alive:
             self.reserved -= 1
-            self.model.broker.restore(delivery)  # arrived during a warm shutdown
+            self.broker.restore(delivery)  # arrived during a warm shutdown
             return
         message = delivery.message
         self._row((message.task, message.attempt, RECEIVED, self.env.now, self.index))
@@ -239,19 +239,15 @@ class Worker:
 
     def _start(self, delivery: Delivery) -> None:
         message, model = delivery.message, self.model
-        model.started += 1
-        if model.started > model.max_executions:
-            model.runaway()
+        model.count_execution()
         self.free_slots -= 1
         if delivery.counted:
             self.reserved -= 1
             self.running += 1
         if self.ack_at_start:
-            message.unacked = None
+            message.ack()
         self._row((message.task, message.attempt, STARTED, self.env.now, self.index))
-        service = (model._service.get(message.attempt) or model.service(message.attempt))[
-            message.task
-        ]
+        service = model.service(message.attempt)[message.task]
         if model.cores:
             busy = model.scenario.workers.concurrency - self.free_slots
             service *= contention.slowdown(busy, model.cores)
@@ -277,8 +273,7 @@ class Worker:
         if model.outages:
             failed = model.draws.fails(message.task, message.attempt, self.env.now)
         else:
-            failures = model._failures.get(message.attempt) or model.failures(message.attempt)
-            failed = failures[message.task]
+            failed = model.failures(message.attempt)[message.task]
         state = retry.outcome(message.attempt, failed, model.scenario.retry.max_retries)
         countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
         self._end(delivery, state, countdown)
@@ -304,7 +299,7 @@ class Worker:
         if verdict == ack.REQUEUE:
             self._release(delivery)
             message.ack()  # rejected with requeue: back on the queue at once
-            self.model.broker.publish(message)
+            self.broker.publish(message)
         else:
             # a retry after a lost worker uses default_retry_delay, not the backoff
             state = RETRY if verdict == ack.RETRY_LOST else FAILURE
@@ -342,7 +337,7 @@ class Worker:
             return back
         self.alive, self.stopping = False, True
         for delivery in (*self.ready, *self.held):
-            self.model.broker.restore(delivery)
+            self.broker.restore(delivery)
         self.reserved -= sum(d.counted for d in self.ready)
         self.ready.clear()
         self.held.clear()
@@ -415,8 +410,11 @@ class Model:
         self.started = 0
         self.max_executions = 100 * self.draws.n_tasks + 10_000
 
-    def runaway(self) -> None:
+    def count_execution(self) -> None:
         """Stop a run whose redeliveries feed on themselves before it eats the machine."""
+        self.started += 1
+        if self.started <= self.max_executions:
+            return
         s = self.scenario
         raise RunawayError(
             f"more than {self.max_executions} executions for {self.draws.n_tasks} tasks: "
@@ -439,15 +437,17 @@ class Model:
 
     def failures(self, attempt: int) -> list[bool]:
         """Whether ``attempt`` of each task raises, as a list for fast indexing."""
-        if attempt not in self._failures:
-            self._failures[attempt] = self.draws.failures(attempt).tolist()
-        return self._failures[attempt]
+        try:
+            return self._failures[attempt]
+        except KeyError:
+            return self._failures.setdefault(attempt, self.draws.failures(attempt).tolist())
 
     def service(self, attempt: int) -> list[float]:
         """Service times of ``attempt`` for every task, as a list for fast indexing."""
-        if attempt not in self._service:
-            self._service[attempt] = self.draws.attempt(attempt).service.tolist()
-        return self._service[attempt]
+        try:
+            return self._service[attempt]
+        except KeyError:
+            return self._service.setdefault(attempt, self.draws.attempt(attempt).service.tolist())
 
     def submit(self, task: int) -> None:
         """The producer sends task ``task`` now."""
