@@ -196,11 +196,11 @@ def enqueue_or_block() -> None:
 
 @st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
 def lesson_runs(name: str):
-    from sim.lessons import LESSONS, load
+    from sim.lessons import LESSONS, figures, load
 
     each = load(LESSONS / f"{name}.toml")
-    default, fixed = each.run()
     trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
+    default, fixed = figures(each.scenario, trace_default), figures(each.fixed(), trace_fixed)
     return each, default, fixed, trace_default, trace_fixed
 
 
