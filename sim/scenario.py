@@ -390,8 +390,11 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
         )
     values = {key: _coerce(FIELD_BY_KEY[key], value) for key, value in given.items()}
     previous = _flatten(base.to_dict()) if base else {}
-    merged = {f.key: values.get(f.key, previous.get(f.key, f.default)) for f in FIELDS}
-    merged["failures.outage"] = _outages(FIELD_BY_KEY["failures.outage"], merged["failures.outage"])
+    # the base comes back from to_dict as plain data (an outage as a dict): coerce it again
+    merged = {
+        f.key: values[f.key] if f.key in values else _coerce(f, previous.get(f.key, f.default))
+        for f in FIELDS
+    }
     if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
         raise ScenarioError("run.tasks and run.duration are both set: give one of them")
     if "run.tasks" in values:
