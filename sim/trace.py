@@ -140,17 +140,18 @@ class Recorder:
 
     The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
     does, and the simulator's hot path calls ``rows.append`` directly — and every ``CHUNK`` rows
-    ``pack`` moves them into a flat array of doubles, five a row. So a run holds at most one
-    chunk of Python objects, and 40 bytes a row for the rest.
+    ``pack`` moves them into the trace's typed columns, 25 bytes a row. So a run holds at most
+    one chunk of Python objects, and ``trace`` joins each column's chunks without building a
+    wider table first.
     """
 
-    WIDTH = 5  # task, attempt, state, t, worker
+    TYPES = (np.int64, np.int32, np.int8, np.float64, np.int32)  # task, attempt, state, t, worker
     CHUNK = 1 << 16
 
     def __init__(self, workers: tuple[str, ...] = ()) -> None:
         self.workers = workers
         self.rows: list[tuple] = []
-        self._packed: list[np.ndarray] = []
+        self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in self.TYPES]]
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
         self.rows.append((task, attempt, state, t, worker))
@@ -158,25 +159,17 @@ class Recorder:
             self.pack()
 
     def pack(self) -> None:
-        """Move the waiting rows into a packed array (callers on a hot path call this when
+        """Move the waiting rows into typed columns (callers on a hot path call this when
         ``len(rows) >= CHUNK``; ``trace`` calls it too)."""
         if self.rows:
-            flat = chain.from_iterable(self.rows)
-            self._packed.append(np.fromiter(flat, np.float64, self.WIDTH * len(self.rows)))
+            width = len(self.TYPES)
+            flat = np.fromiter(chain.from_iterable(self.rows), np.float64, width * len(self.rows))
+            table = flat.reshape(-1, width)
+            self._chunks.append([table[:, i].astype(kind) for i, kind in enumerate(self.TYPES)])
             self.rows.clear()
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
         self.pack()
-        if len(self._packed) > 1:
-            self._packed = [np.concatenate(self._packed)]
-        flat = self._packed[0] if self._packed else np.zeros(0)
-        table = flat.reshape(-1, self.WIDTH)
-        return Trace(
-            task=table[:, 0].astype(np.int64),
-            attempt=table[:, 1].astype(np.int32),
-            state=table[:, 2].astype(np.int8),
-            t=table[:, 3].copy(),
-            worker=table[:, 4].astype(np.int32),
-            workers=self.workers,
-            task_ids=task_ids,
-        )
+        columns = zip(*self._chunks, strict=True)
+        task, attempt, state, t, worker = (np.concatenate(chunks) for chunks in columns)
+        return Trace(task, attempt, state, t, worker, workers=self.workers, task_ids=task_ids)
