@@ -2,25 +2,35 @@
 
 M/M/8 at ρ = 0.9, no failures, pre-drawn samples. Baselines: a minimal hand-written ``heapq``
 event loop (the CPython floor for this queue), the same queue as bare SimPy callbacks (SimPy's own
-floor: two events a task, no semantics), a naive SimPy model (a process per task and a
-``Resource``), and Ciw (``pip install -e ".[bench]"``). queuelab's time is split into the
-simulation (full semantics, trace kept as columns) and the summary of its trace.
-Run: ``python bench/sim_speed.py [--tasks N] [--profile]``.
+floor: two events a task, no semantics), those callbacks also writing queuelab's trace (what is
+left above it is the cost of the semantics), a naive SimPy model (a process per task and a
+``Resource``), and Ciw. queuelab's time is split into the simulation (full semantics, trace kept
+as columns) and the summary of its trace. Every engine runs with the cycle collector paused.
+Run: ``python bench/sim_speed.py [--tasks N] [--profile]``; Ciw and the profile need
+``pip install -e ".[bench]"`` (Ciw, py-spy).
 """
 
 from __future__ import annotations
 
 import argparse
 import heapq
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
+from pathlib import Path
 
 import numpy as np
 import simpy
 
 from sim import scenario
 from sim.metrics import summarize
-from sim.model import simulate
+from sim.model import Delivery, Message, cyclic_gc_paused, simulate
+from sim.states import PENDING, RECEIVED, STARTED, SUCCESS
+from sim.trace import Recorder
 
 C, RATE, SERVICE = 8, 7.2, 1.0
 
@@ -32,9 +42,13 @@ def draws(n: int, seed: int = 1) -> tuple[list[float], list[float]]:
 
 
 def heapq_mmc(arrivals: list[float], services: list[float], c: int) -> float:
-    """The floor: one heap of events, a FIFO queue, no framework. Returns the mean wait."""
-    events = [(t, 0, i) for i, t in enumerate(arrivals)]  # (time, kind 0=arrive 1=depart, task)
-    heapq.heapify(events)
+    """The floor: one heap of events, a FIFO queue, no framework. Returns the mean wait.
+
+    Each arrival is pushed when the one before it is taken, as every engine here does, so the
+    heap holds at most c + 1 events; heaping all arrivals up front makes every pop climb a heap
+    of all of them, and the loop two to three times slower at 200k–1M tasks.
+    """
+    events = [(arrivals[0], 0, 0)]  # (time, kind 0=arrive 1=depart, task)
     queue: deque[int] = deque()
     free, total_wait = c, 0.0
     while events:
@@ -43,6 +57,8 @@ def heapq_mmc(arrivals: list[float], services: list[float], c: int) -> float:
             free += 1
         else:
             queue.append(i)
+            if i + 1 < len(arrivals):
+                heapq.heappush(events, (arrivals[i + 1], 0, i + 1))
         while free and queue:
             j = queue.popleft()
             free -= 1
@@ -78,6 +94,54 @@ def simpy_callbacks(arrivals: list[float], services: list[float], c: int) -> flo
 
     env.timeout(arrivals[0], 0).callbacks.append(arrive)
     env.run()
+    return state["wait"] / len(arrivals)
+
+
+def simpy_with_trace(arrivals: list[float], services: list[float], c: int) -> float:
+    """The bare SimPy queue plus what any model writing queuelab's trace must do: a message and
+    a delivery per task and four rows (PENDING, RECEIVED, STARTED, SUCCESS) kept as columns by
+    the real ``Recorder``. No prefetch, acks, retries or failures: what is left above this is the
+    cost of the semantics."""
+    env = simpy.Environment()
+    recorder = Recorder()
+    row = recorder.rows.append
+    queue: deque[Message] = deque()
+    idle = deque(range(c))
+    unacked: deque[Delivery] = deque()
+    state = {"wait": 0.0}
+
+    def start(message: Message, worker: int) -> None:
+        now = env.now
+        unacked.append(Delivery(message, now + 3600.0))
+        row((message.task, 0, RECEIVED, now, worker))
+        row((message.task, 0, STARTED, now, worker))
+        state["wait"] += now - arrivals[message.task]
+        env.timeout(services[message.task], (message, worker)).callbacks.append(finish)
+
+    def finish(event) -> None:
+        message, worker = event.value
+        row((message.task, 0, SUCCESS, env.now, worker))
+        if len(recorder.rows) >= Recorder.CHUNK:
+            recorder.pack()
+        message.ack()
+        if queue:
+            start(queue.popleft(), worker)
+        else:
+            idle.append(worker)
+
+    def arrive(event) -> None:
+        i = event.value
+        row((i, 0, PENDING, env.now, -1))
+        if idle:
+            start(Message(i, 0), idle.popleft())
+        else:
+            queue.append(Message(i, 0))
+        if i + 1 < len(arrivals):
+            env.timeout(arrivals[i + 1] - env.now, i + 1).callbacks.append(arrive)
+
+    env.timeout(arrivals[0], 0).callbacks.append(arrive)
+    env.run()
+    recorder.trace()
     return state["wait"] / len(arrivals)
 
 
@@ -138,12 +202,15 @@ def queuelab_mmc(n: int) -> float:
 
 
 def timed(fn, *args) -> tuple[float, float]:
-    start = time.perf_counter()
-    result = fn(*args)
-    return time.perf_counter() - start, result
+    """Seconds ``fn`` takes and its result, with the cycle collector paused for every engine
+    alike, as queuelab pauses it during a run."""
+    with cyclic_gc_paused():
+        start = time.perf_counter()
+        result = fn(*args)
+        return time.perf_counter() - start, result
 
 
-PEAK_RSS = """
+CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from bench.sim_speed import queuelab_mmc
@@ -157,43 +224,73 @@ base = status("VmRSS")
 queuelab_mmc(int(sys.argv[1]))
 print(base, status("VmHWM"))
 """
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(n: int) -> list[str]:
+    """A fresh process that simulates and summarizes ``n`` tasks, then prints its memory."""
+    return [sys.executable, "-c", CHILD, str(n), str(ROOT)]
 
 
 def peak_rss(n: int) -> tuple[float, float]:
     """Peak resident memory (MiB) of a fresh process simulating and summarizing ``n`` tasks,
     and how much of it the run added over the process with everything imported."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, str(n), root], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run(child(n), capture_output=True, text=True, check=True)
     base, peak = (int(v) / 1024 for v in out.stdout.split())
     return peak, peak - base
 
 
-def profile(n: int) -> None:
-    """Where queuelab's time goes: the functions with the most time of their own."""
-    import cProfile
-    import gc
-    import pstats
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>.*?)(?::\d+)?\)$")
 
-    sc = mmc_scenario(n)
-    gc.disable()  # as during a run (see sim.model.cyclic_gc_paused)
-    profiler = cProfile.Profile()
-    profiler.runcall(simulate, sc)
-    gc.enable()
-    print(f"\nprofile of one simulation of {n:,} tasks (cProfile inflates call-heavy code):")
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+def profile(n: int) -> None:
+    """Where queuelab's time goes, sampled by py-spy from outside the process (a tracing
+    profiler such as cProfile slows each call, and so inflates call-heavy code)."""
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if spy is None:
+        print('\n(py-spy not installed: pip install -e ".[bench]")')
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        stacks = Path(tmp) / "stacks.txt"
+        command = [spy, "record", "--rate", "1000", "--format", "raw", "--output", str(stacks)]
+        done = subprocess.run([*command, "--", *child(n)], capture_output=True, text=True)
+        if done.returncode:
+            print(f"\n(py-spy could not profile: {done.stderr.strip()})")  # e.g. no ptrace
+            return
+        lines = stacks.read_text().splitlines()
+    own: Counter[str] = Counter()
+    by_file: Counter[str] = Counter()
+    for line in lines:
+        stack, count = line.rsplit(" ", 1)
+        frames = [FRAME.match(f) for f in stack.split(";")]
+        if not any(f and f["function"] == "queuelab_mmc" for f in frames) or not frames[-1]:
+            continue  # imports and start-up
+        function, file = frames[-1]["function"], short(frames[-1]["file"])
+        own[f"{function} ({file})"] += int(count)
+        by_file[file] += int(count)
+    total = sum(own.values())
+    print(f"\nprofile of one simulation and summary of {n:,} tasks, py-spy, {total:,} samples")
+    print("own time by file:")
+    for file, count in by_file.most_common(8):
+        print(f"{100 * count / total:6.1f} %  {file}")
+    print("own time by function:")
+    for function, count in own.most_common(20):
+        print(f"{100 * count / total:6.1f} %  {function}")
+
+
+def short(file: str) -> str:
+    """A source file as a reader finds it: inside the repository or the installed package."""
+    for prefix in (f"{ROOT}/", "site-packages/"):
+        if prefix in file:
+            return file.split(prefix, 1)[1]
+    return file
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="best of N for each engine")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile table")
+    parser.add_argument("--profile", action="store_true", help="also print a py-spy profile")
     args = parser.parse_args()
     n = args.tasks
     arrivals, services = draws(n)
@@ -207,6 +304,9 @@ def main() -> None:
     rows = {
         "heapq floor": lambda: timed(heapq_mmc, arrivals, services, C),
         "SimPy callbacks (bare M/M/c)": lambda: timed(simpy_callbacks, arrivals, services, C),
+        "SimPy callbacks + queuelab's trace": lambda: timed(
+            simpy_with_trace, arrivals, services, C
+        ),
         "naive SimPy": lambda: timed(naive_simpy, arrivals, services, C),
         "Ciw": lambda: timed(ciw_mmc, n),
         "queuelab simulate": lambda: timed(simulated),
