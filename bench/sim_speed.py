@@ -263,8 +263,9 @@ def profile(n: int) -> None:
     for line in lines:
         stack, count = line.rsplit(" ", 1)
         frames = [FRAME.match(f) for f in stack.split(";")]
-        if not any(f and f["function"] == "queuelab_mmc" for f in frames) or not frames[-1]:
-            continue  # imports and start-up
+        functions = {f["function"] for f in frames if f}
+        if "queuelab_mmc" not in functions or "_find_and_load" in functions or not frames[-1]:
+            continue  # start-up, and modules NumPy imports on first use
         function, file = frames[-1]["function"], short(frames[-1]["file"])
         own[f"{function} ({file})"] += int(count)
         by_file[file] += int(count)
