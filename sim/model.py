@@ -49,13 +49,15 @@ class Message:
 class Delivery:
     """One hand-over of a message to a worker; un-acked until acked or restored."""
 
-    __slots__ = ("message", "counted", "deadline")
+    __slots__ = ("message", "counted", "deadline", "incarnation")
 
     def __init__(self, message: Message, deadline: float) -> None:
         self.message = message
         message.unacked = self
         self.counted = True  # counts against the worker's prefetch limit
         self.deadline = deadline  # visibility timeout: restored to the queue if still un-acked
+        self.incarnation = 0  # of the worker that reserved it: if that one died, events about
+        # this delivery (arrival, end of work) are ignored
 
 
 class Backend:
@@ -78,7 +80,7 @@ class Backend:
 
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
-        self.record(task, attempt, state, worker)
+        self._row((task, attempt, state, self.env.now, worker))
         if len(self.recorder.rows) >= Recorder.CHUNK:
             self.recorder.pack()  # here, once a task: workers append rows without checking
         if self._ended[task]:
@@ -199,35 +201,35 @@ class Worker:
     def reserve(self, delivery: Delivery) -> None:
         """The broker hands us a message; it arrives after the dispatch overhead."""
         self.reserved += 1
+        delivery.incarnation = self.incarnation
         if self.broker.dispatch > 0:
             event = self.env.timeout(self.broker.dispatch)
-            incarnation = self.incarnation
-            event.callbacks.append(lambda _: self._receive(delivery, incarnation))
+            event.callbacks.append(lambda _: self._receive(delivery))
         else:
-            self._receive(delivery, self.incarnation)
+            self._receive(delivery)
 
-    def _receive(self, delivery: Delivery, incarnation: int) -> None:
-        if incarnation != self.incarnation:
+    def _receive(self, delivery: Delivery) -> None:
+        if delivery.incarnation != self.incarnation:
             return  # we died while it was in transit: it waits out its visibility timeout
         if not self.alive:
             self.reserved -= 1
             self.broker.restore(delivery)  # arrived during a warm shutdown
             return
-        message = delivery.message
-        self._row((message.task, message.attempt, RECEIVED, self.env.now, self.index))
-        if message.eta > self.env.now:
+        message, now = delivery.message, self.env.now
+        self._row((message.task, message.attempt, RECEIVED, now, self.index))
+        if message.eta > now:
             # ETA messages are held in memory and do not use a prefetch slot
             self.reserved -= 1
             delivery.counted = False
             self.held[delivery] = None
-            event = self.env.timeout(message.eta - self.env.now)
-            event.callbacks.append(lambda _: self._due(delivery))
+            self.env.timeout(message.eta - now, delivery).callbacks.append(self._due)
             self.broker.fetch(self)
         else:
             self.ready.append(delivery)
             self._run_next()
 
-    def _due(self, delivery: Delivery) -> None:
+    def _due(self, event: simpy.Event) -> None:
+        delivery = event.value
         if delivery in self.held:  # not given back or lost meanwhile
             del self.held[delivery]
             self.ready.append(delivery)
@@ -252,22 +254,18 @@ class Worker:
             busy = model.scenario.workers.concurrency - self.free_slots
             service *= contention.slowdown(busy, model.cores)
         crash_at = model.crash_point(message) if model.crashes else None
-        event = self.env.timeout(
-            model.start_write + service * crash_at
-            if crash_at is not None
-            else model.start_write + service + model.record_overhead
-        )
-        incarnation = self.incarnation
-        if crash_at is not None and model.scenario.failures.crash_kind == "child":
-            event.callbacks.append(lambda _: self._child_died(delivery, incarnation))
-        elif crash_at is not None:
-            event.callbacks.append(lambda _: self._crash(incarnation))
+        if crash_at is None:
+            work, then = model.start_write + service + model.record_overhead, self._finish
+        elif model.scenario.failures.crash_kind == "child":
+            work, then = model.start_write + service * crash_at, self._child_died
         else:
-            event.callbacks.append(lambda _: self._finish(delivery, incarnation))
+            work, then = model.start_write + service * crash_at, self._crash
+        self.env.timeout(work, delivery).callbacks.append(then)
         self.broker.fetch(self)
 
-    def _finish(self, delivery: Delivery, incarnation: int) -> None:
-        if incarnation != self.incarnation:
+    def _finish(self, event: simpy.Event) -> None:
+        delivery = event.value
+        if delivery.incarnation != self.incarnation:
             return
         message, model = delivery.message, self.model
         if model.outages:
@@ -278,15 +276,16 @@ class Worker:
         countdown = model.draws.countdown(message.task, message.attempt) if state == RETRY else 0
         self._end(delivery, state, countdown)
 
-    def _child_died(self, delivery: Delivery, incarnation: int) -> None:
-        """The pool child running ``delivery`` died; the node notices ``worker_lost_wait`` later
+    def _child_died(self, event: simpy.Event) -> None:
+        """The pool child running a delivery died; the node notices ``worker_lost_wait`` later
         (meanwhile a late-ack message is still un-acked and may be restored)."""
-        event = self.env.timeout(self.model.scenario.workers.lost_wait)
-        event.callbacks.append(lambda _: self._child_lost(delivery, incarnation))
+        lost_wait = self.model.scenario.workers.lost_wait
+        self.env.timeout(lost_wait, event.value).callbacks.append(self._child_lost)
 
-    def _child_lost(self, delivery: Delivery, incarnation: int) -> None:
+    def _child_lost(self, event: simpy.Event) -> None:
         """WorkerLostError: the node lives, and Celery decides the task's fate."""
-        if incarnation != self.incarnation:
+        delivery = event.value
+        if delivery.incarnation != self.incarnation:
             return
         message, s = delivery.message, self.model.scenario
         verdict = ack.on_worker_lost(
@@ -355,8 +354,8 @@ class Worker:
         if self.stopping and self.back is back:
             self.crash()  # SIGKILL after the grace period: running tasks die with the node
 
-    def _crash(self, incarnation: int) -> None:
-        if incarnation == self.incarnation:
+    def _crash(self, event: simpy.Event) -> None:
+        if event.value.incarnation == self.incarnation:
             self.crash()
 
     def crash(self) -> None:
