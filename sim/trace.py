@@ -151,6 +151,7 @@ class Recorder:
     def __init__(self, workers: tuple[str, ...] = ()) -> None:
         self.workers = workers
         self.rows: list[tuple] = []
+        # one chunk of columns per pack; the empty first one types an empty trace's columns
         self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in self.TYPES]]
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
