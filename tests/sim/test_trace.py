@@ -3,7 +3,7 @@ import pytest
 
 from sim import scenario
 from sim.model import simulate
-from sim.trace import COLUMNS, TraceError, read
+from sim.trace import COLUMNS, Recorder, TraceError, read
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,22 @@ def test_unknown_suffix_and_missing_file(tmp_path, trace):
         trace.write(tmp_path / "t.json")
     with pytest.raises(TraceError, match="does not exist"):
         read(tmp_path / "none.csv")
+
+
+def test_the_recorder_keeps_rows_in_order_and_typed_across_chunks(monkeypatch):
+    monkeypatch.setattr(Recorder, "CHUNK", 3)  # 10 rows: three full chunks and one partial
+    recorder = Recorder(workers=("w1", "w2"))
+    rows = [(i, i % 2, i % 6, 0.5 * i, i % 3 - 1) for i in range(10)]
+    for row in rows:
+        recorder.add(*row)
+    trace = recorder.trace()
+    columns = (trace.task, trace.attempt, trace.state, trace.t, trace.worker)
+    assert list(zip(*(c.tolist() for c in columns), strict=True)) == rows
+    assert [c.dtype for c in columns] == [np.int64, np.int32, np.int8, np.float64, np.int32]
+
+
+def test_an_empty_recorder_gives_an_empty_trace_with_the_column_types():
+    trace = Recorder().trace()
+    columns = (trace.task, trace.attempt, trace.state, trace.t, trace.worker)
+    assert [len(c) for c in columns] == [0] * 5
+    assert [c.dtype for c in columns] == [np.int64, np.int32, np.int8, np.float64, np.int32]
