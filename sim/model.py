@@ -116,6 +116,7 @@ class Broker:
             worker.waiting = False
             if worker.can_reserve():
                 self._deliver(message, worker)
+                self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
                 return
         if front:
             self.queue.appendleft(message)
@@ -164,9 +165,9 @@ class Broker:
 class Worker:
     """A Celery worker node: ``concurrency`` slots, a prefetch buffer, and ETA messages held.
 
-    It takes messages while ``alive``; a deploy's warm shutdown (``redeploy``) stops that, puts
-    what it reserved back at once and lets running tasks finish; a dead node is ``down`` until
-    it restarts ``restart_delay`` later.
+    It takes messages while ``alive``; a deploy's warm shutdown (``redeploy``) stops that, lets
+    running tasks finish and gives back what it reserved as it exits; a dead node is ``down``
+    until it restarts ``restart_delay`` later.
     """
 
     def __init__(self, model: Model, index: int) -> None:
@@ -211,9 +212,12 @@ class Worker:
     def _receive(self, delivery: Delivery) -> None:
         if delivery.incarnation != self.incarnation:
             return  # we died while it was in transit: it waits out its visibility timeout
+        if self.stopping:
+            self.ready.append(delivery)  # delivered before SIGTERM: given back at the exit
+            return
         if not self.alive:
             self.reserved -= 1
-            self.broker.restore(delivery)  # arrived during a warm shutdown
+            self.broker.restore(delivery)  # arrived after a clean exit
             return
         message, now = delivery.message, self.env.now
         self._row((message.task, message.attempt, RECEIVED, now, self.index))
@@ -230,7 +234,7 @@ class Worker:
 
     def _due(self, event: simpy.Event) -> None:
         delivery = event.value
-        if delivery in self.held:  # not given back or lost meanwhile
+        if self.alive and delivery in self.held:  # not in a shutdown, given back or lost
             del self.held[delivery]
             self.ready.append(delivery)
             self._run_next()
@@ -328,18 +332,16 @@ class Worker:
         self.broker.fetch(self)
 
     def redeploy(self) -> simpy.Event:
-        """A deploy restarts this node with a warm shutdown, as SIGTERM does: it takes no more
-        messages, puts back at once what it reserved (ETA messages too), lets running tasks
-        finish, and is killed if they outlast ``shutdown_grace``. Fires when it is back up."""
+        """A deploy restarts this node with a warm shutdown, as SIGTERM does: it takes and starts
+        no more messages and lets running tasks finish. What it reserved (ETA messages too) stays
+        un-acked in Redis until the node exits, when kombu restores it as the connection closes;
+        killed because its tasks outlast ``shutdown_grace``, it restores nothing, and those
+        messages wait out the visibility timeout (as Celery 5.7 on Redis does: see DESIGN.md).
+        Fires when the node is back up."""
         self.back = back = self.env.event()
         if self.down:
             return back
         self.alive, self.stopping = False, True
-        for delivery in (*self.ready, *self.held):
-            self.broker.restore(delivery)
-        self.reserved -= sum(d.counted for d in self.ready)
-        self.ready.clear()
-        self.held.clear()
         grace = self.env.timeout(self.model.scenario.workers.shutdown_grace)
         grace.callbacks.append(lambda _: self._grace_over(back))
         self._stop_if_done()
@@ -348,7 +350,16 @@ class Worker:
     def _stop_if_done(self) -> None:
         if self.free_slots == self.model.scenario.workers.concurrency:
             self.stopping = False
+            self._give_back()
             self._go_down()
+
+    def _give_back(self) -> None:
+        """A clean exit: the node's connection restores every message it reserved or held."""
+        for delivery in (*self.ready, *self.held):
+            self.broker.restore(delivery)
+        self.reserved -= sum(d.counted for d in self.ready)
+        self.ready.clear()
+        self.held.clear()
 
     def _grace_over(self, back: simpy.Event) -> None:
         if self.stopping and self.back is back:

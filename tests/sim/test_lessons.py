@@ -57,15 +57,18 @@ def test_capped_backoff_gives_up_inside_the_outage_and_spaced_retries_outlast_it
     assert np.all((failed_at >= outage.start) & (failed_at < outage.end))
 
 
-def test_a_deploy_grace_shorter_than_a_task_loses_it_under_early_ack_and_delays_it_under_late():
+def test_a_deploy_grace_shorter_than_a_task_loses_it_and_strands_what_its_worker_reserved():
     each = lesson("05_rolling_deploy")
     default, fixed = each.run()
     assert default["tasks_lost"] >= 5 and fixed["tasks_lost"] == 0
+    # a killed worker gives nothing back: what it reserved waits out the visibility timeout
+    timeout = each.scenario.ack.visibility_timeout
+    assert (sojourns(simulate(each.scenario)) > timeout).sum() >= 5
+    assert sojourns(simulate(each.fixed())).max() < timeout
+    # under late ack nothing is lost, but the killed tasks come back that hour late too
     late = each.scenario.replace(**{"ack.late": True})
     assert figures(late)["tasks_lost"] == 0
-    # the killed tasks run again, but only once Redis restores them: an hour late
-    delayed = sojourns(simulate(late)) > late.ack.visibility_timeout
-    assert default["tasks_lost"] - 3 <= delayed.sum() <= default["tasks_lost"] + 3
+    assert (sojourns(simulate(late)) > timeout).sum() >= default["tasks_lost"] + 5
 
 
 def test_concurrency_past_the_cores_leaves_throughput_where_it_was():
@@ -111,7 +114,7 @@ def test_track_started_shows_waiting_and_running_apart():
     # untracked, a task looks PENDING for its whole sojourn; tracked, only while it waits
     assert default["backend_pending_mean"] == pytest.approx(default["sojourn_mean"], rel=0.01)
     assert fixed["backend_pending_mean"] == pytest.approx(fixed["wait_mean"], rel=0.01)
-    assert fixed["backend_pending_mean"] < default["backend_pending_mean"] / 3
+    assert fixed["backend_pending_mean"] < default["backend_pending_mean"] / 2
 
 
 def test_a_task_lost_under_early_ack_answers_pending_for_ever():

@@ -6,7 +6,7 @@ import pytest
 from sim import analytic, invariants, scenario
 from sim.draws import Draws
 from sim.metrics import summarize, waits
-from sim.model import simulate
+from sim.model import Model, simulate
 from sim.retry import retry_delay
 from sim.states import PENDING, RECEIVED, RETRY, STARTED
 from tests.sim.helpers import first_start_and_worker, make
@@ -112,6 +112,32 @@ def test_prefetch_makes_short_tasks_wait_behind_long_ones():
     )  # multiplier 1 under early ack still reserves one (pitfall 2)
     assert _waited_while_another_worker_idled(trace4) > 20
     assert _waited_while_another_worker_idled(trace1) == 0
+
+
+def test_a_busy_worker_keeps_reserving_up_to_its_prefetch_limit():
+    """As kombu issues its next BRPOP as soon as a message comes, while the prefetch limit
+    allows: one busy worker with prefetch 4 (early ack) holds four messages besides the one it
+    runs, and only the rest wait in Redis."""
+    sc = make(
+        **{
+            "run.tasks": 10,
+            "arrivals.rate": 1000.0,
+            "workers.count": 1,
+            "workers.prefetch_multiplier": 4,
+            "service.dist": "constant",
+            "service.mean": 20.0,
+        }
+    )
+    model = Model(sc)
+    seen = []
+
+    def look():
+        yield model.env.timeout(5.0)
+        seen.append((model.workers[0].reserved, len(model.broker.queue)))
+
+    model.env.process(look())
+    model.run()
+    assert seen == [(4, 5)]
 
 
 def _waited_while_another_worker_idled(trace) -> int:
