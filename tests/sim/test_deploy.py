@@ -21,9 +21,9 @@ BASE = {
 
 def one_worker_stopped(grace: float) -> tuple[np.ndarray, dict[float, tuple[int, int]]]:
     """One worker, ten 20 s tasks arriving together: it runs one, reserves four (prefetch 4,
-    early ack), five wait in Redis. SIGTERM at 5 s; returns the gaps between a task's two
-    receptions, and what the worker holds ready and Redis queues just before and after the
-    running task ends (at 20 s)."""
+    early ack), five wait in Redis. SIGTERM at 5 s; returns when tasks were received a second
+    time, and what the worker holds ready and Redis queues just before and after the running
+    task ends (at 20 s)."""
     sc = make(
         **{
             "run.tasks": 10,
