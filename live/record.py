@@ -21,6 +21,12 @@ from sim import scenario as scenario_module
 from sim.scenario import Scenario
 
 
+def data_files(out: Path) -> tuple[Path, Path]:
+    """The arrival and service files written beside the scenario ``out``."""
+    stem = out.with_suffix("")
+    return stem.with_name(stem.name + "-arrivals.csv"), stem.with_name(stem.name + "-service.csv")
+
+
 class Recording:
     """Events of one listening session, folded per task id."""
 
@@ -74,9 +80,7 @@ class Recording:
                 "heard fewer than two tasks: record for longer, and start the "
                 "deployment's workers with -E (events on), as Flower needs"
             )
-        stem = out.with_suffix("")
-        arrivals_file = stem.with_name(stem.name + "-arrivals.csv")
-        service_file = stem.with_name(stem.name + "-service.csv")
+        arrivals_file, service_file = data_files(out)
         arrivals_file.write_text(
             "t\n" + "\n".join(f"{t - arrivals[0]:.6f}" for t in arrivals) + "\n"
         )

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from sim import analytic, invariants, scenario, sweep
+from sim import analytic, budget, invariants, scenario, sweep
 from sim.distributions import service_mean
 from sim.metrics import summarize
 from sim.model import simulate
@@ -88,22 +88,60 @@ def _emit(data: dict, as_json: bool) -> None:
     print(json.dumps(data, indent=None if as_json else 2) if as_json else _table(data))
 
 
+def _check_output(path: str | Path, option: str, suffixes: tuple[str, ...]) -> Path:
+    """Refuse an output file that could not be written, before any work is done for it.
+
+    It is opened for appending (which changes nothing in an existing file) and a file that did
+    not exist before is removed again, so a run never ends by failing to save what it found.
+    """
+    path = Path(path)
+    if path.suffix not in suffixes:
+        raise BadInput(f"{option} {str(path)!r}: the file must end in " + " or ".join(suffixes))
+    if path.is_dir():
+        raise BadInput(f"{option} {str(path)!r} is a folder: give a file name")
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as err:
+        raise BadInput(
+            f"{option} {str(path)!r}: cannot write there ({err.strerror}); "
+            "give a path in a folder that exists and is writable"
+        ) from None
+    if not existed:
+        path.unlink()
+    return path
+
+
 def _check_trace_path(path: str | None) -> None:
-    if path and not path.endswith((".csv", ".parquet")):
-        raise BadInput(f"--trace {path!r}: trace files end in .csv or .parquet")
+    if path:
+        _check_output(path, "--trace", (".csv", ".parquet"))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
+    _say_cost(sc)
     bar = ProgressBar("simulating")
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
-    if args.trace:
-        trace.write(args.trace)
     _emit(summarize(trace, sc.workers.slots, scenario=sc.name, seed=seed).to_dict(), args.json)
+    if args.trace:
+        trace.write(args.trace)  # after the summary: a failed write loses nothing printed
     return 0
+
+
+def _say_cost(sc: scenario.Scenario) -> None:
+    """Refuse a run that cannot fit in memory; say what a large one will hold before it starts."""
+    budget.check_fits(sc)
+    need = budget.estimated_bytes(sc)
+    if need > budget.WARN_BYTES:
+        print(
+            f"queuelab: this run will hold about {budget.gib(need)} in memory "
+            f"({budget.expected_tasks(sc):,.0f} tasks)",
+            file=sys.stderr,
+        )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -148,11 +186,11 @@ def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
     trace, stop = _run_live(args, sc)
-    if args.trace:
-        trace.write(args.trace)
     seed = sc.seed if args.seed is None else args.seed
     summary = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=seed)
     _emit(summary.to_dict(), args.json)
+    if args.trace:
+        trace.write(args.trace)
     if stop.is_set():
         print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
         return 130
@@ -222,9 +260,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibrate import CalibrationError, fit_overheads
 
     sc = scenario.load(args.scenario, args.set)
-    out = Path(args.out)
-    if out.suffix != ".toml":
-        raise BadInput(f"--out {args.out!r}: write the calibrated scenario to a .toml file")
+    out = _check_output(args.out, "--out", (".toml",))
     trace, stop = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: nothing calibrated", file=sys.stderr)
@@ -241,11 +277,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     redis_server, _, _ = _live_modules()
-    from live.record import record
+    from live.record import data_files, record
 
-    out = Path(args.out)
-    if out.suffix != ".toml":
-        raise BadInput(f"--out {args.out!r}: write the recorded scenario to a .toml file")
+    out = _check_output(args.out, "--out", (".toml",))
+    for data in data_files(out):
+        _check_output(data, "--out (its data file)", (".csv",))
     try:
         redis_server.ping(args.redis_url)
     except redis_server.RedisUnavailable as err:

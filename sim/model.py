@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import simpy
 
-from sim import ack, contention, retry
+from sim import ack, budget, contention, retry
 from sim.deploy import rolling_deploys
 from sim.draws import Draws
 from sim.scenario import Scenario, ScenarioError
@@ -26,7 +26,28 @@ Progress = Callable[[int, int], None]
 
 
 class RunawayError(ScenarioError):
-    """Redeliveries multiply without end: the scenario, not the machine, must change."""
+    """Redeliveries multiply without end: the scenario, not the machine, must change.
+
+    Only the visibility timeout makes copies of a message, so redeliveries are what is counted;
+    executions are not (a task failing ``max_retries`` times in a row is legitimate work).
+    """
+
+
+def runaway_advice(s: Scenario) -> str:
+    """Why a scenario's messages come back again and again, and what to change."""
+    longest = retry.longest_countdown(s.retry)
+    if longest > s.ack.visibility_timeout:
+        return (
+            f"a retry waits up to {longest:g}s on its countdown, held un-acked by a worker, so "
+            "Redis hands it out again every visibility timeout and every copy runs (Celery's "
+            "ETA-beyond-the-visibility-timeout pitfall). Raise ack.visibility_timeout above the "
+            "longest countdown, or lower retry.countdown / retry.backoff_max."
+        )
+    return (
+        "messages wait reserved behind other tasks longer than the visibility timeout, so Redis "
+        "hands them out again and again, and every copy runs. Raise ack.visibility_timeout, or "
+        "lower workers.prefetch_multiplier."
+    )
 
 
 class Message:
@@ -99,10 +120,20 @@ class Broker:
     back on the queue if it is still un-acked, as kombu's ``restore_visible`` does.
     """
 
-    def __init__(self, env: simpy.Environment, visibility_timeout: float, dispatch: float) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        visibility_timeout: float,
+        dispatch: float,
+        max_redeliveries: int,
+        runaway_advice: str = "",
+    ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
         self.dispatch = dispatch
+        self.redelivered = 0  # messages the visibility timeout handed out again
+        self.max_redeliveries = max_redeliveries
+        self.runaway_advice = runaway_advice
         self.queue: deque[Message] = deque()
         self.consumers: deque[Worker] = deque()
         self.unacked: deque[Delivery] = deque()
@@ -124,14 +155,23 @@ class Broker:
             self.queue.append(message)
 
     def fetch(self, worker: Worker) -> None:
-        """Hand ``worker`` messages while it may reserve more; else it waits for the next."""
+        """Hand ``worker`` messages while it may reserve more; else it waits for the next.
+
+        A delivery can ask for a fetch again (an ETA message frees its prefetch place at once, a
+        started task asks for its successor); while this loop runs, such a call returns and the
+        loop goes on, so a long run of ETA messages is a loop, not a recursion per message.
+        """
+        if worker.fetching:
+            return
+        worker.fetching = True
         while worker.can_reserve():
             if not self.queue:
                 if not worker.waiting:
                     worker.waiting = True
                     self.consumers.append(worker)
-                return
+                break
             self._deliver(self.queue.popleft(), worker)
+        worker.fetching = False
 
     def _deliver(self, message: Message, worker: Worker) -> None:
         delivery = Delivery(message, self.env.now + self.visibility_timeout)
@@ -153,6 +193,13 @@ class Broker:
                 yield self.env.timeout(unacked[0].deadline - self.env.now)
             else:
                 self.restore(unacked.popleft())  # its holder may still run it
+                self.redelivered += 1
+                if self.redelivered > self.max_redeliveries:
+                    raise RunawayError(
+                        f"more than {self.max_redeliveries} redeliveries by "
+                        f"ack.visibility_timeout = {self.visibility_timeout:g}s: "
+                        + self.runaway_advice
+                    )
 
     def restore(self, delivery: Delivery) -> None:
         """Put an un-acked message back at the head of the queue, if it still is un-acked."""
@@ -192,6 +239,7 @@ class Worker:
         self.back: simpy.Event | None = None  # fires when a redeployed worker is up again
         self.incarnation = 0  # bumped by a crash: callbacks of the dead process are ignored
         self.waiting = False  # queued in broker.consumers
+        self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
 
     def can_reserve(self) -> bool:
         return self.alive and (
@@ -245,7 +293,6 @@ class Worker:
 
     def _start(self, delivery: Delivery) -> None:
         message, model = delivery.message, self.model
-        model.count_execution()
         self.free_slots -= 1
         if delivery.counted:
             self.reserved -= 1
@@ -400,13 +447,20 @@ class Model:
     def __init__(
         self, scenario: Scenario, seed: int | None = None, progress: Progress | None = None
     ) -> None:
+        budget.check_fits(scenario)  # before the draws, which already hold a value per task
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
         names = tuple(f"w{i + 1}" for i in range(scenario.workers.count))
         self.recorder = Recorder(workers=names)
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
-        self.broker = Broker(self.env, scenario.ack.visibility_timeout, scenario.overhead.dispatch)
+        self.broker = Broker(
+            self.env,
+            scenario.ack.visibility_timeout,
+            scenario.overhead.dispatch,
+            max_redeliveries=100 * self.draws.n_tasks + 10_000,
+            runaway_advice=runaway_advice(scenario),
+        )
         self.workers = [Worker(self, i) for i in range(scenario.workers.count)]
         self.record_overhead = scenario.overhead.record  # the write that ends an execution
         self.start_write = self.record_overhead if scenario.results.track_started else 0.0
@@ -417,22 +471,6 @@ class Model:
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}
-        self.started = 0
-        self.max_executions = 100 * self.draws.n_tasks + 10_000
-
-    def count_execution(self) -> None:
-        """Stop a run whose redeliveries feed on themselves before it eats the machine."""
-        self.started += 1
-        if self.started <= self.max_executions:
-            return
-        s = self.scenario
-        raise RunawayError(
-            f"more than {self.max_executions} executions for {self.draws.n_tasks} tasks: "
-            f"messages wait (reserved, or on a countdown) longer than ack.visibility_timeout "
-            f"= {s.ack.visibility_timeout:g}s, so Redis hands them out again and again, and "
-            "every copy runs. Raise ack.visibility_timeout, or lower "
-            "workers.prefetch_multiplier and the retry countdown."
-        )
 
     def crash_point(self, message: Message) -> float | None:
         """Whether this execution kills its worker, and how far through its work.

@@ -31,6 +31,15 @@ def retry_delay(policy: Retry, retries: int, u: float) -> float:
     return policy.countdown
 
 
+def longest_countdown(policy: Retry) -> float:
+    """The longest countdown any retry of ``policy`` can wait (a retry after a lost pool child
+    waits ``countdown``, Celery's ``default_retry_delay``, even when backoff is on)."""
+    if policy.backoff == 0:
+        return policy.countdown
+    cap = backoff_cap(max(policy.max_retries - 1, 0), policy.backoff, policy.backoff_max)
+    return max(cap, policy.countdown) if policy.on_worker_lost else cap
+
+
 def outcome(attempt: int, failed: bool, max_retries: int) -> int:
     """State an attempt ends in: SUCCESS, RETRY while retries remain, else FAILURE."""
     if not failed:

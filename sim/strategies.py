@@ -89,3 +89,34 @@ def scenarios(
         fields["workers.deploy_every"] = draw(st.sampled_from([0.0, 0.0, 5.0, 20.0]))
         fields["workers.shutdown_grace"] = draw(st.sampled_from([0.0, 1.0, 30.0]))
     return scenario_module.load(None).replace(**fields)
+
+
+@st.composite
+def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
+    """What a careless or hostile user can write: bursts that queue long runs of ETA messages,
+    countdowns far beyond the visibility timeout or the float range, huge and tiny values.
+    A simulation of one must end, either with a trace or with a ``ScenarioError`` that says
+    what to change."""
+    huge = st.sampled_from([0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, 1e12, 1e308])
+    # a few tasks, or enough in one burst that hundreds of retries queue up in a row
+    tasks = draw(st.one_of(st.integers(1, 20), st.integers(max_tasks // 2, max_tasks)))
+    fields = {
+        "seed": draw(st.integers(0, 2**63 - 1)),
+        "run.tasks": tasks,
+        "arrivals.process": draw(st.sampled_from(["burst", "poisson"])),
+        "arrivals.rate": draw(st.sampled_from([1e-6, 1.0, 1e3, 1e9])),
+        "arrivals.burst_size": draw(st.one_of(st.just(tasks), st.integers(1, tasks))),
+        "service.mean": draw(st.sampled_from([1e-9, 0.25, 1.0, 1e6])),
+        "workers.count": draw(st.integers(1, 4)),
+        "workers.concurrency": draw(st.integers(1, 4)),
+        "workers.prefetch_multiplier": draw(st.integers(0, 8)),
+        "failures.probability": draw(st.sampled_from([0.1, 0.5, 0.9, 1.0])),
+        "retry.max_retries": draw(st.integers(0, 12)),
+        "retry.countdown": draw(huge),
+        "retry.backoff": draw(huge),
+        "retry.backoff_max": draw(huge),
+        "retry.jitter": draw(st.booleans()),
+        "ack.late": draw(st.booleans()),
+        "ack.visibility_timeout": draw(st.sampled_from([1.0, 3600.0, 1e308])),
+    }
+    return scenario_module.load(None).replace(**fields)

@@ -176,3 +176,64 @@ def test_lessons_lists_the_ten_and_each_simulates():
     deploy = queuelab("simulate", lessons[4]["file"], "--json")
     assert deploy.returncode == 0, deploy.stderr
     assert json.loads(deploy.stdout)["tasks_lost"] > 0
+
+
+@pytest.mark.parametrize("path", ["/proc/x.csv", "/no/such/folder/t.parquet", "/tmp"])
+def test_an_unwritable_trace_is_refused_before_the_run(path, monkeypatch, capsys):
+    from queuelab import cli
+
+    def run_anyway(*_a, **_k):
+        raise AssertionError("simulated although the trace could not be written")
+
+    monkeypatch.setattr(cli, "simulate", run_anyway)
+    assert cli.main(["simulate", "scenarios/mmc.toml", "--trace", path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--trace" in err and repr(path) in err
+
+
+def test_the_summary_is_printed_even_when_writing_the_trace_fails(tmp_path, monkeypatch, capsys):
+    from queuelab import cli
+    from sim.trace import Trace
+
+    def disk_full(self, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(Trace, "write", disk_full)
+    out = tmp_path / "t.csv"
+    code = cli.main(
+        ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=200", "--json", "--trace", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert json.loads(captured.out)["tasks_submitted"] == 200
+    assert "No space left on device" in captured.err and not out.exists()
+
+
+def test_record_refuses_a_missing_output_folder_before_listening(tmp_path):
+    # no Redis at this URL: had it listened first, it would have said it cannot reach Redis
+    r = queuelab(
+        "record", "--redis-url", "redis://127.0.0.1:9/0", "--out", str(tmp_path / "no" / "x.toml")
+    )
+    assert r.returncode == 2
+    assert "--out" in r.stderr and "cannot write there" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_run_too_large_for_memory_is_refused_naming_the_field():
+    r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=1000000000")
+    assert r.returncode == 2
+    assert r.stderr.startswith("queuelab: error: run.tasks:") and "GiB" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_retries_that_fail_every_time_are_legitimate_work():
+    """100 tasks failing 201 times each: 20,100 executions and no redelivery, not a runaway."""
+    r = queuelab(
+        "simulate",
+        "scenarios/mmc.toml",
+        "--json",
+        *("--set", "run.tasks=100", "--set", "failures.probability=1"),
+        *("--set", "retry.max_retries=200", "--set", "retry.countdown=0"),
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["executions"] == 100 * 201 and data["tasks_failed"] == 100

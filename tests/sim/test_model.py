@@ -312,3 +312,29 @@ def test_runaway_redelivery_stops_with_a_clear_error():
     )
     with pytest.raises(RunawayError, match="ack.visibility_timeout = 10s"):
         simulate(sc)
+
+
+def test_a_long_run_of_eta_messages_is_delivered_without_recursion():
+    """5,000 emails in one burst, a tenth failing: thousands of retries wait on a countdown in
+    a row, and a worker takes each one in turn (once a recursion per message)."""
+    sc = scenario.load("scenarios/newsletter.toml", ["failures.probability=0.1"])
+    s = summarize(simulate(sc), sc.workers.slots)
+    assert s.retries > 400 and s.tasks_lost == 0
+    assert s.tasks_succeeded + s.tasks_failed == sc.run.tasks
+
+
+def test_far_future_retries_stop_at_the_redelivery_guard():
+    """Countdowns beyond the visibility timeout: every hour each held retry is handed out again.
+    The run stops with the cause named, instead of growing without end."""
+    from sim.model import RunawayError
+
+    sc = make(
+        **{
+            "run.tasks": 5,
+            "failures.probability": 1.0,
+            "retry.backoff": 1e308,
+            "retry.backoff_max": 1e308,
+        }
+    )
+    with pytest.raises(RunawayError, match="longest countdown"):
+        simulate(sc)

@@ -8,8 +8,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sim import invariants
 from sim.metrics import last_terminal, summarize
 from sim.model import Model, simulate
+from sim.scenario import ScenarioError
 from sim.states import PENDING, RETRY, STARTED
-from sim.strategies import retry_policies, scenarios
+from sim.strategies import hostile_scenarios, retry_policies, scenarios
 from tests.sim.helpers import make
 
 
@@ -34,6 +35,21 @@ def test_a_task_runs_at_most_max_retries_plus_one_attempts(sc):
     # without redelivery each task has one RETRY per failed attempt that was retried
     if invariants.check(trace, sc).redeliveries == 0:
         assert retried.max(initial=0) <= sc.retry.max_retries
+
+
+@given(hostile_scenarios())
+def test_every_run_ends_with_a_trace_or_a_clear_error(sc):
+    """Long ETA chains, far-future countdowns and huge values: the run ends, with a trace that
+    keeps the invariants or with a ScenarioError naming what to change, never a crash."""
+    try:
+        trace = simulate(sc)
+    except ScenarioError as err:
+        assert "ack.visibility_timeout" in str(err)  # the only thing that refuses such a run
+        return
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    s = summarize(trace, sc.workers.slots)
+    assert s.tasks_submitted == sc.run.tasks
 
 
 @settings(max_examples=15)
