@@ -87,6 +87,13 @@ def restore_interval(visibility_timeout: float) -> int:
     return max(1, min(10, int(visibility_timeout / 4)))
 
 
+def unacked_mutex_expire(visibility_timeout: float) -> int:
+    """Wall seconds a restore scan's Redis lock lives (kombu's ``unacked_mutex_expire``, 300 by
+    default), capped at the visibility timeout: a node killed while it holds the lock would
+    otherwise stop every restore for five minutes, which a time-scaled run cannot wait out."""
+    return max(1, min(300, round(visibility_timeout)))
+
+
 def celery_config(config: LiveConfig) -> dict:
     """Celery settings for the scenario; durations in wall seconds (scenario × time scale)."""
     s = config.scenario
@@ -108,6 +115,7 @@ def celery_config(config: LiveConfig) -> dict:
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_every,
             "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": unacked_mutex_expire(visibility),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from live.celery_app import LiveConfig
-from sim.states import PENDING, RECEIVED, RETRY, TERMINAL
+from sim.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
 from sim.trace import Recorder, Trace
 
 
@@ -78,11 +78,21 @@ class Collector:
         self.pending: list[tuple[int, float]] = []
         self.rows: list[tuple] = []
         self.done: set[int] = set()
+        self.running: dict[tuple[int, int, str], float] = {}  # (task, attempt, node) → started
 
     def poll(self) -> None:
         new = read_events(self.client, self.config, len(self.rows))
         self.rows += new
         self.done |= finished_tasks(new)
+        for task, attempt, state, t, worker in new:
+            if state == STARTED:
+                self.running[task, attempt, worker] = t
+            elif state in ENDS_EXECUTION:
+                self.running.pop((task, attempt, worker), None)
+
+    def still_running(self, died: dict[str, float]) -> bool:
+        """Whether an execution may still end: started on a node that has not died since."""
+        return any(t > died.get(node, -1.0) for (_, _, node), t in self.running.items())
 
     def trace(self) -> Trace:
         return to_trace(

@@ -10,11 +10,12 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
 import redis
+
+from live.lifeline import die_with_parent, workdir
 
 INSTALL_HINT = (
     "install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) "
@@ -51,7 +52,7 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable(f"no redis-server on PATH: {INSTALL_HINT}")
-    with tempfile.TemporaryDirectory(prefix="queuelab-redis-") as workdir:
+    with workdir("redis") as folder:
         port = free_port()
         proc = subprocess.Popen(
             [
@@ -65,7 +66,7 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
                 "--appendonly",
                 "no",
                 "--dir",
-                workdir,
+                str(folder),
                 "--protected-mode",
                 "yes",
             ],
@@ -73,6 +74,7 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, not it: we stop it after the workers
+            preexec_fn=die_with_parent,  # but if we are killed, it goes too
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:

@@ -7,7 +7,7 @@ workers stopped → the collector turns what happened into the simulator's trace
 
 from __future__ import annotations
 
-import tempfile
+import json
 import threading
 import time
 import uuid
@@ -15,16 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from kombu.exceptions import OperationalError
 
-from live.celery_app import LiveConfig, make_app, restore_interval
+from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.collector import Collector
+from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import redis_for_run
 from live.workers import WorkerPool
+from sim import retry
 from sim import scenario as scenario_module
 from sim.distributions import service_mean
 from sim.draws import Draws
-from sim.retry import backoff_cap
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
@@ -32,21 +34,22 @@ MIN_SERVICE_WALL = 0.002  # below ~2 ms of scaled work, Celery's own overhead do
 
 
 WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again
+BROKER_CHECK = 0.25  # wall seconds between looks at what Redis still holds for the run
 
 
 def default_drain(sc: Scenario, time_scale: float) -> float:
     """Wall seconds to wait after the last event: enough for the work, the retries and a
-    visibility-timeout redelivery (with kombu's restore scan and a worker's reboot), but
-    finite, so an early-ack crash's lost task cannot hang the run."""
-    r = sc.retry
-    retry_wait = (
-        r.countdown if r.backoff == 0 else backoff_cap(r.max_retries, r.backoff, r.backoff_max)
-    )
-    wait = (20 * service_mean(sc.service) + r.max_retries * retry_wait) * time_scale + 2.0
-    if sc.failures.crash_probability > 0 or r.countdown > sc.ack.visibility_timeout:
+    visibility-timeout redelivery (with kombu's restore scan and the workers' reboots, which the
+    pool makes one after another), but finite. It is only the outer bound: a run ends sooner
+    when Redis holds nothing of it and nothing runs (see ``_drain``)."""
+    r, f = sc.retry, sc.failures
+    retries = f.probability > 0 or f.outage or (r.on_worker_lost and f.crash_probability > 0)
+    retry_wait = r.max_retries * retry.longest_countdown(r) if retries else 0.0
+    wait = (20 * service_mean(sc.service) + retry_wait) * time_scale + 2.0
+    if f.crash_probability > 0 or retry.longest_countdown(r) > sc.ack.visibility_timeout:
         visibility = sc.ack.visibility_timeout * time_scale
-        wait += visibility + restore_interval(visibility) + WORKER_BOOT
-        wait += sc.workers.restart_delay * time_scale
+        wait += visibility + restore_interval(visibility) + unacked_mutex_expire(visibility)
+        wait += WORKER_BOOT + sc.workers.count * sc.workers.restart_delay * time_scale
     return wait
 
 
@@ -84,8 +87,8 @@ def run_live(
     seed = sc.seed if seed is None else seed
     draws = Draws(sc, seed)
     stop = stop or threading.Event()
-    with redis_for_run(redis_url) as url, tempfile.TemporaryDirectory(prefix="queuelab-") as tmp:
-        path = Path(tmp) / "scenario.toml"
+    with redis_for_run(redis_url) as url, workdir("run") as tmp:
+        path = tmp / "scenario.toml"
         path.write_text(scenario_module.dumps(sc))
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
         app = make_app(config)
@@ -99,42 +102,118 @@ def run_live(
         collector = Collector(client, config, names, time.time() + 0.05)
         client.set(config.key("t0"), repr(collector.t0))  # scenario time 0, for outages
         finished = threading.Event()
-        watcher = threading.Thread(
-            target=_watch, args=(collector, finished, progress, watch), daemon=True
-        )
+        watcher = Watcher(collector, finished, progress, watch)
         watcher.start()
+        broken: Exception | None = None
         try:
             produce(app, config, draws.arrivals.tolist(), collector.t0, collector.pending, stop)
             wait = drain * time_scale if drain is not None else default_drain(sc, time_scale)
-            # the deadline slides with activity: a chain of redeliveries keeps the run alive,
-            # while a task lost for good (early ack) ends it ``wait`` after the last event
-            deadline, seen = time.time() + wait, len(collector.rows)
-            while len(collector.done) < len(collector.pending) and time.time() < deadline:
-                if stop.wait(0.05):
-                    break
-                if len(collector.rows) != seen:
-                    deadline, seen = time.time() + wait, len(collector.rows)
+            _drain(collector, pool, client, config, wait, stop, watcher)
+        except (redis.RedisError, OperationalError) as err:
+            broken = err
         finally:
             finished.set()
             watcher.join()
             pool.stop()
             app.close()
-        collector.poll()  # anything recorded while stopping
-        _forget(client, config)
+        if broken is None:
+            try:
+                collector.poll()  # anything recorded while stopping
+                _forget(client, config)
+            except redis.RedisError as err:
+                broken = err
         client.close()
+    if broken is not None or watcher.error is not None:
+        raise RedisLost(broken or watcher.error, collector.trace())
     return collector.trace()
 
 
-def _watch(collector: Collector, finished: threading.Event, progress, watch) -> None:
-    """Read the workers' rows as they come, for the drain check, progress and watchers."""
-    last_watch = 0.0
-    while not finished.wait(0.05):
-        collector.poll()
-        if progress:
-            progress(len(collector.done), len(collector.pending))
-        if watch and time.monotonic() - last_watch > 0.5:
-            watch(collector.trace())
-            last_watch = time.monotonic()
+class RedisLost(RuntimeError):
+    """Redis went away mid-run; ``trace`` holds every row collected until then."""
+
+    def __init__(self, error: Exception, trace: Trace) -> None:
+        super().__init__(
+            f"lost the connection to Redis mid-run ({error}); the trace and summary hold what "
+            "was collected until then. Check that Redis is up and not out of memory, then run "
+            "again."
+        )
+        self.trace = trace
+
+
+def _drain(collector, pool, client, config, wait, stop, watcher) -> None:
+    """Wait until every task has ended, or until none can end any more.
+
+    Nothing can end when, for a restore scan and a second, Redis holds nothing of the run (its
+    queue is empty, no un-acked message of its queue, ETA retries included), every node is up
+    and no execution is running; the unfinished tasks are then lost (early ack, or a message a
+    dying node took with it). ``wait`` wall seconds with no event end the run too, whatever
+    Redis holds: the deadline slides with activity, so a chain of redeliveries keeps it alive.
+    """
+    quiet = restore_interval(config.scenario.ack.visibility_timeout * config.time_scale) + 1.0
+    seen, deadline, idle_since, next_check = len(collector.rows), time.time() + wait, None, 0.0
+    while len(collector.done) < len(collector.pending) and watcher.error is None:
+        if stop.wait(0.05):
+            return
+        now = time.time()
+        if len(collector.rows) != seen:
+            seen, deadline, idle_since = len(collector.rows), now + wait, None
+        if now > deadline:
+            return
+        if now < next_check:
+            continue
+        next_check = now + BROKER_CHECK
+        if (
+            held_by_broker(client, config)
+            or collector.still_running(pool.died)
+            or not pool.all_up()
+        ):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since > quiet:
+            return
+
+
+def held_by_broker(client: redis.Redis, config: LiveConfig) -> int:
+    """Messages of the run still in Redis: queued, or delivered and not yet acked (kombu's
+    ``unacked`` hash, shared by every queue of that Redis, holds [message, exchange, queue])."""
+    held = client.llen(config.queue)
+    for _, raw in client.hscan_iter("unacked"):
+        try:
+            held += json.loads(raw)[2] == config.queue
+        except (ValueError, IndexError, TypeError):
+            continue
+    return held
+
+
+class Watcher(threading.Thread):
+    """Reads the workers' rows as they come, for the drain check, progress and watchers; a
+    lost Redis ends it and is kept in ``error`` for the run to report."""
+
+    def __init__(self, collector: Collector, finished: threading.Event, progress, watch) -> None:
+        super().__init__(daemon=True)
+        self.collector, self.finished, self.progress, self.watch = (
+            collector,
+            finished,
+            progress,
+            watch,
+        )
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        last_watch = 0.0
+        collector = self.collector
+        while not self.finished.wait(0.05):
+            try:
+                collector.poll()
+            except redis.RedisError as err:
+                self.error = err
+                return
+            if self.progress:
+                self.progress(len(collector.done), len(collector.pending))
+            if self.watch and time.monotonic() - last_watch > 0.5:
+                self.watch(collector.trace())
+                last_watch = time.monotonic()
 
 
 CURRENT = "queuelab:current"  # the run that `queuelab worker` on another machine joins

@@ -1,5 +1,11 @@
-"""Entry point of a worker process: ``celery -A live.worker_main worker`` with QUEUELAB_LIVE set."""
+"""Entry point of a worker process: ``celery -A live.worker_main worker`` with QUEUELAB_LIVE set.
+
+The node dies with the process that started it (``live.lifeline``), so no worker outlives a
+killed ``queuelab live``.
+"""
 
 from live.celery_app import LiveConfig, make_app
+from live.lifeline import watch_parent
 
+watch_parent()
 app = make_app(LiveConfig.from_env())

@@ -66,6 +66,7 @@ class WorkerPool:
         self.log = log
         self.procs: dict[str, subprocess.Popen] = {}
         self.crashes = 0
+        self.died: dict[str, float] = {}  # node → wall time its death was seen
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
@@ -108,10 +109,16 @@ class WorkerPool:
                     if self._stopping.is_set():
                         return
                     self.crashes += 1
+                    self.died[name] = time.time()
                 time.sleep(self.restart_delay)
                 with self._lock:
                     if not self._stopping.is_set():
                         self._spawn(name)
+
+    def all_up(self) -> bool:
+        """Every node is running (none is dead and waiting for its restart)."""
+        with self._lock:
+            return all(proc.poll() is None for proc in self.procs.values())
 
     def stop(self, grace: float = 10.0) -> None:
         """Warm shutdown (SIGTERM) of every node, then SIGKILL of whatever is left."""

@@ -12,7 +12,6 @@ import math
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from sim import analytic, budget, invariants, scenario, sweep
 from sim.distributions import service_mean
-from sim.metrics import summarize
+from sim.metrics import lost_tasks, summarize
 from sim.model import simulate
 from sim.trace import TraceError, read
 
@@ -175,9 +174,10 @@ def _live_modules():
 
 
 def _stop_on_signals() -> threading.Event:
-    """Ctrl-C or SIGTERM asks a live run to stop; it then cleans up and reports what it saw."""
+    """Ctrl-C, SIGTERM or a closed terminal (SIGHUP) asks a live run to stop; it then cleans up
+    and reports what it saw."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     return stop
 
@@ -185,20 +185,36 @@ def _stop_on_signals() -> threading.Event:
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
-    trace, stop = _run_live(args, sc)
+    trace, stop, lost_redis = _run_live(args, sc, partial=True)
     seed = sc.seed if args.seed is None else args.seed
     summary = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=seed)
     _emit(summary.to_dict(), args.json)
     if args.trace:
         trace.write(args.trace)
+    _say_lost(trace, "unfinished when the run stopped" if stop.is_set() or lost_redis else "lost")
+    if lost_redis:
+        print(f"queuelab: error: {lost_redis}", file=sys.stderr)
+        return 2
     if stop.is_set():
         print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
         return 130
     return 0
 
 
-def _run_live(args: argparse.Namespace, sc) -> tuple:
-    """Run the live half with the CLI's error handling; returns (trace, stop event)."""
+def _say_lost(trace, what: str, shown: int = 10) -> None:
+    """Name the tasks a run gave up on, by where they were last seen."""
+    for where, ids in lost_tasks(trace).items():
+        more = f" … and {len(ids) - shown} more" if len(ids) > shown else ""
+        print(
+            f"queuelab: {len(ids)} tasks {what}, {where}: {', '.join(ids[:shown])}{more}",
+            file=sys.stderr,
+        )
+
+
+def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
+    """Run the live half with the CLI's error handling; returns (trace, stop event, and the
+    lost-Redis message or None). A run whose Redis went away returns what it collected when
+    ``partial``; otherwise it is an error."""
     redis_server, run, workers = _live_modules()
     wall_service = service_mean(sc.service) * args.time_scale
     if wall_service < run.MIN_SERVICE_WALL:
@@ -213,11 +229,13 @@ def _run_live(args: argparse.Namespace, sc) -> tuple:
         trace = run.run_live(sc, args.redis_url, args.time_scale, args.seed, args.drain, bar, stop)
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
-    except redis_server.redis.RedisError as err:
-        raise BadInput(f"lost the connection to Redis mid-run: {err}") from None
+    except run.RedisLost as err:
+        if not partial:
+            raise BadInput(str(err)) from None
+        return err.trace, stop, str(err)
     finally:
         bar.close()
-    return trace, stop
+    return trace, stop, None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -226,7 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
     sim_trace = simulate(sc, seed=seed)
-    live_trace, stop = _run_live(args, sc)
+    live_trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
@@ -261,7 +279,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     sc = scenario.load(args.scenario, args.set)
     out = _check_output(args.out, "--out", (".toml",))
-    trace, stop = _run_live(args, sc)
+    trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: nothing calibrated", file=sys.stderr)
         return 130
@@ -312,17 +330,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     redis_server, run, workers = _live_modules()
     import redis
 
+    from live.lifeline import workdir
+
     try:
         redis_server.ping(args.redis_url)
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
     stop = _stop_on_signals()
     client = redis.Redis.from_url(args.redis_url)
-    with tempfile.TemporaryDirectory(prefix="queuelab-worker-") as tmp:
+    with workdir("worker") as tmp:
         print(f"waiting for a live run on {args.redis_url} (Ctrl-C to stop)", file=sys.stderr)
         config = None
         while config is None and not stop.wait(0.5):
-            config = run.joined_config(client, args.redis_url, Path(tmp))
+            config = run.joined_config(client, args.redis_url, tmp)
         if config is None:
             return 0
         host = socket.gethostname().replace("@", "-")

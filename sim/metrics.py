@@ -10,7 +10,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.states import ENDS_EXECUTION, FAILURE, NAMES, PENDING, RETRY, STARTED, SUCCESS, TERMINAL
+from sim.states import (
+    ENDS_EXECUTION,
+    FAILURE,
+    NAMES,
+    PENDING,
+    RECEIVED,
+    RETRY,
+    STARTED,
+    SUCCESS,
+    TERMINAL,
+)
 from sim.trace import Trace
 
 
@@ -144,14 +154,38 @@ def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     return spans["start"], spans["end"]
 
 
-def latest_states(trace: Trace) -> dict[str, int]:
-    """How many tasks are in each state now, by their latest row (Flower's task counts)."""
+def latest_rows(trace: Trace) -> np.ndarray:
+    """Per task that has rows, the index of its latest row, in task order."""
     order = by_task(trace)
-    last = (
+    return (
         order[np.r_[trace.task[order][1:] != trace.task[order][:-1], True]] if len(trace) else order
     )
-    codes, counts = np.unique(trace.state[last], return_counts=True)
+
+
+def latest_states(trace: Trace) -> dict[str, int]:
+    """How many tasks are in each state now, by their latest row (Flower's task counts)."""
+    codes, counts = np.unique(trace.state[latest_rows(trace)], return_counts=True)
     return {NAMES[c]: int(n) for c, n in zip(codes.tolist(), counts.tolist(), strict=True)}
+
+
+LOST_WHERE = {
+    PENDING: "never reached a worker",
+    RETRY: "retry never reached a worker",
+    RECEIVED: "reserved by a worker, never started",
+    STARTED: "died while running",
+}
+
+
+def lost_tasks(trace: Trace) -> dict[str, list[str]]:
+    """Tasks that never reached a terminal state, by id, grouped by where they were last seen."""
+    _, end_state = last_terminal(trace)
+    last = latest_rows(trace)
+    lost = last[end_state[trace.task[last]] < 0]
+    ids = trace.task_ids if trace.task_ids is not None else None
+    found: dict[str, list[str]] = {}
+    for task, state in zip(trace.task[lost].tolist(), trace.state[lost].tolist(), strict=True):
+        found.setdefault(LOST_WHERE[state], []).append(str(ids[task] if ids is not None else task))
+    return found
 
 
 def busy_time(trace: Trace) -> float:

@@ -188,3 +188,100 @@ def test_compare_reports_every_section(redis_url):
     sim_flows, live_flows = report["state_flows"]["sim"], report["state_flows"]["live"]
     assert sim_flows["STARTED→RETRY"] == live_flows["STARTED→RETRY"] > 0
     assert sim_flows["PENDING→RECEIVED"] == live_flows["PENDING→RECEIVED"] == 150
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
+def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers):
+    """The run's private redis-server and every Celery node and pool child die with it, found
+    by their parent chain; a hang-up stops the run as Ctrl-C does."""
+    from live.lifeline import sweep_orphans
+    from tests.conftest import alive, descendants
+
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--time-scale", "0.05"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # redis-server, 4 nodes and a pool child each
+            tree = descendants(proc.pid)
+            if len(tree) >= 9:
+                break
+            time.sleep(0.2)
+        assert len(tree) >= 9, f"the run did not start: {len(tree)} processes"
+        time.sleep(1.0)  # let the pools settle
+        tree = descendants(proc.pid)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(tree), f"left behind: {sorted(alive(tree))}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    folders = list(Path("/tmp").glob(f"queuelab-*-{proc.pid}-*"))
+    if sig == signal.SIGKILL:
+        assert folders, "a killed run cannot remove its own folders"
+        assert set(sweep_orphans()) >= set(folders)
+    assert not [f for f in folders if f.exists()]
+
+
+def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
+    """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
+    trace of every row collected until then."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    trace = tmp_path / "t.csv"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
+            + ["--set", "run.tasks=2000", "--json", "--trace", str(trace)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            key.endswith(b":events") and client.llen(key) > 50 for key in client.keys("queuelab:*")
+        ):
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "lost the connection to Redis mid-run" in err
+    summary = json.loads(out)
+    assert 0 < summary["tasks_succeeded"] < 2000
+    assert trace.exists() and len(trace.read_text().splitlines()) > 50
+
+
+def test_a_late_ack_run_whose_node_takes_a_message_with_it_ends_and_names_it(tmp_path):
+    """Late ack, nodes killed at random (the issue's scenario): a node killed while its BRPOP
+    is pending still takes the next message from Redis with it, so a task can vanish before
+    any worker received it (kombu/Redis behaviour, see DESIGN.md). The run ends anyway, soon
+    after the rest is done, and names any such task; none is lost after a worker received it."""
+    scenario = tmp_path / "crashy.toml"
+    scenario.write_text(
+        'seed = 21\n[run]\ntasks = 200\n[arrivals]\nrate = 40\n[service]\ndist = "constant"\n'
+        "mean = 0.05\n[workers]\ncount = 3\nconcurrency = 2\n[failures]\n"
+        "crash_probability = 0.03\n[ack]\nlate = true\nvisibility_timeout = 3\n"
+    )
+    trace = tmp_path / "t.csv"
+    r = subprocess.run(
+        [*QUEUELAB, "live", str(scenario), "--json", "--trace", str(trace)],
+        capture_output=True,
+        text=True,
+        timeout=240,  # the default drain alone was 553 s before the run could end on its own
+    )
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["tasks_succeeded"] + summary["tasks_lost"] == 200
+    named = [line for line in r.stderr.splitlines() if "tasks lost" in line]
+    assert sum(int(line.split()[1]) for line in named) == summary["tasks_lost"]
+    assert all("never reached a worker" in line for line in named), named
