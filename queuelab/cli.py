@@ -88,6 +88,14 @@ def _emit(data: dict, as_json: bool) -> None:
     print(json.dumps(data, indent=None if as_json else 2) if as_json else _table(data))
 
 
+def _warn_if_overloaded(sc: scenario.Scenario) -> None:
+    """Say so on stderr when the pool cannot keep up: the run still completes and its figures look
+    normal, but they grow with the run's length. Not in ``--json``: the summary is the trace's."""
+    warning = analytic.overload_warning(sc)
+    if warning:
+        print(f"queuelab: warning: {warning}", file=sys.stderr)
+
+
 def _check_trace_path(path: str | None) -> None:
     if path and not path.endswith((".csv", ".parquet")):
         raise BadInput(f"--trace {path!r}: trace files end in .csv or .parquet")
@@ -97,6 +105,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
+    _warn_if_overloaded(sc)
     bar = ProgressBar("simulating")
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
@@ -108,6 +117,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
+    for count in args.workers:
+        _warn_if_overloaded(sc.replace(**{"workers.count": count}))
     bar = ProgressBar("sweeping")
     points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar)
     bar.close()
@@ -147,6 +158,7 @@ def _stop_on_signals() -> threading.Event:
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
+    _warn_if_overloaded(sc)
     trace, stop = _run_live(args, sc)
     if args.trace:
         trace.write(args.trace)

@@ -55,6 +55,7 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
     }
     assert set(data) == expected
     assert data["engine"] == "sim" and data["tasks_submitted"] == 2000
+    assert "warning" not in r.stderr  # ρ = 0.8
     assert (tmp_path / "t.parquet").stat().st_size > 0
     check = queuelab(
         "check",
@@ -71,6 +72,58 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
 def test_simulate_table_and_seed():
     a = queuelab("simulate", "scenarios/newsletter.toml", "--seed", "5")
     assert a.returncode == 0 and "tasks_succeeded" in a.stdout and "5000" in a.stdout
+    assert "overloaded" not in a.stderr  # one burst: no rate, so no load to speak of
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("queuelab: warning:")]
+
+
+def test_an_overloaded_simulation_warns_once_and_still_succeeds():
+    r = queuelab(
+        "simulate", "scenarios/mmc.toml", "--set", "workers.count=3", "--set", "run.tasks=2000"
+    )
+    assert r.returncode == 0, r.stderr
+    assert warnings(r.stderr) == [
+        "queuelab: warning: ρ = 1.07 ≥ 1 at 3 workers: the queue is overloaded, so wait and "
+        "sojourn grow with the number of tasks and are not a steady state; "
+        "at least 4 workers keep it stable"
+    ]
+    assert "wait_mean" in r.stdout
+
+
+def test_an_overloaded_sweep_warns_for_each_worker_count_that_cannot_keep_up():
+    r = queuelab(
+        "sweep",
+        "scenarios/mmc.toml",
+        "--workers",
+        "2,4,3",
+        "--reps",
+        "2",
+        "--set",
+        "run.tasks=200",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert [w.partition(": the queue")[0] for w in warnings(r.stderr)] == [
+        "queuelab: warning: ρ = 1.60 ≥ 1 at 2 workers",
+        "queuelab: warning: ρ = 1.07 ≥ 1 at 3 workers",
+    ]
+    assert [p["workers"] for p in json.loads(r.stdout)["points"]] == [2, 4, 3]  # json unchanged
+
+
+def test_an_overloaded_live_run_warns_before_it_starts():
+    # nothing listens on port 9, so the run fails fast after the warning
+    r = queuelab(
+        "live",
+        "scenarios/mmc.toml",
+        "--set",
+        "workers.count=2",
+        "--redis-url",
+        "redis://127.0.0.1:9",
+    )
+    assert r.returncode == 2
+    assert len(warnings(r.stderr)) == 1 and "ρ = 1.60 ≥ 1 at 2 workers" in r.stderr
 
 
 @pytest.mark.parametrize(
