@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,25 +31,47 @@ class BadInput(Exception):
 
 
 class ProgressBar:
-    """A bar on stderr, shown only for runs that take more than a second, and only on a terminal."""
+    """Progress on stderr for runs long enough to wonder about. On a terminal, a bar redrawn in
+    place after ``delay`` seconds. Elsewhere (a pipe, a CI log) carriage returns would pile up in
+    the log and silence would make a long run look hung, so a plain line comes after ``quiet``
+    seconds and then at most every ``every`` seconds. ``clock`` is there for tests."""
 
-    def __init__(self, label: str, delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        unit: str = "tasks",
+        delay: float = 1.0,
+        quiet: float = 5.0,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
-        self.started = time.monotonic()
-        self.delay = delay
+        self.unit = unit
+        self.every = every
+        self.clock = clock
+        self.tty = sys.stderr.isatty()
+        self.due = clock() + (delay if self.tty else quiet)
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
-        if not sys.stderr.isatty() or time.monotonic() - self.started < self.delay:
+        now = self.clock()
+        if now < self.due:
             return
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            )
+        else:
+            percent = 100 * done // max(total, 1)
+            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
+            self.due = now + self.every
         sys.stderr.flush()
         self.shown = True
 
     def close(self) -> None:
-        if self.shown:
+        if self.shown and self.tty:
             sys.stderr.write("\n")
 
 
@@ -119,7 +142,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{"workers.count": count}))
-    bar = ProgressBar("sweeping")
+    bar = ProgressBar("sweeping", "runs")
     points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar)
     bar.close()
     if args.json:
