@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,25 +30,47 @@ class BadInput(Exception):
 
 
 class ProgressBar:
-    """A bar on stderr, shown only for runs that take more than a second, and only on a terminal."""
+    """Progress on stderr for runs long enough to wonder about. On a terminal, a bar redrawn in
+    place after ``delay`` seconds. Elsewhere (a pipe, a CI log) carriage returns would pile up in
+    the log and silence would make a long run look hung, so a plain line comes after ``quiet``
+    seconds and then at most every ``every`` seconds. ``clock`` is there for tests."""
 
-    def __init__(self, label: str, delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        unit: str = "tasks",
+        delay: float = 1.0,
+        quiet: float = 5.0,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
-        self.started = time.monotonic()
-        self.delay = delay
+        self.unit = unit
+        self.every = every
+        self.clock = clock
+        self.tty = sys.stderr.isatty()
+        self.due = clock() + (delay if self.tty else quiet)
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
-        if not sys.stderr.isatty() or time.monotonic() - self.started < self.delay:
+        now = self.clock()
+        if now < self.due:
             return
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            )
+        else:
+            percent = 100 * done // max(total, 1)
+            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
+            self.due = now + self.every
         sys.stderr.flush()
         self.shown = True
 
     def close(self) -> None:
-        if self.shown:
+        if self.shown and self.tty:
             sys.stderr.write("\n")
 
 
@@ -112,6 +135,14 @@ def _check_output(path: str | Path, option: str, suffixes: tuple[str, ...]) -> P
     return path
 
 
+def _warn_if_overloaded(sc: scenario.Scenario) -> None:
+    """Say so on stderr when the pool cannot keep up: the run still completes and its figures look
+    normal, but they grow with the run's length. Not in ``--json``: the summary is the trace's."""
+    warning = analytic.overload_warning(sc)
+    if warning:
+        print(f"queuelab: warning: {warning}", file=sys.stderr)
+
+
 def _check_trace_path(path: str | None) -> None:
     if path:
         _check_output(path, "--trace", (".csv", ".parquet"))
@@ -122,6 +153,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
     _say_cost(sc)
+    _warn_if_overloaded(sc)
     bar = ProgressBar("simulating")
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
@@ -145,7 +177,9 @@ def _say_cost(sc: scenario.Scenario) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
-    bar = ProgressBar("sweeping")
+    for count in args.workers:
+        _warn_if_overloaded(sc.replace(**{"workers.count": count}))
+    bar = ProgressBar("sweeping", "runs")
     points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar)
     bar.close()
     if args.json:
@@ -185,6 +219,7 @@ def _stop_on_signals() -> threading.Event:
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
+    _warn_if_overloaded(sc)
     trace, stop, lost_redis = _run_live(args, sc, partial=True)
     seed = sc.seed if args.seed is None else args.seed
     summary = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=seed)

@@ -1,13 +1,20 @@
 """Closed-form queueing results the simulator is checked against and the app teaches with.
 
 Notation: arrival rate ``lam`` (λ), mean service time ``s`` (1/μ), ``c`` servers, offered load
-a = λs, utilisation ρ = a/c; every formula needs ρ < 1 and raises otherwise.
+a = λs, utilisation ρ = a/c; every formula needs ρ < 1 and raises otherwise. The last functions
+read ρ off a scenario, so every report can say when its figures describe no steady state.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sim.arrivals import arrival_times
+from sim.distributions import service_mean
+from sim.scenario import Scenario
 
 
 class UnstableError(ValueError):
@@ -147,4 +154,53 @@ def analyze(lam: float, s: float, c: int) -> Analysis:
         in_system_mean=littles_law(lam, wq + s),
         wait_p95=mmc_wait_quantile(0.95, lam, s, c),
         sojourn_p95=mmc_sojourn_quantile(0.95, lam, s, c),
+    )
+
+
+def arrival_rate(scenario: Scenario) -> float | None:
+    """The run's long-run arrival rate in tasks per second, or None where it has none.
+
+    Poisson and constant arrivals come at ``arrivals.rate``, and so do bursts over their period,
+    but only a run of two or more bursts has a period: one burst's waits grow with its size
+    whatever the pool. A trace's rate is that of the arrivals the run replays, (n − 1) / span.
+    """
+    a = scenario.arrivals
+    if a.process in ("poisson", "constant"):
+        return a.rate
+    times = arrival_times(scenario, np.random.default_rng(0))  # bursts and traces draw nothing
+    if len(times) < 2 or times[-1] == times[0]:
+        return None
+    return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
+
+
+def traffic_intensity(scenario: Scenario) -> float | None:
+    """ρ = λs / the slots that compute at full speed (see ``Workers.full_speed_slots``), or None
+    where the arrivals have no rate. At ρ ≥ 1 the queue grows for as long as tasks arrive.
+    Retries, crashes and deploys add work on top, so the real load is at least this."""
+    rate = arrival_rate(scenario)
+    if rate is None:
+        return None
+    return utilization(rate, service_mean(scenario.service), scenario.workers.full_speed_slots)
+
+
+def workers_to_keep_up(scenario: Scenario) -> int | None:
+    """The fewest ``workers.count`` that bring ρ below 1, each worker as the scenario's."""
+    rate = arrival_rate(scenario)
+    if rate is None:
+        return None
+    per_worker = scenario.workers.full_speed_slots // scenario.workers.count
+    return math.floor(rate * service_mean(scenario.service) / per_worker) + 1
+
+
+def overload_warning(scenario: Scenario) -> str | None:
+    """One line for a scenario the pool cannot keep up with, else None. Such a run's wait and
+    sojourn are set by its length, not by the queue, and still look like ordinary figures."""
+    rho = traffic_intensity(scenario)
+    if rho is None or rho < 1:
+        return None
+    count = scenario.workers.count
+    return (
+        f"ρ = {rho:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}: the queue is overloaded, so "
+        "wait and sojourn grow with the number of tasks and are not a steady state; "
+        f"at least {workers_to_keep_up(scenario)} workers keep it stable"
     )

@@ -2,7 +2,9 @@
 
 Replication ``r`` uses seed ``scenario.seed + r`` at every worker count, so each point sees the
 same tasks (common random numbers) and differences between points are the pool's, not luck's.
-Each figure is reported as a mean with a 95 % Student-t confidence interval over replications.
+Each figure is reported as a mean with a 95 % Student-t confidence interval over replications,
+clipped to the values the figure can take: with few replications of a skewed figure the
+symmetric interval reaches below 0 or above 1, which says nothing and reads as a bug.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from sim.metrics import Summary, summarize
 from sim.model import simulate
 from sim.scenario import Scenario
 
-FIGURES = ("wait_mean", "sojourn_p95", "utilization", "throughput")
+# each figure the sweep reports, with the range its values can take
+FIGURES: dict[str, tuple[float, float]] = {
+    "wait_mean": (0.0, math.inf),
+    "sojourn_p95": (0.0, math.inf),
+    "utilization": (0.0, 1.0),
+    "throughput": (0.0, math.inf),
+}
 
 
 @dataclass(frozen=True)
@@ -46,13 +54,15 @@ class SweepPoint:
         return asdict(self)
 
 
-def estimate(values: list[float]) -> Estimate:
-    """Mean and 95 % Student-t interval of independent replications."""
+def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """Mean and 95 % Student-t interval of independent replications, the interval clipped to
+    ``bounds``, the values the figure can take."""
     mean = float(np.mean(values))
     if len(values) < 2:
         return Estimate(mean, None, None)
     half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-    return Estimate(mean, mean - float(half), mean + float(half))
+    low, high = bounds
+    return Estimate(mean, max(mean - float(half), low), min(mean + float(half), high))
 
 
 def run_point(scenario: Scenario, workers: int, rep: int) -> Summary:
@@ -91,7 +101,10 @@ def sweep(
         SweepPoint(
             workers=w,
             reps=reps,
-            **{f: estimate([getattr(results[w, r], f) for r in range(reps)]) for f in FIGURES},
+            **{
+                f: estimate([getattr(results[w, r], f) for r in range(reps)], bounds)
+                for f, bounds in FIGURES.items()
+            },
         )
         for w in workers
     ]

@@ -84,9 +84,9 @@ def page() -> None:
     cols[2].metric("utilisation", f"{s.utilization:.1%}")
     cols[3].metric("throughput", f"{s.throughput:.3g}/s")
     cols[4].metric("lost · failed", f"{s.tasks_lost} · {s.tasks_failed}")
-    rho = sc.arrivals.rate * service_mean(sc.service) / sc.workers.full_speed_slots
-    if rho >= 1:
-        st.warning(f"Offered load ρ = {rho:.2f} ≥ 1: the queue grows for as long as tasks arrive.")
+    overloaded = analytic.overload_warning(sc)
+    if overloaded:
+        st.warning(overloaded)
     elif sc.arrivals.process in ARRIVAL_CV:
         approx = analytic.allen_cunneen(
             sc.arrivals.rate,

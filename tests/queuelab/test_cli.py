@@ -1,10 +1,13 @@
 """The queuelab command as a user runs it: a real subprocess, exit codes, one-line errors."""
 
+import io
 import json
 import subprocess
 import sys
 
 import pytest
+
+from queuelab.cli import ProgressBar
 
 
 def queuelab(*args, **kw):
@@ -55,6 +58,7 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
     }
     assert set(data) == expected
     assert data["engine"] == "sim" and data["tasks_submitted"] == 2000
+    assert "warning" not in r.stderr  # ρ = 0.8
     assert (tmp_path / "t.parquet").stat().st_size > 0
     check = queuelab(
         "check",
@@ -71,6 +75,58 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
 def test_simulate_table_and_seed():
     a = queuelab("simulate", "scenarios/newsletter.toml", "--seed", "5")
     assert a.returncode == 0 and "tasks_succeeded" in a.stdout and "5000" in a.stdout
+    assert "overloaded" not in a.stderr  # one burst: no rate, so no load to speak of
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("queuelab: warning:")]
+
+
+def test_an_overloaded_simulation_warns_once_and_still_succeeds():
+    r = queuelab(
+        "simulate", "scenarios/mmc.toml", "--set", "workers.count=3", "--set", "run.tasks=2000"
+    )
+    assert r.returncode == 0, r.stderr
+    assert warnings(r.stderr) == [
+        "queuelab: warning: ρ = 1.07 ≥ 1 at 3 workers: the queue is overloaded, so wait and "
+        "sojourn grow with the number of tasks and are not a steady state; "
+        "at least 4 workers keep it stable"
+    ]
+    assert "wait_mean" in r.stdout
+
+
+def test_an_overloaded_sweep_warns_for_each_worker_count_that_cannot_keep_up():
+    r = queuelab(
+        "sweep",
+        "scenarios/mmc.toml",
+        "--workers",
+        "2,4,3",
+        "--reps",
+        "2",
+        "--set",
+        "run.tasks=200",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert [w.partition(": the queue")[0] for w in warnings(r.stderr)] == [
+        "queuelab: warning: ρ = 1.60 ≥ 1 at 2 workers",
+        "queuelab: warning: ρ = 1.07 ≥ 1 at 3 workers",
+    ]
+    assert [p["workers"] for p in json.loads(r.stdout)["points"]] == [2, 4, 3]  # json unchanged
+
+
+def test_an_overloaded_live_run_warns_before_it_starts():
+    # nothing listens on port 9, so the run fails fast after the warning
+    r = queuelab(
+        "live",
+        "scenarios/mmc.toml",
+        "--set",
+        "workers.count=2",
+        "--redis-url",
+        "redis://127.0.0.1:9",
+    )
+    assert r.returncode == 2
+    assert len(warnings(r.stderr)) == 1 and "ρ = 1.60 ≥ 1 at 2 workers" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -237,3 +293,48 @@ def test_retries_that_fail_every_time_are_legitimate_work():
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["executions"] == 100 * 201 and data["tasks_failed"] == 100
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def drive(monkeypatch, stderr: io.StringIO, ticks: list[tuple[float, int]]) -> str:
+    """What a ProgressBar writes to ``stderr`` when called with ``done`` of 10000 at each time."""
+    monkeypatch.setattr(sys, "stderr", stderr)
+    clock = Clock()
+    bar = ProgressBar("simulating", clock=clock)
+    for now, done in ticks:
+        clock.now = now
+        bar(done, 10000)
+    bar.close()
+    return stderr.getvalue()
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_ten_seconds(monkeypatch):
+    ticks = [(1, 1000), (4.9, 2000), (5, 4000), (9, 5000), (14.9, 6000), (15, 7000), (40, 9000)]
+    assert drive(monkeypatch, io.StringIO(), ticks) == (
+        "simulating: 4000/10000 tasks (40%)\n"
+        "simulating: 7000/10000 tasks (70%)\n"
+        "simulating: 9000/10000 tasks (90%)\n"
+    )
+    assert drive(monkeypatch, io.StringIO(), [(0.5, 5000), (4.9, 10000)]) == ""  # a short run
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
+    shown = drive(monkeypatch, Terminal(), [(0.5, 1000), (1, 4000), (2, 5000)])
+    assert shown.split("\r")[1:] == [
+        "simulating [############..................] 4000/10000",
+        "simulating [###############...............] 5000/10000\n",
+    ]

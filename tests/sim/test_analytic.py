@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sim import analytic
+from tests.sim.helpers import make
 
 
 @pytest.mark.parametrize(("lam", "c", "wq"), [(3.2, 4, 0.7455), (2.8, 4, 0.3572), (7.2, 8, 0.8769)])
@@ -65,3 +66,95 @@ def test_sojourn_quantile_matches_the_simulator():
     )
     p95 = float(np.percentile(sojourns(simulate(sc)), 95))
     assert p95 == pytest.approx(analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4), rel=0.04)
+
+
+@pytest.mark.parametrize(
+    ("fields", "rho", "needed"),
+    [
+        ({"arrivals.rate": 3.2, "workers.count": 4}, 0.8, 4),
+        ({"arrivals.rate": 5.0, "workers.count": 4}, 1.25, 6),  # as `queuelab analytic` says
+        ({"arrivals.rate": 4.0, "workers.count": 4}, 1.0, 5),  # ρ = 1 exactly never drains
+        ({"arrivals.process": "constant", "arrivals.rate": 5.0, "workers.count": 4}, 1.25, 6),
+        # uniform service: mean (0.5 + 3.5) / 2 = 2
+        (
+            {
+                "arrivals.rate": 3.0,
+                "service.dist": "uniform",
+                "service.low": 0.5,
+                "service.high": 3.5,
+                "workers.count": 4,
+            },
+            1.5,
+            7,
+        ),
+        # 4 slots per worker on 2 cores: only 2 per worker compute at full speed
+        (
+            {
+                "arrivals.rate": 9.0,
+                "workers.count": 4,
+                "workers.concurrency": 4,
+                "workers.cores": 2,
+            },
+            1.125,
+            5,
+        ),
+        # repeated bursts have their long-run rate
+        (
+            {
+                "arrivals.process": "burst",
+                "arrivals.rate": 5.0,
+                "arrivals.burst_size": 100,
+                "run.tasks": 1000,
+                "workers.count": 4,
+            },
+            1.25,
+            6,
+        ),
+    ],
+)
+def test_traffic_intensity_of_a_scenario(fields, rho, needed):
+    sc = make(**fields)
+    assert analytic.traffic_intensity(sc) == pytest.approx(rho)
+    assert analytic.workers_to_keep_up(sc) == needed
+    assert analytic.traffic_intensity(sc.replace(**{"workers.count": needed})) < 1
+    warning = analytic.overload_warning(sc)
+    if rho < 1:
+        assert warning is None
+    else:
+        assert f"ρ = {rho:.2f} ≥ 1 at 4 workers" in warning
+        assert "not a steady state" in warning and f"at least {needed} workers" in warning
+
+
+def test_a_single_burst_has_no_rate_to_be_overloaded_by():
+    # 5000 tasks at once at "rate" 100: the waits grow with the burst, not with the run
+    sc = make(
+        **{
+            "arrivals.process": "burst",
+            "arrivals.rate": 100.0,
+            "arrivals.burst_size": 5000,
+            "run.tasks": 5000,
+            "workers.count": 1,
+        }
+    )
+    assert analytic.traffic_intensity(sc) is None and analytic.overload_warning(sc) is None
+    assert analytic.workers_to_keep_up(sc) is None
+
+
+def test_a_traces_rate_comes_from_the_arrivals_it_replays(tmp_path):
+    arrivals = tmp_path / "arrivals.txt"
+    arrivals.write_text("\n".join(str(t) for t in [5, 6, 7, 8, 9, 10, 1000]))  # 1 per second
+    sc = make(
+        **{
+            "arrivals.process": "trace",
+            "arrivals.file": str(arrivals),
+            "run.tasks": 6,
+            "service.mean": 2.0,
+            "workers.count": 1,
+        }
+    )
+    assert analytic.arrival_rate(sc) == pytest.approx(1.0)  # arrivals.rate (7.2) is not used
+    assert analytic.traffic_intensity(sc) == pytest.approx(2.0)
+    assert analytic.overload_warning(sc).startswith("ρ = 2.00 ≥ 1 at 1 worker:")
+    at_once = tmp_path / "at_once.txt"
+    at_once.write_text("3\n3\n3\n")
+    assert analytic.arrival_rate(sc.replace(**{"arrivals.file": str(at_once)})) is None

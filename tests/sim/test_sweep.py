@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from sim import analytic, sweep
@@ -14,6 +16,25 @@ def test_estimate_has_a_student_t_interval():
     # t(0.975, 2) = 4.303, s = 1, n = 3
     assert e.high - e.mean == pytest.approx(4.303 / 3**0.5, rel=1e-3)
     assert sweep.estimate([5.0]) == sweep.Estimate(5.0, None, None)
+
+
+def test_estimate_clips_the_interval_to_the_figures_range():
+    # mean 1, half-width t(0.975, 2)·s/√3 = 4.303: [-3.3, 5.3] unclipped
+    assert sweep.estimate([0.0, 0.0, 3.0], (0.0, math.inf)).low == 0.0
+    e = sweep.estimate([0.2, 0.9, 1.0], (0.0, 1.0))  # [-0.38, 1.78] unclipped
+    assert (e.low, e.high) == (0.0, 1.0)
+    assert e.mean == pytest.approx(0.7)
+
+
+def test_a_short_sweep_near_saturation_reports_only_possible_values():
+    # two replications of 200 tasks: wide intervals around a small wait and a utilisation near 1
+    near = make(**{"arrivals.rate": 3.2, "run.tasks": 200})
+    points = sweep.sweep(near, [2, 3], reps=2, processes=1)
+    for p in points:
+        for figure, (low, high) in sweep.FIGURES.items():
+            e = getattr(p, figure)
+            assert low <= e.low <= e.mean <= e.high <= high, (p.workers, figure, e)
+    assert points[1].wait_mean.low == 0.0 and points[1].utilization.high == 1.0
 
 
 def test_sweep_in_processes_matches_a_serial_sweep_and_erlang_c():

@@ -52,6 +52,17 @@ def test_invalid_pasted_scenario_shows_a_clear_error(app):
     assert not app.error and not app.exception
 
 
+def test_an_overloaded_scenario_says_how_many_workers_keep_up(app):
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    overloaded = 'name = "overloaded"\n[arrivals]\nrate = 3.2\n[workers]\ncount = 2\n'
+    app.sidebar.text_area(key="explore-toml").input(overloaded).run()
+    assert not app.exception
+    assert [w.value for w in app.warning if "overloaded" in w.value] == [
+        "ρ = 1.60 ≥ 1 at 2 workers: the queue is overloaded, so wait and sojourn grow with the "
+        "number of tasks and are not a steady state; at least 4 workers keep it stable"
+    ]
+
+
 def test_learn_checks_littles_law_on_a_run(app):
     app.sidebar.radio(key="page").set_value("Learn").run()
     assert not app.exception
