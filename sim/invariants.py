@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.draws import Draws
-from sim.metrics import last_terminal, step_counts
+from sim.metrics import last_terminal, latest_rows, step_counts
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
 from sim.trace import Trace
@@ -87,8 +87,7 @@ def check(
         )
         start = end
     if complete and scenario is not None and scenario.ack.late:
-        _, end_state = last_terminal(trace)
-        for task in np.flatnonzero(end_state < 0)[:20].tolist():
+        for task in _lost_after_receipt(trace, scenario)[:20].tolist():
             report.violations.append(
                 Violation(
                     "lost-under-late-ack", _task_id(trace, task), "never reached a terminal state"
@@ -102,6 +101,25 @@ def check(
             )
         )
     return report
+
+
+def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
+    """Tasks that never ended, less those a killed node may have taken with it.
+
+    A node killed while its BRPOP waited keeps its connection for ``kill_linger`` and Redis
+    hands that BRPOP the next message it gets, whether newly published (the task's latest row
+    is then PENDING or RETRY) or restored after a visibility timeout (its latest row is then at
+    least a timeout before the run's end). Late ack promises at-least-once for the rest.
+    """
+    _, end_state = last_terminal(trace)
+    lost = end_state < 0
+    f = scenario.failures
+    if f.crash_probability > 0 and f.crash_kind == "node" and scenario.workers.kill_linger > 0:
+        last = latest_rows(trace)
+        published = np.isin(trace.state[last], [PENDING, RETRY])
+        restored = trace.t[last] + scenario.ack.visibility_timeout <= trace.t.max()
+        lost[trace.task[last[published | restored]]] = False
+    return np.flatnonzero(lost)
 
 
 def _check_task(

@@ -141,13 +141,21 @@ class Broker:
         env.process(self._restorer())
 
     def publish(self, message: Message, front: bool = False) -> None:
-        """Queue a message; ``front`` for a restored one (kombu RPUSHes it where BRPOP reads)."""
+        """Queue a message; ``front`` for a restored one (kombu RPUSHes it where BRPOP reads).
+
+        A waiting consumer gets it at once. One that was killed while it waited may still hold
+        its connection open for ``kill_linger``: Redis hands that BRPOP the message, which no
+        process reads, so it is neither queued nor un-acked: lost, whatever the ack mode.
+        """
         while self.consumers:
             worker = self.consumers.popleft()
             worker.waiting = False
             if worker.can_reserve():
                 self._deliver(message, worker)
                 self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
+                return
+            if worker.lingers_until > self.env.now:
+                worker.lingers_until = -1.0  # BRPOP returns one message
                 return
         if front:
             self.queue.appendleft(message)
@@ -240,6 +248,7 @@ class Worker:
         self.incarnation = 0  # bumped by a crash: callbacks of the dead process are ignored
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
+        self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
 
     def can_reserve(self) -> bool:
         return self.alive and (
@@ -417,9 +426,12 @@ class Worker:
             self.crash()
 
     def crash(self) -> None:
-        """The node dies: everything it held stays un-acked in Redis until restored."""
+        """The node dies: everything it held stays un-acked in Redis until restored, and a BRPOP
+        it was waiting on stays served while its connection lingers (see ``Broker.publish``)."""
         if self.down:
             return
+        if self.waiting and not self.stopping:
+            self.lingers_until = self.env.now + self.model.scenario.workers.kill_linger
         self.incarnation += 1
         self.ready.clear()
         self.held.clear()

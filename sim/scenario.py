@@ -109,6 +109,14 @@ FIELDS: tuple[Field, ...] = (
         "seconds a deploy's warm shutdown may wait for running tasks before killing the worker",
         min=0,
     ),
+    Field(
+        "workers.kill_linger",
+        0.05,
+        float,
+        "seconds a killed node's Redis connection stays open: a message Redis hands its waiting "
+        "BRPOP meanwhile is lost",
+        min=0,
+    ),
     Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
     # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
     Field(
@@ -204,6 +212,7 @@ class Workers:
     cores: int
     deploy_every: float
     shutdown_grace: float
+    kill_linger: float
 
     @property
     def slots(self) -> int:

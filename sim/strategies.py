@@ -67,6 +67,7 @@ def scenarios(
         "workers.concurrency": draw(st.integers(1, 3)),
         "workers.prefetch_multiplier": draw(st.integers(0, 4)),
         "workers.restart_delay": draw(st.floats(0, 5)),
+        "workers.kill_linger": draw(st.sampled_from([0.0, 0.05, 1.0])),
         "failures.probability": draw(st.floats(0, 0.5)),
         "failures.crash_probability": draw(st.floats(0, 0.1)) if crashes else 0.0,
         "retry.max_retries": policy.max_retries,

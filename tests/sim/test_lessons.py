@@ -6,7 +6,7 @@ import pytest
 from sim import scenario
 from sim.draws import Draws
 from sim.lessons import LESSONS, all_lessons, figures, load
-from sim.metrics import sojourns
+from sim.metrics import lost_tasks, sojourns
 from sim.model import simulate
 from sim.scenario import ScenarioError
 from sim.states import FAILURE, STARTED
@@ -18,7 +18,7 @@ def lesson(name):
 
 def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
     lessons = all_lessons()
-    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 11)]
+    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 12)]
     for each in lessons:
         default, fixed = each.run()
         a, b = default[each.figure], fixed[each.figure]
@@ -147,3 +147,15 @@ def test_a_lesson_live_table_is_checked(tmp_path):
     path.write_text(head)
     with pytest.raises(ScenarioError, match="simulated only"):
         load(path).live_scenarios()
+
+
+def test_a_killed_node_with_prefetch_room_loses_messages_even_under_late_ack():
+    """The message a dead node's lingering BRPOP took was never received, so late ack cannot
+    bring it back; with no prefetch room while its one slot runs, no BRPOP waits."""
+    each = lesson("11_killed_node_takes_a_message")
+    trace = simulate(each.scenario)
+    lost = lost_tasks(trace)
+    assert sum(map(len, lost.values())) >= 5
+    assert set(lost) <= {"never reached a worker", "reserved by a worker, never started"}
+    _, fixed = each.run()
+    assert fixed["tasks_lost"] == 0
