@@ -14,6 +14,8 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -95,6 +97,39 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def _field_flag(key: str):
+    """An argparse type for a flag that stands in for a scenario field (``--seed`` for ``seed``),
+    so the flag has the field's range and message: a seed the scenario file would refuse is
+    refused on the command line too."""
+
+    def parse(text: str):
+        try:
+            return scenario.coerce(key, scenario.parse_override(f"{key}={text}")[1])
+        except scenario.ScenarioError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(text: str) -> str:
+    """A Redis URL, checked before anything starts: redis-py would refuse it later, with a
+    traceback, after workers and a private redis-server are already up."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Redis URL: use redis://HOST[:PORT][/DB], rediss://… (TLS) "
+            "or unix:///PATH/TO/SOCKET"
+        )
+    try:
+        parts.port  # noqa: B018 - urllib checks the port range only when it is read
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port must be 0-65535") from None
+    return text
 
 
 def _table(rows: dict) -> str:
@@ -444,29 +479,82 @@ def cmd_analytic(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOWN_PER_RULE = 20  # violations of one rule listed in the text report before "… and N more"
+SHOWN_LOST = 10  # lost task ids listed in the text report
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.set and not args.scenario:
+        raise BadInput("--set changes the scenario: give it with --scenario")
     trace = read(args.trace)
+    if not len(trace):
+        raise BadInput(f"{args.trace}: the trace holds no rows, so there is nothing to check")
     sc = scenario.load(args.scenario, args.set) if args.scenario else None
+    if sc is not None and (why := invariants.mismatch(trace, sc, args.seed)):
+        raise BadInput(f"{args.trace} is not a run of scenario {args.scenario}: {why}")
     report = invariants.check(trace, sc, seed=args.seed)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "violations": [asdict(v) for v in report.violations],
-                    "duplicate_terminals": report.duplicate_terminals,
-                    "redeliveries": report.redeliveries,
-                }
-            )
-        )
+        print(json.dumps(_check_json(report)))
     else:
-        for violation in report.violations:
-            print(violation)
-        print(
-            f"{'ok' if report.ok else 'FAILED'}: {len(report.violations)} violations, "
-            f"{report.redeliveries} redeliveries, {report.duplicate_terminals} duplicate terminals"
-        )
+        print("\n".join(_check_text(report, sc)))
     return 0 if report.ok else 1
+
+
+def _check_json(report: invariants.Report) -> dict:
+    """Everything the check found, every lost task id included: scripts read this."""
+    return {
+        "ok": report.ok,
+        "violations": [asdict(v) for v in report.violations],
+        "tasks_lost": len(report.lost),
+        "lost_task_ids": report.lost,
+        "lost_violations": sum(v.rule == "lost-under-late-ack" for v in report.violations),
+        "duplicate_terminals": report.duplicate_terminals,
+        "redeliveries": report.redeliveries,
+    }
+
+
+def _check_text(report: invariants.Report, sc: scenario.Scenario | None) -> list[str]:
+    """The report for a reader: the first violations of each rule, what was lost and why that
+    is or is not a violation, and a last line with every count."""
+    per_rule = Counter(v.rule for v in report.violations)
+    lines, shown = [], Counter()
+    for violation in report.violations:
+        shown[violation.rule] += 1
+        if shown[violation.rule] <= SHOWN_PER_RULE:
+            lines.append(str(violation))
+    lines += [
+        f"… and {n - SHOWN_PER_RULE} more {rule}"
+        for rule, n in per_rule.items()
+        if n > SHOWN_PER_RULE
+    ]
+    if report.lost:
+        ids = ", ".join(report.lost[:SHOWN_LOST])
+        if len(report.lost) > SHOWN_LOST:
+            ids += f" … and {len(report.lost) - SHOWN_LOST} more"
+        lines.append(
+            f"lost: {len(report.lost)} tasks never reached a terminal state "
+            f"({_lost_means(sc)}): {ids}"
+        )
+    lines.append(
+        f"{'ok' if report.ok else 'FAILED'}: {len(report.violations)} violations, "
+        f"{len(report.lost)} lost, {report.redeliveries} redeliveries, "
+        f"{report.duplicate_terminals} duplicate terminals"
+    )
+    return lines
+
+
+def _lost_means(sc: scenario.Scenario | None) -> str:
+    """Whether a lost task is a bug, which depends on the ack mode."""
+    if sc is None:
+        return "give --scenario to know the ack mode, and so whether that is a violation"
+    if sc.ack.late:
+        return (
+            "late ack: a violation, unless a killed node's lingering BRPOP took its message "
+            "before any worker received it (kombu/Redis behaviour, see DESIGN.md)"
+        )
+    return (
+        "early ack: Celery loses a task whose worker dies mid-run, as documented; not a violation"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -487,7 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     def live_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+        p.add_argument(
+            "--redis-url",
+            type=_redis_url,
+            help="use this Redis instead of a private redis-server",
+        )
         p.add_argument(
             "--time-scale",
             type=_positive(float),
@@ -495,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="X",
             help="wall seconds per scenario second (default 1)",
         )
-        p.add_argument("--seed", type=int, help="seed in place of the scenario's")
+        p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
         p.add_argument(
             "--drain",
             type=_positive(float),
@@ -506,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run the SimPy model of a scenario")
     scenario_args(p)
-    p.add_argument("--seed", type=int, help="seed in place of the scenario's")
+    p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
     p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(run=cmd_simulate)
@@ -571,14 +663,16 @@ def build_parser() -> argparse.ArgumentParser:
         "record",
         help="listen to a real deployment's Celery events and write a scenario that replays it",
     )
-    p.add_argument("--redis-url", required=True, help="the deployment's broker")
+    p.add_argument("--redis-url", type=_redis_url, required=True, help="the deployment's broker")
     p.add_argument("--duration", type=_positive(float), default=60.0, help="seconds to listen")
     p.add_argument("--out", required=True, help="scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_record)
 
     p = sub.add_parser("worker", help="join a live run on this Redis with more Celery workers")
-    p.add_argument("--redis-url", required=True, help="the Redis the live run uses")
+    p.add_argument(
+        "--redis-url", type=_redis_url, required=True, help="the Redis the live run uses"
+    )
     p.add_argument("--count", type=_positive(int), default=1, help="worker nodes to start")
     p.add_argument("--concurrency", type=_positive(int), help="slots per node (default: scenario)")
     p.set_defaults(run=cmd_worker)
@@ -611,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", help="trace file (.csv or .parquet)")
     p.add_argument("--scenario", help="the scenario that made it, for its own rules")
     p.add_argument("--set", action="append", default=[], metavar="K=V")
-    p.add_argument("--seed", type=int, help="seed the trace was made with")
+    p.add_argument("--seed", type=_field_flag("seed"), help="seed the trace was made with")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_check)
     return parser

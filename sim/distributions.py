@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.scenario import ScenarioError, Service
+from sim.scenario import MAX_SECONDS, ScenarioError, Service
 
 
 @cache
@@ -22,6 +22,8 @@ def read_numbers(path: str) -> tuple[float, ...]:
         lines = Path(path).read_text().splitlines()
     except FileNotFoundError:
         raise ScenarioError(f"data file {path!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
     numbers = []
     for n, line in enumerate(lines, 1):
         cell = line.split(",")[0].strip()
@@ -42,8 +44,17 @@ def read_numbers(path: str) -> tuple[float, ...]:
 
 
 def empirical_values(service: Service) -> np.ndarray:
-    """The sample an empirical distribution resamples from."""
-    return np.asarray(service.values or read_numbers(service.file), dtype=float)
+    """The sample an empirical distribution resamples from.
+
+    File values are bounded like ``service.values``: larger ones make sums of times overflow.
+    """
+    values = np.asarray(service.values or read_numbers(service.file), dtype=float)
+    if values.max() > MAX_SECONDS:
+        raise ScenarioError(
+            f"service.file {service.file!r}: a service time of {values.max():g} s: "
+            f"must be <= {MAX_SECONDS:g}"
+        )
+    return values
 
 
 def sample_service(service: Service, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -9,10 +9,16 @@ redelivery must come at least a visibility timeout after the delivery before it.
 scenario, also: at most ``max_retries + 1`` attempts, each retry starts no earlier than its drawn
 countdown after the RETRY, and no task is lost under late acknowledgement. Globally: time never
 runs backwards, and Little's law holds on a complete run.
+
+A lost task (submitted, never terminal) is reported in every ack mode, but is a violation only
+under late ack: with early ack Celery acks before running, so a worker that dies mid-task loses
+it, as documented. ``mismatch`` first says whether a trace can come from the scenario at all:
+a trace checked against the wrong scenario breaks rules for reasons that are not bugs.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,11 +47,12 @@ class Violation:
 
 @dataclass
 class Report:
-    """The violations found, plus the duplicates Celery is allowed to produce."""
+    """The violations found, plus the duplicates and losses Celery is allowed to produce."""
 
     violations: list[Violation] = field(default_factory=list)
     duplicate_terminals: int = 0
     redeliveries: int = 0
+    lost: list[str] = field(default_factory=list)  # ids of tasks submitted, never terminal
 
     @property
     def ok(self) -> bool:
@@ -79,20 +86,24 @@ def check(
     bounds = np.flatnonzero(np.diff(trace.task[order])) + 1
     columns = [c[order].tolist() for c in (trace.attempt, trace.state, trace.t, trace.worker)]
     start = 0
-    for end in [*bounds.tolist(), len(order)]:
+    for end in [*bounds.tolist(), len(order)] if len(order) else []:
         task = int(trace.task[order[start]])
         rows = list(zip(*(c[start:end] for c in columns), strict=True))
         _check_task(
             report, _task_id(trace, task), rows, scenario, delays(task) if delays else None, slack
         )
         start = end
-    if complete and scenario is not None and scenario.ack.late:
-        for task in _lost_after_receipt(trace, scenario)[:20].tolist():
-            report.violations.append(
+    if complete:
+        _, end_state = last_terminal(trace)
+        lost = (_task_id(trace, task) for task in np.flatnonzero(end_state < 0).tolist())
+        report.lost = sorted(lost, key=_id_order)
+        if scenario is not None and scenario.ack.late:
+            report.violations += [
                 Violation(
                     "lost-under-late-ack", _task_id(trace, task), "never reached a terminal state"
                 )
-            )
+                for task in _lost_after_receipt(trace, scenario).tolist()
+            ]
     gap = littles_law_gap(trace) if complete else None
     if gap is not None and gap > LITTLE_TOLERANCE:
         report.violations.append(
@@ -259,6 +270,33 @@ def littles_law_gap(trace: Trace) -> float | None:
     lam = len(start) / horizon
     w_mean = float((end - start).mean())
     return abs(l_mean - lam * w_mean) / max(lam * w_mean, 1e-12)
+
+
+def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str | None:
+    """Why ``trace`` cannot be a run of ``scenario`` with ``seed``, or None when it can be.
+
+    Both engines submit every task of the scenario with its index as id and name the run's own
+    workers w1…wN (workers that joined a live run from elsewhere have other names).
+    """
+    n_tasks = Draws(scenario, seed).n_tasks
+    if trace.n_tasks != n_tasks:
+        return f"the trace holds {trace.n_tasks} tasks, the scenario submits {n_tasks}"
+    ids = trace.task_ids
+    if ids is not None and all(s.isdigit() for s in ids.tolist()):
+        past = [s for s in ids.tolist() if int(s) >= n_tasks]
+        if past:
+            return f"task {past[0]} is past the scenario's task indices 0…{n_tasks - 1}"
+    count = scenario.workers.count
+    for name in trace.workers:
+        own = re.fullmatch(r"w(\d+)", name)
+        if own and not 1 <= int(own[1]) <= count:
+            return f"worker {name} is not one of the scenario's {count} workers w1…w{count}"
+    return None
+
+
+def _id_order(task_id: str) -> tuple[int, int, str]:
+    """Task indices in number order (9 before 10), other ids after them as text."""
+    return (0, int(task_id), "") if task_id.isdigit() else (1, 0, task_id)
 
 
 def _task_id(trace: Trace, task: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.outage import Outage
+
+log = logging.getLogger(__name__)
 
 
 class ScenarioError(ValueError):
@@ -43,49 +46,94 @@ class Field:
         if self.type is Outage:
             return "a list of {start, end, probability}, 0 <= start < end, 0 <= probability <= 1"
         kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        # an integer bound is shown exactly: 9.22337e+18 would hide where the range ends
+        shown = str if self.type is int else "{:g}".format
         parts = []
         if self.above is not None:
-            parts.append(f"> {self.above:g}")
+            parts.append(f"> {shown(self.above)}")
         if self.min is not None:
-            parts.append(f">= {self.min:g}")
+            parts.append(f">= {shown(self.min)}")
         if self.max is not None:
-            parts.append(f"<= {self.max:g}")
+            parts.append(f"<= {shown(self.max)}")
         return kind[self.type] + (" " + " and ".join(parts) if parts else "")
 
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
 CRASH_KINDS = ("node", "child")
 SERVICE_DISTS = ("exponential", "constant", "lognormal", "uniform", "empirical")
+# Bounds that keep every draw and every sum of times finite and the run within memory: past
+# them a scenario is a typo, and the run would end in inf, nan or an allocation error.
+MAX_TASKS = 100_000_000
+MAX_SECONDS = 1e9  # about 31 years of scenario time, still microsecond-precise as a float
+MAX_RATE = 1e9  # tasks per second; its inverse is the least rate, one task per MAX_SECONDS
+MAX_CV = 100.0  # lognormal spread; cv**2 overflows near 1e154, and 100 is already extreme
+MAX_RESULT_BYTES = 512 * 1024**2  # Redis's largest string value
 
 FIELDS: tuple[Field, ...] = (
     Field("name", "scenario", str, "a label carried into traces and summaries"),
     Field("description", "", str, "what this scenario shows and where to look"),
     Field("seed", 1, int, "seed of every random draw", min=0, max=2**63 - 1),
-    Field("run.tasks", 10000, int, "tasks submitted (default when run.duration is unset)", min=1),
     Field(
-        "run.duration", 0.0, float, "seconds of arrivals instead of a task count; 0 = unset", min=0
+        "run.tasks",
+        10000,
+        int,
+        "tasks submitted (default when run.duration is unset)",
+        min=1,
+        max=MAX_TASKS,
+    ),
+    Field(
+        "run.duration",
+        0.0,
+        float,
+        "seconds of arrivals instead of a task count; 0 = unset",
+        min=0,
+        max=MAX_SECONDS,
     ),
     Field("arrivals.process", "poisson", str, "arrival process", choices=ARRIVAL_PROCESSES),
-    Field("arrivals.rate", 7.2, float, "mean tasks per second", above=0),
-    Field("arrivals.burst_size", 100, int, "tasks per burst (process = burst)", min=1),
+    Field("arrivals.rate", 7.2, float, "mean tasks per second", min=1 / MAX_SECONDS, max=MAX_RATE),
+    Field(
+        "arrivals.burst_size", 100, int, "tasks per burst (process = burst)", min=1, max=MAX_TASKS
+    ),
     Field("arrivals.file", "", str, "arrival times, one per line (process = trace)"),
     Field("service.dist", "exponential", str, "service-time distribution", choices=SERVICE_DISTS),
-    Field("service.mean", 1.0, float, "mean service time in seconds", above=0),
-    Field("service.cv", 1.0, float, "coefficient of variation (lognormal)", above=0),
-    Field("service.low", 0.5, float, "lower bound (uniform)", min=0),
-    Field("service.high", 1.5, float, "upper bound (uniform)", above=0),
+    Field("service.mean", 1.0, float, "mean service time in seconds", above=0, max=MAX_SECONDS),
+    Field("service.cv", 1.0, float, "coefficient of variation (lognormal)", above=0, max=MAX_CV),
+    Field("service.low", 0.5, float, "lower bound (uniform)", min=0, max=MAX_SECONDS),
+    Field("service.high", 1.5, float, "upper bound (uniform)", above=0, max=MAX_SECONDS),
     Field("service.file", "", str, "service times, one per line (empirical)"),
     Field("service.values", (), list, "inline service times to sample from (empirical)"),
     Field("workers.count", 8, int, "worker processes (Celery nodes)", min=1, max=10000),
-    Field("workers.concurrency", 1, int, "execution slots per worker (--concurrency)", min=1),
-    Field("workers.prefetch_multiplier", 4, int, "worker_prefetch_multiplier; 0 = no limit", min=0),
-    Field("workers.restart_delay", 1.0, float, "seconds until a crashed worker is back", min=0),
+    Field(
+        "workers.concurrency",
+        1,
+        int,
+        "execution slots per worker (--concurrency)",
+        min=1,
+        max=10000,
+    ),
+    Field(
+        "workers.prefetch_multiplier",
+        4,
+        int,
+        "worker_prefetch_multiplier; 0 = no limit",
+        min=0,
+        max=10000,
+    ),
+    Field(
+        "workers.restart_delay",
+        1.0,
+        float,
+        "seconds until a crashed worker is back",
+        min=0,
+        max=MAX_SECONDS,
+    ),
     Field(
         "workers.lost_wait",
         10.0,
         float,
         "worker_lost_wait: seconds from a pool child's death to WorkerLostError",
         min=0,
+        max=MAX_SECONDS,
     ),
     Field(
         "workers.cores",
@@ -94,6 +142,7 @@ FIELDS: tuple[Field, ...] = (
         "CPU cores of each worker's machine; more busy slots than cores slow every task down; "
         "0 = a core per slot",
         min=0,
+        max=10000,
     ),
     Field(
         "workers.deploy_every",
@@ -101,6 +150,7 @@ FIELDS: tuple[Field, ...] = (
         float,
         "seconds between rolling deploys that restart the workers one by one; 0 = none",
         min=0,
+        max=MAX_SECONDS,
     ),
     Field(
         "workers.shutdown_grace",
@@ -108,6 +158,7 @@ FIELDS: tuple[Field, ...] = (
         float,
         "seconds a deploy's warm shutdown may wait for running tasks before killing the worker",
         min=0,
+        max=MAX_SECONDS,
     ),
     Field(
         "workers.kill_linger",
@@ -116,6 +167,7 @@ FIELDS: tuple[Field, ...] = (
         "seconds a killed node's Redis connection stays open: a message Redis hands its waiting "
         "BRPOP meanwhile is lost",
         min=0,
+        max=MAX_SECONDS,
     ),
     Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
     # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
@@ -141,10 +193,27 @@ FIELDS: tuple[Field, ...] = (
         "downstream outages: [[failures.outage]] start, end, probability (an attempt ending "
         "inside one fails with its probability)",
     ),
-    Field("retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0),
-    Field("retry.countdown", 180.0, float, "default_retry_delay when backoff is off", min=0),
-    Field("retry.backoff", 0.0, float, "retry_backoff factor in seconds; 0 = off", min=0),
-    Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0),
+    # each attempt number draws a vector over all tasks: a thousand is memory enough
+    Field(
+        "retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0, max=1000
+    ),
+    Field(
+        "retry.countdown",
+        180.0,
+        float,
+        "default_retry_delay when backoff is off",
+        min=0,
+        max=MAX_SECONDS,
+    ),
+    Field(
+        "retry.backoff",
+        0.0,
+        float,
+        "retry_backoff factor in seconds; 0 = off",
+        min=0,
+        max=MAX_SECONDS,
+    ),
+    Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0, max=MAX_SECONDS),
     Field("retry.jitter", True, bool, "retry_jitter: full jitter on the backoff"),
     Field(
         "retry.on_worker_lost",
@@ -165,13 +234,40 @@ FIELDS: tuple[Field, ...] = (
         float,
         "Redis redelivers unacked messages after this",
         above=0,
+        max=MAX_SECONDS,
     ),
-    Field("overhead.dispatch", 0.0, float, "broker-to-worker delay per delivery", min=0),
-    Field("overhead.record", 0.0, float, "result-backend write per state change", min=0),
     Field(
-        "results.expires", 86400.0, float, "result_expires: seconds a stored result lives", above=0
+        "overhead.dispatch",
+        0.0,
+        float,
+        "broker-to-worker delay per delivery",
+        min=0,
+        max=MAX_SECONDS,
     ),
-    Field("results.size", 1000, int, "bytes one stored result takes in Redis", min=0),
+    Field(
+        "overhead.record",
+        0.0,
+        float,
+        "result-backend write per state change",
+        min=0,
+        max=MAX_SECONDS,
+    ),
+    Field(
+        "results.expires",
+        86400.0,
+        float,
+        "result_expires: seconds a stored result lives",
+        above=0,
+        max=MAX_SECONDS,
+    ),
+    Field(
+        "results.size",
+        1000,
+        int,
+        "bytes one stored result takes in Redis",
+        min=0,
+        max=MAX_RESULT_BYTES,
+    ),
     Field("results.track_started", False, bool, "task_track_started: store STARTED too"),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
@@ -336,8 +432,12 @@ def _coerce(field: Field, value: Any) -> Any:
     if field.type is Outage:
         return _outages(field, value)
     if field.type is list:
-        if not isinstance(value, list | tuple) or not all(_is_number(v) and v > 0 for v in value):
-            raise ScenarioError(f"{field.key} = {value!r}: must be a list of numbers > 0")
+        if not isinstance(value, list | tuple) or not all(
+            _is_number(v) and 0 < v <= MAX_SECONDS for v in value
+        ):
+            raise ScenarioError(
+                f"{field.key} = {value!r}: must be a list of numbers > 0 and <= {MAX_SECONDS:g}"
+            )
         return tuple(float(v) for v in value)
     if field.type is bool:
         if not isinstance(value, bool):
@@ -353,8 +453,11 @@ def _coerce(field: Field, value: Any) -> Any:
         raise fail("is not an integer")
     if field.type is float and not _is_number(value):
         raise fail("is not a number")
-    number = field.type(value)
-    if not math.isfinite(number):
+    try:
+        number = field.type(value)
+    except OverflowError:  # a TOML integer too large for a float: 10**400
+        raise fail("is out of range") from None
+    if field.type is float and not math.isfinite(number):
         raise fail("is not finite")
     too_low = (field.min is not None and number < field.min) or (
         field.above is not None and number <= field.above
@@ -374,7 +477,7 @@ def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
             table = dataclasses.asdict(table)
         if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
             raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
-        if not all(_is_number(v) and math.isfinite(v) for v in table.values()):
+        if not all(_is_number(v) and _is_finite(v) for v in table.values()):
             raise ScenarioError(f"{where} = {table!r}: start, end and probability are numbers")
         start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
         if not 0 <= start < end:
@@ -389,8 +492,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_finite(number: int | float) -> bool:
+    """Finite as a float: TOML integers are unbounded, and 10**400 does not fit one."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def coerce(key: str, value: Any) -> Any:
+    """``value`` checked against field ``key`` and returned in its type, for command-line flags
+    that stand in for a field (``--seed``): the same range and message as in a file."""
+    return _coerce(FIELD_BY_KEY[key], value)
+
+
 def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     """Validate nested scenario data; fields it leaves out come from ``base`` or the defaults."""
+    _check_sections(raw)
     given = _flatten(raw)
     unknown = sorted(set(given) - set(FIELD_BY_KEY))
     if unknown:
@@ -418,6 +536,18 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     )
 
 
+def _check_sections(raw: dict[str, Any]) -> None:
+    """A section written as a value (``service = 5``, ``run = [1, 2]``, ``[[service]]``) is named
+    as such: to the field table it would only be an unknown field."""
+    for name in SECTIONS:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ScenarioError(
+                f"{name} = {_toml_value(value)}: {name} must be a table, "
+                f"written [{name}] with its fields beneath it"
+            )
+
+
 def _check_together(m: dict[str, Any]) -> None:
     """Rules that involve more than one field."""
     if m["service.dist"] == "uniform" and not m["service.low"] < m["service.high"]:
@@ -428,6 +558,12 @@ def _check_together(m: dict[str, Any]) -> None:
         raise ScenarioError("service.dist = 'empirical' needs service.file or service.values")
     if m["arrivals.process"] == "trace" and not m["arrivals.file"]:
         raise ScenarioError("arrivals.process = 'trace' needs arrivals.file (arrival times)")
+    expected = m["run.duration"] * m["arrivals.rate"]
+    if m["arrivals.process"] != "trace" and expected > MAX_TASKS:
+        raise ScenarioError(
+            f"run.duration = {m['run.duration']:g} at arrivals.rate = {m['arrivals.rate']:g} "
+            f"submits about {expected:.3g} tasks: must be <= {MAX_TASKS} like run.tasks"
+        )
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -454,12 +590,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: malformed TOML: {err}") from None
     for section in ("service", "arrivals"):
-        file = raw.get(section, {}).get("file")
+        table = raw.get(section)
+        file = table.get("file") if isinstance(table, dict) else None
         if isinstance(file, str) and file and not Path(file).is_absolute():
-            raw[section]["file"] = str(path.parent / file)
+            table["file"] = str(path.parent / file)
     return raw
 
 
@@ -471,6 +610,13 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
     """
     raw = read_toml(path) if path is not None else {}
     raw.pop("lesson", None)
+    if path is not None and not raw:
+        # most likely the wrong file: say so rather than silently run the defaults
+        log.warning(
+            "warning: scenario file %s sets no fields: every field %stakes its default",
+            path,
+            "not given with --set " if overrides else "",
+        )
     scenario = from_dict(raw)
     if overrides:
         scenario = from_dict(_nest(dict(parse_override(o) for o in overrides)), base=scenario)

@@ -8,6 +8,7 @@ causal order. The same trace gives the same bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -85,27 +86,44 @@ class Trace:
 
 
 def read(path: str | Path) -> Trace:
-    """Read a trace written by any engine (or by hand) back into columns."""
+    """Read a trace written by any engine (or by hand) back into columns.
+
+    Errors name the file, row and column but never quote the file: a binary file's bytes would
+    garble the terminal.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise TraceError(f"{path} is a directory, not a trace file")
     try:
         if path.suffix == ".parquet":
             table = pq.read_table(path)
         elif path.suffix == ".csv":
-            options = pacsv.ConvertOptions(
-                column_types={"task_id": pa.string(), "worker": pa.string()},
-                strings_can_be_null=False,
-            )
-            table = pacsv.read_csv(path, convert_options=options)
+            table = _read_csv(path)
         else:
             raise TraceError(f"{path}: trace files end in .csv or .parquet")
     except FileNotFoundError:
         raise TraceError(f"trace file {str(path)!r} does not exist") from None
     except pa.ArrowInvalid as err:
-        raise TraceError(f"{path}: not a readable trace: {err}") from None
+        raise TraceError(f"{path}: not a readable trace: {_unquoted(err)}") from None
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise TraceError(f"{path}: missing columns {missing}; a trace has {list(COLUMNS)}")
     return from_arrow(table, str(path))
+
+
+def _read_csv(path: Path) -> pa.Table:
+    """The CSV with numeric columns parsed; if a cell is not a number, read again as text, so
+    that ``from_arrow`` names its row rather than Arrow quoting it."""
+    text = {c: pa.string() for c in COLUMNS}
+    try:
+        return _csv_table(path, {**text, "attempt": pa.int64(), "t": pa.float64()})
+    except pa.ArrowInvalid:
+        return _csv_table(path, text)
+
+
+def _csv_table(path: Path, types: dict[str, pa.DataType]) -> pa.Table:
+    options = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
+    return pacsv.read_csv(path, convert_options=options)
 
 
 def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
@@ -120,11 +138,17 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
     worker_list = [w for w in workers.tolist() if w]
     index = {w: i for i, w in enumerate(worker_list)}
     lookup = np.array([index.get(w, -1) for w in workers.tolist()], dtype=np.int32)
+    attempt = _numbers(table, "attempt", pa.int32(), source)
+    if len(attempt) and attempt.min() < 0:
+        raise TraceError(f"{source}: row {int(np.argmax(attempt < 0)) + 1}: attempt is below 0")
+    t = _numbers(table, "t", pa.float64(), source)
+    if not np.isfinite(t).all():
+        raise TraceError(f"{source}: row {int(np.argmin(np.isfinite(t))) + 1}: t is not finite")
     return Trace(
         task=task.astype(np.int64),
-        attempt=table["attempt"].to_numpy().astype(np.int32),
+        attempt=attempt,
         state=codes[state] if len(state) else np.zeros(0, np.int8),
-        t=table["t"].to_numpy().astype(np.float64),
+        t=t,
         worker=lookup[worker] if len(worker) else np.zeros(0, np.int32),
         workers=tuple(worker_list),
         task_ids=ids,
@@ -133,6 +157,48 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
 
 def _strings(table: pa.Table, column: str) -> np.ndarray:
     return table[column].to_numpy(zero_copy_only=False).astype(str)
+
+
+def _numbers(table: pa.Table, column: str, kind: pa.DataType, source: str) -> np.ndarray:
+    """A numeric column in ``kind``; a cell that is empty or not such a number is named by its
+    row (1 = the first data row), not quoted."""
+    values = table[column].combine_chunks()
+    if values.null_count == 0 and _casts(values, kind):
+        return values.cast(kind).to_numpy()
+    lo, hi = 0, len(values)  # values[lo:hi] holds a bad cell: halve until it is one cell
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        head = values.slice(lo, mid - lo)
+        lo, hi = (lo, mid) if head.null_count or not _casts(head, kind) else (mid, hi)
+    what = "an integer" if pa.types.is_integer(kind) else "a number"
+    raise TraceError(f"{source}: row {lo + 1}: {column} is not {what}")
+
+
+def _casts(values: pa.Array, kind: pa.DataType) -> bool:
+    try:
+        values.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+# Arrow's reasons, without the row or value some of them quote from the file
+_REASONS = (
+    (re.compile(r"UTF-?8", re.I), lambda m: "not UTF-8 text (a binary file?)"),
+    (
+        re.compile(r"Expected (\d+) columns, got (\d+)"),
+        lambda m: f"a row has {m[2]} cells where the header has {m[1]}",
+    ),
+    (re.compile(r"Empty CSV file"), lambda m: "no header row (an empty or binary file?)"),
+    (re.compile(r"[Pp]arquet magic bytes not found"), lambda m: "not a Parquet file"),
+)
+
+
+def _unquoted(err: pa.ArrowInvalid) -> str:
+    for pattern, reason in _REASONS:
+        if match := pattern.search(str(err)):
+            return reason(match)
+    return "not a CSV or Parquet trace"
 
 
 class Recorder:

@@ -2,8 +2,10 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +151,29 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         ),
         (["live", "scenarios/lessons/05_rolling_deploy.toml"], "workers.deploy_every = 0"),
         (["live", "scenarios/lessons/10_concurrency_vs_cores.toml"], "workers.cores = 0"),
+        (["simulate", "scenarios/mmc.toml", "--seed", "-5"], "seed = -5 is out of range"),
+        (
+            ["simulate", "scenarios/mmc.toml", "--seed", "99999999999999999999"],
+            "seed = 99999999999999999999 is out of range: must be an integer >= 0",
+        ),
+        (["check", "missing.csv", "--seed", "-1"], "seed = -1 is out of range"),
+        (["check", "missing.csv", "--set", "workers.count=2"], "give it with --scenario"),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=99999999999999999999"],
+            "run.tasks = 99999999999999999999 is out of range: must be an integer >= 1 and <= ",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "service.dist=lognormal"]
+            + ["--set", "service.cv=1e200"],
+            "service.cv = 1e+200 is out of range",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "service.mean=1e308"],
+            "service.mean = 1e+308",
+        ),
+        (["live", "scenarios/mmc.toml", "--redis-url", "notaurl"], "'notaurl' is not a Redis URL"),
+        (["record", "--redis-url", "http://h", "--out", "o.toml"], "'http://h' is not a Redis URL"),
+        (["worker", "--redis-url", "redis://h:99999"], "the port must be 0-65535"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):
@@ -157,6 +182,75 @@ def test_bad_input_exits_2_with_one_line(args, message):
     assert "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]  # argparse puts its usage lines first
     assert "error:" in last and message in last
+
+
+HEADER = b"task_id,attempt,state,t,worker\n"
+GOOD_ROW = b"0,0,PENDING,0.0,\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({"s.toml": b"\xff\xfe\x00[workers]"}, ["simulate", "s.toml"], "s.toml: not a text file"),
+        ({"s.toml": b"service = 5\n"}, ["simulate", "s.toml"], "service must be a table"),
+        ({"s.toml": b'arrivals = "x"\n'}, ["simulate", "s.toml"], "arrivals must be a table"),
+        ({"s.toml": b"[[service]]\nmean = 2.0\n"}, ["simulate", "s.toml"], "must be a table"),
+        ({"s.toml": b"run = [1, 2]\n"}, ["simulate", "s.toml"], "run must be a table"),
+        (
+            {"s.toml": b'[service]\ndist = "empirical"\nfile = "d.txt"\n', "d.txt": b"\xff\xfe1\n"},
+            ["simulate", "s.toml"],
+            "d.txt' is not text",
+        ),
+        ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
+        (
+            {"t.csv": HEADER + b"0,0,PENDING,soon,\n"},
+            ["check", "t.csv"],
+            "row 1: t is not a number",
+        ),
+        (
+            {"t.csv": HEADER + GOOD_ROW + b"0,first,RECEIVED,1.0,w1\n"},
+            ["check", "t.csv"],
+            "row 2: attempt is not an integer",
+        ),
+        (
+            {"t.csv": HEADER + GOOD_ROW, "s.toml": b"\xff\xfe\x00"},
+            ["check", "t.csv", "--scenario", "s.toml"],
+            "s.toml: not a text file",
+        ),
+        ({"t.csv/x": b""}, ["check", "t.csv"], "t.csv is a directory, not a trace file"),
+    ],
+)
+def test_bad_files_exit_2_with_one_line(tmp_path, files, args, message):
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    r = queuelab(*args, cwd=tmp_path, env=_env())
+    assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
+    assert r.stderr.startswith("queuelab: error: ") and message in r.stderr
+
+
+def test_a_binary_trace_is_named_never_echoed(tmp_path):
+    (tmp_path / "t.csv").write_bytes(HEADER + b"\x1b[2J\xff\xfe\n")  # clears a terminal
+    r = queuelab("check", str(tmp_path / "t.csv"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "\x1b" not in r.stderr and "\ufffd" not in r.stderr
+    assert "a row has 1 cells where the header has 5" in r.stderr
+
+
+def test_an_empty_scenario_file_runs_the_defaults_with_one_warning(tmp_path):
+    (tmp_path / "s.toml").write_text("")
+    r = queuelab("simulate", str(tmp_path / "s.toml"), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["tasks_submitted"] == 10000
+    assert r.stderr.splitlines() == [
+        f"warning: scenario file {tmp_path / 's.toml'} sets no fields: "
+        "every field takes its default"
+    ]
+
+
+def _env():
+    """The environment with this checkout importable from another working directory."""
+    root = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
 
 
 def test_malformed_scenario_exits_2(tmp_path):
@@ -275,7 +369,13 @@ def test_record_refuses_a_missing_output_folder_before_listening(tmp_path):
 
 
 def test_a_run_too_large_for_memory_is_refused_naming_the_field():
-    r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=1000000000")
+    r = queuelab(  # 10^8 tasks of ten attempts each: about 400 GiB
+        "simulate",
+        "scenarios/mmc.toml",
+        "--set",
+        "run.tasks=100000000",
+        *("--set", "failures.probability=0.9", "--set", "retry.max_retries=50"),
+    )
     assert r.returncode == 2
     assert r.stderr.startswith("queuelab: error: run.tasks:") and "GiB" in r.stderr
     assert r.stderr.count("\n") == 1
@@ -338,3 +438,74 @@ def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
         "simulating [############..................] 4000/10000",
         "simulating [###############...............] 5000/10000\n",
     ]
+
+
+DEPLOY = "scenarios/lessons/05_rolling_deploy.toml"  # early ack: deploys lose running tasks
+
+
+@pytest.fixture(scope="module")
+def deploy_trace(tmp_path_factory):
+    """A trace of the rolling-deploy lesson, with its summary: more than 20 tasks lost."""
+    path = tmp_path_factory.mktemp("deploy") / "t.parquet"
+    r = queuelab("simulate", DEPLOY, "--trace", str(path), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["tasks_lost"] > 20
+    return path, summary
+
+
+def test_check_reports_early_ack_losses_as_information(deploy_trace):
+    path, summary = deploy_trace
+    lost = summary["tasks_lost"]
+    r = queuelab("check", str(path), "--scenario", DEPLOY, "--json")
+    assert r.returncode == 0, r.stdout
+    report = json.loads(r.stdout)
+    assert (report["ok"], report["tasks_lost"], report["lost_violations"]) == (True, lost, 0)
+    assert len(set(report["lost_task_ids"])) == lost
+    text = queuelab("check", str(path), "--scenario", DEPLOY).stdout.splitlines()
+    assert text[-2].startswith(f"lost: {lost} tasks never reached a terminal state (early ack")
+    assert text[-2].endswith(f"… and {lost - 10} more")
+    assert text[-1] == f"ok: 0 violations, {lost} lost, " + text[-1].split("lost, ")[1]
+
+
+def test_check_counts_every_late_ack_loss_as_a_violation(deploy_trace):
+    path, summary = deploy_trace
+    lost = summary["tasks_lost"]
+    late = ["--scenario", DEPLOY, "--set", "ack.late=true"]
+    r = queuelab("check", str(path), *late, "--json")
+    assert r.returncode == 1
+    report = json.loads(r.stdout)
+    rules = [v["rule"] for v in report["violations"]]
+    assert rules.count("lost-under-late-ack") == report["tasks_lost"] == lost
+    text = queuelab("check", str(path), *late).stdout
+    assert f"… and {lost - 20} more lost-under-late-ack" in text
+    assert f"FAILED: {lost} violations, {lost} lost" in text
+
+
+@pytest.fixture(scope="module")
+def mmc_trace(tmp_path_factory):
+    """A 2,000-task trace of the M/M/4 scenario."""
+    path = str(tmp_path_factory.mktemp("mmc") / "t.csv")
+    made = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=2000", "--trace", path)
+    assert made.returncode == 0, made.stderr
+    return path
+
+
+@pytest.mark.parametrize(
+    ("against", "message"),
+    [
+        (["scenarios/flaky_api.toml"], "the trace holds 2000 tasks, the scenario submits 10000"),
+        (
+            ["scenarios/mmc.toml", "--set", "run.tasks=5"],
+            "holds 2000 tasks, the scenario submits 5",
+        ),
+        (
+            ["scenarios/mmc.toml", "--set", "run.tasks=2000", "--set", "workers.count=2"],
+            "worker w3 is not one of the scenario's 2 workers",
+        ),
+    ],
+)
+def test_check_refuses_a_trace_from_another_scenario(mmc_trace, against, message):
+    r = queuelab("check", mmc_trace, "--scenario", *against)
+    assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
+    assert "is not a run of scenario" in r.stderr and message in r.stderr

@@ -8,7 +8,7 @@ import pytest
 from sim import invariants
 from sim.model import simulate
 from sim.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
-from sim.trace import Trace
+from sim.trace import Recorder, Trace
 from tests.sim.helpers import make
 
 FLAKY = make(
@@ -133,3 +133,45 @@ def test_redelivery_sooner_than_the_visibility_timeout_is_caught():
 def test_littles_law_gap_is_small_on_a_long_run():
     trace = simulate(make(**{"run.tasks": 20000, "workers.count": 8}))
     assert invariants.littles_law_gap(trace) < 0.01
+
+
+def test_lost_tasks_are_listed_in_every_ack_mode_and_violations_only_under_late_ack(good):
+    done = good.task[good.state == SUCCESS]
+    dropped = np.unique(done)[-25:]  # more than the 20 the check once stopped at
+    broken = edit(good, keep=~(np.isin(good.task, dropped) & (good.state == SUCCESS)))
+    ids = [str(t) for t in sorted(dropped.tolist())]
+    early = invariants.check(broken, FLAKY.replace(**{"ack.late": False}))
+    assert early.ok and early.lost == ids
+    late = invariants.check(broken, FLAKY)
+    assert late.lost == ids
+    assert [v.task_id for v in late.violations if v.rule == "lost-under-late-ack"] == ids
+    assert invariants.check(broken).lost == ids  # without a scenario: listed, ack mode unknown
+    assert invariants.check(broken, FLAKY, complete=False).lost == []
+
+
+def test_an_empty_trace_has_nothing_to_check():
+    report = invariants.check(Recorder().trace(), FLAKY)
+    assert report.ok and report.lost == []
+
+
+def test_a_trace_matches_its_own_scenario_only(good):
+    assert invariants.mismatch(good, FLAKY) is None
+    assert invariants.mismatch(good, FLAKY.replace(**{"run.tasks": 5})) == (
+        "the trace holds 400 tasks, the scenario submits 5"
+    )
+    fewer = FLAKY.replace(**{"workers.count": 2})
+    assert invariants.mismatch(good, fewer) == (
+        "worker w3 is not one of the scenario's 2 workers w1…w2"
+    )
+    shifted = Trace(
+        good.task,
+        good.attempt,
+        good.state,
+        good.t,
+        good.worker,
+        good.workers,
+        task_ids=np.array([str(i + 1) for i in range(good.n_tasks)]),
+    )
+    assert invariants.mismatch(shifted, FLAKY) == (
+        "task 400 is past the scenario's task indices 0…399"
+    )

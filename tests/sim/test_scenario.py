@@ -1,11 +1,16 @@
 import dataclasses
+import logging
+import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import scenario
-from sim.scenario import FIELD_BY_KEY, SECTIONS, ScenarioError
+from sim.distributions import read_numbers
+from sim.metrics import summarize
+from sim.model import simulate
+from sim.scenario import FIELD_BY_KEY, FIELDS, MAX_CV, MAX_SECONDS, SECTIONS, ScenarioError
 
 
 def write(tmp_path, text):
@@ -32,7 +37,7 @@ def test_every_section_field_is_declared_once_in_the_table():
     ("text", "names"),
     [
         ("[workers]\ncount = 0\n", ["workers.count", "0", ">= 1"]),
-        ("[arrivals]\nrate = -1.0\n", ["arrivals.rate", "-1.0", "> 0"]),
+        ("[arrivals]\nrate = -1.0\n", ["arrivals.rate", "-1.0", ">= 1e-09"]),
         ("[failures]\nprobability = 1.5\n", ["failures.probability", "1.5", "<= 1"]),
         ("[workers]\ncount = 2.5\n", ["workers.count", "2.5", "integer"]),
         ('[service]\ndist = "weibull"\n', ["service.dist", "weibull", "exponential"]),
@@ -42,6 +47,21 @@ def test_every_section_field_is_declared_once_in_the_table():
         ('[service]\ndist = "uniform"\nlow = 2.0\nhigh = 1.0\n', ["service.low", "service.high"]),
         ('[service]\ndist = "empirical"\n', ["service.file", "service.values"]),
         ("[workers\ncount = 3\n", ["malformed TOML"]),
+        ("service = 5\n", ["service = 5", "service must be a table"]),
+        ('arrivals = "x"\n', ['arrivals = "x"', "arrivals must be a table"]),
+        ("[[service]]\nmean = 2.0\n", ["service", "must be a table"]),
+        ("run = [1, 2]\n", ["run = [1, 2]", "run must be a table"]),
+        ("[run]\ntasks = 99999999999999999999\n", ["run.tasks", "<= 100000000"]),
+        ("[service]\nmean = 1" + "0" * 400 + "\n", ["service.mean", "out of range"]),
+        ("[service]\nmean = 1e308\n", ["service.mean", "<= 1e+09"]),
+        ('[service]\ndist = "lognormal"\ncv = 1e200\n', ["service.cv", "<= 100"]),
+        ("[service]\nvalues = [1.0, 1e300]\n", ["service.values", "<= 1e+09"]),
+        ("[arrivals]\nrate = 1e-308\n", ["arrivals.rate", ">= 1e-09"]),
+        ("[run]\nduration = 1e9\n", ["run.duration", "arrivals.rate", "100000000"]),
+        (
+            "[[failures.outage]]\nstart = 0\nend = 1" + "0" * 400 + "\nprobability = 1\n",
+            ["failures.outage[0]", "numbers"],
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_the_range(tmp_path, text, names):
@@ -49,6 +69,54 @@ def test_bad_input_names_the_field_and_the_range(tmp_path, text, names):
         scenario.load(write(tmp_path, text))
     for name in names:
         assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "field", [f for f in FIELDS if f.type in (int, float)], ids=lambda f: f.key
+)
+def test_every_number_field_has_an_upper_bound_named_when_passed(field):
+    assert field.max is not None
+    too_big = field.max * 10 if field.type is float else int(field.max) * 10
+    with pytest.raises(ScenarioError, match=f"{field.key} = .* out of range: .*<= "):
+        scenario.load(None, [f"{field.key}={too_big!r}"])
+
+
+def test_the_largest_times_and_spread_still_give_finite_figures():
+    sc = scenario.load(
+        None,
+        [
+            "run.tasks=200",
+            "workers.count=200",  # no task waits: none outlasts the visibility timeout
+            f"ack.visibility_timeout={MAX_SECONDS!r}",
+            "service.dist=lognormal",
+            f"service.mean={MAX_SECONDS!r}",
+            f"service.cv={MAX_CV!r}",
+        ],
+    )
+    summary = summarize(simulate(sc), sc.workers.slots).to_dict()
+    assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float))
+
+
+def test_a_binary_scenario_or_data_file_is_named_not_decoded(tmp_path):
+    (tmp_path / "s.toml").write_bytes(b"\xff\xfe\x00[workers]")
+    with pytest.raises(ScenarioError, match="not a text file"):
+        scenario.load(tmp_path / "s.toml")
+    (tmp_path / "times.txt").write_bytes(b"\xff\xfe1\n2\n")
+    with pytest.raises(ScenarioError, match="times.txt' is not text"):
+        read_numbers(str(tmp_path / "times.txt"))
+
+
+def test_an_empty_scenario_file_warns_that_everything_is_a_default(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        sc = scenario.load(write(tmp_path, "# nothing yet\n"))
+    assert sc == scenario.load(None)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: scenario file {tmp_path / 's.toml'} sets no fields: "
+        "every field takes its default"
+    ]
+    caplog.clear()
+    scenario.load(write(tmp_path, "[workers]\ncount = 4\n"))
+    assert not caplog.records
 
 
 def test_missing_file_is_a_scenario_error(tmp_path):

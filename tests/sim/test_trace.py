@@ -1,4 +1,6 @@
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sim import scenario
@@ -39,6 +41,15 @@ def test_csv_layout(tmp_path, trace):
     [
         ("task_id,attempt,state,t\n1,0,PENDING,0.0\n", "missing columns"),
         ("task_id,attempt,state,t,worker\n1,0,QUEUED,0.0,\n", "unknown state 'QUEUED'"),
+        ("task_id,attempt,state,t,worker\n1,0,PENDING,soon,\n", "row 1: t is not a number"),
+        ("task_id,attempt,state,t,worker\n1,0,PENDING,,\n", "row 1: t is not a number"),
+        ("task_id,attempt,state,t,worker\n1,0,PENDING,inf,\n", "row 1: t is not finite"),
+        ("task_id,attempt,state,t,worker\n1,-1,PENDING,0.0,\n", "row 1: attempt is below 0"),
+        (
+            "task_id,attempt,state,t,worker\n1,0,PENDING,0,\n1,0,RECEIVED,1,w1\n1,one,STARTED,2,w1\n",
+            "row 3: attempt is not an integer",
+        ),
+        ("task_id,attempt,state,t,worker\n1,0,PENDING,0.0,,x\n", "a row has 6 cells"),
     ],
 )
 def test_bad_trace_files_say_what_is_wrong(tmp_path, content, message):
@@ -72,3 +83,24 @@ def test_an_empty_recorder_gives_an_empty_trace_with_the_column_types():
     columns = (trace.task, trace.attempt, trace.state, trace.t, trace.worker)
     assert [len(c) for c in columns] == [0] * 5
     assert [c.dtype for c in columns] == [np.int64, np.int32, np.int8, np.float64, np.int32]
+
+
+def test_a_parquet_trace_with_a_text_time_names_the_row(tmp_path):
+    path = tmp_path / "t.parquet"
+    table = {"task_id": ["0", "0"], "attempt": [0, 0], "state": ["PENDING", "RECEIVED"]}
+    pq.write_table(pa.table({**table, "t": ["0.0", "later"], "worker": ["", "w1"]}), path)
+    with pytest.raises(TraceError, match="row 2: t is not a number"):
+        read(path)
+
+
+def test_a_directory_or_binary_file_is_named_and_never_quoted(tmp_path):
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(TraceError, match="d.csv is a directory"):
+        read(tmp_path / "d.csv")
+    (tmp_path / "b.csv").write_bytes(b"task_id,attempt,state,t,worker\n\x1b[2J\x00\n")
+    with pytest.raises(TraceError) as err:
+        read(tmp_path / "b.csv")
+    assert "\x1b" not in str(err.value) and "b.csv" in str(err.value)
+    (tmp_path / "b.csv").write_bytes(b"task_id,attempt,state,t,worker\n\xff\xfe,0,PENDING,0,\n")
+    with pytest.raises(TraceError, match="not UTF-8 text"):
+        read(tmp_path / "b.csv")
