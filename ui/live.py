@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import shutil
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +31,7 @@ def unavailable() -> str | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
 class LiveSession:
     """Live runs of one or more scenarios, one after another, in a background thread; the page
     reads ``latest`` (the run going on, so far) and ``results`` while they go."""
@@ -44,6 +46,7 @@ class LiveSession:
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
+        _RUNNING.add(self)
         self.thread.start()
 
     def _run(self) -> None:
@@ -59,6 +62,12 @@ class LiveSession:
     def _watch(self, trace: Trace) -> None:
         self.latest = trace
 
+    def finish(self, timeout: float = 30.0) -> None:
+        """Stop the run and wait until its workers and redis-server have stopped."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
     @property
     def scenario(self) -> Scenario:
         return self.scenarios[0]
@@ -71,6 +80,17 @@ class LiveSession:
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
+
+
+_RUNNING: weakref.WeakSet[LiveSession] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_runs_at_exit() -> None:
+    """Streamlit shutting down (Ctrl-C) stops every run cleanly: workers, redis-server, folders.
+    (Were the process killed instead, ``live.lifeline`` takes them down.)"""
+    for session in list(_RUNNING):
+        session.finish()
 
 
 def page() -> None:

@@ -105,3 +105,69 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
             browser.close()
     for name in ("live", "compare", "learn"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.live
+def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftovers):
+    """A live run started from the page, then Ctrl-C on `streamlit run`: the run's workers,
+    pool children and redis-server stop with it, and its folders are removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from live.redis_server import free_port
+    from tests.conftest import alive, descendants
+
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    app = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+        + ["--server.address", "127.0.0.1", "--server.headless", "true"]
+        + ["--browser.gatherUsageStats", "false"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "streamlit did not start"
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1700})
+                page.goto(url)
+                expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
+                page.get_by_text("Live", exact=True).click()
+                start = page.get_by_role("button", name="Start live run")
+                expect(start).to_be_enabled(timeout=60_000)
+                start.click()
+                deadline = time.monotonic() + 120
+                while len(tree := descendants(app.pid)) < 9:  # redis-server, 4 nodes, 4 children
+                    assert time.monotonic() < deadline, f"the run did not start: {len(tree)}"
+                    time.sleep(0.2)
+                expect(page.get_by_text("SUCCESS").first).to_be_visible(timeout=60_000)
+            finally:
+                browser.close()
+        tree = descendants(app.pid)
+        app.send_signal(signal.SIGINT)
+        app.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(tree), f"left behind: {sorted(alive(tree))}"
+        assert not list(Path("/tmp").glob(f"queuelab-*-{app.pid}-*"))
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
