@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from hypothesis import HealthCheck, settings
@@ -99,9 +100,9 @@ def no_leftovers():
     assert not left, f"processes left behind: {sorted(left)}"
 
 
-@pytest.fixture
-def streamlit_app(no_leftovers):
-    """``streamlit run app.py`` on a free loopback port; yields its URL, stops it after."""
+@contextlib.contextmanager
+def running_streamlit():
+    """``streamlit run app.py`` on a free loopback port; yields (URL, process), stops it after."""
     import subprocess
     import sys
     import time
@@ -113,21 +114,9 @@ def streamlit_app(no_leftovers):
     port = free_port()
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+        + ["--server.address", "127.0.0.1", "--server.headless", "true"]
+        + ["--browser.gatherUsageStats", "false"],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -145,6 +134,14 @@ def streamlit_app(no_leftovers):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("streamlit did not start") from None
                 time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
-        stop_process(proc, grace=10)
+        if proc.poll() is None:
+            stop_process(proc, grace=10)
+
+
+@pytest.fixture
+def streamlit_app(no_leftovers):
+    """The app on a free loopback port; yields its URL, stops it after."""
+    with running_streamlit() as (url, _):
+        yield url

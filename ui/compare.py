@@ -8,13 +8,14 @@ from sim.compare import compare
 from sim.metrics import execution_spans, sojourns, state_flows, summarize, waits
 from sim.model import simulate
 from ui import charts
+from ui import live as live_page
 from ui.scenario_input import parse
 from ui.widgets import download_figure, export_trace
 
 
 def page() -> None:
     st.header("Compare: simulated against real")
-    last = st.session_state.get("live-result")
+    last = live_page.compared_run()
     if last is None:
         st.info(
             "Run a scenario on the Live page first; its trace is compared here with a "

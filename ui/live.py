@@ -15,7 +15,7 @@ import streamlit as st
 from sim import scenario
 from sim.metrics import execution_spans, latest_states, queue_length, summarize
 from sim.scenario import Scenario
-from sim.states import NAMES
+from sim.states import NAMES, PENDING
 from sim.trace import Trace
 from ui import charts
 from ui.scenario_input import pick
@@ -43,6 +43,7 @@ class LiveSession:
     results: list[Trace] = field(default_factory=list)
     error: str | None = None
     thread: threading.Thread | None = None
+    compare_anyway: bool = False  # a stopped run goes to Compare only when asked
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -114,18 +115,52 @@ def page() -> None:
         value=0.02,
         key="live-scale",
     )
-    session: LiveSession | None = st.session_state.get("live-session")
+    session = latest()
     running = session is not None and session.running
+    st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
-    if b1.button("Start live run", disabled=running, key="live-start"):
-        sc = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
-        session = LiveSession((sc,), scale)
-        session.start()
-        st.session_state["live-session"] = session
-    if b2.button("Stop", disabled=not running, key="live-stop") and session:
-        session.stop.set()
+    b1.button(
+        "Start live run",
+        disabled=running,
+        key="live-start",
+        on_click=_start,
+        args=(base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)}), scale),
+        help="One live run at a time on this machine; it goes on if you reload the page.",
+    )
+    b2.button(
+        "Stop",
+        disabled=not running,
+        key="live-stop",
+        on_click=session.stop.set if running else None,
+    )
     if session is not None:
         watch(session)
+
+
+_LATEST: list[LiveSession] = []  # this app server's latest Live-page run, across reloads and tabs
+
+
+def latest() -> LiveSession | None:
+    """The Live page's latest run, going on or finished: a reload finds it again."""
+    return _LATEST[-1] if _LATEST else None
+
+
+def _start(sc: Scenario, time_scale: float) -> None:
+    """Start a run (a button callback, so the page that follows already draws it running)."""
+    session = LiveSession((sc,), time_scale)
+    session.start()
+    _LATEST[:] = [session]
+
+
+def compared_run() -> tuple[str, float, Trace] | None:
+    """The latest finished live run for the Compare page: (scenario TOML, time scale, trace).
+    A stopped run only when the user asked for it (its tail is missing)."""
+    session = latest()
+    if session is None or session.result is None:
+        return None
+    if session.stop.is_set() and not session.compare_anyway:
+        return None
+    return scenario.dumps(session.scenario), session.time_scale, session.result
 
 
 @st.fragment(run_every=1.0)
@@ -139,9 +174,21 @@ def watch(session: LiveSession) -> None:
         st.info("Starting redis-server and Celery workers…")
         return
     sc = session.scenario
+    if not session.running and st.session_state.get("live-drawn-running"):
+        st.session_state["live-drawn-running"] = False
+        st.rerun(scope="app")  # the buttons, outside this fragment, flip back
+    sent = int(np.count_nonzero(trace.state == PENDING))
+    stopped = session.stop.is_set() and session.result is not None
+    status = (
+        f"Stopped after {sent} of {sc.run.tasks} tasks were sent."
+        if stopped
+        else "Finished."
+        if session.result is not None
+        else "Running…"
+    )
     st.caption(
-        ("Finished." if session.result is not None else "Running…")
-        + f" {sc.run.tasks} tasks, {sc.workers.count} workers, time scale {session.time_scale}"
+        f"{status} {sc.run.tasks} tasks, {sc.workers.count} workers, "
+        f"time scale {session.time_scale}"
     )
     states = latest_states(trace)
     cols = st.columns(len(NAMES))
@@ -151,9 +198,9 @@ def watch(session: LiveSession) -> None:
     per_worker = {
         w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
     }
-    figures = {
-        "live-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
-        "live-workers": charts.bars(per_worker, "Executions per worker", "executions"),
+    figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
+        "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
+        "live-chart-workers": charts.bars(per_worker, "Executions per worker", "executions"),
     }
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
@@ -161,11 +208,19 @@ def watch(session: LiveSession) -> None:
     st.dataframe(task_table(trace), hide_index=True, height=260)
     if session.result is not None:
         s = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=sc.seed)
-        st.session_state["live-result"] = (scenario.dumps(sc), session.time_scale, trace)
-        st.success(
+        figures_line = (
             f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
-            f"lost {s.tasks_lost}. The Compare page lays it beside the simulation."
+            f"unfinished {s.tasks_lost}"
         )
+        if stopped:
+            st.warning(
+                f"{figures_line}. A stopped run is not compared with the simulation: "
+                "its tail is missing."
+            )
+            if st.button("Compare this stopped run anyway", key="live-compare-anyway"):
+                session.compare_anyway = True
+        else:
+            st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
         for key, fig in figures.items():

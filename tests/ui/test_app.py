@@ -99,13 +99,14 @@ def test_compare_page_asks_for_a_live_run_first(app):
 
 
 @pytest.mark.live
-def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url):
+def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monkeypatch):
     from live.run import run_live
     from sim import scenario
+    from ui import live as live_page
 
     sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
     trace = run_live(sc, redis_url, time_scale=0.05)
-    app.session_state["live-result"] = (scenario.dumps(sc), 0.05, trace)
+    monkeypatch.setattr(live_page, "_LATEST", [live_page.LiveSession((sc,), 0.05, results=[trace])])
     app.sidebar.radio(key="page").set_value("Compare").run()
     assert not app.exception
     assert len(app.dataframe) == 1
@@ -181,3 +182,85 @@ def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_core
     at = dict(zip(CONCURRENCY, limited, strict=True))
     assert at[32] == pytest.approx(at[4], rel=0.05)  # 4 cores: no gain past 4 processes
     assert unlimited[-1] > 6 * at[32]  # a core per slot keeps scaling
+
+
+def _simulated_run(**changes):
+    """A Live-page session holding a trace: a simulated one stands in for the live run, since
+    these tests are about what the page shows, not about Celery."""
+    from sim import scenario
+    from sim.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
+    return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
+
+
+def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
+    """Start is disabled and Stop enabled while a run goes, the other way round after it, and
+    a new browser session (a reload) shows the same run, with no duplicate-key error."""
+    import threading
+
+    from ui import live as live_page
+
+    if live_page.unavailable():
+        pytest.skip("the Live page needs Celery and redis-server")  # CI installs both
+    release = threading.Event()
+    session = _simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
+    session.results.clear()  # still going
+    session.latest = _simulated_run().result
+    session.thread.start()
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+
+    def buttons(at):
+        return {b.label: b.disabled for b in at.button}
+
+    for _ in range(2):  # the first page load, then a reload: a fresh session state
+        at = AppTest.from_file("../../app.py", default_timeout=120)
+        at.run()
+        at.sidebar.radio(key="page").set_value("Live").run()
+        assert not at.exception, at.exception
+        assert buttons(at)["Start live run"] and not buttons(at)["Stop"]
+        assert any(c.value.startswith("Running") for c in at.caption)
+    session.results.append(session.latest)
+    release.set()
+    session.thread.join()
+    at.run()
+    assert not at.exception, at.exception
+    assert not buttons(at)["Start live run"] and buttons(at)["Stop"]
+    assert any(c.value.startswith("Finished") for c in at.caption)
+
+
+def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch):
+    import threading
+
+    from ui import live as live_page
+
+    if live_page.unavailable():
+        pytest.skip("the Live page needs Celery and redis-server")  # CI installs both
+    stopped = threading.Event()
+    stopped.set()
+    session = _simulated_run(stop=stopped)
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Stopped after 60 of 60 tasks") for c in at.caption)
+    assert not any("Finished" in c.value for c in at.caption) and not at.success
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert any("Live page" in i.value for i in at.info)  # not compared
+    at.sidebar.radio(key="page").set_value("Live").run()
+    at.button(key="live-compare-anyway").click().run()
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe) == 1  # compared, as asked
+
+
+def test_the_page_is_in_the_address_so_a_reload_stays_on_it():
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.query_params["page"] = "Learn"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.radio(key="page").value == "Learn"
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert at.query_params["page"] == "Compare"

@@ -112,36 +112,13 @@ def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftove
     """A live run started from the page, then Ctrl-C on `streamlit run`: the run's workers,
     pool children and redis-server stop with it, and its folders are removed."""
     import signal
-    import subprocess
-    import sys
     import time
-    import urllib.request
 
     from playwright.sync_api import expect, sync_playwright
 
-    from live.redis_server import free_port
-    from tests.conftest import alive, descendants
+    from tests.conftest import alive, descendants, running_streamlit
 
-    port = free_port()
-    root = Path(__file__).resolve().parents[2]
-    app = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-        + ["--server.address", "127.0.0.1", "--server.headless", "true"]
-        + ["--browser.gatherUsageStats", "false"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "streamlit did not start"
-                time.sleep(0.2)
+    with running_streamlit() as (url, app):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
@@ -167,7 +144,3 @@ def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftove
             time.sleep(0.2)
         assert not alive(tree), f"left behind: {sorted(alive(tree))}"
         assert not list(Path("/tmp").glob(f"queuelab-*-{app.pid}-*"))
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
