@@ -602,14 +602,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
-    """Read a scenario file (or the defaults when ``path`` is None) and apply ``--set`` overrides.
-
-    A lesson file's ``[lesson]`` table is teaching metadata (see ``sim.lessons``), not part of
-    the scenario, and is skipped here.
-    """
-    raw = read_toml(path) if path is not None else {}
+def without_lesson(raw: dict[str, Any]) -> dict[str, Any]:
+    """A lesson file's ``[lesson]`` table is teaching metadata (see ``sim.lessons``), not part
+    of the scenario: every reader of scenario files skips it."""
     raw.pop("lesson", None)
+    return raw
+
+
+def loads(text: str) -> Scenario:
+    """A scenario from TOML text (pasted or uploaded), read as ``load`` reads a file."""
+    try:
+        return from_dict(without_lesson(tomllib.loads(text)))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"malformed TOML: {err}") from None
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
+    """Read a scenario file (or the defaults when ``path`` is None); apply ``--set`` overrides."""
+    raw = without_lesson(read_toml(path) if path is not None else {})
     if path is not None and not raw:
         # most likely the wrong file: say so rather than silently run the defaults
         log.warning(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import streamlit as st
@@ -18,11 +17,9 @@ def shipped() -> dict[str, Path]:
 
 
 def parse(text: str) -> Scenario:
-    """A scenario from TOML text; ScenarioError with the field and range when it is not valid."""
-    try:
-        return scenario.from_dict(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"malformed TOML: {err}") from None
+    """A scenario from TOML text; ScenarioError with the field and range when it is not valid.
+    The CLI's own reader, so a file the CLI runs (a lesson too) runs here."""
+    return scenario.loads(text)
 
 
 def pick(key: str = "explore") -> Scenario | None:
@@ -65,8 +62,8 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
     s.markdown("**Load**")
     tasks = s.select_slider(
         "Tasks",
-        TASK_CHOICES,
-        value=base.run.tasks if base.run.tasks in TASK_CHOICES else 20000,
+        sorted({*TASK_CHOICES, base.run.tasks}),  # the scenario's own count is always a stop
+        value=base.run.tasks,
         key=f"{key}-tasks",
     )
     rate = s.slider(

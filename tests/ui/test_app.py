@@ -52,6 +52,26 @@ def test_invalid_pasted_scenario_shows_a_clear_error(app):
     assert not app.error and not app.exception
 
 
+def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):
+    from pathlib import Path
+
+    from sim import scenario
+
+    path = Path("scenarios/lessons/02_multiplier_one.toml")
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    app.sidebar.text_area(key="explore-toml").input(path.read_text()).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    rate = app.sidebar.slider(key=f"explore-{scenario.load(path).name}-rate")
+    assert rate.value == scenario.load(path).arrivals.rate
+
+
+def test_a_pasted_task_count_is_kept_not_replaced_by_a_slider_stop(app):
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    app.sidebar.text_area(key="explore-toml").input('name = "p"\n[run]\ntasks = 300\n').run()
+    assert not app.exception
+    assert app.sidebar.select_slider(key="explore-p-tasks").value == 300
+
+
 def test_an_overloaded_scenario_says_how_many_workers_keep_up(app):
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     overloaded = 'name = "overloaded"\n[arrivals]\nrate = 3.2\n[workers]\ncount = 2\n'
