@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from sim import scenario
+from sim.distributions import service_mean
 from sim.scenario import Scenario, ScenarioError
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -39,7 +40,7 @@ def pick(key: str = "explore") -> Scenario | None:
         text = uploaded.getvalue().decode("utf-8", "replace")
     else:
         text = st.sidebar.text_area(
-            "…or paste TOML", "[workers]\ncount = 4\n", key=f"{key}-toml", height=160
+            "…or paste TOML", "[workers]\ncount = 8\n", key=f"{key}-toml", height=160
         )
     try:
         return parse(text)
@@ -49,6 +50,7 @@ def pick(key: str = "explore") -> Scenario | None:
 
 
 TASK_CHOICES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+MEAN_DRIVEN = ("exponential", "lognormal", "constant")  # service dists a mean alone sets
 
 
 def tune(base: Scenario, key: str = "explore") -> Scenario:
@@ -74,17 +76,30 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         0.1,
         key=f"{key}-rate",
     )
-    mean = s.slider(
-        "Service mean (s)", 0.05, 10.0, float(min(base.service.mean, 10.0)), 0.05, key=f"{key}-mean"
-    )
-    cv = s.slider(
-        "Service spread (cv, lognormal)",
-        0.1,
-        5.0,
-        float(min(base.service.cv, 5.0)),
-        0.1,
-        key=f"{key}-cv",
-    )
+    changes: dict = {}
+    if base.service.dist in MEAN_DRIVEN:
+        changes["service.mean"] = s.slider(
+            "Service mean (s)",
+            0.05,
+            10.0,
+            float(min(base.service.mean, 10.0)),
+            0.05,
+            key=f"{key}-mean",
+        )
+    else:  # uniform bounds or an empirical sample: a mean slider would drive nothing
+        s.caption(
+            f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
+            "(set by the scenario's TOML)"
+        )
+    if base.service.dist == "lognormal":
+        changes["service.cv"] = s.slider(
+            "Service spread (cv, lognormal)",
+            0.1,
+            5.0,
+            float(min(base.service.cv, 5.0)),
+            0.1,
+            key=f"{key}-cv",
+        )
     s.markdown("**Workers**")
     workers = s.slider("Workers", 1, 64, min(base.workers.count, 64), key=f"{key}-workers")
     concurrency = s.slider(
@@ -127,7 +142,7 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         0.5,
         key=f"{key}-backoff",
     )
-    changes = {
+    changes |= {
         "run.tasks": tasks,
         "arrivals.rate": rate,
         "workers.count": workers,
@@ -139,8 +154,4 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         "retry.max_retries": max_retries,
         "retry.backoff": backoff,
     }
-    if base.service.dist in ("exponential", "lognormal", "constant"):
-        changes["service.mean"] = mean
-    if base.service.dist == "lognormal":
-        changes["service.cv"] = cv
     return base.replace(**changes)

@@ -72,6 +72,23 @@ def test_a_pasted_task_count_is_kept_not_replaced_by_a_slider_stop(app):
     assert app.sidebar.select_slider(key="explore-p-tasks").value == 300
 
 
+def test_service_sliders_appear_only_where_they_drive_the_scenario(app):
+    """The newsletter's service is uniform 0.1–0.4 s: no mean slider (it would show 1.00 and
+    change nothing), its real mean said instead; an exponential scenario keeps the slider."""
+    assert app.sidebar.slider(key="explore-mmc-mean").value == 1.0
+    app.sidebar.selectbox(key="explore-name").set_value("newsletter").run()
+    assert not app.exception
+    keys = {w.key for w in app.sidebar.slider}
+    assert "explore-newsletter-mean" not in keys and "explore-newsletter-cv" not in keys
+    assert any("mean 0.25 s" in c.value for c in app.sidebar.caption)
+
+
+def test_the_default_paste_is_a_stable_queue(app):
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    assert not app.exception
+    assert not any("overloaded" in w.value for w in app.warning)
+
+
 def test_an_overloaded_scenario_says_how_many_workers_keep_up(app):
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     overloaded = 'name = "overloaded"\n[arrivals]\nrate = 3.2\n[workers]\ncount = 2\n'
