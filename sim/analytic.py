@@ -157,6 +157,30 @@ def analyze(lam: float, s: float, c: int) -> Analysis:
     )
 
 
+def mmc_applies(s: Scenario) -> bool:
+    """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
+
+    Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
+    no per-task overhead, and one shared FIFO queue: under late ack with multiplier 1 a busy slot
+    holds no message back, while any other prefetch lets a busy worker reserve a task an idle one
+    could run (lesson 02), and the queue is no longer work-conserving.
+    """
+    f, w = s.failures, s.workers
+    return (
+        s.arrivals.process == "poisson"
+        and s.service.dist == "exponential"
+        and f.probability == 0
+        and f.crash_probability == 0
+        and not f.outage
+        and w.cores == 0
+        and w.deploy_every == 0
+        and s.overhead.dispatch == 0
+        and s.overhead.record == 0
+        and s.ack.late
+        and w.prefetch_multiplier == 1
+    )
+
+
 def arrival_rate(scenario: Scenario) -> float | None:
     """The run's long-run arrival rate in tasks per second, or None where it has none.
 

@@ -34,32 +34,23 @@ def run_sweep(text: str, workers: tuple[int, ...]) -> list[SweepPoint]:
 
 
 def worker_range(sc: Scenario) -> tuple[int, ...]:
-    """Worker counts from the fewest that keep up to a few more than the scenario has."""
-    per_worker = sc.workers.full_speed_slots / sc.workers.count / service_mean(sc.service)
-    least = max(1, int(np.ceil(sc.arrivals.rate / per_worker * 1.02)))
-    top = max(least + 4, sc.workers.count + 2)
-    step = max(1, (top - least) // 8)
-    return tuple(range(least, top + 1, step))
+    """About nine worker counts from the fewest that keep up (1 where no rate says) to twice the
+    scenario's, its own count always among them (descriptions say "try workers.count=2×")."""
+    least = analytic.workers_to_keep_up(sc) or 1
+    top = max(least + 4, 2 * sc.workers.count)
+    spread = np.linspace(least, top, 9).round().astype(int).tolist()
+    return tuple(sorted({*spread, sc.workers.count}))
 
 
 def analytic_p95(sc: Scenario, counts: tuple[int, ...]) -> dict[int, float] | None:
     """Erlang C's p95 sojourn, where the scenario is an M/M/c queue it describes exactly."""
-    mmc = (
-        sc.arrivals.process == "poisson"
-        and sc.service.dist == "exponential"
-        and sc.workers.concurrency == 1
-        and sc.failures.probability == 0
-        and sc.failures.crash_probability == 0
-        and not sc.failures.outage
-        and sc.workers.cores == 0
-        and sc.workers.deploy_every == 0
-    )
-    if not mmc:
+    if not analytic.mmc_applies(sc):
         return None
     out = {}
     for c in counts:
-        if analytic.utilization(sc.arrivals.rate, sc.service.mean, c) < 1:
-            out[c] = analytic.mmc_sojourn_quantile(0.95, sc.arrivals.rate, sc.service.mean, c)
+        slots = c * sc.workers.concurrency
+        if analytic.utilization(sc.arrivals.rate, sc.service.mean, slots) < 1:
+            out[c] = analytic.mmc_sojourn_quantile(0.95, sc.arrivals.rate, sc.service.mean, slots)
     return out
 
 

@@ -158,3 +158,19 @@ def test_a_traces_rate_comes_from_the_arrivals_it_replays(tmp_path):
     at_once = tmp_path / "at_once.txt"
     at_once.write_text("3\n3\n3\n")
     assert analytic.arrival_rate(sc.replace(**{"arrivals.file": str(at_once)})) is None
+
+
+def test_erlang_c_applies_only_to_one_shared_work_conserving_queue():
+    from sim import scenario
+
+    mmc = scenario.load("scenarios/mmc.toml")
+    assert analytic.mmc_applies(mmc)
+    for change in (
+        {"workers.prefetch_multiplier": 4},  # a busy worker reserves what an idle one could run
+        {"ack.late": False},  # early ack: multiplier 1 still reserves one (lesson 02)
+        {"service.dist": "constant"},
+        {"failures.probability": 0.1},
+        {"overhead.dispatch": 0.01},
+    ):
+        assert not analytic.mmc_applies(mmc.replace(**change)), change
+    assert analytic.mmc_applies(mmc.replace(**{"workers.concurrency": 2}))  # c = all slots

@@ -301,3 +301,13 @@ def test_the_page_is_in_the_address_so_a_reload_stays_on_it():
     assert at.sidebar.radio(key="page").value == "Learn"
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert at.query_params["page"] == "Compare"
+
+
+def test_the_worker_sweep_covers_the_counts_a_scenario_talks_about():
+    """The newsletter (one burst, 8 workers) says "try workers.count=16": both are swept, and
+    the sweep starts where a steady queue keeps up (mmc: 4 workers for ρ = 0.8 at 4)."""
+    from sim import scenario
+    from ui.explore import worker_range
+
+    assert {8, 16} <= set(worker_range(scenario.load("scenarios/newsletter.toml")))
+    assert worker_range(scenario.load("scenarios/mmc.toml"))[0] == 4
