@@ -340,7 +340,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"\n{'state flow':<22}{'sim':>8}{'live':>8}")
     for flow in sorted(set(result.flows_sim) | set(result.flows_live)):
         print(f"{flow:<22}{result.flows_sim.get(flow, 0):>8}{result.flows_live.get(flow, 0):>8}")
-    print(f"\n{'ok' if result.ok else 'MISSED'}: tolerance {args.tolerance:.0%}")
+    print(f"\n{result.headline()}")
     return 0 if result.ok else 1
 
 

@@ -70,9 +70,22 @@ class Comparison:
     def ok(self) -> bool:
         return all(f.ok for f in self.figures)
 
+    def headline(self) -> str:
+        """The verdict in one line: match, or how many figures missed, the worst and why."""
+        missed = [f for f in self.figures if not f.ok]
+        if not missed:
+            return f"match: every figure within {self.tolerance:.0%}"
+        worst = max(missed, key=lambda f: abs(f.relative_difference or float("inf")))
+        diff = f"{worst.relative_difference:+.0%}" if worst.relative_difference is not None else ""
+        return (
+            f"miss: {len(missed)} of {len(self.figures)} figures outside {self.tolerance:.0%}; "
+            f"worst {worst.figure} {diff}: {worst.likely_cause}"
+        )
+
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "headline": self.headline(),
             "tolerance": self.tolerance,
             "figures": [f.to_dict() for f in self.figures],
             "ks": {"wait": self.ks_wait, "sojourn": self.ks_sojourn},
@@ -86,13 +99,19 @@ def relative_difference(sim: float, live: float) -> float | None:
     return (live - sim) / abs(sim)
 
 
+def live_was_slower(figure: str, diff: float) -> bool:
+    """Whether a difference means the live run was slower: a higher wait, sojourn, makespan,
+    queue or utilisation (slots busy outside the task body), a lower throughput."""
+    return diff < 0 if figure == "throughput" else diff > 0
+
+
 def _cause(figure: str, diff: float | None) -> str:
-    if diff is not None and diff < 0:
+    cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
+    if cause is None:
+        return "counts differ: compare the state flows (crashes, redeliveries, retries)"
+    if diff is not None and not live_was_slower(figure, diff):
         return "the live run was faster than modelled: check the scenario's overheads"
-    for prefix, cause in LIKELY_CAUSE.items():
-        if figure.startswith(prefix):
-            return cause
-    return "counts differ: compare the state flows (crashes, redeliveries, retries)"
+    return cause
 
 
 def compare(

@@ -118,13 +118,29 @@ def sankey(flows: dict[str, int], title: str) -> go.Figure:
     return fig
 
 
+def gantt_window(*all_spans: dict[str, np.ndarray], max_bars: int = 400) -> float:
+    """The time up to which every one of several Gantt charts can show all its executions with
+    at most ``max_bars`` bars: drawn over it, they line up and compare."""
+    return min(
+        float(np.sort(spans["start"])[max_bars - 1]) if len(spans["start"]) > max_bars else np.inf
+        for spans in all_spans
+    )
+
+
 def gantt(
-    spans: dict[str, np.ndarray], workers: tuple[str, ...], title: str, max_bars: int = 400
+    spans: dict[str, np.ndarray],
+    workers: tuple[str, ...],
+    title: str,
+    max_bars: int = 400,
+    until: float | None = None,
 ) -> go.Figure:
-    """Executions as bars on their worker's row, coloured by how they ended."""
+    """Executions as bars on their worker's row, coloured by how they ended; with ``until``,
+    those that start before it, on an x axis from 0 to it."""
     from sim.states import NAMES
 
     keep = np.argsort(spans["start"], kind="stable")[:max_bars]
+    if until is not None and np.isfinite(until):
+        keep = keep[spans["start"][keep] < until]
     fig = go.Figure()
     for code in np.unique(spans["state"][keep]).tolist():
         rows = keep[spans["state"][keep] == code]
@@ -144,6 +160,8 @@ def gantt(
         yaxis=dict(categoryorder="category descending"),
         margin=dict(t=50, b=40),
     )
+    if until is not None and np.isfinite(until):
+        fig.update_xaxes(range=[0, until])
     return fig
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from sim import scenario
 from sim.compare import compare
 from sim.metrics import execution_spans, sojourns, state_flows, summarize, waits
 from sim.model import simulate
+from sim.scenario import Scenario
+from sim.trace import Trace
 from ui import charts
 from ui import live as live_page
 from ui.scenario_input import parse
@@ -35,6 +38,7 @@ def page() -> None:
         f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
         f"sojourn {result.ks_sojourn:.3f}."
     )
+    (st.success if result.ok else st.warning)(result.headline())
     st.dataframe(
         [
             {
@@ -49,7 +53,10 @@ def page() -> None:
             for f in result.figures
         ],
         hide_index=True,
+        column_config={"verdict": st.column_config.TextColumn(width="large")},
     )
+    if not result.ok:
+        calibrate(sc, live)
     left, right = st.columns(2)
     with left:
         fig = charts.cdf(
@@ -68,11 +75,41 @@ def page() -> None:
         st.plotly_chart(fig, key="compare-sankey")
         download_figure(fig, "compare-sankey")
     g1, g2 = st.columns(2)
+    spans = {"sim": execution_spans(sim), "live": execution_spans(live)}
+    until = charts.gantt_window(*spans.values())  # one x range, so the two line up
     for col, name, trace in ((g1, "sim", sim), (g2, "live", live)):
         with col:
             fig = charts.gantt(
-                execution_spans(trace), trace.workers, f"Executions by worker ({name})"
+                spans[name], trace.workers, f"Executions by worker ({name})", until=until
             )
             st.plotly_chart(fig, key=f"compare-gantt-{name}")
             download_figure(fig, f"gantt-{name}")
     export_trace(sim, "simulated")
+
+
+def calibrate(sc: Scenario, live: Trace) -> None:
+    """Fit the per-task overheads the live run shows and say how the calibrated simulation
+    compares, with the calibrated scenario to download (what ``queuelab calibrate`` writes)."""
+    if not st.button("Calibrate the overheads from this live run", key="compare-calibrate"):
+        return
+    from sim.calibrate import CalibrationError, fit_overheads
+
+    try:
+        fit = fit_overheads(live, sc)
+    except CalibrationError as err:
+        st.error(str(err))
+        return
+    calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
+    sim = simulate(calibrated)
+    slots = sc.workers.slots
+    again = compare(sim, live, summarize(sim, slots), summarize(live, slots, engine="live"))
+    st.info(
+        f"Fitted overhead.dispatch = {fit.dispatch:.3g} s and overhead.record = "
+        f"{fit.record:.3g} s. The calibrated simulation: {again.headline()}"
+    )
+    st.download_button(
+        "Download the calibrated scenario (.toml)",
+        scenario.dumps(calibrated),
+        file_name=f"{sc.name}-calibrated.toml",
+        key="compare-calibrated-toml",
+    )

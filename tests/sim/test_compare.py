@@ -22,3 +22,21 @@ def test_relative_difference():
     assert relative_difference(2.0, 3.0) == 0.5
     assert relative_difference(0.0, 0.0) == 0.0
     assert relative_difference(0.0, 1.0) is None
+
+
+def test_a_lower_live_throughput_is_called_slower_and_the_headline_names_the_worst_miss():
+    """Half the throughput live is the live run being slower, not faster; and the headline is
+    one line that says match or names the worst miss."""
+    from sim.compare import live_was_slower
+
+    assert live_was_slower("throughput", -0.5) and not live_was_slower("throughput", 0.2)
+    assert live_was_slower("wait_p95", 0.3) and not live_was_slower("sojourn_mean", -0.3)
+    base = make(**{"run.tasks": 2000, "workers.count": 2, "arrivals.rate": 1.9})
+    slow = base.replace(**{"overhead.record": 0.3})  # the pool saturates: throughput drops
+    a, b = simulate(base), simulate(slow)
+    diff = compare(a, b, summarize(a, 2), summarize(b, 2))
+    throughput = next(f for f in diff.figures if f.figure == "throughput")
+    assert throughput.relative_difference < -0.15 and "faster" not in throughput.likely_cause
+    assert diff.headline().startswith("miss: ") and "worst " in diff.headline()
+    same = compare(a, a, summarize(a, 2), summarize(a, 2))
+    assert same.headline() == "match: every figure within 15%"

@@ -311,3 +311,31 @@ def test_the_worker_sweep_covers_the_counts_a_scenario_talks_about():
 
     assert {8, 16} <= set(worker_range(scenario.load("scenarios/newsletter.toml")))
     assert worker_range(scenario.load("scenarios/mmc.toml"))[0] == 4
+
+
+def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeypatch):
+    """A slower run stands in for the live one (the page only reads its trace): the headline
+    says miss and why, the Gantt charts share one x range, and the calibrate button fits the
+    overheads and offers the calibrated scenario."""
+    from sim import scenario
+    from sim.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
+    slower = simulate(sc.replace(**{"overhead.dispatch": 0.2, "overhead.record": 0.1}))
+    monkeypatch.setattr(
+        live_page, "_LATEST", [live_page.LiveSession((sc,), 0.05, results=[slower])]
+    )
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if w.value.startswith("miss: ")]
+    ranges = [
+        c.proto.spec for c in at.get("plotly_chart") if "Executions by worker" in c.proto.spec
+    ]
+    assert len(ranges) == 2 and all('"range":[0,' in r.replace(" ", "") for r in ranges)
+    at.button(key="compare-calibrate").click().run()
+    assert not at.exception, at.exception
+    fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.dispatch")]
+    assert fitted and "calibrated simulation" in fitted[0]
