@@ -509,3 +509,14 @@ def test_check_refuses_a_trace_from_another_scenario(mmc_trace, against, message
     r = queuelab("check", mmc_trace, "--scenario", *against)
     assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
     assert "is not a run of scenario" in r.stderr and message in r.stderr
+
+
+def test_a_run_over_a_gibibyte_says_what_it_will_hold_before_it_starts(capsys):
+    from queuelab import cli
+    from sim import scenario
+
+    cli._say_cost(scenario.load("scenarios/mmc.toml", ["run.tasks=10000000"]))
+    err = capsys.readouterr().err
+    assert "will hold about 3.9 GiB" in err and "10,000,000 tasks" in err
+    cli._say_cost(scenario.load("scenarios/mmc.toml"))
+    assert capsys.readouterr().err == ""
