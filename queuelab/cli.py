@@ -276,7 +276,8 @@ def _say_lost(trace, what: str, shown: int = 10) -> None:
     for where, ids in lost_tasks(trace).items():
         more = f" … and {len(ids) - shown} more" if len(ids) > shown else ""
         print(
-            f"queuelab: {len(ids)} tasks {what}, {where}: {', '.join(ids[:shown])}{more}",
+            f"queuelab: {len(ids)} task{'s' * (len(ids) != 1)} {what}, {where}: "
+            f"{', '.join(ids[:shown])}{more}",
             file=sys.stderr,
         )
 

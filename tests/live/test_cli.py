@@ -282,6 +282,6 @@ def test_a_late_ack_run_whose_node_takes_a_message_with_it_ends_and_names_it(tmp
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["tasks_succeeded"] + summary["tasks_lost"] == 200
-    named = [line for line in r.stderr.splitlines() if "tasks lost" in line]
+    named = [line for line in r.stderr.splitlines() if " lost, " in line]
     assert sum(int(line.split()[1]) for line in named) == summary["tasks_lost"]
     assert all("never reached a worker" in line for line in named), named
