@@ -232,6 +232,7 @@ def _simulated_run(**changes):
     return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
 
 
+@pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
 def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     """Start is disabled and Stop enabled while a run goes, the other way round after it, and
     a new browser session (a reload) shows the same run, with no duplicate-key error."""
@@ -239,8 +240,6 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
 
     from ui import live as live_page
 
-    if live_page.unavailable():
-        pytest.skip("the Live page needs Celery and redis-server")  # CI installs both
     release = threading.Event()
     session = _simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
     session.results.clear()  # still going
@@ -267,13 +266,12 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     assert any(c.value.startswith("Finished") for c in at.caption)
 
 
+@pytest.mark.live
 def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch):
     import threading
 
     from ui import live as live_page
 
-    if live_page.unavailable():
-        pytest.skip("the Live page needs Celery and redis-server")  # CI installs both
     stopped = threading.Event()
     stopped.set()
     session = _simulated_run(stop=stopped)

@@ -1,5 +1,6 @@
 """End to end in real headless Chromium: the Explore page answers its worker-count slider."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +22,19 @@ ARGS = [
 ]
 
 
+@contextlib.contextmanager
+def chromium_page(width: int = 1400, height: int = 1700):
+    """A page in headless Chromium (Debian's), closed after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
 def settled(page) -> None:
     """Wait until Streamlit has finished rerunning the script (its status widget is gone)."""
     from playwright.sync_api import expect
@@ -35,38 +49,33 @@ def metric(page, label: str) -> str:
 
 
 def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(streamlit_app)
-            expect(page.get_by_text("Worker-count trade-off")).to_be_visible(timeout=60_000)
-            page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
-            before = metric(page, "utilisation")
-            charts = page.locator(".js-plotly-plot")
-            expect(charts).to_have_count(3, timeout=60_000)
-            settled(page)
-            page.screenshot(path=str(shots / "explore.png"), full_page=True)
+    with chromium_page(1400, 1800) as page:
+        page.goto(streamlit_app)
+        expect(page.get_by_text("Worker-count trade-off")).to_be_visible(timeout=60_000)
+        page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+        before = metric(page, "utilisation")
+        charts = page.locator(".js-plotly-plot")
+        expect(charts).to_have_count(3, timeout=60_000)
+        settled(page)
+        page.screenshot(path=str(shots / "explore.png"), full_page=True)
 
-            slider = page.get_by_role("slider", name=re.compile("Workers"))
-            slider.first.focus()
-            for _ in range(4):
-                page.keyboard.press("ArrowRight")
-            expect(
-                page.locator('[data-testid="stMetric"]', has_text="utilisation").first.locator(
-                    '[data-testid="stMetricValue"]'
-                )
-            ).not_to_have_text(before, timeout=60_000)
-            after = metric(page, "utilisation")
-            assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
-            expect(charts).to_have_count(3, timeout=60_000)
-            settled(page)
-            page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
-        finally:
-            browser.close()
+        slider = page.get_by_role("slider", name=re.compile("Workers"))
+        slider.first.focus()
+        for _ in range(4):
+            page.keyboard.press("ArrowRight")
+        expect(
+            page.locator('[data-testid="stMetric"]', has_text="utilisation").first.locator(
+                '[data-testid="stMetricValue"]'
+            )
+        ).not_to_have_text(before, timeout=60_000)
+        after = metric(page, "utilisation")
+        assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
+        expect(charts).to_have_count(3, timeout=60_000)
+        settled(page)
+        page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
@@ -76,33 +85,28 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
 
     ``QUEUELAB_SCREENSHOTS=docs python -m pytest tests/ui/test_browser.py`` retakes the README's.
     """
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1700})
-            page.goto(streamlit_app)
-            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
-            page.get_by_text("Live", exact=True).click()
-            page.get_by_role("button", name="Start live run").click()
-            expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
-            expect(page.get_by_text("SUCCESS").first).to_be_visible()
-            settled(page)
-            page.screenshot(path=str(shots / "live.png"), full_page=True)
-            page.get_by_text("Compare", exact=True).click()
-            expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
-            expect(page.get_by_text("KS distance", exact=False)).to_be_visible()
-            settled(page)
-            page.screenshot(path=str(shots / "compare.png"), full_page=True)
-            page.get_by_text("Learn", exact=True).click()
-            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
-            expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
-            settled(page)
-            page.screenshot(path=str(shots / "learn.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1400, 1700) as page:
+        page.goto(streamlit_app)
+        expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
+        page.get_by_text("Live", exact=True).click()
+        page.get_by_role("button", name="Start live run").click()
+        expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
+        expect(page.get_by_text("SUCCESS").first).to_be_visible()
+        settled(page)
+        page.screenshot(path=str(shots / "live.png"), full_page=True)
+        page.get_by_text("Compare", exact=True).click()
+        expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
+        expect(page.get_by_text("KS distance", exact=False)).to_be_visible()
+        settled(page)
+        page.screenshot(path=str(shots / "compare.png"), full_page=True)
+        page.get_by_text("Learn", exact=True).click()
+        expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
+        expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
+        settled(page)
+        page.screenshot(path=str(shots / "learn.png"), full_page=True)
     for name in ("live", "compare", "learn"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
@@ -114,28 +118,23 @@ def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftove
     import signal
     import time
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.conftest import alive, descendants, running_streamlit
 
     with running_streamlit() as (url, app):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1700})
-                page.goto(url)
-                expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
-                page.get_by_text("Live", exact=True).click()
-                start = page.get_by_role("button", name="Start live run")
-                expect(start).to_be_enabled(timeout=60_000)
-                start.click()
-                deadline = time.monotonic() + 120
-                while len(tree := descendants(app.pid)) < 9:  # redis-server, 4 nodes, 4 children
-                    assert time.monotonic() < deadline, f"the run did not start: {len(tree)}"
-                    time.sleep(0.2)
-                expect(page.get_by_text("SUCCESS").first).to_be_visible(timeout=60_000)
-            finally:
-                browser.close()
+        with chromium_page(1400, 1700) as page:
+            page.goto(url)
+            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
+            page.get_by_text("Live", exact=True).click()
+            start = page.get_by_role("button", name="Start live run")
+            expect(start).to_be_enabled(timeout=60_000)
+            start.click()
+            deadline = time.monotonic() + 120
+            while len(tree := descendants(app.pid)) < 9:  # redis-server, 4 nodes, 4 children
+                assert time.monotonic() < deadline, f"the run did not start: {len(tree)}"
+                time.sleep(0.2)
+            expect(page.get_by_text("SUCCESS").first).to_be_visible(timeout=60_000)
         tree = descendants(app.pid)
         app.send_signal(signal.SIGINT)
         app.wait(timeout=60)
