@@ -140,7 +140,15 @@ class RedisLost(RuntimeError):
         self.trace = trace
 
 
-def _drain(collector, pool, client, config, wait, stop, watcher) -> None:
+def _drain(
+    collector: Collector,
+    pool: WorkerPool,
+    client: redis.Redis,
+    config: LiveConfig,
+    wait: float,
+    stop: threading.Event,
+    watcher: Watcher,
+) -> None:
     """Wait until every task has ended, or until none can end any more.
 
     Nothing can end when, for a restore scan and a second, Redis holds nothing of the run (its
@@ -192,12 +200,10 @@ class Watcher(threading.Thread):
 
     def __init__(self, collector: Collector, finished: threading.Event, progress, watch) -> None:
         super().__init__(daemon=True)
-        self.collector, self.finished, self.progress, self.watch = (
-            collector,
-            finished,
-            progress,
-            watch,
-        )
+        self.collector = collector
+        self.finished = finished
+        self.progress = progress
+        self.watch = watch
         self.error: Exception | None = None
 
     def run(self) -> None:
