@@ -7,25 +7,38 @@ import streamlit as st
 
 
 def download_figure(fig: go.Figure, name: str) -> None:
-    """An HTML download under a chart (PNG is the camera button in the chart's own toolbar)."""
+    """An HTML download under a chart (PNG is the camera button in the chart's own toolbar),
+    made only when clicked: a page of charts does not build megabytes on every rerun."""
     st.download_button(
         f"Download {name} (HTML)",
-        fig.to_html(include_plotlyjs="cdn"),
+        lambda: figure_html(fig),
         f"{name}.html",
         "text/html",
         key=f"dl-{name}",
+        on_click="ignore",
     )
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A chart as a self-contained page: plotly.js embedded, so it opens offline."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
 def export_trace(trace, name: str) -> None:
-    """Download buttons for a run's trace, as CSV and as Parquet."""
+    """Download buttons for a run's trace, as CSV and as Parquet, each made when clicked."""
     c1, c2 = st.columns(2)
     c1.download_button(
-        f"{name} trace (CSV)", trace.to_bytes("csv"), f"{name}.csv", "text/csv", key=f"csv-{name}"
+        f"{name} trace (CSV)",
+        lambda: trace.to_bytes("csv"),
+        f"{name}.csv",
+        "text/csv",
+        key=f"csv-{name}",
+        on_click="ignore",
     )
     c2.download_button(
         f"{name} trace (Parquet)",
-        trace.to_bytes("parquet"),
+        lambda: trace.to_bytes("parquet"),
         f"{name}.parquet",
         key=f"parquet-{name}",
+        on_click="ignore",
     )
