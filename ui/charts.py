@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from sim.metrics import binned_steps
 from sim.sweep import SweepPoint
 
 MAX_POINTS = 2000  # points per line: enough for the eye, small enough for the browser
+
+
+STEP_BINS = 400  # a long step function is drawn as the mean and the peak of this many spans
 
 
 def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,8 +43,12 @@ def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title:
     """Step-function counts over time (queue length, busy slots)."""
     fig = go.Figure()
     for name, (t, level) in series.items():
-        t, level = _thin(t, level)
-        fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
+        if len(t) <= STEP_BINS * 4:
+            fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
+            continue
+        middle, mean, peak = binned_steps(t, level, STEP_BINS)
+        fig.add_scatter(x=middle, y=peak, mode="lines", name=f"{name} (peak)", opacity=0.35)
+        fig.add_scatter(x=middle, y=mean, mode="lines", name=f"{name} (mean)")
     fig.update_layout(
         title=title, xaxis_title="seconds since start", yaxis_title=y_title, margin=dict(t=50, b=40)
     )

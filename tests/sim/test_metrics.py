@@ -1,5 +1,6 @@
 """summarize() on small traces whose figures can be worked out by hand."""
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -60,3 +61,18 @@ def test_a_duplicate_run_counts_once_by_its_last_terminal_row():
 def test_an_empty_trace_summarizes_to_zeros():
     s = summarize(table([("a", 0, "PENDING", 0.0, "")]), slots=1)
     assert s.tasks_lost == 1 and s.throughput == 0.0 and s.wait_p99 == 0.0
+
+
+def test_binned_steps_keep_each_spans_time_weighted_mean_and_peak():
+    from sim.metrics import binned_steps
+
+    # level 0 on [0, 1), 4 on [1, 1.5), 0 on [1.5, 3), 2 on [3, 4): two spans of 2 s each
+    t = np.array([0.0, 1.0, 1.5, 3.0, 4.0])
+    level = np.array([0.0, 4.0, 0.0, 2.0, 2.0])
+    middle, mean, peak = binned_steps(t, level, 2)
+    assert middle.tolist() == [1.0, 3.0]
+    assert mean.tolist() == [1.0, 1.0]  # 4 × 0.5 s in the first 2 s; 2 × 1 s in the second
+    assert peak.tolist() == [4.0, 2.0]
+    # a level carried into a span without a step inside it is that span's peak
+    _, mean, peak = binned_steps(np.array([0.0, 0.1, 10.0]), np.array([0.0, 5.0, 5.0]), 4)
+    assert peak.tolist() == [5.0] * 4 and mean[1:].tolist() == [5.0] * 3
