@@ -55,10 +55,17 @@ def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title:
     return fig
 
 
+SOJOURN, ERLANG, UTILISATION = "#1f77b4", "#7f7f7f", "#ff7f0e"  # one colour per quantity
+
+
 def tradeoff(
-    points: list[SweepPoint], target: float | None, analytic: dict[int, float] | None = None
+    points: list[SweepPoint],
+    target: float | None,
+    analytic: dict[int, float] | None = None,
+    current: int | None = None,
 ) -> go.Figure:
-    """p95 sojourn (with its 95 % band) and utilisation against worker count."""
+    """p95 sojourn (with its 95 % band) and utilisation against worker count, on a whole-number
+    worker axis, with the scenario's ``current`` count marked."""
     workers = [p.workers for p in points]
     mean = [p.sojourn_p95.mean for p in points]
     fig = go.Figure()
@@ -67,18 +74,25 @@ def tradeoff(
             x=workers + workers[::-1],
             y=[p.sojourn_p95.high for p in points] + [p.sojourn_p95.low for p in points][::-1],
             fill="toself",
+            fillcolor=SOJOURN,
             line=dict(width=0),
-            opacity=0.25,
+            opacity=0.2,
             name="95 % CI",
             hoverinfo="skip",
         )
-    fig.add_scatter(x=workers, y=mean, mode="lines+markers", name="p95 sojourn (simulated)")
+    fig.add_scatter(
+        x=workers,
+        y=mean,
+        mode="lines+markers",
+        line=dict(color=SOJOURN),
+        name="p95 sojourn (simulated)",
+    )
     if analytic:
         fig.add_scatter(
             x=list(analytic),
             y=list(analytic.values()),
             mode="lines+markers",
-            line=dict(dash="dash"),
+            line=dict(dash="dash", color=ERLANG),
             name="M/M/c p95 sojourn (Erlang C)",
         )
     if target:
@@ -87,14 +101,24 @@ def tradeoff(
         x=workers,
         y=[p.utilization.mean for p in points],
         mode="lines+markers",
+        line=dict(color=UTILISATION),
         name="utilisation",
         yaxis="y2",
     )
+    if current is not None:
+        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
     fig.update_layout(
         title="Worker-count trade-off",
-        xaxis_title="workers",
+        xaxis=dict(title="workers", tickmode="array", tickvals=workers),
         yaxis=dict(title="seconds", rangemode="tozero"),
-        yaxis2=dict(title="utilisation", overlaying="y", side="right", range=[0, 1.05]),
+        yaxis2=dict(
+            title="utilisation",
+            overlaying="y",
+            side="right",
+            range=[0, 1.05],
+            tickformat=".0%",
+            showgrid=False,
+        ),
         legend=dict(orientation="h", y=-0.25),
         margin=dict(t=50, b=40),
     )

@@ -124,7 +124,7 @@ def page() -> None:
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return
-    fig = charts.tradeoff(points, target, analytic_p95(sc, counts))
+    fig = charts.tradeoff(points, target, analytic_p95(sc, counts), current=sc.workers.count)
     st.plotly_chart(fig, key="tradeoff")
     download_figure(fig, "tradeoff")
     best = charts.smallest_meeting(points, target)

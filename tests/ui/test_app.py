@@ -337,3 +337,19 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     assert not at.exception, at.exception
     fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.dispatch")]
     assert fitted and "calibrated simulation" in fitted[0]
+
+
+def test_the_trade_off_chart_marks_the_current_count_on_a_whole_number_axis(app):
+    import json
+
+    spec = next(
+        json.loads(c.proto.spec)
+        for c in app.get("plotly_chart")
+        if "Worker-count trade-off" in c.proto.spec
+    )
+    layout = spec["layout"]
+    assert layout["xaxis"]["tickvals"] == [4, 5, 6, 7, 8]  # mmc's sweep, whole workers only
+    assert layout["yaxis2"]["tickformat"] == ".0%"
+    assert any(shape.get("x0") == 4 for shape in layout["shapes"])  # mmc runs 4 workers now
+    colours = {t["line"]["color"] for t in spec["data"] if t.get("mode") == "lines+markers"}
+    assert len(colours) == len([t for t in spec["data"] if t.get("mode") == "lines+markers"])
