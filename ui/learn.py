@@ -228,6 +228,13 @@ def lessons() -> None:
         live_lesson(each)
 
 
+COUNTS = {  # lesson figures that are counts: shown as the count, side by side
+    "tasks_failed": "Tasks ending in FAILURE",
+    "tasks_lost": "Tasks lost (never reached SUCCESS or FAILURE)",
+    "duplicate_executions": "Executions beyond one per attempt",
+}
+
+
 def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
     """The lesson's two sides in the chart that shows its figure best."""
     from sim.metrics import result_memory, sojourns, step_counts, waits
@@ -250,6 +257,11 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
             f"Tasks finished: the slope is the throughput ({engine})",
             "tasks",
         )
+    if each.figure in COUNTS:
+        from sim.lessons import figures
+
+        counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
+        return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
     series = waits if each.figure.startswith("wait") else sojourns
     return charts.cdf(
         {side: series(trace) for side, (_, trace) in sides.items()},

@@ -353,3 +353,20 @@ def test_the_trade_off_chart_marks_the_current_count_on_a_whole_number_axis(app)
     assert any(shape.get("x0") == 4 for shape in layout["shapes"])  # mmc runs 4 workers now
     colours = {t["line"]["color"] for t in spec["data"] if t.get("mode") == "lines+markers"}
     assert len(colours) == len([t for t in spec["data"] if t.get("mode") == "lines+markers"])
+
+
+def test_a_lesson_whose_figure_is_a_count_shows_that_count(app):
+    import json
+
+    from sim.lessons import LESSONS, load
+
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    app.selectbox(key="learn-lesson").set_value("11_killed_node_takes_a_message").run()
+    assert not app.exception
+    lesson = load(LESSONS / "11_killed_node_takes_a_message.toml")
+    default, fixed = lesson.run()
+    bars = [
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Tasks lost" in c.proto.spec
+    ]
+    assert len(bars) == 1
+    assert bars[0]["data"][0]["y"] == [default["tasks_lost"], fixed["tasks_lost"]]
