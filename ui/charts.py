@@ -47,8 +47,16 @@ def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title:
             fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
             continue
         middle, mean, peak = binned_steps(t, level, STEP_BINS)
-        fig.add_scatter(x=middle, y=peak, mode="lines", name=f"{name} (peak)", opacity=0.35)
         fig.add_scatter(x=middle, y=mean, mode="lines", name=f"{name} (mean)")
+        colour = fig.layout.template.layout.colorway[(len(fig.data) - 1) % 10]
+        fig.data[-1].line.color = colour
+        fig.add_scatter(
+            x=middle,
+            y=peak,
+            mode="lines",
+            name=f"{name} (peak)",
+            line=dict(color=colour, width=1, dash="dot"),
+        )
     fig.update_layout(
         title=title, xaxis_title="seconds since start", yaxis_title=y_title, margin=dict(t=50, b=40)
     )
@@ -96,7 +104,9 @@ def tradeoff(
             name="M/M/c p95 sojourn (Erlang C)",
         )
     if target:
-        fig.add_hline(y=target, line=dict(dash="dot", color="red"), annotation_text="target")
+        fig.add_hline(
+            y=target, line=dict(dash="dot", color="red"), annotation_text=f"target p95 {target:g} s"
+        )
     fig.add_scatter(
         x=workers,
         y=[p.utilization.mean for p in points],
@@ -117,6 +127,8 @@ def tradeoff(
             side="right",
             range=[0, 1.05],
             tickformat=".0%",
+            tick0=0,
+            dtick=0.2,
             showgrid=False,
         ),
         legend=dict(orientation="h", y=-0.25),
@@ -151,12 +163,17 @@ def sankey(flows: dict[str, int], title: str) -> go.Figure:
 
 
 def gantt_window(*all_spans: dict[str, np.ndarray], max_bars: int = 400) -> float:
-    """The time up to which every one of several Gantt charts can show all its executions with
-    at most ``max_bars`` bars: drawn over it, they line up and compare."""
-    return min(
-        float(np.sort(spans["start"])[max_bars - 1]) if len(spans["start"]) > max_bars else np.inf
+    """One time up to which several Gantt charts are drawn, so they line up and compare: where
+    a chart has more than ``max_bars`` executions, up to the earliest time all of them can show
+    every execution; else the end of the longest run."""
+    cut = [
+        float(np.sort(spans["start"])[max_bars - 1])
         for spans in all_spans
-    )
+        if len(spans["start"]) > max_bars
+    ]
+    if cut:
+        return min(cut)
+    return max((float(spans["end"].max()) for spans in all_spans if len(spans["end"])), default=0.0)
 
 
 def gantt(
@@ -171,7 +188,7 @@ def gantt(
     from sim.states import NAMES
 
     keep = np.argsort(spans["start"], kind="stable")[:max_bars]
-    if until is not None and np.isfinite(until):
+    if until:
         keep = keep[spans["start"][keep] < until]
     fig = go.Figure()
     for code in np.unique(spans["state"][keep]).tolist():
@@ -192,7 +209,7 @@ def gantt(
         yaxis=dict(categoryorder="category descending"),
         margin=dict(t=50, b=40),
     )
-    if until is not None and np.isfinite(until):
+    if until:
         fig.update_xaxes(range=[0, until])
     return fig
 

@@ -53,7 +53,14 @@ def page() -> None:
             for f in result.figures
         ],
         hide_index=True,
-        column_config={"verdict": st.column_config.TextColumn(width="large")},
+        height=36 * (len(result.figures) + 1),  # every figure, no scrolling
+        column_config={
+            "figure": st.column_config.TextColumn(width="small"),
+            "sim": st.column_config.NumberColumn(width="small", format="%.4g"),
+            "live": st.column_config.NumberColumn(width="small", format="%.4g"),
+            "difference": st.column_config.TextColumn(width="small"),
+            "verdict": st.column_config.TextColumn(width="large"),
+        },
     )
     if not result.ok:
         calibrate(sc, live)

@@ -9,8 +9,9 @@ import streamlit as st
 def download_figure(fig: go.Figure, name: str) -> None:
     """An HTML download under a chart (PNG is the camera button in the chart's own toolbar),
     made only when clicked: a page of charts does not build megabytes on every rerun."""
+    title = fig.layout.title.text or name
     st.download_button(
-        f"Download {name} (HTML)",
+        f"Download “{title}” (HTML)",
         lambda: figure_html(fig),
         f"{name}.html",
         "text/html",
