@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.draws import Draws
-from sim.metrics import last_terminal, latest_rows, step_counts
+from sim.metrics import last_terminal, latest_rows, lost_tasks, step_counts
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
 from sim.trace import Trace
@@ -94,8 +94,7 @@ def check(
         )
         start = end
     if complete:
-        _, end_state = last_terminal(trace)
-        lost = (_task_id(trace, task) for task in np.flatnonzero(end_state < 0).tolist())
+        lost = (task_id for ids in lost_tasks(trace).values() for task_id in ids)
         report.lost = sorted(lost, key=_id_order)
         if scenario is not None and scenario.ack.late:
             report.violations += [
