@@ -8,7 +8,7 @@ from sim import invariants
 from sim.draws import Draws
 from sim.metrics import last_terminal, summarize
 from sim.model import simulate
-from sim.states import RETRY, STARTED, SUCCESS
+from sim.states import FAILURE, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import make
 
 pytestmark = pytest.mark.live
@@ -119,7 +119,7 @@ def test_a_dead_pool_child_fails_its_task_unless_rejected_on_worker_lost(
     crashing = _crashing(sc)
     assert crashing
     trace = run_live(sc, redis_url, time_scale=0.05)
-    failed = set(trace.task[trace.state == 5].tolist())  # any FAILURE row
+    failed = set(trace.task[trace.state == FAILURE].tolist())  # any FAILURE row
     predicted = summarize(simulate(sc), sc.workers.slots)
     if reject:
         assert not failed and predicted.tasks_failed == 0  # requeued at once and rerun

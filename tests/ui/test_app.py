@@ -148,19 +148,73 @@ def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monk
     assert not app.exception
     assert len(app.dataframe) == 1
     assert len(app.get("plotly_chart")) == 4  # CDFs, Sankey, two Gantt charts
-    before = app.dataframe[0].value
-    app.slider(key="compare-tol").set_value(0.5).run()
-    assert not app.exception
-    assert (app.dataframe[0].value["verdict"] != before["verdict"]).any() or all(
-        v == "ok" for v in before["verdict"]
-    )
+    shown = list(app.dataframe[0].value["verdict"])
+    missed = sum(v != "ok" for v in shown)
+    said = [e.value for e in [*app.success, *app.warning]]
+    (headline,) = [v for v in said if v.startswith(("match: ", "miss: "))]
+    expected = f"miss: {missed} of {len(shown)} figures" if missed else "match: every figure"
+    assert headline.startswith(expected)  # the one-line verdict counts the table's misses
+
+
+def compare_page(monkeypatch, sc, live_trace, tolerance: float | None = None):
+    """The Compare page with ``live_trace`` standing in for the latest live run of ``sc`` (the
+    page only reads its trace), at ``tolerance`` if given."""
+    from ui import live as live_page
+
+    session = live_page.LiveSession((sc,), 0.05, results=[live_trace])
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    if tolerance is not None:
+        at.slider(key="compare-tol").set_value(tolerance).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def verdicts(at) -> dict[str, str]:
+    table = at.dataframe[0].value
+    return dict(zip(table["figure"], table["verdict"], strict=True))
+
+
+def test_compare_flags_the_figures_outside_the_tolerance_and_only_those(monkeypatch):
+    """A run with dispatch and record overheads the simulation does not charge: every wait,
+    sojourn and queue figure is missed with its cause, every count and rate is ok; a looser
+    tolerance lets all but the furthest miss pass."""
+    from sim import scenario
+    from sim.compare import COMPARED
+    from sim.model import simulate
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
+    slower = simulate(sc.replace(**{"overhead.dispatch": 0.05, "overhead.record": 0.02}))
+    at = compare_page(monkeypatch, sc, slower)
+    shown = verdicts(at)
+    slowed = {f for f in COMPARED if f.startswith(("wait", "sojourn", "queue_len"))}
+    assert {f for f, v in shown.items() if v != "ok"} == slowed
+    assert all("overhead.dispatch" in shown[f] for f in slowed if f.startswith("wait"))
+    assert all("overhead.record" in shown[f] for f in slowed if f.startswith("sojourn"))
+    at.slider(key="compare-tol").set_value(0.5).run()
+    assert {f for f, v in verdicts(at).items() if v != "ok"} == {"wait_p50"}  # +153 %
+
+
+def test_compare_says_ok_for_every_figure_of_an_identical_run(monkeypatch):
+    from sim import scenario
+    from sim.model import simulate
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
+    at = compare_page(monkeypatch, sc, simulate(sc), tolerance=0.05)
+    assert set(verdicts(at).values()) == {"ok"}
+    assert [s.value for s in at.success] == ["match: every figure within 5%"]
 
 
 @pytest.mark.live
 def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     import time
 
+    import numpy as np
+
     from sim import scenario
+    from sim.states import TERMINAL
     from ui.live import LiveSession, task_table
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
@@ -171,7 +225,7 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     while session.running and time.monotonic() < deadline:
         latest = session.latest
         if latest is not None and len(latest) > 0 and session.result is None:
-            done = (latest.state >= 4).sum()
+            done = np.isin(latest.state, list(TERMINAL)).sum()
             seen_partial = seen_partial or 0 < done < 150
         time.sleep(0.2)
     assert session.error is None and session.result is not None
@@ -317,17 +371,10 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     overheads and offers the calibrated scenario."""
     from sim import scenario
     from sim.model import simulate
-    from ui import live as live_page
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
     slower = simulate(sc.replace(**{"overhead.dispatch": 0.2, "overhead.record": 0.1}))
-    monkeypatch.setattr(
-        live_page, "_LATEST", [live_page.LiveSession((sc,), 0.05, results=[slower])]
-    )
-    at = AppTest.from_file("../../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Compare").run()
-    assert not at.exception, at.exception
+    at = compare_page(monkeypatch, sc, slower)
     assert [w.value for w in at.warning if w.value.startswith("miss: ")]
     ranges = [
         c.proto.spec for c in at.get("plotly_chart") if "Executions by worker" in c.proto.spec
