@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import time
 
 from hypothesis import HealthCheck, settings
 
@@ -24,24 +26,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 import pytest  # noqa: E402
 
 
-def our_processes() -> list[str]:
-    """Command lines of Celery workers and redis-servers started by queuelab (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if (
-            "live.worker_main" in cmd
-            or "streamlit run" in cmd
-            or ("redis-server" in cmd and "127.0.0.1:" in cmd)
-        ):
-            found.append(f"{entry}: {cmd.strip()}")
-    return found
+def command_line(pid: int) -> str:
+    """The command line of ``pid`` (from /proc), or "" once it has gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def descendants(pid: int) -> set[int]:
@@ -87,17 +78,37 @@ def redis_url():
         yield url
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans(adopt: bool = True) -> None:
+    """Make this process the parent of any orphan below it (Linux), so a grandchild whose parent
+    died stays in our process tree, where ``leftovers`` finds it, instead of going to init."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(adopt), 0, 0, 0)
+
+
+def leftovers(before: set[int], wait: float = 10.0) -> set[int]:
+    """Processes below this one, not among ``before``, still running after up to ``wait``
+    seconds: what a test started and left behind. Only our own tree counts, so a developer's
+    Redis or another test session's workers are never taken for ours."""
+    deadline = time.monotonic() + wait
+    while (left := alive(descendants(os.getpid()) - before)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 @pytest.fixture
 def no_leftovers():
-    """Fails the test if it leaves a worker or redis-server process running."""
-    before = set(our_processes())
-    yield
-    import time
+    """Fails the test if a process it started (a worker, a redis-server, anything) still runs."""
+    from multiprocessing import resource_tracker
 
-    deadline = time.monotonic() + 10
-    while (left := set(our_processes()) - before) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"processes left behind: {sorted(left)}"
+    adopt_orphans()
+    resource_tracker.ensure_running()  # Python's helper for the whole session, not the test's
+    before = descendants(os.getpid())
+    yield
+    left = leftovers(before)
+    assert not left, f"processes left behind: {[f'{p}: {command_line(p)}' for p in sorted(left)]}"
 
 
 @contextlib.contextmanager
