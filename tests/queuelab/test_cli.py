@@ -465,7 +465,10 @@ def test_check_reports_early_ack_losses_as_information(deploy_trace):
     text = queuelab("check", str(path), "--scenario", DEPLOY).stdout.splitlines()
     assert text[-2].startswith(f"lost: {lost} tasks never reached a terminal state (early ack")
     assert text[-2].endswith(f"… and {lost - 10} more")
-    assert text[-1] == f"ok: 0 violations, {lost} lost, " + text[-1].split("lost, ")[1]
+    assert text[-1] == (
+        f"ok: 0 violations, {lost} lost, {report['redeliveries']} redeliveries, "
+        f"{report['duplicate_terminals']} duplicate terminals"
+    )
 
 
 def test_check_counts_every_late_ack_loss_as_a_violation(deploy_trace):
