@@ -156,57 +156,6 @@ def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monk
     assert headline.startswith(expected)  # the one-line verdict counts the table's misses
 
 
-def compare_page(monkeypatch, sc, live_trace, tolerance: float | None = None):
-    """The Compare page with ``live_trace`` standing in for the latest live run of ``sc`` (the
-    page only reads its trace), at ``tolerance`` if given."""
-    from ui import live as live_page
-
-    session = live_page.LiveSession((sc,), 0.05, results=[live_trace])
-    monkeypatch.setattr(live_page, "_LATEST", [session])
-    at = AppTest.from_file("../../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Compare").run()
-    if tolerance is not None:
-        at.slider(key="compare-tol").set_value(tolerance).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def verdicts(at) -> dict[str, str]:
-    table = at.dataframe[0].value
-    return dict(zip(table["figure"], table["verdict"], strict=True))
-
-
-def test_compare_flags_the_figures_outside_the_tolerance_and_only_those(monkeypatch):
-    """A run with dispatch and record overheads the simulation does not charge: every wait,
-    sojourn and queue figure is missed with its cause, every count and rate is ok; a looser
-    tolerance lets all but the furthest miss pass."""
-    from sim import scenario
-    from sim.compare import COMPARED
-    from sim.model import simulate
-
-    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
-    slower = simulate(sc.replace(**{"overhead.dispatch": 0.05, "overhead.record": 0.02}))
-    at = compare_page(monkeypatch, sc, slower)
-    shown = verdicts(at)
-    slowed = {f for f in COMPARED if f.startswith(("wait", "sojourn", "queue_len"))}
-    assert {f for f, v in shown.items() if v != "ok"} == slowed
-    assert all("overhead.dispatch" in shown[f] for f in slowed if f.startswith("wait"))
-    assert all("overhead.record" in shown[f] for f in slowed if f.startswith("sojourn"))
-    at.slider(key="compare-tol").set_value(0.5).run()
-    assert {f for f, v in verdicts(at).items() if v != "ok"} == {"wait_p50"}  # +153 %
-
-
-def test_compare_says_ok_for_every_figure_of_an_identical_run(monkeypatch):
-    from sim import scenario
-    from sim.model import simulate
-
-    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
-    at = compare_page(monkeypatch, sc, simulate(sc), tolerance=0.05)
-    assert set(verdicts(at).values()) == {"ok"}
-    assert [s.value for s in at.success] == ["match: every figure within 5%"]
-
-
 @pytest.mark.live
 def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     import time
@@ -363,27 +312,6 @@ def test_the_worker_sweep_covers_the_counts_a_scenario_talks_about():
 
     assert {8, 16} <= set(worker_range(scenario.load("scenarios/newsletter.toml")))
     assert worker_range(scenario.load("scenarios/mmc.toml"))[0] == 4
-
-
-def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeypatch):
-    """A slower run stands in for the live one (the page only reads its trace): the headline
-    says miss and why, the Gantt charts share one x range, and the calibrate button fits the
-    overheads and offers the calibrated scenario."""
-    from sim import scenario
-    from sim.model import simulate
-
-    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
-    slower = simulate(sc.replace(**{"overhead.dispatch": 0.2, "overhead.record": 0.1}))
-    at = compare_page(monkeypatch, sc, slower)
-    assert [w.value for w in at.warning if w.value.startswith("miss: ")]
-    ranges = [
-        c.proto.spec for c in at.get("plotly_chart") if "Executions by worker" in c.proto.spec
-    ]
-    assert len(ranges) == 2 and all('"range":[0,' in r.replace(" ", "") for r in ranges)
-    at.button(key="compare-calibrate").click().run()
-    assert not at.exception, at.exception
-    fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.dispatch")]
-    assert fitted and "calibrated simulation" in fitted[0]
 
 
 def test_the_trade_off_chart_marks_the_current_count_on_a_whole_number_axis(app):
