@@ -181,6 +181,22 @@ def mmc_applies(s: Scenario) -> bool:
     )
 
 
+def mmc_sojourn_quantiles(
+    scenario: Scenario, counts: tuple[int, ...], q: float = 0.95
+) -> dict[int, float] | None:
+    """Erlang C's q-quantile of the sojourn at each worker count where the queue is stable, or
+    None where the scenario is not the M/M/c queue the formula describes (``mmc_applies``)."""
+    if not mmc_applies(scenario):
+        return None
+    rate, mean = scenario.arrivals.rate, scenario.service.mean
+    slots = {c: c * scenario.workers.concurrency for c in counts}
+    return {
+        c: mmc_sojourn_quantile(q, rate, mean, n)
+        for c, n in slots.items()
+        if utilization(rate, mean, n) < 1
+    }
+
+
 def arrival_rate(scenario: Scenario) -> float | None:
     """The run's long-run arrival rate in tasks per second, or None where it has none.
 

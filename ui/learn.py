@@ -8,8 +8,11 @@ import streamlit as st
 
 from sim import analytic, scenario
 from sim.invariants import littles_law_gap
-from sim.metrics import last_terminal, summarize
+from sim.metrics import Summary, last_terminal
 from sim.model import simulate
+from sim.runs import in_system_mean, summarize
+from sim.scenario import Scenario
+from sim.sweep import sweep_field
 from sim.trace import Trace
 from ui.scenario_input import SCENARIOS
 from ui.widgets import download_figure
@@ -17,9 +20,9 @@ from ui.widgets import download_figure
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def mmc_summary(rate: float, service: float, workers: int, tasks: int, seed: int = 1):
-    sc = scenario.load(None).replace(
+def mmc_scenario(rate: float, service: float, workers: int, tasks: int, seed: int = 1) -> Scenario:
+    """The M/M/c queue Erlang C describes (late ack, multiplier 1), at these values."""
+    return scenario.load(None).replace(
         **{
             "run.tasks": tasks,
             "arrivals.rate": rate,
@@ -30,8 +33,17 @@ def mmc_summary(rate: float, service: float, workers: int, tasks: int, seed: int
             "seed": seed,
         }
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mmc_summary(
+    rate: float, service: float, workers: int, tasks: int, seed: int = 1
+) -> tuple[Summary, float | None, float]:
+    """A simulated M/M/c run: its summary, the gap Little's law leaves and L, tasks in system."""
+    sc = mmc_scenario(rate, service, workers, tasks, seed)
     trace = simulate(sc)
-    return summarize(trace, workers), littles_law_gap(trace)
+    s = summarize(trace, sc)
+    return s, littles_law_gap(trace), in_system_mean(s, sc)
 
 
 def page() -> None:
@@ -54,13 +66,12 @@ def little() -> None:
     c1, c2 = st.columns(2)
     rate = c1.slider("Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate")
     workers = c2.slider("Workers", 1, 16, 4, key="learn-workers")
-    if rate >= workers:
+    if analytic.utilization(rate, 1.0, workers) >= 1:
         st.warning(
             f"λ = {rate} ≥ {workers} workers × 1 task/s: unstable, L and W grow without bound."
         )
         return
-    s, gap = mmc_summary(rate, 1.0, workers, 20000)
-    l_value = s.queue_len_mean + s.utilization * workers  # waiting + in service
+    s, gap, l_value = mmc_summary(rate, 1.0, workers, 20000)
     cols = st.columns(4)
     cols[0].metric("L (time-average in system)", f"{l_value:.3f}")
     cols[1].metric("λ (measured)", f"{s.throughput:.3f}/s")
@@ -79,16 +90,13 @@ def utilisation() -> None:
         "Erlang C: the mean wait grows like 1/(1 − ρ). Going from 80 % to 95 % busy "
         "multiplies the wait by four or more; dots are simulated runs."
     )
-    rho = np.linspace(0.3, 0.97, 60)
+    rho, curves, dots = wait_against_utilisation()
     fig = go.Figure()
-    for c in (1, 4, 16):
-        fig.add_scatter(
-            x=rho, y=[analytic.mmc_wait(r * c, 1.0, c) for r in rho], name=f"{c} workers"
-        )
-    sims = [(r, mmc_summary(r * 4, 1.0, 4, 20000)[0].wait_mean) for r in (0.5, 0.7, 0.8, 0.9)]
+    for c, waits in curves.items():
+        fig.add_scatter(x=rho, y=waits, name=f"{c} workers")
     fig.add_scatter(
-        x=[r for r, _ in sims],
-        y=[w for _, w in sims],
+        x=list(dots),
+        y=list(dots.values()),
         mode="markers",
         name="simulated, 4 workers",
         marker=dict(size=10),
@@ -101,6 +109,19 @@ def utilisation() -> None:
     )
     st.plotly_chart(fig, key="learn-rho")
     download_figure(fig, "wait-vs-utilisation")
+
+
+@st.cache_data(show_spinner="Simulating four loads…")
+def wait_against_utilisation() -> tuple[np.ndarray, dict[int, list[float]], dict[float, float]]:
+    """Erlang C's mean wait against ρ for 1, 4 and 16 workers, and simulated runs of 4 workers
+    at four loads (ρ: wait)."""
+    rho = np.linspace(0.3, 0.97, 60)
+    curves = {c: [analytic.mmc_wait(r * c, 1.0, c) for r in rho] for c in (1, 4, 16)}
+    loads = (0.5, 0.7, 0.8, 0.9)
+    runs = sweep_field(
+        mmc_scenario(2.0, 1.0, 4, 20000), "arrivals.rate", [r * 4 for r in loads], processes=1
+    )
+    return rho, curves, {r: each.wait_mean for r, (each,) in zip(loads, runs, strict=True)}
 
 
 def more_or_faster() -> None:
@@ -135,7 +156,7 @@ def more_or_faster() -> None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def shipped_summary(name: str, sets: tuple[str, ...]):
     sc = scenario.load(SCENARIOS / f"{name}.toml", list(sets))
-    return summarize(simulate(sc), sc.workers.slots)
+    return summarize(simulate(sc), sc)
 
 
 def prefetch_and_retries() -> None:
@@ -180,10 +201,10 @@ def enqueue_or_block() -> None:
     rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate")
     work = c2.slider("Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work")
     threads = c3.slider("Web worker threads = task workers", 1, 32, 8, key="learn-web-threads")
-    if rate * work >= threads:
+    if analytic.utilization(rate, work, threads) >= 1:
         st.warning("Offered load ≥ capacity: both designs fall behind; add workers.")
         return
-    s, _ = mmc_summary(rate, work, threads, 20000)
+    s, _, _ = mmc_summary(rate, work, threads, 20000)
     cols = st.columns(3)
     cols[0].metric("blocking request: p95 response", f"{s.sojourn_p95:.2f} s")
     cols[1].metric("enqueue and return: response", f"{ENQUEUE_COST * 1000:.0f} ms")
@@ -273,21 +294,28 @@ CONCURRENCY = (1, 2, 4, 8, 16, 32)
 
 
 @st.cache_data(show_spinner="Sweeping concurrency…", max_entries=4)
-def concurrency_chart(name: str) -> go.Figure:
-    """Throughput of one worker machine against its concurrency: with its cores, and as if it
-    had a core per slot. The first flattens at the core count."""
+def concurrency_throughput(name: str) -> tuple[Scenario, dict[str, list[float]]]:
+    """The lesson's scenario and its throughput at each ``CONCURRENCY``: with its cores, and as
+    if it had a core per slot."""
     from sim.lessons import LESSONS, load
-    from ui import charts
 
     sc = load(LESSONS / f"{name}.toml").scenario
-    series = {}
-    for label, cores in ((f"{sc.workers.cores} cores", sc.workers.cores), ("a core per slot", 0)):
-        series[label] = [
-            summarize(
-                simulate(sc.replace(**{"workers.concurrency": c, "workers.cores": cores})), c
-            ).throughput
-            for c in CONCURRENCY
+    sides = {f"{sc.workers.cores} cores": sc, "a core per slot": sc.replace(**{"workers.cores": 0})}
+    return sc, {
+        label: [
+            each.throughput
+            for (each,) in sweep_field(side, "workers.concurrency", CONCURRENCY, processes=1)
         ]
+        for label, side in sides.items()
+    }
+
+
+def concurrency_chart(name: str) -> go.Figure:
+    """Throughput of one worker machine against its concurrency; the one with the lesson's
+    cores flattens at the core count."""
+    from ui import charts
+
+    sc, series = concurrency_throughput(name)
     return charts.lines(
         list(CONCURRENCY),
         series,
@@ -323,7 +351,7 @@ def live_seconds(name: str) -> float:
     from sim.lessons import LESSONS, load
 
     each = load(LESSONS / f"{name}.toml")
-    spans = [summarize(simulate(sc), 1).makespan for sc in each.live_scenarios()]
+    spans = [summarize(simulate(sc), sc).makespan for sc in each.live_scenarios()]
     return sum(spans) * each.live.time_scale + 2 * 5
 
 
