@@ -118,8 +118,17 @@ def _sweep(sub) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _live_run(sub, name: str, **text) -> argparse.ArgumentParser:
+    """A subcommand that runs a scenario on real Celery: the scenario and the live options."""
+    p = sub.add_parser(name, **text)
+    _scenario_args(p)
+    _live_args(p)
+    return p
+
+
 def _live(sub) -> None:
-    p = sub.add_parser(
+    p = _live_run(
+        sub,
         "live",
         help="run the scenario for real on Redis with Celery workers",
         description=(
@@ -131,22 +140,19 @@ def _live(sub) -> None:
             "shows up divided by the scale."
         ),
     )
-    _scenario_args(p)
-    _live_args(p)
     p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
     p.add_argument("--json", action="store_true")
 
 
 def _compare(sub) -> None:
-    p = sub.add_parser(
+    p = _live_run(
+        sub,
         "compare",
         help="simulate and run live on the same draws; report both side by side",
         description="Every summary figure of the simulation and the live run with their relative "
         "difference and a verdict against --tolerance, the Kolmogorov–Smirnov distance of their "
         "wait and sojourn distributions, and their state flows. Exit 1 when a figure misses.",
     )
-    _scenario_args(p)
-    _live_args(p)
     p.add_argument(
         "--tolerance",
         type=_positive(float),
@@ -157,15 +163,14 @@ def _compare(sub) -> None:
 
 
 def _calibrate(sub) -> None:
-    p = sub.add_parser(
+    p = _live_run(
+        sub,
         "calibrate",
         help="fit the simulator's overheads to a short live run; write a calibrated scenario",
         description="Run the scenario live, fit overhead.dispatch and overhead.record to its "
         "trace (the drawn service times are known, so the rest is overhead), and write the "
         "scenario with them to --out. Simulate that file at other worker counts or rates.",
     )
-    _scenario_args(p)
-    _live_args(p)
     p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")
 

@@ -81,14 +81,7 @@ def tradeoff(
         fig.add_hline(
             y=target, line=dict(dash="dot", color="red"), annotation_text=f"target p95 {target:g} s"
         )
-    fig.add_scatter(
-        x=workers,
-        y=[p.utilization.mean for p in points],
-        mode="lines+markers",
-        line=dict(color=UTILISATION),
-        name="utilisation",
-        yaxis="y2",
-    )
+    _by_workers(fig, points, [p.utilization.mean for p in points], UTILISATION, "utilisation", "y2")
     if current is not None:
         fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
     fig.update_layout(
@@ -114,6 +107,14 @@ UTILISATION_AXIS = dict(  # a right-hand axis in percent, ticks at 20 % steps
 )
 
 
+def _by_workers(
+    fig: go.Figure, points: list[SweepPoint], y: list[float], colour: str, name: str, axis="y"
+) -> None:
+    """One figure of a sweep against worker count, as a line with markers."""
+    x = [p.workers for p in points]
+    fig.add_scatter(x=x, y=y, mode="lines+markers", line=dict(color=colour), name=name, yaxis=axis)
+
+
 def _sojourn_p95(fig: go.Figure, points: list[SweepPoint], analytic: dict[int, float] | None):
     """The simulated p95 sojourn with its confidence band, and Erlang C's where it applies."""
     workers = [p.workers for p in points]
@@ -128,12 +129,8 @@ def _sojourn_p95(fig: go.Figure, points: list[SweepPoint], analytic: dict[int, f
             name="95 % CI",
             hoverinfo="skip",
         )
-    fig.add_scatter(
-        x=workers,
-        y=[p.sojourn_p95.mean for p in points],
-        mode="lines+markers",
-        line=dict(color=SOJOURN),
-        name="p95 sojourn (simulated)",
+    _by_workers(
+        fig, points, [p.sojourn_p95.mean for p in points], SOJOURN, "p95 sojourn (simulated)"
     )
     if analytic:
         fig.add_scatter(
