@@ -136,11 +136,11 @@ def more_or_faster() -> None:
     rho = np.linspace(0.05, 0.95, 40)
     fig = go.Figure()
     fig.add_scatter(
-        x=rho, y=[analytic.mmc_wait(r, 1.0, 1) + 1.0 for r in rho], name="1 worker, service 1 s"
+        x=rho, y=[analytic.mmc_sojourn_mean(r, 1.0, 1) for r in rho], name="1 worker, service 1 s"
     )
     fig.add_scatter(
         x=rho,
-        y=[analytic.mmc_wait(r, c * 1.0, c) + c for r in rho] if c > 1 else [],
+        y=[analytic.mmc_sojourn_mean(r, c * 1.0, c) for r in rho] if c > 1 else [],
         name=f"{c} workers, service {c} s each",
     )
     fig.update_layout(
