@@ -19,8 +19,9 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)  # st.cache_data outside 
 
 from bench.sim_speed import draws, heapq_mmc  # noqa: E402
 from sim import scenario  # noqa: E402
-from sim.metrics import busy_slots, queue_length, sojourns, summarize, waits  # noqa: E402
+from sim.metrics import busy_slots, queue_length, sojourns, waits  # noqa: E402
 from sim.model import simulate  # noqa: E402
+from sim.runs import summarize  # noqa: E402
 from sim.sweep import sweep  # noqa: E402
 from ui import charts, explore  # noqa: E402
 
@@ -32,7 +33,7 @@ def rerun(sc: scenario.Scenario) -> dict[str, float]:
     trace = simulate(sc)
     parts["simulate"] = time.perf_counter() - start
     start = time.perf_counter()
-    summarize(trace, sc.workers.slots)
+    summarize(trace, sc)
     charts.cdf({"wait": waits(trace), "sojourn": sojourns(trace)}, "cdf")
     charts.steps({"queued": queue_length(trace), "busy": busy_slots(trace)}, "timeline", "n")
     parts["summary and charts"] = time.perf_counter() - start

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from live.redis_server import private_redis  # noqa: E402
 from live.run import run_live  # noqa: E402
 from sim import scenario  # noqa: E402
-from sim.metrics import summarize  # noqa: E402
 from sim.model import simulate  # noqa: E402
+from sim.runs import summarize  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -40,9 +40,9 @@ def main() -> None:
                 sc = scenario.load(path, [f"run.tasks={args.tasks}", f"workers.count={workers}"])
                 if sc.arrivals.process == "burst":
                     sc = sc.replace(**{"arrivals.burst_size": args.tasks})
-                sim = summarize(simulate(sc), sc.workers.slots)
+                sim = summarize(simulate(sc), sc)
                 live_trace = run_live(sc, url, time_scale=args.scale)
-                live = summarize(live_trace, sc.workers.slots)
+                live = summarize(live_trace, sc, engine="live")
                 print(
                     f"{sc.name:<12}{workers:>8}{sim.sojourn_p50:>9.3g}{live.sojourn_p50:>9.3g}"
                     f"{sim.sojourn_p95:>9.3g}{live.sojourn_p95:>9.3g}"

@@ -58,6 +58,11 @@ def mmc_wait(lam: float, s: float, c: int) -> float:
     return erlang_c(lam, s, c) / (c / s - lam)
 
 
+def mmc_sojourn_mean(lam: float, s: float, c: int) -> float:
+    """Mean sojourn W = Wq + s for M/M/c: the wait, then the service itself."""
+    return mmc_wait(lam, s, c) + s
+
+
 def mmc_queue_length(lam: float, s: float, c: int) -> float:
     """Mean number waiting Lq = λ·Wq (Little's law applied to the queue)."""
     return littles_law(lam, mmc_wait(lam, s, c))
@@ -150,7 +155,7 @@ def analyze(lam: float, s: float, c: int) -> Analysis:
         p_wait=erlang_c(lam, s, c),
         wait_mean=wq,
         queue_len_mean=mmc_queue_length(lam, s, c),
-        sojourn_mean=wq + s,
+        sojourn_mean=wq + s,  # mmc_sojourn_mean, without computing Wq twice
         in_system_mean=littles_law(lam, wq + s),
         wait_p95=mmc_wait_quantile(0.95, lam, s, c),
         sojourn_p95=mmc_sojourn_quantile(0.95, lam, s, c),
@@ -179,6 +184,22 @@ def mmc_applies(s: Scenario) -> bool:
         and s.ack.late
         and w.prefetch_multiplier == 1
     )
+
+
+def mmc_sojourn_quantiles(
+    scenario: Scenario, counts: tuple[int, ...], q: float = 0.95
+) -> dict[int, float] | None:
+    """Erlang C's q-quantile of the sojourn at each worker count where the queue is stable, or
+    None where the scenario is not the M/M/c queue the formula describes (``mmc_applies``)."""
+    if not mmc_applies(scenario):
+        return None
+    rate, mean = scenario.arrivals.rate, scenario.service.mean
+    slots = {c: c * scenario.workers.concurrency for c in counts}
+    return {
+        c: mmc_sojourn_quantile(q, rate, mean, n)
+        for c, n in slots.items()
+        if utilization(rate, mean, n) < 1
+    }
 
 
 def arrival_rate(scenario: Scenario) -> float | None:

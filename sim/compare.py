@@ -1,7 +1,8 @@
 """Simulated against real: every summary figure side by side, the distance between their wait
 and sojourn distributions, their state flows, and a verdict per figure.
 
-Pure: it reads two traces (any engines), so the CLI, the app and the tests share it.
+Pure: it reads a scenario and two runs of it (any engines), so the CLI, the app and the tests
+share it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from dataclasses import asdict, dataclass
 
 from scipy import stats
 
-from sim.metrics import Summary, sojourns, state_flows, waits
+from sim.metrics import sojourns, state_flows, waits
+from sim.runs import summarize
+from sim.scenario import Scenario
+from sim.trace import Trace
 
 # Figures compared, and what usually explains a miss when the live run is the slower one.
 LIKELY_CAUSE = {
@@ -115,15 +119,15 @@ def _cause(figure: str, diff: float | None) -> str:
 
 
 def compare(
-    sim_trace,
-    live_trace,
-    sim: Summary,
-    live: Summary,
+    scenario: Scenario,
+    sim_trace: Trace,
+    live_trace: Trace,
     tolerance: float = 0.15,
     absolute: float = 0.05,
 ) -> Comparison:
-    """Compare two runs of one scenario; a figure is ok within ``tolerance`` relative
+    """Compare two runs of ``scenario``; a figure is ok within ``tolerance`` relative
     difference, or within ``absolute`` seconds (or tasks) where both are near zero."""
+    sim, live = summarize(sim_trace, scenario), summarize(live_trace, scenario, engine="live")
     figures = []
     for name in COMPARED:
         a, b = float(getattr(sim, name)), float(getattr(live, name))

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from sim import scenario as scenario_module
-from sim.metrics import Summary, backend_pending, result_memory, summarize
+from sim.metrics import Summary, backend_pending, result_memory
 from sim.model import simulate
+from sim.runs import summarize
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
@@ -70,7 +71,7 @@ class Lesson:
 def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:
     """The summary of ``trace`` (a simulation of ``sc`` if None) plus the lessons' figures."""
     trace = simulate(sc) if trace is None else trace
-    summary = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed).to_dict()
+    summary = summarize(trace, sc).to_dict()
     _, memory = result_memory(trace, sc.results.expires, sc.results.size)
     pending = backend_pending(trace, sc.results.track_started)
     return {

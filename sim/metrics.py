@@ -168,6 +168,14 @@ def latest_states(trace: Trace) -> dict[str, int]:
     return {NAMES[c]: int(n) for c, n in zip(codes.tolist(), counts.tolist(), strict=True)}
 
 
+def task_history(trace: Trace) -> dict[int, list[str]]:
+    """Per task index, the names of its states in the order they happened (Flower's task view)."""
+    history: dict[int, list[str]] = {}
+    for task, state in zip(trace.task.tolist(), trace.state.tolist(), strict=True):
+        history.setdefault(task, []).append(NAMES[state])
+    return history
+
+
 LOST_WHERE = {
     PENDING: "never reached a worker",
     RETRY: "retry never reached a worker",

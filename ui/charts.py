@@ -75,8 +75,49 @@ def tradeoff(
     """p95 sojourn (with its 95 % band) and utilisation against worker count, on a whole-number
     worker axis, with the scenario's ``current`` count marked."""
     workers = [p.workers for p in points]
-    mean = [p.sojourn_p95.mean for p in points]
     fig = go.Figure()
+    _sojourn_p95(fig, points, analytic)
+    if target:
+        fig.add_hline(
+            y=target, line=dict(dash="dot", color="red"), annotation_text=f"target p95 {target:g} s"
+        )
+    _by_workers(fig, points, [p.utilization.mean for p in points], UTILISATION, "utilisation", "y2")
+    if current is not None:
+        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
+    fig.update_layout(
+        title="Worker-count trade-off",
+        xaxis=dict(title="workers", tickmode="array", tickvals=workers),
+        yaxis=dict(title="seconds", rangemode="tozero"),
+        yaxis2=UTILISATION_AXIS,
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(t=50, b=40),
+    )
+    return fig
+
+
+UTILISATION_AXIS = dict(  # a right-hand axis in percent, ticks at 20 % steps
+    title="utilisation",
+    overlaying="y",
+    side="right",
+    range=[0, 1.05],
+    tickformat=".0%",
+    tick0=0,
+    dtick=0.2,
+    showgrid=False,
+)
+
+
+def _by_workers(
+    fig: go.Figure, points: list[SweepPoint], y: list[float], colour: str, name: str, axis="y"
+) -> None:
+    """One figure of a sweep against worker count, as a line with markers."""
+    x = [p.workers for p in points]
+    fig.add_scatter(x=x, y=y, mode="lines+markers", line=dict(color=colour), name=name, yaxis=axis)
+
+
+def _sojourn_p95(fig: go.Figure, points: list[SweepPoint], analytic: dict[int, float] | None):
+    """The simulated p95 sojourn with its confidence band, and Erlang C's where it applies."""
+    workers = [p.workers for p in points]
     if points and points[0].sojourn_p95.low is not None:
         fig.add_scatter(
             x=workers + workers[::-1],
@@ -88,12 +129,8 @@ def tradeoff(
             name="95 % CI",
             hoverinfo="skip",
         )
-    fig.add_scatter(
-        x=workers,
-        y=mean,
-        mode="lines+markers",
-        line=dict(color=SOJOURN),
-        name="p95 sojourn (simulated)",
+    _by_workers(
+        fig, points, [p.sojourn_p95.mean for p in points], SOJOURN, "p95 sojourn (simulated)"
     )
     if analytic:
         fig.add_scatter(
@@ -103,38 +140,6 @@ def tradeoff(
             line=dict(dash="dash", color=ERLANG),
             name="M/M/c p95 sojourn (Erlang C)",
         )
-    if target:
-        fig.add_hline(
-            y=target, line=dict(dash="dot", color="red"), annotation_text=f"target p95 {target:g} s"
-        )
-    fig.add_scatter(
-        x=workers,
-        y=[p.utilization.mean for p in points],
-        mode="lines+markers",
-        line=dict(color=UTILISATION),
-        name="utilisation",
-        yaxis="y2",
-    )
-    if current is not None:
-        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
-    fig.update_layout(
-        title="Worker-count trade-off",
-        xaxis=dict(title="workers", tickmode="array", tickvals=workers),
-        yaxis=dict(title="seconds", rangemode="tozero"),
-        yaxis2=dict(
-            title="utilisation",
-            overlaying="y",
-            side="right",
-            range=[0, 1.05],
-            tickformat=".0%",
-            tick0=0,
-            dtick=0.2,
-            showgrid=False,
-        ),
-        legend=dict(orientation="h", y=-0.25),
-        margin=dict(t=50, b=40),
-    )
-    return fig
 
 
 def smallest_meeting(points: list[SweepPoint], target: float) -> int | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from sim import scenario
-from sim.compare import compare
-from sim.metrics import execution_spans, sojourns, state_flows, summarize, waits
+from sim.compare import Comparison, compare
+from sim.metrics import execution_spans, sojourns, state_flows, waits
 from sim.model import simulate
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -14,6 +14,15 @@ from ui import charts
 from ui import live as live_page
 from ui.scenario_input import parse
 from ui.widgets import download_figure, export_trace
+
+
+@st.cache_data(show_spinner="Simulating the same scenario and draws…", max_entries=8)
+def comparison(text: str, live: Trace, tolerance: float) -> tuple[Trace, Comparison]:
+    """The simulation of the scenario (TOML text) and its comparison with the live run: a rerun
+    that only moves another widget simulates nothing."""
+    sc = parse(text)
+    sim = simulate(sc)
+    return sim, compare(sc, sim, live, tolerance=tolerance)
 
 
 def page() -> None:
@@ -28,17 +37,23 @@ def page() -> None:
     text, time_scale, live = last
     sc = parse(text)
     tolerance = st.slider("Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol")
-    sim = simulate(sc)
-    slots = sc.workers.slots
-    result = compare(
-        sim, live, summarize(sim, slots), summarize(live, slots, engine="live"), tolerance=tolerance
-    )
+    sim, result = comparison(text, live, tolerance)
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
         f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
         f"sojourn {result.ks_sojourn:.3f}."
     )
     (st.success if result.ok else st.warning)(result.headline())
+    verdicts(result)
+    if not result.ok:
+        calibrate(sc, live)
+    distributions(sim, live)
+    gantts(sim, live)
+    export_trace(sim, "simulated")
+
+
+def verdicts(result: Comparison) -> None:
+    """Every figure, sim beside live, with its difference and verdict, none scrolled away."""
     st.dataframe(
         [
             {
@@ -62,8 +77,10 @@ def page() -> None:
             "verdict": st.column_config.TextColumn(width="large"),
         },
     )
-    if not result.ok:
-        calibrate(sc, live)
+
+
+def distributions(sim: Trace, live: Trace) -> None:
+    """Wait and sojourn CDFs of both runs beside the live run's state flows."""
     left, right = st.columns(2)
     with left:
         fig = charts.cdf(
@@ -81,9 +98,13 @@ def page() -> None:
         fig = charts.sankey(state_flows(live), "State flows (live)")
         st.plotly_chart(fig, key="compare-sankey")
         download_figure(fig, "compare-sankey")
+
+
+def gantts(sim: Trace, live: Trace) -> None:
+    """Both runs' executions by worker, on one time axis so they line up."""
     g1, g2 = st.columns(2)
     spans = {"sim": execution_spans(sim), "live": execution_spans(live)}
-    until = charts.gantt_window(*spans.values())  # one x range, so the two line up
+    until = charts.gantt_window(*spans.values())
     for col, name, trace in ((g1, "sim", sim), (g2, "live", live)):
         with col:
             fig = charts.gantt(
@@ -91,7 +112,6 @@ def page() -> None:
             )
             st.plotly_chart(fig, key=f"compare-gantt-{name}")
             download_figure(fig, f"gantt-{name}")
-    export_trace(sim, "simulated")
 
 
 def calibrate(sc: Scenario, live: Trace) -> None:
@@ -107,9 +127,7 @@ def calibrate(sc: Scenario, live: Trace) -> None:
         st.error(str(err))
         return
     calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
-    sim = simulate(calibrated)
-    slots = sc.workers.slots
-    again = compare(sim, live, summarize(sim, slots), summarize(live, slots, engine="live"))
+    _, again = comparison(scenario.dumps(calibrated), live, 0.15)
     st.info(
         f"Fitted overhead.dispatch = {fit.dispatch:.3g} s and overhead.record = "
         f"{fit.record:.3g} s. The calibrated simulation: {again.headline()}"

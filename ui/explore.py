@@ -7,8 +7,9 @@ import streamlit as st
 
 from sim import analytic, scenario
 from sim.distributions import service_cv, service_mean
-from sim.metrics import busy_slots, queue_length, sojourns, summarize, waits
+from sim.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.model import simulate
+from sim.runs import summarize
 from sim.scenario import Scenario, ScenarioError
 from sim.sweep import SweepPoint, sweep
 from sim.trace import Trace
@@ -42,18 +43,6 @@ def worker_range(sc: Scenario) -> tuple[int, ...]:
     return tuple(sorted({*spread, sc.workers.count}))
 
 
-def analytic_p95(sc: Scenario, counts: tuple[int, ...]) -> dict[int, float] | None:
-    """Erlang C's p95 sojourn, where the scenario is an M/M/c queue it describes exactly."""
-    if not analytic.mmc_applies(sc):
-        return None
-    out = {}
-    for c in counts:
-        slots = c * sc.workers.concurrency
-        if analytic.utilization(sc.arrivals.rate, sc.service.mean, slots) < 1:
-            out[c] = analytic.mmc_sojourn_quantile(0.95, sc.arrivals.rate, sc.service.mean, slots)
-    return out
-
-
 def page() -> None:
     st.header("Explore")
     base = pick("explore")
@@ -68,7 +57,16 @@ def page() -> None:
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
         return
-    s = summarize(trace, sc.workers.slots, scenario=sc.name, seed=sc.seed)
+    headline(sc, summarize(trace, sc))
+    distributions(trace)
+    how_many_workers(sc)
+    st.subheader("Export")
+    export_trace(trace, sc.name)
+    st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
+
+
+def headline(sc: Scenario, s: Summary) -> None:
+    """The figures a reader checks first, and what queueing theory expects of them."""
     cols = st.columns(5)
     cols[0].metric("p95 wait", f"{s.wait_p95:.3g} s")
     cols[1].metric("p95 sojourn", f"{s.sojourn_p95:.3g} s")
@@ -92,6 +90,9 @@ def page() -> None:
             "and is rough at low load."
         )
 
+
+def distributions(trace: Trace) -> None:
+    """Wait and sojourn as CDFs beside the queue and busy slots over time."""
     left, right = st.columns(2)
     with left:
         fig = charts.cdf(
@@ -108,6 +109,9 @@ def page() -> None:
         st.plotly_chart(fig, key="timeline")
         download_figure(fig, "timeline")
 
+
+def how_many_workers(sc: Scenario) -> None:
+    """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it."""
     st.subheader("How many workers?")
     target = st.number_input(
         "Target p95 sojourn (s)",
@@ -124,7 +128,8 @@ def page() -> None:
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return
-    fig = charts.tradeoff(points, target, analytic_p95(sc, counts), current=sc.workers.count)
+    erlang = analytic.mmc_sojourn_quantiles(sc, counts)
+    fig = charts.tradeoff(points, target, erlang, current=sc.workers.count)
     st.plotly_chart(fig, key="tradeoff")
     download_figure(fig, "tradeoff")
     best = charts.smallest_meeting(points, target)
@@ -136,7 +141,3 @@ def page() -> None:
         f"{len(counts)} worker counts × {SWEEP_REPS} seeds × {small.run.tasks} tasks; "
         "the band is the 95 % confidence interval over seeds."
     )
-
-    st.subheader("Export")
-    export_trace(trace, sc.name)
-    st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")

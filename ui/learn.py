@@ -8,18 +8,21 @@ import streamlit as st
 
 from sim import analytic, scenario
 from sim.invariants import littles_law_gap
-from sim.metrics import last_terminal, summarize
+from sim.metrics import Summary
 from sim.model import simulate
-from sim.trace import Trace
+from sim.runs import in_system_mean, summarize
+from sim.scenario import Scenario
+from sim.sweep import sweep_field
+from ui import lessons as lesson_section
 from ui.scenario_input import SCENARIOS
 from ui.widgets import download_figure
 
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def mmc_summary(rate: float, service: float, workers: int, tasks: int, seed: int = 1):
-    sc = scenario.load(None).replace(
+def mmc_scenario(rate: float, service: float, workers: int, tasks: int, seed: int = 1) -> Scenario:
+    """The M/M/c queue Erlang C describes (late ack, multiplier 1), at these values."""
+    return scenario.load(None).replace(
         **{
             "run.tasks": tasks,
             "arrivals.rate": rate,
@@ -30,8 +33,17 @@ def mmc_summary(rate: float, service: float, workers: int, tasks: int, seed: int
             "seed": seed,
         }
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mmc_summary(
+    rate: float, service: float, workers: int, tasks: int, seed: int = 1
+) -> tuple[Summary, float | None, float]:
+    """A simulated M/M/c run: its summary, the gap Little's law leaves and L, tasks in system."""
+    sc = mmc_scenario(rate, service, workers, tasks, seed)
     trace = simulate(sc)
-    return summarize(trace, workers), littles_law_gap(trace)
+    s = summarize(trace, sc)
+    return s, littles_law_gap(trace), in_system_mean(s, sc)
 
 
 def page() -> None:
@@ -41,7 +53,7 @@ def page() -> None:
     more_or_faster()
     prefetch_and_retries()
     enqueue_or_block()
-    lessons()
+    lesson_section.section()
 
 
 def little() -> None:
@@ -54,13 +66,12 @@ def little() -> None:
     c1, c2 = st.columns(2)
     rate = c1.slider("Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate")
     workers = c2.slider("Workers", 1, 16, 4, key="learn-workers")
-    if rate >= workers:
+    if analytic.utilization(rate, 1.0, workers) >= 1:
         st.warning(
             f"λ = {rate} ≥ {workers} workers × 1 task/s: unstable, L and W grow without bound."
         )
         return
-    s, gap = mmc_summary(rate, 1.0, workers, 20000)
-    l_value = s.queue_len_mean + s.utilization * workers  # waiting + in service
+    s, gap, l_value = mmc_summary(rate, 1.0, workers, 20000)
     cols = st.columns(4)
     cols[0].metric("L (time-average in system)", f"{l_value:.3f}")
     cols[1].metric("λ (measured)", f"{s.throughput:.3f}/s")
@@ -79,16 +90,13 @@ def utilisation() -> None:
         "Erlang C: the mean wait grows like 1/(1 − ρ). Going from 80 % to 95 % busy "
         "multiplies the wait by four or more; dots are simulated runs."
     )
-    rho = np.linspace(0.3, 0.97, 60)
+    rho, curves, dots = wait_against_utilisation()
     fig = go.Figure()
-    for c in (1, 4, 16):
-        fig.add_scatter(
-            x=rho, y=[analytic.mmc_wait(r * c, 1.0, c) for r in rho], name=f"{c} workers"
-        )
-    sims = [(r, mmc_summary(r * 4, 1.0, 4, 20000)[0].wait_mean) for r in (0.5, 0.7, 0.8, 0.9)]
+    for c, waits in curves.items():
+        fig.add_scatter(x=rho, y=waits, name=f"{c} workers")
     fig.add_scatter(
-        x=[r for r, _ in sims],
-        y=[w for _, w in sims],
+        x=list(dots),
+        y=list(dots.values()),
         mode="markers",
         name="simulated, 4 workers",
         marker=dict(size=10),
@@ -103,6 +111,19 @@ def utilisation() -> None:
     download_figure(fig, "wait-vs-utilisation")
 
 
+@st.cache_data(show_spinner="Simulating four loads…")
+def wait_against_utilisation() -> tuple[np.ndarray, dict[int, list[float]], dict[float, float]]:
+    """Erlang C's mean wait against ρ for 1, 4 and 16 workers, and simulated runs of 4 workers
+    at four loads (ρ: wait)."""
+    rho = np.linspace(0.3, 0.97, 60)
+    curves = {c: [analytic.mmc_wait(r * c, 1.0, c) for r in rho] for c in (1, 4, 16)}
+    loads = (0.5, 0.7, 0.8, 0.9)
+    runs = sweep_field(
+        mmc_scenario(2.0, 1.0, 4, 20000), "arrivals.rate", [r * 4 for r in loads], processes=1
+    )
+    return rho, curves, {r: each.wait_mean for r, (each,) in zip(loads, runs, strict=True)}
+
+
 def more_or_faster() -> None:
     st.subheader("3 · More workers, or faster ones?")
     st.markdown(
@@ -115,11 +136,11 @@ def more_or_faster() -> None:
     rho = np.linspace(0.05, 0.95, 40)
     fig = go.Figure()
     fig.add_scatter(
-        x=rho, y=[analytic.mmc_wait(r, 1.0, 1) + 1.0 for r in rho], name="1 worker, service 1 s"
+        x=rho, y=[analytic.mmc_sojourn_mean(r, 1.0, 1) for r in rho], name="1 worker, service 1 s"
     )
     fig.add_scatter(
         x=rho,
-        y=[analytic.mmc_wait(r, c * 1.0, c) + c for r in rho] if c > 1 else [],
+        y=[analytic.mmc_sojourn_mean(r, c * 1.0, c) for r in rho] if c > 1 else [],
         name=f"{c} workers, service {c} s each",
     )
     fig.update_layout(
@@ -135,7 +156,7 @@ def more_or_faster() -> None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def shipped_summary(name: str, sets: tuple[str, ...]):
     sc = scenario.load(SCENARIOS / f"{name}.toml", list(sets))
-    return summarize(simulate(sc), sc.workers.slots)
+    return summarize(simulate(sc), sc)
 
 
 def prefetch_and_retries() -> None:
@@ -180,10 +201,10 @@ def enqueue_or_block() -> None:
     rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate")
     work = c2.slider("Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work")
     threads = c3.slider("Web worker threads = task workers", 1, 32, 8, key="learn-web-threads")
-    if rate * work >= threads:
+    if analytic.utilization(rate, work, threads) >= 1:
         st.warning("Offered load ≥ capacity: both designs fall behind; add workers.")
         return
-    s, _ = mmc_summary(rate, work, threads, 20000)
+    s, _, _ = mmc_summary(rate, work, threads, 20000)
     cols = st.columns(3)
     cols[0].metric("blocking request: p95 response", f"{s.sojourn_p95:.2f} s")
     cols[1].metric("enqueue and return: response", f"{ENQUEUE_COST * 1000:.0f} ms")
@@ -192,161 +213,3 @@ def enqueue_or_block() -> None:
         "Same workers, same work: the queue does not make the work faster, it takes it off "
         "the user's critical path (and lets the web tier stay small)."
     )
-
-
-@st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
-def lesson_runs(name: str):
-    from sim.lessons import LESSONS, figures, load
-
-    each = load(LESSONS / f"{name}.toml")
-    trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
-    default, fixed = figures(each.scenario, trace_default), figures(each.fixed(), trace_fixed)
-    return each, default, fixed, trace_default, trace_fixed
-
-
-def lessons() -> None:
-    from sim.lessons import LESSONS
-
-    st.subheader("6 · Lessons from Celery's issue tracker")
-    names = sorted(p.stem for p in LESSONS.glob("*.toml"))
-    name = st.selectbox("Lesson", names, key="learn-lesson")
-    each, default, fixed, trace_default, trace_fixed = lesson_runs(name)
-    st.markdown(f"**{each.title}.** {each.story}")
-    fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
-    cols = st.columns(3)
-    cols[0].metric(f"{each.figure}, as deployed", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{each.figure}, with the fix", f"{fixed[each.figure]:.4g}")
-    cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
-    fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
-    st.plotly_chart(fig, key="learn-lesson-chart")
-    download_figure(fig, f"lesson-{name}")
-    if each.scenario.workers.cores:
-        fig = concurrency_chart(name)
-        st.plotly_chart(fig, key="learn-lesson-concurrency")
-        download_figure(fig, f"lesson-{name}-concurrency")
-    if each.live is not None:
-        live_lesson(each)
-
-
-COUNTS = {  # lesson figures that are counts: shown as the count, side by side
-    "tasks_failed": "Tasks ending in FAILURE",
-    "tasks_lost": "Tasks lost (never reached SUCCESS or FAILURE)",
-    "duplicate_executions": "Executions beyond one per attempt",
-}
-
-
-def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
-    """The lesson's two sides in the chart that shows its figure best."""
-    from sim.metrics import result_memory, sojourns, step_counts, waits
-    from ui import charts
-
-    sides = {"as deployed": (each.scenario, default), "with the fix": (each.fixed(), fixed)}
-    if each.figure == "result_memory_peak":
-        return charts.steps(
-            {
-                side: result_memory(trace, sc.results.expires, sc.results.size)
-                for side, (sc, trace) in sides.items()
-            },
-            f"Result-backend memory in Redis ({engine})",
-            "bytes",
-        )
-    if each.figure == "throughput":
-        done = {side: last_terminal(trace)[0] for side, (_, trace) in sides.items()}
-        return charts.steps(
-            {side: step_counts(t[~np.isnan(t)], np.zeros(0)) for side, t in done.items()},
-            f"Tasks finished: the slope is the throughput ({engine})",
-            "tasks",
-        )
-    if each.figure in COUNTS:
-        from sim.lessons import figures
-
-        counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
-        return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
-    series = waits if each.figure.startswith("wait") else sojourns
-    return charts.cdf(
-        {side: series(trace) for side, (_, trace) in sides.items()},
-        f"{'Wait' if series is waits else 'Sojourn'}, as deployed vs with the fix ({engine})",
-    )
-
-
-CONCURRENCY = (1, 2, 4, 8, 16, 32)
-
-
-@st.cache_data(show_spinner="Sweeping concurrency…", max_entries=4)
-def concurrency_chart(name: str) -> go.Figure:
-    """Throughput of one worker machine against its concurrency: with its cores, and as if it
-    had a core per slot. The first flattens at the core count."""
-    from sim.lessons import LESSONS, load
-    from ui import charts
-
-    sc = load(LESSONS / f"{name}.toml").scenario
-    series = {}
-    for label, cores in ((f"{sc.workers.cores} cores", sc.workers.cores), ("a core per slot", 0)):
-        series[label] = [
-            summarize(
-                simulate(sc.replace(**{"workers.concurrency": c, "workers.cores": cores})), c
-            ).throughput
-            for c in CONCURRENCY
-        ]
-    return charts.lines(
-        list(CONCURRENCY),
-        series,
-        f"Throughput of {sc.workers.count} worker machine(s) against --concurrency",
-        "concurrency (pool processes per worker)",
-        "tasks per second",
-    )
-
-
-def live_lesson(each) -> None:
-    """The button that runs both sides of the lesson on real Celery."""
-    from ui.live import LiveSession, unavailable
-
-    reason = unavailable()
-    if reason:
-        st.caption(f"This lesson also runs on real Celery in under a minute: {reason}.")
-        return
-    key = f"learn-live-{each.name}"
-    session: LiveSession | None = st.session_state.get(key)
-    seconds = live_seconds(each.name)
-    label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
-    if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
-        session = LiveSession(each.live_scenarios(), each.live.time_scale)
-        session.start()
-        st.session_state[key] = session
-    if session is not None:
-        show_live_lesson(each, session)
-
-
-@st.cache_data(show_spinner=False)
-def live_seconds(name: str) -> float:
-    """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
-    from sim.lessons import LESSONS, load
-
-    each = load(LESSONS / f"{name}.toml")
-    spans = [summarize(simulate(sc), 1).makespan for sc in each.live_scenarios()]
-    return sum(spans) * each.live.time_scale + 2 * 5
-
-
-@st.fragment(run_every=1.0)
-def show_live_lesson(each, session) -> None:
-    from sim.lessons import figures
-
-    if session.error:
-        st.error(session.error)
-        return
-    if session.running:
-        st.info(f"Running on real Celery: side {len(session.results) + 1} of 2…")
-        return
-    sides = each.live_scenarios()
-    default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
-    simulated = [figures(sc)[each.figure] for sc in sides]
-    cols = st.columns(3)
-    cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{each.figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
-    cols[2].markdown(
-        f"Simulated with the same {each.live.tasks} tasks and draws: "
-        f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."
-    )
-    fig = lesson_chart(each, *session.results, "real Celery")
-    st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")
-    download_figure(fig, f"lesson-{each.name}-live")

@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from sim import scenario
-from sim.metrics import execution_spans, latest_states, queue_length, summarize
+from sim.metrics import execution_spans, latest_states, queue_length, task_history
+from sim.runs import summarize
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING
 from sim.trace import Trace
@@ -173,23 +174,11 @@ def watch(session: LiveSession) -> None:
     if trace is None or not len(trace):
         st.info("Starting redis-server and Celery workers…")
         return
-    sc = session.scenario
     if not session.running and st.session_state.get("live-drawn-running"):
         st.session_state["live-drawn-running"] = False
         st.rerun(scope="app")  # the buttons, outside this fragment, flip back
-    sent = int(np.count_nonzero(trace.state == PENDING))
     stopped = session.stop.is_set() and session.result is not None
-    status = (
-        f"Stopped after {sent} of {sc.run.tasks} tasks were sent."
-        if stopped
-        else "Finished."
-        if session.result is not None
-        else "Running…"
-    )
-    st.caption(
-        f"{status} {sc.run.tasks} tasks, {sc.workers.count} workers, "
-        f"time scale {session.time_scale}"
-    )
+    st.caption(caption(session, trace, stopped))
     states = latest_states(trace)
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
@@ -207,20 +196,7 @@ def watch(session: LiveSession) -> None:
             st.plotly_chart(fig, key=key)
     st.dataframe(task_table(trace), hide_index=True, height=260)
     if session.result is not None:
-        s = summarize(trace, sc.workers.slots, engine="live", scenario=sc.name, seed=sc.seed)
-        figures_line = (
-            f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
-            f"unfinished {s.tasks_lost}"
-        )
-        if stopped:
-            st.warning(
-                f"{figures_line}. A stopped run is not compared with the simulation: "
-                "its tail is missing."
-            )
-            if st.button("Compare this stopped run anyway", key="live-compare-anyway"):
-                session.compare_anyway = True
-        else:
-            st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+        finished(session, trace, stopped)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
         for key, fig in figures.items():
@@ -228,10 +204,40 @@ def watch(session: LiveSession) -> None:
         export_trace(trace, "live")
 
 
+def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
+    """Running, finished, or stopped after how many tasks were sent; and what runs."""
+    sc = session.scenario
+    if stopped:
+        sent = int(np.count_nonzero(trace.state == PENDING))
+        status = f"Stopped after {sent} of {sc.run.tasks} tasks were sent."
+    else:
+        status = "Finished." if session.result is not None else "Running…"
+    return (
+        f"{status} {sc.run.tasks} tasks, {sc.workers.count} workers, "
+        f"time scale {session.time_scale}"
+    )
+
+
+def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
+    """The run's headline figures, and whether the Compare page takes it."""
+    s = summarize(trace, session.scenario, engine="live")
+    figures_line = (
+        f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
+        f"unfinished {s.tasks_lost}"
+    )
+    if stopped:
+        st.warning(
+            f"{figures_line}. A stopped run is not compared with the simulation: "
+            "its tail is missing."
+        )
+        if st.button("Compare this stopped run anyway", key="live-compare-anyway"):
+            session.compare_anyway = True
+    else:
+        st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+
+
 def task_table(trace: Trace, limit: int = 200) -> list[dict]:
     """The most recent tasks with their state history, newest first."""
-    history: dict[int, list[str]] = {}
-    for task, state in zip(trace.task.tolist(), trace.state.tolist(), strict=True):
-        history.setdefault(task, []).append(NAMES[state])
+    history = task_history(trace)
     recent = sorted(history, reverse=True)[:limit]
     return [{"task": t, "state": history[t][-1], "history": " → ".join(history[t])} for t in recent]

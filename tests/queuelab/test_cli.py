@@ -1,25 +1,10 @@
 """The queuelab command as a user runs it: a real subprocess, exit codes, one-line errors."""
 
-import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from queuelab.cli import ProgressBar
-
-
-def queuelab(*args, **kw):
-    return subprocess.run(
-        [sys.executable, "-m", "queuelab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kw,
-    )
+from tests.queuelab.helpers import env, queuelab
 
 
 def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
@@ -224,7 +209,7 @@ def test_bad_files_exit_2_with_one_line(tmp_path, files, args, message):
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(content)
-    r = queuelab(*args, cwd=tmp_path, env=_env())
+    r = queuelab(*args, cwd=tmp_path, env=env())
     assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
     assert r.stderr.startswith("queuelab: error: ") and message in r.stderr
 
@@ -245,12 +230,6 @@ def test_an_empty_scenario_file_runs_the_defaults_with_one_warning(tmp_path):
         f"warning: scenario file {tmp_path / 's.toml'} sets no fields: "
         "every field takes its default"
     ]
-
-
-def _env():
-    """The environment with this checkout importable from another working directory."""
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
 
 
 def test_malformed_scenario_exits_2(tmp_path):
@@ -282,16 +261,6 @@ def test_sweep_json_has_a_point_per_worker_count():
     points = json.loads(r.stdout)["points"]
     assert [p["workers"] for p in points] == [4, 6]
     assert points[0]["sojourn_p95"]["low"] <= points[0]["sojourn_p95"]["mean"]
-
-
-def test_check_exits_1_listing_violations(tmp_path):
-    bad = tmp_path / "t.csv"
-    bad.write_text(
-        "task_id,attempt,state,t,worker\n1,0,PENDING,0.0,\n1,0,STARTED,1.0,w1\n1,0,SUCCESS,2.0,w1\n"
-    )
-    r = queuelab("check", str(bad))
-    assert r.returncode == 1
-    assert "started-without-received" in r.stdout and "FAILED" in r.stdout
 
 
 def test_analytic_adds_allen_cunneen_for_other_distributions():
@@ -393,125 +362,6 @@ def test_retries_that_fail_every_time_are_legitimate_work():
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["executions"] == 100 * 201 and data["tasks_failed"] == 100
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def drive(monkeypatch, stderr: io.StringIO, ticks: list[tuple[float, int]]) -> str:
-    """What a ProgressBar writes to ``stderr`` when called with ``done`` of 10000 at each time."""
-    monkeypatch.setattr(sys, "stderr", stderr)
-    clock = Clock()
-    bar = ProgressBar("simulating", clock=clock)
-    for now, done in ticks:
-        clock.now = now
-        bar(done, 10000)
-    bar.close()
-    return stderr.getvalue()
-
-
-def test_progress_off_a_terminal_is_a_plain_line_every_ten_seconds(monkeypatch):
-    ticks = [(1, 1000), (4.9, 2000), (5, 4000), (9, 5000), (14.9, 6000), (15, 7000), (40, 9000)]
-    assert drive(monkeypatch, io.StringIO(), ticks) == (
-        "simulating: 4000/10000 tasks (40%)\n"
-        "simulating: 7000/10000 tasks (70%)\n"
-        "simulating: 9000/10000 tasks (90%)\n"
-    )
-    assert drive(monkeypatch, io.StringIO(), [(0.5, 5000), (4.9, 10000)]) == ""  # a short run
-
-
-def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
-    shown = drive(monkeypatch, Terminal(), [(0.5, 1000), (1, 4000), (2, 5000)])
-    assert shown.split("\r")[1:] == [
-        "simulating [############..................] 4000/10000",
-        "simulating [###############...............] 5000/10000\n",
-    ]
-
-
-DEPLOY = "scenarios/lessons/05_rolling_deploy.toml"  # early ack: deploys lose running tasks
-
-
-@pytest.fixture(scope="module")
-def deploy_trace(tmp_path_factory):
-    """A trace of the rolling-deploy lesson, with its summary: more than 20 tasks lost."""
-    path = tmp_path_factory.mktemp("deploy") / "t.parquet"
-    r = queuelab("simulate", DEPLOY, "--trace", str(path), "--json")
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)
-    assert summary["tasks_lost"] > 20
-    return path, summary
-
-
-def test_check_reports_early_ack_losses_as_information(deploy_trace):
-    path, summary = deploy_trace
-    lost = summary["tasks_lost"]
-    r = queuelab("check", str(path), "--scenario", DEPLOY, "--json")
-    assert r.returncode == 0, r.stdout
-    report = json.loads(r.stdout)
-    assert (report["ok"], report["tasks_lost"], report["lost_violations"]) == (True, lost, 0)
-    assert len(set(report["lost_task_ids"])) == lost
-    text = queuelab("check", str(path), "--scenario", DEPLOY).stdout.splitlines()
-    assert text[-2].startswith(f"lost: {lost} tasks never reached a terminal state (early ack")
-    assert text[-2].endswith(f"… and {lost - 10} more")
-    assert text[-1] == (
-        f"ok: 0 violations, {lost} lost, {report['redeliveries']} redeliveries, "
-        f"{report['duplicate_terminals']} duplicate terminals"
-    )
-
-
-def test_check_counts_every_late_ack_loss_as_a_violation(deploy_trace):
-    path, summary = deploy_trace
-    lost = summary["tasks_lost"]
-    late = ["--scenario", DEPLOY, "--set", "ack.late=true"]
-    r = queuelab("check", str(path), *late, "--json")
-    assert r.returncode == 1
-    report = json.loads(r.stdout)
-    rules = [v["rule"] for v in report["violations"]]
-    assert rules.count("lost-under-late-ack") == report["tasks_lost"] == lost
-    text = queuelab("check", str(path), *late).stdout
-    assert f"… and {lost - 20} more lost-under-late-ack" in text
-    assert f"FAILED: {lost} violations, {lost} lost" in text
-
-
-@pytest.fixture(scope="module")
-def mmc_trace(tmp_path_factory):
-    """A 2,000-task trace of the M/M/4 scenario."""
-    path = str(tmp_path_factory.mktemp("mmc") / "t.csv")
-    made = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=2000", "--trace", path)
-    assert made.returncode == 0, made.stderr
-    return path
-
-
-@pytest.mark.parametrize(
-    ("against", "message"),
-    [
-        (["scenarios/flaky_api.toml"], "the trace holds 2000 tasks, the scenario submits 10000"),
-        (
-            ["scenarios/mmc.toml", "--set", "run.tasks=5"],
-            "holds 2000 tasks, the scenario submits 5",
-        ),
-        (
-            ["scenarios/mmc.toml", "--set", "run.tasks=2000", "--set", "workers.count=2"],
-            "worker w3 is not one of the scenario's 2 workers",
-        ),
-    ],
-)
-def test_check_refuses_a_trace_from_another_scenario(mmc_trace, against, message):
-    r = queuelab("check", mmc_trace, "--scenario", *against)
-    assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
-    assert "is not a run of scenario" in r.stderr and message in r.stderr
 
 
 def test_a_run_over_a_gibibyte_says_what_it_will_hold_before_it_starts(capsys):

@@ -174,3 +174,20 @@ def test_erlang_c_applies_only_to_one_shared_work_conserving_queue():
     ):
         assert not analytic.mmc_applies(mmc.replace(**change)), change
     assert analytic.mmc_applies(mmc.replace(**{"workers.concurrency": 2}))  # c = all slots
+
+
+def test_erlang_c_quantiles_only_where_the_scenario_is_mmc_and_stable():
+    from sim import scenario
+
+    mmc = scenario.load("scenarios/mmc.toml")  # λ 3.2, service 1 s
+    quantiles = analytic.mmc_sojourn_quantiles(mmc, (3, 4, 8))
+    assert list(quantiles) == [4, 8]  # 3 workers cannot keep up
+    assert quantiles[4] == analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4)
+    two = analytic.mmc_sojourn_quantiles(mmc.replace(**{"workers.concurrency": 2}), (2,))
+    assert two == {2: analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4)}  # c = all slots
+    assert analytic.mmc_sojourn_quantiles(mmc.replace(**{"ack.late": False}), (4,)) is None
+
+
+def test_the_mean_sojourn_is_the_wait_then_the_service():
+    assert analytic.mmc_sojourn_mean(3.2, 1.0, 4) == analytic.analyze(3.2, 1.0, 4).sojourn_mean
+    assert analytic.mmc_sojourn_mean(0.5, 1.0, 1) == pytest.approx(1 / (1 - 0.5))  # M/M/1

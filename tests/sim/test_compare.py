@@ -1,5 +1,4 @@
 from sim.compare import compare, relative_difference
-from sim.metrics import summarize
 from sim.model import simulate
 from tests.sim.helpers import make
 
@@ -8,9 +7,9 @@ def test_a_run_compared_with_itself_is_ok_and_a_slower_one_misses_with_a_cause()
     base = make(**{"run.tasks": 3000, "workers.count": 4, "arrivals.rate": 3.0})
     slow = base.replace(**{"overhead.dispatch": 0.3})
     a, b = simulate(base), simulate(slow)
-    same = compare(a, a, summarize(a, 4), summarize(a, 4))
+    same = compare(base, a, a)
     assert same.ok and same.ks_wait == 0.0
-    diff = compare(a, b, summarize(a, 4), summarize(b, 4), tolerance=0.15)
+    diff = compare(base, a, b, tolerance=0.15)
     assert not diff.ok
     missed = {f.figure: f for f in diff.figures if not f.ok}
     assert "wait_mean" in missed and "dispatch" in missed["wait_mean"].likely_cause
@@ -34,9 +33,9 @@ def test_a_lower_live_throughput_is_called_slower_and_the_headline_names_the_wor
     base = make(**{"run.tasks": 2000, "workers.count": 2, "arrivals.rate": 1.9})
     slow = base.replace(**{"overhead.record": 0.3})  # the pool saturates: throughput drops
     a, b = simulate(base), simulate(slow)
-    diff = compare(a, b, summarize(a, 2), summarize(b, 2))
+    diff = compare(base, a, b)
     throughput = next(f for f in diff.figures if f.figure == "throughput")
     assert throughput.relative_difference < -0.15 and "faster" not in throughput.likely_cause
     assert diff.headline().startswith("miss: ") and "worst " in diff.headline()
-    same = compare(a, a, summarize(a, 2), summarize(a, 2))
+    same = compare(base, a, a)
     assert same.headline() == "match: every figure within 15%"

@@ -76,3 +76,15 @@ def test_binned_steps_keep_each_spans_time_weighted_mean_and_peak():
     # a level carried into a span without a step inside it is that span's peak
     _, mean, peak = binned_steps(np.array([0.0, 0.1, 10.0]), np.array([0.0, 5.0, 5.0]), 4)
     assert peak.tolist() == [5.0] * 4 and mean[1:].tolist() == [5.0] * 3
+
+
+def test_task_history_lists_each_tasks_states_in_order():
+    from sim.metrics import task_history
+
+    trace = table(ROWS)
+    history = {str(trace.task_ids[t]): states for t, states in task_history(trace).items()}
+    assert history == {
+        "a": ["PENDING", "RECEIVED", "STARTED", "RETRY", "RECEIVED", "STARTED", "FAILURE"],
+        "b": ["PENDING", "RECEIVED", "STARTED", "SUCCESS"],
+        "c": ["PENDING"],
+    }

@@ -52,3 +52,14 @@ def test_common_random_numbers_make_more_workers_never_slower():
     points = sweep.sweep(MMC, [4, 5, 6], reps=2, processes=1)
     waits = [p.wait_mean.mean for p in points]
     assert waits == sorted(waits, reverse=True)
+
+
+def test_any_field_sweeps_on_common_random_numbers():
+    base = make(**{"run.tasks": 500, "workers.count": 4})
+    runs = sweep.sweep_field(base, "arrivals.rate", [1.0, 3.0], reps=2, processes=1)
+    assert [len(r) for r in runs] == [2, 2]
+    assert [s.seed for s in runs[0]] == [base.seed, base.seed + 1]
+    assert runs[1][0].utilization > runs[0][0].utilization  # three times the load
+    by_workers = sweep.sweep(base, [2, 4], reps=2, processes=1)
+    again = sweep.sweep_field(base, "workers.count", [2, 4], reps=2, processes=1)
+    assert by_workers[0].wait_mean.mean == sum(s.wait_mean for s in again[0]) / 2

@@ -216,7 +216,7 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
 
 
 def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_cores():
-    from ui.learn import CONCURRENCY, concurrency_chart
+    from ui.lessons import CONCURRENCY, concurrency_chart
 
     limited, unlimited = (trace.y for trace in concurrency_chart("10_concurrency_vs_cores").data)
     at = dict(zip(CONCURRENCY, limited, strict=True))

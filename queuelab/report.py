@@ -1,0 +1,218 @@
+"""What the ``queuelab`` command prints: tables, reports and progress, from results it is given.
+
+Nothing here runs anything; each function turns one result (a summary, a sweep, a comparison, a
+check) into the lines a reader or a script sees, so the CLI's commands stay a few calls long.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from sim import invariants, sweep
+from sim.compare import Comparison
+from sim.lessons import Lesson
+from sim.metrics import lost_tasks
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+SHOWN_PER_RULE = 20  # violations of one rule listed in the text report before "… and N more"
+SHOWN_LOST = 10  # lost task ids listed in the text report
+
+
+class ProgressBar:
+    """Progress on stderr for runs long enough to wonder about. On a terminal, a bar redrawn in
+    place after ``delay`` seconds. Elsewhere (a pipe, a CI log) carriage returns would pile up in
+    the log and silence would make a long run look hung, so a plain line comes after ``quiet``
+    seconds and then at most every ``every`` seconds. ``clock`` is there for tests."""
+
+    def __init__(
+        self,
+        label: str,
+        unit: str = "tasks",
+        delay: float = 1.0,
+        quiet: float = 5.0,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.unit = unit
+        self.every = every
+        self.clock = clock
+        self.tty = sys.stderr.isatty()
+        self.due = clock() + (delay if self.tty else quiet)
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now < self.due:
+            return
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            )
+        else:
+            percent = 100 * done // max(total, 1)
+            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
+            self.due = now + self.every
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\n")
+
+
+def table(rows: dict) -> str:
+    """One ``key  value`` line per entry, keys aligned, floats to four significant digits."""
+    width = max(len(k) for k in rows)
+    lines = []
+    for key, value in rows.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def emit(data: dict, as_json: bool) -> None:
+    """``data`` as one JSON object, or as a table for a reader."""
+    print(json.dumps(data, indent=None if as_json else 2) if as_json else table(data))
+
+
+def sweep_table(points: list[sweep.SweepPoint]) -> list[str]:
+    """One row per worker count: each figure's mean and its confidence interval."""
+    lines = [f"{'workers':>7}  " + "  ".join(f"{f:>30}" for f in sweep.FIGURES)]
+    for p in points:
+        cells = []
+        for f in sweep.FIGURES:
+            e = getattr(p, f)
+            ci = f"[{e.low:.4g}, {e.high:.4g}]" if e.low is not None else ""
+            cells.append(f"{e.mean:>10.4g} {ci:>19}")
+        lines.append(f"{p.workers:>7}  " + "  ".join(cells))
+    return lines
+
+
+def comparison_text(result: Comparison) -> list[str]:
+    """Every figure side by side with its verdict, the KS distances, the state flows and the
+    headline last."""
+    lines = [f"{'figure':<22}{'sim':>12}{'live':>12}{'diff':>9}  verdict"]
+    for f in result.figures:
+        diff = f"{f.relative_difference:+.0%}" if f.relative_difference is not None else "-"
+        verdict = "ok" if f.ok else f"MISS: {f.likely_cause}"
+        lines.append(f"{f.figure:<22}{f.sim:>12.4g}{f.live:>12.4g}{diff:>9}  {verdict}")
+    lines.append(
+        f"\nKolmogorov-Smirnov distance: wait {result.ks_wait:.3f}, sojourn {result.ks_sojourn:.3f}"
+    )
+    lines.append(f"\n{'state flow':<22}{'sim':>8}{'live':>8}")
+    for flow in sorted(set(result.flows_sim) | set(result.flows_live)):
+        sim, live = result.flows_sim.get(flow, 0), result.flows_live.get(flow, 0)
+        lines.append(f"{flow:<22}{sim:>8}{live:>8}")
+    lines.append(f"\n{result.headline()}")
+    return lines
+
+
+def lost_lines(trace: Trace, what: str, shown: int = 10) -> list[str]:
+    """The tasks a run gave up on, by where they were last seen."""
+    lines = []
+    for where, ids in lost_tasks(trace).items():
+        more = f" … and {len(ids) - shown} more" if len(ids) > shown else ""
+        lines.append(
+            f"queuelab: {len(ids)} task{'s' * (len(ids) != 1)} {what}, {where}: "
+            f"{', '.join(ids[:shown])}{more}"
+        )
+    return lines
+
+
+def lessons_json(lessons: list[Lesson], folder: Path) -> list[dict]:
+    return [
+        {
+            "name": x.name,
+            "title": x.title,
+            "figure": x.figure,
+            "better": x.better,
+            "fix": x.fix,
+            "file": str(folder / f"{x.name}.toml"),
+            "live": x.live.__dict__ if x.live else None,
+        }
+        for x in lessons
+    ]
+
+
+def lessons_text(lessons: list[Lesson], folder: Path) -> list[str]:
+    """Each lesson with its fix and figure, the command that runs it live where it can, and
+    the command that simulates one; paths relative to here where they can be."""
+    shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
+    lines = []
+    for x in lessons:
+        fix = ", ".join(f"{k}={v}" for k, v in x.fix.items())
+        lines.append(f"{x.name:<26} {x.title}\n{'':<26} fix: {fix}; watch {x.figure} ({x.better})")
+        if x.live:
+            lines.append(
+                f"{'':<26} live: queuelab live {shown}/{x.name}.toml "
+                f"--time-scale {x.live.time_scale:g} --set run.tasks={x.live.tasks}"
+            )
+    lines.append(f"\nrun one: queuelab simulate {shown}/NAME.toml")
+    return lines
+
+
+def check_json(report: invariants.Report) -> dict:
+    """Everything the check found, every lost task id included: scripts read this."""
+    return {
+        "ok": report.ok,
+        "violations": [asdict(v) for v in report.violations],
+        "tasks_lost": len(report.lost),
+        "lost_task_ids": report.lost,
+        "lost_violations": sum(v.rule == "lost-under-late-ack" for v in report.violations),
+        "duplicate_terminals": report.duplicate_terminals,
+        "redeliveries": report.redeliveries,
+    }
+
+
+def check_text(report: invariants.Report, sc: Scenario | None) -> list[str]:
+    """The report for a reader: the first violations of each rule, what was lost and why that
+    is or is not a violation, and a last line with every count."""
+    per_rule = Counter(v.rule for v in report.violations)
+    lines, shown = [], Counter()
+    for violation in report.violations:
+        shown[violation.rule] += 1
+        if shown[violation.rule] <= SHOWN_PER_RULE:
+            lines.append(str(violation))
+    lines += [
+        f"… and {n - SHOWN_PER_RULE} more {rule}"
+        for rule, n in per_rule.items()
+        if n > SHOWN_PER_RULE
+    ]
+    if report.lost:
+        ids = ", ".join(report.lost[:SHOWN_LOST])
+        if len(report.lost) > SHOWN_LOST:
+            ids += f" … and {len(report.lost) - SHOWN_LOST} more"
+        lines.append(
+            f"lost: {len(report.lost)} tasks never reached a terminal state "
+            f"({_lost_means(sc)}): {ids}"
+        )
+    lines.append(
+        f"{'ok' if report.ok else 'FAILED'}: {len(report.violations)} violations, "
+        f"{len(report.lost)} lost, {report.redeliveries} redeliveries, "
+        f"{report.duplicate_terminals} duplicate terminals"
+    )
+    return lines
+
+
+def _lost_means(sc: Scenario | None) -> str:
+    """Whether a lost task is a bug, which depends on the ack mode."""
+    if sc is None:
+        return "give --scenario to know the ack mode, and so whether that is a violation"
+    if sc.ack.late:
+        return (
+            "late ack: a violation, unless a killed node's lingering BRPOP took its message "
+            "before any worker received it (kombu/Redis behaviour, see DESIGN.md)"
+        )
+    return (
+        "early ack: Celery loses a task whose worker dies mid-run, as documented; not a violation"
+    )

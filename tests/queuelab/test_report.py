@@ -1,0 +1,51 @@
+"""What the command prints, checked on the printing itself: the progress shown on stderr."""
+
+import io
+import sys
+
+from queuelab.report import ProgressBar
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def drive(monkeypatch, stderr: io.StringIO, ticks: list[tuple[float, int]]) -> str:
+    """What a ProgressBar writes to ``stderr`` when called with ``done`` of 10000 at each time."""
+    monkeypatch.setattr(sys, "stderr", stderr)
+    clock = Clock()
+    bar = ProgressBar("simulating", clock=clock)
+    for now, done in ticks:
+        clock.now = now
+        bar(done, 10000)
+    bar.close()
+    return stderr.getvalue()
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_ten_seconds(monkeypatch):
+    ticks = [(1, 1000), (4.9, 2000), (5, 4000), (9, 5000), (14.9, 6000), (15, 7000), (40, 9000)]
+    assert drive(monkeypatch, io.StringIO(), ticks) == (
+        "simulating: 4000/10000 tasks (40%)\n"
+        "simulating: 7000/10000 tasks (70%)\n"
+        "simulating: 9000/10000 tasks (90%)\n"
+    )
+    assert drive(monkeypatch, io.StringIO(), [(0.5, 5000), (4.9, 10000)]) == ""  # a short run
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
+    shown = drive(monkeypatch, Terminal(), [(0.5, 1000), (1, 4000), (2, 5000)])
+    assert shown.split("\r")[1:] == [
+        "simulating [############..................] 4000/10000",
+        "simulating [###############...............] 5000/10000\n",
+    ]

@@ -1,0 +1,181 @@
+"""Learn's last section: each shipped lesson as deployed and with its fix, simulated, and where
+it is short enough, on real Celery too."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from sim.metrics import last_terminal
+from sim.model import simulate
+from sim.runs import summarize
+from sim.scenario import Scenario
+from sim.sweep import sweep_field
+from sim.trace import Trace
+from ui.widgets import download_figure
+
+
+@st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
+def lesson_runs(name: str):
+    from sim.lessons import LESSONS, figures, load
+
+    each = load(LESSONS / f"{name}.toml")
+    trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
+    default, fixed = figures(each.scenario, trace_default), figures(each.fixed(), trace_fixed)
+    return each, default, fixed, trace_default, trace_fixed
+
+
+def section() -> None:
+    from sim.lessons import LESSONS
+
+    st.subheader("6 · Lessons from Celery's issue tracker")
+    names = sorted(p.stem for p in LESSONS.glob("*.toml"))
+    name = st.selectbox("Lesson", names, key="learn-lesson")
+    each, default, fixed, trace_default, trace_fixed = lesson_runs(name)
+    st.markdown(f"**{each.title}.** {each.story}")
+    fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
+    cols = st.columns(3)
+    cols[0].metric(f"{each.figure}, as deployed", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{each.figure}, with the fix", f"{fixed[each.figure]:.4g}")
+    cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
+    fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
+    st.plotly_chart(fig, key="learn-lesson-chart")
+    download_figure(fig, f"lesson-{name}")
+    if each.scenario.workers.cores:
+        fig = concurrency_chart(name)
+        st.plotly_chart(fig, key="learn-lesson-concurrency")
+        download_figure(fig, f"lesson-{name}-concurrency")
+    if each.live is not None:
+        live_lesson(each)
+
+
+COUNTS = {  # lesson figures that are counts: shown as the count, side by side
+    "tasks_failed": "Tasks ending in FAILURE",
+    "tasks_lost": "Tasks lost (never reached SUCCESS or FAILURE)",
+    "duplicate_executions": "Executions beyond one per attempt",
+}
+
+
+def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
+    """The lesson's two sides in the chart that shows its figure best."""
+    from sim.metrics import result_memory, sojourns, step_counts, waits
+    from ui import charts
+
+    sides = {"as deployed": (each.scenario, default), "with the fix": (each.fixed(), fixed)}
+    if each.figure == "result_memory_peak":
+        return charts.steps(
+            {
+                side: result_memory(trace, sc.results.expires, sc.results.size)
+                for side, (sc, trace) in sides.items()
+            },
+            f"Result-backend memory in Redis ({engine})",
+            "bytes",
+        )
+    if each.figure == "throughput":
+        done = {side: last_terminal(trace)[0] for side, (_, trace) in sides.items()}
+        return charts.steps(
+            {side: step_counts(t[~np.isnan(t)], np.zeros(0)) for side, t in done.items()},
+            f"Tasks finished: the slope is the throughput ({engine})",
+            "tasks",
+        )
+    if each.figure in COUNTS:
+        from sim.lessons import figures
+
+        counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
+        return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
+    series = waits if each.figure.startswith("wait") else sojourns
+    return charts.cdf(
+        {side: series(trace) for side, (_, trace) in sides.items()},
+        f"{'Wait' if series is waits else 'Sojourn'}, as deployed vs with the fix ({engine})",
+    )
+
+
+CONCURRENCY = (1, 2, 4, 8, 16, 32)
+
+
+@st.cache_data(show_spinner="Sweeping concurrency…", max_entries=4)
+def concurrency_throughput(name: str) -> tuple[Scenario, dict[str, list[float]]]:
+    """The lesson's scenario and its throughput at each ``CONCURRENCY``: with its cores, and as
+    if it had a core per slot."""
+    from sim.lessons import LESSONS, load
+
+    sc = load(LESSONS / f"{name}.toml").scenario
+    sides = {f"{sc.workers.cores} cores": sc, "a core per slot": sc.replace(**{"workers.cores": 0})}
+    return sc, {
+        label: [
+            each.throughput
+            for (each,) in sweep_field(side, "workers.concurrency", CONCURRENCY, processes=1)
+        ]
+        for label, side in sides.items()
+    }
+
+
+def concurrency_chart(name: str) -> go.Figure:
+    """Throughput of one worker machine against its concurrency; the one with the lesson's
+    cores flattens at the core count."""
+    from ui import charts
+
+    sc, series = concurrency_throughput(name)
+    return charts.lines(
+        list(CONCURRENCY),
+        series,
+        f"Throughput of {sc.workers.count} worker machine(s) against --concurrency",
+        "concurrency (pool processes per worker)",
+        "tasks per second",
+    )
+
+
+def live_lesson(each) -> None:
+    """The button that runs both sides of the lesson on real Celery."""
+    from ui.live import LiveSession, unavailable
+
+    reason = unavailable()
+    if reason:
+        st.caption(f"This lesson also runs on real Celery in under a minute: {reason}.")
+        return
+    key = f"learn-live-{each.name}"
+    session: LiveSession | None = st.session_state.get(key)
+    seconds = live_seconds(each.name)
+    label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
+    if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
+        session = LiveSession(each.live_scenarios(), each.live.time_scale)
+        session.start()
+        st.session_state[key] = session
+    if session is not None:
+        show_live_lesson(each, session)
+
+
+@st.cache_data(show_spinner=False)
+def live_seconds(name: str) -> float:
+    """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
+    from sim.lessons import LESSONS, load
+
+    each = load(LESSONS / f"{name}.toml")
+    spans = [summarize(simulate(sc), sc).makespan for sc in each.live_scenarios()]
+    return sum(spans) * each.live.time_scale + 2 * 5
+
+
+@st.fragment(run_every=1.0)
+def show_live_lesson(each, session) -> None:
+    from sim.lessons import figures
+
+    if session.error:
+        st.error(session.error)
+        return
+    if session.running:
+        st.info(f"Running on real Celery: side {len(session.results) + 1} of 2…")
+        return
+    sides = each.live_scenarios()
+    default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
+    simulated = [figures(sc)[each.figure] for sc in sides]
+    cols = st.columns(3)
+    cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{each.figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
+    cols[2].markdown(
+        f"Simulated with the same {each.live.tasks} tasks and draws: "
+        f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."
+    )
+    fig = lesson_chart(each, *session.results, "real Celery")
+    st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")
+    download_figure(fig, f"lesson-{each.name}-live")
