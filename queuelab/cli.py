@@ -287,7 +287,9 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
     lost-Redis message or None). A run whose Redis went away returns what it collected when
     ``partial``; otherwise it is an error."""
     redis_server, run, workers = _live_modules()
-    wall_service = service_mean(sc.service) * args.time_scale
+    from live.clock import Clock
+
+    wall_service = Clock(None, args.time_scale).wall_seconds(service_mean(sc.service))
     if wall_service < run.MIN_SERVICE_WALL:
         print(
             f"queuelab: warning: mean service of {wall_service * 1000:.2g} ms wall time is "
