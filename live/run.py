@@ -8,6 +8,7 @@ workers stopped → the collector turns what happened into the simulator's trace
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -258,6 +259,43 @@ def joined_config(client: redis.Redis, redis_url: str, workdir: Path) -> LiveCon
     return LiveConfig(
         redis_url, str(path), float(fields[b"time_scale"]), int(fields[b"seed"]), run_id
     )
+
+
+def join_run(
+    redis_url: str,
+    count: int,
+    concurrency: int | None = None,
+    stop: threading.Event | None = None,
+    joined: Callable[[LiveConfig, list[str]], None] | None = None,
+) -> str | None:
+    """Add ``count`` worker nodes of this host to the live run announced on ``redis_url``, and
+    block until that run is over or ``stop`` is set; waits for a run to be announced first.
+
+    ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
+    None when stopped before any run was announced.
+    """
+    stop = stop or threading.Event()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with workdir("worker") as tmp:
+            config = None
+            while config is None and not stop.wait(0.5):
+                config = joined_config(client, redis_url, tmp)
+            if config is None:
+                return None
+            host = socket.gethostname().replace("@", "-")
+            pool = worker_pool(config, [f"{host}-w{i + 1}" for i in range(count)], concurrency)
+            pool.start()
+            if joined is not None:
+                joined(config, pool.names)
+            try:
+                while not stop.wait(0.5) and client.get(CURRENT) == config.run_id.encode():
+                    pass
+            finally:
+                pool.stop()
+        return config.run_id
+    finally:
+        client.close()
 
 
 def _forget(client: redis.Redis, config: LiveConfig) -> None:
