@@ -21,6 +21,8 @@ import redis
 from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 
+from live import events
+from live.clock import Clock
 from sim import retry, scenario
 from sim.draws import Draws
 from sim.scenario import Scenario
@@ -66,6 +68,11 @@ class LiveConfig:
         return scenario.load(self.scenario_path)
 
     @property
+    def clock(self) -> Clock:
+        """The run's clock before it starts: durations only (the origin is set in Redis)."""
+        return Clock(None, self.time_scale)
+
+    @property
     def queue(self) -> str:
         return f"queuelab-{self.run_id}"
 
@@ -96,13 +103,13 @@ def unacked_mutex_expire(visibility_timeout: float) -> int:
 
 def celery_config(config: LiveConfig) -> dict:
     """Celery settings for the scenario; durations in wall seconds (scenario × time scale)."""
-    s = config.scenario
-    visibility = s.ack.visibility_timeout * config.time_scale
+    s, wall = config.scenario, config.clock.wall_seconds
+    visibility = wall(s.ack.visibility_timeout)
     restore_every = restore_interval(visibility)
     return {
         "broker_url": config.redis_url,
         "result_backend": config.redis_url,
-        "result_expires": max(1, round(s.results.expires * config.time_scale)),
+        "result_expires": max(1, round(wall(s.results.expires))),
         "task_default_queue": config.queue,
         "task_acks_late": s.ack.late,
         "task_reject_on_worker_lost": s.ack.reject_on_worker_lost,
@@ -110,7 +117,7 @@ def celery_config(config: LiveConfig) -> dict:
         "task_track_started": s.results.track_started,
         "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
         "worker_concurrency": s.workers.concurrency,
-        "worker_lost_wait": s.workers.lost_wait * config.time_scale,
+        "worker_lost_wait": wall(s.workers.lost_wait),
         "broker_transport_options": {
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_every,
@@ -133,10 +140,10 @@ class Run:
         self._draws: Draws | None = None
         self._client: redis.Redis | None = None
         self._pid = 0
-        self._t0: float | None = None
+        self._clock: Clock | None = None
 
     def setup(self, config: LiveConfig) -> None:
-        self.config, self._draws, self._t0 = config, None, None
+        self.config, self._draws, self._clock = config, None, None
 
     @property
     def draws(self) -> Draws:
@@ -150,19 +157,23 @@ class Run:
             self._client, self._pid = redis.Redis.from_url(self.config.redis_url), os.getpid()
         return self._client
 
+    def clock(self) -> Clock:
+        """The run's clock, its origin read once from Redis (where the run sets it)."""
+        if self._clock is None:
+            self._clock = self.config.clock.started(float(self.redis().get(self.config.key("t0"))))
+        return self._clock
+
     def scenario_time(self) -> float:
-        """Seconds of scenario time since the run's start (its t0, set once in Redis)."""
-        if self._t0 is None:
-            self._t0 = float(self.redis().get(self.config.key("t0")))
-        return (time.time() - self._t0) / self.config.time_scale
+        """Seconds of scenario time since the run's start."""
+        return self.clock().now()
 
     def record(self, task_id: str, attempt: int, state: int, hostname: str | None) -> None:
         """Append one state change, stamped now, to the run's event list."""
         if self.config is None or not task_id or not task_id.startswith(self.config.run_id):
             return
         worker = (hostname or "").split("@", 1)[0]
-        row = f"{task_index(task_id)}|{attempt}|{state}|{time.time():.6f}|{worker}"
-        self.redis().rpush(self.config.key("events"), row)
+        row = events.Event(task_index(task_id), attempt, state, time.time(), worker)
+        self.redis().rpush(self.config.key("events"), events.encode(row))
 
 
 RUN = Run()
@@ -202,7 +213,7 @@ def make_app(config: LiveConfig) -> Celery:
     RUN.setup(config)
     app = Celery("queuelab", set_as_current=False)
     app.conf.update(celery_config(config))
-    countdown = config.scenario.retry.countdown * config.time_scale  # a lost child's retry
+    countdown = config.clock.wall_seconds(config.scenario.retry.countdown)  # a lost child's retry
     app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown)(attempt)
     return app
 

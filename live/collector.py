@@ -2,25 +2,23 @@
 
 Rows come from where they happened: the producer's send times (PENDING) and the worker signals'
 Redis list (RECEIVED, STARTED, RETRY, SUCCESS, FAILURE). Times become scenario seconds since the
-start, (wall − t0) ÷ time scale; ties are ordered by attempt, then state.
+start (``live.clock``); ties are ordered by attempt, then state.
 """
 
 from __future__ import annotations
 
 import redis
 
+from live import events
 from live.celery_app import LiveConfig
+from live.clock import Clock
 from sim.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
 from sim.trace import Recorder, Trace
 
 
-def read_events(client: redis.Redis, config: LiveConfig, start: int = 0) -> list[tuple]:
+def read_events(client: redis.Redis, config: LiveConfig, start: int = 0) -> list[events.Event]:
     """Worker-side rows (task, attempt, state, wall time, worker name) from index ``start`` on."""
-    rows = []
-    for raw in client.lrange(config.key("events"), start, -1):
-        task, attempt, state, t, worker = raw.decode().split("|")
-        rows.append((int(task), int(attempt), int(state), float(t), worker))
-    return rows
+    return [events.decode(raw) for raw in client.lrange(config.key("events"), start, -1)]
 
 
 def finished_tasks(rows: list[tuple]) -> set[int]:
@@ -51,8 +49,7 @@ def to_trace(
     pending: list[tuple[int, float]],
     rows: list[tuple],
     workers: list[str],
-    t0: float,
-    time_scale: float,
+    clock: Clock,
 ) -> Trace:
     """Merge producer and worker rows into a trace in scenario time.
 
@@ -65,7 +62,7 @@ def to_trace(
     merged.sort(key=lambda r: (r[3], r[1], r[2]))
     recorder = Recorder(workers=tuple(workers))
     for task, attempt, state, t, worker in merged:
-        recorder.add(task, attempt, state, max(0.0, (t - t0) / time_scale), index.get(worker, -1))
+        recorder.add(task, attempt, state, max(0.0, clock.scenario(t)), index.get(worker, -1))
     return recorder.trace()
 
 
@@ -73,8 +70,8 @@ class Collector:
     """Gathers a run's rows while it goes: the producer appends to ``pending``, ``poll`` reads
     the workers' new rows, ``trace`` is everything so far."""
 
-    def __init__(self, client: redis.Redis, config: LiveConfig, workers: list[str], t0: float):
-        self.client, self.config, self.workers, self.t0 = client, config, workers, t0
+    def __init__(self, client: redis.Redis, config: LiveConfig, workers: list[str], clock: Clock):
+        self.client, self.config, self.workers, self.clock = client, config, workers, clock
         self.pending: list[tuple[int, float]] = []
         self.rows: list[tuple] = []
         self.done: set[int] = set()
@@ -95,6 +92,4 @@ class Collector:
         return any(t > died.get(node, -1.0) for (_, _, node), t in self.running.items())
 
     def trace(self) -> Trace:
-        return to_trace(
-            list(self.pending), list(self.rows), self.workers, self.t0, self.config.time_scale
-        )
+        return to_trace(list(self.pending), list(self.rows), self.workers, self.clock)

@@ -1,4 +1,4 @@
-"""The producer: sends each task at its scenario arrival time × time scale, as drawn."""
+"""The producer: sends each task at its drawn arrival time, on the run's clock."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import time
 from celery import Celery
 
 from live.celery_app import TASK_NAME, LiveConfig
+from live.clock import Clock
 
 
 def produce(
     app: Celery,
     config: LiveConfig,
+    clock: Clock,
     arrivals: list[float],
-    t0: float,
     sent: list[tuple[int, float]],
     stop: threading.Event | None = None,
 ) -> None:
@@ -22,8 +23,7 @@ def produce(
     task = app.tasks[TASK_NAME]
     with app.producer_or_acquire() as producer:
         for index, at in enumerate(arrivals):
-            delay = t0 + at * config.time_scale - time.time()
-            if delay > 0 and (stop.wait(delay) if stop else time.sleep(delay)):
+            if clock.sleep_until(at, stop):
                 break
             sent.append((index, time.time()))
             task.apply_async(args=[index], task_id=config.task_id(index), producer=producer)

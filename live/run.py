@@ -8,6 +8,7 @@ workers stopped → the collector turns what happened into the simulator's trace
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
+from live.clock import Clock
 from live.collector import Collector
 from live.lifeline import workdir
 from live.producer import produce
@@ -37,7 +39,7 @@ WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again
 BROKER_CHECK = 0.25  # wall seconds between looks at what Redis still holds for the run
 
 
-def default_drain(sc: Scenario, time_scale: float) -> float:
+def default_drain(sc: Scenario, clock: Clock) -> float:
     """Wall seconds to wait after the last event: enough for the work, the retries and a
     visibility-timeout redelivery (with kombu's restore scan and the workers' reboots, which the
     pool makes one after another), but finite. It is only the outer bound: a run ends sooner
@@ -45,11 +47,12 @@ def default_drain(sc: Scenario, time_scale: float) -> float:
     r, f = sc.retry, sc.failures
     retries = f.probability > 0 or f.outage or (r.on_worker_lost and f.crash_probability > 0)
     retry_wait = r.max_retries * retry.longest_countdown(r) if retries else 0.0
-    wait = (20 * service_mean(sc.service) + retry_wait) * time_scale + 2.0
+    wall = clock.wall_seconds
+    wait = wall(20 * service_mean(sc.service) + retry_wait) + 2.0
     if f.crash_probability > 0 or retry.longest_countdown(r) > sc.ack.visibility_timeout:
-        visibility = sc.ack.visibility_timeout * time_scale
+        visibility = wall(sc.ack.visibility_timeout)
         wait += visibility + restore_interval(visibility) + unacked_mutex_expire(visibility)
-        wait += WORKER_BOOT + sc.workers.count * sc.workers.restart_delay * time_scale
+        wait += WORKER_BOOT + wall(sc.workers.count * sc.workers.restart_delay)
     return wait
 
 
@@ -94,20 +97,19 @@ def run_live(
         app = make_app(config)
         client = redis.Redis.from_url(url)
         names = [f"w{i + 1}" for i in range(sc.workers.count)]
-        pool = WorkerPool(
-            config, names, sc.workers.concurrency, sc.workers.restart_delay * time_scale
-        )
+        pool = worker_pool(config, names)
         announce(client, config, path.read_text())
         pool.start()
-        collector = Collector(client, config, names, time.time() + 0.05)
-        client.set(config.key("t0"), repr(collector.t0))  # scenario time 0, for outages
+        clock = config.clock.started(time.time() + 0.05)
+        collector = Collector(client, config, names, clock)
+        client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
         finished = threading.Event()
         watcher = Watcher(collector, finished, progress, watch)
         watcher.start()
         broken: Exception | None = None
         try:
-            produce(app, config, draws.arrivals.tolist(), collector.t0, collector.pending, stop)
-            wait = drain * time_scale if drain is not None else default_drain(sc, time_scale)
+            produce(app, config, clock, draws.arrivals.tolist(), collector.pending, stop)
+            wait = clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
             _drain(collector, pool, client, config, wait, stop, watcher)
         except (redis.RedisError, OperationalError) as err:
             broken = err
@@ -126,6 +128,14 @@ def run_live(
     if broken is not None or watcher.error is not None:
         raise RedisLost(broken or watcher.error, collector.trace())
     return collector.trace()
+
+
+def worker_pool(config: LiveConfig, names: list[str], concurrency: int | None = None) -> WorkerPool:
+    """Nodes for ``config``'s run, one per name: ``concurrency`` slots each (default: the
+    scenario's), restarted after the scenario's restart delay when they die."""
+    workers = config.scenario.workers
+    restart_delay = config.clock.wall_seconds(workers.restart_delay)
+    return WorkerPool(config, names, concurrency or workers.concurrency, restart_delay)
 
 
 class RedisLost(RuntimeError):
@@ -157,7 +167,8 @@ def _drain(
     dying node took with it). ``wait`` wall seconds with no event end the run too, whatever
     Redis holds: the deadline slides with activity, so a chain of redeliveries keeps it alive.
     """
-    quiet = restore_interval(config.scenario.ack.visibility_timeout * config.time_scale) + 1.0
+    visibility = config.clock.wall_seconds(config.scenario.ack.visibility_timeout)
+    quiet = restore_interval(visibility) + 1.0
     seen, deadline, idle_since, next_check = len(collector.rows), time.time() + wait, None, 0.0
     while len(collector.done) < len(collector.pending) and watcher.error is None:
         if stop.wait(0.05):
@@ -248,6 +259,43 @@ def joined_config(client: redis.Redis, redis_url: str, workdir: Path) -> LiveCon
     return LiveConfig(
         redis_url, str(path), float(fields[b"time_scale"]), int(fields[b"seed"]), run_id
     )
+
+
+def join_run(
+    redis_url: str,
+    count: int,
+    concurrency: int | None = None,
+    stop: threading.Event | None = None,
+    joined: Callable[[LiveConfig, list[str]], None] | None = None,
+) -> str | None:
+    """Add ``count`` worker nodes of this host to the live run announced on ``redis_url``, and
+    block until that run is over or ``stop`` is set; waits for a run to be announced first.
+
+    ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
+    None when stopped before any run was announced.
+    """
+    stop = stop or threading.Event()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with workdir("worker") as tmp:
+            config = None
+            while config is None and not stop.wait(0.5):
+                config = joined_config(client, redis_url, tmp)
+            if config is None:
+                return None
+            host = socket.gethostname().replace("@", "-")
+            pool = worker_pool(config, [f"{host}-w{i + 1}" for i in range(count)], concurrency)
+            pool.start()
+            if joined is not None:
+                joined(config, pool.names)
+            try:
+                while not stop.wait(0.5) and client.get(CURRENT) == config.run_id.encode():
+                    pass
+            finally:
+                pool.stop()
+        return config.run_id
+    finally:
+        client.close()
 
 
 def _forget(client: redis.Redis, config: LiveConfig) -> None:

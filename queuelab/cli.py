@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -153,7 +152,9 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
     lost-Redis message or None). A run whose Redis went away returns what it collected when
     ``partial``; otherwise it is an error."""
     redis_server, run, workers = _live_modules()
-    wall_service = service_mean(sc.service) * args.time_scale
+    from live.clock import Clock
+
+    wall_service = Clock(None, args.time_scale).wall_seconds(service_mean(sc.service))
     if wall_service < run.MIN_SERVICE_WALL:
         print(
             f"queuelab: warning: mean service of {wall_service * 1000:.2g} ms wall time is "
@@ -246,37 +247,18 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    redis_server, run, workers = _live_modules()
-    import redis
-
-    from live.lifeline import workdir
-
+    redis_server, run, _ = _live_modules()
     try:
         redis_server.ping(args.redis_url)
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
     stop = _stop_on_signals()
-    client = redis.Redis.from_url(args.redis_url)
-    with workdir("worker") as tmp:
-        print(f"waiting for a live run on {args.redis_url} (Ctrl-C to stop)", file=sys.stderr)
-        config = None
-        while config is None and not stop.wait(0.5):
-            config = run.joined_config(client, args.redis_url, tmp)
-        if config is None:
-            return 0
-        host = socket.gethostname().replace("@", "-")
-        names = [f"{host}-w{i + 1}" for i in range(args.count)]
-        concurrency = args.concurrency or config.scenario.workers.concurrency
-        pool = workers.WorkerPool(
-            config, names, concurrency, config.scenario.workers.restart_delay * config.time_scale
-        )
-        pool.start()
+    print(f"waiting for a live run on {args.redis_url} (Ctrl-C to stop)", file=sys.stderr)
+
+    def joined(config, names: list[str]) -> None:
         print(f"joined run {config.run_id} with {len(names)} workers", file=sys.stderr)
-        try:
-            while not stop.wait(0.5) and client.get(run.CURRENT) == config.run_id.encode():
-                pass
-        finally:
-            pool.stop()
+
+    run.join_run(args.redis_url, args.count, args.concurrency, stop, joined)
     return 0
 
 

@@ -128,7 +128,8 @@ def concurrency_chart(name: str) -> go.Figure:
 
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
-    from ui.live import LiveSession, unavailable
+    from live.session import LiveSession
+    from ui.live import unavailable
 
     reason = unavailable()
     if reason:
@@ -149,11 +150,12 @@ def live_lesson(each) -> None:
 @st.cache_data(show_spinner=False)
 def live_seconds(name: str) -> float:
     """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
+    from live.clock import Clock
     from sim.lessons import LESSONS, load
 
     each = load(LESSONS / f"{name}.toml")
     spans = [summarize(simulate(sc), sc).makespan for sc in each.live_scenarios()]
-    return sum(spans) * each.live.time_scale + 2 * 5
+    return Clock(None, each.live.time_scale).wall_seconds(sum(spans)) + 2 * 5
 
 
 @st.fragment(run_every=1.0)

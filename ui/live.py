@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import shutil
-import threading
-import weakref
-from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
+from live.session import LiveSession
 from sim import scenario
 from sim.metrics import execution_spans, latest_states, queue_length, task_history
 from sim.runs import summarize
@@ -30,69 +27,6 @@ def unavailable() -> str | None:
     if shutil.which("redis-server") is None:
         return "install redis-server (Debian/Ubuntu: `apt-get install redis-server`)"
     return None
-
-
-@dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
-class LiveSession:
-    """Live runs of one or more scenarios, one after another, in a background thread; the page
-    reads ``latest`` (the run going on, so far) and ``results`` while they go."""
-
-    scenarios: tuple[Scenario, ...]
-    time_scale: float
-    stop: threading.Event = field(default_factory=threading.Event)
-    latest: Trace | None = None
-    results: list[Trace] = field(default_factory=list)
-    error: str | None = None
-    thread: threading.Thread | None = None
-    compare_anyway: bool = False  # a stopped run goes to Compare only when asked
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        _RUNNING.add(self)
-        self.thread.start()
-
-    def _run(self) -> None:
-        from live.run import run_live
-
-        try:
-            for sc in self.scenarios:
-                trace = run_live(sc, time_scale=self.time_scale, stop=self.stop, watch=self._watch)
-                self.results.append(trace)
-        except Exception as err:  # shown on the page: the run's own message says what to do
-            self.error = f"{type(err).__name__}: {err}"
-
-    def _watch(self, trace: Trace) -> None:
-        self.latest = trace
-
-    def finish(self, timeout: float = 30.0) -> None:
-        """Stop the run and wait until its workers and redis-server have stopped."""
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
-
-    @property
-    def scenario(self) -> Scenario:
-        return self.scenarios[0]
-
-    @property
-    def result(self) -> Trace | None:
-        """The first run's trace, once it has finished."""
-        return self.results[0] if self.results else None
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-
-_RUNNING: weakref.WeakSet[LiveSession] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_runs_at_exit() -> None:
-    """Streamlit shutting down (Ctrl-C) stops every run cleanly: workers, redis-server, folders.
-    (Were the process killed instead, ``live.lifeline`` takes them down.)"""
-    for session in list(_RUNNING):
-        session.finish()
 
 
 def page() -> None:

@@ -1,0 +1,79 @@
+"""Live runs in a background thread, for a caller that keeps working while they go (the app).
+
+A session runs its scenarios one after another and keeps the trace so far and each result; it
+is stopped through its ``stop`` event, and every session still running when the process exits
+is stopped cleanly then.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+
+@dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
+class LiveSession:
+    """Live runs of one or more scenarios, one after another, in a background thread; a caller
+    (an app page) reads ``latest`` (the run going on, so far) and ``results`` while they go."""
+
+    scenarios: tuple[Scenario, ...]
+    time_scale: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    latest: Trace | None = None
+    results: list[Trace] = field(default_factory=list)
+    error: str | None = None
+    thread: threading.Thread | None = None
+    compare_anyway: bool = False  # a stopped run goes to Compare only when asked
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        _RUNNING.add(self)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from live.run import run_live  # here: importing this module needs no Celery
+
+        try:
+            for sc in self.scenarios:
+                trace = run_live(sc, time_scale=self.time_scale, stop=self.stop, watch=self._watch)
+                self.results.append(trace)
+        except Exception as err:  # shown to the user: the run's own message says what to do
+            self.error = f"{type(err).__name__}: {err}"
+
+    def _watch(self, trace: Trace) -> None:
+        self.latest = trace
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Stop the run and wait until its workers and redis-server have stopped."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.scenarios[0]
+
+    @property
+    def result(self) -> Trace | None:
+        """The first run's trace, once it has finished."""
+        return self.results[0] if self.results else None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+_RUNNING: weakref.WeakSet[LiveSession] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_runs_at_exit() -> None:
+    """The process exiting (Streamlit's Ctrl-C) stops every run cleanly: workers, redis-server,
+    folders. (Were the process killed instead, ``live.lifeline`` takes them down.)"""
+    for session in list(_RUNNING):
+        session.finish()
