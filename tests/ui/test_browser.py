@@ -54,7 +54,7 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
     shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
     with chromium_page(1400, 1800) as page:
         page.goto(streamlit_app)
-        expect(page.get_by_text("Worker-count trade-off")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Worker-count trade-off", exact=True)).to_be_visible(timeout=60_000)
         page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
         before = metric(page, "utilisation")
         charts = page.locator(".js-plotly-plot")
