@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import scenario as scenario_module
+from sim import scenario_io
 from sim.metrics import Summary, backend_pending, result_memory
 from sim.model import simulate
 from sim.runs import summarize
@@ -86,7 +87,7 @@ FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak", "backend_pending
 
 def load(path: str | Path) -> Lesson:
     path = Path(path)
-    meta = scenario_module.read_toml(path).get("lesson")
+    meta = scenario_io.read_toml(path).get("lesson")
     if not isinstance(meta, dict):
         raise ScenarioError(f"{path}: a lesson needs a [lesson] table (title, story, figure, fix)")
     missing = [k for k in ("title", "story", "figure", "fix") if k not in meta]

@@ -1,62 +1,24 @@
 """The scenario: what is submitted, how long it takes, who runs it and how it fails.
 
-Every field is declared once in ``FIELDS`` with its default, type, allowed range and meaning, as
-Celery's ``app/defaults.py`` declares its settings; loading, validation, ``--set`` overrides and
-the docs all read that table. A scenario is plain frozen data: the simulator and the live mode
-read it and never change it. Times are seconds of scenario time.
+Every field is declared once, on the frozen dataclass that holds it, with its default, range, unit
+and meaning (``sim.fields.setting``), as Celery's ``app/defaults.py`` declares its settings.
+``FIELDS``, validation, ``--set`` overrides, the app's sliders, the Hypothesis strategies and
+DESIGN.md's field table all read those declarations. A scenario is plain frozen data: the
+simulator and the live mode read it and never change it. Times are seconds of scenario time.
+``sim.scenario_io`` holds the TOML format; ``load``, ``loads`` and ``dumps`` here join the two.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import math
-import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
+from sim import scenario_io
+from sim.fields import DECLARED, Field, ScenarioError, setting
 from sim.outage import Outage
-
-log = logging.getLogger(__name__)
-
-
-class ScenarioError(ValueError):
-    """A scenario field is missing, mistyped or out of range; the message says which and how."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One scenario setting: dotted key, default, type and the range it must lie in."""
-
-    key: str
-    default: Any
-    type: type
-    meaning: str
-    min: float | None = None  # inclusive lower bound
-    above: float | None = None  # exclusive lower bound
-    max: float | None = None  # inclusive upper bound
-    choices: tuple[str, ...] = ()
-
-    def allowed(self) -> str:
-        """The allowed range in words, for error messages and docs."""
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.type is Outage:
-            return "a list of {start, end, probability}, 0 <= start < end, 0 <= probability <= 1"
-        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-        # an integer bound is shown exactly: 9.22337e+18 would hide where the range ends
-        shown = str if self.type is int else "{:g}".format
-        parts = []
-        if self.above is not None:
-            parts.append(f"> {shown(self.above)}")
-        if self.min is not None:
-            parts.append(f">= {shown(self.min)}")
-        if self.max is not None:
-            parts.append(f"<= {shown(self.max)}")
-        return kind[self.type] + (" " + " and ".join(parts) if parts else "")
-
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
 CRASH_KINDS = ("node", "child")
@@ -68,247 +30,105 @@ MAX_SECONDS = 1e9  # about 31 years of scenario time, still microsecond-precise 
 MAX_RATE = 1e9  # tasks per second; its inverse is the least rate, one task per MAX_SECONDS
 MAX_CV = 100.0  # lognormal spread; cv**2 overflows near 1e154, and 100 is already extreme
 MAX_RESULT_BYTES = 512 * 1024**2  # Redis's largest string value
+MAX_POOL = 10000  # workers, slots per worker, cores per machine, prefetch multiplier
 
-FIELDS: tuple[Field, ...] = (
-    Field("name", "scenario", str, "a label carried into traces and summaries"),
-    Field("description", "", str, "what this scenario shows and where to look"),
-    Field("seed", 1, int, "seed of every random draw", min=0, max=2**63 - 1),
-    Field(
-        "run.tasks",
-        10000,
-        int,
-        "tasks submitted (default when run.duration is unset)",
-        min=1,
-        max=MAX_TASKS,
-    ),
-    Field(
-        "run.duration",
-        0.0,
-        float,
-        "seconds of arrivals instead of a task count; 0 = unset",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field("arrivals.process", "poisson", str, "arrival process", choices=ARRIVAL_PROCESSES),
-    Field("arrivals.rate", 7.2, float, "mean tasks per second", min=1 / MAX_SECONDS, max=MAX_RATE),
-    Field(
-        "arrivals.burst_size", 100, int, "tasks per burst (process = burst)", min=1, max=MAX_TASKS
-    ),
-    Field("arrivals.file", "", str, "arrival times, one per line (process = trace)"),
-    Field("service.dist", "exponential", str, "service-time distribution", choices=SERVICE_DISTS),
-    Field("service.mean", 1.0, float, "mean service time in seconds", above=0, max=MAX_SECONDS),
-    Field("service.cv", 1.0, float, "coefficient of variation (lognormal)", above=0, max=MAX_CV),
-    Field("service.low", 0.5, float, "lower bound (uniform)", min=0, max=MAX_SECONDS),
-    Field("service.high", 1.5, float, "upper bound (uniform)", above=0, max=MAX_SECONDS),
-    Field("service.file", "", str, "service times, one per line (empirical)"),
-    Field("service.values", (), list, "inline service times to sample from (empirical)"),
-    Field("workers.count", 8, int, "worker processes (Celery nodes)", min=1, max=10000),
-    Field(
-        "workers.concurrency",
-        1,
-        int,
-        "execution slots per worker (--concurrency)",
-        min=1,
-        max=10000,
-    ),
-    Field(
-        "workers.prefetch_multiplier",
-        4,
-        int,
-        "worker_prefetch_multiplier; 0 = no limit",
-        min=0,
-        max=10000,
-    ),
-    Field(
-        "workers.restart_delay",
-        1.0,
-        float,
-        "seconds until a crashed worker is back",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "workers.lost_wait",
-        10.0,
-        float,
-        "worker_lost_wait: seconds from a pool child's death to WorkerLostError",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "workers.cores",
-        0,
-        int,
-        "CPU cores of each worker's machine; more busy slots than cores slow every task down; "
-        "0 = a core per slot",
-        min=0,
-        max=10000,
-    ),
-    Field(
-        "workers.deploy_every",
-        0.0,
-        float,
-        "seconds between rolling deploys that restart the workers one by one; 0 = none",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "workers.shutdown_grace",
-        30.0,
-        float,
-        "seconds a deploy's warm shutdown may wait for running tasks before killing the worker",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "workers.kill_linger",
-        0.05,
-        float,
-        "seconds a killed node's Redis connection stays open: a message Redis hands its waiting "
-        "BRPOP meanwhile is lost",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field("failures.probability", 0.0, float, "chance an attempt raises", min=0, max=1),
-    # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
-    Field(
-        "failures.crash_probability",
-        0.0,
-        float,
-        "chance an attempt kills its worker",
-        min=0,
-        max=0.9,
-    ),
-    Field(
-        "failures.crash_kind",
-        "node",
-        str,
-        "what a crash kills: the whole worker node or the pool child running the task",
-        choices=CRASH_KINDS,
-    ),
-    Field(
-        "failures.outage",
-        (),
-        Outage,
-        "downstream outages: [[failures.outage]] start, end, probability (an attempt ending "
-        "inside one fails with its probability)",
-    ),
-    # each attempt number draws a vector over all tasks: a thousand is memory enough
-    Field(
-        "retry.max_retries", 3, int, "retries before FAILURE (Task.max_retries)", min=0, max=1000
-    ),
-    Field(
-        "retry.countdown",
-        180.0,
-        float,
-        "default_retry_delay when backoff is off",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "retry.backoff",
-        0.0,
-        float,
-        "retry_backoff factor in seconds; 0 = off",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field("retry.backoff_max", 600.0, float, "retry_backoff_max", min=0, max=MAX_SECONDS),
-    Field("retry.jitter", True, bool, "retry_jitter: full jitter on the backoff"),
-    Field(
-        "retry.on_worker_lost",
-        False,
-        bool,
-        "task_retry_on_worker_lost: retry a task whose pool child died, after countdown",
-    ),
-    Field("ack.late", False, bool, "task_acks_late"),
-    Field(
-        "ack.reject_on_worker_lost",
-        False,
-        bool,
-        "task_reject_on_worker_lost: requeue a task whose pool child died (late ack only)",
-    ),
-    Field(
-        "ack.visibility_timeout",
-        3600.0,
-        float,
-        "Redis redelivers unacked messages after this",
-        above=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "overhead.dispatch",
-        0.0,
-        float,
-        "broker-to-worker delay per delivery",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "overhead.record",
-        0.0,
-        float,
-        "result-backend write per state change",
-        min=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "results.expires",
-        86400.0,
-        float,
-        "result_expires: seconds a stored result lives",
-        above=0,
-        max=MAX_SECONDS,
-    ),
-    Field(
-        "results.size",
-        1000,
-        int,
-        "bytes one stored result takes in Redis",
-        min=0,
-        max=MAX_RESULT_BYTES,
-    ),
-    Field("results.track_started", False, bool, "task_track_started: store STARTED too"),
-)
-FIELD_BY_KEY = {f.key: f for f in FIELDS}
+
+def seconds(default: Any, meaning: str, positive: bool = False) -> Any:
+    """A span of scenario time: at least zero, or above it when ``positive``."""
+    lowest = {"above": 0} if positive else {"min": 0}
+    return setting(default, meaning, unit="s", max=MAX_SECONDS, **lowest)
 
 
 @dataclass(frozen=True)
 class Run:
-    tasks: int
-    duration: float
+    """How much is submitted: a number of tasks, or seconds of arrivals."""
+
+    tasks: int = setting(
+        10000,
+        "tasks submitted (the default, when run.duration is unset; not both)",
+        unit="tasks",
+        min=1,
+        max=MAX_TASKS,
+    )
+    duration: float = seconds(0.0, "arrivals for this long instead of a task count; 0 = unset")
 
 
 @dataclass(frozen=True)
 class Arrivals:
-    process: str
-    rate: float
-    burst_size: int
-    file: str
+    """When tasks are submitted."""
+
+    process: str = setting("poisson", "arrival process", choices=ARRIVAL_PROCESSES)
+    rate: float = setting(
+        7.2, "mean arrival rate", unit="tasks/s", min=1 / MAX_SECONDS, max=MAX_RATE
+    )
+    burst_size: int = setting(
+        100,
+        "tasks per burst (process = burst), bursts spaced burst_size/rate apart",
+        unit="tasks",
+        min=1,
+        max=MAX_TASKS,
+    )
+    file: str = setting(
+        "", "arrival times, one per line, relative to the scenario file (process = trace)"
+    )
 
 
 @dataclass(frozen=True)
 class Service:
-    dist: str
-    mean: float
-    cv: float
-    low: float
-    high: float
-    file: str
-    values: tuple[float, ...]
+    """How long an attempt's work takes."""
+
+    dist: str = setting("exponential", "service-time distribution", choices=SERVICE_DISTS)
+    mean: float = seconds(
+        1.0, "mean service time (exponential, constant, lognormal)", positive=True
+    )
+    cv: float = setting(1.0, "coefficient of variation (lognormal)", above=0, max=MAX_CV)
+    low: float = seconds(0.5, "lower bound (uniform)")
+    high: float = seconds(1.5, "upper bound (uniform)", positive=True)
+    file: str = setting(
+        "", "service times, one per line, relative to the scenario file (empirical: resampled)"
+    )
+    values: tuple[float, ...] = seconds(
+        (), "inline service times to resample (empirical)", positive=True
+    )
 
 
 @dataclass(frozen=True)
 class Workers:
-    count: int
-    concurrency: int
-    prefetch_multiplier: int
-    restart_delay: float
-    lost_wait: float
-    cores: int
-    deploy_every: float
-    shutdown_grace: float
-    kill_linger: float
+    """Who runs the tasks: Celery worker nodes, their pools and their machines."""
+
+    count: int = setting(8, "worker processes (Celery nodes)", min=1, max=MAX_POOL)
+    concurrency: int = setting(
+        1, "execution slots per worker (Celery --concurrency)", min=1, max=MAX_POOL
+    )
+    prefetch_multiplier: int = setting(
+        4,
+        "worker_prefetch_multiplier: a worker reserves multiplier × concurrency messages; "
+        "0 = no limit",
+        min=0,
+        max=MAX_POOL,
+    )
+    restart_delay: float = seconds(1.0, "until a crashed worker is back (a supervisor restarts it)")
+    lost_wait: float = seconds(
+        10.0, "worker_lost_wait: from a pool child's death to its WorkerLostError"
+    )
+    cores: int = setting(
+        0,
+        "CPU cores of each worker's machine; more busy slots than cores slow every task down; "
+        "0 = a core per slot (sim only)",
+        min=0,
+        max=MAX_POOL,
+    )
+    deploy_every: float = seconds(
+        0.0, "between rolling deploys that restart the workers one by one; 0 = none (sim only)"
+    )
+    shutdown_grace: float = seconds(
+        30.0, "a deploy's warm shutdown waits this long for running tasks, then kills the worker"
+    )
+    kill_linger: float = seconds(
+        0.05,
+        "a killed node's Redis connection stays open this long (measured): a message Redis hands "
+        "its waiting BRPOP meanwhile is lost",
+    )
 
     @property
     def slots(self) -> int:
@@ -323,40 +143,78 @@ class Workers:
 
 @dataclass(frozen=True)
 class Failures:
-    probability: float
-    crash_probability: float
-    crash_kind: str
-    outage: tuple[Outage, ...]
+    """How attempts fail: they raise, they kill their worker, a downstream service is down."""
+
+    probability: float = setting(
+        0.0, "chance an attempt raises (then RETRY or FAILURE)", min=0, max=1
+    )
+    # above 0.9 a late-ack run barely drains: nearly every redelivery dies again
+    crash_probability: float = setting(
+        0.0, "chance an attempt kills its worker (keyed per delivery)", min=0, max=0.9
+    )
+    crash_kind: str = setting(
+        "node",
+        "what a crash kills: the whole worker node or the pool child running the task",
+        choices=CRASH_KINDS,
+    )
+    outage: tuple[Outage, ...] = setting(
+        (),
+        "downstream outages, repeatable [[failures.outage]] tables: an attempt whose work ends "
+        "in [start, end) fails with this probability instead of failures.probability",
+    )
 
 
 @dataclass(frozen=True)
 class Retry:
-    max_retries: int
-    countdown: float
-    backoff: float
-    backoff_max: float
-    jitter: bool
-    on_worker_lost: bool = False  # the one default here: code that builds a Retry by hand
+    """Celery's retry settings (its defaults): what a failed attempt waits for."""
+
+    # each attempt number draws a vector over all tasks: a thousand is memory enough
+    max_retries: int = setting(
+        3, "retries before FAILURE (Task.max_retries)", unit="retries", min=0, max=1000
+    )
+    countdown: float = seconds(180.0, "default_retry_delay, used when backoff is off")
+    backoff: float = seconds(0.0, "retry_backoff factor; 0 = off")
+    backoff_max: float = seconds(600.0, "retry_backoff_max: the cap on a backoff delay")
+    jitter: bool = setting(True, "retry_jitter: full jitter on the backoff")
+    on_worker_lost: bool = setting(
+        False, "task_retry_on_worker_lost: retry a task whose pool child died, after countdown"
+    )
 
 
 @dataclass(frozen=True)
 class Ack:
-    late: bool
-    visibility_timeout: float
-    reject_on_worker_lost: bool
+    """When a message is acknowledged, and what Redis does with one that is not."""
+
+    late: bool = setting(False, "task_acks_late: acknowledge after the work, not before")
+    visibility_timeout: float = seconds(
+        3600.0, "Redis transport: unacked messages are redelivered after this", positive=True
+    )
+    reject_on_worker_lost: bool = setting(
+        False, "task_reject_on_worker_lost: requeue a task whose pool child died (late ack only)"
+    )
 
 
 @dataclass(frozen=True)
 class Overhead:
-    dispatch: float
-    record: float
+    """Time Celery itself takes, calibrated from live runs."""
+
+    dispatch: float = seconds(
+        0.0, "broker-to-worker delay per delivery (calibrated from live runs)"
+    )
+    record: float = seconds(0.0, "result-backend write per state change")
 
 
 @dataclass(frozen=True)
 class Results:
-    expires: float
-    size: int
-    track_started: bool
+    """The result backend: what is stored and for how long."""
+
+    expires: float = seconds(
+        86400.0, "result_expires: how long a stored result lives", positive=True
+    )
+    size: int = setting(
+        1000, "what one stored result takes in Redis", unit="bytes", min=0, max=MAX_RESULT_BYTES
+    )
+    track_started: bool = setting(False, "task_track_started: store STARTED too")
 
     @property
     def writes_per_execution(self) -> int:
@@ -364,33 +222,22 @@ class Results:
         return 2 if self.track_started else 1
 
 
-SECTIONS = {
-    "run": Run,
-    "arrivals": Arrivals,
-    "service": Service,
-    "workers": Workers,
-    "failures": Failures,
-    "retry": Retry,
-    "ack": Ack,
-    "overhead": Overhead,
-    "results": Results,
-}
-
-
 @dataclass(frozen=True)
 class Scenario:
-    name: str
-    description: str
-    seed: int
-    run: Run
-    arrivals: Arrivals
-    service: Service
-    workers: Workers
-    failures: Failures
-    retry: Retry
-    ack: Ack
-    overhead: Overhead
-    results: Results
+    """A whole scenario; ``Scenario()`` is the defaults, ``load``/``loads`` check a given one."""
+
+    name: str = setting("scenario", "a label carried into traces and summaries")
+    description: str = setting("", "what this scenario shows and where to look")
+    seed: int = setting(1, "seed of every random draw", min=0, max=2**63 - 1)
+    run: Run = dataclasses.field(default_factory=Run)
+    arrivals: Arrivals = dataclasses.field(default_factory=Arrivals)
+    service: Service = dataclasses.field(default_factory=Service)
+    workers: Workers = dataclasses.field(default_factory=Workers)
+    failures: Failures = dataclasses.field(default_factory=Failures)
+    retry: Retry = dataclasses.field(default_factory=Retry)
+    ack: Ack = dataclasses.field(default_factory=Ack)
+    overhead: Overhead = dataclasses.field(default_factory=Overhead)
+    results: Results = dataclasses.field(default_factory=Results)
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``."""
@@ -399,6 +246,69 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         """The scenario as nested plain data, ready for TOML or JSON."""
         return dataclasses.asdict(self)
+
+    def get(self, key: str) -> Any:
+        """One field by its dotted key, e.g. ``get("workers.count")``."""
+        section, _, name = key.partition(".")
+        return getattr(getattr(self, section), name) if name else getattr(self, section)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: cls
+    for f in dataclasses.fields(Scenario)
+    if dataclasses.is_dataclass(cls := f.default_factory)
+}
+
+
+def declared(cls: type, prefix: str = "") -> Iterator[Field]:
+    """The settings of ``cls`` and its sections, keyed by dotted name, typed by annotation."""
+    types = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in SECTIONS and not prefix:
+            yield from declared(SECTIONS[f.name], f"{f.name}.")
+        elif DECLARED in f.metadata:
+            yield dataclasses.replace(f.metadata[DECLARED], key=prefix + f.name, type=types[f.name])
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} is not declared with sim.fields.setting")
+
+
+FIELDS: tuple[Field, ...] = tuple(declared(Scenario))
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+
+
+def coerce(key: str, value: Any) -> Any:
+    """``value`` checked against field ``key`` and returned in its type, for command-line flags
+    that stand in for a field (``--seed``): the same range and message as in a file."""
+    return FIELD_BY_KEY[key].coerce(value)
+
+
+def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
+    """Validate nested scenario data; fields it leaves out come from ``base`` or the defaults."""
+    _check_sections(raw)
+    given = _flatten(raw)
+    unknown = sorted(set(given) - set(FIELD_BY_KEY))
+    if unknown:
+        raise ScenarioError(
+            f"unknown scenario field {unknown[0]!r}; known fields: " + ", ".join(FIELD_BY_KEY)
+        )
+    values = {key: FIELD_BY_KEY[key].coerce(value) for key, value in given.items()}
+    previous = _flatten(base.to_dict()) if base else {}
+    # the base comes back from to_dict as plain data (an outage as a dict): coerce it again
+    merged = {
+        f.key: values[f.key] if f.key in values else f.coerce(previous.get(f.key, f.default))
+        for f in FIELDS
+    }
+    if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
+        raise ScenarioError("run.tasks and run.duration are both set: give one of them")
+    if "run.tasks" in values:
+        merged["run.duration"] = 0.0
+    _check_together(merged)
+    sections = {
+        name: cls(**{f.name: merged[f"{name}.{f.name}"] for f in dataclasses.fields(cls)})
+        for name, cls in SECTIONS.items()
+    }
+    top = {key: value for key, value in merged.items() if "." not in key}
+    return Scenario(**top, **sections)
 
 
 def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
@@ -423,119 +333,6 @@ def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _coerce(field: Field, value: Any) -> Any:
-    """Check one value against its field; return it in the field's type."""
-
-    def fail(why: str) -> ScenarioError:
-        return ScenarioError(f"{field.key} = {value!r} {why}: must be {field.allowed()}")
-
-    if field.type is Outage:
-        return _outages(field, value)
-    if field.type is list:
-        if not isinstance(value, list | tuple) or not all(
-            _is_number(v) and 0 < v <= MAX_SECONDS for v in value
-        ):
-            raise ScenarioError(
-                f"{field.key} = {value!r}: must be a list of numbers > 0 and <= {MAX_SECONDS:g}"
-            )
-        return tuple(float(v) for v in value)
-    if field.type is bool:
-        if not isinstance(value, bool):
-            raise fail("is not a boolean")
-        return value
-    if field.type is str:
-        if not isinstance(value, str):
-            raise fail("is not a string")
-        if field.choices and value not in field.choices:
-            raise fail("is not allowed")
-        return value
-    if field.type is int and not (isinstance(value, int) and not isinstance(value, bool)):
-        raise fail("is not an integer")
-    if field.type is float and not _is_number(value):
-        raise fail("is not a number")
-    try:
-        number = field.type(value)
-    except OverflowError:  # a TOML integer too large for a float: 10**400
-        raise fail("is out of range") from None
-    if field.type is float and not math.isfinite(number):
-        raise fail("is not finite")
-    too_low = (field.min is not None and number < field.min) or (
-        field.above is not None and number <= field.above
-    )
-    if too_low or (field.max is not None and number > field.max):
-        raise fail("is out of range")
-    return number
-
-
-def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
-    if not isinstance(value, list | tuple):
-        raise ScenarioError(f"{field.key} = {value!r}: must be {field.allowed()}")
-    outages = []
-    for i, table in enumerate(value):
-        where = f"{field.key}[{i}]"
-        if isinstance(table, Outage):
-            table = dataclasses.asdict(table)
-        if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
-            raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
-        if not all(_is_number(v) and _is_finite(v) for v in table.values()):
-            raise ScenarioError(f"{where} = {table!r}: start, end and probability are numbers")
-        start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
-        if not 0 <= start < end:
-            raise ScenarioError(f"{where}: start = {start:g}, end = {end:g}: need 0 <= start < end")
-        if not 0 <= p <= 1:
-            raise ScenarioError(f"{where}.probability = {p:g} is out of range: must be in [0, 1]")
-        outages.append(Outage(start, end, p))
-    return tuple(sorted(outages, key=lambda o: o.start))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_finite(number: int | float) -> bool:
-    """Finite as a float: TOML integers are unbounded, and 10**400 does not fit one."""
-    try:
-        return math.isfinite(number)
-    except OverflowError:
-        return False
-
-
-def coerce(key: str, value: Any) -> Any:
-    """``value`` checked against field ``key`` and returned in its type, for command-line flags
-    that stand in for a field (``--seed``): the same range and message as in a file."""
-    return _coerce(FIELD_BY_KEY[key], value)
-
-
-def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
-    """Validate nested scenario data; fields it leaves out come from ``base`` or the defaults."""
-    _check_sections(raw)
-    given = _flatten(raw)
-    unknown = sorted(set(given) - set(FIELD_BY_KEY))
-    if unknown:
-        raise ScenarioError(
-            f"unknown scenario field {unknown[0]!r}; known fields: " + ", ".join(FIELD_BY_KEY)
-        )
-    values = {key: _coerce(FIELD_BY_KEY[key], value) for key, value in given.items()}
-    previous = _flatten(base.to_dict()) if base else {}
-    # the base comes back from to_dict as plain data (an outage as a dict): coerce it again
-    merged = {
-        f.key: values[f.key] if f.key in values else _coerce(f, previous.get(f.key, f.default))
-        for f in FIELDS
-    }
-    if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
-        raise ScenarioError("run.tasks and run.duration are both set: give one of them")
-    if "run.tasks" in values:
-        merged["run.duration"] = 0.0
-    _check_together(merged)
-    sections = {
-        name: cls(**{f.name: merged[f"{name}.{f.name}"] for f in dataclasses.fields(cls)})
-        for name, cls in SECTIONS.items()
-    }
-    return Scenario(
-        name=merged["name"], description=merged["description"], seed=merged["seed"], **sections
-    )
-
-
 def _check_sections(raw: dict[str, Any]) -> None:
     """A section written as a value (``service = 5``, ``run = [1, 2]``, ``[[service]]``) is named
     as such: to the field table it would only be an unknown field."""
@@ -543,7 +340,7 @@ def _check_sections(raw: dict[str, Any]) -> None:
         value = raw.get(name, {})
         if not isinstance(value, dict):
             raise ScenarioError(
-                f"{name} = {_toml_value(value)}: {name} must be a table, "
+                f"{name} = {scenario_io.toml_value(value)}: {name} must be a table, "
                 f"written [{name}] with its fields beneath it"
             )
 
@@ -568,89 +365,28 @@ def _check_together(m: dict[str, Any]) -> None:
 
 def parse_override(text: str) -> tuple[str, Any]:
     """``workers.count=8`` → ("workers.count", 8); values are TOML, bare words are strings."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. workers.count=8")
+    key, value = scenario_io.parse_override(text)
     if key not in FIELD_BY_KEY:
         raise ScenarioError(
             f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY)
         )
-    try:
-        return key, tomllib.loads(f"v = {value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key, value.strip()
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """A scenario file's raw tables, with relative ``file`` fields resolved against its folder,
-    so a scenario and its data files travel together."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
-    for section in ("service", "arrivals"):
-        table = raw.get(section)
-        file = table.get("file") if isinstance(table, dict) else None
-        if isinstance(file, str) and file and not Path(file).is_absolute():
-            table["file"] = str(path.parent / file)
-    return raw
-
-
-def without_lesson(raw: dict[str, Any]) -> dict[str, Any]:
-    """A lesson file's ``[lesson]`` table is teaching metadata (see ``sim.lessons``), not part
-    of the scenario: every reader of scenario files skips it."""
-    raw.pop("lesson", None)
-    return raw
+    return key, value
 
 
 def loads(text: str) -> Scenario:
-    """A scenario from TOML text (pasted or uploaded), read as ``load`` reads a file."""
-    try:
-        return from_dict(without_lesson(tomllib.loads(text)))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"malformed TOML: {err}") from None
+    """A scenario from TOML text (pasted or uploaded), read as ``load`` reads a file: the CLI
+    and the app share it, so a file one runs (a lesson too) runs in the other."""
+    return from_dict(scenario_io.parse(text))
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
     """Read a scenario file (or the defaults when ``path`` is None); apply ``--set`` overrides."""
-    raw = without_lesson(read_toml(path) if path is not None else {})
-    if path is not None and not raw:
-        # most likely the wrong file: say so rather than silently run the defaults
-        log.warning(
-            "warning: scenario file %s sets no fields: every field %stakes its default",
-            path,
-            "not given with --set " if overrides else "",
-        )
-    scenario = from_dict(raw)
+    scenario = from_dict(scenario_io.read(path, bool(overrides)) if path is not None else {})
     if overrides:
-        scenario = from_dict(_nest(dict(parse_override(o) for o in overrides)), base=scenario)
+        scenario = scenario.replace(**dict(parse_override(o) for o in overrides))
     return scenario
 
 
 def dumps(scenario: Scenario) -> str:
     """The scenario as TOML text that ``load`` reads back to the same scenario."""
-    data = scenario.to_dict()
-    lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "description", "seed")]
-    for section in SECTIONS:
-        lines.append(f"\n[{section}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in data[section].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        # JSON escapes are TOML escapes; TOML also wants DEL escaped, and no surrogate pairs
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    return repr(value)
+    return scenario_io.dumps(scenario.to_dict())

@@ -13,23 +13,63 @@ small (a few hundred tasks) so a simulation per example takes milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from hypothesis import strategies as st
 
-from sim import scenario as scenario_module
-from sim.scenario import Retry, Scenario
+from sim.scenario import FIELD_BY_KEY, MAX_RATE, MAX_SECONDS, Retry, Scenario
+
+HUGE_TIMES = (0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, MAX_SECONDS)
+
+
+def field_values(
+    key: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    among: tuple = (),
+    leave_out: tuple[str, ...] = (),
+) -> st.SearchStrategy:
+    """Values of one declared field: ``among`` these, or numbers in [low, high] (by default the
+    field's own range), or its choices but ``leave_out``, or true and false. Every value given
+    is checked against the declaration here, so a range past it fails when the strategy is made,
+    not in a rare example."""
+    field = FIELD_BY_KEY[key]
+    if among:
+        return st.sampled_from([field.coerce(v) for v in among])
+    if field.type is bool:
+        return st.booleans()
+    if field.choices:
+        return st.sampled_from([c for c in field.choices if c not in leave_out])
+    low = field.coerce(field.min if low is None else low)
+    high = field.coerce(field.max if high is None else high)
+    return st.integers(low, high) if field.type is int else st.floats(low, high)
+
+
+def _picker(draw, fields: dict[str, Any]):
+    """``pick(key, ...)`` draws a value of ``field_values(key, ...)`` into ``fields``."""
+
+    def pick(key: str, *bounds: float, **kwargs: Any) -> None:
+        fields[key] = draw(field_values(key, *bounds, **kwargs))
+
+    return pick
 
 
 @st.composite
 def retry_policies(draw, max_retries=None, backoff=None, jitter=None) -> Retry:
     """Celery retry settings: countdown, or exponential backoff with a cap and maybe jitter."""
-    factor = draw(backoff if backoff is not None else st.one_of(st.just(0.0), st.floats(0.1, 10)))
+    if backoff is None:
+        backoff = st.one_of(st.just(0.0), field_values("retry.backoff", 0.1, 10))
     return Retry(
-        max_retries=draw(max_retries if max_retries is not None else st.integers(0, 6)),
-        countdown=draw(st.floats(0, 30)),
-        backoff=factor,
-        backoff_max=draw(st.floats(0, 120)),
-        jitter=draw(jitter if jitter is not None else st.booleans()),
-        on_worker_lost=draw(st.booleans()),
+        max_retries=draw(
+            field_values("retry.max_retries", 0, 6) if max_retries is None else max_retries
+        ),
+        countdown=draw(field_values("retry.countdown", 0, 30)),
+        backoff=draw(backoff),
+        backoff_max=draw(field_values("retry.backoff_max", 0, 120)),
+        jitter=draw(field_values("retry.jitter") if jitter is None else jitter),
+        on_worker_lost=draw(field_values("retry.on_worker_lost")),
     )
 
 
@@ -50,46 +90,40 @@ def scenarios(
 ) -> Scenario:
     """Small, valid scenarios across arrivals, service, pool shape, ack mode and failures;
     ``live=True`` leaves out what only the simulator models (deploys, CPU cores)."""
-    dist = draw(st.sampled_from(["exponential", "constant", "lognormal", "uniform"]))
-    policy = draw(retry if retry is not None else retry_policies())
-    fields = {
-        "seed": draw(st.integers(0, 2**32)),
-        "run.tasks": draw(st.integers(1, max_tasks)),
-        "arrivals.process": draw(st.sampled_from(["poisson", "constant", "burst"])),
-        "arrivals.rate": draw(st.floats(0.2, 20)),
-        "arrivals.burst_size": draw(st.integers(1, 50)),
-        "service.dist": dist,
-        "service.mean": draw(st.floats(0.05, 2)),
-        "service.cv": draw(st.floats(0.2, 2)),
-        "service.low": 0.1,
-        "service.high": draw(st.floats(0.2, 2)),
-        "workers.count": draw(st.integers(1, 6)),
-        "workers.concurrency": draw(st.integers(1, 3)),
-        "workers.prefetch_multiplier": draw(st.integers(0, 4)),
-        "workers.restart_delay": draw(st.floats(0, 5)),
-        "workers.kill_linger": draw(st.sampled_from([0.0, 0.05, 1.0])),
-        "failures.probability": draw(st.floats(0, 0.5)),
-        "failures.crash_probability": draw(st.floats(0, 0.1)) if crashes else 0.0,
-        "retry.max_retries": policy.max_retries,
-        "retry.countdown": policy.countdown,
-        "retry.backoff": policy.backoff,
-        "retry.backoff_max": policy.backoff_max,
-        "retry.jitter": policy.jitter,
-        "retry.on_worker_lost": policy.on_worker_lost,
-        "failures.crash_kind": draw(st.sampled_from(["node", "child"])),
-        "ack.reject_on_worker_lost": draw(st.booleans()),
-        "ack.late": draw(st.booleans()),
-        # long enough that redeliveries stay bounded (see model.RunawayError for what is not)
-        "ack.visibility_timeout": draw(st.sampled_from([600.0, 3600.0])),
-        "overhead.dispatch": draw(st.sampled_from([0.0, 0.01])),
-        "overhead.record": draw(st.sampled_from([0.0, 0.005])),
-        "failures.outage": draw(st.lists(outages(), max_size=2)),
-    }
+    fields: dict[str, Any] = {}
+    pick = _picker(draw, fields)
+    pick("service.dist", leave_out=("empirical",))  # an empirical service needs a sample
+    policy = draw(retry_policies() if retry is None else retry)
+    pick("seed", 0, 2**32)
+    pick("run.tasks", 1, max_tasks)
+    pick("arrivals.process", leave_out=("trace",))  # a trace needs a file of arrival times
+    pick("arrivals.rate", 0.2, 20)
+    pick("arrivals.burst_size", 1, 50)
+    pick("service.mean", 0.05, 2)
+    pick("service.cv", 0.2, 2)
+    fields["service.low"] = 0.1
+    pick("service.high", 0.2, 2)
+    pick("workers.count", 1, 6)
+    pick("workers.concurrency", 1, 3)
+    pick("workers.prefetch_multiplier", 0, 4)
+    pick("workers.restart_delay", 0, 5)
+    pick("workers.kill_linger", among=(0.0, 0.05, 1.0))
+    pick("failures.probability", 0, 0.5)
+    pick("failures.crash_probability", 0, 0.1 if crashes else 0)
+    fields |= {f"retry.{k}": v for k, v in dataclasses.asdict(policy).items()}
+    pick("failures.crash_kind")
+    pick("ack.reject_on_worker_lost")
+    pick("ack.late")
+    # long enough that redeliveries stay bounded (see model.RunawayError for what is not)
+    pick("ack.visibility_timeout", among=(600.0, 3600.0))
+    pick("overhead.dispatch", among=(0.0, 0.01))
+    pick("overhead.record", among=(0.0, 0.005))
+    fields["failures.outage"] = draw(st.lists(outages(), max_size=2))
     if not live:
-        fields["workers.cores"] = draw(st.integers(0, 3))
-        fields["workers.deploy_every"] = draw(st.sampled_from([0.0, 0.0, 5.0, 20.0]))
-        fields["workers.shutdown_grace"] = draw(st.sampled_from([0.0, 1.0, 30.0]))
-    return scenario_module.load(None).replace(**fields)
+        pick("workers.cores", 0, 3)
+        pick("workers.deploy_every", among=(0.0, 0.0, 5.0, 20.0))
+        pick("workers.shutdown_grace", among=(0.0, 1.0, 30.0))
+    return Scenario().replace(**fields)
 
 
 @st.composite
@@ -98,26 +132,24 @@ def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     countdowns far beyond the visibility timeout or the float range, huge and tiny values.
     A simulation of one must end, either with a trace or with a ``ScenarioError`` that says
     what to change."""
-    huge = st.sampled_from([0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, scenario_module.MAX_SECONDS])
+    fields: dict[str, Any] = {}
+    pick = _picker(draw, fields)
+    pick("seed")
     # a few tasks, or enough in one burst that hundreds of retries queue up in a row
     tasks = draw(st.one_of(st.integers(1, 20), st.integers(max_tasks // 2, max_tasks)))
-    fields = {
-        "seed": draw(st.integers(0, 2**63 - 1)),
-        "run.tasks": tasks,
-        "arrivals.process": draw(st.sampled_from(["burst", "poisson"])),
-        "arrivals.rate": draw(st.sampled_from([1e-6, 1.0, 1e3, scenario_module.MAX_RATE])),
-        "arrivals.burst_size": draw(st.one_of(st.just(tasks), st.integers(1, tasks))),
-        "service.mean": draw(st.sampled_from([1e-9, 0.25, 1.0, 1e6])),
-        "workers.count": draw(st.integers(1, 4)),
-        "workers.concurrency": draw(st.integers(1, 4)),
-        "workers.prefetch_multiplier": draw(st.integers(0, 8)),
-        "failures.probability": draw(st.sampled_from([0.1, 0.5, 0.9, 1.0])),
-        "retry.max_retries": draw(st.integers(0, 12)),
-        "retry.countdown": draw(huge),
-        "retry.backoff": draw(huge),
-        "retry.backoff_max": draw(huge),
-        "retry.jitter": draw(st.booleans()),
-        "ack.late": draw(st.booleans()),
-        "ack.visibility_timeout": draw(st.sampled_from([1.0, 3600.0, scenario_module.MAX_SECONDS])),
-    }
-    return scenario_module.load(None).replace(**fields)
+    fields["run.tasks"] = tasks
+    pick("arrivals.process", among=("burst", "poisson"))
+    pick("arrivals.rate", among=(1e-6, 1.0, 1e3, MAX_RATE))
+    fields["arrivals.burst_size"] = draw(st.one_of(st.just(tasks), st.integers(1, tasks)))
+    pick("service.mean", among=(1e-9, 0.25, 1.0, 1e6))
+    pick("workers.count", 1, 4)
+    pick("workers.concurrency", 1, 4)
+    pick("workers.prefetch_multiplier", 0, 8)
+    pick("failures.probability", among=(0.1, 0.5, 0.9, 1.0))
+    pick("retry.max_retries", 0, 12)
+    for key in ("retry.countdown", "retry.backoff", "retry.backoff_max"):
+        pick(key, among=HUGE_TIMES)
+    pick("retry.jitter")
+    pick("ack.late")
+    pick("ack.visibility_timeout", among=(1.0, 3600.0, MAX_SECONDS))
+    return Scenario().replace(**fields)

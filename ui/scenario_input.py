@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from sim import scenario
 from sim.distributions import service_mean
-from sim.scenario import Scenario, ScenarioError
+from sim.fields import Field
+from sim.scenario import FIELD_BY_KEY, SERVICE_DISTS, Scenario, ScenarioError
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -49,8 +53,68 @@ def pick(key: str = "explore") -> Scenario | None:
         return None
 
 
-TASK_CHOICES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 MEAN_DRIVEN = ("exponential", "lognormal", "constant")  # service dists a mean alone sets
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A sidebar control for one declared field. Its kind, help text and bottom come from the
+    declaration; its top is a choice here, as a field's own range is far wider than a useful
+    slider."""
+
+    key: str  # the dotted field
+    label: str
+    widget: str  # widget key suffix: the key is "{page}-{scenario name}-{widget}"
+    top: float = 1
+    step: float = 1
+    dists: tuple[str, ...] = SERVICE_DISTS  # the service distributions it drives
+    stops: tuple[int, ...] = ()  # a select slider's stops instead of a range
+
+    @property
+    def field(self) -> Field:
+        return FIELD_BY_KEY[self.key]
+
+    @property
+    def bottom(self) -> float:
+        """The least multiple of the step the field allows: 0.1 for a rate that must be > 0."""
+        lower = self.field.min if self.field.min is not None else self.field.above
+        n = math.ceil(lower / self.step)
+        return n * self.step if self.field.within(n * self.step) else (n + 1) * self.step
+
+    def show(self, base: Scenario, key: str) -> Any:
+        """The widget, starting from the scenario's own value (clamped to the slider)."""
+        value, key = base.get(self.key), f"{key}-{self.widget}"
+        shared = {"key": key, "help": self.field.meaning}
+        if self.field.type is bool:
+            return st.sidebar.checkbox(self.label, value, **shared)
+        if self.stops:  # the scenario's own value is always a stop
+            return st.sidebar.select_slider(
+                self.label, sorted({*self.stops, value}), value, **shared
+            )
+        value = self.field.type(min(max(value, self.bottom), self.top))
+        return st.sidebar.slider(self.label, self.bottom, self.top, value, self.step, **shared)
+
+
+KNOBS = {
+    "Load": (
+        Knob("run.tasks", "Tasks", "tasks", stops=(1000, 2000, 5000, 10000, 20000, 50000, 100000)),
+        Knob("arrivals.rate", "Arrival rate (tasks/s)", "rate", 100.0, 0.1),
+        Knob("service.mean", "Service mean (s)", "mean", 10.0, 0.05, dists=MEAN_DRIVEN),
+        Knob("service.cv", "Service spread (cv, lognormal)", "cv", 5.0, 0.1, dists=("lognormal",)),
+    ),
+    "Workers": (
+        Knob("workers.count", "Workers", "workers", 64),
+        Knob("workers.concurrency", "Concurrency per worker", "conc", 16),
+        Knob("workers.prefetch_multiplier", "Prefetch multiplier", "prefetch", 16),
+        Knob("workers.cores", "CPU cores per worker machine", "cores", 64),
+        Knob("ack.late", "acks_late", "late"),
+    ),
+    "Failures and retries": (
+        Knob("failures.probability", "Failure probability", "fail", 0.9, 0.01),
+        Knob("retry.max_retries", "max_retries", "retries", 10),
+        Knob("retry.backoff", "retry_backoff (s, 0 = countdown)", "backoff", 60.0, 0.5),
+    ),
+}
 
 
 def tune(base: Scenario, key: str = "explore") -> Scenario:
@@ -59,99 +123,15 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
     The widget keys carry the scenario's name, so choosing another scenario starts its sliders
     from that scenario's own values.
     """
-    s = st.sidebar
     key = f"{key}-{base.name}"
-    s.markdown("**Load**")
-    tasks = s.select_slider(
-        "Tasks",
-        sorted({*TASK_CHOICES, base.run.tasks}),  # the scenario's own count is always a stop
-        value=base.run.tasks,
-        key=f"{key}-tasks",
-    )
-    rate = s.slider(
-        "Arrival rate (tasks/s)",
-        0.1,
-        100.0,
-        float(min(base.arrivals.rate, 100.0)),
-        0.1,
-        key=f"{key}-rate",
-    )
-    changes: dict = {}
-    if base.service.dist in MEAN_DRIVEN:
-        changes["service.mean"] = s.slider(
-            "Service mean (s)",
-            0.05,
-            10.0,
-            float(min(base.service.mean, 10.0)),
-            0.05,
-            key=f"{key}-mean",
-        )
-    else:  # uniform bounds or an empirical sample: a mean slider would drive nothing
-        s.caption(
-            f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
-            "(set by the scenario's TOML)"
-        )
-    if base.service.dist == "lognormal":
-        changes["service.cv"] = s.slider(
-            "Service spread (cv, lognormal)",
-            0.1,
-            5.0,
-            float(min(base.service.cv, 5.0)),
-            0.1,
-            key=f"{key}-cv",
-        )
-    s.markdown("**Workers**")
-    workers = s.slider("Workers", 1, 64, min(base.workers.count, 64), key=f"{key}-workers")
-    concurrency = s.slider(
-        "Concurrency per worker", 1, 16, min(base.workers.concurrency, 16), key=f"{key}-conc"
-    )
-    prefetch = s.slider(
-        "Prefetch multiplier",
-        0,
-        16,
-        min(base.workers.prefetch_multiplier, 16),
-        key=f"{key}-prefetch",
-        help="0 = no limit",
-    )
-    cores = s.slider(
-        "CPU cores per worker machine",
-        0,
-        64,
-        min(base.workers.cores, 64),
-        key=f"{key}-cores",
-        help="0 = a core per slot; fewer cores than busy slots slow every task down",
-    )
-    late = s.checkbox("acks_late", base.ack.late, key=f"{key}-late")
-    s.markdown("**Failures and retries**")
-    failure = s.slider(
-        "Failure probability",
-        0.0,
-        0.9,
-        float(min(base.failures.probability, 0.9)),
-        0.01,
-        key=f"{key}-fail",
-    )
-    max_retries = s.slider(
-        "max_retries", 0, 10, min(base.retry.max_retries, 10), key=f"{key}-retries"
-    )
-    backoff = s.slider(
-        "retry_backoff (s, 0 = countdown)",
-        0.0,
-        60.0,
-        float(min(base.retry.backoff, 60.0)),
-        0.5,
-        key=f"{key}-backoff",
-    )
-    changes |= {
-        "run.tasks": tasks,
-        "arrivals.rate": rate,
-        "workers.count": workers,
-        "workers.concurrency": concurrency,
-        "workers.prefetch_multiplier": prefetch,
-        "workers.cores": cores,
-        "ack.late": late,
-        "failures.probability": failure,
-        "retry.max_retries": max_retries,
-        "retry.backoff": backoff,
-    }
+    changes: dict[str, Any] = {}
+    for heading, knobs in KNOBS.items():
+        st.sidebar.markdown(f"**{heading}**")
+        changes |= {k.key: k.show(base, key) for k in knobs if base.service.dist in k.dists}
+        if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
+            # uniform bounds or an empirical sample: a mean slider would drive nothing
+            st.sidebar.caption(
+                f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
+                "(set by the scenario's TOML)"
+            )
     return base.replace(**changes)

@@ -1,6 +1,7 @@
 import dataclasses
 import logging
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -8,9 +9,18 @@ from hypothesis import strategies as st
 
 from sim import scenario
 from sim.distributions import read_numbers
+from sim.fields import setting
 from sim.metrics import summarize
 from sim.model import simulate
-from sim.scenario import FIELD_BY_KEY, FIELDS, MAX_CV, MAX_SECONDS, SECTIONS, ScenarioError
+from sim.scenario import (
+    FIELD_BY_KEY,
+    FIELDS,
+    MAX_CV,
+    MAX_SECONDS,
+    SECTIONS,
+    Scenario,
+    ScenarioError,
+)
 
 
 def write(tmp_path, text):
@@ -26,11 +36,55 @@ def test_one_line_is_a_scenario(tmp_path):
     assert sc.workers.prefetch_multiplier == 4 and sc.ack.visibility_timeout == 3600.0
 
 
-def test_every_section_field_is_declared_once_in_the_table():
-    declared = {
-        f"{name}.{f.name}" for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-    }
-    assert declared | {"name", "description", "seed"} == set(FIELD_BY_KEY)
+def test_the_declared_defaults_are_the_scenario_a_file_without_fields_gives():
+    assert scenario.from_dict({}) == Scenario() == scenario.load(None)
+    for field in FIELDS:
+        coerced = field.coerce(field.default)  # each default lies in its own range
+        assert coerced == field.default and type(coerced) is type(field.default), field.key
+        assert Scenario().get(field.key) == field.default, field.key
+
+
+def test_every_key_reaches_the_field_it_names():
+    sc = scenario.load("scenarios/flaky_api.toml")
+    data = sc.to_dict()
+    assert len(FIELDS) == 3 + sum(len(data[section]) for section in SECTIONS)
+    for field in FIELDS:
+        section, _, name = field.key.rpartition(".")
+        value = data[section][name] if section else data[name]
+        assert field.coerce(value) == sc.get(field.key), field.key
+
+
+def test_a_field_declared_without_setting_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Pool:
+        count: int = setting(1, "workers", min=1, max=10)
+        size: int = 3
+
+    with pytest.raises(TypeError, match="Pool.size is not declared"):
+        list(scenario.declared(Pool))
+
+
+def test_a_declaration_carries_its_type_from_the_annotation_and_its_key_from_its_place():
+    assert FIELD_BY_KEY["workers.count"].type is int
+    assert FIELD_BY_KEY["service.values"].element is float
+    assert FIELD_BY_KEY["failures.outage"].allowed().startswith("a list of {start, end")
+    assert list(SECTIONS) == [
+        "run",
+        "arrivals",
+        "service",
+        "workers",
+        "failures",
+        "retry",
+        "ack",
+        "overhead",
+        "results",
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=str)
+def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
+    """The app reads pasted text with ``loads``; a lesson's ``[lesson]`` table is skipped."""
+    assert scenario.loads(path.read_text()) == scenario.load(path)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,101 @@
+"""Scenario files as TOML: text and files to plain nested tables and back.
+
+This module knows the format, not the fields: ``sim.scenario`` declares and validates what it
+reads. A relative ``file`` in a table is a data file next to the scenario, so a scenario and its
+data travel together; a lesson's ``[lesson]`` table is teaching metadata that every reader of a
+scenario skips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sim.fields import ScenarioError
+
+log = logging.getLogger(__name__)
+
+
+def parse(text: str) -> dict[str, Any]:
+    """Tables from TOML text (pasted or uploaded), without the lesson table."""
+    try:
+        return without_lesson(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"malformed TOML: {err}") from None
+
+
+def read(path: str | Path, overrides: bool = False) -> dict[str, Any]:
+    """A scenario file's tables, without the lesson table; a file that sets nothing warns, as it
+    is most likely the wrong file (``overrides``: some fields come from ``--set``)."""
+    raw = without_lesson(read_toml(path))
+    if not raw:
+        log.warning(
+            "warning: scenario file %s sets no fields: every field %stakes its default",
+            path,
+            "not given with --set " if overrides else "",
+        )
+    return raw
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's raw tables, the lesson table included, with relative ``file`` fields
+    resolved against the file's folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    for table in raw.values():
+        file = table.get("file") if isinstance(table, dict) else None
+        if isinstance(file, str) and file and not Path(file).is_absolute():
+            table["file"] = str(path.parent / file)
+    return raw
+
+
+def without_lesson(raw: dict[str, Any]) -> dict[str, Any]:
+    """The tables without ``[lesson]`` (see ``sim.lessons``): it is not part of the scenario."""
+    raw.pop("lesson", None)
+    return raw
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``workers.count=8`` → ("workers.count", 8); values are TOML, bare words are strings."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. workers.count=8")
+    try:
+        return key, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Nested tables as TOML text: top-level values first, then one ``[table]`` per dict."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # JSON escapes are TOML escapes; TOML also wants DEL escaped, and no surrogate pairs
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)

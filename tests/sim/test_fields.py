@@ -1,0 +1,60 @@
+"""A declared field: its range in words, and the check of one value against it."""
+
+import pytest
+
+from sim.fields import Field, ScenarioError
+from sim.outage import Outage
+
+
+def field(type_, **kw) -> Field:
+    return Field(kw.pop("default", 0), "a test field", key="x.y", type=type_, **kw)
+
+
+def test_the_range_in_words_shows_integers_exactly_and_numbers_briefly():
+    assert (
+        field(int, min=0, max=2**63 - 1).allowed() == "an integer >= 0 and <= 9223372036854775807"
+    )
+    assert field(float, above=0, max=1e9).allowed() == "a number > 0 and <= 1e+09"
+    assert field(tuple[float, ...], above=0, max=5).allowed() == "a list of numbers > 0 and <= 5"
+    assert field(str, choices=("a", "b")).allowed() == "one of 'a', 'b'"
+    assert field(bool).allowed() == "true or false"
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "why"),
+    [
+        (int, True, "is not an integer"),  # Python counts a bool as an int; a scenario does not
+        (int, 2.0, "is not an integer"),
+        (float, "1", "is not a number"),
+        (float, float("inf"), "is not finite"),
+        (float, 10**400, "is out of range"),
+        (bool, 1, "is not a boolean"),
+        (str, 1, "is not a string"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_with_the_range(type_, value, why):
+    with pytest.raises(ScenarioError, match=f"^x.y = .* {why}: must be "):
+        field(type_).coerce(value)
+
+
+def test_bounds_are_inclusive_with_min_and_max_and_exclusive_with_above():
+    f = field(float, above=0, max=1)
+    assert f.coerce(1) == 1.0 and type(f.coerce(1)) is float
+    for bad in (0, 1.0000001):
+        with pytest.raises(ScenarioError, match="out of range"):
+            f.coerce(bad)
+    assert field(int, min=0).coerce(0) == 0
+
+
+def test_a_list_field_checks_each_number_against_the_range():
+    f = field(tuple[float, ...], above=0, max=5)
+    assert f.coerce([1, 2.5]) == (1.0, 2.5)
+    for bad in ([1, 0], [6], [True], 3):
+        with pytest.raises(ScenarioError, match=r"must be a list of numbers > 0 and <= 5"):
+            f.coerce(bad)
+
+
+def test_outages_come_back_sorted_by_start():
+    f = field(tuple[Outage, ...])
+    got = f.coerce([{"start": 5, "end": 6, "probability": 1}, Outage(0.0, 1.0, 0.5)])
+    assert got == (Outage(0.0, 1.0, 0.5), Outage(5.0, 6.0, 1.0))

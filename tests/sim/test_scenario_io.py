@@ -1,0 +1,52 @@
+"""The scenario file format: TOML text and files to plain tables and back."""
+
+import pytest
+
+from sim import scenario_io
+from sim.fields import ScenarioError
+
+
+def test_a_relative_data_file_resolves_next_to_the_file_in_any_table(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        '[service]\nfile = "times.txt"\n[arrivals]\nfile = "/abs/a.txt"\n[lesson]\ntitle = "t"\n'
+    )
+    raw = scenario_io.read_toml(tmp_path / "s.toml")
+    assert raw["service"]["file"] == str(tmp_path / "times.txt")
+    assert raw["arrivals"]["file"] == "/abs/a.txt"
+    assert raw["lesson"] == {"title": "t"}  # read_toml keeps it for sim.lessons
+
+
+def test_parse_and_read_skip_the_lesson_table(tmp_path):
+    text = '[lesson]\ntitle = "t"\n[workers]\ncount = 2\n'
+    (tmp_path / "s.toml").write_text(text)
+    assert (
+        scenario_io.parse(text)
+        == scenario_io.read(tmp_path / "s.toml")
+        == {"workers": {"count": 2}}
+    )
+
+
+def test_malformed_text_is_a_scenario_error():
+    with pytest.raises(ScenarioError, match="malformed TOML"):
+        scenario_io.parse("[workers\n")
+
+
+def test_an_override_value_is_toml_or_else_a_bare_word():
+    assert scenario_io.parse_override(" workers.count = 8 ") == ("workers.count", 8)
+    assert scenario_io.parse_override("arrivals.process=burst") == ("arrivals.process", "burst")
+    assert scenario_io.parse_override("ack.late=true") == ("ack.late", True)
+    for bad in ("workers.count", "=3"):
+        with pytest.raises(ScenarioError, match="KEY=VALUE"):
+            scenario_io.parse_override(bad)
+
+
+def test_dumps_writes_values_first_then_one_table_per_dict_and_parse_reads_it_back():
+    data = {
+        "name": 'quote " and \x7f',
+        "t": {"on": True, "xs": (1.0, 2.5), "rows": [{"a": 1}]},
+        "seed": 3,
+    }
+    text = scenario_io.dumps(data)
+    assert text.splitlines()[:3] == ['name = "quote \\" and \\u007f"', "seed = 3", ""]
+    back = scenario_io.parse(text)
+    assert back == {**data, "t": {"on": True, "xs": [1.0, 2.5], "rows": [{"a": 1}]}}
