@@ -21,7 +21,7 @@ import redis
 from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 
-from sim import retry, scenario
+from sim import fate, retry, scenario
 from sim.draws import Draws
 from sim.scenario import Scenario
 from sim.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
@@ -169,31 +169,29 @@ RUN = Run()
 
 
 def attempt(self, task: int) -> None:
-    """One attempt of a synthetic task: do what the simulator drew for it."""
+    """One attempt of a synthetic task: do what the simulator drew for it (``sim.fate``)."""
     config, draws = RUN.config, RUN.draws
     number = self.request.retries
     execution = RUN.redis().incr(config.key("execution", task, number)) - 1
-    work = draws.service(task, number) * config.time_scale
-    crash_at = draws.crash_point(task, number, execution)
-    if crash_at is not None:
-        time.sleep(work * crash_at)
+    plan = fate.work(draws, task, number, execution)
+    work = plan.service * config.time_scale
+    if plan.crash_at is not None:
+        time.sleep(work * plan.crash_at)
         if config.scenario.failures.crash_kind == "child":
             os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives on
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
     time.sleep(work)
-    fails = draws.fails(task, number, RUN.scenario_time())  # an outage may cover now
-    outcome = retry.outcome(number, fails, config.scenario.retry.max_retries)
-    if outcome == RETRY:
-        countdown = draws.countdown(task, number) * config.time_scale
+    end = fate.ending(draws, task, number, RUN.scenario_time())  # an outage may cover now
+    if end.state == RETRY:
         # Stamped here, not by the task_retry signal: Celery publishes the retry before that
         # signal fires, so another worker can receive attempt n+1 before it.
         RUN.record(self.request.id, number, RETRY, self.request.hostname)
         raise self.retry(
-            countdown=countdown,
+            countdown=end.countdown * config.time_scale,
             max_retries=config.scenario.retry.max_retries,
             exc=DrawnFailure(f"task {task} attempt {number}"),
         )
-    if outcome == FAILURE:
+    if end.state == FAILURE:
         raise DrawnFailure(f"task {task} attempt {number} failed, no retries left")
 
 
@@ -202,7 +200,7 @@ def make_app(config: LiveConfig) -> Celery:
     RUN.setup(config)
     app = Celery("queuelab", set_as_current=False)
     app.conf.update(celery_config(config))
-    countdown = config.scenario.retry.countdown * config.time_scale  # a lost child's retry
+    countdown = retry.lost_child_countdown(config.scenario.retry) * config.time_scale
     app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown)(attempt)
     return app
 
