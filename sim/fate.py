@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sim.draws import Draws
 from sim.retry import outcome
-from sim.states import RETRY
+from sim.states import RETRY, SUCCESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,9 @@ def ending(draws: Draws, task: int, attempt: int, t: float) -> Ending:
     return Ending(state, draws.countdown(task, attempt) if state == RETRY else 0.0)
 
 
+_SUCCEEDED = (SUCCESS, 0.0)
+
+
 class Fates:
     """``work`` and ``ending`` for every task of one run, cached per attempt as lists.
 
@@ -55,6 +58,7 @@ class Fates:
     def __init__(self, draws: Draws) -> None:
         self.draws = draws
         self._outages = draws.scenario.failures.outage
+        self.timed = bool(self._outages)  # whether ``ending`` needs the time its work ends
         self._max_retries = draws.scenario.retry.max_retries
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
@@ -75,11 +79,13 @@ class Fates:
         return self.draws.crash_point(task, attempt, execution)
 
     def ending(self, task: int, attempt: int, t: float) -> tuple[int, float]:
-        """``ending(...)`` as a (state, countdown) pair."""
+        """``ending(...)`` as a (state, countdown) pair; ``t`` is read only when ``timed``."""
         if self._outages:
             failed = self.draws.fails(task, attempt, t)
         else:
             failed = self._failed(attempt)[task]
+        if not failed:
+            return _SUCCEEDED  # most executions: no call, no new tuple
         state = outcome(attempt, failed, self._max_retries)
         return state, self.draws.countdown(task, attempt) if state == RETRY else 0.0
 

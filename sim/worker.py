@@ -73,6 +73,19 @@ class WorkerPolicy:
 class Worker:
     """One worker node of a run: its slots, what it reserved, and whether it is up."""
 
+    # slots: the hot path reads these attributes millions of times, and an instance dict of
+    # more than 30 keys stops sharing its keys, which makes every read a dict lookup
+    __slots__ = (
+        *("index", "policy", "env", "broker", "backend"),  # what it is and works with
+        *("_row", "_finished", "_fetch", "_dispatch"),  # its calls and reads on the hot path
+        *("_ending", "_service", "_crash_point", "_timed"),
+        *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
+        *("start_write", "record_overhead"),
+        *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
+        *("alive", "stopping", "down", "back", "incarnation"),  # whether it is up
+        *("waiting", "fetching", "lingers_until"),  # its BRPOP
+    )
+
     def __init__(
         self,
         index: int,
@@ -88,8 +101,10 @@ class Worker:
         self.broker = broker
         self.backend = backend
         # the hot path: one bound call or one attribute each, not a chain through the policy
-        self._row, self._fetch, self._ending = backend.row, broker.fetch, fates.ending
+        self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
+        self._dispatch, self._ending = broker.dispatch, fates.ending
         self._service, self._crash_point = fates.service, fates.crash_point
+        self._timed = fates.timed
         p = policy
         self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
@@ -124,8 +139,8 @@ class Worker:
         """The broker hands us a message; it arrives after the dispatch overhead."""
         self.reserved += 1
         delivery.incarnation = self.incarnation
-        if self.broker.dispatch > 0:
-            event = self.env.timeout(self.broker.dispatch)
+        if self._dispatch > 0:
+            event = self.env.timeout(self._dispatch)
             event.callbacks.append(lambda _: self._receive(delivery))
         else:
             self._receive(delivery)
@@ -192,7 +207,8 @@ class Worker:
         if delivery.incarnation != self.incarnation:
             return
         message = delivery.message
-        state, countdown = self._ending(message.task, message.attempt, self.env.now)
+        now = self.env.now if self._timed else 0.0
+        state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 
     def _child_died(self, event: simpy.Event) -> None:
@@ -229,7 +245,7 @@ class Worker:
             eta = self.env.now + countdown
             self.broker.publish(Message(message.task, message.attempt + 1, eta))
         else:
-            self.backend.finish(message.task, message.attempt, state, self.index)
+            self._finished(message.task, message.attempt, state, self.index)
         message.ack()  # late ack acks now (also on failure); early ack already did
         self._release(delivery)
 
