@@ -27,8 +27,9 @@ import numpy as np
 import simpy
 
 from sim import scenario
+from sim.broker import Delivery, Message
 from sim.metrics import summarize
-from sim.model import Delivery, Message, cyclic_gc_paused, simulate
+from sim.model import cyclic_gc_paused, simulate
 from sim.states import PENDING, RECEIVED, STARTED, SUCCESS
 from sim.trace import Recorder
 

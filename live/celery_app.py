@@ -23,7 +23,7 @@ from celery import Celery, signals
 
 from live import events
 from live.clock import Clock
-from sim import retry, scenario
+from sim import fate, retry, scenario
 from sim.draws import Draws
 from sim.scenario import Scenario
 from sim.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
@@ -180,31 +180,29 @@ RUN = Run()
 
 
 def attempt(self, task: int) -> None:
-    """One attempt of a synthetic task: do what the simulator drew for it."""
+    """One attempt of a synthetic task: do what the simulator drew for it (``sim.fate``)."""
     config, draws = RUN.config, RUN.draws
     number = self.request.retries
     execution = RUN.redis().incr(config.key("execution", task, number)) - 1
-    work = draws.service(task, number) * config.time_scale
-    crash_at = draws.crash_point(task, number, execution)
-    if crash_at is not None:
-        time.sleep(work * crash_at)
+    plan = fate.work(draws, task, number, execution)
+    work = config.clock.wall_seconds(plan.service)
+    if plan.crash_at is not None:
+        time.sleep(work * plan.crash_at)
         if config.scenario.failures.crash_kind == "child":
             os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives on
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
     time.sleep(work)
-    fails = draws.fails(task, number, RUN.scenario_time())  # an outage may cover now
-    outcome = retry.outcome(number, fails, config.scenario.retry.max_retries)
-    if outcome == RETRY:
-        countdown = draws.countdown(task, number) * config.time_scale
+    end = fate.ending(draws, task, number, RUN.scenario_time())  # an outage may cover now
+    if end.state == RETRY:
         # Stamped here, not by the task_retry signal: Celery publishes the retry before that
         # signal fires, so another worker can receive attempt n+1 before it.
         RUN.record(self.request.id, number, RETRY, self.request.hostname)
         raise self.retry(
-            countdown=countdown,
+            countdown=config.clock.wall_seconds(end.countdown),
             max_retries=config.scenario.retry.max_retries,
             exc=DrawnFailure(f"task {task} attempt {number}"),
         )
-    if outcome == FAILURE:
+    if end.state == FAILURE:
         raise DrawnFailure(f"task {task} attempt {number} failed, no retries left")
 
 
@@ -213,8 +211,10 @@ def make_app(config: LiveConfig) -> Celery:
     RUN.setup(config)
     app = Celery("queuelab", set_as_current=False)
     app.conf.update(celery_config(config))
-    countdown = config.clock.wall_seconds(config.scenario.retry.countdown)  # a lost child's retry
-    app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown)(attempt)
+    countdown = config.clock.wall_seconds(retry.lost_child_countdown(config.scenario.retry))
+    # max_retries also bounds the retry of a lost child, which Celery makes without our call
+    limit = config.scenario.retry.max_retries
+    app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown, max_retries=limit)(attempt)
     return app
 
 

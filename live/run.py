@@ -45,8 +45,7 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     pool makes one after another), but finite. It is only the outer bound: a run ends sooner
     when Redis holds nothing of it and nothing runs (see ``_drain``)."""
     r, f = sc.retry, sc.failures
-    retries = f.probability > 0 or f.outage or (r.on_worker_lost and f.crash_probability > 0)
-    retry_wait = r.max_retries * retry.longest_countdown(r) if retries else 0.0
+    retry_wait = r.max_retries * retry.longest_countdown(r) if retry.may_retry(r, f) else 0.0
     wall = clock.wall_seconds
     wait = wall(20 * service_mean(sc.service) + retry_wait) + 2.0
     if f.crash_probability > 0 or retry.longest_countdown(r) > sc.ack.visibility_timeout:

@@ -27,6 +27,16 @@ def acked_before_run(acks_late: bool) -> bool:
 RETRY_LOST, REQUEUE, FAIL = "retry", "requeue", "fail"
 
 
+def requeues_lost_child(
+    acks_late: bool, reject_on_worker_lost: bool, retry_on_worker_lost: bool
+) -> bool:
+    """Whether the task of a dead pool child goes back on the queue at once, to be delivered
+    again without waiting out the visibility timeout: under late ack with
+    ``reject_on_worker_lost``, unless ``retry_on_worker_lost`` retries it instead (or, its retries
+    exhausted, fails it)."""
+    return acks_late and reject_on_worker_lost and not retry_on_worker_lost
+
+
 def on_worker_lost(
     acks_late: bool,
     reject_on_worker_lost: bool,
@@ -38,9 +48,8 @@ def on_worker_lost(
     celery/worker/request.py ``on_failure``): retry it while retries remain if
     ``retry_on_worker_lost``; else under late ack requeue it if ``reject_on_worker_lost``;
     else FAILURE, with the message acked even under late ack."""
-    exhausted = attempt >= max_retries
-    if retry_on_worker_lost and not exhausted:
+    if retry_on_worker_lost and attempt < max_retries:
         return RETRY_LOST
-    if acks_late and reject_on_worker_lost and not (retry_on_worker_lost and exhausted):
+    if requeues_lost_child(acks_late, reject_on_worker_lost, retry_on_worker_lost):
         return REQUEUE
     return FAIL

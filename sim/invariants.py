@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim import ack, retry
 from sim.draws import Draws
 from sim.metrics import last_terminal, latest_rows, lost_tasks, step_counts
 from sim.scenario import Scenario
@@ -89,9 +90,8 @@ def check(
     for end in [*bounds.tolist(), len(order)] if len(order) else []:
         task = int(trace.task[order[start]])
         rows = list(zip(*(c[start:end] for c in columns), strict=True))
-        _check_task(
-            report, _task_id(trace, task), rows, scenario, delays(task) if delays else None, slack
-        )
+        delay = delays(task) if delays else None
+        _TaskCheck(report, _task_id(trace, task), scenario, delay, slack).check(rows)
         start = end
     if complete:
         lost = (task_id for ids in lost_tasks(trace).values() for task_id in ids)
@@ -132,102 +132,133 @@ def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
     return np.flatnonzero(lost)
 
 
-def _check_task(
-    report: Report, task_id: str, rows: list[tuple], scenario: Scenario | None, delay, slack: float
-) -> None:
-    def bad(rule: str, detail: str) -> None:
-        report.violations.append(Violation(rule, task_id, detail))
+class _TaskCheck:
+    """One task's rows, replayed in order against the per-task rules; what it finds goes into
+    the report. Copies of a redelivered message interleave, so they are tracked as counters per
+    (attempt, worker) rather than as one sequence of states."""
 
-    waiting: Counter = Counter()  # (attempt, worker) received, not yet started
-    running: Counter = Counter()  # (attempt, worker) started, not yet ended
-    last_received: dict[int, float] = {}
-    received: Counter = Counter()  # attempt → RECEIVED rows
-    retried_at: dict[int, float] = {}  # attempt → its first RETRY
-    retries: Counter = Counter()  # attempt → RETRY rows: each duplicate run publishes its own retry
-    terminals = 0
-    redelivered = False
-    previous = None
-    for attempt, state, t, worker in rows:
-        key = (attempt, worker)
-        if state == RECEIVED:
-            if attempt > 0 and attempt - 1 not in retried_at:
-                bad(
-                    "attempt-after-retry",
-                    f"attempt {attempt} without a RETRY of attempt {attempt - 1}",
-                )
-            received[attempt] += 1
-            if received[attempt] > (retries[attempt - 1] if attempt else 1):
-                redelivered = True
-                report.redeliveries += 1
-                timeout = redelivery_delay(scenario)
-                one_message = attempt == 0 or retries[attempt - 1] == 1
-                if one_message and t < last_received[attempt] + timeout * (1 - 1e-9) - slack:
-                    bad(
-                        "redelivery-before-timeout",
-                        f"attempt {attempt} received again {t - last_received[attempt]:.3f}s after "
-                        f"the last delivery, before the visibility timeout {timeout:g}s",
-                    )
-            last_received[attempt] = t
-            waiting[key] += 1
-        elif state == STARTED:
-            if waiting[key] <= 0:
-                bad(
-                    "started-without-received",
-                    f"attempt {attempt} STARTED on a worker that did not receive it",
-                )
-            waiting[key] -= 1
-            running[key] += 1
-            if delay is not None and attempt > 0 and attempt - 1 in retried_at:
-                due = retried_at[attempt - 1] + delay(attempt - 1)
-                if t < due - slack:
-                    bad(
-                        "retry-before-countdown",
-                        f"attempt {attempt} STARTED at {t:.6f}, before countdown end {due:.6f}",
-                    )
-        elif state != PENDING:
-            if running[key] <= 0:
-                bad(
-                    "ended-without-start",
-                    f"{NAMES[state]} of attempt {attempt} that never STARTED there",
-                )
-            running[key] -= 1
-            if state == RETRY:
-                retried_at.setdefault(attempt, t)
-                retries[attempt] += 1
-            else:
-                terminals += 1
-        # interleaved copies of a redelivered message are checked by the counters above
-        if not redelivered and state not in legal_next(previous):
-            was = NAMES[previous] if previous is not None else "nothing"
-            bad("transition", f"{was} → {NAMES[state]} (attempt {attempt})")
-        previous = state
-    if terminals > 1 and redelivered:
-        report.duplicate_terminals += terminals - 1
-    if scenario is not None:
-        attempts = max(r[0] for r in rows) + 1
-        if attempts > scenario.retry.max_retries + 1:
-            bad(
-                "max-retries",
-                f"{attempts} attempts > max_retries + 1 = {scenario.retry.max_retries + 1}",
+    def __init__(
+        self, report: Report, task_id: str, scenario: Scenario | None, delay, slack: float
+    ) -> None:
+        self.report, self.task_id, self.scenario = report, task_id, scenario
+        self.delay, self.slack = delay, slack  # attempt → its drawn countdown; clock slack
+        self.waiting: Counter = Counter()  # (attempt, worker) received, not yet started
+        self.running: Counter = Counter()  # (attempt, worker) started, not yet ended
+        self.last_received: dict[int, float] = {}
+        self.received: Counter = Counter()  # attempt → RECEIVED rows
+        self.retried_at: dict[int, float] = {}  # attempt → its first RETRY
+        self.retries: Counter = Counter()  # attempt → RETRY rows: each duplicate run retries
+        self.terminals = 0
+        self.redelivered = False
+        self.previous: int | None = None
+
+    def bad(self, rule: str, detail: str) -> None:
+        self.report.violations.append(Violation(rule, self.task_id, detail))
+
+    def check(self, rows: list[tuple]) -> None:
+        for attempt, state, t, worker in rows:
+            if state == RECEIVED:
+                self.on_received(attempt, t, worker)
+            elif state == STARTED:
+                self.on_started(attempt, t, worker)
+            elif state != PENDING:
+                self.on_ended(attempt, state, t, worker)
+            self.check_transition(attempt, state)
+        if self.terminals > 1 and self.redelivered:
+            self.report.duplicate_terminals += self.terminals - 1
+        self.check_attempts(max(r[0] for r in rows) + 1)
+
+    def on_received(self, attempt: int, t: float, worker: int) -> None:
+        """Attempt ``k > 0`` only after a RETRY of ``k − 1``; a redelivery not too soon."""
+        if attempt > 0 and attempt - 1 not in self.retried_at:
+            self.bad(
+                "attempt-after-retry", f"attempt {attempt} without a RETRY of attempt {attempt - 1}"
             )
+        self.received[attempt] += 1
+        if self.received[attempt] > (self.retries[attempt - 1] if attempt else 1):
+            self.redelivered = True
+            self.report.redeliveries += 1
+            self.check_redelivery(attempt, t)
+        self.last_received[attempt] = t
+        self.waiting[attempt, worker] += 1
+
+    def check_redelivery(self, attempt: int, t: float) -> None:
+        """A message delivered again comes a visibility timeout after its last delivery at the
+        earliest (unless it may be given back at once); with several RETRY copies of the
+        previous attempt, which delivery came before is unknown."""
+        if attempt > 0 and self.retries[attempt - 1] != 1:
+            return
+        timeout, last = redelivery_delay(self.scenario), self.last_received[attempt]
+        if t < last + timeout * (1 - 1e-9) - self.slack:
+            self.bad(
+                "redelivery-before-timeout",
+                f"attempt {attempt} received again {t - last:.3f}s after the last delivery, "
+                f"before the visibility timeout {timeout:g}s",
+            )
+
+    def on_started(self, attempt: int, t: float, worker: int) -> None:
+        """STARTED follows a RECEIVED on the same worker, and a retry's countdown."""
+        if self.waiting[attempt, worker] <= 0:
+            self.bad(
+                "started-without-received",
+                f"attempt {attempt} STARTED on a worker that did not receive it",
+            )
+        self.waiting[attempt, worker] -= 1
+        self.running[attempt, worker] += 1
+        if self.delay is not None and attempt > 0 and attempt - 1 in self.retried_at:
+            due = self.retried_at[attempt - 1] + self.delay(attempt - 1)
+            if t < due - self.slack:
+                self.bad(
+                    "retry-before-countdown",
+                    f"attempt {attempt} STARTED at {t:.6f}, before countdown end {due:.6f}",
+                )
+
+    def on_ended(self, attempt: int, state: int, t: float, worker: int) -> None:
+        """RETRY, SUCCESS and FAILURE end a STARTED on the same worker."""
+        if self.running[attempt, worker] <= 0:
+            self.bad(
+                "ended-without-start",
+                f"{NAMES[state]} of attempt {attempt} that never STARTED there",
+            )
+        self.running[attempt, worker] -= 1
+        if state == RETRY:
+            self.retried_at.setdefault(attempt, t)
+            self.retries[attempt] += 1
+        else:
+            self.terminals += 1
+
+    def check_transition(self, attempt: int, state: int) -> None:
+        """A legal move from the previous state, until a redelivery interleaves copies (the
+        counters check those)."""
+        if not self.redelivered and state not in legal_next(self.previous):
+            was = NAMES[self.previous] if self.previous is not None else "nothing"
+            self.bad("transition", f"{was} → {NAMES[state]} (attempt {attempt})")
+        self.previous = state
+
+    def check_attempts(self, attempts: int) -> None:
+        """At most ``max_retries + 1`` attempts."""
+        if self.scenario is not None and attempts > self.scenario.retry.max_retries + 1:
+            allowed = self.scenario.retry.max_retries + 1
+            self.bad("max-retries", f"{attempts} attempts > max_retries + 1 = {allowed}")
 
 
 def redelivery_delay(scenario: Scenario | None) -> float:
     """The least time between two deliveries of one message: the visibility timeout, or none
-    when a lost pool child's task is requeued at once (late ack + reject_on_worker_lost) or a
+    when a dead pool child's task may be requeued at once (``ack.requeues_lost_child``) or a
     deploy's warm shutdown gives reserved messages back."""
     if scenario is None:
         return 0.0
+    a = scenario.ack
     requeues = scenario.workers.deploy_every > 0 or (
         scenario.failures.crash_kind == "child"
-        and scenario.ack.late
-        and scenario.ack.reject_on_worker_lost
+        and ack.requeues_lost_child(a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost)
     )
-    return 0.0 if requeues else scenario.ack.visibility_timeout
+    return 0.0 if requeues else a.visibility_timeout
 
 
 def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
-    """Per task index, a function attempt → drawn countdown; None when it cannot be known.
+    """Per task index, a function attempt → least countdown before its retry; None when it
+    cannot be known.
 
     Needs the scenario and task ids that are task indices (as both engines write them).
     """
@@ -239,10 +270,9 @@ def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
         return None
     draws = Draws(scenario, seed)
     index = np.arange(trace.n_tasks) if trace.task_ids is None else trace.task_ids.astype(np.int64)
-
-    # a retry after a lost pool child waits default_retry_delay, not the drawn backoff
-    lost_retry = scenario.failures.crash_kind == "child" and scenario.retry.on_worker_lost
-    floor = scenario.retry.countdown if lost_retry else float("inf")
+    # a retry may be a lost child's, which waits its own countdown rather than the drawn one
+    lost = retry.retries_lost_child(scenario.retry, scenario.failures)
+    floor = retry.lost_child_countdown(scenario.retry) if lost else float("inf")
 
     def for_task(task: int):
         n = int(index[task])

@@ -5,11 +5,10 @@ import pytest
 
 from live.run import run_live
 from sim import invariants
-from sim.draws import Draws
 from sim.metrics import last_terminal, summarize
 from sim.model import simulate
 from sim.states import FAILURE, RETRY, STARTED, SUCCESS
-from tests.sim.helpers import make
+from tests.sim.helpers import crashing_tasks, make
 
 pytestmark = pytest.mark.live
 
@@ -60,17 +59,11 @@ CRASHY = {
 }
 
 
-def _crashing(sc) -> set[int]:
-    """Tasks whose first execution kills its node (the same draw in both engines)."""
-    crash = Draws(sc).crash(0, 0) < sc.failures.crash_probability
-    return set(np.flatnonzero(crash).tolist())
-
-
 def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(
     redis_url, no_leftovers
 ):
     sc = make(**CRASHY, **{"ack.late": True})
-    crashing = _crashing(sc)
+    crashing = crashing_tasks(sc)
     assert crashing, "the scenario must draw at least one crash"
     trace = run_live(sc, redis_url, time_scale=0.05)
     s = summarize(trace, sc.workers.slots, engine="live")
@@ -89,7 +82,7 @@ def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(
 
 def test_early_ack_loses_the_running_task_and_returns_its_neighbours(redis_url, no_leftovers):
     sc = make(**CRASHY)
-    crashing = _crashing(sc)
+    crashing = crashing_tasks(sc)
     trace = run_live(sc, redis_url, time_scale=0.05, drain=120.0)
     _, end_state = last_terminal(trace)
     lost = set(np.flatnonzero(end_state < 0).tolist())
@@ -116,7 +109,7 @@ def test_a_dead_pool_child_fails_its_task_unless_rejected_on_worker_lost(
             "ack.reject_on_worker_lost": reject,
         }
     )
-    crashing = _crashing(sc)
+    crashing = crashing_tasks(sc)
     assert crashing
     trace = run_live(sc, redis_url, time_scale=0.05)
     failed = set(trace.task[trace.state == FAILURE].tolist())  # any FAILURE row

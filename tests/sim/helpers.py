@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import scenario
+from sim import fate, scenario
+from sim.draws import Draws
 from sim.scenario import Scenario
 from sim.states import STARTED
 from sim.trace import Trace
@@ -13,6 +14,12 @@ from sim.trace import Trace
 def make(**fields) -> Scenario:
     """The default scenario with dotted fields replaced: make(**{"workers.count": 2})."""
     return scenario.load(None).replace(**fields)
+
+
+def crashing_tasks(sc: Scenario) -> set[int]:
+    """Tasks whose first execution of their first attempt dies (the same draw in both engines)."""
+    draws = Draws(sc)
+    return {t for t in range(draws.n_tasks) if fate.work(draws, t, 0, 0).crash_at is not None}
 
 
 def first_start_and_worker(trace: Trace) -> tuple[np.ndarray, np.ndarray]:

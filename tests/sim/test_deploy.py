@@ -5,6 +5,7 @@ under late ack."""
 import numpy as np
 
 from sim import invariants
+from sim.deploy import warm_shutdown
 from sim.metrics import sojourns, summarize
 from sim.model import Model, simulate
 from sim.states import RECEIVED
@@ -42,10 +43,10 @@ def one_worker_stopped(grace: float) -> tuple[np.ndarray, dict[float, tuple[int,
 
     def deploy():
         yield model.env.timeout(5.0)
-        worker.redeploy()
+        warm_shutdown(worker)
         for at in (19.9, 20.1):
             yield model.env.timeout(at - model.env.now)
-            seen[at] = (len(worker.ready), len(model.broker.queue))
+            seen[at] = (worker.prefetched, model.broker.queued)
 
     model.env.process(deploy())
     trace = model.run()

@@ -175,3 +175,18 @@ def test_a_trace_matches_its_own_scenario_only(good):
     assert invariants.mismatch(shifted, FLAKY) == (
         "task 400 is past the scenario's task indices 0…399"
     )
+
+
+def test_a_redelivery_may_be_immediate_only_when_a_dead_childs_task_is_requeued():
+    sc = make(
+        **{
+            "failures.crash_kind": "child",
+            "ack.late": True,
+            "ack.reject_on_worker_lost": True,
+            "ack.visibility_timeout": 30.0,
+        }
+    )
+    assert invariants.redelivery_delay(sc) == 0.0
+    retried = sc.replace(**{"retry.on_worker_lost": True})  # retried or failed, never requeued
+    assert invariants.redelivery_delay(retried) == 30.0
+    assert invariants.redelivery_delay(sc.replace(**{"workers.deploy_every": 60.0})) == 0.0

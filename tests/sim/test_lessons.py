@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from sim import scenario
-from sim.draws import Draws
 from sim.lessons import LESSONS, all_lessons, figures, load
 from sim.metrics import lost_tasks, sojourns
 from sim.model import simulate
 from sim.scenario import ScenarioError
 from sim.states import FAILURE, STARTED
+from tests.sim.helpers import crashing_tasks
 
 
 def lesson(name):
@@ -125,9 +125,7 @@ def test_a_task_lost_under_early_ack_answers_pending_for_ever():
 def test_a_dead_child_fails_its_task_under_late_ack_unless_rejected_on_worker_lost():
     each = lesson("04_child_death")
     default, fixed = each.run()
-    crashed = int(
-        (Draws(each.scenario).crash(0, 0) < each.scenario.failures.crash_probability).sum()
-    )
+    crashed = len(crashing_tasks(each.scenario))
     assert default["tasks_failed"] == crashed > 30  # every child death is a FAILURE
     assert fixed["tasks_failed"] == 0 and fixed["tasks_lost"] == 0  # requeued and rerun
     assert fixed["executions"] > fixed["tasks_submitted"]

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 
-from sim import analytic, invariants, scenario
+from sim import analytic, invariants, retry, scenario
 from sim.draws import Draws
 from sim.metrics import lost_tasks, summarize, waits
 from sim.model import Model, simulate
-from sim.retry import retry_delay
 from sim.states import PENDING, RECEIVED, RETRY, STARTED
-from tests.sim.helpers import first_start_and_worker, make
+from tests.sim.helpers import crashing_tasks, first_start_and_worker, make
 
 MMC = {"workers.count": 4, "arrivals.rate": 3.2, "workers.prefetch_multiplier": 1, "ack.late": True}
 
@@ -71,8 +70,8 @@ def test_retries_follow_the_drawn_countdown():
         nxt = np.flatnonzero(
             (trace.task == task) & (trace.attempt == attempt + 1) & (trace.state == STARTED)
         )
-        delay = retry_delay(sc.retry, attempt, float(draws.attempt(attempt).jitter[task]))
-        assert 0 <= delay <= min(20.0, 2.0**attempt)
+        delay = draws.countdown(task, attempt)
+        assert 0 <= delay <= retry.backoff_cap(attempt, 1.0, 20.0)
         assert trace.t[nxt[0]] - trace.t[row] >= delay - 1e-9
         gaps += 1
     s = summarize(trace, sc.workers.slots)
@@ -139,8 +138,7 @@ def test_a_busy_worker_holds_what_celery_holds(multiplier, late, unacked, queued
 
     def look():
         yield model.env.timeout(1.5)
-        held = sum(d.message.unacked is d for d in model.broker.unacked)
-        seen.append((held, len(model.broker.queue)))
+        seen.append((model.broker.unacked_count, model.broker.queued))
 
     model.env.process(look())
     model.run()
@@ -187,7 +185,7 @@ def test_a_crash_under_early_ack_loses_the_running_task_and_what_its_brpop_was_h
     sc = make(**CRASHES)
     trace = simulate(sc)
     s = summarize(trace, 4)
-    crashes = _crashes(sc)
+    crashes = len(crashing_tasks(sc))
     lost = lost_tasks(trace)
     assert len(lost["died while running"]) == crashes > 10  # one per crash (concurrency 1)
     # a node killed while its BRPOP waited (prefetch room left) takes at most one message more
@@ -213,17 +211,13 @@ def test_a_crash_under_late_ack_loses_no_received_task_and_reruns_after_the_visi
     sc = make(**CRASHES, **{"ack.late": True})
     trace = simulate(sc)
     s = summarize(trace, 4)
-    assert s.tasks_lost < _crashes(sc) and s.tasks_succeeded == 2000 - s.tasks_lost
-    assert s.duplicate_executions >= _crashes(sc) > 10
+    crashes = len(crashing_tasks(sc))
+    assert s.tasks_lost < crashes and s.tasks_succeeded == 2000 - s.tasks_lost
+    assert s.duplicate_executions >= crashes > 10
     report = invariants.check(trace, sc)
     assert report.ok, report.violations[:3]  # includes: redelivery no sooner than 30 s
     no_linger = summarize(simulate(sc.replace(**{"workers.kill_linger": 0.0})), 4)
     assert no_linger.tasks_lost == 0 and no_linger.tasks_succeeded == 2000
-
-
-def _crashes(sc) -> int:
-    """Tasks whose first execution of their first attempt kills its worker."""
-    return int((Draws(sc).crash(0, 0) < sc.failures.crash_probability).sum())
 
 
 def test_a_countdown_longer_than_the_visibility_timeout_runs_the_task_twice():
@@ -290,7 +284,7 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
         }
     )
     trace = simulate(sc)
-    crashed = sorted(_crashing_tasks(sc))
+    crashed = sorted(crashing_tasks(sc))
     assert crashed, "the draws must crash at least one task"
     task = crashed[0]
     received = trace.t[(trace.task == task) & (trace.state == RECEIVED)].min()
@@ -305,14 +299,10 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
     assert still_queued and all(first_start[o] > rerun for o in still_queued)
 
 
-def _crashing_tasks(sc) -> set[int]:
-    return set(np.flatnonzero(Draws(sc).crash(0, 0) < sc.failures.crash_probability).tolist())
-
-
 def test_runaway_redelivery_stops_with_a_clear_error():
     """One worker reserving everything, a 10 s visibility timeout and one-minute countdowns:
     every held retry is handed out again every 10 s, every copy runs and retries in turn."""
-    from sim.model import RunawayError
+    from sim.broker import RunawayError
 
     sc = make(
         **{
@@ -343,7 +333,7 @@ def test_a_long_run_of_eta_messages_is_delivered_without_recursion():
 def test_far_future_retries_stop_at_the_redelivery_guard():
     """Countdowns beyond the visibility timeout: every hour each held retry is handed out again.
     The run stops with the cause named, instead of growing without end."""
-    from sim.model import RunawayError
+    from sim.broker import RunawayError
 
     sc = make(
         **{

@@ -1,0 +1,47 @@
+"""Celery's result backend and event stream: every state change of a task becomes a trace row.
+
+Workers append rows through ``row`` (one bound call on the hot path); a terminal state also
+counts the task as finished, once, for the progress callback, and packs the rows when enough
+have piled up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from sim.trace import Recorder
+
+Progress = Callable[[int, int], None]
+
+
+class Backend:
+    """The result backend and event stream: every state change becomes a trace row."""
+
+    def __init__(
+        self, env: simpy.Environment, recorder: Recorder, n_tasks: int, progress: Progress | None
+    ) -> None:
+        self.env = env
+        self.recorder = recorder
+        self.row = recorder.rows.append  # appends one (task, attempt, state, t, worker) row
+        self.n_tasks = n_tasks
+        self.progress = progress
+        self.finished = 0  # tasks with a terminal state; a duplicate run's second end not counted
+        self._ended = bytearray(n_tasks)
+        self._report_every = max(1, n_tasks // 100)
+
+    def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
+        self.row((task, attempt, state, self.env.now, worker))
+
+    def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
+        """Record a terminal state (SUCCESS or FAILURE)."""
+        self.row((task, attempt, state, self.env.now, worker))
+        if len(self.recorder.rows) >= Recorder.CHUNK:
+            self.recorder.pack()  # here, once a task: workers append rows without checking
+        if self._ended[task]:
+            return
+        self._ended[task] = 1
+        self.finished += 1
+        if self.progress and self.finished % self._report_every == 0:
+            self.progress(self.finished, self.n_tasks)
