@@ -19,10 +19,10 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)  # st.cache_data outside 
 
 from bench.sim_speed import draws, heapq_mmc  # noqa: E402
 from sim import scenario  # noqa: E402
-from sim.metrics import busy_slots, queue_length, sojourns, waits  # noqa: E402
-from sim.model import simulate  # noqa: E402
-from sim.runs import summarize  # noqa: E402
-from sim.sweep import sweep  # noqa: E402
+from sim.analysis.metrics import busy_slots, queue_length, sojourns, waits  # noqa: E402
+from sim.analysis.runs import summarize  # noqa: E402
+from sim.analysis.sweep import sweep  # noqa: E402
+from sim.engine.model import simulate  # noqa: E402
 from ui import charts, explore  # noqa: E402
 
 

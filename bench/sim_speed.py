@@ -27,10 +27,10 @@ import numpy as np
 import simpy
 
 from sim import scenario
-from sim.broker import Delivery, Message
-from sim.metrics import summarize
-from sim.model import cyclic_gc_paused, simulate
-from sim.states import PENDING, RECEIVED, STARTED, SUCCESS
+from sim.analysis.metrics import summarize
+from sim.engine.broker import Delivery, Message
+from sim.engine.model import cyclic_gc_paused, simulate
+from sim.rules.states import PENDING, RECEIVED, STARTED, SUCCESS
 from sim.trace import Recorder
 
 C, RATE, SERVICE = 8, 7.2, 1.0

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from live.redis_server import private_redis  # noqa: E402
 from live.run import run_live  # noqa: E402
 from sim import scenario  # noqa: E402
-from sim.model import simulate  # noqa: E402
-from sim.runs import summarize  # noqa: E402
+from sim.analysis.runs import summarize  # noqa: E402
+from sim.engine.model import simulate  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

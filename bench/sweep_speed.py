@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim import scenario  # noqa: E402
-from sim.sweep import sweep  # noqa: E402
+from sim.analysis.sweep import sweep  # noqa: E402
 
 
 def main() -> None:

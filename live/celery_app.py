@@ -23,10 +23,11 @@ from celery import Celery, signals
 
 from live import events
 from live.clock import Clock
-from sim import fate, retry, scenario
-from sim.draws import Draws
+from sim import scenario
+from sim.engine.draws import Draws
+from sim.rules import fate, retry
+from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.scenario import Scenario
-from sim.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
 
 TASK_NAME = "queuelab.attempt"
 ENV = "QUEUELAB_LIVE"  # the worker's configuration, as "key=value;..." (see LiveConfig.to_env)
@@ -180,7 +181,7 @@ RUN = Run()
 
 
 def attempt(self, task: int) -> None:
-    """One attempt of a synthetic task: do what the simulator drew for it (``sim.fate``)."""
+    """One attempt of a synthetic task: do what the simulator drew for it (``sim.rules.fate``)."""
     config, draws = RUN.config, RUN.draws
     number = self.request.retries
     execution = RUN.redis().incr(config.key("execution", task, number)) - 1

@@ -12,7 +12,7 @@ import redis
 from live import events
 from live.celery_app import LiveConfig
 from live.clock import Clock
-from sim.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
+from sim.rules.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
 from sim.trace import Recorder, Trace
 
 

@@ -25,10 +25,10 @@ from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import redis_for_run
 from live.workers import WorkerPool
-from sim import retry
 from sim import scenario as scenario_module
-from sim.distributions import service_mean
-from sim.draws import Draws
+from sim.engine.distributions import service_mean
+from sim.engine.draws import Draws
+from sim.rules import retry
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 

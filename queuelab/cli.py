@@ -18,9 +18,11 @@ from pathlib import Path
 from queuelab import report
 from queuelab.parser import build_parser
 from queuelab.report import ProgressBar, emit
-from sim import analytic, budget, invariants, runs, scenario, sweep
-from sim.distributions import service_mean
-from sim.model import simulate
+from sim import scenario
+from sim.analysis import analytic, invariants, runs, sweep
+from sim.engine import budget
+from sim.engine.distributions import service_mean
+from sim.engine.model import simulate
 from sim.trace import TraceError, read
 
 
@@ -177,7 +179,7 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.compare import compare
+    from sim.analysis.compare import compare
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
@@ -195,7 +197,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.calibrate import CalibrationError, fit_overheads
+    from sim.analysis.calibrate import CalibrationError, fit_overheads
 
     sc = scenario.load(args.scenario, args.set)
     out = _check_output(args.out, "--out", (".toml",))
@@ -263,7 +265,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_lessons(args: argparse.Namespace) -> int:
-    from sim.lessons import LESSONS, all_lessons
+    from sim.analysis.lessons import LESSONS, all_lessons
 
     lessons = all_lessons()
     if args.json:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sim import invariants, sweep
-from sim.compare import Comparison
-from sim.lessons import Lesson
-from sim.metrics import lost_tasks
+from sim.analysis import invariants, sweep
+from sim.analysis.compare import Comparison
+from sim.analysis.lessons import Lesson
+from sim.analysis.metrics import lost_tasks
 from sim.scenario import Scenario
 from sim.trace import Trace
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-from sim.outage import Outage
+from sim.rules.outage import Outage
 
 DECLARED = "field"  # the metadata key under which a dataclass field carries its Field
 KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

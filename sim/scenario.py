@@ -18,7 +18,7 @@ from typing import Any, get_type_hints
 
 from sim import scenario_io
 from sim.fields import DECLARED, Field, ScenarioError, setting
-from sim.outage import Outage
+from sim.rules.outage import Outage
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
 CRASH_KINDS = ("node", "child")

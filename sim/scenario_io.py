@@ -60,7 +60,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def without_lesson(raw: dict[str, Any]) -> dict[str, Any]:
-    """The tables without ``[lesson]`` (see ``sim.lessons``): it is not part of the scenario."""
+    """The tables without ``[lesson]`` (see ``sim.analysis.lessons``): not part of the scenario."""
     raw.pop("lesson", None)
     return raw
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sim.states import CODES, NAMES
+from sim.rules.states import CODES, NAMES
 
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
 
@@ -34,7 +34,7 @@ class Trace:
 
     task: np.ndarray  # int64 index into task_ids
     attempt: np.ndarray  # int32
-    state: np.ndarray  # int8 code from sim.states
+    state: np.ndarray  # int8 code from sim.rules.states
     t: np.ndarray  # float64 seconds of scenario time
     worker: np.ndarray  # int32 index into workers, -1 for none
     workers: tuple[str, ...]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from sim.metrics import binned_steps
-from sim.sweep import SweepPoint
+from sim.analysis.metrics import binned_steps
+from sim.analysis.sweep import SweepPoint
 
 MAX_POINTS = 2000  # points per line: enough for the eye, small enough for the browser
 
@@ -150,7 +150,7 @@ def smallest_meeting(points: list[SweepPoint], target: float) -> int | None:
 
 def sankey(flows: dict[str, int], title: str) -> go.Figure:
     """State flows (PENDING→RECEIVED→STARTED→RETRY→…) as a Sankey diagram."""
-    from sim.states import NAMES
+    from sim.rules.states import NAMES
 
     pairs = [(k.split("→"), n) for k, n in flows.items()]
     fig = go.Figure(
@@ -190,7 +190,7 @@ def gantt(
 ) -> go.Figure:
     """Executions as bars on their worker's row, coloured by how they ended; with ``until``,
     those that start before it, on an x axis from 0 to it."""
-    from sim.states import NAMES
+    from sim.rules.states import NAMES
 
     keep = np.argsort(spans["start"], kind="stable")[:max_bars]
     if until:

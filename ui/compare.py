@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from sim import scenario
-from sim.compare import Comparison, compare
-from sim.metrics import execution_spans, sojourns, state_flows, waits
-from sim.model import simulate
+from sim.analysis.compare import Comparison, compare
+from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
+from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
@@ -119,7 +119,7 @@ def calibrate(sc: Scenario, live: Trace) -> None:
     compares, with the calibrated scenario to download (what ``queuelab calibrate`` writes)."""
     if not st.button("Calibrate the overheads from this live run", key="compare-calibrate"):
         return
-    from sim.calibrate import CalibrationError, fit_overheads
+    from sim.analysis.calibrate import CalibrationError, fit_overheads
 
     try:
         fit = fit_overheads(live, sc)

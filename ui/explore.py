@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from sim import analytic, scenario
-from sim.distributions import service_cv, service_mean
-from sim.metrics import Summary, busy_slots, queue_length, sojourns, waits
-from sim.model import simulate
-from sim.runs import summarize
+from sim import scenario
+from sim.analysis import analytic
+from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
+from sim.analysis.runs import summarize
+from sim.analysis.sweep import SweepPoint, sweep
+from sim.engine.distributions import service_cv, service_mean
+from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
-from sim.sweep import SweepPoint, sweep
 from sim.trace import Trace
 from ui import charts
 from ui.scenario_input import parse, pick, tune

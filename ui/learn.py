@@ -6,13 +6,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from sim import analytic, scenario
-from sim.invariants import littles_law_gap
-from sim.metrics import Summary
-from sim.model import simulate
-from sim.runs import in_system_mean, summarize
+from sim import scenario
+from sim.analysis import analytic
+from sim.analysis.invariants import littles_law_gap
+from sim.analysis.metrics import Summary
+from sim.analysis.runs import in_system_mean, summarize
+from sim.analysis.sweep import sweep_field
+from sim.engine.model import simulate
 from sim.scenario import Scenario
-from sim.sweep import sweep_field
 from ui import lessons as lesson_section
 from ui.scenario_input import SCENARIOS
 from ui.widgets import download_figure

@@ -7,18 +7,18 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from sim.metrics import last_terminal
-from sim.model import simulate
-from sim.runs import summarize
+from sim.analysis.metrics import last_terminal
+from sim.analysis.runs import summarize
+from sim.analysis.sweep import sweep_field
+from sim.engine.model import simulate
 from sim.scenario import Scenario
-from sim.sweep import sweep_field
 from sim.trace import Trace
 from ui.widgets import download_figure
 
 
 @st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
 def lesson_runs(name: str):
-    from sim.lessons import LESSONS, figures, load
+    from sim.analysis.lessons import LESSONS, figures, load
 
     each = load(LESSONS / f"{name}.toml")
     trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
@@ -27,7 +27,7 @@ def lesson_runs(name: str):
 
 
 def section() -> None:
-    from sim.lessons import LESSONS
+    from sim.analysis.lessons import LESSONS
 
     st.subheader("6 · Lessons from Celery's issue tracker")
     names = sorted(p.stem for p in LESSONS.glob("*.toml"))
@@ -59,7 +59,7 @@ COUNTS = {  # lesson figures that are counts: shown as the count, side by side
 
 def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
     """The lesson's two sides in the chart that shows its figure best."""
-    from sim.metrics import result_memory, sojourns, step_counts, waits
+    from sim.analysis.metrics import result_memory, sojourns, step_counts, waits
     from ui import charts
 
     sides = {"as deployed": (each.scenario, default), "with the fix": (each.fixed(), fixed)}
@@ -80,7 +80,7 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
             "tasks",
         )
     if each.figure in COUNTS:
-        from sim.lessons import figures
+        from sim.analysis.lessons import figures
 
         counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
         return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
@@ -98,7 +98,7 @@ CONCURRENCY = (1, 2, 4, 8, 16, 32)
 def concurrency_throughput(name: str) -> tuple[Scenario, dict[str, list[float]]]:
     """The lesson's scenario and its throughput at each ``CONCURRENCY``: with its cores, and as
     if it had a core per slot."""
-    from sim.lessons import LESSONS, load
+    from sim.analysis.lessons import LESSONS, load
 
     sc = load(LESSONS / f"{name}.toml").scenario
     sides = {f"{sc.workers.cores} cores": sc, "a core per slot": sc.replace(**{"workers.cores": 0})}
@@ -151,7 +151,7 @@ def live_lesson(each) -> None:
 def live_seconds(name: str) -> float:
     """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
     from live.clock import Clock
-    from sim.lessons import LESSONS, load
+    from sim.analysis.lessons import LESSONS, load
 
     each = load(LESSONS / f"{name}.toml")
     spans = [summarize(simulate(sc), sc).makespan for sc in each.live_scenarios()]
@@ -160,7 +160,7 @@ def live_seconds(name: str) -> float:
 
 @st.fragment(run_every=1.0)
 def show_live_lesson(each, session) -> None:
-    from sim.lessons import figures
+    from sim.analysis.lessons import figures
 
     if session.error:
         st.error(session.error)

@@ -10,10 +10,10 @@ import streamlit as st
 
 from live.session import LiveSession
 from sim import scenario
-from sim.metrics import execution_spans, latest_states, queue_length, task_history
-from sim.runs import summarize
+from sim.analysis.metrics import execution_spans, latest_states, queue_length, task_history
+from sim.analysis.runs import summarize
+from sim.rules.states import NAMES, PENDING
 from sim.scenario import Scenario
-from sim.states import NAMES, PENDING
 from sim.trace import Trace
 from ui import charts
 from ui.scenario_input import pick

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from sim import scenario
-from sim.distributions import service_mean
+from sim.engine.distributions import service_mean
 from sim.fields import Field
 from sim.scenario import FIELD_BY_KEY, SERVICE_DISTS, Scenario, ScenarioError
 

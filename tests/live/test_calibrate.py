@@ -8,8 +8,8 @@ import pytest
 
 from live.run import run_live
 from sim import scenario
-from sim.metrics import summarize
-from sim.model import simulate
+from sim.analysis.metrics import summarize
+from sim.engine.model import simulate
 
 pytestmark = pytest.mark.live
 

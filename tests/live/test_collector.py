@@ -1,7 +1,7 @@
 """The collector's ordering rule, on rows as Celery reports them (no Redis needed)."""
 
 from live.collector import causal_retries
-from sim.states import RECEIVED, RETRY, STARTED
+from sim.rules.states import RECEIVED, RETRY, STARTED
 
 
 def test_a_retry_reported_after_its_next_attempt_was_received_is_moved_before_it():

@@ -4,7 +4,7 @@ import pytest
 
 from live import events
 from live.events import Event
-from sim.states import FAILURE, RECEIVED, RETRY
+from sim.rules.states import FAILURE, RECEIVED, RETRY
 
 ROWS = [
     Event(0, 0, RECEIVED, 1_700_000_000.123456, "w1"),

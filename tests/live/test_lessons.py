@@ -4,7 +4,7 @@ way the simulator does."""
 import pytest
 
 from live.run import run_live
-from sim.lessons import all_lessons, figures
+from sim.analysis.lessons import all_lessons, figures
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

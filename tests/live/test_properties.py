@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from live.run import run_live
-from sim import invariants
-from sim.metrics import summarize
+from sim.analysis import invariants
+from sim.analysis.metrics import summarize
 from sim.strategies import scenarios
 
 pytestmark = pytest.mark.live

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from sim import scenario
-from sim.metrics import sojourns, summarize
-from sim.model import simulate
+from sim.analysis.metrics import sojourns, summarize
+from sim.engine.model import simulate
 
 pytestmark = pytest.mark.live
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from live.run import run_live
-from sim import invariants
-from sim.metrics import last_terminal, summarize
-from sim.model import simulate
-from sim.states import FAILURE, RETRY, STARTED, SUCCESS
+from sim.analysis import invariants
+from sim.analysis.metrics import last_terminal, summarize
+from sim.engine.model import simulate
+from sim.rules.states import FAILURE, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import crashing_tasks, make
 
 pytestmark = pytest.mark.live

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import fate, scenario
-from sim.draws import Draws
+from sim import scenario
+from sim.engine.draws import Draws
+from sim.rules import fate
+from sim.rules.states import STARTED
 from sim.scenario import Scenario
-from sim.states import STARTED
 from sim.trace import Trace
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from sim.fields import Field, ScenarioError
-from sim.outage import Outage
+from sim.rules.outage import Outage
 
 
 def field(type_, **kw) -> Field:

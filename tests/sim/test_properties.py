@@ -5,11 +5,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sim import invariants
-from sim.metrics import last_terminal, summarize
-from sim.model import Model, simulate
+from sim.analysis import invariants
+from sim.analysis.metrics import last_terminal, summarize
+from sim.engine.model import Model, simulate
+from sim.rules.states import PENDING, RETRY, STARTED
 from sim.scenario import ScenarioError
-from sim.states import PENDING, RETRY, STARTED
 from sim.strategies import hostile_scenarios, retry_policies, scenarios
 from tests.sim.helpers import make
 

@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import scenario
-from sim.distributions import read_numbers
+from sim.analysis.metrics import summarize
+from sim.engine.distributions import read_numbers
+from sim.engine.model import simulate
 from sim.fields import setting
-from sim.metrics import summarize
-from sim.model import simulate
 from sim.scenario import (
     FIELD_BY_KEY,
     FIELDS,

@@ -13,7 +13,7 @@ def test_a_relative_data_file_resolves_next_to_the_file_in_any_table(tmp_path):
     raw = scenario_io.read_toml(tmp_path / "s.toml")
     assert raw["service"]["file"] == str(tmp_path / "times.txt")
     assert raw["arrivals"]["file"] == "/abs/a.txt"
-    assert raw["lesson"] == {"title": "t"}  # read_toml keeps it for sim.lessons
+    assert raw["lesson"] == {"title": "t"}  # read_toml keeps it for sim.analysis.lessons
 
 
 def test_parse_and_read_skip_the_lesson_table(tmp_path):

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim import scenario
-from sim.model import simulate
+from sim.engine.model import simulate
 from sim.trace import COLUMNS, Recorder, TraceError, read
 
 

@@ -163,7 +163,7 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     import numpy as np
 
     from sim import scenario
-    from sim.states import TERMINAL
+    from sim.rules.states import TERMINAL
     from ui.live import LiveSession, task_table
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
@@ -228,7 +228,7 @@ def _simulated_run(**changes):
     """A Live-page session holding a trace: a simulated one stands in for the live run, since
     these tests are about what the page shows, not about Celery."""
     from sim import scenario
-    from sim.model import simulate
+    from sim.engine.model import simulate
     from ui import live as live_page
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
@@ -333,7 +333,7 @@ def test_the_trade_off_chart_marks_the_current_count_on_a_whole_number_axis(app)
 def test_a_lesson_whose_figure_is_a_count_shows_that_count(app):
     import json
 
-    from sim.lessons import LESSONS, load
+    from sim.analysis.lessons import LESSONS, load
 
     app.sidebar.radio(key="page").set_value("Learn").run()
     app.selectbox(key="learn-lesson").set_value("11_killed_node_takes_a_message").run()

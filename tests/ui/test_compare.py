@@ -29,8 +29,8 @@ def test_compare_flags_the_figures_outside_the_tolerance_and_only_those(monkeypa
     sojourn and queue figure is missed with its cause, every count and rate is ok; a looser
     tolerance lets all but the furthest miss pass."""
     from sim import scenario
-    from sim.compare import COMPARED
-    from sim.model import simulate
+    from sim.analysis.compare import COMPARED
+    from sim.engine.model import simulate
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
     slower = simulate(sc.replace(**{"overhead.dispatch": 0.05, "overhead.record": 0.02}))
@@ -46,7 +46,7 @@ def test_compare_flags_the_figures_outside_the_tolerance_and_only_those(monkeypa
 
 def test_compare_says_ok_for_every_figure_of_an_identical_run(monkeypatch):
     from sim import scenario
-    from sim.model import simulate
+    from sim.engine.model import simulate
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
     at = compare_page(monkeypatch, sc, simulate(sc), tolerance=0.05)
@@ -59,7 +59,7 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     says miss and why, the Gantt charts share one x range, and the calibrate button fits the
     overheads and offers the calibrated scenario."""
     from sim import scenario
-    from sim.model import simulate
+    from sim.engine.model import simulate
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
     slower = simulate(sc.replace(**{"overhead.dispatch": 0.2, "overhead.record": 0.1}))

@@ -1,0 +1,1 @@
+"""What a trace means: summaries, invariants, formulas, comparisons, sweeps and lessons."""

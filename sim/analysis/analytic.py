@@ -1,0 +1,251 @@
+"""Closed-form queueing results the simulator is checked against and the app teaches with.
+
+Notation: arrival rate ``lam`` (λ), mean service time ``s`` (1/μ), ``c`` servers, offered load
+a = λs, utilisation ρ = a/c; every formula needs ρ < 1 and raises otherwise. The last functions
+read ρ off a scenario, so every report can say when its figures describe no steady state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sim.engine.arrivals import arrival_times
+from sim.engine.distributions import service_mean
+from sim.scenario import Scenario
+
+
+class UnstableError(ValueError):
+    """ρ ≥ 1: the queue grows without bound, so waiting-time formulas have no answer."""
+
+
+def utilization(lam: float, s: float, c: int) -> float:
+    """ρ = λs/c, the fraction of server time busy."""
+    return lam * s / c
+
+
+def _check(lam: float, s: float, c: int) -> float:
+    if lam <= 0 or s <= 0 or c < 1:
+        raise ValueError(f"need rate > 0, service mean > 0 and workers >= 1 (got {lam}, {s}, {c})")
+    rho = utilization(lam, s, c)
+    if rho >= 1:
+        raise UnstableError(
+            f"utilisation rate*service/workers = {rho:.3f} >= 1: the queue never drains; "
+            f"use at least {math.floor(lam * s) + 1} workers"
+        )
+    return rho
+
+
+def erlang_b(c: int, a: float) -> float:
+    """Erlang B by the recursion B(k) = aB(k−1)/(k + aB(k−1)): stable for large c."""
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def erlang_c(lam: float, s: float, c: int) -> float:
+    """P(wait > 0) in M/M/c: C = B/(1 − ρ(1 − B)) (Erlang 1917; Kleinrock, vol. I §3.5)."""
+    rho = _check(lam, s, c)
+    b = erlang_b(c, lam * s)
+    return b / (1 - rho * (1 - b))
+
+
+def mmc_wait(lam: float, s: float, c: int) -> float:
+    """Mean wait in queue Wq = C(c, a) / (cμ − λ) for M/M/c."""
+    return erlang_c(lam, s, c) / (c / s - lam)
+
+
+def mmc_sojourn_mean(lam: float, s: float, c: int) -> float:
+    """Mean sojourn W = Wq + s for M/M/c: the wait, then the service itself."""
+    return mmc_wait(lam, s, c) + s
+
+
+def mmc_queue_length(lam: float, s: float, c: int) -> float:
+    """Mean number waiting Lq = λ·Wq (Little's law applied to the queue)."""
+    return littles_law(lam, mmc_wait(lam, s, c))
+
+
+def mmc_wait_exceeds(t: float, lam: float, s: float, c: int) -> float:
+    """P(Wq > t) = C(c, a)·exp(−(cμ − λ)t) for M/M/c (Kleinrock I, eq. 3.40)."""
+    return erlang_c(lam, s, c) * math.exp(-(c / s - lam) * t)
+
+
+def mmc_wait_quantile(q: float, lam: float, s: float, c: int) -> float:
+    """The q-quantile of the wait in M/M/c: 0 when P(wait) ≤ 1 − q, else from the tail above."""
+    pw = erlang_c(lam, s, c)
+    if pw <= 1 - q:
+        return 0.0
+    return math.log(pw / (1 - q)) / (c / s - lam)
+
+
+def mmc_sojourn_exceeds(t: float, lam: float, s: float, c: int) -> float:
+    """P(T > t) for the sojourn T = Wq + S of M/M/c.
+
+    Wq is 0 with probability 1 − C and else exponential with rate θ = cμ − λ, independent of the
+    exponential service S (rate μ), so P(T > t) = (1 − C)e^{−μt} + C·(θe^{−μt} − μe^{−θt})/(θ − μ)
+    (the hypoexponential tail; its limit (1 + μt)e^{−μt} when θ = μ).
+    """
+    pw, mu, theta = erlang_c(lam, s, c), 1 / s, c / s - lam
+    if math.isclose(theta, mu):
+        both = (1 + mu * t) * math.exp(-mu * t)
+    else:
+        both = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
+    return (1 - pw) * math.exp(-mu * t) + pw * both
+
+
+def mmc_sojourn_quantile(q: float, lam: float, s: float, c: int) -> float:
+    """The q-quantile of the M/M/c sojourn, by bisection on its tail."""
+    low, high = 0.0, s
+    while mmc_sojourn_exceeds(high, lam, s, c) > 1 - q:
+        high *= 2
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if mmc_sojourn_exceeds(mid, lam, s, c) > 1 - q else (low, mid)
+    return (low + high) / 2
+
+
+def littles_law(lam: float, w: float) -> float:
+    """L = λW (Little 1961): mean number in a stable system from rate and mean time in it."""
+    return lam * w
+
+
+def allen_cunneen(lam: float, s: float, c: int, ca: float, cs: float) -> float:
+    """G/G/c mean wait ≈ Wq(M/M/c)·(ca² + cs²)/2 (Allen 1990, Probability, Statistics and Queueing
+    Theory, §6); ca, cs are the coefficients of variation of inter-arrival and service times.
+    Good at moderate to high load, rough at low load."""
+    return mmc_wait(lam, s, c) * (ca**2 + cs**2) / 2
+
+
+def kingman(lam: float, s: float, ca: float, cs: float) -> float:
+    """G/G/1 heavy-traffic mean wait ≈ ρ/(1−ρ)·(ca² + cs²)/2·s (Kingman 1961)."""
+    rho = _check(lam, s, 1)
+    return rho / (1 - rho) * (ca**2 + cs**2) / 2 * s
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """M/M/c figures for a rate, service mean and worker count: as `queuelab analytic` prints."""
+
+    rate: float
+    service_mean: float
+    workers: int
+    utilization: float
+    p_wait: float
+    wait_mean: float
+    queue_len_mean: float
+    sojourn_mean: float
+    in_system_mean: float
+    wait_p95: float
+    sojourn_p95: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def analyze(lam: float, s: float, c: int) -> Analysis:
+    wq = mmc_wait(lam, s, c)
+    return Analysis(
+        rate=lam,
+        service_mean=s,
+        workers=c,
+        utilization=utilization(lam, s, c),
+        p_wait=erlang_c(lam, s, c),
+        wait_mean=wq,
+        queue_len_mean=mmc_queue_length(lam, s, c),
+        sojourn_mean=wq + s,  # mmc_sojourn_mean, without computing Wq twice
+        in_system_mean=littles_law(lam, wq + s),
+        wait_p95=mmc_wait_quantile(0.95, lam, s, c),
+        sojourn_p95=mmc_sojourn_quantile(0.95, lam, s, c),
+    )
+
+
+def mmc_applies(s: Scenario) -> bool:
+    """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
+
+    Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
+    no per-task overhead, and one shared FIFO queue: under late ack with multiplier 1 a busy slot
+    holds no message back, while any other prefetch lets a busy worker reserve a task an idle one
+    could run (lesson 02), and the queue is no longer work-conserving.
+    """
+    f, w = s.failures, s.workers
+    return (
+        s.arrivals.process == "poisson"
+        and s.service.dist == "exponential"
+        and f.probability == 0
+        and f.crash_probability == 0
+        and not f.outage
+        and w.cores == 0
+        and w.deploy_every == 0
+        and s.overhead.dispatch == 0
+        and s.overhead.record == 0
+        and s.ack.late
+        and w.prefetch_multiplier == 1
+    )
+
+
+def mmc_sojourn_quantiles(
+    scenario: Scenario, counts: tuple[int, ...], q: float = 0.95
+) -> dict[int, float] | None:
+    """Erlang C's q-quantile of the sojourn at each worker count where the queue is stable, or
+    None where the scenario is not the M/M/c queue the formula describes (``mmc_applies``)."""
+    if not mmc_applies(scenario):
+        return None
+    rate, mean = scenario.arrivals.rate, scenario.service.mean
+    slots = {c: c * scenario.workers.concurrency for c in counts}
+    return {
+        c: mmc_sojourn_quantile(q, rate, mean, n)
+        for c, n in slots.items()
+        if utilization(rate, mean, n) < 1
+    }
+
+
+def arrival_rate(scenario: Scenario) -> float | None:
+    """The run's long-run arrival rate in tasks per second, or None where it has none.
+
+    Poisson and constant arrivals come at ``arrivals.rate``, and so do bursts over their period,
+    but only a run of two or more bursts has a period: one burst's waits grow with its size
+    whatever the pool. A trace's rate is that of the arrivals the run replays, (n − 1) / span.
+    """
+    a = scenario.arrivals
+    if a.process in ("poisson", "constant"):
+        return a.rate
+    times = arrival_times(scenario, np.random.default_rng(0))  # bursts and traces draw nothing
+    if len(times) < 2 or times[-1] == times[0]:
+        return None
+    return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
+
+
+def traffic_intensity(scenario: Scenario) -> float | None:
+    """ρ = λs / the slots that compute at full speed (see ``Workers.full_speed_slots``), or None
+    where the arrivals have no rate. At ρ ≥ 1 the queue grows for as long as tasks arrive.
+    Retries, crashes and deploys add work on top, so the real load is at least this."""
+    rate = arrival_rate(scenario)
+    if rate is None:
+        return None
+    return utilization(rate, service_mean(scenario.service), scenario.workers.full_speed_slots)
+
+
+def workers_to_keep_up(scenario: Scenario) -> int | None:
+    """The fewest ``workers.count`` that bring ρ below 1, each worker as the scenario's."""
+    rate = arrival_rate(scenario)
+    if rate is None:
+        return None
+    per_worker = scenario.workers.full_speed_slots // scenario.workers.count
+    return math.floor(rate * service_mean(scenario.service) / per_worker) + 1
+
+
+def overload_warning(scenario: Scenario) -> str | None:
+    """One line for a scenario the pool cannot keep up with, else None. Such a run's wait and
+    sojourn are set by its length, not by the queue, and still look like ordinary figures."""
+    rho = traffic_intensity(scenario)
+    if rho is None or rho < 1:
+        return None
+    count = scenario.workers.count
+    return (
+        f"ρ = {rho:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}: the queue is overloaded, so "
+        "wait and sojourn grow with the number of tasks and are not a steady state; "
+        f"at least {workers_to_keep_up(scenario)} workers keep it stable"
+    )

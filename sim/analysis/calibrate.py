@@ -1,0 +1,92 @@
+"""Fit the simulator's overheads to a live trace of the same scenario and draws.
+
+The live run replayed the simulator's draws, so each execution's drawn service time is known
+exactly; what the trace adds on top is overhead:
+
+- ``overhead.record``: an execution's span (STARTED to its ending row) minus its drawn service
+  time is its result-backend writes in the model (the end, and STARTED when tracked);
+- ``overhead.dispatch``: for tasks that found a worker idle, the time from PENDING to STARTED
+  is the broker round trip and Celery's hand-over to a pool process, which the model charges
+  once per delivery. Tasks that found every slot busy are excluded: the delivered message
+  counts as "found idle" when its worker had a free slot at PENDING time.
+
+Medians, so a few slow outliers (a worker restart, a GC pause) do not move the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sim.analysis.metrics import execution_spans, first_time
+from sim.engine.draws import Draws
+from sim.rules.states import PENDING, STARTED
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+
+@dataclass(frozen=True)
+class Fit:
+    dispatch: float
+    record: float
+    executions_used: int
+    tasks_used: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CalibrationError(ValueError):
+    """The trace has too little in it to fit from; the message says what to run instead."""
+
+
+def fit_overheads(trace: Trace, scenario: Scenario, seed: int | None = None) -> Fit:
+    """Estimate ``overhead.dispatch`` and ``overhead.record``, in scenario seconds."""
+    draws = Draws(scenario, seed)
+    spans = execution_spans(trace)
+    ids = _task_indices(trace)
+    service = np.array(
+        [
+            draws.service(int(ids[t]), int(a))
+            for t, a in zip(spans["task"], spans["attempt"], strict=True)
+        ]
+    )
+    extra = spans["end"] - spans["start"] - service
+    if len(extra) < 10:
+        raise CalibrationError("fewer than 10 finished executions: run more tasks to calibrate")
+    record = max(0.0, float(np.median(extra)) / scenario.results.writes_per_execution)
+
+    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
+    found_idle = _found_idle(trace, spans, pending, started, scenario.workers.concurrency)
+    lag = (started - pending)[found_idle]
+    if len(lag) < 5:
+        raise CalibrationError(
+            "too few tasks found an idle worker: calibrate at a lower arrival "
+            "rate or with more workers"
+        )
+    return Fit(max(0.0, float(np.median(lag))), record, len(extra), int(len(lag)))
+
+
+def _task_indices(trace: Trace) -> np.ndarray:
+    if trace.task_ids is None:
+        return np.arange(trace.n_tasks)
+    return trace.task_ids.astype(np.int64)
+
+
+def _found_idle(
+    trace: Trace, spans, pending: np.ndarray, started: np.ndarray, concurrency: int
+) -> np.ndarray:
+    """Per task: started on a worker that had a free slot when the task was submitted."""
+    rows = np.flatnonzero(trace.state == STARTED)
+    tasks, first = np.unique(trace.task[rows], return_index=True)
+    worker = np.full(trace.n_tasks, -1)
+    worker[tasks] = trace.worker[rows[first]]
+    idle = np.zeros(trace.n_tasks, dtype=bool)
+    for task in tasks.tolist():
+        on_worker = (spans["worker"] == worker[task]) & (spans["task"] != task)
+        busy = (spans["start"][on_worker] <= pending[task]) & (
+            spans["end"][on_worker] > pending[task]
+        )
+        idle[task] = busy.sum() < concurrency and not np.isnan(started[task])
+    return idle

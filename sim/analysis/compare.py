@@ -1,0 +1,147 @@
+"""Simulated against real: every summary figure side by side, the distance between their wait
+and sojourn distributions, their state flows, and a verdict per figure.
+
+Pure: it reads a scenario and two runs of it (any engines), so the CLI, the app and the tests
+share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from scipy import stats
+
+from sim.analysis.metrics import sojourns, state_flows, waits
+from sim.analysis.runs import summarize
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+# Figures compared, and what usually explains a miss when the live run is the slower one.
+LIKELY_CAUSE = {
+    "wait": "per-task broker round trips and prefetch reservations the model does not charge "
+    "(calibrate overhead.dispatch)",
+    "sojourn": "result-backend writes and task start-up on the worker (calibrate overhead.record)",
+    "throughput": "workers starting up or Celery's per-task overhead at this time scale",
+    "utilization": "time a slot spends outside the task body (ack, backend writes)",
+    "makespan": "workers starting late or a slow drain",
+    "queue_len": "waits longer than modelled: prefetch or dispatch overhead",
+}
+COMPARED = (
+    "tasks_succeeded",
+    "tasks_failed",
+    "tasks_lost",
+    "executions",
+    "retries",
+    "duplicate_executions",
+    "wait_mean",
+    "wait_p50",
+    "wait_p95",
+    "wait_p99",
+    "sojourn_mean",
+    "sojourn_p50",
+    "sojourn_p95",
+    "sojourn_p99",
+    "throughput",
+    "utilization",
+    "queue_len_mean",
+    "makespan",
+)
+
+
+@dataclass(frozen=True)
+class FigureComparison:
+    figure: str
+    sim: float
+    live: float
+    relative_difference: float | None  # (live − sim) / sim; None when sim is 0
+    ok: bool
+    likely_cause: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    figures: list[FigureComparison]
+    ks_wait: float  # two-sample Kolmogorov–Smirnov distance
+    ks_sojourn: float
+    flows_sim: dict[str, int]
+    flows_live: dict[str, int]
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.figures)
+
+    def headline(self) -> str:
+        """The verdict in one line: match, or how many figures missed, the worst and why."""
+        missed = [f for f in self.figures if not f.ok]
+        if not missed:
+            return f"match: every figure within {self.tolerance:.0%}"
+        worst = max(missed, key=lambda f: abs(f.relative_difference or float("inf")))
+        diff = f"{worst.relative_difference:+.0%}" if worst.relative_difference is not None else ""
+        return (
+            f"miss: {len(missed)} of {len(self.figures)} figures outside {self.tolerance:.0%}; "
+            f"worst {worst.figure} {diff}: {worst.likely_cause}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "headline": self.headline(),
+            "tolerance": self.tolerance,
+            "figures": [f.to_dict() for f in self.figures],
+            "ks": {"wait": self.ks_wait, "sojourn": self.ks_sojourn},
+            "state_flows": {"sim": self.flows_sim, "live": self.flows_live},
+        }
+
+
+def relative_difference(sim: float, live: float) -> float | None:
+    if sim == 0:
+        return None if live != 0 else 0.0
+    return (live - sim) / abs(sim)
+
+
+def live_was_slower(figure: str, diff: float) -> bool:
+    """Whether a difference means the live run was slower: a higher wait, sojourn, makespan,
+    queue or utilisation (slots busy outside the task body), a lower throughput."""
+    return diff < 0 if figure == "throughput" else diff > 0
+
+
+def _cause(figure: str, diff: float | None) -> str:
+    cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
+    if cause is None:
+        return "counts differ: compare the state flows (crashes, redeliveries, retries)"
+    if diff is not None and not live_was_slower(figure, diff):
+        return "the live run was faster than modelled: check the scenario's overheads"
+    return cause
+
+
+def compare(
+    scenario: Scenario,
+    sim_trace: Trace,
+    live_trace: Trace,
+    tolerance: float = 0.15,
+    absolute: float = 0.05,
+) -> Comparison:
+    """Compare two runs of ``scenario``; a figure is ok within ``tolerance`` relative
+    difference, or within ``absolute`` seconds (or tasks) where both are near zero."""
+    sim, live = summarize(sim_trace, scenario), summarize(live_trace, scenario, engine="live")
+    figures = []
+    for name in COMPARED:
+        a, b = float(getattr(sim, name)), float(getattr(live, name))
+        diff = relative_difference(a, b)
+        ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
+        figures.append(FigureComparison(name, a, b, diff, ok, "" if ok else _cause(name, diff)))
+    ks_wait = _ks(waits(sim_trace), waits(live_trace))
+    ks_sojourn = _ks(sojourns(sim_trace), sojourns(live_trace))
+    return Comparison(
+        figures, ks_wait, ks_sojourn, state_flows(sim_trace), state_flows(live_trace), tolerance
+    )
+
+
+def _ks(a, b) -> float:
+    if len(a) == 0 or len(b) == 0:
+        return 1.0
+    return float(stats.ks_2samp(a, b).statistic)

@@ -1,0 +1,130 @@
+"""Lessons: a scenario that shows a pitfall real Celery users hit, the knob that fixes it, and the
+summary figure that moves.
+
+A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table::
+
+    [lesson]
+    title = "Prefetch: short tasks wait behind long ones"
+    story = "Two sentences: what users see and why."
+    figure = "wait_p99"            # a Summary field
+    better = "lower"               # which way the fix moves it: lower | higher
+    [lesson.fix]                   # the knob(s) at the fix side, as --set would give them
+    "workers.prefetch_multiplier" = 1
+    [lesson.live]                  # optional: the lesson is quick enough to run on real Celery
+    time_scale = 0.05              # wall seconds per scenario second
+    tasks = 200                    # fewer tasks than the simulated run, to stay under a minute
+
+``run`` simulates both sides on the same seed and draws, so the difference is the knob's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim import scenario as scenario_module
+from sim import scenario_io
+from sim.analysis.metrics import Summary, backend_pending, result_memory
+from sim.analysis.runs import summarize
+from sim.engine.model import simulate
+from sim.scenario import Scenario, ScenarioError
+from sim.trace import Trace
+
+LESSONS = Path(__file__).resolve().parents[2] / "scenarios" / "lessons"
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """How to show a lesson on real Celery in under a minute."""
+
+    time_scale: float
+    tasks: int
+
+
+@dataclass(frozen=True)
+class Lesson:
+    name: str
+    title: str
+    story: str
+    figure: str
+    better: str
+    fix: dict[str, Any]
+    scenario: Scenario
+    live: LiveRun | None = None
+
+    def fixed(self) -> Scenario:
+        """The same scenario with the knob turned to the fix side."""
+        return self.scenario.replace(**self.fix)
+
+    def run(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Figures of the default side and the fix side, same seed and draws."""
+        return figures(self.scenario), figures(self.fixed())
+
+    def live_scenarios(self) -> tuple[Scenario, Scenario]:
+        """Both sides, shortened for a live run."""
+        if self.live is None:
+            raise ScenarioError(f"lesson {self.name} has no [lesson.live]: it runs simulated only")
+        short = {"run.tasks": self.live.tasks}
+        return self.scenario.replace(**short), self.fixed().replace(**short)
+
+
+def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:
+    """The summary of ``trace`` (a simulation of ``sc`` if None) plus the lessons' figures."""
+    trace = simulate(sc) if trace is None else trace
+    summary = summarize(trace, sc).to_dict()
+    _, memory = result_memory(trace, sc.results.expires, sc.results.size)
+    pending = backend_pending(trace, sc.results.track_started)
+    return {
+        **summary,
+        "result_memory_peak": float(memory.max(initial=0)),
+        "backend_pending_mean": float(pending.mean()) if len(pending) else 0.0,
+    }
+
+
+FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak", "backend_pending_mean")
+
+
+def load(path: str | Path) -> Lesson:
+    path = Path(path)
+    meta = scenario_io.read_toml(path).get("lesson")
+    if not isinstance(meta, dict):
+        raise ScenarioError(f"{path}: a lesson needs a [lesson] table (title, story, figure, fix)")
+    missing = [k for k in ("title", "story", "figure", "fix") if k not in meta]
+    if missing:
+        raise ScenarioError(f"{path}: [lesson] is missing {', '.join(missing)}")
+    if meta["figure"] not in FIGURES:
+        raise ScenarioError(f"{path}: lesson.figure = {meta['figure']!r} is not a summary figure")
+    better = meta.get("better", "lower")
+    if better not in ("lower", "higher"):
+        raise ScenarioError(f"{path}: lesson.better = {better!r}: must be 'lower' or 'higher'")
+    lesson = Lesson(
+        path.stem,
+        meta["title"],
+        meta["story"],
+        meta["figure"],
+        better,
+        dict(meta["fix"]),
+        scenario_module.load(path),
+        _live(path, meta.get("live")),
+    )
+    lesson.fixed()  # the fix must itself be a valid scenario
+    return lesson
+
+
+def _live(path: Path, table: Any) -> LiveRun | None:
+    if table is None:
+        return None
+    try:
+        live = LiveRun(float(table["time_scale"]), int(table["tasks"]))
+    except (TypeError, KeyError, ValueError):
+        raise ScenarioError(
+            f"{path}: [lesson.live] needs time_scale (a number > 0) and tasks (an integer >= 1)"
+        ) from None
+    if not (live.time_scale > 0 and live.tasks >= 1):
+        raise ScenarioError(f"{path}: [lesson.live] time_scale must be > 0 and tasks >= 1")
+    return live
+
+
+def all_lessons(folder: Path = LESSONS) -> list[Lesson]:
+    return [load(p) for p in sorted(folder.glob("*.toml"))]

@@ -1,0 +1,322 @@
+"""The summary of a run, computed from its trace alone, the same way for every engine.
+
+A task counts once, by its last terminal row; its wait is first STARTED − PENDING and its
+sojourn is that terminal row − PENDING. Executions, retries and duplicate executions count rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sim.rules.states import (
+    ENDS_EXECUTION,
+    FAILURE,
+    NAMES,
+    PENDING,
+    RECEIVED,
+    RETRY,
+    STARTED,
+    SUCCESS,
+    TERMINAL,
+)
+from sim.trace import Trace
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What ``--json`` prints; times in seconds of scenario time."""
+
+    engine: str
+    scenario: str
+    seed: int
+    tasks_submitted: int
+    tasks_succeeded: int
+    tasks_failed: int
+    tasks_lost: int
+    executions: int
+    retries: int
+    duplicate_executions: int
+    wait_mean: float
+    wait_p50: float
+    wait_p95: float
+    wait_p99: float
+    sojourn_mean: float
+    sojourn_p50: float
+    sojourn_p95: float
+    sojourn_p99: float
+    throughput: float
+    utilization: float
+    queue_len_mean: float
+    makespan: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def first_rows(trace: Trace, states: list[int], last: bool = False) -> np.ndarray:
+    """Per task, the index of its first (or last) row in one of ``states``; -1 where none.
+
+    Rows are in time order, so that is the least (greatest) row index: one unbuffered
+    ``minimum.at`` pass, no sort.
+    """
+    rows = np.flatnonzero(_in(trace.state, states))
+    index = np.full(trace.n_tasks, -1 if last else len(trace), dtype=np.int64)
+    (np.maximum if last else np.minimum).at(index, trace.task[rows], rows)
+    index[index == len(trace)] = -1
+    return index
+
+
+def _in(state: np.ndarray, states: list[int]) -> np.ndarray:
+    """``np.isin(state, states)`` for state codes, by table lookup (several times faster)."""
+    table = np.zeros(len(NAMES), dtype=bool)
+    table[list(states)] = True
+    return table[state]
+
+
+def _times(trace: Trace, rows: np.ndarray) -> np.ndarray:
+    """The times of ``rows`` (from ``first_rows``), NaN where -1."""
+    return np.where(rows >= 0, trace.t[rows], np.nan) if len(trace) else np.full(len(rows), np.nan)
+
+
+def first_time(trace: Trace, state: int, last: bool = False) -> np.ndarray:
+    """Per task, the time of its first (or last) row in ``state``; NaN where it has none."""
+    return _times(trace, first_rows(trace, [state], last))
+
+
+def last_terminal(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Per task, the time and state of its last terminal row (NaN and -1 where it has none)."""
+    rows = first_rows(trace, list(TERMINAL), last=True)
+    states = np.where(rows >= 0, trace.state[rows], -1).astype(np.int8) if len(trace) else rows
+    return _times(trace, rows), states
+
+
+def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = False) -> np.ndarray:
+    """``rows`` (default: all) grouped by task (and worker), in time order within each group.
+
+    A stable sort of one integer key: runs of rows for a task are nearly in order already
+    (tasks arrive in index order), which the stable sort takes advantage of.
+    """
+    rows = np.arange(len(trace)) if rows is None else rows
+    key = trace.task[rows]
+    if worker:
+        key = key * (len(trace.workers) + 1) + (trace.worker[rows] + 1)
+    return rows[np.argsort(key, kind="stable")]
+
+
+def waits(trace: Trace) -> np.ndarray:
+    """First STARTED − PENDING of every task that started."""
+    wait = first_time(trace, STARTED) - first_time(trace, PENDING)
+    return wait[~np.isnan(wait)]
+
+
+def sojourns(trace: Trace) -> np.ndarray:
+    """Last terminal − PENDING of every task that ended."""
+    end, _ = last_terminal(trace)
+    sojourn = end - first_time(trace, PENDING)
+    return sojourn[~np.isnan(sojourn)]
+
+
+def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
+    """Every execution — a STARTED to the RETRY/SUCCESS/FAILURE that ends it — as columns
+    ``start``, ``end``, ``worker``, ``task``, ``attempt``, ``state`` (the ending state).
+
+    An execution that ends in a crash has no closing row, so it is left out. Only STARTED and
+    ending rows matter (another row of the same worker and task cannot sit between the two).
+    """
+    rows = np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION]))
+    order = by_task(trace, rows, worker=True)
+    task, worker = trace.task[order], trace.worker[order]
+    state, attempt, t = trace.state[order], trace.attempt[order], trace.t[order]
+    start = np.flatnonzero(state[:-1] == STARTED)
+    end = start + 1
+    closes = (
+        (task[end] == task[start])
+        & (worker[end] == worker[start])
+        & (attempt[end] == attempt[start])
+        & _in(state[end], list(ENDS_EXECUTION))
+    )
+    start, end = start[closes], end[closes]
+    return {
+        "start": t[start],
+        "end": t[end],
+        "worker": worker[start],
+        "task": task[start],
+        "attempt": attempt[start],
+        "state": state[end],
+    }
+
+
+def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end times of every execution that ended (see ``execution_spans``)."""
+    spans = execution_spans(trace)
+    return spans["start"], spans["end"]
+
+
+def latest_rows(trace: Trace) -> np.ndarray:
+    """Per task that has rows, the index of its latest row, in task order."""
+    order = by_task(trace)
+    return (
+        order[np.r_[trace.task[order][1:] != trace.task[order][:-1], True]] if len(trace) else order
+    )
+
+
+def latest_states(trace: Trace) -> dict[str, int]:
+    """How many tasks are in each state now, by their latest row (Flower's task counts)."""
+    codes, counts = np.unique(trace.state[latest_rows(trace)], return_counts=True)
+    return {NAMES[c]: int(n) for c, n in zip(codes.tolist(), counts.tolist(), strict=True)}
+
+
+def task_history(trace: Trace) -> dict[int, list[str]]:
+    """Per task index, the names of its states in the order they happened (Flower's task view)."""
+    history: dict[int, list[str]] = {}
+    for task, state in zip(trace.task.tolist(), trace.state.tolist(), strict=True):
+        history.setdefault(task, []).append(NAMES[state])
+    return history
+
+
+LOST_WHERE = {
+    PENDING: "never reached a worker",
+    RETRY: "retry never reached a worker",
+    RECEIVED: "reserved by a worker, never started",
+    STARTED: "died while running",
+}
+
+
+def lost_tasks(trace: Trace) -> dict[str, list[str]]:
+    """Tasks that never reached a terminal state, by id, grouped by where they were last seen."""
+    _, end_state = last_terminal(trace)
+    last = latest_rows(trace)
+    lost = last[end_state[trace.task[last]] < 0]
+    ids = trace.task_ids if trace.task_ids is not None else None
+    found: dict[str, list[str]] = {}
+    for task, state in zip(trace.task[lost].tolist(), trace.state[lost].tolist(), strict=True):
+        found.setdefault(LOST_WHERE[state], []).append(str(ids[task] if ids is not None else task))
+    return found
+
+
+def busy_time(trace: Trace) -> float:
+    """Slot-seconds spent executing."""
+    start, end = executions(trace)
+    return float((end - start).sum())
+
+
+def step_counts(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level)."""
+    times = np.concatenate([up, down])
+    steps = np.concatenate([np.ones(len(up)), -np.ones(len(down))])
+    order = np.lexsort((steps, times))
+    return times[order], np.cumsum(steps[order])
+
+
+def binned_steps(
+    t: np.ndarray, level: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A step function (``level[i]`` from ``t[i]`` until ``t[i + 1]``) over ``bins`` equal spans
+    of its time range: each span's middle, its time-weighted mean and its peak. At 100k tasks a
+    queue's steps are too many to draw one by one; the mean and the peak of each span read."""
+    edges = np.linspace(t[0], t[-1], bins + 1)
+    area = np.concatenate(([0.0], np.cumsum(level[:-1] * np.diff(t))))
+    mean = np.diff(np.interp(edges, t, area)) / np.diff(edges)
+    inside = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
+    peak = level[np.clip(np.searchsorted(t, edges[:-1], side="right") - 1, 0, None)].copy()
+    np.maximum.at(peak, inside, level)  # the level carried into a span, and every step inside it
+    return (edges[:-1] + edges[1:]) / 2, mean, peak
+
+
+def queue_length(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Tasks submitted but not yet started, over time."""
+    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
+    return step_counts(pending[~np.isnan(pending)], started[~np.isnan(started)])
+
+
+def busy_slots(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Executions in progress, over time."""
+    return step_counts(*executions(trace))
+
+
+def result_memory(trace: Trace, expires: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes of results the backend holds over time: a task's result key lives from its first
+    write (RETRY or terminal) until ``expires`` seconds after its last (``result_expires``)."""
+    first = first_rows(trace, [RETRY, *TERMINAL])
+    last = first_rows(trace, [RETRY, *TERMINAL], last=True)
+    born, dies = trace.t[first[first >= 0]], trace.t[last[last >= 0]] + expires
+    times, keys = step_counts(born, dies)
+    return times, keys * size
+
+
+def backend_pending(trace: Trace, track_started: bool) -> np.ndarray:
+    """Per task, how long the result backend answered PENDING for it: until its first stored
+    state (STARTED when tracked, else RETRY or the end), or to the end of the run if never."""
+    stored = [RETRY, *TERMINAL, *([STARTED] if track_started else [])]
+    first = first_rows(trace, stored)
+    until = np.full(trace.n_tasks, float(trace.t.max()) if len(trace) else 0.0)
+    until[first >= 0] = trace.t[first[first >= 0]]
+    pending = first_time(trace, PENDING)
+    shown = until - pending
+    return shown[~np.isnan(shown)]
+
+
+def state_flows(trace: Trace) -> dict[str, int]:
+    """How many times tasks moved from one state to the next, e.g. {"STARTED→RETRY": 12}."""
+    order = by_task(trace)
+    task, state = trace.task[order], trace.state[order]
+    same = task[1:] == task[:-1]
+    pairs = state[:-1][same].astype(np.int64) * len(NAMES) + state[1:][same]
+    codes, counts = np.unique(pairs, return_counts=True)
+    return {
+        f"{NAMES[c // len(NAMES)]}→{NAMES[c % len(NAMES)]}": int(n)
+        for c, n in zip(codes.tolist(), counts.tolist(), strict=True)
+    }
+
+
+def _stats(values: np.ndarray) -> tuple[float, float, float, float]:
+    if len(values) == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return float(values.mean()), float(p50), float(p95), float(p99)
+
+
+def summarize(
+    trace: Trace, slots: int, engine: str = "sim", scenario: str = "", seed: int = 0
+) -> Summary:
+    """The run's summary; ``slots`` is workers × concurrency, for utilisation."""
+    submitted = int(np.count_nonzero(trace.state == PENDING))
+    _, end_state = last_terminal(trace)
+    started = trace.state == STARTED
+    attempts = np.sort(trace.task[started] * (2**20) + trace.attempt[started], kind="stable")
+    attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
+    makespan = float(trace.t.max()) if len(trace) else 0.0
+    pending_at, started_at = first_time(trace, PENDING), first_time(trace, STARTED)
+    queued = np.where(np.isnan(started_at), makespan, started_at) - pending_at
+    queued = queued[~np.isnan(queued)]
+    wait_mean, wait_p50, wait_p95, wait_p99 = _stats(waits(trace))
+    soj_mean, soj_p50, soj_p95, soj_p99 = _stats(sojourns(trace))
+    succeeded = int(np.count_nonzero(end_state == SUCCESS))
+    failed = int(np.count_nonzero(end_state == FAILURE))
+    per_second = 1.0 / makespan if makespan > 0 else 0.0
+    return Summary(
+        engine=engine,
+        scenario=scenario,
+        seed=seed,
+        tasks_submitted=submitted,
+        tasks_succeeded=succeeded,
+        tasks_failed=failed,
+        tasks_lost=submitted - succeeded - failed,
+        executions=int(np.count_nonzero(started)),
+        retries=int(np.count_nonzero(trace.state == RETRY)),
+        duplicate_executions=int(np.count_nonzero(started)) - attempts_started,
+        wait_mean=wait_mean,
+        wait_p50=wait_p50,
+        wait_p95=wait_p95,
+        wait_p99=wait_p99,
+        sojourn_mean=soj_mean,
+        sojourn_p50=soj_p50,
+        sojourn_p95=soj_p95,
+        sojourn_p99=soj_p99,
+        throughput=(succeeded + failed) * per_second,
+        utilization=busy_time(trace) / slots * per_second,
+        queue_len_mean=float(queued.sum()) * per_second,
+        makespan=makespan,
+    )

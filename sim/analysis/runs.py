@@ -1,0 +1,31 @@
+"""A run of a scenario, reported: the summary as the CLI, the app and the lessons all ask for it.
+
+A trace alone does not say how many slots its run had, which scenario it was or its seed; the
+scenario does. Taking the scenario here means no caller passes them by hand, and none can pass
+another scenario's.
+"""
+
+from __future__ import annotations
+
+from sim.analysis import metrics
+from sim.analysis.metrics import Summary
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+
+def summarize(
+    trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None
+) -> Summary:
+    """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
+    return metrics.summarize(
+        trace,
+        scenario.workers.slots,
+        engine=engine,
+        scenario=scenario.name,
+        seed=scenario.seed if seed is None else seed,
+    )
+
+
+def in_system_mean(summary: Summary, scenario: Scenario) -> float:
+    """L, the time-average number of tasks in the system: those waiting plus the busy slots."""
+    return summary.queue_len_mean + summary.utilization * scenario.workers.slots

@@ -1,0 +1,129 @@
+"""Sweeps: the same scenario at several values of one field (worker counts, most often),
+replicated over seeds, in parallel.
+
+Replication ``r`` uses seed ``scenario.seed + r`` at every value, so each point sees the same
+tasks (common random numbers) and differences between points are the field's, not luck's.
+Each figure is reported as a mean with a 95 % Student-t confidence interval over replications,
+clipped to the values the figure can take: with few replications of a skewed figure the
+symmetric interval reaches below 0 or above 1, which says nothing and reads as a bug.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from sim.analysis.metrics import Summary
+from sim.analysis.runs import summarize
+from sim.engine.model import simulate
+from sim.scenario import Scenario
+
+# each figure the sweep reports, with the range its values can take
+FIGURES: dict[str, tuple[float, float]] = {
+    "wait_mean": (0.0, math.inf),
+    "sojourn_p95": (0.0, math.inf),
+    "utilization": (0.0, 1.0),
+    "throughput": (0.0, math.inf),
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over replications and its 95 % confidence interval (None with one replication)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    workers: int
+    reps: int
+    wait_mean: Estimate
+    sojourn_p95: Estimate
+    utilization: Estimate
+    throughput: Estimate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """Mean and 95 % Student-t interval of independent replications, the interval clipped to
+    ``bounds``, the values the figure can take."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return Estimate(mean, None, None)
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    low, high = bounds
+    return Estimate(mean, max(mean - float(half), low), min(mean + float(half), high))
+
+
+def run_point(scenario: Scenario, field: str, value: Any, rep: int) -> Summary:
+    """One replication at one value of ``field`` (top-level, so processes can run it)."""
+    at = scenario.replace(**{field: value})
+    seed = scenario.seed + rep
+    return summarize(simulate(at, seed=seed), at, seed=seed)
+
+
+def sweep_field(
+    scenario: Scenario,
+    field: str,
+    values: Sequence,
+    reps: int = 1,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[Summary]]:
+    """Per value of the dotted ``field``, the summaries of its ``reps`` replications;
+    ``processes`` defaults to the core count (pass 1 inside Streamlit: worker processes would
+    re-import the app script as their ``__main__``)."""
+    jobs = [(i, r) for i in range(len(values)) for r in range(reps)]
+    processes = min(processes or os.cpu_count() or 1, len(jobs))
+    results: dict[tuple[int, int], Summary] = {}
+    if processes <= 1:
+        for n, (i, r) in enumerate(jobs, 1):
+            results[i, r] = run_point(scenario, field, values[i], r)
+            if progress:
+                progress(n, len(jobs))
+    else:
+        context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = {
+                (i, r): pool.submit(run_point, scenario, field, values[i], r) for i, r in jobs
+            }
+            for n, (key, future) in enumerate(futures.items(), 1):
+                results[key] = future.result()
+                if progress:
+                    progress(n, len(jobs))
+    return [[results[i, r] for r in range(reps)] for i in range(len(values))]
+
+
+def sweep(
+    scenario: Scenario,
+    workers: list[int],
+    reps: int = 5,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SweepPoint]:
+    """Every worker count × ``reps`` replications, each figure as an ``Estimate``."""
+    runs = sweep_field(scenario, "workers.count", workers, reps, processes, progress)
+    return [
+        SweepPoint(
+            workers=w,
+            reps=reps,
+            **{
+                f: estimate([getattr(s, f) for s in summaries], bounds)
+                for f, bounds in FIGURES.items()
+            },
+        )
+        for w, summaries in zip(workers, runs, strict=True)
+    ]

@@ -1,0 +1,1 @@
+"""The discrete-event machinery that runs a scenario: producer, broker, workers, backend, draws."""

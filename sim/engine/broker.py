@@ -1,0 +1,192 @@
+"""Redis as Celery's broker: one FIFO queue, the consumers waiting on it, the ``unacked`` hash.
+
+A message stays in ``unacked`` from its delivery until it is acked; one ``visibility_timeout``
+after the delivery, a message still un-acked goes back to the head of the queue and is delivered
+again, whoever still holds it (kombu's ``restore_visible``). Only that makes copies of a message,
+so when such redeliveries multiply without end the run stops with a ``RunawayError``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.rules import retry
+from sim.scenario import Scenario, ScenarioError
+
+if TYPE_CHECKING:
+    from sim.engine.worker import Worker
+
+
+class RunawayError(ScenarioError):
+    """Redeliveries multiply without end: the scenario, not the machine, must change.
+
+    Only the visibility timeout makes copies of a message, so redeliveries are what is counted;
+    executions are not (a task failing ``max_retries`` times in a row is legitimate work).
+    """
+
+
+def runaway_advice(s: Scenario) -> str:
+    """Why a scenario's messages come back again and again, and what to change."""
+    longest = retry.longest_countdown(s.retry)
+    if longest > s.ack.visibility_timeout:
+        return (
+            f"a retry waits up to {longest:g}s on its countdown, held un-acked by a worker, so "
+            "Redis hands it out again every visibility timeout and every copy runs (Celery's "
+            "ETA-beyond-the-visibility-timeout pitfall). Raise ack.visibility_timeout above the "
+            "longest countdown, or lower retry.countdown / retry.backoff_max."
+        )
+    return (
+        "messages wait reserved behind other tasks longer than the visibility timeout, so Redis "
+        "hands them out again and again, and every copy runs. Raise ack.visibility_timeout, or "
+        "lower workers.prefetch_multiplier."
+    )
+
+
+class Message:
+    """One published task message; a retry is a new message, a redelivery is the same one."""
+
+    __slots__ = ("task", "attempt", "eta", "unacked")
+
+    def __init__(self, task: int, attempt: int, eta: float = 0.0) -> None:
+        self.task = task
+        self.attempt = attempt
+        self.eta = eta  # not to run before this time (a retry's countdown)
+        # its entry in Redis's unacked hash. Keyed by the message's delivery tag, which a restored
+        # message keeps, so an ack from any copy removes the entry of the latest delivery.
+        self.unacked: Delivery | None = None
+
+    def ack(self) -> None:
+        self.unacked = None
+
+
+class Delivery:
+    """One hand-over of a message to a worker; un-acked until acked or restored."""
+
+    __slots__ = ("message", "counted", "deadline", "incarnation")
+
+    def __init__(self, message: Message, deadline: float) -> None:
+        self.message = message
+        message.unacked = self
+        self.counted = True  # counts against the worker's prefetch limit
+        self.deadline = deadline  # visibility timeout: restored to the queue if still un-acked
+        self.incarnation = 0  # of the worker that reserved it: if that one died, events about
+        # this delivery (arrival, end of work) are ignored
+
+
+class Broker:
+    """Redis: one FIFO queue, idle consumers waiting on it, and the ``unacked`` hash.
+
+    Un-acked deliveries are kept in delivery order; since every one expires ``visibility_timeout``
+    after it was made, one restorer process wakes at the oldest deadline and puts that message
+    back on the queue if it is still un-acked, as kombu's ``restore_visible`` does.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        visibility_timeout: float,
+        dispatch: float,
+        max_redeliveries: int,
+        runaway_advice: str = "",
+    ) -> None:
+        self.env = env
+        self.visibility_timeout = visibility_timeout
+        self.dispatch = dispatch
+        self.redelivered = 0  # messages the visibility timeout handed out again
+        self.max_redeliveries = max_redeliveries
+        self.runaway_advice = runaway_advice
+        self.queue: deque[Message] = deque()
+        self.consumers: deque[Worker] = deque()
+        self.unacked: deque[Delivery] = deque()
+        self._restorer_idle: simpy.Event | None = None
+        env.process(self._restorer())
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the queue (Redis's ``LLEN``)."""
+        return len(self.queue)
+
+    @property
+    def unacked_count(self) -> int:
+        """Messages delivered and not yet acked (``HLEN unacked``): a message counts once, by its
+        latest delivery."""
+        return sum(d.message.unacked is d for d in self.unacked)
+
+    def publish(self, message: Message, front: bool = False) -> None:
+        """Queue a message; ``front`` for a restored one (kombu RPUSHes it where BRPOP reads).
+
+        A waiting consumer gets it at once. One that was killed while it waited may still hold
+        its connection open for ``kill_linger``: Redis hands that BRPOP the message, which no
+        process reads, so it is neither queued nor un-acked: lost, whatever the ack mode.
+        """
+        while self.consumers:
+            worker = self.consumers.popleft()
+            worker.waiting = False
+            if worker.can_reserve():
+                self._deliver(message, worker)
+                self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
+                return
+            if worker.lingers_until > self.env.now:
+                worker.lingers_until = -1.0  # BRPOP returns one message
+                return
+        if front:
+            self.queue.appendleft(message)
+        else:
+            self.queue.append(message)
+
+    def fetch(self, worker: Worker) -> None:
+        """Hand ``worker`` messages while it may reserve more; else it waits for the next.
+
+        A delivery can ask for a fetch again (an ETA message frees its prefetch place at once, a
+        started task asks for its successor); while this loop runs, such a call returns and the
+        loop goes on, so a long run of ETA messages is a loop, not a recursion per message.
+        """
+        if worker.fetching:
+            return
+        worker.fetching = True
+        while worker.can_reserve():
+            if not self.queue:
+                if not worker.waiting:
+                    worker.waiting = True
+                    self.consumers.append(worker)
+                break
+            self._deliver(self.queue.popleft(), worker)
+        worker.fetching = False
+
+    def _deliver(self, message: Message, worker: Worker) -> None:
+        delivery = Delivery(message, self.env.now + self.visibility_timeout)
+        self.unacked.append(delivery)
+        if self._restorer_idle is not None:
+            self._restorer_idle.succeed()
+            self._restorer_idle = None
+        worker.reserve(delivery)
+
+    def _restorer(self):
+        unacked = self.unacked
+        while True:
+            while unacked and unacked[0].message.unacked is not unacked[0]:
+                unacked.popleft()
+            if not unacked:
+                self._restorer_idle = self.env.event()
+                yield self._restorer_idle
+            elif unacked[0].deadline > self.env.now:
+                yield self.env.timeout(unacked[0].deadline - self.env.now)
+            else:
+                self.restore(unacked.popleft())  # its holder may still run it
+                self.redelivered += 1
+                if self.redelivered > self.max_redeliveries:
+                    raise RunawayError(
+                        f"more than {self.max_redeliveries} redeliveries by "
+                        f"ack.visibility_timeout = {self.visibility_timeout:g}s: "
+                        + self.runaway_advice
+                    )
+
+    def restore(self, delivery: Delivery) -> None:
+        """Put an un-acked message back at the head of the queue, if it still is un-acked."""
+        message = delivery.message
+        if message.unacked is delivery:
+            message.ack()  # gone from the unacked hash
+            self.publish(message, front=True)

@@ -1,0 +1,103 @@
+"""Random draws keyed by (seed, task, attempt), so the same task is the same task everywhere.
+
+Each kind of draw has its own counter-based stream (NumPy's Philox) per attempt number, drawn as
+one vector indexed by task: attempt ``k`` of task ``i`` gets element ``i`` of stream ``k``, whatever
+happened before it. Changing the worker count therefore leaves every task's service time and
+outcome unchanged (common random numbers), and the live mode replays exactly what the simulator
+drew. Crash draws are keyed by the execution number of the attempt too, because a redelivered
+message keeps its attempt: keyed by attempt alone, a crash would repeat on every delivery (a
+poison message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine.arrivals import arrival_times
+from sim.engine.distributions import sample_service
+from sim.rules.outage import failure_probability
+from sim.rules.retry import retry_delay
+from sim.scenario import Scenario
+
+ARRIVALS, SERVICE, FAIL, JITTER, CRASH = range(5)
+_MAX_EXECUTION = 2**16
+
+
+def stream(seed: int, kind: int, attempt: int = 0, execution: int = 0) -> np.random.Generator:
+    """The generator for one kind of draw at one (attempt, execution); independent of the rest."""
+    word = (kind << 56) | (min(attempt, 2**40 - 1) << 16) | min(execution, _MAX_EXECUTION - 1)
+    return np.random.Generator(np.random.Philox(key=[seed, word]))
+
+
+@dataclass(frozen=True)
+class AttemptDraws:
+    """What attempt ``k`` of every task will do, indexed by task."""
+
+    service: np.ndarray  # seconds of work
+    fail: np.ndarray  # uniform in [0, 1): the attempt raises when below failures.probability
+    jitter: np.ndarray  # uniform in [0, 1): scales the backoff cap when jitter is on
+
+
+class Draws:
+    """All random draws of one scenario and seed, made lazily and cached per attempt."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.arrivals = arrival_times(scenario, stream(self.seed, ARRIVALS))
+        self.n_tasks = len(self.arrivals)
+        self._attempts: dict[int, AttemptDraws] = {}
+        self._crashes: dict[tuple[int, int], np.ndarray] = {}
+
+    def attempt(self, k: int) -> AttemptDraws:
+        """Draws of attempt ``k`` (0 = first execution) for every task."""
+        if k not in self._attempts:
+            n, seed = self.n_tasks, self.seed
+            self._attempts[k] = AttemptDraws(
+                service=sample_service(self.scenario.service, stream(seed, SERVICE, k), n),
+                fail=stream(seed, FAIL, k).random(n),
+                jitter=stream(seed, JITTER, k).random(n),
+            )
+        return self._attempts[k]
+
+    def crash(self, k: int, execution: int) -> np.ndarray:
+        """Uniform draws in [0, 1) for execution ``execution`` of attempt ``k`` of every task.
+
+        The attempt kills its worker when the draw ``u`` is below ``crash_probability`` ``p``;
+        then ``u / p``, itself uniform in [0, 1), is how far through its work it dies.
+        """
+        key = (k, execution)
+        if key not in self._crashes:
+            self._crashes[key] = stream(self.seed, CRASH, k, execution).random(self.n_tasks)
+        return self._crashes[key]
+
+    # What one attempt of one task does: the simulator and the live worker both ask these.
+
+    def service(self, task: int, attempt: int) -> float:
+        """Seconds of work of this attempt."""
+        return float(self.attempt(attempt).service[task])
+
+    def failures(self, attempt: int) -> np.ndarray:
+        """Per task, whether attempt ``attempt`` raises outside any outage."""
+        return self.attempt(attempt).fail < self.scenario.failures.probability
+
+    def fails(self, task: int, attempt: int, t: float) -> bool:
+        """Whether this attempt raises when its work ends at scenario time ``t``."""
+        f = self.scenario.failures
+        p = failure_probability(f.probability, f.outage, t)
+        return bool(self.attempt(attempt).fail[task] < p)
+
+    def countdown(self, task: int, attempt: int) -> float:
+        """Seconds before the retry of this failed attempt may start."""
+        u = float(self.attempt(attempt).jitter[task])
+        return retry_delay(self.scenario.retry, attempt, u)
+
+    def crash_point(self, task: int, attempt: int, execution: int) -> float | None:
+        """How far through its work (0–1) this execution kills its worker; None if it does not."""
+        p = self.scenario.failures.crash_probability
+        if p == 0:
+            return None
+        u = float(self.crash(attempt, execution)[task])
+        return u / p if u < p else None

@@ -1,0 +1,53 @@
+"""The producer: the client that submits every task at its drawn arrival time.
+
+Submitting a task records it PENDING in the backend and publishes its first message. The
+producer is a chain of callbacks rather than a SimPy process: one event per distinct arrival
+time, and every task due at that time submitted at once.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.engine.backend import Backend
+from sim.engine.broker import Broker, Message
+from sim.rules.states import PENDING
+
+
+class Producer:
+    """Submits task ``i`` at ``arrivals[i]`` (non-decreasing seconds) once ``start`` is called."""
+
+    def __init__(
+        self, env: simpy.Environment, arrivals: list[float], backend: Backend, broker: Broker
+    ) -> None:
+        self.env = env
+        self.backend = backend
+        self.broker = broker
+        self.produced = False  # every arrival submitted
+        self._arrivals = arrivals
+        self._next = 0  # the next task to submit
+        self._last = 0.0  # the time it was last woken
+
+    def submit(self, task: int) -> None:
+        """Send task ``task`` now."""
+        self.backend.record(task, 0, PENDING)
+        self.broker.publish(Message(task, 0))
+
+    def start(self) -> None:
+        """Submit the tasks due at time 0 now, and the rest as their times come."""
+        start = self.env.event()
+        start.callbacks.append(self._arrive)
+        start.succeed()
+
+    def _arrive(self, _event: simpy.Event | None = None) -> None:
+        """Submit every task due now, then wait for the next arrival time."""
+        arrivals, task, last = self._arrivals, self._next, self._last
+        while task < len(arrivals):
+            t = arrivals[task]
+            if t > last:
+                self._next, self._last = task, t
+                self.env.timeout(t - last).callbacks.append(self._arrive)
+                return
+            self.submit(task)
+            task += 1
+        self.produced = True

@@ -1,0 +1,96 @@
+"""What one execution of a task's attempt does: crash → work → fail → outcome → countdown.
+
+The draws decide it all, so the simulator and the live task run the same sequence. As it starts,
+an execution learns its work (seconds of service) and whether it dies part-way through it
+(keyed by the execution number, so a redelivered message draws afresh); when its work ends at
+scenario time ``t`` — the moment it would have the downstream API's answer, which an outage may
+change — whether it raises, and so the state it ends in and the countdown before its retry.
+``Fates`` is the same decisions cached as per-attempt lists for the simulator's hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.engine.draws import Draws
+from sim.rules.retry import outcome
+from sim.rules.states import RETRY, SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """How an execution runs: ``service`` seconds, or dying ``crash_at`` (0–1) through them."""
+
+    service: float
+    crash_at: float | None  # None: it runs to the end
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """The state an execution ends in (SUCCESS, RETRY or FAILURE), and a retry's countdown."""
+
+    state: int
+    countdown: float  # 0 unless RETRY
+
+
+def work(draws: Draws, task: int, attempt: int, execution: int) -> Work:
+    """The work of execution ``execution`` (0 = first delivery) of ``attempt`` of ``task``."""
+    return Work(draws.service(task, attempt), draws.crash_point(task, attempt, execution))
+
+
+def ending(draws: Draws, task: int, attempt: int, t: float) -> Ending:
+    """How ``attempt`` of ``task`` ends when its work ends at scenario time ``t``."""
+    state = outcome(attempt, draws.fails(task, attempt, t), draws.scenario.retry.max_retries)
+    return Ending(state, draws.countdown(task, attempt) if state == RETRY else 0.0)
+
+
+_SUCCEEDED = (SUCCESS, 0.0)
+
+
+class Fates:
+    """``work`` and ``ending`` for every task of one run, cached per attempt as lists.
+
+    Equal to the functions above (a test holds them so over many draws); the lists spare the
+    simulator a NumPy scalar per execution. It counts executions of each (task, attempt) as they
+    start, as the live worker counts them in Redis.
+    """
+
+    def __init__(self, draws: Draws) -> None:
+        self.draws = draws
+        self._outages = draws.scenario.failures.outage
+        self.timed = bool(self._outages)  # whether ``ending`` needs the time its work ends
+        self._max_retries = draws.scenario.retry.max_retries
+        self._service: dict[int, list[float]] = {}
+        self._failures: dict[int, list[bool]] = {}
+        self._executions: dict[tuple[int, int], int] = {}
+
+    def service(self, attempt: int) -> list[float]:
+        """Seconds of work of ``attempt`` for every task, indexed by task."""
+        try:
+            return self._service[attempt]
+        except KeyError:
+            return self._service.setdefault(attempt, self.draws.attempt(attempt).service.tolist())
+
+    def crash_point(self, task: int, attempt: int) -> float | None:
+        """``work(...).crash_at`` of the next execution of (task, attempt), which it counts."""
+        key = (task, attempt)
+        execution = self._executions.get(key, 0)
+        self._executions[key] = execution + 1
+        return self.draws.crash_point(task, attempt, execution)
+
+    def ending(self, task: int, attempt: int, t: float) -> tuple[int, float]:
+        """``ending(...)`` as a (state, countdown) pair; ``t`` is read only when ``timed``."""
+        if self._outages:
+            failed = self.draws.fails(task, attempt, t)
+        else:
+            failed = self._failed(attempt)[task]
+        if not failed:
+            return _SUCCEEDED  # most executions: no call, no new tuple
+        state = outcome(attempt, failed, self._max_retries)
+        return state, self.draws.countdown(task, attempt) if state == RETRY else 0.0
+
+    def _failed(self, attempt: int) -> list[bool]:
+        try:
+            return self._failures[attempt]
+        except KeyError:
+            return self._failures.setdefault(attempt, self.draws.failures(attempt).tolist())

@@ -1,0 +1,193 @@
+import math
+
+import numpy as np
+import pytest
+
+from sim.analysis import analytic
+from tests.sim.helpers import make
+
+
+@pytest.mark.parametrize(("lam", "c", "wq"), [(3.2, 4, 0.7455), (2.8, 4, 0.3572), (7.2, 8, 0.8769)])
+def test_erlang_c_reference_values(lam, c, wq):
+    assert analytic.mmc_wait(lam, 1.0, c) == pytest.approx(wq, abs=5e-5)
+
+
+def test_mm1_has_closed_forms():
+    lam, s = 0.5, 1.0
+    assert analytic.erlang_c(lam, s, 1) == pytest.approx(0.5)  # P(wait) = ρ
+    assert analytic.mmc_wait(lam, s, 1) == pytest.approx(1.0)  # ρ/(μ − λ)
+
+
+def test_erlang_b_is_stable_for_large_pools():
+    assert 0 < analytic.erlang_c(900, 1.0, 1000) < 1
+
+
+def test_little_and_the_tail():
+    r = analytic.analyze(3.2, 1.0, 4)
+    assert r.queue_len_mean == pytest.approx(3.2 * r.wait_mean)
+    assert r.in_system_mean == pytest.approx(3.2 * (r.wait_mean + 1.0))
+    assert analytic.mmc_wait_exceeds(r.wait_p95, 3.2, 1.0, 4) == pytest.approx(0.05)
+
+
+def test_allen_cunneen_reduces_to_erlang_c_for_exponential():
+    assert analytic.allen_cunneen(3.2, 1.0, 4, 1.0, 1.0) == analytic.mmc_wait(3.2, 1.0, 4)
+    assert analytic.allen_cunneen(3.2, 1.0, 4, 1.0, 0.0) == pytest.approx(0.5 * 0.7455, abs=1e-4)
+
+
+def test_kingman_is_mm1_for_exponential():
+    assert analytic.kingman(0.8, 1.0, 1.0, 1.0) == pytest.approx(analytic.mmc_wait(0.8, 1.0, 1))
+
+
+def test_unstable_load_is_refused_with_a_remedy():
+    with pytest.raises(analytic.UnstableError, match="at least 5 workers"):
+        analytic.erlang_c(4.5, 1.0, 4)
+    assert math.isclose(analytic.utilization(3.2, 1.0, 4), 0.8)
+
+
+def test_sojourn_tail_reduces_to_mm1():
+    # M/M/1: the sojourn is exponential with rate μ − λ
+    assert analytic.mmc_sojourn_exceeds(2.0, 0.5, 1.0, 1) == pytest.approx(math.exp(-0.5 * 2.0))
+    assert analytic.mmc_sojourn_quantile(0.95, 0.5, 1.0, 1) == pytest.approx(math.log(20) / 0.5)
+
+
+def test_sojourn_quantile_matches_the_simulator():
+    from sim.analysis.metrics import sojourns
+    from sim.engine.model import simulate
+    from tests.sim.helpers import make
+
+    sc = make(
+        **{
+            "workers.count": 4,
+            "arrivals.rate": 3.2,
+            "workers.prefetch_multiplier": 1,
+            "ack.late": True,
+            "run.tasks": 200_000,
+        }
+    )
+    p95 = float(np.percentile(sojourns(simulate(sc)), 95))
+    assert p95 == pytest.approx(analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4), rel=0.04)
+
+
+@pytest.mark.parametrize(
+    ("fields", "rho", "needed"),
+    [
+        ({"arrivals.rate": 3.2, "workers.count": 4}, 0.8, 4),
+        ({"arrivals.rate": 5.0, "workers.count": 4}, 1.25, 6),  # as `queuelab analytic` says
+        ({"arrivals.rate": 4.0, "workers.count": 4}, 1.0, 5),  # ρ = 1 exactly never drains
+        ({"arrivals.process": "constant", "arrivals.rate": 5.0, "workers.count": 4}, 1.25, 6),
+        # uniform service: mean (0.5 + 3.5) / 2 = 2
+        (
+            {
+                "arrivals.rate": 3.0,
+                "service.dist": "uniform",
+                "service.low": 0.5,
+                "service.high": 3.5,
+                "workers.count": 4,
+            },
+            1.5,
+            7,
+        ),
+        # 4 slots per worker on 2 cores: only 2 per worker compute at full speed
+        (
+            {
+                "arrivals.rate": 9.0,
+                "workers.count": 4,
+                "workers.concurrency": 4,
+                "workers.cores": 2,
+            },
+            1.125,
+            5,
+        ),
+        # repeated bursts have their long-run rate
+        (
+            {
+                "arrivals.process": "burst",
+                "arrivals.rate": 5.0,
+                "arrivals.burst_size": 100,
+                "run.tasks": 1000,
+                "workers.count": 4,
+            },
+            1.25,
+            6,
+        ),
+    ],
+)
+def test_traffic_intensity_of_a_scenario(fields, rho, needed):
+    sc = make(**fields)
+    assert analytic.traffic_intensity(sc) == pytest.approx(rho)
+    assert analytic.workers_to_keep_up(sc) == needed
+    assert analytic.traffic_intensity(sc.replace(**{"workers.count": needed})) < 1
+    warning = analytic.overload_warning(sc)
+    if rho < 1:
+        assert warning is None
+    else:
+        assert f"ρ = {rho:.2f} ≥ 1 at 4 workers" in warning
+        assert "not a steady state" in warning and f"at least {needed} workers" in warning
+
+
+def test_a_single_burst_has_no_rate_to_be_overloaded_by():
+    # 5000 tasks at once at "rate" 100: the waits grow with the burst, not with the run
+    sc = make(
+        **{
+            "arrivals.process": "burst",
+            "arrivals.rate": 100.0,
+            "arrivals.burst_size": 5000,
+            "run.tasks": 5000,
+            "workers.count": 1,
+        }
+    )
+    assert analytic.traffic_intensity(sc) is None and analytic.overload_warning(sc) is None
+    assert analytic.workers_to_keep_up(sc) is None
+
+
+def test_a_traces_rate_comes_from_the_arrivals_it_replays(tmp_path):
+    arrivals = tmp_path / "arrivals.txt"
+    arrivals.write_text("\n".join(str(t) for t in [5, 6, 7, 8, 9, 10, 1000]))  # 1 per second
+    sc = make(
+        **{
+            "arrivals.process": "trace",
+            "arrivals.file": str(arrivals),
+            "run.tasks": 6,
+            "service.mean": 2.0,
+            "workers.count": 1,
+        }
+    )
+    assert analytic.arrival_rate(sc) == pytest.approx(1.0)  # arrivals.rate (7.2) is not used
+    assert analytic.traffic_intensity(sc) == pytest.approx(2.0)
+    assert analytic.overload_warning(sc).startswith("ρ = 2.00 ≥ 1 at 1 worker:")
+    at_once = tmp_path / "at_once.txt"
+    at_once.write_text("3\n3\n3\n")
+    assert analytic.arrival_rate(sc.replace(**{"arrivals.file": str(at_once)})) is None
+
+
+def test_erlang_c_applies_only_to_one_shared_work_conserving_queue():
+    from sim import scenario
+
+    mmc = scenario.load("scenarios/mmc.toml")
+    assert analytic.mmc_applies(mmc)
+    for change in (
+        {"workers.prefetch_multiplier": 4},  # a busy worker reserves what an idle one could run
+        {"ack.late": False},  # early ack: multiplier 1 still reserves one (lesson 02)
+        {"service.dist": "constant"},
+        {"failures.probability": 0.1},
+        {"overhead.dispatch": 0.01},
+    ):
+        assert not analytic.mmc_applies(mmc.replace(**change)), change
+    assert analytic.mmc_applies(mmc.replace(**{"workers.concurrency": 2}))  # c = all slots
+
+
+def test_erlang_c_quantiles_only_where_the_scenario_is_mmc_and_stable():
+    from sim import scenario
+
+    mmc = scenario.load("scenarios/mmc.toml")  # λ 3.2, service 1 s
+    quantiles = analytic.mmc_sojourn_quantiles(mmc, (3, 4, 8))
+    assert list(quantiles) == [4, 8]  # 3 workers cannot keep up
+    assert quantiles[4] == analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4)
+    two = analytic.mmc_sojourn_quantiles(mmc.replace(**{"workers.concurrency": 2}), (2,))
+    assert two == {2: analytic.mmc_sojourn_quantile(0.95, 3.2, 1.0, 4)}  # c = all slots
+    assert analytic.mmc_sojourn_quantiles(mmc.replace(**{"ack.late": False}), (4,)) is None
+
+
+def test_the_mean_sojourn_is_the_wait_then_the_service():
+    assert analytic.mmc_sojourn_mean(3.2, 1.0, 4) == analytic.analyze(3.2, 1.0, 4).sojourn_mean
+    assert analytic.mmc_sojourn_mean(0.5, 1.0, 1) == pytest.approx(1 / (1 - 0.5))  # M/M/1

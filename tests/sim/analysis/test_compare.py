@@ -1,0 +1,41 @@
+from sim.analysis.compare import compare, relative_difference
+from sim.engine.model import simulate
+from tests.sim.helpers import make
+
+
+def test_a_run_compared_with_itself_is_ok_and_a_slower_one_misses_with_a_cause():
+    base = make(**{"run.tasks": 3000, "workers.count": 4, "arrivals.rate": 3.0})
+    slow = base.replace(**{"overhead.dispatch": 0.3})
+    a, b = simulate(base), simulate(slow)
+    same = compare(base, a, a)
+    assert same.ok and same.ks_wait == 0.0
+    diff = compare(base, a, b, tolerance=0.15)
+    assert not diff.ok
+    missed = {f.figure: f for f in diff.figures if not f.ok}
+    assert "wait_mean" in missed and "dispatch" in missed["wait_mean"].likely_cause
+    assert diff.ks_wait > 0.1
+    assert diff.flows_sim == diff.flows_live  # same tasks, same paths
+
+
+def test_relative_difference():
+    assert relative_difference(2.0, 3.0) == 0.5
+    assert relative_difference(0.0, 0.0) == 0.0
+    assert relative_difference(0.0, 1.0) is None
+
+
+def test_a_lower_live_throughput_is_called_slower_and_the_headline_names_the_worst_miss():
+    """Half the throughput live is the live run being slower, not faster; and the headline is
+    one line that says match or names the worst miss."""
+    from sim.analysis.compare import live_was_slower
+
+    assert live_was_slower("throughput", -0.5) and not live_was_slower("throughput", 0.2)
+    assert live_was_slower("wait_p95", 0.3) and not live_was_slower("sojourn_mean", -0.3)
+    base = make(**{"run.tasks": 2000, "workers.count": 2, "arrivals.rate": 1.9})
+    slow = base.replace(**{"overhead.record": 0.3})  # the pool saturates: throughput drops
+    a, b = simulate(base), simulate(slow)
+    diff = compare(base, a, b)
+    throughput = next(f for f in diff.figures if f.figure == "throughput")
+    assert throughput.relative_difference < -0.15 and "faster" not in throughput.likely_cause
+    assert diff.headline().startswith("miss: ") and "worst " in diff.headline()
+    same = compare(base, a, a)
+    assert same.headline() == "match: every figure within 15%"

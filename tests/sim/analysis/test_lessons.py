@@ -1,0 +1,159 @@
+"""Each shipped lesson moves its figure the way it says, and by a useful amount."""
+
+import numpy as np
+import pytest
+
+from sim import scenario
+from sim.analysis.lessons import LESSONS, all_lessons, figures, load
+from sim.analysis.metrics import lost_tasks, sojourns
+from sim.engine.model import simulate
+from sim.rules.states import FAILURE, STARTED
+from sim.scenario import ScenarioError
+from tests.sim.helpers import crashing_tasks
+
+
+def lesson(name):
+    return load(LESSONS / f"{name}.toml")
+
+
+def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
+    lessons = all_lessons()
+    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 12)]
+    for each in lessons:
+        default, fixed = each.run()
+        a, b = default[each.figure], fixed[each.figure]
+        assert (b < a) if each.better == "lower" else (b > a), each.name
+
+
+def test_prefetch_one_with_late_ack_cuts_the_p99_wait_at_least_in_half():
+    default, fixed = lesson("01_prefetch").run()
+    assert fixed["wait_p99"] <= default["wait_p99"] / 2
+
+
+def test_multiplier_one_under_early_ack_still_holds_tasks_back():
+    default, fixed = lesson("02_multiplier_one").run()
+    assert default["wait_p99"] >= 1.5 * fixed["wait_p99"]
+
+
+def test_countdown_past_the_visibility_timeout_runs_every_retry_at_least_twice():
+    each = lesson("03_visibility_timeout")
+    trace = simulate(each.scenario)
+    retried = (trace.state == STARTED) & (trace.attempt == 1)
+    runs = np.bincount(trace.task[retried])
+    assert runs[runs > 0].min() >= 2
+    _, fixed = each.run()
+    assert fixed["duplicate_executions"] == 0
+
+
+def test_capped_backoff_gives_up_inside_the_outage_and_spaced_retries_outlast_it():
+    each = lesson("08_backoff_cap")
+    capped = simulate(each.scenario)
+    # 3 retries, each countdown ≤ 600 s, plus the work and a little queueing
+    assert sojourns(capped).max() <= 3 * 600 + 120
+    default, fixed = each.run()
+    assert default["tasks_failed"] >= 10 * max(fixed["tasks_failed"], 1)
+    outage = each.scenario.failures.outage[0]
+    failed_at = capped.t[capped.state == FAILURE]
+    assert np.all((failed_at >= outage.start) & (failed_at < outage.end))
+
+
+def test_a_deploy_grace_shorter_than_a_task_loses_it_and_strands_what_its_worker_reserved():
+    each = lesson("05_rolling_deploy")
+    default, fixed = each.run()
+    assert default["tasks_lost"] >= 5 and fixed["tasks_lost"] == 0
+    # a killed worker gives nothing back: what it reserved waits out the visibility timeout
+    timeout = each.scenario.ack.visibility_timeout
+    assert (sojourns(simulate(each.scenario)) > timeout).sum() >= 5
+    assert sojourns(simulate(each.fixed())).max() < timeout
+    # under late ack nothing is lost, but the killed tasks come back that hour late too
+    late = each.scenario.replace(**{"ack.late": True})
+    assert figures(late)["tasks_lost"] == 0
+    assert (sojourns(simulate(late)) > timeout).sum() >= default["tasks_lost"] + 5
+
+
+def test_concurrency_past_the_cores_leaves_throughput_where_it_was():
+    each = lesson("10_concurrency_vs_cores")
+    default, fixed = each.run()
+    four = figures(each.scenario.replace(**{"workers.concurrency": 4}))
+    cores = each.scenario.workers.cores
+    mean = each.scenario.service.mean
+    assert default["throughput"] == pytest.approx(cores / mean, rel=0.05)
+    assert four["throughput"] == pytest.approx(default["throughput"], rel=0.05)
+    assert fixed["throughput"] == pytest.approx(4 * default["throughput"], rel=0.05)
+
+
+def test_a_lesson_file_is_also_a_plain_scenario():
+    sc = scenario.load(LESSONS / "01_prefetch.toml")
+    assert sc.workers.prefetch_multiplier == 4
+
+
+def test_a_lesson_without_its_table_is_refused(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text("[workers]\ncount = 2\n")
+    with pytest.raises(ScenarioError, match=r"\[lesson\]"):
+        load(path)
+    path.write_text('[lesson]\ntitle = "t"\nstory = "s"\nfigure = "speed"\n[lesson.fix]\n')
+    with pytest.raises(ScenarioError, match="not a summary figure"):
+        load(path)
+
+
+def test_result_memory_is_rate_times_size_times_expires():
+    each = lesson("09_result_expires")
+    sc = each.scenario
+    default, fixed = each.run()
+    expected = sc.arrivals.rate * sc.results.size * sc.results.expires
+    assert default["result_memory_peak"] == pytest.approx(expected, rel=0.05)
+    assert default["result_memory_peak"] / fixed["result_memory_peak"] == pytest.approx(
+        sc.results.expires / each.fixed().results.expires, rel=0.1
+    )
+
+
+def test_track_started_shows_waiting_and_running_apart():
+    each = lesson("07_track_started")
+    default, fixed = each.run()
+    # untracked, a task looks PENDING for its whole sojourn; tracked, only while it waits
+    assert default["backend_pending_mean"] == pytest.approx(default["sojourn_mean"], rel=0.01)
+    assert fixed["backend_pending_mean"] == pytest.approx(fixed["wait_mean"], rel=0.01)
+    assert fixed["backend_pending_mean"] < default["backend_pending_mean"] / 2
+
+
+def test_a_task_lost_under_early_ack_answers_pending_for_ever():
+    default, fixed = lesson("06_pending_means_unknown").run()
+    assert default["tasks_lost"] >= 10 and fixed["tasks_lost"] == 0
+
+
+def test_a_dead_child_fails_its_task_under_late_ack_unless_rejected_on_worker_lost():
+    each = lesson("04_child_death")
+    default, fixed = each.run()
+    crashed = len(crashing_tasks(each.scenario))
+    assert default["tasks_failed"] == crashed > 30  # every child death is a FAILURE
+    assert fixed["tasks_failed"] == 0 and fixed["tasks_lost"] == 0  # requeued and rerun
+    assert fixed["executions"] > fixed["tasks_submitted"]
+
+
+def test_a_lesson_live_table_is_checked(tmp_path):
+    path = tmp_path / "x.toml"
+    head = (
+        '[lesson]\ntitle = "t"\nstory = "s"\nfigure = "wait_p99"\n[lesson.fix]\n"ack.late" = true\n'
+    )
+    path.write_text(head + "[lesson.live]\ntime_scale = 0.05\n")
+    with pytest.raises(ScenarioError, match=r"\[lesson.live\] needs time_scale"):
+        load(path)
+    path.write_text(head + "[lesson.live]\ntime_scale = 0\ntasks = 10\n")
+    with pytest.raises(ScenarioError, match="time_scale must be > 0"):
+        load(path)
+    path.write_text(head)
+    with pytest.raises(ScenarioError, match="simulated only"):
+        load(path).live_scenarios()
+
+
+def test_a_killed_node_with_prefetch_room_loses_messages_even_under_late_ack():
+    """The message a dead node's lingering BRPOP took was never received, so late ack cannot
+    bring it back; with no prefetch room while its one slot runs, no BRPOP waits."""
+    each = lesson("11_killed_node_takes_a_message")
+    trace = simulate(each.scenario)
+    lost = lost_tasks(trace)
+    assert sum(map(len, lost.values())) >= 5
+    assert set(lost) <= {"never reached a worker", "reserved by a worker, never started"}
+    _, fixed = each.run()
+    assert fixed["tasks_lost"] == 0

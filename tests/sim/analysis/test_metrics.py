@@ -1,0 +1,90 @@
+"""summarize() on small traces whose figures can be worked out by hand."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from sim.analysis.metrics import summarize
+from sim.trace import from_arrow
+
+ROWS = [  # task, attempt, state, t, worker
+    ("a", 0, "PENDING", 0.0, ""),
+    ("b", 0, "PENDING", 0.0, ""),
+    ("a", 0, "RECEIVED", 0.0, "w1"),
+    ("a", 0, "STARTED", 1.0, "w1"),
+    ("b", 0, "RECEIVED", 1.0, "w1"),
+    ("a", 0, "RETRY", 2.0, "w1"),
+    ("b", 0, "STARTED", 2.0, "w1"),
+    ("a", 1, "RECEIVED", 3.0, "w1"),
+    ("b", 0, "SUCCESS", 4.0, "w1"),
+    ("a", 1, "STARTED", 4.0, "w1"),
+    ("a", 1, "FAILURE", 6.0, "w1"),
+    ("c", 0, "PENDING", 5.0, ""),
+]
+
+
+def table(rows):
+    cols = list(zip(*rows, strict=True))
+    names = ("task_id", "attempt", "state", "t", "worker")
+    return from_arrow(pa.table({n: list(c) for n, c in zip(names, cols, strict=True)}))
+
+
+def test_figures_by_hand():
+    s = summarize(table(ROWS), slots=2)
+    assert (s.tasks_submitted, s.tasks_succeeded, s.tasks_failed, s.tasks_lost) == (3, 1, 1, 1)
+    assert (s.executions, s.retries, s.duplicate_executions) == (3, 1, 0)
+    assert s.wait_mean == pytest.approx((1 + 2) / 2)  # a: 1, b: 2; c never started
+    assert s.sojourn_mean == pytest.approx((6 + 4) / 2)
+    assert s.makespan == 6.0
+    assert s.throughput == pytest.approx(2 / 6)
+    assert s.utilization == pytest.approx((1 + 2 + 2) / (2 * 6))  # busy 5 of 12 slot-seconds
+    # waiting: a 0–1, b 0–2, c 5–6 (never started: counted to the end) → 4 task-seconds
+    assert s.queue_len_mean == pytest.approx(4 / 6)
+
+
+def test_a_duplicate_run_counts_once_by_its_last_terminal_row():
+    rows = [
+        ("a", 0, "PENDING", 0.0, ""),
+        ("a", 0, "RECEIVED", 0.0, "w1"),
+        ("a", 0, "STARTED", 0.0, "w1"),
+        ("a", 0, "RECEIVED", 5.0, "w2"),
+        ("a", 0, "STARTED", 5.0, "w2"),
+        ("a", 0, "SUCCESS", 8.0, "w1"),
+        ("a", 0, "SUCCESS", 9.0, "w2"),
+    ]
+    s = summarize(table(rows), slots=2)
+    assert (s.tasks_succeeded, s.executions, s.duplicate_executions) == (1, 2, 1)
+    assert s.sojourn_mean == 9.0
+    assert s.utilization == pytest.approx((8 + 4) / (2 * 9))
+
+
+def test_an_empty_trace_summarizes_to_zeros():
+    s = summarize(table([("a", 0, "PENDING", 0.0, "")]), slots=1)
+    assert s.tasks_lost == 1 and s.throughput == 0.0 and s.wait_p99 == 0.0
+
+
+def test_binned_steps_keep_each_spans_time_weighted_mean_and_peak():
+    from sim.analysis.metrics import binned_steps
+
+    # level 0 on [0, 1), 4 on [1, 1.5), 0 on [1.5, 3), 2 on [3, 4): two spans of 2 s each
+    t = np.array([0.0, 1.0, 1.5, 3.0, 4.0])
+    level = np.array([0.0, 4.0, 0.0, 2.0, 2.0])
+    middle, mean, peak = binned_steps(t, level, 2)
+    assert middle.tolist() == [1.0, 3.0]
+    assert mean.tolist() == [1.0, 1.0]  # 4 × 0.5 s in the first 2 s; 2 × 1 s in the second
+    assert peak.tolist() == [4.0, 2.0]
+    # a level carried into a span without a step inside it is that span's peak
+    _, mean, peak = binned_steps(np.array([0.0, 0.1, 10.0]), np.array([0.0, 5.0, 5.0]), 4)
+    assert peak.tolist() == [5.0] * 4 and mean[1:].tolist() == [5.0] * 3
+
+
+def test_task_history_lists_each_tasks_states_in_order():
+    from sim.analysis.metrics import task_history
+
+    trace = table(ROWS)
+    history = {str(trace.task_ids[t]): states for t, states in task_history(trace).items()}
+    assert history == {
+        "a": ["PENDING", "RECEIVED", "STARTED", "RETRY", "RECEIVED", "STARTED", "FAILURE"],
+        "b": ["PENDING", "RECEIVED", "STARTED", "SUCCESS"],
+        "c": ["PENDING"],
+    }

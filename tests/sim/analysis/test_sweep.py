@@ -1,0 +1,65 @@
+import math
+
+import pytest
+
+from sim.analysis import analytic, sweep
+from tests.sim.helpers import make
+
+MMC = make(
+    **{"arrivals.rate": 3.2, "workers.prefetch_multiplier": 1, "ack.late": True, "run.tasks": 20000}
+)
+
+
+def test_estimate_has_a_student_t_interval():
+    e = sweep.estimate([1.0, 2.0, 3.0])
+    assert e.mean == 2.0
+    # t(0.975, 2) = 4.303, s = 1, n = 3
+    assert e.high - e.mean == pytest.approx(4.303 / 3**0.5, rel=1e-3)
+    assert sweep.estimate([5.0]) == sweep.Estimate(5.0, None, None)
+
+
+def test_estimate_clips_the_interval_to_the_figures_range():
+    # mean 1, half-width t(0.975, 2)·s/√3 = 4.303: [-3.3, 5.3] unclipped
+    assert sweep.estimate([0.0, 0.0, 3.0], (0.0, math.inf)).low == 0.0
+    e = sweep.estimate([0.2, 0.9, 1.0], (0.0, 1.0))  # [-0.38, 1.78] unclipped
+    assert (e.low, e.high) == (0.0, 1.0)
+    assert e.mean == pytest.approx(0.7)
+
+
+def test_a_short_sweep_near_saturation_reports_only_possible_values():
+    # two replications of 200 tasks: wide intervals around a small wait and a utilisation near 1
+    near = make(**{"arrivals.rate": 3.2, "run.tasks": 200})
+    points = sweep.sweep(near, [2, 3], reps=2, processes=1)
+    for p in points:
+        for figure, (low, high) in sweep.FIGURES.items():
+            e = getattr(p, figure)
+            assert low <= e.low <= e.mean <= e.high <= high, (p.workers, figure, e)
+    assert points[1].wait_mean.low == 0.0 and points[1].utilization.high == 1.0
+
+
+def test_sweep_in_processes_matches_a_serial_sweep_and_erlang_c():
+    serial = sweep.sweep(MMC, [4, 8], reps=3, processes=1)
+    parallel = sweep.sweep(MMC, [4, 8], reps=3, processes=2)
+    assert serial == parallel
+    at4 = serial[0]
+    assert at4.wait_mean.low < analytic.mmc_wait(3.2, 1.0, 4) * 1.1
+    assert at4.wait_mean.high > analytic.mmc_wait(3.2, 1.0, 4) * 0.9
+    assert serial[1].wait_mean.mean < at4.wait_mean.mean  # more workers, less waiting
+    assert serial[1].utilization.mean == pytest.approx(0.4, rel=0.05)
+
+
+def test_common_random_numbers_make_more_workers_never_slower():
+    points = sweep.sweep(MMC, [4, 5, 6], reps=2, processes=1)
+    waits = [p.wait_mean.mean for p in points]
+    assert waits == sorted(waits, reverse=True)
+
+
+def test_any_field_sweeps_on_common_random_numbers():
+    base = make(**{"run.tasks": 500, "workers.count": 4})
+    runs = sweep.sweep_field(base, "arrivals.rate", [1.0, 3.0], reps=2, processes=1)
+    assert [len(r) for r in runs] == [2, 2]
+    assert [s.seed for s in runs[0]] == [base.seed, base.seed + 1]
+    assert runs[1][0].utilization > runs[0][0].utilization  # three times the load
+    by_workers = sweep.sweep(base, [2, 4], reps=2, processes=1)
+    again = sweep.sweep_field(base, "workers.count", [2, 4], reps=2, processes=1)
+    assert by_workers[0].wait_mean.mean == sum(s.wait_mean for s in again[0]) / 2

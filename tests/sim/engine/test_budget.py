@@ -1,0 +1,33 @@
+"""The memory a run will need, estimated before it starts."""
+
+import pytest
+
+from sim.engine import budget
+from tests.sim.helpers import make
+
+
+def test_the_estimate_grows_with_tasks_and_with_the_attempts_retries_add():
+    base = budget.estimated_bytes(make(**{"run.tasks": 1000}))
+    assert base == 1000 * budget.BYTES_PER_TASK
+    assert budget.estimated_bytes(make(**{"run.tasks": 2000})) == 2 * base
+    retried = make(**{"run.tasks": 1000, "failures.probability": 0.5, "retry.max_retries": 3})
+    assert budget.estimated_bytes(retried) == pytest.approx(base * (1 + 0.5 + 0.25 + 0.125))
+
+
+def test_a_duration_counts_its_expected_arrivals():
+    sc = make(**{"run.duration": 100.0, "arrivals.rate": 5.0})
+    assert budget.expected_tasks(sc) == 500
+
+
+def test_a_run_that_does_not_fit_is_refused_with_the_count_that_would():
+    sc = make(**{"run.tasks": 10_000})
+    budget.check_fits(sc, available=10_000 * budget.BYTES_PER_TASK)  # just fits
+    with pytest.raises(budget.RunTooLarge, match=r"run\.tasks: .* at most 5,000 tasks"):
+        budget.check_fits(sc, available=5_000 * budget.BYTES_PER_TASK)
+
+
+def test_available_memory_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:  100 kB\nMemAvailable:   2048 kB\n")
+    assert budget.available_bytes(meminfo) == 2048 * 1024
+    assert budget.available_bytes(tmp_path / "missing") is None

@@ -1,0 +1,75 @@
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.rules import retry
+from sim.rules.states import FAILURE, RETRY, SUCCESS
+from sim.scenario import Retry
+
+retries = st.integers(0, 2000)
+factors = st.floats(0.001, 1e4)
+maxima = st.floats(0, 1e6)
+unit = st.floats(0, 1, exclude_max=True)
+
+
+@given(retries, factors, maxima, unit)
+def test_jittered_backoff_lies_within_zero_and_the_cap(n, factor, maximum, u):
+    delay = retry.backoff_delay(n, factor, maximum, True, u)
+    assert 0 <= delay <= retry.backoff_cap(n, factor, maximum)
+
+
+@given(retries, factors, maxima)
+def test_backoff_without_jitter_is_the_cap(n, factor, maximum):
+    assert retry.backoff_delay(n, factor, maximum, False, 0.3) == retry.backoff_cap(
+        n, factor, maximum
+    )
+
+
+@given(st.integers(0, 60), factors, maxima)
+def test_cap_doubles_until_the_maximum(n, factor, maximum):
+    assert retry.backoff_cap(n + 1, factor, maximum) == min(
+        maximum, 2 * retry.backoff_cap(n, factor, 1e308)
+    )
+
+
+def test_celery_numbers():
+    # retry_backoff=3600 still retries within retry_backoff_max=600 s (pitfall 8)
+    assert retry.backoff_cap(0, 3600, 600) == 600
+    assert [retry.backoff_cap(n, 1, 600) for n in range(4)] == [1, 2, 4, 8]
+
+
+@given(st.integers(0, 50), st.floats(0, 1e4), unit)
+def test_countdown_is_used_when_backoff_is_off(n, countdown, u):
+    policy = Retry(max_retries=3, countdown=countdown, backoff=0.0, backoff_max=600.0, jitter=True)
+    assert retry.retry_delay(policy, n, u) == countdown
+
+
+@given(st.integers(0, 20), st.integers(0, 20))
+def test_a_task_runs_at_most_max_retries_plus_one_times(attempt, max_retries):
+    assert retry.outcome(attempt, False, max_retries) == SUCCESS
+    expected = RETRY if attempt < max_retries else FAILURE
+    assert retry.outcome(attempt, True, max_retries) == expected
+
+
+def test_a_lost_childs_retry_waits_default_retry_delay_even_with_backoff():
+    policy = Retry(max_retries=3, countdown=7.0, backoff=100.0, backoff_max=50.0, jitter=True)
+    assert retry.lost_child_countdown(policy) == 7.0
+    assert retry.longest_countdown(policy) == 50.0  # lost children are not retried
+    lost = replace(policy, on_worker_lost=True, countdown=70.0)
+    assert retry.longest_countdown(lost) == 70.0
+
+
+def test_only_a_dead_pool_child_is_retried_on_worker_lost():
+    from sim.rules.outage import Outage
+    from sim.scenario import Failures
+
+    policy = Retry(3, 1.0, 0.0, 600.0, True, on_worker_lost=True)
+    child = Failures(0.0, 0.1, "child", ())
+    node = Failures(0.0, 0.1, "node", ())
+    assert retry.retries_lost_child(policy, child) and retry.may_retry(policy, child)
+    assert not retry.retries_lost_child(policy, node) and not retry.may_retry(policy, node)
+    off = Retry(3, 1.0, 0.0, 600.0, True, on_worker_lost=False)
+    assert not retry.may_retry(off, child)
+    assert retry.may_retry(off, Failures(0.0, 0.0, "node", (Outage(1, 2, 1.0),)))
+    assert retry.may_retry(off, Failures(0.2, 0.0, "node", ()))
