@@ -114,7 +114,7 @@ def scenarios(
     pick("failures.crash_kind")
     pick("ack.reject_on_worker_lost")
     pick("ack.late")
-    # long enough that redeliveries stay bounded (see model.RunawayError for what is not)
+    # long enough that redeliveries stay bounded (sim.engine.broker.RunawayError is what is not)
     pick("ack.visibility_timeout", among=(600.0, 3600.0))
     pick("overhead.dispatch", among=(0.0, 0.01))
     pick("overhead.record", among=(0.0, 0.005))
