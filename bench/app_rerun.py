@@ -2,7 +2,8 @@
 
 A widget change reruns the page: simulate the scenario, summarize it, draw its CDF and
 timeline, and sweep worker counts for the trade-off chart (Streamlit's cache misses, since
-the scenario changed). Timed here without Streamlit, so the figure is compute only.
+the scenario changed). A worker-slider move within the swept range reuses the cached sweep
+(``explore.sweep_plan``), so it costs the rest. Timed here without Streamlit: compute only.
 Run: ``python bench/app_rerun.py [--tasks N]``.
 """
 
@@ -38,9 +39,8 @@ def rerun(sc: scenario.Scenario) -> dict[str, float]:
     charts.steps({"queued": queue_length(trace), "busy": busy_slots(trace)}, "timeline", "n")
     parts["summary and charts"] = time.perf_counter() - start
     start = time.perf_counter()
-    counts = explore.worker_range(sc)
-    small = sc.replace(**{"run.tasks": min(sc.run.tasks, explore.SWEEP_TASKS)})
-    sweep(small, list(counts), reps=explore.SWEEP_REPS, processes=1)
+    swept, counts = explore.sweep_plan(sc, sc.workers.count)
+    sweep(swept, list(counts), reps=explore.SWEEP_REPS, processes=1)
     parts[f"sweep ({len(counts)} counts × {explore.SWEEP_REPS})"] = time.perf_counter() - start
     return parts
 
@@ -61,6 +61,8 @@ def main() -> None:
     for part, seconds in best.items():
         print(f"{part:<32}{seconds:>9.3f}{seconds / floor:>9.1f}")
     print(f"{'total':<32}{total:>9.3f}{total / floor:>9.1f}")
+    slider = total - best[next(part for part in best if part.startswith("sweep"))]
+    print(f"{'worker-slider move (sweep cached)':<32}{slider:>9.3f}{slider / floor:>9.1f}")
     print(f"(floor: heapq M/M/c of the same {args.tasks:,} tasks, {floor:.4f} s)")
 
 

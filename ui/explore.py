@@ -60,7 +60,7 @@ def page() -> None:
         return
     headline(sc, summarize(trace, sc))
     distributions(trace)
-    how_many_workers(sc)
+    how_many_workers(sc, base.workers.count)
     st.subheader("Export")
     export_trace(trace, sc.name)
     st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
@@ -111,7 +111,21 @@ def distributions(trace: Trace) -> None:
         download_figure(fig, "timeline")
 
 
-def how_many_workers(sc: Scenario) -> None:
+def sweep_plan(sc: Scenario, own: int) -> tuple[Scenario, tuple[int, ...]]:
+    """The scenario the trade-off sweep runs and its worker counts, both anchored at ``own``, the
+    file's worker count, not the slider's: the sweep sets every count itself, so moving the worker
+    slider within the range reuses the cached sweep instead of running it again."""
+    anchored = sc.replace(**{"workers.count": own})
+    counts = worker_range(anchored)
+    if not counts[0] <= sc.workers.count <= counts[-1]:
+        anchored = sc
+        counts = worker_range(sc)
+    if not sc.run.duration:
+        anchored = anchored.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)})
+    return anchored, counts
+
+
+def how_many_workers(sc: Scenario, own: int) -> None:
     """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it."""
     st.subheader("How many workers?")
     target = st.number_input(
@@ -120,12 +134,9 @@ def how_many_workers(sc: Scenario) -> None:
         value=round(max(4 * service_mean(sc.service), 0.1), 2),
         key="explore-target",
     )
-    counts = worker_range(sc)
-    small = (
-        sc.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)}) if not sc.run.duration else sc
-    )
+    swept, counts = sweep_plan(sc, own)
     try:
-        points = run_sweep(scenario.dumps(small), counts)
+        points = run_sweep(scenario.dumps(swept), counts)
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return
@@ -139,6 +150,6 @@ def how_many_workers(sc: Scenario) -> None:
     else:
         st.success(f"Smallest worker count meeting p95 sojourn ≤ {target:g} s: **{best}**")
     st.caption(
-        f"{len(counts)} worker counts × {SWEEP_REPS} seeds × {small.run.tasks} tasks; "
+        f"{len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks; "
         "the band is the 95 % confidence interval over seeds."
     )
