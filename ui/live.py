@@ -9,8 +9,8 @@ import numpy as np
 import streamlit as st
 
 from live.session import LiveSession
-from sim import scenario
-from sim.metrics import execution_spans, latest_states, queue_length, task_history
+from sim import monitor, scenario
+from sim.metrics import execution_spans, latest_states, queue_length
 from sim.runs import summarize
 from sim.scenario import Scenario
 from sim.states import NAMES, PENDING
@@ -128,7 +128,7 @@ def watch(session: LiveSession) -> None:
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
-    st.dataframe(task_table(trace), hide_index=True, height=260)
+    tasks(trace, monitor.task_times(trace))
     if session.result is not None:
         finished(session, trace, stopped)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
@@ -170,8 +170,36 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
 
 
-def task_table(trace: Trace, limit: int = 200) -> list[dict]:
-    """The most recent tasks with their state history, newest first."""
-    history = task_history(trace)
-    recent = sorted(history, reverse=True)[:limit]
-    return [{"task": t, "state": history[t][-1], "history": " → ".join(history[t])} for t in recent]
+TABLE_ROWS = 200  # a big run's table shows its most recently active tasks
+
+
+def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
+    """Flower's task list, with the times Flower leaves out, and one task's whole story."""
+    st.subheader("Tasks")
+    c1, c2 = st.columns(2)
+    states = c1.multiselect("State", NAMES, key="live-filter-state", placeholder="any state")
+    workers = c2.multiselect(
+        "Worker", trace.workers, key="live-filter-worker", placeholder="any worker"
+    )
+    columns, matched = monitor.task_table(trace, times, tuple(states), tuple(workers), TABLE_ROWS)
+    st.dataframe(columns, hide_index=True, height=300, key="live-task-table")
+    shown = len(columns["task"])
+    st.caption(
+        f"{shown} of {matched} matching tasks, most recently active first"
+        + (" (the latest only: filter to find others)" if shown < matched else "")
+        + ". Times are seconds of scenario time; click a column to sort."
+    )
+    picked = st.selectbox(
+        "A task's history: every row of its trace",
+        columns["task"],
+        index=None,
+        key="live-task-pick",
+        placeholder="pick or type a task id",
+        accept_new_options=True,
+    )
+    if picked is not None:
+        history = monitor.task_trace(trace, picked)
+        if history["state"]:
+            st.dataframe(history, hide_index=True, key="live-task-history")
+        else:
+            st.info(f"No task {picked!r} in this run.")

@@ -162,9 +162,9 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
 
     import numpy as np
 
-    from sim import scenario
+    from sim import monitor, scenario
     from sim.states import TERMINAL
-    from ui.live import LiveSession, task_table
+    from ui.live import LiveSession
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
     session = LiveSession((sc,), 0.05)
@@ -179,8 +179,11 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
         time.sleep(0.2)
     assert session.error is None and session.result is not None
     assert seen_partial  # the watcher saw the run part-way
-    rows = task_table(session.result)
-    assert rows[0]["state"] == "SUCCESS" and rows[0]["history"].startswith("PENDING → RECEIVED")
+    trace = session.result
+    columns, matched = monitor.task_table(trace, monitor.task_times(trace))
+    assert matched == 150 and set(columns["state"]) == {"SUCCESS"}
+    history = monitor.task_trace(trace, columns["task"][0])
+    assert history["state"][:3] == ["PENDING", "RECEIVED", "STARTED"]
 
 
 def test_learn_renders_every_lesson_side_by_side(app):

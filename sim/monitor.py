@@ -1,0 +1,127 @@
+"""A run's monitor, computed from its trace so far: Flower's task and worker views, and what
+Flower cannot show (where a task's time went, which tasks look stuck, how many workers fit).
+
+Everything here reads a trace as it stands, so a run going on and a finished one are shown the
+same way; "now" is the trace's latest event. Times are seconds of scenario time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.metrics import (
+    first_time,
+    last_terminal,
+    latest_rows,
+)
+from sim.states import NAMES, PENDING, RECEIVED, STARTED
+from sim.trace import Trace
+
+QUANTILES = (50, 95, 99)
+STUCK_FACTOR = 3.0  # a task open this many times the p99 finished sojourn is flagged
+
+
+def _ids(trace: Trace, tasks: np.ndarray) -> list[str]:
+    if trace.task_ids is None:
+        return [str(t) for t in tasks.tolist()]
+    return [str(i) for i in trace.task_ids[tasks].tolist()]
+
+
+def _names(trace: Trace, workers: np.ndarray) -> list[str]:
+    names = ("",) + trace.workers
+    return [names[w + 1] for w in workers.tolist()]
+
+
+def _seconds(values: np.ndarray) -> list[float | None]:
+    """Times for a table: None (an empty cell) where a task has not got there."""
+    return [None if np.isnan(v) else round(v, 3) for v in values.tolist()]
+
+
+def now(trace: Trace) -> float:
+    return float(trace.t.max()) if len(trace) else 0.0
+
+
+@dataclass(frozen=True)
+class TaskTimes:
+    """Per task index (columns of equal length): where each task is and when it got there."""
+
+    sent: np.ndarray  # first PENDING
+    received: np.ndarray  # first RECEIVED
+    started: np.ndarray  # first STARTED
+    finished: np.ndarray  # last SUCCESS/FAILURE (NaN while open)
+    runtime: np.ndarray  # finished − the last STARTED (the execution that ended it)
+    attempts: np.ndarray  # attempts that started: highest started attempt + 1
+    state: np.ndarray  # its final state if it has one, else its latest
+    worker: np.ndarray  # the worker of its latest row that has one (-1: none yet)
+    last_seen: np.ndarray  # time of its latest row
+
+
+def task_times(trace: Trace) -> TaskTimes:
+    """Every task's times and whereabouts, in one pass per column."""
+    n = trace.n_tasks
+    latest = np.full(n, -1)
+    latest[trace.task[latest_rows(trace)]] = latest_rows(trace)
+    finished, end_state = last_terminal(trace)
+    state = np.where(end_state >= 0, end_state, trace.state[latest] if len(trace) else -1)
+    started = trace.state == STARTED
+    attempts = np.zeros(n, np.int64)
+    np.maximum.at(attempts, trace.task[started], trace.attempt[started].astype(np.int64) + 1)
+    with_worker = np.flatnonzero(trace.worker >= 0)
+    last_with = np.full(n, -1, np.int64)
+    np.maximum.at(last_with, trace.task[with_worker], with_worker)
+    worker = np.where(last_with >= 0, trace.worker[last_with] if len(trace) else -1, -1)
+    return TaskTimes(
+        sent=first_time(trace, PENDING),
+        received=first_time(trace, RECEIVED),
+        started=first_time(trace, STARTED),
+        finished=finished,
+        runtime=finished - first_time(trace, STARTED, last=True),
+        attempts=attempts,
+        state=state.astype(np.int64),
+        worker=worker,
+        last_seen=np.where(latest >= 0, trace.t[latest] if len(trace) else 0.0, np.nan),
+    )
+
+
+def task_table(
+    trace: Trace,
+    times: TaskTimes,
+    states: tuple[str, ...] = (),
+    workers: tuple[str, ...] = (),
+    limit: int = 200,
+) -> tuple[dict[str, list], int]:
+    """Flower's task list: the ``limit`` most recently active tasks in ``states`` on ``workers``
+    (empty: any), newest first, as table columns; and how many tasks matched in all."""
+    keep = np.flatnonzero(~np.isnan(times.last_seen))
+    if states:
+        keep = keep[np.isin(times.state[keep], [NAMES.index(s) for s in states])]
+    if workers:
+        keep = keep[np.isin(times.worker[keep], [trace.workers.index(w) for w in workers])]
+    shown = keep[np.argsort(-times.last_seen[keep], kind="stable")[:limit]]
+    columns = {
+        "task": _ids(trace, shown),
+        "state": [NAMES[s] for s in times.state[shown].tolist()],
+        "worker": _names(trace, times.worker[shown]),
+        "sent": _seconds(times.sent[shown]),
+        "received": _seconds(times.received[shown]),
+        "started": _seconds(times.started[shown]),
+        "finished": _seconds(times.finished[shown]),
+        "runtime": _seconds(times.runtime[shown]),
+        "attempts": times.attempts[shown].tolist(),
+    }
+    return columns, len(keep)
+
+
+def task_trace(trace: Trace, task_id: str) -> dict[str, list]:
+    """Every row of one task's trace, in order: its whole story, retries and redeliveries."""
+    ids = trace.task_ids if trace.task_ids is not None else np.arange(trace.n_tasks).astype(str)
+    found = np.flatnonzero(ids == task_id)
+    rows = np.flatnonzero(trace.task == found[0]) if len(found) else np.zeros(0, np.int64)
+    return {
+        "attempt": trace.attempt[rows].tolist(),
+        "state": [NAMES[s] for s in trace.state[rows].tolist()],
+        "t": trace.t[rows].round(3).tolist(),
+        "worker": _names(trace, trace.worker[rows]),
+    }

@@ -1,0 +1,71 @@
+"""The Live page's monitor on small traces whose answers can be worked out by hand."""
+
+import math
+
+from sim import monitor
+from sim.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.trace import Recorder
+
+
+def run():
+    """Task 0 fails once on w1 and succeeds on w2; 1 succeeds on w1; 2 is still queued; 3 was
+    running on w2 when w2 died and is received again by w1, where it still runs."""
+    r = Recorder(("w1", "w2"))
+    for task, attempt, state, t, worker in [
+        (0, 0, PENDING, 0.0, -1),
+        (1, 0, PENDING, 0.0, -1),
+        (0, 0, RECEIVED, 0.5, 0),
+        (0, 0, STARTED, 1.0, 0),
+        (1, 0, RECEIVED, 1.0, 0),
+        (0, 0, RETRY, 2.0, 0),
+        (1, 0, STARTED, 2.0, 0),
+        (3, 0, PENDING, 2.0, -1),
+        (3, 0, RECEIVED, 2.0, 1),
+        (3, 0, STARTED, 2.5, 1),
+        (0, 1, RECEIVED, 3.0, 1),
+        (1, 0, SUCCESS, 4.0, 0),
+        (0, 1, STARTED, 4.0, 1),
+        (2, 0, PENDING, 5.0, -1),
+        (0, 1, SUCCESS, 6.0, 1),
+        (3, 0, RECEIVED, 7.0, 0),
+        (3, 0, STARTED, 7.5, 0),
+    ]:
+        r.add(task, attempt, state, t, worker)
+    return r.trace()
+
+
+def test_task_times_say_where_each_task_is_and_when_it_got_there():
+    times = monitor.task_times(run())
+    assert times.sent.tolist() == [0.0, 0.0, 5.0, 2.0]
+    assert times.received.tolist()[:2] == [0.5, 1.0] and math.isnan(times.received[2])
+    assert times.started[0] == 1.0 and times.started[3] == 2.5
+    assert times.finished[:2].tolist() == [6.0, 4.0] and math.isnan(times.finished[3])
+    assert times.runtime[:2].tolist() == [2.0, 2.0]  # the execution that ended it, not the first
+    assert times.attempts.tolist() == [2, 1, 0, 1]
+    assert times.state.tolist() == [SUCCESS, SUCCESS, PENDING, STARTED]
+    assert times.worker.tolist() == [1, 0, -1, 0]  # where it was last seen
+
+
+def test_the_task_table_is_newest_first_filtered_and_bounded():
+    trace = run()
+    times = monitor.task_times(trace)
+    columns, matched = monitor.task_table(trace, times)
+    assert matched == 4 and columns["task"] == ["3", "0", "2", "1"]  # by latest activity
+    assert columns["finished"] == [None, 6.0, None, 4.0]
+    assert columns["worker"] == ["w1", "w2", "", "w1"]
+    columns, matched = monitor.task_table(trace, times, states=("SUCCESS",), workers=("w1",))
+    assert (columns["task"], matched) == (["1"], 1)
+    columns, matched = monitor.task_table(trace, times, limit=2)
+    assert columns["task"] == ["3", "0"] and matched == 4  # the caption says 2 of 4
+
+
+def test_a_tasks_history_is_every_row_of_its_trace():
+    history = monitor.task_trace(run(), "0")
+    assert history["state"] == ["PENDING", "RECEIVED", "STARTED", "RETRY", "RECEIVED"] + [
+        "STARTED",
+        "SUCCESS",
+    ]
+    assert history["attempt"] == [0, 0, 0, 0, 1, 1, 1]
+    assert history["worker"] == ["", "w1", "w1", "w1", "w2", "w2", "w2"]
+    assert history["t"][-1] == 6.0
+    assert monitor.task_trace(run(), "no such task")["state"] == []
