@@ -80,10 +80,12 @@ def run_live(
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
     watch: Callable[[Trace], None] | None = None,
+    nodes: Callable[[WorkerPool], None] | None = None,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
-    ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs;
+    ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs, and
+    ``nodes(pool)`` once its workers are up (a monitor asks the pool which nodes run);
     setting ``stop`` ends it early, cleanly.
     """
     check_live(sc)
@@ -100,6 +102,8 @@ def run_live(
         pool = worker_pool(config, names)
         announce(client, config, path.read_text())
         pool.start()
+        if nodes:
+            nodes(pool)
         clock = config.clock.started(time.time() + 0.05)
         collector = Collector(client, config, names, clock)
         client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages

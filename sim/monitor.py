@@ -12,11 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.metrics import (
+    execution_spans,
     first_time,
     last_terminal,
     latest_rows,
+    open_starts,
+    step_counts,
 )
-from sim.states import NAMES, PENDING, RECEIVED, STARTED
+from sim.states import FAILURE, NAMES, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Trace
 
 QUANTILES = (50, 95, 99)
@@ -125,3 +128,66 @@ def task_trace(trace: Trace, task_id: str) -> dict[str, list]:
         "t": trace.t[rows].round(3).tolist(),
         "worker": _names(trace, trace.worker[rows]),
     }
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One worker node as Flower lists it, plus how busy it was over the run."""
+
+    name: str
+    busy: int  # executions running now
+    processed: int  # executions that ended in SUCCESS
+    failed: int  # … in FAILURE
+    retried: int  # … in RETRY
+    interrupted: int  # executions its death cut short (no closing row, the task moved on)
+    utilization: float  # busy slot-seconds ÷ (slots × the run so far)
+
+
+def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Open STARTED rows split into those running now and those their worker's death cut short:
+    an execution is running while its row is its task's latest and the run goes on."""
+    rows = open_starts(trace)
+    latest = np.full(trace.n_tasks, -1)
+    latest[trace.task[latest_rows(trace)]] = latest_rows(trace)
+    running = (latest[trace.task[rows]] == rows) & going
+    return rows[running], rows[~running]
+
+
+def worker_stats(trace: Trace, concurrency: int, going: bool) -> list[WorkerStats]:
+    """Per worker node of the trace: what runs on it now, what it finished, how busy it was.
+    ``going``: the run goes on (after it, nothing runs any more)."""
+    spans = execution_spans(trace)
+    running, interrupted = _running(trace, going)
+    span = now(trace)
+    stats = []
+    for w, name in enumerate(trace.workers):
+        own = spans["worker"] == w
+        ends = spans["state"][own]
+        runs = running[trace.worker[running] == w]
+        busy_time = float((spans["end"][own] - spans["start"][own]).sum())
+        busy_time += float((span - trace.t[runs]).sum())
+        stats.append(
+            WorkerStats(
+                name=name,
+                busy=len(runs),
+                processed=int(np.count_nonzero(ends == SUCCESS)),
+                failed=int(np.count_nonzero(ends == FAILURE)),
+                retried=int(np.count_nonzero(ends == RETRY)),
+                interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
+                utilization=busy_time / (concurrency * span) if span > 0 else 0.0,
+            )
+        )
+    return stats
+
+
+def busy_by_worker(trace: Trace, going: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per worker, its busy slots over time, up to now (a running execution counts until now)."""
+    spans = execution_spans(trace)
+    running, _ = _running(trace, going)
+    series = {}
+    for w, name in enumerate(trace.workers):
+        own = spans["worker"] == w
+        up = np.concatenate([spans["start"][own], trace.t[running[trace.worker[running] == w]]])
+        t, level = step_counts(up, spans["end"][own])
+        series[name] = (np.append(t, now(trace)), np.append(level, level[-1] if len(level) else 0))
+    return series

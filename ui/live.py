@@ -117,20 +117,21 @@ def watch(session: LiveSession) -> None:
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
         col.metric(name, states.get(name, 0))
-    spans = execution_spans(trace)
-    per_worker = {
-        w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
-    }
+    going = session.result is None
     figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
         "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
-        "live-chart-workers": charts.bars(per_worker, "Executions per worker", "executions"),
+        "live-chart-busy": charts.steps(
+            monitor.busy_by_worker(trace, going), "Busy slots by worker", "slots"
+        ),
     }
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
+    nodes(session, trace, going)
     tasks(trace, monitor.task_times(trace))
     if session.result is not None:
         finished(session, trace, stopped)
+        spans = execution_spans(trace)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
         for key, fig in figures.items():
@@ -168,6 +169,35 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
             session.compare_anyway = True
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+
+
+def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
+    """Flower's worker list: each node's status, what runs on it, what it did, how busy it was."""
+    st.subheader("Workers")
+    up = session.nodes_up()
+    slots = session.scenario.workers.concurrency
+    stats = monitor.worker_stats(trace, slots, going)
+    status = {True: "online", False: "down"}
+    st.dataframe(
+        {
+            "worker": [w.name for w in stats],
+            "status": [
+                status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
+            ],
+            "busy now": [f"{w.busy} of {slots}" for w in stats],
+            "processed": [w.processed for w in stats],
+            "failed": [w.failed for w in stats],
+            "retried": [w.retried for w in stats],
+            "cut short": [w.interrupted for w in stats],
+            "utilisation": [f"{w.utilization:.0%}" for w in stats],
+        },
+        hide_index=True,
+        key="live-worker-table",
+    )
+    st.caption(
+        "Counts are executions that ended so; *cut short*: executions a dying worker never "
+        "finished. Utilisation is busy slot-seconds over the run so far."
+    )
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

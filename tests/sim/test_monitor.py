@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from sim import monitor
 from sim.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
@@ -69,3 +71,23 @@ def test_a_tasks_history_is_every_row_of_its_trace():
     assert history["worker"] == ["", "w1", "w1", "w1", "w2", "w2", "w2"]
     assert history["t"][-1] == 6.0
     assert monitor.task_trace(run(), "no such task")["state"] == []
+
+
+def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
+    w1, w2 = monitor.worker_stats(run(), concurrency=1, going=True)
+    assert (w1.name, w1.busy, w1.processed, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
+    assert (w2.busy, w2.processed, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
+    assert w2.utilization == pytest.approx(2 / 7.5)
+    w1, _ = monitor.worker_stats(run(), concurrency=2, going=False)
+    assert (w1.busy, w1.interrupted) == (0, 1)  # after the run nothing runs: task 3 is lost
+    assert w1.utilization == pytest.approx(3 / 15)
+
+
+def test_busy_slots_per_worker_step_up_and_down_and_reach_now():
+    series = monitor.busy_by_worker(run(), going=True)
+    t, level = series["w1"]
+    assert t.tolist() == [1.0, 2.0, 2.0, 4.0, 7.5, 7.5]
+    assert level.tolist() == [1, 0, 1, 0, 1, 1]
+    t, level = series["w2"]
+    assert (t.tolist(), level.tolist()) == ([4.0, 6.0, 7.5], [1, 0, 0])

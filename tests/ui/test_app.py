@@ -170,8 +170,10 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     session = LiveSession((sc,), 0.05)
     session.start()
     seen_partial = False
+    seen_up: set[str] = set()
     deadline = time.monotonic() + 120
     while session.running and time.monotonic() < deadline:
+        seen_up |= {node for node, up in session.nodes_up().items() if up}
         latest = session.latest
         if latest is not None and len(latest) > 0 and session.result is None:
             done = np.isin(latest.state, list(TERMINAL)).sum()
@@ -179,6 +181,7 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
         time.sleep(0.2)
     assert session.error is None and session.result is not None
     assert seen_partial  # the watcher saw the run part-way
+    assert seen_up == {"w1", "w2"} and session.nodes_up() == {}  # online while it ran
     trace = session.result
     columns, matched = monitor.task_table(trace, monitor.task_times(trace))
     assert matched == 150 and set(columns["state"]) == {"SUCCESS"}
