@@ -191,3 +191,25 @@ def busy_by_worker(trace: Trace, going: bool) -> dict[str, tuple[np.ndarray, np.
         t, level = step_counts(up, spans["end"][own])
         series[name] = (np.append(t, now(trace)), np.append(level, level[-1] if len(level) else 0))
     return series
+
+
+def wait_split(trace: Trace) -> dict[str, np.ndarray]:
+    """Where a task's time went, which Flower cannot show: waiting in the broker (PENDING →
+    RECEIVED), reserved by a worker behind other tasks (RECEIVED → STARTED), and running
+    (STARTED → its end). Waits are the first delivery's, since a retry's countdown is spent
+    reserved too (Celery holds an ETA message on the worker); runtimes are every execution's."""
+    sent, received = first_time(trace, PENDING), first_time(trace, RECEIVED)
+    broker, prefetch = received - sent, first_time(trace, STARTED) - received
+    spans = execution_spans(trace)
+    return {
+        "broker wait": broker[~np.isnan(broker)],
+        "prefetch wait": prefetch[~np.isnan(prefetch)],
+        "runtime": spans["end"] - spans["start"],
+    }
+
+
+def quantiles(values: np.ndarray) -> dict[str, float]:
+    """p50, p95 and p99 of ``values`` (none of an empty sample)."""
+    if not len(values):
+        return {}
+    return {f"p{q}": float(v) for q, v in zip(QUANTILES, np.percentile(values, QUANTILES))}

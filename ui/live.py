@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from live.session import LiveSession
@@ -129,6 +130,7 @@ def watch(session: LiveSession) -> None:
             st.plotly_chart(fig, key=key)
     nodes(session, trace, going)
     tasks(trace, monitor.task_times(trace))
+    figures["live-chart-split"] = where_time_went(trace)
     if session.result is not None:
         finished(session, trace, stopped)
         spans = execution_spans(trace)
@@ -198,6 +200,22 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         "Counts are executions that ended so; *cut short*: executions a dying worker never "
         "finished. Utilisation is busy slot-seconds over the run so far."
     )
+
+
+def where_time_went(trace: Trace) -> go.Figure:
+    """Broker wait, prefetch wait and runtime apart: Flower shows a task's runtime only."""
+    st.subheader("Where the time went")
+    split = monitor.wait_split(trace)
+    fig = charts.histograms(
+        split, {name: monitor.quantiles(v) for name, v in split.items()}, "Wait split"
+    )
+    st.plotly_chart(fig, key="live-chart-split")
+    st.caption(
+        "Broker wait: sent until a worker reserved it (PENDING → RECEIVED). Prefetch wait: "
+        "reserved until a slot ran it (RECEIVED → STARTED), long when the prefetch multiplier "
+        "holds tasks behind slow ones. Waits are each task's first delivery."
+    )
+    return fig
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from sim import monitor
@@ -91,3 +92,13 @@ def test_busy_slots_per_worker_step_up_and_down_and_reach_now():
     assert level.tolist() == [1, 0, 1, 0, 1, 1]
     t, level = series["w2"]
     assert (t.tolist(), level.tolist()) == ([4.0, 6.0, 7.5], [1, 0, 0])
+
+
+def test_the_wait_split_separates_broker_prefetch_and_runtime():
+    split = monitor.wait_split(run())
+    assert split["broker wait"].tolist() == [0.5, 1.0, 0.0]  # tasks 0, 1, 3; task 2 queued
+    assert split["prefetch wait"].tolist() == [0.5, 1.0, 0.5]
+    assert sorted(split["runtime"].tolist()) == [1.0, 2.0, 2.0]  # closed executions only
+    q = monitor.quantiles(np.arange(101.0))
+    assert q == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert monitor.quantiles(np.zeros(0)) == {}
