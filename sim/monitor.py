@@ -212,4 +212,38 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
     """p50, p95 and p99 of ``values`` (none of an empty sample)."""
     if not len(values):
         return {}
-    return {f"p{q}": float(v) for q, v in zip(QUANTILES, np.percentile(values, QUANTILES))}
+    return {
+        f"p{q}": float(v) for q, v in zip(QUANTILES, np.percentile(values, QUANTILES), strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Tasks open far longer than finished ones took: ``threshold`` is ``STUCK_FACTOR`` × the
+    p99 sojourn of the finished (None until one has finished); the oldest first."""
+
+    threshold: float | None
+    count: int
+    columns: dict[str, list]
+
+
+def stuck_tasks(
+    trace: Trace, times: TaskTimes, factor: float = STUCK_FACTOR, limit: int = 200
+) -> Stuck:
+    """Tasks with no terminal state ``factor`` × p99 finished sojourn after they were sent, with
+    where they were last seen and how long ago they were sent (their age, as of now)."""
+    done = ~np.isnan(times.finished)
+    p99 = quantiles((times.finished - times.sent)[done]).get("p99")
+    if p99 is None:
+        return Stuck(None, 0, {})
+    age = now(trace) - times.sent
+    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > factor * p99))
+    shown = open_[np.argsort(-age[open_], kind="stable")[:limit]]
+    columns = {
+        "task": _ids(trace, shown),
+        "last state": [NAMES[s] for s in times.state[shown].tolist()],
+        "worker": _names(trace, times.worker[shown]),
+        "age": _seconds(age[shown]),
+        "last seen": _seconds(times.last_seen[shown]),
+    }
+    return Stuck(factor * p99, len(open_), columns)

@@ -118,6 +118,8 @@ def watch(session: LiveSession) -> None:
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
         col.metric(name, states.get(name, 0))
+    times = monitor.task_times(trace)
+    stuck(trace, times)
     going = session.result is None
     figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
         "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
@@ -129,7 +131,7 @@ def watch(session: LiveSession) -> None:
         with column:
             st.plotly_chart(fig, key=key)
     nodes(session, trace, going)
-    tasks(trace, monitor.task_times(trace))
+    tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
     if session.result is not None:
         finished(session, trace, stopped)
@@ -216,6 +218,33 @@ def where_time_went(trace: Trace) -> go.Figure:
         "holds tasks behind slow ones. Waits are each task's first delivery."
     )
     return fig
+
+
+def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
+    """A warning with the count of tasks open far longer than finished ones took, and the list."""
+    factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
+    found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    if found.count:
+        st.warning(
+            f"{found.count} task{'s' * (found.count != 1)} stuck: no end after "
+            f"{found.threshold:.3g} s ({factor:g} × the p99 sojourn of finished tasks)."
+        )
+    with st.expander(f"Stuck tasks ({found.count})"):
+        st.number_input(
+            "Flag a task open longer than this many × the p99 finished sojourn",
+            min_value=1.0,
+            max_value=100.0,
+            value=monitor.STUCK_FACTOR,
+            step=0.5,
+            key="live-stuck-factor",
+        )
+        if found.threshold is None:
+            st.caption("No task has finished yet, so there is no p99 to compare with.")
+        elif found.count:
+            st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
+            st.caption("Age: seconds since the task was sent, as of the latest event.")
+        else:
+            st.caption(f"None open longer than {found.threshold:.3g} s.")
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

@@ -102,3 +102,19 @@ def test_the_wait_split_separates_broker_prefetch_and_runtime():
     q = monitor.quantiles(np.arange(101.0))
     assert q == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
     assert monitor.quantiles(np.zeros(0)) == {}
+
+
+def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
+    trace = run()  # finished sojourns 6 (task 0) and 4 (task 1); now 7.5
+    times = monitor.task_times(trace)
+    stuck = monitor.stuck_tasks(trace, times, factor=1.0)  # threshold ≈ 5.96
+    assert stuck.threshold == pytest.approx(np.percentile([6.0, 4.0], 99))
+    assert stuck.count == 0  # task 3 is 5.5 s old, task 2 2.5 s
+    stuck = monitor.stuck_tasks(trace, times, factor=0.5)
+    assert stuck.count == 1 and stuck.columns["task"] == ["3"]
+    assert stuck.columns["last state"] == ["STARTED"] and stuck.columns["age"] == [5.5]
+    stuck = monitor.stuck_tasks(trace, times, factor=0.1)
+    assert stuck.columns["task"] == ["3", "2"]  # the oldest first
+    unfinished = monitor.task_times(trace)
+    nothing_done = monitor.TaskTimes(**{**vars(unfinished), "finished": unfinished.sent * np.nan})
+    assert monitor.stuck_tasks(trace, nothing_done) == monitor.Stuck(None, 0, {})
