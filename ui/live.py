@@ -11,12 +11,14 @@ import streamlit as st
 
 from live.session import LiveSession
 from sim import monitor, scenario
+from sim.distributions import service_mean
 from sim.metrics import execution_spans, latest_states, queue_length
 from sim.runs import summarize
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from sim.states import NAMES, PENDING
 from sim.trace import Trace
 from ui import charts
+from ui.explore import SWEEP_REPS, run_sweep, worker_range
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace
 
@@ -133,6 +135,7 @@ def watch(session: LiveSession) -> None:
     nodes(session, trace, going)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
+    sizing(session, trace, times)
     if session.result is not None:
         finished(session, trace, stopped)
         spans = execution_spans(trace)
@@ -245,6 +248,52 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             st.caption("Age: seconds since the task was sent, as of the latest event.")
         else:
             st.caption(f"None open longer than {found.threshold:.3g} s.")
+
+
+def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None:
+    """Little's law on the live figures, and the fewest workers the simulator says would meet
+    a target p95 sojourn at this scenario's load (once the run is over)."""
+    st.subheader("Sizing")
+    law = monitor.little(trace, times)
+    cols = st.columns(4)
+    cols[0].metric("λ (tasks sent per s)", f"{law.arrival_rate:.3g}/s")
+    cols[1].metric("W (mean sojourn)", f"{law.sojourn_mean:.3g} s")
+    cols[2].metric("L (time-average in system)", f"{law.in_system_mean:.3g}")
+    cols[3].metric("λ·W", f"{law.predicted:.3g}")
+    st.caption(
+        "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "
+        "L tasks in the system on average is the backlog the workers and Redis hold."
+    )
+    if session.result is None:
+        st.caption("The worker-count sweep comes when the run is over.")
+        return
+    sc = session.scenario
+    target = st.number_input(
+        "Target p95 sojourn (s)",
+        min_value=0.01,
+        value=round(max(4 * service_mean(sc.service), 0.1), 2),
+        key="live-target",
+    )
+    counts = worker_range(sc)
+    try:
+        points = run_sweep(scenario.dumps(sc), counts)
+    except ScenarioError as err:
+        st.error(f"The sweep stopped: {err}")
+        return
+    best = charts.smallest_meeting(points, target)
+    if best is None:
+        st.info(f"No worker count up to {counts[-1]} meets a p95 sojourn of {target:g} s.")
+    else:
+        st.success(
+            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
+            f"(this run had {sc.workers.count})."
+        )
+    fig = charts.tradeoff(points, target, current=sc.workers.count)
+    st.plotly_chart(fig, key="live-chart-sizing")
+    st.caption(
+        f"Simulated: {len(counts)} worker counts × {SWEEP_REPS} seeds × {sc.run.tasks} tasks "
+        "of this scenario; the band is the 95 % confidence interval over seeds."
+    )
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

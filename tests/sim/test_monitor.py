@@ -118,3 +118,18 @@ def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
     unfinished = monitor.task_times(trace)
     nothing_done = monitor.TaskTimes(**{**vars(unfinished), "finished": unfinished.sent * np.nan})
     assert monitor.stuck_tasks(trace, nothing_done) == monitor.Stuck(None, 0, {})
+
+
+def test_littles_law_on_the_run_so_far():
+    trace = run()  # now 7.5; sent 0, 0, 5, 2; ended 6 and 4
+    law = monitor.little(trace, monitor.task_times(trace))
+    assert law.arrival_rate == pytest.approx(4 / 7.5)
+    assert law.sojourn_mean == pytest.approx(5.0)
+    assert law.in_system_mean == pytest.approx((6 + 4 + 2.5 + 5.5) / 7.5)  # open ones until now
+    r = Recorder(("w1",))
+    for task, state, t in [(0, PENDING, 0.0), (1, PENDING, 1.0), (0, SUCCESS, 2.0)]:
+        r.add(task, 0, state, t, 0)
+    r.add(1, 0, SUCCESS, 4.0, 0)
+    done = r.trace()
+    law = monitor.little(done, monitor.task_times(done))
+    assert law.in_system_mean == pytest.approx(law.predicted)  # complete: L = λW exactly
