@@ -84,9 +84,8 @@ def run_live(
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
-    ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs, and
-    ``nodes(pool)`` once its workers are up (a monitor asks the pool which nodes run);
-    setting ``stop`` ends it early, cleanly.
+    While it runs it calls ``progress(done, submitted)``, ``watch(trace so far)`` and, once the
+    workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
     """
     check_live(sc)
     seed = sc.seed if seed is None else seed
