@@ -139,11 +139,13 @@ def test_compare_page_asks_for_a_live_run_first(app):
 def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monkeypatch):
     from live.run import run_live
     from sim import scenario
+    from sim.runs import summarize
     from ui import live as live_page
 
     sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
     trace = run_live(sc, redis_url, time_scale=0.05)
     monkeypatch.setattr(live_page, "_LATEST", [live_page.LiveSession((sc,), 0.05, results=[trace])])
+    live_panels_after_the_run(app, summarize(trace, sc, engine="live"))
     app.sidebar.radio(key="page").set_value("Compare").run()
     assert not app.exception
     assert len(app.dataframe) == 1
@@ -154,6 +156,44 @@ def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monk
     (headline,) = [v for v in said if v.startswith(("match: ", "miss: "))]
     expected = f"miss: {missed} of {len(shown)} figures" if missed else "match: every figure"
     assert headline.startswith(expected)  # the one-line verdict counts the table's misses
+
+
+def table(at, column: str):
+    """The shown table that has ``column`` (st.dataframe elements carry no key in AppTest)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def live_panels_after_the_run(app, s) -> None:
+    """The Live page's monitor of a finished run (flaky_api: retries) agrees with its summary."""
+    import json
+
+    app.sidebar.radio(key="page").set_value("Live").run()
+    assert not app.exception, app.exception
+    workers = table(app, "utilisation")
+    assert list(workers["worker"]) == ["w1", "w2"] and set(workers["status"]) == {"stopped"}
+    assert workers["processed"].sum() == s.tasks_succeeded
+    assert workers["retried"].sum() == s.retries > 0
+    tasks = table(app, "attempts")
+    assert len(tasks) == s.tasks_submitted and tasks["finished"].notna().sum() == s.tasks_succeeded
+    app.multiselect(key="live-filter-worker").set_value(["w2"]).run()
+    assert set(table(app, "attempts")["worker"]) == {"w2"}
+    app.multiselect(key="live-filter-worker").set_value([]).run()
+    app.multiselect(key="live-filter-state").set_value(["SUCCESS"]).run()
+    tasks = table(app, "attempts")
+    assert set(tasks["state"]) == {"SUCCESS"} and len(tasks) == s.tasks_succeeded
+    retried = tasks[tasks["attempts"] > 1].iloc[0]
+    app.selectbox(key="live-task-pick").set_value(retried["task"]).run()
+    history = table(app, "t")
+    assert "RETRY" in set(history["state"]) and history["attempt"].max() + 1 == retried["attempts"]
+    assert list(history["state"])[-1] == "SUCCESS"
+    split = next(
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Wait split" in c.proto.spec
+    )
+    assert len(split["layout"]["shapes"]) == 9  # p50, p95, p99 on each of three histograms
+    assert any(e.label.startswith("Stuck tasks") for e in app.expander)
+    shown = metrics(app)
+    assert shown["L (time-average in system)"] == shown["λ·W"]  # a complete run
+    assert any("worker count" in e.value for e in [*app.success, *app.info])
 
 
 @pytest.mark.live
@@ -351,3 +391,26 @@ def test_a_lesson_whose_figure_is_a_count_shows_that_count(app):
     ]
     assert len(bars) == 1
     assert bars[0]["data"][0]["y"] == [default["tasks_lost"], fixed["tasks_lost"]]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_task_that_never_ends_is_flagged_stuck(monkeypatch):
+    from sim.states import PENDING
+    from sim.trace import Trace
+    from ui import live as live_page
+
+    session = _simulated_run()
+    t = session.result
+    keep = (t.task != 0) | (t.state == PENDING)  # task 0 is sent and never heard of again
+    cut = Trace(t.task[keep], t.attempt[keep], t.state[keep], t.t[keep], t.worker[keep], t.workers)
+    session.results[:] = [cut]
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not at.exception, at.exception
+    assert any(e.label.startswith("Stuck tasks (") for e in at.expander)
+    at.number_input(key="live-stuck-factor").set_value(1.0).run()
+    assert [w.value for w in at.warning if "stuck" in w.value][0].startswith("1 task stuck")
+    assert list(table(at, "last state")["last state"]) == ["PENDING"]
+    assert any(e.label == "Stuck tasks (1)" for e in at.expander)
