@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.metrics import (
+    binned_steps,
     execution_spans,
     first_time,
     last_terminal,
@@ -23,6 +24,7 @@ from sim.states import FAILURE, NAMES, PENDING, RECEIVED, RETRY, STARTED, SUCCES
 from sim.trace import Trace
 
 QUANTILES = (50, 95, 99)
+BUSY_BINS = 60  # spans of the busy-slots chart
 STUCK_FACTOR = 3.0  # a task open this many times the p99 finished sojourn is flagged
 
 
@@ -180,17 +182,25 @@ def worker_stats(trace: Trace, concurrency: int, going: bool) -> list[WorkerStat
     return stats
 
 
-def busy_by_worker(trace: Trace, going: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per worker, its busy slots over time, up to now (a running execution counts until now)."""
+def busy_by_worker(
+    trace: Trace, going: bool, bins: int = BUSY_BINS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per worker, its mean busy slots in each of ``bins`` equal spans from the start until now
+    (a running execution counts until now), and the spans' middles: single executions flicker
+    too fast to read, a span's mean reads as that worker's load then."""
+    span = now(trace)
+    if span <= 0:
+        return np.zeros(0), {name: np.zeros(0) for name in trace.workers}
     spans = execution_spans(trace)
     running, _ = _running(trace, going)
-    series = {}
+    series, middle = {}, np.zeros(0)
     for w, name in enumerate(trace.workers):
         own = spans["worker"] == w
         up = np.concatenate([spans["start"][own], trace.t[running[trace.worker[running] == w]]])
         t, level = step_counts(up, spans["end"][own])
-        series[name] = (np.append(t, now(trace)), np.append(level, level[-1] if len(level) else 0))
-    return series
+        t, level = np.r_[0.0, t, span], np.r_[0.0, level, level[-1] if len(level) else 0.0]
+        middle, series[name], _ = binned_steps(t, level, bins)
+    return middle, series
 
 
 def wait_split(trace: Trace) -> dict[str, np.ndarray]:

@@ -71,8 +71,12 @@ def page() -> None:
         key="live-stop",
         on_click=session.stop.set if running else None,
     )
-    if session is not None:
+    if session is None:
+        return
+    if running:
         watch(session)
+    else:
+        review(session)
 
 
 _LATEST: list[LiveSession] = []  # this app server's latest Live-page run, across reloads and tabs
@@ -104,6 +108,17 @@ def compared_run() -> tuple[str, float, Trace] | None:
 @st.fragment(run_every=1.0)
 def watch(session: LiveSession) -> None:
     """Redrawn every second while the run goes, as Flower's dashboard is."""
+    draw(session)
+
+
+@st.fragment
+def review(session: LiveSession) -> None:
+    """A finished run, redrawn only when its own widgets change: a filter, a task picked."""
+    draw(session)
+
+
+def draw(session: LiveSession) -> None:
+    """The run as it stands: counts, charts, workers, tasks, the wait split and sizing."""
     if session.error:
         st.error(session.error)
         return
@@ -125,8 +140,8 @@ def watch(session: LiveSession) -> None:
     going = session.result is None
     figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
         "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
-        "live-chart-busy": charts.steps(
-            monitor.busy_by_worker(trace, going), "Busy slots by worker", "slots"
+        "live-chart-busy": charts.stacked(
+            *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
         ),
     }
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):

@@ -85,13 +85,13 @@ def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
     assert w1.utilization == pytest.approx(3 / 15)
 
 
-def test_busy_slots_per_worker_step_up_and_down_and_reach_now():
-    series = monitor.busy_by_worker(run(), going=True)
-    t, level = series["w1"]
-    assert t.tolist() == [1.0, 2.0, 2.0, 4.0, 7.5, 7.5]
-    assert level.tolist() == [1, 0, 1, 0, 1, 1]
-    t, level = series["w2"]
-    assert (t.tolist(), level.tolist()) == ([4.0, 6.0, 7.5], [1, 0, 0])
+def test_busy_slots_per_worker_are_each_spans_mean_up_to_now():
+    middle, series = monitor.busy_by_worker(run(), going=True, bins=3)  # now 7.5: 2.5 s spans
+    assert middle.tolist() == [1.25, 3.75, 6.25]
+    assert series["w1"].tolist() == pytest.approx([0.6, 0.6, 0.0])  # busy 1–2, 2–4
+    assert series["w2"].tolist() == pytest.approx([0.0, 0.4, 0.4])  # busy 4–6 (2.5–… died)
+    _, series = monitor.busy_by_worker(run(), going=True, bins=1)
+    assert series["w1"].tolist() == pytest.approx([3 / 7.5])
 
 
 def test_the_wait_split_separates_broker_prefetch_and_runtime():
