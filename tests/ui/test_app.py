@@ -330,7 +330,8 @@ def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch
     at.sidebar.radio(key="page").set_value("Live").run()
     assert not at.exception, at.exception
     assert any(c.value.startswith("Stopped after 60 of 60 tasks") for c in at.caption)
-    assert not any("Finished" in c.value for c in at.caption) and not at.success
+    assert not any("Finished" in c.value for c in at.caption)
+    assert not any("Compare page" in e.value for e in at.success)  # the sizing advice may be
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert any("Live page" in i.value for i in at.info)  # not compared
     at.sidebar.radio(key="page").set_value("Live").run()
