@@ -3,6 +3,8 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.ui.helpers import live_page_showing, simulated_run, table
+
 
 @pytest.fixture
 def app():
@@ -158,11 +160,6 @@ def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monk
     assert headline.startswith(expected)  # the one-line verdict counts the table's misses
 
 
-def table(at, column: str):
-    """The shown table that has ``column`` (st.dataframe elements carry no key in AppTest)."""
-    return next(d.value for d in at.dataframe if column in d.value.columns)
-
-
 def live_panels_after_the_run(app, s) -> None:
     """The Live page's monitor of a finished run (flaky_api: retries) agrees with its summary."""
     import json
@@ -270,17 +267,6 @@ def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_core
     assert unlimited[-1] > 6 * at[32]  # a core per slot keeps scaling
 
 
-def _simulated_run(**changes):
-    """A Live-page session holding a trace: a simulated one stands in for the live run, since
-    these tests are about what the page shows, not about Celery."""
-    from sim import scenario
-    from sim.model import simulate
-    from ui import live as live_page
-
-    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
-    return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
-
-
 @pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
 def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     """Start is disabled and Stop enabled while a run goes, the other way round after it, and
@@ -290,9 +276,9 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     from ui import live as live_page
 
     release = threading.Event()
-    session = _simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
+    session = simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
     session.results.clear()  # still going
-    session.latest = _simulated_run().result
+    session.latest = simulated_run().result
     session.thread.start()
     monkeypatch.setattr(live_page, "_LATEST", [session])
 
@@ -319,16 +305,10 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
 def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch):
     import threading
 
-    from ui import live as live_page
-
     stopped = threading.Event()
     stopped.set()
-    session = _simulated_run(stop=stopped)
-    monkeypatch.setattr(live_page, "_LATEST", [session])
-    at = AppTest.from_file("../../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Live").run()
-    assert not at.exception, at.exception
+    session = simulated_run(stop=stopped)
+    at = live_page_showing(session, monkeypatch)
     assert any(c.value.startswith("Stopped after 60 of 60 tasks") for c in at.caption)
     assert not any("Finished" in c.value for c in at.caption)
     assert not any("Compare page" in e.value for e in at.success)  # the sizing advice may be
@@ -392,26 +372,3 @@ def test_a_lesson_whose_figure_is_a_count_shows_that_count(app):
     ]
     assert len(bars) == 1
     assert bars[0]["data"][0]["y"] == [default["tasks_lost"], fixed["tasks_lost"]]
-
-
-@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
-def test_a_task_that_never_ends_is_flagged_stuck(monkeypatch):
-    from sim.states import PENDING
-    from sim.trace import Trace
-    from ui import live as live_page
-
-    session = _simulated_run()
-    t = session.result
-    keep = (t.task != 0) | (t.state == PENDING)  # task 0 is sent and never heard of again
-    cut = Trace(t.task[keep], t.attempt[keep], t.state[keep], t.t[keep], t.worker[keep], t.workers)
-    session.results[:] = [cut]
-    monkeypatch.setattr(live_page, "_LATEST", [session])
-    at = AppTest.from_file("../../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Live").run()
-    assert not at.exception, at.exception
-    assert any(e.label.startswith("Stuck tasks (") for e in at.expander)
-    at.number_input(key="live-stuck-factor").set_value(1.0).run()
-    assert [w.value for w in at.warning if "stuck" in w.value][0].startswith("1 task stuck")
-    assert list(table(at, "last state")["last state"]) == ["PENDING"]
-    assert any(e.label == "Stuck tasks (1)" for e in at.expander)
