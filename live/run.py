@@ -79,11 +79,12 @@ def run_live(
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
     watch: Callable[[Trace], None] | None = None,
+    nodes: Callable[[WorkerPool], None] | None = None,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
-    ``progress(done, submitted)`` and ``watch(trace so far)`` are called while it runs;
-    setting ``stop`` ends it early, cleanly.
+    While it runs it calls ``progress(done, submitted)``, ``watch(trace so far)`` and, once the
+    workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
     """
     check_live(sc)
     seed = sc.seed if seed is None else seed
@@ -99,6 +100,8 @@ def run_live(
         pool = worker_pool(config, names)
         announce(client, config, path.read_text())
         pool.start()
+        if nodes:
+            nodes(pool)
         clock = config.clock.started(time.time() + 0.05)
         collector = Collector(client, config, names, clock)
         client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages

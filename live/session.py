@@ -11,9 +11,13 @@ import atexit
 import threading
 import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sim.scenario import Scenario
 from sim.trace import Trace
+
+if TYPE_CHECKING:  # live.workers imports Redis and Celery; importing this module must not
+    from live.workers import WorkerPool
 
 
 @dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
@@ -29,6 +33,7 @@ class LiveSession:
     error: str | None = None
     thread: threading.Thread | None = None
     compare_anyway: bool = False  # a stopped run goes to Compare only when asked
+    pool: WorkerPool | None = None  # the current run's worker nodes, once they are up
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -40,13 +45,26 @@ class LiveSession:
 
         try:
             for sc in self.scenarios:
-                trace = run_live(sc, time_scale=self.time_scale, stop=self.stop, watch=self._watch)
+                trace = run_live(
+                    sc,
+                    time_scale=self.time_scale,
+                    stop=self.stop,
+                    watch=self._watch,
+                    nodes=self._nodes,
+                )
                 self.results.append(trace)
         except Exception as err:  # shown to the user: the run's own message says what to do
             self.error = f"{type(err).__name__}: {err}"
 
     def _watch(self, trace: Trace) -> None:
         self.latest = trace
+
+    def _nodes(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def nodes_up(self) -> dict[str, bool]:
+        """Per worker node, whether it runs now; every node is down once the run is over."""
+        return self.pool.up() if self.pool is not None and self.running else {}
 
     def finish(self, timeout: float = 30.0) -> None:
         """Stop the run and wait until its workers and redis-server have stopped."""

@@ -120,6 +120,11 @@ class WorkerPool:
         with self._lock:
             return all(proc.poll() is None for proc in self.procs.values())
 
+    def up(self) -> dict[str, bool]:
+        """Per node, whether it runs now (False: dead, waiting for its restart, or stopped)."""
+        with self._lock:
+            return {name: proc.poll() is None for name, proc in self.procs.items()}
+
     def stop(self, grace: float = 10.0) -> None:
         """Warm shutdown (SIGTERM) of every node, then SIGKILL of whatever is left."""
         self._stopping.set()

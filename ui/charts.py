@@ -236,3 +236,50 @@ def lines(
         title=title, xaxis_title=x_title, yaxis_title=y_title, margin=dict(t=50, b=40)
     )
     return fig
+
+
+QUANTILE_DASH = {"p50": "dot", "p95": "dash", "p99": "solid"}
+
+
+def histograms(
+    samples: dict[str, np.ndarray], marks: dict[str, dict[str, float]], title: str
+) -> go.Figure:
+    """One histogram per named sample side by side, each with its quantiles (``marks``, e.g.
+    {"p95": 1.2}) as labelled vertical lines and listed under its name."""
+    from plotly.subplots import make_subplots
+
+    names = list(samples)
+    subtitles = [
+        f"{name}<br><sup>{' · '.join(f'{q} {v:.3g} s' for q, v in marks[name].items())}</sup>"
+        for name in names
+    ]
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=subtitles)
+    for col, name in enumerate(names, 1):
+        fig.add_histogram(
+            x=samples[name], name=name, showlegend=False, marker_color=SOJOURN, row=1, col=col
+        )
+        for i, (q, v) in enumerate(marks[name].items()):
+            fig.add_vline(
+                x=v,
+                line=dict(dash=QUANTILE_DASH.get(q, "solid"), color="red", width=1),
+                annotation_text=q,
+                annotation_position="top right",
+                annotation_y=1 - 0.08 * i,  # staggered: close quantiles' labels stay apart
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="seconds", row=1, col=col)
+    fig.update_yaxes(title_text="tasks", row=1, col=1)
+    fig.update_layout(title=title, margin=dict(t=90, b=40), bargap=0.05)
+    return fig
+
+
+def stacked(x: np.ndarray, series: dict[str, np.ndarray], title: str, y_title: str) -> go.Figure:
+    """Named series stacked as areas over a shared x: each one's share, and their total on top."""
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_scatter(x=x, y=y, mode="lines", stackgroup="one", name=name)
+    fig.update_layout(
+        title=title, xaxis_title="seconds since start", yaxis_title=y_title, margin=dict(t=50, b=40)
+    )
+    return fig

@@ -60,6 +60,7 @@ def page() -> None:
         return
     headline(sc, summarize(trace, sc))
     distributions(trace)
+    st.subheader("How many workers?")
     how_many_workers(sc, base.workers.count)
     st.subheader("Export")
     export_trace(trace, sc.name)
@@ -125,14 +126,14 @@ def sweep_plan(sc: Scenario, own: int) -> tuple[Scenario, tuple[int, ...]]:
     return anchored, counts
 
 
-def how_many_workers(sc: Scenario, own: int) -> None:
-    """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it."""
-    st.subheader("How many workers?")
+def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
+    """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it;
+    Explore and the Live page (``page``, the widgets' key prefix) both ask this question."""
     target = st.number_input(
         "Target p95 sojourn (s)",
         min_value=0.01,
         value=round(max(4 * service_mean(sc.service), 0.1), 2),
-        key="explore-target",
+        key=f"{page}-target",
     )
     swept, counts = sweep_plan(sc, own)
     try:
@@ -142,14 +143,17 @@ def how_many_workers(sc: Scenario, own: int) -> None:
         return
     erlang = analytic.mmc_sojourn_quantiles(sc, counts)
     fig = charts.tradeoff(points, target, erlang, current=sc.workers.count)
-    st.plotly_chart(fig, key="tradeoff")
-    download_figure(fig, "tradeoff")
+    st.plotly_chart(fig, key=f"{page}-tradeoff")
+    download_figure(fig, f"{page}-tradeoff")
     best = charts.smallest_meeting(points, target)
     if best is None:
         st.info(f"No worker count up to {counts[-1]} meets a p95 sojourn of {target:g} s.")
     else:
-        st.success(f"Smallest worker count meeting p95 sojourn ≤ {target:g} s: **{best}**")
+        st.success(
+            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
+            f"(this scenario has {sc.workers.count})."
+        )
     st.caption(
-        f"{len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks; "
-        "the band is the 95 % confidence interval over seeds."
+        f"Simulated: {len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks "
+        "of this scenario; the band is the 95 % confidence interval over seeds."
     )

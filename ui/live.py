@@ -6,16 +6,19 @@ import importlib.util
 import shutil
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from live.session import LiveSession
 from sim import scenario
-from sim.analysis.metrics import execution_spans, latest_states, queue_length, task_history
+from sim.analysis import monitor
+from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.runs import summarize
 from sim.rules.states import NAMES, PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
+from ui.explore import how_many_workers
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace
 
@@ -68,8 +71,12 @@ def page() -> None:
         key="live-stop",
         on_click=session.stop.set if running else None,
     )
-    if session is not None:
+    if session is None:
+        return
+    if running:
         watch(session)
+    else:
+        review(session)
 
 
 _LATEST: list[LiveSession] = []  # this app server's latest Live-page run, across reloads and tabs
@@ -101,6 +108,17 @@ def compared_run() -> tuple[str, float, Trace] | None:
 @st.fragment(run_every=1.0)
 def watch(session: LiveSession) -> None:
     """Redrawn every second while the run goes, as Flower's dashboard is."""
+    draw(session)
+
+
+@st.fragment
+def review(session: LiveSession) -> None:
+    """A finished run, redrawn only when its own widgets change: a filter, a task picked."""
+    draw(session)
+
+
+def draw(session: LiveSession) -> None:
+    """The run as it stands: counts, charts, workers, tasks, the wait split and sizing."""
     if session.error:
         st.error(session.error)
         return
@@ -117,20 +135,25 @@ def watch(session: LiveSession) -> None:
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
         col.metric(name, states.get(name, 0))
-    spans = execution_spans(trace)
-    per_worker = {
-        w: int(np.count_nonzero(spans["worker"] == i)) for i, w in enumerate(trace.workers)
-    }
+    times = monitor.task_times(trace)
+    stuck(trace, times)
+    going = session.result is None
     figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
         "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
-        "live-chart-workers": charts.bars(per_worker, "Executions per worker", "executions"),
+        "live-chart-busy": charts.stacked(
+            *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
+        ),
     }
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
-    st.dataframe(task_table(trace), hide_index=True, height=260)
+    nodes(session, trace, going)
+    tasks(trace, times)
+    figures["live-chart-split"] = where_time_went(trace)
+    sizing(session, trace, times)
     if session.result is not None:
         finished(session, trace, stopped)
+        spans = execution_spans(trace)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
         for key, fig in figures.items():
@@ -170,8 +193,129 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
 
 
-def task_table(trace: Trace, limit: int = 200) -> list[dict]:
-    """The most recent tasks with their state history, newest first."""
-    history = task_history(trace)
-    recent = sorted(history, reverse=True)[:limit]
-    return [{"task": t, "state": history[t][-1], "history": " → ".join(history[t])} for t in recent]
+def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
+    """Flower's worker list: each node's status, what runs on it, what it did, how busy it was."""
+    st.subheader("Workers")
+    up = session.nodes_up()
+    slots = session.scenario.workers.concurrency
+    stats = monitor.worker_stats(trace, slots, going)
+    status = {True: "online", False: "down"}
+    st.dataframe(
+        {
+            "worker": [w.name for w in stats],
+            "status": [
+                status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
+            ],
+            "busy now": [f"{w.busy} of {slots}" for w in stats],
+            "processed": [w.processed for w in stats],
+            "failed": [w.failed for w in stats],
+            "retried": [w.retried for w in stats],
+            "cut short": [w.interrupted for w in stats],
+            "utilisation": [f"{w.utilization:.0%}" for w in stats],
+        },
+        hide_index=True,
+        key="live-worker-table",
+    )
+    st.caption(
+        "Counts are executions that ended so; *cut short*: executions a dying worker never "
+        "finished. Utilisation is busy slot-seconds over the run so far."
+    )
+
+
+def where_time_went(trace: Trace) -> go.Figure:
+    """Broker wait, prefetch wait and runtime apart: Flower shows a task's runtime only."""
+    st.subheader("Where the time went")
+    split = monitor.wait_split(trace)
+    fig = charts.histograms(
+        split, {name: monitor.quantiles(v) for name, v in split.items()}, "Wait split"
+    )
+    st.plotly_chart(fig, key="live-chart-split")
+    st.caption(
+        "Broker wait: sent until a worker reserved it (PENDING → RECEIVED). Prefetch wait: "
+        "reserved until a slot ran it (RECEIVED → STARTED), long when the prefetch multiplier "
+        "holds tasks behind slow ones. Waits are each task's first delivery."
+    )
+    return fig
+
+
+def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
+    """A warning with the count of tasks open far longer than finished ones took, and the list."""
+    factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
+    found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    if found.count:
+        st.warning(
+            f"{found.count} task{'s' * (found.count != 1)} stuck: no end after "
+            f"{found.threshold:.3g} s ({factor:g} × the p99 sojourn of finished tasks)."
+        )
+    with st.expander(f"Stuck tasks ({found.count})"):
+        st.number_input(
+            "Flag a task open longer than this many × the p99 finished sojourn",
+            min_value=1.0,
+            max_value=100.0,
+            value=monitor.STUCK_FACTOR,
+            step=0.5,
+            key="live-stuck-factor",
+        )
+        if found.threshold is None:
+            st.caption("No task has finished yet, so there is no p99 to compare with.")
+        elif found.count:
+            st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
+            st.caption("Age: seconds since the task was sent, as of the latest event.")
+        else:
+            st.caption(f"None open longer than {found.threshold:.3g} s.")
+
+
+def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None:
+    """Little's law on the live figures, and the fewest workers the simulator says would meet
+    a target p95 sojourn at this scenario's load (once the run is over)."""
+    st.subheader("Sizing")
+    law = monitor.little(trace, times)
+    cols = st.columns(4)
+    cols[0].metric("λ (tasks sent per s)", f"{law.arrival_rate:.3g}/s")
+    cols[1].metric("W (mean sojourn)", f"{law.sojourn_mean:.3g} s")
+    cols[2].metric("L (time-average in system)", f"{law.in_system_mean:.3g}")
+    cols[3].metric("λ·W", f"{law.predicted:.3g}")
+    st.caption(
+        "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "
+        "L tasks in the system on average is the backlog the workers and Redis hold."
+    )
+    if session.result is None:
+        st.caption("The worker-count sweep comes when the run is over.")
+        return
+    sc = session.scenario
+    how_many_workers(sc, sc.workers.count, page="live")
+
+
+TABLE_ROWS = 200  # a big run's table shows its most recently active tasks
+
+
+def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
+    """Flower's task list, with the times Flower leaves out, and one task's whole story."""
+    st.subheader("Tasks")
+    c1, c2 = st.columns(2)
+    states = c1.multiselect("State", NAMES, key="live-filter-state", placeholder="any state")
+    workers = c2.multiselect(
+        "Worker", trace.workers, key="live-filter-worker", placeholder="any worker"
+    )
+    columns, matched = monitor.task_table(trace, times, tuple(states), tuple(workers), TABLE_ROWS)
+    st.dataframe(columns, hide_index=True, height=300, key="live-task-table")
+    shown = len(columns["task"])
+    st.caption(
+        f"{shown} of {matched} matching tasks, most recently active first"
+        + (" (the latest only: filter to find others)" if shown < matched else "")
+        + ". Times are seconds of scenario time; click a column to sort."
+    )
+    picked = st.selectbox(
+        "A task's history: every row of its trace",
+        columns["task"],
+        index=None,
+        key="live-task-pick",
+        placeholder="pick or type a task id",
+        accept_new_options=True,
+    )
+    if picked is not None:
+        history = monitor.task_trace(trace, picked)
+        if history["state"]:
+            st.dataframe(history, hide_index=True, key="live-task-history")
+        else:
+            st.info(f"No task {picked!r} in this run.")

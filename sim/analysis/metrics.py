@@ -122,30 +122,45 @@ def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
     """Every execution — a STARTED to the RETRY/SUCCESS/FAILURE that ends it — as columns
     ``start``, ``end``, ``worker``, ``task``, ``attempt``, ``state`` (the ending state).
 
-    An execution that ends in a crash has no closing row, so it is left out. Only STARTED and
-    ending rows matter (another row of the same worker and task cannot sit between the two).
+    An execution that ends in a crash has no closing row, so it is left out (``open_starts``
+    has it).
     """
+    order, start, end, closes = _paired_starts(trace)
+    start, end = order[start[closes]], order[end[closes]]
+    return {
+        "start": trace.t[start],
+        "end": trace.t[end],
+        "worker": trace.worker[start],
+        "task": trace.task[start],
+        "attempt": trace.attempt[start],
+        "state": trace.state[end],
+    }
+
+
+def open_starts(trace: Trace) -> np.ndarray:
+    """The STARTED rows no ending row closes (yet): running now, or their worker died."""
+    order, start, _, closes = _paired_starts(trace)
+    return np.sort(order[start[~closes]])
+
+
+def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """STARTED and ending rows grouped by task and worker (``order``); the positions in it of
+    each STARTED, of the row after it, and whether that row ends the same execution. Only these
+    rows matter: another row of the same worker and task cannot sit between the two."""
     rows = np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION]))
     order = by_task(trace, rows, worker=True)
     task, worker = trace.task[order], trace.worker[order]
-    state, attempt, t = trace.state[order], trace.attempt[order], trace.t[order]
-    start = np.flatnonzero(state[:-1] == STARTED)
-    end = start + 1
+    state, attempt = trace.state[order], trace.attempt[order]
+    start = np.flatnonzero(state == STARTED)
+    end = np.minimum(start + 1, max(len(order) - 1, 0))
     closes = (
-        (task[end] == task[start])
+        (end > start)
+        & (task[end] == task[start])
         & (worker[end] == worker[start])
         & (attempt[end] == attempt[start])
         & _in(state[end], list(ENDS_EXECUTION))
     )
-    start, end = start[closes], end[closes]
-    return {
-        "start": t[start],
-        "end": t[end],
-        "worker": worker[start],
-        "task": task[start],
-        "attempt": attempt[start],
-        "state": state[end],
-    }
+    return order, start, end, closes
 
 
 def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:

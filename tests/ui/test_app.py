@@ -3,6 +3,8 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.ui.helpers import live_page_showing, simulated_run, table
+
 
 @pytest.fixture
 def app():
@@ -139,11 +141,13 @@ def test_compare_page_asks_for_a_live_run_first(app):
 def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monkeypatch):
     from live.run import run_live
     from sim import scenario
+    from sim.analysis.runs import summarize
     from ui import live as live_page
 
     sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
     trace = run_live(sc, redis_url, time_scale=0.05)
     monkeypatch.setattr(live_page, "_LATEST", [live_page.LiveSession((sc,), 0.05, results=[trace])])
+    live_panels_after_the_run(app, summarize(trace, sc, engine="live"))
     app.sidebar.radio(key="page").set_value("Compare").run()
     assert not app.exception
     assert len(app.dataframe) == 1
@@ -156,6 +160,39 @@ def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monk
     assert headline.startswith(expected)  # the one-line verdict counts the table's misses
 
 
+def live_panels_after_the_run(app, s) -> None:
+    """The Live page's monitor of a finished run (flaky_api: retries) agrees with its summary."""
+    import json
+
+    app.sidebar.radio(key="page").set_value("Live").run()
+    assert not app.exception, app.exception
+    workers = table(app, "utilisation")
+    assert list(workers["worker"]) == ["w1", "w2"] and set(workers["status"]) == {"stopped"}
+    assert workers["processed"].sum() == s.tasks_succeeded
+    assert workers["retried"].sum() == s.retries > 0
+    tasks = table(app, "attempts")
+    assert len(tasks) == s.tasks_submitted and tasks["finished"].notna().sum() == s.tasks_succeeded
+    app.multiselect(key="live-filter-worker").set_value(["w2"]).run()
+    assert set(table(app, "attempts")["worker"]) == {"w2"}
+    app.multiselect(key="live-filter-worker").set_value([]).run()
+    app.multiselect(key="live-filter-state").set_value(["SUCCESS"]).run()
+    tasks = table(app, "attempts")
+    assert set(tasks["state"]) == {"SUCCESS"} and len(tasks) == s.tasks_succeeded
+    retried = tasks[tasks["attempts"] > 1].iloc[0]
+    app.selectbox(key="live-task-pick").set_value(retried["task"]).run()
+    history = table(app, "t")
+    assert "RETRY" in set(history["state"]) and history["attempt"].max() + 1 == retried["attempts"]
+    assert list(history["state"])[-1] == "SUCCESS"
+    split = next(
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Wait split" in c.proto.spec
+    )
+    assert len(split["layout"]["shapes"]) == 9  # p50, p95, p99 on each of three histograms
+    assert any(e.label.startswith("Stuck tasks") for e in app.expander)
+    shown = metrics(app)
+    assert shown["L (time-average in system)"] == shown["λ·W"]  # a complete run
+    assert any("worker count" in e.value for e in [*app.success, *app.info])
+
+
 @pytest.mark.live
 def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     import time
@@ -163,15 +200,18 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     import numpy as np
 
     from sim import scenario
+    from sim.analysis import monitor
     from sim.rules.states import TERMINAL
-    from ui.live import LiveSession, task_table
+    from ui.live import LiveSession
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=150", "workers.count=2"])
     session = LiveSession((sc,), 0.05)
     session.start()
     seen_partial = False
+    seen_up: set[str] = set()
     deadline = time.monotonic() + 120
     while session.running and time.monotonic() < deadline:
+        seen_up |= {node for node, up in session.nodes_up().items() if up}
         latest = session.latest
         if latest is not None and len(latest) > 0 and session.result is None:
             done = np.isin(latest.state, list(TERMINAL)).sum()
@@ -179,8 +219,12 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
         time.sleep(0.2)
     assert session.error is None and session.result is not None
     assert seen_partial  # the watcher saw the run part-way
-    rows = task_table(session.result)
-    assert rows[0]["state"] == "SUCCESS" and rows[0]["history"].startswith("PENDING → RECEIVED")
+    assert seen_up == {"w1", "w2"} and session.nodes_up() == {}  # online while it ran
+    trace = session.result
+    columns, matched = monitor.task_table(trace, monitor.task_times(trace))
+    assert matched == 150 and set(columns["state"]) == {"SUCCESS"}
+    history = monitor.task_trace(trace, columns["task"][0])
+    assert history["state"][:3] == ["PENDING", "RECEIVED", "STARTED"]
 
 
 def test_learn_renders_every_lesson_side_by_side(app):
@@ -224,17 +268,6 @@ def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_core
     assert unlimited[-1] > 6 * at[32]  # a core per slot keeps scaling
 
 
-def _simulated_run(**changes):
-    """A Live-page session holding a trace: a simulated one stands in for the live run, since
-    these tests are about what the page shows, not about Celery."""
-    from sim import scenario
-    from sim.engine.model import simulate
-    from ui import live as live_page
-
-    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
-    return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
-
-
 @pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
 def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     """Start is disabled and Stop enabled while a run goes, the other way round after it, and
@@ -244,9 +277,9 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
     from ui import live as live_page
 
     release = threading.Event()
-    session = _simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
+    session = simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
     session.results.clear()  # still going
-    session.latest = _simulated_run().result
+    session.latest = simulated_run().result
     session.thread.start()
     monkeypatch.setattr(live_page, "_LATEST", [session])
 
@@ -273,18 +306,13 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
 def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch):
     import threading
 
-    from ui import live as live_page
-
     stopped = threading.Event()
     stopped.set()
-    session = _simulated_run(stop=stopped)
-    monkeypatch.setattr(live_page, "_LATEST", [session])
-    at = AppTest.from_file("../../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Live").run()
-    assert not at.exception, at.exception
+    session = simulated_run(stop=stopped)
+    at = live_page_showing(session, monkeypatch)
     assert any(c.value.startswith("Stopped after 60 of 60 tasks") for c in at.caption)
-    assert not any("Finished" in c.value for c in at.caption) and not at.success
+    assert not any("Finished" in c.value for c in at.caption)
+    assert not any("Compare page" in e.value for e in at.success)  # the sizing advice may be
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert any("Live page" in i.value for i in at.info)  # not compared
     at.sidebar.radio(key="page").set_value("Live").run()

@@ -79,6 +79,30 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
+def filter_the_tasks_and_open_one(page) -> None:
+    """On a finished Live page: the worker filter narrows the task table, and a task id typed
+    into the history box shows every row of that task's trace."""
+    from playwright.sync_api import expect
+
+    caption = page.get_by_text(re.compile(r"^\d+ of \d+ matching tasks"))
+    total = re.search(r"of (\d+) matching", caption.inner_text())[1]
+    page.get_by_test_id("stMultiSelect").filter(has_text="Worker").click()
+    page.get_by_role("option", name="w1", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(caption).not_to_contain_text(f"of {total} matching", timeout=30_000)
+    frames = page.get_by_test_id("stDataFrame")
+    before = frames.count()
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="history")
+    picker.get_by_role("combobox").click()
+    page.keyboard.type(page.locator("table").nth(1).locator("td").first.inner_text())
+    page.keyboard.press("Enter")
+    expect(frames).to_have_count(before + 1, timeout=30_000)
+    history = page.locator("table").last
+    expect(history).to_contain_text("PENDING")
+    expect(history).to_contain_text("SUCCESS")
+    expect(history).to_contain_text("w1")  # the filter showed w1's tasks; one of them ran there
+
+
 @pytest.mark.live
 def test_every_page_in_the_browser(streamlit_app, tmp_path):
     """A real live run started from the Live page, then Compare and Learn; screenshots of each.
@@ -95,8 +119,13 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
         page.get_by_role("button", name="Start live run").click()
         expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
         expect(page.get_by_text("SUCCESS").first).to_be_visible()
+        expect(page.locator("table").first).to_contain_text("w1", timeout=60_000)  # drawn
         settled(page)
         page.screenshot(path=str(shots / "live.png"), full_page=True)
+        filter_the_tasks_and_open_one(page)
+        for heading, name in (("Tasks", "live-tasks"), ("Sizing", "live-sizing")):
+            page.get_by_role("heading", name=heading).evaluate("e => e.scrollIntoView()")
+            page.screenshot(path=str(shots / f"{name}.png"))  # the monitor below the fold
         page.get_by_text("Compare", exact=True).click()
         expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
         expect(page.get_by_text("KS distance", exact=False)).to_be_visible()

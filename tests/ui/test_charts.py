@@ -14,3 +14,13 @@ def test_gantt_charts_share_one_window_whether_or_not_they_are_cut():
     assert gantt_window(short, long) == 170  # both shown whole: to the end of the longer run
     many = _spans(np.arange(500), np.arange(500) + 1)
     assert gantt_window(many, long, max_bars=400) == 399  # cut where the first reaches 400 bars
+
+
+def test_histograms_mark_each_samples_quantiles_on_its_own_axis():
+    from ui.charts import histograms
+
+    marks = {"a": {"p50": 1.0, "p95": 2.0}, "b": {"p99": 7.0}}
+    fig = histograms({"a": np.ones(3), "b": np.zeros(2)}, marks, "t")
+    lines = [(s.xref, s.x0) for s in fig.layout.shapes]
+    assert lines == [("x", 1.0), ("x", 2.0), ("x2", 7.0)]
+    assert "p99 7 s" in fig.layout.annotations[1].text

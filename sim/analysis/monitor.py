@@ -1,0 +1,287 @@
+"""A run's monitor, computed from its trace so far: Flower's task and worker views, and what
+Flower cannot show (where a task's time went, which tasks look stuck, how many workers fit).
+
+Everything here reads a trace as it stands, so a run going on and a finished one are shown the
+same way; "now" is the trace's latest event. Times are seconds of scenario time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.analysis.metrics import (
+    binned_steps,
+    execution_spans,
+    first_time,
+    last_terminal,
+    latest_rows,
+    open_starts,
+    step_counts,
+)
+from sim.rules.states import FAILURE, NAMES, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.trace import Trace
+
+QUANTILES = (50, 95, 99)
+BUSY_BINS = 60  # spans of the busy-slots chart
+STUCK_FACTOR = 3.0  # a task open this many times the p99 finished sojourn is flagged
+
+
+def _ids(trace: Trace, tasks: np.ndarray) -> list[str]:
+    if trace.task_ids is None:
+        return [str(t) for t in tasks.tolist()]
+    return [str(i) for i in trace.task_ids[tasks].tolist()]
+
+
+def _names(trace: Trace, workers: np.ndarray) -> list[str]:
+    names = ("",) + trace.workers
+    return [names[w + 1] for w in workers.tolist()]
+
+
+def _seconds(values: np.ndarray) -> list[float | None]:
+    """Times for a table: None (an empty cell) where a task has not got there."""
+    return [None if np.isnan(v) else round(v, 3) for v in values.tolist()]
+
+
+def now(trace: Trace) -> float:
+    return float(trace.t.max()) if len(trace) else 0.0
+
+
+@dataclass(frozen=True)
+class TaskTimes:
+    """Per task index (columns of equal length): where each task is and when it got there."""
+
+    sent: np.ndarray  # first PENDING
+    received: np.ndarray  # first RECEIVED
+    started: np.ndarray  # first STARTED
+    finished: np.ndarray  # last SUCCESS/FAILURE (NaN while open)
+    runtime: np.ndarray  # finished − the last STARTED (the execution that ended it)
+    attempts: np.ndarray  # attempts that started: highest started attempt + 1
+    state: np.ndarray  # its final state if it has one, else its latest
+    worker: np.ndarray  # the worker of its latest row that has one (-1: none yet)
+    last_seen: np.ndarray  # time of its latest row
+
+
+def task_times(trace: Trace) -> TaskTimes:
+    """Every task's times and whereabouts, in one pass per column."""
+    n = trace.n_tasks
+    latest = np.full(n, -1)
+    latest[trace.task[latest_rows(trace)]] = latest_rows(trace)
+    finished, end_state = last_terminal(trace)
+    state = np.where(end_state >= 0, end_state, trace.state[latest] if len(trace) else -1)
+    started = trace.state == STARTED
+    attempts = np.zeros(n, np.int64)
+    np.maximum.at(attempts, trace.task[started], trace.attempt[started].astype(np.int64) + 1)
+    with_worker = np.flatnonzero(trace.worker >= 0)
+    last_with = np.full(n, -1, np.int64)
+    np.maximum.at(last_with, trace.task[with_worker], with_worker)
+    worker = np.where(last_with >= 0, trace.worker[last_with] if len(trace) else -1, -1)
+    return TaskTimes(
+        sent=first_time(trace, PENDING),
+        received=first_time(trace, RECEIVED),
+        started=first_time(trace, STARTED),
+        finished=finished,
+        runtime=finished - first_time(trace, STARTED, last=True),
+        attempts=attempts,
+        state=state.astype(np.int64),
+        worker=worker,
+        last_seen=np.where(latest >= 0, trace.t[latest] if len(trace) else 0.0, np.nan),
+    )
+
+
+def task_table(
+    trace: Trace,
+    times: TaskTimes,
+    states: tuple[str, ...] = (),
+    workers: tuple[str, ...] = (),
+    limit: int = 200,
+) -> tuple[dict[str, list], int]:
+    """Flower's task list: the ``limit`` most recently active tasks in ``states`` on ``workers``
+    (empty: any), newest first, as table columns; and how many tasks matched in all."""
+    keep = np.flatnonzero(~np.isnan(times.last_seen))
+    if states:
+        keep = keep[np.isin(times.state[keep], [NAMES.index(s) for s in states])]
+    if workers:
+        keep = keep[np.isin(times.worker[keep], [trace.workers.index(w) for w in workers])]
+    shown = keep[np.argsort(-times.last_seen[keep], kind="stable")[:limit]]
+    columns = {
+        "task": _ids(trace, shown),
+        "state": [NAMES[s] for s in times.state[shown].tolist()],
+        "worker": _names(trace, times.worker[shown]),
+        "sent": _seconds(times.sent[shown]),
+        "received": _seconds(times.received[shown]),
+        "started": _seconds(times.started[shown]),
+        "finished": _seconds(times.finished[shown]),
+        "runtime": _seconds(times.runtime[shown]),
+        "attempts": times.attempts[shown].tolist(),
+    }
+    return columns, len(keep)
+
+
+def task_trace(trace: Trace, task_id: str) -> dict[str, list]:
+    """Every row of one task's trace, in order: its whole story, retries and redeliveries."""
+    ids = trace.task_ids if trace.task_ids is not None else np.arange(trace.n_tasks).astype(str)
+    found = np.flatnonzero(ids == task_id)
+    rows = np.flatnonzero(trace.task == found[0]) if len(found) else np.zeros(0, np.int64)
+    return {
+        "attempt": trace.attempt[rows].tolist(),
+        "state": [NAMES[s] for s in trace.state[rows].tolist()],
+        "t": trace.t[rows].round(3).tolist(),
+        "worker": _names(trace, trace.worker[rows]),
+    }
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One worker node as Flower lists it, plus how busy it was over the run."""
+
+    name: str
+    busy: int  # executions running now
+    processed: int  # executions that ended in SUCCESS
+    failed: int  # … in FAILURE
+    retried: int  # … in RETRY
+    interrupted: int  # executions its death cut short (no closing row, the task moved on)
+    utilization: float  # busy slot-seconds ÷ (slots × the run so far)
+
+
+def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Open STARTED rows split into those running now and those their worker's death cut short:
+    an execution is running while its row is its task's latest and the run goes on."""
+    rows = open_starts(trace)
+    latest = np.full(trace.n_tasks, -1)
+    latest[trace.task[latest_rows(trace)]] = latest_rows(trace)
+    running = (latest[trace.task[rows]] == rows) & going
+    return rows[running], rows[~running]
+
+
+def worker_stats(trace: Trace, concurrency: int, going: bool) -> list[WorkerStats]:
+    """Per worker node of the trace: what runs on it now, what it finished, how busy it was.
+    ``going``: the run goes on (after it, nothing runs any more)."""
+    spans = execution_spans(trace)
+    running, interrupted = _running(trace, going)
+    span = now(trace)
+    stats = []
+    for w, name in enumerate(trace.workers):
+        own = spans["worker"] == w
+        ends = spans["state"][own]
+        runs = running[trace.worker[running] == w]
+        busy_time = float((spans["end"][own] - spans["start"][own]).sum())
+        busy_time += float((span - trace.t[runs]).sum())
+        stats.append(
+            WorkerStats(
+                name=name,
+                busy=len(runs),
+                processed=int(np.count_nonzero(ends == SUCCESS)),
+                failed=int(np.count_nonzero(ends == FAILURE)),
+                retried=int(np.count_nonzero(ends == RETRY)),
+                interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
+                utilization=busy_time / (concurrency * span) if span > 0 else 0.0,
+            )
+        )
+    return stats
+
+
+def busy_by_worker(
+    trace: Trace, going: bool, bins: int = BUSY_BINS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per worker, its mean busy slots in each of ``bins`` equal spans from the start until now
+    (a running execution counts until now), and the spans' middles: single executions flicker
+    too fast to read, a span's mean reads as that worker's load then."""
+    span = now(trace)
+    if span <= 0:
+        return np.zeros(0), {name: np.zeros(0) for name in trace.workers}
+    spans = execution_spans(trace)
+    running, _ = _running(trace, going)
+    series, middle = {}, np.zeros(0)
+    for w, name in enumerate(trace.workers):
+        own = spans["worker"] == w
+        up = np.concatenate([spans["start"][own], trace.t[running[trace.worker[running] == w]]])
+        t, level = step_counts(up, spans["end"][own])
+        t, level = np.r_[0.0, t, span], np.r_[0.0, level, level[-1] if len(level) else 0.0]
+        middle, series[name], _ = binned_steps(t, level, bins)
+    return middle, series
+
+
+def wait_split(trace: Trace) -> dict[str, np.ndarray]:
+    """Where a task's time went, which Flower cannot show: waiting in the broker (PENDING →
+    RECEIVED), reserved by a worker behind other tasks (RECEIVED → STARTED), and running
+    (STARTED → its end). Waits are the first delivery's, since a retry's countdown is spent
+    reserved too (Celery holds an ETA message on the worker); runtimes are every execution's."""
+    sent, received = first_time(trace, PENDING), first_time(trace, RECEIVED)
+    broker, prefetch = received - sent, first_time(trace, STARTED) - received
+    spans = execution_spans(trace)
+    return {
+        "broker wait": broker[~np.isnan(broker)],
+        "prefetch wait": prefetch[~np.isnan(prefetch)],
+        "runtime": spans["end"] - spans["start"],
+    }
+
+
+def quantiles(values: np.ndarray) -> dict[str, float]:
+    """p50, p95 and p99 of ``values`` (none of an empty sample)."""
+    if not len(values):
+        return {}
+    return {
+        f"p{q}": float(v) for q, v in zip(QUANTILES, np.percentile(values, QUANTILES), strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Tasks open far longer than finished ones took: ``threshold`` is ``STUCK_FACTOR`` × the
+    p99 sojourn of the finished (None until one has finished); the oldest first."""
+
+    threshold: float | None
+    count: int
+    columns: dict[str, list]
+
+
+def stuck_tasks(
+    trace: Trace, times: TaskTimes, factor: float = STUCK_FACTOR, limit: int = 200
+) -> Stuck:
+    """Tasks with no terminal state ``factor`` × p99 finished sojourn after they were sent, with
+    where they were last seen and how long ago they were sent (their age, as of now)."""
+    done = ~np.isnan(times.finished)
+    p99 = quantiles((times.finished - times.sent)[done]).get("p99")
+    if p99 is None:
+        return Stuck(None, 0, {})
+    age = now(trace) - times.sent
+    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > factor * p99))
+    shown = open_[np.argsort(-age[open_], kind="stable")[:limit]]
+    columns = {
+        "task": _ids(trace, shown),
+        "last state": [NAMES[s] for s in times.state[shown].tolist()],
+        "worker": _names(trace, times.worker[shown]),
+        "age": _seconds(age[shown]),
+        "last seen": _seconds(times.last_seen[shown]),
+    }
+    return Stuck(factor * p99, len(open_), columns)
+
+
+@dataclass(frozen=True)
+class Little:
+    """Little's law on the run so far: L measured beside λ·W."""
+
+    arrival_rate: float  # λ: tasks sent per second of the run so far
+    sojourn_mean: float  # W: mean sojourn of the finished
+    in_system_mean: float  # L: time-average of tasks sent and not yet ended
+
+    @property
+    def predicted(self) -> float:
+        """λ·W, which L equals on a complete run of a stable queue."""
+        return self.arrival_rate * self.sojourn_mean
+
+
+def little(trace: Trace, times: TaskTimes) -> Little:
+    """λ, W and L of the run so far: an open task counts in L until now and not in W, so the two
+    sides meet once every task has ended."""
+    span = now(trace)
+    sent = times.sent[~np.isnan(times.sent)]
+    done = ~np.isnan(times.finished)
+    if span <= 0 or not done.any():
+        return Little(0.0, 0.0, 0.0)
+    t, level = step_counts(sent, times.finished[done])
+    area = float((level[:-1] * np.diff(t)).sum() + level[-1] * (span - t[-1]))
+    sojourn = times.finished[done] - times.sent[done]
+    return Little(len(sent) / span, float(sojourn.mean()), area / span)

@@ -1,0 +1,135 @@
+"""The Live page's monitor on small traces whose answers can be worked out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.analysis import monitor
+from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.trace import Recorder
+
+
+def run():
+    """Task 0 fails once on w1 and succeeds on w2; 1 succeeds on w1; 2 is still queued; 3 was
+    running on w2 when w2 died and is received again by w1, where it still runs."""
+    r = Recorder(("w1", "w2"))
+    for task, attempt, state, t, worker in [
+        (0, 0, PENDING, 0.0, -1),
+        (1, 0, PENDING, 0.0, -1),
+        (0, 0, RECEIVED, 0.5, 0),
+        (0, 0, STARTED, 1.0, 0),
+        (1, 0, RECEIVED, 1.0, 0),
+        (0, 0, RETRY, 2.0, 0),
+        (1, 0, STARTED, 2.0, 0),
+        (3, 0, PENDING, 2.0, -1),
+        (3, 0, RECEIVED, 2.0, 1),
+        (3, 0, STARTED, 2.5, 1),
+        (0, 1, RECEIVED, 3.0, 1),
+        (1, 0, SUCCESS, 4.0, 0),
+        (0, 1, STARTED, 4.0, 1),
+        (2, 0, PENDING, 5.0, -1),
+        (0, 1, SUCCESS, 6.0, 1),
+        (3, 0, RECEIVED, 7.0, 0),
+        (3, 0, STARTED, 7.5, 0),
+    ]:
+        r.add(task, attempt, state, t, worker)
+    return r.trace()
+
+
+def test_task_times_say_where_each_task_is_and_when_it_got_there():
+    times = monitor.task_times(run())
+    assert times.sent.tolist() == [0.0, 0.0, 5.0, 2.0]
+    assert times.received.tolist()[:2] == [0.5, 1.0] and math.isnan(times.received[2])
+    assert times.started[0] == 1.0 and times.started[3] == 2.5
+    assert times.finished[:2].tolist() == [6.0, 4.0] and math.isnan(times.finished[3])
+    assert times.runtime[:2].tolist() == [2.0, 2.0]  # the execution that ended it, not the first
+    assert times.attempts.tolist() == [2, 1, 0, 1]
+    assert times.state.tolist() == [SUCCESS, SUCCESS, PENDING, STARTED]
+    assert times.worker.tolist() == [1, 0, -1, 0]  # where it was last seen
+
+
+def test_the_task_table_is_newest_first_filtered_and_bounded():
+    trace = run()
+    times = monitor.task_times(trace)
+    columns, matched = monitor.task_table(trace, times)
+    assert matched == 4 and columns["task"] == ["3", "0", "2", "1"]  # by latest activity
+    assert columns["finished"] == [None, 6.0, None, 4.0]
+    assert columns["worker"] == ["w1", "w2", "", "w1"]
+    columns, matched = monitor.task_table(trace, times, states=("SUCCESS",), workers=("w1",))
+    assert (columns["task"], matched) == (["1"], 1)
+    columns, matched = monitor.task_table(trace, times, limit=2)
+    assert columns["task"] == ["3", "0"] and matched == 4  # the caption says 2 of 4
+
+
+def test_a_tasks_history_is_every_row_of_its_trace():
+    history = monitor.task_trace(run(), "0")
+    assert history["state"] == ["PENDING", "RECEIVED", "STARTED", "RETRY", "RECEIVED"] + [
+        "STARTED",
+        "SUCCESS",
+    ]
+    assert history["attempt"] == [0, 0, 0, 0, 1, 1, 1]
+    assert history["worker"] == ["", "w1", "w1", "w1", "w2", "w2", "w2"]
+    assert history["t"][-1] == 6.0
+    assert monitor.task_trace(run(), "no such task")["state"] == []
+
+
+def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
+    w1, w2 = monitor.worker_stats(run(), concurrency=1, going=True)
+    assert (w1.name, w1.busy, w1.processed, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
+    assert (w2.busy, w2.processed, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
+    assert w2.utilization == pytest.approx(2 / 7.5)
+    w1, _ = monitor.worker_stats(run(), concurrency=2, going=False)
+    assert (w1.busy, w1.interrupted) == (0, 1)  # after the run nothing runs: task 3 is lost
+    assert w1.utilization == pytest.approx(3 / 15)
+
+
+def test_busy_slots_per_worker_are_each_spans_mean_up_to_now():
+    middle, series = monitor.busy_by_worker(run(), going=True, bins=3)  # now 7.5: 2.5 s spans
+    assert middle.tolist() == [1.25, 3.75, 6.25]
+    assert series["w1"].tolist() == pytest.approx([0.6, 0.6, 0.0])  # busy 1–2, 2–4
+    assert series["w2"].tolist() == pytest.approx([0.0, 0.4, 0.4])  # busy 4–6 (2.5–… died)
+    _, series = monitor.busy_by_worker(run(), going=True, bins=1)
+    assert series["w1"].tolist() == pytest.approx([3 / 7.5])
+
+
+def test_the_wait_split_separates_broker_prefetch_and_runtime():
+    split = monitor.wait_split(run())
+    assert split["broker wait"].tolist() == [0.5, 1.0, 0.0]  # tasks 0, 1, 3; task 2 queued
+    assert split["prefetch wait"].tolist() == [0.5, 1.0, 0.5]
+    assert sorted(split["runtime"].tolist()) == [1.0, 2.0, 2.0]  # closed executions only
+    q = monitor.quantiles(np.arange(101.0))
+    assert q == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert monitor.quantiles(np.zeros(0)) == {}
+
+
+def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
+    trace = run()  # finished sojourns 6 (task 0) and 4 (task 1); now 7.5
+    times = monitor.task_times(trace)
+    stuck = monitor.stuck_tasks(trace, times, factor=1.0)  # threshold ≈ 5.96
+    assert stuck.threshold == pytest.approx(np.percentile([6.0, 4.0], 99))
+    assert stuck.count == 0  # task 3 is 5.5 s old, task 2 2.5 s
+    stuck = monitor.stuck_tasks(trace, times, factor=0.5)
+    assert stuck.count == 1 and stuck.columns["task"] == ["3"]
+    assert stuck.columns["last state"] == ["STARTED"] and stuck.columns["age"] == [5.5]
+    stuck = monitor.stuck_tasks(trace, times, factor=0.1)
+    assert stuck.columns["task"] == ["3", "2"]  # the oldest first
+    unfinished = monitor.task_times(trace)
+    nothing_done = monitor.TaskTimes(**{**vars(unfinished), "finished": unfinished.sent * np.nan})
+    assert monitor.stuck_tasks(trace, nothing_done) == monitor.Stuck(None, 0, {})
+
+
+def test_littles_law_on_the_run_so_far():
+    trace = run()  # now 7.5; sent 0, 0, 5, 2; ended 6 and 4
+    law = monitor.little(trace, monitor.task_times(trace))
+    assert law.arrival_rate == pytest.approx(4 / 7.5)
+    assert law.sojourn_mean == pytest.approx(5.0)
+    assert law.in_system_mean == pytest.approx((6 + 4 + 2.5 + 5.5) / 7.5)  # open ones until now
+    r = Recorder(("w1",))
+    for task, state, t in [(0, PENDING, 0.0), (1, PENDING, 1.0), (0, SUCCESS, 2.0)]:
+        r.add(task, 0, state, t, 0)
+    r.add(1, 0, SUCCESS, 4.0, 0)
+    done = r.trace()
+    law = monitor.little(done, monitor.task_times(done))
+    assert law.in_system_mean == pytest.approx(law.predicted)  # complete: L = λW exactly

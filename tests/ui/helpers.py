@@ -1,0 +1,37 @@
+"""Helpers the app tests share: a Live page showing a given run, and its tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def table(at, column: str):
+    """The shown table that has ``column`` (st.dataframe elements carry no key in AppTest)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def live_page_showing(session, monkeypatch) -> AppTest:
+    """A fresh app on the Live page with ``session`` as its latest run."""
+    from ui import live as live_page
+
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def simulated_run(**changes):
+    """A Live-page session holding a trace: a simulated one stands in for the live run, since
+    these tests are about what the page shows, not about Celery."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
+    return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
