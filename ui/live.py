@@ -18,7 +18,7 @@ from sim.rules.states import NAMES, PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
-from ui.explore import how_many_workers
+from ui.explore import how_many_workers, run
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace
 
@@ -191,6 +191,16 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
             session.compare_anyway = True
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+    sc = session.scenario
+    stretch = monitor.slot_stretch(trace, run(scenario.dumps(sc)), sc.workers.slots)
+    if stretch is not None and stretch > monitor.STRETCHED:
+        st.warning(
+            f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "
+            f"gap before the next): at time scale {session.time_scale:g} Celery's own per-task "
+            "cost is a large part of a task, so this live queue is busier than the one "
+            "simulated and its waits are not the scenario's. Raise the time scale, or let "
+            "`queuelab calibrate` fit that cost."
+        )
 
 
 def nodes(session: LiveSession, trace: Trace, going: bool) -> None:

@@ -21,3 +21,19 @@ def test_a_task_that_never_ends_is_flagged_stuck(monkeypatch):
     assert [w.value for w in at.warning if "stuck" in w.value][0].startswith("1 task stuck")
     assert list(table(at, "last state")["last state"]) == ["PENDING"]
     assert any(e.label == "Stuck tasks (1)" for e in at.expander)
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_live_run_whose_tasks_ran_long_is_said_to_be_another_queue(monkeypatch):
+    from sim.engine.model import simulate
+
+    session = simulated_run()
+    at = live_page_showing(session, monkeypatch)
+    assert not [w.value for w in at.warning if w.value.startswith("Each task held its slot")]
+    sc = session.scenario
+    session.results[:] = [simulate(sc.replace(**{"service.mean": 1.5 * sc.service.mean}))]
+    at = live_page_showing(session, monkeypatch)
+    said = [w.value for w in at.warning if w.value.startswith("Each task held its slot")]
+    assert len(said) == 1
+    stretch = float(said[0].removeprefix("Each task held its slot ").split("×")[0])
+    assert 1.3 < stretch < 1.7  # 1.5 by mean runtime; by the slot-time of a backlog, near it
