@@ -12,7 +12,7 @@ A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table:
     "workers.prefetch_multiplier" = 1
     [lesson.live]                  # optional: the lesson is quick enough to run on real Celery
     time_scale = 0.05              # wall seconds per scenario second
-    tasks = 200                    # fewer tasks than the simulated run, to stay under a minute
+    tasks = 200                    # fewer tasks than the simulated run, to stay a minute or two
 
 ``run`` simulates both sides on the same seed and draws, so the difference is the knob's.
 """
@@ -36,7 +36,7 @@ LESSONS = Path(__file__).resolve().parents[2] / "scenarios" / "lessons"
 
 @dataclass(frozen=True)
 class LiveRun:
-    """How to show a lesson on real Celery in under a minute."""
+    """How to show a lesson on real Celery in a minute or two."""
 
     time_scale: float
     tasks: int

@@ -1,4 +1,4 @@
-"""The lessons that run live in under a minute: real Celery moves each lesson's figure the same
+"""The lessons that run live in a minute or two: real Celery moves each lesson's figure the same
 way the simulator does."""
 
 import pytest
