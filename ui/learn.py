@@ -16,7 +16,7 @@ from sim.engine.model import simulate
 from sim.scenario import Scenario
 from ui import lessons as lesson_section
 from ui.scenario_input import SCENARIOS
-from ui.widgets import download_figure
+from ui.widgets import download_figure, little_metrics
 
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
 
@@ -73,16 +73,7 @@ def little() -> None:
         )
         return
     s, gap, l_value = mmc_summary(rate, 1.0, workers, 20000)
-    cols = st.columns(4)
-    cols[0].metric("L (time-average in system)", f"{l_value:.3f}")
-    cols[1].metric("λ (measured)", f"{s.throughput:.3f}/s")
-    cols[2].metric("W (mean sojourn)", f"{s.sojourn_mean:.3f} s")
-    cols[3].metric(
-        "λ·W",
-        f"{s.throughput * s.sojourn_mean:.3f}",
-        delta=f"gap {gap:.2%}" if gap is not None else None,
-        delta_color="off",
-    )
+    little_metrics(s.throughput, s.sojourn_mean, l_value, gap)
 
 
 def utilisation() -> None:

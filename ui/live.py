@@ -20,7 +20,7 @@ from sim.trace import Trace
 from ui import charts
 from ui.explore import how_many_workers, run
 from ui.scenario_input import pick
-from ui.widgets import download_figure, export_trace
+from ui.widgets import download_figure, export_trace, little_metrics
 
 
 def unavailable() -> str | None:
@@ -280,11 +280,7 @@ def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None
     a target p95 sojourn at this scenario's load (once the run is over)."""
     st.subheader("Sizing")
     law = monitor.little(trace, times)
-    cols = st.columns(4)
-    cols[0].metric("λ (tasks sent per s)", f"{law.arrival_rate:.3g}/s")
-    cols[1].metric("W (mean sojourn)", f"{law.sojourn_mean:.3g} s")
-    cols[2].metric("L (time-average in system)", f"{law.in_system_mean:.3g}")
-    cols[3].metric("λ·W", f"{law.predicted:.3g}")
+    little_metrics(law.arrival_rate, law.sojourn_mean, law.in_system_mean)
     st.caption(
         "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "
         "L tasks in the system on average is the backlog the workers and Redis hold."

@@ -20,6 +20,16 @@ def download_figure(fig: go.Figure, name: str) -> None:
     )
 
 
+def little_metrics(rate: float, sojourn: float, in_system: float, gap: float | None = None) -> None:
+    """Little's law as four figures, L beside λ·W (Learn teaches it, the Live page checks it)."""
+    cols = st.columns(4)
+    cols[0].metric("L (time-average in system)", f"{in_system:.3g}")
+    cols[1].metric("λ (tasks per s)", f"{rate:.3g}/s")
+    cols[2].metric("W (mean sojourn)", f"{sojourn:.3g} s")
+    gap_said = f"gap {gap:.2%}" if gap is not None else None
+    cols[3].metric("λ·W", f"{rate * sojourn:.3g}", delta=gap_said, delta_color="off")
+
+
 def figure_html(fig: go.Figure) -> str:
     """A chart as a self-contained page: plotly.js embedded, so it opens offline."""
     return fig.to_html(include_plotlyjs=True, full_html=True)
