@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 from sim.rules.outage import Outage
 
 DECLARED = "field"  # the metadata key under which a dataclass field carries its Field
+TABLES = "tables"  # the metadata key of a list of [[tables]]: the dataclass of one table
+NAME = re.compile(r"[A-Za-z0-9_.:-]+")  # a task, queue or pool name: a Redis key part
 KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
@@ -46,6 +49,8 @@ class Field:
             return "a list of {start, end, probability}, 0 <= start < end, 0 <= probability <= 1"
         if self.element is float:
             return "a list of numbers" + self._bounds()
+        if self.element is str:
+            return "a non-empty list of names (letters, digits, _ . : -)"
         return KINDS[self.type] + self._bounds()
 
     def _bounds(self) -> str:
@@ -78,6 +83,8 @@ class Field:
             return _outages(self, value)
         if self.element is float:
             return self._numbers(value)
+        if self.element is str:
+            return self._names(value)
         if self.type in (bool, str):
             return self._word(value)
         return self._number(value)
@@ -91,6 +98,15 @@ class Field:
         ):
             raise ScenarioError(f"{self.key} = {value!r}: must be {self.allowed()}")
         return tuple(float(v) for v in value)
+
+    def _names(self, value: Any) -> tuple[str, ...]:
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
+        ):
+            raise ScenarioError(f"{self.key} = {value!r}: must be {self.allowed()}")
+        return tuple(value)
 
     def _word(self, value: Any) -> bool | str:
         if not isinstance(value, self.type):

@@ -11,17 +11,19 @@ simulator and the live mode read it and never change it. Times are seconds of sc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from sim import scenario_io
-from sim.fields import DECLARED, Field, ScenarioError, setting
+from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
 from sim.rules.outage import Outage
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
 CRASH_KINDS = ("node", "child")
+QUEUE_ORDERS = ("round_robin", "sorted", "priority")
+DEFAULT_QUEUE = "celery"  # task_default_queue
 SERVICE_DISTS = ("exponential", "constant", "lognormal", "uniform", "empirical")
 # Bounds that keep every draw and every sum of times finite and the run within memory: past
 # them a scenario is a typo, and the run would end in inf, nan or an allocation error.
@@ -222,6 +224,101 @@ class Results:
         return 2 if self.track_started else 1
 
 
+def tables(kind: type) -> Any:
+    """A list of ``[[tables]]`` of ``kind`` (task types, pools): parsed by ``sim.scenario`` into
+    ``kind`` instances, each completed from the scenario-level sections when the file is read."""
+    return dataclasses.field(default=(), metadata={TABLES: kind})
+
+
+@dataclass(frozen=True)
+class TaskType:
+    """One kind of task: how much of the traffic it is, where Celery routes it, what limits it.
+
+    Its ``service``, ``failures`` and ``retry`` are the scenario-level tables, completed field by
+    field with its own ``[tasks.service]`` (…) when the file is read; a scenario without
+    ``[[tasks]]`` is one type built from those tables.
+    """
+
+    name: str = setting("task", "the task's name (Celery's task name); unique")
+    share: float = setting(
+        0.0,
+        "fraction of [arrivals] of this type; 0 = an equal part of what the others leave",
+        min=0,
+        max=1,
+    )
+    queue: str = setting(DEFAULT_QUEUE, "the queue it is routed to (task_routes)")
+    priority: int = setting(
+        0, "message priority; on Redis 0 is the highest (kombu's steps 0, 3, 6, 9)", min=0, max=9
+    )
+    rate_limit: str = setting(
+        "", "Task.rate_limit, per worker node: '10/s', '100/m', '5/h' or a number per second"
+    )
+    soft_time_limit: float = seconds(
+        0.0, "SoftTimeLimitExceeded raised after this long; the task retries as on a failure"
+    )
+    time_limit: float = seconds(
+        0.0, "hard limit: the pool child is killed and replaced, the task ends in FAILURE"
+    )
+    service: Service = dataclasses.field(default_factory=Service)
+    failures: Failures = dataclasses.field(default_factory=Failures)
+    retry: Retry = dataclasses.field(default_factory=Retry)
+
+    def to_table(self, base: Scenario) -> dict[str, Any]:
+        """Its TOML table: own fields, and in sub-tables what differs from ``base``'s sections."""
+        table = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in TASK_SECTIONS:
+            own, default = dataclasses.asdict(table.pop(name)), dataclasses.asdict(base.get(name))
+            if diff := {k: v for k, v in own.items() if v != default[k]}:
+                table[name] = diff
+        return table
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A group of worker nodes that consume the same queues (``celery worker -Q a,b``), each
+    configured by ``workers``: the scenario-level [workers] table, completed with the pool's
+    own fields (``count = 4`` in a ``[[pools]]`` table)."""
+
+    name: str = setting("workers", "the pool's name; its nodes are named <name>-1, <name>-2, …")
+    queues: tuple[str, ...] = setting(
+        (DEFAULT_QUEUE,), "the queues its nodes consume, in -Q order"
+    )
+    queue_order: str = setting(
+        "round_robin",
+        "kombu's queue_order_strategy: the order a node reads its queues in",
+        choices=QUEUE_ORDERS,
+    )
+    workers: Workers = dataclasses.field(default_factory=Workers)
+
+    def to_table(self, base: Scenario) -> dict[str, Any]:
+        """Its TOML table: own fields, then the [workers] fields that differ from ``base``'s."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        workers, default = dataclasses.asdict(own.pop("workers")), dataclasses.asdict(base.workers)
+        return own | {k: v for k, v in workers.items() if v != default[k]}
+
+
+TASK_SECTIONS = ("service", "failures", "retry")  # what a task type may set of its own
+# settings of a whole deployment in Celery, not of one task
+DEPLOYMENT_WIDE = ("failures.crash_kind", "retry.on_worker_lost")
+RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
+
+
+def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
+    """Celery's rate-limit string in tasks per second: ``"10/s"``, ``"100/m"``, ``"5/h"``, or a
+    bare number (per second, as ``celery.utils.time.rate`` reads it)."""
+    number, _, unit = text.partition("/")
+    try:
+        rate = float(number) / RATE_UNITS[unit or "s"]
+    except (ValueError, KeyError):
+        rate = -1.0
+    if not 0 < rate <= MAX_RATE:
+        raise ScenarioError(
+            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h' (a number "
+            "above 0 per s, m or h)"
+        )
+    return rate
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A whole scenario; ``Scenario()`` is the defaults, ``load``/``loads`` check a given one."""
@@ -238,19 +335,93 @@ class Scenario:
     ack: Ack = dataclasses.field(default_factory=Ack)
     overhead: Overhead = dataclasses.field(default_factory=Overhead)
     results: Results = dataclasses.field(default_factory=Results)
+    tasks: tuple[TaskType, ...] = tables(TaskType)
+    pools: tuple[Pool, ...] = tables(Pool)
+
+    @property
+    def task_types(self) -> tuple[TaskType, ...]:
+        """The kinds of task submitted: ``[[tasks]]``, or one built from the scenario's tables."""
+        return self.tasks or (
+            TaskType(share=1.0, service=self.service, failures=self.failures, retry=self.retry),
+        )
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues tasks are routed to, in the order the task types name them."""
+        return tuple(dict.fromkeys(t.queue for t in self.task_types))
+
+    @property
+    def worker_pools(self) -> tuple[Pool, ...]:
+        """The pools of worker nodes: ``[[pools]]``, or [workers] as one pool on every queue."""
+        return self.pools or (Pool(queues=self.queues, workers=self.workers),)
+
+    @property
+    def slots(self) -> int:
+        """Execution slots in every pool together."""
+        return sum(p.workers.slots for p in self.worker_pools)
+
+    @property
+    def nodes(self) -> tuple[tuple[str, Pool], ...]:
+        """Every worker node by name with its pool: w1, w2, … for the one pool of [workers],
+        <pool>-1, <pool>-2, … for ``[[pools]]``. The simulator and the live mode name them so."""
+        if not self.pools:
+            return tuple((f"w{i + 1}", self.worker_pools[0]) for i in range(self.workers.count))
+        return tuple(
+            (f"{p.name}-{i + 1}", p) for p in self.pools for i in range(p.workers.count)
+        )
 
     def replace(self, **dotted: Any) -> Scenario:
-        """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``."""
-        return from_dict(_nest(dotted), base=self)
+        """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``; a field of
+        a task type or pool by its name: ``"pools.fast.count"``, ``"tasks.report.service.mean"``."""
+        plain = {k: v for k, v in dotted.items() if k.partition(".")[0] not in TABLE_KINDS}
+        scenario = from_dict(_nest(plain), base=self)
+        changed: dict[str, list[dict[str, Any]]] = {}
+        for key, value in dotted.items():
+            if key not in plain:
+                kind, i, field = self._table_key(key)
+                tables = changed.setdefault(kind, scenario.tables_of(kind))
+                *path, last = field.split(".")
+                table = tables[i]
+                for part in path:
+                    table = table.setdefault(part, {})
+                table[last] = value
+        return from_dict(changed, base=scenario) if changed else scenario
+
+    def tables_of(self, kind: str) -> list[dict[str, Any]]:
+        """``[[tasks]]`` or ``[[pools]]`` as the TOML tables that read back to them."""
+        return [table.to_table(self) for table in getattr(self, kind)]
 
     def to_dict(self) -> dict[str, Any]:
         """The scenario as nested plain data, ready for TOML or JSON."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(dataclasses.replace(self, tasks=(), pools=()))
+        for kind in TABLE_KINDS:
+            del data[kind]
+            if getattr(self, kind):
+                data[kind] = self.tables_of(kind)
+        return data
 
     def get(self, key: str) -> Any:
-        """One field by its dotted key, e.g. ``get("workers.count")``."""
+        """One field by its dotted key, e.g. ``get("workers.count")``, ``get("pools.fast.count")``."""
         section, _, name = key.partition(".")
+        if section in TABLE_KINDS and name:
+            kind, i, field = self._table_key(key)
+            table: Any = getattr(self, kind)[i]
+            for part in field.split("."):
+                table = getattr(table.workers if isinstance(table, Pool) and part not in POOL_OWN else table, part)
+            return table
         return getattr(getattr(self, section), name) if name else getattr(self, section)
+
+    def _table_key(self, key: str) -> tuple[str, int, str]:
+        """``"pools.fast.count"`` → ("pools", index of pool fast, "count")."""
+        kind, _, rest = key.partition(".")
+        names = [t.name for t in getattr(self, kind)]
+        found = [(len(n), i) for i, n in enumerate(names) if rest.startswith(n + ".")]
+        if not found:
+            raise ScenarioError(
+                f"{key!r}: no {kind[:-1]} of that name; {kind}: " + (", ".join(names) or "none")
+            )
+        size, i = max(found)
+        return kind, i, rest[size + 1 :]
 
 
 SECTIONS: dict[str, type] = {
@@ -261,19 +432,24 @@ SECTIONS: dict[str, type] = {
 
 
 def declared(cls: type, prefix: str = "") -> Iterator[Field]:
-    """The settings of ``cls`` and its sections, keyed by dotted name, typed by annotation."""
+    """The settings of ``cls`` (and of the scenario's sections), keyed by dotted name, typed by
+    annotation; a task type's or pool's own sections are the scenario's, so not repeated."""
     types = get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in SECTIONS and not prefix:
-            yield from declared(SECTIONS[f.name], f"{f.name}.")
-        elif DECLARED in f.metadata:
+        if DECLARED in f.metadata:
             yield dataclasses.replace(f.metadata[DECLARED], key=prefix + f.name, type=types[f.name])
-        else:
+        elif f.name in SECTIONS:
+            if cls is Scenario:
+                yield from declared(SECTIONS[f.name], f"{f.name}.")
+        elif TABLES not in f.metadata:
             raise TypeError(f"{cls.__name__}.{f.name} is not declared with sim.fields.setting")
 
 
 FIELDS: tuple[Field, ...] = tuple(declared(Scenario))
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
+TABLE_KINDS = {"tasks": TaskType, "pools": Pool}
+TABLE_FIELDS = {kind: {f.key: f for f in declared(cls, "")} for kind, cls in TABLE_KINDS.items()}
+POOL_OWN = tuple(TABLE_FIELDS["pools"])
 
 
 def coerce(key: str, value: Any) -> Any:
@@ -285,30 +461,142 @@ def coerce(key: str, value: Any) -> Any:
 def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     """Validate nested scenario data; fields it leaves out come from ``base`` or the defaults."""
     _check_sections(raw)
+    raw = dict(raw)
+    given_tables = {kind: raw.pop(kind) for kind in TABLE_KINDS if kind in raw}
     given = _flatten(raw)
+    previous = _flatten(base.to_dict()) if base else {}
+    merged = _merged(given, previous)
+    if "run.duration" in given and "run.tasks" in given and merged["run.duration"] > 0:
+        raise ScenarioError("run.tasks and run.duration are both set: give one of them")
+    if "run.tasks" in given:
+        merged["run.duration"] = 0.0
+    _check_together(merged)
+    sections = _sections(merged)
+    tasks = base.tasks if base else ()
+    if "tasks" in given_tables:
+        tasks = _shares(tuple(_task_type(i, t, merged) for i, t in _tables("tasks", given_tables)))
+    pools = base.pools if base else ()
+    if "pools" in given_tables:
+        pools = tuple(_pool(i, t, merged) for i, t in _tables("pools", given_tables))
+    top = {key: value for key, value in merged.items() if "." not in key}
+    scenario = Scenario(**top, **sections, tasks=tasks, pools=pools)
+    _check_routing(scenario)
+    return scenario
+
+
+def _merged(
+    given: dict[str, Any], previous: dict[str, Any], where: Callable[[str], str] = str
+) -> dict[str, Any]:
+    """Every field's value: ``given`` (checked), else ``previous``, else its default. ``where``
+    names a key as the user wrote it (``pools[0].count`` for ``workers.count``)."""
     unknown = sorted(set(given) - set(FIELD_BY_KEY))
     if unknown:
         raise ScenarioError(
-            f"unknown scenario field {unknown[0]!r}; known fields: " + ", ".join(FIELD_BY_KEY)
+            f"unknown scenario field {where(unknown[0])!r}; known fields: "
+            + ", ".join(map(where, FIELD_BY_KEY))
         )
-    values = {key: FIELD_BY_KEY[key].coerce(value) for key, value in given.items()}
-    previous = _flatten(base.to_dict()) if base else {}
-    # the base comes back from to_dict as plain data (an outage as a dict): coerce it again
-    merged = {
+    fields = {k: FIELD_BY_KEY[k] for k in given}
+    if where is not str:
+        fields = {k: dataclasses.replace(f, key=where(k)) for k, f in fields.items()}
+    values = {key: fields[key].coerce(value) for key, value in given.items()}
+    # a base comes back from to_dict as plain data (an outage as a dict): coerce it again
+    return {
         f.key: values[f.key] if f.key in values else f.coerce(previous.get(f.key, f.default))
         for f in FIELDS
     }
-    if "run.duration" in values and "run.tasks" in values and values["run.duration"] > 0:
-        raise ScenarioError("run.tasks and run.duration are both set: give one of them")
-    if "run.tasks" in values:
-        merged["run.duration"] = 0.0
-    _check_together(merged)
-    sections = {
+
+
+def _sections(merged: dict[str, Any], names: Iterable[str] = ()) -> dict[str, Any]:
+    """The section dataclasses (all, or ``names``) built from merged flat values."""
+    return {
         name: cls(**{f.name: merged[f"{name}.{f.name}"] for f in dataclasses.fields(cls)})
         for name, cls in SECTIONS.items()
+        if not names or name in names
     }
-    top = {key: value for key, value in merged.items() if "." not in key}
-    return Scenario(**top, **sections)
+
+
+def _tables(kind: str, given: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    value = given[kind]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ScenarioError(
+            f"{kind} = {scenario_io.toml_value(value)}: {kind} are tables, each written "
+            f"[[{kind}]] with its fields beneath it"
+        )
+    return enumerate(value)
+
+
+def _own(kind: str, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """A task type's or pool's own fields of ``table``, checked."""
+    fields = TABLE_FIELDS[kind]
+    return {
+        k: dataclasses.replace(fields[k], key=f"{where}.{k}").coerce(v)
+        for k, v in table.items()
+        if k in fields
+    }
+
+
+def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskType:
+    """One ``[[tasks]]`` table: own fields, and sections completed from the scenario's."""
+    where = f"tasks[{i}]"
+    known = (*TABLE_FIELDS["tasks"], *TASK_SECTIONS)
+    for key, value in table.items():
+        if key not in known or (key in TASK_SECTIONS and not isinstance(value, dict)):
+            raise ScenarioError(
+                f"{where}.{key}: a task type sets " + ", ".join(TABLE_FIELDS["tasks"])
+                + " and the tables " + ", ".join(f"[tasks.{s}]" for s in TASK_SECTIONS)
+            )
+    given = _flatten({k: v for k, v in table.items() if k in TASK_SECTIONS})
+    for key in DEPLOYMENT_WIDE:
+        if key in given:
+            raise ScenarioError(
+                f"{where}.{key}: set for the whole deployment in [{key.split('.')[0]}], "
+                "not per task type"
+            )
+    own = _own("tasks", table, where)
+    try:
+        mine = _merged(given, merged, lambda key: f"{where}.{key}")
+        _check_together(mine)
+    except ScenarioError as err:
+        raise ScenarioError(f"task type {own.get('name', i)!r}: {err}") from None
+    return TaskType(**own, **_sections(mine, TASK_SECTIONS))
+
+
+def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
+    """One ``[[pools]]`` table: own fields, and [workers] completed from the scenario's."""
+    where = f"pools[{i}]"
+    given = {f"workers.{k}": v for k, v in table.items() if k not in POOL_OWN}
+    mine = _merged(given, merged, lambda key: f"{where}.{key.removeprefix('workers.')}")
+    return Pool(**_own("pools", table, where), workers=_sections(mine, ["workers"])["workers"])
+
+
+def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
+    """Shares completed: a type without one gets an equal part of what the others leave."""
+    given = sum(t.share for t in types)
+    unset = sum(t.share == 0 for t in types)
+    rest = (1 - given) / unset if unset else 0.0
+    if given > 1 + 1e-9 or (not unset and abs(given - 1) > 1e-9) or (unset and rest < 1e-9):
+        raise ScenarioError(
+            f"tasks: the shares given add up to {given:g}: they must add up to 1, or to less "
+            "when some task types give none (those share what is left equally)"
+        )
+    return tuple(dataclasses.replace(t, share=rest) if t.share == 0 else t for t in types)
+
+
+def _check_routing(s: Scenario) -> None:
+    """Names unique, and every queue a task is routed to consumed by some pool."""
+    for kind in TABLE_KINDS:
+        names = [t.name for t in getattr(s, kind)]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ScenarioError(f"{kind}: the name {twice[0]!r} is used twice: names are unique")
+    for t in s.task_types:
+        if not any(t.queue in p.queues for p in s.worker_pools):
+            raise ScenarioError(
+                f"tasks: {t.name!r} is routed to queue {t.queue!r}, which no pool consumes: "
+                "add it to a pool's queues"
+            )
+    for t in s.task_types:
+        if t.rate_limit:
+            rate_limit_per_second(t.rate_limit, f"task type {t.name!r}: rate_limit")
 
 
 def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
@@ -366,9 +654,10 @@ def _check_together(m: dict[str, Any]) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """``workers.count=8`` → ("workers.count", 8); values are TOML, bare words are strings."""
     key, value = scenario_io.parse_override(text)
-    if key not in FIELD_BY_KEY:
+    if key not in FIELD_BY_KEY and key.partition(".")[0] not in TABLE_KINDS:
         raise ScenarioError(
             f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY)
+            + ", and pools.<name>.<field>, tasks.<name>.<field>"
         )
     return key, value
 

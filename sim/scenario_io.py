@@ -78,13 +78,25 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """Nested tables as TOML text: top-level values first, then one ``[table]`` per dict."""
-    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for name, table in data.items():
-        if isinstance(table, dict):
-            lines.append(f"\n[{name}]")
-            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    """Nested tables as TOML text: top-level values first, then one ``[table]`` per dict, then
+    one ``[[table]]`` per element of a list of dicts (task types, pools), with its sub-tables."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not _is_table(v)]
+    for name, value in data.items():
+        for table in [value] if isinstance(value, dict) else value if _is_table(value) else []:
+            lines.append(f"\n[[{name}]]" if isinstance(value, list) else f"\n[{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+            for sub, inner in table.items():
+                if isinstance(inner, dict):
+                    lines.append(f"[{name}.{sub}]")
+                    lines += [f"{k} = {toml_value(v)}" for k, v in inner.items()]
     return "\n".join(lines) + "\n"
+
+
+def _is_table(value: Any) -> bool:
+    """A dict, or a non-empty list of dicts (an array of tables)."""
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
 
 
 def toml_value(value: Any) -> str:
