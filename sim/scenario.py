@@ -126,6 +126,10 @@ class Workers:
     shutdown_grace: float = seconds(
         30.0, "a deploy's warm shutdown waits this long for running tasks, then kills the worker"
     )
+    process_start: float = seconds(
+        0.1,
+        "a pool child killed by a hard time limit is replaced: its slot takes work again this late",
+    )
     kill_linger: float = seconds(
         0.05,
         "a killed node's Redis connection stays open this long (measured): a message Redis hands "

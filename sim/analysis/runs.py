@@ -19,7 +19,7 @@ def summarize(
     """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
     return metrics.summarize(
         trace,
-        scenario.workers.slots,
+        scenario.slots,
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
@@ -28,4 +28,4 @@ def summarize(
 
 def in_system_mean(summary: Summary, scenario: Scenario) -> float:
     """L, the time-average number of tasks in the system: those waiting plus the busy slots."""
-    return summary.queue_len_mean + summary.utilization * scenario.workers.slots
+    return summary.queue_len_mean + summary.utilization * scenario.slots

@@ -1,4 +1,5 @@
-"""Redis as Celery's broker: one FIFO queue, the consumers waiting on it, the ``unacked`` hash.
+"""Redis as Celery's broker: a FIFO list per (queue, priority step), the consumers blocked on
+them, the ``unacked`` hash.
 
 A message stays in ``unacked`` from its delivery until it is acked; one ``visibility_timeout``
 after the delivery, a message still un-acked goes back to the head of the queue and is delivered
@@ -77,7 +78,13 @@ class Delivery:
 
 
 class Broker:
-    """Redis: one FIFO queue, idle consumers waiting on it, and the ``unacked`` hash.
+    """Redis: a FIFO list per lane (queue, priority step; ``sim.rules.routing``), the consumers
+    blocked on each, and the ``unacked`` hash.
+
+    A message goes to its task type's lane (``lane_of_task``). An idle worker blocks on all its
+    lanes at once, as its BRPOP names all its lists; Redis serves a list's blocked clients in the
+    order they blocked, and one reply ends a BRPOP, so the other lanes' entries of a worker it
+    served are stale (``wait`` tells).
 
     Un-acked deliveries are kept in delivery order; since every one expires ``visibility_timeout``
     after it was made, one restorer process wakes at the oldest deadline and puts that message
@@ -91,6 +98,8 @@ class Broker:
         dispatch: float,
         max_redeliveries: int,
         runaway_advice: str = "",
+        lanes: int = 1,
+        lane_of_task: list[int] | None = None,
     ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
@@ -98,16 +107,17 @@ class Broker:
         self.redelivered = 0  # messages the visibility timeout handed out again
         self.max_redeliveries = max_redeliveries
         self.runaway_advice = runaway_advice
-        self.queue: deque[Message] = deque()
-        self.consumers: deque[Worker] = deque()
+        self.lanes: list[deque[Message]] = [deque() for _ in range(lanes)]
+        self.consumers: list[deque[tuple[Worker, int]]] = [deque() for _ in range(lanes)]
+        self.lane_of_task = lane_of_task
         self.unacked: deque[Delivery] = deque()
         self._restorer_idle: simpy.Event | None = None
         env.process(self._restorer())
 
     @property
     def queued(self) -> int:
-        """Messages waiting in the queue (Redis's ``LLEN``)."""
-        return len(self.queue)
+        """Messages waiting in every list (Redis's ``LLEN``, summed)."""
+        return sum(map(len, self.lanes))
 
     @property
     def unacked_count(self) -> int:
@@ -122,20 +132,24 @@ class Broker:
         its connection open for ``kill_linger``: Redis hands that BRPOP the message, which no
         process reads, so it is neither queued nor un-acked: lost, whatever the ack mode.
         """
-        while self.consumers:
-            worker = self.consumers.popleft()
+        lane = self.lane_of_task[message.task] if self.lane_of_task else 0
+        consumers = self.consumers[lane]
+        while consumers:
+            worker, wait = consumers.popleft()
+            if not worker.waiting or worker.wait != wait:
+                continue  # served from another of its lists since
             worker.waiting = False
             if worker.can_reserve():
-                self._deliver(message, worker)
+                self._deliver(message, worker, lane)
                 self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
                 return
             if worker.lingers_until > self.env.now:
                 worker.lingers_until = -1.0  # BRPOP returns one message
                 return
         if front:
-            self.queue.appendleft(message)
+            self.lanes[lane].appendleft(message)
         else:
-            self.queue.append(message)
+            self.lanes[lane].append(message)
 
     def fetch(self, worker: Worker) -> None:
         """Hand ``worker`` messages while it may reserve more; else it waits for the next.
@@ -147,16 +161,24 @@ class Broker:
         if worker.fetching:
             return
         worker.fetching = True
+        lanes = self.lanes
         while worker.can_reserve():
-            if not self.queue:
+            for lane in worker.order:
+                if lanes[lane]:
+                    self._deliver(lanes[lane].popleft(), worker, lane)
+                    break
+            else:
                 if not worker.waiting:
                     worker.waiting = True
-                    self.consumers.append(worker)
+                    worker.wait += 1
+                    for lane in worker.order:
+                        self.consumers[lane].append((worker, worker.wait))
                 break
-            self._deliver(self.queue.popleft(), worker)
         worker.fetching = False
 
-    def _deliver(self, message: Message, worker: Worker) -> None:
+    def _deliver(self, message: Message, worker: Worker, lane: int) -> None:
+        if worker.rotates:
+            worker.came_from(lane)
         delivery = Delivery(message, self.env.now + self.visibility_timeout)
         self.unacked.append(delivery)
         if self._restorer_idle is not None:

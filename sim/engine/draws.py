@@ -19,9 +19,9 @@ from sim.engine.arrivals import arrival_times
 from sim.engine.distributions import sample_service
 from sim.rules.outage import failure_probability
 from sim.rules.retry import retry_delay
-from sim.scenario import Scenario
+from sim.scenario import Scenario, TaskType
 
-ARRIVALS, SERVICE, FAIL, JITTER, CRASH = range(5)
+ARRIVALS, SERVICE, FAIL, JITTER, CRASH, TYPE = range(6)
 _MAX_EXECUTION = 2**16
 
 
@@ -40,27 +40,56 @@ class AttemptDraws:
     jitter: np.ndarray  # uniform in [0, 1): scales the backoff cap when jitter is on
 
 
+def task_types(shares: list[float], rng: np.random.Generator, n: int) -> np.ndarray:
+    """The type of each of ``n`` tasks, drawn by share; all 0 (no draw) for one type."""
+    if len(shares) == 1:
+        return np.zeros(n, np.int16)
+    edges = np.cumsum(shares[:-1])
+    return np.searchsorted(edges, rng.random(n), side="right").astype(np.int16)
+
+
 class Draws:
-    """All random draws of one scenario and seed, made lazily and cached per attempt."""
+    """All random draws of one scenario and seed, made lazily and cached per attempt.
+
+    A task's type is drawn once by share; each type's service times come from their own stream
+    (keyed by the type's index), so adding a type leaves the first type's draws as they were.
+    """
 
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.arrivals = arrival_times(scenario, stream(self.seed, ARRIVALS))
         self.n_tasks = len(self.arrivals)
+        self.types = scenario.task_types
+        shares = [t.share for t in self.types]
+        self.type_of = task_types(shares, stream(self.seed, TYPE), self.n_tasks)
+        self._members = [np.flatnonzero(self.type_of == j) for j in range(len(self.types))]
+        self._fail_p = np.array([t.failures.probability for t in self.types])[self.type_of]
         self._attempts: dict[int, AttemptDraws] = {}
         self._crashes: dict[tuple[int, int], np.ndarray] = {}
+
+    def task_type(self, task: int) -> TaskType:
+        return self.types[self.type_of[task]]
 
     def attempt(self, k: int) -> AttemptDraws:
         """Draws of attempt ``k`` (0 = first execution) for every task."""
         if k not in self._attempts:
             n, seed = self.n_tasks, self.seed
             self._attempts[k] = AttemptDraws(
-                service=sample_service(self.scenario.service, stream(seed, SERVICE, k), n),
+                service=self._service(k),
                 fail=stream(seed, FAIL, k).random(n),
                 jitter=stream(seed, JITTER, k).random(n),
             )
         return self._attempts[k]
+
+    def _service(self, k: int) -> np.ndarray:
+        """Service times of attempt ``k``: each type's from its own stream."""
+        service = np.empty(self.n_tasks)
+        for j, (kind, members) in enumerate(zip(self.types, self._members, strict=True)):
+            service[members] = sample_service(
+                kind.service, stream(self.seed, SERVICE, k, j), len(members)
+            )
+        return service
 
     def crash(self, k: int, execution: int) -> np.ndarray:
         """Uniform draws in [0, 1) for execution ``execution`` of attempt ``k`` of every task.
@@ -81,22 +110,22 @@ class Draws:
 
     def failures(self, attempt: int) -> np.ndarray:
         """Per task, whether attempt ``attempt`` raises outside any outage."""
-        return self.attempt(attempt).fail < self.scenario.failures.probability
+        return self.attempt(attempt).fail < self._fail_p
 
     def fails(self, task: int, attempt: int, t: float) -> bool:
         """Whether this attempt raises when its work ends at scenario time ``t``."""
-        f = self.scenario.failures
+        f = self.task_type(task).failures
         p = failure_probability(f.probability, f.outage, t)
         return bool(self.attempt(attempt).fail[task] < p)
 
     def countdown(self, task: int, attempt: int) -> float:
         """Seconds before the retry of this failed attempt may start."""
         u = float(self.attempt(attempt).jitter[task])
-        return retry_delay(self.scenario.retry, attempt, u)
+        return retry_delay(self.task_type(task).retry, attempt, u)
 
     def crash_point(self, task: int, attempt: int, execution: int) -> float | None:
         """How far through its work (0–1) this execution kills its worker; None if it does not."""
-        p = self.scenario.failures.crash_probability
+        p = self.task_type(task).failures.crash_probability
         if p == 0:
             return None
         u = float(self.crash(attempt, execution)[task])

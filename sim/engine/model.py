@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
+import numpy as np
 import simpy
 
 from sim.engine import budget
@@ -22,6 +23,7 @@ from sim.engine.deploy import rolling_deploys
 from sim.engine.draws import Draws
 from sim.engine.producer import Producer
 from sim.engine.worker import Worker, WorkerPolicy
+from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Scenario
 from sim.trace import Recorder, Trace
@@ -37,21 +39,30 @@ class Model:
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
-        names = tuple(f"w{i + 1}" for i in range(scenario.workers.count))
-        self.recorder = Recorder(workers=names)
+        nodes = scenario.nodes
+        self.recorder = Recorder(workers=tuple(name for name, _ in nodes))
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
+        types = scenario.task_types
+        lane_of_type = [routing.lane_of(t.queue, t.priority) for t in types]
+        lanes = tuple(dict.fromkeys(lane_of_type))
         self.broker = Broker(
             self.env,
             scenario.ack.visibility_timeout,
             scenario.overhead.dispatch,
             max_redeliveries=100 * self.draws.n_tasks + 10_000,
             runaway_advice=runaway_advice(scenario),
+            lanes=len(lanes),
+            lane_of_task=np.array([lanes.index(lane) for lane in lane_of_type])[
+                self.draws.type_of
+            ].tolist()
+            if len(lanes) > 1
+            else None,
         )
         fates = Fates(self.draws)
-        policy = WorkerPolicy.from_scenario(scenario)
+        policies = {p.name: WorkerPolicy.from_pool(scenario, p, lanes) for p in scenario.worker_pools}
         self.workers = [
-            Worker(i, policy, self.env, self.broker, self.backend, fates)
-            for i in range(scenario.workers.count)
+            Worker(i, policies[pool.name], self.env, self.broker, self.backend, fates)
+            for i, (_, pool) in enumerate(nodes)
         ]
         self.producer = Producer(self.env, self.draws.arrivals.tolist(), self.backend, self.broker)
 

@@ -17,16 +17,17 @@ import simpy
 
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
-from sim.rules import ack, contention, retry
+from sim.rules import ack, contention, routing
 from sim.rules.fate import Fates
+from sim.rules.limits import HARD, SOFT, time_limited
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
-from sim.scenario import Scenario
+from sim.scenario import Pool, Scenario, rate_limit_per_second
 
 
 @dataclass(frozen=True)
 class WorkerPolicy:
-    """What a worker node is configured to do, from the scenario's workers, ack, retry and
-    failures tables."""
+    """What a worker node is configured to do: its pool's [workers] fields, the scenario's ack,
+    retry and failures tables, and its task types' limits."""
 
     concurrency: int
     limit: int | None  # most un-acked messages it reserves; None: no limit
@@ -34,8 +35,6 @@ class WorkerPolicy:
     ack_at_start: bool  # acked as the task starts, so a crash mid-run loses it
     reject_on_worker_lost: bool
     retry_on_worker_lost: bool
-    max_retries: int
-    lost_child_countdown: float  # before the retry of a task whose pool child died
     cores: int  # 0: no CPU contention
     crashes: bool  # executions may die part-way
     child_crashes: bool  # a crash kills the pool child only, not the node
@@ -45,10 +44,18 @@ class WorkerPolicy:
     kill_linger: float  # a killed node's waiting BRPOP is served this long
     restart_delay: float
     shutdown_grace: float
+    process_start: float  # a replacement pool child takes work this late
+    lanes: tuple[routing.Lane, ...]  # every list in Redis, indexed as the broker's
+    queues: tuple[str, ...]  # the queues it consumes, in its starting cycle order
+    rotates: bool  # round_robin: the queue a message came from goes to the end of the cycle
+    time_limits: tuple[tuple[float, float], ...]  # per task type (soft, hard); () if none
+    token_gaps: tuple[float, ...]  # per task type 1 / rate_limit, 0 if none; () if none
 
     @classmethod
-    def from_scenario(cls, s: Scenario) -> WorkerPolicy:
-        w = s.workers
+    def from_pool(cls, s: Scenario, pool: Pool, lanes: tuple[routing.Lane, ...]) -> WorkerPolicy:
+        w, types = pool.workers, s.task_types
+        limits = tuple((t.soft_time_limit, t.time_limit) for t in types)
+        gaps = tuple(1 / rate_limit_per_second(t.rate_limit) if t.rate_limit else 0.0 for t in types)
         return cls(
             concurrency=w.concurrency,
             limit=ack.prefetch_limit(w.prefetch_multiplier, w.concurrency),
@@ -56,8 +63,6 @@ class WorkerPolicy:
             ack_at_start=ack.acked_before_run(s.ack.late),
             reject_on_worker_lost=s.ack.reject_on_worker_lost,
             retry_on_worker_lost=s.retry.on_worker_lost,
-            max_retries=s.retry.max_retries,
-            lost_child_countdown=retry.lost_child_countdown(s.retry),
             cores=w.cores,
             crashes=s.failures.crash_probability > 0,
             child_crashes=s.failures.crash_kind == "child",
@@ -67,6 +72,12 @@ class WorkerPolicy:
             kill_linger=w.kill_linger,
             restart_delay=w.restart_delay,
             shutdown_grace=w.shutdown_grace,
+            process_start=w.process_start,
+            lanes=lanes,
+            queues=routing.initial_cycle(pool.queues, pool.queue_order),
+            rotates=pool.queue_order == "round_robin" and len(pool.queues) > 1,
+            time_limits=limits if any(map(any, limits)) else (),
+            token_gaps=gaps if any(gaps) else (),
         )
 
 
@@ -78,7 +89,8 @@ class Worker:
     __slots__ = (
         *("index", "policy", "env", "broker", "backend"),  # what it is and works with
         *("_row", "_finished", "_fetch", "_dispatch"),  # its calls and reads on the hot path
-        *("_ending", "_service", "_crash_point", "_timed"),
+        *("_ending", "_service", "_crash_point", "_timed", "_fates", "_type_of"),
+        *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead"),
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
@@ -104,8 +116,14 @@ class Worker:
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._dispatch, self._ending = broker.dispatch, fates.ending
         self._service, self._crash_point = fates.service, fates.crash_point
-        self._timed = fates.timed
+        self._timed, self._fates, self._type_of = fates.timed, fates, fates.type_of
         p = policy
+        self.cycle = p.queues  # its queue cycle: the order it reads its queues in
+        self.order = routing.read_order(self.cycle, p.lanes)  # the broker's lanes, as it reads
+        self.rotates = p.rotates
+        self.wait = 0  # counts its BRPOPs: an entry in a lane's blocked clients names one
+        self._limits, self._gaps = p.time_limits, p.token_gaps
+        self.next_token = [0.0] * len(self._gaps)  # per task type: its rate bucket's next token
         self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
         self.start_write, self.record_overhead = p.start_write, p.record_overhead
@@ -123,6 +141,11 @@ class Worker:
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
         self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
+
+    def came_from(self, lane: int) -> None:
+        """``round_robin``: the queue of the message just received goes to the end of the cycle."""
+        self.cycle = routing.rotated(self.cycle, self.policy.lanes[lane][0])
+        self.order = routing.read_order(self.cycle, self.policy.lanes)
 
     @property
     def prefetched(self) -> int:
@@ -165,15 +188,39 @@ class Worker:
             self.env.timeout(message.eta - now, delivery).callbacks.append(self._due)
             self._fetch(self)
         else:
-            self.ready.append(delivery)
-            self._run_next()
+            self._ready(delivery)
 
-    def _due(self, event: simpy.Event) -> None:
+    def _ready(self, delivery: Delivery, limited: bool = True) -> None:
+        """A message may run: it waits for a slot, and first, if its type is rate limited, for
+        its bucket's token (held, still reserved: it counts against the prefetch limit)."""
+        if limited and self._gaps:
+            kind = self._type_of[delivery.message.task]
+            if gap := self._gaps[kind]:
+                now = self.env.now
+                at = max(now, self.next_token[kind])
+                self.next_token[kind] = at + gap
+                if at > now:
+                    self.held[delivery] = None
+                    self.env.timeout(at - now, delivery).callbacks.append(self._token)
+                    return
+        self.ready.append(delivery)
+        self._run_next()
+
+    def _unheld(self, event: simpy.Event) -> Delivery | None:
+        """The held delivery an ETA or token timer fired for, if still held by a live node."""
         delivery = event.value
         if self.alive and delivery in self.held:  # not in a shutdown, given back or lost
             del self.held[delivery]
-            self.ready.append(delivery)
-            self._run_next()
+            return delivery
+        return None
+
+    def _due(self, event: simpy.Event) -> None:
+        if delivery := self._unheld(event):
+            self._ready(delivery)
+
+    def _token(self, event: simpy.Event) -> None:
+        if delivery := self._unheld(event):
+            self._ready(delivery, limited=False)
 
     def _run_next(self) -> None:
         while self.free_slots and self.ready:
@@ -192,9 +239,15 @@ class Worker:
         if self.cores:
             busy = self.policy.concurrency - self.free_slots
             service *= contention.slowdown(busy, self.cores)
+        cut, limit = service, 0
+        if self._limits:
+            cut, limit = time_limited(service, *self._limits[self._type_of[message.task]])
         crash_at = self._crash_point(message.task, message.attempt) if self.crashes else None
+        if crash_at is not None and service * crash_at >= cut:
+            crash_at = None  # a time limit ends it first
         if crash_at is None:
-            work, then = self.start_write + service + self.record_overhead, self._finish
+            work = self.start_write + cut + (self.record_overhead if limit != HARD else 0.0)
+            then = self._finish if not limit else self._soft_limit if limit == SOFT else self._kill
         elif self.policy.child_crashes:
             work, then = self.start_write + service * crash_at, self._child_died
         else:
@@ -210,6 +263,32 @@ class Worker:
         now = self.env.now if self._timed else 0.0
         state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
+
+    def _soft_limit(self, event: simpy.Event) -> None:
+        """SoftTimeLimitExceeded: the task raised, and retries as on any failure."""
+        delivery = event.value
+        if delivery.incarnation == self.incarnation:
+            message = delivery.message
+            self._end(delivery, *self._ending(message.task, message.attempt, self.env.now, True))
+
+    def _kill(self, event: simpy.Event) -> None:
+        """A hard time limit: the child is killed, the task ends in FAILURE and is acked
+        (``acks_on_failure_or_timeout``); its slot takes work once a new child has started."""
+        delivery = event.value
+        if delivery.incarnation != self.incarnation:
+            return
+        message = delivery.message
+        self._finished(message.task, message.attempt, FAILURE, self.index)
+        message.ack()
+        if delivery.counted:
+            self.running -= 1
+            delivery.counted = False
+        self.env.timeout(self.policy.process_start, delivery).callbacks.append(self._replaced)
+        self._fetch(self)
+
+    def _replaced(self, event: simpy.Event) -> None:
+        if event.value.incarnation == self.incarnation:
+            self._release(event.value)
 
     def _child_died(self, event: simpy.Event) -> None:
         """The pool child running a delivery died; the node notices ``worker_lost_wait`` later
@@ -227,7 +306,7 @@ class Worker:
             p.reject_on_worker_lost,
             p.retry_on_worker_lost,
             message.attempt,
-            p.max_retries,
+            self._fates.max_retries(message.task),
         )
         if verdict == ack.REQUEUE:
             self._release(delivery)
@@ -235,7 +314,7 @@ class Worker:
             self.broker.publish(message)
         else:
             state = RETRY if verdict == ack.RETRY_LOST else FAILURE
-            self._end(delivery, state, p.lost_child_countdown)
+            self._end(delivery, state, self._fates.lost_child_countdown(message.task))
 
     def _end(self, delivery: Delivery, state: int, countdown: float) -> None:
         """An execution ends in RETRY (re-published after ``countdown``), SUCCESS or FAILURE."""
@@ -280,7 +359,7 @@ class Worker:
         """A clean exit: the node's connection restores every message it reserved or held."""
         for delivery in (*self.ready, *self.held):
             self.broker.restore(delivery)
-        self.reserved -= sum(d.counted for d in self.ready)
+        self.reserved -= sum(d.counted for d in (*self.ready, *self.held))
         self.ready.clear()
         self.held.clear()
 
@@ -308,8 +387,12 @@ class Worker:
         event.callbacks.append(lambda _: self._restart())
 
     def _restart(self) -> None:
+        """A new process: all slots free, its queue cycle and rate buckets as at the start."""
         self.alive, self.down = True, False
         self.free_slots = self.policy.concurrency
+        self.cycle = self.policy.queues
+        self.order = routing.read_order(self.cycle, self.policy.lanes)
+        self.next_token = [0.0] * len(self._gaps)
         if self.back is not None:
             self.back.succeed()
             self.back = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.engine.draws import Draws
-from sim.rules.retry import outcome
+from sim.rules.retry import lost_child_countdown, outcome
 from sim.rules.states import RETRY, SUCCESS
 
 
@@ -38,9 +38,11 @@ def work(draws: Draws, task: int, attempt: int, execution: int) -> Work:
     return Work(draws.service(task, attempt), draws.crash_point(task, attempt, execution))
 
 
-def ending(draws: Draws, task: int, attempt: int, t: float) -> Ending:
-    """How ``attempt`` of ``task`` ends when its work ends at scenario time ``t``."""
-    state = outcome(attempt, draws.fails(task, attempt, t), draws.scenario.retry.max_retries)
+def ending(draws: Draws, task: int, attempt: int, t: float, raised: bool = False) -> Ending:
+    """How ``attempt`` of ``task`` ends when its work ends at scenario time ``t`` (``raised``:
+    it raised whatever its draw, as on a soft time limit)."""
+    failed = raised or draws.fails(task, attempt, t)
+    state = outcome(attempt, failed, draws.task_type(task).retry.max_retries)
     return Ending(state, draws.countdown(task, attempt) if state == RETRY else 0.0)
 
 
@@ -57,9 +59,10 @@ class Fates:
 
     def __init__(self, draws: Draws) -> None:
         self.draws = draws
-        self._outages = draws.scenario.failures.outage
-        self.timed = bool(self._outages)  # whether ``ending`` needs the time its work ends
-        self._max_retries = draws.scenario.retry.max_retries
+        self._outages = any(t.failures.outage for t in draws.types)
+        self.timed = self._outages  # whether ``ending`` needs the time its work ends
+        self.type_of = draws.type_of.tolist()  # per task, its type's index
+        self._max_retries = [t.retry.max_retries for t in draws.types]
         self._service: dict[int, list[float]] = {}
         self._failures: dict[int, list[bool]] = {}
         self._executions: dict[tuple[int, int], int] = {}
@@ -78,16 +81,26 @@ class Fates:
         self._executions[key] = execution + 1
         return self.draws.crash_point(task, attempt, execution)
 
-    def ending(self, task: int, attempt: int, t: float) -> tuple[int, float]:
+    def ending(self, task: int, attempt: int, t: float, raised: bool = False) -> tuple[int, float]:
         """``ending(...)`` as a (state, countdown) pair; ``t`` is read only when ``timed``."""
-        if self._outages:
+        if raised:
+            failed = True
+        elif self._outages:
             failed = self.draws.fails(task, attempt, t)
         else:
             failed = self._failed(attempt)[task]
         if not failed:
             return _SUCCEEDED  # most executions: no call, no new tuple
-        state = outcome(attempt, failed, self._max_retries)
+        state = outcome(attempt, failed, self.max_retries(task))
         return state, self.draws.countdown(task, attempt) if state == RETRY else 0.0
+
+    def max_retries(self, task: int) -> int:
+        """``max_retries`` of the task's type."""
+        return self._max_retries[self.type_of[task]]
+
+    def lost_child_countdown(self, task: int) -> float:
+        """Before the retry of ``task`` whose pool child died (``task_retry_on_worker_lost``)."""
+        return lost_child_countdown(self.draws.task_type(task).retry)
 
     def _failed(self, attempt: int) -> list[bool]:
         try:

@@ -1,0 +1,25 @@
+"""Celery's time limits and rate limits as rules: when a limit ends an execution, when a
+rate-limited request may start.
+
+A soft time limit raises ``SoftTimeLimitExceeded`` inside the task, which here retries as on any
+failure; a hard one kills the pool child, the task ends in FAILURE (``TimeLimitExceeded``, never
+retried) and the child is replaced. The earlier limit wins; 0 is none. A rate limit is a token
+bucket per worker node and task type, holding one token: the first request starts at once, the
+next ones ``1 / rate`` apart, and requests waiting for a token stay reserved (un-acked, counted
+against the prefetch limit).
+"""
+
+from __future__ import annotations
+
+RUNS, SOFT, HARD = range(3)  # how an execution's work ends: it runs out, or a limit stops it
+
+
+def time_limited(service: float, soft: float, hard: float) -> tuple[float, int]:
+    """Seconds an execution runs, and whether it ``RUNS`` out or a ``SOFT``/``HARD`` limit
+    stops it."""
+    cut, kind = service, RUNS
+    if soft and soft < service:
+        cut, kind = soft, SOFT
+    if hard and hard < service and hard <= cut:
+        cut, kind = hard, HARD
+    return cut, kind
