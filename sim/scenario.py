@@ -127,8 +127,9 @@ class Workers:
         30.0, "a deploy's warm shutdown waits this long for running tasks, then kills the worker"
     )
     process_start: float = seconds(
-        0.1,
-        "a pool child killed by a hard time limit is replaced: its slot takes work again this late",
+        0.2,
+        "a pool child killed by a hard time limit is replaced: its slot takes work this late "
+        "(measured: 0.2 s, or up to Celery's next 5 s pool check)",
     )
     kill_linger: float = seconds(
         0.05,

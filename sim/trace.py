@@ -1,9 +1,11 @@
 """The trace: one row per state change of a task, the one interface every engine writes.
 
 Rows are held as NumPy columns (task index, attempt, state code, time, worker index), so a
-million-task trace is a few arrays, not millions of Python objects. On disk it is CSV or Parquet
-by suffix, with columns ``task_id, attempt, state, t, worker``; rows sorted by ``t`` with ties in
-causal order. The same trace gives the same bytes.
+million-task trace is a few arrays, not millions of Python objects; a task's type (its name and
+queue) is one small integer per task. On disk it is CSV or Parquet by suffix, with columns
+``task_id, attempt, state, t, worker, task_name, queue``; rows sorted by ``t`` with ties in
+causal order. The same trace gives the same bytes. A file without the last two columns (written
+before task types) reads as one type, ``task`` on ``celery``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pyarrow.parquet as pq
 from sim.rules.states import CODES, NAMES
 
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
+TYPE_COLUMNS = ("task_name", "queue")
+ONE_TYPE = (("task", "celery"),)  # the type of every task of a scenario without [[tasks]]
 
 
 class TraceError(ValueError):
@@ -39,6 +43,8 @@ class Trace:
     worker: np.ndarray  # int32 index into workers, -1 for none
     workers: tuple[str, ...]
     task_ids: np.ndarray | None = None  # str per task index; None: the index itself
+    type_of: np.ndarray | None = None  # per task index, its index into ``types``; None: all 0
+    types: tuple[tuple[str, str], ...] = ONE_TYPE  # (task name, queue) of each type
 
     def __len__(self) -> int:
         return len(self.t)
@@ -50,6 +56,10 @@ class Trace:
             return len(self.task_ids)
         return int(self.task.max()) + 1 if len(self.task) else 0
 
+    def task_types(self) -> np.ndarray:
+        """Per task index, the index of its type in ``types``."""
+        return self.type_of if self.type_of is not None else np.zeros(self.n_tasks, np.int16)
+
     def to_arrow(self) -> pa.Table:
         """The trace in its file layout: string ids, state names, worker names."""
         if self.task_ids is None:
@@ -57,6 +67,8 @@ class Trace:
         else:
             ids = pc.take(pa.array(self.task_ids, pa.string()), pa.array(self.task))
         worker_names = pa.array(("",) + self.workers, pa.string())
+        kind = pa.array(self.task_types()[self.task] if len(self.task) else [], pa.int64())
+        names, queues = zip(*self.types, strict=True)
         return pa.table(
             {
                 "task_id": ids,
@@ -64,6 +76,8 @@ class Trace:
                 "state": pc.take(pa.array(NAMES, pa.string()), pa.array(self.state)),
                 "t": pa.array(self.t, pa.float64()),
                 "worker": pc.take(worker_names, pa.array(self.worker + 1)),
+                "task_name": pc.take(pa.array(names, pa.string()), kind),
+                "queue": pc.take(pa.array(queues, pa.string()), kind),
             }
         )
 
@@ -144,6 +158,7 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
     t = _numbers(table, "t", pa.float64(), source)
     if not np.isfinite(t).all():
         raise TraceError(f"{source}: row {int(np.argmin(np.isfinite(t))) + 1}: t is not finite")
+    type_of, types = _types(table, task, len(ids))
     return Trace(
         task=task.astype(np.int64),
         attempt=attempt,
@@ -152,7 +167,24 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
         worker=lookup[worker] if len(worker) else np.zeros(0, np.int32),
         workers=tuple(worker_list),
         task_ids=ids,
+        type_of=type_of,
+        types=types,
     )
+
+
+def _types(
+    table: pa.Table, task: np.ndarray, n_tasks: int
+) -> tuple[np.ndarray | None, tuple[tuple[str, str], ...]]:
+    """Each task's type from its first row's ``task_name`` and ``queue`` (one type if absent)."""
+    if not all(c in table.column_names for c in TYPE_COLUMNS) or not len(task):
+        return None, ONE_TYPE
+    names, name = np.unique(_strings(table, "task_name"), return_inverse=True)
+    queues, queue = np.unique(_strings(table, "queue"), return_inverse=True)
+    kinds, kind = np.unique(name * len(queues) + queue, return_inverse=True)
+    type_of = np.zeros(n_tasks, np.int16)
+    type_of[task[::-1]] = kind[::-1]  # the first row of a task writes last
+    types = tuple((str(names[k // len(queues)]), str(queues[k % len(queues)])) for k in kinds.tolist())
+    return type_of, types  # type: ignore[return-value]
 
 
 def _strings(table: pa.Table, column: str) -> np.ndarray:
@@ -214,8 +246,14 @@ class Recorder:
     TYPES = (np.int64, np.int32, np.int8, np.float64, np.int32)  # task, attempt, state, t, worker
     CHUNK = 1 << 16
 
-    def __init__(self, workers: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workers: tuple[str, ...] = (),
+        type_of: np.ndarray | None = None,
+        types: tuple[tuple[str, str], ...] = ONE_TYPE,
+    ) -> None:
         self.workers = workers
+        self.type_of, self.types = type_of, types
         self.rows: list[tuple] = []
         # one chunk of columns per pack; the empty first one types an empty trace's columns
         self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in self.TYPES]]
@@ -239,4 +277,14 @@ class Recorder:
         self.pack()
         columns = zip(*self._chunks, strict=True)
         task, attempt, state, t, worker = (np.concatenate(chunks) for chunks in columns)
-        return Trace(task, attempt, state, t, worker, workers=self.workers, task_ids=task_ids)
+        return Trace(
+            task,
+            attempt,
+            state,
+            t,
+            worker,
+            workers=self.workers,
+            task_ids=task_ids,
+            type_of=self.type_of,
+            types=self.types,
+        )

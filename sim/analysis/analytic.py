@@ -249,3 +249,16 @@ def overload_warning(scenario: Scenario) -> str | None:
         "wait and sojourn grow with the number of tasks and are not a steady state; "
         f"at least {workers_to_keep_up(scenario)} workers keep it stable"
     )
+
+
+def cobham_waits(rates: list[float], s: float, c: int) -> list[float]:
+    """Mean wait of each class in the M/M/c queue with non-preemptive priorities, classes in
+    priority order, every class served in ``s`` on average (Cobham 1954; Kleinrock, vol. II
+    §3.7): Wq_k = C(c, a) / (cμ) / ((1 − σ_{k−1})(1 − σ_k)), σ_k the load of classes 1..k."""
+    lam = sum(rates)
+    w0 = erlang_c(lam, s, c) * s / c
+    waits, sigma = [], 0.0
+    for rate in rates:
+        before, sigma = sigma, sigma + rate * s / c
+        waits.append(w0 / ((1 - before) * (1 - sigma)))
+    return waits

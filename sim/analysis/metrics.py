@@ -6,7 +6,7 @@ sojourn is that terminal row − PENDING. Executions, retries and duplicate exec
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,9 @@ class Summary:
     utilization: float
     queue_len_mean: float
     makespan: float
+    by_task: dict[str, dict[str, float]] = field(default_factory=dict)  # per task type
+    by_queue: dict[str, dict[str, float]] = field(default_factory=dict)  # per queue
+    by_pool: dict[str, dict[str, float]] = field(default_factory=dict)  # per worker pool
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -293,10 +296,75 @@ def _stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return float(values.mean()), float(p50), float(p95), float(p99)
 
 
+def _latency(values: np.ndarray) -> dict[str, float]:
+    mean, p50, p95, p99 = _stats(values[~np.isnan(values)])
+    return {"mean": mean, "p50": p50, "p95": p95, "p99": p99}
+
+
+def _group(
+    members: np.ndarray, wait: np.ndarray, sojourn: np.ndarray, end: np.ndarray, span: float
+) -> dict[str, float]:
+    """Figures of the tasks ``members`` (a mask over task indices)."""
+    w, s = _latency(wait[members]), _latency(sojourn[members])
+    ended = int(np.count_nonzero(members & (end >= 0)))
+    return {
+        "tasks": int(np.count_nonzero(members)),
+        **{f"wait_{k}": v for k, v in w.items()},
+        **{f"sojourn_{k}": v for k, v in s.items()},
+        "throughput": ended / span if span > 0 else 0.0,
+    }
+
+
+def by_group(
+    trace: Trace, pools: dict[str, tuple[list[int], int]] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Figures per task type, per queue (with its queue length) and per pool of workers
+    (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
+    and ``by_pool``."""
+    makespan = float(trace.t.max()) if len(trace) else 0.0
+    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
+    end, end_state = last_terminal(trace)
+    wait, sojourn = started - pending, end - pending
+    kind = trace.task_types()
+    by_task = {
+        name: _group(kind == i, wait, sojourn, end_state, makespan)
+        for i, (name, _) in enumerate(trace.types)
+    }
+    by_queue = {}
+    for queue in dict.fromkeys(q for _, q in trace.types):
+        members = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
+        figures = _group(members, wait, sojourn, end_state, makespan)
+        came = pending[members & ~np.isnan(pending)]
+        left = started[members & ~np.isnan(started)]
+        _, level = step_counts(came, left)
+        queued = np.where(np.isnan(started), makespan, started) - pending
+        figures["queue_len_mean"] = float(np.nansum(queued[members])) / makespan if makespan else 0.0
+        figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
+        by_queue[queue] = figures
+    spans = execution_spans(trace)
+    starts = trace.worker[trace.state == STARTED]
+    by_pool = {}
+    for name, (workers, slots) in (pools or {}).items():
+        mine = np.isin(spans["worker"], workers)
+        busy = float((spans["end"][mine] - spans["start"][mine]).sum())
+        by_pool[name] = {
+            "slots": slots,
+            "executions": int(np.count_nonzero(np.isin(starts, workers))),
+            "utilization": busy / slots / makespan if makespan and slots else 0.0,
+        }
+    return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}
+
+
 def summarize(
-    trace: Trace, slots: int, engine: str = "sim", scenario: str = "", seed: int = 0
+    trace: Trace,
+    slots: int,
+    engine: str = "sim",
+    scenario: str = "",
+    seed: int = 0,
+    pools: dict[str, tuple[list[int], int]] | None = None,
 ) -> Summary:
-    """The run's summary; ``slots`` is workers × concurrency, for utilisation."""
+    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation;
+    ``pools`` (name → worker indices and slots) gives ``by_pool``."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)
     started = trace.state == STARTED
@@ -334,4 +402,5 @@ def summarize(
         utilization=busy_time(trace) / slots * per_second,
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
+        **by_group(trace, pools),
     )

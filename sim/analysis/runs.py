@@ -23,7 +23,21 @@ def summarize(
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
+        pools=pools(trace, scenario),
     )
+
+
+def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
+    """Each pool's workers (indices into ``trace.workers``, by the names the scenario gives its
+    nodes) and its slots."""
+    index = {name: i for i, name in enumerate(trace.workers)}
+    found: dict[str, tuple[list[int], int]] = {
+        p.name: ([], p.workers.slots) for p in scenario.worker_pools
+    }
+    for name, pool in scenario.nodes:
+        if name in index:
+            found[pool.name][0].append(index[name])
+    return found
 
 
 def in_system_mean(summary: Summary, scenario: Scenario) -> float:
