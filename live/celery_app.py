@@ -1,7 +1,11 @@
-"""The real Celery app of a live run and its one synthetic task.
+"""The real Celery app of a live run and its synthetic tasks, one per task type.
 
-Configured from the scenario: Redis as broker and result backend, concurrency, prefetch,
-``acks_late``, the (time-scaled) visibility timeout, ``task_track_started``. The task replays the
+Configured from the scenario: Redis as broker and result backend, each task type routed to its
+queue (``task_routes``) with its rate and (time-scaled) time limits, and for the worker's pool its
+concurrency, prefetch and queue order; ``acks_late``, the (time-scaled) visibility timeout,
+``task_track_started``. A soft time limit raises inside the task, which retries as on a drawn
+failure; a hard one kills the pool child, and the request's ``on_timeout`` records the FAILURE
+(Celery sends no ``task_failure`` for it). The task replays the
 simulator's draws for (seed, task, attempt): it sleeps the drawn service time × time scale, raises
 when the draw says fail — retried through Celery's own ``self.retry`` with the simulator's
 countdown — and when the draw says crash it kills its whole worker node (main process and pool),
@@ -11,6 +15,7 @@ record every state change, stamped where it happened, on a Redis list the collec
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -20,6 +25,8 @@ from functools import cached_property
 import redis
 from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.worker.request import Request
 
 from live import events
 from live.clock import Clock
@@ -27,9 +34,8 @@ from sim import scenario
 from sim.engine.draws import Draws
 from sim.rules import fate, retry
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
-from sim.scenario import Scenario
+from sim.scenario import DEFAULT_QUEUE, Pool, Scenario, TaskType, rate_limit_per_second
 
-TASK_NAME = "queuelab.attempt"
 ENV = "QUEUELAB_LIVE"  # the worker's configuration, as "key=value;..." (see LiveConfig.to_env)
 
 
@@ -46,6 +52,7 @@ class LiveConfig:
     time_scale: float
     seed: int
     run_id: str
+    pool: str = ""  # the pool of the worker node this config starts; "" = the first
 
     def to_env(self) -> str:
         return ";".join(f"{k}={v}" for k, v in self.__dict__.items())
@@ -62,6 +69,7 @@ class LiveConfig:
             float(fields["time_scale"]),
             int(fields["seed"]),
             fields["run_id"],
+            fields.get("pool", ""),
         )
 
     @cached_property
@@ -74,8 +82,22 @@ class LiveConfig:
         return Clock(None, self.time_scale)
 
     @property
+    def worker_pool(self) -> Pool:
+        """The pool of the node this config starts (the first pool when none is named)."""
+        pools = self.scenario.worker_pools
+        return next((p for p in pools if p.name == self.pool), pools[0])
+
+    @property
     def queue(self) -> str:
+        """The prefix of every queue of this run: its lists on a shared Redis are its own."""
         return f"queuelab-{self.run_id}"
+
+    def queue_name(self, queue: str) -> str:
+        """The Redis list of the scenario's ``queue`` in this run."""
+        return f"{self.queue}-{queue}"
+
+    def with_pool(self, pool: str) -> LiveConfig:
+        return dataclasses.replace(self, pool=pool)
 
     def key(self, *parts: object) -> str:
         """A Redis key private to this run."""
@@ -102,24 +124,32 @@ def unacked_mutex_expire(visibility_timeout: float) -> int:
     return max(1, min(300, round(visibility_timeout)))
 
 
+def task_name(kind: TaskType) -> str:
+    """The Celery task name of a task type."""
+    return f"queuelab.{kind.name}"
+
+
 def celery_config(config: LiveConfig) -> dict:
-    """Celery settings for the scenario; durations in wall seconds (scenario × time scale)."""
-    s, wall = config.scenario, config.clock.wall_seconds
+    """Celery settings for the scenario and the node's pool; durations in wall seconds
+    (scenario × time scale)."""
+    s, wall, pool = config.scenario, config.clock.wall_seconds, config.worker_pool
     visibility = wall(s.ack.visibility_timeout)
     restore_every = restore_interval(visibility)
     return {
         "broker_url": config.redis_url,
         "result_backend": config.redis_url,
         "result_expires": max(1, round(wall(s.results.expires))),
-        "task_default_queue": config.queue,
+        "task_default_queue": config.queue_name(DEFAULT_QUEUE),
+        "task_routes": {task_name(t): {"queue": config.queue_name(t.queue)} for t in s.task_types},
         "task_acks_late": s.ack.late,
         "task_reject_on_worker_lost": s.ack.reject_on_worker_lost,
         "task_retry_on_worker_lost": s.retry.on_worker_lost,
         "task_track_started": s.results.track_started,
-        "worker_prefetch_multiplier": s.workers.prefetch_multiplier,
-        "worker_concurrency": s.workers.concurrency,
-        "worker_lost_wait": wall(s.workers.lost_wait),
+        "worker_prefetch_multiplier": pool.workers.prefetch_multiplier,
+        "worker_concurrency": pool.workers.concurrency,
+        "worker_lost_wait": wall(pool.workers.lost_wait),
         "broker_transport_options": {
+            "queue_order_strategy": pool.queue_order,
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_every,
             "unacked_restore_throttle": 1,
@@ -187,35 +217,69 @@ def attempt(self, task: int) -> None:
     execution = RUN.redis().incr(config.key("execution", task, number)) - 1
     plan = fate.work(draws, task, number, execution)
     work = config.clock.wall_seconds(plan.service)
-    if plan.crash_at is not None:
-        time.sleep(work * plan.crash_at)
-        if config.scenario.failures.crash_kind == "child":
-            os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives on
-        os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
-    time.sleep(work)
-    end = fate.ending(draws, task, number, RUN.scenario_time())  # an outage may cover now
+    try:
+        if plan.crash_at is not None:
+            time.sleep(work * plan.crash_at)
+            if config.scenario.failures.crash_kind == "child":
+                os.kill(os.getpid(), signal.SIGKILL)  # this pool process only; the node lives
+            os.killpg(os.getpgid(0), signal.SIGKILL)  # the whole node: main process and pool
+        time.sleep(work)
+        raised = False
+    except SoftTimeLimitExceeded:
+        raised = True  # the task's own error path: it retries as on a drawn failure
+    end = fate.ending(draws, task, number, RUN.scenario_time(), raised)  # an outage may cover now
     if end.state == RETRY:
         # Stamped here, not by the task_retry signal: Celery publishes the retry before that
         # signal fires, so another worker can receive attempt n+1 before it.
         RUN.record(self.request.id, number, RETRY, self.request.hostname)
         raise self.retry(
             countdown=config.clock.wall_seconds(end.countdown),
-            max_retries=config.scenario.retry.max_retries,
+            max_retries=draws.task_type(task).retry.max_retries,
             exc=DrawnFailure(f"task {task} attempt {number}"),
         )
     if end.state == FAILURE:
         raise DrawnFailure(f"task {task} attempt {number} failed, no retries left")
 
 
+def wall_rate(rate_limit: str, time_scale: float) -> str | None:
+    """A scenario's rate limit as Celery's, per wall second: time runs 1/time_scale as fast."""
+    if not rate_limit:
+        return None
+    return f"{rate_limit_per_second(rate_limit) / time_scale:.6g}/s"
+
+
+class TimedRequest(Request):
+    """A request that records the FAILURE of a hard time limit with the node it ran on.
+
+    Celery 5.7 also sends ``task_failure`` for it, twice (measured: once before
+    ``on_timeout``, once from it, the second without the request's context, so not saying
+    where the task ran): one ending is one row, recorded here; those signals are skipped.
+    """
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        if not soft:
+            RUN.record(self.id, self.request_dict.get("retries", 0), FAILURE, self.hostname)
+        super().on_timeout(soft, timeout)
+
+
 def make_app(config: LiveConfig) -> Celery:
-    """The Celery app of one run, with the synthetic task registered."""
+    """The Celery app of one run, with a synthetic task registered per task type."""
     RUN.setup(config)
     app = Celery("queuelab", set_as_current=False)
     app.conf.update(celery_config(config))
-    countdown = config.clock.wall_seconds(retry.lost_child_countdown(config.scenario.retry))
-    # max_retries also bounds the retry of a lost child, which Celery makes without our call
-    limit = config.scenario.retry.max_retries
-    app.task(bind=True, name=TASK_NAME, default_retry_delay=countdown, max_retries=limit)(attempt)
+    wall = config.clock.wall_seconds
+    for kind in config.scenario.task_types:
+        app.task(
+            bind=True,
+            name=task_name(kind),
+            Request=TimedRequest,
+            default_retry_delay=wall(retry.lost_child_countdown(kind.retry)),
+            # max_retries also bounds the retry of a lost child, which Celery makes on its own
+            max_retries=kind.retry.max_retries,
+            rate_limit=wall_rate(kind.rate_limit, config.time_scale),
+            soft_time_limit=wall(kind.soft_time_limit) or None,
+            time_limit=wall(kind.time_limit) or None,
+        )(attempt)
     return app
 
 
@@ -248,5 +312,7 @@ def _succeeded(sender=None, **_):
 
 
 @signals.task_failure.connect
-def _failed(sender=None, task_id=None, **_):
+def _failed(sender=None, task_id=None, exception=None, **_):
+    if isinstance(exception, TimeLimitExceeded):
+        return  # a hard time limit's: TimedRequest recorded it
     RUN.record(task_id, sender.request.retries, FAILURE, sender.request.hostname)

@@ -12,6 +12,7 @@ import redis
 from live import events
 from live.celery_app import LiveConfig
 from live.clock import Clock
+from sim.engine.draws import Draws
 from sim.rules.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
 from sim.trace import Recorder, Trace
 
@@ -50,8 +51,10 @@ def to_trace(
     rows: list[tuple],
     workers: list[str],
     clock: Clock,
+    draws: Draws | None = None,
 ) -> Trace:
-    """Merge producer and worker rows into a trace in scenario time.
+    """Merge producer and worker rows into a trace in scenario time; ``draws`` (the run's)
+    give each task its type.
 
     ``workers`` are the run's own nodes; nodes that joined from elsewhere (``queuelab worker``)
     are added after them.
@@ -60,7 +63,7 @@ def to_trace(
     index = {name: i for i, name in enumerate(workers)}
     merged = [(task, 0, PENDING, t, "") for task, t in pending] + causal_retries(rows)
     merged.sort(key=lambda r: (r[3], r[1], r[2]))
-    recorder = Recorder(workers=tuple(workers))
+    recorder = Recorder(tuple(workers), **(draws.trace_types() if draws else {}))
     for task, attempt, state, t, worker in merged:
         recorder.add(task, attempt, state, max(0.0, clock.scenario(t)), index.get(worker, -1))
     return recorder.trace()
@@ -70,8 +73,16 @@ class Collector:
     """Gathers a run's rows while it goes: the producer appends to ``pending``, ``poll`` reads
     the workers' new rows, ``trace`` is everything so far."""
 
-    def __init__(self, client: redis.Redis, config: LiveConfig, workers: list[str], clock: Clock):
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: LiveConfig,
+        workers: list[str],
+        clock: Clock,
+        draws: Draws | None = None,
+    ):
         self.client, self.config, self.workers, self.clock = client, config, workers, clock
+        self.draws = draws
         self.pending: list[tuple[int, float]] = []
         self.rows: list[tuple] = []
         self.done: set[int] = set()
@@ -92,4 +103,4 @@ class Collector:
         return any(t > died.get(node, -1.0) for (_, _, node), t in self.running.items())
 
     def trace(self) -> Trace:
-        return to_trace(list(self.pending), list(self.rows), self.workers, self.clock)
+        return to_trace(list(self.pending), list(self.rows), self.workers, self.clock, self.draws)

@@ -7,8 +7,9 @@ import time
 
 from celery import Celery
 
-from live.celery_app import TASK_NAME, LiveConfig
+from live.celery_app import LiveConfig, task_name
 from live.clock import Clock
+from sim.scenario import TaskType
 
 
 def produce(
@@ -16,14 +17,20 @@ def produce(
     config: LiveConfig,
     clock: Clock,
     arrivals: list[float],
+    types: list[TaskType],
     sent: list[tuple[int, float]],
     stop: threading.Event | None = None,
 ) -> None:
-    """Send every task, appending (task, wall time sent) to ``sent``: the trace's PENDING rows."""
-    task = app.tasks[TASK_NAME]
+    """Send every task (task ``i`` of type ``types[i]``, at its priority; ``task_routes`` picks
+    its queue), appending (task, wall time sent) to ``sent``: the trace's PENDING rows."""
     with app.producer_or_acquire() as producer:
-        for index, at in enumerate(arrivals):
+        for index, (at, kind) in enumerate(zip(arrivals, types, strict=True)):
             if clock.sleep_until(at, stop):
                 break
             sent.append((index, time.time()))
-            task.apply_async(args=[index], task_id=config.task_id(index), producer=producer)
+            app.tasks[task_name(kind)].apply_async(
+                args=[index],
+                task_id=config.task_id(index),
+                priority=kind.priority,
+                producer=producer,
+            )

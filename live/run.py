@@ -24,11 +24,12 @@ from live.collector import Collector
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import redis_for_run
-from live.workers import WorkerPool
+from live.workers import Node, WorkerPool
 from sim import scenario as scenario_module
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
 from sim.rules import retry
+from sim.rules.routing import PRIORITY_STEPS
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
@@ -96,21 +97,22 @@ def run_live(
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
         app = make_app(config)
         client = redis.Redis.from_url(url)
-        names = [f"w{i + 1}" for i in range(sc.workers.count)]
-        pool = worker_pool(config, names)
+        names = [name for name, _ in sc.nodes]
+        pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
         announce(client, config, path.read_text())
         pool.start()
         if nodes:
             nodes(pool)
         clock = config.clock.started(time.time() + 0.05)
-        collector = Collector(client, config, names, clock)
+        collector = Collector(client, config, names, clock, draws)
         client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
         finished = threading.Event()
         watcher = Watcher(collector, finished, progress, watch)
         watcher.start()
         broken: Exception | None = None
         try:
-            produce(app, config, clock, draws.arrivals.tolist(), collector.pending, stop)
+            kinds = [draws.types[k] for k in draws.type_of.tolist()]
+            produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
             wait = clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
             _drain(collector, pool, client, config, wait, stop, watcher)
         except (redis.RedisError, OperationalError) as err:
@@ -132,12 +134,11 @@ def run_live(
     return collector.trace()
 
 
-def worker_pool(config: LiveConfig, names: list[str], concurrency: int | None = None) -> WorkerPool:
-    """Nodes for ``config``'s run, one per name: ``concurrency`` slots each (default: the
-    scenario's), restarted after the scenario's restart delay when they die."""
-    workers = config.scenario.workers
-    restart_delay = config.clock.wall_seconds(workers.restart_delay)
-    return WorkerPool(config, names, concurrency or workers.concurrency, restart_delay)
+def worker_pool(config: LiveConfig, nodes: list[Node]) -> WorkerPool:
+    """``nodes`` for ``config``'s run, restarted after the scenario's restart delay when they
+    die."""
+    restart_delay = config.clock.wall_seconds(config.scenario.workers.restart_delay)
+    return WorkerPool(config, nodes, restart_delay)
 
 
 class RedisLost(RuntimeError):
@@ -195,14 +196,21 @@ def _drain(
             return
 
 
+def run_lists(config: LiveConfig) -> list[str]:
+    """Every Redis list of the run: each queue's, one per priority step (kombu names a step's
+    list ``<queue>\x06\x16<step>``, step 0 the queue itself)."""
+    queues = [config.queue_name(q) for q in config.scenario.queues]
+    return [q + (f"\x06\x16{step}" if step else "") for q in queues for step in PRIORITY_STEPS]
+
+
 def held_by_broker(client: redis.Redis, config: LiveConfig) -> int:
     """Messages of the run still in Redis: queued, or delivered and not yet acked (kombu's
     ``unacked`` hash, shared by every queue of that Redis, holds [message, exchange, queue])."""
-    held = client.llen(config.queue)
+    held = sum(client.llen(name) for name in run_lists(config))
     for _, raw in client.hscan_iter("unacked"):
         try:
-            held += json.loads(raw)[2] == config.queue
-        except (ValueError, IndexError, TypeError):
+            held += json.loads(raw)[2].startswith(config.queue + "-")
+        except (ValueError, IndexError, TypeError, AttributeError):
             continue
     return held
 
@@ -286,7 +294,10 @@ def join_run(
             if config is None:
                 return None
             host = socket.gethostname().replace("@", "-")
-            pool = worker_pool(config, [f"{host}-w{i + 1}" for i in range(count)], concurrency)
+            first = config.worker_pool  # a joining node serves the scenario's first pool
+            slots = concurrency or first.workers.concurrency
+            nodes = [Node(f"{host}-w{i + 1}", first.name, slots) for i in range(count)]
+            pool = worker_pool(config, nodes)
             pool.start()
             if joined is not None:
                 joined(config, pool.names)
@@ -302,7 +313,7 @@ def join_run(
 
 def _forget(client: redis.Redis, config: LiveConfig) -> None:
     """Delete the run's own keys and queue from the broker (matters on a shared Redis)."""
-    keys = list(client.scan_iter(match=f"queuelab:{config.run_id}:*")) + [config.queue]
+    keys = list(client.scan_iter(match=f"queuelab:{config.run_id}:*")) + run_lists(config)
     if client.get(CURRENT) == config.run_id.encode():
         keys.append(CURRENT)
     client.delete(*keys)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import redis
 
@@ -25,6 +26,8 @@ class WorkerStartError(RuntimeError):
 
 
 def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]:
+    """``celery worker`` for node ``name`` of ``config``'s pool, on that pool's queues."""
+    queues = ",".join(config.queue_name(q) for q in config.worker_pool.queues)
     return [
         sys.executable,
         "-m",
@@ -39,7 +42,7 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
         "--hostname",
         f"{name}@{config.run_id}",
         "--queues",
-        config.queue,
+        queues,
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -48,20 +51,29 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
     ]
 
 
+@dataclass(frozen=True)
+class Node:
+    """One worker node to start: its name, the scenario pool it belongs to, its slots."""
+
+    name: str
+    pool: str
+    concurrency: int
+
+
 class WorkerPool:
-    """Worker nodes of ``concurrency`` slots each, one per name (w1…wN for a run's own)."""
+    """The run's worker nodes (w1…wN, or <pool>-1… for the scenario's pools), restarted
+    ``restart_delay`` wall seconds after they die."""
 
     def __init__(
         self,
         config: LiveConfig,
-        names: list[str],
-        concurrency: int,
+        nodes: list[Node],
         restart_delay: float,
         log=subprocess.DEVNULL,
     ) -> None:
         self.config = config
-        self.names = names
-        self.concurrency = concurrency
+        self.nodes = {node.name: node for node in nodes}
+        self.names = list(self.nodes)
         self.restart_delay = restart_delay
         self.log = log
         self.procs: dict[str, subprocess.Popen] = {}
@@ -72,9 +84,11 @@ class WorkerPool:
         self._watcher = threading.Thread(target=self._watch, daemon=True)
 
     def _spawn(self, name: str) -> None:
-        env = {**os.environ, ENV: self.config.to_env()}
+        node = self.nodes[name]
+        config = self.config.with_pool(node.pool)
+        env = {**os.environ, ENV: config.to_env()}
         self.procs[name] = subprocess.Popen(
-            worker_command(self.config, name, self.concurrency),
+            worker_command(config, name, node.concurrency),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self.log,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from sim import scenario_io
-from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
+from sim.fields import DECLARED, TABLES, Field, ScenarioError, setting
 from sim.rules.outage import Outage
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
@@ -285,9 +285,7 @@ class Pool:
     own fields (``count = 4`` in a ``[[pools]]`` table)."""
 
     name: str = setting("workers", "the pool's name; its nodes are named <name>-1, <name>-2, …")
-    queues: tuple[str, ...] = setting(
-        (DEFAULT_QUEUE,), "the queues its nodes consume, in -Q order"
-    )
+    queues: tuple[str, ...] = setting((DEFAULT_QUEUE,), "the queues its nodes consume, in -Q order")
     queue_order: str = setting(
         "round_robin",
         "kombu's queue_order_strategy: the order a node reads its queues in",
@@ -371,14 +369,16 @@ class Scenario:
         <pool>-1, <pool>-2, … for ``[[pools]]``. The simulator and the live mode name them so."""
         if not self.pools:
             return tuple((f"w{i + 1}", self.worker_pools[0]) for i in range(self.workers.count))
-        return tuple(
-            (f"{p.name}-{i + 1}", p) for p in self.pools for i in range(p.workers.count)
-        )
+        return tuple((f"{p.name}-{i + 1}", p) for p in self.pools for i in range(p.workers.count))
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``; a field of
         a task type or pool by its name: ``"pools.fast.count"``, ``"tasks.report.service.mean"``."""
-        plain = {k: v for k, v in dotted.items() if k.partition(".")[0] not in TABLE_KINDS}
+        plain = {
+            k: v
+            for k, v in dotted.items()
+            if k.partition(".")[0] not in TABLE_KINDS or "." not in k
+        }
         scenario = from_dict(_nest(plain), base=self)
         changed: dict[str, list[dict[str, Any]]] = {}
         for key, value in dotted.items():
@@ -406,13 +406,15 @@ class Scenario:
         return data
 
     def get(self, key: str) -> Any:
-        """One field by its dotted key, e.g. ``get("workers.count")``, ``get("pools.fast.count")``."""
+        """One field by its dotted key: ``get("workers.count")``, ``get("pools.fast.count")``."""
         section, _, name = key.partition(".")
         if section in TABLE_KINDS and name:
             kind, i, field = self._table_key(key)
             table: Any = getattr(self, kind)[i]
+            if kind == "pools" and field not in POOL_OWN:
+                table = table.workers  # a pool's [workers] fields are written in its table
             for part in field.split("."):
-                table = getattr(table.workers if isinstance(table, Pool) and part not in POOL_OWN else table, part)
+                table = getattr(table, part)
             return table
         return getattr(getattr(self, section), name) if name else getattr(self, section)
 
@@ -547,8 +549,10 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
     for key, value in table.items():
         if key not in known or (key in TASK_SECTIONS and not isinstance(value, dict)):
             raise ScenarioError(
-                f"{where}.{key}: a task type sets " + ", ".join(TABLE_FIELDS["tasks"])
-                + " and the tables " + ", ".join(f"[tasks.{s}]" for s in TASK_SECTIONS)
+                f"{where}.{key}: a task type sets "
+                + ", ".join(TABLE_FIELDS["tasks"])
+                + " and the tables "
+                + ", ".join(f"[tasks.{s}]" for s in TASK_SECTIONS)
             )
     given = _flatten({k: v for k, v in table.items() if k in TASK_SECTIONS})
     for key in DEPLOYMENT_WIDE:
@@ -661,7 +665,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, value = scenario_io.parse_override(text)
     if key not in FIELD_BY_KEY and key.partition(".")[0] not in TABLE_KINDS:
         raise ScenarioError(
-            f"--set {key!r}: unknown field; known fields: " + ", ".join(FIELD_BY_KEY)
+            f"--set {key!r}: unknown field; known fields: "
+            + ", ".join(FIELD_BY_KEY)
             + ", and pools.<name>.<field>, tasks.<name>.<field>"
         )
     return key, value

@@ -183,7 +183,9 @@ def _types(
     kinds, kind = np.unique(name * len(queues) + queue, return_inverse=True)
     type_of = np.zeros(n_tasks, np.int16)
     type_of[task[::-1]] = kind[::-1]  # the first row of a task writes last
-    types = tuple((str(names[k // len(queues)]), str(queues[k % len(queues)])) for k in kinds.tolist())
+    types = tuple(
+        (str(names[k // len(queues)]), str(queues[k % len(queues)])) for k in kinds.tolist()
+    )
     return type_of, types  # type: ignore[return-value]
 
 

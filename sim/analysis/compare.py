@@ -46,6 +46,7 @@ COMPARED = (
     "queue_len_mean",
     "makespan",
 )
+PER_TASK_TYPE = ("wait_mean", "wait_p95", "sojourn_mean", "sojourn_p95", "throughput")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def live_was_slower(figure: str, diff: float) -> bool:
 
 
 def _cause(figure: str, diff: float | None) -> str:
+    figure = figure.rpartition(".")[2]  # "thumbnail.wait_p95": the cause of a wait_p95 miss
     cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
     if cause is None:
         return "counts differ: compare the state flows (crashes, redeliveries, retries)"
@@ -126,11 +128,19 @@ def compare(
     absolute: float = 0.05,
 ) -> Comparison:
     """Compare two runs of ``scenario``; a figure is ok within ``tolerance`` relative
-    difference, or within ``absolute`` seconds (or tasks) where both are near zero."""
+    difference, or within ``absolute`` seconds (or tasks) where both are near zero. With several
+    task types, each type's latency and throughput are figures too (``type.wait_p95``)."""
     sim, live = summarize(sim_trace, scenario), summarize(live_trace, scenario, engine="live")
+    pairs = [(name, getattr(sim, name), getattr(live, name)) for name in COMPARED]
+    if len(sim.by_task) > 1:
+        pairs += [
+            (f"{kind}.{name}", sim.by_task[kind][name], live.by_task.get(kind, {}).get(name, 0.0))
+            for kind in sim.by_task
+            for name in PER_TASK_TYPE
+        ]
     figures = []
-    for name in COMPARED:
-        a, b = float(getattr(sim, name)), float(getattr(live, name))
+    for name, a, b in pairs:
+        a, b = float(a), float(b)
         diff = relative_difference(a, b)
         ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
         figures.append(FigureComparison(name, a, b, diff, ok, "" if ok else _cause(name, diff)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,7 @@ def check(
             )
         )
     delays = _retry_delays(trace, scenario, seed)
+    max_retries = _max_retries(trace, scenario)
     order = np.argsort(trace.task, kind="stable")
     bounds = np.flatnonzero(np.diff(trace.task[order])) + 1
     columns = [c[order].tolist() for c in (trace.attempt, trace.state, trace.t, trace.worker)]
@@ -91,7 +93,8 @@ def check(
         task = int(trace.task[order[start]])
         rows = list(zip(*(c[start:end] for c in columns), strict=True))
         delay = delays(task) if delays else None
-        _TaskCheck(report, _task_id(trace, task), scenario, delay, slack).check(rows)
+        retries = max_retries(task) if max_retries else None
+        _TaskCheck(report, _task_id(trace, task), scenario, retries, delay, slack).check(rows)
         start = end
     if complete:
         lost = (task_id for ids in lost_tasks(trace).values() for task_id in ids)
@@ -138,9 +141,16 @@ class _TaskCheck:
     (attempt, worker) rather than as one sequence of states."""
 
     def __init__(
-        self, report: Report, task_id: str, scenario: Scenario | None, delay, slack: float
+        self,
+        report: Report,
+        task_id: str,
+        scenario: Scenario | None,
+        max_retries: int | None,
+        delay,
+        slack: float,
     ) -> None:
         self.report, self.task_id, self.scenario = report, task_id, scenario
+        self.max_retries = max_retries  # of its task type
         self.delay, self.slack = delay, slack  # attempt → its drawn countdown; clock slack
         self.waiting: Counter = Counter()  # (attempt, worker) received, not yet started
         self.running: Counter = Counter()  # (attempt, worker) started, not yet ended
@@ -236,10 +246,20 @@ class _TaskCheck:
         self.previous = state
 
     def check_attempts(self, attempts: int) -> None:
-        """At most ``max_retries + 1`` attempts."""
-        if self.scenario is not None and attempts > self.scenario.retry.max_retries + 1:
-            allowed = self.scenario.retry.max_retries + 1
+        """At most ``max_retries + 1`` attempts (its task type's ``max_retries``)."""
+        if self.max_retries is not None and attempts > self.max_retries + 1:
+            allowed = self.max_retries + 1
             self.bad("max-retries", f"{attempts} attempts > max_retries + 1 = {allowed}")
+
+
+def _max_retries(trace: Trace, scenario: Scenario | None) -> Callable[[int], int] | None:
+    """Per task index, its type's ``max_retries`` (a type the scenario lacks: the scenario's)."""
+    if scenario is None:
+        return None
+    by_name = {t.name: t.retry.max_retries for t in scenario.task_types}
+    of_type = [by_name.get(name, scenario.retry.max_retries) for name, _ in trace.types]
+    kinds = trace.task_types()
+    return lambda task: of_type[kinds[task]]
 
 
 def redelivery_delay(scenario: Scenario | None) -> float:
@@ -270,12 +290,13 @@ def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
         return None
     draws = Draws(scenario, seed)
     index = np.arange(trace.n_tasks) if trace.task_ids is None else trace.task_ids.astype(np.int64)
-    # a retry may be a lost child's, which waits its own countdown rather than the drawn one
-    lost = retry.retries_lost_child(scenario.retry, scenario.failures)
-    floor = retry.lost_child_countdown(scenario.retry) if lost else float("inf")
 
     def for_task(task: int):
         n = int(index[task])
+        # a retry may be a lost child's, which waits its own countdown, not the drawn one
+        policy = draws.task_type(n).retry
+        lost = retry.retries_lost_child(policy, scenario.failures)
+        floor = retry.lost_child_countdown(policy) if lost else float("inf")
         return lambda attempt: min(draws.countdown(n, attempt), floor)
 
     return for_task if len(index) == 0 or index.max() < draws.n_tasks else None
@@ -315,11 +336,14 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
         past = [s for s in ids.tolist() if int(s) >= n_tasks]
         if past:
             return f"task {past[0]} is past the scenario's task indices 0…{n_tasks - 1}"
-    count = scenario.workers.count
+    nodes = [name for name, _ in scenario.nodes]
+    shapes = [re.sub(r"\d+$", "", name) for name in nodes]
     for name in trace.workers:
-        own = re.fullmatch(r"w(\d+)", name)
-        if own and not 1 <= int(own[1]) <= count:
-            return f"worker {name} is not one of the scenario's {count} workers w1…w{count}"
+        if name not in nodes and re.sub(r"\d+$", "", name) in shapes:
+            count = len(nodes)
+            return (
+                f"worker {name} is not one of the scenario's {count} workers {nodes[0]}…{nodes[-1]}"
+            )
     return None
 
 

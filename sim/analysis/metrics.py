@@ -338,7 +338,9 @@ def by_group(
         left = started[members & ~np.isnan(started)]
         _, level = step_counts(came, left)
         queued = np.where(np.isnan(started), makespan, started) - pending
-        figures["queue_len_mean"] = float(np.nansum(queued[members])) / makespan if makespan else 0.0
+        figures["queue_len_mean"] = (
+            float(np.nansum(queued[members])) / makespan if makespan else 0.0
+        )
         figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
         by_queue[queue] = figures
     spans = execution_spans(trace)

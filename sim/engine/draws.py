@@ -12,6 +12,7 @@ poison message).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,13 @@ class Draws:
 
     def task_type(self, task: int) -> TaskType:
         return self.types[self.type_of[task]]
+
+    def trace_types(self) -> dict[str, Any]:
+        """The trace's ``type_of`` and ``types`` (``sim.trace.Recorder``) for these draws."""
+        return {
+            "type_of": self.type_of if len(self.types) > 1 else None,
+            "types": tuple((t.name, t.queue) for t in self.types),
+        }
 
     def attempt(self, k: int) -> AttemptDraws:
         """Draws of attempt ``k`` (0 = first execution) for every task."""

@@ -40,11 +40,7 @@ class Model:
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
         nodes = scenario.nodes
-        self.recorder = Recorder(
-            workers=tuple(name for name, _ in nodes),
-            type_of=self.draws.type_of if len(scenario.task_types) > 1 else None,
-            types=tuple((t.name, t.queue) for t in scenario.task_types),
-        )
+        self.recorder = Recorder(tuple(name for name, _ in nodes), **self.draws.trace_types())
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
         types = scenario.task_types
         lane_of_type = [routing.lane_of(t.queue, t.priority) for t in types]
@@ -63,7 +59,9 @@ class Model:
             else None,
         )
         fates = Fates(self.draws)
-        policies = {p.name: WorkerPolicy.from_pool(scenario, p, lanes) for p in scenario.worker_pools}
+        policies = {
+            p.name: WorkerPolicy.from_pool(scenario, p, lanes) for p in scenario.worker_pools
+        }
         self.workers = [
             Worker(i, policies[pool.name], self.env, self.broker, self.backend, fates)
             for i, (_, pool) in enumerate(nodes)

@@ -55,7 +55,9 @@ class WorkerPolicy:
     def from_pool(cls, s: Scenario, pool: Pool, lanes: tuple[routing.Lane, ...]) -> WorkerPolicy:
         w, types = pool.workers, s.task_types
         limits = tuple((t.soft_time_limit, t.time_limit) for t in types)
-        gaps = tuple(1 / rate_limit_per_second(t.rate_limit) if t.rate_limit else 0.0 for t in types)
+        gaps = tuple(
+            1 / rate_limit_per_second(t.rate_limit) if t.rate_limit else 0.0 for t in types
+        )
         return cls(
             concurrency=w.concurrency,
             limit=ack.prefetch_limit(w.prefetch_multiplier, w.concurrency),
