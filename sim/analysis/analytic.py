@@ -166,13 +166,15 @@ def mmc_applies(s: Scenario) -> bool:
     """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
 
     Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
-    no per-task overhead, and one shared FIFO queue: under late ack with multiplier 1 a busy slot
+    no per-task overhead, and one shared FIFO queue of one task type: under late ack with multiplier 1 a busy slot
     holds no message back, while any other prefetch lets a busy worker reserve a task an idle one
     could run (lesson 02), and the queue is no longer work-conserving.
     """
     f, w = s.failures, s.workers
     return (
-        s.arrivals.process == "poisson"
+        not s.tasks
+        and not s.pools
+        and s.arrivals.process == "poisson"
         and s.service.dist == "exponential"
         and f.probability == 0
         and f.crash_probability == 0
@@ -218,36 +220,65 @@ def arrival_rate(scenario: Scenario) -> float | None:
     return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
 
 
+def pool_work(scenario: Scenario) -> dict[str, float]:
+    """Per pool, the work routed to it: slot-seconds of service per second of arrivals, per
+    task of the mix. A queue several pools consume splits its work by their slots."""
+    work = dict.fromkeys((p.name for p in scenario.worker_pools), 0.0)
+    for kind in scenario.task_types:
+        takers = [p for p in scenario.worker_pools if kind.queue in p.queues]
+        slots = sum(p.workers.full_speed_slots for p in takers)
+        for p in takers:
+            part = p.workers.full_speed_slots / slots  # 1.0 for a queue one pool consumes
+            work[p.name] += kind.share * service_mean(kind.service) * part
+    return work
+
+
+def pool_intensities(scenario: Scenario) -> dict[str, float] | None:
+    """ρ of each pool: the work routed to it over the slots that compute at full speed (see
+    ``Workers.full_speed_slots``), or None where the arrivals have no rate. At ρ ≥ 1 its
+    queues grow for as long as tasks arrive. Retries, crashes and deploys add work on top, so
+    the real load is at least this."""
+    rate = arrival_rate(scenario)
+    if rate is None:
+        return None
+    slots = {p.name: p.workers.full_speed_slots for p in scenario.worker_pools}
+    return {name: rate * work / slots[name] for name, work in pool_work(scenario).items()}
+
+
 def traffic_intensity(scenario: Scenario) -> float | None:
-    """ρ = λs / the slots that compute at full speed (see ``Workers.full_speed_slots``), or None
-    where the arrivals have no rate. At ρ ≥ 1 the queue grows for as long as tasks arrive.
-    Retries, crashes and deploys add work on top, so the real load is at least this."""
+    """ρ of the busiest pool (of the one pool, without ``[[pools]]``), or None where the
+    arrivals have no rate."""
+    rho = pool_intensities(scenario)
+    return max(rho.values()) if rho else None
+
+
+def workers_to_keep_up(scenario: Scenario, pool: str | None = None) -> int | None:
+    """The fewest worker nodes that bring ``pool``'s ρ below 1 (default: the first pool),
+    each node as the pool's."""
     rate = arrival_rate(scenario)
     if rate is None:
         return None
-    return utilization(rate, service_mean(scenario.service), scenario.workers.full_speed_slots)
-
-
-def workers_to_keep_up(scenario: Scenario) -> int | None:
-    """The fewest ``workers.count`` that bring ρ below 1, each worker as the scenario's."""
-    rate = arrival_rate(scenario)
-    if rate is None:
-        return None
-    per_worker = scenario.workers.full_speed_slots // scenario.workers.count
-    return math.floor(rate * service_mean(scenario.service) / per_worker) + 1
+    p = next(p for p in scenario.worker_pools if pool in (None, p.name))
+    per_worker = p.workers.full_speed_slots // p.workers.count
+    # a share of 1 − 0.8 is 0.19999…: at exactly ρ = 1 the pool is not stable either
+    return math.floor(rate * pool_work(scenario)[p.name] / per_worker + 1e-9) + 1
 
 
 def overload_warning(scenario: Scenario) -> str | None:
-    """One line for a scenario the pool cannot keep up with, else None. Such a run's wait and
+    """One line for a scenario a pool cannot keep up with, else None. Such a run's wait and
     sojourn are set by its length, not by the queue, and still look like ordinary figures."""
-    rho = traffic_intensity(scenario)
-    if rho is None or rho < 1:
+    rho = pool_intensities(scenario)
+    if not rho:
         return None
-    count = scenario.workers.count
+    name, worst = max(rho.items(), key=lambda item: item[1])
+    if worst < 1:
+        return None
+    pool = next(p for p in scenario.worker_pools if p.name == name)
+    count, where = pool.workers.count, f"pool {name}: " if scenario.pools else ""
     return (
-        f"ρ = {rho:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}: the queue is overloaded, so "
-        "wait and sojourn grow with the number of tasks and are not a steady state; "
-        f"at least {workers_to_keep_up(scenario)} workers keep it stable"
+        f"{where}ρ = {worst:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}: the queue is "
+        "overloaded, so wait and sojourn grow with the number of tasks and are not a steady "
+        f"state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
     )
 
 

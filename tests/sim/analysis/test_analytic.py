@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from sim import scenario
 from sim.analysis import analytic
 from tests.sim.helpers import make
 
@@ -191,3 +192,41 @@ def test_erlang_c_quantiles_only_where_the_scenario_is_mmc_and_stable():
 def test_the_mean_sojourn_is_the_wait_then_the_service():
     assert analytic.mmc_sojourn_mean(3.2, 1.0, 4) == analytic.analyze(3.2, 1.0, 4).sojourn_mean
     assert analytic.mmc_sojourn_mean(0.5, 1.0, 1) == pytest.approx(1 / (1 - 0.5))  # M/M/1
+
+
+def test_cobham_with_one_class_is_erlang_c():
+    assert analytic.cobham_waits([3.2], 1.0, 4)[0] == pytest.approx(analytic.mmc_wait(3.2, 1.0, 4))
+
+
+def test_each_pool_carries_the_work_routed_to_its_queues():
+    sc = scenario.loads(
+        """
+        [arrivals]
+        rate = 10.0
+        [[tasks]]
+        name = "quick"
+        share = 0.8
+        queue = "fast"
+        [tasks.service]
+        mean = 0.25
+        [[tasks]]
+        name = "long"
+        queue = "slow"
+        [tasks.service]
+        mean = 2.0
+        [[pools]]
+        name = "fast"
+        queues = ["fast"]
+        count = 4
+        [[pools]]
+        name = "slow"
+        queues = ["slow"]
+        count = 3
+        """
+    )
+    # fast: 8/s × 0.25 s on 4 slots = 0.5; slow: 2/s × 2 s on 3 slots = 1.33
+    assert analytic.pool_intensities(sc) == pytest.approx({"fast": 0.5, "slow": 4 / 3})
+    assert analytic.traffic_intensity(sc) == pytest.approx(4 / 3)
+    assert analytic.workers_to_keep_up(sc, "slow") == 5
+    assert analytic.overload_warning(sc).startswith("pool slow: ρ = 1.33 ≥ 1 at 3 workers:")
+    assert not analytic.mmc_applies(sc)
