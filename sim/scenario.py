@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from sim import scenario_io
-from sim.fields import DECLARED, TABLES, Field, ScenarioError, setting
+from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
 from sim.rules.outage import Outage
 
 ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
@@ -592,9 +592,15 @@ def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
 
 
 def _check_routing(s: Scenario) -> None:
-    """Names unique, and every queue a task is routed to consumed by some pool."""
+    """Names unique and fit for Redis keys, and every queue a task is routed to consumed by
+    some pool."""
     for kind in TABLE_KINDS:
         names = [t.name for t in getattr(s, kind)]
+        words = names + [t.queue for t in s.tasks] if kind == "tasks" else names
+        if bad := next((w for w in words if not NAME.fullmatch(w)), None):
+            raise ScenarioError(
+                f"{kind}: {bad!r} is not a name: use letters, digits and _ . : - only"
+            )
         if twice := sorted({n for n in names if names.count(n) > 1}):
             raise ScenarioError(f"{kind}: the name {twice[0]!r} is used twice: names are unique")
     for t in s.task_types:

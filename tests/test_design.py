@@ -7,33 +7,40 @@ meaning) fails, and the failure prints the table to paste.
 
 from pathlib import Path
 
+import pytest
+
 from sim import scenario
-from sim.scenario import FIELDS
+from sim.scenario import FIELDS, TABLE_FIELDS
 from sim.scenario_io import toml_value
 
 DESIGN = Path(__file__).parent.parent / "DESIGN.md"
-HEADER = "| field | default | unit | allowed | meaning |"
+TABLES = {
+    "| field | default | unit | allowed | meaning |": FIELDS,
+    "| `[[tasks]]` field | default | unit | allowed | meaning |": TABLE_FIELDS["tasks"].values(),
+    "| `[[pools]]` field | default | unit | allowed | meaning |": TABLE_FIELDS["pools"].values(),
+}
 
 
-def field_table() -> str:
-    rows = [HEADER, "| --- | --- | --- | --- | --- |"]
+def field_table(header: str) -> str:
+    rows = [header, "| --- | --- | --- | --- | --- |"]
     rows += [
         f"| `{f.key}` | `{toml_value(f.default)}` | {f.unit} | {f.allowed()} | {f.meaning} |"
-        for f in FIELDS
+        for f in TABLES[header]
     ]
     return "\n".join(rows)
 
 
-def design_table() -> str:
+def design_table(header: str) -> str:
     lines = DESIGN.read_text().splitlines()
-    start = lines.index(HEADER)
+    start = lines.index(header)
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
     return "\n".join(lines[start:end])
 
 
-def test_the_field_table_is_the_declaration():
-    expected = field_table()
-    assert design_table() == expected, f"paste this table into DESIGN.md:\n{expected}"
+@pytest.mark.parametrize("header", list(TABLES))
+def test_the_field_tables_are_the_declaration(header):
+    expected = field_table(header)
+    assert design_table(header) == expected, f"paste this table into DESIGN.md:\n{expected}"
 
 
 def test_the_example_scenario_loads():

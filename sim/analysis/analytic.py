@@ -166,9 +166,9 @@ def mmc_applies(s: Scenario) -> bool:
     """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
 
     Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
-    no per-task overhead, and one shared FIFO queue of one task type: under late ack with multiplier 1 a busy slot
-    holds no message back, while any other prefetch lets a busy worker reserve a task an idle one
-    could run (lesson 02), and the queue is no longer work-conserving.
+    no per-task overhead, one task type in one shared FIFO queue: under late ack with multiplier
+    1 a busy slot holds no message back, while any other prefetch lets a busy worker reserve a
+    task an idle one could run (lesson 02), and the queue is no longer work-conserving.
     """
     f, w = s.failures, s.workers
     return (

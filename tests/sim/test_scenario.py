@@ -227,3 +227,78 @@ def test_dumps_then_load_gives_the_same_scenario(
 def test_probability_outside_0_1_is_refused(p):
     with pytest.raises(ScenarioError, match="failures.probability"):
         scenario.from_dict({"failures": {"probability": p}})
+
+
+TYPES = """
+[service]
+mean = 2.0
+[retry]
+max_retries = 5
+[[tasks]]
+name = "thumbnail"
+share = 0.8
+queue = "fast"
+[tasks.service]
+dist = "constant"
+[[tasks]]
+name = "report"
+queue = "slow"
+rate_limit = "10/m"
+[tasks.retry]
+max_retries = 0
+[[pools]]
+name = "fast"
+queues = ["fast"]
+count = 3
+[[pools]]
+name = "slow"
+queues = ["slow", "fast"]
+concurrency = 4
+"""
+
+
+def test_task_types_and_pools_fall_back_to_the_scenario_tables():
+    sc = scenario.loads(TYPES)
+    thumbnail, report = sc.task_types
+    assert thumbnail.service.dist == "constant" and thumbnail.service.mean == 2.0
+    assert thumbnail.retry.max_retries == 5 and report.retry.max_retries == 0
+    assert report.share == pytest.approx(0.2)  # what the others leave
+    fast, slow = sc.worker_pools
+    assert (fast.workers.count, fast.workers.concurrency) == (3, 1)
+    assert (slow.workers.count, slow.workers.concurrency) == (8, 4)  # [workers] count default
+    assert sc.slots == 3 + 32
+    assert [name for name, _ in sc.nodes][:4] == ["fast-1", "fast-2", "fast-3", "slow-1"]
+    assert scenario.loads(scenario.dumps(sc)) == sc
+
+
+def test_a_scenario_without_tables_is_one_type_on_one_pool():
+    sc = scenario.Scenario()
+    assert [(t.name, t.queue, t.share) for t in sc.task_types] == [("task", "celery", 1.0)]
+    assert [(p.name, p.queues) for p in sc.worker_pools] == [("workers", ("celery",))]
+    assert [name for name, _ in sc.nodes] == [f"w{i}" for i in range(1, 9)]
+
+
+def test_a_type_or_pool_field_is_reached_by_its_name():
+    sc = scenario.loads(TYPES).replace(**{"pools.fast.count": 6, "tasks.report.time_limit": 9})
+    assert sc.get("pools.fast.count") == 6 and sc.get("tasks.report.time_limit") == 9.0
+    assert sc.get("pools.slow.queue_order") == "round_robin"
+    with pytest.raises(ScenarioError, match="no pool of that name; pools: fast, slow"):
+        sc.replace(**{"pools.medium.count": 2})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('share = 0.9\nqueue = "fast"', "shares given add up to 1.7"),
+        ('queue = "nowhere"', "routed to queue 'nowhere', which no pool consumes"),
+        ('queue = "two words"', "'two words' is not a name"),
+        ('queue = "fast"\nrate_limit = "quick"', "rate_limit = 'quick': must be a rate such as"),
+        ("priority = 12", r"tasks\[2\].priority = 12 is out of range"),
+        ("colour = 1", r"tasks\[2\].colour: a task type sets name, share"),
+        ("[tasks.failures]\ncrash_kind = 'child'", "set for the whole deployment"),
+        ("[tasks.service]\nmean = -1", r"'extra': tasks\[2\].service.mean = -1 is out of range"),
+    ],
+)
+def test_a_bad_task_type_is_named(change, message):
+    with pytest.raises(ScenarioError, match=message):
+        scenario.loads(TYPES + f'[[tasks]]\nname = "extra"\n{change}\n')
