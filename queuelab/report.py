@@ -71,13 +71,21 @@ class ProgressBar:
 
 
 def table(rows: dict) -> str:
-    """One ``key  value`` line per entry, keys aligned, floats to four significant digits."""
-    width = max(len(k) for k in rows)
-    lines = []
+    """One ``key  value`` line per entry, keys aligned, floats to four significant digits; a
+    group of figures (``by_task``: name → figures) one line per member, ``key.member``."""
+    flat = {}
     for key, value in rows.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"{key:<{width}}  {shown}")
-    return "\n".join(lines)
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            for member, figures in value.items():
+                flat[f"{key}.{member}"] = "  ".join(f"{k}={_shown(v)}" for k, v in figures.items())
+        else:
+            flat[key] = _shown(value)
+    width = max(len(k) for k in flat)
+    return "\n".join(f"{key:<{width}}  {shown}" for key, shown in flat.items())
+
+
+def _shown(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def emit(data: dict, as_json: bool) -> None:

@@ -42,9 +42,14 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
         "utilization",
         "queue_len_mean",
         "makespan",
+        "by_task",
+        "by_queue",
+        "by_pool",
     }
     assert set(data) == expected
     assert data["engine"] == "sim" and data["tasks_submitted"] == 2000
+    assert data["by_task"]["task"]["tasks"] == 2000 and set(data["by_queue"]) == {"celery"}
+    assert data["by_pool"]["workers"]["executions"] == data["executions"]
     assert "warning" not in r.stderr  # ρ = 0.8
     assert (tmp_path / "t.parquet").stat().st_size > 0
     check = queuelab(
