@@ -6,7 +6,7 @@ own parameters follow from mean m and cv c:
 
 - exponential: mean m (cv 1); constant: m (cv 0);
 - lognormal: σ² = ln(1 + c²), μ = ln m − σ²/2;
-- erlang: k = round(1/c²) phases of mean m/k each (c must be 1/√k within 1 %: sim.shapes);
+- erlang: k = round(1/c²) phases of mean m/k each (c must be 1/√k within 1.5 %: sim.shapes);
 - hyperexponential (c ≥ 1), two phases with balanced means (Whitt 1982): phase 1 with
   probability p = (1 + √((c² − 1)/(c² + 1)))/2 and mean m/(2p), else mean m/(2(1 − p));
 - pareto, the classic (type I) with a least time x_m: shape α = 1 + √(1 + 1/c²) > 2, so the
