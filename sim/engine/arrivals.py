@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.engine.distributions import of_gaps, read_numbers, sample
-from sim.scenario import Arrivals, Run, Scenario
+from sim.scenario import MAX_TASKS, Arrivals, Run, Scenario, ScenarioError
 
 
 def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -47,6 +47,12 @@ def _trace(a: Arrivals, run: Run, rng: np.random.Generator) -> np.ndarray:
     if a.replay == "as_is" or times[-1] == 0:  # no gaps to draw from, or all of them 0
         return times
     gaps = np.diff(times)
+    expected = run.duration / gaps.mean()
+    if expected > MAX_TASKS:
+        raise ScenarioError(
+            f"run.duration = {run.duration:g} resamples about {expected:.3g} arrivals from "
+            f"arrivals.file: must be <= {MAX_TASKS} like run.tasks"
+        )
     n = len(times) - 1 if run.duration else min(run.tasks, len(times)) - 1
     drawn = _renewal(lambda m: gaps[rng.integers(0, len(gaps), m)], max(n, 1), run.duration)
     return np.concatenate([[0.0], drawn])
