@@ -16,21 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from sim import scenario_io
+from sim import scenario_io, shapes
 from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
 from sim.rules.outage import Outage
 
-ARRIVAL_PROCESSES = ("poisson", "constant", "burst", "trace")
+ARRIVAL_PROCESSES = tuple(shapes.PROCESS_READS)
 CRASH_KINDS = ("node", "child")
 QUEUE_ORDERS = ("round_robin", "sorted", "priority")
 DEFAULT_QUEUE = "celery"  # task_default_queue
-SERVICE_DISTS = ("exponential", "constant", "lognormal", "uniform", "empirical")
+SERVICE_DISTS = tuple(shapes.DIST_READS)
+ARRIVAL_DISTS, ARRIVAL_REPLAYS = shapes.GAP_DISTS, shapes.REPLAYS
 # Bounds that keep every draw and every sum of times finite and the run within memory: past
 # them a scenario is a typo, and the run would end in inf, nan or an allocation error.
 MAX_TASKS = 100_000_000
 MAX_SECONDS = 1e9  # about 31 years of scenario time, still microsecond-precise as a float
 MAX_RATE = 1e9  # tasks per second; its inverse is the least rate, one task per MAX_SECONDS
-MAX_CV = 100.0  # lognormal spread; cv**2 overflows near 1e154, and 100 is already extreme
+MAX_CV = 100.0  # any spread; cv**2 overflows near 1e154, and 100 is already extreme
 MAX_RESULT_BYTES = 512 * 1024**2  # Redis's largest string value
 MAX_POOL = 10000  # workers, slots per worker, cores per machine, prefetch multiplier
 
@@ -73,6 +74,19 @@ class Arrivals:
     file: str = setting(
         "", "arrival times, one per line, relative to the scenario file (process = trace)"
     )
+    replay: str = setting(
+        "as_is",
+        "process = trace: the file as is, or its gaps resampled per seed",
+        choices=ARRIVAL_REPLAYS,
+    )
+    dist: str = setting(
+        "exponential",
+        "inter-arrival distribution (process = renewal), mean 1/rate",
+        choices=ARRIVAL_DISTS,
+    )
+    cv: float = setting(
+        1.0, "inter-arrival cv (process = renewal), as service.cv", above=0, max=MAX_CV
+    )
 
 
 @dataclass(frozen=True)
@@ -80,10 +94,13 @@ class Service:
     """How long an attempt's work takes."""
 
     dist: str = setting("exponential", "service-time distribution", choices=SERVICE_DISTS)
-    mean: float = seconds(
-        1.0, "mean service time (exponential, constant, lognormal)", positive=True
+    mean: float = seconds(1.0, "mean service time (all but uniform, empirical)", positive=True)
+    cv: float = setting(
+        1.0,
+        "std/mean (lognormal, erlang: 1/√k, hyperexponential: >= 1, pareto, weibull)",
+        above=0,
+        max=MAX_CV,
     )
-    cv: float = setting(1.0, "coefficient of variation (lognormal)", above=0, max=MAX_CV)
     low: float = seconds(0.5, "lower bound (uniform)")
     high: float = seconds(1.5, "upper bound (uniform)", positive=True)
     file: str = setting(
@@ -477,7 +494,7 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
         raise ScenarioError("run.tasks and run.duration are both set: give one of them")
     if "run.tasks" in given:
         merged["run.duration"] = 0.0
-    _check_together(merged)
+    _check_together(merged, set(given))
     sections = _sections(merged)
     tasks = base.tasks if base else ()
     if "tasks" in given_tables:
@@ -564,7 +581,7 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
     own = _own("tasks", table, where)
     try:
         mine = _merged(given, merged, lambda key: f"{where}.{key}")
-        _check_together(mine)
+        _check_together(mine, set(given))
     except ScenarioError as err:
         raise ScenarioError(f"task type {own.get('name', i)!r}: {err}") from None
     return TaskType(**own, **_sections(mine, TASK_SECTIONS))
@@ -648,8 +665,9 @@ def _check_sections(raw: dict[str, Any]) -> None:
             )
 
 
-def _check_together(m: dict[str, Any]) -> None:
-    """Rules that involve more than one field."""
+def _check_together(m: dict[str, Any], given: set[str]) -> None:
+    """Rules that involve more than one field; ``given`` are the keys the input itself sets."""
+    shapes.check(m, given)
     if m["service.dist"] == "uniform" and not m["service.low"] < m["service.high"]:
         raise ScenarioError(
             f"service.low = {m['service.low']!r} must be < service.high = {m['service.high']!r}"
@@ -693,5 +711,11 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
 
 
 def dumps(scenario: Scenario) -> str:
-    """The scenario as TOML text that ``load`` reads back to the same scenario."""
-    return scenario_io.dumps(scenario.to_dict())
+    """The scenario as TOML text that ``load`` reads back to a scenario that runs the same.
+
+    Fields it does not read are left out: given, they are an error.
+    """
+    data = shapes.without_unread(scenario.to_dict())
+    if scenario.run.duration:  # run.tasks is unread then, and both given are an error
+        del data["run"]["tasks"]
+    return scenario_io.dumps(data)

@@ -14,11 +14,13 @@ small (a few hundred tasks) so a simulation per example takes milliseconds.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from hypothesis import strategies as st
 
 from sim.scenario import FIELD_BY_KEY, MAX_RATE, MAX_SECONDS, Retry, Scenario
+from sim.shapes import ignored_fields
 
 HUGE_TIMES = (0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, MAX_SECONDS)
 
@@ -54,6 +56,21 @@ def _picker(draw, fields: dict[str, Any]):
         fields[key] = draw(field_values(key, *bounds, **kwargs))
 
     return pick
+
+
+def spreads(dist: str) -> st.SearchStrategy:
+    """cv values ``dist`` takes (``sim.shapes.check_cv``): 1/√k for erlang, at least 1 for
+    hyperexponential, a moderate range for the rest."""
+    if dist == "erlang":
+        return st.integers(1, 6).map(lambda k: 1 / math.sqrt(k))
+    return field_values("service.cv", 1 if dist == "hyperexponential" else 0.2, 3)
+
+
+def _scenario(fields: dict[str, Any]) -> Scenario:
+    """The scenario of the drawn fields its distributions and process read (given, the rest
+    would be an error)."""
+    ignored = ignored_fields({key: fields.get(key, f.default) for key, f in FIELD_BY_KEY.items()})
+    return Scenario().replace(**{k: v for k, v in fields.items() if k not in ignored})
 
 
 @st.composite
@@ -93,6 +110,7 @@ def scenarios(
     fields: dict[str, Any] = {}
     pick = _picker(draw, fields)
     pick("service.dist", leave_out=("empirical",))  # an empirical service needs a sample
+    pick("arrivals.dist")
     policy = draw(retry_policies() if retry is None else retry)
     pick("seed", 0, 2**32)
     pick("run.tasks", 1, max_tasks)
@@ -100,7 +118,8 @@ def scenarios(
     pick("arrivals.rate", 0.2, 20)
     pick("arrivals.burst_size", 1, 50)
     pick("service.mean", 0.05, 2)
-    pick("service.cv", 0.2, 2)
+    fields["service.cv"] = draw(spreads(fields["service.dist"]))
+    fields["arrivals.cv"] = draw(spreads(fields["arrivals.dist"]))
     fields["service.low"] = 0.1
     pick("service.high", 0.2, 2)
     pick("workers.count", 1, 6)
@@ -123,7 +142,7 @@ def scenarios(
         pick("workers.cores", 0, 3)
         pick("workers.deploy_every", among=(0.0, 0.0, 5.0, 20.0))
         pick("workers.shutdown_grace", among=(0.0, 1.0, 30.0))
-    return Scenario().replace(**fields)
+    return _scenario(fields)
 
 
 @st.composite
@@ -152,4 +171,4 @@ def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     pick("retry.jitter")
     pick("ack.late")
     pick("ack.visibility_timeout", among=(1.0, 3600.0, MAX_SECONDS))
-    return Scenario().replace(**fields)
+    return _scenario(fields)

@@ -18,7 +18,6 @@ from ui import charts
 from ui.scenario_input import parse, pick, tune
 from ui.widgets import download_figure, export_trace
 
-ARRIVAL_CV = {"poisson": 1.0, "constant": 0.0}  # processes with a known inter-arrival cv
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
 
@@ -78,12 +77,12 @@ def headline(sc: Scenario, s: Summary) -> None:
     overloaded = analytic.overload_warning(sc)
     if overloaded:
         st.warning(overloaded)
-    elif sc.arrivals.process in ARRIVAL_CV:
+    elif (arrival_cv := analytic.arrival_cv(sc)) is not None:
         approx = analytic.allen_cunneen(
             sc.arrivals.rate,
             service_mean(sc.service),
             sc.workers.slots,
-            ARRIVAL_CV[sc.arrivals.process],
+            arrival_cv,
             service_cv(sc.service),
         )
         st.caption(

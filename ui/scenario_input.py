@@ -13,6 +13,7 @@ from sim import scenario
 from sim.engine.distributions import service_mean
 from sim.fields import Field
 from sim.scenario import FIELD_BY_KEY, SERVICE_DISTS, Scenario, ScenarioError
+from sim.shapes import DIST_READS, GAP_DISTS
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -53,7 +54,9 @@ def pick(key: str = "explore") -> Scenario | None:
         return None
 
 
-MEAN_DRIVEN = ("exponential", "lognormal", "constant")  # service dists a mean alone sets
+MEAN_DRIVEN = GAP_DISTS  # service dists a mean sets
+# a cv slider for the dists that read one, but erlang: its cv is 1/√k, which most steps miss
+CV_DRIVEN = tuple(d for d in MEAN_DRIVEN if "cv" in DIST_READS[d] and d != "erlang")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ KNOBS = {
         Knob("run.tasks", "Tasks", "tasks", stops=(1000, 2000, 5000, 10000, 20000, 50000, 100000)),
         Knob("arrivals.rate", "Arrival rate (tasks/s)", "rate", 100.0, 0.1),
         Knob("service.mean", "Service mean (s)", "mean", 10.0, 0.05, dists=MEAN_DRIVEN),
-        Knob("service.cv", "Service spread (cv, lognormal)", "cv", 5.0, 0.1, dists=("lognormal",)),
+        Knob("service.cv", "Service spread (cv)", "cv", 5.0, 0.1, dists=CV_DRIVEN),
     ),
     "Workers": (
         Knob("workers.count", "Workers", "workers", 64),

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from sim.engine.arrivals import arrival_times
-from sim.engine.distributions import service_mean
+from sim.engine.distributions import cv_of, of_gaps, service_mean
 from sim.scenario import Scenario
 
 
@@ -207,14 +207,15 @@ def mmc_sojourn_quantiles(
 def arrival_rate(scenario: Scenario) -> float | None:
     """The run's long-run arrival rate in tasks per second, or None where it has none.
 
-    Poisson and constant arrivals come at ``arrivals.rate``, and so do bursts over their period,
-    but only a run of two or more bursts has a period: one burst's waits grow with its size
-    whatever the pool. A trace's rate is that of the arrivals the run replays, (n − 1) / span.
+    Poisson, constant and renewal arrivals come at ``arrivals.rate``, and so do bursts over their
+    period, but only a run of two or more bursts has a period: one burst's waits grow with its
+    size whatever the pool. A trace's rate is that of the arrivals the run replays, (n − 1) / span
+    (a resampled trace: of one resampling, at a fixed seed).
     """
     a = scenario.arrivals
-    if a.process in ("poisson", "constant"):
+    if a.process in ("poisson", "constant", "renewal"):
         return a.rate
-    times = arrival_times(scenario, np.random.default_rng(0))  # bursts and traces draw nothing
+    times = arrival_times(scenario, np.random.default_rng(0))
     if len(times) < 2 or times[-1] == times[0]:
         return None
     return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
@@ -243,6 +244,17 @@ def pool_intensities(scenario: Scenario) -> dict[str, float] | None:
         return None
     slots = {p.name: p.workers.full_speed_slots for p in scenario.worker_pools}
     return {name: rate * work / slots[name] for name, work in pool_work(scenario).items()}
+
+
+def arrival_cv(scenario: Scenario) -> float | None:
+    """The cv of the gaps between arrivals, for G/G/c approximations; None for bursts and
+    traces, whose gaps are not independent draws of one distribution."""
+    a = scenario.arrivals
+    if a.process == "constant":
+        return 0.0
+    if a.process in ("poisson", "renewal"):
+        return cv_of(of_gaps(a))
+    return None
 
 
 def traffic_intensity(scenario: Scenario) -> float | None:

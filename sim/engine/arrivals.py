@@ -1,32 +1,58 @@
-"""When tasks are submitted: Poisson, evenly spaced, in bursts, or replayed from a file."""
+"""When tasks are submitted: Poisson, evenly spaced, in bursts, a renewal process, or a trace
+file replayed as is or with its gaps resampled per seed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from sim.engine.distributions import read_numbers
-from sim.scenario import Scenario
+from sim.engine.distributions import of_gaps, read_numbers, sample
+from sim.scenario import MAX_TASKS, Arrivals, Run, Scenario, ScenarioError
 
 
 def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     """Submission times in seconds from the start of the run, sorted.
 
     With ``run.duration`` set the run holds every arrival before that time; otherwise exactly
-    ``run.tasks`` arrivals.
+    ``run.tasks`` arrivals (a trace: at most as many as its file holds).
     """
     a, run = scenario.arrivals, scenario.run
-    if a.process == "trace":
-        times = np.sort(np.asarray(read_numbers(a.file), dtype=float))
-        times -= times[0]
-        return times[times < run.duration] if run.duration else times[: run.tasks]
     n = run.tasks if not run.duration else int(run.duration * a.rate * 1.2 + 50)
-    if a.process == "poisson":
-        times = np.cumsum(rng.exponential(1.0 / a.rate, n))
-        while run.duration and times[-1] < run.duration:
-            more = times[-1] + np.cumsum(rng.exponential(1.0 / a.rate, n))
-            times = np.concatenate([times, more])
+    if a.process == "trace":
+        times = _trace(a, run, rng)
     elif a.process == "constant":
         times = np.arange(n) / a.rate
-    else:  # burst: burst_size tasks at once, bursts spaced so the mean rate is `rate`
+    elif a.process == "burst":  # burst_size tasks at once, bursts spaced so the mean rate is `rate`
         times = (np.arange(n) // a.burst_size) * (a.burst_size / a.rate)
-    return times[times < run.duration] if run.duration else times
+    else:  # poisson or renewal: independent gaps, mean 1/rate
+        gaps = of_gaps(a)
+        times = _renewal(lambda m: sample(gaps, rng, m), n, run.duration)
+    return times[times < run.duration] if run.duration else times[: run.tasks]
+
+
+def _renewal(gaps: Callable[[int], np.ndarray], n: int, duration: float) -> np.ndarray:
+    """Cumulative sums of ``n`` gaps, ``n`` more at a time until ``duration`` is passed."""
+    times = np.cumsum(gaps(n))
+    while duration and times[-1] < duration:
+        times = np.concatenate([times, times[-1] + np.cumsum(gaps(n))])
+    return times
+
+
+def _trace(a: Arrivals, run: Run, rng: np.random.Generator) -> np.ndarray:
+    """The file's times from its first; resampled, its gaps drawn with replacement, as many
+    arrivals as the replay holds (with ``run.duration``, all before it: past the file's span)."""
+    times = np.sort(np.asarray(read_numbers(a.file), dtype=float))
+    times -= times[0]
+    if a.replay == "as_is" or times[-1] == 0:  # no gaps to draw from, or all of them 0
+        return times
+    gaps = np.diff(times)
+    expected = run.duration / gaps.mean()
+    if expected > MAX_TASKS:
+        raise ScenarioError(
+            f"run.duration = {run.duration:g} resamples about {expected:.3g} arrivals from "
+            f"arrivals.file: must be <= {MAX_TASKS} like run.tasks"
+        )
+    n = len(times) - 1 if run.duration else min(run.tasks, len(times)) - 1
+    drawn = _renewal(lambda m: gaps[rng.integers(0, len(gaps), m)], max(n, 1), run.duration)
+    return np.concatenate([[0.0], drawn])

@@ -1,4 +1,17 @@
-"""Service-time distributions, each parameterised by what a user knows: mean and spread.
+"""Distributions of service times and inter-arrival gaps, each given by what a user knows.
+
+A ``Distribution`` is a name and the fields it reads (``sim.shapes.DIST_READS``): a mean and a
+cv (std / mean) for every shape but uniform (low, high) and empirical (a sample). Each shape's
+own parameters follow from mean m and cv c:
+
+- exponential: mean m (cv 1); constant: m (cv 0);
+- lognormal: σ² = ln(1 + c²), μ = ln m − σ²/2;
+- erlang: k = round(1/c²) phases of mean m/k each (c must be 1/√k within 1.5 %: sim.shapes);
+- hyperexponential (c ≥ 1), two phases with balanced means (Whitt 1982): phase 1 with
+  probability p = (1 + √((c² − 1)/(c² + 1)))/2 and mean m/(2p), else mean m/(2(1 − p));
+- pareto, the classic (type I) with a least time x_m: shape α = 1 + √(1 + 1/c²) > 2, so the
+  mean and cv are finite for every c, and x_m = m(α − 1)/α;
+- weibull: shape k solved from c² = Γ(1 + 2/k)/Γ(1 + 1/k)² − 1, scale m/Γ(1 + 1/k).
 
 Samplers draw a whole vector from one generator, so the simulator pays NumPy's price per task,
 not Python's.
@@ -7,12 +20,18 @@ not Python's.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import gammaln
 
-from sim.scenario import MAX_SECONDS, ScenarioError, Service
+from sim.scenario import MAX_SECONDS, Arrivals, ScenarioError, Service
+from sim.shapes import erlang_phases
+
+WEIBULL_SHAPES = (0.1, 1e6)  # cv from about 430 down to 1.3e-6: MAX_CV and MIN_SHAPE_CV within
 
 
 @cache
@@ -57,39 +76,120 @@ def empirical_values(service: Service) -> np.ndarray:
     return values
 
 
-def sample_service(service: Service, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` service times in seconds."""
-    if service.dist == "exponential":
-        return rng.exponential(service.mean, n)
-    if service.dist == "constant":
-        return np.full(n, service.mean)
-    if service.dist == "lognormal":
-        sigma2 = math.log1p(service.cv**2)
-        return rng.lognormal(math.log(service.mean) - sigma2 / 2, math.sqrt(sigma2), n)
-    if service.dist == "uniform":
-        return rng.uniform(service.low, service.high, n)
-    values = empirical_values(service)
+@dataclass(frozen=True, eq=False)
+class Distribution:
+    """A distribution by its name and the fields that name reads; ``values`` is an empirical
+    sample, already read from its file."""
+
+    dist: str
+    mean: float = 1.0
+    cv: float = 1.0
+    low: float = 0.0
+    high: float = 0.0
+    values: np.ndarray | tuple[float, ...] = ()
+
+
+def of_service(service: Service) -> Distribution:
+    """The service-time distribution a [service] table gives."""
+    s = service
+    values = empirical_values(s) if s.dist == "empirical" else ()
+    return Distribution(s.dist, s.mean, s.cv, s.low, s.high, values)
+
+
+def of_gaps(arrivals: Arrivals) -> Distribution:
+    """The gaps between arrivals of a Poisson or renewal process: mean 1/rate."""
+    dist = "exponential" if arrivals.process == "poisson" else arrivals.dist
+    return Distribution(dist, 1.0 / arrivals.rate, arrivals.cv)
+
+
+def sample(d: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws of ``d``."""
+    if d.dist == "exponential":
+        return rng.exponential(d.mean, n)
+    if d.dist == "constant":
+        return np.full(n, d.mean)
+    if d.dist == "lognormal":
+        sigma2 = math.log1p(d.cv**2)
+        return rng.lognormal(math.log(d.mean) - sigma2 / 2, math.sqrt(sigma2), n)
+    if d.dist == "uniform":
+        return rng.uniform(d.low, d.high, n)
+    if d.dist == "erlang":
+        k = erlang_phases(d.cv)
+        return rng.gamma(k, d.mean / k, n)
+    if d.dist == "hyperexponential":
+        p, first, second = hyperexponential_phases(d.mean, d.cv)
+        return rng.exponential(1.0, n) * np.where(rng.random(n) < p, first, second)
+    if d.dist == "pareto":
+        alpha = pareto_shape(d.cv)
+        return d.mean * (alpha - 1) / alpha * (1 + rng.pareto(alpha, n))
+    if d.dist == "weibull":
+        k = weibull_shape(d.cv)
+        return d.mean / math.exp(gammaln(1 + 1 / k)) * rng.weibull(k, n)
+    values = np.asarray(d.values, dtype=float)
     return values[rng.integers(0, len(values), n)]
 
 
-def service_mean(service: Service) -> float:
+def mean_of(d: Distribution) -> float:
     """The distribution's mean, for analytic formulas."""
-    if service.dist == "uniform":
-        return (service.low + service.high) / 2
-    if service.dist == "empirical":
-        return float(empirical_values(service).mean())
-    return service.mean
+    if d.dist == "uniform":
+        return (d.low + d.high) / 2
+    if d.dist == "empirical":
+        return float(np.mean(d.values))
+    return d.mean
+
+
+def cv_of(d: Distribution) -> float:
+    """The distribution's coefficient of variation (std / mean)."""
+    if d.dist == "exponential":
+        return 1.0
+    if d.dist == "constant":
+        return 0.0
+    if d.dist == "erlang":
+        return 1 / math.sqrt(erlang_phases(d.cv))
+    if d.dist == "uniform":
+        return (d.high - d.low) / math.sqrt(12) / mean_of(d)
+    if d.dist == "empirical":
+        values = np.asarray(d.values, dtype=float)
+        return float(values.std() / values.mean()) if values.mean() > 0 else 0.0
+    return d.cv
+
+
+def sample_service(service: Service, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` service times in seconds."""
+    return sample(of_service(service), rng, n)
+
+
+def service_mean(service: Service) -> float:
+    """The service distribution's mean, for analytic formulas."""
+    return mean_of(of_service(service))
 
 
 def service_cv(service: Service) -> float:
-    """The distribution's coefficient of variation (std / mean)."""
-    if service.dist == "exponential":
-        return 1.0
-    if service.dist == "constant":
-        return 0.0
-    if service.dist == "lognormal":
-        return service.cv
-    if service.dist == "uniform":
-        return (service.high - service.low) / math.sqrt(12) / service_mean(service)
-    values = empirical_values(service)
-    return float(values.std() / values.mean()) if values.mean() > 0 else 0.0
+    """The service distribution's coefficient of variation (std / mean)."""
+    return cv_of(of_service(service))
+
+
+def hyperexponential_phases(mean: float, cv: float) -> tuple[float, float, float]:
+    """(p, m1, m2): phase 1 with probability p and mean m1, else mean m2, with balanced means
+    p·m1 = (1 − p)·m2 = mean/2. 1 − p is written without cancellation for a large cv."""
+    c2 = cv * cv
+    root = math.sqrt((c2 - 1) / (c2 + 1))
+    p, q = (1 + root) / 2, 1 / ((c2 + 1) * (1 + root))
+    return p, mean / (2 * p), mean / (2 * q)
+
+
+def pareto_shape(cv: float) -> float:
+    """The classic Pareto's α for a cv: cv² = 1/(α(α − 2)), the root above 2."""
+    return 1 + math.sqrt(1 + cv**-2)
+
+
+@cache
+def weibull_shape(cv: float) -> float:
+    """The Weibull shape k whose cv is ``cv``; cv falls as k grows, so one root (in log k)."""
+
+    def excess(log_k: float) -> float:  # log of the cv at shape k, less log cv
+        k = math.exp(log_k)
+        return math.log(math.expm1(gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k))) / 2 - math.log(cv)
+
+    low, high = (math.log(k) for k in WEIBULL_SHAPES)
+    return math.exp(brentq(excess, low, high, xtol=1e-12))

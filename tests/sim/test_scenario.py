@@ -94,7 +94,7 @@ def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
         ("[arrivals]\nrate = -1.0\n", ["arrivals.rate", "-1.0", ">= 1e-09"]),
         ("[failures]\nprobability = 1.5\n", ["failures.probability", "1.5", "<= 1"]),
         ("[workers]\ncount = 2.5\n", ["workers.count", "2.5", "integer"]),
-        ('[service]\ndist = "weibull"\n', ["service.dist", "weibull", "exponential"]),
+        ('[service]\ndist = "gamma"\n', ["service.dist", "gamma", "exponential", "weibull"]),
         ("[ack]\nlate = 1\n", ["ack.late", "true or false"]),
         ("[workers]\ncuont = 3\n", ["workers.cuont", "workers.count"]),
         ("[run]\ntasks = 5\nduration = 10.0\n", ["run.tasks", "run.duration"]),
@@ -302,3 +302,98 @@ def test_a_type_or_pool_field_is_reached_by_its_name():
 def test_a_bad_task_type_is_named(change, message):
     with pytest.raises(ScenarioError, match=message):
         scenario.loads(TYPES + f'[[tasks]]\nname = "extra"\n{change}\n')
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        ({"service.dist": "uniform", "service.mean": 2.0}, ["service.mean", "'uniform'"]),
+        (
+            {"service.dist": "empirical", "service.values": [1.0], "service.mean": 2.0},
+            ["service.mean", "'empirical'", "service.file, service.values"],
+        ),
+        ({"service.cv": 3.0}, ["service.cv", "'exponential'", "reads service.mean"]),
+        ({"service.dist": "constant", "service.cv": 0.5}, ["service.cv", "'constant'"]),
+        ({"service.dist": "lognormal", "service.low": 0.1}, ["service.low", "'lognormal'"]),
+        ({"service.dist": "weibull", "service.high": 2.0}, ["service.high", "'weibull'"]),
+        ({"arrivals.burst_size": 5}, ["arrivals.burst_size", "arrivals.process = 'poisson'"]),
+        ({"arrivals.dist": "erlang"}, ["arrivals.dist", "'poisson'"]),
+        ({"arrivals.replay": "resample"}, ["arrivals.replay", "'poisson'"]),
+        ({"arrivals.file": "a.txt"}, ["arrivals.file", "'poisson'"]),
+        (
+            {"arrivals.process": "renewal", "arrivals.cv": 2.0},
+            ["arrivals.cv", "arrivals.dist = 'exponential'"],
+        ),
+        (
+            {"arrivals.process": "renewal", "arrivals.burst_size": 9},
+            ["arrivals.burst_size", "arrivals.process = 'renewal'"],
+        ),
+    ],
+)
+def test_a_given_field_the_distribution_does_not_read_is_an_error(fields, names):
+    with pytest.raises(ScenarioError, match="does not read it") as err:
+        Scenario().replace(**fields)
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_only_the_fields_given_are_checked_not_a_base_s():
+    base = Scenario().replace(
+        **{"service.dist": "lognormal", "service.mean": 2.0, "service.cv": 3.0}
+    )
+    uniform = base.replace(**{"service.dist": "uniform"})  # mean and cv stay, unread
+    assert (uniform.service.dist, uniform.service.mean) == ("uniform", 2.0)
+    with pytest.raises(ScenarioError, match="service.mean is given"):
+        uniform.replace(**{"service.mean": 3.0})
+    assert base.replace(**{"service.dist": "weibull"}).service.cv == 3.0
+
+
+def test_a_file_s_field_an_override_makes_unread_is_not_an_error(tmp_path):
+    path = write(tmp_path, '[service]\ndist = "lognormal"\ncv = 2.0\n')
+    assert scenario.load(path, ["service.dist=exponential"]).service.dist == "exponential"
+    with pytest.raises(ScenarioError, match="service.cv is given"):
+        scenario.load(path, ["service.dist=exponential", "service.cv=1.5"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        (
+            {"service.dist": "erlang", "service.cv": 0.6},
+            ["service.cv = 0.6", "1/√k", "1.5%", "0.577", "k = 3"],
+        ),
+        ({"service.dist": "erlang", "service.cv": 1.5}, ["service.cv = 1.5", "1, 0.707", "k = 1"]),
+        ({"service.dist": "hyperexponential", "service.cv": 0.5}, ["service.cv = 0.5", ">= 1"]),
+        ({"service.dist": "weibull", "service.cv": 1e-6}, ["service.cv", ">= 1e-05", "constant"]),
+        (
+            {"arrivals.process": "renewal", "arrivals.dist": "erlang", "arrivals.cv": 0.8},
+            ["arrivals.cv = 0.8", "erlang"],
+        ),
+        ({"arrivals.dist": "uniform"}, ["arrivals.dist", "'uniform' is not allowed"]),
+    ],
+)
+def test_a_cv_the_shape_cannot_take_names_the_field_and_what_it_can(fields, names):
+    with pytest.raises(ScenarioError) as err:
+        Scenario().replace(**fields)
+    for name in names:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("cv", [1.0, 0.707, 0.71, 0.577, 0.58, 0.5, 0.447, 0.33, 0.1, 0.0995])
+def test_erlang_takes_a_cv_of_whole_phases_to_two_digits(cv):
+    assert Scenario().replace(**{"service.dist": "erlang", "service.cv": cv}).service.cv == cv
+
+
+def test_dumps_leaves_out_what_is_not_read_so_its_text_loads_again():
+    base = Scenario().replace(**{"service.dist": "lognormal", "service.mean": 2.0})
+    sc = base.replace(**{"service.dist": "uniform", "arrivals.process": "renewal"})
+    text = scenario.dumps(sc)
+    assert "mean = 2.0" not in text and "cv =" not in text.split("[service]")[1]
+    again = scenario.loads(text)
+    assert (again.service.low, again.service.high, again.arrivals.dist) == (0.5, 1.5, "exponential")
+
+
+@pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=lambda p: p.name)
+def test_a_shipped_scenario_dumps_to_text_that_loads_to_it(path):
+    sc = scenario.load(path)
+    assert scenario.loads(scenario.dumps(sc)) == sc

@@ -1,10 +1,10 @@
 """The Hypothesis strategies draw from the fields' declarations and stay inside them."""
 
 import pytest
-from hypothesis import given
+from hypothesis import Phase, find, given, settings
 
 from sim.fields import ScenarioError
-from sim.scenario import ARRIVAL_PROCESSES, FIELD_BY_KEY
+from sim.scenario import ARRIVAL_PROCESSES, FIELD_BY_KEY, SERVICE_DISTS
 from sim.strategies import field_values, hostile_scenarios, scenarios
 
 
@@ -25,3 +25,19 @@ def test_choices_and_the_whole_range_come_from_the_declaration(process, seed):
 def test_drawn_scenarios_are_valid_and_live_ones_leave_out_sim_only_fields(live, hostile):
     assert live.workers.cores == 0 and live.workers.deploy_every == 0.0
     assert hostile.run.tasks <= 50
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("service.dist", d) for d in SERVICE_DISTS if d != "empirical"]
+    + [("arrivals.process", "renewal"), ("arrivals.dist", "pareto")],
+)
+def test_generated_scenarios_reach_every_distribution_and_process(key, value):
+    """Every service distribution but empirical (it needs a sample), and renewal arrivals
+    (a gap distribution is read, so kept, only there)."""
+    found = find(
+        scenarios(),
+        lambda sc: sc.get(key) == value,
+        settings=settings(phases=[Phase.generate], database=None, max_examples=1000),
+    )
+    assert found.get(key) == value

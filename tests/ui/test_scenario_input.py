@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from sim import scenario
-from ui.scenario_input import KNOBS, parse
+from sim.scenario import SERVICE_DISTS
+from sim.shapes import DIST_READS
+from ui.scenario_input import CV_DRIVEN, KNOBS, parse
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
 
@@ -32,3 +34,13 @@ def test_a_slider_starts_at_the_least_step_its_field_allows():
 @pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=str)
 def test_pasted_text_of_a_shipped_file_is_the_scenario_the_cli_runs(path):
     assert parse(path.read_text()) == scenario.load(path)
+
+
+@pytest.mark.parametrize("dist", SERVICE_DISTS)
+def test_a_knob_drives_only_fields_the_service_distribution_reads(dist):
+    """Set on a distribution that does not read it, a knob's field would be an error; erlang
+    has no cv slider, as its cv is 1/√k, which most steps miss."""
+    for knob in ALL_KNOBS:
+        if knob.key.startswith("service.") and dist in knob.dists:
+            assert knob.key.partition(".")[2] in DIST_READS[dist], (knob.key, dist)
+    assert ("erlang" in CV_DRIVEN, "weibull" in CV_DRIVEN) == (False, True)
