@@ -231,20 +231,28 @@ def cmd_record(args: argparse.Namespace) -> int:
         "(workers must run with -E)",
         file=sys.stderr,
     )
+    stop = _stop_on_signals()
     try:
-        sc = record(args.redis_url, args.duration, out, _stop_on_signals())
+        recorded = record(args.redis_url, args.duration, out, stop)
     except ValueError as err:
         raise BadInput(str(err)) from None
+    for warning in recorded.warnings:
+        print(f"queuelab: warning: {warning}", file=sys.stderr)
+    sc = recorded.scenario
     emit(
         {
             "out": str(out),
             "tasks": sc.run.tasks,
+            "arrivals_from": recorded.arrivals_from,
             "workers": sc.workers.count,
             "concurrency": sc.workers.concurrency,
             "failure_probability": sc.failures.probability,
         },
         args.json,
     )
+    if stop.is_set():
+        print("queuelab: interrupted: wrote what was heard until then", file=sys.stderr)
+        return 130
     return 0
 
 
