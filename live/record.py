@@ -25,6 +25,7 @@ from typing import Any
 
 from celery import Celery
 
+from live.broker_wait import QueueSampler
 from live.recorded_file import scenario_text
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
@@ -134,8 +135,9 @@ class Recording:
             fields["retry.countdown"] = sorted(self.countdowns)[len(self.countdowns) // 2]
         return fields
 
-    def write(self, out: Path, settings: WorkerSettings) -> Recorded:
-        """Write the arrival and service files beside ``out``, then ``out`` itself."""
+    def write(self, out: Path, settings: WorkerSettings, sampler: QueueSampler) -> Recorded:
+        """Write the arrival and service files beside ``out``, then ``out`` itself; the sampled
+        queue lengths estimate the wait in Redis when the arrivals are reservations."""
         arrivals, reserved = self.arrivals()
         if len(arrivals) < 2 or not self.runtimes:
             raise ValueError(
@@ -149,7 +151,8 @@ class Recording:
         service_file.write_text("seconds\n" + "\n".join(f"{r:.6f}" for r in self.runtimes) + "\n")
         fields = self.observed(arrivals, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
-        source, warnings = arrival_source(reserved, len(arrivals))
+        unseen = sampler.estimate(arrivals) if reserved else ""
+        source, warnings = arrival_source(reserved, len(arrivals), unseen)
         notes = [load_note(arrivals, self.runtimes, fields), *warnings, *settings.notes]
         out.write_text(scenario_text(fields, notes))
         return Recorded(scenario_module.load(out), source, warnings)
@@ -166,13 +169,14 @@ def load_note(arrivals: list[float], runtimes: list[float], fields: dict[str, An
     )
 
 
-def arrival_source(reserved: int, tasks: int) -> tuple[str, tuple[str, ...]]:
-    """Where the arrival times came from, and the warning when it was not the producer."""
+def arrival_source(reserved: int, tasks: int, unseen: str) -> tuple[str, tuple[str, ...]]:
+    """Where the arrival times came from, and the warning when it was not the producer;
+    ``unseen`` estimates the wait that is missing."""
     if not reserved:
         return "task-sent", ()
     missing = (
-        "so the time a message waited in Redis before a worker reserved it is not in them: "
-        "set task_send_sent_event = True in the producing app to record send times"
+        "so the time a message waited in Redis before a worker reserved it is not in them "
+        f"({unseen}): set task_send_sent_event = True in the producing app to record send times"
     )
     if reserved == tasks:
         return "task-received", (
@@ -190,18 +194,34 @@ def record(
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
     write ``out`` from what was heard."""
     app = Celery("queuelab-record", broker=redis_url, set_as_current=False)
+    # its own app: kombu connections are not shared between threads
+    sampler = QueueSampler(
+        Celery("queuelab-llen", broker=redis_url, set_as_current=False), redis_url
+    )
     recording = Recording()
+    sampler.find_queues()  # before listening, so the sampling covers every task heard
+    done = threading.Event()
+    sampling = threading.Thread(target=sampler.run, args=(done,), daemon=True)
+    sampling.start()
+    try:
+        _listen(app, recording, time.monotonic() + duration, stop)
+        done.set()
+        sampling.join(timeout=5)
+        settings = inspect_workers(app, recording.hosts)
+    finally:
+        done.set()
+        sampler.app.close()
+        app.close()
+    return recording.write(out, settings, sampler)
+
+
+def _listen(app: Celery, recording: Recording, deadline: float, stop: threading.Event | None):
+    """Feed the deployment's events to ``recording`` until ``deadline`` (monotonic) or ``stop``."""
     with app.connection() as connection:
         receiver = app.events.Receiver(connection, handlers={"*": recording.on_event})
         listener = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
         listener.start()
-        deadline = time.monotonic() + duration
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             time.sleep(0.1)
         receiver.should_stop = True
         listener.join(timeout=5)
-    try:
-        settings = inspect_workers(app, recording.hosts)
-    finally:
-        app.close()
-    return recording.write(out, settings)

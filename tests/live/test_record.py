@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 import redis
 
+from live.record import Recording, arrival_source
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
-
-pytestmark = pytest.mark.live
 
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
 TASKS, RATE = 60, 6.0
@@ -130,6 +129,7 @@ def observed_sojourns(client, sent) -> list[float]:
     return [float(t) - sent[i] for i, t in rows]
 
 
+@pytest.mark.live
 def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
     client = redis.Redis.from_url(redis_url)
     client.delete("deployment:done", "untouched")
@@ -183,5 +183,26 @@ def without_sent_events(redis_url, client, out) -> None:
     assert recorder.returncode == 130, stderr
     assert json.loads(stdout)["arrivals_from"] == "task-received"
     assert "warning: no task-sent events" in stderr
+    # the 4 beyond 2 slots × prefetch 2 waited in Redis: sampled, a wait is estimated
+    wait = re.search(r"LLEN samples of deployment put that wait at ([\d.e-]+) s", stderr)
+    assert wait and float(wait[1]) > 0, stderr
     assert "# no task-sent events: arrivals are task-received times" in out.read_text()
     assert scenario.load(out).run.tasks == 8
+
+
+def test_arrivals_are_send_times_where_heard_and_reservations_otherwise():
+    """Task c was sent before the listening began: only its reservation was heard."""
+    recording = Recording()
+    for kind, uuid, t, retries in [
+        ("task-received", "c", 0.5, 0),
+        ("task-sent", "a", 1.0, 0),
+        ("task-sent", "b", 1.2, 0),
+        ("task-received", "a", 1.1, 0),
+        ("task-received", "b", 3.0, 0),  # waited in Redis beyond the prefetch window
+        ("task-sent", "a", 9.0, 1),  # a retry's send, not an arrival
+    ]:
+        recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, "retries": retries})
+    assert recording.arrivals() == ([0.5, 1.0, 1.2], 1)
+    source, (warning,) = arrival_source(1, 3, "an estimate")
+    assert source == "both" and "1 of 3" in warning and "(an estimate)" in warning
+    assert arrival_source(0, 3, "") == ("task-sent", ())
