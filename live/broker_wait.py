@@ -52,12 +52,12 @@ class QueueSampler:
             if self.queues:
                 self.samples.append((time.time(), waiting))
 
-    def estimate(self, arrivals: list[float]) -> str:
-        """What the samples taken while tasks arrived say of their unseen wait, in words."""
-        lengths = [n for t, n in self.samples if arrivals[0] <= t <= arrivals[-1]]
+    def estimate(self, start: float, end: float, rate: float) -> str:
+        """What the samples taken while tasks arrived (``start`` to ``end``, wall times, at
+        ``rate`` a second) say of their unseen wait, in words."""
+        lengths = [n for t, n in self.samples if start <= t <= end]
         if not lengths:
             return "no queue length was sampled (no node answered `inspect active_queues`)"
-        rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
         wait = sum(lengths) / len(lengths) / rate
         return (
             f"{len(lengths)} LLEN samples of {', '.join(self.queues[:: len(PRIORITY_STEPS)])} "

@@ -151,17 +151,18 @@ class Recording:
         service_file.write_text("seconds\n" + "\n".join(f"{r:.6f}" for r in self.runtimes) + "\n")
         fields = self.observed(arrivals, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
-        unseen = sampler.estimate(arrivals) if reserved else ""
+        span = max(arrivals[-1] - arrivals[0], 1e-6)  # all at one instant: a burst
+        rate = (len(arrivals) - 1) / span
+        unseen = sampler.estimate(arrivals[0], arrivals[-1], rate) if reserved else ""
         source, warnings = arrival_source(reserved, len(arrivals), unseen)
-        notes = [load_note(arrivals, self.runtimes, fields), *warnings, *settings.notes]
+        notes = [load_note(rate, span, self.runtimes, fields), *warnings, *settings.notes]
         out.write_text(scenario_text(fields, notes))
         return Recorded(scenario_module.load(out), source, warnings)
 
 
-def load_note(arrivals: list[float], runtimes: list[float], fields: dict[str, Any]) -> str:
+def load_note(rate: float, span: float, runtimes: list[float], fields: dict[str, Any]) -> str:
     """The observed rate and how busy it kept the pool: what the recording is a sample of."""
-    span = arrivals[-1] - arrivals[0]
-    rate, service = (len(arrivals) - 1) / span, sum(runtimes) / len(runtimes)
+    service = sum(runtimes) / len(runtimes)
     slots = fields["workers.count"] * fields["workers.concurrency"]
     return (
         f"observed: {rate:.4g} tasks/s over {span:.4g} s, mean service {service:.4g} s, "

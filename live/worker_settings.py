@@ -48,7 +48,12 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
         stats, conf = {}, {}
     if hosts and hosts & set(stats):
         stats = {node: s for node, s in stats.items() if node in hosts}
-    return settings_from(stats, conf)
+    try:
+        return settings_from(stats, conf)
+    except (KeyError, TypeError, ValueError) as err:  # a reply of another shape: keep the events
+        return WorkerSettings(
+            notes=(f"the nodes' `celery inspect` replies were unreadable ({err!r})",)
+        )
 
 
 def settings_from(stats: dict[str, dict], conf: dict[str, dict]) -> WorkerSettings:

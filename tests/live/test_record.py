@@ -148,8 +148,9 @@ def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
     sc = scenario.load(out)
     arrivals = np.loadtxt(tmp_path / "recorded-arrivals.csv", skiprows=1)
     sends = np.sort(list(sent.values()))
-    # the producer's send times, spaced as sent (the first send also opens the connection)
-    assert np.abs(np.diff(arrivals)[1:] - np.diff(sends)[1:]).max() < 0.02
+    # the producer's send times, spaced as sent: the test's clock reading after each send lags
+    # the event's by a few ms, more when the machine is busy (0.045 s seen), so the median
+    assert np.median(np.abs(np.diff(arrivals) - np.diff(sends))) < 0.01
     assert sc.run.tasks == TASKS and sc.workers.count == 1 and sc.workers.concurrency == 2
     assert sc.workers.prefetch_multiplier == 2 and sc.ack.late  # read from the workers
     assert sc.failures.probability == pytest.approx(fails.mean(), abs=0.02)
