@@ -212,6 +212,7 @@ def record(
     finally:
         done.set()
         sampler.app.close()
+        sampler.client.close()
         app.close()
     return recording.write(out, settings, sampler)
 
