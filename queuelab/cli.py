@@ -197,7 +197,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.analysis.calibrate import CalibrationError, fit_overheads
+    from sim.analysis.calibrate import CalibrationError, calibrated_text, fit_overheads
 
     sc = scenario.load(args.scenario, args.set)
     out = _check_output(args.out, "--out", (".toml",))
@@ -209,8 +209,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         fit = fit_overheads(trace, sc, args.seed)
     except CalibrationError as err:
         raise BadInput(str(err)) from None
-    calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
-    out.write_text(scenario.dumps(calibrated))
+    how = f"a live run at time scale {args.time_scale:g}" + (
+        f" with --set {' '.join(args.set)}" if args.set else ""
+    )
+    out.write_text(calibrated_text(args.scenario, fit, out, how))
     emit({**fit.to_dict(), "time_scale": args.time_scale, "out": str(out)}, args.json)
     return 0
 
@@ -231,20 +233,28 @@ def cmd_record(args: argparse.Namespace) -> int:
         "(workers must run with -E)",
         file=sys.stderr,
     )
+    stop = _stop_on_signals()
     try:
-        sc = record(args.redis_url, args.duration, out, _stop_on_signals())
+        recorded = record(args.redis_url, args.duration, out, stop)
     except ValueError as err:
         raise BadInput(str(err)) from None
+    for warning in recorded.warnings:
+        print(f"queuelab: warning: {warning}", file=sys.stderr)
+    sc = recorded.scenario
     emit(
         {
             "out": str(out),
             "tasks": sc.run.tasks,
+            "arrivals_from": recorded.arrivals_from,
             "workers": sc.workers.count,
             "concurrency": sc.workers.concurrency,
             "failure_probability": sc.failures.probability,
         },
         args.json,
     )
+    if stop.is_set():
+        print("queuelab: interrupted: wrote what was heard until then", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -11,14 +11,21 @@ exactly; what the trace adds on top is overhead:
   counts as "found idle" when its worker had a free slot at PENDING time.
 
 Medians, so a few slow outliers (a worker restart, a GC pause) do not move the fit.
+
+The calibrated file is the user's scenario as given with only these two fields set: the
+``--set`` overrides that shaped the calibration run (a task count, a worker count) are not
+carried into it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from sim import scenario_io
 from sim.analysis.metrics import execution_spans, first_time
 from sim.engine.draws import Draws
 from sim.rules.states import PENDING, STARTED
@@ -66,6 +73,20 @@ def fit_overheads(trace: Trace, scenario: Scenario, seed: int | None = None) -> 
             "rate or with more workers"
         )
     return Fit(max(0.0, float(np.median(lag))), record, len(extra), int(len(lag)))
+
+
+def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
+    """TOML for ``out``: the tables of the ``scenario`` file with the fitted overheads set, its
+    data files still found from ``out``'s folder; ``how`` says what run they were fitted on."""
+    tables = scenario_io.read_toml(scenario)
+    for table in tables.values():
+        if isinstance(table, dict) and table.get("file"):
+            table["file"] = os.path.relpath(Path(table["file"]).resolve(), out.resolve().parent)
+    tables.setdefault("overhead", {}).update(dispatch=fit.dispatch, record=fit.record)
+    return (
+        f"# {scenario} with overhead.dispatch and overhead.record fitted by queuelab calibrate\n"
+        f"# on {how}\n\n{scenario_io.dumps(tables)}"
+    )
 
 
 def _task_indices(trace: Trace) -> np.ndarray:

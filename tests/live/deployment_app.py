@@ -8,7 +8,14 @@ from celery import Celery
 
 URL = os.environ["DEPLOYMENT_REDIS_URL"]
 app = Celery("deployment", broker=URL, backend=URL)
-app.conf.update(task_default_queue="deployment", worker_hijack_root_logger=False)
+# two settings away from Celery's defaults, so a recording that reads them can be told from one
+# that assumes them
+app.conf.update(
+    task_default_queue="deployment",
+    worker_hijack_root_logger=False,
+    worker_prefetch_multiplier=2,
+    task_acks_late=True,
+)
 
 
 @app.task(name="deployment.resize_image")

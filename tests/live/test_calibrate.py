@@ -56,7 +56,11 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
     fit = json.loads(r.stdout)
     assert fit["dispatch"] > 0 and fit["record"] > 0  # real Celery costs something per task
 
-    calibrated = scenario.load(out, ["workers.count=4", "arrivals.rate=2.4"])
+    # the file is mmc.toml with the fitted fields, not the calibration run's --set overrides
+    assert scenario.load(out).replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0}) == (
+        scenario.load("scenarios/mmc.toml")
+    )
+    calibrated = scenario.load(out, [*BASE, "workers.count=4", "arrivals.rate=2.4"])
     assert calibrated.overhead.dispatch == pytest.approx(fit["dispatch"])
     raw = calibrated.replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0})
     live = summarize(run_live(raw, redis_url, time_scale=SCALE), 4, engine="live")

@@ -1,21 +1,27 @@
-"""`queuelab record` on a separate Celery app with events on: the recorded scenario replays it."""
+"""`queuelab record` on a separate Celery app with events on: the recorded scenario replays it.
+
+Wall time: ~30 s for the recording that is replayed, ~6 s more for the one without task-sent
+events (same deployment worker).
+"""
 
 import contextlib
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import numpy as np
 import pytest
 import redis
 
+from live.record import Recording, arrival_source
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
-
-pytestmark = pytest.mark.live
 
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
 TASKS, RATE = 60, 6.0
@@ -23,10 +29,26 @@ DEPLOYMENT_WORKER = ["-A", "tests.live.deployment_app", "worker", "-E", "-c", "2
 DEPLOYMENT_WORKER += ["-n", "deploy@test", "--without-gossip", "--without-mingle", "-l", "WARNING"]
 
 
+def subscription(redis_url):
+    """A wait for one more pattern subscription on the broker than there is now: how a Celery
+    process shows it has started to listen."""
+    client = redis.Redis.from_url(redis_url)
+    patterns = client.pubsub_numpat()
+
+    def wait() -> None:
+        deadline = time.time() + 30
+        while client.pubsub_numpat() <= patterns and time.time() < deadline:
+            time.sleep(0.1)
+
+    return wait
+
+
 @contextlib.contextmanager
 def deployment(redis_url):
-    """The user's own deployment: one Celery worker with events on (-E), as Flower needs."""
+    """The user's own deployment: one Celery worker with events on (-E), as Flower needs; yields
+    once it listens for remote control (its pidbox pattern on the broker)."""
     env = {**os.environ, "DEPLOYMENT_REDIS_URL": redis_url}
+    subscribed = subscription(redis_url)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", *DEPLOYMENT_WORKER],
         env=env,
@@ -35,6 +57,7 @@ def deployment(redis_url):
         start_new_session=True,
     )
     try:
+        subscribed()
         yield
     finally:
         worker.terminate()
@@ -42,8 +65,10 @@ def deployment(redis_url):
 
 
 @contextlib.contextmanager
-def recording(redis_url, out, seconds=25):
-    """`queuelab record --json` listening to it for ``seconds``; yields the process."""
+def recording(redis_url, out, seconds=120):
+    """`queuelab record --json` listening to it for ``seconds`` at most; yields the process once
+    its event receiver has subscribed (a new pattern on the broker: ``/0.celeryev/*``)."""
+    subscribed = subscription(redis_url)
     recorder = subprocess.Popen(
         [*QUEUELAB, "record", "--redis-url", redis_url, "--duration", str(seconds)]
         + ["--out", str(out), "--json"],
@@ -52,19 +77,40 @@ def recording(redis_url, out, seconds=25):
         text=True,
     )
     try:
+        subscribed()
         yield recorder
     finally:
         if recorder.poll() is None:
             recorder.kill()
 
 
+def producer(redis_url, sent_events: bool):
+    """The deployment's task, sent by an app that emits task-sent events or not."""
+    os.environ["DEPLOYMENT_REDIS_URL"] = redis_url
+    from tests.live.deployment_app import resize_image
+
+    resize_image.app.conf.task_send_sent_event = sent_events
+    return resize_image
+
+
+def wait_done(client, tasks: int) -> None:
+    deadline = time.time() + 30
+    while client.llen("deployment:done") < tasks and time.time() < deadline:
+        time.sleep(0.1)
+
+
+def stopped(recorder, sig) -> tuple[str, str]:
+    """Stop the recorder as a user would (Ctrl-C, or a supervisor's SIGTERM); its output."""
+    time.sleep(0.5)  # the last events reach the receiver
+    recorder.send_signal(sig)
+    return recorder.communicate(timeout=60)
+
+
 def send_work(client, redis_url):
     """Send TASKS resize jobs at RATE a second, 15 % failing, and wait until they are done.
 
     Returns the drawn failures and each task's send time by id."""
-    os.environ["DEPLOYMENT_REDIS_URL"] = redis_url
-    from tests.live.deployment_app import resize_image
-
+    resize_image = producer(redis_url, sent_events=True)
     rng = np.random.default_rng(5)
     seconds = rng.uniform(0.05, 0.3, TASKS)
     fails = rng.random(TASKS) < 0.15
@@ -73,9 +119,7 @@ def send_work(client, redis_url):
     for i in range(TASKS):
         time.sleep(max(0.0, start + i / RATE - time.time()))
         sent[resize_image.apply_async((float(seconds[i]), bool(fails[i]))).id] = time.time()
-    deadline = time.time() + 30
-    while client.llen("deployment:done") < TASKS and time.time() < deadline:
-        time.sleep(0.1)
+    wait_done(client, TASKS)
     return fails, sent
 
 
@@ -85,23 +129,37 @@ def observed_sojourns(client, sent) -> list[float]:
     return [float(t) - sent[i] for i, t in rows]
 
 
+@pytest.mark.live
 def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
     client = redis.Redis.from_url(redis_url)
     client.delete("deployment:done", "untouched")
     client.rpush("untouched", *[f"m{i}" for i in range(5)])  # a queue nobody consumes
     out = tmp_path / "recorded.toml"
-    with deployment(redis_url), recording(redis_url, out) as recorder:
-        time.sleep(6)  # worker and recorder up
-        fails, sent = send_work(client, redis_url)
-        stdout, stderr = recorder.communicate(timeout=60)
-    assert recorder.returncode == 0, stderr
-    assert json.loads(stdout)["tasks"] == TASKS
-    observed = observed_sojourns(client, sent)
+    with deployment(redis_url):
+        with recording(redis_url, out) as recorder:
+            fails, sent = send_work(client, redis_url)
+            stdout, stderr = stopped(recorder, signal.SIGINT)
+        assert recorder.returncode == 130, stderr  # interrupted, and what it heard is written
+        assert json.loads(stdout)["tasks"] == TASKS and "warning" not in stderr
+        assert json.loads(stdout)["arrivals_from"] == "task-sent"
+        observed = observed_sojourns(client, sent)
+        without_sent_events(redis_url, client, tmp_path / "received.toml")
 
     sc = scenario.load(out)
+    arrivals = np.loadtxt(tmp_path / "recorded-arrivals.csv", skiprows=1)
+    sends = np.sort(list(sent.values()))
+    # the producer's send times, spaced as sent: the test's clock reading after each send lags
+    # the event's by a few ms, more when the machine is busy (0.045 s seen), so the median
+    assert np.median(np.abs(np.diff(arrivals) - np.diff(sends))) < 0.01
     assert sc.run.tasks == TASKS and sc.workers.count == 1 and sc.workers.concurrency == 2
+    assert sc.workers.prefetch_multiplier == 2 and sc.ack.late  # read from the workers
     assert sc.failures.probability == pytest.approx(fails.mean(), abs=0.02)
     assert sc.retry.max_retries == 0  # the deployment did not retry
+    written = tomllib.loads(out.read_text())
+    assert "seed" not in written and set(written["retry"]) == {"max_retries"}
+    assert "#   retry.jitter = true" in out.read_text()  # not observed: an assumed default
+    stated = re.search(r"# observed: ([\d.]+) tasks/s", out.read_text())
+    assert float(stated[1]) == pytest.approx(RATE, rel=0.1)  # the rate it saw, stated
     trace = simulate(sc)
     s = summarize(trace, sc.workers.slots)
     assert s.tasks_submitted == TASKS
@@ -111,3 +169,41 @@ def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
     # p50 sojourn: the recorded scenario replays the deployment within 25 %
     assert float(np.median(sojourns(trace))) == pytest.approx(np.median(observed), rel=0.25)
     assert client.llen("untouched") == 5  # recording read events only
+
+
+def without_sent_events(redis_url, client, out) -> None:
+    """A producer without task-sent events: arrivals are reservations, and the recording says so.
+    A burst of 8 on 2 slots × prefetch 2: the last 4 wait in Redis, unseen by the events."""
+    resize_image = producer(redis_url, sent_events=False)
+    client.delete("deployment:done")
+    with recording(redis_url, out) as recorder:
+        for _ in range(8):
+            resize_image.apply_async((0.2, False))
+        wait_done(client, 8)
+        stdout, stderr = stopped(recorder, signal.SIGTERM)
+    assert recorder.returncode == 130, stderr
+    assert json.loads(stdout)["arrivals_from"] == "task-received"
+    assert "warning: no task-sent events" in stderr
+    # the 4 beyond 2 slots × prefetch 2 waited in Redis: sampled, a wait is estimated
+    wait = re.search(r"LLEN samples of deployment put that wait at ([\d.e-]+) s", stderr)
+    assert wait and float(wait[1]) > 0, stderr
+    assert "# no task-sent events: arrivals are task-received times" in out.read_text()
+    assert scenario.load(out).run.tasks == 8
+
+
+def test_arrivals_are_send_times_where_heard_and_reservations_otherwise():
+    """Task c was sent before the listening began: only its reservation was heard."""
+    recording = Recording()
+    for kind, uuid, t, retries in [
+        ("task-received", "c", 0.5, 0),
+        ("task-sent", "a", 1.0, 0),
+        ("task-sent", "b", 1.2, 0),
+        ("task-received", "a", 1.1, 0),
+        ("task-received", "b", 3.0, 0),  # waited in Redis beyond the prefetch window
+        ("task-sent", "a", 9.0, 1),  # a retry's send, not an arrival
+    ]:
+        recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, "retries": retries})
+    assert recording.arrivals() == ([0.5, 1.0, 1.2], 1)
+    source, (warning,) = arrival_source(1, 3, "an estimate")
+    assert source == "both" and "1 of 3" in warning and "(an estimate)" in warning
+    assert arrival_source(0, 3, "") == ("task-sent", ())

@@ -1,0 +1,52 @@
+"""What `celery inspect` replies give as scenario fields (replies shaped as Celery 5.7 sends)."""
+
+from live.worker_settings import settings_from
+
+
+def stats(concurrency: int, prefetch_count: int, transport: dict | None = None) -> dict:
+    return {
+        "pool": {
+            "implementation": "celery.concurrency.prefork:TaskPool",
+            "max-concurrency": concurrency,
+        },
+        "prefetch_count": prefetch_count,
+        "broker": {"transport": "redis", "transport_options": transport or {}},
+    }
+
+
+CONF = {
+    "worker_prefetch_multiplier": 2,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": None,  # Celery's "not set"
+    "task_track_started": False,
+    "worker_lost_wait": 10.0,
+}
+
+
+def test_the_nodes_replies_become_observed_fields():
+    replies = {"a@h": stats(4, 8, {"visibility_timeout": 600}), "b@h": stats(4, 8)}
+    found = settings_from(replies, {"a@h": CONF})
+    assert found.fields == {
+        "workers.count": 2,
+        "workers.concurrency": 4,
+        "workers.prefetch_multiplier": 2,
+        "ack.late": True,
+        "results.track_started": False,
+        "workers.lost_wait": 10.0,
+        "ack.visibility_timeout": 600.0,
+    }
+    assert "pool prefork" in found.notes[0] and "a@h, b@h" in found.notes[0]
+
+
+def test_without_conf_the_multiplier_comes_from_the_prefetch_count():
+    found = settings_from({"a@h": stats(3, 12)}, {})
+    assert found.fields["workers.prefetch_multiplier"] == 4
+    assert found.fields["ack.visibility_timeout"] == 3600.0  # kombu's Redis default
+    assert "ack.late" not in found.fields  # not reported: left to the default, not guessed
+
+
+def test_nodes_that_differ_are_named_and_no_reply_is_said():
+    found = settings_from({"a@h": stats(2, 8), "b@h": stats(2, 8), "c@h": stats(8, 32)}, {})
+    assert found.fields["workers.concurrency"] == 2 and "differ" in found.notes[1]
+    silent = settings_from({}, {})
+    assert silent.fields == {} and "no worker answered" in silent.notes[0]
