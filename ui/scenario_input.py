@@ -117,6 +117,22 @@ KNOBS = {
 }
 
 
+def idle_rate(sc: Scenario) -> str | None:
+    """Why the arrival rate sets nothing in ``sc`` (None when it does): every task in one burst
+    at t = 0, or arrival times replayed from a file. (The tasks are chosen first, so more tasks
+    than one burst brings the rate back: it spaces the bursts.)"""
+    a = sc.arrivals
+    if a.process == "trace":
+        return f"Arrivals: replayed from `{a.file}`, so there is no arrival rate to set."
+    if a.process == "burst" and not sc.run.duration and a.burst_size >= sc.run.tasks:
+        return (
+            f"Arrivals: all {sc.run.tasks:,} tasks at t = 0 in one burst, so there is no "
+            f"arrival rate to set (more tasks than the burst's {a.burst_size:,} make more "
+            "bursts, spaced by the rate)."
+        )
+    return None
+
+
 def tune(base: Scenario, key: str = "explore") -> Scenario:
     """Sliders for the knobs that matter; returns the scenario with them applied.
 
@@ -127,7 +143,12 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
     changes: dict[str, Any] = {}
     for heading, knobs in KNOBS.items():
         st.sidebar.markdown(f"**{heading}**")
-        changes |= {k.key: k.show(base, key) for k in knobs if base.service.dist in k.dists}
+        for knob in (k for k in knobs if base.service.dist in k.dists):
+            idle = idle_rate(base.replace(**changes)) if knob.key == "arrivals.rate" else None
+            if idle:
+                st.sidebar.caption(idle)
+            else:
+                changes[knob.key] = knob.show(base, key)
         if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
             # uniform bounds or an empirical sample: a mean slider would drive nothing
             st.sidebar.caption(

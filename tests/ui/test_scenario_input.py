@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from sim import scenario
+from tests.ui.helpers import APP
 from ui.scenario_input import KNOBS, parse
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
@@ -32,3 +34,13 @@ def test_a_slider_starts_at_the_least_step_its_field_allows():
 @pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=str)
 def test_pasted_text_of_a_shipped_file_is_the_scenario_the_cli_runs(path):
     assert parse(path.read_text()) == scenario.load(path)
+
+
+def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bursts():
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.selectbox(key="explore-name").set_value("newsletter").run()
+    rates = [s for s in app.sidebar.slider if s.label.startswith("Arrival rate")]
+    assert not rates and any("in one burst" in c.value for c in app.sidebar.caption)
+    app.sidebar.select_slider(key="explore-newsletter-tasks").set_value(20000).run()
+    assert not app.exception
+    assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
