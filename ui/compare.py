@@ -12,7 +12,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
 from ui import live as live_page
-from ui.scenario_input import parse
+from ui.scenario_input import IN_ADDRESS, parse
 from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 
@@ -44,7 +44,9 @@ def page() -> None:
         return
     text, time_scale, live = last
     sc = parse(text)
-    tolerance = st.slider("Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol")
+    tolerance = st.slider(
+        "Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol", bind=IN_ADDRESS
+    )
     sim, result = compared(text, live, tolerance)
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "

@@ -15,7 +15,7 @@ from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 from ui import charts
-from ui.scenario_input import parse, pick, tune
+from ui.scenario_input import IN_ADDRESS, parse, pick, tune
 from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 ARRIVAL_CV = {"poisson": 1.0, "constant": 0.0}  # processes with a known inter-arrival cv
@@ -142,6 +142,7 @@ def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
         min_value=0.01,
         value=round(max(4 * service_mean(sc.service), 0.1), 2),
         key=f"{page}-target",
+        bind=IN_ADDRESS,
     )
     swept, counts = sweep_plan(sc, own)
     try:

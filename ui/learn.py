@@ -16,7 +16,7 @@ from sim.engine.model import simulate
 from sim.scenario import Scenario
 from ui import lessons as lesson_section
 from ui.charts import MINOR_TICKS
-from ui.scenario_input import SCENARIOS
+from ui.scenario_input import IN_ADDRESS, SCENARIOS
 from ui.widgets import Progress, counted, download_figure, little_metrics, progress_bar
 
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
@@ -66,8 +66,10 @@ def little() -> None:
         "distributions (Little, 1961)."
     )
     c1, c2 = st.columns(2)
-    rate = c1.slider("Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate")
-    workers = c2.slider("Workers", 1, 16, 4, key="learn-workers")
+    rate = c1.slider(
+        "Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate", bind=IN_ADDRESS
+    )
+    workers = c2.slider("Workers", 1, 16, 4, key="learn-workers", bind=IN_ADDRESS)
     if analytic.utilization(rate, 1.0, workers) >= 1:
         st.warning(
             f"λ = {rate} ≥ {counted(workers, 'worker')} × 1 task/s: unstable, "
@@ -134,7 +136,7 @@ def more_or_faster() -> None:
         "task then takes longer to run. Which wins depends on whether users feel the wait "
         "or the whole sojourn."
     )
-    c = st.slider("Split the capacity over c workers", 1, 16, 4, key="learn-split")
+    c = st.slider("Split the capacity over c workers", 1, 16, 4, key="learn-split", bind=IN_ADDRESS)
     rho = np.linspace(0.05, 0.95, 40)
     fig = go.Figure()
     fig.add_scatter(
@@ -176,7 +178,7 @@ def prefetch_and_retries() -> None:
         "behind slow ones. Late ack with multiplier 1 reserves nothing beyond what runs."
     )
     multiplier = st.select_slider(
-        "worker_prefetch_multiplier", [1, 2, 4, 8, 16], 4, key="learn-prefetch"
+        "worker_prefetch_multiplier", [1, 2, 4, 8, 16], 4, key="learn-prefetch", bind=IN_ADDRESS
     )
     now = shipped("scraping", f"workers.prefetch_multiplier={multiplier}")
     fair = shipped("scraping", "workers.prefetch_multiplier=1", "ack.late=true")
@@ -189,7 +191,7 @@ def prefetch_and_retries() -> None:
         "the sojourn tail even when each attempt is fast (`flaky_api`: 20 % of attempts "
         "fail, exponential backoff 2 s capped at 60 s)."
     )
-    retries = st.slider("max_retries", 0, 8, 5, key="learn-retries")
+    retries = st.slider("max_retries", 0, 8, 5, key="learn-retries", bind=IN_ADDRESS)
     r = shipped("flaky_api", f"retry.max_retries={retries}")
     cols = st.columns(3)
     cols[0].metric("p50 sojourn", f"{r.sojourn_p50:.2f} s")
@@ -205,9 +207,13 @@ def enqueue_or_block() -> None:
         "later on the task workers."
     )
     c1, c2, c3 = st.columns(3)
-    rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate")
-    work = c2.slider("Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work")
-    threads = c3.slider("Web worker threads = task workers", 1, 32, 8, key="learn-web-threads")
+    rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate", bind=IN_ADDRESS)
+    work = c2.slider(
+        "Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work", bind=IN_ADDRESS
+    )
+    threads = c3.slider(
+        "Web worker threads = task workers", 1, 32, 8, key="learn-web-threads", bind=IN_ADDRESS
+    )
     if analytic.utilization(rate, work, threads) >= 1:
         st.warning("Offered load ≥ capacity: both designs fall behind; add workers.")
         return

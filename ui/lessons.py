@@ -13,6 +13,7 @@ from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.trace import Trace
+from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, counted, download_figure, progress_bar, share
 
 
@@ -34,7 +35,7 @@ def section() -> None:
 
     st.subheader("6 · Lessons from Celery's issue tracker")
     names = sorted(p.stem for p in LESSONS.glob("*.toml"))
-    name = st.selectbox("Lesson", names, key="learn-lesson")
+    name = st.selectbox("Lesson", names, key="learn-lesson", bind=IN_ADDRESS)
     with progress_bar("Running the lesson as deployed and with the fix: tasks finished") as report:
         each, default, fixed, trace_default, trace_fixed = lesson_runs(name, report)
     st.markdown(f"**{each.title}.** {each.story}")

@@ -20,7 +20,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
 from ui.explore import how_many_workers, simulated
-from ui.scenario_input import pick
+from ui.scenario_input import IN_ADDRESS, pick
 from ui.widgets import download_figure, export_trace, little_metrics
 
 
@@ -46,13 +46,18 @@ def page() -> None:
     if base is None:
         return
     c1, c2, c3 = st.columns(3)
-    tasks = c1.number_input("Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks")
-    workers = c2.number_input("Workers", 1, 8, min(base.workers.count, 4), key="live-workers")
+    tasks = c1.number_input(
+        "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
+    )
+    workers = c2.number_input(
+        "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
+    )
     scale = c3.select_slider(
         "Time scale (wall s per scenario s)",
         [0.01, 0.02, 0.05, 0.1, 0.5, 1.0],
         value=0.02,
         key="live-scale",
+        bind=IN_ADDRESS,
     )
     session = latest()
     running = session is not None and session.running
@@ -80,7 +85,15 @@ def page() -> None:
         review(session)
 
 
-_LATEST: list[LiveSession] = []  # this app server's latest Live-page run, across reloads and tabs
+@st.cache_resource
+def _kept() -> list[LiveSession]:
+    """The list that holds this app server's latest Live-page run, across reloads and tabs. In
+    Streamlit's resource cache, as it re-imports every app module after a source change: a
+    module's own list would then forget a run that goes on."""
+    return []
+
+
+_LATEST = _kept()
 
 
 def latest() -> LiveSession | None:

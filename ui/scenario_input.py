@@ -17,6 +17,11 @@ from sim.scenario import FIELD_BY_KEY, SERVICE_DISTS, Scenario, ScenarioError
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
+# Widgets keep their values in the page's address (Streamlit's bind): a reload or a shared link
+# comes back to the same scenario and sliders. Pasted TOML and uploads are not kept (too long).
+IN_ADDRESS = "query-params"
+
+
 def shipped() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SCENARIOS.glob("*.toml"))}
 
@@ -30,13 +35,16 @@ def parse(text: str) -> Scenario:
 def pick(key: str = "explore") -> Scenario | None:
     """Sidebar widgets that choose a base scenario; None (with an error shown) when invalid."""
     files = shipped()
-    source = st.sidebar.radio("Scenario source", ["shipped", "upload or paste"], key=f"{key}-src")
+    source = st.sidebar.radio(
+        "Scenario source", ["shipped", "upload or paste"], key=f"{key}-src", bind=IN_ADDRESS
+    )
     if source == "shipped":
         name = st.sidebar.selectbox(
             "Scenario",
             list(files),
             key=f"{key}-name",
             index=list(files).index("mmc") if "mmc" in files else 0,
+            bind=IN_ADDRESS,
         )
         return scenario.load(files[name])
     uploaded = st.sidebar.file_uploader("Scenario file (.toml)", type=["toml"], key=f"{key}-file")
@@ -84,7 +92,7 @@ class Knob:
     def show(self, base: Scenario, key: str) -> Any:
         """The widget, starting from the scenario's own value (clamped to the slider)."""
         value, key = base.get(self.key), f"{key}-{self.widget}"
-        shared = {"key": key, "help": self.field.meaning}
+        shared = {"key": key, "help": self.field.meaning, "bind": IN_ADDRESS}
         if self.field.type is bool:
             return st.sidebar.checkbox(self.label, value, **shared)
         if self.stops:  # the scenario's own value is always a stop

@@ -44,3 +44,14 @@ def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bur
     app.sidebar.select_slider(key="explore-newsletter-tasks").set_value(20000).run()
     assert not app.exception
     assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
+
+
+def test_the_controls_come_back_from_the_address_after_a_reload():
+    """Streamlit writes each bound control to the address; a reload reads it from there."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["explore-name"] = "scraping"
+    at.query_params["explore-scraping-workers"] = "9"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="explore-name").value == "scraping"
+    assert at.sidebar.slider(key="explore-scraping-workers").value == 9
