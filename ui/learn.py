@@ -15,7 +15,7 @@ from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
 from ui import lessons as lesson_section
-from ui.charts import MINOR_TICKS
+from ui.charts import LOG_AXIS
 from ui.scenario_input import IN_ADDRESS, SCENARIOS
 from ui.widgets import Progress, counted, download_figure, little_metrics, progress_bar
 
@@ -102,7 +102,7 @@ def utilisation() -> None:
     fig.update_layout(
         xaxis_title="utilisation ρ",
         yaxis_title="mean wait (× service time)",
-        yaxis=dict(type="log", range=[-3, 1.5], minor=MINOR_TICKS),
+        yaxis=dict(LOG_AXIS, range=[-3, 1.5]),
         title="Mean wait against utilisation",
     )
     st.plotly_chart(fig, key="learn-rho")
@@ -150,7 +150,7 @@ def more_or_faster() -> None:
         )
     fig.update_layout(
         xaxis_title="utilisation ρ",
-        yaxis=dict(title="mean sojourn (s)", type="log", minor=MINOR_TICKS),
+        yaxis=dict(LOG_AXIS, title="mean sojourn (s)"),
         title="Same capacity, different shape",
     )
     st.plotly_chart(fig, key="learn-split-chart")
