@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,8 +35,10 @@ class LiveSession:
     thread: threading.Thread | None = None
     compare_anyway: bool = False  # a stopped run goes to Compare only when asked
     pool: WorkerPool | None = None  # the current run's worker nodes, once they are up
+    started: float | None = None  # time.monotonic() at start, for the boot's progress
 
     def start(self) -> None:
+        self.started = time.monotonic()
         self.thread = threading.Thread(target=self._run, daemon=True)
         _RUNNING.add(self)
         self.thread.start()

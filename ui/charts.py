@@ -21,17 +21,42 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
+# a log axis labelled at its decades, with unlabelled ticks at 2…9 between them
+LOG_AXIS = dict(type="log", dtick=1, minor=dict(ticks="outside", ticklen=4))
+LONG_TAIL = 10.0  # p99 / p50 from which a CDF's time axis is drawn in log scale
+
+
+def tail_ratio(series: dict[str, np.ndarray]) -> float:
+    """The largest p99 / p50 among the samples' positive values (a task that did not wait has
+    no place on a log axis, and would make every ratio infinite)."""
+    ratios = [
+        float(np.percentile(v, 99) / np.percentile(v, 50))
+        for v in (np.asarray(values)[np.asarray(values) > 0] for values in series.values())
+        if len(v) >= 10
+    ]
+    return max(ratios, default=1.0)
+
+
 def cdf(series: dict[str, np.ndarray], title: str) -> go.Figure:
-    """Empirical CDFs, one line per named sample (e.g. wait and sojourn, or sim and live)."""
+    """Empirical CDFs, one line per named sample (e.g. wait and sojourn, or sim and live); in
+    log time when a sample spans orders of magnitude, where a linear axis would squash all but
+    the tail into its first pixels."""
     fig = go.Figure()
     for name, values in series.items():
         x = np.sort(values)
         y = np.arange(1, len(x) + 1) / max(len(x), 1)
         x, y = _thin(x, y)
         fig.add_scatter(x=x, y=y, mode="lines", name=name)
+    ratio = tail_ratio(series)
+    if ratio >= LONG_TAIL:
+        fig.update_xaxes(
+            **LOG_AXIS,
+            title=f"seconds, log scale (p99 is {ratio:.0f}× p50; a 0 s wait is off the axis)",
+        )
+    else:
+        fig.update_xaxes(title="seconds")
     fig.update_layout(
         title=title,
-        xaxis_title="seconds",
         yaxis_title="fraction of tasks",
         yaxis_range=[0, 1.02],
         margin=dict(t=50, b=40),

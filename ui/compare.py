@@ -12,17 +12,25 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
 from ui import live as live_page
-from ui.scenario_input import parse
-from ui.widgets import download_figure, export_trace
+from ui.scenario_input import IN_ADDRESS, parse
+from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 
-@st.cache_data(show_spinner="Simulating the same scenario and draws…", max_entries=8)
-def comparison(text: str, live: Trace, tolerance: float) -> tuple[Trace, Comparison]:
+@st.cache_data(show_spinner=False, max_entries=8)
+def comparison(
+    text: str, live: Trace, tolerance: float, _progress: Progress | None = None
+) -> tuple[Trace, Comparison]:
     """The simulation of the scenario (TOML text) and its comparison with the live run: a rerun
     that only moves another widget simulates nothing."""
     sc = parse(text)
-    sim = simulate(sc)
+    sim = simulate(sc, progress=_progress)
     return sim, compare(sc, sim, live, tolerance=tolerance)
+
+
+def compared(text: str, live: Trace, tolerance: float) -> tuple[Trace, Comparison]:
+    """``comparison`` with a progress bar while it simulates."""
+    with progress_bar("Simulating the same scenario and draws: tasks finished") as report:
+        return comparison(text, live, tolerance, report)
 
 
 def page() -> None:
@@ -36,8 +44,10 @@ def page() -> None:
         return
     text, time_scale, live = last
     sc = parse(text)
-    tolerance = st.slider("Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol")
-    sim, result = comparison(text, live, tolerance)
+    tolerance = st.slider(
+        "Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol", bind=IN_ADDRESS
+    )
+    sim, result = compared(text, live, tolerance)
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
         f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
@@ -127,7 +137,7 @@ def calibrate(sc: Scenario, live: Trace) -> None:
         st.error(str(err))
         return
     calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
-    _, again = comparison(scenario.dumps(calibrated), live, 0.15)
+    _, again = compared(scenario.dumps(calibrated), live, 0.15)
     st.info(
         f"Fitted overhead.dispatch = {fit.dispatch:.3g} s and overhead.record = "
         f"{fit.record:.3g} s. The calibrated simulation: {again.headline()}"

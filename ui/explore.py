@@ -15,23 +15,31 @@ from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 from ui import charts
-from ui.scenario_input import parse, pick, tune
-from ui.widgets import download_figure, export_trace
+from ui.scenario_input import IN_ADDRESS, parse, pick, tune
+from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
 
 
-@st.cache_data(show_spinner="Simulating…", max_entries=16)
-def run(text: str) -> Trace:
-    """Simulate a scenario given as TOML text (the cache key)."""
-    return simulate(parse(text))
+@st.cache_data(show_spinner=False, max_entries=16)
+def run(text: str, _progress: Progress | None = None) -> Trace:
+    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it)."""
+    return simulate(parse(text), progress=_progress)
 
 
-@st.cache_data(show_spinner="Sweeping worker counts…", max_entries=16)
-def run_sweep(text: str, workers: tuple[int, ...]) -> list[SweepPoint]:
+def simulated(text: str) -> Trace:
+    """``run`` with a progress bar while it simulates."""
+    with progress_bar("Simulating: tasks finished") as report:
+        return run(text, report)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_sweep(
+    text: str, workers: tuple[int, ...], _progress: Progress | None = None
+) -> list[SweepPoint]:
     # in-process: worker processes would re-import the app script as their __main__
-    return sweep(parse(text), list(workers), reps=SWEEP_REPS, processes=1)
+    return sweep(parse(text), list(workers), reps=SWEEP_REPS, processes=1, progress=_progress)
 
 
 def worker_range(sc: Scenario) -> tuple[int, ...]:
@@ -53,7 +61,7 @@ def page() -> None:
         st.caption(base.description)
     text = scenario.dumps(sc)
     try:
-        trace = run(text)
+        trace = simulated(text)
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
         return
@@ -133,10 +141,12 @@ def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
         min_value=0.01,
         value=round(max(4 * service_mean(sc.service), 0.1), 2),
         key=f"{page}-target",
+        bind=IN_ADDRESS,
     )
     swept, counts = sweep_plan(sc, own)
     try:
-        points = run_sweep(scenario.dumps(swept), counts)
+        with progress_bar("Sweeping worker counts: runs done") as report:
+            points = run_sweep(scenario.dumps(swept), counts, report)
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return

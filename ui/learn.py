@@ -15,8 +15,9 @@ from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
 from ui import lessons as lesson_section
-from ui.scenario_input import SCENARIOS
-from ui.widgets import download_figure, little_metrics
+from ui.charts import LOG_AXIS
+from ui.scenario_input import IN_ADDRESS, SCENARIOS
+from ui.widgets import Progress, counted, download_figure, little_metrics, progress_bar
 
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
 
@@ -38,11 +39,11 @@ def mmc_scenario(rate: float, service: float, workers: int, tasks: int, seed: in
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def mmc_summary(
-    rate: float, service: float, workers: int, tasks: int, seed: int = 1
+    rate: float, service: float, workers: int, tasks: int, _progress: Progress | None = None
 ) -> tuple[Summary, float | None, float]:
     """A simulated M/M/c run: its summary, the gap Little's law leaves and L, tasks in system."""
-    sc = mmc_scenario(rate, service, workers, tasks, seed)
-    trace = simulate(sc)
+    sc = mmc_scenario(rate, service, workers, tasks)
+    trace = simulate(sc, progress=_progress)
     s = summarize(trace, sc)
     return s, littles_law_gap(trace), in_system_mean(s, sc)
 
@@ -65,14 +66,18 @@ def little() -> None:
         "distributions (Little, 1961)."
     )
     c1, c2 = st.columns(2)
-    rate = c1.slider("Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate")
-    workers = c2.slider("Workers", 1, 16, 4, key="learn-workers")
+    rate = c1.slider(
+        "Arrival rate λ (tasks/s)", 0.5, 7.5, 3.2, 0.1, key="learn-rate", bind=IN_ADDRESS
+    )
+    workers = c2.slider("Workers", 1, 16, 4, key="learn-workers", bind=IN_ADDRESS)
     if analytic.utilization(rate, 1.0, workers) >= 1:
         st.warning(
-            f"λ = {rate} ≥ {workers} workers × 1 task/s: unstable, L and W grow without bound."
+            f"λ = {rate} ≥ {counted(workers, 'worker')} × 1 task/s: unstable, "
+            "L and W grow without bound."
         )
         return
-    s, gap, l_value = mmc_summary(rate, 1.0, workers, 20000)
+    with progress_bar("Simulating an M/M/c run: tasks finished") as report:
+        s, gap, l_value = mmc_summary(rate, 1.0, workers, 20000, report)
     little_metrics(s.throughput, s.sojourn_mean, l_value, gap)
 
 
@@ -82,10 +87,11 @@ def utilisation() -> None:
         "Erlang C: the mean wait grows like 1/(1 − ρ). Going from 80 % to 95 % busy "
         "multiplies the wait by four or more; dots are simulated runs."
     )
-    rho, curves, dots = wait_against_utilisation()
+    with progress_bar("Simulating four loads: runs done") as report:
+        rho, curves, dots = wait_against_utilisation(report)
     fig = go.Figure()
     for c, waits in curves.items():
-        fig.add_scatter(x=rho, y=waits, name=f"{c} workers")
+        fig.add_scatter(x=rho, y=waits, name=counted(c, "worker"))
     fig.add_scatter(
         x=list(dots),
         y=list(dots.values()),
@@ -96,22 +102,28 @@ def utilisation() -> None:
     fig.update_layout(
         xaxis_title="utilisation ρ",
         yaxis_title="mean wait (× service time)",
-        yaxis=dict(type="log", range=[-3, 1.5]),
+        yaxis=dict(LOG_AXIS, range=[-3, 1.5]),
         title="Mean wait against utilisation",
     )
     st.plotly_chart(fig, key="learn-rho")
     download_figure(fig, "wait-vs-utilisation")
 
 
-@st.cache_data(show_spinner="Simulating four loads…")
-def wait_against_utilisation() -> tuple[np.ndarray, dict[int, list[float]], dict[float, float]]:
+@st.cache_data(show_spinner=False)
+def wait_against_utilisation(
+    _progress: Progress | None = None,
+) -> tuple[np.ndarray, dict[int, list[float]], dict[float, float]]:
     """Erlang C's mean wait against ρ for 1, 4 and 16 workers, and simulated runs of 4 workers
     at four loads (ρ: wait)."""
     rho = np.linspace(0.3, 0.97, 60)
     curves = {c: [analytic.mmc_wait(r * c, 1.0, c) for r in rho] for c in (1, 4, 16)}
     loads = (0.5, 0.7, 0.8, 0.9)
     runs = sweep_field(
-        mmc_scenario(2.0, 1.0, 4, 20000), "arrivals.rate", [r * 4 for r in loads], processes=1
+        mmc_scenario(2.0, 1.0, 4, 20000),
+        "arrivals.rate",
+        [r * 4 for r in loads],
+        processes=1,
+        progress=_progress,
     )
     return rho, curves, {r: each.wait_mean for r, (each,) in zip(loads, runs, strict=True)}
 
@@ -124,31 +136,37 @@ def more_or_faster() -> None:
         "task then takes longer to run. Which wins depends on whether users feel the wait "
         "or the whole sojourn."
     )
-    c = st.slider("Split the capacity over c workers", 1, 16, 4, key="learn-split")
+    c = st.slider("Split the capacity over c workers", 1, 16, 4, key="learn-split", bind=IN_ADDRESS)
     rho = np.linspace(0.05, 0.95, 40)
     fig = go.Figure()
     fig.add_scatter(
         x=rho, y=[analytic.mmc_sojourn_mean(r, 1.0, 1) for r in rho], name="1 worker, service 1 s"
     )
-    fig.add_scatter(
-        x=rho,
-        y=[analytic.mmc_sojourn_mean(r, c * 1.0, c) for r in rho] if c > 1 else [],
-        name=f"{c} workers, service {c} s each",
-    )
+    if c > 1:
+        fig.add_scatter(
+            x=rho,
+            y=[analytic.mmc_sojourn_mean(r, c * 1.0, c) for r in rho],
+            name=f"{c} workers, service {c} s each",
+        )
     fig.update_layout(
         xaxis_title="utilisation ρ",
-        yaxis_title="mean sojourn (s)",
+        yaxis=dict(LOG_AXIS, title="mean sojourn (s)"),
         title="Same capacity, different shape",
-        yaxis_type="log",
     )
     st.plotly_chart(fig, key="learn-split-chart")
     download_figure(fig, "more-or-faster")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def shipped_summary(name: str, sets: tuple[str, ...]):
+def shipped_summary(name: str, sets: tuple[str, ...], _progress: Progress | None = None):
     sc = scenario.load(SCENARIOS / f"{name}.toml", list(sets))
-    return summarize(simulate(sc), sc)
+    return summarize(simulate(sc, progress=_progress), sc)
+
+
+def shipped(name: str, *sets: str) -> Summary:
+    """``shipped_summary`` of 10,000 tasks, with a progress bar while it simulates."""
+    with progress_bar(f"Simulating {name}: tasks finished") as report:
+        return shipped_summary(name, ("run.tasks=10000", *sets), report)
 
 
 def prefetch_and_retries() -> None:
@@ -160,11 +178,10 @@ def prefetch_and_retries() -> None:
         "behind slow ones. Late ack with multiplier 1 reserves nothing beyond what runs."
     )
     multiplier = st.select_slider(
-        "worker_prefetch_multiplier", [1, 2, 4, 8, 16], 4, key="learn-prefetch"
+        "worker_prefetch_multiplier", [1, 2, 4, 8, 16], 4, key="learn-prefetch", bind=IN_ADDRESS
     )
-    base = ("run.tasks=10000",)
-    now = shipped_summary("scraping", (*base, f"workers.prefetch_multiplier={multiplier}"))
-    fair = shipped_summary("scraping", (*base, "workers.prefetch_multiplier=1", "ack.late=true"))
+    now = shipped("scraping", f"workers.prefetch_multiplier={multiplier}")
+    fair = shipped("scraping", "workers.prefetch_multiplier=1", "ack.late=true")
     cols = st.columns(3)
     cols[0].metric(f"p99 wait, multiplier {multiplier}", f"{now.wait_p99:.2f} s")
     cols[1].metric("p99 wait, late ack + multiplier 1", f"{fair.wait_p99:.2f} s")
@@ -174,8 +191,8 @@ def prefetch_and_retries() -> None:
         "the sojourn tail even when each attempt is fast (`flaky_api`: 20 % of attempts "
         "fail, exponential backoff 2 s capped at 60 s)."
     )
-    retries = st.slider("max_retries", 0, 8, 5, key="learn-retries")
-    r = shipped_summary("flaky_api", (*base, f"retry.max_retries={retries}"))
+    retries = st.slider("max_retries", 0, 8, 5, key="learn-retries", bind=IN_ADDRESS)
+    r = shipped("flaky_api", f"retry.max_retries={retries}")
     cols = st.columns(3)
     cols[0].metric("p50 sojourn", f"{r.sojourn_p50:.2f} s")
     cols[1].metric("p99 sojourn", f"{r.sojourn_p99:.2f} s")
@@ -190,13 +207,18 @@ def enqueue_or_block() -> None:
         "later on the task workers."
     )
     c1, c2, c3 = st.columns(3)
-    rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate")
-    work = c2.slider("Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work")
-    threads = c3.slider("Web worker threads = task workers", 1, 32, 8, key="learn-web-threads")
+    rate = c1.slider("Requests/s", 0.5, 15.0, 6.0, 0.5, key="learn-web-rate", bind=IN_ADDRESS)
+    work = c2.slider(
+        "Slow work per request (s)", 0.1, 3.0, 1.0, 0.1, key="learn-web-work", bind=IN_ADDRESS
+    )
+    threads = c3.slider(
+        "Web worker threads = task workers", 1, 32, 8, key="learn-web-threads", bind=IN_ADDRESS
+    )
     if analytic.utilization(rate, work, threads) >= 1:
         st.warning("Offered load ≥ capacity: both designs fall behind; add workers.")
         return
-    s, _, _ = mmc_summary(rate, work, threads, 20000)
+    with progress_bar("Simulating the task workers: tasks finished") as report:
+        s, _, _ = mmc_summary(rate, work, threads, 20000, report)
     cols = st.columns(3)
     cols[0].metric("blocking request: p95 response", f"{s.sojourn_p95:.2f} s")
     cols[1].metric("enqueue and return: response", f"{ENQUEUE_COST * 1000:.0f} ms")

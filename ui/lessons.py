@@ -13,15 +13,19 @@ from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.trace import Trace
-from ui.widgets import download_figure
+from ui.scenario_input import IN_ADDRESS
+from ui.widgets import Progress, counted, download_figure, progress_bar, share
 
 
-@st.cache_data(show_spinner="Running the lesson both ways…", max_entries=32)
-def lesson_runs(name: str):
+@st.cache_data(show_spinner=False, max_entries=32)
+def lesson_runs(name: str, _progress: Progress | None = None):
     from sim.analysis.lessons import LESSONS, figures, load
 
     each = load(LESSONS / f"{name}.toml")
-    trace_default, trace_fixed = simulate(each.scenario), simulate(each.fixed())
+    trace_default, trace_fixed = (
+        simulate(sc, progress=share(_progress, i, 2))
+        for i, sc in enumerate((each.scenario, each.fixed()))
+    )
     default, fixed = figures(each.scenario, trace_default), figures(each.fixed(), trace_fixed)
     return each, default, fixed, trace_default, trace_fixed
 
@@ -31,14 +35,16 @@ def section() -> None:
 
     st.subheader("6 · Lessons from Celery's issue tracker")
     names = sorted(p.stem for p in LESSONS.glob("*.toml"))
-    name = st.selectbox("Lesson", names, key="learn-lesson")
-    each, default, fixed, trace_default, trace_fixed = lesson_runs(name)
+    name = st.selectbox("Lesson", names, key="learn-lesson", bind=IN_ADDRESS)
+    with progress_bar("Running the lesson as deployed and with the fix: tasks finished") as report:
+        each, default, fixed, trace_default, trace_fixed = lesson_runs(name, report)
     st.markdown(f"**{each.title}.** {each.story}")
     fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
     cols = st.columns(3)
-    cols[0].metric(f"{each.figure}, as deployed", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{each.figure}, with the fix", f"{fixed[each.figure]:.4g}")
-    cols[2].markdown(f"The fix: {fix}  \n`queuelab simulate scenarios/lessons/{name}.toml`")
+    cols[0].metric(f"{said(each.figure)}, as deployed", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{said(each.figure)}, with the fix", f"{fixed[each.figure]:.4g}")
+    cols[2].markdown(f"The fix: {fix}")
+    st.code(f"queuelab simulate scenarios/lessons/{name}.toml", language="bash", wrap_lines=True)
     fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
     st.plotly_chart(fig, key="learn-lesson-chart")
     download_figure(fig, f"lesson-{name}")
@@ -48,6 +54,11 @@ def section() -> None:
         download_figure(fig, f"lesson-{name}-concurrency")
     if each.live is not None:
         live_lesson(each)
+
+
+def said(figure: str) -> str:
+    """A summary field as a reader says it: ``wait_p99`` is "wait p99"."""
+    return figure.replace("_", " ")
 
 
 COUNTS = {  # lesson figures that are counts: shown as the count, side by side
@@ -94,8 +105,10 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
 CONCURRENCY = (1, 2, 4, 8, 16, 32)
 
 
-@st.cache_data(show_spinner="Sweeping concurrency…", max_entries=4)
-def concurrency_throughput(name: str) -> tuple[Scenario, dict[str, list[float]]]:
+@st.cache_data(show_spinner=False, max_entries=4)
+def concurrency_throughput(
+    name: str, _progress: Progress | None = None
+) -> tuple[Scenario, dict[str, list[float]]]:
     """The lesson's scenario and its throughput at each ``CONCURRENCY``: with its cores, and as
     if it had a core per slot."""
     from sim.analysis.lessons import LESSONS, load
@@ -105,9 +118,11 @@ def concurrency_throughput(name: str) -> tuple[Scenario, dict[str, list[float]]]
     return sc, {
         label: [
             each.throughput
-            for (each,) in sweep_field(side, "workers.concurrency", CONCURRENCY, processes=1)
+            for (each,) in sweep_field(
+                side, "workers.concurrency", CONCURRENCY, 1, 1, share(_progress, i, 2)
+            )
         ]
-        for label, side in sides.items()
+        for i, (label, side) in enumerate(sides.items())
     }
 
 
@@ -116,11 +131,12 @@ def concurrency_chart(name: str) -> go.Figure:
     cores flattens at the core count."""
     from ui import charts
 
-    sc, series = concurrency_throughput(name)
+    with progress_bar("Sweeping concurrency: runs done") as report:
+        sc, series = concurrency_throughput(name, report)
     return charts.lines(
         list(CONCURRENCY),
         series,
-        f"Throughput of {sc.workers.count} worker machine(s) against --concurrency",
+        f"Throughput of {counted(sc.workers.count, 'worker machine')} against --concurrency",
         "concurrency (pool processes per worker)",
         "tasks per second",
     )
@@ -172,8 +188,9 @@ def show_live_lesson(each, session) -> None:
     default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
     simulated = [figures(sc)[each.figure] for sc in sides]
     cols = st.columns(3)
-    cols[0].metric(f"{each.figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{each.figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
+    figure = said(each.figure)
+    cols[0].metric(f"{figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
+    cols[1].metric(f"{figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
     cols[2].markdown(
         f"Simulated with the same {each.live.tasks} tasks and draws: "
         f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -14,12 +15,12 @@ from sim import scenario
 from sim.analysis import monitor
 from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.runs import summarize
-from sim.rules.states import NAMES, PENDING
+from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
-from ui.explore import how_many_workers, run
-from ui.scenario_input import pick
+from ui.explore import how_many_workers, simulated
+from ui.scenario_input import IN_ADDRESS, pick
 from ui.widgets import download_figure, export_trace, little_metrics
 
 
@@ -45,13 +46,18 @@ def page() -> None:
     if base is None:
         return
     c1, c2, c3 = st.columns(3)
-    tasks = c1.number_input("Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks")
-    workers = c2.number_input("Workers", 1, 8, min(base.workers.count, 4), key="live-workers")
+    tasks = c1.number_input(
+        "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
+    )
+    workers = c2.number_input(
+        "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
+    )
     scale = c3.select_slider(
         "Time scale (wall s per scenario s)",
         [0.01, 0.02, 0.05, 0.1, 0.5, 1.0],
         value=0.02,
         key="live-scale",
+        bind=IN_ADDRESS,
     )
     session = latest()
     running = session is not None and session.running
@@ -79,7 +85,15 @@ def page() -> None:
         review(session)
 
 
-_LATEST: list[LiveSession] = []  # this app server's latest Live-page run, across reloads and tabs
+@st.cache_resource
+def _kept() -> list[LiveSession]:
+    """The list that holds this app server's latest Live-page run, across reloads and tabs. In
+    Streamlit's resource cache, as it re-imports every app module after a source change: a
+    module's own list would then forget a run that goes on."""
+    return []
+
+
+_LATEST = _kept()
 
 
 def latest() -> LiveSession | None:
@@ -123,8 +137,9 @@ def draw(session: LiveSession) -> None:
         st.error(session.error)
         return
     trace = session.result or session.latest
+    if session.result is None:
+        under_way(session, trace)
     if trace is None or not len(trace):
-        st.info("Starting redis-server and Celery workers…")
         return
     if not session.running and st.session_state.get("live-drawn-running"):
         st.session_state["live-drawn-running"] = False
@@ -161,6 +176,30 @@ def draw(session: LiveSession) -> None:
         export_trace(trace, "live")
 
 
+def under_way(session: LiveSession, trace: Trace | None) -> None:
+    """A progress bar while the run goes: the boot against its usual length (nothing counts it
+    until the workers are ready), then the tasks ended, while they are sent and as they drain."""
+    from live.run import WORKER_BOOT
+
+    sc = session.scenario
+    if trace is None or not len(trace):
+        seconds = time.monotonic() - (session.started or time.monotonic())
+        st.progress(
+            min(seconds / WORKER_BOOT, 0.99),
+            text=f"Starting redis-server and {sc.workers.count} Celery workers: {seconds:.0f} s "
+            f"(usually about {WORKER_BOOT:g} s)",
+        )
+        return
+    states = latest_states(trace)
+    ended = states.get(NAMES[SUCCESS], 0) + states.get(NAMES[FAILURE], 0)
+    sent = int(np.count_nonzero(trace.state == PENDING))
+    phase = "Sending and running" if sent < sc.run.tasks else "Draining"
+    st.progress(
+        ended / sc.run.tasks,
+        text=f"{phase}: {ended:,} of {sc.run.tasks:,} tasks ended ({sent:,} sent)",
+    )
+
+
 def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
     """Running, finished, or stopped after how many tasks were sent; and what runs."""
     sc = session.scenario
@@ -192,7 +231,7 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
     sc = session.scenario
-    stretch = monitor.slot_stretch(trace, run(scenario.dumps(sc)), sc.workers.slots)
+    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(sc)), sc.workers.slots)
     if stretch is not None and stretch > monitor.STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "

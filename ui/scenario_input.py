@@ -18,6 +18,11 @@ from sim.shapes import DIST_READS, GAP_DISTS
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
+# Widgets keep their values in the page's address (Streamlit's bind): a reload or a shared link
+# comes back to the same scenario and sliders. Pasted TOML and uploads are not kept (too long).
+IN_ADDRESS = "query-params"
+
+
 def shipped() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SCENARIOS.glob("*.toml"))}
 
@@ -31,13 +36,16 @@ def parse(text: str) -> Scenario:
 def pick(key: str = "explore") -> Scenario | None:
     """Sidebar widgets that choose a base scenario; None (with an error shown) when invalid."""
     files = shipped()
-    source = st.sidebar.radio("Scenario source", ["shipped", "upload or paste"], key=f"{key}-src")
+    source = st.sidebar.radio(
+        "Scenario source", ["shipped", "upload or paste"], key=f"{key}-src", bind=IN_ADDRESS
+    )
     if source == "shipped":
         name = st.sidebar.selectbox(
             "Scenario",
             list(files),
             key=f"{key}-name",
             index=list(files).index("mmc") if "mmc" in files else 0,
+            bind=IN_ADDRESS,
         )
         return scenario.load(files[name])
     uploaded = st.sidebar.file_uploader("Scenario file (.toml)", type=["toml"], key=f"{key}-file")
@@ -87,7 +95,7 @@ class Knob:
     def show(self, base: Scenario, key: str) -> Any:
         """The widget, starting from the scenario's own value (clamped to the slider)."""
         value, key = base.get(self.key), f"{key}-{self.widget}"
-        shared = {"key": key, "help": self.field.meaning}
+        shared = {"key": key, "help": self.field.meaning, "bind": IN_ADDRESS}
         if self.field.type is bool:
             return st.sidebar.checkbox(self.label, value, **shared)
         if self.stops:  # the scenario's own value is always a stop
@@ -120,6 +128,22 @@ KNOBS = {
 }
 
 
+def idle_rate(sc: Scenario) -> str | None:
+    """Why the arrival rate sets nothing in ``sc`` (None when it does): every task in one burst
+    at t = 0, or arrival times replayed from a file. (The tasks are chosen first, so more tasks
+    than one burst brings the rate back: it spaces the bursts.)"""
+    a = sc.arrivals
+    if a.process == "trace":
+        return f"Arrivals: replayed from `{a.file}`, so there is no arrival rate to set."
+    if a.process == "burst" and not sc.run.duration and a.burst_size >= sc.run.tasks:
+        return (
+            f"Arrivals: all {sc.run.tasks:,} tasks at t = 0 in one burst, so there is no "
+            f"arrival rate to set (more tasks than the burst's {a.burst_size:,} make more "
+            "bursts, spaced by the rate)."
+        )
+    return None
+
+
 def tune(base: Scenario, key: str = "explore") -> Scenario:
     """Sliders for the knobs that matter; returns the scenario with them applied.
 
@@ -130,7 +154,12 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
     changes: dict[str, Any] = {}
     for heading, knobs in KNOBS.items():
         st.sidebar.markdown(f"**{heading}**")
-        changes |= {k.key: k.show(base, key) for k in knobs if base.service.dist in k.dists}
+        for knob in (k for k in knobs if base.service.dist in k.dists):
+            idle = idle_rate(base.replace(**changes)) if knob.key == "arrivals.rate" else None
+            if idle:
+                st.sidebar.caption(idle)
+            else:
+                changes[knob.key] = knob.show(base, key)
         if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
             # uniform bounds or an empirical sample: a mean slider would drive nothing
             st.sidebar.caption(

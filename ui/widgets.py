@@ -2,8 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
+import time
+from collections.abc import Callable, Iterator
+
 import plotly.graph_objects as go
 import streamlit as st
+
+Progress = Callable[[int, int], None]  # done, total: what sim's simulate and sweep report
+
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    """A progress bar for long work, where a spinner would say nothing of how long; the callback
+    it yields goes to a cached function as an unhashed ``_progress`` argument. The bar is moved
+    in the context it was made in, outside the cache's capture of the function's elements: a
+    cache hit then neither replays stale updates nor fails on a bar made outside it (Streamlit
+    replays what a cached function draws). A hit never calls back, so no bar is seen."""
+    slot = st.empty()
+    outside = contextvars.copy_context()
+    shown = [-math.inf]  # when the bar last moved: a tenth of a second apart is smooth enough
+
+    def report(done: int, total: int) -> None:
+        if time.monotonic() - shown[0] < 0.1:
+            return
+        shown[0] = time.monotonic()
+        outside.run(slot.progress, done / max(total, 1), text=f"{label} {done:,} of {total:,}")
+
+    try:
+        yield report
+    finally:
+        slot.empty()
+
+
+def share(progress: Progress | None, index: int, parts: int) -> Progress | None:
+    """The callback for part ``index`` (from 0) of ``parts`` equal runs reported as one bar."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(index * total + done, parts * total)
+
+
+def counted(n: int, noun: str) -> str:
+    """A count with its noun, singular for one: "1 worker", "4 workers"."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def download_figure(fig: go.Figure, name: str) -> None:

@@ -253,8 +253,8 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
     assert not app.exception and session.error is None
     shown = metrics(app)
     # the same crash draws on real Celery: every dead child a FAILURE, none once rejected
-    assert int(shown["tasks_failed, as deployed (real Celery)"]) > 0
-    assert shown["tasks_failed, with the fix (real Celery)"] == "0"
+    assert int(shown["tasks failed, as deployed (real Celery)"]) > 0
+    assert shown["tasks failed, with the fix (real Celery)"] == "0"
     beside = [m.value for m in app.markdown if "Simulated with the same" in m.value]
     assert beside and "**0**" in beside[0]  # the simulation of the same short run, beside it
 
@@ -293,6 +293,8 @@ def test_the_live_buttons_follow_the_run_and_a_reload_finds_it(monkeypatch):
         assert not at.exception, at.exception
         assert buttons(at)["Start live run"] and not buttons(at)["Stop"]
         assert any(c.value.startswith("Running") for c in at.caption)
+        bar = at.get("progress")[0].proto
+        assert (bar.text, bar.value) == ("Draining: 60 of 60 tasks ended (60 sent)", 100)
     session.results.append(session.latest)
     release.set()
     session.thread.join()

@@ -74,9 +74,20 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
         after = metric(page, "utilisation")
         assert float(after.rstrip("%")) < float(before.rstrip("%"))  # more workers, less busy
         expect(charts).to_have_count(3, timeout=60_000)
+        page.wait_for_function(NOW_AT, arg=8, timeout=60_000)  # the trade-off chart redrawn
         settled(page)
         page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
+        # the control is in the address, so a reload comes back to it (test_app checks that
+        # half: a reload is a page load, ~10 s on a busy CI machine)
+        assert "explore-mmc-workers=8" in page.url
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
+
+
+NOW_AT = """(n) => {
+  const plots = document.querySelectorAll('.js-plotly-plot');
+  const shapes = (plots.length === 3 && plots[2].layout.shapes) || [];
+  return shapes.some(s => s.x0 === n && s.x1 === n);
+}"""  # the trade-off chart (the third) marks n workers as "now"
 
 
 def filter_the_tasks_and_open_one(page) -> None:

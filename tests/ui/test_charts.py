@@ -24,3 +24,15 @@ def test_histograms_mark_each_samples_quantiles_on_its_own_axis():
     lines = [(s.xref, s.x0) for s in fig.layout.shapes]
     assert lines == [("x", 1.0), ("x", 2.0), ("x2", 7.0)]
     assert "p99 7 s" in fig.layout.annotations[1].text
+
+
+def test_a_cdf_spanning_orders_of_magnitude_is_drawn_in_log_time_and_says_so():
+    from ui.charts import cdf
+
+    rng = np.random.default_rng(1)
+    tail = cdf({"sojourn": rng.lognormal(0, 1.5, 5000)}, "t")  # p99/p50 = e^(2.33·1.5) ≈ 33
+    assert tail.layout.xaxis.type == "log" and "log scale" in tail.layout.xaxis.title.text
+    assert tail.layout.xaxis.minor.ticks == "outside"
+    waits = np.concatenate([np.zeros(3000), rng.exponential(1.0, 2000)])  # p99/p50 ≈ 6.6
+    steady = cdf({"wait": waits}, "t")
+    assert steady.layout.xaxis.type is None and steady.layout.xaxis.title.text == "seconds"

@@ -37,3 +37,22 @@ def test_a_live_run_whose_tasks_ran_long_is_said_to_be_another_queue(monkeypatch
     assert len(said) == 1
     stretch = float(said[0].removeprefix("Each task held its slot ").split("×")[0])
     assert 1.3 < stretch < 1.7  # 1.5 by mean runtime; by the slot-time of a backlog, near it
+
+
+def test_a_live_run_outlives_the_reimport_of_the_app_modules_after_a_source_change():
+    """Streamlit re-imports every app module when a source file changes; the run going on is
+    kept in its resource cache, so the Live page still finds it and can stop it."""
+    import importlib
+    import sys
+
+    import ui
+    from ui import live as before
+
+    before._LATEST[:] = [simulated_run()]
+    try:
+        del sys.modules["ui.live"]
+        after = importlib.import_module("ui.live")
+        assert after is not before and after.latest() is before.latest()
+    finally:  # the other tests' modules hold the first import
+        sys.modules["ui.live"] = ui.live = before
+        before._LATEST.clear()

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from sim import scenario
 from sim.scenario import SERVICE_DISTS
 from sim.shapes import DIST_READS
+from tests.ui.helpers import APP
 from ui.scenario_input import CV_DRIVEN, KNOBS, parse
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
@@ -44,3 +46,24 @@ def test_a_knob_drives_only_fields_the_service_distribution_reads(dist):
         if knob.key.startswith("service.") and dist in knob.dists:
             assert knob.key.partition(".")[2] in DIST_READS[dist], (knob.key, dist)
     assert ("erlang" in CV_DRIVEN, "weibull" in CV_DRIVEN) == (False, True)
+
+
+def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bursts():
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.selectbox(key="explore-name").set_value("newsletter").run()
+    rates = [s for s in app.sidebar.slider if s.label.startswith("Arrival rate")]
+    assert not rates and any("in one burst" in c.value for c in app.sidebar.caption)
+    app.sidebar.select_slider(key="explore-newsletter-tasks").set_value(20000).run()
+    assert not app.exception
+    assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
+
+
+def test_the_controls_come_back_from_the_address_after_a_reload():
+    """Streamlit writes each bound control to the address; a reload reads it from there."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["explore-name"] = "scraping"
+    at.query_params["explore-scraping-workers"] = "9"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="explore-name").value == "scraping"
+    assert at.sidebar.slider(key="explore-scraping-workers").value == 9

@@ -1,0 +1,27 @@
+"""The Learn page through AppTest: it speaks as a reader does."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.helpers import APP
+
+
+def test_learn_speaks_plainly_a_lesson_figure_one_worker_and_a_command_that_fits():
+    import json
+
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    app.selectbox(key="learn-lesson").set_value("01_prefetch").run()
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert "wait p99, as deployed" in labels and not any("_" in label for label in labels)
+    assert any("scenarios/lessons/01_prefetch.toml" in c.value for c in app.code)
+    rho = next(
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "utilisation" in c.proto.spec
+    )
+    assert "1 worker" in [t["name"] for t in rho["data"]]
+    assert rho["layout"]["yaxis"]["minor"]["ticks"] == "outside"  # 2…9 between the decades
+    app.slider(key="learn-split").set_value(1).run()
+    split = next(
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Same capacity" in c.proto.spec
+    )
+    assert [t["name"] for t in split["data"]] == ["1 worker, service 1 s"]  # no empty "1 workers"
