@@ -5,7 +5,7 @@ import pytest
 
 from sim import scenario
 from sim.engine.model import simulate
-from sim.trace import COLUMNS, Recorder, TraceError, read
+from sim.trace import COLUMNS, TYPE_COLUMNS, Recorder, TraceError, read
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,11 @@ def test_a_written_trace_reads_back_the_same(tmp_path, trace, suffix):
 def test_csv_layout(tmp_path, trace):
     trace.write(tmp_path / "t.csv")
     lines = (tmp_path / "t.csv").read_text().splitlines()
-    assert lines[0] == ",".join(f'"{c}"' for c in COLUMNS) or lines[0] == ",".join(COLUMNS)
+    header = (*COLUMNS, *TYPE_COLUMNS)
+    assert lines[0] == ",".join(f'"{c}"' for c in header) or lines[0] == ",".join(header)
     assert lines[1].split(",")[2].strip('"') == "PENDING"
     assert lines[1].split(",")[4] in ("", '""')  # no worker for PENDING
+    assert lines[1].split(",")[5:] == ['"task"', '"celery"']  # one task type, one queue
     assert np.all(np.diff([float(line.split(",")[3]) for line in lines[1:]]) >= 0)  # by time
 
 
