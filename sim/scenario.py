@@ -258,13 +258,15 @@ class TaskType:
 
     Its ``service``, ``failures`` and ``retry`` are the scenario-level tables, completed field by
     field with its own ``[tasks.service]`` (…) when the file is read; a scenario without
-    ``[[tasks]]`` is one type built from those tables.
+    ``[[tasks]]`` is one type built from those tables. Its tasks are a ``share`` of the
+    scenario's [arrivals], or come from its own ``[tasks.arrivals]`` (completed likewise).
     """
 
     name: str = setting("task", "the task's name (Celery's task name); unique")
     share: float = setting(
         0.0,
-        "fraction of [arrivals] of this type; 0 = an equal part of what the others leave",
+        "fraction of [arrivals] of this type; 0 = an equal part of what the others leave "
+        "(none with its own [tasks.arrivals])",
         min=0,
         max=1,
     )
@@ -284,14 +286,20 @@ class TaskType:
     service: Service = dataclasses.field(default_factory=Service)
     failures: Failures = dataclasses.field(default_factory=Failures)
     retry: Retry = dataclasses.field(default_factory=Retry)
+    arrivals: Arrivals | None = None  # its own arrival process; None: a share of [arrivals]
 
     def to_table(self, base: Scenario) -> dict[str, Any]:
-        """Its TOML table: own fields, and in sub-tables what differs from ``base``'s sections."""
+        """Its TOML table: own fields, and in sub-tables what differs from ``base``'s sections
+        (its own arrivals always, if it has them)."""
         table = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name in TASK_SECTIONS:
-            own, default = dataclasses.asdict(table.pop(name)), dataclasses.asdict(base.get(name))
-            if diff := {k: v for k, v in own.items() if v != default[k]}:
-                table[name] = diff
+            section = table.pop(name)
+            if section is None:
+                continue
+            own, default = dataclasses.asdict(section), dataclasses.asdict(base.get(name))
+            diff = {k: v for k, v in own.items() if v != default[k]}
+            if diff or name == "arrivals":
+                table[name] = diff or {"process": section.process}
         return table
 
 
@@ -317,7 +325,7 @@ class Pool:
         return own | {k: v for k, v in workers.items() if v != default[k]}
 
 
-TASK_SECTIONS = ("service", "failures", "retry")  # what a task type may set of its own
+TASK_SECTIONS = ("service", "failures", "retry", "arrivals")  # what a task type may set
 # settings of a whole deployment in Celery, not of one task
 DEPLOYMENT_WIDE = ("failures.crash_kind", "retry.on_worker_lost")
 RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
@@ -582,9 +590,12 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
     try:
         mine = _merged(given, merged, lambda key: f"{where}.{key}")
         _check_together(mine, set(given))
+        if "arrivals" in table and own.get("share"):
+            raise ScenarioError(f"{where}: give a share of [arrivals] or own arrivals, not both")
     except ScenarioError as err:
         raise ScenarioError(f"task type {own.get('name', i)!r}: {err}") from None
-    return TaskType(**own, **_sections(mine, TASK_SECTIONS))
+    sections = _sections(mine, TASK_SECTIONS if "arrivals" in table else TASK_SECTIONS[:-1])
+    return TaskType(**own, **sections)
 
 
 def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
@@ -596,16 +607,22 @@ def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
 
 
 def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
-    """Shares completed: a type without one gets an equal part of what the others leave."""
+    """Shares of [arrivals] completed: a type without one gets an equal part of what the others
+    leave (a type with its own arrivals has none)."""
+    if all(t.arrivals for t in types):
+        return types
     given = sum(t.share for t in types)
-    unset = sum(t.share == 0 for t in types)
+    unset = sum(t.share == 0 and t.arrivals is None for t in types)
     rest = (1 - given) / unset if unset else 0.0
     if given > 1 + 1e-9 or (not unset and abs(given - 1) > 1e-9) or (unset and rest < 1e-9):
         raise ScenarioError(
             f"tasks: the shares given add up to {given:g}: they must add up to 1, or to less "
             "when some task types give none (those share what is left equally)"
         )
-    return tuple(dataclasses.replace(t, share=rest) if t.share == 0 else t for t in types)
+    return tuple(
+        dataclasses.replace(t, share=rest) if t.share == 0 and t.arrivals is None else t
+        for t in types
+    )
 
 
 def _check_routing(s: Scenario) -> None:

@@ -8,7 +8,7 @@ read ρ off a scenario, so every report can say when its figures describe no ste
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -221,17 +221,32 @@ def arrival_rate(scenario: Scenario) -> float | None:
     return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
 
 
-def pool_work(scenario: Scenario) -> dict[str, float]:
-    """Per pool, the work routed to it: slot-seconds of service per second of arrivals, per
-    task of the mix. A queue several pools consume splits its work by their slots."""
-    work = dict.fromkeys((p.name for p in scenario.worker_pools), 0.0)
-    for kind in scenario.task_types:
+def type_rates(scenario: Scenario) -> list[float] | None:
+    """Each task type's arrival rate: its share of [arrivals]' rate, or its own arrivals'
+    rate; None where one of them has no rate."""
+    types = scenario.task_types
+    shared = arrival_rate(scenario) if any(t.arrivals is None for t in types) else 0.0
+    own = [arrival_rate(replace(scenario, arrivals=t.arrivals)) for t in types if t.arrivals]
+    if shared is None or None in own:
+        return None
+    rates = iter(own)
+    return [shared * t.share if t.arrivals is None else next(rates) for t in types]
+
+
+def pool_demand(scenario: Scenario) -> dict[str, float] | None:
+    """Per pool, the work routed to it: slot-seconds of service per second; None where the
+    arrivals have no rate. A queue several pools consume splits its work by their slots."""
+    rates = type_rates(scenario)
+    if rates is None:
+        return None
+    demand = dict.fromkeys((p.name for p in scenario.worker_pools), 0.0)
+    for kind, rate in zip(scenario.task_types, rates, strict=True):
         takers = [p for p in scenario.worker_pools if kind.queue in p.queues]
         slots = sum(p.workers.full_speed_slots for p in takers)
         for p in takers:
             part = p.workers.full_speed_slots / slots  # 1.0 for a queue one pool consumes
-            work[p.name] += kind.share * service_mean(kind.service) * part
-    return work
+            demand[p.name] += rate * service_mean(kind.service) * part
+    return demand
 
 
 def pool_intensities(scenario: Scenario) -> dict[str, float] | None:
@@ -239,11 +254,11 @@ def pool_intensities(scenario: Scenario) -> dict[str, float] | None:
     ``Workers.full_speed_slots``), or None where the arrivals have no rate. At ρ ≥ 1 its
     queues grow for as long as tasks arrive. Retries, crashes and deploys add work on top, so
     the real load is at least this."""
-    rate = arrival_rate(scenario)
-    if rate is None:
+    demand = pool_demand(scenario)
+    if demand is None:
         return None
     slots = {p.name: p.workers.full_speed_slots for p in scenario.worker_pools}
-    return {name: rate * work / slots[name] for name, work in pool_work(scenario).items()}
+    return {name: work / slots[name] for name, work in demand.items()}
 
 
 def arrival_cv(scenario: Scenario) -> float | None:
@@ -267,13 +282,13 @@ def traffic_intensity(scenario: Scenario) -> float | None:
 def workers_to_keep_up(scenario: Scenario, pool: str | None = None) -> int | None:
     """The fewest worker nodes that bring ``pool``'s ρ below 1 (default: the first pool),
     each node as the pool's."""
-    rate = arrival_rate(scenario)
-    if rate is None:
+    demand = pool_demand(scenario)
+    if demand is None:
         return None
     p = next(p for p in scenario.worker_pools if pool in (None, p.name))
     per_worker = p.workers.full_speed_slots // p.workers.count
     # a share of 1 − 0.8 is 0.19999…: at exactly ρ = 1 the pool is not stable either
-    return math.floor(rate * pool_work(scenario)[p.name] / per_worker + 1e-9) + 1
+    return math.floor(demand[p.name] / per_worker + 1e-9) + 1
 
 
 def overload_warning(scenario: Scenario) -> str | None:

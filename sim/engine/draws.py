@@ -11,6 +11,7 @@ poison message).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,15 +60,36 @@ class Draws:
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.arrivals = arrival_times(scenario, stream(self.seed, ARRIVALS))
-        self.n_tasks = len(self.arrivals)
         self.types = scenario.task_types
-        shares = [t.share for t in self.types]
-        self.type_of = task_types(shares, stream(self.seed, TYPE), self.n_tasks)
+        self.arrivals, self.type_of = self._arrivals()
+        self.n_tasks = len(self.arrivals)
         self._members = [np.flatnonzero(self.type_of == j) for j in range(len(self.types))]
         self._fail_p = np.array([t.failures.probability for t in self.types])[self.type_of]
         self._attempts: dict[int, AttemptDraws] = {}
         self._crashes: dict[tuple[int, int], np.ndarray] = {}
+
+    def _arrivals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arrival times and each task's type: the types with a share split [arrivals] by
+        share; a type with its own arrivals has its own stream (keyed by its index); all
+        merged in time order, ties in type order, and ``run.tasks`` kept."""
+        sc, seed = self.scenario, self.seed
+        shared = [j for j, t in enumerate(self.types) if t.arrivals is None]
+        times, kinds = [], []
+        if shared:
+            t = arrival_times(sc, stream(seed, ARRIVALS))
+            shares = [self.types[j].share for j in shared]
+            kinds.append(np.array(shared, np.int16)[task_types(shares, stream(seed, TYPE), len(t))])
+            times.append(t)
+        for j, kind in enumerate(self.types):
+            if kind.arrivals is not None:
+                own = dataclasses.replace(sc, arrivals=kind.arrivals)
+                times.append(arrival_times(own, stream(seed, ARRIVALS, 0, j + 1)))
+                kinds.append(np.full(len(times[-1]), j, np.int16))
+        if len(times) == 1:
+            return times[0], kinds[0]
+        order = np.argsort(np.concatenate(times), kind="stable")
+        keep = order if sc.run.duration else order[: sc.run.tasks]
+        return np.concatenate(times)[keep], np.concatenate(kinds)[keep]
 
     def task_type(self, task: int) -> TaskType:
         return self.types[self.type_of[task]]

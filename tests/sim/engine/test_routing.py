@@ -6,6 +6,7 @@ import pytest
 
 from sim import scenario
 from sim.analysis import analytic, metrics, runs
+from sim.engine.draws import Draws
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, RETRY, STARTED
 
@@ -246,3 +247,47 @@ def test_a_soft_time_limit_retries_like_a_failure():
     assert retries == pytest.approx(2000 * np.exp(-2), rel=0.15)
     # the retry draws a new service time: it too is cut, and with max_retries = 1 it fails
     assert int((trace.state == FAILURE).sum()) == pytest.approx(retries * np.exp(-2), rel=0.4)
+
+
+OWN_ARRIVALS = """
+[run]
+duration = 600.0
+[arrivals]
+rate = 4.0
+[workers]
+count = 6
+[[tasks]]
+name = "web"
+[[tasks]]
+name = "nightly"
+queue = "batch"
+[tasks.arrivals]
+process = "burst"
+burst_size = 200
+rate = 1.0
+[[pools]]
+name = "web"
+queues = ["celery"]
+count = 6
+[[pools]]
+name = "batch"
+queues = ["batch"]
+count = 2
+"""
+
+
+def test_a_type_with_its_own_arrivals_adds_them_to_the_shared_stream():
+    sc = scenario.loads(OWN_ARRIVALS)
+    draws = Draws(sc)
+    nightly = draws.arrivals[draws.type_of == 1]
+    assert (nightly == np.repeat([0.0, 200.0, 400.0], 200)).all()  # three bursts of 200
+    alone = scenario.loads(OWN_ARRIVALS.split("[[tasks]]")[0])
+    # the web tasks are the arrivals the scenario has without the nightly type
+    assert (draws.arrivals[draws.type_of == 0] == Draws(alone).arrivals).all()
+    assert analytic.type_rates(sc) == [4.0, 1.0]
+    assert analytic.pool_intensities(sc) == pytest.approx({"web": 4 / 6, "batch": 0.5})
+
+
+def test_a_share_and_own_arrivals_together_are_refused():
+    with pytest.raises(scenario.ScenarioError, match="a share of .arrivals. or own arrivals"):
+        scenario.loads(OWN_ARRIVALS.replace('name = "nightly"', 'name = "nightly"\nshare = 0.5'))
