@@ -18,7 +18,7 @@ def lesson(name):
 
 def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
     lessons = all_lessons()
-    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 13)]
+    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 16)]
     for each in lessons:
         default, fixed = each.run()
         a, b = default[each.figure], fixed[each.figure]
@@ -173,6 +173,32 @@ def test_routing_the_long_tasks_cuts_the_short_tasks_p99_wait_past_what_prefetch
     assert routed["by_pool.slow.executions"] == routed["by_task.long.tasks"]
     # the price: the long tasks queue for their own two workers, still well under their minute
     assert default["by_task.long.wait_mean"] < routed["by_task.long.wait_mean"] < 30
+
+
+def test_prefetch_defeats_priority_and_prefetch_one_with_late_ack_restores_it():
+    default, fixed = lesson("13_priority_behind_prefetch").run()
+    # reserved bulk tasks run first: urgent ones wait nearly as long as bulk ones
+    assert default["by_task.urgent.wait_mean"] >= 0.7 * default["by_task.bulk.wait_mean"]
+    assert fixed["by_task.urgent.wait_mean"] <= fixed["by_task.bulk.wait_mean"] / 4
+    assert fixed["by_task.urgent.wait_p99"] <= default["by_task.urgent.wait_p99"] / 4
+
+
+def test_rate_limited_requests_hold_the_other_tasks_back_until_routed_away():
+    each = lesson("14_rate_limit_blocks_others")
+    default, routed = each.run()
+    email = "by_task.email.wait_p99"
+    assert default[email] >= 5.0 and routed[email] <= 0.5  # seconds: 0.5 s emails
+    # a window of four instead of one: held charges block less, but still some
+    four = figures(each.scenario.replace(**{"workers.prefetch_multiplier": 4, "ack.late": False}))
+    assert routed[email] < four[email] < default[email]
+
+
+def test_a_sorted_queue_order_starves_the_later_queue_and_round_robin_shares():
+    default, fixed = lesson("15_sorted_queue_starves").run()
+    web, batch = "by_queue.web.wait_mean", "by_queue.batch.wait_mean"
+    assert default[web] >= 3 * default[batch]  # batch is asked first, every time
+    assert fixed[web] <= default[web] / 3
+    assert fixed["by_queue.web.wait_p99"] <= default["by_queue.web.wait_p99"] / 3
 
 
 def test_figures_give_every_task_type_queue_and_pool_its_own():
