@@ -19,6 +19,7 @@ from sim.analysis.compare import Comparison
 from sim.analysis.lessons import Lesson
 from sim.analysis.metrics import lost_tasks
 from sim.scenario import Scenario
+from sim.scenario_io import toml_value
 from sim.trace import Trace
 
 SHOWN_PER_RULE = 20  # violations of one rule listed in the text report before "… and N more"
@@ -157,12 +158,14 @@ def lessons_text(lessons: list[Lesson], folder: Path) -> list[str]:
     the command that simulates one; paths relative to here where they can be."""
     shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
     lines = []
+    width = max((len(x.name) for x in lessons), default=0)
     for x in lessons:
-        fix = ", ".join(f"{k}={v}" for k, v in x.fix.items())
-        lines.append(f"{x.name:<26} {x.title}\n{'':<26} fix: {fix}; watch {x.figure} ({x.better})")
+        fix = ", ".join(f"{k}={toml_value(v)}" for k, v in x.fix.items())
+        lines.append(f"{x.name:<{width}} {x.title}")
+        lines.append(f"{'':<{width}} fix: {fix}; watch {x.figure} ({x.better})")
         if x.live:
             lines.append(
-                f"{'':<26} live: queuelab live {shown}/{x.name}.toml "
+                f"{'':<{width}} live: queuelab live {shown}/{x.name}.toml "
                 f"--time-scale {x.live.time_scale:g} --set run.tasks={x.live.tasks}"
             )
     lines.append(f"\nrun one: queuelab simulate {shown}/NAME.toml")

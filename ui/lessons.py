@@ -12,6 +12,7 @@ from sim.analysis.runs import summarize
 from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
+from sim.scenario_io import toml_value
 from sim.trace import Trace
 from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, counted, download_figure, progress_bar, share
@@ -39,7 +40,7 @@ def section() -> None:
     with progress_bar("Running the lesson as deployed and with the fix: tasks finished") as report:
         each, default, fixed, trace_default, trace_fixed = lesson_runs(name, report)
     st.markdown(f"**{each.title}.** {each.story}")
-    fix = ", ".join(f"`{k} = {v}`" for k, v in each.fix.items())
+    fix = ", ".join(f"`{k} = {toml_value(v)}`" for k, v in each.fix.items())
     cols = st.columns(3)
     cols[0].metric(f"{said(each.figure)}, as deployed", f"{default[each.figure]:.4g}")
     cols[1].metric(f"{said(each.figure)}, with the fix", f"{fixed[each.figure]:.4g}")
@@ -70,7 +71,7 @@ COUNTS = {  # lesson figures that are counts: shown as the count, side by side
 
 def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
     """The lesson's two sides in the chart that shows its figure best."""
-    from sim.analysis.metrics import result_memory, sojourns, step_counts, waits
+    from sim.analysis.metrics import result_memory, step_counts
     from ui import charts
 
     sides = {"as deployed": (each.scenario, default), "with the fix": (each.fixed(), fixed)}
@@ -95,10 +96,22 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
 
         counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
         return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
-    series = waits if each.figure.startswith("wait") else sojourns
+    return latency_chart(each.figure, {side: trace for side, (_, trace) in sides.items()}, engine)
+
+
+def latency_chart(figure: str, traces: dict[str, Trace], engine: str) -> go.Figure:
+    """CDFs of the wait (or sojourn) of the tasks ``figure`` is about, one per side."""
+    from sim.analysis.lessons import split_figure, tasks_of
+    from sim.analysis.metrics import sojourns, waits
+    from ui import charts
+
+    kind, name, field = split_figure(figure)
+    series = waits if field.startswith("wait") else sojourns
+    what = "Wait" if series is waits else "Sojourn"
+    whose = {"by_task": f" of {name} tasks", "by_queue": f" on queue {name}"}.get(kind, "")
     return charts.cdf(
-        {side: series(trace) for side, (_, trace) in sides.items()},
-        f"{'Wait' if series is waits else 'Sojourn'}, as deployed vs with the fix ({engine})",
+        {side: series(trace, tasks_of(figure, trace)) for side, trace in traces.items()},
+        f"{what}{whose}, as deployed vs with the fix ({engine})",
     )
 
 

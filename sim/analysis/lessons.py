@@ -6,7 +6,8 @@ A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table:
     [lesson]
     title = "Prefetch: short tasks wait behind long ones"
     story = "Two sentences: what users see and why."
-    figure = "wait_p99"            # a Summary field
+    figure = "wait_p99"            # a Summary field, or one task type's, queue's or pool's:
+                                   # "by_task.short.wait_p99", "by_queue.slow.queue_len_max"
     better = "lower"               # which way the fix moves it: lower | higher
     [lesson.fix]                   # the knob(s) at the fix side, as --set would give them
     "workers.prefetch_multiplier" = 1
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim import scenario as scenario_module
 from sim import scenario_io
-from sim.analysis.metrics import Summary, backend_pending, result_memory
+from sim.analysis.metrics import GROUP_FIGURES, Summary, backend_pending, result_memory
 from sim.analysis.runs import summarize
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
@@ -70,19 +73,61 @@ class Lesson:
 
 
 def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:
-    """The summary of ``trace`` (a simulation of ``sc`` if None) plus the lessons' figures."""
+    """The summary of ``trace`` (a simulation of ``sc`` if None) plus the lessons' figures; a
+    task type's, queue's or pool's figures flattened: ``"by_task.short.wait_p99"``."""
     trace = simulate(sc) if trace is None else trace
     summary = summarize(trace, sc).to_dict()
+    groups = {kind: summary.pop(kind) for kind in GROUP_FIGURES}
     _, memory = result_memory(trace, sc.results.expires, sc.results.size)
     pending = backend_pending(trace, sc.results.track_started)
     return {
         **summary,
+        **{
+            f"{kind}.{name}.{field}": value
+            for kind, members in groups.items()
+            for name, each in members.items()
+            for field, value in each.items()
+        },
         "result_memory_peak": float(memory.max(initial=0)),
         "backend_pending_mean": float(pending.mean()) if len(pending) else 0.0,
     }
 
 
-FIGURES = (*Summary.__dataclass_fields__, "result_memory_peak", "backend_pending_mean")
+FIGURES = (
+    *(f for f in Summary.__dataclass_fields__ if f not in GROUP_FIGURES),
+    "result_memory_peak",
+    "backend_pending_mean",
+)
+
+
+def split_figure(figure: str) -> tuple[str, str, str]:
+    """``"by_task.short.wait_p99"`` → ``("by_task", "short", "wait_p99")``; a figure of the
+    whole run → ``("", "", figure)``. Names may hold dots, figures do not."""
+    kind, _, rest = figure.partition(".")
+    if kind not in GROUP_FIGURES or "." not in rest:
+        return "", "", figure
+    name, _, field = rest.rpartition(".")
+    return kind, name, field
+
+
+def group_names(sc: Scenario) -> dict[str, tuple[str, ...]]:
+    """The task types, queues and pools ``sc`` has figures for."""
+    return {
+        "by_task": tuple(t.name for t in sc.task_types),
+        "by_queue": sc.queues,
+        "by_pool": tuple(p.name for p in sc.worker_pools),
+    }
+
+
+def tasks_of(figure: str, trace: Trace) -> np.ndarray:
+    """Per task index, whether ``figure`` is about it: its task type's or queue's tasks, else
+    every task (a pool's figure is about its workers)."""
+    kind, name, _ = split_figure(figure)
+    column = {"by_task": 0, "by_queue": 1}.get(kind)
+    if column is None:
+        return np.ones(trace.n_tasks, dtype=bool)
+    mine = [i for i, each in enumerate(trace.types) if each[column] == name]
+    return np.isin(trace.task_types(), mine)
 
 
 def load(path: str | Path) -> Lesson:
@@ -93,8 +138,6 @@ def load(path: str | Path) -> Lesson:
     missing = [k for k in ("title", "story", "figure", "fix") if k not in meta]
     if missing:
         raise ScenarioError(f"{path}: [lesson] is missing {', '.join(missing)}")
-    if meta["figure"] not in FIGURES:
-        raise ScenarioError(f"{path}: lesson.figure = {meta['figure']!r} is not a summary figure")
     better = meta.get("better", "lower")
     if better not in ("lower", "higher"):
         raise ScenarioError(f"{path}: lesson.better = {better!r}: must be 'lower' or 'higher'")
@@ -108,8 +151,31 @@ def load(path: str | Path) -> Lesson:
         scenario_module.load(path),
         _live(path, meta.get("live")),
     )
-    lesson.fixed()  # the fix must itself be a valid scenario
+    _check_figure(path, lesson.figure, (lesson.scenario, lesson.fixed()))  # a valid fix too
     return lesson
+
+
+def _check_figure(path: Path, figure: str, sides: tuple[Scenario, Scenario]) -> None:
+    """A whole-run figure, or a task type's, queue's or pool's that both sides have."""
+    kind, name, field = split_figure(figure)
+    if not kind:
+        if figure not in FIGURES:
+            raise ScenarioError(
+                f"{path}: lesson.figure = {figure!r} is not a summary figure nor "
+                "by_task.<type>.<figure>, by_queue.<queue>.<figure> or by_pool.<pool>.<figure>"
+            )
+        return
+    if field not in GROUP_FIGURES[kind]:
+        raise ScenarioError(
+            f"{path}: lesson.figure = {figure!r}: {kind} has {', '.join(GROUP_FIGURES[kind])}"
+        )
+    for side, sc in zip(("as deployed", "with the fix"), sides, strict=True):
+        names = group_names(sc)[kind]
+        if name not in names:
+            raise ScenarioError(
+                f"{path}: lesson.figure = {figure!r}: the scenario {side} has no {name!r} "
+                f"in {kind}: {', '.join(names)}"
+            )
 
 
 def _live(path: Path, table: Any) -> LiveRun | None:

@@ -108,17 +108,21 @@ def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = Fals
     return rows[np.argsort(key, kind="stable")]
 
 
-def waits(trace: Trace) -> np.ndarray:
-    """First STARTED − PENDING of every task that started."""
-    wait = first_time(trace, STARTED) - first_time(trace, PENDING)
-    return wait[~np.isnan(wait)]
+def waits(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
+    """First STARTED − PENDING of every task that started (of ``tasks``, a mask over task
+    indices, when given)."""
+    return _known(first_time(trace, STARTED) - first_time(trace, PENDING), tasks)
 
 
-def sojourns(trace: Trace) -> np.ndarray:
-    """Last terminal − PENDING of every task that ended."""
+def sojourns(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
+    """Last terminal − PENDING of every task that ended (of ``tasks``, when given)."""
     end, _ = last_terminal(trace)
-    sojourn = end - first_time(trace, PENDING)
-    return sojourn[~np.isnan(sojourn)]
+    return _known(end - first_time(trace, PENDING), tasks)
+
+
+def _known(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
+    keep = ~np.isnan(values) if tasks is None else ~np.isnan(values) & tasks
+    return values[keep]
 
 
 def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
@@ -299,6 +303,16 @@ def _stats(values: np.ndarray) -> tuple[float, float, float, float]:
 def _latency(values: np.ndarray) -> dict[str, float]:
     mean, p50, p95, p99 = _stats(values[~np.isnan(values)])
     return {"mean": mean, "p50": p50, "p95": p95, "p99": p99}
+
+
+_LATENCY = tuple(
+    f"{kind}_{q}" for kind in ("wait", "sojourn") for q in ("mean", "p50", "p95", "p99")
+)
+GROUP_FIGURES = {  # the figures by_group gives each task type, queue and pool
+    "by_task": ("tasks", *_LATENCY, "throughput"),
+    "by_queue": ("tasks", *_LATENCY, "throughput", "queue_len_mean", "queue_len_max"),
+    "by_pool": ("slots", "executions", "utilization"),
+}
 
 
 def _group(

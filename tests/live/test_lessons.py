@@ -11,12 +11,13 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 LIVE = [each for each in all_lessons() if each.live is not None]
 
 
-def test_the_four_quick_lessons_run_live():
+def test_the_five_quick_lessons_run_live():
     assert [each.name for each in LIVE] == [
         "01_prefetch",
         "03_visibility_timeout",
         "04_child_death",
         "08_backoff_cap",
+        "12_route_long_tasks",
     ]
 
 

@@ -286,20 +286,25 @@ def test_analytic_adds_allen_cunneen_for_other_distributions():
     assert data["wait_mean_allen_cunneen"] == pytest.approx(0.7455 / 2, abs=1e-4)
 
 
-def test_lessons_lists_the_eleven_and_each_simulates():
+def test_lessons_lists_the_fifteen_and_each_simulates():
     r = queuelab("lessons", "--json")
     assert r.returncode == 0, r.stderr
     lessons = json.loads(r.stdout)
-    assert len(lessons) == 11
+    assert len(lessons) == 15
     assert {x["name"] for x in lessons if x["live"]} == {
         "01_prefetch",
         "03_visibility_timeout",
         "04_child_death",
         "08_backoff_cap",
+        "12_route_long_tasks",
     }
     deploy = queuelab("simulate", lessons[4]["file"], "--json")
     assert deploy.returncode == 0, deploy.stderr
     assert json.loads(deploy.stdout)["tasks_lost"] > 0
+    text = queuelab("lessons").stdout
+    # a fix as --set would take it, and a task type's own figure
+    assert 'tasks.long.queue="slow"; watch by_task.short.wait_p99 (lower)' in text
+    assert "workers.prefetch_multiplier=1, ack.late=true;" in text
 
 
 @pytest.mark.parametrize("path", ["/proc/x.csv", "/no/such/folder/t.parquet", "/tmp"])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sim import scenario
-from sim.analysis.lessons import LESSONS, all_lessons, figures, load
-from sim.analysis.metrics import lost_tasks, sojourns
+from sim.analysis.lessons import LESSONS, all_lessons, figures, load, split_figure, tasks_of
+from sim.analysis.metrics import GROUP_FIGURES, lost_tasks, sojourns, waits
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, STARTED
 from sim.scenario import ScenarioError
@@ -18,7 +18,7 @@ def lesson(name):
 
 def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
     lessons = all_lessons()
-    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 12)]
+    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 16)]
     for each in lessons:
         default, fixed = each.run()
         a, b = default[each.figure], fixed[each.figure]
@@ -157,3 +157,97 @@ def test_a_killed_node_with_prefetch_room_loses_messages_even_under_late_ack():
     assert set(lost) <= {"never reached a worker", "reserved by a worker, never started"}
     _, fixed = each.run()
     assert fixed["tasks_lost"] == 0
+
+
+def test_routing_the_long_tasks_cuts_the_short_tasks_p99_wait_past_what_prefetch_one_does():
+    """Prefetch 1 + late ack (lesson 01's fix) still lets a short task wait for a worker busy
+    with a long one; a pool of their own for the long tasks does not."""
+    each = lesson("12_route_long_tasks")
+    default, routed = each.run()
+    prefetch_one = figures(
+        each.scenario.replace(**{"workers.prefetch_multiplier": 1, "ack.late": True})
+    )
+    short = "by_task.short.wait_p99"
+    assert routed[short] <= default[short] / 20
+    assert routed[short] <= prefetch_one[short] / 5
+    assert routed["by_pool.slow.executions"] == routed["by_task.long.tasks"]
+    # the price: the long tasks queue for their own two workers, still well under their minute
+    assert default["by_task.long.wait_mean"] < routed["by_task.long.wait_mean"] < 30
+
+
+def test_prefetch_defeats_priority_and_prefetch_one_with_late_ack_restores_it():
+    default, fixed = lesson("13_priority_behind_prefetch").run()
+    # reserved bulk tasks run first: urgent ones wait nearly as long as bulk ones
+    assert default["by_task.urgent.wait_mean"] >= 0.7 * default["by_task.bulk.wait_mean"]
+    assert fixed["by_task.urgent.wait_mean"] <= fixed["by_task.bulk.wait_mean"] / 4
+    assert fixed["by_task.urgent.wait_p99"] <= default["by_task.urgent.wait_p99"] / 4
+
+
+def test_rate_limited_requests_hold_the_other_tasks_back_until_routed_away():
+    each = lesson("14_rate_limit_blocks_others")
+    default, routed = each.run()
+    email = "by_task.email.wait_p99"
+    assert default[email] >= 5.0 and routed[email] <= 0.5  # seconds: 0.5 s emails
+    # a window of four instead of one: held charges block less, but still some
+    four = figures(each.scenario.replace(**{"workers.prefetch_multiplier": 4, "ack.late": False}))
+    assert routed[email] < four[email] < default[email]
+
+
+def test_a_sorted_queue_order_starves_the_later_queue_and_round_robin_shares():
+    default, fixed = lesson("15_sorted_queue_starves").run()
+    web, batch = "by_queue.web.wait_mean", "by_queue.batch.wait_mean"
+    assert default[web] >= 3 * default[batch]  # batch is asked first, every time
+    assert fixed[web] <= default[web] / 3
+    assert fixed["by_queue.web.wait_p99"] <= default["by_queue.web.wait_p99"] / 3
+
+
+def test_figures_give_every_task_type_queue_and_pool_its_own():
+    each = lesson("12_route_long_tasks")
+    got = figures(each.fixed())
+    names = {
+        "by_task": ("short", "long"),
+        "by_queue": ("celery", "slow"),
+        "by_pool": ("fast", "slow"),
+    }
+    grouped = {k for k in got if split_figure(k)[0]}
+    assert grouped == {
+        f"{kind}.{name}.{field}"
+        for kind, fields in GROUP_FIGURES.items()
+        for name in names[kind]
+        for field in fields
+    }
+    assert not any(isinstance(v, dict) for v in got.values())
+    assert got["by_task.short.tasks"] + got["by_task.long.tasks"] == got["tasks_submitted"]
+
+
+def test_a_figure_names_its_task_type_queue_or_pool_and_names_may_hold_dots():
+    assert split_figure("by_task.short.wait_p99") == ("by_task", "short", "wait_p99")
+    assert split_figure("by_queue.a.b.queue_len_max") == ("by_queue", "a.b", "queue_len_max")
+    assert split_figure("wait_p99") == ("", "", "wait_p99")
+    each = lesson("12_route_long_tasks")
+    trace = simulate(each.scenario)
+    short = tasks_of("by_task.short.wait_p99", trace)
+    assert short.sum() == figures(each.scenario, trace)["by_task.short.tasks"]
+    assert np.percentile(waits(trace, short), 99) == pytest.approx(
+        figures(each.scenario, trace)["by_task.short.wait_p99"]
+    )
+    assert tasks_of("wait_p99", trace).all()
+
+
+@pytest.mark.parametrize(
+    ("figure", "message"),
+    [
+        ("by_task.nosuch.wait_p99", "as deployed has no 'nosuch' in by_task: short, long"),
+        ("by_pool.fast.utilization", "as deployed has no 'fast' in by_pool: workers"),
+        ("by_queue.slow.wait_p99", "as deployed has no 'slow' in by_queue: celery"),
+        ("by_pool.workers.utilization", "with the fix has no 'workers' in by_pool: fast, slow"),
+        ("by_task.short.speed", "by_task has tasks, wait_mean"),
+        ("by_task", "not a summary figure"),
+    ],
+)
+def test_a_per_type_figure_must_exist_on_both_sides(tmp_path, figure, message):
+    text = (LESSONS / "12_route_long_tasks.toml").read_text()
+    path = tmp_path / "x.toml"
+    path.write_text(text.replace('"by_task.short.wait_p99"', f'"{figure}"'))
+    with pytest.raises(ScenarioError, match=message):
+        load(path)
