@@ -28,7 +28,8 @@ import numpy as np
 
 from sim import scenario as scenario_module
 from sim import scenario_io
-from sim.analysis.metrics import GROUP_FIGURES, Summary, backend_pending, result_memory
+from sim.analysis.groups import GROUP_FIGURES
+from sim.analysis.metrics import Summary, backend_pending, result_memory
 from sim.analysis.runs import summarize
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError

@@ -293,82 +293,12 @@ def state_flows(trace: Trace) -> dict[str, int]:
     }
 
 
-def _stats(values: np.ndarray) -> tuple[float, float, float, float]:
+def latency_stats(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, p50, p95 and p99 of ``values`` (all 0 when there are none)."""
     if len(values) == 0:
         return (0.0, 0.0, 0.0, 0.0)
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     return float(values.mean()), float(p50), float(p95), float(p99)
-
-
-def _latency(values: np.ndarray) -> dict[str, float]:
-    mean, p50, p95, p99 = _stats(values[~np.isnan(values)])
-    return {"mean": mean, "p50": p50, "p95": p95, "p99": p99}
-
-
-_LATENCY = tuple(
-    f"{kind}_{q}" for kind in ("wait", "sojourn") for q in ("mean", "p50", "p95", "p99")
-)
-GROUP_FIGURES = {  # the figures by_group gives each task type, queue and pool
-    "by_task": ("tasks", *_LATENCY, "throughput"),
-    "by_queue": ("tasks", *_LATENCY, "throughput", "queue_len_mean", "queue_len_max"),
-    "by_pool": ("slots", "executions", "utilization"),
-}
-
-
-def _group(
-    members: np.ndarray, wait: np.ndarray, sojourn: np.ndarray, end: np.ndarray, span: float
-) -> dict[str, float]:
-    """Figures of the tasks ``members`` (a mask over task indices)."""
-    w, s = _latency(wait[members]), _latency(sojourn[members])
-    ended = int(np.count_nonzero(members & (end >= 0)))
-    return {
-        "tasks": int(np.count_nonzero(members)),
-        **{f"wait_{k}": v for k, v in w.items()},
-        **{f"sojourn_{k}": v for k, v in s.items()},
-        "throughput": ended / span if span > 0 else 0.0,
-    }
-
-
-def by_group(
-    trace: Trace, pools: dict[str, tuple[list[int], int]] | None = None
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Figures per task type, per queue (with its queue length) and per pool of workers
-    (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
-    and ``by_pool``."""
-    makespan = float(trace.t.max()) if len(trace) else 0.0
-    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
-    end, end_state = last_terminal(trace)
-    wait, sojourn = started - pending, end - pending
-    kind = trace.task_types()
-    by_task = {
-        name: _group(kind == i, wait, sojourn, end_state, makespan)
-        for i, (name, _) in enumerate(trace.types)
-    }
-    by_queue = {}
-    for queue in dict.fromkeys(q for _, q in trace.types):
-        members = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
-        figures = _group(members, wait, sojourn, end_state, makespan)
-        came = pending[members & ~np.isnan(pending)]
-        left = started[members & ~np.isnan(started)]
-        _, level = step_counts(came, left)
-        queued = np.where(np.isnan(started), makespan, started) - pending
-        figures["queue_len_mean"] = (
-            float(np.nansum(queued[members])) / makespan if makespan else 0.0
-        )
-        figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
-        by_queue[queue] = figures
-    spans = execution_spans(trace)
-    starts = trace.worker[trace.state == STARTED]
-    by_pool = {}
-    for name, (workers, slots) in (pools or {}).items():
-        mine = np.isin(spans["worker"], workers)
-        busy = float((spans["end"][mine] - spans["start"][mine]).sum())
-        by_pool[name] = {
-            "slots": slots,
-            "executions": int(np.count_nonzero(np.isin(starts, workers))),
-            "utilization": busy / slots / makespan if makespan and slots else 0.0,
-        }
-    return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}
 
 
 def summarize(
@@ -377,10 +307,10 @@ def summarize(
     engine: str = "sim",
     scenario: str = "",
     seed: int = 0,
-    pools: dict[str, tuple[list[int], int]] | None = None,
 ) -> Summary:
-    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation;
-    ``pools`` (name → worker indices and slots) gives ``by_pool``."""
+    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation.
+    ``by_task``, ``by_queue`` and ``by_pool`` are ``sim.analysis.groups``' (``runs.summarize``
+    fills them in: a pool's workers come from the scenario)."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)
     started = trace.state == STARTED
@@ -390,8 +320,8 @@ def summarize(
     pending_at, started_at = first_time(trace, PENDING), first_time(trace, STARTED)
     queued = np.where(np.isnan(started_at), makespan, started_at) - pending_at
     queued = queued[~np.isnan(queued)]
-    wait_mean, wait_p50, wait_p95, wait_p99 = _stats(waits(trace))
-    soj_mean, soj_p50, soj_p95, soj_p99 = _stats(sojourns(trace))
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(waits(trace))
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(sojourns(trace))
     succeeded = int(np.count_nonzero(end_state == SUCCESS))
     failed = int(np.count_nonzero(end_state == FAILURE))
     per_second = 1.0 / makespan if makespan > 0 else 0.0
@@ -418,5 +348,4 @@ def summarize(
         utilization=busy_time(trace) / slots * per_second,
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
-        **by_group(trace, pools),
     )

@@ -7,7 +7,9 @@ another scenario's.
 
 from __future__ import annotations
 
-from sim.analysis import metrics
+from dataclasses import replace
+
+from sim.analysis import groups, metrics
 from sim.analysis.metrics import Summary
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -17,14 +19,14 @@ def summarize(
     trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
     """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
-    return metrics.summarize(
+    summary = metrics.summarize(
         trace,
         scenario.slots,
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
-        pools=pools(trace, scenario),
     )
+    return replace(summary, **groups.by_group(trace, pools(trace, scenario)))
 
 
 def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from sim import scenario
+from sim.analysis.groups import GROUP_FIGURES
 from sim.analysis.lessons import LESSONS, all_lessons, figures, load, split_figure, tasks_of
-from sim.analysis.metrics import GROUP_FIGURES, lost_tasks, sojourns, waits
+from sim.analysis.metrics import lost_tasks, sojourns, waits
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, STARTED
 from sim.scenario import ScenarioError

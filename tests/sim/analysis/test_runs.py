@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from sim.analysis import metrics, runs
+from sim.analysis import groups, metrics, runs
 from sim.engine.model import simulate
 from tests.sim.helpers import make
 
@@ -9,8 +11,8 @@ def test_a_summary_takes_slots_name_and_seed_from_the_scenario():
     sc = make(**{"run.tasks": 300, "workers.count": 3, "workers.concurrency": 2, "seed": 7})
     trace = simulate(sc)
     s = runs.summarize(trace, sc, engine="live")
-    pools = {"workers": ([0, 1, 2], 6)}
-    assert s == metrics.summarize(trace, 6, engine="live", scenario=sc.name, seed=7, pools=pools)
+    plain = metrics.summarize(trace, 6, engine="live", scenario=sc.name, seed=7)
+    assert s == dataclasses.replace(plain, **groups.by_group(trace, {"workers": ([0, 1, 2], 6)}))
     assert runs.summarize(trace, sc, seed=9).seed == 9
 
 
