@@ -7,13 +7,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from sim.analysis.metrics import last_terminal
+from sim.analysis.lessons import split_figure, tasks_of
+from sim.analysis.metrics import last_terminal, sojourns, waits
 from sim.analysis.runs import summarize
 from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.scenario_io import toml_value
 from sim.trace import Trace
+from ui import charts
 from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, counted, download_figure, progress_bar, share
 
@@ -57,9 +59,15 @@ def section() -> None:
         live_lesson(each)
 
 
+WHOSE = {"by_task": "of {} tasks", "by_queue": "on queue {}", "by_pool": "in pool {}"}
+
+
 def said(figure: str) -> str:
-    """A summary field as a reader says it: ``wait_p99`` is "wait p99"."""
-    return figure.replace("_", " ")
+    """A summary field as a reader says it: ``wait_p99`` is "wait p99", and
+    ``by_task.short.wait_p99`` "wait p99 of short tasks"."""
+    kind, name, field = split_figure(figure)
+    words = field.replace("_", " ")
+    return f"{words} {WHOSE[kind].format(name)}" if kind else words
 
 
 COUNTS = {  # lesson figures that are counts: shown as the count, side by side
@@ -101,9 +109,6 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
 
 def latency_chart(figure: str, traces: dict[str, Trace], engine: str) -> go.Figure:
     """CDFs of the wait (or sojourn) of the tasks ``figure`` is about, one per side."""
-    from sim.analysis.lessons import split_figure, tasks_of
-    from sim.analysis.metrics import sojourns, waits
-    from ui import charts
 
     kind, name, field = split_figure(figure)
     series = waits if field.startswith("wait") else sojourns

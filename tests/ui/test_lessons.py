@@ -27,8 +27,8 @@ def test_a_lesson_about_one_task_type_shows_that_types_figure_both_ways():
     at = learn_page_showing(ROUTE)
     default, fixed = load(LESSONS / f"{ROUTE}.toml").run()
     shown = {m.label: m.value for m in at.metric}
-    assert shown[f"{FIGURE}, as deployed"] == f"{default[FIGURE]:.4g}"
-    assert shown[f"{FIGURE}, with the fix"] == f"{fixed[FIGURE]:.4g}"
+    assert shown["wait p99 of short tasks, as deployed"] == f"{default[FIGURE]:.4g}"
+    assert shown["wait p99 of short tasks, with the fix"] == f"{fixed[FIGURE]:.4g}"
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "Wait of short tasks, as deployed vs with the fix (simulated)" in titles
 
