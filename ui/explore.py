@@ -198,7 +198,10 @@ def figures_per_type(s: Summary) -> None:
     """Each task type's and pool's figures, the summary's ``by_task`` and ``by_pool``."""
     left, right = st.columns([3, 2])
     left.dataframe(
-        [{"task type": name, **f} for name, f in s.by_task.items()],
+        [
+            {"task type": name, **{k: round(v, 3) for k, v in f.items()}}
+            for name, f in s.by_task.items()
+        ],
         hide_index=True,
         column_order=("task type", "tasks", "wait_p95", "sojourn_p50", "sojourn_p95", "throughput"),
     )

@@ -80,3 +80,18 @@ def test_the_sizing_answer_follows_each_task_types_target(pools_app):
     assert not pools_app.exception
     # the reports' p95 wait, mean of 3 seeds × 5000 tasks: 4.3 s at 3 workers, 0.40 s at 4
     assert "slow **4** (now 3)" in answer()
+
+
+def plan(swept_and_counts) -> str:
+    swept, counts = swept_and_counts
+    return scenario.dumps(swept) + repr(counts)
+
+
+def test_a_pool_slider_move_reruns_another_pools_sweep_only_where_they_share_a_queue():
+    moved = POOLS.replace(**{"pools.slow.count": 5})
+    for pool in ("fast", "slow"):  # no shared queue: the fast pool's tasks do not see slow's
+        assert plan(sweep_plan(moved, POOLS, pool)) == plan(sweep_plan(POOLS, POOLS, pool))
+    shared = POOLS.replace(**{"pools.slow.queues": ("slow", "fast")})
+    moved = shared.replace(**{"pools.slow.count": 5})
+    assert plan(sweep_plan(moved, shared, "fast")) != plan(sweep_plan(shared, shared, "fast"))
+    assert plan(sweep_plan(moved, shared, "slow")) == plan(sweep_plan(shared, shared, "slow"))

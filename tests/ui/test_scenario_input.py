@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sim import scenario
-from ui.scenario_input import KNOBS, parse
+from ui.scenario_input import KNOBS, drives, parse, pool_knobs
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
 
@@ -32,3 +32,23 @@ def test_a_slider_starts_at_the_least_step_its_field_allows():
 @pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=str)
 def test_pasted_text_of_a_shipped_file_is_the_scenario_the_cli_runs(path):
     assert parse(path.read_text()) == scenario.load(path)
+
+
+def test_a_knob_on_a_field_completed_into_tasks_or_pools_drives_nothing():
+    pools = scenario.load("scenarios/thumbnails_and_reports.toml")
+    idle = {k.key for k in ALL_KNOBS if not drives(k.key, pools)}
+    assert idle == {
+        "service.mean",
+        "service.cv",
+        "workers.count",
+        "workers.concurrency",
+        "workers.prefetch_multiplier",
+        "workers.cores",
+        "failures.probability",
+        "retry.max_retries",
+        "retry.backoff",
+    }
+    assert all(drives(k.key, scenario.load("scenarios/mmc.toml")) for k in ALL_KNOBS)
+    counts = pool_knobs(pools)
+    assert [k.key for k in counts] == ["pools.fast.count", "pools.slow.count"]
+    assert all(k.field.key == "workers.count" and k.bottom == 1 for k in counts)
