@@ -97,7 +97,7 @@ def smallest_count(curve: PoolCurve, targets: Mapping[str, float], figure: str) 
 
 def worst(p95: Mapping[str, float], targets: Mapping[str, float]) -> float:
     """The largest p95 ÷ target over the task types with a target: ≤ 1 when all meet theirs."""
-    return max(p95[t] / target for t, target in targets.items())
+    return max((p95[t] / target for t, target in targets.items() if t in p95), default=0.0)
 
 
 def greedy(
@@ -128,7 +128,9 @@ def greedy(
     return now
 
 
-def mean_figure(scenario: Scenario, at: dict[str, int], figure: str, reps: int = 3) -> dict:
+def mean_figure(
+    scenario: Scenario, at: dict[str, int], figure: str, reps: int = 3
+) -> dict[str, float]:
     """Each task type's ``figure`` at the pool counts ``at``, the mean over ``reps`` seeds."""
     changed = scenario.replace(**{count_key(scenario, p): c for p, c in at.items()})
     runs = replications(changed, reps, processes=1)
