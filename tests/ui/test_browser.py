@@ -77,27 +77,27 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
         expect(charts).to_have_count(3, timeout=60_000)
         settled(page)
         page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
+        two_pools_show_a_worker_slider_and_a_trade_off_each(page)
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
-def test_a_scenario_of_two_pools_shows_a_worker_slider_and_a_trade_off_per_pool(streamlit_app):
+def two_pools_show_a_worker_slider_and_a_trade_off_each(page) -> None:
+    """On Explore: the shipped scenario of two task types on two pools renders without error,
+    with a worker-count slider and a trade-off chart per pool and no [workers] slider."""
     from playwright.sync_api import expect
 
-    with chromium_page(1400, 1800) as page:
-        page.goto(f"{streamlit_app}/?page=Explore")
-        picker = page.get_by_test_id("stSelectbox").filter(has_text="Scenario")
-        picker.click(timeout=60_000)  # at once: the choice stops the first scenario's run
-        page.get_by_role("option", name="thumbnails_and_reports").click()
-        for pool in ("fast", "slow"):
-            expect(page.get_by_role("slider", name=f"Workers in pool {pool}")).to_have_count(1)
-            expect(
-                page.get_by_text(f"Pool {pool}: worker-count trade-off", exact=True)
-            ).to_be_visible(timeout=120_000)
-        expect(page.get_by_text("Smallest total worker count", exact=False)).to_be_visible()
-        settled(page)
-        expect(page.locator(".js-plotly-plot")).to_have_count(4)
-        expect(page.get_by_test_id("stException")).to_have_count(0)
-        expect(page.get_by_role("slider", name="Workers", exact=True)).to_have_count(0)
+    page.get_by_test_id("stSelectbox").filter(has_text="Scenario").click()
+    page.get_by_role("option", name="thumbnails_and_reports").click()
+    for pool in ("fast", "slow"):
+        expect(page.get_by_role("slider", name=f"Workers in pool {pool}")).to_have_count(1)
+        expect(page.get_by_text(f"Pool {pool}: worker-count trade-off", exact=True)).to_be_visible(
+            timeout=120_000
+        )
+    expect(page.get_by_text("Smallest total worker count", exact=False)).to_be_visible()
+    settled(page)
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_role("slider", name="Workers", exact=True)).to_have_count(0)
 
 
 def filter_the_tasks_and_open_one(page) -> None:
