@@ -1,4 +1,5 @@
-"""The Explore page: run a scenario, see its distributions over time, size the worker pool."""
+"""The Explore page: run a scenario, see its distributions over time, size the worker pool, or
+each pool against the p95 of the task types it serves."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import numpy as np
 import streamlit as st
 
 from sim import scenario
-from sim.analysis import analytic
+from sim.analysis import analytic, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
+from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import summarize
 from sim.analysis.sweep import SweepPoint, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
-from ui import charts
+from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, parse, pick, tune
 from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
@@ -42,13 +44,30 @@ def run_sweep(
     return sweep(parse(text), list(workers), reps=SWEEP_REPS, processes=1, progress=_progress)
 
 
-def worker_range(sc: Scenario) -> tuple[int, ...]:
-    """About nine worker counts from the fewest that keep up (1 where no rate says) to twice the
-    scenario's, its own count always among them (descriptions say "try workers.count=2×")."""
-    least = analytic.workers_to_keep_up(sc) or 1
-    top = max(least + 4, 2 * sc.workers.count)
+@st.cache_data(show_spinner="Sweeping a pool's worker count…", max_entries=32)
+def run_curve(text: str, pool: str, counts: tuple[int, ...]) -> sizing.PoolCurve:
+    return sizing.pool_curve(parse(text), pool, counts, reps=SWEEP_REPS, processes=1)
+
+
+@st.cache_data(show_spinner="Searching pool sizes…", max_entries=256)
+def run_counts(text: str, at: tuple[tuple[str, int], ...], figure: str) -> dict[str, float]:
+    return sizing.mean_figure(parse(text), dict(at), figure, reps=SWEEP_REPS)
+
+
+def several(sc: Scenario) -> bool:
+    """A scenario of ``[[tasks]]`` or ``[[pools]]``: shown per task type, sized per pool."""
+    return bool(sc.tasks or sc.pools)
+
+
+def worker_range(sc: Scenario, pool: str | None = None) -> tuple[int, ...]:
+    """About nine worker counts of ``pool`` (default: the first) from the fewest that keep up
+    (1 where no rate says) to twice the scenario's, its own count always among them
+    (descriptions say "try workers.count=2×")."""
+    own = sizing.counts(sc)[pool or sc.worker_pools[0].name]
+    least = analytic.workers_to_keep_up(sc, pool) or 1
+    top = max(least + 4, 2 * own)
     spread = np.linspace(least, top, 9).round().astype(int).tolist()
-    return tuple(sorted({*spread, sc.workers.count}))
+    return tuple(sorted({*spread, own}))
 
 
 def page() -> None:
@@ -65,10 +84,13 @@ def page() -> None:
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
         return
-    headline(sc, summarize(trace, sc))
-    distributions(trace)
+    summary = summarize(trace, sc)
+    headline(sc, summary)
+    if several(sc):
+        figures_per_type(summary)
+    distributions(trace, per_type=several(sc))
     st.subheader("How many workers?")
-    how_many_workers(sc, base.workers.count)
+    how_many_workers(sc, base)
     st.subheader("Export")
     export_trace(trace, sc.name)
     st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
@@ -85,7 +107,7 @@ def headline(sc: Scenario, s: Summary) -> None:
     overloaded = analytic.overload_warning(sc)
     if overloaded:
         st.warning(overloaded)
-    elif (arrival_cv := analytic.arrival_cv(sc)) is not None:
+    elif not several(sc) and (arrival_cv := analytic.arrival_cv(sc)) is not None:
         approx = analytic.allen_cunneen(
             sc.arrivals.rate,
             service_mean(sc.service),
@@ -100,42 +122,55 @@ def headline(sc: Scenario, s: Summary) -> None:
         )
 
 
-def distributions(trace: Trace) -> None:
-    """Wait and sojourn as CDFs beside the queue and busy slots over time."""
-    left, right = st.columns(2)
-    with left:
-        fig = charts.cdf(
+def distributions(trace: Trace, per_type: bool = False) -> None:
+    """Wait and sojourn as CDFs beside the queue and busy slots over time; ``per_type``: the
+    sojourn of each task type beside the length of each queue."""
+    if per_type:
+        cdf = charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)")
+        timeline = charts.steps(queue_lengths(trace), "Queue length per queue", "tasks")
+    else:
+        cdf = charts.cdf(
             {"wait": waits(trace), "sojourn": sojourns(trace)}, "Wait and sojourn (CDF)"
         )
-        st.plotly_chart(fig, key="cdf")
-        download_figure(fig, "cdf")
-    with right:
-        fig = charts.steps(
+        timeline = charts.steps(
             {"queued": queue_length(trace), "busy slots": busy_slots(trace)},
             "Queue length and busy slots",
             "tasks",
         )
-        st.plotly_chart(fig, key="timeline")
-        download_figure(fig, "timeline")
+    for column, fig, name in zip(st.columns(2), (cdf, timeline), ("cdf", "timeline"), strict=True):
+        with column:
+            st.plotly_chart(fig, key=name)
+            download_figure(fig, name)
 
 
-def sweep_plan(sc: Scenario, own: int) -> tuple[Scenario, tuple[int, ...]]:
-    """The scenario the trade-off sweep runs and its worker counts, both anchored at ``own``, the
-    file's worker count, not the slider's: the sweep sets every count itself, so moving the worker
-    slider within the range reuses the cached sweep instead of running it again."""
-    anchored = sc.replace(**{"workers.count": own})
-    counts = worker_range(anchored)
-    if not counts[0] <= sc.workers.count <= counts[-1]:
-        anchored = sc
-        counts = worker_range(sc)
+def sweep_plan(
+    sc: Scenario, base: Scenario, pool: str | None = None
+) -> tuple[Scenario, tuple[int, ...]]:
+    """The scenario ``pool``'s trade-off sweep runs and its worker counts, both anchored at
+    ``base``'s count (the file's, not the slider's): the sweep sets every count itself, so
+    moving the slider within the range reuses the cached sweep instead of running it again.
+    Pools that share no queue do not change each other's figures, so the others are anchored
+    at ``base``'s counts too; pools that share one keep their sliders' counts."""
+    pool = pool or sc.worker_pools[0].name
+    fixed = [pool] if sizing.coupled(sc) else list(sizing.counts(sc))
+    own = sizing.counts(base)
+    anchored = sc.replace(**{sizing.count_key(sc, p): own[p] for p in fixed})
+    counts = worker_range(anchored, pool)
+    if not counts[0] <= sizing.counts(sc)[pool] <= counts[-1]:
+        anchored = sc.replace(**{sizing.count_key(sc, p): own[p] for p in fixed if p != pool})
+        counts = worker_range(anchored, pool)
     if not sc.run.duration:
         anchored = anchored.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)})
     return anchored, counts
 
 
-def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
-    """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it;
-    Explore and the Live page (``page``, the widgets' key prefix) both ask this question."""
+def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> None:
+    """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it, per
+    pool and task type where the scenario has several; Explore and the Live page (``page``, the
+    widgets' key prefix) both ask this question."""
+    if several(sc):
+        size_pools(sc, base, page)
+        return
     target = st.number_input(
         "Target p95 sojourn (s)",
         min_value=0.01,
@@ -143,7 +178,7 @@ def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
         key=f"{page}-target",
         bind=IN_ADDRESS,
     )
-    swept, counts = sweep_plan(sc, own)
+    swept, counts = sweep_plan(sc, base)
     try:
         with progress_bar("Sweeping worker counts: runs done") as report:
             points = run_sweep(scenario.dumps(swept), counts, report)
@@ -165,4 +200,97 @@ def how_many_workers(sc: Scenario, own: int, page: str = "explore") -> None:
     st.caption(
         f"Simulated: {len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks "
         "of this scenario; the band is the 95 % confidence interval over seeds."
+    )
+
+
+def figures_per_type(s: Summary) -> None:
+    """Each task type's and pool's figures, the summary's ``by_task`` and ``by_pool``."""
+    left, right = st.columns([3, 2])
+    left.dataframe(
+        [
+            {"task type": name, **{k: round(v, 3) for k, v in f.items()}}
+            for name, f in s.by_task.items()
+        ],
+        hide_index=True,
+        column_order=("task type", "tasks", "wait_p95", "sojourn_p50", "sojourn_p95", "throughput"),
+    )
+    right.dataframe([{"pool": name, **f} for name, f in s.by_pool.items()], hide_index=True)
+
+
+def size_pools(sc: Scenario, base: Scenario, page: str) -> None:
+    """Each pool's worker-count trade-off against the p95 of the task types it serves, and the
+    fewest workers in all that meet a target per task type (``sizing.size``)."""
+    figure = st.radio(
+        "Target on each task type's",
+        sizing.FIGURES,
+        format_func=pool_charts.FIGURE_TITLES.get,
+        horizontal=True,
+        key=f"{page}-figure",
+    )
+    targets = {
+        t.name: col.number_input(
+            f"{t.name}: target {pool_charts.FIGURE_TITLES[figure]} (s)",
+            min_value=0.01,
+            value=round(max(4 * service_mean(t.service), 0.1), 2),
+            key=f"{page}-target-{t.name}",
+        )
+        for t, col in zip(sc.task_types, st.columns(len(sc.task_types)), strict=True)
+    }
+    curves, plans = {}, {}
+    for pool in sc.worker_pools:
+        plans[pool.name] = sweep_plan(sc, base, pool.name)
+        swept, values = plans[pool.name]
+        try:
+            curves[pool.name] = run_curve(scenario.dumps(swept), pool.name, values)
+        except ScenarioError as err:
+            st.error(f"The sweep of pool {pool.name} stopped: {err}")
+            return
+    now = sizing.counts(sc)
+    columns = st.columns(min(len(curves), 2))
+    for i, (name, curve) in enumerate(curves.items()):
+        with columns[i % len(columns)]:
+            fig = pool_charts.pool_tradeoff(curve, figure, targets, now[name])
+            st.plotly_chart(fig, key=f"{page}-tradeoff-{name}")
+            download_figure(fig, f"{page}-tradeoff-{name}")
+    capped = plans[sc.worker_pools[0].name][0]  # the sweeps' task count, for a greedy search
+    text = scenario.dumps(capped)
+    found = sizing.size(
+        sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
+    )
+    sizing_verdict(sc, found, curves, figure, capped.run.tasks)
+
+
+def sizing_verdict(
+    sc: Scenario,
+    found: sizing.Sizing,
+    curves: dict[str, sizing.PoolCurve],
+    figure: str,
+    tasks: int,
+) -> None:
+    """The smallest total that meets every target, per pool, and how it was searched."""
+    now, said = sizing.counts(sc), pool_charts.FIGURE_TITLES[figure]
+    if found.counts is None:
+        tops = ", ".join(f"{p} {c.counts[-1]}" for p, c in curves.items())
+        st.info(f"No worker counts up to {tops} meet every task type's target.")
+    else:
+        each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())
+        st.success(
+            f"Smallest total worker count meeting every task type's {said} "
+            f"target: **{found.total}** ({each}; this scenario has {sum(now.values())})."
+        )
+    if len(curves) == 1:
+        how = ""
+    elif found.search == "per pool":
+        how = (
+            "The pools share no queue, so one pool's count leaves the others' tasks as they "
+            "were: each pool is sized alone on its own sweep and the total is the sum. "
+        )
+    else:
+        how = (
+            "Some pools share a queue, so their counts trade off: a greedy search adds one "
+            "worker at a time to the pool that brings the worst task type closest to its target. "
+        )
+    st.caption(
+        f"{how}Each pool's sweep varies its count with the others fixed, {SWEEP_REPS} seeds × "
+        f"{tasks} tasks per count; the band is the 95 % confidence interval over seeds."
     )

@@ -328,7 +328,7 @@ def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None
         st.caption("The worker-count sweep comes when the run is over.")
         return
     sc = session.scenario
-    how_many_workers(sc, sc.workers.count, page="live")
+    how_many_workers(sc, sc, page="live")
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

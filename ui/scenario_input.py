@@ -12,7 +12,14 @@ import streamlit as st
 from sim import scenario
 from sim.engine.distributions import service_mean
 from sim.fields import Field
-from sim.scenario import FIELD_BY_KEY, SERVICE_DISTS, Scenario, ScenarioError
+from sim.scenario import (
+    DEPLOYMENT_WIDE,
+    FIELD_BY_KEY,
+    SERVICE_DISTS,
+    TASK_SECTIONS,
+    Scenario,
+    ScenarioError,
+)
 from sim.shapes import DIST_READS, GAP_DISTS
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -80,10 +87,11 @@ class Knob:
     step: float = 1
     dists: tuple[str, ...] = SERVICE_DISTS  # the service distributions it drives
     stops: tuple[int, ...] = ()  # a select slider's stops instead of a range
+    declared: str = ""  # the declared field when ``key`` names a pool's: "pools.fast.count"
 
     @property
     def field(self) -> Field:
-        return FIELD_BY_KEY[self.key]
+        return FIELD_BY_KEY[self.declared or self.key]
 
     @property
     def bottom(self) -> float:
@@ -144,8 +152,59 @@ def idle_rate(sc: Scenario) -> str | None:
     return None
 
 
+def drives(key: str, sc: Scenario) -> bool:
+    """Whether the scenario-level field ``key`` reaches the run: [service], [failures] and
+    [retry] were completed into every ``[[tasks]]`` type, and [workers] into every
+    ``[[pools]]`` pool, when the file was read, so a slider on them would move nothing."""
+    section = key.partition(".")[0]
+    if section == "arrivals":  # the shared stream, unless every type has its own arrivals
+        return not sc.tasks or not all(t.arrivals for t in sc.tasks)
+    if sc.tasks and section in TASK_SECTIONS and key not in DEPLOYMENT_WIDE:
+        return False
+    return not (sc.pools and section == "workers")
+
+
+def pool_knobs(sc: Scenario) -> tuple[Knob, ...]:
+    """One worker-count slider per ``[[pools]]`` pool, in place of [workers]' one."""
+    return tuple(
+        Knob(
+            f"pools.{p.name}.count",
+            f"Workers in pool {p.name}",
+            f"workers-{p.name}",
+            64,
+            declared="workers.count",
+        )
+        for p in sc.pools
+    )
+
+
+def set_in_tables(base: Scenario, heading: str) -> str | None:
+    """What a heading's hidden sliders would have set, said where the scenario sets it."""
+    if heading == "Load" and base.tasks:
+        means = ", ".join(f"{t.name} {service_mean(t.service):.3g} s" for t in base.tasks)
+        return f"Service: each task type's own, set in its [[tasks]] table (mean {means})"
+    if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
+        # uniform bounds or an empirical sample: a mean slider would drive nothing
+        return (
+            f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
+            "(set by the scenario's TOML)"
+        )
+    if heading == "Workers" and base.pools:
+        each = ", ".join(
+            f"{p.name} concurrency {p.workers.concurrency}, prefetch "
+            f"{p.workers.prefetch_multiplier}"
+            for p in base.pools
+        )
+        return f"Each pool's other [workers] fields are set in its [[pools]] table: {each}"
+    if heading == "Failures and retries" and base.tasks:
+        return "Failures and retries: each task type's own, set in its [[tasks]] table"
+    return None
+
+
 def tune(base: Scenario, key: str = "explore") -> Scenario:
-    """Sliders for the knobs that matter; returns the scenario with them applied.
+    """Sliders for the knobs that drive this scenario; returns the scenario with them applied.
+    A knob that would move nothing (see ``drives``) is left out and its heading says where the
+    scenario sets that instead.
 
     The widget keys carry the scenario's name, so choosing another scenario starts its sliders
     from that scenario's own values.
@@ -154,16 +213,15 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
     changes: dict[str, Any] = {}
     for heading, knobs in KNOBS.items():
         st.sidebar.markdown(f"**{heading}**")
-        for knob in (k for k in knobs if base.service.dist in k.dists):
+        shown = [k for k in knobs if base.service.dist in k.dists and drives(k.key, base)]
+        if heading == "Workers":
+            shown = [*pool_knobs(base), *shown]
+        for knob in shown:
             idle = idle_rate(base.replace(**changes)) if knob.key == "arrivals.rate" else None
             if idle:
                 st.sidebar.caption(idle)
             else:
                 changes[knob.key] = knob.show(base, key)
-        if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
-            # uniform bounds or an empirical sample: a mean slider would drive nothing
-            st.sidebar.caption(
-                f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
-                "(set by the scenario's TOML)"
-            )
+        if said := set_in_tables(base, heading):
+            st.sidebar.caption(said)
     return base.replace(**changes)

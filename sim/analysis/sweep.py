@@ -107,6 +107,11 @@ def sweep_field(
     return [[results[i, r] for r in range(reps)] for i in range(len(values))]
 
 
+def replications(scenario: Scenario, reps: int, processes: int | None = None) -> list[Summary]:
+    """``reps`` runs of one scenario, at seeds ``seed``, ``seed + 1``, …: a sweep of one point."""
+    return sweep_field(scenario, "seed", [scenario.seed], reps, processes)[0]
+
+
 def sweep(
     scenario: Scenario,
     workers: list[int],

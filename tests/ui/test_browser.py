@@ -1,4 +1,5 @@
-"""End to end in real headless Chromium: the Explore page answers its worker-count slider."""
+"""End to end in real headless Chromium: the Explore page answers its worker-count slider and
+shows a scenario of two pools with a slider and a trade-off per pool."""
 
 import contextlib
 import os
@@ -80,7 +81,27 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
         # the control is in the address, so a reload comes back to it (test_app checks that
         # half: a reload is a page load, ~10 s on a busy CI machine)
         assert "explore-mmc-workers=8" in page.url
+        two_pools_show_a_worker_slider_and_a_trade_off_each(page)
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
+
+
+def two_pools_show_a_worker_slider_and_a_trade_off_each(page) -> None:
+    """On Explore: the shipped scenario of two task types on two pools renders without error,
+    with a worker-count slider and a trade-off chart per pool and no [workers] slider."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSelectbox").filter(has_text="Scenario").click()
+    page.get_by_role("option", name="thumbnails_and_reports").click()
+    for pool in ("fast", "slow"):
+        expect(page.get_by_role("slider", name=f"Workers in pool {pool}")).to_have_count(1)
+        expect(page.get_by_text(f"Pool {pool}: worker-count trade-off", exact=True)).to_be_visible(
+            timeout=120_000
+        )
+    expect(page.get_by_text("Smallest total worker count", exact=False)).to_be_visible()
+    settled(page)
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_role("slider", name="Workers", exact=True)).to_have_count(0)
 
 
 NOW_AT = """(n) => {

@@ -1,30 +1,97 @@
-"""The Explore page's sweep plan: what a worker-slider move reuses and what it reruns."""
+"""The Explore page's sweep plan (what a worker-slider move reuses and what it reruns), and a
+scenario of several pools: a slider per pool, a trade-off per pool, the smallest total."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
 
 from sim import scenario
+from tests.ui.helpers import table
 from ui.explore import SWEEP_TASKS, sweep_plan, worker_range
 
 MMC = scenario.load("scenarios/mmc.toml")  # 4 workers: the sweep spans 4..8
+POOLS = scenario.load("scenarios/thumbnails_and_reports.toml")
 
 
 def test_a_worker_slider_move_within_the_range_reuses_the_sweep():
-    own = MMC.workers.count
     plans = {
         scenario.dumps(swept) + repr(counts)
         for count in worker_range(MMC)
-        for swept, counts in [sweep_plan(MMC.replace(**{"workers.count": count}), own)]
+        for swept, counts in [sweep_plan(MMC.replace(**{"workers.count": count}), MMC)]
     }
     assert len(plans) == 1  # one cache key for every count the sweep already covers
 
 
 def test_a_count_beyond_the_range_or_another_rate_sweeps_again():
-    own = MMC.workers.count
-    _, counts = sweep_plan(MMC, own)
-    _, beyond = sweep_plan(MMC.replace(**{"workers.count": counts[-1] + 5}), own)
+    _, counts = sweep_plan(MMC, MMC)
+    _, beyond = sweep_plan(MMC.replace(**{"workers.count": counts[-1] + 5}), MMC)
     assert counts[-1] + 5 in beyond and beyond != counts
     busier = MMC.replace(**{"arrivals.rate": 2 * MMC.arrivals.rate})
-    assert scenario.dumps(sweep_plan(busier, own)[0]) != scenario.dumps(sweep_plan(MMC, own)[0])
+    assert scenario.dumps(sweep_plan(busier, MMC)[0]) != scenario.dumps(sweep_plan(MMC, MMC)[0])
 
 
 def test_the_sweep_runs_a_bounded_number_of_tasks():
     big = MMC.replace(**{"run.tasks": 10 * SWEEP_TASKS})
-    assert sweep_plan(big, big.workers.count)[0].run.tasks == SWEEP_TASKS
+    assert sweep_plan(big, big)[0].run.tasks == SWEEP_TASKS
+
+
+@pytest.fixture(scope="module")
+def pools_app():
+    """Explore on the shipped scenario of two task types on two pools."""
+    at = AppTest.from_file("../../app.py", default_timeout=300)
+    at.run()
+    at.sidebar.selectbox(key="explore-name").set_value(POOLS.name).run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_a_scenario_with_pools_has_one_worker_slider_per_pool_and_no_idle_knob(pools_app):
+    """[workers], [service], [failures] and [retry] were completed into the pools and task
+    types when the file was read: their sliders would move nothing, so the sidebar says where
+    the scenario sets them instead."""
+    keys = {w.key for w in pools_app.sidebar.slider}
+    prefix = f"explore-{POOLS.name}"
+    assert {f"{prefix}-workers-fast", f"{prefix}-workers-slow", f"{prefix}-rate"} <= keys
+    for idle in ("workers", "conc", "prefetch", "cores", "mean", "cv", "fail", "retries"):
+        assert f"{prefix}-{idle}" not in keys
+    said = " ".join(c.value for c in pools_app.sidebar.caption)
+    assert "thumbnail 0.3 s, report 5 s" in said and "[[pools]]" in said
+    assert len(pools_app.get("plotly_chart")) == 4  # CDF per type, queue per queue, two pools
+
+
+def test_a_pool_slider_moves_only_the_types_that_pool_serves(pools_app):
+    before = {r["task type"]: r for r in table(pools_app, "task type").to_dict("records")}
+    pools_app.sidebar.slider(key=f"explore-{POOLS.name}-workers-slow").set_value(6).run()
+    assert not pools_app.exception
+    after = {r["task type"]: r for r in table(pools_app, "task type").to_dict("records")}
+    assert after["thumbnail"]["wait_p95"] == before["thumbnail"]["wait_p95"]
+    assert after["report"]["wait_p95"] < before["report"]["wait_p95"]
+    pools_app.sidebar.slider(key=f"explore-{POOLS.name}-workers-slow").set_value(3).run()
+
+
+def test_the_sizing_answer_follows_each_task_types_target(pools_app):
+    def answer() -> str:
+        return " ".join(e.value for e in pools_app.success)
+
+    assert "Smallest total worker count meeting every task type's p95 sojourn" in answer()
+    assert "slow **3** (now 3)" in answer()  # ρ = 1 at 2: 3 is the fewest that keep up
+    assert any("share no queue" in c.value for c in pools_app.caption)
+    pools_app.radio(key="explore-figure").set_value("wait_p95").run()
+    pools_app.number_input(key="explore-target-report").set_value(1.0).run()
+    assert not pools_app.exception
+    # the reports' p95 wait, mean of 3 seeds × 5000 tasks: 4.3 s at 3 workers, 0.40 s at 4
+    assert "slow **4** (now 3)" in answer()
+
+
+def plan(swept_and_counts) -> str:
+    swept, counts = swept_and_counts
+    return scenario.dumps(swept) + repr(counts)
+
+
+def test_a_pool_slider_move_reruns_another_pools_sweep_only_where_they_share_a_queue():
+    moved = POOLS.replace(**{"pools.slow.count": 5})
+    for pool in ("fast", "slow"):  # no shared queue: the fast pool's tasks do not see slow's
+        assert plan(sweep_plan(moved, POOLS, pool)) == plan(sweep_plan(POOLS, POOLS, pool))
+    shared = POOLS.replace(**{"pools.slow.queues": ("slow", "fast")})
+    moved = shared.replace(**{"pools.slow.count": 5})
+    assert plan(sweep_plan(moved, shared, "fast")) != plan(sweep_plan(shared, shared, "fast"))
+    assert plan(sweep_plan(moved, shared, "slow")) == plan(sweep_plan(shared, shared, "slow"))

@@ -9,7 +9,7 @@ from sim import scenario
 from sim.scenario import SERVICE_DISTS
 from sim.shapes import DIST_READS
 from tests.ui.helpers import APP
-from ui.scenario_input import CV_DRIVEN, KNOBS, parse
+from ui.scenario_input import CV_DRIVEN, KNOBS, drives, parse, pool_knobs
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
 
@@ -67,3 +67,23 @@ def test_the_controls_come_back_from_the_address_after_a_reload():
     assert not at.exception
     assert at.sidebar.selectbox(key="explore-name").value == "scraping"
     assert at.sidebar.slider(key="explore-scraping-workers").value == 9
+
+
+def test_a_knob_on_a_field_completed_into_tasks_or_pools_drives_nothing():
+    pools = scenario.load("scenarios/thumbnails_and_reports.toml")
+    idle = {k.key for k in ALL_KNOBS if not drives(k.key, pools)}
+    assert idle == {
+        "service.mean",
+        "service.cv",
+        "workers.count",
+        "workers.concurrency",
+        "workers.prefetch_multiplier",
+        "workers.cores",
+        "failures.probability",
+        "retry.max_retries",
+        "retry.backoff",
+    }
+    assert all(drives(k.key, scenario.load("scenarios/mmc.toml")) for k in ALL_KNOBS)
+    counts = pool_knobs(pools)
+    assert [k.key for k in counts] == ["pools.fast.count", "pools.slow.count"]
+    assert all(k.field.key == "workers.count" and k.bottom == 1 for k in counts)

@@ -1,0 +1,33 @@
+"""The task mix of a run: latency per task type and queue length per queue, from the trace's
+``task_name`` and ``queue`` (``Trace.types``, ``Trace.task_types()``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.analysis.metrics import first_time, last_terminal, step_counts
+from sim.rules.states import PENDING, STARTED
+from sim.trace import Trace
+
+
+def sojourns_by_type(trace: Trace) -> dict[str, np.ndarray]:
+    """Per task type, last terminal − PENDING of each of its tasks that ended."""
+    end, _ = last_terminal(trace)
+    sojourn = end - first_time(trace, PENDING)
+    kind = trace.task_types()
+    return {
+        name: sojourn[(kind == i) & ~np.isnan(sojourn)] for i, (name, _) in enumerate(trace.types)
+    }
+
+
+def queue_lengths(trace: Trace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per queue, its tasks submitted but not yet started, over time."""
+    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
+    kind = trace.task_types()
+    lengths = {}
+    for queue in dict.fromkeys(q for _, q in trace.types):
+        mine = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
+        lengths[queue] = step_counts(
+            pending[mine & ~np.isnan(pending)], started[mine & ~np.isnan(started)]
+        )
+    return lengths

@@ -1,0 +1,170 @@
+"""Sizing worker pools: each pool's worker-count trade-off against the p95 of the task types it
+serves, and the fewest workers in all that keep every type's p95 at or under its target.
+
+Pools that share no queue serve disjoint task types, and a type's draws come from its own
+streams, so a pool's count leaves every other pool's tasks exactly as they were: each pool is
+sized alone, from its own sweep (its count varied, the others fixed), and the smallest total is
+the sum of the pools' smallest counts (exact, one sweep per pool). Pools that share a queue
+split its work, so their counts trade off; there the search is greedy: from the fewest that
+keep up, add one worker at a time to the pool whose extra worker brings the worst type closest
+to its target (a few runs per step, not the product of every pool's range).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sim.analysis.metrics import Summary
+from sim.analysis.sweep import Estimate, estimate, replications, sweep_field
+from sim.scenario import Scenario
+
+FIGURES = ("sojourn_p95", "wait_p95")  # what a target can be set on
+
+
+def count_key(scenario: Scenario, pool: str) -> str:
+    """The dotted field of ``pool``'s worker count: ``workers.count`` without ``[[pools]]``."""
+    return f"pools.{pool}.count" if scenario.pools else "workers.count"
+
+
+def counts(scenario: Scenario) -> dict[str, int]:
+    """Each pool's worker count."""
+    return {p.name: p.workers.count for p in scenario.worker_pools}
+
+
+def serves(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """Per pool, the task types routed to a queue it consumes."""
+    return {
+        p.name: tuple(t.name for t in scenario.task_types if t.queue in p.queues)
+        for p in scenario.worker_pools
+    }
+
+
+def coupled(scenario: Scenario) -> bool:
+    """Whether some queue is consumed by more than one pool, so their counts trade off."""
+    consumed = [q for p in scenario.worker_pools for q in p.queues]
+    return len(consumed) != len(set(consumed))
+
+
+@dataclass(frozen=True)
+class PoolCurve:
+    """A pool's sweep: at each of its worker counts, every figure of ``FIGURES`` for each task
+    type it serves, and the pool's utilisation, over replications."""
+
+    pool: str
+    counts: tuple[int, ...]
+    figures: dict[str, dict[str, tuple[Estimate, ...]]]  # figure → task type → per count
+    utilization: tuple[Estimate, ...]
+
+
+def pool_curve(
+    scenario: Scenario,
+    pool: str,
+    values: tuple[int, ...],
+    reps: int = 3,
+    processes: int | None = None,
+) -> PoolCurve:
+    """``pool``'s count at each of ``values``, every other field fixed, on common random
+    numbers (``sweep_field``)."""
+    runs = sweep_field(scenario, count_key(scenario, pool), list(values), reps, processes)
+    types = serves(scenario)[pool]
+
+    def per_count(pick: Callable[[Summary], float]) -> tuple[Estimate, ...]:
+        return tuple(estimate([pick(s) for s in summaries], (0.0, math.inf)) for summaries in runs)
+
+    figures = {
+        f: {t: per_count(lambda s, t=t, f=f: s.by_task[t][f]) for t in types} for f in FIGURES
+    }
+    used = tuple(estimate([s.by_pool[pool]["utilization"] for s in r], (0.0, 1.0)) for r in runs)
+    return PoolCurve(pool, tuple(values), figures, used)
+
+
+def meets(p95: Mapping[str, float], targets: Mapping[str, float]) -> bool:
+    """Whether every task type with a target has its p95 at or under it."""
+    return all(p95[t] <= target for t, target in targets.items() if t in p95)
+
+
+def smallest_count(curve: PoolCurve, targets: Mapping[str, float], figure: str) -> int | None:
+    """The fewest workers of the curve at which every type the pool serves meets its target
+    (mean over replications), or None when no count swept does."""
+    shown = curve.figures[figure]
+    for i, count in enumerate(curve.counts):
+        if meets({t: est[i].mean for t, est in shown.items()}, targets):
+            return count
+    return None
+
+
+def worst(p95: Mapping[str, float], targets: Mapping[str, float]) -> float:
+    """The largest p95 ÷ target over the task types with a target: ≤ 1 when all meet theirs."""
+    return max((p95[t] / target for t, target in targets.items() if t in p95), default=0.0)
+
+
+def greedy(
+    evaluate: Callable[[dict[str, int]], dict[str, float]],
+    start: dict[str, int],
+    top: dict[str, int],
+    served: dict[str, tuple[str, ...]],
+    targets: Mapping[str, float],
+) -> dict[str, int] | None:
+    """From ``start``, one worker at a time to the pool (serving a type over its target, below
+    its ``top``) whose extra worker gives the least ``worst`` ratio, until every type meets its
+    target; None when the tops are reached first. ``evaluate`` maps counts to each type's p95."""
+    seen: dict[tuple[int, ...], dict[str, float]] = {}
+
+    def p95(at: dict[str, int]) -> dict[str, float]:
+        key = tuple(at[p] for p in start)
+        if key not in seen:
+            seen[key] = evaluate(at)
+        return seen[key]
+
+    now = dict(start)
+    while not meets(p95(now), targets):
+        missing = {t for t, v in p95(now).items() if t in targets and v > targets[t]}
+        grow = [p for p in start if now[p] < top[p] and missing & set(served[p])]
+        if not grow:
+            return None
+        now = min(({**now, p: now[p] + 1} for p in grow), key=lambda at: worst(p95(at), targets))
+    return now
+
+
+def mean_figure(
+    scenario: Scenario, at: dict[str, int], figure: str, reps: int = 3
+) -> dict[str, float]:
+    """Each task type's ``figure`` at the pool counts ``at``, the mean over ``reps`` seeds."""
+    changed = scenario.replace(**{count_key(scenario, p): c for p, c in at.items()})
+    runs = replications(changed, reps, processes=1)
+    return {t: sum(s.by_task[t][figure] for s in runs) / reps for t in runs[0].by_task}
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The smallest worker count per pool that meets every target (None: none searched did),
+    and how it was searched: ``per pool`` or ``greedy``."""
+
+    counts: dict[str, int] | None
+    search: str
+
+    @property
+    def total(self) -> int | None:
+        return sum(self.counts.values()) if self.counts is not None else None
+
+
+def size(
+    scenario: Scenario,
+    curves: dict[str, PoolCurve],
+    targets: Mapping[str, float],
+    figure: str = "sojourn_p95",
+    evaluate: Callable[[dict[str, int]], dict[str, float]] | None = None,
+) -> Sizing:
+    """The fewest workers per pool meeting ``targets`` (task type → seconds of ``figure``).
+    Independent pools: each pool's smallest count on its own curve. Pools sharing a queue:
+    ``greedy`` over the curves' ranges, each step ``evaluate``d (default: ``mean_figure``)."""
+    if not coupled(scenario):
+        found = {p: smallest_count(c, targets, figure) for p, c in curves.items()}
+        met = {p: c for p, c in found.items() if c is not None}
+        return Sizing(met if len(met) == len(found) else None, "per pool")
+    evaluate = evaluate or (lambda at: mean_figure(scenario, at, figure))
+    start = {p: c.counts[0] for p, c in curves.items()}
+    top = {p: c.counts[-1] for p, c in curves.items()}
+    return Sizing(greedy(evaluate, start, top, serves(scenario), targets), "greedy")

@@ -1,0 +1,85 @@
+"""Sizing pools: which types each pool serves, the per-pool search on independent pools and the
+greedy search on pools that share a queue."""
+
+import pytest
+
+from sim import scenario
+from sim.analysis import sizing
+from sim.analysis.sweep import Estimate
+
+EXAMPLE = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=1500"])
+SHARED = EXAMPLE.replace(**{"pools.slow.queues": ("slow", "fast")})  # slow helps with thumbnails
+
+
+def test_each_pool_serves_the_types_routed_to_its_queues():
+    assert sizing.serves(EXAMPLE) == {"fast": ("thumbnail",), "slow": ("report",)}
+    assert sizing.serves(SHARED) == {"fast": ("thumbnail",), "slow": ("thumbnail", "report")}
+    assert not sizing.coupled(EXAMPLE) and sizing.coupled(SHARED)
+    assert sizing.count_key(EXAMPLE, "slow") == "pools.slow.count"
+    assert sizing.count_key(scenario.load("scenarios/mmc.toml"), "workers") == "workers.count"
+
+
+def curve(p95: list[float]) -> sizing.PoolCurve:
+    at = tuple(Estimate(v, None, None) for v in p95)
+    return sizing.PoolCurve("fast", (2, 3, 4, 5), {"sojourn_p95": {"thumbnail": at}}, at)
+
+
+def test_the_smallest_count_is_the_first_that_meets_the_target():
+    assert (
+        sizing.smallest_count(curve([9.0, 3.0, 1.0, 0.9]), {"thumbnail": 1.0}, "sojourn_p95") == 4
+    )
+    assert (
+        sizing.smallest_count(curve([9.0, 3.0, 2.0, 1.5]), {"thumbnail": 1.0}, "sojourn_p95")
+        is None
+    )
+    assert sizing.smallest_count(curve([9.0, 3.0, 2.0, 1.5]), {}, "sojourn_p95") == 2  # no target
+
+
+def test_greedy_finds_the_least_total_for_pools_sharing_a_queue():
+    """x runs on both pools (its p95 falls with a + b), y only on b (falls with b): the least
+    total meeting both targets is 10, with b >= 5."""
+
+    def evaluate(at):
+        return {"x": 10 / (at["a"] + at["b"]), "y": 5 / at["b"]}
+
+    served, targets = {"a": ("x",), "b": ("x", "y")}, {"x": 1.0, "y": 1.0}
+    found = sizing.greedy(evaluate, {"a": 1, "b": 1}, {"a": 20, "b": 20}, served, targets)
+    assert sum(found.values()) == 10 and found["b"] >= 5
+    assert sizing.meets(evaluate(found), targets)
+    assert sizing.greedy(evaluate, {"a": 1, "b": 1}, {"a": 3, "b": 3}, served, targets) is None
+
+
+def test_independent_pools_are_sized_alone_and_their_sum_is_the_least_total():
+    """Each pool's count leaves the other's tasks exactly as they were, so the per-pool answer
+    meets every target when run together, and one worker fewer in any pool misses one."""
+    targets = {"thumbnail": 0.3, "report": 1.0}
+    curves = {
+        p: sizing.pool_curve(EXAMPLE, p, values, reps=2, processes=1)
+        for p, values in (("fast", (3, 4, 5, 6)), ("slow", (3, 4, 5, 6)))
+    }
+    found = sizing.size(EXAMPLE, curves, targets, "wait_p95")
+    assert found.search == "per pool" and found.counts is not None
+    assert sizing.meets(sizing.mean_figure(EXAMPLE, found.counts, "wait_p95", reps=2), targets)
+    for pool in found.counts:
+        fewer = {**found.counts, pool: found.counts[pool] - 1}
+        assert not sizing.meets(sizing.mean_figure(EXAMPLE, fewer, "wait_p95", reps=2), targets)
+    slow_only = [sizing.mean_figure(EXAMPLE, {"slow": c}, "wait_p95", reps=2) for c in (3, 6)]
+    assert slow_only[0]["thumbnail"] == slow_only[1]["thumbnail"]  # untouched by the slow pool
+
+
+def test_pools_sharing_a_queue_are_sized_greedily_on_simulated_runs():
+    targets = {"thumbnail": 0.3, "report": 1.0}
+    curves = {
+        p: sizing.pool_curve(SHARED, p, (2, 3, 4, 5, 6), reps=1, processes=1)
+        for p in ("fast", "slow")
+    }
+    found = sizing.size(SHARED, curves, targets, "wait_p95")
+    assert found.search == "greedy" and found.counts is not None
+    assert sizing.meets(sizing.mean_figure(SHARED, found.counts, "wait_p95"), targets)
+
+
+@pytest.mark.parametrize("figure", sizing.FIGURES)
+def test_a_pool_curve_reports_every_served_type_per_count(figure):
+    c = sizing.pool_curve(EXAMPLE, "slow", (3, 5), reps=2, processes=1)
+    assert list(c.figures[figure]) == ["report"] and len(c.figures[figure]["report"]) == 2
+    assert all(0 <= u.low <= u.mean <= u.high <= 1 for u in c.utilization)

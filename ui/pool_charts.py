@@ -1,0 +1,67 @@
+"""Plotly figures for sizing several pools: one pool's worker-count trade-off against the p95
+of each task type it serves. Pure functions, as in ``ui/charts.py``, whose axes it shares."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from sim.analysis.sizing import PoolCurve
+from ui.charts import UTILISATION, UTILISATION_AXIS
+
+# one colour per task type, none of them the utilisation's orange
+TYPE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+FIGURE_TITLES = {"sojourn_p95": "p95 sojourn", "wait_p95": "p95 wait"}
+
+
+def pool_tradeoff(
+    curve: PoolCurve, figure: str, targets: dict[str, float], current: int | None = None
+) -> go.Figure:
+    """Each served task type's ``figure`` (with its 95 % band) and its target, in the type's
+    colour, and the pool's utilisation, against the pool's worker count."""
+    x = list(curve.counts)
+    fig = go.Figure()
+    for i, (name, estimates) in enumerate(curve.figures[figure].items()):
+        colour = TYPE_COLOURS[i % len(TYPE_COLOURS)]
+        if estimates and estimates[0].low is not None:
+            fig.add_scatter(
+                x=x + x[::-1],
+                y=[e.high for e in estimates] + [e.low for e in estimates][::-1],
+                fill="toself",
+                fillcolor=colour,
+                line=dict(width=0),
+                opacity=0.2,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        fig.add_scatter(
+            x=x,
+            y=[e.mean for e in estimates],
+            mode="lines+markers",
+            line=dict(color=colour),
+            name=f"{name} {FIGURE_TITLES[figure]}",
+        )
+        if name in targets:
+            fig.add_hline(
+                y=targets[name],
+                line=dict(dash="dot", color=colour),
+                annotation_text=f"{name} target {targets[name]:g} s",
+            )
+    fig.add_scatter(
+        x=x,
+        y=[e.mean for e in curve.utilization],
+        mode="lines+markers",
+        line=dict(color=UTILISATION, dash="dash"),
+        name="utilisation",
+        yaxis="y2",
+    )
+    if current is not None:
+        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
+    fig.update_layout(
+        title=f"Pool {curve.pool}: worker-count trade-off",
+        xaxis=dict(title=f"workers in pool {curve.pool}", tickmode="array", tickvals=x),
+        yaxis=dict(title="seconds", rangemode="tozero"),
+        yaxis2=UTILISATION_AXIS,
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(t=50, b=40),
+    )
+    return fig
