@@ -4,7 +4,8 @@ Listens the way Flower does — an event receiver on the broker, workers started
 only reads events, then asks the nodes for their settings (``live.worker_settings``): it never
 sends, consumes or deletes a message of the deployment's task queues. From what it hears it
 writes the arrival times (a trace file), the service times of every attempt (an empirical file),
-the failure and retry rates and the retry countdown; the file says which fields it observed
+the failure and retry rates and the retry countdown; with several task names, one task type
+each and the nodes' pools (``live.recorded_types``). The file says which fields it observed
 (``live.recorded_file``).
 
 An arrival is the producer's ``task-sent`` event when the app sends it
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,15 +29,32 @@ from celery import Celery
 
 from live.broker_wait import QueueSampler
 from live.recorded_file import scenario_text
+from live.recorded_types import (
+    NameSeen,
+    failure_fields,
+    median,
+    pool_tables,
+    scenario_name,
+    task_tables,
+)
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
 from sim.scenario import Scenario
+
+# [workers] fields the recorded pools set for themselves
+POOL_HELD = ("workers.count", "workers.concurrency", "workers.prefetch_multiplier")
 
 
 def data_files(out: Path) -> tuple[Path, Path]:
     """The arrival and service files written beside the scenario ``out``."""
     stem = out.with_suffix("")
     return stem.with_name(stem.name + "-arrivals.csv"), stem.with_name(stem.name + "-service.csv")
+
+
+def type_service_file(out: Path, name: str) -> Path:
+    """The service file of task type ``name``, beside the scenario ``out``."""
+    stem = out.with_suffix("")
+    return stem.with_name(f"{stem.name}-service-{name}.csv")
 
 
 @dataclass(frozen=True)
@@ -53,14 +72,13 @@ class Recording:
     def __init__(self) -> None:
         self.sent: dict[str, float] = {}  # uuid → time of its first send
         self.received: dict[tuple[str, int], float] = {}  # (uuid, retries) → time
-        self.names: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # uuid → task name
+        self.queues: dict[str, str] = {}  # uuid → the queue its task-sent named
         self.hosts: set[str] = set()  # worker nodes heard from
         self.started: dict[str, tuple[float, str]] = {}  # uuid → (time, hostname) of the run
-        self.runtimes: list[float] = []
-        self.runtime_by_name: dict[str, list[float]] = defaultdict(list)
-        self.outcomes: dict[str, int] = defaultdict(int)  # succeeded / failed / retried
-        self.retried_at: dict[str, float] = {}
-        self.countdowns: list[float] = []
+        self.ended: list[tuple[str, str, float | None, str]] = []  # uuid, kind, runtime, host
+        self.retried_at: dict[str, list[float]] = defaultdict(list)  # uuid → its task-retried
+        self.etas: dict[tuple[str, int], float] = {}  # (uuid, retries) → the ETA it was sent with
         self.running: dict[str, int] = defaultdict(int)
         self.concurrency: dict[str, int] = defaultdict(int)
         self.lock = threading.Lock()
@@ -73,8 +91,7 @@ class Recording:
             if not uuid:
                 return
             if kind == "task-sent":
-                if not int(event.get("retries") or 0):
-                    self.sent.setdefault(uuid, t)
+                self._sent(event, uuid, t)
             elif kind == "task-received":
                 self._received(event, uuid, t)
             elif kind == "task-started":
@@ -85,85 +102,159 @@ class Recording:
             elif kind in ("task-succeeded", "task-failed", "task-retried"):
                 self._ended(kind, uuid, t, float(event.get("runtime") or 0.0))
 
+    def _sent(self, event: dict, uuid: str, t: float) -> None:
+        self.names[uuid] = event.get("name") or "?"
+        if queue := event.get("queue") or event.get("routing_key"):
+            self.queues.setdefault(uuid, queue)
+        if not int(event.get("retries") or 0):
+            self.sent.setdefault(uuid, t)
+
     def _received(self, event: dict, uuid: str, t: float) -> None:
         retries = int(event.get("retries") or 0)
         self.received.setdefault((uuid, retries), t)
         self.names[uuid] = event.get("name") or "?"
-        if event.get("eta") and uuid in self.retried_at:
-            eta = datetime.fromisoformat(event["eta"]).timestamp()
-            self.countdowns.append(max(0.0, eta - self.retried_at[uuid]))
+        if event.get("eta") and retries:
+            self.etas[(uuid, retries)] = datetime.fromisoformat(event["eta"]).timestamp()
 
     def _ended(self, kind: str, uuid: str, t: float, runtime: float) -> None:
-        self.outcomes[kind] += 1
         if kind == "task-retried":
-            self.retried_at[uuid] = t
-        if uuid in self.started:
-            began, host = self.started.pop(uuid)
-            self.running[host] -= 1
-            self.runtimes.append(runtime or t - began)
-            self.runtime_by_name[self.names.get(uuid, "?")].append(runtime or t - began)
+            self.retried_at[uuid].append(t)
+        if uuid not in self.started:  # started before the listening: its runtime is unknown
+            self.ended.append((uuid, kind, None, ""))
+            return
+        began, host = self.started.pop(uuid)
+        self.running[host] -= 1
+        self.ended.append((uuid, kind, runtime or t - began, host))
 
-    def arrivals(self) -> tuple[list[float], int]:
-        """Each task's first arrival, sorted: its send when heard, else its first reservation;
+    def countdowns(self) -> list[tuple[str, float]]:
+        """(uuid, countdown) of each retry seen: the ETA its n-th retry was received with after
+        its n-th task-retried (the worker may reserve the retry before it sends task-retried)."""
+        return [
+            (uuid, max(0.0, eta - self.retried_at[uuid][retries - 1]))
+            for (uuid, retries), eta in self.etas.items()
+            if len(self.retried_at.get(uuid, ())) >= retries
+        ]
+
+    def first_arrivals(self) -> tuple[dict[str, float], int]:
+        """Each task's first arrival by id: its send when heard, else its first reservation;
         and how many are reservations."""
         first_received = {uuid: t for (uuid, retries), t in self.received.items() if not retries}
-        times = {**first_received, **self.sent}
-        return sorted(times.values()), len(set(first_received) - set(self.sent))
+        return {**first_received, **self.sent}, len(set(first_received) - set(self.sent))
 
-    def observed(self, arrivals: list[float], settings: WorkerSettings) -> dict[str, Any]:
-        """The scenario fields the events and the nodes showed (dotted key → value)."""
-        names = ", ".join(
-            f"{n}: {len(v)} runs, median {sorted(v)[len(v) // 2]:.3g}s"
-            for n, v in sorted(self.runtime_by_name.items())
+    def arrivals(self) -> tuple[list[float], int]:
+        """The first arrivals, sorted, and how many are reservations."""
+        first, reserved = self.first_arrivals()
+        return sorted(first.values()), reserved
+
+    def seen(self, name: str | None, arrived: Iterable[str]) -> NameSeen:
+        """What was heard of task ``name`` (of every name: None); ``arrived``: the task ids."""
+
+        def mine(uuid: str) -> bool:
+            return name is None or self.names.get(uuid, "?") == name
+
+        ended = [(kind, runtime, host) for uuid, kind, runtime, host in self.ended if mine(uuid)]
+        return NameSeen(
+            name=name or "every task",
+            arrivals=sum(map(mine, arrived)),
+            queues=Counter(queue for uuid, queue in self.queues.items() if mine(uuid)),
+            runtimes=tuple(runtime for _, runtime, _ in ended if runtime is not None),
+            attempts=len(ended),
+            failed=sum(kind != "task-succeeded" for kind, _, _ in ended),
+            max_retries=max((r for uuid, r in self.received if mine(uuid)), default=0),
+            countdowns=tuple(c for uuid, c in self.countdowns() if mine(uuid)),
+            hosts=frozenset(host for _, _, host in ended if host),
         )
-        fields: dict[str, Any] = {
+
+    def observed(self, arrived: dict[str, float], settings: WorkerSettings) -> dict[str, Any]:
+        """The scenario fields the events and the nodes showed (dotted key → value)."""
+        by_name = [self.seen(name, arrived) for name in sorted(set(self.names.values()))]
+        names = ", ".join(
+            f"{s.name}: {len(s.runtimes)} runs, median {median(s.runtimes):.3g}s"
+            for s in by_name
+            if s.runtimes
+        )
+        return {
             "name": "recorded",
-            "description": f"Recorded from a live deployment: {len(arrivals)} tasks. {names}.",
-            "run.tasks": len(arrivals),
+            "description": f"Recorded from a live deployment: {len(arrived)} tasks. {names}.",
+            "run.tasks": len(arrived),
             "arrivals.process": "trace",
             "service.dist": "empirical",
             "workers.count": max(1, len(self.concurrency)),
             "workers.concurrency": max(self.concurrency.values(), default=1),
             **settings.fields,
+            **failure_fields(self.seen(None, arrived)),
         }
-        attempts = sum(self.outcomes.values())
-        failed = self.outcomes["task-failed"] + self.outcomes["task-retried"]
-        fields["failures.probability"] = failed / attempts if attempts else 0.0
-        if failed:  # how far the deployment was seen to retry: 0 = it never retried
-            fields["retry.max_retries"] = max(r for _, r in self.received)
-        if self.countdowns:
-            fields["retry.countdown"] = sorted(self.countdowns)[len(self.countdowns) // 2]
-        return fields
 
     def write(self, out: Path, settings: WorkerSettings, sampler: QueueSampler) -> Recorded:
         """Write the arrival and service files beside ``out``, then ``out`` itself; the sampled
         queue lengths estimate the wait in Redis when the arrivals are reservations."""
-        arrivals, reserved = self.arrivals()
-        if len(arrivals) < 2 or not self.runtimes:
+        arrived, reserved = self.first_arrivals()
+        arrivals = sorted(arrived.values())
+        everything = self.seen(None, arrived)
+        if len(arrivals) < 2 or not everything.runtimes:
             raise ValueError(
                 "heard fewer than two tasks: record for longer, and start the "
                 "deployment's workers with -E (events on), as Flower needs"
             )
         arrivals_file, service_file = data_files(out)
-        arrivals_file.write_text(
-            "t\n" + "\n".join(f"{t - arrivals[0]:.6f}" for t in arrivals) + "\n"
-        )
-        service_file.write_text("seconds\n" + "\n".join(f"{r:.6f}" for r in self.runtimes) + "\n")
-        fields = self.observed(arrivals, settings)
+        write_column(arrivals_file, "t", [t - arrivals[0] for t in arrivals])
+        write_column(service_file, "seconds", everything.runtimes)
+        fields = self.observed(arrived, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
+        names = sorted({self.names[uuid] for uuid in arrived})
+        type_notes = (
+            self.task_types(out, names, arrived, settings, fields) if len(names) > 1 else []
+        )
         span = max(arrivals[-1] - arrivals[0], 1e-6)  # all at one instant: a burst
         rate = (len(arrivals) - 1) / span
         unseen = sampler.estimate(arrivals[0], arrivals[-1], rate) if reserved else ""
         source, warnings = arrival_source(reserved, len(arrivals), unseen)
-        notes = [load_note(rate, span, self.runtimes, fields), *warnings, *settings.notes]
-        out.write_text(scenario_text(fields, notes))
+        notes = [load_note(rate, span, everything.runtimes, fields), *warnings, *settings.notes]
+        if settings.mixed and "pools" not in fields:  # pools give each their own concurrency
+            notes.append(settings.mixed)
+        out.write_text(scenario_text(fields, [*notes, *type_notes]))
         return Recorded(scenario_module.load(out), source, warnings)
 
+    def task_types(
+        self,
+        out: Path,
+        names: list[str],
+        arrived: dict[str, float],
+        settings: WorkerSettings,
+        fields: dict[str, Any],
+    ) -> list[str]:
+        """Several task names: set ``fields``' task types, one a name with its own service file
+        beside ``out``, and the nodes' pools, which then hold the node counts; the notes."""
+        by_name = [self.seen(name, arrived) for name in names]
+        files = {
+            s.name: type_service_file(out, scenario_name(s.name)) for s in by_name if s.runtimes
+        }
+        for seen in by_name:
+            if seen.name in files:
+                write_column(files[seen.name], "seconds", seen.runtimes)
+        fields["tasks"], notes = task_tables(
+            by_name, settings.node_queues, {name: file.name for name, file in files.items()}
+        )
+        pools, pool_notes = pool_tables(settings.pools, fields["tasks"])
+        if pools:
+            fields["pools"] = pools
+            for key in POOL_HELD:
+                fields.pop(key, None)
+        return [*notes, *pool_notes]
 
-def load_note(rate: float, span: float, runtimes: list[float], fields: dict[str, Any]) -> str:
-    """The observed rate and how busy it kept the pool: what the recording is a sample of."""
+
+def write_column(path: Path, header: str, values: Iterable[float]) -> None:
+    """One number a line under a header: the data files the scenario names."""
+    path.write_text(header + "\n" + "".join(f"{v:.6f}\n" for v in values))
+
+
+def load_note(rate: float, span: float, runtimes: Sequence[float], fields: dict[str, Any]) -> str:
+    """The observed rate and how busy it kept the nodes: what the recording is a sample of."""
     service = sum(runtimes) / len(runtimes)
-    slots = fields["workers.count"] * fields["workers.concurrency"]
+    pools = fields.get("pools") or [
+        {"count": fields["workers.count"], "concurrency": fields["workers.concurrency"]}
+    ]
+    slots = sum(pool["count"] * pool["concurrency"] for pool in pools)
     return (
         f"observed: {rate:.4g} tasks/s over {span:.4g} s, mean service {service:.4g} s, "
         f"so the {slots} slots were {rate * service / slots:.0%} busy"

@@ -32,12 +32,23 @@ SEED_NOTE = (
 
 def assumed_defaults(observed: dict[str, Any]) -> list[str]:
     """One line per field not observed: its default, and what it means."""
-    skip = {"name", "description", "seed", *REPLACED_BY_FILES, *observed}
+    skip = {"name", "description", "seed", *REPLACED_BY_FILES, *observed, *set_by_each(observed)}
     return [
         f"{f.key} = {scenario_io.toml_value(f.default)}  ({f.meaning})"
         for f in FIELDS
         if f.key not in skip
     ]
+
+
+def set_by_each(observed: dict[str, Any]) -> set[str]:
+    """The fields every recorded task type (``service.file``…) or every pool (``workers.count``…)
+    sets for itself: observed there, so no default is assumed."""
+    tasks = [
+        {f"{k}.{f}" for k, v in table.items() if isinstance(v, dict) for f in v}
+        for table in observed.get("tasks", [])
+    ]
+    pools = [{f"workers.{k}" for k in table} for table in observed.get("pools", [])]
+    return set().union(*(set.intersection(*each) for each in (tasks, pools) if each))
 
 
 def scenario_text(observed: dict[str, Any], notes: list[str]) -> str:

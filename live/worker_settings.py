@@ -20,9 +20,9 @@ from kombu.exceptions import OperationalError
 INSPECT_TIMEOUT = 1.0  # seconds to wait for the nodes' replies, as `celery inspect` waits
 KOMBU_REDIS_VISIBILITY_TIMEOUT = 3600.0  # seconds: kombu's Redis transport when unset
 
-# scenario field ← the Celery setting `inspect conf` reports for it, and its type
+# scenario field ← the app-wide Celery setting `inspect conf` reports for it, and its type
+# (worker_prefetch_multiplier is read per pool, in node_fields)
 CONF_FIELDS = {
-    "workers.prefetch_multiplier": ("worker_prefetch_multiplier", int),
     "ack.late": ("task_acks_late", bool),
     "ack.reject_on_worker_lost": ("task_reject_on_worker_lost", bool),
     "results.track_started": ("task_track_started", bool),
@@ -32,10 +32,14 @@ CONF_FIELDS = {
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """Scenario fields the nodes reported (dotted key → value) and where they came from."""
+    """Scenario fields the nodes reported (dotted key → value) and where they came from; with
+    the nodes' queues, one pool table per set of queues (``[[pools]]`` fields, Celery's names)."""
 
     fields: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    mixed: str = ""  # how [workers] stands for nodes of different concurrency, when they are
+    pools: tuple[dict[str, Any], ...] = ()
+    node_queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node → its -Q
 
 
 def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
@@ -44,20 +48,25 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
     try:
         stats = inspect.stats() or {}
         conf = (inspect.conf(with_defaults=True) or {}) if stats else {}
+        active = (inspect.active_queues() or {}) if stats else {}
     except (OSError, OperationalError):  # the broker went away: keep what the events showed
-        stats, conf = {}, {}
+        stats, conf, active = {}, {}, {}
     if hosts and hosts & set(stats):
         stats = {node: s for node, s in stats.items() if node in hosts}
     try:
-        return settings_from(stats, conf)
+        queues = {node: tuple(q["name"] for q in qs) for node, qs in active.items()}
+        return settings_from(stats, conf, queues)
     except (KeyError, TypeError, ValueError) as err:  # a reply of another shape: keep the events
         return WorkerSettings(
             notes=(f"the nodes' `celery inspect` replies were unreadable ({err!r})",)
         )
 
 
-def settings_from(stats: dict[str, dict], conf: dict[str, dict]) -> WorkerSettings:
-    """The fields ``inspect stats`` and ``inspect conf`` replies give, per node name."""
+def settings_from(
+    stats: dict[str, dict], conf: dict[str, dict], queues: dict[str, tuple[str, ...]] | None = None
+) -> WorkerSettings:
+    """The fields ``inspect stats``, ``inspect conf`` and ``inspect active_queues`` replies
+    give, per node name."""
     if not stats:
         return WorkerSettings(
             notes=(
@@ -66,29 +75,68 @@ def settings_from(stats: dict[str, dict], conf: dict[str, dict]) -> WorkerSettin
             )
         )
     nodes = sorted(stats)
-    slots = Counter(int(stats[n]["pool"]["max-concurrency"]) for n in nodes)
-    concurrency = slots.most_common(1)[0][0]
-    fields: dict[str, Any] = {"workers.count": len(nodes), "workers.concurrency": concurrency}
+    fields = node_fields(nodes, stats, conf)
     first = stats[nodes[0]]
     settings = conf.get(nodes[0], {})
     for key, (setting, kind) in CONF_FIELDS.items():
         if settings.get(setting) is not None:  # None: Celery's own "not set"
             fields[key] = kind(settings[setting])
-    if "workers.prefetch_multiplier" not in fields and first.get("prefetch_count"):
-        fields["workers.prefetch_multiplier"] = int(first["prefetch_count"]) // concurrency
-    transport = (first.get("broker") or {}).get("transport_options") or {}
     fields["ack.visibility_timeout"] = float(
-        transport.get("visibility_timeout", KOMBU_REDIS_VISIBILITY_TIMEOUT)
+        transport_options(first).get("visibility_timeout", KOMBU_REDIS_VISIBILITY_TIMEOUT)
     )
     # "celery.concurrency.prefork:TaskPool" → "prefork"
-    pools = sorted(
+    kinds = sorted(
         {stats[n]["pool"]["implementation"].split(":")[0].rsplit(".", 1)[-1] for n in nodes}
     )
     notes = [
         f"observed with `celery inspect stats` / `inspect conf` on {', '.join(nodes)}: pool "
-        f"{', '.join(pools)}, prefetch_count {first.get('prefetch_count')}; app-wide settings "
+        f"{', '.join(kinds)}, prefetch_count {first.get('prefetch_count')}; app-wide settings "
         "(a task's own acks_late would override them)"
     ]
-    if len(slots) > 1:
-        notes.append(f"nodes differ in concurrency {dict(slots)}: written as {concurrency}")
-    return WorkerSettings(fields, tuple(notes))
+    slots = {int(stats[n]["pool"]["max-concurrency"]) for n in nodes}
+    mixed = f"nodes differ in concurrency {sorted(slots)}: written as the most common"
+    mine = {node: qs for node, qs in (queues or {}).items() if node in stats}
+    return WorkerSettings(
+        fields, tuple(notes), mixed if len(slots) > 1 else "", pools_from(stats, conf, mine), mine
+    )
+
+
+def node_fields(nodes: list[str], stats: dict[str, dict], conf: dict[str, dict]) -> dict:
+    """Count, concurrency (the most common) and prefetch multiplier of a group of nodes: the
+    multiplier its first node's conf says, else its prefetch count over its concurrency."""
+    slots = Counter(int(stats[n]["pool"]["max-concurrency"]) for n in nodes)
+    concurrency = slots.most_common(1)[0][0]
+    fields: dict[str, Any] = {"workers.count": len(nodes), "workers.concurrency": concurrency}
+    multiplier = conf.get(nodes[0], {}).get("worker_prefetch_multiplier")
+    prefetch_count = stats[nodes[0]].get("prefetch_count")
+    if multiplier is not None:
+        fields["workers.prefetch_multiplier"] = int(multiplier)
+    elif prefetch_count:
+        fields["workers.prefetch_multiplier"] = int(prefetch_count) // concurrency
+    return fields
+
+
+def pools_from(
+    stats: dict[str, dict], conf: dict[str, dict], queues: dict[str, tuple[str, ...]]
+) -> tuple[dict[str, Any], ...]:
+    """One pool per set of queues the nodes consume (``-Q``, in the first node's order), with
+    its nodes' count, concurrency, prefetch multiplier and queue order (kombu's
+    ``queue_order_strategy`` transport option, round_robin when unset)."""
+    groups: dict[frozenset[str], list[str]] = {}
+    for node in sorted(queues):
+        groups.setdefault(frozenset(queues[node]), []).append(node)
+    return tuple(
+        {
+            "queues": list(queues[nodes[0]]),
+            "queue_order": transport_options(stats[nodes[0]]).get(
+                "queue_order_strategy", "round_robin"
+            ),
+            **{k.removeprefix("workers."): v for k, v in node_fields(nodes, stats, conf).items()},
+        }
+        for nodes in groups.values()
+    )
+
+
+def transport_options(stats: dict) -> dict[str, Any]:
+    """A node's broker transport options, as ``inspect stats`` reports them."""
+    return (stats.get("broker") or {}).get("transport_options") or {}

@@ -246,9 +246,24 @@ def cmd_record(args: argparse.Namespace) -> int:
             "out": str(out),
             "tasks": sc.run.tasks,
             "arrivals_from": recorded.arrivals_from,
-            "workers": sc.workers.count,
-            "concurrency": sc.workers.concurrency,
+            "workers": len(sc.nodes),
             "failure_probability": sc.failures.probability,
+            "by_task": {
+                t.name: {
+                    "queue": t.queue,
+                    "share": t.share,
+                    "failure_probability": t.failures.probability,
+                }
+                for t in sc.task_types
+            },
+            "by_pool": {
+                p.name: {
+                    "queues": ",".join(p.queues),
+                    "count": p.workers.count,
+                    "concurrency": p.workers.concurrency,
+                }
+                for p in sc.worker_pools
+            },
         },
         args.json,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,21 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: malformed TOML: {err}") from None
-    for table in raw.values():
-        file = table.get("file") if isinstance(table, dict) else None
+    for table in tables_in(raw):
+        file = table.get("file")
         if isinstance(file, str) and file and not Path(file).is_absolute():
             table["file"] = str(path.parent / file)
     return raw
+
+
+def tables_in(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every table below ``data``: ``[service]``, and a task type's ``[tasks.service]`` within
+    an array of tables."""
+    for value in data.values():
+        for table in value if isinstance(value, list) else [value]:
+            if isinstance(table, dict):
+                yield table
+                yield from tables_in(table)
 
 
 def without_lesson(raw: dict[str, Any]) -> dict[str, Any]:

@@ -79,8 +79,8 @@ def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
     """TOML for ``out``: the tables of the ``scenario`` file with the fitted overheads set, its
     data files still found from ``out``'s folder; ``how`` says what run they were fitted on."""
     tables = scenario_io.read_toml(scenario)
-    for table in tables.values():
-        if isinstance(table, dict) and table.get("file"):
+    for table in scenario_io.tables_in(tables):
+        if table.get("file"):
             table["file"] = os.path.relpath(Path(table["file"]).resolve(), out.resolve().parent)
     tables.setdefault("overhead", {}).update(dispatch=fit.dispatch, record=fit.record)
     return (

@@ -1,7 +1,7 @@
 """`queuelab record` on a separate Celery app with events on: the recorded scenario replays it.
 
 Wall time: ~30 s for the recording that is replayed, ~6 s more for the one without task-sent
-events (same deployment worker).
+events (same deployment worker), ~20 s for the two task names on two queues.
 """
 
 import contextlib
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -23,45 +24,66 @@ from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
 
+ISO_AT_3 = datetime.fromtimestamp(3.0, tz=UTC).isoformat()  # an ETA 3 s after the epoch
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
 TASKS, RATE = 60, 6.0
-DEPLOYMENT_WORKER = ["-A", "tests.live.deployment_app", "worker", "-E", "-c", "2"]
-DEPLOYMENT_WORKER += ["-n", "deploy@test", "--without-gossip", "--without-mingle", "-l", "WARNING"]
 
 
-def subscription(redis_url):
-    """A wait for one more pattern subscription on the broker than there is now: how a Celery
-    process shows it has started to listen."""
+def node(name: str, queue: str, concurrency: int) -> list[str]:
+    """A deployment node's `celery worker` arguments: events on (-E), consuming ``queue``."""
+    return ["-A", "tests.live.deployment_app", "worker", "-E", "-c", str(concurrency)] + [
+        *("-Q", queue, "-n", name, "--without-gossip", "--without-mingle", "-l", "WARNING")
+    ]
+
+
+DEPLOYMENT_WORKER = node("deploy@test", "deployment", 2)
+
+
+def subscription(redis_url, processes: int = 1):
+    """A wait for ``processes`` more connections subscribed to a pattern on the broker than
+    there are now: how a Celery process shows it has started to listen (nodes share the
+    pidbox pattern, so each is counted by its connection)."""
     client = redis.Redis.from_url(redis_url)
-    patterns = client.pubsub_numpat()
+
+    def listening() -> int:
+        return sum(int(c.get("psub", 0)) > 0 for c in client.client_list())
+
+    before = listening()
 
     def wait() -> None:
         deadline = time.time() + 30
-        while client.pubsub_numpat() <= patterns and time.time() < deadline:
+        while listening() < before + processes and time.time() < deadline:
             time.sleep(0.1)
 
     return wait
 
 
 @contextlib.contextmanager
-def deployment(redis_url):
-    """The user's own deployment: one Celery worker with events on (-E), as Flower needs; yields
-    once it listens for remote control (its pidbox pattern on the broker)."""
+def deployment(redis_url, *nodes: list[str]):
+    """The user's own deployment: Celery workers (one ``DEPLOYMENT_WORKER`` unless ``nodes``
+    gives each one's arguments) with events on (-E), as Flower needs; yields once they listen
+    for remote control (their pidbox patterns on the broker)."""
     env = {**os.environ, "DEPLOYMENT_REDIS_URL": redis_url}
-    subscribed = subscription(redis_url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", *DEPLOYMENT_WORKER],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    nodes = nodes or (DEPLOYMENT_WORKER,)
+    subscribed = subscription(redis_url, len(nodes))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", *node],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for node in nodes
+    ]
     try:
         subscribed()
         yield
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -207,3 +229,95 @@ def test_arrivals_are_send_times_where_heard_and_reservations_otherwise():
     source, (warning,) = arrival_source(1, 3, "an estimate")
     assert source == "both" and "1 of 3" in warning and "(an estimate)" in warning
     assert arrival_source(0, 3, "") == ("task-sent", ())
+
+
+def test_each_task_name_has_its_own_failures_and_retry_countdown():
+    """A retry reserved before its task-retried event arrived still gives its countdown."""
+    recording = Recording()
+    for kind, uuid, t, extra in [
+        ("task-sent", "a", 0.0, {"name": "report", "queue": "reports"}),
+        ("task-sent", "b", 0.1, {"name": "resize", "routing_key": "images"}),
+        ("task-received", "a", 0.2, {"name": "report"}),
+        ("task-started", "a", 0.3, {}),
+        ("task-received", "a", 1.0, {"name": "report", "retries": 1, "eta": ISO_AT_3}),
+        ("task-retried", "a", 1.1, {}),
+        ("task-received", "b", 0.2, {"name": "resize"}),
+        ("task-started", "b", 0.3, {}),
+        ("task-failed", "b", 0.5, {"runtime": 0.2}),
+    ]:
+        recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, **extra})
+    arrived, _ = recording.first_arrivals()
+    report, resize = recording.seen("report", arrived), recording.seen("resize", arrived)
+    assert (report.queues, report.failed, report.max_retries) == ({"reports": 1}, 1, 1)
+    assert report.countdowns == pytest.approx((1.9,))
+    assert (resize.queues, resize.failed, resize.max_retries, resize.runtimes) == (
+        {"images": 1},
+        1,
+        0,
+        (0.2,),
+    )
+
+
+def send_two_kinds(client, redis_url) -> tuple[int, int]:
+    """30 tasks at 7.5 a second: every third a report (0.2-0.3 s, 4 of 10 failing once and
+    retried), the rest image resizes (0.05-0.15 s, 6 of 20 failing, never retried); waits until
+    they are done. Returns the failed resizes and the retried reports."""
+    resize_image = producer(redis_url, sent_events=True)
+    from tests.live.deployment_app import send_report
+
+    rng = np.random.default_rng(7)
+    start = time.time()
+    for i in range(30):
+        time.sleep(max(0.0, start + i / 7.5 - time.time()))
+        if i % 3 == 2:
+            send_report.delay(float(rng.uniform(0.2, 0.3)), i % 9 == 2)
+        else:
+            resize_image.delay(float(rng.uniform(0.05, 0.15)), i % 4 == 0)
+    wait_done(client, 30)
+    return sum(i % 4 == 0 for i in range(30) if i % 3 != 2), sum(i % 9 == 2 for i in range(30))
+
+
+@pytest.mark.live
+def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, no_leftovers):
+    """Two nodes, each consuming one queue: two task types with their own service, failures
+    and retries, and two pools. Wall time ~20 s."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete("deployment:done")
+    out = tmp_path / "two.toml"
+    images, reports = node("images@test", "deployment", 2), node("reports@test", "reports", 1)
+    with deployment(redis_url, images, reports), recording(redis_url, out) as recorder:
+        failed, retried = send_two_kinds(client, redis_url)
+        stdout, stderr = stopped(recorder, signal.SIGINT)
+    assert recorder.returncode == 130, stderr
+    assert json.loads(stdout)["by_task"]["deployment.send_report"]["queue"] == "reports"
+
+    sc = scenario.load(out)
+    resize, report = sc.task_types
+    assert (resize.name, resize.queue, report.name, report.queue) == (
+        "deployment.resize_image",
+        "deployment",
+        "deployment.send_report",
+        "reports",
+    )
+    assert (resize.share, report.share) == pytest.approx((20 / 30, 10 / 30))
+    # each type's own runtimes: the sleep plus Celery's few ms
+    assert np.loadtxt(resize.service.file, skiprows=1).mean() == pytest.approx(0.1, rel=0.3)
+    assert np.loadtxt(report.service.file, skiprows=1).mean() == pytest.approx(0.25, rel=0.2)
+    assert resize.failures.probability == pytest.approx(failed / 20)
+    assert resize.retry.max_retries == 0  # its failures were never retried
+    assert report.failures.probability == pytest.approx(retried / (10 + retried))
+    assert report.retry.max_retries == 1
+    assert report.retry.countdown == pytest.approx(0.3, abs=0.1)
+    pools = {p.name: (p.queues, p.workers.count, p.workers.concurrency) for p in sc.pools}
+    assert pools == {"deployment": (("deployment",), 1, 2), "reports": (("reports",), 1, 1)}
+    assert {p.workers.prefetch_multiplier for p in sc.pools} == {2}
+    assert "#   workers.count" not in out.read_text()  # the pools hold it: not assumed
+
+    simulated = subprocess.run(
+        [*QUEUELAB, "simulate", str(out), "--json"], capture_output=True, text=True, check=True
+    )
+    by_task = json.loads(simulated.stdout)["by_task"]
+    assert {name: figures["tasks"] for name, figures in by_task.items()} == pytest.approx(
+        {"deployment.resize_image": 20, "deployment.send_report": 10}, abs=8
+    )  # each arrival's type drawn by its share
+    assert set(json.loads(simulated.stdout)["by_pool"]) == {"deployment", "reports"}

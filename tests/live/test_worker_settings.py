@@ -47,6 +47,33 @@ def test_without_conf_the_multiplier_comes_from_the_prefetch_count():
 
 def test_nodes_that_differ_are_named_and_no_reply_is_said():
     found = settings_from({"a@h": stats(2, 8), "b@h": stats(2, 8), "c@h": stats(8, 32)}, {})
-    assert found.fields["workers.concurrency"] == 2 and "differ" in found.notes[1]
+    assert found.fields["workers.concurrency"] == 2 and "differ" in found.mixed
     silent = settings_from({}, {})
     assert silent.fields == {} and "no worker answered" in silent.notes[0]
+
+
+def test_nodes_that_consume_the_same_queues_are_one_pool():
+    replies = {
+        "a@h": stats(2, 4),
+        "b@h": stats(2, 4),
+        "c@h": stats(1, 8, {"queue_order_strategy": "priority"}),
+    }
+    queues = {"a@h": ("fast",), "b@h": ("fast",), "c@h": ("slow", "fast"), "gone@h": ("x",)}
+    found = settings_from(replies, {"c@h": CONF}, queues)
+    assert found.pools == (
+        {
+            "queues": ["fast"],
+            "queue_order": "round_robin",
+            "count": 2,
+            "concurrency": 2,
+            "prefetch_multiplier": 2,
+        },
+        {
+            "queues": ["slow", "fast"],
+            "queue_order": "priority",
+            "count": 1,
+            "concurrency": 1,
+            "prefetch_multiplier": 2,  # its conf's, not its prefetch count's 8
+        },
+    )
+    assert "gone@h" not in found.node_queues  # it did not answer stats: not one of the nodes

@@ -16,6 +16,12 @@ def test_a_relative_data_file_resolves_next_to_the_file_in_any_table(tmp_path):
     assert raw["lesson"] == {"title": "t"}  # read_toml keeps it for sim.analysis.lessons
 
 
+def test_a_task_types_data_file_resolves_next_to_the_file(tmp_path):
+    (tmp_path / "s.toml").write_text('[[tasks]]\nname = "a"\n[tasks.service]\nfile = "a.csv"\n')
+    raw = scenario_io.read_toml(tmp_path / "s.toml")
+    assert raw["tasks"][0]["service"]["file"] == str(tmp_path / "a.csv")
+
+
 def test_parse_and_read_skip_the_lesson_table(tmp_path):
     text = '[lesson]\ntitle = "t"\n[workers]\ncount = 2\n'
     (tmp_path / "s.toml").write_text(text)

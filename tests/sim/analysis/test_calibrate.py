@@ -47,6 +47,7 @@ def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(t
     given = tmp_path / "in" / "mine.toml"
     given.write_text(
         'seed = 7\n[workers]\ncount = 3\n[service]\ndist = "empirical"\nfile = "service.csv"\n'
+        '[[tasks]]\nname = "a"\n[tasks.service]\ndist = "empirical"\nfile = "service.csv"\n'
     )
     out = tmp_path / "out" / "calibrated.toml"
     out.parent.mkdir()
@@ -57,5 +58,12 @@ def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(t
     assert (sc.seed, sc.workers.count, sc.run.tasks) == (7, 3, scenario.load(None).run.tasks)
     assert (sc.overhead.dispatch, sc.overhead.record) == (0.02, 0.01)
     assert sc.service.file == str(tmp_path / "out" / "../in/service.csv")
-    assert set(tomllib.loads(out.read_text())) == {"seed", "workers", "service", "overhead"}
+    assert sc.tasks[0].service.file == sc.service.file  # a task type's data file too
+    assert set(tomllib.loads(out.read_text())) == {
+        "seed",
+        "workers",
+        "service",
+        "tasks",
+        "overhead",
+    }
     assert "--set run.tasks=600" in out.read_text().splitlines()[1]  # said, not applied

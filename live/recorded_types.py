@@ -1,0 +1,122 @@
+"""Task types and pools of a recording that heard several task names.
+
+Each task name becomes a ``[[tasks]]`` table: its share of the arrivals, its queue, its own
+service times, failures and retries. Celery 5.7 puts the queue's name in a ``task-sent`` event
+(``queue``; ``routing_key`` is the same name on a direct route) and in no worker event, so a name
+heard only as ``task-received`` is on the queue every node that ran it consumes. The nodes' queues
+(``inspect active_queues``) give the ``[[pools]]``: nodes consuming the same queues are one pool.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sim.scenario import DEFAULT_QUEUE
+
+NOT_A_NAME = re.compile(r"[^A-Za-z0-9_.:-]")  # what a scenario's task, queue or pool name refuses
+
+
+@dataclass(frozen=True)
+class NameSeen:
+    """What the events showed of one task name (or of all of them together)."""
+
+    name: str
+    arrivals: int
+    queues: Counter[str]  # the queue each of its task-sent events named
+    runtimes: tuple[float, ...]  # every attempt's that started while listening, as they ended
+    attempts: int  # attempts that ended while listening
+    failed: int  # of those, failed and retried ones
+    max_retries: int  # the most retries one of its tasks was received with
+    countdowns: tuple[float, ...]  # a retry's ETA after its task-retried
+    hosts: frozenset[str]  # the nodes that ran it
+
+
+def median(values: tuple[float, ...]) -> float:
+    """The middle value (the upper one of an even count): a value that was seen."""
+    return sorted(values)[len(values) // 2]
+
+
+def failure_fields(seen: NameSeen) -> dict[str, Any]:
+    """Failures and retries as dotted fields: failed and retried attempts over all attempts;
+    the most retries seen when something failed (0: it was never retried); the median
+    countdown when a retry was seen."""
+    attempts = seen.attempts
+    fields: dict[str, Any] = {"failures.probability": seen.failed / attempts if attempts else 0.0}
+    if seen.failed:
+        fields["retry.max_retries"] = seen.max_retries
+    if seen.countdowns:
+        fields["retry.countdown"] = median(seen.countdowns)
+    return fields
+
+
+def scenario_name(text: str) -> str:
+    """A Celery name as a scenario name: characters a Redis key part refuses become ``_``."""
+    return NOT_A_NAME.sub("_", text) or "_"
+
+
+def queue_of(seen: NameSeen, node_queues: dict[str, tuple[str, ...]]) -> tuple[str, str]:
+    """The queue a task name was routed to, and a note when the events did not name it."""
+    if seen.queues:
+        return seen.queues.most_common(1)[0][0], ""
+    consumed = [set(node_queues[h]) for h in seen.hosts if h in node_queues]
+    common = sorted(set.intersection(*consumed)) if consumed else []
+    if len(common) == 1:
+        return common[0], ""
+    if common:
+        return common[0], (
+            f"{seen.name}: no task-sent event named its queue, and the nodes that ran it consume "
+            f"{', '.join(common)}: written as {common[0]}"
+        )
+    return DEFAULT_QUEUE, (
+        f"{seen.name}: no task-sent event named its queue and no node said what it consumes: "
+        f"written as Celery's default queue {DEFAULT_QUEUE!r}"
+    )
+
+
+def task_tables(
+    names: list[NameSeen], node_queues: dict[str, tuple[str, ...]], service_files: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One ``[[tasks]]`` table per task name; ``service_files`` names each one's runtimes file
+    (a name without one replays the service of all names). Also the notes on guessed queues."""
+    total = sum(s.arrivals for s in names)
+    tables, notes = [], []
+    for seen in names:
+        queue, note = queue_of(seen, node_queues)
+        table: dict[str, Any] = {
+            "name": scenario_name(seen.name),
+            "share": seen.arrivals / total,
+            "queue": scenario_name(queue),
+        }
+        if seen.name in service_files:
+            table["service"] = {"dist": "empirical", "file": service_files[seen.name]}
+        if seen.attempts:
+            for key, value in failure_fields(seen).items():
+                section, _, field = key.partition(".")
+                table.setdefault(section, {})[field] = value
+        tables.append(table)
+        notes += [note] if note else []
+    return tables, notes
+
+
+def pool_tables(
+    pools: tuple[dict[str, Any], ...], tasks: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The nodes' pools, named for their queues, when they consume every task's queue; else
+    none (every node then serves every queue) and a note saying why."""
+    consumed = {scenario_name(q) for pool in pools for q in pool["queues"]}
+    missed = sorted({t["queue"] for t in tasks} - consumed)
+    if not pools or missed:
+        why = f"no node said it consumes {', '.join(missed)}" if pools else "no node answered"
+        return [], [f"pools: {why} (inspect active_queues): written as one pool on every queue"]
+    tables, names = [], set()
+    for pool in pools:
+        queues = [scenario_name(q) for q in pool["queues"]]
+        name = "-".join(queues)
+        while name in names:
+            name += "-" + str(len(names) + 1)
+        names.add(name)
+        tables.append({"name": name, **pool, "queues": queues})
+    return tables, []
