@@ -97,10 +97,19 @@ def _say_cost(sc: scenario.Scenario) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
+    if bool(sc.pools) != bool(args.pool):
+        names = ", ".join(p.name for p in sc.pools)
+        raise BadInput(
+            f"--pool: this scenario's pools are {names}: give --pool NAME, the pool whose worker "
+            "count --workers sweeps (workers.count reaches no [[pools]] pool)"
+            if sc.pools
+            else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
+        )
+    key = f"pools.{args.pool}.count" if args.pool else "workers.count"
     for count in args.workers:
-        _warn_if_overloaded(sc.replace(**{"workers.count": count}))
+        _warn_if_overloaded(sc.replace(**{key: count}))
     bar = ProgressBar("sweeping", "runs")
-    points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar)
+    points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar, pool=args.pool)
     bar.close()
     if args.json:
         print(json.dumps({"scenario": sc.name, "points": [p.to_dict() for p in points]}))

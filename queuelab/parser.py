@@ -114,6 +114,10 @@ def _sweep(sub) -> None:
     p = sub.add_parser("sweep", help="simulate several worker counts, replicated")
     _scenario_args(p)
     p.add_argument("--workers", type=_positive_int_list, required=True, help="e.g. 1,2,4,8")
+    p.add_argument(
+        "--pool",
+        help="with [[pools]]: the pool whose worker count --workers gives (the others stay)",
+    )
     p.add_argument("--reps", type=_positive(int), default=5, help="replications per point")
     p.add_argument("--json", action="store_true")
 

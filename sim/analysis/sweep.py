@@ -118,9 +118,12 @@ def sweep(
     reps: int = 5,
     processes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pool: str | None = None,
 ) -> list[SweepPoint]:
-    """Every worker count × ``reps`` replications, each figure as an ``Estimate``."""
-    runs = sweep_field(scenario, "workers.count", workers, reps, processes, progress)
+    """Every worker count (of ``pool``, with ``[[pools]]``) × ``reps`` replications, each figure
+    as an ``Estimate``."""
+    key = f"pools.{pool}.count" if pool else "workers.count"
+    runs = sweep_field(scenario, key, workers, reps, processes, progress)
     return [
         SweepPoint(
             workers=w,

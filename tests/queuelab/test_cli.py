@@ -383,3 +383,15 @@ def test_a_run_over_a_gibibyte_says_what_it_will_hold_before_it_starts(capsys):
     assert "will hold about 3.9 GiB" in err and "10,000,000 tasks" in err
     cli._say_cost(scenario.load("scenarios/mmc.toml"))
     assert capsys.readouterr().err == ""
+
+
+def test_a_sweep_over_pools_names_the_pool_it_sizes():
+    pools = "scenarios/thumbnails_and_reports.toml"
+    r = queuelab("sweep", pools, "--workers", "2,3", "--set", "run.tasks=500")
+    assert r.returncode == 2 and "give --pool NAME" in r.stderr and "fast, slow" in r.stderr
+    r = queuelab("sweep", pools, "--workers", "3,4", "--pool", "slow", "--reps", "2", "--json",
+                 "--set", "run.tasks=500")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [p["workers"] for p in json.loads(r.stdout)["points"]] == [3, 4]
+    r = queuelab("sweep", pools, "--workers", "3", "--pool", "medium", "--set", "run.tasks=500")
+    assert r.returncode == 2 and "no pool of that name" in r.stderr
