@@ -13,7 +13,8 @@ import streamlit as st
 from live.session import LiveSession
 from sim import scenario
 from sim.analysis import monitor
-from sim.analysis.metrics import execution_spans, latest_states, queue_length
+from sim.analysis.metrics import execution_spans, latest_states
+from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
@@ -154,7 +155,7 @@ def draw(session: LiveSession) -> None:
     stuck(trace, times)
     going = session.result is None
     figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
-        "live-chart-queue": charts.steps({"queued": queue_length(trace)}, "Queue length", "tasks"),
+        "live-chart-queue": charts.steps(queue_depths(trace), "Queue length", "tasks"),
         "live-chart-busy": charts.stacked(
             *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
         ),

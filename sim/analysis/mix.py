@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.analysis.metrics import first_time, last_terminal, step_counts
+from sim.analysis.metrics import first_time, last_terminal, queue_length, step_counts
 from sim.rules.states import PENDING, STARTED
 from sim.trace import Trace
 
@@ -18,6 +18,14 @@ def sojourns_by_type(trace: Trace) -> dict[str, np.ndarray]:
     return {
         name: sojourn[(kind == i) & ~np.isnan(sojourn)] for i, (name, _) in enumerate(trace.types)
     }
+
+
+def queue_depths(trace: Trace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Queue length over time to draw: one line per queue when there are several, else one
+    ``queued`` line (the Live page's chart, which Flower does not have)."""
+    if len({q for _, q in trace.types}) > 1:
+        return queue_lengths(trace)
+    return {"queued": queue_length(trace)}
 
 
 def queue_lengths(trace: Trace) -> dict[str, tuple[np.ndarray, np.ndarray]]:

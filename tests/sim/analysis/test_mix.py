@@ -4,7 +4,7 @@ import numpy as np
 
 from sim import scenario
 from sim.analysis.metrics import queue_length, sojourns
-from sim.analysis.mix import queue_lengths, sojourns_by_type
+from sim.analysis.mix import queue_depths, queue_lengths, sojourns_by_type
 from sim.engine.model import simulate
 
 EXAMPLE = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=800"])
@@ -33,3 +33,10 @@ def test_each_queue_holds_only_its_tasks_and_the_queues_add_up():
     added = sum(level_at(ts, level, at) for ts, level in lengths.values())
     assert np.array_equal(added, level_at(t, total, at))
     assert lengths["slow"][1].max() > lengths["fast"][1].max()
+
+
+def test_the_live_chart_draws_a_line_per_queue_only_when_there_are_several():
+    assert list(queue_depths(simulate(EXAMPLE))) == ["fast", "slow"]
+    one = simulate(scenario.load("scenarios/mmc.toml", ["run.tasks=300"]))
+    (t, level), whole = queue_depths(one)["queued"], queue_length(one)
+    assert np.array_equal(t, whole[0]) and np.array_equal(level, whole[1])
