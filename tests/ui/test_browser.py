@@ -80,7 +80,7 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
         page.screenshot(path=str(tmp_path / "explore-more-workers.png"), full_page=True)
         # the control is in the address, so a reload comes back to it (test_app checks that
         # half: a reload is a page load, ~10 s on a busy CI machine)
-        assert "explore-mmc-workers=8" in page.url
+        expect(page).to_have_url(re.compile(r"explore-mmc-workers=8\b"), timeout=30_000)
         two_pools_show_a_worker_slider_and_a_trade_off_each(page)
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
