@@ -105,7 +105,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if sc.pools
             else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
         )
-    key = f"pools.{args.pool}.count" if args.pool else "workers.count"
+    key = sweep.count_key(sc, args.pool)
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
     bar = ProgressBar("sweeping", "runs")

@@ -17,15 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sim.analysis.metrics import Summary
-from sim.analysis.sweep import Estimate, estimate, replications, sweep_field
+from sim.analysis.sweep import Estimate, count_key, estimate, replications, sweep_field
 from sim.scenario import Scenario
 
 FIGURES = ("sojourn_p95", "wait_p95")  # what a target can be set on
-
-
-def count_key(scenario: Scenario, pool: str) -> str:
-    """The dotted field of ``pool``'s worker count: ``workers.count`` without ``[[pools]]``."""
-    return f"pools.{pool}.count" if scenario.pools else "workers.count"
 
 
 def counts(scenario: Scenario) -> dict[str, int]:

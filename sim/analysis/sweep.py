@@ -112,6 +112,11 @@ def replications(scenario: Scenario, reps: int, processes: int | None = None) ->
     return sweep_field(scenario, "seed", [scenario.seed], reps, processes)[0]
 
 
+def count_key(scenario: Scenario, pool: str | None = None) -> str:
+    """The dotted field of ``pool``'s worker count: ``workers.count`` without ``[[pools]]``."""
+    return f"pools.{pool}.count" if scenario.pools else "workers.count"
+
+
 def sweep(
     scenario: Scenario,
     workers: list[int],
@@ -122,8 +127,7 @@ def sweep(
 ) -> list[SweepPoint]:
     """Every worker count (of ``pool``, with ``[[pools]]``) × ``reps`` replications, each figure
     as an ``Estimate``."""
-    key = f"pools.{pool}.count" if pool else "workers.count"
-    runs = sweep_field(scenario, key, workers, reps, processes, progress)
+    runs = sweep_field(scenario, count_key(scenario, pool), workers, reps, processes, progress)
     return [
         SweepPoint(
             workers=w,
