@@ -164,6 +164,7 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
         settled(page)
         page.screenshot(path=str(shots / "compare.png"), full_page=True)
         page.get_by_text("Learn", exact=True).click()
+        expect(page).to_have_url(re.compile(r"page=Learn\b"), timeout=30_000)  # a reload stays
         expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=60_000)
         expect(page.get_by_text("p99 wait, multiplier 4")).to_be_visible(timeout=60_000)
         settled(page)
