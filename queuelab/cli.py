@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 from queuelab import report
@@ -74,12 +75,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_trace_path(args.trace)
     _say_cost(sc)
     _warn_if_overloaded(sc)
+    if args.reps > 1:
+        return _simulate_replicated(sc.replace(seed=seed), args)
     bar = ProgressBar("simulating")
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
     emit(runs.summarize(trace, sc, seed=seed).to_dict(), args.json)
     if args.trace:
         trace.write(args.trace)  # after the summary: a failed write loses nothing printed
+    return 0
+
+
+def _simulate_replicated(sc: scenario.Scenario, args: argparse.Namespace) -> int:
+    if args.trace:
+        raise BadInput("--trace with --reps: a trace is one run; drop one of them")
+    bar = ProgressBar("simulating", "runs")
+    estimates = sweep.replicated(sweep.replications(sc, args.reps, progress=bar))
+    bar.close()
+    seeds = f"{sc.seed}..{sc.seed + args.reps - 1}"
+    figures = {k: asdict(e) for k, e in estimates.items()}
+    emit({"scenario": sc.name, "reps": args.reps, "seeds": seeds, "figures": figures}, args.json)
+    need = sweep.reps_for(estimates["wait_mean"], args.reps)
+    if need > args.reps:
+        print(
+            f"queuelab: wait_mean's 95 % interval is wider than ±5 % of its mean: "
+            f"about --reps {need} (or longer runs: run.tasks) would bring it there",
+            file=sys.stderr,
+        )
     return 0
 
 

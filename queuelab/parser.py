@@ -107,6 +107,12 @@ def _simulate(sub) -> None:
     _scenario_args(p)
     p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
     p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
+    p.add_argument(
+        "--reps",
+        type=_positive(int),
+        default=1,
+        help="replications at seeds SEED, SEED+1, …: each figure's mean and 95 %% interval",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 

@@ -107,9 +107,36 @@ def sweep_field(
     return [[results[i, r] for r in range(reps)] for i in range(len(values))]
 
 
-def replications(scenario: Scenario, reps: int, processes: int | None = None) -> list[Summary]:
+def replications(
+    scenario: Scenario,
+    reps: int,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Summary]:
     """``reps`` runs of one scenario, at seeds ``seed``, ``seed + 1``, …: a sweep of one point."""
-    return sweep_field(scenario, "seed", [scenario.seed], reps, processes)[0]
+    return sweep_field(scenario, "seed", [scenario.seed], reps, processes, progress)[0]
+
+
+def replicated(summaries: list[Summary]) -> dict[str, Estimate]:
+    """Every number of a run's summary as an ``Estimate`` over replications (figures per task
+    type, queue and pool left out): what ``simulate --reps`` reports, so one draw is never the
+    answer."""
+    numbers = [
+        k for k, v in summaries[0].to_dict().items() if isinstance(v, int | float) and k != "seed"
+    ]
+    return {
+        k: estimate([getattr(s, k) for s in summaries], FIGURES.get(k, (0.0, math.inf)))
+        for k in numbers
+    }
+
+
+def reps_for(e: Estimate, reps: int, within: float = 0.05) -> int:
+    """Replications that bring ``e``'s interval to ±``within`` of its mean (the half-width
+    shrinks as 1/√reps): near saturation a run's mean is skewed and five are rarely enough."""
+    if e.low is None or e.mean <= 0:
+        return reps
+    half = (e.high - e.low) / 2
+    return max(reps, math.ceil(reps * (half / (within * e.mean)) ** 2))
 
 
 def count_key(scenario: Scenario, pool: str | None = None) -> str:

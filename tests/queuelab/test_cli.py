@@ -395,3 +395,21 @@ def test_a_sweep_over_pools_names_the_pool_it_sizes():
     assert [p["workers"] for p in json.loads(r.stdout)["points"]] == [3, 4]
     r = queuelab("sweep", pools, "--workers", "3", "--pool", "medium", "--set", "run.tasks=500")
     assert r.returncode == 2 and "no pool of that name" in r.stderr
+
+
+def test_simulate_with_reps_gives_each_figure_a_mean_and_interval_over_seeds():
+    """Replications at seeds 3, 4, 5: the mean is that of the three single runs, and the
+    interval holds it; a wide interval says how many replications would narrow it."""
+    args = ("simulate", "scenarios/mmc.toml", "--set", "run.tasks=400", "--json")
+    r = queuelab(*args, "--seed", "3", "--reps", "3")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["reps"], out["seeds"]) == (3, "3..5")
+    singles = [json.loads(queuelab(*args, "--seed", str(s)).stdout) for s in (3, 4, 5)]
+    wait = out["figures"]["wait_mean"]
+    assert wait["mean"] == pytest.approx(sum(s["wait_mean"] for s in singles) / 3)
+    assert wait["low"] < wait["mean"] < wait["high"]
+    assert 0 <= out["figures"]["utilization"]["low"] <= out["figures"]["utilization"]["high"] <= 1
+    assert "--reps" in r.stderr  # 400 tasks: far wider than ±5 %
+    r = queuelab(*args, "--reps", "2", "--trace", "out.csv")
+    assert r.returncode == 2 and "--trace with --reps" in r.stderr
