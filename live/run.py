@@ -117,6 +117,10 @@ def run_live(
             _drain(collector, pool, client, config, wait, stop, watcher)
         except (redis.RedisError, OperationalError) as err:
             broken = err
+        except RuntimeError as err:  # Celery's result consumer gave up reconnecting to Redis
+            if not isinstance(err.__cause__, (redis.RedisError, OperationalError)):
+                raise
+            broken = err.__cause__
         finally:
             finished.set()
             watcher.join()
