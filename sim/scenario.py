@@ -442,6 +442,12 @@ def _check_together(m: dict[str, Any], given: set[str]) -> None:
         raise ScenarioError("service.dist = 'empirical' needs service.file or service.values")
     if m["arrivals.process"] == "trace" and not m["arrivals.file"]:
         raise ScenarioError("arrivals.process = 'trace' needs arrivals.file (arrival times)")
+    span = m["run.duration"] or m["run.tasks"] / m["arrivals.rate"]
+    if m["run.warmup"] >= span:
+        raise ScenarioError(
+            f"run.warmup = {m['run.warmup']:g} must be < {span:g} s, the arrivals' span "
+            "(run.duration, or run.tasks / arrivals.rate): a summary needs tasks after it"
+        )
     expected = m["run.duration"] * m["arrivals.rate"]
     if m["arrivals.process"] != "trace" and expected > MAX_TASKS:
         raise ScenarioError(

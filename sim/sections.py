@@ -53,6 +53,11 @@ class Run:
         max=MAX_TASKS,
     )
     duration: float = seconds(0.0, "arrivals for this long instead of a task count; 0 = unset")
+    warmup: float = seconds(
+        0.0,
+        "steady-state figures: latencies leave out tasks submitted before this, time averages "
+        "the time before it; counts cover the whole run",
+    )
 
 
 @dataclass(frozen=True)

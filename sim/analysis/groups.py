@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.analysis.metrics import (
+    after,
     execution_spans,
     first_time,
     last_terminal,
@@ -32,11 +33,17 @@ GROUP_FIGURES = {  # the figures by_group gives each task type, queue and pool
 
 
 def _group(
-    members: np.ndarray, wait: np.ndarray, sojourn: np.ndarray, end: np.ndarray, span: float
+    members: np.ndarray,
+    wait: np.ndarray,
+    sojourn: np.ndarray,
+    kept: np.ndarray,
+    ended: np.ndarray,
+    span: float,
 ) -> dict[str, float]:
-    """Figures of the tasks ``members`` (a mask over task indices)."""
-    w, s = _latency(wait[members]), _latency(sojourn[members])
-    ended = int(np.count_nonzero(members & (end >= 0)))
+    """Figures of the tasks ``members`` (a mask over task indices): latencies of those ``kept``
+    (submitted after the warm-up), throughput of those ``ended`` after it."""
+    w, s = _latency(wait[members & kept]), _latency(sojourn[members & kept])
+    ended = int(np.count_nonzero(members & ended))
     return {
         "tasks": int(np.count_nonzero(members)),
         **{f"wait_{k}": v for k, v in w.items()},
@@ -46,31 +53,33 @@ def _group(
 
 
 def by_group(
-    trace: Trace, pools: dict[str, tuple[list[int], int]] | None = None
+    trace: Trace, pools: dict[str, tuple[list[int], int]] | None = None, warmup: float = 0.0
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Figures per task type, per queue (with its queue length) and per pool of workers
     (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
-    and ``by_pool``."""
+    and ``by_pool``; after a ``warmup`` as ``metrics.summarize``."""
     makespan = float(trace.t.max()) if len(trace) else 0.0
+    span = makespan - warmup
     pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
-    end, end_state = last_terminal(trace)
+    end, _ = last_terminal(trace)
     wait, sojourn = started - pending, end - pending
+    kept, ended = pending >= warmup, end >= warmup
     kind = trace.task_types()
     by_task = {
-        name: _group(kind == i, wait, sojourn, end_state, makespan)
+        name: _group(kind == i, wait, sojourn, kept, ended, span)
         for i, (name, _) in enumerate(trace.types)
     }
     by_queue = {}
     for queue in dict.fromkeys(q for _, q in trace.types):
         members = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
-        figures = _group(members, wait, sojourn, end_state, makespan)
+        figures = _group(members, wait, sojourn, kept, ended, span)
         came = pending[members & ~np.isnan(pending)]
         left = started[members & ~np.isnan(started)]
         _, level = step_counts(came, left)
-        queued = np.where(np.isnan(started), makespan, started) - pending
-        figures["queue_len_mean"] = (
-            float(np.nansum(queued[members])) / makespan if makespan else 0.0
+        queued = after(np.where(np.isnan(started), makespan, started), warmup) - after(
+            pending, warmup
         )
+        figures["queue_len_mean"] = float(np.nansum(queued[members])) / span if span > 0 else 0.0
         figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
         by_queue[queue] = figures
     spans = execution_spans(trace)
@@ -78,10 +87,12 @@ def by_group(
     by_pool = {}
     for name, (workers, slots) in (pools or {}).items():
         mine = np.isin(spans["worker"], workers)
-        busy = float((spans["end"][mine] - spans["start"][mine]).sum())
+        busy = float(
+            (after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum()
+        )
         by_pool[name] = {
             "slots": slots,
             "executions": int(np.count_nonzero(np.isin(starts, workers))),
-            "utilization": busy / slots / makespan if makespan and slots else 0.0,
+            "utilization": busy / slots / span if span > 0 and slots else 0.0,
         }
     return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}

@@ -218,10 +218,9 @@ def lost_tasks(trace: Trace) -> dict[str, list[str]]:
     return found
 
 
-def busy_time(trace: Trace) -> float:
-    """Slot-seconds spent executing."""
-    start, end = executions(trace)
-    return float((end - start).sum())
+def after(times: np.ndarray, warmup: float) -> np.ndarray:
+    """``times`` moved up to ``warmup``: what is left of each span after it (NaN stays)."""
+    return np.maximum(times, warmup) if warmup else times
 
 
 def step_counts(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,10 +306,13 @@ def summarize(
     engine: str = "sim",
     scenario: str = "",
     seed: int = 0,
+    warmup: float = 0.0,
 ) -> Summary:
     """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation.
     ``by_task``, ``by_queue`` and ``by_pool`` are ``sim.analysis.groups``' (``runs.summarize``
-    fills them in: a pool's workers come from the scenario)."""
+    fills them in: a pool's workers come from the scenario). After a ``warmup`` (run.warmup),
+    as steady-state studies do: latencies of the tasks submitted from then on, time averages
+    from then on; counts over the whole run."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)
     started = trace.state == STARTED
@@ -318,13 +320,20 @@ def summarize(
     attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
     makespan = float(trace.t.max()) if len(trace) else 0.0
     pending_at, started_at = first_time(trace, PENDING), first_time(trace, STARTED)
-    queued = np.where(np.isnan(started_at), makespan, started_at) - pending_at
+    queued = after(np.where(np.isnan(started_at), makespan, started_at), warmup) - after(
+        pending_at, warmup
+    )
     queued = queued[~np.isnan(queued)]
-    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(waits(trace))
-    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(sojourns(trace))
+    kept = pending_at >= warmup if warmup else None
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(waits(trace, kept))
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(sojourns(trace, kept))
     succeeded = int(np.count_nonzero(end_state == SUCCESS))
     failed = int(np.count_nonzero(end_state == FAILURE))
-    per_second = 1.0 / makespan if makespan > 0 else 0.0
+    end_at, _ = last_terminal(trace)
+    ended = int(np.count_nonzero(end_at >= warmup))  # a task ends once, SUCCESS or FAILURE
+    span = makespan - warmup
+    per_second = 1.0 / span if span > 0 else 0.0
+    start, end = executions(trace)
     return Summary(
         engine=engine,
         scenario=scenario,
@@ -344,8 +353,8 @@ def summarize(
         sojourn_p50=soj_p50,
         sojourn_p95=soj_p95,
         sojourn_p99=soj_p99,
-        throughput=(succeeded + failed) * per_second,
-        utilization=busy_time(trace) / slots * per_second,
+        throughput=ended * per_second,
+        utilization=float((after(end, warmup) - after(start, warmup)).sum()) / slots * per_second,
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
     )

@@ -25,8 +25,9 @@ def summarize(
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
+        warmup=scenario.run.warmup,
     )
-    return replace(summary, **groups.by_group(trace, pools(trace, scenario)))
+    return replace(summary, **groups.by_group(trace, pools(trace, scenario), scenario.run.warmup))
 
 
 def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:

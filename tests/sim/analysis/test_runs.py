@@ -4,6 +4,8 @@ import pytest
 
 from sim.analysis import groups, metrics, runs
 from sim.engine.model import simulate
+from sim.rules.states import NAMES
+from sim.scenario import ScenarioError
 from tests.sim.helpers import make
 
 
@@ -36,3 +38,37 @@ def test_tasks_in_system_are_the_waiting_ones_and_the_busy_slots():
     assert runs.in_system_mean(s, sc) == s.queue_len_mean + 4 * s.utilization
     # Little's law: L = λW
     assert runs.in_system_mean(s, sc) == pytest.approx(s.throughput * s.sojourn_mean, rel=0.05)
+
+
+def test_a_warmup_leaves_the_early_tasks_and_time_out_of_the_figures_but_not_the_counts():
+    """Checked against the trace row by row: latencies of the tasks submitted after the
+    warm-up, busy slot-seconds and endings after it over the time after it."""
+    sc = make(**{"run.tasks": 3000, "workers.count": 4, "arrivals.rate": 3.4, "run.warmup": 200.0})
+    trace = simulate(sc)
+    s, whole = runs.summarize(trace, sc), runs.summarize(trace, sc.replace(**{"run.warmup": 0.0}))
+    rows = list(zip(trace.task.tolist(), trace.state.tolist(), trace.t.tolist(), strict=True))
+    first: dict[tuple[int, str], float] = {}
+    for task, state, t in rows:
+        first.setdefault((task, NAMES[state]), t)
+    after = [task for (task, state), t in first.items() if state == "PENDING" and t >= 200.0]
+    waits = [first[task, "STARTED"] - first[task, "PENDING"] for task in after]
+    assert s.wait_mean == pytest.approx(sum(waits) / len(waits), rel=1e-12)
+    assert s.wait_mean != pytest.approx(whole.wait_mean, rel=1e-3)  # the start is different
+    ends = [t for (task, state), t in first.items() if state == "SUCCESS" and t >= 200.0]
+    span = s.makespan - 200.0
+    assert s.throughput == pytest.approx(len(ends) / span, rel=1e-12)
+    busy, started = 0.0, {}
+    for task, state, t in rows:
+        if NAMES[state] == "STARTED":
+            started[task] = t
+        elif NAMES[state] == "SUCCESS":
+            busy += max(t, 200.0) - max(started.pop(task), 200.0)
+    assert s.utilization == pytest.approx(busy / 4 / span, rel=1e-9)
+    assert s.by_pool["workers"]["utilization"] == pytest.approx(s.utilization, rel=1e-9)
+    assert s.by_task["task"]["wait_mean"] == pytest.approx(s.wait_mean, rel=1e-12)
+    assert (s.tasks_submitted, s.tasks_succeeded) == (whole.tasks_submitted, 3000)
+
+
+def test_a_warmup_longer_than_the_arrivals_is_refused_naming_the_field():
+    with pytest.raises(ScenarioError, match=r"run.warmup = 900 must be < 882\.353 s"):
+        make(**{"run.tasks": 3000, "arrivals.rate": 3.4, "run.warmup": 900.0})
