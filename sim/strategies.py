@@ -134,7 +134,7 @@ def scenarios(
     pick("arrivals.process", leave_out=("trace",))  # a trace needs a file of arrival times
     pick("arrivals.rate", 0.2, 20)
     pick("arrivals.burst_size", 1, 50)
-    _varying(draw, pick, fields, (1.0, 10.0, 60.0, 600.0))
+    _varying(draw, pick, fields, (1.0, 10.0, 60.0))
     pick("service.mean", 0.05, 2)
     fields["service.cv"] = draw(spreads(fields["service.dist"]))
     fields["arrivals.cv"] = draw(spreads(fields["arrivals.dist"]))
