@@ -43,6 +43,7 @@ REPLAYS = ("as_is", "resample")
 # run.duration's memory estimate, and the app's rate slider sets it on every scenario.
 SERVICE_CHECKED = ("mean", "cv", "low", "high", "file", "values")
 ARRIVALS_CHECKED = ("burst_size", "file", "replay", "dist", "cv", "rates", "amplitude", "period")
+MIN_MEAN_RATE = 1e-9  # arrivals.rate's least, one task per 1e9 s (sim.sections.MAX_SECONDS)
 RATE_TOLERANCE = 1e-9  # relative: the mean of rates written out by dumps reads back a hair off
 ERLANG_TOLERANCE = 0.015  # relative: 0.707 and 0.71 are k = 2, 0.33 is k = 9, 0.6 is no k
 MIN_SHAPE_CV = 1e-5  # erlang, pareto, weibull: below it their shape overflows; use constant
@@ -84,10 +85,10 @@ def settle_rates(m: dict[str, Any], given: set[str]) -> dict[str, Any]:
         return m
     rates, rate = m["arrivals.rates"], m["arrivals.rate"]
     mean = sum(rates) / len(rates) if rates else 0.0
-    if not mean > 0:
+    if not mean >= MIN_MEAN_RATE:
         raise ScenarioError(
             f"arrivals.rates = {list(rates)!r}: process = 'piecewise' needs a rate per piece "
-            "(tasks/s, each >= 0) with a mean above 0"
+            f"(tasks/s, each >= 0) with a mean of at least {MIN_MEAN_RATE:g}, as arrivals.rate"
         )
     if "arrivals.rate" not in given:
         return m | {"arrivals.rate": mean}

@@ -46,7 +46,7 @@ def cumulative(a: Arrivals, t: float) -> float:
 
 
 def inverse(a: Arrivals, s: np.ndarray) -> np.ndarray:
-    """Λ⁻¹(s): the time by which ``s`` arrivals are expected, for sorted ``s`` >= 0."""
+    """Λ⁻¹(s): the time by which ``s`` arrivals are expected, for ``s`` >= 0."""
     if a.process == "piecewise":
         edges = _edges(a)
         cycles, r = np.divmod(s, edges[-1])

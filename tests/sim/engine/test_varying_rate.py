@@ -120,9 +120,13 @@ def test_a_task_type_s_rate_alone_follows_the_scenario_s_profile_at_its_own_mean
         (
             {"arrivals.process": "piecewise", "arrivals.rates": [0.0, 0.0]},
             r"arrivals.rates = \[0.0, 0.0\]: process = 'piecewise' needs a rate per piece "
-            r"\(tasks/s, each >= 0\) with a mean above 0",
+            r"\(tasks/s, each >= 0\) with a mean of at least 1e-09, as arrivals.rate",
         ),
         ({"arrivals.process": "piecewise"}, r"arrivals.rates = \[\]: process = 'piecewise' needs"),
+        (
+            {"arrivals.process": "piecewise", "arrivals.rates": [1e-10]},
+            r"arrivals.rates = \[1e-10\]: .* a mean of at least 1e-09",
+        ),
         (
             PIECEWISE | {"arrivals.rate": 5.0},
             r"arrivals.rate = 5 but arrivals.rates average 4.5: the rate is their mean",
