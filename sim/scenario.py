@@ -246,7 +246,7 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     given_tables = {kind: raw.pop(kind) for kind in TABLE_KINDS if kind in raw}
     given = _flatten(raw)
     previous = _flatten(base.to_dict()) if base else {}
-    merged = _merged(given, previous)
+    merged = shapes.settle_rates(_merged(given, previous), set(given))
     if "run.duration" in given and "run.tasks" in given and merged["run.duration"] > 0:
         raise ScenarioError("run.tasks and run.duration are both set: give one of them")
     if "run.tasks" in given:
@@ -337,7 +337,7 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
             )
     own = _own("tasks", table, where)
     try:
-        mine = _merged(given, merged, lambda key: f"{where}.{key}")
+        mine = shapes.settle_rates(_merged(given, merged, lambda k: f"{where}.{k}"), set(given))
         _check_together(mine, set(given))
         if "arrivals" in table and own.get("share"):
             raise ScenarioError(f"{where}: give a share of [arrivals] or own arrivals, not both")

@@ -91,6 +91,22 @@ class Arrivals:
     cv: float = setting(
         1.0, "inter-arrival cv (process = renewal), as service.cv", above=0, max=MAX_CV
     )
+    rates: tuple[float, ...] = setting(
+        (),
+        "process = piecewise: the rate in each of equal pieces of arrivals.period, repeated; "
+        "their mean is arrivals.rate",
+        unit="tasks/s",
+        min=0,
+        max=MAX_RATE,
+    )
+    amplitude: float = setting(
+        0.5, "process = cycle: the rate is rate × (1 + amplitude × sin(2πt / period))", min=0, max=1
+    )
+    period: float = seconds(
+        86400.0,
+        "one cycle of the rate, then it repeats (process = piecewise, cycle)",
+        positive=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -302,6 +318,8 @@ class TaskType:
                 continue
             own, default = dataclasses.asdict(section), dataclasses.asdict(base.get(name))
             diff = {k: v for k, v in own.items() if v != default[k]}
+            if name == "arrivals" and section.process == "piecewise":
+                diff.pop("rate", None)  # the mean of its rates, derived again when read
             if diff or name == "arrivals":
                 table[name] = diff or {"process": section.process}
         return table

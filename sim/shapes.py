@@ -35,12 +35,16 @@ PROCESS_READS: dict[str, tuple[str, ...]] = {
     "burst": ("rate", "burst_size"),
     "trace": ("file", "replay"),
     "renewal": ("rate", "dist"),
+    "piecewise": ("rate", "rates", "period"),
+    "cycle": ("rate", "amplitude", "period"),
 }
 REPLAYS = ("as_is", "resample")
 # What the check below looks at. arrivals.rate is left out: with a trace it still sizes a
 # run.duration's memory estimate, and the app's rate slider sets it on every scenario.
 SERVICE_CHECKED = ("mean", "cv", "low", "high", "file", "values")
-ARRIVALS_CHECKED = ("burst_size", "file", "replay", "dist", "cv")
+ARRIVALS_CHECKED = ("burst_size", "file", "replay", "dist", "cv", "rates", "amplitude", "period")
+MIN_MEAN_RATE = 1e-9  # arrivals.rate's least, one task per 1e9 s (sim.sections.MAX_SECONDS)
+RATE_TOLERANCE = 1e-9  # relative: the mean of rates written out by dumps reads back a hair off
 ERLANG_TOLERANCE = 0.015  # relative: 0.707 and 0.71 are k = 2, 0.33 is k = 9, 0.6 is no k
 MIN_SHAPE_CV = 1e-5  # erlang, pareto, weibull: below it their shape overflows; use constant
 
@@ -71,6 +75,31 @@ def without_unread(data: dict[str, Any]) -> dict[str, Any]:
     return data | {
         s: {k: v for k, v in data[s].items() if f"{s}.{k}" not in ignored} for s in sections
     }
+
+
+def settle_rates(m: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """Piecewise rates and ``arrivals.rate`` made one, so the rate is always the mean rate:
+    the rates given alone set it; the rate given alone (``--set``, a sweep, the app's slider)
+    scales the rates to it; both given must agree. ``m`` is flat, as in ``check``."""
+    if m["arrivals.process"] != "piecewise":
+        return m
+    rates, rate = m["arrivals.rates"], m["arrivals.rate"]
+    mean = sum(rates) / len(rates) if rates else 0.0
+    if not mean >= MIN_MEAN_RATE:
+        raise ScenarioError(
+            f"arrivals.rates = {list(rates)!r}: process = 'piecewise' needs a rate per piece "
+            f"(tasks/s, each >= 0) with a mean of at least {MIN_MEAN_RATE:g}, as arrivals.rate"
+        )
+    if "arrivals.rate" not in given:
+        return m | {"arrivals.rate": mean}
+    if "arrivals.rates" not in given:
+        return m | {"arrivals.rates": tuple(r * rate / mean for r in rates)}
+    if abs(rate - mean) > RATE_TOLERANCE * mean:
+        raise ScenarioError(
+            f"arrivals.rate = {rate:g} but arrivals.rates average {mean:g}: the rate is their "
+            "mean; give the rates alone, or a rate alone to scale them to it"
+        )
+    return m
 
 
 def check(m: dict[str, Any], given: set[str]) -> None:

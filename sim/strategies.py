@@ -23,6 +23,7 @@ from sim.scenario import FIELD_BY_KEY, MAX_RATE, MAX_SECONDS, Retry, Scenario
 from sim.shapes import ignored_fields
 
 HUGE_TIMES = (0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, MAX_SECONDS)
+PIECES = 6  # the most pieces of piecewise arrivals drawn
 
 
 def field_values(
@@ -64,6 +65,22 @@ def spreads(dist: str) -> st.SearchStrategy:
     if dist == "erlang":
         return st.integers(1, 6).map(lambda k: 1 / math.sqrt(k))
     return field_values("service.cv", 1 if dist == "hyperexponential" else 0.2, 3)
+
+
+def piecewise_rates(mean: float) -> st.SearchStrategy:
+    """``arrivals.rates`` of one to ``PIECES`` pieces, some of them 0, averaging ``mean``: the
+    ``arrivals.rate`` they must agree with when both are given."""
+    shape = st.lists(
+        st.one_of(st.just(0.0), st.floats(0.01, 4)), min_size=1, max_size=PIECES
+    ).filter(lambda p: sum(p) > 0)
+    return shape.map(lambda p: [x / sum(p) * len(p) * mean for x in p])
+
+
+def _varying(draw, pick, fields: dict[str, Any], periods: tuple[float, ...]) -> None:
+    """The fields of a rate that varies over time: piecewise rates, an amplitude, a period."""
+    fields["arrivals.rates"] = draw(piecewise_rates(fields["arrivals.rate"]))
+    pick("arrivals.amplitude")
+    pick("arrivals.period", among=periods)
 
 
 def _scenario(fields: dict[str, Any]) -> Scenario:
@@ -117,6 +134,7 @@ def scenarios(
     pick("arrivals.process", leave_out=("trace",))  # a trace needs a file of arrival times
     pick("arrivals.rate", 0.2, 20)
     pick("arrivals.burst_size", 1, 50)
+    _varying(draw, pick, fields, (1.0, 10.0, 60.0))
     pick("service.mean", 0.05, 2)
     fields["service.cv"] = draw(spreads(fields["service.dist"]))
     fields["arrivals.cv"] = draw(spreads(fields["arrivals.dist"]))
@@ -157,8 +175,11 @@ def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     # a few tasks, or enough in one burst that hundreds of retries queue up in a row
     tasks = draw(st.one_of(st.integers(1, 20), st.integers(max_tasks // 2, max_tasks)))
     fields["run.tasks"] = tasks
-    pick("arrivals.process", among=("burst", "poisson"))
-    pick("arrivals.rate", among=(1e-6, 1.0, 1e3, MAX_RATE))
+    pick("arrivals.process", among=("burst", "poisson", "cycle", "piecewise"))
+    # a piece may take all of a cycle's arrivals: at a rate of MAX_RATE it would pass it
+    top = MAX_RATE / PIECES if fields["arrivals.process"] == "piecewise" else MAX_RATE
+    pick("arrivals.rate", among=(1e-6, 1.0, 1e3, top))
+    _varying(draw, pick, fields, (1e-9, 1.0, MAX_SECONDS))
     fields["arrivals.burst_size"] = draw(st.one_of(st.just(tasks), st.integers(1, tasks)))
     pick("service.mean", among=(1e-9, 0.25, 1.0, 1e6))
     pick("workers.count", 1, 4)

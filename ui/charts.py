@@ -308,3 +308,20 @@ def stacked(x: np.ndarray, series: dict[str, np.ndarray], title: str, y_title: s
         title=title, xaxis_title="seconds since start", yaxis_title=y_title, margin=dict(t=50, b=40)
     )
     return fig
+
+
+def arrival_rate(
+    set_rate: tuple[np.ndarray, np.ndarray], drawn: tuple[np.ndarray, np.ndarray]
+) -> go.Figure:
+    """The arrival rate the scenario sets over time, and the rate its run drew (in bins)."""
+    fig = go.Figure()
+    fig.add_bar(x=drawn[0], y=drawn[1], name="drawn (per bin)", opacity=0.5)
+    fig.add_scatter(x=set_rate[0], y=set_rate[1], mode="lines", name="set rate")
+    fig.update_layout(
+        title="Arrival rate over time",
+        xaxis_title="seconds since start",
+        yaxis_title="tasks/s",
+        bargap=0,
+        margin=dict(t=50, b=40),
+    )
+    return fig

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from sim import scenario
-from sim.analysis import analytic, sizing
+from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import summarize
@@ -89,6 +89,7 @@ def page() -> None:
     if several(sc):
         figures_per_type(summary)
     distributions(trace, per_type=several(sc))
+    arrival_rate(sc, trace)
     st.subheader("How many workers?")
     how_many_workers(sc, base)
     st.subheader("Export")
@@ -141,6 +142,17 @@ def distributions(trace: Trace, per_type: bool = False) -> None:
         with column:
             st.plotly_chart(fig, key=name)
             download_figure(fig, name)
+
+
+def arrival_rate(sc: Scenario, trace: Trace) -> None:
+    """A rate that varies over time (piecewise, cycle): the rate set and the arrivals drawn."""
+    end = rate_over_time.run_end(sc, trace)
+    curve = rate_over_time.set_rate(sc, end)
+    if curve is None:
+        return
+    fig = charts.arrival_rate(curve, rate_over_time.drawn_rate(trace, end))
+    st.plotly_chart(fig, key="arrival-rate")
+    download_figure(fig, "arrival-rate")
 
 
 def sweep_plan(

@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.engine.arrivals import arrival_times
 from sim.engine.distributions import cv_of, of_gaps, service_mean
+from sim.engine.varying_rate import VARYING
 from sim.scenario import Scenario
 
 
@@ -208,12 +209,13 @@ def arrival_rate(scenario: Scenario) -> float | None:
     """The run's long-run arrival rate in tasks per second, or None where it has none.
 
     Poisson, constant and renewal arrivals come at ``arrivals.rate``, and so do bursts over their
-    period, but only a run of two or more bursts has a period: one burst's waits grow with its
-    size whatever the pool. A trace's rate is that of the arrivals the run replays, (n − 1) / span
-    (a resampled trace: of one resampling, at a fixed seed).
+    period (but only a run of two or more bursts has a period: one burst's waits grow with its
+    size whatever the pool) and a rate that varies over time, averaged over its period. A
+    trace's rate is that of the arrivals the run replays, (n − 1) / span (a resampled trace: of
+    one resampling, at a fixed seed).
     """
     a = scenario.arrivals
-    if a.process in ("poisson", "constant", "renewal"):
+    if a.process in ("poisson", "constant", "renewal", *VARYING):
         return a.rate
     times = arrival_times(scenario, np.random.default_rng(0))
     if len(times) < 2 or times[-1] == times[0]:

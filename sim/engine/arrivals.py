@@ -1,5 +1,5 @@
-"""When tasks are submitted: Poisson, evenly spaced, in bursts, a renewal process, or a trace
-file replayed as is or with its gaps resampled per seed."""
+"""When tasks are submitted: Poisson, evenly spaced, in bursts, a renewal process, at a rate that
+varies over time, or a trace file replayed as is or with its gaps resampled per seed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.engine import varying_rate
 from sim.engine.distributions import of_gaps, read_numbers, sample
 from sim.scenario import MAX_TASKS, Arrivals, Run, Scenario, ScenarioError
 
@@ -25,6 +26,10 @@ def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
         times = np.arange(n) / a.rate
     elif a.process == "burst":  # burst_size tasks at once, bursts spaced so the mean rate is `rate`
         times = (np.arange(n) // a.burst_size) * (a.burst_size / a.rate)
+    elif a.process in varying_rate.VARYING:  # unit-rate Poisson epochs through Λ⁻¹
+        horizon = varying_rate.cumulative(a, run.duration) if run.duration else 0.0
+        epochs = _renewal(rng.standard_exponential, n, horizon)
+        times = varying_rate.inverse(a, epochs)
     else:  # poisson or renewal: independent gaps, mean 1/rate
         gaps = of_gaps(a)
         times = _renewal(lambda m: sample(gaps, rng, m), n, run.duration)

@@ -32,3 +32,12 @@ def first_start_and_worker(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     t[tasks] = trace.t[rows[first]]
     w[tasks] = trace.worker[rows[first]]
     return t, w
+
+
+def web_and_batch(shared: str, batch: str, run: str = "") -> Scenario:
+    """A "web" type taking [arrivals] (``shared``'s fields) beside a "batch" type with its own
+    [tasks.arrivals] (``batch``'s), ``run`` the [run] table's fields: TOML lines each."""
+    return scenario.loads(
+        f'[run]\n{run}\n[arrivals]\n{shared}\n[[tasks]]\nname = "web"\n'
+        f'[[tasks]]\nname = "batch"\n[tasks.arrivals]\n{batch}\n'
+    )

@@ -30,11 +30,12 @@ def test_drawn_scenarios_are_valid_and_live_ones_leave_out_sim_only_fields(live,
 @pytest.mark.parametrize(
     ("key", "value"),
     [("service.dist", d) for d in SERVICE_DISTS if d != "empirical"]
-    + [("arrivals.process", "renewal"), ("arrivals.dist", "pareto")],
+    + [("arrivals.process", p) for p in ("renewal", "piecewise", "cycle")]
+    + [("arrivals.dist", "pareto")],
 )
 def test_generated_scenarios_reach_every_distribution_and_process(key, value):
     """Every service distribution but empirical (it needs a sample), and renewal arrivals
-    (a gap distribution is read, so kept, only there)."""
+    (a gap distribution is read, so kept, only there), and rates that vary over time."""
     found = find(
         scenarios(),
         lambda sc: sc.get(key) == value,

@@ -43,6 +43,14 @@ def test_every_shipped_scenario_renders_with_its_own_values(app):
     assert rate.value == scenario.load(f"scenarios/{last}.toml").arrivals.rate  # its own value
 
 
+def test_a_daily_cycle_shows_its_arrival_rate_over_time(app):
+    assert not [c for c in app.get("plotly_chart") if "Arrival rate" in c.proto.spec]
+    app.sidebar.selectbox(key="explore-name").set_value("daily_cycle").run()
+    assert not app.exception
+    charts = [c for c in app.get("plotly_chart") if "Arrival rate over time" in c.proto.spec]
+    assert len(charts) == 1 and "set rate" in charts[0].proto.spec
+
+
 def test_invalid_pasted_scenario_shows_a_clear_error(app):
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     app.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 0\n").run()

@@ -36,3 +36,11 @@ def test_a_cdf_spanning_orders_of_magnitude_is_drawn_in_log_time_and_says_so():
     waits = np.concatenate([np.zeros(3000), rng.exponential(1.0, 2000)])  # p99/p50 ≈ 6.6
     steady = cdf({"wait": waits}, "t")
     assert steady.layout.xaxis.type is None and steady.layout.xaxis.title.text == "seconds"
+
+
+def test_the_arrival_rate_chart_draws_the_set_rate_over_the_drawn_bins():
+    from ui.charts import arrival_rate
+
+    fig = arrival_rate((np.array([0.0, 1.0]), np.array([2.0, 3.0])), (np.array([0.5]), [4.0]))
+    assert [d.type for d in fig.data] == ["bar", "scatter"]
+    assert list(fig.data[1].y) == [2.0, 3.0] and fig.layout.yaxis.title.text == "tasks/s"

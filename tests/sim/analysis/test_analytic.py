@@ -111,6 +111,17 @@ def test_sojourn_quantile_matches_the_simulator():
             1.25,
             6,
         ),
+        # a rate that varies over time: its mean, arrivals.rate (the peaks pass it)
+        (
+            {"arrivals.process": "cycle", "arrivals.amplitude": 0.8, "arrivals.rate": 3.2},
+            0.4,
+            4,
+        ),
+        (
+            {"arrivals.process": "piecewise", "arrivals.rates": [1.0, 9.0], "workers.count": 4},
+            1.25,
+            6,
+        ),
     ],
 )
 def test_traffic_intensity_of_a_scenario(fields, rho, needed):
