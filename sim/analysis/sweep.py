@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from sim.analysis.metrics import Summary
 from sim.analysis.runs import summarize
@@ -60,6 +59,8 @@ class SweepPoint:
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
     """Mean and 95 % Student-t interval of independent replications, the interval clipped to
     ``bounds``, the values the figure can take."""
+    from scipy import stats  # here: a sweep's processes import this module and never need it
+
     mean = float(np.mean(values))
     if len(values) < 2:
         return Estimate(mean, None, None)
@@ -128,10 +129,16 @@ def sweep(
     """Every worker count (of ``pool``, with ``[[pools]]``) × ``reps`` replications, each figure
     as an ``Estimate``."""
     runs = sweep_field(scenario, count_key(scenario, pool), workers, reps, processes, progress)
+    return points(workers, runs)
+
+
+def points(workers: Sequence[int], runs: list[list[Summary]]) -> list[SweepPoint]:
+    """Each worker count's replications (``sweep_field``'s answer, however it was run: on local
+    processes or on a Celery cluster) as a ``SweepPoint``, an ``Estimate`` per figure."""
     return [
         SweepPoint(
             workers=w,
-            reps=reps,
+            reps=len(summaries),
             **{
                 f: estimate([getattr(s, f) for s in summaries], bounds)
                 for f, bounds in FIGURES.items()
