@@ -39,6 +39,7 @@ VISIBILITY = 3600.0  # wall seconds: a replication running longer is run again e
 POLL = 0.5  # wall seconds between looks at the results
 QUIET = 10.0  # wall seconds without a result before saying whether any worker took one
 REMIND = 60.0  # and then how often to say it again
+UNACKED = "unacked"  # kombu's hash of the messages workers took and have not acked
 REMEDY = "start Redis there, or leave out --redis-url to sweep on this machine's cores"
 
 
@@ -156,15 +157,35 @@ class _Sweep:
             now = time.monotonic()
             if now - last > quiet and now - told > REMIND:
                 told = now
-                left = self.left()
-                if len(_queued(self.client, left)) == len(left):
-                    notice(
-                        f"{len(left)} replications waiting in {QUEUE} on {self.url} and no "
-                        "worker has taken one: start one, on any machine, with `queuelab "
-                        f"sweep-worker --redis-url {self.url}` (still waiting; Ctrl-C withdraws "
-                        "them)"
-                    )
+                if text := self.stalled():
+                    notice(text)
             time.sleep(POLL)
+
+    def stalled(self) -> str | None:
+        """What to tell a user whose sweep hears nothing: no worker took a replication, or some
+        are nowhere (a worker killed while it waited for work can take a message with it, see
+        DESIGN.md "A killed node's BRPOP"); None while workers run them."""
+        left = self.left()
+        queued = {_task_id(item) for item in self.client.lrange(QUEUE, 0, -1)} & left
+        taken = {_task_id(json.dumps(json.loads(v)[0])) for v in self.client.hvals(UNACKED)}
+        lost = {
+            result.id
+            for result in self.sent.values()
+            if result.id in left - queued - taken and not result.ready()
+        }
+        if lost:
+            return (
+                f"{len(lost)} replications are neither waiting in {QUEUE} nor taken by a "
+                "worker: a worker killed while it waited for work may have lost them; Ctrl-C "
+                "and sweep again"
+            )
+        if queued == left:
+            return (
+                f"{len(left)} replications waiting in {QUEUE} on {self.url} and no worker has "
+                f"taken one: start one, on any machine, with `queuelab sweep-worker --redis-url "
+                f"{self.url}` (still waiting; Ctrl-C withdraws them)"
+            )
+        return None
 
     def summary(self, result: AsyncResult, i: int, rep: int) -> Summary:
         """The Summary of replication ``rep`` at the ``i``-th value; its result then deleted."""
@@ -189,8 +210,11 @@ class _Sweep:
         )
 
 
+def _task_id(message: bytes | str) -> str:
+    """The Celery task id of a raw message on the broker."""
+    return json.loads(message).get("headers", {}).get("id", "")
+
+
 def _queued(client: redis.Redis, ids: set[str]) -> list[bytes]:
     """The raw messages of the tasks ``ids`` still waiting in the queue (no worker took them)."""
-    return [
-        item for item in client.lrange(QUEUE, 0, -1) if json.loads(item)["headers"]["id"] in ids
-    ]
+    return [item for item in client.lrange(QUEUE, 0, -1) if _task_id(item) in ids]

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from sim.analysis.metrics import Summary
 from sim.analysis.runs import summarize
@@ -59,8 +60,6 @@ class SweepPoint:
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
     """Mean and 95 % Student-t interval of independent replications, the interval clipped to
     ``bounds``, the values the figure can take."""
-    from scipy import stats  # here: a sweep's processes import this module and never need it
-
     mean = float(np.mean(values))
     if len(values) < 2:
         return Estimate(mean, None, None)
