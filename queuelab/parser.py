@@ -223,7 +223,7 @@ def _sweep_worker(sub) -> None:
         default=3600.0,
         metavar="S",
         help="seconds after which a replication taken by a worker that died (or still running) "
-        "is run again by another (default 3600: longer than any replication)",
+        "is run again by another (default 3600; one still running then runs twice)",
     )
 
 
