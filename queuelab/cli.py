@@ -131,13 +131,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
     bar = ProgressBar("sweeping", "runs")
-    points = sweep.sweep(sc, args.workers, reps=args.reps, progress=bar, pool=args.pool)
+    if args.redis_url:
+        runs = _celery_sweep(args, sc, key, bar)
+    else:
+        runs = sweep.sweep_field(sc, key, args.workers, args.reps, progress=bar)
     bar.close()
+    points = sweep.points(args.workers, runs)
     if args.json:
         print(json.dumps({"scenario": sc.name, "points": [p.to_dict() for p in points]}))
     else:
         print("\n".join(report.sweep_table(points)))
     return 0
+
+
+def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> list:
+    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take."""
+    _live_modules()
+    from live import sweep_app
+
+    try:
+        return sweep_app.sweep_field(
+            args.redis_url, sc, key, args.workers, args.reps, bar, bar.note
+        )
+    except (sweep_app.RedisUnavailable, sweep_app.SweepFailed) as err:
+        raise BadInput(str(err)) from None
 
 
 def _live_modules():
@@ -320,6 +337,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_worker(args: argparse.Namespace) -> int:
+    _live_modules()
+    from live import sweep_app
+
+    try:
+        sweep_app.serve(args.redis_url, args.concurrency, args.visibility_timeout)
+    except sweep_app.RedisUnavailable as err:
+        raise BadInput(str(err)) from None
+    return 0
+
+
 def cmd_lessons(args: argparse.Namespace) -> int:
     from sim.analysis.lessons import LESSONS, all_lessons
 
@@ -369,6 +397,7 @@ COMMANDS = {
     "calibrate": cmd_calibrate,
     "record": cmd_record,
     "worker": cmd_worker,
+    "sweep-worker": cmd_sweep_worker,
     "lessons": cmd_lessons,
     "analytic": cmd_analytic,
     "check": cmd_check,

@@ -125,6 +125,12 @@ def _sweep(sub) -> None:
         help="with [[pools]]: the pool whose worker count --workers gives (the others stay)",
     )
     p.add_argument("--reps", type=_positive(int), default=5, help="replications per point")
+    p.add_argument(
+        "--redis-url",
+        type=_redis_url,
+        help="run the replications as Celery tasks on this Redis, taken by `queuelab "
+        "sweep-worker` processes on any machine (default: this machine's cores)",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -205,6 +211,28 @@ def _worker(sub) -> None:
     p.add_argument("--concurrency", type=_positive(int), help="slots per node (default: scenario)")
 
 
+def _sweep_worker(sub) -> None:
+    p = sub.add_parser(
+        "sweep-worker",
+        help="run the replications of `sweep --redis-url` published on this Redis",
+        description="A Celery worker of queuelab's sweep app: it takes replications of any sweep "
+        "published on this Redis, one per pool process, until Ctrl-C (a warm shutdown: running "
+        "replications finish). A replication of a worker that dies runs again on another.",
+    )
+    p.add_argument("--redis-url", type=_redis_url, required=True, help="the sweeps' Redis")
+    p.add_argument(
+        "--concurrency", type=_positive(int), help="replications at once (default: cores)"
+    )
+    p.add_argument(
+        "--visibility-timeout",
+        type=_positive(float),
+        default=3600.0,
+        metavar="S",
+        help="seconds after which a replication taken by a worker that died (or still running) "
+        "is run again by another (default 3600; one still running then runs twice)",
+    )
+
+
 def _lessons(sub) -> None:
     p = sub.add_parser("lessons", help="list the Celery pitfalls shipped as lesson scenarios")
     p.add_argument("--json", action="store_true")
@@ -248,6 +276,7 @@ SUBCOMMANDS = (  # in the order ``queuelab --help`` lists them
     _calibrate,
     _record,
     _worker,
+    _sweep_worker,
     _lessons,
     _analytic,
     _check,

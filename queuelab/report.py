@@ -66,6 +66,11 @@ class ProgressBar:
         sys.stderr.flush()
         self.shown = True
 
+    def note(self, text: str) -> None:
+        """A line on stderr while the bar runs, on a line of its own."""
+        after_bar = "\n" if self.shown and self.tty else ""
+        print(f"{after_bar}queuelab: {text}", file=sys.stderr)
+
     def close(self) -> None:
         if self.shown and self.tty:
             sys.stderr.write("\n")

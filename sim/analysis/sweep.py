@@ -155,10 +155,16 @@ def sweep(
     """Every worker count (of ``pool``, with ``[[pools]]``) × ``reps`` replications, each figure
     as an ``Estimate``."""
     runs = sweep_field(scenario, count_key(scenario, pool), workers, reps, processes, progress)
+    return points(workers, runs)
+
+
+def points(workers: Sequence[int], runs: list[list[Summary]]) -> list[SweepPoint]:
+    """Each worker count's replications (``sweep_field``'s answer, however it was run: on local
+    processes or on a Celery cluster) as a ``SweepPoint``, an ``Estimate`` per figure."""
     return [
         SweepPoint(
             workers=w,
-            reps=reps,
+            reps=len(summaries),
             **{
                 f: estimate([getattr(s, f) for s in summaries], bounds)
                 for f, bounds in FIGURES.items()

@@ -1,0 +1,220 @@
+"""Sweeps on a Celery cluster: each replication of a sweep is one Celery task on Redis, so every
+machine running a sweep worker on that Redis takes a share of a capacity study.
+
+The task runs ``sim.analysis.sweep.run_point``, the local sweep's own replication, on the scenario
+sent as TOML text (JSON messages: a worker never unpickles what a shared broker hands it), and
+returns the Summary as plain data through the result backend: the same seeds give the same
+numbers. Late ack with ``reject_on_worker_lost``: a replication whose pool child dies is requeued
+at once; one whose whole worker dies stays un-acked in Redis and comes back after the visibility
+timeout, to whichever worker is up. Workers: ``queuelab sweep-worker --redis-url URL``, or
+``QUEUELAB_SWEEP_REDIS=URL celery -A live.sweep_app worker``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+
+from live.celery_app import restore_interval, unacked_mutex_expire
+from live.redis_server import RedisUnavailable, ping
+from sim import scenario as scenario_module
+from sim.analysis.metrics import Summary
+from sim.analysis.sweep import run_point
+from sim.scenario import Scenario
+
+QUEUE = "queuelab-sweep"  # one list on the broker, shared by every sweep and sweep worker
+TASK = "queuelab.sweep.replication"
+URL_ENV = "QUEUELAB_SWEEP_REDIS"  # the broker of `celery -A live.sweep_app worker`
+VISIBILITY = 3600.0  # wall seconds: a replication running longer is run again elsewhere
+POLL = 0.5  # wall seconds between looks at the results
+QUIET = 10.0  # wall seconds without a result before saying whether any worker took one
+REMIND = 60.0  # and then how often to say it again
+UNACKED = "unacked"  # kombu's hash of the messages workers took and have not acked
+REMEDY = "start Redis there, or leave out --redis-url to sweep on this machine's cores"
+
+
+class SweepFailed(RuntimeError):
+    """A replication raised on its worker (say, a scenario file the worker cannot read)."""
+
+
+def replication(scenario_toml: str, field: str, value: Any, rep: int) -> dict:
+    """One replication, exactly as the local sweep runs it; its Summary as plain data."""
+    return run_point(scenario_module.loads(scenario_toml), field, value, rep).to_dict()
+
+
+def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
+    """The sweep app on ``redis_url`` (broker and result backend), its one task registered."""
+    app = Celery("queuelab-sweep", set_as_current=False)
+    app.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        result_expires=86400,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,  # replications are long: reserve no more than it runs
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": restore_interval(visibility),
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": unacked_mutex_expire(visibility),
+        },
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)(replication)
+    return app
+
+
+app = make_app(os.environ.get(URL_ENV, "redis://127.0.0.1:6379/0"))
+
+
+def serve(redis_url: str, concurrency: int | None = None, visibility: float = VISIBILITY) -> None:
+    """Run a sweep worker here until stopped (Ctrl-C: a warm shutdown, running replications
+    finish); one pool process per core unless ``concurrency`` says otherwise."""
+    try:
+        ping(redis_url)
+    except RedisUnavailable as err:
+        raise RedisUnavailable(f"{err}; start Redis there, or give the sweeps' Redis") from None
+    make_app(redis_url, visibility).worker_main(
+        ["worker", "--concurrency", str(concurrency or os.cpu_count() or 1)]
+        + ["--hostname", f"sweep-{os.getpid()}@{socket.gethostname()}", "--loglevel", "WARNING"]
+        + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )
+
+
+def sweep_field(
+    redis_url: str,
+    scenario: Scenario,
+    field: str,
+    values: Sequence,
+    reps: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] = print,
+    quiet: float = QUIET,
+) -> list[list[Summary]]:
+    """``sim.analysis.sweep.sweep_field`` on the sweep workers of ``redis_url``: per value, the
+    summaries of its replications. Waits for every result; ``notice`` hears when no worker has
+    taken any; replications still queued when it stops early (Ctrl-C, an error) are withdrawn."""
+    try:
+        ping(redis_url)
+    except RedisUnavailable as err:
+        raise RedisUnavailable(f"{err}; {REMEDY}") from None
+    sweep = _Sweep(redis_url, field, values)
+    try:
+        sweep_app, text = make_app(redis_url), scenario_module.dumps(scenario)
+        for i, value in enumerate(values):
+            for r in range(reps):
+                sweep.sent[i, r] = sweep_app.send_task(TASK, (text, field, value, r))
+        sweep.collect(progress, notice, quiet)
+    except (redis.RedisError, OperationalError) as err:
+        raise RedisUnavailable(
+            f"lost Redis at {redis_url} during the sweep: {err}; {REMEDY}"
+        ) from None
+    finally:
+        with contextlib.suppress(redis.RedisError):  # a lost Redis has said so already
+            if withdrawn := sweep.withdraw():
+                notice(f"withdrew the {withdrawn} replications still waiting in {QUEUE}")
+        sweep.client.close()
+    return [[sweep.summaries[i, r] for r in range(reps)] for i in range(len(values))]
+
+
+class _Sweep:
+    """One sweep's replications on the cluster: the tasks sent and the summaries back so far."""
+
+    def __init__(self, redis_url: str, field: str, values: Sequence) -> None:
+        self.url, self.field, self.values = redis_url, field, values
+        self.client = redis.Redis.from_url(redis_url)
+        self.sent: dict[tuple[int, int], AsyncResult] = {}
+        self.summaries: dict[tuple[int, int], Summary] = {}
+
+    def left(self) -> set[str]:
+        """The task ids whose result has not come back."""
+        return {result.id for job, result in self.sent.items() if job not in self.summaries}
+
+    def collect(self, progress, notice, quiet: float) -> None:
+        """Fill ``summaries`` as results arrive; say when none arrive and no worker took any."""
+        last = time.monotonic()
+        told = last - REMIND
+        while len(self.summaries) < len(self.sent):
+            for (i, r), result in self.sent.items():
+                if (i, r) not in self.summaries and result.ready():
+                    self.summaries[i, r] = self.summary(result, i, r)
+                    last = time.monotonic()
+                    if progress:
+                        progress(len(self.summaries), len(self.sent))
+            now = time.monotonic()
+            if now - last > quiet and now - told > REMIND:
+                told = now
+                if text := self.stalled():
+                    notice(text)
+            time.sleep(POLL)
+
+    def stalled(self) -> str | None:
+        """What to tell a user whose sweep hears nothing: no worker took a replication, or some
+        are nowhere (a worker killed while it waited for work can take a message with it, see
+        DESIGN.md "A killed node's BRPOP"); None while workers run them."""
+        left = self.left()
+        queued = {_task_id(item) for item in self.client.lrange(QUEUE, 0, -1)} & left
+        taken = {_task_id(json.dumps(json.loads(v)[0])) for v in self.client.hvals(UNACKED)}
+        lost = {
+            result.id
+            for result in self.sent.values()
+            if result.id in left - queued - taken and not result.ready()
+        }
+        if lost:
+            return (
+                f"{len(lost)} replications are neither waiting in {QUEUE} nor taken by a "
+                "worker: a worker killed while it waited for work may have lost them; Ctrl-C "
+                "and sweep again"
+            )
+        if queued == left:
+            return (
+                f"{len(left)} replications waiting in {QUEUE} on {self.url} and no worker has "
+                f"taken one: start one, on any machine, with `queuelab sweep-worker --redis-url "
+                f"{self.url}` (still waiting; Ctrl-C withdraws them)"
+            )
+        return None
+
+    def summary(self, result: AsyncResult, i: int, rep: int) -> Summary:
+        """The Summary of replication ``rep`` at the ``i``-th value; its result then deleted."""
+        try:
+            data = result.get(propagate=True)
+        except Exception as err:
+            raise SweepFailed(
+                f"replication {rep} at {self.field} = {self.values[i]!r} failed on its worker: "
+                f"{err}"
+            ) from err
+        finally:
+            result.forget()
+        return Summary(**data)
+
+    def withdraw(self) -> int:
+        """Remove the replications still waiting in the queue; how many were removed."""
+        left = self.left()
+        return (
+            sum(self.client.lrem(QUEUE, 1, item) for item in _queued(self.client, left))
+            if left
+            else 0
+        )
+
+
+def _task_id(message: bytes | str) -> str:
+    """The Celery task id of a raw message on the broker."""
+    return json.loads(message).get("headers", {}).get("id", "")
+
+
+def _queued(client: redis.Redis, ids: set[str]) -> list[bytes]:
+    """The raw messages of the tasks ``ids`` still waiting in the queue (no worker took them)."""
+    return [item for item in client.lrange(QUEUE, 0, -1) if _task_id(item) in ids]

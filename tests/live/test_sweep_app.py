@@ -1,0 +1,154 @@
+"""Sweeps on a Celery cluster (``live.sweep_app``): real sweep workers on the session's
+redis-server give the local sweep's numbers, also when a worker dies mid-sweep.
+
+Wall time: 111 s for the file on 2 cores shared with other jobs at load average 10-17 (199 s at
+17), nearly all of it Python starting the CLI and the workers under that load (1.3 s of CPU
+each); the killed worker's replication waits out a 2 s visibility timeout.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from live import sweep_app
+from live.redis_server import free_port
+from sim import scenario
+from sim.analysis import sweep
+
+pytestmark = pytest.mark.live
+
+QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
+MMC = "scenarios/mmc.toml"
+
+
+@contextlib.contextmanager
+def sweep_workers(redis_url: str, count: int, *options: str):
+    """``count`` ``queuelab sweep-worker`` nodes of one pool process each, each in its own
+    session (so a test can kill a whole node), stopped after, with what they left in Redis: a
+    replication outliving a short visibility timeout is queued again while it runs."""
+    procs = [
+        subprocess.Popen(
+            [*QUEUELAB, "sweep-worker", "--redis-url", redis_url, "--concurrency", "1", *options],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        redis.Redis.from_url(redis_url).delete(sweep_app.QUEUE, "unacked", "unacked_index")
+
+
+def local_points(tasks: int, workers: list[int], reps: int) -> list[dict]:
+    """What the local sweep answers, serially in this process."""
+    sc = scenario.load(MMC, [f"run.tasks={tasks}"])
+    return [p.to_dict() for p in sweep.sweep(sc, workers, reps=reps, processes=1)]
+
+
+def cluster_sweep(redis_url: str, tasks: int, workers: str, reps: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*QUEUELAB, "sweep", MMC, "--workers", workers, "--reps", str(reps), "--json"]
+        + ["--set", f"run.tasks={tasks}", "--redis-url", redis_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_cluster_sweep_gives_the_local_sweeps_numbers(redis_url, no_leftovers):
+    with sweep_workers(redis_url, 2):
+        out, err = cluster_sweep(redis_url, 2000, "4,5", 2).communicate(timeout=120)
+    assert json.loads(out)["points"] == local_points(2000, [4, 5], 2), err
+
+
+def test_a_killed_workers_replication_runs_again_on_another(redis_url, no_leftovers):
+    client = redis.Redis.from_url(redis_url)
+    with sweep_workers(redis_url, 2, "--visibility-timeout", "2") as (doomed, _):
+        sweeping = cluster_sweep(redis_url, 10000, "4,5", 2)
+        try:
+            deadline = time.monotonic() + 120  # boots take long on a loaded machine
+            while client.hlen("unacked") < 2:  # each node runs one replication (prefetch 1)
+                assert time.monotonic() < deadline, "the two workers never ran together"
+                time.sleep(0.05)
+            os.killpg(doomed.pid, signal.SIGKILL)  # the node and its pool child, mid-replication
+            out, err = sweeping.communicate(timeout=180)
+        finally:
+            sweeping.kill()
+            sweeping.wait()
+    assert sweeping.returncode == 0, err
+    assert json.loads(out)["points"] == local_points(10000, [4, 5], 2)
+
+
+def test_without_workers_it_says_so_and_withdraws_what_waits(redis_url):
+    heard: list[str] = []
+
+    def notice(text: str) -> None:
+        heard.append(text)
+        if len(heard) == 1:
+            raise KeyboardInterrupt  # the user gives up: Ctrl-C
+
+    sc = scenario.load(MMC)
+    with pytest.raises(KeyboardInterrupt):
+        sweep_app.sweep_field(redis_url, sc, "workers.count", [4, 5], 3, notice=notice, quiet=0.5)
+    assert heard[0].startswith("6 replications waiting in queuelab-sweep")
+    assert "queuelab sweep-worker --redis-url" in heard[0]
+    assert heard[1] == "withdrew the 6 replications still waiting in queuelab-sweep"
+    assert redis.Redis.from_url(redis_url).llen(sweep_app.QUEUE) == 0
+
+
+def test_a_replication_that_is_nowhere_is_reported(redis_url, monkeypatch):
+    """As when a worker killed while it waited in BRPOP takes the next message with it."""
+    client = redis.Redis.from_url(redis_url)
+    monkeypatch.setattr(sweep_app, "REMIND", 0.5)
+    heard: list[str] = []
+
+    def notice(text: str) -> None:
+        heard.append(text)
+        client.delete(sweep_app.QUEUE)  # the messages vanish: no worker ran them
+        if len(heard) == 2:
+            raise KeyboardInterrupt
+
+    sc = scenario.load(MMC)
+    with pytest.raises(KeyboardInterrupt):
+        sweep_app.sweep_field(redis_url, sc, "workers.count", [4], 2, notice=notice, quiet=0.5)
+    assert heard[0].startswith("2 replications waiting in queuelab-sweep")
+    assert heard[1].startswith("2 replications are neither waiting in queuelab-sweep nor taken")
+
+
+def test_ctrl_c_stops_a_waiting_cluster_sweep_cleanly(redis_url, no_leftovers):
+    sweeping = cluster_sweep(redis_url, 100, "4", 2)
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while client.llen(sweep_app.QUEUE) < 2:  # both replications published, none taken
+        assert time.monotonic() < deadline, "the sweep never published its replications"
+        time.sleep(0.05)
+    sweeping.send_signal(signal.SIGINT)
+    _, err = sweeping.communicate(timeout=30)
+    assert sweeping.returncode == 130, err
+    assert "withdrew the 2 replications" in err
+    assert client.llen(sweep_app.QUEUE) == 0
+
+
+@pytest.mark.parametrize("command", [["sweep", MMC, "--workers", "4"], ["sweep-worker"]])
+def test_an_unreachable_redis_is_a_clear_error(command, no_leftovers):
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    r = subprocess.run(
+        [*QUEUELAB, *command, "--redis-url", url], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2
+    assert f"queuelab: error: cannot reach Redis at {url}" in r.stderr
+    assert "start Redis there" in r.stderr
