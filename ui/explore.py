@@ -29,7 +29,8 @@ SWEEP_REPS = 3
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def run(text: str, _progress: Progress | None = None) -> Trace:
-    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it)."""
+    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it): the
+    Live page's trace of the simulated run beside its own (Explore keeps ``view``s instead)."""
     return simulate(parse(text), progress=_progress)
 
 
