@@ -39,7 +39,7 @@ def rerun(sc: scenario.Scenario) -> dict[str, float]:
     charts.steps({"queued": queue_length(trace), "busy": busy_slots(trace)}, "timeline", "n")
     parts["summary and charts"] = time.perf_counter() - start
     start = time.perf_counter()
-    swept, counts = explore.sweep_plan(sc, sc.workers.count)
+    swept, counts = explore.sweep_plan(sc, sc)
     sweep(swept, list(counts), reps=explore.SWEEP_REPS, processes=1)
     parts[f"sweep ({len(counts)} counts × {explore.SWEEP_REPS})"] = time.perf_counter() - start
     return parts

@@ -112,23 +112,24 @@ def no_leftovers():
 
 
 @contextlib.contextmanager
-def running_streamlit():
-    """``streamlit run app.py`` on a free loopback port; yields (URL, process), stops it after."""
+def running_streamlit(root=None):
+    """``streamlit run app.py`` of the checkout ``root`` (default: this one) on a free loopback
+    port, importing that checkout's packages; yields (URL, process), stops it after."""
     import subprocess
     import sys
-    import time
     import urllib.request
     from pathlib import Path
 
     from live.redis_server import free_port, stop_process
 
     port = free_port()
-    root = Path(__file__).resolve().parent.parent
+    root = Path(root or Path(__file__).resolve().parent.parent)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
         + ["--server.address", "127.0.0.1", "--server.headless", "true"]
         + ["--browser.gatherUsageStats", "false"],
         cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from sim.analysis.metrics import binned_steps
 from sim.analysis.sweep import SweepPoint
 
-MAX_POINTS = 2000  # points per line: enough for the eye, small enough for the browser
+MAX_POINTS = 1000  # points per line: one a pixel or more at the width a chart is shown
 
 
 STEP_BINS = 400  # a long step function is drawn as the mean and the peak of this many spans
@@ -91,6 +91,31 @@ def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title:
 SOJOURN, ERLANG, UTILISATION = "#1f77b4", "#7f7f7f", "#ff7f0e"  # one colour per quantity
 
 
+def vline(x: float, text: str, colour: str = "black") -> tuple[dict, dict]:
+    """A dotted vertical line across the plot at ``x``, labelled at its top: the shape and the
+    annotation ``add_vline`` makes, as plain layout entries (``add_vline`` itself walks every
+    subplot and costs ~0.1 s a call, a rerun's worth of a slider move)."""
+    shape = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain")
+    label = dict(x=x, xref="x", y=1, yref="y domain", xanchor="left", yanchor="top")
+    return {**shape, "line": dict(dash="dot", color=colour)}, {**label, "text": text}
+
+
+def hline(y: float, text: str, colour: str) -> tuple[dict, dict]:
+    """A dotted horizontal line across the plot at ``y``, labelled at its right end (as
+    ``add_hline`` draws it; see ``vline``)."""
+    shape = dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y")
+    label = dict(x=1, xref="x domain", y=y, yref="y", xanchor="right", yanchor="bottom")
+    return {**shape, "line": dict(dash="dot", color=colour)}, {**label, "text": text}
+
+
+def marked(lines: list[tuple[dict, dict]]) -> dict:
+    """``vline``s and ``hline``s as a layout's shapes and annotations."""
+    return dict(
+        shapes=[shape for shape, _ in lines],
+        annotations=[dict(label, showarrow=False) for _, label in lines],
+    )
+
+
 def tradeoff(
     points: list[SweepPoint],
     target: float | None,
@@ -98,26 +123,26 @@ def tradeoff(
     current: int | None = None,
 ) -> go.Figure:
     """p95 sojourn (with its 95 % band) and utilisation against worker count, on a whole-number
-    worker axis, with the scenario's ``current`` count marked."""
+    worker axis, with the scenario's ``current`` count marked. Built in one go, traces and
+    layout as plain data: a slider move redraws it, and plotly's incremental ``add_*`` calls
+    cost half a second where this costs a few milliseconds."""
     workers = [p.workers for p in points]
-    fig = go.Figure()
-    _sojourn_p95(fig, points, analytic)
-    if target:
-        fig.add_hline(
-            y=target, line=dict(dash="dot", color="red"), annotation_text=f"target p95 {target:g} s"
-        )
-    _by_workers(fig, points, [p.utilization.mean for p in points], UTILISATION, "utilisation", "y2")
+    lines = [hline(target, f"target p95 {target:g} s", "red")] if target else []
     if current is not None:
-        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
-    fig.update_layout(
-        title="Worker-count trade-off",
-        xaxis=dict(title="workers", tickmode="array", tickvals=workers),
-        yaxis=dict(title="seconds", rangemode="tozero"),
-        yaxis2=UTILISATION_AXIS,
-        legend=dict(orientation="h", y=-0.25),
-        margin=dict(t=50, b=40),
+        lines.append(vline(current, "now"))
+    utilisation = by_workers(points, [p.utilization.mean for p in points], UTILISATION)
+    return go.Figure(
+        [*_sojourn_p95(points, analytic), dict(utilisation, name="utilisation", yaxis="y2")],
+        dict(
+            title="Worker-count trade-off",
+            xaxis=dict(title="workers", tickmode="array", tickvals=workers),
+            yaxis=dict(title="seconds", rangemode="tozero"),
+            yaxis2=UTILISATION_AXIS,
+            legend=dict(orientation="h", y=-0.25),
+            margin=dict(t=50, b=40),
+            **marked(lines),
+        ),
     )
-    return fig
 
 
 UTILISATION_AXIS = dict(  # a right-hand axis in percent, ticks at 20 % steps
@@ -132,39 +157,44 @@ UTILISATION_AXIS = dict(  # a right-hand axis in percent, ticks at 20 % steps
 )
 
 
-def _by_workers(
-    fig: go.Figure, points: list[SweepPoint], y: list[float], colour: str, name: str, axis="y"
-) -> None:
-    """One figure of a sweep against worker count, as a line with markers."""
+def by_workers(points: list[SweepPoint], y: list[float], colour: str) -> dict:
+    """One figure of a sweep against worker count: a line with markers, as a trace's data."""
     x = [p.workers for p in points]
-    fig.add_scatter(x=x, y=y, mode="lines+markers", line=dict(color=colour), name=name, yaxis=axis)
+    return dict(type="scatter", x=x, y=y, mode="lines+markers", line=dict(color=colour))
 
 
-def _sojourn_p95(fig: go.Figure, points: list[SweepPoint], analytic: dict[int, float] | None):
+def _sojourn_p95(points: list[SweepPoint], analytic: dict[int, float] | None) -> list[dict]:
     """The simulated p95 sojourn with its confidence band, and Erlang C's where it applies."""
     workers = [p.workers for p in points]
+    traces = []
     if points and points[0].sojourn_p95.low is not None:
-        fig.add_scatter(
-            x=workers + workers[::-1],
-            y=[p.sojourn_p95.high for p in points] + [p.sojourn_p95.low for p in points][::-1],
-            fill="toself",
-            fillcolor=SOJOURN,
-            line=dict(width=0),
-            opacity=0.2,
-            name="95 % CI",
-            hoverinfo="skip",
+        traces.append(
+            dict(
+                type="scatter",
+                x=workers + workers[::-1],
+                y=[p.sojourn_p95.high for p in points] + [p.sojourn_p95.low for p in points][::-1],
+                fill="toself",
+                fillcolor=SOJOURN,
+                line=dict(width=0),
+                opacity=0.2,
+                name="95 % CI",
+                hoverinfo="skip",
+            )
         )
-    _by_workers(
-        fig, points, [p.sojourn_p95.mean for p in points], SOJOURN, "p95 sojourn (simulated)"
-    )
+    mean = by_workers(points, [p.sojourn_p95.mean for p in points], SOJOURN)
+    traces.append(dict(mean, name="p95 sojourn (simulated)"))
     if analytic:
-        fig.add_scatter(
-            x=list(analytic),
-            y=list(analytic.values()),
-            mode="lines+markers",
-            line=dict(dash="dash", color=ERLANG),
-            name="M/M/c p95 sojourn (Erlang C)",
+        traces.append(
+            dict(
+                type="scatter",
+                x=list(analytic),
+                y=list(analytic.values()),
+                mode="lines+markers",
+                line=dict(dash="dash", color=ERLANG),
+                name="M/M/c p95 sojourn (Erlang C)",
+            )
         )
+    return traces
 
 
 def smallest_meeting(points: list[SweepPoint], target: float) -> int | None:

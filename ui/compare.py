@@ -59,7 +59,7 @@ def page() -> None:
         calibrate(sc, live)
     distributions(sim, live)
     gantts(sim, live)
-    export_trace(sim, "simulated")
+    export_trace(lambda: sim, "simulated")
 
 
 def verdicts(result: Comparison) -> None:

@@ -3,7 +3,10 @@ each pool against the p95 of the task types it serves."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from sim import scenario
@@ -18,7 +21,7 @@ from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, parse, pick, tune
-from ui.widgets import Progress, download_figure, export_trace, progress_bar
+from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
@@ -26,7 +29,8 @@ SWEEP_REPS = 3
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def run(text: str, _progress: Progress | None = None) -> Trace:
-    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it)."""
+    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it): the
+    Live page's trace of the simulated run beside its own (Explore keeps ``view``s instead)."""
     return simulate(parse(text), progress=_progress)
 
 
@@ -34,6 +38,38 @@ def simulated(text: str) -> Trace:
     """``run`` with a progress bar while it simulates."""
     with progress_bar("Simulating: tasks finished") as report:
         return run(text, report)
+
+
+NEIGHBOURS = 4  # worker counts made ahead of the slider: two steps either way
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What Explore draws of one run: its summary and its two charts, not its trace (~0.2 MB
+    in memory at any task count, where a 100k-task trace takes 10 MB)."""
+
+    summary: Summary
+    cdf: go.Figure
+    timeline: go.Figure
+    arrivals: go.Figure | None  # a rate that varies over time: the rate set and the drawn
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def view(text: str, _progress: Progress | None = None) -> RunView:
+    """A scenario's run (TOML text, the cache key) as Explore draws it. A resource, not data:
+    a hit returns the frozen view itself, where ``st.cache_data`` would unpickle and revalidate
+    its figures on every rerun."""
+    sc = parse(text)
+    trace = simulate(sc, progress=_progress)
+    return RunView(
+        summarize(trace, sc), *figures(trace, per_type=several(sc)), arrival_rate(sc, trace)
+    )
+
+
+def viewed(text: str) -> RunView:
+    """``view`` with a progress bar while it simulates."""
+    with progress_bar("Simulating: tasks finished") as report:
+        return view(text, report)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -80,21 +116,45 @@ def page() -> None:
         st.caption(base.description)
     text = scenario.dumps(sc)
     try:
-        trace = simulated(text)
+        shown = viewed(text)
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
         return
-    summary = summarize(trace, sc)
-    headline(sc, summary)
+    headline(sc, shown.summary)
     if several(sc):
-        figures_per_type(summary)
-    distributions(trace, per_type=several(sc))
-    arrival_rate(sc, trace)
+        figures_per_type(shown.summary)
+    distributions(shown)
+    if shown.arrivals is not None:
+        st.plotly_chart(shown.arrivals, key="arrival-rate")
+        download_figure(shown.arrivals, "arrival-rate")
     st.subheader("How many workers?")
     how_many_workers(sc, base)
     st.subheader("Export")
-    export_trace(trace, sc.name)
+    export_trace(lambda: simulate(sc), sc.name)
     st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
+    prepare_counts(sc, base)
+
+
+def prepare_counts(sc: Scenario, base: Scenario) -> None:
+    """The page's run at the ``NEIGHBOURS`` swept counts nearest the slider's, once the page is
+    drawn: a worker-slider step then finds its run made and simulates nothing. Only the nearest:
+    every count would cost each page view a whole sweep at full size. A widget change meanwhile
+    stops this at its next progress report (Streamlit interrupts a script at its next element),
+    so the user never waits for it."""
+    if several(sc):
+        return
+    now = sc.workers.count
+    others = sorted((n for n in sweep_plan(sc, base)[1] if n != now), key=lambda n: abs(n - now))
+    others = others[:NEIGHBOURS]
+    with progress_bar("Preparing the other worker counts: tasks finished") as report:
+        for i, count in enumerate(others):
+            try:
+                view(
+                    scenario.dumps(sc.replace(**{"workers.count": count})),
+                    share(report, i, len(others)),
+                )
+            except ScenarioError:  # that count's own error is shown if the slider goes there
+                continue
 
 
 def headline(sc: Scenario, s: Summary) -> None:
@@ -123,36 +183,41 @@ def headline(sc: Scenario, s: Summary) -> None:
         )
 
 
-def distributions(trace: Trace, per_type: bool = False) -> None:
-    """Wait and sojourn as CDFs beside the queue and busy slots over time; ``per_type``: the
-    sojourn of each task type beside the length of each queue."""
+def figures(trace: Trace, per_type: bool = False) -> tuple[go.Figure, go.Figure]:
+    """Wait and sojourn as CDFs, and the queue and busy slots over time; ``per_type``: the
+    sojourn of each task type, and the length of each queue."""
     if per_type:
-        cdf = charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)")
-        timeline = charts.steps(queue_lengths(trace), "Queue length per queue", "tasks")
-    else:
-        cdf = charts.cdf(
-            {"wait": waits(trace), "sojourn": sojourns(trace)}, "Wait and sojourn (CDF)"
+        return (
+            charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)"),
+            charts.steps(queue_lengths(trace), "Queue length per queue", "tasks"),
         )
-        timeline = charts.steps(
+    return (
+        charts.cdf({"wait": waits(trace), "sojourn": sojourns(trace)}, "Wait and sojourn (CDF)"),
+        charts.steps(
             {"queued": queue_length(trace), "busy slots": busy_slots(trace)},
             "Queue length and busy slots",
             "tasks",
-        )
-    for column, fig, name in zip(st.columns(2), (cdf, timeline), ("cdf", "timeline"), strict=True):
+        ),
+    )
+
+
+def distributions(shown: RunView) -> None:
+    """The run's two charts side by side, each with its download."""
+    pairs = zip(st.columns(2), (shown.cdf, shown.timeline), ("cdf", "timeline"), strict=True)
+    for column, fig, name in pairs:
         with column:
             st.plotly_chart(fig, key=name)
             download_figure(fig, name)
 
 
-def arrival_rate(sc: Scenario, trace: Trace) -> None:
-    """A rate that varies over time (piecewise, cycle): the rate set and the arrivals drawn."""
+def arrival_rate(sc: Scenario, trace: Trace) -> go.Figure | None:
+    """A rate that varies over time (piecewise, cycle): the rate set and the arrivals drawn;
+    None for a steady rate."""
     end = rate_over_time.run_end(sc, trace)
     curve = rate_over_time.set_rate(sc, end)
-    if curve is None:
-        return
-    fig = charts.arrival_rate(curve, rate_over_time.drawn_rate(trace, end))
-    st.plotly_chart(fig, key="arrival-rate")
-    download_figure(fig, "arrival-rate")
+    return (
+        None if curve is None else charts.arrival_rate(curve, rate_over_time.drawn_rate(trace, end))
+    )
 
 
 def sweep_plan(
@@ -215,18 +280,38 @@ def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> Non
     )
 
 
+# the per-type figures Explore shows, each under a header with its unit
+TYPE_COLUMNS = {
+    "tasks": "tasks",
+    "wait_p95": "p95 wait (s)",
+    "sojourn_p50": "p50 sojourn (s)",
+    "sojourn_p95": "p95 sojourn (s)",
+    "throughput": "throughput (/s)",
+}
+
+
 def figures_per_type(s: Summary) -> None:
     """Each task type's and pool's figures, the summary's ``by_task`` and ``by_pool``."""
     left, right = st.columns([3, 2])
     left.dataframe(
         [
-            {"task type": name, **{k: round(v, 3) for k, v in f.items()}}
+            {"task type": name, **{h: round(f[k], 3) for k, h in TYPE_COLUMNS.items()}}
             for name, f in s.by_task.items()
         ],
         hide_index=True,
-        column_order=("task type", "tasks", "wait_p95", "sojourn_p50", "sojourn_p95", "throughput"),
     )
-    right.dataframe([{"pool": name, **f} for name, f in s.by_pool.items()], hide_index=True)
+    right.dataframe(
+        [
+            {
+                "pool": name,
+                "slots": f["slots"],
+                "executions": f["executions"],
+                "utilisation": f"{f['utilization']:.1%}",
+            }
+            for name, f in s.by_pool.items()
+        ],
+        hide_index=True,
+    )
 
 
 def size_pools(sc: Scenario, base: Scenario, page: str) -> None:

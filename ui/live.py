@@ -174,7 +174,7 @@ def draw(session: LiveSession) -> None:
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
         for key, fig in figures.items():
             download_figure(fig, key)
-        export_trace(trace, "live")
+        export_trace(lambda: trace, "live")
 
 
 def under_way(session: LiveSession, trace: Trace | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from sim.analysis.sizing import PoolCurve
-from ui.charts import UTILISATION, UTILISATION_AXIS
+from ui.charts import UTILISATION, UTILISATION_AXIS, hline, marked, vline
 
 # one colour per task type, none of them the utilisation's orange
 TYPE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -19,7 +19,7 @@ def pool_tradeoff(
     """Each served task type's ``figure`` (with its 95 % band) and its target, in the type's
     colour, and the pool's utilisation, against the pool's worker count."""
     x = list(curve.counts)
-    fig = go.Figure()
+    fig, lines = go.Figure(), []
     for i, (name, estimates) in enumerate(curve.figures[figure].items()):
         colour = TYPE_COLOURS[i % len(TYPE_COLOURS)]
         if estimates and estimates[0].low is not None:
@@ -41,11 +41,7 @@ def pool_tradeoff(
             name=f"{name} {FIGURE_TITLES[figure]}",
         )
         if name in targets:
-            fig.add_hline(
-                y=targets[name],
-                line=dict(dash="dot", color=colour),
-                annotation_text=f"{name} target {targets[name]:g} s",
-            )
+            lines.append(hline(targets[name], f"{name} target {targets[name]:g} s", colour))
     fig.add_scatter(
         x=x,
         y=[e.mean for e in curve.utilization],
@@ -55,8 +51,9 @@ def pool_tradeoff(
         yaxis="y2",
     )
     if current is not None:
-        fig.add_vline(x=current, line=dict(dash="dot", color="black"), annotation_text="now")
+        lines.append(vline(current, "now"))
     fig.update_layout(
+        **marked(lines),
         title=f"Pool {curve.pool}: worker-count trade-off",
         xaxis=dict(title=f"workers in pool {curve.pool}", tickmode="array", tickvals=x),
         yaxis=dict(title="seconds", rangemode="tozero"),

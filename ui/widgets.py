@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 import plotly.graph_objects as go
 import streamlit as st
 
+from sim.trace import Trace
+
 Progress = Callable[[int, int], None]  # done, total: what sim's simulate and sweep report
 
 
@@ -78,12 +80,13 @@ def figure_html(fig: go.Figure) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
-def export_trace(trace, name: str) -> None:
-    """Download buttons for a run's trace, as CSV and as Parquet, each made when clicked."""
+def export_trace(trace: Callable[[], Trace], name: str) -> None:
+    """Download buttons for a run's trace (``trace()`` gives it), as CSV and as Parquet, each
+    made when clicked: Explore keeps no trace, so its ``trace`` simulates the run again."""
     c1, c2 = st.columns(2)
     c1.download_button(
         f"{name} trace (CSV)",
-        lambda: trace.to_bytes("csv"),
+        lambda: trace().to_bytes("csv"),
         f"{name}.csv",
         "text/csv",
         key=f"csv-{name}",
@@ -91,7 +94,7 @@ def export_trace(trace, name: str) -> None:
     )
     c2.download_button(
         f"{name} trace (Parquet)",
-        lambda: trace.to_bytes("parquet"),
+        lambda: trace().to_bytes("parquet"),
         f"{name}.parquet",
         key=f"parquet-{name}",
         on_click="ignore",

@@ -383,3 +383,20 @@ def test_a_lesson_whose_figure_is_a_count_shows_that_count(app):
     ]
     assert len(bars) == 1
     assert bars[0]["data"][0]["y"] == [default["tasks_lost"], fixed["tasks_lost"]]
+
+
+def test_the_multi_type_tables_have_readable_headers_with_units(app):
+    app.sidebar.selectbox(key="explore-name").set_value("thumbnails_and_reports").run()
+    assert not app.exception
+    types = table(app, "task type")
+    assert list(types.columns) == [
+        "task type",
+        "tasks",
+        "p95 wait (s)",
+        "p50 sojourn (s)",
+        "p95 sojourn (s)",
+        "throughput (/s)",
+    ]
+    pools = table(app, "pool")
+    assert list(pools.columns) == ["pool", "slots", "executions", "utilisation"]
+    assert all(v.endswith("%") for v in pools["utilisation"])

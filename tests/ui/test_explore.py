@@ -63,8 +63,8 @@ def test_a_pool_slider_moves_only_the_types_that_pool_serves(pools_app):
     pools_app.sidebar.slider(key=f"explore-{POOLS.name}-workers-slow").set_value(6).run()
     assert not pools_app.exception
     after = {r["task type"]: r for r in table(pools_app, "task type").to_dict("records")}
-    assert after["thumbnail"]["wait_p95"] == before["thumbnail"]["wait_p95"]
-    assert after["report"]["wait_p95"] < before["report"]["wait_p95"]
+    assert after["thumbnail"]["p95 wait (s)"] == before["thumbnail"]["p95 wait (s)"]
+    assert after["report"]["p95 wait (s)"] < before["report"]["p95 wait (s)"]
     pools_app.sidebar.slider(key=f"explore-{POOLS.name}-workers-slow").set_value(3).run()
 
 
@@ -95,3 +95,33 @@ def test_a_pool_slider_move_reruns_another_pools_sweep_only_where_they_share_a_q
     moved = shared.replace(**{"pools.slow.count": 5})
     assert plan(sweep_plan(moved, shared, "fast")) != plan(sweep_plan(shared, shared, "fast"))
     assert plan(sweep_plan(moved, shared, "slow")) == plan(sweep_plan(shared, shared, "slow"))
+
+
+def test_a_worker_slider_move_within_the_sweep_shows_a_run_made_before_equal_to_a_direct_one(
+    monkeypatch,
+):
+    """The page makes its run at every swept count once it is drawn, so a move within the
+    range simulates nothing; what it shows at 6 workers is ``simulate`` at 6 workers."""
+    import json
+
+    import plotly.io as pio
+
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+    from ui import explore
+
+    at = AppTest.from_file("../../app.py", default_timeout=300)
+    at.run()
+    calls = []
+    monkeypatch.setattr(explore, "simulate", lambda *a, **k: calls.append(a) or simulate(*a, **k))
+    at.sidebar.slider(key="explore-mmc-workers").set_value(6).run()
+    assert not at.exception and calls == []
+    six = MMC.replace(**{"workers.count": 6})
+    trace = simulate(six)
+    direct = summarize(trace, six)
+    assert explore.view(scenario.dumps(six)).summary == direct
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["p95 wait"] == f"{direct.wait_p95:.3g} s"
+    assert shown["utilisation"] == f"{direct.utilization:.1%}"
+    drawn = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")[:2]]
+    assert drawn == [json.loads(pio.to_json(fig))["data"] for fig in explore.figures(trace)]
