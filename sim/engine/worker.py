@@ -95,7 +95,7 @@ class Worker:
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead"),
-        *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
+        *("slots", "free_slots", "running", "reserved", "ready", "held"),  # what it holds
         *("alive", "stopping", "down", "back", "incarnation"),  # whether it is up
         *("waiting", "fetching", "lingers_until"),  # its BRPOP
     )
@@ -129,7 +129,7 @@ class Worker:
         self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
         self.start_write, self.record_overhead = p.start_write, p.record_overhead
-        self.free_slots = policy.concurrency
+        self.slots = self.free_slots = policy.concurrency  # pool processes; those idle
         self.running = 0  # running non-ETA messages (they count against prefetch under late ack)
         self.reserved = 0  # non-ETA messages in transit or waiting for a slot
         self.ready: deque[Delivery] = deque()
@@ -143,6 +143,7 @@ class Worker:
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
         self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
+        self.capacity_changed()
 
     def came_from(self, lane: int) -> None:
         """``round_robin``: the queue of the message just received goes to the end of the cycle."""
@@ -239,7 +240,7 @@ class Worker:
         self._row((message.task, message.attempt, STARTED, self.env.now, self.index))
         service = self._service(message.attempt)[message.task]
         if self.cores:
-            busy = self.policy.concurrency - self.free_slots
+            busy = self.slots - self.free_slots
             service *= contention.slowdown(busy, self.cores)
         cut, limit = service, 0
         if self._limits:
@@ -346,13 +347,18 @@ class Worker:
         self.back = self.env.event()
         return self.back
 
+    def capacity_changed(self) -> None:
+        """Log whether it consumes and how many pool processes it has (a capacity row)."""
+        self.backend.node(self.index, self.alive, self.slots)
+
     def stop_taking(self) -> None:
         """SIGTERM: take and start no more messages, and exit once the running tasks end."""
         self.alive, self.stopping = False, True
+        self.capacity_changed()
 
     def exit_if_idle(self) -> None:
         """A stopping node whose slots are all free exits, cleanly."""
-        if self.free_slots == self.policy.concurrency:
+        if self.free_slots == self.slots:
             self.stopping = False
             self._give_back()
             self._go_down()
@@ -385,13 +391,15 @@ class Worker:
 
     def _go_down(self) -> None:
         self.alive, self.down = False, True
+        self.capacity_changed()
         event = self.env.timeout(self.policy.restart_delay)
         event.callbacks.append(lambda _: self._restart())
 
     def _restart(self) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
         self.alive, self.down = True, False
-        self.free_slots = self.policy.concurrency
+        self.slots = self.free_slots = self.policy.concurrency
+        self.capacity_changed()
         self.cycle = self.policy.queues
         self.order = routing.read_order(self.cycle, self.policy.lanes)
         self.next_token = [0.0] * len(self._gaps)
