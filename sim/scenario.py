@@ -392,6 +392,14 @@ def _check_routing(s: Scenario) -> None:
                 f"tasks: {t.name!r} is routed to queue {t.queue!r}, which no pool consumes: "
                 "add it to a pool's queues"
             )
+    for i, p in enumerate(s.pools or (None,)):
+        w = p.workers if p else s.workers
+        if w.autoscale_min > w.autoscale_max:
+            where = f"pools[{i}]." if p else "workers."
+            raise ScenarioError(
+                f"{where}autoscale_min = {w.autoscale_min} must be <= {where}autoscale_max = "
+                f"{w.autoscale_max} (--autoscale MAX,MIN; autoscale_max = 0 is off)"
+            )
     for t in s.task_types:
         if t.rate_limit:
             rate_limit_per_second(t.rate_limit, f"task type {t.name!r}: rate_limit")

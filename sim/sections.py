@@ -137,7 +137,30 @@ class Workers:
 
     count: int = setting(8, "worker processes (Celery nodes)", min=1, max=MAX_POOL)
     concurrency: int = setting(
-        1, "execution slots per worker (Celery --concurrency)", min=1, max=MAX_POOL
+        1,
+        "execution slots per worker (Celery --concurrency); ignored when autoscale_max > 0",
+        min=1,
+        max=MAX_POOL,
+    )
+    autoscale_max: int = setting(
+        0,
+        "celery worker --autoscale MAX,MIN: most pool processes per worker; 0 = off (the "
+        "concurrency is fixed)",
+        min=0,
+        max=MAX_POOL,
+    )
+    autoscale_min: int = setting(
+        0,
+        "--autoscale's MIN: fewest pool processes, and those a worker starts with; "
+        "<= autoscale_max",
+        min=0,
+        max=MAX_POOL,
+    )
+    autoscale_keepalive: float = seconds(
+        30.0,
+        "AUTOSCALE_KEEPALIVE: the autoscaler's timer, and how long after its last scale-up or "
+        "received task before it shrinks the pool",
+        positive=True,
     )
     prefetch_multiplier: int = setting(
         4,
@@ -165,8 +188,9 @@ class Workers:
     )
     process_start: float = seconds(
         0.2,
-        "a pool child killed by a hard time limit is replaced: its slot takes work this late "
-        "(measured: 0.2 s, or up to Celery's next 5 s pool check)",
+        "a new pool process (replacing a child a hard time limit killed, or started by the "
+        "autoscaler) takes work this late (measured for a replaced child: 0.2 s, or up to "
+        "Celery's next 5 s pool check)",
     )
     kill_linger: float = seconds(
         0.05,
@@ -175,14 +199,19 @@ class Workers:
     )
 
     @property
+    def processes(self) -> int:
+        """Most pool processes a worker runs: its concurrency, or autoscale's max."""
+        return self.autoscale_max or self.concurrency
+
+    @property
     def slots(self) -> int:
-        """Execution slots in the whole pool."""
-        return self.count * self.concurrency
+        """Execution slots in the whole pool (at most, under autoscale)."""
+        return self.count * self.processes
 
     @property
     def full_speed_slots(self) -> int:
         """Slots that can compute at once without slowing each other: the cores, if fewer."""
-        return self.count * min(self.concurrency, self.cores or self.concurrency)
+        return self.count * min(self.processes, self.cores or self.processes)
 
 
 @dataclass(frozen=True)

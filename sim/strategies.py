@@ -120,10 +120,16 @@ def outages(draw) -> dict:
 
 @st.composite
 def scenarios(
-    draw, max_tasks: int = 300, retry=None, crashes: bool = True, live: bool = False
+    draw,
+    max_tasks: int = 300,
+    retry=None,
+    crashes: bool = True,
+    live: bool = False,
+    autoscale: bool = False,
 ) -> Scenario:
     """Small, valid scenarios across arrivals, service, pool shape, ack mode and failures;
-    ``live=True`` leaves out what only the simulator models (deploys, CPU cores)."""
+    ``live=True`` leaves out what only the simulator models (deploys, CPU cores);
+    ``autoscale=True`` gives every worker ``--autoscale MAX,MIN``."""
     fields: dict[str, Any] = {}
     pick = _picker(draw, fields)
     pick("service.dist", leave_out=("empirical",))  # an empirical service needs a sample
@@ -156,6 +162,11 @@ def scenarios(
     pick("overhead.dispatch", among=(0.0, 0.01))
     pick("overhead.record", among=(0.0, 0.005))
     fields["failures.outage"] = draw(st.lists(outages(), max_size=2))
+    if autoscale:
+        pick("workers.autoscale_max", 1, 6)
+        pick("workers.autoscale_min", 0, fields["workers.autoscale_max"])
+        pick("workers.autoscale_keepalive", among=(0.5, 3.0, 30.0))
+        pick("workers.process_start", among=(0.0, 0.2, 2.0))
     if not live:
         pick("workers.cores", 0, 3)
         pick("workers.deploy_every", among=(0.0, 0.0, 5.0, 20.0))

@@ -6,10 +6,15 @@ queue) is one small integer per task. On disk it is CSV or Parquet by suffix, wi
 ``task_id, attempt, state, t, worker, task_name, queue``; rows sorted by ``t`` with ties in
 causal order. The same trace gives the same bytes. A file without the last two columns (written
 before task types) reads as one type, ``task`` on ``celery``.
+
+Beside the rows, ``capacity`` says what was paid for: a row (t, node, up, processes) per node at
+t = 0 and one each time a node starts or stops consuming or its pool grows or shrinks. It is
+saved beside the trace as ``<trace>.capacity.csv``, so the task rows stay as they were.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from itertools import chain
@@ -26,6 +31,9 @@ from sim.rules.states import CODES, NAMES
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
 TYPE_COLUMNS = ("task_name", "queue")
 ONE_TYPE = (("task", "celery"),)  # the type of every task of a scenario without [[tasks]]
+Capacity = tuple[float, str, bool, int]  # t, node, up (consuming), pool processes
+CAPACITY_COLUMNS = ("t", "worker", "up", "processes")
+CAPACITY_TYPES = (pa.float64(), pa.string(), pa.bool_(), pa.int64())
 
 
 class TraceError(ValueError):
@@ -45,6 +53,7 @@ class Trace:
     task_ids: np.ndarray | None = None  # str per task index; None: the index itself
     type_of: np.ndarray | None = None  # per task index, its index into ``types``; None: all 0
     types: tuple[tuple[str, str], ...] = ONE_TYPE  # (task name, queue) of each type
+    capacity: tuple[Capacity, ...] = ()  # (t, node, up, processes) rows, sorted by t
 
     def __len__(self) -> int:
         return len(self.t)
@@ -85,6 +94,10 @@ class Trace:
         """Write CSV or Parquet, chosen by the file's suffix."""
         path = Path(path)
         path.write_bytes(self.to_bytes(path.suffix.lstrip(".")))
+        if self.capacity:
+            columns = zip(*self.capacity, strict=True)
+            table = pa.table(dict(zip(CAPACITY_COLUMNS, columns, strict=True)))
+            pacsv.write_csv(table, capacity_path(path))
 
     def to_bytes(self, kind: str) -> bytes:
         """The file contents for ``kind`` "csv" or "parquet" (for downloads and ``write``)."""
@@ -97,6 +110,26 @@ class Trace:
         else:
             raise TraceError(f"{kind!r}: trace files end in .csv or .parquet")
         return sink.getvalue().to_pybytes()
+
+
+def capacity_path(path: Path) -> Path:
+    """Where a trace's capacity rows are saved: beside it, ``<trace>.capacity.csv``."""
+    return path.with_name(path.name + ".capacity.csv")
+
+
+def _read_capacity(path: Path) -> tuple[Capacity, ...]:
+    """The capacity rows saved beside ``path``, if any."""
+    if not capacity_path(path).is_file():
+        return ()
+    try:
+        kinds = dict(zip(CAPACITY_COLUMNS, CAPACITY_TYPES, strict=True))
+        table = _csv_table(capacity_path(path), kinds)
+        columns = [table[c].to_pylist() for c in CAPACITY_COLUMNS]
+    except (pa.ArrowInvalid, KeyError):
+        raise TraceError(
+            f"{capacity_path(path)}: not a capacity file: columns {list(CAPACITY_COLUMNS)}"
+        ) from None
+    return tuple((float(t), str(w), bool(up), int(n)) for t, w, up, n in zip(*columns, strict=True))
 
 
 def read(path: str | Path) -> Trace:
@@ -122,7 +155,7 @@ def read(path: str | Path) -> Trace:
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise TraceError(f"{path}: missing columns {missing}; a trace has {list(COLUMNS)}")
-    return from_arrow(table, str(path))
+    return dataclasses.replace(from_arrow(table, str(path)), capacity=_read_capacity(path))
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -257,6 +290,8 @@ class Recorder:
         self.workers = workers
         self.type_of, self.types = type_of, types
         self.rows: list[tuple] = []
+        self.capacity: list[Capacity] = []
+        self._nodes: dict[int, tuple[bool, int]] = {}  # each node's last (up, processes)
         # one chunk of columns per pack; the empty first one types an empty trace's columns
         self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in self.TYPES]]
 
@@ -264,6 +299,12 @@ class Recorder:
         self.rows.append((task, attempt, state, t, worker))
         if len(self.rows) >= self.CHUNK:
             self.pack()
+
+    def node(self, t: float, worker: int, up: bool, processes: int) -> None:
+        """A capacity row, if the node's (up, processes) changed since its last one."""
+        if self._nodes.get(worker) != (up, processes):
+            self._nodes[worker] = (up, processes)
+            self.capacity.append((float(t), self.workers[worker], up, processes))
 
     def pack(self) -> None:
         """Move the waiting rows into typed columns (callers on a hot path call this when
@@ -289,4 +330,5 @@ class Recorder:
             task_ids=task_ids,
             type_of=self.type_of,
             types=self.types,
+            capacity=tuple(self.capacity),
         )

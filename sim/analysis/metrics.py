@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from sim.analysis.cost import capacity_cost
 from sim.rules.states import (
     ENDS_EXECUTION,
     FAILURE,
@@ -50,6 +51,8 @@ class Summary:
     utilization: float
     queue_len_mean: float
     makespan: float
+    worker_seconds: float = 0.0  # pool processes of up nodes × time (0: no capacity rows)
+    node_seconds: float = 0.0  # up nodes × time
     by_task: dict[str, dict[str, float]] = field(default_factory=dict)  # per task type
     by_queue: dict[str, dict[str, float]] = field(default_factory=dict)  # per queue
     by_pool: dict[str, dict[str, float]] = field(default_factory=dict)  # per worker pool
@@ -334,6 +337,7 @@ def summarize(
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
     start, end = executions(trace)
+    worker_seconds, node_seconds = capacity_cost(trace.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
         scenario=scenario,
@@ -357,4 +361,6 @@ def summarize(
         utilization=float((after(end, warmup) - after(start, warmup)).sum()) / slots * per_second,
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
+        worker_seconds=worker_seconds,
+        node_seconds=node_seconds,
     )

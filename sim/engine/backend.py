@@ -34,6 +34,11 @@ class Backend:
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
         self.row((task, attempt, state, self.env.now, worker))
 
+    def node(self, worker: int, up: bool, processes: int) -> None:
+        """A node started or stopped consuming, or its pool grew or shrank (worker-online,
+        worker-offline and the autoscaler's log lines in Celery)."""
+        self.recorder.node(self.env.now, worker, up, processes)
+
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
         self.row((task, attempt, state, self.env.now, worker))

@@ -17,12 +17,14 @@ import numpy as np
 import simpy
 
 from sim.engine import budget
+from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
 from sim.engine.broker import Broker, runaway_advice
 from sim.engine.deploy import rolling_deploys
 from sim.engine.draws import Draws
+from sim.engine.policy import WorkerPolicy
 from sim.engine.producer import Producer
-from sim.engine.worker import Worker, WorkerPolicy
+from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Scenario
@@ -66,7 +68,20 @@ class Model:
             Worker(i, policies[pool.name], self.env, self.broker, self.backend, fates)
             for i, (_, pool) in enumerate(nodes)
         ]
+        self._attach_autoscalers()
         self.producer = Producer(self.env, self.draws.arrivals.tolist(), self.backend, self.broker)
+
+    def _attach_autoscalers(self) -> None:
+        """An autoscaler on every node of a pool with ``--autoscale``."""
+        if not any(p.workers.autoscale_max for p in self.scenario.worker_pools):
+            return
+        limited = np.array([bool(t.rate_limit) for t in self.scenario.task_types])
+        unlimited = (~limited[self.draws.type_of]).tolist()  # per task
+        for worker, (_, pool) in zip(self.workers, self.scenario.nodes, strict=True):
+            w = pool.workers
+            if w.autoscale_max:
+                limits = (w.autoscale_max, w.autoscale_min, w.autoscale_keepalive)
+                worker.autoscaler = Autoscaler(worker, limits, unlimited)
 
     def submit(self, task: int) -> None:
         """The producer sends task ``task`` now."""

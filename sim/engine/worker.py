@@ -11,76 +11,20 @@ it taking messages; a dead node is ``down`` until it restarts ``restart_delay`` 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import simpy
 
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
+from sim.engine.policy import WorkerPolicy
 from sim.rules import ack, contention, routing
 from sim.rules.fate import Fates
 from sim.rules.limits import HARD, SOFT, time_limited
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
-from sim.scenario import Pool, Scenario, rate_limit_per_second
 
-
-@dataclass(frozen=True)
-class WorkerPolicy:
-    """What a worker node is configured to do: its pool's [workers] fields, the scenario's ack,
-    retry and failures tables, and its task types' limits."""
-
-    concurrency: int
-    limit: int | None  # most un-acked messages it reserves; None: no limit
-    acks_late: bool
-    ack_at_start: bool  # acked as the task starts, so a crash mid-run loses it
-    reject_on_worker_lost: bool
-    retry_on_worker_lost: bool
-    cores: int  # 0: no CPU contention
-    crashes: bool  # executions may die part-way
-    child_crashes: bool  # a crash kills the pool child only, not the node
-    start_write: float  # the STARTED state's write to the backend, when tracked
-    record_overhead: float  # the write that ends an execution
-    lost_wait: float  # a dead child's WorkerLostError comes this late
-    kill_linger: float  # a killed node's waiting BRPOP is served this long
-    restart_delay: float
-    shutdown_grace: float
-    process_start: float  # a replacement pool child takes work this late
-    lanes: tuple[routing.Lane, ...]  # every list in Redis, indexed as the broker's
-    queues: tuple[str, ...]  # the queues it consumes, in its starting cycle order
-    rotates: bool  # round_robin: the queue a message came from goes to the end of the cycle
-    time_limits: tuple[tuple[float, float], ...]  # per task type (soft, hard); () if none
-    token_gaps: tuple[float, ...]  # per task type 1 / rate_limit, 0 if none; () if none
-
-    @classmethod
-    def from_pool(cls, s: Scenario, pool: Pool, lanes: tuple[routing.Lane, ...]) -> WorkerPolicy:
-        w, types = pool.workers, s.task_types
-        limits = tuple((t.soft_time_limit, t.time_limit) for t in types)
-        gaps = tuple(
-            1 / rate_limit_per_second(t.rate_limit) if t.rate_limit else 0.0 for t in types
-        )
-        return cls(
-            concurrency=w.concurrency,
-            limit=ack.prefetch_limit(w.prefetch_multiplier, w.concurrency),
-            acks_late=s.ack.late,
-            ack_at_start=ack.acked_before_run(s.ack.late),
-            reject_on_worker_lost=s.ack.reject_on_worker_lost,
-            retry_on_worker_lost=s.retry.on_worker_lost,
-            cores=w.cores,
-            crashes=s.failures.crash_probability > 0,
-            child_crashes=s.failures.crash_kind == "child",
-            start_write=s.overhead.record if s.results.track_started else 0.0,
-            record_overhead=s.overhead.record,
-            lost_wait=w.lost_wait,
-            kill_linger=w.kill_linger,
-            restart_delay=w.restart_delay,
-            shutdown_grace=w.shutdown_grace,
-            process_start=w.process_start,
-            lanes=lanes,
-            queues=routing.initial_cycle(pool.queues, pool.queue_order),
-            rotates=pool.queue_order == "round_robin" and len(pool.queues) > 1,
-            time_limits=limits if any(map(any, limits)) else (),
-            token_gaps=gaps if any(gaps) else (),
-        )
+if TYPE_CHECKING:
+    from sim.engine.autoscale import Autoscaler
 
 
 class Worker:
@@ -95,6 +39,7 @@ class Worker:
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead"),
+        *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
         *("alive", "stopping", "down", "back", "incarnation"),  # whether it is up
         *("waiting", "fetching", "lingers_until"),  # its BRPOP
@@ -129,7 +74,9 @@ class Worker:
         self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
         self.start_write, self.record_overhead = p.start_write, p.record_overhead
-        self.free_slots = policy.concurrency
+        self.slots = self.free_slots = policy.concurrency  # pool processes; those idle
+        self.starting = 0  # processes started that take no work yet
+        self.autoscaler: Autoscaler | None = None  # with --autoscale (``sim.engine.autoscale``)
         self.running = 0  # running non-ETA messages (they count against prefetch under late ack)
         self.reserved = 0  # non-ETA messages in transit or waiting for a slot
         self.ready: deque[Delivery] = deque()
@@ -143,6 +90,7 @@ class Worker:
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
         self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
+        self.capacity_changed()
 
     def came_from(self, lane: int) -> None:
         """``round_robin``: the queue of the message just received goes to the end of the cycle."""
@@ -191,6 +139,8 @@ class Worker:
             self._fetch(self)
         else:
             self._ready(delivery)
+        if self.autoscaler is not None:
+            self.autoscaler.received(message)
 
     def _ready(self, delivery: Delivery, limited: bool = True) -> None:
         """A message may run: it waits for a slot, and first, if its type is rate limited, for
@@ -206,7 +156,7 @@ class Worker:
                     self.env.timeout(at - now, delivery).callbacks.append(self._token)
                     return
         self.ready.append(delivery)
-        self._run_next()
+        self.run_next()
 
     def _unheld(self, event: simpy.Event) -> Delivery | None:
         """The held delivery an ETA or token timer fired for, if still held by a live node."""
@@ -224,7 +174,7 @@ class Worker:
         if delivery := self._unheld(event):
             self._ready(delivery, limited=False)
 
-    def _run_next(self) -> None:
+    def run_next(self) -> None:
         while self.free_slots and self.ready:
             self._start(self.ready.popleft())
 
@@ -239,7 +189,7 @@ class Worker:
         self._row((message.task, message.attempt, STARTED, self.env.now, self.index))
         service = self._service(message.attempt)[message.task]
         if self.cores:
-            busy = self.policy.concurrency - self.free_slots
+            busy = self.slots - self.free_slots - self.starting
             service *= contention.slowdown(busy, self.cores)
         cut, limit = service, 0
         if self._limits:
@@ -338,7 +288,7 @@ class Worker:
         if self.stopping:
             self.exit_if_idle()
             return
-        self._run_next()
+        self.run_next()
         self._fetch(self)
 
     def when_back(self) -> simpy.Event:
@@ -346,13 +296,18 @@ class Worker:
         self.back = self.env.event()
         return self.back
 
+    def capacity_changed(self) -> None:
+        """Log whether it consumes and how many pool processes it has (a capacity row)."""
+        self.backend.node(self.index, self.alive, self.slots)
+
     def stop_taking(self) -> None:
         """SIGTERM: take and start no more messages, and exit once the running tasks end."""
         self.alive, self.stopping = False, True
+        self.capacity_changed()
 
     def exit_if_idle(self) -> None:
         """A stopping node whose slots are all free exits, cleanly."""
-        if self.free_slots == self.policy.concurrency:
+        if self.free_slots + self.starting == self.slots:
             self.stopping = False
             self._give_back()
             self._go_down()
@@ -385,13 +340,18 @@ class Worker:
 
     def _go_down(self) -> None:
         self.alive, self.down = False, True
+        self.capacity_changed()
         event = self.env.timeout(self.policy.restart_delay)
         event.callbacks.append(lambda _: self._restart())
 
     def _restart(self) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
         self.alive, self.down = True, False
-        self.free_slots = self.policy.concurrency
+        self.slots = self.free_slots = self.policy.concurrency
+        self.starting = 0
+        if self.autoscaler is not None:
+            self.autoscaler = self.autoscaler.fresh()
+        self.capacity_changed()
         self.cycle = self.policy.queues
         self.order = routing.read_order(self.cycle, self.policy.lanes)
         self.next_token = [0.0] * len(self._gaps)

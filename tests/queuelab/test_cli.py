@@ -42,6 +42,8 @@ def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
         "utilization",
         "queue_len_mean",
         "makespan",
+        "worker_seconds",
+        "node_seconds",
         "by_task",
         "by_queue",
         "by_pool",

@@ -397,3 +397,16 @@ def test_dumps_leaves_out_what_is_not_read_so_its_text_loads_again():
 def test_a_shipped_scenario_dumps_to_text_that_loads_to_it(path):
     sc = scenario.load(path)
     assert scenario.loads(scenario.dumps(sc)) == sc
+
+
+def test_autoscale_min_above_max_names_both_fields_and_the_pool():
+    with pytest.raises(
+        ScenarioError, match=r"workers.autoscale_min = 3 must be <= workers\.autoscale_max = 2"
+    ):
+        scenario.loads("[workers]\nautoscale_max = 2\nautoscale_min = 3\n")
+    text = '[[pools]]\nname = "a"\n[[pools]]\nname = "b"\nautoscale_max = 1\nautoscale_min = 4\n'
+    with pytest.raises(ScenarioError, match=r"pools\[1\]\.autoscale_min = 4 must be <= "):
+        scenario.loads(text)
+    assert (
+        scenario.loads("[workers]\nautoscale_max = 8\n").workers.autoscale_min == 0
+    )  # --autoscale 8

@@ -25,6 +25,18 @@ def test_a_written_trace_reads_back_the_same(tmp_path, trace, suffix):
     assert np.array_equal(back.t, trace.t)  # floats round-trip exactly
     names = np.array(("",) + back.workers)[back.worker + 1]
     assert np.array_equal(names, np.array(("",) + trace.workers)[trace.worker + 1])
+    assert back.capacity == trace.capacity  # saved beside it, as <trace>.capacity.csv
+    assert (tmp_path / f"t.{suffix}.capacity.csv").is_file()
+
+
+def test_a_trace_without_capacity_rows_writes_none_and_a_bad_capacity_file_is_named(tmp_path):
+    bare = Recorder(("w1",)).trace()
+    bare.write(tmp_path / "t.csv")
+    assert read(tmp_path / "t.csv").capacity == ()
+    assert not (tmp_path / "t.csv.capacity.csv").exists()
+    (tmp_path / "t.csv.capacity.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TraceError, match="not a capacity file"):
+        read(tmp_path / "t.csv")
 
 
 def test_csv_layout(tmp_path, trace):

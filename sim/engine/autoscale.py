@@ -1,0 +1,114 @@
+"""A node's autoscaler (``celery worker --autoscale MAX,MIN``): grows and shrinks its pool.
+
+As Celery's ``Autoscaler`` registered with the event loop (celery/worker/autoscale.py:57-61):
+``maybe_scale`` runs on every task message the node receives and on a timer every ``keepalive``
+seconds from the node's start; the decision is ``sim.rules.autoscale.scaled``. A new process
+takes work ``workers.process_start`` after it is started; a shrink stops idle processes. A node
+restarted after a crash or a deploy starts again with ``min`` processes and a new autoscaler.
+The timer is left out while it could change nothing (no reserved, held or surplus processes)
+and joins its grid again at the next message, so a run still ends.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sim.engine.broker import Message
+from sim.rules import autoscale
+
+if TYPE_CHECKING:
+    from sim.engine.worker import Worker
+
+
+class Autoscaler:
+    """One life of one node's autoscaler: its timer and its last scale-up and received task."""
+
+    def __init__(
+        self, worker: Worker, limits: tuple[int, int, float], unlimited: list[bool]
+    ) -> None:
+        self.worker, self.env = worker, worker.env
+        self.limits = limits  # (max, min, keepalive)
+        self.unlimited = unlimited  # per task: its type has no rate limit
+        self.born = self.env.now  # the timer's grid starts with the node
+        self.last_scale_up: float | None = None
+        self.last_received: float | None = None
+        self.ticking = False
+        self.ticks = 0  # timer ticks so far: the next is at born + (ticks + 1) × keepalive
+
+    def fresh(self) -> Autoscaler:
+        """The autoscaler of the node's next life (after a restart)."""
+        return Autoscaler(self.worker, self.limits, self.unlimited)
+
+    def received(self, message: Message) -> None:
+        """A message reached the node. Only one that goes straight to the pool calls the
+        ``on_task_message`` callbacks (strategy.py:210-221: an ETA or a rate limit returns
+        first); every one may need the timer."""
+        if message.eta <= self.env.now and self.unlimited[message.task]:
+            self.last_received = self.env.now
+            self.maybe_scale()
+        self._keep_ticking()
+
+    def maybe_scale(self) -> None:
+        w = self.worker
+        busy = w.slots - w.free_slots - w.starting
+        qty = len(w.ready) + busy  # reserved requests: prefetched and running
+        now = self.env.now
+        active = autoscale.last_active(self.last_scale_up, self.last_received)
+        wanted = autoscale.scaled(qty, w.slots, busy, now, active, self.limits)
+        if wanted > w.slots:
+            self.last_scale_up = now
+            self._grow(wanted - w.slots)
+        elif wanted < w.slots:
+            self._shrink(w.slots - wanted)
+
+    def _grow(self, n: int) -> None:
+        w = self.worker
+        w.slots += n
+        w.starting += n
+        w.capacity_changed()
+        self.env.timeout(w.policy.process_start, n).callbacks.append(self._started)
+
+    def _started(self, event) -> None:
+        """New processes take work (unless this life of the node is over)."""
+        w = self.worker
+        if w.autoscaler is not self or w.down:
+            return
+        n = min(event.value, w.starting)  # a shrink may have stopped some while they started
+        w.starting -= n
+        w.free_slots += n
+        if w.alive:
+            w.run_next()
+
+    def _shrink(self, n: int) -> None:
+        """Stop ``n`` idle processes, the started ones first (the caller never asks more)."""
+        w = self.worker
+        idle = min(n, w.free_slots)
+        w.free_slots -= idle
+        w.starting -= n - idle
+        w.slots -= n
+        w.capacity_changed()
+
+    def _settled(self) -> bool:
+        """Nothing a timer tick could change until the next message arrives."""
+        w = self.worker
+        reserved = w.slots - w.free_slots - w.starting + len(w.ready) + len(w.held)
+        return not reserved and w.slots <= self.limits[1]
+
+    def _keep_ticking(self) -> None:
+        if not self.ticking:
+            self.ticking = True
+            keepalive = self.limits[2]
+            passed = math.floor((self.env.now - self.born) / keepalive)
+            self.ticks = max(self.ticks, passed) + 1
+            delay = max(0.0, self.born + self.ticks * keepalive - self.env.now)
+            self.env.timeout(delay).callbacks.append(self._tick)
+
+    def _tick(self, _event) -> None:
+        w = self.worker
+        self.ticking = False
+        if w.autoscaler is not self or not w.alive:
+            return  # the node stopped: its next life has its own timer
+        self.maybe_scale()
+        if not self._settled():
+            self._keep_ticking()

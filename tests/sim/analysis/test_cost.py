@@ -1,0 +1,84 @@
+"""Worker-seconds and node-seconds from capacity rows, and from a simulated run's rows."""
+
+import pytest
+
+from sim.analysis.cost import capacity_cost
+from sim.analysis.metrics import summarize
+from sim.engine.model import simulate
+from tests.sim.helpers import make
+
+
+def test_a_node_pays_while_up_with_its_processes_and_its_last_row_holds_to_the_end():
+    rows = (
+        (0.0, "a", True, 2),
+        (0.0, "b", True, 1),
+        (10.0, "a", True, 5),  # grows at 10 s
+        (20.0, "b", False, 1),  # down from 20 s to 25 s
+        (25.0, "b", True, 1),
+        (50.0, "a", False, 5),  # after the end: not counted
+    )
+    workers, nodes = capacity_cost(rows, 40.0)
+    assert nodes == pytest.approx(40 + 35)
+    assert workers == pytest.approx(2 * 10 + 5 * 30 + 35)
+
+
+def test_no_rows_cost_nothing():
+    assert capacity_cost((), 100.0) == (0.0, 0.0)
+
+
+def test_a_static_pool_pays_slots_times_makespan_exactly():
+    sc = make(**{"run.tasks": 500, "workers.count": 3, "workers.concurrency": 2})
+    trace = simulate(sc)
+    summary = summarize(trace, sc.slots)
+    assert len(trace.capacity) == 3  # one row per node at t = 0, no change after
+    assert summary.worker_seconds == 6 * summary.makespan
+    assert summary.node_seconds == 3 * summary.makespan
+
+
+def down_spans(rows, end: float) -> list[float]:
+    """How long each node was down, interval by interval, read from the rows alone."""
+    spans, down_since = [], {}
+    for t, node, up, _ in rows:
+        if not up:
+            down_since[node] = t
+        elif node in down_since:
+            spans.append(min(t, end) - down_since.pop(node))
+    return spans + [end - t for t in down_since.values() if t < end]
+
+
+def test_crashes_take_their_downtime_off_node_seconds():
+    sc = make(
+        **{
+            "run.tasks": 2000,
+            "workers.count": 4,
+            "workers.concurrency": 3,
+            "workers.restart_delay": 7.0,
+            "failures.crash_probability": 0.01,
+        }
+    )
+    trace = simulate(sc)
+    summary = summarize(trace, sc.slots)
+    spans = down_spans(trace.capacity, summary.makespan)
+    assert len(spans) >= 10  # the run crashed nodes
+    assert all(span == pytest.approx(7.0) for span in spans[:-1])  # restart_delay each
+    assert summary.node_seconds == pytest.approx(4 * summary.makespan - sum(spans), rel=1e-12)
+    assert summary.worker_seconds == pytest.approx(3 * summary.node_seconds, rel=1e-12)
+    assert [row[0] for row in trace.capacity] == sorted(row[0] for row in trace.capacity)
+
+
+def test_a_warm_shutdown_stops_consuming_until_the_node_is_back():
+    sc = make(
+        **{
+            "run.tasks": 300,
+            "arrivals.rate": 3.0,
+            "workers.count": 2,
+            "workers.deploy_every": 40.0,
+            "workers.restart_delay": 2.0,
+        }
+    )
+    trace = simulate(sc)
+    downs = [row for row in trace.capacity if not row[2]]
+    assert downs  # a deploy happened
+    for t, node, _, _ in downs:
+        back = next(r for r in trace.capacity if r[1] == node and r[0] > t and r[2])
+        assert back[0] - t >= 2.0  # the drain, then restart_delay

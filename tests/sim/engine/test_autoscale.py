@@ -1,0 +1,85 @@
+"""--autoscale in the simulator: a burst grows the pool at once and it shrinks on the timer
+keepalive seconds after the last task received; processes stay within min and max, never below
+the tasks running; max = min is a fixed pool."""
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+
+from sim.analysis.metrics import execution_spans
+from sim.engine.model import simulate
+from sim.rules.states import RECEIVED, STARTED
+from sim.strategies import scenarios
+from tests.sim.helpers import make
+
+BURST = {
+    "run.tasks": 40,
+    "arrivals.process": "burst",
+    "arrivals.burst_size": 40,
+    "arrivals.rate": 1.0,
+    "service.dist": "constant",
+    "service.mean": 2.0,
+    "workers.count": 1,
+    "workers.autoscale_max": 8,
+    "workers.autoscale_min": 1,
+    "workers.process_start": 0.5,
+}
+
+
+def test_a_burst_grows_the_pool_to_max_at_once_and_it_shrinks_after_keepalive():
+    trace = simulate(make(**BURST))
+    processes = [(t, n) for t, _, _, n in trace.capacity]
+    assert processes[0] == (0.0, 1)  # the pool starts with min
+    assert processes[1:8] == [(0.0, n) for n in range(2, 9)]  # a process per message received
+    received = trace.t[trace.state == RECEIVED]
+    # prefetch: max 8 × multiplier 4 reserved (not 1 × 4), and the first task, acked early
+    assert np.count_nonzero(received == 0) == 32 + 1
+    starts = np.sort(trace.t[trace.state == STARTED])
+    assert starts[0] == 0.0 and np.all(starts[1:8] == 0.5)  # new processes take work 0.5 s later
+    # shrink: on the first timer tick (every keepalive from the start) more than keepalive
+    # seconds after the last task received
+    last = received.max()
+    tick = 30.0 * (math.floor((last + 30.0) / 30.0) + 1)
+    assert processes[8:] == [(tick, 1)]
+    assert trace.t.max() < tick  # the run's tasks were all done long before
+
+
+def test_autoscale_max_equal_to_min_is_a_fixed_pool_row_for_row():
+    fixed = make(
+        **{
+            **BURST,
+            "workers.autoscale_max": 0,
+            "workers.autoscale_min": 0,
+            "workers.concurrency": 3,
+        }
+    )
+    scaled = make(**{**BURST, "workers.autoscale_max": 3, "workers.autoscale_min": 3})
+    a, b = simulate(fixed), simulate(scaled)
+    for column in ("task", "attempt", "state", "t", "worker"):
+        assert np.array_equal(getattr(a, column), getattr(b, column))
+    assert a.capacity == b.capacity
+
+
+def running_within_processes(trace) -> bool:
+    """At every capacity row and every start, a node runs no more tasks than it has processes."""
+    spans = execution_spans(trace)
+    for index, node in enumerate(trace.workers):
+        rows = [(t, n) for t, name, _, n in trace.capacity if name == node]
+        mine = spans["worker"] == index
+        start, end = spans["start"][mine], spans["end"][mine]
+        for t in sorted({t for t, _ in rows} | set(start.tolist())):
+            processes = [n for at, n in rows if at <= t][-1]
+            if np.count_nonzero((start <= t) & (end > t)) > processes:
+                return False
+    return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios(max_tasks=120, crashes=False, autoscale=True))
+def test_processes_stay_within_min_and_max_and_above_the_running_tasks(sc):
+    trace = simulate(sc)
+    w = sc.workers
+    assert all(w.autoscale_min <= n <= w.autoscale_max for _, _, _, n in trace.capacity)
+    assert running_within_processes(trace)
+    assert [row[0] for row in trace.capacity] == sorted(row[0] for row in trace.capacity)
