@@ -152,6 +152,25 @@ class Workers:
         "a killed node's Redis connection stays open this long (measured): a message Redis hands "
         "its waiting BRPOP meanwhile is lost",
     )
+    autoscale_max: int = setting(
+        0,
+        "celery worker --autoscale MAX,MIN: at most this many pool processes per worker, "
+        "workers.concurrency then ignored; 0 = off (concurrency is fixed)",
+        min=0,
+        max=MAX_POOL,
+    )
+    autoscale_min: int = setting(
+        0,
+        "--autoscale's MIN: pool processes a worker starts with and keeps (--autoscale 8 is 8,0)",
+        min=0,
+        max=MAX_POOL,
+    )
+    autoscale_keepalive: float = seconds(
+        30.0,
+        "AUTOSCALE_KEEPALIVE: the pool shrinks only this long after its last scale-up or "
+        "received task",
+        positive=True,
+    )
 
     @property
     def slots(self) -> int:
