@@ -126,17 +126,26 @@ def run_live(
             sampler.stop()
             pool.stop()
             app.close()
-        if broken is None:
-            try:
-                collector.poll()  # anything recorded while stopping
-                _forget(client, config)
-            except redis.RedisError as err:
-                broken = err
-        client.close()
+        broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock))
     if broken is not None or watcher.error is not None:
         raise RedisLost(broken or watcher.error, trace)
     return trace
+
+
+def _wind_up(
+    collector: Collector, client: redis.Redis, config: LiveConfig, broken: Exception | None
+) -> Exception | None:
+    """Once the workers stopped, unless Redis is already gone: read what they recorded while
+    stopping, delete the run's keys. Returns what broke the run, if anything did."""
+    if broken is None:
+        try:
+            collector.poll()
+            _forget(client, config)
+        except redis.RedisError as err:
+            broken = err
+    client.close()
+    return broken
 
 
 def worker_pool(config: LiveConfig, nodes: list[Node]) -> WorkerPool:

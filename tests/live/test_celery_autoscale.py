@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import alive, descendants
+from tests.live.measuring import measuring_app, runs_client
 
 pytestmark = pytest.mark.live
 
@@ -27,23 +28,8 @@ HERE = Path(__file__).parent
 @pytest.fixture(scope="module")
 def autoscale(redis_url):
     """The autoscale app's module, bound to the session's Redis, for publishing and inspecting."""
-    os.environ["AUTOSCALE_REDIS_URL"] = redis_url
-    sys.path.insert(0, str(HERE))
-    try:
-        import autoscale_app
-
-        yield autoscale_app
-    finally:
-        sys.path.remove(str(HERE))
-
-
-@pytest.fixture
-def client(redis_url, autoscale):
-    """A Redis client; the runs list starts empty."""
-    c = redis.Redis.from_url(redis_url, decode_responses=True)
-    c.delete(autoscale.RUNS)
-    yield c
-    c.close()
+    with measuring_app("autoscale_app", "AUTOSCALE_REDIS_URL", redis_url) as app:
+        yield app
 
 
 class Node:
@@ -112,6 +98,13 @@ def node(redis_url, autoscale, scale: str, *, multiplier=1, keepalive=30.0):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+@pytest.fixture
+def client(redis_url, autoscale):
+    """A Redis client; the runs list starts empty."""
+    with runs_client(redis_url, autoscale.RUNS) as c:
+        yield c
 
 
 def unacked(client, queue: str) -> int:
