@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
+from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.clock import Clock
 from live.collector import Collector
@@ -103,6 +104,8 @@ def run_live(
         pool.start()
         if nodes:
             nodes(pool)
+        sampler = CapacitySampler(pool)
+        sampler.start()
         clock = config.clock.started(time.time() + 0.05)
         collector = Collector(client, config, names, clock, draws)
         client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
@@ -124,18 +127,29 @@ def run_live(
         finally:
             finished.set()
             watcher.join()
+            sampler.stop()
             pool.stop()
             app.close()
-        if broken is None:
-            try:
-                collector.poll()  # anything recorded while stopping
-                _forget(client, config)
-            except redis.RedisError as err:
-                broken = err
-        client.close()
+        broken = _wind_up(collector, client, config, broken)
+    trace = with_capacity(collector.trace(), sampler.rows(clock))
     if broken is not None or watcher.error is not None:
-        raise RedisLost(broken or watcher.error, collector.trace())
-    return collector.trace()
+        raise RedisLost(broken or watcher.error, trace)
+    return trace
+
+
+def _wind_up(
+    collector: Collector, client: redis.Redis, config: LiveConfig, broken: Exception | None
+) -> Exception | None:
+    """Once the workers stopped, unless Redis is already gone: read what they recorded while
+    stopping, delete the run's keys. Returns what broke the run, if anything did."""
+    if broken is None:
+        try:
+            collector.poll()
+            _forget(client, config)
+        except redis.RedisError as err:
+            broken = err
+    client.close()
+    return broken
 
 
 def worker_pool(config: LiveConfig, nodes: list[Node]) -> WorkerPool:

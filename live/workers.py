@@ -26,8 +26,15 @@ class WorkerStartError(RuntimeError):
 
 
 def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]:
-    """``celery worker`` for node ``name`` of ``config``'s pool, on that pool's queues."""
+    """``celery worker`` for node ``name`` of ``config``'s pool, on that pool's queues: a fixed
+    ``--concurrency``, or ``--autoscale MAX,MIN`` when the pool autoscales."""
     queues = ",".join(config.queue_name(q) for q in config.worker_pool.queues)
+    w = config.worker_pool.workers
+    pool_size = (
+        ["--autoscale", f"{w.autoscale_max},{w.autoscale_min}"]
+        if w.autoscale_max
+        else ["--concurrency", str(concurrency)]
+    )
     return [
         sys.executable,
         "-m",
@@ -37,8 +44,7 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
         "worker",
         "--pool",
         "prefork",
-        "--concurrency",
-        str(concurrency),
+        *pool_size,
         "--hostname",
         f"{name}@{config.run_id}",
         "--queues",
@@ -49,6 +55,15 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
         "--loglevel",
         "WARNING",
     ]
+
+
+def autoscale_env(config: LiveConfig) -> dict[str, str]:
+    """The (scaled) keepalive of an autoscaling pool: Celery reads it only from the environment
+    variable AUTOSCALE_KEEPALIVE, once, when celery.worker.autoscale is imported."""
+    w = config.worker_pool.workers
+    if not w.autoscale_max:
+        return {}
+    return {"AUTOSCALE_KEEPALIVE": repr(config.clock.wall_seconds(w.autoscale_keepalive))}
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,7 @@ class WorkerPool:
     def _spawn(self, name: str) -> None:
         node = self.nodes[name]
         config = self.config.with_pool(node.pool)
-        env = {**os.environ, ENV: config.to_env()}
+        env = {**os.environ, ENV: config.to_env(), **autoscale_env(config)}
         self.procs[name] = subprocess.Popen(
             worker_command(config, name, node.concurrency),
             env=env,
@@ -138,6 +153,12 @@ class WorkerPool:
         """Per node, whether it runs now (False: dead, waiting for its restart, or stopped)."""
         with self._lock:
             return {name: proc.poll() is None for name, proc in self.procs.items()}
+
+    def main_pids(self) -> dict[str, int | None]:
+        """Per node, the pid of its running main process (None: dead, or waiting for its
+        restart)."""
+        with self._lock:
+            return {n: p.pid if p.poll() is None else None for n, p in self.procs.items()}
 
     def stop(self, grace: float = 10.0) -> None:
         """Warm shutdown (SIGTERM) of every node, then SIGKILL of whatever is left."""

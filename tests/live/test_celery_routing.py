@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
+
+from tests.live.measuring import measuring_app, runs_client
 
 pytestmark = pytest.mark.live
 
@@ -25,23 +26,15 @@ SEP = "\x06\x16"  # kombu's separator between a queue's name and its priority st
 @pytest.fixture(scope="module")
 def routing(redis_url):
     """The routing app's module, bound to the session's Redis, for publishing."""
-    os.environ["ROUTING_REDIS_URL"] = redis_url
-    sys.path.insert(0, str(HERE))
-    try:
-        import routing_app
-
-        yield routing_app
-    finally:
-        sys.path.remove(str(HERE))
+    with measuring_app("routing_app", "ROUTING_REDIS_URL", redis_url) as app:
+        yield app
 
 
 @pytest.fixture
 def client(redis_url, routing):
     """A Redis client; the runs list starts empty."""
-    c = redis.Redis.from_url(redis_url, decode_responses=True)
-    c.delete(routing.RUNS)
-    yield c
-    c.close()
+    with runs_client(redis_url, routing.RUNS) as c:
+        yield c
 
 
 def fresh(name: str) -> str:

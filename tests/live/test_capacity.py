@@ -1,0 +1,67 @@
+"""Pool processes over a live run: the rows from samples, and a real ``--autoscale`` run."""
+
+import pytest
+
+from live.capacity import CapacitySampler, capacity_rows
+from live.clock import Clock
+from live.run import run_live
+from tests.sim.helpers import make
+
+
+def test_rows_start_at_zero_per_node_and_keep_only_changes():
+    """Samples before the origin collapse into the node's row at 0; later ones are scaled to
+    scenario time, and a sample repeating a node's state is dropped."""
+    clock = Clock(100.0, 0.5)
+    samples = [
+        (99.0, "w1", True, 1),
+        (99.5, "w2", True, 2),
+        (99.8, "w1", True, 1),
+        (101.0, "w1", True, 3),
+        (101.0, "w2", True, 2),
+        (102.0, "w2", False, 0),
+        (100.5, "w1", True, 2),
+    ]
+    assert capacity_rows(samples, clock) == (
+        (0.0, "w1", True, 1),
+        (0.0, "w2", True, 2),
+        (1.0, "w1", True, 2),
+        (2.0, "w1", True, 3),
+        (4.0, "w2", False, 0),
+    )
+
+
+@pytest.mark.live
+def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no_leftovers):
+    """One node with ``--autoscale 4,1`` and a keepalive of 1.5 s at time scale 1: two bursts of
+    eight 1 s tasks 8 s apart. The pool starts with one process, grows to 4 in each burst and
+    shrinks back to 1 between them. About 26 s wall on a loaded 2-core machine."""
+    sc = make(
+        **{
+            "run.tasks": 16,
+            "workers.count": 1,
+            "workers.autoscale_max": 4,
+            "workers.autoscale_min": 1,
+            "workers.autoscale_keepalive": 1.5,
+            "workers.prefetch_multiplier": 1,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": 8,
+            "arrivals.rate": 1.0,
+            "service.dist": "constant",
+            "service.mean": 1.0,
+        }
+    )
+    samplers = []
+
+    def sample(pool):
+        samplers.append(CapacitySampler(pool, interval=0.2))
+        samplers[0].start()
+
+    trace = run_live(sc, redis_url, time_scale=1.0, nodes=sample)
+    samplers[0].stop()
+    counts = [processes for _, _, up, processes in samplers[0].samples if up]
+    assert counts[0] == 1, counts
+    grown = counts.index(4)
+    shrunk = counts.index(1, grown)
+    assert 4 in counts[shrunk:], counts
+    if hasattr(trace, "capacity"):  # Trace.capacity (issue #19) on the branch that has it
+        assert [p for _, _, _, p in trace.capacity][0] == 1 and 4 in [p for *_, p in trace.capacity]
