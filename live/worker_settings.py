@@ -93,7 +93,7 @@ def settings_from(
         f"{', '.join(kinds)}, prefetch_count {first.get('prefetch_count')}; app-wide settings "
         "(a task's own acks_late would override them)"
     ]
-    slots = {int(stats[n]["pool"]["max-concurrency"]) for n in nodes}
+    slots = {processes(stats[n]) for n in nodes}
     mixed = f"nodes differ in concurrency {sorted(slots)}: written as the most common"
     mine = {node: qs for node, qs in (queues or {}).items() if node in stats}
     return WorkerSettings(
@@ -104,9 +104,13 @@ def settings_from(
 def node_fields(nodes: list[str], stats: dict[str, dict], conf: dict[str, dict]) -> dict:
     """Count, concurrency (the most common) and prefetch multiplier of a group of nodes: the
     multiplier its first node's conf says, else its prefetch count over its concurrency."""
-    slots = Counter(int(stats[n]["pool"]["max-concurrency"]) for n in nodes)
+    slots = Counter(processes(stats[n]) for n in nodes)
     concurrency = slots.most_common(1)[0][0]
     fields: dict[str, Any] = {"workers.count": len(nodes), "workers.concurrency": concurrency}
+    scaler = stats[nodes[0]].get("autoscaler")
+    if scaler:  # --autoscale MAX,MIN (its keepalive is an environment variable: not reported)
+        fields["workers.autoscale_max"] = int(scaler["max"])
+        fields["workers.autoscale_min"] = int(scaler["min"])
     multiplier = conf.get(nodes[0], {}).get("worker_prefetch_multiplier")
     prefetch_count = stats[nodes[0]].get("prefetch_count")
     if multiplier is not None:
@@ -135,6 +139,13 @@ def pools_from(
         }
         for nodes in groups.values()
     )
+
+
+def processes(stats: dict) -> int:
+    """A node's most pool processes: its ``--autoscale`` MAX (its ``max-concurrency`` is then
+    the processes it has now, measured), else its concurrency."""
+    scaler = stats.get("autoscaler")
+    return int(scaler["max"]) if scaler else int(stats["pool"]["max-concurrency"])
 
 
 def transport_options(stats: dict) -> dict[str, Any]:

@@ -77,3 +77,12 @@ def test_nodes_that_consume_the_same_queues_are_one_pool():
         },
     )
     assert "gone@h" not in found.node_queues  # it did not answer stats: not one of the nodes
+
+
+def test_an_autoscaling_node_is_written_with_its_autoscale_max_and_min():
+    """Its max-concurrency is the processes it has at the moment (1 here): not its size."""
+    node = {**stats(1, 8), "autoscaler": {"max": 4, "min": 1, "current": 1, "qty": 0}}
+    found = settings_from({"a@h": node}, {"a@h": CONF})
+    assert (found.fields["workers.autoscale_max"], found.fields["workers.autoscale_min"]) == (4, 1)
+    assert found.fields["workers.concurrency"] == 4
+    assert found.fields["workers.prefetch_multiplier"] == 2
