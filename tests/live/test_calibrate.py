@@ -11,7 +11,7 @@ from sim import scenario
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.alone]
 
 SCALE = 0.05
 # relative, on p50 and p95 sojourn; same seed, so both engines see the same tasks. 15 % holds on

@@ -32,20 +32,20 @@ def test_rows_start_at_zero_per_node_and_keep_only_changes():
 
 @pytest.mark.live
 def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no_leftovers):
-    """One node with ``--autoscale 4,1`` and a keepalive of 1.5 s at time scale 1: two bursts of
-    eight 1 s tasks 8 s apart. The pool starts with one process, grows to 4 in each burst and
-    shrinks back to 1 between them. About 26 s wall on a loaded 2-core machine."""
+    """One node with ``--autoscale 4,1`` and a keepalive of 1 s at time scale 1: two bursts of
+    eight 1 s tasks 16 s apart. The pool starts with one process, grows to 4 in each burst and
+    shrinks back to 1 between them. About 30 s wall."""
     sc = make(
         **{
             "run.tasks": 16,
             "workers.count": 1,
             "workers.autoscale_max": 4,
             "workers.autoscale_min": 1,
-            "workers.autoscale_keepalive": 1.5,
+            "workers.autoscale_keepalive": 1.0,
             "workers.prefetch_multiplier": 1,
             "arrivals.process": "burst",
             "arrivals.burst_size": 8,
-            "arrivals.rate": 1.0,
+            "arrivals.rate": 0.5,  # bursts 16 s apart: room to shrink on a busy host
             "service.dist": "constant",
             "service.mean": 1.0,
         }

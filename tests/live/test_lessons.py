@@ -6,7 +6,7 @@ import pytest
 from live.run import run_live
 from sim.analysis.lessons import all_lessons, figures
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.alone]
 
 LIVE = [each for each in all_lessons() if each.live is not None]
 

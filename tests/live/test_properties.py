@@ -14,7 +14,7 @@ from sim.scenario import FIELDS
 from sim.shapes import ignored_fields
 from sim.strategies import scenarios
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.alone]
 
 SCALE = 0.02
 

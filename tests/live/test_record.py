@@ -152,6 +152,7 @@ def observed_sojourns(client, sent) -> list[float]:
 
 
 @pytest.mark.live
+@pytest.mark.alone
 def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
     client = redis.Redis.from_url(redis_url)
     client.delete("deployment:done", "untouched")
@@ -278,6 +279,7 @@ def send_two_kinds(client, redis_url) -> tuple[int, int]:
 
 
 @pytest.mark.live
+@pytest.mark.alone
 def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, no_leftovers):
     """Two nodes, each consuming one queue: two task types with their own service, failures
     and retries, and two pools. Wall time ~20 s."""

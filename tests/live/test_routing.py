@@ -10,7 +10,7 @@ from sim.analysis import compare, invariants, runs
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, STARTED
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.alone]
 
 TWO_POOLS = """
 [run]

@@ -10,7 +10,7 @@ from sim.engine.model import simulate
 from sim.rules.states import FAILURE, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import crashing_tasks, make
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.alone]
 
 SCALE = 0.02  # 1 scenario second = 20 ms of wall time
 

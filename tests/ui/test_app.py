@@ -247,6 +247,7 @@ def test_learn_renders_every_lesson_side_by_side(app):
 
 
 @pytest.mark.live
+@pytest.mark.alone
 def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftovers):
     import time
 
