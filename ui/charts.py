@@ -355,3 +355,28 @@ def arrival_rate(
         margin=dict(t=50, b=40),
     )
     return fig
+
+
+def processes_and_queue(
+    processes: tuple[np.ndarray, np.ndarray], queued: tuple[np.ndarray, np.ndarray]
+) -> go.Figure:
+    """Pool processes over time (right axis) against the queue length (left): how late an
+    autoscaled pool grows in a burst and how long it pays for idle processes after it. Two
+    axes, since a queue of hundreds would flatten a pool of a few processes."""
+    fig = steps({"queued": queued}, "Pool processes and queue length", "queued tasks")
+    fig.add_scatter(
+        x=processes[0],
+        y=processes[1],
+        mode="lines",
+        line_shape="hv",
+        line=dict(color=UTILISATION),
+        name="pool processes",
+        yaxis="y2",
+    )
+    fig.update_layout(
+        yaxis2=dict(
+            title="pool processes", overlaying="y", side="right", rangemode="tozero", showgrid=False
+        ),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig

@@ -19,7 +19,7 @@ from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
-from ui import charts, pool_charts
+from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, parse, pick, tune
 from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
 
@@ -52,6 +52,7 @@ class RunView:
     cdf: go.Figure
     timeline: go.Figure
     arrivals: go.Figure | None  # a rate that varies over time: the rate set and the drawn
+    processes: go.Figure | None  # an autoscaling pool: its processes against the queue
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -62,7 +63,10 @@ def view(text: str, _progress: Progress | None = None) -> RunView:
     sc = parse(text)
     trace = simulate(sc, progress=_progress)
     return RunView(
-        summarize(trace, sc), *figures(trace, per_type=several(sc)), arrival_rate(sc, trace)
+        summarize(trace, sc),
+        *figures(trace, per_type=several(sc)),
+        arrival_rate(sc, trace),
+        autoscale.processes_chart(sc, trace),
     )
 
 
@@ -127,6 +131,7 @@ def page() -> None:
     if shown.arrivals is not None:
         st.plotly_chart(shown.arrivals, key="arrival-rate")
         download_figure(shown.arrivals, "arrival-rate")
+    autoscale.section(sc, shown.processes)
     st.subheader("How many workers?")
     how_many_workers(sc, base)
     st.subheader("Export")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from sim.trace import Capacity
 
 
@@ -33,3 +35,27 @@ def capacity_cost(capacity: Iterable[Capacity], end: float) -> tuple[float, floa
     for node in since:
         pay(node, end)
     return worker_seconds, node_seconds
+
+
+def processes_over_time(
+    capacity: Iterable[Capacity], end: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool processes of up nodes over time, as a step function (``level[i]`` from ``t[i]``
+    until ``t[i + 1]``): one step per distinct row time, after all its rows; with ``end``, the
+    last level held until then, so the line reaches the end of the run as the queue's does."""
+    now: dict[str, int] = {}
+    total = 0
+    times: list[float] = []
+    levels: list[int] = []
+    for t, node, up, processes in capacity:
+        total += (processes if up else 0) - now.get(node, 0)
+        now[node] = processes if up else 0
+        if times and times[-1] == t:
+            levels[-1] = total
+        else:
+            times.append(t)
+            levels.append(total)
+    if end is not None and times and end > times[-1]:
+        times.append(end)
+        levels.append(total)
+    return np.array(times, dtype=float), np.array(levels, dtype=int)

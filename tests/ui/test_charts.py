@@ -44,3 +44,17 @@ def test_the_arrival_rate_chart_draws_the_set_rate_over_the_drawn_bins():
     fig = arrival_rate((np.array([0.0, 1.0]), np.array([2.0, 3.0])), (np.array([0.5]), [4.0]))
     assert [d.type for d in fig.data] == ["bar", "scatter"]
     assert list(fig.data[1].y) == [2.0, 3.0] and fig.layout.yaxis.title.text == "tasks/s"
+
+
+def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
+    from ui.charts import processes_and_queue
+
+    fig = processes_and_queue(
+        (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8])),
+        (np.array([0.0, 1.0, 5.0]), np.array([0, 200, 0])),
+    )
+    queued, processes = fig.data
+    assert queued.name == "queued" and queued.yaxis is None
+    assert processes.yaxis == "y2" and processes.line.shape == "hv"
+    assert list(processes.y) == [1, 8, 8]
+    assert fig.layout.yaxis2.title.text == "pool processes"

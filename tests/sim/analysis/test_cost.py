@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.analysis.cost import capacity_cost
+from sim.analysis.cost import capacity_cost, processes_over_time
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 from tests.sim.helpers import make
@@ -82,3 +82,19 @@ def test_a_warm_shutdown_stops_consuming_until_the_node_is_back():
     for t, node, _, _ in downs:
         back = next(r for r in trace.capacity if r[1] == node and r[0] > t and r[2])
         assert back[0] - t >= 2.0  # the drain, then restart_delay
+
+
+def test_processes_over_time_sums_up_nodes_once_per_row_time_and_holds_to_the_end():
+    rows = [
+        (0.0, "w1", True, 1),
+        (0.0, "w2", False, 0),  # not started yet
+        (2.0, "w1", True, 8),  # scaled up
+        (2.0, "w2", True, 1),  # started at the same time: one step, after both rows
+        (5.0, "w1", False, 0),  # crashed: its 8 processes cost nothing while down
+        (9.0, "w1", True, 1),
+    ]
+    t, level = processes_over_time(rows, end=12.0)
+    assert t.tolist() == [0.0, 2.0, 5.0, 9.0, 12.0]
+    assert level.tolist() == [1, 9, 1, 2, 2]
+    assert processes_over_time(rows, end=9.0)[0].tolist() == [0.0, 2.0, 5.0, 9.0]
+    assert [len(a) for a in processes_over_time([], end=3.0)] == [0, 0]
