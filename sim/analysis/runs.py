@@ -38,12 +38,12 @@ def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
     }
     named = {name: pool.name for name, pool in scenario.nodes}
     for i, name in enumerate(trace.workers):
-        if (pool := named.get(name) or _added_to(name, scenario)) is not None:
+        if (pool := named.get(name) or added_to(name, scenario)) is not None:
             found[pool][0].append(i)
     return found
 
 
-def _added_to(name: str, scenario: Scenario) -> str | None:
+def added_to(name: str, scenario: Scenario) -> str | None:
     """The pool whose node autoscaler named a node so (``Scenario.node_name``), if any."""
     if scenario.pools:
         pool, _, number = name.rpartition("-")

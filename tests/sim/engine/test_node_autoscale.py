@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from live.run import check_live
-from sim.analysis import runs
+from sim.analysis import invariants, runs
 from sim.analysis.cost import capacity_cost
 from sim.engine.model import simulate
 from sim.rules.node_autoscale import wanted
@@ -107,6 +107,14 @@ def test_node_seconds_is_the_sum_of_the_up_spans_and_the_pool_keeps_its_added_no
     assert summary.by_pool["workers"]["executions"] == 300
 
 
+def test_a_node_autoscaled_run_keeps_the_invariants_and_is_a_run_of_its_scenario():
+    sc = make(**{**BURST, "run.tasks": 600, "arrivals.rate": 0.5})
+    trace = simulate(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok and report.redeliveries > 0  # removed nodes gave their prefetch back
+    assert invariants.mismatch(trace, sc) is None
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     least=st.integers(1, 3),
@@ -125,7 +133,8 @@ def test_the_node_count_stays_within_min_and_max_nodes(least, extra, start, step
             "run.tasks": 2 * size,
             "arrivals.burst_size": size,
             "arrivals.rate": size / 200.0,
-            "service.dist": "exponential",
+            "service.dist": "exponential",  # mean 2 s: none outlasts a removal's 30 s grace
+            "service.mean": 2.0,
             "workers.count": count,
             "workers.min_nodes": least,
             "workers.max_nodes": most,
