@@ -65,6 +65,14 @@ def check_live(sc: Scenario) -> None:
             f"workers.deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
             "a live run keeps its workers up. Set workers.deploy_every = 0 to run it live."
         )
+    for pool in sc.worker_pools:
+        if pool.workers.node_autoscaler != "none":
+            raise ScenarioError(
+                f"pool {pool.name!r}: workers.node_autoscaler = "
+                f"{pool.workers.node_autoscaler!r}: adding and removing worker nodes is "
+                "simulated only; a live run keeps its nodes. Set node_autoscaler = 'none' to "
+                "run it live."
+            )
     if w.cores:
         raise ScenarioError(
             f"workers.cores = {w.cores}: live tasks sleep rather than compute, so CPU "

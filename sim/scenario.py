@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 
 from sim import scenario_io, shapes
 from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
+from sim.rules import node_autoscale
 from sim.sections import (
     ARRIVAL_DISTS,
     ARRIVAL_PROCESSES,
@@ -141,9 +142,12 @@ class Scenario:
     def nodes(self) -> tuple[tuple[str, Pool], ...]:
         """Every worker node by name with its pool: w1, w2, … for the one pool of [workers],
         <pool>-1, <pool>-2, … for ``[[pools]]``. The simulator and the live mode name them so."""
-        if not self.pools:
-            return tuple((f"w{i + 1}", self.worker_pools[0]) for i in range(self.workers.count))
-        return tuple((f"{p.name}-{i + 1}", p) for p in self.pools for i in range(p.workers.count))
+        pools = self.worker_pools
+        return tuple((self.node_name(p, i + 1), p) for p in pools for i in range(p.workers.count))
+
+    def node_name(self, pool: Pool, number: int) -> str:
+        """The name of a pool's ``number``-th node (from 1), a node autoscaler's added ones too."""
+        return f"{pool.name}-{number}" if self.pools else f"w{number}"
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``; a field of
@@ -394,8 +398,12 @@ def _check_routing(s: Scenario) -> None:
             )
     for i, p in enumerate(s.pools or (None,)):
         w = p.workers if p else s.workers
+        where = f"pools[{i}]." if p else "workers."
+        if w.node_autoscaler != "none" and (
+            error := node_autoscale.bounds_error(w.count, w.min_nodes, w.max_nodes, where)
+        ):
+            raise ScenarioError(error)
         if w.autoscale_min > w.autoscale_max:
-            where = f"pools[{i}]." if p else "workers."
             raise ScenarioError(
                 f"{where}autoscale_min = {w.autoscale_min} must be <= {where}autoscale_max = "
                 f"{w.autoscale_max} (--autoscale MAX,MIN; autoscale_max = 0 is off)"

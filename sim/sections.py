@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 ARRIVAL_PROCESSES = tuple(shapes.PROCESS_READS)
 CRASH_KINDS = ("node", "child")
+NODE_AUTOSCALERS = ("none", "queue_length")
 QUEUE_ORDERS = ("round_robin", "sorted", "priority")
 DEFAULT_QUEUE = "celery"  # task_default_queue
 SERVICE_DISTS = tuple(shapes.DIST_READS)
@@ -191,6 +192,44 @@ class Workers:
         "a new pool process (replacing a child a hard time limit killed, or started by the "
         "autoscaler) takes work this late (measured for a replaced child: 0.2 s, or up to "
         "Celery's next 5 s pool check)",
+    )
+    node_autoscaler: str = setting(
+        "none",
+        "a node autoscaler for the pool (sim only): queue_length adds and removes whole worker "
+        "nodes from the LLEN of the pool's queues, as KEDA's Redis list scaler; count is the "
+        "nodes it starts with",
+        choices=NODE_AUTOSCALERS,
+    )
+    node_target: int = setting(
+        10,
+        "queue_length: messages queued per node (KEDA's listLength)",
+        unit="tasks",
+        min=1,
+        max=MAX_TASKS,
+    )
+    node_interval: float = seconds(
+        30.0, "queue_length: between polls of the queue length (KEDA's pollingInterval)", True
+    )
+    node_cooldown: float = seconds(
+        300.0,
+        "queue_length: nodes are removed only when fewer were wanted at every poll this long "
+        "(KEDA's cooldownPeriod, the HPA's scale-down stabilization window)",
+    )
+    min_nodes: int = setting(
+        1, "queue_length: fewest nodes; <= count", unit="nodes", min=1, max=MAX_POOL
+    )
+    max_nodes: int = setting(
+        20, "queue_length: most nodes; >= count", unit="nodes", min=1, max=MAX_POOL
+    )
+    node_step: int = setting(
+        4,
+        "queue_length: most nodes added per poll (the HPA's default scale-up policy: 4 pods)",
+        unit="nodes",
+        min=1,
+        max=MAX_POOL,
+    )
+    node_start: float = seconds(
+        40.0, "queue_length: from the decision to add a node to its consuming (image pull, boot)"
     )
     kill_linger: float = seconds(
         0.05,

@@ -306,6 +306,11 @@ class Recorder:
             self._nodes[worker] = (up, processes)
             self.capacity.append((float(t), self.workers[worker], up, processes))
 
+    def add_node(self, name: str) -> int:
+        """A node added during the run (a node autoscaler's): its index in ``workers``."""
+        self.workers = (*self.workers, name)
+        return len(self.workers) - 1
+
     def pack(self) -> None:
         """Move the waiting rows into typed columns (callers on a hot path call this when
         ``len(rows) >= CHUNK``; ``trace`` calls it too)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.analysis import runs
 from sim.analysis.metrics import last_terminal, latest_rows, lost_tasks, step_counts
 from sim.engine.draws import Draws
 from sim.rules import ack, retry
@@ -265,13 +266,20 @@ def _max_retries(trace: Trace, scenario: Scenario | None) -> Callable[[int], int
 def redelivery_delay(scenario: Scenario | None) -> float:
     """The least time between two deliveries of one message: the visibility timeout, or none
     when a dead pool child's task may be requeued at once (``ack.requeues_lost_child``) or a
-    deploy's warm shutdown gives reserved messages back."""
+    deploy's or a node autoscaler's warm shutdown gives reserved messages back."""
     if scenario is None:
         return 0.0
     a = scenario.ack
-    requeues = scenario.workers.deploy_every > 0 or (
-        scenario.failures.crash_kind == "child"
-        and ack.requeues_lost_child(a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost)
+    removes = any(p.workers.node_autoscaler != "none" for p in scenario.worker_pools)
+    requeues = (
+        scenario.workers.deploy_every > 0
+        or removes
+        or (
+            scenario.failures.crash_kind == "child"
+            and ack.requeues_lost_child(
+                a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost
+            )
+        )
     )
     return 0.0 if requeues else a.visibility_timeout
 
@@ -326,7 +334,8 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     """Why ``trace`` cannot be a run of ``scenario`` with ``seed``, or None when it can be.
 
     Both engines submit every task of the scenario with its index as id and name the run's own
-    workers w1…wN (workers that joined a live run from elsewhere have other names).
+    workers w1…wN, a node autoscaler's on from there (workers that joined a live run from
+    elsewhere have other names).
     """
     n_tasks = Draws(scenario, seed).n_tasks
     if trace.n_tasks != n_tasks:
@@ -339,7 +348,8 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     nodes = [name for name, _ in scenario.nodes]
     shapes = [re.sub(r"\d+$", "", name) for name in nodes]
     for name in trace.workers:
-        if name not in nodes and re.sub(r"\d+$", "", name) in shapes:
+        added = runs.added_to(name, scenario) is not None  # by a node autoscaler
+        if name not in nodes and not added and re.sub(r"\d+$", "", name) in shapes:
             count = len(nodes)
             return (
                 f"worker {name} is not one of the scenario's {count} workers {nodes[0]}…{nodes[-1]}"

@@ -32,15 +32,25 @@ def summarize(
 
 def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
     """Each pool's workers (indices into ``trace.workers``, by the names the scenario gives its
-    nodes) and its slots."""
-    index = {name: i for i, name in enumerate(trace.workers)}
+    nodes, those a node autoscaler added too) and its slots (those it starts with)."""
     found: dict[str, tuple[list[int], int]] = {
         p.name: ([], p.workers.slots) for p in scenario.worker_pools
     }
-    for name, pool in scenario.nodes:
-        if name in index:
-            found[pool.name][0].append(index[name])
+    named = {name: pool.name for name, pool in scenario.nodes}
+    for i, name in enumerate(trace.workers):
+        if (pool := named.get(name) or added_to(name, scenario)) is not None:
+            found[pool][0].append(i)
     return found
+
+
+def added_to(name: str, scenario: Scenario) -> str | None:
+    """The pool whose node autoscaler named a node so (``Scenario.node_name``), if any."""
+    if scenario.pools:
+        pool, _, number = name.rpartition("-")
+    else:
+        pool, number = scenario.worker_pools[0].name, name[1:] if name[:1] == "w" else ""
+    scaled = {p.name for p in scenario.worker_pools if p.workers.node_autoscaler != "none"}
+    return pool if number.isdigit() and pool in scaled else None
 
 
 def in_system_mean(summary: Summary, scenario: Scenario) -> float:

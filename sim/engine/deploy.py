@@ -1,4 +1,5 @@
-"""Rolling deploys: every ``workers.deploy_every`` seconds the workers restart one by one.
+"""Rolling deploys: every ``workers.deploy_every`` seconds the workers restart one by one; and
+a node autoscaler's removal, the same warm shutdown without the restart.
 
 As a deploy tool does it: each node gets SIGTERM, a warm shutdown, and the next one only when
 the previous is back. Deploys happen while tasks arrive: after the last arrival the run drains
@@ -27,7 +28,8 @@ def rolling_deploys(
         if producer.produced:
             return
         for worker in workers:
-            yield warm_shutdown(worker)
+            if not worker.retired:
+                yield warm_shutdown(worker)
 
 
 def warm_shutdown(worker: Worker) -> simpy.Event:
@@ -50,3 +52,14 @@ def _grace_over(worker: Worker, back: simpy.Event) -> None:
     """SIGKILL after the grace period, if this shutdown still waits: running tasks die too."""
     if worker.stopping and worker.back is back:
         worker.crash()
+
+
+def remove(worker: Worker) -> None:
+    """Take ``worker`` away for good (a node autoscaler's scale-down): a warm shutdown and no
+    restart. One already stopping or down just stays down; a deploy waiting for it goes on."""
+    worker.retired = True
+    if not (worker.stopping or worker.down):
+        warm_shutdown(worker)
+    elif worker.back is not None:
+        worker.back.succeed()
+        worker.back = None

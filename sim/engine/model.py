@@ -22,12 +22,13 @@ from sim.engine.backend import Backend, Progress
 from sim.engine.broker import Broker, runaway_advice
 from sim.engine.deploy import rolling_deploys
 from sim.engine.draws import Draws
+from sim.engine.node_autoscale import NodeAutoscaler
 from sim.engine.policy import WorkerPolicy
 from sim.engine.producer import Producer
 from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
-from sim.scenario import Scenario
+from sim.scenario import Pool, Scenario
 from sim.trace import Recorder, Trace
 
 
@@ -60,28 +61,42 @@ class Model:
             if len(lanes) > 1
             else None,
         )
-        fates = Fates(self.draws)
-        policies = {
+        self.fates = Fates(self.draws)
+        self.policies = {
             p.name: WorkerPolicy.from_pool(scenario, p, lanes) for p in scenario.worker_pools
         }
-        self.workers = [
-            Worker(i, policies[pool.name], self.env, self.broker, self.backend, fates)
-            for i, (_, pool) in enumerate(nodes)
-        ]
-        self._attach_autoscalers()
+        self._unlimited: list[bool] | None = None
+        self.workers: list[Worker] = []
+        for i, (_, pool) in enumerate(nodes):
+            self._make_node(i, pool)
         self.producer = Producer(self.env, self.draws.arrivals.tolist(), self.backend, self.broker)
 
-    def _attach_autoscalers(self) -> None:
-        """An autoscaler on every node of a pool with ``--autoscale``."""
-        if not any(p.workers.autoscale_max for p in self.scenario.worker_pools):
-            return
-        limited = np.array([bool(t.rate_limit) for t in self.scenario.task_types])
-        unlimited = (~limited[self.draws.type_of]).tolist()  # per task
-        for worker, (_, pool) in zip(self.workers, self.scenario.nodes, strict=True):
-            w = pool.workers
-            if w.autoscale_max:
-                limits = (w.autoscale_max, w.autoscale_min, w.autoscale_keepalive)
-                worker.autoscaler = Autoscaler(worker, limits, unlimited)
+    def _make_node(self, index: int, pool: Pool) -> Worker:
+        """Worker node ``index`` of ``pool``, with an autoscaler under ``--autoscale``."""
+        worker = Worker(
+            index, self.policies[pool.name], self.env, self.broker, self.backend, self.fates
+        )
+        w = pool.workers
+        if w.autoscale_max:
+            if self._unlimited is None:  # per task: its type has no rate limit
+                limited = np.array([bool(t.rate_limit) for t in self.scenario.task_types])
+                self._unlimited = (~limited[self.draws.type_of]).tolist()
+            limits = (w.autoscale_max, w.autoscale_min, w.autoscale_keepalive)
+            worker.autoscaler = Autoscaler(worker, limits, self._unlimited)
+        self.workers.append(worker)
+        return worker
+
+    def add_node(self, name: str) -> int:
+        """A node a node autoscaler decided to add: named and logged down until it starts."""
+        index = self.recorder.add_node(name)
+        self.backend.node(index, False, 0)
+        return index
+
+    def start_node(self, index: int, pool: Pool) -> Worker:
+        """An added node consumes from now on."""
+        worker = self._make_node(index, pool)
+        self.broker.fetch(worker)
+        return worker
 
     def submit(self, task: int) -> None:
         """The producer sends task ``task`` now."""
@@ -98,6 +113,10 @@ class Model:
         if every:
             self.env.process(rolling_deploys(self.env, self.workers, every, self.producer))
         self.start_workers()
+        for pool in self.scenario.worker_pools:
+            if pool.workers.node_autoscaler != "none":
+                members = [i for i, (_, p) in enumerate(self.scenario.nodes) if p.name == pool.name]
+                NodeAutoscaler(self, pool, members)
         with cyclic_gc_paused():
             self.env.run()
         return self.recorder.trace()

@@ -41,7 +41,7 @@ class Worker:
         *("start_write", "record_overhead"),
         *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
-        *("alive", "stopping", "down", "back", "incarnation"),  # whether it is up
+        *("alive", "stopping", "down", "back", "incarnation", "retired"),  # whether it is up
         *("waiting", "fetching", "lingers_until"),  # its BRPOP
     )
 
@@ -86,6 +86,7 @@ class Worker:
         self.stopping = False  # in a warm shutdown
         self.down = False  # dead, restarting
         self.back: simpy.Event | None = None  # fires when a redeployed worker is up again
+        self.retired = False  # removed by a node autoscaler: once down, it stays down
         self.incarnation = 0  # bumped by a crash: callbacks of the dead process are ignored
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
@@ -346,6 +347,8 @@ class Worker:
 
     def _restart(self) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
+        if self.retired:
+            return
         self.alive, self.down = True, False
         self.slots = self.free_slots = self.policy.concurrency
         self.starting = 0

@@ -1,0 +1,93 @@
+"""A pool's queue-length node autoscaler (``workers.node_autoscaler = "queue_length"``).
+
+As KEDA's Redis list scaler with the HPA it drives: a poll every ``node_interval`` seconds from
+the start reads the LLEN of the pool's lists and decides by ``sim.rules.node_autoscale``. An
+added node is named on from the pool's last one, logs a capacity row that is down at once, and
+consumes ``node_start`` seconds later (image pull and boot). A removed node is, as a ReplicaSet
+picks it, one still starting, else one down, else the newest; it stops with the deploy's warm
+shutdown and never restarts. Polls end once every arrival is submitted and nothing is queued,
+un-acked or running, so the run ends.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.engine.deploy import remove
+from sim.rules import node_autoscale, routing
+from sim.scenario import Pool
+
+if TYPE_CHECKING:
+    from sim.engine.model import Model
+
+
+class NodeAutoscaler:
+    """One pool's node autoscaler: its nodes (up or starting) and the recent polls' wants."""
+
+    def __init__(self, model: Model, pool: Pool, nodes: list[int]) -> None:
+        self.model, self.pool, self.env = model, pool, model.env
+        policy = model.policies[pool.name]
+        self.lanes = sorted(set(routing.read_order(policy.queues, policy.lanes)))
+        self.nodes = nodes  # trace indices of the pool's nodes, oldest first, removed ones gone
+        self.workers = {i: model.workers[i] for i in nodes}  # those up or down, not starting
+        self.starting: set[int] = set()
+        self.made = len(nodes)  # nodes numbered so far
+        self.recent = [(0.0, len(nodes))]  # (poll time, nodes wanted); the start counts as one
+        self.env.process(self._polls())
+
+    def _polls(self):
+        w = self.pool.workers
+        while True:
+            yield self.env.timeout(w.node_interval)
+            if self._all_done():
+                return
+            queued = sum(len(self.model.broker.lanes[lane]) for lane in self.lanes)
+            want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
+            now = self.env.now
+            since = now - w.node_cooldown - 1e-6  # a poll node_cooldown ago is in (to 1 µs)
+            self.recent = [(t, n) for t, n in self.recent if t >= since]
+            self.recent.append((now, want))
+            present = len(self.nodes)
+            goal = node_autoscale.scaled(present, want, [n for _, n in self.recent], w.node_step)
+            for _ in range(goal - present):
+                self._add()
+            for _ in range(present - goal):
+                self._remove()
+
+    def _all_done(self) -> bool:
+        """Every arrival submitted and nothing left to run: no poll could change the run."""
+        m = self.model
+        if not m.producer.produced or m.broker.queued or m.broker.unacked_count:
+            return False
+        return all(
+            not w.ready and not w.held and w.free_slots + w.starting == w.slots
+            for w in m.workers
+            if w.alive or w.stopping
+        )
+
+    def _add(self) -> None:
+        self.made += 1
+        index = self.model.add_node(self.model.scenario.node_name(self.pool, self.made))
+        self.nodes.append(index)
+        self.starting.add(index)
+        start = self.env.timeout(self.pool.workers.node_start, index)
+        start.callbacks.append(self._started)
+
+    def _started(self, event) -> None:
+        index = event.value
+        if index in self.starting:  # not removed meanwhile
+            self.starting.discard(index)
+            self.workers[index] = self.model.start_node(index, self.pool)
+
+    def _remove(self) -> None:
+        """The node a ReplicaSet deletes first: a starting one, then a down one, the newest."""
+        workers = self.workers
+
+        def removed_first(i: int) -> tuple[bool, bool, int]:
+            return i not in workers, i in workers and workers[i].down, i
+
+        index = max(self.nodes, key=removed_first)
+        self.nodes.remove(index)
+        self.starting.discard(index)
+        if index in workers:
+            remove(workers.pop(index))

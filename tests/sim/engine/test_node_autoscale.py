@@ -1,0 +1,173 @@
+"""The queue-length node autoscaler in the simulator: a node added at a poll consumes node_start
+later, a node goes node_cooldown after the first poll that wanted fewer, removed nodes never come
+back, the pool keeps them, and the node count stays within its bounds."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from live.run import check_live
+from sim.analysis import invariants, runs
+from sim.analysis.cost import capacity_cost
+from sim.engine.model import simulate
+from sim.rules.node_autoscale import wanted
+from sim.rules.states import PENDING, RECEIVED, SUCCESS
+from sim.scenario import ScenarioError
+from tests.sim.helpers import make
+
+INTERVAL, START, COOLDOWN, TARGET = 7.3, 12.0, 73.0, 10
+BURST = {
+    "run.tasks": 300,
+    "arrivals.process": "burst",
+    "arrivals.burst_size": 300,
+    "arrivals.rate": 1.0,
+    "service.dist": "constant",
+    "service.mean": 10.0,
+    "workers.count": 1,
+    "workers.node_autoscaler": "queue_length",
+    "workers.node_target": TARGET,
+    "workers.node_interval": INTERVAL,
+    "workers.node_cooldown": COOLDOWN,
+    "workers.node_start": START,
+    "workers.node_step": 3,
+    "workers.max_nodes": 8,
+}
+
+
+def polls(trace):
+    """Each poll's time and the queue length it read, rebuilt from the trace (every task is
+    received once: no failures, no crashes); the poll times add up as SimPy's clock does."""
+    times = np.cumsum(np.full(int(trace.t.max() / INTERVAL) + 1, INTERVAL))
+    published = np.sort(trace.t[trace.state == PENDING])
+    received = np.sort(trace.t[trace.state == RECEIVED])
+    assert not np.isin(received, times).any()  # no delivery at a poll instant: LLEN is plain
+    return times, np.searchsorted(published, times, "right") - np.searchsorted(received, times)
+
+
+def test_a_burst_adds_a_node_that_consumes_node_start_after_the_first_poll_over_target():
+    trace = simulate(make(**BURST))
+    times, queued = polls(trace)
+    first = times[np.argmax(queued > TARGET * 1)]
+    w2 = trace.workers.index("w2")
+    assert trace.t[(trace.state == RECEIVED) & (trace.worker == w2)].min() == first + START
+    assert (first, "w2", False, 0) in trace.capacity
+    assert (first + START, "w2", True, 1) in trace.capacity
+    added = [r for r in trace.capacity if r[0] == first and not r[2]]
+    assert len(added) == 3  # the step: ceil(LLEN / 10) wanted 8, at most 3 more per poll
+
+
+def test_a_node_goes_node_cooldown_after_the_first_poll_that_wanted_fewer():
+    trace = simulate(make(**BURST))
+    times, queued = polls(trace)
+    downs = [(t, name) for t, name, up, n in trace.capacity if not up and n]
+    removed_at = downs[0][0]
+    present = 1 + sum(1 for t, _, up, n in trace.capacity if not up and not n and t < removed_at)
+    want = np.array([wanted(int(q), TARGET, 1, 8) for q in queued])
+    fewer = times[(want < present) & (times > times[np.argmax(want == present)])][0]
+    assert removed_at == pytest.approx(fewer + COOLDOWN, abs=1e-9)
+    for _, name in downs:  # a removed node never comes back
+        rows = [r for r in trace.capacity if r[1] == name]
+        assert rows[-1][2] is False and rows[-1][0] >= removed_at
+    up = {name: is_up for _, name, is_up, _ in trace.capacity}
+    assert sum(up.values()) == 1  # back to min_nodes: the node that was there first
+    assert up["w1"]
+
+
+def test_rolling_deploys_skip_removed_nodes_and_the_run_ends():
+    # a second burst at 600 s: deploys every 50 s go on while nodes are added and removed
+    more = {"run.tasks": 600, "arrivals.rate": 0.5, "workers.deploy_every": 50.0}
+    trace = simulate(make(**{**BURST, **more}))  # grace 30 s > service 10 s: nothing killed
+    assert np.count_nonzero(trace.state == SUCCESS) == 600
+    restarts = [r for r in trace.capacity if r[0] > 0 and r[2] and r[1] == "w1"]
+    assert len(restarts) > 3  # the deploys did restart the first node
+    removed = {r[1] for r in trace.capacity if r[0] < 600 and not r[2] and r[3]} - {"w1"}
+    for name in removed:  # removed once the first burst drained, and never up again before
+        rows = [r for r in trace.capacity if r[1] == name and r[0] < 600]
+        assert rows[-1][2] is False
+
+
+def test_node_seconds_is_the_sum_of_the_up_spans_and_the_pool_keeps_its_added_nodes():
+    sc = make(**BURST)
+    trace = simulate(sc)
+    end = float(trace.t.max())
+    spans, since = 0.0, {}
+    for t, name, up, _ in trace.capacity:
+        if name in since:
+            spans += min(t, end) - since.pop(name)
+        if up:
+            since[name] = t
+    spans += sum(end - t for t in since.values())
+    summary = runs.summarize(trace, sc)
+    assert summary.node_seconds == pytest.approx(spans, rel=1e-12)
+    assert capacity_cost(trace.capacity, end)[1] == pytest.approx(spans, rel=1e-12)
+    assert spans > 2 * end  # the added nodes were paid for
+    members, _ = runs.pools(trace, sc)["workers"]
+    assert members == list(range(len(trace.workers))) and len(members) == 8
+    assert summary.by_pool["workers"]["executions"] == 300
+
+
+def test_a_node_autoscaled_run_keeps_the_invariants_and_is_a_run_of_its_scenario():
+    sc = make(**{**BURST, "run.tasks": 600, "arrivals.rate": 0.5})
+    trace = simulate(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok and report.redeliveries > 0  # removed nodes gave their prefetch back
+    assert invariants.mismatch(trace, sc) is None
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    least=st.integers(1, 3),
+    extra=st.integers(0, 4),
+    start=st.integers(0, 4),
+    step=st.integers(1, 3),
+    target=st.integers(1, 30),
+    size=st.integers(20, 200),
+)
+def test_the_node_count_stays_within_min_and_max_nodes(least, extra, start, step, target, size):
+    most = least + extra
+    count = min(most, least + start)
+    sc = make(
+        **{
+            **BURST,
+            "run.tasks": 2 * size,
+            "arrivals.burst_size": size,
+            "arrivals.rate": size / 200.0,
+            "service.dist": "exponential",  # mean 2 s: none outlasts a removal's 30 s grace
+            "service.mean": 2.0,
+            "workers.count": count,
+            "workers.min_nodes": least,
+            "workers.max_nodes": most,
+            "workers.node_step": step,
+            "workers.node_target": target,
+        }
+    )
+    trace = simulate(sc)
+    up: dict[str, bool] = {}
+    counts = {}  # up nodes once every row of an instant is in
+    for t, name, is_up, _ in trace.capacity:
+        up[name] = is_up
+        counts[t] = sum(up.values())
+    assert least <= min(counts.values()) and max(counts.values()) <= most
+    assert np.count_nonzero(trace.state == SUCCESS) == 2 * size  # the run drained and ended
+
+
+def test_count_outside_the_node_bounds_is_refused_naming_the_fields():
+    with pytest.raises(
+        ScenarioError, match=r"workers.count = 30 must lie within workers.min_nodes"
+    ):
+        make(**{"workers.node_autoscaler": "queue_length", "workers.count": 30})
+    make(**{"workers.count": 30})  # without a node autoscaler the bounds do not apply
+
+
+def test_live_refuses_a_node_autoscaler():
+    with pytest.raises(ScenarioError, match="node_autoscaler = 'queue_length'.*simulated only"):
+        check_live(make(**{"workers.node_autoscaler": "queue_length", "workers.count": 2}))
+
+
+def test_none_leaves_the_run_row_for_row():
+    plain = {k: v for k, v in BURST.items() if not k.startswith("workers.node")}
+    a, b = simulate(make(**plain)), simulate(make(**{**plain, "workers.max_nodes": 3}))
+    for column in ("task", "attempt", "state", "t", "worker"):
+        assert np.array_equal(getattr(a, column), getattr(b, column))
+    assert a.capacity == b.capacity == ((0.0, "w1", True, 1),)
