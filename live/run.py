@@ -58,26 +58,25 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
 
 
 def check_live(sc: Scenario) -> None:
-    """Refuse what only the simulator models, saying which field to change."""
-    w = sc.workers
-    if w.deploy_every:
-        raise ScenarioError(
-            f"workers.deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
-            "a live run keeps its workers up. Set workers.deploy_every = 0 to run it live."
-        )
+    """Refuse what only the simulator models, in any pool, saying which field to change."""
     for pool in sc.worker_pools:
-        if pool.workers.node_autoscaler != "none":
+        w, field = pool.workers, f"pools.{pool.name}." if sc.pools else "workers."
+        if w.deploy_every:
             raise ScenarioError(
-                f"pool {pool.name!r}: workers.node_autoscaler = "
-                f"{pool.workers.node_autoscaler!r}: adding and removing worker nodes is "
-                "simulated only; a live run keeps its nodes. Set node_autoscaler = 'none' to "
-                "run it live."
+                f"{field}deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
+                f"a live run keeps its workers up. Set {field}deploy_every = 0 to run it live."
             )
-    if w.cores:
-        raise ScenarioError(
-            f"workers.cores = {w.cores}: live tasks sleep rather than compute, so CPU "
-            "contention is simulated only. Set workers.cores = 0 to run it live."
-        )
+        if w.node_autoscaler != "none":
+            raise ScenarioError(
+                f"{field}node_autoscaler = {w.node_autoscaler!r}: adding and removing worker "
+                "nodes is simulated only; a live run keeps its nodes. Set "
+                f"{field}node_autoscaler = 'none' to run it live."
+            )
+        if w.cores:
+            raise ScenarioError(
+                f"{field}cores = {w.cores}: live tasks sleep rather than compute, so CPU "
+                f"contention is simulated only. Set {field}cores = 0 to run it live."
+            )
 
 
 def run_live(

@@ -270,16 +270,13 @@ def redelivery_delay(scenario: Scenario | None) -> float:
     if scenario is None:
         return 0.0
     a = scenario.ack
-    removes = any(p.workers.node_autoscaler != "none" for p in scenario.worker_pools)
-    requeues = (
-        scenario.workers.deploy_every > 0
-        or removes
-        or (
-            scenario.failures.crash_kind == "child"
-            and ack.requeues_lost_child(
-                a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost
-            )
-        )
+    shuts_down = any(
+        p.workers.node_autoscaler != "none" or p.workers.deploy_every > 0
+        for p in scenario.worker_pools
+    )
+    requeues = shuts_down or (
+        scenario.failures.crash_kind == "child"
+        and ack.requeues_lost_child(a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost)
     )
     return 0.0 if requeues else a.visibility_timeout
 

@@ -102,6 +102,10 @@ class Model:
         """The producer sends task ``task`` now."""
         self.producer.submit(task)
 
+    def members(self, pool: Pool) -> list[int]:
+        """Trace indices of ``pool``'s nodes at the start: each pool deploys and scales its own."""
+        return [i for i, (_, p) in enumerate(self.scenario.nodes) if p.name == pool.name]
+
     def start_workers(self) -> None:
         for worker in self.workers:
             self.broker.fetch(worker)
@@ -109,14 +113,16 @@ class Model:
     def run(self) -> Trace:
         """Replay the scenario's arrivals and run until nothing is left to happen."""
         self.producer.start()
-        every = self.scenario.workers.deploy_every
-        if every:
-            self.env.process(rolling_deploys(self.env, self.workers, every, self.producer))
+        pools = self.scenario.worker_pools
+        for pool in pools:
+            every = pool.workers.deploy_every
+            if every:
+                nodes = [self.workers[i] for i in self.members(pool)]
+                self.env.process(rolling_deploys(self.env, nodes, every, self.producer))
         self.start_workers()
-        for pool in self.scenario.worker_pools:
+        for pool in pools:
             if pool.workers.node_autoscaler != "none":
-                members = [i for i, (_, p) in enumerate(self.scenario.nodes) if p.name == pool.name]
-                NodeAutoscaler(self, pool, members)
+                NodeAutoscaler(self, pool, self.members(pool))
         with cyclic_gc_paused():
             self.env.run()
         return self.recorder.trace()

@@ -2,14 +2,22 @@
 after the grace period gives nothing back, loses the running task under early ack and reruns it
 under late ack."""
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from live.run import check_live
+from sim import scenario
 from sim.analysis import invariants
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.deploy import warm_shutdown
 from sim.engine.model import Model, simulate
 from sim.rules.states import RECEIVED
+from sim.scenario import ScenarioError
 from tests.sim.helpers import make
+
+SHIPPED = Path(__file__).resolve().parents[3] / "scenarios"
 
 BASE = {
     "run.tasks": 600,
@@ -161,3 +169,21 @@ def test_a_warm_shutdown_gives_held_eta_messages_back_too():
     assert s.tasks_succeeded + s.tasks_failed == sc.run.tasks
     # three retries 100 s apart and some queueing, never a visibility timeout (an hour) late
     assert sojourns(trace).max() < sc.ack.visibility_timeout / 5
+
+
+def test_each_pool_deploys_on_its_own_period():
+    """A pool's own ``deploy_every`` restarts its nodes and no other pool's (it was read only
+    from [workers], so a pool's setting was silently ignored)."""
+    sc = scenario.load(SHIPPED / "thumbnails_and_reports.toml").replace(
+        **{"run.tasks": 2000, "pools.slow.deploy_every": 40.0}
+    )
+    stopped = {node for _, node, up, _ in simulate(sc).capacity if not up}
+    assert stopped == {"slow-1", "slow-2", "slow-3"}
+    assert invariants.redelivery_delay(sc) == 0.0  # their warm shutdowns give messages back
+
+
+def test_live_refuses_a_pools_deploys_naming_the_pool():
+    sc = scenario.load(SHIPPED / "thumbnails_and_reports.toml")
+    with pytest.raises(ScenarioError, match=r"pools\.slow\.deploy_every = 40: rolling deploys"):
+        check_live(sc.replace(**{"pools.slow.deploy_every": 40.0}))
+    check_live(sc)
