@@ -128,7 +128,8 @@ def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
     _, end_state = last_terminal(trace)
     lost = end_state < 0
     f = scenario.failures
-    if f.crash_probability > 0 and f.crash_kind == "node" and scenario.workers.kill_linger > 0:
+    lingers = any(p.workers.kill_linger > 0 for p in scenario.worker_pools)
+    if f.crash_probability > 0 and f.crash_kind == "node" and lingers:
         last = latest_rows(trace)
         published = np.isin(trace.state[last], [PENDING, RETRY])
         restored = trace.t[last] + scenario.ack.visibility_timeout <= trace.t.max()
