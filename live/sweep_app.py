@@ -6,7 +6,8 @@ sent as TOML text (JSON messages: a worker never unpickles what a shared broker 
 returns the Summary as plain data through the result backend: the same seeds give the same
 numbers. Late ack with ``reject_on_worker_lost``: a replication whose pool child dies is requeued
 at once; one whose whole worker dies stays un-acked in Redis and comes back after the visibility
-timeout, to whichever worker is up. Workers: ``queuelab sweep-worker --redis-url URL``, or
+timeout, to whichever worker is up; one that is nowhere (a killed worker's BRPOP took it) is sent
+again. Workers: ``queuelab sweep-worker --redis-url URL``, or
 ``QUEUELAB_SWEEP_REDIS=URL celery -A live.sweep_app worker``.
 """
 
@@ -39,6 +40,7 @@ VISIBILITY = 3600.0  # wall seconds: a replication running longer is run again e
 POLL = 0.5  # wall seconds between looks at the results
 QUIET = 10.0  # wall seconds without a result before saying whether any worker took one
 REMIND = 60.0  # and then how often to say it again
+RECHECK = 1.0  # wall seconds between two looks that must both find a replication nowhere
 UNACKED = "unacked"  # kombu's hash of the messages workers took and have not acked
 REMEDY = "start Redis there, or leave out --redis-url to sweep on this machine's cores"
 
@@ -111,12 +113,11 @@ def sweep_field(
         ping(redis_url)
     except RedisUnavailable as err:
         raise RedisUnavailable(f"{err}; {REMEDY}") from None
-    sweep = _Sweep(redis_url, field, values)
+    sweep = _Sweep(redis_url, scenario, field, values)
     try:
-        sweep_app, text = make_app(redis_url), scenario_module.dumps(scenario)
-        for i, value in enumerate(values):
+        for i in range(len(values)):
             for r in range(reps):
-                sweep.sent[i, r] = sweep_app.send_task(TASK, (text, field, value, r))
+                sweep.send(i, r)
         sweep.collect(progress, notice, quiet)
     except (redis.RedisError, OperationalError) as err:
         raise RedisUnavailable(
@@ -133,11 +134,16 @@ def sweep_field(
 class _Sweep:
     """One sweep's replications on the cluster: the tasks sent and the summaries back so far."""
 
-    def __init__(self, redis_url: str, field: str, values: Sequence) -> None:
+    def __init__(self, redis_url: str, scenario: Scenario, field: str, values: Sequence) -> None:
         self.url, self.field, self.values = redis_url, field, values
+        self.app, self.text = make_app(redis_url), scenario_module.dumps(scenario)
         self.client = redis.Redis.from_url(redis_url)
         self.sent: dict[tuple[int, int], AsyncResult] = {}
         self.summaries: dict[tuple[int, int], Summary] = {}
+
+    def send(self, i: int, rep: int) -> None:
+        """Publish replication ``rep`` at the ``i``-th value (again, if it was lost)."""
+        self.sent[i, rep] = self.app.send_task(TASK, (self.text, self.field, self.values[i], rep))
 
     def left(self) -> set[str]:
         """The task ids whose result has not come back."""
@@ -163,22 +169,24 @@ class _Sweep:
 
     def stalled(self) -> str | None:
         """What to tell a user whose sweep hears nothing: no worker took a replication, or some
-        are nowhere (a worker killed while it waited for work can take a message with it, see
-        DESIGN.md "A killed node's BRPOP"); None while workers run them."""
-        left = self.left()
-        queued = {_task_id(item) for item in self.client.lrange(QUEUE, 0, -1)} & left
-        taken = {_task_id(json.dumps(json.loads(v)[0])) for v in self.client.hvals(UNACKED)}
-        lost = {
-            result.id
-            for result in self.sent.values()
-            if result.id in left - queued - taken and not result.ready()
-        }
+        were nowhere and are sent again (a worker killed while it waited for work can take a
+        message with it, see DESIGN.md "A killed node's BRPOP"; a replication is the same
+        numbers wherever it runs); None while workers run them."""
+        lost = self.nowhere()
+        if lost:
+            time.sleep(RECHECK)  # a message between a worker's BRPOP and its unacked hash
+            lost &= self.nowhere()
+        for job in lost:
+            self.sent[job].forget()
+            self.send(*job)
         if lost:
             return (
-                f"{len(lost)} replications are neither waiting in {QUEUE} nor taken by a "
-                "worker: a worker killed while it waited for work may have lost them; Ctrl-C "
-                "and sweep again"
+                f"sent {len(lost)} replications again: they were neither waiting in {QUEUE} "
+                "nor taken by a worker (a worker killed while it waited for work takes the "
+                "message it was handed with it)"
             )
+        left = self.left()
+        queued = {_task_id(item) for item in self.client.lrange(QUEUE, 0, -1)} & left
         if queued == left:
             return (
                 f"{len(left)} replications waiting in {QUEUE} on {self.url} and no worker has "
@@ -186,6 +194,17 @@ class _Sweep:
                 f"{self.url}` (still waiting; Ctrl-C withdraws them)"
             )
         return None
+
+    def nowhere(self) -> set[tuple[int, int]]:
+        """The replications with no result that are neither queued nor held by a worker."""
+        left = self.left()
+        queued = {_task_id(item) for item in self.client.lrange(QUEUE, 0, -1)}
+        taken = {_task_id(json.dumps(json.loads(v)[0])) for v in self.client.hvals(UNACKED)}
+        return {
+            job
+            for job, result in self.sent.items()
+            if result.id in left - queued - taken and not result.ready()
+        }
 
     def summary(self, result: AsyncResult, i: int, rep: int) -> Summary:
         """The Summary of replication ``rep`` at the ``i``-th value; its result then deleted."""

@@ -110,23 +110,26 @@ def test_without_workers_it_says_so_and_withdraws_what_waits(redis_url):
     assert redis.Redis.from_url(redis_url).llen(sweep_app.QUEUE) == 0
 
 
-def test_a_replication_that_is_nowhere_is_reported(redis_url, monkeypatch):
-    """As when a worker killed while it waited in BRPOP takes the next message with it."""
+def test_a_replication_that_is_nowhere_is_sent_again(redis_url, monkeypatch):
+    """As when a worker killed while it waited in BRPOP takes the next message with it: the
+    sweep sends it again rather than wait for ever."""
     client = redis.Redis.from_url(redis_url)
     monkeypatch.setattr(sweep_app, "REMIND", 0.5)
     heard: list[str] = []
 
     def notice(text: str) -> None:
         heard.append(text)
-        client.delete(sweep_app.QUEUE)  # the messages vanish: no worker ran them
-        if len(heard) == 2:
+        if len(heard) == 1:
+            client.delete(sweep_app.QUEUE)  # the messages vanish: no worker ran them
+        if len(heard) == 3:
             raise KeyboardInterrupt
 
     sc = scenario.load(MMC)
     with pytest.raises(KeyboardInterrupt):
         sweep_app.sweep_field(redis_url, sc, "workers.count", [4], 2, notice=notice, quiet=0.5)
     assert heard[0].startswith("2 replications waiting in queuelab-sweep")
-    assert heard[1].startswith("2 replications are neither waiting in queuelab-sweep nor taken")
+    assert heard[1].startswith("sent 2 replications again: they were neither waiting")
+    assert heard[2].startswith("2 replications waiting in queuelab-sweep")  # back in the queue
 
 
 def test_ctrl_c_stops_a_waiting_cluster_sweep_cleanly(redis_url, no_leftovers):
