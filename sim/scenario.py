@@ -151,18 +151,22 @@ class Scenario:
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with some fields changed, e.g. ``replace(**{"workers.count": 4})``; a field of
-        a task type or pool by its name: ``"pools.fast.count"``, ``"tasks.report.service.mean"``."""
+        a task type or pool by its name: ``"pools.fast.count"``, ``"tasks.report.service.mean"``.
+        A scenario-level field reaches every type or pool that does not set its own, as when
+        the file is read."""
         plain = {
             k: v
             for k, v in dotted.items()
             if k.partition(".")[0] not in TABLE_KINDS or "." not in k
         }
         scenario = from_dict(_nest(plain), base=self)
-        changed: dict[str, list[dict[str, Any]]] = {}
+        # tables hold what they set themselves; the rest follows the new scenario-level values
+        inherits = [kind for kind in TABLE_KINDS if plain and getattr(self, kind)]
+        changed = {kind: self.tables_of(kind) for kind in inherits}
         for key, value in dotted.items():
             if key not in plain:
                 kind, i, field = self._table_key(key)
-                tables = changed.setdefault(kind, scenario.tables_of(kind))
+                tables = changed.setdefault(kind, self.tables_of(kind))
                 *path, last = field.split(".")
                 table = tables[i]
                 for part in path:

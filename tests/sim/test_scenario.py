@@ -286,6 +286,20 @@ def test_a_type_or_pool_field_is_reached_by_its_name():
         sc.replace(**{"pools.medium.count": 2})
 
 
+def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own():
+    """As when the file is read: ``--set workers.concurrency=2`` on a scenario with pools used
+    to change only [workers], which no pool read any more, so the run silently ignored it."""
+    sc = scenario.loads(TYPES).replace(**{"workers.concurrency": 2, "service.mean": 3.0})
+    fast, slow = sc.worker_pools
+    assert fast.workers.concurrency == 2 and slow.workers.concurrency == 4  # slow sets its own
+    thumbnail, report = sc.task_types
+    assert thumbnail.service.mean == report.service.mean == 3.0
+    assert thumbnail.service.dist == "constant"  # its own field stays
+    again = sc.replace(**{"retry.max_retries": 2})
+    assert [t.retry.max_retries for t in again.task_types] == [2, 0]
+    assert again.get("pools.fast.count") == 3
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
