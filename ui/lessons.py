@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.lessons import split_figure, tasks_of
 from sim.analysis.metrics import last_terminal, sojourns, waits
 from sim.analysis.runs import summarize
@@ -51,6 +52,12 @@ def section() -> None:
     fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
     st.plotly_chart(fig, key="learn-lesson-chart")
     download_figure(fig, f"lesson-{name}")
+    cost = scaled_cost(each)
+    if cost and cost != each.figure:
+        traces = {"as deployed": trace_default, "with the fix": trace_fixed}
+        fig = capacity_chart(cost, traces, "simulated")
+        st.plotly_chart(fig, key="learn-lesson-capacity")
+        download_figure(fig, f"lesson-{name}-capacity")
     if each.scenario.workers.cores:
         fig = concurrency_chart(name)
         st.plotly_chart(fig, key="learn-lesson-concurrency")
@@ -99,12 +106,45 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
             f"Tasks finished: the slope is the throughput ({engine})",
             "tasks",
         )
+    if each.figure in COSTS:
+        return capacity_chart(each.figure, {side: t for side, (_, t) in sides.items()}, engine)
     if each.figure in COUNTS:
         from sim.analysis.lessons import figures
 
         counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
         return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
     return latency_chart(each.figure, {side: trace for side, (_, trace) in sides.items()}, engine)
+
+
+COSTS = {  # cost figures: what each counts over time, and its unit
+    "worker_seconds": (processes_over_time, "Pool processes of up nodes", "processes"),
+    "node_seconds": (nodes_over_time, "Worker nodes up", "nodes"),
+}
+
+
+def scaled_cost(each) -> str | None:
+    """The cost figure that moves when the lesson's pools scale, either side: node-seconds
+    under a node autoscaler, worker-seconds under --autoscale; None for fixed pools."""
+    pools = [p.workers for sc in (each.scenario, each.fixed()) for p in sc.worker_pools]
+    if any(w.node_autoscaler != "none" for w in pools):
+        return "node_seconds"
+    if any(w.autoscale_max for w in pools):
+        return "worker_seconds"
+    return None
+
+
+def capacity_chart(cost: str, traces: dict[str, Trace], engine: str) -> go.Figure:
+    """Processes or nodes up over time, one line per side: the area under each is its
+    ``cost`` figure."""
+    over_time, what, unit = COSTS[cost]
+    return charts.steps(
+        {
+            side: over_time(trace.capacity, float(trace.t.max()) if len(trace.t) else None)
+            for side, trace in traces.items()
+        },
+        f"{what} over time: the area under each line is its {said(cost)} ({engine})",
+        unit,
+    )
 
 
 def latency_chart(figure: str, traces: dict[str, Trace], engine: str) -> go.Figure:

@@ -59,3 +59,11 @@ def processes_over_time(
         times.append(end)
         levels.append(total)
     return np.array(times, dtype=float), np.array(levels, dtype=int)
+
+
+def nodes_over_time(
+    capacity: Iterable[Capacity], end: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up nodes over time, the step function ``processes_over_time`` draws with each up node
+    counted once, whatever its pool: the area under it is ``node_seconds``."""
+    return processes_over_time(((t, node, up, 1) for t, node, up, _ in capacity), end)

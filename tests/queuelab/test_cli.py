@@ -288,11 +288,11 @@ def test_analytic_adds_allen_cunneen_for_other_distributions():
     assert data["wait_mean_allen_cunneen"] == pytest.approx(0.7455 / 2, abs=1e-4)
 
 
-def test_lessons_lists_the_fifteen_and_each_simulates():
+def test_lessons_lists_the_eighteen_and_each_simulates():
     r = queuelab("lessons", "--json")
     assert r.returncode == 0, r.stderr
     lessons = json.loads(r.stdout)
-    assert len(lessons) == 15
+    assert len(lessons) == 18
     assert {x["name"] for x in lessons if x["live"]} == {
         "01_prefetch",
         "03_visibility_timeout",

@@ -1,8 +1,9 @@
 """Worker-seconds and node-seconds from capacity rows, and from a simulated run's rows."""
 
+import numpy as np
 import pytest
 
-from sim.analysis.cost import capacity_cost, processes_over_time
+from sim.analysis.cost import capacity_cost, nodes_over_time, processes_over_time
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 from tests.sim.helpers import make
@@ -98,3 +99,17 @@ def test_processes_over_time_sums_up_nodes_once_per_row_time_and_holds_to_the_en
     assert level.tolist() == [1, 9, 1, 2, 2]
     assert processes_over_time(rows, end=9.0)[0].tolist() == [0.0, 2.0, 5.0, 9.0]
     assert [len(a) for a in processes_over_time([], end=3.0)] == [0, 0]
+
+
+def test_nodes_over_time_counts_each_up_node_once_and_its_area_is_node_seconds():
+    rows = [
+        (0.0, "w1", True, 0),  # --autoscale 8 (MIN 0): up with no process is still a node
+        (0.0, "w2", False, 0),  # added, still starting
+        (3.0, "w2", True, 4),
+        (7.0, "w1", False, 0),  # removed
+    ]
+    t, level = nodes_over_time(rows, end=10.0)
+    assert t.tolist() == [0.0, 3.0, 7.0, 10.0]
+    assert level.tolist() == [1, 2, 1, 1]
+    area = float(np.sum(np.diff(t) * level[:-1]))
+    assert area == pytest.approx(capacity_cost(rows, 10.0)[1]) == 3.0 + 2 * 4.0 + 3.0

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from sim import scenario
+from sim.analysis.cost import processes_over_time
 from sim.analysis.groups import GROUP_FIGURES
 from sim.analysis.lessons import LESSONS, all_lessons, figures, load, split_figure, tasks_of
-from sim.analysis.metrics import lost_tasks, sojourns, waits
+from sim.analysis.metrics import first_time, last_terminal, lost_tasks, sojourns, waits
 from sim.engine.model import simulate
-from sim.rules.states import FAILURE, STARTED
+from sim.rules.states import FAILURE, PENDING, STARTED
 from sim.scenario import ScenarioError
 from tests.sim.helpers import crashing_tasks
 
@@ -19,7 +20,7 @@ def lesson(name):
 
 def test_every_lesson_loads_and_its_fix_moves_its_figure_the_stated_way():
     lessons = all_lessons()
-    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 16)]
+    assert [each.name[:2] for each in lessons] == [f"{i:02d}" for i in range(1, 19)]
     for each in lessons:
         default, fixed = each.run()
         a, b = default[each.figure], fixed[each.figure]
@@ -200,6 +201,59 @@ def test_a_sorted_queue_order_starves_the_later_queue_and_round_robin_shares():
     assert default[web] >= 3 * default[batch]  # batch is asked first, every time
     assert fixed[web] <= default[web] / 3
     assert fixed["by_queue.web.wait_p99"] <= default["by_queue.web.wait_p99"] / 3
+
+
+def test_autoscale_grows_on_reserved_tasks_and_a_steady_stream_never_lets_it_shrink():
+    """The pool climbs to MAX with no backlog in Redis and stays there while messages keep
+    coming; MAX is what the run pays for, whatever the multiplier."""
+    each = lesson("16_autoscale_counts_reserved")
+    sc = each.scenario
+    trace = simulate(sc)
+    t, level = processes_over_time(trace.capacity)
+    top = sc.workers.autoscale_max
+    reached = t[np.argmax(level == top)]
+    last_arrival = np.nanmax(first_time(trace, PENDING))
+    assert level.max() == top and reached < 0.3 * last_arrival
+    assert np.all(level[(t >= reached) & (t <= last_arrival)] == top)  # never shrinks
+    default, fixed = each.run()
+    assert default["wait_p95"] < 0.1  # grown on reserved tasks, not a queue in Redis
+    assert default["worker_seconds"] >= 0.9 * top * default["makespan"]
+    assert fixed["worker_seconds"] <= 0.6 * default["worker_seconds"]
+    assert fixed["sojourn_p95"] <= default["sojourn_p95"] + 1.0  # seconds, on 2 s tasks
+    one = figures(sc.replace(**{"workers.prefetch_multiplier": 1}))
+    assert one["worker_seconds"] == pytest.approx(default["worker_seconds"])  # window >= MAX
+
+
+def added_nodes(sc) -> int:
+    """Nodes a node autoscaler started beyond the pool's count."""
+    return len({row[1] for row in simulate(sc).capacity}) - sc.workers.count
+
+
+def test_a_short_node_cooldown_flaps_a_long_one_pays_idle_nodes_and_a_floor_beats_both():
+    each = lesson("17_node_cooldown_flaps")
+    default, fixed = each.run()
+    assert fixed["sojourn_p95"] <= 0.6 * default["sojourn_p95"]
+    assert added_nodes(each.scenario) >= 3 * added_nodes(each.fixed())
+    assert fixed["node_seconds"] >= 1.5 * default["node_seconds"]  # holding idle nodes
+    floor = figures(each.scenario.replace(**{"workers.min_nodes": 2, "workers.count": 2}))
+    assert floor["sojourn_p95"] < fixed["sojourn_p95"]
+    assert floor["node_seconds"] < default["node_seconds"]
+
+
+def test_nodes_that_start_after_the_burst_change_nothing_but_the_bill():
+    each = lesson("18_node_start_after_burst")
+    sc = each.scenario
+    default, fixed = each.run()
+    alone = figures(sc.replace(**{"workers.node_autoscaler": "none"}))
+    assert default["sojourn_p95"] == pytest.approx(alone["sojourn_p95"], rel=1e-3)
+    assert default["node_seconds"] >= 3 * alone["node_seconds"]
+    # the first added node comes up after the first burst has ended
+    trace = simulate(sc)
+    first_burst = first_time(trace, PENDING) == 0.0
+    up = min(row[0] for row in trace.capacity if row[2] and row[1] != "w1")
+    assert np.nanmax(last_terminal(trace)[0][first_burst]) < up
+    assert fixed["sojourn_p95"] <= 0.7 * default["sojourn_p95"]
+    assert fixed["node_seconds"] < default["node_seconds"]
 
 
 def test_figures_give_every_task_type_queue_and_pool_its_own():
