@@ -3,20 +3,13 @@ pool slot spends between two tasks, which ``overhead.handover`` models and DESIG
 costs: measured") records. App: tests/live/autoscale_app.py on a fixed ``--concurrency 1``
 pool, whose task stamps when its body started and ended. ~15 s wall on 2 cores."""
 
-import contextlib
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
-import redis
 
-from tests.live.measuring import measuring_app, runs_client
-from tests.live.test_celery_autoscale import HERE
+from tests.live.measuring import celery_node, measuring_app, runs_client
 
 pytestmark = pytest.mark.live
 
@@ -30,47 +23,23 @@ def app(redis_url):
         yield module
 
 
-@contextlib.contextmanager
 def fixed_node(redis_url: str, acks_late: bool, multiplier: int):
-    """A ``--concurrency 1`` node on its own queue, consuming once yielded (its queue's name)."""
+    """A ``--concurrency 1`` node on its own queue, consuming once entered (its queue's name)."""
     queue = f"cost-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
         "AUTOSCALE_REDIS_URL": redis_url,
         "AUTOSCALE_MULTIPLIER": str(multiplier),
         "AUTOSCALE_ACKS_LATE": "1" if acks_late else "0",
-        "PYTHONPATH": str(HERE),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "autoscale_app", "worker", "--pool", "prefork"]
-        + ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    client = redis.Redis.from_url(redis_url)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(c.get("cmd") == "brpop" for c in client.client_list()):
-            assert time.monotonic() < deadline and proc.poll() is None, "the node did not start"
-            time.sleep(0.05)
-        yield queue
-    finally:
-        client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
+    return queue, celery_node(redis_url, "autoscale_app", args, env)
 
 
 def handover_gaps(redis_url: str, app, acks_late: bool, multiplier: int) -> list[float]:
     """The slot's idle gaps (s) between back-to-back bodies: ``TASKS`` queued at once on a
     saturated node, the first (waiting for the pool's first process) left out."""
-    with (
-        runs_client(redis_url, app.RUNS) as client,
-        fixed_node(redis_url, acks_late, multiplier) as queue,
-    ):
+    queue, node = fixed_node(redis_url, acks_late, multiplier)
+    with runs_client(redis_url, app.RUNS) as client, node:
         app.app.send_task("autoscale.sleep", args=("warm", BODY), queue=queue)
         deadline = time.monotonic() + 30
         while client.llen(app.RUNS) < 1:
