@@ -1,7 +1,8 @@
 """Simulated against live p50/p95 sojourn for the shipped scenarios at two worker counts.
 
 Each scenario is cut to a few hundred tasks and time-scaled so a live run takes well under a
-minute; the simulation uses the same scenario, seed and draws (no calibration).
+minute; the simulation uses the same scenario, seed and draws (no calibration), with Celery's
+wall-clock costs at that time scale (``sim.costs``).
 Run: ``python bench/sim_vs_live.py [--scale 0.1] [--tasks 300]``.
 """
 
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live.redis_server import private_redis  # noqa: E402
 from live.run import run_live  # noqa: E402
-from sim import scenario  # noqa: E402
+from sim import costs, scenario  # noqa: E402
 from sim.analysis.runs import summarize  # noqa: E402
 from sim.engine.model import simulate  # noqa: E402
 
@@ -40,7 +41,7 @@ def main() -> None:
                 sc = scenario.load(path, [f"run.tasks={args.tasks}", f"workers.count={workers}"])
                 if sc.arrivals.process == "burst":
                     sc = sc.replace(**{"arrivals.burst_size": args.tasks})
-                sim = summarize(simulate(sc), sc)
+                sim = summarize(simulate(costs.at_time_scale(sc, args.scale)), sc)
                 live_trace = run_live(sc, url, time_scale=args.scale)
                 live = summarize(live_trace, sc, engine="live")
                 print(

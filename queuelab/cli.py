@@ -19,7 +19,7 @@ from pathlib import Path
 from queuelab import report
 from queuelab.parser import build_parser
 from queuelab.report import ProgressBar, emit
-from sim import scenario
+from sim import costs, scenario
 from sim.analysis import analytic, invariants, runs, sweep
 from sim.engine import budget
 from sim.engine.distributions import service_mean
@@ -70,7 +70,7 @@ def _check_trace_path(path: str | None) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    sc = scenario.load(args.scenario, args.set)
+    sc = costs.at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
     _say_cost(sc)
@@ -231,7 +231,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
-    sim_trace = simulate(sc, seed=seed)
+    sim_trace = simulate(costs.at_time_scale(sc, args.time_scale), seed=seed)
     live_trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
@@ -254,7 +254,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("queuelab: interrupted: nothing calibrated", file=sys.stderr)
         return 130
     try:
-        fit = fit_overheads(trace, sc, args.seed)
+        fit = fit_overheads(trace, sc, args.seed, args.time_scale)
     except CalibrationError as err:
         raise BadInput(str(err)) from None
     how = f"a live run at time scale {args.time_scale:g}" + (

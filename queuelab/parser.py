@@ -108,6 +108,14 @@ def _simulate(sub) -> None:
     p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
     p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
     p.add_argument(
+        "--time-scale",
+        type=_positive(float),
+        default=1.0,
+        metavar="X",
+        help="predict a live run at this time scale: Celery's wall-clock costs are X times as "
+        "long in scenario time (default 1: a real deployment)",
+    )
+    p.add_argument(
         "--reps",
         type=_positive(int),
         default=1,

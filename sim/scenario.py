@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from sim import scenario_io, shapes
+from sim.costs import Overhead
 from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
 from sim.rules import node_autoscale
 from sim.sections import (
@@ -39,7 +40,6 @@ from sim.sections import (
     Ack,
     Arrivals,
     Failures,
-    Overhead,
     Pool,
     Results,
     Retry,

@@ -42,6 +42,11 @@ def seconds(default: Any, meaning: str, positive: bool = False) -> Any:
     return setting(default, meaning, unit="s", max=MAX_SECONDS, **lowest)
 
 
+def wall_seconds(default: Any, meaning: str) -> Any:
+    """Wall-clock seconds Celery spends, whatever the time scale (``sim.costs``)."""
+    return setting(default, meaning, unit="wall s", min=0, max=MAX_SECONDS)
+
+
 @dataclass(frozen=True)
 class Run:
     """How much is submitted: a number of tasks, or seconds of arrivals."""
@@ -187,11 +192,12 @@ class Workers:
     shutdown_grace: float = seconds(
         30.0, "a deploy's warm shutdown waits this long for running tasks, then kills the worker"
     )
-    process_start: float = seconds(
+    process_start: float = wall_seconds(
         0.2,
         "a new pool process (replacing a child a hard time limit killed, or started by the "
         "autoscaler) takes work this late (measured for a replaced child: 0.2 s, or up to "
-        "Celery's next 5 s pool check)",
+        "Celery's next 5 s pool check; a fork 0.07-0.5 s); overhead.model = celery serialises "
+        "a node's forks",
     )
     node_autoscaler: str = setting(
         "none",
@@ -304,16 +310,6 @@ class Ack:
     reject_on_worker_lost: bool = setting(
         False, "task_reject_on_worker_lost: requeue a task whose pool child died (late ack only)"
     )
-
-
-@dataclass(frozen=True)
-class Overhead:
-    """Time Celery itself takes, calibrated from live runs."""
-
-    dispatch: float = seconds(
-        0.0, "broker-to-worker delay per delivery (calibrated from live runs)"
-    )
-    record: float = seconds(0.0, "result-backend write per state change")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sim import scenario
+from sim import costs, scenario
 from sim.analysis.compare import Comparison, compare
 from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
 from sim.engine.model import simulate
@@ -18,19 +18,25 @@ from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def comparison(
-    text: str, live: Trace, tolerance: float, _progress: Progress | None = None
+    text: str,
+    live: Trace,
+    tolerance: float,
+    time_scale: float,
+    _progress: Progress | None = None,
 ) -> tuple[Trace, Comparison]:
-    """The simulation of the scenario (TOML text) and its comparison with the live run: a rerun
-    that only moves another widget simulates nothing."""
+    """The simulation of the scenario (TOML text) at the live run's time scale and its
+    comparison with the live run: a rerun that only moves another widget simulates nothing."""
     sc = parse(text)
-    sim = simulate(sc, progress=_progress)
+    sim = simulate(costs.at_time_scale(sc, time_scale), progress=_progress)
     return sim, compare(sc, sim, live, tolerance=tolerance)
 
 
-def compared(text: str, live: Trace, tolerance: float) -> tuple[Trace, Comparison]:
+def compared(
+    text: str, live: Trace, tolerance: float, time_scale: float
+) -> tuple[Trace, Comparison]:
     """``comparison`` with a progress bar while it simulates."""
     with progress_bar("Simulating the same scenario and draws: tasks finished") as report:
-        return comparison(text, live, tolerance, report)
+        return comparison(text, live, tolerance, time_scale, report)
 
 
 def page() -> None:
@@ -47,7 +53,7 @@ def page() -> None:
     tolerance = st.slider(
         "Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol", bind=IN_ADDRESS
     )
-    sim, result = compared(text, live, tolerance)
+    sim, result = compared(text, live, tolerance, time_scale)
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
         f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
@@ -56,7 +62,7 @@ def page() -> None:
     (st.success if result.ok else st.warning)(result.headline())
     verdicts(result)
     if not result.ok:
-        calibrate(sc, live)
+        calibrate(sc, live, time_scale)
     distributions(sim, live)
     gantts(sim, live)
     export_trace(lambda: sim, "simulated")
@@ -124,7 +130,7 @@ def gantts(sim: Trace, live: Trace) -> None:
             download_figure(fig, f"gantt-{name}")
 
 
-def calibrate(sc: Scenario, live: Trace) -> None:
+def calibrate(sc: Scenario, live: Trace, time_scale: float) -> None:
     """Fit the per-task overheads the live run shows and say how the calibrated simulation
     compares, with the calibrated scenario to download (what ``queuelab calibrate`` writes)."""
     if not st.button("Calibrate the overheads from this live run", key="compare-calibrate"):
@@ -132,15 +138,15 @@ def calibrate(sc: Scenario, live: Trace) -> None:
     from sim.analysis.calibrate import CalibrationError, fit_overheads
 
     try:
-        fit = fit_overheads(live, sc)
+        fit = fit_overheads(live, sc, time_scale=time_scale)
     except CalibrationError as err:
         st.error(str(err))
         return
     calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
-    _, again = compared(scenario.dumps(calibrated), live, 0.15)
+    _, again = compared(scenario.dumps(calibrated), live, 0.15, time_scale)
     st.info(
         f"Fitted overhead.dispatch = {fit.dispatch:.3g} s and overhead.record = "
-        f"{fit.record:.3g} s. The calibrated simulation: {again.headline()}"
+        f"{fit.record:.3g} s (wall seconds). The calibrated simulation: {again.headline()}"
     )
     st.download_button(
         "Download the calibrated scenario (.toml)",

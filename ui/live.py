@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from live.session import LiveSession
-from sim import scenario
+from sim import costs, scenario
 from sim.analysis import monitor
 from sim.analysis.metrics import execution_spans, latest_states
 from sim.analysis.mix import queue_depths
@@ -232,7 +232,8 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
     sc = session.scenario
-    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(sc)), sc.workers.slots)
+    at_scale = costs.at_time_scale(sc, session.time_scale)
+    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.workers.slots)
     if stretch is not None and stretch > monitor.STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "

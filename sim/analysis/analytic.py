@@ -167,9 +167,10 @@ def mmc_applies(s: Scenario) -> bool:
     """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
 
     Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
-    no per-task overhead, one task type in one shared FIFO queue: under late ack with multiplier
-    1 a busy slot holds no message back, while any other prefetch lets a busy worker reserve a
-    task an idle one could run (lesson 02), and the queue is no longer work-conserving.
+    no per-task overhead (``overhead.model = "none"``), one task type in one shared FIFO queue:
+    under late ack with multiplier 1 a busy slot holds no message back, while any other prefetch
+    lets a busy worker reserve a task an idle one could run (lesson 02), and the queue is no
+    longer work-conserving.
     """
     f, w = s.failures, s.workers
     return (
@@ -182,6 +183,7 @@ def mmc_applies(s: Scenario) -> bool:
         and not f.outage
         and w.cores == 0
         and w.deploy_every == 0
+        and s.overhead.model == "none"
         and s.overhead.dispatch == 0
         and s.overhead.record == 0
         and s.ack.late

@@ -48,8 +48,12 @@ class CalibrationError(ValueError):
     """The trace has too little in it to fit from; the message says what to run instead."""
 
 
-def fit_overheads(trace: Trace, scenario: Scenario, seed: int | None = None) -> Fit:
-    """Estimate ``overhead.dispatch`` and ``overhead.record``, in scenario seconds."""
+def fit_overheads(
+    trace: Trace, scenario: Scenario, seed: int | None = None, time_scale: float = 1.0
+) -> Fit:
+    """Estimate ``overhead.dispatch`` and ``overhead.record`` from a live run at
+    ``time_scale``, in wall seconds as the fields state them (the trace's scenario seconds ×
+    time scale), so the calibrated scenario predicts a run at any time scale."""
     draws = Draws(scenario, seed)
     spans = execution_spans(trace)
     ids = _task_indices(trace)
@@ -72,7 +76,8 @@ def fit_overheads(trace: Trace, scenario: Scenario, seed: int | None = None) -> 
             "too few tasks found an idle worker: calibrate at a lower arrival "
             "rate or with more workers"
         )
-    return Fit(max(0.0, float(np.median(lag))), record, len(extra), int(len(lag)))
+    dispatch = max(0.0, float(np.median(lag)))
+    return Fit(dispatch * time_scale, record * time_scale, len(extra), int(len(lag)))
 
 
 def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:

@@ -3,7 +3,8 @@
 As Celery's ``Autoscaler`` registered with the event loop (celery/worker/autoscale.py:57-61):
 ``maybe_scale`` runs on every task message the node receives and on a timer every ``keepalive``
 seconds from the node's start; the decision is ``sim.rules.autoscale.scaled``. A new process
-takes work ``workers.process_start`` after it is started; a shrink stops idle processes. A node
+takes work ``workers.process_start`` after it is started (in the Celery cost model, forks one
+after another, all taking work when the last is done); a shrink stops idle processes. A node
 restarted after a crash or a deploy starts again with ``min`` processes and a new autoscaler.
 The timer is left out while it could change nothing (no reserved, held or surplus processes)
 and joins its grid again at the next message, so a run still ends.
@@ -35,6 +36,8 @@ class Autoscaler:
         self.last_received: float | None = None
         self.ticking = False
         self.ticks = 0  # timer ticks so far: the next is at born + (ticks + 1) × keepalive
+        self.forks_end = 0.0  # serialised forks: when the node's last fork is done
+        self.forking = 0  # scale-ups whose forks are not all done
 
     def fresh(self) -> Autoscaler:
         """The autoscaler of the node's next life (after a restart)."""
@@ -67,14 +70,25 @@ class Autoscaler:
         w.slots += n
         w.starting += n
         w.capacity_changed()
-        self.env.timeout(w.policy.process_start, n).callbacks.append(self._started)
+        start = w.policy.process_start
+        if w.policy.serial_forks:  # each fork waits for the node's earlier ones (measured)
+            self.forks_end = max(self.forks_end, self.env.now) + n * start
+            self.forking += 1
+            start = self.forks_end - self.env.now
+        self.env.timeout(start, n).callbacks.append(self._started)
 
     def _started(self, event) -> None:
-        """New processes take work (unless this life of the node is over)."""
+        """New processes take work (unless this life of the node is over); forks made one
+        after another on the node's event loop all take work when the last one is done."""
         w = self.worker
+        if w.policy.serial_forks:
+            self.forking -= 1
+            if self.forking:
+                return
         if w.autoscaler is not self or w.down:
             return
-        n = min(event.value, w.starting)  # a shrink may have stopped some while they started
+        n = w.starting if w.policy.serial_forks else event.value
+        n = min(n, w.starting)  # a shrink may have stopped some while they started
         w.starting -= n
         w.free_slots += n
         if w.alive:

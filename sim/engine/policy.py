@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim import costs
 from sim.rules import ack, autoscale, routing
 from sim.scenario import Pool, Scenario, rate_limit_per_second
 
@@ -34,6 +35,8 @@ class WorkerPolicy:
     restart_delay: float
     shutdown_grace: float
     process_start: float  # a replacement pool child takes work this late
+    serial_forks: bool  # the autoscaler's new processes start one after another
+    handover: float  # a slot takes its next task this long after its last one ended
     lanes: tuple[routing.Lane, ...]  # every list in Redis, indexed as the broker's
     queues: tuple[str, ...]  # the queues it consumes, in its starting cycle order
     rotates: bool  # round_robin: the queue a message came from goes to the end of the cycle
@@ -67,6 +70,8 @@ class WorkerPolicy:
             restart_delay=w.restart_delay,
             shutdown_grace=w.shutdown_grace,
             process_start=w.process_start,
+            serial_forks=costs.serial_forks(s),
+            handover=costs.handover(s),
             lanes=lanes,
             queues=routing.initial_cycle(pool.queues, pool.queue_order),
             rotates=pool.queue_order == "round_robin" and len(pool.queues) > 1,

@@ -279,7 +279,19 @@ class Worker:
         else:
             self._finished(message.task, message.attempt, state, self.index)
         message.ack()  # late ack acks now (also on failure); early ack already did
-        self._release(delivery)
+        if self.policy.handover:
+            self._hand_over(delivery)
+        else:
+            self._release(delivery)
+
+    def _hand_over(self, delivery: Delivery) -> None:
+        """Celery's hand-over: the ack frees room in the prefetch window now, but the slot takes
+        its next task ``handover`` later (the result's way back, the pool's next job)."""
+        if delivery.counted:
+            self.running -= 1
+            delivery.counted = False
+        self._fetch(self)
+        self.env.timeout(self.policy.handover, delivery).callbacks.append(self._replaced)
 
     def _release(self, delivery: Delivery) -> None:
         """The slot is free again: run what is ready and fetch more."""

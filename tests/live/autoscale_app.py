@@ -1,7 +1,8 @@
 """A Celery app to measure ``celery worker --autoscale`` on a real node
 (tests/live/test_celery_autoscale.py). Every execution stamps ``label|pid|start|end`` on the Redis
 list ``autoscale:runs``, so a test sees which pool process ran what and when; the prefetch
-multiplier comes from the environment."""
+multiplier and the ack mode come from the environment (tests/live/test_celery_costs.py uses it
+on a fixed pool too)."""
 
 import os
 import time
@@ -14,7 +15,7 @@ RUNS = "autoscale:runs"
 
 app = Celery("autoscale", broker=URL, backend=URL, set_as_current=False)
 app.conf.update(
-    task_acks_late=True,
+    task_acks_late=os.environ.get("AUTOSCALE_ACKS_LATE", "1") == "1",
     worker_prefetch_multiplier=int(os.environ.get("AUTOSCALE_MULTIPLIER", "1")),
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,

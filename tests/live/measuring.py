@@ -4,7 +4,10 @@ app of this folder bound to the session's Redis, and a client whose runs list st
 import contextlib
 import importlib
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -35,3 +38,29 @@ def runs_client(redis_url: str, runs: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def celery_node(redis_url: str, module: str, args: list[str], env: dict[str, str]):
+    """``celery -A module worker --pool prefork ARGS`` of this folder, with ``env`` added,
+    yielded (its process) once a BRPOP is waiting on ``redis_url``; killed with its group."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", module, "worker", "--pool", "prefork", *args]
+        + ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
+        env={**os.environ, **env, "PYTHONPATH": str(HERE)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(c.get("cmd") == "brpop" for c in client.client_list()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the node did not start"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        client.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from live.run import run_live
-from sim import scenario
+from sim import costs, scenario
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 
@@ -64,8 +64,9 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
     assert calibrated.overhead.dispatch == pytest.approx(fit["dispatch"])
     raw = calibrated.replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0})
     live = summarize(run_live(raw, redis_url, time_scale=SCALE), 4, engine="live")
-    predicted = summarize(simulate(calibrated), 4)
-    uncalibrated = summarize(simulate(raw), 4)
+    # the fit is in wall seconds: at the live run's time scale it is fit ÷ SCALE scenario seconds
+    predicted = summarize(simulate(costs.at_time_scale(calibrated, SCALE)), 4)
+    uncalibrated = summarize(simulate(costs.at_time_scale(raw, SCALE)), 4)
     for figure in ("sojourn_p50", "sojourn_p95"):
         real, guess, naive = (getattr(s, figure) for s in (live, predicted, uncalibrated))
         assert abs(guess - real) < abs(naive - real), (figure, real, guess, naive)

@@ -5,20 +5,16 @@ living children) and checked against what ``celery inspect stats`` says."""
 
 import contextlib
 import json
-import os
-import signal
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.conftest import alive, descendants
-from tests.live.measuring import measuring_app, runs_client
+from tests.live.measuring import celery_node, measuring_app, runs_client
 
 pytestmark = pytest.mark.live
 
@@ -64,28 +60,13 @@ def node(redis_url, autoscale, scale: str, *, multiplier=1, keepalive=30.0):
     to set it: celery/worker/autoscale.py reads it at import), consuming once yielded."""
     queue = f"as-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
         "AUTOSCALE_REDIS_URL": redis_url,
         "AUTOSCALE_MULTIPLIER": str(multiplier),
         "AUTOSCALE_KEEPALIVE": str(keepalive),
-        "PYTHONPATH": str(HERE),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "autoscale_app", "worker", "--pool", "prefork"]
-        + ["--autoscale", scale, "-Q", queue, "--hostname", f"{queue}@test"]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        + ["--loglevel", "WARNING"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    client = redis.Redis.from_url(redis_url)
-    try:
+    args = ["--autoscale", scale, "-Q", queue, "--hostname", f"{queue}@test"]
+    with celery_node(redis_url, "autoscale_app", args, env) as proc:
         deadline = time.monotonic() + 60
-        while not any(c.get("cmd") == "brpop" for c in client.client_list()):
-            assert time.monotonic() < deadline and proc.poll() is None, "the node did not start"
-            time.sleep(0.05)
         started = Node(proc, queue, autoscale.app)
         low = int(scale.partition(",")[2] or 0)
         while len(started.pids()) < low:  # BRPOP can come before the pool's first process
@@ -93,11 +74,6 @@ def node(redis_url, autoscale, scale: str, *, multiplier=1, keepalive=30.0):
             time.sleep(0.05)
         started.stats()
         yield started
-    finally:
-        client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture

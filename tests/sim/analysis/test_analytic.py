@@ -63,6 +63,7 @@ def test_sojourn_quantile_matches_the_simulator():
             "workers.prefetch_multiplier": 1,
             "ack.late": True,
             "run.tasks": 200_000,
+            "overhead.model": "none",
         }
     )
     p95 = float(np.percentile(sojourns(simulate(sc)), 95))
@@ -183,6 +184,7 @@ def test_erlang_c_applies_only_to_one_shared_work_conserving_queue():
         {"service.dist": "constant"},
         {"failures.probability": 0.1},
         {"overhead.dispatch": 0.01},
+        {"overhead.model": "celery"},
     ):
         assert not analytic.mmc_applies(mmc.replace(**change)), change
     assert analytic.mmc_applies(mmc.replace(**{"workers.concurrency": 2}))  # c = all slots

@@ -6,7 +6,13 @@ from sim.analysis import analytic, sweep
 from tests.sim.helpers import make
 
 MMC = make(
-    **{"arrivals.rate": 3.2, "workers.prefetch_multiplier": 1, "ack.late": True, "run.tasks": 20000}
+    **{
+        "arrivals.rate": 3.2,
+        "workers.prefetch_multiplier": 1,
+        "ack.late": True,
+        "run.tasks": 20000,
+        "overhead.model": "none",
+    }
 )
 
 
@@ -28,7 +34,7 @@ def test_estimate_clips_the_interval_to_the_figures_range():
 
 def test_a_short_sweep_near_saturation_reports_only_possible_values():
     # two replications of 200 tasks: wide intervals around a small wait and a utilisation near 1
-    near = make(**{"arrivals.rate": 3.2, "run.tasks": 200})
+    near = make(**{"arrivals.rate": 3.2, "run.tasks": 200, "overhead.model": "none"})
     points = sweep.sweep(near, [2, 3], reps=2, processes=1)
     for p in points:
         for figure, (low, high) in sweep.FIGURES.items():

@@ -12,7 +12,13 @@ from sim.rules import retry
 from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED
 from tests.sim.helpers import crashing_tasks, first_start_and_worker, make
 
-MMC = {"workers.count": 4, "arrivals.rate": 3.2, "workers.prefetch_multiplier": 1, "ack.late": True}
+MMC = {
+    "workers.count": 4,
+    "arrivals.rate": 3.2,
+    "workers.prefetch_multiplier": 1,
+    "ack.late": True,
+    "overhead.model": "none",  # the textbook queue
+}
 
 
 @pytest.mark.slow

@@ -1,0 +1,79 @@
+"""Celery's own costs at a run's time scale: wall-clock seconds turned into scenario seconds.
+
+What Celery spends on a task and around it (the hand-over between tasks, a pool process's
+start, dispatch and result writes) is wall-clock time, and does not shrink when a live run
+compresses time: at time scale s a cost of w wall seconds is w ÷ s seconds of scenario time.
+A scenario states these costs in wall seconds; ``at_time_scale`` gives the scenario a run at
+time scale s simulates, so one scenario predicts a real deployment (time scale 1, the costs as
+measured) and a compressed live run alike. The [overhead] table is declared here, with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sim.fields import setting
+from sim.sections import wall_seconds
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+OVERHEAD_MODELS = ("celery", "none")
+OVERHEAD_COSTS = ("dispatch", "record", "handover", "handover_late")
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Time Celery itself takes, in wall seconds (``sim.costs`` turns them into scenario
+    seconds at a run's time scale): measured defaults, or none of them for the textbook queue."""
+
+    model: str = setting(
+        "celery",
+        "celery: Celery's measured costs are in the model (the hand-over, serialised forks); "
+        "none: the textbook queue without them (dispatch, record and process_start apply as set)",
+        choices=OVERHEAD_MODELS,
+    )
+    dispatch: float = wall_seconds(
+        0.0, "broker-to-worker delay per delivery (calibrated from live runs)"
+    )
+    record: float = wall_seconds(0.0, "result-backend write per state change (calibrated)")
+    handover: float = wall_seconds(
+        0.010,
+        "model = celery, early ack: a slot takes its next task this long after its last one "
+        "ended (result hand-back, next job; measured on a loaded 2-core host)",
+    )
+    handover_late: float = wall_seconds(
+        0.019, "model = celery, late ack: the hand-over with the ack's round trip (measured)"
+    )
+
+
+def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
+    """``scenario`` with every wall-clock cost in scenario seconds of a run at ``time_scale``
+    (wall ÷ time scale): what ``compare``, ``calibrate`` and the Live page simulate."""
+    if time_scale == 1:
+        return scenario
+    changes = {
+        f"overhead.{name}": getattr(scenario.overhead, name) / time_scale for name in OVERHEAD_COSTS
+    }
+    if scenario.pools:
+        for pool in scenario.pools:
+            changes[f"pools.{pool.name}.process_start"] = pool.workers.process_start / time_scale
+    else:
+        changes["workers.process_start"] = scenario.workers.process_start / time_scale
+    return scenario.replace(**changes)
+
+
+def handover(scenario: Scenario) -> float:
+    """How long a slot takes to start its next task after its last one ended (scenario
+    seconds): Celery's measured hand-over in its ack mode, none for the textbook queue."""
+    if scenario.overhead.model == "none":
+        return 0.0
+    o = scenario.overhead
+    return o.handover_late if scenario.ack.late else o.handover
+
+
+def serial_forks(scenario: Scenario) -> bool:
+    """A node forks its new pool processes one after another on its event loop (measured):
+    in the Celery model, not in the textbook queue."""
+    return scenario.overhead.model == "celery"

@@ -1,0 +1,84 @@
+"""Celery's own per-task cost on a real node (Celery 5.7 / kombu 5.7 / Redis 7): the wall time a
+pool slot spends between two tasks, which ``overhead.handover`` models and DESIGN.md ("Celery's
+costs: measured") records. App: tests/live/autoscale_app.py on a fixed ``--concurrency 1``
+pool, whose task stamps when its body started and ended. ~15 s wall on 2 cores."""
+
+import statistics
+import time
+import uuid
+
+import pytest
+
+from tests.live.measuring import celery_node, measuring_app, runs_client
+
+pytestmark = pytest.mark.live
+
+TASKS = 40  # back-to-back tasks per node
+BODY = 0.02  # s: each task's sleep, long enough for the node to prefetch the next
+
+
+@pytest.fixture(scope="module")
+def app(redis_url):
+    with measuring_app("autoscale_app", "AUTOSCALE_REDIS_URL", redis_url) as module:
+        yield module
+
+
+def fixed_node(redis_url: str, acks_late: bool, multiplier: int):
+    """A ``--concurrency 1`` node on its own queue, consuming once entered (its queue's name)."""
+    queue = f"cost-{uuid.uuid4().hex[:8]}"
+    env = {
+        "AUTOSCALE_REDIS_URL": redis_url,
+        "AUTOSCALE_MULTIPLIER": str(multiplier),
+        "AUTOSCALE_ACKS_LATE": "1" if acks_late else "0",
+    }
+    args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
+    return queue, celery_node(redis_url, "autoscale_app", args, env)
+
+
+def handover_gaps(redis_url: str, app, acks_late: bool, multiplier: int) -> list[float]:
+    """The slot's idle gaps (s) between back-to-back bodies: ``TASKS`` queued at once on a
+    saturated node, the first (waiting for the pool's first process) left out."""
+    queue, node = fixed_node(redis_url, acks_late, multiplier)
+    with runs_client(redis_url, app.RUNS) as client, node:
+        app.app.send_task("autoscale.sleep", args=("warm", BODY), queue=queue)
+        deadline = time.monotonic() + 30
+        while client.llen(app.RUNS) < 1:
+            assert time.monotonic() < deadline, "the pool did not take a task"
+            time.sleep(0.02)
+        client.delete(app.RUNS)
+        for i in range(TASKS):
+            app.app.send_task("autoscale.sleep", args=(f"t{i}", BODY), queue=queue)
+        while client.llen(app.RUNS) < TASKS:
+            assert time.monotonic() < deadline + 30, client.llen(app.RUNS)
+            time.sleep(0.02)
+        rows = sorted(tuple(map(float, r.split("|")[2:])) for r in client.lrange(app.RUNS, 0, -1))
+    return [start - end for (_, end), (start, _) in zip(rows[1:-1], rows[2:], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("acks_late", "multiplier", "band"),
+    [
+        # early ack, prefetched: the next message is already on the node; what is left is the
+        # result's hand-back to the main process and the pool's write of the next job
+        # (measured median 9-12 ms at load 3-4 on 2 cores)
+        (False, 4, (0.002, 0.04)),
+        # late ack: the main process also acks in Redis before the slot's next job (17-22 ms)
+        (True, 4, (0.004, 0.06)),
+        # late ack, prefetch 1: the next BRPOP goes out only after the ack (18-25 ms)
+        (True, 1, (0.004, 0.06)),
+    ],
+)
+def test_a_saturated_slot_idles_milliseconds_between_tasks(
+    redis_url, app, acks_late, multiplier, band, no_leftovers
+):
+    """Each gap is positive (the slot is never handed a task while the last one's body runs),
+    and the median gap between back-to-back tasks lies in ``band``: milliseconds, neither
+    nothing nor the tenth of a second a slow event loop (or a Celery that polls) would add."""
+    gaps = handover_gaps(redis_url, app, acks_late, multiplier)
+    median, mean = statistics.median(gaps), statistics.fmean(gaps)
+    print(
+        f"acks_late={acks_late} multiplier={multiplier}: median {median * 1000:.2f} ms, "
+        f"mean {mean * 1000:.2f} ms, max {max(gaps) * 1000:.1f} ms over {len(gaps)} gaps"
+    )
+    assert min(gaps) > 0, gaps
+    assert band[0] < median < band[1], gaps
