@@ -303,6 +303,14 @@ def latency_stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return float(values.mean()), float(p50), float(p95), float(p99)
 
 
+def busy_share(busy: float, slots: int, per_second: float, alive: float | None) -> float:
+    """Utilisation: busy slot-seconds over the ``slots`` of the whole span (``per_second`` is
+    1 / span), or over the ``alive`` slot-seconds of a pool whose capacity varies (autoscale)."""
+    if alive is None:
+        return busy / slots * per_second
+    return busy / alive if alive > 0 else 0.0
+
+
 def summarize(
     trace: Trace,
     slots: int,
@@ -310,8 +318,10 @@ def summarize(
     scenario: str = "",
     seed: int = 0,
     warmup: float = 0.0,
+    alive: float | None = None,
 ) -> Summary:
-    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation.
+    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation, or
+    ``alive`` the slot-seconds its pools had after the warm-up where their capacity varies.
     ``by_task``, ``by_queue`` and ``by_pool`` are ``sim.analysis.groups``' (``runs.summarize``
     fills them in: a pool's workers come from the scenario). After a ``warmup`` (run.warmup),
     as steady-state studies do: latencies of the tasks submitted from then on, time averages
@@ -358,7 +368,9 @@ def summarize(
         sojourn_p95=soj_p95,
         sojourn_p99=soj_p99,
         throughput=ended * per_second,
-        utilization=float((after(end, warmup) - after(start, warmup)).sum()) / slots * per_second,
+        utilization=busy_share(
+            float((after(end, warmup) - after(start, warmup)).sum()), slots, per_second, alive
+        ),
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
         worker_seconds=worker_seconds,
