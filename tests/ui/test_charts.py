@@ -50,7 +50,7 @@ def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
     from ui.charts import processes_and_queue
 
     fig = processes_and_queue(
-        (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8])),
+        {"pool processes": (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8]))},
         (np.array([0.0, 1.0, 5.0]), np.array([0, 200, 0])),
     )
     queued, processes = fig.data
@@ -58,3 +58,25 @@ def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
     assert processes.yaxis == "y2" and processes.line.shape == "hv"
     assert list(processes.y) == [1, 8, 8]
     assert fig.layout.yaxis2.title.text == "pool processes"
+    assert fig.layout.title.text == "Pool processes and queue length"
+    # whole-number ticks from 0 (a few processes once showed 0.46, 2.35, ...)
+    assert (fig.layout.yaxis2.tickmode, fig.layout.yaxis2.tick0, fig.layout.yaxis2.dtick) == (
+        "linear",
+        0,
+        2,
+    )
+
+
+def test_nodes_of_two_pools_are_two_lines_on_one_axis_with_whole_ticks():
+    from ui.charts import processes_and_queue
+
+    fig = processes_and_queue(
+        {
+            "nodes (a)": (np.array([0.0, 30.0]), np.array([2, 40])),
+            "nodes (b)": (np.array([0.0, 30.0]), np.array([1, 1])),
+        },
+        (np.array([0.0, 1.0]), np.array([0, 9])),
+    )
+    assert [d.name for d in fig.data] == ["queued", "nodes (a)", "nodes (b)"]
+    assert fig.layout.yaxis2.title.text == "nodes" and fig.layout.yaxis2.dtick == 7
+    assert fig.layout.title.text == "Nodes and queue length"
