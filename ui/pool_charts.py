@@ -97,10 +97,12 @@ def cost_frontier(points: list[FrontierPoint], unit: str, target: float) -> go.F
         name="frontier",
     )
     said = unit.replace("_", "-")
+    p95s = [p.p95 for p in points if p.p95 > 0]
+    spread = max(p95s) / min(p95s) if p95s else 1.0  # a static pool too small: p95s far apart
     fig.update_layout(
         title=f"Cost against p95 sojourn: {said} paid by each setting",
         xaxis_title=said,
-        yaxis_title="p95 sojourn (s)",
+        yaxis=dict(title="p95 sojourn (s)", type="log" if spread > 20 else "linear"),
         margin=dict(t=50, b=40),
         **marked([hline(target, f"target {target:g} s", UTILISATION)]),
     )
