@@ -320,12 +320,11 @@ def summarize(
     warmup: float = 0.0,
     alive: float | None = None,
 ) -> Summary:
-    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation, or
-    ``alive`` the slot-seconds its pools had after the warm-up where their capacity varies.
-    ``by_task``, ``by_queue`` and ``by_pool`` are ``sim.analysis.groups``' (``runs.summarize``
-    fills them in: a pool's workers come from the scenario). After a ``warmup`` (run.warmup),
-    as steady-state studies do: latencies of the tasks submitted from then on, time averages
-    from then on; counts over the whole run."""
+    """The run's summary; ``slots`` (every pool's workers × concurrency) or ``alive`` give
+    utilisation (``busy_share``). ``by_task``, ``by_queue`` and ``by_pool`` are
+    ``sim.analysis.groups``' (``runs.summarize`` fills them in: a pool's workers come from the
+    scenario). After a ``warmup`` (run.warmup), as steady-state studies do: latencies of the
+    tasks submitted from then on, time averages from then on; counts over the whole run."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)
     started = trace.state == STARTED
@@ -347,6 +346,7 @@ def summarize(
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
     start, end = executions(trace)
+    busy = float((after(end, warmup) - after(start, warmup)).sum())
     worker_seconds, node_seconds = capacity_cost(trace.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -368,9 +368,7 @@ def summarize(
         sojourn_p95=soj_p95,
         sojourn_p99=soj_p99,
         throughput=ended * per_second,
-        utilization=busy_share(
-            float((after(end, warmup) - after(start, warmup)).sum()), slots, per_second, alive
-        ),
+        utilization=busy_share(busy, slots, per_second, alive),
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
         worker_seconds=worker_seconds,
