@@ -3,6 +3,8 @@ of each task type it serves. Pure functions, as in ``ui/charts.py``, whose axes 
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from sim.analysis.frontier import FrontierPoint
@@ -106,4 +108,6 @@ def cost_frontier(points: list[FrontierPoint], unit: str, target: float) -> go.F
         margin=dict(t=50, b=40),
         **marked([hline(target, f"target {target:g} s", UTILISATION)]),
     )
+    if spread > 20:  # an annotation on a log axis is placed by log10 of its value, a shape not
+        fig.layout.annotations[0].y = math.log10(target)
     return fig

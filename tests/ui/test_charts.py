@@ -98,5 +98,6 @@ def test_the_cost_frontier_joins_its_points_by_cost_and_goes_log_when_p95s_are_f
     assert list(line.x) == [10.0, 25.0, 40.0]
     assert list(line.text) == ["static 1", "target 5", "static 4"]
     assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "node-seconds"
+    assert fig.layout.annotations[0].y == 1.0 and fig.layout.shapes[0].y0 == 10.0  # log10
     near = cost_frontier(points[1:], "node_seconds", 10.0)
     assert near.layout.yaxis.type == "linear"
