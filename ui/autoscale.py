@@ -1,6 +1,8 @@
-"""Explore's "Autoscale or a fixed pool?" section: a scenario whose pool autoscales, run again on
-the same arrivals (same seed) as a fixed pool at its MAX and with other keepalives, p95 against
-what each pays in worker-seconds, and its pool processes over time against the queue."""
+"""Explore's "Autoscale or a fixed pool?" section, for a scenario with a pool whose capacity
+follows its load (Celery's ``--autoscale`` or a node autoscaler, in [workers] or a [[pools]]
+pool): the pool run again on the same arrivals (same seed) as a fixed pool and with other
+settings, p95 against what each pays, its capacity over time against the queue, and a cost/p95
+frontier over a sweep of its policy settings."""
 
 from __future__ import annotations
 
@@ -8,33 +10,54 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sim import scenario
+from sim.analysis import analytic, frontier
 from sim.analysis.cost import processes_over_time
 from sim.analysis.metrics import queue_length
-from sim.analysis.runs import summarize
+from sim.analysis.runs import capacity_varies, pools, summarize
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
+from sim.sections import Pool
 from sim.trace import Trace
-from ui import charts
-from ui.scenario_input import parse
+from ui import charts, pool_charts
+from ui.scenario_input import IN_ADDRESS, parse
 from ui.widgets import Progress, download_figure, progress_bar, share
 
 KEEPALIVES = (10.0, 30.0, 120.0)  # s: reacting fast, Celery's default, holding on
+FRONTIER_TASKS = 2000  # tasks per frontier point (of a scenario run by task count)
 
 
 def autoscales(sc: Scenario) -> bool:
-    """Some pool of ``sc`` runs ``--autoscale`` (autoscale_max > 0)."""
-    return any(p.workers.autoscale_max > 0 for p in sc.worker_pools)
+    """Some pool of ``sc`` follows its load (``--autoscale`` or a node autoscaler)."""
+    return frontier.varying_pool(sc) is not None
+
+
+def _key(sc: Scenario, pool: Pool):
+    return (lambda f: f"pools.{pool.name}.{f}") if sc.pools else (lambda f: f"workers.{f}")
 
 
 def policies(sc: Scenario) -> dict[str, dict[str, float]]:
-    """The pools compared, each a name and the [workers] fields it changes: the fixed pool at
-    the autoscale MAX (``--concurrency MAX``), then ``--autoscale MAX,MIN`` at each of
-    ``KEEPALIVES`` and the scenario's own keepalive."""
-    w = sc.workers
+    """The pools compared, each a name and the fields it changes on the first pool that
+    follows its load. ``--autoscale``: the fixed pool at MAX (``--concurrency MAX``), then each
+    of ``KEEPALIVES`` and the scenario's own. A node autoscaler: static at ``max_nodes`` and at
+    the fewest nodes that keep up with the mean rate, then the autoscaler as set and with a
+    60 s cooldown."""
+    pool = frontier.varying_pool(sc)
+    key, w = _key(sc, pool), pool.workers
+    if w.node_autoscaler != "none":
+        mean = analytic.workers_to_keep_up(sc, pool.name) or w.count
+        static = {
+            f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): n}
+            for n in sorted({min(mean, w.max_nodes), w.max_nodes})
+        }
+        scaled = {
+            f"autoscaler, cooldown {c:g} s": {key("node_cooldown"): c}
+            for c in sorted({60.0, w.node_cooldown})
+        }
+        return {**static, **scaled}
     top, low = w.autoscale_max, w.autoscale_min
-    fixed = {"workers.autoscale_max": 0, "workers.autoscale_min": 0, "workers.concurrency": top}
+    fixed = {key("autoscale_max"): 0, key("autoscale_min"): 0, key("concurrency"): top}
     scaled = {
-        f"--autoscale {top},{low}, keepalive {k:g} s": {"workers.autoscale_keepalive": k}
+        f"--autoscale {top},{low}, keepalive {k:g} s": {key("autoscale_keepalive"): k}
         for k in sorted({*KEEPALIVES, w.autoscale_keepalive})
     }
     return {f"fixed --concurrency {top}": fixed, **scaled}
@@ -62,35 +85,94 @@ def compare(text: str, _progress: Progress | None = None) -> list[dict[str, obje
     return rows
 
 
-def processes_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
-    """The run's pool processes over time against its queue; None where no pool autoscales
-    (its processes are a flat line)."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def sweep_frontier(text: str, _progress: Progress | None = None) -> list[frontier.FrontierPoint]:
+    """``frontier.frontier`` of a scenario (TOML text, the cache key), in this process."""
+    return frontier.frontier(parse(text), processes=1, progress=_progress)
+
+
+def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
+    """Each pool that follows its load, its pool processes (``--autoscale``) or its nodes (a
+    node autoscaler) over time, against the run's queue; None where no pool does (its
+    capacity is a flat line)."""
     if not autoscales(sc):
         return None
     queued = queue_length(trace)
     end = float(queued[0][-1]) if len(queued[0]) else None
-    return charts.processes_and_queue(processes_over_time(trace.capacity, end), queued)
+    members = pools(trace, sc)
+    series = {}
+    for p in filter(capacity_varies, sc.worker_pools):
+        names = {trace.workers[i] for i in members[p.name][0]}
+        nodes = p.workers.node_autoscaler != "none"
+        rows = [row for row in trace.capacity if row[1] in names]
+        label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
+        series[label] = processes_over_time(rows, end, nodes=nodes)
+    return charts.processes_and_queue(series, queued)
 
 
-def section(sc: Scenario, processes: go.Figure | None) -> None:
-    """The table of ``policies`` and the run's processes over time. Only for a scenario that
-    autoscales, so a worker-slider move of any other scenario runs nothing new here."""
-    if processes is None:
+def section(sc: Scenario, capacity: go.Figure | None) -> None:
+    """The table of ``policies``, the run's capacity over time and, on request, the frontier.
+    Only for a scenario that autoscales, so a worker-slider move of any other scenario runs
+    nothing new here."""
+    if capacity is None:
         return
     st.subheader("Autoscale or a fixed pool?")
-    if sc.pools:
-        st.caption("Compared only for a scenario without [[pools]] (each pool scales alone).")
+    pool = frontier.varying_pool(sc)
+    try:
+        with progress_bar("Running the fixed pool and the other settings: tasks finished") as bar:
+            rows = compare(scenario.dumps(sc), bar)
+    except ScenarioError as err:
+        st.error(f"The comparison stopped: {err}")
     else:
-        try:
-            with progress_bar("Running the fixed pool and the keepalives: tasks finished") as bar:
-                rows = compare(scenario.dumps(sc), bar)
-        except ScenarioError as err:
-            st.error(f"The comparison stopped: {err}")
-        else:
-            st.dataframe(rows, hide_index=True)
-            st.caption(
-                f"The same arrivals (seed {sc.seed}) for each pool; "
-                "worker-seconds: pool processes of up nodes × time, what the pool pays for."
-            )
-    st.plotly_chart(processes, key="processes")
-    download_figure(processes, "processes")
+        st.dataframe(rows, hide_index=True)
+        where = f"pool {pool.name}'s settings, the other pools as they are; " if sc.pools else ""
+        st.caption(
+            f"The same arrivals (seed {sc.seed}) for each; {where}worker-seconds: pool "
+            "processes of up nodes × time, node-seconds: up nodes × time, what is paid for."
+        )
+    st.plotly_chart(capacity, key="processes")
+    download_figure(capacity, "processes")
+    frontier_section(sc, pool)
+
+
+def frontier_section(sc: Scenario, pool: Pool) -> None:
+    """On request (it runs a dozen simulations), cost against p95 over a sweep of the pool's
+    policy settings and static sizes, the frontier joined, and the cheapest that meets a p95."""
+    plans = frontier.plans(sc, pool)
+    count = sum(len(p) for p in plans.values())
+    if not st.toggle(f"Sweep policy settings: cost against p95 ({count} runs)", key="frontier"):
+        return
+    swept = (
+        sc if sc.run.duration else sc.replace(**{"run.tasks": min(sc.run.tasks, FRONTIER_TASKS)})
+    )
+    try:
+        with progress_bar("Sweeping policy settings: runs done") as bar:
+            points = sweep_frontier(scenario.dumps(swept), bar)
+    except ScenarioError as err:
+        st.error(f"The sweep stopped: {err}")
+        return
+    target = st.number_input(
+        "Target p95 sojourn (s)",
+        min_value=0.01,
+        value=round(1.1 * min(p.p95 for p in points), 1),  # within 10 % of the fastest
+        key="frontier-target",
+        bind=IN_ADDRESS,
+    )
+    unit = frontier.cost_unit(pool)
+    fig = pool_charts.cost_frontier(points, unit, target)
+    st.plotly_chart(fig, key="frontier-chart")
+    download_figure(fig, "frontier")
+    meeting = [p for p in points if p.p95 <= target]
+    if meeting:
+        best = min(meeting, key=lambda p: p.cost)
+        st.success(
+            f"Cheapest setting with a p95 sojourn ≤ {target:g} s: **{best.label}** "
+            f"({best.cost:,.0f} {unit.replace('_', '-')}, p95 {best.p95:.3g} s)."
+        )
+    else:
+        st.info(f"No swept setting meets a p95 sojourn of {target:g} s.")
+    st.caption(
+        f"One run per point at seed {sc.seed} (the same arrivals for all), "
+        f"{'the whole run' if sc.run.duration else f'{swept.run.tasks} tasks'} each; the line "
+        "joins the points no other beats on both cost and p95."
+    )

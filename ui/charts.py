@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -358,24 +360,36 @@ def arrival_rate(
 
 
 def processes_and_queue(
-    processes: tuple[np.ndarray, np.ndarray], queued: tuple[np.ndarray, np.ndarray]
+    capacity: dict[str, tuple[np.ndarray, np.ndarray]], queued: tuple[np.ndarray, np.ndarray]
 ) -> go.Figure:
-    """Pool processes over time (right axis) against the queue length (left): how late an
-    autoscaled pool grows in a burst and how long it pays for idle processes after it. Two
-    axes, since a queue of hundreds would flatten a pool of a few processes."""
-    fig = steps({"queued": queued}, "Pool processes and queue length", "queued tasks")
-    fig.add_scatter(
-        x=processes[0],
-        y=processes[1],
-        mode="lines",
-        line_shape="hv",
-        line=dict(color=UTILISATION),
-        name="pool processes",
-        yaxis="y2",
-    )
+    """Pool processes or nodes over time (right axis, one line per series) against the queue
+    length (left): how late an autoscaled pool grows in a burst and how long it pays for idle
+    capacity after it. Two axes, since a queue of hundreds would flatten a pool of a few
+    processes; whole-number ticks, as processes and nodes come whole."""
+    unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
+    fig = steps({"queued": queued}, f"{unit.capitalize()} and queue length", "queued tasks")
+    for i, (name, (t, level)) in enumerate(capacity.items()):
+        colour = UTILISATION if i == 0 else fig.layout.template.layout.colorway[(i + 2) % 10]
+        fig.add_scatter(
+            x=t,
+            y=level,
+            mode="lines",
+            line_shape="hv",
+            line=dict(color=colour),
+            name=name,
+            yaxis="y2",
+        )
+    top = max((int(level.max()) for _, level in capacity.values() if len(level)), default=1)
     fig.update_layout(
         yaxis2=dict(
-            title="pool processes", overlaying="y", side="right", rangemode="tozero", showgrid=False
+            title=unit,
+            overlaying="y",
+            side="right",
+            range=[0, top * 1.05 + 0.5],
+            tickmode="linear",
+            tick0=0,
+            dtick=max(1, math.ceil(top / 6)),
+            showgrid=False,
         ),
         legend=dict(orientation="h", y=-0.25),
     )

@@ -52,7 +52,7 @@ class RunView:
     cdf: go.Figure
     timeline: go.Figure
     arrivals: go.Figure | None  # a rate that varies over time: the rate set and the drawn
-    processes: go.Figure | None  # an autoscaling pool: its processes against the queue
+    processes: go.Figure | None  # a pool that follows its load: processes or nodes, queue
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -66,7 +66,7 @@ def view(text: str, _progress: Progress | None = None) -> RunView:
         summarize(trace, sc),
         *figures(trace, per_type=several(sc)),
         arrival_rate(sc, trace),
-        autoscale.processes_chart(sc, trace),
+        autoscale.capacity_chart(sc, trace),
     )
 
 

@@ -13,7 +13,8 @@ import streamlit as st
 from live.session import LiveSession
 from sim import costs, scenario
 from sim.analysis import monitor
-from sim.analysis.metrics import execution_spans, latest_states
+from sim.analysis.cost import nodes_over_time, processes_over_time
+from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
@@ -163,6 +164,9 @@ def draw(session: LiveSession) -> None:
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
+    if trace.capacity:
+        figures["live-chart-capacity"] = capacity(trace)
+        st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
     nodes(session, trace, going)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
@@ -175,6 +179,20 @@ def draw(session: LiveSession) -> None:
         for key, fig in figures.items():
             download_figure(fig, key)
         export_trace(lambda: trace, "live")
+
+
+def capacity(trace: Trace) -> go.Figure:
+    """Pool processes and up nodes over time, from the run's sampled capacity rows, against
+    its queue: what an ``--autoscale`` node grew to and when, and which nodes were down."""
+    queued = queue_length(trace)
+    end = float(queued[0][-1]) if len(queued[0]) else None
+    return charts.processes_and_queue(
+        {
+            "pool processes": processes_over_time(trace.capacity, end),
+            "nodes": nodes_over_time(trace.capacity, end),
+        },
+        queued,
+    )
 
 
 def under_way(session: LiveSession, trace: Trace | None) -> None:

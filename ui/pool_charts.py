@@ -3,8 +3,11 @@ of each task type it serves. Pure functions, as in ``ui/charts.py``, whose axes 
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
+from sim.analysis.frontier import FrontierPoint
 from sim.analysis.sizing import PoolCurve
 from ui.charts import UTILISATION, UTILISATION_AXIS, hline, marked, vline
 
@@ -61,4 +64,50 @@ def pool_tradeoff(
         legend=dict(orientation="h", y=-0.25),
         margin=dict(t=50, b=40),
     )
+    return fig
+
+
+POLICY_COLOURS = {"static": "#7f7f7f", "autoscale": "#1f77b4"}
+
+
+def cost_frontier(points: list[FrontierPoint], unit: str, target: float) -> go.Figure:
+    """Cost against p95 sojourn of each swept setting, static sizes and autoscale policies in
+    their own colours, the Pareto-efficient points joined and labelled by their settings, and
+    the target p95: the cheapest point under the line is the one to pick."""
+    fig = go.Figure()
+    for policy, colour in POLICY_COLOURS.items():
+        mine = [p for p in points if p.policy == policy]
+        fig.add_scatter(
+            x=[p.cost for p in mine],
+            y=[p.p95 for p in mine],
+            mode="markers",
+            marker=dict(color=colour, size=9),
+            name=policy,
+            text=[p.label for p in mine],
+            hovertemplate="%{text}<br>%{x:,.0f}<br>p95 %{y:.3g} s<extra></extra>",
+        )
+    best = sorted((p for p in points if p.efficient), key=lambda p: p.cost)
+    fig.add_scatter(
+        x=[p.cost for p in best],
+        y=[p.p95 for p in best],
+        mode="lines+markers+text",
+        line=dict(color="black", width=1),
+        marker=dict(color="rgba(0,0,0,0)", size=14, line=dict(color="black", width=1)),
+        text=[p.label for p in best],
+        textposition=[("top right", "bottom right")[i % 2] for i in range(len(best))],
+        textfont=dict(size=10),
+        name="frontier",
+    )
+    said = unit.replace("_", "-")
+    p95s = [p.p95 for p in points if p.p95 > 0]
+    spread = max(p95s) / min(p95s) if p95s else 1.0  # a static pool too small: p95s far apart
+    fig.update_layout(
+        title=f"Cost against p95 sojourn: {said} paid by each setting",
+        xaxis_title=said,
+        yaxis=dict(title="p95 sojourn (s)", type="log" if spread > 20 else "linear"),
+        margin=dict(t=50, b=40),
+        **marked([hline(target, f"target {target:g} s", UTILISATION)]),
+    )
+    if spread > 20:  # an annotation on a log axis is placed by log10 of its value, a shape not
+        fig.layout.annotations[0].y = math.log10(target)
     return fig

@@ -124,6 +124,11 @@ KNOBS = {
     "Workers": (
         Knob("workers.count", "Workers", "workers", 64),
         Knob("workers.concurrency", "Concurrency per worker", "conc", 16),
+        Knob(
+            "workers.autoscale_max", "--autoscale MAX (processes)", "asmax", stops=(2, 4, 8, 16, 32)
+        ),
+        Knob("workers.autoscale_min", "--autoscale MIN (processes)", "asmin", 32),
+        Knob("workers.autoscale_keepalive", "Autoscale keepalive (s)", "keepalive", 300.0, 5.0),
         Knob("workers.prefetch_multiplier", "Prefetch multiplier", "prefetch", 16),
         Knob("workers.cores", "CPU cores per worker machine", "cores", 64),
         Knob("ack.late", "acks_late", "late"),
@@ -157,9 +162,15 @@ def drives(key: str, sc: Scenario) -> bool:
     [retry] were completed into every ``[[tasks]]`` type, and [workers] into every
     ``[[pools]]`` pool, when the file was read, so a slider on them would move nothing."""
     section = key.partition(".")[0]
+    if key == "run.tasks" and sc.run.duration:
+        return False  # setting run.tasks would end a run.duration run at that many tasks
     if section == "arrivals":  # the shared stream, unless every type has its own arrivals
         return not sc.tasks or not all(t.arrivals for t in sc.tasks)
     if sc.tasks and section in TASK_SECTIONS and key not in DEPLOYMENT_WIDE:
+        return False
+    if key == "workers.concurrency" and sc.workers.autoscale_max:
+        return False  # --autoscale sets the pool's processes; --concurrency is ignored
+    if key.startswith("workers.autoscale_") and not sc.workers.autoscale_max:
         return False
     return not (sc.pools and section == "workers")
 
@@ -189,6 +200,8 @@ def set_in_tables(base: Scenario, heading: str) -> str | None:
             f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
             "(set by the scenario's TOML)"
         )
+    if heading == "Load" and base.run.duration:
+        return f"Run: {base.run.duration:g} s of arrivals (run.duration, set by the scenario)"
     if heading == "Workers" and base.pools:
         each = ", ".join(
             f"{p.name} concurrency {p.workers.concurrency}, prefetch "
@@ -199,6 +212,9 @@ def set_in_tables(base: Scenario, heading: str) -> str | None:
     if heading == "Failures and retries" and base.tasks:
         return "Failures and retries: each task type's own, set in its [[tasks]] table"
     return None
+
+
+MAX = "workers.autoscale_max"
 
 
 def tune(base: Scenario, key: str = "explore") -> Scenario:
@@ -222,6 +238,9 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
                 st.sidebar.caption(idle)
             else:
                 changes[knob.key] = knob.show(base, key)
+            if knob.key == "workers.autoscale_min" and changes[knob.key] > changes[MAX]:
+                st.sidebar.caption(f"MIN above MAX: runs at MIN = MAX = {changes[MAX]}")
+                changes[knob.key] = changes[MAX]
         if said := set_in_tables(base, heading):
             st.sidebar.caption(said)
     return base.replace(**changes)

@@ -16,6 +16,7 @@ from sim.engine.arrivals import arrival_times
 from sim.engine.distributions import cv_of, of_gaps, service_mean
 from sim.engine.varying_rate import VARYING
 from sim.scenario import Scenario
+from sim.sections import Pool
 
 
 class UnstableError(ValueError):
@@ -207,8 +208,9 @@ def mmc_sojourn_quantiles(
     }
 
 
-def arrival_rate(scenario: Scenario) -> float | None:
-    """The run's long-run arrival rate in tasks per second, or None where it has none.
+def arrival_rate(scenario: Scenario, peak: bool = False) -> float | None:
+    """The run's long-run arrival rate in tasks per second, or None where it has none; with
+    ``peak``, a rate that varies over time at its highest.
 
     Poisson, constant and renewal arrivals come at ``arrivals.rate``, and so do bursts over their
     period (but only a run of two or more bursts has a period: one burst's waits grow with its
@@ -217,6 +219,8 @@ def arrival_rate(scenario: Scenario) -> float | None:
     one resampling, at a fixed seed).
     """
     a = scenario.arrivals
+    if peak and a.process in VARYING:
+        return max(a.rates) if a.process == "piecewise" else a.rate * (1 + a.amplitude)
     if a.process in ("poisson", "constant", "renewal", *VARYING):
         return a.rate
     times = arrival_times(scenario, np.random.default_rng(0))
@@ -225,22 +229,23 @@ def arrival_rate(scenario: Scenario) -> float | None:
     return a.rate if a.process == "burst" else (len(times) - 1) / float(times[-1] - times[0])
 
 
-def type_rates(scenario: Scenario) -> list[float] | None:
-    """Each task type's arrival rate: its share of [arrivals]' rate, or its own arrivals'
-    rate; None where one of them has no rate."""
+def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
+    """Each task type's arrival rate (at its peak, with ``peak``): its share of [arrivals]'
+    rate, or its own arrivals' rate; None where one of them has no rate."""
     types = scenario.task_types
-    shared = arrival_rate(scenario) if any(t.arrivals is None for t in types) else 0.0
-    own = [arrival_rate(replace(scenario, arrivals=t.arrivals)) for t in types if t.arrivals]
+    shared = arrival_rate(scenario, peak) if any(t.arrivals is None for t in types) else 0.0
+    own = [arrival_rate(replace(scenario, arrivals=t.arrivals), peak) for t in types if t.arrivals]
     if shared is None or None in own:
         return None
     rates = iter(own)
     return [shared * t.share if t.arrivals is None else next(rates) for t in types]
 
 
-def pool_demand(scenario: Scenario) -> dict[str, float] | None:
-    """Per pool, the work routed to it: slot-seconds of service per second; None where the
-    arrivals have no rate. A queue several pools consume splits its work by their slots."""
-    rates = type_rates(scenario)
+def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:
+    """Per pool, the work routed to it: slot-seconds of service per second (at the arrivals'
+    peak, with ``peak``); None where the arrivals have no rate. A queue several pools consume
+    splits its work by their slots."""
+    rates = type_rates(scenario, peak)
     if rates is None:
         return None
     demand = dict.fromkeys((p.name for p in scenario.worker_pools), 0.0)
@@ -283,10 +288,12 @@ def traffic_intensity(scenario: Scenario) -> float | None:
     return max(rho.values()) if rho else None
 
 
-def workers_to_keep_up(scenario: Scenario, pool: str | None = None) -> int | None:
-    """The fewest worker nodes that bring ``pool``'s ρ below 1 (default: the first pool),
-    each node as the pool's."""
-    demand = pool_demand(scenario)
+def workers_to_keep_up(
+    scenario: Scenario, pool: str | None = None, peak: bool = False
+) -> int | None:
+    """The fewest worker nodes that bring ``pool``'s ρ (at the arrivals' peak, with ``peak``)
+    below 1 (default: the first pool), each node as the pool's."""
+    demand = pool_demand(scenario, peak)
     if demand is None:
         return None
     p = next(p for p in scenario.worker_pools if pool in (None, p.name))
@@ -295,21 +302,72 @@ def workers_to_keep_up(scenario: Scenario, pool: str | None = None) -> int | Non
     return math.floor(demand[p.name] / per_worker + 1e-9) + 1
 
 
+def varies(scenario: Scenario) -> bool:
+    """Whether the load or the capacity changes over the run: a rate that varies over time (of
+    [arrivals] or a task type's) or a node autoscaler. Mean ρ then hides the peaks."""
+    rates = [scenario.arrivals, *(t.arrivals for t in scenario.task_types if t.arrivals)]
+    return any(a.process in VARYING for a in rates) or any(
+        p.workers.node_autoscaler != "none" for p in scenario.worker_pools
+    )
+
+
+def most_nodes(pool: Pool) -> tuple[int, str]:
+    """The most nodes a pool can reach, and what sets it (``max_nodes`` or ``count``). Its
+    slots per node are already the most: MAX processes under --autoscale."""
+    w = pool.workers
+    return (w.max_nodes, "max_nodes") if w.node_autoscaler != "none" else (w.count, "count")
+
+
+def intensities_at_most(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:
+    """ρ of each pool against the most slots it can reach (``most_nodes``), at the arrivals'
+    mean rate or, with ``peak``, at their peak; None where the arrivals have no rate."""
+    demand = pool_demand(scenario, peak)
+    if demand is None:
+        return None
+    most = {}
+    for p in scenario.worker_pools:
+        per_node = p.workers.full_speed_slots // p.workers.count
+        most[p.name] = most_nodes(p)[0] * per_node
+    return {name: work / most[name] for name, work in demand.items()}
+
+
 def overload_warning(scenario: Scenario) -> str | None:
     """One line for a scenario a pool cannot keep up with, else None. Such a run's wait and
-    sojourn are set by its length, not by the queue, and still look like ordinary figures."""
-    rho = pool_intensities(scenario)
+    sojourn are set by its length, not by the queue, and still look like ordinary figures.
+    ρ is taken against the most nodes a pool can reach (a node autoscaler's ``max_nodes``);
+    where load or capacity varies, a mean ρ below 1 still hides the peaks (``peak_warning``)."""
+    rho = intensities_at_most(scenario)
+    if not rho:
+        return None
+    name, worst = max(rho.items(), key=lambda item: item[1])
+    if worst < 1:
+        return peak_warning(scenario) if varies(scenario) else None
+    pool = next(p for p in scenario.worker_pools if p.name == name)
+    (count, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
+    most = f" (workers.{field})" if field == "max_nodes" else ""
+    return (
+        f"{where}ρ = {worst:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}{most}: the queue is "
+        "overloaded, so wait and sojourn grow with the number of tasks and are not a steady "
+        f"state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
+    )
+
+
+def peak_warning(scenario: Scenario) -> str | None:
+    """For a scenario whose load or capacity varies: ρ at the arrivals' peak rate against the
+    most nodes its busiest pool can reach, naming both; None where even that keeps up."""
+    rho = intensities_at_most(scenario, peak=True)
     if not rho:
         return None
     name, worst = max(rho.items(), key=lambda item: item[1])
     if worst < 1:
         return None
     pool = next(p for p in scenario.worker_pools if p.name == name)
-    count, where = pool.workers.count, f"pool {name}: " if scenario.pools else ""
+    (nodes, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
     return (
-        f"{where}ρ = {worst:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}: the queue is "
-        "overloaded, so wait and sojourn grow with the number of tasks and are not a steady "
-        f"state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
+        f"{where}peak ρ = {worst:.2f} ≥ 1 (at the arrivals' peak rate, on the most the pool "
+        f"reaches: {nodes} worker{'s' * (nodes != 1)}, workers.{field}): the queue grows "
+        "through every peak and drains after it, so wait and sojourn are set by the peaks; "
+        f"at least {workers_to_keep_up(scenario, name, peak=True)} workers keep up with the peak"
     )
 
 

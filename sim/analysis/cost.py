@@ -7,28 +7,36 @@ shutdown does not (it consumes nothing). The same function reads a simulated and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
 from sim.trace import Capacity
 
 
-def capacity_cost(capacity: Iterable[Capacity], end: float) -> tuple[float, float]:
-    """(worker_seconds, node_seconds) from time 0 to ``end``: ∫ Σ processes of up nodes dt and
-    ∫ number of up nodes dt, each node's last row holding until ``end``."""
+def capacity_cost(
+    capacity: Iterable[Capacity],
+    end: float,
+    start: float = 0.0,
+    nodes: Collection[str] | None = None,
+) -> tuple[float, float]:
+    """(worker_seconds, node_seconds) from ``start`` to ``end``: ∫ Σ processes of up nodes dt
+    and ∫ number of up nodes dt, each node's last row holding until ``end``; of ``nodes`` only,
+    when given (a pool's)."""
     worker_seconds = node_seconds = 0.0
     since: dict[str, tuple[float, bool, int]] = {}
 
     def pay(node: str, until: float) -> None:
         nonlocal worker_seconds, node_seconds
-        start, up, processes = since[node]
-        span = max(0.0, min(until, end) - start)
+        begin, up, processes = since[node]
+        span = max(0.0, min(until, end) - max(begin, start))
         if up:
             node_seconds += span
             worker_seconds += processes * span
 
     for t, node, up, processes in capacity:
+        if nodes is not None and node not in nodes:
+            continue
         if node in since:
             pay(node, t)
         since[node] = (t, up, processes)
@@ -40,16 +48,18 @@ def capacity_cost(capacity: Iterable[Capacity], end: float) -> tuple[float, floa
 def processes_over_time(
     capacity: Iterable[Capacity], end: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pool processes of up nodes over time, as a step function (``level[i]`` from ``t[i]``
-    until ``t[i + 1]``): one step per distinct row time, after all its rows; with ``end``, the
-    last level held until then, so the line reaches the end of the run as the queue's does."""
+    """Pool processes of up nodes over time, as a step function
+    (``level[i]`` from ``t[i]`` until ``t[i + 1]``): one step per distinct row time, after all
+    its rows; with ``end``, the last level held until then, so the line reaches the end of the
+    run as the queue's does."""
     now: dict[str, int] = {}
     total = 0
     times: list[float] = []
     levels: list[int] = []
     for t, node, up, processes in capacity:
-        total += (processes if up else 0) - now.get(node, 0)
-        now[node] = processes if up else 0
+        count = processes if up else 0
+        total += count - now.get(node, 0)
+        now[node] = count
         if times and times[-1] == t:
             levels[-1] = total
         else:

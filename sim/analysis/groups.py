@@ -7,6 +7,7 @@ import numpy as np
 
 from sim.analysis.metrics import (
     after,
+    busy_share,
     execution_spans,
     first_time,
     last_terminal,
@@ -53,11 +54,15 @@ def _group(
 
 
 def by_group(
-    trace: Trace, pools: dict[str, tuple[list[int], int]] | None = None, warmup: float = 0.0
+    trace: Trace,
+    pools: dict[str, tuple[list[int], int]] | None = None,
+    warmup: float = 0.0,
+    alive: dict[str, float] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Figures per task type, per queue (with its queue length) and per pool of workers
     (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
-    and ``by_pool``; after a ``warmup`` as ``metrics.summarize``."""
+    and ``by_pool``; after a ``warmup`` as ``metrics.summarize``, a pool in ``alive`` (its
+    capacity varies) busy over the slot-seconds it had."""
     makespan = float(trace.t.max()) if len(trace) else 0.0
     span = makespan - warmup
     pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
@@ -84,15 +89,19 @@ def by_group(
         by_queue[queue] = figures
     spans = execution_spans(trace)
     starts = trace.worker[trace.state == STARTED]
-    by_pool = {}
+    by_pool, alive = {}, alive or {}
     for name, (workers, slots) in (pools or {}).items():
         mine = np.isin(spans["worker"], workers)
         busy = float(
             (after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum()
         )
+        if name in alive:
+            share = busy_share(busy, slots, 0.0, alive[name])
+        else:
+            share = busy / slots / span if span > 0 and slots else 0.0
         by_pool[name] = {
             "slots": slots,
             "executions": int(np.count_nonzero(np.isin(starts, workers))),
-            "utilization": busy / slots / span if span > 0 and slots else 0.0,
+            "utilization": share,
         }
     return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}

@@ -303,6 +303,14 @@ def latency_stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return float(values.mean()), float(p50), float(p95), float(p99)
 
 
+def busy_share(busy: float, slots: int, per_second: float, alive: float | None) -> float:
+    """Utilisation: busy slot-seconds over the ``slots`` of the whole span (``per_second`` is
+    1 / span), or over the ``alive`` slot-seconds of a pool whose capacity varies (autoscale)."""
+    if alive is None:
+        return busy / slots * per_second
+    return busy / alive if alive > 0 else 0.0
+
+
 def summarize(
     trace: Trace,
     slots: int,
@@ -310,12 +318,13 @@ def summarize(
     scenario: str = "",
     seed: int = 0,
     warmup: float = 0.0,
+    alive: float | None = None,
 ) -> Summary:
-    """The run's summary; ``slots`` is every pool's workers × concurrency, for utilisation.
-    ``by_task``, ``by_queue`` and ``by_pool`` are ``sim.analysis.groups``' (``runs.summarize``
-    fills them in: a pool's workers come from the scenario). After a ``warmup`` (run.warmup),
-    as steady-state studies do: latencies of the tasks submitted from then on, time averages
-    from then on; counts over the whole run."""
+    """The run's summary; ``slots`` (every pool's workers × concurrency) or ``alive`` give
+    utilisation (``busy_share``). ``by_task``, ``by_queue`` and ``by_pool`` are
+    ``sim.analysis.groups``' (``runs.summarize`` fills them in: a pool's workers come from the
+    scenario). After a ``warmup`` (run.warmup), as steady-state studies do: latencies of the
+    tasks submitted from then on, time averages from then on; counts over the whole run."""
     submitted = int(np.count_nonzero(trace.state == PENDING))
     _, end_state = last_terminal(trace)
     started = trace.state == STARTED
@@ -337,6 +346,7 @@ def summarize(
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
     start, end = executions(trace)
+    busy = float((after(end, warmup) - after(start, warmup)).sum())
     worker_seconds, node_seconds = capacity_cost(trace.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -358,7 +368,7 @@ def summarize(
         sojourn_p95=soj_p95,
         sojourn_p99=soj_p99,
         throughput=ended * per_second,
-        utilization=float((after(end, warmup) - after(start, warmup)).sum()) / slots * per_second,
+        utilization=busy_share(busy, slots, per_second, alive),
         queue_len_mean=float(queued.sum()) * per_second,
         makespan=makespan,
         worker_seconds=worker_seconds,

@@ -10,15 +10,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sim.analysis import groups, metrics
+from sim.analysis.cost import capacity_cost
 from sim.analysis.metrics import Summary
 from sim.scenario import Scenario
+from sim.sections import Pool
 from sim.trace import Trace
 
 
 def summarize(
     trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
-    """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
+    """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's).
+    A pool whose capacity varies is busy over the slot-seconds it had (``alive``)."""
+    members = pools(trace, scenario)
+    alive = alive_slot_seconds(trace, scenario, members)
     summary = metrics.summarize(
         trace,
         scenario.slots,
@@ -26,8 +31,45 @@ def summarize(
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
         warmup=scenario.run.warmup,
+        alive=_whole(trace, scenario, alive),
     )
-    return replace(summary, **groups.by_group(trace, pools(trace, scenario), scenario.run.warmup))
+    by = groups.by_group(trace, members, scenario.run.warmup, alive)
+    return replace(summary, **by)
+
+
+def capacity_varies(pool: Pool) -> bool:
+    """Whether a pool's capacity follows its load: Celery's --autoscale or a node autoscaler."""
+    return pool.workers.autoscale_max > 0 or pool.workers.node_autoscaler != "none"
+
+
+def alive_slot_seconds(
+    trace: Trace, scenario: Scenario, members: dict[str, tuple[list[int], int]]
+) -> dict[str, float]:
+    """Per pool whose capacity varies, the worker-seconds its nodes were up after the warm-up,
+    from the trace's capacity rows (none where the trace has no rows: a static count then)."""
+    if not trace.capacity:
+        return {}
+    end = float(trace.t.max()) if len(trace) else 0.0
+    return {
+        p.name: capacity_cost(
+            trace.capacity,
+            end,
+            scenario.run.warmup,
+            {trace.workers[i] for i in members[p.name][0]},
+        )[0]
+        for p in scenario.worker_pools
+        if capacity_varies(p)
+    }
+
+
+def _whole(trace: Trace, scenario: Scenario, alive: dict[str, float]) -> float | None:
+    """The slot-seconds of every pool after the warm-up when one varies (the static ones at
+    their slots), else None: a static run's utilisation stays slots over the span."""
+    if not alive:
+        return None
+    span = (float(trace.t.max()) if len(trace) else 0.0) - scenario.run.warmup
+    fixed = (p.workers.slots * span for p in scenario.worker_pools if p.name not in alive)
+    return sum(alive.values()) + sum(fixed)
 
 
 def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
@@ -54,5 +96,10 @@ def added_to(name: str, scenario: Scenario) -> str | None:
 
 
 def in_system_mean(summary: Summary, scenario: Scenario) -> float:
-    """L, the time-average number of tasks in the system: those waiting plus the busy slots."""
+    """L, the time-average number of tasks in the system: those waiting plus the busy slots (of
+    a pool whose capacity varies: its mean worker-seconds over the run, warm-up included)."""
+    if summary.worker_seconds and any(capacity_varies(p) for p in scenario.worker_pools):
+        return (
+            summary.queue_len_mean + summary.utilization * summary.worker_seconds / summary.makespan
+        )
     return summary.queue_len_mean + summary.utilization * scenario.slots

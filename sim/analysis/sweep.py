@@ -68,9 +68,10 @@ def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math
     return Estimate(mean, max(mean - float(half), low), min(mean + float(half), high))
 
 
-def run_point(scenario: Scenario, field: str, value: Any, rep: int) -> Summary:
-    """One replication at one value of ``field`` (top-level, so processes can run it)."""
-    at = scenario.replace(**{field: value})
+def run_point(scenario: Scenario, changes: dict[str, Any], rep: int) -> Summary:
+    """One replication with ``changes`` (dotted fields) made (top-level, so processes can run
+    it)."""
+    at = scenario.replace(**changes)
     seed = scenario.seed + rep
     return summarize(simulate(at, seed=seed), at, seed=seed)
 
@@ -86,20 +87,31 @@ def sweep_field(
     """Per value of the dotted ``field``, the summaries of its ``reps`` replications;
     ``processes`` defaults to the core count (pass 1 inside Streamlit: worker processes would
     re-import the app script as their ``__main__``)."""
+    return sweep_changes(scenario, [{field: v} for v in values], reps, processes, progress)
+
+
+def sweep_changes(
+    scenario: Scenario,
+    plans: Sequence[dict[str, Any]],
+    reps: int = 1,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[Summary]]:
+    """Per plan (dotted fields and their values, several at once), the summaries of its
+    ``reps`` replications, as ``sweep_field``."""
+    values = list(plans)
     jobs = [(i, r) for i in range(len(values)) for r in range(reps)]
     processes = min(processes or os.cpu_count() or 1, len(jobs))
     results: dict[tuple[int, int], Summary] = {}
     if processes <= 1:
         for n, (i, r) in enumerate(jobs, 1):
-            results[i, r] = run_point(scenario, field, values[i], r)
+            results[i, r] = run_point(scenario, values[i], r)
             if progress:
                 progress(n, len(jobs))
     else:
         context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            futures = {
-                (i, r): pool.submit(run_point, scenario, field, values[i], r) for i, r in jobs
-            }
+            futures = {(i, r): pool.submit(run_point, scenario, values[i], r) for i, r in jobs}
             for n, (key, future) in enumerate(futures.items(), 1):
                 results[key] = future.result()
                 if progress:

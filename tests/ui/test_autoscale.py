@@ -49,3 +49,127 @@ def test_the_fixed_pool_runs_at_the_autoscale_max_and_the_own_keepalive_is_among
         45.0,
         120.0,
     ]
+
+
+def pasted(text: str) -> AppTest:
+    """A fresh app on Explore showing the pasted scenario ``text``."""
+    app = AppTest.from_file(APP, default_timeout=300)
+    app.run()
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    app.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    return app
+
+
+def capacity_chart(app: AppTest) -> dict:
+    import json
+
+    (chart,) = [c for c in app.get("plotly_chart") if "and queue length" in c.proto.spec]
+    return json.loads(chart.proto.spec)
+
+
+def values(column) -> list:
+    """A chart's column as a list: plotly writes numpy arrays as base64 ``bdata``."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(column, list):
+        return column
+    return np.frombuffer(base64.b64decode(column["bdata"]), dtype=column["dtype"]).tolist()
+
+
+# node_autoscale_cycle compressed to an hour, to be quick: the same rates and node settings
+HOUR = (
+    Path("scenarios/node_autoscale_cycle.toml")
+    .read_text()
+    .replace("21600.0", "3600.0")
+    .replace("node_autoscaler", "node_cooldown = 120.0\nnode_autoscaler")
+)
+
+
+def test_a_node_autoscaler_is_set_against_static_node_counts_and_drawn_as_nodes():
+    """The hour: static 5 nodes (the fewest that keep up with the mean 2 tasks/s of 2 s tasks)
+    and 12 (max_nodes) against the autoscaler at cooldowns 60 and 120 s; the autoscaler pays
+    fewer node-seconds than 12 static nodes (measured 18,363 against 43,281), and its nodes
+    over time stay whole and within 1..12. The run is the file's hour, not a Tasks slider's
+    count (a Tasks slider would end it at 10,000 tasks)."""
+    app = pasted(HOUR)
+    assert "explore-node_autoscale_cycle-tasks" not in {s.key for s in app.sidebar.select_slider}
+    assert any("Run: 3600 s of arrivals" in c.value for c in app.sidebar.caption)
+    rows = table(app, "node-seconds").set_index("pool")["node-seconds"]
+    assert list(rows.index) == [
+        "static 5 nodes",
+        "static 12 nodes",
+        "autoscaler, cooldown 60 s",
+        "autoscaler, cooldown 120 s",
+    ]
+    assert abs(rows["static 12 nodes"] / 43200 - 1) < 0.01  # 12 nodes for the hour
+    assert rows["autoscaler, cooldown 120 s"] < 0.6 * rows["static 12 nodes"]
+    spec = capacity_chart(app)
+    nodes = next(d for d in spec["data"] if d["name"] == "nodes")
+    levels = values(nodes["y"])
+    assert spec["layout"]["yaxis2"]["title"]["text"] == "nodes"
+    assert spec["layout"]["yaxis2"]["dtick"] == 2 and spec["layout"]["yaxis2"]["tick0"] == 0
+    assert set(levels) <= set(range(1, 13)) and max(levels) > 2
+    assert any(h.value == "Autoscale or a fixed pool?" for h in app.subheader)
+
+
+def test_each_autoscaling_pool_of_pools_draws_its_own_processes_and_is_compared():
+    text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
+    text = text.split("[workers]")[0] + (
+        '[[pools]]\nname = "elastic"\nqueues = ["celery"]\ncount = 1\nautoscale_max = 6\n'
+        'autoscale_min = 1\n\n[[pools]]\nname = "fixed"\nqueues = ["celery"]\ncount = 1\n'
+    )
+    app = pasted(text)
+    spec = capacity_chart(app)
+    assert [d["name"] for d in spec["data"]] == ["queued", "pool processes (elastic)"]
+    rows = table(app, "worker-seconds").set_index("pool")
+    assert list(rows.index)[0] == "fixed --concurrency 6"
+    assert len(rows) == 4  # the fixed pool and keepalives 10, 30, 120 s
+    assert any("pool elastic's settings" in c.value for c in app.caption)
+
+
+def test_the_frontier_joins_the_settings_no_other_beats_and_names_the_cheapest_that_meets_a_p95():
+    """autoscale_burst at 400 tasks: 4 static --concurrency sizes and 9 autoscale settings;
+    the cheapest meeting a 60 s p95 is an autoscale setting (measured: --autoscale 8,0,
+    keepalive 10 s, about 1,000 worker-seconds)."""
+    import json
+
+    text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
+    app = pasted(text)
+    app.toggle(key="frontier").set_value(True).run()
+    app.number_input(key="frontier-target").set_value(60.0).run()
+    assert not app.exception and not app.error
+    (chart,) = [c for c in app.get("plotly_chart") if "Cost against p95" in c.proto.spec]
+    data = {d["name"]: d for d in json.loads(chart.proto.spec)["data"]}
+    assert len(data["static"]["x"]) == 4 and len(data["autoscale"]["x"]) == 9
+    every = [
+        (x, y)
+        for kind in ("static", "autoscale")
+        for x, y in zip(data[kind]["x"], data[kind]["y"], strict=True)
+    ]
+    on = list(zip(data["frontier"]["x"], data["frontier"]["y"], strict=True))
+    assert on == sorted(on) and 2 <= len(on) < len(every)
+    for x, y in on:  # nothing beats a frontier point on both
+        assert not any(a <= x and b <= y and (a, b) != (x, y) for a, b in every)
+    (said,) = [s.value for s in app.success if "Cheapest setting" in s.value]
+    assert "--autoscale 8," in said and "p95 sojourn ≤ 60 s" in said
+
+
+def test_under_autoscale_the_concurrency_slider_gives_way_to_the_autoscale_ones():
+    text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
+    app = pasted(text)
+    keys = {s.key for s in app.sidebar.slider} | {s.key for s in app.sidebar.select_slider}
+    name = "autoscale-burst"
+    assert f"explore-{name}-conc" not in keys
+    assert {f"explore-{name}-asmax", f"explore-{name}-asmin", f"explore-{name}-keepalive"} <= keys
+    app.sidebar.slider(key=f"explore-{name}-keepalive").set_value(120.0).run()
+    rows = table(app, "worker-seconds").set_index("pool")
+    assert "--autoscale 8,1, keepalive 120 s" in rows.index
+    app.sidebar.select_slider(key=f"explore-{name}-asmax").set_value(4).run()
+    assert "fixed --concurrency 4" in table(app, "worker-seconds")["pool"].tolist()
+    mmc = AppTest.from_file(APP, default_timeout=120)
+    mmc.run()
+    assert "explore-mmc-conc" in {s.key for s in mmc.sidebar.slider}
+    assert "explore-mmc-asmax" not in {s.key for s in mmc.sidebar.select_slider}

@@ -50,7 +50,7 @@ def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
     from ui.charts import processes_and_queue
 
     fig = processes_and_queue(
-        (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8])),
+        {"pool processes": (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8]))},
         (np.array([0.0, 1.0, 5.0]), np.array([0, 200, 0])),
     )
     queued, processes = fig.data
@@ -58,3 +58,46 @@ def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
     assert processes.yaxis == "y2" and processes.line.shape == "hv"
     assert list(processes.y) == [1, 8, 8]
     assert fig.layout.yaxis2.title.text == "pool processes"
+    assert fig.layout.title.text == "Pool processes and queue length"
+    # whole-number ticks from 0 (a few processes once showed 0.46, 2.35, ...)
+    assert (fig.layout.yaxis2.tickmode, fig.layout.yaxis2.tick0, fig.layout.yaxis2.dtick) == (
+        "linear",
+        0,
+        2,
+    )
+
+
+def test_nodes_of_two_pools_are_two_lines_on_one_axis_with_whole_ticks():
+    from ui.charts import processes_and_queue
+
+    fig = processes_and_queue(
+        {
+            "nodes (a)": (np.array([0.0, 30.0]), np.array([2, 40])),
+            "nodes (b)": (np.array([0.0, 30.0]), np.array([1, 1])),
+        },
+        (np.array([0.0, 1.0]), np.array([0, 9])),
+    )
+    assert [d.name for d in fig.data] == ["queued", "nodes (a)", "nodes (b)"]
+    assert fig.layout.yaxis2.title.text == "nodes" and fig.layout.yaxis2.dtick == 7
+    assert fig.layout.title.text == "Nodes and queue length"
+
+
+def test_the_cost_frontier_joins_its_points_by_cost_and_goes_log_when_p95s_are_far_apart():
+    from sim.analysis.frontier import FrontierPoint as Point
+    from ui.pool_charts import cost_frontier
+
+    points = [
+        Point("static 1", "static", 10.0, 6000.0, True),
+        Point("static 4", "static", 40.0, 8.0, True),
+        Point("target 5", "autoscale", 25.0, 9.0, True),
+        Point("target 20", "autoscale", 30.0, 50.0, False),
+    ]
+    fig = cost_frontier(points, "node_seconds", 10.0)
+    static, scaled, line = fig.data
+    assert (list(static.x), list(scaled.x)) == ([10.0, 40.0], [25.0, 30.0])
+    assert list(line.x) == [10.0, 25.0, 40.0]
+    assert list(line.text) == ["static 1", "target 5", "static 4"]
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "node-seconds"
+    assert fig.layout.annotations[0].y == 1.0 and fig.layout.shapes[0].y0 == 10.0  # log10
+    near = cost_frontier(points[1:], "node_seconds", 10.0)
+    assert near.layout.yaxis.type == "linear"

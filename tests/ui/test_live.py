@@ -56,3 +56,25 @@ def test_a_live_run_outlives_the_reimport_of_the_app_modules_after_a_source_chan
     finally:  # the other tests' modules hold the first import
         sys.modules["ui.live"] = ui.live = before
         before._LATEST.clear()
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(monkeypatch):
+    """mmc's 4 nodes of 1 process (60 tasks, simulated), w1 down from 2 s to 5 s: processes
+    and nodes step 4 → 3 → 4 against the queue, on whole-number ticks."""
+    import dataclasses
+    import json
+
+    from tests.ui.test_autoscale import values
+
+    session = simulated_run()
+    t = session.result
+    rows = (*t.capacity, (2.0, "w1", False, 1), (5.0, "w1", True, 1))
+    session.results[:] = [dataclasses.replace(t, capacity=rows)]
+    at = live_page_showing(session, monkeypatch)
+    (chart,) = [c for c in at.get("plotly_chart") if "and queue length" in c.proto.spec]
+    spec = json.loads(chart.proto.spec)
+    lines = {d["name"]: values(d["y"]) for d in spec["data"] if d.get("yaxis") == "y2"}
+    assert lines == {"pool processes": [4, 3, 4, 4], "nodes": [4, 3, 4, 4]}
+    assert spec["layout"]["yaxis2"]["title"]["text"] == "pool processes · nodes"
+    assert spec["layout"]["yaxis2"]["dtick"] == 1

@@ -82,8 +82,20 @@ def test_a_knob_on_a_field_completed_into_tasks_or_pools_drives_nothing():
         "failures.probability",
         "retry.max_retries",
         "retry.backoff",
+        *AUTOSCALE,
     }
-    assert all(drives(k.key, scenario.load("scenarios/mmc.toml")) for k in ALL_KNOBS)
+    mmc = scenario.load("scenarios/mmc.toml")
+    assert {k.key for k in ALL_KNOBS if not drives(k.key, mmc)} == AUTOSCALE  # no --autoscale
     counts = pool_knobs(pools)
     assert [k.key for k in counts] == ["pools.fast.count", "pools.slow.count"]
     assert all(k.field.key == "workers.count" and k.bottom == 1 for k in counts)
+
+
+AUTOSCALE = {"workers.autoscale_max", "workers.autoscale_min", "workers.autoscale_keepalive"}
+
+
+def test_autoscale_knobs_replace_concurrency_and_a_duration_run_has_no_tasks_knob():
+    burst = scenario.load("scenarios/autoscale_burst.toml")
+    assert {k.key for k in ALL_KNOBS if not drives(k.key, burst)} == {"workers.concurrency"}
+    daily = scenario.load("scenarios/daily_cycle.toml")
+    assert {k.key for k in ALL_KNOBS if not drives(k.key, daily)} == {"run.tasks", *AUTOSCALE}

@@ -291,3 +291,29 @@ def test_the_new_service_distributions_give_pollaczek_khinchine_s_wait(dist, cv,
     expected = analytic.allen_cunneen(0.7, 1.0, 1, analytic.arrival_cv(sc), service_cv(sc.service))
     assert expected == pytest.approx(0.7 / 0.3 * (1 + cv**2) / 2)
     assert np.mean(waits) == pytest.approx(expected, rel=tolerance)
+
+
+def test_a_varying_rate_warns_on_its_peak_against_the_most_nodes_the_pool_reaches():
+    """daily_cycle: mean ρ 0.6 on 4 workers, 1.08 at the peak; node_autoscale_cycle: 2 nodes
+    (mean ρ 2.0 there), up to 12: peak ρ 0.6 there, so no warning until max_nodes is lowered."""
+    from sim import scenario
+
+    daily = scenario.load("scenarios/daily_cycle.toml")
+    assert analytic.overload_warning(daily).startswith(
+        "peak ρ = 1.08 ≥ 1 (at the arrivals' peak rate, on the most the pool reaches: "
+        "4 workers, workers.count)"
+    )
+    assert "at least 5 workers keep up with the peak" in analytic.overload_warning(daily)
+    assert analytic.overload_warning(daily.replace(**{"workers.count": 5})) is None
+    nodes = scenario.load("scenarios/node_autoscale_cycle.toml")
+    assert analytic.traffic_intensity(nodes) == pytest.approx(2.0)  # at the 2 it starts with
+    assert analytic.overload_warning(nodes) is None
+    assert analytic.overload_warning(nodes.replace(**{"workers.max_nodes": 6})).startswith(
+        "peak ρ = 1.20 ≥ 1 (at the arrivals' peak rate, on the most the pool reaches: "
+        "6 workers, workers.max_nodes)"
+    )
+    assert analytic.overload_warning(nodes.replace(**{"workers.max_nodes": 3})).startswith(
+        "ρ = 1.33 ≥ 1 at 3 workers (workers.max_nodes): the queue is overloaded"
+    )
+    steps = make(**{"arrivals.process": "piecewise", "arrivals.rates": [1.0, 7.0]})
+    assert analytic.arrival_rate(steps, peak=True) == 7.0

@@ -113,3 +113,21 @@ def test_nodes_over_time_counts_each_up_node_once_and_its_area_is_node_seconds()
     assert level.tolist() == [1, 2, 1, 1]
     area = float(np.sum(np.diff(t) * level[:-1]))
     assert area == pytest.approx(capacity_cost(rows, 10.0)[1]) == 3.0 + 2 * 4.0 + 3.0
+
+
+def test_cost_from_a_start_and_of_some_nodes_only():
+    rows = ((0.0, "a", True, 2), (0.0, "b", True, 1), (10.0, "a", True, 5), (30.0, "b", False, 1))
+    assert capacity_cost(rows, 40.0, start=15.0) == (5 * 25 + 15, 25 + 15)
+    assert capacity_cost(rows, 40.0, start=15.0, nodes={"b"}) == (15.0, 15.0)
+    assert capacity_cost(rows, 40.0, start=50.0) == (0.0, 0.0)
+
+
+def test_nodes_over_time_count_the_up_nodes_whatever_their_processes():
+    rows = [
+        (0.0, "w1", True, 8),
+        (0.0, "w2", False, 0),  # a node autoscaler's node, not started yet
+        (40.0, "w2", True, 1),
+        (90.0, "w1", False, 8),  # removed: draining, then gone
+    ]
+    t, level = nodes_over_time(rows, end=100.0)
+    assert t.tolist() == [0.0, 40.0, 90.0, 100.0] and level.tolist() == [1, 2, 1, 1]

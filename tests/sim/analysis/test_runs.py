@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from sim.analysis import groups, metrics, runs
+from sim.analysis.cost import capacity_cost
 from sim.engine.model import simulate
 from sim.rules.states import NAMES
 from sim.scenario import ScenarioError
@@ -72,3 +73,85 @@ def test_a_warmup_leaves_the_early_tasks_and_time_out_of_the_figures_but_not_the
 def test_a_warmup_longer_than_the_arrivals_is_refused_naming_the_field():
     with pytest.raises(ScenarioError, match=r"run.warmup = 900 must be < 882\.353 s"):
         make(**{"run.tasks": 3000, "arrivals.rate": 3.4, "run.warmup": 900.0})
+
+
+def busy_seconds(trace, since: float = 0.0) -> float:
+    start, end = metrics.executions(trace)
+    return float((metrics.after(end, since) - metrics.after(start, since)).sum())
+
+
+def test_a_node_autoscaled_pool_is_busy_over_the_worker_seconds_it_had_not_its_first_nodes():
+    """node_autoscale_cycle shortened to 40 minutes: 2 starting nodes, up to 12. Over the 2
+    starting slots its busy time gave 1.98; over the worker-seconds alive it is below 1."""
+    sc = make(
+        **{
+            "run.duration": 2400.0,
+            "arrivals.process": "cycle",
+            "arrivals.rate": 2.0,
+            "arrivals.amplitude": 0.8,
+            "arrivals.period": 2400.0,
+            "service.mean": 2.0,
+            "workers.count": 2,
+            "workers.node_autoscaler": "queue_length",
+            "workers.max_nodes": 12,
+        }
+    )
+    trace = simulate(sc)
+    s = runs.summarize(trace, sc)
+    assert s.utilization == pytest.approx(busy_seconds(trace) / s.worker_seconds, rel=1e-12)
+    assert 0.3 < s.utilization < 1.0 < busy_seconds(trace) / (2 * s.makespan)
+    assert s.by_pool["workers"]["utilization"] == pytest.approx(s.utilization, rel=1e-12)
+    assert s.by_pool["workers"]["slots"] == 2  # the starting nodes, as before
+    warm = sc.replace(**{"run.warmup": 600.0})
+    w = runs.summarize(trace, warm)
+    alive = capacity_cost(trace.capacity, w.makespan, start=600.0)[0]
+    assert w.utilization == pytest.approx(busy_seconds(trace, 600.0) / alive, rel=1e-12)
+    assert runs.in_system_mean(s, sc) == pytest.approx(s.throughput * s.sojourn_mean, rel=0.05)
+
+
+def test_an_autoscale_pool_is_busy_over_its_processes_and_a_static_one_beside_it_over_slots():
+    sc = make(
+        **{
+            "run.tasks": 600,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": 200,
+            "arrivals.rate": 1.0,
+            "service.mean": 2.0,
+        }
+    ).replace(
+        pools=[
+            {
+                "name": "scaled",
+                "queues": ["celery"],
+                "count": 1,
+                "autoscale_max": 8,
+                "autoscale_min": 1,
+            },
+            {"name": "fixed", "queues": ["celery"], "count": 2, "concurrency": 2},
+        ]
+    )
+    trace = simulate(sc)
+    s = runs.summarize(trace, sc)
+    members = runs.pools(trace, sc)
+    scaled = capacity_cost(trace.capacity, s.makespan, nodes={"scaled-1"})[0]
+    assert scaled < 8 * s.makespan  # the pool shrank between bursts
+    busy = {
+        name: float(
+            sum(
+                e - b
+                for b, e, w in zip(
+                    *metrics.executions(trace),
+                    metrics.execution_spans(trace)["worker"],
+                    strict=True,
+                )
+                if w in workers
+            )
+        )
+        for name, (workers, _) in members.items()
+    }
+    assert s.by_pool["scaled"]["utilization"] == pytest.approx(busy["scaled"] / scaled, rel=1e-9)
+    assert s.by_pool["fixed"]["utilization"] == pytest.approx(
+        busy["fixed"] / 4 / s.makespan, rel=1e-9
+    )
+    whole = scaled + 4 * s.makespan
+    assert s.utilization == pytest.approx(busy_seconds(trace) / whole, rel=1e-9)

@@ -1,0 +1,128 @@
+"""Cost against p95 over a sweep of an autoscaling pool's policy settings, and the points on its
+Pareto frontier: the cheapest policy that meets a p95 is on it, and nothing off it is worth
+running (another point is as cheap and as fast, and better at one).
+
+A Celery ``--autoscale`` pool is swept over keepalive × MIN, a node-autoscaled one over
+node_target × node_cooldown, each beside the same pool static at a few sizes. Every point runs
+the same arrivals (the scenario's seed, common random numbers), so points differ by the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.analysis.sweep import sweep_changes
+from sim.scenario import Scenario
+from sim.sections import Pool
+
+KEEPALIVES = (10.0, 30.0, 120.0)  # s: reacting fast, Celery's default, holding on
+COOLDOWNS = (60.0, 300.0)  # s: a short stabilization window, KEDA's default
+TARGET_SCALES = (0.5, 1.0, 2.0)  # × the scenario's node_target
+STATIC_SIZES = 4  # static pool sizes beside the policies
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One policy's run: what it paid (``cost``, in ``unit``) and its p95 sojourn."""
+
+    label: str
+    policy: str  # "static" or "autoscale"
+    cost: float
+    p95: float
+    efficient: bool  # on the Pareto frontier
+
+
+def varying_pool(sc: Scenario) -> Pool | None:
+    """The first pool whose capacity follows its load (``--autoscale`` or a node autoscaler)."""
+    return next(
+        (
+            p
+            for p in sc.worker_pools
+            if p.workers.autoscale_max > 0 or p.workers.node_autoscaler != "none"
+        ),
+        None,
+    )
+
+
+def cost_unit(pool: Pool) -> str:
+    """What a pool's policy pays for: nodes under a node autoscaler, else pool processes."""
+    return "node_seconds" if pool.workers.node_autoscaler != "none" else "worker_seconds"
+
+
+def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
+    """The sweep's points, ``{"static": …, "autoscale": …}``, each a label and the dotted
+    fields it sets on ``pool``."""
+    key = (lambda f: f"pools.{pool.name}.{f}") if sc.pools else (lambda f: f"workers.{f}")
+    w = pool.workers
+    if w.node_autoscaler != "none":
+        counts = np.linspace(w.min_nodes, w.max_nodes, STATIC_SIZES).round().astype(int)
+        static = {
+            f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): int(n)}
+            for n in sorted(set(counts.tolist()))
+        }
+        targets = sorted({max(1, round(w.node_target * s)) for s in TARGET_SCALES})
+        scaled = {
+            f"target {t}, cooldown {c:g} s": {key("node_target"): t, key("node_cooldown"): c}
+            for t in targets
+            for c in sorted({*COOLDOWNS, w.node_cooldown})
+        }
+        return {"static": static, "autoscale": scaled}
+    top = w.autoscale_max
+    sizes = np.linspace(top / STATIC_SIZES, top, STATIC_SIZES).round().astype(int)
+    off = {key("autoscale_max"): 0, key("autoscale_min"): 0}
+    static = {
+        f"--concurrency {n}": {**off, key("concurrency"): int(n)}
+        for n in sorted(set(sizes.clip(1).tolist()))
+    }
+    scaled = {
+        f"--autoscale {top},{low}, keepalive {k:g} s": {
+            key("autoscale_min"): low,
+            key("autoscale_keepalive"): k,
+        }
+        for low in sorted({0, 1, top // 2, w.autoscale_min} & set(range(top + 1)))
+        for k in sorted({*KEEPALIVES, w.autoscale_keepalive})
+    }
+    return {"static": static, "autoscale": scaled}
+
+
+def pareto(costs: list[float], p95s: list[float]) -> list[bool]:
+    """Per point, whether no other point is at least as cheap and as fast and better at one."""
+    points = list(zip(costs, p95s, strict=True))
+    return [
+        not any(
+            oc <= c and op <= p and (oc < c or op < p)
+            for j, (oc, op) in enumerate(points)
+            if j != i
+        )
+        for i, (c, p) in enumerate(points)
+    ]
+
+
+def frontier(
+    sc: Scenario,
+    reps: int = 1,
+    processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[FrontierPoint]:
+    """Every ``plans`` point of ``sc``'s autoscaling pool run (``reps`` seeds each, means), its
+    cost and p95 sojourn, and whether it is on the frontier; [] where no pool autoscales."""
+    pool = varying_pool(sc)
+    if pool is None:
+        return []
+    chosen = [
+        (kind, label, changes)
+        for kind, each in plans(sc, pool).items()
+        for label, changes in each.items()
+    ]
+    runs = sweep_changes(sc, [changes for *_, changes in chosen], reps, processes, progress)
+    unit = cost_unit(pool)
+    costs = [float(np.mean([getattr(s, unit) for s in r])) for r in runs]
+    p95s = [float(np.mean([s.sojourn_p95 for s in r])) for r in runs]
+    return [
+        FrontierPoint(label, kind, c, p, e)
+        for (kind, label, _), c, p, e in zip(chosen, costs, p95s, pareto(costs, p95s), strict=True)
+    ]
