@@ -11,6 +11,8 @@ from dataclasses import replace
 
 from sim.analysis import groups, metrics
 from sim.analysis.metrics import Summary
+from sim.engine.backend import Progress
+from sim.engine.model import tally
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -19,18 +21,33 @@ def summarize(
     trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
     """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
-    summary = metrics.summarize(
-        trace,
+    return summary(metrics.tally(trace), scenario, engine, seed)
+
+
+def simulated(
+    scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+) -> Summary:
+    """Simulate ``scenario`` and summarize it without keeping its trace (sweeps, Explore,
+    ``simulate --json``): the same summary as ``summarize(simulate(...))``, in less memory."""
+    return summary(tally(scenario, seed, progress), scenario, seed=seed)
+
+
+def summary(
+    run: metrics.Tally, scenario: Scenario, engine: str = "sim", seed: int | None = None
+) -> Summary:
+    """The summary of a run's ``Tally``, by task type, queue and pool too."""
+    figures = metrics.summary_of(
+        run,
         scenario.slots,
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
         warmup=scenario.run.warmup,
     )
-    return replace(summary, **groups.by_group(trace, pools(trace, scenario), scenario.run.warmup))
+    return replace(figures, **groups.by_group(run, pools(run, scenario), scenario.run.warmup))
 
 
-def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
+def pools(trace: Trace | metrics.Tally, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
     """Each pool's workers (indices into ``trace.workers``, by the names the scenario gives its
     nodes, those a node autoscaler added too) and its slots (those it starts with)."""
     found: dict[str, tuple[list[int], int]] = {

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
+from sim.analysis.metrics import Tally
 from sim.engine import budget
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
@@ -29,6 +30,7 @@ from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Pool, Scenario
+from sim.tally import TallyRecorder
 from sim.trace import Recorder, Trace
 
 
@@ -36,14 +38,23 @@ class Model:
     """One simulated deployment of a scenario; ``run()`` returns its trace."""
 
     def __init__(
-        self, scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        summary_only: bool = False,
     ) -> None:
         budget.check_fits(scenario)  # before the draws, which already hold a value per task
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
         nodes = scenario.nodes
-        self.recorder = Recorder(tuple(name for name, _ in nodes), **self.draws.trace_types())
+        names, types = tuple(name for name, _ in nodes), self.draws.trace_types()
+        self.recorder: Recorder | TallyRecorder = (
+            TallyRecorder(names, self.draws.n_tasks, **types)
+            if summary_only
+            else Recorder(names, **types)
+        )
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
         types = scenario.task_types
         lane_of_type = [routing.lane_of(t.queue, t.priority) for t in types]
@@ -108,6 +119,11 @@ class Model:
 
     def run(self) -> Trace:
         """Replay the scenario's arrivals and run until nothing is left to happen."""
+        self.play()
+        return self.recorder.trace()
+
+    def play(self) -> None:
+        """Run until nothing is left to happen (``run`` and ``tally`` read the recorder)."""
         self.producer.start()
         every = self.scenario.workers.deploy_every
         if every:
@@ -119,7 +135,6 @@ class Model:
                 NodeAutoscaler(self, pool, members)
         with cyclic_gc_paused():
             self.env.run()
-        return self.recorder.trace()
 
 
 @contextmanager
@@ -144,3 +159,10 @@ def simulate(
 ) -> Trace:
     """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace."""
     return Model(scenario, seed, progress).run()
+
+
+def tally(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Tally:
+    """Run ``scenario`` keeping only what its summary reads (``sim.tally``), no trace."""
+    model = Model(scenario, seed, progress, summary_only=True)
+    model.play()
+    return model.recorder.tally()
