@@ -204,7 +204,7 @@ def queuelab_mmc(n: int) -> float:
 
 def queuelab_summary_only(n: int) -> float:
     """The same run keeping no trace (``sim.tally``), as sweeps and ``--json`` run it."""
-    return summary_of(tally(mmc_scenario(n)), C).wait_mean
+    return summary_of(tally(mmc_scenario(n)), C, "sim", "", 0, 0.0).wait_mean
 
 
 def timed(fn, *args) -> tuple[float, float]:

@@ -330,13 +330,8 @@ class Recorder(Recording):
     chunks, one column at a time, without building a wider table first.
     """
 
-    def __init__(
-        self,
-        workers: tuple[str, ...] = (),
-        type_of: np.ndarray | None = None,
-        types: tuple[tuple[str, str], ...] = ONE_TYPE,
-    ) -> None:
-        super().__init__(workers, type_of, types)
+    def __init__(self, *args, **kwargs) -> None:  # Recording's arguments
+        super().__init__(*args, **kwargs)
         # one chunk of columns per pack; the empty first one types an empty trace's columns
         self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in COLUMN_TYPES]]
 

@@ -381,14 +381,9 @@ def summarize(
 
 
 def summary_of(
-    run: Tally,
-    slots: int,
-    engine: str = "sim",
-    scenario: str = "",
-    seed: int = 0,
-    warmup: float = 0.0,
+    run: Tally, slots: int, engine: str, scenario: str, seed: int, warmup: float
 ) -> Summary:
-    """``summarize`` from a run's ``Tally``."""
+    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's)."""
     makespan, pending_at, started_at = run.makespan, run.pending, run.started
     queued = after(np.where(np.isnan(started_at), makespan, started_at), warmup) - after(
         pending_at, warmup
