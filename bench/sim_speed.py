@@ -27,9 +27,9 @@ import numpy as np
 import simpy
 
 from sim import scenario
-from sim.analysis.metrics import summarize
+from sim.analysis.metrics import summarize, summary_of
 from sim.engine.broker import Delivery, Message
-from sim.engine.model import cyclic_gc_paused, simulate
+from sim.engine.model import cyclic_gc_paused, simulate, tally
 from sim.rules.states import PENDING, RECEIVED, STARTED, SUCCESS
 from sim.trace import Recorder
 
@@ -202,6 +202,11 @@ def queuelab_mmc(n: int) -> float:
     return summarize(simulate(mmc_scenario(n)), C).wait_mean
 
 
+def queuelab_summary_only(n: int) -> float:
+    """The same run keeping no trace (``sim.tally``), as sweeps and ``--json`` run it."""
+    return summary_of(tally(mmc_scenario(n)), C, "sim", "", 0, 0.0).wait_mean
+
+
 def timed(fn, *args) -> tuple[float, float]:
     """Seconds ``fn`` takes and its result, with the cycle collector paused for every engine
     alike, as queuelab pauses it during a run."""
@@ -214,7 +219,7 @@ def timed(fn, *args) -> tuple[float, float]:
 CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from bench.sim_speed import queuelab_mmc
+from bench import sim_speed
 
 def status(field):  # kB; VmHWM is this process's own peak (ru_maxrss keeps the parent's)
     for line in open("/proc/self/status"):
@@ -222,21 +227,22 @@ def status(field):  # kB; VmHWM is this process's own peak (ru_maxrss keeps the 
             return int(line.split()[1])
 
 base = status("VmRSS")
-queuelab_mmc(int(sys.argv[1]))
+getattr(sim_speed, sys.argv[3])(int(sys.argv[1]))
 print(base, status("VmHWM"))
 """
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(n: int) -> list[str]:
-    """A fresh process that simulates and summarizes ``n`` tasks, then prints its memory."""
-    return [sys.executable, "-c", CHILD, str(n), str(ROOT)]
+def child(n: int, run: str = "queuelab_mmc") -> list[str]:
+    """A fresh process that simulates and summarizes ``n`` tasks (``run``: the function that
+    does), then prints its memory."""
+    return [sys.executable, "-c", CHILD, str(n), str(ROOT), run]
 
 
-def peak_rss(n: int) -> tuple[float, float]:
+def peak_rss(n: int, run: str = "queuelab_mmc") -> tuple[float, float]:
     """Peak resident memory (MiB) of a fresh process simulating and summarizing ``n`` tasks,
     and how much of it the run added over the process with everything imported."""
-    out = subprocess.run(child(n), capture_output=True, text=True, check=True)
+    out = subprocess.run(child(n, run), capture_output=True, text=True, check=True)
     base, peak = (int(v) / 1024 for v in out.stdout.split())
     return peak, peak - base
 
@@ -313,6 +319,7 @@ def main() -> None:
         "Ciw": lambda: timed(ciw_mmc, n),
         "queuelab simulate": lambda: timed(simulated),
         "queuelab summary": lambda: timed(lambda: summarize(traces[-1], C).wait_mean),
+        "queuelab summary-only run": lambda: timed(queuelab_summary_only, n),
     }
     results = {}
     for name, run in rows.items():
@@ -324,6 +331,7 @@ def main() -> None:
     results["queuelab simulate"] = (simulate_s, None)
     results["queuelab summary"] = (summary_s, None)
     results["queuelab total (full semantics)"] = (simulate_s + summary_s, wait)
+    results["queuelab summary-only run"] = results.pop("queuelab summary-only run")
     floor = results["heapq floor"][0]
     print(f"M/M/{C} at rho = {RATE * SERVICE / C:.2f}, {n:,} tasks, best of {args.repeat}")
     print(f"{'engine':<36}{'seconds':>9}{'tasks/s':>12}{'x floor':>9}{'mean wait':>11}")
@@ -332,11 +340,15 @@ def main() -> None:
         print(f"{name:<36}{seconds:>9.3f}{n / seconds:>12,.0f}{seconds / floor:>9.2f}{shown}")
     if "Ciw" not in results:
         print('(Ciw not installed: pip install -e ".[bench]")')
-    peak, added = peak_rss(n)
-    print(
-        f"peak RSS of a queuelab run: {peak:,.0f} MiB, {added:,.0f} MiB over the imports: "
-        f"{added / (n / 1e6):,.0f} MiB per million tasks"
-    )
+    for what, run in (
+        ("with its trace", "queuelab_mmc"),
+        ("summary-only", "queuelab_summary_only"),
+    ):
+        peak, added = peak_rss(n, run)
+        print(
+            f"peak RSS of a queuelab run {what}: {peak:,.0f} MiB, {added:,.0f} MiB over the "
+            f"imports: {added / (n / 1e6):,.0f} MiB per million tasks"
+        )
     if args.profile:
         profile(n)
 

@@ -78,11 +78,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
     bar = ProgressBar("simulating")
+    if not args.trace:  # the summary alone: no trace kept (``sim.tally``)
+        summary = runs.simulated(sc, seed=seed, progress=bar)
+        bar.close()
+        emit(summary.to_dict(), args.json)
+        return 0
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
     emit(runs.summarize(trace, sc, seed=seed).to_dict(), args.json)
-    if args.trace:
-        trace.write(args.trace)  # after the summary: a failed write loses nothing printed
+    trace.write(args.trace)  # after the summary: a failed write loses nothing printed
     return 0
 
 

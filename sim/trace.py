@@ -268,17 +268,23 @@ def _unquoted(err: pa.ArrowInvalid) -> str:
     return "not a CSV or Parquet trace"
 
 
-class Recorder:
-    """Appends rows as a run produces them; ``trace()`` freezes them into columns.
+def columns(rows: list[tuple]) -> list[np.ndarray]:
+    """Rows (task, attempt, state, t, worker) as the trace's typed columns."""
+    width = len(COLUMN_TYPES)
+    flat = np.fromiter(chain.from_iterable(rows), np.float64, width * len(rows))
+    table = flat.reshape(-1, width)
+    return [table[:, i].astype(kind) for i, kind in enumerate(COLUMN_TYPES)]
 
-    The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
-    does, and the simulator's hot path calls ``rows.append`` directly — and every ``CHUNK`` rows
-    ``pack`` moves them into the trace's typed columns, 25 bytes a row. So a run holds at most
-    one chunk of Python objects, and ``trace`` joins each column's chunks without building a
-    wider table first.
-    """
 
-    TYPES = (np.int64, np.int32, np.int8, np.float64, np.int32)  # task, attempt, state, t, worker
+# task, attempt, state, t, worker
+COLUMN_TYPES = (np.int64, np.int32, np.int8, np.float64, np.int32)
+
+
+class Recording:
+    """What every recorder of a run takes: rows appended to ``rows`` (the simulator's hot path
+    calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows) and the
+    capacity rows. Subclasses say what ``pack`` keeps of the rows."""
+
     CHUNK = 1 << 16
 
     def __init__(
@@ -292,8 +298,6 @@ class Recorder:
         self.rows: list[tuple] = []
         self.capacity: list[Capacity] = []
         self._nodes: dict[int, tuple[bool, int]] = {}  # each node's last (up, processes)
-        # one chunk of columns per pack; the empty first one types an empty trace's columns
-        self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in self.TYPES]]
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
         self.rows.append((task, attempt, state, t, worker))
@@ -312,19 +316,40 @@ class Recorder:
         return len(self.workers) - 1
 
     def pack(self) -> None:
-        """Move the waiting rows into typed columns (callers on a hot path call this when
-        ``len(rows) >= CHUNK``; ``trace`` calls it too)."""
+        """Fold the waiting rows away (callers on a hot path call this when
+        ``len(rows) >= CHUNK``)."""
+        raise NotImplementedError
+
+
+class Recorder(Recording):
+    """Appends rows as a run produces them; ``trace()`` freezes them into columns.
+
+    The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
+    does — and every ``CHUNK`` rows ``pack`` moves them into the trace's typed columns, 25 bytes
+    a row. So a run holds at most one chunk of Python objects, and ``trace`` joins each column's
+    chunks, one column at a time, without building a wider table first.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # Recording's arguments
+        super().__init__(*args, **kwargs)
+        # one chunk of columns per pack; the empty first one types an empty trace's columns
+        self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in COLUMN_TYPES]]
+
+    def pack(self) -> None:
+        """Move the waiting rows into typed columns."""
         if self.rows:
-            width = len(self.TYPES)
-            flat = np.fromiter(chain.from_iterable(self.rows), np.float64, width * len(self.rows))
-            table = flat.reshape(-1, width)
-            self._chunks.append([table[:, i].astype(kind) for i, kind in enumerate(self.TYPES)])
+            self._chunks.append(columns(self.rows))
             self.rows.clear()
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
         self.pack()
-        columns = zip(*self._chunks, strict=True)
-        task, attempt, state, t, worker = (np.concatenate(chunks) for chunks in columns)
+        joined = []
+        for i in range(len(COLUMN_TYPES)):  # each column's chunks freed once it is joined
+            joined.append(np.concatenate([chunk[i] for chunk in self._chunks]))
+            for chunk in self._chunks:
+                chunk[i] = joined[-1][:0]
+        self._chunks = [joined]
+        task, attempt, state, t, worker = joined
         return Trace(
             task,
             attempt,

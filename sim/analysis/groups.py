@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.analysis.metrics import (
-    after,
-    busy_share,
-    execution_spans,
-    first_time,
-    last_terminal,
-    latency_stats,
-    step_counts,
-)
-from sim.rules.states import PENDING, STARTED
-from sim.trace import Trace
+from sim.analysis.metrics import Tally, after, busy_share, latency_stats, step_counts
 
 
 def _latency(values: np.ndarray) -> dict[str, float]:
@@ -54,7 +44,7 @@ def _group(
 
 
 def by_group(
-    trace: Trace,
+    run: Tally,
     pools: dict[str, tuple[list[int], int]] | None = None,
     warmup: float = 0.0,
     alive: dict[str, float] | None = None,
@@ -62,21 +52,20 @@ def by_group(
     """Figures per task type, per queue (with its queue length) and per pool of workers
     (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
     and ``by_pool``; after a ``warmup`` as ``metrics.summarize``, a pool in ``alive`` (its
-    capacity varies) busy over the slot-seconds it had."""
-    makespan = float(trace.t.max()) if len(trace) else 0.0
+    capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``."""
+    makespan = run.makespan
     span = makespan - warmup
-    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
-    end, _ = last_terminal(trace)
+    pending, started, end = run.pending, run.started, run.end
     wait, sojourn = started - pending, end - pending
     kept, ended = pending >= warmup, end >= warmup
-    kind = trace.task_types()
+    kind = run.type_of
     by_task = {
         name: _group(kind == i, wait, sojourn, kept, ended, span)
-        for i, (name, _) in enumerate(trace.types)
+        for i, (name, _) in enumerate(run.types)
     }
     by_queue = {}
-    for queue in dict.fromkeys(q for _, q in trace.types):
-        members = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
+    for queue in dict.fromkeys(q for _, q in run.types):
+        members = np.isin(kind, [i for i, (_, q) in enumerate(run.types) if q == queue])
         figures = _group(members, wait, sojourn, kept, ended, span)
         came = pending[members & ~np.isnan(pending)]
         left = started[members & ~np.isnan(started)]
@@ -87,8 +76,7 @@ def by_group(
         figures["queue_len_mean"] = float(np.nansum(queued[members])) / span if span > 0 else 0.0
         figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
         by_queue[queue] = figures
-    spans = execution_spans(trace)
-    starts = trace.worker[trace.state == STARTED]
+    spans = run.spans
     by_pool, alive = {}, alive or {}
     for name, (workers, slots) in (pools or {}).items():
         mine = np.isin(spans["worker"], workers)
@@ -101,7 +89,7 @@ def by_group(
             share = busy / slots / span if span > 0 and slots else 0.0
         by_pool[name] = {
             "slots": slots,
-            "executions": int(np.count_nonzero(np.isin(starts, workers))),
+            "executions": int(run.starts_by_worker[workers].sum()),
             "utilization": share,
         }
     return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}

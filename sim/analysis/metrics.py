@@ -22,7 +22,7 @@ from sim.rules.states import (
     SUCCESS,
     TERMINAL,
 )
-from sim.trace import Trace
+from sim.trace import Capacity, Trace
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,17 @@ def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     rows matter: another row of the same worker and task cannot sit between the two."""
     rows = np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION]))
     order = by_task(trace, rows, worker=True)
-    task, worker = trace.task[order], trace.worker[order]
-    state, attempt = trace.state[order], trace.attempt[order]
+    columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
+    return order, *paired(*columns)
+
+
+def paired(
+    task: np.ndarray, worker: np.ndarray, attempt: np.ndarray, state: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of STARTED and ending rows grouped by task and worker, in time order within each group:
+    the position of each STARTED, of the row after it, and whether that row ends it."""
     start = np.flatnonzero(state == STARTED)
-    end = np.minimum(start + 1, max(len(order) - 1, 0))
+    end = np.minimum(start + 1, max(len(state) - 1, 0))
     closes = (
         (end > start)
         & (task[end] == task[start])
@@ -170,7 +177,7 @@ def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         & (attempt[end] == attempt[start])
         & _in(state[end], list(ENDS_EXECUTION))
     )
-    return order, start, end, closes
+    return start, end, closes
 
 
 def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
@@ -311,6 +318,60 @@ def busy_share(busy: float, slots: int, per_second: float, alive: float | None) 
     return busy / alive if alive > 0 else 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class Tally:
+    """What a summary reads of a run: per task its first PENDING and STARTED times, its last
+    terminal time and state (NaN and -1 where none); every execution that ended
+    (``execution_spans`` columns ``start``, ``end``, ``worker``, in its order); row counts.
+    A trace gives one (``tally``), and so does a run that keeps no rows
+    (``sim.tally.TallyRecorder``): one definition of every figure, whichever recorded it."""
+
+    pending: np.ndarray
+    started: np.ndarray
+    end: np.ndarray
+    end_state: np.ndarray
+    spans: dict[str, np.ndarray]
+    starts_by_worker: np.ndarray  # STARTED rows per worker index
+    submitted: int  # PENDING rows
+    retries: int  # RETRY rows
+    attempts_started: int  # distinct (task, attempt) with a STARTED row
+    makespan: float
+    workers: tuple[str, ...]
+    type_of: np.ndarray  # per task, its index into ``types``
+    types: tuple[tuple[str, str], ...]
+    capacity: tuple[Capacity, ...]
+
+    @property
+    def executions(self) -> int:
+        return int(self.starts_by_worker.sum())
+
+
+def tally(trace: Trace) -> Tally:
+    """A trace's ``Tally``."""
+    started = trace.state == STARTED
+    attempts = np.sort(trace.task[started] * (2**20) + trace.attempt[started], kind="stable")
+    end, end_state = last_terminal(trace)
+    spans = execution_spans(trace)
+    return Tally(
+        pending=first_time(trace, PENDING),
+        started=first_time(trace, STARTED),
+        end=end,
+        end_state=end_state,
+        spans={k: spans[k] for k in ("start", "end", "worker")},
+        starts_by_worker=np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[
+            1:
+        ],
+        submitted=int(np.count_nonzero(trace.state == PENDING)),
+        retries=int(np.count_nonzero(trace.state == RETRY)),
+        attempts_started=int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0,
+        makespan=float(trace.t.max()) if len(trace) else 0.0,
+        workers=trace.workers,
+        type_of=trace.task_types(),
+        types=trace.types,
+        capacity=trace.capacity,
+    )
+
+
 def summarize(
     trace: Trace,
     slots: int,
@@ -325,40 +386,46 @@ def summarize(
     ``sim.analysis.groups``' (``runs.summarize`` fills them in: a pool's workers come from the
     scenario). After a ``warmup`` (run.warmup), as steady-state studies do: latencies of the
     tasks submitted from then on, time averages from then on; counts over the whole run."""
-    submitted = int(np.count_nonzero(trace.state == PENDING))
-    _, end_state = last_terminal(trace)
-    started = trace.state == STARTED
-    attempts = np.sort(trace.task[started] * (2**20) + trace.attempt[started], kind="stable")
-    attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
-    makespan = float(trace.t.max()) if len(trace) else 0.0
-    pending_at, started_at = first_time(trace, PENDING), first_time(trace, STARTED)
+    return summary_of(tally(trace), slots, engine, scenario, seed, warmup, alive)
+
+
+def summary_of(
+    run: Tally,
+    slots: int,
+    engine: str,
+    scenario: str,
+    seed: int,
+    warmup: float,
+    alive: float | None = None,
+) -> Summary:
+    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's)."""
+    makespan, pending_at, started_at = run.makespan, run.pending, run.started
     queued = after(np.where(np.isnan(started_at), makespan, started_at), warmup) - after(
         pending_at, warmup
     )
     queued = queued[~np.isnan(queued)]
     kept = pending_at >= warmup if warmup else None
-    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(waits(trace, kept))
-    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(sojourns(trace, kept))
-    succeeded = int(np.count_nonzero(end_state == SUCCESS))
-    failed = int(np.count_nonzero(end_state == FAILURE))
-    end_at, _ = last_terminal(trace)
-    ended = int(np.count_nonzero(end_at >= warmup))  # a task ends once, SUCCESS or FAILURE
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(started_at - pending_at, kept))
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(run.end - pending_at, kept))
+    succeeded = int(np.count_nonzero(run.end_state == SUCCESS))
+    failed = int(np.count_nonzero(run.end_state == FAILURE))
+    ended = int(np.count_nonzero(run.end >= warmup))  # a task ends once, SUCCESS or FAILURE
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    start, end = executions(trace)
+    start, end = run.spans["start"], run.spans["end"]
     busy = float((after(end, warmup) - after(start, warmup)).sum())
-    worker_seconds, node_seconds = capacity_cost(trace.capacity, makespan)  # whole run
+    worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
         scenario=scenario,
         seed=seed,
-        tasks_submitted=submitted,
+        tasks_submitted=run.submitted,
         tasks_succeeded=succeeded,
         tasks_failed=failed,
-        tasks_lost=submitted - succeeded - failed,
-        executions=int(np.count_nonzero(started)),
-        retries=int(np.count_nonzero(trace.state == RETRY)),
-        duplicate_executions=int(np.count_nonzero(started)) - attempts_started,
+        tasks_lost=run.submitted - succeeded - failed,
+        executions=run.executions,
+        retries=run.retries,
+        duplicate_executions=run.executions - run.attempts_started,
         wait_mean=wait_mean,
         wait_p50=wait_p50,
         wait_p95=wait_p95,

@@ -12,6 +12,8 @@ from dataclasses import replace
 from sim.analysis import groups, metrics
 from sim.analysis.cost import capacity_cost
 from sim.analysis.metrics import Summary
+from sim.engine.backend import Progress
+from sim.engine.model import tally
 from sim.scenario import Scenario
 from sim.sections import Pool
 from sim.trace import Trace
@@ -20,21 +22,36 @@ from sim.trace import Trace
 def summarize(
     trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
-    """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's).
-    A pool whose capacity varies is busy over the slot-seconds it had (``alive``)."""
-    members = pools(trace, scenario)
-    alive = alive_slot_seconds(trace, scenario, members)
-    summary = metrics.summarize(
-        trace,
+    """The summary of ``trace``, a run of ``scenario`` with ``seed`` (default: the scenario's)."""
+    return summary(metrics.tally(trace), scenario, engine, seed)
+
+
+def simulated(
+    scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+) -> Summary:
+    """Simulate ``scenario`` and summarize it without keeping its trace (sweeps, Explore,
+    ``simulate --json``): the same summary as ``summarize(simulate(...))``, in less memory."""
+    return summary(tally(scenario, seed, progress), scenario, seed=seed)
+
+
+def summary(
+    run: metrics.Tally, scenario: Scenario, engine: str = "sim", seed: int | None = None
+) -> Summary:
+    """The summary of a run's ``Tally``, by task type, queue and pool too. A pool whose
+    capacity varies is busy over the slot-seconds it had (``alive``)."""
+    members = pools(run, scenario)
+    alive = alive_slot_seconds(run, scenario, members)
+    figures = metrics.summary_of(
+        run,
         scenario.slots,
         engine=engine,
         scenario=scenario.name,
         seed=scenario.seed if seed is None else seed,
         warmup=scenario.run.warmup,
-        alive=_whole(trace, scenario, alive),
+        alive=_whole(run, scenario, alive),
     )
-    by = groups.by_group(trace, members, scenario.run.warmup, alive)
-    return replace(summary, **by)
+    by = groups.by_group(run, members, scenario.run.warmup, alive)
+    return replace(figures, **by)
 
 
 def capacity_varies(pool: Pool) -> bool:
@@ -43,36 +60,35 @@ def capacity_varies(pool: Pool) -> bool:
 
 
 def alive_slot_seconds(
-    trace: Trace, scenario: Scenario, members: dict[str, tuple[list[int], int]]
+    run: metrics.Tally, scenario: Scenario, members: dict[str, tuple[list[int], int]]
 ) -> dict[str, float]:
     """Per pool whose capacity varies, the worker-seconds its nodes were up after the warm-up,
-    from the trace's capacity rows (none where the trace has no rows: a static count then)."""
-    if not trace.capacity:
+    from the run's capacity rows (none where it has no rows: a static count then)."""
+    if not run.capacity:
         return {}
-    end = float(trace.t.max()) if len(trace) else 0.0
     return {
         p.name: capacity_cost(
-            trace.capacity,
-            end,
+            run.capacity,
+            run.makespan,
             scenario.run.warmup,
-            {trace.workers[i] for i in members[p.name][0]},
+            {run.workers[i] for i in members[p.name][0]},
         )[0]
         for p in scenario.worker_pools
         if capacity_varies(p)
     }
 
 
-def _whole(trace: Trace, scenario: Scenario, alive: dict[str, float]) -> float | None:
+def _whole(run: metrics.Tally, scenario: Scenario, alive: dict[str, float]) -> float | None:
     """The slot-seconds of every pool after the warm-up when one varies (the static ones at
     their slots), else None: a static run's utilisation stays slots over the span."""
     if not alive:
         return None
-    span = (float(trace.t.max()) if len(trace) else 0.0) - scenario.run.warmup
+    span = run.makespan - scenario.run.warmup
     fixed = (p.workers.slots * span for p in scenario.worker_pools if p.name not in alive)
     return sum(alive.values()) + sum(fixed)
 
 
-def pools(trace: Trace, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
+def pools(trace: Trace | metrics.Tally, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
     """Each pool's workers (indices into ``trace.workers``, by the names the scenario gives its
     nodes, those a node autoscaler added too) and its slots (those it starts with)."""
     found: dict[str, tuple[list[int], int]] = {

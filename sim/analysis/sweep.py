@@ -22,8 +22,7 @@ import numpy as np
 from scipy import stats
 
 from sim.analysis.metrics import Summary
-from sim.analysis.runs import summarize
-from sim.engine.model import simulate
+from sim.analysis.runs import simulated
 from sim.scenario import Scenario
 
 # each figure the sweep reports, with the range its values can take
@@ -73,7 +72,7 @@ def run_point(scenario: Scenario, changes: dict[str, Any], rep: int) -> Summary:
     it)."""
     at = scenario.replace(**changes)
     seed = scenario.seed + rep
-    return summarize(simulate(at, seed=seed), at, seed=seed)
+    return simulated(at, seed=seed)  # the summary alone: no trace kept
 
 
 def sweep_field(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import simpy
 
-from sim.trace import Recorder
+from sim.trace import Recorder, Recording
 
 Progress = Callable[[int, int], None]
 
@@ -20,7 +20,7 @@ class Backend:
     """The result backend and event stream: every state change becomes a trace row."""
 
     def __init__(
-        self, env: simpy.Environment, recorder: Recorder, n_tasks: int, progress: Progress | None
+        self, env: simpy.Environment, recorder: Recording, n_tasks: int, progress: Progress | None
     ) -> None:
         self.env = env
         self.recorder = recorder

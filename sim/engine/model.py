@@ -11,11 +11,13 @@ than a process per task, so a task costs a handful of events. All randomness com
 from __future__ import annotations
 
 import gc
+from array import array
 from contextlib import contextmanager
 
 import numpy as np
 import simpy
 
+from sim.analysis.metrics import Tally
 from sim.engine import budget
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
@@ -29,6 +31,7 @@ from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Pool, Scenario
+from sim.tally import TallyRecorder
 from sim.trace import Recorder, Trace
 
 
@@ -36,14 +39,23 @@ class Model:
     """One simulated deployment of a scenario; ``run()`` returns its trace."""
 
     def __init__(
-        self, scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        summary_only: bool = False,
     ) -> None:
         budget.check_fits(scenario)  # before the draws, which already hold a value per task
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         self.env = simpy.Environment()
         nodes = scenario.nodes
-        self.recorder = Recorder(tuple(name for name, _ in nodes), **self.draws.trace_types())
+        names, types = tuple(name for name, _ in nodes), self.draws.trace_types()
+        self.recorder: Recorder | TallyRecorder = (
+            TallyRecorder(names, self.draws.n_tasks, **types)
+            if summary_only
+            else Recorder(names, **types)
+        )
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
         types = scenario.task_types
         lane_of_type = [routing.lane_of(t.queue, t.priority) for t in types]
@@ -69,7 +81,8 @@ class Model:
         self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
-        self.producer = Producer(self.env, self.draws.arrivals.tolist(), self.backend, self.broker)
+        arrivals = array("d", self.draws.arrivals.tobytes())  # 8 bytes a task, not a list's 32
+        self.producer = Producer(self.env, arrivals, self.backend, self.broker)
 
     def _make_node(self, index: int, pool: Pool) -> Worker:
         """Worker node ``index`` of ``pool``, with an autoscaler under ``--autoscale``."""
@@ -112,6 +125,11 @@ class Model:
 
     def run(self) -> Trace:
         """Replay the scenario's arrivals and run until nothing is left to happen."""
+        self.play()
+        return self.recorder.trace()
+
+    def play(self) -> None:
+        """Run until nothing is left to happen (``run`` and ``tally`` read the recorder)."""
         self.producer.start()
         pools = self.scenario.worker_pools
         for pool in pools:
@@ -125,7 +143,6 @@ class Model:
                 NodeAutoscaler(self, pool, self.members(pool))
         with cyclic_gc_paused():
             self.env.run()
-        return self.recorder.trace()
 
 
 @contextmanager
@@ -150,3 +167,10 @@ def simulate(
 ) -> Trace:
     """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace."""
     return Model(scenario, seed, progress).run()
+
+
+def tally(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Tally:
+    """Run ``scenario`` keeping only what its summary reads (``sim.tally``), no trace."""
+    model = Model(scenario, seed, progress, summary_only=True)
+    model.play()
+    return model.recorder.tally()

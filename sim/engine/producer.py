@@ -7,6 +7,8 @@ time, and every task due at that time submitted at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import simpy
 
 from sim.engine.backend import Backend
@@ -18,7 +20,7 @@ class Producer:
     """Submits task ``i`` at ``arrivals[i]`` (non-decreasing seconds) once ``start`` is called."""
 
     def __init__(
-        self, env: simpy.Environment, arrivals: list[float], backend: Backend, broker: Broker
+        self, env: simpy.Environment, arrivals: Sequence[float], backend: Backend, broker: Broker
     ) -> None:
         self.env = env
         self.backend = backend

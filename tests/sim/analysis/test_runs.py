@@ -15,7 +15,8 @@ def test_a_summary_takes_slots_name_and_seed_from_the_scenario():
     trace = simulate(sc)
     s = runs.summarize(trace, sc, engine="live")
     plain = metrics.summarize(trace, 6, engine="live", scenario=sc.name, seed=7)
-    assert s == dataclasses.replace(plain, **groups.by_group(trace, {"workers": ([0, 1, 2], 6)}))
+    by_group = groups.by_group(metrics.tally(trace), {"workers": ([0, 1, 2], 6)})
+    assert s == dataclasses.replace(plain, **by_group)
     assert runs.summarize(trace, sc, seed=9).seed == 9
 
 

@@ -1,0 +1,121 @@
+"""The summary-only recorder: a run that keeps what its summary reads, and no rows.
+
+Sweeps, Explore and ``simulate --json`` without ``--trace`` read only the summary. This recorder
+takes the same rows as ``sim.trace.Recorder`` and, every chunk, folds them into per-task typed
+arrays (first PENDING and STARTED times, last terminal time and state, highest attempt started)
+and the executions that ended (start, end, worker), paired as ``metrics.execution_spans`` pairs
+them. Its ``tally()`` is the ``metrics.Tally`` the full trace would give, value for value, so the
+summary built from it is the same, floats included: the figures are computed by the same
+functions over the same arrays in the same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.analysis.metrics import Tally, paired
+from sim.rules.states import ENDS_EXECUTION, NAMES, PENDING, RETRY, STARTED, TERMINAL
+from sim.trace import ONE_TYPE, Recording, columns
+
+
+def _mask(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
+    table = np.zeros(len(NAMES), dtype=bool)
+    table[list(states)] = True
+    return table[state]
+
+
+class TallyRecorder(Recording):
+    """A ``Recording`` whose ``pack`` folds rows into a ``Tally``'s arrays; ``tally()`` ends it."""
+
+    def __init__(
+        self,
+        workers: tuple[str, ...],
+        n_tasks: int,
+        type_of: np.ndarray | None = None,
+        types: tuple[tuple[str, str], ...] = ONE_TYPE,
+    ) -> None:
+        super().__init__(workers, type_of, types)
+        self.pending = np.full(n_tasks, np.nan)
+        self.started = np.full(n_tasks, np.nan)
+        self.end = np.full(n_tasks, np.nan)
+        self.end_state = np.full(n_tasks, -1, np.int8)
+        self.top_attempt = np.full(n_tasks, -1, np.int32)  # highest attempt started
+        self.starts_by_worker = np.zeros(len(workers), np.int64)
+        self.submitted = self.retries = 0
+        self.makespan, self.n_seen = 0.0, 0  # tasks with rows: indices 0 … n_seen-1
+        self._open = [c[:0] for c in columns([])]  # the last STARTED of a (task, worker), open
+        self._spans = [[self._open[3], self._open[3], self._open[4], self._open[0]]]  # typed, empty
+
+    def pack(self) -> None:
+        """Fold the waiting rows into the per-task arrays and the ended executions."""
+        if not self.rows:
+            return
+        task, attempt, state, t, worker = rows = columns(self.rows)
+        self.rows.clear()
+        self.n_seen = max(self.n_seen, int(task.max()) + 1)
+        self.makespan = max(self.makespan, float(t.max()))
+        self.submitted += int(np.count_nonzero(state == PENDING))
+        self.retries += int(np.count_nonzero(state == RETRY))
+        _first(self.pending, task, t, state == PENDING)
+        _first(self.started, task, t, state == STARTED)
+        ends = np.flatnonzero(_mask(state, TERMINAL))[::-1]  # latest first: unique keeps it
+        last, at = np.unique(task[ends], return_index=True)
+        self.end[last], self.end_state[last] = t[ends[at]], state[ends[at]]
+        began = state == STARTED
+        np.maximum.at(self.top_attempt, task[began], attempt[began])
+        counts = np.bincount(worker[began], minlength=len(self.workers))
+        self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
+        self._executions([column[_mask(state, ENDS_EXECUTION | {STARTED})] for column in rows])
+
+    def _executions(self, rows: list[np.ndarray]) -> None:
+        """Pair the open STARTED rows and these STARTED and ending rows, as
+        ``metrics.execution_spans`` pairs a whole trace's; keep a group's last STARTED open."""
+        task, attempt, state, t, worker = (
+            np.concatenate([held, new]) for held, new in zip(self._open, rows, strict=True)
+        )
+        order = np.lexsort((worker, task))  # stable: time order within each (task, worker)
+        task, attempt, state, t, worker = (c[order] for c in (task, attempt, state, t, worker))
+        start, end, closes = paired(task, worker, attempt, state)
+        done_s, done_e = start[closes], end[closes]
+        self._spans.append([t[done_s], t[done_e], worker[done_s], task[done_s]])
+        last = (end == start) | (task[end] != task[start]) | (worker[end] != worker[start])
+        still = start[~closes & last]
+        self._open = [c[still] for c in (task, attempt, state, t, worker)]
+
+    def tally(self) -> Tally:
+        self.pack()
+        start, end, worker, task = (np.concatenate(c) for c in zip(*self._spans, strict=True))
+        order = np.lexsort((worker, task))  # execution_spans' order: by task, worker, time
+        n = self.n_seen
+        type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
+        return Tally(
+            pending=self.pending[:n],
+            started=self.started[:n],
+            end=self.end[:n],
+            end_state=self.end_state[:n],
+            spans={"start": start[order], "end": end[order], "worker": worker[order]},
+            starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
+            submitted=self.submitted,
+            retries=self.retries,
+            attempts_started=int((self.top_attempt[:n] + 1).sum()),
+            makespan=self.makespan,
+            workers=self.workers,
+            type_of=type_of,
+            types=self.types,
+            capacity=tuple(self.capacity),
+        )
+
+
+def _first(times: np.ndarray, task: np.ndarray, t: np.ndarray, rows: np.ndarray) -> None:
+    """Set ``times`` of tasks that have none yet to their first of ``rows`` (a mask)."""
+    at = np.flatnonzero(rows)
+    tasks, first = np.unique(task[at], return_index=True)
+    new = np.isnan(times[tasks])
+    times[tasks[new]] = t[at[first[new]]]
+
+
+def _padded(counts: np.ndarray, n: int) -> np.ndarray:
+    """``counts`` with zeros for the nodes added since (a node autoscaler's)."""
+    out = np.zeros(n, np.int64)
+    out[: len(counts)] = counts
+    return out

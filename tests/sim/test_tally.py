@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from sim import scenario
+from sim.analysis import metrics, runs
+from sim.engine.model import simulate, tally
+from sim.rules.states import PENDING
+from sim.trace import Recording
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(ROOT.glob("scenarios/*.toml")) + sorted(ROOT.glob("scenarios/lessons/*.toml"))
+FAILING = {  # the variant trace_hashes5.sh hashes too
+    "overhead.dispatch": 0.01,
+    "failures.probability": 0.2,
+    "failures.crash_probability": 0.05,
+}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_the_summary_without_a_trace_is_the_trace_summary(path, monkeypatch):
+    """Every figure equal with ``==``, floats too, by task type, queue and pool: plain, with
+    failures and crashes, and after a warm-up. The summary-only run packs every 101 rows, so
+    executions and per-task times cross many chunks. At most 1,500 tasks (a run by duration
+    as shipped), to keep the test short."""
+    base = scenario.load(path)
+    if not base.run.duration:
+        base = base.replace(**{"run.tasks": min(base.run.tasks, 1500)})
+    variants = [base, base.replace(**FAILING)]
+    trace = simulate(base)
+    arrivals = metrics.first_time(trace, PENDING)
+    variants.append(base.replace(**{"run.warmup": float(arrivals[len(arrivals) // 3])}))
+    for sc in variants:
+        full = runs.summarize(simulate(sc), sc)
+        with monkeypatch.context() as m:
+            m.setattr(Recording, "CHUNK", 101)
+            lean = runs.summary(tally(sc), sc)
+        assert lean.to_dict() == full.to_dict()
+
+
+def test_a_tally_of_a_trace_and_of_a_run_hold_the_same_arrays(monkeypatch):
+    sc = scenario.load(ROOT / "scenarios/flaky_api.toml").replace(**{"run.tasks": 2000})
+    whole = metrics.tally(simulate(sc))
+    monkeypatch.setattr(Recording, "CHUNK", 50)
+    lean = tally(sc)
+    for name in ("pending", "started", "end", "end_state", "starts_by_worker", "type_of"):
+        assert getattr(lean, name).tolist() == getattr(whole, name).tolist(), name
+    for column in ("start", "end", "worker"):
+        assert lean.spans[column].tolist() == whole.spans[column].tolist(), column
+    assert (lean.submitted, lean.retries, lean.attempts_started, lean.makespan) == (
+        whole.submitted,
+        whole.retries,
+        whole.attempts_started,
+        whole.makespan,
+    )
