@@ -194,6 +194,7 @@ def mmc_scenario(n: int) -> scenario.Scenario:
             "workers.count": C,
             "workers.prefetch_multiplier": 1,
             "ack.late": True,
+            "overhead.model": "none",  # the textbook queue the baselines simulate
         }
     )
 
