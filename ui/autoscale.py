@@ -11,7 +11,7 @@ import streamlit as st
 
 from sim import scenario
 from sim.analysis import analytic, frontier
-from sim.analysis.cost import processes_over_time
+from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
 from sim.analysis.runs import capacity_varies, pools, summarize
 from sim.engine.model import simulate
@@ -106,7 +106,7 @@ def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
         nodes = p.workers.node_autoscaler != "none"
         rows = [row for row in trace.capacity if row[1] in names]
         label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
-        series[label] = processes_over_time(rows, end, nodes=nodes)
+        series[label] = (nodes_over_time if nodes else processes_over_time)(rows, end)
     return charts.processes_and_queue(series, queued)
 
 
