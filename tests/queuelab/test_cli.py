@@ -415,3 +415,14 @@ def test_simulate_with_reps_gives_each_figure_a_mean_and_interval_over_seeds():
     assert "--reps" in r.stderr  # 400 tasks: far wider than ±5 %
     r = queuelab(*args, "--reps", "2", "--trace", "out.csv")
     assert r.returncode == 2 and "--trace with --reps" in r.stderr
+
+
+def test_simulate_at_a_time_scale_stretches_celerys_wall_clock_costs():
+    """At time scale 0.05 a 0.2 s fork and a 10 ms hand-over are 20 times as long in scenario
+    time, so a compressed live run's prediction waits longer; a time scale of 0 is refused."""
+    args = ("simulate", "scenarios/autoscale_burst.toml", "--set", "run.tasks=200", "--json")
+    real, compressed = (queuelab(*args, "--time-scale", x) for x in ("1", "0.05"))
+    assert real.returncode == compressed.returncode == 0, compressed.stderr
+    assert json.loads(compressed.stdout)["wait_mean"] > json.loads(real.stdout)["wait_mean"]
+    refused = queuelab(*args, "--time-scale", "0")
+    assert refused.returncode == 2 and "--time-scale" in refused.stderr
