@@ -51,7 +51,7 @@ class SweepFailed(RuntimeError):
 
 def replication(scenario_toml: str, field: str, value: Any, rep: int) -> dict:
     """One replication, exactly as the local sweep runs it; its Summary as plain data."""
-    return run_point(scenario_module.loads(scenario_toml), field, value, rep).to_dict()
+    return run_point(scenario_module.loads(scenario_toml), {field: value}, rep).to_dict()
 
 
 def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
