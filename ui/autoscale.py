@@ -13,8 +13,7 @@ from sim import scenario
 from sim.analysis import analytic, frontier
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
-from sim.analysis.runs import capacity_varies, pools, summarize
-from sim.engine.model import simulate
+from sim.analysis.runs import capacity_varies, pools, simulated
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
@@ -72,7 +71,7 @@ def compare(text: str, _progress: Progress | None = None) -> list[dict[str, obje
     rows = []
     for i, (name, changes) in enumerate(plans.items()):
         at = sc.replace(**changes)
-        s = summarize(simulate(at, progress=share(_progress, i, len(plans))), at)
+        s = simulated(at, progress=share(_progress, i, len(plans)))
         rows.append(
             {
                 "pool": name,

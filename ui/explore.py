@@ -146,7 +146,7 @@ def prepare_counts(sc: Scenario, base: Scenario) -> None:
     every count would cost each page view a whole sweep at full size. A widget change meanwhile
     stops this at its next progress report (Streamlit interrupts a script at its next element),
     so the user never waits for it."""
-    if several(sc):
+    if several(sc) or sc.workers.node_autoscaler != "none":
         return
     now = sc.workers.count
     others = sorted((n for n in sweep_plan(sc, base)[1] if n != now), key=lambda n: abs(n - now))
@@ -246,12 +246,22 @@ def sweep_plan(
     return anchored, counts
 
 
+NODES_FOLLOW = (
+    "A node autoscaler adds and removes this pool's nodes as the queue moves: its count is only "
+    "where the run starts, so no count is swept here. The table above sets static node counts "
+    "against the autoscaler on the same arrivals."
+)
+
+
 def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> None:
     """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it, per
     pool and task type where the scenario has several; Explore and the Live page (``page``, the
     widgets' key prefix) both ask this question."""
     if several(sc):
         size_pools(sc, base, page)
+        return
+    if sc.workers.node_autoscaler != "none":
+        st.info(NODES_FOLLOW)
         return
     target = st.number_input(
         "Target p95 sojourn (s)",

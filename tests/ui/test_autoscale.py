@@ -113,6 +113,9 @@ def test_a_node_autoscaler_is_set_against_static_node_counts_and_drawn_as_nodes(
     assert spec["layout"]["yaxis2"]["dtick"] == 2 and spec["layout"]["yaxis2"]["tick0"] == 0
     assert set(levels) <= set(range(1, 13)) and max(levels) > 2
     assert any(h.value == "Autoscale or a fixed pool?" for h in app.subheader)
+    # no sweep of the starting node count: it would only move where each run starts
+    assert any("no count is swept" in i.value for i in app.info)
+    assert not [c for c in app.get("plotly_chart") if "Worker-count trade-off" in c.proto.spec]
 
 
 def test_each_autoscaling_pool_of_pools_draws_its_own_processes_and_is_compared():
