@@ -33,8 +33,9 @@ def test_rows_start_at_zero_per_node_and_keep_only_changes():
 @pytest.mark.live
 def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no_leftovers):
     """One node with ``--autoscale 4,1`` and a keepalive of 1 s at time scale 1: two bursts of
-    eight 1 s tasks 16 s apart. The pool starts with one process, grows to 4 in each burst and
-    shrinks back to 1 between them. About 30 s wall."""
+    eight 1 s tasks 16 s apart. The pool starts with one process, grows in each burst (to 4 in at
+    least one: on a busy host the first burst may end before its fourth fork) and shrinks back to
+    1 between them. About 30 s wall."""
     sc = make(
         **{
             "run.tasks": 16,
@@ -59,9 +60,9 @@ def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no
     trace = run_live(sc, redis_url, time_scale=1.0, nodes=sample)
     samplers[0].stop()
     counts = [processes for _, _, up, processes in samplers[0].samples if up]
-    assert counts[0] == 1, counts
-    grown = counts.index(4)
-    shrunk = counts.index(1, grown)
-    assert 4 in counts[shrunk:], counts
-    if hasattr(trace, "capacity"):  # Trace.capacity (issue #19) on the branch that has it
-        assert [p for _, _, _, p in trace.capacity][0] == 1 and 4 in [p for *_, p in trace.capacity]
+    assert counts[0] == 1 and max(counts) == 4, counts
+    grown = [i for i, n in enumerate(counts) if n > 1]
+    back_to_one = [i for i, n in enumerate(counts) if n == 1 and i > grown[0]]
+    assert back_to_one and grown[-1] > back_to_one[0], counts  # grew, shrank to 1, grew again
+    processes = [p for *_, p in trace.capacity]
+    assert processes[0] == 1 and 4 in processes, trace.capacity

@@ -74,12 +74,15 @@ def _where_the_next_message_went(redis_url: str, multiplier: int) -> str:
         client.close()
 
 
+@pytest.mark.alone
 def test_a_killed_node_with_credit_takes_the_next_message_with_it(redis_url, no_leftovers):
     """Late ack, prefetch multiplier 2: while its one slot runs, the node still has credit and
     a BRPOP waiting in Redis. Killed, its connection lingers for tens of milliseconds (measured
     30–125 ms), and Redis hands the next message to that BRPOP: it is neither queued nor in
     ``unacked``, lost for good. Measured 5 of 5 on Celery 5.7 / redis-server 7; at least two of
-    three here, since a slow kill on a loaded machine only widens the window."""
+    three here. Alone: beside other live runs (load 4–5 on 2 cores) the node was seen to reserve
+    the message before the kill took effect ("unacked") or not to have asked again yet ("queue"),
+    1 lost of 3."""
     found = [_where_the_next_message_went(redis_url, multiplier=2) for _ in range(3)]
     assert found.count("lost") >= 2, found
 
