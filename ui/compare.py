@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sim import costs, scenario
-from sim.analysis.compare import Comparison, compare
+from sim import scenario
+from sim.analysis.compare import Comparison, compare, producer_lag, simulated_beside
 from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
-from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
@@ -24,10 +23,11 @@ def comparison(
     time_scale: float,
     _progress: Progress | None = None,
 ) -> tuple[Trace, Comparison]:
-    """The simulation of the scenario (TOML text) at the live run's time scale and its
-    comparison with the live run: a rerun that only moves another widget simulates nothing."""
+    """The simulation of the scenario (TOML text) beside the live run (its time scale, its
+    send times) and their comparison: a rerun that only moves another widget simulates
+    nothing."""
     sc = parse(text)
-    sim = simulate(costs.at_time_scale(sc, time_scale), progress=_progress)
+    sim = simulated_beside(sc, live, time_scale, progress=_progress)
     return sim, compare(sc, sim, live, tolerance=tolerance)
 
 
@@ -57,7 +57,9 @@ def page() -> None:
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
         f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
-        f"sojourn {result.ks_sojourn:.3f}."
+        f"sojourn {result.ks_sojourn:.3f}. Simulated with the live run's send times as "
+        f"arrivals: its producer sent up to {producer_lag(sc, sim):.3g} s behind the "
+        "scenario's."
     )
     (st.success if result.ok else st.warning)(result.headline())
     verdicts(result)

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from scipy import stats
 
-from sim.analysis.metrics import sojourns, state_flows, waits
+from sim import costs
+from sim.analysis.metrics import first_time, sojourns, state_flows, waits
 from sim.analysis.runs import summarize
+from sim.engine.backend import Progress
+from sim.engine.draws import Draws
+from sim.engine.model import simulate
+from sim.rules.states import PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -25,6 +31,8 @@ LIKELY_CAUSE = {
     "utilization": "time a slot spends outside the task body (ack, backend writes)",
     "makespan": "workers starting late or a slow drain",
     "queue_len": "waits longer than modelled: prefetch or dispatch overhead",
+    "worker_seconds": "pool processes forked more slowly than workers.process_start, or shrunk "
+    "on another tick of the keepalive timer",
 }
 COMPARED = (
     "tasks_succeeded",
@@ -98,6 +106,42 @@ class Comparison:
         }
 
 
+def sent_times(live: Trace) -> np.ndarray | None:
+    """Per task, when the live run's producer sent it (its first PENDING row); None if some
+    task was never sent (a run stopped early)."""
+    sent = first_time(live, PENDING)
+    if not len(sent) or np.isnan(sent).any():
+        return None
+    return np.maximum.accumulate(sent)  # sent in task order: a clock step back reorders none
+
+
+def simulated_beside(
+    scenario: Scenario,
+    live: Trace,
+    time_scale: float,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> Trace:
+    """The simulation to lay beside a live run of ``scenario``: Celery's wall-clock costs at
+    the run's time scale, and the live producer's send times as the arrivals. A producer
+    sends a message every few milliseconds, so at a small time scale a burst the scenario
+    puts at one instant reached Redis over seconds of scenario time; simulated at the drawn
+    instants, every task of it would have waited longer than on the real queue."""
+    at = costs.at_time_scale(scenario, time_scale)
+    sent = sent_times(live)
+    if sent is not None and len(sent) != Draws(at, seed).n_tasks:
+        sent = None  # not a run of this scenario's tasks: its drawn arrivals
+    return simulate(at, seed, progress, arrivals=sent)
+
+
+def producer_lag(scenario: Scenario, sim: Trace, seed: int | None = None) -> float:
+    """How far (scenario seconds) the simulated arrivals ``sim`` replayed fell behind the
+    scenario's drawn ones: 0 when they are the drawn ones."""
+    drawn = Draws(scenario, seed).arrivals
+    sent = first_time(sim, PENDING)
+    return float(np.nanmax(sent - drawn, initial=0.0)) if len(sent) == len(drawn) else 0.0
+
+
 def relative_difference(sim: float, live: float) -> float | None:
     if sim == 0:
         return None if live != 0 else 0.0
@@ -129,9 +173,12 @@ def compare(
 ) -> Comparison:
     """Compare two runs of ``scenario``; a figure is ok within ``tolerance`` relative
     difference, or within ``absolute`` seconds (or tasks) where both are near zero. With several
-    task types, each type's latency and throughput are figures too (``type.wait_p95``)."""
+    task types, each type's latency and throughput are figures too (``type.wait_p95``); with
+    ``--autoscale``, the worker-seconds (pool processes over time)."""
     sim, live = summarize(sim_trace, scenario), summarize(live_trace, scenario, engine="live")
     pairs = [(name, getattr(sim, name), getattr(live, name)) for name in COMPARED]
+    if any(p.workers.autoscale_max for p in scenario.worker_pools):  # processes over time
+        pairs.append(("worker_seconds", sim.worker_seconds, live.worker_seconds))
     if len(sim.by_task) > 1:
         pairs += [
             (f"{kind}.{name}", sim.by_task[kind][name], live.by_task.get(kind, {}).get(name, 0.0))

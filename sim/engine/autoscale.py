@@ -4,7 +4,8 @@ As Celery's ``Autoscaler`` registered with the event loop (celery/worker/autosca
 ``maybe_scale`` runs on every task message the node receives and on a timer every ``keepalive``
 seconds from the node's start; the decision is ``sim.rules.autoscale.scaled``. A new process
 takes work ``workers.process_start`` after it is started (in the Celery cost model, forks one
-after another, all taking work when the last is done); a shrink stops idle processes. A node
+after another, all taking work when the last is done, each counted in the capacity rows once
+its own fork is done); a shrink stops idle processes. A node
 restarted after a crash or a deploy starts again with ``min`` processes and a new autoscaler.
 The timer is left out while it could change nothing (no reserved, held or surplus processes)
 and joins its grid again at the next message, so a run still ends.
@@ -38,6 +39,7 @@ class Autoscaler:
         self.ticks = 0  # timer ticks so far: the next is at born + (ticks + 1) × keepalive
         self.forks_end = 0.0  # serialised forks: when the node's last fork is done
         self.forking = 0  # scale-ups whose forks are not all done
+        self.unforked = 0  # processes decided whose fork is not done: not counted yet
 
     def fresh(self) -> Autoscaler:
         """The autoscaler of the node's next life (after a restart)."""
@@ -66,16 +68,27 @@ class Autoscaler:
             self._shrink(w.slots - wanted)
 
     def _grow(self, n: int) -> None:
-        w = self.worker
+        w, now = self.worker, self.env.now
         w.slots += n
         w.starting += n
-        w.capacity_changed()
         start = w.policy.process_start
         if w.policy.serial_forks:  # each fork waits for the node's earlier ones (measured)
-            self.forks_end = max(self.forks_end, self.env.now) + n * start
+            begin = max(self.forks_end, now)
+            self.forks_end = begin + n * start
             self.forking += 1
-            start = self.forks_end - self.env.now
+            self.unforked += n
+            for k in range(1, n + 1):
+                self.env.timeout(begin + k * start - now).callbacks.append(self._forked)
+            start = self.forks_end - now
+        w.capacity_changed()
         self.env.timeout(start, n).callbacks.append(self._started)
+
+    def _forked(self, _event) -> None:
+        """One more fork is done: the process exists, and the capacity rows count it from
+        here, as the live run counts a node's children in /proc."""
+        if self.worker.autoscaler is self and self.unforked:
+            self.unforked -= 1
+            self.worker.capacity_changed()
 
     def _started(self, event) -> None:
         """New processes take work (unless this life of the node is over); forks made one
@@ -95,11 +108,14 @@ class Autoscaler:
             w.run_next()
 
     def _shrink(self, n: int) -> None:
-        """Stop ``n`` idle processes, the started ones first (the caller never asks more)."""
+        """Stop ``n`` idle processes, the started ones first (the caller never asks more). A
+        real node cannot shrink while it forks (the forks hold its event loop), so the count
+        drops the forks still to come first: it never falls below the processes kept."""
         w = self.worker
         idle = min(n, w.free_slots)
         w.free_slots -= idle
         w.starting -= n - idle
+        self.unforked -= min(self.unforked, n)  # counted as the ones not forked yet
         w.slots -= n
         w.capacity_changed()
 

@@ -44,10 +44,15 @@ class Model:
         seed: int | None = None,
         progress: Progress | None = None,
         summary_only: bool = False,
+        arrivals: np.ndarray | None = None,
     ) -> None:
         budget.check_fits(scenario)  # before the draws, which already hold a value per task
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
+        if arrivals is None:
+            arrivals = self.draws.arrivals
+        elif len(arrivals) != self.draws.n_tasks:
+            raise ValueError(f"{len(arrivals)} arrival times for {self.draws.n_tasks} tasks")
         self.env = simpy.Environment()
         nodes = scenario.nodes
         names, types = tuple(name for name, _ in nodes), self.draws.trace_types()
@@ -81,8 +86,8 @@ class Model:
         self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
-        arrivals = array("d", self.draws.arrivals.tobytes())  # 8 bytes a task, not a list's 32
-        self.producer = Producer(self.env, arrivals, self.backend, self.broker)
+        times = array("d", np.asarray(arrivals, np.float64).tobytes())  # 8 bytes a task
+        self.producer = Producer(self.env, times, self.backend, self.broker)
 
     def _make_node(self, index: int, pool: Pool) -> Worker:
         """Worker node ``index`` of ``pool``, with an autoscaler under ``--autoscale``."""
@@ -163,10 +168,15 @@ def cyclic_gc_paused():
 
 
 def simulate(
-    scenario: Scenario, seed: int | None = None, progress: Progress | None = None
+    scenario: Scenario,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    arrivals: np.ndarray | None = None,
 ) -> Trace:
-    """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace."""
-    return Model(scenario, seed, progress).run()
+    """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace;
+    ``arrivals``, one time per task in task order, replaces the drawn arrival times (a live
+    run's send times, to simulate beside it)."""
+    return Model(scenario, seed, progress, arrivals=arrivals).run()
 
 
 def tally(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Tally:

@@ -310,8 +310,10 @@ class Worker:
         return self.back
 
     def capacity_changed(self) -> None:
-        """Log whether it consumes and how many pool processes it has (a capacity row)."""
-        self.backend.node(self.index, self.alive, self.slots)
+        """Log whether it consumes and how many pool processes it has (a capacity row): those
+        forked, not those an autoscaler decided whose fork is still to come."""
+        unforked = self.autoscaler.unforked if self.autoscaler is not None else 0
+        self.backend.node(self.index, self.alive, self.slots - unforked)
 
     def stop_taking(self) -> None:
         """SIGTERM: take and start no more messages, and exit once the running tasks end."""

@@ -39,3 +39,37 @@ def test_a_lower_live_throughput_is_called_slower_and_the_headline_names_the_wor
     assert diff.headline().startswith("miss: ") and "worst " in diff.headline()
     same = compare(base, a, a)
     assert same.headline() == "match: every figure within 15%"
+
+
+def test_the_simulation_beside_a_live_run_replays_its_send_times():
+    """A burst the scenario puts at one instant, sent by a producer that lags: the simulation
+    beside that run submits each task when the run sent it, says how far behind that was, and
+    keeps every other draw (the same service times, so the same work)."""
+    import numpy as np
+    import pytest
+
+    from sim.analysis.compare import producer_lag, sent_times, simulated_beside
+    from sim.analysis.metrics import execution_spans
+
+    sc = make(
+        **{
+            "run.tasks": 200,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": 100,
+            "arrivals.rate": 1.0,
+            "overhead.model": "none",
+        }
+    )
+    drawn = simulate(sc)
+    late = np.sort(sent_times(drawn) + np.linspace(0.0, 9.5, 200))  # a 9.5 s send backlog
+    live = simulate(sc, arrivals=late)  # what the live run's producer did
+    beside = simulated_beside(sc, live, time_scale=1.0)
+    assert sent_times(beside) == pytest.approx(late, abs=1e-9)
+    assert producer_lag(sc, beside) == pytest.approx(9.5)
+    assert producer_lag(sc, drawn) == 0.0
+    spans = [execution_spans(t) for t in (drawn, beside)]
+    assert sorted(spans[0]["end"] - spans[0]["start"]) == pytest.approx(
+        sorted(spans[1]["end"] - spans[1]["start"])
+    )
+    with pytest.raises(ValueError, match="199 arrival times for 200 tasks"):
+        simulate(sc, arrivals=late[:-1])
