@@ -66,3 +66,25 @@ def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no
     assert back_to_one and grown[-1] > back_to_one[0], counts  # grew, shrank to 1, grew again
     processes = [p for *_, p in trace.capacity]
     assert processes[0] == 1 and 4 in processes, trace.capacity
+
+
+@pytest.mark.live
+@pytest.mark.alone
+def test_a_burst_on_autoscale_8_1_grows_and_shrinks_as_simulated(redis_url, no_leftovers):
+    """Issue #19's fidelity check: ``autoscale_burst`` (one node, ``--autoscale 8,1``, bursts
+    of 200 two-second tasks 200 s apart) cut to two bursts, live at time scale 0.05 and
+    simulated beside it: the burst's p95 sojourn and wait, and the pool processes over time
+    (worker-seconds), agree within compare's 15 %. Measured +1 % to +4 % and -3 % at load 3
+    on 2 cores. About 30 s wall."""
+    from sim import scenario
+    from sim.analysis.compare import compare, simulated_beside
+
+    sc = scenario.load("scenarios/autoscale_burst.toml", ["run.tasks=400"])
+    live = run_live(sc, redis_url, time_scale=0.05)
+    sim = simulated_beside(sc, live, time_scale=0.05)
+    figures = {f.figure: f for f in compare(sc, sim, live).figures}
+    for name in ("sojourn_p95", "wait_p95", "worker_seconds", "tasks_succeeded"):
+        assert figures[name].ok, figures[name]
+    for trace in (sim, live):
+        processes = [p for *_, p in trace.capacity]
+        assert processes[0] == 1 and max(processes) == 8, trace.capacity
