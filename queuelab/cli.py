@@ -231,10 +231,13 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.analysis.compare import compare, producer_lag, simulated_beside
+    from sim.analysis.compare import compare, costless, producer_lag, simulated_beside
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
+    warning = costless(sc, args.time_scale)
+    if warning:
+        print(f"queuelab: warning: {warning}", file=sys.stderr)
     live_trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from sim import scenario
-from sim.analysis.compare import Comparison, compare, producer_lag, simulated_beside
+from sim.analysis.compare import (
+    Comparison,
+    compare,
+    costless,
+    producer_lag,
+    simulated_beside,
+)
 from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -61,6 +67,9 @@ def page() -> None:
         f"arrivals: its producer sent up to {producer_lag(sc, sim):.3g} s behind the "
         "scenario's."
     )
+    warning = costless(sc, time_scale)
+    if warning:
+        st.warning(warning[0].upper() + warning[1:] + ".")
     (st.success if result.ok else st.warning)(result.headline())
     verdicts(result)
     if not result.ok:

@@ -16,6 +16,7 @@ from sim import costs
 from sim.analysis.metrics import first_time, sojourns, state_flows, waits
 from sim.analysis.runs import summarize
 from sim.engine.backend import Progress
+from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
 from sim.engine.model import simulate
 from sim.rules.states import PENDING
@@ -132,6 +133,23 @@ def simulated_beside(
     if sent is not None and len(sent) != Draws(at, seed).n_tasks:
         sent = None  # not a run of this scenario's tasks: its drawn arrivals
     return simulate(at, seed, progress, arrivals=sent)
+
+
+def costless(scenario: Scenario, time_scale: float) -> str | None:
+    """What to say when the simulation leaves out Celery's own costs that a live run pays
+    (``overhead.model = "none"``, the textbook queue): at a small time scale they can be a
+    large part of each task, and then no figure compares like with like."""
+    if scenario.overhead.model != "none":
+        return None
+    celery = scenario.replace(**{"overhead.model": "celery"})
+    cost = costs.handover(celery)
+    share = cost / time_scale / service_mean(scenario.service)
+    return (
+        'the scenario sets overhead.model = "none": its simulation leaves out Celery\'s own '
+        f"per-task costs, which the live run pays (about {cost * 1000:.0f} ms wall a task, "
+        f"{share:.0%} of a mean task at time scale {time_scale:g}); add --set "
+        "overhead.model=celery to compare like with like"
+    )
 
 
 def producer_lag(scenario: Scenario, sim: Trace, seed: int | None = None) -> float:
