@@ -285,8 +285,10 @@ def make_app(config: LiveConfig) -> Celery:
 
 @signals.worker_ready.connect
 def _ready(sender=None, **_):
+    """The node consumes; its event loop's timers (the autoscaler's keepalive) were registered
+    just before: the wall time is where that timer's grid starts."""
     if RUN.config is not None:
-        RUN.redis().sadd(RUN.config.key("ready"), sender.hostname)
+        RUN.redis().hset(RUN.config.key("ready"), sender.hostname, repr(time.time()))
 
 
 @signals.task_received.connect

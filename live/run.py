@@ -25,7 +25,7 @@ from live.collector import Collector
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import redis_for_run
-from live.workers import Node, WorkerPool
+from live.workers import Node, WorkerPool, on_keepalive_grid
 from sim import scenario as scenario_module
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
@@ -113,7 +113,7 @@ def run_live(
             nodes(pool)
         sampler = CapacitySampler(pool)
         sampler.start()
-        clock = config.clock.started(time.time() + 0.05)
+        clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
         client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
         finished = threading.Event()

@@ -8,6 +8,7 @@ restarted after the scenario's (scaled) restart delay, as a supervisor such as s
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from live.celery_app import ENV, LiveConfig
+from sim.scenario import Scenario
 
 
 class WorkerStartError(RuntimeError):
@@ -55,6 +57,20 @@ def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]
         "--loglevel",
         "WARNING",
     ]
+
+
+def on_keepalive_grid(pool: WorkerPool, sc: Scenario, earliest: float) -> float:
+    """The run's origin: the first wall time from ``earliest`` on which the keepalive timer of
+    the first ``--autoscale`` node ticks. The simulator's timer ticks every keepalive from the
+    node's start at 0; a live node's started when it got ready, before the run, so without
+    this a shrink could come up to a keepalive earlier or later than simulated."""
+    scaled = [name for name, p in sc.nodes if p.workers.autoscale_max]
+    if not scaled or scaled[0] not in pool.ready_at:
+        return earliest
+    pool_of = dict(sc.nodes)[scaled[0]]
+    period = pool.config.clock.wall_seconds(pool_of.workers.autoscale_keepalive)
+    start = pool.ready_at[scaled[0]]
+    return start + math.ceil((earliest - start) / period) * period
 
 
 def autoscale_env(config: LiveConfig) -> dict[str, str]:
@@ -94,6 +110,7 @@ class WorkerPool:
         self.procs: dict[str, subprocess.Popen] = {}
         self.crashes = 0
         self.died: dict[str, float] = {}  # node → wall time its death was seen
+        self.ready_at: dict[str, float] = {}  # node → wall time it first reported ready
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
@@ -119,7 +136,7 @@ class WorkerPool:
         client = redis.Redis.from_url(self.config.redis_url)
         wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
         deadline = time.monotonic() + timeout
-        while not wanted <= client.smembers(self.config.key("ready")):
+        while not wanted <= (ready := client.hgetall(self.config.key("ready"))).keys():
             dead = [n for n, p in self.procs.items() if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 self.stop()
@@ -127,6 +144,7 @@ class WorkerPool:
                 raise WorkerStartError(f"Celery workers failed to start: {why}")
             time.sleep(0.1)
         client.close()
+        self.ready_at = {n: float(ready[f"{n}@{self.config.run_id}".encode()]) for n in self.names}
         self._watcher.start()
 
     def _watch(self) -> None:
