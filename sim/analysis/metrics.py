@@ -234,11 +234,16 @@ def after(times: np.ndarray, warmup: float) -> np.ndarray:
 
 
 def step_counts(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level)."""
-    times = np.concatenate([up, down])
-    steps = np.concatenate([np.ones(len(up)), -np.ones(len(down))])
-    order = np.lexsort((steps, times))
-    return times[order], np.cumsum(steps[order])
+    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level).
+
+    At a tie a fall comes first. The falls lead the array and the sort is stable, so one sort
+    of the times does it, with the steps a byte each: a third of a two-key sort's memory."""
+    times = np.concatenate([down, up])
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    steps = np.ones(len(order), np.int8)
+    steps[: len(down)] = -1
+    return times, np.cumsum(steps[order], dtype=np.float64)
 
 
 def binned_steps(

@@ -10,6 +10,7 @@ so when such redeliveries multiply without end the run stops with a ``RunawayErr
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import simpy
@@ -99,7 +100,7 @@ class Broker:
         max_redeliveries: int,
         runaway_advice: str = "",
         lanes: int = 1,
-        lane_of_task: list[int] | None = None,
+        lane_of_task: Sequence[int] | None = None,
     ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
