@@ -106,8 +106,10 @@ def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = Fals
     """
     rows = np.arange(len(trace)) if rows is None else rows
     key = trace.task[rows]
-    if worker:
-        key = key * (len(trace.workers) + 1) + (trace.worker[rows] + 1)
+    if worker:  # in place: one key vector, not three
+        key *= len(trace.workers) + 1
+        key += trace.worker[rows]
+        key += 1
     return rows[np.argsort(key, kind="stable")]
 
 
@@ -157,8 +159,9 @@ def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """STARTED and ending rows grouped by task and worker (``order``); the positions in it of
     each STARTED, of the row after it, and whether that row ends the same execution. Only these
     rows matter: another row of the same worker and task cannot sit between the two."""
-    rows = np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION]))
-    order = by_task(trace, rows, worker=True)
+    order = by_task(
+        trace, np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION])), worker=True
+    )
     columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
     return order, *paired(*columns)
 

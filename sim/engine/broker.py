@@ -181,7 +181,10 @@ class Broker:
         if worker.rotates:
             worker.came_from(lane)
         delivery = Delivery(message, self.env.now + self.visibility_timeout)
-        self.unacked.append(delivery)
+        unacked = self.unacked
+        while unacked and unacked[0].message.unacked is not unacked[0]:
+            unacked.popleft()  # acked: the restorer would skip it, and it holds its message
+        unacked.append(delivery)
         if self._restorer_idle is not None:
             self._restorer_idle.succeed()
             self._restorer_idle = None
