@@ -118,13 +118,9 @@ def write_capacity(capacity: tuple[Capacity, ...], path: Path) -> None:
 
 
 class ParquetStream:
-    """A trace written to Parquet while the run makes it, one row group per ``GROUP`` rows.
-
-    A recorder hands it each chunk of columns it packs (``add``), so a run with ``--trace
-    out.parquet`` holds at most a row group of rows, whatever its length; ``close`` writes the
-    last group and the capacity rows. ``read`` gives back the trace ``Trace.write`` would have
-    written: the same rows in the same layout, only cut into more row groups.
-    """
+    """A trace written to Parquet as the run makes it: a recorder hands it each chunk it packs,
+    so a run holds at most a row group (``GROUP`` rows) of it; ``read`` gives back the trace
+    ``Trace.write`` would have written, only cut into more row groups."""
 
     GROUP = 1 << 18  # rows: about 7 MB of columns before they are written
 
@@ -141,6 +137,7 @@ class ParquetStream:
             self._flush(recording)
 
     def close(self, recording: Recording) -> None:
+        """Write the last group, end the file, and save the capacity rows beside it."""
         self._flush(recording)
         self._writer.close()
         write_capacity(tuple(recording.capacity), self.path)
