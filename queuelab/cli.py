@@ -23,8 +23,8 @@ from sim import costs, scenario
 from sim.analysis import analytic, invariants, runs, sweep
 from sim.engine import budget
 from sim.engine.distributions import service_mean
-from sim.engine.model import simulate
-from sim.trace import TraceError, read
+from sim.engine.model import simulate, tally
+from sim.trace import ParquetStream, TraceError, read
 
 
 class BadInput(Exception):
@@ -82,6 +82,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         summary = runs.simulated(sc, seed=seed, progress=bar)
         bar.close()
         emit(summary.to_dict(), args.json)
+        return 0
+    if args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
+        run = tally(sc, seed, bar, ParquetStream(args.trace))
+        bar.close()
+        emit(runs.summary(run, sc, seed=seed).to_dict(), args.json)
         return 0
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()

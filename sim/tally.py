@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.analysis.metrics import Tally, paired
 from sim.rules.states import ENDS_EXECUTION, NAMES, PENDING, RETRY, STARTED, TERMINAL
-from sim.trace import ONE_TYPE, Recording, columns
+from sim.trace import ONE_TYPE, ParquetStream, Recording, columns
 
 
 def _mask(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
@@ -33,8 +33,10 @@ class TallyRecorder(Recording):
         n_tasks: int,
         type_of: np.ndarray | None = None,
         types: tuple[tuple[str, str], ...] = ONE_TYPE,
+        stream: ParquetStream | None = None,
     ) -> None:
         super().__init__(workers, type_of, types)
+        self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
         self.pending = np.full(n_tasks, np.nan)
         self.started = np.full(n_tasks, np.nan)
         self.end = np.full(n_tasks, np.nan)
@@ -44,7 +46,8 @@ class TallyRecorder(Recording):
         self.submitted = self.retries = 0
         self.makespan, self.n_seen = 0.0, 0  # tasks with rows: indices 0 … n_seen-1
         self._open = [c[:0] for c in columns([])]  # the last STARTED of a (task, worker), open
-        self._spans = [[self._open[3], self._open[3], self._open[4], self._open[0]]]  # typed, empty
+        # ended executions as (start, end, worker, task) chunks; the first, empty, types them
+        self._spans = [[self._open[3], self._open[3], self._open[4], np.zeros(0, np.int32)]]
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -52,6 +55,8 @@ class TallyRecorder(Recording):
             return
         task, attempt, state, t, worker = rows = columns(self.rows)
         self.rows.clear()
+        if self.stream is not None:
+            self.stream.add(rows, self)
         self.n_seen = max(self.n_seen, int(task.max()) + 1)
         self.makespan = max(self.makespan, float(t.max()))
         self.submitted += int(np.count_nonzero(state == PENDING))
@@ -77,15 +82,19 @@ class TallyRecorder(Recording):
         task, attempt, state, t, worker = (c[order] for c in (task, attempt, state, t, worker))
         start, end, closes = paired(task, worker, attempt, state)
         done_s, done_e = start[closes], end[closes]
-        self._spans.append([t[done_s], t[done_e], worker[done_s], task[done_s]])
+        self._spans.append([t[done_s], t[done_e], worker[done_s], task[done_s].astype(np.int32)])
         last = (end == start) | (task[end] != task[start]) | (worker[end] != worker[start])
         still = start[~closes & last]
         self._open = [c[still] for c in (task, attempt, state, t, worker)]
 
     def tally(self) -> Tally:
         self.pack()
-        start, end, worker, task = (np.concatenate(c) for c in zip(*self._spans, strict=True))
+        if self.stream is not None:
+            self.stream.close(self)
+        start, end, worker, task = (self._joined(i) for i in range(4))
         order = np.lexsort((worker, task))  # execution_spans' order: by task, worker, time
+        del task
+        start, end, worker = start[order], end[order], worker[order]
         n = self.n_seen
         type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
         return Tally(
@@ -93,7 +102,7 @@ class TallyRecorder(Recording):
             started=self.started[:n],
             end=self.end[:n],
             end_state=self.end_state[:n],
-            spans={"start": start[order], "end": end[order], "worker": worker[order]},
+            spans={"start": start, "end": end, "worker": worker},
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,
@@ -104,6 +113,14 @@ class TallyRecorder(Recording):
             types=self.types,
             capacity=tuple(self.capacity),
         )
+
+    def _joined(self, i: int) -> np.ndarray:
+        """Column ``i`` of the ended executions in one array; its chunks freed as it is made,
+        so the join never holds every column twice."""
+        joined = np.concatenate([chunk[i] for chunk in self._spans])
+        for chunk in self._spans:
+            chunk[i] = np.zeros(0, joined.dtype)  # not a view of ``joined``: that would keep it
+        return joined
 
 
 def _first(times: np.ndarray, task: np.ndarray, t: np.ndarray, rows: np.ndarray) -> None:

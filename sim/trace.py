@@ -94,10 +94,7 @@ class Trace:
         """Write CSV or Parquet, chosen by the file's suffix."""
         path = Path(path)
         path.write_bytes(self.to_bytes(path.suffix.lstrip(".")))
-        if self.capacity:
-            columns = zip(*self.capacity, strict=True)
-            table = pa.table(dict(zip(CAPACITY_COLUMNS, columns, strict=True)))
-            pacsv.write_csv(table, capacity_path(path))
+        write_capacity(self.capacity, path)
 
     def to_bytes(self, kind: str) -> bytes:
         """The file contents for ``kind`` "csv" or "parquet" (for downloads and ``write``)."""
@@ -110,6 +107,49 @@ class Trace:
         else:
             raise TraceError(f"{kind!r}: trace files end in .csv or .parquet")
         return sink.getvalue().to_pybytes()
+
+
+def write_capacity(capacity: tuple[Capacity, ...], path: Path) -> None:
+    """Save a trace's capacity rows beside it (``capacity_path``), if it has any."""
+    if capacity:
+        columns = zip(*capacity, strict=True)
+        table = pa.table(dict(zip(CAPACITY_COLUMNS, columns, strict=True)))
+        pacsv.write_csv(table, capacity_path(path))
+
+
+class ParquetStream:
+    """A trace written to Parquet as the run makes it: a recorder hands it each chunk it packs,
+    so a run holds at most a row group (``GROUP`` rows) of it; ``read`` gives back the trace
+    ``Trace.write`` would have written, only cut into more row groups."""
+
+    GROUP = 1 << 18  # rows: about 7 MB of columns before they are written
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        empty = Trace(*(np.zeros(0, kind) for kind in COLUMN_TYPES), workers=())
+        self._writer = pq.ParquetWriter(self.path, empty.to_arrow().schema)
+        self._waiting: list[list[np.ndarray]] = []
+
+    def add(self, chunk: list[np.ndarray], recording: Recording) -> None:
+        """Rows (task, attempt, state, t, worker) that ``recording`` packed, in trace order."""
+        self._waiting.append(chunk)
+        if sum(len(c[0]) for c in self._waiting) >= self.GROUP:
+            self._flush(recording)
+
+    def close(self, recording: Recording) -> None:
+        """Write the last group, end the file, and save the capacity rows beside it."""
+        self._flush(recording)
+        self._writer.close()
+        write_capacity(tuple(recording.capacity), self.path)
+
+    def _flush(self, recording: Recording) -> None:
+        if not self._waiting:
+            return
+        columns = [np.concatenate(c) for c in zip(*self._waiting, strict=True)]
+        self._waiting.clear()
+        kinds = {"type_of": recording.type_of, "types": recording.types}
+        self._writer.write_table(Trace(*columns, workers=recording.workers, **kinds).to_arrow())
+        pa.default_memory_pool().release_unused()  # else Arrow's allocator keeps ~70 MB at 1M
 
 
 def capacity_path(path: Path) -> Path:
@@ -285,7 +325,7 @@ class Recording:
     calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows) and the
     capacity rows. Subclasses say what ``pack`` keeps of the rows."""
 
-    CHUNK = 1 << 16
+    CHUNK = 1 << 14
 
     def __init__(
         self,

@@ -106,8 +106,10 @@ def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = Fals
     """
     rows = np.arange(len(trace)) if rows is None else rows
     key = trace.task[rows]
-    if worker:
-        key = key * (len(trace.workers) + 1) + (trace.worker[rows] + 1)
+    if worker:  # in place: one key vector, not three
+        key *= len(trace.workers) + 1
+        key += trace.worker[rows]
+        key += 1
     return rows[np.argsort(key, kind="stable")]
 
 
@@ -157,8 +159,9 @@ def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """STARTED and ending rows grouped by task and worker (``order``); the positions in it of
     each STARTED, of the row after it, and whether that row ends the same execution. Only these
     rows matter: another row of the same worker and task cannot sit between the two."""
-    rows = np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION]))
-    order = by_task(trace, rows, worker=True)
+    order = by_task(
+        trace, np.flatnonzero(_in(trace.state, [STARTED, *ENDS_EXECUTION])), worker=True
+    )
     columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
     return order, *paired(*columns)
 
@@ -234,11 +237,16 @@ def after(times: np.ndarray, warmup: float) -> np.ndarray:
 
 
 def step_counts(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level)."""
-    times = np.concatenate([up, down])
-    steps = np.concatenate([np.ones(len(up)), -np.ones(len(down))])
-    order = np.lexsort((steps, times))
-    return times[order], np.cumsum(steps[order])
+    """A count that rises by one at each ``up`` time and falls at each ``down``: (times, level).
+
+    At a tie a fall comes first. The falls lead the array and the sort is stable, so one sort
+    of the times does it, with the steps a byte each: a third of a two-key sort's memory."""
+    times = np.concatenate([down, up])
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    steps = np.ones(len(order), np.int8)
+    steps[: len(down)] = -1
+    return times, np.cumsum(steps[order], dtype=np.float64)
 
 
 def binned_steps(

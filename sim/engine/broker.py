@@ -10,6 +10,7 @@ so when such redeliveries multiply without end the run stops with a ``RunawayErr
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import simpy
@@ -99,7 +100,7 @@ class Broker:
         max_redeliveries: int,
         runaway_advice: str = "",
         lanes: int = 1,
-        lane_of_task: list[int] | None = None,
+        lane_of_task: Sequence[int] | None = None,
     ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
@@ -180,7 +181,10 @@ class Broker:
         if worker.rotates:
             worker.came_from(lane)
         delivery = Delivery(message, self.env.now + self.visibility_timeout)
-        self.unacked.append(delivery)
+        unacked = self.unacked
+        while unacked and unacked[0].message.unacked is not unacked[0]:
+            unacked.popleft()  # acked: the restorer would skip it, and it holds its message
+        unacked.append(delivery)
         if self._restorer_idle is not None:
             self._restorer_idle.succeed()
             self._restorer_idle = None

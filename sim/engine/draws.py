@@ -55,6 +55,8 @@ class Draws:
 
     A task's type is drawn once by share; each type's service times come from their own stream
     (keyed by the type's index), so adding a type leaves the first type's draws as they were.
+    Per task it keeps only what a run reads again and again (arrival, type, each attempt's
+    service): a million tasks are a few 8-byte vectors, not one per kind of draw.
     """
 
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
@@ -63,9 +65,9 @@ class Draws:
         self.types = scenario.task_types
         self.arrivals, self.type_of = self._arrivals()
         self.n_tasks = len(self.arrivals)
-        self._members = [np.flatnonzero(self.type_of == j) for j in range(len(self.types))]
-        self._fail_p = np.array([t.failures.probability for t in self.types])[self.type_of]
-        self._attempts: dict[int, AttemptDraws] = {}
+        self._fail_p = np.array([t.failures.probability for t in self.types])  # per type
+        self._service: dict[int, np.ndarray] = {}
+        self._uniforms: dict[tuple[int, int], np.ndarray] = {}  # (kind, attempt): FAIL, JITTER
         self._crashes: dict[tuple[int, int], np.ndarray] = {}
 
     def _arrivals(self) -> tuple[np.ndarray, np.ndarray]:
@@ -103,23 +105,34 @@ class Draws:
 
     def attempt(self, k: int) -> AttemptDraws:
         """Draws of attempt ``k`` (0 = first execution) for every task."""
-        if k not in self._attempts:
-            n, seed = self.n_tasks, self.seed
-            self._attempts[k] = AttemptDraws(
-                service=self._service(k),
-                fail=stream(seed, FAIL, k).random(n),
-                jitter=stream(seed, JITTER, k).random(n),
-            )
-        return self._attempts[k]
+        return AttemptDraws(self.services(k), self._uniform(FAIL, k), self._uniform(JITTER, k))
 
-    def _service(self, k: int) -> np.ndarray:
-        """Service times of attempt ``k``: each type's from its own stream."""
+    def services(self, k: int) -> np.ndarray:
+        """Service times of attempt ``k`` for every task: each type's from its own stream."""
+        if k not in self._service:
+            self._service[k] = self._drawn_service(k)
+        return self._service[k]
+
+    def _drawn_service(self, k: int) -> np.ndarray:
+        if len(self.types) == 1:  # all tasks are its members, in order: no index vector
+            drawn = sample_service(
+                self.types[0].service, stream(self.seed, SERVICE, k, 0), self.n_tasks
+            )
+            return np.ascontiguousarray(drawn, dtype=np.float64)
         service = np.empty(self.n_tasks)
-        for j, (kind, members) in enumerate(zip(self.types, self._members, strict=True)):
+        for j, kind in enumerate(self.types):
+            members = np.flatnonzero(self.type_of == j)
             service[members] = sample_service(
                 kind.service, stream(self.seed, SERVICE, k, j), len(members)
             )
         return service
+
+    def _uniform(self, kind: int, k: int) -> np.ndarray:
+        """The FAIL or JITTER uniforms of attempt ``k``, drawn the first time they are read."""
+        key = (kind, k)
+        if key not in self._uniforms:
+            self._uniforms[key] = stream(self.seed, kind, k).random(self.n_tasks)
+        return self._uniforms[key]
 
     def crash(self, k: int, execution: int) -> np.ndarray:
         """Uniform draws in [0, 1) for execution ``execution`` of attempt ``k`` of every task.
@@ -136,21 +149,26 @@ class Draws:
 
     def service(self, task: int, attempt: int) -> float:
         """Seconds of work of this attempt."""
-        return float(self.attempt(attempt).service[task])
+        return float(self.services(attempt)[task])
 
     def failures(self, attempt: int) -> np.ndarray:
-        """Per task, whether attempt ``attempt`` raises outside any outage."""
-        return self.attempt(attempt).fail < self._fail_p
+        """Per task, whether attempt ``attempt`` raises outside any outage: drawn, not kept (the
+        caller keeps the answer), and not drawn at all when no type fails (a uniform in [0, 1)
+        is never below 0)."""
+        if not self._fail_p.any():
+            return np.zeros(self.n_tasks, bool)
+        p = self._fail_p[0] if len(self.types) == 1 else self._fail_p[self.type_of]
+        return stream(self.seed, FAIL, attempt).random(self.n_tasks) < p
 
     def fails(self, task: int, attempt: int, t: float) -> bool:
         """Whether this attempt raises when its work ends at scenario time ``t``."""
         f = self.task_type(task).failures
         p = failure_probability(f.probability, f.outage, t)
-        return bool(self.attempt(attempt).fail[task] < p)
+        return bool(self._uniform(FAIL, attempt)[task] < p)
 
     def countdown(self, task: int, attempt: int) -> float:
         """Seconds before the retry of this failed attempt may start."""
-        u = float(self.attempt(attempt).jitter[task])
+        u = float(self._uniform(JITTER, attempt)[task])
         return retry_delay(self.task_type(task).retry, attempt, u)
 
     def crash_point(self, task: int, attempt: int, execution: int) -> float | None:

@@ -11,7 +11,6 @@ than a process per task, so a task costs a handful of events. All randomness com
 from __future__ import annotations
 
 import gc
-from array import array
 from contextlib import contextmanager
 
 import numpy as np
@@ -32,7 +31,7 @@ from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Pool, Scenario
 from sim.tally import TallyRecorder
-from sim.trace import Recorder, Trace
+from sim.trace import ParquetStream, Recorder, Trace
 
 
 class Model:
@@ -44,6 +43,7 @@ class Model:
         seed: int | None = None,
         progress: Progress | None = None,
         summary_only: bool = False,
+        stream: ParquetStream | None = None,
         arrivals: np.ndarray | None = None,
     ) -> None:
         budget.check_fits(scenario)  # before the draws, which already hold a value per task
@@ -57,7 +57,7 @@ class Model:
         nodes = scenario.nodes
         names, types = tuple(name for name, _ in nodes), self.draws.trace_types()
         self.recorder: Recorder | TallyRecorder = (
-            TallyRecorder(names, self.draws.n_tasks, **types)
+            TallyRecorder(names, self.draws.n_tasks, **types, stream=stream)
             if summary_only
             else Recorder(names, **types)
         )
@@ -72,9 +72,9 @@ class Model:
             max_redeliveries=100 * self.draws.n_tasks + 10_000,
             runaway_advice=runaway_advice(scenario),
             lanes=len(lanes),
-            lane_of_task=np.array([lanes.index(lane) for lane in lane_of_type])[
-                self.draws.type_of
-            ].tolist()
+            lane_of_task=memoryview(
+                np.array([lanes.index(lane) for lane in lane_of_type], np.int16)[self.draws.type_of]
+            )
             if len(lanes) > 1
             else None,
         )
@@ -86,7 +86,7 @@ class Model:
         self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
-        times = array("d", np.asarray(arrivals, np.float64).tobytes())  # 8 bytes a task
+        times = memoryview(np.ascontiguousarray(arrivals, np.float64))  # Python floats, no copy
         self.producer = Producer(self.env, times, self.backend, self.broker)
 
     def _make_node(self, index: int, pool: Pool) -> Worker:
@@ -179,8 +179,14 @@ def simulate(
     return Model(scenario, seed, progress, arrivals=arrivals).run()
 
 
-def tally(scenario: Scenario, seed: int | None = None, progress: Progress | None = None) -> Tally:
-    """Run ``scenario`` keeping only what its summary reads (``sim.tally``), no trace."""
-    model = Model(scenario, seed, progress, summary_only=True)
+def tally(
+    scenario: Scenario,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    stream: ParquetStream | None = None,
+) -> Tally:
+    """Run ``scenario`` keeping only what its summary reads (``sim.tally``), no trace; with a
+    ``stream``, its trace is written to Parquet as the run makes it."""
+    model = Model(scenario, seed, progress, summary_only=True, stream=stream)
     model.play()
     return model.recorder.tally()

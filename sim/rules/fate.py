@@ -5,12 +5,11 @@ an execution learns its work (seconds of service) and whether it dies part-way t
 (keyed by the execution number, so a redelivered message draws afresh); when its work ends at
 scenario time ``t`` — the moment it would have the downstream API's answer, which an outage may
 change — whether it raises, and so the state it ends in and the countdown before its retry.
-``Fates`` is the same decisions cached as per-attempt lists for the simulator's hot path.
+``Fates`` is the same decisions cached per attempt for the simulator's hot path.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,21 +51,23 @@ _SUCCEEDED = (SUCCESS, 0.0)
 
 
 class Fates:
-    """``work`` and ``ending`` for every task of one run, cached per attempt as lists.
+    """``work`` and ``ending`` for every task of one run, cached per attempt.
 
-    Equal to the functions above (a test holds them so over many draws); the lists spare the
-    simulator a NumPy scalar per execution. It counts executions of each (task, attempt) as they
-    start, as the live worker counts them in Redis.
+    Equal to the functions above (a test holds them so over many draws). The per-task vectors
+    are read through memoryviews of the draws' arrays and failures as one byte a task: indexing
+    either gives a Python number (no NumPy scalar per execution) as fast as a list does, at
+    no copy or a byte a task rather than a list's 8 bytes of pointers. It counts executions of
+    each (task, attempt) as they start, as the live worker counts them in Redis.
     """
 
     def __init__(self, draws: Draws) -> None:
         self.draws = draws
         self._outages = any(t.failures.outage for t in draws.types)
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
-        self.type_of = draws.type_of.tolist()  # per task, its type's index
+        self.type_of = memoryview(draws.type_of)  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
         self._service: dict[int, Sequence[float]] = {}
-        self._failures: dict[int, list[bool]] = {}
+        self._failures: dict[int, bytes] = {}
         self._executions: dict[tuple[int, int], int] = {}
 
     def service(self, attempt: int) -> Sequence[float]:
@@ -74,8 +75,7 @@ class Fates:
         try:
             return self._service[attempt]
         except KeyError:
-            service = self.draws.attempt(attempt).service  # 8 bytes a task, not a list's 32
-            return self._service.setdefault(attempt, array("d", service.tobytes()))
+            return self._service.setdefault(attempt, memoryview(self.draws.services(attempt)))
 
     def crash_point(self, task: int, attempt: int) -> float | None:
         """``work(...).crash_at`` of the next execution of (task, attempt), which it counts."""
@@ -105,8 +105,8 @@ class Fates:
         """Before the retry of ``task`` whose pool child died (``task_retry_on_worker_lost``)."""
         return lost_child_countdown(self.draws.task_type(task).retry)
 
-    def _failed(self, attempt: int) -> list[bool]:
+    def _failed(self, attempt: int) -> bytes:
         try:
             return self._failures[attempt]
         except KeyError:
-            return self._failures.setdefault(attempt, self.draws.failures(attempt).tolist())
+            return self._failures.setdefault(attempt, self.draws.failures(attempt).tobytes())

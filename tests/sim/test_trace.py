@@ -4,8 +4,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim import scenario
-from sim.engine.model import simulate
-from sim.trace import COLUMNS, TYPE_COLUMNS, Recorder, TraceError, read
+from sim.engine.model import simulate, tally
+from sim.trace import (
+    COLUMNS,
+    TYPE_COLUMNS,
+    ParquetStream,
+    Recorder,
+    Recording,
+    TraceError,
+    read,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +126,26 @@ def test_a_directory_or_binary_file_is_named_and_never_quoted(tmp_path):
     (tmp_path / "b.csv").write_bytes(b"task_id,attempt,state,t,worker\n\xff\xfe,0,PENDING,0,\n")
     with pytest.raises(TraceError, match="not UTF-8 text"):
         read(tmp_path / "b.csv")
+
+
+@pytest.mark.parametrize("name", ["thumbnails_and_reports", "node_autoscale_cycle"])
+def test_a_trace_streamed_to_parquet_reads_back_as_the_trace_written_at_the_end(
+    name, tmp_path, monkeypatch
+):
+    """Task types and nodes added during the run, cut into many chunks and row groups."""
+    sc = scenario.load(f"scenarios/{name}.toml")
+    length = {"run.duration": 7200.0} if sc.run.duration else {"run.tasks": 1500}
+    sc = sc.replace(**length, **{"failures.crash_probability": 0.05})
+    simulate(sc).write(tmp_path / "end.parquet")
+    monkeypatch.setattr(Recording, "CHUNK", 101)
+    monkeypatch.setattr(ParquetStream, "GROUP", 500)
+    tally(sc, stream=ParquetStream(tmp_path / "streamed.parquet"))
+    assert pq.ParquetFile(tmp_path / "streamed.parquet").num_row_groups > 3
+    end, streamed = read(tmp_path / "end.parquet"), read(tmp_path / "streamed.parquet")
+    for column in ("task", "attempt", "state", "t", "worker", "task_ids", "type_of"):
+        assert np.array_equal(getattr(end, column), getattr(streamed, column)), column
+    assert (end.workers, end.types, end.capacity) == (
+        streamed.workers,
+        streamed.types,
+        streamed.capacity,
+    )

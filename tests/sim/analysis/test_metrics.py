@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from sim.analysis import metrics
 from sim.analysis.metrics import summarize
 from sim.trace import from_arrow
 
@@ -88,3 +89,14 @@ def test_task_history_lists_each_tasks_states_in_order():
         "b": ["PENDING", "RECEIVED", "STARTED", "SUCCESS"],
         "c": ["PENDING"],
     }
+
+
+def test_a_step_count_takes_a_fall_before_a_rise_at_the_same_time():
+    """Against the plain definition: events sorted by (time, step), the count summed in order."""
+    rng = np.random.default_rng(3)
+    up, down = rng.integers(0, 20, 300) / 2, rng.integers(0, 20, 250) / 2  # many ties
+    times, level = metrics.step_counts(up, down)
+    events = sorted([(t, 1.0) for t in up.tolist()] + [(t, -1.0) for t in down.tolist()])
+    assert times.tolist() == [t for t, _ in events]
+    assert level.tolist() == np.cumsum([s for _, s in events]).tolist()
+    assert level.dtype == np.float64

@@ -1,5 +1,6 @@
 import numpy as np
 
+from sim import scenario
 from sim.engine.draws import Draws
 from tests.sim.helpers import make
 
@@ -67,3 +68,21 @@ def test_trace_replay_reads_arrival_times(tmp_path):
     (tmp_path / "a.csv").write_text("t\n10.0\n10.5\n12.0\n")
     d = Draws(make(**{"arrivals.process": "trace", "arrivals.file": str(tmp_path / "a.csv")}))
     assert list(d.arrivals) == [0.0, 0.5, 2.0]
+
+
+def test_failures_are_the_fail_draws_below_each_types_probability():
+    """``failures`` draws without keeping; it must agree with the kept uniforms, per type, and
+    be all False without drawing when no type fails."""
+    for p in (0.0, 0.3):
+        d = Draws(make(**{"run.tasks": 2000, "failures.probability": p}))
+        for k in range(2):
+            assert np.array_equal(d.failures(k), d.attempt(k).fail < p)
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    sc = sc.replace(**{"run.tasks": 2000, "failures.probability": 0.2})
+    d = Draws(sc)
+    p = np.array([t.failures.probability for t in sc.task_types])[d.type_of]
+    assert p.any() and len(set(d.type_of.tolist())) == 2
+    assert np.array_equal(d.failures(1), d.attempt(1).fail < p)
+    assert np.array_equal(
+        np.frombuffer(memoryview(d.services(0)), np.float64), d.attempt(0).service
+    )
