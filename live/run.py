@@ -66,7 +66,7 @@ def check_live(sc: Scenario) -> None:
                 f"{field}deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
                 f"a live run keeps its workers up. Set {field}deploy_every = 0 to run it live."
             )
-        if w.node_autoscaler != "none":
+        if w.node_autoscaled:
             raise ScenarioError(
                 f"{field}node_autoscaler = {w.node_autoscaler!r}: adding and removing worker "
                 "nodes is simulated only; a live run keeps its nodes. Set "

@@ -403,7 +403,7 @@ def _check_routing(s: Scenario) -> None:
     for i, p in enumerate(s.pools or (None,)):
         w = p.workers if p else s.workers
         where = f"pools[{i}]." if p else "workers."
-        if w.node_autoscaler != "none" and (
+        if w.node_autoscaled and (
             error := node_autoscale.bounds_error(w.count, w.min_nodes, w.max_nodes, where)
         ):
             raise ScenarioError(error)

@@ -249,6 +249,11 @@ class Workers:
         return self.autoscale_max or self.concurrency
 
     @property
+    def node_autoscaled(self) -> bool:
+        """A node autoscaler adds and removes this pool's nodes (``count`` is where it starts)."""
+        return self.node_autoscaler != "none"
+
+    @property
     def slots(self) -> int:
         """Execution slots in the whole pool (at most, under autoscale)."""
         return self.count * self.processes

@@ -42,7 +42,7 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
     60 s cooldown."""
     pool = frontier.varying_pool(sc)
     key, w = _key(sc, pool), pool.workers
-    if w.node_autoscaler != "none":
+    if w.node_autoscaled:
         mean = analytic.workers_to_keep_up(sc, pool.name) or w.count
         static = {
             f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): n}
@@ -102,7 +102,7 @@ def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
     series = {}
     for p in filter(capacity_varies, sc.worker_pools):
         names = {trace.workers[i] for i in members[p.name][0]}
-        nodes = p.workers.node_autoscaler != "none"
+        nodes = p.workers.node_autoscaled
         rows = [row for row in trace.capacity if row[1] in names]
         label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
         series[label] = (nodes_over_time if nodes else processes_over_time)(rows, end)

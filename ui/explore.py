@@ -146,7 +146,7 @@ def prepare_counts(sc: Scenario, base: Scenario) -> None:
     every count would cost each page view a whole sweep at full size. A widget change meanwhile
     stops this at its next progress report (Streamlit interrupts a script at its next element),
     so the user never waits for it."""
-    if several(sc) or sc.workers.node_autoscaler != "none":
+    if several(sc) or sc.workers.node_autoscaled:
         return
     now = sc.workers.count
     others = sorted((n for n in sweep_plan(sc, base)[1] if n != now), key=lambda n: abs(n - now))
@@ -260,7 +260,7 @@ def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> Non
     if several(sc):
         size_pools(sc, base, page)
         return
-    if sc.workers.node_autoscaler != "none":
+    if sc.workers.node_autoscaled:
         st.info(NODES_FOLLOW)
         return
     target = st.number_input(

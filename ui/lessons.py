@@ -126,7 +126,7 @@ def scaled_cost(each) -> str | None:
     """The cost figure that moves when the lesson's pools scale, either side: node-seconds
     under a node autoscaler, worker-seconds under --autoscale; None for fixed pools."""
     pools = [p.workers for sc in (each.scenario, each.fixed()) for p in sc.worker_pools]
-    if any(w.node_autoscaler != "none" for w in pools):
+    if any(w.node_autoscaled for w in pools):
         return "node_seconds"
     if any(w.autoscale_max for w in pools):
         return "worker_seconds"

@@ -307,7 +307,7 @@ def varies(scenario: Scenario) -> bool:
     [arrivals] or a task type's) or a node autoscaler. Mean ρ then hides the peaks."""
     rates = [scenario.arrivals, *(t.arrivals for t in scenario.task_types if t.arrivals)]
     return any(a.process in VARYING for a in rates) or any(
-        p.workers.node_autoscaler != "none" for p in scenario.worker_pools
+        p.workers.node_autoscaled for p in scenario.worker_pools
     )
 
 
@@ -315,7 +315,7 @@ def most_nodes(pool: Pool) -> tuple[int, str]:
     """The most nodes a pool can reach, and what sets it (``max_nodes`` or ``count``). Its
     slots per node are already the most: MAX processes under --autoscale."""
     w = pool.workers
-    return (w.max_nodes, "max_nodes") if w.node_autoscaler != "none" else (w.count, "count")
+    return (w.max_nodes, "max_nodes") if w.node_autoscaled else (w.count, "count")
 
 
 def intensities_at_most(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:

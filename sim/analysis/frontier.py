@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.runs import capacity_varies
 from sim.analysis.sweep import sweep_changes
 from sim.scenario import Scenario
 from sim.sections import Pool
@@ -38,19 +39,12 @@ class FrontierPoint:
 
 def varying_pool(sc: Scenario) -> Pool | None:
     """The first pool whose capacity follows its load (``--autoscale`` or a node autoscaler)."""
-    return next(
-        (
-            p
-            for p in sc.worker_pools
-            if p.workers.autoscale_max > 0 or p.workers.node_autoscaler != "none"
-        ),
-        None,
-    )
+    return next(filter(capacity_varies, sc.worker_pools), None)
 
 
 def cost_unit(pool: Pool) -> str:
     """What a pool's policy pays for: nodes under a node autoscaler, else pool processes."""
-    return "node_seconds" if pool.workers.node_autoscaler != "none" else "worker_seconds"
+    return "node_seconds" if pool.workers.node_autoscaled else "worker_seconds"
 
 
 def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
@@ -58,7 +52,7 @@ def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
     fields it sets on ``pool``."""
     key = (lambda f: f"pools.{pool.name}.{f}") if sc.pools else (lambda f: f"workers.{f}")
     w = pool.workers
-    if w.node_autoscaler != "none":
+    if w.node_autoscaled:
         counts = np.linspace(w.min_nodes, w.max_nodes, STATIC_SIZES).round().astype(int)
         static = {
             f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): int(n)}

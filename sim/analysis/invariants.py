@@ -272,8 +272,7 @@ def redelivery_delay(scenario: Scenario | None) -> float:
         return 0.0
     a = scenario.ack
     shuts_down = any(
-        p.workers.node_autoscaler != "none" or p.workers.deploy_every > 0
-        for p in scenario.worker_pools
+        p.workers.node_autoscaled or p.workers.deploy_every > 0 for p in scenario.worker_pools
     )
     requeues = shuts_down or (
         scenario.failures.crash_kind == "child"

@@ -56,7 +56,7 @@ def summary(
 
 def capacity_varies(pool: Pool) -> bool:
     """Whether a pool's capacity follows its load: Celery's --autoscale or a node autoscaler."""
-    return pool.workers.autoscale_max > 0 or pool.workers.node_autoscaler != "none"
+    return pool.workers.autoscale_max > 0 or pool.workers.node_autoscaled
 
 
 def alive_slot_seconds(
@@ -107,7 +107,7 @@ def added_to(name: str, scenario: Scenario) -> str | None:
         pool, _, number = name.rpartition("-")
     else:
         pool, number = scenario.worker_pools[0].name, name[1:] if name[:1] == "w" else ""
-    scaled = {p.name for p in scenario.worker_pools if p.workers.node_autoscaler != "none"}
+    scaled = {p.name for p in scenario.worker_pools if p.workers.node_autoscaled}
     return pool if number.isdigit() and pool in scaled else None
 
 

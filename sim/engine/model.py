@@ -144,7 +144,7 @@ class Model:
                 self.env.process(rolling_deploys(self.env, nodes, every, self.producer))
         self.start_workers()
         for pool in pools:
-            if pool.workers.node_autoscaler != "none":
+            if pool.workers.node_autoscaled:
                 NodeAutoscaler(self, pool, self.members(pool))
         with cyclic_gc_paused():
             self.env.run()
