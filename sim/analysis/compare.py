@@ -109,7 +109,7 @@ class Comparison:
 
 def sent_times(live: Trace) -> np.ndarray | None:
     """Per task, when the live run's producer sent it (its first PENDING row); None if some
-    task was never sent (a run stopped early)."""
+    task was never sent (a run stopped early: the drawn arrivals then)."""
     sent = first_time(live, PENDING)
     if not len(sent) or np.isnan(sent).any():
         return None
@@ -129,10 +129,7 @@ def simulated_beside(
     puts at one instant reached Redis over seconds of scenario time; simulated at the drawn
     instants, every task of it would have waited longer than on the real queue."""
     at = costs.at_time_scale(scenario, time_scale)
-    sent = sent_times(live)
-    if sent is not None and len(sent) != Draws(at, seed).n_tasks:
-        sent = None  # not a run of this scenario's tasks: its drawn arrivals
-    return simulate(at, seed, progress, arrivals=sent)
+    return simulate(at, seed, progress, arrivals=sent_times(live))
 
 
 def costless(scenario: Scenario, time_scale: float) -> str | None:
