@@ -86,9 +86,10 @@ class Autoscaler:
     def _forked(self, _event) -> None:
         """One more fork is done: the process exists, and the capacity rows count it from
         here, as the live run counts a node's children in /proc."""
-        if self.worker.autoscaler is self and self.unforked:
+        w = self.worker
+        if w.autoscaler is self and not w.down and self.unforked:
             self.unforked -= 1
-            self.worker.capacity_changed()
+            w.capacity_changed()
 
     def _started(self, event) -> None:
         """New processes take work (unless this life of the node is over); forks made one
