@@ -209,6 +209,12 @@ def set_in_tables(base: Scenario, heading: str) -> str | None:
             for p in base.pools
         )
         return f"Each pool's other [workers] fields are set in its [[pools]] table: {each}"
+    if heading == "Workers" and base.workers.node_autoscaled:
+        w = base.workers
+        return (
+            f"Workers is the node count a run starts with: the node autoscaler then keeps "
+            f"{w.min_nodes} to {w.max_nodes} nodes as the queue moves"
+        )
     if heading == "Failures and retries" and base.tasks:
         return "Failures and retries: each task type's own, set in its [[tasks]] table"
     return None

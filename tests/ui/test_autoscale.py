@@ -97,6 +97,7 @@ def test_a_node_autoscaler_is_set_against_static_node_counts_and_drawn_as_nodes(
     app = pasted(HOUR)
     assert "explore-node_autoscale_cycle-tasks" not in {s.key for s in app.sidebar.select_slider}
     assert any("Run: 3600 s of arrivals" in c.value for c in app.sidebar.caption)
+    assert any("keeps 1 to 12 nodes" in c.value for c in app.sidebar.caption)
     rows = table(app, "node-seconds").set_index("pool")["node-seconds"]
     assert list(rows.index) == [
         "static 5 nodes",
