@@ -72,16 +72,18 @@ def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no
 @pytest.mark.alone
 def test_a_burst_on_autoscale_8_1_grows_and_shrinks_as_simulated(redis_url, no_leftovers):
     """Issue #19's fidelity check: ``autoscale_burst`` (one node, ``--autoscale 8,1``, bursts
-    of 200 two-second tasks 200 s apart) cut to two bursts, live at time scale 0.05 and
+    of 200 two-second tasks 200 s apart) cut to two bursts, live at time scale 0.1 and
     simulated beside it: the burst's p95 sojourn and wait, and the pool processes over time
-    (worker-seconds), agree within compare's 15 %. Measured +1 % to +4 % and -3 % at load 3
-    on 2 cores. About 30 s wall."""
+    (worker-seconds), agree within compare's 15 %. Measured -11 %, -12 % and -2 % on a quiet
+    host, -9 %, -8 % and -1 % at load 2. At 0.05 Celery's wall-clock costs (fork, hand-over;
+    measured on a loaded host) are twice the share of a task, and a quiet host missed by
+    16-18 % (DESIGN, "Fidelity of a burst"). About 45 s wall."""
     from sim import scenario
     from sim.analysis.compare import compare, simulated_beside
 
     sc = scenario.load("scenarios/autoscale_burst.toml", ["run.tasks=400"])
-    live = run_live(sc, redis_url, time_scale=0.05)
-    sim = simulated_beside(sc, live, time_scale=0.05)
+    live = run_live(sc, redis_url, time_scale=0.1)
+    sim = simulated_beside(sc, live, time_scale=0.1)
     figures = {f.figure: f for f in compare(sc, sim, live).figures}
     for name in ("sojourn_p95", "wait_p95", "worker_seconds", "tasks_succeeded"):
         assert figures[name].ok, figures[name]
