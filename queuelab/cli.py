@@ -274,6 +274,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         fit = fit_overheads(trace, sc, args.seed, args.time_scale)
     except CalibrationError as err:
         raise BadInput(str(err)) from None
+    if fit.handover is None:
+        print(
+            f"queuelab: warning: only {fit.handovers_used} tasks waited for a slot: the "
+            "hand-over was not fitted (calibrate at a higher arrival rate or with fewer workers)",
+            file=sys.stderr,
+        )
     how = f"a live run at time scale {args.time_scale:g}" + (
         f" with --set {' '.join(args.set)}" if args.set else ""
     )

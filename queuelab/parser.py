@@ -191,9 +191,10 @@ def _calibrate(sub) -> None:
         sub,
         "calibrate",
         help="fit the simulator's overheads to a short live run; write a calibrated scenario",
-        description="Run the scenario live, fit overhead.dispatch and overhead.record to its "
-        "trace (the drawn service times are known, so the rest is overhead), and write the "
-        "scenario with them to --out. Simulate that file at other worker counts or rates.",
+        description="Run the scenario live, fit overhead.dispatch, overhead.record and the "
+        "hand-over between back-to-back tasks to its trace (the drawn service times are known, "
+        "so the rest is overhead), and write the scenario with them to --out. Simulate that "
+        "file at other worker counts or rates.",
     )
     p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")

@@ -55,14 +55,19 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
     assert r.returncode == 0, r.stderr
     fit = json.loads(r.stdout)
     assert fit["dispatch"] > 0 and fit["record"] > 0  # real Celery costs something per task
+    assert fit["handover_field"] == "handover_late" and 0 < fit["handover"] < 0.2
 
     # the file is mmc.toml with the fitted fields, not the calibration run's --set overrides
-    assert scenario.load(out).replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0}) == (
-        scenario.load("scenarios/mmc.toml")
-    )
+    fitted = {
+        "overhead.dispatch": fit["dispatch"],
+        "overhead.record": fit["record"],
+        "overhead.model": "celery",
+        "overhead.handover_late": fit["handover"],
+    }
+    raw = scenario.load("scenarios/mmc.toml", [*BASE, "workers.count=4", "arrivals.rate=2.4"])
+    assert scenario.load(out) == scenario.load("scenarios/mmc.toml").replace(**fitted)
     calibrated = scenario.load(out, [*BASE, "workers.count=4", "arrivals.rate=2.4"])
-    assert calibrated.overhead.dispatch == pytest.approx(fit["dispatch"])
-    raw = calibrated.replace(**{"overhead.dispatch": 0.0, "overhead.record": 0.0})
+    assert calibrated == raw.replace(**fitted)
     live = summarize(run_live(raw, redis_url, time_scale=SCALE), 4, engine="live")
     # the fit is in wall seconds: at the live run's time scale it is fit ÷ SCALE scenario seconds
     predicted = summarize(simulate(costs.at_time_scale(calibrated, SCALE)), 4)

@@ -1,9 +1,16 @@
 import tomllib
 
+import numpy as np
 import pytest
 
 from sim import scenario
-from sim.analysis.calibrate import CalibrationError, Fit, calibrated_text, fit_overheads
+from sim.analysis.calibrate import (
+    CalibrationError,
+    Fit,
+    calibrated_text,
+    fit_overheads,
+    handover_gaps,
+)
 from sim.engine.model import simulate
 from tests.sim.helpers import make
 
@@ -67,3 +74,46 @@ def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(t
         "overhead",
     }
     assert "--set run.tasks=600" in out.read_text().splitlines()[1]  # said, not applied
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_fit_recovers_the_handover_a_trace_was_made_with(late):
+    """Busy slots (rate 7 on 8 slots) hand over back to back; the fit is in the ack mode's
+    field and puts Celery's costs in the calibrated file."""
+    handover = 0.03 if late else 0.01
+    field = "handover_late" if late else "handover"
+    sc = make(
+        **{
+            "run.tasks": 2000,
+            "workers.count": 4,
+            "workers.concurrency": 2,
+            "arrivals.rate": 7.0,
+            "ack.late": late,
+            f"overhead.{field}": handover,
+        }
+    )
+    fit = fit_overheads(simulate(sc), sc)
+    assert fit.handover_field == field
+    assert fit.handover == pytest.approx(handover, abs=1e-9)
+    assert fit.handovers_used > 500
+
+
+def test_handover_gaps_match_each_node_first_in_first_out():
+    """Two slots on node 0 end at 1.0 and 1.2 and start their waiting tasks 0.05 later; a task
+    that came after its slot freed found it idle (no gap); node 1's ends are its own."""
+    node = np.array([0, 0, 0, 0, 0, 1, 1])
+    start = np.array([0.0, 0.1, 1.05, 1.25, 3.0, 0.0, 2.02])
+    end = np.array([1.0, 1.2, 2.0, 2.1, 4.0, 2.0, 3.0])
+    ready = np.array([0.0, 0.0, 0.5, 1.1, 2.9, 0.0, np.nan])
+    gaps = handover_gaps(node, start, end, ready)
+    assert gaps == pytest.approx([0.05, 0.05])
+
+
+def test_too_few_waiting_tasks_fit_no_handover_and_write_none(tmp_path):
+    """A quiet run (rate 0.5 on 4 slots) rarely queues: the hand-over keeps its default."""
+    sc = make(**{"run.tasks": 200, "arrivals.rate": 0.5, "workers.count": 4})
+    fit = fit_overheads(simulate(sc), sc)
+    assert fit.handover is None and fit.handovers_used < 10
+    out = tmp_path / "calibrated.toml"
+    out.write_text(calibrated_text("scenarios/mmc.toml", fit, out, "a test"))
+    assert set(tomllib.loads(out.read_text())["overhead"]) == {"model", "dispatch", "record"}
