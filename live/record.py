@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from celery import Celery
 
 from live.broker_wait import QueueSampler
@@ -39,6 +40,7 @@ from live.recorded_types import (
 )
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
+from sim.analysis.calibrate import MIN_HANDOVERS, handover_gaps
 from sim.scenario import Scenario
 
 # [workers] fields the recorded pools set for themselves
@@ -77,6 +79,7 @@ class Recording:
         self.hosts: set[str] = set()  # worker nodes heard from
         self.started: dict[str, tuple[float, str]] = {}  # uuid → (time, hostname) of the run
         self.ended: list[tuple[str, str, float | None, str]] = []  # uuid, kind, runtime, host
+        self.runs: list[tuple[str, float, float, str]] = []  # host, start, body's end, uuid
         self.retried_at: dict[str, list[float]] = defaultdict(list)  # uuid → its task-retried
         self.etas: dict[tuple[str, int], float] = {}  # (uuid, retries) → the ETA it was sent with
         self.running: dict[str, int] = defaultdict(int)
@@ -125,6 +128,7 @@ class Recording:
         began, host = self.started.pop(uuid)
         self.running[host] -= 1
         self.ended.append((uuid, kind, runtime or t - began, host))
+        self.runs.append((host, began, began + (runtime or t - began), uuid))
 
     def countdowns(self) -> list[tuple[str, float]]:
         """(uuid, countdown) of each retry seen: the ETA its n-th retry was received with after
@@ -165,6 +169,23 @@ class Recording:
             hosts=frozenset(host for _, _, host in ended if host),
         )
 
+    def handover(self, arrived: dict[str, float]) -> np.ndarray:
+        """Celery's hand-over on these nodes (``calibrate.handover_gaps``): from the end of a
+        slot's task body (its start + runtime) to the start of a task that had arrived by then.
+        Only a task's first run: a retry waits out its countdown, not for a slot."""
+        if not self.runs:
+            return np.zeros(0)
+        host, start, end, uuids = zip(*sorted(self.runs, key=lambda run: run[1]), strict=True)
+        node = {name: i for i, name in enumerate(sorted(set(host)))}
+        seen: set[str] = set()
+        ready = []
+        for uuid in uuids:
+            ready.append(np.nan if uuid in seen else arrived.get(uuid, np.nan))
+            seen.add(uuid)
+        return handover_gaps(
+            np.array([node[name] for name in host]), np.array(start), np.array(end), np.array(ready)
+        )
+
     def observed(self, arrived: dict[str, float], settings: WorkerSettings) -> dict[str, Any]:
         """The scenario fields the events and the nodes showed (dotted key → value)."""
         by_name = [self.seen(name, arrived) for name in sorted(set(self.names.values()))]
@@ -201,6 +222,10 @@ class Recording:
         write_column(service_file, "seconds", everything.runtimes)
         fields = self.observed(arrived, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
+        gaps = self.handover(arrived)
+        if len(gaps) >= MIN_HANDOVERS:
+            late = "_late" if fields.get("ack.late") else ""
+            fields[f"overhead.handover{late}"] = round(float(gaps.mean()), 6)
         names = sorted({self.names[uuid] for uuid in arrived})
         type_notes = (
             self.task_types(out, names, arrived, settings, fields) if len(names) > 1 else []
@@ -209,7 +234,12 @@ class Recording:
         rate = (len(arrivals) - 1) / span
         unseen = sampler.estimate(arrivals[0], arrivals[-1], rate) if reserved else ""
         source, warnings = arrival_source(reserved, len(arrivals), unseen)
-        notes = [load_note(rate, span, everything.runtimes, fields), *warnings, *settings.notes]
+        notes = [
+            load_note(rate, span, everything.runtimes, fields),
+            handover_note(gaps),
+            *warnings,
+            *settings.notes,
+        ]
         if settings.mixed and "pools" not in fields:  # pools give each their own concurrency
             notes.append(settings.mixed)
         out.write_text(scenario_text(fields, [*notes, *type_notes]))
@@ -258,6 +288,20 @@ def load_note(rate: float, span: float, runtimes: Sequence[float], fields: dict[
     return (
         f"observed: {rate:.4g} tasks/s over {span:.4g} s, mean service {service:.4g} s, "
         f"so the {slots} slots were {rate * service / slots:.0%} busy"
+    )
+
+
+def handover_note(gaps: np.ndarray) -> str:
+    """What the hand-over was measured from, or why it was not."""
+    if len(gaps) < MIN_HANDOVERS:
+        return (
+            f"hand-over: {len(gaps)} tasks waited for a slot, too few to measure Celery's cost "
+            "between back-to-back tasks: its default is assumed"
+        )
+    return (
+        f"hand-over: a slot started a waiting task a mean {gaps.mean() * 1000:.3g} ms (median "
+        f"{np.median(gaps) * 1000:.3g} ms) after its last one ended, over {len(gaps)} "
+        "back-to-back starts: Celery's own cost, which grows with the host's load"
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import redis
 
-from live.record import Recording, arrival_source
+from live.record import Recording, arrival_source, handover_note
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
@@ -196,13 +196,14 @@ def test_record_a_deployment_and_replay_it(redis_url, tmp_path, no_leftovers):
 
 def without_sent_events(redis_url, client, out) -> None:
     """A producer without task-sent events: arrivals are reservations, and the recording says so.
-    A burst of 8 on 2 slots × prefetch 2: the last 4 wait in Redis, unseen by the events."""
+    A burst of 16 on 2 slots × prefetch 2: the last 12 wait in Redis, unseen by the events; 14
+    start when a slot frees, so the hand-over between back-to-back tasks is measured."""
     resize_image = producer(redis_url, sent_events=False)
     client.delete("deployment:done")
     with recording(redis_url, out) as recorder:
-        for _ in range(8):
+        for _ in range(16):
             resize_image.apply_async((0.2, False))
-        wait_done(client, 8)
+        wait_done(client, 16)
         stdout, stderr = stopped(recorder, signal.SIGTERM)
     assert recorder.returncode == 130, stderr
     assert json.loads(stdout)["arrivals_from"] == "task-received"
@@ -211,7 +212,14 @@ def without_sent_events(redis_url, client, out) -> None:
     wait = re.search(r"LLEN samples of deployment put that wait at ([\d.e-]+) s", stderr)
     assert wait and float(wait[1]) > 0, stderr
     assert "# no task-sent events: arrivals are task-received times" in out.read_text()
-    assert scenario.load(out).run.tasks == 8
+    recorded = scenario.load(out)
+    assert recorded.run.tasks == 16
+    # late ack: test_celery_costs.py measured medians of 17-25 ms on a loaded host and pins
+    # 4-60 ms; milliseconds here too, not nothing and not a tenth of a second
+    assert 0.001 < recorded.overhead.handover_late < 0.1, out.read_text()
+    assert re.search(
+        r"# hand-over: a slot started a waiting task a mean [\d.]+ ms", out.read_text()
+    )
 
 
 def test_arrivals_are_send_times_where_heard_and_reservations_otherwise():
@@ -323,3 +331,26 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
         {"deployment.resize_image": 20, "deployment.send_report": 10}, abs=8
     )  # each arrival's type drawn by its share
     assert set(json.loads(simulated.stdout)["by_pool"]) == {"deployment", "reports"}
+
+
+def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start():
+    """One slot: b arrived while a ran and started 20 ms after a's body ended (start +
+    runtime); c came after b ended and found the slot idle; b's retry waited out a countdown."""
+    recording = Recording()
+    for kind, uuid, t, extra in [
+        ("task-sent", "a", 0.0, {}),
+        ("task-started", "a", 0.1, {"hostname": "n1"}),
+        ("task-sent", "b", 0.2, {}),
+        ("task-succeeded", "a", 0.65, {"runtime": 0.5}),
+        ("task-started", "b", 0.62, {"hostname": "n1"}),
+        ("task-retried", "b", 1.05, {"runtime": 0.4}),
+        ("task-sent", "c", 2.0, {}),
+        ("task-started", "c", 2.01, {"hostname": "n1"}),
+        ("task-succeeded", "c", 2.5, {"runtime": 0.45}),
+        ("task-started", "b", 2.47, {"hostname": "n1"}),
+        ("task-succeeded", "b", 2.6, {"runtime": 0.1}),
+    ]:
+        recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, **extra})
+    arrived, _ = recording.first_arrivals()
+    assert recording.handover(arrived) == pytest.approx([0.02])
+    assert "1 tasks waited for a slot, too few" in handover_note(recording.handover(arrived))
