@@ -325,16 +325,20 @@ def arrival_source(reserved: int, tasks: int, unseen: str) -> tuple[str, tuple[s
 
 
 def record(
-    redis_url: str, duration: float, out: Path, stop: threading.Event | None = None
+    redis_url: str,
+    duration: float,
+    out: Path,
+    stop: threading.Event | None = None,
+    recording: Recording | None = None,
 ) -> Recorded:
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
-    write ``out`` from what was heard."""
+    write ``out`` from what was heard (into ``recording``, for a caller that reads it too)."""
     app = Celery("queuelab-record", broker=redis_url, set_as_current=False)
     # its own app: kombu connections are not shared between threads
     sampler = QueueSampler(
         Celery("queuelab-llen", broker=redis_url, set_as_current=False), redis_url
     )
-    recording = Recording()
+    recording = recording or Recording()
     sampler.find_queues()  # before listening, so the sampling covers every task heard
     done = threading.Event()
     sampling = threading.Thread(target=sampler.run, args=(done,), daemon=True)

@@ -236,6 +236,7 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from live.host_cpu import BusyShare
     from sim.analysis.compare import compare, costless, producer_lag, simulated_beside
 
     sc = scenario.load(args.scenario, args.set)
@@ -243,12 +244,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     warning = costless(sc, args.time_scale)
     if warning:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
-    live_trace, stop, _ = _run_live(args, sc)
+    with BusyShare() as host:
+        live_trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
     sim_trace = simulated_beside(sc, live_trace, args.time_scale, seed)
-    result = compare(sc, sim_trace, live_trace, tolerance=args.tolerance)
+    result = compare(sc, sim_trace, live_trace, args.tolerance, host_busy=host.share)
     lag = producer_lag(sc, sim_trace, seed)
     if args.json:
         print(json.dumps({**result.to_dict(), "producer_lag": lag}))

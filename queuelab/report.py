@@ -123,6 +123,8 @@ def comparison_text(result: Comparison) -> list[str]:
     lines.append(
         f"\nKolmogorov-Smirnov distance: wait {result.ks_wait:.3f}, sojourn {result.ks_sojourn:.3f}"
     )
+    if result.host_busy is not None:
+        lines.append(f"host CPUs {result.host_busy:.0%} busy during the live run")
     lines.append(f"\n{'state flow':<22}{'sim':>8}{'live':>8}")
     for flow in sorted(set(result.flows_sim) | set(result.flows_live)):
         sim, live = result.flows_sim.get(flow, 0), result.flows_live.get(flow, 0)
