@@ -126,17 +126,22 @@ def main() -> None:
             sc, real = run(url, 2, args.tasks, Path(tmp) / "two.toml")
             load = os.getloadavg()[0]
             _, real3 = run(url, 3, args.tasks, Path(tmp) / "three.toml")
+            report(sc, real, real3, f"load {load:.1f}" + " (two spinners)" * args.busy)
     finally:
         for spinner in spinners:
             spinner.kill()
+
+
+def report(sc: Scenario, real: tuple[float, float], real3: tuple[float, float], how: str) -> None:
+    """The predictions from the recording ``sc`` against the truths, as a table."""
     late = "handover_late" if sc.ack.late else "handover"
     pool = sc.pools[0].name if sc.pools else None
     count = f"pools.{pool}.count" if pool else "workers.count"
     default = {f"overhead.{late}": getattr(scenario.load(None).overhead, late)}
     print(
-        f"{args.tasks} tasks, load {load:.1f}{' (two spinners)' if args.busy else ''}; "
-        f"recorded hand-over {getattr(sc.overhead, late) * 1000:.1f} ms; p95 in seconds, "
-        f"simulated = mean over seeds {SEEDS.start}-{SEEDS.stop - 1}"
+        f"{sc.run.tasks} tasks, {how}; recorded hand-over "
+        f"{getattr(sc.overhead, late) * 1000:.1f} ms; p95 in seconds, simulated = mean over "
+        f"seeds {SEEDS.start}-{SEEDS.stop - 1}"
     )
     print("| prediction | sim wait p95 | real | diff | sim sojourn p95 | real | diff |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
