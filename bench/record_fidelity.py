@@ -6,7 +6,7 @@ a mix of short resizes (0.1-0.3 s, 10 % failing, never retried) and long reports
 retried once 0.3 s later). ``queuelab record`` listens while it runs; the truth is what Celery's
 own events show (wait: send to first start; sojourn: send to the end of the last run's body).
 Then ``simulate`` of the recorded scenario over 5 seeds (the mean of their p95s) is set against
-it, as recorded (with the hand-over it measured) and with the hand-over's default, and against a
+it, as recorded (with the hand-over and dispatch it measured) and with their defaults, and against a
 real run at 3 nodes (another pool size) predicted from the same recording. ``--busy`` keeps both
 cores busy with two spinning processes during both runs: the shared host.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,29 +127,41 @@ def main() -> None:
             sc, real = run(url, 2, args.tasks, Path(tmp) / "two.toml")
             load = os.getloadavg()[0]
             _, real3 = run(url, 3, args.tasks, Path(tmp) / "three.toml")
-            report(sc, real, real3, f"load {load:.1f}" + " (two spinners)" * args.busy)
+            note = re.search(r"hand-over: .*?tasks\)", (Path(tmp) / "two.toml").read_text(), re.S)
+            how = f"load {load:.1f}" + " (two spinners)" * args.busy
+            median = float(re.search(r"median ([\d.]+) ms", note[0])[1]) / 1000
+            report(sc, real, real3, f"{how}; {' '.join(note[0].replace('#', '').split())}", median)
     finally:
         for spinner in spinners:
             spinner.kill()
 
 
-def report(sc: Scenario, real: tuple[float, float], real3: tuple[float, float], how: str) -> None:
-    """The predictions from the recording ``sc`` against the truths, as a table."""
+def report(
+    sc: Scenario, real: tuple[float, float], real3: tuple[float, float], how: str, median: float
+) -> None:
+    """The predictions from the recording ``sc`` against the truths, as a table; also with the
+    hand-over and dispatch at their defaults, and with the median gap in place of the recorded
+    mean hand-over."""
     late = "handover_late" if sc.ack.late else "handover"
     pool = sc.pools[0].name if sc.pools else None
     count = f"pools.{pool}.count" if pool else "workers.count"
-    default = {f"overhead.{late}": getattr(scenario.load(None).overhead, late)}
+    defaults = scenario.load(None).overhead
+    default = {f"overhead.{late}": getattr(defaults, late), "overhead.dispatch": defaults.dispatch}
+    middle = {f"overhead.{late}": median}
     print(
-        f"{sc.run.tasks} tasks, {how}; recorded hand-over "
-        f"{getattr(sc.overhead, late) * 1000:.1f} ms; p95 in seconds, simulated = mean over "
+        f"{sc.run.tasks} tasks, {how}; p95 in seconds, simulated = mean over "
         f"seeds {SEEDS.start}-{SEEDS.stop - 1}"
     )
     print("| prediction | sim wait p95 | real | diff | sim sojourn p95 | real | diff |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(line("2 nodes, as recorded", predicted(sc, {}), real))
-    print(line("2 nodes, default hand-over", predicted(sc, default), real))
+    print(line("2 nodes, Celery costs at their defaults", predicted(sc, default), real))
+    print(line("2 nodes, median hand-over", predicted(sc, middle), real))
     print(line("3 nodes, from the 2-node recording", predicted(sc, {count: 3}), real3))
-    print(line("3 nodes, default hand-over", predicted(sc, {count: 3, **default}), real3))
+    print(
+        line("3 nodes, Celery costs at their defaults", predicted(sc, {count: 3, **default}), real3)
+    )
+    print(line("3 nodes, median hand-over", predicted(sc, {count: 3, **middle}), real3))
 
 
 if __name__ == "__main__":

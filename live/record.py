@@ -40,7 +40,7 @@ from live.recorded_types import (
 )
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
-from sim.analysis.calibrate import MIN_HANDOVERS, handover_gaps
+from sim.analysis.calibrate import MIN_HANDOVERS, slot_waits
 from sim.scenario import Scenario
 
 # [workers] fields the recorded pools set for themselves
@@ -79,7 +79,7 @@ class Recording:
         self.hosts: set[str] = set()  # worker nodes heard from
         self.started: dict[str, tuple[float, str]] = {}  # uuid → (time, hostname) of the run
         self.ended: list[tuple[str, str, float | None, str]] = []  # uuid, kind, runtime, host
-        self.runs: list[tuple[str, float, float, str]] = []  # host, start, body's end, uuid
+        self.runs: list[tuple[str, float, float, str]] = []  # host, start, end event, uuid
         self.retried_at: dict[str, list[float]] = defaultdict(list)  # uuid → its task-retried
         self.etas: dict[tuple[str, int], float] = {}  # (uuid, retries) → the ETA it was sent with
         self.running: dict[str, int] = defaultdict(int)
@@ -128,7 +128,7 @@ class Recording:
         began, host = self.started.pop(uuid)
         self.running[host] -= 1
         self.ended.append((uuid, kind, runtime or t - began, host))
-        self.runs.append((host, began, began + (runtime or t - began), uuid))
+        self.runs.append((host, began, t, uuid))
 
     def countdowns(self) -> list[tuple[str, float]]:
         """(uuid, countdown) of each retry seen: the ETA its n-th retry was received with after
@@ -169,12 +169,16 @@ class Recording:
             hosts=frozenset(host for _, _, host in ended if host),
         )
 
-    def handover(self, arrived: dict[str, float]) -> np.ndarray:
-        """Celery's hand-over on these nodes (``calibrate.handover_gaps``): from the end of a
-        slot's task body (its start + runtime) to the start of a task that had arrived by then.
+    def slot_waits(self, arrived: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Celery's costs on these nodes (``calibrate.slot_waits``), each where it was seen:
+        the hand-over, from a slot's end (its task-succeeded, -failed or -retried) to the start
+        of a task that had arrived by then: both stamped by the node's main process, in the order
+        it handled them (a start + runtime can land after the next start, and then first in,
+        first out matching loses step); the dispatch, from a send to the start of a task
+        that found its slot idle (send times only: a reservation is already on the node).
         Only a task's first run: a retry waits out its countdown, not for a slot."""
         if not self.runs:
-            return np.zeros(0)
+            return np.zeros(0), np.zeros(0)
         host, start, end, uuids = zip(*sorted(self.runs, key=lambda run: run[1]), strict=True)
         node = {name: i for i, name in enumerate(sorted(set(host)))}
         seen: set[str] = set()
@@ -182,9 +186,11 @@ class Recording:
         for uuid in uuids:
             ready.append(np.nan if uuid in seen else arrived.get(uuid, np.nan))
             seen.add(uuid)
-        return handover_gaps(
+        handover, dispatch = slot_waits(
             np.array([node[name] for name in host]), np.array(start), np.array(end), np.array(ready)
         )
+        sent = np.array([uuid in self.sent for uuid in uuids])
+        return handover[~np.isnan(handover)], dispatch[sent & ~np.isnan(dispatch)]
 
     def observed(self, arrived: dict[str, float], settings: WorkerSettings) -> dict[str, Any]:
         """The scenario fields the events and the nodes showed (dotted key → value)."""
@@ -222,10 +228,12 @@ class Recording:
         write_column(service_file, "seconds", everything.runtimes)
         fields = self.observed(arrived, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
-        gaps = self.handover(arrived)
+        gaps, lags = self.slot_waits(arrived)
         if len(gaps) >= MIN_HANDOVERS:
             late = "_late" if fields.get("ack.late") else ""
             fields[f"overhead.handover{late}"] = round(float(gaps.mean()), 6)
+        if len(lags) >= MIN_HANDOVERS:
+            fields["overhead.dispatch"] = round(float(np.median(lags)), 6)
         names = sorted({self.names[uuid] for uuid in arrived})
         type_notes = (
             self.task_types(out, names, arrived, settings, fields) if len(names) > 1 else []
@@ -236,7 +244,7 @@ class Recording:
         source, warnings = arrival_source(reserved, len(arrivals), unseen)
         notes = [
             load_note(rate, span, everything.runtimes, fields),
-            handover_note(gaps),
+            handover_note(gaps, lags),
             *warnings,
             *settings.notes,
         ]
@@ -291,17 +299,27 @@ def load_note(rate: float, span: float, runtimes: Sequence[float], fields: dict[
     )
 
 
-def handover_note(gaps: np.ndarray) -> str:
-    """What the hand-over was measured from, or why it was not."""
+def handover_note(gaps: np.ndarray, lags: np.ndarray) -> str:
+    """What Celery's costs were measured from, or why they were not."""
     if len(gaps) < MIN_HANDOVERS:
-        return (
+        handover = (
             f"hand-over: {len(gaps)} tasks waited for a slot, too few to measure Celery's cost "
             "between back-to-back tasks: its default is assumed"
         )
+    else:
+        handover = (
+            f"hand-over: a slot started a waiting task a mean {gaps.mean() * 1000:.3g} ms (median "
+            f"{np.median(gaps) * 1000:.3g} ms) after its last one ended, over {len(gaps)} "
+            "back-to-back starts: Celery's own cost, which grows with the host's load"
+        )
+    if len(lags) < MIN_HANDOVERS:
+        return (
+            f"{handover}; dispatch: {len(lags)} sent tasks found a slot idle, too few to "
+            "measure the delivery: its default is assumed"
+        )
     return (
-        f"hand-over: a slot started a waiting task a mean {gaps.mean() * 1000:.3g} ms (median "
-        f"{np.median(gaps) * 1000:.3g} ms) after its last one ended, over {len(gaps)} "
-        "back-to-back starts: Celery's own cost, which grows with the host's load"
+        f"{handover}; dispatch: a sent task that found a slot idle started a median "
+        f"{np.median(lags) * 1000:.3g} ms after its send ({len(lags)} tasks)"
     )
 
 

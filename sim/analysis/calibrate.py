@@ -7,10 +7,9 @@ exactly; what the trace adds on top is overhead:
   time is its result-backend writes in the model (the end, and STARTED when tracked);
 - ``overhead.dispatch``: for tasks that found a worker idle, the time from PENDING to STARTED
   is the broker round trip and Celery's hand-over to a pool process, which the model charges
-  once per delivery. Tasks that found every slot busy are excluded: the delivered message
-  counts as "found idle" when its worker had a free slot at PENDING time;
+  once per delivery. Tasks that waited for a slot are excluded (``slot_waits``);
 - ``overhead.handover`` (``handover_late`` under late ack): for tasks that waited for a slot,
-  the time from that slot's last end to their start (``handover_gaps``), which the model
+  the time from that slot's last end to their start (``slot_waits``), which the model
   charges between back-to-back tasks. It grows with the host's load, so the fit is this host's
   now, and it puts Celery's costs in the model (``overhead.model = "celery"``).
 
@@ -35,7 +34,7 @@ import numpy as np
 from sim import scenario_io
 from sim.analysis.metrics import execution_spans, first_time
 from sim.engine.draws import Draws
-from sim.rules.states import PENDING, STARTED
+from sim.rules.states import PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -80,18 +79,17 @@ def fit_overheads(
         raise CalibrationError("fewer than 10 finished executions: run more tasks to calibrate")
     record = max(0.0, float(np.median(extra)) / scenario.results.writes_per_execution)
 
-    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
-    found_idle = _found_idle(trace, spans, pending, started, scenario.workers.concurrency)
-    lag = (started - pending)[found_idle]
+    pending = first_time(trace, PENDING)
+    first = spans["attempt"] == 0  # a retry's message waits out its countdown: not ready
+    ready = np.where(first, pending[spans["task"]], np.nan)
+    gaps, lag = slot_waits(spans["worker"], spans["start"], spans["end"], ready)
+    gaps, lag = gaps[~np.isnan(gaps)], lag[~np.isnan(lag)]
     if len(lag) < 5:
         raise CalibrationError(
             "too few tasks found an idle worker: calibrate at a lower arrival "
             "rate or with more workers"
         )
     dispatch = max(0.0, float(np.median(lag)))
-    first = spans["attempt"] == 0  # a retry's message waits out its countdown: not ready
-    ready = np.where(first, pending[spans["task"]], np.nan)
-    gaps = handover_gaps(spans["worker"], spans["start"], spans["end"], ready)
     handover = float(np.mean(gaps)) * time_scale if len(gaps) >= MIN_HANDOVERS else None
     return Fit(
         dispatch * time_scale,
@@ -104,34 +102,35 @@ def fit_overheads(
     )
 
 
-def handover_gaps(
+def slot_waits(
     node: np.ndarray, start: np.ndarray, end: np.ndarray, ready: np.ndarray
-) -> np.ndarray:
-    """Per execution that waited for a slot, the time from that slot's end to its start:
-    Celery's hand-over (result back, ack, the next job to the pool process).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per execution (NaN where it does not apply): the hand-over, from its slot's end to its
+    start when its message waited for that slot (result back, ack, the next job to the pool
+    process), and the dispatch, from its message being ready to its start when it found the
+    slot idle (the broker's delivery and the hand to a pool process).
 
     Per execution its ``node``, ``start``, ``end`` and when its message was ready (NaN:
-    unknown, never a wait). Neither a trace nor Celery's events name a node's slots, so each
-    node's ends are matched to its starts first in, first out: with hand-overs of about one
-    length, the slot that freed first starts again first. A start whose message came after
-    its matched end found that slot idle, and gives no gap."""
-    gaps = []
+    unknown, neither). Neither a trace nor Celery's events name a node's slots, so each node's
+    ends are matched to its starts first in, first out: with hand-overs of about one length,
+    the slot that freed first starts again first. A start with no end before it took a slot
+    idle since the node began."""
+    handover, dispatch = np.full(len(start), np.nan), np.full(len(start), np.nan)
     for n in np.unique(node):
-        mine = node == n
+        mine = np.flatnonzero(node == n)
         ends = np.sort(end[mine])
-        order = np.argsort(start[mine], kind="stable")
         free: deque[float] = deque()
         taken = 0
-        for s, r in zip(start[mine][order].tolist(), ready[mine][order].tolist(), strict=True):
-            while taken < len(ends) and ends[taken] <= s:
+        for i in mine[np.argsort(start[mine], kind="stable")].tolist():
+            while taken < len(ends) and ends[taken] <= start[i]:
                 free.append(float(ends[taken]))
                 taken += 1
-            if not free:
-                continue  # a slot idle since the node began
-            freed = free.popleft()
-            if r <= freed:
-                gaps.append(s - freed)
-    return np.array(gaps)
+            freed = free.popleft() if free else -np.inf
+            if ready[i] <= freed:
+                handover[i] = start[i] - freed
+            elif ready[i] <= start[i]:
+                dispatch[i] = start[i] - ready[i]
+    return handover, dispatch
 
 
 def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
@@ -157,21 +156,3 @@ def _task_indices(trace: Trace) -> np.ndarray:
     if trace.task_ids is None:
         return np.arange(trace.n_tasks)
     return trace.task_ids.astype(np.int64)
-
-
-def _found_idle(
-    trace: Trace, spans, pending: np.ndarray, started: np.ndarray, concurrency: int
-) -> np.ndarray:
-    """Per task: started on a worker that had a free slot when the task was submitted."""
-    rows = np.flatnonzero(trace.state == STARTED)
-    tasks, first = np.unique(trace.task[rows], return_index=True)
-    worker = np.full(trace.n_tasks, -1)
-    worker[tasks] = trace.worker[rows[first]]
-    idle = np.zeros(trace.n_tasks, dtype=bool)
-    for task in tasks.tolist():
-        on_worker = (spans["worker"] == worker[task]) & (spans["task"] != task)
-        busy = (spans["start"][on_worker] <= pending[task]) & (
-            spans["end"][on_worker] > pending[task]
-        )
-        idle[task] = busy.sum() < concurrency and not np.isnan(started[task])
-    return idle

@@ -334,23 +334,26 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
 
 
 def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start():
-    """One slot: b arrived while a ran and started 20 ms after a's body ended (start +
-    runtime); c came after b ended and found the slot idle; b's retry waited out a countdown."""
+    """One slot: b arrived while a ran and started 20 ms after a's end event; c came after b
+    ended and found the slot idle; b's retry waited out a countdown."""
     recording = Recording()
     for kind, uuid, t, extra in [
         ("task-sent", "a", 0.0, {}),
         ("task-started", "a", 0.1, {"hostname": "n1"}),
         ("task-sent", "b", 0.2, {}),
-        ("task-succeeded", "a", 0.65, {"runtime": 0.5}),
+        ("task-succeeded", "a", 0.6, {"runtime": 0.5}),
         ("task-started", "b", 0.62, {"hostname": "n1"}),
         ("task-retried", "b", 1.05, {"runtime": 0.4}),
         ("task-sent", "c", 2.0, {}),
         ("task-started", "c", 2.01, {"hostname": "n1"}),
-        ("task-succeeded", "c", 2.5, {"runtime": 0.45}),
+        ("task-succeeded", "c", 2.46, {"runtime": 0.45}),
         ("task-started", "b", 2.47, {"hostname": "n1"}),
         ("task-succeeded", "b", 2.6, {"runtime": 0.1}),
     ]:
         recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, **extra})
     arrived, _ = recording.first_arrivals()
-    assert recording.handover(arrived) == pytest.approx([0.02])
-    assert "1 tasks waited for a slot, too few" in handover_note(recording.handover(arrived))
+    gaps, lags = recording.slot_waits(arrived)
+    assert gaps == pytest.approx([0.02])
+    assert lags == pytest.approx([0.1, 0.01])  # a's and c's sends to their starts
+    note = handover_note(gaps, lags)
+    assert "1 tasks waited for a slot, too few" in note and "2 sent tasks found" in note

@@ -9,7 +9,7 @@ from sim.analysis.calibrate import (
     Fit,
     calibrated_text,
     fit_overheads,
-    handover_gaps,
+    slot_waits,
 )
 from sim.engine.model import simulate
 from tests.sim.helpers import make
@@ -98,15 +98,18 @@ def test_fit_recovers_the_handover_a_trace_was_made_with(late):
     assert fit.handovers_used > 500
 
 
-def test_handover_gaps_match_each_node_first_in_first_out():
-    """Two slots on node 0 end at 1.0 and 1.2 and start their waiting tasks 0.05 later; a task
-    that came after its slot freed found it idle (no gap); node 1's ends are its own."""
+def test_slot_waits_match_each_node_first_in_first_out():
+    """Node 0's first two tasks found slots idle since it began; its slots end at 1.0 and 1.2
+    and start their waiting tasks 0.05 later; the task that came at 2.9, after a slot freed,
+    found it idle (a dispatch of 0.1); node 1's ends are its own, and a NaN is neither."""
     node = np.array([0, 0, 0, 0, 0, 1, 1])
     start = np.array([0.0, 0.1, 1.05, 1.25, 3.0, 0.0, 2.02])
     end = np.array([1.0, 1.2, 2.0, 2.1, 4.0, 2.0, 3.0])
     ready = np.array([0.0, 0.0, 0.5, 1.1, 2.9, 0.0, np.nan])
-    gaps = handover_gaps(node, start, end, ready)
-    assert gaps == pytest.approx([0.05, 0.05])
+    handover, dispatch = slot_waits(node, start, end, ready)
+    nan = np.nan
+    assert handover == pytest.approx([nan, nan, 0.05, 0.05, nan, nan, nan], nan_ok=True)
+    assert dispatch == pytest.approx([0.0, 0.1, nan, nan, 0.1, 0.0, nan], nan_ok=True)
 
 
 def test_too_few_waiting_tasks_fit_no_handover_and_write_none(tmp_path):
