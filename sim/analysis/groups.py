@@ -77,17 +77,28 @@ def step_peak(up: np.ndarray, down: np.ndarray) -> float:
     """The highest level of ``metrics.step_counts(up, down)`` (0 when it has no steps), from
     the two vectors, each sorted, alone: after the k-th rise the level is k less the falls at
     or before it (a fall comes first at a tie); after the k-th fall, the rises before it less k.
-    """
-    peaks = []
-    if len(up):
-        level = np.searchsorted(down, up, side="right")
-        np.subtract(np.arange(1, len(up) + 1), level, out=level)
-        peaks.append(int(level.max()))
-    if len(down):
-        level = np.searchsorted(up, down, side="left")
-        level -= np.arange(1, len(down) + 1)
-        peaks.append(int(level.max()))
-    return float(max(peaks)) if peaks else 0.0
+    A block of steps at a time, so the scratch vectors stay small however long the run."""
+    peaks = [
+        _peak(up, down, "right", 1),  # after each rise
+        _peak(down, up, "left", -1),  # after each fall
+    ]
+    return float(max(p for p in peaks if p is not None)) if len(up) or len(down) else 0.0
+
+
+_BLOCK = 1 << 16
+
+
+def _peak(steps: np.ndarray, others: np.ndarray, side: str, sign: int) -> int | None:
+    """The highest level right after one of ``steps`` (None if there are none): ``sign`` × its
+    rank less ``sign`` × the ``others`` before it (at or before: ``side`` "right")."""
+    best = None
+    for lo in range(0, len(steps), _BLOCK):
+        block = steps[lo : lo + _BLOCK]
+        level = np.searchsorted(others, block, side=side)
+        np.subtract(np.arange(lo + 1, lo + 1 + len(block)), level, out=level)
+        top = int((level if sign > 0 else -level).max())
+        best = top if best is None else max(best, top)
+    return best
 
 
 def _members(run: Tally) -> list[np.ndarray | None]:

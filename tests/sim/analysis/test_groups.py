@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
 
+from sim.analysis import groups
 from sim.analysis.groups import step_peak
 from sim.analysis.metrics import step_counts
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_the_step_peak_is_the_highest_level_of_the_step_counts(seed):
-    """Times on a coarse grid, so rises and falls tie often; falls before any rise too."""
+def test_the_step_peak_is_the_highest_level_of_the_step_counts(seed, monkeypatch):
+    """Times on a coarse grid, so rises and falls tie often; falls before any rise too; in
+    blocks of 7 steps, so a peak can sit in any block."""
+    monkeypatch.setattr(groups, "_BLOCK", 7)
     rng = np.random.default_rng(seed)
     up = rng.integers(0, 30, rng.integers(0, 60)).astype(float)
     down = rng.integers(0, 30, rng.integers(0, 60)).astype(float)
