@@ -71,7 +71,8 @@ class TallyRecorder(Recording):
         top = attempt[began]
         if len(top) and top.max() > np.iinfo(self.top_attempt.dtype).max:
             self.top_attempt = self.top_attempt.astype(np.int32)  # attempts beyond 127: rare
-        np.maximum.at(self.top_attempt, task[began], top)
+        top = top.astype(self.top_attempt.dtype)  # one dtype: maximum.at's fast loop, not a
+        np.maximum.at(self.top_attempt, task[began], top)  # generic one fifty times slower
         counts = np.bincount(worker[began], minlength=len(self.workers))
         self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
         self._executions([column[_mask(state, ENDS_EXECUTION | {STARTED})] for column in rows])
