@@ -41,13 +41,14 @@ class TallyRecorder(Recording):
         self.started = np.full(n_tasks, np.nan)
         self.end = np.full(n_tasks, np.nan)
         self.end_state = np.full(n_tasks, -1, np.int8)
-        self.top_attempt = np.full(n_tasks, -1, np.int32)  # highest attempt started
+        self.top_attempt = np.full(n_tasks, -1, np.int8)  # highest attempt started (widens)
         self.starts_by_worker = np.zeros(len(workers), np.int64)
         self.submitted = self.retries = 0
         self.makespan, self.n_seen = 0.0, 0  # tasks with rows: indices 0 … n_seen-1
         self._open = [c[:0] for c in columns([])]  # the last STARTED of a (task, worker), open
-        # ended executions as (start, end, worker, task) chunks; the first, empty, types them
-        self._spans = [[self._open[3], self._open[3], self._open[4], np.zeros(0, np.int32)]]
+        # ended executions as (start, end, worker, task) chunks; the first, empty, types them:
+        # a worker index in two bytes while the workers fit (a chunk of more widens the join)
+        self._spans = [[self._open[3], self._open[3], np.zeros(0, np.int16), np.zeros(0, np.int32)]]
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -67,7 +68,11 @@ class TallyRecorder(Recording):
         last, at = np.unique(task[ends], return_index=True)
         self.end[last], self.end_state[last] = t[ends[at]], state[ends[at]]
         began = state == STARTED
-        np.maximum.at(self.top_attempt, task[began], attempt[began])
+        top = attempt[began]
+        if len(top) and top.max() > np.iinfo(self.top_attempt.dtype).max:
+            self.top_attempt = self.top_attempt.astype(np.int32)  # attempts beyond 127: rare
+        top = top.astype(self.top_attempt.dtype)  # one dtype: maximum.at's fast loop, not a
+        np.maximum.at(self.top_attempt, task[began], top)  # generic one fifty times slower
         counts = np.bincount(worker[began], minlength=len(self.workers))
         self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
         self._executions([column[_mask(state, ENDS_EXECUTION | {STARTED})] for column in rows])
@@ -82,7 +87,9 @@ class TallyRecorder(Recording):
         task, attempt, state, t, worker = (c[order] for c in (task, attempt, state, t, worker))
         start, end, closes = paired(task, worker, attempt, state)
         done_s, done_e = start[closes], end[closes]
-        self._spans.append([t[done_s], t[done_e], worker[done_s], task[done_s].astype(np.int32)])
+        kind = np.int16 if len(self.workers) <= np.iinfo(np.int16).max else np.int32
+        ended = [t[done_s], t[done_e], worker[done_s].astype(kind), task[done_s].astype(np.int32)]
+        self._spans.append(ended)
         last = (end == start) | (task[end] != task[start]) | (worker[end] != worker[start])
         still = start[~closes & last]
         self._open = [c[still] for c in (task, attempt, state, t, worker)]
@@ -91,10 +98,13 @@ class TallyRecorder(Recording):
         self.pack()
         if self.stream is not None:
             self.stream.close(self)
-        start, end, worker, task = (self._joined(i) for i in range(4))
+        worker, task = self._joined(2), self._joined(3)
         order = np.lexsort((worker, task))  # execution_spans' order: by task, worker, time
         del task
-        start, end, worker = start[order], end[order], worker[order]
+        worker = worker[order]
+        start = self._joined(0)[order]  # one column at a time: one spare copy at most
+        end = self._joined(1)[order]
+        del order
         n = self.n_seen
         type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
         return Tally(
@@ -106,7 +116,7 @@ class TallyRecorder(Recording):
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,
-            attempts_started=int((self.top_attempt[:n] + 1).sum()),
+            attempts_started=int(self.top_attempt[:n].sum(dtype=np.int64)) + n,
             makespan=self.makespan,
             workers=self.workers,
             type_of=type_of,

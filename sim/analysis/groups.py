@@ -1,17 +1,16 @@
 """A run's figures per task type, per queue and per pool of workers: the summary's
-``by_task``, ``by_queue`` and ``by_pool``, from the trace the same way for every engine."""
+``by_task``, ``by_queue`` and ``by_pool``, from the trace the same way for every engine.
+
+A group's tasks are an index vector (ascending, so its values come in the order a boolean mask
+would give them, and so do the floats computed from them), made by one stable sort of the task
+types; with one type every task is in the one group and no index or copy is made at all.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.analysis.metrics import Tally, after, busy_share, latency_stats, step_counts
-
-
-def _latency(values: np.ndarray) -> dict[str, float]:
-    mean, p50, p95, p99 = latency_stats(values[~np.isnan(values)])
-    return {"mean": mean, "p50": p50, "p95": p95, "p99": p99}
-
+from sim.analysis.metrics import Summary, Tally, after, busy_share, latency_stats
 
 _LATENCY = tuple(
     f"{kind}_{q}" for kind in ("wait", "sojourn") for q in ("mean", "p50", "p95", "p99")
@@ -23,24 +22,101 @@ GROUP_FIGURES = {  # the figures by_group gives each task type, queue and pool
 }
 
 
+def _of(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
+    """``values`` of the tasks ``tasks`` (an index vector; None: every task, no copy)."""
+    return values if tasks is None else values[tasks]
+
+
+def _latency(later: np.ndarray, pending: np.ndarray, kept: np.ndarray) -> dict[str, float]:
+    """Mean and percentiles of ``later − pending`` over the ``kept`` tasks where it is known."""
+    values = later - pending
+    values = values[kept & ~np.isnan(values)]
+    return dict(zip(("mean", "p50", "p95", "p99"), latency_stats(values), strict=True))
+
+
 def _group(
-    members: np.ndarray,
-    wait: np.ndarray,
-    sojourn: np.ndarray,
-    kept: np.ndarray,
-    ended: np.ndarray,
-    span: float,
+    run: Tally, tasks: np.ndarray | None, warmup: float, span: float, overall: Summary | None
 ) -> dict[str, float]:
-    """Figures of the tasks ``members`` (a mask over task indices): latencies of those ``kept``
-    (submitted after the warm-up), throughput of those ``ended`` after it."""
-    w, s = _latency(wait[members & kept]), _latency(sojourn[members & kept])
-    ended = int(np.count_nonzero(members & ended))
+    """Figures of the tasks ``tasks``: latencies of those submitted after the warm-up,
+    throughput of those ended after it. For every task, the ``overall`` summary's latencies
+    when it has them (the same values in the same order, so the same floats)."""
+    pending = _of(run.pending, tasks)
+    kept = pending >= warmup
+    if overall is not None and tasks is None and (warmup or not (pending < 0).any()):
+        figures = {f: getattr(overall, f) for f in _LATENCY}
+    else:
+        w = _latency(_of(run.started, tasks), pending, kept)
+        s = _latency(_of(run.end, tasks), pending, kept)
+        figures = {
+            **{f"wait_{k}": v for k, v in w.items()},
+            **{f"sojourn_{k}": v for k, v in s.items()},
+        }
+    ended = int(np.count_nonzero(_of(run.end, tasks) >= warmup))
     return {
-        "tasks": int(np.count_nonzero(members)),
-        **{f"wait_{k}": v for k, v in w.items()},
-        **{f"sojourn_{k}": v for k, v in s.items()},
+        "tasks": len(pending),
+        **figures,
         "throughput": ended / span if span > 0 else 0.0,
     }
+
+
+def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[str, float]:
+    """A queue's mean length after the warm-up and its peak length over the whole run."""
+    pending, started = _of(run.pending, tasks), _of(run.started, tasks)
+    span = run.makespan - warmup
+    queued = after(np.where(np.isnan(started), run.makespan, started), warmup)
+    queued -= after(pending, warmup)  # each task's time in the queue after the warm-up
+    mean = float(np.nansum(queued)) / span if span > 0 else 0.0
+    del queued
+    came, left = pending[~np.isnan(pending)], started[~np.isnan(started)]  # copies: sorted here
+    came.sort()
+    left.sort()
+    return {"queue_len_mean": mean, "queue_len_max": step_peak(came, left)}
+
+
+def step_peak(up: np.ndarray, down: np.ndarray) -> float:
+    """The highest level of ``metrics.step_counts(up, down)`` (0 when it has no steps), from
+    the two vectors, each sorted, alone: after the k-th rise the level is k less the falls at
+    or before it (a fall comes first at a tie); after the k-th fall, the rises before it less k.
+    A block of steps at a time, so the scratch vectors stay small however long the run."""
+    peaks = [
+        _peak(up, down, "right", 1),  # after each rise
+        _peak(down, up, "left", -1),  # after each fall
+    ]
+    return float(max(p for p in peaks if p is not None)) if len(up) or len(down) else 0.0
+
+
+_BLOCK = 1 << 16
+
+
+def _peak(steps: np.ndarray, others: np.ndarray, side: str, sign: int) -> int | None:
+    """The highest level right after one of ``steps`` (None if there are none): ``sign`` × its
+    rank less ``sign`` × the ``others`` before it (at or before: ``side`` "right")."""
+    best = None
+    for lo in range(0, len(steps), _BLOCK):
+        block = steps[lo : lo + _BLOCK]
+        level = np.searchsorted(others, block, side=side)
+        np.subtract(np.arange(lo + 1, lo + 1 + len(block)), level, out=level)
+        top = int((level if sign > 0 else -level).max())
+        best = top if best is None else max(best, top)
+    return best
+
+
+def _members(run: Tally) -> list[np.ndarray | None]:
+    """Per task type, its tasks as an ascending index vector (None for the one type)."""
+    if len(run.types) == 1:
+        return [None]
+    order = np.argsort(run.type_of, kind="stable")  # ascending task index within each type
+    bounds = np.searchsorted(run.type_of[order], np.arange(len(run.types) + 1))
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _union(members: list[np.ndarray | None], kinds: list[int]) -> np.ndarray | None:
+    """The tasks of the types ``kinds``, ascending (None: every task)."""
+    if len(kinds) == len(members):
+        return None
+    if len(kinds) == 1:
+        return members[kinds[0]]
+    return np.sort(np.concatenate([members[k] for k in kinds]))
 
 
 def by_group(
@@ -48,38 +124,44 @@ def by_group(
     pools: dict[str, tuple[list[int], int]] | None = None,
     warmup: float = 0.0,
     alive: dict[str, float] | None = None,
+    overall: Summary | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Figures per task type, per queue (with its queue length) and per pool of workers
     (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
     and ``by_pool``; after a ``warmup`` as ``metrics.summarize``, a pool in ``alive`` (its
-    capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``."""
-    makespan = run.makespan
-    span = makespan - warmup
-    pending, started, end = run.pending, run.started, run.end
-    wait, sojourn = started - pending, end - pending
-    kept, ended = pending >= warmup, end >= warmup
-    kind = run.type_of
-    by_task = {
-        name: _group(kind == i, wait, sojourn, kept, ended, span)
-        for i, (name, _) in enumerate(run.types)
-    }
+    capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``;
+    ``overall``: its summary, whose latencies a group of every task takes as they are."""
+    span = run.makespan - warmup
+    members = _members(run)
+    of_type = [_group(run, tasks, warmup, span, overall) for tasks in members]
     by_queue = {}
     for queue in dict.fromkeys(q for _, q in run.types):
-        members = np.isin(kind, [i for i, (_, q) in enumerate(run.types) if q == queue])
-        figures = _group(members, wait, sojourn, kept, ended, span)
-        came = pending[members & ~np.isnan(pending)]
-        left = started[members & ~np.isnan(started)]
-        _, level = step_counts(came, left)
-        queued = after(np.where(np.isnan(started), makespan, started), warmup) - after(
-            pending, warmup
-        )
-        figures["queue_len_mean"] = float(np.nansum(queued[members])) / span if span > 0 else 0.0
-        figures["queue_len_max"] = float(level.max()) if len(level) else 0.0
-        by_queue[queue] = figures
-    spans = run.spans
+        kinds = [i for i, (_, q) in enumerate(run.types) if q == queue]
+        tasks = _union(members, kinds)
+        if len(kinds) == 1:  # the type's own figures
+            figures = of_type[kinds[0]]
+        else:
+            figures = _group(run, tasks, warmup, span, overall)
+        by_queue[queue] = figures | _queue_figures(run, tasks, warmup)
+    return {
+        "by_task": {name: f for (name, _), f in zip(run.types, of_type, strict=True)},
+        "by_queue": by_queue,
+        "by_pool": _by_pool(run, pools, warmup, alive),
+    }
+
+
+def _by_pool(
+    run: Tally,
+    pools: dict[str, tuple[list[int], int]] | None,
+    warmup: float,
+    alive: dict[str, float] | None,
+) -> dict[str, dict[str, float]]:
+    """Slots, executions and utilisation of each pool (see ``by_group``)."""
+    spans, span = run.spans, run.makespan - warmup
     by_pool, alive = {}, alive or {}
     for name, (workers, slots) in (pools or {}).items():
-        mine = np.isin(spans["worker"], workers)
+        every = len(workers) == len(run.workers)  # a pool of every worker: no mask, no copy
+        mine = slice(None) if every else np.isin(spans["worker"], workers)
         busy = float(
             (after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum()
         )
@@ -92,4 +174,4 @@ def by_group(
             "executions": int(run.starts_by_worker[workers].sum()),
             "utilization": share,
         }
-    return {"by_task": by_task, "by_queue": by_queue, "by_pool": by_pool}
+    return by_pool

@@ -137,8 +137,7 @@ def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
     An execution that ends in a crash has no closing row, so it is left out (``open_starts``
     has it).
     """
-    order, start, end, closes = _paired_starts(trace)
-    start, end = order[start[closes]], order[end[closes]]
+    start, end = _span_rows(trace)
     return {
         "start": trace.t[start],
         "end": trace.t[end],
@@ -147,6 +146,12 @@ def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
         "attempt": trace.attempt[start],
         "state": trace.state[end],
     }
+
+
+def _span_rows(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of each ended execution's STARTED and of the row that ends it."""
+    order, start, end, closes = _paired_starts(trace)
+    return order[start[closes]], order[end[closes]]
 
 
 def open_starts(trace: Trace) -> np.ndarray:
@@ -355,23 +360,29 @@ class Tally:
 
 
 def tally(trace: Trace) -> Tally:
-    """A trace's ``Tally``."""
-    started = trace.state == STARTED
-    attempts = np.sort(trace.task[started] * (2**20) + trace.attempt[started], kind="stable")
-    end, end_state = last_terminal(trace)
-    spans = execution_spans(trace)
+    """A trace's ``Tally``: the executions first, then each figure in turn, every scratch
+    vector freed before the next is made (the trace itself is the bulk of the memory)."""
+    start, end = _span_rows(trace)
+    spans = {"start": trace.t[start], "end": trace.t[end], "worker": trace.worker[start]}
+    del start, end
+    started = np.flatnonzero(trace.state == STARTED)
+    attempts = trace.task[started] * (2**20) + trace.attempt[started]
+    attempts.sort(kind="stable")
+    attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
+    del attempts
+    workers = np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[1:]
+    del started
+    end_at, end_state = last_terminal(trace)
     return Tally(
         pending=first_time(trace, PENDING),
         started=first_time(trace, STARTED),
-        end=end,
+        end=end_at,
         end_state=end_state,
-        spans={k: spans[k] for k in ("start", "end", "worker")},
-        starts_by_worker=np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[
-            1:
-        ],
+        spans=spans,
+        starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
         retries=int(np.count_nonzero(trace.state == RETRY)),
-        attempts_started=int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0,
+        attempts_started=attempts_started,
         makespan=float(trace.t.max()) if len(trace) else 0.0,
         workers=trace.workers,
         type_of=trace.task_types(),

@@ -50,7 +50,7 @@ def summary(
         warmup=scenario.run.warmup,
         alive=_whole(run, scenario, alive),
     )
-    by = groups.by_group(run, members, scenario.run.warmup, alive)
+    by = groups.by_group(run, members, scenario.run.warmup, alive, overall=figures)
     return replace(figures, **by)
 
 

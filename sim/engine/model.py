@@ -148,6 +148,7 @@ class Model:
                 NodeAutoscaler(self, pool, self.members(pool))
         with cyclic_gc_paused():
             self.env.run()
+        self.fates.release()  # nothing draws again: free the draws, not wait for the collector
 
 
 @contextmanager
@@ -176,7 +177,7 @@ def simulate(
     """Run ``scenario`` (with ``seed`` in place of its own, if given) and return the trace;
     ``arrivals``, one time per task in task order, replaces the drawn arrival times (a live
     run's send times, to simulate beside it)."""
-    return Model(scenario, seed, progress, arrivals=arrivals).run()
+    return _played(scenario, seed, progress, arrivals=arrivals).trace()
 
 
 def tally(
@@ -187,6 +188,12 @@ def tally(
 ) -> Tally:
     """Run ``scenario`` keeping only what its summary reads (``sim.tally``), no trace; with a
     ``stream``, its trace is written to Parquet as the run makes it."""
-    model = Model(scenario, seed, progress, summary_only=True, stream=stream)
+    return _played(scenario, seed, progress, summary_only=True, stream=stream).tally()
+
+
+def _played(*args, **kwargs) -> Recorder | TallyRecorder:
+    """The recorder of a ``Model(*args, **kwargs)`` run to its end; the model, and with it the
+    per-task draws, freed before the recorder's arrays are joined."""
+    model = Model(*args, **kwargs)
     model.play()
-    return model.recorder.tally()
+    return model.recorder

@@ -105,6 +105,16 @@ class Fates:
         """Before the retry of ``task`` whose pool child died (``task_retry_on_worker_lost``)."""
         return lost_child_countdown(self.draws.task_type(task).retry)
 
+    def release(self) -> None:
+        """Let go of the draws and every per-task vector once the run is over: its workers and
+        broker hold each other (and so this), so until the cycle collector runs they would
+        outlive the run, beside the arrays its summary is built from."""
+        self._service.clear()
+        self._failures.clear()
+        self._executions.clear()
+        self.type_of.release()
+        self.draws = None  # type: ignore[assignment]
+
     def _failed(self, attempt: int) -> bytes:
         try:
             return self._failures[attempt]

@@ -55,3 +55,23 @@ def test_a_tally_of_a_trace_and_of_a_run_hold_the_same_arrays(monkeypatch):
         whole.attempts_started,
         whole.makespan,
     )
+
+
+def test_attempts_beyond_a_byte_and_many_workers_count_as_in_the_trace(monkeypatch):
+    """The highest attempt starts in a byte and widens past 127; a worker index is two bytes."""
+    sc = scenario.load(None).replace(
+        **{
+            "run.tasks": 40,
+            "failures.probability": 0.995,
+            "retry.max_retries": 300,
+            "retry.countdown": 0.0,
+            "workers.count": 300,
+        }
+    )
+    whole = metrics.tally(simulate(sc))
+    monkeypatch.setattr(Recording, "CHUNK", 64)
+    lean = tally(sc)
+    assert whole.attempts_started > 40 * 128
+    assert lean.attempts_started == whole.attempts_started
+    assert lean.spans["worker"].tolist() == whole.spans["worker"].tolist()
+    assert lean.spans["worker"].max() > 127
