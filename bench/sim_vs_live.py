@@ -10,7 +10,7 @@ advises, since the live run pays Celery's costs. A row says the worst latency fi
 sojourn mean/p50/p95/p99, relative to the simulation; within 0.05 s of each other counts as
 equal, as in ``compare``), the Kolmogorov-Smirnov distances of waits and sojourns, and
 whether all are within the target (15 %, KS <= 0.1). How busy the host's CPUs were over the
-live run is printed with each row (``live.host_cpu``): Celery's costs grow with it, and at 90 %
+live run is printed with each row (``live.host_cpu``): Celery's costs grow with it, and from 75 %
 ``compare`` names it as a timing miss's cause.
 
 Run: ``python bench/sim_vs_live.py [--scales 0.02,0.1,0.5] [--tasks 300] [--only mmc,...]``.
