@@ -40,7 +40,7 @@ from live.recorded_types import (
 )
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
-from sim.analysis.calibrate import MIN_HANDOVERS, slot_waits
+from sim.analysis.calibrate import MIN_STARTS, slot_waits
 from sim.scenario import Scenario
 
 # [workers] fields the recorded pools set for themselves
@@ -229,10 +229,10 @@ class Recording:
         fields = self.observed(arrived, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
         gaps, lags = self.slot_waits(arrived)
-        if len(gaps) >= MIN_HANDOVERS:
+        if len(gaps) >= MIN_STARTS:
             late = "_late" if fields.get("ack.late") else ""
             fields[f"overhead.handover{late}"] = round(float(gaps.mean()), 6)
-        if len(lags) >= MIN_HANDOVERS:
+        if len(lags) >= MIN_STARTS:
             fields["overhead.dispatch"] = round(float(np.median(lags)), 6)
         names = sorted({self.names[uuid] for uuid in arrived})
         type_notes = (
@@ -244,7 +244,7 @@ class Recording:
         source, warnings = arrival_source(reserved, len(arrivals), unseen)
         notes = [
             load_note(rate, span, everything.runtimes, fields),
-            handover_note(gaps, lags),
+            costs_note(gaps, lags),
             *warnings,
             *settings.notes,
         ]
@@ -299,9 +299,9 @@ def load_note(rate: float, span: float, runtimes: Sequence[float], fields: dict[
     )
 
 
-def handover_note(gaps: np.ndarray, lags: np.ndarray) -> str:
+def costs_note(gaps: np.ndarray, lags: np.ndarray) -> str:
     """What Celery's costs were measured from, or why they were not."""
-    if len(gaps) < MIN_HANDOVERS:
+    if len(gaps) < MIN_STARTS:
         handover = (
             f"hand-over: {len(gaps)} tasks waited for a slot, too few to measure Celery's cost "
             "between back-to-back tasks: its default is assumed"
@@ -312,7 +312,7 @@ def handover_note(gaps: np.ndarray, lags: np.ndarray) -> str:
             f"{np.median(gaps) * 1000:.3g} ms) after its last one ended, over {len(gaps)} "
             "back-to-back starts: Celery's own cost, which grows with the host's load"
         )
-    if len(lags) < MIN_HANDOVERS:
+    if len(lags) < MIN_STARTS:
         return (
             f"{handover}; dispatch: {len(lags)} sent tasks found a slot idle, too few to "
             "measure the delivery: its default is assumed"

@@ -38,7 +38,7 @@ from sim.rules.states import PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 
-MIN_HANDOVERS = 10  # back-to-back starts a hand-over is fitted from; fewer: not fitted
+MIN_STARTS = 10  # starts a hand-over (or a recorded dispatch) is measured from; fewer: not
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def fit_overheads(
             "rate or with more workers"
         )
     dispatch = max(0.0, float(np.median(lag)))
-    handover = float(np.mean(gaps)) * time_scale if len(gaps) >= MIN_HANDOVERS else None
+    handover = float(np.mean(gaps)) * time_scale if len(gaps) >= MIN_STARTS else None
     return Fit(
         dispatch * time_scale,
         record * time_scale,

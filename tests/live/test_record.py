@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import redis
 
-from live.record import Recording, arrival_source, handover_note
+from live.record import Recording, arrival_source, costs_note
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
@@ -355,5 +355,5 @@ def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start
     gaps, lags = recording.slot_waits(arrived)
     assert gaps == pytest.approx([0.02])
     assert lags == pytest.approx([0.1, 0.01])  # a's and c's sends to their starts
-    note = handover_note(gaps, lags)
+    note = costs_note(gaps, lags)
     assert "1 tasks waited for a slot, too few" in note and "2 sent tasks found" in note
