@@ -9,6 +9,7 @@ another queue than the one simulated: ``compare`` then names this cause. Read fr
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 STAT = Path("/proc/stat")
@@ -23,18 +24,21 @@ def ticks(stat: str) -> tuple[int, int]:
 
 
 class BusyShare:
-    """A context: on exit ``share`` is the fraction of CPU time busy while it was open."""
+    """A context: on exit ``share`` is the fraction of CPU time busy while it was open, and
+    ``seconds`` how long it was open (wall)."""
 
     def __init__(self) -> None:
         self.share: float | None = None
+        self.seconds = 0.0
         self._start: tuple[int, int] | None = None
+        self._began = 0.0
 
     def __enter__(self) -> BusyShare:
-        self._start = _read()
+        self._start, self._began = _read(), time.monotonic()
         return self
 
     def __exit__(self, *_) -> None:
-        end = _read()
+        end, self.seconds = _read(), time.monotonic() - self._began
         if self._start is not None and end is not None and end[1] > self._start[1]:
             self.share = (end[0] - self._start[0]) / (end[1] - self._start[1])
 

@@ -7,6 +7,7 @@ workers stopped → the collector turns what happened into the simulator's trace
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -22,6 +23,7 @@ from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.clock import Clock
 from live.collector import Collector
+from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import redis_for_run
@@ -89,11 +91,14 @@ def run_live(
     stop: threading.Event | None = None,
     watch: Callable[[Trace], None] | None = None,
     nodes: Callable[[WorkerPool], None] | None = None,
+    host: BusyShare | None = None,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
     While it runs it calls ``progress(done, submitted)``, ``watch(trace so far)`` and, once the
     workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
+    ``host`` measures the host's CPUs over the arrivals and the drain: not over Redis's and the
+    workers' start, whose imports would otherwise count as load the run put on the host.
     """
     check_live(sc)
     seed = sc.seed if seed is None else seed
@@ -121,10 +126,11 @@ def run_live(
         watcher.start()
         broken: Exception | None = None
         try:
-            kinds = [draws.types[k] for k in draws.type_of.tolist()]
-            produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
-            wait = clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
-            _drain(collector, pool, client, config, wait, stop, watcher)
+            with host or contextlib.nullcontext():
+                kinds = [draws.types[k] for k in draws.type_of.tolist()]
+                produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
+                wait = clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
+                _drain(collector, pool, client, config, wait, stop, watcher)
         except (redis.RedisError, OperationalError) as err:
             broken = err
         except RuntimeError as err:  # Celery's result consumer gave up reconnecting to Redis

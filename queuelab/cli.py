@@ -206,10 +206,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
+def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) -> tuple:
     """Run the live half with the CLI's error handling; returns (trace, stop event, and the
     lost-Redis message or None). A run whose Redis went away returns what it collected when
-    ``partial``; otherwise it is an error."""
+    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs."""
     redis_server, run, workers = _live_modules()
     from live.clock import Clock
 
@@ -223,7 +223,9 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False) -> tuple:
     stop = _stop_on_signals()
     bar = ProgressBar("running")
     try:
-        trace = run.run_live(sc, args.redis_url, args.time_scale, args.seed, args.drain, bar, stop)
+        trace = run.run_live(
+            sc, args.redis_url, args.time_scale, args.seed, args.drain, bar, stop, host=host
+        )
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
     except run.RedisLost as err:
@@ -244,8 +246,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     warning = costless(sc, args.time_scale)
     if warning:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
-    with BusyShare() as host:
-        live_trace, stop, _ = _run_live(args, sc)
+    host = BusyShare()
+    live_trace, stop, _ = _run_live(args, sc, host=host)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
