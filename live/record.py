@@ -40,7 +40,7 @@ from live.recorded_types import (
 )
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
-from sim.analysis.calibrate import MIN_STARTS, slot_waits
+from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
 from sim.scenario import Scenario
 
 # [workers] fields the recorded pools set for themselves
@@ -233,7 +233,9 @@ class Recording:
             late = "_late" if fields.get("ack.late") else ""
             fields[f"overhead.handover{late}"] = round(float(gaps.mean()), 6)
         if len(lags) >= MIN_STARTS:
-            fields["overhead.dispatch"] = round(float(np.median(lags)), 6)
+            least, spread = delivery_fit(lags)
+            fields["overhead.delivery"] = round(least, 6)
+            fields["overhead.delivery_spread"] = round(spread, 6)
         names = sorted({self.names[uuid] for uuid in arrived})
         type_notes = (
             self.task_types(out, names, arrived, settings, fields) if len(names) > 1 else []
@@ -314,12 +316,14 @@ def costs_note(gaps: np.ndarray, lags: np.ndarray) -> str:
         )
     if len(lags) < MIN_STARTS:
         return (
-            f"{handover}; dispatch: {len(lags)} sent tasks found a slot idle, too few to "
-            "measure the delivery: its default is assumed"
+            f"{handover}; delivery: {len(lags)} sent tasks found a slot idle, too few to "
+            "measure it: its default is assumed"
         )
+    least, spread = delivery_fit(lags)
     return (
-        f"{handover}; dispatch: a sent task that found a slot idle started a median "
-        f"{np.median(lags) * 1000:.3g} ms after its send ({len(lags)} tasks)"
+        f"{handover}; delivery: a sent task that found a slot idle started a median "
+        f"{np.median(lags) * 1000:.3g} ms after its send ({len(lags)} tasks), read as "
+        f"{least * 1000:.3g} ms plus an exponential wait of mean {spread * 1000:.3g} ms"
     )
 
 

@@ -31,6 +31,7 @@ class LiveSession:
     stop: threading.Event = field(default_factory=threading.Event)
     latest: Trace | None = None
     results: list[Trace] = field(default_factory=list)
+    host_busy: list[float | None] = field(default_factory=list)  # per result, the host's CPUs
     error: str | None = None
     thread: threading.Thread | None = None
     compare_anyway: bool = False  # a stopped run goes to Compare only when asked
@@ -44,17 +45,21 @@ class LiveSession:
         self.thread.start()
 
     def _run(self) -> None:
+        from live.host_cpu import BusyShare
         from live.run import run_live  # here: importing this module needs no Celery
 
         try:
             for sc in self.scenarios:
+                host = BusyShare()
                 trace = run_live(
                     sc,
                     time_scale=self.time_scale,
                     stop=self.stop,
                     watch=self._watch,
                     nodes=self._nodes,
+                    host=host,
                 )
+                self.host_busy.append(host.share)
                 self.results.append(trace)
         except Exception as err:  # shown to the user: the run's own message says what to do
             self.error = f"{type(err).__name__}: {err}"

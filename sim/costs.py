@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 OVERHEAD_MODELS = ("celery", "none")
-OVERHEAD_COSTS = ("dispatch", "record", "handover", "handover_late")
+OVERHEAD_COSTS = ("dispatch", "record", "handover", "handover_late", "delivery", "delivery_spread")
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,15 @@ class Overhead:
 
     model: str = setting(
         "celery",
-        "celery: Celery's measured costs are in the model (the hand-over, serialised forks); "
+        "celery: Celery's measured costs are in the model (the hand-over, the delivery, "
+        "serialised forks); "
         "none: the textbook queue without them (dispatch, record and process_start apply as set)",
         choices=OVERHEAD_MODELS,
     )
     dispatch: float = wall_seconds(
-        0.0, "broker-to-worker delay per delivery (calibrated from live runs)"
+        0.0,
+        "broker-to-worker delay per delivery, in either model: on top of Celery's delivery, "
+        "or the textbook queue's only one",
     )
     record: float = wall_seconds(0.0, "result-backend write per state change (calibrated)")
     handover: float = wall_seconds(
@@ -45,6 +48,16 @@ class Overhead:
     )
     handover_late: float = wall_seconds(
         0.019, "model = celery, late ack: the hand-over with the ack's round trip (measured)"
+    )
+    delivery: float = wall_seconds(
+        0.005,
+        "model = celery: a message reaches its worker's pool at least this long after the broker "
+        "hands it out (the reply to BRPOP, kombu, the pool's write of the job; measured)",
+    )
+    delivery_spread: float = wall_seconds(
+        0.003,
+        "model = celery: plus a wait drawn per (task, attempt), exponential with this mean (the "
+        "worker's event loop busy with other work; measured)",
     )
 
 
@@ -71,6 +84,15 @@ def handover(scenario: Scenario) -> float:
         return 0.0
     o = scenario.overhead
     return o.handover_late if scenario.ack.late else o.handover
+
+
+def delivery(scenario: Scenario) -> tuple[float, float]:
+    """Celery's delivery of a message to a worker (scenario seconds): its least time and the
+    mean of the exponential wait on top, none for the textbook queue. ``overhead.dispatch``
+    comes on top, as set, in either model."""
+    if scenario.overhead.model == "none":
+        return 0.0, 0.0
+    return scenario.overhead.delivery, scenario.overhead.delivery_spread
 
 
 def serial_forks(scenario: Scenario) -> bool:

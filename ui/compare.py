@@ -27,22 +27,23 @@ def comparison(
     live: Trace,
     tolerance: float,
     time_scale: float,
+    host_busy: float | None = None,
     _progress: Progress | None = None,
 ) -> tuple[Trace, Comparison]:
     """The simulation of the scenario (TOML text) beside the live run (its time scale, its
-    send times) and their comparison: a rerun that only moves another widget simulates
-    nothing."""
+    send times) and their comparison, which names a saturated host (``host_busy``) as a
+    cause: a rerun that only moves another widget simulates nothing."""
     sc = parse(text)
     sim = simulated_beside(sc, live, time_scale, progress=_progress)
-    return sim, compare(sc, sim, live, tolerance=tolerance)
+    return sim, compare(sc, sim, live, tolerance=tolerance, host_busy=host_busy)
 
 
 def compared(
-    text: str, live: Trace, tolerance: float, time_scale: float
+    text: str, live: Trace, tolerance: float, time_scale: float, host_busy: float | None = None
 ) -> tuple[Trace, Comparison]:
     """``comparison`` with a progress bar while it simulates."""
     with progress_bar("Simulating the same scenario and draws: tasks finished") as report:
-        return comparison(text, live, tolerance, time_scale, report)
+        return comparison(text, live, tolerance, time_scale, host_busy, report)
 
 
 def page() -> None:
@@ -54,15 +55,16 @@ def page() -> None:
             "simulation of the same scenario, seed and draws."
         )
         return
-    text, time_scale, live = last
+    text, time_scale, live, host_busy = last
     sc = parse(text)
     tolerance = st.slider(
         "Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol", bind=IN_ADDRESS
     )
-    sim, result = compared(text, live, tolerance, time_scale)
+    sim, result = compared(text, live, tolerance, time_scale, host_busy)
+    busy = "" if host_busy is None else f" The host's CPUs were {host_busy:.0%} busy during it."
     st.caption(
         f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
-        f"scale {time_scale}. KS distance: wait {result.ks_wait:.3f}, "
+        f"scale {time_scale}.{busy} KS distance: wait {result.ks_wait:.3f}, "
         f"sojourn {result.ks_sojourn:.3f}. Simulated with the live run's send times as "
         f"arrivals: its producer sent up to {producer_lag(sc, sim):.3g} s behind the "
         "scenario's."
@@ -73,7 +75,7 @@ def page() -> None:
     (st.success if result.ok else st.warning)(result.headline())
     verdicts(result)
     if not result.ok:
-        calibrate(sc, live, time_scale)
+        calibrate(sc, live, time_scale, host_busy)
     distributions(sim, live)
     gantts(sim, live)
     export_trace(lambda: sim, "simulated")
@@ -141,7 +143,7 @@ def gantts(sim: Trace, live: Trace) -> None:
             download_figure(fig, f"gantt-{name}")
 
 
-def calibrate(sc: Scenario, live: Trace, time_scale: float) -> None:
+def calibrate(sc: Scenario, live: Trace, time_scale: float, host_busy: float | None) -> None:
     """Fit the per-task overheads the live run shows and say how the calibrated simulation
     compares, with the calibrated scenario to download (what ``queuelab calibrate`` writes)."""
     if not st.button("Calibrate the overheads from this live run", key="compare-calibrate"):
@@ -153,12 +155,10 @@ def calibrate(sc: Scenario, live: Trace, time_scale: float) -> None:
     except CalibrationError as err:
         st.error(str(err))
         return
-    calibrated = sc.replace(**{"overhead.dispatch": fit.dispatch, "overhead.record": fit.record})
-    _, again = compared(scenario.dumps(calibrated), live, 0.15, time_scale)
-    st.info(
-        f"Fitted overhead.dispatch = {fit.dispatch:.3g} s and overhead.record = "
-        f"{fit.record:.3g} s (wall seconds). The calibrated simulation: {again.headline()}"
-    )
+    calibrated = sc.replace(**fit.fields())
+    _, again = compared(scenario.dumps(calibrated), live, 0.15, time_scale, host_busy)
+    said = ", ".join(f"{name} = {value:.3g} s" for name, value in fit.fitted().items())
+    st.info(f"Fitted {said} (wall seconds). The calibrated simulation: {again.headline()}")
     st.download_button(
         "Download the calibrated scenario (.toml)",
         scenario.dumps(calibrated),

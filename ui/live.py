@@ -110,15 +110,17 @@ def _start(sc: Scenario, time_scale: float) -> None:
     _LATEST[:] = [session]
 
 
-def compared_run() -> tuple[str, float, Trace] | None:
-    """The latest finished live run for the Compare page: (scenario TOML, time scale, trace).
-    A stopped run only when the user asked for it (its tail is missing)."""
+def compared_run() -> tuple[str, float, Trace, float | None] | None:
+    """The latest finished live run for the Compare page: (scenario TOML, time scale, trace,
+    how busy the host's CPUs were during it). A stopped run only when the user asked for it
+    (its tail is missing)."""
     session = latest()
     if session is None or session.result is None:
         return None
     if session.stop.is_set() and not session.compare_anyway:
         return None
-    return scenario.dumps(session.scenario), session.time_scale, session.result
+    busy = session.host_busy[0] if session.host_busy else None
+    return scenario.dumps(session.scenario), session.time_scale, session.result, busy
 
 
 @st.fragment(run_every=1.0)

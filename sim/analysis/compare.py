@@ -26,7 +26,7 @@ from sim.trace import Trace
 # Figures compared, and what usually explains a miss when the live run is the slower one.
 LIKELY_CAUSE = {
     "wait": "per-task broker round trips and prefetch reservations the model does not charge "
-    "(calibrate overhead.dispatch)",
+    "(calibrate fits Celery's delivery, overhead.delivery)",
     "sojourn": "result-backend writes and task start-up on the worker (calibrate overhead.record)",
     "throughput": "workers starting up or Celery's per-task overhead at this time scale",
     "utilization": "time a slot spends outside the task body (ack, backend writes)",

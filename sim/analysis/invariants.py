@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim import costs
 from sim.analysis import runs
 from sim.analysis.metrics import last_terminal, latest_rows, lost_tasks, step_counts
 from sim.engine.draws import Draws
@@ -86,6 +87,7 @@ def check(
         )
     delays = _retry_delays(trace, scenario, seed)
     max_retries = _max_retries(trace, scenario)
+    redelivery = redelivery_delay(scenario) - _delivery_slack(trace, scenario, seed)
     order = np.argsort(trace.task, kind="stable")
     bounds = np.flatnonzero(np.diff(trace.task[order])) + 1
     columns = [c[order].tolist() for c in (trace.attempt, trace.state, trace.t, trace.worker)]
@@ -95,7 +97,8 @@ def check(
         rows = list(zip(*(c[start:end] for c in columns), strict=True))
         delay = delays(task) if delays else None
         retries = max_retries(task) if max_retries else None
-        _TaskCheck(report, _task_id(trace, task), scenario, retries, delay, slack).check(rows)
+        task_id = _task_id(trace, task)
+        _TaskCheck(report, task_id, scenario, retries, delay, slack, redelivery).check(rows)
         start = end
     if complete:
         lost = (task_id for ids in lost_tasks(trace).values() for task_id in ids)
@@ -150,10 +153,12 @@ class _TaskCheck:
         max_retries: int | None,
         delay,
         slack: float,
+        redelivery: float,
     ) -> None:
         self.report, self.task_id, self.scenario = report, task_id, scenario
         self.max_retries = max_retries  # of its task type
         self.delay, self.slack = delay, slack  # attempt → its drawn countdown; clock slack
+        self.redelivery = redelivery  # least time between two RECEIVED rows of one message
         self.waiting: Counter = Counter()  # (attempt, worker) received, not yet started
         self.running: Counter = Counter()  # (attempt, worker) started, not yet ended
         self.last_received: dict[int, float] = {}
@@ -200,12 +205,12 @@ class _TaskCheck:
         previous attempt, which delivery came before is unknown."""
         if attempt > 0 and self.retries[attempt - 1] != 1:
             return
-        timeout, last = redelivery_delay(self.scenario), self.last_received[attempt]
-        if t < last + timeout * (1 - 1e-9) - self.slack:
+        last = self.last_received[attempt]
+        if t < last + self.redelivery * (1 - 1e-9) - self.slack:
             self.bad(
                 "redelivery-before-timeout",
                 f"attempt {attempt} received again {t - last:.3f}s after the last delivery, "
-                f"before the visibility timeout {timeout:g}s",
+                f"before the visibility timeout {redelivery_delay(self.scenario):g}s",
             )
 
     def on_started(self, attempt: int, t: float, worker: int) -> None:
@@ -279,6 +284,19 @@ def redelivery_delay(scenario: Scenario | None) -> float:
         and ack.requeues_lost_child(a.late, a.reject_on_worker_lost, scenario.retry.on_worker_lost)
     )
     return 0.0 if requeues else a.visibility_timeout
+
+
+def _delivery_slack(trace: Trace, scenario: Scenario | None, seed: int | None) -> float:
+    """How much later than Redis handed it out a message's RECEIVED row can be beyond the
+    least delivery: the Celery model's drawn delivery, or the one before it on the node, which
+    it cannot pass (at most the longest drawn). A visibility timeout runs from the hand-out."""
+    least, spread = costs.delivery(scenario) if scenario is not None else (0.0, 0.0)
+    if not spread or not len(trace):
+        return 0.0
+    draws = Draws(scenario, seed)
+    return (
+        max(float(draws.deliveries(k).max()) for k in range(int(trace.attempt.max()) + 1)) - least
+    )
 
 
 def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):

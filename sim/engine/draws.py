@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from sim import costs
 from sim.engine.arrivals import arrival_times
 from sim.engine.distributions import sample_service
 from sim.rules.outage import failure_probability
 from sim.rules.retry import retry_delay
 from sim.scenario import Scenario, TaskType
 
-ARRIVALS, SERVICE, FAIL, JITTER, CRASH, TYPE = range(6)
+ARRIVALS, SERVICE, FAIL, JITTER, CRASH, TYPE, DELIVERY = range(7)
 _MAX_EXECUTION = 2**16
 
 
@@ -126,6 +127,12 @@ class Draws:
                 kind.service, stream(self.seed, SERVICE, k, j), len(members)
             )
         return service
+
+    def deliveries(self, k: int) -> np.ndarray:
+        """How long the delivery of attempt ``k`` of every task takes under the Celery model
+        (``sim.costs.delivery``): its least time plus an exponential wait from its own stream."""
+        least, spread = costs.delivery(self.scenario)
+        return least + spread * stream(self.seed, DELIVERY, k).standard_exponential(self.n_tasks)
 
     def _uniform(self, kind: int, k: int) -> np.ndarray:
         """The FAIL or JITTER uniforms of attempt ``k``, drawn the first time they are read."""

@@ -37,6 +37,7 @@ class WorkerPolicy:
     process_start: float  # a replacement pool child takes work this late
     serial_forks: bool  # the autoscaler's new processes start one after another
     handover: float  # a slot takes its next task this long after its last one ended
+    delivers: bool  # Celery's delivery (drawn per attempt) comes before a message can run
     lanes: tuple[routing.Lane, ...]  # every list in Redis, indexed as the broker's
     queues: tuple[str, ...]  # the queues it consumes, in its starting cycle order
     rotates: bool  # round_robin: the queue a message came from goes to the end of the cycle
@@ -72,6 +73,7 @@ class WorkerPolicy:
             process_start=w.process_start,
             serial_forks=costs.serial_forks(s),
             handover=costs.handover(s),
+            delivers=any(costs.delivery(s)),
             lanes=lanes,
             queues=routing.initial_cycle(pool.queues, pool.queue_order),
             rotates=pool.queue_order == "round_robin" and len(pool.queues) > 1,

@@ -34,7 +34,7 @@ class Worker:
     # more than 30 keys stops sharing its keys, which makes every read a dict lookup
     __slots__ = (
         *("index", "policy", "env", "broker", "backend"),  # what it is and works with
-        *("_row", "_finished", "_fetch", "_dispatch"),  # its calls and reads on the hot path
+        *("_row", "_finished", "_fetch", "_dispatch", "_delivery"),  # its hot path's calls, reads
         *("_ending", "_service", "_crash_point", "_timed", "_fates", "_type_of"),
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
@@ -42,7 +42,7 @@ class Worker:
         *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
         *("alive", "stopping", "down", "back", "incarnation", "retired"),  # whether it is up
-        *("waiting", "fetching", "lingers_until"),  # its BRPOP
+        *("waiting", "fetching", "lingers_until", "delivered_until"),  # its BRPOP
     )
 
     def __init__(
@@ -62,6 +62,7 @@ class Worker:
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._dispatch, self._ending = broker.dispatch, fates.ending
+        self._delivery = fates.delivery if policy.delivers else None
         self._service, self._crash_point = fates.service, fates.crash_point
         self._timed, self._fates, self._type_of = fates.timed, fates, fates.type_of
         p = policy
@@ -91,6 +92,7 @@ class Worker:
         self.waiting = False  # queued in broker.consumers
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
         self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
+        self.delivered_until = 0.0  # its last delivery's arrival: the next cannot pass it
         self.capacity_changed()
 
     def came_from(self, lane: int) -> None:
@@ -110,11 +112,21 @@ class Worker:
         )
 
     def reserve(self, delivery: Delivery) -> None:
-        """The broker hands us a message; it arrives after the dispatch overhead."""
+        """The broker hands us a message; it arrives after Celery's delivery and the dispatch
+        overhead, and not before the one handed to us before it (one connection, one main
+        process: the replies come in order)."""
         self.reserved += 1
         delivery.incarnation = self.incarnation
-        if self._dispatch > 0:
-            event = self.env.timeout(self._dispatch)
+        delay = self._dispatch
+        if self._delivery is not None:
+            message, now = delivery.message, self.env.now
+            at = max(
+                now + delay + self._delivery(message.attempt)[message.task], self.delivered_until
+            )
+            self.delivered_until = at
+            delay = at - now
+        if delay > 0:
+            event = self.env.timeout(delay)
             event.callbacks.append(lambda _: self._receive(delivery))
         else:
             self._receive(delivery)

@@ -67,6 +67,7 @@ class Fates:
         self.type_of = memoryview(draws.type_of)  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
         self._service: dict[int, Sequence[float]] = {}
+        self._delivery: dict[int, Sequence[float]] = {}
         self._failures: dict[int, bytes] = {}
         self._executions: dict[tuple[int, int], int] = {}
 
@@ -76,6 +77,14 @@ class Fates:
             return self._service[attempt]
         except KeyError:
             return self._service.setdefault(attempt, memoryview(self.draws.services(attempt)))
+
+    def delivery(self, attempt: int) -> Sequence[float]:
+        """Seconds Celery takes to deliver ``attempt`` of every task to a worker, before it can
+        run (``Draws.deliveries``), indexed by task."""
+        try:
+            return self._delivery[attempt]
+        except KeyError:
+            return self._delivery.setdefault(attempt, memoryview(self.draws.deliveries(attempt)))
 
     def crash_point(self, task: int, attempt: int) -> float | None:
         """``work(...).crash_at`` of the next execution of (task, attempt), which it counts."""
@@ -110,6 +119,7 @@ class Fates:
         broker hold each other (and so this), so until the cycle collector runs they would
         outlive the run, beside the arrays its summary is built from."""
         self._service.clear()
+        self._delivery.clear()
         self._failures.clear()
         self._executions.clear()
         self.type_of.release()

@@ -54,14 +54,16 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
     )
     assert r.returncode == 0, r.stderr
     fit = json.loads(r.stdout)
-    assert fit["dispatch"] > 0 and fit["record"] > 0  # real Celery costs something per task
+    assert fit["delivery"] > 0 and fit["record"] > 0  # real Celery costs something per task
     assert fit["handover_field"] == "handover_late" and 0 < fit["handover"] < 0.2
 
     # the file is mmc.toml with the fitted fields, not the calibration run's --set overrides
     fitted = {
-        "overhead.dispatch": fit["dispatch"],
-        "overhead.record": fit["record"],
         "overhead.model": "celery",
+        "overhead.dispatch": 0.0,  # the fitted delivery holds it
+        "overhead.delivery": fit["delivery"],
+        "overhead.delivery_spread": fit["delivery_spread"],
+        "overhead.record": fit["record"],
         "overhead.handover_late": fit["handover"],
     }
     raw = scenario.load("scenarios/mmc.toml", [*BASE, "workers.count=4", "arrivals.rate=2.4"])

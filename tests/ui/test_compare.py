@@ -3,12 +3,14 @@
 from streamlit.testing.v1 import AppTest
 
 
-def compare_page(monkeypatch, sc, live_trace, tolerance: float | None = None):
+def compare_page(monkeypatch, sc, live_trace, tolerance: float | None = None, host_busy=None):
     """The Compare page with ``live_trace`` standing in for the latest live run of ``sc`` (the
-    page only reads its trace), at ``tolerance`` if given."""
+    page only reads its trace), at ``tolerance`` if given; ``host_busy``: how busy the host's
+    CPUs were during it."""
     from ui import live as live_page
 
-    session = live_page.LiveSession((sc,), 0.05, results=[live_trace])
+    busy = [] if host_busy is None else [host_busy]
+    session = live_page.LiveSession((sc,), 0.05, results=[live_trace], host_busy=busy)
     monkeypatch.setattr(live_page, "_LATEST", [session])
     at = AppTest.from_file("../../app.py", default_timeout=120)
     at.run()
@@ -38,10 +40,25 @@ def test_compare_flags_the_figures_outside_the_tolerance_and_only_those(monkeypa
     shown = verdicts(at)
     slowed = {f for f in COMPARED if f.startswith(("wait", "sojourn", "queue_len"))}
     assert {f for f, v in shown.items() if v != "ok"} == slowed
-    assert all("overhead.dispatch" in shown[f] for f in slowed if f.startswith("wait"))
+    assert all("overhead.delivery" in shown[f] for f in slowed if f.startswith("wait"))
     assert all("overhead.record" in shown[f] for f in slowed if f.startswith("sojourn"))
     at.slider(key="compare-tol").set_value(0.5).run()
     assert {f for f, v in verdicts(at).items() if v != "ok"} == {"wait_p50"}  # +153 %
+
+
+def test_compare_says_how_busy_the_host_was_and_names_a_saturated_one(monkeypatch):
+    """As ``queuelab compare``: from 75 % busy the host is every timing miss's cause, and the
+    caption says the share either way."""
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=600"])
+    slower = simulate(sc.replace(**{"overhead.dispatch": 0.05}))
+    busy = compare_page(monkeypatch, sc, slower, host_busy=0.9)
+    assert any("CPUs were 90% busy during it" in c.value for c in busy.caption)
+    assert "90% busy during the live run" in verdicts(busy)["wait_mean"]
+    quiet = compare_page(monkeypatch, sc, slower, host_busy=0.3)
+    assert "overhead.delivery" in verdicts(quiet)["wait_mean"]
 
 
 def test_compare_says_ok_for_every_figure_of_an_identical_run(monkeypatch):
@@ -71,5 +88,5 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     assert len(ranges) == 2 and all('"range":[0,' in r.replace(" ", "") for r in ranges)
     at.button(key="compare-calibrate").click().run()
     assert not at.exception, at.exception
-    fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.dispatch")]
+    fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.delivery")]
     assert fitted and "calibrated simulation" in fitted[0]

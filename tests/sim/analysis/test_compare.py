@@ -12,7 +12,7 @@ def test_a_run_compared_with_itself_is_ok_and_a_slower_one_misses_with_a_cause()
     diff = compare(base, a, b, tolerance=0.15)
     assert not diff.ok
     missed = {f.figure: f for f in diff.figures if not f.ok}
-    assert "wait_mean" in missed and "dispatch" in missed["wait_mean"].likely_cause
+    assert "wait_mean" in missed and "delivery" in missed["wait_mean"].likely_cause
     assert diff.ks_wait > 0.1
     assert diff.flows_sim == diff.flows_live  # same tasks, same paths
 
@@ -95,6 +95,6 @@ def test_a_saturated_host_is_named_as_the_cause_of_a_timing_miss():
     busy = {f.figure: f for f in compare(base, a, b, host_busy=0.95).figures if not f.ok}
     assert "CPUs were 95% busy" in busy["wait_mean"].likely_cause
     quiet = {f.figure: f for f in compare(base, a, b, host_busy=0.5).figures if not f.ok}
-    assert "dispatch" in quiet["wait_mean"].likely_cause
+    assert "delivery" in quiet["wait_mean"].likely_cause
     assert compare(base, a, b, host_busy=0.95).to_dict()["host_busy"] == 0.95
     assert _cause("tasks_failed", 1.0, 0.95).startswith("counts differ")
