@@ -54,7 +54,7 @@ class TallyRecorder(Recording):
         """Fold the waiting rows into the per-task arrays and the ended executions."""
         if not self.rows:
             return
-        task, attempt, state, t, worker = rows = columns(self.rows)
+        task, attempt, state, t, worker = rows = columns(self.rows, len(self.workers))
         self.rows.clear()
         if self.stream is not None:
             self.stream.add(rows, self)

@@ -106,7 +106,8 @@ def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = Fals
     """
     rows = np.arange(len(trace)) if rows is None else rows
     key = trace.task[rows]
-    if worker:  # in place: one key vector, not three
+    if worker:  # in eight bytes (task × workers passes four), then in place: one key vector
+        key = key.astype(np.int64)
         key *= len(trace.workers) + 1
         key += trace.worker[rows]
         key += 1
@@ -366,7 +367,7 @@ def tally(trace: Trace) -> Tally:
     spans = {"start": trace.t[start], "end": trace.t[end], "worker": trace.worker[start]}
     del start, end
     started = np.flatnonzero(trace.state == STARTED)
-    attempts = trace.task[started] * (2**20) + trace.attempt[started]
+    attempts = trace.task[started].astype(np.int64) * (2**20) + trace.attempt[started]
     attempts.sort(kind="stable")
     attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
     del attempts
