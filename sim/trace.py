@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.engine.columns import Columns
 from sim.rules.states import CODES, NAMES
 
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
@@ -371,34 +372,27 @@ class Recording:
 
 
 class Recorder(Recording):
-    """Appends rows as a run produces them; ``trace()`` freezes them into columns.
+    """Appends rows as a run produces them; ``trace()`` gives them as columns.
 
     The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
     does — and every ``CHUNK`` rows ``pack`` moves them into the trace's typed columns, 19 bytes
-    a row. So a run holds at most one chunk of Python objects, and ``trace`` joins each column's
-    chunks, one column at a time, without building a wider table first.
+    a row, grown in place (``sim.engine.columns``, with room for ``rows`` up front): the trace
+    is those columns, not a join.
     """
 
-    def __init__(self, *args, **kwargs) -> None:  # Recording's arguments
+    def __init__(self, *args, rows: int = 0, **kwargs) -> None:  # and Recording's arguments
         super().__init__(*args, **kwargs)
-        # one chunk of columns per pack; the empty first one types an empty trace's columns
-        self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in COLUMN_TYPES]]
+        self._columns = Columns(COLUMN_TYPES, rows)
 
     def pack(self) -> None:
         """Move the waiting rows into typed columns."""
         if self.rows:
-            self._chunks.append(columns(self.rows, len(self.workers)))
+            self._columns.append(columns(self.rows, len(self.workers)))
             self.rows.clear()
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
         self.pack()
-        joined = []
-        for i in range(len(COLUMN_TYPES)):  # each column's chunks freed once it is joined
-            joined.append(np.concatenate([chunk[i] for chunk in self._chunks]))
-            for chunk in self._chunks:
-                chunk[i] = joined[-1][:0]
-        self._chunks = [joined]
-        task, attempt, state, t, worker = joined
+        task, attempt, state, t, worker = self._columns.view()
         return Trace(
             task,
             attempt,
