@@ -14,8 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from sim.analysis.metrics import Tally, paired
+from sim.engine.columns import Columns
 from sim.rules.states import ENDS_EXECUTION, NAMES, PENDING, RETRY, STARTED, TERMINAL
 from sim.trace import ONE_TYPE, ParquetStream, Recording, columns
+
+# an ended execution's start, end, worker and task: a worker index in two bytes while the
+# workers fit (a chunk of more widens the column)
+SPAN_TYPES = (np.float64, np.float64, np.int16, np.int32)
 
 
 def _mask(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
@@ -46,15 +51,13 @@ class TallyRecorder(Recording):
         self.submitted = self.retries = 0
         self.makespan, self.n_seen = 0.0, 0  # tasks with rows: indices 0 … n_seen-1
         self._open = [c[:0] for c in columns([])]  # the last STARTED of a (task, worker), open
-        # ended executions as (start, end, worker, task) chunks; the first, empty, types them:
-        # a worker index in two bytes while the workers fit (a chunk of more widens the join)
-        self._spans = [[self._open[3], self._open[3], np.zeros(0, np.int16), np.zeros(0, np.int32)]]
+        self._spans = Columns(SPAN_TYPES, n_tasks)  # the executions that ended: one a task
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
         if not self.rows:
             return
-        task, attempt, state, t, worker = rows = columns(self.rows)
+        task, attempt, state, t, worker = rows = columns(self.rows, len(self.workers))
         self.rows.clear()
         if self.stream is not None:
             self.stream.add(rows, self)
@@ -98,12 +101,13 @@ class TallyRecorder(Recording):
         self.pack()
         if self.stream is not None:
             self.stream.close(self)
-        worker, task = self._joined(2), self._joined(3)
+        start, end, worker, task = self._spans.view()
+        self._spans = Columns(SPAN_TYPES)  # only the views hold them: each freed once reordered
         order = np.lexsort((worker, task))  # execution_spans' order: by task, worker, time
         del task
         worker = worker[order]
-        start = self._joined(0)[order]  # one column at a time: one spare copy at most
-        end = self._joined(1)[order]
+        start = start[order]  # one column at a time: one spare copy at most
+        end = end[order]
         del order
         n = self.n_seen
         type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
@@ -123,14 +127,6 @@ class TallyRecorder(Recording):
             types=self.types,
             capacity=tuple(self.capacity),
         )
-
-    def _joined(self, i: int) -> np.ndarray:
-        """Column ``i`` of the ended executions in one array; its chunks freed as it is made,
-        so the join never holds every column twice."""
-        joined = np.concatenate([chunk[i] for chunk in self._spans])
-        for chunk in self._spans:
-            chunk[i] = np.zeros(0, joined.dtype)  # not a view of ``joined``: that would keep it
-        return joined
 
 
 def _first(times: np.ndarray, task: np.ndarray, t: np.ndarray, rows: np.ndarray) -> None:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.engine.columns import Columns
 from sim.rules.states import CODES, NAMES
 
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
@@ -44,11 +45,11 @@ class TraceError(ValueError):
 class Trace:
     """State-change rows as columns; ``task`` and ``worker`` index ``task_ids`` and ``workers``."""
 
-    task: np.ndarray  # int64 index into task_ids
+    task: np.ndarray  # int32 index into task_ids (``index_type``: wider past 2**31 tasks)
     attempt: np.ndarray  # int32
     state: np.ndarray  # int8 code from sim.rules.states
     t: np.ndarray  # float64 seconds of scenario time
-    worker: np.ndarray  # int32 index into workers, -1 for none
+    worker: np.ndarray  # int16 index into workers, -1 for none (wider past 32,766 workers)
     workers: tuple[str, ...]
     task_ids: np.ndarray | None = None  # str per task index; None: the index itself
     type_of: np.ndarray | None = None  # per task index, its index into ``types``; None: all 0
@@ -224,7 +225,8 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
     workers, worker = np.unique(_strings(table, "worker"), return_inverse=True)
     worker_list = [w for w in workers.tolist() if w]
     index = {w: i for i, w in enumerate(worker_list)}
-    lookup = np.array([index.get(w, -1) for w in workers.tolist()], dtype=np.int32)
+    kind = index_type(len(worker_list), np.int16)
+    lookup = np.array([index.get(w, -1) for w in workers.tolist()], dtype=kind)
     attempt = _numbers(table, "attempt", pa.int32(), source)
     if len(attempt) and attempt.min() < 0:
         raise TraceError(f"{source}: row {int(np.argmax(attempt < 0)) + 1}: attempt is below 0")
@@ -233,11 +235,11 @@ def from_arrow(table: pa.Table, source: str = "trace") -> Trace:
         raise TraceError(f"{source}: row {int(np.argmin(np.isfinite(t))) + 1}: t is not finite")
     type_of, types = _types(table, task, len(ids))
     return Trace(
-        task=task.astype(np.int64),
+        task=task.astype(index_type(len(ids), np.int32)),
         attempt=attempt,
         state=codes[state] if len(state) else np.zeros(0, np.int8),
         t=t,
-        worker=lookup[worker] if len(worker) else np.zeros(0, np.int32),
+        worker=lookup[worker] if len(worker) else np.zeros(0, kind),
         workers=tuple(worker_list),
         task_ids=ids,
         type_of=type_of,
@@ -308,16 +310,24 @@ def _unquoted(err: pa.ArrowInvalid) -> str:
     return "not a CSV or Parquet trace"
 
 
-def columns(rows: list[tuple]) -> list[np.ndarray]:
-    """Rows (task, attempt, state, t, worker) as the trace's typed columns."""
+def columns(rows: list[tuple], n_workers: int = 0) -> list[np.ndarray]:
+    """Rows (task, attempt, state, t, worker) as the trace's typed columns; the worker column
+    widens for more than 32,766 workers (a chunk of wider columns widens the whole join)."""
     width = len(COLUMN_TYPES)
     flat = np.fromiter(chain.from_iterable(rows), np.float64, width * len(rows))
     table = flat.reshape(-1, width)
-    return [table[:, i].astype(kind) for i, kind in enumerate(COLUMN_TYPES)]
+    kinds = (*COLUMN_TYPES[:-1], index_type(n_workers, COLUMN_TYPES[-1]))
+    return [table[:, i].astype(kind) for i, kind in enumerate(kinds)]
 
 
-# task, attempt, state, t, worker
-COLUMN_TYPES = (np.int64, np.int32, np.int8, np.float64, np.int32)
+# task, attempt, state, t, worker: 19 bytes a row (a simulated run has at most MAX_TASKS tasks)
+COLUMN_TYPES = (np.int32, np.int32, np.int8, np.float64, np.int16)
+
+
+def index_type(n: int, narrow: type) -> type:
+    """``narrow`` if it holds every index -1 … n (and n + 1, as ``to_arrow`` shifts the
+    workers by one), else int64: a column widens only when a run needs it."""
+    return narrow if n < np.iinfo(narrow).max else np.int64
 
 
 class Recording:
@@ -362,34 +372,27 @@ class Recording:
 
 
 class Recorder(Recording):
-    """Appends rows as a run produces them; ``trace()`` freezes them into columns.
+    """Appends rows as a run produces them; ``trace()`` gives them as columns.
 
     The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
-    does — and every ``CHUNK`` rows ``pack`` moves them into the trace's typed columns, 25 bytes
-    a row. So a run holds at most one chunk of Python objects, and ``trace`` joins each column's
-    chunks, one column at a time, without building a wider table first.
+    does — and every ``CHUNK`` rows ``pack`` moves them into the trace's typed columns, 19 bytes
+    a row, grown in place (``sim.engine.columns``, with room for ``rows`` up front): the trace
+    is those columns, not a join.
     """
 
-    def __init__(self, *args, **kwargs) -> None:  # Recording's arguments
+    def __init__(self, *args, rows: int = 0, **kwargs) -> None:  # and Recording's arguments
         super().__init__(*args, **kwargs)
-        # one chunk of columns per pack; the empty first one types an empty trace's columns
-        self._chunks: list[list[np.ndarray]] = [[np.zeros(0, kind) for kind in COLUMN_TYPES]]
+        self._columns = Columns(COLUMN_TYPES, rows)
 
     def pack(self) -> None:
         """Move the waiting rows into typed columns."""
         if self.rows:
-            self._chunks.append(columns(self.rows))
+            self._columns.append(columns(self.rows, len(self.workers)))
             self.rows.clear()
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
         self.pack()
-        joined = []
-        for i in range(len(COLUMN_TYPES)):  # each column's chunks freed once it is joined
-            joined.append(np.concatenate([chunk[i] for chunk in self._chunks]))
-            for chunk in self._chunks:
-                chunk[i] = joined[-1][:0]
-        self._chunks = [joined]
-        task, attempt, state, t, worker = joined
+        task, attempt, state, t, worker = self._columns.view()
         return Trace(
             task,
             attempt,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from sim import costs
 from sim.analysis.metrics import first_time, sojourns, state_flows, waits
@@ -230,6 +229,8 @@ def compare(
 
 
 def _ks(a, b) -> float:
+    from scipy import stats  # here, not at the top: it doubles the memory a command starts with
+
     if len(a) == 0 or len(b) == 0:
         return 1.0
     return float(stats.ks_2samp(a, b).statistic)

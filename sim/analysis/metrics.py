@@ -106,7 +106,8 @@ def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = Fals
     """
     rows = np.arange(len(trace)) if rows is None else rows
     key = trace.task[rows]
-    if worker:  # in place: one key vector, not three
+    if worker:  # in eight bytes (task × workers passes four), then in place: one key vector
+        key = key.astype(np.int64)
         key *= len(trace.workers) + 1
         key += trace.worker[rows]
         key += 1
@@ -316,11 +317,13 @@ def state_flows(trace: Trace) -> dict[str, int]:
 
 
 def latency_stats(values: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, p50, p95 and p99 of ``values`` (all 0 when there are none)."""
+    """Mean, p50, p95 and p99 of ``values`` (all 0 when there are none). ``values`` is a
+    scratch vector: after the mean, the percentiles partition it in place rather than a copy."""
     if len(values) == 0:
         return (0.0, 0.0, 0.0, 0.0)
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return float(values.mean()), float(p50), float(p95), float(p99)
+    mean = float(values.mean())
+    p50, p95, p99 = np.percentile(values, [50, 95, 99], overwrite_input=True)
+    return mean, float(p50), float(p95), float(p99)
 
 
 def busy_share(busy: float, slots: int, per_second: float, alive: float | None) -> float:
@@ -366,7 +369,7 @@ def tally(trace: Trace) -> Tally:
     spans = {"start": trace.t[start], "end": trace.t[end], "worker": trace.worker[start]}
     del start, end
     started = np.flatnonzero(trace.state == STARTED)
-    attempts = trace.task[started] * (2**20) + trace.attempt[started]
+    attempts = trace.task[started].astype(np.int64) * (2**20) + trace.attempt[started]
     attempts.sort(kind="stable")
     attempts_started = int(np.count_nonzero(np.diff(attempts))) + 1 if len(attempts) else 0
     del attempts
@@ -422,7 +425,7 @@ def summary_of(
     queued = after(np.where(np.isnan(started_at), makespan, started_at), warmup) - after(
         pending_at, warmup
     )
-    queued = queued[~np.isnan(queued)]
+    queued = float(queued[~np.isnan(queued)].sum())  # summed now: not held beside the latencies
     kept = pending_at >= warmup if warmup else None
     wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(started_at - pending_at, kept))
     soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(run.end - pending_at, kept))
@@ -455,7 +458,7 @@ def summary_of(
         sojourn_p99=soj_p99,
         throughput=ended * per_second,
         utilization=busy_share(busy, slots, per_second, alive),
-        queue_len_mean=float(queued.sum()) * per_second,
+        queue_len_mean=queued * per_second,
         makespan=makespan,
         worker_seconds=worker_seconds,
         node_seconds=node_seconds,

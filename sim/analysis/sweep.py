@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from sim.analysis.metrics import Summary
 from sim.analysis.runs import simulated
@@ -58,7 +57,10 @@ class SweepPoint:
 
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
     """Mean and 95 % Student-t interval of independent replications, the interval clipped to
-    ``bounds``, the values the figure can take."""
+    ``bounds``, the values the figure can take. SciPy is imported here, not at the top: it
+    would double the memory every command starts with."""
+    from scipy import stats
+
     mean = float(np.mean(values))
     if len(values) < 2:
         return Estimate(mean, None, None)

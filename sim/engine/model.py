@@ -33,6 +33,8 @@ from sim.scenario import Pool, Scenario
 from sim.tally import TallyRecorder
 from sim.trace import ParquetStream, Recorder, Trace
 
+ROWS_PER_TASK = 4  # PENDING, RECEIVED, STARTED, SUCCESS: a trace's room, taken up front
+
 
 class Model:
     """One simulated deployment of a scenario; ``run()`` returns its trace."""
@@ -59,7 +61,7 @@ class Model:
         self.recorder: Recorder | TallyRecorder = (
             TallyRecorder(names, self.draws.n_tasks, **types, stream=stream)
             if summary_only
-            else Recorder(names, **types)
+            else Recorder(names, **types, rows=ROWS_PER_TASK * self.draws.n_tasks)
         )
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
         types = scenario.task_types

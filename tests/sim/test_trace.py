@@ -5,6 +5,7 @@ import pytest
 
 from sim import scenario
 from sim.engine.model import simulate, tally
+from sim.rules.states import PENDING, STARTED
 from sim.trace import (
     COLUMNS,
     TYPE_COLUMNS,
@@ -97,14 +98,27 @@ def test_the_recorder_keeps_rows_in_order_and_typed_across_chunks(monkeypatch):
     trace = recorder.trace()
     columns = (trace.task, trace.attempt, trace.state, trace.t, trace.worker)
     assert list(zip(*(c.tolist() for c in columns), strict=True)) == rows
-    assert [c.dtype for c in columns] == [np.int64, np.int32, np.int8, np.float64, np.int32]
+    assert [c.dtype for c in columns] == [np.int32, np.int32, np.int8, np.float64, np.int16]
+
+
+def test_the_worker_column_widens_when_a_node_is_added_past_two_bytes(monkeypatch):
+    monkeypatch.setattr(Recorder, "CHUNK", 2)
+    recorder = Recorder(workers=tuple(f"w{i}" for i in range(32_766)))  # indices fit int16
+    recorder.add(0, 0, PENDING, 0.0)
+    recorder.add(0, 0, STARTED, 1.0, 32_765)
+    last = recorder.add_node("added")  # index 32,766: past what int16 holds once shifted by one
+    recorder.add(1, 0, STARTED, 2.0, last)
+    trace = recorder.trace()
+    assert trace.worker.dtype == np.int64
+    assert trace.worker.tolist() == [-1, 32_765, last]
+    assert trace.to_arrow()["worker"].to_pylist() == ["", "w32765", "added"]
 
 
 def test_an_empty_recorder_gives_an_empty_trace_with_the_column_types():
     trace = Recorder().trace()
     columns = (trace.task, trace.attempt, trace.state, trace.t, trace.worker)
     assert [len(c) for c in columns] == [0] * 5
-    assert [c.dtype for c in columns] == [np.int64, np.int32, np.int8, np.float64, np.int32]
+    assert [c.dtype for c in columns] == [np.int32, np.int32, np.int8, np.float64, np.int16]
 
 
 def test_a_parquet_trace_with_a_text_time_names_the_row(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 
 from sim.analysis import metrics
 from sim.analysis.metrics import summarize
-from sim.trace import from_arrow
+from sim.rules.states import STARTED, SUCCESS
+from sim.trace import Trace, from_arrow
 
 ROWS = [  # task, attempt, state, t, worker
     ("a", 0, "PENDING", 0.0, ""),
@@ -100,3 +101,19 @@ def test_a_step_count_takes_a_fall_before_a_rise_at_the_same_time():
     assert times.tolist() == [t for t, _ in events]
     assert level.tolist() == np.cumsum([s for _, s in events]).tolist()
     assert level.dtype == np.float64
+
+
+def test_task_indices_past_four_bytes_in_a_key_stay_apart():
+    """Task 0 and task 2**16 on worker 0 of 2**16 - 1: task × (workers + 1) and task × 2**20
+    are multiples of 2**32, so in four-byte keys the two would be one group."""
+    far = 2**16
+    trace = Trace(
+        task=np.array([0, far, 0, far], np.int32),
+        attempt=np.zeros(4, np.int32),
+        state=np.array([STARTED, STARTED, SUCCESS, SUCCESS], np.int8),
+        t=np.array([0.0, 1.0, 2.0, 3.0]),
+        worker=np.zeros(4, np.int64),
+        workers=tuple(f"w{i}" for i in range(far - 1)),
+    )
+    assert metrics.execution_spans(trace)["task"].tolist() == [0, far]
+    assert summarize(trace, slots=far - 1).duplicate_executions == 0

@@ -1,6 +1,8 @@
 """Each distribution has the mean and cv it is given, and the shape it is named for."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,3 +99,16 @@ def test_the_older_distributions_draw_exactly_what_they_drew():
     assert np.array_equal(got, expected)
     got = sample_service(Service(dist="exponential", mean=2.0), rng, 100)
     assert np.array_equal(got, again.exponential(2.0, 100))
+
+
+def test_simulating_and_sweeping_import_scipy_only_when_a_weibull_needs_it():
+    """SciPy is about half the memory a command starts with; only Weibull shapes read it."""
+    code = (
+        "import sys; import sim.analysis.runs, sim.analysis.sweep, sim.engine.model;"
+        "from sim.engine.distributions import Distribution, sample;"
+        "import numpy as np; rng = np.random.default_rng(1);"
+        "sample(Distribution('lognormal', 1.0, 2.0), rng, 10); print('scipy' in sys.modules);"
+        "sample(Distribution('weibull', 1.0, 2.0), rng, 10); print('scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
