@@ -73,7 +73,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sc = costs.at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
-    _say_cost(sc)
+    _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
     _warn_if_overloaded(sc)
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
@@ -114,10 +114,11 @@ def _simulate_replicated(sc: scenario.Scenario, args: argparse.Namespace) -> int
     return 0
 
 
-def _say_cost(sc: scenario.Scenario) -> None:
-    """Refuse a run that cannot fit in memory; say what a large one will hold before it starts."""
-    budget.check_fits(sc)
-    need = budget.estimated_bytes(sc)
+def _say_cost(sc: scenario.Scenario, trace: bool) -> None:
+    """Refuse a run that cannot fit in memory; say what a large one will hold before it starts
+    (``trace``: it keeps its trace to write at the end)."""
+    budget.check_fits(sc, trace=trace)
+    need = budget.estimated_bytes(sc, trace)
     if need > budget.WARN_BYTES:
         print(
             f"queuelab: this run will hold about {budget.gib(need)} in memory "

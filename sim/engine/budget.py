@@ -1,9 +1,11 @@
 """What a run will cost in memory, said before it starts, so a run too large for the machine is
 refused with the figure to change instead of ending in ``MemoryError`` or the swap.
 
-A simulated run keeps its trace: about four rows a task for every attempt it makes, plus the
-draws. ``BYTES_PER_TASK`` is the peak measured by ``bench/sim_speed.py`` (404 MiB per million
-tasks of M/M/8, one attempt each, trace and summary included).
+A run that keeps its trace holds about four rows a task for every attempt it makes, plus the
+draws and the summary's per-task arrays; a summary-only run (or one streaming its trace to
+Parquet) only the latter. The figures are peak RSS of ``queuelab simulate`` on M/M/4, one
+attempt a task (2026-11-29): with a CSV trace 262 MB at 1M tasks, summary-only 161 MB, the
+trace streamed to Parquet 274 MB at 1M and 864 MB at 10M, from 85 MB at start.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 
 from sim.scenario import Scenario, ScenarioError
 
-BYTES_PER_TASK = 424
+TRACE_BYTES_PER_TASK = 200  # the trace kept, written at the end: 177 measured at 1M tasks
+SUMMARY_BYTES_PER_TASK = 100  # the summary only, or the trace streamed: 76 at 1M, 78 at 10M
+BASE_BYTES = 256 << 20  # the interpreter, NumPy and Arrow, a Parquet row group's buffers
 WARN_BYTES = 1 << 30  # a run above this says what it will hold before it starts
 
 
@@ -31,9 +35,11 @@ def expected_attempts(s: Scenario) -> float:
     return sum(p**k for k in range(min(s.retry.max_retries, 1000) + 1))
 
 
-def estimated_bytes(s: Scenario) -> float:
-    """Peak memory a simulation of ``s`` needs, from the measured bytes per task and attempt."""
-    return expected_tasks(s) * expected_attempts(s) * BYTES_PER_TASK
+def estimated_bytes(s: Scenario, trace: bool = True) -> float:
+    """Peak memory a simulation of ``s`` needs, keeping its ``trace`` or not, from the measured
+    bytes per task and attempt."""
+    per_task = TRACE_BYTES_PER_TASK if trace else SUMMARY_BYTES_PER_TASK
+    return BASE_BYTES + expected_tasks(s) * expected_attempts(s) * per_task
 
 
 def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
@@ -47,14 +53,14 @@ def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
     return None
 
 
-def check_fits(s: Scenario, available: int | None = None) -> None:
+def check_fits(s: Scenario, available: int | None = None, trace: bool = True) -> None:
     """Refuse a run whose estimated peak is above the available memory, naming the fix."""
     available = available_bytes() if available is None else available
-    need = estimated_bytes(s)
+    need = estimated_bytes(s, trace)
     if available is None or need <= available:
         return
-    per_task = need / expected_tasks(s)
-    fits = int(available / per_task)
+    per_task = (need - BASE_BYTES) / expected_tasks(s)
+    fits = max(0, int((available - BASE_BYTES) / per_task))
     field = "run.duration" if s.run.duration > 0 else "run.tasks"
     raise RunTooLarge(
         f"{field}: this run needs about {gib(need)} of memory ({per_task:,.0f} bytes a task), "

@@ -48,7 +48,7 @@ class Model:
         stream: ParquetStream | None = None,
         arrivals: np.ndarray | None = None,
     ) -> None:
-        budget.check_fits(scenario)  # before the draws, which already hold a value per task
+        budget.check_fits(scenario, trace=not summary_only)  # before the draws are made
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         if arrivals is None:

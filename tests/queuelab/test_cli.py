@@ -380,10 +380,13 @@ def test_a_run_over_a_gibibyte_says_what_it_will_hold_before_it_starts(capsys):
     from queuelab import cli
     from sim import scenario
 
-    cli._say_cost(scenario.load("scenarios/mmc.toml", ["run.tasks=10000000"]))
+    big = scenario.load("scenarios/mmc.toml", ["run.tasks=10000000"])
+    cli._say_cost(big, trace=True)
     err = capsys.readouterr().err
-    assert "will hold about 3.9 GiB" in err and "10,000,000 tasks" in err
-    cli._say_cost(scenario.load("scenarios/mmc.toml"))
+    assert "will hold about 2.1 GiB" in err and "10,000,000 tasks" in err
+    cli._say_cost(big, trace=False)  # summary only, or the trace streamed to Parquet
+    assert "will hold about 1.2 GiB" in capsys.readouterr().err
+    cli._say_cost(scenario.load("scenarios/mmc.toml"), trace=True)
     assert capsys.readouterr().err == ""
 
 

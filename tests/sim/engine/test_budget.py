@@ -7,11 +7,16 @@ from tests.sim.helpers import make
 
 
 def test_the_estimate_grows_with_tasks_and_with_the_attempts_retries_add():
-    base = budget.estimated_bytes(make(**{"run.tasks": 1000}))
-    assert base == 1000 * budget.BYTES_PER_TASK
-    assert budget.estimated_bytes(make(**{"run.tasks": 2000})) == 2 * base
+    def per_task(sc, trace=True):
+        return budget.estimated_bytes(sc, trace) - budget.BASE_BYTES
+
+    base = per_task(make(**{"run.tasks": 1000}))
+    assert base == 1000 * budget.TRACE_BYTES_PER_TASK
+    assert per_task(make(**{"run.tasks": 2000})) == 2 * base
     retried = make(**{"run.tasks": 1000, "failures.probability": 0.5, "retry.max_retries": 3})
-    assert budget.estimated_bytes(retried) == pytest.approx(base * (1 + 0.5 + 0.25 + 0.125))
+    assert per_task(retried) == pytest.approx(base * (1 + 0.5 + 0.25 + 0.125))
+    summary = per_task(make(**{"run.tasks": 1000}), trace=False)
+    assert summary == 1000 * budget.SUMMARY_BYTES_PER_TASK < base  # no rows kept
 
 
 def test_a_duration_counts_its_expected_arrivals():
@@ -21,9 +26,11 @@ def test_a_duration_counts_its_expected_arrivals():
 
 def test_a_run_that_does_not_fit_is_refused_with_the_count_that_would():
     sc = make(**{"run.tasks": 10_000})
-    budget.check_fits(sc, available=10_000 * budget.BYTES_PER_TASK)  # just fits
+    base, per_task = budget.BASE_BYTES, budget.TRACE_BYTES_PER_TASK
+    budget.check_fits(sc, available=base + 10_000 * per_task)  # just fits
     with pytest.raises(budget.RunTooLarge, match=r"run\.tasks: .* at most 5,000 tasks"):
-        budget.check_fits(sc, available=5_000 * budget.BYTES_PER_TASK)
+        budget.check_fits(sc, available=base + 5_000 * per_task)
+    budget.check_fits(sc, available=base + 5_000 * per_task, trace=False)  # no trace: it fits
 
 
 def test_available_memory_is_read_from_meminfo(tmp_path):
