@@ -140,13 +140,16 @@ def report(
     sc: Scenario, real: tuple[float, float], real3: tuple[float, float], how: str, median: float
 ) -> None:
     """The predictions from the recording ``sc`` against the truths, as a table; also with the
-    hand-over and dispatch at their defaults, and with the median gap in place of the recorded
+    hand-over and delivery at their defaults, and with the median gap in place of the recorded
     mean hand-over."""
     late = "handover_late" if sc.ack.late else "handover"
     pool = sc.pools[0].name if sc.pools else None
     count = f"pools.{pool}.count" if pool else "workers.count"
     defaults = scenario.load(None).overhead
-    default = {f"overhead.{late}": getattr(defaults, late), "overhead.dispatch": defaults.dispatch}
+    default = {
+        f"overhead.{name}": getattr(defaults, name)
+        for name in (late, "delivery", "delivery_spread")
+    }
     middle = {f"overhead.{late}": median}
     print(
         f"{sc.run.tasks} tasks, {how}; p95 in seconds, simulated = mean over "
