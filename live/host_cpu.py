@@ -71,3 +71,12 @@ def carried_time_scale(rate: float, choices: Sequence[float], cores: int) -> flo
     host, so it runs fast and still measures the scenario; the largest choice when none does."""
     light = [s for s in sorted(choices) if demand(rate, s, cores) <= LIGHT]
     return light[0] if light else max(choices)
+
+
+def load_note(rate: float, time_scale: float, cores: int) -> str:
+    """What a run at ``rate`` and ``time_scale`` asks of ``cores`` CPUs, in a sentence."""
+    return (
+        f"at time scale {time_scale:g} this run sends about {rate / time_scale:.0f} tasks a wall "
+        f"second: Celery, Redis and queuelab then keep about {demand(rate, time_scale, cores):.0%}"
+        f" of this host's {cores} CPUs busy ({CPU_PER_TASK * 1000:.0f} ms of CPU a task, measured)"
+    )

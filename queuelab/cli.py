@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -207,6 +208,20 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_host_load(sc, time_scale: float) -> None:
+    """Warn when the run would ask so much of the host's CPUs that it times the host."""
+    from live.host_cpu import demand, load_note
+    from sim.analysis.compare import SATURATED
+
+    rate, cores = analytic.arrival_rate(sc, peak=True), os.cpu_count() or 1
+    if rate and demand(rate, time_scale, cores) >= SATURATED:
+        print(
+            f"queuelab: warning: {load_note(rate, time_scale, cores)}: its timings will be the "
+            "host's, not the scenario's; use a larger --time-scale",
+            file=sys.stderr,
+        )
+
+
 def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) -> tuple:
     """Run the live half with the CLI's error handling; returns (trace, stop event, and the
     lost-Redis message or None). A run whose Redis went away returns what it collected when
@@ -221,6 +236,7 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) ->
             "below what Celery can time faithfully; use a larger --time-scale",
             file=sys.stderr,
         )
+    _say_host_load(sc, args.time_scale)
     stop = _stop_on_signals()
     bar = ProgressBar("running")
     try:

@@ -36,11 +36,8 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
     """What the run will ask of this host's CPUs: past ``compare.SATURATED`` its timings are
     the host's, not the scenario's."""
     share = host_cpu.demand(rate, time_scale, cores)
-    text = (
-        f"At time scale {time_scale:g} this run sends about {rate / time_scale:.0f} tasks a wall "
-        f"second: Celery, Redis and queuelab then keep about {share:.0%} of this host's {cores} "
-        f"CPUs busy ({host_cpu.CPU_PER_TASK * 1000:.0f} ms of CPU a task, measured)."
-    )
+    text = host_cpu.load_note(rate, time_scale, cores)
+    text = text[0].upper() + text[1:] + "."
     if share >= SATURATED:
         st.warning(
             f"{text} From {SATURATED:.0%} on, Celery's own work queues for the cores and the "

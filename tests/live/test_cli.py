@@ -82,6 +82,25 @@ def test_unreachable_redis_url_exits_2_quickly():
     assert time.monotonic() - started < 1.5 * start_up + 10
 
 
+def test_a_time_scale_the_host_cannot_carry_is_warned_before_the_run():
+    """10,000 tasks a wall second at 10 ms of CPU each would need 100 cores: the warning comes
+    before the run starts (here it then cannot reach Redis); at time scale 10 (0.1 core) none."""
+    url = ["--redis-url", "redis://127.0.0.1:1/0", "--set", "arrivals.rate=100"]
+    fast, slow = (
+        subprocess.run(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", *url, "--time-scale", scale],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for scale in ("0.01", "10")
+    )
+    assert fast.returncode == slow.returncode == 2
+    assert "sends about 10000 tasks a wall second" in fast.stderr
+    assert "use a larger --time-scale" in fast.stderr
+    assert "tasks a wall second" not in slow.stderr
+
+
 def test_missing_redis_server_exits_2_with_the_remedy():
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     r = subprocess.run(
