@@ -227,9 +227,10 @@ def test_compare_reports_every_section(redis_url):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
-def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers):
+def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp_path):
     """The run's private redis-server and every Celery node and pool child die with it, found
-    by their parent chain; a hang-up stops the run as Ctrl-C does."""
+    by their parent chain; a hang-up stops the run as Ctrl-C does. Its folders are made in a
+    temp folder of this test's: another test's live run, starting meanwhile, sweeps /tmp."""
     from live.lifeline import sweep_orphans
     from tests.conftest import alive, descendants
 
@@ -238,6 +239,7 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         running(proc, 9)  # redis-server, 4 nodes and a pool child each
@@ -251,10 +253,10 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers):
     finally:
         if proc.poll() is None:
             proc.kill()
-    folders = list(Path("/tmp").glob(f"queuelab-*-{proc.pid}-*"))
+    folders = list(tmp_path.glob(f"queuelab-*-{proc.pid}-*"))
     if sig == signal.SIGKILL:
         assert folders, "a killed run cannot remove its own folders"
-        assert set(sweep_orphans()) >= set(folders)
+        assert set(sweep_orphans(tmp_path)) >= set(folders)
     assert not [f for f in folders if f.exists()]
 
 
