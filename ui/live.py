@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import time
 
@@ -11,12 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from live import host_cpu
 from live.session import LiveSession
 from sim import costs, scenario
 from sim.analysis import monitor
-from sim.analysis.analytic import arrival_rate
-from sim.analysis.compare import SATURATED
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
@@ -24,27 +20,10 @@ from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
-from ui import charts
+from ui import charts, live_setup
 from ui.explore import how_many_workers, simulated
-from ui.scenario_input import IN_ADDRESS, pick
+from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace, little_metrics
-
-SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
-
-
-def host_load(rate: float, time_scale: float, cores: int) -> None:
-    """What the run will ask of this host's CPUs: past ``compare.SATURATED`` its timings are
-    the host's, not the scenario's."""
-    share = host_cpu.demand(rate, time_scale, cores)
-    text = host_cpu.load_note(rate, time_scale, cores)
-    text = text[0].upper() + text[1:] + "."
-    if share >= SATURATED:
-        st.warning(
-            f"{text} From {SATURATED:.0%} on, Celery's own work queues for the cores and the "
-            "live run measures the host, not the scenario: raise the time scale."
-        )
-    else:
-        st.caption(text)
 
 
 def unavailable() -> str | None:
@@ -68,35 +47,7 @@ def page() -> None:
     base = pick("live")
     if base is None:
         return
-    c1, c2, c3 = st.columns(3)
-    tasks = c1.number_input(
-        "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
-    )
-    workers = c2.number_input(
-        "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
-    )
-    rate, cores = arrival_rate(base, peak=True), os.cpu_count() or 1
-    scale = c3.select_slider(
-        "Time scale (wall s per scenario s)",
-        SCALES,
-        value=host_cpu.carried_time_scale(rate, SCALES, cores) if rate else 0.1,
-        key="live-scale",
-        bind=IN_ADDRESS,
-        help="A smaller time scale runs faster but asks more of this host's CPUs.",
-    )
-    if rate:
-        host_load(rate, scale, cores)
-    run = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
-    if base.overhead.model == "none" and st.checkbox(
-        "Simulate it with Celery's own costs",
-        value=True,
-        key="live-costs",
-        bind=IN_ADDRESS,
-        help='This scenario is the textbook queue (overhead.model = "none"), but a live run '
-        "pays Celery's per-task costs: with this ticked, this page and Compare simulate it "
-        'with their measured defaults (overhead.model = "celery").',
-    ):
-        run = run.replace(**{"overhead.model": "celery"})
+    run, scale = live_setup.run_to_start(base)
     session = latest()
     running = session is not None and session.running
     st.session_state["live-drawn-running"] = running

@@ -78,27 +78,3 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
     assert lines == {"pool processes": [4, 3, 4, 4], "nodes": [4, 3, 4, 4]}
     assert spec["layout"]["yaxis2"]["title"]["text"] == "pool processes · nodes"
     assert spec["layout"]["yaxis2"]["dtick"] == 1
-
-
-@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
-def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
-    """mmc (3.2 tasks a second) on 2 cores: 0.1, at 16 % of them; at 0.02 the page warns
-    that the run would measure the host (80 %). A textbook scenario is simulated with Celery's
-    costs unless the user unticks it."""
-    import os
-
-    from streamlit.testing.v1 import AppTest
-
-    from tests.ui.helpers import APP
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.sidebar.radio(key="page").set_value("Live").run()
-    assert at.select_slider(key="live-scale").value == 0.1
-    assert any("16% of this host's 2 CPUs" in c.value for c in at.caption)
-    assert at.checkbox(key="live-costs").value
-    at.select_slider(key="live-scale").set_value(0.02).run()
-    assert any("80% of this host's 2 CPUs" in w.value for w in at.warning)
-    at.sidebar.selectbox(key="live-name").set_value("scraping").run()
-    assert not [c for c in at.checkbox if c.key == "live-costs"]
