@@ -41,10 +41,14 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float]:
         "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
     )
     rate, cores = arrival_rate(base, peak=True), os.cpu_count() or 1
+    carried = host_cpu.carried_time_scale(rate, SCALES, cores) if rate else 0.1
+    if st.session_state.get("live-scale-rate", rate) != rate:  # another scenario's rate
+        st.session_state["live-scale"] = carried
+    st.session_state["live-scale-rate"] = rate
     scale = c3.select_slider(
         "Time scale (wall s per scenario s)",
         SCALES,
-        value=host_cpu.carried_time_scale(rate, SCALES, cores) if rate else 0.1,
+        value=carried,
         key="live-scale",
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",

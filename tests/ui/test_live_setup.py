@@ -25,3 +25,9 @@ def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
     assert any("80% of this host's 2 CPUs" in w.value for w in at.warning)
     at.sidebar.selectbox(key="live-name").set_value("scraping").run()
     assert not [c for c in at.checkbox if c.key == "live-costs"]
+    assert at.select_slider(key="live-scale").value == 0.5  # 6 a second: 30 % at 0.1
+    at.sidebar.selectbox(key="live-name").set_value("mmc").run()
+    assert at.select_slider(key="live-scale").value == 0.1  # each scenario its own scale
+    at.select_slider(key="live-scale").set_value(1.0).run()
+    at.number_input(key="live-tasks").set_value(100).run()
+    assert at.select_slider(key="live-scale").value == 1.0  # the user's choice stays
