@@ -50,10 +50,7 @@ def page() -> None:
     st.header("Compare: simulated against real")
     last = live_page.compared_run()
     if last is None:
-        st.info(
-            "Run a scenario on the Live page first; its trace is compared here with a "
-            "simulation of the same scenario, seed and draws."
-        )
+        st.info(live_page.not_compared())
         return
     text, time_scale, live, host_busy = last
     sc = parse(text)

@@ -110,6 +110,25 @@ def compared_run() -> tuple[str, float, Trace, float | None] | None:
     return scenario.dumps(session.scenario), session.time_scale, session.result, busy
 
 
+def not_compared() -> str:
+    """Why the Compare page has no run to take, and what to do about it."""
+    session = latest()
+    if session is None:
+        return (
+            "Run a scenario on the Live page first; its trace is compared here with a "
+            "simulation of the same scenario, seed and draws."
+        )
+    if session.running:
+        return "A live run is going on: it is compared here once it has finished."
+    if session.result is None:
+        return "The latest live run ended without a trace (the Live page says why): start another."
+    return (
+        "The latest live run was stopped before its end: its tail is missing, so its figures "
+        "are not the scenario's. The Live page's \"Compare this stopped run anyway\" lays it "
+        "beside the simulation all the same."
+    )
+
+
 @st.fragment(run_every=1.0)
 def watch(session: LiveSession) -> None:
     """Redrawn every second while the run goes, as Flower's dashboard is."""
