@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import simpy
 
-from sim.trace import Recorder, Recording
+from sim.trace import Recording
 
 Progress = Callable[[int, int], None]
 
@@ -25,6 +25,7 @@ class Backend:
         self.env = env
         self.recorder = recorder
         self.row = recorder.rows.append  # appends one (task, attempt, state, t, worker) row
+        self._rows, self._chunk = recorder.rows, recorder.CHUNK  # rows waiting to be packed
         self.n_tasks = n_tasks
         self.progress = progress
         self.finished = 0  # tasks with a terminal state; a duplicate run's second end not counted
@@ -42,7 +43,7 @@ class Backend:
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
         self.row((task, attempt, state, self.env.now, worker))
-        if len(self.recorder.rows) >= Recorder.CHUNK:
+        if len(self._rows) >= self._chunk:
             self.recorder.pack()  # here, once a task: workers append rows without checking
         if self._ended[task]:
             return

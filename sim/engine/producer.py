@@ -13,6 +13,7 @@ import simpy
 
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Message
+from sim.engine.timer import Timer, scheduler
 from sim.rules.states import PENDING
 
 
@@ -25,6 +26,8 @@ class Producer:
         self.env = env
         self.backend = backend
         self.broker = broker
+        self._row, self._publish = backend.row, broker.publish  # its hot path's two calls
+        self._after = scheduler(env)
         self.produced = False  # every arrival submitted
         self._arrivals = arrivals
         self._next = 0  # the next task to submit
@@ -32,8 +35,8 @@ class Producer:
 
     def submit(self, task: int) -> None:
         """Send task ``task`` now."""
-        self.backend.record(task, 0, PENDING)
-        self.broker.publish(Message(task, 0))
+        self._row((task, 0, PENDING, self.env.now, -1))
+        self._publish(Message(task, 0))
 
     def start(self) -> None:
         """Submit the tasks due at time 0 now, and the rest as their times come."""
@@ -41,14 +44,14 @@ class Producer:
         start.callbacks.append(self._arrive)
         start.succeed()
 
-    def _arrive(self, _event: simpy.Event | None = None) -> None:
+    def _arrive(self, _timer: Timer | None = None) -> None:
         """Submit every task due now, then wait for the next arrival time."""
         arrivals, task, last = self._arrivals, self._next, self._last
         while task < len(arrivals):
             t = arrivals[task]
             if t > last:
                 self._next, self._last = task, t
-                self.env.timeout(t - last).callbacks.append(self._arrive)
+                self._after(t - last, None, self._arrive)
                 return
             self.submit(task)
             task += 1

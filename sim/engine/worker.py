@@ -11,6 +11,7 @@ it taking messages; a dead node is ``down`` until it restarts ``restart_delay`` 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
@@ -18,6 +19,7 @@ import simpy
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
+from sim.engine.timer import Timer, scheduler
 from sim.rules import ack, contention, routing
 from sim.rules.fate import Fates
 from sim.rules.limits import HARD, SOFT, time_limited
@@ -26,6 +28,8 @@ from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
 if TYPE_CHECKING:
     from sim.engine.autoscale import Autoscaler
 
+Then = Callable[[Timer], None]  # what a timer calls when an execution's work ends
+
 
 class Worker:
     """One worker node of a run: its slots, what it reserved, and whether it is up."""
@@ -33,12 +37,12 @@ class Worker:
     # slots: the hot path reads these attributes millions of times, and an instance dict of
     # more than 30 keys stops sharing its keys, which makes every read a dict lookup
     __slots__ = (
-        *("index", "policy", "env", "broker", "backend"),  # what it is and works with
+        *("index", "policy", "env", "broker", "backend", "_after"),  # what it is and works with
         *("_row", "_finished", "_fetch", "_dispatch", "_delivery"),  # its hot path's calls, reads
         *("_ending", "_service", "_crash_point", "_timed", "_fates", "_type_of"),
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
-        *("start_write", "record_overhead"),
+        *("start_write", "record_overhead", "handover", "_plain"),
         *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
         *("alive", "stopping", "down", "back", "incarnation", "retired"),  # whether it is up
@@ -54,11 +58,9 @@ class Worker:
         backend: Backend,
         fates: Fates,
     ) -> None:
-        self.index = index
-        self.policy = policy
-        self.env = env
-        self.broker = broker
-        self.backend = backend
+        self.index, self.policy, self.env = index, policy, env
+        self.broker, self.backend = broker, backend
+        self._after = scheduler(env)  # its timers (``sim.engine.timer``)
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._dispatch, self._ending = broker.dispatch, fates.ending
@@ -75,6 +77,8 @@ class Worker:
         self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
         self.start_write, self.record_overhead = p.start_write, p.record_overhead
+        self.handover = p.handover
+        self._plain = not (self.cores or self._limits or self.crashes)  # runs its service, ends
         self.slots = self.free_slots = policy.concurrency  # pool processes; those idle
         self.starting = 0  # processes started that take no work yet
         self.autoscaler: Autoscaler | None = None  # with --autoscale (``sim.engine.autoscale``)
@@ -126,10 +130,12 @@ class Worker:
             self.delivered_until = at
             delay = at - now
         if delay > 0:
-            event = self.env.timeout(delay)
-            event.callbacks.append(lambda _: self._receive(delivery))
+            self._after(delay, delivery, self._arrived)
         else:
             self._receive(delivery)
+
+    def _arrived(self, event: Timer) -> None:
+        self._receive(event.value)
 
     def _receive(self, delivery: Delivery) -> None:
         if delivery.incarnation != self.incarnation:
@@ -148,7 +154,7 @@ class Worker:
             self.reserved -= 1
             delivery.counted = False
             self.held[delivery] = None
-            self.env.timeout(message.eta - now, delivery).callbacks.append(self._due)
+            self._after(message.eta - now, delivery, self._due)
             self._fetch(self)
         else:
             self._ready(delivery)
@@ -166,12 +172,15 @@ class Worker:
                 self.next_token[kind] = at + gap
                 if at > now:
                     self.held[delivery] = None
-                    self.env.timeout(at - now, delivery).callbacks.append(self._token)
+                    self._after(at - now, delivery, self._token)
                     return
-        self.ready.append(delivery)
-        self.run_next()
+        if self.free_slots and not self.ready:
+            self._start(delivery)  # what run_next would do, without the queue
+        else:
+            self.ready.append(delivery)
+            self.run_next()
 
-    def _unheld(self, event: simpy.Event) -> Delivery | None:
+    def _unheld(self, event: Timer) -> Delivery | None:
         """The held delivery an ETA or token timer fired for, if still held by a live node."""
         delivery = event.value
         if self.alive and delivery in self.held:  # not in a shutdown, given back or lost
@@ -179,11 +188,11 @@ class Worker:
             return delivery
         return None
 
-    def _due(self, event: simpy.Event) -> None:
+    def _due(self, event: Timer) -> None:
         if delivery := self._unheld(event):
             self._ready(delivery)
 
-    def _token(self, event: simpy.Event) -> None:
+    def _token(self, event: Timer) -> None:
         if delivery := self._unheld(event):
             self._ready(delivery, limited=False)
 
@@ -199,28 +208,36 @@ class Worker:
             self.running += 1
         if self.ack_at_start:
             message.ack()
-        self._row((message.task, message.attempt, STARTED, self.env.now, self.index))
-        service = self._service(message.attempt)[message.task]
+        task, attempt = message.task, message.attempt
+        self._row((task, attempt, STARTED, self.env.now, self.index))
+        service = self._service(attempt)[task]
+        if self._plain:
+            work, then = self.start_write + service + self.record_overhead, self._finish
+        else:
+            work, then = self._execution(task, attempt, service)
+        self._after(work, delivery, then)
+        self._fetch(self)
+
+    def _execution(self, task: int, attempt: int, service: float) -> tuple[float, Then]:
+        """How long an execution that just started runs, and what ends it, under CPU contention,
+        time limits or crashes (a plain execution runs its service and finishes)."""
         if self.cores:
             busy = self.slots - self.free_slots - self.starting
             service *= contention.slowdown(busy, self.cores)
         cut, limit = service, 0
         if self._limits:
-            cut, limit = time_limited(service, *self._limits[self._type_of[message.task]])
-        crash_at = self._crash_point(message.task, message.attempt) if self.crashes else None
+            cut, limit = time_limited(service, *self._limits[self._type_of[task]])
+        crash_at = self._crash_point(task, attempt) if self.crashes else None
         if crash_at is not None and service * crash_at >= cut:
             crash_at = None  # a time limit ends it first
         if crash_at is None:
-            work = self.start_write + cut + (self.record_overhead if limit != HARD else 0.0)
             then = self._finish if not limit else self._soft_limit if limit == SOFT else self._kill
-        elif self.policy.child_crashes:
-            work, then = self.start_write + service * crash_at, self._child_died
-        else:
-            work, then = self.start_write + service * crash_at, self._crash
-        self.env.timeout(work, delivery).callbacks.append(then)
-        self._fetch(self)
+            return self.start_write + cut + (self.record_overhead if limit != HARD else 0.0), then
+        if self.policy.child_crashes:
+            return self.start_write + service * crash_at, self._child_died
+        return self.start_write + service * crash_at, self._crash
 
-    def _finish(self, event: simpy.Event) -> None:
+    def _finish(self, event: Timer) -> None:
         delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
@@ -229,14 +246,14 @@ class Worker:
         state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 
-    def _soft_limit(self, event: simpy.Event) -> None:
+    def _soft_limit(self, event: Timer) -> None:
         """SoftTimeLimitExceeded: the task raised, and retries as on any failure."""
         delivery = event.value
         if delivery.incarnation == self.incarnation:
             message = delivery.message
             self._end(delivery, *self._ending(message.task, message.attempt, self.env.now, True))
 
-    def _kill(self, event: simpy.Event) -> None:
+    def _kill(self, event: Timer) -> None:
         """A hard time limit: the child is killed, the task ends in FAILURE and is acked
         (``acks_on_failure_or_timeout``); its slot takes work once a new child has started."""
         delivery = event.value
@@ -248,19 +265,19 @@ class Worker:
         if delivery.counted:
             self.running -= 1
             delivery.counted = False
-        self.env.timeout(self.policy.process_start, delivery).callbacks.append(self._replaced)
+        self._after(self.policy.process_start, delivery, self._replaced)
         self._fetch(self)
 
-    def _replaced(self, event: simpy.Event) -> None:
+    def _replaced(self, event: Timer) -> None:
         if event.value.incarnation == self.incarnation:
             self._release(event.value)
 
-    def _child_died(self, event: simpy.Event) -> None:
+    def _child_died(self, event: Timer) -> None:
         """The pool child running a delivery died; the node notices ``worker_lost_wait`` later
         (meanwhile a late-ack message is still un-acked and may be restored)."""
-        self.env.timeout(self.policy.lost_wait, event.value).callbacks.append(self._child_lost)
+        self._after(self.policy.lost_wait, event.value, self._child_lost)
 
-    def _child_lost(self, event: simpy.Event) -> None:
+    def _child_lost(self, event: Timer) -> None:
         """WorkerLostError: the node lives, and Celery decides the task's fate."""
         delivery = event.value
         if delivery.incarnation != self.incarnation:
@@ -291,7 +308,7 @@ class Worker:
         else:
             self._finished(message.task, message.attempt, state, self.index)
         message.ack()  # late ack acks now (also on failure); early ack already did
-        if self.policy.handover:
+        if self.handover:
             self._hand_over(delivery)
         else:
             self._release(delivery)
@@ -303,7 +320,7 @@ class Worker:
             self.running -= 1
             delivery.counted = False
         self._fetch(self)
-        self.env.timeout(self.policy.handover, delivery).callbacks.append(self._replaced)
+        self._after(self.handover, delivery, self._replaced)
 
     def _release(self, delivery: Delivery) -> None:
         """The slot is free again: run what is ready and fetch more."""
@@ -313,7 +330,8 @@ class Worker:
         if self.stopping:
             self.exit_if_idle()
             return
-        self.run_next()
+        if self.ready:
+            self.run_next()
         self._fetch(self)
 
     def when_back(self) -> simpy.Event:
@@ -347,7 +365,7 @@ class Worker:
         self.ready.clear()
         self.held.clear()
 
-    def _crash(self, event: simpy.Event) -> None:
+    def _crash(self, event: Timer) -> None:
         if event.value.incarnation == self.incarnation:
             self.crash()
 
@@ -368,10 +386,9 @@ class Worker:
     def _go_down(self) -> None:
         self.alive, self.down = False, True
         self.capacity_changed()
-        event = self.env.timeout(self.policy.restart_delay)
-        event.callbacks.append(lambda _: self._restart())
+        self._after(self.policy.restart_delay, None, self._restart)
 
-    def _restart(self) -> None:
+    def _restart(self, _timer: Timer | None = None) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
         if self.retired:
             return
