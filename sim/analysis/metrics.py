@@ -172,7 +172,7 @@ def _span_rows(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     return tuple(np.concatenate(c) for c in zip(*blocks, strict=True))  # type: ignore[return-value]
 
 
-BLOCKS = 32  # a trace's executions are paired a 32nd of its tasks at a time
+BLOCKS = 16  # a trace's executions are paired about a 16th of its tasks at a time
 LEAST_BLOCK = 1 << 13  # tasks: a short trace's are paired at once
 _ROWS = 1 << 18  # rows scanned at a time for the STARTED and ending ones
 
@@ -181,18 +181,19 @@ def _span_blocks(trace: Trace) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``_span_rows`` a block of tasks at a time, in task order. A task's rows are all in its
     block, so pairing each block alone pairs as the whole trace does; the sort key and order
     are a block's, not the whole trace's (they were a third of a summary's peak at 1M tasks),
-    and a row's block is a byte."""
-    block = max(-(-trace.n_tasks // BLOCKS), LEAST_BLOCK)
+    and a row's block is a byte (its task shifted: a block is a power of two of tasks)."""
+    shift = max(-(-trace.n_tasks // BLOCKS), LEAST_BLOCK).bit_length()
     kinds = (index_type(len(trace), np.int32), np.int8)
     found = Columns(kinds, trace.n_tasks * 2)
     for lo in range(0, len(trace), _ROWS):
         rows = np.flatnonzero(_in(trace.state[lo : lo + _ROWS], [STARTED, *ENDS_EXECUTION]))
         rows += lo
-        found.append((rows.astype(kinds[0]), (trace.task[rows] // block).astype(np.int8)))
+        found.append((rows.astype(kinds[0]), (trace.task[rows] >> shift).astype(np.int8)))
     rows, of_block = found.view()
     del found
-    for b in range(-(-trace.n_tasks // block)):
-        mine = rows[of_block == b] if trace.n_tasks > block else rows
+    blocks = ((trace.n_tasks - 1) >> shift) + 1 if trace.n_tasks else 0
+    for b in range(blocks):
+        mine = rows[of_block == b] if blocks > 1 else rows
         order = by_task(trace, mine, worker=True)
         columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
         start, end, closes = paired(*columns)
@@ -371,7 +372,7 @@ def tally(trace: Trace) -> Tally:
     workers = np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[1:]
     del started
     return Tally(
-        per_task=partial(_made, trace),
+        per_task=partial(_made, trace, {}),
         starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
         retries=int(np.count_nonzero(trace.state == RETRY)),
@@ -384,15 +385,22 @@ def tally(trace: Trace) -> Tally:
     )
 
 
-def _made(trace: Trace, name: str) -> Any:
-    """``Tally.per_task`` of a trace: the vector ``name`` made from its rows, kept by no one."""
+def _made(trace: Trace, ends: dict[str, np.ndarray], name: str) -> Any:
+    """``Tally.per_task`` of a trace: the vector ``name`` made from its rows, kept by no one;
+    but making ``end`` keeps the states of the same rows in ``ends`` (a byte a task) for the
+    next read of ``end_state``, which a summary makes next: one search of the rows, not two."""
     if name == "pending":
         return first_time(trace, PENDING)
     if name == "started":
         return first_time(trace, STARTED)
+    if name == "end_state" and "end_state" in ends:
+        return ends.pop("end_state")
     if name in ("end", "end_state"):
         rows = first_rows(trace, list(TERMINAL), last=True)
-        return _times(trace, rows) if name == "end" else _states(trace, rows)
+        if name == "end_state":
+            return _states(trace, rows)
+        ends["end_state"] = _states(trace, rows)
+        return _times(trace, rows)
     spans = Columns((np.float64, np.float64, trace.worker.dtype), trace.n_tasks)
     for start, end in _span_blocks(trace):
         spans.append((trace.t[start], trace.t[end], trace.worker[start]))
