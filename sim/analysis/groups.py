@@ -13,7 +13,13 @@ from functools import cache
 
 import numpy as np
 
-from sim.analysis.metrics import Summary, after, busy_seconds, busy_share, latency_stats
+from sim.analysis.metrics import (
+    Summary,
+    busy_seconds,
+    busy_share,
+    latency_stats,
+    queue_times,
+)
 from sim.tally import Tally
 
 _LATENCY = tuple(
@@ -67,8 +73,7 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     """A queue's mean length after the warm-up and its peak length over the whole run."""
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
-    queued = after(np.where(np.isnan(started), run.makespan, started), warmup)
-    queued -= after(pending, warmup)  # each task's time in the queue after the warm-up
+    queued = queue_times(pending, started, run.makespan, warmup)
     mean = float(np.nansum(queued)) / span if span > 0 else 0.0
     del queued
     came, left = pending[~np.isnan(pending)], started[~np.isnan(started)]  # copies: sorted here

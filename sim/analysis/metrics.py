@@ -438,9 +438,7 @@ def summary_of(
     makespan, pending = run.makespan, run.pending
     kept = pending >= warmup if warmup else None
     started = run.started
-    queued = after(np.where(np.isnan(started), makespan, started), warmup)
-    queued -= after(pending, warmup)  # each task's time in the queue after the warm-up
-    queued = float(_known(queued, None).sum())
+    queued = float(_known(queue_times(pending, started, makespan, warmup), None).sum())
     waits = started - pending
     del started
     wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(waits, kept))
@@ -485,6 +483,15 @@ def summary_of(
         worker_seconds=worker_seconds,
         node_seconds=node_seconds,
     )
+
+
+def queue_times(
+    pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float
+) -> np.ndarray:
+    """Each task's time in the queue after ``warmup``: to its start, or the end of the run."""
+    queued = after(np.where(np.isnan(started), makespan, started), warmup)
+    queued -= after(pending, warmup)  # in place: ``queued`` is a new vector either way
+    return queued
 
 
 def busy_seconds(spans: dict[str, np.ndarray], warmup: float, mine: Any = slice(None)) -> float:
