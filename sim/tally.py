@@ -4,19 +4,82 @@ Sweeps, Explore and ``simulate --json`` without ``--trace`` read only the summar
 takes the same rows as ``sim.trace.Recorder`` and, every chunk, folds them into per-task typed
 arrays (first PENDING and STARTED times, last terminal time and state, highest attempt started)
 and the executions that ended (start, end, worker), paired as ``metrics.execution_spans`` pairs
-them. Its ``tally()`` is the ``metrics.Tally`` the full trace would give, value for value, so the
-summary built from it is the same, floats included: the figures are computed by the same
-functions over the same arrays in the same order.
+them. Its ``tally()`` is the ``Tally`` (what a summary reads of a run, defined here) the full
+trace would give (``metrics.tally``), value for value, so the summary built from it is the same,
+floats included: the figures are computed by the same functions over the same arrays in the same
+order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-from sim.analysis.metrics import Tally, paired
 from sim.engine.columns import Columns
 from sim.rules.states import ENDS_EXECUTION, NAMES, PENDING, RETRY, STARTED, TERMINAL
-from sim.trace import ONE_TYPE, ParquetStream, Recording, columns
+from sim.trace import ONE_TYPE, Capacity, ParquetStream, Recording, columns
+
+PER_TASK = ("pending", "started", "end", "end_state", "spans")  # what ``Tally.per_task`` gives
+
+
+def _read(name: str) -> property:
+    """A ``Tally`` attribute that is ``per_task(name)``, read anew each time."""
+    return property(lambda tally: tally.per_task(name), doc=f"``per_task({name!r})``")
+
+
+@dataclass(frozen=True, eq=False)
+class Tally:
+    """What a summary reads of a run: per task its first PENDING and STARTED times, its last
+    terminal time and state (NaN and -1 where none); every execution that ended
+    (``execution_spans`` columns ``start``, ``end``, ``worker``, in its order); row counts.
+    A trace gives one (``metrics.tally``), and so does a run that keeps no rows
+    (``TallyRecorder``): one definition of every figure, whichever recorded it.
+
+    The per-task vectors and the executions come from ``per_task`` (a name of ``PER_TASK``) as
+    they are read: a recorder's are held, a trace's are made from its rows each time and held
+    by their reader alone, so a summary holds one or two of them beside the trace, not all."""
+
+    per_task: Callable[[str], Any]
+    starts_by_worker: np.ndarray  # STARTED rows per worker index
+    submitted: int  # PENDING rows
+    retries: int  # RETRY rows
+    attempts_started: int  # distinct (task, attempt) with a STARTED row
+    makespan: float
+    workers: tuple[str, ...]
+    type_of: np.ndarray  # per task, its index into ``types``
+    types: tuple[tuple[str, str], ...]
+    capacity: tuple[Capacity, ...]
+
+    pending = _read("pending")  # float64 per task: NaN where none
+    started = _read("started")
+    end = _read("end")
+    end_state = _read("end_state")  # int8 per task: -1 where none
+    spans = _read("spans")  # columns "start", "end", "worker"
+
+    @property
+    def executions(self) -> int:
+        return int(self.starts_by_worker.sum())
+
+
+def paired(
+    task: np.ndarray, worker: np.ndarray, attempt: np.ndarray, state: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of STARTED and ending rows grouped by task and worker, in time order within each group:
+    the position of each STARTED, of the row after it, and whether that row ends it."""
+    start = np.flatnonzero(state == STARTED)
+    end = np.minimum(start + 1, max(len(state) - 1, 0))
+    closes = (
+        (end > start)
+        & (task[end] == task[start])
+        & (worker[end] == worker[start])
+        & (attempt[end] == attempt[start])
+        & _mask(state[end], ENDS_EXECUTION)
+    )
+    return start, end, closes
+
 
 # an ended execution's start, end, worker and task: a worker index in two bytes while the
 # workers fit (a chunk of more widens the column)
@@ -111,12 +174,15 @@ class TallyRecorder(Recording):
         del order
         n = self.n_seen
         type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
+        held = {
+            "pending": self.pending[:n],
+            "started": self.started[:n],
+            "end": self.end[:n],
+            "end_state": self.end_state[:n],
+            "spans": {"start": start, "end": end, "worker": worker},
+        }
         return Tally(
-            pending=self.pending[:n],
-            started=self.started[:n],
-            end=self.end[:n],
-            end_state=self.end_state[:n],
-            spans={"start": start, "end": end, "worker": worker},
+            per_task=held.__getitem__,
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,

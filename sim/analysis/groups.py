@@ -8,9 +8,19 @@ types; with one type every task is in the one group and no index or copy is made
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
+
 import numpy as np
 
-from sim.analysis.metrics import Summary, Tally, after, busy_share, latency_stats
+from sim.analysis.metrics import (
+    Summary,
+    busy_seconds,
+    busy_share,
+    latency_stats,
+    queue_times,
+)
+from sim.tally import Tally
 
 _LATENCY = tuple(
     f"{kind}_{q}" for kind in ("wait", "sojourn") for q in ("mean", "p50", "p95", "p99")
@@ -63,8 +73,7 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     """A queue's mean length after the warm-up and its peak length over the whole run."""
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
-    queued = after(np.where(np.isnan(started), run.makespan, started), warmup)
-    queued -= after(pending, warmup)  # each task's time in the queue after the warm-up
+    queued = queue_times(pending, started, run.makespan, warmup)
     mean = float(np.nansum(queued)) / span if span > 0 else 0.0
     del queued
     came, left = pending[~np.isnan(pending)], started[~np.isnan(started)]  # copies: sorted here
@@ -132,6 +141,8 @@ def by_group(
     capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``;
     ``overall``: its summary, whose latencies a group of every task takes as they are."""
     span = run.makespan - warmup
+    if len(run.types) > 1:  # many groups read each vector: a trace's made once, not per group
+        run = replace(run, per_task=cache(run.per_task))
     members = _members(run)
     of_type = [_group(run, tasks, warmup, span, overall) for tasks in members]
     by_queue = {}
@@ -162,9 +173,7 @@ def _by_pool(
     for name, (workers, slots) in (pools or {}).items():
         every = len(workers) == len(run.workers)  # a pool of every worker: no mask, no copy
         mine = slice(None) if every else np.isin(spans["worker"], workers)
-        busy = float(
-            (after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum()
-        )
+        busy = busy_seconds(spans, warmup, mine)
         if name in alive:
             share = busy_share(busy, slots, 0.0, alive[name])
         else:

@@ -6,11 +6,15 @@ sojourn is that terminal row − PENDING. Executions, retries and duplicate exec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from sim.analysis.cost import capacity_cost
+from sim.engine.columns import Columns
 from sim.rules.states import (
     ENDS_EXECUTION,
     FAILURE,
@@ -22,7 +26,8 @@ from sim.rules.states import (
     SUCCESS,
     TERMINAL,
 )
-from sim.trace import Capacity, Trace
+from sim.tally import Tally, paired
+from sim.trace import Trace, index_type
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,12 @@ def _in(state: np.ndarray, states: list[int]) -> np.ndarray:
 
 
 def _times(trace: Trace, rows: np.ndarray) -> np.ndarray:
-    """The times of ``rows`` (from ``first_rows``), NaN where -1."""
-    return np.where(rows >= 0, trace.t[rows], np.nan) if len(trace) else np.full(len(rows), np.nan)
+    """The times of ``rows`` (from ``first_rows``), NaN where -1: set in place, one vector."""
+    if not len(trace):
+        return np.full(len(rows), np.nan)
+    times = trace.t[rows]
+    times[rows < 0] = np.nan
+    return times
 
 
 def first_time(trace: Trace, state: int, last: bool = False) -> np.ndarray:
@@ -94,8 +103,12 @@ def first_time(trace: Trace, state: int, last: bool = False) -> np.ndarray:
 def last_terminal(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """Per task, the time and state of its last terminal row (NaN and -1 where it has none)."""
     rows = first_rows(trace, list(TERMINAL), last=True)
-    states = np.where(rows >= 0, trace.state[rows], -1).astype(np.int8) if len(trace) else rows
-    return _times(trace, rows), states
+    return _times(trace, rows), _states(trace, rows)
+
+
+def _states(trace: Trace, rows: np.ndarray) -> np.ndarray:
+    """The states of ``rows`` (from ``first_rows``), -1 where -1."""
+    return np.where(rows >= 0, trace.state[rows], -1).astype(np.int8) if len(trace) else rows
 
 
 def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = False) -> np.ndarray:
@@ -127,8 +140,10 @@ def sojourns(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
 
 
 def _known(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
+    """``values`` that are not NaN (of ``tasks``, a mask), in order: ``values`` itself when
+    that is all of them."""
     keep = ~np.isnan(values) if tasks is None else ~np.isnan(values) & tasks
-    return values[keep]
+    return values if keep.all() else values[keep]
 
 
 def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
@@ -151,8 +166,38 @@ def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
 
 def _span_rows(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """The rows of each ended execution's STARTED and of the row that ends it."""
-    order, start, end, closes = _paired_starts(trace)
-    return order[start[closes]], order[end[closes]]
+    blocks = list(_span_blocks(trace))
+    if not blocks:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return tuple(np.concatenate(c) for c in zip(*blocks, strict=True))  # type: ignore[return-value]
+
+
+BLOCKS = 16  # a trace's executions are paired about a 16th of its tasks at a time
+LEAST_BLOCK = 1 << 13  # tasks: a short trace's are paired at once
+_ROWS = 1 << 18  # rows scanned at a time for the STARTED and ending ones
+
+
+def _span_blocks(trace: Trace) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``_span_rows`` a block of tasks at a time, in task order. A task's rows are all in its
+    block, so pairing each block alone pairs as the whole trace does; the sort key and order
+    are a block's, not the whole trace's (they were a third of a summary's peak at 1M tasks),
+    and a row's block is a byte (its task shifted: a block is a power of two of tasks)."""
+    shift = max(-(-trace.n_tasks // BLOCKS), LEAST_BLOCK).bit_length()
+    kinds = (index_type(len(trace), np.int32), np.int8)
+    found = Columns(kinds, trace.n_tasks * 2)
+    for lo in range(0, len(trace), _ROWS):
+        rows = np.flatnonzero(_in(trace.state[lo : lo + _ROWS], [STARTED, *ENDS_EXECUTION]))
+        rows += lo
+        found.append((rows.astype(kinds[0]), (trace.task[rows] >> shift).astype(np.int8)))
+    rows, of_block = found.view()
+    del found
+    blocks = ((trace.n_tasks - 1) >> shift) + 1 if trace.n_tasks else 0
+    for b in range(blocks):
+        mine = rows[of_block == b] if blocks > 1 else rows
+        order = by_task(trace, mine, worker=True)
+        columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
+        start, end, closes = paired(*columns)
+        yield order[start[closes]].astype(np.int64), order[end[closes]].astype(np.int64)
 
 
 def open_starts(trace: Trace) -> np.ndarray:
@@ -170,23 +215,6 @@ def _paired_starts(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     )
     columns = (trace.task[order], trace.worker[order], trace.attempt[order], trace.state[order])
     return order, *paired(*columns)
-
-
-def paired(
-    task: np.ndarray, worker: np.ndarray, attempt: np.ndarray, state: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of STARTED and ending rows grouped by task and worker, in time order within each group:
-    the position of each STARTED, of the row after it, and whether that row ends it."""
-    start = np.flatnonzero(state == STARTED)
-    end = np.minimum(start + 1, max(len(state) - 1, 0))
-    closes = (
-        (end > start)
-        & (task[end] == task[start])
-        & (worker[end] == worker[start])
-        & (attempt[end] == attempt[start])
-        & _in(state[end], list(ENDS_EXECUTION))
-    )
-    return start, end, closes
 
 
 def executions(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
@@ -334,40 +362,8 @@ def busy_share(busy: float, slots: int, per_second: float, alive: float | None) 
     return busy / alive if alive > 0 else 0.0
 
 
-@dataclass(frozen=True, eq=False)
-class Tally:
-    """What a summary reads of a run: per task its first PENDING and STARTED times, its last
-    terminal time and state (NaN and -1 where none); every execution that ended
-    (``execution_spans`` columns ``start``, ``end``, ``worker``, in its order); row counts.
-    A trace gives one (``tally``), and so does a run that keeps no rows
-    (``sim.tally.TallyRecorder``): one definition of every figure, whichever recorded it."""
-
-    pending: np.ndarray
-    started: np.ndarray
-    end: np.ndarray
-    end_state: np.ndarray
-    spans: dict[str, np.ndarray]
-    starts_by_worker: np.ndarray  # STARTED rows per worker index
-    submitted: int  # PENDING rows
-    retries: int  # RETRY rows
-    attempts_started: int  # distinct (task, attempt) with a STARTED row
-    makespan: float
-    workers: tuple[str, ...]
-    type_of: np.ndarray  # per task, its index into ``types``
-    types: tuple[tuple[str, str], ...]
-    capacity: tuple[Capacity, ...]
-
-    @property
-    def executions(self) -> int:
-        return int(self.starts_by_worker.sum())
-
-
 def tally(trace: Trace) -> Tally:
-    """A trace's ``Tally``: the executions first, then each figure in turn, every scratch
-    vector freed before the next is made (the trace itself is the bulk of the memory)."""
-    start, end = _span_rows(trace)
-    spans = {"start": trace.t[start], "end": trace.t[end], "worker": trace.worker[start]}
-    del start, end
+    """A trace's ``Tally``: its counts now, its per-task vectors made when read (``_made``)."""
     started = np.flatnonzero(trace.state == STARTED)
     attempts = trace.task[started].astype(np.int64) * (2**20) + trace.attempt[started]
     attempts.sort(kind="stable")
@@ -375,13 +371,8 @@ def tally(trace: Trace) -> Tally:
     del attempts
     workers = np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[1:]
     del started
-    end_at, end_state = last_terminal(trace)
     return Tally(
-        pending=first_time(trace, PENDING),
-        started=first_time(trace, STARTED),
-        end=end_at,
-        end_state=end_state,
-        spans=spans,
+        per_task=partial(_made, trace, {}),
         starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
         retries=int(np.count_nonzero(trace.state == RETRY)),
@@ -392,6 +383,28 @@ def tally(trace: Trace) -> Tally:
         types=trace.types,
         capacity=trace.capacity,
     )
+
+
+def _made(trace: Trace, ends: dict[str, np.ndarray], name: str) -> Any:
+    """``Tally.per_task`` of a trace: the vector ``name`` made from its rows, kept by no one;
+    but making ``end`` keeps the states of the same rows in ``ends`` (a byte a task) for the
+    next read of ``end_state``, which a summary makes next: one search of the rows, not two."""
+    if name == "pending":
+        return first_time(trace, PENDING)
+    if name == "started":
+        return first_time(trace, STARTED)
+    if name == "end_state" and "end_state" in ends:
+        return ends.pop("end_state")
+    if name in ("end", "end_state"):
+        rows = first_rows(trace, list(TERMINAL), last=True)
+        if name == "end_state":
+            return _states(trace, rows)
+        ends["end_state"] = _states(trace, rows)
+        return _times(trace, rows)
+    spans = Columns((np.float64, np.float64, trace.worker.dtype), trace.n_tasks)
+    for start, end in _span_blocks(trace):
+        spans.append((trace.t[start], trace.t[end], trace.worker[start]))
+    return dict(zip(("start", "end", "worker"), spans.view(), strict=True))
 
 
 def summarize(
@@ -420,22 +433,29 @@ def summary_of(
     warmup: float,
     alive: float | None = None,
 ) -> Summary:
-    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's)."""
-    makespan, pending_at, started_at = run.makespan, run.pending, run.started
-    queued = after(np.where(np.isnan(started_at), makespan, started_at), warmup) - after(
-        pending_at, warmup
-    )
-    queued = float(queued[~np.isnan(queued)].sum())  # summed now: not held beside the latencies
-    kept = pending_at >= warmup if warmup else None
-    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(started_at - pending_at, kept))
-    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(run.end - pending_at, kept))
-    succeeded = int(np.count_nonzero(run.end_state == SUCCESS))
-    failed = int(np.count_nonzero(run.end_state == FAILURE))
-    ended = int(np.count_nonzero(run.end >= warmup))  # a task ends once, SUCCESS or FAILURE
+    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's). One figure
+    at a time, each vector let go before the next is read (a trace's are made as read)."""
+    makespan, pending = run.makespan, run.pending
+    kept = pending >= warmup if warmup else None
+    started = run.started
+    queued = float(_known(queue_times(pending, started, makespan, warmup), None).sum())
+    waits = started - pending
+    del started
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(waits, kept))
+    del waits
+    end = run.end
+    ended = int(np.count_nonzero(end >= warmup))  # a task ends once, SUCCESS or FAILURE
+    sojourns = end - pending
+    del end, pending
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(sojourns, kept))
+    del sojourns, kept
+    end_state = run.end_state
+    succeeded = int(np.count_nonzero(end_state == SUCCESS))
+    failed = int(np.count_nonzero(end_state == FAILURE))
+    del end_state
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    start, end = run.spans["start"], run.spans["end"]
-    busy = float((after(end, warmup) - after(start, warmup)).sum())
+    busy = busy_seconds(run.spans, warmup)
     worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -463,3 +483,17 @@ def summary_of(
         worker_seconds=worker_seconds,
         node_seconds=node_seconds,
     )
+
+
+def queue_times(
+    pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float
+) -> np.ndarray:
+    """Each task's time in the queue after ``warmup``: to its start, or the end of the run."""
+    queued = after(np.where(np.isnan(started), makespan, started), warmup)
+    queued -= after(pending, warmup)  # in place: ``queued`` is a new vector either way
+    return queued
+
+
+def busy_seconds(spans: dict[str, np.ndarray], warmup: float, mine: Any = slice(None)) -> float:
+    """Slot-seconds the executions ``spans`` (those ``mine`` picks) were busy after ``warmup``."""
+    return float((after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum())

@@ -117,3 +117,27 @@ def test_task_indices_past_four_bytes_in_a_key_stay_apart():
     )
     assert metrics.execution_spans(trace)["task"].tolist() == [0, far]
     assert summarize(trace, slots=far - 1).duplicate_executions == 0
+
+
+def test_executions_paired_a_block_of_tasks_at_a_time_are_the_whole_traces(monkeypatch):
+    """Retries, crashes and redeliveries spread a task's rows far apart: blocks of 7 tasks
+    pair them as one pass over the whole trace does, in the same order."""
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load(None).replace(
+        **{"run.tasks": 600, "failures.probability": 0.3, "failures.crash_probability": 0.05}
+    )
+    trace = simulate(sc, seed=3)
+    order, start, end, closes = metrics._paired_starts(trace)
+    monkeypatch.setattr(metrics, "LEAST_BLOCK", 7)
+    monkeypatch.setattr(metrics, "BLOCKS", 100)
+    rows = metrics._span_rows(trace)
+    assert [r.tolist() for r in rows] == [
+        order[start[closes]].tolist(),
+        order[end[closes]].tolist(),
+    ]
+    spans = metrics.tally(trace).spans
+    assert spans["start"].tolist() == trace.t[rows[0]].tolist()
+    assert spans["worker"].tolist() == trace.worker[rows[0]].tolist()
+    assert len(rows[0]) > 600
