@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
-from sim.analysis.metrics import Tally
+from sim.tally import Tally
 from sim.engine import budget
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
