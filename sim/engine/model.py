@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
-from sim.tally import Tally
 from sim.engine import budget
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
@@ -30,7 +29,7 @@ from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
 from sim.scenario import Pool, Scenario
-from sim.tally import TallyRecorder
+from sim.tally import Tally, TallyRecorder
 from sim.trace import ParquetStream, Recorder, Trace
 
 ROWS_PER_TASK = 4  # PENDING, RECEIVED, STARTED, SUCCESS: a trace's room, taken up front
