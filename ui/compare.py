@@ -46,11 +46,22 @@ def compared(
         return comparison(text, live, tolerance, time_scale, host_busy, report)
 
 
+@st.fragment(run_every=1.0)
+def await_end() -> None:
+    """While a live run goes on, look every second; once it has ended, draw the page again."""
+    session = live_page.latest()
+    if session is None or not session.running:
+        st.rerun(scope="app")
+
+
 def page() -> None:
     st.header("Compare: simulated against real")
     last = live_page.compared_run()
     if last is None:
         st.info(live_page.not_compared())
+        session = live_page.latest()
+        if session is not None and session.running:
+            await_end()
         return
     text, time_scale, live, host_busy = last
     sc = parse(text)

@@ -294,8 +294,8 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         key="live-worker-table",
     )
     st.caption(
-        "Counts are executions that ended so; *cut short*: executions a dying worker never "
-        "finished. Utilisation is busy slot-seconds over the run so far."
+        "Counts are executions that have ended so far; *cut short*: executions a dying worker "
+        "never finished. Utilisation is busy slot-seconds over the run so far."
     )
 
 

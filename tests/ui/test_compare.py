@@ -90,3 +90,30 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     assert not at.exception, at.exception
     fitted = [i.value for i in at.info if i.value.startswith("Fitted overhead.delivery")]
     assert fitted and "calibrated simulation" in fitted[0]
+
+
+def test_a_run_going_on_is_said_to_be_and_compared_once_it_has_ended(monkeypatch):
+    import threading
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
+    release = threading.Event()
+    session = live_page.LiveSession((sc,), 0.05)
+    session.thread = threading.Thread(target=release.wait, daemon=True)  # a run going on
+    session.thread.start()
+    monkeypatch.setattr(live_page, "_LATEST", [session])
+    at = AppTest.from_file("../../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert [i.value for i in at.info] == [
+        "A live run is going on: it is compared here once it has finished."
+    ]
+    session.results.append(simulate(sc))
+    release.set()
+    session.thread.join()
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe) == 1 and not at.info
