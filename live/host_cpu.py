@@ -9,6 +9,7 @@ another queue than the one simulated: ``compare`` then names this cause. Read fr
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,11 @@ CPU_PER_TASK = 0.010
 # the share of the host's CPUs a run may ask for and still time the scenario, not the host: on 2
 # cores the runs at 25-65 % busy missed by the model's errors, from 74 % by hundreds of percent
 LIGHT = 0.25
+
+
+def cores() -> int:
+    """This host's CPUs, which a live run's Celery work shares."""
+    return os.cpu_count() or 1
 
 
 def demand(rate: float, time_scale: float, cores: int) -> float:

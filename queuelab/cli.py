@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -210,13 +209,13 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def _say_host_load(sc, time_scale: float) -> None:
     """Warn when the run would ask so much of the host's CPUs that it times the host."""
-    from live.host_cpu import demand, load_note
+    from live.host_cpu import cores, demand, load_note
     from sim.analysis.compare import SATURATED
 
-    rate, cores = analytic.arrival_rate(sc, peak=True), os.cpu_count() or 1
-    if rate and demand(rate, time_scale, cores) >= SATURATED:
+    rate, n = analytic.arrival_rate(sc, peak=True), cores()
+    if rate and demand(rate, time_scale, n) >= SATURATED:
         print(
-            f"queuelab: warning: {load_note(rate, time_scale, cores)}: its timings will be the "
+            f"queuelab: warning: {load_note(rate, time_scale, n)}: its timings will be the "
             "host's, not the scenario's; use a larger --time-scale",
             file=sys.stderr,
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from live import host_cpu
@@ -40,7 +38,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float]:
     workers = c2.number_input(
         "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
     )
-    rate, cores = arrival_rate(base, peak=True), os.cpu_count() or 1
+    rate, cores = arrival_rate(base, peak=True), host_cpu.cores()
     carried = host_cpu.carried_time_scale(rate, SCALES, cores) if rate else 0.1
     if st.session_state.get("live-scale-rate", rate) != rate:  # another scenario's rate
         st.session_state["live-scale"] = carried
