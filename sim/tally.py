@@ -76,7 +76,7 @@ def paired(
         & (task[end] == task[start])
         & (worker[end] == worker[start])
         & (attempt[end] == attempt[start])
-        & _mask(state[end], ENDS_EXECUTION)
+        & in_states(state[end], ENDS_EXECUTION)
     )
     return start, end, closes
 
@@ -86,7 +86,8 @@ def paired(
 SPAN_TYPES = (np.float64, np.float64, np.int16, np.int32)
 
 
-def _mask(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
+def in_states(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
+    """``np.isin(state, states)`` for state codes, by table lookup (several times faster)."""
     table = np.zeros(len(NAMES), dtype=bool)
     table[list(states)] = True
     return table[state]
@@ -130,7 +131,7 @@ class TallyRecorder(Recording):
         self.retries += int(np.count_nonzero(state == RETRY))
         _first(self.pending, task, t, state == PENDING)
         _first(self.started, task, t, state == STARTED)
-        ends = np.flatnonzero(_mask(state, TERMINAL))[::-1]  # latest first: unique keeps it
+        ends = np.flatnonzero(in_states(state, TERMINAL))[::-1]  # latest first: unique keeps it
         last, at = np.unique(task[ends], return_index=True)
         self.end[last], self.end_state[last] = t[ends[at]], state[ends[at]]
         began = state == STARTED
@@ -141,7 +142,7 @@ class TallyRecorder(Recording):
         np.maximum.at(self.top_attempt, task[began], top)  # generic one fifty times slower
         counts = np.bincount(worker[began], minlength=len(self.workers))
         self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
-        self._executions([column[_mask(state, ENDS_EXECUTION | {STARTED})] for column in rows])
+        self._executions([column[in_states(state, ENDS_EXECUTION | {STARTED})] for column in rows])
 
     def _executions(self, rows: list[np.ndarray]) -> None:
         """Pair the open STARTED rows and these STARTED and ending rows, as
