@@ -4,14 +4,14 @@ several time scales: issue #14's fidelity table.
 Each scenario is cut to ``--tasks`` tasks (a burst scenario's bursts to that many) and run live
 on a private redis-server, then simulated beside the run (``compare.simulated_beside``: the same
 seed and draws, the live producer's send times as arrivals, Celery's wall-clock costs at the
-run's time scale). No calibration: the scenario's own costs. A textbook scenario
-(``overhead.model = "none"``) is compared with ``overhead.model = "celery"``, as ``compare``
-advises, since the live run pays Celery's costs. A row says the worst latency figure (wait and
-sojourn mean/p50/p95/p99, relative to the simulation; within 0.05 s of each other counts as
-equal, as in ``compare``), the Kolmogorov-Smirnov distances of waits and sojourns, and
-whether all are within the target (15 %, KS <= 0.1). How busy the host's CPUs were over the
-live run is printed with each row (``live.host_cpu``): Celery's costs grow with it, and from 75 %
-``compare`` names it as a timing miss's cause.
+run's time scale). Celery's costs as ``compare`` takes them by default: measured on this host
+by ``live.probe`` just before each run (``--costs scenario``: the scenario's own, a textbook
+scenario's with ``overhead.model = "celery"``, as ``compare`` advises). A row says the worst
+latency figure (wait and sojourn mean/p50/p95/p99, relative to the simulation; within 0.05 s of
+each other counts as equal, as in ``compare``), the Kolmogorov-Smirnov distances of waits and
+sojourns, and whether all are within the target (15 %, KS <= 0.1). How busy the host's CPUs
+were over the live run is printed with each row (``live.host_cpu``): Celery's costs grow with
+it, and from 75 % ``compare`` names it as a timing miss's cause.
 
 Run: ``python bench/sim_vs_live.py [--scales 0.02,0.1,0.5] [--tasks 300] [--only mmc,...]``.
 """
@@ -27,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live.host_cpu import BusyShare  # noqa: E402
+from live.probe import host_costs  # noqa: E402
 from live.redis_server import private_redis  # noqa: E402
 from live.run import check_live, run_live  # noqa: E402
 from sim import scenario  # noqa: E402
-from sim.analysis.calibrate import CalibrationError, fit_overheads  # noqa: E402
+from sim.analysis.calibrate import CalibrationError, Fit, fit_overheads  # noqa: E402
 from sim.analysis.compare import compare, simulated_beside  # noqa: E402
 from sim.scenario import Scenario, ScenarioError  # noqa: E402
 
@@ -47,12 +48,15 @@ def cut(path: Path, tasks: int) -> Scenario:
     return sc
 
 
-def row(sc: Scenario, url: str, time_scale: float) -> str:
-    """One scenario at one time scale, live then simulated beside it: the fidelity row."""
+def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
+    """One scenario at one time scale, live then simulated beside it: the fidelity row. With
+    ``probe``, simulated with Celery's costs as the probe measured them just before the run."""
+    fit = host_costs(sc, url) if probe else None
+    simulated = sc.replace(**fit.fields()) if fit else sc
     began, host = time.monotonic(), BusyShare()
     live = run_live(sc, url, time_scale=time_scale, host=host)
     wall = time.monotonic() - began
-    sim = simulated_beside(sc, live, time_scale)
+    sim = simulated_beside(simulated, live, time_scale)
     result = compare(sc, sim, live, TOLERANCE, host_busy=host.share)
     latency = [f for f in result.figures if f.figure in LATENCY]
     missed = [f for f in latency if not f.ok]
@@ -66,16 +70,21 @@ def row(sc: Scenario, url: str, time_scale: float) -> str:
         f"| {sc.name} | {time_scale:g} | {wall:.0f} | {host.share or 0:.0%} | "
         f"{len(latency) - len(missed)}/{len(latency)} | {worst_text} | "
         f"{result.ks_wait:.2f} | {result.ks_sojourn:.2f} | {'match' if ok else 'miss'} | "
-        f"{sc.run.tasks / host.seconds:.0f} | {costs_seen(sc, live, time_scale)} |"
+        f"{sc.run.tasks / host.seconds:.0f} | {ms(fit)} | {costs_seen(sc, live, time_scale)} |"
     )
 
 
 def costs_seen(sc: Scenario, live, time_scale: float) -> str:
-    """What Celery cost on this run, as calibrate would fit it (wall ms: delivery's least time
-    + its spread, record, hand-over): what a miss is made of."""
+    """What Celery cost on this run, as calibrate would fit it: what a miss is made of."""
     try:
-        fit = fit_overheads(live, sc, None, time_scale)
+        return ms(fit_overheads(live, sc, None, time_scale))
     except CalibrationError:
+        return "-"
+
+
+def ms(fit: Fit | None) -> str:
+    """Fitted costs as wall ms: the delivery's least time + its spread, record, hand-over."""
+    if fit is None:
         return "-"
     handover = "-" if fit.handover is None else f"{fit.handover * 1000:.1f}"
     delivery = f"{fit.delivery * 1000:.1f}+{fit.delivery_spread * 1000:.1f}"
@@ -87,6 +96,13 @@ def main() -> None:
     parser.add_argument("--scales", default="0.02,0.1,0.5", help="time scales, comma-separated")
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--only", default="", help="scenario names, comma-separated")
+    parser.add_argument(
+        "--costs",
+        choices=("host", "scenario"),
+        default="host",
+        help="Celery's costs simulated: probed on this host before each run (as compare does), "
+        "or the scenario's own",
+    )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     paths = [p for p in sorted(SCENARIOS.glob("*.toml")) if not only or p.stem in only]
@@ -96,19 +112,20 @@ def main() -> None:
     )
     print(
         "| scenario | time scale | live wall s | host CPU busy | latency ok | worst miss | "
-        "KS wait | KS sojourn | verdict | tasks/s wall | seen delivery / r / h ms |"
+        "KS wait | KS sojourn | verdict | tasks/s wall | probed delivery / r / h ms | "
+        "seen delivery / r / h ms |"
     )
-    print("| --- " * 11 + "|")
+    print("| --- " * 12 + "|")
     with private_redis() as url:
         for path in paths:
             sc = cut(path, args.tasks)
             try:
                 check_live(sc)
             except ScenarioError as err:
-                print(f"| {sc.name} | - | - | - | - | not run live: {err} | - | - | - |")
+                print(f"| {sc.name} | - | - | - | - | not run live: {err} |" + " - |" * 6)
                 continue
             for time_scale in (float(s) for s in args.scales.split(",")):
-                print(row(sc, url, time_scale), flush=True)
+                print(row(sc, url, time_scale, args.costs == "host"), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from sim.trace import Trace
 
 if TYPE_CHECKING:  # live.workers imports Redis and Celery; importing this module must not
     from live.workers import WorkerPool
+    from sim.analysis.calibrate import Fit
 
 
 @dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
@@ -37,6 +38,8 @@ class LiveSession:
     compare_anyway: bool = False  # a stopped run goes to Compare only when asked
     pool: WorkerPool | None = None  # the current run's worker nodes, once they are up
     started: float | None = None  # time.monotonic() at start, for the boot's progress
+    probe: bool = False  # measure this host's Celery costs (live.probe) before the first run
+    costs: Fit | None = None  # what the probe measured, once it has
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -46,9 +49,13 @@ class LiveSession:
 
     def _run(self) -> None:
         from live.host_cpu import BusyShare
+        from live.probe import ProbeStopped, host_costs
         from live.run import run_live  # here: importing this module needs no Celery
 
         try:
+            if self.probe:
+                self.costs = host_costs(self.scenarios[0], stop=self.stop)
+                self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
                 host = BusyShare()
                 trace = run_live(
@@ -61,6 +68,8 @@ class LiveSession:
                 )
                 self.host_busy.append(host.share)
                 self.results.append(trace)
+        except ProbeStopped:
+            return  # stopped before the run began: nothing to show
         except Exception as err:  # shown to the user: the run's own message says what to do
             self.error = f"{type(err).__name__}: {err}"
 
@@ -82,7 +91,10 @@ class LiveSession:
 
     @property
     def scenario(self) -> Scenario:
-        return self.scenarios[0]
+        """The first scenario, paying this host's costs once the probe has measured them (a
+        live run pays them anyway; its simulation then does too)."""
+        sc = self.scenarios[0]
+        return sc.replace(**self.costs.fields()) if self.costs else sc
 
     @property
     def result(self) -> Trace | None:

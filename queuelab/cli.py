@@ -259,7 +259,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
-    warning = costless(sc, args.time_scale)
+    simulated = _host_costs(args, sc) if args.costs == "host" else sc
+    warning = costless(simulated, args.time_scale)
     if warning:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
     host = BusyShare()
@@ -267,7 +268,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
-    sim_trace = simulated_beside(sc, live_trace, args.time_scale, seed)
+    sim_trace = simulated_beside(simulated, live_trace, args.time_scale, seed)
     result = compare(sc, sim_trace, live_trace, args.tolerance, host_busy=host.share)
     lag = producer_lag(sc, sim_trace, seed)
     if args.json:
@@ -279,6 +280,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
         print("\n".join(report.comparison_text(result)))
     return 0 if result.ok else 1
+
+
+def _host_costs(args: argparse.Namespace, sc: scenario.Scenario) -> scenario.Scenario:
+    """``sc`` with Celery's costs as the probe measures them on this host now; said on stderr."""
+    redis_server, _, workers = _live_modules()
+    from live.probe import host_costs
+
+    try:
+        fit = host_costs(sc, args.redis_url)
+    except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
+        raise BadInput(str(err)) from None
+    print(f"queuelab: Celery's costs on this host now: {fit.describe()}", file=sys.stderr)
+    return sc.replace(**fit.fields())
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

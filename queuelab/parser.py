@@ -183,6 +183,14 @@ def _compare(sub) -> None:
         default=0.15,
         help="relative difference allowed per figure (default 0.15)",
     )
+    p.add_argument(
+        "--costs",
+        choices=("host", "scenario"),
+        default="host",
+        help="Celery's costs the simulation pays: host (default) measures them on this host "
+        "just before the run (a 9 s probe on one node); scenario takes the scenario's "
+        "[overhead] as written (a calibrated file's, say)",
+    )
     p.add_argument("--json", action="store_true")
 
 

@@ -47,7 +47,7 @@ def page() -> None:
     base = pick("live")
     if base is None:
         return
-    run, scale = live_setup.run_to_start(base)
+    run, scale, probe = live_setup.run_to_start(base)
     session = latest()
     running = session is not None and session.running
     st.session_state["live-drawn-running"] = running
@@ -57,7 +57,7 @@ def page() -> None:
         disabled=running,
         key="live-start",
         on_click=_start,
-        args=(run, scale),
+        args=(run, scale, probe),
         help="One live run at a time on this machine; it goes on if you reload the page.",
     )
     b2.button(
@@ -90,9 +90,9 @@ def latest() -> LiveSession | None:
     return _LATEST[-1] if _LATEST else None
 
 
-def _start(sc: Scenario, time_scale: float) -> None:
+def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
     """Start a run (a button callback, so the page that follows already draws it running)."""
-    session = LiveSession((sc,), time_scale)
+    session = LiveSession((sc,), time_scale, probe=probe)
     session.start()
     _LATEST[:] = [session]
 
@@ -147,6 +147,9 @@ def draw(session: LiveSession) -> None:
         st.error(session.error)
         return
     trace = session.result or session.latest
+    if trace is None and not session.running:
+        st.info("Stopped before the run began: no task was sent.")
+        return
     if session.result is None:
         under_way(session, trace)
     if trace is None or not len(trace):
@@ -206,15 +209,19 @@ def capacity(trace: Trace) -> go.Figure:
 def under_way(session: LiveSession, trace: Trace | None) -> None:
     """A progress bar while the run goes: the boot against its usual length (nothing counts it
     until the workers are ready), then the tasks ended, while they are sent and as they drain."""
+    from live.probe import PROBE_WALL
     from live.run import WORKER_BOOT
 
     sc = session.scenario
     if trace is None or not len(trace):
-        seconds = time.monotonic() - (session.started or time.monotonic())
+        seconds = time.monotonic() - session.started if session.started else 0.0
+        if session.probe and session.costs is None:
+            usual, doing = PROBE_WALL, "Measuring Celery's costs on this host with one worker"
+        else:
+            usual, doing = WORKER_BOOT, f"Starting {sc.workers.count} Celery workers"
         st.progress(
-            min(seconds / WORKER_BOOT, 0.99),
-            text=f"Starting redis-server and {sc.workers.count} Celery workers: {seconds:.0f} s "
-            f"(usually about {WORKER_BOOT:g} s)",
+            min(seconds / usual, 0.99),
+            text=f"{doing}: {seconds:.0f} s (usually about {usual:g} s)",
         )
         return
     states = latest_states(trace)
@@ -257,6 +264,11 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
             session.compare_anyway = True
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+    if session.costs is not None:
+        st.caption(
+            f"Celery's costs on this host, measured before the run: {session.costs.describe()}. "
+            "This page and Compare simulate the run paying them."
+        )
     sc = session.scenario
     at_scale = costs.at_time_scale(sc, session.time_scale)
     stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.workers.slots)

@@ -28,9 +28,10 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
         st.caption(text)
 
 
-def run_to_start(base: Scenario) -> tuple[Scenario, float]:
+def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
     """The controls above the Start button: the scenario the run replays (and Compare
-    simulates) and its time scale, starting where this host's CPUs carry it."""
+    simulates), its time scale, starting where this host's CPUs carry it, and whether to
+    measure this host's Celery costs first."""
     c1, c2, c3 = st.columns(3)
     tasks = c1.number_input(
         "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
@@ -54,14 +55,17 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float]:
     if rate:
         host_load(rate, scale, cores)
     run = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
-    if base.overhead.model == "none" and st.checkbox(
-        "Simulate it with Celery's own costs",
-        value=True,
-        key="live-costs",
+    own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
+    probe = st.radio(
+        "Celery's own costs in the simulation",
+        (True, False),
+        format_func=lambda on: "measured on this host first (about 9 s)" if on else own,
+        key="live-probe",
         bind=IN_ADDRESS,
-        help='This scenario is the textbook queue (overhead.model = "none"), but a live run '
-        "pays Celery's per-task costs: with this ticked, this page and Compare simulate it "
-        'with their measured defaults (overhead.model = "celery").',
-    ):
-        run = run.replace(**{"overhead.model": "celery"})
-    return run, scale
+        horizontal=True,
+        help="A live run pays Celery's per-task costs (the hand-over between tasks, the "
+        "delivery, the result's write), and on this host they can be several times the "
+        "defaults measured elsewhere. Measured first, one worker runs a short probe before the "
+        "run, and this page and Compare simulate the run with what it measured.",
+    )
+    return run, scale, probe

@@ -73,6 +73,14 @@ class Fit:
             fitted[f"overhead.{self.handover_field}"] = self.handover
         return fitted
 
+    def describe(self) -> str:
+        """The fitted costs in wall milliseconds, for a person."""
+        handover = "not fitted" if self.handover is None else f"{self.handover * 1000:.1f} ms"
+        return (
+            f"delivery {self.delivery * 1000:.1f} ms + {self.delivery_spread * 1000:.1f} ms on "
+            f"average, record {self.record * 1000:.1f} ms, hand-over {handover}"
+        )
+
     def fields(self) -> dict[str, float | str]:
         """What a calibrated scenario sets: the fitted fields, with Celery's costs in the model
         and no dispatch on top (the fitted delivery holds it)."""

@@ -224,6 +224,8 @@ def test_compare_reports_every_section(redis_url):
     sim_flows, live_flows = report["state_flows"]["sim"], report["state_flows"]["live"]
     assert sim_flows["STARTED→RETRY"] == live_flows["STARTED→RETRY"] > 0
     assert sim_flows["PENDING→RECEIVED"] == live_flows["PENDING→RECEIVED"] == 150
+    # by default the simulation pays Celery's costs as probed on this host before the run
+    assert "Celery's costs on this host now: delivery " in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])

@@ -78,3 +78,33 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
     assert lines == {"pool processes": [4, 3, 4, 4], "nodes": [4, 3, 4, 4]}
     assert spec["layout"]["yaxis2"]["title"]["text"] == "pool processes · nodes"
     assert spec["layout"]["yaxis2"]["dtick"] == 1
+
+
+@pytest.mark.live
+def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_them(
+    monkeypatch,
+):
+    """While the probe measures, the progress bar says so; once the run has ended, the page
+    states the costs it measured and the run Compare simulates pays them."""
+    import threading
+
+    from sim.analysis.calibrate import Fit
+    from ui import live as live_page
+
+    release = threading.Event()
+    session = simulated_run(probe=True, thread=threading.Thread(target=release.wait, daemon=True))
+    session.results.clear()  # the probe still going: no trace yet
+    session.thread.start()
+    at = live_page_showing(session, monkeypatch)
+    bar = at.get("progress")[0].proto
+    assert bar.text.startswith("Measuring Celery's costs on this host with one worker"), bar.text
+    release.set()
+    session.thread.join()
+    fit = Fit(0.0021, 0.0004, 0.0011, 50, 24, 0.0017, "handover_late", 72)
+    session.costs = fit
+    session.results.append(simulated_run().result)
+    at = live_page_showing(session, monkeypatch)
+    shown = [c.value for c in at.caption if c.value.startswith("Celery's costs on this host")]
+    assert shown and "hand-over 1.7 ms" in shown[0], [c.value for c in at.caption]
+    text, *_ = live_page.compared_run()
+    assert 'model = "celery"' in text and "handover_late = 0.0017" in text, text

@@ -6,8 +6,8 @@ import pytest
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
 def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
     """mmc (3.2 tasks a second) on 2 cores: 0.1, at 16 % of them; at 0.02 the page warns
-    that the run would measure the host (80 %). A textbook scenario is simulated with Celery's
-    costs unless the user unticks it."""
+    that the run would measure the host (80 %). The simulation pays Celery's costs as measured
+    on this host first, unless the user picks the scenario's own (a textbook scenario's: none)."""
     import os
 
     from streamlit.testing.v1 import AppTest
@@ -20,11 +20,12 @@ def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
     at.sidebar.radio(key="page").set_value("Live").run()
     assert at.select_slider(key="live-scale").value == 0.1
     assert any("16% of this host's 2 CPUs" in c.value for c in at.caption)
-    assert at.checkbox(key="live-costs").value
+    probe = at.radio(key="live-probe")
+    assert probe.value is True and "none: the textbook queue" in probe.options[1]
     at.select_slider(key="live-scale").set_value(0.02).run()
     assert any("80% of this host's 2 CPUs" in w.value for w in at.warning)
     at.sidebar.selectbox(key="live-name").set_value("scraping").run()
-    assert not [c for c in at.checkbox if c.key == "live-costs"]
+    assert at.radio(key="live-probe").options[1] == "as the scenario sets"
     assert at.select_slider(key="live-scale").value == 0.5  # 6 a second: 30 % at 0.1
     at.sidebar.selectbox(key="live-name").set_value("mmc").run()
     assert at.select_slider(key="live-scale").value == 0.1  # each scenario its own scale
