@@ -51,7 +51,7 @@ def cut(path: Path, tasks: int) -> Scenario:
 def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
     """One scenario at one time scale, live then simulated beside it: the fidelity row. With
     ``probe``, simulated with Celery's costs as the probe measured them just before the run."""
-    fit = host_costs(sc, url) if probe else None
+    fit = host_costs(sc, time_scale, url) if probe else None
     simulated = sc.replace(**fit.fields()) if fit else sc
     began, host = time.monotonic(), BusyShare()
     live = run_live(sc, url, time_scale=time_scale, host=host)

@@ -8,12 +8,15 @@ under a millisecond where a loaded one takes ten. A live run judged against its 
 simulated with the costs of the host it runs on, measured just before it on another workload:
 fitted on the run being judged, the model would be graded on its own answer.
 
-The probe is one ``--concurrency 1`` node in the run's ack mode and prefetch, sent a task every
-``SPACING`` seconds, each sleeping an exponential time of mean ``BODY``: about half the slot's
-time busy, so most tasks find the slot idle (a delivery) and some wait for it (hand-overs), even
-on a host whose costs are several times a quiet one's. The tasks come one at a time as a
-Poisson run's do: bursts sent back to back slowed the deliveries measured beside them (2.4-2.6
-against 2.0-2.3 ms on a quiet host, early ack). About 9 s wall, the node's start included.
+The probe has the run's nodes (its pools' slots spread evenly over them) in the run's ack mode
+and first pool's prefetch, and is sent Poisson arrivals at the run's own mean rate in wall
+seconds (at least ``MIN_RATE``), each task sleeping an exponential time sized so that about
+``WAITING`` of them wait for a slot (Erlang C): those give the hand-over, the others, which find
+a slot idle, the delivery. At the run's rate the probe puts the run's own load on the host (the
+producer, the collector, Celery's per-task work): at a small time scale that load is what makes
+the costs grow, several-fold on 2 cores. Bursts sent back to back would slow the deliveries
+measured beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early ack). It sends for
+about ``SECONDS``, after its nodes have started.
 """
 
 from __future__ import annotations
@@ -21,28 +24,36 @@ from __future__ import annotations
 import threading
 
 from live.run import run_live
+from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
 from sim.scenario import Scenario
 
-TASKS = 150  # ~100 deliveries and ~25 hand-overs on a quiet host (calibrate needs 5 and 10)
-SPACING = 0.04  # wall s between sends
-BODY = 0.015  # wall s a task sleeps on average, exponential: some tasks queue behind a long one
-PROBE_WALL = 9.0  # wall s the probe usually takes on 2 cores, its node's start included
+WAITING = 0.3  # share of the probe's tasks that wait for a slot: its hand-overs
+SECONDS = 4.0  # wall s of sends
+MIN_TASKS = 150  # ~100 deliveries and ~45 hand-overs (calibrate needs 5 and 10)
+MIN_RATE = 30.0  # tasks/s wall: a slower run puts next to no load on the host
+PROBE_WALL = 10.0  # wall s the probe usually takes on 2 cores, its nodes' start included
 
 
-def probe_scenario(sc: Scenario) -> Scenario:
-    """The probe for a run of ``sc``: its ack mode and its first pool's prefetch, at time scale 1
-    (the probe's seconds are wall seconds, the costs' unit)."""
+def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
+    """The probe for a run of ``sc`` at ``time_scale``: its nodes, ack mode and first pool's
+    prefetch at its wall rate, at time scale 1 (the probe's seconds are wall seconds, the
+    costs' unit)."""
+    rate = arrival_rate(sc)
+    wall_rate = max(MIN_RATE, rate / time_scale if rate else 0.0)
+    nodes = len(sc.nodes)
+    concurrency = max(1, round(sc.slots / nodes))
+    slots = nodes * concurrency
     return Scenario().replace(
         **{
             "name": "probe",
-            "run.tasks": TASKS,
-            "arrivals.process": "constant",
-            "arrivals.rate": 1 / SPACING,
+            "run.tasks": max(MIN_TASKS, round(wall_rate * SECONDS)),
+            "arrivals.process": "poisson",
+            "arrivals.rate": wall_rate,
             "service.dist": "exponential",
-            "service.mean": BODY,
-            "workers.count": 1,
-            "workers.concurrency": 1,
+            "service.mean": busy_share(slots) * slots / wall_rate,
+            "workers.count": nodes,
+            "workers.concurrency": concurrency,
             "workers.prefetch_multiplier": sc.worker_pools[0].workers.prefetch_multiplier,
             "ack.late": sc.ack.late,
             "overhead.model": "celery",
@@ -50,13 +61,26 @@ def probe_scenario(sc: Scenario) -> Scenario:
     )
 
 
+def busy_share(slots: int) -> float:
+    """The slots' busy share at which about ``WAITING`` of Poisson arrivals wait for one of
+    ``slots`` (M/M/c, in steps of 0.05): 0.3 for one slot, 0.75 for eight."""
+    share = 0.05
+    while share < 0.9 and erlang_c(share * slots, 1.0, slots) < WAITING:
+        share += 0.05
+    return round(share, 2)
+
+
 def host_costs(
-    sc: Scenario, redis_url: str | None = None, stop: threading.Event | None = None
+    sc: Scenario,
+    time_scale: float = 1.0,
+    redis_url: str | None = None,
+    stop: threading.Event | None = None,
 ) -> Fit:
-    """Celery's delivery, record and hand-over (in ``sc``'s ack mode) on this host now, in wall
-    seconds; ``sc.replace(**fit.fields())`` is ``sc`` paying them. ``stop`` ends it early:
-    then it raises ``ProbeStopped``."""
-    probe = probe_scenario(sc)
+    """Celery's delivery, record and hand-over (in ``sc``'s ack mode) on this host now, under a
+    run of ``sc`` at ``time_scale``, in wall seconds; ``sc.replace(**fit.fields())`` is ``sc``
+    paying them. ``stop`` ends it early: then it raises ``ProbeStopped``; a probe too short to
+    fit from (a host so busy that no task found a slot idle) raises ``CalibrationError``."""
+    probe = probe_scenario(sc, time_scale)
     trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop)
     if stop is not None and stop.is_set():
         raise ProbeStopped("stopped while measuring this host's Celery costs")

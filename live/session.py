@@ -8,6 +8,7 @@ is stopped cleanly then.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import weakref
@@ -51,10 +52,12 @@ class LiveSession:
         from live.host_cpu import BusyShare
         from live.probe import ProbeStopped, host_costs
         from live.run import run_live  # here: importing this module needs no Celery
+        from sim.analysis.calibrate import CalibrationError
 
         try:
             if self.probe:
-                self.costs = host_costs(self.scenarios[0], stop=self.stop)
+                with contextlib.suppress(CalibrationError):  # then the scenario's own costs
+                    self.costs = host_costs(self.scenarios[0], self.time_scale, stop=self.stop)
                 self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
                 host = BusyShare()

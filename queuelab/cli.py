@@ -286,11 +286,19 @@ def _host_costs(args: argparse.Namespace, sc: scenario.Scenario) -> scenario.Sce
     """``sc`` with Celery's costs as the probe measures them on this host now; said on stderr."""
     redis_server, _, workers = _live_modules()
     from live.probe import host_costs
+    from sim.analysis.calibrate import CalibrationError
 
     try:
-        fit = host_costs(sc, args.redis_url)
+        fit = host_costs(sc, args.time_scale, args.redis_url)
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
+    except CalibrationError as err:
+        print(
+            f"queuelab: warning: could not measure Celery's costs on this host ({err}); "
+            "simulating with the scenario's own",
+            file=sys.stderr,
+        )
+        return sc
     print(f"queuelab: Celery's costs on this host now: {fit.describe()}", file=sys.stderr)
     return sc.replace(**fit.fields())
 

@@ -188,7 +188,8 @@ def _compare(sub) -> None:
         choices=("host", "scenario"),
         default="host",
         help="Celery's costs the simulation pays: host (default) measures them on this host "
-        "just before the run (a 9 s probe on one node); scenario takes the scenario's "
+        "just before the run (a probe of a few seconds on the run's nodes at its rate); "
+        "scenario takes the scenario's "
         "[overhead] as written (a calibrated file's, say)",
     )
     p.add_argument("--json", action="store_true")

@@ -216,7 +216,7 @@ def under_way(session: LiveSession, trace: Trace | None) -> None:
     if trace is None or not len(trace):
         seconds = time.monotonic() - session.started if session.started else 0.0
         if session.probe and session.costs is None:
-            usual, doing = PROBE_WALL, "Measuring Celery's costs on this host with one worker"
+            usual, doing = PROBE_WALL, "Measuring Celery's costs on this host"
         else:
             usual, doing = WORKER_BOOT, f"Starting {sc.workers.count} Celery workers"
         st.progress(
@@ -268,6 +268,11 @@ def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
         st.caption(
             f"Celery's costs on this host, measured before the run: {session.costs.describe()}. "
             "This page and Compare simulate the run paying them."
+        )
+    elif session.probe:
+        st.caption(
+            "The probe before the run measured too little to fit Celery's costs on this host "
+            "(no task found a worker idle): this page and Compare simulate the scenario's own."
         )
     sc = session.scenario
     at_scale = costs.at_time_scale(sc, session.time_scale)

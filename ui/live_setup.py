@@ -59,13 +59,14 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
     probe = st.radio(
         "Celery's own costs in the simulation",
         (True, False),
-        format_func=lambda on: "measured on this host first (about 9 s)" if on else own,
+        format_func=lambda on: "measured on this host first (about 10 s)" if on else own,
         key="live-probe",
         bind=IN_ADDRESS,
         horizontal=True,
         help="A live run pays Celery's per-task costs (the hand-over between tasks, the "
         "delivery, the result's write), and on this host they can be several times the "
-        "defaults measured elsewhere. Measured first, one worker runs a short probe before the "
-        "run, and this page and Compare simulate the run with what it measured.",
+        "defaults measured elsewhere. Measured first, as many workers as the run's take a short "
+        "probe at its rate before it, and this page and Compare simulate the run paying what "
+        "the probe measured.",
     )
     return run, scale, probe

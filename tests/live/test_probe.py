@@ -4,21 +4,42 @@ import pytest
 
 from live import probe
 from sim import scenario
+from sim.analysis import analytic
 
 pytestmark = pytest.mark.live
 
 
 @pytest.mark.parametrize(("late", "multiplier"), [(True, 1), (False, 4)])
-def test_the_probe_runs_in_the_runs_ack_mode_and_prefetch(late, multiplier):
+def test_the_probe_has_the_runs_nodes_ack_mode_and_prefetch(late, multiplier):
     sc = scenario.load("scenarios/mmc.toml").replace(
         **{"ack.late": late, "workers.prefetch_multiplier": multiplier}
     )
     p = probe.probe_scenario(sc)
     assert (p.ack.late, p.workers.prefetch_multiplier) == (late, multiplier)
-    assert (p.workers.count, p.workers.concurrency, p.overhead.model) == (1, 1, "celery")
-    # one task at a time, the slot about half busy: most find it idle, some wait for it
-    assert p.arrivals.process == "constant" and p.service.dist == "exponential"
-    assert 0.25 < p.service.mean * p.arrivals.rate < 0.5
+    assert (p.workers.count, p.workers.concurrency, p.overhead.model) == (4, 1, "celery")
+    # Poisson arrivals, the slots partly busy: most find one idle, some wait for one
+    assert p.arrivals.process == "poisson" and p.service.dist == "exponential"
+    share = p.service.mean * p.arrivals.rate / p.slots
+    assert share == pytest.approx(probe.busy_share(4))
+    assert 0.2 < analytic.erlang_c(share * 4, 1.0, 4) < 0.4
+
+
+def test_the_probes_busy_share_has_a_third_of_tasks_wait_whatever_the_slots():
+    for slots, share in [(1, 0.3), (4, 0.65), (8, 0.75)]:
+        assert probe.busy_share(slots) == share
+        assert 0.25 < analytic.erlang_c(share * slots, 1.0, slots) < 0.4
+
+
+def test_the_probe_sends_at_the_runs_wall_rate_spread_over_its_nodes():
+    """mmc asks 3.2 tasks a scenario second: 160 a wall second at time scale 0.02, which the
+    probe puts on the host too; at 0.5 (6.4) the probe's floor rate. Two pools' ten slots on
+    seven nodes are one slot a node."""
+    mmc = scenario.load("scenarios/mmc.toml")
+    fast, slow = probe.probe_scenario(mmc, 0.02), probe.probe_scenario(mmc, 0.5)
+    assert fast.arrivals.rate == pytest.approx(160) and slow.arrivals.rate == probe.MIN_RATE
+    assert fast.run.tasks == round(160 * probe.SECONDS) and slow.run.tasks == probe.MIN_TASKS
+    pools = probe.probe_scenario(scenario.load("scenarios/thumbnails_and_reports.toml"))
+    assert (pools.workers.count, pools.workers.concurrency) == (7, 1)
 
 
 def test_the_probe_fits_every_cost_on_a_real_node(redis_url, no_leftovers):
@@ -26,10 +47,10 @@ def test_the_probe_fits_every_cost_on_a_real_node(redis_url, no_leftovers):
     fitted costs are milliseconds (neither nothing nor a polling loop's tenth of a second), and
     a scenario given them pays them in its Celery model."""
     sc = scenario.load("scenarios/mmc.toml")  # late ack, the textbook queue without costs
-    fit = probe.host_costs(sc, redis_url)
+    fit = probe.host_costs(sc, 0.1, redis_url)
     print(fit.describe())
     assert fit.handover_field == "handover_late"
-    assert fit.tasks_used >= probe.TASKS // 3 and fit.handovers_used >= 10
+    assert fit.tasks_used >= probe.MIN_TASKS // 3 and fit.handovers_used >= 10
     assert 0 < fit.handover < 0.06 and 0 < fit.delivery + fit.delivery_spread < 0.03
     assert 0 <= fit.record < 0.03
     priced = sc.replace(**fit.fields())

@@ -97,7 +97,7 @@ def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_
     session.thread.start()
     at = live_page_showing(session, monkeypatch)
     bar = at.get("progress")[0].proto
-    assert bar.text.startswith("Measuring Celery's costs on this host with one worker"), bar.text
+    assert bar.text.startswith("Measuring Celery's costs on this host"), bar.text
     release.set()
     session.thread.join()
     fit = Fit(0.0021, 0.0004, 0.0011, 50, 24, 0.0017, "handover_late", 72)
