@@ -10,13 +10,14 @@ fitted on the run being judged, the model would be graded on its own answer.
 
 The probe has the run's nodes (its pools' slots spread evenly over them) in the run's ack mode
 and first pool's prefetch, and is sent Poisson arrivals at the run's own mean rate in wall
-seconds (at least ``MIN_RATE``), each task sleeping an exponential time sized so that about
-``WAITING`` of them wait for a slot (Erlang C): those give the hand-over, the others, which find
-a slot idle, the delivery. At the run's rate the probe puts the run's own load on the host (the
-producer, the collector, Celery's per-task work): at a small time scale that load is what makes
-the costs grow, several-fold on 2 cores. Bursts sent back to back would slow the deliveries
-measured beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early ack). It sends for
-about ``SECONDS``, after its nodes have started.
+seconds (at least ``MIN_RATE``, at least ``MIN_TASKS``), each task sleeping an exponential time
+sized so that about ``WAITING`` of them wait for a slot (Erlang C): those give the hand-over,
+the others, which find a slot idle, the delivery. At the run's rate the probe puts the run's own
+load on the host (the producer, the collector, Celery's per-task work): at a small time scale
+that load is what makes the costs grow, several-fold on 2 cores. Bursts sent back to back would
+slow the deliveries measured beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early
+ack). It sends for about ``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes
+have started.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from sim.analysis.calibrate import Fit, fit_overheads
 from sim.scenario import Scenario
 
 WAITING = 0.3  # share of the probe's tasks that wait for a slot: its hand-overs
-SECONDS = 4.0  # wall s of sends
-MIN_TASKS = 150  # ~100 deliveries and ~45 hand-overs (calibrate needs 5 and 10)
-MIN_RATE = 30.0  # tasks/s wall: a slower run puts next to no load on the host
-PROBE_WALL = 10.0  # wall s the probe usually takes on 2 cores, its nodes' start included
+SECONDS = 4.0  # wall s of sends, or longer where MIN_TASKS at the run's rate takes longer
+MIN_TASKS = 80  # ~55 deliveries and ~25 hand-overs (calibrate needs 5 and 10)
+# tasks/s wall: the probe's floor; a host idle between tasks delivers them slower (mmc at time
+# scale 0.5, 6.4 a second: least delivery 2.2-2.4 ms, as its run's, against 1.9-2.0 at 30)
+MIN_RATE = 5.0
+NODES_START = 4.0  # wall s the probe's nodes usually take to start on 2 cores
 
 
 def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
@@ -59,6 +62,12 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             "overhead.model": "celery",
         }
     )
+
+
+def expected_seconds(sc: Scenario, time_scale: float = 1.0) -> float:
+    """Wall seconds the probe for a run of ``sc`` at ``time_scale`` usually takes."""
+    p = probe_scenario(sc, time_scale)
+    return NODES_START + p.run.tasks / p.arrivals.rate
 
 
 def busy_share(slots: int) -> float:

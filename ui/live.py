@@ -209,19 +209,20 @@ def capacity(trace: Trace) -> go.Figure:
 def under_way(session: LiveSession, trace: Trace | None) -> None:
     """A progress bar while the run goes: the boot against its usual length (nothing counts it
     until the workers are ready), then the tasks ended, while they are sent and as they drain."""
-    from live.probe import PROBE_WALL
+    from live.probe import expected_seconds
     from live.run import WORKER_BOOT
 
     sc = session.scenario
     if trace is None or not len(trace):
         seconds = time.monotonic() - session.started if session.started else 0.0
         if session.probe and session.costs is None:
-            usual, doing = PROBE_WALL, "Measuring Celery's costs on this host"
+            usual = expected_seconds(sc, session.time_scale)
+            doing = "Measuring Celery's costs on this host"
         else:
             usual, doing = WORKER_BOOT, f"Starting {sc.workers.count} Celery workers"
         st.progress(
             min(seconds / usual, 0.99),
-            text=f"{doing}: {seconds:.0f} s (usually about {usual:g} s)",
+            text=f"{doing}: {seconds:.0f} s (usually about {usual:.0f} s)",
         )
         return
     states = latest_states(trace)

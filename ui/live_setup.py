@@ -59,7 +59,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
     probe = st.radio(
         "Celery's own costs in the simulation",
         (True, False),
-        format_func=lambda on: "measured on this host first (about 10 s)" if on else own,
+        format_func=lambda on: "measured on this host first (a few seconds)" if on else own,
         key="live-probe",
         bind=IN_ADDRESS,
         horizontal=True,

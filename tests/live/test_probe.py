@@ -32,12 +32,14 @@ def test_the_probes_busy_share_has_a_third_of_tasks_wait_whatever_the_slots():
 
 def test_the_probe_sends_at_the_runs_wall_rate_spread_over_its_nodes():
     """mmc asks 3.2 tasks a scenario second: 160 a wall second at time scale 0.02, which the
-    probe puts on the host too; at 0.5 (6.4) the probe's floor rate. Two pools' ten slots on
-    seven nodes are one slot a node."""
+    probe puts on the host too, for ``SECONDS``; at 0.5, 6.4 a second, ``MIN_TASKS`` of them;
+    at 1, the probe's floor rate. Two pools' ten slots on seven nodes are one slot a node."""
     mmc = scenario.load("scenarios/mmc.toml")
     fast, slow = probe.probe_scenario(mmc, 0.02), probe.probe_scenario(mmc, 0.5)
-    assert fast.arrivals.rate == pytest.approx(160) and slow.arrivals.rate == probe.MIN_RATE
+    assert fast.arrivals.rate == pytest.approx(160) and slow.arrivals.rate == pytest.approx(6.4)
     assert fast.run.tasks == round(160 * probe.SECONDS) and slow.run.tasks == probe.MIN_TASKS
+    assert probe.probe_scenario(mmc, 1.0).arrivals.rate == probe.MIN_RATE
+    assert probe.expected_seconds(mmc, 0.5) == pytest.approx(probe.NODES_START + 80 / 6.4)
     pools = probe.probe_scenario(scenario.load("scenarios/thumbnails_and_reports.toml"))
     assert (pools.workers.count, pools.workers.concurrency) == (7, 1)
 
