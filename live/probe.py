@@ -10,14 +10,14 @@ fitted on the run being judged, the model would be graded on its own answer.
 
 The probe has the run's nodes (its pools' slots spread evenly over them) in the run's ack mode
 and first pool's prefetch, and is sent Poisson arrivals at the run's own mean rate in wall
-seconds (at least ``MIN_RATE``, at least ``MIN_TASKS``), each task sleeping an exponential time
-sized so that about ``WAITING`` of them wait for a slot (Erlang C): those give the hand-over,
-the others, which find a slot idle, the delivery. At the run's rate the probe puts the run's own
-load on the host (the producer, the collector, Celery's per-task work): at a small time scale
-that load is what makes the costs grow, several-fold on 2 cores. Bursts sent back to back would
-slow the deliveries measured beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early
-ack). It sends for about ``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes
-have started.
+seconds (what its slots get through where they cannot keep up; at least ``MIN_RATE`` and
+``MIN_TASKS``), each task sleeping an exponential time sized so that about ``WAITING`` of them
+wait for a slot (Erlang C): those give the hand-over, the others, which find a slot idle, the
+delivery. At the run's rate the probe puts the run's own load on the host (the producer, the
+collector, Celery's per-task work): at a small time scale that load is what makes the costs
+grow, several-fold on 2 cores. Bursts sent back to back would slow the deliveries measured
+beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early ack). It sends for about
+``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes have started.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import threading
 from live.run import run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
+from sim.engine.distributions import service_mean
 from sim.scenario import Scenario
 
 WAITING = 0.3  # share of the probe's tasks that wait for a slot: its hand-overs
@@ -42,8 +43,7 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
     """The probe for a run of ``sc`` at ``time_scale``: its nodes, ack mode and first pool's
     prefetch at its wall rate, at time scale 1 (the probe's seconds are wall seconds, the
     costs' unit)."""
-    rate = arrival_rate(sc)
-    wall_rate = max(MIN_RATE, rate / time_scale if rate else 0.0)
+    wall_rate = max(MIN_RATE, throughput(sc) / time_scale)
     nodes = len(sc.nodes)
     concurrency = max(1, round(sc.slots / nodes))
     slots = nodes * concurrency
@@ -62,6 +62,13 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             "overhead.model": "celery",
         }
     )
+
+
+def throughput(sc: Scenario) -> float:
+    """Tasks a scenario second a run of ``sc`` asks of the host: its arrival rate, or what its
+    slots get through where they cannot keep up or it has no rate (one burst)."""
+    capacity = sc.slots / service_mean(sc.service)
+    return min(arrival_rate(sc) or capacity, capacity)
 
 
 def expected_seconds(sc: Scenario, time_scale: float = 1.0) -> float:
