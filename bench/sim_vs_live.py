@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live.host_cpu import BusyShare  # noqa: E402
-from live.probe import host_costs  # noqa: E402
+from live.probe import HostCosts, host_costs  # noqa: E402
 from live.redis_server import private_redis  # noqa: E402
 from live.run import check_live, run_live  # noqa: E402
 from sim import scenario  # noqa: E402
@@ -51,8 +51,8 @@ def cut(path: Path, tasks: int) -> Scenario:
 def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
     """One scenario at one time scale, live then simulated beside it: the fidelity row. With
     ``probe``, simulated with Celery's costs as the probe measured them just before the run."""
-    fit = host_costs(sc, time_scale, url) if probe else None
-    simulated = sc.replace(**fit.fields()) if fit else sc
+    costs = host_costs(sc, time_scale, url) if probe else None
+    simulated = sc.replace(**costs.fields(sc)) if costs else sc
     began, host = time.monotonic(), BusyShare()
     live = run_live(sc, url, time_scale=time_scale, host=host)
     wall = time.monotonic() - began
@@ -70,7 +70,8 @@ def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
         f"| {sc.name} | {time_scale:g} | {wall:.0f} | {host.share or 0:.0%} | "
         f"{len(latency) - len(missed)}/{len(latency)} | {worst_text} | "
         f"{result.ks_wait:.2f} | {result.ks_sojourn:.2f} | {'match' if ok else 'miss'} | "
-        f"{sc.run.tasks / host.seconds:.0f} | {ms(fit)} | {costs_seen(sc, live, time_scale)} |"
+        f"{sc.run.tasks / host.seconds:.0f} | {probed(costs)} | "
+        f"{costs_seen(sc, live, time_scale)} |"
     )
 
 
@@ -80,6 +81,14 @@ def costs_seen(sc: Scenario, live, time_scale: float) -> str:
         return ms(fit_overheads(live, sc, None, time_scale))
     except CalibrationError:
         return "-"
+
+
+def probed(costs: HostCosts | None) -> str:
+    """What the probe measured, as ``ms`` shows a fit, and a pool process's start (ms)."""
+    if costs is None:
+        return "-"
+    start = costs.process_start
+    return ms(costs.fit) + ("" if start is None else f" / start {start * 1000:.0f}")
 
 
 def ms(fit: Fit | None) -> str:

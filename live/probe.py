@@ -17,18 +17,26 @@ delivery. At the run's rate the probe puts the run's own load on the host (the p
 collector, Celery's per-task work): at a small time scale that load is what makes the costs
 grow, several-fold on 2 cores. Bursts sent back to back would slow the deliveries measured
 beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early ack). It sends for about
-``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes have started.
+``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes have started. Where a
+pool autoscales, a second probe (``fork_probe``) measures how long a pool process takes to
+start, which a quiet host does three times as fast as a busy one.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+
+import numpy as np
 
 from live.run import run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
+from sim.analysis.metrics import first_time
 from sim.engine.distributions import service_mean
+from sim.rules.states import PENDING, STARTED
 from sim.scenario import Scenario
+from sim.trace import Trace
 
 WAITING = 0.3  # share of the probe's tasks that wait for a slot: its hand-overs
 SECONDS = 4.0  # wall s of sends, or longer where MIN_TASKS at the run's rate takes longer
@@ -37,6 +45,7 @@ MIN_TASKS = 80  # ~55 deliveries and ~25 hand-overs (calibrate needs 5 and 10)
 # scale 0.5, 6.4 a second: least delivery 2.2-2.4 ms, as its run's, against 1.9-2.0 at 30)
 MIN_RATE = 5.0
 NODES_START = 4.0  # wall s the probe's nodes usually take to start on 2 cores
+FORK_BODY = 3.0  # wall s the fork probe's tasks sleep: longer than a busy host's forks (8 x 0.3)
 
 
 def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
@@ -74,7 +83,8 @@ def throughput(sc: Scenario) -> float:
 def expected_seconds(sc: Scenario, time_scale: float = 1.0) -> float:
     """Wall seconds the probe for a run of ``sc`` at ``time_scale`` usually takes."""
     p = probe_scenario(sc, time_scale)
-    return NODES_START + p.run.tasks / p.arrivals.rate
+    forks = NODES_START + FORK_BODY if fork_probe(sc) else 0.0
+    return NODES_START + p.run.tasks / p.arrivals.rate + forks
 
 
 def busy_share(slots: int) -> float:
@@ -86,21 +96,92 @@ def busy_share(slots: int) -> float:
     return round(share, 2)
 
 
+@dataclass(frozen=True)
+class HostCosts:
+    """What the probe measured, in wall seconds: Celery's per-task costs and, where a pool of
+    the run autoscales, how long a pool process takes to start."""
+
+    fit: Fit
+    process_start: float | None = None
+
+    def fields(self, sc: Scenario) -> dict[str, float | str]:
+        """The fields that make ``sc`` pay these costs (``sc.replace(**fields)``)."""
+        fields = self.fit.fields()
+        if self.process_start is not None:
+            for pool in sc.worker_pools:
+                if pool.workers.autoscale_max:
+                    prefix = f"pools.{pool.name}" if sc.pools else "workers"
+                    fields[f"{prefix}.process_start"] = self.process_start
+        return fields
+
+    def describe(self) -> str:
+        """The costs in wall milliseconds, for a person."""
+        if self.process_start is None:
+            return self.fit.describe()
+        return f"{self.fit.describe()}, a pool process's start {self.process_start * 1000:.0f} ms"
+
+
 def host_costs(
     sc: Scenario,
     time_scale: float = 1.0,
     redis_url: str | None = None,
     stop: threading.Event | None = None,
-) -> Fit:
+) -> HostCosts:
     """Celery's delivery, record and hand-over (in ``sc``'s ack mode) on this host now, under a
-    run of ``sc`` at ``time_scale``, in wall seconds; ``sc.replace(**fit.fields())`` is ``sc``
-    paying them. ``stop`` ends it early: then it raises ``ProbeStopped``; a probe too short to
-    fit from (a host so busy that no task found a slot idle) raises ``CalibrationError``."""
+    run of ``sc`` at ``time_scale``, and a pool process's start where ``sc`` autoscales.
+    ``stop`` ends it early: then it raises ``ProbeStopped``; a probe too short to fit from (a
+    host so busy that no task found a slot idle) raises ``CalibrationError``."""
     probe = probe_scenario(sc, time_scale)
+    trace = _probed(probe, redis_url, stop)
+    fit = fit_overheads(trace, probe, probe.seed)
+    forking = fork_probe(sc)
+    if forking is None:
+        return HostCosts(fit)
+    return HostCosts(fit, fork_time(_probed(forking, redis_url, stop), forking))
+
+
+def fork_probe(sc: Scenario) -> Scenario | None:
+    """For a run of ``sc`` with an ``--autoscale MAX,MIN`` pool, one node of its first such
+    pool's MAX from one process, sent MAX tasks at once: the node forks MAX - 1 processes one
+    after another, and the tasks beyond the first start once the last fork is done (measured:
+    DESIGN.md, "Autoscale: measured"). None when no pool autoscales."""
+    pool = next((p for p in sc.worker_pools if p.workers.autoscale_max > 1), None)
+    if pool is None:
+        return None
+    n = pool.workers.autoscale_max
+    return Scenario().replace(
+        **{
+            "name": "fork-probe",
+            "run.tasks": n,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": n,
+            "arrivals.rate": 1.0,
+            "service.dist": "constant",
+            "service.mean": FORK_BODY,
+            "workers.count": 1,
+            "workers.autoscale_max": n,
+            "workers.autoscale_min": 1,
+            # a live run starts on a tick of its keepalive timer: one second, not thirty, away
+            "workers.autoscale_keepalive": 1.0,
+            "workers.prefetch_multiplier": pool.workers.prefetch_multiplier,
+            "ack.late": sc.ack.late,
+            "overhead.model": "celery",
+        }
+    )
+
+
+def fork_time(trace: Trace, probe: Scenario) -> float:
+    """A pool process's start (wall s) from the fork probe's run: the median wait of the tasks
+    that waited for new processes, over the forks made one after another before they began."""
+    waits = np.sort(first_time(trace, STARTED) - first_time(trace, PENDING))
+    return float(np.median(waits[1:])) / (probe.workers.autoscale_max - 1)
+
+
+def _probed(probe: Scenario, redis_url: str | None, stop: threading.Event | None) -> Trace:
     trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop)
     if stop is not None and stop.is_set():
         raise ProbeStopped("stopped while measuring this host's Celery costs")
-    return fit_overheads(trace, probe, probe.seed)
+    return trace
 
 
 class ProbeStopped(RuntimeError):

@@ -19,8 +19,8 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 
 if TYPE_CHECKING:  # live.workers imports Redis and Celery; importing this module must not
+    from live.probe import HostCosts
     from live.workers import WorkerPool
-    from sim.analysis.calibrate import Fit
 
 
 @dataclass(eq=False)  # identity: a run is itself, and can sit in a WeakSet
@@ -40,7 +40,7 @@ class LiveSession:
     pool: WorkerPool | None = None  # the current run's worker nodes, once they are up
     started: float | None = None  # time.monotonic() at start, for the boot's progress
     probe: bool = False  # measure this host's Celery costs (live.probe) before the first run
-    costs: Fit | None = None  # what the probe measured, once it has
+    costs: HostCosts | None = None  # what the probe measured, once it has
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -97,7 +97,7 @@ class LiveSession:
         """The first scenario, paying this host's costs once the probe has measured them (a
         live run pays them anyway; its simulation then does too)."""
         sc = self.scenarios[0]
-        return sc.replace(**self.costs.fields()) if self.costs else sc
+        return sc.replace(**self.costs.fields(sc)) if self.costs else sc
 
     @property
     def result(self) -> Trace | None:

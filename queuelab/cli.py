@@ -289,7 +289,7 @@ def _host_costs(args: argparse.Namespace, sc: scenario.Scenario) -> scenario.Sce
     from sim.analysis.calibrate import CalibrationError
 
     try:
-        fit = host_costs(sc, args.time_scale, args.redis_url)
+        costs = host_costs(sc, args.time_scale, args.redis_url)
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
     except CalibrationError as err:
@@ -299,8 +299,8 @@ def _host_costs(args: argparse.Namespace, sc: scenario.Scenario) -> scenario.Sce
             file=sys.stderr,
         )
         return sc
-    print(f"queuelab: Celery's costs on this host now: {fit.describe()}", file=sys.stderr)
-    return sc.replace(**fit.fields())
+    print(f"queuelab: Celery's costs on this host now: {costs.describe()}", file=sys.stderr)
+    return sc.replace(**costs.fields(sc))
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -88,6 +88,7 @@ def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_
     states the costs it measured and the run Compare simulates pays them."""
     import threading
 
+    from live.probe import HostCosts
     from sim.analysis.calibrate import Fit
     from ui import live as live_page
 
@@ -101,7 +102,7 @@ def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_
     release.set()
     session.thread.join()
     fit = Fit(0.0021, 0.0004, 0.0011, 50, 24, 0.0017, "handover_late", 72)
-    session.costs = fit
+    session.costs = HostCosts(fit)
     session.results.append(simulated_run().result)
     at = live_page_showing(session, monkeypatch)
     shown = [c.value for c in at.caption if c.value.startswith("Celery's costs on this host")]
