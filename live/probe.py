@@ -33,6 +33,7 @@ from live.run import run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
 from sim.analysis.metrics import first_time
+from sim.engine.budget import expected_attempts
 from sim.engine.distributions import service_mean
 from sim.rules.states import PENDING, STARTED
 from sim.scenario import Scenario
@@ -45,6 +46,7 @@ MIN_TASKS = 80  # ~55 deliveries and ~25 hand-overs (calibrate needs 5 and 10)
 # scale 0.5, 6.4 a second: least delivery 2.2-2.4 ms, as its run's, against 1.9-2.0 at 30)
 MIN_RATE = 5.0
 NODES_START = 4.0  # wall s the probe's nodes usually take to start on 2 cores
+RETRY_COUNTDOWN = 0.05  # wall s a probe's failed task waits before its retry
 FORK_BODY = 3.0  # wall s the fork probe's tasks sleep: longer than a busy host's forks (8 x 0.3)
 
 
@@ -63,11 +65,17 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             "arrivals.process": "poisson",
             "arrivals.rate": wall_rate,
             "service.dist": "exponential",
-            "service.mean": busy_share(slots) * slots / wall_rate,
+            "service.mean": busy_share(slots) * slots / (wall_rate * expected_attempts(sc)),
             "workers.count": nodes,
             "workers.concurrency": concurrency,
             "workers.prefetch_multiplier": sc.worker_pools[0].workers.prefetch_multiplier,
             "ack.late": sc.ack.late,
+            # a failed attempt costs the worker more (the traceback, a retry's new message):
+            # as often as in the run, with retries coming back at once
+            "failures.probability": sc.failures.probability,
+            "retry.max_retries": sc.retry.max_retries,
+            "retry.backoff": 0.0,
+            "retry.countdown": RETRY_COUNTDOWN,
             "overhead.model": "celery",
         }
     )
@@ -76,7 +84,7 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
 def throughput(sc: Scenario) -> float:
     """Tasks a scenario second a run of ``sc`` asks of the host: its arrival rate, or what its
     slots get through where they cannot keep up or it has no rate (one burst)."""
-    capacity = sc.slots / service_mean(sc.service)
+    capacity = sc.slots / (service_mean(sc.service) * expected_attempts(sc))
     return min(arrival_rate(sc) or capacity, capacity)
 
 

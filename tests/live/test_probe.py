@@ -66,6 +66,17 @@ def test_the_probe_fits_every_cost_on_a_real_node(redis_url, no_leftovers):
     assert priced.overhead.delivery == fit.delivery
 
 
+def test_the_probe_fails_as_often_as_the_run_and_retries_at_once():
+    flaky = scenario.load("scenarios/flaky_api.toml")  # 20 % of attempts fail, 5 retries
+    p = probe.probe_scenario(flaky, 0.1)
+    assert (p.failures.probability, p.retry.max_retries) == (0.2, 5)
+    assert (p.retry.backoff, p.retry.countdown) == (0.0, probe.RETRY_COUNTDOWN)
+    # its slots busy as the probe's share says, retried attempts included (1.25 a task)
+    attempts = sum(0.2**k for k in range(6))
+    share = p.service.mean * attempts * p.arrivals.rate / p.slots
+    assert share == pytest.approx(probe.busy_share(p.slots))
+
+
 def test_only_an_autoscaled_pool_gets_a_fork_probe_of_its_max_from_one_process():
     assert probe.fork_probe(scenario.load("scenarios/mmc.toml")) is None
     burst = scenario.load("scenarios/autoscale_burst.toml")  # --autoscale 8,1
