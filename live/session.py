@@ -41,6 +41,7 @@ class LiveSession:
     started: float | None = None  # time.monotonic() at start, for the boot's progress
     probe: bool = False  # measure this host's Celery costs (live.probe) before the first run
     costs: HostCosts | None = None  # what the probe measured, once it has
+    probed: bool = False  # the probe has ended (costs None then: it measured too little)
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -58,6 +59,7 @@ class LiveSession:
             if self.probe:
                 with contextlib.suppress(CalibrationError):  # then the scenario's own costs
                     self.costs = host_costs(self.scenarios[0], self.time_scale, stop=self.stop)
+                self.probed = True
                 self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
                 host = BusyShare()

@@ -215,11 +215,10 @@ def under_way(session: LiveSession, trace: Trace | None) -> None:
     sc = session.scenario
     if trace is None or not len(trace):
         seconds = time.monotonic() - session.started if session.started else 0.0
-        if session.probe and session.costs is None:
+        usual, doing = WORKER_BOOT, f"Starting redis-server and {sc.workers.count} Celery workers"
+        if session.probe and not session.probed:
             usual = expected_seconds(sc, session.time_scale)
             doing = "Measuring Celery's costs on this host"
-        else:
-            usual, doing = WORKER_BOOT, f"Starting {sc.workers.count} Celery workers"
         st.progress(
             min(seconds / usual, 0.99),
             text=f"{doing}: {seconds:.0f} s (usually about {usual:.0f} s)",

@@ -102,7 +102,7 @@ def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_
     release.set()
     session.thread.join()
     fit = Fit(0.0021, 0.0004, 0.0011, 50, 24, 0.0017, "handover_late", 72)
-    session.costs = HostCosts(fit)
+    session.costs, session.probed = HostCosts(fit), True
     session.results.append(simulated_run().result)
     at = live_page_showing(session, monkeypatch)
     shown = [c.value for c in at.caption if c.value.startswith("Celery's costs on this host")]
