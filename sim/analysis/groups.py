@@ -168,12 +168,14 @@ def _by_pool(
     alive: dict[str, float] | None,
 ) -> dict[str, dict[str, float]]:
     """Slots, executions and utilisation of each pool (see ``by_group``)."""
-    spans, span = run.spans, run.makespan - warmup
-    by_pool, alive = {}, alive or {}
-    for name, (workers, slots) in (pools or {}).items():
-        every = len(workers) == len(run.workers)  # a pool of every worker: no mask, no copy
-        mine = slice(None) if every else np.isin(spans["worker"], workers)
-        busy = busy_seconds(spans, warmup, mine)
+    pools, span, alive = pools or {}, run.makespan - warmup, alive or {}
+    groups = [  # a pool of every worker: no mask, no copy
+        None if len(workers) == len(run.workers) else workers for workers, _ in pools.values()
+    ]
+    by_pool = {}
+    for (name, (workers, slots)), busy in zip(
+        pools.items(), busy_seconds(run.spans(), warmup, groups), strict=True
+    ):
         if name in alive:
             share = busy_share(busy, slots, 0.0, alive[name])
         else:
