@@ -108,19 +108,24 @@ class TallyRecorder(Recording):
     A task's own execution is its first ended one when it runs from the task's first STARTED
     to its last terminal row: ``own`` holds its worker, its times are the task's. Being its
     task's first, it comes first among its task's on its worker, as ``execution_spans`` orders
-    them; one whose task ends again later is moved to the others, marked first."""
+    them; one whose task ends again later is moved to the others, marked first.
+
+    ``submitted`` is each task's arrival time, the producer's: the recorder keeps its tasks'
+    PENDING times in it, each written over its arrival time as its row is packed (the two
+    differ in the last bits at most), so a run holds one vector of them, not two."""
 
     def __init__(
         self,
         workers: tuple[str, ...],
-        n_tasks: int,
+        submitted: np.ndarray,
         type_of: np.ndarray | None = None,
         types: tuple[tuple[str, str], ...] = ONE_TYPE,
         stream: ParquetStream | None = None,
     ) -> None:
         super().__init__(workers, type_of, types)
         self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
-        self.pending = np.full(n_tasks, np.nan)
+        n_tasks = len(submitted)
+        self.pending = submitted
         self.started = np.full(n_tasks, np.nan)
         self.end = np.full(n_tasks, np.nan)
         self.end_state = np.full(n_tasks, -1, np.int8)
@@ -147,7 +152,8 @@ class TallyRecorder(Recording):
         self.makespan = max(self.makespan, float(t.max()))
         self.submitted += int(np.count_nonzero(state == PENDING))
         self.retries += int(np.count_nonzero(state == RETRY))
-        _first(self.pending, task, t, state == PENDING)
+        at = np.flatnonzero(state == PENDING)  # a task's only one: the producer submits it once
+        self.pending[task[at]] = t[at]
         _first(self.started, task, t, state == STARTED)
         ends = np.flatnonzero(in_states(state, TERMINAL))[::-1]  # latest first: unique keeps it
         last, at = np.unique(task[ends], return_index=True)
@@ -210,7 +216,7 @@ class TallyRecorder(Recording):
         if self.stream is not None:
             self.stream.close(self)
         n = self.n_seen
-        type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
+        type_of = self.type_of if self.type_of is not None else np.broadcast_to(np.int16(0), n)
         held = {
             "pending": self.pending[:n],
             "started": self.started[:n],

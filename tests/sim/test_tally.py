@@ -96,7 +96,7 @@ def test_a_task_that_ends_again_keeps_its_executions_in_the_trace_order(monkeypa
         (0, 1, SUCCESS, 6.0, 1),  # ends again: the first is no longer its own
     ]
     monkeypatch.setattr(Recording, "CHUNK", 1)
-    lean, whole = TallyRecorder(("w0", "w1"), 1), Recorder(("w0", "w1"))
+    lean, whole = TallyRecorder(("w0", "w1"), np.zeros(1)), Recorder(("w0", "w1"))
     for row in rows:
         lean.add(*row)
         whole.add(*row)
