@@ -74,12 +74,21 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
     queued = queue_times(pending, started, run.makespan, warmup)
-    mean = float(np.nansum(queued)) / span if span > 0 else 0.0
+    queued[np.isnan(queued)] = 0.0  # np.nansum's sum, without its copy: ``queued`` is scratch
+    mean = float(queued.sum()) / span if span > 0 else 0.0
     del queued
-    came, left = pending[~np.isnan(pending)], started[~np.isnan(started)]  # copies: sorted here
-    came.sort()
-    left.sort()
-    return {"queue_len_mean": mean, "queue_len_max": step_peak(came, left)}
+    peak = step_peak(_ordered(pending), _ordered(started))
+    return {"queue_len_mean": mean, "queue_len_max": peak}
+
+
+def _ordered(times: np.ndarray) -> np.ndarray:
+    """``times`` that are known, sorted: ``times`` itself when it is so already, as a queue's
+    PENDING times are (tasks are numbered in arrival order), else a sorted copy."""
+    if (times[1:] >= times[:-1]).all() and not np.isnan(times[:1]).any():  # a NaN: not sorted
+        return times
+    times = times[~np.isnan(times)]  # a copy, sorted in place
+    times.sort()
+    return times
 
 
 def step_peak(up: np.ndarray, down: np.ndarray) -> float:
