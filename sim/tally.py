@@ -138,7 +138,8 @@ class TallyRecorder(Recording):
         self._others = Columns(OTHER_TYPES)  # the executions that ended, not their task's own
 
     def _worker_type(self) -> type:
-        return np.int16 if len(self.workers) <= np.iinfo(np.int16).max else np.int32
+        """The least integer type that holds every worker index (a byte up to 127 workers)."""
+        return np.min_scalar_type(-max(len(self.workers), 2)).type  # -1 and -2 too (NONE, OTHERS)
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -199,8 +200,7 @@ class TallyRecorder(Recording):
         """Executions that ended, in ``execution_spans`` order: the first of a task that has
         none yet is its own if its times are the task's; the rest are kept whole."""
         if self.own.dtype != self._worker_type():
-            self.own = self.own.astype(self._worker_type())  # past 32,767 workers: rare
-        worker = worker.astype(self.own.dtype)
+            self.own = self.own.astype(self._worker_type())  # a node autoscaler's: rare
         first = np.r_[True, task[1:] != task[:-1]] if len(task) else np.zeros(0, bool)
         own = first & (self.own[task] == NONE)
         own &= (start == self.started[task]) & (end == self.end[task])

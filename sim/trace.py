@@ -68,8 +68,10 @@ class Trace:
         return int(self.task.max()) + 1 if len(self.task) else 0
 
     def task_types(self) -> np.ndarray:
-        """Per task index, the index of its type in ``types``."""
-        return self.type_of if self.type_of is not None else np.zeros(self.n_tasks, np.int16)
+        """Per task index, the index of its type in ``types`` (of one type: a read-only view)."""
+        if self.type_of is None:
+            return np.broadcast_to(np.int16(0), self.n_tasks)  # no vector a task, written or not
+        return self.type_of
 
     def to_arrow(self, rows: slice = slice(None)) -> pa.Table:
         """The trace (its ``rows``) in its file layout: string ids, state names, worker names."""
@@ -132,7 +134,7 @@ class ParquetStream:
     so a run holds at most a row group (``GROUP`` rows) of it; ``read`` gives back the trace
     ``Trace.write`` would have written, only cut into more row groups."""
 
-    GROUP = 1 << 18  # rows: about 7 MB of columns before they are written
+    GROUP = 1 << 16  # rows: a writer took 26 MiB to write a group of them, 65 for 1 << 18
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

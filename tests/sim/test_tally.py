@@ -107,6 +107,24 @@ def test_a_task_that_ends_again_keeps_its_executions_in_the_trace_order(monkeypa
     ]
 
 
+def test_a_worker_index_past_a_byte_widens_the_own_executions(monkeypatch):
+    """Up to 127 workers an own execution's worker is a byte; a node added past that widens it."""
+    monkeypatch.setattr(Recording, "CHUNK", 1)
+    lean, whole = TallyRecorder(("w0",), np.zeros(2)), Recorder(("w0",))
+    rows = [(0, 0, PENDING, 0.0, -1), (0, 0, STARTED, 1.0, 0), (0, 0, SUCCESS, 2.0, 0)]
+    rows += [(1, 0, PENDING, 3.0, -1), (1, 0, STARTED, 4.0, 199), (1, 0, SUCCESS, 5.0, 199)]
+    for row in rows:
+        if row[0] == 1 and row[2] == PENDING:
+            for i in range(1, 200):
+                lean.add_node(f"w{i}")
+                whole.add_node(f"w{i}")
+        lean.add(*row)
+        whole.add(*row)
+    spans = [c.tolist() for c in joined(lean.tally().spans())]
+    assert spans == [[1.0, 4.0], [2.0, 5.0], [0, 199]]
+    assert spans == [c.tolist() for c in joined(metrics.tally(whole.trace()).spans())]
+
+
 def joined(spans) -> list[np.ndarray]:
     """A ``Tally.spans`` as whole columns start, end, worker."""
     return [np.concatenate(column) for column in zip(*spans, strict=True)]
