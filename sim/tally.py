@@ -5,7 +5,7 @@ takes the same rows as ``sim.trace.Recorder`` and, every chunk, folds them into 
 arrays (first PENDING and STARTED times, last terminal time and state, highest attempt started)
 and the executions that ended, paired as ``metrics.execution_spans`` pairs them. Most tasks run
 once: that execution starts at the task's first STARTED and ends at its last terminal row, so
-it is kept as its worker alone (two bytes a task, not a second copy of the task's times); any
+it is kept as its worker alone (a byte or two a task, not a second copy of its times); any
 other execution is kept whole. Its ``tally()`` is the ``Tally`` (what a summary reads of a run,
 defined here) the full trace would give (``metrics.tally``), value for value, so the summary
 built from it is the same, floats included: the figures are computed by the same functions over
@@ -196,7 +196,9 @@ class TallyRecorder(Recording):
         still = start[~closes & last]
         self._open = [c[still] for c in (task, attempt, state, t, worker)]
 
-    def _ended(self, task: np.ndarray, start: np.ndarray, end: np.ndarray, worker: np.ndarray):
+    def _ended(
+        self, task: np.ndarray, start: np.ndarray, end: np.ndarray, worker: np.ndarray
+    ) -> None:
         """Executions that ended, in ``execution_spans`` order: the first of a task that has
         none yet is its own if its times are the task's; the rest are kept whole."""
         if self.own.dtype != self._worker_type():
