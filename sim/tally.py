@@ -3,17 +3,20 @@
 Sweeps, Explore and ``simulate --json`` without ``--trace`` read only the summary. This recorder
 takes the same rows as ``sim.trace.Recorder`` and, every chunk, folds them into per-task typed
 arrays (first PENDING and STARTED times, last terminal time and state, highest attempt started)
-and the executions that ended (start, end, worker), paired as ``metrics.execution_spans`` pairs
-them. Its ``tally()`` is the ``Tally`` (what a summary reads of a run, defined here) the full
-trace would give (``metrics.tally``), value for value, so the summary built from it is the same,
-floats included: the figures are computed by the same functions over the same arrays in the same
-order.
+and the executions that ended, paired as ``metrics.execution_spans`` pairs them. Most tasks run
+once: that execution starts at the task's first STARTED and ends at its last terminal row, so
+it is kept as its worker alone (a byte or two a task, not a second copy of its times); any
+other execution is kept whole. Its ``tally()`` is the ``Tally`` (what a summary reads of a run,
+defined here) the full trace would give (``metrics.tally``), value for value, so the summary
+built from it is the same, floats included: the figures are computed by the same functions over
+the same arrays in the same order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +25,8 @@ from sim.engine.columns import Columns
 from sim.rules.states import ENDS_EXECUTION, NAMES, PENDING, RETRY, STARTED, TERMINAL
 from sim.trace import ONE_TYPE, Capacity, ParquetStream, Recording, columns
 
-PER_TASK = ("pending", "started", "end", "end_state", "spans")  # what ``Tally.per_task`` gives
+PER_TASK = ("pending", "started", "end", "end_state")  # what ``Tally.per_task`` gives
+Spans = Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]  # blocks of start, end, worker
 
 
 def _read(name: str) -> property:
@@ -38,11 +42,14 @@ class Tally:
     A trace gives one (``metrics.tally``), and so does a run that keeps no rows
     (``TallyRecorder``): one definition of every figure, whichever recorded it.
 
-    The per-task vectors and the executions come from ``per_task`` (a name of ``PER_TASK``) as
-    they are read: a recorder's are held, a trace's are made from its rows each time and held
-    by their reader alone, so a summary holds one or two of them beside the trace, not all."""
+    The per-task vectors come from ``per_task`` (a name of ``PER_TASK``) as they are read: a
+    recorder's are held, a trace's are made from its rows each time and held by their reader
+    alone, so a summary holds one or two of them beside the trace, not all. The executions come
+    from ``spans()`` a block of tasks at a time, in ``execution_spans`` order, made anew on each
+    call: a reader that needs one figure of each keeps that figure, not their columns."""
 
     per_task: Callable[[str], Any]
+    spans: Callable[[], Spans]  # blocks of the columns start, end, worker
     starts_by_worker: np.ndarray  # STARTED rows per worker index
     submitted: int  # PENDING rows
     retries: int  # RETRY rows
@@ -57,7 +64,6 @@ class Tally:
     started = _read("started")
     end = _read("end")
     end_state = _read("end_state")  # int8 per task: -1 where none
-    spans = _read("spans")  # columns "start", "end", "worker"
 
     @property
     def executions(self) -> int:
@@ -81,9 +87,12 @@ def paired(
     return start, end, closes
 
 
-# an ended execution's start, end, worker and task: a worker index in two bytes while the
-# workers fit (a chunk of more widens the column)
-SPAN_TYPES = (np.float64, np.float64, np.int16, np.int32)
+# an execution kept whole: its start, end, worker and task, and whether it is its task's first
+# (an own execution whose task ended again later); a worker index in two bytes while the workers
+# fit (a chunk of more widens the column)
+OTHER_TYPES = (np.float64, np.float64, np.int16, np.int32, np.bool_)
+NONE, OTHERS = -1, -2  # ``TallyRecorder.own`` of a task: no ended execution yet, or none its own
+BLOCK = 1 << 16  # tasks whose executions a recorder's ``Tally.spans`` gives at a time
 
 
 def in_states(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
@@ -94,28 +103,43 @@ def in_states(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarr
 
 
 class TallyRecorder(Recording):
-    """A ``Recording`` whose ``pack`` folds rows into a ``Tally``'s arrays; ``tally()`` ends it."""
+    """A ``Recording`` whose ``pack`` folds rows into a ``Tally``'s arrays; ``tally()`` ends it.
+
+    A task's own execution is its first ended one when it runs from the task's first STARTED
+    to its last terminal row: ``own`` holds its worker, its times are the task's. Being its
+    task's first, it comes first among its task's on its worker, as ``execution_spans`` orders
+    them; one whose task ends again later is moved to the others, marked first.
+
+    ``submitted`` is each task's arrival time, the producer's: the recorder keeps its tasks'
+    PENDING times in it, each written over its arrival time as its row is packed (the two
+    differ in the last bits at most), so a run holds one vector of them, not two."""
 
     def __init__(
         self,
         workers: tuple[str, ...],
-        n_tasks: int,
+        submitted: np.ndarray,
         type_of: np.ndarray | None = None,
         types: tuple[tuple[str, str], ...] = ONE_TYPE,
         stream: ParquetStream | None = None,
     ) -> None:
         super().__init__(workers, type_of, types)
         self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
-        self.pending = np.full(n_tasks, np.nan)
+        n_tasks = len(submitted)
+        self.pending = submitted
         self.started = np.full(n_tasks, np.nan)
         self.end = np.full(n_tasks, np.nan)
         self.end_state = np.full(n_tasks, -1, np.int8)
         self.top_attempt = np.full(n_tasks, -1, np.int8)  # highest attempt started (widens)
+        self.own = np.full(n_tasks, NONE, self._worker_type())  # its own execution's worker
         self.starts_by_worker = np.zeros(len(workers), np.int64)
         self.submitted = self.retries = 0
         self.makespan, self.n_seen = 0.0, 0  # tasks with rows: indices 0 … n_seen-1
         self._open = [c[:0] for c in columns([])]  # the last STARTED of a (task, worker), open
-        self._spans = Columns(SPAN_TYPES, n_tasks)  # the executions that ended: one a task
+        self._others = Columns(OTHER_TYPES)  # the executions that ended, not their task's own
+
+    def _worker_type(self) -> type:
+        """The least integer type that holds every worker index (a byte up to 127 workers)."""
+        return np.min_scalar_type(-max(len(self.workers), 2)).type  # -1 and -2 too (NONE, OTHERS)
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -129,10 +153,12 @@ class TallyRecorder(Recording):
         self.makespan = max(self.makespan, float(t.max()))
         self.submitted += int(np.count_nonzero(state == PENDING))
         self.retries += int(np.count_nonzero(state == RETRY))
-        _first(self.pending, task, t, state == PENDING)
+        at = np.flatnonzero(state == PENDING)  # a task's only one: the producer submits it once
+        self.pending[task[at]] = t[at]
         _first(self.started, task, t, state == STARTED)
         ends = np.flatnonzero(in_states(state, TERMINAL))[::-1]  # latest first: unique keeps it
         last, at = np.unique(task[ends], return_index=True)
+        self._ended_again(last, t[ends[at]])
         self.end[last], self.end_state[last] = t[ends[at]], state[ends[at]]
         began = state == STARTED
         top = attempt[began]
@@ -144,6 +170,17 @@ class TallyRecorder(Recording):
         self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
         self._executions([column[in_states(state, ENDS_EXECUTION | {STARTED})] for column in rows])
 
+    def _ended_again(self, tasks: np.ndarray, times: np.ndarray) -> None:
+        """``tasks`` end (again) at ``times``: an own execution that ended earlier is moved to
+        the others, as its task's first."""
+        moved = tasks[(self.own[tasks] >= 0) & (self.end[tasks] != times)]
+        if len(moved):
+            first = np.ones(len(moved), bool)
+            self._others.append(
+                [self.started[moved], self.end[moved], self.own[moved], moved, first]
+            )
+            self.own[moved] = OTHERS
+
     def _executions(self, rows: list[np.ndarray]) -> None:
         """Pair the open STARTED rows and these STARTED and ending rows, as
         ``metrics.execution_spans`` pairs a whole trace's; keep a group's last STARTED open."""
@@ -154,36 +191,43 @@ class TallyRecorder(Recording):
         task, attempt, state, t, worker = (c[order] for c in (task, attempt, state, t, worker))
         start, end, closes = paired(task, worker, attempt, state)
         done_s, done_e = start[closes], end[closes]
-        kind = np.int16 if len(self.workers) <= np.iinfo(np.int16).max else np.int32
-        ended = [t[done_s], t[done_e], worker[done_s].astype(kind), task[done_s].astype(np.int32)]
-        self._spans.append(ended)
+        self._ended(task[done_s].astype(np.int32), t[done_s], t[done_e], worker[done_s])
         last = (end == start) | (task[end] != task[start]) | (worker[end] != worker[start])
         still = start[~closes & last]
         self._open = [c[still] for c in (task, attempt, state, t, worker)]
+
+    def _ended(
+        self, task: np.ndarray, start: np.ndarray, end: np.ndarray, worker: np.ndarray
+    ) -> None:
+        """Executions that ended, in ``execution_spans`` order: the first of a task that has
+        none yet is its own if its times are the task's; the rest are kept whole."""
+        if self.own.dtype != self._worker_type():
+            self.own = self.own.astype(self._worker_type())  # a node autoscaler's: rare
+        first = np.r_[True, task[1:] != task[:-1]] if len(task) else np.zeros(0, bool)
+        own = first & (self.own[task] == NONE)
+        own &= (start == self.started[task]) & (end == self.end[task])
+        self.own[task[own]] = worker[own]
+        rest = ~own
+        others = task[rest]
+        self.own[others[self.own[others] == NONE]] = OTHERS
+        first = np.zeros(len(others), bool)
+        self._others.append([start[rest], end[rest], worker[rest], others, first])
 
     def tally(self) -> Tally:
         self.pack()
         if self.stream is not None:
             self.stream.close(self)
-        start, end, worker, task = self._spans.view()
-        self._spans = Columns(SPAN_TYPES)  # only the views hold them: each freed once reordered
-        order = np.lexsort((worker, task))  # execution_spans' order: by task, worker, time
-        del task
-        worker = worker[order]
-        start = start[order]  # one column at a time: one spare copy at most
-        end = end[order]
-        del order
         n = self.n_seen
-        type_of = self.type_of if self.type_of is not None else np.zeros(n, np.int16)
+        type_of = self.type_of if self.type_of is not None else np.broadcast_to(np.int16(0), n)
         held = {
             "pending": self.pending[:n],
             "started": self.started[:n],
             "end": self.end[:n],
             "end_state": self.end_state[:n],
-            "spans": {"start": start, "end": end, "worker": worker},
         }
         return Tally(
             per_task=held.__getitem__,
+            spans=partial(_spans, held["started"], held["end"], self.own[:n], self._sorted()),
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,
@@ -194,6 +238,38 @@ class TallyRecorder(Recording):
             types=self.types,
             capacity=tuple(self.capacity),
         )
+
+    def _sorted(self) -> tuple[np.ndarray, ...]:
+        """The other executions' task, worker, start and end, by task, worker and then their
+        order (a task's first before the rest): ``execution_spans``' order, its own aside."""
+        start, end, worker, task, first = self._others.view()
+        self._others = Columns(OTHER_TYPES)  # only the views hold them: each freed once reordered
+        order = np.lexsort((~first, worker, task))
+        del first
+        task = task[order]
+        worker = worker[order]  # one column at a time: one spare copy at most
+        start = start[order]
+        end = end[order]
+        return task, worker, start, end
+
+
+def _spans(
+    started: np.ndarray, end: np.ndarray, own: np.ndarray, others: tuple[np.ndarray, ...]
+) -> Spans:
+    """A recorder's ``Tally.spans``: a block of tasks at a time, their own executions and their
+    others (``TallyRecorder._sorted``), merged into ``execution_spans`` order by one stable sort
+    where a block has others (an own execution comes first among its task's on its worker)."""
+    o_task, o_worker, o_start, o_end = others
+    for lo in range(0, len(own), BLOCK):
+        tasks = np.flatnonzero(own[lo : lo + BLOCK] >= 0) + lo
+        a, z = np.searchsorted(o_task, [lo, lo + BLOCK])
+        if a == z:
+            yield started[tasks], end[tasks], own[tasks]
+            continue
+        worker = np.concatenate([own[tasks], o_worker[a:z]])
+        order = np.lexsort((worker, np.concatenate([tasks, o_task[a:z]])))
+        start = np.concatenate([started[tasks], o_start[a:z]])[order]
+        yield start, np.concatenate([end[tasks], o_end[a:z]])[order], worker[order]
 
 
 def _first(times: np.ndarray, task: np.ndarray, t: np.ndarray, rows: np.ndarray) -> None:

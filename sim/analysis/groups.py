@@ -74,12 +74,21 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
     queued = queue_times(pending, started, run.makespan, warmup)
-    mean = float(np.nansum(queued)) / span if span > 0 else 0.0
+    queued[np.isnan(queued)] = 0.0  # np.nansum's sum, without its copy: ``queued`` is scratch
+    mean = float(queued.sum()) / span if span > 0 else 0.0
     del queued
-    came, left = pending[~np.isnan(pending)], started[~np.isnan(started)]  # copies: sorted here
-    came.sort()
-    left.sort()
-    return {"queue_len_mean": mean, "queue_len_max": step_peak(came, left)}
+    peak = step_peak(_ordered(pending), _ordered(started))
+    return {"queue_len_mean": mean, "queue_len_max": peak}
+
+
+def _ordered(times: np.ndarray) -> np.ndarray:
+    """``times`` that are known, sorted: ``times`` itself when it is so already, as a queue's
+    PENDING times are (tasks are numbered in arrival order), else a sorted copy."""
+    if (times[1:] >= times[:-1]).all() and not np.isnan(times[:1]).any():  # a NaN: not sorted
+        return times
+    times = times[~np.isnan(times)]  # a copy, sorted in place
+    times.sort()
+    return times
 
 
 def step_peak(up: np.ndarray, down: np.ndarray) -> float:
@@ -168,12 +177,14 @@ def _by_pool(
     alive: dict[str, float] | None,
 ) -> dict[str, dict[str, float]]:
     """Slots, executions and utilisation of each pool (see ``by_group``)."""
-    spans, span = run.spans, run.makespan - warmup
-    by_pool, alive = {}, alive or {}
-    for name, (workers, slots) in (pools or {}).items():
-        every = len(workers) == len(run.workers)  # a pool of every worker: no mask, no copy
-        mine = slice(None) if every else np.isin(spans["worker"], workers)
-        busy = busy_seconds(spans, warmup, mine)
+    pools, span, alive = pools or {}, run.makespan - warmup, alive or {}
+    groups = [  # a pool of every worker: no mask, no copy
+        None if len(workers) == len(run.workers) else workers for workers, _ in pools.values()
+    ]
+    by_pool = {}
+    for (name, (workers, slots)), busy in zip(
+        pools.items(), busy_seconds(run.spans(), warmup, groups), strict=True
+    ):
         if name in alive:
             share = busy_share(busy, slots, 0.0, alive[name])
         else:

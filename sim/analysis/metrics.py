@@ -6,10 +6,9 @@ sojourn is that terminal row − PENDING. Executions, retries and duplicate exec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from sim.rules.states import (
     SUCCESS,
     TERMINAL,
 )
-from sim.tally import Tally, in_states, paired
+from sim.tally import Spans, Tally, in_states, paired
 from sim.trace import Trace, index_type
 
 
@@ -356,7 +355,8 @@ def busy_share(busy: float, slots: int, per_second: float, alive: float | None) 
 
 
 def tally(trace: Trace) -> Tally:
-    """A trace's ``Tally``: its counts now, its per-task vectors made when read (``_made``)."""
+    """A trace's ``Tally``: its counts now, its per-task vectors and executions made when
+    read (``_made``, ``_spans``)."""
     started = np.flatnonzero(trace.state == STARTED)
     attempts = trace.task[started].astype(np.int64) * (2**20) + trace.attempt[started]
     attempts.sort(kind="stable")
@@ -366,6 +366,7 @@ def tally(trace: Trace) -> Tally:
     del started
     return Tally(
         per_task=partial(_made, trace, {}),
+        spans=partial(_spans, trace),
         starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
         retries=int(np.count_nonzero(trace.state == RETRY)),
@@ -378,7 +379,7 @@ def tally(trace: Trace) -> Tally:
     )
 
 
-def _made(trace: Trace, ends: dict[str, np.ndarray], name: str) -> Any:
+def _made(trace: Trace, ends: dict[str, np.ndarray], name: str) -> np.ndarray:
     """``Tally.per_task`` of a trace: the vector ``name`` made from its rows, kept by no one;
     but making ``end`` keeps the states of the same rows in ``ends`` (a byte a task) for the
     next read of ``end_state``, which a summary makes next: one search of the rows, not two."""
@@ -388,16 +389,17 @@ def _made(trace: Trace, ends: dict[str, np.ndarray], name: str) -> Any:
         return first_time(trace, STARTED)
     if name == "end_state" and "end_state" in ends:
         return ends.pop("end_state")
-    if name in ("end", "end_state"):
-        rows = first_rows(trace, list(TERMINAL), last=True)
-        if name == "end_state":
-            return _states(trace, rows)
-        ends["end_state"] = _states(trace, rows)
-        return _times(trace, rows)
-    spans = Columns((np.float64, np.float64, trace.worker.dtype), trace.n_tasks)
+    rows = first_rows(trace, list(TERMINAL), last=True)
+    if name == "end_state":
+        return _states(trace, rows)
+    ends["end_state"] = _states(trace, rows)
+    return _times(trace, rows)
+
+
+def _spans(trace: Trace) -> Spans:
+    """``Tally.spans`` of a trace: its executions a block of tasks at a time (``_span_blocks``)."""
     for start, end in _span_blocks(trace):
-        spans.append((trace.t[start], trace.t[end], trace.worker[start]))
-    return dict(zip(("start", "end", "worker"), spans.view(), strict=True))
+        yield trace.t[start], trace.t[end], trace.worker[start]
 
 
 def summarize(
@@ -448,7 +450,7 @@ def summary_of(
     del end_state
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    busy = busy_seconds(run.spans, warmup)
+    (busy,) = busy_seconds(run.spans(), warmup)
     worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -487,6 +489,17 @@ def queue_times(
     return queued
 
 
-def busy_seconds(spans: dict[str, np.ndarray], warmup: float, mine: Any = slice(None)) -> float:
-    """Slot-seconds the executions ``spans`` (those ``mine`` picks) were busy after ``warmup``."""
-    return float((after(spans["end"][mine], warmup) - after(spans["start"][mine], warmup)).sum())
+def busy_seconds(
+    spans: Spans, warmup: float, groups: Sequence[Sequence[int] | None] = (None,)
+) -> list[float]:
+    """Slot-seconds the executions ``spans`` (``Tally.spans``) were busy after ``warmup``, of
+    each group of workers (None: every worker). A group's seconds are gathered block by block
+    into one vector, summed once: the float the whole columns' difference sums to."""
+    if not groups:
+        return []  # no spans made
+    busy = [Columns((np.float64,)) for _ in groups]
+    for start, end, worker in spans:
+        seconds = after(end, warmup) - after(start, warmup)
+        for group, workers in zip(busy, groups, strict=True):
+            group.append([seconds if workers is None else seconds[np.isin(worker, workers)]])
+    return [float(group.view()[0].sum()) for group in busy]

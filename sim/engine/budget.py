@@ -4,8 +4,8 @@ refused with the figure to change instead of ending in ``MemoryError`` or the sw
 A run that keeps its trace holds about four rows a task for every attempt it makes, plus the
 draws and the summary's per-task arrays; a summary-only run (or one streaming its trace to
 Parquet) only the latter. The figures are peak RSS of ``queuelab simulate`` on M/M/4, one
-attempt a task (2026-11-29): with a CSV trace 262 MB at 1M tasks, summary-only 161 MB, the
-trace streamed to Parquet 274 MB at 1M and 864 MB at 10M, from 85 MB at start.
+attempt a task (2026-11-30): with a CSV trace 213 MB at 1M tasks, summary-only 125 MB, the
+trace streamed to Parquet 168 MB at 1M and 480 MB at 10M, from 88 MB at start.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sim.scenario import Scenario, ScenarioError
 
-TRACE_BYTES_PER_TASK = 200  # the trace kept, written at the end: 177 measured at 1M tasks
-SUMMARY_BYTES_PER_TASK = 100  # the summary only, or the trace streamed: 76 at 1M, 78 at 10M
+TRACE_BYTES_PER_TASK = 200  # the trace kept, written at the end: 128 measured at 1M tasks
+SUMMARY_BYTES_PER_TASK = 100  # the summary only, or the trace streamed: 38 at 1M, 40 at 10M
 BASE_BYTES = 256 << 20  # the interpreter, NumPy and Arrow, a Parquet row group's buffers
 WARN_BYTES = 1 << 30  # a run above this says what it will hold before it starts
 

@@ -38,10 +38,9 @@ class Columns:
             self._columns = [self._grown(c, end + end // self.GROWTH) for c in self._columns]
             self._viewed = False
         for i, new in enumerate(chunk):
-            if new.dtype != self._columns[i].dtype:
-                self._columns[i] = self._columns[i].astype(
-                    np.promote_types(self._columns[i].dtype, new.dtype)
-                )
+            kind = np.promote_types(self._columns[i].dtype, new.dtype)
+            if kind != self._columns[i].dtype:  # a narrower chunk is cast as it is copied in
+                self._columns[i] = self._columns[i].astype(kind)
             self._columns[i][self._length : end] = new
         self._length = end
 

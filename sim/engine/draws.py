@@ -88,6 +88,8 @@ class Draws:
                 own = dataclasses.replace(sc, arrivals=kind.arrivals)
                 times.append(arrival_times(own, stream(seed, ARRIVALS, 0, j + 1)))
                 kinds.append(np.full(len(times[-1]), j, np.int16))
+        if len(self.types) == 1:  # every task the one type: a read-only view, no vector a task
+            return times[0], np.broadcast_to(np.int16(0), len(times[0]))
         if len(times) == 1:
             return times[0], kinds[0]
         order = np.argsort(np.concatenate(times), kind="stable")

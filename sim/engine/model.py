@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
-from sim.engine import budget
+from sim.engine import budget, heap
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
 from sim.engine.broker import Broker, runaway_advice
@@ -48,17 +48,20 @@ class Model:
         arrivals: np.ndarray | None = None,
     ) -> None:
         budget.check_fits(scenario, trace=not summary_only)  # before the draws are made
+        heap.map_large_blocks()  # the draws and a summary's scratch given back when freed
         self.scenario = scenario
         self.draws = Draws(scenario, seed)
         if arrivals is None:
-            arrivals = self.draws.arrivals
-        elif len(arrivals) != self.draws.n_tasks:
+            times = np.ascontiguousarray(self.draws.arrivals, np.float64)
+        elif len(arrivals) == self.draws.n_tasks:
+            times = np.array(arrivals, np.float64)  # a copy: a summary-only recorder writes in it
+        else:
             raise ValueError(f"{len(arrivals)} arrival times for {self.draws.n_tasks} tasks")
         self.env = simpy.Environment()
         nodes = scenario.nodes
         names, types = tuple(name for name, _ in nodes), self.draws.trace_types()
         self.recorder: Recorder | TallyRecorder = (
-            TallyRecorder(names, self.draws.n_tasks, **types, stream=stream)
+            TallyRecorder(names, times, **types, stream=stream)
             if summary_only
             else Recorder(names, **types, rows=ROWS_PER_TASK * self.draws.n_tasks)
         )
@@ -87,8 +90,8 @@ class Model:
         self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
-        times = memoryview(np.ascontiguousarray(arrivals, np.float64))  # Python floats, no copy
-        self.producer = Producer(self.env, times, self.backend, self.broker)
+        # the producer reads Python floats through a memoryview: no copy
+        self.producer = Producer(self.env, memoryview(times), self.backend, self.broker)
 
     def _make_node(self, index: int, pool: Pool) -> Worker:
         """Worker node ``index`` of ``pool``, with an autoscaler under ``--autoscale``."""

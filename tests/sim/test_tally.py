@@ -1,12 +1,14 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim import scenario
 from sim.analysis import metrics, runs
 from sim.engine.model import simulate, tally
-from sim.rules.states import PENDING
-from sim.trace import Recording
+from sim.rules.states import PENDING, RETRY, STARTED, SUCCESS
+from sim.tally import TallyRecorder
+from sim.trace import Recorder, Recording
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(ROOT.glob("scenarios/*.toml")) + sorted(ROOT.glob("scenarios/lessons/*.toml"))
@@ -47,8 +49,10 @@ def test_a_tally_of_a_trace_and_of_a_run_hold_the_same_arrays(monkeypatch):
     lean = tally(sc)
     for name in ("pending", "started", "end", "end_state", "starts_by_worker", "type_of"):
         assert getattr(lean, name).tolist() == getattr(whole, name).tolist(), name
-    for column in ("start", "end", "worker"):
-        assert lean.spans[column].tolist() == whole.spans[column].tolist(), column
+    for column, mine, theirs in zip(
+        ("start", "end", "worker"), joined(lean.spans()), joined(whole.spans()), strict=True
+    ):
+        assert mine.tolist() == theirs.tolist(), column
     assert (lean.submitted, lean.retries, lean.attempts_started, lean.makespan) == (
         whole.submitted,
         whole.retries,
@@ -73,5 +77,54 @@ def test_attempts_beyond_a_byte_and_many_workers_count_as_in_the_trace(monkeypat
     lean = tally(sc)
     assert whole.attempts_started > 40 * 128
     assert lean.attempts_started == whole.attempts_started
-    assert lean.spans["worker"].tolist() == whole.spans["worker"].tolist()
-    assert lean.spans["worker"].max() > 127
+    assert joined(lean.spans())[2].tolist() == joined(whole.spans())[2].tolist()
+    assert joined(lean.spans())[2].max() > 127
+
+
+def test_a_task_that_ends_again_keeps_its_executions_in_the_trace_order(monkeypatch):
+    """A task's own execution (its first STARTED to its last terminal row) is kept as its worker
+    alone; when the task ends again later (a late-ack message redelivered past its visibility
+    timeout runs again) it is moved to the others, after one of its task's on its worker that
+    ended since, and must still come first among them, as in the trace. A row a chunk."""
+    rows = [
+        (0, 0, PENDING, 0.0, -1),
+        (0, 0, STARTED, 1.0, 0),
+        (0, 0, SUCCESS, 2.0, 0),  # its own execution, so far
+        (0, 0, STARTED, 3.0, 0),  # run again on the same worker
+        (0, 0, RETRY, 4.0, 0),
+        (0, 1, STARTED, 5.0, 1),
+        (0, 1, SUCCESS, 6.0, 1),  # ends again: the first is no longer its own
+    ]
+    monkeypatch.setattr(Recording, "CHUNK", 1)
+    lean, whole = TallyRecorder(("w0", "w1"), np.zeros(1)), Recorder(("w0", "w1"))
+    for row in rows:
+        lean.add(*row)
+        whole.add(*row)
+    spans = joined(lean.tally().spans())
+    assert [c.tolist() for c in spans] == [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0], [0, 0, 1]]
+    assert [c.tolist() for c in spans] == [
+        c.tolist() for c in joined(metrics.tally(whole.trace()).spans())
+    ]
+
+
+def test_a_worker_index_past_a_byte_widens_the_own_executions(monkeypatch):
+    """Up to 127 workers an own execution's worker is a byte; a node added past that widens it."""
+    monkeypatch.setattr(Recording, "CHUNK", 1)
+    lean, whole = TallyRecorder(("w0",), np.zeros(2)), Recorder(("w0",))
+    rows = [(0, 0, PENDING, 0.0, -1), (0, 0, STARTED, 1.0, 0), (0, 0, SUCCESS, 2.0, 0)]
+    rows += [(1, 0, PENDING, 3.0, -1), (1, 0, STARTED, 4.0, 199), (1, 0, SUCCESS, 5.0, 199)]
+    for row in rows:
+        if row[0] == 1 and row[2] == PENDING:
+            for i in range(1, 200):
+                lean.add_node(f"w{i}")
+                whole.add_node(f"w{i}")
+        lean.add(*row)
+        whole.add(*row)
+    spans = [c.tolist() for c in joined(lean.tally().spans())]
+    assert spans == [[1.0, 4.0], [2.0, 5.0], [0, 199]]
+    assert spans == [c.tolist() for c in joined(metrics.tally(whole.trace()).spans())]
+
+
+def joined(spans) -> list[np.ndarray]:
+    """A ``Tally.spans`` as whole columns start, end, worker."""
+    return [np.concatenate(column) for column in zip(*spans, strict=True)]

@@ -137,7 +137,7 @@ def test_executions_paired_a_block_of_tasks_at_a_time_are_the_whole_traces(monke
         order[start[closes]].tolist(),
         order[end[closes]].tolist(),
     ]
-    spans = metrics.tally(trace).spans
-    assert spans["start"].tolist() == trace.t[rows[0]].tolist()
-    assert spans["worker"].tolist() == trace.worker[rows[0]].tolist()
+    start, _, worker = (np.concatenate(c) for c in zip(*metrics.tally(trace).spans(), strict=True))
+    assert start.tolist() == trace.t[rows[0]].tolist()
+    assert worker.tolist() == trace.worker[rows[0]].tolist()
     assert len(rows[0]) > 600
