@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from live.run import run_live
+from live.run import check_live, run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
 from sim.analysis.metrics import first_time
@@ -138,7 +138,9 @@ def host_costs(
     """Celery's delivery, record and hand-over (in ``sc``'s ack mode) on this host now, under a
     run of ``sc`` at ``time_scale``, and a pool process's start where ``sc`` autoscales.
     ``stop`` ends it early: then it raises ``ProbeStopped``; a probe too short to fit from (a
-    host so busy that no task found a slot idle) raises ``CalibrationError``."""
+    host so busy that no task found a slot idle) raises ``CalibrationError``; a scenario that
+    cannot run live, ``ScenarioError`` (before the probe, not after it)."""
+    check_live(sc)
     probe = probe_scenario(sc, time_scale)
     trace = _probed(probe, redis_url, stop)
     fit = fit_overheads(trace, probe, probe.seed)
