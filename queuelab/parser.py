@@ -189,8 +189,7 @@ def _compare(sub) -> None:
         default="host",
         help="Celery's costs the simulation pays: host (default) measures them on this host "
         "just before the run (a probe of a few seconds on the run's nodes at its rate); "
-        "scenario takes the scenario's "
-        "[overhead] as written (a calibrated file's, say)",
+        "scenario takes the scenario's [overhead] as written (a calibrated file's, say)",
     )
     p.add_argument("--json", action="store_true")
 
