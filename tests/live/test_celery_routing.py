@@ -160,9 +160,12 @@ def _starts(rows, prefix: str) -> list[float]:
 
 
 def _at_the_rate(starts: list[float]) -> bool:
-    """Starts one by one at 5/s: gaps of 0.2 s, none near zero (jitter of a loaded machine)."""
+    """Starts one by one at 5/s: gaps of 0.2 s, none together (a bucket of more than one token
+    would start several at once). A body's start is the token's time plus the pool's hand-off,
+    which a loaded machine delays: one start 0.1 s late then left a gap of 0.30 s and one of
+    0.11 s after it (CI, 2026-11-30, -n 3 beside a pip install and a browser)."""
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    return min(gaps) > 0.15 and 0.18 < statistics.median(gaps) < 0.25
+    return min(gaps) > 0.05 and 0.18 < statistics.median(gaps) < 0.25
 
 
 def test_rate_limited_requests_hold_prefetch_slots(redis_url, client, routing, no_leftovers):
