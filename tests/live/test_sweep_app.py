@@ -75,12 +75,23 @@ def test_a_cluster_sweep_gives_the_local_sweeps_numbers(redis_url, no_leftovers)
     assert json.loads(out)["points"] == local_points(2000, [4, 5], 2), err
 
 
+def wait_consuming(client: redis.Redis, count: int, seconds: float = 120) -> None:
+    """Until ``count`` clients wait in BRPOP: the nodes consume (boots take long on a loaded
+    machine). Started before them, a sweep's replications could all run on the node that booted
+    first, on a fast host in less time than the other takes to boot."""
+    deadline = time.monotonic() + seconds
+    while sum(c.get("cmd") == "brpop" for c in client.client_list()) < count:
+        assert time.monotonic() < deadline, "the sweep workers never consumed"
+        time.sleep(0.1)
+
+
 def test_a_killed_workers_replication_runs_again_on_another(redis_url, no_leftovers):
     client = redis.Redis.from_url(redis_url)
     with sweep_workers(redis_url, 2, "--visibility-timeout", "2") as (doomed, _):
+        wait_consuming(client, 2)
         sweeping = cluster_sweep(redis_url, 10000, "4,5", 2)
         try:
-            deadline = time.monotonic() + 120  # boots take long on a loaded machine
+            deadline = time.monotonic() + 120
             while client.hlen("unacked") < 2:  # each node runs one replication (prefetch 1)
                 assert time.monotonic() < deadline, "the two workers never ran together"
                 time.sleep(0.05)
