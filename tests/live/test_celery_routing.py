@@ -194,7 +194,10 @@ def test_rate_limited_requests_hold_prefetch_slots(redis_url, client, routing, n
 
 def test_a_rate_limit_is_per_node(redis_url, client, routing, no_leftovers):
     """Two nodes on one queue of twelve ``routing.limited`` (5/s): each node spaces its own
-    starts 0.2 s apart, so together they run twice the rate."""
+    starts at least 0.2 s apart (a median gap of 0.18 s or more, none together), so together
+    they run faster than one node's 5/s (measured: 0.2 s on each node, 0.1 s together). A
+    node's gap can be longer where it ran out of prefetched messages while the other held
+    them (CI, 2026-11-30: 0.45 s), so no upper bound per node."""
     q = fresh("r")
     for i in range(12):
         send(routing, "limited", f"lim{i}", queue=q)
@@ -204,7 +207,11 @@ def test_a_rate_limit_is_per_node(redis_url, client, routing, no_leftovers):
     for label, start, _ in rows:
         by_node.setdefault(label.split("@", 1)[1], []).append(start)
     assert len(by_node) == 2 and all(len(starts) >= 3 for starts in by_node.values()), rows
-    assert all(_at_the_rate(starts) for starts in by_node.values()), rows
+    for starts in by_node.values():
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert min(gaps) > 0.05 and statistics.median(gaps) > 0.18, rows
+    together = sorted(start for _, start, _ in rows)
+    assert (together[-1] - together[0]) / (len(together) - 1) < 0.18, rows
 
 
 def test_a_hard_time_limit_fails_acks_and_replaces_the_child(
