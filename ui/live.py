@@ -143,6 +143,9 @@ def review(session: LiveSession) -> None:
 
 def draw(session: LiveSession) -> None:
     """The run as it stands: counts, charts, workers, tasks, the wait split and sizing."""
+    if not session.running and st.session_state.get("live-drawn-running"):
+        st.session_state["live-drawn-running"] = False
+        st.rerun(scope="app")  # the buttons, outside this fragment, flip back
     if session.error:
         st.error(session.error)
         return
@@ -154,9 +157,6 @@ def draw(session: LiveSession) -> None:
         under_way(session, trace)
     if trace is None or not len(trace):
         return
-    if not session.running and st.session_state.get("live-drawn-running"):
-        st.session_state["live-drawn-running"] = False
-        st.rerun(scope="app")  # the buttons, outside this fragment, flip back
     stopped = session.stop.is_set() and session.result is not None
     st.caption(caption(session, trace, stopped))
     states = latest_states(trace)

@@ -109,3 +109,16 @@ def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_
     assert shown and "hand-over 1.7 ms" in shown[0], [c.value for c in at.caption]
     text, *_ = live_page.compared_run()
     assert 'model = "celery"' in text and "handover_late = 0.0017" in text, text
+
+
+@pytest.mark.live
+def test_a_run_stopped_during_the_probe_says_no_task_was_sent(monkeypatch):
+    import threading
+
+    stopped = threading.Event()
+    stopped.set()
+    session = simulated_run(probe=True, stop=stopped)
+    session.results.clear()  # the probe was stopped: the run never began
+    at = live_page_showing(session, monkeypatch)
+    assert any(i.value.startswith("Stopped before the run began") for i in at.info)
+    assert not next(b for b in at.button if b.label == "Start live run").disabled
