@@ -118,8 +118,7 @@ class HostCosts:
         if self.process_start is not None:
             for pool in sc.worker_pools:
                 if pool.workers.autoscale_max:
-                    prefix = f"pools.{pool.name}" if sc.pools else "workers"
-                    fields[f"{prefix}.process_start"] = self.process_start
+                    fields[sc.pool_field(pool, "process_start")] = self.process_start
         return fields
 
     def describe(self) -> str:

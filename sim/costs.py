@@ -69,11 +69,9 @@ def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
     changes = {
         f"overhead.{name}": getattr(scenario.overhead, name) / time_scale for name in OVERHEAD_COSTS
     }
-    if scenario.pools:
-        for pool in scenario.pools:
-            changes[f"pools.{pool.name}.process_start"] = pool.workers.process_start / time_scale
-    else:
-        changes["workers.process_start"] = scenario.workers.process_start / time_scale
+    for pool in scenario.worker_pools:
+        key = scenario.pool_field(pool, "process_start")
+        changes[key] = pool.workers.process_start / time_scale
     return scenario.replace(**changes)
 
 

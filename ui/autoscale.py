@@ -31,7 +31,7 @@ def autoscales(sc: Scenario) -> bool:
 
 
 def _key(sc: Scenario, pool: Pool):
-    return (lambda f: f"pools.{pool.name}.{f}") if sc.pools else (lambda f: f"workers.{f}")
+    return lambda name: sc.pool_field(pool, name)
 
 
 def policies(sc: Scenario) -> dict[str, dict[str, float]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def cost_unit(pool: Pool) -> str:
 def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
     """The sweep's points, ``{"static": …, "autoscale": …}``, each a label and the dotted
     fields it sets on ``pool``."""
-    key = (lambda f: f"pools.{pool.name}.{f}") if sc.pools else (lambda f: f"workers.{f}")
+    key = partial(sc.pool_field, pool)
     w = pool.workers
     if w.node_autoscaled:
         counts = np.linspace(w.min_nodes, w.max_nodes, STATIC_SIZES).round().astype(int)
