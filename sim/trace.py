@@ -68,6 +68,16 @@ class Trace:
             return len(self.task_ids)
         return int(self.task.max()) + 1 if len(self.task) else 0
 
+    def task_numbers(self) -> np.ndarray | None:
+        """Per task index, the task's number in its run (the index of its draws): the index
+        itself as both engines record, or the id read as a number from a file, which lists ids
+        in string order ('0', '1', '10', …); None when an id is not a number."""
+        if self.task_ids is None:
+            return np.arange(self.n_tasks)
+        if not all(s.isdigit() for s in self.task_ids.tolist()):
+            return None
+        return self.task_ids.astype(np.int64)
+
     def task_types(self) -> np.ndarray:
         """Per task index, the index of its type in ``types`` (of one type: a read-only view)."""
         if self.type_of is None:

@@ -108,7 +108,9 @@ def fit_overheads(
     time scale), so the calibrated scenario predicts a run at any time scale."""
     draws = Draws(scenario, seed)
     spans = execution_spans(trace)
-    ids = _task_indices(trace)
+    ids = trace.task_numbers()
+    if ids is None:
+        raise CalibrationError("the trace's task ids are not task numbers: fit a run queuelab made")
     service = np.array(
         [
             draws.service(int(ids[t]), int(a))
@@ -190,9 +192,3 @@ def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
         f"# {scenario} with {fitted} fitted by queuelab calibrate\n"
         f"# on {how}\n\n{scenario_io.dumps(tables)}"
     )
-
-
-def _task_indices(trace: Trace) -> np.ndarray:
-    if trace.task_ids is None:
-        return np.arange(trace.n_tasks)
-    return trace.task_ids.astype(np.int64)

@@ -114,12 +114,16 @@ class Comparison:
 
 
 def sent_times(live: Trace) -> np.ndarray | None:
-    """Per task, when the live run's producer sent it (its first PENDING row); None if some
-    task was never sent (a run stopped early: the drawn arrivals then)."""
-    sent = first_time(live, PENDING)
-    if not len(sent) or np.isnan(sent).any():
+    """Per task in task order, when the live run's producer sent it (its first PENDING row);
+    None if some task was never sent (a run stopped early: the drawn arrivals then) or the
+    trace's ids are not its tasks' numbers."""
+    sent, numbers = first_time(live, PENDING), live.task_numbers()
+    if not len(sent) or np.isnan(sent).any() or numbers is None:
         return None
-    return np.maximum.accumulate(sent)  # sent in task order: a clock step back reorders none
+    order = np.argsort(numbers)  # a trace read from a file lists its ids in string order
+    if not np.array_equal(numbers[order], np.arange(len(numbers))):
+        return None
+    return np.maximum.accumulate(sent[order])  # sent in task order: a clock step back reorders none
 
 
 def simulated_beside(

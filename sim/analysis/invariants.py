@@ -305,14 +305,10 @@ def _retry_delays(trace: Trace, scenario: Scenario | None, seed: int | None):
 
     Needs the scenario and task ids that are task indices (as both engines write them).
     """
-    if (
-        scenario is None
-        or trace.task_ids is not None
-        and not all(s.isdigit() for s in trace.task_ids.tolist())
-    ):
+    index = trace.task_numbers()
+    if scenario is None or index is None:
         return None
     draws = Draws(scenario, seed)
-    index = np.arange(trace.n_tasks) if trace.task_ids is None else trace.task_ids.astype(np.int64)
 
     def for_task(task: int):
         n = int(index[task])

@@ -48,6 +48,17 @@ def test_a_trace_without_capacity_rows_writes_none_and_a_bad_capacity_file_is_na
         read(tmp_path / "t.csv")
 
 
+def test_task_numbers_are_the_ids_of_a_file_and_none_where_an_id_is_not_a_number(tmp_path):
+    run = simulate(scenario.load("scenarios/mmc.toml", ["run.tasks=12"]))
+    assert run.task_numbers().tolist() == list(range(12))
+    run.write(tmp_path / "t.csv")
+    again = read(tmp_path / "t.csv")
+    assert again.task_numbers().tolist() == [0, 1, 10, 11, *range(2, 10)]
+    named = (tmp_path / "t.csv").read_text().replace('\n"0",', '\n"first",')
+    (tmp_path / "named.csv").write_text(named)
+    assert read(tmp_path / "named.csv").task_numbers() is None
+
+
 def test_csv_layout(tmp_path, trace):
     trace.write(tmp_path / "t.csv")
     lines = (tmp_path / "t.csv").read_text().splitlines()
