@@ -13,7 +13,12 @@ sojourns, and whether all are within the target (15 %, KS <= 0.1). How busy the 
 were over the live run is printed with each row (``live.host_cpu``): Celery's costs grow with
 it, and from 75 % ``compare`` names it as a timing miss's cause.
 
-Run: ``python bench/sim_vs_live.py [--scales 0.02,0.1,0.5] [--tasks 300] [--only mmc,...]``.
+With ``--again`` each scenario runs live a second time right after, on the same seed and draws,
+and the row also judges that run against the first by the same target: how far the real queue
+is from itself, the floor under any model's miss.
+
+Run: ``python bench/sim_vs_live.py [--scales 0.02,0.1,0.5] [--tasks 300] [--only mmc,...]
+[--again]``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from live.redis_server import private_redis  # noqa: E402
 from live.run import check_live, run_live  # noqa: E402
 from sim import scenario  # noqa: E402
 from sim.analysis.calibrate import CalibrationError, Fit, fit_overheads  # noqa: E402
-from sim.analysis.compare import compare, simulated_beside  # noqa: E402
+from sim.analysis.compare import Comparison, compare, simulated_beside  # noqa: E402
 from sim.scenario import Scenario, ScenarioError  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -48,9 +53,10 @@ def cut(path: Path, tasks: int) -> Scenario:
     return sc
 
 
-def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
+def row(sc: Scenario, url: str, time_scale: float, probe: bool, again: bool) -> str:
     """One scenario at one time scale, live then simulated beside it: the fidelity row. With
-    ``probe``, simulated with Celery's costs as the probe measured them just before the run."""
+    ``probe``, simulated with Celery's costs as the probe measured them just before the run;
+    with ``again``, also the verdict of a second live run against the first."""
     costs = host_costs(sc, time_scale, url) if probe else None
     simulated = sc.replace(**costs.fields(sc)) if costs else sc
     began, host = time.monotonic(), BusyShare()
@@ -58,6 +64,20 @@ def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
     wall = time.monotonic() - began
     sim = simulated_beside(simulated, live, time_scale)
     result = compare(sc, sim, live, TOLERANCE, host_busy=host.share)
+    repeat = ""
+    if again:
+        second = compare(sc, run_live(sc, url, time_scale=time_scale), live, TOLERANCE)
+        repeat = f" {' | '.join(verdict(second))} |"
+    return (
+        f"| {sc.name} | {time_scale:g} | {wall:.0f} | {host.share or 0:.0%} | "
+        f"{' | '.join(verdict(result))} | "
+        f"{sc.run.tasks / host.seconds:.0f} | {probed(costs)} | "
+        f"{costs_seen(sc, live, time_scale)} |{repeat}"
+    )
+
+
+def verdict(result: Comparison) -> tuple[str, ...]:
+    """Latency figures within the target, the worst miss, the KS distances and the verdict."""
     latency = [f for f in result.figures if f.figure in LATENCY]
     missed = [f for f in latency if not f.ok]
     ok = not missed and max(result.ks_wait, result.ks_sojourn) <= KS_TARGET
@@ -67,11 +87,11 @@ def row(sc: Scenario, url: str, time_scale: float, probe: bool) -> str:
         diff = worst.relative_difference
         worst_text = f"{worst.figure} " + (f"{diff:+.0%}" if diff is not None else "(sim 0)")
     return (
-        f"| {sc.name} | {time_scale:g} | {wall:.0f} | {host.share or 0:.0%} | "
-        f"{len(latency) - len(missed)}/{len(latency)} | {worst_text} | "
-        f"{result.ks_wait:.2f} | {result.ks_sojourn:.2f} | {'match' if ok else 'miss'} | "
-        f"{sc.run.tasks / host.seconds:.0f} | {probed(costs)} | "
-        f"{costs_seen(sc, live, time_scale)} |"
+        f"{len(latency) - len(missed)}/{len(latency)}",
+        worst_text,
+        f"{result.ks_wait:.2f}",
+        f"{result.ks_sojourn:.2f}",
+        "match" if ok else "miss",
     )
 
 
@@ -112,6 +132,12 @@ def main() -> None:
         help="Celery's costs simulated: probed on this host before each run (as compare does), "
         "or the scenario's own",
     )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="run each scenario live a second time on the same draws and judge it against the "
+        "first: the real queue's own repeatability",
+    )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     paths = [p for p in sorted(SCENARIOS.glob("*.toml")) if not only or p.stem in only]
@@ -123,18 +149,20 @@ def main() -> None:
         "| scenario | time scale | live wall s | host CPU busy | latency ok | worst miss | "
         "KS wait | KS sojourn | verdict | tasks/s wall | probed delivery / r / h ms | "
         "seen delivery / r / h ms |"
+        + (" again: latency ok | worst | KS wait | KS sojourn | verdict |" if args.again else "")
     )
-    print("| --- " * 12 + "|")
+    print("| --- " * (17 if args.again else 12) + "|")
     with private_redis() as url:
         for path in paths:
             sc = cut(path, args.tasks)
             try:
                 check_live(sc)
             except ScenarioError as err:
-                print(f"| {sc.name} | - | - | - | - | not run live: {err} |" + " - |" * 6)
+                rest = " - |" * (11 if args.again else 6)
+                print(f"| {sc.name} | - | - | - | - | not run live: {err} |" + rest)
                 continue
             for time_scale in (float(s) for s in args.scales.split(",")):
-                print(row(sc, url, time_scale, args.costs == "host"), flush=True)
+                print(row(sc, url, time_scale, args.costs == "host", args.again), flush=True)
 
 
 if __name__ == "__main__":
