@@ -271,14 +271,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sim_trace = simulated_beside(simulated, live_trace, args.time_scale, seed)
     result = compare(sc, sim_trace, live_trace, args.tolerance, host_busy=host.share)
     lag = producer_lag(sc, sim_trace, seed)
+    again = None
+    if args.again:
+        second, stop, _ = _run_live(args, sc)
+        if stop.is_set():
+            print("queuelab: interrupted: no second run", file=sys.stderr)
+            return 130
+        again = compare(sc, second, live_trace, args.tolerance)
     if args.json:
-        print(json.dumps({**result.to_dict(), "producer_lag": lag}))
+        extra = {"again": report.again_json(again)} if again else {}
+        print(json.dumps({**result.to_dict(), "producer_lag": lag, **extra}))
     else:
         print(
             "simulated with the live run's send times as arrivals (the producer sent up to "
             f"{lag:.3g} s behind the scenario's)"
         )
         print("\n".join(report.comparison_text(result)))
+        if again:
+            print("\n".join(report.again_text(again)))
     return 0 if result.ok else 1
 
 

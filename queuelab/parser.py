@@ -191,6 +191,13 @@ def _compare(sub) -> None:
         "just before the run (a probe of a few seconds on the run's nodes at its rate); "
         "scenario takes the scenario's [overhead] as written (a calibrated file's, say)",
     )
+    p.add_argument(
+        "--again",
+        action="store_true",
+        help="run live a second time on the same draws and judge it against the first by the "
+        "same tolerance: how far the real queue is from itself, the yardstick for the "
+        "simulation's misses",
+    )
     p.add_argument("--json", action="store_true")
 
 

@@ -133,6 +133,30 @@ def comparison_text(result: Comparison) -> list[str]:
     return lines
 
 
+def again_json(result: Comparison) -> dict:
+    """A second live run of the same draws against the first (``compare --again``): the
+    figures outside the tolerance, by the first run's relative difference from the second,
+    and the KS distances. The model's likely causes do not apply to two live runs."""
+    return {
+        "ok": result.ok,
+        "outside": {f.figure: f.relative_difference for f in result.figures if not f.ok},
+        "ks": {"wait": result.ks_wait, "sojourn": result.ks_sojourn},
+    }
+
+
+def again_text(result: Comparison) -> list[str]:
+    """``again_json`` in words: how far the real queue is from itself."""
+    outside = [
+        f"{name} {diff:+.0%}" if diff is not None else name
+        for name, diff in again_json(result)["outside"].items()
+    ]
+    return [
+        "\nA second live run of the same draws against the first (the real queue against itself):",
+        f"figures outside {result.tolerance:.0%}: {', '.join(outside) or 'none'}",
+        f"Kolmogorov-Smirnov distance: wait {result.ks_wait:.3f}, sojourn {result.ks_sojourn:.3f}",
+    ]
+
+
 def lost_lines(trace: Trace, what: str, shown: int = 10) -> list[str]:
     """The tasks a run gave up on, by where they were last seen."""
     lines = []

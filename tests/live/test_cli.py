@@ -192,7 +192,7 @@ def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftove
     assert any(w.endswith("-w1") for w in workers), workers  # the joined node ran tasks too
 
 
-def test_compare_reports_every_section(redis_url):
+def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     r = subprocess.run(
         [
             *QUEUELAB,
@@ -204,6 +204,7 @@ def test_compare_reports_every_section(redis_url):
             "0.05",
             "--set",
             "run.tasks=150",
+            "--again",
             "--json",
         ],
         capture_output=True,
@@ -226,6 +227,12 @@ def test_compare_reports_every_section(redis_url):
     assert sim_flows["PENDING→RECEIVED"] == live_flows["PENDING→RECEIVED"] == 150
     # by default the simulation pays Celery's costs as probed on this host before the run
     assert "Celery's costs on this host now: delivery " in r.stderr, r.stderr
+    # --again: a second live run of the same draws, judged against the first; the same
+    # attempts fail, so both retried as often, and only timing figures can be outside
+    again = report["again"]
+    assert again["ok"] == (not again["outside"])
+    assert not {"retries", "executions", "tasks_failed", "tasks_lost"} & set(again["outside"])
+    assert 0 <= again["ks"]["wait"] <= 1 and 0 <= again["ks"]["sojourn"] <= 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
