@@ -113,6 +113,11 @@ def compared_run() -> tuple[str, float, Trace, float | None] | None:
 def not_compared() -> str:
     """Why the Compare page has no run to take, and what to do about it."""
     session = latest()
+    if session is None and (reason := unavailable()):
+        return (
+            "Compare lays a live run beside a simulation of the same scenario, seed and draws, "
+            f"and live runs are off on this machine: to enable the Live page, {reason}."
+        )
     if session is None:
         return (
             "Run a scenario on the Live page first; its trace is compared here with a "

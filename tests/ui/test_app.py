@@ -145,6 +145,19 @@ def test_compare_page_asks_for_a_live_run_first(app):
     assert any("Live page" in i.value for i in app.info)
 
 
+def test_compare_page_without_live_runs_says_how_to_enable_them(app, monkeypatch):
+    """Installed without the live extra (README's first command), Compare does not send the
+    user to a Live page that cannot run: it says what to install."""
+    from ui import live as live_page
+
+    monkeypatch.setattr(live_page, "unavailable", lambda: "install the live extra")
+    monkeypatch.setattr(live_page, "_LATEST", [])
+    app.sidebar.radio(key="page").set_value("Compare").run()
+    assert not app.exception
+    (said,) = [i.value for i in app.info]
+    assert "live runs are off on this machine: to enable the Live page, install the live" in said
+
+
 @pytest.mark.live
 def test_compare_page_lays_a_live_run_beside_the_simulation(app, redis_url, monkeypatch):
     from live.run import run_live
