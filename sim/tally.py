@@ -92,7 +92,7 @@ def paired(
 # fit (a chunk of more widens the column)
 OTHER_TYPES = (np.float64, np.float64, np.int16, np.int32, np.bool_)
 NONE, OTHERS = -1, -2  # ``TallyRecorder.own`` of a task: no ended execution yet, or none its own
-BLOCK = 1 << 16  # tasks whose executions a recorder's ``Tally.spans`` gives at a time
+BLOCK = 1 << 14  # tasks whose executions a recorder's ``Tally.spans`` gives at a time
 
 
 def in_states(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarray:
@@ -231,13 +231,22 @@ class TallyRecorder(Recording):
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,
-            attempts_started=int(self.top_attempt[:n].sum(dtype=np.int64)) + n,
+            attempts_started=self._attempts_started(),
             makespan=self.makespan,
             workers=self.workers,
             type_of=type_of,
             types=self.types,
             capacity=tuple(self.capacity),
         )
+
+    def _attempts_started(self) -> int:
+        """Distinct (task, attempt) started: a task's attempts start in turn, 0 to its highest.
+        The recorder ends here: its highest attempts are let go, not held by the model's parts
+        (which hold each other) until the cycle collector runs."""
+        n = self.n_seen
+        started = int(self.top_attempt[:n].sum(dtype=np.int64)) + n
+        self.top_attempt = self.top_attempt[:0]
+        return started
 
     def _sorted(self) -> tuple[np.ndarray, ...]:
         """The other executions' task, worker, start and end, by task, worker and then their

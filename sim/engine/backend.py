@@ -51,3 +51,8 @@ class Backend:
         self.finished += 1
         if self.progress and self.finished % self._report_every == 0:
             self.progress(self.finished, self.n_tasks)
+
+    def release(self) -> None:
+        """Let go of the per-task flags once the run is over (a byte a task): the model's parts
+        hold each other, so until the cycle collector runs they would outlive the run."""
+        self._ended = bytearray()

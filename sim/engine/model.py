@@ -153,6 +153,8 @@ class Model:
         with cyclic_gc_paused():
             self.env.run()
         self.fates.release()  # nothing draws again: free the draws, not wait for the collector
+        self.backend.release()
+        heap.give_back()
 
 
 @contextmanager
