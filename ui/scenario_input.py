@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,12 @@ IN_ADDRESS = "query-params"
 
 def shipped() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SCENARIOS.glob("*.toml"))}
+
+
+@cache
+def shipped_scenarios() -> dict[str, Scenario]:
+    """The shipped scenarios by their own names (``autoscale-burst``, not the file's stem)."""
+    return {sc.name: sc for sc in map(scenario.load, shipped().values())}
 
 
 def parse(text: str) -> Scenario:
@@ -101,7 +109,8 @@ class Knob:
         return n * self.step if self.field.within(n * self.step) else (n + 1) * self.step
 
     def show(self, base: Scenario, key: str) -> Any:
-        """The widget, starting from the scenario's own value (clamped to the slider)."""
+        """The widget, starting from the scenario's own value: a value past the slider's usual
+        range widens it, so a file is simulated as written."""
         value, key = base.get(self.key), f"{key}-{self.widget}"
         shared = {"key": key, "help": self.field.meaning, "bind": IN_ADDRESS}
         if self.field.type is bool:
@@ -110,8 +119,9 @@ class Knob:
             return st.sidebar.select_slider(
                 self.label, sorted({*self.stops, value}), value, **shared
             )
-        value = self.field.type(min(max(value, self.bottom), self.top))
-        return st.sidebar.slider(self.label, self.bottom, self.top, value, self.step, **shared)
+        value = self.field.type(value)
+        bottom, top = min(self.bottom, value), max(self.top, value)
+        return st.sidebar.slider(self.label, bottom, top, value, self.step, **shared)
 
 
 KNOBS = {
@@ -223,15 +233,24 @@ def set_in_tables(base: Scenario, heading: str) -> str | None:
 MAX = "workers.autoscale_max"
 
 
+def widget_prefix(base: Scenario, page: str) -> str:
+    """The start of a scenario's slider keys on ``page``: a shipped scenario's name, so a shared
+    link keeps its sliders; a pasted or uploaded one's name and a digest of its values, since
+    every unnamed paste has one name and an edited paste keeps its own."""
+    if shipped_scenarios().get(base.name) == base:
+        return f"{page}-{base.name}"
+    return f"{page}-{base.name}-{hashlib.sha256(repr(base).encode()).hexdigest()[:12]}"
+
+
 def tune(base: Scenario, key: str = "explore") -> Scenario:
     """Sliders for the knobs that drive this scenario; returns the scenario with them applied.
     A knob that would move nothing (see ``drives``) is left out and its heading says where the
     scenario sets that instead.
 
-    The widget keys carry the scenario's name, so choosing another scenario starts its sliders
-    from that scenario's own values.
+    The widget keys carry the scenario (``widget_prefix``), so choosing another scenario, or
+    editing a pasted one, starts its sliders from that scenario's own values.
     """
-    key = f"{key}-{base.name}"
+    key = widget_prefix(base, key)
     changes: dict[str, Any] = {}
     for heading, knobs in KNOBS.items():
         st.sidebar.markdown(f"**{heading}**")

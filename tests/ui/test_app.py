@@ -66,20 +66,68 @@ def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):
     from pathlib import Path
 
     from sim import scenario
+    from ui.scenario_input import widget_prefix
 
     path = Path("scenarios/lessons/02_multiplier_one.toml")
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     app.sidebar.text_area(key="explore-toml").input(path.read_text()).run()
     assert not app.exception and not app.error, [e.value for e in app.error]
-    rate = app.sidebar.slider(key=f"explore-{scenario.load(path).name}-rate")
+    rate = app.sidebar.slider(key=f"{widget_prefix(scenario.load(path), 'explore')}-rate")
     assert rate.value == scenario.load(path).arrivals.rate
 
 
 def test_a_pasted_task_count_is_kept_not_replaced_by_a_slider_stop(app):
+    from ui.scenario_input import parse, widget_prefix
+
+    text = 'name = "p"\n[run]\ntasks = 300\n'
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
-    app.sidebar.text_area(key="explore-toml").input('name = "p"\n[run]\ntasks = 300\n').run()
+    app.sidebar.text_area(key="explore-toml").input(text).run()
     assert not app.exception
-    assert app.sidebar.select_slider(key="explore-p-tasks").value == 300
+    key = f"{widget_prefix(parse(text), 'explore')}-tasks"
+    assert app.sidebar.select_slider(key=key).value == 300
+
+
+def sliders(app) -> dict[str, float]:
+    return {s.label: s.value for s in app.sidebar.slider}
+
+
+def test_a_pasted_value_past_a_slider_is_simulated_as_written(app):
+    """A slider's usual range widens to the file's value rather than clamping it: Explore shows
+    what the CLI gives for the file."""
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+    from ui.scenario_input import parse
+
+    text = (
+        'name = "wide"\n[run]\ntasks = 1000\n[arrivals]\nrate = 0.05\n'
+        "[service]\nmean = 30.0\n[workers]\ncount = 100\n"
+    )
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    app.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    shown = sliders(app)
+    assert (shown["Arrival rate (tasks/s)"], shown["Service mean (s)"]) == (0.05, 30.0)
+    assert shown["Workers"] == 100
+    sc = parse(text)
+    cli = summarize(simulate(sc), sc)
+    shown = metrics(app)
+    assert (shown["p95 sojourn"], shown["utilisation"]) == (
+        f"{cli.sojourn_p95:.3g} s",
+        f"{cli.utilization:.1%}",
+    )
+
+
+def test_an_edited_paste_starts_its_sliders_from_the_new_values(app):
+    """Sliders are kept per scenario; a paste edited under the same name (or none) is another
+    scenario, so its sliders start from what it now says."""
+    app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    for count in (2, 6):
+        text = f'name = "up"\n[arrivals]\nrate = 2\n[workers]\ncount = {count}\n'
+        app.sidebar.text_area(key="explore-toml").input(text).run()
+        assert not app.exception
+        assert sliders(app)["Workers"] == count
+    app.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 3\n").run()
+    assert sliders(app)["Workers"] == 3
 
 
 def test_service_sliders_appear_only_where_they_drive_the_scenario(app):
