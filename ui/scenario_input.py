@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from sim import scenario
-from sim.engine.distributions import service_mean
+from sim.engine.distributions import read_numbers, service_mean
 from sim.fields import Field
 from sim.scenario import (
     DEPLOYMENT_WIDE,
@@ -44,8 +44,17 @@ def shipped_scenarios() -> dict[str, Scenario]:
 
 def parse(text: str) -> Scenario:
     """A scenario from TOML text; ScenarioError with the field and range when it is not valid.
-    The CLI's own reader, so a file the CLI runs (a lesson too) runs here."""
-    return scenario.loads(text)
+    The CLI's own reader, so a file the CLI runs (a lesson too) runs here. The data files it
+    names are read now (and kept), so one that cannot be read is this error, not a crash of the
+    page that first reads it."""
+    sc = scenario.loads(text)
+    for arrivals in (sc.arrivals, *(t.arrivals for t in sc.task_types if t.arrivals)):
+        if arrivals.file:
+            read_numbers(arrivals.file)
+    for kind in sc.task_types:
+        if kind.service.file:
+            read_numbers(kind.service.file)
+    return sc
 
 
 def pick(key: str = "explore") -> Scenario | None:

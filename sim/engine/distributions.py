@@ -42,6 +42,8 @@ def read_numbers(path: str) -> tuple[float, ...]:
         raise ScenarioError(f"data file {path!r} does not exist") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
+    except OSError as err:  # a folder, a file this user may not read
+        raise ScenarioError(f"data file {path!r} cannot be read: {err.strerror}") from None
     numbers = []
     for n, line in enumerate(lines, 1):
         cell = line.split(",")[0].strip()

@@ -196,6 +196,11 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
             ["simulate", "s.toml"],
             "d.txt' is not text",
         ),
+        (
+            {"s.toml": b'[service]\ndist = "empirical"\nfile = "d"\n', "d/x": b"1\n"},
+            ["simulate", "s.toml"],
+            "d' cannot be read: Is a directory",
+        ),
         ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
         (
             {"t.csv": HEADER + b"0,0,PENDING,soon,\n"},

@@ -60,6 +60,11 @@ def test_invalid_pasted_scenario_shows_a_clear_error(app):
     assert any("malformed TOML" in e.value for e in app.error)
     app.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 3\n").run()
     assert not app.error and not app.exception
+    for file, why in (("/nonexistent.csv", "does not exist"), (".", "cannot be read")):
+        bad = f'[service]\ndist = "empirical"\nfile = "{file}"\n[workers]\ncount = 4\n'
+        app.sidebar.text_area(key="explore-toml").input(bad).run()
+        assert not app.exception, app.exception
+        assert any(f"data file '{file}' {why}" in e.value for e in app.error)
 
 
 def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):
