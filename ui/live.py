@@ -18,7 +18,7 @@ from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 from ui import charts, live_setup
 from ui.explore import how_many_workers, simulated
@@ -48,13 +48,16 @@ def page() -> None:
     if base is None:
         return
     run, scale, probe = live_setup.run_to_start(base)
+    refused = refusal(run)
+    if refused:
+        st.info(f"{run.name} cannot run live: {refused}")
     session = latest()
     running = session is not None and session.running
     st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
     b1.button(
         "Start live run",
-        disabled=running,
+        disabled=running or refused is not None,
         key="live-start",
         on_click=_start,
         args=(run, scale, probe),
@@ -68,10 +71,27 @@ def page() -> None:
     )
     if session is None:
         return
+    if session.scenario.name != run.name:
+        st.info(
+            f"Below is this machine's latest live run, of {session.scenario.name}; "
+            f"Start runs {run.name}."
+        )
     if running:
         watch(session)
     else:
         review(session)
+
+
+def refusal(sc: Scenario) -> str | None:
+    """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
+    None when it can: said before Start, not after it."""
+    from live.run import check_live
+
+    try:
+        check_live(sc)
+    except ScenarioError as err:
+        return str(err)
+    return None
 
 
 @st.cache_resource
@@ -248,7 +268,7 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
     else:
         status = "Finished." if session.result is not None else "Running…"
     return (
-        f"{status} {sc.run.tasks} tasks, {sc.workers.count} workers, "
+        f"{status} {sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, "
         f"time scale {session.time_scale}"
     )
 

@@ -122,3 +122,21 @@ def test_a_run_stopped_during_the_probe_says_no_task_was_sent(monkeypatch):
     at = live_page_showing(session, monkeypatch)
     assert any(i.value.startswith("Stopped before the run began") for i in at.info)
     assert not next(b for b in at.button if b.label == "Start live run").disabled
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_latest_run_names_its_scenario_and_a_simulated_only_one_cannot_start(monkeypatch):
+    """The latest run is the machine's, shown under any chosen scenario: it says which it ran,
+    and when another is chosen, that Start runs that one. A scenario only the simulator models
+    says why before Start, which is disabled, rather than failing after the click."""
+    at = live_page_showing(simulated_run(), monkeypatch)
+    assert any(c.value.startswith("Finished. mmc: 60 tasks") for c in at.caption)
+    assert not any("latest live run" in i.value for i in at.info)
+    at.sidebar.selectbox(key="live-name").set_value("node_autoscale_cycle").run()
+    assert not at.exception
+    said = [i.value for i in at.info]
+    assert any("latest live run, of mmc; Start runs node_autoscale_cycle" in v for v in said)
+    assert any("cannot run live: workers.node_autoscaler = 'queue_length'" in v for v in said)
+    assert at.button(key="live-start").disabled
+    at.sidebar.selectbox(key="live-name").set_value("scraping").run()
+    assert not at.button(key="live-start").disabled
