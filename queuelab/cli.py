@@ -138,6 +138,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
         )
     key = sweep.count_key(sc, args.pool)
+    swept = [p for p in sc.worker_pools if not sc.pools or p.name == args.pool]
+    if swept and swept[0].workers.node_autoscaled:
+        w, field = swept[0].workers, key.rpartition(".")[0]
+        raise BadInput(
+            f"--workers sweeps {key}, but under {field}.node_autoscaler = "
+            f"{w.node_autoscaler!r} that is only the node count a run starts with: the "
+            f"autoscaler then keeps {w.min_nodes} to {w.max_nodes} nodes as the queue moves. "
+            f"Sweep static pools with --set {field}.node_autoscaler=none, or compare "
+            f"{field}.max_nodes settings with simulate --set"
+        )
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
     bar = ProgressBar("sweeping", "runs")

@@ -410,6 +410,17 @@ def test_a_sweep_over_pools_names_the_pool_it_sizes():
     assert r.returncode == 2 and "no pool of that name" in r.stderr
 
 
+def test_a_sweep_of_a_node_autoscaled_pool_says_the_count_only_starts_the_run():
+    """Under a node autoscaler workers.count is the nodes a run starts with: a sweep of it would
+    print a table of start counts (more workers, worse waits) as if they were pool sizes."""
+    r = queuelab("sweep", "scenarios/node_autoscale_cycle.toml", "--workers", "2,3")
+    assert r.returncode == 2
+    assert "only the node count a run starts with" in r.stderr and "1 to 12 nodes" in r.stderr
+    r = queuelab("sweep", "scenarios/node_autoscale_cycle.toml", "--workers", "9", "--reps", "1",
+                 "--set", "workers.node_autoscaler=none", "--set", "run.duration=600")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+
+
 def test_simulate_with_reps_gives_each_figure_a_mean_and_interval_over_seeds():
     """Replications at seeds 3, 4, 5: the mean is that of the three single runs, and the
     interval holds it; a wide interval says how many replications would narrow it."""
