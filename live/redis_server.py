@@ -33,15 +33,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ping(url: str, timeout: float = 3.0) -> None:
-    """Raise RedisUnavailable unless ``url`` answers PING within ``timeout`` seconds."""
+OWN_REDIS = "start Redis there, or leave out --redis-url and a private redis-server is started"
+
+
+def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:
+    """Raise RedisUnavailable unless ``url`` answers PING within ``timeout`` seconds; its
+    message ends with ``remedy``, what the user can do about it."""
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    then = f"; {remedy}" if remedy else ""
     try:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
-        raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from None
+        why = str(err).rstrip(". ")
+        raise RedisUnavailable(f"cannot reach Redis at {url}: {why}{then}") from None
     except redis.RedisError as err:
-        raise RedisUnavailable(f"Redis at {url} refused PING: {err}") from None
+        raise RedisUnavailable(f"Redis at {url} refused PING: {err}{then}") from None
     finally:
         client.close()
 
@@ -108,7 +114,7 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
 def redis_for_run(url: str | None) -> Iterator[str]:
     """The user's Redis (checked to answer) or, without a URL, a private one."""
     if url:
-        ping(url)
+        ping(url, remedy=OWN_REDIS)
         yield url
     else:
         with private_redis() as private:

@@ -85,10 +85,7 @@ app = make_app(os.environ.get(URL_ENV, "redis://127.0.0.1:6379/0"))
 def serve(redis_url: str, concurrency: int | None = None, visibility: float = VISIBILITY) -> None:
     """Run a sweep worker here until stopped (Ctrl-C: a warm shutdown, running replications
     finish); one pool process per core unless ``concurrency`` says otherwise."""
-    try:
-        ping(redis_url)
-    except RedisUnavailable as err:
-        raise RedisUnavailable(f"{err}; start Redis there, or give the sweeps' Redis") from None
+    ping(redis_url, remedy="start Redis there, or give the Redis the sweep publishes on")
     make_app(redis_url, visibility).worker_main(
         ["worker", "--concurrency", str(concurrency or os.cpu_count() or 1)]
         + ["--hostname", f"sweep-{os.getpid()}@{socket.gethostname()}", "--loglevel", "WARNING"]
@@ -109,10 +106,7 @@ def sweep_field(
     """``sim.analysis.sweep.sweep_field`` on the sweep workers of ``redis_url``: per value, the
     summaries of its replications. Waits for every result; ``notice`` hears when no worker has
     taken any; replications still queued when it stops early (Ctrl-C, an error) are withdrawn."""
-    try:
-        ping(redis_url)
-    except RedisUnavailable as err:
-        raise RedisUnavailable(f"{err}; {REMEDY}") from None
+    ping(redis_url, remedy=REMEDY)
     sweep = _Sweep(redis_url, scenario, field, values)
     try:
         for i in range(len(values)):

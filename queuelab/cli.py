@@ -358,7 +358,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     for data in data_files(out):
         _check_output(data, "--out (its data file)", (".csv",))
     try:
-        redis_server.ping(args.redis_url)
+        redis_server.ping(args.redis_url, remedy="give the broker URL of the Celery app to record")
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
     print(
@@ -409,7 +409,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     redis_server, run, _ = _live_modules()
     try:
-        redis_server.ping(args.redis_url)
+        redis_server.ping(args.redis_url, remedy="give the --redis-url of the run to join")
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
     stop = _stop_on_signals()

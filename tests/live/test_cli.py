@@ -78,6 +78,7 @@ def test_unreachable_redis_url_exits_2_quickly():
         timeout=60,
     )
     assert r.returncode == 2 and "cannot reach Redis" in r.stderr
+    assert "leave out --redis-url and a private redis-server is started" in r.stderr  # remedy
     assert "Traceback" not in r.stderr
     assert time.monotonic() - started < 1.5 * start_up + 10
 

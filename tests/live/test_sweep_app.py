@@ -165,4 +165,4 @@ def test_an_unreachable_redis_is_a_clear_error(command, no_leftovers):
     )
     assert r.returncode == 2
     assert f"queuelab: error: cannot reach Redis at {url}" in r.stderr
-    assert "start Redis there" in r.stderr
+    assert "start Redis there" in r.stderr and ".;" not in r.stderr
