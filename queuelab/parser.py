@@ -25,14 +25,17 @@ def _positive_int_list(text: str) -> list[int]:
     return values
 
 
-def _positive(kind):
+def _positive(kind, least: str = "> 0"):
+    """An argparse type: a ``kind`` number that is finite and ``least`` ("> 0" or ">= 0")."""
+    what = "a whole number" if kind is int else "a finite number"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < 0 or (least == "> 0" and value == 0):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {what} {least}")
         return value
 
     return parse
@@ -269,14 +272,14 @@ def _analytic(sub) -> None:
     p.add_argument("--workers", type=_positive(int), required=True, help="servers c")
     p.add_argument(
         "--service-cv",
-        type=float,
+        type=_positive(float, ">= 0"),
         default=1.0,
-        help="service-time coefficient of variation; with --arrival-cv, adds the "
-        "Allen-Cunneen G/G/c mean wait (1 = exponential)",
+        help="service-time coefficient of variation (1 = exponential); either cv away from 1 "
+        "adds the Allen-Cunneen G/G/c mean wait",
     )
     p.add_argument(
         "--arrival-cv",
-        type=float,
+        type=_positive(float, ">= 0"),
         default=1.0,
         help="inter-arrival coefficient of variation (1 = Poisson)",
     )

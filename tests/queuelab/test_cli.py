@@ -134,7 +134,32 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             ["analytic", "--rate", "5", "--service-mean", "1", "--workers", "4"],
             "at least 6 workers",
         ),
-        (["analytic", "--rate", "-1", "--service-mean", "1", "--workers", "4"], "must be > 0"),
+        (
+            ["analytic", "--rate", "-1", "--service-mean", "1", "--workers", "4"],
+            "'-1': must be a finite number > 0",
+        ),
+        (
+            ["analytic", "--rate", "inf", "--service-mean", "1", "--workers", "4"],
+            "'inf': must be a finite number > 0",
+        ),
+        (
+            ["analytic", "--rate", "1", "--service-mean", "1", "--workers", "2.5"],
+            "'2.5' is not a whole number",
+        ),
+        (
+            [
+                "analytic",
+                "--rate",
+                "1",
+                "--service-mean",
+                "1",
+                "--workers",
+                "2",
+                "--arrival-cv",
+                "-1",
+            ],
+            "--arrival-cv: '-1': must be a finite number >= 0",
+        ),  # fmt: skip
         (["sweep", "scenarios/mmc.toml", "--workers", "0,2"], "integers >= 1"),
         (["check", "missing.csv"], "does not exist"),
         (
