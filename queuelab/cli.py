@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -496,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, scenario.ScenarioError, TraceError) as err:
         print(f"queuelab: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (| head) closed: not an error of the command's
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 1
     except OSError as err:
         print(f"queuelab: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2

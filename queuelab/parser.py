@@ -209,10 +209,11 @@ def _calibrate(sub) -> None:
         sub,
         "calibrate",
         help="fit the simulator's overheads to a short live run; write a calibrated scenario",
-        description="Run the scenario live, fit overhead.dispatch, overhead.record and the "
-        "hand-over between back-to-back tasks to its trace (the drawn service times are known, "
-        "so the rest is overhead), and write the scenario with them to --out. Simulate that "
-        "file at other worker counts or rates.",
+        description="Run the scenario live, fit Celery's delivery (overhead.delivery and "
+        "delivery_spread), overhead.record and the hand-over between back-to-back tasks "
+        "(overhead.handover, or handover_late under late ack) to its trace (the drawn service "
+        "times are known, so the rest is overhead), and write the scenario with them to --out. "
+        "Simulate that file at other worker counts or rates.",
     )
     p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")

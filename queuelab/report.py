@@ -235,7 +235,7 @@ def check_text(report: invariants.Report, sc: Scenario | None) -> list[str]:
         if len(report.lost) > SHOWN_LOST:
             ids += f" … and {len(report.lost) - SHOWN_LOST} more"
         lines.append(
-            f"lost: {len(report.lost)} tasks never reached a terminal state "
+            f"lost: {_tasks(len(report.lost))} never reached a terminal state "
             f"({_lost_means(sc)}): {ids}"
         )
     lines.append(
@@ -244,6 +244,10 @@ def check_text(report: invariants.Report, sc: Scenario | None) -> list[str]:
         f"{report.duplicate_terminals} duplicate terminals"
     )
     return lines
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task{'s' * (n != 1)}"
 
 
 def _lost_means(sc: Scenario | None) -> str:

@@ -350,7 +350,8 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     """
     n_tasks = Draws(scenario, seed).n_tasks
     if trace.n_tasks != n_tasks:
-        return f"the trace holds {trace.n_tasks} tasks, the scenario submits {n_tasks}"
+        held = f"{trace.n_tasks} task{'s' * (trace.n_tasks != 1)}"
+        return f"the trace holds {held}, the scenario submits {n_tasks}"
     ids = trace.task_ids
     if ids is not None and all(s.isdigit() for s in ids.tolist()):
         past = [s for s in ids.tolist() if int(s) >= n_tasks]
