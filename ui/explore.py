@@ -17,7 +17,7 @@ from sim.analysis.runs import summarize
 from sim.analysis.sweep import SweepPoint, count_key, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, parse, pick, tune
@@ -104,8 +104,9 @@ def worker_range(sc: Scenario, pool: str | None = None) -> tuple[int, ...]:
     (1 where no rate says) to twice the scenario's, its own count always among them
     (descriptions say "try workers.count=2×")."""
     own = sizing.counts(sc)[pool or sc.worker_pools[0].name]
-    least = analytic.workers_to_keep_up(sc, pool) or 1
-    top = max(least + 4, 2 * own)
+    most = FIELD_BY_KEY["workers.count"].max  # a pool's count is declared as workers.count
+    least = min(analytic.workers_to_keep_up(sc, pool) or 1, most)
+    top = min(max(least + 4, 2 * own), most)
     spread = np.linspace(least, top, 9).round().astype(int).tolist()
     return tuple(sorted({*spread, own}))
 

@@ -29,6 +29,14 @@ def test_a_count_beyond_the_range_or_another_rate_sweeps_again():
     assert scenario.dumps(sweep_plan(busier, MMC)[0]) != scenario.dumps(sweep_plan(MMC, MMC)[0])
 
 
+def test_the_swept_counts_stay_within_the_field_at_its_largest():
+    """A scenario at the most workers a field allows sweeps up to it, not past it (an error)."""
+    most = MMC.replace(**{"workers.count": 10000})
+    counts = worker_range(most)
+    assert max(counts) == 10000 and len(counts) > 1
+    assert all(MMC.replace(**{"workers.count": c}) for c in counts)
+
+
 def test_the_sweep_runs_a_bounded_number_of_tasks():
     big = MMC.replace(**{"run.tasks": 10 * SWEEP_TASKS})
     assert sweep_plan(big, big)[0].run.tasks == SWEEP_TASKS
