@@ -79,6 +79,7 @@ def pick(key: str = "explore") -> Scenario | None:
         text = st.sidebar.text_area(
             "…or paste TOML", "[workers]\ncount = 8\n", key=f"{key}-toml", height=160
         )
+        st.sidebar.caption("Pasted text is not kept in the page's address: a reload starts again.")
     try:
         return parse(text)
     except ScenarioError as err:
