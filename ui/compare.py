@@ -81,12 +81,21 @@ def page() -> None:
     if warning:
         st.warning(warning[0].upper() + warning[1:] + ".")
     (st.success if result.ok else st.warning)(result.headline())
+    if not result.ok:
+        st.caption(AGAIN)
     verdicts(result)
     if not result.ok:
         calibrate(sc, live, time_scale, host_busy)
     distributions(sim, live)
     gantts(sim, live)
     export_trace(lambda: sim, "simulated")
+
+
+AGAIN = (
+    "How far is a miss? The real queue is not the same twice: a second live run of the same "
+    "draws misses the first about as often as the simulation does (README, bench/sim_vs_live.py "
+    "--again). `queuelab compare --again` measures it for this scenario."
+)
 
 
 def verdicts(result: Comparison) -> None:

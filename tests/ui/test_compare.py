@@ -69,6 +69,7 @@ def test_compare_says_ok_for_every_figure_of_an_identical_run(monkeypatch):
     at = compare_page(monkeypatch, sc, simulate(sc), tolerance=0.05)
     assert set(verdicts(at).values()) == {"ok"}
     assert [s.value for s in at.success] == ["match: every figure within 5%"]
+    assert not any("second live run" in c.value for c in at.caption)  # said only of a miss
 
 
 def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeypatch):
@@ -82,6 +83,7 @@ def test_compare_says_its_verdict_in_one_line_and_calibrates_at_a_button(monkeyp
     slower = simulate(sc.replace(**{"overhead.dispatch": 0.2, "overhead.record": 0.1}))
     at = compare_page(monkeypatch, sc, slower)
     assert [w.value for w in at.warning if w.value.startswith("miss: ")]
+    assert any("a second live run of the same draws" in c.value for c in at.caption)
     ranges = [
         c.proto.spec for c in at.get("plotly_chart") if "Executions by worker" in c.proto.spec
     ]
