@@ -20,7 +20,7 @@ from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from ui import autoscale, charts, pool_charts
-from ui.scenario_input import IN_ADDRESS, parse, pick, tune
+from ui.scenario_input import IN_ADDRESS, parse, pick, tune, widget_prefix
 from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
 
 SWEEP_TASKS = 5000
@@ -268,7 +268,7 @@ def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> Non
         "Target p95 sojourn (s)",
         min_value=0.01,
         value=round(max(4 * service_mean(sc.service), 0.1), 2),
-        key=f"{page}-target",
+        key=f"{widget_prefix(base, page)}-target",  # each scenario its own, as its sliders
         bind=IN_ADDRESS,
     )
     swept, counts = sweep_plan(sc, base)
@@ -345,7 +345,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str) -> None:
             f"{t.name}: target {pool_charts.FIGURE_TITLES[figure]} (s)",
             min_value=0.01,
             value=round(max(4 * service_mean(t.service), 0.1), 2),
-            key=f"{page}-target-{t.name}",
+            key=f"{widget_prefix(base, page)}-target-{t.name}",
         )
         for t, col in zip(sc.task_types, st.columns(len(sc.task_types)), strict=True)
     }

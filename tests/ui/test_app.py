@@ -122,6 +122,18 @@ def test_a_pasted_value_past_a_slider_is_simulated_as_written(app):
     )
 
 
+def test_each_scenario_has_its_own_target_p95(app):
+    """The target starts at four mean tasks of the scenario shown (mmc 4 s, flaky-api 1.2 s),
+    not at the first one's, so a scenario's verdict does not hang on what was seen before."""
+    assert app.number_input(key="explore-mmc-target").value == 4.0
+    app.sidebar.selectbox(key="explore-name").set_value("flaky_api").run()
+    assert not app.exception
+    assert app.number_input(key="explore-flaky-api-target").value == 1.2
+    app.number_input(key="explore-flaky-api-target").set_value(2.0).run()
+    app.sidebar.selectbox(key="explore-name").set_value("mmc").run()
+    assert app.number_input(key="explore-mmc-target").value == 4.0
+
+
 def test_an_edited_paste_starts_its_sliders_from_the_new_values(app):
     """Sliders are kept per scenario; a paste edited under the same name (or none) is another
     scenario, so its sliders start from what it now says."""

@@ -84,7 +84,7 @@ def test_the_sizing_answer_follows_each_task_types_target(pools_app):
     assert "slow **3** (now 3)" in answer()  # ρ = 1 at 2: 3 is the fewest that keep up
     assert any("share no queue" in c.value for c in pools_app.caption)
     pools_app.radio(key="explore-figure").set_value("wait_p95").run()
-    pools_app.number_input(key="explore-target-report").set_value(1.0).run()
+    pools_app.number_input(key="explore-thumbnails_and_reports-target-report").set_value(1.0).run()
     assert not pools_app.exception
     # the reports' p95 wait, mean of 3 seeds × 5000 tasks: 4.3 s at 3 workers, 0.40 s at 4
     assert "slow **4** (now 3)" in answer()
