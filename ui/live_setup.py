@@ -47,7 +47,8 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
     scale = c3.select_slider(
         "Time scale (wall s per scenario s)",
         SCALES,
-        value=carried,
+        # set above for another scenario's rate: a default as well would be ignored, and warned
+        **({} if "live-scale" in st.session_state else {"value": carried}),
         key="live-scale",
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",
