@@ -266,7 +266,13 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) ->
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from live.host_cpu import BusyShare
-    from sim.analysis.compare import compare, costless, producer_lag, simulated_beside
+    from sim.analysis.compare import (
+        beside_again,
+        compare,
+        costless,
+        producer_lag,
+        simulated_beside,
+    )
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
@@ -289,6 +295,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print("queuelab: interrupted: no second run", file=sys.stderr)
             return 130
         again = compare(sc, second, live_trace, args.tolerance)
+        result = beside_again(result, again)
     if args.json:
         extra = {"again": report.again_json(again)} if again else {}
         print(json.dumps({**result.to_dict(), "producer_lag": lag, **extra}))
