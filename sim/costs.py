@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 OVERHEAD_MODELS = ("celery", "none")
 OVERHEAD_COSTS = ("dispatch", "record", "handover", "handover_late", "delivery", "delivery_spread")
+POOL_COSTS = ("process_start", "kill_linger")  # each pool's [workers] fields in wall seconds
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
         f"overhead.{name}": getattr(scenario.overhead, name) / time_scale for name in OVERHEAD_COSTS
     }
     for pool in scenario.worker_pools:
-        key = scenario.pool_field(pool, "process_start")
-        changes[key] = pool.workers.process_start / time_scale
+        for name in POOL_COSTS:
+            changes[scenario.pool_field(pool, name)] = getattr(pool.workers, name) / time_scale
     return scenario.replace(**changes)
 
 

@@ -237,10 +237,10 @@ class Workers:
     node_start: float = seconds(
         40.0, "queue_length: from the decision to add a node to its consuming (image pull, boot)"
     )
-    kill_linger: float = seconds(
+    kill_linger: float = wall_seconds(
         0.05,
-        "a killed node's Redis connection stays open this long (measured): a message Redis hands "
-        "its waiting BRPOP meanwhile is lost",
+        "a killed node's Redis connection stays open this long (measured 30-125 ms): a message "
+        "Redis hands its waiting BRPOP meanwhile is lost",
     )
 
     @property

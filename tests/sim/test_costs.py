@@ -29,6 +29,7 @@ def test_wall_costs_become_scenario_seconds_at_a_time_scale():
     assert (o.dispatch, o.record) == pytest.approx((0.04, 0.02))
     assert (o.handover, o.handover_late) == pytest.approx((0.2, 0.38))
     assert at.workers.process_start == pytest.approx(4.0)
+    assert at.workers.kill_linger == pytest.approx(1.0)  # a killed node's BRPOP, 50 ms wall
     assert costs.at_time_scale(sc, 1.0) is sc  # a real deployment: the costs as measured
 
 
@@ -38,6 +39,7 @@ def test_each_pools_process_start_is_scaled():
     )
     at = costs.at_time_scale(sc, 0.1)
     assert [p.workers.process_start for p in at.pools] == pytest.approx([1.0, 2.0])
+    assert [p.workers.kill_linger for p in at.pools] == pytest.approx([0.5, 0.5])
 
 
 @pytest.mark.parametrize(
