@@ -352,11 +352,10 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     if trace.n_tasks != n_tasks:
         held = f"{trace.n_tasks} task{'s' * (trace.n_tasks != 1)}"
         return f"the trace holds {held}, the scenario submits {n_tasks}"
-    ids = trace.task_ids
-    if ids is not None and all(s.isdigit() for s in ids.tolist()):
-        past = [s for s in ids.tolist() if int(s) >= n_tasks]
-        if past:
-            return f"task {past[0]} is past the scenario's task indices 0…{n_tasks - 1}"
+    numbers = trace.task_numbers()
+    if numbers is not None and (past := numbers >= n_tasks).any():
+        task = trace.task_ids[int(np.argmax(past))]  # only ids read from a file can be past
+        return f"task {task} is past the scenario's task indices 0…{n_tasks - 1}"
     nodes = [name for name, _ in scenario.nodes]
     shapes = [re.sub(r"\d+$", "", name) for name in nodes]
     for name in trace.workers:
