@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from sim import scenario_io, shapes
+from sim import data_files, scenario_io, shapes
 from sim.costs import Overhead
 from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
 from sim.rules import node_autoscale
@@ -275,6 +275,7 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     top = {key: value for key, value in merged.items() if "." not in key}
     scenario = Scenario(**top, **sections, tasks=tasks, pools=pools)
     _check_routing(scenario)
+    data_files.check(scenario)
     return scenario
 
 

@@ -18,7 +18,7 @@ from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
 from ui import charts, pool_charts
-from ui.scenario_input import IN_ADDRESS, parse
+from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, download_figure, progress_bar, share
 
 KEEPALIVES = (10.0, 30.0, 120.0)  # s: reacting fast, Celery's default, holding on
@@ -66,7 +66,7 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
 def compare(text: str, _progress: Progress | None = None) -> list[dict[str, object]]:
     """Each of ``policies`` run at the scenario's seed (TOML text, the cache key): a table row
     of its p95 sojourn and wait and what it paid."""
-    sc = parse(text)
+    sc = scenario.loads(text)
     plans = policies(sc)
     rows = []
     for i, (name, changes) in enumerate(plans.items()):
@@ -87,7 +87,7 @@ def compare(text: str, _progress: Progress | None = None) -> list[dict[str, obje
 @st.cache_data(show_spinner=False, max_entries=16)
 def sweep_frontier(text: str, _progress: Progress | None = None) -> list[frontier.FrontierPoint]:
     """``frontier.frontier`` of a scenario (TOML text, the cache key), in this process."""
-    return frontier.frontier(parse(text), processes=1, progress=_progress)
+    return frontier.frontier(scenario.loads(text), processes=1, progress=_progress)
 
 
 def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:

@@ -17,7 +17,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts
 from ui import live as live_page
-from ui.scenario_input import IN_ADDRESS, parse
+from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, download_figure, export_trace, progress_bar
 
 
@@ -33,7 +33,7 @@ def comparison(
     """The simulation of the scenario (TOML text) beside the live run (its time scale, its
     send times) and their comparison, which names a saturated host (``host_busy``) as a
     cause: a rerun that only moves another widget simulates nothing."""
-    sc = parse(text)
+    sc = scenario.loads(text)
     sim = simulated_beside(sc, live, time_scale, progress=_progress)
     return sim, compare(sc, sim, live, tolerance=tolerance, host_busy=host_busy)
 
@@ -64,7 +64,7 @@ def page() -> None:
             await_end()
         return
     text, time_scale, live, host_busy = last
-    sc = parse(text)
+    sc = scenario.loads(text)
     tolerance = st.slider(
         "Tolerance per figure", 0.05, 0.5, 0.15, 0.05, key="compare-tol", bind=IN_ADDRESS
     )

@@ -20,7 +20,7 @@ from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from ui import autoscale, charts, pool_charts
-from ui.scenario_input import IN_ADDRESS, parse, pick, tune, widget_prefix
+from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
 from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
 
 SWEEP_TASKS = 5000
@@ -31,7 +31,7 @@ SWEEP_REPS = 3
 def run(text: str, _progress: Progress | None = None) -> Trace:
     """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it): the
     Live page's trace of the simulated run beside its own (Explore keeps ``view``s instead)."""
-    return simulate(parse(text), progress=_progress)
+    return simulate(scenario.loads(text), progress=_progress)
 
 
 def simulated(text: str) -> Trace:
@@ -60,7 +60,7 @@ def view(text: str, _progress: Progress | None = None) -> RunView:
     """A scenario's run (TOML text, the cache key) as Explore draws it. A resource, not data:
     a hit returns the frozen view itself, where ``st.cache_data`` would unpickle and revalidate
     its figures on every rerun."""
-    sc = parse(text)
+    sc = scenario.loads(text)
     trace = simulate(sc, progress=_progress)
     return RunView(
         summarize(trace, sc),
@@ -81,17 +81,19 @@ def run_sweep(
     text: str, workers: tuple[int, ...], _progress: Progress | None = None
 ) -> list[SweepPoint]:
     # in-process: worker processes would re-import the app script as their __main__
-    return sweep(parse(text), list(workers), reps=SWEEP_REPS, processes=1, progress=_progress)
+    return sweep(
+        scenario.loads(text), list(workers), reps=SWEEP_REPS, processes=1, progress=_progress
+    )
 
 
 @st.cache_data(show_spinner="Sweeping a pool's worker count…", max_entries=32)
 def run_curve(text: str, pool: str, counts: tuple[int, ...]) -> sizing.PoolCurve:
-    return sizing.pool_curve(parse(text), pool, counts, reps=SWEEP_REPS, processes=1)
+    return sizing.pool_curve(scenario.loads(text), pool, counts, reps=SWEEP_REPS, processes=1)
 
 
 @st.cache_data(show_spinner="Searching pool sizes…", max_entries=256)
 def run_counts(text: str, at: tuple[tuple[str, int], ...], figure: str) -> dict[str, float]:
-    return sizing.mean_figure(parse(text), dict(at), figure, reps=SWEEP_REPS)
+    return sizing.mean_figure(scenario.loads(text), dict(at), figure, reps=SWEEP_REPS)
 
 
 def several(sc: Scenario) -> bool:

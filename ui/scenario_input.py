@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from sim import scenario
-from sim.engine.distributions import read_numbers, service_mean
+from sim.engine.distributions import service_mean
 from sim.fields import Field
 from sim.scenario import (
     DEPLOYMENT_WIDE,
@@ -42,21 +42,6 @@ def shipped_scenarios() -> dict[str, Scenario]:
     return {sc.name: sc for sc in map(scenario.load, shipped().values())}
 
 
-def parse(text: str) -> Scenario:
-    """A scenario from TOML text; ScenarioError with the field and range when it is not valid.
-    The CLI's own reader, so a file the CLI runs (a lesson too) runs here. The data files it
-    names are read now (and kept), so one that cannot be read is this error, not a crash of the
-    page that first reads it."""
-    sc = scenario.loads(text)
-    for arrivals in (sc.arrivals, *(t.arrivals for t in sc.task_types if t.arrivals)):
-        if arrivals.file:
-            read_numbers(arrivals.file)
-    for kind in sc.task_types:
-        if kind.service.file:
-            read_numbers(kind.service.file)
-    return sc
-
-
 def pick(key: str = "explore") -> Scenario | None:
     """Sidebar widgets that choose a base scenario; None (with an error shown) when invalid."""
     files = shipped()
@@ -81,7 +66,7 @@ def pick(key: str = "explore") -> Scenario | None:
         )
         st.sidebar.caption("Pasted text is not kept in the page's address: a reload starts again.")
     try:
-        return parse(text)
+        return scenario.loads(text)
     except ScenarioError as err:
         st.error(f"This scenario is not valid: {err}")
         return None

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.data_files import read_numbers
 from sim.engine import varying_rate
-from sim.engine.distributions import of_gaps, read_numbers, sample
-from sim.scenario import MAX_TASKS, Arrivals, Run, Scenario, ScenarioError
+from sim.engine.distributions import of_gaps, sample
+from sim.scenario import Arrivals, Run, Scenario
 
 
 def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -51,13 +52,7 @@ def _trace(a: Arrivals, run: Run, rng: np.random.Generator) -> np.ndarray:
     times -= times[0]
     if a.replay == "as_is" or times[-1] == 0:  # no gaps to draw from, or all of them 0
         return times
-    gaps = np.diff(times)
-    expected = run.duration / gaps.mean()
-    if expected > MAX_TASKS:
-        raise ScenarioError(
-            f"run.duration = {run.duration:g} resamples about {expected:.3g} arrivals from "
-            f"arrivals.file: must be <= {MAX_TASKS} like run.tasks"
-        )
+    gaps = np.diff(times)  # how many a run.duration resamples is bounded at load (data_files)
     n = len(times) - 1 if run.duration else min(run.tasks, len(times)) - 1
     drawn = _renewal(lambda m: gaps[rng.integers(0, len(gaps), m)], max(n, 1), run.duration)
     return np.concatenate([[0.0], drawn])

@@ -22,59 +22,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
-from sim.scenario import MAX_SECONDS, Arrivals, ScenarioError, Service
+from sim.data_files import read_numbers
+from sim.scenario import Arrivals, Service
 from sim.shapes import erlang_phases
 
 WEIBULL_SHAPES = (0.1, 1e6)  # cv from about 430 down to 1.3e-6: MAX_CV and MIN_SHAPE_CV within
 
 
-@cache
-def read_numbers(path: str) -> tuple[float, ...]:
-    """Non-negative numbers from a text file: one per line, or the first column of a CSV."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError:
-        raise ScenarioError(f"data file {path!r} does not exist") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
-    except OSError as err:  # a folder, a file this user may not read
-        raise ScenarioError(f"data file {path!r} cannot be read: {err.strerror}") from None
-    numbers = []
-    for n, line in enumerate(lines, 1):
-        cell = line.split(",")[0].strip()
-        if not cell or cell.startswith("#"):
-            continue
-        try:
-            value = float(cell)
-        except ValueError:
-            if not numbers:  # a header line
-                continue
-            raise ScenarioError(f"{path}:{n}: {cell!r} is not a number") from None
-        if not math.isfinite(value) or value < 0:
-            raise ScenarioError(f"{path}:{n}: {cell!r} must be a finite number >= 0")
-        numbers.append(value)
-    if not numbers:
-        raise ScenarioError(f"data file {path!r} holds no numbers")
-    return tuple(numbers)
-
-
 def empirical_values(service: Service) -> np.ndarray:
-    """The sample an empirical distribution resamples from.
-
-    File values are bounded like ``service.values``: larger ones make sums of times overflow.
-    """
-    values = np.asarray(service.values or read_numbers(service.file), dtype=float)
-    if values.max() > MAX_SECONDS:
-        raise ScenarioError(
-            f"service.file {service.file!r}: a service time of {values.max():g} s: "
-            f"must be <= {MAX_SECONDS:g}"
-        )
-    return values
+    """The sample an empirical distribution resamples from (a file's checked at load:
+    ``sim.data_files``)."""
+    return np.asarray(service.values or read_numbers(service.file), dtype=float)
 
 
 @dataclass(frozen=True, eq=False)

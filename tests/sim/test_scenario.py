@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from sim import scenario
 from sim.analysis.metrics import summarize
-from sim.engine.distributions import read_numbers
 from sim.engine.model import simulate
 from sim.fields import setting
 from sim.scenario import (
@@ -152,13 +151,10 @@ def test_the_largest_times_and_spread_still_give_finite_figures():
     assert len(figures) > 10 and all(math.isfinite(v) for v in figures)
 
 
-def test_a_binary_scenario_or_data_file_is_named_not_decoded(tmp_path):
+def test_a_binary_scenario_file_is_named_not_decoded(tmp_path):
     (tmp_path / "s.toml").write_bytes(b"\xff\xfe\x00[workers]")
     with pytest.raises(ScenarioError, match="not a text file"):
         scenario.load(tmp_path / "s.toml")
-    (tmp_path / "times.txt").write_bytes(b"\xff\xfe1\n2\n")
-    with pytest.raises(ScenarioError, match="times.txt' is not text"):
-        read_numbers(str(tmp_path / "times.txt"))
 
 
 def test_an_empty_scenario_file_warns_that_everything_is_a_default(tmp_path, caplog):

@@ -64,7 +64,7 @@ def test_invalid_pasted_scenario_shows_a_clear_error(app):
         bad = f'[service]\ndist = "empirical"\nfile = "{file}"\n[workers]\ncount = 4\n'
         app.sidebar.text_area(key="explore-toml").input(bad).run()
         assert not app.exception, app.exception
-        assert any(f"data file '{file}' {why}" in e.value for e in app.error)
+        assert any(f"service.file: data file '{file}' {why}" in e.value for e in app.error)
 
 
 def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):
@@ -82,13 +82,14 @@ def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):
 
 
 def test_a_pasted_task_count_is_kept_not_replaced_by_a_slider_stop(app):
-    from ui.scenario_input import parse, widget_prefix
+    from sim.scenario import loads
+    from ui.scenario_input import widget_prefix
 
     text = 'name = "p"\n[run]\ntasks = 300\n'
     app.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     app.sidebar.text_area(key="explore-toml").input(text).run()
     assert not app.exception
-    key = f"{widget_prefix(parse(text), 'explore')}-tasks"
+    key = f"{widget_prefix(loads(text), 'explore')}-tasks"
     assert app.sidebar.select_slider(key=key).value == 300
 
 
@@ -101,7 +102,7 @@ def test_a_pasted_value_past_a_slider_is_simulated_as_written(app):
     what the CLI gives for the file."""
     from sim.analysis.runs import summarize
     from sim.engine.model import simulate
-    from ui.scenario_input import parse
+    from sim.scenario import loads
 
     text = (
         'name = "wide"\n[run]\ntasks = 1000\n[arrivals]\nrate = 0.05\n'
@@ -113,7 +114,7 @@ def test_a_pasted_value_past_a_slider_is_simulated_as_written(app):
     shown = sliders(app)
     assert (shown["Arrival rate (tasks/s)"], shown["Service mean (s)"]) == (0.05, 30.0)
     assert shown["Workers"] == 100
-    sc = parse(text)
+    sc = loads(text)
     cli = summarize(simulate(sc), sc)
     shown = metrics(app)
     assert (shown["p95 sojourn"], shown["utilisation"]) == (

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from sim.scenario import loads
 from tests.ui.helpers import APP, table
-from ui.scenario_input import parse, widget_prefix
+from ui.scenario_input import widget_prefix
 
 
 def test_an_autoscaling_pool_is_set_against_a_fixed_one_on_the_same_arrivals():
@@ -166,7 +167,7 @@ def test_under_autoscale_the_concurrency_slider_gives_way_to_the_autoscale_ones(
     text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
     app = pasted(text)
     keys = {s.key for s in app.sidebar.slider} | {s.key for s in app.sidebar.select_slider}
-    name = widget_prefix(parse(text), "explore").removeprefix("explore-")  # a paste: its digest
+    name = widget_prefix(loads(text), "explore").removeprefix("explore-")  # a paste: its digest
     assert f"explore-{name}-conc" not in keys
     assert {f"explore-{name}-asmax", f"explore-{name}-asmin", f"explore-{name}-keepalive"} <= keys
     app.sidebar.slider(key=f"explore-{name}-keepalive").set_value(120.0).run()

@@ -6,10 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sim import scenario
-from sim.scenario import SERVICE_DISTS
+from sim.scenario import SERVICE_DISTS, loads
 from sim.shapes import DIST_READS
 from tests.ui.helpers import APP
-from ui.scenario_input import CV_DRIVEN, KNOBS, drives, parse, pool_knobs
+from ui.scenario_input import CV_DRIVEN, KNOBS, drives, pool_knobs
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
 
@@ -35,7 +35,7 @@ def test_a_slider_starts_at_the_least_step_its_field_allows():
 
 @pytest.mark.parametrize("path", sorted(Path("scenarios").glob("**/*.toml")), ids=str)
 def test_pasted_text_of_a_shipped_file_is_the_scenario_the_cli_runs(path):
-    assert parse(path.read_text()) == scenario.load(path)
+    assert loads(path.read_text()) == scenario.load(path)
 
 
 @pytest.mark.parametrize("dist", SERVICE_DISTS)

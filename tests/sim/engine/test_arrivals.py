@@ -5,7 +5,6 @@ import pytest
 
 from sim.engine.arrivals import arrival_times
 from sim.engine.draws import Draws
-from sim.fields import ScenarioError
 from tests.sim.helpers import make
 
 
@@ -102,16 +101,3 @@ def test_a_trace_of_equal_times_resampled_is_itself(tmp_path):
         }
     )
     assert np.array_equal(arrival_times(sc, np.random.default_rng(0)), [0.0, 0.0, 0.0])
-
-
-def test_a_resampled_trace_too_long_to_hold_names_run_duration(trace_file):
-    sc = make(
-        **{
-            "arrivals.process": "trace",
-            "arrivals.file": trace_file,
-            "arrivals.replay": "resample",
-            "run.duration": 1e9,
-        }
-    )
-    with pytest.raises(ScenarioError, match=r"run.duration = 1e\+09 resamples about 7.14e\+08"):
-        arrival_times(sc, np.random.default_rng(0))

@@ -1,0 +1,93 @@
+"""The data files a scenario names: service times to resample (``service.file``) and arrival
+times to replay (``arrivals.file``), numbers one per line or in a CSV's first column.
+
+They are read when the scenario is loaded (``check``), as its fields are validated, so a file
+that is missing, unreadable or out of range is a ``ScenarioError`` naming the field, at once:
+not a traceback of whatever reads it first, a page or a run half done. Each file is read once
+a process (``read_numbers`` is cached), so what was checked is what runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sim.fields import ScenarioError
+from sim.sections import MAX_SECONDS, MAX_TASKS, Arrivals
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+
+@cache
+def read_numbers(path: str) -> tuple[float, ...]:
+    """Non-negative numbers from a text file: one per line, or the first column of a CSV."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise ScenarioError(f"data file {path!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
+    except OSError as err:  # a folder, a file this user may not read
+        raise ScenarioError(f"data file {path!r} cannot be read: {err.strerror}") from None
+    numbers = []
+    for n, line in enumerate(lines, 1):
+        cell = line.split(",")[0].strip()
+        if not cell or cell.startswith("#"):
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            if not numbers:  # a header line
+                continue
+            raise ScenarioError(f"{path}:{n}: {cell!r} is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise ScenarioError(f"{path}:{n}: {cell!r} must be a finite number >= 0")
+        numbers.append(value)
+    if not numbers:
+        raise ScenarioError(f"data file {path!r} holds no numbers")
+    return tuple(numbers)
+
+
+def check(scenario: Scenario) -> None:
+    """Read every data file ``scenario`` names and check its numbers against the run; the
+    error names the field (``tasks.<name>.service.file`` for a task type's own)."""
+    for field, arrivals in _arrivals(scenario):
+        times = _numbers(f"{field}.file", arrivals.file)
+        if arrivals.replay == "resample" and scenario.run.duration and len(times) > 1:
+            mean_gap = (max(times) - min(times)) / (len(times) - 1)
+            expected = scenario.run.duration / mean_gap if mean_gap else 0.0  # 0: replayed as is
+            if expected > MAX_TASKS:
+                raise ScenarioError(
+                    f"run.duration = {scenario.run.duration:g} resamples about {expected:.3g} "
+                    f"arrivals from {field}.file: must be <= {MAX_TASKS} like run.tasks"
+                )
+    for kind in scenario.task_types:
+        field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
+        if kind.service.dist == "empirical" and not kind.service.values:
+            longest = max(_numbers(field, kind.service.file))
+            if longest > MAX_SECONDS:
+                raise ScenarioError(
+                    f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
+                    f"must be <= {MAX_SECONDS:g}"
+                )
+
+
+def _arrivals(scenario: Scenario) -> Iterator[tuple[str, Arrivals]]:
+    """The arrival tables that replay a file, by the field that names them."""
+    if scenario.arrivals.process == "trace":
+        yield "arrivals", scenario.arrivals
+    for kind in scenario.tasks:
+        if kind.arrivals and kind.arrivals.process == "trace":
+            yield f"tasks.{kind.name}.arrivals", kind.arrivals
+
+
+def _numbers(field: str, path: str) -> tuple[float, ...]:
+    """``read_numbers`` with the field that names the file in its error."""
+    try:
+        return read_numbers(path)
+    except ScenarioError as err:
+        raise ScenarioError(f"{field}: {err}") from None

@@ -1,0 +1,68 @@
+"""Data files are read when a scenario is loaded: a bad one is an error naming its field then."""
+
+import pytest
+
+from sim import scenario
+from sim.data_files import read_numbers
+from sim.scenario import ScenarioError
+
+
+def empirical(file: str) -> str:
+    return f'[service]\ndist = "empirical"\nfile = "{file}"\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (None, "does not exist"),
+        ("", "holds no numbers"),
+        ("seconds\n0.5\nslow\n", "times.csv:3: 'slow' is not a number"),
+        ("0.5\n-1\n", "times.csv:2: '-1' must be a finite number >= 0"),
+    ],
+)
+def test_a_bad_service_file_fails_the_load_naming_the_field(tmp_path, content, why):
+    if content is not None:
+        (tmp_path / "times.csv").write_text(content)
+    (tmp_path / "s.toml").write_text(empirical("times.csv"))
+    with pytest.raises(ScenarioError, match="^service.file: ") as err:
+        scenario.load(tmp_path / "s.toml")
+    assert why in str(err.value)
+
+
+def test_a_folder_or_a_binary_file_is_named_not_read(tmp_path):
+    (tmp_path / "times.txt").write_bytes(b"\xff\xfe1\n2\n")
+    with pytest.raises(ScenarioError, match="times.txt' is not text"):
+        read_numbers(str(tmp_path / "times.txt"))
+    with pytest.raises(ScenarioError, match="cannot be read: Is a directory"):
+        scenario.loads(empirical(str(tmp_path)))
+
+
+def test_an_override_naming_a_missing_file_fails_at_once(tmp_path):
+    """``--set`` reaches the file as the scenario is built, a task type's by its own field."""
+    (tmp_path / "ok.csv").write_text("1.0\n2.0\n")
+    text = empirical(str(tmp_path / "ok.csv")) + '[[tasks]]\nname = "report"\n'
+    sc = scenario.loads(text)
+    missing = str(tmp_path / "gone.csv")
+    with pytest.raises(ScenarioError, match="^tasks.report.service.file: data file .* not exist"):
+        sc.replace(**{"tasks.report.service.file": missing})
+    with pytest.raises(ScenarioError, match="^arrivals.file: data file .* does not exist"):
+        sc.replace(**{"arrivals.process": "trace", "arrivals.file": missing})
+
+
+def test_a_service_time_past_the_largest_fails_the_load(tmp_path):
+    (tmp_path / "times.csv").write_text("1.0\n2e9\n")
+    with pytest.raises(
+        ScenarioError, match=r"service.file .*: a service time of 2e\+09 s: must be <= 1e\+09"
+    ):
+        scenario.loads(empirical(str(tmp_path / "times.csv")))
+
+
+def test_a_resampled_trace_too_long_to_hold_names_run_duration(tmp_path):
+    (tmp_path / "arrivals.csv").write_text("t\n3.0\n3.5\n4.0\n7.0\n7.25\n10.0\n")
+    text = (
+        f'[arrivals]\nprocess = "trace"\nfile = "{tmp_path / "arrivals.csv"}"\n'
+        'replay = "resample"\n[run]\nduration = 1e9\n'
+    )
+    with pytest.raises(ScenarioError, match=r"run.duration = 1e\+09 resamples about 7.14e\+08"):
+        scenario.loads(text)
+    assert scenario.loads(text.replace("1e9", "1e6")).run.duration == 1e6
