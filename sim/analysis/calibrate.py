@@ -179,8 +179,14 @@ def slot_waits(
 
 def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
     """TOML for ``out``: the tables of the ``scenario`` file with the fitted overheads set, its
-    data files still found from ``out``'s folder; ``how`` says what run they were fitted on."""
+    data files still found from ``out``'s folder; ``how`` says what run they were fitted on.
+    Its description says so in place of the file's, which may describe other costs (a textbook
+    scenario's "without Celery's own per-task costs")."""
     tables = scenario_io.read_toml(scenario)
+    tables["description"] = (
+        f"{tables.get('name', Path(scenario).stem)} with Celery's costs fitted by queuelab "
+        f"calibrate on {how}: {fit.describe()}."
+    )
     for table in scenario_io.tables_in(tables):
         if table.get("file"):
             table["file"] = os.path.relpath(Path(table["file"]).resolve(), out.resolve().parent)

@@ -98,6 +98,7 @@ def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(t
     assert sc.service.file == str(tmp_path / "out" / "../in/service.csv")
     assert sc.tasks[0].service.file == sc.service.file  # a task type's data file too
     assert set(tomllib.loads(out.read_text())) == {
+        "description",
         "seed",
         "workers",
         "service",
@@ -105,6 +106,20 @@ def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(t
         "overhead",
     }
     assert "--set run.tasks=600" in out.read_text().splitlines()[1]  # said, not applied
+    assert sc.description == (
+        "mine with Celery's costs fitted by queuelab calibrate on a live run with --set "
+        f"run.tasks=600: {fit.describe()}."
+    )
+
+
+def test_a_calibrated_textbook_scenario_no_longer_says_it_is_without_celerys_costs(tmp_path):
+    out = tmp_path / "mmc.toml"
+    fit = Fit(0.002, 0.0005, record=0.001, executions_used=100, tasks_used=50)
+    out.write_text(calibrated_text("scenarios/mmc.toml", fit, out, "a live run"))
+    sc = scenario.load(out)
+    assert "Without Celery" in scenario.load("scenarios/mmc.toml").description
+    assert sc.overhead.model == "celery" and "Without Celery" not in sc.description
+    assert sc.description.startswith("mmc with Celery's costs fitted")
 
 
 @pytest.mark.parametrize("late", [False, True])
