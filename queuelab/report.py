@@ -21,6 +21,7 @@ from sim.analysis.metrics import lost_tasks
 from sim.scenario import Scenario
 from sim.scenario_io import toml_value
 from sim.trace import Trace
+from sim.words import counted
 
 SHOWN_PER_RULE = 20  # violations of one rule listed in the text report before "… and N more"
 SHOWN_LOST = 10  # lost task ids listed in the text report
@@ -163,8 +164,7 @@ def lost_lines(trace: Trace, what: str, shown: int = 10) -> list[str]:
     for where, ids in lost_tasks(trace).items():
         more = f" … and {len(ids) - shown} more" if len(ids) > shown else ""
         lines.append(
-            f"queuelab: {len(ids)} task{'s' * (len(ids) != 1)} {what}, {where}: "
-            f"{', '.join(ids[:shown])}{more}"
+            f"queuelab: {counted(len(ids), 'task')} {what}, {where}: {', '.join(ids[:shown])}{more}"
         )
     return lines
 
@@ -235,7 +235,7 @@ def check_text(report: invariants.Report, sc: Scenario | None) -> list[str]:
         if len(report.lost) > SHOWN_LOST:
             ids += f" … and {len(report.lost) - SHOWN_LOST} more"
         lines.append(
-            f"lost: {_tasks(len(report.lost))} never reached a terminal state "
+            f"lost: {counted(len(report.lost), 'task')} never reached a terminal state "
             f"({_lost_means(sc)}): {ids}"
         )
     lines.append(
@@ -244,10 +244,6 @@ def check_text(report: invariants.Report, sc: Scenario | None) -> list[str]:
         f"{report.duplicate_terminals} duplicate terminals"
     )
     return lines
-
-
-def _tasks(n: int) -> str:
-    return f"{n} task{'s' * (n != 1)}"
 
 
 def _lost_means(sc: Scenario | None) -> str:

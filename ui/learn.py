@@ -14,10 +14,11 @@ from sim.analysis.runs import in_system_mean, summarize
 from sim.analysis.sweep import sweep_field
 from sim.engine.model import simulate
 from sim.scenario import Scenario
+from sim.words import counted
 from ui import lessons as lesson_section
 from ui.charts import LOG_AXIS
 from ui.scenario_input import IN_ADDRESS, SCENARIOS
-from ui.widgets import Progress, counted, download_figure, little_metrics, progress_bar
+from ui.widgets import Progress, download_figure, little_metrics, progress_bar
 
 ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redis
 

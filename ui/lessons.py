@@ -16,9 +16,10 @@ from sim.engine.model import simulate
 from sim.scenario import Scenario
 from sim.scenario_io import toml_value
 from sim.trace import Trace
+from sim.words import counted
 from ui import charts
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, counted, download_figure, progress_bar, share
+from ui.widgets import Progress, download_figure, progress_bar, share
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -20,6 +20,7 @@ from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
+from sim.words import counted
 from ui import charts, live_setup
 from ui.explore import how_many_workers, simulated
 from ui.scenario_input import pick
@@ -363,7 +364,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
     found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
     if found.count:
         st.warning(
-            f"{found.count} task{'s' * (found.count != 1)} stuck: no end after "
+            f"{counted(found.count, 'task')} stuck: no end after "
             f"{found.threshold:.3g} s ({factor:g} × the p99 sojourn of finished tasks)."
         )
     with st.expander(f"Stuck tasks ({found.count})"):

@@ -46,11 +46,6 @@ def share(progress: Progress | None, index: int, parts: int) -> Progress | None:
     return lambda done, total: progress(index * total + done, parts * total)
 
 
-def counted(n: int, noun: str) -> str:
-    """A count with its noun, singular for one: "1 worker", "4 workers"."""
-    return f"{n} {noun}{'s' * (n != 1)}"
-
-
 def download_figure(fig: go.Figure, name: str) -> None:
     """An HTML download under a chart (PNG is the camera button in the chart's own toolbar),
     made only when clicked: a page of charts does not build megabytes on every rerun."""

@@ -17,6 +17,7 @@ from sim.engine.distributions import cv_of, of_gaps, service_mean
 from sim.engine.varying_rate import VARYING
 from sim.scenario import Scenario
 from sim.sections import Pool
+from sim.words import counted
 
 
 class UnstableError(ValueError):
@@ -346,7 +347,7 @@ def overload_warning(scenario: Scenario) -> str | None:
     (count, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
     most = f" (workers.{field})" if field == "max_nodes" else ""
     return (
-        f"{where}ρ = {worst:.2f} ≥ 1 at {count} worker{'s' * (count != 1)}{most}: the queue is "
+        f"{where}ρ = {worst:.2f} ≥ 1 at {counted(count, 'worker')}{most}: the queue is "
         "overloaded, so wait and sojourn grow with the number of tasks and are not a steady "
         f"state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
     )
@@ -365,7 +366,7 @@ def peak_warning(scenario: Scenario) -> str | None:
     (nodes, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
     return (
         f"{where}peak ρ = {worst:.2f} ≥ 1 (at the arrivals' peak rate, on the most the pool "
-        f"reaches: {nodes} worker{'s' * (nodes != 1)}, workers.{field}): the queue grows "
+        f"reaches: {counted(nodes, 'worker')}, workers.{field}): the queue grows "
         "through every peak and drains after it, so wait and sojourn are set by the peaks; "
         f"at least {workers_to_keep_up(scenario, name, peak=True)} workers keep up with the peak"
     )

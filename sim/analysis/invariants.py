@@ -33,6 +33,7 @@ from sim.rules import ack, retry
 from sim.rules.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
 from sim.scenario import Scenario
 from sim.trace import Trace
+from sim.words import counted
 
 # Slack for clocks: live timestamps come from different processes.
 TIME_SLACK = 1e-6
@@ -350,8 +351,7 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     """
     n_tasks = Draws(scenario, seed).n_tasks
     if trace.n_tasks != n_tasks:
-        held = f"{trace.n_tasks} task{'s' * (trace.n_tasks != 1)}"
-        return f"the trace holds {held}, the scenario submits {n_tasks}"
+        return f"the trace holds {counted(trace.n_tasks, 'task')}, the scenario submits {n_tasks}"
     numbers = trace.task_numbers()
     if numbers is not None and (past := numbers >= n_tasks).any():
         task = trace.task_ids[int(np.argmax(past))]  # only ids read from a file can be past
