@@ -21,7 +21,14 @@ from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, parse, pick, tune, widget_prefix
-from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
+from ui.widgets import (
+    Progress,
+    download_figure,
+    export_trace,
+    progress_bar,
+    seconds,
+    share,
+)
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
@@ -183,8 +190,8 @@ def headline(sc: Scenario, s: Summary) -> None:
             service_cv(sc.service),
         )
         st.caption(
-            f"Allen–Cunneen's G/G/c approximation puts the mean wait at {approx:.3g} s "
-            f"(simulated: {s.wait_mean:.3g} s); it ignores prefetch, retries and crashes, "
+            f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
+            f"(simulated: {seconds(s.wait_mean)}); it ignores prefetch, retries and crashes, "
             "and is rough at low load."
         )
 

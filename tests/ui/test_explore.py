@@ -133,3 +133,22 @@ def test_a_worker_slider_move_within_the_sweep_shows_a_run_made_before_equal_to_
     assert shown["utilisation"] == f"{direct.utilization:.1%}"
     drawn = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")[:2]]
     assert drawn == [json.loads(pio.to_json(fig))["data"] for fig in explore.figures(trace)]
+
+
+@pytest.fixture(scope="module")
+def hundred_app():
+    """Explore on a pasted scenario of 100 workers, at 7 % utilisation."""
+    at = AppTest.from_file("../../app.py", default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 100\n").run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_an_analytic_wait_far_under_a_millisecond_is_said_as_one(hundred_app):
+    """Allen–Cunneen puts the mean wait at 5e-78 s there: said as under a millisecond, not in
+    exponent notation."""
+    (said,) = [c.value for c in hundred_app.caption if c.value.startswith("Allen–Cunneen")]
+    assert "puts the mean wait at < 0.001 s (simulated: 0.0" in said, said
+    assert "e-" not in said
