@@ -109,13 +109,16 @@ def several(sc: Scenario) -> bool:
 def worker_range(sc: Scenario, pool: str | None = None) -> tuple[int, ...]:
     """About nine worker counts of ``pool`` (default: the first) from the fewest that keep up
     (1 where no rate says) to twice the scenario's, its own count always among them
-    (descriptions say "try workers.count=2×")."""
+    (descriptions say "try workers.count=2×"), in place of the even step's count within half a
+    step of it: each count is a tick on the trade-off's axis, and 100 beside 104 on an axis of
+    8 to 200 printed one over the other (and swept nearly the same run twice)."""
     own = sizing.counts(sc)[pool or sc.worker_pools[0].name]
     most = FIELD_BY_KEY["workers.count"].max  # a pool's count is declared as workers.count
     least = min(analytic.workers_to_keep_up(sc, pool) or 1, most)
     top = min(max(least + 4, 2 * own), most)
-    spread = np.linspace(least, top, 9).round().astype(int).tolist()
-    return tuple(sorted({*spread, own}))
+    spread = np.linspace(least, top, 9)
+    apart = np.abs(spread - own) >= (top - least) / 16  # half of the step of 8
+    return tuple(sorted({*spread[apart].round().astype(int).tolist(), own}))
 
 
 def page() -> None:

@@ -1,6 +1,7 @@
 """The Explore page's sweep plan (what a worker-slider move reuses and what it reruns), and a
 scenario of several pools: a slider per pool, a trade-off per pool, the smallest total."""
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -152,3 +153,20 @@ def test_an_analytic_wait_far_under_a_millisecond_is_said_as_one(hundred_app):
     (said,) = [c.value for c in hundred_app.caption if c.value.startswith("Allen–Cunneen")]
     assert "puts the mean wait at < 0.001 s (simulated: 0.0" in said, said
     assert "e-" not in said
+
+
+def test_the_own_count_takes_the_place_of_a_swept_count_too_near_it_to_read_apart(hundred_app):
+    """100 workers sweep 8 to 200 in steps of 24: 104 would print over 100 on the trade-off's
+    axis, so 100 stands in its place; every tick is at least half a step from the next."""
+    import json
+
+    from ui.explore import worker_range
+
+    counts = worker_range(scenario.load(None).replace(**{"workers.count": 100}))
+    assert counts == (8, 32, 56, 80, 100, 128, 152, 176, 200)
+    (chart,) = [
+        c for c in hundred_app.get("plotly_chart") if "Worker-count trade-off" in c.proto.spec
+    ]
+    ticks = json.loads(chart.proto.spec)["layout"]["xaxis"]["tickvals"]
+    assert ticks == list(counts)
+    assert min(np.diff(ticks)) >= (200 - 8) / 16
