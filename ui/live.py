@@ -18,7 +18,7 @@ from sim.analysis.metrics import execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import Scenario
 from sim.trace import Trace
 from ui import charts, live_setup
 from ui.explore import how_many_workers, simulated
@@ -47,8 +47,7 @@ def page() -> None:
     base = pick("live")
     if base is None:
         return
-    run, scale, probe = live_setup.run_to_start(base)
-    refused = refusal(run)
+    run, scale, probe, refused = live_setup.run_to_start(base)
     if refused:
         st.info(f"{run.name} cannot run live: {refused}")
     session = latest()
@@ -80,18 +79,6 @@ def page() -> None:
         watch(session)
     else:
         review(session)
-
-
-def refusal(sc: Scenario) -> str | None:
-    """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
-    None when it can: said before Start, not after it."""
-    from live.run import check_live
-
-    try:
-        check_live(sc)
-    except ScenarioError as err:
-        return str(err)
-    return None
 
 
 @st.cache_resource
