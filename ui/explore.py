@@ -264,10 +264,13 @@ NODES_FOLLOW = (
 )
 
 
-def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> None:
+def how_many_workers(
+    sc: Scenario, base: Scenario, page: str = "explore", live_p95: float | None = None
+) -> None:
     """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it, per
     pool and task type where the scenario has several; Explore and the Live page (``page``, the
-    widgets' key prefix) both ask this question."""
+    widgets' key prefix) both ask this question, the Live page beside its run's ``live_p95``
+    sojourn."""
     if several(sc):
         size_pools(sc, base, page)
         return
@@ -293,17 +296,41 @@ def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> Non
     st.plotly_chart(fig, key=f"{page}-tradeoff")
     download_figure(fig, f"{page}-tradeoff")
     best = charts.smallest_meeting(points, target)
-    if best is None:
-        st.info(f"No worker count up to {counts[-1]} meets a p95 sojourn of {target:g} s.")
+    said = workers_verdict(best, target, counts[-1], sc.workers.count, live_p95)
+    if live_p95 is not None and live_p95 > target:
+        st.warning(said)
     else:
-        st.success(
-            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
-            f"(this scenario has {sc.workers.count})."
-        )
+        (st.info if best is None else st.success)(said)
     st.caption(
         f"Simulated: {len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks "
         "of this scenario; the band is the 95 % confidence interval over seeds."
     )
+
+
+def workers_verdict(
+    best: int | None, target: float, top: int, own: int, live_p95: float | None = None
+) -> str:
+    """The sweep's answer: the fewest workers (of those swept, up to ``top``) whose simulated
+    p95 sojourn meets ``target``. Beside a live run's own p95 (the Live page) it is said as the
+    simulation's prediction, and a live p95 over the target is said next to it: "4 workers
+    meet 4 s" under a live p95 of 4.16 s read as a contradiction."""
+    if live_p95 is None:
+        if best is None:
+            return f"No worker count up to {top} meets a p95 sojourn of {target:g} s."
+        return (
+            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
+            f"(this scenario has {own})."
+        )
+    if best is None:
+        said = f"Simulation's prediction: no worker count up to {top} meets {target:g} s."
+    else:
+        said = (
+            f"Simulation's prediction: **{best}** workers are the fewest whose p95 sojourn is "
+            f"≤ {target:g} s (this run had {own})."
+        )
+    if live_p95 > target:
+        said += f" This live run's own p95 sojourn, {seconds(live_p95)}, misses the target."
+    return said
 
 
 # the per-type figures Explore shows, each under a header with its unit

@@ -170,3 +170,18 @@ def test_the_own_count_takes_the_place_of_a_swept_count_too_near_it_to_read_apar
     ticks = json.loads(chart.proto.spec)["layout"]["xaxis"]["tickvals"]
     assert ticks == list(counts)
     assert min(np.diff(ticks)) >= (200 - 8) / 16
+
+
+def test_the_sweeps_answer_beside_a_live_run_is_the_simulations_and_names_a_live_miss():
+    from ui.explore import workers_verdict
+
+    explore = workers_verdict(4, 4.0, 8, 4)
+    assert explore.startswith("Smallest worker count whose simulated p95 sojourn is ≤ 4 s: **4**")
+    missed = workers_verdict(4, 4.0, 8, 4, live_p95=4.16)
+    assert missed == (
+        "Simulation's prediction: **4** workers are the fewest whose p95 sojourn is ≤ 4 s "
+        "(this run had 4). This live run's own p95 sojourn, 4.16 s, misses the target."
+    )
+    assert "misses" not in workers_verdict(4, 4.0, 8, 4, live_p95=3.9)
+    none = workers_verdict(None, 4.0, 8, 4, live_p95=9.0)
+    assert none.startswith("Simulation's prediction: no worker count up to 8 meets 4 s.")
