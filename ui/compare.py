@@ -115,8 +115,7 @@ def verdicts(result: Comparison) -> None:
         ],
         hide_index=True,
         height=36 * (len(result.figures) + 1),  # every figure, no scrolling
-        column_config={
-            "figure": st.column_config.TextColumn(width="small"),
+        column_config={  # "figure" as wide as its longest name ("duplicate_executions")
             "sim": st.column_config.NumberColumn(width="small", format="%.4g"),
             "live": st.column_config.NumberColumn(width="small", format="%.4g"),
             "difference": st.column_config.TextColumn(width="small"),

@@ -21,7 +21,7 @@ from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
-from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
+from ui.widgets import Progress, download_figure, export_trace, progress_bar, seconds, share
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
@@ -104,13 +104,16 @@ def several(sc: Scenario) -> bool:
 def worker_range(sc: Scenario, pool: str | None = None) -> tuple[int, ...]:
     """About nine worker counts of ``pool`` (default: the first) from the fewest that keep up
     (1 where no rate says) to twice the scenario's, its own count always among them
-    (descriptions say "try workers.count=2×")."""
+    (descriptions say "try workers.count=2×"), in place of the even step's count within half a
+    step of it: each count is a tick on the trade-off's axis, and 100 beside 104 on an axis of
+    8 to 200 printed one over the other (and swept nearly the same run twice)."""
     own = sizing.counts(sc)[pool or sc.worker_pools[0].name]
     most = FIELD_BY_KEY["workers.count"].max  # a pool's count is declared as workers.count
     least = min(analytic.workers_to_keep_up(sc, pool) or 1, most)
     top = min(max(least + 4, 2 * own), most)
-    spread = np.linspace(least, top, 9).round().astype(int).tolist()
-    return tuple(sorted({*spread, own}))
+    spread = np.linspace(least, top, 9)
+    apart = np.abs(spread - own) >= (top - least) / 16  # half of the step of 8
+    return tuple(sorted({*spread[apart].round().astype(int).tolist(), own}))
 
 
 def page() -> None:
@@ -185,8 +188,8 @@ def headline(sc: Scenario, s: Summary) -> None:
             service_cv(sc.service),
         )
         st.caption(
-            f"Allen–Cunneen's G/G/c approximation puts the mean wait at {approx:.3g} s "
-            f"(simulated: {s.wait_mean:.3g} s); it ignores prefetch, retries and crashes, "
+            f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
+            f"(simulated: {seconds(s.wait_mean)}); it ignores prefetch, retries and crashes, "
             "and is rough at low load."
         )
 
@@ -256,10 +259,13 @@ NODES_FOLLOW = (
 )
 
 
-def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> None:
+def how_many_workers(
+    sc: Scenario, base: Scenario, page: str = "explore", live_p95: float | None = None
+) -> None:
     """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it, per
     pool and task type where the scenario has several; Explore and the Live page (``page``, the
-    widgets' key prefix) both ask this question."""
+    widgets' key prefix) both ask this question, the Live page beside its run's ``live_p95``
+    sojourn."""
     if several(sc):
         size_pools(sc, base, page)
         return
@@ -285,17 +291,41 @@ def how_many_workers(sc: Scenario, base: Scenario, page: str = "explore") -> Non
     st.plotly_chart(fig, key=f"{page}-tradeoff")
     download_figure(fig, f"{page}-tradeoff")
     best = charts.smallest_meeting(points, target)
-    if best is None:
-        st.info(f"No worker count up to {counts[-1]} meets a p95 sojourn of {target:g} s.")
+    said = workers_verdict(best, target, counts[-1], sc.workers.count, live_p95)
+    if live_p95 is not None and live_p95 > target:
+        st.warning(said)
     else:
-        st.success(
-            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
-            f"(this scenario has {sc.workers.count})."
-        )
+        (st.info if best is None else st.success)(said)
     st.caption(
         f"Simulated: {len(counts)} worker counts × {SWEEP_REPS} seeds × {swept.run.tasks} tasks "
         "of this scenario; the band is the 95 % confidence interval over seeds."
     )
+
+
+def workers_verdict(
+    best: int | None, target: float, top: int, own: int, live_p95: float | None = None
+) -> str:
+    """The sweep's answer: the fewest workers (of those swept, up to ``top``) whose simulated
+    p95 sojourn meets ``target``. Beside a live run's own p95 (the Live page) it is said as the
+    simulation's prediction, and a live p95 over the target is said next to it: "4 workers
+    meet 4 s" under a live p95 of 4.16 s read as a contradiction."""
+    if live_p95 is None:
+        if best is None:
+            return f"No worker count up to {top} meets a p95 sojourn of {target:g} s."
+        return (
+            f"Smallest worker count whose simulated p95 sojourn is ≤ {target:g} s: **{best}** "
+            f"(this scenario has {own})."
+        )
+    if best is None:
+        said = f"Simulation's prediction: no worker count up to {top} meets {target:g} s."
+    else:
+        said = (
+            f"Simulation's prediction: **{best}** workers are the fewest whose p95 sojourn is "
+            f"≤ {target:g} s (this run had {own})."
+        )
+    if live_p95 > target:
+        said += f" This live run's own p95 sojourn, {seconds(live_p95)}, misses the target."
+    return said
 
 
 # the per-type figures Explore shows, each under a header with its unit

@@ -14,11 +14,11 @@ from live.session import LiveSession
 from sim import costs, scenario
 from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
-from sim.analysis.metrics import execution_spans, latest_states, queue_length
+from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import Scenario
 from sim.trace import Trace
 from sim.words import counted
 from ui import charts, live_setup
@@ -48,8 +48,7 @@ def page() -> None:
     base = pick("live")
     if base is None:
         return
-    run, scale, probe = live_setup.run_to_start(base)
-    refused = refusal(run)
+    run, scale, probe, refused = live_setup.run_to_start(base)
     if refused:
         st.info(f"{run.name} cannot run live: {refused}")
     session = latest()
@@ -81,18 +80,6 @@ def page() -> None:
         watch(session)
     else:
         review(session)
-
-
-def refusal(sc: Scenario) -> str | None:
-    """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
-    None when it can: said before Start, not after it."""
-    from live.run import check_live
-
-    try:
-        check_live(sc)
-    except ScenarioError as err:
-        return str(err)
-    return None
 
 
 @st.cache_resource
@@ -207,9 +194,10 @@ def draw(session: LiveSession) -> None:
     nodes(session, trace, going)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
-    sizing(session, trace, times)
-    if session.result is not None:
-        finished(session, trace, stopped)
+    summary = None if session.result is None else summarize(trace, session.scenario, engine="live")
+    sizing(session, trace, times, summary)
+    if summary is not None:
+        finished(session, trace, summary, stopped)
         spans = execution_spans(trace)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
@@ -274,9 +262,8 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
     )
 
 
-def finished(session: LiveSession, trace: Trace, stopped: bool) -> None:
-    """The run's headline figures, and whether the Compare page takes it."""
-    s = summarize(trace, session.scenario, engine="live")
+def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> None:
+    """The run's headline figures (``s``), and whether the Compare page takes it."""
     figures_line = (
         f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
         f"unfinished {s.tasks_lost}"
@@ -385,9 +372,12 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             st.caption(f"None open longer than {found.threshold:.3g} s.")
 
 
-def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None:
+def sizing(
+    session: LiveSession, trace: Trace, times: monitor.TaskTimes, summary: Summary | None
+) -> None:
     """Little's law on the live figures, and the fewest workers the simulator says would meet
-    a target p95 sojourn at this scenario's load (once the run is over)."""
+    a target p95 sojourn at this scenario's load, beside the run's own p95 (once the run is
+    over: its ``summary``)."""
     st.subheader("Sizing")
     law = monitor.little(trace, times)
     little_metrics(law.arrival_rate, law.sojourn_mean, law.in_system_mean)
@@ -395,11 +385,11 @@ def sizing(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None
         "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "
         "L tasks in the system on average is the backlog the workers and Redis hold."
     )
-    if session.result is None:
+    if summary is None:
         st.caption("The worker-count sweep comes when the run is over.")
         return
     sc = session.scenario
-    how_many_workers(sc, sc, page="live")
+    how_many_workers(sc, sc, page="live", live_p95=summary.sojourn_p95)
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

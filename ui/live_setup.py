@@ -1,4 +1,5 @@
-"""The Live page's run to start: its size, the time scale this host carries, Celery's costs."""
+"""The Live page's run to start: its size, the time scale this host carries, Celery's costs, and
+whether it can run live at all."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import streamlit as st
 from live import host_cpu
 from sim.analysis.analytic import arrival_rate
 from sim.analysis.compare import SATURATED
-from sim.scenario import Scenario
+from sim.scenario import Scenario, ScenarioError
 from ui.scenario_input import IN_ADDRESS
 
 SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
@@ -28,10 +29,23 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
         st.caption(text)
 
 
-def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
+def refusal(sc: Scenario) -> str | None:
+    """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
+    None when it can: said before Start, not after it."""
+    from live.run import check_live
+
+    try:
+        check_live(sc)
+    except ScenarioError as err:
+        return str(err)
+    return None
+
+
+def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     """The controls above the Start button: the scenario the run replays (and Compare
-    simulates), its time scale, starting where this host's CPUs carry it, and whether to
-    measure this host's Celery costs first."""
+    simulates), its time scale, starting where this host's CPUs carry it, whether to measure
+    this host's Celery costs first, and why it cannot start (``refusal``). What the run asks of
+    the host is said only of a run that can start."""
     c1, c2, c3 = st.columns(3)
     tasks = c1.number_input(
         "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
@@ -53,9 +67,10 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",
     )
-    if rate:
-        host_load(rate, scale, cores)
     run = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
+    refused = refusal(run)
+    if rate and refused is None:
+        host_load(rate, scale, cores)
     own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
     probe = st.radio(
         "Celery's own costs in the simulation",
@@ -70,4 +85,4 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool]:
         "probe at its rate before it, and this page and Compare simulate the run paying what "
         "the probe measured.",
     )
-    return run, scale, probe
+    return run, scale, probe, refused

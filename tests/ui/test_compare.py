@@ -119,3 +119,19 @@ def test_a_run_going_on_is_said_to_be_and_compared_once_it_has_ended(monkeypatch
     at.run()
     assert not at.exception, at.exception
     assert len(at.dataframe) == 1 and not at.info
+
+
+def test_the_figure_column_is_as_wide_as_its_longest_name(monkeypatch):
+    """A fixed "small" width (75 px) cut "duplicate_executions" to "duplicate_executio": the
+    column is left to fit its contents (the grid measures them), the others keep theirs."""
+    import json
+
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
+    at = compare_page(monkeypatch, sc, simulate(sc))
+    assert "duplicate_executions" in list(verdicts(at))
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert "width" not in config.get("figure", {}), config
+    assert config["verdict"]["width"] == "large"

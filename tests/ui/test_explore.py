@@ -1,6 +1,7 @@
 """The Explore page's sweep plan (what a worker-slider move reuses and what it reruns), and a
 scenario of several pools: a slider per pool, a trade-off per pool, the smallest total."""
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -133,3 +134,54 @@ def test_a_worker_slider_move_within_the_sweep_shows_a_run_made_before_equal_to_
     assert shown["utilisation"] == f"{direct.utilization:.1%}"
     drawn = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")[:2]]
     assert drawn == [json.loads(pio.to_json(fig))["data"] for fig in explore.figures(trace)]
+
+
+@pytest.fixture(scope="module")
+def hundred_app():
+    """Explore on a pasted scenario of 100 workers, at 7 % utilisation."""
+    at = AppTest.from_file("../../app.py", default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 100\n").run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_an_analytic_wait_far_under_a_millisecond_is_said_as_one(hundred_app):
+    """Allen–Cunneen puts the mean wait at 5e-78 s there: said as under a millisecond, not in
+    exponent notation."""
+    (said,) = [c.value for c in hundred_app.caption if c.value.startswith("Allen–Cunneen")]
+    assert "puts the mean wait at < 0.001 s (simulated: 0.0" in said, said
+    assert "e-" not in said
+
+
+def test_the_own_count_takes_the_place_of_a_swept_count_too_near_it_to_read_apart(hundred_app):
+    """100 workers sweep 8 to 200 in steps of 24: 104 would print over 100 on the trade-off's
+    axis, so 100 stands in its place; every tick is at least half a step from the next."""
+    import json
+
+    from ui.explore import worker_range
+
+    counts = worker_range(scenario.load(None).replace(**{"workers.count": 100}))
+    assert counts == (8, 32, 56, 80, 100, 128, 152, 176, 200)
+    (chart,) = [
+        c for c in hundred_app.get("plotly_chart") if "Worker-count trade-off" in c.proto.spec
+    ]
+    ticks = json.loads(chart.proto.spec)["layout"]["xaxis"]["tickvals"]
+    assert ticks == list(counts)
+    assert min(np.diff(ticks)) >= (200 - 8) / 16
+
+
+def test_the_sweeps_answer_beside_a_live_run_is_the_simulations_and_names_a_live_miss():
+    from ui.explore import workers_verdict
+
+    explore = workers_verdict(4, 4.0, 8, 4)
+    assert explore.startswith("Smallest worker count whose simulated p95 sojourn is ≤ 4 s: **4**")
+    missed = workers_verdict(4, 4.0, 8, 4, live_p95=4.16)
+    assert missed == (
+        "Simulation's prediction: **4** workers are the fewest whose p95 sojourn is ≤ 4 s "
+        "(this run had 4). This live run's own p95 sojourn, 4.16 s, misses the target."
+    )
+    assert "misses" not in workers_verdict(4, 4.0, 8, 4, live_p95=3.9)
+    none = workers_verdict(None, 4.0, 8, 4, live_p95=9.0)
+    assert none.startswith("Simulation's prediction: no worker count up to 8 meets 4 s.")

@@ -140,3 +140,24 @@ def test_the_latest_run_names_its_scenario_and_a_simulated_only_one_cannot_start
     assert at.button(key="live-start").disabled
     at.sidebar.selectbox(key="live-name").set_value("scraping").run()
     assert not at.button(key="live-start").disabled
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_sizing_is_said_as_the_simulations_and_a_live_p95_over_the_target_beside_it(
+    monkeypatch,
+):
+    """After a run, the fewest workers meeting the target is the simulation's prediction; a
+    live p95 over the target is said in the same box, which warns, and not when it meets it."""
+    from sim.analysis.runs import summarize
+
+    session = simulated_run()
+    p95 = summarize(session.result, session.scenario, engine="live").sojourn_p95
+    at = live_page_showing(session, monkeypatch)
+    target = next(n for n in at.number_input if n.label == "Target p95 sojourn (s)")
+    target.set_value(round(p95 * 0.9, 2)).run()
+    (said,) = [w.value for w in at.warning if w.value.startswith("Simulation's prediction")]
+    assert f"This live run's own p95 sojourn, {p95:.3g} s, misses the target." in said, said
+    assert not [s.value for s in at.success if "prediction" in s.value]
+    target.set_value(round(p95 * 1.1, 2)).run()
+    (said,) = [s.value for s in at.success if s.value.startswith("Simulation's prediction")]
+    assert "misses" not in said and "(this run had 4)" in said

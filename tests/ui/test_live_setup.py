@@ -32,3 +32,25 @@ def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
     at.select_slider(key="live-scale").set_value(1.0).run()
     at.number_input(key="live-tasks").set_value(100).run()
     assert at.select_slider(key="live-scale").value == 1.0  # the user's choice stays
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
+    """node_autoscale_cycle is simulated only: Start is disabled with the reason, and no
+    caption weighs the CPU load of a run that cannot happen."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import APP
+
+    def host_said(at) -> list[str]:
+        return [e.value for e in (*at.caption, *at.warning) if "of this host's" in e.value]
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert len(host_said(at)) == 1
+    at.sidebar.selectbox(key="live-name").set_value("node_autoscale_cycle").run()
+    assert not at.exception
+    assert any("cannot run live" in i.value for i in at.info)
+    assert at.button(key="live-start").disabled
+    assert host_said(at) == []

@@ -44,3 +44,13 @@ def test_a_cached_function_moves_a_progress_bar_and_a_cache_hit_replays_none_of_
     assert not at.exception
     assert at.session_state["calls"] == [[1, 2, 3], []]
     assert not at.get("progress")  # emptied once the work is done
+
+
+def test_a_time_under_a_millisecond_is_said_as_a_bound_not_in_exponent_notation():
+    from ui.widgets import seconds
+
+    assert seconds(5.03e-78) == "< 0.001 s"
+    assert seconds(0.0) == "0 s"  # a wait that did not happen is exactly none
+    assert seconds(0.001) == "0.001 s"
+    assert seconds(0.00798) == "0.00798 s"
+    assert seconds(2.994) == "2.99 s"
