@@ -277,7 +277,9 @@ def live_panels_after_the_run(app, s) -> None:
     assert any(e.label.startswith("Stuck tasks") for e in app.expander)
     shown = metrics(app)
     assert shown["L (time-average in system)"] == shown["λ·W"]  # a complete run
-    assert any("worker count" in e.value for e in [*app.success, *app.info])
+    target = next(n.value for n in app.number_input if n.label == "Target p95 sojourn (s)")
+    said = [e.value for e in [*app.success, *app.info, *app.warning] if "prediction" in e.value]
+    assert len(said) == 1 and ("misses the target" in said[0]) == (s.sojourn_p95 > target)
 
 
 @pytest.mark.live
