@@ -118,7 +118,7 @@ class HostCosts:
         if self.process_start is not None:
             for pool in sc.worker_pools:
                 if pool.workers.autoscale_max:
-                    fields[sc.pool_field(pool, "process_start")] = self.process_start
+                    fields[sc.pool_field(pool.name, "process_start")] = self.process_start
         return fields
 
     def describe(self) -> str:

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -62,22 +63,23 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
 def check_live(sc: Scenario) -> None:
     """Refuse what only the simulator models, in any pool, saying which field to change."""
     for pool in sc.worker_pools:
-        w, field = pool.workers, f"pools.{pool.name}." if sc.pools else "workers."
+        w, field = pool.workers, partial(sc.pool_field, pool.name)
         if w.deploy_every:
             raise ScenarioError(
-                f"{field}deploy_every = {w.deploy_every:g}: rolling deploys are simulated only; "
-                f"a live run keeps its workers up. Set {field}deploy_every = 0 to run it live."
+                f"{field('deploy_every')} = {w.deploy_every:g}: rolling deploys are simulated "
+                f"only; a live run keeps its workers up. Set {field('deploy_every')} = 0 to run "
+                "it live."
             )
         if w.node_autoscaled:
             raise ScenarioError(
-                f"{field}node_autoscaler = {w.node_autoscaler!r}: adding and removing worker "
+                f"{field('node_autoscaler')} = {w.node_autoscaler!r}: adding and removing worker "
                 "nodes is simulated only; a live run keeps its nodes. Set "
-                f"{field}node_autoscaler = 'none' to run it live."
+                f"{field('node_autoscaler')} = 'none' to run it live."
             )
         if w.cores:
             raise ScenarioError(
-                f"{field}cores = {w.cores}: live tasks sleep rather than compute, so CPU "
-                f"contention is simulated only. Set {field}cores = 0 to run it live."
+                f"{field('cores')} = {w.cores}: live tasks sleep rather than compute, so CPU "
+                f"contention is simulated only. Set {field('cores')} = 0 to run it live."
             )
 
 

@@ -138,7 +138,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if sc.pools
             else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
         )
-    key = sweep.count_key(sc, args.pool)
+    key = sc.pool_field(args.pool, "count")
     swept = [p for p in sc.worker_pools if not sc.pools or p.name == args.pool]
     if swept and swept[0].workers.node_autoscaled:
         w, field = swept[0].workers, key.rpartition(".")[0]

@@ -72,7 +72,7 @@ def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
     }
     for pool in scenario.worker_pools:
         for name in POOL_COSTS:
-            changes[scenario.pool_field(pool, name)] = getattr(pool.workers, name) / time_scale
+            changes[scenario.pool_field(pool.name, name)] = getattr(pool.workers, name) / time_scale
     return scenario.replace(**changes)
 
 

@@ -145,10 +145,10 @@ class Scenario:
         pools = self.worker_pools
         return tuple((self.node_name(p, i + 1), p) for p in pools for i in range(p.workers.count))
 
-    def pool_field(self, pool: Pool, name: str) -> str:
-        """The dotted key of ``pool``'s worker field ``name``: ``workers.name`` without
-        ``[[pools]]``, ``pools.<pool>.name`` with them."""
-        return f"pools.{pool.name}.{name}" if self.pools else f"workers.{name}"
+    def pool_field(self, pool: str | None, name: str) -> str:
+        """The dotted key of worker field ``name`` of the pool named ``pool``: ``workers.name``
+        without ``[[pools]]`` (whatever ``pool``), ``pools.<pool>.name`` with them."""
+        return f"pools.{pool}.{name}" if self.pools else f"workers.{name}"
 
     def node_name(self, pool: Pool, number: int) -> str:
         """The name of a pool's ``number``-th node (from 1), a node autoscaler's added ones too."""

@@ -31,7 +31,7 @@ def autoscales(sc: Scenario) -> bool:
 
 
 def _key(sc: Scenario, pool: Pool):
-    return lambda name: sc.pool_field(pool, name)
+    return lambda name: sc.pool_field(pool.name, name)
 
 
 def policies(sc: Scenario) -> dict[str, dict[str, float]]:

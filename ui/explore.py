@@ -14,7 +14,7 @@ from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import summarize
-from sim.analysis.sweep import SweepPoint, count_key, sweep
+from sim.analysis.sweep import SweepPoint, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -242,10 +242,10 @@ def sweep_plan(
     pool = pool or sc.worker_pools[0].name
     fixed = [pool] if sizing.coupled(sc) else list(sizing.counts(sc))
     own = sizing.counts(base)
-    anchored = sc.replace(**{count_key(sc, p): own[p] for p in fixed})
+    anchored = sc.replace(**{sc.pool_field(p, "count"): own[p] for p in fixed})
     counts = worker_range(anchored, pool)
     if not counts[0] <= sizing.counts(sc)[pool] <= counts[-1]:
-        anchored = sc.replace(**{count_key(sc, p): own[p] for p in fixed if p != pool})
+        anchored = sc.replace(**{sc.pool_field(p, "count"): own[p] for p in fixed if p != pool})
         counts = worker_range(anchored, pool)
     if not sc.run.duration:
         anchored = anchored.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)})

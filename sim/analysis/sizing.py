@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sim.analysis.metrics import Summary
-from sim.analysis.sweep import Estimate, count_key, estimate, replications, sweep_field
+from sim.analysis.sweep import Estimate, estimate, replications, sweep_field
 from sim.scenario import Scenario
 
 FIGURES = ("sojourn_p95", "wait_p95")  # what a target can be set on
@@ -62,7 +62,7 @@ def pool_curve(
 ) -> PoolCurve:
     """``pool``'s count at each of ``values``, every other field fixed, on common random
     numbers (``sweep_field``)."""
-    runs = sweep_field(scenario, count_key(scenario, pool), list(values), reps, processes)
+    runs = sweep_field(scenario, scenario.pool_field(pool, "count"), list(values), reps, processes)
     types = serves(scenario)[pool]
 
     def per_count(pick: Callable[[Summary], float]) -> tuple[Estimate, ...]:
@@ -127,7 +127,7 @@ def mean_figure(
     scenario: Scenario, at: dict[str, int], figure: str, reps: int = 3
 ) -> dict[str, float]:
     """Each task type's ``figure`` at the pool counts ``at``, the mean over ``reps`` seeds."""
-    changed = scenario.replace(**{count_key(scenario, p): c for p, c in at.items()})
+    changed = scenario.replace(**{scenario.pool_field(p, "count"): c for p, c in at.items()})
     runs = replications(changed, reps, processes=1)
     return {t: sum(s.by_task[t][figure] for s in runs) / reps for t in runs[0].by_task}
 

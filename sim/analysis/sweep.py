@@ -152,11 +152,6 @@ def reps_for(e: Estimate, reps: int, within: float = 0.05) -> int:
     return max(reps, math.ceil(reps * (half / (within * e.mean)) ** 2))
 
 
-def count_key(scenario: Scenario, pool: str | None = None) -> str:
-    """The dotted field of ``pool``'s worker count: ``workers.count`` without ``[[pools]]``."""
-    return f"pools.{pool}.count" if scenario.pools else "workers.count"
-
-
 def sweep(
     scenario: Scenario,
     workers: list[int],
@@ -167,7 +162,9 @@ def sweep(
 ) -> list[SweepPoint]:
     """Every worker count (of ``pool``, with ``[[pools]]``) × ``reps`` replications, each figure
     as an ``Estimate``."""
-    runs = sweep_field(scenario, count_key(scenario, pool), workers, reps, processes, progress)
+    runs = sweep_field(
+        scenario, scenario.pool_field(pool, "count"), workers, reps, processes, progress
+    )
     return points(workers, runs)
 
 

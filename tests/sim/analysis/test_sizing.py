@@ -15,8 +15,8 @@ def test_each_pool_serves_the_types_routed_to_its_queues():
     assert sizing.serves(EXAMPLE) == {"fast": ("thumbnail",), "slow": ("report",)}
     assert sizing.serves(SHARED) == {"fast": ("thumbnail",), "slow": ("thumbnail", "report")}
     assert not sizing.coupled(EXAMPLE) and sizing.coupled(SHARED)
-    assert sizing.count_key(EXAMPLE, "slow") == "pools.slow.count"
-    assert sizing.count_key(scenario.load("scenarios/mmc.toml"), "workers") == "workers.count"
+    assert EXAMPLE.pool_field("slow", "count") == "pools.slow.count"
+    assert scenario.load("scenarios/mmc.toml").pool_field("workers", "count") == "workers.count"
 
 
 def curve(p95: list[float]) -> sizing.PoolCurve:
