@@ -165,24 +165,29 @@ def by_workers(points: list[SweepPoint], y: list[float], colour: str) -> dict:
     return dict(type="scatter", x=x, y=y, mode="lines+markers", line=dict(color=colour))
 
 
+def band(x: list, high: list[float], low: list[float], colour: str) -> dict:
+    """A confidence band: the area from ``low`` to ``high`` over ``x``, no line and no markers
+    (plotly marks the points of a trace of fewer than 20, dots at a band's corners)."""
+    return dict(
+        type="scatter",
+        x=x + x[::-1],
+        y=high + low[::-1],
+        mode="lines",
+        fill="toself",
+        fillcolor=colour,
+        line=dict(width=0),
+        opacity=0.2,
+        hoverinfo="skip",
+    )
+
+
 def _sojourn_p95(points: list[SweepPoint], analytic: dict[int, float] | None) -> list[dict]:
     """The simulated p95 sojourn with its confidence band, and Erlang C's where it applies."""
     workers = [p.workers for p in points]
     traces = []
     if points and points[0].sojourn_p95.low is not None:
-        traces.append(
-            dict(
-                type="scatter",
-                x=workers + workers[::-1],
-                y=[p.sojourn_p95.high for p in points] + [p.sojourn_p95.low for p in points][::-1],
-                fill="toself",
-                fillcolor=SOJOURN,
-                line=dict(width=0),
-                opacity=0.2,
-                name="95 % CI",
-                hoverinfo="skip",
-            )
-        )
+        high, low = [p.sojourn_p95.high for p in points], [p.sojourn_p95.low for p in points]
+        traces.append(dict(band(workers, high, low, SOJOURN), name="95 % CI"))
     mean = by_workers(points, [p.sojourn_p95.mean for p in points], SOJOURN)
     traces.append(dict(mean, name="p95 sojourn (simulated)"))
     if analytic:

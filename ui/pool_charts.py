@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from sim.analysis.frontier import FrontierPoint
 from sim.analysis.sizing import PoolCurve
-from ui.charts import UTILISATION, UTILISATION_AXIS, hline, marked, vline
+from ui.charts import UTILISATION, UTILISATION_AXIS, band, hline, marked, vline
 
 # one colour per task type, none of them the utilisation's orange
 TYPE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -26,16 +26,8 @@ def pool_tradeoff(
     for i, (name, estimates) in enumerate(curve.figures[figure].items()):
         colour = TYPE_COLOURS[i % len(TYPE_COLOURS)]
         if estimates and estimates[0].low is not None:
-            fig.add_scatter(
-                x=x + x[::-1],
-                y=[e.high for e in estimates] + [e.low for e in estimates][::-1],
-                fill="toself",
-                fillcolor=colour,
-                line=dict(width=0),
-                opacity=0.2,
-                showlegend=False,
-                hoverinfo="skip",
-            )
+            high, low = [e.high for e in estimates], [e.low for e in estimates]
+            fig.add_trace(dict(band(x, high, low, colour), showlegend=False))
         fig.add_scatter(
             x=x,
             y=[e.mean for e in estimates],

@@ -101,3 +101,17 @@ def test_the_cost_frontier_joins_its_points_by_cost_and_goes_log_when_p95s_are_f
     assert fig.layout.annotations[0].y == 1.0 and fig.layout.shapes[0].y0 == 10.0  # log10
     near = cost_frontier(points[1:], "node_seconds", 10.0)
     assert near.layout.yaxis.type == "linear"
+
+
+def test_a_confidence_band_of_few_points_has_no_markers_at_its_corners():
+    """Plotly marks the points of a trace of fewer than 20 unless told: a band is an area."""
+    from sim import scenario
+    from sim.analysis.sweep import sweep
+    from ui.charts import tradeoff
+
+    points = sweep(scenario.load("scenarios/mmc.toml", ["run.tasks=200"]), [4, 5], reps=2)
+    (ci,) = [t for t in tradeoff(points, 4.0).data if t.name == "95 % CI"]
+    assert ci.mode == "lines" and ci.fill == "toself" and len(ci.x) == 4
+    assert list(ci.y) == [p.sojourn_p95.high for p in points] + [
+        p.sojourn_p95.low for p in points[::-1]
+    ]
