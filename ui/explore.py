@@ -307,8 +307,9 @@ def workers_verdict(
 ) -> str:
     """The sweep's answer: the fewest workers (of those swept, up to ``top``) whose simulated
     p95 sojourn meets ``target``. Beside a live run's own p95 (the Live page) it is said as the
-    simulation's prediction, and a live p95 over the target is said next to it: "4 workers
-    meet 4 s" under a live p95 of 4.16 s read as a contradiction."""
+    simulation's prediction, and whether the live run's own p95 met the target is said next to
+    it: "4 workers meet 4 s" under a live p95 of 4.16 s read as a contradiction, and a run
+    that met the target beside a prediction of more workers as one too."""
     if live_p95 is None:
         if best is None:
             return f"No worker count up to {top} meets a p95 sojourn of {target:g} s."
@@ -323,9 +324,8 @@ def workers_verdict(
             f"Simulation's prediction: **{best}** workers are the fewest whose p95 sojourn is "
             f"≤ {target:g} s (this run had {own})."
         )
-    if live_p95 > target:
-        said += f" This live run's own p95 sojourn, {seconds(live_p95)}, misses the target."
-    return said
+    met = "misses" if live_p95 > target else "meets"
+    return f"{said} This live run's own p95 sojourn, {seconds(live_p95)}, {met} the target."
 
 
 # the per-type figures Explore shows, each under a header with its unit
