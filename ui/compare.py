@@ -99,7 +99,10 @@ AGAIN = (
 
 
 def verdicts(result: Comparison) -> None:
-    """Every figure, sim beside live, with its difference and verdict, none scrolled away."""
+    """Every figure, sim beside live, with its difference and verdict, none scrolled away; a
+    miss names its likely cause by number, the causes written out in full beneath (a sentence
+    in a table's cell is cut at the column's edge)."""
+    causes = list(dict.fromkeys(f.likely_cause for f in result.figures if not f.ok))
     st.dataframe(
         [
             {
@@ -109,7 +112,7 @@ def verdicts(result: Comparison) -> None:
                 "difference": f"{f.relative_difference:+.0%}"
                 if f.relative_difference is not None
                 else "",
-                "verdict": "ok" if f.ok else f"miss: {f.likely_cause}",
+                "verdict": "ok" if f.ok else f"miss: cause {causes.index(f.likely_cause) + 1}",
             }
             for f in result.figures
         ],
@@ -119,9 +122,11 @@ def verdicts(result: Comparison) -> None:
             "sim": st.column_config.NumberColumn(width="small", format="%.4g"),
             "live": st.column_config.NumberColumn(width="small", format="%.4g"),
             "difference": st.column_config.TextColumn(width="small"),
-            "verdict": st.column_config.TextColumn(width="large"),
+            "verdict": st.column_config.TextColumn(width="medium"),
         },
     )
+    if causes:
+        st.markdown("\n".join(f"{n}. {cause}" for n, cause in enumerate(causes, 1)))
 
 
 def distributions(sim: Trace, live: Trace) -> None:
