@@ -45,7 +45,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     """The controls above the Start button: the scenario the run replays (and Compare
     simulates), its time scale, starting where this host's CPUs carry it, whether to measure
     this host's Celery costs first, and why it cannot start (``refusal``). What the run asks of
-    the host is said only of a run that can start."""
+    the host, and whether to measure it first, are asked only of a run that can start."""
     c1, c2, c3 = st.columns(3)
     tasks = c1.number_input(
         "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
@@ -69,7 +69,9 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     )
     run = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
     refused = refusal(run)
-    if rate and refused is None:
+    if refused is not None:
+        return run, scale, False, refused
+    if rate:
         host_load(rate, scale, cores)
     own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
     probe = st.radio(
@@ -85,4 +87,4 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         "probe at its rate before it, and this page and Compare simulate the run paying what "
         "the probe measured.",
     )
-    return run, scale, probe, refused
+    return run, scale, probe, None

@@ -48,9 +48,10 @@ def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.sidebar.radio(key="page").set_value("Live").run()
-    assert len(host_said(at)) == 1
+    assert len(host_said(at)) == 1 and at.radio(key="live-probe")
     at.sidebar.selectbox(key="live-name").set_value("node_autoscale_cycle").run()
     assert not at.exception
     assert any("cannot run live" in i.value for i in at.info)
     assert at.button(key="live-start").disabled
     assert host_said(at) == []
+    assert not [r for r in at.radio if r.key == "live-probe"]  # no costs to measure for it
