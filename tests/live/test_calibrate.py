@@ -66,6 +66,9 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
         "overhead.record": fit["record"],
         "overhead.handover_late": fit["handover"],
     }
+    said = scenario.load(out).description  # what it is now, not mmc's "without Celery's costs"
+    assert said.startswith("mmc with Celery's costs fitted by queuelab calibrate on a live run")
+    fitted["description"] = said
     raw = scenario.load("scenarios/mmc.toml", [*BASE, "workers.count=4", "arrivals.rate=2.4"])
     assert scenario.load(out) == scenario.load("scenarios/mmc.toml").replace(**fitted)
     calibrated = scenario.load(out, [*BASE, "workers.count=4", "arrivals.rate=2.4"])
