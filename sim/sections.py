@@ -424,15 +424,17 @@ RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
 
 def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
     """Celery's rate-limit string in tasks per second: ``"10/s"``, ``"100/m"``, ``"5/h"``, or a
-    bare number (per second, as ``celery.utils.time.rate`` reads it)."""
+    bare number (per second, as ``celery.utils.time.rate`` reads it). Within ``arrivals.rate``'s
+    range, as every rate: '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the
+    scenario's bounds keep finite."""
     number, _, unit = text.partition("/")
     try:
         rate = float(number) / RATE_UNITS[unit or "s"]
     except (ValueError, KeyError):
         rate = -1.0
-    if not 0 < rate <= MAX_RATE:
+    if not 1 / MAX_SECONDS <= rate <= MAX_RATE:
         raise ScenarioError(
-            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h' (a number "
-            "above 0 per s, m or h)"
+            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h', a number "
+            f"per s, m or h from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s"
         )
     return rate
