@@ -214,6 +214,16 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             + ["--set", "seed=9223372036854775807"],
             "runs seeds up to 9223372036854775808",
         ),
+        # an autoscaler's timer that ticked every 30 s until processes 1e9 s late came up
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=50"]
+            + ["--set", "workers.autoscale_max=4", "--set", "workers.process_start=1e9"],
+            "fired more than 15,000 times, every workers.autoscale_keepalive = 30s",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "workers.autoscale_keepalive=5e-324"],
+            "workers.autoscale_keepalive = 5e-324 is out of range: must be a number >= 1e-06",
+        ),
         # OverflowError tracebacks, and an Erlang B loop that never ended
         (
             ["analytic", "--rate", "1e308", "--service-mean", "1e308", "--workers", "2"],
