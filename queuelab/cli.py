@@ -70,8 +70,20 @@ def _check_trace_path(path: str | None) -> None:
         _check_output(path, "--trace", (".csv", ".parquet"))
 
 
+def _at_time_scale(sc: scenario.Scenario, time_scale: float) -> scenario.Scenario:
+    """``sc`` paying Celery's costs at ``time_scale``, the flag named when that takes a cost
+    past its field's range (the error named only the field, which the user had not set)."""
+    try:
+        return costs.at_time_scale(sc, time_scale)
+    except scenario.ScenarioError as err:
+        raise BadInput(
+            f"--time-scale {time_scale:g} divides Celery's wall-clock costs into scenario "
+            f"seconds past their range ({err}); use a larger --time-scale"
+        ) from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    sc = costs.at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
+    sc = _at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))

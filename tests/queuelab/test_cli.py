@@ -214,6 +214,11 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             + ["--set", "seed=9223372036854775807"],
             "runs seeds up to 9223372036854775808",
         ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--time-scale", "1e-300"],
+            "--time-scale 1e-300 divides Celery's wall-clock costs into scenario seconds past "
+            "their range (overhead.handover = 1e+298 is out of range: must be a number >= 0",
+        ),
         # an autoscaler's timer that ticked every 30 s until processes 1e9 s late came up
         (
             ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=50"]
