@@ -66,12 +66,24 @@ def _warn_if_overloaded(sc: scenario.Scenario) -> None:
 
 
 def _check_trace_path(path: str | None) -> None:
-    if path:
+    if path is not None:
         _check_output(path, "--trace", (".csv", ".parquet"))
 
 
+def _at_time_scale(sc: scenario.Scenario, time_scale: float) -> scenario.Scenario:
+    """``sc`` paying Celery's costs at ``time_scale``, the flag named when that takes a cost
+    past its field's range (the error named only the field, which the user had not set)."""
+    try:
+        return costs.at_time_scale(sc, time_scale)
+    except scenario.ScenarioError as err:
+        raise BadInput(
+            f"--time-scale {time_scale:g} divides Celery's wall-clock costs into scenario "
+            f"seconds past their range ({err}); use a larger --time-scale"
+        ) from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    sc = costs.at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
+    sc = _at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
     seed = sc.seed if args.seed is None else args.seed
     _check_trace_path(args.trace)
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
@@ -96,9 +108,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_seeds(seed: int, reps: int) -> None:
+    """Replications run at seeds ``seed`` … ``seed + reps - 1``: the last must be a seed too, one
+    that ``--seed`` takes to run that replication alone."""
+    top = scenario.FIELD_BY_KEY["seed"].max
+    if seed + reps - 1 > top:
+        raise BadInput(
+            f"--reps {reps} from seed {seed} runs seeds up to {seed + reps - 1}, but a seed must "
+            f"be <= {top}: lower the seed or --reps"
+        )
+
+
 def _simulate_replicated(sc: scenario.Scenario, args: argparse.Namespace) -> int:
     if args.trace:
         raise BadInput("--trace with --reps: a trace is one run; drop one of them")
+    _check_seeds(sc.seed, args.reps)
     bar = ProgressBar("simulating", "runs")
     estimates = sweep.replicated(sweep.replications(sc, args.reps, progress=bar))
     bar.close()
@@ -139,6 +163,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
         )
     key = sc.pool_field(args.pool, "count")
+    _check_seeds(sc.seed, args.reps)
     swept = [p for p in sc.worker_pools if not sc.pools or p.name == args.pool]
     if swept and swept[0].workers.node_autoscaled:
         w, field = swept[0].workers, key.rpartition(".")[0]

@@ -11,8 +11,11 @@ import math
 import urllib.parse
 
 from sim import scenario
+from sim.sections import MAX_CV, MAX_RATE, MAX_SECONDS
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+MAX_REPS = 100_000  # replications of one point: past it a typo, whose job list would fill memory
+MAX_SERVERS = 1_000_000  # analytic --workers: Erlang B is a loop over them (5 s at this many)
 
 
 def _positive_int_list(text: str) -> list[int]:
@@ -25,20 +28,36 @@ def _positive_int_list(text: str) -> list[int]:
     return values
 
 
-def _positive(kind, least: str = "> 0"):
-    """An argparse type: a ``kind`` number that is finite and ``least`` ("> 0" or ">= 0")."""
+def _positive(kind, least: str = "> 0", most: float | None = None):
+    """An argparse type: a ``kind`` number that is finite, ``least`` ("> 0" or ">= 0") and at
+    most ``most`` where given (past it the arithmetic overflows or the work never ends)."""
     what = "a whole number" if kind is int else "a finite number"
+    top = "" if most is None else f" and <= {most}" if kind is int else f" and <= {most:g}"
+    allowed = f"{what} {least}{top}"
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not math.isfinite(value) or value < 0 or (least == "> 0" and value == 0):
-            raise argparse.ArgumentTypeError(f"{text!r}: must be {what} {least}")
+        if (
+            not math.isfinite(value)
+            or value < 0
+            or (least == "> 0" and value == 0)
+            or (most is not None and value > most)
+        ):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {allowed}")
         return value
 
     return parse
+
+
+def _path(text: str) -> str:
+    """A file named on the command line: an empty name (an unset shell variable, say) is
+    refused, where it read as no file at all or as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name: give a path")
+    return text
 
 
 def _field_flag(key: str):
@@ -58,7 +77,10 @@ def _field_flag(key: str):
 def _redis_url(text: str) -> str:
     """A Redis URL, checked before anything starts: redis-py would refuse it later, with a
     traceback, after workers and a private redis-server are already up."""
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as err:  # 'redis://[::1': argparse said "invalid _redis_url value"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Redis URL: {err}") from None
     if parts.scheme not in REDIS_SCHEMES:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a Redis URL: use redis://HOST[:PORT][/DB], rediss://… (TLS) "
@@ -72,7 +94,7 @@ def _redis_url(text: str) -> str:
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", help="scenario TOML file (see scenarios/)")
+    p.add_argument("scenario", type=_path, help="scenario TOML file (see scenarios/)")
     p.add_argument(
         "--set",
         action="append",
@@ -109,7 +131,7 @@ def _simulate(sub) -> None:
     p = sub.add_parser("simulate", help="run the SimPy model of a scenario")
     _scenario_args(p)
     p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
-    p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
+    p.add_argument("--trace", type=_path, help="write the trace to FILE (.csv or .parquet)")
     p.add_argument(
         "--time-scale",
         type=_positive(float),
@@ -120,7 +142,7 @@ def _simulate(sub) -> None:
     )
     p.add_argument(
         "--reps",
-        type=_positive(int),
+        type=_positive(int, most=MAX_REPS),
         default=1,
         help="replications at seeds SEED, SEED+1, …: each figure's mean and 95 %% interval",
     )
@@ -135,7 +157,9 @@ def _sweep(sub) -> None:
         "--pool",
         help="with [[pools]]: the pool whose worker count --workers gives (the others stay)",
     )
-    p.add_argument("--reps", type=_positive(int), default=5, help="replications per point")
+    p.add_argument(
+        "--reps", type=_positive(int, most=MAX_REPS), default=5, help="replications per point"
+    )
     p.add_argument(
         "--redis-url",
         type=_redis_url,
@@ -167,7 +191,7 @@ def _live(sub) -> None:
             "shows up divided by the scale."
         ),
     )
-    p.add_argument("--trace", help="write the trace to FILE (.csv or .parquet)")
+    p.add_argument("--trace", type=_path, help="write the trace to FILE (.csv or .parquet)")
     p.add_argument("--json", action="store_true")
 
 
@@ -215,7 +239,9 @@ def _calibrate(sub) -> None:
         "times are known, so the rest is overhead), and write the scenario with them to --out. "
         "Simulate that file at other worker counts or rates.",
     )
-    p.add_argument("--out", required=True, help="calibrated scenario file to write (.toml)")
+    p.add_argument(
+        "--out", type=_path, required=True, help="calibrated scenario file to write (.toml)"
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -226,7 +252,7 @@ def _record(sub) -> None:
     )
     p.add_argument("--redis-url", type=_redis_url, required=True, help="the deployment's broker")
     p.add_argument("--duration", type=_positive(float), default=60.0, help="seconds to listen")
-    p.add_argument("--out", required=True, help="scenario file to write (.toml)")
+    p.add_argument("--out", type=_path, required=True, help="scenario file to write (.toml)")
     p.add_argument("--json", action="store_true")
 
 
@@ -268,19 +294,25 @@ def _lessons(sub) -> None:
 
 def _analytic(sub) -> None:
     p = sub.add_parser("analytic", help="M/M/c figures by Erlang C and Little's law")
-    p.add_argument("--rate", type=_positive(float), required=True, help="arrivals per second")
-    p.add_argument("--service-mean", type=_positive(float), required=True, help="seconds")
-    p.add_argument("--workers", type=_positive(int), required=True, help="servers c")
+    p.add_argument(
+        "--rate", type=_positive(float, most=MAX_RATE), required=True, help="arrivals per second"
+    )
+    p.add_argument(
+        "--service-mean", type=_positive(float, most=MAX_SECONDS), required=True, help="seconds"
+    )
+    p.add_argument(
+        "--workers", type=_positive(int, most=MAX_SERVERS), required=True, help="servers c"
+    )
     p.add_argument(
         "--service-cv",
-        type=_positive(float, ">= 0"),
+        type=_positive(float, ">= 0", MAX_CV),
         default=1.0,
         help="service-time coefficient of variation (1 = exponential); either cv away from 1 "
         "adds the Allen-Cunneen G/G/c mean wait",
     )
     p.add_argument(
         "--arrival-cv",
-        type=_positive(float, ">= 0"),
+        type=_positive(float, ">= 0", MAX_CV),
         default=1.0,
         help="inter-arrival coefficient of variation (1 = Poisson)",
     )
@@ -289,8 +321,8 @@ def _analytic(sub) -> None:
 
 def _check(sub) -> None:
     p = sub.add_parser("check", help="check a trace against the invariants; exit 1 if violated")
-    p.add_argument("trace", help="trace file (.csv or .parquet)")
-    p.add_argument("--scenario", help="the scenario that made it, for its own rules")
+    p.add_argument("trace", type=_path, help="trace file (.csv or .parquet)")
+    p.add_argument("--scenario", type=_path, help="the scenario that made it, for its own rules")
     p.add_argument("--set", action="append", default=[], metavar="K=V")
     p.add_argument("--seed", type=_field_flag("seed"), help="seed the trace was made with")
     p.add_argument("--json", action="store_true")

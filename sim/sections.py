@@ -34,12 +34,20 @@ MAX_RATE = 1e9  # tasks per second; its inverse is the least rate, one task per 
 MAX_CV = 100.0  # any spread; cv**2 overflows near 1e154, and 100 is already extreme
 MAX_RESULT_BYTES = 512 * 1024**2  # Redis's largest string value
 MAX_POOL = 10000  # workers, slots per worker, cores per machine, prefetch multiplier
+# a timer's least period, the clock's step at MAX_SECONDS: a keepalive of 5e-324 overflowed the
+# count of its ticks, and one of 1e-12 would tick 1e12 times a second of the run
+MIN_PERIOD = 1e-6
 
 
 def seconds(default: Any, meaning: str, positive: bool = False) -> Any:
     """A span of scenario time: at least zero, or above it when ``positive``."""
     lowest = {"above": 0} if positive else {"min": 0}
     return setting(default, meaning, unit="s", max=MAX_SECONDS, **lowest)
+
+
+def period(default: float, meaning: str) -> Any:
+    """How often a timer fires, in scenario seconds: at least ``MIN_PERIOD``."""
+    return setting(default, meaning, unit="s", min=MIN_PERIOD, max=MAX_SECONDS)
 
 
 def wall_seconds(default: Any, meaning: str) -> Any:
@@ -162,11 +170,10 @@ class Workers:
         min=0,
         max=MAX_POOL,
     )
-    autoscale_keepalive: float = seconds(
+    autoscale_keepalive: float = period(
         30.0,
         "AUTOSCALE_KEEPALIVE: the autoscaler's timer, and how long after its last scale-up or "
         "received task before it shrinks the pool",
-        positive=True,
     )
     prefetch_multiplier: int = setting(
         4,
@@ -213,8 +220,8 @@ class Workers:
         min=1,
         max=MAX_TASKS,
     )
-    node_interval: float = seconds(
-        30.0, "queue_length: between polls of the queue length (KEDA's pollingInterval)", True
+    node_interval: float = period(
+        30.0, "queue_length: between polls of the queue length (KEDA's pollingInterval)"
     )
     node_cooldown: float = seconds(
         300.0,
@@ -424,15 +431,17 @@ RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
 
 def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
     """Celery's rate-limit string in tasks per second: ``"10/s"``, ``"100/m"``, ``"5/h"``, or a
-    bare number (per second, as ``celery.utils.time.rate`` reads it)."""
+    bare number (per second, as ``celery.utils.time.rate`` reads it). Within ``arrivals.rate``'s
+    range, as every rate: '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the
+    scenario's bounds keep finite."""
     number, _, unit = text.partition("/")
     try:
         rate = float(number) / RATE_UNITS[unit or "s"]
     except (ValueError, KeyError):
         rate = -1.0
-    if not 0 < rate <= MAX_RATE:
+    if not 1 / MAX_SECONDS <= rate <= MAX_RATE:
         raise ScenarioError(
-            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h' (a number "
-            "above 0 per s, m or h)"
+            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h', a number "
+            f"per s, m or h from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s"
         )
     return rate

@@ -33,6 +33,7 @@ from sim.rules.states import CODES, NAMES
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
 TYPE_COLUMNS = ("task_name", "queue")
 ONE_TYPE = (("task", "celery"),)  # the type of every task of a scenario without [[tasks]]
+ID_DIGITS = 18  # a task id read as a number has at most this many: below 2**63
 Capacity = tuple[float, str, bool, int]  # t, node, up (consuming), pool processes
 CAPACITY_COLUMNS = ("t", "worker", "up", "processes")
 CAPACITY_TYPES = (pa.float64(), pa.string(), pa.bool_(), pa.int64())
@@ -71,10 +72,13 @@ class Trace:
     def task_numbers(self) -> np.ndarray | None:
         """Per task index, the task's number in its run (the index of its draws): the index
         itself as both engines record, or the id read as a number from a file, which lists ids
-        in string order ('0', '1', '10', …); None when an id is not a number."""
+        in string order ('0', '1', '10', …); None when an id is not a number: ASCII digits, at
+        most ``ID_DIGITS`` of them (``str.isdigit`` alone passes '²', and 20 digits overflow)."""
         if self.task_ids is None:
             return np.arange(self.n_tasks)
-        if not all(s.isdigit() for s in self.task_ids.tolist()):
+        if not all(
+            s.isascii() and s.isdigit() and len(s) <= ID_DIGITS for s in self.task_ids.tolist()
+        ):
             return None
         return self.task_ids.astype(np.int64)
 

@@ -8,7 +8,8 @@ after another, all taking work when the last is done, each counted in the capaci
 its own fork is done); a shrink stops idle processes. A node
 restarted after a crash or a deploy starts again with ``min`` processes and a new autoscaler.
 The timer is left out while it could change nothing (no reserved, held or surplus processes)
-and joins its grid again at the next message, so a run still ends.
+and joins its grid again at the next message, so a run still ends; while it runs, it spends the
+pool's ``Ticks`` (a keepalive tiny against the run stops it, naming the field).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.engine.broker import Message
+from sim.engine.ticks import Ticks
 from sim.rules import autoscale
 
 if TYPE_CHECKING:
@@ -27,11 +29,16 @@ class Autoscaler:
     """One life of one node's autoscaler: its timer and its last scale-up and received task."""
 
     def __init__(
-        self, worker: Worker, limits: tuple[int, int, float], unlimited: list[bool]
+        self,
+        worker: Worker,
+        limits: tuple[int, int, float],
+        unlimited: list[bool],
+        budget: Ticks,
     ) -> None:
         self.worker, self.env = worker, worker.env
         self.limits = limits  # (max, min, keepalive)
         self.unlimited = unlimited  # per task: its type has no rate limit
+        self.budget = budget  # the timer ticks the pool's nodes may still fire
         self.born = self.env.now  # the timer's grid starts with the node
         self.last_scale_up: float | None = None
         self.last_received: float | None = None
@@ -43,7 +50,7 @@ class Autoscaler:
 
     def fresh(self) -> Autoscaler:
         """The autoscaler of the node's next life (after a restart)."""
-        return Autoscaler(self.worker, self.limits, self.unlimited)
+        return Autoscaler(self.worker, self.limits, self.unlimited, self.budget)
 
     def received(self, message: Message) -> None:
         """A message reached the node. Only one that goes straight to the pool calls the
@@ -140,6 +147,7 @@ class Autoscaler:
         self.ticking = False
         if w.autoscaler is not self or not w.alive:
             return  # the node stopped: its next life has its own timer
+        self.budget.spend()
         self.maybe_scale()
         if not self._settled():
             self._keep_ticking()

@@ -25,6 +25,7 @@ from sim.engine.draws import Draws
 from sim.engine.node_autoscale import NodeAutoscaler
 from sim.engine.policy import WorkerPolicy
 from sim.engine.producer import Producer
+from sim.engine.ticks import Ticks
 from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
@@ -87,6 +88,7 @@ class Model:
             p.name: WorkerPolicy.from_pool(scenario, p, lanes) for p in scenario.worker_pools
         }
         self._unlimited: list[bool] | None = None
+        self._keepalive_ticks: dict[str, Ticks] = {}  # per pool: its autoscalers' timer ticks
         self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
@@ -104,7 +106,14 @@ class Model:
                 limited = np.array([bool(t.rate_limit) for t in self.scenario.task_types])
                 self._unlimited = (~limited[self.draws.type_of]).tolist()
             limits = (w.autoscale_max, w.autoscale_min, w.autoscale_keepalive)
-            worker.autoscaler = Autoscaler(worker, limits, self._unlimited)
+            field = self.scenario.pool_field(pool.name, "autoscale_keepalive")
+            if field not in self._keepalive_ticks:
+                self._keepalive_ticks[field] = Ticks(
+                    self.draws.n_tasks, field, w.autoscale_keepalive, "the autoscaler's timer"
+                )
+            worker.autoscaler = Autoscaler(
+                worker, limits, self._unlimited, self._keepalive_ticks[field]
+            )
         self.workers.append(worker)
         return worker
 

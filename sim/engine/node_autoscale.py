@@ -6,7 +6,8 @@ added node is named on from the pool's last one, logs a capacity row that is dow
 consumes ``node_start`` seconds later (image pull and boot). A removed node is, as a ReplicaSet
 picks it, one still starting, else one down, else the newest; it stops with the deploy's warm
 shutdown and never restarts. Polls end once every arrival is submitted and nothing is queued,
-un-acked or running, so the run ends.
+un-acked or running, so the run ends; each poll spends the pool's ``Ticks`` (an interval tiny
+against the run stops it, naming the field).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.engine.deploy import remove
+from sim.engine.ticks import Ticks
 from sim.rules import node_autoscale, routing
 from sim.scenario import Pool
 
@@ -33,6 +35,9 @@ class NodeAutoscaler:
         self.starting: set[int] = set()
         self.made = len(nodes)  # nodes numbered so far
         self.recent = [(0.0, len(nodes))]  # (poll time, nodes wanted); the start counts as one
+        field = model.scenario.pool_field(pool.name, "node_interval")
+        interval = pool.workers.node_interval
+        self.budget = Ticks(model.draws.n_tasks, field, interval, "the node autoscaler's poll")
         self.env.process(self._polls())
 
     def _polls(self):
@@ -41,6 +46,7 @@ class NodeAutoscaler:
             yield self.env.timeout(w.node_interval)
             if self._all_done():
                 return
+            self.budget.spend()
             queued = sum(len(self.model.broker.lanes[lane]) for lane in self.lanes)
             want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
             now = self.env.now

@@ -194,6 +194,59 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         (["live", "scenarios/mmc.toml", "--redis-url", "notaurl"], "'notaurl' is not a Redis URL"),
         (["record", "--redis-url", "http://h", "--out", "o.toml"], "'http://h' is not a Redis URL"),
         (["worker", "--redis-url", "redis://h:99999"], "the port must be 0-65535"),
+        (["worker", "--redis-url", "redis://[::1"], "'redis://[::1' is not a Redis URL: Invalid"),
+        # an empty name read as no trace (the run kept nothing) or as the current folder
+        (["simulate", "scenarios/mmc.toml", "--trace", ""], "--trace: an empty file name"),
+        (["simulate", ""], "argument scenario: an empty file name"),
+        (["check", "t.csv", "--scenario", ""], "--scenario: an empty file name"),
+        (["record", "--redis-url", "redis://h", "--out", ""], "--out: an empty file name"),
+        # a job list of 1e11 replications filled memory before the first run
+        (
+            ["simulate", "scenarios/mmc.toml", "--reps", "100000000000"],
+            "--reps: '100000000000': must be a whole number > 0 and <= 100000",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--seed", "9223372036854775807", "--reps", "2"],
+            "runs seeds up to 9223372036854775808, but a seed must be <= 9223372036854775807",
+        ),
+        (
+            ["sweep", "scenarios/mmc.toml", "--workers", "4", "--reps", "2"]
+            + ["--set", "seed=9223372036854775807"],
+            "runs seeds up to 9223372036854775808",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--time-scale", "1e-300"],
+            "--time-scale 1e-300 divides Celery's wall-clock costs into scenario seconds past "
+            "their range (overhead.handover = 1e+298 is out of range: must be a number >= 0",
+        ),
+        # an autoscaler's timer that ticked every 30 s until processes 1e9 s late came up
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=50"]
+            + ["--set", "workers.autoscale_max=4", "--set", "workers.process_start=1e9"],
+            "fired more than 15,000 times, every workers.autoscale_keepalive = 30s",
+        ),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "workers.autoscale_keepalive=5e-324"],
+            "workers.autoscale_keepalive = 5e-324 is out of range: must be a number >= 1e-06",
+        ),
+        # OverflowError tracebacks, and an Erlang B loop that never ended
+        (
+            ["analytic", "--rate", "1e308", "--service-mean", "1e308", "--workers", "2"],
+            "--rate: '1e308': must be a finite number > 0 and <= 1e+09",
+        ),
+        (
+            ["analytic", "--rate", "1", "--service-mean", "1e308", "--workers", "2"],
+            "--service-mean: '1e308': must be a finite number > 0 and <= 1e+09",
+        ),
+        (
+            ["analytic", "--rate", "1", "--service-mean", "1", "--workers", "2"]
+            + ["--service-cv", "1e308"],
+            "--service-cv: '1e308': must be a finite number >= 0 and <= 100",
+        ),
+        (
+            ["analytic", "--rate", "1", "--service-mean", "1", "--workers", "99999999999999999"],
+            "--workers: '99999999999999999': must be a whole number > 0 and <= 1000000",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):

@@ -303,6 +303,11 @@ def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own(
         ('queue = "nowhere"', "routed to queue 'nowhere', which no pool consumes"),
         ('queue = "two words"', "'two words' is not a name"),
         ('queue = "fast"\nrate_limit = "quick"', "rate_limit = 'quick': must be a rate such as"),
+        (
+            'queue = "fast"\nrate_limit = "1e-300/h"',
+            r"rate_limit = '1e-300/h': .* from 1e-09/s to 1e\+09/s",
+        ),
+        ('queue = "fast"\nrate_limit = "2e9"', r"rate_limit = '2e9': .* from 1e-09/s to 1e\+09/s"),
         ("priority = 12", r"tasks\[2\].priority = 12 is out of range"),
         ("colour = 1", r"tasks\[2\].colour: a task type sets name, share"),
         ("[tasks.failures]\ncrash_kind = 'child'", "set for the whole deployment"),

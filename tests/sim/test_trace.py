@@ -59,6 +59,15 @@ def test_task_numbers_are_the_ids_of_a_file_and_none_where_an_id_is_not_a_number
     assert read(tmp_path / "named.csv").task_numbers() is None
 
 
+@pytest.mark.parametrize("task_id", ["99999999999999999999", "²", "١"])
+def test_an_id_of_digits_that_is_no_int64_is_not_a_number(tmp_path, task_id):
+    run = simulate(scenario.load("scenarios/mmc.toml", ["run.tasks=3"]))
+    run.write(tmp_path / "t.csv")
+    text = (tmp_path / "t.csv").read_text().replace('\n"0",', f'\n"{task_id}",')
+    (tmp_path / "odd.csv").write_text(text)
+    assert read(tmp_path / "odd.csv").task_numbers() is None
+
+
 def test_csv_layout(tmp_path, trace):
     trace.write(tmp_path / "t.csv")
     lines = (tmp_path / "t.csv").read_text().splitlines()

@@ -5,11 +5,14 @@ the tasks running; max = min is a fixed pool."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
 from sim.analysis.metrics import execution_spans
+from sim.engine.broker import RunawayError
 from sim.engine.model import simulate
 from sim.rules.states import RECEIVED, STARTED
+from sim.scenario import ScenarioError
 from sim.strategies import scenarios
 from tests.sim.helpers import make
 
@@ -85,3 +88,25 @@ def test_processes_stay_within_min_and_max_and_above_the_running_tasks(sc):
     assert all(w.autoscale_min <= n <= w.autoscale_max for _, _, _, n in trace.capacity)
     assert running_within_processes(trace)
     assert [row[0] for row in trace.capacity] == sorted(row[0] for row in trace.capacity)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"workers.autoscale_keepalive": 1e-6},  # ticked a million times a second of the run
+        {"service.mean": 1e7},  # ticked every 30 s through months of a task
+        {"workers.process_start": 1e9},  # ticked every 30 s until the processes came up
+    ],
+)
+def test_a_keepalive_timer_that_would_tick_for_hours_stops_the_run_naming_its_field(fields):
+    sc = make(**{"run.tasks": 50, "workers.count": 2, "workers.autoscale_max": 4, **fields})
+    with pytest.raises(RunawayError, match=r"the autoscaler's timer fired more than 15,000 times"):
+        simulate(sc)
+    with pytest.raises(RunawayError, match=r"Raise pools\.slow\.autoscale_keepalive"):
+        simulate(sc.replace(pools=[{"name": "slow", "count": 2, "autoscale_max": 4}]))
+
+
+def test_a_keepalive_below_the_clocks_step_is_refused_with_its_range():
+    """5e-324 overflowed the count of the timer's ticks (OverflowError)."""
+    with pytest.raises(ScenarioError, match=r"autoscale_keepalive = 5e-324 .*>= 1e-06"):
+        make(**{"workers.autoscale_keepalive": 5e-324})

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from live.run import check_live
 from sim.analysis import invariants, runs
 from sim.analysis.cost import capacity_cost
+from sim.engine.broker import RunawayError
 from sim.engine.draws import Draws
 from sim.engine.model import simulate
 from sim.rules.node_autoscale import wanted
@@ -176,3 +177,24 @@ def test_none_leaves_the_run_row_for_row():
     for column in ("task", "attempt", "state", "t", "worker"):
         assert np.array_equal(getattr(a, column), getattr(b, column))
     assert a.capacity == b.capacity == ((0.0, "w1", True, 1),)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"workers.node_interval": 1e-6},  # a poll a microsecond: a million a second of the run
+        {"service.mean": 1e7},  # a poll every 30 s through months of a task
+    ],
+)
+def test_polls_that_would_go_on_for_hours_stop_the_run_naming_the_interval(fields):
+    sc = make(
+        **{
+            "run.tasks": 20,
+            "workers.node_autoscaler": "queue_length",
+            "workers.count": 1,
+            "workers.max_nodes": 2,
+            **fields,
+        }
+    )
+    with pytest.raises(RunawayError, match=r"poll fired more than 12,000 times.*workers\.node_"):
+        simulate(sc)
