@@ -22,6 +22,7 @@ from queuelab.parser import build_parser
 from queuelab.report import ProgressBar, emit
 from sim import costs, scenario
 from sim.analysis import analytic, invariants, runs, sweep
+from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
@@ -94,18 +95,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.trace:  # the summary alone: no trace kept (``sim.tally``)
         summary = runs.simulated(sc, seed=seed, progress=bar)
         bar.close()
-        emit(summary.to_dict(), args.json)
+        _emit_summary(summary, args.json)
         return 0
     if args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
         run = tally(sc, seed, bar, ParquetStream(args.trace))
         bar.close()
-        emit(runs.summary(run, sc, seed=seed).to_dict(), args.json)
+        _emit_summary(runs.summary(run, sc, seed=seed), args.json)
         return 0
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
-    emit(runs.summarize(trace, sc, seed=seed).to_dict(), args.json)
+    _emit_summary(runs.summarize(trace, sc, seed=seed), args.json)
     trace.write(args.trace)  # after the summary: a failed write loses nothing printed
     return 0
+
+
+def _emit_summary(summary: Summary, as_json: bool) -> None:
+    """Print a run's summary; a run that submitted nothing says so, where its figures, all
+    zero, would read as a perfect queue."""
+    if not summary.tasks_submitted:
+        print(
+            "queuelab: warning: the run submitted no tasks: its run.duration ends before the "
+            "first arrival; lengthen it or give run.tasks",
+            file=sys.stderr,
+        )
+    emit(summary.to_dict(), as_json)
 
 
 def _check_seeds(seed: int, reps: int) -> None:

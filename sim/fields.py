@@ -110,6 +110,8 @@ class Field:
 
     def _word(self, value: Any) -> bool | str:
         if not isinstance(value, self.type):
+            if self.type is str and is_number(value):  # rate_limit = 5, --set name=0
+                raise self._fail(value, f'is a number, not a string: write it in quotes, "{value}"')
             raise self._fail(value, "is not a boolean" if self.type is bool else "is not a string")
         if self.choices and value not in self.choices:
             raise self._fail(value, "is not allowed")

@@ -288,7 +288,7 @@ def _merged(
     if unknown:
         raise ScenarioError(
             f"unknown scenario field {where(unknown[0])!r}; known fields: "
-            + ", ".join(map(where, FIELD_BY_KEY))
+            + ", ".join(map(where, _fields_like(unknown[0])))
         )
     fields = {k: FIELD_BY_KEY[k] for k in given}
     if where is not str:
@@ -299,6 +299,13 @@ def _merged(
         f.key: values[f.key] if f.key in values else f.coerce(previous.get(f.key, f.default))
         for f in FIELDS
     }
+
+
+def _fields_like(key: str) -> list[str]:
+    """The fields of an unknown ``key``'s section (every field when it names none): a list of
+    the few it likely meant, not all seventy."""
+    section = key.partition(".")[0]
+    return [k for k in FIELD_BY_KEY if k.partition(".")[0] == section] or list(FIELD_BY_KEY)
 
 
 def _sections(merged: dict[str, Any], names: Iterable[str] = ()) -> dict[str, Any]:
@@ -394,7 +401,7 @@ def _check_routing(s: Scenario) -> None:
     for kind in TABLE_KINDS:
         names = [t.name for t in getattr(s, kind)]
         words = names + [t.queue for t in s.tasks] if kind == "tasks" else names
-        if bad := next((w for w in words if not NAME.fullmatch(w)), None):
+        if (bad := next((w for w in words if not NAME.fullmatch(w)), None)) is not None:
             raise ScenarioError(
                 f"{kind}: {bad!r} is not a name: use letters, digits and _ . : - only"
             )
@@ -488,7 +495,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if key not in FIELD_BY_KEY and key.partition(".")[0] not in TABLE_KINDS:
         raise ScenarioError(
             f"--set {key!r}: unknown field; known fields: "
-            + ", ".join(FIELD_BY_KEY)
+            + ", ".join(_fields_like(key))
             + ", and pools.<name>.<field>, tasks.<name>.<field>"
         )
     return key, value

@@ -22,10 +22,19 @@ log = logging.getLogger(__name__)
 
 def parse(text: str) -> dict[str, Any]:
     """Tables from TOML text (pasted or uploaded), without the lesson table."""
+    return without_lesson(_toml(text, "malformed TOML"))
+
+
+def _toml(text: str, where: str) -> dict[str, Any]:
+    """TOML text's tables; ScenarioError, headed ``where``, when it is not TOML. A byte-order
+    mark (a Windows editor's) is read past; arrays nested past Python's recursion limit, which
+    tomllib would raise as RecursionError, are malformed here."""
     try:
-        return without_lesson(tomllib.loads(text))
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"malformed TOML: {err}") from None
+        raise ScenarioError(f"{where}: {err}") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: arrays or tables nested too deep") from None
 
 
 def read(path: str | Path, overrides: bool = False) -> dict[str, Any]:
@@ -45,14 +54,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file's raw tables, the lesson table included, with relative ``file`` fields
     resolved against the file's folder."""
     path = Path(path)
+    if path.is_dir() or path.is_char_device() or path.is_block_device():  # /dev/zero: endless
+        raise ScenarioError(f"{path}: not a file: a scenario is a TOML file")
     try:
-        raw = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    raw = _toml(text, f"{path}: malformed TOML")
     for table in tables_in(raw):
         file = table.get("file")
         if isinstance(file, str) and file and not Path(file).is_absolute():
@@ -86,6 +96,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key, tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         return key, value.strip()
+    except RecursionError:
+        raise ScenarioError(f"--set {key}: arrays nested too deep") from None
 
 
 def dumps(data: dict[str, Any]) -> str:

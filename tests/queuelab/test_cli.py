@@ -530,3 +530,12 @@ def test_simulate_at_a_time_scale_stretches_celerys_wall_clock_costs():
     assert json.loads(compressed.stdout)["wait_mean"] > json.loads(real.stdout)["wait_mean"]
     refused = queuelab(*args, "--time-scale", "0")
     assert refused.returncode == 2 and "--time-scale" in refused.stderr
+
+
+def test_a_run_that_submits_no_tasks_says_so():
+    """Its figures, all zero, would read as a perfect queue."""
+    r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.duration=1e-9", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["tasks_submitted"] == 0
+    assert "the run submitted no tasks" in r.stderr
+    r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=5", "--json")
+    assert "submitted no tasks" not in r.stderr

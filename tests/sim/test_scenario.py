@@ -1,6 +1,7 @@
 import dataclasses
 import logging
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,38 @@ def test_autoscale_min_above_max_names_both_fields_and_the_pool():
     assert (
         scenario.loads("[workers]\nautoscale_max = 8\n").workers.autoscale_min == 0
     )  # --autoscale 8
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ('[[tasks]]\nname = ""\n', [], "tasks: '' is not a name"),
+        ('[[pools]]\nname = ""\nqueues = ["celery"]\n', [], "pools: '' is not a name"),
+        ("", ["name=0"], 'name = 0 is a number, not a string: write it in quotes, "0"'),
+        (
+            '[[tasks]]\nname = "a"\nrate_limit = 5\n',
+            [],
+            'rate_limit = 5 is a number, not a string: write it in quotes, "5"',
+        ),
+    ],
+)
+def test_an_empty_name_or_a_number_for_a_word_is_refused_saying_what_to_write(
+    tmp_path, text, overrides, message
+):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        scenario.load(write(tmp_path, text), overrides)
+
+
+def test_an_unknown_field_of_a_pool_lists_the_fields_a_pool_has():
+    """Not the scenario's own fields under the pool's prefix ("pools[0].seed")."""
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    with pytest.raises(ScenarioError) as err:
+        sc.replace(**{"pools.fast.bogus": 5})
+    said = str(err.value)
+    assert (
+        "unknown scenario field 'pools[0].bogus'" in said and "pools[0].prefetch_multiplier" in said
+    )
+    assert "seed" not in said and "run.tasks" not in said
+    with pytest.raises(ScenarioError, match="known fields: workers.count, ") as err:
+        scenario.load(None, ["workers.nodes=3"])
+    assert "service.mean" not in str(err.value)

@@ -56,3 +56,28 @@ def test_dumps_writes_values_first_then_one_table_per_dict_and_parse_reads_it_ba
     assert text.splitlines()[:3] == ['name = "quote \\" and \\u007f"', "seed = 3", ""]
     back = scenario_io.parse(text)
     assert back == {**data, "t": {"on": True, "xs": [1.0, 2.5], "rows": [{"a": 1}]}}
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    """Windows editors save UTF-8 with one; tomllib took it for a malformed first line."""
+    (tmp_path / "s.toml").write_text("\ufeff[workers]\ncount = 3\n", encoding="utf-8")
+    assert scenario_io.read(tmp_path / "s.toml") == {"workers": {"count": 3}}
+    assert scenario_io.parse("\ufeffseed = 2\n") == {"seed": 2}
+
+
+def test_arrays_nested_past_the_recursion_limit_are_malformed_not_a_crash(tmp_path):
+    deep = "x = " + "[" * 100_000
+    (tmp_path / "s.toml").write_text(deep)
+    with pytest.raises(ScenarioError, match="s.toml: malformed TOML: arrays or tables nested"):
+        scenario_io.read(tmp_path / "s.toml")
+    with pytest.raises(ScenarioError, match="^malformed TOML: arrays or tables nested too deep"):
+        scenario_io.parse(deep)
+    with pytest.raises(ScenarioError, match="^--set run.tasks: arrays nested too deep"):
+        scenario_io.parse_override("run.tasks=" + "[" * 5_000)
+
+
+def test_a_folder_or_a_device_is_not_read_as_a_scenario(tmp_path):
+    """/dev/zero would be read until memory ran out."""
+    for path in (tmp_path, "/dev/zero"):
+        with pytest.raises(ScenarioError, match="not a file: a scenario is a TOML file"):
+            scenario_io.read(path)
