@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.rules import retry
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import Scenario, ScenarioError, TaskType
 
 if TYPE_CHECKING:
     from sim.engine.worker import Worker
@@ -31,8 +31,11 @@ class RunawayError(ScenarioError):
 
 
 def runaway_advice(s: Scenario) -> str:
-    """Why a scenario's messages come back again and again, and what to change."""
-    longest = retry.longest_countdown(s.retry)
+    """Why a scenario's messages come back again and again, and what to change: a countdown
+    longer than the visibility timeout is named only where a task can retry at all."""
+    longest = max(
+        (retry.longest_countdown(t.retry) for t in s.task_types if _may_retry(t)), default=0.0
+    )
     if longest > s.ack.visibility_timeout:
         return (
             f"a retry waits up to {longest:g}s on its countdown, held un-acked by a worker, so "
@@ -41,10 +44,20 @@ def runaway_advice(s: Scenario) -> str:
             "longest countdown, or lower retry.countdown / retry.backoff_max."
         )
     return (
-        "messages wait reserved behind other tasks longer than the visibility timeout, so Redis "
-        "hands them out again and again, and every copy runs. Raise ack.visibility_timeout, or "
-        "lower workers.prefetch_multiplier."
+        "messages are held un-acked longer than the visibility timeout (reserved behind other "
+        "tasks, or running under late ack), so Redis hands them out again and again, and every "
+        "copy runs. Raise ack.visibility_timeout above the longest wait and task, or lower "
+        "workers.prefetch_multiplier."
     )
+
+
+def _may_retry(kind: TaskType) -> bool:
+    """A task of this type can fail into a retry: it fails, meets an outage or a soft limit, or
+    its pool child dies under task_retry_on_worker_lost."""
+    f, r = kind.failures, kind.retry
+    lost = f.crash_probability > 0 and r.on_worker_lost
+    may_fail = f.probability > 0 or bool(f.outage) or kind.soft_time_limit > 0 or lost
+    return r.max_retries > 0 and may_fail
 
 
 class Message:

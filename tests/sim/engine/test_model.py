@@ -368,3 +368,21 @@ def test_far_future_retries_stop_at_the_redelivery_guard():
     )
     with pytest.raises(RunawayError, match="longest countdown"):
         simulate(sc)
+
+
+def test_a_runaway_of_tasks_that_never_retry_is_not_blamed_on_a_countdown():
+    """Crashing tasks under late ack and a visibility timeout shorter than a task: the advice
+    names running tasks held un-acked, not the 180 s countdown of retries that never happen."""
+    from sim.engine.broker import RunawayError
+
+    sc = make(
+        **{
+            "run.tasks": 50,
+            "ack.late": True,
+            "ack.visibility_timeout": 1e-3,
+            "failures.crash_probability": 0.3,
+        }
+    )
+    with pytest.raises(RunawayError) as err:
+        simulate(sc)
+    assert "running under late ack" in str(err.value) and "countdown" not in str(err.value)
