@@ -24,9 +24,11 @@ ENQUEUE_COST = 0.002  # seconds a web request spends publishing one task to Redi
 
 
 def mmc_scenario(rate: float, service: float, workers: int, tasks: int, seed: int = 1) -> Scenario:
-    """The M/M/c queue Erlang C describes (late ack, multiplier 1), at these values."""
+    """The M/M/c queue Erlang C describes (late ack, multiplier 1, none of Celery's own
+    per-task costs, as ``scenarios/mmc.toml``), at these values."""
     return scenario.load(None).replace(
         **{
+            "overhead.model": "none",
             "run.tasks": tasks,
             "arrivals.rate": rate,
             "service.mean": service,
