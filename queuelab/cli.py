@@ -483,6 +483,17 @@ def cmd_lessons(args: argparse.Namespace) -> int:
     from sim.analysis.lessons import LESSONS, all_lessons
 
     lessons = all_lessons()
+    if args.name:
+        each = next((x for x in lessons if x.name == args.name.removesuffix(".toml")), None)
+        if each is None:
+            names = ", ".join(x.name for x in lessons)
+            raise BadInput(f"no lesson {args.name!r}: the lessons are {names}")
+        default, fixed = each.run()
+        if args.json:
+            print(json.dumps(report.lesson_run(each, default, fixed)))
+        else:
+            print("\n".join(report.lesson_run_text(each, default, fixed)))
+        return 0
     if args.json:
         print(json.dumps(report.lessons_json(lessons, LESSONS)))
     else:

@@ -288,7 +288,17 @@ def _sweep_worker(sub) -> None:
 
 
 def _lessons(sub) -> None:
-    p = sub.add_parser("lessons", help="list the Celery pitfalls shipped as lesson scenarios")
+    p = sub.add_parser(
+        "lessons",
+        help="list the Celery pitfalls shipped as lesson scenarios, or run one both ways",
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="a lesson's name (01_prefetch): simulate it as deployed and with its fix and print "
+        "its figure, as the Learn page shows it (a figure such as backend_pending_mean is in "
+        "no simulate summary)",
+    )
     p.add_argument("--json", action="store_true")
 
 

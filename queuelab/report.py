@@ -184,6 +184,34 @@ def lessons_json(lessons: list[Lesson], folder: Path) -> list[dict]:
     ]
 
 
+def lesson_run(each: Lesson, default: dict[str, float], fixed: dict[str, float]) -> dict:
+    """A lesson run both ways: its figure on each side, then every figure of each."""
+    return {
+        "name": each.name,
+        "figure": each.figure,
+        "better": each.better,
+        "fix": _fix(each),
+        "as_deployed": default[each.figure],
+        "with_the_fix": fixed[each.figure],
+        "figures_as_deployed": default,
+        "figures_with_the_fix": fixed,
+    }
+
+
+def lesson_run_text(each: Lesson, default: dict[str, float], fixed: dict[str, float]) -> list[str]:
+    """A lesson run both ways, for a reader: its figure on each side."""
+    return [
+        f"{each.name}: {each.title}",
+        f"{each.figure} ({each.better} is better): {_shown(default[each.figure])} as deployed, "
+        f"{_shown(fixed[each.figure])} with the fix ({_fix(each)})",
+    ]
+
+
+def _fix(each: Lesson) -> str:
+    """A lesson's fix as ``--set`` takes it: ``retry.backoff_max=3600.0, …``."""
+    return ", ".join(f"{k}={toml_value(v)}" for k, v in each.fix.items())
+
+
 def lessons_text(lessons: list[Lesson], folder: Path) -> list[str]:
     """Each lesson with its fix and figure, the command that runs it live where it can, and
     the command that simulates one; paths relative to here where they can be."""
@@ -191,15 +219,17 @@ def lessons_text(lessons: list[Lesson], folder: Path) -> list[str]:
     lines = []
     width = max((len(x.name) for x in lessons), default=0)
     for x in lessons:
-        fix = ", ".join(f"{k}={toml_value(v)}" for k, v in x.fix.items())
         lines.append(f"{x.name:<{width}} {x.title}")
-        lines.append(f"{'':<{width}} fix: {fix}; watch {x.figure} ({x.better})")
+        lines.append(f"{'':<{width}} fix: {_fix(x)}; watch {x.figure} ({x.better})")
         if x.live:
             lines.append(
                 f"{'':<{width}} live: queuelab live {shown}/{x.name}.toml "
                 f"--time-scale {x.live.time_scale:g} --set run.tasks={x.live.tasks}"
             )
-    lines.append(f"\nrun one: queuelab simulate {shown}/NAME.toml")
+    lines.append(
+        f"\nrun one both ways: queuelab lessons NAME; as a scenario: queuelab simulate "
+        f"{shown}/NAME.toml"
+    )
     return lines
 
 

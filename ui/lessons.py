@@ -229,7 +229,7 @@ def live_seconds(name: str) -> float:
     from sim.analysis.lessons import LESSONS, load
 
     each = load(LESSONS / f"{name}.toml")
-    spans = [summarize(simulate(sc), sc).makespan for sc in each.live_scenarios()]
+    spans = [summarize(simulate(sc), sc).makespan for sc in each.live_simulated()]
     return Clock(None, each.live.time_scale).wall_seconds(sum(spans)) + 2 * 5
 
 
@@ -245,7 +245,7 @@ def show_live_lesson(each, session) -> None:
         return
     sides = each.live_scenarios()
     default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
-    simulated = [figures(sc)[each.figure] for sc in sides]
+    simulated = [figures(sc)[each.figure] for sc in each.live_simulated()]
     cols = st.columns(3)
     figure = said(each.figure)
     cols[0].metric(f"{figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")

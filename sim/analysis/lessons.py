@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from sim import costs, scenario_io
 from sim import scenario as scenario_module
-from sim import scenario_io
 from sim.analysis.groups import GROUP_FIGURES
 from sim.analysis.metrics import Summary, backend_pending, result_memory
 from sim.analysis.runs import summarize
@@ -71,6 +71,15 @@ class Lesson:
             raise ScenarioError(f"lesson {self.name} has no [lesson.live]: it runs simulated only")
         short = {"run.tasks": self.live.tasks}
         return self.scenario.replace(**short), self.fixed().replace(**short)
+
+    def live_simulated(self) -> tuple[Scenario, Scenario]:
+        """Both live sides as the simulation of their live run: Celery's wall-clock costs in
+        scenario seconds at the live time scale, as ``compare`` simulates a run (at time scale 1
+        lesson 01's fix predicted a p99 wait of 0.28 beside 1.23 on real Celery; at 0.05,
+        0.78)."""
+        default, fixed = self.live_scenarios()  # a lesson without [lesson.live] stops here
+        scale = self.live.time_scale
+        return costs.at_time_scale(default, scale), costs.at_time_scale(fixed, scale)
 
 
 def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:

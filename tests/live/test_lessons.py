@@ -27,7 +27,7 @@ def test_real_celery_moves_the_lesson_figure_the_way_the_simulator_does(
 ):
     sides = each.live_scenarios()
     live = [figures(sc, run_live(sc, redis_url, time_scale=each.live.time_scale)) for sc in sides]
-    sim = [figures(sc) for sc in sides]
+    sim = [figures(sc) for sc in each.live_simulated()]
     (before, after), (sim_before, sim_after) = (
         [side[each.figure] for side in run] for run in (live, sim)
     )

@@ -395,6 +395,27 @@ def test_lessons_lists_the_eighteen_and_each_simulates():
     assert "workers.prefetch_multiplier=1, ack.late=true;" in text
 
 
+def test_a_lesson_runs_both_ways_by_name_with_the_figures_no_summary_has():
+    """Lesson 07's figure, the time a task shows as PENDING, is in no simulate summary: the
+    command gives it as the Learn page shows it, the fix's side lower."""
+    from sim.analysis.lessons import LESSONS, load
+
+    r = queuelab("lessons", "07_track_started", "--json")
+    assert r.returncode == 0, r.stderr
+    ran = json.loads(r.stdout)
+    default, fixed = load(LESSONS / "07_track_started.toml").run()
+    assert ran["figure"] == "backend_pending_mean" and ran["fix"] == "results.track_started=true"
+    assert (ran["as_deployed"], ran["with_the_fix"]) == (
+        default[ran["figure"]],
+        fixed[ran["figure"]],
+    )
+    assert ran["with_the_fix"] < ran["as_deployed"]
+    text = queuelab("lessons", "08_backoff_cap.toml").stdout.splitlines()
+    assert text[1].startswith("tasks_failed (lower is better): ") and "with the fix" in text[1]
+    r = queuelab("lessons", "99_nothing")
+    assert r.returncode == 2 and "no lesson '99_nothing': the lessons are 01_prefetch" in r.stderr
+
+
 @pytest.mark.parametrize("path", ["/proc/x.csv", "/no/such/folder/t.parquet", "/tmp"])
 def test_an_unwritable_trace_is_refused_before_the_run(path, monkeypatch, capsys):
     from queuelab import cli

@@ -54,6 +54,7 @@ def test_capped_backoff_gives_up_inside_the_outage_and_spaced_retries_outlast_it
     assert sojourns(capped).max() <= 3 * 600 + 120
     default, fixed = each.run()
     assert default["tasks_failed"] >= 10 * max(fixed["tasks_failed"], 1)
+    assert fixed["duplicate_executions"] == 0  # a cap past the visibility timeout ran 42 twice
     outage = each.scenario.failures.outage[0]
     failed_at = capped.t[capped.state == FAILURE]
     assert np.all((failed_at >= outage.start) & (failed_at < outage.end))
@@ -306,3 +307,11 @@ def test_a_per_type_figure_must_exist_on_both_sides(tmp_path, figure, message):
     path.write_text(text.replace('"by_task.short.wait_p99"', f'"{figure}"'))
     with pytest.raises(ScenarioError, match=message):
         load(path)
+
+
+def test_a_live_lessons_simulation_pays_celerys_wall_clock_costs_at_its_time_scale():
+    """As compare simulates a live run: a 5 ms delivery is 0.1 scenario seconds at 0.05."""
+    each = load(LESSONS / "01_prefetch.toml")
+    for simulated, live in zip(each.live_simulated(), each.live_scenarios(), strict=True):
+        assert simulated.overhead.delivery == live.overhead.delivery / each.live.time_scale > 0
+        assert simulated.run == live.run and simulated.workers.count == live.workers.count
