@@ -53,7 +53,8 @@ def cdf(series: dict[str, np.ndarray], title: str) -> go.Figure:
     if ratio >= LONG_TAIL:
         fig.update_xaxes(
             **LOG_AXIS,
-            title=f"seconds, log scale (p99 is {ratio:.0f}× p50; a 0 s wait is off the axis)",
+            title=f"seconds, log scale (the longest tail's p99 is {ratio:.0f}× its p50; 0 s is "
+            "off the axis)",
         )
     else:
         fig.update_xaxes(title="seconds")
@@ -66,12 +67,24 @@ def cdf(series: dict[str, np.ndarray], title: str) -> go.Figure:
     return fig
 
 
-def steps(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, y_title: str) -> go.Figure:
-    """Step-function counts over time (queue length, busy slots)."""
+def steps(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    y_title: str,
+    cumulative: bool = False,
+) -> go.Figure:
+    """Step-function counts over time (queue length, busy slots); a long one drawn as each
+    bin's mean and peak, or, ``cumulative`` (tasks finished so far), as its value at each bin's
+    end: a running count has no peak within a bin to show."""
     fig = go.Figure()
     for name, (t, level) in series.items():
         if len(t) <= STEP_BINS * 4:
             fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
+            continue
+        if cumulative:
+            ends = np.linspace(t[0], t[-1], STEP_BINS + 1)
+            at = level[np.searchsorted(t, ends, side="right") - 1]
+            fig.add_scatter(x=ends, y=at, mode="lines", name=name)
             continue
         middle, mean, peak = binned_steps(t, level, STEP_BINS)
         fig.add_scatter(x=middle, y=mean, mode="lines", name=f"{name} (mean)")

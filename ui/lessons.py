@@ -19,7 +19,7 @@ from sim.trace import Trace
 from sim.words import counted
 from ui import charts
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, download_figure, progress_bar, share
+from ui.widgets import Progress, download_figure, progress_bar, seconds, share
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -46,10 +46,15 @@ def section() -> None:
     st.markdown(f"**{each.title}.** {each.story}")
     fix = ", ".join(f"`{k} = {toml_value(v)}`" for k, v in each.fix.items())
     cols = st.columns(3)
-    cols[0].metric(f"{said(each.figure)}, as deployed", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{said(each.figure)}, with the fix", f"{fixed[each.figure]:.4g}")
+    cols[0].metric(f"{said(each.figure)}, as deployed", shown(each.figure, default[each.figure]))
+    cols[1].metric(f"{said(each.figure)}, with the fix", shown(each.figure, fixed[each.figure]))
     cols[2].markdown(f"The fix: {fix}")
-    st.code(f"queuelab simulate scenarios/lessons/{name}.toml", language="bash", wrap_lines=True)
+    st.code(
+        f"queuelab lessons {name}  # both ways, this figure\n"
+        f"queuelab simulate scenarios/lessons/{name}.toml  # as deployed, every figure",
+        language="bash",
+        wrap_lines=True,
+    )
     fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
     st.plotly_chart(fig, key="learn-lesson-chart")
     download_figure(fig, f"lesson-{name}")
@@ -70,12 +75,39 @@ def section() -> None:
 WHOSE = {"by_task": "of {} tasks", "by_queue": "on queue {}", "by_pool": "in pool {}"}
 
 
+SAID = {  # the lessons' own figures, named for what they measure
+    "backend_pending_mean": "time shown as PENDING, mean",
+    "result_memory_peak": "result-backend memory, peak",
+}
+
+
 def said(figure: str) -> str:
     """A summary field as a reader says it: ``wait_p99`` is "wait p99", and
     ``by_task.short.wait_p99`` "wait p99 of short tasks"."""
     kind, name, field = split_figure(figure)
-    words = field.replace("_", " ")
+    words = SAID.get(field, field.replace("_", " "))
     return f"{words} {WHOSE[kind].format(name)}" if kind else words
+
+
+AMOUNTS = {  # how a figure that is not a time is written, with its unit
+    "result_memory_peak": lambda v: f"{v / 1e6:,.1f} MB",
+    "worker_seconds": lambda v: f"{v:,.0f} worker-s",
+    "node_seconds": lambda v: f"{v:,.0f} node-s",
+    "throughput": lambda v: f"{v:.3g} tasks/s",
+    "utilization": lambda v: f"{v:.1%}",
+}
+COUNTED = ("tasks_", "executions", "retries", "duplicate_executions")
+
+
+def shown(figure: str, value: float) -> str:
+    """A lesson figure's value with its unit: "59.8 s", "873.0 MB", "41,469 worker-s", "134"
+    (a bare "8.726e+08" said nothing of bytes)."""
+    field = split_figure(figure)[2]
+    if field in AMOUNTS:
+        return AMOUNTS[field](value)
+    if field.startswith(COUNTED):
+        return f"{value:,.0f}"
+    return seconds(value)  # waits, sojourns, the time shown as PENDING
 
 
 COUNTS = {  # lesson figures that are counts: shown as the count, side by side
@@ -106,6 +138,17 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
             {side: step_counts(t[~np.isnan(t)], np.zeros(0)) for side, t in done.items()},
             f"Tasks finished: the slope is the throughput ({engine})",
             "tasks",
+            cumulative=True,
+        )
+    if each.figure == "backend_pending_mean":
+        from sim.analysis.metrics import backend_pending
+
+        return charts.cdf(
+            {
+                side: backend_pending(trace, sc.results.track_started)
+                for side, (sc, trace) in sides.items()
+            },
+            f"How long the result backend said PENDING for each task ({engine})",
         )
     if each.figure in COSTS:
         return capacity_chart(each.figure, {side: t for side, (_, t) in sides.items()}, engine)
@@ -113,7 +156,8 @@ def lesson_chart(each, default: Trace, fixed: Trace, engine: str) -> go.Figure:
         from sim.analysis.lessons import figures
 
         counts = {side: figures(sc, trace)[each.figure] for side, (sc, trace) in sides.items()}
-        return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", "tasks")
+        unit = "executions" if each.figure == "duplicate_executions" else "tasks"
+        return charts.bars(counts, f"{COUNTS[each.figure]} ({engine})", unit)
     return latency_chart(each.figure, {side: trace for side, (_, trace) in sides.items()}, engine)
 
 
@@ -248,11 +292,12 @@ def show_live_lesson(each, session) -> None:
     simulated = [figures(sc)[each.figure] for sc in each.live_simulated()]
     cols = st.columns(3)
     figure = said(each.figure)
-    cols[0].metric(f"{figure}, as deployed (real Celery)", f"{default[each.figure]:.4g}")
-    cols[1].metric(f"{figure}, with the fix (real Celery)", f"{fixed[each.figure]:.4g}")
+    cols[0].metric(f"{figure}, as deployed (real Celery)", shown(each.figure, default[each.figure]))
+    cols[1].metric(f"{figure}, with the fix (real Celery)", shown(each.figure, fixed[each.figure]))
     cols[2].markdown(
         f"Simulated with the same {each.live.tasks} tasks and draws: "
-        f"**{simulated[0]:.4g}** as deployed, **{simulated[1]:.4g}** with the fix."
+        f"**{shown(each.figure, simulated[0])}** as deployed, "
+        f"**{shown(each.figure, simulated[1])}** with the fix."
     )
     fig = lesson_chart(each, *session.results, "real Celery")
     st.plotly_chart(fig, key=f"learn-live-chart-{each.name}")

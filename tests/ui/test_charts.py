@@ -115,3 +115,17 @@ def test_a_confidence_band_of_few_points_has_no_markers_at_its_corners():
     assert list(ci.y) == [p.sojourn_p95.high for p in points] + [
         p.sojourn_p95.low for p in points[::-1]
     ]
+
+
+def test_a_running_count_is_one_line_per_side_not_a_mean_and_a_peak():
+    """Tasks finished so far has no peak within a bin: its value at each bin's end is drawn."""
+    from sim.analysis.metrics import step_counts
+    from ui.charts import STEP_BINS, steps
+
+    done = np.sort(np.random.default_rng(1).uniform(0, 100, 5000))
+    fig = steps({"as deployed": step_counts(done, np.zeros(0))}, "Tasks finished", "tasks", True)
+    (line,) = fig.data
+    assert line.name == "as deployed" and len(line.x) == STEP_BINS + 1
+    assert np.all(np.diff(line.y) >= 0) and line.y[-1] == 5000
+    level = steps({"x": step_counts(done, np.zeros(0))}, "Level", "tasks")
+    assert [t.name for t in level.data] == ["x (mean)", "x (peak)"]

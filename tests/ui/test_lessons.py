@@ -11,6 +11,7 @@ from sim.analysis.lessons import LESSONS, load, tasks_of
 from sim.analysis.metrics import waits
 from sim.engine.model import simulate
 from ui.lessons import latency_chart
+from ui.lessons import shown as written
 
 ROUTE = "12_route_long_tasks"
 FIGURE = "by_task.short.wait_p99"
@@ -29,8 +30,8 @@ def test_a_lesson_about_one_task_type_shows_that_types_figure_both_ways():
     at = learn_page_showing(ROUTE)
     default, fixed = load(LESSONS / f"{ROUTE}.toml").run()
     shown = {m.label: m.value for m in at.metric}
-    assert shown["wait p99 of short tasks, as deployed"] == f"{default[FIGURE]:.4g}"
-    assert shown["wait p99 of short tasks, with the fix"] == f"{fixed[FIGURE]:.4g}"
+    assert shown["wait p99 of short tasks, as deployed"] == written(FIGURE, default[FIGURE])
+    assert shown["wait p99 of short tasks, with the fix"] == written(FIGURE, fixed[FIGURE])
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "Wait of short tasks, as deployed vs with the fix (simulated)" in titles
 
@@ -61,8 +62,12 @@ def test_a_lesson_about_worker_seconds_draws_the_pool_processes_it_paid_for():
     at = learn_page_showing(name)
     default, fixed = load(LESSONS / f"{name}.toml").run()
     shown = {m.label: m.value for m in at.metric}
-    assert shown["worker seconds, as deployed"] == f"{default['worker_seconds']:.4g}"
-    assert shown["worker seconds, with the fix"] == f"{fixed['worker_seconds']:.4g}"
+    assert shown["worker seconds, as deployed"] == written(
+        "worker_seconds", default["worker_seconds"]
+    )
+    assert shown["worker seconds, with the fix"] == written(
+        "worker_seconds", fixed["worker_seconds"]
+    )
     (chart,) = chart_specs(at, "Pool processes of up nodes over time")
     tops = {t["name"]: numbers(t["y"]).max() for t in chart["data"]}
     assert tops == {"as deployed": 12, "with the fix": 6}  # --autoscale 12,1 against 6,1
@@ -76,3 +81,30 @@ def test_a_node_autoscaler_lesson_about_latency_also_draws_the_nodes_up():
     assert [t["name"] for t in nodes["data"]] == ["as deployed", "with the fix"]
     deployed = numbers(nodes["data"][0]["y"])
     assert deployed.max() >= 9 and deployed.min() == 1
+
+
+def test_a_lesson_figure_is_written_with_its_unit():
+    """A bare "8.726e+08" said nothing of bytes, "59.78" nothing of seconds."""
+    from ui.lessons import said, shown
+
+    assert shown("by_task.short.wait_p99", 59.78) == "59.8 s"
+    assert shown("result_memory_peak", 872_620_000.0) == "872.6 MB"
+    assert shown("worker_seconds", 41_468.7) == "41,469 worker-s"
+    assert shown("tasks_failed", 134.0) == "134" and shown("throughput", 7.96) == "7.96 tasks/s"
+    assert said("backend_pending_mean") == "time shown as PENDING, mean"
+
+
+def test_lesson_07_charts_the_time_each_task_shows_as_pending():
+    """Its sojourns are the same on both sides: a chart of them showed the fix doing nothing."""
+    from sim.analysis.lessons import LESSONS, load
+    from sim.analysis.metrics import backend_pending
+    from sim.engine.model import simulate
+    from ui.lessons import lesson_chart
+
+    each = load(LESSONS / "07_track_started.toml")
+    default, fixed = simulate(each.scenario), simulate(each.fixed())
+    fig = lesson_chart(each, default, fixed, "simulated")
+    assert "PENDING" in fig.layout.title.text
+    medians = {t.name: float(np.median(t.x)) for t in fig.data}
+    assert medians["with the fix"] < medians["as deployed"]
+    assert len(fig.data[0].x) <= len(backend_pending(default, False))
