@@ -180,18 +180,28 @@ def headline(sc: Scenario, s: Summary) -> None:
     if overloaded:
         st.warning(overloaded)
     elif not several(sc) and (arrival_cv := analytic.arrival_cv(sc)) is not None:
-        approx = analytic.allen_cunneen(
-            sc.arrivals.rate,
-            service_mean(sc.service),
-            sc.workers.slots,
-            arrival_cv,
-            service_cv(sc.service),
+        st.caption(formula_wait(sc, arrival_cv, s.wait_mean))
+
+
+def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:
+    """The textbook's mean wait beside the simulated one: Erlang C, exact, for Poisson arrivals
+    and exponential service (Allen–Cunneen's factor is then 1); else Allen–Cunneen's G/G/c
+    approximation. Neither has prefetch, retries, crashes or Celery's own per-task costs."""
+    cv = service_cv(sc.service)
+    approx = analytic.allen_cunneen(
+        sc.arrivals.rate, service_mean(sc.service), sc.workers.slots, arrival_cv, cv
+    )
+    costs = ", Celery's per-task costs" if sc.overhead.model == "celery" else ""
+    if arrival_cv == cv == 1:
+        return (
+            f"Erlang C (exact for this M/M/c queue) puts the mean wait at {seconds(approx)} "
+            f"(simulated: {seconds(simulated)}); it has no prefetch, retries, crashes{costs}."
         )
-        st.caption(
-            f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
-            f"(simulated: {seconds(s.wait_mean)}); it ignores prefetch, retries and crashes, "
-            "and is rough at low load."
-        )
+    return (
+        f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
+        f"(simulated: {seconds(simulated)}); it ignores prefetch, retries, crashes{costs}, "
+        "and is rough at low load."
+    )
 
 
 def figures(trace: Trace, per_type: bool = False) -> tuple[go.Figure, go.Figure]:

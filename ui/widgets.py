@@ -76,10 +76,12 @@ def little_metrics(rate: float, sojourn: float, in_system: float, gap: float | N
     """Little's law as four figures, L beside λ·W (Learn teaches it, the Live page checks it)."""
     cols = st.columns(4)
     cols[0].metric("L (time-average in system)", f"{in_system:.3g}")
-    cols[1].metric("λ (tasks per s)", f"{rate:.3g}/s")
+    cols[1].metric("λ (measured throughput, tasks per s)", f"{rate:.3g}/s")
     cols[2].metric("W (mean sojourn)", f"{sojourn:.3g} s")
-    gap_said = f"gap {gap:.2%}" if gap is not None else None
-    cols[3].metric("λ·W", f"{rate * sojourn:.3g}", delta=gap_said, delta_color="off")
+    gap_said = f"gap {gap:.2%}" if gap is not None else None  # no arrow: a gap has no direction
+    cols[3].metric(
+        "λ·W", f"{rate * sojourn:.3g}", delta=gap_said, delta_color="off", delta_arrow="off"
+    )
 
 
 def figure_html(fig: go.Figure) -> str:

@@ -148,9 +148,9 @@ def hundred_app():
 
 
 def test_an_analytic_wait_far_under_a_millisecond_is_said_as_one(hundred_app):
-    """Allen–Cunneen puts the mean wait at 5e-78 s there: said as under a millisecond, not in
+    """Erlang C puts the mean wait at 5e-78 s there: said as under a millisecond, not in
     exponent notation."""
-    (said,) = [c.value for c in hundred_app.caption if c.value.startswith("Allen–Cunneen")]
+    (said,) = [c.value for c in hundred_app.caption if c.value.startswith("Erlang C")]
     assert "puts the mean wait at < 0.001 s (simulated: 0.0" in said, said
     assert "e-" not in said
 
@@ -188,3 +188,20 @@ def test_the_sweeps_answer_beside_a_live_run_is_the_simulations_and_names_a_live
     )
     none = workers_verdict(None, 4.0, 8, 4, live_p95=9.0)
     assert none.startswith("Simulation's prediction: no worker count up to 8 meets 4 s.")
+
+
+def test_the_formula_beside_the_simulation_is_erlang_c_where_it_is_exact():
+    """Poisson arrivals and exponential service: Erlang C, exact (Allen–Cunneen's factor is
+    1, and "rough at low load" was wrong); other shapes: Allen–Cunneen, approximate. Either
+    says what it leaves out, Celery's costs where the scenario pays them."""
+    from sim import scenario
+    from ui.explore import formula_wait
+
+    mmc = scenario.load("scenarios/mmc.toml")
+    said = formula_wait(mmc, 1.0, 0.75)
+    assert said.startswith("Erlang C (exact for this M/M/c queue) puts the mean wait at 0.746 s")
+    assert "Celery's per-task costs" not in said  # mmc is the textbook queue
+    paid = formula_wait(mmc.replace(**{"overhead.model": "celery"}), 1.0, 0.9)
+    assert "crashes, Celery's per-task costs." in paid
+    rough = formula_wait(mmc.replace(**{"service.dist": "constant"}), 1.0, 0.4)
+    assert rough.startswith("Allen–Cunneen's G/G/c approximation puts the mean wait at 0.373 s")

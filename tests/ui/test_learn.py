@@ -40,3 +40,13 @@ def test_the_learn_pages_runs_are_the_queue_erlang_c_describes():
     _, _, dots = wait_against_utilisation()
     for rho, wait in dots.items():
         assert abs(wait / analytic.mmc_wait(rho * 4, 1.0, 4) - 1) < 0.15, (rho, wait)
+
+
+def test_littles_law_says_its_lambda_is_the_run_s_throughput_and_its_gap_has_no_arrow():
+    """λ under a slider set to 3.2 shows 3.17: the run's measured rate, said so."""
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    (rate,) = [m for m in app.metric if m.label.startswith("λ (")]
+    assert rate.label == "λ (measured throughput, tasks per s)"
+    (product,) = [m for m in app.metric if m.label == "λ·W"]
+    assert product.proto.delta.startswith("gap ") and product.proto.direction == 2  # NONE
