@@ -25,6 +25,8 @@ def _positive_int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected integers like 1,2,4,8") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: worker counts must be integers >= 1")
+    if len(set(values)) < len(values):  # each would be swept again, a row of the table twice
+        raise argparse.ArgumentTypeError(f"{text!r}: give each worker count once")
     return values
 
 
