@@ -184,7 +184,10 @@ class Workers:
     )
     restart_delay: float = seconds(1.0, "until a crashed worker is back (a supervisor restarts it)")
     lost_wait: float = seconds(
-        10.0, "worker_lost_wait: from a pool child's death to its WorkerLostError"
+        10.0,
+        "worker_lost_wait, given to live workers and read by record; no effect on the prefork "
+        "pool, which raises a dead child's WorkerLostError at once (measured), so the model "
+        "does not wait it",
     )
     cores: int = setting(
         0,

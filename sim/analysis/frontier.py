@@ -51,7 +51,7 @@ def cost_unit(pool: Pool) -> str:
 def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
     """The sweep's points, ``{"static": …, "autoscale": …}``, each a label and the dotted
     fields it sets on ``pool``."""
-    key = partial(sc.pool_field, pool)
+    key = partial(sc.pool_field, pool.name)
     w = pool.workers
     if w.node_autoscaled:
         counts = np.linspace(w.min_nodes, w.max_nodes, STATIC_SIZES).round().astype(int)

@@ -30,7 +30,6 @@ class WorkerPolicy:
     child_crashes: bool  # a crash kills the pool child only, not the node
     start_write: float  # the STARTED state's write to the backend, when tracked
     record_overhead: float  # the write that ends an execution
-    lost_wait: float  # a dead child's WorkerLostError comes this late
     kill_linger: float  # a killed node's waiting BRPOP is served this long
     restart_delay: float
     shutdown_grace: float
@@ -66,7 +65,6 @@ class WorkerPolicy:
             child_crashes=s.failures.crash_kind == "child",
             start_write=s.overhead.record if s.results.track_started else 0.0,
             record_overhead=s.overhead.record,
-            lost_wait=w.lost_wait,
             kill_linger=w.kill_linger,
             restart_delay=w.restart_delay,
             shutdown_grace=w.shutdown_grace,

@@ -259,9 +259,12 @@ class Worker:
         delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
-        message = delivery.message
-        self._finished(message.task, message.attempt, FAILURE, self.index)
-        message.ack()
+        self._record_end(delivery.message, FAILURE, 0.0)
+        self._new_child(delivery)
+
+    def _new_child(self, delivery: Delivery) -> None:
+        """The slot's pool child is gone: the prefetch window has room at once, and the slot
+        takes work once a new child has started."""
         if delivery.counted:
             self.running -= 1
             delivery.counted = False
@@ -273,12 +276,10 @@ class Worker:
             self._release(event.value)
 
     def _child_died(self, event: Timer) -> None:
-        """The pool child running a delivery died; the node notices ``worker_lost_wait`` later
-        (meanwhile a late-ack message is still un-acked and may be restored)."""
-        self._after(self.policy.lost_wait, event.value, self._child_lost)
-
-    def _child_lost(self, event: Timer) -> None:
-        """WorkerLostError: the node lives, and Celery decides the task's fate."""
+        """WorkerLostError: the pool child running a delivery died and the node lives. Celery's
+        prefork pool marks the job lost as it reaps the child (``AsynPool.on_job_process_lost``;
+        ``worker_lost_wait`` is billiard's plain pool's, not this one's: measured, DESIGN), so
+        Celery decides the task's fate at once; the slot's new child starts meanwhile."""
         delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
@@ -291,27 +292,33 @@ class Worker:
             self._fates.max_retries(message.task),
         )
         if verdict == ack.REQUEUE:
-            self._release(delivery)
             message.ack()  # rejected with requeue: back on the queue at once
             self.broker.publish(message)
         else:
             state = RETRY if verdict == ack.RETRY_LOST else FAILURE
-            self._end(delivery, state, self._fates.lost_child_countdown(message.task))
+            self._record_end(message, state, self._fates.lost_child_countdown(message.task))
+        self._new_child(delivery)
 
     def _end(self, delivery: Delivery, state: int, countdown: float) -> None:
-        """An execution ends in RETRY (re-published after ``countdown``), SUCCESS or FAILURE."""
-        message = delivery.message
+        """An execution ends in RETRY (re-published after ``countdown``), SUCCESS or FAILURE;
+        its slot hands over to the next task."""
+        self._record_end(delivery.message, state, countdown)
+        if self.handover:
+            self._hand_over(delivery)
+        else:
+            self._release(delivery)
+
+    def _record_end(self, message: Message, state: int, countdown: float) -> None:
+        """The end of an execution in the backend and the broker: a RETRY re-published after
+        ``countdown``, else the final state; the message acked (late ack acks now, also on
+        failure; early ack already did)."""
         if state == RETRY:
             self.backend.record(message.task, message.attempt, RETRY, self.index)
             eta = self.env.now + countdown
             self.broker.publish(Message(message.task, message.attempt + 1, eta))
         else:
             self._finished(message.task, message.attempt, state, self.index)
-        message.ack()  # late ack acks now (also on failure); early ack already did
-        if self.handover:
-            self._hand_over(delivery)
-        else:
-            self._release(delivery)
+        message.ack()
 
     def _hand_over(self, delivery: Delivery) -> None:
         """Celery's hand-over: the ack frees room in the prefetch window now, but the slot takes

@@ -1,5 +1,7 @@
 """A declared field: its range in words, and the check of one value against it."""
 
+import re
+
 import pytest
 
 from sim.fields import Field, ScenarioError
@@ -29,11 +31,12 @@ def test_the_range_in_words_shows_integers_exactly_and_numbers_briefly():
         (float, float("inf"), "is not finite"),
         (float, 10**400, "is out of range"),
         (bool, 1, "is not a boolean"),
-        (str, 1, "is not a string"),
+        (str, 1, 'is a number, not a string: write it in quotes, "1"'),
+        (str, [1], "is not a string"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_named_with_the_range(type_, value, why):
-    with pytest.raises(ScenarioError, match=f"^x.y = .* {why}: must be "):
+    with pytest.raises(ScenarioError, match=f"^x.y = .* {re.escape(why)}: must be "):
         field(type_).coerce(value)
 
 
