@@ -1,6 +1,21 @@
 """How queuelab writes a count for a person, in the CLI, the app and its errors alike."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
 
 def counted(n: int, noun: str) -> str:
     """A count with its noun, singular for one: "1 worker", "4 workers"."""
     return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def workers_said(scenario: Scenario) -> str:
+    """A scenario's worker nodes for a person: "4 workers", or each pool's, "fast 4 + slow 3
+    workers" ([workers].count reaches no [[pools]] pool, so it says nothing there)."""
+    if not scenario.pools:
+        return counted(scenario.workers.count, "worker")
+    return " + ".join(f"{p.name} {p.workers.count}" for p in scenario.pools) + " workers"

@@ -15,6 +15,7 @@ from sim.analysis.compare import (
 from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
 from sim.scenario import Scenario
 from sim.trace import Trace
+from sim.words import workers_said
 from ui import charts
 from ui import live as live_page
 from ui.scenario_input import IN_ADDRESS
@@ -71,7 +72,7 @@ def page() -> None:
     sim, result = compared(text, live, tolerance, time_scale, host_busy)
     busy = "" if host_busy is None else f" The host's CPUs were {host_busy:.0%} busy during it."
     st.caption(
-        f"{sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, live at time "
+        f"{sc.name}: {sc.run.tasks} tasks, {workers_said(sc)}, live at time "
         f"scale {time_scale}.{busy} KS distance: wait {result.ks_wait:.3f}, "
         f"sojourn {result.ks_sojourn:.3f}. Simulated with the live run's send times as "
         f"arrivals: its producer sent up to {producer_lag(sc, sim):.3g} s behind the "

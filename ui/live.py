@@ -20,7 +20,7 @@ from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
-from sim.words import counted
+from sim.words import counted, workers_said
 from ui import charts, live_setup
 from ui.explore import how_many_workers, simulated
 from ui.scenario_input import pick
@@ -229,7 +229,10 @@ def under_way(session: LiveSession, trace: Trace | None) -> None:
     sc = session.scenario
     if trace is None or not len(trace):
         seconds = time.monotonic() - session.started if session.started else 0.0
-        usual, doing = WORKER_BOOT, f"Starting redis-server and {sc.workers.count} Celery workers"
+        usual, doing = (
+            WORKER_BOOT,
+            f"Starting redis-server and {counted(len(sc.nodes), 'Celery worker')}",
+        )
         if session.probe and not session.probed:
             usual = expected_seconds(sc, session.time_scale)
             doing = "Measuring Celery's costs on this host"
@@ -257,7 +260,7 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
     else:
         status = "Finished." if session.result is not None else "Running…"
     return (
-        f"{status} {sc.name}: {sc.run.tasks} tasks, {sc.workers.count} workers, "
+        f"{status} {sc.name}: {sc.run.tasks} tasks, {workers_said(sc)}, "
         f"time scale {session.time_scale}"
     )
 

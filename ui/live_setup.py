@@ -50,9 +50,17 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     tasks = c1.number_input(
         "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
     )
-    workers = c2.number_input(
-        "Workers", 1, 8, min(base.workers.count, 4), key="live-workers", bind=IN_ADDRESS
-    )
+    counts = {  # [workers].count reaches no [[pools]] pool: one count each, as Explore has
+        base.pool_field(p.name, "count"): c2.number_input(
+            f"Workers in pool {p.name}" if base.pools else "Workers",
+            1,
+            8,
+            min(p.workers.count, 4),
+            key=f"live-workers-{p.name}" if base.pools else "live-workers",
+            bind=IN_ADDRESS,
+        )
+        for p in base.worker_pools
+    }
     rate, cores = arrival_rate(base, peak=True), host_cpu.cores()
     carried = host_cpu.carried_time_scale(rate, SCALES, cores) if rate else 0.1
     if st.session_state.get("live-scale-rate", rate) != rate:  # another scenario's rate
@@ -67,7 +75,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",
     )
-    run = base.replace(**{"run.tasks": int(tasks), "workers.count": int(workers)})
+    run = base.replace(**{"run.tasks": int(tasks), **{k: int(n) for k, n in counts.items()}})
     refused = refusal(run)
     if refused is not None:
         return run, scale, False, refused

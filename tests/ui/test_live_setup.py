@@ -55,3 +55,31 @@ def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     assert at.button(key="live-start").disabled
     assert host_said(at) == []
     assert not [r for r in at.radio if r.key == "live-probe"]  # no costs to measure for it
+
+
+def _run_of_two_pools():
+    """The Live page's controls for thumbnails_and_reports, and what the run would be."""
+    import streamlit as st
+
+    from sim import scenario
+    from sim.words import workers_said
+    from ui.live_setup import run_to_start
+
+    run, *_ = run_to_start(scenario.load("scenarios/thumbnails_and_reports.toml"))
+    st.text(workers_said(run))
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_scenario_of_pools_has_a_worker_count_for_each_pool():
+    """ "Workers" set [workers].count, which reaches no [[pools]] pool: a run of fast 4 and slow
+    3 said "2 workers". Each pool has its own input, and the run and its caption follow it."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_run_of_two_pools, default_timeout=60).run()
+    assert [n.label for n in at.number_input if n.label.startswith("Workers")] == [
+        "Workers in pool fast",
+        "Workers in pool slow",
+    ]
+    assert at.text[0].value == "fast 4 + slow 3 workers"
+    at.number_input(key="live-workers-slow").set_value(2).run()
+    assert at.text[0].value == "fast 4 + slow 2 workers"
