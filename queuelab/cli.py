@@ -21,7 +21,7 @@ from queuelab import report
 from queuelab.parser import build_parser
 from queuelab.report import ProgressBar, emit
 from sim import costs, scenario
-from sim.analysis import analytic, invariants, runs, sweep
+from sim.analysis import analytic, invariants, runs, sizing, sweep
 from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
@@ -196,10 +196,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runs = sweep.sweep_field(sc, key, args.workers, args.reps, progress=bar)
     bar.close()
     points = sweep.points(args.workers, runs)
+    curve = sizing.curve_of(sc, args.pool, args.workers, runs) if args.pool else None
     if args.json:
-        print(json.dumps({"scenario": sc.name, "points": [p.to_dict() for p in points]}))
+        pool = {"pool": asdict(curve)} if curve else {}
+        print(json.dumps({"scenario": sc.name, "points": [p.to_dict() for p in points], **pool}))
     else:
         print("\n".join(report.sweep_table(points)))
+        if curve:
+            print("\n" + "\n".join(report.pool_table(curve)))
     return 0
 
 

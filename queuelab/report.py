@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sim.analysis import invariants, sweep
+from sim.analysis import invariants, sizing, sweep
 from sim.analysis.compare import Comparison
 from sim.analysis.lessons import Lesson
 from sim.analysis.metrics import lost_tasks
@@ -104,13 +104,32 @@ def sweep_table(points: list[sweep.SweepPoint]) -> list[str]:
     """One row per worker count: each figure's mean and its confidence interval."""
     lines = [f"{'workers':>7}  " + "  ".join(f"{f:>30}" for f in sweep.FIGURES)]
     for p in points:
-        cells = []
-        for f in sweep.FIGURES:
-            e = getattr(p, f)
-            ci = f"[{e.low:.4g}, {e.high:.4g}]" if e.low is not None else ""
-            cells.append(f"{e.mean:>10.4g} {ci:>19}")
-        lines.append(f"{p.workers:>7}  " + "  ".join(cells))
+        lines.append(f"{p.workers:>7}  " + "  ".join(_cell(getattr(p, f)) for f in sweep.FIGURES))
     return lines
+
+
+def pool_table(curve: sizing.PoolCurve) -> list[str]:
+    """A pool's sweep, row per count: the p95s of the task types it serves and its own
+    utilisation (the run's whole figures mix in the other pools' tasks)."""
+    columns = {
+        f"{kind} {figure}": estimates
+        for figure, per_type in curve.figures.items()
+        for kind, estimates in per_type.items()
+    }
+    columns[f"pool {curve.pool} utilization"] = curve.utilization
+    lines = [
+        f"pool {curve.pool}: the task types it serves",
+        f"{'workers':>7}  " + "  ".join(f"{name:>30}" for name in columns),
+    ]
+    for i, count in enumerate(curve.counts):
+        lines.append(f"{count:>7}  " + "  ".join(_cell(e[i]) for e in columns.values()))
+    return lines
+
+
+def _cell(e: sweep.Estimate) -> str:
+    """An estimate's mean and its confidence interval, in a table's 30 characters."""
+    ci = f"[{e.low:.4g}, {e.high:.4g}]" if e.low is not None else ""
+    return f"{e.mean:>10.4g} {ci:>19}"
 
 
 def comparison_text(result: Comparison) -> list[str]:

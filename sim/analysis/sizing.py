@@ -13,7 +13,7 @@ to its target (a few runs per step, not the product of every pool's range).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sim.analysis.metrics import Summary
@@ -63,6 +63,14 @@ def pool_curve(
     """``pool``'s count at each of ``values``, every other field fixed, on common random
     numbers (``sweep_field``)."""
     runs = sweep_field(scenario, scenario.pool_field(pool, "count"), list(values), reps, processes)
+    return curve_of(scenario, pool, values, runs)
+
+
+def curve_of(
+    scenario: Scenario, pool: str, values: Sequence[int], runs: list[list[Summary]]
+) -> PoolCurve:
+    """``pool``'s curve from a sweep of its count already run: ``sweep_field``'s replications
+    at each of ``values``, on local processes or a Celery cluster."""
     types = serves(scenario)[pool]
 
     def per_count(pick: Callable[[Summary], float]) -> tuple[Estimate, ...]:

@@ -509,7 +509,18 @@ def test_a_sweep_over_pools_names_the_pool_it_sizes():
     r = queuelab("sweep", pools, "--workers", "3,4", "--pool", "slow", "--reps", "2", "--json",
                  "--set", "run.tasks=500")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert [p["workers"] for p in json.loads(r.stdout)["points"]] == [3, 4]
+    swept = json.loads(r.stdout)
+    assert [p["workers"] for p in swept["points"]] == [3, 4]
+    # the pool's own task types, not the run's whole p95, which the other pool's tasks set
+    (report,) = swept["pool"]["figures"]["sojourn_p95"].values()
+    assert swept["pool"]["pool"] == "slow" and list(swept["pool"]["figures"]["sojourn_p95"]) == [
+        "report"
+    ]
+    assert report[1]["mean"] < report[0]["mean"] and len(swept["pool"]["utilization"]) == 2
+    fast = queuelab("sweep", pools, "--workers", "3,5", "--pool", "fast", "--reps", "2",
+                    "--set", "run.tasks=500")  # fmt: skip
+    assert "pool fast: the task types it serves" in fast.stdout
+    assert "thumbnail sojourn_p95" in fast.stdout and "pool fast utilization" in fast.stdout
     r = queuelab("sweep", pools, "--workers", "3", "--pool", "medium", "--set", "run.tasks=500")
     assert r.returncode == 2 and "no pool of that name" in r.stderr
 
