@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sim.analysis import invariants, sizing, sweep
-from sim.analysis.compare import Comparison
+from sim.analysis.compare import Comparison, percent
 from sim.analysis.lessons import Lesson
 from sim.analysis.metrics import lost_tasks
 from sim.scenario import Scenario
@@ -137,7 +137,7 @@ def comparison_text(result: Comparison) -> list[str]:
     headline last."""
     lines = [f"{'figure':<22}{'sim':>12}{'live':>12}{'diff':>9}  verdict"]
     for f in result.figures:
-        diff = f"{f.relative_difference:+.0%}" if f.relative_difference is not None else "-"
+        diff = percent(f.relative_difference)
         verdict = "ok" if f.ok else f"MISS: {f.likely_cause}"
         lines.append(f"{f.figure:<22}{f.sim:>12.4g}{f.live:>12.4g}{diff:>9}  {verdict}")
     lines.append(
@@ -167,7 +167,7 @@ def again_json(result: Comparison) -> dict:
 def again_text(result: Comparison) -> list[str]:
     """``again_json`` in words: how far the real queue is from itself."""
     outside = [
-        f"{name} {diff:+.0%}" if diff is not None else name
+        f"{name} {percent(diff)}" if diff is not None else name
         for name, diff in again_json(result)["outside"].items()
     ]
     return [

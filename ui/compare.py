@@ -9,6 +9,7 @@ from sim.analysis.compare import (
     Comparison,
     compare,
     costless,
+    percent,
     producer_lag,
     simulated_beside,
 )
@@ -110,9 +111,7 @@ def verdicts(result: Comparison) -> None:
                 "figure": f.figure,
                 "sim": f.sim,
                 "live": f.live,
-                "difference": f"{f.relative_difference:+.0%}"
-                if f.relative_difference is not None
-                else "",
+                "difference": percent(f.relative_difference),
                 "verdict": "ok" if f.ok else f"miss: cause {causes.index(f.likely_cause) + 1}",
             }
             for f in result.figures

@@ -38,7 +38,14 @@ def test_a_lower_live_throughput_is_called_slower_and_the_headline_names_the_wor
     assert throughput.relative_difference < -0.15 and "faster" not in throughput.likely_cause
     assert diff.headline().startswith("miss: ") and "worst " in diff.headline()
     same = compare(base, a, a)
-    assert same.headline() == "match: every figure within 15%"
+    assert same.headline() == "match: every figure within 15% (or 0.05 apart)"
+
+
+def test_a_difference_is_said_to_a_tenth_of_a_percent():
+    """+15.1 % (a miss at 15 %) read as +15 % beside an ok +14.8 %; -0 % read as a change."""
+    from sim.analysis.compare import percent
+
+    assert [percent(d) for d in (0.151, 0.148, -0.0001, None)] == ["+15.1%", "+14.8%", "0.0%", "-"]
 
 
 def test_the_simulation_beside_a_live_run_replays_its_send_times():
