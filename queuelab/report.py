@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sim.analysis import invariants, sizing, sweep
 from sim.analysis.compare import Comparison, percent
-from sim.analysis.lessons import Lesson
+from sim.analysis.lessons import Lesson, said, shown
 from sim.analysis.metrics import lost_tasks
 from sim.scenario import Scenario
 from sim.scenario_io import toml_value
@@ -219,10 +219,11 @@ def lesson_run(each: Lesson, default: dict[str, float], fixed: dict[str, float])
 
 def lesson_run_text(each: Lesson, default: dict[str, float], fixed: dict[str, float]) -> list[str]:
     """A lesson run both ways, for a reader: its figure on each side."""
+    before, after = (shown(each.figure, side[each.figure]) for side in (default, fixed))
     return [
         f"{each.name}: {each.title}",
-        f"{each.figure} ({each.better} is better): {_shown(default[each.figure])} as deployed, "
-        f"{_shown(fixed[each.figure])} with the fix ({_fix(each)})",
+        f"{said(each.figure)} ({each.better} is better): {before} as deployed, {after} with the "
+        f"fix ({_fix(each)})",
     ]
 
 

@@ -1,4 +1,4 @@
-"""How queuelab writes a count for a person, in the CLI, the app and its errors alike."""
+"""How queuelab writes counts and times for a person, in the CLI, the app and its errors alike."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def workers_said(scenario: Scenario) -> str:
     if not scenario.pools:
         return counted(scenario.workers.count, "worker")
     return " + ".join(f"{p.name} {p.workers.count}" for p in scenario.pools) + " workers"
+
+
+SECONDS_SHOWN = 0.001  # the least time said as a figure: below a millisecond is "< 0.001 s"
+
+
+def seconds(value: float) -> str:
+    """A time in seconds to three significant figures, as the app shows its times; one under a
+    millisecond as "< 0.001 s", where ``.3g`` would print an analytic wait at low load as
+    "5.03e-78 s", a precision no queue has."""
+    if 0 < value < SECONDS_SHOWN:
+        return f"< {SECONDS_SHOWN:g} s"
+    return f"{value:.3g} s"

@@ -19,9 +19,10 @@ from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
+from sim.words import seconds
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
-from ui.widgets import Progress, download_figure, export_trace, progress_bar, seconds, share
+from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sim.analysis.cost import nodes_over_time, processes_over_time
-from sim.analysis.lessons import split_figure, tasks_of
+from sim.analysis.lessons import said, shown, split_figure, tasks_of
 from sim.analysis.metrics import last_terminal, sojourns, waits
 from sim.analysis.runs import summarize
 from sim.analysis.sweep import sweep_field
@@ -19,7 +19,7 @@ from sim.trace import Trace
 from sim.words import counted
 from ui import charts
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, download_figure, progress_bar, seconds, share
+from ui.widgets import Progress, download_figure, progress_bar, share
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -70,44 +70,6 @@ def section() -> None:
         download_figure(fig, f"lesson-{name}-concurrency")
     if each.live is not None:
         live_lesson(each)
-
-
-WHOSE = {"by_task": "of {} tasks", "by_queue": "on queue {}", "by_pool": "in pool {}"}
-
-
-SAID = {  # the lessons' own figures, named for what they measure
-    "backend_pending_mean": "time shown as PENDING, mean",
-    "result_memory_peak": "result-backend memory, peak",
-}
-
-
-def said(figure: str) -> str:
-    """A summary field as a reader says it: ``wait_p99`` is "wait p99", and
-    ``by_task.short.wait_p99`` "wait p99 of short tasks"."""
-    kind, name, field = split_figure(figure)
-    words = SAID.get(field, field.replace("_", " "))
-    return f"{words} {WHOSE[kind].format(name)}" if kind else words
-
-
-AMOUNTS = {  # how a figure that is not a time is written, with its unit
-    "result_memory_peak": lambda v: f"{v / 1e6:,.1f} MB",
-    "worker_seconds": lambda v: f"{v:,.0f} worker-s",
-    "node_seconds": lambda v: f"{v:,.0f} node-s",
-    "throughput": lambda v: f"{v:.3g} tasks/s",
-    "utilization": lambda v: f"{v:.1%}",
-}
-COUNTED = ("tasks_", "executions", "retries", "duplicate_executions")
-
-
-def shown(figure: str, value: float) -> str:
-    """A lesson figure's value with its unit: "59.8 s", "873.0 MB", "41,469 worker-s", "134"
-    (a bare "8.726e+08" said nothing of bytes)."""
-    field = split_figure(figure)[2]
-    if field in AMOUNTS:
-        return AMOUNTS[field](value)
-    if field.startswith(COUNTED):
-        return f"{value:,.0f}"
-    return seconds(value)  # waits, sojourns, the time shown as PENDING
 
 
 COUNTS = {  # lesson figures that are counts: shown as the count, side by side

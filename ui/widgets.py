@@ -46,18 +46,6 @@ def share(progress: Progress | None, index: int, parts: int) -> Progress | None:
     return lambda done, total: progress(index * total + done, parts * total)
 
 
-SECONDS_SHOWN = 0.001  # the least time said as a figure: below a millisecond is "< 0.001 s"
-
-
-def seconds(value: float) -> str:
-    """A time in seconds to three significant figures, as the app shows its times; one under a
-    millisecond as "< 0.001 s", where ``.3g`` would print an analytic wait at low load as
-    "5.03e-78 s", a precision no queue has."""
-    if 0 < value < SECONDS_SHOWN:
-        return f"< {SECONDS_SHOWN:g} s"
-    return f"{value:.3g} s"
-
-
 def download_figure(fig: go.Figure, name: str) -> None:
     """An HTML download under a chart (PNG is the camera button in the chart's own toolbar),
     made only when clicked: a page of charts does not build megabytes on every rerun."""

@@ -34,6 +34,7 @@ from sim.analysis.runs import summarize
 from sim.engine.model import simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
+from sim.words import seconds
 
 LESSONS = Path(__file__).resolve().parents[2] / "scenarios" / "lessons"
 
@@ -204,3 +205,41 @@ def _live(path: Path, table: Any) -> LiveRun | None:
 
 def all_lessons(folder: Path = LESSONS) -> list[Lesson]:
     return [load(p) for p in sorted(folder.glob("*.toml"))]
+
+
+WHOSE = {"by_task": "of {} tasks", "by_queue": "on queue {}", "by_pool": "in pool {}"}
+
+
+SAID = {  # the lessons' own figures, named for what they measure
+    "backend_pending_mean": "time shown as PENDING, mean",
+    "result_memory_peak": "result-backend memory, peak",
+}
+
+
+def said(figure: str) -> str:
+    """A summary field as a reader says it: ``wait_p99`` is "wait p99", and
+    ``by_task.short.wait_p99`` "wait p99 of short tasks"."""
+    kind, name, field = split_figure(figure)
+    words = SAID.get(field, field.replace("_", " "))
+    return f"{words} {WHOSE[kind].format(name)}" if kind else words
+
+
+AMOUNTS = {  # how a figure that is not a time is written, with its unit
+    "result_memory_peak": lambda v: f"{v / 1e6:,.1f} MB",
+    "worker_seconds": lambda v: f"{v:,.0f} worker-s",
+    "node_seconds": lambda v: f"{v:,.0f} node-s",
+    "throughput": lambda v: f"{v:#.3g} tasks/s",
+    "utilization": lambda v: f"{v:.1%}",
+}
+COUNTED = ("tasks_", "executions", "retries", "duplicate_executions")
+
+
+def shown(figure: str, value: float) -> str:
+    """A lesson figure's value with its unit: "59.8 s", "873.0 MB", "41,469 worker-s", "134"
+    (a bare "8.726e+08" said nothing of bytes)."""
+    field = split_figure(figure)[2]
+    if field in AMOUNTS:
+        return AMOUNTS[field](value)
+    if field.startswith(COUNTED):
+        return f"{value:,.0f}"
+    return seconds(value)  # waits, sojourns, the time shown as PENDING

@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sim.analysis.lessons import LESSONS, load, tasks_of
+from sim.analysis.lessons import shown as written
 from sim.analysis.metrics import waits
 from sim.engine.model import simulate
 from ui.lessons import latency_chart
-from ui.lessons import shown as written
 
 ROUTE = "12_route_long_tasks"
 FIGURE = "by_task.short.wait_p99"
@@ -85,7 +85,7 @@ def test_a_node_autoscaler_lesson_about_latency_also_draws_the_nodes_up():
 
 def test_a_lesson_figure_is_written_with_its_unit():
     """A bare "8.726e+08" said nothing of bytes, "59.78" nothing of seconds."""
-    from ui.lessons import said, shown
+    from sim.analysis.lessons import said, shown
 
     assert shown("by_task.short.wait_p99", 59.78) == "59.8 s"
     assert shown("result_memory_peak", 872_620_000.0) == "872.6 MB"

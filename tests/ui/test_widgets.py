@@ -47,7 +47,7 @@ def test_a_cached_function_moves_a_progress_bar_and_a_cache_hit_replays_none_of_
 
 
 def test_a_time_under_a_millisecond_is_said_as_a_bound_not_in_exponent_notation():
-    from ui.widgets import seconds
+    from sim.words import seconds
 
     assert seconds(5.03e-78) == "< 0.001 s"
     assert seconds(0.0) == "0 s"  # a wait that did not happen is exactly none
