@@ -92,7 +92,11 @@ def table(rows: dict) -> str:
 
 
 def _shown(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A number for a reader: four significant digits, a large one whole with its thousands
+    ("25,160", where .4g wrote "2.516e+04")."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
 def emit(data: dict, as_json: bool) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.groups import GROUP_FIGURES
 from sim.analysis.metrics import Summary
 from sim.analysis.runs import simulated
 from sim.scenario import Scenario
@@ -131,16 +132,23 @@ def replications(
 
 
 def replicated(summaries: list[Summary]) -> dict[str, Estimate]:
-    """Every number of a run's summary as an ``Estimate`` over replications (figures per task
-    type, queue and pool left out): what ``simulate --reps`` reports, so one draw is never the
-    answer."""
+    """Every number of a run's summary as an ``Estimate`` over replications, those per task
+    type, queue and pool too (``by_task.report.sojourn_p95``, as a lesson names them): what
+    ``simulate --reps`` reports, so one draw is never the answer."""
     numbers = [
         k for k, v in summaries[0].to_dict().items() if isinstance(v, int | float) and k != "seed"
     ]
-    return {
+    figures = {
         k: estimate([getattr(s, k) for s in summaries], FIGURES.get(k, (0.0, math.inf)))
         for k in numbers
     }
+    for kind in GROUP_FIGURES:
+        for name, group in getattr(summaries[0], kind).items():
+            for field in group:
+                values = [getattr(s, kind).get(name, {}).get(field, 0.0) for s in summaries]
+                bounds = FIGURES.get(field, (0.0, math.inf))
+                figures[f"{kind}.{name}.{field}"] = estimate(values, bounds)
+    return figures
 
 
 def reps_for(e: Estimate, reps: int, within: float = 0.05) -> int:

@@ -557,6 +557,21 @@ def test_simulate_with_reps_gives_each_figure_a_mean_and_interval_over_seeds():
     assert r.returncode == 2 and "--trace with --reps" in r.stderr
 
 
+def test_simulate_with_reps_keeps_the_figures_of_each_task_type_queue_and_pool():
+    """Sizing one pool of two needs its own types' p95 with an interval: simulate --reps gave
+    only the run's whole figures. Counts are written whole ("20,000", not "2e+04")."""
+    args = ("simulate", "scenarios/thumbnails_and_reports.toml", "--set", "run.tasks=20000")
+    out = json.loads(queuelab(*args, "--reps", "2", "--json").stdout)["figures"]
+    singles = [json.loads(queuelab(*args, "--seed", str(s), "--json").stdout) for s in (1, 2)]
+    report = out["by_task.report.sojourn_p95"]
+    assert report["mean"] == pytest.approx(
+        sum(s["by_task"]["report"]["sojourn_p95"] for s in singles) / 2
+    )
+    assert {"by_queue.slow.queue_len_max", "by_pool.fast.utilization"} <= set(out)
+    text = queuelab(*args, "--reps", "2").stdout
+    assert "figures.tasks_submitted" in text and "mean=20,000" in text
+
+
 def test_simulate_at_a_time_scale_stretches_celerys_wall_clock_costs():
     """At time scale 0.05 a 0.2 s fork and a 10 ms hand-over are 20 times as long in scenario
     time, so a compressed live run's prediction waits longer; a time scale of 0 is refused."""
