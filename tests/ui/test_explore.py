@@ -85,7 +85,9 @@ def test_the_sizing_answer_follows_each_task_types_target(pools_app):
     assert "slow **3** (now 3)" in answer()  # ρ = 1 at 2: 3 is the fewest that keep up
     assert any("share no queue" in c.value for c in pools_app.caption)
     pools_app.radio(key="explore-figure").set_value("wait_p95").run()
-    pools_app.number_input(key="explore-thumbnails_and_reports-target-report").set_value(1.0).run()
+    wait = "explore-thumbnails_and_reports-target-wait_p95-report"
+    assert pools_app.number_input(key=wait).value == 5.0  # a wait target's own default
+    pools_app.number_input(key=wait).set_value(1.0).run()
     assert not pools_app.exception
     # the reports' p95 wait, mean of 3 seeds × 5000 tasks: 4.3 s at 3 workers, 0.40 s at 4
     assert "slow **4** (now 3)" in answer()
@@ -205,3 +207,16 @@ def test_the_formula_beside_the_simulation_is_erlang_c_where_it_is_exact():
     assert "crashes, Celery's per-task costs." in paid
     rough = formula_wait(mmc.replace(**{"service.dist": "constant"}), 1.0, 0.4)
     assert rough.startswith("Allen–Cunneen's G/G/c approximation puts the mean wait at 0.373 s")
+
+
+def test_the_pool_targets_come_back_from_the_address_after_a_reload():
+    """The figure and each type's target are bound to the address, as the single pool's
+    target is: a shared link gave the sizing of the defaults."""
+    at = AppTest.from_file("../../app.py", default_timeout=300)
+    at.query_params["explore-name"] = "thumbnails_and_reports"
+    at.query_params["explore-figure"] = "p95 wait"  # a radio is bound by its label
+    at.query_params["explore-thumbnails_and_reports-target-wait_p95-report"] = "1.5"
+    at.run()
+    assert not at.exception
+    assert at.radio(key="explore-figure").value == "wait_p95"
+    assert at.number_input(key="explore-thumbnails_and_reports-target-wait_p95-report").value == 1.5
