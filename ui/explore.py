@@ -14,7 +14,7 @@ from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import summarize
-from sim.analysis.sweep import SweepPoint, sweep
+from sim.analysis.sweep import Estimate, SweepPoint, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -423,6 +423,27 @@ def size_pools(sc: Scenario, base: Scenario, page: str) -> None:
         sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
     )
     sizing_verdict(sc, found, curves, figure, capped.run.tasks)
+    if found.counts is not None and found.search == "per pool":
+        close_calls(sizing.too_close(curves, found.counts, targets, figure), targets, figure)
+
+
+def close_calls(
+    close: list[tuple[str, str, int, Estimate]], targets: dict[str, float], figure: str
+) -> None:
+    """Where the answer rests on the seeds drawn: a target inside its interval at the count
+    found (a report's 14.3 s p95 against 15 s, its interval 10.2-18.3 s)."""
+    if not close:
+        return
+    said = pool_charts.FIGURE_TITLES[figure]
+    each = "; ".join(
+        f"{kind}'s {said} at {pool} {count} is {e.mean:.3g} s, its 95 % interval "
+        f"{e.low:.3g}-{e.high:.3g} s holds the {targets[kind]:g} s target"
+        for pool, kind, count, e in close
+    )
+    st.warning(
+        f"Close call: {each}. One worker more or fewer could be the answer; more seeds tell "
+        "(`queuelab sweep --pool NAME --reps 10`, or `simulate --reps`)."
+    )
 
 
 def sizing_verdict(

@@ -98,6 +98,26 @@ def smallest_count(curve: PoolCurve, targets: Mapping[str, float], figure: str) 
     return None
 
 
+def too_close(
+    curves: Mapping[str, PoolCurve],
+    counts: Mapping[str, int],
+    targets: Mapping[str, float],
+    figure: str,
+) -> list[tuple[str, str, int, Estimate]]:
+    """(pool, task type, count, estimate) where the count found meets the type's target on
+    the replications' mean but its 95 % interval holds the target: one more or one fewer
+    worker could be the answer, and more replications would tell."""
+    close = []
+    for pool, count in counts.items():
+        curve = curves[pool]
+        i = curve.counts.index(count)
+        for kind, estimates in curve.figures[figure].items():
+            e, target = estimates[i], targets.get(kind)
+            if target is not None and e.low is not None and e.low <= target <= e.high:
+                close.append((pool, kind, count, e))
+    return close
+
+
 def worst(p95: Mapping[str, float], targets: Mapping[str, float]) -> float:
     """The largest p95 ÷ target over the task types with a target: ≤ 1 when all meet theirs."""
     return max((p95[t] / target for t, target in targets.items() if t in p95), default=0.0)

@@ -220,3 +220,16 @@ def test_the_pool_targets_come_back_from_the_address_after_a_reload():
     assert not at.exception
     assert at.radio(key="explore-figure").value == "wait_p95"
     assert at.number_input(key="explore-thumbnails_and_reports-target-wait_p95-report").value == 1.5
+
+
+def test_a_sizing_that_the_seeds_decide_is_said_to_be_a_close_call(pools_app):
+    """Reports of 5 s against a 15 s p95 sojourn: slow 4 meets it on the mean of 3 seeds, its
+    interval holding 15 s; the page says one worker more or fewer could be the answer."""
+    prefix = "explore-thumbnails_and_reports-target-sojourn_p95"
+    pools_app.radio(key="explore-figure").set_value("sojourn_p95").run()
+    pools_app.number_input(key=f"{prefix}-report").set_value(15.0).run()
+    assert not pools_app.exception
+    said = [w.value for w in pools_app.warning if w.value.startswith("Close call")]
+    assert len(said) == 1 and "report's p95 sojourn at slow" in said[0], said
+    pools_app.number_input(key=f"{prefix}-report").set_value(40.0).run()
+    assert not [w for w in pools_app.warning if w.value.startswith("Close call: report")]

@@ -83,3 +83,20 @@ def test_a_pool_curve_reports_every_served_type_per_count(figure):
     c = sizing.pool_curve(EXAMPLE, "slow", (3, 5), reps=2, processes=1)
     assert list(c.figures[figure]) == ["report"] and len(c.figures[figure]["report"]) == 2
     assert all(0 <= u.low <= u.mean <= u.high <= 1 for u in c.utilization)
+
+
+def test_a_count_whose_interval_holds_the_target_is_a_close_call():
+    """The count found meets the target on the mean; its interval holding the target says the
+    seeds drawn decided it."""
+    from sim.analysis.sizing import PoolCurve, too_close
+    from sim.analysis.sweep import Estimate
+
+    curve = PoolCurve(
+        "slow",
+        (3, 4),
+        {"sojourn_p95": {"report": (Estimate(30.0, 25.0, 35.0), Estimate(14.3, 10.2, 18.3))}},
+        (Estimate(0.9, 0.8, 1.0), Estimate(0.7, 0.6, 0.8)),
+    )
+    (close,) = too_close({"slow": curve}, {"slow": 4}, {"report": 15.0}, "sojourn_p95")
+    assert close[:3] == ("slow", "report", 4)
+    assert too_close({"slow": curve}, {"slow": 4}, {"report": 20.0}, "sojourn_p95") == []
