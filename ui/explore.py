@@ -271,15 +271,16 @@ NODES_FOLLOW = (
 
 
 def how_many_workers(
-    sc: Scenario, base: Scenario, page: str = "explore", live_p95: float | None = None
+    sc: Scenario, base: Scenario, page: str = "explore", live: Summary | None = None
 ) -> None:
     """The worker-count trade-off against a target p95 sojourn, and the fewest that meet it, per
     pool and task type where the scenario has several; Explore and the Live page (``page``, the
-    widgets' key prefix) both ask this question, the Live page beside its run's ``live_p95``
-    sojourn."""
+    widgets' key prefix) both ask this question, the Live page beside its ``live`` run's own
+    figures."""
     if several(sc):
-        size_pools(sc, base, page)
+        size_pools(sc, base, page, live)
         return
+    live_p95 = live.sojourn_p95 if live is not None else None
     if sc.workers.node_autoscaled:
         st.info(NODES_FOLLOW)
         return
@@ -377,9 +378,10 @@ def figures_per_type(s: Summary) -> None:
 TARGET_TIMES = {"sojourn_p95": 4, "wait_p95": 1}
 
 
-def size_pools(sc: Scenario, base: Scenario, page: str) -> None:
+def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = None) -> None:
     """Each pool's worker-count trade-off against the p95 of the task types it serves, and the
-    fewest workers in all that meet a target per task type (``sizing.size``)."""
+    fewest workers in all that meet a target per task type (``sizing.size``); beside a ``live``
+    run, whether its own figure met each type's target."""
     figure = st.radio(
         "Target on each task type's",
         sizing.FIGURES,
@@ -425,6 +427,25 @@ def size_pools(sc: Scenario, base: Scenario, page: str) -> None:
     sizing_verdict(sc, found, curves, figure, capped.run.tasks)
     if found.counts is not None and found.search == "per pool":
         close_calls(sizing.too_close(curves, found.counts, targets, figure), targets, figure)
+    if live is not None:
+        live_against(live, targets, figure)
+
+
+def live_against(live: Summary, targets: dict[str, float], figure: str) -> None:
+    """A live run's own figure of each task type against its target, beside the simulation's
+    sizing (as the single pool's verdict says its p95)."""
+    said = pool_charts.FIGURE_TITLES[figure]
+    each = [
+        (kind, live.by_task[kind][figure], target)
+        for kind, target in targets.items()
+        if kind in live.by_task
+    ]
+    text = "; ".join(
+        f"{kind} {seconds(value)} {'misses' if value > target else 'meets'} {target:g} s"
+        for kind, value, target in each
+    )
+    missed = any(value > target for _, value, target in each)
+    (st.warning if missed else st.info)(f"This live run's own {said}: {text}.")
 
 
 def close_calls(

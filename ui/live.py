@@ -396,7 +396,7 @@ def sizing(
         st.caption("The worker-count sweep comes when the run is over.")
         return
     sc = session.scenario
-    how_many_workers(sc, sc, page="live", live_p95=summary.sojourn_p95)
+    how_many_workers(sc, sc, page="live", live=summary)
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

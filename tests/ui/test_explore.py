@@ -233,3 +233,22 @@ def test_a_sizing_that_the_seeds_decide_is_said_to_be_a_close_call(pools_app):
     assert len(said) == 1 and "report's p95 sojourn at slow" in said[0], said
     pools_app.number_input(key=f"{prefix}-report").set_value(40.0).run()
     assert not [w for w in pools_app.warning if w.value.startswith("Close call: report")]
+
+
+def _live_against_targets():
+    from sim import scenario
+    from sim.analysis.runs import simulated
+    from ui.explore import live_against
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=2000"])
+    live = simulated(sc)  # stands in for a live run: the page reads only its summary
+    live_against(live, {"thumbnail": 100.0, "report": 0.5}, "sojourn_p95")
+
+
+def test_a_live_run_of_pools_is_held_to_each_types_target():
+    """The single pool's verdict says whether the live p95 met the target; a run of pools
+    now says it per task type, warning where one missed."""
+    at = AppTest.from_function(_live_against_targets, default_timeout=60).run()
+    (said,) = [w.value for w in at.warning]
+    assert said.startswith("This live run's own p95 sojourn: thumbnail ")
+    assert "meets 100 s" in said and "misses 0.5 s" in said
