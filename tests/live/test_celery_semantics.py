@@ -79,12 +79,16 @@ def test_a_killed_node_with_credit_takes_the_next_message_with_it(redis_url, no_
     """Late ack, prefetch multiplier 2: while its one slot runs, the node still has credit and
     a BRPOP waiting in Redis. Killed, its connection lingers for tens of milliseconds (measured
     30–125 ms), and Redis hands the next message to that BRPOP: it is neither queued nor in
-    ``unacked``, lost for good. Measured 5 of 5 on Celery 5.7 / redis-server 7; at least two of
-    three here. Alone: beside other live runs (load 4–5 on 2 cores) the node was seen to reserve
-    the message before the kill took effect ("unacked") or not to have asked again yet ("queue"),
-    1 lost of 3."""
-    found = [_where_the_next_message_went(redis_url, multiplier=2) for _ in range(3)]
-    assert found.count("lost") >= 2, found
+    ``unacked``, lost for good. Measured 5 of 5 on Celery 5.7 / redis-server 7 on a quiet host.
+    Beside other live runs (load 4–5 on 2 cores) the node was seen to reserve the message
+    before the kill took effect ("unacked") or not to have asked again yet ("queue"): 1 lost of
+    3, which failed the two-of-three this test asked. So it asks for one loss in up to eight
+    tries (a quiet host loses the first), which a Celery that never hands the dead BRPOP a
+    message fails, as the test without credit below never loses one."""
+    found = []
+    while "lost" not in found and len(found) < 8:
+        found.append(_where_the_next_message_went(redis_url, multiplier=2))
+    assert "lost" in found, found
 
 
 def test_a_killed_node_without_credit_leaves_the_next_message_queued(redis_url, no_leftovers):
