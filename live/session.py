@@ -98,7 +98,10 @@ class LiveSession:
     def scenario(self) -> Scenario:
         """The first scenario, paying this host's costs once the probe has measured them (a
         live run pays them anyway; its simulation then does too)."""
-        sc = self.scenarios[0]
+        return self.paying(self.scenarios[0])
+
+    def paying(self, sc: Scenario) -> Scenario:
+        """``sc`` paying this host's Celery costs, once the probe has measured them."""
         return sc.replace(**self.costs.fields(sc)) if self.costs else sc
 
     @property

@@ -221,7 +221,7 @@ def live_lesson(each) -> None:
     seconds = live_seconds(each.name)
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
     if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
-        session = LiveSession(each.live_scenarios(), each.live.time_scale)
+        session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
         session.start()
         st.session_state[key] = session
     if session is not None:
@@ -230,13 +230,16 @@ def live_lesson(each) -> None:
 
 @st.cache_data(show_spinner=False)
 def live_seconds(name: str) -> float:
-    """Wall seconds both live sides should take: simulated makespan × time scale, plus boots."""
+    """Wall seconds both live sides should take: the probe of this host's costs, then each
+    side's simulated makespan × time scale, plus boots."""
     from live.clock import Clock
+    from live.probe import expected_seconds
     from sim.analysis.lessons import LESSONS, load
 
     each = load(LESSONS / f"{name}.toml")
     spans = [summarize(simulate(sc), sc).makespan for sc in each.live_simulated()]
-    return Clock(None, each.live.time_scale).wall_seconds(sum(spans)) + 2 * 5
+    probe = expected_seconds(each.live_scenarios()[0], each.live.time_scale)
+    return probe + Clock(None, each.live.time_scale).wall_seconds(sum(spans)) + 2 * 5
 
 
 @st.fragment(run_every=1.0)
@@ -247,17 +250,23 @@ def show_live_lesson(each, session) -> None:
         st.error(session.error)
         return
     if session.running:
-        st.info(f"Running on real Celery: side {len(session.results) + 1} of 2…")
+        doing = (
+            "Measuring Celery's costs on this host first"
+            if session.probe and not session.probed
+            else f"Running on real Celery: side {len(session.results) + 1} of 2"
+        )
+        st.info(f"{doing}…")
         return
     sides = each.live_scenarios()
     default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))
-    simulated = [figures(sc)[each.figure] for sc in each.live_simulated()]
+    simulated = [figures(sc)[each.figure] for sc in each.live_simulated(session.paying)]
+    paid = "this host's Celery costs, as measured" if session.costs else "the scenario's costs"
     cols = st.columns(3)
     figure = said(each.figure)
     cols[0].metric(f"{figure}, as deployed (real Celery)", shown(each.figure, default[each.figure]))
     cols[1].metric(f"{figure}, with the fix (real Celery)", shown(each.figure, fixed[each.figure]))
     cols[2].markdown(
-        f"Simulated with the same {each.live.tasks} tasks and draws: "
+        f"Simulated with the same {each.live.tasks} tasks and draws, paying {paid}: "
         f"**{shown(each.figure, simulated[0])}** as deployed, "
         f"**{shown(each.figure, simulated[1])}** with the fix."
     )

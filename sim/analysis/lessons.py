@@ -20,6 +20,7 @@ A lesson is a scenario file in ``scenarios/lessons/`` with a ``[lesson]`` table:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,16 @@ class Lesson:
         short = {"run.tasks": self.live.tasks}
         return self.scenario.replace(**short), self.fixed().replace(**short)
 
-    def live_simulated(self) -> tuple[Scenario, Scenario]:
-        """Both live sides as the simulation of their live run: Celery's wall-clock costs in
-        scenario seconds at the live time scale, as ``compare`` simulates a run (at time scale 1
-        lesson 01's fix predicted a p99 wait of 0.28 beside 1.23 on real Celery; at 0.05,
-        0.78)."""
+    def live_simulated(
+        self, paying: Callable[[Scenario], Scenario] = lambda sc: sc
+    ) -> tuple[Scenario, Scenario]:
+        """Both live sides as the simulation of their live run: ``paying`` Celery's costs (a
+        host's, as measured: ``LiveSession.paying``; else the scenario's), in scenario seconds
+        at the live time scale, as ``compare`` simulates a run (at time scale 1 lesson 01's fix
+        predicted a p99 wait of 0.28 beside 1.23 on real Celery; at 0.05, 0.78)."""
         default, fixed = self.live_scenarios()  # a lesson without [lesson.live] stops here
         scale = self.live.time_scale
-        return costs.at_time_scale(default, scale), costs.at_time_scale(fixed, scale)
+        return tuple(costs.at_time_scale(paying(sc), scale) for sc in (default, fixed))
 
 
 def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:

@@ -347,6 +347,8 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
     assert shown["tasks failed, with the fix (real Celery)"] == "0"
     beside = [m.value for m in app.markdown if "Simulated with the same" in m.value]
     assert beside and "**0**" in beside[0]  # the simulation of the same short run, beside it
+    # it pays this host's costs, measured first, as the Live page's simulation does
+    assert session.probed and ("as measured" in beside[0]) == (session.costs is not None)
 
 
 def test_the_cores_lesson_sweeps_concurrency_and_throughput_flattens_at_the_cores():
