@@ -22,7 +22,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from sim.words import counted, workers_said
 from ui import charts, live_setup
-from ui.explore import how_many_workers, simulated
+from ui.explore import SWEEP_TASKS, how_many_workers, simulated
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace, little_metrics
 
@@ -396,6 +396,12 @@ def sizing(
         st.caption("The worker-count sweep comes when the run is over.")
         return
     sc = session.scenario
+    if not sc.run.duration and sc.run.tasks < SWEEP_TASKS:
+        st.caption(
+            f"The sweep sizes this run, {sc.run.tasks} tasks, beside its own p95: a short run's "
+            f"p95 is mostly its start, so size a deployment on Explore ({SWEEP_TASKS:,} tasks "
+            "a run) or with `queuelab sweep`."
+        )
     how_many_workers(sc, sc, page="live", live=summary)
 
 

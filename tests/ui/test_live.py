@@ -161,4 +161,6 @@ def test_the_sizing_is_said_as_the_simulations_and_a_live_p95_over_the_target_be
     target.set_value(round(p95 * 1.1, 2)).run()
     (said,) = [s.value for s in at.success if s.value.startswith("Simulation's prediction")]
     assert "misses" not in said and "(this run had 4)" in said
+    short = [c.value for c in at.caption if c.value.startswith("The sweep sizes this run")]
+    assert short and f"{session.scenario.run.tasks} tasks" in short[0]  # rough: said so
     assert f"This live run's own p95 sojourn, {p95:.3g} s, meets the target." in said, said
