@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import threading
 import time
 
 import numpy as np
@@ -57,6 +58,11 @@ def page() -> None:
         )
     session = latest()
     running = session is not None and session.running
+    if st.session_state.pop("live-start-refused", False):
+        st.warning(
+            "A live run is already going on this machine (started from another tab or window): "
+            "it is shown below. One live run at a time; stop it to start another."
+        )
     st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
     b1.button(
@@ -103,10 +109,24 @@ def latest() -> LiveSession | None:
 
 
 def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
-    """Start a run (a button callback, so the page that follows already draws it running)."""
-    session = LiveSession((sc,), time_scale, probe=probe)
-    session.start()
-    _LATEST[:] = [session]
+    """Start a run (a button callback, so the page that follows already draws it running),
+    unless one is going: another tab's page, drawn before that run began, still offers Start,
+    and a second run beside the first took its place on the page (the first, lost to it, ran
+    on unseen) and skewed both."""
+    with _start_lock():
+        going = latest()
+        if going is not None and going.running:
+            st.session_state["live-start-refused"] = True
+            return
+        session = LiveSession((sc,), time_scale, probe=probe)
+        session.start()
+        _LATEST[:] = [session]
+
+
+@st.cache_resource
+def _start_lock() -> threading.Lock:
+    """One start at a time across the app server's sessions (tabs), as ``_kept``'s run."""
+    return threading.Lock()
 
 
 def compared_run() -> tuple[str, float, Trace, float | None] | None:

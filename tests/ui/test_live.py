@@ -164,3 +164,27 @@ def test_the_sizing_is_said_as_the_simulations_and_a_live_p95_over_the_target_be
     short = [c.value for c in at.caption if c.value.startswith("The sweep sizes this run")]
     assert short and f"{session.scenario.run.tasks} tasks" in short[0]  # rough: said so
     assert f"This live run's own p95 sojourn, {p95:.3g} s, meets the target." in said, said
+
+
+@pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
+def test_a_start_from_a_stale_tab_starts_no_second_run(monkeypatch):
+    """A tab drawn before another tab's run began still offers Start: clicked, it started a
+    second run beside the first, which the page then lost. Now it starts nothing and says
+    why; the run going on stays the page's."""
+    import threading
+
+    from ui import live as live_page
+
+    at = live_page_showing(simulated_run(), monkeypatch)  # finished: Start is offered
+    assert not at.button(key="live-start").disabled
+    stop = threading.Event()
+    going = simulated_run()
+    going.thread = threading.Thread(target=stop.wait, daemon=True)
+    going.thread.start()  # another tab's run, begun after this page was drawn
+    live_page._LATEST[:] = [going]
+    try:
+        at.button(key="live-start").click().run()
+        assert live_page._LATEST == [going]
+        assert any("already going on this machine" in w.value for w in at.warning)
+    finally:
+        stop.set()
