@@ -47,8 +47,8 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     this host's Celery costs first, and why it cannot start (``refusal``). What the run asks of
     the host, and whether to measure it first, are asked only of a run that can start."""
     c1, c2, c3 = st.columns(3)
-    tasks = c1.number_input(
-        "Tasks", 10, 5000, min(base.run.tasks, 300), key="live-tasks", bind=IN_ADDRESS
+    tasks = c1.number_input(  # a pasted scenario of 1 to 9 tasks starts at the least, 10
+        "Tasks", 10, 5000, min(max(base.run.tasks, 10), 300), key="live-tasks", bind=IN_ADDRESS
     )
     counts = {  # [workers].count reaches no [[pools]] pool: one count each, as Explore has
         base.pool_field(p.name, "count"): c2.number_input(

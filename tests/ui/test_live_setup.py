@@ -83,3 +83,21 @@ def test_a_scenario_of_pools_has_a_worker_count_for_each_pool():
     assert at.text[0].value == "fast 4 + slow 3 workers"
     at.number_input(key="live-workers-slow").set_value(2).run()
     assert at.text[0].value == "fast 4 + slow 2 workers"
+
+
+def _run_of_one_task():
+    from sim import scenario
+    from ui.live_setup import run_to_start
+
+    run_to_start(scenario.loads("[run]\ntasks = 1\n"))
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_scenario_of_fewer_tasks_than_a_live_run_takes_starts_at_the_least():
+    """A pasted scenario of 1 task raised StreamlitValueBelowMinError: the Tasks input's least
+    is 10."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_run_of_one_task, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="live-tasks").value == 10
