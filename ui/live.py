@@ -316,7 +316,7 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
         )
     sc = session.scenario
     at_scale = costs.at_time_scale(sc, session.time_scale)
-    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.workers.slots)
+    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.slots)
     if stretch is not None and stretch > monitor.STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "
@@ -331,7 +331,7 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
     """Flower's worker list: each node's status, what runs on it, what it did, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
-    slots = session.scenario.workers.concurrency
+    slots = {name: pool.workers.concurrency for name, pool in session.scenario.nodes}
     stats = monitor.worker_stats(trace, slots, going)
     status = {True: "online", False: "down"}
     st.dataframe(
@@ -340,7 +340,7 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
             "status": [
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],
-            "busy now": [f"{w.busy} of {slots}" for w in stats],
+            "busy now": [f"{w.busy} of {slots[w.name]}" for w in stats],
             "processed": [w.processed for w in stats],
             "failed": [w.failed for w in stats],
             "retried": [w.retried for w in stats],

@@ -7,6 +7,7 @@ same way; "now" is the trace's latest event. Times are seconds of scenario time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,9 +157,10 @@ def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
     return rows[running], rows[~running]
 
 
-def worker_stats(trace: Trace, concurrency: int, going: bool) -> list[WorkerStats]:
-    """Per worker node of the trace: what runs on it now, what it finished, how busy it was.
-    ``going``: the run goes on (after it, nothing runs any more)."""
+def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> list[WorkerStats]:
+    """Per worker node of the trace: what runs on it now, what it finished, how busy it was,
+    of its own ``concurrency`` (by node name: each pool's). ``going``: the run goes on (after
+    it, nothing runs any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
     span = now(trace)
@@ -177,7 +179,7 @@ def worker_stats(trace: Trace, concurrency: int, going: bool) -> list[WorkerStat
                 failed=int(np.count_nonzero(ends == FAILURE)),
                 retried=int(np.count_nonzero(ends == RETRY)),
                 interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
-                utilization=busy_time / (concurrency * span) if span > 0 else 0.0,
+                utilization=busy_time / (concurrency[name] * span) if span > 0 else 0.0,
             )
         )
     return stats

@@ -75,14 +75,17 @@ def test_a_tasks_history_is_every_row_of_its_trace():
 
 
 def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
-    w1, w2 = monitor.worker_stats(run(), concurrency=1, going=True)
+    w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 1, "w2": 1}, going=True)
     assert (w1.name, w1.busy, w1.processed, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
     assert (w2.busy, w2.processed, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
     assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
     assert w2.utilization == pytest.approx(2 / 7.5)
-    w1, _ = monitor.worker_stats(run(), concurrency=2, going=False)
+    w1, _ = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 2}, going=False)
     assert (w1.busy, w1.interrupted) == (0, 1)  # after the run nothing runs: task 3 is lost
     assert w1.utilization == pytest.approx(3 / 15)
+    # each node of its own pool's concurrency (a pool of 2 beside one of 1 read 168 % busy)
+    w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 1}, going=False)
+    assert w1.utilization == pytest.approx(3 / 15) and w2.utilization <= 1
 
 
 def test_busy_slots_per_worker_are_each_spans_mean_up_to_now():
