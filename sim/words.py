@@ -27,7 +27,8 @@ SECONDS_SHOWN = 0.001  # the least time said as a figure: below a millisecond is
 def seconds(value: float) -> str:
     """A time in seconds to three significant figures, as the app shows its times; one under a
     millisecond as "< 0.001 s", where ``.3g`` would print an analytic wait at low load as
-    "5.03e-78 s", a precision no queue has."""
+    "5.03e-78 s", a precision no queue has; one of 1,000 s or more whole ("3,730 s", not
+    "3.73e+03 s")."""
     if 0 < value < SECONDS_SHOWN:
         return f"< {SECONDS_SHOWN:g} s"
-    return f"{value:.3g} s"
+    return f"{value:,.0f} s" if value >= 1000 else f"{value:.3g} s"

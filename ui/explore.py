@@ -172,8 +172,8 @@ def prepare_counts(sc: Scenario, base: Scenario) -> None:
 def headline(sc: Scenario, s: Summary) -> None:
     """The figures a reader checks first, and what queueing theory expects of them."""
     cols = st.columns(5)
-    cols[0].metric("p95 wait", f"{s.wait_p95:.3g} s")
-    cols[1].metric("p95 sojourn", f"{s.sojourn_p95:.3g} s")
+    cols[0].metric("p95 wait", seconds(s.wait_p95))
+    cols[1].metric("p95 sojourn", seconds(s.sojourn_p95))
     cols[2].metric("utilisation", f"{s.utilization:.1%}")
     cols[3].metric("throughput", f"{s.throughput:.3g}/s")
     cols[4].metric("lost · failed", f"{s.tasks_lost} · {s.tasks_failed}")

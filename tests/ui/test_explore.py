@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sim import scenario
+from sim.words import seconds
 from tests.ui.helpers import table
 from ui.explore import SWEEP_TASKS, sweep_plan, worker_range
 
@@ -132,7 +133,7 @@ def test_a_worker_slider_move_within_the_sweep_shows_a_run_made_before_equal_to_
     direct = summarize(trace, six)
     assert explore.view(scenario.dumps(six)).summary == direct
     shown = {m.label: m.value for m in at.metric}
-    assert shown["p95 wait"] == f"{direct.wait_p95:.3g} s"
+    assert shown["p95 wait"] == seconds(direct.wait_p95)
     assert shown["utilisation"] == f"{direct.utilization:.1%}"
     drawn = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")[:2]]
     assert drawn == [json.loads(pio.to_json(fig))["data"] for fig in explore.figures(trace)]

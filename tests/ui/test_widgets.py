@@ -54,3 +54,4 @@ def test_a_time_under_a_millisecond_is_said_as_a_bound_not_in_exponent_notation(
     assert seconds(0.001) == "0.001 s"
     assert seconds(0.00798) == "0.00798 s"
     assert seconds(2.994) == "2.99 s"
+    assert seconds(3731.4) == "3,731 s"  # not 3.73e+03 s
