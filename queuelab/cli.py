@@ -113,11 +113,7 @@ def _emit_summary(summary: Summary, as_json: bool) -> None:
     """Print a run's summary; a run that submitted nothing says so, where its figures, all
     zero, would read as a perfect queue."""
     if not summary.tasks_submitted:
-        print(
-            "queuelab: warning: the run submitted no tasks: its run.duration ends before the "
-            "first arrival; lengthen it or give run.tasks",
-            file=sys.stderr,
-        )
+        print(f"queuelab: warning: {runs.NO_TASKS}", file=sys.stderr)
     emit(summary.to_dict(), as_json)
 
 

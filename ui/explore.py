@@ -13,7 +13,7 @@ from sim import scenario
 from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
-from sim.analysis.runs import summarize
+from sim.analysis.runs import NO_TASKS, summarize
 from sim.analysis.sweep import Estimate, SweepPoint, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
@@ -130,6 +130,9 @@ def page() -> None:
         shown = viewed(text)
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
+        return
+    if not shown.summary.tasks_submitted:
+        st.warning(NO_TASKS[0].upper() + NO_TASKS[1:] + ".")
         return
     headline(sc, shown.summary)
     if several(sc):

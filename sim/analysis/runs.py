@@ -18,6 +18,12 @@ from sim.scenario import Scenario
 from sim.sections import Pool
 from sim.trace import Trace
 
+# said where a run submits nothing: its all-zero figures would read as a perfect queue
+NO_TASKS = (
+    "the run submits no task: its run.duration ends before the first arrival; lengthen it or "
+    "give run.tasks"
+)
+
 
 def summarize(
     trace: Trace, scenario: Scenario, engine: str = "sim", seed: int | None = None

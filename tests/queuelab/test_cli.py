@@ -587,6 +587,6 @@ def test_a_run_that_submits_no_tasks_says_so():
     """Its figures, all zero, would read as a perfect queue."""
     r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.duration=1e-9", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["tasks_submitted"] == 0
-    assert "the run submitted no tasks" in r.stderr
+    assert "the run submits no task" in r.stderr
     r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=5", "--json")
-    assert "submitted no tasks" not in r.stderr
+    assert "submits no task" not in r.stderr

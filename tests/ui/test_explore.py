@@ -253,3 +253,15 @@ def test_a_live_run_of_pools_is_held_to_each_types_target():
     (said,) = [w.value for w in at.warning]
     assert said.startswith("This live run's own p95 sojourn: thumbnail ")
     assert "meets 100 s" in said and "misses 0.5 s" in said
+
+
+def test_a_run_that_submits_no_task_says_so_and_sizes_nothing():
+    """run.duration before the first arrival: all-zero figures read as a perfect queue and the
+    sweep sized it at 2 workers; the page says what happened, as the CLI does."""
+    at = AppTest.from_file("../../app.py", default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    text = "[run]\nduration = 1e-6\n[arrivals]\nrate = 1.0\n"
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception
+    assert any(w.value.startswith("The run submits no task") for w in at.warning)
+    assert not at.metric and "How many workers?" not in [h.value for h in at.subheader]

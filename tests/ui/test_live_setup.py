@@ -101,3 +101,12 @@ def test_a_scenario_of_fewer_tasks_than_a_live_run_takes_starts_at_the_least():
     at = AppTest.from_function(_run_of_one_task, default_timeout=60).run()
     assert not at.exception, at.exception
     assert at.number_input(key="live-tasks").value == 10
+
+
+def test_a_run_that_would_send_no_task_cannot_start():
+    from sim import scenario
+    from ui.live_setup import refusal
+
+    none = scenario.loads("[run]\nduration = 1e-6\n[arrivals]\nrate = 1.0\n")
+    assert refusal(none).startswith("the run submits no task")
+    assert refusal(scenario.load("scenarios/mmc.toml")) is None
