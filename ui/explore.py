@@ -307,6 +307,8 @@ def how_many_workers(
     download_figure(fig, f"{page}-tradeoff")
     best = charts.smallest_meeting(points, target)
     said = workers_verdict(best, target, counts[-1], sc.workers.count, live_p95)
+    if best is not None and (i := counts.index(best)) and best - counts[i - 1] > 1:
+        said += f" The sweep steps from {counts[i - 1]} to {best}: a count between may meet it."
     if live_p95 is not None and live_p95 > target:
         st.warning(said)
     else:

@@ -265,3 +265,10 @@ def test_a_run_that_submits_no_task_says_so_and_sizes_nothing():
     assert not at.exception
     assert any(w.value.startswith("The run submits no task") for w in at.warning)
     assert not at.metric and "How many workers?" not in [h.value for h in at.subheader]
+
+
+def test_a_sizing_answer_between_coarse_steps_says_a_count_between_may_meet_it(hundred_app):
+    """100 workers sweep 8 to 200 in steps of 24: the answer is the first swept count that
+    meets the target, and a count between the last miss and it may meet it too."""
+    (said,) = [s.value for s in hundred_app.success if s.value.startswith("Smallest")]
+    assert said.endswith("The sweep steps from 8 to 32: a count between may meet it."), said
