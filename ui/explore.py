@@ -468,7 +468,7 @@ def close_calls(
     )
     st.warning(
         f"Close call: {each}. One worker more or fewer could be the answer; more seeds tell "
-        "(`queuelab sweep --pool NAME --reps 10`, or `simulate --reps`)."
+        f"(`queuelab sweep SCENARIO --pool {close[0][0]} --reps 10`, or `simulate --reps`)."
     )
 
 
