@@ -203,7 +203,7 @@ def draw(session: LiveSession) -> None:
     times = monitor.task_times(trace)
     stuck(trace, times)
     going = session.result is None
-    figures = {  # keys apart from the widgets' ("live-workers" is the Workers input)
+    figures = {  # keys apart from the widgets' ("live-mmc-workers" is the Workers input)
         "live-chart-queue": charts.steps(queue_depths(trace), "Queue length", "tasks"),
         "live-chart-busy": charts.stacked(
             *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"

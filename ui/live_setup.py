@@ -11,7 +11,7 @@ from sim.analysis.compare import SATURATED
 from sim.analysis.runs import NO_TASKS
 from sim.engine.draws import Draws
 from sim.scenario import Scenario, ScenarioError
-from ui.scenario_input import IN_ADDRESS
+from ui.scenario_input import IN_ADDRESS, widget_prefix
 
 SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
 
@@ -51,8 +51,16 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     this host's Celery costs first, and why it cannot start (``refusal``). What the run asks of
     the host, and whether to measure it first, are asked only of a run that can start."""
     c1, c2, c3 = st.columns(3)
+    # keyed by scenario, as Explore's sliders: another scenario's Tasks and Workers start at
+    # its own values (4 workers of mmc stayed for autoscale_burst, whose own is 1)
+    prefix = widget_prefix(base, "live")
     tasks = c1.number_input(  # a pasted scenario of 1 to 9 tasks starts at the least, 10
-        "Tasks", 10, 5000, min(max(base.run.tasks, 10), 300), key="live-tasks", bind=IN_ADDRESS
+        "Tasks",
+        10,
+        5000,
+        min(max(base.run.tasks, 10), 300),
+        key=f"{prefix}-tasks",
+        bind=IN_ADDRESS,
     )
     counts = {  # [workers].count reaches no [[pools]] pool: one count each, as Explore has
         base.pool_field(p.name, "count"): c2.number_input(
@@ -60,7 +68,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
             1,
             8,
             min(p.workers.count, 4),
-            key=f"live-workers-{p.name}" if base.pools else "live-workers",
+            key=f"{prefix}-workers-{p.name}" if base.pools else f"{prefix}-workers",
             bind=IN_ADDRESS,
         )
         for p in base.worker_pools

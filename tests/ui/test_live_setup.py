@@ -30,7 +30,7 @@ def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
     at.sidebar.selectbox(key="live-name").set_value("mmc").run()
     assert at.select_slider(key="live-scale").value == 0.1  # each scenario its own scale
     at.select_slider(key="live-scale").set_value(1.0).run()
-    at.number_input(key="live-tasks").set_value(100).run()
+    at.number_input(key="live-mmc-tasks").set_value(100).run()
     assert at.select_slider(key="live-scale").value == 1.0  # the user's choice stays
 
 
@@ -81,7 +81,7 @@ def test_a_scenario_of_pools_has_a_worker_count_for_each_pool():
         "Workers in pool slow",
     ]
     assert at.text[0].value == "fast 4 + slow 3 workers"
-    at.number_input(key="live-workers-slow").set_value(2).run()
+    at.number_input(key="live-thumbnails_and_reports-workers-slow").set_value(2).run()
     assert at.text[0].value == "fast 4 + slow 2 workers"
 
 
@@ -100,7 +100,8 @@ def test_a_scenario_of_fewer_tasks_than_a_live_run_takes_starts_at_the_least():
 
     at = AppTest.from_function(_run_of_one_task, default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.number_input(key="live-tasks").value == 10
+    (tasks,) = [n for n in at.number_input if n.label == "Tasks"]
+    assert tasks.value == 10
 
 
 def test_a_run_that_would_send_no_task_cannot_start():
@@ -110,3 +111,22 @@ def test_a_run_that_would_send_no_task_cannot_start():
     none = scenario.loads("[run]\nduration = 1e-6\n[arrivals]\nrate = 1.0\n")
     assert refusal(none).startswith("the run submits no task")
     assert refusal(scenario.load("scenarios/mmc.toml")) is None
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_each_scenario_starts_at_its_own_tasks_and_workers():
+    """mmc's 4 workers stayed in the input when autoscale_burst (1 node) was picked, and a
+    reload would have read 1 while Start ran 4: the inputs are keyed by scenario."""
+    from streamlit.testing.v1 import AppTest
+
+    from sim import scenario
+    from tests.ui.helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert at.number_input(key="live-mmc-workers").value == 4
+    at.number_input(key="live-mmc-workers").set_value(3).run()
+    burst = scenario.load("scenarios/autoscale_burst.toml")
+    at.sidebar.selectbox(key="live-name").set_value("autoscale_burst").run()
+    (workers,) = [n for n in at.number_input if n.label == "Workers"]
+    assert workers.value == min(burst.workers.count, 4) != 3
