@@ -409,7 +409,11 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
         for t, col in zip(sc.task_types, st.columns(len(sc.task_types)), strict=True)
     }
     curves, plans = {}, {}
-    for pool in sc.worker_pools:
+    served = sizing.serves(sc)
+    idle = [p.name for p in sc.worker_pools if not served[p.name]]
+    if idle:  # an empty chart, and a count in the total that no target asks for
+        st.caption(f"No task type is routed to pool {', '.join(idle)}: it is left out here.")
+    for pool in (p for p in sc.worker_pools if served[p.name]):
         plans[pool.name] = sweep_plan(sc, base, pool.name)
         swept, values = plans[pool.name]
         try:
@@ -424,7 +428,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
             fig = pool_charts.pool_tradeoff(curve, figure, targets, now[name])
             st.plotly_chart(fig, key=f"{page}-tradeoff-{name}")
             download_figure(fig, f"{page}-tradeoff-{name}")
-    capped = plans[sc.worker_pools[0].name][0]  # the sweeps' task count, for a greedy search
+    capped = next(iter(plans.values()))[0]  # the sweeps' task count, for a greedy search
     text = scenario.dumps(capped)
     found = sizing.size(
         sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)

@@ -272,3 +272,16 @@ def test_a_sizing_answer_between_coarse_steps_says_a_count_between_may_meet_it(h
     meets the target, and a count between the last miss and it may meet it too."""
     (said,) = [s.value for s in hundred_app.success if s.value.startswith("Smallest")]
     assert said.endswith("The sweep steps from 8 to 32: a count between may meet it."), said
+
+
+def test_a_pool_no_task_is_routed_to_is_left_out_of_the_sizing():
+    """Its chart was empty and its count was in the smallest total."""
+    text = open("scenarios/thumbnails_and_reports.toml").read()
+    text += '\n[[pools]]\nname = "idle"\nqueues = ["nobody"]\ncount = 2\n'
+    at = AppTest.from_file("../../app.py", default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception
+    assert any("routed to pool idle" in c.value for c in at.caption)
+    (said,) = [s.value for s in at.success if s.value.startswith("Smallest total")]
+    assert "idle" not in said.split(";")[0]
