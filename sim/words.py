@@ -32,3 +32,9 @@ def seconds(value: float) -> str:
     if 0 < value < SECONDS_SHOWN:
         return f"< {SECONDS_SHOWN:g} s"
     return f"{value:,.0f} s" if value >= 1000 else f"{value:.3g} s"
+
+
+def sentence(clause: str) -> str:
+    """A clause the CLI writes after "queuelab: " (lower case, no full stop) as a sentence of a
+    page: capitalised, with its full stop."""
+    return clause[0].upper() + clause[1:] + "."

@@ -16,7 +16,7 @@ from sim.analysis.compare import (
 from sim.analysis.metrics import execution_spans, sojourns, state_flows, waits
 from sim.scenario import Scenario
 from sim.trace import Trace
-from sim.words import workers_said
+from sim.words import sentence, workers_said
 from ui import charts
 from ui import live as live_page
 from ui.scenario_input import IN_ADDRESS
@@ -81,7 +81,7 @@ def page() -> None:
     )
     warning = costless(sc, time_scale)
     if warning:
-        st.warning(warning[0].upper() + warning[1:] + ".")
+        st.warning(sentence(warning))
     (st.success if result.ok else st.warning)(result.headline())
     if not result.ok:
         st.caption(AGAIN)

@@ -19,7 +19,7 @@ from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
-from sim.words import seconds
+from sim.words import seconds, sentence
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
 from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
@@ -132,7 +132,7 @@ def page() -> None:
         st.error(str(err))
         return
     if not shown.summary.tasks_submitted:
-        st.warning(NO_TASKS[0].upper() + NO_TASKS[1:] + ".")
+        st.warning(sentence(NO_TASKS))
         return
     headline(sc, shown.summary)
     if several(sc):

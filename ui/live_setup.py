@@ -11,6 +11,7 @@ from sim.analysis.compare import SATURATED
 from sim.analysis.runs import NO_TASKS
 from sim.engine.draws import Draws
 from sim.scenario import Scenario, ScenarioError
+from sim.words import sentence
 from ui.scenario_input import IN_ADDRESS, widget_prefix
 
 SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
@@ -20,8 +21,7 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
     """What the run will ask of this host's CPUs: past ``compare.SATURATED`` its timings are
     the host's, not the scenario's."""
     share = host_cpu.demand(rate, time_scale, cores)
-    text = host_cpu.load_note(rate, time_scale, cores)
-    text = text[0].upper() + text[1:] + "."
+    text = sentence(host_cpu.load_note(rate, time_scale, cores))
     if share >= SATURATED:
         st.warning(
             f"{text} From {SATURATED:.0%} on, Celery's own work queues for the cores and the "

@@ -1,6 +1,8 @@
 """The Explore page's sweep plan (what a worker-slider move reuses and what it reruns), and a
 scenario of several pools: a slider per pool, a trade-off per pool, the smallest total."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -276,7 +278,7 @@ def test_a_sizing_answer_between_coarse_steps_says_a_count_between_may_meet_it(h
 
 def test_a_pool_no_task_is_routed_to_is_left_out_of_the_sizing():
     """Its chart was empty and its count was in the smallest total."""
-    text = open("scenarios/thumbnails_and_reports.toml").read()
+    text = Path("scenarios/thumbnails_and_reports.toml").read_text()
     text += '\n[[pools]]\nname = "idle"\nqueues = ["nobody"]\ncount = 2\n'
     at = AppTest.from_file("../../app.py", default_timeout=300).run()
     at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
