@@ -238,6 +238,19 @@ def test_a_sizing_that_the_seeds_decide_is_said_to_be_a_close_call(pools_app):
     assert not [w for w in pools_app.warning if w.value.startswith("Close call: report")]
 
 
+def test_a_pool_target_is_kept_while_the_other_figure_is_shown(pools_app):
+    """Streamlit forgets a widget a run does not draw: a report target of 15 s came back as
+    its default (20 s) after a look at the p95 wait."""
+    key = "explore-thumbnails_and_reports-target-sojourn_p95-report"
+    pools_app.radio(key="explore-figure").set_value("sojourn_p95").run()
+    pools_app.number_input(key=key).set_value(15.0).run()
+    pools_app.radio(key="explore-figure").set_value("wait_p95").run()
+    assert key not in [w.key for w in pools_app.number_input]  # not drawn
+    pools_app.radio(key="explore-figure").set_value("sojourn_p95").run()
+    assert not pools_app.exception
+    assert pools_app.number_input(key=key).value == 15.0
+
+
 def _live_against_targets():
     from sim import scenario
     from sim.analysis.runs import simulated
