@@ -17,6 +17,7 @@ from sim.analysis.runs import capacity_varies, pools, simulated
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
+from sim.words import seconds
 from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, download_figure, progress_bar, share
@@ -166,7 +167,7 @@ def frontier_section(sc: Scenario, pool: Pool) -> None:
         best = min(meeting, key=lambda p: p.cost)
         st.success(
             f"Cheapest setting with a p95 sojourn ≤ {target:g} s: **{best.label}** "
-            f"({best.cost:,.0f} {unit.replace('_', '-')}, p95 {best.p95:.3g} s)."
+            f"({best.cost:,.0f} {unit.replace('_', '-')}, p95 {seconds(best.p95)})."
         )
     else:
         st.info(f"No swept setting meets a p95 sojourn of {target:g} s.")

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from sim.analysis.metrics import binned_steps
 from sim.analysis.sweep import SweepPoint
+from sim.words import seconds
 
 MAX_POINTS = 1000  # points per line: one a pixel or more at the width a chart is shown
 
@@ -325,7 +326,7 @@ def histograms(
 
     names = list(samples)
     subtitles = [
-        f"{name}<br><sup>{' · '.join(f'{q} {v:.3g} s' for q, v in marks[name].items())}</sup>"
+        f"{name}<br><sup>{' · '.join(f'{q} {seconds(v)}' for q, v in marks[name].items())}</sup>"
         for name in names
     ]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=subtitles)

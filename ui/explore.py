@@ -466,8 +466,8 @@ def close_calls(
         return
     said = pool_charts.FIGURE_TITLES[figure]
     each = "; ".join(
-        f"{kind}'s {said} at {pool} {count} is {e.mean:.3g} s, its 95 % interval "
-        f"{e.low:.3g}-{e.high:.3g} s holds the {targets[kind]:g} s target"
+        f"{kind}'s {said} at {pool} {count} is {seconds(e.mean)}, its 95 % interval "
+        f"{seconds(e.low)} to {seconds(e.high)} holds the {targets[kind]:g} s target"
         for pool, kind, count, e in close
     )
     st.warning(

@@ -21,7 +21,7 @@ from sim.analysis.runs import summarize
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
-from sim.words import counted, workers_said
+from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
 from ui.explore import SWEEP_TASKS, how_many_workers, simulated
 from ui.scenario_input import pick
@@ -292,7 +292,7 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
 def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> None:
     """The run's headline figures (``s``), and whether the Compare page takes it."""
     figures_line = (
-        f"p95 sojourn {s.sojourn_p95:.3g} s · throughput {s.throughput:.3g}/s · "
+        f"p95 sojourn {seconds(s.sojourn_p95)} · throughput {s.throughput:.3g}/s · "
         f"unfinished {s.tasks_lost}"
     )
     if stopped:
@@ -379,7 +379,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
     if found.count:
         st.warning(
             f"{counted(found.count, 'task')} stuck: no end after "
-            f"{found.threshold:.3g} s ({factor:g} × the p99 sojourn of finished tasks)."
+            f"{seconds(found.threshold)} ({factor:g} × the p99 sojourn of finished tasks)."
         )
     with st.expander(f"Stuck tasks ({found.count})"):
         st.number_input(
@@ -396,7 +396,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
             st.caption("Age: seconds since the task was sent, as of the latest event.")
         else:
-            st.caption(f"None open longer than {found.threshold:.3g} s.")
+            st.caption(f"None open longer than {seconds(found.threshold)}.")
 
 
 def sizing(

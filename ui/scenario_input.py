@@ -23,6 +23,7 @@ from sim.scenario import (
     ScenarioError,
 )
 from sim.shapes import DIST_READS, GAP_DISTS
+from sim.words import seconds
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -197,12 +198,12 @@ def pool_knobs(sc: Scenario) -> tuple[Knob, ...]:
 def set_in_tables(base: Scenario, heading: str) -> str | None:
     """What a heading's hidden sliders would have set, said where the scenario sets it."""
     if heading == "Load" and base.tasks:
-        means = ", ".join(f"{t.name} {service_mean(t.service):.3g} s" for t in base.tasks)
+        means = ", ".join(f"{t.name} {seconds(service_mean(t.service))}" for t in base.tasks)
         return f"Service: each task type's own, set in its [[tasks]] table (mean {means})"
     if heading == "Load" and base.service.dist not in MEAN_DRIVEN:
         # uniform bounds or an empirical sample: a mean slider would drive nothing
         return (
-            f"Service: {base.service.dist}, mean {service_mean(base.service):.3g} s "
+            f"Service: {base.service.dist}, mean {seconds(service_mean(base.service))} "
             "(set by the scenario's TOML)"
         )
     if heading == "Load" and base.run.duration:

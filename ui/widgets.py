@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sim.trace import Trace
+from sim.words import seconds
 
 Progress = Callable[[int, int], None]  # done, total: what sim's simulate and sweep report
 
@@ -65,7 +66,7 @@ def little_metrics(rate: float, sojourn: float, in_system: float, gap: float | N
     cols = st.columns(4)
     cols[0].metric("L (time-average in system)", f"{in_system:.3g}")
     cols[1].metric("λ (measured throughput, tasks per s)", f"{rate:.3g}/s")
-    cols[2].metric("W (mean sojourn)", f"{sojourn:.3g} s")
+    cols[2].metric("W (mean sojourn)", seconds(sojourn))
     gap_said = f"gap {gap:.2%}" if gap is not None else None  # no arrow: a gap has no direction
     cols[3].metric(
         "λ·W", f"{rate * sojourn:.3g}", delta=gap_said, delta_color="off", delta_arrow="off"

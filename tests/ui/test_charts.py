@@ -24,6 +24,8 @@ def test_histograms_mark_each_samples_quantiles_on_its_own_axis():
     lines = [(s.xref, s.x0) for s in fig.layout.shapes]
     assert lines == [("x", 1.0), ("x", 2.0), ("x2", 7.0)]
     assert "p99 7 s" in fig.layout.annotations[1].text
+    long = histograms({"a": np.ones(3)}, {"a": {"p95": 3731.4}}, "t")
+    assert "p95 3,731 s" in long.layout.annotations[0].text  # not "3.73e+03 s"
 
 
 def test_a_cdf_spanning_orders_of_magnitude_is_drawn_in_log_time_and_says_so():
