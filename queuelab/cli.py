@@ -39,6 +39,8 @@ def _check_output(path: str | Path, option: str, suffixes: tuple[str, ...]) -> P
     It is opened for appending (which changes nothing in an existing file) and a file that did
     not exist before is removed again, so a run never ends by failing to save what it found.
     """
+    if str(path).endswith(("/", os.sep)):  # Path() drops it: "x.csv/" would write x.csv
+        raise BadInput(f"{option} {str(path)!r} names a folder: give a file name")
     path = Path(path)
     if path.suffix not in suffixes:
         raise BadInput(f"{option} {str(path)!r}: the file must end in " + " or ".join(suffixes))

@@ -451,6 +451,16 @@ def test_the_summary_is_printed_even_when_writing_the_trace_fails(tmp_path, monk
     assert "No space left on device" in captured.err and not out.exists()
 
 
+def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_path, capsys):
+    """``Path("x.csv/")`` is ``x.csv``: the run wrote a file where a folder was named."""
+    from queuelab import cli
+
+    out = f"{tmp_path / 'x.csv'}/"
+    code = cli.main(["simulate", "scenarios/mmc.toml", "--set", "run.tasks=50", "--trace", out])
+    assert code == 2 and "names a folder: give a file name" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_record_refuses_a_missing_output_folder_before_listening(tmp_path):
     # no Redis at this URL: had it listened first, it would have said it cannot reach Redis
     r = queuelab(
