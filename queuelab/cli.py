@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from queuelab import report
-from queuelab.parser import build_parser
+from queuelab.parser import MAX_SERVERS, build_parser
 from queuelab.report import ProgressBar, emit
 from sim import costs, scenario
 from sim.analysis import analytic, invariants, runs, sizing, sweep
@@ -511,7 +511,10 @@ def cmd_analytic(args: argparse.Namespace) -> int:
                 args.rate, args.service_mean, args.workers, args.arrival_cv, args.service_cv
             )
     except analytic.UnstableError as err:
-        raise BadInput(str(err)) from None
+        beyond = args.rate * args.service_mean + 1 > MAX_SERVERS  # advice --workers cannot take
+        raise BadInput(
+            f"{err}" + (f", more than --workers takes ({MAX_SERVERS:,})" if beyond else "")
+        ) from None
     emit(result, args.json)
     return 0
 

@@ -461,6 +461,12 @@ def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+def test_analytic_says_when_the_workers_it_advises_are_more_than_it_takes():
+    r = queuelab("analytic", "--rate", "1e6", "--service-mean", "1", "--workers", "2")
+    assert r.returncode == 2
+    assert "use at least 1000001 workers, more than --workers takes (1,000,000)" in r.stderr
+
+
 def test_record_refuses_a_missing_output_folder_before_listening(tmp_path):
     # no Redis at this URL: had it listened first, it would have said it cannot reach Redis
     r = queuelab(
