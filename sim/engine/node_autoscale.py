@@ -12,6 +12,7 @@ against the run stops it, naming the field).
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from sim.engine.deploy import remove
@@ -34,7 +35,9 @@ class NodeAutoscaler:
         self.workers = {i: model.workers[i] for i in nodes}  # those up or down, not starting
         self.starting: set[int] = set()
         self.made = len(nodes)  # nodes numbered so far
-        self.recent = [(0.0, len(nodes))]  # (poll time, nodes wanted); the start counts as one
+        # (poll time, nodes wanted) of the cooldown window's polls that could still be its
+        # highest, wants falling: a poll every 1 µs held 10⁸ of them; the start counts as one
+        self.recent = deque([(0.0, len(nodes))])
         field = model.scenario.pool_field(pool.name, "node_interval")
         interval = pool.workers.node_interval
         self.budget = Ticks(model.draws.n_tasks, field, interval, "the node autoscaler's poll")
@@ -51,7 +54,10 @@ class NodeAutoscaler:
             want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
             now = self.env.now
             since = now - w.node_cooldown - 1e-6  # a poll node_cooldown ago is in (to 1 µs)
-            self.recent = [(t, n) for t, n in self.recent if t >= since]
+            while self.recent and self.recent[0][0] < since:
+                self.recent.popleft()
+            while self.recent and self.recent[-1][1] <= want:  # never the highest again
+                self.recent.pop()
             self.recent.append((now, want))
             present = len(self.nodes)
             goal = node_autoscale.scaled(present, want, [n for _, n in self.recent], w.node_step)
