@@ -383,7 +383,11 @@ class Recording:
     calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows) and the
     capacity rows. Subclasses say what ``pack`` keeps of the rows."""
 
-    CHUNK = 1 << 14
+    # rows waiting as tuples (about 140 bytes each with their time and task number): 8,192
+    # packs as fast as 16,384 (a pack's cost is its rows'), and the fewer objects churned
+    # between packs pin fewer of Python's 1 MiB arenas (measured at 1M tasks summary-only:
+    # 0.9 MiB less left around the arrays after the run, 1.7 less at the run's peak)
+    CHUNK = 1 << 13
 
     def __init__(
         self,

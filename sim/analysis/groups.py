@@ -74,7 +74,8 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
     queued = queue_times(pending, started, run.makespan, warmup)
-    queued[np.isnan(queued)] = 0.0  # np.nansum's sum, without its copy: ``queued`` is scratch
+    if len(queued) and np.isnan(queued.min()):  # any NaN (``min`` propagates it): as np.nansum
+        queued[np.isnan(queued)] = 0.0  # sums, without its copy: ``queued`` is scratch
     mean = float(queued.sum()) / span if span > 0 else 0.0
     del queued
     peak = step_peak(_ordered(pending), _ordered(started))
@@ -183,7 +184,7 @@ def _by_pool(
     ]
     by_pool = {}
     for (name, (workers, slots)), busy in zip(
-        pools.items(), busy_seconds(run.spans(), warmup, groups), strict=True
+        pools.items(), busy_seconds(run, warmup, groups), strict=True
     ):
         if name in alive:
             share = busy_share(busy, slots, 0.0, alive[name])

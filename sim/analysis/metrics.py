@@ -133,8 +133,14 @@ def sojourns(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
 
 def _known(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
     """``values`` that are not NaN (of ``tasks``, a mask), in order: ``values`` itself when
-    that is all of them."""
-    keep = ~np.isnan(values) if tasks is None else ~np.isnan(values) & tasks
+    that is all of them. Without ``tasks``, the least value says whether any is NaN (``min``
+    propagates NaN), so a vector with none costs no mask a task beside it."""
+    if tasks is None and not (len(values) and np.isnan(values.min())):
+        return values
+    keep = np.isnan(values)
+    np.logical_not(keep, out=keep)
+    if tasks is not None:
+        keep &= tasks
     return values if keep.all() else values[keep]
 
 
@@ -450,7 +456,7 @@ def summary_of(
     del end_state
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    (busy,) = busy_seconds(run.spans(), warmup)
+    (busy,) = busy_seconds(run, warmup)
     worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -483,22 +489,35 @@ def summary_of(
 def queue_times(
     pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float
 ) -> np.ndarray:
-    """Each task's time in the queue after ``warmup``: to its start, or the end of the run."""
-    queued = after(np.where(np.isnan(started), makespan, started), warmup)
-    queued -= after(pending, warmup)  # in place: ``queued`` is a new vector either way
+    """Each task's time in the queue after ``warmup``: to its start, or the end of the run.
+
+    One new vector, worked on in place: ``fmin`` gives a start, or the makespan where there is
+    none (NaN; no start is later than the makespan), and a task submitted before the warm-up
+    queues from it on (``after``, as masks of a byte a task rather than a vector of floats)."""
+    queued = np.fmin(started, makespan)
+    if not warmup:
+        queued -= pending
+        return queued
+    np.maximum(queued, warmup, out=queued)
+    early = pending < warmup
+    np.subtract(queued, warmup, out=queued, where=early)
+    np.logical_not(early, out=early)  # the rest, a NaN too: ``after`` keeps it NaN
+    np.subtract(queued, pending, out=queued, where=early)
     return queued
 
 
 def busy_seconds(
-    spans: Spans, warmup: float, groups: Sequence[Sequence[int] | None] = (None,)
+    run: Tally, warmup: float, groups: Sequence[Sequence[int] | None] = (None,)
 ) -> list[float]:
-    """Slot-seconds the executions ``spans`` (``Tally.spans``) were busy after ``warmup``, of
+    """Slot-seconds the executions of ``run`` (``Tally.spans``) were busy after ``warmup``, of
     each group of workers (None: every worker). A group's seconds are gathered block by block
-    into one vector, summed once: the float the whole columns' difference sums to."""
+    into one vector, summed once: the float the whole columns' difference sums to. Its room is
+    taken up front for every execution started (those that ended are fewer), not grown by
+    eighths: untouched room costs nothing, and the vector is the summary's one scratch."""
     if not groups:
         return []  # no spans made
-    busy = [Columns((np.float64,)) for _ in groups]
-    for start, end, worker in spans:
+    busy = [Columns((np.float64,), run.executions) for _ in groups]
+    for start, end, worker in run.spans():
         seconds = after(end, warmup) - after(start, warmup)
         for group, workers in zip(busy, groups, strict=True):
             group.append([seconds if workers is None else seconds[np.isin(worker, workers)]])

@@ -54,7 +54,8 @@ class Fates:
     """``work`` and ``ending`` for every task of one run, cached per attempt.
 
     Equal to the functions above (a test holds them so over many draws). The per-task vectors
-    are read through memoryviews of the draws' arrays and failures as one byte a task: indexing
+    are read through memoryviews of the draws' arrays and failures as one byte a task (none
+    where no type can fail: every execution that does not raise succeeds): indexing
     either gives a Python number (no NumPy scalar per execution) as fast as a list does, at
     no copy or a byte a task rather than a list's 8 bytes of pointers. It counts executions of
     each (task, attempt) as they start, as the live worker counts them in Redis.
@@ -63,6 +64,7 @@ class Fates:
     def __init__(self, draws: Draws) -> None:
         self.draws = draws
         self._outages = any(t.failures.outage for t in draws.types)
+        self._fails = any(t.failures.probability for t in draws.types)
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
         self.type_of = memoryview(draws.type_of)  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
@@ -99,8 +101,10 @@ class Fates:
             failed = True
         elif self._outages:
             failed = self.draws.fails(task, attempt, t)
-        else:
+        elif self._fails:
             failed = self._failed(attempt)[task]
+        else:
+            return _SUCCEEDED
         if not failed:
             return _SUCCEEDED  # most executions: no call, no new tuple
         state = outcome(attempt, failed, self.max_retries(task))

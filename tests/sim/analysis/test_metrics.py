@@ -141,3 +141,29 @@ def test_executions_paired_a_block_of_tasks_at_a_time_are_the_whole_traces(monke
     assert start.tolist() == trace.t[rows[0]].tolist()
     assert worker.tolist() == trace.worker[rows[0]].tolist()
     assert len(rows[0]) > 600
+
+
+@pytest.mark.parametrize("warmup", [0.0, 2.5])
+def test_queue_times_in_place_are_the_plain_formulas_floats(warmup):
+    """``queue_times`` works on one vector in place (``fmin``, byte masks); its floats are the
+    plain formula's, NaN where there is no PENDING time, the makespan where no start."""
+    rng = np.random.default_rng(7)
+    pending = np.cumsum(rng.exponential(0.3, 400))
+    started = pending + rng.exponential(1.1, 400)
+    pending[[5, 90]] = np.nan
+    started[[7, 90, 399]] = np.nan
+    makespan = float(np.nanmax(started)) + 0.7
+    plain = metrics.after(np.where(np.isnan(started), makespan, started), warmup)
+    plain = plain - metrics.after(pending, warmup)
+    queued = metrics.queue_times(pending, started, makespan, warmup)
+    assert queued.tobytes() == plain.tobytes()
+
+
+def test_known_values_drop_nans_and_keep_a_vector_without_any_as_it_is():
+    values = np.array([1.0, np.nan, 3.0, 4.0])
+    assert metrics._known(values, None).tolist() == [1.0, 3.0, 4.0]
+    kept = np.array([True, True, False, True])
+    assert metrics._known(values, kept).tolist() == [1.0, 4.0]
+    whole = np.array([2.0, 1.0])
+    assert metrics._known(whole, None) is whole
+    assert metrics._known(np.zeros(0), None).tolist() == []

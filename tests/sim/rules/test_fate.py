@@ -59,3 +59,16 @@ def test_a_failed_attempt_retries_after_its_drawn_countdown_until_retries_run_ou
             retried += 1
         assert fate.ending(draws, task, 1, 0.0).state in (FAILURE, SUCCESS)
     assert retried > 40
+
+
+def test_a_scenario_where_nothing_fails_keeps_no_failure_draws(monkeypatch):
+    """Without a failure probability every execution that does not raise succeeds: no byte a
+    task of failure draws is made (a soft time limit still raises, and retries)."""
+
+    def drawn(self, attempt):
+        raise AssertionError(f"failure draws of attempt {attempt} made")
+
+    monkeypatch.setattr(Draws, "failures", drawn)
+    fates = Fates(Draws(make(**{"run.tasks": 50})))
+    assert {fates.ending(task, 0, 0.0) for task in range(50)} == {(SUCCESS, 0.0)}
+    assert fates.ending(0, 0, 0.0, raised=True)[0] == RETRY
