@@ -283,7 +283,7 @@ def _merged(
     given: dict[str, Any], previous: dict[str, Any], where: Callable[[str], str] = str
 ) -> dict[str, Any]:
     """Every field's value: ``given`` (checked), else ``previous``, else its default. ``where``
-    names a key as the user wrote it (``pools[0].count`` for ``workers.count``)."""
+    names a key as the user spells it (``pools.fast.count`` for ``workers.count``)."""
     unknown = sorted(set(given) - set(FIELD_BY_KEY))
     if unknown:
         raise ScenarioError(
@@ -327,6 +327,14 @@ def _tables(kind: str, given: dict[str, Any]) -> Iterator[tuple[int, dict[str, A
     return enumerate(value)
 
 
+def _named(kind: str, i: int, table: dict[str, Any]) -> str:
+    """How an error names the ``i``-th ``[[kind]]`` table: by its name, as ``--set`` and
+    ``replace`` spell its fields (``pools.fast``), or by its place while it has none
+    (``pools[0]``, which ``--set`` does not take)."""
+    name = table.get("name")
+    return f"{kind}.{name}" if isinstance(name, str) and name else f"{kind}[{i}]"
+
+
 def _own(kind: str, table: dict[str, Any], where: str) -> dict[str, Any]:
     """A task type's or pool's own fields of ``table``, checked."""
     fields = TABLE_FIELDS[kind]
@@ -339,7 +347,7 @@ def _own(kind: str, table: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskType:
     """One ``[[tasks]]`` table: own fields, and sections completed from the scenario's."""
-    where = f"tasks[{i}]"
+    where = _named("tasks", i, table)
     known = (*TABLE_FIELDS["tasks"], *TASK_SECTIONS)
     for key, value in table.items():
         if key not in known or (key in TASK_SECTIONS and not isinstance(value, dict)):
@@ -370,7 +378,7 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
 
 def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
     """One ``[[pools]]`` table: own fields, and [workers] completed from the scenario's."""
-    where = f"pools[{i}]"
+    where = _named("pools", i, table)
     given = {f"workers.{k}": v for k, v in table.items() if k not in POOL_OWN}
     mine = _merged(given, merged, lambda key: f"{where}.{key.removeprefix('workers.')}")
     return Pool(**_own("pools", table, where), workers=_sections(mine, ["workers"])["workers"])
@@ -413,9 +421,9 @@ def _check_routing(s: Scenario) -> None:
                 f"tasks: {t.name!r} is routed to queue {t.queue!r}, which no pool consumes: "
                 "add it to a pool's queues"
             )
-    for i, p in enumerate(s.pools or (None,)):
+    for p in s.pools or (None,):
         w = p.workers if p else s.workers
-        where = f"pools[{i}]." if p else "workers."
+        where = f"pools.{p.name}." if p else "workers."
         if w.node_autoscaled and (
             error := node_autoscale.bounds_error(w.count, w.min_nodes, w.max_nodes, where)
         ):

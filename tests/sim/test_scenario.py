@@ -309,10 +309,10 @@ def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own(
             r"rate_limit = '1e-300/h': .* from 1e-09/s to 1e\+09/s",
         ),
         ('queue = "fast"\nrate_limit = "2e9"', r"rate_limit = '2e9': .* from 1e-09/s to 1e\+09/s"),
-        ("priority = 12", r"tasks\[2\].priority = 12 is out of range"),
-        ("colour = 1", r"tasks\[2\].colour: a task type sets name, share"),
+        ("priority = 12", "tasks.extra.priority = 12 is out of range"),
+        ("colour = 1", "tasks.extra.colour: a task type sets name, share"),
         ("[tasks.failures]\ncrash_kind = 'child'", "set for the whole deployment"),
-        ("[tasks.service]\nmean = -1", r"'extra': tasks\[2\].service.mean = -1 is out of range"),
+        ("[tasks.service]\nmean = -1", "'extra': tasks.extra.service.mean = -1 is out of range"),
     ],
 )
 def test_a_bad_task_type_is_named(change, message):
@@ -421,7 +421,7 @@ def test_autoscale_min_above_max_names_both_fields_and_the_pool():
     ):
         scenario.loads("[workers]\nautoscale_max = 2\nautoscale_min = 3\n")
     text = '[[pools]]\nname = "a"\n[[pools]]\nname = "b"\nautoscale_max = 1\nautoscale_min = 4\n'
-    with pytest.raises(ScenarioError, match=r"pools\[1\]\.autoscale_min = 4 must be <= "):
+    with pytest.raises(ScenarioError, match=r"pools\.b\.autoscale_min = 4 must be <= "):
         scenario.loads(text)
     assert (
         scenario.loads("[workers]\nautoscale_max = 8\n").workers.autoscale_min == 0
@@ -449,13 +449,15 @@ def test_an_empty_name_or_a_number_for_a_word_is_refused_saying_what_to_write(
 
 
 def test_an_unknown_field_of_a_pool_lists_the_fields_a_pool_has():
-    """Not the scenario's own fields under the pool's prefix ("pools[0].seed")."""
+    """Not the scenario's own fields under the pool's prefix ("pools.fast.seed"); each named
+    as ``--set`` spells it (it took no "pools[0].count" it was offered)."""
     sc = scenario.load("scenarios/thumbnails_and_reports.toml")
     with pytest.raises(ScenarioError) as err:
         sc.replace(**{"pools.fast.bogus": 5})
     said = str(err.value)
     assert (
-        "unknown scenario field 'pools[0].bogus'" in said and "pools[0].prefetch_multiplier" in said
+        "unknown scenario field 'pools.fast.bogus'" in said
+        and "pools.fast.prefetch_multiplier" in said
     )
     assert "seed" not in said and "run.tasks" not in said
     with pytest.raises(ScenarioError, match="known fields: workers.count, ") as err:
