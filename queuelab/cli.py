@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -552,6 +553,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # what sim logs (a warning) reaches stderr through logging's handler of last resort:
+    # prefixed as the CLI's own warnings are
+    logging.lastResort.setFormatter(logging.Formatter("queuelab: %(message)s"))
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -22,7 +22,6 @@ from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS
 from ui.widgets import Progress, download_figure, progress_bar, share
 
-KEEPALIVES = (10.0, 30.0, 120.0)  # s: reacting fast, Celery's default, holding on
 FRONTIER_TASKS = 2000  # tasks per frontier point (of a scenario run by task count)
 
 
@@ -38,9 +37,9 @@ def _key(sc: Scenario, pool: Pool):
 def policies(sc: Scenario) -> dict[str, dict[str, float]]:
     """The pools compared, each a name and the fields it changes on the first pool that
     follows its load. ``--autoscale``: the fixed pool at MAX (``--concurrency MAX``), then each
-    of ``KEEPALIVES`` and the scenario's own. A node autoscaler: static at ``max_nodes`` and at
-    the fewest nodes that keep up with the mean rate, then the autoscaler as set and with a
-    60 s cooldown."""
+    of ``frontier.KEEPALIVES`` and the scenario's own. A node autoscaler: static at
+    ``max_nodes`` and at the fewest nodes that keep up with the mean rate, then the autoscaler
+    as set and with a 60 s cooldown."""
     pool = frontier.varying_pool(sc)
     key, w = _key(sc, pool), pool.workers
     if w.node_autoscaled:
@@ -58,7 +57,7 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
     fixed = {key("autoscale_max"): 0, key("autoscale_min"): 0, key("concurrency"): top}
     scaled = {
         f"--autoscale {top},{low}, keepalive {k:g} s": {key("autoscale_keepalive"): k}
-        for k in sorted({*KEEPALIVES, w.autoscale_keepalive})
+        for k in sorted({*frontier.KEEPALIVES, w.autoscale_keepalive})
     }
     return {f"fixed --concurrency {top}": fixed, **scaled}
 

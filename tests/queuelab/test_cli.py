@@ -321,7 +321,7 @@ def test_an_empty_scenario_file_runs_the_defaults_with_one_warning(tmp_path):
     r = queuelab("simulate", str(tmp_path / "s.toml"), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["tasks_submitted"] == 10000
     assert r.stderr.splitlines() == [
-        f"warning: scenario file {tmp_path / 's.toml'} sets no fields: "
+        f"queuelab: warning: scenario file {tmp_path / 's.toml'} sets no fields: "
         "every field takes its default"
     ]
 
