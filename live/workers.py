@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from live.celery_app import ENV, LiveConfig
+from live.lifeline import parent_env
 from sim.scenario import Scenario
 
 
@@ -118,7 +119,7 @@ class WorkerPool:
     def _spawn(self, name: str) -> None:
         node = self.nodes[name]
         config = self.config.with_pool(node.pool)
-        env = {**os.environ, ENV: config.to_env(), **autoscale_env(config)}
+        env = {**os.environ, ENV: config.to_env(), **autoscale_env(config), **parent_env()}
         self.procs[name] = subprocess.Popen(
             worker_command(config, name, node.concurrency),
             env=env,

@@ -270,6 +270,39 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp
     assert not [f for f in folders if f.exists()]
 
 
+def test_a_run_killed_while_its_nodes_start_leaves_none_behind(no_leftovers, tmp_path):
+    """Killed while its Celery nodes still import Celery (seconds, before each starts watching
+    its parent): a node must find its parent gone then, not watch its adopter (init, or this
+    test, a subreaper) for ever. Its folders are swept only after: a node that cannot read its
+    scenario file exits for that reason instead."""
+    from live.lifeline import sweep_orphans
+    from tests.conftest import alive, command_line, descendants
+
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--time-scale", "0.05"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        deadline, tree = time.monotonic() + 120, set()
+        while time.monotonic() < deadline and not any(
+            "live.worker_main" in command_line(pid) for pid in tree
+        ):
+            time.sleep(0.02)
+            tree = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(tree), f"left behind: {[command_line(pid) for pid in alive(tree)]}"
+    sweep_orphans(tmp_path)
+
+
 def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
     trace of every row collected until then."""
