@@ -27,7 +27,7 @@ from live.collector import Collector
 from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
-from live.redis_server import redis_for_run
+from live.redis_server import RedisUnavailable, redis_for_run
 from live.workers import Node, WorkerPool, on_keepalive_grid
 from sim import scenario as scenario_module
 from sim.engine.distributions import service_mean
@@ -114,20 +114,26 @@ def run_live(
         client = redis.Redis.from_url(url)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
-        announce(client, config, path.read_text())
-        pool.start()
+        try:
+            announce(client, config, path.read_text())
+            pool.start()
+        except (redis.RedisError, OperationalError) as err:
+            raise RedisUnavailable(
+                f"lost Redis at {url} while the workers started ({err}); check that Redis is up "
+                "and not out of memory, then run again"
+            ) from None
         if nodes:
             nodes(pool)
         sampler = CapacitySampler(pool)
         sampler.start()
         clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
-        client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
         finished = threading.Event()
         watcher = Watcher(collector, finished, progress, watch)
         watcher.start()
         broken: Exception | None = None
         try:
+            client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
             with host or contextlib.nullcontext():
                 kinds = [draws.types[k] for k in draws.type_of.tolist()]
                 produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
