@@ -236,6 +236,32 @@ def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     assert 0 <= again["ks"]["wait"] <= 1 and 0 <= again["ks"]["sojourn"] <= 1
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url, no_leftovers):
+    """Ctrl-C or SIGTERM while the probe runs, before the run compared: exit 130 saying so (a
+    SIGTERM killed it, a Ctrl-C raised through the probe), and nothing of the probe is left on
+    the user's Redis (its run stayed announced, for `queuelab worker` to join)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    before = set(client.keys("queuelab:*"))
+    proc = subprocess.Popen(
+        [*QUEUELAB, "compare", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.1", "--set", "run.tasks=100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not set(client.keys("queuelab:*:config")) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted while measuring Celery's costs" in err and "Traceback" not in err
+    assert set(client.keys("queuelab:*")) <= before
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
 def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp_path):
     """The run's private redis-server and every Celery node and pool child die with it, found
