@@ -189,6 +189,7 @@ class RedisLost(RuntimeError):
             "was collected until then. Check that Redis is up and not out of memory, then run "
             "again."
         )
+        self.error = error
         self.trace = trace
 
 
