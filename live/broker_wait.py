@@ -35,7 +35,7 @@ class QueueSampler:
         """Ask the nodes which queues they consume; they may not be up yet."""
         try:
             self.queues = queue_names(self.app)
-        except (OSError, OperationalError):
+        except (OSError, OperationalError, redis.RedisError):
             self.queues = []
 
     def run(self, stop: threading.Event) -> None:

@@ -454,6 +454,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         },
         args.json,
     )
+    if recorded.lost:
+        print(f"queuelab: error: {recorded.lost}", file=sys.stderr)
+        return 2
     if stop.is_set():
         print("queuelab: interrupted: wrote what was heard until then", file=sys.stderr)
         return 130
