@@ -322,7 +322,8 @@ def join_run(
     block until that run is over or ``stop`` is set; waits for a run to be announced first.
 
     ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
-    None when stopped before any run was announced.
+    None when stopped before any run was announced; a Redis lost on the way (its nodes are
+    stopped) raises ``RedisUnavailable``.
     """
     stop = stop or threading.Event()
     client = redis.Redis.from_url(redis_url)
@@ -347,6 +348,10 @@ def join_run(
             finally:
                 pool.stop()
         return config.run_id
+    except (redis.RedisError, OperationalError) as err:
+        raise RedisUnavailable(
+            f"lost Redis at {redis_url} ({err}); check that it is up, then join again"
+        ) from None
     finally:
         client.close()
 

@@ -464,7 +464,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    redis_server, run, _ = _live_modules()
+    redis_server, run, workers = _live_modules()
     try:
         redis_server.ping(args.redis_url, remedy="give the --redis-url of the run to join")
     except redis_server.RedisUnavailable as err:
@@ -475,7 +475,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     def joined(config, names: list[str]) -> None:
         print(f"joined run {config.run_id} with {len(names)} workers", file=sys.stderr)
 
-    run.join_run(args.redis_url, args.count, args.concurrency, stop, joined)
+    try:
+        run.join_run(args.redis_url, args.count, args.concurrency, stop, joined)
+    except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
+        raise BadInput(str(err)) from None
     return 0
 
 

@@ -193,6 +193,30 @@ def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftove
     assert any(w.endswith("-w1") for w in workers), workers  # the joined node ran tasks too
 
 
+def test_a_worker_whose_redis_goes_says_so(no_leftovers):
+    """`queuelab worker` waiting for a run when its Redis is killed: one line, exit 2 (it was a
+    redis ConnectionError traceback)."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        joiner = subprocess.Popen(
+            [*QUEUELAB, "worker", "--redis-url", url, "--count", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 60
+        while client.info("clients")["connected_clients"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker's own client has connected: it waits for a run
+        os.kill(client.info("server")["process_id"], signal.SIGKILL)
+        _, err = joiner.communicate(timeout=60)
+    assert joiner.returncode == 2, err
+    assert f"lost Redis at {url}" in err and "Traceback" not in err
+
+
 def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     r = subprocess.run(
         [
