@@ -114,14 +114,8 @@ def run_live(
         client = redis.Redis.from_url(url)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
-        try:
-            announce(client, config, path.read_text())
-            pool.start()
-        except (redis.RedisError, OperationalError) as err:
-            raise RedisUnavailable(
-                f"lost Redis at {url} while the workers started ({err}); check that Redis is up "
-                "and not out of memory, then run again"
-            ) from None
+        announcement = Announcement(client, config, path.read_text())
+        _boot(announcement, pool, url)
         if nodes:
             nodes(pool)
         sampler = CapacitySampler(pool)
@@ -150,12 +144,29 @@ def run_live(
             watcher.join()
             sampler.stop()
             pool.stop()
+            announcement.stop()
             app.close()
         broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock))
     if broken is not None or watcher.error is not None:
         raise RedisLost(broken or watcher.error, trace)
     return trace
+
+
+def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
+    """Announce the run and start its nodes; whatever fails withdraws the announcement (the
+    nodes stop themselves), and a lost Redis is said as such."""
+    try:
+        announcement.start()
+        pool.start()
+    except BaseException as err:
+        announcement.stop()
+        if isinstance(err, (redis.RedisError, OperationalError)):
+            raise RedisUnavailable(
+                f"lost Redis at {url} while the workers started ({err}); check that Redis is up "
+                "and not out of memory, then run again"
+            ) from None
+        raise
 
 
 def _wind_up(
@@ -284,15 +295,40 @@ class Watcher(threading.Thread):
 
 
 CURRENT = "queuelab:current"  # the run that `queuelab worker` on another machine joins
+LEASE = 10  # seconds CURRENT lives unless its run renews it, as it does every second
 
 
-def announce(client: redis.Redis, config: LiveConfig, scenario_toml: str) -> None:
-    """Publish the run's id, time scale, seed and scenario for workers joining from elsewhere."""
-    client.hset(
-        config.key("config"),
-        mapping={"scenario": scenario_toml, "time_scale": config.time_scale, "seed": config.seed},
-    )
-    client.set(CURRENT, config.run_id)
+class Announcement(threading.Thread):
+    """The run's id, time scale, seed and scenario, published for workers joining from
+    elsewhere from ``start()`` to ``stop()``. CURRENT is a lease the run renews: a run killed
+    (SIGKILL, a lost host) cannot delete it, and a `queuelab worker` started after would join
+    that dead run, then leave when the next run announced itself, which it was there for."""
+
+    def __init__(self, client: redis.Redis, config: LiveConfig, scenario_toml: str) -> None:
+        super().__init__(daemon=True, name="queuelab-announcement")
+        self.client, self.config, self.scenario_toml = client, config, scenario_toml
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        """Publish the run (raising if Redis is gone), then keep its lease."""
+        c = self.config
+        self.client.hset(
+            c.key("config"),
+            mapping={"scenario": self.scenario_toml, "time_scale": c.time_scale, "seed": c.seed},
+        )
+        self.client.set(CURRENT, c.run_id, ex=LEASE)
+        super().start()
+
+    def run(self) -> None:
+        while not self._done.wait(1.0):
+            with contextlib.suppress(redis.RedisError):  # the run itself reports a lost Redis
+                if self.client.get(CURRENT) == self.config.run_id.encode():
+                    self.client.expire(CURRENT, LEASE)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join()
 
 
 def joined_config(client: redis.Redis, redis_url: str, workdir: Path) -> LiveConfig | None:

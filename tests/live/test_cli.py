@@ -353,6 +353,32 @@ def test_a_run_killed_while_its_nodes_start_leaves_none_behind(no_leftovers, tmp
     sweep_orphans(tmp_path)
 
 
+def test_a_killed_runs_announcement_goes_with_it(redis_url, no_leftovers):
+    """A run SIGKILLed mid-run cannot delete the announcement `queuelab worker` joins: it must
+    lapse on its own, or a worker started any time later joins that dead run (then leaves
+    when the next run announces itself, the run it was started for)."""
+    import redis
+
+    from live.run import CURRENT
+
+    client = redis.Redis.from_url(redis_url)
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.05", "--set", "run.tasks=300"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    running(proc, 8)
+    run_id = client.get(CURRENT)
+    assert run_id and client.exists(f"queuelab:{run_id.decode()}:t0")  # this run's, under way
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while client.get(CURRENT) == run_id and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get(CURRENT) != run_id
+
+
 def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
     trace of every row collected until then."""
