@@ -204,10 +204,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> list:
-    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take."""
+    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take.
+    SIGTERM and SIGHUP stop it as Ctrl-C does, withdrawing the replications still waiting."""
     _live_modules()
     from live import sweep_app
 
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
     try:
         return sweep_app.sweep_field(
             args.redis_url, sc, key, args.workers, args.reps, bar, bar.note
