@@ -298,8 +298,11 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None, st
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
     except run.RedisLost as err:
-        if not partial:
-            raise BadInput(str(err)) from None
+        if not partial:  # nothing of it is printed or written: it is lost
+            raise BadInput(
+                f"lost the connection to Redis mid-run ({err.error}), and with it the run; "
+                "check that Redis is up and not out of memory, then run again"
+            ) from None
         return err.trace, stop, str(err)
     finally:
         bar.close()

@@ -411,6 +411,35 @@ def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     assert trace.exists() and len(trace.read_text().splitlines()) > 50
 
 
+def test_redis_dying_mid_compare_says_the_run_is_lost(no_leftovers):
+    """compare prints no summary or trace of a run cut short: the error says the run is lost
+    (it said 'the trace and summary hold what was collected until then')."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario"]
+            + ["--redis-url", url, "--time-scale", "0.05", "--set", "run.tasks=300"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            client.llen(key) > 20 for key in client.keys("queuelab:*:events")
+        ):
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "lost the connection to Redis mid-run" in err and "and with it the run" in err
+    assert "trace and summary" not in err and "Traceback" not in err and not out
+
+
 def test_a_late_ack_run_whose_node_takes_a_message_with_it_ends_and_names_it(tmp_path):
     """Late ack, nodes killed at random (the issue's scenario): a node killed while its BRPOP
     is pending still takes the next message from Redis with it, so a task can vanish before
