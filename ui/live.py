@@ -77,7 +77,8 @@ def page() -> None:
         "Stop",
         disabled=not running,
         key="live-stop",
-        on_click=session.stop.set if running else None,
+        on_click=_stop if running else None,
+        args=(session,),
     )
     if session is None:
         return
@@ -121,6 +122,14 @@ def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
         session = LiveSession((sc,), time_scale, probe=probe)
         session.start()
         _LATEST[:] = [session]
+
+
+def _stop(session: LiveSession) -> None:
+    """Stop the run (a button callback), if it still goes: the page offers Stop until it next
+    redraws, up to a second after the run's end, and a finished run stopped then was said to
+    be cut short and kept out of Compare."""
+    if session.running:
+        session.stop.set()
 
 
 @st.cache_resource

@@ -188,3 +188,25 @@ def test_a_start_from_a_stale_tab_starts_no_second_run(monkeypatch):
         assert any("already going on this machine" in w.value for w in at.warning)
     finally:
         stop.set()
+
+
+@pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
+def test_stop_pressed_as_the_run_ends_leaves_it_finished(monkeypatch):
+    """The page offers Stop until it next redraws, up to a second after the run's end: a Stop
+    pressed then stopped a finished run, which the page then said was cut short and Compare
+    refused."""
+    import threading
+
+    release = threading.Event()
+    session = simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
+    finished = session.results.pop()
+    session.thread.start()
+    at = live_page_showing(session, monkeypatch)
+    assert not at.button(key="live-stop").disabled
+    session.results.append(finished)  # the run ends before the page redraws
+    release.set()
+    session.thread.join()
+    at.button(key="live-stop").click().run()
+    assert not at.exception, at.exception
+    assert not session.stop.is_set()
+    assert any(c.value.startswith("Finished") for c in at.caption)
