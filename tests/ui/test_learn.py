@@ -1,5 +1,6 @@
 """The Learn page through AppTest: it speaks as a reader does."""
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import APP
@@ -50,3 +51,43 @@ def test_littles_law_says_its_lambda_is_the_run_s_throughput_and_its_gap_has_no_
     assert rate.label == "λ (measured throughput, tasks per s)"
     (product,) = [m for m in app.metric if m.label == "λ·W"]
     assert product.proto.delta.startswith("gap ") and product.proto.direction == 2  # NONE
+
+
+@pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
+def test_a_reload_finds_a_lessons_live_run_going_on_and_starts_no_second(monkeypatch):
+    """The run was kept in the page's session state: a reload (a new session) lost it, so it
+    ran on unseen, and offered the button again, to start a second run beside it."""
+    import threading
+
+    from live import session as live_session
+    from ui.lessons import _live_runs
+
+    release = threading.Event()
+    started = []
+
+    class Waiting(live_session.LiveSession):  # a run that goes on until released: no Celery
+        def _run(self) -> None:
+            started.append(self)
+            release.wait()
+
+    monkeypatch.setattr(live_session, "LiveSession", Waiting)
+    _live_runs().clear()
+    try:
+        first = open_lesson("04_child_death")
+        first.button(key="learn-live-04_child_death-start").click().run()
+        reload = open_lesson("04_child_death")
+        assert not reload.exception, reload.exception
+        assert reload.button(key="learn-live-04_child_death-start").disabled
+        assert any("Measuring Celery's costs" in i.value for i in reload.info)
+        first.button(key="learn-live-04_child_death-start").click().run()  # drawn before: stale
+        assert len(started) == 1 and _live_runs()["04_child_death"] is started[0]
+    finally:
+        release.set()
+        _live_runs().clear()
+
+
+def open_lesson(name: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    app.selectbox(key="learn-lesson").set_value(name).run()
+    return app
