@@ -194,7 +194,8 @@ def draw(session: LiveSession) -> None:
         st.rerun(scope="app")  # the buttons, outside this fragment, flip back
     if session.error:
         st.error(session.error)
-        return
+        if session.result is None:  # a run that lost its Redis keeps what was collected
+            return
     trace = session.result or session.latest
     if trace is None and not session.running:
         st.info("Stopped before the run began: no task was sent.")

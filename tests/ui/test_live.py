@@ -210,3 +210,33 @@ def test_stop_pressed_as_the_run_ends_leaves_it_finished(monkeypatch):
     assert not at.exception, at.exception
     assert not session.stop.is_set()
     assert any(c.value.startswith("Finished") for c in at.caption)
+
+
+@pytest.mark.live
+def test_a_run_that_loses_its_redis_shows_what_was_collected(monkeypatch, no_leftovers):
+    """Redis killed mid-run (a real run): the error says the trace and summary hold what was
+    collected, and the page shows them, as a stopped run's, out of Compare unless asked. The
+    session dropped the collected trace and the page showed the error alone."""
+    import os
+    import signal
+    import time
+
+    from sim import scenario
+    from tests.conftest import command_line, descendants
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=300"])
+    session = live_page.LiveSession((sc,), 0.05)
+    session.start()
+    deadline = time.monotonic() + 120
+    while (session.latest is None or len(session.latest) < 100) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server = next(p for p in descendants(os.getpid()) if "redis-server" in command_line(p))
+    os.kill(server, signal.SIGKILL)
+    session.thread.join(timeout=120)
+    assert "lost the connection to Redis mid-run" in session.error
+    assert session.result is not None and len(session.result) >= 100
+    at = live_page_showing(session, monkeypatch)
+    assert any("lost the connection to Redis" in e.value for e in at.error)
+    assert any(c.value.startswith("Stopped after") for c in at.caption)
+    assert live_page.compared_run() is None  # its tail is missing
