@@ -18,6 +18,7 @@ from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
+from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -151,6 +152,18 @@ def compared_run() -> tuple[str, float, Trace, float | None] | None:
     return scenario.dumps(session.scenario), session.time_scale, session.result, busy
 
 
+NOT_SENT = (
+    "It cannot be compared even so: {left} of its tasks were never sent, and the simulation "
+    "beside a live run replays each task's send time."
+)
+
+
+def unsent(session: LiveSession) -> int:
+    """Tasks of the run's scenario its producer never sent (stopped before its last send)."""
+    sent = int(np.count_nonzero(session.result.state == PENDING)) if session.result else 0
+    return Draws(session.scenario).n_tasks - sent
+
+
 def not_compared() -> str:
     """Why the Compare page has no run to take, and what to do about it."""
     session = latest()
@@ -168,6 +181,8 @@ def not_compared() -> str:
         return "A live run is going on: it is compared here once it has finished."
     if session.result is None:
         return "The latest live run ended without a trace (the Live page says why): start another."
+    if left := unsent(session):
+        return f"The latest live run was stopped before its end. {NOT_SENT.format(left=left)}"
     return (
         "The latest live run was stopped before its end: its tail is missing, so its figures "
         "are not the scenario's. The Live page's \"Compare this stopped run anyway\" lays it "
@@ -310,7 +325,9 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             f"{figures_line}. A stopped run is not compared with the simulation: "
             "its tail is missing."
         )
-        if st.button("Compare this stopped run anyway", key="live-compare-anyway"):
+        if left := unsent(session):
+            st.caption(NOT_SENT.format(left=left))
+        elif st.button("Compare this stopped run anyway", key="live-compare-anyway"):
             session.compare_anyway = True
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")

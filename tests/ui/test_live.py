@@ -240,3 +240,37 @@ def test_a_run_that_loses_its_redis_shows_what_was_collected(monkeypatch, no_lef
     assert any("lost the connection to Redis" in e.value for e in at.error)
     assert any(c.value.startswith("Stopped after") for c in at.caption)
     assert live_page.compared_run() is None  # its tail is missing
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_run_stopped_before_its_last_send_is_not_offered_to_compare(monkeypatch):
+    """Stopped after 20 of 200 tasks were sent: the simulation beside a live run replays every
+    task's send time, so Compare cannot lay it beside one. 'Compare this stopped run anyway'
+    was offered, and Compare then raised '20 arrival times for 200 tasks'."""
+    import threading
+
+    from live.clock import Clock
+    from live.collector import to_trace
+    from sim import scenario
+    from sim.engine.draws import Draws
+    from sim.rules.states import RECEIVED, STARTED, SUCCESS
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=200"])
+    rows = [
+        (i, 0, state, 100.0 + 0.2 * i + 0.01 * step, "w1")
+        for i in range(20)
+        for step, state in enumerate((RECEIVED, STARTED, SUCCESS), start=1)
+    ]
+    sent = [(i, 100.0 + 0.2 * i) for i in range(20)]
+    trace = to_trace(sent, rows, ["w1", "w2", "w3", "w4"], Clock(100.0, 0.05), Draws(sc))
+    stopped = threading.Event()
+    stopped.set()
+    at = live_page_showing(
+        live_page.LiveSession((sc,), 0.05, stop=stopped, results=[trace]), monkeypatch
+    )
+    assert not [b for b in at.button if b.key == "live-compare-anyway"]
+    assert any("180 of its tasks were never sent" in c.value for c in at.caption)
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert not at.exception, at.exception
+    assert any("180 of its tasks were never sent" in i.value for i in at.info)
