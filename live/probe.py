@@ -190,7 +190,7 @@ def fork_time(trace: Trace, probe: Scenario) -> float:
 
 def _probed(probe: Scenario, redis_url: str | None, stop: threading.Event | None) -> Trace:
     try:
-        trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop)
+        trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop, joinable=False)
     except RedisLost as err:  # what it collected measures nothing: no Redis for the run either
         raise RedisUnavailable(
             f"lost Redis while measuring this host's Celery costs ({err.error}); check that "

@@ -94,6 +94,7 @@ def run_live(
     watch: Callable[[Trace], None] | None = None,
     nodes: Callable[[WorkerPool], None] | None = None,
     host: BusyShare | None = None,
+    joinable: bool = True,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
@@ -101,6 +102,8 @@ def run_live(
     workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
     ``host`` measures the host's CPUs over the arrivals and the drain: not over Redis's and the
     workers' start, whose imports would otherwise count as load the run put on the host.
+    ``joinable``: announced for `queuelab worker` to join (not a probe, whose nodes are part of
+    what it measures).
     """
     check_live(sc)
     seed = sc.seed if seed is None else seed
@@ -114,7 +117,7 @@ def run_live(
         client = redis.Redis.from_url(url)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
-        announcement = Announcement(client, config, path.read_text())
+        announcement = Announcement(client, config, path.read_text() if joinable else None)
         _boot(announcement, pool, url)
         if nodes:
             nodes(pool)
@@ -300,17 +303,20 @@ LEASE = 10  # seconds CURRENT lives unless its run renews it, as it does every s
 
 class Announcement(threading.Thread):
     """The run's id, time scale, seed and scenario, published for workers joining from
-    elsewhere from ``start()`` to ``stop()``. CURRENT is a lease the run renews: a run killed
-    (SIGKILL, a lost host) cannot delete it, and a `queuelab worker` started after would join
-    that dead run, then leave when the next run announced itself, which it was there for."""
+    elsewhere from ``start()`` to ``stop()`` (none for a ``scenario_toml`` of None: a run
+    no worker may join). CURRENT is a lease the run renews: a run killed (SIGKILL, a lost
+    host) cannot delete it, and a `queuelab worker` started after would join that dead run,
+    then leave when the next run announced itself, which it was there for."""
 
-    def __init__(self, client: redis.Redis, config: LiveConfig, scenario_toml: str) -> None:
+    def __init__(self, client: redis.Redis, config: LiveConfig, scenario_toml: str | None) -> None:
         super().__init__(daemon=True, name="queuelab-announcement")
         self.client, self.config, self.scenario_toml = client, config, scenario_toml
         self._done = threading.Event()
 
     def start(self) -> None:
         """Publish the run (raising if Redis is gone), then keep its lease."""
+        if self.scenario_toml is None:
+            return
         c = self.config
         self.client.hset(
             c.key("config"),

@@ -124,3 +124,26 @@ def test_redis_lost_mid_probe_is_said_as_such(no_leftovers):
         with pytest.raises(RedisUnavailable, match="lost Redis while measuring this host's"):
             probe.host_costs(scenario.load("scenarios/mmc.toml"), 0.1, url)
         killer.join()
+
+
+def test_the_probe_is_not_announced_for_queuelab_worker_to_join(redis_url, no_leftovers):
+    """A `queuelab worker` waiting for compare's run joined its probe instead: its node was
+    measured as one of the probe's, and it left when the probe ended, before the run it was
+    started for."""
+    from live.run import CURRENT
+
+    client = redis.Redis.from_url(redis_url)
+    seen, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            seen.append(client.get(CURRENT))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        probe.host_costs(scenario.load("scenarios/mmc.toml"), 0.1, redis_url)
+    finally:
+        done.set()
+        watcher.join()
+    assert len(seen) > 50 and not any(seen)
