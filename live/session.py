@@ -123,6 +123,12 @@ class LiveSession:
 _RUNNING: weakref.WeakSet[LiveSession] = weakref.WeakSet()
 
 
+def going() -> LiveSession | None:
+    """A live run of this process that goes on, whichever page started it: one at a time, as
+    two beside each other on one host skew each other's timings."""
+    return next((s for s in list(_RUNNING) if s.running), None)
+
+
 @atexit.register
 def _stop_runs_at_exit() -> None:
     """The process exiting (Streamlit's Ctrl-C) stops every run cleanly: workers, redis-server,

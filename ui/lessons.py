@@ -209,7 +209,7 @@ def concurrency_chart(name: str) -> go.Figure:
 
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
-    from live.session import LiveSession
+    from live.session import LiveSession, going
     from ui.live import unavailable
 
     reason = unavailable()
@@ -220,8 +220,14 @@ def live_lesson(each) -> None:
     session: LiveSession | None = runs.get(each.name)
     seconds = live_seconds(each.name)
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
-    going = session is not None and session.running  # read as the click reruns: a stale tab
-    if st.button(label, key=f"learn-live-{each.name}-start", disabled=going) and not going:
+    busy = going()  # read again as a click reruns the page: a stale tab's starts nothing
+    if busy is not None and busy is not session:
+        st.caption(
+            "Another live run is going on on this machine (the Live page's or another "
+            "lesson's): one at a time, as two beside each other skew each other's timings."
+        )
+    clicked = st.button(label, key=f"learn-live-{each.name}-start", disabled=busy is not None)
+    if clicked and busy is None:
         session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
         session.start()
         runs[each.name] = session

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from live.session import LiveSession
+from live.session import LiveSession, going
 from sim import costs, scenario
 from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
@@ -59,16 +59,19 @@ def page() -> None:
         )
     session = latest()
     running = session is not None and session.running
-    if st.session_state.pop("live-start-refused", False):
+    lesson = None if running else going()  # a lesson's, started on the Learn page
+    if st.session_state.pop("live-start-refused", False) and running:
         st.warning(
             "A live run is already going on this machine (started from another tab or window): "
             "it is shown below. One live run at a time; stop it to start another."
         )
+    if lesson is not None:
+        st.info(ONE_AT_A_TIME)
     st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
     b1.button(
         "Start live run",
-        disabled=running or refused is not None,
+        disabled=running or lesson is not None or refused is not None,
         key="live-start",
         on_click=_start,
         args=(run, scale, probe),
@@ -94,6 +97,12 @@ def page() -> None:
         review(session)
 
 
+ONE_AT_A_TIME = (
+    "A lesson's live run is going on (the Learn page): one live run at a time on this machine, "
+    "as two beside each other skew each other's timings. Start is offered once it has ended."
+)
+
+
 @st.cache_resource
 def _kept() -> list[LiveSession]:
     """The list that holds this app server's latest Live-page run, across reloads and tabs. In
@@ -116,8 +125,7 @@ def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
     and a second run beside the first took its place on the page (the first, lost to it, ran
     on unseen) and skewed both."""
     with _start_lock():
-        going = latest()
-        if going is not None and going.running:
+        if going() is not None or ((mine := latest()) is not None and mine.running):
             st.session_state["live-start-refused"] = True
             return
         session = LiveSession((sc,), time_scale, probe=probe)
