@@ -35,6 +35,15 @@ def free_port() -> int:
 
 
 OWN_REDIS = "start Redis there, or leave out --redis-url and a private redis-server is started"
+# wall s a command of a run's may wait for Redis before the run counts it lost: a frozen Redis
+# (a stopped process, a paused VM, a network that drops packets) answers nothing and closes
+# nothing, and the run hung on it for good, Ctrl-C included
+TIMEOUT = 10.0
+
+
+def client(url: str) -> redis.Redis:
+    """A client of a run's Redis whose commands give up after ``TIMEOUT``."""
+    return redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
 
 
 def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:

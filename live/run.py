@@ -20,6 +20,7 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
+from live import redis_server
 from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.clock import Clock
@@ -114,7 +115,12 @@ def run_live(
         path.write_text(scenario_module.dumps(sc))
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
         app = make_app(config)
-        client = redis.Redis.from_url(url)
+        app.conf.broker_transport_options = {  # the producer's sends give up as the client's do
+            **app.conf.broker_transport_options,
+            "socket_timeout": redis_server.TIMEOUT,
+            "socket_connect_timeout": redis_server.TIMEOUT,
+        }
+        client = redis_server.client(url)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
         announcement = Announcement(client, config, path.read_text() if joinable else None)
@@ -368,7 +374,7 @@ def join_run(
     stopped) raises ``RedisUnavailable``.
     """
     stop = stop or threading.Event()
-    client = redis.Redis.from_url(redis_url)
+    client = redis_server.client(redis_url)
     try:
         with workdir("worker") as tmp:
             config = None

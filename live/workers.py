@@ -17,8 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-import redis
-
+from live import redis_server
 from live.celery_app import ENV, LiveConfig
 from live.lifeline import parent_env
 from sim.scenario import Scenario
@@ -133,7 +132,7 @@ class WorkerPool:
         """Start every node and wait until each has reported ready. Whatever ends the wait
         early (a node that exits, the timeout, Redis lost, Ctrl-C) stops the nodes: a caller
         that lives on, as the app does, would otherwise keep them."""
-        client = redis.Redis.from_url(self.config.redis_url)
+        client = redis_server.client(self.config.redis_url)
         wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
         try:
             with self._lock:

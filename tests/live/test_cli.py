@@ -411,6 +411,44 @@ def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     assert trace.exists() and len(trace.read_text().splitlines()) > 50
 
 
+@pytest.mark.slow
+def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftovers):
+    """Redis stopped mid-run (SIGSTOP: a paused VM, a network that drops packets) answers
+    nothing and closes nothing: the run hung on it for good, Ctrl-C included. Its commands now
+    give up, and it ends as on a lost Redis, keeping what was collected (about a minute: the
+    producer's send is retried before it gives up, and the workers get their grace)."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    trace = tmp_path / "t.csv"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
+            + ["--set", "run.tasks=300", "--json", "--trace", str(trace)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            client.llen(key) > 20 for key in client.keys("queuelab:*:events")
+        ):
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            out, err = proc.communicate(timeout=300)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 2, err
+    assert "lost the connection to Redis mid-run" in err and "Traceback" not in err
+    assert json.loads(out)["tasks_submitted"] > 0 and trace.exists()
+
+
 def test_redis_dying_mid_compare_says_the_run_is_lost(no_leftovers):
     """compare prints no summary or trace of a run cut short: the error says the run is lost
     (it said 'the trace and summary hold what was collected until then')."""
