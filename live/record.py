@@ -40,6 +40,7 @@ from live.recorded_types import (
     scenario_name,
     task_tables,
 )
+from live.redis_server import TIMEOUT
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
 from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
@@ -358,11 +359,9 @@ def record(
 ) -> Recorded:
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
     write ``out`` from what was heard (into ``recording``, for a caller that reads it too)."""
-    app = Celery("queuelab-record", broker=redis_url, set_as_current=False)
+    app = _app("queuelab-record", redis_url)
     # its own app: kombu connections are not shared between threads
-    sampler = QueueSampler(
-        Celery("queuelab-llen", broker=redis_url, set_as_current=False), redis_url
-    )
+    sampler = QueueSampler(_app("queuelab-llen", redis_url), redis_url)
     recording = recording or Recording()
     sampler.find_queues()  # before listening, so the sampling covers every task heard
     done = threading.Event()
@@ -384,6 +383,15 @@ def record(
     except ValueError as err:
         raise ValueError(f"{lost}; {err}" if lost else str(err)) from None
     return replace(recorded, lost=f"{lost}; wrote what was heard until then" if lost else "")
+
+
+def _app(name: str, redis_url: str) -> Celery:
+    """An app on the deployment's broker whose commands give up on a frozen Redis (a stopped
+    process, a paused VM), as a run's do: the recording hung on it for good, Ctrl-C included."""
+    timeouts = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+    app = Celery(name, broker=redis_url, set_as_current=False)
+    app.conf.broker_transport_options = timeouts
+    return app
 
 
 def _listen(

@@ -362,6 +362,24 @@ def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
     assert scenario.load(out).run.tasks == 10
 
 
+@pytest.mark.live
+def test_a_frozen_redis_ends_the_recording_instead_of_hanging_it(tmp_path, no_leftovers):
+    """The broker stopped (SIGSTOP: a paused VM, a network that drops packets) answers nothing
+    and closes nothing: asking the nodes for their settings then hung for good, Ctrl-C
+    included. Its commands now give up: the recording ends, here with nothing heard."""
+    out = tmp_path / "recorded.toml"
+    with private_redis() as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        with recording(url, out, seconds=5) as recorder:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                _, stderr = recorder.communicate(timeout=120)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+    assert recorder.returncode == 2, stderr
+    assert "heard fewer than two tasks" in stderr and "Traceback" not in stderr
+
+
 def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start():
     """One slot: b arrived while a ran and started 20 ms after a's end event; c came after b
     ended and found the slot idle; b's retry waited out a countdown."""
