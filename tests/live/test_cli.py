@@ -264,7 +264,8 @@ def test_compare_reports_every_section_and_a_second_live_run(redis_url):
 def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url, no_leftovers):
     """Ctrl-C or SIGTERM while the probe runs, before the run compared: exit 130 saying so (a
     SIGTERM killed it, a Ctrl-C raised through the probe), and nothing of the probe is left on
-    the user's Redis (its run stayed announced, for `queuelab worker` to join)."""
+    the user's Redis (its run stayed announced, for `queuelab worker` to join). The probe's
+    nodes report ready in Redis, as every run's do; it is the first run."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -277,7 +278,7 @@ def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not set(client.keys("queuelab:*:config")) - before and time.monotonic() < deadline:
+    while not set(client.keys("queuelab:*:ready")) - before and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=180)

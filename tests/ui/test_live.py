@@ -225,13 +225,17 @@ def test_a_run_that_loses_its_redis_shows_what_was_collected(monkeypatch, no_lef
     from tests.conftest import command_line, descendants
     from ui import live as live_page
 
+    def servers() -> set[int]:
+        return {p for p in descendants(os.getpid()) if "redis-server" in command_line(p)}
+
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=300"])
+    others = servers()  # the test session's own, when another test started it
     session = live_page.LiveSession((sc,), 0.05)
     session.start()
     deadline = time.monotonic() + 120
     while (session.latest is None or len(session.latest) < 100) and time.monotonic() < deadline:
         time.sleep(0.1)
-    server = next(p for p in descendants(os.getpid()) if "redis-server" in command_line(p))
+    (server,) = servers() - others  # the run's private redis-server
     os.kill(server, signal.SIGKILL)
     session.thread.join(timeout=120)
     assert "lost the connection to Redis mid-run" in session.error
