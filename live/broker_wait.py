@@ -17,6 +17,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from live.redis_server import client
 from live.worker_settings import INSPECT_TIMEOUT
 
 SAMPLE_EVERY = 0.2  # seconds between LLEN samples
@@ -27,7 +28,7 @@ class QueueSampler:
     """Samples the total length of the deployment's queues until ``stop``; runs in a thread."""
 
     def __init__(self, app: Celery, redis_url: str) -> None:
-        self.app, self.client = app, redis.Redis.from_url(redis_url)
+        self.app, self.client = app, client(redis_url)
         self.queues: list[str] = []
         self.samples: list[tuple[float, int]] = []  # (wall time, messages waiting)
 
@@ -35,7 +36,7 @@ class QueueSampler:
         """Ask the nodes which queues they consume; they may not be up yet."""
         try:
             self.queues = queue_names(self.app)
-        except (OSError, OperationalError):
+        except (OSError, OperationalError, redis.RedisError):
             self.queues = []
 
     def run(self, stop: threading.Event) -> None:

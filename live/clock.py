@@ -41,10 +41,11 @@ class Clock:
         return self.scenario(time.time())
 
     def sleep_until(self, t: float, stop: threading.Event | None = None) -> bool:
-        """Sleep until scenario time ``t``; True when ``stop`` was set meanwhile."""
+        """Sleep until scenario time ``t``; True when ``stop`` was set meanwhile, or before: a
+        producer behind its arrivals (a burst) does not sleep, and must stop all the same."""
         delay = self.wall(t) - time.time()
         if delay <= 0:
-            return False
+            return stop is not None and stop.is_set()
         if stop is None:
             time.sleep(delay)
             return False

@@ -63,7 +63,10 @@ def to_trace(
     index = {name: i for i, name in enumerate(workers)}
     merged = [(task, 0, PENDING, t, "") for task, t in pending] + causal_retries(rows)
     merged.sort(key=lambda r: (r[3], r[1], r[2]))
-    recorder = Recorder(tuple(workers), **(draws.trace_types() if draws else {}))
+    kinds = draws.trace_types() if draws else {}
+    if kinds.get("type_of") is not None:  # per task of the trace: a run stopped early sent fewer
+        kinds["type_of"] = kinds["type_of"][: 1 + max((r[0] for r in merged), default=-1)]
+    recorder = Recorder(tuple(workers), **kinds)
     for task, attempt, state, t, worker in merged:
         recorder.add(task, attempt, state, max(0.0, clock.scenario(t)), index.get(worker, -1))
     return recorder.trace()

@@ -34,13 +34,23 @@ def die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+PARENT = "QUEUELAB_PARENT"  # in a Celery node's environment: the pid of the process it serves
+
+
+def parent_env() -> dict[str, str]:
+    """The environment that names this process as the parent of a node started now."""
+    return {PARENT: str(os.getpid())}
+
+
 def watch_parent(interval: float = 0.5) -> None:
     """In a Celery node: kill the node's whole process group once its parent has gone.
 
     The node runs in a session of its own (see ``live.workers``), so the group is the node's
-    main process and its pool children, and nothing else.
+    main process and its pool children, and nothing else. The parent is the one its environment
+    names (``parent_env``): this runs once Celery is imported, seconds after the start, and a
+    parent killed meanwhile is already gone, so ``os.getppid()`` would name its adopter.
     """
-    parent = os.getppid()
+    parent = int(os.environ.get(PARENT) or os.getppid())
 
     def watch() -> None:
         while os.getppid() == parent:

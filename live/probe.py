@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from live.run import check_live, run_live
+from live.redis_server import RedisUnavailable
+from live.run import RedisLost, check_live, run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
 from sim.analysis.metrics import first_time
@@ -138,7 +139,8 @@ def host_costs(
     run of ``sc`` at ``time_scale``, and a pool process's start where ``sc`` autoscales.
     ``stop`` ends it early: then it raises ``ProbeStopped``; a probe too short to fit from (a
     host so busy that no task found a slot idle) raises ``CalibrationError``; a scenario that
-    cannot run live, ``ScenarioError`` (before the probe, not after it)."""
+    cannot run live, ``ScenarioError`` (before the probe, not after it); no Redis, or one lost
+    on the way, ``RedisUnavailable``."""
     check_live(sc)
     probe = probe_scenario(sc, time_scale)
     trace = _probed(probe, redis_url, stop)
@@ -187,7 +189,13 @@ def fork_time(trace: Trace, probe: Scenario) -> float:
 
 
 def _probed(probe: Scenario, redis_url: str | None, stop: threading.Event | None) -> Trace:
-    trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop)
+    try:
+        trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop, joinable=False)
+    except RedisLost as err:  # what it collected measures nothing: no Redis for the run either
+        raise RedisUnavailable(
+            f"lost Redis while measuring this host's Celery costs ({err.error}); check that "
+            "Redis is up and not out of memory, then run again"
+        ) from None
     if stop is not None and stop.is_set():
         raise ProbeStopped("stopped while measuring this host's Celery costs")
     return trace

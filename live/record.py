@@ -20,13 +20,15 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from live.broker_wait import QueueSampler
 from live.recorded_file import scenario_text
@@ -38,6 +40,7 @@ from live.recorded_types import (
     scenario_name,
     task_tables,
 )
+from live.redis_server import TIMEOUT
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
 from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
@@ -66,6 +69,7 @@ class Recorded:
     scenario: Scenario
     arrivals_from: str  # "task-sent", "task-received" or "both"
     warnings: tuple[str, ...]
+    lost: str = ""  # the broker went away while listening: what was heard until then is written
 
 
 class Recording:
@@ -355,18 +359,16 @@ def record(
 ) -> Recorded:
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
     write ``out`` from what was heard (into ``recording``, for a caller that reads it too)."""
-    app = Celery("queuelab-record", broker=redis_url, set_as_current=False)
+    app = _app("queuelab-record", redis_url)
     # its own app: kombu connections are not shared between threads
-    sampler = QueueSampler(
-        Celery("queuelab-llen", broker=redis_url, set_as_current=False), redis_url
-    )
+    sampler = QueueSampler(_app("queuelab-llen", redis_url), redis_url)
     recording = recording or Recording()
     sampler.find_queues()  # before listening, so the sampling covers every task heard
     done = threading.Event()
     sampling = threading.Thread(target=sampler.run, args=(done,), daemon=True)
     sampling.start()
     try:
-        _listen(app, recording, time.monotonic() + duration, stop)
+        gone = _listen(app, recording, time.monotonic() + duration, stop)
         done.set()
         sampling.join(timeout=5)
         settings = inspect_workers(app, recording.hosts)
@@ -375,16 +377,42 @@ def record(
         sampler.app.close()
         sampler.client.close()
         app.close()
-    return recording.write(out, settings, sampler)
+    lost = f"lost Redis at {redis_url} while listening ({gone})" if gone else ""
+    try:
+        recorded = recording.write(out, settings, sampler)
+    except ValueError as err:
+        raise ValueError(f"{lost}; {err}" if lost else str(err)) from None
+    return replace(recorded, lost=f"{lost}; wrote what was heard until then" if lost else "")
 
 
-def _listen(app: Celery, recording: Recording, deadline: float, stop: threading.Event | None):
-    """Feed the deployment's events to ``recording`` until ``deadline`` (monotonic) or ``stop``."""
+def _app(name: str, redis_url: str) -> Celery:
+    """An app on the deployment's broker whose commands give up on a frozen Redis (a stopped
+    process, a paused VM), as a run's do: the recording hung on it for good, Ctrl-C included."""
+    timeouts = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+    app = Celery(name, broker=redis_url, set_as_current=False)
+    app.conf.broker_transport_options = timeouts
+    return app
+
+
+def _listen(
+    app: Celery, recording: Recording, deadline: float, stop: threading.Event | None
+) -> Exception | None:
+    """Feed the deployment's events to ``recording`` until ``deadline`` (monotonic) or ``stop``,
+    or until the broker goes away: then returns its error (what was heard stands)."""
+    gone: list[Exception] = []
+
+    def capture() -> None:
+        try:
+            receiver.capture(wakeup=False)
+        except (OSError, OperationalError, redis.RedisError) as err:
+            gone.append(err)
+
     with app.connection() as connection:
         receiver = app.events.Receiver(connection, handlers={"*": recording.on_event})
-        listener = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        listener = threading.Thread(target=capture, daemon=True)
         listener.start()
-        while time.monotonic() < deadline and not (stop and stop.is_set()):
+        while time.monotonic() < deadline and not (stop and stop.is_set()) and not gone:
             time.sleep(0.1)
         receiver.should_stop = True
         listener.join(timeout=5)
+    return gone[0] if gone else None

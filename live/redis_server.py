@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 
@@ -34,6 +35,15 @@ def free_port() -> int:
 
 
 OWN_REDIS = "start Redis there, or leave out --redis-url and a private redis-server is started"
+# wall s a command of a run's may wait for Redis before the run counts it lost: a frozen Redis
+# (a stopped process, a paused VM, a network that drops packets) answers nothing and closes
+# nothing, and the run hung on it for good, Ctrl-C included
+TIMEOUT = 10.0
+
+
+def client(url: str) -> redis.Redis:
+    """A client of a run's Redis whose commands give up after ``TIMEOUT``."""
+    return redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
 
 
 def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:
@@ -59,6 +69,22 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
     if binary is None:
         raise RedisUnavailable(f"no redis-server on PATH: {INSTALL_HINT}")
     with workdir("redis") as folder:
+        proc, url = _started(binary, folder, startup_timeout)
+        try:
+            yield url
+        finally:
+            stop_process(proc)
+
+
+START_TRIES = 3  # ports tried: one found free can be taken before redis-server binds it
+
+
+def _started(binary: str, folder: Path, timeout: float) -> tuple[subprocess.Popen, str]:
+    """Our redis-server, answering on a free loopback port, and its URL. A port found free can
+    be taken before the server binds it (another run starting beside this one): the server
+    then exits and another port is tried. A server that answers there and is not ours is never
+    used: the run would go on someone else's Redis, and end when that one stops."""
+    for _ in range(START_TRIES):
         port = free_port()
         proc = subprocess.Popen(
             [
@@ -84,20 +110,31 @@ def private_redis(startup_timeout: float = 10.0) -> Iterator[str]:
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RedisUnavailable(f"redis-server exited at start (code {proc.returncode})")
-                try:
-                    ping(url, timeout=0.5)
-                    break
-                except RedisUnavailable:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield url
-        finally:
+            if _answers_as(proc, url, timeout):
+                return proc, url
+        except BaseException:
             stop_process(proc)
+            raise
+    raise RedisUnavailable(
+        f"redis-server exited at start (code {proc.returncode}), on {START_TRIES} free ports"
+    )
+
+
+def _answers_as(proc: subprocess.Popen, url: str, timeout: float) -> bool:
+    """Whether ``proc`` answers on ``url`` within ``timeout`` seconds (False: it exited)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                if client.info("server")["process_id"] == proc.pid:
+                    return True
+            if time.monotonic() > deadline:
+                raise RedisUnavailable(f"redis-server did not answer within {timeout:g}s")
+            time.sleep(0.05)
+        return False
+    finally:
+        client.close()
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:

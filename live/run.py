@@ -20,6 +20,7 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
+from live import redis_server
 from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.clock import Clock
@@ -27,7 +28,7 @@ from live.collector import Collector
 from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
-from live.redis_server import redis_for_run
+from live.redis_server import RedisUnavailable, redis_for_run
 from live.workers import Node, WorkerPool, on_keepalive_grid
 from sim import scenario as scenario_module
 from sim.engine.distributions import service_mean
@@ -94,6 +95,7 @@ def run_live(
     watch: Callable[[Trace], None] | None = None,
     nodes: Callable[[WorkerPool], None] | None = None,
     host: BusyShare | None = None,
+    joinable: bool = True,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
@@ -101,6 +103,8 @@ def run_live(
     workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
     ``host`` measures the host's CPUs over the arrivals and the drain: not over Redis's and the
     workers' start, whose imports would otherwise count as load the run put on the host.
+    ``joinable``: announced for `queuelab worker` to join (not a probe, whose nodes are part of
+    what it measures).
     """
     check_live(sc)
     seed = sc.seed if seed is None else seed
@@ -111,23 +115,28 @@ def run_live(
         path.write_text(scenario_module.dumps(sc))
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
         app = make_app(config)
-        client = redis.Redis.from_url(url)
+        app.conf.broker_transport_options = {  # the producer's sends give up as the client's do
+            **app.conf.broker_transport_options,
+            "socket_timeout": redis_server.TIMEOUT,
+            "socket_connect_timeout": redis_server.TIMEOUT,
+        }
+        client = redis_server.client(url)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
-        announce(client, config, path.read_text())
-        pool.start()
+        announcement = Announcement(client, config, path.read_text() if joinable else None)
+        _boot(announcement, pool, url)
         if nodes:
             nodes(pool)
         sampler = CapacitySampler(pool)
         sampler.start()
         clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
-        client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
         finished = threading.Event()
         watcher = Watcher(collector, finished, progress, watch)
         watcher.start()
         broken: Exception | None = None
         try:
+            client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
             with host or contextlib.nullcontext():
                 kinds = [draws.types[k] for k in draws.type_of.tolist()]
                 produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
@@ -144,12 +153,29 @@ def run_live(
             watcher.join()
             sampler.stop()
             pool.stop()
+            announcement.stop()
             app.close()
         broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock))
     if broken is not None or watcher.error is not None:
         raise RedisLost(broken or watcher.error, trace)
     return trace
+
+
+def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
+    """Announce the run and start its nodes; whatever fails withdraws the announcement (the
+    nodes stop themselves), and a lost Redis is said as such."""
+    try:
+        announcement.start()
+        pool.start()
+    except BaseException as err:
+        announcement.stop()
+        if isinstance(err, (redis.RedisError, OperationalError)):
+            raise RedisUnavailable(
+                f"lost Redis at {url} while the workers started ({err}); check that Redis is up "
+                "and not out of memory, then run again"
+            ) from None
+        raise
 
 
 def _wind_up(
@@ -183,6 +209,7 @@ class RedisLost(RuntimeError):
             "was collected until then. Check that Redis is up and not out of memory, then run "
             "again."
         )
+        self.error = error
         self.trace = trace
 
 
@@ -277,15 +304,43 @@ class Watcher(threading.Thread):
 
 
 CURRENT = "queuelab:current"  # the run that `queuelab worker` on another machine joins
+LEASE = 10  # seconds CURRENT lives unless its run renews it, as it does every second
 
 
-def announce(client: redis.Redis, config: LiveConfig, scenario_toml: str) -> None:
-    """Publish the run's id, time scale, seed and scenario for workers joining from elsewhere."""
-    client.hset(
-        config.key("config"),
-        mapping={"scenario": scenario_toml, "time_scale": config.time_scale, "seed": config.seed},
-    )
-    client.set(CURRENT, config.run_id)
+class Announcement(threading.Thread):
+    """The run's id, time scale, seed and scenario, published for workers joining from
+    elsewhere from ``start()`` to ``stop()`` (none for a ``scenario_toml`` of None: a run
+    no worker may join). CURRENT is a lease the run renews: a run killed (SIGKILL, a lost
+    host) cannot delete it, and a `queuelab worker` started after would join that dead run,
+    then leave when the next run announced itself, which it was there for."""
+
+    def __init__(self, client: redis.Redis, config: LiveConfig, scenario_toml: str | None) -> None:
+        super().__init__(daemon=True, name="queuelab-announcement")
+        self.client, self.config, self.scenario_toml = client, config, scenario_toml
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        """Publish the run (raising if Redis is gone), then keep its lease."""
+        if self.scenario_toml is None:
+            return
+        c = self.config
+        self.client.hset(
+            c.key("config"),
+            mapping={"scenario": self.scenario_toml, "time_scale": c.time_scale, "seed": c.seed},
+        )
+        self.client.set(CURRENT, c.run_id, ex=LEASE)
+        super().start()
+
+    def run(self) -> None:
+        while not self._done.wait(1.0):
+            with contextlib.suppress(redis.RedisError):  # the run itself reports a lost Redis
+                if self.client.get(CURRENT) == self.config.run_id.encode():
+                    self.client.expire(CURRENT, LEASE)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join()
 
 
 def joined_config(client: redis.Redis, redis_url: str, workdir: Path) -> LiveConfig | None:
@@ -315,10 +370,11 @@ def join_run(
     block until that run is over or ``stop`` is set; waits for a run to be announced first.
 
     ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
-    None when stopped before any run was announced.
+    None when stopped before any run was announced; a Redis lost on the way (its nodes are
+    stopped) raises ``RedisUnavailable``.
     """
     stop = stop or threading.Event()
-    client = redis.Redis.from_url(redis_url)
+    client = redis_server.client(redis_url)
     try:
         with workdir("worker") as tmp:
             config = None
@@ -340,6 +396,10 @@ def join_run(
             finally:
                 pool.stop()
         return config.run_id
+    except (redis.RedisError, OperationalError) as err:
+        raise RedisUnavailable(
+            f"lost Redis at {redis_url} ({err}); check that it is up, then join again"
+        ) from None
     finally:
         client.close()
 

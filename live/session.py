@@ -52,7 +52,7 @@ class LiveSession:
     def _run(self) -> None:
         from live.host_cpu import BusyShare
         from live.probe import ProbeStopped, host_costs
-        from live.run import run_live  # here: importing this module needs no Celery
+        from live.run import RedisLost, run_live  # here: importing this module needs no Celery
         from sim.analysis.calibrate import CalibrationError
 
         try:
@@ -62,17 +62,23 @@ class LiveSession:
                 self.probed = True
                 self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
-                host = BusyShare()
-                trace = run_live(
-                    sc,
-                    time_scale=self.time_scale,
-                    stop=self.stop,
-                    watch=self._watch,
-                    nodes=self._nodes,
-                    host=host,
-                )
+                host, lost = BusyShare(), None
+                try:
+                    trace = run_live(
+                        sc,
+                        time_scale=self.time_scale,
+                        stop=self.stop,
+                        watch=self._watch,
+                        nodes=self._nodes,
+                        host=host,
+                    )
+                except RedisLost as err:  # what was collected stands, as a stopped run's does
+                    trace, lost = err.trace, err
                 self.host_busy.append(host.share)
                 self.results.append(trace)
+                if lost is not None:
+                    self.stop.set()  # its tail is missing: compared only when asked
+                    raise lost
         except ProbeStopped:
             return  # stopped before the run began: nothing to show
         except Exception as err:  # shown to the user: the run's own message says what to do
@@ -115,6 +121,12 @@ class LiveSession:
 
 
 _RUNNING: weakref.WeakSet[LiveSession] = weakref.WeakSet()
+
+
+def going() -> LiveSession | None:
+    """A live run of this process that goes on, whichever page started it: one at a time, as
+    two beside each other on one host skew each other's timings."""
+    return next((s for s in list(_RUNNING) if s.running), None)
 
 
 @atexit.register

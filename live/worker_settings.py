@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
@@ -49,7 +50,7 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
         stats = inspect.stats() or {}
         conf = (inspect.conf(with_defaults=True) or {}) if stats else {}
         active = (inspect.active_queues() or {}) if stats else {}
-    except (OSError, OperationalError):  # the broker went away: keep what the events showed
+    except (OSError, OperationalError, redis.RedisError):  # the broker went away: keep the events'
         stats, conf, active = {}, {}, {}
     if hosts and hosts & set(stats):
         stats = {node: s for node, s in stats.items() if node in hosts}

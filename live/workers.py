@@ -17,9 +17,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-import redis
-
+from live import redis_server
 from live.celery_app import ENV, LiveConfig
+from live.lifeline import parent_env
 from sim.scenario import Scenario
 
 
@@ -118,7 +118,7 @@ class WorkerPool:
     def _spawn(self, name: str) -> None:
         node = self.nodes[name]
         config = self.config.with_pool(node.pool)
-        env = {**os.environ, ENV: config.to_env(), **autoscale_env(config)}
+        env = {**os.environ, ENV: config.to_env(), **autoscale_env(config), **parent_env()}
         self.procs[name] = subprocess.Popen(
             worker_command(config, name, node.concurrency),
             env=env,
@@ -129,21 +129,27 @@ class WorkerPool:
         )
 
     def start(self, timeout: float = 90.0) -> None:
-        """Start every node and wait until each has reported ready."""
-        with self._lock:
-            for name in self.names:
-                self._spawn(name)
-        client = redis.Redis.from_url(self.config.redis_url)
+        """Start every node and wait until each has reported ready. Whatever ends the wait
+        early (a node that exits, the timeout, Redis lost, Ctrl-C) stops the nodes: a caller
+        that lives on, as the app does, would otherwise keep them."""
+        client = redis_server.client(self.config.redis_url)
         wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
-        deadline = time.monotonic() + timeout
-        while not wanted <= (ready := client.hgetall(self.config.key("ready"))).keys():
-            dead = [n for n, p in self.procs.items() if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                self.stop()
-                why = f"worker {dead[0]} exited" if dead else f"not ready after {timeout:g}s"
-                raise WorkerStartError(f"Celery workers failed to start: {why}")
-            time.sleep(0.1)
-        client.close()
+        try:
+            with self._lock:
+                for name in self.names:
+                    self._spawn(name)
+            deadline = time.monotonic() + timeout
+            while not wanted <= (ready := client.hgetall(self.config.key("ready"))).keys():
+                dead = [n for n, p in self.procs.items() if p.poll() is not None]
+                if dead or time.monotonic() > deadline:
+                    why = f"worker {dead[0]} exited" if dead else f"not ready after {timeout:g}s"
+                    raise WorkerStartError(f"Celery workers failed to start: {why}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            client.close()
         self.ready_at = {n: float(ready[f"{n}@{self.config.run_id}".encode()]) for n in self.names}
         self._watcher.start()
 

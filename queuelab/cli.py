@@ -207,10 +207,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> list:
-    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take."""
+    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take.
+    SIGTERM and SIGHUP stop it as Ctrl-C does, withdrawing the replications still waiting."""
     _live_modules()
     from live import sweep_app
 
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
     try:
         return sweep_app.sweep_field(
             args.redis_url, sc, key, args.workers, args.reps, bar, bar.note
@@ -273,10 +276,11 @@ def _say_host_load(sc, time_scale: float) -> None:
         )
 
 
-def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) -> tuple:
+def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None, stop=None) -> tuple:
     """Run the live half with the CLI's error handling; returns (trace, stop event, and the
     lost-Redis message or None). A run whose Redis went away returns what it collected when
-    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs."""
+    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs;
+    ``stop``, the signals' event when they were caught before (else they are caught now)."""
     redis_server, run, workers = _live_modules()
     from live.clock import Clock
 
@@ -288,7 +292,7 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) ->
             file=sys.stderr,
         )
     _say_host_load(sc, args.time_scale)
-    stop = _stop_on_signals()
+    stop = stop or _stop_on_signals()
     bar = ProgressBar("running")
     try:
         trace = run.run_live(
@@ -297,8 +301,11 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None) ->
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
     except run.RedisLost as err:
-        if not partial:
-            raise BadInput(str(err)) from None
+        if not partial:  # nothing of it is printed or written: it is lost
+            raise BadInput(
+                f"lost the connection to Redis mid-run ({err.error}), and with it the run; "
+                "check that Redis is up and not out of memory, then run again"
+            ) from None
         return err.trace, stop, str(err)
     finally:
         bar.close()
@@ -317,12 +324,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
-    simulated = _host_costs(args, sc) if args.costs == "host" else sc
+    stop = _stop_on_signals()  # from the probe on: one stopped there compares nothing
+    simulated = _host_costs(args, sc, stop) if args.costs == "host" else sc
+    if stop.is_set():
+        print("queuelab: interrupted while measuring Celery's costs: no run", file=sys.stderr)
+        return 130
     warning = costless(simulated, args.time_scale)
     if warning:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
     host = BusyShare()
-    live_trace, stop, _ = _run_live(args, sc, host=host)
+    live_trace, stop, _ = _run_live(args, sc, host=host, stop=stop)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
@@ -351,16 +362,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _host_costs(args: argparse.Namespace, sc: scenario.Scenario) -> scenario.Scenario:
-    """``sc`` with Celery's costs as the probe measures them on this host now; said on stderr."""
+def _host_costs(args: argparse.Namespace, sc: scenario.Scenario, stop) -> scenario.Scenario:
+    """``sc`` with Celery's costs as the probe measures them on this host now; said on stderr.
+    ``stop`` ends the probe early (``sc`` is returned then)."""
     redis_server, _, workers = _live_modules()
-    from live.probe import host_costs
+    from live.probe import ProbeStopped, host_costs
     from sim.analysis.calibrate import CalibrationError
 
     try:
-        costs = host_costs(sc, args.time_scale, args.redis_url)
+        costs = host_costs(sc, args.time_scale, args.redis_url, stop)
     except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
         raise BadInput(str(err)) from None
+    except ProbeStopped:
+        return sc
     except CalibrationError as err:
         print(
             f"queuelab: warning: could not measure Celery's costs on this host ({err}); "
@@ -449,6 +463,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         },
         args.json,
     )
+    if recorded.lost:
+        print(f"queuelab: error: {recorded.lost}", file=sys.stderr)
+        return 2
     if stop.is_set():
         print("queuelab: interrupted: wrote what was heard until then", file=sys.stderr)
         return 130
@@ -456,7 +473,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    redis_server, run, _ = _live_modules()
+    redis_server, run, workers = _live_modules()
     try:
         redis_server.ping(args.redis_url, remedy="give the --redis-url of the run to join")
     except redis_server.RedisUnavailable as err:
@@ -467,7 +484,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     def joined(config, names: list[str]) -> None:
         print(f"joined run {config.run_id} with {len(names)} workers", file=sys.stderr)
 
-    run.join_run(args.redis_url, args.count, args.concurrency, stop, joined)
+    try:
+        run.join_run(args.redis_url, args.count, args.concurrency, stop, joined)
+    except (redis_server.RedisUnavailable, workers.WorkerStartError) as err:
+        raise BadInput(str(err)) from None
     return 0
 
 

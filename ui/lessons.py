@@ -209,23 +209,38 @@ def concurrency_chart(name: str) -> go.Figure:
 
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
-    from live.session import LiveSession
+    from live.session import LiveSession, going
     from ui.live import unavailable
 
     reason = unavailable()
     if reason:
         st.caption(f"This lesson also runs on real Celery in under a minute: {reason}.")
         return
-    key = f"learn-live-{each.name}"
-    session: LiveSession | None = st.session_state.get(key)
+    runs = _live_runs()
+    session: LiveSession | None = runs.get(each.name)
     seconds = live_seconds(each.name)
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
-    if st.button(label, key=f"{key}-start", disabled=session is not None and session.running):
+    busy = going()  # read again as a click reruns the page: a stale tab's starts nothing
+    if busy is not None and busy is not session:
+        st.caption(
+            "Another live run is going on on this machine (the Live page's or another "
+            "lesson's): one at a time, as two beside each other skew each other's timings."
+        )
+    clicked = st.button(label, key=f"learn-live-{each.name}-start", disabled=busy is not None)
+    if clicked and busy is None:
         session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
         session.start()
-        st.session_state[key] = session
+        runs[each.name] = session
     if session is not None:
         show_live_lesson(each, session)
+
+
+@st.cache_resource
+def _live_runs() -> dict:
+    """Each lesson's latest live run (a ``LiveSession``), kept across reloads and tabs as the
+    Live page keeps its own: in the page's session state, a reload lost a run going on, which
+    ran on unseen, and offered its button again, to start a second run beside it."""
+    return {}
 
 
 @st.cache_data(show_spinner=False)

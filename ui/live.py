@@ -11,13 +11,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from live.session import LiveSession
+from live.session import LiveSession, going
 from sim import costs, scenario
 from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
 from sim.analysis.runs import summarize
+from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -58,16 +59,19 @@ def page() -> None:
         )
     session = latest()
     running = session is not None and session.running
-    if st.session_state.pop("live-start-refused", False):
+    lesson = None if running else going()  # a lesson's, started on the Learn page
+    if st.session_state.pop("live-start-refused", False) and running:
         st.warning(
             "A live run is already going on this machine (started from another tab or window): "
             "it is shown below. One live run at a time; stop it to start another."
         )
+    if lesson is not None:
+        st.info(ONE_AT_A_TIME)
     st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
     b1.button(
         "Start live run",
-        disabled=running or refused is not None,
+        disabled=running or lesson is not None or refused is not None,
         key="live-start",
         on_click=_start,
         args=(run, scale, probe),
@@ -77,7 +81,8 @@ def page() -> None:
         "Stop",
         disabled=not running,
         key="live-stop",
-        on_click=session.stop.set if running else None,
+        on_click=_stop if running else None,
+        args=(session,),
     )
     if session is None:
         return
@@ -90,6 +95,12 @@ def page() -> None:
         watch(session)
     else:
         review(session)
+
+
+ONE_AT_A_TIME = (
+    "A lesson's live run is going on (the Learn page): one live run at a time on this machine, "
+    "as two beside each other skew each other's timings. Start is offered once it has ended."
+)
 
 
 @st.cache_resource
@@ -114,13 +125,20 @@ def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
     and a second run beside the first took its place on the page (the first, lost to it, ran
     on unseen) and skewed both."""
     with _start_lock():
-        going = latest()
-        if going is not None and going.running:
+        if going() is not None or ((mine := latest()) is not None and mine.running):
             st.session_state["live-start-refused"] = True
             return
         session = LiveSession((sc,), time_scale, probe=probe)
         session.start()
         _LATEST[:] = [session]
+
+
+def _stop(session: LiveSession) -> None:
+    """Stop the run (a button callback), if it still goes: the page offers Stop until it next
+    redraws, up to a second after the run's end, and a finished run stopped then was said to
+    be cut short and kept out of Compare."""
+    if session.running:
+        session.stop.set()
 
 
 @st.cache_resource
@@ -142,6 +160,18 @@ def compared_run() -> tuple[str, float, Trace, float | None] | None:
     return scenario.dumps(session.scenario), session.time_scale, session.result, busy
 
 
+NOT_SENT = (
+    "It cannot be compared even so: {left} of its tasks were never sent, and the simulation "
+    "beside a live run replays each task's send time."
+)
+
+
+def unsent(session: LiveSession) -> int:
+    """Tasks of the run's scenario its producer never sent (stopped before its last send)."""
+    sent = int(np.count_nonzero(session.result.state == PENDING)) if session.result else 0
+    return Draws(session.scenario).n_tasks - sent
+
+
 def not_compared() -> str:
     """Why the Compare page has no run to take, and what to do about it."""
     session = latest()
@@ -159,6 +189,8 @@ def not_compared() -> str:
         return "A live run is going on: it is compared here once it has finished."
     if session.result is None:
         return "The latest live run ended without a trace (the Live page says why): start another."
+    if left := unsent(session):
+        return f"The latest live run was stopped before its end. {NOT_SENT.format(left=left)}"
     return (
         "The latest live run was stopped before its end: its tail is missing, so its figures "
         "are not the scenario's. The Live page's \"Compare this stopped run anyway\" lays it "
@@ -185,7 +217,8 @@ def draw(session: LiveSession) -> None:
         st.rerun(scope="app")  # the buttons, outside this fragment, flip back
     if session.error:
         st.error(session.error)
-        return
+        if session.result is None:  # a run that lost its Redis keeps what was collected
+            return
     trace = session.result or session.latest
     if trace is None and not session.running:
         st.info("Stopped before the run began: no task was sent.")
@@ -300,7 +333,9 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             f"{figures_line}. A stopped run is not compared with the simulation: "
             "its tail is missing."
         )
-        if st.button("Compare this stopped run anyway", key="live-compare-anyway"):
+        if left := unsent(session):
+            st.caption(NOT_SENT.format(left=left))
+        elif st.button("Compare this stopped run anyway", key="live-compare-anyway"):
             session.compare_anyway = True
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")

@@ -193,6 +193,30 @@ def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftove
     assert any(w.endswith("-w1") for w in workers), workers  # the joined node ran tasks too
 
 
+def test_a_worker_whose_redis_goes_says_so(no_leftovers):
+    """`queuelab worker` waiting for a run when its Redis is killed: one line, exit 2 (it was a
+    redis ConnectionError traceback)."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        joiner = subprocess.Popen(
+            [*QUEUELAB, "worker", "--redis-url", url, "--count", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 60
+        while client.info("clients")["connected_clients"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker's own client has connected: it waits for a run
+        os.kill(client.info("server")["process_id"], signal.SIGKILL)
+        _, err = joiner.communicate(timeout=60)
+    assert joiner.returncode == 2, err
+    assert f"lost Redis at {url}" in err and "Traceback" not in err
+
+
 def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     r = subprocess.run(
         [
@@ -236,6 +260,33 @@ def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     assert 0 <= again["ks"]["wait"] <= 1 and 0 <= again["ks"]["sojourn"] <= 1
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url, no_leftovers):
+    """Ctrl-C or SIGTERM while the probe runs, before the run compared: exit 130 saying so (a
+    SIGTERM killed it, a Ctrl-C raised through the probe), and nothing of the probe is left on
+    the user's Redis (its run stayed announced, for `queuelab worker` to join). The probe's
+    nodes report ready in Redis, as every run's do; it is the first run."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    before = set(client.keys("queuelab:*"))
+    proc = subprocess.Popen(
+        [*QUEUELAB, "compare", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.1", "--set", "run.tasks=100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not set(client.keys("queuelab:*:ready")) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted while measuring Celery's costs" in err and "Traceback" not in err
+    assert set(client.keys("queuelab:*")) <= before
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
 def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp_path):
     """The run's private redis-server and every Celery node and pool child die with it, found
@@ -270,6 +321,65 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp
     assert not [f for f in folders if f.exists()]
 
 
+def test_a_run_killed_while_its_nodes_start_leaves_none_behind(no_leftovers, tmp_path):
+    """Killed while its Celery nodes still import Celery (seconds, before each starts watching
+    its parent): a node must find its parent gone then, not watch its adopter (init, or this
+    test, a subreaper) for ever. Its folders are swept only after: a node that cannot read its
+    scenario file exits for that reason instead."""
+    from live.lifeline import sweep_orphans
+    from tests.conftest import alive, command_line, descendants
+
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--time-scale", "0.05"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        deadline, tree = time.monotonic() + 120, set()
+        while time.monotonic() < deadline and not any(
+            "live.worker_main" in command_line(pid) for pid in tree
+        ):
+            time.sleep(0.02)
+            tree = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(tree), f"left behind: {[command_line(pid) for pid in alive(tree)]}"
+    sweep_orphans(tmp_path)
+
+
+def test_a_killed_runs_announcement_goes_with_it(redis_url, no_leftovers):
+    """A run SIGKILLed mid-run cannot delete the announcement `queuelab worker` joins: it must
+    lapse on its own, or a worker started any time later joins that dead run (then leaves
+    when the next run announces itself, the run it was started for)."""
+    import redis
+
+    from live.run import CURRENT
+
+    client = redis.Redis.from_url(redis_url)
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.05", "--set", "run.tasks=300"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    running(proc, 8)
+    run_id = client.get(CURRENT)
+    assert run_id and client.exists(f"queuelab:{run_id.decode()}:t0")  # this run's, under way
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while client.get(CURRENT) == run_id and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get(CURRENT) != run_id
+
+
 def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
     trace of every row collected until then."""
@@ -300,6 +410,73 @@ def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     summary = json.loads(out)
     assert 0 < summary["tasks_succeeded"] < 2000
     assert trace.exists() and len(trace.read_text().splitlines()) > 50
+
+
+@pytest.mark.slow
+def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftovers):
+    """Redis stopped mid-run (SIGSTOP: a paused VM, a network that drops packets) answers
+    nothing and closes nothing: the run hung on it for good, Ctrl-C included. Its commands now
+    give up, and it ends as on a lost Redis, keeping what was collected (about a minute: the
+    producer's send is retried before it gives up, and the workers get their grace)."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    trace = tmp_path / "t.csv"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
+            + ["--set", "run.tasks=300", "--json", "--trace", str(trace)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            client.llen(key) > 20 for key in client.keys("queuelab:*:events")
+        ):
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            out, err = proc.communicate(timeout=300)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 2, err
+    assert "lost the connection to Redis mid-run" in err and "Traceback" not in err
+    assert json.loads(out)["tasks_submitted"] > 0 and trace.exists()
+
+
+def test_redis_dying_mid_compare_says_the_run_is_lost(no_leftovers):
+    """compare prints no summary or trace of a run cut short: the error says the run is lost
+    (it said 'the trace and summary hold what was collected until then')."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario"]
+            + ["--redis-url", url, "--time-scale", "0.05", "--set", "run.tasks=300"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            client.llen(key) > 20 for key in client.keys("queuelab:*:events")
+        ):
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "lost the connection to Redis mid-run" in err and "and with it the run" in err
+    assert "trace and summary" not in err and "Traceback" not in err and not out
 
 
 def test_a_late_ack_run_whose_node_takes_a_message_with_it_ends_and_names_it(tmp_path):

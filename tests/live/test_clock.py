@@ -37,3 +37,12 @@ def test_sleep_until_waits_for_the_scaled_time_and_reports_a_stop():
     stop = threading.Event()
     stop.set()
     assert clock.sleep_until(clock.now() + 1000.0, stop) is True
+
+
+def test_a_stop_ends_a_producer_that_is_behind():
+    """A burst's arrivals are all past once its sending has begun: Ctrl-C must still end it,
+    not wait until the whole burst is sent."""
+    clock = Clock(time.time(), 0.01)
+    stop = threading.Event()
+    stop.set()
+    assert clock.sleep_until(-1.0, stop) is True

@@ -1,7 +1,11 @@
 """The collector's ordering rule, on rows as Celery reports them (no Redis needed)."""
 
-from live.collector import causal_retries
-from sim.rules.states import RECEIVED, RETRY, STARTED
+from live.clock import Clock
+from live.collector import causal_retries, to_trace
+from sim import scenario
+from sim.analysis.runs import summarize
+from sim.engine.draws import Draws
+from sim.rules.states import RECEIVED, RETRY, STARTED, SUCCESS
 
 
 def test_a_retry_reported_after_its_next_attempt_was_received_is_moved_before_it():
@@ -16,3 +20,17 @@ def test_a_retry_reported_after_its_next_attempt_was_received_is_moved_before_it
     assert fixed[7, 0, RETRY] < fixed[7, 1, RECEIVED]
     assert fixed[8, 0, RETRY] == 11.0
     assert fixed[7, 0, STARTED] == 10.0
+
+
+def test_a_run_stopped_before_it_sent_every_task_of_several_types_is_summarized():
+    """Stopped after 3 of 200 tasks of two types: the trace's types cover the tasks sent. They
+    covered all 200 drawn, and the summary's figures per type raised IndexError, so `live`
+    stopped (or its Redis lost) printed a traceback and wrote no trace, and the Live page failed
+    on every redraw of such a run until all its tasks were sent, and on a stopped one."""
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=200"])
+    pending = [(0, 100.0), (1, 100.5), (2, 101.0)]
+    rows = [(0, 0, STARTED, 100.1, "w1"), (0, 0, SUCCESS, 100.2, "w1")]
+    trace = to_trace(pending, rows, ["w1"], Clock(100.0, 1.0), Draws(sc))
+    s = summarize(trace, sc, engine="live")
+    assert s.tasks_submitted == 3 and s.tasks_succeeded == 1
+    assert sum(figures["tasks"] for figures in s.by_task.values()) == 3

@@ -1,8 +1,15 @@
 """The probe of this host's Celery costs: one real node, fitted as calibrate fits a run."""
 
+import os
+import signal
+import threading
+import time
+
 import pytest
+import redis
 
 from live import probe
+from live.redis_server import RedisUnavailable, private_redis
 from sim import scenario
 from sim.analysis import analytic
 
@@ -95,3 +102,48 @@ def test_the_fork_probe_times_a_pool_process_start_on_a_real_node(redis_url, no_
     assert 0.007 < costs.process_start < 1.0
     priced = sc.replace(**costs.fields(sc))
     assert priced.workers.process_start == costs.process_start
+
+
+def test_redis_lost_mid_probe_is_said_as_such(no_leftovers):
+    """Redis killed while the probe's tasks run: ``RedisUnavailable`` naming the probe, which the
+    CLI prints as one line (compare printed a traceback) and the app shows as its message."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+
+        def kill_once_running() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(
+                client.llen(key) > 5 for key in client.keys("queuelab:*:events")
+            ):
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_running)
+        killer.start()
+        with pytest.raises(RedisUnavailable, match="lost Redis while measuring this host's"):
+            probe.host_costs(scenario.load("scenarios/mmc.toml"), 0.1, url)
+        killer.join()
+
+
+def test_the_probe_is_not_announced_for_queuelab_worker_to_join(redis_url, no_leftovers):
+    """A `queuelab worker` waiting for compare's run joined its probe instead: its node was
+    measured as one of the probe's, and it left when the probe ended, before the run it was
+    started for."""
+    from live.run import CURRENT
+
+    client = redis.Redis.from_url(redis_url)
+    seen, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            seen.append(client.get(CURRENT))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        probe.host_costs(scenario.load("scenarios/mmc.toml"), 0.1, redis_url)
+    finally:
+        done.set()
+        watcher.join()
+    assert len(seen) > 50 and not any(seen)

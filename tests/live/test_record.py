@@ -1,7 +1,8 @@
 """`queuelab record` on a separate Celery app with events on: the recorded scenario replays it.
 
 Wall time: ~30 s for the recording that is replayed, ~6 s more for the one without task-sent
-events (same deployment worker), ~20 s for the two task names on two queues.
+events (same deployment worker), ~20 s for the two task names on two queues, ~7 s for the one
+whose Redis is killed.
 """
 
 import contextlib
@@ -18,8 +19,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import redis
+from celery import Celery
 
 from live.record import Recording, arrival_source, costs_note
+from live.redis_server import private_redis
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
@@ -331,6 +334,50 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
         {"deployment.resize_image": 20, "deployment.send_report": 10}, abs=8
     )  # each arrival's type drawn by its share
     assert set(json.loads(simulated.stdout)["by_pool"]) == {"deployment", "reports"}
+
+
+@pytest.mark.live
+def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
+    """The broker killed while recording: what was heard until then is written, with one line
+    saying so, exit 2. The event listener died with a traceback, the recording sat out the rest
+    of --duration deaf, then lost everything it heard to a second traceback."""
+    out = tmp_path / "recorded.toml"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        sender = Celery("sender", broker=url, set_as_current=False)
+        sender.conf.task_send_sent_event = True
+        with deployment(url), recording(url, out) as recorder:
+            for _ in range(10):
+                sender.send_task("deployment.resize_image", (0.05, False), queue="deployment")
+            wait_done(client, 10)
+            time.sleep(0.5)  # the last events reach the recorder
+            os.kill(pid, signal.SIGKILL)
+            stdout, stderr = recorder.communicate(timeout=60)
+        sender.close()
+    assert recorder.returncode == 2, stderr
+    assert f"lost Redis at {url} while listening" in stderr, stderr
+    assert "wrote what was heard until then" in stderr and "Traceback" not in stderr
+    assert json.loads(stdout)["tasks"] == 10
+    assert scenario.load(out).run.tasks == 10
+
+
+@pytest.mark.live
+def test_a_frozen_redis_ends_the_recording_instead_of_hanging_it(tmp_path, no_leftovers):
+    """The broker stopped (SIGSTOP: a paused VM, a network that drops packets) answers nothing
+    and closes nothing: asking the nodes for their settings then hung for good, Ctrl-C
+    included. Its commands now give up: the recording ends, here with nothing heard."""
+    out = tmp_path / "recorded.toml"
+    with private_redis() as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        with recording(url, out, seconds=5) as recorder:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                _, stderr = recorder.communicate(timeout=120)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+    assert recorder.returncode == 2, stderr
+    assert "heard fewer than two tasks" in stderr and "Traceback" not in stderr
 
 
 def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start():

@@ -143,14 +143,18 @@ def test_a_replication_that_is_nowhere_is_sent_again(redis_url, monkeypatch):
     assert heard[2].startswith("2 replications waiting in queuelab-sweep")  # back in the queue
 
 
-def test_ctrl_c_stops_a_waiting_cluster_sweep_cleanly(redis_url, no_leftovers):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_cluster_sweep_withdraws_what_waits(sig, redis_url, no_leftovers):
+    """Ctrl-C, a supervisor's SIGTERM or a closed terminal: the replications still waiting are
+    withdrawn (SIGTERM and SIGHUP killed the sweep, leaving them for sweep workers to run for
+    nothing)."""
     sweeping = cluster_sweep(redis_url, 100, "4", 2)
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 60
     while client.llen(sweep_app.QUEUE) < 2:  # both replications published, none taken
         assert time.monotonic() < deadline, "the sweep never published its replications"
         time.sleep(0.05)
-    sweeping.send_signal(signal.SIGINT)
+    sweeping.send_signal(sig)
     _, err = sweeping.communicate(timeout=30)
     assert sweeping.returncode == 130, err
     assert "withdrew the 2 replications" in err

@@ -1,9 +1,19 @@
-"""The worker nodes of a run: where the run's clock starts under --autoscale."""
+"""The worker nodes of a run: where the run's clock starts under --autoscale; what becomes of
+them when Redis goes while they start."""
+
+import os
+import signal
+import threading
+import time
 
 import pytest
+import redis
 
 from live.celery_app import LiveConfig
+from live.redis_server import RedisUnavailable, private_redis
+from live.run import run_live
 from live.workers import Node, WorkerPool, on_keepalive_grid
+from sim import scenario
 from tests.sim.helpers import make
 
 
@@ -28,3 +38,51 @@ def test_an_autoscaling_run_starts_on_its_first_nodes_keepalive_tick():
 def test_a_fixed_pool_starts_at_once():
     sc = make(**{"workers.count": 2})
     assert on_keepalive_grid(pool_ready_at(sc, {"w1": 100.0}, 0.05), sc, 104.0) == 104.0
+
+
+@pytest.mark.live
+def test_redis_lost_while_the_nodes_start_stops_them_and_says_so(no_leftovers):
+    """Redis killed once the run is announced, while its nodes still import Celery: the run
+    says so (the CLI's exit 2 with the remedy, the app's message, not a traceback) and stops
+    its nodes, which a process that lives on, the app, would otherwise keep for good."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+
+        def kill_once_announced() -> None:
+            deadline = time.monotonic() + 60
+            while not client.keys("queuelab:*:config") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_announced)
+        killer.start()
+        with pytest.raises(RedisUnavailable, match="lost Redis at .* while the workers started"):
+            run_live(make(**{"run.tasks": 10, "workers.count": 2}), url, time_scale=0.05)
+        killer.join()
+
+
+@pytest.mark.live
+def test_nodes_waited_for_are_stopped_when_redis_goes(tmp_path, no_leftovers):
+    """Redis killed while the nodes start: the wait for them raises, and the nodes, which would
+    keep trying to reach Redis, are stopped first (their scenario file is still there)."""
+    sc = make(**{"workers.count": 2})
+    path = tmp_path / "scenario.toml"
+    path.write_text(scenario.dumps(sc))
+    with private_redis() as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        pool = pool_ready_at(sc, {}, 0.05)
+        pool.config = LiveConfig(url, str(path), 0.05, 1, "gone")
+
+        def kill_once_spawned() -> None:
+            deadline = time.monotonic() + 60
+            while len(pool.procs) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_spawned)
+        killer.start()
+        with pytest.raises(redis.ConnectionError):
+            pool.start()
+        killer.join()
+    assert not any(pool.up().values())

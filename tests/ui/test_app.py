@@ -334,8 +334,10 @@ def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftov
 
     app.sidebar.radio(key="page").set_value("Learn").run()
     app.selectbox(key="learn-lesson").set_value("04_child_death").run()
+    from ui.lessons import _live_runs
+
     app.button(key="learn-live-04_child_death-start").click().run()
-    session = app.session_state["learn-live-04_child_death"]
+    session = _live_runs()["04_child_death"]
     deadline = time.monotonic() + 120
     while session.running and time.monotonic() < deadline:
         time.sleep(0.5)

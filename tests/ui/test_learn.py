@@ -1,5 +1,6 @@
 """The Learn page through AppTest: it speaks as a reader does."""
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import APP
@@ -50,3 +51,76 @@ def test_littles_law_says_its_lambda_is_the_run_s_throughput_and_its_gap_has_no_
     assert rate.label == "λ (measured throughput, tasks per s)"
     (product,) = [m for m in app.metric if m.label == "λ·W"]
     assert product.proto.delta.startswith("gap ") and product.proto.direction == 2  # NONE
+
+
+@pytest.fixture
+def waiting_runs(monkeypatch):
+    """Live runs that go on until released, with no Celery: yields the list of those started
+    (by either page); releases them after."""
+    import threading
+
+    from live import session as live_session
+    from ui import live as live_page
+    from ui.lessons import _live_runs
+
+    release = threading.Event()
+    started = []
+
+    class Waiting(live_session.LiveSession):
+        def _run(self) -> None:
+            started.append(self)
+            release.wait()
+
+    monkeypatch.setattr(live_session, "LiveSession", Waiting)
+    monkeypatch.setattr(live_page, "LiveSession", Waiting)
+    monkeypatch.setattr(live_page, "_LATEST", [])
+    _live_runs().clear()
+    try:
+        yield started
+    finally:
+        release.set()
+        for run in started:
+            run.thread.join()
+        _live_runs().clear()
+
+
+@pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
+def test_a_reload_finds_a_lessons_live_run_going_on_and_starts_no_second(waiting_runs):
+    """The run was kept in the page's session state: a reload (a new session) lost it, so it
+    ran on unseen, and offered the button again, to start a second run beside it."""
+    from ui.lessons import _live_runs
+
+    first = open_lesson("04_child_death")
+    first.button(key="learn-live-04_child_death-start").click().run()
+    reload = open_lesson("04_child_death")
+    assert not reload.exception, reload.exception
+    assert reload.button(key="learn-live-04_child_death-start").disabled
+    assert any("Measuring Celery's costs" in i.value for i in reload.info)
+    first.button(key="learn-live-04_child_death-start").click().run()  # drawn before: stale
+    assert len(waiting_runs) == 1 and _live_runs()["04_child_death"] is waiting_runs[0]
+
+
+@pytest.mark.live  # the live buttons are offered only where Celery and redis-server are
+def test_one_live_run_at_a_time_across_the_live_and_learn_pages(waiting_runs):
+    """A lesson's live run and the Live page's went on side by side on one host, each skewing
+    the other's timings: each page now starts none while the other's goes on."""
+    from ui.live import ONE_AT_A_TIME
+
+    live = AppTest.from_file(APP, default_timeout=120).run()
+    live.sidebar.radio(key="page").set_value("Live").run()
+    assert not live.button(key="live-start").disabled
+    open_lesson("04_child_death").button(key="learn-live-04_child_death-start").click().run()
+    live.button(key="live-start").click().run()  # drawn before the lesson's run began
+    assert len(waiting_runs) == 1
+    assert live.button(key="live-start").disabled
+    assert any(i.value == ONE_AT_A_TIME for i in live.info)
+    other = open_lesson("01_prefetch")
+    assert other.button(key="learn-live-01_prefetch-start").disabled
+    assert any("Another live run is going on" in c.value for c in other.caption)
+
+
+def open_lesson(name: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.radio(key="page").set_value("Learn").run()
+    app.selectbox(key="learn-lesson").set_value(name).run()
+    return app

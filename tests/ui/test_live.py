@@ -188,3 +188,93 @@ def test_a_start_from_a_stale_tab_starts_no_second_run(monkeypatch):
         assert any("already going on this machine" in w.value for w in at.warning)
     finally:
         stop.set()
+
+
+@pytest.mark.live  # the Live page offers its buttons only where Celery and redis-server are
+def test_stop_pressed_as_the_run_ends_leaves_it_finished(monkeypatch):
+    """The page offers Stop until it next redraws, up to a second after the run's end: a Stop
+    pressed then stopped a finished run, which the page then said was cut short and Compare
+    refused."""
+    import threading
+
+    release = threading.Event()
+    session = simulated_run(thread=threading.Thread(target=release.wait, daemon=True))
+    finished = session.results.pop()
+    session.thread.start()
+    at = live_page_showing(session, monkeypatch)
+    assert not at.button(key="live-stop").disabled
+    session.results.append(finished)  # the run ends before the page redraws
+    release.set()
+    session.thread.join()
+    at.button(key="live-stop").click().run()
+    assert not at.exception, at.exception
+    assert not session.stop.is_set()
+    assert any(c.value.startswith("Finished") for c in at.caption)
+
+
+@pytest.mark.live
+def test_a_run_that_loses_its_redis_shows_what_was_collected(monkeypatch, no_leftovers):
+    """Redis killed mid-run (a real run): the error says the trace and summary hold what was
+    collected, and the page shows them, as a stopped run's, out of Compare unless asked. The
+    session dropped the collected trace and the page showed the error alone."""
+    import os
+    import signal
+    import time
+
+    from sim import scenario
+    from tests.conftest import command_line, descendants
+    from ui import live as live_page
+
+    def servers() -> set[int]:
+        return {p for p in descendants(os.getpid()) if "redis-server" in command_line(p)}
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=300"])
+    others = servers()  # the test session's own, when another test started it
+    session = live_page.LiveSession((sc,), 0.05)
+    session.start()
+    deadline = time.monotonic() + 120
+    while (session.latest is None or len(session.latest) < 100) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (server,) = servers() - others  # the run's private redis-server
+    os.kill(server, signal.SIGKILL)
+    session.thread.join(timeout=120)
+    assert "lost the connection to Redis mid-run" in session.error
+    assert session.result is not None and len(session.result) >= 100
+    at = live_page_showing(session, monkeypatch)
+    assert any("lost the connection to Redis" in e.value for e in at.error)
+    assert any(c.value.startswith("Stopped after") for c in at.caption)
+    assert live_page.compared_run() is None  # its tail is missing
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_run_stopped_before_its_last_send_is_not_offered_to_compare(monkeypatch):
+    """Stopped after 20 of 200 tasks were sent: the simulation beside a live run replays every
+    task's send time, so Compare cannot lay it beside one. 'Compare this stopped run anyway'
+    was offered, and Compare then raised '20 arrival times for 200 tasks'."""
+    import threading
+
+    from live.clock import Clock
+    from live.collector import to_trace
+    from sim import scenario
+    from sim.engine.draws import Draws
+    from sim.rules.states import RECEIVED, STARTED, SUCCESS
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=200"])
+    rows = [
+        (i, 0, state, 100.0 + 0.2 * i + 0.01 * step, "w1")
+        for i in range(20)
+        for step, state in enumerate((RECEIVED, STARTED, SUCCESS), start=1)
+    ]
+    sent = [(i, 100.0 + 0.2 * i) for i in range(20)]
+    trace = to_trace(sent, rows, ["w1", "w2", "w3", "w4"], Clock(100.0, 0.05), Draws(sc))
+    stopped = threading.Event()
+    stopped.set()
+    at = live_page_showing(
+        live_page.LiveSession((sc,), 0.05, stop=stopped, results=[trace]), monkeypatch
+    )
+    assert not [b for b in at.button if b.key == "live-compare-anyway"]
+    assert any("180 of its tasks were never sent" in c.value for c in at.caption)
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert not at.exception, at.exception
+    assert any("180 of its tasks were never sent" in i.value for i in at.info)
