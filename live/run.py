@@ -31,6 +31,7 @@ from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
 from live.workers import Node, WorkerPool, on_keepalive_grid
 from sim import scenario as scenario_module
+from sim.analysis.runs import NO_TASKS
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
 from sim.rules import retry
@@ -62,7 +63,8 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
 
 
 def check_live(sc: Scenario) -> None:
-    """Refuse what only the simulator models, in any pool, saying which field to change."""
+    """Refuse what only the simulator models, in any pool, saying which field to change, and
+    a run that would submit no task (it would boot workers to print zeros)."""
     for pool in sc.worker_pools:
         w, field = pool.workers, partial(sc.pool_field, pool.name)
         if w.deploy_every:
@@ -82,6 +84,8 @@ def check_live(sc: Scenario) -> None:
                 f"{field('cores')} = {w.cores}: live tasks sleep rather than compute, so CPU "
                 f"contention is simulated only. Set {field('cores')} = 0 to run it live."
             )
+    if not Draws(sc).n_tasks:
+        raise ScenarioError(NO_TASKS)
 
 
 def run_live(

@@ -8,8 +8,6 @@ import streamlit as st
 from live import host_cpu
 from sim.analysis.analytic import arrival_rate
 from sim.analysis.compare import SATURATED
-from sim.analysis.runs import NO_TASKS
-from sim.engine.draws import Draws
 from sim.scenario import Scenario, ScenarioError
 from sim.words import sentence
 from ui.scenario_input import IN_ADDRESS, widget_prefix
@@ -40,8 +38,6 @@ def refusal(sc: Scenario) -> str | None:
         check_live(sc)
     except ScenarioError as err:
         return str(err)
-    if not Draws(sc).n_tasks:
-        return NO_TASKS
     return None
 
 

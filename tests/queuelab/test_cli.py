@@ -171,6 +171,9 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         (["live", "scenarios/lessons/10_concurrency_vs_cores.toml"], "workers.cores = 0"),
         # refused before the probe of this host's costs, which would take seconds for nothing
         (["compare", "scenarios/lessons/05_rolling_deploy.toml"], "workers.deploy_every = 0"),
+        # workers booted to print zeros
+        (["live", "scenarios/mmc.toml", "--set", "run.duration=1e-9"], "submits no task"),
+        (["compare", "scenarios/mmc.toml", "--set", "run.duration=1e-9"], "submits no task"),
         (["compare", "scenarios/mmc.toml", "--costs", "nope"], "invalid choice: 'nope'"),
         (["simulate", "scenarios/mmc.toml", "--seed", "-5"], "seed = -5 is out of range"),
         (
