@@ -262,6 +262,25 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+LONG_WALL = 600.0  # s: a live run's arrivals past this are said, with how the scale reads
+
+
+def _say_long_wall(sc: scenario.Scenario, seed: int | None, time_scale: float) -> None:
+    """Warn when the arrivals alone take long in wall time: ``--time-scale 10`` read as ten
+    times faster runs ten times slower, with nothing said until its progress."""
+    from sim.engine.draws import Draws
+
+    arrivals = Draws(sc, sc.seed if seed is None else seed).arrivals
+    wall = float(arrivals[-1]) * time_scale if len(arrivals) else 0.0
+    if wall > LONG_WALL:
+        print(
+            f"queuelab: warning: the arrivals alone take {wall / 60:,.0f} minutes of wall time "
+            f"at --time-scale {time_scale:g} (wall seconds per scenario second: 0.1 runs ten "
+            "times faster than real time); Ctrl-C stops the run and keeps what ran",
+            file=sys.stderr,
+        )
+
+
 def _say_host_load(sc, time_scale: float) -> None:
     """Warn when the run would ask so much of the host's CPUs that it times the host."""
     from live.host_cpu import cores, demand, load_note
@@ -291,6 +310,7 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None, st
             "below what Celery can time faithfully; use a larger --time-scale",
             file=sys.stderr,
         )
+    _say_long_wall(sc, args.seed, args.time_scale)
     _say_host_load(sc, args.time_scale)
     stop = stop or _stop_on_signals()
     bar = ProgressBar("running")

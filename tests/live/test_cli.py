@@ -102,6 +102,24 @@ def test_a_time_scale_the_host_cannot_carry_is_warned_before_the_run():
     assert "tasks a wall second" not in slow.stderr
 
 
+def test_a_run_long_in_wall_time_is_warned_with_how_the_time_scale_reads():
+    """--time-scale 10 read as ten times faster: 300 tasks at 3.2 a second take 15 minutes of
+    wall time, said before the run (here it then cannot reach Redis); at 0.1 nothing."""
+    url = ["--redis-url", "redis://127.0.0.1:1/0", "--set", "run.tasks=300"]
+    slow, fast = (
+        subprocess.run(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", *url, "--time-scale", scale],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for scale in ("10", "0.1")
+    )
+    assert slow.returncode == fast.returncode == 2
+    assert "the arrivals alone take 15 minutes of wall time at --time-scale 10" in slow.stderr
+    assert "minutes of wall time" not in fast.stderr
+
+
 def test_missing_redis_server_exits_2_with_the_remedy():
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     r = subprocess.run(
