@@ -1,5 +1,6 @@
 """`queuelab live` and `queuelab worker` as a user runs them: real processes, clean exits."""
 
+import contextlib
 import json
 import os
 import signal
@@ -398,29 +399,37 @@ def test_a_killed_runs_announcement_goes_with_it(redis_url, no_leftovers):
     assert client.get(CURRENT) != run_id
 
 
-def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
-    """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
-    trace of every row collected until then."""
+@contextlib.contextmanager
+def live_on_its_own_redis(trace: Path, tasks: int, events: int):
+    """``queuelab live`` of mmc on a redis-server of the test's own, past its first ``events``
+    Celery events: yields the run's process and Redis's pid, for the test to stop Redis."""
     import redis
 
     from live.redis_server import private_redis
 
-    trace = tmp_path / "t.csv"
     with private_redis() as url:
         client = redis.Redis.from_url(url)
         pid = client.info("server")["process_id"]
         proc = subprocess.Popen(
             [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
-            + ["--set", "run.tasks=2000", "--json", "--trace", str(trace)],
+            + ["--set", f"run.tasks={tasks}", "--json", "--trace", str(trace)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(
-            key.endswith(b":events") and client.llen(key) > 50 for key in client.keys("queuelab:*")
+            client.llen(key) > events for key in client.keys("queuelab:*:events")
         ):
-            time.sleep(0.2)
+            time.sleep(0.1)
+        yield proc, pid
+
+
+def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
+    """The user's Redis is killed mid-run: one line saying so, exit 2, and the summary and
+    trace of every row collected until then."""
+    trace = tmp_path / "t.csv"
+    with live_on_its_own_redis(trace, 2000, 50) as (proc, pid):
         os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
@@ -436,26 +445,8 @@ def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftover
     nothing and closes nothing: the run hung on it for good, Ctrl-C included. Its commands now
     give up, and it ends as on a lost Redis, keeping what was collected (about a minute: the
     producer's send is retried before it gives up, and the workers get their grace)."""
-    import redis
-
-    from live.redis_server import private_redis
-
     trace = tmp_path / "t.csv"
-    with private_redis() as url:
-        client = redis.Redis.from_url(url)
-        pid = client.info("server")["process_id"]
-        proc = subprocess.Popen(
-            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
-            + ["--set", "run.tasks=300", "--json", "--trace", str(trace)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(
-            client.llen(key) > 20 for key in client.keys("queuelab:*:events")
-        ):
-            time.sleep(0.1)
+    with live_on_its_own_redis(trace, 300, 20) as (proc, pid):
         os.kill(pid, signal.SIGSTOP)
         try:
             out, err = proc.communicate(timeout=300)
