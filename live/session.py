@@ -42,6 +42,7 @@ class LiveSession:
     probe: bool = False  # measure this host's Celery costs (live.probe) before the first run
     costs: HostCosts | None = None  # what the probe measured, once it has
     probed: bool = False  # the probe has ended (costs None then: it measured too little)
+    lost: bool = False  # cut short by its Redis going away (its trace holds what was collected)
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -77,8 +78,13 @@ class LiveSession:
                 self.host_busy.append(host.share)
                 self.results.append(trace)
                 if lost is not None:
+                    self.lost = True
                     self.stop.set()  # its tail is missing: compared only when asked
-                    raise lost
+                    self.error = (
+                        f"Redis went away mid-run ({lost.error}): below is what was collected "
+                        "until then. Start another run."
+                    )
+                    return
         except ProbeStopped:
             return  # stopped before the run began: nothing to show
         except Exception as err:  # shown to the user: the run's own message says what to do

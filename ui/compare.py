@@ -82,17 +82,25 @@ def page() -> None:
     warning = costless(sc, time_scale)
     if warning:
         st.warning(sentence(warning))
+    cut = live_page.latest().stop.is_set()  # compared as asked ("... stopped run anyway")
+    if cut:
+        st.warning(CUT_SHORT)
     (st.success if result.ok else st.warning)(result.headline())
     if not result.ok:
         st.caption(AGAIN)
     verdicts(result)
-    if not result.ok:
+    if not result.ok and not cut:  # a cut-short run's costs are not the scenario's either
         calibrate(sc, live, time_scale, host_busy)
     distributions(sim, live)
     gantts(sim, live)
     export_trace(lambda: sim, "simulated")
 
 
+CUT_SHORT = (
+    "This live run was cut short (stopped, or its Redis went away) and is compared as asked: "
+    "the tasks it never finished count as lost, so its counts, throughput and lost tasks differ "
+    "from the simulation's by them, not by crashes or redeliveries."
+)
 AGAIN = (
     "How far is a miss? The real queue is not the same twice: a second live run of the same "
     "draws misses the first about as often as the simulation does (README, bench/sim_vs_live.py "

@@ -19,7 +19,7 @@ from sim.trace import Trace
 from sim.words import counted
 from ui import charts
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, download_figure, progress_bar, share
+from ui.widgets import Progress, download_figure, progress_bar, rerun_when_over, share
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -227,6 +227,8 @@ def live_lesson(each) -> None:
             "lesson's): one at a time, as two beside each other skew each other's timings."
         )
     clicked = st.button(label, key=f"learn-live-{each.name}-start", disabled=busy is not None)
+    if busy is not None:
+        rerun_when_over(busy)
     if clicked and busy is None:
         session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
         session.start()

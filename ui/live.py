@@ -26,7 +26,7 @@ from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
 from ui.explore import SWEEP_TASKS, how_many_workers, simulated
 from ui.scenario_input import pick
-from ui.widgets import download_figure, export_trace, little_metrics
+from ui.widgets import download_figure, export_trace, little_metrics, rerun_when_over
 
 
 def unavailable() -> str | None:
@@ -67,6 +67,7 @@ def page() -> None:
         )
     if lesson is not None:
         st.info(ONE_AT_A_TIME)
+        rerun_when_over(lesson)
     st.session_state["live-drawn-running"] = running
     b1, b2 = st.columns(2)
     b1.button(
@@ -79,7 +80,7 @@ def page() -> None:
     )
     b2.button(
         "Stop",
-        disabled=not running,
+        disabled=not running or session.stop.is_set(),
         key="live-stop",
         on_click=_stop if running else None,
         args=(session,),
@@ -189,10 +190,11 @@ def not_compared() -> str:
         return "A live run is going on: it is compared here once it has finished."
     if session.result is None:
         return "The latest live run ended without a trace (the Live page says why): start another."
+    how = "was cut short when its Redis went away" if session.lost else "was stopped before its end"
     if left := unsent(session):
-        return f"The latest live run was stopped before its end. {NOT_SENT.format(left=left)}"
+        return f"The latest live run {how}. {NOT_SENT.format(left=left)} Start another run."
     return (
-        "The latest live run was stopped before its end: its tail is missing, so its figures "
+        f"The latest live run {how}: its tail is missing, so its figures "
         "are not the scenario's. The Live page's \"Compare this stopped run anyway\" lays it "
         "beside the simulation all the same."
     )
@@ -313,9 +315,12 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
     sc = session.scenario
     if stopped:
         sent = int(np.count_nonzero(trace.state == PENDING))
-        status = f"Stopped after {sent} of {sc.run.tasks} tasks were sent."
-    else:
-        status = "Finished." if session.result is not None else "Running…"
+        how = "Cut short when Redis went away" if session.lost else "Stopped"
+        status = f"{how} after {sent} of {sc.run.tasks} tasks were sent."
+    elif session.result is not None:
+        status = "Finished."
+    else:  # a Stop is heard within a second or so; the workers then get their grace
+        status = "Stopping…" if session.stop.is_set() else "Running…"
     return (
         f"{status} {sc.name}: {sc.run.tasks} tasks, {workers_said(sc)}, "
         f"time scale {session.time_scale}"
@@ -328,15 +333,25 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
         f"p95 sojourn {seconds(s.sojourn_p95)} · throughput {s.throughput:.3g}/s · "
         f"unfinished {s.tasks_lost}"
     )
-    if stopped:
+    if stopped and session.compare_anyway:
         st.warning(
-            f"{figures_line}. A stopped run is not compared with the simulation: "
-            "its tail is missing."
+            f"{figures_line}. This run was cut short: its tail is missing. The Compare page "
+            "lays it beside the simulation all the same, as asked."
+        )
+    elif stopped:
+        st.warning(
+            f"{figures_line}. A run cut short is not compared with the simulation: its tail is "
+            "missing."
         )
         if left := unsent(session):
-            st.caption(NOT_SENT.format(left=left))
-        elif st.button("Compare this stopped run anyway", key="live-compare-anyway"):
-            session.compare_anyway = True
+            st.caption(NOT_SENT.format(left=left) + " Start another run to compare one.")
+        else:
+            st.button(
+                "Compare this stopped run anyway",
+                key="live-compare-anyway",
+                on_click=setattr,  # before the rerun: the page that follows says it is taken
+                args=(session, "compare_anyway", True),
+            )
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
     if session.costs is not None:
@@ -457,7 +472,8 @@ def sizing(
             f"p95 is mostly its start, so size a deployment on Explore ({SWEEP_TASKS:,} tasks "
             "a run) or with `queuelab sweep`."
         )
-    how_many_workers(sc, sc, page="live", live=summary)
+    stopped = session.stop.is_set()  # a cut-short run's p95 is not the scenario's
+    how_many_workers(sc, sc, page="live", live=None if stopped else summary)
 
 
 TABLE_ROWS = 200  # a big run's table shows its most recently active tasks

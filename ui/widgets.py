@@ -47,6 +47,15 @@ def share(progress: Progress | None, index: int, parts: int) -> Progress | None:
     return lambda done, total: progress(index * total + done, parts * total)
 
 
+@st.fragment(run_every=1.0)
+def rerun_when_over(session) -> None:
+    """Redraw the whole page once ``session`` (a ``LiveSession``) has ended: what is drawn
+    outside the parts that refresh (a Start button disabled while another page's run goes on,
+    the notice that it does) stayed as it was until the next click or reload."""
+    if not session.running:
+        st.rerun(scope="app")
+
+
 def download_figure(fig: go.Figure, name: str) -> None:
     """An HTML download under a chart (PNG is the camera button in the chart's own toolbar),
     made only when clicked: a page of charts does not build megabytes on every rerun."""

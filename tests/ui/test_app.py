@@ -413,9 +413,12 @@ def test_a_stopped_run_says_so_and_stays_out_of_compare_unless_asked(monkeypatch
     assert any(i.value.startswith("The latest live run was stopped") for i in at.info)
     at.sidebar.radio(key="page").set_value("Live").run()
     at.button(key="live-compare-anyway").click().run()
+    assert any(w.value.endswith("all the same, as asked.") for w in at.warning)  # it did take
+    assert not [b for b in at.button if b.key == "live-compare-anyway"]
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert not at.exception, at.exception
     assert len(at.dataframe) == 1  # compared, as asked
+    assert any(w.value.startswith("This live run was cut short") for w in at.warning)
 
 
 def test_the_page_is_in_the_address_so_a_reload_stays_on_it():

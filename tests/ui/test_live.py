@@ -238,12 +238,14 @@ def test_a_run_that_loses_its_redis_shows_what_was_collected(monkeypatch, no_lef
     (server,) = servers() - others  # the run's private redis-server
     os.kill(server, signal.SIGKILL)
     session.thread.join(timeout=120)
-    assert "lost the connection to Redis mid-run" in session.error
+    assert session.error.startswith("Redis went away mid-run (") and session.lost
+    assert "RedisLost" not in session.error  # a message, not a Python class
     assert session.result is not None and len(session.result) >= 100
     at = live_page_showing(session, monkeypatch)
-    assert any("lost the connection to Redis" in e.value for e in at.error)
-    assert any(c.value.startswith("Stopped after") for c in at.caption)
+    assert any(e.value.startswith("Redis went away mid-run") for e in at.error)
+    assert any(c.value.startswith("Cut short when Redis went away after") for c in at.caption)
     assert live_page.compared_run() is None  # its tail is missing
+    assert "was cut short when its Redis went away" in live_page.not_compared()
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
