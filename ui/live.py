@@ -231,6 +231,9 @@ def draw(session: LiveSession) -> None:
         return
     stopped = session.stop.is_set() and session.result is not None
     st.caption(caption(session, trace, stopped))
+    summary = None if session.result is None else summarize(trace, session.scenario, engine="live")
+    if summary is not None:  # its headline on top, not below the tables and sizing
+        finished(session, trace, summary, stopped)
     states = latest_states(trace)
     cols = st.columns(len(NAMES))
     for col, name in zip(cols, NAMES, strict=True):
@@ -253,10 +256,8 @@ def draw(session: LiveSession) -> None:
     nodes(session, trace, going)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
-    summary = None if session.result is None else summarize(trace, session.scenario, engine="live")
     sizing(session, trace, times, summary)
     if summary is not None:
-        finished(session, trace, summary, stopped)
         spans = execution_spans(trace)
         figures["live-gantt"] = charts.gantt(spans, trace.workers, "Executions by worker (live)")
         st.plotly_chart(figures["live-gantt"], key="live-gantt")
