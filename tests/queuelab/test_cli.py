@@ -116,6 +116,8 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         "scenarios/mmc.toml",
         "--set",
         "workers.count=2",
+        "--set",
+        "run.tasks=300",  # arrivals of 94 s: no warning of a long run beside it
         "--redis-url",
         "redis://127.0.0.1:9",
     )
