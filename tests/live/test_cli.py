@@ -84,41 +84,35 @@ def test_unreachable_redis_url_exits_2_quickly():
     assert time.monotonic() - started < 1.5 * start_up + 10
 
 
+def warned_before_the_run(setting: str, scale: str) -> str:
+    """The stderr of a live mmc run at ``scale`` with ``setting``, on a Redis URL where nothing
+    listens: what it says before the run, then that it cannot reach Redis (exit 2)."""
+    r = subprocess.run(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", "redis://127.0.0.1:1/0"]
+        + ["--set", setting, "--time-scale", scale],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    return r.stderr
+
+
 def test_a_time_scale_the_host_cannot_carry_is_warned_before_the_run():
     """10,000 tasks a wall second at 10 ms of CPU each would need 100 cores: the warning comes
-    before the run starts (here it then cannot reach Redis); at time scale 10 (0.1 core) none."""
-    url = ["--redis-url", "redis://127.0.0.1:1/0", "--set", "arrivals.rate=100"]
-    fast, slow = (
-        subprocess.run(
-            [*QUEUELAB, "live", "scenarios/mmc.toml", *url, "--time-scale", scale],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        for scale in ("0.01", "10")
-    )
-    assert fast.returncode == slow.returncode == 2
-    assert "sends about 10000 tasks a wall second" in fast.stderr
-    assert "use a larger --time-scale" in fast.stderr
-    assert "tasks a wall second" not in slow.stderr
+    before the run starts; at time scale 10 (0.1 core) none."""
+    fast = warned_before_the_run("arrivals.rate=100", "0.01")
+    assert "sends about 10000 tasks a wall second" in fast
+    assert "use a larger --time-scale" in fast
+    assert "tasks a wall second" not in warned_before_the_run("arrivals.rate=100", "10")
 
 
 def test_a_run_long_in_wall_time_is_warned_with_how_the_time_scale_reads():
     """--time-scale 10 read as ten times faster: 300 tasks at 3.2 a second take 15 minutes of
-    wall time, said before the run (here it then cannot reach Redis); at 0.1 nothing."""
-    url = ["--redis-url", "redis://127.0.0.1:1/0", "--set", "run.tasks=300"]
-    slow, fast = (
-        subprocess.run(
-            [*QUEUELAB, "live", "scenarios/mmc.toml", *url, "--time-scale", scale],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        for scale in ("10", "0.1")
-    )
-    assert slow.returncode == fast.returncode == 2
-    assert "the arrivals alone take 15 minutes of wall time at --time-scale 10" in slow.stderr
-    assert "minutes of wall time" not in fast.stderr
+    wall time, said before the run; at 0.1 nothing."""
+    slow = warned_before_the_run("run.tasks=300", "10")
+    assert "the arrivals alone take 15 minutes of wall time at --time-scale 10" in slow
+    assert "minutes of wall time" not in warned_before_the_run("run.tasks=300", "0.1")
 
 
 def test_missing_redis_server_exits_2_with_the_remedy():
