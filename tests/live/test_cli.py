@@ -222,8 +222,12 @@ def test_a_worker_whose_redis_goes_says_so(no_leftovers):
         )
         client = redis.Redis.from_url(url)
         deadline = time.monotonic() + 60
-        while client.info("clients")["connected_clients"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the worker's own client has connected: it waits for a run
+        # the worker polls for a run (GET): past its first PING, whose client counted as a second
+        # connection too, and whose loss says "cannot reach" instead
+        while time.monotonic() < deadline and not any(
+            c["cmd"] == "get" for c in client.client_list()
+        ):
+            time.sleep(0.05)
         os.kill(client.info("server")["process_id"], signal.SIGKILL)
         _, err = joiner.communicate(timeout=60)
     assert joiner.returncode == 2, err
