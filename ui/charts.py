@@ -384,7 +384,8 @@ def processes_and_queue(
     """Pool processes or nodes over time (right axis, one line per series) against the queue
     length (left): how late an autoscaled pool grows in a burst and how long it pays for idle
     capacity after it. Two axes, since a queue of hundreds would flatten a pool of a few
-    processes; whole-number ticks, as processes and nodes come whole."""
+    processes; whole-number ticks, as processes and nodes come whole. Lines after the first
+    are dashed: four one-process nodes draw their processes and nodes on the same steps."""
     unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
     fig = steps({"queued": queued}, f"{unit.capitalize()} and queue length", "queued tasks")
     for i, (name, (t, level)) in enumerate(capacity.items()):
@@ -394,7 +395,7 @@ def processes_and_queue(
             y=level,
             mode="lines",
             line_shape="hv",
-            line=dict(color=colour),
+            line=dict(color=colour, dash="solid" if i == 0 else "dash"),
             name=name,
             yaxis="y2",
         )

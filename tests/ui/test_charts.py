@@ -82,6 +82,8 @@ def test_nodes_of_two_pools_are_two_lines_on_one_axis_with_whole_ticks():
     assert [d.name for d in fig.data] == ["queued", "nodes (a)", "nodes (b)"]
     assert fig.layout.yaxis2.title.text == "nodes" and fig.layout.yaxis2.dtick == 7
     assert fig.layout.title.text == "Nodes and queue length"
+    # the second line is dashed: where both pools are equal it shows over the first
+    assert [d.line.dash for d in fig.data[1:]] == ["solid", "dash"]
 
 
 def test_the_cost_frontier_joins_its_points_by_cost_and_goes_log_when_p95s_are_far_apart():
