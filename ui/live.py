@@ -401,9 +401,12 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         hide_index=True,
         key="live-worker-table",
     )
+    cut = not going and (session.stop.is_set() or session.lost)
     st.caption(
         "Counts are executions that have ended so far; *cut short*: executions a dying worker "
-        "never finished. Utilisation is busy slot-seconds over the run so far."
+        "never finished"
+        + (", or that were running when the run was cut short" if cut else "")
+        + ". Utilisation is busy slot-seconds over the run so far."
     )
 
 

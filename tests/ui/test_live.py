@@ -277,6 +277,8 @@ def test_a_run_stopped_before_its_last_send_is_not_offered_to_compare(monkeypatc
     )
     assert not [b for b in at.button if b.key == "live-compare-anyway"]
     assert any("180 of its tasks were never sent" in c.value for c in at.caption)
+    # its open executions count as cut short, and the Workers table's caption says by what
+    assert any("running when the run was cut short" in c.value for c in at.caption)
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert not at.exception, at.exception
     assert any("180 of its tasks were never sent" in i.value for i in at.info)
