@@ -222,9 +222,10 @@ def live_lesson(each) -> None:
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
     busy = going()  # read again as a click reruns the page: a stale tab's starts nothing
     if busy is not None and busy is not session:
-        st.caption(
+        st.info(
             "Another live run is going on on this machine (the Live page's or another "
-            "lesson's): one at a time, as two beside each other skew each other's timings."
+            "lesson's): one at a time, as two beside each other skew each other's timings. "
+            "The button is offered once it has ended."
         )
     clicked = st.button(label, key=f"learn-live-{each.name}-start", disabled=busy is not None)
     if busy is not None:
@@ -267,12 +268,29 @@ def show_live_lesson(each, session) -> None:
         st.error(session.error)
         return
     if session.running:
+        from ui.live import stop_run, under_way
+
+        side = len(session.results) + 1
         doing = (
             "Measuring Celery's costs on this host first"
             if session.probe and not session.probed
-            else f"Running on real Celery: side {len(session.results) + 1} of 2"
+            else f"Running on real Celery: side {side} of 2, "
+            + ("as deployed" if side == 1 else "with the fix")
         )
         st.info(f"{doing}…")
+        latest = session.latest
+        if session.probed and latest is not None and all(latest is not r for r in session.results):
+            under_way(session, latest)  # this side's tasks ended, once it has begun
+        st.button(
+            "Stop",
+            key=f"learn-live-{each.name}-stop",
+            disabled=session.stop.is_set(),
+            on_click=stop_run,
+            args=(session,),
+        )
+        return
+    if session.stop.is_set():
+        st.info("Stopped before both sides had run: nothing to compare. Run it again above.")
         return
     sides = each.live_scenarios()
     default, fixed = (figures(sc, t) for sc, t in zip(sides, session.results, strict=True))

@@ -82,7 +82,7 @@ def page() -> None:
         "Stop",
         disabled=not running or session.stop.is_set(),
         key="live-stop",
-        on_click=_stop if running else None,
+        on_click=stop_run if running else None,
         args=(session,),
     )
     if session is None:
@@ -134,7 +134,7 @@ def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
         _LATEST[:] = [session]
 
 
-def _stop(session: LiveSession) -> None:
+def stop_run(session: LiveSession) -> None:
     """Stop the run (a button callback), if it still goes: the page offers Stop until it next
     redraws, up to a second after the run's end, and a finished run stopped then was said to
     be cut short and kept out of Compare."""

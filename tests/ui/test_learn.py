@@ -55,8 +55,8 @@ def test_littles_law_says_its_lambda_is_the_run_s_throughput_and_its_gap_has_no_
 
 @pytest.fixture
 def waiting_runs(monkeypatch):
-    """Live runs that go on until released, with no Celery: yields the list of those started
-    (by either page); releases them after."""
+    """Live runs that go on until released or stopped, with no Celery: yields the list of
+    those started (by either page); releases them after."""
     import threading
 
     from live import session as live_session
@@ -69,7 +69,8 @@ def waiting_runs(monkeypatch):
     class Waiting(live_session.LiveSession):
         def _run(self) -> None:
             started.append(self)
-            release.wait()
+            while not release.wait(0.02) and not self.stop.is_set():
+                pass
 
     monkeypatch.setattr(live_session, "LiveSession", Waiting)
     monkeypatch.setattr(live_page, "LiveSession", Waiting)
@@ -116,7 +117,25 @@ def test_one_live_run_at_a_time_across_the_live_and_learn_pages(waiting_runs):
     assert any(i.value == ONE_AT_A_TIME for i in live.info)
     other = open_lesson("01_prefetch")
     assert other.button(key="learn-live-01_prefetch-start").disabled
-    assert any("Another live run is going on" in c.value for c in other.caption)
+    assert any("Another live run is going on" in i.value for i in other.info)
+
+
+@pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
+def test_a_lessons_live_run_can_be_stopped_and_then_run_again(waiting_runs):
+    """A lesson's live run had no Stop: it held the host (and every other live run) for its
+    whole length, about a minute."""
+    lesson = open_lesson("04_child_death")
+    lesson.button(key="learn-live-04_child_death-start").click().run()
+    (run,) = waiting_runs
+    lesson.button(key="learn-live-04_child_death-stop").click().run()
+    assert run.stop.is_set()
+    run.thread.join(timeout=10)
+    lesson.run()
+    assert not lesson.exception, lesson.exception
+    assert any(i.value.startswith("Stopped before both sides had run") for i in lesson.info)
+    assert not lesson.button(key="learn-live-04_child_death-start").disabled
+    lesson.button(key="learn-live-04_child_death-start").click().run()
+    assert len(waiting_runs) == 2  # run again
 
 
 def open_lesson(name: str) -> AppTest:
