@@ -87,15 +87,32 @@ def page() -> None:
     )
     if session is None:
         return
-    if session.scenario.name != run.name:
-        st.info(
-            f"Below is this machine's latest live run, of {session.scenario.name}; "
-            f"Start runs {run.name}."
-        )
+    other = other_than_set(session, run, scale)
+    if other:
+        st.info(other)
     if running:
         watch(session)
     else:
         review(session)
+
+
+def other_than_set(session: LiveSession, run: Scenario, scale: float) -> str | None:
+    """What differs between the run shown and the one Start would run: a fresh tab's sidebar
+    (300 tasks) stood above a 100-task run without a word."""
+    shown = session.scenarios[0]
+    if shown.name != run.name:
+        return f"Below is this machine's latest live run, of {shown.name}; Start runs {run.name}."
+    if shown == run and session.time_scale == scale:
+        return None
+
+    def said(sc: Scenario, time_scale: float) -> str:
+        size = seconds(sc.run.duration) if sc.run.duration else counted(sc.run.tasks, "task")
+        return f"{size} at time scale {time_scale:g}"
+
+    was, now = said(shown, session.time_scale), said(run, scale)
+    if was == now:
+        return "Below is this machine's latest live run; Start runs the settings in the sidebar."
+    return f"Below is this machine's latest live run, {was}; Start runs {now}."
 
 
 ONE_AT_A_TIME = (

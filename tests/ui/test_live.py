@@ -131,7 +131,19 @@ def test_the_latest_run_names_its_scenario_and_a_simulated_only_one_cannot_start
     says why before Start, which is disabled, rather than failing after the click."""
     at = live_page_showing(simulated_run(), monkeypatch)
     assert any(c.value.startswith("Finished. mmc: 60 tasks") for c in at.caption)
+    # a fresh tab's sidebar (300 tasks) stood above the 60-task run without a word
+    (scale,) = [s.value for s in at.select_slider if s.key == "live-scale"]
+    said = [i.value for i in at.info if "latest live run" in i.value]
+    assert said == [
+        "Below is this machine's latest live run, 60 tasks at time scale 0.05; Start runs "
+        f"300 tasks at time scale {scale:g}."
+    ]
+    at.number_input(key="live-mmc-tasks").set_value(60).run()
+    at.select_slider(key="live-scale").set_value(0.05).run()
     assert not any("latest live run" in i.value for i in at.info)
+    at.number_input(key="live-mmc-workers").set_value(3).run()
+    assert any(i.value.endswith("Start runs the settings in the sidebar.") for i in at.info)
+    at.number_input(key="live-mmc-workers").set_value(4).run()
     at.sidebar.selectbox(key="live-name").set_value("node_autoscale_cycle").run()
     assert not at.exception
     said = [i.value for i in at.info]
