@@ -295,12 +295,10 @@ def _say_host_load(sc, time_scale: float) -> None:
         )
 
 
-def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None, stop=None) -> tuple:
-    """Run the live half with the CLI's error handling; returns (trace, stop event, and the
-    lost-Redis message or None). A run whose Redis went away returns what it collected when
-    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs;
-    ``stop``, the signals' event when they were caught before (else they are caught now)."""
-    redis_server, run, workers = _live_modules()
+def _say_before_live(args: argparse.Namespace, sc) -> None:
+    """What the user should hear before a live run starts (or compare's probe before it): a
+    service too short to time, a run long in wall time, a load the host cannot carry."""
+    _, run, _ = _live_modules()  # Celery missing is said first
     from live.clock import Clock
 
     wall_service = Clock(None, args.time_scale).wall_seconds(service_mean(sc.service))
@@ -312,6 +310,19 @@ def _run_live(args: argparse.Namespace, sc, partial: bool = False, host=None, st
         )
     _say_long_wall(sc, args.seed, args.time_scale)
     _say_host_load(sc, args.time_scale)
+
+
+def _run_live(
+    args: argparse.Namespace, sc, partial: bool = False, host=None, stop=None, said=False
+) -> tuple:
+    """Run the live half with the CLI's error handling; returns (trace, stop event, and the
+    lost-Redis message or None). A run whose Redis went away returns what it collected when
+    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs;
+    ``stop``, the signals' event when they were caught before (else they are caught now);
+    ``said``: ``_say_before_live`` was called already."""
+    redis_server, run, workers = _live_modules()
+    if not said:
+        _say_before_live(args, sc)
     stop = stop or _stop_on_signals()
     bar = ProgressBar("running")
     try:
@@ -344,6 +355,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sc = scenario.load(args.scenario, args.set)
     seed = sc.seed if args.seed is None else args.seed
+    _say_before_live(args, sc)  # not after the probe's seconds
     stop = _stop_on_signals()  # from the probe on: one stopped there compares nothing
     simulated = _host_costs(args, sc, stop) if args.costs == "host" else sc
     if stop.is_set():
@@ -353,7 +365,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if warning:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
     host = BusyShare()
-    live_trace, stop, _ = _run_live(args, sc, host=host, stop=stop)
+    live_trace, stop, _ = _run_live(args, sc, host=host, stop=stop, said=True)
     if stop.is_set():
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
@@ -362,7 +374,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lag = producer_lag(sc, sim_trace, seed)
     again = None
     if args.again:
-        second, stop, _ = _run_live(args, sc)
+        second, stop, _ = _run_live(args, sc, said=True)
         if stop.is_set():
             print("queuelab: interrupted: no second run", file=sys.stderr)
             return 130

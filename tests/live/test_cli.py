@@ -84,11 +84,11 @@ def test_unreachable_redis_url_exits_2_quickly():
     assert time.monotonic() - started < 1.5 * start_up + 10
 
 
-def warned_before_the_run(setting: str, scale: str) -> str:
+def warned_before_the_run(setting: str, scale: str, command: str = "live") -> str:
     """The stderr of a live mmc run at ``scale`` with ``setting``, on a Redis URL where nothing
     listens: what it says before the run, then that it cannot reach Redis (exit 2)."""
     r = subprocess.run(
-        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", "redis://127.0.0.1:1/0"]
+        [*QUEUELAB, command, "scenarios/mmc.toml", "--redis-url", "redis://127.0.0.1:1/0"]
         + ["--set", setting, "--time-scale", scale],
         capture_output=True,
         text=True,
@@ -113,6 +113,8 @@ def test_a_run_long_in_wall_time_is_warned_with_how_the_time_scale_reads():
     slow = warned_before_the_run("run.tasks=300", "10")
     assert "the arrivals alone take 15 minutes of wall time at --time-scale 10" in slow
     assert "minutes of wall time" not in warned_before_the_run("run.tasks=300", "0.1")
+    # compare says it before its probe of the host's costs (it came after the probe's seconds)
+    assert "the arrivals alone take 15" in warned_before_the_run("run.tasks=300", "10", "compare")
 
 
 def test_missing_redis_server_exits_2_with_the_remedy():
