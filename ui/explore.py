@@ -137,6 +137,8 @@ def page() -> None:
     headline(sc, shown.summary)
     if several(sc):
         figures_per_type(shown.summary)
+        if said := formula_pool_waits(sc, shown.summary):
+            st.caption(said)
     distributions(shown)
     if shown.arrivals is not None:
         st.plotly_chart(shown.arrivals, key="arrival-rate")
@@ -205,6 +207,29 @@ def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:
         f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
         f"(simulated: {seconds(simulated)}); it ignores prefetch, retries, crashes{costs}, "
         "and is rough at low load."
+    )
+
+
+def formula_pool_waits(sc: Scenario, s: Summary) -> str | None:
+    """Each pool's textbook mean wait (``analytic.pool_waits``) beside its simulated one, the
+    mean over the queues it serves weighted by their tasks; None where no pool has one."""
+    formula = analytic.pool_waits(sc)
+    if not formula:
+        return None
+    said = []
+    for pool in sc.worker_pools:
+        if pool.name in formula:
+            queues = [s.by_queue[q] for q in pool.queues if q in s.by_queue]
+            tasks = sum(q["tasks"] for q in queues)
+            simulated = sum(q["tasks"] * q["wait_mean"] for q in queues) / tasks if tasks else 0
+            said.append(
+                f"{pool.name} {seconds(formula[pool.name])} (simulated: {seconds(simulated)})"
+            )
+    costs = ", Celery's per-task costs" if sc.overhead.model == "celery" else ""
+    return (
+        "The textbook's mean wait per pool, for Poisson arrivals and the mix of services each "
+        f"pool runs (Allen–Cunneen; Erlang C where the mix is exponential): {'; '.join(said)}. "
+        f"It has no prefetch, retries, crashes{costs}."
     )
 
 

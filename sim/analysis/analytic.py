@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from sim.engine.arrivals import arrival_times
-from sim.engine.distributions import cv_of, of_gaps, service_mean
+from sim.engine.distributions import cv_of, of_gaps, service_cv, service_mean
 from sim.engine.varying_rate import VARYING
 from sim.scenario import Scenario
 from sim.sections import Pool
@@ -382,4 +382,37 @@ def cobham_waits(rates: list[float], s: float, c: int) -> list[float]:
     for rate in rates:
         before, sigma = sigma, sigma + rate * s / c
         waits.append(w0 / ((1 - before) * (1 - sigma)))
+    return waits
+
+
+def pool_waits(scenario: Scenario) -> dict[str, float]:
+    """The textbook's mean wait of each pool that serves its queues alone, fed by Poisson
+    arrivals: Allen–Cunneen with the service of the mix of task types the pool runs (Erlang C,
+    exact, when that mix is exponential); a Poisson stream split by share, or merged with
+    another, stays Poisson, so ca = 1. Left out: a pool sharing a queue with another (the split
+    of its work is Celery's, not a formula's), one fed by other arrivals, one at ρ ≥ 1. No
+    prefetch, retries, crashes or Celery's per-task costs, as ``allen_cunneen``."""
+    rates, types, pools = type_rates(scenario), scenario.task_types, scenario.worker_pools
+    if rates is None:
+        return {}
+    waits = {}
+    for pool in pools:
+        mine = [i for i, t in enumerate(types) if t.queue in pool.queues]
+        lam = sum(rates[i] for i in mine)
+        shared = any(
+            types[i].queue in other.queues for other in pools if other is not pool for i in mine
+        )
+        poisson = all((types[i].arrivals or scenario.arrivals).process == "poisson" for i in mine)
+        if shared or not poisson or lam <= 0:
+            continue
+        means = {i: service_mean(types[i].service) for i in mine}
+        s = sum(rates[i] * means[i] for i in mine) / lam
+        second = sum(
+            rates[i] * means[i] ** 2 * (1 + service_cv(types[i].service) ** 2) for i in mine
+        )
+        cs = math.sqrt(max(second / lam / s**2 - 1, 0.0))
+        try:
+            waits[pool.name] = allen_cunneen(lam, s, pool.workers.full_speed_slots, 1.0, cs)
+        except UnstableError:
+            continue
     return waits

@@ -489,3 +489,6 @@ def test_the_multi_type_tables_have_readable_headers_with_units(app):
     pools = table(app, "pool")
     assert list(pools.columns) == ["pool", "slots", "executions", "utilisation"]
     assert all(v.endswith("%") for v in pools["utilisation"])
+    # each pool's textbook mean wait beside its simulated one (a single pool's only had one)
+    (said,) = [c.value for c in app.caption if c.value.startswith("The textbook's mean wait per")]
+    assert "fast 0.0352 s (simulated: " in said and "; slow 0.712 s (simulated: " in said

@@ -245,6 +245,71 @@ def test_each_pool_carries_the_work_routed_to_its_queues():
     assert not analytic.mmc_applies(sc)
 
 
+TWO_POOLS = """
+[arrivals]
+rate = 6.0
+[[tasks]]
+name = "quick"
+share = 0.5
+queue = "fast"
+[tasks.service]
+mean = 0.25
+[[tasks]]
+name = "long"
+queue = "slow"
+[tasks.service]
+mean = 1.0
+[[tasks]]
+name = "export"
+queue = "slow"
+[tasks.service]
+dist = "constant"
+mean = 0.5
+[[pools]]
+name = "fast"
+queues = ["fast"]
+count = 1
+[[pools]]
+name = "slow"
+queues = ["slow"]
+count = 3
+"""
+
+
+def test_each_pool_alone_on_its_queues_has_the_textbook_wait_of_the_mix_it_runs():
+    """fast: M/M/1 at 3/s × 0.25 s. slow: 1.5/s of each of an exponential 1 s and a constant
+    0.5 s, a mix of mean 0.75 s and second moment (2 + 0.25) / 2 = 1.125 s², so cs² = 1.125 /
+    0.5625 − 1 = 1: Allen–Cunneen's factor (1 + 1) / 2 is 1, Erlang C's wait at 3/s, 0.75 s, 3."""
+    waits = analytic.pool_waits(scenario.loads(TWO_POOLS))
+    assert waits == pytest.approx(
+        {"fast": analytic.mmc_wait(3.0, 0.25, 1), "slow": analytic.mmc_wait(3.0, 0.75, 3)}
+    )
+    # a pool sharing its queue with another, or fed by other than Poisson arrivals: no figure
+    shared = scenario.loads(TWO_POOLS.replace('queues = ["slow"]', 'queues = ["slow", "fast"]'))
+    assert analytic.pool_waits(shared) == {}
+    constant = scenario.loads(TWO_POOLS.replace("rate = 6.0", 'rate = 6.0\nprocess = "constant"'))
+    assert analytic.pool_waits(constant) == {}
+    # at 9/s: fast at ρ 1.125 has none; slow on 5 slots, ρ 0.675, has its own
+    busier = TWO_POOLS.replace("rate = 6.0", "rate = 9.0").replace("count = 3", "count = 5")
+    assert set(analytic.pool_waits(scenario.loads(busier))) == {"slow"}
+
+
+def test_a_pool_s_textbook_wait_is_what_the_simulator_gives_each_pool():
+    """thumbnails_and_reports without Celery's costs: two M/M/c pools, each alone on its queue
+    (late ack, multiplier 1: work-conserving). 1M tasks, seed 1: each pool's simulated mean wait
+    within 3 % (fast, 900k tasks) and 15 % (slow, 100k tasks of 5 s, whose mean wait ranged
+    −6 % to +7 % over seeds 1-6) of Erlang C's."""
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+
+    sc = scenario.load(
+        "scenarios/thumbnails_and_reports.toml", ["overhead.model=none", "run.tasks=1000000"]
+    )
+    s, formula = summarize(simulate(sc), sc), analytic.pool_waits(sc)
+    assert s.by_queue["fast"]["wait_mean"] == pytest.approx(formula["fast"], rel=0.03)
+    assert s.by_queue["slow"]["wait_mean"] == pytest.approx(formula["slow"], rel=0.15)
+
+
 @pytest.mark.parametrize(
     ("fields", "cv"),
     [
