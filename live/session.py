@@ -63,6 +63,8 @@ class LiveSession:
                 self.probed = True
                 self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
+                if self.stop.is_set():  # a stopped run's next scenarios are not started
+                    return
                 host, lost = BusyShare(), None
                 try:
                     trace = run_live(
