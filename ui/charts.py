@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -302,7 +303,7 @@ def bars(values: dict[str, float], title: str, y_title: str) -> go.Figure:
 
 
 def lines(
-    x: list[float], series: dict[str, list[float]], title: str, x_title: str, y_title: str
+    x: Sequence[float], series: dict[str, Sequence[float]], title: str, x_title: str, y_title: str
 ) -> go.Figure:
     """One line with markers per named series over a shared x (e.g. throughput vs concurrency)."""
     fig = go.Figure()

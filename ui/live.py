@@ -267,6 +267,11 @@ def draw(session: LiveSession) -> None:
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
+    middle, rates = monitor.flow(trace)
+    figures["live-chart-flow"] = charts.lines(
+        middle, rates, "Tasks sent and ended per second", "seconds since start", "tasks per second"
+    )
+    st.plotly_chart(figures["live-chart-flow"], key="live-chart-flow")
     if trace.capacity:
         figures["live-chart-capacity"] = capacity(trace)
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")

@@ -22,6 +22,7 @@ from sim.analysis.metrics import (
     queue_length,
     step_counts,
 )
+from sim.analysis.rate_over_time import per_second
 from sim.rules.states import FAILURE, NAMES, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Trace
 
@@ -204,6 +205,20 @@ def busy_by_worker(
         t, level = np.r_[0.0, t, span], np.r_[0.0, level, level[-1] if len(level) else 0.0]
         middle, series[name], _ = binned_steps(t, level, bins)
     return middle, series
+
+
+def flow(trace: Trace, bins: int = BUSY_BINS) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Tasks sent, succeeded and failed per second in each of ``bins`` equal spans from the
+    start until now: Flower graphs the last two; beside what was sent, a span where the
+    workers fell behind shows as ended below sent."""
+    end = now(trace)
+    sent = first_time(trace, PENDING)
+    ended = {
+        name: trace.t[trace.state == state]
+        for name, state in (("succeeded", SUCCESS), ("failed", FAILURE))
+    }
+    middle, rate = per_second(sent, end, bins)
+    return middle, {"sent": rate} | {name: per_second(t, end, bins)[1] for name, t in ended.items()}
 
 
 def wait_split(trace: Trace) -> dict[str, np.ndarray]:

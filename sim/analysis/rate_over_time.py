@@ -41,9 +41,16 @@ def set_rate(scenario: Scenario, end: float) -> tuple[np.ndarray, np.ndarray] | 
 def drawn_rate(trace: Trace, end: float, bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
     """The middle of ``bins`` equal spans of [0, ``end``] and the tasks per second submitted in
     each (each task's first PENDING row)."""
+    return per_second(first_time(trace, PENDING), end, bins)
+
+
+def per_second(times: np.ndarray, end: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The middle of ``bins`` equal spans of [0, ``end``] and how many of ``times`` (NaN: none)
+    fall in each, per second (no span before any time has passed)."""
+    if end <= 0:
+        return np.zeros(0), np.zeros(0)
     edges = np.linspace(0.0, end, bins + 1)
-    sent = first_time(trace, PENDING)
-    counts, _ = np.histogram(sent[~np.isnan(sent)], edges)
+    counts, _ = np.histogram(times[~np.isnan(times)], edges)
     return (edges[:-1] + edges[1:]) / 2, counts / np.diff(edges)
 
 

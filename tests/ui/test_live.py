@@ -78,6 +78,13 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
     assert lines == {"pool processes": [4, 3, 4, 4], "nodes": [4, 3, 4, 4]}
     assert spec["layout"]["yaxis2"]["title"]["text"] == "pool processes · nodes"
     assert spec["layout"]["yaxis2"]["dtick"] == 1
+    # Flower's succeeded and failed per second, beside what was sent
+    (flow,) = [c for c in at.get("plotly_chart") if "sent and ended per second" in c.proto.spec]
+    assert [d["name"] for d in json.loads(flow.proto.spec)["data"]] == [
+        "sent",
+        "succeeded",
+        "failed",
+    ]
 
 
 @pytest.mark.live

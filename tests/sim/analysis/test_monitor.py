@@ -97,6 +97,38 @@ def test_busy_slots_per_worker_are_each_spans_mean_up_to_now():
     assert series["w1"].tolist() == pytest.approx([3 / 7.5])
 
 
+def test_the_flow_counts_tasks_sent_and_ended_per_second_of_each_span_up_to_now():
+    """Spans of 2.5 s up to 7.5 s: sent at 0, 0, 2 and 5 (a task's first PENDING, not its
+    retry), succeeded at 4 and 6, none failed."""
+    middle, rates = monitor.flow(run(), bins=3)
+    assert middle.tolist() == [1.25, 3.75, 6.25]
+    assert list(rates) == ["sent", "succeeded", "failed"]
+    assert np.round(np.array(list(rates.values())), 9).tolist() == [
+        [1.2, 0.0, 0.4],
+        [0.0, 0.4, 0.4],
+        [0.0, 0.0, 0.0],
+    ]
+
+
+def test_the_flow_of_an_overloaded_pool_ends_below_what_is_sent():
+    """mmc on 2 workers, ρ 1.6 (simulated, 2,000 tasks, a quarter failing, never retried):
+    while tasks are sent, fewer end; in all, every task sent ends once."""
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load(
+        "scenarios/mmc.toml",
+        ["run.tasks=2000", "workers.count=2", "failures.probability=0.25", "retry.max_retries=0"],
+    )
+    middle, rates = monitor.flow(simulate(sc))
+    sending = rates["sent"] > 0
+    ended = rates["succeeded"] + rates["failed"]
+    assert ended[sending].mean() < 0.7 * rates["sent"][sending].mean()
+    counts = {name: round(r.sum() * (middle[1] - middle[0])) for name, r in rates.items()}
+    assert counts["sent"] == counts["succeeded"] + counts["failed"] == 2000
+    assert 400 < counts["failed"] < 600
+
+
 def test_the_wait_split_separates_broker_prefetch_and_runtime():
     split = monitor.wait_split(run())
     assert split["broker wait"].tolist() == [0.5, 1.0, 0.0]  # tasks 0, 1, 3; task 2 queued
