@@ -40,7 +40,7 @@ from live.recorded_types import (
     scenario_name,
     task_tables,
 )
-from live.redis_server import TIMEOUT
+from live.redis_server import GIVE_UP
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
 from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
@@ -388,9 +388,8 @@ def record(
 def _app(name: str, redis_url: str) -> Celery:
     """An app on the deployment's broker whose commands give up on a frozen Redis (a stopped
     process, a paused VM), as a run's do: the recording hung on it for good, Ctrl-C included."""
-    timeouts = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
     app = Celery(name, broker=redis_url, set_as_current=False)
-    app.conf.broker_transport_options = timeouts
+    app.conf.broker_transport_options = GIVE_UP
     return app
 
 

@@ -39,6 +39,8 @@ OWN_REDIS = "start Redis there, or leave out --redis-url and a private redis-ser
 # (a stopped process, a paused VM, a network that drops packets) answers nothing and closes
 # nothing, and the run hung on it for good, Ctrl-C included
 TIMEOUT = 10.0
+# the same bound for a Celery app's connections: kombu's broker transport options
+GIVE_UP = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
 
 
 def client(url: str) -> redis.Redis:

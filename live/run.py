@@ -121,8 +121,7 @@ def run_live(
         app = make_app(config)
         app.conf.broker_transport_options = {  # the producer's sends give up as the client's do
             **app.conf.broker_transport_options,
-            "socket_timeout": redis_server.TIMEOUT,
-            "socket_connect_timeout": redis_server.TIMEOUT,
+            **redis_server.GIVE_UP,
         }
         client = redis_server.client(url)
         names = [name for name, _ in sc.nodes]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +29,7 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from live.celery_app import restore_interval, unacked_mutex_expire
-from live.redis_server import RedisUnavailable, ping
+from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, ping
 from sim import scenario as scenario_module
 from sim.analysis.metrics import Summary
 from sim.analysis.sweep import run_point
@@ -55,12 +57,16 @@ def replication(scenario_toml: str, field: str, value: Any, rep: int) -> dict:
 
 
 def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
-    """The sweep app on ``redis_url`` (broker and result backend), its one task registered."""
+    """The sweep app on ``redis_url`` (broker and result backend), its one task registered.
+    Its commands give up on a frozen Redis after ``redis_server.TIMEOUT``, as a live run's do:
+    a sweep waited on one for good, Ctrl-C included."""
     app = Celery("queuelab-sweep", set_as_current=False)
     app.conf.update(
         broker_url=redis_url,
         result_backend=redis_url,
         result_expires=86400,
+        redis_socket_timeout=TIMEOUT,
+        redis_socket_connect_timeout=TIMEOUT,
         task_default_queue=QUEUE,
         task_serializer="json",
         result_serializer="json",
@@ -71,9 +77,11 @@ def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
             "unacked_restore_interval": restore_interval(visibility),
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": unacked_mutex_expire(visibility),
+            **GIVE_UP,
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,  # the CLI's own error lines stay its own, not log lines
     )
     app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)(replication)
     return app
@@ -84,13 +92,56 @@ app = make_app(os.environ.get(URL_ENV, "redis://127.0.0.1:6379/0"))
 
 def serve(redis_url: str, concurrency: int | None = None, visibility: float = VISIBILITY) -> None:
     """Run a sweep worker here until stopped (Ctrl-C: a warm shutdown, running replications
-    finish); one pool process per core unless ``concurrency`` says otherwise."""
+    finish); one pool process per core unless ``concurrency`` says otherwise. A Redis that
+    answers nothing for ``TIMEOUT`` (gone, or frozen: the worker waited on one for good, Ctrl-C
+    included) ends it with a cold shutdown and RedisUnavailable; the replications it ran stay
+    un-acked in Redis and come back to a worker after the visibility timeout."""
     ping(redis_url, remedy="start Redis there, or give the Redis the sweep publishes on")
-    make_app(redis_url, visibility).worker_main(
-        ["worker", "--concurrency", str(concurrency or os.cpu_count() or 1)]
-        + ["--hostname", f"sweep-{os.getpid()}@{socket.gethostname()}", "--loglevel", "WARNING"]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    )
+    watch = _RedisWatch(redis_url)
+    watch.start()
+    try:
+        make_app(redis_url, visibility).worker_main(
+            ["worker", "--concurrency", str(concurrency or os.cpu_count() or 1)]
+            + ["--hostname", f"sweep-{os.getpid()}@{socket.gethostname()}"]
+            + ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+            + ["--without-heartbeat"]
+        )
+    finally:
+        watch.stop()
+    if watch.lost is not None:
+        raise RedisUnavailable(
+            f"lost Redis at {redis_url} ({watch.lost}): stopped the sweep worker; the "
+            "replications it ran go back to the queue after its --visibility-timeout. Start "
+            "Redis there, then the sweep worker again"
+        )
+
+
+class _RedisWatch(threading.Thread):
+    """Pings the worker's Redis every ``POLL`` seconds; once none has answered for ``TIMEOUT``,
+    keeps the error in ``lost`` and stops the worker (SIGQUIT, Celery's cold shutdown), whose
+    own connections would wait on a frozen Redis for good."""
+
+    def __init__(self, redis_url: str) -> None:
+        super().__init__(daemon=True, name="queuelab-redis-watch")
+        self.client = client(redis_url)
+        self.lost: Exception | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        answered = time.monotonic()
+        with self.client:
+            while not self._done.wait(POLL):
+                try:
+                    self.client.ping()
+                    answered = time.monotonic()
+                except redis.RedisError as err:
+                    if time.monotonic() - answered >= TIMEOUT:
+                        self.lost = err
+                        os.kill(os.getpid(), signal.SIGQUIT)
+                        return
+
+    def stop(self) -> None:
+        self._done.set()
 
 
 def sweep_field(
@@ -131,7 +182,7 @@ class _Sweep:
     def __init__(self, redis_url: str, scenario: Scenario, field: str, values: Sequence) -> None:
         self.url, self.field, self.values = redis_url, field, values
         self.app, self.text = make_app(redis_url), scenario_module.dumps(scenario)
-        self.client = redis.Redis.from_url(redis_url)
+        self.client = client(redis_url)
         self.sent: dict[tuple[int, int], AsyncResult] = {}
         self.summaries: dict[tuple[int, int], Summary] = {}
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from live import sweep_app
-from live.redis_server import free_port
+from live.redis_server import free_port, private_redis
 from sim import scenario
 from sim.analysis import sweep
 
@@ -159,6 +159,59 @@ def test_a_stopped_cluster_sweep_withdraws_what_waits(sig, redis_url, no_leftove
     assert sweeping.returncode == 130, err
     assert "withdrew the 2 replications" in err
     assert client.llen(sweep_app.QUEUE) == 0
+
+
+def ended_by_a_frozen_redis(command: list[str], ready) -> tuple[int, str, str]:
+    """``queuelab COMMAND --redis-url URL`` on a redis-server of the test's own, stopped
+    (SIGSTOP: a paused VM, a network that drops packets) once ``ready(client)``: a Redis that
+    answers nothing and closes nothing. Returns its exit code, its stderr and the URL."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, *command, "--redis-url", url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not ready(client):
+                assert time.monotonic() < deadline, f"{command[0]} never got going"
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGSTOP)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err, url
+
+
+def test_a_frozen_redis_ends_the_sweep_instead_of_hanging_it(no_leftovers):
+    """The sweep waited on it for good, Ctrl-C included; its commands now give up after
+    ``redis_server.TIMEOUT``, and it ends as on a lost Redis."""
+    code, err, url = ended_by_a_frozen_redis(
+        ["sweep", MMC, "--workers", "4", "--reps", "2"],
+        lambda client: client.llen(sweep_app.QUEUE) == 2,  # both published, no worker to run them
+    )
+    assert code == 2, err
+    assert f"queuelab: error: lost Redis at {url} during the sweep" in err
+    assert "Traceback" not in err
+
+
+def test_a_frozen_redis_ends_the_sweep_worker_instead_of_hanging_it(no_leftovers):
+    """The worker waited on it for good, and a Ctrl-C (or two) hung in its shutdown; it now
+    stops once Redis has answered nothing for ``redis_server.TIMEOUT``, one line, exit 2."""
+    code, err, url = ended_by_a_frozen_redis(
+        ["sweep-worker", "--concurrency", "1"],
+        lambda client: any(c.get("cmd") == "brpop" for c in client.client_list()),
+    )
+    assert code == 2, err
+    said = f"queuelab: error: lost Redis at {url} (Timeout"
+    assert any(line.startswith(said) for line in err.splitlines()), err  # not a log line
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("command", [["sweep", MMC, "--workers", "4"], ["sweep-worker"]])
