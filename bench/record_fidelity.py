@@ -94,7 +94,7 @@ def run(redis_url: str, nodes: int, tasks: int, out: Path) -> tuple[Scenario, tu
         time.sleep(0.5)
         stop.set()
         listener.join()
-    return result[0].scenario, truth(recording)
+    return result[0].value.scenario, truth(recording)
 
 
 def predicted(sc: Scenario, changes: dict) -> tuple[float, float]:

@@ -44,6 +44,7 @@ from live.redis_server import GIVE_UP
 from live.worker_settings import WorkerSettings, inspect_workers
 from sim import scenario as scenario_module
 from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
+from sim.saving import Saved, save
 from sim.scenario import Scenario
 
 # [workers] fields the recorded pools set for themselves
@@ -356,9 +357,10 @@ def record(
     out: Path,
     stop: threading.Event | None = None,
     recording: Recording | None = None,
-) -> Recorded:
+) -> Saved[Recorded]:
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
-    write ``out`` from what was heard (into ``recording``, for a caller that reads it too)."""
+    write ``out`` from what was heard (into ``recording``, for a caller that reads it too), or
+    a temp file if ``out`` can no longer be written (``sim.saving``)."""
     app = _app("queuelab-record", redis_url)
     # its own app: kombu connections are not shared between threads
     sampler = QueueSampler(_app("queuelab-llen", redis_url), redis_url)
@@ -379,10 +381,11 @@ def record(
         app.close()
     lost = f"lost Redis at {redis_url} while listening ({gone})" if gone else ""
     try:
-        recorded = recording.write(out, settings, sampler)
+        saved = save(out, lambda path: recording.write(path, settings, sampler))
     except ValueError as err:
         raise ValueError(f"{lost}; {err}" if lost else str(err)) from None
-    return replace(recorded, lost=f"{lost}; wrote what was heard until then" if lost else "")
+    lost = f"{lost}; wrote what was heard until then" if lost else ""
+    return replace(saved, value=replace(saved.value, lost=lost))
 
 
 def _app(name: str, redis_url: str) -> Celery:

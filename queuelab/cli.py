@@ -27,6 +27,7 @@ from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
+from sim.saving import Saved, save
 from sim.trace import ParquetStream, TraceError, read
 
 
@@ -440,8 +441,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     how = f"a live run at time scale {args.time_scale:g}" + (
         f" with --set {' '.join(args.set)}" if args.set else ""
     )
-    out.write_text(calibrated_text(args.scenario, fit, out, how))
-    emit({**fit.to_dict(), "time_scale": args.time_scale, "out": str(out)}, args.json)
+    saved = save(out, lambda path: path.write_text(calibrated_text(args.scenario, fit, path, how)))
+    emit({**fit.to_dict(), "time_scale": args.time_scale, "out": str(saved.path)}, args.json)
+    return _said_where(saved)
+
+
+def _said_where(saved: Saved) -> int:
+    """The exit code of a run whose result ``saved`` holds: 2, said on stderr, when it could
+    not go where ``--out`` asked (its folder gone or unwritable since it was checked)."""
+    if saved.failed:
+        print(f"queuelab: error: {saved.failed} instead", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -463,15 +473,16 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
     stop = _stop_on_signals()
     try:
-        recorded = record(args.redis_url, args.duration, out, stop)
+        saved = record(args.redis_url, args.duration, out, stop)
     except ValueError as err:
         raise BadInput(str(err)) from None
+    recorded = saved.value
     for warning in recorded.warnings:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
     sc = recorded.scenario
     emit(
         {
-            "out": str(out),
+            "out": str(saved.path),
             "tasks": sc.run.tasks,
             "arrivals_from": recorded.arrivals_from,
             "workers": len(sc.nodes),
@@ -497,6 +508,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
     if recorded.lost:
         print(f"queuelab: error: {recorded.lost}", file=sys.stderr)
+    if _said_where(saved) or recorded.lost:
         return 2
     if stop.is_set():
         print("queuelab: interrupted: wrote what was heard until then", file=sys.stderr)

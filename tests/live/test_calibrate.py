@@ -1,10 +1,15 @@
 """Calibrate on a live run at 2 workers; the simulation then predicts a live run at 4."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+import redis
 
 from live.run import run_live
 from sim import costs, scenario
@@ -81,3 +86,35 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
         real, guess, naive = (getattr(s, figure) for s in (live, predicted, uncalibrated))
         assert abs(guess - real) < abs(naive - real), (figure, real, guess, naive)
         assert guess == pytest.approx(real, rel=TOLERANCE), (figure, real, guess, naive)
+
+
+def test_a_fit_whose_out_folder_went_away_is_written_to_a_temp_folder(
+    redis_url, tmp_path, no_leftovers
+):
+    """--out's folder removed mid-run: the run and its fit were lost with an error naming the
+    file; they are now written under a new temp folder, said on stderr, exit 2."""
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "tmp").mkdir()
+    sets = [arg for s in [*BASE, "workers.count=2", "arrivals.rate=1.2"] for arg in ("--set", s)]
+    calibrating = subprocess.Popen(
+        [sys.executable, "-m", "queuelab.cli", "calibrate", "scenarios/mmc.toml", *sets]
+        + ["--redis-url", redis_url, "--time-scale", str(SCALE), "--json"]
+        + ["--out", str(tmp_path / "gone" / "calibrated.toml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+    )
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 120
+    while not any(client.llen(key) > 20 for key in client.keys("queuelab:*:events")):
+        assert time.monotonic() < deadline and calibrating.poll() is None, "the run never began"
+        time.sleep(0.1)
+    shutil.rmtree(tmp_path / "gone")
+    out, err = calibrating.communicate(timeout=300)
+    assert calibrating.returncode == 2, err
+    saved = Path(json.loads(out)["out"])
+    assert saved.parent.parent == tmp_path / "tmp" and saved.name == "calibrated.toml"
+    assert f"could not write {tmp_path / 'gone' / 'calibrated.toml'}" in err
+    assert f"wrote it to {saved} instead" in err and "Traceback" not in err
+    assert scenario.load(saved).overhead.delivery == json.loads(out)["delivery"]

@@ -9,12 +9,14 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -360,6 +362,34 @@ def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
     assert "wrote what was heard until then" in stderr and "Traceback" not in stderr
     assert json.loads(stdout)["tasks"] == 10
     assert scenario.load(out).run.tasks == 10
+
+
+@pytest.mark.live
+def test_a_recording_whose_out_folder_went_away_is_written_to_a_temp_folder(
+    tmp_path, monkeypatch, no_leftovers
+):
+    """--out's folder removed while listening: the recording was lost with an error naming
+    the file; it is now written, data files beside it, under a new temp folder, said, exit 2."""
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the recorder's temp dir
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        sender = Celery("sender", broker=url, set_as_current=False)
+        sender.conf.task_send_sent_event = True
+        with deployment(url), recording(url, tmp_path / "gone" / "recorded.toml") as recorder:
+            for _ in range(10):
+                sender.send_task("deployment.resize_image", (0.05, False), queue="deployment")
+            wait_done(client, 10)
+            shutil.rmtree(tmp_path / "gone")
+            stdout, stderr = stopped(recorder, signal.SIGINT)
+        sender.close()
+    assert recorder.returncode == 2, stderr
+    saved = Path(json.loads(stdout)["out"])
+    assert saved.parent.parent == tmp_path / "tmp" and saved.name == "recorded.toml"
+    assert f"could not write {tmp_path / 'gone'}" in stderr and "Traceback" not in stderr
+    assert f"wrote it to {saved} instead" in stderr
+    assert scenario.load(saved).run.tasks == 10  # its data files found beside it
 
 
 @pytest.mark.live

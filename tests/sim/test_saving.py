@@ -1,0 +1,41 @@
+"""A result whose folder went away is written to a temp folder instead, and said so."""
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sim.saving import save
+
+
+def written(path: Path) -> str:
+    """Writes a scenario and its data file beside it, as ``record`` does; what it wrote."""
+    (path.parent / f"{path.stem}-arrivals.csv").write_text("t\n0\n")
+    path.write_text('arrivals.file = "out-arrivals.csv"\n')
+    return path.read_text()
+
+
+def test_a_result_goes_where_asked(tmp_path):
+    saved = save(tmp_path / "out.toml", written)
+    assert (saved.path, saved.failed) == (tmp_path / "out.toml", "")
+    assert saved.value == saved.path.read_text()
+
+
+def test_a_result_whose_folder_is_gone_goes_to_a_temp_folder_with_its_data_files(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    asked = tmp_path / "gone" / "out.toml"
+    saved = save(asked, written)
+    assert saved.path.parent.parent == tmp_path / "tmp" and saved.path.name == "out.toml"
+    assert saved.value == saved.path.read_text()
+    assert (saved.path.parent / "out-arrivals.csv").exists()
+    why = "No such file or directory"
+    assert saved.failed == f"could not write {asked} ({why}); wrote it to {saved.path}"
+
+
+def test_nowhere_to_write_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(OSError):
+        save(tmp_path / "gone" / "out.toml", written)
