@@ -214,7 +214,7 @@ def attempt(self, task: int) -> None:
     """One attempt of a synthetic task: do what the simulator drew for it (``sim.rules.fate``)."""
     config, draws = RUN.config, RUN.draws
     number = self.request.retries
-    execution = RUN.redis().incr(config.key("execution", task, number)) - 1
+    execution = RUN.redis().hincrby(config.key("executions"), f"{task}:{number}") - 1
     plan = fate.work(draws, task, number, execution)
     work = config.clock.wall_seconds(plan.service)
     try:

@@ -29,13 +29,13 @@ from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
+from live.run_keys import forget, renew, run_lists
 from live.workers import Node, WorkerPool, on_keepalive_grid
 from sim import scenario as scenario_module
 from sim.analysis.runs import NO_TASKS
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
 from sim.rules import retry
-from sim.rules.routing import PRIORITY_STEPS
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
@@ -259,13 +259,6 @@ def _drain(
             return
 
 
-def run_lists(config: LiveConfig) -> list[str]:
-    """Every Redis list of the run: each queue's, one per priority step (kombu names a step's
-    list ``<queue>\x06\x16<step>``, step 0 the queue itself)."""
-    queues = [config.queue_name(q) for q in config.scenario.queues]
-    return [q + (f"\x06\x16{step}" if step else "") for q in queues for step in PRIORITY_STEPS]
-
-
 def held_by_broker(client: redis.Redis, config: LiveConfig) -> int:
     """Messages of the run still in Redis: queued, or delivered and not yet acked (kombu's
     ``unacked`` hash, shared by every queue of that Redis, holds [message, exchange, queue])."""
@@ -315,7 +308,8 @@ class Announcement(threading.Thread):
     elsewhere from ``start()`` to ``stop()`` (none for a ``scenario_toml`` of None: a run
     no worker may join). CURRENT is a lease the run renews: a run killed (SIGKILL, a lost
     host) cannot delete it, and a `queuelab worker` started after would join that dead run,
-    then leave when the next run announced itself, which it was there for."""
+    then leave when the next run announced itself, which it was there for. The run's own keys
+    are renewed with it (``live.run_keys``), so a killed run's go too."""
 
     def __init__(self, client: redis.Redis, config: LiveConfig, scenario_toml: str | None) -> None:
         super().__init__(daemon=True, name="queuelab-announcement")
@@ -324,19 +318,18 @@ class Announcement(threading.Thread):
 
     def start(self) -> None:
         """Publish the run (raising if Redis is gone), then keep its lease."""
-        if self.scenario_toml is None:
-            return
         c = self.config
-        self.client.hset(
-            c.key("config"),
-            mapping={"scenario": self.scenario_toml, "time_scale": c.time_scale, "seed": c.seed},
-        )
-        self.client.set(CURRENT, c.run_id, ex=LEASE)
+        if self.scenario_toml is not None:
+            published = {"scenario": self.scenario_toml, "time_scale": c.time_scale, "seed": c.seed}
+            self.client.hset(c.key("config"), mapping=published)
+            self.client.set(CURRENT, c.run_id, ex=LEASE)
+        renew(self.client, c)
         super().start()
 
     def run(self) -> None:
         while not self._done.wait(1.0):
             with contextlib.suppress(redis.RedisError):  # the run itself reports a lost Redis
+                renew(self.client, self.config)
                 if self.client.get(CURRENT) == self.config.run_id.encode():
                     self.client.expire(CURRENT, LEASE)
 
@@ -408,8 +401,8 @@ def join_run(
 
 
 def _forget(client: redis.Redis, config: LiveConfig) -> None:
-    """Delete the run's own keys and queue from the broker (matters on a shared Redis)."""
-    keys = list(client.scan_iter(match=f"queuelab:{config.run_id}:*")) + run_lists(config)
+    """Delete the run's own keys, queues and bindings from the broker (matters on a shared
+    Redis), and its announcement if it is still the current one."""
+    forget(client, config)
     if client.get(CURRENT) == config.run_id.encode():
-        keys.append(CURRENT)
-    client.delete(*keys)
+        client.delete(CURRENT)
