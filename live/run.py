@@ -125,7 +125,9 @@ def run_live(
         }
         client = redis_server.client(url)
         names = [name for name, _ in sc.nodes]
-        pool = worker_pool(config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes])
+        pool = worker_pool(
+            config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes], tmp
+        )
         announcement = Announcement(client, config, path.read_text() if joinable else None)
         _boot(announcement, pool, url)
         if nodes:
@@ -196,11 +198,11 @@ def _wind_up(
     return broken
 
 
-def worker_pool(config: LiveConfig, nodes: list[Node]) -> WorkerPool:
+def worker_pool(config: LiveConfig, nodes: list[Node], logs: Path) -> WorkerPool:
     """``nodes`` for ``config``'s run, restarted after the scenario's restart delay when they
-    die."""
+    die, their output in ``logs`` (to say why one exited at boot)."""
     restart_delay = config.clock.wall_seconds(config.scenario.workers.restart_delay)
-    return WorkerPool(config, nodes, restart_delay)
+    return WorkerPool(config, nodes, restart_delay, logs)
 
 
 class RedisLost(RuntimeError):
@@ -382,7 +384,7 @@ def join_run(
             first = config.worker_pool  # a joining node serves the scenario's first pool
             slots = concurrency or first.workers.concurrency
             nodes = [Node(f"{host}-w{i + 1}", first.name, slots) for i in range(count)]
-            pool = worker_pool(config, nodes)
+            pool = worker_pool(config, nodes, tmp)
             pool.start()
             if joined is not None:
                 joined(config, pool.names)

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from live import redis_server
 from live.celery_app import ENV, LiveConfig
@@ -25,6 +26,21 @@ from sim.scenario import Scenario
 
 class WorkerStartError(RuntimeError):
     """Workers did not report ready in time."""
+
+
+# the last line a node wrote before it exited at boot, when Redis refused its writes
+OUT_OF_MEMORY = "OutOfMemoryError"
+
+
+def why_exited(last_line: str) -> str:
+    """What to tell the user of a node that exited at boot, from the last line it wrote: its
+    error, and for a Redis out of memory (``maxmemory`` reached, policy noeviction) the remedy."""
+    if OUT_OF_MEMORY in last_line:
+        return (
+            f": Redis is out of memory ({last_line.rpartition(': ')[2].rstrip('.')}); free "
+            "memory there or raise its maxmemory, then run again"
+        )
+    return f": {last_line}" if last_line else ""
 
 
 def worker_command(config: LiveConfig, name: str, concurrency: int) -> list[str]:
@@ -100,13 +116,13 @@ class WorkerPool:
         config: LiveConfig,
         nodes: list[Node],
         restart_delay: float,
-        log=subprocess.DEVNULL,
+        logs: Path | None = None,
     ) -> None:
         self.config = config
         self.nodes = {node.name: node for node in nodes}
         self.names = list(self.nodes)
         self.restart_delay = restart_delay
-        self.log = log
+        self.logs = logs  # a folder for each node's output (NAME.log), to say why one exited
         self.procs: dict[str, subprocess.Popen] = {}
         self.crashes = 0
         self.died: dict[str, float] = {}  # node → wall time its death was seen
@@ -119,14 +135,26 @@ class WorkerPool:
         node = self.nodes[name]
         config = self.config.with_pool(node.pool)
         env = {**os.environ, ENV: config.to_env(), **autoscale_env(config), **parent_env()}
-        self.procs[name] = subprocess.Popen(
-            worker_command(config, name, node.concurrency),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=self.log,
-            start_new_session=True,
-        )
+        with open(self.log(name), "ab") if self.logs else contextlib.nullcontext() as log:
+            self.procs[name] = subprocess.Popen(
+                worker_command(config, name, node.concurrency),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log or subprocess.DEVNULL,
+                stderr=log or subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def log(self, name: str) -> Path:
+        """Where node ``name`` writes its output (its restarts append to it)."""
+        return self.logs / f"{name}.log"
+
+    def last_line(self, name: str) -> str:
+        """The last line node ``name`` wrote ("" without logs or a line)."""
+        if not self.logs or not self.log(name).exists():
+            return ""
+        lines = self.log(name).read_text(errors="replace").splitlines()
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
     def start(self, timeout: float = 90.0) -> None:
         """Start every node and wait until each has reported ready. Whatever ends the wait
@@ -142,7 +170,11 @@ class WorkerPool:
             while not wanted <= (ready := client.hgetall(self.config.key("ready"))).keys():
                 dead = [n for n, p in self.procs.items() if p.poll() is not None]
                 if dead or time.monotonic() > deadline:
-                    why = f"worker {dead[0]} exited" if dead else f"not ready after {timeout:g}s"
+                    why = (
+                        f"worker {dead[0]} exited{why_exited(self.last_line(dead[0]))}"
+                        if dead
+                        else f"not ready after {timeout:g}s"
+                    )
                     raise WorkerStartError(f"Celery workers failed to start: {why}")
                 time.sleep(0.1)
         except BaseException:

@@ -12,7 +12,7 @@ import redis
 from live.celery_app import LiveConfig
 from live.redis_server import RedisUnavailable, private_redis
 from live.run import run_live
-from live.workers import Node, WorkerPool, on_keepalive_grid
+from live.workers import Node, WorkerPool, WorkerStartError, on_keepalive_grid, why_exited
 from sim import scenario
 from tests.sim.helpers import make
 
@@ -86,3 +86,31 @@ def test_nodes_waited_for_are_stopped_when_redis_goes(tmp_path, no_leftovers):
             pool.start()
         killer.join()
     assert not any(pool.up().values())
+
+
+def test_why_a_node_exited_names_its_error_and_a_full_redis_the_remedy():
+    full = "redis.exceptions.OutOfMemoryError: command not allowed when used memory > 'maxmemory'."
+    assert why_exited(full) == (
+        ": Redis is out of memory (command not allowed when used memory > 'maxmemory'); free "
+        "memory there or raise its maxmemory, then run again"
+    )
+    assert why_exited("ImportError: no module named x") == ": ImportError: no module named x"
+    assert why_exited("") == ""
+
+
+@pytest.mark.live
+def test_a_node_redis_refuses_for_memory_says_so_and_how_to_fix_it(tmp_path, no_leftovers):
+    """Redis at its maxmemory (policy noeviction) refuses the node's first write and the node
+    exits: the run said only 'worker w1 exited'; it now says why, from the node's output."""
+    sc = make(**{"workers.count": 1})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    with private_redis() as url:
+        redis.Redis.from_url(url).config_set("maxmemory", 1)  # every write refused
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "full")
+        pool = WorkerPool(config, [Node("w1", "workers", 1)], 1.0, tmp_path)
+        with pytest.raises(WorkerStartError) as raised:
+            pool.start()
+    assert str(raised.value).startswith(
+        "Celery workers failed to start: worker w1 exited: Redis is out of memory ("
+    )
+    assert str(raised.value).endswith("raise its maxmemory, then run again")
