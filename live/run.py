@@ -168,13 +168,15 @@ def run_live(
 
 
 def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
-    """Announce the run and start its nodes; whatever fails withdraws the announcement (the
-    nodes stop themselves), and a lost Redis is said as such."""
+    """Announce the run and start its nodes; whatever fails withdraws the announcement and
+    deletes what the run wrote (the nodes stop themselves), and a lost Redis is said as such."""
     try:
         announcement.start()
         pool.start()
     except BaseException as err:
         announcement.stop()
+        with contextlib.suppress(redis.RedisError):  # a lost Redis is said below
+            _forget(announcement.client, announcement.config)
         if isinstance(err, (redis.RedisError, OperationalError)):
             raise RedisUnavailable(
                 f"lost Redis at {url} while the workers started ({err}); check that Redis is up "

@@ -114,3 +114,16 @@ def test_a_node_redis_refuses_for_memory_says_so_and_how_to_fix_it(tmp_path, no_
         "Celery workers failed to start: worker w1 exited: Redis is out of memory ("
     )
     assert str(raised.value).endswith("raise its maxmemory, then run again")
+
+
+@pytest.mark.live
+def test_a_run_whose_nodes_fail_to_start_leaves_nothing_in_redis(no_leftovers):
+    """Redis with room for the run's announcement but not for its nodes' boot (its maxmemory
+    300 kB above what it holds, policy noeviction): the run's announcement and config stayed
+    there after the error, and `queuelab worker` could join the run that never was."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        client.config_set("maxmemory", client.info("memory")["used_memory"] + 300_000)
+        with pytest.raises(WorkerStartError, match="Redis is out of memory"):
+            run_live(make(**{"workers.count": 1}), url, time_scale=0.05)
+        assert client.keys("queuelab*") == []
