@@ -249,13 +249,13 @@ def cmd_live(args: argparse.Namespace) -> int:
     _warn_if_overloaded(sc)
     trace, stop, lost_redis = _run_live(args, sc, partial=True)
     emit(runs.summarize(trace, sc, engine="live", seed=args.seed).to_dict(), args.json)
-    if args.trace:
-        trace.write(args.trace)
+    misplaced = _said_where(save(Path(args.trace), trace.write)) if args.trace else 0
     what = "unfinished when the run stopped" if stop.is_set() or lost_redis else "lost"
     for line in report.lost_lines(trace, what):
         print(line, file=sys.stderr)
     if lost_redis:
         print(f"queuelab: error: {lost_redis}", file=sys.stderr)
+    if lost_redis or misplaced:
         return 2
     if stop.is_set():
         print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
@@ -448,7 +448,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _said_where(saved: Saved) -> int:
     """The exit code of a run whose result ``saved`` holds: 2, said on stderr, when it could
-    not go where ``--out`` asked (its folder gone or unwritable since it was checked)."""
+    not go where ``--out`` or ``--trace`` asked (its folder gone or unwritable since it was
+    checked)."""
     if saved.failed:
         print(f"queuelab: error: {saved.failed} instead", file=sys.stderr)
         return 2

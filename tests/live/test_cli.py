@@ -400,9 +400,10 @@ def test_a_killed_runs_announcement_goes_with_it(redis_url, no_leftovers):
 
 
 @contextlib.contextmanager
-def live_on_its_own_redis(trace: Path, tasks: int, events: int):
+def live_on_its_own_redis(trace: Path, tasks: int, events: int, tmp: Path | None = None):
     """``queuelab live`` of mmc on a redis-server of the test's own, past its first ``events``
-    Celery events: yields the run's process and Redis's pid, for the test to stop Redis."""
+    Celery events: yields the run's process and Redis's pid, for the test to stop Redis.
+    ``tmp``: the run's temp dir."""
     import redis
 
     from live.redis_server import private_redis
@@ -416,6 +417,7 @@ def live_on_its_own_redis(trace: Path, tasks: int, events: int):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **({"TMPDIR": str(tmp)} if tmp else {})},
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(
@@ -423,6 +425,28 @@ def live_on_its_own_redis(trace: Path, tasks: int, events: int):
         ):
             time.sleep(0.1)
         yield proc, pid
+
+
+def test_a_trace_whose_folder_went_away_is_written_to_a_temp_folder(tmp_path, no_leftovers):
+    """--trace's folder removed mid-run: the summary was printed, and the run's trace, which no
+    second run gives again, lost with an error; it is now written under a new temp folder,
+    said on stderr, exit 2."""
+    import shutil
+
+    from sim.trace import read
+
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "tmp").mkdir()
+    trace = tmp_path / "gone" / "t.csv"
+    with live_on_its_own_redis(trace, 300, 20, tmp_path / "tmp") as (proc, _):
+        shutil.rmtree(tmp_path / "gone")
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert json.loads(out)["tasks_succeeded"] == 300
+    saved = next((tmp_path / "tmp").glob("t-*/t.csv"))
+    assert f"could not write {trace}" in err
+    assert f"wrote it to {saved} instead" in err and "Traceback" not in err
+    assert len(read(saved)) > 300 * 3
 
 
 def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
