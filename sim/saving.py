@@ -8,6 +8,7 @@ same name in a new folder of the temp dir (never over another file), and says wh
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +30,14 @@ class Saved(Generic[T]):
 
 def save(path: Path, write: Callable[[Path], T]) -> Saved[T]:
     """``write(path)``; if that fails (OSError), ``write`` to ``path``'s name in a new temp
-    folder instead (its data files beside it, as ``write`` puts them beside its path). An
-    error there too is raised: there is nowhere left to write."""
+    folder instead (its data files beside it, as ``write`` puts them beside its path), and
+    remove what it wrote of ``path``: a file cut short (a full disk) must not pass for the
+    result. An error in the temp folder too is raised: there is nowhere left to write."""
     try:
         return Saved(write(path), path)
     except OSError as err:
+        with contextlib.suppress(OSError):
+            path.unlink()
         fallback = Path(tempfile.mkdtemp(prefix=f"{path.stem}-")) / path.name
         value = write(fallback)
         why = err.strerror or str(err)

@@ -1,5 +1,7 @@
 """A result whose folder went away is written to a temp folder instead, and said so."""
 
+import errno
+import os
 import tempfile
 from pathlib import Path
 
@@ -39,3 +41,24 @@ def test_nowhere_to_write_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     with pytest.raises(OSError):
         save(tmp_path / "gone" / "out.toml", written)
+
+
+def test_a_result_cut_short_where_asked_is_removed_there(tmp_path, monkeypatch):
+    """A full disk: the first write stops part-way; the part left where asked would pass for
+    the whole result."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    tries = []
+
+    def write(path: Path) -> None:
+        tries.append(path)
+        with path.open("w") as f:
+            f.write("t\n0\n")
+            if len(tries) == 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            f.write("1\n")
+
+    saved = save(tmp_path / "out.csv", write)
+    assert not (tmp_path / "out.csv").exists()
+    assert saved.path.read_text() == "t\n0\n1\n"
+    assert "(No space left on device)" in saved.failed
