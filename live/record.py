@@ -30,6 +30,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from live import redis_server
 from live.broker_wait import QueueSampler
 from live.recorded_file import scenario_text
 from live.recorded_types import (
@@ -379,7 +380,9 @@ def record(
         sampler.app.close()
         sampler.client.close()
         app.close()
-    lost = f"lost Redis at {redis_url} while listening ({gone})" if gone else ""
+    lost = (
+        redis_server.lost(redis_url, gone, "while listening", "check that it is up") if gone else ""
+    )
     try:
         saved = save(out, lambda path: recording.write(path, settings, sampler))
     except ValueError as err:

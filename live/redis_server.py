@@ -43,6 +43,24 @@ TIMEOUT = 10.0
 GIVE_UP = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
 
 
+FULL = "free memory there or raise its maxmemory"  # the remedy for a Redis out of memory
+
+
+def out_of_memory(err: object) -> bool:
+    """Whether ``err`` (an error, or the line a process wrote) is Redis refusing a write at its
+    ``maxmemory`` (policy noeviction): it is up, and nothing is lost until it has room."""
+    return "maxmemory" in str(err)
+
+
+def lost(url: str, err: object, doing: str, remedy: str) -> str:
+    """What to tell a user whose Redis failed them ``doing`` something, and ``remedy``; a Redis
+    out of memory is not a lost one and has its own remedy (it read 'lost Redis ...; start
+    Redis there')."""
+    if out_of_memory(err):
+        return f"Redis at {url} is out of memory {doing} ({err}); {FULL}"
+    return f"lost Redis at {url} {doing} ({err}); {remedy}"
+
+
 def client(url: str) -> redis.Redis:
     """A client of a run's Redis whose commands give up after ``TIMEOUT``."""
     return redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)

@@ -179,8 +179,8 @@ def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
             _forget(announcement.client, announcement.config)
         if isinstance(err, (redis.RedisError, OperationalError)):
             raise RedisUnavailable(
-                f"lost Redis at {url} while the workers started ({err}); check that Redis is up "
-                "and not out of memory, then run again"
+                redis_server.lost(url, err, "while the workers started", "check that it is up")
+                + ", then run again"
             ) from None
         raise
 

@@ -29,7 +29,7 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from live.celery_app import restore_interval, unacked_mutex_expire
-from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, ping
+from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, lost, ping
 from sim import scenario as scenario_module
 from sim.analysis.metrics import Summary
 from sim.analysis.sweep import run_point
@@ -165,9 +165,7 @@ def sweep_field(
                 sweep.send(i, r)
         sweep.collect(progress, notice, quiet)
     except (redis.RedisError, OperationalError) as err:
-        raise RedisUnavailable(
-            f"lost Redis at {redis_url} during the sweep: {err}; {REMEDY}"
-        ) from None
+        raise RedisUnavailable(lost(redis_url, err, "during the sweep", REMEDY)) from None
     finally:
         with contextlib.suppress(redis.RedisError):  # a lost Redis has said so already
             if withdrawn := sweep.withdraw():

@@ -28,18 +28,12 @@ class WorkerStartError(RuntimeError):
     """Workers did not report ready in time."""
 
 
-# the last line a node wrote before it exited at boot, when Redis refused its writes
-OUT_OF_MEMORY = "OutOfMemoryError"
-
-
 def why_exited(last_line: str) -> str:
     """What to tell the user of a node that exited at boot, from the last line it wrote: its
     error, and for a Redis out of memory (``maxmemory`` reached, policy noeviction) the remedy."""
-    if OUT_OF_MEMORY in last_line:
-        return (
-            f": Redis is out of memory ({last_line.rpartition(': ')[2].rstrip('.')}); free "
-            "memory there or raise its maxmemory, then run again"
-        )
+    if redis_server.out_of_memory(last_line):
+        why = last_line.rpartition(": ")[2].rstrip(".")
+        return f": Redis is out of memory ({why}); {redis_server.FULL}, then run again"
     return f": {last_line}" if last_line else ""
 
 

@@ -393,6 +393,24 @@ def test_a_recording_whose_out_folder_went_away_is_written_to_a_temp_folder(
 
 
 @pytest.mark.live
+def test_a_redis_out_of_memory_is_said_as_such_with_its_remedy(tmp_path, no_leftovers):
+    """At its maxmemory (policy noeviction) Redis refuses the listener's queue: that read 'lost
+    Redis ... while listening', of a Redis that was up."""
+    with private_redis() as url:
+        redis.Redis.from_url(url).config_set("maxmemory", 1)  # every write refused
+        r = subprocess.run(
+            [*QUEUELAB, "record", "--redis-url", url, "--duration", "3"]
+            + ["--out", str(tmp_path / "recorded.toml")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 2, r.stderr
+    assert f"Redis at {url} is out of memory while listening (" in r.stderr
+    assert "free memory there or raise its maxmemory" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.live
 def test_a_frozen_redis_ends_the_recording_instead_of_hanging_it(tmp_path, no_leftovers):
     """The broker stopped (SIGSTOP: a paused VM, a network that drops packets) answers nothing
     and closes nothing: asking the nodes for their settings then hung for good, Ctrl-C

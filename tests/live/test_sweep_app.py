@@ -214,6 +214,22 @@ def test_a_frozen_redis_ends_the_sweep_worker_instead_of_hanging_it(no_leftovers
     assert "Traceback" not in err
 
 
+def test_a_redis_out_of_memory_is_said_as_such_with_its_remedy(no_leftovers):
+    """At its maxmemory (policy noeviction) Redis refuses the sweep's messages: that read 'lost
+    Redis ...; start Redis there', of a Redis that was up."""
+    with private_redis() as url:
+        redis.Redis.from_url(url).config_set("maxmemory", 1)  # every write refused
+        r = subprocess.run(
+            [*QUEUELAB, "sweep", MMC, "--workers", "4", "--redis-url", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 2, r.stderr
+    assert f"queuelab: error: Redis at {url} is out of memory during the sweep (" in r.stderr
+    assert r.stderr.rstrip().endswith("free memory there or raise its maxmemory")
+
+
 @pytest.mark.parametrize("command", [["sweep", MMC, "--workers", "4"], ["sweep-worker"]])
 def test_an_unreachable_redis_is_a_clear_error(command, no_leftovers):
     url = f"redis://127.0.0.1:{free_port()}/0"
