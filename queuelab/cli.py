@@ -375,7 +375,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lag = producer_lag(sc, sim_trace, seed)
     again = None
     if args.again:
-        second, stop, _ = _run_live(args, sc, said=True)
+        # a Ctrl-C since the first run counts
+        second, stop, _ = _run_live(args, sc, stop=stop, said=True)
         if stop.is_set():
             print("queuelab: interrupted: no second run", file=sys.stderr)
             return 130

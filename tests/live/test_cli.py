@@ -427,6 +427,34 @@ def live_on_its_own_redis(trace: Path, tasks: int, events: int, tmp: Path | None
         yield proc, pid
 
 
+def test_compare_stopped_between_its_two_runs_sends_nothing_more(redis_url, no_leftovers):
+    """Ctrl-C once the first run is over, while the simulation runs beside it: the signal was
+    dropped, and `--again` ran its second run whole; it now sends none of it and exits 130."""
+    import redis
+
+    from live.run import CURRENT
+
+    client = redis.Redis.from_url(redis_url)
+    proc = subprocess.Popen(
+        [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario", "--again"]
+        + ["--redis-url", redis_url, "--time-scale", "0.05", "--set", "run.tasks=100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while (first := client.get(CURRENT)) is None:
+        assert time.monotonic() < deadline and proc.poll() is None, "the first run never began"
+        time.sleep(0.01)
+    while client.get(CURRENT) == first:  # deleted as the first run ends
+        assert time.monotonic() < deadline and proc.poll() is None, "the first run never ended"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted: no second run" in err and "Traceback" not in err
+
+
 def test_a_trace_whose_folder_went_away_is_written_to_a_temp_folder(tmp_path, no_leftovers):
     """--trace's folder removed mid-run: the summary was printed, and the run's trace, which no
     second run gives again, lost with an error; it is now written under a new temp folder,
