@@ -62,3 +62,21 @@ def test_a_result_cut_short_where_asked_is_removed_there(tmp_path, monkeypatch):
     assert not (tmp_path / "out.csv").exists()
     assert saved.path.read_text() == "t\n0\n1\n"
     assert "(No space left on device)" in saved.failed
+
+
+def test_a_file_the_write_could_not_open_is_kept(tmp_path, monkeypatch):
+    """``--out`` naming a read-only file of the user's: the write fails at its open, and the
+    file was removed as if the write had cut it short."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    theirs = tmp_path / "out.toml"
+    theirs.write_text("their own\n")
+
+    def write(path: Path) -> None:
+        if path == theirs:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        path.write_text("fit\n")
+
+    saved = save(theirs, write)
+    assert theirs.read_text() == "their own\n"
+    assert saved.path.read_text() == "fit\n" and "(Permission denied)" in saved.failed
