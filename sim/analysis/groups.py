@@ -18,7 +18,7 @@ from sim.analysis.metrics import (
     busy_seconds,
     busy_share,
     latency_stats,
-    queue_times,
+    queued_seconds,
 )
 from sim.tally import Tally
 
@@ -73,11 +73,8 @@ def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[
     """A queue's mean length after the warm-up and its peak length over the whole run."""
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
-    queued = queue_times(pending, started, run.makespan, warmup)
-    if len(queued) and np.isnan(queued.min()):  # any NaN (``min`` propagates it): as np.nansum
-        queued[np.isnan(queued)] = 0.0  # sums, without its copy: ``queued`` is scratch
-    mean = float(queued.sum()) / span if span > 0 else 0.0
-    del queued
+    queued = queued_seconds(pending, started, run.makespan, warmup, lost=True)  # as np.nansum
+    mean = queued / span if span > 0 else 0.0
     peak = step_peak(_ordered(pending), _ordered(started))
     return {"queue_len_mean": mean, "queue_len_max": peak}
 

@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 
 from sim.analysis.cost import capacity_cost
+from sim.analysis.sums import Sum
 from sim.engine.columns import Columns
 from sim.rules.states import (
     ENDS_EXECUTION,
@@ -25,7 +26,7 @@ from sim.rules.states import (
     SUCCESS,
     TERMINAL,
 )
-from sim.tally import Spans, Tally, in_states, paired
+from sim.tally import BLOCK, Spans, Tally, in_states, paired
 from sim.trace import Trace, index_type
 
 
@@ -439,7 +440,7 @@ def summary_of(
     makespan, pending = run.makespan, run.pending
     kept = pending >= warmup if warmup else None
     started = run.started
-    queued = float(_known(queue_times(pending, started, makespan, warmup), None).sum())
+    queued = queued_seconds(pending, started, makespan, warmup)
     waits = started - pending
     del started
     wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(waits, kept))
@@ -506,19 +507,31 @@ def queue_times(
     return queued
 
 
+def queued_seconds(
+    pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float, lost: bool = False
+) -> float:
+    """The sum of ``queue_times``, a block of tasks at a time (``Sum``: the float of the whole
+    vector's sum, without the vector); a task with no PENDING time (NaN) left out, or counted
+    as 0 with ``lost``."""
+    total = Sum(len(pending) if lost else len(pending) - int(np.count_nonzero(np.isnan(pending))))
+    for lo in range(0, len(pending), BLOCK):
+        queued = queue_times(pending[lo : lo + BLOCK], started[lo : lo + BLOCK], makespan, warmup)
+        total.add(np.nan_to_num(queued, copy=False, nan=0.0) if lost else _known(queued, None))
+    return total.total()
+
+
 def busy_seconds(
     run: Tally, warmup: float, groups: Sequence[Sequence[int] | None] = (None,)
 ) -> list[float]:
     """Slot-seconds the executions of ``run`` (``Tally.spans``) were busy after ``warmup``, of
-    each group of workers (None: every worker). A group's seconds are gathered block by block
-    into one vector, summed once: the float the whole columns' difference sums to. Its room is
-    taken up front for every execution started (those that ended are fewer), not grown by
-    eighths: untouched room costs nothing, and the vector is the summary's one scratch."""
+    each group of workers (None: every worker): the float of the sum of one vector of every
+    execution's seconds, in order, gathered block by block into a ``Sum`` (which holds a
+    part of them at a time where the run counted its executions, ``Tally.ended``)."""
     if not groups:
         return []  # no spans made
-    busy = [Columns((np.float64,), run.executions) for _ in groups]
+    busy = [Sum(run.ended(workers)) for workers in groups]
     for start, end, worker in run.spans():
         seconds = after(end, warmup) - after(start, warmup)
-        for group, workers in zip(busy, groups, strict=True):
-            group.append([seconds if workers is None else seconds[np.isin(worker, workers)]])
-    return [float(group.view()[0].sum()) for group in busy]
+        for total, workers in zip(busy, groups, strict=True):
+            total.add(seconds if workers is None else seconds[np.isin(worker, workers)])
+    return [total.total() for total in busy]
