@@ -46,9 +46,15 @@ class Tally:
     recorder's are held, a trace's are made from its rows each time and held by their reader
     alone, so a summary holds one or two of them beside the trace, not all. The executions come
     from ``spans()`` a block of tasks at a time, in ``execution_spans`` order, made anew on each
-    call: a reader that needs one figure of each keeps that figure, not their columns."""
+    call: a reader that needs one figure of each keeps that figure, not their columns.
+
+    ``take`` gives a per-task vector for its reader to overwrite, as the scratch room of what it
+    computes from it: a trace's made anew, a recorder's own, which it no longer holds (a later
+    read of it fails). A summary takes one or two last, after every other reader of them, so
+    a recorder's run needs no scratch vector beside its own (``runs.summary``)."""
 
     per_task: Callable[[str], Any]
+    take: Callable[[str], np.ndarray]
     spans: Callable[[], Spans]  # blocks of the columns start, end, worker
     starts_by_worker: np.ndarray  # STARTED rows per worker index
     submitted: int  # PENDING rows
@@ -236,6 +242,7 @@ class TallyRecorder(Recording):
         others, own = self._sorted(), self.own[:n]
         return Tally(
             per_task=held.__getitem__,
+            take=held.pop,
             spans=partial(_spans, held["started"], held["end"], own, others),
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,

@@ -134,15 +134,22 @@ def sojourns(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
 
 def _known(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
     """``values`` that are not NaN (of ``tasks``, a mask), in order: ``values`` itself when
-    that is all of them. Without ``tasks``, the least value says whether any is NaN (``min``
-    propagates NaN), so a vector with none costs no mask a task beside it."""
+    that is all of them, else moved to its front a block at a time (``values`` is scratch) and
+    a view of them, so no second vector is made. Without ``tasks``, the least value says
+    whether any is NaN (``min`` propagates NaN), so a vector with none costs no mask."""
     if tasks is None and not (len(values) and np.isnan(values.min())):
         return values
-    keep = np.isnan(values)
-    np.logical_not(keep, out=keep)
-    if tasks is not None:
-        keep &= tasks
-    return values if keep.all() else values[keep]
+    known = 0
+    for lo in range(0, len(values), BLOCK):
+        block = values[lo : lo + BLOCK]
+        keep = np.isnan(block)
+        np.logical_not(keep, out=keep)
+        if tasks is not None:
+            keep &= tasks[lo : lo + BLOCK]
+        block = block[keep]  # a copy: the front it moves to may overlap it
+        values[known : known + len(block)] = block
+        known += len(block)
+    return values[:known]
 
 
 def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
@@ -371,8 +378,10 @@ def tally(trace: Trace) -> Tally:
     del attempts
     workers = np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[1:]
     del started
+    made = partial(_made, trace, {})
     return Tally(
-        per_task=partial(_made, trace, {}),
+        per_task=made,
+        take=made,
         spans=partial(_spans, trace),
         starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
@@ -435,29 +444,28 @@ def summary_of(
     warmup: float,
     alive: float | None = None,
 ) -> Summary:
-    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's). One figure
-    at a time, each vector let go before the next is read (a trace's are made as read)."""
-    makespan, pending = run.makespan, run.pending
-    kept = pending >= warmup if warmup else None
-    started = run.started
+    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's). Its end
+    times are taken (``Tally.take``): once the executions are summed, their room holds the
+    sojourns, then the waits, so a summary adds no vector of its own to a run's."""
+    makespan, pending, started = run.makespan, run.pending, run.started
     queued = queued_seconds(pending, started, makespan, warmup)
-    waits = started - pending
-    del started
-    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(waits, kept))
-    del waits
-    end = run.end
+    end = run.take("end")
     ended = int(np.count_nonzero(end >= warmup))  # a task ends once, SUCCESS or FAILURE
-    sojourns = end - pending
-    del end, pending
-    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(sojourns, kept))
-    del sojourns, kept
     end_state = run.end_state
     succeeded = int(np.count_nonzero(end_state == SUCCESS))
     failed = int(np.count_nonzero(end_state == FAILURE))
     del end_state
+    (busy,) = busy_seconds(run, warmup)
+    kept = pending >= warmup if warmup else None
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(
+        _known(np.subtract(end, pending, out=end), kept)
+    )
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(
+        _known(np.subtract(started, pending, out=end), kept)
+    )
+    del end, started, pending, kept
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    (busy,) = busy_seconds(run, warmup)
     worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,

@@ -44,9 +44,11 @@ def summary(
     run: metrics.Tally, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
     """The summary of a run's ``Tally``, by task type, queue and pool too. A pool whose
-    capacity varies is busy over the slot-seconds it had (``alive``)."""
+    capacity varies is busy over the slot-seconds it had (``alive``). The figures by group that
+    read the end times come first, as the summary takes them (``groups.grouped``)."""
     members = pools(run, scenario)
     alive = alive_slot_seconds(run, scenario, members)
+    by = groups.grouped(run, members, scenario.run.warmup, alive)  # before the summary takes
     figures = metrics.summary_of(
         run,
         scenario.slots,
@@ -56,8 +58,7 @@ def summary(
         warmup=scenario.run.warmup,
         alive=_whole(run, scenario, alive),
     )
-    by = groups.by_group(run, members, scenario.run.warmup, alive, overall=figures)
-    return replace(figures, **by)
+    return replace(figures, **by(figures))
 
 
 def capacity_varies(pool: Pool) -> bool:
