@@ -235,7 +235,7 @@ CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from bench import sim_speed
-import numpy.random  # imported by a run's first draw: 2.7 MiB of code, the same for any run
+import numpy.random  # imported by a run's first draw: 2.7 MiB of code whatever the run's length
 
 def status(field):  # kB; VmHWM is this process's own peak (ru_maxrss keeps the parent's)
     for line in open("/proc/self/status"):

@@ -53,11 +53,11 @@ def _group(
     throughput of those ended after it. For every task, with ``later``, the latencies are left
     None for the summary's (the same values in the same order, so the same floats)."""
     pending = _of(run.pending, tasks)
-    kept = pending >= warmup
     figures: dict[str, float | None]
     if later and tasks is None and (warmup or not (pending < 0).any()):
         figures = dict.fromkeys(_LATENCY)
     else:
+        kept = pending >= warmup
         w = _latency(_of(run.started, tasks), pending, kept)
         s = _latency(_of(run.end, tasks), pending, kept)
         figures = {
