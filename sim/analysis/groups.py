@@ -19,6 +19,7 @@ from sim.analysis.metrics import (
     Summary,
     busy_seconds,
     busy_share,
+    count,
     latency_stats,
     queued_seconds,
 )
@@ -54,7 +55,7 @@ def _group(
     None for the summary's (the same values in the same order, so the same floats)."""
     pending = _of(run.pending, tasks)
     figures: dict[str, float | None]
-    if later and tasks is None and (warmup or not (pending < 0).any()):
+    if later and tasks is None and (warmup or not count(pending, lambda p: p < 0)):
         figures = dict.fromkeys(_LATENCY)
     else:
         kept = pending >= warmup
@@ -64,7 +65,7 @@ def _group(
             **{f"wait_{k}": v for k, v in w.items()},
             **{f"sojourn_{k}": v for k, v in s.items()},
         }
-    ended = int(np.count_nonzero(_of(run.end, tasks) >= warmup))
+    ended = count(_of(run.end, tasks), lambda e: e >= warmup)
     return {
         "tasks": len(pending),
         **figures,
@@ -111,7 +112,7 @@ def step_peak(up: np.ndarray, down: np.ndarray) -> float:
     return float(max(p for p in peaks if p is not None)) if len(up) or len(down) else 0.0
 
 
-_BLOCK = 1 << 16
+_BLOCK = 1 << 14
 
 
 def _peak(steps: np.ndarray, others: np.ndarray, side: str, sign: int) -> int | None:

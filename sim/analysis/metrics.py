@@ -6,7 +6,7 @@ sojourn is that terminal row − PENDING. Executions, retries and duplicate exec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
@@ -460,10 +460,10 @@ def summary_of(
     executions are summed first, before its three per-task vectors are made)."""
     (busy,) = busy_seconds(run, warmup)  # first: a trace's executions are made as they are read
     end = run.take("end")  # before the others: a trace's is made with the least beside it
-    ended = int(np.count_nonzero(end >= warmup))  # a task ends once, SUCCESS or FAILURE
+    ended = count(end, lambda e: e >= warmup)  # a task ends once, SUCCESS or FAILURE
     end_state = run.end_state
-    succeeded = int(np.count_nonzero(end_state == SUCCESS))
-    failed = int(np.count_nonzero(end_state == FAILURE))
+    succeeded = count(end_state, lambda s: s == SUCCESS)
+    failed = count(end_state, lambda s: s == FAILURE)
     del end_state
     makespan, pending = run.makespan, run.pending
     kept = pending >= warmup if warmup else None
@@ -507,6 +507,14 @@ def summary_of(
     )
 
 
+def count(values: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> int:
+    """How many of ``values`` pass ``test`` (elementwise), a block at a time: no mask of a
+    byte a task, which, freed inside the heap (below glibc's mmap threshold up to a million
+    tasks), stays resident beside the run's vectors."""
+    blocks = range(0, len(values), BLOCK)
+    return sum(int(np.count_nonzero(test(values[lo : lo + BLOCK]))) for lo in blocks)
+
+
 def queue_times(
     pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float
 ) -> np.ndarray:
@@ -533,7 +541,7 @@ def queued_seconds(
     """The sum of ``queue_times``, a block of tasks at a time (``Sum``: the float of the whole
     vector's sum, without the vector); a task with no PENDING time (NaN) left out, or counted
     as 0 with ``lost``."""
-    total = Sum(len(pending) if lost else len(pending) - int(np.count_nonzero(np.isnan(pending))))
+    total = Sum(len(pending) if lost else len(pending) - count(pending, np.isnan))
     for lo in range(0, len(pending), BLOCK):
         queued = queue_times(pending[lo : lo + BLOCK], started[lo : lo + BLOCK], makespan, warmup)
         total.add(np.nan_to_num(queued, copy=False, nan=0.0) if lost else _known(queued, None))

@@ -12,6 +12,7 @@ from dataclasses import replace
 from sim.analysis import groups, metrics
 from sim.analysis.cost import capacity_cost
 from sim.analysis.metrics import Summary
+from sim.engine import heap
 from sim.engine.backend import Progress
 from sim.engine.model import tally
 from sim.scenario import Scenario
@@ -49,6 +50,7 @@ def summary(
     members = pools(run, scenario)
     alive = alive_slot_seconds(run, scenario, members)
     by = groups.grouped(run, members, scenario.run.warmup, alive)  # before the summary takes
+    heap.give_back()  # the scratch blocks freed inside the heap, before the summary's
     figures = metrics.summary_of(
         run,
         scenario.slots,
@@ -58,6 +60,7 @@ def summary(
         warmup=scenario.run.warmup,
         alive=_whole(run, scenario, alive),
     )
+    heap.give_back()
     return replace(figures, **by(figures))
 
 

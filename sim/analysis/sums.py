@@ -18,7 +18,7 @@ import numpy as np
 
 from sim.engine.columns import Columns
 
-PART = 1 << 16  # values NumPy sums in one call (at most 512 KiB held beside a block)
+PART = 1 << 14  # values NumPy sums in one call (at most 128 KiB held beside a block)
 UNROLL = 8  # NumPy's pairwise sum splits a part at a multiple of this
 
 

@@ -16,8 +16,7 @@ import ctypes
 from functools import cache
 
 M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
-LARGE = 1 << 18  # bytes: a block this large or larger gets a mapping of its own (a summary's
-# masks of a byte a task too, from 256k tasks: freed in the heap, they stayed resident)
+LARGE = 1 << 20  # bytes: a block this large or larger gets a mapping of its own
 
 
 @cache
