@@ -14,7 +14,7 @@ the same arrays in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -46,9 +46,15 @@ class Tally:
     recorder's are held, a trace's are made from its rows each time and held by their reader
     alone, so a summary holds one or two of them beside the trace, not all. The executions come
     from ``spans()`` a block of tasks at a time, in ``execution_spans`` order, made anew on each
-    call: a reader that needs one figure of each keeps that figure, not their columns."""
+    call: a reader that needs one figure of each keeps that figure, not their columns.
+
+    ``take`` gives a per-task vector for its reader to overwrite, as the scratch room of what it
+    computes from it: a trace's made anew, a recorder's own, which it no longer holds (a later
+    read of it fails). A summary takes one or two last, after every other reader of them, so
+    a recorder's run needs no scratch vector beside its own (``runs.summary``)."""
 
     per_task: Callable[[str], Any]
+    take: Callable[[str], np.ndarray]
     spans: Callable[[], Spans]  # blocks of the columns start, end, worker
     starts_by_worker: np.ndarray  # STARTED rows per worker index
     submitted: int  # PENDING rows
@@ -59,6 +65,7 @@ class Tally:
     type_of: np.ndarray  # per task, its index into ``types``
     types: tuple[tuple[str, str], ...]
     capacity: tuple[Capacity, ...]
+    ended_by_worker: np.ndarray | None = None  # executions that ended per worker; None: uncounted
 
     pending = _read("pending")  # float64 per task: NaN where none
     started = _read("started")
@@ -68,6 +75,13 @@ class Tally:
     @property
     def executions(self) -> int:
         return int(self.starts_by_worker.sum())
+
+    def ended(self, workers: Sequence[int] | None = None) -> int | None:
+        """How many executions of ``workers`` (None: every worker) ended, as ``spans`` gives
+        them; None where the run did not count them (a trace's are counted by pairing)."""
+        if self.ended_by_worker is None:
+            return None
+        return int(self.ended_by_worker[slice(None) if workers is None else list(workers)].sum())
 
 
 def paired(
@@ -225,9 +239,11 @@ class TallyRecorder(Recording):
             "end": self.end[:n],
             "end_state": self.end_state[:n],
         }
+        others, own = self._sorted(), self.own[:n]
         return Tally(
             per_task=held.__getitem__,
-            spans=partial(_spans, held["started"], held["end"], self.own[:n], self._sorted()),
+            take=held.pop,
+            spans=partial(_spans, held["started"], held["end"], own, others),
             starts_by_worker=_padded(self.starts_by_worker, len(self.workers)),
             submitted=self.submitted,
             retries=self.retries,
@@ -237,6 +253,7 @@ class TallyRecorder(Recording):
             type_of=type_of,
             types=self.types,
             capacity=tuple(self.capacity),
+            ended_by_worker=_ended_by_worker(own, others[1], len(self.workers)),
         )
 
     def _attempts_started(self) -> int:
@@ -279,6 +296,18 @@ def _spans(
         order = np.lexsort((worker, np.concatenate([tasks, o_task[a:z]])))
         start = np.concatenate([started[tasks], o_start[a:z]])[order]
         yield start, np.concatenate([end[tasks], o_end[a:z]])[order], worker[order]
+
+
+def _ended_by_worker(own: np.ndarray, others: np.ndarray, n_workers: int) -> np.ndarray:
+    """Executions that ended per worker: the tasks' own (``own``, a worker index or less than
+    0 per task) and the ``others``' workers; counted a block at a time, as ``bincount`` widens
+    what it counts to 8 bytes each."""
+    ended = np.zeros(n_workers, np.int64)
+    for column in (own, others):
+        for lo in range(0, len(column), BLOCK):
+            block = column[lo : lo + BLOCK]
+            ended += np.bincount(block[block >= 0], minlength=n_workers)[:n_workers]
+    return ended
 
 
 def _first(times: np.ndarray, task: np.ndarray, t: np.ndarray, rows: np.ndarray) -> None:

@@ -8,8 +8,10 @@ types; with one type every task is in the one group and no index or copy is made
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +19,9 @@ from sim.analysis.metrics import (
     Summary,
     busy_seconds,
     busy_share,
+    count,
     latency_stats,
-    queue_times,
+    queued_seconds,
 )
 from sim.tally import Tally
 
@@ -45,23 +48,24 @@ def _latency(later: np.ndarray, pending: np.ndarray, kept: np.ndarray) -> dict[s
 
 
 def _group(
-    run: Tally, tasks: np.ndarray | None, warmup: float, span: float, overall: Summary | None
-) -> dict[str, float]:
+    run: Tally, tasks: np.ndarray | None, warmup: float, span: float, later: bool
+) -> dict[str, float | None]:
     """Figures of the tasks ``tasks``: latencies of those submitted after the warm-up,
-    throughput of those ended after it. For every task, the ``overall`` summary's latencies
-    when it has them (the same values in the same order, so the same floats)."""
+    throughput of those ended after it. For every task, with ``later``, the latencies are left
+    None for the summary's (the same values in the same order, so the same floats)."""
     pending = _of(run.pending, tasks)
-    kept = pending >= warmup
-    if overall is not None and tasks is None and (warmup or not (pending < 0).any()):
-        figures = {f: getattr(overall, f) for f in _LATENCY}
+    figures: dict[str, float | None]
+    if later and tasks is None and (warmup or not count(pending, lambda p: p < 0)):
+        figures = dict.fromkeys(_LATENCY)
     else:
+        kept = pending >= warmup
         w = _latency(_of(run.started, tasks), pending, kept)
         s = _latency(_of(run.end, tasks), pending, kept)
         figures = {
             **{f"wait_{k}": v for k, v in w.items()},
             **{f"sojourn_{k}": v for k, v in s.items()},
         }
-    ended = int(np.count_nonzero(_of(run.end, tasks) >= warmup))
+    ended = count(_of(run.end, tasks), lambda e: e >= warmup)
     return {
         "tasks": len(pending),
         **figures,
@@ -69,27 +73,31 @@ def _group(
     }
 
 
-def _queue_figures(run: Tally, tasks: np.ndarray | None, warmup: float) -> dict[str, float]:
-    """A queue's mean length after the warm-up and its peak length over the whole run."""
+def _queue_mean(run: Tally, tasks: np.ndarray | None, warmup: float) -> float:
+    """A queue's mean length after the warm-up."""
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
     span = run.makespan - warmup
-    queued = queue_times(pending, started, run.makespan, warmup)
-    if len(queued) and np.isnan(queued.min()):  # any NaN (``min`` propagates it): as np.nansum
-        queued[np.isnan(queued)] = 0.0  # sums, without its copy: ``queued`` is scratch
-    mean = float(queued.sum()) / span if span > 0 else 0.0
-    del queued
-    peak = step_peak(_ordered(pending), _ordered(started))
-    return {"queue_len_mean": mean, "queue_len_max": peak}
+    queued = queued_seconds(pending, started, run.makespan, warmup, lost=True)  # as np.nansum
+    return queued / span if span > 0 else 0.0
+
+
+def _queue_peak(run: Tally, tasks: np.ndarray | None) -> float:
+    """A queue's peak length over the whole run, from its tasks' PENDING and STARTED times
+    sorted in place: copies of a group's, the run's own (taken, ``Tally.take``) for a queue of
+    every task, so this reads them last."""
+    up, down = (run.take(name) if tasks is None else run.per_task(name)[tasks] for name in _TIMES)
+    return step_peak(_ordered(up), _ordered(down))
+
+
+_TIMES = ("pending", "started")
 
 
 def _ordered(times: np.ndarray) -> np.ndarray:
-    """``times`` that are known, sorted: ``times`` itself when it is so already, as a queue's
-    PENDING times are (tasks are numbered in arrival order), else a sorted copy."""
-    if (times[1:] >= times[:-1]).all() and not np.isnan(times[:1]).any():  # a NaN: not sorted
-        return times
-    times = times[~np.isnan(times)]  # a copy, sorted in place
+    """``times`` that are known, sorted in place (``times`` is scratch): a view of them, as a
+    NaN sorts last (a queue's PENDING times are sorted already: tasks are numbered in arrival
+    order; sorting them again costs milliseconds, no copy)."""
     times.sort()
-    return times
+    return times[: int(np.searchsorted(times, np.nan))]
 
 
 def step_peak(up: np.ndarray, down: np.ndarray) -> float:
@@ -104,7 +112,7 @@ def step_peak(up: np.ndarray, down: np.ndarray) -> float:
     return float(max(p for p in peaks if p is not None)) if len(up) or len(down) else 0.0
 
 
-_BLOCK = 1 << 16
+_BLOCK = 1 << 14
 
 
 def _peak(steps: np.ndarray, others: np.ndarray, side: str, sign: int) -> int | None:
@@ -150,25 +158,51 @@ def by_group(
     and ``by_pool``; after a ``warmup`` as ``metrics.summarize``, a pool in ``alive`` (its
     capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``;
     ``overall``: its summary, whose latencies a group of every task takes as they are."""
+    return grouped(run, pools, warmup, alive, later=overall is not None)(overall)
+
+
+Grouped = dict[str, dict[str, dict[str, Any]]]
+
+
+def grouped(
+    run: Tally,
+    pools: dict[str, tuple[list[int], int]] | None = None,
+    warmup: float = 0.0,
+    alive: dict[str, float] | None = None,
+    later: bool = True,
+) -> Callable[[Summary | None], Grouped]:
+    """``by_group`` in two steps, so that the run's summary, made between them, may take its
+    end times (``metrics.summary_of``): now every figure that reads them or the executions
+    (with ``later``, a group of every task's latencies left for the summary's); then, given the
+    summary, those latencies and each queue's peak length, which takes the start times."""
     span = run.makespan - warmup
     if len(run.types) > 1:  # many groups read each vector: a trace's made once, not per group
         run = replace(run, per_task=cache(run.per_task))
     members = _members(run)
-    of_type = [_group(run, tasks, warmup, span, overall) for tasks in members]
-    by_queue = {}
+    of_type = [_group(run, tasks, warmup, span, later) for tasks in members]
+    by_queue, queue_tasks = {}, {}
     for queue in dict.fromkeys(q for _, q in run.types):
         kinds = [i for i, (_, q) in enumerate(run.types) if q == queue]
-        tasks = _union(members, kinds)
-        if len(kinds) == 1:  # the type's own figures
-            figures = of_type[kinds[0]]
-        else:
-            figures = _group(run, tasks, warmup, span, overall)
-        by_queue[queue] = figures | _queue_figures(run, tasks, warmup)
-    return {
-        "by_task": {name: f for (name, _), f in zip(run.types, of_type, strict=True)},
-        "by_queue": by_queue,
-        "by_pool": _by_pool(run, pools, warmup, alive),
-    }
+        tasks = queue_tasks[queue] = _union(members, kinds)
+        one = len(kinds) == 1  # the type's own figures
+        figures = of_type[kinds[0]] if one else _group(run, tasks, warmup, span, later)
+        by_queue[queue] = figures | {"queue_len_mean": _queue_mean(run, tasks, warmup)}
+    by_pool = _by_pool(run, pools, warmup, alive)
+
+    def finished(overall: Summary | None) -> Grouped:
+        for figures in (*of_type, *by_queue.values()):
+            for name in _LATENCY:
+                if figures[name] is None:
+                    figures[name] = getattr(overall, name)
+        for queue, tasks in queue_tasks.items():
+            by_queue[queue]["queue_len_max"] = _queue_peak(run, tasks)
+        return {
+            "by_task": {name: f for (name, _), f in zip(run.types, of_type, strict=True)},
+            "by_queue": by_queue,
+            "by_pool": by_pool,
+        }
+
+    return finished
 
 
 def _by_pool(

@@ -6,13 +6,14 @@ sojourn is that terminal row − PENDING. Executions, retries and duplicate exec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
 import numpy as np
 
 from sim.analysis.cost import capacity_cost
+from sim.analysis.sums import Sum
 from sim.engine.columns import Columns
 from sim.rules.states import (
     ENDS_EXECUTION,
@@ -25,7 +26,7 @@ from sim.rules.states import (
     SUCCESS,
     TERMINAL,
 )
-from sim.tally import Spans, Tally, in_states, paired
+from sim.tally import BLOCK, Spans, Tally, in_states, paired
 from sim.trace import Trace, index_type
 
 
@@ -69,21 +70,28 @@ def first_rows(trace: Trace, states: list[int], last: bool = False) -> np.ndarra
     """Per task, the index of its first (or last) row in one of ``states``; -1 where none.
 
     Rows are in time order, so that is the least (greatest) row index: one unbuffered
-    ``minimum.at`` pass, no sort.
+    ``minimum.at`` pass, no sort, over a slice of rows at a time (the row numbers found are
+    a slice's, not the whole trace's: a summary of a trace makes its third per-task vector
+    beside the other two).
     """
-    rows = np.flatnonzero(in_states(trace.state, states))
     index = np.full(trace.n_tasks, -1 if last else len(trace), dtype=np.int64)
-    (np.maximum if last else np.minimum).at(index, trace.task[rows], rows)
+    for lo in range(0, len(trace), _ROWS):
+        rows = np.flatnonzero(in_states(trace.state[lo : lo + _ROWS], states))
+        rows += lo
+        (np.maximum if last else np.minimum).at(index, trace.task[rows], rows)
     index[index == len(trace)] = -1
     return index
 
 
 def _times(trace: Trace, rows: np.ndarray) -> np.ndarray:
-    """The times of ``rows`` (from ``first_rows``), NaN where -1: set in place, one vector."""
-    if not len(trace):
-        return np.full(len(rows), np.nan)
-    times = trace.t[rows]
-    times[rows < 0] = np.nan
+    """The times of ``rows`` (from ``first_rows``, int64), NaN where -1, written over ``rows``
+    (its eight bytes a task read as a float) a block at a time: one vector, not two."""
+    times = rows.view(np.float64)
+    for lo in range(0, len(rows), BLOCK):
+        block = rows[lo : lo + BLOCK]
+        found = trace.t[block] if len(trace) else np.zeros(len(block))
+        found[block < 0] = np.nan
+        times[lo : lo + BLOCK] = found
     return times
 
 
@@ -95,12 +103,15 @@ def first_time(trace: Trace, state: int, last: bool = False) -> np.ndarray:
 def last_terminal(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """Per task, the time and state of its last terminal row (NaN and -1 where it has none)."""
     rows = first_rows(trace, list(TERMINAL), last=True)
-    return _times(trace, rows), _states(trace, rows)
+    states = _states(trace, rows)
+    return _times(trace, rows), states  # the times written over the rows: read last
 
 
 def _states(trace: Trace, rows: np.ndarray) -> np.ndarray:
     """The states of ``rows`` (from ``first_rows``), -1 where -1."""
-    return np.where(rows >= 0, trace.state[rows], -1).astype(np.int8) if len(trace) else rows
+    if not len(trace):
+        return np.full(len(rows), -1, np.int8)
+    return np.where(rows >= 0, trace.state[rows], -1).astype(np.int8)
 
 
 def by_task(trace: Trace, rows: np.ndarray | None = None, *, worker: bool = False) -> np.ndarray:
@@ -133,15 +144,22 @@ def sojourns(trace: Trace, tasks: np.ndarray | None = None) -> np.ndarray:
 
 def _known(values: np.ndarray, tasks: np.ndarray | None) -> np.ndarray:
     """``values`` that are not NaN (of ``tasks``, a mask), in order: ``values`` itself when
-    that is all of them. Without ``tasks``, the least value says whether any is NaN (``min``
-    propagates NaN), so a vector with none costs no mask a task beside it."""
+    that is all of them, else moved to its front a block at a time (``values`` is scratch) and
+    a view of them, so no second vector is made. Without ``tasks``, the least value says
+    whether any is NaN (``min`` propagates NaN), so a vector with none costs no mask."""
     if tasks is None and not (len(values) and np.isnan(values.min())):
         return values
-    keep = np.isnan(values)
-    np.logical_not(keep, out=keep)
-    if tasks is not None:
-        keep &= tasks
-    return values if keep.all() else values[keep]
+    known = 0
+    for lo in range(0, len(values), BLOCK):
+        block = values[lo : lo + BLOCK]
+        keep = np.isnan(block)
+        np.logical_not(keep, out=keep)
+        if tasks is not None:
+            keep &= tasks[lo : lo + BLOCK]
+        block = block[keep]  # a copy: the front it moves to may overlap it
+        values[known : known + len(block)] = block
+        known += len(block)
+    return values[:known]
 
 
 def execution_spans(trace: Trace) -> dict[str, np.ndarray]:
@@ -370,8 +388,10 @@ def tally(trace: Trace) -> Tally:
     del attempts
     workers = np.bincount(trace.worker[started] + 1, minlength=len(trace.workers) + 1)[1:]
     del started
+    made = partial(_made, trace, {})
     return Tally(
-        per_task=partial(_made, trace, {}),
+        per_task=made,
+        take=made,
         spans=partial(_spans, trace),
         starts_by_worker=workers,
         submitted=int(np.count_nonzero(trace.state == PENDING)),
@@ -434,29 +454,30 @@ def summary_of(
     warmup: float,
     alive: float | None = None,
 ) -> Summary:
-    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's). One figure
-    at a time, each vector let go before the next is read (a trace's are made as read)."""
+    """``summarize`` from a run's ``Tally`` (``runs.summary`` names the scenario's). Its end
+    times are taken (``Tally.take``): their room holds the sojourns, then the waits, so a
+    summary adds no vector of its own to a recorder's (a trace's are made as read: its
+    executions are summed first, before its three per-task vectors are made)."""
+    (busy,) = busy_seconds(run, warmup)  # first: a trace's executions are made as they are read
+    end = run.take("end")  # before the others: a trace's is made with the least beside it
+    ended = count(end, lambda e: e >= warmup)  # a task ends once, SUCCESS or FAILURE
+    end_state = run.end_state
+    succeeded = count(end_state, lambda s: s == SUCCESS)
+    failed = count(end_state, lambda s: s == FAILURE)
+    del end_state
     makespan, pending = run.makespan, run.pending
     kept = pending >= warmup if warmup else None
+    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(
+        _known(np.subtract(end, pending, out=end), kept)
+    )
     started = run.started
-    queued = float(_known(queue_times(pending, started, makespan, warmup), None).sum())
-    waits = started - pending
-    del started
-    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(_known(waits, kept))
-    del waits
-    end = run.end
-    ended = int(np.count_nonzero(end >= warmup))  # a task ends once, SUCCESS or FAILURE
-    sojourns = end - pending
-    del end, pending
-    soj_mean, soj_p50, soj_p95, soj_p99 = latency_stats(_known(sojourns, kept))
-    del sojourns, kept
-    end_state = run.end_state
-    succeeded = int(np.count_nonzero(end_state == SUCCESS))
-    failed = int(np.count_nonzero(end_state == FAILURE))
-    del end_state
+    queued = queued_seconds(pending, started, makespan, warmup)
+    wait_mean, wait_p50, wait_p95, wait_p99 = latency_stats(
+        _known(np.subtract(started, pending, out=end), kept)
+    )
+    del end, started, pending, kept
     span = makespan - warmup
     per_second = 1.0 / span if span > 0 else 0.0
-    (busy,) = busy_seconds(run, warmup)
     worker_seconds, node_seconds = capacity_cost(run.capacity, makespan)  # whole run
     return Summary(
         engine=engine,
@@ -486,6 +507,14 @@ def summary_of(
     )
 
 
+def count(values: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> int:
+    """How many of ``values`` pass ``test`` (elementwise), a block at a time: no mask of a
+    byte a task, which, freed inside the heap (below glibc's mmap threshold up to a million
+    tasks), stays resident beside the run's vectors."""
+    blocks = range(0, len(values), BLOCK)
+    return sum(int(np.count_nonzero(test(values[lo : lo + BLOCK]))) for lo in blocks)
+
+
 def queue_times(
     pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float
 ) -> np.ndarray:
@@ -506,19 +535,31 @@ def queue_times(
     return queued
 
 
+def queued_seconds(
+    pending: np.ndarray, started: np.ndarray, makespan: float, warmup: float, lost: bool = False
+) -> float:
+    """The sum of ``queue_times``, a block of tasks at a time (``Sum``: the float of the whole
+    vector's sum, without the vector); a task with no PENDING time (NaN) left out, or counted
+    as 0 with ``lost``."""
+    total = Sum(len(pending) if lost else len(pending) - count(pending, np.isnan))
+    for lo in range(0, len(pending), BLOCK):
+        queued = queue_times(pending[lo : lo + BLOCK], started[lo : lo + BLOCK], makespan, warmup)
+        total.add(np.nan_to_num(queued, copy=False, nan=0.0) if lost else _known(queued, None))
+    return total.total()
+
+
 def busy_seconds(
     run: Tally, warmup: float, groups: Sequence[Sequence[int] | None] = (None,)
 ) -> list[float]:
     """Slot-seconds the executions of ``run`` (``Tally.spans``) were busy after ``warmup``, of
-    each group of workers (None: every worker). A group's seconds are gathered block by block
-    into one vector, summed once: the float the whole columns' difference sums to. Its room is
-    taken up front for every execution started (those that ended are fewer), not grown by
-    eighths: untouched room costs nothing, and the vector is the summary's one scratch."""
+    each group of workers (None: every worker): the float of the sum of one vector of every
+    execution's seconds, in order, gathered block by block into a ``Sum`` (which holds a
+    part of them at a time where the run counted its executions, ``Tally.ended``)."""
     if not groups:
         return []  # no spans made
-    busy = [Columns((np.float64,), run.executions) for _ in groups]
+    busy = [Sum(run.ended(workers)) for workers in groups]
     for start, end, worker in run.spans():
         seconds = after(end, warmup) - after(start, warmup)
-        for group, workers in zip(busy, groups, strict=True):
-            group.append([seconds if workers is None else seconds[np.isin(worker, workers)]])
-    return [float(group.view()[0].sum()) for group in busy]
+        for total, workers in zip(busy, groups, strict=True):
+            total.add(seconds if workers is None else seconds[np.isin(worker, workers)])
+    return [total.total() for total in busy]

@@ -12,6 +12,7 @@ from dataclasses import replace
 from sim.analysis import groups, metrics
 from sim.analysis.cost import capacity_cost
 from sim.analysis.metrics import Summary
+from sim.engine import heap
 from sim.engine.backend import Progress
 from sim.engine.model import tally
 from sim.scenario import Scenario
@@ -44,9 +45,12 @@ def summary(
     run: metrics.Tally, scenario: Scenario, engine: str = "sim", seed: int | None = None
 ) -> Summary:
     """The summary of a run's ``Tally``, by task type, queue and pool too. A pool whose
-    capacity varies is busy over the slot-seconds it had (``alive``)."""
+    capacity varies is busy over the slot-seconds it had (``alive``). The figures by group that
+    read the end times come first, as the summary takes them (``groups.grouped``)."""
     members = pools(run, scenario)
     alive = alive_slot_seconds(run, scenario, members)
+    by = groups.grouped(run, members, scenario.run.warmup, alive)  # before the summary takes
+    heap.give_back()  # the scratch blocks freed inside the heap, before the summary's
     figures = metrics.summary_of(
         run,
         scenario.slots,
@@ -56,8 +60,8 @@ def summary(
         warmup=scenario.run.warmup,
         alive=_whole(run, scenario, alive),
     )
-    by = groups.by_group(run, members, scenario.run.warmup, alive, overall=figures)
-    return replace(figures, **by)
+    heap.give_back()
+    return replace(figures, **by(figures))
 
 
 def capacity_varies(pool: Pool) -> bool:

@@ -29,7 +29,7 @@ class Backend:
         self.n_tasks = n_tasks
         self.progress = progress
         self.finished = 0  # tasks with a terminal state; a duplicate run's second end not counted
-        self._ended = bytearray(n_tasks)
+        self._ended = bytearray(-(-n_tasks // 8) if progress else 0)  # a bit a task: ended
         self._report_every = max(1, n_tasks // 100)
 
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
@@ -45,14 +45,17 @@ class Backend:
         self.row((task, attempt, state, self.env.now, worker))
         if len(self._rows) >= self._chunk:
             self.recorder.pack()  # here, once a task: workers append rows without checking
-        if self._ended[task]:
+        if not self.progress:
+            return  # finished tasks are counted for the progress callback alone
+        byte, bit = task >> 3, 1 << (task & 7)
+        if self._ended[byte] & bit:
             return
-        self._ended[task] = 1
+        self._ended[byte] |= bit
         self.finished += 1
-        if self.progress and self.finished % self._report_every == 0:
+        if self.finished % self._report_every == 0:
             self.progress(self.finished, self.n_tasks)
 
     def release(self) -> None:
-        """Let go of the per-task flags once the run is over (a byte a task): the model's parts
+        """Let go of the per-task flags once the run is over (a bit a task): the model's parts
         hold each other, so until the cycle collector runs they would outlive the run."""
         self._ended = bytearray()

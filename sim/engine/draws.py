@@ -12,6 +12,7 @@ poison message).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,13 @@ from sim.scenario import Scenario, TaskType
 
 ARRIVALS, SERVICE, FAIL, JITTER, CRASH, TYPE, DELIVERY = range(7)
 _MAX_EXECUTION = 2**16
+BLOCK_SHIFT = 14  # a block of service times: 16,384 tasks, 128 KiB
+# the shapes whose sampler draws each value from the stream in turn (an empirical sample's index
+# too: a 64-bit integer each), so a block of values drawn where the block before it ended is that
+# part of the one draw of every task; a hyperexponential draws every value's phase after them all
+SEQUENTIAL = frozenset(
+    {"exponential", "constant", "lognormal", "uniform", "erlang", "pareto", "weibull", "empirical"}
+)
 
 
 def stream(seed: int, kind: int, attempt: int = 0, execution: int = 0) -> np.random.Generator:
@@ -116,6 +124,31 @@ class Draws:
             self._service[k] = self._drawn_service(k)
         return self._service[k]
 
+    def service_blocks(self, k: int) -> Blocks:
+        """Service times of attempt ``k`` a block of tasks at a time: the floats of
+        ``services(k)``, drawn block by block where the one type's sampler allows it (a run
+        holds a block or two of them, not a vector of every task), else as one block."""
+        service = self.types[0].service
+        if len(self.types) > 1 or service.dist not in SEQUENTIAL:
+            return Blocks(self.n_tasks.bit_length(), lambda _: self._drawn_service(k))
+        rng = stream(self.seed, SERVICE, k, 0)
+        starts = [rng.bit_generator.state]  # the stream's state where each block begins
+
+        def draw(b: int) -> np.ndarray:
+            rng.bit_generator.state = starts[b]
+            lo = b << BLOCK_SHIFT
+            values = sample_service(service, rng, min(self.n_tasks - lo, 1 << BLOCK_SHIFT))
+            if len(starts) == b + 1:
+                starts.append(rng.bit_generator.state)
+            return np.ascontiguousarray(values, dtype=np.float64)
+
+        def drawn(b: int) -> np.ndarray:
+            for before in range(len(starts) - 1, b):  # drawn to learn where block b begins
+                draw(before)
+            return draw(b)
+
+        return Blocks(BLOCK_SHIFT, drawn)
+
     def _drawn_service(self, k: int) -> np.ndarray:
         if len(self.types) == 1:  # all tasks are its members, in order: no index vector
             drawn = sample_service(
@@ -187,3 +220,26 @@ class Draws:
             return None
         u = float(self.crash(attempt, execution)[task])
         return u / p if u < p else None
+
+
+class Blocks:
+    """One attempt's service times as blocks of ``1 << shift`` tasks, each drawn by ``drawn(b)``
+    when read; the last two read are held (a block's last tasks start beside the next one's
+    first), any other drawn again if read again (a redelivery of an old task's attempt)."""
+
+    HELD = 2
+
+    def __init__(self, shift: int, drawn: Callable[[int], np.ndarray]) -> None:
+        self.shift = shift
+        self._drawn = drawn
+        self._held: dict[int, memoryview] = {}
+
+    def block(self, b: int) -> memoryview:
+        """Block ``b``'s service times, indexed by task less ``b << shift``."""
+        values = self._held.pop(b, None)
+        if values is None:
+            values = memoryview(self._drawn(b))
+            if len(self._held) >= self.HELD:
+                del self._held[next(iter(self._held))]  # the one read least lately
+        self._held[b] = values  # last in the dict: read most lately
+        return values

@@ -210,7 +210,7 @@ class Worker:
             message.ack()
         task, attempt = message.task, message.attempt
         self._row((task, attempt, STARTED, self.env.now, self.index))
-        service = self._service(attempt)[task]
+        service = self._service(task, attempt)
         if self._plain:
             work, then = self.start_write + service + self.record_overhead, self._finish
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sim.engine.draws import Draws
+from sim.engine.draws import Blocks, Draws
 from sim.rules.retry import lost_child_countdown, outcome
 from sim.rules.states import RETRY, SUCCESS
 
@@ -53,8 +53,9 @@ _SUCCEEDED = (SUCCESS, 0.0)
 class Fates:
     """``work`` and ``ending`` for every task of one run, cached per attempt.
 
-    Equal to the functions above (a test holds them so over many draws). The per-task vectors
-    are read through memoryviews of the draws' arrays and failures as one byte a task (none
+    Equal to the functions above (a test holds them so over many draws). Service times are
+    read a block of tasks at a time (``Draws.service_blocks``), the other per-task vectors
+    through memoryviews of the draws' arrays and failures as one byte a task (none
     where no type can fail: every execution that does not raise succeeds): indexing
     either gives a Python number (no NumPy scalar per execution) as fast as a list does, at
     no copy or a byte a task rather than a list's 8 bytes of pointers. It counts executions of
@@ -68,17 +69,24 @@ class Fates:
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
         self.type_of = memoryview(draws.type_of)  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
-        self._service: dict[int, Sequence[float]] = {}
+        self._service: dict[int, Blocks] = {}
+        self._attempt, self._block, self._shift, self._lo = -1, -1, 0, 0  # ``_values``' block
+        self._values: Sequence[float] = ()
         self._delivery: dict[int, Sequence[float]] = {}
         self._failures: dict[int, bytes] = {}
         self._executions: dict[tuple[int, int], int] = {}
 
-    def service(self, attempt: int) -> Sequence[float]:
-        """Seconds of work of ``attempt`` for every task, indexed by task."""
-        try:
-            return self._service[attempt]
-        except KeyError:
-            return self._service.setdefault(attempt, memoryview(self.draws.services(attempt)))
+    def service(self, task: int, attempt: int) -> float:
+        """Seconds of work of ``attempt`` of ``task``: most often from the block the last
+        execution read (tasks start about in turn), else its block (``Draws.service_blocks``)."""
+        if attempt == self._attempt and task >> self._shift == self._block:
+            return self._values[task - self._lo]
+        blocks = self._service.get(attempt)
+        if blocks is None:
+            blocks = self._service[attempt] = self.draws.service_blocks(attempt)
+        self._attempt, self._shift, self._block = attempt, blocks.shift, task >> blocks.shift
+        self._lo, self._values = self._block << blocks.shift, blocks.block(self._block)
+        return self._values[task - self._lo]
 
     def delivery(self, attempt: int) -> Sequence[float]:
         """Seconds Celery takes to deliver ``attempt`` of every task to a worker, before it can
@@ -123,6 +131,7 @@ class Fates:
         broker hold each other (and so this), so until the cycle collector runs they would
         outlive the run, beside the arrays its summary is built from."""
         self._service.clear()
+        self._values = ()
         self._delivery.clear()
         self._failures.clear()
         self._executions.clear()

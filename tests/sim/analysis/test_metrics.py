@@ -159,11 +159,13 @@ def test_queue_times_in_place_are_the_plain_formulas_floats(warmup):
     assert queued.tobytes() == plain.tobytes()
 
 
-def test_known_values_drop_nans_and_keep_a_vector_without_any_as_it_is():
+def test_known_values_drop_nans_in_place_and_keep_a_vector_without_any_as_it_is():
     values = np.array([1.0, np.nan, 3.0, 4.0])
-    assert metrics._known(values, None).tolist() == [1.0, 3.0, 4.0]
+    known = metrics._known(values, None)
+    assert known.tolist() == [1.0, 3.0, 4.0]
+    assert known.base is values  # moved to its front: no second vector
     kept = np.array([True, True, False, True])
-    assert metrics._known(values, kept).tolist() == [1.0, 4.0]
+    assert metrics._known(np.array([1.0, np.nan, 3.0, 4.0]), kept).tolist() == [1.0, 4.0]
     whole = np.array([2.0, 1.0])
     assert metrics._known(whole, None) is whole
     assert metrics._known(np.zeros(0), None).tolist() == []

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from sim import scenario
-from sim.engine.draws import Draws
+from sim.engine.draws import BLOCK_SHIFT, SEQUENTIAL, Draws
 from tests.sim.helpers import make
 
 
@@ -86,3 +87,42 @@ def test_failures_are_the_fail_draws_below_each_types_probability():
     assert np.array_equal(
         np.frombuffer(memoryview(d.services(0)), np.float64), d.attempt(0).service
     )
+
+
+SHAPES = {  # every shape, with the fields it reads
+    "exponential": {},
+    "constant": {},
+    "lognormal": {"service.cv": 2.0},
+    "uniform": {"service.low": 0.5, "service.high": 2.0},
+    "erlang": {"service.cv": 0.5},
+    "hyperexponential": {"service.cv": 3.0},
+    "pareto": {"service.cv": 1.5},
+    "weibull": {"service.cv": 0.7},
+    "empirical": {"service.values": [0.1, 0.5, 2.0]},
+}
+
+
+@pytest.mark.parametrize("dist", SHAPES)
+def test_service_blocks_are_the_draw_of_every_task_read_in_any_order(dist):
+    """A run reads a block of service times at a time, and an old block again for a
+    redelivery: each must be that part of ``services(k)``, float for float, whichever order
+    they are read in."""
+    n = 3 * (1 << BLOCK_SHIFT) + 123
+    d = Draws(make(**{"run.tasks": n, "service.dist": dist, **SHAPES[dist]}))
+    for k in (0, 2):
+        blocks = d.service_blocks(k)
+        blocked = dist in SEQUENTIAL
+        assert blocks.shift == BLOCK_SHIFT if blocked else (n - 1) >> blocks.shift == 0
+        got = np.empty(n)
+        for b in (2, 0, 3, 1, 0, 2) if blocked else (0, 0):  # ahead, back, again once let go
+            lo = b << blocks.shift
+            values = np.asarray(blocks.block(b))
+            got[lo : lo + len(values)] = values
+        assert np.array_equal(got, d.services(k))
+
+
+def test_several_types_draw_their_service_times_as_one_block():
+    sc = make(**{"run.tasks": 2000})
+    two = sc.replace(tasks=[{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5}])
+    d = Draws(two)
+    assert np.array_equal(np.asarray(d.service_blocks(0).block(0)), d.services(0))
