@@ -77,6 +77,11 @@ def check(scenario: Scenario) -> None:
                     f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
                     f"must be <= {MAX_SECONDS:g}"
                 )
+            if not longest:  # a mean of 0, which service.mean's range refuses
+                raise ScenarioError(
+                    f"{field} {kind.service.file!r}: every service time is 0: a task takes "
+                    "some time (as service.values' must be > 0)"
+                )
 
 
 @cache  # a scenario is checked at every replace: a sweep's points read one file

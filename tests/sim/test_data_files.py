@@ -89,3 +89,14 @@ def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
     text = '[arrivals]\nprocess = "trace"\nfile = "arrivals.txt"\n'
     (tmp_path / "s.toml").write_text(text)
     assert scenario.load(tmp_path / "s.toml").arrivals.file.endswith("arrivals.txt")
+
+
+def test_a_service_file_of_zeros_alone_fails_the_load(tmp_path):
+    """Its mean of 0 is outside service.mean's range: Explore's Erlang C raised ValueError."""
+    (tmp_path / "times.csv").write_text("0\n0.0\n")
+    (tmp_path / "s.toml").write_text(empirical("times.csv"))
+    with pytest.raises(ScenarioError, match=r"^service\.file .*: every service time is 0"):
+        scenario.load(tmp_path / "s.toml")
+    (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
+    (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
+    assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
