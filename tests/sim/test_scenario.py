@@ -297,6 +297,17 @@ def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own(
     assert again.get("pools.fast.count") == 3
 
 
+def test_tables_given_whole_replace_the_scenario_s_own():
+    """``--set 'pools=[...]'`` (a lesson's fix may set one too) on a scenario that has pools
+    was undone by the old tables, re-applied for the scenario-level values: silently ignored."""
+    sc = scenario.loads(TYPES)
+    merged = sc.replace(pools=[{"name": "all", "queues": ["fast", "slow"], "count": 2}])
+    assert [(p.name, p.workers.count) for p in merged.pools] == [("all", 2)]
+    one = sc.replace(tasks=[{"name": "x", "queue": "fast"}], **{"service.mean": 3.0})
+    assert [(t.name, t.service.mean) for t in one.tasks] == [("x", 3.0)]
+    assert sc.replace(pools=[]).worker_pools[0].name == "workers"  # back to [workers]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
