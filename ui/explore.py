@@ -413,7 +413,18 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     idle = [p.name for p in sc.worker_pools if not served[p.name]]
     if idle:  # an empty chart, and a count in the total that no target asks for
         st.caption(f"No task type is routed to pool {', '.join(idle)}: it is left out here.")
-    for pool in (p for p in sc.worker_pools if served[p.name]):
+    # as NODES_FOLLOW: a count only starts the run (and a sweep past max_nodes stopped the
+    # sizing of every pool)
+    follow = [p.name for p in sc.worker_pools if served[p.name] and p.workers.node_autoscaled]
+    if follow:
+        st.caption(
+            f"A node autoscaler adds and removes the nodes of pool {', '.join(follow)} as the "
+            "queue moves: its count is only where the run starts, so it is left out here."
+        )
+    sized = [p for p in sc.worker_pools if served[p.name] and p.name not in follow]
+    if not sized:
+        return
+    for pool in sized:
         plans[pool.name] = sweep_plan(sc, base, pool.name)
         swept, values = plans[pool.name]
         try:
@@ -492,7 +503,8 @@ def sizing_verdict(
         each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())
         st.success(
             f"Smallest total worker count meeting every task type's {said} "
-            f"target: **{found.total}** ({each}; this scenario has {sum(now.values())})."
+            f"target: **{found.total}** ({each}; this scenario has "
+            f"{sum(now[p] for p in found.counts)})."  # in those pools: others are left out
         )
     if len(curves) == 1:
         how = ""
