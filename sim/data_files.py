@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def read_numbers(path: str) -> tuple[float, ...]:
     """Non-negative numbers from a text file: one per line, or the first column of a CSV."""
     try:
-        lines = Path(path).read_text().splitlines()
+        # past a byte-order mark (Excel's "CSV UTF-8"): read as a header, it dropped the first
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ScenarioError(f"data file {path!r} does not exist") from None
     except UnicodeDecodeError:

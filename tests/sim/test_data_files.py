@@ -100,3 +100,10 @@ def test_a_service_file_of_zeros_alone_fails_the_load(tmp_path):
     (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
     (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
     assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
+
+
+def test_a_byte_order_mark_is_read_past_not_taken_for_a_header(tmp_path):
+    """Excel saves "CSV UTF-8" with one: '\\ufeff0.5' was no number, so read as a header line,
+    and the first time was silently dropped."""
+    (tmp_path / "times.csv").write_bytes("\ufeff0.5\r\n1\r\n2\r\n".encode())
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)
