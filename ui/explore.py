@@ -14,7 +14,7 @@ from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import NO_TASKS, summarize
-from sim.analysis.sweep import Estimate, SweepPoint, sweep
+from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -261,9 +261,7 @@ def sweep_plan(
     if not counts[0] <= sizing.counts(sc)[pool] <= counts[-1]:
         anchored = sc.replace(**{sc.pool_field(p, "count"): own[p] for p in fixed if p != pool})
         counts = worker_range(anchored, pool)
-    if not sc.run.duration:
-        anchored = anchored.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)})
-    return anchored, counts
+    return capped(anchored, SWEEP_TASKS), counts
 
 
 NODES_FOLLOW = (
