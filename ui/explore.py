@@ -123,6 +123,8 @@ def page() -> None:
     if base is None:
         return
     sc = tune(base, "explore")
+    if sc is None:
+        return
     if base.description:
         st.caption(base.description)
     text = scenario.dumps(sc)
