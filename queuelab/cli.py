@@ -102,7 +102,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _emit_summary(summary, args.json)
         return 0
     if args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
-        run = tally(sc, seed, bar, ParquetStream(args.trace))
+        with ParquetStream(args.trace) as stream:
+            run = tally(sc, seed, bar, stream)
         bar.close()
         _emit_summary(runs.summary(run, sc, seed=seed), args.json)
         return 0

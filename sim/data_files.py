@@ -15,8 +15,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.fields import ScenarioError
-from sim.sections import MAX_SECONDS, MAX_TASKS, Arrivals
+from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, Arrivals
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
 def read_numbers(path: str) -> tuple[float, ...]:
     """Non-negative numbers from a text file: one per line, or the first column of a CSV."""
     try:
-        lines = Path(path).read_text().splitlines()
+        # past a byte-order mark (Excel's "CSV UTF-8"): read as a header, it dropped the first
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ScenarioError(f"data file {path!r} does not exist") from None
     except UnicodeDecodeError:
@@ -57,6 +60,7 @@ def check(scenario: Scenario) -> None:
     error names the field (``tasks.<name>.service.file`` for a task type's own)."""
     for field, arrivals in _arrivals(scenario):
         times = _numbers(f"{field}.file", arrivals.file)
+        _check_span(f"{field}.file", arrivals.file)
         if arrivals.replay == "resample" and scenario.run.duration and len(times) > 1:
             mean_gap = (max(times) - min(times)) / (len(times) - 1)
             expected = scenario.run.duration / mean_gap if mean_gap else 0.0  # 0: replayed as is
@@ -74,6 +78,32 @@ def check(scenario: Scenario) -> None:
                     f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
                     f"must be <= {MAX_SECONDS:g}"
                 )
+            if not longest:  # a mean of 0, which service.mean's range refuses
+                raise ScenarioError(
+                    f"{field} {kind.service.file!r}: every service time is 0: a task takes "
+                    "some time (as service.values' must be > 0)"
+                )
+
+
+@cache  # a scenario is checked at every replace: a sweep's points read one file
+def _check_span(field: str, path: str) -> None:
+    """Arrivals, replayed from the first, over a span within the range of every time (later, a
+    task's service falls below the float's resolution: 1e17 s after the first, a sojourn of
+    0.7 s read 0), and apart by no less than ``arrivals.rate``'s bound allows, or together (two
+    1e-320 s apart made the overload warning's rate infinite)."""
+    ordered = np.sort(np.asarray(read_numbers(path)))
+    span = ordered[-1] - ordered[0]
+    if span > MAX_SECONDS:
+        raise ScenarioError(
+            f"{field} {path!r}: its arrivals span {span:g} s: must be <= {MAX_SECONDS:g}"
+        )
+    gaps = np.diff(ordered)
+    closest = gaps[gaps > 0].min(initial=math.inf)
+    if closest < 1 / MAX_RATE:
+        raise ScenarioError(
+            f"{field} {path!r}: two arrivals {closest:g} s apart: arrivals at different "
+            f"times must be at least {1 / MAX_RATE:g} s apart (arrivals.rate <= {MAX_RATE:g})"
+        )
 
 
 def _arrivals(scenario: Scenario) -> Iterator[tuple[str, Arrivals]]:

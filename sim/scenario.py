@@ -166,7 +166,10 @@ class Scenario:
         }
         scenario = from_dict(_nest(plain), base=self)
         # tables hold what they set themselves; the rest follows the new scenario-level values
-        inherits = [kind for kind in TABLE_KINDS if plain and getattr(self, kind)]
+        # (tables given whole, ``pools = [...]``, are the new ones: not this scenario's again)
+        inherits = [
+            kind for kind in TABLE_KINDS if plain and getattr(self, kind) and kind not in plain
+        ]
         changed = {kind: self.tables_of(kind) for kind in inherits}
         for key, value in dotted.items():
             if key not in plain:

@@ -45,6 +45,16 @@ def seconds(default: Any, meaning: str, positive: bool = False) -> Any:
     return setting(default, meaning, unit="s", max=MAX_SECONDS, **lowest)
 
 
+# a task's least work: a service time of 5e-324 s (a float's least above 0) ended a run so soon
+# that its throughput, tasks ÷ makespan, overflowed to Infinity and its utilisation was NaN
+MIN_SERVICE = 1e-9
+
+
+def work(default: Any, meaning: str) -> Any:
+    """Seconds of a task's work: at least ``MIN_SERVICE``."""
+    return setting(default, meaning, unit="s", min=MIN_SERVICE, max=MAX_SECONDS)
+
+
 def period(default: float, meaning: str) -> Any:
     """How often a timer fires, in scenario seconds: at least ``MIN_PERIOD``."""
     return setting(default, meaning, unit="s", min=MIN_PERIOD, max=MAX_SECONDS)
@@ -128,7 +138,7 @@ class Service:
     """How long an attempt's work takes."""
 
     dist: str = setting("exponential", "service-time distribution", choices=SERVICE_DISTS)
-    mean: float = seconds(1.0, "mean service time (all but uniform, empirical)", positive=True)
+    mean: float = work(1.0, "mean service time (all but uniform, empirical)")
     cv: float = setting(
         1.0,
         "std/mean (lognormal, erlang: 1/√k, hyperexponential: >= 1, pareto, weibull)",
@@ -136,13 +146,11 @@ class Service:
         max=MAX_CV,
     )
     low: float = seconds(0.5, "lower bound (uniform)")
-    high: float = seconds(1.5, "upper bound (uniform)", positive=True)
+    high: float = work(1.5, "upper bound (uniform)")
     file: str = setting(
         "", "service times, one per line, relative to the scenario file (empirical: resampled)"
     )
-    values: tuple[float, ...] = seconds(
-        (), "inline service times to resample (empirical)", positive=True
-    )
+    values: tuple[float, ...] = work((), "inline service times to resample (empirical)")
 
 
 @dataclass(frozen=True)

@@ -175,9 +175,21 @@ class ParquetStream:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # written beside it and moved in place at the end: a run that fails (a runaway, a
+        # warm-up past its arrivals, Ctrl-C) leaves no half a trace that reads as a whole one
+        self._partial = self.path.with_name(self.path.name + ".partial")
         empty = Trace(*(np.zeros(0, kind) for kind in COLUMN_TYPES), workers=())
-        self._writer = pq.ParquetWriter(self.path, empty.to_arrow().schema)
+        self._writer = pq.ParquetWriter(self._partial, empty.to_arrow().schema)
         self._waiting: list[list[np.ndarray]] = []
+
+    def __enter__(self) -> ParquetStream:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
+        """A run that failed leaves nothing: not its rows so far, nor a file at ``path``."""
+        if failed is not None:
+            self._writer.close()
+            self._partial.unlink(missing_ok=True)
 
     def add(self, chunk: list[np.ndarray], recording: Recording) -> None:
         """Rows (task, attempt, state, t, worker) that ``recording`` packed, in trace order."""
@@ -189,6 +201,7 @@ class ParquetStream:
         """Write the last group, end the file, and save the capacity rows beside it."""
         self._flush(recording)
         self._writer.close()
+        self._partial.replace(self.path)
         write_capacity(tuple(recording.capacity), self.path)
 
     def _flush(self, recording: Recording) -> None:

@@ -14,6 +14,7 @@ from sim.analysis import analytic, frontier
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
 from sim.analysis.runs import capacity_varies, pools, simulated
+from sim.analysis.sweep import capped
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
@@ -141,9 +142,7 @@ def frontier_section(sc: Scenario, pool: Pool) -> None:
     count = sum(len(p) for p in plans.values())
     if not st.toggle(f"Sweep policy settings: cost against p95 ({count} runs)", key="frontier"):
         return
-    swept = (
-        sc if sc.run.duration else sc.replace(**{"run.tasks": min(sc.run.tasks, FRONTIER_TASKS)})
-    )
+    swept = capped(sc, FRONTIER_TASKS)
     try:
         with progress_bar("Sweeping policy settings: runs done") as bar:
             points = sweep_frontier(scenario.dumps(swept), bar)

@@ -14,7 +14,7 @@ from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import NO_TASKS, summarize
-from sim.analysis.sweep import Estimate, SweepPoint, sweep
+from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -123,6 +123,8 @@ def page() -> None:
     if base is None:
         return
     sc = tune(base, "explore")
+    if sc is None:
+        return
     if base.description:
         st.caption(base.description)
     text = scenario.dumps(sc)
@@ -286,9 +288,7 @@ def sweep_plan(
     if not counts[0] <= sizing.counts(sc)[pool] <= counts[-1]:
         anchored = sc.replace(**{sc.pool_field(p, "count"): own[p] for p in fixed if p != pool})
         counts = worker_range(anchored, pool)
-    if not sc.run.duration:
-        anchored = anchored.replace(**{"run.tasks": min(sc.run.tasks, SWEEP_TASKS)})
-    return anchored, counts
+    return capped(anchored, SWEEP_TASKS), counts
 
 
 NODES_FOLLOW = (
@@ -438,7 +438,18 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     idle = [p.name for p in sc.worker_pools if not served[p.name]]
     if idle:  # an empty chart, and a count in the total that no target asks for
         st.caption(f"No task type is routed to pool {', '.join(idle)}: it is left out here.")
-    for pool in (p for p in sc.worker_pools if served[p.name]):
+    # as NODES_FOLLOW: a count only starts the run (and a sweep past max_nodes stopped the
+    # sizing of every pool)
+    follow = [p.name for p in sc.worker_pools if served[p.name] and p.workers.node_autoscaled]
+    if follow:
+        st.caption(
+            f"A node autoscaler adds and removes the nodes of pool {', '.join(follow)} as the "
+            "queue moves: its count is only where the run starts, so it is left out here."
+        )
+    sized = [p for p in sc.worker_pools if served[p.name] and p.name not in follow]
+    if not sized:
+        return
+    for pool in sized:
         plans[pool.name] = sweep_plan(sc, base, pool.name)
         swept, values = plans[pool.name]
         try:
@@ -517,7 +528,8 @@ def sizing_verdict(
         each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())
         st.success(
             f"Smallest total worker count meeting every task type's {said} "
-            f"target: **{found.total}** ({each}; this scenario has {sum(now.values())})."
+            f"target: **{found.total}** ({each}; this scenario has "
+            f"{sum(now[p] for p in found.counts)})."  # in those pools: others are left out
         )
     if len(curves) == 1:
         how = ""

@@ -8,6 +8,7 @@ import streamlit as st
 from live import host_cpu
 from sim.analysis.analytic import arrival_rate
 from sim.analysis.compare import SATURATED
+from sim.analysis.sweep import capped
 from sim.scenario import Scenario, ScenarioError
 from sim.words import sentence
 from ui.scenario_input import IN_ADDRESS, widget_prefix
@@ -83,7 +84,11 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",
     )
-    run = base.replace(**{"run.tasks": int(tasks), **{k: int(n) for k, n in counts.items()}})
+    sized = {"run.tasks": int(tasks), **{k: int(n) for k, n in counts.items()}}
+    try:  # fewer tasks than the file's cut its warm-up by the same share, as Explore's sweep
+        run = capped(base, int(tasks)).replace(**sized)
+    except ScenarioError as err:  # a warm-up past the run's arrivals, of a run by duration
+        return base, scale, False, str(err)
     refused = refusal(run)
     if refused is not None:
         return run, scale, False, refused

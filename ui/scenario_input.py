@@ -147,16 +147,16 @@ KNOBS = {
 }
 
 
-def idle_rate(sc: Scenario) -> str | None:
-    """Why the arrival rate sets nothing in ``sc`` (None when it does): every task in one burst
-    at t = 0, or arrival times replayed from a file. (The tasks are chosen first, so more tasks
-    than one burst brings the rate back: it spaces the bursts.)"""
+def idle_rate(sc: Scenario, tasks: int) -> str | None:
+    """Why the arrival rate sets nothing in ``sc`` run by ``tasks`` (None when it does): every
+    task in one burst at t = 0, or arrival times replayed from a file. (The tasks are chosen
+    first, so more tasks than one burst brings the rate back: it spaces the bursts.)"""
     a = sc.arrivals
     if a.process == "trace":
         return f"Arrivals: replayed from `{a.file}`, so there is no arrival rate to set."
-    if a.process == "burst" and not sc.run.duration and a.burst_size >= sc.run.tasks:
+    if a.process == "burst" and not sc.run.duration and a.burst_size >= tasks:
         return (
-            f"Arrivals: all {sc.run.tasks:,} tasks at t = 0 in one burst, so there is no "
+            f"Arrivals: all {tasks:,} tasks at t = 0 in one burst, so there is no "
             f"arrival rate to set (more tasks than the burst's {a.burst_size:,} make more "
             "bursts, spaced by the rate)."
         )
@@ -238,10 +238,11 @@ def widget_prefix(base: Scenario, page: str) -> str:
     return f"{page}-{base.name}-{hashlib.sha256(repr(base).encode()).hexdigest()[:12]}"
 
 
-def tune(base: Scenario, key: str = "explore") -> Scenario:
-    """Sliders for the knobs that drive this scenario; returns the scenario with them applied.
-    A knob that would move nothing (see ``drives``) is left out and its heading says where the
-    scenario sets that instead.
+def tune(base: Scenario, key: str = "explore") -> Scenario | None:
+    """Sliders for the knobs that drive this scenario; returns the scenario with them applied,
+    or None (with an error shown) when together they break one of its rules. A knob that would
+    move nothing (see ``drives``) is left out and its heading says where the scenario sets that
+    instead.
 
     The widget keys carry the scenario (``widget_prefix``), so choosing another scenario, or
     editing a pasted one, starts its sliders from that scenario's own values.
@@ -254,7 +255,8 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
         if heading == "Workers":
             shown = [*pool_knobs(base), *shown]
         for knob in shown:
-            idle = idle_rate(base.replace(**changes)) if knob.key == "arrivals.rate" else None
+            tasks = changes.get("run.tasks", base.run.tasks)  # the Tasks slider comes first
+            idle = idle_rate(base, tasks) if knob.key == "arrivals.rate" else None
             if idle:
                 st.sidebar.caption(idle)
             else:
@@ -264,4 +266,8 @@ def tune(base: Scenario, key: str = "explore") -> Scenario:
                 changes[knob.key] = changes[MAX]
         if said := set_in_tables(base, heading):
             st.sidebar.caption(said)
-    return base.replace(**changes)
+    try:
+        return base.replace(**changes)
+    except ScenarioError as err:  # a rule of several fields: a warm-up past fewer tasks' arrivals
+        st.error(f"These settings cannot run together: {err}")
+        return None

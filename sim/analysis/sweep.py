@@ -70,6 +70,17 @@ def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math
     return Estimate(mean, max(mean - float(half), low), min(mean + float(half), high))
 
 
+def capped(scenario: Scenario, tasks: int) -> Scenario:
+    """``scenario`` run by at most ``tasks`` tasks, for a sweep of many runs (a run by
+    ``run.duration`` whole): its warm-up cut by the same share, so it stays that share of the
+    shorter run (whole, it outlasted it: a warm-up of 1,000 s before 10,000 tasks at 10 a second
+    is past the arrivals of 5,000)."""
+    if scenario.run.duration or scenario.run.tasks <= tasks:
+        return scenario
+    share = tasks / scenario.run.tasks
+    return scenario.replace(**{"run.tasks": tasks, "run.warmup": scenario.run.warmup * share})
+
+
 def run_point(scenario: Scenario, changes: dict[str, Any], rep: int) -> Summary:
     """One replication with ``changes`` (dotted fields) made (top-level, so processes can run
     it)."""

@@ -3,6 +3,7 @@ varies over time, or a trace file replayed as is or with its gaps resampled per 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -26,6 +27,8 @@ def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     elif a.process == "constant":
         times = np.arange(n) / a.rate
     elif a.process == "burst":  # burst_size tasks at once, bursts spaced so the mean rate is `rate`
+        if run.duration:  # every burst that starts before it, whole: not a rate's worth of tasks
+            n = bursts_before(a, run.duration) * a.burst_size
         times = (np.arange(n) // a.burst_size) * (a.burst_size / a.rate)
     elif a.process in varying_rate.VARYING:  # unit-rate Poisson epochs through Λ⁻¹
         horizon = varying_rate.cumulative(a, run.duration) if run.duration else 0.0
@@ -35,6 +38,19 @@ def arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
         gaps = of_gaps(a)
         times = _renewal(lambda m: sample(gaps, rng, m), n, run.duration)
     return times[times < run.duration] if run.duration else times[: run.tasks]
+
+
+def bursts_before(a: Arrivals, duration: float) -> int:
+    """The bursts that start before ``duration``: every k >= 0 with k × burst_size / rate below
+    it, by the same float products ``arrival_times`` compares (a quotient alone may round
+    across the boundary)."""
+    spacing = a.burst_size / a.rate
+    k = math.ceil(duration / spacing)
+    while k > 1 and (k - 1) * spacing >= duration:
+        k -= 1
+    while k * spacing < duration:
+        k += 1
+    return k
 
 
 def _renewal(gaps: Callable[[int], np.ndarray], n: int, duration: float) -> np.ndarray:

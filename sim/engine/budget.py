@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sim.engine.arrivals import bursts_before
 from sim.scenario import Scenario, ScenarioError
 
 TRACE_BYTES_PER_TASK = 200  # the trace kept, written at the end: 128 measured at 1M tasks
@@ -25,8 +26,13 @@ class RunTooLarge(ScenarioError):
 
 
 def expected_tasks(s: Scenario) -> float:
-    """Tasks the run submits: ``run.tasks``, or ``run.duration`` × ``arrivals.rate``."""
-    return s.run.duration * s.arrivals.rate if s.run.duration > 0 else s.run.tasks
+    """Tasks the run submits: ``run.tasks``, or ``run.duration`` × ``arrivals.rate`` (whole
+    bursts: every one that starts before it)."""
+    if not s.run.duration:
+        return s.run.tasks
+    if s.arrivals.process == "burst":
+        return bursts_before(s.arrivals, s.run.duration) * s.arrivals.burst_size
+    return s.run.duration * s.arrivals.rate
 
 
 def expected_attempts(s: Scenario) -> float:

@@ -29,11 +29,22 @@ from sim.engine.ticks import Ticks
 from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
-from sim.scenario import Pool, Scenario
+from sim.scenario import Pool, Scenario, ScenarioError
 from sim.tally import Tally, TallyRecorder
 from sim.trace import ParquetStream, Recorder, Trace
 
 ROWS_PER_TASK = 4  # PENDING, RECEIVED, STARTED, SUCCESS: a trace's room, taken up front
+
+
+def check_warmup(warmup: float, arrivals: np.ndarray, seed: int) -> None:
+    """A warm-up must leave a task to measure: past the last arrival every latency would read 0,
+    a perfect queue. A file is checked against its arrivals' expected span when read; the drawn
+    ones (a burst's times, a trace file's, a random last arrival) may end sooner."""
+    if warmup and len(arrivals) and arrivals[-1] < warmup:
+        raise ScenarioError(
+            f"run.warmup = {warmup:g} must be <= {arrivals[-1]:g} s, the last arrival at seed "
+            f"{seed}: no task after it would be measured"
+        )
 
 
 class Model:
@@ -58,6 +69,7 @@ class Model:
             times = np.array(arrivals, np.float64)  # a copy: a summary-only recorder writes in it
         else:
             raise ValueError(f"{len(arrivals)} arrival times for {self.draws.n_tasks} tasks")
+        check_warmup(scenario.run.warmup, times, self.draws.seed)
         self.env = simpy.Environment()
         nodes = scenario.nodes
         names, types = tuple(name for name, _ in nodes), self.draws.trace_types()

@@ -611,3 +611,23 @@ def test_a_run_that_submits_no_tasks_says_so():
     assert "the run submits no task" in r.stderr
     r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.tasks=5", "--json")
     assert "submits no task" not in r.stderr
+
+
+@pytest.mark.parametrize("trace", ["t.parquet", "t.csv"])
+def test_a_run_that_stops_with_an_error_leaves_no_trace_file(tmp_path, trace):
+    """Streamed to Parquet, a runaway's rows so far stayed at the path, and `check` read them
+    as a run: 'ok: 0 violations, 96 lost'."""
+    r = queuelab(
+        "simulate",
+        "scenarios/mmc.toml",
+        "--set",
+        "run.tasks=100",
+        "--set",
+        "ack.late=true",
+        "--set",
+        "ack.visibility_timeout=1e-9",
+        "--trace",
+        str(tmp_path / trace),
+    )
+    assert r.returncode == 2 and "redeliveries" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []

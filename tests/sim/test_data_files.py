@@ -66,3 +66,44 @@ def test_a_resampled_trace_too_long_to_hold_names_run_duration(tmp_path):
     with pytest.raises(ScenarioError, match=r"run.duration = 1e\+09 resamples about 7.14e\+08"):
         scenario.loads(text)
     assert scenario.loads(text.replace("1e9", "1e6")).run.duration == 1e6
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("0\n1e17\n", "its arrivals span 1e+17 s: must be <= 1e+09"),  # sojourns read 0
+        ("0\n1e-320\n5\n", "two arrivals 9.99989e-321 s apart"),  # an infinite rate
+    ],
+)
+def test_arrival_times_past_the_range_of_a_time_fail_the_load(tmp_path, content, why):
+    (tmp_path / "arrivals.txt").write_text(content)
+    text = '[arrivals]\nprocess = "trace"\nfile = "arrivals.txt"\n'
+    (tmp_path / "s.toml").write_text(text)
+    with pytest.raises(ScenarioError, match=r"^arrivals\.file '.*arrivals\.txt': ") as err:
+        scenario.load(tmp_path / "s.toml")
+    assert why in str(err.value)
+
+
+def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
+    (tmp_path / "arrivals.txt").write_text("1764500000.5\n1764500001.25\n1764500001.25\n")
+    text = '[arrivals]\nprocess = "trace"\nfile = "arrivals.txt"\n'
+    (tmp_path / "s.toml").write_text(text)
+    assert scenario.load(tmp_path / "s.toml").arrivals.file.endswith("arrivals.txt")
+
+
+def test_a_service_file_of_zeros_alone_fails_the_load(tmp_path):
+    """Its mean of 0 is outside service.mean's range: Explore's Erlang C raised ValueError."""
+    (tmp_path / "times.csv").write_text("0\n0.0\n")
+    (tmp_path / "s.toml").write_text(empirical("times.csv"))
+    with pytest.raises(ScenarioError, match=r"^service\.file .*: every service time is 0"):
+        scenario.load(tmp_path / "s.toml")
+    (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
+    (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
+    assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
+
+
+def test_a_byte_order_mark_is_read_past_not_taken_for_a_header(tmp_path):
+    """Excel saves "CSV UTF-8" with one: '\\ufeff0.5' was no number, so read as a header line,
+    and the first time was silently dropped."""
+    (tmp_path / "times.csv").write_bytes("\ufeff0.5\r\n1\r\n2\r\n".encode())
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)

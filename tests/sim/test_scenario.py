@@ -152,6 +152,27 @@ def test_the_largest_times_and_spread_still_give_finite_figures():
     assert len(figures) > 10 and all(math.isfinite(v) for v in figures)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["service.dist=constant", "service.mean=1e-9"],
+        ["service.dist=uniform", "service.low=0", "service.high=1e-9"],
+        ["service.dist=empirical", "service.values=[1e-9]"],
+    ],
+)
+def test_the_least_service_times_still_give_finite_figures(fields):
+    """Below them, 5e-324 s (the least float above 0) ran: a run of one task ended at 5e-324 s,
+    so its throughput, 1 ÷ makespan, was Infinity and its utilisation NaN (--json printed both,
+    which no JSON reader takes)."""
+    run = ["run.tasks=1", "overhead.model=none", "arrivals.process=constant"]
+    sc = scenario.load(None, [*run, *fields])
+    summary = summarize(simulate(sc), sc.workers.slots).to_dict()
+    assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float))
+    least = [f.replace("1e-9", "5e-324") for f in fields]
+    with pytest.raises(ScenarioError, match=r"must be (a list of numbers|a number) >= 1e-09"):
+        scenario.load(None, [*run, *least])
+
+
 def test_a_binary_scenario_file_is_named_not_decoded(tmp_path):
     (tmp_path / "s.toml").write_bytes(b"\xff\xfe\x00[workers]")
     with pytest.raises(ScenarioError, match="not a text file"):
@@ -295,6 +316,17 @@ def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own(
     again = sc.replace(**{"retry.max_retries": 2})
     assert [t.retry.max_retries for t in again.task_types] == [2, 0]
     assert again.get("pools.fast.count") == 3
+
+
+def test_tables_given_whole_replace_the_scenario_s_own():
+    """``--set 'pools=[...]'`` (a lesson's fix may set one too) on a scenario that has pools
+    was undone by the old tables, re-applied for the scenario-level values: silently ignored."""
+    sc = scenario.loads(TYPES)
+    merged = sc.replace(pools=[{"name": "all", "queues": ["fast", "slow"], "count": 2}])
+    assert [(p.name, p.workers.count) for p in merged.pools] == [("all", 2)]
+    one = sc.replace(tasks=[{"name": "x", "queue": "fast"}], **{"service.mean": 3.0})
+    assert [(t.name, t.service.mean) for t in one.tasks] == [("x", 3.0)]
+    assert sc.replace(pools=[]).worker_pools[0].name == "workers"  # back to [workers]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from ui.explore import SWEEP_TASKS, sweep_plan, worker_range
 
 MMC = scenario.load("scenarios/mmc.toml")  # 4 workers: the sweep spans 4..8
 POOLS = scenario.load("scenarios/thumbnails_and_reports.toml")
+POOLS_TEXT = Path("scenarios/thumbnails_and_reports.toml").read_text()
 
 
 def test_a_worker_slider_move_within_the_range_reuses_the_sweep():
@@ -300,3 +301,29 @@ def test_a_pool_no_task_is_routed_to_is_left_out_of_the_sizing():
     assert any("routed to pool idle" in c.value for c in at.caption)
     (said,) = [s.value for s in at.success if s.value.startswith("Smallest total")]
     assert "idle" not in said.split(";")[0]
+
+
+def test_a_pool_under_a_node_autoscaler_is_left_out_of_the_sizing_of_several():
+    """Its count only starts the run: swept past max_nodes it stopped every pool's sizing with
+    'The sweep of pool slow stopped: pools.slow.count = 4 must lie within ...'."""
+    text = POOLS_TEXT.replace(
+        'name = "slow"\n', 'name = "slow"\nnode_autoscaler = "queue_length"\nmax_nodes = 3\n', 1
+    )
+    at = AppTest.from_file("../../app.py", default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("nodes of pool slow" in c.value for c in at.caption)
+    (said,) = [s.value for s in at.success if s.value.startswith("Smallest total")]
+    assert "slow" not in said and said.endswith("this scenario has 4).")  # fast's 4 alone
+
+
+def test_a_warmup_past_the_capped_sweep_s_arrivals_is_cut_with_it():
+    """The sweep runs at most SWEEP_TASKS tasks: a warm-up of 550 s kept whole before 6,000
+    tasks at 10 a second was past its 500 s of arrivals, and the page raised ScenarioError."""
+    text = "[run]\ntasks = 6000\nwarmup = 550.0\n[arrivals]\nrate = 10.0\n[workers]\ncount = 4\n"
+    at = AppTest.from_file("../../app.py", default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text + "[service]\nmean = 0.3\n").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value.startswith("Smallest") for s in at.success)

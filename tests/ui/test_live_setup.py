@@ -130,3 +130,30 @@ def test_each_scenario_starts_at_its_own_tasks_and_workers():
     at.sidebar.selectbox(key="live-name").set_value("autoscale_burst").run()
     (workers,) = [n for n in at.number_input if n.label == "Workers"]
     assert workers.value == min(burst.workers.count, 4) != 3
+
+
+def _run_of(text):
+    import streamlit as st
+
+    from sim import scenario
+    from ui.live_setup import run_to_start
+
+    run, _, _, refused = run_to_start(scenario.loads(text))
+    st.write(f"{run.run.tasks} tasks, warm-up {run.run.warmup:g} s; refused: {refused}")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[run]\ntasks = 2000\nwarmup = 150.0\n", "300 tasks, warm-up 22.5 s; refused: None"),
+        ("[run]\nduration = 1000.0\nwarmup = 500.0\n", "refused: run.warmup = 500 must be <"),
+    ],
+)
+def test_a_warmup_past_the_live_run_s_arrivals_is_cut_with_it_or_refused(text, said):
+    """300 tasks (the least of the file's and 300) of a run with a warm-up of 150 s at 7.2 a
+    second ended their arrivals at 42 s, before it: pasted, the page raised ScenarioError."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_run_of, args=(text + "[arrivals]\nrate = 7.2\n",)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert said in at.markdown[-1].value

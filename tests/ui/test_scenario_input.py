@@ -58,6 +58,24 @@ def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bur
     assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
 
 
+@pytest.mark.parametrize(("widget", "value"), [("rate", 100.0), ("tasks", 1000)])
+def test_sliders_that_together_break_a_rule_of_the_file_say_so(widget, value):
+    """A warm-up of 150 s before 2,000 tasks at 7.2 a second: a faster rate or fewer tasks end
+    the arrivals before it, and the page raised an uncaught ScenarioError."""
+    text = "[run]\ntasks = 2000\nwarmup = 150.0\n[arrivals]\nrate = 7.2\n"
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    (slider,) = [
+        w for w in [*at.sidebar.slider, *at.sidebar.select_slider] if w.key.endswith(widget)
+    ]
+    slider.set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [e.value for e in at.error]
+    assert said.startswith("These settings cannot run together: run.warmup = 150 must be <")
+    assert not at.metric
+
+
 def test_the_controls_come_back_from_the_address_after_a_reload():
     """Streamlit writes each bound control to the address; a reload reads it from there."""
     at = AppTest.from_file(APP, default_timeout=120)

@@ -69,3 +69,14 @@ def test_any_field_sweeps_on_common_random_numbers():
     by_workers = sweep.sweep(base, [2, 4], reps=2, processes=1)
     again = sweep.sweep_field(base, "workers.count", [2, 4], reps=2, processes=1)
     assert by_workers[0].wait_mean.mean == sum(s.wait_mean for s in again[0]) / 2
+
+
+def test_a_capped_run_keeps_its_warmup_as_the_same_share_of_it():
+    """Explore sweeps at most 5,000 tasks: a warm-up of 550 s kept whole before 6,000 tasks at
+    10 a second was past the capped arrivals' 500 s, and the page raised ScenarioError."""
+    sc = make(**{"run.tasks": 6000, "arrivals.rate": 10.0, "run.warmup": 550.0})
+    capped = sweep.capped(sc, 5000)
+    assert (capped.run.tasks, capped.run.warmup) == (5000, pytest.approx(550.0 * 5000 / 6000))
+    assert sweep.capped(sc, 6000) == sc
+    by_duration = make(**{"run.duration": 600.0, "arrivals.rate": 10.0, "run.warmup": 550.0})
+    assert sweep.capped(by_duration, 5000) == by_duration  # a run by duration is swept whole

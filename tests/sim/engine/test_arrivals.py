@@ -50,6 +50,14 @@ def test_renewal_over_a_duration_holds_every_arrival_before_it():
     assert t[-1] < 5000.0 and abs(len(t) / 10_000 - 1) < 0.05
 
 
+@pytest.mark.parametrize(("duration", "bursts"), [(1.0, 1), (50.0, 1), (50.0001, 2), (60.0, 2)])
+def test_bursts_over_a_duration_come_whole_every_one_that_starts_before_it(duration, bursts):
+    fields = {"arrivals.process": "burst", "arrivals.rate": 100.0, "arrivals.burst_size": 5000}
+    t = times(**fields, **{"run.duration": duration})  # bursts at 0, 50, 100, … s
+    assert len(t) == bursts * 5000  # a rate's worth (1.2 × 100 × 1 + 50) cut the first to 170
+    assert np.array_equal(np.unique(t), np.arange(bursts) * 50.0)
+
+
 @pytest.fixture
 def trace_file(tmp_path):
     path = tmp_path / "arrivals.csv"

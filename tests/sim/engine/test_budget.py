@@ -24,6 +24,18 @@ def test_a_duration_counts_its_expected_arrivals():
     assert budget.expected_tasks(sc) == 500
 
 
+def test_a_duration_of_bursts_counts_every_burst_whole():
+    sc = make(
+        **{
+            "run.duration": 60.0,
+            "arrivals.process": "burst",
+            "arrivals.rate": 100.0,
+            "arrivals.burst_size": 5000,
+        }
+    )
+    assert budget.expected_tasks(sc) == 10_000  # bursts at 0 and 50 s, not 60 × 100
+
+
 def test_a_run_that_does_not_fit_is_refused_with_the_count_that_would():
     sc = make(**{"run.tasks": 10_000})
     base, per_task = budget.BASE_BYTES, budget.TRACE_BYTES_PER_TASK

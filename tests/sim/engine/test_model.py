@@ -322,6 +322,24 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
     assert still_queued and all(first_start[o] > rerun for o in still_queued)
 
 
+@pytest.mark.parametrize("summary_only", [False, True])
+def test_a_warmup_after_the_last_arrival_is_refused_naming_it(summary_only):
+    """One burst of 50 at t = 0: the file's check takes tasks / rate = 5 s as the arrivals' span,
+    so a warm-up of 2 s passed it and every latency read 0, a perfect queue."""
+    sc = make(
+        **{
+            "run.tasks": 50,
+            "arrivals.process": "burst",
+            "arrivals.burst_size": 50,
+            "arrivals.rate": 10.0,
+            "run.warmup": 2.0,
+        }
+    )
+    with pytest.raises(scenario.ScenarioError, match=r"run\.warmup = 2 must be <= 0 s"):
+        Model(sc, summary_only=summary_only)
+    Model(sc.replace(**{"run.warmup": 0.0}), summary_only=summary_only)
+
+
 def test_runaway_redelivery_stops_with_a_clear_error():
     """One worker reserving everything, a 10 s visibility timeout and one-minute countdowns:
     every held retry is handed out again every 10 s, every copy runs and retries in turn."""
