@@ -157,13 +157,8 @@ def _say_cost(sc: scenario.Scenario, trace: bool) -> None:
     """Refuse a run that cannot fit in memory; say what a large one will hold before it starts
     (``trace``: it keeps its trace to write at the end)."""
     budget.check_fits(sc, trace=trace)
-    need = budget.estimated_bytes(sc, trace)
-    if need > budget.WARN_BYTES:
-        print(
-            f"queuelab: this run will hold about {budget.gib(need)} in memory "
-            f"({budget.expected_tasks(sc):,.0f} tasks)",
-            file=sys.stderr,
-        )
+    if said := budget.large(sc, trace):
+        print(f"queuelab: {said}", file=sys.stderr)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, wa
 from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import NO_TASKS, summarize
 from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
+from sim.engine import budget
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -128,6 +129,8 @@ def page() -> None:
     if base.description:
         st.caption(base.description)
     text = scenario.dumps(sc)
+    if said := budget.large(sc):  # a pasted run of 1e8 tasks took 20 GB without a word
+        st.warning(f"{said[0].upper()}{said[1:]}: lower `run.tasks` for a quicker answer.")
     try:
         shown = viewed(text)
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change

@@ -74,6 +74,14 @@ def check_fits(s: Scenario, available: int | None = None, trace: bool = True) ->
     )
 
 
+def large(s: Scenario, trace: bool = True) -> str | None:
+    """What a run above ``WARN_BYTES`` will hold, said before it starts (None below it)."""
+    need = estimated_bytes(s, trace)
+    if need <= WARN_BYTES:
+        return None
+    return f"this run will hold about {gib(need)} in memory ({expected_tasks(s):,.0f} tasks)"
+
+
 def gib(n: float) -> str:
     """A byte count for people."""
     return f"{n / (1 << 30):,.1f} GiB"

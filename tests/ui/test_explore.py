@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from sim import scenario
 from sim.words import seconds
-from tests.ui.helpers import table
+from tests.ui.helpers import APP, table
 from ui.explore import SWEEP_TASKS, sweep_plan, worker_range
 
 MMC = scenario.load("scenarios/mmc.toml")  # 4 workers: the sweep spans 4..8
@@ -327,3 +327,17 @@ def test_a_warmup_past_the_capped_sweep_s_arrivals_is_cut_with_it():
     at.sidebar.text_area(key="explore-toml").input(text + "[service]\nmean = 0.3\n").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(s.value.startswith("Smallest") for s in at.success)
+
+
+def test_a_run_that_holds_much_memory_says_so_before_it_runs(monkeypatch):
+    """A pasted run of 1e8 tasks held 20 GB without a word, where the CLI says what it will
+    hold; here the threshold is lowered so that the first scenario's run crosses it."""
+    from sim.engine import budget
+
+    monkeypatch.setattr(budget, "WARN_BYTES", 1)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    (said,) = [w.value for w in at.warning if "in memory" in w.value]
+    assert said.startswith("This run will hold about ") and " GiB in memory (" in said
+    monkeypatch.setattr(budget, "WARN_BYTES", 1 << 30)
+    assert not [w for w in at.run().warning if "in memory" in w.value]
