@@ -35,6 +35,7 @@ from sim import scenario as scenario_module
 from sim.analysis.runs import NO_TASKS
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
+from sim.engine.model import check_warmup
 from sim.rules import retry
 from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
@@ -62,9 +63,9 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     return wait
 
 
-def check_live(sc: Scenario) -> None:
+def check_live(sc: Scenario, seed: int | None = None) -> None:
     """Refuse what only the simulator models, in any pool, saying which field to change, and
-    a run that would submit no task (it would boot workers to print zeros)."""
+    a run that would submit no task or measure none (it would boot workers to print zeros)."""
     for pool in sc.worker_pools:
         w, field = pool.workers, partial(sc.pool_field, pool.name)
         if w.deploy_every:
@@ -84,8 +85,11 @@ def check_live(sc: Scenario) -> None:
                 f"{field('cores')} = {w.cores}: live tasks sleep rather than compute, so CPU "
                 f"contention is simulated only. Set {field('cores')} = 0 to run it live."
             )
-    if not Draws(sc).n_tasks:
+    seed = sc.seed if seed is None else seed
+    draws = Draws(sc, seed)
+    if not draws.n_tasks:
         raise ScenarioError(NO_TASKS)
+    check_warmup(sc.run.warmup, draws.arrivals, seed)
 
 
 def run_live(
@@ -110,8 +114,8 @@ def run_live(
     ``joinable``: announced for `queuelab worker` to join (not a probe, whose nodes are part of
     what it measures).
     """
-    check_live(sc)
     seed = sc.seed if seed is None else seed
+    check_live(sc, seed)
     draws = Draws(sc, seed)
     stop = stop or threading.Event()
     with redis_for_run(redis_url) as url, workdir("run") as tmp:

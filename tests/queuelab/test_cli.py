@@ -176,6 +176,16 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         # workers booted to print zeros
         (["live", "scenarios/mmc.toml", "--set", "run.duration=1e-9"], "submits no task"),
         (["compare", "scenarios/mmc.toml", "--set", "run.duration=1e-9"], "submits no task"),
+        # or measure none (newsletter's one burst comes at 0): live printed zeros, a perfect
+        # queue, and compare ran its live side whole, then its simulation refused it
+        (
+            ["live", "scenarios/newsletter.toml", "--set", "run.warmup=10"],
+            "run.warmup = 10 must be <= 0 s, the last arrival",
+        ),
+        (
+            ["compare", "scenarios/newsletter.toml", "--set", "run.warmup=10"],
+            "run.warmup = 10 must be <= 0 s, the last arrival",
+        ),
         (["compare", "scenarios/mmc.toml", "--costs", "nope"], "invalid choice: 'nope'"),
         (["simulate", "scenarios/mmc.toml", "--seed", "-5"], "seed = -5 is out of range"),
         (
