@@ -207,12 +207,19 @@ def busy_by_worker(
     return middle, series
 
 
-def flow(trace: Trace, bins: int = BUSY_BINS) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+FLOW_PER_SPAN = 25  # sends a span of the flow chart holds on average: Poisson noise ~20 %
+
+
+def flow(trace: Trace, bins: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Tasks sent, succeeded and failed per second in each of ``bins`` equal spans from the
-    start until now: Flower graphs the last two; beside what was sent, a span where the
+    start until now (by default enough for ``FLOW_PER_SPAN`` sends a span, 5 to
+    ``BUSY_BINS``): Flower graphs the last two; beside what was sent, a span where the
     workers fell behind shows as ended below sent."""
     end = now(trace)
     sent = first_time(trace, PENDING)
+    if bins is None:
+        counted = int(np.count_nonzero(~np.isnan(sent)))
+        bins = min(BUSY_BINS, max(5, counted // FLOW_PER_SPAN))
     ended = {
         name: trace.t[trace.state == state]
         for name, state in (("succeeded", SUCCESS), ("failed", FAILURE))

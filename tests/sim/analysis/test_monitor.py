@@ -103,6 +103,7 @@ def test_the_flow_counts_tasks_sent_and_ended_per_second_of_each_span_up_to_now(
     middle, rates = monitor.flow(run(), bins=3)
     assert middle.tolist() == [1.25, 3.75, 6.25]
     assert list(rates) == ["sent", "succeeded", "failed"]
+    assert len(monitor.flow(run())[0]) == 5  # by default, spans of 25 sends: 5 at the least
     assert np.round(np.array(list(rates.values())), 9).tolist() == [
         [1.2, 0.0, 0.4],
         [0.0, 0.4, 0.4],
@@ -121,6 +122,7 @@ def test_the_flow_of_an_overloaded_pool_ends_below_what_is_sent():
         ["run.tasks=2000", "workers.count=2", "failures.probability=0.25", "retry.max_retries=0"],
     )
     middle, rates = monitor.flow(simulate(sc))
+    assert len(middle) == monitor.BUSY_BINS  # 80 spans of 25 sends, at most as many as busy
     sending = rates["sent"] > 0
     ended = rates["succeeded"] + rates["failed"]
     assert ended[sending].mean() < 0.7 * rates["sent"][sending].mean()
