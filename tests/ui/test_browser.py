@@ -174,6 +174,10 @@ def test_every_page_in_the_browser(streamlit_app, tmp_path):
         expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)
         expect(page.get_by_text("KS distance", exact=False)).to_be_visible()
         settled(page)
+        # its verdict on top: one take of the README's was scrolled to the page's foot
+        page.get_by_role("heading", name="Compare: simulated against real").evaluate(
+            "e => e.scrollIntoView()"
+        )
         page.screenshot(path=str(shots / "compare.png"), full_page=True)
         page.get_by_text("Learn", exact=True).click()
         expect(page).to_have_url(re.compile(r"page=Learn\b"), timeout=30_000)  # a reload stays
