@@ -202,15 +202,14 @@ def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:
     approx = analytic.allen_cunneen(
         sc.arrivals.rate, service_mean(sc.service), sc.workers.slots, arrival_cv, cv
     )
-    costs = ", Celery's per-task costs" if sc.overhead.model == "celery" else ""
     if arrival_cv == cv == 1:
         return (
             f"Erlang C (exact for this M/M/c queue) puts the mean wait at {seconds(approx)} "
-            f"(simulated: {seconds(simulated)}); it has no prefetch, retries, crashes{costs}."
+            f"(simulated: {seconds(simulated)}); it has no {not_in_formulas(sc)}."
         )
     return (
         f"Allen–Cunneen's G/G/c approximation puts the mean wait at {seconds(approx)} "
-        f"(simulated: {seconds(simulated)}); it ignores prefetch, retries, crashes{costs}, "
+        f"(simulated: {seconds(simulated)}); it ignores {not_in_formulas(sc)}, "
         "and is rough at low load."
     )
 
@@ -230,12 +229,17 @@ def formula_pool_waits(sc: Scenario, s: Summary) -> str | None:
             said.append(
                 f"{pool.name} {seconds(formula[pool.name])} (simulated: {seconds(simulated)})"
             )
-    costs = ", Celery's per-task costs" if sc.overhead.model == "celery" else ""
     return (
         "The textbook's mean wait per pool, for Poisson arrivals and the mix of services each "
         f"pool runs (Allen–Cunneen; Erlang C where the mix is exponential): {'; '.join(said)}. "
-        f"It has no prefetch, retries, crashes{costs}."
+        f"It has no {not_in_formulas(sc)}."
     )
+
+
+def not_in_formulas(sc: Scenario) -> str:
+    """What the queueing formulas leave out of ``sc``, said beside their figures."""
+    costs = ", Celery's per-task costs" if sc.overhead.model == "celery" else ""
+    return f"prefetch, retries, crashes{costs}"
 
 
 def figures(trace: Trace, per_type: bool = False) -> tuple[go.Figure, go.Figure]:
