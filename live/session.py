@@ -38,7 +38,7 @@ class LiveSession:
     thread: threading.Thread | None = None
     compare_anyway: bool = False  # a stopped run goes to Compare only when asked
     pool: WorkerPool | None = None  # the current run's worker nodes, once they are up
-    started: float | None = None  # time.monotonic() at start, for the boot's progress
+    started: float | None = None  # time.monotonic() at the current run's start: its boot's progress
     probe: bool = False  # measure this host's Celery costs (live.probe) before the first run
     costs: HostCosts | None = None  # what the probe measured, once it has
     probed: bool = False  # the probe has ended (costs None then: it measured too little)
@@ -61,10 +61,10 @@ class LiveSession:
                 with contextlib.suppress(CalibrationError):  # then the scenario's own costs
                     self.costs = host_costs(self.scenarios[0], self.time_scale, stop=self.stop)
                 self.probed = True
-                self.started = time.monotonic()  # the run's own boot starts now
             for sc in self.scenarios:
                 if self.stop.is_set():  # a stopped run's next scenarios are not started
                     return
+                self.started = time.monotonic()  # this run's own boot starts now
                 host, lost = BusyShare(), None
                 try:
                     trace = run_live(

@@ -106,6 +106,8 @@ def steps(
 
 
 SOJOURN, ERLANG, UTILISATION = "#1f77b4", "#7f7f7f", "#ff7f0e"  # one colour per quantity
+# the Live page's flow: what was sent grey, as the line the others should follow
+FLOW = {"sent": "#7f7f7f", "succeeded": "#2ca02c", "failed": "#d62728"}
 
 
 def vline(x: float, text: str, colour: str = "black") -> tuple[dict, dict]:
@@ -303,12 +305,20 @@ def bars(values: dict[str, float], title: str, y_title: str) -> go.Figure:
 
 
 def lines(
-    x: Sequence[float], series: dict[str, Sequence[float]], title: str, x_title: str, y_title: str
+    x: Sequence[float],
+    series: dict[str, Sequence[float]],
+    title: str,
+    x_title: str,
+    y_title: str,
+    colours: dict[str, str] | None = None,
 ) -> go.Figure:
-    """One line with markers per named series over a shared x (e.g. throughput vs concurrency)."""
+    """One line with markers per named series over a shared x (e.g. throughput vs concurrency);
+    ``colours`` by series name (else the template's)."""
     fig = go.Figure()
     for name, y in series.items():
-        fig.add_scatter(x=x, y=y, mode="lines+markers", name=name)
+        fig.add_scatter(
+            x=x, y=y, mode="lines+markers", name=name, line=dict(color=(colours or {}).get(name))
+        )
     fig.update_layout(
         title=title, xaxis_title=x_title, yaxis_title=y_title, margin=dict(t=50, b=40)
     )

@@ -278,9 +278,9 @@ def show_live_lesson(each, session) -> None:
             + ("as deployed" if side == 1 else "with the fix")
         )
         st.info(f"{doing}…")
-        latest = session.latest
-        if session.probed and latest is not None and all(latest is not r for r in session.results):
-            under_way(session, latest)  # this side's tasks ended, once it has begun
+        if session.probed:  # this side's boot, then its tasks ended
+            latest = session.latest
+            under_way(session, None if any(latest is r for r in session.results) else latest)
         st.button(
             "Stop",
             key=f"learn-live-{each.name}-stop",

@@ -269,7 +269,12 @@ def draw(session: LiveSession) -> None:
             st.plotly_chart(fig, key=key)
     middle, rates = monitor.flow(trace)
     figures["live-chart-flow"] = charts.lines(
-        middle, rates, "Tasks sent and ended per second", "seconds since start", "tasks per second"
+        middle,
+        rates,
+        "Tasks sent and ended per second",
+        "seconds since start",
+        "tasks per second",
+        charts.FLOW,
     )
     st.plotly_chart(figures["live-chart-flow"], key="live-chart-flow")
     if trace.capacity:

@@ -127,6 +127,9 @@ def test_a_lessons_live_run_can_be_stopped_and_then_run_again(waiting_runs):
     lesson = open_lesson("04_child_death")
     lesson.button(key="learn-live-04_child_death-start").click().run()
     (run,) = waiting_runs
+    run.probed = True  # past the probe: the side's boot shows its progress (it showed none)
+    lesson.run()
+    assert any("Starting redis-server and " in p.proto.text for p in lesson.get("progress"))
     lesson.button(key="learn-live-04_child_death-stop").click().run()
     assert run.stop.is_set()
     run.thread.join(timeout=10)

@@ -80,11 +80,8 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
     assert spec["layout"]["yaxis2"]["dtick"] == 1
     # Flower's succeeded and failed per second, beside what was sent
     (flow,) = [c for c in at.get("plotly_chart") if "sent and ended per second" in c.proto.spec]
-    assert [d["name"] for d in json.loads(flow.proto.spec)["data"]] == [
-        "sent",
-        "succeeded",
-        "failed",
-    ]
+    lines = {d["name"]: d["line"]["color"] for d in json.loads(flow.proto.spec)["data"]}
+    assert lines == {"sent": "#7f7f7f", "succeeded": "#2ca02c", "failed": "#d62728"}
 
 
 @pytest.mark.live
