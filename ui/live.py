@@ -513,12 +513,20 @@ TABLE_ROWS = 200  # a big run's table shows its most recently active tasks
 def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
     """Flower's task list, with the times Flower leaves out, and one task's whole story."""
     st.subheader("Tasks")
-    c1, c2 = st.columns(2)
-    states = c1.multiselect("State", NAMES, key="live-filter-state", placeholder="any state")
-    workers = c2.multiselect(
+    names = monitor.type_names(trace)
+    cols = st.columns(3 if len(names) > 1 else 2)
+    states = cols[0].multiselect("State", NAMES, key="live-filter-state", placeholder="any state")
+    workers = cols[1].multiselect(
         "Worker", trace.workers, key="live-filter-worker", placeholder="any worker"
     )
-    columns, matched = monitor.task_table(trace, times, tuple(states), tuple(workers), TABLE_ROWS)
+    types = (
+        cols[2].multiselect("Type", names, key="live-filter-type", placeholder="any type")
+        if len(names) > 1
+        else []
+    )
+    columns, matched = monitor.task_table(
+        trace, times, tuple(states), tuple(workers), TABLE_ROWS, tuple(types)
+    )
     st.dataframe(columns, hide_index=True, height=300, key="live-task-table")
     shown = len(columns["task"])
     st.caption(

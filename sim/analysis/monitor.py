@@ -99,17 +99,25 @@ def task_table(
     states: tuple[str, ...] = (),
     workers: tuple[str, ...] = (),
     limit: int = 200,
+    types: tuple[str, ...] = (),
 ) -> tuple[dict[str, list], int]:
-    """Flower's task list: the ``limit`` most recently active tasks in ``states`` on ``workers``
-    (empty: any), newest first, as table columns; and how many tasks matched in all."""
+    """Flower's task list: the ``limit`` most recently active tasks of ``types`` in ``states``
+    on ``workers`` (empty: any), newest first, as table columns; and how many tasks matched in
+    all. A run of several task types names each task's, as Flower's Name column does."""
     keep = np.flatnonzero(~np.isnan(times.last_seen))
     if states:
         keep = keep[np.isin(times.state[keep], [NAMES.index(s) for s in states])]
     if workers:
         keep = keep[np.isin(times.worker[keep], [trace.workers.index(w) for w in workers])]
+    names = type_names(trace)
+    kind = trace.task_types()
+    if types:
+        keep = keep[np.isin(kind[keep], [names.index(t) for t in types])]
     shown = keep[np.argsort(-times.last_seen[keep], kind="stable")[:limit]]
-    columns = {
-        "task": _ids(trace, shown),
+    columns = {"task": _ids(trace, shown)}
+    if len(names) > 1:
+        columns["type"] = [names[k] for k in kind[shown].tolist()]
+    columns |= {
         "state": [NAMES[s] for s in times.state[shown].tolist()],
         "worker": _names(trace, times.worker[shown]),
         "sent": _seconds(times.sent[shown]),
@@ -120,6 +128,11 @@ def task_table(
         "attempts": times.attempts[shown].tolist(),
     }
     return columns, len(keep)
+
+
+def type_names(trace: Trace) -> list[str]:
+    """The run's task type names, by type index."""
+    return [name for name, _ in trace.types]
 
 
 def task_trace(trace: Trace, task_id: str) -> dict[str, list]:

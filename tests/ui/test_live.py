@@ -84,6 +84,24 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
     assert lines == {"sent": "#7f7f7f", "succeeded": "#2ca02c", "failed": "#d62728"}
 
 
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypatch):
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    shown = table(at, "attempts")
+    assert set(shown["type"]) == {"thumbnail", "report"} and len(shown) == 80
+    at.multiselect(key="live-filter-type").set_value(["report"]).run()
+    reports = int((trace.task_types() == 1).sum())
+    assert set(table(at, "attempts")["type"]) == {"report"}
+    assert len(table(at, "attempts")) == reports > 0
+
+
 @pytest.mark.live
 def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_them(
     monkeypatch,

@@ -10,10 +10,10 @@ from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
 
 
-def run():
+def run(**types):
     """Task 0 fails once on w1 and succeeds on w2; 1 succeeds on w1; 2 is still queued; 3 was
     running on w2 when w2 died and is received again by w1, where it still runs."""
-    r = Recorder(("w1", "w2"))
+    r = Recorder(("w1", "w2"), **types)
     for task, attempt, state, t, worker in [
         (0, 0, PENDING, 0.0, -1),
         (1, 0, PENDING, 0.0, -1),
@@ -60,6 +60,20 @@ def test_the_task_table_is_newest_first_filtered_and_bounded():
     assert (columns["task"], matched) == (["1"], 1)
     columns, matched = monitor.task_table(trace, times, limit=2)
     assert columns["task"] == ["3", "0"] and matched == 4  # the caption says 2 of 4
+
+
+def test_a_run_of_several_types_names_each_tasks_and_filters_by_it():
+    kinds = {"type_of": np.array([1, 0, 1, 0], np.int16), "types": (("mail", "q1"), ("pdf", "q2"))}
+    trace = run(**kinds)
+    times = monitor.task_times(trace)
+    columns, matched = monitor.task_table(trace, times)
+    assert columns["task"] == ["3", "0", "2", "1"]
+    assert columns["type"] == ["mail", "pdf", "pdf", "mail"]
+    columns, matched = monitor.task_table(trace, times, types=("pdf",))
+    assert (columns["task"], matched) == (["0", "2"], 2)
+    columns, matched = monitor.task_table(trace, times, states=("SUCCESS",), types=("pdf",))
+    assert columns["task"] == ["0"] and columns["type"] == ["pdf"]
+    assert "type" not in monitor.task_table(run(), times)[0]  # one type: no column to read
 
 
 def test_a_tasks_history_is_every_row_of_its_trace():
