@@ -295,6 +295,11 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
             ["simulate", "s.toml"],
             "d' cannot be read: Is a directory",
         ),
+        (
+            {"s.toml": b'[service]\ndist = "empirical"\nfile = "d.csv"\n', "d.csv": b"0,5\n"},
+            ["simulate", "s.toml"],
+            "service.file: d.csv:1: '0,5' has a comma before a digit",
+        ),
         ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
         (
             {"t.csv": HEADER + b"0,0,PENDING,soon,\n"},

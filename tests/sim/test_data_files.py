@@ -107,3 +107,29 @@ def test_a_byte_order_mark_is_read_past_not_taken_for_a_header(tmp_path):
     and the first time was silently dropped."""
     (tmp_path / "times.csv").write_bytes("\ufeff0.5\r\n1\r\n2\r\n".encode())
     assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ("0,5\n1,25\n", "times.csv:1: '0,5' has a comma before a digit"),  # read 0 and 1
+        ("seconds\n0.5\n1,234.5\n", "times.csv:3: '1,234.5' has a comma"),  # read 1
+        ("0,5;3\n", "times.csv:1: '0,5;3' has a comma"),  # a semicolon CSV: read 0
+        ("1e\n0.5\n", "times.csv:1: '1e' is not a number"),  # taken for a header, dropped
+        ("0.5\n2 s\n", "times.csv:2: '2 s' is not a number"),
+        ("nan\n0.5\n", "times.csv:1: 'nan' must be a finite number >= 0"),
+    ],
+)
+def test_a_number_written_otherwise_is_refused_not_misread(tmp_path, content, line):
+    """A decimal comma or a thousands separator read as the first column of a CSV gave 0 or 1,
+    and a number-like first line was skipped as a header: each is named by file and line."""
+    (tmp_path / "times.csv").write_text(content)
+    with pytest.raises(ScenarioError) as err:
+        read_numbers(str(tmp_path / "times.csv"))
+    assert line in str(err.value)
+
+
+def test_a_csv_whose_header_names_columns_is_read_by_its_first(tmp_path):
+    """With a header line of columns, what follows a comma is another column."""
+    (tmp_path / "times.csv").write_text("seconds,bytes\n0.5,300\n2,1000\n")
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 2.0)
