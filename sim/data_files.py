@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.fields import ScenarioError
-from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, Arrivals
+from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, MIN_SERVICE, Arrivals
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -89,16 +89,20 @@ def check(scenario: Scenario) -> None:
     for kind in scenario.task_types:
         field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
         if kind.service.dist == "empirical" and not kind.service.values:
-            longest = max(_numbers(field, kind.service.file))
+            times = _numbers(field, kind.service.file)
+            longest = max(times)
             if longest > MAX_SECONDS:
                 raise ScenarioError(
                     f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
                     f"must be <= {MAX_SECONDS:g}"
                 )
-            if not longest:  # a mean of 0, which service.mean's range refuses
+            # the file is a distribution, held to the floor as a drawn one is: by its mean, as
+            # service.mean (a time below it among others stays, as an exponential draw's may)
+            mean = math.fsum(times) / len(times)
+            if mean < MIN_SERVICE:
                 raise ScenarioError(
-                    f"{field} {kind.service.file!r}: every service time is 0: a task takes "
-                    "some time (as service.values' must be > 0)"
+                    f"{field} {kind.service.file!r}: its service times' mean is {mean:g} s: "
+                    f"must be >= {MIN_SERVICE:g} s, as service.mean (a task takes some time)"
                 )
 
 

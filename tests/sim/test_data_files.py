@@ -91,12 +91,25 @@ def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
     assert scenario.load(tmp_path / "s.toml").arrivals.file.endswith("arrivals.txt")
 
 
-def test_a_service_file_of_zeros_alone_fails_the_load(tmp_path):
-    """Its mean of 0 is outside service.mean's range: Explore's Erlang C raised ValueError."""
-    (tmp_path / "times.csv").write_text("0\n0.0\n")
+@pytest.mark.parametrize(
+    ("times", "mean"),
+    [
+        ("0\n0.0\n", "0"),  # Explore's Erlang C raised ValueError
+        ("1e-12\n2e-12\n", "1.5e-12"),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
+    ],
+)
+def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, mean):
+    """Its mean is outside service.mean's range, the floor every distribution's mean keeps."""
+    (tmp_path / "times.csv").write_text(times)
     (tmp_path / "s.toml").write_text(empirical("times.csv"))
-    with pytest.raises(ScenarioError, match=r"^service\.file .*: every service time is 0"):
+    with pytest.raises(
+        ScenarioError, match=rf"^service\.file .*: its service times' mean is {mean} s: must be >="
+    ):
         scenario.load(tmp_path / "s.toml")
+
+
+def test_a_service_file_with_some_times_below_the_floor_loads(tmp_path):
+    """As an exponential's draws may fall below the floor, a file's times may, its mean not."""
     (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
     (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
     assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
