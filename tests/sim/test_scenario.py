@@ -465,6 +465,11 @@ def test_autoscale_min_above_max_names_both_fields_and_the_pool():
     [
         ('[[tasks]]\nname = ""\n', [], "tasks: '' is not a name"),
         ('[[pools]]\nname = ""\nqueues = ["celery"]\n', [], "pools: '' is not a name"),
+        (
+            '[[pools]]\nname = "p"\nqueues = ["celery", "celery"]\n',
+            [],
+            "pools.p.queues = ['celery', 'celery']: 'celery' is given twice: give it once",
+        ),  # a node consumes a queue once: -Q celery,celery ran
         ("", ["name=0"], 'name = 0 is a number, not a string: write it in quotes, "0"'),
         (
             '[[tasks]]\nname = "a"\nrate_limit = 5\n',
