@@ -165,6 +165,7 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         ),  # fmt: skip
         (["sweep", "scenarios/mmc.toml", "--workers", "0,2"], "integers >= 1"),
         (["sweep", "scenarios/mmc.toml", "--workers", "4,,5"], "'4,,5' has an empty item"),
+        (["lessons", ""], "no lesson '': the lessons are 01_prefetch, "),  # it listed them
         (["check", "missing.csv"], "does not exist"),
         (
             ["simulate", "scenarios/mmc.toml", "--set", "failures.outage=[{start=5, end=1}]"],
