@@ -100,6 +100,10 @@ def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
         ("[run]\ntasks = 5\nduration = 10.0\n", ["run.tasks", "run.duration"]),
         ('[service]\ndist = "uniform"\nlow = 2.0\nhigh = 1.0\n', ["service.low", "service.high"]),
         ('[service]\ndist = "empirical"\n', ["service.file", "service.values"]),
+        (  # the values were resampled and the file, missing too, never read
+            '[service]\ndist = "empirical"\nvalues = [1.0]\nfile = "gone.csv"\n',
+            ["service.file and service.values are both set: give one"],
+        ),
         ("[workers\ncount = 3\n", ["malformed TOML"]),
         ("service = 5\n", ["service = 5", "service must be a table"]),
         ('arrivals = "x"\n', ['arrivals = "x"', "arrivals must be a table"]),
