@@ -160,7 +160,9 @@ def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
         if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
             raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
         if not all(is_number(v) and _is_finite(v) for v in table.values()):
-            raise ScenarioError(f"{where} = {table!r}: start, end and probability are numbers")
+            raise ScenarioError(
+                f"{where} = {table!r}: start, end and probability are finite numbers"
+            )
         start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
         if not 0 <= start < end:
             raise ScenarioError(f"{where}: start = {start:g}, end = {end:g}: need 0 <= start < end")

@@ -112,6 +112,10 @@ def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
         ("[run]\ntasks = 99999999999999999999\n", ["run.tasks", "<= 100000000"]),
         ("[service]\nmean = 1" + "0" * 400 + "\n", ["service.mean", "out of range"]),
         ("[service]\nmean = 1e308\n", ["service.mean", "<= 1e+09"]),
+        (  # "are numbers" said of inf and nan, which are
+            "[failures]\noutage = [{start = 0, end = inf, probability = 1}]\n",
+            ["failures.outage[0]", "start, end and probability are finite numbers"],
+        ),
         ('[service]\ndist = "lognormal"\ncv = 1e200\n', ["service.cv", "<= 100"]),
         ("[service]\nvalues = [1.0, 1e300]\n", ["service.values", "<= 1e+09"]),
         ("[arrivals]\nrate = 1e-308\n", ["arrivals.rate", ">= 1e-09"]),
