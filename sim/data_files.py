@@ -89,20 +89,18 @@ def check(scenario: Scenario) -> None:
     for kind in scenario.task_types:
         field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
         if kind.service.dist == "empirical" and not kind.service.values:
-            times = _numbers(field, kind.service.file)
-            longest = max(times)
+            longest = max(_numbers(field, kind.service.file))
             if longest > MAX_SECONDS:
                 raise ScenarioError(
                     f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
                     f"must be <= {MAX_SECONDS:g}"
                 )
-            # the file is a distribution, held to the floor as a drawn one is: by its mean, as
-            # service.mean (a time below it among others stays, as an exponential draw's may)
-            mean = math.fsum(times) / len(times)
-            if mean < MIN_SERVICE:
+            # held to the floor as a uniform is, by its top (service.high): times below it
+            # among others stay, as a uniform's draws from low = 0 may fall below it
+            if longest < MIN_SERVICE:
                 raise ScenarioError(
-                    f"{field} {kind.service.file!r}: its service times' mean is {mean:g} s: "
-                    f"must be >= {MIN_SERVICE:g} s, as service.mean (a task takes some time)"
+                    f"{field} {kind.service.file!r}: its longest service time is {longest:g} s: "
+                    f"must be >= {MIN_SERVICE:g} s, as service.high (a task takes some time)"
                 )
 
 

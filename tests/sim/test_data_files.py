@@ -92,26 +92,28 @@ def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("times", "mean"),
+    ("times", "longest"),
     [
         ("0\n0.0\n", "0"),  # Explore's Erlang C raised ValueError
-        ("1e-12\n2e-12\n", "1.5e-12"),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
+        ("1e-12\n2e-12\n", "2e-12"),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
     ],
 )
-def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, mean):
-    """Its mean is outside service.mean's range, the floor every distribution's mean keeps."""
+def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, longest):
+    """Held to the 1e-9 s floor as a uniform is by service.high: its longest time."""
     (tmp_path / "times.csv").write_text(times)
     (tmp_path / "s.toml").write_text(empirical("times.csv"))
     with pytest.raises(
-        ScenarioError, match=rf"^service\.file .*: its service times' mean is {mean} s: must be >="
+        ScenarioError, match=rf"^service\.file .*: its longest service time is {longest} s: must"
     ):
         scenario.load(tmp_path / "s.toml")
 
 
-def test_a_service_file_with_some_times_below_the_floor_loads(tmp_path):
-    """As an exponential's draws may fall below the floor, a file's times may, its mean not."""
-    (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
-    (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
+@pytest.mark.parametrize("times", ["0\n0.5\n", "0\n1e-9\n"])
+def test_a_service_file_with_some_times_below_the_floor_loads(tmp_path, times):
+    """As a uniform's draws from low = 0 up to high = 1e-9 do, a file's times may fall below
+    the floor; a task recorded as 0 s among others is one."""
+    (tmp_path / "some.csv").write_text(times)
+    (tmp_path / "s.toml").write_text(empirical("some.csv"))
     assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
 
 
