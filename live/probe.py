@@ -34,7 +34,7 @@ from live.run import RedisLost, check_live, run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
 from sim.analysis.metrics import first_time
-from sim.engine.budget import expected_attempts
+from sim.engine.budget import attempts
 from sim.engine.distributions import service_mean
 from sim.rules.states import PENDING, STARTED
 from sim.scenario import Scenario
@@ -66,7 +66,7 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             "arrivals.process": "poisson",
             "arrivals.rate": wall_rate,
             "service.dist": "exponential",
-            "service.mean": busy_share(slots) * slots / (wall_rate * expected_attempts(sc)),
+            "service.mean": busy_share(slots) * slots / (wall_rate * _attempts(sc)),
             "workers.count": nodes,
             "workers.concurrency": concurrency,
             "workers.prefetch_multiplier": sc.worker_pools[0].workers.prefetch_multiplier,
@@ -85,8 +85,13 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
 def throughput(sc: Scenario) -> float:
     """Tasks a scenario second a run of ``sc`` asks of the host: its arrival rate, or what its
     slots get through where they cannot keep up or it has no rate (one burst)."""
-    capacity = sc.slots / (service_mean(sc.service) * expected_attempts(sc))
+    capacity = sc.slots / (service_mean(sc.service) * _attempts(sc))
     return min(arrival_rate(sc) or capacity, capacity)
+
+
+def _attempts(sc: Scenario) -> float:
+    """Mean attempts a task of the probe makes: it fails as the scenario's [failures] says."""
+    return attempts(sc.failures.probability, sc.retry.max_retries)
 
 
 def expected_seconds(sc: Scenario, time_scale: float = 1.0) -> float:

@@ -548,7 +548,7 @@ def cmd_lessons(args: argparse.Namespace) -> int:
     from sim.analysis.lessons import LESSONS, all_lessons
 
     lessons = all_lessons()
-    if args.name:
+    if args.name is not None:  # "" is no lesson's name: it listed them all
         each = next((x for x in lessons if x.name == args.name.removesuffix(".toml")), None)
         if each is None:
             names = ", ".join(x.name for x in lessons)

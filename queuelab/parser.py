@@ -19,8 +19,11 @@ MAX_SERVERS = 1_000_000  # analytic --workers: Erlang B is a loop over them (5 s
 
 
 def _positive_int_list(text: str) -> list[int]:
+    items = text.split(",")
+    if not all(v.strip() for v in items):  # refused, not skipped: "4,,5" likely lost a count
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item: give integers like 1,2,4,8")
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in items]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected integers like 1,2,4,8") from None
     if not values or min(values) < 1:

@@ -10,6 +10,7 @@ a process (``read_numbers`` is cached), so what was checked is what runs.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -18,15 +19,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.fields import ScenarioError
-from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, Arrivals
+from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, MIN_SERVICE, Arrivals
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 
+# a cell that begins as a number does: a line of it is data, never a header ("1e" is no number)
+NUMBER_START = re.compile(r"[+-]?\.?\d")
+
+
 @cache
 def read_numbers(path: str) -> tuple[float, ...]:
-    """Non-negative numbers from a text file: one per line, or the first column of a CSV."""
+    """Non-negative numbers from a text file: one per line, or the first column of a CSV whose
+    header line names its columns. Without that header a comma followed by a digit is refused,
+    as it reads three ways: a decimal comma ("0,5"), a thousands separator ("1,234.5"), or a
+    second column; taking the first column, the first two read 0 and 1, silently wrong."""
     try:
         # past a byte-order mark (Excel's "CSV UTF-8"): read as a header, it dropped the first
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
@@ -36,17 +44,26 @@ def read_numbers(path: str) -> tuple[float, ...]:
         raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
     except OSError as err:  # a folder, a file this user may not read
         raise ScenarioError(f"data file {path!r} cannot be read: {err.strerror}") from None
-    numbers = []
+    numbers: list[float] = []
+    columns = False  # a header line named columns
     for n, line in enumerate(lines, 1):
-        cell = line.split(",")[0].strip()
+        cell, comma, rest = line.strip().partition(",")
+        cell = cell.strip()
         if not cell or cell.startswith("#"):
             continue
         try:
             value = float(cell)
         except ValueError:
-            if not numbers:  # a header line
+            if not numbers and not NUMBER_START.match(cell):  # a header line
+                columns = columns or bool(comma)
                 continue
             raise ScenarioError(f"{path}:{n}: {cell!r} is not a number") from None
+        if comma and not columns and rest.lstrip()[:1].isdigit():
+            raise ScenarioError(
+                f"{path}:{n}: {line.strip()!r} has a comma before a digit: write a number with "
+                "a decimal point and no thousands separator (0.5, 1234.5), or, for columns, "
+                "begin the file with a header line naming them (its first column is read)"
+            )
         if not math.isfinite(value) or value < 0:
             raise ScenarioError(f"{path}:{n}: {cell!r} must be a finite number >= 0")
         numbers.append(value)
@@ -78,10 +95,12 @@ def check(scenario: Scenario) -> None:
                     f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
                     f"must be <= {MAX_SECONDS:g}"
                 )
-            if not longest:  # a mean of 0, which service.mean's range refuses
+            # held to the floor as a uniform is, by its top (service.high): times below it
+            # among others stay, as a uniform's draws from low = 0 may fall below it
+            if longest < MIN_SERVICE:
                 raise ScenarioError(
-                    f"{field} {kind.service.file!r}: every service time is 0: a task takes "
-                    "some time (as service.values' must be > 0)"
+                    f"{field} {kind.service.file!r}: its longest service time is {longest:g} s: "
+                    f"must be >= {MIN_SERVICE:g} s, as service.high (a task takes some time)"
                 )
 
 

@@ -50,7 +50,7 @@ class Field:
         if self.element is float:
             return "a list of numbers" + self._bounds()
         if self.element is str:
-            return "a non-empty list of names (letters, digits, _ . : -)"
+            return "a non-empty list of names (letters, digits, _ . : -), each once"
         return KINDS[self.type] + self._bounds()
 
     def _bounds(self) -> str:
@@ -106,6 +106,9 @@ class Field:
             or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
         ):
             raise ScenarioError(f"{self.key} = {value!r}: must be {self.allowed()}")
+        if twice := next((v for i, v in enumerate(value) if v in value[:i]), None):
+            # -Q a,a: a node consumes a queue once, and the model's cycle would read it twice
+            raise ScenarioError(f"{self.key} = {value!r}: {twice!r} is given twice: give it once")
         return tuple(value)
 
     def _word(self, value: Any) -> bool | str:
@@ -157,7 +160,9 @@ def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
         if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
             raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
         if not all(is_number(v) and _is_finite(v) for v in table.values()):
-            raise ScenarioError(f"{where} = {table!r}: start, end and probability are numbers")
+            raise ScenarioError(
+                f"{where} = {table!r}: start, end and probability are finite numbers"
+            )
         start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
         if not 0 <= start < end:
             raise ScenarioError(f"{where}: start = {start:g}, end = {end:g}: need 0 <= start < end")

@@ -484,6 +484,11 @@ def _check_together(m: dict[str, Any], given: set[str]) -> None:
         )
     if m["service.dist"] == "empirical" and not (m["service.file"] or m["service.values"]):
         raise ScenarioError("service.dist = 'empirical' needs service.file or service.values")
+    if m["service.file"] and m["service.values"]:  # the values were resampled, the file unread
+        raise ScenarioError(
+            "service.file and service.values are both set: give one (service.values = [] "
+            "resamples the file)"
+        )
     if m["arrivals.process"] == "trace" and not m["arrivals.file"]:
         raise ScenarioError("arrivals.process = 'trace' needs arrivals.file (arrival times)")
     span = m["run.duration"] or m["run.tasks"] / m["arrivals.rate"]

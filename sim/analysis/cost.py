@@ -45,6 +45,28 @@ def capacity_cost(
     return worker_seconds, node_seconds
 
 
+def down_clocks(
+    capacity: Iterable[Capacity], end: float, nodes: Collection[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per node of ``nodes`` that was ever not up, its down clock: the seconds it had not been
+    up by each of its rows' times and ``end`` (``times``, ``seconds``), rising at one second a
+    second from a row that says not up to the next. Piecewise linear, so the time any interval
+    spent down is two ``np.interp`` reads: a warm shutdown's drain, whose running tasks still
+    fill slots no capacity row counts."""
+    rows: dict[str, list[tuple[float, bool]]] = {}
+    for t, node, up, _ in capacity:
+        if node in nodes:
+            rows.setdefault(node, []).append((t, up))
+    clocks = {}
+    for node, seen in rows.items():
+        if all(up for _, up in seen):
+            continue
+        times = np.array([t for t, _ in seen] + [max(end, seen[-1][0])])
+        down = np.array([not up for _, up in seen], dtype=float)
+        clocks[node] = (times, np.concatenate(([0.0], np.cumsum(np.diff(times) * down))))
+    return clocks
+
+
 def processes_over_time(
     capacity: Iterable[Capacity], end: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

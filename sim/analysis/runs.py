@@ -7,10 +7,13 @@ another scenario's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+import numpy as np
+
 from sim.analysis import groups, metrics
-from sim.analysis.cost import capacity_cost
+from sim.analysis.cost import capacity_cost, down_clocks
 from sim.analysis.metrics import Summary
 from sim.engine import heap
 from sim.engine.backend import Progress
@@ -72,20 +75,42 @@ def capacity_varies(pool: Pool) -> bool:
 def alive_slot_seconds(
     run: metrics.Tally, scenario: Scenario, members: dict[str, tuple[list[int], int]]
 ) -> dict[str, float]:
-    """Per pool whose capacity varies, the worker-seconds its nodes were up after the warm-up,
-    from the run's capacity rows (none where it has no rows: a static count then)."""
+    """Per pool whose capacity varies, the slot-seconds its nodes had after the warm-up: the
+    worker-seconds they were up, from the run's capacity rows (none where it has no rows: a
+    static count then), and the seconds tasks ran on them while not up (a warm shutdown's drain:
+    its processes finish them, though no longer counted as up). So busy slot-seconds never
+    exceed them: a pool under --autoscale with rolling deploys read a utilisation of 1.11."""
     if not run.capacity:
         return {}
+    varying = [p.name for p in scenario.worker_pools if capacity_varies(p)]
+    nodes = {p: {run.workers[i] for i in members[p][0]} for p in varying}
+    draining = _busy_while_down(run, scenario.run.warmup, set().union(*nodes.values()))
     return {
-        p.name: capacity_cost(
-            run.capacity,
-            run.makespan,
-            scenario.run.warmup,
-            {run.workers[i] for i in members[p.name][0]},
-        )[0]
-        for p in scenario.worker_pools
-        if capacity_varies(p)
+        p: capacity_cost(run.capacity, run.makespan, scenario.run.warmup, nodes[p])[0]
+        + sum(draining.get(n, 0.0) for n in nodes[p])
+        for p in varying
     }
+
+
+def _busy_while_down(run: metrics.Tally, warmup: float, nodes: set[str]) -> dict[str, float]:
+    """Per node of ``nodes``, the seconds its executions ran after ``warmup`` while it was not
+    up (``cost.down_clocks``); one pass over the executions, none when no node ever went down."""
+    clocks = {
+        run.workers.index(n): clock
+        for n, clock in down_clocks(run.capacity, run.makespan, nodes).items()
+    }
+    if not clocks:
+        return {}
+    seconds = dict.fromkeys(clocks, 0.0)
+    for start, end, worker in run.spans():
+        for w, (times, down) in clocks.items():
+            mine = worker == w
+            if mine.any():
+                since = np.interp(metrics.after(start[mine], warmup), times, down)
+                seconds[w] += math.fsum(
+                    np.interp(metrics.after(end[mine], warmup), times, down) - since
+                )
+    return {run.workers[w]: s for w, s in seconds.items()}
 
 
 def _whole(run: metrics.Tally, scenario: Scenario, alive: dict[str, float]) -> float | None:

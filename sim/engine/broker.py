@@ -10,7 +10,7 @@ so when such redeliveries multiply without end the run stops with a ``RunawayErr
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
@@ -114,12 +114,17 @@ class Broker:
         runaway_advice: str = "",
         lanes: int = 1,
         lane_of_task: Sequence[int] | None = None,
+        quiet: Callable[[], bool] | None = None,
+        handover: float = 0.0,
     ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
         self.dispatch = dispatch
         self.redelivered = 0  # messages the visibility timeout handed out again
         self.max_redeliveries = max_redeliveries
+        self.look_every = max(1, max_redeliveries // 100)  # redeliveries between ``_held_ahead``
+        self.quiet = quiet  # nothing left but held retries (``_held_ahead``)
+        self.handover = handover  # a restored message's longest hand-over to a node, seconds
         self.runaway_advice = runaway_advice
         self.lanes: list[deque[Message]] = [deque() for _ in range(lanes)]
         self.consumers: list[deque[tuple[Worker, int]]] = [deque() for _ in range(lanes)]
@@ -217,11 +222,40 @@ class Broker:
                 self.restore(unacked.popleft())  # its holder may still run it
                 self.redelivered += 1
                 if self.redelivered > self.max_redeliveries:
-                    raise RunawayError(
-                        f"more than {self.max_redeliveries} redeliveries by "
-                        f"ack.visibility_timeout = {self.visibility_timeout:g}s: "
-                        + self.runaway_advice
-                    )
+                    raise self._runaway(f"more than {self.max_redeliveries}")
+                if self.redelivered % self.look_every == 0 and (ahead := self._held_ahead()):
+                    raise self._runaway(str(self.redelivered), ahead)
+
+    def _runaway(self, count: str, ahead: str = "") -> RunawayError:
+        return RunawayError(
+            f"{count} redeliveries by ack.visibility_timeout = {self.visibility_timeout:g}s"
+            f"{ahead}: {self.runaway_advice}"
+        )
+
+    def _held_ahead(self) -> str:
+        """Why the retries held un-acked now will pass ``max_redeliveries`` by themselves, or ""
+        when that is not certain. Once nothing else is left (``quiet``: every arrival sent, the
+        lists empty, every node blocked on its BRPOP), a held message is acked only when a copy
+        runs, at its ETA, and until then is restored and handed out again each cycle: the
+        visibility timeout, and ``handover`` for every held message (as if all were handed to
+        one node one by one). Half of what that counts must pass the bound, so cycles twice as
+        slow still would: a run that would end is never stopped (far-future countdowns at
+        5,000 tasks ran 510,000 redeliveries to be stopped; now one round)."""
+        if self.quiet is None or self.queued or not self.quiet():
+            return ""
+        now = self.env.now
+        etas = [d.message.eta for d in self.unacked if d.message.unacked is d]
+        if not etas or min(etas) <= now:
+            return ""  # a message running or due: not only held retries
+        cycle = self.visibility_timeout + len(etas) * self.handover
+        ahead = sum((eta - now) // cycle for eta in etas)
+        if self.redelivered + ahead / 2 <= self.max_redeliveries:
+            return ""
+        return (
+            f" so far, and the {len(etas)} retries held un-acked are handed out again about "
+            f"{ahead:.3g} times more (every {cycle:.3g}s until their countdowns end), past the "
+            f"run's limit of {self.max_redeliveries}"
+        )
 
     def restore(self, delivery: Delivery) -> None:
         """Put an un-acked message back at the head of the queue, if it still is un-acked."""

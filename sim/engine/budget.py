@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sim.engine.arrivals import bursts_before
 from sim.scenario import Scenario, ScenarioError
+from sim.sections import Arrivals, Failures
 
 TRACE_BYTES_PER_TASK = 200  # the trace kept, written at the end: 128 measured at 1M tasks
 SUMMARY_BYTES_PER_TASK = 100  # the summary only, or the trace streamed: 38 at 1M, 40 at 10M
@@ -26,19 +27,49 @@ class RunTooLarge(ScenarioError):
 
 
 def expected_tasks(s: Scenario) -> float:
-    """Tasks the run submits: ``run.tasks``, or ``run.duration`` × ``arrivals.rate`` (whole
-    bursts: every one that starts before it)."""
+    """Tasks the run submits: ``run.tasks``, or over ``run.duration`` those of [arrivals] (if
+    some task type shares it) and of every task type's own [tasks.arrivals]."""
     if not s.run.duration:
         return s.run.tasks
-    if s.arrivals.process == "burst":
-        return bursts_before(s.arrivals, s.run.duration) * s.arrivals.burst_size
-    return s.run.duration * s.arrivals.rate
+    types = s.task_types
+    shared = _submitted(s.arrivals, s.run.duration) if any(not t.arrivals for t in types) else 0
+    return shared + sum(_submitted(t.arrivals, s.run.duration) for t in types if t.arrivals)
+
+
+def _submitted(a: Arrivals, duration: float) -> float:
+    """Arrivals ``a`` submits in ``duration`` seconds: ``rate`` × duration, or whole bursts
+    (every one that starts before it)."""
+    if a.process == "burst":
+        return bursts_before(a, duration) * a.burst_size
+    return duration * a.rate
 
 
 def expected_attempts(s: Scenario) -> float:
-    """Mean attempts per task: each failed attempt while retries remain makes one more."""
-    p = s.failures.probability
-    return sum(p**k for k in range(min(s.retry.max_retries, 1000) + 1))
+    """Mean attempts per task over the task types, each by its part of the arrivals (its share
+    of [arrivals].rate, or its own rate) and its own [tasks.failures] and [tasks.retry]: a type
+    failing every attempt of 1,000 retries made the run 1,000 times what the scenario's
+    own tables said."""
+    types = s.task_types
+    parts = [t.arrivals.rate if t.arrivals else t.share * s.arrivals.rate for t in types]
+    span = s.run.duration or s.run.tasks / s.arrivals.rate
+    each = [_attempts(t.failures, t.retry.max_retries, span) for t in types]
+    return sum(p * a for p, a in zip(parts, each, strict=True)) / sum(parts)
+
+
+def _attempts(failures: Failures, max_retries: int, span: float) -> float:
+    """Mean attempts of a task that fails with ``failures.probability``, or an outage's for the
+    part of the arrivals' ``span`` the outage covers."""
+    covered = [min(o.end, span) - min(o.start, span) for o in failures.outage]
+    p = failures.probability * (1 - min(1.0, sum(covered) / span)) + sum(
+        o.probability * c / span for o, c in zip(failures.outage, covered, strict=True)
+    )
+    return attempts(min(p, 1.0), max_retries)
+
+
+def attempts(probability: float, max_retries: int) -> float:
+    """Mean attempts of a task whose attempts fail with ``probability``: each failure while
+    retries remain makes one more."""
+    return sum(probability**k for k in range(min(max_retries, 1000) + 1))
 
 
 def estimated_bytes(s: Scenario, trace: bool = True) -> float:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
+from sim import costs
 from sim.engine import budget, heap
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
@@ -94,6 +95,8 @@ class Model:
             )
             if len(lanes) > 1
             else None,
+            quiet=self._quiet,
+            handover=scenario.overhead.dispatch + sum(costs.delivery(scenario)),
         )
         self.fates = Fates(self.draws)
         self.policies = {
@@ -106,6 +109,13 @@ class Model:
             self._make_node(i, pool)
         # the producer reads Python floats through a memoryview: no copy
         self.producer = Producer(self.env, memoryview(times), self.backend, self.broker)
+
+    def _quiet(self) -> bool:
+        """Every arrival sent and every node idle, blocked on its BRPOP: what the broker holds
+        is all that is left (``Broker._held_ahead``)."""
+        return self.producer.produced and all(
+            w.retired or (w.waiting and w.free_slots + w.starting == w.slots) for w in self.workers
+        )
 
     def _make_node(self, index: int, pool: Pool) -> Worker:
         """Worker node ``index`` of ``pool``, with an autoscaler under ``--autoscale``."""

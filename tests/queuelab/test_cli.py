@@ -164,6 +164,8 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             "--arrival-cv: '-1': must be a finite number >= 0",
         ),  # fmt: skip
         (["sweep", "scenarios/mmc.toml", "--workers", "0,2"], "integers >= 1"),
+        (["sweep", "scenarios/mmc.toml", "--workers", "4,,5"], "'4,,5' has an empty item"),
+        (["lessons", ""], "no lesson '': the lessons are 01_prefetch, "),  # it listed them
         (["check", "missing.csv"], "does not exist"),
         (
             ["simulate", "scenarios/mmc.toml", "--set", "failures.outage=[{start=5, end=1}]"],
@@ -294,6 +296,11 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
             {"s.toml": b'[service]\ndist = "empirical"\nfile = "d"\n', "d/x": b"1\n"},
             ["simulate", "s.toml"],
             "d' cannot be read: Is a directory",
+        ),
+        (
+            {"s.toml": b'[service]\ndist = "empirical"\nfile = "d.csv"\n', "d.csv": b"0,5\n"},
+            ["simulate", "s.toml"],
+            "service.file: d.csv:1: '0,5' has a comma before a digit",
         ),
         ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
         (

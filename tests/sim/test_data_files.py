@@ -91,14 +91,29 @@ def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
     assert scenario.load(tmp_path / "s.toml").arrivals.file.endswith("arrivals.txt")
 
 
-def test_a_service_file_of_zeros_alone_fails_the_load(tmp_path):
-    """Its mean of 0 is outside service.mean's range: Explore's Erlang C raised ValueError."""
-    (tmp_path / "times.csv").write_text("0\n0.0\n")
+@pytest.mark.parametrize(
+    ("times", "longest"),
+    [
+        ("0\n0.0\n", "0"),  # Explore's Erlang C raised ValueError
+        ("1e-12\n2e-12\n", "2e-12"),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
+    ],
+)
+def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, longest):
+    """Held to the 1e-9 s floor as a uniform is by service.high: its longest time."""
+    (tmp_path / "times.csv").write_text(times)
     (tmp_path / "s.toml").write_text(empirical("times.csv"))
-    with pytest.raises(ScenarioError, match=r"^service\.file .*: every service time is 0"):
+    with pytest.raises(
+        ScenarioError, match=rf"^service\.file .*: its longest service time is {longest} s: must"
+    ):
         scenario.load(tmp_path / "s.toml")
-    (tmp_path / "some.csv").write_text("0\n0.5\n")  # a task recorded as 0 s among others
-    (tmp_path / "s.toml").write_text(empirical("some.csv"))  # a file is read once a process
+
+
+@pytest.mark.parametrize("times", ["0\n0.5\n", "0\n1e-9\n"])
+def test_a_service_file_with_some_times_below_the_floor_loads(tmp_path, times):
+    """As a uniform's draws from low = 0 up to high = 1e-9 do, a file's times may fall below
+    the floor; a task recorded as 0 s among others is one."""
+    (tmp_path / "some.csv").write_text(times)
+    (tmp_path / "s.toml").write_text(empirical("some.csv"))
     assert scenario.load(tmp_path / "s.toml").service.dist == "empirical"
 
 
@@ -107,3 +122,29 @@ def test_a_byte_order_mark_is_read_past_not_taken_for_a_header(tmp_path):
     and the first time was silently dropped."""
     (tmp_path / "times.csv").write_bytes("\ufeff0.5\r\n1\r\n2\r\n".encode())
     assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ("0,5\n1,25\n", "times.csv:1: '0,5' has a comma before a digit"),  # read 0 and 1
+        ("seconds\n0.5\n1,234.5\n", "times.csv:3: '1,234.5' has a comma"),  # read 1
+        ("0,5;3\n", "times.csv:1: '0,5;3' has a comma"),  # a semicolon CSV: read 0
+        ("1e\n0.5\n", "times.csv:1: '1e' is not a number"),  # taken for a header, dropped
+        ("0.5\n2 s\n", "times.csv:2: '2 s' is not a number"),
+        ("nan\n0.5\n", "times.csv:1: 'nan' must be a finite number >= 0"),
+    ],
+)
+def test_a_number_written_otherwise_is_refused_not_misread(tmp_path, content, line):
+    """A decimal comma or a thousands separator read as the first column of a CSV gave 0 or 1,
+    and a number-like first line was skipped as a header: each is named by file and line."""
+    (tmp_path / "times.csv").write_text(content)
+    with pytest.raises(ScenarioError) as err:
+        read_numbers(str(tmp_path / "times.csv"))
+    assert line in str(err.value)
+
+
+def test_a_csv_whose_header_names_columns_is_read_by_its_first(tmp_path):
+    """With a header line of columns, what follows a comma is another column."""
+    (tmp_path / "times.csv").write_text("seconds,bytes\n0.5,300\n2,1000\n")
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 2.0)

@@ -100,6 +100,10 @@ def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
         ("[run]\ntasks = 5\nduration = 10.0\n", ["run.tasks", "run.duration"]),
         ('[service]\ndist = "uniform"\nlow = 2.0\nhigh = 1.0\n', ["service.low", "service.high"]),
         ('[service]\ndist = "empirical"\n', ["service.file", "service.values"]),
+        (  # the values were resampled and the file, missing too, never read
+            '[service]\ndist = "empirical"\nvalues = [1.0]\nfile = "gone.csv"\n',
+            ["service.file and service.values are both set: give one"],
+        ),
         ("[workers\ncount = 3\n", ["malformed TOML"]),
         ("service = 5\n", ["service = 5", "service must be a table"]),
         ('arrivals = "x"\n', ['arrivals = "x"', "arrivals must be a table"]),
@@ -108,6 +112,10 @@ def test_a_shipped_file_read_as_text_is_the_scenario_read_as_a_file(path):
         ("[run]\ntasks = 99999999999999999999\n", ["run.tasks", "<= 100000000"]),
         ("[service]\nmean = 1" + "0" * 400 + "\n", ["service.mean", "out of range"]),
         ("[service]\nmean = 1e308\n", ["service.mean", "<= 1e+09"]),
+        (  # "are numbers" said of inf and nan, which are
+            "[failures]\noutage = [{start = 0, end = inf, probability = 1}]\n",
+            ["failures.outage[0]", "start, end and probability are finite numbers"],
+        ),
         ('[service]\ndist = "lognormal"\ncv = 1e200\n', ["service.cv", "<= 100"]),
         ("[service]\nvalues = [1.0, 1e300]\n", ["service.values", "<= 1e+09"]),
         ("[arrivals]\nrate = 1e-308\n", ["arrivals.rate", ">= 1e-09"]),
@@ -465,6 +473,11 @@ def test_autoscale_min_above_max_names_both_fields_and_the_pool():
     [
         ('[[tasks]]\nname = ""\n', [], "tasks: '' is not a name"),
         ('[[pools]]\nname = ""\nqueues = ["celery"]\n', [], "pools: '' is not a name"),
+        (
+            '[[pools]]\nname = "p"\nqueues = ["celery", "celery"]\n',
+            [],
+            "pools.p.queues = ['celery', 'celery']: 'celery' is given twice: give it once",
+        ),  # a node consumes a queue once: -Q celery,celery ran
         ("", ["name=0"], 'name = 0 is a number, not a string: write it in quotes, "0"'),
         (
             '[[tasks]]\nname = "a"\nrate_limit = 5\n',

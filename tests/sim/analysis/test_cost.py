@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.analysis.cost import capacity_cost, nodes_over_time, processes_over_time
+from sim.analysis.cost import capacity_cost, down_clocks, nodes_over_time, processes_over_time
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 from tests.sim.helpers import make
@@ -21,6 +21,25 @@ def test_a_node_pays_while_up_with_its_processes_and_its_last_row_holds_to_the_e
     workers, nodes = capacity_cost(rows, 40.0)
     assert nodes == pytest.approx(40 + 35)
     assert workers == pytest.approx(2 * 10 + 5 * 30 + 35)
+
+
+def test_a_down_clock_reads_the_seconds_an_interval_spent_not_up():
+    rows = (
+        (0.0, "a", True, 2),
+        (0.0, "b", True, 1),
+        (10.0, "a", False, 2),  # a warm shutdown from 10 s, down from 12 s, back at 15 s
+        (12.0, "a", False, 2),
+        (15.0, "a", True, 2),
+        (30.0, "a", False, 2),  # removed at 30 s: not up to the end
+    )
+    clocks = down_clocks(rows, 40.0, {"a", "b"})
+    assert set(clocks) == {"a"}  # b was always up
+    times, seconds = clocks["a"]
+    spent = np.interp([14.0, 35.0, 40.0], times, seconds) - np.interp(
+        [5.0, 14.0, 0.0], times, seconds
+    )
+    assert spent == pytest.approx([4.0, 6.0, 15.0])
+    assert down_clocks(rows, 40.0, {"b"}) == {}
 
 
 def test_no_rows_cost_nothing():

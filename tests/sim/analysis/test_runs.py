@@ -1,12 +1,15 @@
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim.analysis import groups, metrics, runs
 from sim.analysis.cost import capacity_cost
 from sim.engine.model import simulate
 from sim.rules.states import NAMES
 from sim.scenario import ScenarioError
+from sim.strategies import scenarios
 from tests.sim.helpers import make
 
 
@@ -81,9 +84,27 @@ def busy_seconds(trace, since: float = 0.0) -> float:
     return float((metrics.after(end, since) - metrics.after(start, since)).sum())
 
 
+def draining_seconds(trace, since: float = 0.0) -> float:
+    """Seconds executions ran after ``since`` on nodes not up, interval by interval."""
+    down: dict[str, list[tuple[float, float]]] = {}
+    rows = {}
+    for t, node, up, _ in [*trace.capacity, *((trace.t.max(), n, True, 0) for n in trace.workers)]:
+        if node in rows and not rows[node][1]:
+            down.setdefault(node, []).append((rows[node][0], t))
+        rows[node] = (t, up)
+    start, end = metrics.executions(trace)
+    worker = metrics.execution_spans(trace)["worker"]
+    return sum(
+        max(0.0, min(e, b) - max(s, a, since))
+        for s, e, w in zip(start, end, worker, strict=True)
+        for a, b in down.get(trace.workers[w], [])
+    )
+
+
 def test_a_node_autoscaled_pool_is_busy_over_the_worker_seconds_it_had_not_its_first_nodes():
     """node_autoscale_cycle shortened to 40 minutes: 2 starting nodes, up to 12. Over the 2
-    starting slots its busy time gave 1.98; over the worker-seconds alive it is below 1."""
+    starting slots its busy time gave 1.98; over the worker-seconds alive, and the seconds a
+    removed node's warm shutdown ran its last tasks, it is below 1."""
     sc = make(
         **{
             "run.duration": 2400.0,
@@ -99,13 +120,17 @@ def test_a_node_autoscaled_pool_is_busy_over_the_worker_seconds_it_had_not_its_f
     )
     trace = simulate(sc)
     s = runs.summarize(trace, sc)
-    assert s.utilization == pytest.approx(busy_seconds(trace) / s.worker_seconds, rel=1e-12)
+    drained = draining_seconds(trace)
+    assert drained > 0  # removed nodes drained
+    had = s.worker_seconds + drained
+    assert s.utilization == pytest.approx(busy_seconds(trace) / had, rel=1e-12)
     assert 0.3 < s.utilization < 1.0 < busy_seconds(trace) / (2 * s.makespan)
     assert s.by_pool["workers"]["utilization"] == pytest.approx(s.utilization, rel=1e-12)
     assert s.by_pool["workers"]["slots"] == 2  # the starting nodes, as before
     warm = sc.replace(**{"run.warmup": 600.0})
     w = runs.summarize(trace, warm)
     alive = capacity_cost(trace.capacity, w.makespan, start=600.0)[0]
+    alive += draining_seconds(trace, 600.0)
     assert w.utilization == pytest.approx(busy_seconds(trace, 600.0) / alive, rel=1e-12)
     assert runs.in_system_mean(s, sc) == pytest.approx(s.throughput * s.sojourn_mean, rel=0.05)
 
@@ -156,3 +181,47 @@ def test_an_autoscale_pool_is_busy_over_its_processes_and_a_static_one_beside_it
     )
     whole = scaled + 4 * s.makespan
     assert s.utilization == pytest.approx(busy_seconds(trace) / whole, rel=1e-9)
+
+
+NODE_AUTOSCALER = {
+    "workers.node_autoscaler": "queue_length",
+    "workers.max_nodes": 8,
+    "workers.node_target": 2,
+    "workers.node_interval": 5.0,
+    "workers.node_cooldown": 10.0,
+    "workers.node_start": 1.0,
+}
+
+
+@given(scenarios(max_tasks=150, autoscale=True), st.sampled_from([2.0, 5.0, 20.0]), st.booleans())
+def test_utilisation_is_at_most_one_under_autoscale_deploys_and_a_node_autoscaler(sc, every, nodes):
+    """Busy slot-seconds over those the pool had: a draining node's running tasks count in both
+    (they counted only in the busy time: below, a pool read 1.11)."""
+    sc = sc.replace(**{"workers.deploy_every": every}, **(NODE_AUTOSCALER if nodes else {}))
+    s = runs.simulated(sc)
+    assert 0 <= s.utilization <= 1 + 1e-12
+    assert s.by_pool["workers"]["utilization"] == pytest.approx(s.utilization, rel=1e-12)
+
+
+def test_a_pool_under_autoscale_with_rolling_deploys_is_busy_over_what_its_drains_ran_too():
+    """mmc's queue on one node of --autoscale 4,1 redeployed every 5 s."""
+    sc = make(
+        **{
+            "run.tasks": 400,
+            "arrivals.rate": 3.2,
+            "ack.late": True,
+            "workers.prefetch_multiplier": 1,
+            "overhead.model": "none",
+            "workers.count": 1,
+            "workers.autoscale_max": 4,
+            "workers.autoscale_min": 1,
+            "workers.deploy_every": 5.0,
+            "service.mean": 1.0,
+        }
+    )
+    trace = simulate(sc)
+    s = runs.summarize(trace, sc)
+    drained = draining_seconds(trace)
+    assert busy_seconds(trace) / s.worker_seconds > 1.05  # what it read
+    assert s.utilization == pytest.approx(busy_seconds(trace) / (s.worker_seconds + drained))
+    assert s.utilization <= 1

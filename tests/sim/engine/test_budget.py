@@ -36,6 +36,36 @@ def test_a_duration_of_bursts_counts_every_burst_whole():
     assert budget.expected_tasks(sc) == 10_000  # bursts at 0 and 50 s, not 60 × 100
 
 
+def test_task_types_count_with_their_own_arrivals_failures_and_retries():
+    """Only the scenario's [arrivals], [failures] and [retry] were read: a type of its own
+    arrivals at 50,000/s over 1,000 s was 1,000 tasks (0.3 GiB, not 9 GiB), and a type failing
+    every attempt of 1,000 retries one attempt a task."""
+    from sim import scenario
+
+    own = scenario.loads(
+        '[run]\nduration = 1000.0\n[arrivals]\nrate = 1.0\n[[tasks]]\nname = "a"\n'
+        '[tasks.arrivals]\nrate = 50000.0\n[[tasks]]\nname = "b"\n'
+    )
+    assert budget.expected_tasks(own) == 50_000 * 1000 + 1000
+    failing = scenario.loads(
+        '[[tasks]]\nname = "a"\nshare = 0.25\n[tasks.failures]\nprobability = 1.0\n'
+        '[tasks.retry]\nmax_retries = 1000\n[[tasks]]\nname = "b"\n'
+    )
+    assert budget.expected_attempts(failing) == pytest.approx(0.25 * 1001 + 0.75)
+
+
+def test_an_outage_adds_attempts_for_the_part_of_the_run_it_covers():
+    half = make(
+        **{
+            "run.tasks": 100,
+            "arrivals.rate": 1.0,
+            "retry.max_retries": 1,
+            "failures.outage": [{"start": 50.0, "end": 1e9, "probability": 1.0}],
+        }
+    )
+    assert budget.expected_attempts(half) == pytest.approx(1.5)  # half the run fails once
+
+
 def test_a_run_that_does_not_fit_is_refused_with_the_count_that_would():
     sc = make(**{"run.tasks": 10_000})
     base, per_task = budget.BASE_BYTES, budget.TRACE_BYTES_PER_TASK

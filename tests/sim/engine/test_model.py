@@ -1,7 +1,10 @@
 """The SimPy model against queueing theory and against Celery's semantics."""
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from sim import scenario
 from sim.analysis import analytic, invariants
@@ -10,6 +13,8 @@ from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate
 from sim.rules import retry
 from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED
+from sim.scenario import ScenarioError
+from sim.strategies import hostile_scenarios
 from tests.sim.helpers import crashing_tasks, first_start_and_worker, make
 
 MMC = {
@@ -386,6 +391,47 @@ def test_far_future_retries_stop_at_the_redelivery_guard():
     )
     with pytest.raises(RunawayError, match="longest countdown"):
         simulate(sc)
+
+
+def test_far_future_retries_are_stopped_once_only_they_are_left_not_after_every_copy():
+    """5,000 tasks whose retries wait up to 1e9 s: once nothing else is left, every held retry
+    is certain to be handed out again every hour until its countdown ends. The guard said so
+    after 510,000 redeliveries (6.8 s, 391 MB); it now says so after one round of them."""
+    from sim.engine.broker import RunawayError
+
+    sc = make(
+        **{
+            "run.tasks": 5000,
+            "failures.probability": 1.0,
+            "retry.backoff": 1e9,
+            "retry.backoff_max": 1e9,
+        }
+    )
+    model = Model(sc)
+    with pytest.raises(RunawayError, match=r"so far, and the 5000 retries held un-acked") as e:
+        model.run()
+    assert model.broker.redelivered <= 2 * sc.run.tasks < model.broker.max_redeliveries
+    assert "past the run's limit of 510000: a retry waits up to 1e+09s" in str(e.value)
+
+
+@settings(max_examples=60)
+@given(hostile_scenarios(max_tasks=200))
+def test_a_runaway_said_before_its_limit_would_have_passed_it(sc):
+    """No false alarm: where the held retries' verdict stops a run, the run left to its end
+    passes the limit of redeliveries too."""
+    from sim.engine.broker import Broker, RunawayError
+
+    try:
+        simulate(sc)
+    except RunawayError as err:
+        if "so far" in str(err):
+            with (
+                patch.object(Broker, "_held_ahead", lambda _: ""),
+                pytest.raises(RunawayError, match="more than"),
+            ):
+                simulate(sc)
+    except ScenarioError:
+        pass
 
 
 def test_a_runaway_of_tasks_that_never_retry_is_not_blamed_on_a_countdown():
