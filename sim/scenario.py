@@ -525,10 +525,31 @@ def loads(text: str) -> Scenario:
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:
     """Read a scenario file (or the defaults when ``path`` is None); apply ``--set`` overrides."""
-    scenario = from_dict(scenario_io.read(path, bool(overrides)) if path is not None else {})
-    if overrides:
-        scenario = scenario.replace(**dict(parse_override(o) for o in overrides))
-    return scenario
+    raw = scenario_io.read(path, bool(overrides)) if path is not None else {}
+    sets = dict(parse_override(o) for o in overrides)
+    for key in sets:
+        _check_reaches_a_table(raw, key)
+    scenario = from_dict(raw)
+    return scenario.replace(**sets) if sets else scenario
+
+
+def _check_reaches_a_table(raw: dict[str, Any], key: str) -> None:
+    """Refuse a scenario-level ``--set`` that every ``[[pools]]`` or ``[[tasks]]`` table of the
+    file overrides with its own value: it would change nothing, silently (``--set
+    workers.count=20`` on a file whose pools each set ``count`` ran their counts)."""
+    section, _, field = key.partition(".")
+    kind = "pools" if section == "workers" else "tasks" if section in TASK_SECTIONS else None
+    tables = raw.get(kind, []) if kind else []
+    if not tables or not all(isinstance(t, dict) for t in tables):
+        return  # no such tables, or malformed ones that reading the file refuses
+    own = [t if kind == "pools" else t.get(section) for t in tables]
+    if all(isinstance(table, dict) and field in table for table in own):
+        where = field if kind == "pools" else key
+        names = ", ".join(f"{kind}.{t.get('name', '?')}.{where}" for t in tables)
+        raise ScenarioError(
+            f"--set {key}: every one of the file's [[{kind}]] sets its own {where}, so this "
+            f"would change none of them; set theirs instead ({names})"
+        )
 
 
 def dumps(scenario: Scenario) -> str:

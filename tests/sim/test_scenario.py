@@ -326,6 +326,25 @@ def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own(
     assert again.get("pools.fast.count") == 3
 
 
+def test_a_set_that_every_table_of_the_file_overrides_is_refused(tmp_path):
+    """``--set workers.count=20`` on a file whose every pool sets its own count, or ``--set
+    service.mean=2`` where every type sets its own, changed nothing: the run said nothing."""
+    path = tmp_path / "s.toml"
+    own = (  # every type sets its service.mean, every pool its count
+        TYPES.replace('dist = "constant"', "mean = 0.5")
+        .replace('rate_limit = "10/m"', 'rate_limit = "10/m"\n[tasks.service]\nmean = 9.0')
+        .replace("concurrency = 4", "concurrency = 4\ncount = 2")
+    )
+    path.write_text(own)
+    with pytest.raises(ScenarioError, match=r"--set workers.count: every one .* \[\[pools\]\]"):
+        scenario.load(path, ["workers.count=20"])
+    with pytest.raises(ScenarioError, match="set theirs instead .*tasks.report.service.mean"):
+        scenario.load(path, ["service.mean=2"])
+    reached = scenario.load(path, ["workers.concurrency=2", "retry.max_retries=2"])
+    assert reached.get("pools.fast.concurrency") == 2  # fast does not set its own
+    assert scenario.load(path, ["pools.fast.count=5"]).get("pools.fast.count") == 5
+
+
 def test_tables_given_whole_replace_the_scenario_s_own():
     """``--set 'pools=[...]'`` (a lesson's fix may set one too) on a scenario that has pools
     was undone by the old tables, re-applied for the scenario-level values: silently ignored."""
