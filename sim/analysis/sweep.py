@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -162,8 +162,10 @@ def _in_processes(
     context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_parent_stops)
-    futures = {pool.submit(run_point, scenario, values[i], r): (i, r) for i, r in jobs}
+    futures: dict[Future, tuple[int, int]] = {}
     try:
+        for i, r in jobs:
+            futures[pool.submit(run_point, scenario, values[i], r)] = (i, r)
         for n, future in enumerate(as_completed(futures), 1):
             results[futures[future]] = future.result()
             if progress:
