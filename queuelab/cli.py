@@ -205,15 +205,14 @@ def _print_sweep(args: argparse.Namespace, sc, workers: list[int], runs: list, m
     """The sweep's table (and the pool's, with ``--pool``) at ``workers``; a stopped sweep's
     names the worker counts ``missing``, whose replications did not all finish."""
     points = sweep.points(workers, runs)
-    curve = sizing.curve_of(sc, args.pool, workers, runs) if args.pool and workers else None
+    curve = sizing.curve_of(sc, args.pool, workers, runs) if args.pool else None
     if args.json:
         pool = {"pool": asdict(curve)} if curve else {}
         gaps = {"missing": list(missing)} if missing else {}
         points_json = [p.to_dict() for p in points]
         print(json.dumps({"scenario": sc.name, "points": points_json, **pool, **gaps}))
         return
-    if points:
-        print("\n".join(report.sweep_table(points)))
+    print("\n".join(report.sweep_table(points)))
     if curve:
         print("\n" + "\n".join(report.pool_table(curve)))
     if missing:
@@ -222,17 +221,20 @@ def _print_sweep(args: argparse.Namespace, sc, workers: list[int], runs: list, m
 
 def _stopped_sweep(args: argparse.Namespace, sc, stopped: sweep.Stopped) -> int:
     """A sweep cut short prints the worker counts whose replications all finished, the others
-    named as missing; interrupted it exits 130, on a lost Redis 2 (as ``live`` does)."""
+    named as missing (nothing, when none did); interrupted it exits 130, on a lost Redis 2 (as
+    ``live`` does)."""
     workers, runs = stopped.complete(args.workers, args.reps)
-    _print_sweep(args, sc, workers, runs, [w for w in args.workers if w not in workers])
-    kept = (
-        f"kept the {len(workers)} of {len(args.workers)} worker counts whose replications "
-        "all finished"
-    )
+    kept = ""
+    if workers:
+        _print_sweep(args, sc, workers, runs, [w for w in args.workers if w not in workers])
+        kept = (
+            f"; kept the {len(workers)} of {len(args.workers)} worker counts whose "
+            "replications all finished"
+        )
     if isinstance(stopped.cause, KeyboardInterrupt):
-        print(f"queuelab: interrupted: stopped the sweep; {kept}", file=sys.stderr)
+        print(f"queuelab: interrupted: stopped the sweep{kept}", file=sys.stderr)
         return 130
-    print(f"queuelab: error: {stopped.cause}; {kept}", file=sys.stderr)
+    print(f"queuelab: error: {stopped.cause}{kept}", file=sys.stderr)
     return 2
 
 
