@@ -154,6 +154,10 @@ def celery_config(config: LiveConfig) -> dict:
             "unacked_restore_interval": restore_every,
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": unacked_mutex_expire(visibility),
+            # the run's own, expiring with it (``live.run_keys``): no other consumer on that
+            # Redis restores a killed run's messages
+            "unacked_key": config.key("unacked"),
+            "unacked_index_key": config.key("unacked_index"),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,

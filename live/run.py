@@ -8,7 +8,6 @@ workers stopped → the collector turns what happened into the simulator's trace
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
@@ -268,15 +267,9 @@ def _drain(
 
 
 def held_by_broker(client: redis.Redis, config: LiveConfig) -> int:
-    """Messages of the run still in Redis: queued, or delivered and not yet acked (kombu's
-    ``unacked`` hash, shared by every queue of that Redis, holds [message, exchange, queue])."""
-    held = sum(client.llen(name) for name in run_lists(config))
-    for _, raw in client.hscan_iter("unacked"):
-        try:
-            held += json.loads(raw)[2].startswith(config.queue + "-")
-        except (ValueError, IndexError, TypeError, AttributeError):
-            continue
-    return held
+    """Messages of the run still in Redis: queued, or delivered and not yet acked (in the run's
+    own ``unacked`` hash, ``live.run_keys``)."""
+    return sum(client.llen(name) for name in run_lists(config)) + client.hlen(config.key("unacked"))
 
 
 class Watcher(threading.Thread):

@@ -6,6 +6,10 @@ a run killed (SIGKILL, a lost host) cannot, so every key of its own carries an e
 Its own are: ``queuelab:<run_id>:<part>`` for each of ``PARTS``, its queues' lists (one per
 priority step) and kombu's binding tables of its queues (``_kombu.binding.<queue>``, whose
 exchange is named for the queue: no other app's). Results expire by ``result_expires``.
+Kombu's hash of delivered, un-acked messages and its index are the run's own too (the
+transport's ``unacked_key``, ``unacked_index_key``): shared by every app on that Redis by
+default, they kept a killed run's messages for good, and the next consumer there restored them
+into the dead run's queue, a list then without expiry.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from live.celery_app import LiveConfig
 from sim.rules.routing import PRIORITY_STEPS
 
 # everything a run writes under its prefix: the announcement, scenario time 0, the nodes that
-# reported ready, the workers' event rows, the executions per (task, attempt)
-PARTS = ("config", "t0", "ready", "events", "executions")
+# reported ready, the workers' event rows, the executions per (task, attempt), kombu's
+# delivered and un-acked messages and their index by delivery time (``celery_config``)
+PARTS = ("config", "t0", "ready", "events", "executions", "unacked", "unacked_index")
 # seconds a killed run's keys outlive it; long, so that only a run stalled that long (a
 # suspended host) could lose its own events, and short beside a shared Redis's life
 KEEP = 600

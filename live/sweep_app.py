@@ -32,7 +32,7 @@ from live.celery_app import restore_interval, unacked_mutex_expire
 from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, lost, ping
 from sim import scenario as scenario_module
 from sim.analysis.metrics import Summary
-from sim.analysis.sweep import run_point
+from sim.analysis.sweep import Stopped, run_point
 from sim.scenario import Scenario
 
 QUEUE = "queuelab-sweep"  # one list on the broker, shared by every sweep and sweep worker
@@ -156,7 +156,8 @@ def sweep_field(
 ) -> list[list[Summary]]:
     """``sim.analysis.sweep.sweep_field`` on the sweep workers of ``redis_url``: per value, the
     summaries of its replications. Waits for every result; ``notice`` hears when no worker has
-    taken any; replications still queued when it stops early (Ctrl-C, an error) are withdrawn."""
+    taken any. Ctrl-C or a Redis lost mid-sweep raises ``Stopped`` with the summaries that came
+    back; replications still queued when it stops early (those, an error) are withdrawn."""
     ping(redis_url, remedy=REMEDY)
     sweep = _Sweep(redis_url, scenario, field, values)
     try:
@@ -165,7 +166,13 @@ def sweep_field(
                 sweep.send(i, r)
         sweep.collect(progress, notice, quiet)
     except (redis.RedisError, OperationalError) as err:
-        raise RedisUnavailable(lost(redis_url, err, "during the sweep", REMEDY)) from None
+        # the results' subscriptions cannot be undone there: left, each result's __del__
+        # tried at exit, printing a traceback per replication
+        sweep.app.backend.result_consumer.subscribed_to.clear()
+        gone = RedisUnavailable(lost(redis_url, err, "during the sweep", REMEDY))
+        raise Stopped(dict(sweep.summaries), gone) from None
+    except KeyboardInterrupt as stop:
+        raise Stopped(dict(sweep.summaries), stop) from None
     finally:
         with contextlib.suppress(redis.RedisError):  # a lost Redis has said so already
             if withdrawn := sweep.withdraw():

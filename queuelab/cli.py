@@ -185,32 +185,65 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # stop it as Ctrl-C does, keeping what ran
+        signal.signal(sig, signal.default_int_handler)
     bar = ProgressBar("sweeping", "runs")
-    if args.redis_url:
-        runs = _celery_sweep(args, sc, key, bar)
-    else:
-        runs = sweep.sweep_field(sc, key, args.workers, args.reps, progress=bar)
+    try:
+        if args.redis_url:
+            runs = _celery_sweep(args, sc, key, bar)
+        else:
+            runs = sweep.sweep_field(sc, key, args.workers, args.reps, progress=bar)
+    except sweep.Stopped as stopped:
+        bar.close()
+        return _stopped_sweep(args, sc, stopped)
     bar.close()
-    points = sweep.points(args.workers, runs)
-    curve = sizing.curve_of(sc, args.pool, args.workers, runs) if args.pool else None
-    if args.json:
-        pool = {"pool": asdict(curve)} if curve else {}
-        print(json.dumps({"scenario": sc.name, "points": [p.to_dict() for p in points], **pool}))
-    else:
-        print("\n".join(report.sweep_table(points)))
-        if curve:
-            print("\n" + "\n".join(report.pool_table(curve)))
+    _print_sweep(args, sc, args.workers, runs)
     return 0
 
 
+def _print_sweep(args: argparse.Namespace, sc, workers: list[int], runs: list, missing=()) -> None:
+    """The sweep's table (and the pool's, with ``--pool``) at ``workers``; a stopped sweep's
+    names the worker counts ``missing``, whose replications did not all finish."""
+    points = sweep.points(workers, runs)
+    curve = sizing.curve_of(sc, args.pool, workers, runs) if args.pool else None
+    if args.json:
+        pool = {"pool": asdict(curve)} if curve else {}
+        gaps = {"missing": list(missing)} if missing else {}
+        points_json = [p.to_dict() for p in points]
+        print(json.dumps({"scenario": sc.name, "points": points_json, **pool, **gaps}))
+        return
+    print("\n".join(report.sweep_table(points)))
+    if curve:
+        print("\n" + "\n".join(report.pool_table(curve)))
+    if missing:
+        print(f"partial: no figures for --workers {','.join(map(str, missing))}")
+
+
+def _stopped_sweep(args: argparse.Namespace, sc, stopped: sweep.Stopped) -> int:
+    """A sweep cut short prints the worker counts whose replications all finished, the others
+    named as missing (nothing, when none did); interrupted it exits 130, on a lost Redis 2 (as
+    ``live`` does)."""
+    workers, runs = stopped.complete(args.workers, args.reps)
+    kept = ""
+    if workers:
+        _print_sweep(args, sc, workers, runs, [w for w in args.workers if w not in workers])
+        kept = (
+            f"; kept the {len(workers)} of {len(args.workers)} worker counts whose "
+            "replications all finished"
+        )
+    if isinstance(stopped.cause, KeyboardInterrupt):
+        print(f"queuelab: interrupted: stopped the sweep{kept}", file=sys.stderr)
+        return 130
+    print(f"queuelab: error: {stopped.cause}{kept}", file=sys.stderr)
+    return 2
+
+
 def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> list:
-    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take.
-    SIGTERM and SIGHUP stop it as Ctrl-C does, withdrawing the replications still waiting."""
+    """The sweep's replications as Celery tasks on ``--redis-url``, for sweep workers to take;
+    stopped, it withdraws the replications still waiting."""
     _live_modules()
     from live import sweep_app
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.default_int_handler)
     try:
         return sweep_app.sweep_field(
             args.redis_url, sc, key, args.workers, args.reps, bar, bar.note
@@ -630,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"queuelab: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, sweep.Stopped):  # simulate --reps: no figures from part of them
         print("queuelab: interrupted", file=sys.stderr)
         return 130
 

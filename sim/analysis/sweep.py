@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +55,22 @@ class SweepPoint:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class Stopped(Exception):
+    """A sweep that ended before its last replication (Ctrl-C; on a Celery cluster, its Redis
+    lost), holding the summaries that had finished, keyed (value index, replication): minutes of
+    work a caller can still report (``complete``). ``cause`` is what stopped it."""
+
+    def __init__(self, finished: dict[tuple[int, int], Summary], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.finished, self.cause = finished, cause
+
+    def complete(self, values: Sequence, reps: int) -> tuple[list, list[list[Summary]]]:
+        """The values whose every replication finished and, per value, their summaries (what
+        ``sweep_field`` returns, for those values alone)."""
+        done = [i for i in range(len(values)) if all((i, r) in self.finished for r in range(reps))]
+        return [values[i] for i in done], [[self.finished[i, r] for r in range(reps)] for i in done]
 
 
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
@@ -111,25 +128,65 @@ def sweep_changes(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[list[Summary]]:
     """Per plan (dotted fields and their values, several at once), the summaries of its
-    ``reps`` replications, as ``sweep_field``."""
+    ``reps`` replications, as ``sweep_field``. Ctrl-C raises ``Stopped`` with the replications
+    that had finished; the processes running others are ended."""
     values = list(plans)
     jobs = [(i, r) for i in range(len(values)) for r in range(reps)]
     processes = min(processes or os.cpu_count() or 1, len(jobs))
     results: dict[tuple[int, int], Summary] = {}
-    if processes <= 1:
-        for n, (i, r) in enumerate(jobs, 1):
-            results[i, r] = run_point(scenario, values[i], r)
-            if progress:
-                progress(n, len(jobs))
-    else:
-        context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
-        with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            futures = {(i, r): pool.submit(run_point, scenario, values[i], r) for i, r in jobs}
-            for n, (key, future) in enumerate(futures.items(), 1):
-                results[key] = future.result()
+    try:
+        if processes <= 1:
+            for n, (i, r) in enumerate(jobs, 1):
+                results[i, r] = run_point(scenario, values[i], r)
                 if progress:
                     progress(n, len(jobs))
+        else:
+            _in_processes(scenario, values, jobs, processes, results, progress)
+    except KeyboardInterrupt as stop:
+        raise Stopped(results, stop) from None
     return [[results[i, r] for r in range(reps)] for i in range(len(values))]
+
+
+def _in_processes(
+    scenario: Scenario,
+    values: list[dict[str, Any]],
+    jobs: list[tuple[int, int]],
+    processes: int,
+    results: dict[tuple[int, int], Summary],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Run ``jobs`` on ``processes`` processes into ``results``, as each finishes. Ctrl-C is the
+    parent's alone (a terminal sends it to the children too, which died printing tracebacks):
+    on it, every replication that finished is kept, and the processes are ended rather than left
+    to run replications no one will read (the interpreter's exit waited for them)."""
+    context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_parent_stops)
+    futures: dict[Future, tuple[int, int]] = {}
+    try:
+        for i, r in jobs:
+            futures[pool.submit(run_point, scenario, values[i], r)] = (i, r)
+        for n, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if progress:
+                progress(n, len(jobs))
+    except KeyboardInterrupt:
+        for future, job in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results[job] = future.result()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in set(multiprocessing.active_children()) - before:
+            child.terminate()
+        raise
+    finally:
+        pool.shutdown()
+
+
+def _parent_stops() -> None:
+    """A sweep process ignores Ctrl-C, SIGTERM and SIGHUP, which a terminal or a supervisor
+    sends the whole process group: the sweep decides what to keep and ends it."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def replications(

@@ -1,6 +1,7 @@
 """A run leaves nothing of its own in the user's Redis: deleted when it ends, expiring when it
 is killed (``live.run_keys``)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 
 import pytest
 import redis
+from kombu import Connection
 
 from live.redis_server import private_redis
 from live.run import run_live
@@ -63,3 +65,42 @@ def test_a_killed_runs_keys_expire(no_leftovers):
         ]
         assert {f"queuelab:{run_id}:events", f"_kombu.binding.queuelab-{run_id}-celery"} <= set(own)
         assert all(0 < client.ttl(key) <= KEEP for key in own), {k: client.ttl(k) for k in own}
+
+
+def held(client: redis.Redis) -> int:
+    """The delivered, un-acked messages of live runs: in kombu's hash shared by every app on
+    that Redis (``unacked``, [message, exchange, routing key]) or in a run's own."""
+    shared = sum(json.loads(raw)[2].startswith("queuelab-") for raw in client.hvals("unacked"))
+    return shared + sum(client.hlen(key) for key in client.keys("queuelab:*:unacked"))
+
+
+def test_a_killed_runs_messages_are_restored_by_no_other_consumer(no_leftovers):
+    """Killed while its nodes ran its four tasks (late ack: delivered, not acked), a run left
+    their messages in kombu's ``unacked`` hash, shared by every app on that Redis; the next
+    consumer there restored them into the dead run's queue, a list then kept for good. They are
+    now in the run's own hash, which expires with its other keys, and no other consumer sees
+    them. The consumer is kombu's restore with a visibility timeout of 0, as any app's worker
+    on that Redis runs it once the message's timeout has passed."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        proc = subprocess.Popen(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "1"]
+            + ["--set", "run.tasks=4", "--set", "service.dist=constant"]
+            + ["--set", "service.mean=600"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while held(client) < 4:  # each of the four nodes runs one
+            assert time.monotonic() < deadline and proc.poll() is None, "the run never began"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not leftovers(descendants(os.getpid()) - descendants(proc.pid))
+        with Connection(url, transport_options={"visibility_timeout": 0}) as later:
+            later.default_channel.qos.restore_visible(interval=1)
+        run_id = client.keys("queuelab:*:events")[0].decode().split(":")[1]
+        own = [k.decode() for k in client.keys(f"*{run_id}*") if b"celery-task-meta-" not in k]
+        assert all(0 < client.ttl(key) <= KEEP for key in own), {k: client.ttl(k) for k in own}
+        assert held(client) == 4  # none restored
+        assert client.hlen(f"queuelab:{run_id}:unacked") == 4  # its own

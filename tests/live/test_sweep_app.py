@@ -21,6 +21,7 @@ from live import sweep_app
 from live.redis_server import free_port, private_redis
 from sim import scenario
 from sim.analysis import sweep
+from tests.queuelab.helpers import stopped_after
 
 pytestmark = pytest.mark.live
 
@@ -50,7 +51,8 @@ def sweep_workers(redis_url: str, count: int, *options: str):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        redis.Redis.from_url(redis_url).delete(sweep_app.QUEUE, "unacked", "unacked_index")
+        with contextlib.suppress(redis.ConnectionError):  # a Redis the test killed holds nothing
+            redis.Redis.from_url(redis_url).delete(sweep_app.QUEUE, "unacked", "unacked_index")
 
 
 def local_points(tasks: int, workers: list[int], reps: int) -> list[dict]:
@@ -113,8 +115,9 @@ def test_without_workers_it_says_so_and_withdraws_what_waits(redis_url):
             raise KeyboardInterrupt  # the user gives up: Ctrl-C
 
     sc = scenario.load(MMC)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(sweep.Stopped) as stopped:
         sweep_app.sweep_field(redis_url, sc, "workers.count", [4, 5], 3, notice=notice, quiet=0.5)
+    assert isinstance(stopped.value.cause, KeyboardInterrupt) and not stopped.value.finished
     assert heard[0].startswith("6 replications waiting in queuelab-sweep")
     assert "queuelab sweep-worker --redis-url" in heard[0]
     assert heard[1] == "withdrew the 6 replications still waiting in queuelab-sweep"
@@ -136,7 +139,7 @@ def test_a_replication_that_is_nowhere_is_sent_again(redis_url, monkeypatch):
             raise KeyboardInterrupt
 
     sc = scenario.load(MMC)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(sweep.Stopped):
         sweep_app.sweep_field(redis_url, sc, "workers.count", [4], 2, notice=notice, quiet=0.5)
     assert heard[0].startswith("2 replications waiting in queuelab-sweep")
     assert heard[1].startswith("sent 2 replications again: they were neither waiting")
@@ -159,6 +162,46 @@ def test_a_stopped_cluster_sweep_withdraws_what_waits(sig, redis_url, no_leftove
     assert sweeping.returncode == 130, err
     assert "withdrew the 2 replications" in err
     assert client.llen(sweep_app.QUEUE) == 0
+
+
+STOPPED_SWEEP = ["sweep", MMC, "--workers", "4,5,6", "--reps", "2", "--json"]
+STOPPED_TASKS = 40000  # about a second a replication: the third is running when it is stopped
+
+
+def stopped_cluster_sweep(redis_url: str, stop) -> tuple[int, dict, str]:
+    """A cluster sweep of three counts, two replications each, on one sweep worker of one
+    process, which runs them in the order sent: ``stop(proc)`` once the sweep's progress bar
+    shows the first count's two back. Returns its exit code, its JSON and its stderr."""
+    with sweep_workers(redis_url, 1):
+        code, out, err = stopped_after(
+            [*STOPPED_SWEEP, "--set", f"run.tasks={STOPPED_TASKS}", "--redis-url", redis_url],
+            done=2,
+            stop=stop,
+        )
+    return code, json.loads(out), err
+
+
+def test_a_stopped_cluster_sweep_prints_the_counts_that_came_back(redis_url, no_leftovers):
+    """Ctrl-C printed nothing of the replications that had come back: minutes of work lost."""
+    code, data, err = stopped_cluster_sweep(redis_url, lambda p: p.send_signal(signal.SIGINT))
+    assert code == 130, err
+    assert data["points"] == local_points(STOPPED_TASKS, [4], 2)  # same seeds, same numbers
+    assert data["missing"] == [5, 6]
+    assert "queuelab: interrupted: stopped the sweep; kept the 1 of 3 worker counts" in err
+    assert "replications still waiting in queuelab-sweep" in err  # withdrawn
+
+
+def test_a_sweep_whose_redis_is_lost_prints_the_counts_that_came_back(no_leftovers):
+    """It ended with one line, exit 2, the replications that had come back discarded."""
+    with private_redis() as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        code, data, err = stopped_cluster_sweep(url, lambda _: os.kill(pid, signal.SIGKILL))
+    assert code == 2, err
+    assert data["points"] == local_points(STOPPED_TASKS, [4], 2)
+    assert data["missing"] == [5, 6]
+    assert f"queuelab: error: lost Redis at {url} during the sweep" in err
+    assert "kept the 1 of 3 worker counts whose replications all finished" in err
+    assert "Traceback" not in err, err
 
 
 def ended_by_a_frozen_redis(command: list[str], ready) -> tuple[int, str, str]:

@@ -1,0 +1,61 @@
+"""A sweep stopped midway (Ctrl-C, SIGTERM) keeps the worker counts whose replications all
+finished: the user waited for them. A real CLI subprocess, stopped once its progress bar shows
+finished runs."""
+
+import json
+import os
+import signal
+
+import pytest
+
+from sim import scenario
+from sim.analysis import sweep
+from tests.queuelab.helpers import stopped_after
+
+MMC = "scenarios/mmc.toml"
+TASKS = 40000  # about a second a replication: the sweep is far from its end when stopped
+WORKERS = [4, 5, 6, 8]
+
+
+def full_points(workers: list[int], reps: int) -> dict[int, dict]:
+    """What a whole sweep answers at ``workers``, serially in this process."""
+    sc = scenario.load(MMC, [f"run.tasks={TASKS}"])
+    return {p.workers: p.to_dict() for p in sweep.sweep(sc, workers, reps=reps, processes=1)}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_sweep_prints_the_worker_counts_that_finished(sig, no_leftovers):
+    """Stopped after 3 of its 8 runs, two of them of one count (both processes start on the first
+    count's two, so three finished runs hold a whole count); its last count's runs had not
+    started. A terminal's Ctrl-C reaches the pool's processes too: the sweep's alone decides."""
+    code, out, err = stopped_after(
+        ["sweep", MMC, "--workers", ",".join(map(str, WORKERS)), "--reps", "2", "--json"]
+        + ["--set", f"run.tasks={TASKS}"],
+        done=3,
+        stop=lambda proc: os.killpg(proc.pid, sig),
+    )
+    assert code == 130, err
+    data = json.loads(out)
+    shown = [p["workers"] for p in data["points"]]
+    assert shown and shown == sorted(shown) and WORKERS[-1] not in shown
+    assert data["missing"] == [w for w in WORKERS if w not in shown]
+    full = full_points(shown, 2)
+    assert data["points"] == [full[w] for w in shown]  # same seeds, same numbers
+    said = f"kept the {len(shown)} of 4 worker counts whose replications all finished"
+    assert f"queuelab: interrupted: stopped the sweep; {said}" in err
+    assert "Traceback" not in err
+
+
+def test_a_stopped_sweeps_table_says_which_counts_are_missing(no_leftovers):
+    code, out, err = stopped_after(
+        ["sweep", MMC, "--workers", "4,5,6,8", "--reps", "2", "--set", f"run.tasks={TASKS}"],
+        done=3,
+        stop=lambda proc: os.killpg(proc.pid, signal.SIGINT),
+    )
+    assert code == 130, err
+    lines = out.splitlines()
+    assert lines[0].split()[0] == "workers"
+    shown = [int(line.split()[0]) for line in lines[1:-1]]
+    assert shown and 8 not in shown
+    missing = ",".join(str(w) for w in WORKERS if w not in shown)
+    assert lines[-1] == f"partial: no figures for --workers {missing}"
