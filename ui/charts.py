@@ -390,15 +390,19 @@ def arrival_rate(
 
 
 def processes_and_queue(
-    capacity: dict[str, tuple[np.ndarray, np.ndarray]], queued: tuple[np.ndarray, np.ndarray]
+    capacity: dict[str, tuple[np.ndarray, np.ndarray]],
+    queued: tuple[np.ndarray, np.ndarray],
+    queues: str = "",
 ) -> go.Figure:
     """Pool processes or nodes over time (right axis, one line per series) against the queue
     length (left): how late an autoscaled pool grows in a burst and how long it pays for idle
     capacity after it. Two axes, since a queue of hundreds would flatten a pool of a few
     processes; whole-number ticks, as processes and nodes come whole. Lines after the first
-    are dashed: four one-process nodes draw their processes and nodes on the same steps."""
+    are dashed: four one-process nodes draw their processes and nodes on the same steps.
+    ``queues`` names the queues counted when they are not every queue of the run."""
     unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
-    fig = steps({"queued": queued}, f"{unit.capitalize()} and queue length", "queued tasks")
+    name = f"queued ({queues})" if queues else "queued"
+    fig = steps({name: queued}, f"{unit.capitalize()} and queue length", "queued tasks")
     for i, (name, (t, level)) in enumerate(capacity.items()):
         colour = UTILISATION if i == 0 else fig.layout.template.layout.colorway[(i + 2) % 10]
         fig.add_scatter(
