@@ -247,7 +247,7 @@ def figures(trace: Trace, per_type: bool = False) -> tuple[go.Figure, go.Figure]
     sojourn of each task type, and the length of each queue."""
     if per_type:
         return (
-            charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)"),
+            charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)", apart=True),
             charts.steps(queue_lengths(trace), "Queue length per queue", "tasks"),
         )
     return (
