@@ -251,7 +251,8 @@ def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
 
 def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:
     """Per pool, the work routed to it: slot-seconds of service per second (at the arrivals'
-    peak, with ``peak``); None where the arrivals have no rate. A queue several pools consume
+    peak, with ``peak``), a hard time limit's cut service as it holds a slot
+    (``slot_moments``); None where the arrivals have no rate. A queue several pools consume
     splits its work by their slots."""
     rates = type_rates(scenario, peak)
     if rates is None:
@@ -262,7 +263,7 @@ def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | No
         slots = sum(p.workers.full_speed_slots for p in takers)
         for p in takers:
             part = p.workers.full_speed_slots / slots  # 1.0 for a queue one pool consumes
-            demand[p.name] += rate * service_mean(kind.service) * part
+            demand[p.name] += rate * slot_moments(kind, p.workers.process_start)[0] * part
     return demand
 
 

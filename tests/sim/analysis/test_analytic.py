@@ -347,6 +347,26 @@ def test_a_hard_time_limit_cuts_the_service_the_textbook_wait_takes():
     assert analytic.pool_waits(soft) == {}  # a soft limit's retries are new work: no figure
 
 
+def test_a_pool_whose_hard_time_limit_cuts_its_work_below_its_slots_is_not_called_overloaded():
+    """1 s exponential tasks killed at 1 s, 2.5/s on 2 slots: as set ρ = 1.25, but a slot gives
+    min(X, 1 s) (mean 1 − 1/e) plus a replacement child's 0.2 s after each kill (1/e of them):
+    ρ = 0.88. The simulated wait holds (1.75 s at 10k tasks, 1.68 s at 40k), as a stable
+    queue's does."""
+    from sim.analysis.runs import simulated
+
+    sc = scenario.loads(TIME_LIMITED).replace(
+        **{"arrivals.rate": 2.5, "workers.count": 2, "workers.concurrency": 1}
+        | {"tasks.report.service.dist": "exponential", "tasks.report.service.mean": 1.0}
+        | {"tasks.report.time_limit": 1.0, "run.tasks": 10000}
+    )
+    assert analytic.pool_intensities(sc)["workers"] == pytest.approx(
+        (1 - math.exp(-1) + math.exp(-1) * 0.2) * 2.5 / 2
+    )
+    assert analytic.overload_warning(sc) is None
+    longer = sc.replace(**{"run.tasks": 40000})
+    assert simulated(longer).wait_mean < 1.1 * simulated(sc).wait_mean
+
+
 @pytest.mark.parametrize(
     ("fields", "cv"),
     [
