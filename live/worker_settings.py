@@ -50,13 +50,15 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
         stats = inspect.stats() or {}
         conf = (inspect.conf(with_defaults=True) or {}) if stats else {}
         active = (inspect.active_queues() or {}) if stats else {}
+        scheduled = (inspect.scheduled() or {}) if stats else {}
     except (OSError, OperationalError, redis.RedisError):  # the broker went away: keep the events'
-        stats, conf, active = {}, {}, {}
+        stats, conf, active, scheduled = {}, {}, {}, {}
     if hosts and hosts & set(stats):
         stats = {node: s for node, s in stats.items() if node in hosts}
     try:
         queues = {node: tuple(q["name"] for q in qs) for node, qs in active.items()}
-        return settings_from(stats, conf, queues)
+        held = {node: len(requests) for node, requests in scheduled.items()}
+        return settings_from(stats, conf, queues, held)
     except (KeyError, TypeError, ValueError) as err:  # a reply of another shape: keep the events
         return WorkerSettings(
             notes=(f"the nodes' `celery inspect` replies were unreadable ({err!r})",)
@@ -64,10 +66,13 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
 
 
 def settings_from(
-    stats: dict[str, dict], conf: dict[str, dict], queues: dict[str, tuple[str, ...]] | None = None
+    stats: dict[str, dict],
+    conf: dict[str, dict],
+    queues: dict[str, tuple[str, ...]] | None = None,
+    held: dict[str, int] | None = None,
 ) -> WorkerSettings:
-    """The fields ``inspect stats``, ``inspect conf`` and ``inspect active_queues`` replies
-    give, per node name."""
+    """The fields ``inspect stats``, ``inspect conf``, ``inspect active_queues`` and ``inspect
+    scheduled`` (``held``: the ETA requests each node holds) replies give, per node name."""
     if not stats:
         return WorkerSettings(
             notes=(
@@ -75,8 +80,8 @@ def settings_from(
                 "end): worker count and concurrency are what the events showed running at once",
             )
         )
-    nodes = sorted(stats)
-    fields = node_fields(nodes, stats, conf)
+    nodes, held = sorted(stats), held or {}
+    fields = node_fields(nodes, stats, conf, held)
     first = stats[nodes[0]]
     settings = conf.get(nodes[0], {})
     for key, (setting, kind) in CONF_FIELDS.items():
@@ -98,13 +103,22 @@ def settings_from(
     mixed = f"nodes differ in concurrency {sorted(slots)}: written as the most common"
     mine = {node: qs for node, qs in (queues or {}).items() if node in stats}
     return WorkerSettings(
-        fields, tuple(notes), mixed if len(slots) > 1 else "", pools_from(stats, conf, mine), mine
+        fields,
+        tuple(notes),
+        mixed if len(slots) > 1 else "",
+        pools_from(stats, conf, mine, held),
+        mine,
     )
 
 
-def node_fields(nodes: list[str], stats: dict[str, dict], conf: dict[str, dict]) -> dict:
-    """Count, concurrency (the most common) and prefetch multiplier of a group of nodes: the
-    multiplier its first node's conf says, else its prefetch count over its concurrency."""
+def node_fields(
+    nodes: list[str], stats: dict[str, dict], conf: dict[str, dict], held: dict[str, int]
+) -> dict:
+    """Count, concurrency (the most common) and prefetch multiplier of a group of nodes: its
+    first node's prefetch count less the ETA requests it holds (each raised it by one), over
+    its processes, else the multiplier its conf says. The prefetch count first: `celery worker
+    --prefetch-multiplier N`, how pools of one app get different windows, sets the node's own
+    and leaves the app's `worker_prefetch_multiplier`, which `inspect conf` reports, as it was."""
     slots = Counter(processes(stats[n]) for n in nodes)
     concurrency = slots.most_common(1)[0][0]
     fields: dict[str, Any] = {"workers.count": len(nodes), "workers.concurrency": concurrency}
@@ -112,17 +126,21 @@ def node_fields(nodes: list[str], stats: dict[str, dict], conf: dict[str, dict])
     if scaler:  # --autoscale MAX,MIN (its keepalive is an environment variable: not reported)
         fields["workers.autoscale_max"] = int(scaler["max"])
         fields["workers.autoscale_min"] = int(scaler["min"])
-    multiplier = conf.get(nodes[0], {}).get("worker_prefetch_multiplier")
     prefetch_count = stats[nodes[0]].get("prefetch_count")
-    if multiplier is not None:
+    multiplier = conf.get(nodes[0], {}).get("worker_prefetch_multiplier")
+    if prefetch_count is not None:  # max(processes, 1) × multiplier, as Celery sets it
+        own = int(prefetch_count) - held.get(nodes[0], 0)
+        fields["workers.prefetch_multiplier"] = own // max(processes(stats[nodes[0]]), 1)
+    elif multiplier is not None:
         fields["workers.prefetch_multiplier"] = int(multiplier)
-    elif prefetch_count:
-        fields["workers.prefetch_multiplier"] = int(prefetch_count) // concurrency
     return fields
 
 
 def pools_from(
-    stats: dict[str, dict], conf: dict[str, dict], queues: dict[str, tuple[str, ...]]
+    stats: dict[str, dict],
+    conf: dict[str, dict],
+    queues: dict[str, tuple[str, ...]],
+    held: dict[str, int],
 ) -> tuple[dict[str, Any], ...]:
     """One pool per set of queues the nodes consume (``-Q``, in the first node's order), with
     its nodes' count, concurrency, prefetch multiplier and queue order (kombu's
@@ -136,7 +154,10 @@ def pools_from(
             "queue_order": transport_options(stats[nodes[0]]).get(
                 "queue_order_strategy", "round_robin"
             ),
-            **{k.removeprefix("workers."): v for k, v in node_fields(nodes, stats, conf).items()},
+            **{
+                k.removeprefix("workers."): v
+                for k, v in node_fields(nodes, stats, conf, held).items()
+            },
         }
         for nodes in groups.values()
     )

@@ -139,11 +139,12 @@ def _cell(e: sweep.Estimate) -> str:
 def comparison_text(result: Comparison) -> list[str]:
     """Every figure side by side with its verdict, the KS distances, the state flows and the
     headline last."""
-    lines = [f"{'figure':<22}{'sim':>12}{'live':>12}{'diff':>9}  verdict"]
+    width = max([22, *(len(f.figure) + 2 for f in result.figures)])  # a task type's long name
+    lines = [f"{'figure':<{width}}{'sim':>12}{'live':>12}{'diff':>9}  verdict"]
     for f in result.figures:
         diff = percent(f.relative_difference)
         verdict = "ok" if f.ok else f"MISS: {f.likely_cause}"
-        lines.append(f"{f.figure:<22}{f.sim:>12.4g}{f.live:>12.4g}{diff:>9}  {verdict}")
+        lines.append(f"{f.figure:<{width}}{f.sim:>12.4g}{f.live:>12.4g}{diff:>9}  {verdict}")
     lines.append(
         f"\nKolmogorov-Smirnov distance: wait {result.ks_wait:.3f}, sojourn {result.ks_sojourn:.3f}"
     )

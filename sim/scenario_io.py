@@ -52,7 +52,9 @@ def read(path: str | Path, overrides: bool = False) -> dict[str, Any]:
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file's raw tables, the lesson table included, with relative ``file`` fields
-    resolved against the file's folder."""
+    resolved against the file's folder, made absolute: a scenario read by a relative path
+    (`queuelab live mine.toml` in its folder) is written out for a live run's workers to a
+    temp folder, where a path relative to the working folder would name nothing."""
     path = Path(path)
     if path.is_dir() or path.is_char_device() or path.is_block_device():  # /dev/zero: endless
         raise ScenarioError(f"{path}: not a file: a scenario is a TOML file")
@@ -66,7 +68,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     for table in tables_in(raw):
         file = table.get("file")
         if isinstance(file, str) and file and not Path(file).is_absolute():
-            table["file"] = str(path.parent / file)
+            table["file"] = str(path.absolute().parent / file)
     return raw
 
 

@@ -13,8 +13,10 @@ from sim import scenario
 from sim.analysis import analytic, frontier
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
-from sim.analysis.runs import capacity_varies, pools, simulated
+from sim.analysis.mix import queued_on
+from sim.analysis.runs import capacity_varies, pool_cost, pools, summary
 from sim.analysis.sweep import capped
+from sim.engine.model import tally
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
@@ -66,20 +68,24 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
 @st.cache_data(show_spinner=False, max_entries=16)
 def compare(text: str, _progress: Progress | None = None) -> list[dict[str, object]]:
     """Each of ``policies`` run at the scenario's seed (TOML text, the cache key): a table row
-    of its p95 sojourn and wait and what it paid."""
+    of the p95 sojourn and wait of the tasks the pool serves and what the pool paid (with
+    several pools, its own: ``frontier.own_p95``, ``runs.pool_cost``)."""
     sc = scenario.loads(text)
+    pool = frontier.varying_pool(sc)
     plans = policies(sc)
     rows = []
     for i, (name, changes) in enumerate(plans.items()):
         at = sc.replace(**changes)
-        s = simulated(at, progress=share(_progress, i, len(plans)))
+        run = tally(at, progress=share(_progress, i, len(plans)))
+        s = summary(run, at)
+        worker_seconds, node_seconds = pool_cost(run, at, pool.name)
         rows.append(
             {
                 "pool": name,
-                "p95 sojourn (s)": round(s.sojourn_p95, 3),
-                "p95 wait (s)": round(s.wait_p95, 3),
-                "worker-seconds": round(s.worker_seconds),
-                "node-seconds": round(s.node_seconds),
+                "p95 sojourn (s)": round(frontier.own_p95(s, at, pool), 3),
+                "p95 wait (s)": round(frontier.own_p95(s, at, pool, "wait"), 3),
+                "worker-seconds": round(worker_seconds),
+                "node-seconds": round(node_seconds),
             }
         )
     return rows
@@ -93,21 +99,26 @@ def sweep_frontier(text: str, _progress: Progress | None = None) -> list[frontie
 
 def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
     """Each pool that follows its load, its pool processes (``--autoscale``) or its nodes (a
-    node autoscaler) over time, against the run's queue; None where no pool does (its
+    node autoscaler) over time, against the queues those pools consume (with several pools,
+    not the others' queues, whose backlog would dwarf theirs); None where no pool does (its
     capacity is a flat line)."""
     if not autoscales(sc):
         return None
-    queued = queue_length(trace)
-    end = float(queued[0][-1]) if len(queued[0]) else None
+    varying = list(filter(capacity_varies, sc.worker_pools))
+    queues = {q for p in varying for q in p.queues}
+    every = queues >= {q for _, q in trace.types}
+    queued = queued_on(trace, queues)
+    whole = queued if every else queue_length(trace)  # the lines reach the run's last start
+    end = float(whole[0][-1]) if len(whole[0]) else None
     members = pools(trace, sc)
     series = {}
-    for p in filter(capacity_varies, sc.worker_pools):
+    for p in varying:
         names = {trace.workers[i] for i in members[p.name][0]}
         nodes = p.workers.node_autoscaled
         rows = [row for row in trace.capacity if row[1] in names]
         label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
         series[label] = (nodes_over_time if nodes else processes_over_time)(rows, end)
-    return charts.processes_and_queue(series, queued)
+    return charts.processes_and_queue(series, queued, "" if every else ", ".join(sorted(queues)))
 
 
 def section(sc: Scenario, capacity: go.Figure | None) -> None:
@@ -125,7 +136,13 @@ def section(sc: Scenario, capacity: go.Figure | None) -> None:
         st.error(f"The comparison stopped: {err}")
     else:
         st.dataframe(rows, hide_index=True)
-        where = f"pool {pool.name}'s settings, the other pools as they are; " if sc.pools else ""
+        where = (
+            f"pool {pool.name}'s settings, the other pools as they are; the p95s are of the "
+            f"tasks on its queues ({', '.join(pool.queues)}; the worst of them), the costs its "
+            "own; "
+            if len(sc.worker_pools) > 1
+            else ""
+        )
         st.caption(
             f"The same arrivals (seed {sc.seed}) for each; {where}worker-seconds: pool "
             "processes of up nodes × time, node-seconds: up nodes × time, what is paid for."

@@ -30,34 +30,41 @@ LOG_AXIS = dict(type="log", dtick=1, minor=dict(ticks="outside", ticklen=4))
 LONG_TAIL = 10.0  # p99 / p50 from which a CDF's time axis is drawn in log scale
 
 
-def tail_ratio(series: dict[str, np.ndarray]) -> float:
+def tail_ratio(series: dict[str, np.ndarray], apart: bool = False) -> float:
     """The largest p99 / p50 among the samples' positive values (a task that did not wait has
-    no place on a log axis, and would make every ratio infinite)."""
-    ratios = [
-        float(np.percentile(v, 99) / np.percentile(v, 50))
+    no place on a log axis, and would make every ratio infinite); ``apart``: the largest p99
+    over the smallest p50, across the samples."""
+    quantiles = [
+        np.percentile(v, [50, 99])
         for v in (np.asarray(values)[np.asarray(values) > 0] for values in series.values())
         if len(v) >= 10
     ]
-    return max(ratios, default=1.0)
+    if not quantiles:
+        return 1.0
+    if apart:
+        return float(max(q[1] for q in quantiles) / min(q[0] for q in quantiles))
+    return float(max(q[1] / q[0] for q in quantiles))
 
 
-def cdf(series: dict[str, np.ndarray], title: str) -> go.Figure:
+def cdf(series: dict[str, np.ndarray], title: str, apart: bool = False) -> go.Figure:
     """Empirical CDFs, one line per named sample (e.g. wait and sojourn, or sim and live); in
     log time when a sample spans orders of magnitude, where a linear axis would squash all but
-    the tail into its first pixels."""
+    the tail into its first pixels. ``apart``: the samples are of different task types, so
+    also when they lie orders of magnitude apart (a 0.2 s email's line would stand on the
+    axis of a 20 s report's)."""
     fig = go.Figure()
     for name, values in series.items():
         x = np.sort(values)
         y = np.arange(1, len(x) + 1) / max(len(x), 1)
         x, y = _thin(x, y)
         fig.add_scatter(x=x, y=y, mode="lines", name=name)
-    ratio = tail_ratio(series)
+    ratio = tail_ratio(series, apart)
     if ratio >= LONG_TAIL:
-        fig.update_xaxes(
-            **LOG_AXIS,
-            title=f"seconds, log scale (the longest tail's p99 is {ratio:.0f}× its p50; 0 s is "
-            "off the axis)",
-        )
+        if apart:
+            spread = f"the slowest p99 is {ratio:.0f}× the fastest p50"
+        else:
+            spread = f"the longest tail's p99 is {ratio:.0f}× its p50"
+        fig.update_xaxes(**LOG_AXIS, title=f"seconds, log scale ({spread}; 0 s is off the axis)")
     else:
         fig.update_xaxes(title="seconds")
     fig.update_layout(
@@ -390,15 +397,19 @@ def arrival_rate(
 
 
 def processes_and_queue(
-    capacity: dict[str, tuple[np.ndarray, np.ndarray]], queued: tuple[np.ndarray, np.ndarray]
+    capacity: dict[str, tuple[np.ndarray, np.ndarray]],
+    queued: tuple[np.ndarray, np.ndarray],
+    queues: str = "",
 ) -> go.Figure:
     """Pool processes or nodes over time (right axis, one line per series) against the queue
     length (left): how late an autoscaled pool grows in a burst and how long it pays for idle
     capacity after it. Two axes, since a queue of hundreds would flatten a pool of a few
     processes; whole-number ticks, as processes and nodes come whole. Lines after the first
-    are dashed: four one-process nodes draw their processes and nodes on the same steps."""
+    are dashed: four one-process nodes draw their processes and nodes on the same steps.
+    ``queues`` names the queues counted when they are not every queue of the run."""
     unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
-    fig = steps({"queued": queued}, f"{unit.capitalize()} and queue length", "queued tasks")
+    name = f"queued ({queues})" if queues else "queued"
+    fig = steps({name: queued}, f"{unit.capitalize()} and queue length", "queued tasks")
     for i, (name, (t, level)) in enumerate(capacity.items()):
         colour = UTILISATION if i == 0 else fig.layout.template.layout.colorway[(i + 2) % 10]
         fig.add_scatter(

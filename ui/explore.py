@@ -247,7 +247,7 @@ def figures(trace: Trace, per_type: bool = False) -> tuple[go.Figure, go.Figure]
     sojourn of each task type, and the length of each queue."""
     if per_type:
         return (
-            charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)"),
+            charts.cdf(sojourns_by_type(trace), "Sojourn per task type (CDF)", apart=True),
             charts.steps(queue_lengths(trace), "Queue length per queue", "tasks"),
         )
     return (
@@ -476,7 +476,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     found = sizing.size(
         sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
     )
-    sizing_verdict(sc, found, curves, figure, capped.run.tasks)
+    sizing_verdict(sc, found, curves, figure, capped.run.tasks, targets)
     if found.counts is not None and found.search == "per pool":
         close_calls(sizing.too_close(curves, found.counts, targets, figure), targets, figure)
     if live is not None:
@@ -519,18 +519,39 @@ def close_calls(
     )
 
 
+def unmet_said(u: sizing.Unmet, targets: dict[str, float], said: str) -> str:
+    """Why a type's target is not met and what to do: sweep further where its p95 was still
+    falling, else a target above the time the type takes itself (its service, and any retries
+    with their countdowns, which no worker shortens)."""
+    head = (
+        f"{u.kind}'s {said} is {seconds(u.best)} at best ({u.pool} {u.count}), over its "
+        f"{targets[u.kind]:g} s target"
+    )
+    if u.falling:
+        return (
+            f"{head}, and still falling at the sweep's last count: `queuelab sweep SCENARIO "
+            f"--pool {u.pool} --workers …` with more workers tells where it meets it."
+        )
+    return (
+        f"{head}, and more workers no longer lower it: the time {u.kind} takes itself (its "
+        "service, and any retries with their countdowns) sets it; set a target above it."
+    )
+
+
 def sizing_verdict(
     sc: Scenario,
     found: sizing.Sizing,
     curves: dict[str, sizing.PoolCurve],
     figure: str,
     tasks: int,
+    targets: dict[str, float],
 ) -> None:
     """The smallest total that meets every target, per pool, and how it was searched."""
     now, said = sizing.counts(sc), pool_charts.FIGURE_TITLES[figure]
     if found.counts is None:
         tops = ", ".join(f"{p} {c.counts[-1]}" for p, c in curves.items())
-        st.info(f"No worker counts up to {tops} meet every task type's target.")
+        why = " ".join(unmet_said(u, targets, said) for u in sizing.unmet(curves, targets, figure))
+        st.warning(f"No worker counts up to {tops} meet every task type's target. {why}")
     else:
         each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())
         st.success(

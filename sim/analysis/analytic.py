@@ -13,10 +13,17 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from sim.engine.arrivals import arrival_times
-from sim.engine.distributions import cv_of, of_gaps, service_cv, service_mean
+from sim.engine.distributions import (
+    cv_of,
+    limited_moments,
+    of_gaps,
+    of_service,
+    service_cv,
+    service_mean,
+)
 from sim.engine.varying_rate import VARYING
 from sim.scenario import Scenario
-from sim.sections import Pool
+from sim.sections import Pool, TaskType
 from sim.words import counted
 
 
@@ -244,7 +251,8 @@ def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
 
 def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:
     """Per pool, the work routed to it: slot-seconds of service per second (at the arrivals'
-    peak, with ``peak``); None where the arrivals have no rate. A queue several pools consume
+    peak, with ``peak``), a hard time limit's cut service as it holds a slot
+    (``slot_moments``); None where the arrivals have no rate. A queue several pools consume
     splits its work by their slots."""
     rates = type_rates(scenario, peak)
     if rates is None:
@@ -255,7 +263,7 @@ def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | No
         slots = sum(p.workers.full_speed_slots for p in takers)
         for p in takers:
             part = p.workers.full_speed_slots / slots  # 1.0 for a queue one pool consumes
-            demand[p.name] += rate * service_mean(kind.service) * part
+            demand[p.name] += rate * slot_moments(kind, p.workers.process_start)[0] * part
     return demand
 
 
@@ -385,13 +393,29 @@ def cobham_waits(rates: list[float], s: float, c: int) -> list[float]:
     return waits
 
 
+def slot_moments(task: TaskType, process_start: float) -> tuple[float, float]:
+    """The mean and second moment of the time an execution of ``task`` holds its slot: its
+    service, or with a hard ``time_limit`` T, min(service, T) plus, where the limit killed the
+    pool child, the ``process_start`` of its replacement. A limit near the mean cuts the
+    service's tail and its cv (a 20 s lognormal of cv 1 under 60 s: mean 18.8 s, cv 0.78),
+    which Allen–Cunneen's wait follows: 4.5 s untruncated against 2.0 s on 12 slots at 0.5/s."""
+    mean, cv = service_mean(task.service), service_cv(task.service)
+    if not task.time_limit:
+        return mean, mean**2 * (1 + cv**2)
+    cut, square, killed = limited_moments(of_service(task.service), task.time_limit)
+    extra = killed * (2 * task.time_limit * process_start + process_start**2)
+    return cut + killed * process_start, square + extra
+
+
 def pool_waits(scenario: Scenario) -> dict[str, float]:
     """The textbook's mean wait of each pool that serves its queues alone, fed by Poisson
     arrivals: Allen–Cunneen with the service of the mix of task types the pool runs (Erlang C,
     exact, when that mix is exponential); a Poisson stream split by share, or merged with
     another, stays Poisson, so ca = 1. Left out: a pool sharing a queue with another (the split
-    of its work is Celery's, not a formula's), one fed by other arrivals, one at ρ ≥ 1. No
-    prefetch, retries, crashes or Celery's per-task costs, as ``allen_cunneen``."""
+    of its work is Celery's, not a formula's), one fed by other arrivals, one at ρ ≥ 1, one
+    serving a type with a soft time limit (its retries are new work). A hard time limit is in
+    the service (``slot_moments``). No prefetch, retries, crashes or Celery's per-task costs,
+    as ``allen_cunneen``."""
     rates, types, pools = type_rates(scenario), scenario.task_types, scenario.worker_pools
     if rates is None:
         return {}
@@ -403,13 +427,12 @@ def pool_waits(scenario: Scenario) -> dict[str, float]:
             types[i].queue in other.queues for other in pools if other is not pool for i in mine
         )
         poisson = all((types[i].arrivals or scenario.arrivals).process == "poisson" for i in mine)
-        if shared or not poisson or lam <= 0:
+        soft = any(types[i].soft_time_limit for i in mine)
+        if shared or not poisson or soft or lam <= 0:
             continue
-        means = {i: service_mean(types[i].service) for i in mine}
-        s = sum(rates[i] * means[i] for i in mine) / lam
-        second = sum(
-            rates[i] * means[i] ** 2 * (1 + service_cv(types[i].service) ** 2) for i in mine
-        )
+        held = {i: slot_moments(types[i], pool.workers.process_start) for i in mine}
+        s = sum(rates[i] * held[i][0] for i in mine) / lam
+        second = sum(rates[i] * held[i][1] for i in mine)
         cs = math.sqrt(max(second / lam / s**2 - 1, 0.0))
         try:
             waits[pool.name] = allen_cunneen(lam, s, pool.workers.full_speed_slots, 1.0, cs)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.metrics import Summary
 from sim.analysis.runs import capacity_varies
 from sim.analysis.sweep import sweep_changes
 from sim.scenario import Scenario
@@ -39,8 +40,21 @@ class FrontierPoint:
 
 
 def varying_pool(sc: Scenario) -> Pool | None:
-    """The first pool whose capacity follows its load (``--autoscale`` or a node autoscaler)."""
-    return next(filter(capacity_varies, sc.worker_pools), None)
+    """The first pool whose capacity follows its load (``--autoscale`` or a node autoscaler)
+    and that serves a queue some task type is routed to: an idle one has no p95 to set its
+    cost against (``own_p95``)."""
+    routed = {t.queue for t in sc.task_types}
+    return next((p for p in sc.worker_pools if capacity_varies(p) and routed & set(p.queues)), None)
+
+
+def own_p95(summary: Summary, sc: Scenario, pool: Pool, kind: str = "sojourn") -> float:
+    """The p95 ``kind`` (sojourn or wait) of the tasks ``pool`` serves: the worst of its
+    queues'. With several pools the run's own p95 is mostly the other pools' tasks (a pool of
+    slow reports hides what its policy does to a pool of emails); with one, it is the run's."""
+    if len(sc.worker_pools) == 1:
+        return getattr(summary, f"{kind}_p95")
+    served = [summary.by_queue[q][f"{kind}_p95"] for q in pool.queues if q in summary.by_queue]
+    return max(served, default=float("nan"))
 
 
 def cost_unit(pool: Pool) -> str:
@@ -104,7 +118,8 @@ def frontier(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[FrontierPoint]:
     """Every ``plans`` point of ``sc``'s autoscaling pool run (``reps`` seeds each, means), its
-    cost and p95 sojourn, and whether it is on the frontier; [] where no pool autoscales."""
+    cost and the p95 sojourn of the tasks it serves (``own_p95``), and whether it is on the
+    frontier; [] where no pool autoscales."""
     pool = varying_pool(sc)
     if pool is None:
         return []
@@ -116,7 +131,7 @@ def frontier(
     runs = sweep_changes(sc, [changes for *_, changes in chosen], reps, processes, progress)
     unit = cost_unit(pool)
     costs = [float(np.mean([getattr(s, unit) for s in r])) for r in runs]
-    p95s = [float(np.mean([s.sojourn_p95 for s in r])) for r in runs]
+    p95s = [float(np.mean([own_p95(s, sc, pool) for s in r])) for r in runs]
     return [
         FrontierPoint(label, kind, c, p, e)
         for (kind, label, _), c, p, e in zip(chosen, costs, p95s, pareto(costs, p95s), strict=True)

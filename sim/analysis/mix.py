@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from sim.analysis.metrics import first_time, last_terminal, queue_length, step_counts
@@ -30,12 +32,24 @@ def queue_depths(trace: Trace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def queue_lengths(trace: Trace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per queue, its tasks submitted but not yet started, over time."""
-    pending, started = first_time(trace, PENDING), first_time(trace, STARTED)
-    kind = trace.task_types()
-    lengths = {}
-    for queue in dict.fromkeys(q for _, q in trace.types):
-        mine = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q == queue])
-        lengths[queue] = step_counts(
-            pending[mine & ~np.isnan(pending)], started[mine & ~np.isnan(started)]
-        )
-    return lengths
+    times = _pending_and_started(trace)
+    return {q: _queued(trace, times, {q}) for q in dict.fromkeys(q for _, q in trace.types)}
+
+
+def queued_on(trace: Trace, queues: Collection[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks routed to any of ``queues`` submitted but not yet started, over time: what
+    Redis holds for a pool that consumes them, without the other pools' queues."""
+    return _queued(trace, _pending_and_started(trace), queues)
+
+
+def _pending_and_started(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per task, its first PENDING and STARTED times and its type."""
+    return first_time(trace, PENDING), first_time(trace, STARTED), trace.task_types()
+
+
+def _queued(
+    trace: Trace, times: tuple[np.ndarray, np.ndarray, np.ndarray], queues: Collection[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    pending, started, kind = times
+    mine = np.isin(kind, [i for i, (_, q) in enumerate(trace.types) if q in queues])
+    return step_counts(pending[mine & ~np.isnan(pending)], started[mine & ~np.isnan(started)])

@@ -118,6 +118,40 @@ def too_close(
     return close
 
 
+FLAT = 0.05  # a last step of the sweep lowering a p95 by less than this share: no more to gain
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """A task type whose target no count of its pool's sweep meets: its least p95 (the
+    replications' mean), where, and whether the sweep's last count still lowered it by more
+    than ``FLAT`` (more workers may meet it) or not (the type's own time sets the p95)."""
+
+    pool: str
+    kind: str
+    count: int
+    best: float
+    falling: bool
+
+
+def unmet(
+    curves: Mapping[str, PoolCurve], targets: Mapping[str, float], figure: str
+) -> list[Unmet]:
+    """The task types over their target at every count their pool's curve swept: what to say
+    when no total is found, in place of the bare fact."""
+    found = []
+    for pool, curve in curves.items():
+        for kind, estimates in curve.figures[figure].items():
+            means = [e.mean for e in estimates]
+            target = targets.get(kind)
+            if target is None or min(means) <= target:
+                continue
+            i = means.index(min(means))
+            falling = len(means) > 1 and means[-1] < (1 - FLAT) * means[-2]
+            found.append(Unmet(pool, kind, curve.counts[i], means[i], falling))
+    return found
+
+
 def worst(p95: Mapping[str, float], targets: Mapping[str, float]) -> float:
     """The largest p95 ÷ target over the task types with a target: ≤ 1 when all meet theirs."""
     return max((p95[t] / target for t, target in targets.items() if t in p95), default=0.0)

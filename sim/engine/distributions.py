@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -166,3 +167,42 @@ def weibull_shape(cv: float) -> float:
 
     low, high = (math.log(k) for k in WEIBULL_SHAPES)
     return math.exp(_scipy().optimize.brentq(excess, low, high, xtol=1e-12))
+
+
+def limited_moments(d: Distribution, limit: float) -> tuple[float, float, float]:
+    """E[min(X, limit)], E[min(X, limit)²] and P(X > limit): the moments of an execution a
+    hard time limit ends at ``limit``, for analytic formulas."""
+    if d.dist in ("constant", "empirical"):
+        values = np.asarray(d.values if d.dist == "empirical" else (d.mean,), dtype=float)
+        cut = np.minimum(values, limit)
+        return float(cut.mean()), float((cut * cut).mean()), float((values > limit).mean())
+    if d.dist == "hyperexponential":  # a mixture: its moments mix its phases'
+        p, first, second = hyperexponential_phases(d.mean, d.cv)
+        a, b = (limited_moments(Distribution("exponential", m), limit) for m in (first, second))
+        mean, square, tail = (p * x + (1 - p) * y for x, y in zip(a, b, strict=True))
+        return mean, square, tail
+    shape = _frozen(d)
+    tail = float(shape.sf(limit))
+    mean, square = (float(shape.expect(lambda x, k=k: x**k, lb=0.0, ub=limit)) for k in (1, 2))
+    return mean + limit * tail, square + limit * limit * tail, tail
+
+
+def _frozen(d: Distribution) -> Any:
+    """``d`` as SciPy's frozen distribution (imported here: SciPy's stats is large)."""
+    from scipy import stats
+
+    if d.dist == "exponential":
+        return stats.expon(scale=d.mean)
+    if d.dist == "lognormal":
+        sigma2 = math.log1p(d.cv**2)
+        return stats.lognorm(s=math.sqrt(sigma2), scale=math.exp(math.log(d.mean) - sigma2 / 2))
+    if d.dist == "uniform":
+        return stats.uniform(loc=d.low, scale=d.high - d.low)
+    if d.dist == "erlang":
+        k = erlang_phases(d.cv)
+        return stats.gamma(a=k, scale=d.mean / k)
+    if d.dist == "pareto":
+        alpha = pareto_shape(d.cv)
+        return stats.pareto(b=alpha, scale=d.mean * (alpha - 1) / alpha)
+    k = weibull_shape(d.cv)
+    return stats.weibull_min(c=k, scale=d.mean / math.exp(_scipy().special.gammaln(1 + 1 / k)))

@@ -45,6 +45,28 @@ def test_live_json_summary_and_trace(redis_url, tmp_path, no_leftovers):
     assert check.returncode == 0, check.stdout
 
 
+def test_a_scenario_named_from_its_folder_runs_live_with_its_data_files(redis_url, tmp_path):
+    """`queuelab live mine.toml` in the folder of a recording: its arrivals and service files
+    are named relative to it. The workers read the scenario from a temp folder, where those
+    names were looked up and missed (exit 2, "data file ... does not exist")."""
+    (tmp_path / "mine-arrivals.csv").write_text("t\n" + "\n".join(f"{i / 4}" for i in range(12)))
+    (tmp_path / "mine-service.csv").write_text("seconds\n0.1\n0.2\n")
+    (tmp_path / "mine.toml").write_text(
+        '[arrivals]\nprocess = "trace"\nfile = "mine-arrivals.csv"\n[run]\ntasks = 12\n'
+        '[service]\ndist = "empirical"\nfile = "mine-service.csv"\n[workers]\ncount = 2\n'
+    )
+    r = subprocess.run(
+        [*QUEUELAB, "live", "mine.toml", "--redis-url", redis_url, "--time-scale", "0.2"]
+        + ["--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["tasks_succeeded"] == 12
+
+
 def test_private_redis_server_is_started_and_stopped(no_leftovers):
     r = subprocess.run(
         [

@@ -339,6 +339,28 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
 
 
 @pytest.mark.live
+def test_a_pool_started_with_its_own_prefetch_multiplier_is_recorded_with_it(
+    redis_url, tmp_path, no_leftovers
+):
+    """The app says worker_prefetch_multiplier = 2; the reports node runs with
+    `--prefetch-multiplier 1` and holds a report due in 5 minutes (an ETA request, which
+    raises its prefetch count by one) when the recording ends. Wall time ~15 s."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete("deployment:done")
+    out = tmp_path / "prefetch.toml"
+    images = node("images@test", "deployment", 2)
+    reports = [*node("reports@test", "reports", 1), "--prefetch-multiplier", "1"]
+    with deployment(redis_url, images, reports), recording(redis_url, out) as recorder:
+        send_two_kinds(client, redis_url)
+        producer(redis_url, True).app.send_task(
+            "deployment.send_report", (0.1, False), queue="reports", countdown=300
+        )
+        stopped(recorder, signal.SIGINT)
+    prefetch = {p.name: p.workers.prefetch_multiplier for p in scenario.load(out).pools}
+    assert prefetch == {"deployment": 2, "reports": 1}
+
+
+@pytest.mark.live
 def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
     """The broker killed while recording: what was heard until then is written, with one line
     saying so, exit 2. The event listener died with a traceback, the recording sat out the rest

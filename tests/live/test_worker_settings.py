@@ -59,7 +59,7 @@ def test_nodes_that_consume_the_same_queues_are_one_pool():
         "c@h": stats(1, 8, {"queue_order_strategy": "priority"}),
     }
     queues = {"a@h": ("fast",), "b@h": ("fast",), "c@h": ("slow", "fast"), "gone@h": ("x",)}
-    found = settings_from(replies, {"c@h": CONF}, queues)
+    found = settings_from(replies, {"c@h": CONF}, queues, {"c@h": 6})
     assert found.pools == (
         {
             "queues": ["fast"],
@@ -73,7 +73,7 @@ def test_nodes_that_consume_the_same_queues_are_one_pool():
             "queue_order": "priority",
             "count": 1,
             "concurrency": 1,
-            "prefetch_multiplier": 2,  # its conf's, not its prefetch count's 8
+            "prefetch_multiplier": 2,  # its prefetch count 8 less the 6 ETA requests it holds
         },
     )
     assert "gone@h" not in found.node_queues  # it did not answer stats: not one of the nodes
@@ -86,3 +86,12 @@ def test_an_autoscaling_node_is_written_with_its_autoscale_max_and_min():
     assert (found.fields["workers.autoscale_max"], found.fields["workers.autoscale_min"]) == (4, 1)
     assert found.fields["workers.concurrency"] == 4
     assert found.fields["workers.prefetch_multiplier"] == 2
+
+
+def test_a_node_started_with_its_own_prefetch_multiplier_is_read_by_its_prefetch_count():
+    """`celery worker --prefetch-multiplier 1` on one pool: the app's conf still says its
+    default 4, the node's prefetch count 1 × 1 says what it reserves."""
+    replies = {"mail@h": stats(3, 12), "pdf@h": stats(1, 1)}
+    conf = {node: {**CONF, "worker_prefetch_multiplier": 4} for node in replies}
+    found = settings_from(replies, conf, {"mail@h": ("mail",), "pdf@h": ("pdf",)})
+    assert [p["prefetch_multiplier"] for p in found.pools] == [4, 1]

@@ -49,3 +49,23 @@ def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
         "simulating [############..................] 4000/10000",
         "simulating [###############...............] 5000/10000\n",
     ]
+
+
+def test_compare_keeps_its_columns_under_a_long_task_name():
+    """A recording's task types carry Celery's dotted names ("shop.render_pdf.sojourn_mean" is
+    28 characters): each row's figures stand under their headings, as the short names' do."""
+    from queuelab.report import comparison_text
+    from sim.analysis.compare import compare
+    from sim.engine.model import simulate
+    from sim.scenario import loads
+
+    sc = loads(
+        '[run]\ntasks = 200\n[[tasks]]\nname = "shop.render_pdf"\nqueue = "pdf"\n'
+        '[[tasks]]\nname = "e"\n[[pools]]\nname = "p"\nqueues = ["pdf", "celery"]\n'
+    )
+    trace = simulate(sc)
+    text = comparison_text(compare(sc, trace, trace))
+    header, *rows = text[: next(i for i, line in enumerate(text) if line.startswith("\n"))]
+    assert any(row.startswith("shop.render_pdf.sojourn_mean") for row in rows)
+    end = header.index("live") + len("live")  # where the live column's figures end
+    assert all(row[end] == " " and row[end - 1] != " " for row in rows), rows

@@ -81,3 +81,11 @@ def test_a_folder_or_a_device_is_not_read_as_a_scenario(tmp_path):
     for path in (tmp_path, "/dev/zero"):
         with pytest.raises(ScenarioError, match="not a file: a scenario is a TOML file"):
             scenario_io.read(path)
+
+
+def test_a_scenario_read_by_a_relative_path_names_its_data_files_absolutely(tmp_path, monkeypatch):
+    """So its ``dumps`` text, written elsewhere (a live run's temp folder), names them still."""
+    (tmp_path / "times.txt").write_text("1.0\n")
+    (tmp_path / "s.toml").write_text('[service]\ndist = "empirical"\nfile = "times.txt"\n')
+    monkeypatch.chdir(tmp_path)
+    assert scenario_io.read_toml("s.toml")["service"]["file"] == str(tmp_path / "times.txt")

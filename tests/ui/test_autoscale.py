@@ -5,6 +5,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from sim.scenario import loads
+from tests.sim.analysis.test_frontier import BESIDE_A_BACKLOG
 from tests.ui.helpers import APP, table
 from ui.scenario_input import widget_prefix
 
@@ -179,3 +180,29 @@ def test_under_autoscale_the_concurrency_slider_gives_way_to_the_autoscale_ones(
     mmc.run()
     assert "explore-mmc-conc" in {s.key for s in mmc.sidebar.slider}
     assert "explore-mmc-asmax" not in {s.key for s in mmc.sidebar.select_slider}
+
+
+def test_beside_other_pools_an_autoscaling_pool_is_judged_by_its_own_tasks_queue_and_cost():
+    """The reports' backlog (ρ = 4) makes the run's p95 and queue; the table and chart of the
+    media pool show its thumbnails' p95, its own worker-seconds and its own queue instead."""
+    from sim.analysis.cost import capacity_cost
+    from sim.analysis.runs import summary
+    from sim.engine.model import tally
+
+    app = pasted(BESIDE_A_BACKLOG)
+    sc = loads(BESIDE_A_BACKLOG)
+    fixed = sc.replace(
+        **{"pools.media.autoscale_max": 0, "pools.media.autoscale_min": 0}
+        | {"pools.media.concurrency": 4}
+    )
+    run = tally(fixed)
+    own, cost = summary(run, fixed), capacity_cost(run.capacity, run.makespan, nodes={"media-1"})
+    row = table(app, "worker-seconds").set_index("pool").loc["fixed --concurrency 4"]
+    assert row["p95 sojourn (s)"] == round(own.by_task["thumb"]["sojourn_p95"], 3)
+    assert row["p95 sojourn (s)"] < 0.1 * own.sojourn_p95  # not the reports' backlog
+    assert row["worker-seconds"] == round(cost[0]) == round(4 * own.makespan)
+    assert row["node-seconds"] == round(own.makespan)
+    spec = capacity_chart(app)
+    queued = next(d for d in spec["data"] if d["name"].startswith("queued (media)"))
+    assert max(values(queued["y"])) < 30  # the reports' queue reaches hundreds
+    assert any("tasks on its queues (media" in c.value for c in app.caption)

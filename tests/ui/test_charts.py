@@ -133,3 +133,22 @@ def test_a_running_count_is_one_line_per_side_not_a_mean_and_a_peak():
     assert np.all(np.diff(line.y) >= 0) and line.y[-1] == 5000
     level = steps({"x": step_counts(done, np.zeros(0))}, "Level", "tasks")
     assert [t.name for t in level.data] == ["x (mean)", "x (peak)"]
+
+
+def test_task_types_orders_of_magnitude_apart_are_drawn_in_log_time():
+    """Explore's sojourn per task type: 0.5 s thumbnails beside 20 s reports (each type's own
+    p99/p50 under 10) on a log time axis; on a linear one to the reports' p99 the thumbnails'
+    line stood on the first pixel. Wait and sojourn of one type keep a linear axis."""
+    from sim.analysis.mix import sojourns_by_type
+    from sim.engine.model import simulate
+    from sim.scenario import loads
+    from tests.sim.analysis.test_frontier import BESIDE_A_BACKLOG
+    from ui.charts import tail_ratio
+    from ui.explore import figures
+
+    sc = loads(BESIDE_A_BACKLOG).replace(**{"pools.reporters.count": 6})
+    trace = simulate(sc)
+    by_type, _ = figures(trace, per_type=True)
+    assert by_type.layout.xaxis.type == "log"
+    assert "the fastest p50" in by_type.layout.xaxis.title.text
+    assert tail_ratio(sojourns_by_type(trace)) < 10  # no type's own tail is long

@@ -341,3 +341,16 @@ def test_a_run_that_holds_much_memory_says_so_before_it_runs(monkeypatch):
     assert said.startswith("This run will hold about ") and " GiB in memory (" in said
     monkeypatch.setattr(budget, "WARN_BYTES", 1 << 30)
     assert not [w for w in at.run().warning if "in memory" in w.value]
+
+
+def test_a_target_no_count_meets_is_named_with_its_best_p95_and_what_to_do():
+    """Thumbnails of 0.3 s (exponential) cannot have a p95 sojourn of 0.05 s at any count: the
+    answer names them, their best p95 and that more workers no longer lower it, where it said
+    only that no count meets every target."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.selectbox(key="explore-name").set_value(POOLS.name).run()
+    at.number_input(key=f"explore-{POOLS.name}-target-sojourn_p95-thumbnail").set_value(0.05).run()
+    assert not at.exception
+    (said,) = [w.value for w in at.warning if w.value.startswith("No worker counts")]
+    assert "thumbnail's p95 sojourn is" in said and "over its 0.05 s target" in said
+    assert "more workers no longer lower it" in said and "report" not in said.split(".", 1)[1]

@@ -85,3 +85,59 @@ def test_a_pool_in_pools_is_swept_by_its_own_fields_and_a_static_scenario_has_no
     changes = frontier.plans(sc, pool)["autoscale"]["--autoscale 4,2, keepalive 30 s"]
     assert changes == {"pools.fast.autoscale_min": 2, "pools.fast.autoscale_keepalive": 30.0}
     assert frontier.frontier(scenario.load("scenarios/mmc.toml")) == []
+
+
+# quick 0.5 s tasks on an autoscaling pool beside slow 20 s reports on an overloaded fixed one
+BESIDE_A_BACKLOG = """
+seed = 7
+[run]
+tasks = 1500
+[arrivals]
+rate = 4.0
+[[tasks]]
+name = "thumb"
+share = 0.8
+queue = "media"
+[tasks.service]
+mean = 0.5
+[[tasks]]
+name = "report"
+queue = "reports"
+[tasks.service]
+mean = 20.0
+[[pools]]
+name = "media"
+queues = ["media"]
+count = 1
+autoscale_max = 4
+autoscale_min = 1
+[[pools]]
+name = "reporters"
+queues = ["reports"]
+count = 1
+concurrency = 4
+"""
+
+
+def test_beside_other_pools_the_frontier_sets_cost_against_the_pool_own_tasks_p95():
+    """The reports' backlog (ρ = 4 on their fixed pool) makes the run's p95 hundreds of
+    seconds whatever the media pool does; each point's p95 is its thumbnails' instead, short
+    wherever the pool can reach 4 processes (the static --concurrency 1 cannot keep up)."""
+    from sim.analysis.runs import simulated
+
+    sc = scenario.loads(BESIDE_A_BACKLOG)
+    points = frontier.frontier(sc, processes=1)
+    run = simulated(sc)
+    assert max(p.p95 for p in points if p.policy == "autoscale") < 0.1 * run.sojourn_p95
+    (own,) = [p for p in points if p.label == "--autoscale 4,1, keepalive 30 s"]
+    assert own.p95 == run.by_task["thumb"]["sojourn_p95"]
+
+
+def test_an_autoscaling_pool_no_task_is_routed_to_is_not_the_one_swept():
+    """Its p95 is that of no task (NaN at every point): the pool swept is the next that
+    follows its load and serves some task type, or none."""
+    idle = '[[pools]]\nname = "idle"\nqueues = ["nobody"]\ncount = 1\nautoscale_max = 4\n'
+    sc = scenario.loads(BESIDE_A_BACKLOG.replace("[[pools]]", idle + "[[pools]]", 1))
+    assert frontier.varying_pool(sc).name == "media"
+    alone = sc.replace(**{"pools.media.autoscale_max": 0, "pools.media.autoscale_min": 0})
+    assert frontier.varying_pool(alone) is None and frontier.frontier(alone) == []

@@ -5,7 +5,7 @@ import pytest
 
 from sim import scenario
 from sim.analysis import sizing
-from sim.analysis.sweep import Estimate
+from sim.analysis.sweep import Estimate, estimate
 
 EXAMPLE = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=1500"])
 SHARED = EXAMPLE.replace(**{"pools.slow.queues": ("slow", "fast")})  # slow helps with thumbnails
@@ -100,3 +100,25 @@ def test_a_count_whose_interval_holds_the_target_is_a_close_call():
     (close,) = too_close({"slow": curve}, {"slow": 4}, {"report": 15.0}, "sojourn_p95")
     assert close[:3] == ("slow", "report", 4)
     assert too_close({"slow": curve}, {"slow": 4}, {"report": 20.0}, "sojourn_p95") == []
+
+
+def test_a_type_over_its_target_at_every_count_is_unmet_falling_or_flat():
+    """report: 9, 6, 4 s at 2, 3, 4 workers against 3 s, still falling (a third at the last
+    step); email: 1.00, 0.99, 0.98 s against 0.5 s, flat (1 % a step); thumb meets its 2 s."""
+    curve = sizing.PoolCurve(
+        "p",
+        (2, 3, 4),
+        {
+            "sojourn_p95": {
+                "report": tuple(estimate([v, v]) for v in (9.0, 6.0, 4.0)),
+                "email": tuple(estimate([v, v]) for v in (1.0, 0.99, 0.98)),
+                "thumb": tuple(estimate([v, v]) for v in (3.0, 2.0, 1.0)),
+            }
+        },
+        (),
+    )
+    targets = {"report": 3.0, "email": 0.5, "thumb": 2.0}
+    assert sizing.unmet({"p": curve}, targets, "sojourn_p95") == [
+        sizing.Unmet("p", "report", 4, 4.0, True),
+        sizing.Unmet("p", "email", 4, 0.98, False),
+    ]

@@ -11,6 +11,7 @@ from sim.engine.distributions import (
     Distribution,
     cv_of,
     hyperexponential_phases,
+    limited_moments,
     mean_of,
     pareto_shape,
     sample,
@@ -112,3 +113,28 @@ def test_simulating_and_sweeping_import_scipy_only_when_a_weibull_needs_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        Distribution("exponential", 2.0),
+        Distribution("lognormal", 2.0, 1.0),
+        Distribution("uniform", low=0.5, high=9.0),
+        Distribution("erlang", 2.0, 0.5),
+        Distribution("hyperexponential", 2.0, 3.0),
+        Distribution("pareto", 2.0, 2.0),
+        Distribution("weibull", 2.0, 1.5),
+        Distribution("constant", 7.0),
+        Distribution("empirical", values=np.array([1.0, 2.0, 9.0])),
+    ],
+    ids=lambda d: d.dist,
+)
+def test_a_hard_limit_s_moments_are_those_of_the_sample_cut_at_it(d):
+    """E[min(X, 6)], E[min(X, 6)²] and P(X > 6), each shape's from SciPy or its values,
+    against 400k draws cut at 6 s."""
+    x = sample(d, np.random.default_rng(5), N)
+    cut = np.minimum(x, 6.0)
+    mean, square, tail = limited_moments(d, 6.0)
+    assert (mean, square) == pytest.approx((cut.mean(), (cut * cut).mean()), rel=0.01)
+    assert tail == pytest.approx((x > 6.0).mean(), abs=0.002)
