@@ -14,7 +14,7 @@ from sim.analysis import analytic, frontier
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
 from sim.analysis.mix import queued_on
-from sim.analysis.runs import capacity_varies, pool_cost, pools, summary
+from sim.analysis.runs import capacity_rows, capacity_varies, pool_cost, summary
 from sim.analysis.sweep import capped
 from sim.engine.model import tally
 from sim.scenario import Scenario, ScenarioError
@@ -110,12 +110,11 @@ def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
     queued = queued_on(trace, queues)
     whole = queued if every else queue_length(trace)  # the lines reach the run's last start
     end = float(whole[0][-1]) if len(whole[0]) else None
-    members = pools(trace, sc)
+    own = capacity_rows(trace, sc)
     series = {}
     for p in varying:
-        names = {trace.workers[i] for i in members[p.name][0]}
         nodes = p.workers.node_autoscaled
-        rows = [row for row in trace.capacity if row[1] in names]
+        rows = own[p.name]
         label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
         series[label] = (nodes_over_time if nodes else processes_over_time)(rows, end)
     return charts.processes_and_queue(series, queued, "" if every else ", ".join(sorted(queues)))

@@ -17,7 +17,7 @@ from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths
-from sim.analysis.runs import summarize
+from sim.analysis.runs import capacity_rows, summarize
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
@@ -278,7 +278,7 @@ def draw(session: LiveSession) -> None:
     )
     st.plotly_chart(figures["live-chart-flow"], key="live-chart-flow")
     if trace.capacity:
-        figures["live-chart-capacity"] = capacity(trace)
+        figures["live-chart-capacity"] = capacity(session.scenario, trace)
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
     nodes(session, trace, going)
     tasks(trace, times)
@@ -293,18 +293,21 @@ def draw(session: LiveSession) -> None:
         export_trace(lambda: trace, "live")
 
 
-def capacity(trace: Trace) -> go.Figure:
+def capacity(sc: Scenario, trace: Trace) -> go.Figure:
     """Pool processes and up nodes over time, from the run's sampled capacity rows, against
-    its queue: what an ``--autoscale`` node grew to and when, and which nodes were down."""
+    its queue: what an ``--autoscale`` node grew to and when, and which nodes were down. With
+    several pools, each pool's processes: summed, one pool's growth hid in the others'."""
     queued = queue_length(trace)
     end = float(queued[0][-1]) if len(queued[0]) else None
-    return charts.processes_and_queue(
-        {
-            "pool processes": processes_over_time(trace.capacity, end),
-            "nodes": nodes_over_time(trace.capacity, end),
-        },
-        queued,
-    )
+    if sc.pools:
+        series = {
+            f"pool processes ({name})": processes_over_time(rows, end)
+            for name, rows in capacity_rows(trace, sc).items()
+        }
+    else:
+        series = {"pool processes": processes_over_time(trace.capacity, end)}
+    series["nodes"] = nodes_over_time(trace.capacity, end)
+    return charts.processes_and_queue(series, queued)
 
 
 def under_way(session: LiveSession, trace: Trace | None) -> None:

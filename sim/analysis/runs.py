@@ -20,7 +20,7 @@ from sim.engine.backend import Progress
 from sim.engine.model import tally
 from sim.scenario import Scenario
 from sim.sections import Pool
-from sim.trace import Trace
+from sim.trace import Capacity, Trace
 
 # said where a run submits nothing: its all-zero figures would read as a perfect queue
 NO_TASKS = (
@@ -141,6 +141,20 @@ def pools(trace: Trace | metrics.Tally, scenario: Scenario) -> dict[str, tuple[l
         if (pool := named.get(name) or added_to(name, scenario)) is not None:
             found[pool][0].append(i)
     return found
+
+
+def capacity_rows(trace: Trace, scenario: Scenario) -> dict[str, list[Capacity]]:
+    """Each pool's capacity rows: those of its nodes (by ``pools``)."""
+    pool_of = {
+        trace.workers[i]: name
+        for name, (members, _) in pools(trace, scenario).items()
+        for i in members
+    }
+    rows: dict[str, list[Capacity]] = {p.name: [] for p in scenario.worker_pools}
+    for row in trace.capacity:
+        if (name := pool_of.get(row[1])) is not None:
+            rows[name].append(row)
+    return rows
 
 
 def added_to(name: str, scenario: Scenario) -> str | None:

@@ -102,6 +102,33 @@ def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypat
     assert len(table(at, "attempts")) == reports > 0
 
 
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypatch):
+    """thumbnails_and_reports: 4 one-process nodes on fast, 3 two-process nodes on slow;
+    slow-2 down from 2 s to 5 s shows on slow's line and the nodes, not on fast's."""
+    import dataclasses
+    import json
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from tests.ui.test_autoscale import values
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    rows = (*t.capacity, (2.0, "slow-2", False, 2), (5.0, "slow-2", True, 2))
+    session = live_page.LiveSession((sc,), 0.05, results=[dataclasses.replace(t, capacity=rows)])
+    at = live_page_showing(session, monkeypatch)
+    (chart,) = [c for c in at.get("plotly_chart") if "and queue length" in c.proto.spec]
+    spec = json.loads(chart.proto.spec)
+    lines = {d["name"]: values(d["y"]) for d in spec["data"] if d.get("yaxis") == "y2"}
+    assert lines == {
+        "pool processes (fast)": [4, 4],
+        "pool processes (slow)": [6, 4, 6, 6],
+        "nodes": [7, 6, 7, 7],
+    }
+
+
 @pytest.mark.live
 def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_them(
     monkeypatch,
