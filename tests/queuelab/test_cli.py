@@ -300,7 +300,7 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
         (
             {"s.toml": b'[service]\ndist = "empirical"\nfile = "d.csv"\n', "d.csv": b"0,5\n"},
             ["simulate", "s.toml"],
-            "service.file: d.csv:1: '0,5' has a comma before a digit",
+            "/d.csv:1: '0,5' has a comma before a digit",
         ),
         ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
         (
