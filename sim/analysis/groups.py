@@ -47,13 +47,12 @@ def _latency(later: np.ndarray, pending: np.ndarray, kept: np.ndarray) -> dict[s
     return dict(zip(("mean", "p50", "p95", "p99"), latency_stats(values), strict=True))
 
 
-def _group(
-    run: Tally, tasks: np.ndarray | None, warmup: float, span: float, later: bool
-) -> dict[str, float | None]:
+def _group(run: Tally, tasks: np.ndarray | None, warmup: float, later: bool) -> dict[str, Any]:
     """Figures of the tasks ``tasks``: latencies of those submitted after the warm-up,
     throughput of those ended after it. For every task, with ``later``, the latencies are left
     None for the summary's (the same values in the same order, so the same floats)."""
     pending = _of(run.pending, tasks)
+    span = _done_by(run, tasks) - warmup
     figures: dict[str, float | None]
     if later and tasks is None and (warmup or not count(pending, lambda p: p < 0)):
         figures = dict.fromkeys(_LATENCY)
@@ -71,6 +70,16 @@ def _group(
         **figures,
         "throughput": ended / span if span > 0 else 0.0,
     }
+
+
+def _done_by(run: Tally, tasks: np.ndarray | None) -> float:
+    """When the tasks ``tasks`` were done: the last of them to end, or the run's end if one
+    never did. A group's throughput is over its own time: dividing by the whole run's, emails
+    served as they came at 7 a second read 4.6 while a backlog of reports drained after them."""
+    if tasks is None:
+        return run.makespan
+    end = run.end[tasks]
+    return run.makespan if not len(end) or np.isnan(end).any() else float(end.max())
 
 
 def _queue_mean(run: Tally, tasks: np.ndarray | None, warmup: float) -> float:
@@ -175,17 +184,16 @@ def grouped(
     end times (``metrics.summary_of``): now every figure that reads them or the executions
     (with ``later``, a group of every task's latencies left for the summary's); then, given the
     summary, those latencies and each queue's peak length, which takes the start times."""
-    span = run.makespan - warmup
     if len(run.types) > 1:  # many groups read each vector: a trace's made once, not per group
         run = replace(run, per_task=cache(run.per_task))
     members = _members(run)
-    of_type = [_group(run, tasks, warmup, span, later) for tasks in members]
+    of_type = [_group(run, tasks, warmup, later) for tasks in members]
     by_queue, queue_tasks = {}, {}
     for queue in dict.fromkeys(q for _, q in run.types):
         kinds = [i for i, (_, q) in enumerate(run.types) if q == queue]
         tasks = queue_tasks[queue] = _union(members, kinds)
         one = len(kinds) == 1  # the type's own figures
-        figures = of_type[kinds[0]] if one else _group(run, tasks, warmup, span, later)
+        figures = of_type[kinds[0]] if one else _group(run, tasks, warmup, later)
         by_queue[queue] = figures | {"queue_len_mean": _queue_mean(run, tasks, warmup)}
     by_pool = _by_pool(run, pools, warmup, alive)
 

@@ -22,3 +22,51 @@ def test_a_fall_at_the_time_of_a_rise_comes_first():
     assert step_peak(np.array([1.0, 2.0]), np.array([2.0])) == 1.0
     assert step_peak(np.array([]), np.array([1.0])) == -1.0
     assert step_peak(np.array([]), np.array([])) == 0.0
+
+
+def test_a_types_throughput_is_over_its_own_time_not_another_types_backlog():
+    """Emails served as they come (7 a second, 2 nodes of 4) beside reports whose pool is
+    overloaded (1 a second of 2 s work on one slot): the run lasts until the reports' backlog
+    drains, about twice the arrivals' span; the emails' throughput is still 7 a second, as
+    they ended, not 7 over the whole run's length (about 3.5)."""
+    from sim import scenario
+    from sim.analysis import runs
+    from sim.engine.model import simulate
+
+    sc = scenario.loads(
+        """
+        [run]
+        tasks = 8000
+        [arrivals]
+        rate = 8.0
+        [[tasks]]
+        name = "email"
+        share = 0.875
+        queue = "mail"
+        [tasks.service]
+        mean = 0.2
+        [[tasks]]
+        name = "report"
+        queue = "reports"
+        [tasks.service]
+        dist = "constant"
+        mean = 2.0
+        [[pools]]
+        name = "mailers"
+        queues = ["mail"]
+        count = 2
+        concurrency = 4
+        [[pools]]
+        name = "reporters"
+        queues = ["reports"]
+        count = 1
+        concurrency = 1
+        """
+    )
+    s = runs.summarize(simulate(sc), sc)
+    arrivals_span = sc.run.tasks / sc.arrivals.rate
+    assert s.makespan > 1.8 * arrivals_span  # the reports' backlog outlasts the arrivals
+    emails = s.by_task["email"]
+    assert emails["throughput"] == pytest.approx(7.0, rel=0.03)  # Poisson count: ~1.2 % sd
+    assert s.by_task["report"]["throughput"] == pytest.approx(0.5, rel=0.01)  # its one slot
+    assert s.by_queue["mail"]["throughput"] == emails["throughput"]
