@@ -73,24 +73,47 @@ def sample(d: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
     if d.dist == "constant":
         return np.full(n, d.mean)
     if d.dist == "lognormal":
-        sigma2 = math.log1p(d.cv**2)
-        return rng.lognormal(math.log(d.mean) - sigma2 / 2, math.sqrt(sigma2), n)
+        return rng.lognormal(*_lognormal(d), n)
     if d.dist == "uniform":
         return rng.uniform(d.low, d.high, n)
     if d.dist == "erlang":
-        k = erlang_phases(d.cv)
-        return rng.gamma(k, d.mean / k, n)
+        return rng.gamma(*_erlang(d), n)
     if d.dist == "hyperexponential":
         p, first, second = hyperexponential_phases(d.mean, d.cv)
         return rng.exponential(1.0, n) * np.where(rng.random(n) < p, first, second)
     if d.dist == "pareto":
-        alpha = pareto_shape(d.cv)
-        return d.mean * (alpha - 1) / alpha * (1 + rng.pareto(alpha, n))
+        alpha, scale = _pareto(d)
+        return scale * (1 + rng.pareto(alpha, n))
     if d.dist == "weibull":
-        k = weibull_shape(d.cv)
-        return d.mean / math.exp(_scipy().special.gammaln(1 + 1 / k)) * rng.weibull(k, n)
+        k, scale = _weibull(d)
+        return scale * rng.weibull(k, n)
     values = np.asarray(d.values, dtype=float)
     return values[rng.integers(0, len(values), n)]
+
+
+# each shape's parameters from its mean and cv, one definition for its draws and its moments
+def _lognormal(d: Distribution) -> tuple[float, float]:
+    """(μ, σ) of the normal whose exponential has ``d``'s mean and cv."""
+    sigma2 = math.log1p(d.cv**2)
+    return math.log(d.mean) - sigma2 / 2, math.sqrt(sigma2)
+
+
+def _erlang(d: Distribution) -> tuple[int, float]:
+    """(phases, mean of a phase)."""
+    k = erlang_phases(d.cv)
+    return k, d.mean / k
+
+
+def _pareto(d: Distribution) -> tuple[float, float]:
+    """(shape α, scale: the least value)."""
+    alpha = pareto_shape(d.cv)
+    return alpha, d.mean * (alpha - 1) / alpha
+
+
+def _weibull(d: Distribution) -> tuple[float, float]:
+    """(shape k, scale)."""
+    k = weibull_shape(d.cv)
+    return k, d.mean / math.exp(_scipy().special.gammaln(1 + 1 / k))
 
 
 def mean_of(d: Distribution) -> float:
@@ -194,15 +217,15 @@ def _frozen(d: Distribution) -> Any:
     if d.dist == "exponential":
         return stats.expon(scale=d.mean)
     if d.dist == "lognormal":
-        sigma2 = math.log1p(d.cv**2)
-        return stats.lognorm(s=math.sqrt(sigma2), scale=math.exp(math.log(d.mean) - sigma2 / 2))
+        mu, sigma = _lognormal(d)
+        return stats.lognorm(s=sigma, scale=math.exp(mu))
     if d.dist == "uniform":
         return stats.uniform(loc=d.low, scale=d.high - d.low)
     if d.dist == "erlang":
-        k = erlang_phases(d.cv)
-        return stats.gamma(a=k, scale=d.mean / k)
+        k, scale = _erlang(d)
+        return stats.gamma(a=k, scale=scale)
     if d.dist == "pareto":
-        alpha = pareto_shape(d.cv)
-        return stats.pareto(b=alpha, scale=d.mean * (alpha - 1) / alpha)
-    k = weibull_shape(d.cv)
-    return stats.weibull_min(c=k, scale=d.mean / math.exp(_scipy().special.gammaln(1 + 1 / k)))
+        alpha, scale = _pareto(d)
+        return stats.pareto(b=alpha, scale=scale)
+    k, scale = _weibull(d)
+    return stats.weibull_min(c=k, scale=scale)
