@@ -146,3 +146,74 @@ def test_a_miss_a_second_live_run_matches_is_named_run_to_run_variation():
         assert f.likely_cause.startswith("run-to-run variation") == varies, f
         kinds.add(varies)
     assert kinds == {True, False}  # both kinds of miss are in this case
+
+
+def summary(by_pool=None, by_queue=None, by_task=None):
+    """A summary built by hand: every overall figure 1, the groups as given (one each if not)."""
+    from sim.analysis.compare import COMPARED
+    from sim.analysis.metrics import Summary
+
+    one = {"x": {"utilization": 0.5, "queue_len_mean": 1.0}}
+    return Summary(
+        engine="sim",
+        scenario="hand",
+        seed=1,
+        tasks_submitted=1,
+        **dict.fromkeys(COMPARED, 1.0),
+        by_task=by_task or one,
+        by_queue=by_queue or one,
+        by_pool=by_pool or one,
+    )
+
+
+def test_each_of_several_pools_and_queues_is_judged_as_the_overall_figure_is():
+    """A pool 16 % busier live than simulated beside one as busy as modelled: the run's
+    utilisation, the same in both, hid it; now it is a miss with utilisation's cause (the
+    host's, when saturated; "faster" when the live pool was idler), as is a queue's longer mean
+    length, while a queue near empty in both passes on the absolute allowance."""
+    import pytest
+
+    from sim import scenario
+    from sim.analysis.compare import LIKELY_CAUSE, figures
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    pools = {"fast": {"slots": 4, "utilization": 0.5}, "slow": {"slots": 6, "utilization": 0.6}}
+    queues = {"fast": {"queue_len_mean": 2.0}, "slow": {"queue_len_mean": 0.01}}
+    sim = summary(pools, queues)
+    busier = summary(
+        {**pools, "fast": {"slots": 4, "utilization": 0.58}},
+        {"fast": {"queue_len_mean": 2.5}, "slow": {"queue_len_mean": 0.04}},  # +25 %, +300 %
+    )
+    judged = {f.figure: f for f in figures(sc, sim, busier)}
+    assert [name for name in judged if name.startswith("by_")] == [
+        "by_pool.fast.utilization",
+        "by_pool.slow.utilization",
+        "by_queue.fast.queue_len_mean",
+        "by_queue.slow.queue_len_mean",
+    ]
+    missed = {name: f for name, f in judged.items() if not f.ok}
+    assert set(missed) == {"by_pool.fast.utilization", "by_queue.fast.queue_len_mean"}
+    assert judged["utilization"].ok and judged["by_pool.slow.utilization"].ok
+    assert missed["by_pool.fast.utilization"].relative_difference == pytest.approx(0.16)
+    assert missed["by_pool.fast.utilization"].likely_cause == LIKELY_CAUSE["utilization"]
+    assert missed["by_queue.fast.queue_len_mean"].likely_cause == LIKELY_CAUSE["queue_len"]
+    busy = {f.figure: f for f in figures(sc, sim, busier, host_busy=0.9)}
+    assert "CPUs were 90% busy" in busy["by_pool.fast.utilization"].likely_cause
+    idler = summary({**pools, "fast": {"slots": 4, "utilization": 0.4}}, queues)
+    idle = {f.figure: f for f in figures(sc, sim, idler)}
+    assert "faster than modelled" in idle["by_pool.fast.utilization"].likely_cause
+    gone = {f.figure: f for f in figures(sc, sim, summary(by_queue=queues))}  # no such pools live
+    assert gone["by_pool.fast.utilization"].live == 0.0 and not gone["by_pool.fast.utilization"].ok
+
+
+def test_one_pool_one_queue_and_one_type_add_no_figure_and_several_types_keep_their_names():
+    from sim.analysis.compare import COMPARED, PER_GROUP, figures
+    from tests.sim.helpers import make
+
+    sc = make()
+    assert [f.figure for f in figures(sc, summary(), summary())] == list(COMPARED)
+    types = {t: dict.fromkeys(PER_GROUP["by_task"], 1.0) for t in ("thumbnail", "report")}
+    named = [f.figure for f in figures(sc, summary(by_task=types), summary(by_task=types))]
+    assert named[len(COMPARED) :] == [
+        f"{t}.{name}" for t in ("thumbnail", "report") for name in PER_GROUP["by_task"]
+    ]
