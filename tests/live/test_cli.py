@@ -301,6 +301,37 @@ def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     assert 0 <= again["ks"]["wait"] <= 1 and 0 <= again["ks"]["sojourn"] <= 1
 
 
+def test_compare_judges_each_pool_and_queue_of_a_live_run_of_several(redis_url):
+    """Two pools on two queues, run live: each pool's utilisation and each queue's mean length
+    is a figure of its own, measured on the live side (each pool ran its tasks), with a verdict
+    and a miss's cause, as the run's own figures."""
+    r = subprocess.run(
+        [
+            *QUEUELAB,
+            "compare",
+            "scenarios/thumbnails_and_reports.toml",
+            "--redis-url",
+            redis_url,
+            "--time-scale",
+            "0.1",
+            "--set",
+            "run.tasks=150",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode in (0, 1), r.stderr
+    figures = {f["figure"]: f for f in json.loads(r.stdout)["figures"]}
+    pools = {f"by_pool.{p}.utilization" for p in ("fast", "slow")}
+    queues = {f"by_queue.{q}.queue_len_mean" for q in ("fast", "slow")}
+    assert {name for name in figures if name.startswith("by_")} == pools | queues
+    assert all(0 < figures[name]["live"] <= 1 and figures[name]["sim"] > 0 for name in pools)
+    for f in figures.values():
+        assert f["ok"] or f["likely_cause"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url, no_leftovers):
     """Ctrl-C or SIGTERM while the probe runs, before the run compared: exit 130 saying so (a
