@@ -3,12 +3,13 @@ from dataclasses import replace
 from unittest import mock
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sim.rules import retry
 from sim.rules.states import FAILURE, RETRY, SUCCESS
 from sim.scenario import Retry
+from sim.strategies import field_values, retry_policies
 
 retries = st.integers(0, 2000)
 factors = st.floats(0.001, 1e4)
@@ -115,3 +116,15 @@ def test_only_a_dead_pool_child_is_retried_on_worker_lost():
     assert not retry.may_retry(off, child)
     assert retry.may_retry(off, Failures(0.0, 0.0, "node", (Outage(1, 2, 1.0),)))
     assert retry.may_retry(off, Failures(0.2, 0.0, "node", ()))
+
+
+@given(retry_policies(backoff=field_values("retry.backoff")), unit, st.data())
+def test_no_retry_waits_past_the_longest_countdown(policy, u, data):
+    """``longest_countdown`` bounds every retry's countdown, a lost child's too: the visibility
+    timeout warnings and a live run's drain are sized by it."""
+    assume(policy.max_retries > 0)
+    attempt = data.draw(st.integers(0, policy.max_retries - 1))
+    longest = retry.longest_countdown(policy)
+    assert 0 <= retry.retry_delay(policy, attempt, u) <= longest
+    if policy.on_worker_lost:
+        assert retry.lost_child_countdown(policy) <= longest
