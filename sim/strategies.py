@@ -228,11 +228,15 @@ def pool_tables(draw, queues: list[str]) -> list[dict[str, Any]]:
 def mixed_scenarios(draw, max_tasks: int = 150, crashes: bool = True) -> Scenario:
     """``scenarios`` with one to three task types on one to three queues, served by one to three
     pools: priorities, rate limits, soft and hard time limits, a retry policy and failure rate
-    per type, beside everything ``scenarios`` draws (crashes, late ack, deploys, outages)."""
+    per type, beside everything ``scenarios`` draws (crashes, late ack, deploys, outages), and a
+    visibility timeout that a retry's countdown or a reserved message's wait may outlast (30 s:
+    redelivered copies that run beside the first, a few per message at these countdowns)."""
     base = draw(scenarios(max_tasks=max_tasks, crashes=crashes))
     queues = draw(st.lists(st.sampled_from(QUEUES), min_size=1, unique=True))
     tasks = draw(task_tables(queues, draw(st.integers(1, 3))))
-    return base.replace(tasks=tasks, pools=draw(pool_tables(queues)))
+    timeout = draw(field_values("ack.visibility_timeout", among=(30.0, 600.0, 3600.0)))
+    pools = draw(pool_tables(queues))
+    return base.replace(tasks=tasks, pools=pools, **{"ack.visibility_timeout": timeout})
 
 
 @st.composite

@@ -9,16 +9,17 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from sim import scenario
 from sim.analysis import invariants, runs
 from sim.analysis.metrics import last_terminal, summarize
+from sim.engine.broker import RunawayError
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate, tally
-from sim.rules.states import ENDS_EXECUTION, FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.scenario import ScenarioError, rate_limit_per_second
 from sim.strategies import hostile_scenarios, mixed_scenarios, retry_policies, scenarios
 from sim.trace import Recording
@@ -162,25 +163,37 @@ def rows_by_task(trace):
         yield int(trace.task[rows[0]]), list(zip(*(c[rows].tolist() for c in columns), strict=True))
 
 
+def simulated(sc):
+    """The trace of ``sc``; a run the broker stops (``RunawayError``: reserved messages or ETA
+    retries outwaiting a short visibility timeout, copied without end) is no example."""
+    try:
+        return simulate(sc)
+    except RunawayError:
+        reject()
+
+
 @given(mixed_scenarios())
 def test_every_task_of_a_mixed_run_ends_once_or_is_counted_lost(sc):
     """Each task's rows read PENDING → (RECEIVED → STARTED → RETRY)* → RECEIVED → STARTED →
     SUCCESS | FAILURE, RECEIVED repeated where a node died; a task that never ends is a prefix of
-    that and the summary counts it lost. Its attempt is the number of RETRYs before the row."""
-    trace = simulate(sc)
+    that and the summary counts it lost. Its attempt is the number of RETRYs before the row.
+    Only a message the visibility timeout handed out again while its first delivery was still
+    held may break that: as in Celery, both copies run."""
+    trace = simulated(sc)
     report = invariants.check(trace, sc)
     assert report.ok, report.violations[:3]
     ended = lost = 0
     for _, rows in rows_by_task(trace):
-        ends = [a for s, a, _, _ in rows if s in ENDS_EXECUTION]
-        if len(ends) > len(set(ends)):
-            continue  # a copy the visibility timeout handed out ran beside the first
         text = "".join(LETTERS[s] for s, *_ in rows)
         if ENDED.fullmatch(text):
             ended += 1
-        else:
-            assert UNENDED.fullmatch(text), text
+        elif UNENDED.fullmatch(text):
             lost += 1
+        else:
+            received = Counter(a for s, a, _, _ in rows if s == RECEIVED)
+            assert report.redeliveries and max(received.values()) > 1, text
+            event("a task's copies ran side by side")
+            continue
         retries = np.cumsum([s == RETRY for s, *_ in rows]) - [s == RETRY for s, *_ in rows]
         assert [a for _, a, _, _ in rows] == retries.tolist()
     s = summarize(trace, sc.slots)
@@ -194,7 +207,7 @@ def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
     """Retries, executions and endings in the summary are the trace's rows, and the summary-only
     run (no trace) gives the same summary, every figure, by type, queue and pool too, its rows
     packed every 7 so that a task's rows cross chunks."""
-    trace = simulate(sc)
+    trace = simulated(sc)
     full = runs.summarize(trace, sc)
     assert full.retries == np.count_nonzero(trace.state == RETRY)
     assert full.executions == np.count_nonzero(trace.state == STARTED)
@@ -212,7 +225,7 @@ def test_time_limits_end_executions_and_a_hard_one_is_never_retried(sc):
     """No execution outlasts its type's earlier limit; one a hard limit cut (it took the limit,
     after the STARTED write) ends in FAILURE, one a soft limit cut (the limit and the write that
     ends it) does not succeed. Work of exactly the limit runs out, uncut (``limits``)."""
-    trace = simulate(sc)
+    trace = simulated(sc)
     draws, number = Draws(sc), trace.task_numbers()
     kinds = trace.task_types()
     types = {t.name: t for t in sc.task_types}
@@ -250,7 +263,7 @@ def test_a_rate_limited_type_is_handed_to_the_pool_once_a_token_per_node(sc):
     least i / rate after the node first received one (nodes that never restart: a restarted
     node's bucket starts full)."""
     assume(all(p.workers.deploy_every == 0 for p in sc.worker_pools))
-    trace = simulate(sc)
+    trace = simulated(sc)
     kinds = trace.task_types()
     types = {t.name: t for t in sc.task_types}
     for k, (name, _) in enumerate(trace.types):
@@ -268,7 +281,7 @@ def test_a_rate_limited_type_is_handed_to_the_pool_once_a_token_per_node(sc):
 @settings(max_examples=15)
 @given(mixed_scenarios())
 def test_same_mixed_scenario_same_trace_and_summary(sc):
-    a, b = simulate(sc), simulate(sc)
+    a, b = simulated(sc), simulate(sc)
     for column in ("task", "attempt", "state", "t", "worker"):
         assert np.array_equal(getattr(a, column), getattr(b, column))
     assert a.types == b.types and a.workers == b.workers
@@ -293,7 +306,10 @@ def test_same_scenario_same_run_in_another_process(several):
     summary byte for byte, so nothing in a run follows a set's or dict's hash order."""
     root = Path(__file__).resolve().parents[2]
     text = "".join(scenario.dumps(sc) + "\0" for sc in several)
-    here = [run_digest(scenario.loads(scenario.dumps(sc))) for sc in several]
+    try:
+        here = [run_digest(scenario.loads(scenario.dumps(sc))) for sc in several]
+    except RunawayError:
+        reject()
     assert here == [run_digest(sc) for sc in several]  # the TOML runs the same scenario
     for hash_seed in ("1", "5"):  # sets of the queue and pool names iterate apart
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
