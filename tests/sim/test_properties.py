@@ -240,6 +240,8 @@ def test_time_limits_end_executions_and_a_hard_one_is_never_retried(sc):
         running: dict[tuple[int, int], float] = {}
         for state, attempt, t, worker in rows:
             if state == STARTED:
+                if (attempt, worker) in running:
+                    break  # a node that died mid-run, or a second copy beside the first: unpaired
                 running[attempt, worker] = t
             elif state in (RETRY, SUCCESS, FAILURE):
                 took, near = t - running.pop((attempt, worker)), 1e-9 * max(1.0, t)
