@@ -314,9 +314,15 @@ class Retry:
         3, "retries before FAILURE (Task.max_retries)", unit="retries", min=0, max=1000
     )
     countdown: float = seconds(180.0, "default_retry_delay, used when backoff is off")
-    backoff: float = seconds(0.0, "retry_backoff factor; 0 = off")
-    backoff_max: float = seconds(600.0, "retry_backoff_max: the cap on a backoff delay")
-    jitter: bool = setting(True, "retry_jitter: full jitter on the backoff")
+    backoff: float = seconds(
+        0.0, "retry_backoff factor; 0 = off; Celery truncates it to whole seconds, at least 1"
+    )
+    backoff_max: float = seconds(
+        600.0, "retry_backoff_max: the cap on a backoff delay, truncated to whole seconds"
+    )
+    jitter: bool = setting(
+        True, "retry_jitter: full jitter, a whole number of seconds from 0 to the cap"
+    )
     on_worker_lost: bool = setting(
         False, "task_retry_on_worker_lost: retry a task whose pool child died, after countdown"
     )

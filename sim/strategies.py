@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sim.scenario import FIELD_BY_KEY, MAX_RATE, MAX_SECONDS, Retry, Scenario
+from sim.scenario import FIELD_BY_KEY, MAX_RATE, MAX_SECONDS, TABLE_FIELDS, Retry, Scenario
 from sim.shapes import ignored_fields
 
 HUGE_TIMES = (0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, MAX_SECONDS)
@@ -172,6 +172,71 @@ def scenarios(
         pick("workers.deploy_every", among=(0.0, 0.0, 5.0, 20.0))
         pick("workers.shutdown_grace", among=(0.0, 1.0, 30.0))
     return _scenario(fields)
+
+
+QUEUES = ("a", "b", "c")  # the queues mixed scenarios route to
+RATE_LIMITS = ("", "", "2/s", "5/s", "90/m")  # Task.rate_limit: none, or a few a second
+TIME_LIMITS = (0.0, 0.0, 0.3, 1.0, 3.0)  # seconds of a soft or hard limit, 0 = none
+
+
+@st.composite
+def task_tables(draw, queues: list[str], count: int) -> list[dict[str, Any]]:
+    """``count`` ``[[tasks]]`` tables routed to ``queues``, each with a priority, maybe a rate
+    limit and soft or hard time limits (around ``scenarios``' service means), its own failure
+    rate and its own retry policy (``on_worker_lost`` is the deployment's, not a type's)."""
+    tables = []
+    for i in range(count):
+        policy = dataclasses.asdict(draw(retry_policies()))
+        del policy["on_worker_lost"]
+        tables.append(
+            {
+                "name": f"t{i}",
+                "queue": draw(st.sampled_from(queues)),
+                "priority": draw(st.integers(0, 9)),
+                "rate_limit": draw(st.sampled_from(RATE_LIMITS)),
+                "soft_time_limit": draw(st.sampled_from(TIME_LIMITS)),
+                "time_limit": draw(st.sampled_from(TIME_LIMITS)),
+                "failures": {"probability": draw(field_values("failures.probability", 0, 0.5))},
+                "retry": policy,
+            }
+        )
+    return tables
+
+
+@st.composite
+def pool_tables(draw, queues: list[str]) -> list[dict[str, Any]]:
+    """One to three ``[[pools]]`` tables that between them consume every queue of ``queues``
+    (a queue may have several pools), each with its queue order, node count and slots."""
+    pools = []
+    for i in range(draw(st.integers(1, 3))):
+        mine = draw(st.lists(st.sampled_from(queues), min_size=1, unique=True))
+        pools.append(
+            {
+                "name": f"p{i}",
+                "queues": mine,
+                "queue_order": draw(st.sampled_from(TABLE_FIELDS["pools"]["queue_order"].choices)),
+                "count": draw(field_values("workers.count", 1, 3)),
+                "concurrency": draw(field_values("workers.concurrency", 1, 2)),
+            }
+        )
+    served = {q for p in pools for q in p["queues"]}
+    pools[-1]["queues"] += [q for q in queues if q not in served]
+    return pools
+
+
+@st.composite
+def mixed_scenarios(draw, max_tasks: int = 150, crashes: bool = True) -> Scenario:
+    """``scenarios`` with one to three task types on one to three queues, served by one to three
+    pools: priorities, rate limits, soft and hard time limits, a retry policy and failure rate
+    per type, beside everything ``scenarios`` draws (crashes, late ack, deploys, outages), and a
+    visibility timeout that a retry's countdown or a reserved message's wait may outlast (30 s:
+    redelivered copies that run beside the first, a few per message at these countdowns)."""
+    base = draw(scenarios(max_tasks=max_tasks, crashes=crashes))
+    queues = draw(st.lists(st.sampled_from(QUEUES), min_size=1, unique=True))
+    tasks = draw(task_tables(queues, draw(st.integers(1, 3))))
+    timeout = draw(field_values("ack.visibility_timeout", among=(30.0, 600.0, 3600.0)))
+    pools = draw(pool_tables(queues))
+    return base.replace(tasks=tasks, pools=pools, **{"ack.visibility_timeout": timeout})
 
 
 @st.composite

@@ -1,6 +1,8 @@
 """Shared fixtures and Hypothesis profiles.
 
-``--hypothesis-profile=thorough`` runs many more examples than the default ``ci`` profile.
+The default ``ci`` profile is deterministic: the same examples on every run and machine
+(derandomized, no example database), so a test that passes once passes in CI and a failure
+replays. ``--hypothesis-profile=thorough`` explores: many more examples, random each run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import time
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]

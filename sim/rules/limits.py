@@ -4,9 +4,10 @@ rate-limited request may start.
 A soft time limit raises ``SoftTimeLimitExceeded`` inside the task, which here retries as on any
 failure; a hard one kills the pool child, the task ends in FAILURE (``TimeLimitExceeded``, never
 retried) and the child is replaced. The earlier limit wins; 0 is none. A rate limit is a token
-bucket per worker node and task type, holding one token: the first request starts at once, the
-next ones ``1 / rate`` apart, and requests waiting for a token stay reserved (un-acked, counted
-against the prefetch limit).
+bucket per worker node and task type, holding one token: the first request goes to the pool at
+once, the next ones ``1 / rate`` apart, and requests waiting for a token stay reserved (un-acked,
+counted against the prefetch limit). The token gates the hand-over to the pool, not the start:
+requests handed over while every slot is busy start as slots free.
 """
 
 from __future__ import annotations

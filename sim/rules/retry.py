@@ -2,28 +2,36 @@
 
 A failed attempt is retried while fewer than ``max_retries`` retries have happened; the retry is
 re-published with a countdown: ``countdown`` when backoff is off, else the exponential backoff
-``min(backoff_max, backoff * 2**retries)``, drawn uniformly below that cap with full jitter
-(celery/utils/time.py ``get_exponential_backoff_interval``, made continuous so it can be
-time-scaled). A task whose pool child died is retried too when ``on_worker_lost`` is set
-(``task_retry_on_worker_lost``), after ``countdown`` — Celery's ``default_retry_delay`` — whatever
-the backoff. One definition for the simulator, the live mode, the invariants and the tests.
+as autoretry computes it (celery/app/autoretry.py, celery/utils/time.py
+``get_exponential_backoff_interval``): in whole seconds, ``min(int(backoff_max),
+int(max(1, backoff)) * 2**retries)``, and with full jitter ``random.randrange(cap + 1)``, a whole
+number from 0 to the cap inclusive. Those are scenario seconds; a live run scales the countdown
+it passes to ``Task.retry``. A task whose pool child died is retried too when
+``on_worker_lost`` is set (``task_retry_on_worker_lost``), after ``countdown`` — Celery's
+``default_retry_delay`` — whatever the backoff. One definition for the simulator, the live
+mode, the invariants and the tests.
 """
 
 from __future__ import annotations
+
+import math
 
 from sim.rules.states import FAILURE, RETRY, SUCCESS
 from sim.scenario import Failures, Retry
 
 
-def backoff_cap(retries: int, factor: float, maximum: float) -> float:
-    """The largest delay exponential backoff allows before the ``retries``-th retry."""
-    return min(maximum, factor * 2.0 ** min(retries, 1023))
+def backoff_cap(retries: int, factor: float, maximum: float) -> int:
+    """The largest delay exponential backoff allows after ``retries`` retries, in whole seconds:
+    Celery truncates ``retry_backoff`` to an integer of at least 1 and ``retry_backoff_max`` to
+    an integer."""
+    return min(int(maximum), int(max(1.0, factor)) * 2**retries)
 
 
-def backoff_delay(retries: int, factor: float, maximum: float, jitter: bool, u: float) -> float:
-    """Exponential backoff; with full jitter a uniform draw ``u`` in [0, 1) scales the cap."""
+def backoff_delay(retries: int, factor: float, maximum: float, jitter: bool, u: float) -> int:
+    """Exponential backoff; with full jitter a uniform draw ``u`` in [0, 1) picks one of the
+    ``cap + 1`` whole seconds from 0 to the cap, as ``random.randrange(cap + 1)`` does."""
     cap = backoff_cap(retries, factor, maximum)
-    return u * cap if jitter else cap
+    return min(cap, math.floor(u * (cap + 1))) if jitter else cap
 
 
 def retry_delay(policy: Retry, retries: int, u: float) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
 from sim import scenario
@@ -41,3 +44,17 @@ def web_and_batch(shared: str, batch: str, run: str = "") -> Scenario:
         f'[run]\n{run}\n[arrivals]\n{shared}\n[[tasks]]\nname = "web"\n'
         f'[[tasks]]\nname = "batch"\n[tasks.arrivals]\n{batch}\n'
     )
+
+
+def run_digest(sc: Scenario) -> str:
+    """A digest of ``sc``'s simulated trace, its task names and workers, and its summary: equal
+    for two runs exactly when they are the same byte for byte."""
+    from sim.analysis import runs
+    from sim.engine.model import simulate
+
+    trace = simulate(sc)
+    digest = hashlib.sha256(repr((trace.types, trace.workers)).encode())
+    for column in (trace.task, trace.attempt, trace.state, trace.t, trace.worker):
+        digest.update(column.tobytes())
+    digest.update(json.dumps(runs.summarize(trace, sc).to_dict(), sort_keys=True).encode())
+    return digest.hexdigest()

@@ -1,17 +1,29 @@
 """Properties of the simulator over generated scenarios (Hypothesis), and a stateful model test."""
 
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from unittest import mock
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, event, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sim.analysis import invariants
+from sim import scenario
+from sim.analysis import invariants, runs
 from sim.analysis.metrics import last_terminal, summarize
-from sim.engine.model import Model, simulate
-from sim.rules.states import PENDING, RETRY, STARTED
-from sim.scenario import ScenarioError
-from sim.strategies import hostile_scenarios, retry_policies, scenarios
-from tests.sim.helpers import make
+from sim.engine.broker import RunawayError
+from sim.engine.draws import Draws
+from sim.engine.model import Model, simulate, tally
+from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.scenario import ScenarioError, rate_limit_per_second
+from sim.strategies import hostile_scenarios, mixed_scenarios, retry_policies, scenarios
+from sim.trace import Recording
+from tests.sim.helpers import make, run_digest
 
 
 @given(scenarios(max_tasks=150))
@@ -131,3 +143,185 @@ class BrokerWorkers(RuleBasedStateMachine):
 
 TestBrokerWorkers = BrokerWorkers.TestCase
 TestBrokerWorkers.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
+
+
+# --- several task types, queues and pools: time and rate limits, per-type retry policies ---
+
+LETTERS = {PENDING: "P", RECEIVED: "R", STARTED: "S", RETRY: "Y", SUCCESS: "O", FAILURE: "F"}
+# one delivery is RECEIVED (again, if its node died before running it) then STARTED; it ends in
+# a RETRY, a terminal state, or nothing (its node died: the message comes back, or is lost)
+ENDED = re.compile(r"P(?:R+SY?)*R+S[OF]")
+UNENDED = re.compile(r"P(?:R+SY?)*R*")
+
+
+def rows_by_task(trace):
+    """Per task, its index and its rows' (state, attempt, t, worker) in trace order."""
+    order = np.argsort(trace.task, kind="stable")
+    cuts = np.flatnonzero(np.diff(trace.task[order])) + 1
+    columns = (trace.state, trace.attempt, trace.t, trace.worker)
+    for rows in np.split(order, cuts):
+        yield int(trace.task[rows[0]]), list(zip(*(c[rows].tolist() for c in columns), strict=True))
+
+
+def simulated(sc):
+    """The trace of ``sc``; a run the broker stops (``RunawayError``: reserved messages or ETA
+    retries outwaiting a short visibility timeout, copied without end) is no example."""
+    try:
+        return simulate(sc)
+    except RunawayError:
+        reject()
+
+
+@given(mixed_scenarios())
+def test_every_task_of_a_mixed_run_ends_once_or_is_counted_lost(sc):
+    """Each task's rows read PENDING → (RECEIVED → STARTED → RETRY)* → RECEIVED → STARTED →
+    SUCCESS | FAILURE, RECEIVED repeated where a node died; a task that never ends is a prefix of
+    that and the summary counts it lost. Its attempt is the number of RETRYs before the row.
+    Only a message the visibility timeout handed out again while its first delivery was still
+    held may break that: as in Celery, both copies run."""
+    trace = simulated(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    ended = lost = 0
+    for _, rows in rows_by_task(trace):
+        text = "".join(LETTERS[s] for s, *_ in rows)
+        if ENDED.fullmatch(text):
+            ended += 1
+        elif UNENDED.fullmatch(text):
+            lost += 1
+        else:
+            received = Counter(a for s, a, _, _ in rows if s == RECEIVED)
+            assert report.redeliveries and max(received.values()) > 1, text
+            event("a task's copies ran side by side")
+            continue
+        retries = np.cumsum([s == RETRY for s, *_ in rows]) - [s == RETRY for s, *_ in rows]
+        assert [a for _, a, _, _ in rows] == retries.tolist()
+    s = summarize(trace, sc.slots)
+    assert s.tasks_succeeded + s.tasks_failed + s.tasks_lost == s.tasks_submitted == sc.run.tasks
+    assert s.tasks_lost >= lost and s.tasks_succeeded + s.tasks_failed >= ended
+    assert s.tasks_lost == len(report.lost)
+
+
+@given(mixed_scenarios())
+def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
+    """Retries, executions and endings in the summary are the trace's rows, and the summary-only
+    run (no trace) gives the same summary, every figure, by type, queue and pool too, its rows
+    packed every 7 so that a task's rows cross chunks."""
+    trace = simulated(sc)
+    full = runs.summarize(trace, sc)
+    assert full.retries == np.count_nonzero(trace.state == RETRY)
+    assert full.executions == np.count_nonzero(trace.state == STARTED)
+    _, end_state = last_terminal(trace)
+    assert full.tasks_succeeded == np.count_nonzero(end_state == SUCCESS)
+    assert full.tasks_failed == np.count_nonzero(end_state == FAILURE)
+    assert full.tasks_lost == np.count_nonzero(end_state < 0)
+    with mock.patch.object(Recording, "CHUNK", 7):
+        lean = runs.summary(tally(sc), sc)
+    assert lean.to_dict() == full.to_dict()
+
+
+@given(mixed_scenarios())
+def test_time_limits_end_executions_and_a_hard_one_is_never_retried(sc):
+    """No execution outlasts its type's earlier limit; one a hard limit cut (it took the limit,
+    after the STARTED write) ends in FAILURE, one a soft limit cut (the limit and the write that
+    ends it) does not succeed. Work of exactly the limit runs out, uncut (``limits``)."""
+    trace = simulated(sc)
+    draws, number = Draws(sc), trace.task_numbers()
+    kinds = trace.task_types()
+    types = {t.name: t for t in sc.task_types}
+    limits = [(types[name].soft_time_limit, types[name].time_limit) for name, _ in trace.types]
+    record = sc.overhead.record  # each backend write, at time scale 1
+    start = record if sc.results.track_started else 0.0
+    cut = Counter()
+    for task, rows in rows_by_task(trace):
+        soft, hard = limits[kinds[task]]
+        if not soft and not hard:
+            continue
+        running: dict[tuple[int, int], float] = {}
+        for state, attempt, t, worker in rows:
+            if state == STARTED:
+                if (attempt, worker) in running:
+                    break  # a node that died mid-run, or a second copy beside the first: unpaired
+                running[attempt, worker] = t
+            elif state in (RETRY, SUCCESS, FAILURE):
+                took, near = t - running.pop((attempt, worker)), 1e-9 * max(1.0, t)
+                assert took <= start + min(x for x in (soft, hard) if x) + record + near
+                work = draws.service(int(number[task]), attempt)
+                if hard and abs(took - (start + hard)) < near and work > hard:
+                    cut["hard"] += 1
+                    assert state == FAILURE
+                elif soft and abs(took - (start + soft + record)) < near and work > soft:
+                    cut["soft"] += 1
+                    assert state != SUCCESS
+    event("executions cut", str(sorted(cut.items())))
+
+
+@given(mixed_scenarios(crashes=False))
+def test_a_rate_limited_type_is_handed_to_the_pool_once_a_token_per_node(sc):
+    """Task.rate_limit is a token bucket per node and type holding one token, which gates the
+    hand-over of a request to the pool (celery/worker/consumer/consumer.py
+    ``_schedule_bucket_request`` → ``_limit_move_to_pool``), not its start: two handed over while
+    every slot is busy can start close together. So the i-th start of a type on a node is at
+    least i / rate after the node first received one (nodes that never restart: a restarted
+    node's bucket starts full)."""
+    assume(all(p.workers.deploy_every == 0 for p in sc.worker_pools))
+    trace = simulated(sc)
+    kinds = trace.task_types()
+    types = {t.name: t for t in sc.task_types}
+    for k, (name, _) in enumerate(trace.types):
+        if not types[name].rate_limit:
+            continue
+        gap = 1 / rate_limit_per_second(types[name].rate_limit)
+        mine = kinds[trace.task] == k
+        for worker in np.unique(trace.worker[mine & (trace.state == STARTED)]):
+            here = mine & (trace.worker == worker)
+            first = trace.t[here & (trace.state == RECEIVED)].min()
+            starts = np.sort(trace.t[here & (trace.state == STARTED)])
+            assert (starts >= first + np.arange(len(starts)) * gap * (1 - 1e-9)).all()
+
+
+@settings(max_examples=15)
+@given(mixed_scenarios())
+def test_same_mixed_scenario_same_trace_and_summary(sc):
+    a, b = simulated(sc), simulate(sc)
+    for column in ("task", "attempt", "state", "t", "worker"):
+        assert np.array_equal(getattr(a, column), getattr(b, column))
+    assert a.types == b.types and a.workers == b.workers
+    assert runs.summarize(a, sc).to_dict() == runs.summarize(b, sc).to_dict()
+
+
+# reads scenarios as TOML from stdin, each ended by a NUL, and prints each run's digest
+DIGESTS = """
+import sys
+from sim import scenario
+from tests.sim.helpers import run_digest
+for text in sys.stdin.read().split("\\0")[:-1]:
+    print(run_digest(scenario.loads(text)))
+"""
+
+
+@settings(max_examples=2)
+@given(st.lists(mixed_scenarios(), min_size=6, max_size=6))
+def test_same_scenario_same_run_in_another_process(several):
+    """The reproducibility contract across processes: a scenario written as TOML and simulated
+    in another Python, with other string hashes (PYTHONHASHSEED), gives the same trace and
+    summary byte for byte, so nothing in a run follows a set's or dict's hash order."""
+    root = Path(__file__).resolve().parents[2]
+    text = "".join(scenario.dumps(sc) + "\0" for sc in several)
+    try:
+        here = [run_digest(scenario.loads(scenario.dumps(sc))) for sc in several]
+    except RunawayError:
+        reject()
+    assert here == [run_digest(sc) for sc in several]  # the TOML runs the same scenario
+    for hash_seed in ("1", "5"):  # sets of the queue and pool names iterate apart
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
+        there = subprocess.run(
+            [sys.executable, "-c", DIGESTS],
+            input=text,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+            check=True,
+        ).stdout.split()
+        assert there == here

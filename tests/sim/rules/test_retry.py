@@ -1,11 +1,15 @@
+import math
 from dataclasses import replace
+from unittest import mock
 
-from hypothesis import given
+import pytest
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sim.rules import retry
 from sim.rules.states import FAILURE, RETRY, SUCCESS
 from sim.scenario import Retry
+from sim.strategies import field_values, retry_policies
 
 retries = st.integers(0, 2000)
 factors = st.floats(0.001, 1e4)
@@ -29,8 +33,47 @@ def test_backoff_without_jitter_is_the_cap(n, factor, maximum):
 @given(st.integers(0, 60), factors, maxima)
 def test_cap_doubles_until_the_maximum(n, factor, maximum):
     assert retry.backoff_cap(n + 1, factor, maximum) == min(
-        maximum, 2 * retry.backoff_cap(n, factor, 1e308)
+        int(maximum), 2 * retry.backoff_cap(n, factor, 1e308)
     )
+
+
+@pytest.fixture(scope="module")
+def celery_backoff():
+    """Celery's own ``get_exponential_backoff_interval`` (celery/utils/time.py), which
+    ``add_autoretry_behaviour`` (celery/app/autoretry.py) calls with
+    ``factor=int(max(1.0, retry_backoff))`` and ``maximum=int(retry_backoff_max)``."""
+    return pytest.importorskip("celery.utils.time").get_exponential_backoff_interval
+
+
+def celery_countdown(backoff, retries, factor, maximum, jitter):
+    """The countdown autoretry passes to ``Task.retry``, as celery/app/autoretry.py computes it."""
+    return backoff(
+        factor=int(max(1.0, factor)), retries=retries, maximum=int(maximum), full_jitter=jitter
+    )
+
+
+@given(st.integers(0, 1000), st.floats(1e-3, 1e9), st.floats(0, 1e9))
+def test_backoff_without_jitter_is_celerys(celery_backoff, n, factor, maximum):
+    expected = celery_countdown(celery_backoff, n, factor, maximum, False)
+    assert retry.backoff_delay(n, factor, maximum, False, 0.5) == expected
+
+
+@given(st.integers(0, 1000), st.floats(1e-3, 1e9), st.floats(0, 1e9), st.data())
+def test_full_jitter_draws_whole_seconds_uniformly_as_randrange_does(
+    celery_backoff, n, factor, maximum, data
+):
+    """Celery draws ``random.randrange(countdown + 1)``: a whole number of seconds, each of 0 to
+    the cap inclusive equally likely. Our draw maps ``u`` in [0, 1) onto the same values, each
+    on an interval of ``u`` of equal length."""
+    asked = []
+    with mock.patch("celery.utils.time.random") as rng:
+        rng.randrange.side_effect = lambda stop: asked.append(stop) or stop - 1
+        top = celery_countdown(celery_backoff, n, factor, maximum, True)
+    (values,) = asked  # randrange(values) draws one of 0 … values - 1
+    assert retry.backoff_delay(n, factor, maximum, True, 0.0) == 0
+    assert retry.backoff_delay(n, factor, maximum, True, math.nextafter(1.0, 0.0)) == top
+    k = data.draw(st.integers(0, values - 1))
+    assert retry.backoff_delay(n, factor, maximum, True, (k + 0.5) / values) == k
 
 
 def test_celery_numbers():
@@ -73,3 +116,15 @@ def test_only_a_dead_pool_child_is_retried_on_worker_lost():
     assert not retry.may_retry(off, child)
     assert retry.may_retry(off, Failures(0.0, 0.0, "node", (Outage(1, 2, 1.0),)))
     assert retry.may_retry(off, Failures(0.2, 0.0, "node", ()))
+
+
+@given(retry_policies(backoff=field_values("retry.backoff")), unit, st.data())
+def test_no_retry_waits_past_the_longest_countdown(policy, u, data):
+    """``longest_countdown`` bounds every retry's countdown, a lost child's too: the visibility
+    timeout warnings and a live run's drain are sized by it."""
+    assume(policy.max_retries > 0)
+    attempt = data.draw(st.integers(0, policy.max_retries - 1))
+    longest = retry.longest_countdown(policy)
+    assert 0 <= retry.retry_delay(policy, attempt, u) <= longest
+    if policy.on_worker_lost:
+        assert retry.lost_child_countdown(policy) <= longest
