@@ -259,7 +259,11 @@ def draw(session: LiveSession) -> None:
     stuck(trace, times)
     going = session.result is None
     figures = {  # keys apart from the widgets' ("live-mmc-workers" is the Workers input)
-        "live-chart-queue": charts.steps(queue_depths(trace), "Queue length", "tasks"),
+        "live-chart-queue": charts.steps(
+            {q: monitor.until_now(trace, t, n) for q, (t, n) in queue_depths(trace).items()},
+            "Queue length",
+            "tasks",
+        ),
         "live-chart-busy": charts.stacked(
             *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
         ),
@@ -296,9 +300,10 @@ def draw(session: LiveSession) -> None:
 def capacity(sc: Scenario, trace: Trace) -> go.Figure:
     """Pool processes and up nodes over time, from the run's sampled capacity rows, against
     its queue: what an ``--autoscale`` node grew to and when, and which nodes were down. With
-    several pools, each pool's processes: summed, one pool's growth hid in the others'."""
-    queued = queue_length(trace)
-    end = float(queued[0][-1]) if len(queued[0]) else None
+    several pools, each pool's processes: summed, one pool's growth hid in the others'. Until
+    the run's latest event: a pool pays for its processes while its last tasks run."""
+    queued = monitor.until_now(trace, *queue_length(trace))
+    end = monitor.now(trace)
     if sc.pools:
         series = {
             f"pool processes ({name})": processes_over_time(rows, end)

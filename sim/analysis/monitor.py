@@ -51,6 +51,17 @@ def now(trace: Trace) -> float:
     return float(trace.t.max()) if len(trace) else 0.0
 
 
+def until_now(trace: Trace, t: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A step function (``level[i]`` from ``t[i]``) held at its last level until the trace's
+    latest event: a queue's length ends at its last start, and drawn so it (and the pool
+    processes drawn against it) stopped short of the tasks still running, where the busy-slot
+    and flow charts beside it go on."""
+    end = now(trace)
+    if not len(t) or end <= t[-1]:
+        return t, level
+    return np.r_[t, end], np.r_[level, level[-1]]
+
+
 @dataclass(frozen=True)
 class TaskTimes:
     """Per task index (columns of equal length): where each task is and when it got there."""

@@ -129,6 +129,32 @@ def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypa
     }
 
 
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_queue_and_capacity_charts_reach_the_runs_last_event(monkeypatch):
+    """thumbnails_and_reports: the last report ends seconds after the last task started. The
+    queue lines and the pools' processes go on until then, as the busy-slot chart does: they
+    stopped at the last start, hiding the slow pool still paying for its processes."""
+    import json
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from tests.ui.test_autoscale import values
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    end = float(trace.t.max())
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    charts = {spec["layout"]["title"]["text"]: spec["data"] for spec in specs}
+    for title in ("Queue length", "Pool processes · nodes and queue length"):
+        lines = charts[title]
+        assert len(lines) >= 2
+        for line in lines:
+            assert values(line["x"])[-1] == pytest.approx(end), (title, line["name"])
+
+
 @pytest.mark.live
 def test_a_probed_run_shows_the_probe_then_its_costs_and_compare_simulates_with_them(
     monkeypatch,
