@@ -24,7 +24,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
-from ui.explore import SWEEP_TASKS, how_many_workers, simulated
+from ui.explore import SWEEP_TASKS, figures_per_type, how_many_workers, several, simulated
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace, little_metrics, rerun_when_over
 
@@ -364,7 +364,8 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
 
 
 def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> None:
-    """The run's headline figures (``s``), and whether the Compare page takes it."""
+    """The run's headline figures (``s``), each task type's and pool's where there are several,
+    and whether the Compare page takes it."""
     figures_line = (
         f"p95 sojourn {seconds(s.sojourn_p95)} · throughput {s.throughput:.3g}/s · "
         f"unfinished {s.tasks_lost}"
@@ -390,6 +391,8 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             )
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+    if several(session.scenario):  # the headline's p95 mixes the types: each its own, as Explore
+        figures_per_type(s)
     if session.costs is not None:
         st.caption(
             f"Celery's costs on this host, measured before the run: {session.costs.describe()}. "

@@ -103,6 +103,30 @@ def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypat
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_finished_run_of_several_types_gives_each_types_and_pools_figures(monkeypatch):
+    """The headline's p95 sojourn mixes 0.3 s thumbnails with 5 s reports: under it each type's
+    p95 and each pool's utilisation, the summary's own figures."""
+    from sim import scenario
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    s = summarize(trace, sc, engine="live")
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    types = table(at, "task type").set_index("task type")
+    assert list(types.index) == ["thumbnail", "report"]
+    for name, figures in s.by_task.items():
+        assert types.loc[name, "p95 sojourn (s)"] == round(figures["sojourn_p95"], 3)
+    pools = table(at, "executions").set_index("pool")
+    assert list(pools.index) == ["fast", "slow"]
+    for name, figures in s.by_pool.items():
+        assert pools.loc[name, "utilisation"] == f"{figures['utilization']:.1%}"
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypatch):
     """thumbnails_and_reports: 4 one-process nodes on fast, 3 two-process nodes on slow;
     slow-2 down from 2 s to 5 s shows on slow's line and the nodes, not on fast's."""
