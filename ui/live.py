@@ -465,13 +465,19 @@ def where_time_went(trace: Trace) -> go.Figure:
 
 
 def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
-    """A warning with the count of tasks open far longer than finished ones took, and the list."""
+    """A warning with the count of tasks open far longer than finished ones of their type took,
+    and the list."""
     factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
     found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    limits = ", ".join(
+        seconds(limit) + (f" for a {name}" if len(found.thresholds) > 1 else "")
+        for name, limit in found.thresholds.items()
+    )
     if found.count:
+        whose = " of its type" if len(found.thresholds) > 1 else ""
         st.warning(
-            f"{counted(found.count, 'task')} stuck: no end after "
-            f"{seconds(found.threshold)} ({factor:g} × the p99 sojourn of finished tasks)."
+            f"{counted(found.count, 'task')} stuck: no end after {limits} ({factor:g} × the p99 "
+            f"sojourn of finished tasks{whose})."
         )
     with st.expander(f"Stuck tasks ({found.count})"):
         st.number_input(
@@ -482,13 +488,13 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             step=0.5,
             key="live-stuck-factor",
         )
-        if found.threshold is None:
+        if not found.thresholds:
             st.caption("No task has finished yet, so there is no p99 to compare with.")
         elif found.count:
             st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
             st.caption("Age: seconds since the task was sent, as of the latest event.")
         else:
-            st.caption(f"None open longer than {seconds(found.threshold)}.")
+            st.caption(f"None open longer than {limits}.")
 
 
 def sizing(

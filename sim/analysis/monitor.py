@@ -317,10 +317,11 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Stuck:
-    """Tasks open far longer than finished ones took: ``threshold`` is ``STUCK_FACTOR`` × the
-    p99 sojourn of the finished (None until one has finished); the oldest first."""
+    """Tasks open far longer than finished ones of their type took: ``thresholds`` is, per task
+    type, ``STUCK_FACTOR`` × the p99 sojourn of its finished tasks (of every type's while none
+    of its own has finished; empty until one has finished); the oldest first."""
 
-    threshold: float | None
+    thresholds: dict[str, float]
     count: int
     columns: dict[str, list]
 
@@ -328,23 +329,32 @@ class Stuck:
 def stuck_tasks(
     trace: Trace, times: TaskTimes, factor: float = STUCK_FACTOR, limit: int = 200
 ) -> Stuck:
-    """Tasks with no terminal state ``factor`` × p99 finished sojourn after they were sent, with
-    where they were last seen and how long ago they were sent (their age, as of now)."""
+    """Tasks with no terminal state ``factor`` × p99 finished sojourn of their type after they
+    were sent, with where they were last seen and how long ago they were sent (their age, as of
+    now). Per type: with 5 s reports beside 0.3 s thumbnails, every type's p99 is the reports',
+    and a thumbnail open 30 times as long as thumbnails take was not flagged."""
     done = ~np.isnan(times.finished)
-    p99 = quantiles((times.finished - times.sent)[done]).get("p99")
+    sojourn = times.finished - times.sent
+    p99 = quantiles(sojourn[done]).get("p99")
     if p99 is None:
-        return Stuck(None, 0, {})
+        return Stuck({}, 0, {})
+    names, kind = type_names(trace), trace.task_types()
+    limits = factor * np.array(
+        [quantiles(sojourn[done & (kind == k)]).get("p99", p99) for k in range(len(names))]
+    )
     age = now(trace) - times.sent
-    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > factor * p99))
+    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > limits[kind]))
     shown = open_[np.argsort(-age[open_], kind="stable")[:limit]]
-    columns = {
-        "task": _ids(trace, shown),
+    columns = {"task": _ids(trace, shown)}
+    if len(names) > 1:
+        columns["type"] = [names[k] for k in kind[shown].tolist()]
+    columns |= {
         "last state": [NAMES[s] for s in times.state[shown].tolist()],
         "worker": _names(trace, times.worker[shown]),
         "age": _seconds(age[shown]),
         "last seen": _seconds(times.last_seen[shown]),
     }
-    return Stuck(factor * p99, len(open_), columns)
+    return Stuck(dict(zip(names, limits.tolist(), strict=True)), len(open_), columns)
 
 
 @dataclass(frozen=True)

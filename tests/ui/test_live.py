@@ -24,6 +24,32 @@ def test_a_task_that_never_ends_is_flagged_stuck(monkeypatch):
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_task_is_stuck_by_the_sojourns_of_its_own_type(monkeypatch):
+    """thumbnails_and_reports, 80 tasks: the first thumbnail never ends. Open ~16 s where
+    thumbnails take at most ~1.4 s, it is stuck, though every type's p99 (the reports', ~9 s)
+    × 3 is longer than the run."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.states import PENDING
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    assert t.task_types()[0] == 0  # a thumbnail
+    keep = (t.task != 0) | (t.state == PENDING)
+    columns = ("task", "attempt", "state", "t", "worker")
+    cut = dataclasses.replace(t, **{c: getattr(t, c)[keep] for c in columns})
+    session = live_page.LiveSession((sc,), 0.05, results=[cut])
+    at = live_page_showing(session, monkeypatch)
+    (said,) = [w.value for w in at.warning if "stuck" in w.value]
+    assert said.startswith("1 task stuck") and "for a thumbnail" in said and "report" in said
+    stuck = table(at, "last state")
+    assert list(stuck["type"]) == ["thumbnail"] and list(stuck["last state"]) == ["PENDING"]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_a_live_run_whose_tasks_ran_long_is_said_to_be_another_queue(monkeypatch):
     from sim.engine.model import simulate
 
