@@ -417,7 +417,8 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
 
 
 def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
-    """Flower's worker list: each node's status, what runs on it, what it did, how busy it was."""
+    """Flower's worker list, its columns meaning what Flower's do: each node's status, what runs
+    on it, what was delivered to it and how it ended, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
     slots = {name: pool.workers.concurrency for name, pool in session.scenario.nodes}
@@ -430,7 +431,8 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],
             "busy now": [f"{w.busy} of {slots[w.name]}" for w in stats],
-            "processed": [w.processed for w in stats],
+            "processed": [w.received for w in stats],
+            "succeeded": [w.succeeded for w in stats],
             "failed": [w.failed for w in stats],
             "retried": [w.retried for w in stats],
             "cut short": [w.interrupted for w in stats],
@@ -441,8 +443,9 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
     )
     cut = not going and (session.stop.is_set() or session.lost)
     st.caption(
-        "Counts are executions that have ended so far; *cut short*: executions a dying worker "
-        "never finished"
+        "*Processed*: tasks delivered to the worker so far, as Flower counts them (a retry or a "
+        "redelivery again). The other counts are executions that have ended so far; *cut "
+        "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
         + ". Utilisation is busy slot-seconds over the run so far."
     )

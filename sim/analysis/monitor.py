@@ -165,7 +165,8 @@ class WorkerStats:
 
     name: str
     busy: int  # executions running now
-    processed: int  # executions that ended in SUCCESS
+    received: int  # deliveries to it (RECEIVED rows): Flower's "Processed", task-received events
+    succeeded: int  # executions that ended in SUCCESS
     failed: int  # … in FAILURE
     retried: int  # … in RETRY
     interrupted: int  # executions its death cut short (no closing row, the task moved on)
@@ -188,6 +189,7 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
     it, nothing runs any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
+    delivered = trace.state == RECEIVED
     span = now(trace)
     stats = []
     for w, name in enumerate(trace.workers):
@@ -200,7 +202,8 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
             WorkerStats(
                 name=name,
                 busy=len(runs),
-                processed=int(np.count_nonzero(ends == SUCCESS)),
+                received=int(np.count_nonzero(trace.worker[delivered] == w)),
+                succeeded=int(np.count_nonzero(ends == SUCCESS)),
                 failed=int(np.count_nonzero(ends == FAILURE)),
                 retried=int(np.count_nonzero(ends == RETRY)),
                 interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),

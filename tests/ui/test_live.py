@@ -111,6 +111,28 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_workers_table_counts_processed_as_flower_does_and_succeeded_apart(monkeypatch):
+    """flaky_api, 60 tasks (simulated), retries: Flower's Processed counts every delivery to
+    the worker (task-received), its Succeeded the successes; this column read "processed"
+    and counted only the successes."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.states import RECEIVED, SUCCESS
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
+    trace = simulate(sc)
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    workers = table(at, "utilisation").set_index("worker")
+    for w, name in enumerate(trace.workers):
+        mine = trace.worker == w
+        assert workers.loc[name, "processed"] == int((mine & (trace.state == RECEIVED)).sum())
+        assert workers.loc[name, "succeeded"] == int((mine & (trace.state == SUCCESS)).sum())
+    assert workers["processed"].sum() > workers["succeeded"].sum() + workers["failed"].sum()
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypatch):
     from sim import scenario
     from sim.engine.model import simulate

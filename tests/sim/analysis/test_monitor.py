@@ -90,8 +90,9 @@ def test_a_tasks_history_is_every_row_of_its_trace():
 
 def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
     w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 1, "w2": 1}, going=True)
-    assert (w1.name, w1.busy, w1.processed, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
-    assert (w2.busy, w2.processed, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert (w1.name, w1.busy, w1.succeeded, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
+    assert (w2.busy, w2.succeeded, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert (w1.received, w2.received) == (3, 2)  # Flower's "Processed": task 3 twice, 0 on each
     assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
     assert w2.utilization == pytest.approx(2 / 7.5)
     w1, _ = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 2}, going=False)
