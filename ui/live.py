@@ -472,15 +472,16 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
     and the list."""
     factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
     found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    names = monitor.type_names(trace)
+    several = len(names) > 1
     limits = ", ".join(
-        seconds(limit) + (f" for a {name}" if len(found.thresholds) > 1 else "")
+        seconds(limit) + (f" for a {name}" if several else "")
         for name, limit in found.thresholds.items()
     )
     if found.count:
-        whose = " of its type" if len(found.thresholds) > 1 else ""
         st.warning(
             f"{counted(found.count, 'task')} stuck: no end after {limits} ({factor:g} × the p99 "
-            f"sojourn of finished tasks{whose})."
+            f"sojourn of finished tasks{' of its type' if several else ''})."
         )
     with st.expander(f"Stuck tasks ({found.count})"):
         st.number_input(
@@ -491,13 +492,21 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             step=0.5,
             key="live-stuck-factor",
         )
-        if not found.thresholds:
-            st.caption("No task has finished yet, so there is no p99 to compare with.")
-        elif found.count:
+        if found.count:
             st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
             st.caption("Age: seconds since the task was sent, as of the latest event.")
-        else:
+        elif found.thresholds:
             st.caption(f"None open longer than {limits}.")
+        if waiting := [name for name in names if name not in found.thresholds]:
+            st.caption(
+                f"Not judged until {monitor.STUCK_FINISHED} "
+                + (
+                    f"of its type have finished: {', '.join(waiting)}"
+                    if several
+                    else "tasks have finished"
+                )
+                + ". The first tasks to finish are the shortest, and so is their p99."
+            )
 
 
 def sizing(

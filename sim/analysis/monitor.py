@@ -29,6 +29,9 @@ from sim.trace import Trace
 QUANTILES = (50, 95, 99)
 BUSY_BINS = 60  # spans of the busy-slots chart
 STUCK_FACTOR = 3.0  # a task open this many times the p99 finished sojourn is flagged
+# finished tasks of a type before its p99 judges any: the first to finish are the shortest, and
+# 3 × the p99 of the first few 5 s reports (4.4 s, live) flagged reports running an ordinary 5 s
+STUCK_FINISHED = 10
 
 
 def _ids(trace: Trace, tasks: np.ndarray) -> list[str]:
@@ -321,8 +324,8 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 @dataclass(frozen=True)
 class Stuck:
     """Tasks open far longer than finished ones of their type took: ``thresholds`` is, per task
-    type, ``STUCK_FACTOR`` × the p99 sojourn of its finished tasks (of every type's while none
-    of its own has finished; empty until one has finished); the oldest first."""
+    type with ``STUCK_FINISHED`` finished tasks, ``STUCK_FACTOR`` × their p99 sojourn (a type
+    with fewer is not judged yet); the oldest first."""
 
     thresholds: dict[str, float]
     count: int
@@ -330,21 +333,25 @@ class Stuck:
 
 
 def stuck_tasks(
-    trace: Trace, times: TaskTimes, factor: float = STUCK_FACTOR, limit: int = 200
+    trace: Trace,
+    times: TaskTimes,
+    factor: float = STUCK_FACTOR,
+    limit: int = 200,
+    least: int = STUCK_FINISHED,
 ) -> Stuck:
     """Tasks with no terminal state ``factor`` × p99 finished sojourn of their type after they
-    were sent, with where they were last seen and how long ago they were sent (their age, as of
-    now). Per type: with 5 s reports beside 0.3 s thumbnails, every type's p99 is the reports',
-    and a thumbnail open 30 times as long as thumbnails take was not flagged."""
+    were sent, of types with ``least`` finished tasks, with where they were last seen and how
+    long ago they were sent (their age, as of now). Per type: with 5 s reports beside 0.3 s
+    thumbnails, every type's p99 is the reports', and a thumbnail open 30 times as long as
+    thumbnails take was not flagged."""
     done = ~np.isnan(times.finished)
     sojourn = times.finished - times.sent
-    p99 = quantiles(sojourn[done]).get("p99")
-    if p99 is None:
-        return Stuck({}, 0, {})
     names, kind = type_names(trace), trace.task_types()
-    limits = factor * np.array(
-        [quantiles(sojourn[done & (kind == k)]).get("p99", p99) for k in range(len(names))]
-    )
+    limits = np.full(len(names), np.inf)
+    for k in range(len(names)):
+        finished = sojourn[done & (kind == k)]
+        if len(finished) >= least:
+            limits[k] = factor * quantiles(finished)["p99"]
     age = now(trace) - times.sent
     open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > limits[kind]))
     shown = open_[np.argsort(-age[open_], kind="stable")[:limit]]
@@ -357,7 +364,8 @@ def stuck_tasks(
         "age": _seconds(age[shown]),
         "last seen": _seconds(times.last_seen[shown]),
     }
-    return Stuck(dict(zip(names, limits.tolist(), strict=True)), len(open_), columns)
+    judged = {name: float(v) for name, v in zip(names, limits, strict=True) if np.isfinite(v)}
+    return Stuck(judged, len(open_), columns)
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,38 @@ def test_a_task_is_stuck_by_the_sojourns_of_its_own_type(monkeypatch):
     session = live_page.LiveSession((sc,), 0.05, results=[cut])
     at = live_page_showing(session, monkeypatch)
     (said,) = [w.value for w in at.warning if "stuck" in w.value]
-    assert said.startswith("1 task stuck") and "for a thumbnail" in said and "report" in said
+    assert said.startswith("1 task stuck") and "for a thumbnail" in said
     stuck = table(at, "last state")
     assert list(stuck["type"]) == ["thumbnail"] and list(stuck["last state"]) == ["PENDING"]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_type_is_not_judged_stuck_on_its_first_few_finished_tasks(monkeypatch):
+    """thumbnails_and_reports 7 s in: one report has finished, the shortest. 3 × its sojourn
+    (4.2 s) flagged three reports running an ordinary 5 s; a type is judged once
+    ``STUCK_FINISHED`` of its tasks have finished."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.analysis import monitor
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    keep = t.t <= 7.0
+    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    sent = int(columns["task"].max()) + 1
+    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    session = live_page.LiveSession((sc,), 0.05, results=[cut])
+    at = live_page_showing(session, monkeypatch)
+    assert not [w.value for w in at.warning if "stuck" in w.value]
+    assert any(e.label == "Stuck tasks (0)" for e in at.expander)
+    said = [c.value for c in at.caption if c.value.startswith("Not judged until")]
+    assert said == [
+        f"Not judged until {monitor.STUCK_FINISHED} of its type have finished: report. "
+        "The first tasks to finish are the shortest, and so is their p99."
+    ]
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
