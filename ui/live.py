@@ -417,16 +417,20 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
 
 
 def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
-    """Flower's worker list, its columns meaning what Flower's do: each node's status, what runs
-    on it, what was delivered to it and how it ended, how busy it was."""
+    """Flower's worker list, its columns meaning what Flower's do: each node's status, the
+    queues it consumes (with several pools, as Flower's worker page lists them), what runs on
+    it, what was delivered to it and how it ended, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
-    slots = {name: pool.workers.concurrency for name, pool in session.scenario.nodes}
+    pools = dict(session.scenario.nodes)
+    slots = {name: pool.workers.concurrency for name, pool in pools.items()}
     stats = monitor.worker_stats(trace, slots, going)
     status = {True: "online", False: "down"}
+    queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
     st.dataframe(
         {
             "worker": [w.name for w in stats],
+            **(queues if session.scenario.pools else {}),
             "status": [
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],

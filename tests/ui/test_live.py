@@ -159,6 +159,25 @@ def test_the_workers_table_counts_processed_as_flower_does_and_succeeded_apart(m
         assert workers.loc[name, "processed"] == int((mine & (trace.state == RECEIVED)).sum())
         assert workers.loc[name, "succeeded"] == int((mine & (trace.state == SUCCESS)).sum())
     assert workers["processed"].sum() > workers["succeeded"].sum() + workers["failed"].sum()
+    assert "queues" not in workers.columns  # one pool: every node consumes the one queue
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_workers_of_several_pools_say_the_queues_they_consume(monkeypatch):
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=40"])
+    session = live_page.LiveSession((sc,), 0.05, results=[simulate(sc)])
+    at = live_page_showing(session, monkeypatch)
+    workers = table(at, "busy now")  # the pools' own table, under the headline, has utilisation
+    assert list(workers["queues"]) == ["fast"] * 4 + ["slow"] * 3
+    assert list(workers["worker"]) == [f"fast-{i}" for i in range(1, 5)] + [
+        "slow-1",
+        "slow-2",
+        "slow-3",
+    ]
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
