@@ -24,7 +24,7 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
-from ui.explore import SWEEP_TASKS, how_many_workers, simulated
+from ui.explore import SWEEP_TASKS, figures_per_type, how_many_workers, several, simulated
 from ui.scenario_input import pick
 from ui.widgets import download_figure, export_trace, little_metrics, rerun_when_over
 
@@ -259,7 +259,11 @@ def draw(session: LiveSession) -> None:
     stuck(trace, times)
     going = session.result is None
     figures = {  # keys apart from the widgets' ("live-mmc-workers" is the Workers input)
-        "live-chart-queue": charts.steps(queue_depths(trace), "Queue length", "tasks"),
+        "live-chart-queue": charts.steps(
+            {q: monitor.until_now(trace, t, n) for q, (t, n) in queue_depths(trace).items()},
+            "Queue length",
+            "tasks",
+        ),
         "live-chart-busy": charts.stacked(
             *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
         ),
@@ -296,9 +300,10 @@ def draw(session: LiveSession) -> None:
 def capacity(sc: Scenario, trace: Trace) -> go.Figure:
     """Pool processes and up nodes over time, from the run's sampled capacity rows, against
     its queue: what an ``--autoscale`` node grew to and when, and which nodes were down. With
-    several pools, each pool's processes: summed, one pool's growth hid in the others'."""
-    queued = queue_length(trace)
-    end = float(queued[0][-1]) if len(queued[0]) else None
+    several pools, each pool's processes: summed, one pool's growth hid in the others'. Until
+    the run's latest event: a pool pays for its processes while its last tasks run."""
+    queued = monitor.until_now(trace, *queue_length(trace))
+    end = monitor.now(trace)
     if sc.pools:
         series = {
             f"pool processes ({name})": processes_over_time(rows, end)
@@ -359,7 +364,8 @@ def caption(session: LiveSession, trace: Trace, stopped: bool) -> str:
 
 
 def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> None:
-    """The run's headline figures (``s``), and whether the Compare page takes it."""
+    """The run's headline figures (``s``), each task type's and pool's where there are several,
+    and whether the Compare page takes it."""
     figures_line = (
         f"p95 sojourn {seconds(s.sojourn_p95)} · throughput {s.throughput:.3g}/s · "
         f"unfinished {s.tasks_lost}"
@@ -385,6 +391,8 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             )
     else:
         st.success(f"{figures_line}. The Compare page lays it beside the simulation.")
+    if several(session.scenario):  # the headline's p95 mixes the types: each its own, as Explore
+        figures_per_type(s)
     if session.costs is not None:
         st.caption(
             f"Celery's costs on this host, measured before the run: {session.costs.describe()}. "
@@ -409,20 +417,26 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
 
 
 def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
-    """Flower's worker list: each node's status, what runs on it, what it did, how busy it was."""
+    """Flower's worker list, its columns meaning what Flower's do: each node's status, the
+    queues it consumes (with several pools, as Flower's worker page lists them), what runs on
+    it, what was delivered to it and how it ended, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
-    slots = {name: pool.workers.concurrency for name, pool in session.scenario.nodes}
+    pools = dict(session.scenario.nodes)
+    slots = {name: pool.workers.concurrency for name, pool in pools.items()}
     stats = monitor.worker_stats(trace, slots, going)
     status = {True: "online", False: "down"}
+    queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
     st.dataframe(
         {
             "worker": [w.name for w in stats],
+            **(queues if session.scenario.pools else {}),
             "status": [
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],
             "busy now": [f"{w.busy} of {slots[w.name]}" for w in stats],
-            "processed": [w.processed for w in stats],
+            "processed": [w.received for w in stats],
+            "succeeded": [w.succeeded for w in stats],
             "failed": [w.failed for w in stats],
             "retried": [w.retried for w in stats],
             "cut short": [w.interrupted for w in stats],
@@ -433,8 +447,9 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
     )
     cut = not going and (session.stop.is_set() or session.lost)
     st.caption(
-        "Counts are executions that have ended so far; *cut short*: executions a dying worker "
-        "never finished"
+        "*Processed*: tasks delivered to the worker so far, as Flower counts them (a retry or a "
+        "redelivery again). The other counts are executions that have ended so far; *cut "
+        "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
         + ". Utilisation is busy slot-seconds over the run so far."
     )
@@ -457,13 +472,20 @@ def where_time_went(trace: Trace) -> go.Figure:
 
 
 def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
-    """A warning with the count of tasks open far longer than finished ones took, and the list."""
+    """A warning with the count of tasks open far longer than finished ones of their type took,
+    and the list."""
     factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
     found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    names = monitor.type_names(trace)
+    several = len(names) > 1
+    limits = ", ".join(
+        seconds(limit) + (f" for a {name}" if several else "")
+        for name, limit in found.thresholds.items()
+    )
     if found.count:
         st.warning(
-            f"{counted(found.count, 'task')} stuck: no end after "
-            f"{seconds(found.threshold)} ({factor:g} × the p99 sojourn of finished tasks)."
+            f"{counted(found.count, 'task')} stuck: no end after {limits} ({factor:g} × the p99 "
+            f"sojourn of finished tasks{' of its type' if several else ''})."
         )
     with st.expander(f"Stuck tasks ({found.count})"):
         st.number_input(
@@ -474,13 +496,21 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             step=0.5,
             key="live-stuck-factor",
         )
-        if found.threshold is None:
-            st.caption("No task has finished yet, so there is no p99 to compare with.")
-        elif found.count:
+        if found.count:
             st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
             st.caption("Age: seconds since the task was sent, as of the latest event.")
-        else:
-            st.caption(f"None open longer than {seconds(found.threshold)}.")
+        elif found.thresholds:
+            st.caption(f"None open longer than {limits}.")
+        if waiting := [name for name in names if name not in found.thresholds]:
+            st.caption(
+                f"Not judged until {monitor.STUCK_FINISHED} "
+                + (
+                    f"of its type have finished: {', '.join(waiting)}"
+                    if several
+                    else "tasks have finished"
+                )
+                + ". The first tasks to finish are the shortest, and so is their p99."
+            )
 
 
 def sizing(

@@ -29,6 +29,9 @@ from sim.trace import Trace
 QUANTILES = (50, 95, 99)
 BUSY_BINS = 60  # spans of the busy-slots chart
 STUCK_FACTOR = 3.0  # a task open this many times the p99 finished sojourn is flagged
+# finished tasks of a type before its p99 judges any: the first to finish are the shortest, and
+# 3 × the p99 of the first few 5 s reports (4.4 s, live) flagged reports running an ordinary 5 s
+STUCK_FINISHED = 10
 
 
 def _ids(trace: Trace, tasks: np.ndarray) -> list[str]:
@@ -49,6 +52,17 @@ def _seconds(values: np.ndarray) -> list[float | None]:
 
 def now(trace: Trace) -> float:
     return float(trace.t.max()) if len(trace) else 0.0
+
+
+def until_now(trace: Trace, t: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A step function (``level[i]`` from ``t[i]``) held at its last level until the trace's
+    latest event: a queue's length ends at its last start, and drawn so it (and the pool
+    processes drawn against it) stopped short of the tasks still running, where the busy-slot
+    and flow charts beside it go on."""
+    end = now(trace)
+    if not len(t) or end <= t[-1]:
+        return t, level
+    return np.r_[t, end], np.r_[level, level[-1]]
 
 
 @dataclass(frozen=True)
@@ -154,7 +168,8 @@ class WorkerStats:
 
     name: str
     busy: int  # executions running now
-    processed: int  # executions that ended in SUCCESS
+    received: int  # deliveries to it (RECEIVED rows): Flower's "Processed", task-received events
+    succeeded: int  # executions that ended in SUCCESS
     failed: int  # … in FAILURE
     retried: int  # … in RETRY
     interrupted: int  # executions its death cut short (no closing row, the task moved on)
@@ -177,6 +192,7 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
     it, nothing runs any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
+    delivered = trace.state == RECEIVED
     span = now(trace)
     stats = []
     for w, name in enumerate(trace.workers):
@@ -189,7 +205,8 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
             WorkerStats(
                 name=name,
                 busy=len(runs),
-                processed=int(np.count_nonzero(ends == SUCCESS)),
+                received=int(np.count_nonzero(trace.worker[delivered] == w)),
+                succeeded=int(np.count_nonzero(ends == SUCCESS)),
                 failed=int(np.count_nonzero(ends == FAILURE)),
                 retried=int(np.count_nonzero(ends == RETRY)),
                 interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
@@ -306,34 +323,49 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Stuck:
-    """Tasks open far longer than finished ones took: ``threshold`` is ``STUCK_FACTOR`` × the
-    p99 sojourn of the finished (None until one has finished); the oldest first."""
+    """Tasks open far longer than finished ones of their type took: ``thresholds`` is, per task
+    type with ``STUCK_FINISHED`` finished tasks, ``STUCK_FACTOR`` × their p99 sojourn (a type
+    with fewer is not judged yet); the oldest first."""
 
-    threshold: float | None
+    thresholds: dict[str, float]
     count: int
     columns: dict[str, list]
 
 
 def stuck_tasks(
-    trace: Trace, times: TaskTimes, factor: float = STUCK_FACTOR, limit: int = 200
+    trace: Trace,
+    times: TaskTimes,
+    factor: float = STUCK_FACTOR,
+    limit: int = 200,
+    least: int = STUCK_FINISHED,
 ) -> Stuck:
-    """Tasks with no terminal state ``factor`` × p99 finished sojourn after they were sent, with
-    where they were last seen and how long ago they were sent (their age, as of now)."""
+    """Tasks with no terminal state ``factor`` × p99 finished sojourn of their type after they
+    were sent, of types with ``least`` finished tasks, with where they were last seen and how
+    long ago they were sent (their age, as of now). Per type: with 5 s reports beside 0.3 s
+    thumbnails, every type's p99 is the reports', and a thumbnail open 30 times as long as
+    thumbnails take was not flagged."""
     done = ~np.isnan(times.finished)
-    p99 = quantiles((times.finished - times.sent)[done]).get("p99")
-    if p99 is None:
-        return Stuck(None, 0, {})
+    sojourn = times.finished - times.sent
+    names, kind = type_names(trace), trace.task_types()
+    limits = np.full(len(names), np.inf)
+    for k in range(len(names)):
+        finished = sojourn[done & (kind == k)]
+        if len(finished) >= least:
+            limits[k] = factor * quantiles(finished)["p99"]
     age = now(trace) - times.sent
-    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > factor * p99))
+    open_ = np.flatnonzero(~done & ~np.isnan(times.sent) & (age > limits[kind]))
     shown = open_[np.argsort(-age[open_], kind="stable")[:limit]]
-    columns = {
-        "task": _ids(trace, shown),
+    columns = {"task": _ids(trace, shown)}
+    if len(names) > 1:
+        columns["type"] = [names[k] for k in kind[shown].tolist()]
+    columns |= {
         "last state": [NAMES[s] for s in times.state[shown].tolist()],
         "worker": _names(trace, times.worker[shown]),
         "age": _seconds(age[shown]),
         "last seen": _seconds(times.last_seen[shown]),
     }
-    return Stuck(factor * p99, len(open_), columns)
+    judged = {name: float(v) for name, v in zip(names, limits, strict=True) if np.isfinite(v)}
+    return Stuck(judged, len(open_), columns)
 
 
 @dataclass(frozen=True)

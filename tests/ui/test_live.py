@@ -24,6 +24,61 @@ def test_a_task_that_never_ends_is_flagged_stuck(monkeypatch):
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_task_is_stuck_by_the_sojourns_of_its_own_type(monkeypatch):
+    """thumbnails_and_reports, 80 tasks: the first thumbnail never ends. Open ~16 s where
+    thumbnails take at most ~1.4 s, it is stuck, though every type's p99 (the reports', ~9 s)
+    × 3 is longer than the run."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.states import PENDING
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    assert t.task_types()[0] == 0  # a thumbnail
+    keep = (t.task != 0) | (t.state == PENDING)
+    columns = ("task", "attempt", "state", "t", "worker")
+    cut = dataclasses.replace(t, **{c: getattr(t, c)[keep] for c in columns})
+    session = live_page.LiveSession((sc,), 0.05, results=[cut])
+    at = live_page_showing(session, monkeypatch)
+    (said,) = [w.value for w in at.warning if "stuck" in w.value]
+    assert said.startswith("1 task stuck") and "for a thumbnail" in said
+    stuck = table(at, "last state")
+    assert list(stuck["type"]) == ["thumbnail"] and list(stuck["last state"]) == ["PENDING"]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_type_is_not_judged_stuck_on_its_first_few_finished_tasks(monkeypatch):
+    """thumbnails_and_reports 7 s in: one report has finished, the shortest. 3 × its sojourn
+    (4.2 s) flagged three reports running an ordinary 5 s; a type is judged once
+    ``STUCK_FINISHED`` of its tasks have finished."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.analysis import monitor
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    keep = t.t <= 7.0
+    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    sent = int(columns["task"].max()) + 1
+    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    session = live_page.LiveSession((sc,), 0.05, results=[cut])
+    at = live_page_showing(session, monkeypatch)
+    assert not [w.value for w in at.warning if "stuck" in w.value]
+    assert any(e.label == "Stuck tasks (0)" for e in at.expander)
+    said = [c.value for c in at.caption if c.value.startswith("Not judged until")]
+    assert said == [
+        f"Not judged until {monitor.STUCK_FINISHED} of its type have finished: report. "
+        "The first tasks to finish are the shortest, and so is their p99."
+    ]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_a_live_run_whose_tasks_ran_long_is_said_to_be_another_queue(monkeypatch):
     from sim.engine.model import simulate
 
@@ -85,6 +140,47 @@ def test_the_live_page_draws_pool_processes_and_nodes_from_the_capacity_rows(mon
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_workers_table_counts_processed_as_flower_does_and_succeeded_apart(monkeypatch):
+    """flaky_api, 60 tasks (simulated), retries: Flower's Processed counts every delivery to
+    the worker (task-received), its Succeeded the successes; this column read "processed"
+    and counted only the successes."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.states import RECEIVED, SUCCESS
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=60", "workers.count=2"])
+    trace = simulate(sc)
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    workers = table(at, "utilisation").set_index("worker")
+    for w, name in enumerate(trace.workers):
+        mine = trace.worker == w
+        assert workers.loc[name, "processed"] == int((mine & (trace.state == RECEIVED)).sum())
+        assert workers.loc[name, "succeeded"] == int((mine & (trace.state == SUCCESS)).sum())
+    assert workers["processed"].sum() > workers["succeeded"].sum() + workers["failed"].sum()
+    assert "queues" not in workers.columns  # one pool: every node consumes the one queue
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_workers_of_several_pools_say_the_queues_they_consume(monkeypatch):
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=40"])
+    session = live_page.LiveSession((sc,), 0.05, results=[simulate(sc)])
+    at = live_page_showing(session, monkeypatch)
+    workers = table(at, "busy now")  # the pools' own table, under the headline, has utilisation
+    assert list(workers["queues"]) == ["fast"] * 4 + ["slow"] * 3
+    assert list(workers["worker"]) == [f"fast-{i}" for i in range(1, 5)] + [
+        "slow-1",
+        "slow-2",
+        "slow-3",
+    ]
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypatch):
     from sim import scenario
     from sim.engine.model import simulate
@@ -100,6 +196,30 @@ def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypat
     reports = int((trace.task_types() == 1).sum())
     assert set(table(at, "attempts")["type"]) == {"report"}
     assert len(table(at, "attempts")) == reports > 0
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_finished_run_of_several_types_gives_each_types_and_pools_figures(monkeypatch):
+    """The headline's p95 sojourn mixes 0.3 s thumbnails with 5 s reports: under it each type's
+    p95 and each pool's utilisation, the summary's own figures."""
+    from sim import scenario
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    s = summarize(trace, sc, engine="live")
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    types = table(at, "task type").set_index("task type")
+    assert list(types.index) == ["thumbnail", "report"]
+    for name, figures in s.by_task.items():
+        assert types.loc[name, "p95 sojourn (s)"] == round(figures["sojourn_p95"], 3)
+    pools = table(at, "executions").set_index("pool")
+    assert list(pools.index) == ["fast", "slow"]
+    for name, figures in s.by_pool.items():
+        assert pools.loc[name, "utilisation"] == f"{figures['utilization']:.1%}"
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
@@ -127,6 +247,32 @@ def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypa
         "pool processes (slow)": [6, 4, 6, 6],
         "nodes": [7, 6, 7, 7],
     }
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_the_queue_and_capacity_charts_reach_the_runs_last_event(monkeypatch):
+    """thumbnails_and_reports: the last report ends seconds after the last task started. The
+    queue lines and the pools' processes go on until then, as the busy-slot chart does: they
+    stopped at the last start, hiding the slow pool still paying for its processes."""
+    import json
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from tests.ui.test_autoscale import values
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    end = float(trace.t.max())
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    charts = {spec["layout"]["title"]["text"]: spec["data"] for spec in specs}
+    for title in ("Queue length", "Pool processes · nodes and queue length"):
+        lines = charts[title]
+        assert len(lines) >= 2
+        for line in lines:
+            assert values(line["x"])[-1] == pytest.approx(end), (title, line["name"])
 
 
 @pytest.mark.live

@@ -90,8 +90,9 @@ def test_a_tasks_history_is_every_row_of_its_trace():
 
 def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
     w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 1, "w2": 1}, going=True)
-    assert (w1.name, w1.busy, w1.processed, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
-    assert (w2.busy, w2.processed, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert (w1.name, w1.busy, w1.succeeded, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
+    assert (w2.busy, w2.succeeded, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
+    assert (w1.received, w2.received) == (3, 2)  # Flower's "Processed": task 3 twice, 0 on each
     assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
     assert w2.utilization == pytest.approx(2 / 7.5)
     w1, _ = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 2}, going=False)
@@ -158,17 +159,22 @@ def test_the_wait_split_separates_broker_prefetch_and_runtime():
 def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
     trace = run()  # finished sojourns 6 (task 0) and 4 (task 1); now 7.5
     times = monitor.task_times(trace)
-    stuck = monitor.stuck_tasks(trace, times, factor=1.0)  # threshold ≈ 5.96
-    assert stuck.threshold == pytest.approx(np.percentile([6.0, 4.0], 99))
+    stuck = monitor.stuck_tasks(trace, times, factor=1.0, least=2)  # threshold ≈ 5.96
+    (threshold,) = stuck.thresholds.values()
+    assert threshold == pytest.approx(np.percentile([6.0, 4.0], 99))
     assert stuck.count == 0  # task 3 is 5.5 s old, task 2 2.5 s
-    stuck = monitor.stuck_tasks(trace, times, factor=0.5)
+    stuck = monitor.stuck_tasks(trace, times, factor=0.5, least=2)
     assert stuck.count == 1 and stuck.columns["task"] == ["3"]
     assert stuck.columns["last state"] == ["STARTED"] and stuck.columns["age"] == [5.5]
-    stuck = monitor.stuck_tasks(trace, times, factor=0.1)
+    stuck = monitor.stuck_tasks(trace, times, factor=0.1, least=2)
     assert stuck.columns["task"] == ["3", "2"]  # the oldest first
+    # two finished are too few for a p99 by default: the first to finish are the shortest
+    stuck = monitor.stuck_tasks(trace, times, factor=0.1)
+    assert (stuck.thresholds, stuck.count) == ({}, 0)
     unfinished = monitor.task_times(trace)
     nothing_done = monitor.TaskTimes(**{**vars(unfinished), "finished": unfinished.sent * np.nan})
-    assert monitor.stuck_tasks(trace, nothing_done) == monitor.Stuck(None, 0, {})
+    stuck = monitor.stuck_tasks(trace, nothing_done, least=1)
+    assert (stuck.thresholds, stuck.count) == ({}, 0)
 
 
 def test_littles_law_on_the_run_so_far():
