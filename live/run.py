@@ -140,7 +140,7 @@ def run_live(
         clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
         finished = threading.Event()
-        watcher = Watcher(collector, finished, progress, watch)
+        watcher = Watcher(collector, finished, progress, watch, lambda: sampler.rows(clock))
         watcher.start()
         broken: Exception | None = None
         try:
@@ -273,15 +273,20 @@ def held_by_broker(client: redis.Redis, config: LiveConfig) -> int:
 
 
 class Watcher(threading.Thread):
-    """Reads the workers' rows as they come, for the drain check, progress and watchers; a
-    lost Redis ends it and is kept in ``error`` for the run to report."""
+    """Reads the workers' rows as they come, for the drain check, progress and watchers (the
+    trace so far with the ``capacity`` rows sampled so far: an autoscaling pool seen growing as
+    it goes, not once the run ended); a lost Redis ends it and is kept in ``error`` for the run
+    to report."""
 
-    def __init__(self, collector: Collector, finished: threading.Event, progress, watch) -> None:
+    def __init__(
+        self, collector: Collector, finished: threading.Event, progress, watch, capacity
+    ) -> None:
         super().__init__(daemon=True)
         self.collector = collector
         self.finished = finished
         self.progress = progress
         self.watch = watch
+        self.capacity = capacity
         self.error: Exception | None = None
 
     def run(self) -> None:
@@ -296,7 +301,7 @@ class Watcher(threading.Thread):
             if self.progress:
                 self.progress(len(collector.done), len(collector.pending))
             if self.watch and time.monotonic() - last_watch > 0.5:
-                self.watch(collector.trace())
+                self.watch(with_capacity(collector.trace(), self.capacity()))
                 last_watch = time.monotonic()
 
 

@@ -299,6 +299,7 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
     session.start()
     seen_partial = False
     seen_up: set[str] = set()
+    sampled: set[str] = set()  # nodes in the capacity rows of a trace watched part-way
     deadline = time.monotonic() + 120
     while session.running and time.monotonic() < deadline:
         seen_up |= {node for node, up in session.nodes_up().items() if up}
@@ -306,9 +307,11 @@ def test_live_session_shows_the_run_while_it_goes(no_leftovers):
         if latest is not None and len(latest) > 0 and session.result is None:
             done = np.isin(latest.state, list(TERMINAL)).sum()
             seen_partial = seen_partial or 0 < done < 150
+            sampled |= {node for _, node, _, _ in latest.capacity}
         time.sleep(0.2)
     assert session.error is None and session.result is not None
     assert seen_partial  # the watcher saw the run part-way
+    assert sampled == {"w1", "w2"}  # with its capacity so far: the Live chart draws it as it goes
     assert seen_up == {"w1", "w2"} and session.nodes_up() == {}  # online while it ran
     trace = session.result
     columns, matched = monitor.task_table(trace, monitor.task_times(trace))
