@@ -51,11 +51,19 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     visibility-timeout redelivery (with kombu's restore scan and the workers' reboots, which the
     pool makes one after another), but finite. It is only the outer bound: a run ends sooner
     when Redis holds nothing of it and nothing runs (see ``_drain``)."""
-    r, f = sc.retry, sc.failures
-    retry_wait = r.max_retries * retry.longest_countdown(r) if retry.may_retry(r, f) else 0.0
+    kinds = sc.task_types  # each by its own tables: a type's retries, another's service
+    retry_wait = max(
+        (
+            t.retry.max_retries * retry.longest_countdown(t.retry)
+            for t in kinds
+            if retry.type_may_retry(t)
+        ),
+        default=0.0,
+    )
     wall = clock.wall_seconds
-    wait = wall(20 * service_mean(sc.service) + retry_wait) + 2.0
-    if f.crash_probability > 0 or retry.longest_countdown(r) > sc.ack.visibility_timeout:
+    wait = wall(20 * max(service_mean(t.service) for t in kinds) + retry_wait) + 2.0
+    crashes = any(t.failures.crash_probability > 0 for t in kinds)
+    if crashes or retry.longest_retry_wait(sc) > sc.ack.visibility_timeout:
         visibility = wall(sc.ack.visibility_timeout)
         wait += visibility + restore_interval(visibility) + unacked_mutex_expire(visibility)
         wait += WORKER_BOOT + wall(sc.workers.count * sc.workers.restart_delay)

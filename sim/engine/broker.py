@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.rules import retry
-from sim.scenario import Scenario, ScenarioError, TaskType
+from sim.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:
     from sim.engine.worker import Worker
@@ -33,9 +33,7 @@ class RunawayError(ScenarioError):
 def runaway_advice(s: Scenario) -> str:
     """Why a scenario's messages come back again and again, and what to change: a countdown
     longer than the visibility timeout is named only where a task can retry at all."""
-    longest = max(
-        (retry.longest_countdown(t.retry) for t in s.task_types if _may_retry(t)), default=0.0
-    )
+    longest = retry.longest_retry_wait(s)
     if longest > s.ack.visibility_timeout:
         return (
             f"a retry waits up to {longest:g}s on its countdown, held un-acked by a worker, so "
@@ -49,15 +47,6 @@ def runaway_advice(s: Scenario) -> str:
         "copy runs. Raise ack.visibility_timeout above the longest wait and task, or lower "
         "workers.prefetch_multiplier."
     )
-
-
-def _may_retry(kind: TaskType) -> bool:
-    """A task of this type can fail into a retry: it fails, meets an outage or a soft limit, or
-    its pool child dies under task_retry_on_worker_lost."""
-    f, r = kind.failures, kind.retry
-    lost = f.crash_probability > 0 and r.on_worker_lost
-    may_fail = f.probability > 0 or bool(f.outage) or kind.soft_time_limit > 0 or lost
-    return r.max_retries > 0 and may_fail
 
 
 class Message:

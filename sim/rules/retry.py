@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 from sim.rules.states import FAILURE, RETRY, SUCCESS
-from sim.scenario import Failures, Retry
+from sim.scenario import Failures, Retry, Scenario
+from sim.sections import TaskType
 
 
 def backoff_cap(retries: int, factor: float, maximum: float) -> int:
@@ -56,6 +57,22 @@ def retries_lost_child(policy: Retry, failures: Failures) -> bool:
 def may_retry(policy: Retry, failures: Failures) -> bool:
     """Whether any attempt can be retried: it can raise, or its pool child die and be retried."""
     return failures.probability > 0 or bool(failures.outage) or retries_lost_child(policy, failures)
+
+
+def type_may_retry(kind: TaskType) -> bool:
+    """Whether a task of this type can be retried: ``may_retry`` by its own tables, or a soft
+    time limit (SoftTimeLimitExceeded raised in the task, a failure as any other)."""
+    policy, failures = kind.retry, kind.failures
+    return policy.max_retries > 0 and (may_retry(policy, failures) or kind.soft_time_limit > 0)
+
+
+def longest_retry_wait(scenario: Scenario) -> float:
+    """The longest countdown a retry of any task type of ``scenario`` that can retry may wait
+    (0: none can)."""
+    return max(
+        (longest_countdown(t.retry) for t in scenario.task_types if type_may_retry(t)),
+        default=0.0,
+    )
 
 
 def longest_countdown(policy: Retry) -> float:

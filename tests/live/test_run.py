@@ -15,6 +15,28 @@ pytestmark = [pytest.mark.live, pytest.mark.alone]
 SCALE = 0.02  # 1 scenario second = 20 ms of wall time
 
 
+def test_the_drain_waits_for_a_task_types_own_retries_and_service():
+    """A pure bound, here beside the runs it bounds: [[tasks]] that fail and retry, or run
+    long, with nothing of it in the scenario-level tables, still get their time (the drain
+    read only those tables: a type's retries could be cut off as lost)."""
+    from live.clock import Clock
+    from live.run import default_drain
+    from sim import scenario
+
+    plain = scenario.loads('[[tasks]]\nname = "a"\nqueue = "celery"\n')
+    typed = plain.replace(
+        **{
+            "tasks.a.failures.probability": 0.5,
+            "tasks.a.retry.max_retries": 3,
+            "tasks.a.retry.countdown": 10.0,
+            "tasks.a.service.mean": 4.0,
+        }
+    )
+    clock = Clock(None, 0.1)
+    # 20 × the 4 s service and 3 retries × 10 s, scaled, against 20 × the default 1 s alone
+    assert default_drain(typed, clock) - default_drain(plain, clock) == pytest.approx(0.1 * 90)
+
+
 def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_leftovers):
     sc = make(
         **{

@@ -128,3 +128,34 @@ def test_no_retry_waits_past_the_longest_countdown(policy, u, data):
     assert 0 <= retry.retry_delay(policy, attempt, u) <= longest
     if policy.on_worker_lost:
         assert retry.lost_child_countdown(policy) <= longest
+
+
+def test_a_scenario_may_retry_by_each_task_types_own_tables():
+    """A type that fails and retries beside one that does not, with nothing at the scenario
+    level: the longest retry wait is the first's (a soft time limit makes a type retry too)."""
+    from sim import scenario
+
+    sc = scenario.loads(
+        """
+        [[tasks]]
+        name = "flaky"
+        queue = "celery"
+        share = 0.5
+        [tasks.failures]
+        probability = 0.3
+        [tasks.retry]
+        max_retries = 3
+        countdown = 40.0
+        [[tasks]]
+        name = "steady"
+        queue = "celery"
+        """
+    )
+    flaky, steady = sc.task_types
+    assert retry.type_may_retry(flaky) and not retry.type_may_retry(steady)
+    assert not retry.may_retry(sc.retry, sc.failures)  # the scenario's own tables: no failure
+    assert retry.longest_retry_wait(sc) == 40.0
+    limited = sc.replace(
+        **{"tasks.steady.soft_time_limit": 5.0, "tasks.flaky.retry.max_retries": 0}
+    )
+    assert [retry.type_may_retry(t) for t in limited.task_types] == [False, True]
