@@ -578,6 +578,9 @@ def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
     if picked is not None:
         history = monitor.task_trace(trace, picked)
         if history["state"]:
+            if len(trace.types) > 1:
+                name, queue = monitor.task_kind(trace, picked)
+                st.caption(f"Task {picked}: {name}, routed to queue {queue}.")
             st.dataframe(history, hide_index=True, key="live-task-history")
         else:
             st.info(f"No task {picked!r} in this run.")

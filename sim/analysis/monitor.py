@@ -149,11 +149,22 @@ def type_names(trace: Trace) -> list[str]:
     return [name for name, _ in trace.types]
 
 
-def task_trace(trace: Trace, task_id: str) -> dict[str, list]:
-    """Every row of one task's trace, in order: its whole story, retries and redeliveries."""
+def _task_index(trace: Trace, task_id: str) -> int | None:
     ids = trace.task_ids if trace.task_ids is not None else np.arange(trace.n_tasks).astype(str)
     found = np.flatnonzero(ids == task_id)
-    rows = np.flatnonzero(trace.task == found[0]) if len(found) else np.zeros(0, np.int64)
+    return int(found[0]) if len(found) else None
+
+
+def task_kind(trace: Trace, task_id: str) -> tuple[str, str] | None:
+    """One task's (type name, queue), as Flower's task page names it; None: no such task."""
+    index = _task_index(trace, task_id)
+    return None if index is None else trace.types[int(trace.task_types()[index])]
+
+
+def task_trace(trace: Trace, task_id: str) -> dict[str, list]:
+    """Every row of one task's trace, in order: its whole story, retries and redeliveries."""
+    index = _task_index(trace, task_id)
+    rows = np.flatnonzero(trace.task == index) if index is not None else np.zeros(0, np.int64)
     return {
         "attempt": trace.attempt[rows].tolist(),
         "state": [NAMES[s] for s in trace.state[rows].tolist()],

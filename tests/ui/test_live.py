@@ -196,6 +196,9 @@ def test_the_task_list_of_several_types_names_each_and_filters_by_type(monkeypat
     reports = int((trace.task_types() == 1).sum())
     assert set(table(at, "attempts")["type"]) == {"report"}
     assert len(table(at, "attempts")) == reports > 0
+    picked = table(at, "attempts")["task"].iloc[0]
+    at.selectbox(key="live-task-pick").set_value(picked).run()
+    assert f"Task {picked}: report, routed to queue slow." in [c.value for c in at.caption]
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are

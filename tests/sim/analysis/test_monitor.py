@@ -74,6 +74,9 @@ def test_a_run_of_several_types_names_each_tasks_and_filters_by_it():
     columns, matched = monitor.task_table(trace, times, states=("SUCCESS",), types=("pdf",))
     assert columns["task"] == ["0"] and columns["type"] == ["pdf"]
     assert "type" not in monitor.task_table(run(), times)[0]  # one type: no column to read
+    assert monitor.task_kind(trace, "0") == ("pdf", "q2")
+    assert monitor.task_kind(trace, "3") == ("mail", "q1")
+    assert monitor.task_kind(trace, "no such task") is None
 
 
 def test_a_tasks_history_is_every_row_of_its_trace():
