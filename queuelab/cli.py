@@ -137,20 +137,75 @@ def _simulate_replicated(sc: scenario.Scenario, args: argparse.Namespace) -> int
     if args.trace:
         raise BadInput("--trace with --reps: a trace is one run; drop one of them")
     _check_seeds(sc.seed, args.reps)
+    _stop_as_interrupt()
     bar = ProgressBar("simulating", "runs")
-    estimates = sweep.replicated(sweep.replications(sc, args.reps, progress=bar))
+    try:
+        summaries = sweep.replications(sc, args.reps, progress=bar)
+    except sweep.Stopped as stopped:
+        bar.close()
+        kept, said = stopped.runs_of(0), "; none had finished"
+        if kept:
+            _print_replicated(sc, args, kept)
+            said = (
+                f"; kept the {len(kept)} of {args.reps} replications that finished (seeds "
+                f"{_seed_span([sc.seed + r for r in kept])}): the means and intervals are over "
+                "those alone"
+            )
+        return _said_stopped(stopped, "the replications", said)
     bar.close()
-    seeds = f"{sc.seed}..{sc.seed + args.reps - 1}"
+    _print_replicated(sc, args, dict(enumerate(summaries)))
+    return 0
+
+
+def _print_replicated(
+    sc: scenario.Scenario, args: argparse.Namespace, kept: dict[int, Summary]
+) -> None:
+    """Each figure's mean and interval over the replications ``kept`` (by replication number:
+    all of ``--reps``, or those that finished before a stop, the others named as missing)."""
+    seeds = [sc.seed + r for r in kept]
+    missing = [sc.seed + r for r in range(args.reps) if r not in kept]
+    estimates = sweep.replicated(list(kept.values()))
     figures = {k: asdict(e) for k, e in estimates.items()}
-    emit({"scenario": sc.name, "reps": args.reps, "seeds": seeds, "figures": figures}, args.json)
-    need = sweep.reps_for(estimates["wait_mean"], args.reps)
-    if need > args.reps:
+    data = {"scenario": sc.name, "reps": len(kept), "seeds": _seed_span(seeds)}
+    gaps = {"missing": missing} if missing and args.json else {}
+    emit({**data, "figures": figures, **gaps}, args.json)
+    if missing and not args.json:
+        print(
+            f"partial: {len(kept)} of {args.reps} replications: the intervals are over seeds "
+            f"{_seed_span(seeds)} alone (no figures from seeds {_seed_span(missing)})"
+        )
+    need = sweep.reps_for(estimates["wait_mean"], len(kept))
+    if need > len(kept):
         print(
             f"queuelab: wait_mean's 95 % interval is wider than ±5 % of its mean: "
             f"about --reps {need} (or longer runs: run.tasks) would bring it there",
             file=sys.stderr,
         )
-    return 0
+
+
+def _seed_span(seeds: list[int]) -> str:
+    """Seeds in order as a reader gives them back: ``3..7`` when they run on, else listed."""
+    if len(seeds) > 1 and seeds[-1] - seeds[0] == len(seeds) - 1:
+        return f"{seeds[0]}..{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def _stop_as_interrupt() -> None:
+    """SIGTERM and SIGHUP (a supervisor, a closed terminal) stop many runs as Ctrl-C does,
+    keeping what finished."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
+
+
+def _said_stopped(stopped: sweep.Stopped, what: str, kept: str) -> int:
+    """The line that ends runs cut short, ``kept`` saying what was printed of them: interrupted
+    they exit 130; stopped by an error (a lost Redis, a replication failed on its worker) 2, as
+    ``live`` does."""
+    if isinstance(stopped.cause, KeyboardInterrupt):
+        print(f"queuelab: interrupted: stopped {what}{kept}", file=sys.stderr)
+        return 130
+    print(f"queuelab: error: {stopped.cause}{kept}", file=sys.stderr)
+    return 2
 
 
 def _say_cost(sc: scenario.Scenario, trace: bool) -> None:
@@ -185,8 +240,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # stop it as Ctrl-C does, keeping what ran
-        signal.signal(sig, signal.default_int_handler)
+    _stop_as_interrupt()
     bar = ProgressBar("sweeping", "runs")
     try:
         if args.redis_url:
@@ -221,8 +275,7 @@ def _print_sweep(args: argparse.Namespace, sc, workers: list[int], runs: list, m
 
 def _stopped_sweep(args: argparse.Namespace, sc, stopped: sweep.Stopped) -> int:
     """A sweep cut short prints the worker counts whose replications all finished, the others
-    named as missing (nothing, when none did); interrupted it exits 130, on a lost Redis 2 (as
-    ``live`` does)."""
+    named as missing (nothing, when none did)."""
     workers, runs = stopped.complete(args.workers, args.reps)
     kept = ""
     if workers:
@@ -231,11 +284,7 @@ def _stopped_sweep(args: argparse.Namespace, sc, stopped: sweep.Stopped) -> int:
             f"; kept the {len(workers)} of {len(args.workers)} worker counts whose "
             "replications all finished"
         )
-    if isinstance(stopped.cause, KeyboardInterrupt):
-        print(f"queuelab: interrupted: stopped the sweep{kept}", file=sys.stderr)
-        return 130
-    print(f"queuelab: error: {stopped.cause}{kept}", file=sys.stderr)
-    return 2
+    return _said_stopped(stopped, "the sweep", kept)
 
 
 def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> list:
@@ -663,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"queuelab: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, sweep.Stopped):  # simulate --reps: no figures from part of them
+    except KeyboardInterrupt:
         print("queuelab: interrupted", file=sys.stderr)
         return 130
 

@@ -69,8 +69,13 @@ class Stopped(Exception):
     def complete(self, values: Sequence, reps: int) -> tuple[list, list[list[Summary]]]:
         """The values whose every replication finished and, per value, their summaries (what
         ``sweep_field`` returns, for those values alone)."""
-        done = [i for i in range(len(values)) if all((i, r) in self.finished for r in range(reps))]
-        return [values[i] for i in done], [[self.finished[i, r] for r in range(reps)] for i in done]
+        done = [i for i in range(len(values)) if len(self.runs_of(i)) == reps]
+        return [values[i] for i in done], [list(self.runs_of(i).values()) for i in done]
+
+    def runs_of(self, i: int = 0) -> dict[int, Summary]:
+        """The ``i``-th value's replications that finished, by replication number in order (the
+        one value of ``replications``: its finished runs, which need not be the first ones)."""
+        return {r: self.finished[j, r] for j, r in sorted(self.finished) if j == i}
 
 
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:

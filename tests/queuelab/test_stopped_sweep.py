@@ -1,15 +1,16 @@
 """A sweep stopped midway (Ctrl-C, SIGTERM) keeps the worker counts whose replications all
-finished: the user waited for them. A real CLI subprocess, stopped once its progress bar shows
-finished runs."""
+finished, and ``simulate --reps`` the replications that finished: the user waited for them. A
+real CLI subprocess, stopped once its progress bar shows finished runs."""
 
 import json
 import os
 import signal
+from dataclasses import asdict
 
 import pytest
 
 from sim import scenario
-from sim.analysis import sweep
+from sim.analysis import runs, sweep
 from tests.queuelab.helpers import stopped_after
 
 MMC = "scenarios/mmc.toml"
@@ -59,3 +60,45 @@ def test_a_stopped_sweeps_table_says_which_counts_are_missing(no_leftovers):
     assert shown and 8 not in shown
     missing = ",".join(str(w) for w in WORKERS if w not in shown)
     assert lines[-1] == f"partial: no figures for --workers {missing}"
+
+
+REPS = 6
+# about 1 s a replication on a quiet host (more loaded): the progress bar, drawn after 1 s, shows
+# the second finished while most still run (at 40,000 tasks all six ended before it was drawn)
+REP_TASKS = 200000
+
+
+def stopped_replications(sig: int, *options: str) -> tuple[int, str, str]:
+    """``simulate --reps 6`` stopped once two of its runs finished: the others had not."""
+    return stopped_after(
+        ["simulate", MMC, "--reps", str(REPS), "--set", f"run.tasks={REP_TASKS}", *options],
+        done=2,
+        stop=lambda proc: os.killpg(proc.pid, sig),
+    )
+
+
+def test_stopped_replications_give_the_figures_of_those_that_finished(no_leftovers):
+    code, out, err = stopped_replications(signal.SIGINT, "--json")
+    assert code == 130, err
+    data = json.loads(out)
+    seeds = [s for s in range(1, REPS + 1) if s not in data["missing"]]
+    assert 2 <= len(seeds) < REPS and data["reps"] == len(seeds)
+    sc = scenario.load(MMC, [f"run.tasks={REP_TASKS}"])
+    whole = sweep.replicated([runs.simulated(sc, seed=s) for s in seeds])  # same seeds, alone
+    assert data["figures"] == {k: asdict(e) for k, e in whole.items()}
+    said = f"kept the {len(seeds)} of {REPS} replications that finished (seeds {data['seeds']})"
+    assert f"queuelab: interrupted: stopped the replications; {said}" in err
+    assert "the means and intervals are over those alone" in err
+    assert "Traceback" not in err
+
+
+def test_stopped_replications_say_the_intervals_are_over_those_alone(no_leftovers):
+    code, out, err = stopped_replications(signal.SIGTERM)
+    assert code == 130, err
+    rows = dict(line.split(maxsplit=1) for line in out.splitlines()[:-1])
+    kept = int(rows["reps"])
+    assert 2 <= kept < REPS
+    assert out.splitlines()[-1].startswith(
+        f"partial: {kept} of {REPS} replications: the intervals are over seeds {rows['seeds']} "
+        "alone (no figures from seeds "
+    )
