@@ -156,8 +156,9 @@ def sweep_field(
 ) -> list[list[Summary]]:
     """``sim.analysis.sweep.sweep_field`` on the sweep workers of ``redis_url``: per value, the
     summaries of its replications. Waits for every result; ``notice`` hears when no worker has
-    taken any. Ctrl-C or a Redis lost mid-sweep raises ``Stopped`` with the summaries that came
-    back; replications still queued when it stops early (those, an error) are withdrawn."""
+    taken any. Ctrl-C, a Redis lost mid-sweep or a replication that failed on its worker
+    (``SweepFailed``, its cause) raises ``Stopped`` with the summaries that came back;
+    replications still queued when it stops early are withdrawn."""
     ping(redis_url, remedy=REMEDY)
     sweep = _Sweep(redis_url, scenario, field, values)
     try:
@@ -171,7 +172,7 @@ def sweep_field(
         sweep.app.backend.result_consumer.subscribed_to.clear()
         gone = RedisUnavailable(lost(redis_url, err, "during the sweep", REMEDY))
         raise Stopped(dict(sweep.summaries), gone) from None
-    except KeyboardInterrupt as stop:
+    except (KeyboardInterrupt, SweepFailed) as stop:
         raise Stopped(dict(sweep.summaries), stop) from None
     finally:
         with contextlib.suppress(redis.RedisError):  # a lost Redis has said so already
@@ -187,6 +188,7 @@ class _Sweep:
     def __init__(self, redis_url: str, scenario: Scenario, field: str, values: Sequence) -> None:
         self.url, self.field, self.values = redis_url, field, values
         self.app, self.text = make_app(redis_url), scenario_module.dumps(scenario)
+        self.seed = scenario.seed
         self.client = client(redis_url)
         self.sent: dict[tuple[int, int], AsyncResult] = {}
         self.summaries: dict[tuple[int, int], Summary] = {}
@@ -200,16 +202,25 @@ class _Sweep:
         return {result.id for job, result in self.sent.items() if job not in self.summaries}
 
     def collect(self, progress, notice, quiet: float) -> None:
-        """Fill ``summaries`` as results arrive; say when none arrive and no worker took any."""
+        """Fill ``summaries`` as results arrive; say when none arrive and no worker took any. A
+        replication that failed raises its ``SweepFailed`` once the results ready beside it are
+        in ``summaries`` too."""
         last = time.monotonic()
         told = last - REMIND
         while len(self.summaries) < len(self.sent):
+            failed: SweepFailed | None = None
             for (i, r), result in self.sent.items():
                 if (i, r) not in self.summaries and result.ready():
-                    self.summaries[i, r] = self.summary(result, i, r)
+                    try:
+                        self.summaries[i, r] = self.summary(result, i, r)
+                    except SweepFailed as err:
+                        failed = failed or err
+                        continue
                     last = time.monotonic()
                     if progress:
                         progress(len(self.summaries), len(self.sent))
+            if failed:
+                raise failed
             now = time.monotonic()
             if now - last > quiet and now - told > REMIND:
                 told = now
@@ -262,8 +273,8 @@ class _Sweep:
             data = result.get(propagate=True)
         except Exception as err:
             raise SweepFailed(
-                f"replication {rep} at {self.field} = {self.values[i]!r} failed on its worker: "
-                f"{err}"
+                f"replication {rep} (seed {self.seed + rep}) at {self.field} = "
+                f"{self.values[i]!r} failed on its worker: {err}"
             ) from err
         finally:
             result.forget()

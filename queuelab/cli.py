@@ -297,7 +297,7 @@ def _celery_sweep(args: argparse.Namespace, sc, key: str, bar: ProgressBar) -> l
         return sweep_app.sweep_field(
             args.redis_url, sc, key, args.workers, args.reps, bar, bar.note
         )
-    except (sweep_app.RedisUnavailable, sweep_app.SweepFailed) as err:
+    except sweep_app.RedisUnavailable as err:
         raise BadInput(str(err)) from None
 
 

@@ -59,8 +59,9 @@ class SweepPoint:
 
 class Stopped(Exception):
     """A sweep that ended before its last replication (Ctrl-C; on a Celery cluster, its Redis
-    lost), holding the summaries that had finished, keyed (value index, replication): minutes of
-    work a caller can still report (``complete``). ``cause`` is what stopped it."""
+    lost or a replication failed on its worker), holding the summaries that had finished, keyed
+    (value index, replication): minutes of work a caller can still report (``complete``).
+    ``cause`` is what stopped it."""
 
     def __init__(self, finished: dict[tuple[int, int], Summary], cause: BaseException) -> None:
         super().__init__(str(cause))

@@ -282,3 +282,36 @@ def test_an_unreachable_redis_is_a_clear_error(command, no_leftovers):
     assert r.returncode == 2
     assert f"queuelab: error: cannot reach Redis at {url}" in r.stderr
     assert "start Redis there" in r.stderr and ".;" not in r.stderr
+
+
+# Early ack and no prefetch limit: at one worker the tasks wait reserved behind each other past
+# a 0.5 s visibility timeout, handed out again and again until the broker's bound ends the run
+# (RunawayError, on the sweep worker); at 8 none waits.
+FAILS_AT_ONE = ["ack.late=false", "workers.prefetch_multiplier=0", "ack.visibility_timeout=0.5"]
+
+
+def test_a_replication_that_fails_on_its_worker_keeps_the_counts_that_came_back(
+    redis_url, no_leftovers
+):
+    """The failure threw away the count whose replications had come back, and ended as bad
+    input. One sweep worker of one process runs the replications in the order sent: 8's two,
+    then 1's, whose first fails."""
+    sets = ["run.tasks=200", *FAILS_AT_ONE]
+    with sweep_workers(redis_url, 1):
+        r = subprocess.run(
+            [*QUEUELAB, "sweep", MMC, "--workers", "8,1", "--reps", "2", "--json"]
+            + [arg for s in sets for arg in ("--set", s)]
+            + ["--redis-url", redis_url],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert r.returncode == 2, r.stderr
+    data = json.loads(r.stdout)
+    whole = sweep.sweep(scenario.load(MMC, sets), [8], reps=2, processes=1)
+    assert data["points"] == [p.to_dict() for p in whole]  # same seeds, same numbers
+    assert data["missing"] == [1]
+    said = "queuelab: error: replication 0 (seed 1) at workers.count = 1 failed on its worker: "
+    assert said + "more than 30000 redeliveries by ack.visibility_timeout = 0.5s" in r.stderr
+    assert "kept the 1 of 2 worker counts whose replications all finished" in r.stderr
+    assert "Traceback" not in r.stderr
