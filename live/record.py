@@ -206,7 +206,7 @@ class Recording:
             for s in by_name
             if s.runtimes
         )
-        return {
+        fields = {
             "name": "recorded",
             "description": f"Recorded from a live deployment: {len(arrived)} tasks. {names}.",
             "run.tasks": len(arrived),
@@ -217,6 +217,9 @@ class Recording:
             **settings.fields,
             **failure_fields(self.seen(None, arrived)),
         }
+        if fields.get("workers.autoscale_max"):  # --autoscale sized the pool: none is read
+            del fields["workers.concurrency"]
+        return fields
 
     def write(self, out: Path, settings: WorkerSettings, sampler: QueueSampler) -> Recorded:
         """Write the arrival and service files beside ``out``, then ``out`` itself; the sampled
@@ -298,9 +301,11 @@ def load_note(rate: float, span: float, runtimes: Sequence[float], fields: dict[
     """The observed rate and how busy it kept the nodes: what the recording is a sample of."""
     service = sum(runtimes) / len(runtimes)
     pools = fields.get("pools") or [
-        {"count": fields["workers.count"], "concurrency": fields["workers.concurrency"]}
+        {k.removeprefix("workers."): v for k, v in fields.items() if k.startswith("workers.")}
     ]
-    slots = sum(pool["count"] * pool["concurrency"] for pool in pools)
+    slots = sum(
+        pool["count"] * (pool.get("autoscale_max") or pool["concurrency"]) for pool in pools
+    )
     return (
         f"observed: {rate:.4g} tasks/s over {span:.4g} s, mean service {service:.4g} s, "
         f"so the {slots} slots were {rate * service / slots:.0%} busy"

@@ -114,18 +114,21 @@ def settings_from(
 def node_fields(
     nodes: list[str], stats: dict[str, dict], conf: dict[str, dict], held: dict[str, int]
 ) -> dict:
-    """Count, concurrency (the most common) and prefetch multiplier of a group of nodes: its
-    first node's prefetch count less the ETA requests it holds (each raised it by one), over
-    its processes, else the multiplier its conf says. The prefetch count first: `celery worker
-    --prefetch-multiplier N`, how pools of one app get different windows, sets the node's own
-    and leaves the app's `worker_prefetch_multiplier`, which `inspect conf` reports, as it was."""
-    slots = Counter(processes(stats[n]) for n in nodes)
-    concurrency = slots.most_common(1)[0][0]
-    fields: dict[str, Any] = {"workers.count": len(nodes), "workers.concurrency": concurrency}
+    """Count, concurrency (the most common; ``--autoscale``'s MAX and MIN in its place) and
+    prefetch multiplier of a group of nodes: its first node's prefetch count less the ETA
+    requests it holds (each raised it by one), over its processes, else the multiplier its conf
+    says. The prefetch count first: `celery worker --prefetch-multiplier N`, how pools of one
+    app get different windows, sets the node's own and leaves the app's
+    `worker_prefetch_multiplier`, which `inspect conf` reports, as it was."""
+    fields: dict[str, Any] = {"workers.count": len(nodes)}
     scaler = stats[nodes[0]].get("autoscaler")
-    if scaler:  # --autoscale MAX,MIN (its keepalive is an environment variable: not reported)
+    if scaler:  # --autoscale MAX,MIN (its keepalive is an environment variable: not reported),
+        # which sizes the pool in place of a concurrency: the scenario refuses both given
         fields["workers.autoscale_max"] = int(scaler["max"])
         fields["workers.autoscale_min"] = int(scaler["min"])
+    else:
+        slots = Counter(processes(stats[n]) for n in nodes)
+        fields["workers.concurrency"] = slots.most_common(1)[0][0]
     prefetch_count = stats[nodes[0]].get("prefetch_count")
     multiplier = conf.get(nodes[0], {}).get("worker_prefetch_multiplier")
     if prefetch_count is not None:  # max(processes, 1) × multiplier, as Celery sets it

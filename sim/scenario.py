@@ -278,6 +278,8 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     top = {key: value for key, value in merged.items() if "." not in key}
     scenario = Scenario(**top, **sections, tasks=tasks, pools=pools)
     _check_routing(scenario)
+    if "workers.concurrency" in given and not _reads_concurrency(scenario):
+        raise ScenarioError(_autoscale_replaces("workers.", scenario.workers))
     data_files.check(scenario)
     return scenario
 
@@ -384,7 +386,24 @@ def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
     where = _named("pools", i, table)
     given = {f"workers.{k}": v for k, v in table.items() if k not in POOL_OWN}
     mine = _merged(given, merged, lambda key: f"{where}.{key.removeprefix('workers.')}")
-    return Pool(**_own("pools", table, where), workers=_sections(mine, ["workers"])["workers"])
+    workers = _sections(mine, ["workers"])["workers"]
+    if "concurrency" in table and workers.autoscale_max:
+        raise ScenarioError(_autoscale_replaces(f"{where}.", workers))
+    return Pool(**_own("pools", table, where), workers=workers)
+
+
+def _reads_concurrency(s: Scenario) -> bool:
+    """Whether [workers]' concurrency sizes a pool: not when ``--autoscale`` sizes every one."""
+    return not s.workers.autoscale_max or any(not p.workers.autoscale_max for p in s.worker_pools)
+
+
+def _autoscale_replaces(where: str, w: Workers) -> str:
+    """A given concurrency that autoscale makes unread: an error, as every field given unread."""
+    return (
+        f"{where}concurrency is given but {where}autoscale_max = {w.autoscale_max} replaces it "
+        f"(celery worker --autoscale {w.autoscale_max},{w.autoscale_min} sizes the pool and "
+        f"reads no --concurrency): remove it, or set {where}autoscale_max = 0 for a fixed pool"
+    )
 
 
 def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
@@ -558,6 +577,8 @@ def dumps(scenario: Scenario) -> str:
     Fields it does not read are left out: given, they are an error.
     """
     data = shapes.without_unread(scenario.to_dict())
+    if not _reads_concurrency(scenario):
+        del data["workers"]["concurrency"]
     if scenario.run.duration:  # run.tasks is unread then, and both given are an error
         del data["run"]["tasks"]
     return scenario_io.dumps(data)

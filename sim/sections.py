@@ -160,7 +160,8 @@ class Workers:
     count: int = setting(8, "worker processes (Celery nodes)", min=1, max=MAX_POOL)
     concurrency: int = setting(
         1,
-        "execution slots per worker (Celery --concurrency); ignored when autoscale_max > 0",
+        "execution slots per worker (Celery --concurrency); not read when autoscale_max > 0, "
+        "so not given with it",
         min=1,
         max=MAX_POOL,
     )

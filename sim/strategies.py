@@ -162,7 +162,8 @@ def scenarios(
     pick("overhead.dispatch", among=(0.0, 0.01))
     pick("overhead.record", among=(0.0, 0.005))
     fields["failures.outage"] = draw(st.lists(outages(), max_size=2))
-    if autoscale:
+    if autoscale:  # --autoscale sizes the pools: a concurrency given with it is refused
+        del fields["workers.concurrency"]
         pick("workers.autoscale_max", 1, 6)
         pick("workers.autoscale_min", 0, fields["workers.autoscale_max"])
         pick("workers.autoscale_keepalive", among=(0.5, 3.0, 30.0))

@@ -25,6 +25,7 @@ from celery import Celery
 
 from live.record import Recording, arrival_source, costs_note
 from live.redis_server import private_redis
+from live.worker_settings import settings_from
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
@@ -474,3 +475,28 @@ def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start
     assert lags == pytest.approx([0.1, 0.01])  # a's and c's sends to their starts
     note = costs_note(gaps, lags)
     assert "1 tasks waited for a slot, too few" in note and "2 sent tasks found" in note
+
+
+def test_an_autoscaling_node_is_recorded_as_a_scenario_that_loads(tmp_path):
+    """``--autoscale 4,1`` sizes the pool and no concurrency is read, so a scenario giving both
+    is refused: the recording wrote both and could not read its own file back."""
+    recording = Recording()
+    for i in range(3):
+        for kind, t, extra in [
+            ("task-sent", 0.0, {"name": "job"}),
+            ("task-received", 0.01, {"name": "job"}),
+            ("task-started", 0.02, {}),
+            ("task-succeeded", 0.2, {"runtime": 0.18}),
+        ]:
+            event = {"type": kind, "uuid": str(i), "timestamp": i + t, "hostname": "a@h"}
+            recording.on_event(event | extra)
+    node = {
+        "pool": {"implementation": "celery.concurrency.prefork:TaskPool", "max-concurrency": 1},
+        "prefetch_count": 8,
+        "broker": {"transport": "redis", "transport_options": {}},
+        "autoscaler": {"max": 4, "min": 1, "current": 1, "qty": 0},
+    }
+    recorded = recording.write(tmp_path / "rec.toml", settings_from({"a@h": node}, {}), None)
+    workers = recorded.scenario.workers
+    assert (workers.autoscale_max, workers.autoscale_min, workers.slots) == (4, 1, 4)
+    assert "so the 4 slots were" in (tmp_path / "rec.toml").read_text()

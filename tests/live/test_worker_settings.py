@@ -84,7 +84,7 @@ def test_an_autoscaling_node_is_written_with_its_autoscale_max_and_min():
     node = {**stats(1, 8), "autoscaler": {"max": 4, "min": 1, "current": 1, "qty": 0}}
     found = settings_from({"a@h": node}, {"a@h": CONF})
     assert (found.fields["workers.autoscale_max"], found.fields["workers.autoscale_min"]) == (4, 1)
-    assert found.fields["workers.concurrency"] == 4
+    assert "workers.concurrency" not in found.fields  # --autoscale sizes it: given, refused
     assert found.fields["workers.prefetch_multiplier"] == 2
 
 

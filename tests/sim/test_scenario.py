@@ -487,6 +487,30 @@ def test_autoscale_min_above_max_names_both_fields_and_the_pool():
     )  # --autoscale 8
 
 
+def test_a_concurrency_given_with_autoscale_is_refused_naming_it():
+    """``--autoscale MAX,MIN`` sizes the pool: a concurrency beside it is never read."""
+    said = r"workers\.concurrency is given but workers\.autoscale_max = 4 replaces it"
+    with pytest.raises(ScenarioError, match=said):
+        scenario.loads("[workers]\nconcurrency = 2\nautoscale_max = 4\n")
+    with pytest.raises(ScenarioError, match=said):
+        scenario.loads("[workers]\nautoscale_max = 4\n").replace(**{"workers.concurrency": 2})
+    pools = '[workers]\nautoscale_max = 4\n[[pools]]\nname = "a"\nconcurrency = 2\n'
+    with pytest.raises(ScenarioError, match=r"pools\.a\.concurrency is given but pools\.a\."):
+        scenario.loads(pools)
+    fixed = "[workers]\nconcurrency = 2\nautoscale_max = 0\n"
+    assert scenario.loads(fixed).workers.processes == 2
+    read = (
+        '[workers]\nconcurrency = 2\nautoscale_max = 4\n[[pools]]\nname = "a"\nautoscale_max = 0\n'
+    )
+    assert scenario.loads(read).pools[0].workers.processes == 2  # a fixed pool reads it
+
+
+def test_an_autoscaled_scenario_dumps_without_its_unread_concurrency():
+    sc = scenario.loads("[workers]\nautoscale_max = 4\n")
+    assert "concurrency" not in scenario.dumps(sc)
+    assert scenario.loads(scenario.dumps(sc)) == sc
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "message"),
     [
