@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 from sim import data_files, scenario_io, shapes
 from sim.costs import Overhead
 from sim.fields import DECLARED, NAME, TABLES, Field, ScenarioError, setting
-from sim.rules import node_autoscale
+from sim.rules import limits, node_autoscale
 from sim.sections import (
     ARRIVAL_DISTS,
     ARRIVAL_PROCESSES,
@@ -370,6 +370,9 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
                 "not per task type"
             )
     own = _own("tasks", table, where)
+    soft, hard = own.get("soft_time_limit", 0.0), own.get("time_limit", 0.0)
+    if error := limits.soft_limit_error(soft, hard, f"{where}."):
+        raise ScenarioError(error)
     try:
         mine = shapes.settle_rates(_merged(given, merged, lambda k: f"{where}.{k}"), set(given))
         _check_together(mine, set(given))

@@ -189,14 +189,16 @@ def task_tables(draw, queues: list[str], count: int) -> list[dict[str, Any]]:
     for i in range(count):
         policy = dataclasses.asdict(draw(retry_policies()))
         del policy["on_worker_lost"]
+        soft = draw(st.sampled_from(TIME_LIMITS))  # a soft limit at or above the hard one is
+        hard = draw(st.sampled_from([t for t in TIME_LIMITS if not 0 < t <= soft]))  # refused
         tables.append(
             {
                 "name": f"t{i}",
                 "queue": draw(st.sampled_from(queues)),
                 "priority": draw(st.integers(0, 9)),
                 "rate_limit": draw(st.sampled_from(RATE_LIMITS)),
-                "soft_time_limit": draw(st.sampled_from(TIME_LIMITS)),
-                "time_limit": draw(st.sampled_from(TIME_LIMITS)),
+                "soft_time_limit": soft,
+                "time_limit": hard,
                 "failures": {"probability": draw(field_values("failures.probability", 0, 0.5))},
                 "retry": policy,
             }

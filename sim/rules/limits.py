@@ -24,3 +24,19 @@ def time_limited(service: float, soft: float, hard: float) -> tuple[float, int]:
     if hard and hard < service and hard <= cut:
         cut, kind = hard, HARD
     return cut, kind
+
+
+def soft_limit_error(soft: float, hard: float, where: str) -> str | None:
+    """Why a soft limit at or above the hard one is refused (None when it is not): it never
+    fires. The model ends such an execution by the hard limit (``time_limited``: the earlier
+    wins, the hard one at a tie). Celery refuses a soft limit above the hard one when the task is
+    sent (``Task.apply_async``: a ValueError); at a tie its pool arms the hard timer when the
+    soft one fires, ``hard - soft`` = 0 s later, so the child is killed as SoftTimeLimitExceeded
+    is raised in it, before its failure path (its retry) can finish."""
+    if not (soft and hard and soft >= hard):
+        return None
+    return (
+        f"{where}soft_time_limit = {soft:g} must be < {where}time_limit = {hard:g}: at or above "
+        "it the hard limit kills the pool child first and the soft one never fires (0 < "
+        "soft_time_limit < time_limit, or 0 for no soft limit)"
+    )

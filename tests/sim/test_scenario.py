@@ -511,6 +511,23 @@ def test_an_autoscaled_scenario_dumps_without_its_unread_concurrency():
     assert scenario.loads(scenario.dumps(sc)) == sc
 
 
+@pytest.mark.parametrize("soft", [5.0, 6.0])
+def test_a_soft_time_limit_at_or_above_the_hard_one_is_refused_naming_both(soft):
+    """It can never fire: the hard limit kills the child first (Celery refuses one above the
+    hard limit when the task is sent, and at a tie kills the child as it raises)."""
+    text = f'[[tasks]]\nname = "a"\nsoft_time_limit = {soft}\ntime_limit = 5.0\n'
+    with pytest.raises(ScenarioError) as err:
+        scenario.loads(text)
+    assert str(err.value).startswith(
+        f"tasks.a.soft_time_limit = {soft:g} must be < tasks.a.time_limit = 5: "
+    )
+    assert "(0 < soft_time_limit < time_limit, or 0 for no soft limit)" in str(err.value)
+    below = scenario.loads(text.replace(f"soft_time_limit = {soft}", "soft_time_limit = 4.0"))
+    assert below.tasks[0].soft_time_limit == 4.0
+    with pytest.raises(ScenarioError, match=r"tasks\.a\.soft_time_limit = 4 must be < "):
+        below.replace(**{"tasks.a.time_limit": 3.0})
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "message"),
     [
