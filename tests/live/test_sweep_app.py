@@ -165,7 +165,21 @@ def test_a_stopped_cluster_sweep_withdraws_what_waits(sig, redis_url, no_leftove
 
 
 STOPPED_SWEEP = ["sweep", MMC, "--workers", "4,5,6", "--reps", "2", "--json"]
-STOPPED_TASKS = 40000  # about a second a replication: the third is running when it is stopped
+# about a second a replication on a quiet host (40,000 took 0.2 s: a sweep's bar, drawn from its
+# first second on, then already showed four of six back, and five had come back when stopped)
+STOPPED_TASKS = 200_000
+
+
+def came_back(data: dict, err: str) -> list[int]:
+    """The worker counts a stopped cluster sweep printed, checked: the one sweep worker runs
+    the replications in the order sent, so a first count or two came back whole, and each
+    has the numbers the local sweep gives; the rest are named missing."""
+    shown = [p["workers"] for p in data["points"]]
+    assert shown in ([4], [4, 5]), shown
+    assert data["points"] == local_points(STOPPED_TASKS, shown, 2)  # same seeds, same numbers
+    assert data["missing"] == [5, 6][len(shown) - 1 :]
+    assert f"kept the {len(shown)} of 3 worker counts whose replications all finished" in err
+    return shown
 
 
 def stopped_cluster_sweep(redis_url: str, stop) -> tuple[int, dict, str]:
@@ -185,9 +199,8 @@ def test_a_stopped_cluster_sweep_prints_the_counts_that_came_back(redis_url, no_
     """Ctrl-C printed nothing of the replications that had come back: minutes of work lost."""
     code, data, err = stopped_cluster_sweep(redis_url, lambda p: p.send_signal(signal.SIGINT))
     assert code == 130, err
-    assert data["points"] == local_points(STOPPED_TASKS, [4], 2)  # same seeds, same numbers
-    assert data["missing"] == [5, 6]
-    assert "queuelab: interrupted: stopped the sweep; kept the 1 of 3 worker counts" in err
+    came_back(data, err)
+    assert "queuelab: interrupted: stopped the sweep; kept the " in err
     assert "replications still waiting in queuelab-sweep" in err  # withdrawn
 
 
@@ -197,10 +210,8 @@ def test_a_sweep_whose_redis_is_lost_prints_the_counts_that_came_back(no_leftove
         pid = redis.Redis.from_url(url).info("server")["process_id"]
         code, data, err = stopped_cluster_sweep(url, lambda _: os.kill(pid, signal.SIGKILL))
     assert code == 2, err
-    assert data["points"] == local_points(STOPPED_TASKS, [4], 2)
-    assert data["missing"] == [5, 6]
+    came_back(data, err)
     assert f"queuelab: error: lost Redis at {url} during the sweep" in err
-    assert "kept the 1 of 3 worker counts whose replications all finished" in err
     assert "Traceback" not in err, err
 
 
