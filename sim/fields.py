@@ -120,9 +120,21 @@ class Field:
             raise self._fail(value, "is not allowed")
         return value
 
+    def _as_toml(self, value: Any) -> str:
+        """How TOML writes a number Python reads but TOML does not ('.5', '5.'; ``--set`` then
+        passes it on as a word), or ""."""
+        try:
+            number = float(value) if isinstance(value, str) else math.nan
+        except ValueError:
+            return ""
+        if self.type is int:
+            return f" in TOML: write {int(number)}" if number.is_integer() else ""
+        return f" in TOML: write {number!r}" if math.isfinite(number) else ""
+
     def _number(self, value: Any) -> int | float:
         if not is_number(value) or (self.type is int and not isinstance(value, int)):
-            raise self._fail(value, "is not an integer" if self.type is int else "is not a number")
+            wrong = "is not an integer" if self.type is int else "is not a number"
+            raise self._fail(value, wrong + self._as_toml(value))
         try:
             number = self.type(value)
         except OverflowError:  # a TOML integer too large for a float: 10**400

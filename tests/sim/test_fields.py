@@ -27,7 +27,11 @@ def test_the_range_in_words_shows_integers_exactly_and_numbers_briefly():
     [
         (int, True, "is not an integer"),  # Python counts a bool as an int; a scenario does not
         (int, 2.0, "is not an integer"),
-        (float, "1", "is not a number"),
+        (float, "1", "is not a number in TOML: write 1.0"),  # --set x.y='"1"', a string
+        (float, ".5", "is not a number in TOML: write 0.5"),  # Python reads it; TOML does not
+        (float, "abc", "is not a number"),
+        (int, "4.", "is not an integer in TOML: write 4"),
+        (int, "4.5", "is not an integer"),
         (float, float("inf"), "is not finite"),
         (float, 10**400, "is out of range"),
         (bool, 1, "is not a boolean"),
