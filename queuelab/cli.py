@@ -445,21 +445,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
     host = BusyShare()
     live_trace, stop, _ = _run_live(args, sc, host=host, stop=stop, said=True)
-    if stop.is_set():
+    if stop.is_set() and not _ran_whole(live_trace, sc, seed):
         print("queuelab: interrupted: no comparison", file=sys.stderr)
         return 130
     sim_trace = simulated_beside(simulated, live_trace, args.time_scale, seed)
     result = compare(sc, sim_trace, live_trace, args.tolerance, host_busy=host.share)
     lag = producer_lag(sc, sim_trace, seed)
     again = None
-    if args.again:
-        # a Ctrl-C since the first run counts
+    if args.again and not stop.is_set():  # a Ctrl-C since the first run counts
         second, stop, _ = _run_live(args, sc, stop=stop, said=True)
-        if stop.is_set():
-            print("queuelab: interrupted: no second run", file=sys.stderr)
-            return 130
-        again = compare(sc, second, live_trace, args.tolerance)
-        result = beside_again(result, again)
+        if not stop.is_set() or _ran_whole(second, sc, seed):
+            again = compare(sc, second, live_trace, args.tolerance)
+            result = beside_again(result, again)
     if args.json:
         extra = {"again": report.again_json(again)} if again else {}
         print(json.dumps({**result.to_dict(), "producer_lag": lag, **extra}))
@@ -471,7 +468,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("\n".join(report.comparison_text(result)))
         if again:
             print("\n".join(report.again_text(again)))
+    if args.again and again is None:  # the first run's comparison is printed: it is whole
+        print("queuelab: interrupted: no second run", file=sys.stderr)
+        return 130
     return 0 if result.ok else 1
+
+
+def _ran_whole(trace, sc: scenario.Scenario, seed: int) -> bool:
+    """Every drawn task was sent and ended: a Ctrl-C that came after the run's drain, while it
+    wound up, cut nothing of it (it discarded a whole run, and with ``--again`` the first
+    run's comparison too)."""
+    from sim.analysis.metrics import last_terminal
+    from sim.engine.draws import Draws
+
+    _, states = last_terminal(trace)
+    return len(states) == Draws(sc, seed).n_tasks and bool((states >= 0).all())
 
 
 def _host_costs(args: argparse.Namespace, sc: scenario.Scenario, stop) -> scenario.Scenario:

@@ -482,7 +482,8 @@ def live_on_its_own_redis(trace: Path, tasks: int, events: int, tmp: Path | None
 
 def test_compare_stopped_between_its_two_runs_sends_nothing_more(redis_url, no_leftovers):
     """Ctrl-C once the first run is over, while the simulation runs beside it: the signal was
-    dropped, and `--again` ran its second run whole; it now sends none of it and exits 130."""
+    dropped, and `--again` ran its second run whole; it now sends none of it, prints the first
+    run's comparison (whole: a Ctrl-C while that run wound up discarded it) and exits 130."""
     import redis
 
     from live.run import CURRENT
@@ -503,9 +504,10 @@ def test_compare_stopped_between_its_two_runs_sends_nothing_more(redis_url, no_l
         assert time.monotonic() < deadline and proc.poll() is None, "the first run never ended"
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=180)
+    out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "interrupted: no second run" in err and "Traceback" not in err
+    assert "tasks_succeeded" in out and "A second live run" not in out  # the first comparison
 
 
 def test_a_trace_whose_folder_went_away_is_written_to_a_temp_folder(tmp_path, no_leftovers):
