@@ -14,7 +14,9 @@ from sim.analysis import runs, sweep
 from tests.queuelab.helpers import stopped_after
 
 MMC = "scenarios/mmc.toml"
-TASKS = 40000  # about a second a replication: the sweep is far from its end when stopped
+# about a second a replication on a quiet host (40,000 took 0.2 s: a faster host could end the
+# sweep before its bar, first drawn after a second, showed three)
+TASKS = 200_000
 WORKERS = [4, 5, 6, 8]
 
 
