@@ -117,12 +117,14 @@ SOJOURN, ERLANG, UTILISATION = "#1f77b4", "#7f7f7f", "#ff7f0e"  # one colour per
 FLOW = {"sent": "#7f7f7f", "succeeded": "#2ca02c", "failed": "#d62728"}
 
 
-def vline(x: float, text: str, colour: str = "black") -> tuple[dict, dict]:
+def vline(x: float, text: str, colour: str = "black", axis: int = 1) -> tuple[dict, dict]:
     """A dotted vertical line across the plot at ``x``, labelled at its top: the shape and the
     annotation ``add_vline`` makes, as plain layout entries (``add_vline`` itself walks every
-    subplot and costs ~0.1 s a call, a rerun's worth of a slider move)."""
-    shape = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain")
-    label = dict(x=x, xref="x", y=1, yref="y domain", xanchor="left", yanchor="top")
+    subplot and costs ~0.1 s a call, a rerun's worth of a slider move). ``axis``: the subplot's
+    number (``make_subplots`` numbers them along each row, from 1)."""
+    x_ref, y_ref = ("x", "y") if axis == 1 else (f"x{axis}", f"y{axis}")
+    shape = dict(type="line", x0=x, x1=x, xref=x_ref, y0=0, y1=1, yref=f"{y_ref} domain")
+    label = dict(x=x, xref=x_ref, y=1, yref=f"{y_ref} domain", xanchor="left", yanchor="top")
     return {**shape, "line": dict(dash="dot", color=colour)}, {**label, "text": text}
 
 
@@ -336,35 +338,60 @@ QUANTILE_DASH = {"p50": "dot", "p95": "dash", "p99": "solid"}
 
 
 def histograms(
-    samples: dict[str, np.ndarray], marks: dict[str, dict[str, float]], title: str
+    groups: dict[str, dict[str, np.ndarray]],
+    marks: dict[str, dict[str, dict[str, float]]],
+    title: str,
 ) -> go.Figure:
     """One histogram per named sample side by side, each with its quantiles (``marks``, e.g.
-    {"p95": 1.2}) as labelled vertical lines and listed under its name."""
+    {"p95": 1.2}) as labelled vertical lines and listed under its name; a row of them per group
+    (e.g. task type), in the group's colour and named, where there are several, on x axes shared
+    down each column: a 5 s report's wait beside a 0.3 s thumbnail's, on one scale."""
     from plotly.subplots import make_subplots
 
-    names = list(samples)
+    names = list(next(iter(groups.values())))
+    several = len(groups) > 1
     subtitles = [
-        f"{name}<br><sup>{' · '.join(f'{q} {seconds(v)}' for q, v in marks[name].items())}</sup>"
+        f"{f'{group} · ' if several else ''}{name}<br><sup>"
+        + " · ".join(f"{q} {seconds(v)}" for q, v in marks[group][name].items())
+        + "</sup>"
+        for group in groups
         for name in names
     ]
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=subtitles)
-    for col, name in enumerate(names, 1):
-        fig.add_histogram(
-            x=samples[name], name=name, showlegend=False, marker_color=SOJOURN, row=1, col=col
-        )
-        for i, (q, v) in enumerate(marks[name].items()):
-            fig.add_vline(
-                x=v,
-                line=dict(dash=QUANTILE_DASH.get(q, "solid"), color="red", width=1),
-                annotation_text=q,
-                annotation_position="top right",
-                annotation_y=1 - 0.08 * i,  # staggered: close quantiles' labels stay apart
-                row=1,
-                col=col,
+    fig = make_subplots(
+        rows=len(groups),
+        cols=len(names),
+        subplot_titles=subtitles,
+        shared_xaxes=several,
+    )
+    colours, lines = fig.layout.template.layout.colorway, []
+    for row, (group, samples) in enumerate(groups.items(), 1):
+        colour = colours[(row - 1) % len(colours)] if several else SOJOURN
+        for col, name in enumerate(names, 1):
+            fig.add_histogram(
+                x=samples[name], name=name, showlegend=False, marker_color=colour, row=row, col=col
             )
-        fig.update_xaxes(title_text="seconds", row=1, col=col)
-    fig.update_yaxes(title_text="tasks", row=1, col=1)
-    fig.update_layout(title=title, margin=dict(t=90, b=40), bargap=0.05)
+            for i, (q, v) in enumerate(marks[group][name].items()):
+                shape, label = vline(v, q, "red", (row - 1) * len(names) + col)
+                dash = QUANTILE_DASH.get(q, "solid")
+                lines.append(
+                    (
+                        {**shape, "line": dict(dash=dash, color="red", width=1)},
+                        {**label, "y": 1 - 0.08 * i},  # staggered: close quantiles' labels apart
+                    )
+                )
+        fig.update_yaxes(title_text="tasks", row=row, col=1)
+    for col in range(1, len(names) + 1):
+        fig.update_xaxes(title_text="seconds", row=len(groups), col=col)
+    quantile_lines = marked(lines)
+    fig.update_layout(
+        title=title,
+        margin=dict(t=90, b=40),
+        bargap=0.05,
+        shapes=quantile_lines["shapes"],
+        annotations=[*fig.layout.annotations, *quantile_lines["annotations"]],
+    )
+    if several:
+        fig.update_layout(height=120 + 260 * len(groups))
     return fig
 
 

@@ -456,12 +456,15 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
 
 
 def where_time_went(trace: Trace) -> go.Figure:
-    """Broker wait, prefetch wait and runtime apart: Flower shows a task's runtime only."""
+    """Broker wait, prefetch wait and runtime apart, a row per task type where there are
+    several: Flower shows a task's runtime only."""
     st.subheader("Where the time went")
-    split = monitor.wait_split(trace)
-    fig = charts.histograms(
-        split, {name: monitor.quantiles(v) for name, v in split.items()}, "Wait split"
-    )
+    split = monitor.wait_split_by_type(trace)
+    marks = {
+        kind: {name: monitor.quantiles(v) for name, v in samples.items()}
+        for kind, samples in split.items()
+    }
+    fig = charts.histograms(split, marks, "Wait split")
     st.plotly_chart(fig, key="live-chart-split")
     st.caption(
         "Broker wait: sent until a worker reserved it (PENDING → RECEIVED). Prefetch wait: "

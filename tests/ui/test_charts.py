@@ -20,12 +20,47 @@ def test_histograms_mark_each_samples_quantiles_on_its_own_axis():
     from ui.charts import histograms
 
     marks = {"a": {"p50": 1.0, "p95": 2.0}, "b": {"p99": 7.0}}
-    fig = histograms({"a": np.ones(3), "b": np.zeros(2)}, marks, "t")
+    fig = histograms({"all": {"a": np.ones(3), "b": np.zeros(2)}}, {"all": marks}, "t")
     lines = [(s.xref, s.x0) for s in fig.layout.shapes]
     assert lines == [("x", 1.0), ("x", 2.0), ("x2", 7.0)]
     assert "p99 7 s" in fig.layout.annotations[1].text
-    long = histograms({"a": np.ones(3)}, {"a": {"p95": 3731.4}}, "t")
+    assert fig.layout.annotations[0].text.startswith("a<br>")  # one group: not named
+    long = histograms({"all": {"a": np.ones(3)}}, {"all": {"a": {"p95": 3731.4}}}, "t")
     assert "p95 3,731 s" in long.layout.annotations[0].text  # not "3.73e+03 s"
+
+
+def test_histograms_of_several_groups_are_a_row_each_in_its_colour_on_shared_columns():
+    """Two task types: a row each, named, in its own colour; each column's x axis shared, so a
+    report's 4 s wait and a thumbnail's 0.1 s stand on one scale; marks on their own subplot."""
+    from ui.charts import histograms
+
+    groups = {
+        "thumbnail": {"wait": np.full(9, 0.1), "runtime": np.full(9, 0.3)},
+        "report": {"wait": np.full(3, 4.0), "runtime": np.full(3, 5.0)},
+    }
+    marks = {
+        "thumbnail": {"wait": {"p95": 0.1}, "runtime": {}},
+        "report": {"wait": {"p95": 4.0}, "runtime": {"p95": 5.0}},
+    }
+    fig = histograms(groups, marks, "t")
+    assert [(d.xaxis, d.yaxis) for d in fig.data] == [
+        ("x", "y"),
+        ("x2", "y2"),
+        ("x3", "y3"),
+        ("x4", "y4"),
+    ]
+    colours = [d.marker.color for d in fig.data]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    assert fig.layout.xaxis.matches == "x3" and fig.layout.xaxis2.matches == "x4"
+    titles = [a.text.split("<br>")[0] for a in fig.layout.annotations[:4]]
+    assert titles == [
+        "thumbnail · wait",
+        "thumbnail · runtime",
+        "report · wait",
+        "report · runtime",
+    ]
+    assert [(s.xref, s.x0) for s in fig.layout.shapes] == [("x", 0.1), ("x3", 4.0), ("x4", 5.0)]
+    assert fig.layout.yaxis3.title.text == "tasks" and fig.layout.xaxis3.title.text == "seconds"
 
 
 def test_a_cdf_spanning_orders_of_magnitude_is_drawn_in_log_time_and_says_so():

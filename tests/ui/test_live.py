@@ -492,3 +492,38 @@ def test_a_run_stopped_before_its_last_send_is_not_offered_to_compare(monkeypatc
     at.sidebar.radio(key="page").set_value("Compare").run()
     assert not at.exception, at.exception
     assert any("180 of its tasks were never sent" in i.value for i in at.info)
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_where_the_time_went_shows_each_task_types_own_waits(monkeypatch):
+    """thumbnails_and_reports, 80 tasks: a row of histograms per type, each of its own tasks,
+    its quantiles in its subtitles; mixed, the reports' waits read as a thumbnail tail. One
+    type (mmc): one row, as before."""
+    import json
+
+    from sim import scenario
+    from sim.analysis import monitor
+    from sim.engine.model import simulate
+    from sim.words import seconds
+    from tests.ui.test_autoscale import values
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+    (chart,) = [c for c in at.get("plotly_chart") if '"Wait split"' in c.proto.spec]
+    spec = json.loads(chart.proto.spec)
+    split = monitor.wait_split_by_type(trace)
+    drawn = [sorted(values(d["x"])) for d in spec["data"]]
+    assert drawn == [sorted(v.tolist()) for kind in split.values() for v in kind.values()]
+    titles = [a["text"] for a in spec["layout"]["annotations"][:6]]
+    assert titles[3].startswith("report · broker wait<br>")
+    p95 = monitor.quantiles(split["report"]["broker wait"])["p95"]
+    assert f"p95 {seconds(p95)}" in titles[3]
+    at = live_page_showing(simulated_run(), monkeypatch)
+    (chart,) = [c for c in at.get("plotly_chart") if '"Wait split"' in c.proto.spec]
+    spec = json.loads(chart.proto.spec)
+    assert len(spec["data"]) == 3 and spec["layout"]["annotations"][0]["text"].startswith(
+        "broker wait<br>"
+    )

@@ -159,6 +159,27 @@ def test_the_wait_split_separates_broker_prefetch_and_runtime():
     assert monitor.quantiles(np.zeros(0)) == {}
 
 
+def test_the_wait_split_of_several_types_is_each_types_own():
+    """Tasks 0 and 2 are pdfs (2 still queued), 1 and 3 mails: each type's waits and runtimes
+    are its own tasks', every execution of them."""
+    kinds = {"type_of": np.array([1, 0, 1, 0], np.int16), "types": (("mail", "q1"), ("pdf", "q2"))}
+    split = monitor.wait_split_by_type(run(**kinds))
+    assert list(split) == ["mail", "pdf"]
+    assert {k: v.tolist() for k, v in split["pdf"].items()} == {
+        "broker wait": [0.5],
+        "prefetch wait": [0.5],
+        "runtime": [1.0, 2.0],  # task 0's two executions
+    }
+    assert {k: sorted(v.tolist()) for k, v in split["mail"].items()} == {
+        "broker wait": [0.0, 1.0],
+        "prefetch wait": [0.5, 1.0],
+        "runtime": [2.0],
+    }
+    (one,) = monitor.wait_split_by_type(run()).values()  # one type: the whole split
+    whole = monitor.wait_split(run())
+    assert {k: v.tolist() for k, v in one.items()} == {k: v.tolist() for k, v in whole.items()}
+
+
 def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
     trace = run()  # finished sojourns 6 (task 0) and 4 (task 1); now 7.5
     times = monitor.task_times(trace)
