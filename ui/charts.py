@@ -81,23 +81,26 @@ def steps(
     title: str,
     y_title: str,
     cumulative: bool = False,
+    colours: dict[str, str] | None = None,
 ) -> go.Figure:
     """Step-function counts over time (queue length, busy slots); a long one drawn as each
     bin's mean and peak, or, ``cumulative`` (tasks finished so far), as its value at each bin's
-    end: a running count has no peak within a bin to show."""
+    end: a running count has no peak within a bin to show. ``colours`` by series name (else the
+    template's)."""
     fig = go.Figure()
     for name, (t, level) in series.items():
+        line = dict(color=(colours or {}).get(name))
         if len(t) <= STEP_BINS * 4:
-            fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name)
+            fig.add_scatter(x=t, y=level, mode="lines", line_shape="hv", name=name, line=line)
             continue
         if cumulative:
             ends = np.linspace(t[0], t[-1], STEP_BINS + 1)
             at = level[np.searchsorted(t, ends, side="right") - 1]
-            fig.add_scatter(x=ends, y=at, mode="lines", name=name)
+            fig.add_scatter(x=ends, y=at, mode="lines", name=name, line=line)
             continue
         middle, mean, peak = binned_steps(t, level, STEP_BINS)
         fig.add_scatter(x=middle, y=mean, mode="lines", name=f"{name} (mean)")
-        colour = fig.layout.template.layout.colorway[(len(fig.data) - 1) % 10]
+        colour = line["color"] or fig.layout.template.layout.colorway[(len(fig.data) - 1) % 10]
         fig.data[-1].line.color = colour
         fig.add_scatter(
             x=middle,
@@ -425,26 +428,40 @@ def arrival_rate(
 
 def processes_and_queue(
     capacity: dict[str, tuple[np.ndarray, np.ndarray]],
-    queued: tuple[np.ndarray, np.ndarray],
-    queues: str = "",
+    queued: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> go.Figure:
     """Pool processes or nodes over time (right axis, one line per series) against the queue
-    length (left): how late an autoscaled pool grows in a burst and how long it pays for idle
-    capacity after it. Two axes, since a queue of hundreds would flatten a pool of a few
-    processes; whole-number ticks, as processes and nodes come whole. Lines after the first
-    are dashed: four one-process nodes draw their processes and nodes on the same steps.
-    ``queues`` names the queues counted when they are not every queue of the run."""
+    length (left, one line per named queue count): how late an autoscaled pool grows in a burst
+    and how long it pays for idle capacity after it. Two axes, since a queue of hundreds would
+    flatten a pool of a few processes; whole-number ticks, as processes and nodes come whole.
+    Lines after the first are dashed: four one-process nodes draw their processes and nodes on
+    the same steps. With several queue lines, a capacity line and the queue line that name the
+    same pool in parentheses ("pool processes (fast)", "queued (fast)") share a colour, the
+    capacity dashed: each pool read against its own queues, not the others' backlog."""
     unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
-    name = f"queued ({queues})" if queues else "queued"
-    fig = steps({name: queued}, f"{unit.capitalize()} and queue length", "queued tasks")
+    colorway = go.Figure().layout.template.layout.colorway
+    paired = {_pool(name): colorway[j % len(colorway)] for j, name in enumerate(queued)}
+    several = len(queued) > 1
+    fig = steps(
+        queued,
+        f"{unit.capitalize()} and queue length",
+        "queued tasks",
+        colours={name: paired[_pool(name)] for name in queued} if several else None,
+    )
     for i, (name, (t, level)) in enumerate(capacity.items()):
-        colour = UTILISATION if i == 0 else fig.layout.template.layout.colorway[(i + 2) % 10]
+        colour = UTILISATION if i == 0 else colorway[(i + 2) % 10]
+        dash = "solid" if i == 0 else "dash"
+        if several:
+            colour, dash = (
+                paired.get(_pool(name), colour),
+                "dash" if _pool(name) in paired else "dot",
+            )
         fig.add_scatter(
             x=t,
             y=level,
             mode="lines",
             line_shape="hv",
-            line=dict(color=colour, dash="solid" if i == 0 else "dash"),
+            line=dict(color=colour, dash=dash),
             name=name,
             yaxis="y2",
         )
@@ -463,3 +480,8 @@ def processes_and_queue(
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
+
+
+def _pool(name: str) -> str:
+    """The pool a line's name gives in its parentheses ("pool processes (fast)": fast)."""
+    return name.rpartition(" (")[2].rstrip(")") if name.endswith(")") else ""

@@ -16,7 +16,7 @@ from sim import costs, scenario
 from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
-from sim.analysis.mix import queue_depths
+from sim.analysis.mix import queue_depths, queued_on
 from sim.analysis.runs import capacity_rows, summarize
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
@@ -284,6 +284,12 @@ def draw(session: LiveSession) -> None:
     if trace.capacity:
         figures["live-chart-capacity"] = capacity(session.scenario, trace)
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
+        if session.scenario.pools:
+            consumed = "; ".join(f"{p.name}: {', '.join(p.queues)}" for p in session.scenario.pools)
+            st.caption(
+                "Each pool's processes (dashed) against the tasks queued on the queues it "
+                f"consumes, in one colour ({consumed})."
+            )
     nodes(session, trace, going)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
@@ -300,17 +306,23 @@ def draw(session: LiveSession) -> None:
 def capacity(sc: Scenario, trace: Trace) -> go.Figure:
     """Pool processes and up nodes over time, from the run's sampled capacity rows, against
     its queue: what an ``--autoscale`` node grew to and when, and which nodes were down. With
-    several pools, each pool's processes: summed, one pool's growth hid in the others'. Until
-    the run's latest event: a pool pays for its processes while its last tasks run."""
-    queued = monitor.until_now(trace, *queue_length(trace))
+    several pools, each pool's processes (summed, one pool's growth hid in the others') against
+    the tasks queued on its own queues (against the whole queue, the slow pool's backlog stood
+    over the fast pool's idle processes). Until the run's latest event: a pool pays for its
+    processes while its last tasks run."""
     end = monitor.now(trace)
     if sc.pools:
         series = {
             f"pool processes ({name})": processes_over_time(rows, end)
             for name, rows in capacity_rows(trace, sc).items()
         }
+        queued = {
+            f"queued ({pool.name})": monitor.until_now(trace, *queued_on(trace, pool.queues))
+            for pool in sc.worker_pools
+        }
     else:
         series = {"pool processes": processes_over_time(trace.capacity, end)}
+        queued = {"queued": monitor.until_now(trace, *queue_length(trace))}
     series["nodes"] = nodes_over_time(trace.capacity, end)
     return charts.processes_and_queue(series, queued)
 

@@ -88,7 +88,7 @@ def test_pool_processes_are_drawn_as_steps_on_their_own_axis_over_the_queue():
 
     fig = processes_and_queue(
         {"pool processes": (np.array([0.0, 2.0, 9.0]), np.array([1, 8, 8]))},
-        (np.array([0.0, 1.0, 5.0]), np.array([0, 200, 0])),
+        {"queued": (np.array([0.0, 1.0, 5.0]), np.array([0, 200, 0]))},
     )
     queued, processes = fig.data
     assert queued.name == "queued" and queued.yaxis is None
@@ -112,13 +112,32 @@ def test_nodes_of_two_pools_are_two_lines_on_one_axis_with_whole_ticks():
             "nodes (a)": (np.array([0.0, 30.0]), np.array([2, 40])),
             "nodes (b)": (np.array([0.0, 30.0]), np.array([1, 1])),
         },
-        (np.array([0.0, 1.0]), np.array([0, 9])),
+        {"queued": (np.array([0.0, 1.0]), np.array([0, 9]))},
     )
     assert [d.name for d in fig.data] == ["queued", "nodes (a)", "nodes (b)"]
     assert fig.layout.yaxis2.title.text == "nodes" and fig.layout.yaxis2.dtick == 7
     assert fig.layout.title.text == "Nodes and queue length"
     # the second line is dashed: where both pools are equal it shows over the first
     assert [d.line.dash for d in fig.data[1:]] == ["solid", "dash"]
+
+
+def test_each_pool_is_drawn_in_the_colour_of_its_own_queue():
+    """Two pools, two queue lines: a pool's processes take its queue's colour, dashed; the
+    nodes, of no one pool, another, dotted."""
+    from ui.charts import processes_and_queue
+
+    steps = (np.array([0.0, 3.0]), np.array([2, 4]))
+    fig = processes_and_queue(
+        {"pool processes (fast)": steps, "pool processes (slow)": steps, "nodes": steps},
+        {"queued (fast)": steps, "queued (slow)": steps},
+    )
+    line = {d.name: (d.line.color, d.line.dash) for d in fig.data}
+    fast, slow = line["queued (fast)"][0], line["queued (slow)"][0]
+    assert fast and slow and fast != slow
+    assert line["pool processes (fast)"] == (fast, "dash")
+    assert line["pool processes (slow)"] == (slow, "dash")
+    assert line["nodes"][0] not in (fast, slow) and line["nodes"][1] == "dot"
+    assert [d.yaxis for d in fig.data] == [None, None, "y2", "y2", "y2"]
 
 
 def test_the_cost_frontier_joins_its_points_by_cost_and_goes_log_when_p95s_are_far_apart():

@@ -228,11 +228,14 @@ def test_a_finished_run_of_several_types_gives_each_types_and_pools_figures(monk
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypatch):
     """thumbnails_and_reports: 4 one-process nodes on fast, 3 two-process nodes on slow;
-    slow-2 down from 2 s to 5 s shows on slow's line and the nodes, not on fast's."""
+    slow-2 down from 2 s to 5 s shows on slow's line and the nodes, not on fast's. Each pool
+    is drawn against its own queue, in its colour: against the whole queue, the reports'
+    backlog stood over the thumbnails' pool."""
     import dataclasses
     import json
 
     from sim import scenario
+    from sim.analysis.mix import queued_on
     from sim.engine.model import simulate
     from tests.ui.test_autoscale import values
     from ui import live as live_page
@@ -250,6 +253,15 @@ def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypa
         "pool processes (slow)": [6, 4, 6, 6],
         "nodes": [7, 6, 7, 7],
     }
+    queued = {d["name"]: d for d in spec["data"] if d.get("yaxis") != "y2"}
+    assert list(queued) == ["queued (fast)", "queued (slow)"]
+    for pool in ("fast", "slow"):
+        own = queued_on(t, [pool])[1].tolist()
+        assert values(queued[f"queued ({pool})"]["y"])[: len(own)] == own
+        colour = queued[f"queued ({pool})"]["line"]["color"]
+        processes = next(d for d in spec["data"] if d["name"] == f"pool processes ({pool})")
+        assert processes["line"]["color"] == colour
+    assert any(c.value.startswith("Each pool's processes (dashed)") for c in at.caption)
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
