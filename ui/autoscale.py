@@ -23,7 +23,7 @@ from sim.trace import Trace
 from sim.words import seconds
 from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, download_figure, progress_bar, share
+from ui.widgets import EMPTY, Progress, download_figure, progress_bar, share
 
 FRONTIER_TASKS = 2000  # tasks per frontier point (of a scenario run by task count)
 
@@ -135,7 +135,7 @@ def section(sc: Scenario, capacity: go.Figure | None) -> None:
     except ScenarioError as err:
         st.error(f"The comparison stopped: {err}")
     else:
-        st.dataframe(rows, hide_index=True)
+        st.dataframe(rows, hide_index=True, placeholder=EMPTY)
         where = (
             f"pool {pool.name}'s settings, the other pools as they are; the p95s are of the "
             f"tasks on its queues ({', '.join(pool.queues)}; the worst of them), the costs its "

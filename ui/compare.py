@@ -20,7 +20,7 @@ from sim.words import sentence, workers_said
 from ui import charts
 from ui import live as live_page
 from ui.scenario_input import IN_ADDRESS
-from ui.widgets import Progress, download_figure, export_trace, progress_bar
+from ui.widgets import EMPTY, Progress, download_figure, export_trace, progress_bar
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -125,6 +125,7 @@ def verdicts(result: Comparison) -> None:
             for f in result.figures
         ],
         hide_index=True,
+        placeholder=EMPTY,
         height=36 * (len(result.figures) + 1),  # every figure, no scrolling
         column_config={  # "figure" as wide as its longest name ("duplicate_executions")
             "sim": st.column_config.NumberColumn(width="small", format="%.4g"),

@@ -23,7 +23,14 @@ from sim.trace import Trace
 from sim.words import seconds, sentence
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
-from ui.widgets import Progress, download_figure, export_trace, progress_bar, share
+from ui.widgets import (
+    EMPTY,
+    Progress,
+    download_figure,
+    export_trace,
+    progress_bar,
+    share,
+)
 
 SWEEP_TASKS = 5000
 SWEEP_REPS = 3
@@ -396,6 +403,7 @@ def figures_per_type(s: Summary) -> None:
             for name, f in s.by_task.items()
         ],
         hide_index=True,
+        placeholder=EMPTY,
     )
     right.dataframe(
         [
@@ -408,6 +416,7 @@ def figures_per_type(s: Summary) -> None:
             for name, f in s.by_pool.items()
         ],
         hide_index=True,
+        placeholder=EMPTY,
     )
 
 

@@ -26,7 +26,7 @@ from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
 from ui.explore import SWEEP_TASKS, figures_per_type, how_many_workers, several, simulated
 from ui.scenario_input import pick
-from ui.widgets import download_figure, export_trace, little_metrics, rerun_when_over
+from ui.widgets import EMPTY, download_figure, export_trace, little_metrics, rerun_when_over
 
 
 def unavailable() -> str | None:
@@ -455,6 +455,7 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
             "utilisation": [f"{w.utilization:.0%}" for w in stats],
         },
         hide_index=True,
+        placeholder=EMPTY,
         key="live-worker-table",
     )
     cut = not going and (session.stop.is_set() or session.lost)
@@ -512,7 +513,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             key="live-stuck-factor",
         )
         if found.count:
-            st.dataframe(found.columns, hide_index=True, key="live-stuck-table")
+            st.dataframe(found.columns, hide_index=True, placeholder=EMPTY, key="live-stuck-table")
             st.caption("Age: seconds since the task was sent, as of the latest event.")
         elif found.thresholds:
             st.caption(f"None open longer than {limits}.")
@@ -575,7 +576,7 @@ def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
     columns, matched = monitor.task_table(
         trace, times, tuple(states), tuple(workers), TABLE_ROWS, tuple(types)
     )
-    st.dataframe(columns, hide_index=True, height=300, key="live-task-table")
+    st.dataframe(columns, hide_index=True, placeholder=EMPTY, height=300, key="live-task-table")
     shown = len(columns["task"])
     st.caption(
         f"{shown} of {matched} matching tasks, most recently active first"
@@ -596,6 +597,6 @@ def tasks(trace: Trace, times: monitor.TaskTimes) -> None:
             if len(trace.types) > 1:
                 name, queue = monitor.task_kind(trace, picked)
                 st.caption(f"Task {picked}: {name}, routed to queue {queue}.")
-            st.dataframe(history, hide_index=True, key="live-task-history")
+            st.dataframe(history, hide_index=True, placeholder=EMPTY, key="live-task-history")
         else:
             st.info(f"No task {picked!r} in this run.")

@@ -15,6 +15,9 @@ from sim.trace import Trace
 from sim.words import seconds
 
 Progress = Callable[[int, int], None]  # done, total: what sim's simulate and sweep report
+# every table's empty cell (a time a task has not reached, a worker it has none of yet): by
+# default Streamlit writes "None" there, a Python word the reader of a table should not meet
+EMPTY = "–"
 
 
 @contextlib.contextmanager

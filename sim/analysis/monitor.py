@@ -40,8 +40,10 @@ def _ids(trace: Trace, tasks: np.ndarray) -> list[str]:
     return [str(i) for i in trace.task_ids[tasks].tolist()]
 
 
-def _names(trace: Trace, workers: np.ndarray) -> list[str]:
-    names = ("",) + trace.workers
+def _names(trace: Trace, workers: np.ndarray) -> list[str | None]:
+    """Worker names for a table: None (an empty cell, as a time not reached) where a row or a
+    task has no worker yet."""
+    names = (None, *trace.workers)
     return [names[w + 1] for w in workers.tolist()]
 
 

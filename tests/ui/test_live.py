@@ -539,3 +539,30 @@ def test_where_the_time_went_shows_each_task_types_own_waits(monkeypatch):
     assert len(spec["data"]) == 3 and spec["layout"]["annotations"][0]["text"].startswith(
         "broker wait<br>"
     )
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_empty_cells_of_the_live_pages_tables_are_a_dash(monkeypatch):
+    """thumbnails_and_reports 7 s in: tasks queued have no worker and no start, tasks running
+    no end. Streamlit writes a null cell "None"; every table here writes ``EMPTY``, and a task
+    without a worker is such a cell too (it was a blank beside the times' "None")."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+    from ui.widgets import EMPTY
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    keep = t.t <= 7.0
+    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    sent = int(columns["task"].max()) + 1
+    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    session = live_page.LiveSession((sc,), 0.05, results=[cut])
+    at = live_page_showing(session, monkeypatch)
+    tasks = table(at, "attempts")
+    assert tasks["finished"].isna().any() and tasks["worker"].isna().any()
+    assert not (tasks["worker"] == "").any()
+    assert len(at.dataframe) >= 4  # the type and pool figures, workers, tasks
+    assert [d.proto.placeholder for d in at.dataframe] == [EMPTY] * len(at.dataframe)

@@ -55,7 +55,7 @@ def test_the_task_table_is_newest_first_filtered_and_bounded():
     columns, matched = monitor.task_table(trace, times)
     assert matched == 4 and columns["task"] == ["3", "0", "2", "1"]  # by latest activity
     assert columns["finished"] == [None, 6.0, None, 4.0]
-    assert columns["worker"] == ["w1", "w2", "", "w1"]
+    assert columns["worker"] == ["w1", "w2", None, "w1"]  # an empty cell, as "finished"
     columns, matched = monitor.task_table(trace, times, states=("SUCCESS",), workers=("w1",))
     assert (columns["task"], matched) == (["1"], 1)
     columns, matched = monitor.task_table(trace, times, limit=2)
@@ -86,7 +86,7 @@ def test_a_tasks_history_is_every_row_of_its_trace():
         "SUCCESS",
     ]
     assert history["attempt"] == [0, 0, 0, 0, 1, 1, 1]
-    assert history["worker"] == ["", "w1", "w1", "w1", "w2", "w2", "w2"]
+    assert history["worker"] == [None, "w1", "w1", "w1", "w2", "w2", "w2"]
     assert history["t"][-1] == 6.0
     assert monitor.task_trace(run(), "no such task")["state"] == []
 
