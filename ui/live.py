@@ -98,11 +98,13 @@ def page() -> None:
 
 def other_than_set(session: LiveSession, run: Scenario, scale: float) -> str | None:
     """What differs between the run shown and the one Start would run: a fresh tab's sidebar
-    (300 tasks) stood above a 100-task run without a word."""
+    (300 tasks) stood above a 100-task run without a word. Scenarios are compared as TOML:
+    the kept run outlives Streamlit's re-import of ``sim`` after a source change, and a
+    scenario of the old classes never equals one of the new."""
     shown = session.scenarios[0]
     if shown.name != run.name:
         return f"Below is this machine's latest live run, of {shown.name}; Start runs {run.name}."
-    if shown == run and session.time_scale == scale:
+    if scenario.dumps(shown) == scenario.dumps(run) and session.time_scale == scale:
         return None
 
     def said(sc: Scenario, time_scale: float) -> str:

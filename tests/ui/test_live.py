@@ -566,3 +566,33 @@ def test_empty_cells_of_the_live_pages_tables_are_a_dash(monkeypatch):
     assert not (tasks["worker"] == "").any()
     assert len(at.dataframe) >= 4  # the type and pool figures, workers, tasks
     assert [d.proto.placeholder for d in at.dataframe] == [EMPTY] * len(at.dataframe)
+
+
+def test_the_kept_run_is_the_sidebars_after_the_scenario_classes_are_imported_again():
+    """Streamlit re-imports ``sim`` after a source change; the kept run's scenario is then of
+    the old classes and never equal to the sidebar's, which the page said differed ("Start
+    runs the settings in the sidebar") over the very same settings."""
+    import importlib
+    import sys
+
+    from sim import scenario
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    before = {n: m for n, m in sys.modules.items() if n == "sim" or n.startswith("sim.")}
+    try:
+        for name in before:
+            del sys.modules[name]
+        again = importlib.import_module("sim.scenario")
+        same = again.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    finally:  # the other tests' modules hold the first import
+        for name in [n for n in sys.modules if n == "sim" or n.startswith("sim.")]:
+            del sys.modules[name]
+        sys.modules.update(before)
+    assert type(same) is not type(sc) and same != sc
+    session = live_page.LiveSession((sc,), 0.05)
+    assert live_page.other_than_set(session, same, 0.05) is None
+    other = same.replace(**{"pools.slow.count": 4})
+    assert live_page.other_than_set(session, other, 0.05) == (
+        "Below is this machine's latest live run; Start runs the settings in the sidebar."
+    )
