@@ -286,11 +286,12 @@ def draw(session: LiveSession) -> None:
     if trace.capacity:
         figures["live-chart-capacity"] = capacity(session.scenario, trace)
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
-        if session.scenario.pools:
-            consumed = "; ".join(f"{p.name}: {', '.join(p.queues)}" for p in session.scenario.pools)
+        if pools := session.scenario.pools:
+            consumed = "; ".join(f"pool {p.name} consumes {', '.join(p.queues)}" for p in pools)
             st.caption(
                 "Each pool's processes (dashed) against the tasks queued on the queues it "
-                f"consumes, in one colour ({consumed})."
+                "consumes, in one colour"
+                + ("." if all(p.queues == (p.name,) for p in pools) else f" ({consumed}).")
             )
     nodes(session, trace, going)
     tasks(trace, times)
