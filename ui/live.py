@@ -294,6 +294,8 @@ def draw(session: LiveSession) -> None:
                 + ("." if all(p.queues == (p.name,) for p in pools) else f" ({consumed}).")
             )
     nodes(session, trace, going)
+    if going:
+        queues(session, trace, times)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
     sizing(session, trace, times, summary)
@@ -468,6 +470,43 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
         + ". Utilisation is busy slot-seconds over the run so far."
+    )
+
+
+def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None:
+    """Flower's Broker page while the run goes: each queue's tasks now, by where they are, the
+    oldest one's wait and the nodes online that consume it (with several pools, a queue's own
+    backlog, which the queue-length chart shows only as a line among others)."""
+    st.subheader("Queues")
+    up = session.nodes_up()
+    stats = monitor.queue_stats(trace, times)
+    consumers = {
+        q.name: [name for name, pool in session.scenario.nodes if q.name in pool.queues]
+        for q in stats
+    }
+    st.dataframe(
+        {
+            "queue": [q.name for q in stats],
+            "waiting": [q.waiting for q in stats],
+            "oldest wait (s)": [
+                None if q.oldest_wait is None else round(q.oldest_wait, 3) for q in stats
+            ],
+            "reserved": [q.reserved for q in stats],
+            "running": [q.running for q in stats],
+            "consumers online": [
+                f"{sum(up.get(n, False) for n in consumers[q.name])} of {len(consumers[q.name])}"
+                for q in stats
+            ],
+        },
+        hide_index=True,
+        placeholder=EMPTY,
+        key="live-queue-table",
+    )
+    st.caption(
+        "As Flower's Broker page, now: *waiting* in the queue's Redis list (Flower's Ready; a "
+        "retried task waits again), for as long as *oldest wait* says of the longest; "
+        "*reserved* by a worker and not started (prefetched, or held for a retry's countdown); "
+        "*running*. *Consumers online*: the worker nodes consuming the queue that are up."
     )
 
 

@@ -229,6 +229,40 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
     return stats
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue now, as Flower's Broker page lists it, its messages split by where they are."""
+
+    name: str
+    waiting: int  # in the queue's list: sent, or retried and sent again, not yet delivered
+    reserved: int  # delivered to a worker, not started: prefetched, or a retry's countdown
+    running: int  # started, not ended
+    oldest_wait: float | None  # seconds the longest-waiting of them has been in the list
+
+
+def queue_stats(trace: Trace, times: TaskTimes) -> list[QueueStats]:
+    """Per queue, in the order the task types name them, its tasks by their latest state: what
+    Redis holds for it and what its consumers hold, now. A task waits again after a RETRY
+    (Celery sends it to its queue once more), since then."""
+    queue_of = np.array([q for _, q in trace.types])[trace.task_types()]
+    waiting = np.isin(times.state, [PENDING, RETRY])
+    age = now(trace) - times.last_seen
+    stats = []
+    for name in dict.fromkeys(q for _, q in trace.types):
+        mine = queue_of == name
+        waited = age[mine & waiting]
+        stats.append(
+            QueueStats(
+                name=name,
+                waiting=len(waited),
+                reserved=int(np.count_nonzero(mine & (times.state == RECEIVED))),
+                running=int(np.count_nonzero(mine & (times.state == STARTED))),
+                oldest_wait=float(waited.max()) if len(waited) else None,
+            )
+        )
+    return stats
+
+
 def busy_by_worker(
     trace: Trace, going: bool, bins: int = BUSY_BINS
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -596,3 +596,48 @@ def test_the_kept_run_is_the_sidebars_after_the_scenario_classes_are_imported_ag
     assert live_page.other_than_set(session, other, 0.05) == (
         "Below is this machine's latest live run; Start runs the settings in the sidebar."
     )
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(monkeypatch):
+    """thumbnails_and_reports 7 s in, going on: Flower's Broker page, a row per queue with its
+    tasks waiting, reserved and running and the nodes up that consume it; none once it ended."""
+    import dataclasses
+    import threading
+
+    from sim import scenario
+    from sim.analysis import monitor
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    class Nodes:  # the run's WorkerPool: slow-3 is down
+        def up(self) -> dict[str, bool]:
+            return {name: name != "slow-3" for name, _ in sc.nodes}
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    keep = t.t <= 7.0
+    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    sent = int(columns["task"].max()) + 1
+    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    release = threading.Event()
+    session = live_page.LiveSession(
+        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
+    )
+    session.pool = Nodes()
+    session.thread.start()
+    try:
+        at = live_page_showing(session, monkeypatch)
+        shown = table(at, "consumers online").set_index("queue")
+        assert list(shown.index) == ["fast", "slow"]
+        assert list(shown["consumers online"]) == ["4 of 4", "2 of 3"]
+        for q in monitor.queue_stats(cut, monitor.task_times(cut)):
+            assert shown.loc[q.name, "waiting"] == q.waiting
+            assert shown.loc[q.name, "running"] == q.running
+        assert shown["running"].sum() > 0
+    finally:
+        release.set()
+        session.thread.join()
+    session.results.append(t)
+    at = live_page_showing(session, monkeypatch)
+    assert not any(h.value == "Queues" for h in at.subheader)

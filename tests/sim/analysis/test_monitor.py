@@ -180,6 +180,26 @@ def test_the_wait_split_of_several_types_is_each_types_own():
     assert {k: v.tolist() for k, v in one.items()} == {k: v.tolist() for k, v in whole.items()}
 
 
+def test_each_queues_tasks_now_are_split_by_where_they_are():
+    """At 7.5 s: task 2 (sent at 5) waits, 3 runs again, 0 and 1 have ended; with two types,
+    each on its own queue, each queue counts its own."""
+    (one,) = monitor.queue_stats(run(), monitor.task_times(run()))
+    assert one == monitor.QueueStats("celery", waiting=1, reserved=0, running=1, oldest_wait=2.5)
+    kinds = {"type_of": np.array([1, 0, 1, 0], np.int16), "types": (("mail", "q1"), ("pdf", "q2"))}
+    trace = run(**kinds)
+    q1, q2 = monitor.queue_stats(trace, monitor.task_times(trace))
+    assert q1 == monitor.QueueStats("q1", waiting=0, reserved=0, running=1, oldest_wait=None)
+    assert q2 == monitor.QueueStats("q2", waiting=1, reserved=0, running=0, oldest_wait=2.5)
+    r = Recorder(("w1",))  # a retried task waits again, since its RETRY; one received is reserved
+    for task, state, t in [(0, PENDING, 0.0), (0, RECEIVED, 1.0), (0, STARTED, 1.0)]:
+        r.add(task, 0, state, t, -1 if state == PENDING else 0)
+    r.add(0, 0, RETRY, 2.0, 0)
+    r.add(1, 0, PENDING, 2.5, -1)
+    r.add(1, 0, RECEIVED, 3.0, 0)
+    (q,) = monitor.queue_stats(r.trace(), monitor.task_times(r.trace()))
+    assert (q.waiting, q.reserved, q.running, q.oldest_wait) == (1, 1, 0, 1.0)
+
+
 def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
     trace = run()  # finished sojourns 6 (task 0) and 4 (task 1); now 7.5
     times = monitor.task_times(trace)
