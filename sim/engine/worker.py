@@ -189,7 +189,12 @@ class Worker:
         return None
 
     def _due(self, event: Timer) -> None:
+        """An ETA message is due: it counts against the prefetch limit again, as any reserved
+        message, until it is acked (Celery's ``apply_eta_task`` and ``_limit_post_eta`` give
+        back the place ``increment_eventually`` lent it: ``qos.decrement_eventually``)."""
         if delivery := self._unheld(event):
+            delivery.counted = True
+            self.reserved += 1
             self._ready(delivery)
 
     def _token(self, event: Timer) -> None:

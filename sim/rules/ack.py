@@ -3,7 +3,8 @@
 Redis keeps every delivered, un-acked message in its ``unacked`` hash and puts it back on the
 queue ``visibility_timeout`` seconds after delivery. Early ack (Celery's default) acks just before
 a task runs; late ack after it ends. The prefetch limit counts un-acked messages only, so under
-early ack a running task no longer counts, and ETA messages never do (``increment_eventually``).
+early ack a running task no longer counts; an ETA message does not while it waits for its ETA
+(``increment_eventually``), and does again once due (``decrement_eventually``), until acked.
 """
 
 from __future__ import annotations

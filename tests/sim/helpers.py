@@ -14,6 +14,32 @@ from sim.rules.states import STARTED
 from sim.scenario import Scenario
 from sim.trace import Trace
 
+# What one node (concurrency 1) held, as (un-acked, queued), at ``look`` seconds after the first
+# send: a situation is (tasks as (send time, countdown or None), look), then the counts per
+# (multiplier, late ack). Measured on Celery 5.7 / redis-server 7 and pinned by
+# tests/live/test_celery_prefetch.py (DESIGN.md, "A worker keeps consuming").
+PREFETCH_HELD = {
+    # six 4 s tasks at once: kombu keeps consuming while the limit allows, and under early ack
+    # the running task no longer counts against it
+    "plain": (
+        ((0.0, None),) * 6,
+        1.5,
+        {(1, False): (1, 4), (1, True): (1, 5), (4, False): (4, 1), (4, True): (4, 2)},
+    ),
+    # three 20 s countdowns, then four 4 s tasks: held ETA messages do not count
+    "eta held": (
+        ((0.0, 20.0),) * 3 + ((0.3, None),) * 4,
+        1.8,
+        {(1, False): (4, 2), (1, True): (4, 3), (4, False): (6, 0), (4, True): (7, 0)},
+    ),
+    # a 1 s countdown running from 1 s, then four 4 s tasks at 2 s: once due, it counts again
+    "eta due": (
+        ((0.0, 1.0),) + ((2.0, None),) * 4,
+        3.0,
+        {(1, False): (1, 3), (1, True): (1, 4), (4, False): (4, 0), (4, True): (4, 1)},
+    ),
+}
+
 
 def make(**fields) -> Scenario:
     """The default scenario with dotted fields replaced: make(**{"workers.count": 2})."""
