@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import simpy
@@ -370,8 +371,11 @@ class Worker:
             self._go_down()
 
     def _give_back(self) -> None:
-        """A clean exit: the node's connection restores every message it reserved or held."""
-        for delivery in (*self.ready, *self.held):
+        """A clean exit: the node's connection restores every message it reserved or held, in
+        the order they were delivered (kombu's ``restore_unacked`` walks ``QoS._delivered``;
+        each goes to the head of its queue, so the last delivered is read first). Every
+        delivery's deadline is its time plus the same visibility timeout."""
+        for delivery in sorted((*self.ready, *self.held), key=attrgetter("deadline")):
             self.broker.restore(delivery)
         self.reserved -= sum(d.counted for d in (*self.ready, *self.held))
         self.ready.clear()

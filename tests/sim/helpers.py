@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import numpy as np
 
 from sim import scenario
+from sim.engine.broker import Message
 from sim.engine.draws import Draws
+from sim.engine.model import Model
 from sim.rules import fate
-from sim.rules.states import STARTED
+from sim.rules.states import PENDING, STARTED
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -44,6 +47,24 @@ PREFETCH_HELD = {
 def make(**fields) -> Scenario:
     """The default scenario with dotted fields replaced: make(**{"workers.count": 2})."""
     return scenario.load(None).replace(**fields)
+
+
+def sent_with_countdowns(sc: Scenario, tasks: Sequence[tuple[float, float | None]]) -> Model:
+    """A model of ``sc`` whose task i is sent at ``tasks[i][0]``, with the countdown
+    ``tasks[i][1]`` (None: none) as a retry is sent: an ETA message."""
+    model = Model(sc, arrivals=np.array([at for at, _ in tasks]))
+    plain = model.producer.submit
+
+    def submit(task: int) -> None:
+        countdown = tasks[task][1]
+        if countdown is None:
+            plain(task)
+        else:
+            model.backend.row((task, 0, PENDING, model.env.now, -1))
+            model.broker.publish(Message(task, 0, model.env.now + countdown))
+
+    model.producer.submit = submit
+    return model
 
 
 def crashing_tasks(sc: Scenario) -> set[int]:

@@ -15,7 +15,7 @@ from sim.engine.deploy import warm_shutdown
 from sim.engine.model import Model, simulate
 from sim.rules.states import RECEIVED
 from sim.scenario import ScenarioError
-from tests.sim.helpers import make
+from tests.sim.helpers import make, sent_with_countdowns
 
 SHIPPED = Path(__file__).resolve().parents[3] / "scenarios"
 
@@ -78,6 +78,38 @@ def test_a_worker_killed_after_the_grace_gives_nothing_back():
     finds them un-acked past the visibility timeout (100 s)."""
     received_again, _ = one_worker_stopped(grace=3.0)
     assert len(received_again) == 4 and received_again.min() >= 100
+
+
+def test_a_warm_shutdown_gives_back_what_it_held_in_kombus_order():
+    """As tests/live/test_celery_shutdown.py measured on Celery 5.7 (concurrency 1, early ack,
+    multiplier 2): an ETA message (task 0), one running (1), two reserved (2, 3), two queued
+    (4, 5); SIGTERM at 1.2 s. The held three stay un-acked until the running task ends, then go
+    back ahead of the queued two, each RPUSHed in delivery order (kombu's ``restore_unacked``
+    over ``QoS._delivered``), so BRPOP pops the last delivered first: 3, 2, 0, then 4, 5."""
+    sc = make(
+        **{
+            "run.tasks": 6,
+            "workers.count": 1,
+            "workers.prefetch_multiplier": 2,
+            "workers.restart_delay": 100.0,
+            "service.dist": "constant",
+            "service.mean": 3.0,
+        }
+    )
+    model = sent_with_countdowns(sc, ((0.0, 60.0),) + ((0.0, None),) * 5)
+    lane, seen = model.broker.lanes[0], []
+
+    def deploy():
+        yield model.env.timeout(1.2)
+        warm_shutdown(model.workers[0])
+        for at in (2.0, 3.5):
+            yield model.env.timeout(at - model.env.now)
+            unacked = {d.message.task for d in model.broker.unacked if d.message.unacked is d}
+            seen.append((unacked, [m.task for m in lane]))
+
+    model.env.process(deploy())
+    model.run()
+    assert seen == [({0, 2, 3}, [4, 5]), (set(), [3, 2, 0, 4, 5])]
 
 
 def test_a_warm_shutdown_gives_reserved_messages_back_soon():

@@ -9,14 +9,19 @@ from hypothesis import given, settings
 from sim import scenario
 from sim.analysis import analytic, invariants
 from sim.analysis.metrics import lost_tasks, summarize, waits
-from sim.engine.broker import Message
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate
 from sim.rules import retry
 from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED
 from sim.scenario import ScenarioError
 from sim.strategies import hostile_scenarios
-from tests.sim.helpers import PREFETCH_HELD, crashing_tasks, first_start_and_worker, make
+from tests.sim.helpers import (
+    PREFETCH_HELD,
+    crashing_tasks,
+    first_start_and_worker,
+    make,
+    sent_with_countdowns,
+)
 
 MMC = {
     "workers.count": 4,
@@ -143,18 +148,7 @@ def test_a_busy_worker_holds_what_celery_holds(situation, multiplier, late):
             "service.mean": 4.0,
         }
     )
-    model = Model(sc, arrivals=np.array([at for at, _ in tasks]))
-    plain = model.producer.submit
-
-    def submit(task: int) -> None:
-        countdown = tasks[task][1]
-        if countdown is None:
-            plain(task)
-        else:  # sent with a countdown, as a retry is
-            model.backend.row((task, 0, PENDING, model.env.now, -1))
-            model.broker.publish(Message(task, 0, model.env.now + countdown))
-
-    model.producer.submit = submit
+    model = sent_with_countdowns(sc, tasks)
     seen = []
 
     def looks():
