@@ -202,3 +202,42 @@ def test_a_dead_pool_child_fails_its_task_unless_rejected_on_worker_lost(
     else:
         assert failed and failed <= crashing  # WorkerLostError: FAILURE, even under late ack
         assert predicted.tasks_failed == len(crashing)
+
+
+def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
+    redis_url, no_leftovers
+):
+    """``task_retry_on_worker_lost`` (celery/worker/request.py ``_retry_worker_lost``): the
+    task of a dead pool child is retried, ``default_retry_delay`` later, as a new attempt,
+    while fewer than ``max_retries`` retries were made; ``reject_on_worker_lost`` then requeues
+    nothing. Real Celery retries exactly the (task, attempt) pairs the simulator does (the
+    same crash draws), none fails, and each retry starts no sooner than the countdown after
+    its RETRY row, less 25 ms of wall time: Celery sends the retry (its ETA counted from then)
+    before the row is written (seen 7 ms sooner at load 6)."""
+    sc = make(
+        **{
+            **CRASHY,
+            "failures.crash_kind": "child",
+            "ack.late": True,
+            "ack.reject_on_worker_lost": True,
+            "retry.on_worker_lost": True,
+            "retry.countdown": 20.0,
+            # 30 s wall: Celery may notice a dead child only at its pool's next 5 s check (DESIGN,
+            # "A dead pool child"), and a late-ack message un-acked past the timeout would be
+            # restored and run again beside its retry (seen at 60 s, 3 s wall, load 6)
+            "ack.visibility_timeout": 600.0,
+        }
+    )
+    assert crashing_tasks(sc)
+    trace = run_live(sc, redis_url, time_scale=0.05)
+    sim = simulate(sc)
+    assert _retried(trace) == _retried(sim) and _retried(trace)
+    assert not (trace.state == FAILURE).any() and not (sim.state == FAILURE).any()
+    for task, attempt in _retried(trace):
+        (retried_at,) = trace.t[
+            (trace.task == task) & (trace.attempt == attempt) & (trace.state == RETRY)
+        ]
+        next_start = trace.t[
+            (trace.task == task) & (trace.attempt == attempt + 1) & (trace.state == STARTED)
+        ].min()
+        assert next_start - retried_at >= sc.retry.countdown - 0.025 / 0.05, (task, attempt)
