@@ -35,10 +35,12 @@ PREFETCH_HELD = {
         1.8,
         {(1, False): (4, 2), (1, True): (4, 3), (4, False): (6, 0), (4, True): (7, 0)},
     ),
-    # a 1 s countdown running from 1 s, then four 4 s tasks at 2 s: once due, it counts again
+    # a 1 s countdown running from 1 s, then four 4 s tasks at 2.5 s: once due, it counts again
+    # (sent 1.5 s after it was due, so that the BRPOP the node had waiting, which kombu no
+    # longer renews, has timed out: ``brpop_timeout``, 1 s)
     "eta due": (
-        ((0.0, 1.0),) + ((2.0, None),) * 4,
-        3.0,
+        ((0.0, 1.0),) + ((2.5, None),) * 4,
+        3.5,
         {(1, False): (1, 3), (1, True): (1, 4), (4, False): (4, 0), (4, True): (4, 1)},
     ),
 }
