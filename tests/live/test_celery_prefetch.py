@@ -15,7 +15,7 @@ from tests.sim.helpers import PREFETCH_HELD
 
 pytestmark = pytest.mark.live
 
-SERVICE = 4.0  # s: every task's sleep; each count is read at least 1.2 s from any change
+SERVICE = 4.0  # s: every task's sleep; each count is read at least 0.7 s from any change
 WINDOW = (-0.3, 0.7)  # s around a situation's look: every count read in it must be the expected
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's keys (the app's defaults)
 
@@ -43,14 +43,15 @@ def forget(client, queue: str) -> None:
 
 
 @pytest.mark.parametrize("situation", PREFETCH_HELD)
-@pytest.mark.parametrize(("multiplier", "late"), [(1, False), (1, True), (4, False), (4, True)])
+@pytest.mark.parametrize("late", [False, True])
+@pytest.mark.parametrize("multiplier", [0, 1, 4])
 def test_a_busy_node_holds_what_the_model_holds(
     redis_url, app, situation, multiplier, late, no_leftovers
 ):
     """One node of concurrency 1, its pool warmed by a first task; the situation's tasks sent
     at their times (a countdown as a retry sends it); every (un-acked, queued) read every
     0.1 s over ``WINDOW`` around its look is the count the model holds. Measured 2026-11-30
-    (load 2-3 on 2 cores): each case showed its count throughout, in every case."""
+    (three runs of the file at load 2-7 on 2 cores): every case showed its count throughout."""
     tasks, look, counts = PREFETCH_HELD[situation]
     queue = f"prefetch-{uuid.uuid4().hex[:8]}"
     env = {

@@ -19,21 +19,23 @@ from sim.trace import Trace
 
 # What one node (concurrency 1) held, as (un-acked, queued), at ``look`` seconds after the first
 # send: a situation is (tasks as (send time, countdown or None), look), then the counts per
-# (multiplier, late ack). Measured on Celery 5.7 / redis-server 7 and pinned by
-# tests/live/test_celery_prefetch.py (DESIGN.md, "A worker keeps consuming").
+# (multiplier, late ack), multiplier 0 being no limit. Measured on Celery 5.7 / redis-server 7
+# and pinned by tests/live/test_celery_prefetch.py (DESIGN.md, "A worker keeps consuming").
 PREFETCH_HELD = {
     # six 4 s tasks at once: kombu keeps consuming while the limit allows, and under early ack
     # the running task no longer counts against it
     "plain": (
         ((0.0, None),) * 6,
         1.5,
-        {(1, False): (1, 4), (1, True): (1, 5), (4, False): (4, 1), (4, True): (4, 2)},
+        {(1, False): (1, 4), (1, True): (1, 5), (4, False): (4, 1), (4, True): (4, 2)}
+        | {(0, False): (5, 0), (0, True): (6, 0)},
     ),
     # three 20 s countdowns, then four 4 s tasks: held ETA messages do not count
     "eta held": (
         ((0.0, 20.0),) * 3 + ((0.3, None),) * 4,
         1.8,
-        {(1, False): (4, 2), (1, True): (4, 3), (4, False): (6, 0), (4, True): (7, 0)},
+        {(1, False): (4, 2), (1, True): (4, 3), (4, False): (6, 0), (4, True): (7, 0)}
+        | {(0, False): (6, 0), (0, True): (7, 0)},
     ),
     # a 1 s countdown running from 1 s, then four 4 s tasks at 2.5 s: once due, it counts again
     # (sent 1.5 s after it was due, so that the BRPOP the node had waiting, which kombu no
@@ -41,7 +43,8 @@ PREFETCH_HELD = {
     "eta due": (
         ((0.0, 1.0),) + ((2.5, None),) * 4,
         3.5,
-        {(1, False): (1, 3), (1, True): (1, 4), (4, False): (4, 0), (4, True): (4, 1)},
+        {(1, False): (1, 3), (1, True): (1, 4), (4, False): (4, 0), (4, True): (4, 1)}
+        | {(0, False): (4, 0), (0, True): (5, 0)},
     ),
 }
 

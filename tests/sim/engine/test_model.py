@@ -133,7 +133,8 @@ def test_prefetch_makes_short_tasks_wait_behind_long_ones():
 
 
 @pytest.mark.parametrize("situation", PREFETCH_HELD)
-@pytest.mark.parametrize(("multiplier", "late"), [(1, False), (1, True), (4, False), (4, True)])
+@pytest.mark.parametrize("late", [False, True])
+@pytest.mark.parametrize("multiplier", [0, 1, 4])
 def test_a_busy_worker_holds_what_celery_holds(situation, multiplier, late):
     """One worker of concurrency 1, 4 s tasks: Redis's unacked hash and queue hold what they
     held on Celery 5.7 (``PREFETCH_HELD``)."""
