@@ -197,8 +197,16 @@ def headline(sc: Scenario, s: Summary) -> None:
     overloaded = analytic.overload_warning(sc)
     if overloaded:
         st.warning(overloaded)
-    elif not several(sc) and (arrival_cv := analytic.arrival_cv(sc)) is not None:
+    elif fixed_pool(sc) and (arrival_cv := analytic.arrival_cv(sc)) is not None:
         st.caption(formula_wait(sc, arrival_cv, s.wait_mean))
+
+
+def fixed_pool(sc: Scenario) -> bool:
+    """Whether the textbook's G/G/c wait describes ``sc``: one pool of one task type with a
+    fixed node count. A node autoscaler's ``workers.count`` only starts its run, and the
+    overload check weighs the pool at ``max_nodes``: 5 starting nodes short of the load under
+    a ceiling of 100 put Erlang C at ρ > 1 and the page raised UnstableError."""
+    return not several(sc) and not sc.workers.node_autoscaled
 
 
 def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:

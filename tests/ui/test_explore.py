@@ -354,3 +354,18 @@ def test_a_target_no_count_meets_is_named_with_its_best_p95_and_what_to_do():
     (said,) = [w.value for w in at.warning if w.value.startswith("No worker counts")]
     assert "thumbnail's p95 sojourn is" in said and "over its 0.05 s target" in said
     assert "more workers no longer lower it" in said and "report" not in said.split(".", 1)[1]
+
+
+def test_a_node_autoscaler_starting_short_of_the_load_shows_no_textbook_wait():
+    """5 starting nodes at ρ 1.44 under a ceiling of 100 keep up at the ceiling, so no overload
+    is said; Erlang C at the starting count raised UnstableError on the page. Its count only
+    starts the run, so the fixed pool's formula is not shown at all."""
+    text = (
+        '[workers]\ncount = 5\nnode_autoscaler = "queue_length"\nmin_nodes = 5\n'
+        "max_nodes = 100\n[run]\ntasks = 1000\n"
+    )
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric and not [c for c in at.caption if "mean wait at" in c.value]
