@@ -104,9 +104,19 @@ class Knob:
         n = math.ceil(lower / self.step)
         return n * self.step if self.field.within(n * self.step) else (n + 1) * self.step
 
+    def ends(self, base: Scenario) -> tuple[float, float]:
+        """The slider's usual range in ``base``: a node autoscaler's starting count lies within
+        its ``min_nodes`` and ``max_nodes`` (any other count is refused), else the knob's own."""
+        pool = self.key.rpartition(".")[0]  # "workers" or "pools.fast"
+        counts = (self.declared or self.key) == "workers.count"
+        if counts and base.get(f"{pool}.node_autoscaler") != "none":
+            return base.get(f"{pool}.min_nodes"), base.get(f"{pool}.max_nodes")
+        return self.bottom, self.top
+
     def show(self, base: Scenario, key: str) -> Any:
         """The widget, starting from the scenario's own value: a value past the slider's usual
-        range widens it, so a file is simulated as written."""
+        range widens it, so a file is simulated as written. A range of one value is said, not
+        drawn (Streamlit refuses a slider whose ends meet)."""
         value, key = base.get(self.key), f"{key}-{self.widget}"
         shared = {"key": key, "help": self.field.meaning, "bind": IN_ADDRESS}
         if self.field.type is bool:
@@ -116,7 +126,11 @@ class Knob:
                 self.label, sorted({*self.stops, value}), value, **shared
             )
         value = self.field.type(value)
-        bottom, top = min(self.bottom, value), max(self.top, value)
+        low, high = self.ends(base)
+        bottom, top = min(low, value), max(high, value)
+        if bottom == top:
+            st.sidebar.caption(f"{self.label}: {value:g} (min_nodes = max_nodes)")
+            return value
         return st.sidebar.slider(self.label, bottom, top, value, self.step, **shared)
 
 

@@ -117,3 +117,19 @@ def test_autoscale_knobs_replace_concurrency_and_a_duration_run_has_no_tasks_kno
     assert {k.key for k in ALL_KNOBS if not drives(k.key, burst)} == {"workers.concurrency"}
     daily = scenario.load("scenarios/daily_cycle.toml")
     assert {k.key for k in ALL_KNOBS if not drives(k.key, daily)} == {"run.tasks", *AUTOSCALE}
+
+
+def test_a_node_autoscalers_worker_slider_spans_its_min_and_max_nodes():
+    """Its count is where the run starts and must lie within min_nodes and max_nodes: the
+    slider went to 64 over node_autoscale_cycle's 12, and each count past 12 was an error.
+    Bounds that meet give no slider (Streamlit refuses one) but the count, said."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.selectbox(key="explore-name").set_value("node_autoscale_cycle").run()
+    slider = at.sidebar.slider(key="explore-node_autoscale_cycle-workers")
+    assert (slider.min, slider.max) == (1, 12)
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    pinned = '[workers]\ncount = 3\nnode_autoscaler = "queue_length"\nmin_nodes = 3\n'
+    at.sidebar.text_area(key="explore-toml").input(pinned + "max_nodes = 3\n").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [s for s in at.sidebar.slider if s.label == "Workers"]
+    assert "Workers: 3 (min_nodes = max_nodes)" in [c.value for c in at.sidebar.caption]
