@@ -206,3 +206,16 @@ def test_beside_other_pools_an_autoscaling_pool_is_judged_by_its_own_tasks_queue
     queued = next(d for d in spec["data"] if d["name"].startswith("queued (media)"))
     assert max(values(queued["y"])) < 30  # the reports' queue reaches hundreds
     assert any("tasks on its queues (media" in c.value for c in app.caption)
+
+
+def test_the_frontier_target_starts_where_the_fastest_setting_meets_it_however_fast():
+    """1 ms tasks with no process start or Celery costs: the fastest p95 is under 45 ms, and
+    its target rounded to the nearest tenth, 0.0, was below the input's least: the page
+    raised StreamlitValueBelowMinError."""
+    text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
+    text = text.replace("mean = 2.0", "mean = 0.001").replace("process_start = 0.2", "")
+    app = pasted(text + '\n[overhead]\nmodel = "none"\n')
+    app.toggle(key="frontier").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="frontier-target").value == 0.1
+    assert any("Cheapest setting with a p95 sojourn ≤ 0.1 s" in s.value for s in app.success)
