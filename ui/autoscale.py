@@ -123,10 +123,11 @@ def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
     return charts.processes_and_queue(series, {label: queued})
 
 
-def section(sc: Scenario, capacity: go.Figure | None) -> None:
+def section(sc: Scenario, capacity: go.Figure | None, key: str) -> None:
     """The table of ``policies``, the run's capacity over time and, on request, the frontier.
     Only for a scenario that autoscales, so a worker-slider move of any other scenario runs
-    nothing new here."""
+    nothing new here. ``key`` starts the keys of its inputs that belong to one scenario
+    (``scenario_input.widget_prefix``)."""
     if capacity is None:
         return
     st.subheader("Autoscale or a fixed pool?")
@@ -151,7 +152,7 @@ def section(sc: Scenario, capacity: go.Figure | None) -> None:
         )
     st.plotly_chart(capacity, key="processes")
     download_figure(capacity, "processes")
-    frontier_section(sc, pool)
+    frontier_section(sc, pool, key)
 
 
 def first_target(points: list[frontier.FrontierPoint]) -> float:
@@ -161,9 +162,11 @@ def first_target(points: list[frontier.FrontierPoint]) -> float:
     return math.ceil(11 * min(p.p95 for p in points)) / 10
 
 
-def frontier_section(sc: Scenario, pool: Pool) -> None:
+def frontier_section(sc: Scenario, pool: Pool, key: str) -> None:
     """On request (it runs a dozen simulations), cost against p95 over a sweep of the pool's
-    policy settings and static sizes, the frontier joined, and the cheapest that meets a p95."""
+    policy settings and static sizes, the frontier joined, and the cheapest that meets a p95:
+    its target is each scenario's own (``key``), as Explore's other targets are: one key for
+    all kept autoscale_burst's 53.9 s for node_autoscale_cycle, whose own is 8.5 s."""
     plans = frontier.plans(sc, pool)
     count = sum(len(p) for p in plans.values())
     if not st.toggle(f"Sweep policy settings: cost against p95 ({count} runs)", key="frontier"):
@@ -179,7 +182,7 @@ def frontier_section(sc: Scenario, pool: Pool) -> None:
         "Target p95 sojourn (s)",
         min_value=0.01,
         value=first_target(points),
-        key="frontier-target",
+        key=f"{key}-frontier-target",
         bind=IN_ADDRESS,
     )
     unit = frontier.cost_unit(pool)

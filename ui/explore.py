@@ -155,7 +155,7 @@ def page() -> None:
     if shown.arrivals is not None:
         st.plotly_chart(shown.arrivals, key="arrival-rate")
         download_figure(shown.arrivals, "arrival-rate")
-    autoscale.section(sc, shown.processes)
+    autoscale.section(sc, shown.processes, widget_prefix(base, "explore"))
     st.subheader("How many workers?")
     how_many_workers(sc, base)
     st.subheader("Export")

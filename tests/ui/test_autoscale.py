@@ -146,7 +146,8 @@ def test_the_frontier_joins_the_settings_no_other_beats_and_names_the_cheapest_t
     text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
     app = pasted(text)
     app.toggle(key="frontier").set_value(True).run()
-    app.number_input(key="frontier-target").set_value(60.0).run()
+    target = f"{widget_prefix(loads(text), 'explore')}-frontier-target"
+    app.number_input(key=target).set_value(60.0).run()
     assert not app.exception and not app.error
     (chart,) = [c for c in app.get("plotly_chart") if "Cost against p95" in c.proto.spec]
     data = {d["name"]: d for d in json.loads(chart.proto.spec)["data"]}
@@ -214,8 +215,25 @@ def test_the_frontier_target_starts_where_the_fastest_setting_meets_it_however_f
     raised StreamlitValueBelowMinError."""
     text = Path("scenarios/autoscale_burst.toml").read_text().replace("tasks = 600", "tasks = 400")
     text = text.replace("mean = 2.0", "mean = 0.001").replace("process_start = 0.2", "")
-    app = pasted(text + '\n[overhead]\nmodel = "none"\n')
+    text += '\n[overhead]\nmodel = "none"\n'
+    app = pasted(text)
     app.toggle(key="frontier").set_value(True).run()
     assert not app.exception, [e.value for e in app.exception]
-    assert app.number_input(key="frontier-target").value == 0.1
+    target = f"{widget_prefix(loads(text), 'explore')}-frontier-target"
+    assert app.number_input(key=target).value == 0.1
     assert any("Cheapest setting with a p95 sojourn ≤ 0.1 s" in s.value for s in app.success)
+
+
+def test_each_scenario_has_its_own_frontier_target():
+    """One key for every scenario's target carried autoscale_burst's 53.9 s over to
+    node_autoscale_cycle, whose own is 8.5 s: its cheapest setting was judged against a target
+    nobody set for it. Each keeps its own, as the sliders and the sizing targets do."""
+    app = AppTest.from_file(APP, default_timeout=300).run()
+    app.sidebar.selectbox(key="explore-name").set_value("autoscale_burst").run()
+    app.toggle(key="frontier").set_value(True).run()
+    app.number_input(key="explore-autoscale-burst-frontier-target").set_value(50.0).run()
+    app.sidebar.selectbox(key="explore-name").set_value("node_autoscale_cycle").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="explore-node_autoscale_cycle-frontier-target").value == 8.5
+    app.sidebar.selectbox(key="explore-name").set_value("autoscale_burst").run()
+    assert app.number_input(key="explore-autoscale-burst-frontier-target").value == 50.0
