@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.fields import ScenarioError
+from sim.scenario_io import endless
 from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, MIN_SERVICE, Arrivals
 
 if TYPE_CHECKING:
@@ -35,9 +36,14 @@ def read_numbers(path: str) -> tuple[float, ...]:
     header line names its columns. Without that header a comma followed by a digit is refused,
     as it reads three ways: a decimal comma ("0,5"), a thousands separator ("1,234.5"), or a
     second column; taking the first column, the first two read 0 and 1, silently wrong."""
+    file = Path(path)
+    if endless(file):  # a pasted "/dev/zero" filled the memory of the app's server
+        raise ScenarioError(
+            f"data file {path!r} is a device or a pipe, not a file: give a file of numbers"
+        )
     try:
         # past a byte-order mark (Excel's "CSV UTF-8"): read as a header, it dropped the first
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ScenarioError(f"data file {path!r} does not exist") from None
     except UnicodeDecodeError:

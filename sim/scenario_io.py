@@ -56,7 +56,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     (`queuelab live mine.toml` in its folder) is written out for a live run's workers to a
     temp folder, where a path relative to the working folder would name nothing."""
     path = Path(path)
-    if path.is_dir() or path.is_char_device() or path.is_block_device():  # /dev/zero: endless
+    if path.is_dir() or endless(path):
         raise ScenarioError(f"{path}: not a file: a scenario is a TOML file")
     try:
         text = path.read_text()
@@ -70,6 +70,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if isinstance(file, str) and file and not Path(file).is_absolute():
             table["file"] = str(path.absolute().parent / file)
     return raw
+
+
+def endless(path: Path) -> bool:
+    """A device or a pipe, not a file: read whole, /dev/zero never ends (it fills the memory)
+    and a pipe no one writes to blocks for ever."""
+    return path.is_char_device() or path.is_block_device() or path.is_fifo() or path.is_socket()
 
 
 def tables_in(data: dict[str, Any]) -> Iterator[dict[str, Any]]:

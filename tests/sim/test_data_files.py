@@ -37,6 +37,17 @@ def test_a_folder_or_a_binary_file_is_named_not_read(tmp_path):
         scenario.loads(empirical(str(tmp_path)))
 
 
+def test_a_device_or_a_pipe_is_refused_before_it_is_read(tmp_path):
+    """Read whole, /dev/zero never ends (it filled the memory, the app's server with it) and a
+    pipe no one writes to blocks for ever; /dev/null, read, said it held no numbers."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    for path in ("/dev/null", str(tmp_path / "pipe")):
+        with pytest.raises(ScenarioError, match="^arrivals.file: .* is a device or a pipe, not"):
+            scenario.loads(f'[arrivals]\nprocess = "trace"\nfile = "{path}"\n')
+
+
 def test_an_override_naming_a_missing_file_fails_at_once(tmp_path):
     """``--set`` reaches the file as the scenario is built, a task type's by its own field."""
     (tmp_path / "ok.csv").write_text("1.0\n2.0\n")

@@ -1,5 +1,7 @@
 """The scenario file format: TOML text and files to plain tables and back."""
 
+import os
+
 import pytest
 
 from sim import scenario_io
@@ -77,8 +79,9 @@ def test_arrays_nested_past_the_recursion_limit_are_malformed_not_a_crash(tmp_pa
 
 
 def test_a_folder_or_a_device_is_not_read_as_a_scenario(tmp_path):
-    """/dev/zero would be read until memory ran out."""
-    for path in (tmp_path, "/dev/zero"):
+    """/dev/zero would be read until memory ran out; a pipe no one writes to blocked for ever."""
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path, "/dev/zero", tmp_path / "pipe"):
         with pytest.raises(ScenarioError, match="not a file: a scenario is a TOML file"):
             scenario_io.read(path)
 
