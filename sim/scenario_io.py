@@ -59,17 +59,25 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if path.is_dir() or endless(path):
         raise ScenarioError(f"{path}: not a file: a scenario is a TOML file")
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a text file: a scenario is TOML in UTF-8") from None
-    raw = _toml(text, f"{path}: malformed TOML")
+    raw = _toml(text_of(data, str(path)), f"{path}: malformed TOML")
     for table in tables_in(raw):
         file = table.get("file")
         if isinstance(file, str) and file and not Path(file).is_absolute():
             table["file"] = str(path.absolute().parent / file)
     return raw
+
+
+def text_of(data: bytes, name: str) -> str:
+    """A scenario file's bytes (``name``: its path, or an upload's name) as text, UTF-8 or a
+    ScenarioError: decoded with replacement, the app read a UTF-16 upload (Windows Notepad's
+    "Unicode") as malformed TOML at line 1, column 1."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{name}: not a text file: a scenario is TOML in UTF-8") from None
 
 
 def endless(path: Path) -> bool:

@@ -22,6 +22,7 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
 )
+from sim.scenario_io import text_of
 from sim.shapes import DIST_READS, GAP_DISTS
 from sim.words import seconds
 
@@ -59,14 +60,14 @@ def pick(key: str = "explore") -> Scenario | None:
         )
         return scenario.load(files[name])
     uploaded = st.sidebar.file_uploader("Scenario file (.toml)", type=["toml"], key=f"{key}-file")
-    if uploaded is not None:
-        text = uploaded.getvalue().decode("utf-8", "replace")
-    else:
+    if uploaded is None:
         text = st.sidebar.text_area(
             "…or paste TOML", "[workers]\ncount = 8\n", key=f"{key}-toml", height=160
         )
         st.sidebar.caption("Pasted text is not kept in the page's address: a reload starts again.")
     try:
+        if uploaded is not None:
+            text = text_of(uploaded.getvalue(), uploaded.name)
         return scenario.loads(text)
     except ScenarioError as err:
         st.error(f"This scenario is not valid: {err}")

@@ -133,3 +133,20 @@ def test_a_node_autoscalers_worker_slider_spans_its_min_and_max_nodes():
     assert not at.exception, [e.value for e in at.exception]
     assert not [s for s in at.sidebar.slider if s.label == "Workers"]
     assert "Workers: 3 (min_nodes = max_nodes)" in [c.value for c in at.sidebar.caption]
+
+
+def test_an_upload_that_is_not_utf8_is_said_so_as_the_cli_says_it():
+    """A UTF-16 file (Windows Notepad's "Unicode"), decoded with replacement, was said to be
+    malformed TOML at line 1, column 1; a UTF-8 one with a byte-order mark reads."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    text = "[workers]\ncount = 5\n[run]\ntasks = 1000\n"
+    at.sidebar.file_uploader(key="explore-file").upload("mine.toml", text.encode("utf-16")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        "This scenario is not valid: mine.toml: not a text file: a scenario is TOML in UTF-8"
+    ]
+    at.sidebar.file_uploader(key="explore-file").clear().run()
+    at.sidebar.file_uploader(key="explore-file").upload("mine.toml", text.encode("utf-8-sig"))
+    at.run()
+    assert not at.error and at.metric
