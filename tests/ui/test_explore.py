@@ -211,6 +211,11 @@ def test_the_formula_beside_the_simulation_is_erlang_c_where_it_is_exact():
     assert "crashes, Celery's per-task costs." in paid
     rough = formula_wait(mmc.replace(**{"service.dist": "constant"}), 1.0, 0.4)
     assert rough.startswith("Allen–Cunneen's G/G/c approximation puts the mean wait at 0.373 s")
+    shared = mmc.replace(**{"workers.concurrency": 4, "workers.cores": 2})
+    assert "crashes, processes sharing fewer CPU cores (workers.cores)." in formula_wait(
+        shared, 1.0, 0.2
+    )
+    assert "cores" not in formula_wait(mmc.replace(**{"workers.cores": 1}), 1.0, 0.75)
 
 
 def test_the_pool_targets_come_back_from_the_address_after_a_reload():
