@@ -169,8 +169,10 @@ def prepare_counts(sc: Scenario, base: Scenario) -> None:
     drawn: a worker-slider step then finds its run made and simulates nothing. Only the nearest:
     every count would cost each page view a whole sweep at full size. A widget change meanwhile
     stops this at its next progress report (Streamlit interrupts a script at its next element),
-    so the user never waits for it."""
-    if several(sc) or sc.workers.node_autoscaled:
+    so the user never waits for it. Not for a run that holds over ``budget.WARN_BYTES``: a
+    pasted 1e8 tasks (a run of over ten minutes and 20 GB) kept the page running for four such
+    runs more after it was drawn."""
+    if several(sc) or sc.workers.node_autoscaled or budget.large(sc):
         return
     now = sc.workers.count
     others = sorted((n for n in sweep_plan(sc, base)[1] if n != now), key=lambda n: abs(n - now))

@@ -374,3 +374,22 @@ def test_a_node_autoscaler_starting_short_of_the_load_shows_no_textbook_wait():
     at.sidebar.text_area(key="explore-toml").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.metric and not [c for c in at.caption if "mean wait at" in c.value]
+
+
+def test_a_run_that_holds_much_memory_prepares_no_other_worker_counts(monkeypatch):
+    """Each neighbour of a pasted 1e8 tasks is another such run (over ten minutes and 20 GB):
+    four of them kept the page running long after it was drawn. Here the threshold is lowered
+    so that mmc's run crosses it: the page simulates its own count alone."""
+    from sim.engine import budget
+    from ui import explore
+
+    made = []
+    view = explore.view
+    monkeypatch.setattr(explore, "view", lambda text, *a: made.append(text) or view(text, *a))
+    AppTest.from_file(APP, default_timeout=120).run()
+    assert len(made) == 1 + explore.NEIGHBOURS  # the page's run and its neighbours
+    made.clear()
+    monkeypatch.setattr(budget, "WARN_BYTES", 1)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert len(made) == 1 and at.metric
