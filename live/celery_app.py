@@ -28,7 +28,7 @@ from celery import Celery, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.worker.request import Request
 
-from live import events
+from live import events, run_keys
 from live.clock import Clock
 from sim import scenario
 from sim.engine.draws import Draws
@@ -137,6 +137,7 @@ def celery_config(config: LiveConfig) -> dict:
     restore_every = restore_interval(visibility)
     return {
         "broker_url": config.redis_url,
+        "broker_transport": f"{run_keys.__name__}:{run_keys.Transport.__name__}",
         "result_backend": config.redis_url,
         "result_expires": max(1, round(wall(s.results.expires))),
         "task_default_queue": config.queue_name(DEFAULT_QUEUE),
@@ -158,6 +159,7 @@ def celery_config(config: LiveConfig) -> dict:
             # Redis restores a killed run's messages
             "unacked_key": config.key("unacked"),
             "unacked_index_key": config.key("unacked_index"),
+            "own_keys": run_keys.own_keys(config),  # made with their expiry
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,
@@ -187,9 +189,10 @@ class Run:
         return self._draws
 
     def redis(self) -> redis.Redis:
-        """A client of this process (a forked pool child makes its own)."""
+        """A client of this process (a forked pool child makes its own), which makes the run's
+        keys with their expiry."""
         if self._pid != os.getpid():
-            self._client, self._pid = redis.Redis.from_url(self.config.redis_url), os.getpid()
+            self._client, self._pid = run_keys.client(self.config), os.getpid()
         return self._client
 
     def clock(self) -> Clock:

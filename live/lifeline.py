@@ -18,7 +18,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -42,9 +42,8 @@ def parent_env() -> dict[str, str]:
     return {PARENT: str(os.getpid())}
 
 
-def watch_parent(interval: float = 0.5, last: Callable[[], None] | None = None) -> None:
-    """In a Celery node: kill the node's whole process group once its parent has gone, after
-    calling ``last()`` (which must not raise) for what the dead parent can no longer do.
+def watch_parent(interval: float = 0.5) -> None:
+    """In a Celery node: kill the node's whole process group once its parent has gone.
 
     The node runs in a session of its own (see ``live.workers``), so the group is the node's
     main process and its pool children, and nothing else. The parent is the one its environment
@@ -56,8 +55,6 @@ def watch_parent(interval: float = 0.5, last: Callable[[], None] | None = None) 
     def watch() -> None:
         while os.getppid() == parent:
             threading.Event().wait(interval)
-        if last is not None:
-            last()
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
     threading.Thread(target=watch, name="queuelab-lifeline", daemon=True).start()

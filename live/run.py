@@ -19,7 +19,7 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
-from live import redis_server
+from live import redis_server, run_keys
 from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
 from live.clock import Clock
@@ -134,7 +134,7 @@ def run_live(
             **app.conf.broker_transport_options,
             **redis_server.GIVE_UP,
         }
-        client = redis_server.client(url)
+        client = run_keys.client(config, **redis_server.GIVE_UP)
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(
             config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes], tmp
