@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from live.redis_server import RedisUnavailable
+from live.redis_server import RedisUnavailable, described
 from live.run import RedisLost, check_live, run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import Fit, fit_overheads
@@ -198,8 +198,8 @@ def _probed(probe: Scenario, redis_url: str | None, stop: threading.Event | None
         trace = run_live(probe, redis_url, 1.0, probe.seed, stop=stop, joinable=False)
     except RedisLost as err:  # what it collected measures nothing: no Redis for the run either
         raise RedisUnavailable(
-            f"lost Redis while measuring this host's Celery costs ({err.error}); check that "
-            "Redis is up and not out of memory, then run again"
+            f"lost Redis while measuring this host's Celery costs ({described(err.error)}); "
+            "check that Redis is up and not out of memory, then run again"
         ) from None
     if stop is not None and stop.is_set():
         raise ProbeStopped("stopped while measuring this host's Celery costs")

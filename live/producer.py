@@ -10,6 +10,7 @@ from celery import Celery
 
 from live.celery_app import LiveConfig, task_name
 from live.clock import Clock
+from live.redis_server import unanswered
 from sim.scenario import TaskType
 
 
@@ -24,8 +25,9 @@ def produce(
 ) -> None:
     """Send every task (task ``i`` of type ``types[i]``, at its priority; ``task_routes`` picks
     its queue), appending (task, wall time sent) to ``sent``: the trace's PENDING rows. Once
-    ``stop`` is set, a send that failed is not retried (``_unless_stopped``)."""
-    retry_policy = {"errback": _unless_stopped(stop)}
+    ``stop`` is set, or when Redis answered nothing, a send that failed is not retried
+    (``_give_up_when``)."""
+    retry_policy = {"errback": _give_up_when(stop)}
     with app.producer_or_acquire() as producer:
         for index, (at, kind) in enumerate(zip(arrivals, types, strict=True)):
             if clock.sleep_until(at, stop):
@@ -40,14 +42,17 @@ def produce(
             )
 
 
-def _unless_stopped(stop: threading.Event | None) -> Callable[[Exception, float], None]:
-    """kombu's hook on each failed try of a send (``Connection.ensure``'s errback): once the run
-    is stopped, the error ends the send. Each reconnection to a frozen Redis waits
-    ``redis_server.TIMEOUT`` for an answer, and Ctrl-C waited out all of Celery's retries (a
-    minute in all, against some 20 s)."""
+def _give_up_when(stop: threading.Event | None) -> Callable[[Exception, float], None]:
+    """kombu's hook on each failed try of a send (``Connection.ensure``'s errback): the error
+    ends the send once the run is stopped, or when Redis answered nothing for
+    ``redis_server.TIMEOUT`` (``redis_server.unanswered``), a frozen Redis by the run's measure.
+    A refused connection (Redis restarting) is retried as Celery's policy says. Each retry
+    reconnects, and a frozen Redis's kernel accepts the connection and Redis answers nothing:
+    Celery's three retries waited ``TIMEOUT`` each, 40 s before the run counted Redis lost
+    (measured), and Ctrl-C waited out all of them."""
 
     def errback(err: Exception, interval: float) -> None:
-        if stop is not None and stop.is_set():
+        if (stop is not None and stop.is_set()) or unanswered(err):
             raise err
 
     return errback

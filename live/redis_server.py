@@ -43,6 +43,27 @@ TIMEOUT = 10.0
 GIVE_UP = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
 
 
+def unanswered(err: object) -> bool:
+    """Whether ``err``, or an error it was raised from, is Redis answering nothing within
+    ``TIMEOUT``: frozen, where a refused connection is a Redis down, or restarting."""
+    while err is not None:
+        if isinstance(err, (redis.TimeoutError, TimeoutError)):
+            return True
+        err = getattr(err, "__cause__", None)
+    return False
+
+
+def described(err: object) -> str:
+    """``err`` as the user reads it: a socket's timeout alone does not say that Redis is
+    frozen, nor what freezes one."""
+    if unanswered(err):
+        return (
+            f"{err}: no answer within {TIMEOUT:g} s, as from a Redis stopped or paused, or a "
+            "network that drops packets"
+        )
+    return str(err)
+
+
 FULL = "free memory there or raise its maxmemory"  # the remedy for a Redis out of memory
 
 
@@ -58,7 +79,7 @@ def lost(url: str, err: object, doing: str, remedy: str) -> str:
     Redis there')."""
     if out_of_memory(err):
         return f"Redis at {url} is out of memory {doing} ({err}); {FULL}"
-    return f"lost Redis at {url} {doing} ({err}); {remedy}"
+    return f"lost Redis at {url} {doing} ({described(err)}); {remedy}"
 
 
 def client(url: str) -> redis.Redis:

@@ -29,7 +29,7 @@ from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
 from live.run_keys import forget, renew, run_lists
-from live.workers import Node, WorkerPool, on_keepalive_grid
+from live.workers import Node, WorkerPool, grace_after, on_keepalive_grid
 from sim import scenario as scenario_module
 from sim.analysis.runs import NO_TASKS
 from sim.engine.distributions import service_mean
@@ -168,8 +168,9 @@ def run_live(
             finished.set()
             watcher.join()
             sampler.stop()
-            pool.stop()
-            announcement.stop()
+            lost = broken or watcher.error
+            pool.stop(grace_after(lost))
+            announcement.stop(wait=lost is None)  # its renewal may wait on a lost Redis
             app.close()
         broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock))
@@ -180,14 +181,17 @@ def run_live(
 
 def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
     """Announce the run and start its nodes; whatever fails withdraws the announcement and
-    deletes what the run wrote (the nodes stop themselves), and a lost Redis is said as such."""
+    deletes what the run wrote (the nodes stop themselves), and a lost Redis is said as such.
+    A frozen one is not waited on again (``TIMEOUT`` each time): the keys expire on their own."""
     try:
         announcement.start()
         pool.start()
     except BaseException as err:
-        announcement.stop()
-        with contextlib.suppress(redis.RedisError):  # a lost Redis is said below
-            _forget(announcement.client, announcement.config)
+        frozen = redis_server.unanswered(err)
+        announcement.stop(wait=not frozen)
+        if not frozen:
+            with contextlib.suppress(redis.RedisError):  # a lost Redis is said below
+                _forget(announcement.client, announcement.config)
         if isinstance(err, (redis.RedisError, OperationalError)):
             raise RedisUnavailable(
                 redis_server.lost(url, err, "while the workers started", "check that it is up")
@@ -223,9 +227,9 @@ class RedisLost(RuntimeError):
 
     def __init__(self, error: Exception, trace: Trace) -> None:
         super().__init__(
-            f"lost the connection to Redis mid-run ({error}); the trace and summary hold what "
-            "was collected until then. Check that Redis is up and not out of memory, then run "
-            "again."
+            f"lost the connection to Redis mid-run ({redis_server.described(error)}); the trace "
+            "and summary hold what was collected until then. Check that Redis is up and not out "
+            "of memory, then run again."
         )
         self.error = error
         self.trace = trace
@@ -341,15 +345,20 @@ class Announcement(threading.Thread):
         super().start()
 
     def run(self) -> None:
-        while not self._done.wait(1.0):
-            with contextlib.suppress(redis.RedisError):  # the run itself reports a lost Redis
-                renew(self.client, self.config)
-                if self.client.get(CURRENT) == self.config.run_id.encode():
-                    self.client.expire(CURRENT, LEASE)
+        # a client of its own: the run's, closed when the run ends, could be closed under a
+        # renewal still waiting on a lost Redis (``stop``)
+        with run_keys.client(self.config, **redis_server.GIVE_UP) as client:
+            while not self._done.wait(1.0):
+                with contextlib.suppress(redis.RedisError):  # the run reports a lost Redis
+                    renew(client, self.config)
+                    if client.get(CURRENT) == self.config.run_id.encode():
+                        client.expire(CURRENT, LEASE)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """End the renewals; ``wait`` for the one in flight (not on a lost Redis: it gives up
+        only after ``redis_server.TIMEOUT``, and the thread then ends on its own)."""
         self._done.set()
-        if self.is_alive():
+        if wait and self.is_alive():
             self.join()
 
 
@@ -403,8 +412,10 @@ def join_run(
             try:
                 while not stop.wait(0.5) and client.get(CURRENT) == config.run_id.encode():
                     pass
-            finally:
-                pool.stop()
+            except BaseException as err:
+                pool.stop(grace_after(err))
+                raise
+            pool.stop()
         return config.run_id
     except (redis.RedisError, OperationalError) as err:
         raise RedisUnavailable(

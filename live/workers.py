@@ -18,10 +18,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+from kombu.exceptions import OperationalError
+
 from live import redis_server
 from live.celery_app import ENV, LiveConfig
 from live.lifeline import parent_env
 from sim.scenario import Scenario
+
+WARM_STOP = 10.0  # wall seconds a stopped node gets to end its tasks before its SIGKILL
+
+
+def grace_after(err: BaseException | None) -> float:
+    """Wall seconds the nodes get to end their tasks once ``err`` ended what they ran for (None:
+    it ended well): none after a lost Redis, where a warm shutdown waits on it (a frozen one:
+    the whole grace, 10 s of the minute a frozen Redis took to end a run) for rows no one can
+    read any more."""
+    return 0.0 if isinstance(err, (redis.RedisError, OperationalError)) else WARM_STOP
 
 
 class WorkerStartError(RuntimeError):
@@ -171,8 +184,8 @@ class WorkerPool:
                     )
                     raise WorkerStartError(f"Celery workers failed to start: {why}")
                 time.sleep(0.1)
-        except BaseException:
-            self.stop()
+        except BaseException as err:
+            self.stop(grace_after(err))
             raise
         finally:
             client.close()
@@ -210,17 +223,19 @@ class WorkerPool:
         with self._lock:
             return {n: p.pid if p.poll() is None else None for n, p in self.procs.items()}
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Warm shutdown (SIGTERM) of every node, then SIGKILL of whatever is left."""
+    def stop(self, grace: float = WARM_STOP) -> None:
+        """Warm shutdown (SIGTERM) of every node, then after ``grace`` seconds SIGKILL of
+        whatever is left (at once for a ``grace`` of 0)."""
         self._stopping.set()
         with self._lock:
             procs = list(self.procs.values())
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)  # the main process: a warm shutdown of its pool
-        deadline = time.monotonic() + grace
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.1, deadline - time.monotonic()))
+        if grace > 0:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)  # the main process: a warm shutdown of its pool
+            deadline = time.monotonic() + grace
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(max(0.1, deadline - time.monotonic()))
         for proc in procs:
             _signal_group(proc, signal.SIGKILL)  # the pool children too, whatever the main did
             proc.wait()

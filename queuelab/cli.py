@@ -413,8 +413,8 @@ def _run_live(
     except run.RedisLost as err:
         if not partial:  # nothing of it is printed or written: it is lost
             raise BadInput(
-                f"lost the connection to Redis mid-run ({err.error}), and with it the run; "
-                "check that Redis is up and not out of memory, then run again"
+                f"lost the connection to Redis mid-run ({redis_server.described(err.error)}), "
+                "and with it the run; check that Redis is up and not out of memory, then run again"
             ) from None
         return err.trace, stop, str(err)
     finally:

@@ -127,3 +127,82 @@ def test_a_run_whose_nodes_fail_to_start_leaves_nothing_in_redis(no_leftovers):
         with pytest.raises(WorkerStartError, match="Redis is out of memory"):
             run_live(make(**{"workers.count": 1}), url, time_scale=0.05)
         assert client.keys("queuelab*") == []
+
+
+@pytest.mark.live
+def test_nodes_stopped_without_grace_get_no_warm_shutdown(tmp_path, no_leftovers):
+    """A run whose Redis is lost stops its nodes with no grace: a warm shutdown would wait on
+    that Redis until the grace ended (10 s of the minute a frozen Redis took to end a run), for
+    rows the run can no longer read. They are SIGKILLed at once, never told of a shutdown."""
+    sc = make(**{"workers.count": 1})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    with private_redis() as url:
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "nograce")
+        pool = WorkerPool(config, [Node("w1", "workers", 1)], 1.0, tmp_path)
+        pool.start()
+        pool.stop(grace=0.0)
+    assert not pool.up()["w1"]
+    assert "shutdown" not in pool.log("w1").read_text()
+
+
+def freeze_once(client: redis.Redis, made: str) -> threading.Thread:
+    """A thread that stops Redis (SIGSTOP: a paused VM, a network that drops packets) once a key
+    matching ``made`` exists; the caller resumes it (``resume``)."""
+
+    def freeze() -> None:
+        deadline = time.monotonic() + 60
+        while not client.keys(made) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(client.info("server")["process_id"], signal.SIGSTOP)
+
+    freezer = threading.Thread(target=freeze)
+    freezer.start()
+    return freezer
+
+
+def resume(client: redis.Redis, pid: int) -> None:
+    os.kill(pid, signal.SIGCONT)
+    client.ping()
+
+
+@pytest.mark.live
+def test_nodes_waited_for_on_a_frozen_redis_are_killed_at_once(tmp_path, no_leftovers):
+    """Redis frozen once a node reported ready, while the others start: the wait for them
+    gives up after ``redis_server.TIMEOUT``, and the nodes got a warm shutdown, which waited on
+    that Redis for the whole grace (10 s of the 32 a run took to say so). They are killed at
+    once, never told of a shutdown."""
+    sc = make(**{"workers.count": 4})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "frozen")
+        nodes = [Node(name, "workers", 1) for name, _ in sc.nodes]
+        pool = WorkerPool(config, nodes, 1.0, tmp_path)
+        freezer = freeze_once(client, config.key("ready"))
+        try:
+            with pytest.raises(redis.TimeoutError):
+                pool.start()
+        finally:
+            freezer.join()
+            resume(client, pid)
+    assert not any(pool.up().values())
+    assert not [n for n in pool.names if "shutdown" in pool.log(n).read_text()]
+
+
+@pytest.mark.live
+def test_a_redis_frozen_while_the_nodes_start_is_said_as_such(no_leftovers):
+    """Frozen once the run is announced: the run says that Redis answered nothing, and for how
+    long; a socket's timeout alone did not say Redis was frozen."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        freezer = freeze_once(client, "queuelab:*:config")
+        try:
+            with pytest.raises(RedisUnavailable) as raised:
+                run_live(make(**{"run.tasks": 10, "workers.count": 2}), url, time_scale=0.05)
+        finally:
+            freezer.join()
+            resume(client, pid)
+    assert "while the workers started (Timeout" in str(raised.value)
+    assert "no answer within 10 s, as from a Redis stopped or paused" in str(raised.value)
