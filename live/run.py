@@ -341,7 +341,6 @@ class Announcement(threading.Thread):
             published = {"scenario": self.scenario_toml, "time_scale": c.time_scale, "seed": c.seed}
             self.client.hset(c.key("config"), mapping=published)
             self.client.set(CURRENT, c.run_id, ex=LEASE)
-        renew(self.client, c)
         super().start()
 
     def run(self) -> None:
