@@ -159,6 +159,12 @@ def celery_config(config: LiveConfig) -> dict:
             # Redis restores a killed run's messages
             "unacked_key": config.key("unacked"),
             "unacked_index_key": config.key("unacked_index"),
+            # the restore scan's lock, shared by every app on that Redis by default: another
+            # app's node that died holding it stalled the run's redeliveries (300 s, kombu's
+            # default life), and a node the run killed blocked another app's. It carries its
+            # own expiry, the lock's, and is no key ``run_keys`` renews or makes with KEEP:
+            # one held by a killed node would then not lapse while the run lives
+            "unacked_mutex_key": config.key("unacked_mutex"),
             "own_keys": run_keys.own_keys(config),  # made with their expiry
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},

@@ -14,7 +14,9 @@ run's own too (the transport's ``unacked_key``, ``unacked_index_key``): shared b
 that Redis by default, they kept a killed run's messages for good, and the next consumer there
 restored them into the dead run's queue, a list then without expiry. A list or hash that empties
 is gone, and the next message makes it again (a queue's list as each send finds the workers busy,
-the un-acked hash at each delivery to idle workers): each making gives it its expiry.
+the un-acked hash at each delivery to idle workers): each making gives it its expiry. Kombu's
+restore lock is the run's too (``unacked_mutex_key``) but not among these: it carries the lock's
+own expiry, which a renewal would push off for as long as the run lives.
 """
 
 from __future__ import annotations

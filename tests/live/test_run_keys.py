@@ -17,8 +17,9 @@ from live.redis_server import private_redis
 from live.run import run_live
 from live.run_keys import KEEP, MAKERS, ExpiringRedis, own_keys
 from sim import scenario as scenario_module
+from sim.rules.states import SUCCESS
 from tests.conftest import descendants, leftovers
-from tests.sim.helpers import make
+from tests.sim.helpers import crashing_tasks, make
 
 pytestmark = pytest.mark.live
 
@@ -208,3 +209,32 @@ def test_a_killed_runs_messages_are_restored_by_no_other_consumer(no_leftovers):
         assert all(0 < ttl <= KEEP for ttl in own.values()), own
         assert held(client) == 4  # none restored
         assert client.hlen(f"queuelab:{run_id}:unacked") == 4  # its own
+
+
+def test_another_apps_restore_lock_does_not_stall_the_runs_redeliveries(no_leftovers):
+    """Kombu's restore scan takes a lock in Redis, ``unacked_mutex`` for every app on it by
+    default: another app's node that died holding it (the lock lives 300 s by default) stopped
+    the run's nodes from restoring the messages of the nodes its crashes killed (late ack), and
+    the run ended with those tasks lost; a node the run killed while it held the lock stopped
+    the other app's restores as long. The run's lock is its own."""
+    sc = make(
+        **{
+            "run.tasks": 40,
+            "workers.count": 3,
+            "arrivals.rate": 1.0,
+            "service.mean": 2.0,
+            "service.dist": "constant",
+            "failures.crash_probability": 0.1,
+            "ack.late": True,
+            "ack.visibility_timeout": 60.0,
+            "workers.prefetch_multiplier": 1,
+            "workers.restart_delay": 5.0,
+        }
+    )
+    assert crashing_tasks(sc), "the scenario must draw a crash, whose message is restored"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        client.set("unacked_mutex", "another-apps-dead-node", px=300_000)
+        trace = run_live(sc, url, time_scale=0.05)
+    ended = set(trace.task[trace.state == SUCCESS].tolist())
+    assert ended == set(range(40))
