@@ -169,6 +169,10 @@ def celery_config(config: LiveConfig) -> dict:
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,
+        # no remote control (nothing of queuelab's asks the nodes anything): its bindings sit in
+        # kombu's table shared by every app on that Redis (``_kombu.binding.celery.pidbox``),
+        # which their nodes keep refreshing, and a killed run's nodes' stayed there for good
+        "worker_enable_remote_control": False,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_serializer": "json",

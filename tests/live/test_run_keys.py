@@ -24,18 +24,17 @@ from tests.sim.helpers import crashing_tasks, make
 pytestmark = pytest.mark.live
 
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
-# kombu's own, shared by every app's remote control on that Redis (its bindings expire there)
-KOMBUS = {"_kombu.binding_deadlines", "_kombu.binding.celery.pidbox"}
 
 
 def test_an_ended_run_leaves_only_its_expiring_results(no_leftovers):
     """Kombu's binding tables of the run's queues (``_kombu.binding.queuelab-<run>-celery``)
-    stayed after every run, and piled up on a shared Redis. A Redis of its own: on the
-    session's, another test's processes write keys of their own meanwhile."""
+    stayed after every run, and piled up on a shared Redis; nor does its nodes' remote control
+    leave kombu's keys of it (its table of bindings and their deadlines). A Redis of its own: on
+    the session's, another test's processes write keys of their own meanwhile."""
     with private_redis() as url:
         client = redis.Redis.from_url(url)
         run_live(make(**{"run.tasks": 10, "workers.count": 1}), url, time_scale=0.02)
-        left = {key.decode() for key in client.keys("*")} - KOMBUS
+        left = {key.decode() for key in client.keys("*")}
         assert all(key.startswith("celery-task-meta-") for key in left), left
         assert all(client.ttl(key) > 0 for key in left)  # result_expires
 
@@ -58,6 +57,16 @@ def test_a_killed_runs_keys_expire(no_leftovers):
         own = own_ttls(client, run_id)
         assert {f"queuelab:{run_id}:events", f"_kombu.binding.queuelab-{run_id}-celery"} <= set(own)
         assert all(0 < ttl <= KEEP for ttl in own.values()), own
+        assert not naming(client, run_id)
+
+
+def naming(client: redis.Redis, run_id: str) -> list[bytes]:
+    """Members naming run ``run_id`` in kombu's binding tables shared with other apps, such as
+    its remote control's (``_kombu.binding.celery.pidbox``), which every app's nodes on that
+    Redis keep refreshing: a killed run's nodes' members stayed there for good."""
+    shared = [k for k in client.keys("_kombu.binding*") if run_id.encode() not in k]
+    sets = [k for k in shared if client.type(k) == b"set"]
+    return [m for k in sets for m in client.smembers(k) if run_id.encode() in m]
 
 
 def live_mmc(url: str) -> subprocess.Popen:
