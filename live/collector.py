@@ -17,9 +17,24 @@ from sim.rules.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, 
 from sim.trace import Recorder, Trace
 
 
+class RowsLost(redis.RedisError):
+    """Redis holds fewer of the run's rows than were read: it restarted without its data, or
+    was flushed, mid-run (rows written since, read from where the last read ended, were rows
+    of the new list's: the run skipped them and ended well, exit 0, its tasks counted lost)."""
+
+
 def read_events(client: redis.Redis, config: LiveConfig, start: int = 0) -> list[events.Event]:
-    """Worker-side rows (task, attempt, state, wall time, worker name) from index ``start`` on."""
-    return [events.decode(raw) for raw in client.lrange(config.key("events"), start, -1)]
+    """Worker-side rows (task, attempt, state, wall time, worker name) from index ``start`` on;
+    raises ``RowsLost`` when Redis no longer holds the ``start`` rows read before."""
+    key = config.key("events")
+    with client.pipeline() as pipe:  # one transaction: the length the rows are read at
+        held, raw = pipe.llen(key).lrange(key, start, -1).execute()
+    if held < start:
+        raise RowsLost(
+            f"Redis holds {held} of the run's {start} event rows read: restarted without its "
+            "data, or flushed"
+        )
+    return [events.decode(row) for row in raw]
 
 
 def finished_tasks(rows: list[tuple]) -> set[int]:

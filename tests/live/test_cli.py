@@ -546,6 +546,81 @@ def test_redis_dying_mid_run_keeps_what_was_collected(tmp_path, no_leftovers):
     assert trace.exists() and len(trace.read_text().splitlines()) > 50
 
 
+@contextlib.contextmanager
+def restartable_redis(folder: Path):
+    """A redis-server keeping nothing on disk, on a free loopback port; yields its URL and a
+    function that kills it and starts another, empty, on the same port."""
+    import redis
+
+    from live.redis_server import free_port, stop_process
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+    servers = []
+
+    def start() -> None:
+        servers.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        deadline = time.monotonic() + 10
+        while not with_answer(redis.Redis.from_url(url)):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.01)
+
+    def restart() -> None:
+        servers[-1].kill()
+        servers[-1].wait()
+        start()
+
+    start()
+    try:
+        yield url, restart
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                stop_process(server)
+
+
+def with_answer(client) -> bool:
+    import redis
+
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
+def test_redis_restarted_empty_mid_run_ends_it_as_lost(tmp_path, no_leftovers):
+    """The user's Redis restarted mid-run without its data (no RDB or AOF): the run's rows were
+    gone, the collector read on from where it had got to in the new list, skipping what the
+    workers wrote there, and the run ended well (exit 0) with the tasks it skipped counted lost.
+    It now ends as on a lost Redis: one line, exit 2, and what was collected until then."""
+    import redis
+
+    with restartable_redis(tmp_path) as (url, restart):
+        client = redis.Redis.from_url(url)
+        proc = subprocess.Popen(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", url, "--time-scale", "0.05"]
+            + ["--set", "run.tasks=300", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not any(client.llen(key) > 100 for key in client.keys("queuelab:*:events")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the run never began"
+            time.sleep(0.05)
+        restart()
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 2, err
+    assert "lost the connection to Redis mid-run" in err and "Traceback" not in err
+    assert json.loads(out)["tasks_submitted"] > 0
+
+
 @pytest.mark.slow
 def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftovers):
     """Redis stopped mid-run (SIGSTOP: a paused VM, a network that drops packets) answers

@@ -1,7 +1,13 @@
-"""The collector's ordering rule, on rows as Celery reports them (no Redis needed)."""
+"""The collector's ordering rule, on rows as Celery reports them (no Redis needed), and its
+reading of them from Redis."""
 
+import pytest
+import redis
+
+from live import events
+from live.celery_app import LiveConfig
 from live.clock import Clock
-from live.collector import causal_retries, to_trace
+from live.collector import RowsLost, causal_retries, read_events, to_trace
 from sim import scenario
 from sim.analysis.runs import summarize
 from sim.engine.draws import Draws
@@ -34,3 +40,24 @@ def test_a_run_stopped_before_it_sent_every_task_of_several_types_is_summarized(
     s = summarize(trace, sc, engine="live")
     assert s.tasks_submitted == 3 and s.tasks_succeeded == 1
     assert sum(figures["tasks"] for figures in s.by_task.values()) == 3
+
+
+@pytest.mark.live
+def test_rows_redis_no_longer_holds_are_a_lost_redis_not_skipped_ones(redis_url):
+    """Five rows read, then Redis restarted empty (or flushed) and two rows written: reading
+    on from the sixth gave nothing, and the new rows were skipped for good (the run ended well,
+    its tasks counted lost). It raises, and the run ends as on a lost Redis."""
+    config = LiveConfig(redis_url, "unused.toml", 1.0, 1, "rowslost")
+    client = redis.Redis.from_url(redis_url)
+    row = events.encode(events.Event(0, 0, RECEIVED, 1.0, "w1"))
+    try:
+        client.rpush(config.key("events"), *[row] * 5)
+        assert len(read_events(client, config)) == 5
+        assert read_events(client, config, 5) == []  # none new: nothing lost
+        client.delete(config.key("events"))
+        client.rpush(config.key("events"), *[row] * 2)
+        with pytest.raises(RowsLost, match="Redis holds 2 of the run's 5 event rows read"):
+            read_events(client, config, 5)
+    finally:
+        client.delete(config.key("events"))
+        client.close()
