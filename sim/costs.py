@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.fields import setting
-from sim.sections import wall_seconds
+from sim.rules import restore
+from sim.sections import MAX_SECONDS, wall_seconds
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 OVERHEAD_MODELS = ("celery", "none")
-OVERHEAD_COSTS = ("dispatch", "record", "handover", "handover_late", "delivery", "delivery_spread")
+OVERHEAD_COSTS = (
+    *("dispatch", "record", "handover", "handover_late", "delivery", "delivery_spread"),
+    "restore_interval",
+)
 POOL_COSTS = ("process_start", "kill_linger")  # each pool's [workers] fields in wall seconds
 
 
@@ -60,6 +64,22 @@ class Overhead:
         "model = celery: plus a wait drawn per (task, attempt), exponential with this mean (the "
         "worker's event loop busy with other work; measured)",
     )
+    restore_interval: float = setting(
+        10.0,
+        "model = celery: kombu's unacked_restore_interval, each node's timer for its restore "
+        "scan (none: a message is restored at its visibility deadline)",
+        unit="wall s",
+        above=0,
+        max=MAX_SECONDS,
+    )
+    restore_throttle: int = setting(
+        10,
+        "model = celery: kombu's unacked_restore_throttle, a node scans for messages past their "
+        "visibility timeout at its start and every throttle-th timer call",
+        unit="calls",
+        min=1,
+        max=1_000_000,
+    )
 
 
 def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
@@ -92,6 +112,15 @@ def delivery(scenario: Scenario) -> tuple[float, float]:
     if scenario.overhead.model == "none":
         return 0.0, 0.0
     return scenario.overhead.delivery, scenario.overhead.delivery_spread
+
+
+def restore_scan(scenario: Scenario) -> float | None:
+    """Seconds between a node's restore scans (scenario seconds), or None for the textbook
+    queue, which restores a message exactly at its visibility deadline."""
+    if scenario.overhead.model == "none":
+        return None
+    o = scenario.overhead
+    return restore.scan_period(o.restore_interval, o.restore_throttle)
 
 
 def serial_forks(scenario: Scenario) -> bool:

@@ -1,10 +1,11 @@
 """Redis as Celery's broker: a FIFO list per (queue, priority step), the consumers blocked on
 them, the ``unacked`` hash.
 
-A message stays in ``unacked`` from its delivery until it is acked; one ``visibility_timeout``
-after the delivery, a message still un-acked goes back to the head of the queue and is delivered
-again, whoever still holds it (kombu's ``restore_visible``). Only that makes copies of a message,
-so when such redeliveries multiply without end the run stops with a ``RunawayError``.
+A message stays in ``unacked`` from its delivery until it is acked; once ``visibility_timeout``
+has passed since the delivery, a message still un-acked goes back to the head of the queue at the
+next restore scan of any up node (``sim.rules.restore``; exactly at its deadline in the textbook
+queue) and is delivered again, whoever still holds it. Only that makes copies of a message, so
+when such redeliveries multiply without end the run stops with a ``RunawayError``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.rules import retry
+from sim.rules import restore, retry
 from sim.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ class Broker:
     served are stale (``wait`` tells).
 
     Un-acked deliveries are kept in delivery order; since every one expires ``visibility_timeout``
-    after it was made, one restorer process wakes at the oldest deadline and puts that message
-    back on the queue if it is still un-acked, as kombu's ``restore_visible`` does.
+    after it was made, one restorer process wakes at the oldest deadline. With restore scans
+    (``scan_every``, seconds) it then waits for the next scan of an up node and restores every
+    message due by then; without, it puts that one message back at once. A node that starts
+    scans at once (``node_up``).
     """
 
     def __init__(
@@ -105,6 +108,8 @@ class Broker:
         lane_of_task: Sequence[int] | None = None,
         quiet: Callable[[], bool] | None = None,
         handover: float = 0.0,
+        scan_every: float | None = None,
+        nodes: Sequence[Worker] = (),
     ) -> None:
         self.env = env
         self.visibility_timeout = visibility_timeout
@@ -119,6 +124,8 @@ class Broker:
         self.consumers: list[deque[tuple[Worker, int]]] = [deque() for _ in range(lanes)]
         self.lane_of_task = lane_of_task
         self.unacked: deque[Delivery] = deque()
+        self.scan_every = scan_every  # a node's restore scans: None, at each deadline
+        self.nodes = nodes  # the run's worker nodes, whose scans restore (a list that grows)
         self._restorer_idle: simpy.Event | None = None
         env.process(self._restorer())
 
@@ -199,21 +206,73 @@ class Broker:
 
     def _restorer(self):
         unacked = self.unacked
+        planned: tuple[Worker, float, float] | None = None  # the scan it was last waiting for
         while True:
+            woke_for, planned = planned, None
             while unacked and unacked[0].message.unacked is not unacked[0]:
                 unacked.popleft()
+            now = self.env.now
             if not unacked:
                 self._restorer_idle = self.env.event()
                 yield self._restorer_idle
-            elif unacked[0].deadline > self.env.now:
-                yield self.env.timeout(unacked[0].deadline - self.env.now)
-            else:
-                self.restore(unacked.popleft())  # its holder may still run it
-                self.redelivered += 1
-                if self.redelivered > self.max_redeliveries:
-                    raise self._runaway(f"more than {self.max_redeliveries}")
-                if self.redelivered % self.look_every == 0 and (ahead := self._held_ahead()):
-                    raise self._runaway(str(self.redelivered), ahead)
+            elif unacked[0].deadline > now:
+                yield self.env.timeout(unacked[0].deadline - now)
+            elif self.scan_every is None:
+                self._redeliver([unacked.popleft()])  # its holder may still run it
+            elif woke_for is not None and self._scans(*woke_for[:2]):
+                self.scan()
+            elif (planned := self._next_scan()) is not None:
+                yield self.env.timeout(planned[2] - now)
+            else:  # no node up: the next to start scans (``node_up``)
+                self._restorer_idle = self.env.event()
+                yield self._restorer_idle
+
+    def _next_scan(self) -> tuple[Worker, float, float] | None:
+        """The up node that scans first from now on: it, its start and the scan's time."""
+        now, every = self.env.now, self.scan_every
+        soonest = None
+        for node in self.nodes:
+            if not node.down:
+                at = restore.next_scan(node.up_since, every, now)
+                if soonest is None or at < soonest[2]:
+                    soonest = (node, node.up_since, at)
+        return soonest
+
+    @staticmethod
+    def _scans(node: Worker, up_since: float) -> bool:
+        """Whether the scan the restorer waited for happens: its node is still up, not
+        restarted (a restart scanned at once and moved its scans)."""
+        return not node.down and node.up_since == up_since
+
+    def node_up(self) -> None:
+        """A node (re)starts: its first restore scan runs as it connects, before it consumes."""
+        if self.scan_every is not None:
+            self.scan()
+            if self._restorer_idle is not None:
+                self._restorer_idle.succeed()
+                self._restorer_idle = None
+
+    def scan(self) -> None:
+        """A node's restore scan: every message past its deadline goes back, the latest
+        delivered first, each to the head of its queue (kombu's ``restore_visible``)."""
+        unacked, now = self.unacked, self.env.now
+        due = []
+        while unacked and unacked[0].deadline <= now:
+            delivery = unacked.popleft()
+            if delivery.message.unacked is delivery:
+                due.append(delivery)
+        due.reverse()
+        self._redeliver(due)
+
+    def _redeliver(self, deliveries: list[Delivery]) -> None:
+        """Restore these un-acked deliveries in order, counting them against the run's limit."""
+        for delivery in deliveries:
+            self.restore(delivery)
+            self.redelivered += 1
+            if self.redelivered > self.max_redeliveries:
+                raise self._runaway(f"more than {self.max_redeliveries}")
+            if self.redelivered % self.look_every == 0 and (ahead := self._held_ahead()):
+                raise self._runaway(str(self.redelivered), ahead)
 
     def _runaway(self, count: str, ahead: str = "") -> RunawayError:
         return RunawayError(
@@ -226,17 +285,18 @@ class Broker:
         when that is not certain. Once nothing else is left (``quiet``: every arrival sent, the
         lists empty, every node blocked on its BRPOP), a held message is acked only when a copy
         runs, at its ETA, and until then is restored and handed out again each cycle: the
-        visibility timeout, and ``handover`` for every held message (as if all were handed to
-        one node one by one). Half of what that counts must pass the bound, so cycles twice as
-        slow still would: a run that would end is never stopped (far-future countdowns at
-        5,000 tasks ran 510,000 redeliveries to be stopped; now one round)."""
+        visibility timeout, at most a restore scan's period more, and ``handover`` for every held
+        message (as if all were handed to one node one by one). Half of what that counts must
+        pass the bound, so cycles twice as slow still would: a run that would end is never
+        stopped (far-future countdowns at 5,000 tasks ran 510,000 redeliveries to be stopped;
+        now one round)."""
         if self.quiet is None or self.queued or not self.quiet():
             return ""
         now = self.env.now
         etas = [d.message.eta for d in self.unacked if d.message.unacked is d]
         if not etas or min(etas) <= now:
             return ""  # a message running or due: not only held retries
-        cycle = self.visibility_timeout + len(etas) * self.handover
+        cycle = self.visibility_timeout + (self.scan_every or 0) + len(etas) * self.handover
         ahead = sum((eta - now) // cycle for eta in etas)
         if self.redelivered + ahead / 2 <= self.max_redeliveries:
             return ""

@@ -80,6 +80,7 @@ class Model:
             else Recorder(names, **types, rows=ROWS_PER_TASK * self.draws.n_tasks)
         )
         self.backend = Backend(self.env, self.recorder, self.draws.n_tasks, progress)
+        self.workers: list[Worker] = []  # the broker's too: its nodes' scans restore
         types = scenario.task_types
         lane_of_type = [routing.lane_of(t.queue, t.priority) for t in types]
         lanes = tuple(dict.fromkeys(lane_of_type))
@@ -97,6 +98,8 @@ class Model:
             else None,
             quiet=self._quiet,
             handover=scenario.overhead.dispatch + sum(costs.delivery(scenario)),
+            scan_every=costs.restore_scan(scenario),
+            nodes=self.workers,
         )
         self.fates = Fates(self.draws)
         self.policies = {
@@ -104,7 +107,6 @@ class Model:
         }
         self._unlimited: list[bool] | None = None
         self._keepalive_ticks: dict[str, Ticks] = {}  # per pool: its autoscalers' timer ticks
-        self.workers: list[Worker] = []
         for i, (_, pool) in enumerate(nodes):
             self._make_node(i, pool)
         # the producer reads Python floats through a memoryview: no copy

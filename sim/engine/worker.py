@@ -46,7 +46,7 @@ class Worker:
         *("start_write", "record_overhead", "handover", "_plain"),
         *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
-        *("alive", "stopping", "down", "back", "incarnation", "retired"),  # whether it is up
+        *("alive", "stopping", "down", "back", "incarnation", "retired", "up_since"),  # is it up
         *("waiting", "fetching", "lingers_until", "delivered_until"),  # its BRPOP
     )
 
@@ -98,7 +98,9 @@ class Worker:
         self.fetching = False  # inside broker.fetch: a nested fetch leaves it to that loop
         self.lingers_until = -1.0  # killed while waiting: its BRPOP is served until then
         self.delivered_until = 0.0  # its last delivery's arrival: the next cannot pass it
+        self.up_since = env.now  # its restore scans count from here (``sim.rules.restore``)
         self.capacity_changed()
+        broker.node_up()
 
     def came_from(self, lane: int) -> None:
         """``round_robin``: the queue of the message just received goes to the end of the cycle."""
@@ -409,6 +411,8 @@ class Worker:
         if self.retired:
             return
         self.alive, self.down = True, False
+        self.up_since = self.env.now
+        self.broker.node_up()
         self.slots = self.free_slots = self.policy.concurrency
         self.starting = 0
         if self.autoscaler is not None:
