@@ -127,6 +127,8 @@ class Broker:
         self.scan_every = scan_every  # a node's restore scans: None, at each deadline
         self.nodes = nodes  # the run's worker nodes, whose scans restore (a list that grows)
         self._restorer_idle: simpy.Event | None = None
+        self._look = False  # ``_held_ahead`` is due: at the next scan, or the restorer's wake
+        self._scan_served: list[Worker] | None = None  # in a scan: the nodes it handed one
         env.process(self._restorer())
 
     @property
@@ -156,7 +158,10 @@ class Broker:
             worker.waiting = False
             if worker.can_reserve():
                 self._deliver(message, worker, lane)
-                self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
+                if self._scan_served is None:
+                    self.fetch(worker)  # its next BRPOP, while the prefetch limit allows one
+                else:
+                    self._scan_served.append(worker)  # its next BRPOP after the scan
                 return
             if worker.lingers_until > self.env.now:
                 worker.lingers_until = -1.0  # BRPOP returns one message
@@ -213,19 +218,27 @@ class Broker:
                 unacked.popleft()
             now = self.env.now
             if not unacked:
-                self._restorer_idle = self.env.event()
-                yield self._restorer_idle
+                wake = self._idle()
             elif unacked[0].deadline > now:
-                yield self.env.timeout(unacked[0].deadline - now)
+                wake = self.env.timeout(unacked[0].deadline - now)
             elif self.scan_every is None:
                 self._redeliver([unacked.popleft()])  # its holder may still run it
+                continue
             elif woke_for is not None and self._scans(*woke_for[:2]):
                 self.scan()
+                continue
             elif (planned := self._next_scan()) is not None:
-                yield self.env.timeout(planned[2] - now)
-            else:  # no node up: the next to start scans (``node_up``)
-                self._restorer_idle = self.env.event()
-                yield self._restorer_idle
+                wake = self.env.timeout(planned[2] - now)
+            else:
+                wake = self._idle()  # no node up: the next to start scans (``node_up``)
+            yield wake
+            if self._look and self.scan_every is None:  # what it restored is handed out by now
+                self._look_ahead()
+
+    def _idle(self) -> simpy.Event:
+        """An event fired by the next delivery or node start."""
+        self._restorer_idle = self.env.event()
+        return self._restorer_idle
 
     def _next_scan(self) -> tuple[Worker, float, float] | None:
         """The up node that scans first from now on: it, its start and the scan's time."""
@@ -254,7 +267,14 @@ class Broker:
 
     def scan(self) -> None:
         """A node's restore scan: every message past its deadline goes back, the latest
-        delivered first, each to the head of its queue (kombu's ``restore_visible``)."""
+        delivered first, each to the head of its queue (kombu's ``restore_visible``), so the
+        earliest delivered is read first. A BRPOP waiting in Redis is handed the first message
+        pushed to its lists, and its node asks again only once the scan is over (the scanning
+        node's event loop is busy with it; another's reply reaches it over the network), so
+        each waiting node takes one restored message during a scan, the rest wait at the head.
+        """
+        if self._look:  # before it takes any: the last scan's messages are handed out by now
+            self._look_ahead()
         unacked, now = self.unacked, self.env.now
         due = []
         while unacked and unacked[0].deadline <= now:
@@ -262,17 +282,28 @@ class Broker:
             if delivery.message.unacked is delivery:
                 due.append(delivery)
         due.reverse()
+        self._scan_served = []
         self._redeliver(due)
+        served, self._scan_served = self._scan_served, None
+        for node in served:
+            self.fetch(node)
 
     def _redeliver(self, deliveries: list[Delivery]) -> None:
-        """Restore these un-acked deliveries in order, counting them against the run's limit."""
+        """Restore these un-acked deliveries in order, counting them against the run's limit;
+        every ``look_every`` of them, the held retries are looked at once what was restored is
+        handed out again: at the next scan, or without scans the restorer's next wake."""
         for delivery in deliveries:
             self.restore(delivery)
-            self.redelivered += 1
-            if self.redelivered > self.max_redeliveries:
-                raise self._runaway(f"more than {self.max_redeliveries}")
-            if self.redelivered % self.look_every == 0 and (ahead := self._held_ahead()):
-                raise self._runaway(str(self.redelivered), ahead)
+        before, self.redelivered = self.redelivered, self.redelivered + len(deliveries)
+        if self.redelivered > self.max_redeliveries:
+            raise self._runaway(f"more than {self.max_redeliveries}")
+        self._look |= self.redelivered // self.look_every > before // self.look_every
+
+    def _look_ahead(self) -> None:
+        """Stop the run now if the retries held un-acked will pass the limit by themselves."""
+        self._look = False
+        if ahead := self._held_ahead():
+            raise self._runaway(str(self.redelivered), ahead)
 
     def _runaway(self, count: str, ahead: str = "") -> RunawayError:
         return RunawayError(

@@ -254,6 +254,7 @@ def test_a_countdown_longer_than_the_visibility_timeout_runs_the_task_twice():
             "retry.countdown": 100.0,
             "retry.max_retries": 1,
             "ack.visibility_timeout": 30.0,
+            "overhead.restore_throttle": 1,  # the nodes scan every 10 s, not 100 s
         }
     )
     trace = simulate(sc)
@@ -261,7 +262,8 @@ def test_a_countdown_longer_than_the_visibility_timeout_runs_the_task_twice():
     second = (trace.state == STARTED) & (trace.attempt == 1)
     runs = np.bincount(trace.task[second], minlength=trace.n_tasks)[retried]
     assert len(retried) > 50
-    assert runs.min() >= 2  # held 100 s, redelivered every 30 s: every holder runs it at its ETA
+    # held 100 s, redelivered every 30-40 s: every holder runs it at its ETA
+    assert runs.min() >= 2
     assert summarize(trace, sc.workers.slots).duplicate_executions >= len(retried)
 
 
@@ -312,6 +314,8 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
             "failures.crash_probability": 0.05,
             "ack.visibility_timeout": 5.0,
             "workers.restart_delay": 0.5,
+            "overhead.restore_interval": 0.25,  # a restore scan every quarter of a second
+            "overhead.restore_throttle": 1,
         }
     )
     trace = simulate(sc)
@@ -319,9 +323,10 @@ def test_a_restored_message_goes_to_the_head_of_the_queue():
     assert crashed, "the draws must crash at least one task"
     task = crashed[0]
     received = trace.t[(trace.task == task) & (trace.state == RECEIVED)].min()
-    restored = received + sc.ack.visibility_timeout
+    restored = received + sc.ack.visibility_timeout  # at the first scan from then on
     rerun = trace.t[(trace.task == task) & (trace.state == STARTED)].max()
-    assert restored <= rerun <= restored + sc.service.mean + 1e-9  # next, once the slot frees
+    # next, once the slot frees
+    assert restored <= rerun <= restored + 0.25 + sc.service.mean + 1e-9
     first_start = {}
     for t, state, other in zip(trace.t, trace.state, trace.task, strict=True):
         if state == STARTED:
@@ -350,7 +355,7 @@ def test_a_warmup_after_the_last_arrival_is_refused_naming_it(summary_only):
 
 def test_runaway_redelivery_stops_with_a_clear_error():
     """One worker reserving everything, a 10 s visibility timeout and one-minute countdowns:
-    every held retry is handed out again every 10 s, every copy runs and retries in turn."""
+    every held retry is handed out again every 10-20 s, every copy runs and retries in turn."""
     from sim.engine.broker import RunawayError
 
     sc = make(
@@ -364,6 +369,7 @@ def test_runaway_redelivery_stops_with_a_clear_error():
             "failures.probability": 0.3,
             "retry.countdown": 60.0,
             "retry.max_retries": 2,
+            "overhead.restore_throttle": 1,  # the node scans every 10 s
         }
     )
     with pytest.raises(RunawayError, match="ack.visibility_timeout = 10s"):
@@ -447,6 +453,8 @@ def test_a_runaway_of_tasks_that_never_retry_is_not_blamed_on_a_countdown():
             "run.tasks": 50,
             "ack.late": True,
             "ack.visibility_timeout": 1e-3,
+            "overhead.restore_interval": 1e-3,  # a restore scan every millisecond
+            "overhead.restore_throttle": 1,
             "failures.crash_probability": 0.3,
         }
     )
