@@ -30,7 +30,7 @@ from celery.worker.request import Request
 
 from live import events, run_keys
 from live.clock import Clock
-from sim import scenario
+from sim import costs, scenario
 from sim.engine.draws import Draws
 from sim.rules import fate, retry
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED, SUCCESS
@@ -111,12 +111,6 @@ def task_index(task_id: str) -> int:
     return int(task_id.rsplit("-", 1)[1])
 
 
-def restore_interval(visibility_timeout: float) -> int:
-    """Wall seconds between a worker's scans for un-acked messages to restore (kombu's
-    ``unacked_restore_interval``, whole seconds): a quarter of the timeout, 1 to 10 s."""
-    return max(1, min(10, int(visibility_timeout / 4)))
-
-
 def unacked_mutex_expire(visibility_timeout: float) -> int:
     """Wall seconds a restore scan's Redis lock lives (kombu's ``unacked_mutex_expire``, 300 by
     default), capped at the visibility timeout: a node killed while it holds the lock would
@@ -134,7 +128,7 @@ def celery_config(config: LiveConfig) -> dict:
     (scenario × time scale)."""
     s, wall, pool = config.scenario, config.clock.wall_seconds, config.worker_pool
     visibility = wall(s.ack.visibility_timeout)
-    restore_every = restore_interval(visibility)
+    restore_every = costs.live_restore_interval(visibility)
     return {
         "broker_url": config.redis_url,
         "broker_transport": f"{run_keys.__name__}:{run_keys.Transport.__name__}",
@@ -153,7 +147,7 @@ def celery_config(config: LiveConfig) -> dict:
             "queue_order_strategy": pool.queue_order,
             "visibility_timeout": visibility,
             "unacked_restore_interval": restore_every,
-            "unacked_restore_throttle": 1,
+            "unacked_restore_throttle": costs.LIVE_RESTORE_THROTTLE,
             "unacked_mutex_expire": unacked_mutex_expire(visibility),
             # the run's own, expiring with it (``live.run_keys``): no other consumer on that
             # Redis restores a killed run's messages

@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 
 from live import redis_server, run_keys
 from live.capacity import CapacitySampler, with_capacity
-from live.celery_app import LiveConfig, make_app, restore_interval, unacked_mutex_expire
+from live.celery_app import LiveConfig, make_app, unacked_mutex_expire
 from live.clock import Clock
 from live.collector import Collector
 from live.host_cpu import BusyShare
@@ -30,6 +30,7 @@ from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
 from live.run_keys import forget, renew, run_lists
 from live.workers import Node, WorkerPool, grace_after, on_keepalive_grid
+from sim import costs
 from sim import scenario as scenario_module
 from sim.analysis.runs import NO_TASKS
 from sim.engine.distributions import service_mean
@@ -65,7 +66,8 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     crashes = any(t.failures.crash_probability > 0 for t in kinds)
     if crashes or retry.longest_retry_wait(sc) > sc.ack.visibility_timeout:
         visibility = wall(sc.ack.visibility_timeout)
-        wait += visibility + restore_interval(visibility) + unacked_mutex_expire(visibility)
+        restore = costs.live_restore_interval(visibility)
+        wait += visibility + restore + unacked_mutex_expire(visibility)
         wait += WORKER_BOOT + wall(sc.workers.count * sc.workers.restart_delay)
     return wait
 
@@ -253,7 +255,7 @@ def _drain(
     Redis holds: the deadline slides with activity, so a chain of redeliveries keeps it alive.
     """
     visibility = config.clock.wall_seconds(config.scenario.ack.visibility_timeout)
-    quiet = restore_interval(visibility) + 1.0
+    quiet = costs.live_restore_interval(visibility) + 1.0
     seen, deadline, idle_since, next_check = len(collector.rows), time.time() + wait, None, 0.0
     while len(collector.done) < len(collector.pending) and watcher.error is None:
         if stop.wait(0.05):

@@ -28,8 +28,9 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
-from live.celery_app import restore_interval, unacked_mutex_expire
+from live.celery_app import unacked_mutex_expire
 from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, lost, ping
+from sim import costs
 from sim import scenario as scenario_module
 from sim.analysis.metrics import Summary
 from sim.analysis.sweep import Stopped, run_point
@@ -74,7 +75,7 @@ def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
         worker_prefetch_multiplier=1,  # replications are long: reserve no more than it runs
         broker_transport_options={
             "visibility_timeout": visibility,
-            "unacked_restore_interval": restore_interval(visibility),
+            "unacked_restore_interval": costs.live_restore_interval(visibility),
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": unacked_mutex_expire(visibility),
             **GIVE_UP,

@@ -66,16 +66,16 @@ class Overhead:
     )
     restore_interval: float = setting(
         10.0,
-        "model = celery: kombu's unacked_restore_interval, each node's timer for its restore "
-        "scan (none: a message is restored at its visibility deadline)",
+        "model = celery: kombu's unacked_restore_interval, the period of each node's restore "
+        "timer (none: a message is restored exactly at its visibility deadline)",
         unit="wall s",
         above=0,
         max=MAX_SECONDS,
     )
     restore_throttle: int = setting(
         10,
-        "model = celery: kombu's unacked_restore_throttle, a node scans for messages past their "
-        "visibility timeout at its start and every throttle-th timer call",
+        "model = celery: kombu's unacked_restore_throttle: a node scans Redis for messages past "
+        "their visibility timeout as it starts and at every throttle-th call of its timer",
         unit="calls",
         min=1,
         max=1_000_000,
@@ -94,6 +94,30 @@ def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
         for name in POOL_COSTS:
             changes[scenario.pool_field(pool.name, name)] = getattr(pool.workers, name) / time_scale
     return scenario.replace(**changes)
+
+
+LIVE_RESTORE_THROTTLE = 1  # a live run's nodes scan at every call of their restore timer
+
+
+def live_restore_interval(visibility_timeout: float) -> int:
+    """Wall seconds between a live run's node's restore scans (kombu's
+    ``unacked_restore_interval``, whole seconds, throttle ``LIVE_RESTORE_THROTTLE``) for a wall
+    visibility timeout: a quarter of it, 1 to 10 s, so a time-scaled run redelivers soon."""
+    return max(1, min(10, int(visibility_timeout / 4)))
+
+
+def beside_live_run(scenario: Scenario, time_scale: float) -> Scenario:
+    """``scenario`` as a live run of it at ``time_scale`` runs: Celery's costs in scenario
+    seconds (``at_time_scale``) and the nodes scanning for messages to restore as the live app
+    sets kombu (``live_restore_interval``), under ``overhead.model = "celery"``."""
+    visibility = scenario.ack.visibility_timeout * time_scale
+    live = scenario.replace(
+        **{
+            "overhead.restore_interval": float(live_restore_interval(visibility)),
+            "overhead.restore_throttle": LIVE_RESTORE_THROTTLE,
+        }
+    )
+    return at_time_scale(live, time_scale)
 
 
 def handover(scenario: Scenario) -> float:

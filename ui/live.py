@@ -421,7 +421,7 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             "(no task found a worker idle): this page and Compare simulate the scenario's own."
         )
     sc = session.scenario
-    at_scale = costs.at_time_scale(sc, session.time_scale)
+    at_scale = costs.beside_live_run(sc, session.time_scale)
     stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.slots)
     if stretch is not None and stretch > monitor.STRETCHED:
         st.warning(

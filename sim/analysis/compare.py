@@ -146,11 +146,12 @@ def simulated_beside(
     progress: Progress | None = None,
 ) -> Trace:
     """The simulation to lay beside a live run of ``scenario``: Celery's wall-clock costs at
-    the run's time scale, and the live producer's send times as the arrivals. A producer
+    the run's time scale, its nodes' restore scans as the live run sets kombu
+    (``costs.beside_live_run``), and the live producer's send times as the arrivals. A producer
     sends a message every few milliseconds, so at a small time scale a burst the scenario
     puts at one instant reached Redis over seconds of scenario time; simulated at the drawn
     instants, every task of it would have waited longer than on the real queue."""
-    at = costs.at_time_scale(scenario, time_scale)
+    at = costs.beside_live_run(scenario, time_scale)
     return simulate(at, seed, progress, arrivals=sent_times(live))
 
 

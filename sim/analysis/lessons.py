@@ -79,11 +79,12 @@ class Lesson:
     ) -> tuple[Scenario, Scenario]:
         """Both live sides as the simulation of their live run: ``paying`` Celery's costs (a
         host's, as measured: ``LiveSession.paying``; else the scenario's), in scenario seconds
-        at the live time scale, as ``compare`` simulates a run (at time scale 1 lesson 01's fix
-        predicted a p99 wait of 0.28 beside 1.23 on real Celery; at 0.05, 0.78)."""
+        at the live time scale with the live run's restore scans, as ``compare`` simulates a
+        run (at time scale 1 lesson 01's fix predicted a p99 wait of 0.28 beside 1.23 on real
+        Celery; at 0.05, 0.78)."""
         default, fixed = self.live_scenarios()  # a lesson without [lesson.live] stops here
         scale = self.live.time_scale
-        return tuple(costs.at_time_scale(paying(sc), scale) for sc in (default, fixed))
+        return tuple(costs.beside_live_run(paying(sc), scale) for sc in (default, fixed))
 
 
 def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:

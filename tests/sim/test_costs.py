@@ -30,7 +30,34 @@ def test_wall_costs_become_scenario_seconds_at_a_time_scale():
     assert (o.handover, o.handover_late) == pytest.approx((0.2, 0.38))
     assert at.workers.process_start == pytest.approx(4.0)
     assert at.workers.kill_linger == pytest.approx(1.0)  # a killed node's BRPOP, 50 ms wall
+    assert o.restore_interval == pytest.approx(200.0)  # kombu's restore timer, 10 s wall
+    assert o.restore_throttle == 10  # a count of timer calls, not a time
     assert costs.at_time_scale(sc, 1.0) is sc  # a real deployment: the costs as measured
+
+
+@pytest.mark.parametrize(
+    ("fields", "period"),
+    [({}, 100.0), ({"overhead.restore_throttle": 1}, 10.0), ({"overhead.model": "none"}, None)],
+)
+def test_nodes_scan_every_interval_times_throttle_and_the_textbook_queue_never(fields, period):
+    assert costs.restore_scan(make(**fields)) == period
+
+
+@pytest.mark.parametrize(
+    ("visibility", "time_scale", "interval"),
+    [(3600.0, 1.0, 10.0), (3600.0, 0.01, 9.0), (60.0, 0.05, 1.0), (1000.0, 0.001, 1.0)],
+)
+def test_beside_a_live_run_the_nodes_scan_as_the_live_app_sets_kombu(
+    visibility, time_scale, interval
+):
+    """A live run's nodes scan every quarter of the wall visibility timeout, 1 to 10 s, at every
+    timer call: the simulation beside it too, in scenario seconds at its time scale."""
+    sc = make(**{"ack.visibility_timeout": visibility})
+    beside = costs.beside_live_run(sc, time_scale)
+    assert costs.live_restore_interval(visibility * time_scale) == interval
+    assert beside.overhead.restore_throttle == costs.LIVE_RESTORE_THROTTLE == 1
+    assert costs.restore_scan(beside) == pytest.approx(interval / time_scale)
+    assert beside.overhead.handover == pytest.approx(sc.overhead.handover / time_scale)
 
 
 def test_each_pools_process_start_is_scaled():
