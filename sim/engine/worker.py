@@ -412,7 +412,6 @@ class Worker:
             return
         self.alive, self.down = True, False
         self.up_since = self.env.now
-        self.broker.node_up()
         self.slots = self.free_slots = self.policy.concurrency
         self.starting = 0
         if self.autoscaler is not None:
@@ -424,4 +423,5 @@ class Worker:
         if self.back is not None:
             self.back.succeed()
             self.back = None
+        self.broker.node_up()  # it scans as it connects, before it consumes
         self._fetch(self)
