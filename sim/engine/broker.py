@@ -127,7 +127,7 @@ class Broker:
         self.scan_every = scan_every  # a node's restore scans: None, at each deadline
         self.nodes = nodes  # the run's worker nodes, whose scans restore (a list that grows)
         self._restorer_idle: simpy.Event | None = None
-        self._look = False  # ``_held_ahead`` is due: at the next scan, or the restorer's wake
+        self._look = False  # ``_held_ahead`` is due at the next scan
         self._scan_served: list[Worker] | None = None  # in a scan: the nodes it handed one
         env.process(self._restorer())
 
@@ -232,8 +232,6 @@ class Broker:
             else:
                 wake = self._idle()  # no node up: the next to start scans (``node_up``)
             yield wake
-            if self._look and self.scan_every is None:  # what it restored is handed out by now
-                self._look_ahead()
 
     def _idle(self) -> simpy.Event:
         """An event fired by the next delivery or node start."""
@@ -290,14 +288,18 @@ class Broker:
 
     def _redeliver(self, deliveries: list[Delivery]) -> None:
         """Restore these un-acked deliveries in order, counting them against the run's limit;
-        every ``look_every`` of them, the held retries are looked at once what was restored is
-        handed out again: at the next scan, or without scans the restorer's next wake."""
+        every ``look_every`` of them, a look at the held retries: at once when one message at a
+        time comes back, at the next scan when a scan brought them back (some then wait in the
+        lists for their nodes' next BRPOP, which ``_held_ahead`` takes for work left)."""
         for delivery in deliveries:
             self.restore(delivery)
         before, self.redelivered = self.redelivered, self.redelivered + len(deliveries)
         if self.redelivered > self.max_redeliveries:
             raise self._runaway(f"more than {self.max_redeliveries}")
-        self._look |= self.redelivered // self.look_every > before // self.look_every
+        if self.redelivered // self.look_every > before // self.look_every:
+            self._look = True
+            if self.scan_every is None:
+                self._look_ahead()
 
     def _look_ahead(self) -> None:
         """Stop the run now if the retries held un-acked will pass the limit by themselves."""
