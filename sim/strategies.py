@@ -233,13 +233,22 @@ def mixed_scenarios(draw, max_tasks: int = 150, crashes: bool = True) -> Scenari
     pools: priorities, rate limits, soft and hard time limits, a retry policy and failure rate
     per type, beside everything ``scenarios`` draws (crashes, late ack, deploys, outages), and a
     visibility timeout that a retry's countdown or a reserved message's wait may outlast (30 s:
-    redelivered copies that run beside the first, a few per message at these countdowns)."""
+    redelivered copies that run beside the first, a few per message at these countdowns),
+    restored at restore scans from every 2 s (a live run's) to every 100 s (kombu's default)."""
     base = draw(scenarios(max_tasks=max_tasks, crashes=crashes))
     queues = draw(st.lists(st.sampled_from(QUEUES), min_size=1, unique=True))
     tasks = draw(task_tables(queues, draw(st.integers(1, 3))))
-    timeout = draw(field_values("ack.visibility_timeout", among=(30.0, 600.0, 3600.0)))
+    fields = {
+        "ack.visibility_timeout": draw(
+            field_values("ack.visibility_timeout", among=(30.0, 600.0, 3600.0))
+        ),
+        "overhead.restore_interval": draw(
+            field_values("overhead.restore_interval", among=(2.0, 10.0))
+        ),
+        "overhead.restore_throttle": draw(field_values("overhead.restore_throttle", among=(1, 10))),
+    }
     pools = draw(pool_tables(queues))
-    return base.replace(tasks=tasks, pools=pools, **{"ack.visibility_timeout": timeout})
+    return base.replace(tasks=tasks, pools=pools, **fields)
 
 
 @st.composite
@@ -271,4 +280,6 @@ def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     pick("retry.jitter")
     pick("ack.late")
     pick("ack.visibility_timeout", among=(1.0, 3600.0, MAX_SECONDS))
+    pick("overhead.restore_interval", among=(1e-6, 10.0, 1e6))  # restore scans
+    pick("overhead.restore_throttle", among=(1, 10))
     return _scenario(fields)
