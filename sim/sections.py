@@ -335,7 +335,10 @@ class Ack:
 
     late: bool = setting(False, "task_acks_late: acknowledge after the work, not before")
     visibility_timeout: float = seconds(
-        3600.0, "Redis transport: unacked messages are redelivered after this", positive=True
+        3600.0,
+        "Redis transport: unacked messages are redelivered after this, at a node's next restore "
+        "scan (overhead.restore_interval)",
+        positive=True,
     )
     reject_on_worker_lost: bool = setting(
         False, "task_reject_on_worker_lost: requeue a task whose pool child died (late ack only)"
