@@ -23,8 +23,9 @@ def scan_period(interval: float, throttle: int) -> float:
 
 def next_scan(up_since: float, period: float, at: float) -> float:
     """The first scan at or after ``at`` of a node up since ``up_since`` that scans every
-    ``period`` seconds from its start (``up_since`` itself when ``at`` is no later)."""
+    ``period`` seconds from its start (``up_since`` itself when ``at`` is no later; ``at``
+    itself where a float that large cannot tell its scans apart)."""
     if at <= up_since:
         return up_since
     scan = up_since + math.ceil((at - up_since) / period) * period
-    return scan if scan >= at else scan + period  # a quotient rounded down by an ulp
+    return scan if scan >= at else max(scan + period, at)  # a quotient rounded down

@@ -33,3 +33,11 @@ def test_the_next_scan_is_never_before_the_time_asked_whatever_the_rounding():
         at = up_since + k * period  # a sum the quotient may round either way
         scan = next_scan(up_since, period, at)
         assert at <= scan < at + period * (1 + 1e-9)
+
+
+def test_a_scan_period_below_the_floats_resolution_never_goes_back_in_time():
+    """Near 10¹¹ s a float's step is ~10⁻⁵ s: a scan every few microseconds is then at the
+    time asked (a scan one period on, as first written, could round below it: a negative
+    wait, found by a hostile scenario)."""
+    for up_since, period, at in [(0.1, 3e-6, 54303294071.60175), (0.0, 1e-6, 95530273042.93504)]:
+        assert next_scan(up_since, period, at) >= at
