@@ -40,11 +40,19 @@ QUEUE = "queuelab-sweep"  # one list on the broker, shared by every sweep and sw
 TASK = "queuelab.sweep.replication"
 URL_ENV = "QUEUELAB_SWEEP_REDIS"  # the broker of `celery -A live.sweep_app worker`
 VISIBILITY = 3600.0  # wall seconds: a replication running longer is run again elsewhere
+# kombu's un-acked hash, its index and the restore lock, the sweep's own: by default they are
+# shared by every app on the Redis, whose node dying with the lock held (it lives 300 s) stalled
+# the restore of a killed sweep worker's replications (a live run's are its own too)
+UNACKED = f"{QUEUE}:unacked"
+UNACKED_KEYS = {
+    "unacked_key": UNACKED,
+    "unacked_index_key": f"{QUEUE}:unacked_index",
+    "unacked_mutex_key": f"{QUEUE}:unacked_mutex",
+}
 POLL = 0.5  # wall seconds between looks at the results
 QUIET = 10.0  # wall seconds without a result before saying whether any worker took one
 REMIND = 60.0  # and then how often to say it again
 RECHECK = 1.0  # wall seconds between two looks that must both find a replication nowhere
-UNACKED = "unacked"  # kombu's hash of the messages workers took and have not acked
 REMEDY = "start Redis there, or leave out --redis-url to sweep on this machine's cores"
 
 
@@ -78,6 +86,7 @@ def make_app(redis_url: str, visibility: float = VISIBILITY) -> Celery:
             "unacked_restore_interval": costs.live_restore_interval(visibility),
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": unacked_mutex_expire(visibility),
+            **UNACKED_KEYS,
             **GIVE_UP,
         },
         broker_connection_retry_on_startup=True,
