@@ -76,10 +76,11 @@ def _check_trace_path(path: str | None) -> None:
 
 
 def _at_time_scale(sc: scenario.Scenario, time_scale: float) -> scenario.Scenario:
-    """``sc`` paying Celery's costs at ``time_scale``, the flag named when that takes a cost
-    past its field's range (the error named only the field, which the user had not set)."""
+    """``sc`` as a live run at ``time_scale`` runs it (Celery's costs, and the restore scans the
+    live app sets kombu to), or as deployed at 1; the flag named when that takes a cost past
+    its field's range (the error named only the field, which the user had not set)."""
     try:
-        return costs.at_time_scale(sc, time_scale)
+        return sc if time_scale == 1 else costs.beside_live_run(sc, time_scale)
     except scenario.ScenarioError as err:
         raise BadInput(
             f"--time-scale {time_scale:g} divides Celery's wall-clock costs into scenario "

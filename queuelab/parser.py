@@ -143,7 +143,8 @@ def _simulate(sub) -> None:
         default=1.0,
         metavar="X",
         help="predict a live run at this time scale: Celery's wall-clock costs are X times as "
-        "long in scenario time (default 1: a real deployment)",
+        "long in scenario time, and un-acked messages are restored as the live run's nodes "
+        "restore them (default 1: a real deployment)",
     )
     p.add_argument(
         "--reps",

@@ -621,6 +621,25 @@ def test_simulate_at_a_time_scale_stretches_celerys_wall_clock_costs():
     assert refused.returncode == 2 and "--time-scale" in refused.stderr
 
 
+def test_simulate_at_a_time_scale_restores_as_the_live_run_at_it_does():
+    """--time-scale X predicts a live run at X, whose app sets kombu's restore scan to a quarter
+    of the scaled visibility timeout (``costs.beside_live_run``): lesson 11's killed nodes'
+    messages come back as that run's would, sooner than at kombu's default 100 s scans."""
+    from sim import costs, scenario
+    from sim.analysis.runs import simulated
+
+    path = "scenarios/lessons/11_killed_node_takes_a_message.toml"
+    r = queuelab("simulate", path, "--time-scale", "0.1", "--json")
+    assert r.returncode == 0, r.stderr
+    sc = scenario.load(path)
+    live, own = (
+        simulated(s).to_dict()
+        for s in (costs.beside_live_run(sc, 0.1), costs.at_time_scale(sc, 0.1))
+    )
+    assert live["wait_p99"] < own["wait_p99"]
+    assert json.loads(r.stdout)["wait_p99"] == pytest.approx(live["wait_p99"], rel=1e-9)
+
+
 def test_a_run_that_submits_no_tasks_says_so():
     """Its figures, all zero, would read as a perfect queue."""
     r = queuelab("simulate", "scenarios/mmc.toml", "--set", "run.duration=1e-9", "--json")
