@@ -109,6 +109,12 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _json_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """``--json``, saying what it prints: a bare flag left `--help` silent on it in eight
+    subcommands, and what ``lessons --json`` prints (an array) differs from the others."""
+    p.add_argument("--json", action="store_true", help=f"print {what}")
+
+
 def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redis-url",
@@ -152,7 +158,7 @@ def _simulate(sub) -> None:
         default=1,
         help="replications at seeds SEED, SEED+1, …: each figure's mean and 95 %% interval",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _json_flag(p, "the summary as one JSON object")
 
 
 def _sweep(sub) -> None:
@@ -172,7 +178,7 @@ def _sweep(sub) -> None:
         help="run the replications as Celery tasks on this Redis, taken by `queuelab "
         "sweep-worker` processes on any machine (default: this machine's cores)",
     )
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the points (and the pool's table, with --pool) as one JSON object")
 
 
 def _live_run(sub, name: str, **text) -> argparse.ArgumentParser:
@@ -198,7 +204,7 @@ def _live(sub) -> None:
         ),
     )
     p.add_argument("--trace", type=_path, help="write the trace to FILE (.csv or .parquet)")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the summary as one JSON object")
 
 
 def _compare(sub) -> None:
@@ -231,7 +237,7 @@ def _compare(sub) -> None:
         "same tolerance: how far the real queue is from itself, the yardstick for the "
         "simulation's misses",
     )
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the comparison as one JSON object")
 
 
 def _calibrate(sub) -> None:
@@ -248,7 +254,7 @@ def _calibrate(sub) -> None:
     p.add_argument(
         "--out", type=_path, required=True, help="calibrated scenario file to write (.toml)"
     )
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the fitted costs and the file written as one JSON object")
 
 
 def _record(sub) -> None:
@@ -259,7 +265,7 @@ def _record(sub) -> None:
     p.add_argument("--redis-url", type=_redis_url, required=True, help="the deployment's broker")
     p.add_argument("--duration", type=_positive(float), default=60.0, help="seconds to listen")
     p.add_argument("--out", type=_path, required=True, help="scenario file to write (.toml)")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "what was recorded and the file written as one JSON object")
 
 
 def _worker(sub) -> None:
@@ -305,7 +311,7 @@ def _lessons(sub) -> None:
         "its figure, as the Learn page shows it (a figure such as backend_pending_mean is in "
         "no simulate summary)",
     )
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the lessons as one JSON array, or NAME's figures both ways as one object")
 
 
 def _analytic(sub) -> None:
@@ -332,16 +338,22 @@ def _analytic(sub) -> None:
         default=1.0,
         help="inter-arrival coefficient of variation (1 = Poisson)",
     )
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the figures as one JSON object")
 
 
 def _check(sub) -> None:
     p = sub.add_parser("check", help="check a trace against the invariants; exit 1 if violated")
     p.add_argument("trace", type=_path, help="trace file (.csv or .parquet)")
     p.add_argument("--scenario", type=_path, help="the scenario that made it, for its own rules")
-    p.add_argument("--set", action="append", default=[], metavar="K=V")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="the overrides the trace was made with, as simulate's --set (repeatable)",
+    )
     p.add_argument("--seed", type=_field_flag("seed"), help="seed the trace was made with")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p, "the check's result as one JSON object")
 
 
 SUBCOMMANDS = (  # in the order ``queuelab --help`` lists them
