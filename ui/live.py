@@ -464,12 +464,13 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         key="live-worker-table",
     )
     cut = not going and (session.stop.is_set() or session.lost)
+    so_far = " so far" if going else ""  # a finished run's counts are its whole
     st.caption(
-        "*Processed*: tasks delivered to the worker so far, as Flower counts them (a retry or a "
-        "redelivery again). The other counts are executions that have ended so far; *cut "
+        f"*Processed*: tasks delivered to the worker{so_far}, as Flower counts them (a retry or "
+        f"a redelivery again). The other counts are executions that have ended{so_far}; *cut "
         "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
-        + ". Utilisation is busy slot-seconds over the run so far."
+        + f". Utilisation is busy slot-seconds over the run{so_far}."
     )
 
 

@@ -160,6 +160,8 @@ def test_the_workers_table_counts_processed_as_flower_does_and_succeeded_apart(m
         assert workers.loc[name, "succeeded"] == int((mine & (trace.state == SUCCESS)).sum())
     assert workers["processed"].sum() > workers["succeeded"].sum() + workers["failed"].sum()
     assert "queues" not in workers.columns  # one pool: every node consumes the one queue
+    caption = next(c.value for c in at.caption if c.value.startswith("*Processed*"))
+    assert "so far" not in caption  # the run has ended: its counts are the whole run's
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
@@ -635,6 +637,8 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
             assert shown.loc[q.name, "waiting"] == q.waiting
             assert shown.loc[q.name, "running"] == q.running
         assert shown["running"].sum() > 0
+        caption = next(c.value for c in at.caption if c.value.startswith("*Processed*"))
+        assert "ended so far" in caption  # the Workers table's counts, as the run goes
     finally:
         release.set()
         session.thread.join()
