@@ -63,6 +63,13 @@ def test_fit_recovers_the_drawn_delivery_a_trace_was_made_with():
     assert fit.delivery_spread == pytest.approx(0.02, rel=0.15)
 
 
+def test_the_fit_says_the_deliverys_least_time_and_the_mean_on_top_apart():
+    fit = Fit(0.0023, 0.0012, 0.0017, 100, 100, handover=0.0026)
+    assert fit.describe() == (
+        "delivery at least 2.3 ms and 1.2 ms more on average, record 1.7 ms, hand-over 2.6 ms"
+    )
+
+
 def test_delivery_fit_reads_a_shifted_exponential_and_a_constant():
     rng = np.random.default_rng(5)
     lags = 0.005 + rng.exponential(0.002, 20_000)
