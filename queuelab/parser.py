@@ -10,6 +10,7 @@ import argparse
 import math
 import urllib.parse
 
+from live.host_cpu import CPU_PER_TASK
 from sim import scenario
 from sim.sections import MAX_CV, MAX_RATE, MAX_SECONDS
 
@@ -198,9 +199,12 @@ def _live(sub) -> None:
             "Run the scenario on a real redis-server with real Celery workers and write the same "
             "trace and summary as `simulate`. --time-scale X multiplies every duration (0.01 runs "
             "100x faster); the summary stays in scenario seconds. Faithful while scaled service "
-            "times stay well above a few milliseconds: Celery on Redis moves about 1,000 no-op "
-            "tasks/s on 2 cores, so per-task overhead of ~1 ms wall is added to every task and "
-            "shows up divided by the scale."
+            "times stay well above a few milliseconds: Celery adds a few milliseconds of wall "
+            "time to every task (its delivery and the hand-over between tasks; `compare` measures "
+            "them first), which show up divided by the scale, and Celery, Redis and queuelab "
+            f"spend about {CPU_PER_TASK * 1000:.0f} ms of CPU a task, so each core carries at "
+            f"most about {1 / CPU_PER_TASK:.0f} tasks a wall second (a run that asks too much of "
+            "this host's CPUs is warned about before it starts)."
         ),
     )
     p.add_argument("--trace", type=_path, help="write the trace to FILE (.csv or .parquet)")
