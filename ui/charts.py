@@ -347,8 +347,10 @@ def histograms(
 ) -> go.Figure:
     """One histogram per named sample side by side, each with its quantiles (``marks``, e.g.
     {"p95": 1.2}) as labelled vertical lines and listed under its name; a row of them per group
-    (e.g. task type), in the group's colour and named, where there are several, on x axes shared
-    down each column: a 5 s report's wait beside a 0.3 s thumbnail's, on one scale."""
+    (e.g. task type), in the group's colour and named, where there are several, each on its own
+    scale: on one shared down each column, 0.3 s thumbnails' runtimes stood in the first few
+    percent of an axis that ran to the 19 s of reports' (the quantiles in each title compare
+    them)."""
     from plotly.subplots import make_subplots
 
     names = list(next(iter(groups.values())))
@@ -364,7 +366,6 @@ def histograms(
         rows=len(groups),
         cols=len(names),
         subplot_titles=subtitles,
-        shared_xaxes=several,
     )
     colours, lines = fig.layout.template.layout.colorway, []
     for row, (group, samples) in enumerate(groups.items(), 1):
