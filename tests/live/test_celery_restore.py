@@ -17,7 +17,8 @@ import redis
 from sim.rules.restore import next_scan, scan_period
 from tests.live.measuring import celery_node
 
-pytestmark = pytest.mark.live
+# alone: it times restores to tenths of a second, which CI's tests beside it delayed by 0.4 s
+pytestmark = [pytest.mark.live, pytest.mark.alone]
 
 INTERVAL, THROTTLE, VISIBILITY = 2.0, 3, 1.0  # kombu's options, small: a scan every 6 s
 LATE = 1.0  # a restore may come this much after its scan (a busy host's event loop), seconds
@@ -74,7 +75,7 @@ def test_a_node_scans_as_it_connects_then_every_interval_times_throttle(redis_ur
             watch.join(5.0)
             assert connected, "nothing restored as the node connected"
             up = connected[0]  # its first scan: its later ones count from here
-            assert up <= consuming + 0.1  # before it consumed, not at its timer's first call
+            assert up <= consuming + INTERVAL / 4  # before it consumed, not at its timer's call
             sent = time.time()
             _deliver(client, keys, "due", probe, sent - 100)
             back = _restored(client, probe, "due", 3 * period)
