@@ -35,3 +35,20 @@ def simulated_run(**changes):
 
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
     return live_page.LiveSession((sc,), 0.05, results=[simulate(sc)], **changes)
+
+
+def run_so_far(seconds: float = 7.0):
+    """thumbnails_and_reports (80 tasks) simulated and cut ``seconds`` in, as a live run's
+    trace stands then: (scenario, trace) with the tasks sent by then, some queued with no
+    worker yet, some running with no end."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    t = simulate(sc)
+    keep = t.t <= seconds
+    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    sent = int(columns["task"].max()) + 1
+    return sc, dataclasses.replace(t, type_of=t.type_of[:sent], **columns)

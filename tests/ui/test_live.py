@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.ui.helpers import live_page_showing, simulated_run, table
+from tests.ui.helpers import live_page_showing, run_so_far, simulated_run, table
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
@@ -54,19 +54,11 @@ def test_a_type_is_not_judged_stuck_on_its_first_few_finished_tasks(monkeypatch)
     """thumbnails_and_reports 7 s in: one report has finished, the shortest. 3 × its sojourn
     (4.2 s) flagged three reports running an ordinary 5 s; a type is judged once
     ``STUCK_FINISHED`` of its tasks have finished."""
-    import dataclasses
 
-    from sim import scenario
     from sim.analysis import monitor
-    from sim.engine.model import simulate
     from ui import live as live_page
 
-    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
-    t = simulate(sc)
-    keep = t.t <= 7.0
-    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
-    sent = int(columns["task"].max()) + 1
-    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    sc, cut = run_so_far(7.0)
     session = live_page.LiveSession((sc,), 0.05, results=[cut])
     at = live_page_showing(session, monkeypatch)
     assert not [w.value for w in at.warning if "stuck" in w.value]
@@ -548,19 +540,11 @@ def test_empty_cells_of_the_live_pages_tables_are_a_dash(monkeypatch):
     """thumbnails_and_reports 7 s in: tasks queued have no worker and no start, tasks running
     no end. Streamlit writes a null cell "None"; every table here writes ``EMPTY``, and a task
     without a worker is such a cell too (it was a blank beside the times' "None")."""
-    import dataclasses
 
-    from sim import scenario
-    from sim.engine.model import simulate
     from ui import live as live_page
     from ui.widgets import EMPTY
 
-    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
-    t = simulate(sc)
-    keep = t.t <= 7.0
-    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
-    sent = int(columns["task"].max()) + 1
-    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    sc, cut = run_so_far(7.0)
     session = live_page.LiveSession((sc,), 0.05, results=[cut])
     at = live_page_showing(session, monkeypatch)
     tasks = table(at, "attempts")
@@ -604,10 +588,8 @@ def test_the_kept_run_is_the_sidebars_after_the_scenario_classes_are_imported_ag
 def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(monkeypatch):
     """thumbnails_and_reports 7 s in, going on: Flower's Broker page, a row per queue with its
     tasks waiting, reserved and running and the nodes up that consume it; none once it ended."""
-    import dataclasses
     import threading
 
-    from sim import scenario
     from sim.analysis import monitor
     from sim.engine.model import simulate
     from ui import live as live_page
@@ -616,12 +598,7 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
         def up(self) -> dict[str, bool]:
             return {name: name != "slow-3" for name, _ in sc.nodes}
 
-    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
-    t = simulate(sc)
-    keep = t.t <= 7.0
-    columns = {c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
-    sent = int(columns["task"].max()) + 1
-    cut = dataclasses.replace(t, type_of=t.type_of[:sent], **columns)
+    sc, cut = run_so_far(7.0)
     release = threading.Event()
     session = live_page.LiveSession(
         (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
@@ -642,6 +619,6 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
     finally:
         release.set()
         session.thread.join()
-    session.results.append(t)
+    session.results.append(simulate(sc))  # the whole run: it ended
     at = live_page_showing(session, monkeypatch)
     assert not any(h.value == "Queues" for h in at.subheader)
