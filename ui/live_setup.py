@@ -10,7 +10,7 @@ from sim.analysis.analytic import arrival_rate
 from sim.analysis.compare import SATURATED
 from sim.analysis.sweep import capped
 from sim.scenario import Scenario, ScenarioError
-from sim.words import sentence
+from sim.words import seconds, sentence
 from ui.scenario_input import IN_ADDRESS, widget_prefix
 
 SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
@@ -59,6 +59,11 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         key=f"{prefix}-tasks",
         bind=IN_ADDRESS,
     )
+    if base.run.duration:  # run.tasks takes the place of run.duration: said, not silent
+        c1.caption(
+            f"It runs by run.duration ({seconds(base.run.duration)} of arrivals); a live run "
+            f"sends its first {int(tasks):,} tasks."
+        )
     counts = {  # [workers].count reaches no [[pools]] pool: one count each, as Explore has
         base.pool_field(p.name, "count"): c2.number_input(
             f"Workers in pool {p.name}" if base.pools else "Workers",

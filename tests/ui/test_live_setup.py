@@ -157,3 +157,17 @@ def test_a_warmup_past_the_live_run_s_arrivals_is_cut_with_it_or_refused(text, s
     at = AppTest.from_function(_run_of, args=(text + "[arrivals]\nrate = 7.2\n",)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert said in at.markdown[-1].value
+
+
+def test_a_run_by_duration_says_the_live_run_sends_its_first_tasks():
+    """A live run is sized by Tasks, which takes the place of run.duration: daily_cycle's hour
+    of arrivals became its first 300 tasks without a word."""
+    from streamlit.testing.v1 import AppTest
+
+    said = "It runs by run.duration (3,600 s of arrivals); a live run sends its first 300 tasks."
+    by_duration = AppTest.from_function(
+        _run_of, args=("[run]\nduration = 3600.0\n",), default_timeout=60
+    ).run()
+    assert [c.value for c in by_duration.caption if c.value.startswith("It runs by")] == [said]
+    by_tasks = AppTest.from_function(_run_of, args=("[run]\ntasks = 2000\n",)).run()
+    assert not [c.value for c in by_tasks.caption if c.value.startswith("It runs by")]
