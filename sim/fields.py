@@ -10,6 +10,7 @@ field table all read the same ``Field``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -90,13 +91,13 @@ class Field:
         return self._number(value)
 
     def _fail(self, value: Any, why: str) -> ScenarioError:
-        return ScenarioError(f"{self.key} = {value!r} {why}: must be {self.allowed()}")
+        return ScenarioError(f"{self.key} = {shown(value)} {why}: must be {self.allowed()}")
 
     def _numbers(self, value: Any) -> tuple[float, ...]:
         if not isinstance(value, list | tuple) or not all(
             is_number(v) and self.within(v) for v in value
         ):
-            raise ScenarioError(f"{self.key} = {value!r}: must be {self.allowed()}")
+            raise ScenarioError(f"{self.key} = {shown(value)}: must be {self.allowed()}")
         return tuple(float(v) for v in value)
 
     def _names(self, value: Any) -> tuple[str, ...]:
@@ -105,10 +106,12 @@ class Field:
             or not value
             or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
         ):
-            raise ScenarioError(f"{self.key} = {value!r}: must be {self.allowed()}")
+            raise ScenarioError(f"{self.key} = {shown(value)}: must be {self.allowed()}")
         if twice := next((v for i, v in enumerate(value) if v in value[:i]), None):
             # -Q a,a: a node consumes a queue once, and the model's cycle would read it twice
-            raise ScenarioError(f"{self.key} = {value!r}: {twice!r} is given twice: give it once")
+            raise ScenarioError(
+                f"{self.key} = {shown(value)}: {twice!r} is given twice: give it once"
+            )
         return tuple(value)
 
     def _word(self, value: Any) -> bool | str:
@@ -161,19 +164,31 @@ def setting(
     return dataclasses.field(default=default, metadata={DECLARED: declared})
 
 
+def shown(value: Any) -> str:
+    """A value as the file wrote it, for an error: a TOML date or time as TOML writes it
+    (``seed = 2024-01-01`` was said as ``datetime.date(2024, 1, 1)``), the rest as Python's."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return repr(value)
+
+
 def _outages(field: Field, value: Any) -> tuple[Outage, ...]:
     if not isinstance(value, list | tuple):
-        raise ScenarioError(f"{field.key} = {value!r}: must be {field.allowed()}")
+        raise ScenarioError(f"{field.key} = {shown(value)}: must be {field.allowed()}")
     outages = []
     for i, table in enumerate(value):
         where = f"{field.key}[{i}]"
         if isinstance(table, Outage):
             table = dataclasses.asdict(table)
         if not isinstance(table, dict) or set(table) != {"start", "end", "probability"}:
-            raise ScenarioError(f"{where} = {table!r}: give exactly start, end and probability")
+            raise ScenarioError(
+                f"{where} = {shown(table)}: give exactly start, end and probability"
+            )
         if not all(is_number(v) and _is_finite(v) for v in table.values()):
             raise ScenarioError(
-                f"{where} = {table!r}: start, end and probability are finite numbers"
+                f"{where} = {shown(table)}: start, end and probability are finite numbers"
             )
         start, end, p = (float(table[k]) for k in ("start", "end", "probability"))
         if not 0 <= start < end:

@@ -65,3 +65,17 @@ def test_outages_come_back_sorted_by_start():
     f = field(tuple[Outage, ...])
     got = f.coerce([{"start": 5, "end": 6, "probability": 1}, Outage(0.0, 1.0, 0.5)])
     assert got == (Outage(0.0, 1.0, 0.5), Outage(5.0, 6.0, 1.0))
+
+
+def test_a_toml_date_or_time_is_said_as_the_file_wrote_it():
+    """``seed = 2024-01-01`` was said as ``datetime.date(2024, 1, 1)``, Python's words."""
+    from sim import scenario
+
+    cases = [
+        ("seed = 2024-01-01\n", "seed = 2024-01-01 is not an integer"),
+        ("[service]\nmean = 07:32:00\n", "service.mean = 07:32:00 is not a number"),
+        ("[service]\nvalues = [1.0, 1979-05-27T07:32:00]\n", "[1.0, 1979-05-27T07:32:00]:"),
+    ]
+    for text, said in cases:
+        with pytest.raises(ScenarioError, match=re.escape(said)):
+            scenario.loads(text)
