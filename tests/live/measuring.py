@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -64,3 +65,16 @@ def celery_node(redis_url: str, module: str, args: list[str], env: dict[str, str
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def fixed_node(redis_url: str, acks_late: bool, multiplier: int, name: str = "cost"):
+    """A ``--concurrency 1`` node of ``autoscale_app`` on its own queue (``name``-<hex>),
+    consuming once entered: (its queue's name, the node)."""
+    queue = f"{name}-{uuid.uuid4().hex[:8]}"
+    env = {
+        "AUTOSCALE_REDIS_URL": redis_url,
+        "AUTOSCALE_MULTIPLIER": str(multiplier),
+        "AUTOSCALE_ACKS_LATE": "1" if acks_late else "0",
+    }
+    args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
+    return queue, celery_node(redis_url, "autoscale_app", args, env)

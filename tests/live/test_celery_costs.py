@@ -7,11 +7,10 @@ cores."""
 
 import statistics
 import time
-import uuid
 
 import pytest
 
-from tests.live.measuring import celery_node, measuring_app, runs_client
+from tests.live.measuring import fixed_node, measuring_app, runs_client
 
 pytestmark = pytest.mark.live
 
@@ -23,18 +22,6 @@ BODY = 0.02  # s: each task's sleep, long enough for the node to prefetch the ne
 def app(redis_url):
     with measuring_app("autoscale_app", "AUTOSCALE_REDIS_URL", redis_url) as module:
         yield module
-
-
-def fixed_node(redis_url: str, acks_late: bool, multiplier: int):
-    """A ``--concurrency 1`` node on its own queue, consuming once entered (its queue's name)."""
-    queue = f"cost-{uuid.uuid4().hex[:8]}"
-    env = {
-        "AUTOSCALE_REDIS_URL": redis_url,
-        "AUTOSCALE_MULTIPLIER": str(multiplier),
-        "AUTOSCALE_ACKS_LATE": "1" if acks_late else "0",
-    }
-    args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
-    return queue, celery_node(redis_url, "autoscale_app", args, env)
 
 
 def handover_gaps(redis_url: str, app, acks_late: bool, multiplier: int) -> list[float]:

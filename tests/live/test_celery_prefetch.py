@@ -6,11 +6,10 @@ App: tests/live/autoscale_app.py on a fixed ``--concurrency 1`` pool; each case 
 
 import json
 import time
-import uuid
 
 import pytest
 
-from tests.live.measuring import celery_node, measuring_app, runs_client
+from tests.live.measuring import fixed_node, measuring_app, runs_client
 from tests.sim.helpers import PREFETCH_HELD
 
 pytestmark = pytest.mark.live
@@ -53,17 +52,8 @@ def test_a_busy_node_holds_what_the_model_holds(
     0.1 s over ``WINDOW`` around its look is the count the model holds. Measured 2026-11-30
     (three runs of the file at load 2-7 on 2 cores): every case showed its count throughout."""
     tasks, look, counts = PREFETCH_HELD[situation]
-    queue = f"prefetch-{uuid.uuid4().hex[:8]}"
-    env = {
-        "AUTOSCALE_REDIS_URL": redis_url,
-        "AUTOSCALE_MULTIPLIER": str(multiplier),
-        "AUTOSCALE_ACKS_LATE": "1" if late else "0",
-    }
-    args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
-    with (
-        runs_client(redis_url, app.RUNS) as client,
-        celery_node(redis_url, "autoscale_app", args, env),
-    ):
+    queue, node = fixed_node(redis_url, late, multiplier, "prefetch")
+    with runs_client(redis_url, app.RUNS) as client, node:
         try:
             app.app.send_task("autoscale.sleep", args=("warm", 0.01), queue=queue)
             deadline = time.monotonic() + 30

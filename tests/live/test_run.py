@@ -8,7 +8,7 @@ from sim.analysis import invariants
 from sim.analysis.metrics import last_terminal, summarize
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, PENDING, RETRY, STARTED, SUCCESS
-from tests.sim.helpers import crashing_tasks, make
+from tests.sim.helpers import CRASHY, crashing_tasks, make
 
 pytestmark = [pytest.mark.live, pytest.mark.alone]
 
@@ -66,19 +66,6 @@ def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_l
 def _retried(trace) -> set[tuple[int, int]]:
     rows = trace.state == RETRY
     return set(zip(trace.task[rows].tolist(), trace.attempt[rows].tolist(), strict=True))
-
-
-CRASHY = {
-    "run.tasks": 40,
-    "workers.count": 3,
-    "arrivals.rate": 1.0,
-    "service.mean": 2.0,
-    "service.dist": "constant",
-    "failures.crash_probability": 0.1,
-    "ack.visibility_timeout": 60.0,
-    "workers.prefetch_multiplier": 1,
-    "workers.restart_delay": 5.0,
-}
 
 
 def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(

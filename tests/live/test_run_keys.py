@@ -19,7 +19,7 @@ from live.run_keys import KEEP, MAKERS, ExpiringRedis, own_keys
 from sim import scenario as scenario_module
 from sim.rules.states import SUCCESS
 from tests.conftest import descendants, leftovers
-from tests.sim.helpers import crashing_tasks, make
+from tests.sim.helpers import CRASHY, crashing_tasks, make
 
 pytestmark = pytest.mark.live
 
@@ -226,20 +226,7 @@ def test_another_apps_restore_lock_does_not_stall_the_runs_redeliveries(no_lefto
     the run's nodes from restoring the messages of the nodes its crashes killed (late ack), and
     the run ended with those tasks lost; a node the run killed while it held the lock stopped
     the other app's restores as long. The run's lock is its own."""
-    sc = make(
-        **{
-            "run.tasks": 40,
-            "workers.count": 3,
-            "arrivals.rate": 1.0,
-            "service.mean": 2.0,
-            "service.dist": "constant",
-            "failures.crash_probability": 0.1,
-            "ack.late": True,
-            "ack.visibility_timeout": 60.0,
-            "workers.prefetch_multiplier": 1,
-            "workers.restart_delay": 5.0,
-        }
-    )
+    sc = make(**CRASHY, **{"ack.late": True})
     assert crashing_tasks(sc), "the scenario must draw a crash, whose message is restored"
     with private_redis() as url:
         client = redis.Redis.from_url(url)

@@ -72,6 +72,20 @@ def sent_with_countdowns(sc: Scenario, tasks: Sequence[tuple[float, float | None
     return model
 
 
+# a small live run whose crashes kill nodes mid-task: 40 tasks, three single-slot nodes
+CRASHY = {
+    "run.tasks": 40,
+    "workers.count": 3,
+    "arrivals.rate": 1.0,
+    "service.mean": 2.0,
+    "service.dist": "constant",
+    "failures.crash_probability": 0.1,
+    "ack.visibility_timeout": 60.0,
+    "workers.prefetch_multiplier": 1,
+    "workers.restart_delay": 5.0,
+}
+
+
 def crashing_tasks(sc: Scenario) -> set[int]:
     """Tasks whose first execution of their first attempt dies (the same draw in both engines)."""
     draws = Draws(sc)
