@@ -39,6 +39,7 @@ class Field:
     above: float | None = None  # exclusive lower bound
     max: float | None = None  # inclusive upper bound
     choices: tuple[str, ...] = ()
+    forever: bool = False  # inf is allowed too: no bound (Celery's None), as TOML writes it
     key: str = ""  # dotted, e.g. "workers.count": where it is declared
     type: Any = None  # its annotation: int, float, bool, str or tuple[element, ...]
 
@@ -52,7 +53,7 @@ class Field:
             return "a list of numbers" + self._bounds()
         if self.element is str:
             return "a non-empty list of names (letters, digits, _ . : -), each once"
-        return KINDS[self.type] + self._bounds()
+        return KINDS[self.type] + self._bounds() + (", or inf (for ever)" if self.forever else "")
 
     def _bounds(self) -> str:
         # an integer bound is shown exactly: 9.22337e+18 would hide where the range ends
@@ -130,11 +131,15 @@ class Field:
             number = float(value) if isinstance(value, str) else math.nan
         except ValueError:
             return ""
+        if self.forever and number == math.inf:  # "inf" in quotes, "Infinity"
+            return " in TOML: write inf, a number, with no quotes"
         if self.type is int:
             return f" in TOML: write {int(number)}" if number.is_integer() else ""
         return f" in TOML: write {number!r}" if math.isfinite(number) else ""
 
     def _number(self, value: Any) -> int | float:
+        if self.forever and is_number(value) and value == math.inf:
+            return math.inf
         if not is_number(value) or (self.type is int and not isinstance(value, int)):
             wrong = "is not an integer" if self.type is int else "is not a number"
             raise self._fail(value, wrong + self._as_toml(value))
@@ -158,9 +163,11 @@ def setting(
     above: float | None = None,
     max: float | None = None,
     choices: tuple[str, ...] = (),
+    forever: bool = False,
 ) -> Any:
-    """A dataclass field that declares a scenario setting: its default and what it may be."""
-    declared = Field(default, meaning, unit, min, above, max, choices)
+    """A dataclass field that declares a scenario setting: its default and what it may be
+    (``forever``: inf too, where a bound of Celery's may be None)."""
+    declared = Field(default, meaning, unit, min, above, max, choices, forever)
     return dataclasses.field(default=default, metadata={DECLARED: declared})
 
 

@@ -310,9 +310,16 @@ class Failures:
 class Retry:
     """Celery's retry settings (its defaults): what a failed attempt waits for."""
 
-    # each attempt number draws a vector over all tasks: a thousand is memory enough
+    # each attempt number draws a vector over all tasks: a thousand is memory enough; inf
+    # (``retry.FOREVER``) is Celery's None, and the simulator follows such a task through
+    # ``retry.FOLLOWED`` retries
     max_retries: int = setting(
-        3, "retries before FAILURE (Task.max_retries)", unit="retries", min=0, max=1000
+        3,
+        "retries before FAILURE (Task.max_retries); inf: retry for ever (Celery's None)",
+        unit="retries",
+        min=0,
+        max=1000,
+        forever=True,
     )
     countdown: float = seconds(180.0, "default_retry_delay, used when backoff is off")
     backoff: float = seconds(

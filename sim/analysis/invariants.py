@@ -7,8 +7,9 @@ a dead worker) repeats RECEIVED/STARTED with the same attempt, and then a task m
 twice and end twice, as Celery does: such duplicates are counted, not called illegal — but a
 redelivery must come at least a visibility timeout after the delivery before it. Given the
 scenario, also: at most ``max_retries + 1`` attempts, each retry starts no earlier than its drawn
-countdown after the RETRY, and no task is lost under late acknowledgement. Globally: time never
-runs backwards, and Little's law holds on a complete run.
+countdown after the RETRY, and no task is lost under late acknowledgement (one retried for ever
+and still retrying when the run ended is not lost). Globally: time never runs backwards, and
+Little's law holds on a complete run.
 
 A lost task (submitted, never terminal) is reported in every ack mode, but is a violation only
 under late ack: with early ack Celery acks before running, so a worker that dies mid-task loses
@@ -122,7 +123,8 @@ def check(
 
 
 def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
-    """Tasks that never ended, less those a killed node may have taken with it.
+    """Tasks that never ended, less those still retrying (``_retrying_for_ever``) and those a
+    killed node may have taken with it.
 
     A node killed while its BRPOP waited keeps its connection for ``kill_linger`` and Redis
     hands that BRPOP the next message it gets, whether newly published (the task's latest row
@@ -130,7 +132,7 @@ def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
     least a timeout before the run's end). Late ack promises at-least-once for the rest.
     """
     _, end_state = last_terminal(trace)
-    lost = end_state < 0
+    lost = (end_state < 0) & ~_retrying_for_ever(trace, scenario)
     f = scenario.failures
     lingers = any(p.workers.kill_linger > 0 for p in scenario.worker_pools)
     if f.crash_probability > 0 and f.crash_kind == "node" and lingers:
@@ -139,6 +141,19 @@ def _lost_after_receipt(trace: Trace, scenario: Scenario) -> np.ndarray:
         restored = trace.t[last] + scenario.ack.visibility_timeout <= trace.t.max()
         lost[trace.task[last[published | restored]]] = False
     return np.flatnonzero(lost)
+
+
+def _retrying_for_ever(trace: Trace, scenario: Scenario) -> np.ndarray:
+    """Per task, whether its latest row is a RETRY and its type retries for ever
+    (``max_retries = inf``): Celery would run it again, so it is still retrying when the run
+    ended (the simulator's after ``retry.FOLLOWED`` retries; a live one's at its drain), not
+    lost."""
+    of_type = np.array(_type_max_retries(trace, scenario)) == retry.FOREVER
+    forever = of_type[trace.task_types()]
+    last = latest_rows(trace)
+    retrying = np.zeros(trace.n_tasks, bool)
+    retrying[trace.task[last]] = trace.state[last] == RETRY
+    return retrying & forever
 
 
 class _TaskCheck:
@@ -151,7 +166,7 @@ class _TaskCheck:
         report: Report,
         task_id: str,
         scenario: Scenario | None,
-        max_retries: int | None,
+        max_retries: float | None,
         delay,
         slack: float,
         redelivery: float,
@@ -260,14 +275,19 @@ class _TaskCheck:
             self.bad("max-retries", f"{attempts} attempts > max_retries + 1 = {allowed}")
 
 
-def _max_retries(trace: Trace, scenario: Scenario | None) -> Callable[[int], int] | None:
+def _max_retries(trace: Trace, scenario: Scenario | None) -> Callable[[int], float] | None:
     """Per task index, its type's ``max_retries`` (a type the scenario lacks: the scenario's)."""
     if scenario is None:
         return None
-    by_name = {t.name: t.retry.max_retries for t in scenario.task_types}
-    of_type = [by_name.get(name, scenario.retry.max_retries) for name, _ in trace.types]
+    of_type = _type_max_retries(trace, scenario)
     kinds = trace.task_types()
     return lambda task: of_type[kinds[task]]
+
+
+def _type_max_retries(trace: Trace, scenario: Scenario) -> list[float]:
+    """Per type of the trace, its ``max_retries`` (a type the scenario lacks: the scenario's)."""
+    by_name = {t.name: t.retry.max_retries for t in scenario.task_types}
+    return [by_name.get(name, scenario.retry.max_retries) for name, _ in trace.types]
 
 
 def redelivery_delay(scenario: Scenario | None) -> float:

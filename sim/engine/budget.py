@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.engine.arrivals import bursts_before
+from sim.rules import retry
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Arrivals, Failures
 
@@ -56,7 +57,7 @@ def expected_attempts(s: Scenario) -> float:
     return sum(p * a for p, a in zip(parts, each, strict=True)) / sum(parts)
 
 
-def _attempts(failures: Failures, max_retries: int, span: float) -> float:
+def _attempts(failures: Failures, max_retries: float, span: float) -> float:
     """Mean attempts of a task that fails with ``failures.probability``, or an outage's for the
     part of the arrivals' ``span`` the outage covers."""
     covered = [min(o.end, span) - min(o.start, span) for o in failures.outage]
@@ -66,10 +67,10 @@ def _attempts(failures: Failures, max_retries: int, span: float) -> float:
     return attempts(min(p, 1.0), max_retries)
 
 
-def attempts(probability: float, max_retries: int) -> float:
+def attempts(probability: float, max_retries: float) -> float:
     """Mean attempts of a task whose attempts fail with ``probability``: each failure while
-    retries remain makes one more."""
-    return sum(probability**k for k in range(min(max_retries, 1000) + 1))
+    retries remain makes one more (retried for ever, as far as the simulator follows it)."""
+    return sum(probability**k for k in range(retry.most_retries(max_retries) + 1))
 
 
 def estimated_bytes(s: Scenario, trace: bool = True) -> float:

@@ -21,7 +21,7 @@ from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
 from sim.engine.timer import Timer, scheduler
-from sim.rules import ack, contention, routing
+from sim.rules import ack, contention, retry, routing
 from sim.rules.fate import Fates
 from sim.rules.limits import HARD, SOFT, time_limited
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
@@ -322,8 +322,9 @@ class Worker:
         failure; early ack already did)."""
         if state == RETRY:
             self.backend.record(message.task, message.attempt, RETRY, self.index)
-            eta = self.env.now + countdown
-            self.broker.publish(Message(message.task, message.attempt + 1, eta))
+            if retry.followed(message.attempt + 1):  # else retried for ever: left retrying
+                eta = self.env.now + countdown
+                self.broker.publish(Message(message.task, message.attempt + 1, eta))
         else:
             self._finished(message.task, message.attempt, state, self.index)
         message.ack()

@@ -43,12 +43,13 @@ def on_worker_lost(
     reject_on_worker_lost: bool,
     retry_on_worker_lost: bool,
     attempt: int,
-    max_retries: int,
+    max_retries: float,
 ) -> str:
     """What Celery does when the pool child running a task dies (``WorkerLostError``;
     celery/worker/request.py ``on_failure``): retry it while retries remain if
-    ``retry_on_worker_lost``; else under late ack requeue it if ``reject_on_worker_lost``;
-    else FAILURE, with the message acked even under late ack."""
+    ``retry_on_worker_lost`` (always, when ``max_retries`` is inf: Celery's None); else under
+    late ack requeue it if ``reject_on_worker_lost``; else FAILURE, with the message acked even
+    under late ack."""
     if retry_on_worker_lost and attempt < max_retries:
         return RETRY_LOST
     if requeues_lost_child(acks_late, reject_on_worker_lost, retry_on_worker_lost):

@@ -118,8 +118,8 @@ class Fates:
         state = outcome(attempt, failed, self.max_retries(task))
         return state, self.draws.countdown(task, attempt) if state == RETRY else 0.0
 
-    def max_retries(self, task: int) -> int:
-        """``max_retries`` of the task's type."""
+    def max_retries(self, task: int) -> float:
+        """``max_retries`` of the task's type (inf: for ever)."""
         return self._max_retries[self.type_of[task]]
 
     def lost_child_countdown(self, task: int) -> float:

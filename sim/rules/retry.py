@@ -8,8 +8,10 @@ int(max(1, backoff)) * 2**retries)``, and with full jitter ``random.randrange(ca
 number from 0 to the cap inclusive. Those are scenario seconds; a live run scales the countdown
 it passes to ``Task.retry``. A task whose pool child died is retried too when
 ``on_worker_lost`` is set (``task_retry_on_worker_lost``), after ``countdown`` — Celery's
-``default_retry_delay`` — whatever the backoff. One definition for the simulator, the live
-mode, the invariants and the tests.
+``default_retry_delay`` — whatever the backoff. ``max_retries`` may be ``FOREVER`` (inf,
+Celery's None): every failure is retried, and the comparisons below need no case of their own;
+the simulator follows such a task through ``FOLLOWED`` retries, where a run's work must end. One
+definition for the simulator, the live mode, the invariants and the tests.
 """
 
 from __future__ import annotations
@@ -19,6 +21,30 @@ import math
 from sim.rules.states import FAILURE, RETRY, SUCCESS
 from sim.scenario import Failures, Retry, Scenario
 from sim.sections import TaskType
+
+FOREVER = math.inf  # retry.max_retries = inf: Celery's Task.max_retries = None
+# The most retries the simulator follows a task retried for ever through, the most a bound may
+# be: each attempt number draws a vector over all tasks, and an attempt that always fails would
+# otherwise never let the run end. Such a task's last row is its RETRY; it never ends.
+FOLLOWED = 1000
+
+
+def celery_max_retries(max_retries: float) -> int | None:
+    """``max_retries`` as Celery's ``Task.max_retries`` takes it: None retries for ever."""
+    return None if max_retries == FOREVER else int(max_retries)
+
+
+def most_retries(max_retries: float) -> int:
+    """The most retries one task makes in a simulated run: ``max_retries``, or ``FOLLOWED``
+    when it is retried for ever."""
+    return int(min(max_retries, FOLLOWED))
+
+
+def followed(attempt: int) -> bool:
+    """Whether the simulator runs ``attempt`` (0 = the first) of a task that was retried: every
+    one a finite ``max_retries`` allows; one retried for ever is left retrying past
+    ``FOLLOWED``."""
+    return attempt <= FOLLOWED
 
 
 def backoff_cap(retries: int, factor: float, maximum: float) -> int:
@@ -80,12 +106,14 @@ def longest_countdown(policy: Retry) -> float:
     lost = lost_child_countdown(policy)
     if policy.backoff == 0:
         return lost
-    cap = backoff_cap(max(policy.max_retries - 1, 0), policy.backoff, policy.backoff_max)
+    last = max(most_retries(policy.max_retries) - 1, 0)
+    cap = backoff_cap(last, policy.backoff, policy.backoff_max)
     return max(cap, lost) if policy.on_worker_lost else cap
 
 
-def outcome(attempt: int, failed: bool, max_retries: int) -> int:
-    """State an attempt ends in: SUCCESS, RETRY while retries remain, else FAILURE."""
+def outcome(attempt: int, failed: bool, max_retries: float) -> int:
+    """State an attempt ends in: SUCCESS, RETRY while retries remain (always, ``FOREVER``),
+    else FAILURE."""
     if not failed:
         return SUCCESS
     return RETRY if attempt < max_retries else FAILURE

@@ -1,5 +1,6 @@
 """Properties of the simulator over generated scenarios (Hypothesis), and a stateful model test."""
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from sim.analysis.metrics import last_terminal, summarize
 from sim.engine.broker import RunawayError
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate, tally
+from sim.rules import retry
 from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.scenario import ScenarioError, rate_limit_per_second
 from sim.strategies import hostile_scenarios, mixed_scenarios, retry_policies, scenarios
@@ -59,6 +61,28 @@ def test_a_task_runs_at_most_max_retries_plus_one_attempts(sc):
     runs = np.bincount(trace.task[trace.state == STARTED], minlength=trace.n_tasks)
     assert (runs[duplicated] > last_attempt[duplicated] + 1).all()
     assert report.redeliveries > 0 or not duplicated.any()
+
+
+# retried for ever, at least a second apart: an outage's window then holds a few dozen retries
+FOREVER = retry_policies(max_retries=st.just(retry.FOREVER)).map(
+    lambda p: dataclasses.replace(p, countdown=max(p.countdown, 1.0))
+)
+
+
+@given(scenarios(max_tasks=60, crashes=False, live=True, retry=FOREVER))
+def test_retried_for_ever_every_task_ends_in_success(sc):
+    """``max_retries = inf`` where an attempt may fail (p <= 0.5, outages that end): retries
+    never stop before a success, so every task ends in SUCCESS, and each attempt but its last
+    was retried."""
+    trace = simulate(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    _, end_state = last_terminal(trace)
+    assert (end_state == SUCCESS).all() and not (trace.state == FAILURE).any()
+    retried = trace.state == RETRY
+    attempts = np.zeros(trace.n_tasks, np.int64)
+    np.maximum.at(attempts, trace.task, trace.attempt)
+    assert np.count_nonzero(retried) == attempts.sum()  # one RETRY per attempt before the last
 
 
 @given(hostile_scenarios())

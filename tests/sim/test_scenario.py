@@ -214,6 +214,36 @@ def test_overrides_are_toml_values_and_bare_words():
         scenario.load(None, ["workers.nodes=3"])
 
 
+def test_max_retries_inf_is_celerys_none_in_a_file_a_table_and_a_set(tmp_path):
+    """TOML has no null: ``inf`` (a TOML number) says retry for ever, read from a file, a
+    ``[[tasks]]`` table or ``--set``, and written back as ``inf``."""
+    sc = scenario.load(write(tmp_path, "[retry]\nmax_retries = inf\n"))
+    assert sc.retry.max_retries == math.inf
+    assert scenario.loads(scenario.dumps(sc)) == sc and "max_retries = inf\n" in scenario.dumps(sc)
+    assert scenario.load(None, ["retry.max_retries=inf"]) == sc.replace(name="scenario")
+    typed = scenario.loads('[[tasks]]\nname = "api"\n[tasks.retry]\nmax_retries = inf\n')
+    assert typed.task_types[0].retry.max_retries == math.inf
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ('"forever"', "is not an integer"),
+        ("-inf", "is not an integer"),
+        ("nan", "is not an integer"),
+        ("3.5", "is not an integer"),
+        ("1001", "is out of range"),
+        ('"inf"', "is not an integer in TOML: write inf, a number, with no quotes"),
+    ],
+)
+def test_a_bad_max_retries_names_the_field_and_inf_among_the_allowed(tmp_path, value, why):
+    with pytest.raises(ScenarioError) as err:
+        scenario.load(write(tmp_path, f"[retry]\nmax_retries = {value}\n"))
+    assert str(err.value).startswith(f"retry.max_retries = {value.replace(chr(34), chr(39))} ")
+    assert why in str(err.value)
+    assert str(err.value).endswith("must be an integer >= 0 and <= 1000, or inf (for ever)")
+
+
 def test_tasks_override_clears_a_duration(tmp_path):
     sc = scenario.load(write(tmp_path, "[run]\nduration = 60.0\n"), ["run.tasks=10"])
     assert (sc.run.tasks, sc.run.duration) == (10, 0.0)

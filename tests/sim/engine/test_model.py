@@ -12,7 +12,7 @@ from sim.analysis.metrics import lost_tasks, summarize, waits
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate
 from sim.rules import retry
-from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED
+from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED
 from sim.scenario import ScenarioError
 from sim.strategies import hostile_scenarios
 from tests.sim.helpers import (
@@ -383,6 +383,60 @@ def test_a_long_run_of_eta_messages_is_delivered_without_recursion():
     s = summarize(simulate(sc), sc.workers.slots)
     assert s.retries > 400 and s.tasks_lost == 0
     assert s.tasks_succeeded + s.tasks_failed == sc.run.tasks
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_task_that_always_fails_retried_for_ever_is_left_retrying_and_the_run_ends(late):
+    """``max_retries = inf`` and every attempt failing: Celery never ends such a task. The
+    simulator follows it through ``retry.FOLLOWED`` retries, records that last RETRY and sends
+    nothing after it, so the run ends (where it ran for ever, its draws growing by an attempt's
+    vector a retry); the summary counts it in tasks_lost (never terminal), and under late ack
+    the invariants do not call it lost."""
+    sc = make(
+        **{
+            "run.tasks": 3,
+            "failures.probability": 1.0,
+            "retry.max_retries": retry.FOREVER,
+            "retry.countdown": 1.0,
+            "ack.late": late,
+        }
+    )
+    trace = simulate(sc)
+    last = np.zeros(3, np.int64)
+    for task in range(3):
+        rows = np.flatnonzero(trace.task == task)
+        assert trace.state[rows[-1]] == RETRY and trace.attempt[rows[-1]] == retry.FOLLOWED
+        last[task] = np.count_nonzero(trace.state[rows] == STARTED)
+    assert (last == retry.FOLLOWED + 1).all()  # every attempt ran once
+    s = summarize(trace, sc.workers.slots)
+    assert (s.tasks_lost, s.tasks_failed, s.tasks_succeeded) == (3, 0, 0)
+    assert s.retries == 3 * (retry.FOLLOWED + 1)
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    assert report.lost == ["0", "1", "2"]
+
+
+def test_a_dead_childs_task_retried_for_ever_is_retried_past_celerys_default_bound():
+    """``retry_on_worker_lost`` with ``max_retries = inf``: a task whose pool child dies again
+    and again is retried each time (never FAILURE, never requeued as the same attempt), more
+    than Celery's default three times, until an execution lives (measured:
+    tests/live/test_celery_retry.py)."""
+    sc = make(
+        **{
+            "run.tasks": 40,
+            "failures.crash_kind": "child",
+            "failures.crash_probability": 0.6,
+            "retry.on_worker_lost": True,
+            "retry.max_retries": retry.FOREVER,
+            "retry.countdown": 1.0,
+            "ack.late": True,
+            "ack.reject_on_worker_lost": True,
+        }
+    )
+    trace = simulate(sc)
+    assert not (trace.state == FAILURE).any() and trace.attempt.max() > 3
+    assert summarize(trace, sc.workers.slots).tasks_succeeded == 40
+    assert invariants.check(trace, sc).ok
 
 
 def test_far_future_retries_stop_at_the_redelivery_guard():

@@ -1,5 +1,7 @@
 """Celery's decision when a pool child dies, as a table."""
 
+import math
+
 import pytest
 
 from sim.rules import ack
@@ -19,6 +21,16 @@ from sim.rules import ack
 )
 def test_on_worker_lost(late, reject, retry, attempt, expected):
     assert ack.on_worker_lost(late, reject, retry, attempt, max_retries=3) == expected
+
+
+@pytest.mark.parametrize(("late", "reject"), [(False, False), (True, True)])
+def test_a_lost_child_retried_for_ever_is_never_failed_nor_requeued(late, reject):
+    """``max_retries = inf``: Celery's None is never exceeded (celery/worker/request.py
+    ``on_failure``), so ``retry_on_worker_lost`` retries the task however often its child died
+    (measured: tests/live/test_celery_retry.py)."""
+    for attempt in (0, 3, 1000, 10**6):
+        verdict = ack.on_worker_lost(late, reject, True, attempt, max_retries=math.inf)
+        assert verdict == ack.RETRY_LOST
 
 
 def test_prefetch_counts_running_tasks_only_under_late_ack():

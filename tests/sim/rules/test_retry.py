@@ -159,3 +159,38 @@ def test_a_scenario_may_retry_by_each_task_types_own_tables():
         **{"tasks.steady.soft_time_limit": 5.0, "tasks.flaky.retry.max_retries": 0}
     )
     assert [retry.type_may_retry(t) for t in limited.task_types] == [False, True]
+
+
+@given(st.integers(0, 10**9))
+def test_retried_for_ever_no_failure_is_final_and_a_success_still_ends_it(attempt):
+    """``max_retries = inf`` (Celery's None): every failed attempt is retried, however many
+    came before; the first that succeeds ends the task."""
+    assert retry.outcome(attempt, True, retry.FOREVER) == RETRY
+    assert retry.outcome(attempt, False, retry.FOREVER) == SUCCESS
+
+
+@given(field_values("retry.max_retries"))
+def test_the_simulator_follows_every_attempt_a_finite_bound_allows(max_retries):
+    """Only a task retried for ever is left retrying: a finite bound's last attempt is
+    followed, so no finite scenario's run changes."""
+    assert retry.followed(max_retries) and retry.most_retries(max_retries) == max_retries
+    assert retry.celery_max_retries(max_retries) == max_retries
+
+
+def test_for_ever_is_celerys_none_followed_through_a_thousand_retries():
+    assert retry.celery_max_retries(retry.FOREVER) is None
+    assert retry.most_retries(retry.FOREVER) == retry.FOLLOWED == 1000
+    assert retry.followed(retry.FOLLOWED) and not retry.followed(retry.FOLLOWED + 1)
+
+
+@given(
+    retry_policies(max_retries=st.just(retry.FOREVER), backoff=field_values("retry.backoff")),
+    unit,
+    st.integers(0, 10**6),
+)
+def test_no_retry_for_ever_waits_past_the_longest_countdown(policy, u, attempt):
+    """Retried for ever, the longest countdown is finite (backoff's is its cap): a live run's
+    drain and the visibility timeout warnings are sized by it."""
+    longest = retry.longest_countdown(policy)
+    assert math.isfinite(longest)
+    assert 0 <= retry.retry_delay(policy, attempt, u) <= longest
