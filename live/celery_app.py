@@ -245,7 +245,7 @@ def attempt(self, task: int) -> None:
         RUN.record(self.request.id, number, RETRY, self.request.hostname)
         raise self.retry(
             countdown=config.clock.wall_seconds(end.countdown),
-            max_retries=draws.task_type(task).retry.max_retries,
+            max_retries=retry.celery_max_retries(draws.task_type(task).retry.max_retries),
             exc=DrawnFailure(f"task {task} attempt {number}"),
         )
     if end.state == FAILURE:
@@ -285,8 +285,9 @@ def make_app(config: LiveConfig) -> Celery:
             name=task_name(kind),
             Request=TimedRequest,
             default_retry_delay=wall(retry.lost_child_countdown(kind.retry)),
-            # max_retries also bounds the retry of a lost child, which Celery makes on its own
-            max_retries=kind.retry.max_retries,
+            # max_retries also bounds the retry of a lost child, which Celery makes on its own;
+            # None (inf in the scenario) retries for ever, measured (tests/live/test_celery_retry)
+            max_retries=retry.celery_max_retries(kind.retry.max_retries),
             rate_limit=wall_rate(kind.rate_limit, config.time_scale),
             soft_time_limit=wall(kind.soft_time_limit) or None,
             time_limit=wall(kind.time_limit) or None,

@@ -36,6 +36,7 @@ from sim.analysis.calibrate import Fit, fit_overheads
 from sim.analysis.metrics import first_time
 from sim.engine.budget import attempts
 from sim.engine.distributions import service_mean
+from sim.rules import retry
 from sim.rules.states import PENDING, STARTED
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -74,7 +75,7 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             # a failed attempt costs the worker more (the traceback, a retry's new message):
             # as often as in the run, with retries coming back at once
             "failures.probability": sc.failures.probability,
-            "retry.max_retries": sc.retry.max_retries,
+            "retry.max_retries": retry.most_retries(sc.retry.max_retries),
             "retry.backoff": 0.0,
             "retry.countdown": RETRY_COUNTDOWN,
             "overhead.model": "celery",

@@ -55,7 +55,7 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     kinds = sc.task_types  # each by its own tables: a type's retries, another's service
     retry_wait = max(
         (
-            t.retry.max_retries * retry.longest_countdown(t.retry)
+            retry.most_retries(t.retry.max_retries) * retry.longest_countdown(t.retry)
             for t in kinds
             if retry.type_may_retry(t)
         ),
