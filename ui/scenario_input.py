@@ -126,6 +126,17 @@ class Knob:
             return st.sidebar.select_slider(
                 self.label, sorted({*self.stops, value}), value, **shared
             )
+        if self.field.forever:
+            endless = st.sidebar.checkbox(
+                f"{self.label}: for ever (inf)",
+                value == math.inf,
+                key=f"{key}-forever",
+                help="Celery's None: every failure is retried, never FAILURE",
+                bind=IN_ADDRESS,
+            )
+            if endless:
+                return math.inf
+            value = self.field.default if value == math.inf else value  # the slider's start
         value = self.field.type(value)
         low, high = self.ends(base)
         bottom, top = min(low, value), max(high, value)
