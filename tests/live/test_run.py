@@ -7,6 +7,7 @@ from live.run import run_live
 from sim.analysis import invariants
 from sim.analysis.metrics import last_terminal, summarize
 from sim.engine.model import simulate
+from sim.rules import retry
 from sim.rules.states import FAILURE, PENDING, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import CRASHY, crashing_tasks, make
 
@@ -61,6 +62,29 @@ def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_l
     sim = simulate(sc)
     assert _retried(trace) == _retried(sim)
     assert s.tasks_failed == summarize(sim, sc.workers.slots).tasks_failed
+
+
+def test_max_retries_inf_reaches_celery_as_none_and_retries_as_drawn(redis_url, no_leftovers):
+    """``retry.max_retries = inf``: the live task is registered, and retries, with Celery's
+    ``max_retries = None``, so real Celery retries past its default bound of 3 exactly the
+    (task, attempt) pairs the simulator does (up to attempt 5 here), and fails none."""
+    sc = make(
+        **{
+            "run.tasks": 30,
+            "workers.count": 2,
+            "arrivals.rate": 2.0,
+            "service.mean": 0.5,
+            "failures.probability": 0.6,
+            "retry.countdown": 1.0,
+            "retry.max_retries": retry.FOREVER,
+        }
+    )
+    sim = simulate(sc)
+    assert max(attempt for _, attempt in _retried(sim)) > 3
+    trace = run_live(sc, redis_url, time_scale=SCALE)
+    assert _retried(trace) == _retried(sim)
+    assert not (trace.state == FAILURE).any()
+    assert summarize(trace, sc.workers.slots, engine="live").tasks_succeeded == 30
 
 
 def _retried(trace) -> set[tuple[int, int]]:

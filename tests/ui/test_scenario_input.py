@@ -76,6 +76,22 @@ def test_sliders_that_together_break_a_rule_of_the_file_say_so(widget, value):
     assert not at.metric
 
 
+def test_max_retries_inf_is_a_checked_for_ever_box_and_unchecked_gives_a_slider():
+    """A pasted ``max_retries = inf`` runs (the slider took int(inf): OverflowError) with the
+    box checked and no slider; unchecked, the slider starts at Celery's default 3."""
+    text = "[run]\ntasks = 300\n[failures]\nprobability = 0.3\n[retry]\nmax_retries = inf\n"
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (box,) = [c for c in at.sidebar.checkbox if c.key.endswith("-retries-forever")]
+    assert box.value and not [s for s in at.sidebar.slider if s.key.endswith("-retries")]
+    box.uncheck().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (slider,) = [s for s in at.sidebar.slider if s.key.endswith("-retries")]
+    assert slider.value == 3
+
+
 def test_the_controls_come_back_from_the_address_after_a_reload():
     """Streamlit writes each bound control to the address; a reload reads it from there."""
     at = AppTest.from_file(APP, default_timeout=120)
