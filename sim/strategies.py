@@ -92,7 +92,8 @@ def _scenario(fields: dict[str, Any]) -> Scenario:
 
 @st.composite
 def retry_policies(draw, max_retries=None, backoff=None, jitter=None) -> Retry:
-    """Celery retry settings: countdown, or exponential backoff with a cap and maybe jitter."""
+    """Celery retry settings: countdown, or exponential backoff with a cap and maybe jitter;
+    ``max_retries=st.just(math.inf)`` retries for ever (Celery's None)."""
     if backoff is None:
         backoff = st.one_of(st.just(0.0), field_values("retry.backoff", 0.1, 10))
     return Retry(
