@@ -27,6 +27,7 @@ from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
+from sim.rules import retry
 from sim.saving import Saved, save
 from sim.trace import ParquetStream, TraceError, read
 
@@ -70,6 +71,21 @@ def _warn_if_overloaded(sc: scenario.Scenario) -> None:
         print(f"queuelab: warning: {warning}", file=sys.stderr)
 
 
+def _warn_if_endless(sc: scenario.Scenario) -> None:
+    """Say so on stderr when a task type retries for ever and always fails: none of its tasks
+    ends, and the summary counts them lost (``retry.FOLLOWED``, DESIGN.md)."""
+    endless = [t.name for t in sc.task_types if retry.never_ends(t)]
+    if endless:
+        which = f" (task types {', '.join(endless)})" if sc.tasks else ""
+        print(
+            f"queuelab: warning: max_retries = inf and failure probability 1{which}: no task "
+            "ever succeeds, so none ends (Celery retries it for ever); the simulator follows "
+            f"each through {retry.FOLLOWED} retries, a live run until its drain, and the "
+            "summary counts it in tasks_lost",
+            file=sys.stderr,
+        )
+
+
 def _check_trace_path(path: str | None) -> None:
     if path is not None:
         _check_output(path, "--trace", (".csv", ".parquet"))
@@ -94,6 +110,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_trace_path(args.trace)
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
     _warn_if_overloaded(sc)
+    _warn_if_endless(sc)
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
     bar = ProgressBar("simulating")
@@ -326,6 +343,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_trace_path(args.trace)
     _warn_if_overloaded(sc)
+    _warn_if_endless(sc)
     trace, stop, lost_redis = _run_live(args, sc, partial=True)
     emit(runs.summarize(trace, sc, engine="live", seed=args.seed).to_dict(), args.json)
     misplaced = _said_where(save(Path(args.trace), trace.write)) if args.trace else 0

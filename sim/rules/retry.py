@@ -47,6 +47,11 @@ def followed(attempt: int) -> bool:
     return attempt <= FOLLOWED
 
 
+def never_ends(kind: TaskType) -> bool:
+    """Whether no task of this type can end: it retries for ever and every attempt fails."""
+    return kind.retry.max_retries == FOREVER and kind.failures.probability == 1
+
+
 def backoff_cap(retries: int, factor: float, maximum: float) -> int:
     """The largest delay exponential backoff allows after ``retries`` retries, in whole seconds:
     Celery truncates ``retry_backoff`` to an integer of at least 1 and ``retry_backoff_max`` to

@@ -89,6 +89,21 @@ def test_an_overloaded_simulation_warns_once_and_still_succeeds():
     assert "wait_mean" in r.stdout
 
 
+def test_a_run_retried_for_ever_that_always_fails_warns_and_counts_its_tasks_lost():
+    """``--set retry.max_retries=inf`` with every attempt failing: the run still ends, its
+    tasks still retrying after ``retry.FOLLOWED`` retries, counted lost, and says why."""
+    sets = ["retry.max_retries=inf", "failures.probability=1.0", "run.tasks=5"]
+    r = queuelab(
+        "simulate", "scenarios/mmc.toml", *[a for k in sets for a in ("--set", k)], "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    (said,) = warnings(r.stderr)
+    assert said.startswith("queuelab: warning: max_retries = inf and failure probability 1: ")
+    assert "1000 retries" in said and "tasks_lost" in said
+    s = json.loads(r.stdout)
+    assert (s["tasks_lost"], s["tasks_failed"], s["retries"]) == (5, 0, 5 * 1001)
+
+
 def test_an_overloaded_sweep_warns_for_each_worker_count_that_cannot_keep_up():
     r = queuelab(
         "sweep",
