@@ -1,5 +1,6 @@
 """The probe of this host's Celery costs: one real node, fitted as calibrate fits a run."""
 
+import math
 import os
 import signal
 import threading
@@ -12,6 +13,7 @@ from live import probe
 from live.redis_server import RedisUnavailable, private_redis
 from sim import scenario
 from sim.analysis import analytic
+from sim.rules import retry
 
 pytestmark = pytest.mark.live
 
@@ -82,6 +84,13 @@ def test_the_probe_fails_as_often_as_the_run_and_retries_at_once():
     attempts = sum(0.2**k for k in range(6))
     share = p.service.mean * attempts * p.arrivals.rate / p.slots
     assert share == pytest.approx(probe.busy_share(p.slots))
+
+
+def test_the_probe_of_a_run_retried_for_ever_retries_as_far_as_the_simulator_follows():
+    """``max_retries = inf``: the probe is a live run too, whose always-failing tasks would
+    never end; it bounds them as the simulator does (``retry.most_retries``)."""
+    p = probe.probe_scenario(scenario.load(None).replace(**{"retry.max_retries": math.inf}), 0.1)
+    assert p.retry.max_retries == retry.FOLLOWED
 
 
 def test_only_an_autoscaled_pool_gets_a_fork_probe_of_its_max_from_one_process():

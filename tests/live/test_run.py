@@ -38,6 +38,18 @@ def test_the_drain_waits_for_a_task_types_own_retries_and_service():
     assert default_drain(typed, clock) - default_drain(plain, clock) == pytest.approx(0.1 * 90)
 
 
+def test_the_drain_of_a_type_retried_for_ever_is_finite_as_far_as_the_simulator_follows():
+    """``max_retries = inf`` drains as ``retry.FOLLOWED`` retries do: inf × a countdown was an
+    endless drain (and inf × 0 a NaN one)."""
+    from live.clock import Clock
+    from live.run import default_drain
+
+    bounded = make(**{"failures.probability": 0.5, "retry.max_retries": retry.FOLLOWED})
+    clock = Clock(None, 0.1)
+    endless = bounded.replace(**{"retry.max_retries": retry.FOREVER})
+    assert default_drain(endless, clock) == default_drain(bounded, clock) < 1e5
+
+
 def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_leftovers):
     sc = make(
         **{
