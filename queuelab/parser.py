@@ -381,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="queuelab",
         description="Simulate a Celery-on-Redis task queue and check what it does.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    # a metavar, not argparse's "{simulate,sweep,...}": that set filled the usage line and
+    # headed the list of subcommands, each named twice before its help
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
     return parser

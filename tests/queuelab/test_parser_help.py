@@ -34,3 +34,17 @@ def test_live_says_what_a_task_costs_this_host_as_host_cpu_measured_it():
     said = " ".join(subcommands()["live"].description.split())
     assert f"about {CPU_PER_TASK * 1000:.0f} ms of CPU a task" in said
     assert "1,000 no-op" not in said
+
+
+def test_the_usage_is_one_short_line_and_each_subcommand_is_listed_once_with_its_help():
+    """argparse's default wrote every subcommand in a set on the usage line and again at the
+    head of their list, so `queuelab --help` named each one twice before saying what it does."""
+    parser = build_parser()
+    assert parser.format_usage() == "usage: queuelab [-h] COMMAND ...\n"
+    shown = parser.format_help()
+    assert "{" not in shown
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    words = " ".join(shown.split())
+    for choice in action._choices_actions:  # each subcommand's name and help
+        assert [line.split()[:1] for line in shown.splitlines()].count([choice.dest]) == 1
+        assert f"{choice.dest} {choice.help}" in words, choice.dest
