@@ -126,7 +126,9 @@ def verdicts(result: Comparison) -> None:
         ],
         hide_index=True,
         placeholder=EMPTY,
-        height=36 * (len(result.figures) + 1),  # every figure, no scrolling
+        # every figure, no scrolling, and nothing under the last: the 36 px a row this set
+        # were the grid's 35 and one more, a blank band under the last figure
+        height="content",
         column_config={  # "figure" as wide as its longest name ("duplicate_executions")
             "sim": st.column_config.NumberColumn(width="small", format="%.4g"),
             "live": st.column_config.NumberColumn(width="small", format="%.4g"),
