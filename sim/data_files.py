@@ -3,16 +3,19 @@ times to replay (``arrivals.file``), numbers one per line or in a CSV's first co
 
 They are read when the scenario is loaded (``check``), as its fields are validated, so a file
 that is missing, unreadable or out of range is a ``ScenarioError`` naming the field, at once:
-not a traceback of whatever reads it first, a page or a run half done. Each file is read once
-a process (``read_numbers`` is cached), so what was checked is what runs.
+not a traceback of whatever reads it first, a page or a run half done. Each check reads a file
+again only when it has changed (its ``Stamp``: an edited CSV is read at the next load, where
+a cache by path alone kept the app's server on the old numbers until a restart), and a run
+reads the numbers its check read (``read_numbers``), so what was checked is what runs.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from sim.fields import ScenarioError
 from sim.scenario_io import endless
-from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, MIN_SERVICE, Arrivals
+from sim.sections import MAX_RATE, MAX_SECONDS, MAX_TASKS, MIN_SERVICE, Arrivals, Service
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -30,8 +33,49 @@ if TYPE_CHECKING:
 NUMBER_START = re.compile(r"[+-]?\.?\d")
 
 
-@cache
+# what tells an edited file from the one read: its inode (an editor's save often writes a new
+# file and renames it over the old), size and modification time in ns
+Stamp = tuple[int, int, int]
+
+# each file's numbers as its last check read them, with its stamp then: one version a file
+_held: dict[str, tuple[Stamp | None, tuple[float, ...]]] = {}
+
+
+def stamp(path: str) -> Stamp | None:
+    """The file's stamp now; None where it cannot be read (then said by ``load_numbers``)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # ValueError: a path with a NUL byte
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def read_numbers(path: str) -> tuple[float, ...]:
+    """The numbers of ``path`` as its last check read them (``load_numbers``), read now if none
+    has: a run reads what was checked, even if the file has been edited since."""
+    held = _held.get(path)
+    return held[1] if held is not None else load_numbers(path)
+
+
+def load_numbers(path: str) -> tuple[float, ...]:
+    """The numbers in ``path`` now: read again only if its stamp changed since the last read.
+    Stamped before it is read, so a file edited during the read is read again next time."""
+    now = stamp(path)
+    held = _held.get(path)
+    if now is None or held is None or held[0] != now:
+        held = _held[path] = (now, _parse(path))
+    return held[1]
+
+
+def stamps(scenario: Scenario) -> tuple[tuple[str, Stamp | None], ...]:
+    """Each data file ``scenario`` names with the stamp of the numbers its run reads: with its
+    TOML text, what says a cached run of it was made of the same numbers."""
+    files = [a.file for _, a in _arrivals(scenario)]
+    files += [t.service.file for t in scenario.task_types if _from_file(t.service)]
+    return tuple((f, _held[f][0]) for f in dict.fromkeys(files) if f in _held)
+
+
+def _parse(path: str) -> tuple[float, ...]:
     """Non-negative numbers from a text file: one per line, or the first column of a CSV whose
     header line names its columns. Without that header a comma followed by a digit is refused,
     as it reads three ways: a decimal comma ("0,5"), a thousands separator ("1,234.5"), or a
@@ -83,7 +127,7 @@ def check(scenario: Scenario) -> None:
     error names the field (``tasks.<name>.service.file`` for a task type's own)."""
     for field, arrivals in _arrivals(scenario):
         times = _numbers(f"{field}.file", arrivals.file)
-        _check_span(f"{field}.file", arrivals.file)
+        _check_span(f"{field}.file", arrivals.file, _held[arrivals.file][0])
         if arrivals.replay == "resample" and scenario.run.duration and len(times) > 1:
             mean_gap = (max(times) - min(times)) / (len(times) - 1)
             expected = scenario.run.duration / mean_gap if mean_gap else 0.0  # 0: replayed as is
@@ -94,7 +138,7 @@ def check(scenario: Scenario) -> None:
                 )
     for kind in scenario.task_types:
         field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
-        if kind.service.dist == "empirical" and not kind.service.values:
+        if _from_file(kind.service):
             longest = max(_numbers(field, kind.service.file))
             if longest > MAX_SECONDS:
                 raise ScenarioError(
@@ -110,8 +154,10 @@ def check(scenario: Scenario) -> None:
                 )
 
 
-@cache  # a scenario is checked at every replace: a sweep's points read one file
-def _check_span(field: str, path: str) -> None:
+# a scenario is checked at every replace: a sweep's points read one file (``at``: its stamp, so
+# an edited file is checked again)
+@lru_cache(maxsize=64)
+def _check_span(field: str, path: str, at: Stamp | None) -> None:
     """Arrivals, replayed from the first, over a span within the range of every time (later, a
     task's service falls below the float's resolution: 1e17 s after the first, a sojourn of
     0.7 s read 0), and apart by no less than ``arrivals.rate``'s bound allows, or together (two
@@ -140,9 +186,14 @@ def _arrivals(scenario: Scenario) -> Iterator[tuple[str, Arrivals]]:
             yield f"tasks.{kind.name}.arrivals", kind.arrivals
 
 
+def _from_file(service: Service) -> bool:
+    """Whether the service times are resampled from a file (not inline ``values``)."""
+    return service.dist == "empirical" and not service.values
+
+
 def _numbers(field: str, path: str) -> tuple[float, ...]:
-    """``read_numbers`` with the field that names the file in its error."""
+    """``load_numbers`` with the field that names the file in its error."""
     try:
-        return read_numbers(path)
+        return load_numbers(path)
     except ScenarioError as err:
         raise ScenarioError(f"{field}: {err}") from None

@@ -24,7 +24,7 @@ from sim.sections import Pool
 from sim.trace import Trace
 from sim.words import seconds
 from ui import charts, pool_charts
-from ui.scenario_input import IN_ADDRESS
+from ui.scenario_input import IN_ADDRESS, cache_key
 from ui.widgets import EMPTY, Progress, download_figure, progress_bar, share
 
 FRONTIER_TASKS = 2000  # tasks per frontier point (of a scenario run by task count)
@@ -134,7 +134,7 @@ def section(sc: Scenario, capacity: go.Figure | None, key: str) -> None:
     pool = frontier.varying_pool(sc)
     try:
         with progress_bar("Running the fixed pool and the other settings: tasks finished") as bar:
-            rows = compare(scenario.dumps(sc), bar)
+            rows = compare(cache_key(sc), bar)
     except ScenarioError as err:
         st.error(f"The comparison stopped: {err}")
     else:
@@ -174,7 +174,7 @@ def frontier_section(sc: Scenario, pool: Pool, key: str) -> None:
     swept = capped(sc, FRONTIER_TASKS)
     try:
         with progress_bar("Sweeping policy settings: runs done") as bar:
-            points = sweep_frontier(scenario.dumps(swept), bar)
+            points = sweep_frontier(cache_key(swept), bar)
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return

@@ -22,7 +22,7 @@ from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from sim.words import seconds, sentence
 from ui import autoscale, charts, pool_charts
-from ui.scenario_input import IN_ADDRESS, pick, tune, widget_prefix
+from ui.scenario_input import IN_ADDRESS, cache_key, pick, tune, widget_prefix
 from ui.widgets import (
     EMPTY,
     Progress,
@@ -66,9 +66,9 @@ class RunView:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def view(text: str, _progress: Progress | None = None) -> RunView:
-    """A scenario's run (TOML text, the cache key) as Explore draws it. A resource, not data:
-    a hit returns the frozen view itself, where ``st.cache_data`` would unpickle and revalidate
-    its figures on every rerun."""
+    """A scenario's run (its ``cache_key``, TOML text) as Explore draws it. A resource, not
+    data: a hit returns the frozen view itself, where ``st.cache_data`` would unpickle and
+    revalidate its figures on every rerun."""
     sc = scenario.loads(text)
     trace = simulate(sc, progress=_progress)
     return RunView(
@@ -135,11 +135,10 @@ def page() -> None:
         return
     if base.description:
         st.caption(base.description)
-    text = scenario.dumps(sc)
     if said := budget.large(sc):  # a pasted run of 1e8 tasks took 20 GB without a word
         st.warning(f"{said[0].upper()}{said[1:]}: lower `run.tasks` for a quicker answer.")
     try:
-        shown = viewed(text)
+        shown = viewed(cache_key(sc))
     except ScenarioError as err:  # e.g. a runaway redelivery loop: say what to change
         st.error(str(err))
         return
@@ -160,7 +159,7 @@ def page() -> None:
     how_many_workers(sc, base)
     st.subheader("Export")
     export_trace(lambda: simulate(sc), sc.name)
-    st.download_button("Scenario (TOML)", text, f"{sc.name}.toml")
+    st.download_button("Scenario (TOML)", scenario.dumps(sc), f"{sc.name}.toml")
     prepare_counts(sc, base)
 
 
@@ -181,7 +180,7 @@ def prepare_counts(sc: Scenario, base: Scenario) -> None:
         for i, count in enumerate(others):
             try:
                 view(
-                    scenario.dumps(sc.replace(**{"workers.count": count})),
+                    cache_key(sc.replace(**{"workers.count": count})),
                     share(report, i, len(others)),
                 )
             except ScenarioError:  # that count's own error is shown if the slider goes there
@@ -351,7 +350,7 @@ def how_many_workers(
     swept, counts = sweep_plan(sc, base)
     try:
         with progress_bar("Sweeping worker counts: runs done") as report:
-            points = run_sweep(scenario.dumps(swept), counts, report)
+            points = run_sweep(cache_key(swept), counts, report)
     except ScenarioError as err:
         st.error(f"The sweep stopped: {err}")
         return
@@ -484,7 +483,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
         plans[pool.name] = sweep_plan(sc, base, pool.name)
         swept, values = plans[pool.name]
         try:
-            curves[pool.name] = run_curve(scenario.dumps(swept), pool.name, values)
+            curves[pool.name] = run_curve(cache_key(swept), pool.name, values)
         except ScenarioError as err:
             st.error(f"The sweep of pool {pool.name} stopped: {err}")
             return
@@ -496,7 +495,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
             st.plotly_chart(fig, key=f"{page}-tradeoff-{name}")
             download_figure(fig, f"{page}-tradeoff-{name}")
     capped = next(iter(plans.values()))[0]  # the sweeps' task count, for a greedy search
-    text = scenario.dumps(capped)
+    text = cache_key(capped)
     found = sizing.size(
         sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
     )

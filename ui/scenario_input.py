@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from sim import scenario
+from sim import data_files, scenario
 from sim.engine.distributions import service_mean
 from sim.fields import Field
 from sim.scenario import (
@@ -262,6 +262,15 @@ def widget_prefix(base: Scenario, page: str) -> str:
     if shipped_scenarios().get(base.name) == base:
         return f"{page}-{base.name}"
     return f"{page}-{base.name}-{hashlib.sha256(repr(base).encode()).hexdigest()[:12]}"
+
+
+def cache_key(sc: Scenario) -> str:
+    """``sc`` as TOML text, the key of a page's cached run of it, with each data file it names
+    stamped as its load read it, in comments that ``scenario.loads`` skips: keyed by the text
+    alone, which names a file by its path, an edited CSV ran its old numbers until the app's
+    server was restarted."""
+    stamped = "".join(f"# {path!r}: {at}\n" for path, at in data_files.stamps(sc))
+    return scenario.dumps(sc) + stamped
 
 
 def tune(base: Scenario, key: str = "explore") -> Scenario | None:

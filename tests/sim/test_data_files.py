@@ -1,5 +1,6 @@
 """Data files are read when a scenario is loaded: a bad one is an error naming its field then."""
 
+import numpy as np
 import pytest
 
 from sim import scenario
@@ -159,3 +160,39 @@ def test_a_csv_whose_header_names_columns_is_read_by_its_first(tmp_path):
     """With a header line of columns, what follows a comma is another column."""
     (tmp_path / "times.csv").write_text("seconds,bytes\n0.5,300\n2,1000\n")
     assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 2.0)
+
+
+def test_an_edited_file_is_read_again_at_the_next_load_and_a_run_reads_what_its_load_checked(
+    tmp_path,
+):
+    """Read once a process, a service file edited while the app's server ran kept its old
+    numbers until a restart. The next load reads it again; until then, a run reads the numbers
+    the last load checked, not the file as it is now."""
+    from sim.analysis.metrics import execution_spans
+    from sim.engine.model import simulate
+
+    def service_times(sc) -> set[float]:
+        spans = execution_spans(simulate(sc))
+        return set(np.round(spans["end"] - spans["start"], 6))
+
+    times = tmp_path / "times.csv"
+    times.write_text("0.5\n")
+    (tmp_path / "s.toml").write_text(empirical("times.csv") + "[run]\ntasks = 20\n")
+    before = scenario.load(tmp_path / "s.toml")
+    assert service_times(before) == {0.5}
+    times.write_text("2\n3\n")
+    assert service_times(before) == {0.5}  # what its load checked
+    after = scenario.load(tmp_path / "s.toml")
+    assert service_times(after) == {2.0, 3.0}
+
+
+def test_an_arrivals_file_edited_out_of_range_is_refused_at_the_next_load(tmp_path):
+    """Its span and gaps are checked again once it has changed, not taken from the check of
+    the file as it was."""
+    times = tmp_path / "times.csv"
+    times.write_text("0\n1\n2\n")
+    (tmp_path / "s.toml").write_text(f'[arrivals]\nprocess = "trace"\nfile = "{times}"\n')
+    scenario.load(tmp_path / "s.toml")
+    times.write_text("0\n1e-12\n5\n")
+    with pytest.raises(ScenarioError, match="^arrivals.file .* two arrivals 1e-12 s apart"):
+        scenario.load(tmp_path / "s.toml")

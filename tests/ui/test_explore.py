@@ -393,3 +393,35 @@ def test_a_run_that_holds_much_memory_prepares_no_other_worker_counts(monkeypatc
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception, at.exception
     assert len(made) == 1 and at.metric
+
+
+def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp_path):
+    """Explore's run was cached by the scenario's text, which names a CSV by its path: after
+    an edit the page kept showing the old numbers until Streamlit was restarted. It now shows
+    the run of the file as it is, the run ``simulate`` makes of a scenario loaded then."""
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+
+    times = tmp_path / "times.csv"
+    text = (
+        f"[run]\ntasks = 40\n[arrivals]\nrate = 1.0\n[workers]\ncount = 2\n"
+        f'[service]\ndist = "empirical"\nfile = "{times}"\n'
+    )
+
+    def p95_sojourn() -> tuple[str, str]:
+        """The page's p95 sojourn, and the one a scenario loaded now has."""
+        at.run()
+        assert not at.exception, at.exception
+        sc = scenario.loads(text)
+        expected = summarize(simulate(sc), sc).sojourn_p95
+        return {m.label: m.value for m in at.metric}["p95 sojourn"], seconds(expected)
+
+    times.write_text("seconds\n0.5\n")
+    at = AppTest.from_file("../../app.py", default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text)
+    shown, expected = p95_sojourn()
+    assert shown == expected
+    times.write_text("seconds\n2\n3\n")
+    edited, expected = p95_sojourn()
+    assert edited == expected != shown
