@@ -95,9 +95,12 @@ def run_sweep(
     )
 
 
-@st.cache_data(show_spinner="Sweeping a pool's worker count…", max_entries=32)
-def run_curve(text: str, pool: str, counts: tuple[int, ...]) -> sizing.PoolCurve:
-    return sizing.pool_curve(scenario.loads(text), pool, counts, reps=SWEEP_REPS, processes=1)
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_curve(
+    text: str, pool: str, counts: tuple[int, ...], _progress: Progress | None = None
+) -> sizing.PoolCurve:
+    sc = scenario.loads(text)
+    return sizing.pool_curve(sc, pool, counts, SWEEP_REPS, processes=1, progress=_progress)
 
 
 @st.cache_data(show_spinner="Searching pool sizes…", max_entries=256)
@@ -482,8 +485,10 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     for pool in sized:
         plans[pool.name] = sweep_plan(sc, base, pool.name)
         swept, values = plans[pool.name]
-        try:
-            curves[pool.name] = run_curve(cache_key(swept), pool.name, values)
+        try:  # a bar, where a spinner said nothing of how long; each report also lets a
+            # widget change stop the sweep (Streamlit interrupts a script at its next element)
+            with progress_bar(f"Sweeping pool {pool.name}'s worker count: runs done") as report:
+                curves[pool.name] = run_curve(cache_key(swept), pool.name, values, report)
         except ScenarioError as err:
             st.error(f"The sweep of pool {pool.name} stopped: {err}")
             return

@@ -59,10 +59,12 @@ def pool_curve(
     values: tuple[int, ...],
     reps: int = 3,
     processes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PoolCurve:
     """``pool``'s count at each of ``values``, every other field fixed, on common random
-    numbers (``sweep_field``)."""
-    runs = sweep_field(scenario, scenario.pool_field(pool, "count"), list(values), reps, processes)
+    numbers (``sweep_field``; ``progress(done, total)`` counts its runs)."""
+    field = scenario.pool_field(pool, "count")
+    runs = sweep_field(scenario, field, list(values), reps, processes, progress)
     return curve_of(scenario, pool, values, runs)
 
 

@@ -425,3 +425,32 @@ def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp
     times.write_text("seconds\n2\n3\n")
     edited, expected = p95_sojourn()
     assert edited == expected != shown
+
+
+def test_a_pool_sweep_shows_its_runs_done_of_all(monkeypatch):
+    """It showed only a spinner for the dozens of runs of each pool's sweep: a bar counts
+    them to the last, labelled by pool (a seed no other test sweeps, so no cache hit)."""
+    import contextlib
+
+    from ui import explore
+
+    reports = []
+    bar = explore.progress_bar
+
+    @contextlib.contextmanager
+    def recorded(label):
+        with bar(label) as report:
+            yield lambda done, total: (reports.append((label, done, total)), report(done, total))
+
+    monkeypatch.setattr(explore, "progress_bar", recorded)
+    at = AppTest.from_file("../../app.py", default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    text = POOLS_TEXT.replace("\nseed = 1\n", "\nseed = 7\n", 1)
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception and not at.error
+    sc = scenario.loads(text)
+    for pool in sc.pools:
+        runs = len(sweep_plan(sc, sc, pool.name)[1]) * explore.SWEEP_REPS
+        label = f"Sweeping pool {pool.name}'s worker count: runs done"
+        done = [(d, total) for said, d, total in reports if said == label]
+        assert done[0] == (1, runs) and done[-1] == (runs, runs), done
