@@ -18,6 +18,7 @@ from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths, queued_on
 from sim.analysis.runs import capacity_rows, summarize
+from sim.analysis.scheduled import scheduled
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
@@ -260,6 +261,7 @@ def draw(session: LiveSession) -> None:
     times = monitor.task_times(trace)
     stuck(trace, times)
     going = session.result is None
+    held = scheduled(trace, session.scenario) if going else np.zeros(trace.n_tasks, bool)
     figures = {  # keys apart from the widgets' ("live-mmc-workers" is the Workers input)
         "live-chart-queue": charts.steps(
             {q: monitor.until_now(trace, t, n) for q, (t, n) in queue_depths(trace).items()},
@@ -293,9 +295,9 @@ def draw(session: LiveSession) -> None:
                 "consumes, in one colour"
                 + ("." if all(p.queues == (p.name,) for p in pools) else f" ({consumed}).")
             )
-    nodes(session, trace, going)
+    nodes(session, trace, going, times, held)
     if going:
-        queues(session, trace, times)
+        queues(session, trace, times, held)
     tasks(trace, times)
     figures["live-chart-split"] = where_time_went(trace)
     sizing(session, trace, times, summary)
@@ -433,15 +435,18 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
         )
 
 
-def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
+def nodes(
+    session: LiveSession, trace: Trace, going: bool, times: monitor.TaskTimes, held: np.ndarray
+) -> None:
     """Flower's worker list, its columns meaning what Flower's do: each node's status, the
     queues it consumes (with several pools, as Flower's worker page lists them), what runs on
-    it, what was delivered to it and how it ended, how busy it was."""
+    it and what it holds (``held``: the messages held for a retry's countdown), what was
+    delivered to it and how it ended, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
     pools = dict(session.scenario.nodes)
     slots = {name: pool.workers.concurrency for name, pool in pools.items()}
-    stats = monitor.worker_stats(trace, slots, going)
+    stats = monitor.worker_stats(trace, slots, going, times, held)
     status = {True: "online", False: "down"}
     queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
     st.dataframe(
@@ -452,6 +457,14 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],
             "busy now": [f"{w.busy} of {slots[w.name]}" for w in stats],
+            **(
+                {
+                    "scheduled": [w.scheduled for w in stats],
+                    "reserved": [w.reserved for w in stats],
+                }
+                if going
+                else {}
+            ),
             "processed": [w.received for w in stats],
             "succeeded": [w.succeeded for w in stats],
             "failed": [w.failed for w in stats],
@@ -471,16 +484,22 @@ def nodes(session: LiveSession, trace: Trace, going: bool) -> None:
         "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
         + f". Utilisation is busy slot-seconds over the run{so_far}."
+        + (
+            " *Scheduled* and *reserved*: the messages it holds now, as the Queues table below."
+            if going
+            else ""
+        )
     )
 
 
-def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None:
-    """Flower's Broker page while the run goes: each queue's tasks now, by where they are, the
-    oldest one's wait and the nodes online that consume it (with several pools, a queue's own
-    backlog, which the queue-length chart shows only as a line among others)."""
+def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes, held: np.ndarray) -> None:
+    """Flower's Broker page while the run goes: each queue's tasks now, by where they are
+    (``held``: the messages held for a retry's countdown), the oldest one's wait and the nodes
+    online that consume it (with several pools, a queue's own backlog, which the queue-length
+    chart shows only as a line among others)."""
     st.subheader("Queues")
     up = session.nodes_up()
-    stats = monitor.queue_stats(trace, times)
+    stats = monitor.queue_stats(trace, times, held)
     consumers = {
         q.name: [name for name, pool in session.scenario.nodes if q.name in pool.queues]
         for q in stats
@@ -492,6 +511,7 @@ def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None
             "oldest wait (s)": [
                 None if q.oldest_wait is None else round(q.oldest_wait, 3) for q in stats
             ],
+            "scheduled": [q.scheduled for q in stats],
             "reserved": [q.reserved for q in stats],
             "running": [q.running for q in stats],
             "consumers online": [
@@ -506,8 +526,10 @@ def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes) -> None
     st.caption(
         "As Flower's Broker page, now: *waiting* in the queue's Redis list (Flower's Ready; a "
         "retried task waits again), for as long as *oldest wait* says of the longest; "
-        "*reserved* by a worker and not started (prefetched, or held for a retry's countdown); "
-        "*running*. *Consumers online*: the worker nodes consuming the queue that are up."
+        "*scheduled*: a retry a worker took and holds until its countdown is over (Flower's "
+        "Scheduled); *reserved*: prefetched by a worker, free to run, waiting for a slot "
+        "(Flower's Reserved); *running*. *Consumers online*: the worker nodes consuming the "
+        "queue that are up."
     )
 
 

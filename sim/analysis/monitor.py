@@ -181,6 +181,8 @@ class WorkerStats:
 
     name: str
     busy: int  # executions running now
+    scheduled: int  # messages it holds now until a retry's countdown is over (Flower's Scheduled)
+    reserved: int  # messages it prefetched, free to run, not started now (Flower's Reserved)
     received: int  # deliveries to it (RECEIVED rows): Flower's "Processed", task-received events
     succeeded: int  # executions that ended in SUCCESS
     failed: int  # … in FAILURE
@@ -199,13 +201,21 @@ def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
     return rows[running], rows[~running]
 
 
-def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> list[WorkerStats]:
-    """Per worker node of the trace: what runs on it now, what it finished, how busy it was,
-    of its own ``concurrency`` (by node name: each pool's). ``going``: the run goes on (after
-    it, nothing runs any more)."""
+def worker_stats(
+    trace: Trace,
+    concurrency: Mapping[str, int],
+    going: bool,
+    times: TaskTimes,
+    scheduled: np.ndarray,
+) -> list[WorkerStats]:
+    """Per worker node of the trace: what runs on it and what it holds now (``scheduled`` per
+    task index, as ``queue_stats`` takes it), what it finished, how busy it was, of its own
+    ``concurrency`` (by node name: each pool's). ``going``: the run goes on (after it, nothing
+    runs and nothing is held any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
     delivered = trace.state == RECEIVED
+    held = (times.state == RECEIVED) & going
     span = now(trace)
     stats = []
     for w, name in enumerate(trace.workers):
@@ -218,6 +228,8 @@ def worker_stats(trace: Trace, concurrency: Mapping[str, int], going: bool) -> l
             WorkerStats(
                 name=name,
                 busy=len(runs),
+                scheduled=int(np.count_nonzero(held & scheduled & (times.worker == w))),
+                reserved=int(np.count_nonzero(held & ~scheduled & (times.worker == w))),
                 received=int(np.count_nonzero(trace.worker[delivered] == w)),
                 succeeded=int(np.count_nonzero(ends == SUCCESS)),
                 failed=int(np.count_nonzero(ends == FAILURE)),
@@ -235,17 +247,21 @@ class QueueStats:
 
     name: str
     waiting: int  # in the queue's list: sent, or retried and sent again, not yet delivered
-    reserved: int  # delivered to a worker, not started: prefetched, or a retry's countdown
+    scheduled: int  # delivered to a worker, held there until a retry's countdown is over
+    reserved: int  # delivered to a worker, not started, free to run: prefetched
     running: int  # started, not ended
     oldest_wait: float | None  # seconds the longest-waiting of them has been in the list
 
 
-def queue_stats(trace: Trace, times: TaskTimes) -> list[QueueStats]:
+def queue_stats(trace: Trace, times: TaskTimes, scheduled: np.ndarray) -> list[QueueStats]:
     """Per queue, in the order the task types name them, its tasks by their latest state: what
-    Redis holds for it and what its consumers hold, now. A task waits again after a RETRY
-    (Celery sends it to its queue once more), since then."""
+    Redis holds for it and what its consumers hold, now; ``scheduled`` per task index
+    (``sim.analysis.scheduled``) parts the messages held for a countdown from those
+    prefetched. A task waits again after a RETRY (Celery sends it to its queue once more),
+    since then."""
     queue_of = np.array([q for _, q in trace.types])[trace.task_types()]
     waiting = np.isin(times.state, [PENDING, RETRY])
+    reserved = times.state == RECEIVED
     age = now(trace) - times.last_seen
     stats = []
     for name in dict.fromkeys(q for _, q in trace.types):
@@ -255,7 +271,8 @@ def queue_stats(trace: Trace, times: TaskTimes) -> list[QueueStats]:
             QueueStats(
                 name=name,
                 waiting=len(waited),
-                reserved=int(np.count_nonzero(mine & (times.state == RECEIVED))),
+                scheduled=int(np.count_nonzero(mine & reserved & scheduled)),
+                reserved=int(np.count_nonzero(mine & reserved & ~scheduled)),
                 running=int(np.count_nonzero(mine & (times.state == STARTED))),
                 oldest_wait=float(waited.max()) if len(waited) else None,
             )

@@ -591,6 +591,7 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
     import threading
 
     from sim.analysis import monitor
+    from sim.analysis.scheduled import scheduled
     from sim.engine.model import simulate
     from ui import live as live_page
 
@@ -610,7 +611,7 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
         shown = table(at, "consumers online").set_index("queue")
         assert list(shown.index) == ["fast", "slow"]
         assert list(shown["consumers online"]) == ["4 of 4", "2 of 3"]
-        for q in monitor.queue_stats(cut, monitor.task_times(cut)):
+        for q in monitor.queue_stats(cut, monitor.task_times(cut), scheduled(cut, sc)):
             assert shown.loc[q.name, "waiting"] == q.waiting
             assert shown.loc[q.name, "running"] == q.running
         assert shown["running"].sum() > 0
@@ -622,3 +623,46 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
     session.results.append(simulate(sc))  # the whole run: it ended
     at = live_page_showing(session, monkeypatch)
     assert not any(h.value == "Queues" for h in at.subheader)
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_while_a_run_goes_retries_held_for_their_countdown_are_scheduled_not_reserved(monkeypatch):
+    """flaky_api 20 s in, going on: the retries the workers hold until their countdown is over
+    are the Queues and Workers tables' "scheduled", apart from the messages prefetched
+    ("reserved"), as Flower lists them."""
+    import dataclasses
+    import threading
+
+    from sim import scenario
+    from sim.analysis import monitor
+    from sim.analysis.scheduled import scheduled
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=300"])
+    t = simulate(sc)
+    keep = t.t <= 20.0
+    cut = dataclasses.replace(
+        t, **{c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    )
+    held = scheduled(cut, sc)
+    (stats,) = monitor.queue_stats(cut, monitor.task_times(cut), held)
+    assert stats.scheduled > 0 and stats.scheduled == held.sum()
+    release = threading.Event()
+    session = live_page.LiveSession(
+        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
+    )
+    session.thread.start()
+    try:
+        at = live_page_showing(session, monkeypatch)
+        queues = table(at, "consumers online")
+        assert list(queues["scheduled"]) == [stats.scheduled]
+        assert list(queues["reserved"]) == [stats.reserved]
+        workers = table(at, "busy now")
+        assert workers["scheduled"].sum() == stats.scheduled
+        assert workers["reserved"].sum() == stats.reserved
+        said = next(c.value for c in at.caption if "*scheduled*" in c.value)
+        assert "until its countdown is over" in said and "Flower's Reserved" in said
+    finally:
+        release.set()
+        session.thread.join()

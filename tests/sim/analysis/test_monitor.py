@@ -91,19 +91,39 @@ def test_a_tasks_history_is_every_row_of_its_trace():
     assert monitor.task_trace(run(), "no such task")["state"] == []
 
 
+def stats(trace, concurrency, going, held=()):
+    """``worker_stats`` of ``trace``, the tasks ``held`` scheduled."""
+    scheduled = np.isin(np.arange(trace.n_tasks), held)
+    return monitor.worker_stats(trace, concurrency, going, monitor.task_times(trace), scheduled)
+
+
 def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
-    w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 1, "w2": 1}, going=True)
+    w1, w2 = stats(run(), concurrency={"w1": 1, "w2": 1}, going=True)
     assert (w1.name, w1.busy, w1.succeeded, w1.failed, w1.retried) == ("w1", 1, 1, 0, 1)
     assert (w2.busy, w2.succeeded, w2.interrupted) == (0, 1, 1)  # task 3 died with w2
     assert (w1.received, w2.received) == (3, 2)  # Flower's "Processed": task 3 twice, 0 on each
     assert w1.utilization == pytest.approx(3 / 7.5)  # 1 + 2 s closed, 0 s so far of task 3
     assert w2.utilization == pytest.approx(2 / 7.5)
-    w1, _ = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 2}, going=False)
+    w1, _ = stats(run(), concurrency={"w1": 2, "w2": 2}, going=False)
     assert (w1.busy, w1.interrupted) == (0, 1)  # after the run nothing runs: task 3 is lost
     assert w1.utilization == pytest.approx(3 / 15)
     # each node of its own pool's concurrency (a pool of 2 beside one of 1 read 168 % busy)
-    w1, w2 = monitor.worker_stats(run(), concurrency={"w1": 2, "w2": 1}, going=False)
+    w1, w2 = stats(run(), concurrency={"w1": 2, "w2": 1}, going=False)
     assert w1.utilization == pytest.approx(3 / 15) and w2.utilization <= 1
+
+
+def test_each_worker_says_what_it_holds_now_scheduled_apart_from_reserved():
+    """Tasks 1 and 2 received by w1 and not started, 1 held for a countdown: one of each."""
+    r = Recorder(("w1", "w2"))
+    for task in (0, 1, 2):
+        r.add(task, 0, PENDING, 0.0)
+        r.add(task, 0, RECEIVED, 1.0, 0)
+    r.add(0, 0, STARTED, 1.0, 0)
+    w1, w2 = stats(r.trace(), {"w1": 1, "w2": 1}, going=True, held=[1])
+    assert (w1.busy, w1.scheduled, w1.reserved) == (1, 1, 1)
+    assert (w2.scheduled, w2.reserved) == (0, 0)
+    w1, _ = stats(r.trace(), {"w1": 1, "w2": 1}, going=False, held=[1])
+    assert (w1.scheduled, w1.reserved) == (0, 0)  # after the run no worker holds anything
 
 
 def test_busy_slots_per_worker_are_each_spans_mean_up_to_now():
@@ -183,21 +203,37 @@ def test_the_wait_split_of_several_types_is_each_types_own():
 def test_each_queues_tasks_now_are_split_by_where_they_are():
     """At 7.5 s: task 2 (sent at 5) waits, 3 runs again, 0 and 1 have ended; with two types,
     each on its own queue, each queue counts its own."""
-    (one,) = monitor.queue_stats(run(), monitor.task_times(run()))
-    assert one == monitor.QueueStats("celery", waiting=1, reserved=0, running=1, oldest_wait=2.5)
+    (one,) = queues(run())
+    assert one == monitor.QueueStats(
+        "celery", waiting=1, scheduled=0, reserved=0, running=1, oldest_wait=2.5
+    )
     kinds = {"type_of": np.array([1, 0, 1, 0], np.int16), "types": (("mail", "q1"), ("pdf", "q2"))}
-    trace = run(**kinds)
-    q1, q2 = monitor.queue_stats(trace, monitor.task_times(trace))
-    assert q1 == monitor.QueueStats("q1", waiting=0, reserved=0, running=1, oldest_wait=None)
-    assert q2 == monitor.QueueStats("q2", waiting=1, reserved=0, running=0, oldest_wait=2.5)
+    q1, q2 = queues(run(**kinds))
+    assert q1 == monitor.QueueStats(
+        "q1", waiting=0, scheduled=0, reserved=0, running=1, oldest_wait=None
+    )
+    assert q2 == monitor.QueueStats(
+        "q2", waiting=1, scheduled=0, reserved=0, running=0, oldest_wait=2.5
+    )
     r = Recorder(("w1",))  # a retried task waits again, since its RETRY; one received is reserved
     for task, state, t in [(0, PENDING, 0.0), (0, RECEIVED, 1.0), (0, STARTED, 1.0)]:
         r.add(task, 0, state, t, -1 if state == PENDING else 0)
     r.add(0, 0, RETRY, 2.0, 0)
     r.add(1, 0, PENDING, 2.5, -1)
     r.add(1, 0, RECEIVED, 3.0, 0)
-    (q,) = monitor.queue_stats(r.trace(), monitor.task_times(r.trace()))
-    assert (q.waiting, q.reserved, q.running, q.oldest_wait) == (1, 1, 0, 1.0)
+    (q,) = queues(r.trace())
+    assert (q.waiting, q.scheduled, q.reserved, q.running, q.oldest_wait) == (1, 0, 1, 0, 1.0)
+    r.add(0, 1, RECEIVED, 3.0, 0)  # the retry, taken by w1: scheduled, or reserved once due
+    (q,) = queues(r.trace(), held=[0])
+    assert (q.waiting, q.scheduled, q.reserved) == (0, 1, 1)
+    (q,) = queues(r.trace())
+    assert (q.waiting, q.scheduled, q.reserved) == (0, 0, 2)
+
+
+def queues(trace, held=()):
+    """``queue_stats`` of ``trace``, the tasks ``held`` scheduled."""
+    scheduled = np.isin(np.arange(trace.n_tasks), held)
+    return monitor.queue_stats(trace, monitor.task_times(trace), scheduled)
 
 
 def test_tasks_open_past_k_times_the_p99_finished_sojourn_are_flagged():
