@@ -4,8 +4,11 @@ A sampler thread looks every ``POLL`` wall seconds at each node the run started:
 process runs) and its pool processes, counted as the main process's living children in /proc.
 That is read-only and costs the workers nothing (``celery inspect stats`` would give the same
 list of pids through a broadcast each node's event loop must answer). A process counts from its
-fork: under ``--autoscale`` it takes work a start later (measured 0.3-0.6 s, DESIGN "Autoscale:
-measured"). Only the nodes this process started are sampled; a node joined from another machine
+fork, which /proc dates to the clock tick, not from the look that first sees it: under
+``--autoscale`` it takes work a start later (measured 0.3-0.6 s, DESIGN "Autoscale: measured"),
+often before the next look, and counted from that look a pool ran more tasks than it had
+processes (utilisation past 100 %). A process that ended counts until the look that misses it.
+Only the nodes this process started are sampled; a node joined from another machine
 (``queuelab worker``) has no row.
 """
 
@@ -26,25 +29,31 @@ Sample = tuple[float, str, bool, int]  # (wall time, node, up, processes)
 Row = tuple[float, str, bool, int]  # (scenario time, node, up, processes)
 
 
-def living_children() -> dict[int, int]:
-    """Per parent pid, how many living (not zombie) children it has now (Linux /proc; empty
-    elsewhere)."""
-    count: dict[int, int] = {}
+STARTTIME = 19  # /proc/PID/stat's 22nd field, the start in clock ticks since boot, after "comm)"
+
+
+def living_children() -> dict[int, dict[int, float]]:
+    """Per parent pid, its living (not zombie) children now, each pid with the wall time it
+    started, its fork, to the clock tick (Linux /proc; empty elsewhere)."""
+    children: dict[int, dict[int, float]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return count
+        return children
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)  # wall time at boot
     for entry in entries:
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+                fields = f.read().rsplit(")", 1)[1].split()
+            state, ppid, start = fields[0], int(fields[1]), int(fields[STARTTIME])
         except (OSError, IndexError, ValueError):
             continue
         if state != "Z":
-            count[int(ppid)] = count.get(int(ppid), 0) + 1
-    return count
+            children.setdefault(ppid, {})[int(entry)] = boot + start * tick
+    return children
 
 
 def capacity_rows(samples: list[Sample], clock: Clock) -> tuple[Row, ...]:
@@ -76,7 +85,9 @@ def with_capacity(trace: Trace, rows: tuple[Row, ...]) -> Trace:
 
 class CapacitySampler(threading.Thread):
     """Samples ``pool``'s nodes every ``interval`` wall seconds from ``start()`` to ``stop()``,
-    keeping a sample per node only when its (up, processes) changed."""
+    keeping a sample per node only when its (up, processes) changed: a process that appeared
+    dated at its fork (not before the previous look), one gone and a node going up or down at
+    the look that sees it."""
 
     def __init__(self, pool: WorkerPool, interval: float = POLL) -> None:
         super().__init__(daemon=True, name="queuelab-capacity")
@@ -84,16 +95,27 @@ class CapacitySampler(threading.Thread):
         self.interval = interval
         self.samples: list[Sample] = []
         self._last: dict[str, tuple[bool, int]] = {}
+        self._children: dict[str, set[int]] = {}  # per node, the pool pids its last look saw
+        self._looked = 0.0  # wall time of the previous look
         self._done = threading.Event()
 
     def sample(self) -> None:
         """One look at every node."""
         now, children = time.time(), living_children()
         for node, pid in self.pool.main_pids().items():
-            state = (pid is not None, children.get(pid, 0) if pid is not None else 0)
-            if self._last.get(node) != state:
-                self._last[node] = state
-                self.samples.append((now, node, *state))
+            pool = children.get(pid, {}) if pid is not None else {}
+            _, count = self._last.get(node, (False, 0))
+            for forked in sorted(pool[p] for p in pool.keys() - self._children.get(node, set())):
+                count += 1  # its parent ran then: the node was up
+                self._add(max(forked, self._looked), node, True, count)
+            self._children[node] = set(pool)
+            self._add(now, node, pid is not None, len(pool))
+        self._looked = now
+
+    def _add(self, wall: float, node: str, up: bool, processes: int) -> None:
+        if self._last.get(node) != (up, processes):
+            self._last[node] = (up, processes)
+            self.samples.append((wall, node, up, processes))
 
     def run(self) -> None:
         while True:

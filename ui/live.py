@@ -17,7 +17,7 @@ from sim.analysis import monitor
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths, queued_on
-from sim.analysis.runs import capacity_rows, summarize
+from sim.analysis.runs import capacity_rows, capacity_varies, summarize
 from sim.analysis.scheduled import scheduled
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
@@ -445,7 +445,10 @@ def nodes(
     st.subheader("Workers")
     up = session.nodes_up()
     pools = dict(session.scenario.nodes)
-    slots = {name: pool.workers.concurrency for name, pool in pools.items()}
+    slots = {  # a pool whose capacity varies: its nodes' processes, from the capacity rows
+        name: None if capacity_varies(pool) else pool.workers.concurrency
+        for name, pool in pools.items()
+    }
     stats = monitor.worker_stats(trace, slots, going, times, held)
     status = {True: "online", False: "down"}
     queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
@@ -456,7 +459,7 @@ def nodes(
             "status": [
                 status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
             ],
-            "busy now": [f"{w.busy} of {slots[w.name]}" for w in stats],
+            "busy now": [f"{w.busy} of {w.slots}" for w in stats],
             **(
                 {
                     "scheduled": [w.scheduled for w in stats],
@@ -483,7 +486,8 @@ def nodes(
         f"a redelivery again). The other counts are executions that have ended{so_far}; *cut "
         "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
-        + f". Utilisation is busy slot-seconds over the run{so_far}."
+        + f". Utilisation is busy slot-seconds over the slot-seconds the worker had{so_far}: "
+        "its concurrency's, or under --autoscale its pool processes', as sampled."
         + (
             " *Scheduled* and *reserved*: the messages it holds now, as the Queues table below."
             if going

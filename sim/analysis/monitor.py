@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.analysis.cost import capacity_cost, down_clocks
 from sim.analysis.metrics import (
     binned_steps,
     execution_spans,
@@ -188,7 +189,8 @@ class WorkerStats:
     failed: int  # … in FAILURE
     retried: int  # … in RETRY
     interrupted: int  # executions its death cut short (no closing row, the task moved on)
-    utilization: float  # busy slot-seconds ÷ (slots × the run so far)
+    utilization: float  # busy slot-seconds ÷ the slot-seconds it had in the run so far
+    slots: int  # its pool processes now: its concurrency, or where that varies, its latest count
 
 
 def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -203,15 +205,17 @@ def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
 
 def worker_stats(
     trace: Trace,
-    concurrency: Mapping[str, int],
+    concurrency: Mapping[str, int | None],
     going: bool,
     times: TaskTimes,
     scheduled: np.ndarray,
 ) -> list[WorkerStats]:
     """Per worker node of the trace: what runs on it and what it holds now (``scheduled`` per
     task index, as ``queue_stats`` takes it), what it finished, how busy it was, of its own
-    ``concurrency`` (by node name: each pool's). ``going``: the run goes on (after it, nothing
-    runs and nothing is held any more)."""
+    ``concurrency`` (by node name: each pool's; None where its capacity varies, under
+    ``--autoscale`` or a node autoscaler, whose concurrency setting is not read: then of the
+    slot-seconds its capacity rows say it had, ``_slot_seconds``). ``going``: the run goes on
+    (after it, nothing runs and nothing is held any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
     delivered = trace.state == RECEIVED
@@ -224,6 +228,13 @@ def worker_stats(
         runs = running[trace.worker[running] == w]
         busy_time = float((spans["end"][own] - spans["start"][own]).sum())
         busy_time += float((span - trace.t[runs]).sum())
+        slots = concurrency[name]
+        if slots is None:
+            starts = np.r_[spans["start"][own], trace.t[runs]]
+            ends = np.r_[spans["end"][own], np.full(len(runs), span)]
+            had, slots = _slot_seconds(trace, name, starts, ends, span), _processes(trace, name)
+        else:
+            had = slots * span
         stats.append(
             WorkerStats(
                 name=name,
@@ -235,10 +246,31 @@ def worker_stats(
                 failed=int(np.count_nonzero(ends == FAILURE)),
                 retried=int(np.count_nonzero(ends == RETRY)),
                 interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
-                utilization=busy_time / (concurrency[name] * span) if span > 0 else 0.0,
+                utilization=busy_time / had if had > 0 else 0.0,
+                slots=slots,
             )
         )
     return stats
+
+
+def _slot_seconds(
+    trace: Trace, name: str, starts: np.ndarray, ends: np.ndarray, span: float
+) -> float:
+    """The slot-seconds a node whose capacity varies had until ``span``: its processes' seconds
+    while up, from its capacity rows, and the seconds its executions (``starts`` to ``ends``)
+    ran while it was not up (a warm shutdown's drain), as ``runs.alive_slot_seconds`` counts a
+    pool's; so its busy seconds never exceed them."""
+    had, _ = capacity_cost(trace.capacity, span, nodes={name})
+    clock = down_clocks(trace.capacity, span, {name}).get(name)
+    if clock is not None:
+        had += float((np.interp(ends, *clock) - np.interp(starts, *clock)).sum())
+    return had
+
+
+def _processes(trace: Trace, name: str) -> int:
+    """A node's pool processes now, by its latest capacity row (none while it is not up)."""
+    rows = [processes if up else 0 for _, node, up, processes in trace.capacity if node == name]
+    return rows[-1] if rows else 0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,37 @@ def test_rows_start_at_zero_per_node_and_keep_only_changes():
     )
 
 
+def test_a_process_counts_from_its_fork_not_from_the_look_that_first_sees_it():
+    """A pool process forked between two looks 0.3 s apart counts from its fork (to the clock
+    tick): counted from the look, a process that took work before it was seen ran tasks the
+    pool had no process for. One gone counts until the look that misses it."""
+    import os
+    import subprocess
+    import time
+
+    class Pool:  # this test's process stands for a node's main process
+        def main_pids(self) -> dict[str, int | None]:
+            return {"w1": os.getpid()}
+
+    sampler = CapacitySampler(Pool())
+    sampler.sample()
+    before, (*_, processes) = len(sampler.samples), sampler.samples[-1]  # any children it has
+    forked = time.time()
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.3)
+        sampler.sample()
+    finally:
+        child.kill()
+        child.wait()
+    looked = time.time()
+    sampler.sample()
+    grown, shrunk = sampler.samples[before:]
+    assert grown[1:] == ("w1", True, processes + 1)
+    assert forked - 0.02 <= grown[0] <= forked + 0.1  # the fork, not the look 0.3 s later
+    assert shrunk[1:] == ("w1", True, processes) and shrunk[0] >= looked
+
+
 @pytest.mark.live
 def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no_leftovers):
     """One node with ``--autoscale 4,1`` and a keepalive of 1 s at time scale 1: two bursts of

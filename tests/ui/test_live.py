@@ -666,3 +666,40 @@ def test_while_a_run_goes_retries_held_for_their_countdown_are_scheduled_not_res
     finally:
         release.set()
         session.thread.join()
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_an_autoscaling_node_is_busy_of_the_processes_it_has_not_its_unread_concurrency(
+    monkeypatch,
+):
+    """autoscale_burst 8 s into its burst, going on: --autoscale 8,1 runs 8 tasks; its
+    concurrency (1, not read) made the Workers table say "busy now 8 of 1" and 700 %."""
+    import dataclasses
+    import threading
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/autoscale_burst.toml", ["run.tasks=60"])
+    t = simulate(sc)
+    keep = t.t <= 8.0
+    cut = dataclasses.replace(
+        t,
+        **{c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")},
+        capacity=tuple(row for row in t.capacity if row[0] <= 8.0),
+    )
+    release = threading.Event()
+    session = live_page.LiveSession(
+        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
+    )
+    session.thread.start()
+    try:
+        at = live_page_showing(session, monkeypatch)
+        workers = table(at, "busy now")
+        assert list(workers["busy now"]) == ["8 of 8"]
+        (share,) = workers["utilisation"]
+        assert 50 < int(share.rstrip("%")) <= 100
+    finally:
+        release.set()
+        session.thread.join()

@@ -1,5 +1,6 @@
 """The Live page's monitor on small traces whose answers can be worked out by hand."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -110,6 +111,27 @@ def test_worker_stats_count_each_nodes_executions_and_its_busy_time():
     # each node of its own pool's concurrency (a pool of 2 beside one of 1 read 168 % busy)
     w1, w2 = stats(run(), concurrency={"w1": 2, "w2": 1}, going=False)
     assert w1.utilization == pytest.approx(3 / 15) and w2.utilization <= 1
+
+
+def test_a_node_whose_capacity_varies_is_busy_over_the_processes_it_had():
+    """--autoscale 3,1: one process until 1 s, then 3, all busy until 2 s: 100 %, where its
+    unread concurrency of 1 read 200 %; gone down at 1.5 s, its three tasks ran on in the
+    drain, slot-seconds it had all the same."""
+    r = Recorder(("w1",))
+    for task, start in [(0, 0.0), (1, 1.0), (2, 1.0), (3, 1.0)]:
+        r.add(task, 0, PENDING, start)
+        r.add(task, 0, RECEIVED, start, 0)
+        r.add(task, 0, STARTED, start, 0)
+    r.add(0, 0, SUCCESS, 1.0, 0)
+    r.add(4, 0, PENDING, 2.0)  # now
+    trace = dataclasses.replace(r.trace(), capacity=((0.0, "w1", True, 1), (1.0, "w1", True, 3)))
+    (w1,) = stats(trace, {"w1": None}, going=True)
+    assert (w1.busy, w1.slots, w1.utilization) == (3, 3, pytest.approx(1.0))
+    (w1,) = stats(trace, {"w1": 1}, going=True)
+    assert w1.utilization == pytest.approx(2.0)  # what the table read before
+    drained = dataclasses.replace(trace, capacity=(*trace.capacity, (1.5, "w1", False, 3)))
+    (w1,) = stats(drained, {"w1": None}, going=True)
+    assert (w1.slots, w1.utilization) == (0, pytest.approx(1.0))
 
 
 def test_each_worker_says_what_it_holds_now_scheduled_apart_from_reserved():
