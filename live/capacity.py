@@ -96,14 +96,22 @@ class CapacitySampler(threading.Thread):
         self.samples: list[Sample] = []
         self._last: dict[str, tuple[bool, int]] = {}
         self._children: dict[str, set[int]] = {}  # per node, the pool pids its last look saw
+        self._mains: dict[str, int | None] = {}  # per node, the main pid its last look saw
         self._looked = 0.0  # wall time of the previous look
         self._done = threading.Event()
 
     def sample(self) -> None:
-        """One look at every node."""
+        """One look at every node. A node whose main process is another than the last look's
+        died and came back between the two: down, then up, when the new one started (a
+        restart at a small time scale is far quicker than a look)."""
         now, children = time.time(), living_children()
         for node, pid in self.pool.main_pids().items():
             pool = children.get(pid, {}) if pid is not None else {}
+            if pid is not None and self._mains.get(node, pid) != pid:
+                born = next((kids[pid] for kids in children.values() if pid in kids), now)
+                self._add(max(born, self._looked), node, False, 0)
+                self._children[node] = set()
+            self._mains[node] = pid
             _, count = self._last.get(node, (False, 0))
             for forked in sorted(pool[p] for p in pool.keys() - self._children.get(node, set())):
                 count += 1  # its parent ran then: the node was up

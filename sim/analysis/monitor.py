@@ -188,19 +188,38 @@ class WorkerStats:
     succeeded: int  # executions that ended in SUCCESS
     failed: int  # … in FAILURE
     retried: int  # … in RETRY
-    interrupted: int  # executions its death cut short (no closing row, the task moved on)
+    interrupted: int  # executions its death cut short: the task moved on, or the node came back
     utilization: float  # busy slot-seconds ÷ the slot-seconds it had in the run so far
     slots: int  # its pool processes now: its concurrency, or where that varies, its latest count
 
 
 def _running(trace: Trace, going: bool) -> tuple[np.ndarray, np.ndarray]:
     """Open STARTED rows split into those running now and those their worker's death cut short:
-    an execution is running while its row is its task's latest and the run goes on."""
+    an execution is running while its row is its task's latest, its node has not come back
+    since it started and the run goes on. A message a dead node held is handed out again only
+    after the visibility timeout (an hour by default), and until then its execution read as
+    running beside the tasks the restarted node ran on the same slots: 10 busy of 1."""
     rows = open_starts(trace)
     latest = np.full(trace.n_tasks, -1)
     latest[trace.task[latest_rows(trace)]] = latest_rows(trace)
-    running = (latest[trace.task[rows]] == rows) & going
+    died = _restarted(trace)[trace.worker[rows]] > trace.t[rows]
+    running = (latest[trace.task[rows]] == rows) & ~died & going
     return rows[running], rows[~running]
+
+
+def _restarted(trace: Trace) -> np.ndarray:
+    """Per worker index, the latest time its node went down and later came back up, by its
+    capacity rows (-inf: never): a node back from its death runs in new processes, whereas a
+    node down for a warm shutdown finishes its tasks before it exits."""
+    index = {name: w for w, name in enumerate(trace.workers)}
+    down = np.full(len(trace.workers), -np.inf)
+    went = dict.fromkeys(trace.workers, -np.inf)  # when each was last seen going down
+    for t, node, up, _ in trace.capacity:
+        if not up:
+            went[node] = t
+        elif node in index and went[node] > -np.inf:
+            down[index[node]] = went[node]
+    return down
 
 
 def worker_stats(

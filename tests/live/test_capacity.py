@@ -61,6 +61,38 @@ def test_a_process_counts_from_its_fork_not_from_the_look_that_first_sees_it():
     assert shrunk[1:] == ("w1", True, processes) and shrunk[0] >= looked
 
 
+def test_a_node_that_died_and_came_back_between_two_looks_went_down_then_up():
+    """A restart quicker than a look (a crash at a small time scale) is a main process of
+    another pid: down, then up, from when the new one started; the executions the old one ran
+    are then known to be cut short (``monitor``)."""
+    import subprocess
+    import time
+
+    mains = [subprocess.Popen(["sleep", "30"])]
+
+    class Pool:
+        def main_pids(self) -> dict[str, int | None]:
+            return {"w1": mains[-1].pid}
+
+    sampler = CapacitySampler(Pool())
+    try:
+        sampler.sample()
+        mains[0].kill()
+        mains[0].wait()
+        born = time.time()
+        mains.append(subprocess.Popen(["sleep", "30"]))
+        time.sleep(0.1)
+        sampler.sample()
+    finally:
+        for main in mains:
+            main.kill()
+            main.wait()
+    up, down, back = sampler.samples
+    assert up[1:] == ("w1", True, 0) and back[1:] == ("w1", True, 0)
+    assert down[1:] == ("w1", False, 0) and born - 0.02 <= down[0] <= born + 0.1
+    assert down[0] < back[0]
+
+
 @pytest.mark.live
 def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no_leftovers):
     """One node with ``--autoscale 4,1`` and a keepalive of 1 s at time scale 1: two bursts of

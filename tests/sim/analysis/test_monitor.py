@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
+from sim import scenario
 from sim.analysis import monitor
+from sim.engine.model import simulate
 from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
 
@@ -132,6 +134,44 @@ def test_a_node_whose_capacity_varies_is_busy_over_the_processes_it_had():
     drained = dataclasses.replace(trace, capacity=(*trace.capacity, (1.5, "w1", False, 3)))
     (w1,) = stats(drained, {"w1": None}, going=True)
     assert (w1.slots, w1.utilization) == (0, pytest.approx(1.0))
+
+
+def test_an_execution_its_node_came_back_from_is_cut_short_not_running():
+    """w1 dies at 1 s running task 0 and is back at 2 s, where it starts task 1: task 0's
+    message waits out the visibility timeout, and it read as running beside task 1 (2 busy of
+    1, 117 %). Down for a warm shutdown and not back, a node still runs its tasks."""
+    r = Recorder(("w1",))
+    for task, start in [(0, 0.0), (1, 2.5)]:
+        r.add(task, 0, PENDING, start)
+        r.add(task, 0, RECEIVED, start, 0)
+        r.add(task, 0, STARTED, start, 0)
+    r.add(2, 0, PENDING, 3.0)  # now
+    died = ((0.0, "w1", True, 1), (1.0, "w1", False, 0), (2.0, "w1", True, 1))
+    (w1,) = stats(dataclasses.replace(r.trace(), capacity=died), {"w1": 1}, going=True)
+    assert (w1.busy, w1.interrupted, w1.utilization) == (1, 1, pytest.approx(0.5 / 3))
+    draining = ((0.0, "w1", True, 1), (1.0, "w1", False, 1))
+    (w1,) = stats(dataclasses.replace(r.trace(), capacity=draining), {"w1": 1}, going=True)
+    assert (w1.busy, w1.interrupted) == (2, 0)
+
+
+def test_a_run_whose_nodes_die_and_come_back_is_never_more_than_all_busy():
+    """Nodes of one slot die with 5 % of their tasks and come back 1 s later: at every moment
+    of the run so far, each node ran at most one task at a time."""
+    sc = scenario.load(
+        "scenarios/mmc.toml",
+        ["run.tasks=400", "failures.crash_kind=node", "failures.crash_probability=0.05"],
+    )
+    trace = simulate(sc)
+    assert np.count_nonzero(np.array([up for _, _, up, _ in trace.capacity]) == 0) > 3
+    for now in np.linspace(5.0, monitor.now(trace), 50):
+        keep = trace.t <= now
+        cut = dataclasses.replace(
+            trace,
+            **{c: getattr(trace, c)[keep] for c in ("task", "attempt", "state", "t", "worker")},
+            capacity=tuple(row for row in trace.capacity if row[0] <= now),
+        )
+        for w in stats(cut, dict.fromkeys(cut.workers, 1), going=True):
+            assert w.busy <= 1 and w.utilization <= 1 + 1e-9, (now, w)
 
 
 def test_each_worker_says_what_it_holds_now_scheduled_apart_from_reserved():
