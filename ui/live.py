@@ -285,6 +285,7 @@ def draw(session: LiveSession) -> None:
         charts.FLOW,
     )
     st.plotly_chart(figures["live-chart-flow"], key="live-chart-flow")
+    figures["live-chart-ended"] = ended_by(trace)
     if trace.capacity:
         figures["live-chart-capacity"] = capacity(session.scenario, trace)
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
@@ -308,6 +309,23 @@ def draw(session: LiveSession) -> None:
         for key, fig in figures.items():
             download_figure(fig, key)
         export_trace(lambda: trace, "live")
+
+
+ENDED_BY = {"worker": "worker", "task type": "type"}  # the radio's choices: monitor.ended_by's
+
+
+def ended_by(trace: Trace) -> go.Figure:
+    """Flower's monitor graphs: tasks succeeded and failed per second, a line per worker, or
+    per task type where there are several."""
+    by = "worker"
+    if len(trace.types) > 1:
+        by = st.radio("Ended per second, by", list(ENDED_BY), horizontal=True, key="live-ended-by")
+    middle, rates = monitor.ended_by(trace, ENDED_BY[by])
+    fig = charts.lines(
+        middle, rates, f"Tasks ended per second by {by}", "seconds since start", "tasks per second"
+    )
+    st.plotly_chart(fig, key="live-chart-ended")
+    return fig
 
 
 def capacity(sc: Scenario, trace: Trace) -> go.Figure:

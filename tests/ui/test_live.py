@@ -703,3 +703,38 @@ def test_an_autoscaling_node_is_busy_of_the_processes_it_has_not_its_unread_conc
     finally:
         release.set()
         session.thread.join()
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_tasks_ended_per_second_are_drawn_per_worker_or_per_task_type(monkeypatch):
+    """thumbnails_and_reports, 80 tasks (simulated): Flower's monitor graphs, a line of
+    successes per worker; by task type, a line per type, together every success of the run."""
+    import json
+
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.states import SUCCESS
+    from tests.ui.test_autoscale import values
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml", ["run.tasks=80"])
+    trace = simulate(sc)
+    session = live_page.LiveSession((sc,), 0.05, results=[trace])
+    at = live_page_showing(session, monkeypatch)
+
+    def drawn():
+        (chart,) = [c for c in at.get("plotly_chart") if "ended per second by" in c.proto.spec]
+        spec = json.loads(chart.proto.spec)
+        return spec["layout"]["title"]["text"], {d["name"]: values(d["y"]) for d in spec["data"]}
+
+    title, lines = drawn()
+    assert title == "Tasks ended per second by worker"
+    assert list(lines) == [f"{w} succeeded" for w in trace.workers]
+    at.radio(key="live-ended-by").set_value("task type").run()
+    title, lines = drawn()
+    assert title == "Tasks ended per second by task type"
+    assert list(lines) == ["thumbnail succeeded", "report succeeded"]
+    middle, _ = live_page.monitor.ended_by(trace, "type")
+    span = middle[1] - middle[0]
+    ended = sum(sum(y) for y in lines.values()) * span
+    assert round(ended) == int((trace.state == SUCCESS).sum())

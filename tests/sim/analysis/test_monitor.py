@@ -9,7 +9,7 @@ import pytest
 from sim import scenario
 from sim.analysis import monitor
 from sim.engine.model import simulate
-from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
+from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
 
 
@@ -209,6 +209,29 @@ def test_the_flow_counts_tasks_sent_and_ended_per_second_of_each_span_up_to_now(
         [0.0, 0.4, 0.4],
         [0.0, 0.0, 0.0],
     ]
+
+
+def test_tasks_ended_per_second_are_a_line_per_worker_or_per_type():
+    """Now 7.5 s, spans of 2.5 s: task 1 succeeded on w1 at 4 s, task 0 on w2 at 6 s; a line
+    of failures only where some failed."""
+    middle, series = monitor.ended_by(run(), "worker", bins=3)
+    assert middle.tolist() == [1.25, 3.75, 6.25]
+    assert {k: v.tolist() for k, v in series.items()} == {
+        "w1 succeeded": [0.0, 0.4, 0.0],
+        "w2 succeeded": [0.0, 0.0, 0.4],
+    }
+    kinds = {"type_of": np.array([1, 0, 1, 0], np.int16), "types": (("mail", "q1"), ("pdf", "q2"))}
+    r = Recorder(("w1", "w2"), **kinds)
+    for row in [(2, 0, PENDING, 0.0, -1), (2, 0, STARTED, 0.5, 1), (2, 0, FAILURE, 1.0, 1)]:
+        r.add(*row)
+    _, series = monitor.ended_by(r.trace(), "type", bins=1)
+    assert {k: v.tolist() for k, v in series.items()} == {
+        "mail succeeded": [0.0],
+        "pdf succeeded": [0.0],
+        "pdf failed": [1.0],
+    }
+    _, by_type = monitor.ended_by(run(**kinds), "type", bins=3)
+    assert by_type["mail succeeded"].tolist() == [0.0, 0.4, 0.0]  # task 1, a mail
 
 
 def test_the_flow_of_an_overloaded_pool_ends_below_what_is_sent():
