@@ -13,12 +13,18 @@ import streamlit as st
 
 from live.session import LiveSession, going
 from sim import costs, scenario
-from sim.analysis import monitor
+from sim.analysis import monitor, throughput
 from sim.analysis.cost import nodes_over_time, processes_over_time
+from sim.analysis.littles_law import little
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths, queued_on
+from sim.analysis.queues import queue_stats
 from sim.analysis.runs import capacity_rows, capacity_varies, summarize
 from sim.analysis.scheduled import scheduled
+from sim.analysis.slot_stretch import STRETCHED, slot_stretch
+from sim.analysis.stuck import STUCK_FACTOR, STUCK_FINISHED, stuck_tasks
+from sim.analysis.wait_split import quantiles, wait_split_by_type
+from sim.analysis.workers import busy_by_worker, worker_stats
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
@@ -269,13 +275,13 @@ def draw(session: LiveSession) -> None:
             "tasks",
         ),
         "live-chart-busy": charts.stacked(
-            *monitor.busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
+            *busy_by_worker(trace, going), "Busy slots by worker (mean per span)", "slots"
         ),
     }
     for column, (key, fig) in zip(st.columns(2), figures.items(), strict=True):
         with column:
             st.plotly_chart(fig, key=key)
-    middle, rates = monitor.flow(trace)
+    middle, rates = throughput.flow(trace)
     figures["live-chart-flow"] = charts.lines(
         middle,
         rates,
@@ -311,7 +317,7 @@ def draw(session: LiveSession) -> None:
         export_trace(lambda: trace, "live")
 
 
-ENDED_BY = {"worker": "worker", "task type": "type"}  # the radio's choices: monitor.ended_by's
+ENDED_BY = {"worker": "worker", "task type": "type"}  # the radio's choices: throughput.ended_by's
 
 
 def ended_by(trace: Trace) -> go.Figure:
@@ -320,7 +326,7 @@ def ended_by(trace: Trace) -> go.Figure:
     by = "worker"
     if len(trace.types) > 1:
         by = st.radio("Ended per second, by", list(ENDED_BY), horizontal=True, key="live-ended-by")
-    middle, rates = monitor.ended_by(trace, ENDED_BY[by])
+    middle, rates = throughput.ended_by(trace, ENDED_BY[by])
     fig = charts.lines(
         middle, rates, f"Tasks ended per second by {by}", "seconds since start", "tasks per second"
     )
@@ -442,8 +448,8 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
         )
     sc = session.scenario
     at_scale = costs.beside_live_run(sc, session.time_scale)
-    stretch = monitor.slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.slots)
-    if stretch is not None and stretch > monitor.STRETCHED:
+    stretch = slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.slots)
+    if stretch is not None and stretch > STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "
             f"gap before the next): at time scale {session.time_scale:g} Celery's own per-task "
@@ -467,7 +473,7 @@ def nodes(
         name: None if capacity_varies(pool) else pool.workers.concurrency
         for name, pool in pools.items()
     }
-    stats = monitor.worker_stats(trace, slots, going, times, held)
+    stats = worker_stats(trace, slots, going, times, held)
     status = {True: "online", False: "down"}
     queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
     st.dataframe(
@@ -521,7 +527,7 @@ def queues(session: LiveSession, trace: Trace, times: monitor.TaskTimes, held: n
     chart shows only as a line among others)."""
     st.subheader("Queues")
     up = session.nodes_up()
-    stats = monitor.queue_stats(trace, times, held)
+    stats = queue_stats(trace, times, held)
     consumers = {
         q.name: [name for name, pool in session.scenario.nodes if q.name in pool.queues]
         for q in stats
@@ -559,10 +565,9 @@ def where_time_went(trace: Trace) -> go.Figure:
     """Broker wait, prefetch wait and runtime apart, a row per task type where there are
     several: Flower shows a task's runtime only."""
     st.subheader("Where the time went")
-    split = monitor.wait_split_by_type(trace)
+    split = wait_split_by_type(trace)
     marks = {
-        kind: {name: monitor.quantiles(v) for name, v in samples.items()}
-        for kind, samples in split.items()
+        kind: {name: quantiles(v) for name, v in samples.items()} for kind, samples in split.items()
     }
     fig = charts.histograms(split, marks, "Wait split")
     st.plotly_chart(fig, key="live-chart-split")
@@ -577,8 +582,8 @@ def where_time_went(trace: Trace) -> go.Figure:
 def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
     """A warning with the count of tasks open far longer than finished ones of their type took,
     and the list."""
-    factor = st.session_state.get("live-stuck-factor", monitor.STUCK_FACTOR)
-    found = monitor.stuck_tasks(trace, times, factor, TABLE_ROWS)
+    factor = st.session_state.get("live-stuck-factor", STUCK_FACTOR)
+    found = stuck_tasks(trace, times, factor, TABLE_ROWS)
     names = monitor.type_names(trace)
     several = len(names) > 1
     limits = ", ".join(
@@ -595,7 +600,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             "Flag a task open longer than this many × the p99 finished sojourn",
             min_value=1.0,
             max_value=100.0,
-            value=monitor.STUCK_FACTOR,
+            value=STUCK_FACTOR,
             step=0.5,
             key="live-stuck-factor",
         )
@@ -606,7 +611,7 @@ def stuck(trace: Trace, times: monitor.TaskTimes) -> None:
             st.caption(f"None open longer than {limits}.")
         if waiting := [name for name in names if name not in found.thresholds]:
             st.caption(
-                f"Not judged until {monitor.STUCK_FINISHED} "
+                f"Not judged until {STUCK_FINISHED} "
                 + (
                     f"of its type have finished: {', '.join(waiting)}"
                     if several
@@ -623,7 +628,7 @@ def sizing(
     a target p95 sojourn at this scenario's load, beside the run's own p95 (once the run is
     over: its ``summary``)."""
     st.subheader("Sizing")
-    law = monitor.little(trace, times)
+    law = little(trace, times)
     little_metrics(law.arrival_rate, law.sojourn_mean, law.in_system_mean)
     st.caption(
         "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "

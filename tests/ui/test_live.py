@@ -55,7 +55,7 @@ def test_a_type_is_not_judged_stuck_on_its_first_few_finished_tasks(monkeypatch)
     (4.2 s) flagged three reports running an ordinary 5 s; a type is judged once
     ``STUCK_FINISHED`` of its tasks have finished."""
 
-    from sim.analysis import monitor
+    from sim.analysis.stuck import STUCK_FINISHED
     from ui import live as live_page
 
     sc, cut = run_so_far(7.0)
@@ -65,7 +65,7 @@ def test_a_type_is_not_judged_stuck_on_its_first_few_finished_tasks(monkeypatch)
     assert any(e.label == "Stuck tasks (0)" for e in at.expander)
     said = [c.value for c in at.caption if c.value.startswith("Not judged until")]
     assert said == [
-        f"Not judged until {monitor.STUCK_FINISHED} of its type have finished: report. "
+        f"Not judged until {STUCK_FINISHED} of its type have finished: report. "
         "The first tasks to finish are the shortest, and so is their p99."
     ]
 
@@ -508,7 +508,7 @@ def test_where_the_time_went_shows_each_task_types_own_waits(monkeypatch):
     import json
 
     from sim import scenario
-    from sim.analysis import monitor
+    from sim.analysis.wait_split import quantiles, wait_split_by_type
     from sim.engine.model import simulate
     from sim.words import seconds
     from tests.ui.test_autoscale import values
@@ -520,12 +520,12 @@ def test_where_the_time_went_shows_each_task_types_own_waits(monkeypatch):
     at = live_page_showing(session, monkeypatch)
     (chart,) = [c for c in at.get("plotly_chart") if '"Wait split"' in c.proto.spec]
     spec = json.loads(chart.proto.spec)
-    split = monitor.wait_split_by_type(trace)
+    split = wait_split_by_type(trace)
     drawn = [sorted(values(d["x"])) for d in spec["data"]]
     assert drawn == [sorted(v.tolist()) for kind in split.values() for v in kind.values()]
     titles = [a["text"] for a in spec["layout"]["annotations"][:6]]
     assert titles[3].startswith("report · broker wait<br>")
-    p95 = monitor.quantiles(split["report"]["broker wait"])["p95"]
+    p95 = quantiles(split["report"]["broker wait"])["p95"]
     assert f"p95 {seconds(p95)}" in titles[3]
     at = live_page_showing(simulated_run(), monkeypatch)
     (chart,) = [c for c in at.get("plotly_chart") if '"Wait split"' in c.proto.spec]
@@ -591,6 +591,7 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
     import threading
 
     from sim.analysis import monitor
+    from sim.analysis.queues import queue_stats
     from sim.analysis.scheduled import scheduled
     from sim.engine.model import simulate
     from ui import live as live_page
@@ -611,7 +612,7 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
         shown = table(at, "consumers online").set_index("queue")
         assert list(shown.index) == ["fast", "slow"]
         assert list(shown["consumers online"]) == ["4 of 4", "2 of 3"]
-        for q in monitor.queue_stats(cut, monitor.task_times(cut), scheduled(cut, sc)):
+        for q in queue_stats(cut, monitor.task_times(cut), scheduled(cut, sc)):
             assert shown.loc[q.name, "waiting"] == q.waiting
             assert shown.loc[q.name, "running"] == q.running
         assert shown["running"].sum() > 0
@@ -635,6 +636,7 @@ def test_while_a_run_goes_retries_held_for_their_countdown_are_scheduled_not_res
 
     from sim import scenario
     from sim.analysis import monitor
+    from sim.analysis.queues import queue_stats
     from sim.analysis.scheduled import scheduled
     from sim.engine.model import simulate
     from ui import live as live_page
@@ -646,7 +648,7 @@ def test_while_a_run_goes_retries_held_for_their_countdown_are_scheduled_not_res
         t, **{c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
     )
     held = scheduled(cut, sc)
-    (stats,) = monitor.queue_stats(cut, monitor.task_times(cut), held)
+    (stats,) = queue_stats(cut, monitor.task_times(cut), held)
     assert stats.scheduled > 0 and stats.scheduled == held.sum()
     release = threading.Event()
     session = live_page.LiveSession(
@@ -734,7 +736,7 @@ def test_tasks_ended_per_second_are_drawn_per_worker_or_per_task_type(monkeypatc
     title, lines = drawn()
     assert title == "Tasks ended per second by task type"
     assert list(lines) == ["thumbnail succeeded", "report succeeded"]
-    middle, _ = live_page.monitor.ended_by(trace, "type")
+    middle, _ = live_page.throughput.ended_by(trace, "type")
     span = middle[1] - middle[0]
     ended = sum(sum(y) for y in lines.values()) * span
     assert round(ended) == int((trace.state == SUCCESS).sum())
