@@ -138,6 +138,9 @@ class TallyRecorder(Recording):
     ) -> None:
         super().__init__(workers, type_of, types)
         self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
+        if stream is None:  # no figure reads a RECEIVED row: only the latest one's time is kept
+            self.received = self._received
+        self.last_received = 0.0  # the time of the latest RECEIVED row, for the makespan
         n_tasks = len(submitted)
         self.pending = submitted
         self.started = np.full(n_tasks, np.nan)
@@ -154,6 +157,10 @@ class TallyRecorder(Recording):
     def _worker_type(self) -> type:
         """The least integer type that holds every worker index (a byte up to 127 workers)."""
         return np.min_scalar_type(-max(len(self.workers), 2)).type  # -1 and -2 too (NONE, OTHERS)
+
+    def _received(self, row: tuple) -> None:
+        """A RECEIVED row, not kept: rows come in time order, so its time is the latest."""
+        self.last_received = row[3]
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -182,7 +189,8 @@ class TallyRecorder(Recording):
         np.maximum.at(self.top_attempt, task[began], top)  # generic one fifty times slower
         counts = np.bincount(worker[began], minlength=len(self.workers))
         self.starts_by_worker = _padded(self.starts_by_worker, len(counts)) + counts
-        self._executions([column[in_states(state, ENDS_EXECUTION | {STARTED})] for column in rows])
+        executions = in_states(state, ENDS_EXECUTION | {STARTED})
+        self._executions([column[executions] for column in rows])
 
     def _ended_again(self, tasks: np.ndarray, times: np.ndarray) -> None:
         """``tasks`` end (again) at ``times``: an own execution that ended earlier is moved to
@@ -248,7 +256,7 @@ class TallyRecorder(Recording):
             submitted=self.submitted,
             retries=self.retries,
             attempts_started=self._attempts_started(),
-            makespan=self.makespan,
+            makespan=max(self.makespan, self.last_received),
             workers=self.workers,
             type_of=type_of,
             types=self.types,

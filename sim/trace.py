@@ -393,8 +393,9 @@ def index_type(n: int, narrow: type) -> type:
 
 class Recording:
     """What every recorder of a run takes: rows appended to ``rows`` (the simulator's hot path
-    calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows) and the
-    capacity rows. Subclasses say what ``pack`` keeps of the rows."""
+    calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows), RECEIVED
+    rows given to ``received`` (``rows.append``, unless the recorder reads none of them), and
+    the capacity rows. Subclasses say what ``pack`` keeps of the rows."""
 
     # rows waiting as tuples (about 140 bytes each with their time and task number): 8,192
     # packs as fast as 16,384 (a pack's cost is its rows'), and the fewer objects churned
@@ -411,6 +412,7 @@ class Recording:
         self.workers = workers
         self.type_of, self.types = type_of, types
         self.rows: list[tuple] = []
+        self.received = self.rows.append  # a RECEIVED row: kept as any row, unless not read
         self.capacity: list[Capacity] = []
         self._nodes: dict[int, tuple[bool, int]] = {}  # each node's last (up, processes)
 

@@ -25,6 +25,7 @@ class Backend:
         self.env = env
         self.recorder = recorder
         self.row = recorder.rows.append  # appends one (task, attempt, state, t, worker) row
+        self.received = recorder.received  # takes a RECEIVED row (``Recording.received``)
         self._rows, self._chunk = recorder.rows, recorder.CHUNK  # rows waiting to be packed
         self.n_tasks = n_tasks
         self.progress = progress

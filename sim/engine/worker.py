@@ -39,8 +39,9 @@ class Worker:
     # more than 30 keys stops sharing its keys, which makes every read a dict lookup
     __slots__ = (
         *("index", "policy", "env", "broker", "backend", "_after"),  # what it is and works with
-        *("_row", "_finished", "_fetch", "_dispatch", "_delivery"),  # its hot path's calls, reads
-        *("_ending", "_service", "_crash_point", "_timed", "_fates", "_type_of"),
+        *("_row", "_received", "_finished", "_fetch"),  # its hot path's calls and reads
+        *("_dispatch", "_delivery", "_ending", "_service", "_crash_point"),
+        *("_timed", "_fates", "_type_of"),
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead", "handover", "_plain"),
@@ -64,6 +65,7 @@ class Worker:
         self._after = scheduler(env)  # its timers (``sim.engine.timer``)
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
+        self._received = backend.received
         self._dispatch, self._ending = broker.dispatch, fates.ending
         self._delivery = fates.delivery if policy.delivers else None
         self._service, self._crash_point = fates.service, fates.crash_point
@@ -151,7 +153,7 @@ class Worker:
             self.broker.restore(delivery)  # arrived after a clean exit
             return
         message, now = delivery.message, self.env.now
-        self._row((message.task, message.attempt, RECEIVED, now, self.index))
+        self._received((message.task, message.attempt, RECEIVED, now, self.index))
         if message.eta > now:
             # ETA messages are held in memory and do not use a prefetch slot
             self.reserved -= 1

@@ -6,7 +6,7 @@ import pytest
 from sim import scenario
 from sim.analysis import metrics, runs
 from sim.engine.model import simulate, tally
-from sim.rules.states import PENDING, RETRY, STARTED, SUCCESS
+from sim.rules.states import PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.tally import TallyRecorder
 from sim.trace import Recorder, Recording
 
@@ -123,6 +123,19 @@ def test_a_worker_index_past_a_byte_widens_the_own_executions(monkeypatch):
     spans = [c.tolist() for c in joined(lean.tally().spans())]
     assert spans == [[1.0, 4.0], [2.0, 5.0], [0, 199]]
     assert spans == [c.tolist() for c in joined(metrics.tally(whole.trace()).spans())]
+
+
+def test_a_received_row_is_not_kept_but_its_time_still_ends_the_run():
+    """Without a stream no figure reads a RECEIVED row, so the recorder keeps none; a trace
+    whose last row is one (a message reserved that never started) has its time as makespan."""
+    lean = TallyRecorder(("w0",), np.zeros(1))
+    lean.add(0, 0, PENDING, 1.0, -1)
+    lean.received((0, 0, RECEIVED, 2.5, 0))
+    assert len(lean.rows) == 1
+    whole = Recorder(("w0",))
+    whole.add(0, 0, PENDING, 1.0, -1)
+    whole.received((0, 0, RECEIVED, 2.5, 0))
+    assert lean.tally().makespan == metrics.tally(whole.trace()).makespan == 2.5
 
 
 def joined(spans) -> list[np.ndarray]:
