@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from math import inf
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ class Worker:
         *("_dispatch", "_delivery", "_ending", "_service", "_crash_point"),
         *("_timed", "_fates", "_type_of"),
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
-        *("limit", "acks_late", "ack_at_start", "cores", "crashes"),
+        *("limit", "running_counts", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead", "handover", "_plain"),
         *("slots", "starting", "autoscaler"),  # its pool, and who grows and shrinks it
         *("free_slots", "running", "reserved", "ready", "held"),  # what it holds
@@ -77,7 +78,10 @@ class Worker:
         self.wait = 0  # counts its BRPOPs: an entry in a lane's blocked clients names one
         self._limits, self._gaps = p.time_limits, p.token_gaps
         self.next_token = [0.0] * len(self._gaps)  # per task type: its rate bucket's next token
-        self.limit, self.acks_late, self.ack_at_start = p.limit, p.acks_late, p.ack_at_start
+        self.limit = inf if p.limit is None else p.limit  # its prefetch limit (inf: none)
+        # the weight of a running message against it, taken once from the rule: 1 under late ack
+        self.running_counts = ack.counted_unacked(0, 1, p.acks_late)
+        self.acks_late, self.ack_at_start = p.acks_late, p.ack_at_start
         self.cores, self.crashes = p.cores, p.crashes
         self.start_write, self.record_overhead = p.start_write, p.record_overhead
         self.handover = p.handover
@@ -115,10 +119,8 @@ class Worker:
         return len(self.ready)
 
     def can_reserve(self) -> bool:
-        return self.alive and (
-            self.limit is None
-            or ack.counted_unacked(self.reserved, self.running, self.acks_late) < self.limit
-        )
+        """Whether it is up and its un-acked messages (``ack.counted_unacked``) leave room."""
+        return self.alive and self.reserved + self.running * self.running_counts < self.limit
 
     def reserve(self, delivery: Delivery) -> None:
         """The broker hands us a message; it arrives after Celery's delivery and the dispatch
