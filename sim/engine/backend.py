@@ -34,7 +34,7 @@ class Backend:
         self._report_every = max(1, n_tasks // 100)
 
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
-        self.row((task, attempt, state, self.env.now, worker))
+        self.row((task, attempt, state, self.env._now, worker))
 
     def node(self, worker: int, up: bool, processes: int) -> None:
         """A node started or stopped consuming, or its pool grew or shrank (worker-online,
@@ -43,7 +43,7 @@ class Backend:
 
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
-        self.row((task, attempt, state, self.env.now, worker))
+        self.row((task, attempt, state, self.env._now, worker))
         if len(self._rows) >= self._chunk:
             self.recorder.pack()  # here, once a task: workers append rows without checking
         if not self.progress:

@@ -199,7 +199,7 @@ class Broker:
     def _deliver(self, message: Message, worker: Worker, lane: int) -> None:
         if worker.rotates:
             worker.came_from(lane)
-        delivery = Delivery(message, self.env.now + self.visibility_timeout)
+        delivery = Delivery(message, self.env._now + self.visibility_timeout)
         unacked = self.unacked
         while unacked and unacked[0].message.unacked is not unacked[0]:
             unacked.popleft()  # acked: the restorer would skip it, and it holds its message

@@ -35,7 +35,7 @@ class Producer:
 
     def submit(self, task: int) -> None:
         """Send task ``task`` now."""
-        self._row((task, 0, PENDING, self.env.now, -1))
+        self._row((task, 0, PENDING, self.env._now, -1))
         self._publish(Message(task, 0))
 
     def start(self) -> None:

@@ -5,7 +5,8 @@ timer whose one callback reads one value. ``env.timeout(delay, value)`` builds a
 (five attributes in an instance dict) through three calls; a ``Timer`` is two slots, pushed
 straight onto the environment's queue with its own event counter, exactly as ``Timeout`` is
 scheduled, so timers and SimPy's own events interleave in the same order as before.
-``Environment.step`` reads only a timer's ``callbacks`` and ``_ok``.
+``Environment.step`` reads only a timer's ``callbacks`` and ``_ok``. The hot path reads the
+clock as ``env._now`` too, where ``env.now`` is a property call: a run reads it a few times a task.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class Worker:
         delivery.incarnation = self.incarnation
         delay = self._dispatch
         if self._delivery is not None:
-            message, now = delivery.message, self.env.now
+            message, now = delivery.message, self.env._now
             at = max(
                 now + delay + self._delivery(message.attempt)[message.task], self.delivered_until
             )
@@ -154,7 +154,7 @@ class Worker:
             self.reserved -= 1
             self.broker.restore(delivery)  # arrived after a clean exit
             return
-        message, now = delivery.message, self.env.now
+        message, now = delivery.message, self.env._now
         self._received((message.task, message.attempt, RECEIVED, now, self.index))
         if message.eta > now:
             # ETA messages are held in memory and do not use a prefetch slot
@@ -221,7 +221,7 @@ class Worker:
         if self.ack_at_start:
             message.ack()
         task, attempt = message.task, message.attempt
-        self._row((task, attempt, STARTED, self.env.now, self.index))
+        self._row((task, attempt, STARTED, self.env._now, self.index))
         service = self._service(task, attempt)
         if self._plain:
             work, then = self.start_write + service + self.record_overhead, self._finish
@@ -254,7 +254,7 @@ class Worker:
         if delivery.incarnation != self.incarnation:
             return
         message = delivery.message
-        now = self.env.now if self._timed else 0.0
+        now = self.env._now if self._timed else 0.0
         state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 
