@@ -343,8 +343,12 @@ class Worker:
         self._after(self.handover, delivery, self._replaced)
 
     def _release(self, delivery: Delivery) -> None:
-        """The slot is free again: run what is ready and fetch more."""
-        if delivery.counted:
+        """The slot is free again: run what is ready, and fetch more if the message still
+        counted against the prefetch limit. One that no longer did (a hand-over, a new child)
+        fetched as it gave its place back, and a free slot alone leaves the limit as it was:
+        every start fetches for itself."""
+        counted = delivery.counted
+        if counted:
             self.running -= 1
         self.free_slots += 1
         if self.stopping:
@@ -352,7 +356,8 @@ class Worker:
             return
         if self.ready:
             self.run_next()
-        self._fetch(self)
+        if counted:
+            self._fetch(self)
 
     def when_back(self) -> simpy.Event:
         """An event fired the next time this node starts again."""
