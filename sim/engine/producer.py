@@ -27,7 +27,7 @@ class Producer:
         self.backend = backend
         self.broker = broker
         self._row, self._publish = backend.row, broker.publish  # its hot path's two calls
-        self._after = scheduler(env)
+        self._after, self._arrives = scheduler(env), (self._arrive,)  # its timer and callback
         self.produced = False  # every arrival submitted
         self._arrivals = arrivals
         self._next = 0  # the next task to submit
@@ -51,7 +51,7 @@ class Producer:
             t = arrivals[task]
             if t > last:
                 self._next, self._last = task, t
-                self._after(t - last, None, self._arrive)
+                self._after(t - last, None, self._arrives)
                 return
             self.submit(task)
             task += 1

@@ -11,7 +11,6 @@ it taking messages; a dead node is ``down`` until it restarts ``restart_delay`` 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from math import inf
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ import simpy
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
-from sim.engine.timer import Timer, scheduler
+from sim.engine.timer import Calls, Timer, scheduler
 from sim.rules import ack, contention, retry, routing
 from sim.rules.fate import Fates
 from sim.rules.limits import HARD, SOFT, time_limited
@@ -29,8 +28,6 @@ from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
 
 if TYPE_CHECKING:
     from sim.engine.autoscale import Autoscaler
-
-Then = Callable[[Timer], None]  # what a timer calls when an execution's work ends
 
 
 class Worker:
@@ -40,6 +37,7 @@ class Worker:
     # more than 30 keys stops sharing its keys, which makes every read a dict lookup
     __slots__ = (
         *("index", "policy", "env", "broker", "backend", "_after"),  # what it is and works with
+        *("_arrives", "_finishes", "_replaces"),  # its timers' most frequent callbacks
         *("_row", "_received", "_finished", "_fetch"),  # its hot path's calls and reads
         *("_dispatch", "_delivery", "_ending", "_service", "_crash_point"),
         *("_timed", "_fates", "_type_of"),
@@ -63,7 +61,9 @@ class Worker:
     ) -> None:
         self.index, self.policy, self.env = index, policy, env
         self.broker, self.backend = broker, backend
-        self._after = scheduler(env)  # its timers (``sim.engine.timer``)
+        self._after = scheduler(env)  # its timers (``sim.engine.timer``), and their callbacks
+        self._arrives, self._finishes = (self._arrived,), (self._finish,)
+        self._replaces = (self._replaced,)
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._received = backend.received
@@ -137,7 +137,7 @@ class Worker:
             self.delivered_until = at
             delay = at - now
         if delay > 0:
-            self._after(delay, delivery, self._arrived)
+            self._after(delay, delivery, self._arrives)
         else:
             self._receive(delivery)
 
@@ -161,7 +161,7 @@ class Worker:
             self.reserved -= 1
             delivery.counted = False
             self.held[delivery] = None
-            self._after(message.eta - now, delivery, self._due)
+            self._after(message.eta - now, delivery, (self._due,))
             self._fetch(self)
         else:
             self._ready(delivery)
@@ -179,7 +179,7 @@ class Worker:
                 self.next_token[kind] = at + gap
                 if at > now:
                     self.held[delivery] = None
-                    self._after(at - now, delivery, self._token)
+                    self._after(at - now, delivery, (self._token,))
                     return
         if self.free_slots and not self.ready:
             self._start(delivery)  # what run_next would do, without the queue
@@ -224,13 +224,13 @@ class Worker:
         self._row((task, attempt, STARTED, self.env._now, self.index))
         service = self._service(task, attempt)
         if self._plain:
-            work, then = self.start_write + service + self.record_overhead, self._finish
+            work, then = self.start_write + service + self.record_overhead, self._finishes
         else:
             work, then = self._execution(task, attempt, service)
         self._after(work, delivery, then)
         self._fetch(self)
 
-    def _execution(self, task: int, attempt: int, service: float) -> tuple[float, Then]:
+    def _execution(self, task: int, attempt: int, service: float) -> tuple[float, Calls]:
         """How long an execution that just started runs, and what ends it, under CPU contention,
         time limits or crashes (a plain execution runs its service and finishes)."""
         if self.cores:
@@ -243,11 +243,12 @@ class Worker:
         if crash_at is not None and service * crash_at >= cut:
             crash_at = None  # a time limit ends it first
         if crash_at is None:
-            then = self._finish if not limit else self._soft_limit if limit == SOFT else self._kill
+            ends = self._soft_limit if limit == SOFT else self._kill
+            then = self._finishes if not limit else (ends,)
             return self.start_write + cut + (self.record_overhead if limit != HARD else 0.0), then
         if self.policy.child_crashes:
-            return self.start_write + service * crash_at, self._child_died
-        return self.start_write + service * crash_at, self._crash
+            return self.start_write + service * crash_at, (self._child_died,)
+        return self.start_write + service * crash_at, (self._crash,)
 
     def _finish(self, event: Timer) -> None:
         delivery = event.value
@@ -280,7 +281,7 @@ class Worker:
         if delivery.counted:
             self.running -= 1
             delivery.counted = False
-        self._after(self.policy.process_start, delivery, self._replaced)
+        self._after(self.policy.process_start, delivery, self._replaces)
         self._fetch(self)
 
     def _replaced(self, event: Timer) -> None:
@@ -340,7 +341,7 @@ class Worker:
             self.running -= 1
             delivery.counted = False
         self._fetch(self)
-        self._after(self.handover, delivery, self._replaced)
+        self._after(self.handover, delivery, self._replaces)
 
     def _release(self, delivery: Delivery) -> None:
         """The slot is free again: run what is ready, and fetch more if the message still
@@ -414,7 +415,7 @@ class Worker:
     def _go_down(self) -> None:
         self.alive, self.down = False, True
         self.capacity_changed()
-        self._after(self.policy.restart_delay, None, self._restart)
+        self._after(self.policy.restart_delay, None, (self._restart,))
 
     def _restart(self, _timer: Timer | None = None) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
