@@ -22,7 +22,7 @@ from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
 from sim.engine.timer import Calls, Timer, scheduler
 from sim.rules import ack, contention, retry, routing
-from sim.rules.fate import Fates
+from sim.rules.fate import SUCCEEDED, Fates
 from sim.rules.limits import HARD, SOFT, time_limited
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
 
@@ -40,7 +40,7 @@ class Worker:
         *("_arrives", "_finishes", "_replaces"),  # its timers' most frequent callbacks
         *("_row", "_received", "_finished", "_fetch"),  # its hot path's calls and reads
         *("_dispatch", "_delivery", "_ending", "_service", "_crash_point"),
-        *("_timed", "_fates", "_type_of"),
+        *("_timed", "_succeeds", "_fates", "_type_of"),
         *("order", "cycle", "rotates", "wait", "_limits", "_gaps", "next_token"),
         *("limit", "running_counts", "acks_late", "ack_at_start", "cores", "crashes"),
         *("start_write", "record_overhead", "handover", "_plain"),
@@ -71,6 +71,7 @@ class Worker:
         self._delivery = fates.delivery if policy.delivers else None
         self._service, self._crash_point = fates.service, fates.crash_point
         self._timed, self._fates, self._type_of = fates.timed, fates, fates.type_of
+        self._succeeds = fates.succeeds  # no execution can raise: no call to ``_ending``
         p = policy
         self.cycle = p.queues  # its queue cycle: the order it reads its queues in
         self.order = routing.read_order(self.cycle, p.lanes)  # the broker's lanes, as it reads
@@ -131,9 +132,9 @@ class Worker:
         delay = self._dispatch
         if self._delivery is not None:
             message, now = delivery.message, self.env._now
-            at = max(
-                now + delay + self._delivery(message.attempt)[message.task], self.delivered_until
-            )
+            at = now + delay + self._delivery(message.attempt)[message.task]
+            if at < self.delivered_until:
+                at = self.delivered_until
             self.delivered_until = at
             delay = at - now
         if delay > 0:
@@ -254,9 +255,12 @@ class Worker:
         delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
-        message = delivery.message
-        now = self.env._now if self._timed else 0.0
-        state, countdown = self._ending(message.task, message.attempt, now)
+        if self._succeeds:
+            state, countdown = SUCCEEDED
+        else:
+            message = delivery.message
+            now = self.env._now if self._timed else 0.0
+            state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 
     def _soft_limit(self, event: Timer) -> None:

@@ -47,7 +47,7 @@ def ending(draws: Draws, task: int, attempt: int, t: float, raised: bool = False
     return Ending(state, draws.countdown(task, attempt) if state == RETRY else 0.0)
 
 
-_SUCCEEDED = (SUCCESS, 0.0)
+SUCCEEDED = (SUCCESS, 0.0)  # ``ending`` of an execution that did not raise
 
 
 class Fates:
@@ -67,6 +67,7 @@ class Fates:
         self._outages = any(t.failures.outage for t in draws.types)
         self._fails = any(t.failures.probability for t in draws.types)
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
+        self.succeeds = not (self._outages or self._fails)  # ``ending`` is SUCCEEDED unless raised
         self.type_of = memoryview(draws.type_of)  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
         self._service: dict[int, Blocks] = {}
@@ -112,9 +113,9 @@ class Fates:
         elif self._fails:
             failed = self._failed(attempt)[task]
         else:
-            return _SUCCEEDED
+            return SUCCEEDED
         if not failed:
-            return _SUCCEEDED  # most executions: no call, no new tuple
+            return SUCCEEDED  # most executions: no call, no new tuple
         state = outcome(attempt, failed, self.max_retries(task))
         return state, self.draws.countdown(task, attempt) if state == RETRY else 0.0
 
