@@ -72,6 +72,12 @@ def demand(rate: float, time_scale: float, cores: int) -> float:
     return rate / time_scale * CPU_PER_TASK / cores
 
 
+def lightest_scale(rate: float, cores: int) -> float:
+    """The least time scale at which a run at ``rate`` asks ``LIGHT`` of ``cores`` CPUs: what to
+    give ``queuelab live --time-scale`` when every scale a page offers asks more."""
+    return rate * CPU_PER_TASK / (cores * LIGHT)
+
+
 def carried_time_scale(rate: float, choices: Sequence[float], cores: int) -> float:
     """The smallest of ``choices`` at which a run at ``rate`` asks at most ``LIGHT`` of the
     host, so it runs fast and still measures the scenario; the largest choice when none does."""

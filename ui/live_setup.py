@@ -3,6 +3,8 @@ whether it can run live at all."""
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from live import host_cpu
@@ -18,16 +20,26 @@ SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, th
 
 def host_load(rate: float, time_scale: float, cores: int) -> None:
     """What the run will ask of this host's CPUs: past ``compare.SATURATED`` its timings are
-    the host's, not the scenario's."""
+    the host's, not the scenario's. At the slider's slowest scale the remedy is not on this
+    page: "raise the time scale" stood beside a slider already at its top (200 tasks a second
+    on 2 cores ask 100 % of them at 1)."""
     share = host_cpu.demand(rate, time_scale, cores)
     text = sentence(host_cpu.load_note(rate, time_scale, cores))
-    if share >= SATURATED:
-        st.warning(
-            f"{text} From {SATURATED:.0%} on, Celery's own work queues for the cores and the "
-            "live run measures the host, not the scenario: raise the time scale."
-        )
-    else:
+    if share < SATURATED:
         st.caption(text)
+        return
+    remedy = "raise the time scale."
+    if time_scale >= max(SCALES):
+        slower = math.ceil(host_cpu.lightest_scale(rate, cores) * 10) / 10
+        remedy = (
+            f"this page's slowest time scale, {time_scale:g}, is too fast for this rate. "
+            f"`queuelab live SCENARIO --time-scale {slower:g}` keeps it to "
+            f"{host_cpu.LIGHT:.0%} of the CPUs, or lower arrivals.rate in a pasted scenario."
+        )
+    st.warning(
+        f"{text} From {SATURATED:.0%} on, Celery's own work queues for the cores and the live "
+        f"run measures the host, not the scenario: {remedy}"
+    )
 
 
 def refusal(sc: Scenario) -> str | None:

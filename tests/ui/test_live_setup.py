@@ -35,6 +35,33 @@ def test_the_time_scale_starts_where_the_host_carries_the_run(monkeypatch):
 
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_rate_no_time_scale_here_carries_is_told_where_to_run_slower(monkeypatch):
+    """400 tasks a second ask 200 % of 2 cores at the slider's slowest scale, 1: the warning
+    said "raise the time scale" beside a slider already at its top; it names the CLI's
+    --time-scale that carries the run (25 % of the CPUs at 8) and the rate."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import APP
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="live-toml").input("[arrivals]\nrate = 400.0\n").run()
+    assert at.select_slider(key="live-scale").value == 1.0
+    (said,) = [w.value for w in at.warning if "of this host's" in w.value]
+    assert "200% of this host's 2 CPUs" in said
+    assert "raise the time scale" not in said
+    assert "`queuelab live SCENARIO --time-scale 8`" in said and "arrivals.rate" in said
+    at.select_slider(key="live-scale").set_value(0.5).run()  # a slower scale is on the slider
+    (said,) = [w.value for w in at.warning if "of this host's" in w.value]
+    assert said.endswith("raise the time scale.")
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
 def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     """node_autoscale_cycle is simulated only: Start is disabled with the reason, and no
     caption weighs the CPU load of a run that cannot happen."""
