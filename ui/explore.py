@@ -363,6 +363,8 @@ def how_many_workers(
     download_figure(fig, f"{page}-tradeoff")
     best = charts.smallest_meeting(points, target)
     said = workers_verdict(best, target, counts[-1], sc.workers.count, live_p95)
+    if best is None:
+        said += f" {none_meets(points)}"
     if best is not None and (i := counts.index(best)) and best - counts[i - 1] > 1:
         said += f" The sweep steps from {counts[i - 1]} to {best}: a count between may meet it."
     if live_p95 is not None and live_p95 > target:
@@ -399,6 +401,25 @@ def workers_verdict(
         )
     met = "misses" if live_p95 > target else "meets"
     return f"{said} This live run's own p95 sojourn, {seconds(live_p95)}, {met} the target."
+
+
+def none_meets(points: list[SweepPoint]) -> str:
+    """What to do when no swept count meets the target, as a pool's ``unmet_said`` says it:
+    sweep further where the p95 was still falling, else set a target above the time a task
+    takes itself. The bare "no worker count up to 12 meets 4 s" left the reader to guess."""
+    means = [p.sojourn_p95.mean for p in points]
+    if sizing.still_falling(means):
+        return (
+            f"Its p95 sojourn was still falling at {points[-1].workers} workers "
+            f"({seconds(means[-1])}): `queuelab sweep SCENARIO --workers …` with more workers "
+            "tells where it meets it."
+        )
+    least = min(means)
+    return (
+        f"More workers no longer lower it (at best {seconds(least)}, at "
+        f"{points[means.index(least)].workers} workers): the time a task takes itself (its "
+        "service, and any retries with their countdowns) sets it; set a target above it."
+    )
 
 
 # the per-type figures Explore shows, each under a header with its unit

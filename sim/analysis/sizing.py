@@ -123,6 +123,13 @@ def too_close(
 FLAT = 0.05  # a last step of the sweep lowering a p95 by less than this share: no more to gain
 
 
+def still_falling(means: Sequence[float]) -> bool:
+    """Whether a sweep's last count still lowered a p95 (``means``, by count) by more than
+    ``FLAT``: more workers may meet a target it misses, where a flat end is the task's own
+    time, which no worker shortens."""
+    return len(means) > 1 and means[-1] < (1 - FLAT) * means[-2]
+
+
 @dataclass(frozen=True)
 class Unmet:
     """A task type whose target no count of its pool's sweep meets: its least p95 (the
@@ -149,8 +156,7 @@ def unmet(
             if target is None or min(means) <= target:
                 continue
             i = means.index(min(means))
-            falling = len(means) > 1 and means[-1] < (1 - FLAT) * means[-2]
-            found.append(Unmet(pool, kind, curve.counts[i], means[i], falling))
+            found.append(Unmet(pool, kind, curve.counts[i], means[i], still_falling(means)))
     return found
 
 

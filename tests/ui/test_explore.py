@@ -196,6 +196,30 @@ def test_the_sweeps_answer_beside_a_live_run_is_the_simulations_and_names_a_live
     assert none.startswith("Simulation's prediction: no worker count up to 8 meets 4 s.")
 
 
+def test_a_target_no_swept_count_meets_says_what_to_do():
+    """mmc's p95 sojourn flattens near 3 s (exponential 1 s tasks) as workers are added: a 1 s
+    target was answered "No worker count up to 8 meets a p95 sojourn of 1 s." and no more; it
+    says the task's own time sets it. A p95 still falling at the sweep's end says to sweep
+    further instead."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.number_input(key="explore-mmc-target").set_value(1.0).run()
+    assert not at.exception
+    (said,) = [i.value for i in at.info if i.value.startswith("No worker count up to 8")]
+    assert "More workers no longer lower it (at best " in said
+    assert said.endswith("sets it; set a target above it.")
+
+    from sim.analysis.sweep import Estimate, SweepPoint
+    from ui.explore import none_meets
+
+    def point(workers: int, p95: float) -> SweepPoint:
+        e = Estimate(p95, None, None)
+        return SweepPoint(workers, 1, e, e, e, e)
+
+    falling = none_meets([point(4, 30.0), point(6, 12.0), point(8, 9.0)])
+    assert falling.startswith("Its p95 sojourn was still falling at 8 workers (9 s)")
+    assert "`queuelab sweep SCENARIO --workers …`" in falling
+
+
 def test_the_formula_beside_the_simulation_is_erlang_c_where_it_is_exact():
     """Poisson arrivals and exponential service: Erlang C, exact (Allen–Cunneen's factor is
     1, and "rough at low load" was wrong); other shapes: Allen–Cunneen, approximate. Either
