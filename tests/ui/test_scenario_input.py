@@ -58,6 +58,26 @@ def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bur
     assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
 
 
+def test_an_upload_whose_data_file_is_relative_is_told_where_it_was_looked_for(tmp_path):
+    """An uploaded scenario naming ``arrivals.txt`` beside it (as a file read by the CLI may):
+    the upload has no folder on the app's machine, and the error said only "does not exist"."""
+    import os
+
+    text = '[arrivals]\nprocess = "trace"\nfile = "arrivals.txt"\n[run]\ntasks = 3\n'
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception
+    (said,) = [e.value for e in at.error]
+    assert said.startswith("This scenario is not valid: arrivals.file: data file 'arrivals.txt'")
+    assert f"looked for in the working folder, {os.getcwd()}," in said
+    assert said.endswith("give the data file's absolute path")
+    (tmp_path / "arrivals.txt").write_text("0\n1\n2\n")
+    absolute = text.replace("arrivals.txt", str(tmp_path / "arrivals.txt"))
+    at.sidebar.text_area(key="explore-toml").input(absolute).run()
+    assert not at.exception and not at.error and at.metric
+
+
 @pytest.mark.parametrize(("widget", "value"), [("rate", 100.0), ("tasks", 1000)])
 def test_sliders_that_together_break_a_rule_of_the_file_say_so(widget, value):
     """A warm-up of 150 s before 2,000 tasks at 7.2 a second: a faster rate or fewer tasks end
