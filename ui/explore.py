@@ -20,7 +20,7 @@ from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
-from sim.words import seconds, sentence
+from sim.words import counted, seconds, sentence
 from ui import autoscale, charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, cache_key, pick, tune, widget_prefix
 from ui.widgets import (
@@ -410,15 +410,16 @@ def none_meets(points: list[SweepPoint]) -> str:
     means = [p.sojourn_p95.mean for p in points]
     if sizing.still_falling(means):
         return (
-            f"Its p95 sojourn was still falling at {points[-1].workers} workers "
+            f"Its p95 sojourn was still falling at {counted(points[-1].workers, 'worker')} "
             f"({seconds(means[-1])}): `queuelab sweep SCENARIO --workers …` with more workers "
             "tells where it meets it."
         )
     least = min(means)
+    at = counted(points[means.index(least)].workers, "worker")
     return (
-        f"More workers no longer lower it (at best {seconds(least)}, at "
-        f"{points[means.index(least)].workers} workers): the time a task takes itself (its "
-        "service, and any retries with their countdowns) sets it; set a target above it."
+        f"More workers no longer lower it (at best {seconds(least)}, at {at}): the time a task "
+        "takes itself (its service, and any retries with their countdowns) sets it; set a "
+        "target above it."
     )
 
 
