@@ -5,6 +5,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from sim.scenario import loads
+from sim.words import seconds
 from tests.sim.analysis.test_frontier import BESIDE_A_BACKLOG
 from tests.ui.helpers import APP, table
 from ui.scenario_input import widget_prefix
@@ -163,6 +164,11 @@ def test_the_frontier_joins_the_settings_no_other_beats_and_names_the_cheapest_t
         assert not any(a <= x and b <= y and (a, b) != (x, y) for a, b in every)
     (said,) = [s.value for s in app.success if "Cheapest setting" in s.value]
     assert "--autoscale 8," in said and "p95 sojourn ≤ 60 s" in said
+    app.number_input(key=target).set_value(0.01).run()  # below every setting's p95
+    (said,) = [i.value for i in app.info if i.value.startswith("No swept setting meets")]
+    fastest = min(every, key=lambda point: point[1])[1]
+    assert "the fastest, " in said and said.endswith("set a target at or above it.")
+    assert f"has {seconds(fastest)};" in said
 
 
 def test_under_autoscale_the_concurrency_slider_gives_way_to_the_autoscale_ones():
