@@ -79,7 +79,7 @@ def page() -> None:
         f"arrivals: its producer sent up to {producer_lag(sc, sim):.3g} s behind the "
         "scenario's."
     )
-    warning = costless(sc, time_scale)
+    warning = costless(sc, time_scale, MEASURE_COSTS)
     if warning:
         st.warning(sentence(warning))
     cut = live_page.latest().stop.is_set()  # compared as asked ("... stopped run anyway")
@@ -96,6 +96,11 @@ def page() -> None:
     export_trace(lambda: sim, "simulated")
 
 
+# where the run chose the scenario's own costs, none (the CLI's remedy, --set, is no control here)
+MEASURE_COSTS = (
+    "to compare like with like, start the run again on the Live page with Celery's own costs "
+    "in the simulation measured on this host first"
+)
 CUT_SHORT = (
     "This live run was cut short (stopped, or its Redis went away) and is compared as asked: "
     "the tasks it never finished count as lost, so its counts, throughput and lost tasks differ "

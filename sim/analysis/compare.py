@@ -155,10 +155,14 @@ def simulated_beside(
     return simulate(at, seed, progress, arrivals=sent_times(live))
 
 
-def costless(scenario: Scenario, time_scale: float) -> str | None:
+SET_COSTS = "add --set overhead.model=celery to compare like with like"  # the CLI's remedy
+
+
+def costless(scenario: Scenario, time_scale: float, remedy: str = SET_COSTS) -> str | None:
     """What to say when the simulation leaves out Celery's own costs that a live run pays
     (``overhead.model = "none"``, the textbook queue): at a small time scale they can be a
-    large part of each task, and then no figure compares like with like."""
+    large part of each task, and then no figure compares like with like. ``remedy`` is what
+    the reader can do where it is said (the app has no --set)."""
     if scenario.overhead.model != "none":
         return None
     celery = scenario.replace(**{"overhead.model": "celery"})
@@ -167,8 +171,7 @@ def costless(scenario: Scenario, time_scale: float) -> str | None:
     return (
         'the scenario sets overhead.model = "none": its simulation leaves out Celery\'s own '
         f"per-task costs, which the live run pays (about {cost * 1000:.0f} ms wall a task, "
-        f"{share:.0%} of a mean task at time scale {time_scale:g}); add --set "
-        "overhead.model=celery to compare like with like"
+        f"{share:.0%} of a mean task at time scale {time_scale:g}); {remedy}"
     )
 
 

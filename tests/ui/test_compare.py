@@ -184,3 +184,19 @@ def test_the_figures_table_is_as_tall_as_its_rows_and_no_taller(monkeypatch):
     sc = scenario.load("scenarios/mmc.toml", ["run.tasks=60"])
     compare_page(monkeypatch, sc, simulate(sc))
     assert heights and set(heights) == {"content"}
+
+
+def test_a_textbook_run_is_told_the_control_that_compares_like_with_like(monkeypatch):
+    """mmc is costless (overhead.model = "none") and a live run chosen to simulate "none: the
+    textbook queue" is compared without Celery's costs: the warning told the app's reader to
+    "add --set overhead.model=celery", a flag of the command line; it names the Live page's
+    choice to measure them."""
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=100"])
+    at = compare_page(monkeypatch, sc, simulate(sc))
+    (said,) = [w.value for w in at.warning if "overhead.model" in w.value]
+    assert said.startswith('The scenario sets overhead.model = "none"')
+    assert "--set" not in said
+    assert said.endswith("measured on this host first.")
