@@ -364,7 +364,7 @@ def how_many_workers(
     best = charts.smallest_meeting(points, target)
     said = workers_verdict(best, target, counts[-1], sc.workers.count, live_p95)
     if best is None:
-        said += f" {none_meets(points)}"
+        said += f" {none_meets(points, slider=page == 'explore')}"
     if best is not None and (i := counts.index(best)) and best - counts[i - 1] > 1:
         said += f" The sweep steps from {counts[i - 1]} to {best}: a count between may meet it."
     if live_p95 is not None and live_p95 > target:
@@ -403,16 +403,23 @@ def workers_verdict(
     return f"{said} This live run's own p95 sojourn, {seconds(live_p95)}, {met} the target."
 
 
-def none_meets(points: list[SweepPoint]) -> str:
+def none_meets(points: list[SweepPoint], slider: bool = False) -> str:
     """What to do when no swept count meets the target, as a pool's ``unmet_said`` says it:
-    sweep further where the p95 was still falling, else set a target above the time a task
-    takes itself. The bare "no worker count up to 12 meets 4 s" left the reader to guess."""
+    sweep further where the p95 was still falling (on Explore, ``slider``, by moving the
+    Workers slider past the sweep's top: ``sweep_plan`` then sweeps to twice its count), else
+    set a target above the time a task takes itself. The bare "no worker count up to 12 meets
+    4 s" left the reader to guess."""
     means = [p.sojourn_p95.mean for p in points]
     if sizing.still_falling(means):
+        top = points[-1].workers
+        further = (
+            f"move the Workers slider past {top}: the sweep then reaches twice its count"
+            if slider
+            else "`queuelab sweep SCENARIO --workers …` with more workers tells where it meets it"
+        )
         return (
-            f"Its p95 sojourn was still falling at {counted(points[-1].workers, 'worker')} "
-            f"({seconds(means[-1])}): `queuelab sweep SCENARIO --workers …` with more workers "
-            "tells where it meets it."
+            f"Its p95 sojourn was still falling at {counted(top, 'worker')} "
+            f"({seconds(means[-1])}): {further}."
         )
     least = min(means)
     at = counted(points[means.index(least)].workers, "worker")

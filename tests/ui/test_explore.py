@@ -218,6 +218,10 @@ def test_a_target_no_swept_count_meets_says_what_to_do():
     falling = none_meets([point(4, 30.0), point(6, 12.0), point(8, 9.0)])
     assert falling.startswith("Its p95 sojourn was still falling at 8 workers (9 s)")
     assert "`queuelab sweep SCENARIO --workers …`" in falling
+    on_explore = none_meets([point(4, 30.0), point(6, 12.0), point(8, 9.0)], slider=True)
+    assert on_explore.endswith(
+        "move the Workers slider past 8: the sweep then reaches twice its count."
+    )
     flat = none_meets([point(1, 2.1), point(2, 2.2), point(3, 2.2)])
     assert flat.startswith("More workers no longer lower it (at best 2.1 s, at 1 worker):")
 
