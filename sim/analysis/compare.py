@@ -108,6 +108,8 @@ class Comparison:
             return f"match: every figure within {allowed}"
         worst = max(missed, key=lambda f: abs(f.relative_difference or float("inf")))
         diff = percent(worst.relative_difference)
+        if worst.relative_difference is None:  # "worst tasks_lost -:" said no number at all
+            diff = f"({worst.sim:g} simulated, {worst.live:g} live)"
         return (
             f"miss: {len(missed)} of {len(self.figures)} figures outside {allowed}; "
             f"worst {worst.figure} {diff}: {worst.likely_cause}"

@@ -200,3 +200,17 @@ def test_a_textbook_run_is_told_the_control_that_compares_like_with_like(monkeyp
     assert said.startswith('The scenario sets overhead.model = "none"')
     assert "--set" not in said
     assert said.endswith("measured on this host first.")
+
+
+def test_a_worst_miss_against_a_simulated_zero_says_both_figures(monkeypatch):
+    """A run cut 12 s in, after its last send (its unfinished tasks lost), beside a simulation
+    that finishes them all: the worst miss, tasks_lost against 0, has no percent, and the
+    headline read "worst tasks_lost -: counts differ"."""
+    from tests.ui.helpers import run_so_far
+
+    sc, cut = run_so_far(12.0)
+    at = compare_page(monkeypatch, sc, cut)
+    (said,) = [w.value for w in at.warning if w.value.startswith("miss: ")]
+    lost = int(at.dataframe[0].value.set_index("figure").loc["tasks_lost", "live"])
+    assert lost > 0
+    assert f"worst tasks_lost (0 simulated, {lost} live): counts differ" in said
