@@ -115,15 +115,21 @@ def several(sc: Scenario) -> bool:
 
 def worker_range(sc: Scenario, pool: str | None = None) -> tuple[int, ...]:
     """About nine worker counts of ``pool`` (default: the first) from the fewest that keep up
-    (1 where no rate says) to twice the scenario's, its own count always among them
-    (descriptions say "try workers.count=2×"), in place of the even step's count within half a
-    step of it: each count is a tick on the trade-off's axis, and 100 beside 104 on an axis of
-    8 to 200 printed one over the other (and swept nearly the same run twice)."""
+    (1 where no rate says) to twice the scenario's, its own count among them (descriptions say
+    "try workers.count=2×"), in place of the even step's count within half a step of it: each
+    count is a tick on the trade-off's axis, and 100 beside 104 on an axis of 8 to 200 printed
+    one over the other (and swept nearly the same run twice). An own count too few to keep up
+    is left out, and the counts reach twice the fewest that do: mmc's 4 workers at 100 tasks a
+    second were swept as 4 and 101 to 105, five labels printed over each other far from a
+    lone 4 whose p95 of thousands of seconds flattened the rest, and the answer read "the
+    sweep steps from 4 to 101: a count between may meet it", every count between overloaded."""
     own = sizing.counts(sc)[pool or sc.worker_pools[0].name]
     most = FIELD_BY_KEY["workers.count"].max  # a pool's count is declared as workers.count
     least = min(analytic.workers_to_keep_up(sc, pool) or 1, most)
-    top = min(max(least + 4, 2 * own), most)
+    top = min(max(least + 4, 2 * max(own, least)), most)
     spread = np.linspace(least, top, 9)
+    if own < least:
+        return tuple(sorted(set(spread.round().astype(int).tolist())))
     apart = np.abs(spread - own) >= (top - least) / 16  # half of the step of 8
     return tuple(sorted({*spread[apart].round().astype(int).tolist(), own}))
 

@@ -325,6 +325,29 @@ def test_a_sizing_answer_between_coarse_steps_says_a_count_between_may_meet_it(h
     assert said.endswith("The sweep steps from 8 to 32: a count between may meet it."), said
 
 
+def test_an_own_count_too_few_to_keep_up_is_not_swept():
+    """mmc at 100 tasks a second needs 101 workers: its own 4 was swept beside 101 to 105
+    (five tick labels printed over each other, a lone p95 of thousands of seconds flattening
+    the rest); the counts now run from the fewest that keep up to twice that."""
+    busy = MMC.replace(**{"arrivals.rate": 100.0})
+    counts = worker_range(busy)
+    assert counts == (101, 114, 126, 139, 152, 164, 177, 189, 202)
+    assert worker_range(MMC.replace(**{"workers.count": 1})) == (4, 5, 6, 7, 8)
+
+
+def test_no_count_between_is_offered_where_every_count_between_is_overloaded():
+    """mmc's Workers slider at 1 (3.2 tasks a second of 1 s tasks): 2 and 3 are overloaded,
+    and the answer, 4, the fewest that keep up, said "the sweep steps from 1 to 4: a count
+    between may meet it"."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.slider(key="explore-mmc-workers").set_value(1).run()
+    at.number_input(key="explore-mmc-target").set_value(100.0).run()
+    (said,) = [s.value for s in at.success]
+    assert said == (
+        "Smallest worker count whose simulated p95 sojourn is ≤ 100 s: **4** (this scenario has 1)."
+    )
+
+
 def test_a_pool_no_task_is_routed_to_is_left_out_of_the_sizing():
     """Its chart was empty and its count was in the smallest total."""
     text = Path("scenarios/thumbnails_and_reports.toml").read_text()
