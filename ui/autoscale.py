@@ -22,7 +22,7 @@ from sim.engine.model import tally
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
-from sim.words import seconds
+from sim.words import counted, seconds
 from ui import charts, pool_charts
 from ui.scenario_input import IN_ADDRESS, cache_key
 from ui.widgets import EMPTY, Progress, download_figure, progress_bar, share
@@ -50,7 +50,7 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
     if w.node_autoscaled:
         mean = analytic.workers_to_keep_up(sc, pool.name) or w.count
         static = {
-            f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): n}
+            f"static {counted(n, 'node')}": {key("node_autoscaler"): "none", key("count"): n}
             for n in sorted({min(mean, w.max_nodes), w.max_nodes})
         }
         scaled = {

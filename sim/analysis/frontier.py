@@ -21,6 +21,7 @@ from sim.analysis.runs import capacity_varies
 from sim.analysis.sweep import sweep_changes
 from sim.scenario import Scenario
 from sim.sections import Pool
+from sim.words import counted
 
 KEEPALIVES = (10.0, 30.0, 120.0)  # s: reacting fast, Celery's default, holding on
 COOLDOWNS = (60.0, 300.0)  # s: a short stabilization window, KEDA's default
@@ -70,7 +71,7 @@ def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
     if w.node_autoscaled:
         counts = np.linspace(w.min_nodes, w.max_nodes, STATIC_SIZES).round().astype(int)
         static = {
-            f"static {n} nodes": {key("node_autoscaler"): "none", key("count"): int(n)}
+            f"static {counted(n, 'node')}": {key("node_autoscaler"): "none", key("count"): int(n)}
             for n in sorted(set(counts.tolist()))
         }
         targets = sorted({max(1, round(w.node_target * s)) for s in TARGET_SCALES})

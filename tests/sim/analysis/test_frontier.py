@@ -57,7 +57,7 @@ def test_a_node_autoscaler_is_swept_over_target_and_cooldown_beside_static_node_
     assert frontier.cost_unit(pool) == "node_seconds"
     plans = frontier.plans(sc, pool)
     assert list(plans["static"]) == [
-        "static 1 nodes",
+        "static 1 node",  # "static 1 nodes" was the cheapest setting named on Explore
         "static 5 nodes",
         "static 8 nodes",
         "static 12 nodes",
