@@ -541,7 +541,8 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     )
     sizing_verdict(sc, found, curves, figure, capped.run.tasks, targets)
     if found.counts is not None and found.search == "per pool":
-        close_calls(sizing.too_close(curves, found.counts, targets, figure), targets, figure)
+        close = sizing.too_close(curves, found.counts, targets, figure)
+        close_calls(sc, close, targets, figure)
     if live is not None:
         live_against(live, targets, figure)
 
@@ -564,7 +565,10 @@ def live_against(live: Summary, targets: dict[str, float], figure: str) -> None:
 
 
 def close_calls(
-    close: list[tuple[str, str, int, Estimate]], targets: dict[str, float], figure: str
+    sc: Scenario,
+    close: list[tuple[str, str, int, Estimate]],
+    targets: dict[str, float],
+    figure: str,
 ) -> None:
     """Where the answer rests on the seeds drawn: a target inside its interval at the count
     found (a report's 14.3 s p95 against 15 s, its interval 10.2-18.3 s)."""
@@ -576,24 +580,37 @@ def close_calls(
         f"{seconds(e.low)} to {seconds(e.high)} holds the {targets[kind]:g} s target"
         for pool, kind, count, e in close
     )
+    pool, _, count, _ = close[0]
+    more = (
+        f"`queuelab sweep SCENARIO --pool {pool} --reps 10`, or `simulate --reps`"
+        if sc.pools
+        else f"`queuelab simulate SCENARIO --set workers.count={count} --reps 10`"
+    )
     st.warning(
         f"Close call: {each}. One worker more or fewer could be the answer; more seeds tell "
-        f"(`queuelab sweep SCENARIO --pool {close[0][0]} --reps 10`, or `simulate --reps`)."
+        f"({more})."
     )
 
 
-def unmet_said(u: sizing.Unmet, targets: dict[str, float], said: str) -> str:
+def unmet_said(sc: Scenario, u: sizing.Unmet, targets: dict[str, float], said: str) -> str:
     """Why a type's target is not met and what to do: sweep further where its p95 was still
     falling, else a target above the time the type takes itself (its service, and any retries
-    with their countdowns, which no worker shortens)."""
+    with their countdowns, which no worker shortens). The command names a [[pools]] pool; of a
+    scenario of task types without them (a lesson's), ``sweep --pool workers`` is refused and
+    ``sweep`` prints no task type's p95, so it is ``simulate --reps`` at a count."""
     head = (
         f"{u.kind}'s {said} is {seconds(u.best)} at best ({u.pool} {u.count}), over its "
         f"{targets[u.kind]:g} s target"
     )
     if u.falling:
+        further = (
+            f"`queuelab sweep SCENARIO --pool {u.pool} --workers …` with more workers"
+            if sc.pools
+            else "`queuelab simulate SCENARIO --set workers.count=… --reps 5` at more workers"
+        )
         return (
-            f"{head}, and still falling at the sweep's last count: `queuelab sweep SCENARIO "
-            f"--pool {u.pool} --workers …` with more workers tells where it meets it."
+            f"{head}, and still falling at the sweep's last count: {further} tells where it "
+            "meets it."
         )
     return (
         f"{head}, and more workers no longer lower it: the time {u.kind} takes itself (its "
@@ -613,7 +630,8 @@ def sizing_verdict(
     now, said = sizing.counts(sc), pool_charts.FIGURE_TITLES[figure]
     if found.counts is None:
         tops = ", ".join(f"{p} {c.counts[-1]}" for p, c in curves.items())
-        why = " ".join(unmet_said(u, targets, said) for u in sizing.unmet(curves, targets, figure))
+        unmet = sizing.unmet(curves, targets, figure)
+        why = " ".join(unmet_said(sc, u, targets, said) for u in unmet)
         st.warning(f"No worker counts up to {tops} meet every task type's target. {why}")
     else:
         each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())

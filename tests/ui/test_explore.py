@@ -274,6 +274,54 @@ def test_a_sizing_that_the_seeds_decide_is_said_to_be_a_close_call(pools_app):
     assert not [w for w in pools_app.warning if w.value.startswith("Close call: report")]
 
 
+ROUTE_LONG = Path("scenarios/lessons/12_route_long_tasks.toml")  # task types, no [[pools]]
+
+
+def runs_as_named(warning: str, capsys) -> None:
+    """The ``queuelab simulate`` command ``warning`` names runs on ROUTE_LONG (at 9 workers
+    where it leaves the count to the reader; one seed, in this process: a pool's workers would
+    re-run AppTest's script as their ``__main__``)."""
+    import re
+
+    from queuelab.cli import main
+
+    assert "--pool" not in warning
+    (command,) = re.findall(r"`queuelab (simulate [^`]*)`", warning)
+    args = command.replace("SCENARIO", str(ROUTE_LONG)).replace("…", "9").split()
+    args[args.index("--reps") + 1] = "1"
+    assert main(args) == 0, capsys.readouterr().err
+
+
+def test_the_command_an_unmet_target_of_task_types_without_pools_names_runs(capsys):
+    """Lesson 12 as deployed has task types and no [[pools]]: the page sized its one pool,
+    "workers", and told the reader to run `queuelab sweep SCENARIO --pool workers --workers
+    …`, which the CLI refuses (the scenario has no [[pools]]); the command it names runs."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(ROUTE_LONG.read_text()).run()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if w.value.startswith("No worker counts up to")]
+    runs_as_named(warning, capsys)
+
+
+def _close_call_without_pools() -> None:
+    from sim import scenario
+    from sim.analysis.sweep import Estimate
+    from ui.explore import close_calls
+
+    sc = scenario.load("scenarios/lessons/12_route_long_tasks.toml")
+    close = [("workers", "short", 6, Estimate(3.9, 3.0, 4.8))]
+    close_calls(sc, close, {"short": 4.0}, "sojourn_p95")
+
+
+def test_the_command_a_close_call_of_task_types_without_pools_names_runs(capsys):
+    """As the unmet target: `queuelab sweep SCENARIO --pool workers --reps 10` was refused."""
+    at = AppTest.from_function(_close_call_without_pools, default_timeout=60).run()
+    (warning,) = [w.value for w in at.warning]
+    assert "`queuelab simulate SCENARIO --set workers.count=6 --reps 10`" in warning
+    runs_as_named(warning, capsys)
+
+
 def test_a_pool_target_is_kept_while_the_other_figure_is_shown(pools_app):
     """Streamlit forgets a widget a run does not draw: a report target of 15 s came back as
     its default (20 s) after a look at the p95 wait."""
