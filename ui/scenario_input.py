@@ -22,9 +22,9 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
 )
-from sim.scenario_io import text_of
+from sim.scenario_io import parse, text_of
 from sim.shapes import DIST_READS, GAP_DISTS
-from sim.words import seconds
+from sim.words import seconds, workers_said
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -68,10 +68,19 @@ def pick(key: str = "explore") -> Scenario | None:
     try:
         if uploaded is not None:
             text = text_of(uploaded.getvalue(), uploaded.name)
-        return scenario.loads(text)
+        pasted = scenario.loads(text)
     except ScenarioError as err:
         st.error(f"This scenario is not valid: {err}")
         return None
+    if not parse(text):  # as the CLI warns of a file that sets nothing: an emptied box ran
+        st.info(  # the defaults without a word
+            f"The {'uploaded file' if uploaded is not None else 'pasted text'} sets no field, "
+            f"so every field takes its default ({workers_said(pasted)}, "
+            f"{pasted.arrivals.rate:g} tasks a second): "
+            "paste a scenario's TOML, or start from a shipped one's (Explore's 'Scenario "
+            "(TOML)' button)."
+        )
+    return pasted
 
 
 MEAN_DRIVEN = GAP_DISTS  # service dists a mean sets

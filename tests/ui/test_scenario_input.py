@@ -58,6 +58,22 @@ def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bur
     assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
 
 
+def test_an_emptied_paste_says_it_runs_the_defaults():
+    """The CLI warns of a scenario file that sets no field; an emptied text box (or one of
+    comments only) ran the defaults on the page without a word."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    assert not [i for i in at.info if "sets no field" in i.value]  # the box's own example
+    for text in ("", "# my scenario\n"):
+        at.sidebar.text_area(key="explore-toml").input(text).run()
+        assert not at.exception and not at.error
+        (said,) = [i.value for i in at.info if "sets no field" in i.value]
+        assert said.startswith(
+            "The pasted text sets no field, so every field takes its default (8 workers, "
+            "7.2 tasks a second)"
+        )
+
+
 def test_an_upload_whose_data_file_is_relative_is_told_where_it_was_looked_for(tmp_path):
     """An uploaded scenario naming ``arrivals.txt`` beside it (as a file read by the CLI may):
     the upload has no folder on the app's machine, and the error said only "does not exist"."""
