@@ -41,6 +41,14 @@ from sim.scenario import Scenario, ScenarioError
 from sim.trace import Trace
 
 MIN_SERVICE_WALL = 0.002  # below ~2 ms of scaled work, Celery's own overhead dominates
+LONG_WALL = 600.0  # wall seconds of arrivals past which a run's length is said before it starts
+
+
+def arrivals_wall(sc: Scenario, seed: int | None, time_scale: float) -> float:
+    """Wall seconds a live run's arrivals alone take at ``time_scale``: said before a long run
+    starts (the CLI's warning, the Live page's), as nothing else tells it until its progress."""
+    arrivals = Draws(sc, sc.seed if seed is None else seed).arrivals
+    return float(arrivals[-1]) * time_scale if len(arrivals) else 0.0
 
 
 WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again

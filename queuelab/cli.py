@@ -360,16 +360,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
-LONG_WALL = 600.0  # s: a live run's arrivals past this are said, with how the scale reads
-
-
 def _say_long_wall(sc: scenario.Scenario, seed: int | None, time_scale: float) -> None:
     """Warn when the arrivals alone take long in wall time: ``--time-scale 10`` read as ten
     times faster runs ten times slower, with nothing said until its progress."""
-    from sim.engine.draws import Draws
+    from live.run import LONG_WALL, arrivals_wall
 
-    arrivals = Draws(sc, sc.seed if seed is None else seed).arrivals
-    wall = float(arrivals[-1]) * time_scale if len(arrivals) else 0.0
+    wall = arrivals_wall(sc, seed, time_scale)
     if wall > LONG_WALL:
         print(
             f"queuelab: warning: the arrivals alone take {wall / 60:,.0f} minutes of wall time "

@@ -42,6 +42,21 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
     )
 
 
+def long_run(sc: Scenario, time_scale: float) -> None:
+    """How long the run's arrivals alone take, past ``live.run.LONG_WALL``, as the CLI warns:
+    300 tasks a quarter of an hour apart at 0.01 started 45 minutes of "Sending and running"
+    without a word of it."""
+    from live.run import LONG_WALL, arrivals_wall
+
+    wall = arrivals_wall(sc, None, time_scale)
+    if wall > LONG_WALL:
+        st.warning(
+            f"The arrivals alone take about {wall / 60:,.0f} minutes of wall time at time "
+            f"scale {time_scale:g}: fewer tasks or a smaller time scale shorten the run (Stop "
+            "ends it and keeps what ran)."
+        )
+
+
 def refusal(sc: Scenario) -> str | None:
     """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
     None when it can: said before Start, not after it."""
@@ -111,6 +126,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         return run, scale, False, refused
     if rate:
         host_load(rate, scale, cores)
+    long_run(run, scale)
     own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
     probe = st.radio(
         "Celery's own costs in the simulation",

@@ -62,6 +62,28 @@ def test_a_rate_no_time_scale_here_carries_is_told_where_to_run_slower(monkeypat
 
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_run_whose_arrivals_take_long_says_how_long_before_it_starts():
+    """300 tasks 900 s apart take 45 minutes at time scale 0.01, the least offered: the CLI
+    warns of such a run, the page said nothing while its progress bar crawled."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not [w for w in at.warning if "minutes of wall time" in w.value]  # mmc: 9 s
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    text = '[arrivals]\nprocess = "constant"\nrate = 0.00111111\n[run]\ntasks = 300\n'
+    at.sidebar.text_area(key="live-toml").input(text).run()
+    assert at.select_slider(key="live-scale").value == 0.01
+    (said,) = [w.value for w in at.warning if "minutes of wall time" in w.value]
+    assert said.startswith(
+        "The arrivals alone take about 45 minutes of wall time at time scale 0.01"
+    )
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
 def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     """node_autoscale_cycle is simulated only: Start is disabled with the reason, and no
     caption weighs the CPU load of a run that cannot happen."""
