@@ -95,9 +95,12 @@ def settle_rates(m: dict[str, Any], given: set[str]) -> dict[str, Any]:
     if "arrivals.rates" not in given:
         return m | {"arrivals.rates": tuple(r * rate / mean for r in rates)}
     if abs(rate - mean) > RATE_TOLERANCE * mean:
+        # to as many digits as tell them apart: rate = 3.3333333 beside rates [0, 10, 0] read
+        # "arrivals.rate = 3.33333 but arrivals.rates average 3.33333"
+        digits = next(d for d in range(6, 18) if f"{rate:.{d}g}" != f"{mean:.{d}g}")
         raise ScenarioError(
-            f"arrivals.rate = {rate:g} but arrivals.rates average {mean:g}: the rate is their "
-            "mean; give the rates alone, or a rate alone to scale them to it"
+            f"arrivals.rate = {rate:.{digits}g} but arrivals.rates average {mean:.{digits}g}: "
+            "the rate is their mean; give the rates alone, or a rate alone to scale them to it"
         )
     return m
 

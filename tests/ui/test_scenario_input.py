@@ -58,6 +58,17 @@ def test_a_single_burst_has_no_arrival_rate_slider_until_the_tasks_make_more_bur
     assert app.sidebar.slider(key="explore-newsletter-rate").value == 100.0  # 4 bursts, spaced
 
 
+def test_a_piecewise_rate_off_its_rates_mean_is_said_to_the_digits_that_differ():
+    """rate = 3.3333333 beside rates [0, 10, 0] (mean 3.33333333…) was refused as
+    "arrivals.rate = 3.33333 but arrivals.rates average 3.33333": two equal numbers."""
+    text = '[arrivals]\nprocess = "piecewise"\nrates = [0, 10, 0]\nperiod = 60\nrate = 3.3333333\n'
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    (said,) = [e.value for e in at.error]
+    assert "arrivals.rate = 3.3333333 but arrivals.rates average 3.33333333: the rate" in said
+
+
 def test_an_emptied_paste_says_it_runs_the_defaults():
     """The CLI warns of a scenario file that sets no field; an emptied text box (or one of
     comments only) ran the defaults on the page without a word."""
