@@ -417,7 +417,15 @@ def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
     given = sum(t.share for t in types)
     unset = sum(t.share == 0 and t.arrivals is None for t in types)
     rest = (1 - given) / unset if unset else 0.0
-    if given > 1 + 1e-9 or (not unset and abs(given - 1) > 1e-9) or (unset and rest < 1e-9):
+    if given <= 1 + 1e-9 and unset and rest < 1e-9:
+        # share = 0 is no share: beside shares 1.0 and 0.0, "they must add up to 1" read wrong
+        left = [t.name for t in types if t.share == 0 and t.arrivals is None]
+        raise ScenarioError(
+            f"tasks: the shares given add up to {given:g}, which leaves nothing for "
+            f"{', '.join(left)} (a share of 0, or none, is an equal part of what the others "
+            "leave): lower the others' shares, or remove the task type"
+        )
+    if given > 1 + 1e-9 or (not unset and abs(given - 1) > 1e-9):
         raise ScenarioError(
             f"tasks: the shares given add up to {given:g}: they must add up to 1, or to less "
             "when some task types give none (those share what is left equally)"

@@ -69,6 +69,21 @@ def test_a_piecewise_rate_off_its_rates_mean_is_said_to_the_digits_that_differ()
     assert "arrivals.rate = 3.3333333 but arrivals.rates average 3.33333333: the rate" in said
 
 
+def test_a_task_type_left_no_share_is_named():
+    """share = 0.0 is no share: beside a type of share 1.0 it gets nothing, and the error read
+    "the shares given add up to 1: they must add up to 1, or to less ..."."""
+    text = '[[tasks]]\nname = "a"\nshare = 1.0\n[[tasks]]\nname = "b"\nshare = 0.0\n'
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    (said,) = [e.value for e in at.error]
+    assert said.endswith(
+        "tasks: the shares given add up to 1, which leaves nothing for b (a share of 0, or none, "
+        "is an equal part of what the others leave): lower the others' shares, or remove the "
+        "task type"
+    )
+
+
 def test_an_emptied_paste_says_it_runs_the_defaults():
     """The CLI warns of a scenario file that sets no field; an emptied text box (or one of
     comments only) ran the defaults on the page without a word."""
