@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import kombu
 import redis
 
 from live.lifeline import die_with_parent, workdir
@@ -85,6 +86,26 @@ def lost(url: str, err: object, doing: str, remedy: str) -> str:
 def client(url: str) -> redis.Redis:
     """A client of a run's Redis whose commands give up after ``TIMEOUT``."""
     return redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
+
+
+def options_refused(url: str) -> str | None:
+    """Why redis-py or Celery's kombu refuses ``url``'s options (its query:
+    ``?socket_timeout=abc``, ``?foo=1``), or None. A run gives the URL to both, and each reads
+    them only when it makes a connection: they raised a ValueError or a TypeError there, a
+    traceback or every worker failing, after a private redis-server could have started.
+    ``?socket_timeout=5`` is redis-py's and no option of kombu's."""
+    try:
+        redis.ConnectionPool.from_url(url).make_connection()
+        kombu.Connection(url)
+    except (ValueError, redis.RedisError) as err:  # a value it cannot read; protocol=9
+        return f"its options are refused: {err}"
+    except TypeError as err:  # "Connection._init_params() got … keyword argument 'foo'"
+        name = str(err).rpartition(" ")[2]
+        return (
+            f"option {name} is not one both redis-py and Celery's kombu take, and a run "
+            f"gives the URL to both ({err}): leave it out"
+        )
+    return None
 
 
 def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:

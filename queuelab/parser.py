@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import urllib.parse
 
 from live.host_cpu import CPU_PER_TASK
 from sim import scenario
 from sim.sections import MAX_CV, MAX_RATE, MAX_SECONDS
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# not unix://: redis-py reads it, Celery's kombu has no such transport (every worker failed)
+REDIS_SCHEMES = ("redis", "rediss")
 MAX_REPS = 100_000  # replications of one point: past it a typo, whose job list would fill memory
 MAX_SERVERS = 1_000_000  # analytic --workers: Erlang B is a loop over them (5 s at this many)
 
@@ -89,14 +91,32 @@ def _redis_url(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a Redis URL: {err}") from None
     if parts.scheme not in REDIS_SCHEMES:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a Redis URL: use redis://HOST[:PORT][/DB], rediss://… (TLS) "
-            "or unix:///PATH/TO/SOCKET"
+            f"{text!r} is not a Redis URL: use redis://HOST[:PORT][/DB] or rediss://… (TLS); "
+            "Celery takes no unix:// socket"
         )
     try:
         parts.port  # noqa: B018 - urllib checks the port range only when it is read
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: the port must be 0-65535") from None
+    if not re.fullmatch(r"/?\d*", parts.path):
+        # redis-py reads '/x' as database 0 and kombu refuses it in every Celery worker
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the database {parts.path[1:]!r} is not a number: give "
+            "redis://HOST[:PORT]/N, N a database number (0 when left out)"
+        )
+    if refused := _redis_options_refused(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: {refused}")
     return text
+
+
+def _redis_options_refused(url: str) -> str | None:
+    """Why redis-py or Celery refuses ``url``'s options, or None; checked where they are
+    installed (without them, a live subcommand says how to install them)."""
+    try:
+        from live.redis_server import options_refused
+    except ImportError:
+        return None
+    return options_refused(url)
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:

@@ -228,6 +228,24 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         (["record", "--redis-url", "http://h", "--out", "o.toml"], "'http://h' is not a Redis URL"),
         (["worker", "--redis-url", "redis://h:99999"], "the port must be 0-65535"),
         (["worker", "--redis-url", "redis://[::1"], "'redis://[::1' is not a Redis URL: Invalid"),
+        # redis-py raised them as tracebacks, or Celery's kombu in every worker after it started
+        (
+            ["live", "scenarios/mmc.toml", "--redis-url", "redis://h/0?socket_timeout=abc"],
+            "its options are refused: Invalid value for 'socket_timeout' in connection URL",
+        ),
+        (
+            ["sweep", "scenarios/mmc.toml", "--workers", "4", "--redis-url", "redis://h/0?foo=1"],
+            "option 'foo' is not one both redis-py and Celery's kombu take",
+        ),
+        (
+            ["worker", "--redis-url", "redis://h/0?socket_timeout=5"],
+            "option 'socket_timeout' is not one both redis-py and Celery's kombu take",
+        ),
+        (
+            ["record", "--redis-url", "redis://h/x", "--out", "o.toml"],
+            "the database 'x' is not a number: give redis://HOST[:PORT]/N",
+        ),
+        (["live", "scenarios/mmc.toml", "--redis-url", "unix:///r.sock"], "takes no unix://"),
         # an empty name read as no trace (the run kept nothing) or as the current folder
         (["simulate", "scenarios/mmc.toml", "--trace", ""], "--trace: an empty file name"),
         (["simulate", ""], "argument scenario: an empty file name"),
