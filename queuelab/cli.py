@@ -128,8 +128,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     trace = simulate(sc, seed=seed, progress=bar)
     bar.close()
     _emit_summary(runs.summarize(trace, sc, seed=seed), args.json)
-    trace.write(args.trace)  # after the summary: a failed write loses nothing printed
-    return 0
+    # after the summary: a failed write loses nothing printed, and no CSV cut short by a full
+    # disk is left to pass for the trace (``save``)
+    return _said_where(save(Path(args.trace), trace.write))
 
 
 def _emit_summary(summary: Summary, as_json: bool) -> None:

@@ -1,6 +1,7 @@
 """The queuelab command as a user runs it: a real subprocess, exit codes, one-line errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -504,6 +505,35 @@ def test_the_summary_is_printed_even_when_writing_the_trace_fails(tmp_path, monk
     assert code == 2
     assert json.loads(captured.out)["tasks_submitted"] == 200
     assert "No space left on device" in captured.err and not out.exists()
+
+
+def test_a_trace_cut_short_by_a_full_disk_is_removed_and_written_elsewhere(
+    tmp_path, monkeypatch, capsys
+):
+    """A CSV written until the disk filled was left where asked, its rows cut short, to read
+    as a shorter trace: it goes, and the whole trace is written to a temp folder, said."""
+    from queuelab import cli
+    from sim.trace import Trace, read
+
+    out = tmp_path / "t.csv"
+    write = Trace.write
+
+    def fills_the_disk_at_out(self, path):
+        if Path(path) == out:
+            out.write_text("task_id,attempt,state,t,worker\n0,0,PENDING,0.0,\n")
+            raise OSError(28, "No space left on device", str(path))
+        write(self, path)
+
+    monkeypatch.setattr(Trace, "write", fills_the_disk_at_out)
+    args = ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=200", "--trace", str(out)]
+    assert cli.main([*args, "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["tasks_submitted"] == 200
+    said = captured.err.strip().splitlines()[-1]
+    assert said.startswith(f"queuelab: error: could not write {out} (No space left on device)")
+    assert not out.exists()
+    elsewhere = said.rpartition("wrote it to ")[2].removesuffix(" instead")
+    assert read(elsewhere).n_tasks == 200
 
 
 def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_path, capsys):
