@@ -34,6 +34,9 @@ FIGURES: dict[str, tuple[float, float]] = {
     "throughput": (0.0, math.inf),
 }
 
+# what a terminal (Ctrl-C, a closed one) or a supervisor sends a whole process group
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -164,14 +167,20 @@ def _in_processes(
     """Run ``jobs`` on ``processes`` processes into ``results``, as each finishes. Ctrl-C is the
     parent's alone (a terminal sends it to the children too, which died printing tracebacks):
     on it, every replication that finished is kept, and the processes are ended rather than left
-    to run replications no one will read (the interpreter's exit waited for them)."""
+    to run replications no one will read (the interpreter's exit waited for them). They are
+    started, as the jobs are submitted, with the stopping signals blocked, so that one which
+    comes while they import is held, never raised there, until ``_parent_stops`` ignores it."""
     context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_parent_stops)
     futures: dict[Future, tuple[int, int]] = {}
     try:
-        for i, r in jobs:
-            futures[pool.submit(run_point, scenario, values[i], r)] = (i, r)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # a child inherits the mask
+        try:
+            for i, r in jobs:
+                futures[pool.submit(run_point, scenario, values[i], r)] = (i, r)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held is raised here
         for n, future in enumerate(as_completed(futures), 1):
             results[futures[future]] = future.result()
             if progress:
@@ -180,19 +189,25 @@ def _in_processes(
         for future, job in futures.items():
             if future.done() and not future.cancelled() and future.exception() is None:
                 results[job] = future.result()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for child in set(multiprocessing.active_children()) - before:
-            child.terminate()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # a second Ctrl-C waits for it
+        try:
+            for child in set(multiprocessing.active_children()) - before:
+                child.kill()  # not terminate(): they ignore its SIGTERM, and the exit waited
+            pool.shutdown(cancel_futures=True)  # its thread ends here, not in the exit's join
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     finally:
         pool.shutdown()
 
 
 def _parent_stops() -> None:
-    """A sweep process ignores Ctrl-C, SIGTERM and SIGHUP, which a terminal or a supervisor
-    sends the whole process group: the sweep decides what to keep and ends it."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    """A sweep process ignores the stopping signals, which a terminal or a supervisor sends
+    the whole process group: the sweep decides what to keep and ends it. It starts with them
+    blocked (``_in_processes``); one that came since is dropped as they are unblocked."""
+    for sig in STOPS:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
 
 
 def replications(

@@ -1,4 +1,10 @@
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +86,52 @@ def test_a_capped_run_keeps_its_warmup_as_the_same_share_of_it():
     assert sweep.capped(sc, 6000) == sc
     by_duration = make(**{"run.duration": 600.0, "arrivals.rate": 10.0, "run.warmup": 550.0})
     assert sweep.capped(by_duration, 5000) == by_duration  # a run by duration is swept whole
+
+
+# run as the main module: a sweep whose processes, importing it again as theirs, wait there
+STARTING = """
+import os, signal, time
+from pathlib import Path
+
+if __name__ == "__mp_main__":  # a sweep process, still starting: it never goes on
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a started one does (_parent_stops)
+    (Path(os.environ["MARKS"]) / str(os.getpid())).touch()
+    while True:
+        time.sleep(0.01)
+if __name__ == "__main__":
+    from sim.analysis import sweep
+    from sim.scenario import Scenario
+
+    try:
+        sweep.replications(Scenario().replace(**{"run.tasks": 100}), 2, processes=2)
+    except sweep.Stopped:
+        print("stopped")
+"""
+
+
+def test_a_ctrl_c_while_the_sweeps_processes_start_is_the_sweeps_alone(tmp_path, no_leftovers):
+    """A terminal's Ctrl-C reaches the whole group: processes still importing raised it there
+    and died printing tracebacks; and the sweep ended its processes by SIGTERM, which they
+    ignore once started, so its exit waited on them (for good, here, where they never go on:
+    with a second Ctrl-C, a replication that ran on after the sweep had stopped)."""
+    (tmp_path / "starting.py").write_text(STARTING)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    root = str(Path(__file__).resolve().parents[3])
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "starting.py")],
+        env={**os.environ, "PYTHONPATH": root, "MARKS": str(marks)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        while not any(marks.iterdir()):  # a process is importing its parent's main module
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert (out, err) == ("stopped\n", "")
