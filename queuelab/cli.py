@@ -727,8 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     # what sim logs (a warning) reaches stderr through logging's handler of last resort:
     # prefixed as the CLI's own warnings are
     logging.lastResort.setFormatter(logging.Formatter("queuelab: %(message)s"))
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # --redis-url's check imports redis and kombu
         return COMMANDS[args.command](args)
     except (BadInput, scenario.ScenarioError, TraceError) as err:
         print(f"queuelab: error: {err}", file=sys.stderr)

@@ -507,6 +507,18 @@ def test_the_summary_is_printed_even_when_writing_the_trace_fails(tmp_path, monk
     assert "No space left on device" in captured.err and not out.exists()
 
 
+def test_a_ctrl_c_while_the_arguments_are_read_is_said_not_a_traceback(monkeypatch, capsys):
+    """--redis-url's check imports redis and kombu: a Ctrl-C then printed a traceback."""
+    from queuelab import cli
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", ctrl_c)
+    assert cli.main(["live", "scenarios/mmc.toml", "--redis-url", "redis://h/0"]) == 130
+    assert capsys.readouterr().err == "queuelab: interrupted\n"
+
+
 def test_a_trace_cut_short_by_a_full_disk_is_removed_and_written_elsewhere(
     tmp_path, monkeypatch, capsys
 ):
