@@ -120,8 +120,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _emit_summary(summary, args.json)
         return 0
     if args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
-        with ParquetStream(args.trace) as stream:
-            run = tally(sc, seed, bar, stream)
+        try:
+            with ParquetStream(args.trace) as stream:
+                run = tally(sc, seed, bar, stream)
+        except OSError as err:  # Arrow's names no file: said as ": Error writing bytes …"
+            raise BadInput(
+                f"--trace {args.trace!r}: could not write it ({err.strerror or err}), and the "
+                "run stopped with it: free space there or give another path"
+            ) from None
         bar.close()
         _emit_summary(runs.summary(run, sc, seed=seed), args.json)
         return 0

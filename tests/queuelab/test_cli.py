@@ -548,6 +548,24 @@ def test_a_trace_cut_short_by_a_full_disk_is_removed_and_written_elsewhere(
     assert read(elsewhere).n_tasks == 200
 
 
+def test_a_streamed_trace_the_disk_cannot_hold_is_named_and_leaves_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    from queuelab import cli
+    from sim.trace import ParquetStream
+
+    def disk_full(self, chunk, recording):
+        raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(ParquetStream, "add", disk_full)
+    out = tmp_path / "t.parquet"
+    args = ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=200", "--trace", str(out)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"queuelab: error: --trace {str(out)!r}: could not write it (Error ")
+    assert "No space left on device" in err and not list(tmp_path.iterdir())
+
+
 def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_path, capsys):
     """``Path("x.csv/")`` is ``x.csv``: the run wrote a file where a folder was named."""
     from queuelab import cli
