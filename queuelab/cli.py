@@ -111,6 +111,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
+    _stop_as_interrupt()  # else they killed it at once, a streamed trace's .partial left behind
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
     bar = ProgressBar("simulating")
@@ -162,7 +163,6 @@ def _simulate_replicated(sc: scenario.Scenario, args: argparse.Namespace) -> int
     if args.trace:
         raise BadInput("--trace with --reps: a trace is one run; drop one of them")
     _check_seeds(sc.seed, args.reps)
-    _stop_as_interrupt()
     bar = ProgressBar("simulating", "runs")
     try:
         summaries = sweep.replications(sc, args.reps, progress=bar)

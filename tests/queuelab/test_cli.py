@@ -1,11 +1,13 @@
 """The queuelab command as a user runs it: a real subprocess, exit codes, one-line errors."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from tests.queuelab.helpers import env, queuelab
+from tests.queuelab.helpers import env, queuelab, stopped_after
 
 
 def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
@@ -564,6 +566,22 @@ def test_a_streamed_trace_the_disk_cannot_hold_is_named_and_leaves_nothing(
     err = capsys.readouterr().err
     assert err.startswith(f"queuelab: error: --trace {str(out)!r}: could not write it (Error ")
     assert "No space left on device" in err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_run_stopped_by_a_supervisor_or_a_closed_terminal_leaves_no_half_a_trace(
+    tmp_path, sig, no_leftovers
+):
+    """SIGTERM and SIGHUP killed a single run at once: its streamed trace's ``.partial`` file,
+    megabytes of rows that were never to be read, stayed beside where the trace was asked."""
+    out = tmp_path / "t.parquet"
+    code, _, err = stopped_after(
+        ["simulate", "scenarios/mmc.toml", "--set", "run.tasks=3000000", "--trace", str(out)],
+        done=1,
+        stop=lambda proc: os.killpg(proc.pid, sig),
+    )
+    assert code == 130 and err.endswith("queuelab: interrupted\n"), err
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_path, capsys):
