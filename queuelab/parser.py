@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import threading
 import urllib.parse
 
 from live.host_cpu import CPU_PER_TASK
@@ -19,6 +20,9 @@ from sim.sections import MAX_CV, MAX_RATE, MAX_SECONDS
 REDIS_SCHEMES = ("redis", "rediss")
 MAX_REPS = 100_000  # replications of one point: past it a typo, whose job list would fill memory
 MAX_SERVERS = 1_000_000  # analytic --workers: Erlang B is a loop over them (5 s at this many)
+# a live run's time scale: past it a scenario's longest time (a field's most, 1e9 s) is a wait
+# longer than a thread or a sleep can take, an OverflowError traceback (1e12 did it on mmc)
+MAX_LIVE_SCALE = threading.TIMEOUT_MAX / MAX_SECONDS
 
 
 def _positive_int_list(text: str) -> list[int]:
@@ -144,10 +148,10 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--time-scale",
-        type=_positive(float),
+        type=_positive(float, most=MAX_LIVE_SCALE),
         default=1.0,
         metavar="X",
-        help="wall seconds per scenario second (default 1)",
+        help=f"wall seconds per scenario second (default 1, at most {MAX_LIVE_SCALE:.3g})",
     )
     p.add_argument("--seed", type=_field_flag("seed"), help="seed in place of the scenario's")
     p.add_argument(
