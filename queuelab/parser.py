@@ -14,7 +14,7 @@ import urllib.parse
 
 from live.host_cpu import CPU_PER_TASK
 from sim import scenario
-from sim.sections import MAX_CV, MAX_RATE, MAX_SECONDS
+from sim.sections import MAX_CV, MAX_POOL, MAX_RATE, MAX_SECONDS
 
 # not unix://: redis-py reads it, Celery's kombu has no such transport (every worker failed)
 REDIS_SCHEMES = ("redis", "rediss")
@@ -301,8 +301,15 @@ def _worker(sub) -> None:
     p.add_argument(
         "--redis-url", type=_redis_url, required=True, help="the Redis the live run uses"
     )
-    p.add_argument("--count", type=_positive(int), default=1, help="worker nodes to start")
-    p.add_argument("--concurrency", type=_positive(int), help="slots per node (default: scenario)")
+    # as workers.count and workers.concurrency: 100000 started that many Celery nodes
+    p.add_argument(
+        "--count", type=_positive(int, most=MAX_POOL), default=1, help="worker nodes to start"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive(int, most=MAX_POOL),
+        help="slots per node (default: scenario)",
+    )
 
 
 def _sweep_worker(sub) -> None:
@@ -315,7 +322,9 @@ def _sweep_worker(sub) -> None:
     )
     p.add_argument("--redis-url", type=_redis_url, required=True, help="the sweeps' Redis")
     p.add_argument(
-        "--concurrency", type=_positive(int), help="replications at once (default: cores)"
+        "--concurrency",
+        type=_positive(int, most=MAX_POOL),
+        help="replications at once (default: cores)",
     )
     p.add_argument(
         "--visibility-timeout",

@@ -249,6 +249,14 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             "the database 'x' is not a number: give redis://HOST[:PORT]/N",
         ),
         (["live", "scenarios/mmc.toml", "--redis-url", "unix:///r.sock"], "takes no unix://"),
+        (
+            ["worker", "--redis-url", "redis://h", "--count", "100000"],
+            "--count: '100000': must be a whole number > 0 and <= 10000",
+        ),
+        (
+            ["sweep-worker", "--redis-url", "redis://h", "--concurrency", "100000"],
+            "--concurrency: '100000': must be a whole number > 0 and <= 10000",
+        ),
         # a wait of 1e12 wall seconds: an OverflowError traceback once the run had started
         (
             ["live", "scenarios/mmc.toml", "--time-scale", "1e12"],
