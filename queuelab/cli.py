@@ -114,30 +114,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _stop_as_interrupt()  # else they killed it at once, a streamed trace's .partial left behind
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
-    bar = ProgressBar("simulating")
-    if not args.trace:  # the summary alone: no trace kept (``sim.tally``)
-        summary = runs.simulated(sc, seed=seed, progress=bar)
-        bar.close()
-        _emit_summary(summary, args.json)
+    trace = None
+    with ProgressBar("simulating") as bar:  # its line ends however the run does
+        if not args.trace:  # the summary alone: no trace kept (``sim.tally``)
+            summary = runs.simulated(sc, seed=seed, progress=bar)
+        elif args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
+            summary = _streamed(args.trace, sc, seed, bar)
+        else:
+            trace = simulate(sc, seed=seed, progress=bar)
+            summary = runs.summarize(trace, sc, seed=seed)
+    _emit_summary(summary, args.json)
+    if trace is None:
         return 0
-    if args.trace.endswith(".parquet"):  # written as the run goes: memory stays flat
-        try:
-            with ParquetStream(args.trace) as stream:
-                run = tally(sc, seed, bar, stream)
-        except OSError as err:  # Arrow's names no file: said as ": Error writing bytes …"
-            raise BadInput(
-                f"--trace {args.trace!r}: could not write it ({err.strerror or err}), and the "
-                "run stopped with it: free space there or give another path"
-            ) from None
-        bar.close()
-        _emit_summary(runs.summary(run, sc, seed=seed), args.json)
-        return 0
-    trace = simulate(sc, seed=seed, progress=bar)
-    bar.close()
-    _emit_summary(runs.summarize(trace, sc, seed=seed), args.json)
     # after the summary: a failed write loses nothing printed, and no CSV cut short by a full
     # disk is left to pass for the trace (``save``)
     return _said_where(save(Path(args.trace), trace.write))
+
+
+def _streamed(path: str, sc: scenario.Scenario, seed: int, bar: ProgressBar) -> Summary:
+    """The run's summary, its trace written to Parquet at ``path`` as the run goes."""
+    try:
+        with ParquetStream(path) as stream:
+            run = tally(sc, seed, bar, stream)
+    except OSError as err:  # Arrow's names no file: said as ": Error writing bytes …"
+        raise BadInput(
+            f"--trace {path!r}: could not write it ({err.strerror or err}), and the run "
+            "stopped with it: free space there or give another path"
+        ) from None
+    return runs.summary(run, sc, seed=seed)
 
 
 def _emit_summary(summary: Summary, as_json: bool) -> None:

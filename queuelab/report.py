@@ -54,6 +54,7 @@ class ProgressBar:
         now = self.clock()
         if now < self.due:
             return
+        self.shown = True  # before it is written: a Ctrl-C as it is, and close ends its line
         if self.tty:
             width = 30
             filled = width * done // max(total, 1)
@@ -65,7 +66,6 @@ class ProgressBar:
             sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
             self.due = now + self.every
         sys.stderr.flush()
-        self.shown = True
 
     def note(self, text: str) -> None:
         """A line on stderr while the bar runs, on a line of its own."""
@@ -75,6 +75,15 @@ class ProgressBar:
     def close(self) -> None:
         if self.shown and self.tty:
             sys.stderr.write("\n")
+        self.shown = False  # closed twice, one line end
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Closed however the work ends: a Ctrl-C's or an error's line came after the bar's
+        last count, on its line ("… 120000/3000000queuelab: interrupted")."""
+        self.close()
 
 
 def table(rows: dict) -> str:
