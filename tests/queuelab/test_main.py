@@ -1,5 +1,6 @@
 """The ``queuelab`` command's entry point: a Ctrl-C before its modules have loaded."""
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -33,3 +34,13 @@ def test_a_ctrl_c_while_the_command_imports_is_said_not_a_traceback(monkeypatch,
 def test_the_queuelab_script_is_this_entry_point():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["queuelab"] == "queuelab.__main__:main"
+
+
+def test_a_command_started_with_stderr_closed_runs_and_prints_its_result(monkeypatch, capsys):
+    """``queuelab simulate … 2>&-``: Python gives no sys.stderr then, and the progress bar's
+    first look at it ended the run with a traceback that went nowhere: exit 1, no summary."""
+    monkeypatch.setattr(sys, "stderr", None)
+    args = ["queuelab", "simulate", "scenarios/mmc.toml", "--set", "run.tasks=50", "--json"]
+    monkeypatch.setattr(sys, "argv", args)
+    assert entry.main() == 0
+    assert json.loads(capsys.readouterr().out)["tasks_submitted"] == 50
