@@ -746,8 +746,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader (| head) closed: not an error of the command's
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         return 1
-    except OSError as err:
-        print(f"queuelab: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+    except OSError as err:  # one of no file (stdout on a full disk) read "error: : No space …"
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"queuelab: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("queuelab: interrupted", file=sys.stderr)

@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -595,6 +597,20 @@ def test_a_run_stopped_by_a_supervisor_or_a_closed_terminal_leaves_no_half_a_tra
     )
     assert code == 130 and err.splitlines()[-1] == "queuelab: interrupted", err  # not on the bar
     assert not list(tmp_path.iterdir())
+
+
+def test_an_output_the_disk_cannot_hold_says_so_without_an_empty_file_name():
+    """``queuelab simulate … > out.txt`` on a full disk: stdout's error names no file."""
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            [sys.executable, "-m", "queuelab.cli", "simulate", "scenarios/mmc.toml"]
+            + ["--set", "run.tasks=50"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert (r.returncode, r.stderr) == (2, "queuelab: error: No space left on device\n")
 
 
 def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_path, capsys):
