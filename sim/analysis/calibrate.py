@@ -43,6 +43,7 @@ from sim.rules.states import PENDING
 from sim.scenario import Scenario
 from sim.trace import Trace
 
+MIN_IDLE = 5  # executions that found a slot idle, the delivery is fitted from
 MIN_STARTS = 10  # starts a hand-over (or a recorded delivery) is measured from; fewer: not
 LOW = 0.05  # the low quantile a delivery's least time is read at
 EXP_LOW, EXP_MEDIAN = -math.log(1 - LOW), math.log(2)  # those quantiles of a unit exponential
@@ -129,10 +130,11 @@ def fit_overheads(
     ready = np.where(first, pending[spans["task"]], np.nan)
     gaps, lag = slot_waits(spans["worker"], spans["start"], spans["end"], ready)
     gaps, lag = gaps[~np.isnan(gaps)], lag[~np.isnan(lag)]
-    if len(lag) < 5:
-        raise CalibrationError(
-            "too few tasks found an idle worker: calibrate at a lower arrival "
-            "rate or with more workers"
+    if len(lag) < MIN_IDLE:
+        raise CalibrationError(  # a 10-task live run's: it named neither the count nor tasks
+            f"{len(lag)} of {len(extra)} executions found an idle worker, and the delivery is "
+            f"fitted from at least {MIN_IDLE}: calibrate with more tasks (run.tasks), at a "
+            "lower arrival rate or with more workers"
         )
     least, spread = delivery_fit(lag)
     handover = float(np.mean(gaps)) * time_scale if len(gaps) >= MIN_STARTS else None

@@ -83,6 +83,18 @@ def test_too_short_a_trace_is_refused_with_a_remedy():
         fit_overheads(simulate(sc), sc)
 
 
+def test_too_few_idle_deliveries_are_refused_with_the_count_and_every_remedy():
+    """One node at 50 tasks a second: only the first of 12 finds it idle. The error said to
+    lower the rate or add workers, where a live run of 10 tasks needed more tasks."""
+    sc = make(**{"run.tasks": 12, "workers.count": 1, "arrivals.rate": 50.0})
+    with pytest.raises(CalibrationError) as err:
+        fit_overheads(simulate(sc), sc)
+    assert str(err.value) == (
+        "1 of 12 executions found an idle worker, and the delivery is fitted from at least 5: "
+        "calibrate with more tasks (run.tasks), at a lower arrival rate or with more workers"
+    )
+
+
 def test_the_calibrated_file_is_the_users_scenario_with_only_the_fitted_fields(tmp_path):
     """Not the scenario of the calibration run: its --set overrides stay out of the file, and a
     data file the scenario names is still found from the file's new folder."""
