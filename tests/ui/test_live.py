@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.ui.helpers import live_page_showing, run_so_far, simulated_run, table
+from tests.ui.helpers import going, live_page_showing, run_so_far, simulated_run, table
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
@@ -588,26 +588,18 @@ def test_the_kept_run_is_the_sidebars_after_the_scenario_classes_are_imported_ag
 def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(monkeypatch):
     """thumbnails_and_reports 7 s in, going on: Flower's Broker page, a row per queue with its
     tasks waiting, reserved and running and the nodes up that consume it; none once it ended."""
-    import threading
-
     from sim.analysis import monitor
     from sim.analysis.queues import queue_stats
     from sim.analysis.scheduled import scheduled
     from sim.engine.model import simulate
-    from ui import live as live_page
 
     class Nodes:  # the run's WorkerPool: slow-3 is down
         def up(self) -> dict[str, bool]:
             return {name: name != "slow-3" for name, _ in sc.nodes}
 
     sc, cut = run_so_far(7.0)
-    release = threading.Event()
-    session = live_page.LiveSession(
-        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
-    )
-    session.pool = Nodes()
-    session.thread.start()
-    try:
+    with going(sc, cut) as session:
+        session.pool = Nodes()
         at = live_page_showing(session, monkeypatch)
         shown = table(at, "consumers online").set_index("queue")
         assert list(shown.index) == ["fast", "slow"]
@@ -618,9 +610,6 @@ def test_while_a_run_goes_each_queue_says_what_waits_on_it_and_who_consumes_it(m
         assert shown["running"].sum() > 0
         caption = next(c.value for c in at.caption if c.value.startswith("*Processed*"))
         assert "ended so far" in caption  # the Workers table's counts, as the run goes
-    finally:
-        release.set()
-        session.thread.join()
     session.results.append(simulate(sc))  # the whole run: it ended
     at = live_page_showing(session, monkeypatch)
     assert not any(h.value == "Queues" for h in at.subheader)
@@ -631,43 +620,24 @@ def test_while_a_run_goes_retries_held_for_their_countdown_are_scheduled_not_res
     """flaky_api 20 s in, going on: the retries the workers hold until their countdown is over
     are the Queues and Workers tables' "scheduled", apart from the messages prefetched
     ("reserved"), as Flower lists them."""
-    import dataclasses
-    import threading
-
-    from sim import scenario
     from sim.analysis import monitor
     from sim.analysis.queues import queue_stats
     from sim.analysis.scheduled import scheduled
-    from sim.engine.model import simulate
-    from ui import live as live_page
 
-    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=300"])
-    t = simulate(sc)
-    keep = t.t <= 20.0
-    cut = dataclasses.replace(
-        t, **{c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
-    )
+    sc, cut = run_so_far(20.0, "scenarios/flaky_api.toml", tasks=300)
     held = scheduled(cut, sc)
     (stats,) = queue_stats(cut, monitor.task_times(cut), held)
     assert stats.scheduled > 0 and stats.scheduled == held.sum()
-    release = threading.Event()
-    session = live_page.LiveSession(
-        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
-    )
-    session.thread.start()
-    try:
+    with going(sc, cut) as session:
         at = live_page_showing(session, monkeypatch)
-        queues = table(at, "consumers online")
-        assert list(queues["scheduled"]) == [stats.scheduled]
-        assert list(queues["reserved"]) == [stats.reserved]
-        workers = table(at, "busy now")
-        assert workers["scheduled"].sum() == stats.scheduled
-        assert workers["reserved"].sum() == stats.reserved
-        said = next(c.value for c in at.caption if "*scheduled*" in c.value)
-        assert "until its countdown is over" in said and "Flower's Reserved" in said
-    finally:
-        release.set()
-        session.thread.join()
+    queues = table(at, "consumers online")
+    assert list(queues["scheduled"]) == [stats.scheduled]
+    assert list(queues["reserved"]) == [stats.reserved]
+    workers = table(at, "busy now")
+    assert workers["scheduled"].sum() == stats.scheduled
+    assert workers["reserved"].sum() == stats.reserved
+    said = next(c.value for c in at.caption if "*scheduled*" in c.value)
+    assert "until its countdown is over" in said and "Flower's Reserved" in said
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
@@ -676,35 +646,13 @@ def test_an_autoscaling_node_is_busy_of_the_processes_it_has_not_its_unread_conc
 ):
     """autoscale_burst 8 s into its burst, going on: --autoscale 8,1 runs 8 tasks; its
     concurrency (1, not read) made the Workers table say "busy now 8 of 1" and 700 %."""
-    import dataclasses
-    import threading
-
-    from sim import scenario
-    from sim.engine.model import simulate
-    from ui import live as live_page
-
-    sc = scenario.load("scenarios/autoscale_burst.toml", ["run.tasks=60"])
-    t = simulate(sc)
-    keep = t.t <= 8.0
-    cut = dataclasses.replace(
-        t,
-        **{c: getattr(t, c)[keep] for c in ("task", "attempt", "state", "t", "worker")},
-        capacity=tuple(row for row in t.capacity if row[0] <= 8.0),
-    )
-    release = threading.Event()
-    session = live_page.LiveSession(
-        (sc,), 0.05, latest=cut, thread=threading.Thread(target=release.wait, daemon=True)
-    )
-    session.thread.start()
-    try:
+    sc, cut = run_so_far(8.0, "scenarios/autoscale_burst.toml", tasks=60)
+    with going(sc, cut) as session:
         at = live_page_showing(session, monkeypatch)
-        workers = table(at, "busy now")
-        assert list(workers["busy now"]) == ["8 of 8"]
-        (share,) = workers["utilisation"]
-        assert 50 < int(share.rstrip("%")) <= 100
-    finally:
-        release.set()
-        session.thread.join()
+    workers = table(at, "busy now")
+    assert list(workers["busy now"]) == ["8 of 8"]
+    (share,) = workers["utilisation"]
+    assert 50 < int(share.rstrip("%")) <= 100
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
