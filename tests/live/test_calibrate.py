@@ -16,7 +16,7 @@ from sim import costs, scenario
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 
-pytestmark = [pytest.mark.live, pytest.mark.alone]
+pytestmark = pytest.mark.live
 
 SCALE = 0.05
 # relative, on p50 and p95 sojourn; same seed, so both engines see the same tasks. 15 % holds on
@@ -34,6 +34,7 @@ BASE = [
 ]
 
 
+@pytest.mark.alone
 def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path, no_leftovers):
     out = tmp_path / "calibrated.toml"
     sets = [arg for s in [*BASE, "workers.count=2", "arrivals.rate=1.2"] for arg in ("--set", s)]
@@ -88,6 +89,7 @@ def test_calibrated_simulation_predicts_another_worker_count(redis_url, tmp_path
         assert guess == pytest.approx(real, rel=TOLERANCE), (figure, real, guess, naive)
 
 
+# not alone: it checks where the fit is written and what is said, not the fitted figures
 def test_a_fit_whose_out_folder_went_away_is_written_to_a_temp_folder(
     redis_url, tmp_path, no_leftovers
 ):

@@ -6,9 +6,15 @@ import pytest
 from live.run import run_live
 from sim.analysis.lessons import all_lessons, figures
 
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.alone]
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 LIVE = [each for each in all_lessons() if each.live is not None]
+# lessons whose figure counts outcomes a busy host does not change, which run beside other
+# tests: 04's dead child's task fails, or is requeued, whatever the timing; 03's retry, held
+# for its 7.2 s (wall) countdown, is handed out again at the 3.6 s visibility timeout and not
+# at the fix's 10.8 s, 3.6 s from the countdown's end either way. The others' figures are
+# timings, or outcomes that hang on them, and run alone.
+BESIDE = {"03_visibility_timeout", "04_child_death"}
 
 
 def test_the_five_quick_lessons_run_live():
@@ -21,7 +27,10 @@ def test_the_five_quick_lessons_run_live():
     ]
 
 
-@pytest.mark.parametrize("each", LIVE, ids=lambda each: each.name)
+@pytest.mark.parametrize(
+    "each",
+    [pytest.param(e, marks=() if e.name in BESIDE else pytest.mark.alone, id=e.name) for e in LIVE],
+)
 def test_real_celery_moves_the_lesson_figure_the_way_the_simulator_does(
     redis_url, each, no_leftovers
 ):

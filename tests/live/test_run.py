@@ -11,7 +11,8 @@ from sim.rules import retry
 from sim.rules.states import FAILURE, PENDING, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import CRASHY, crashing_tasks, make
 
-pytestmark = [pytest.mark.live, pytest.mark.alone]
+# alone but where a test counts outcomes the draws fix, which a busy host does not change
+pytestmark = pytest.mark.live
 
 SCALE = 0.02  # 1 scenario second = 20 ms of wall time
 
@@ -104,6 +105,7 @@ def _retried(trace) -> set[tuple[int, int]]:
     return set(zip(trace.task[rows].tolist(), trace.attempt[rows].tolist(), strict=True))
 
 
+@pytest.mark.alone
 def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(
     redis_url, no_leftovers
 ):
@@ -128,6 +130,7 @@ def test_late_ack_redelivers_a_killed_nodes_task_after_the_visibility_timeout(
 LINGER = 0.25  # wall s a killed node's connection may stay open (measured 30-125 ms; DESIGN)
 
 
+@pytest.mark.alone
 def test_early_ack_loses_the_running_task_and_returns_its_neighbours(redis_url, no_leftovers):
     """Early ack loses each crashing task and no reserved neighbour. A kill may also take one
     more message: the next one pushed while the dead node's BRPOP lingers (DESIGN, "A killed
@@ -158,6 +161,7 @@ def test_early_ack_loses_the_running_task_and_returns_its_neighbours(redis_url, 
     assert invariants.check(trace, sc, slack=0.005 / time_scale).ok
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("late", [False, True])
 def test_a_dead_pool_childs_task_fails_when_the_pool_reaps_it_not_worker_lost_wait_later(
     redis_url, late, no_leftovers
@@ -227,6 +231,7 @@ def test_a_dead_pool_child_fails_its_task_unless_rejected_on_worker_lost(
         assert predicted.tasks_failed == len(crashing)
 
 
+@pytest.mark.alone
 def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
     redis_url, no_leftovers
 ):

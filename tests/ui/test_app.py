@@ -331,8 +331,7 @@ def test_learn_renders_every_lesson_side_by_side(app):
         assert as_deployed and with_fix and as_deployed != with_fix, name
 
 
-@pytest.mark.live
-@pytest.mark.alone
+@pytest.mark.live  # not alone: it counts failures the crash draws fix, not timings
 def test_learn_runs_a_lesson_on_real_celery_beside_the_simulation(app, no_leftovers):
     import time
 
