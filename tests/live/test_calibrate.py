@@ -16,6 +16,7 @@ from sim import costs, scenario
 from sim.analysis.metrics import summarize
 from sim.engine.model import simulate
 
+# alone, each live test marked so (a new one too), but where it checks no fitted figure
 pytestmark = pytest.mark.live
 
 SCALE = 0.05

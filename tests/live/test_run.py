@@ -11,7 +11,8 @@ from sim.rules import retry
 from sim.rules.states import FAILURE, PENDING, RETRY, STARTED, SUCCESS
 from tests.sim.helpers import CRASHY, crashing_tasks, make
 
-# alone but where a test counts outcomes the draws fix, which a busy host does not change
+# alone, each live test marked so (a new one too), but where a test counts outcomes the draws
+# fix, which a busy host does not change, shown by five runs beside phase-1 tests
 pytestmark = pytest.mark.live
 
 SCALE = 0.02  # 1 scenario second = 20 ms of wall time
@@ -77,6 +78,7 @@ def test_300_tasks_with_failures_lose_nothing_and_retry_as_drawn(redis_url, no_l
     assert s.tasks_failed == summarize(sim, sc.workers.slots).tasks_failed
 
 
+@pytest.mark.alone
 def test_max_retries_inf_reaches_celery_as_none_and_retries_as_drawn(redis_url, no_leftovers):
     """``retry.max_retries = inf``: the live task is registered, and retries, with Celery's
     ``max_retries = None``, so real Celery retries past its default bound of 3 exactly the
