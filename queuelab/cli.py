@@ -372,8 +372,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def _say_long_wall(sc: scenario.Scenario, seed: int | None, time_scale: float) -> None:
-    """Warn when the arrivals alone take long in wall time: ``--time-scale 10`` read as ten
-    times faster runs ten times slower, with nothing said until its progress."""
+    """Warn when the arrivals alone take long in wall time: ``--time-scale 5`` read as five
+    times faster runs five times slower, with nothing said until its progress."""
     from live.run import LONG_WALL, arrivals_wall
 
     wall = arrivals_wall(sc, seed, time_scale)

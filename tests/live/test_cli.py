@@ -130,13 +130,13 @@ def test_a_time_scale_the_host_cannot_carry_is_warned_before_the_run():
 
 
 def test_a_run_long_in_wall_time_is_warned_with_how_the_time_scale_reads():
-    """--time-scale 10 read as ten times faster: 300 tasks at 3.2 a second take 15 minutes of
+    """--time-scale 5 read as five times faster: 580 tasks at 3.2 a second take 15 minutes of
     wall time, said before the run; at 0.1 nothing."""
-    slow = warned_before_the_run("run.tasks=300", "10")
-    assert "the arrivals alone take 15 minutes of wall time at --time-scale 10" in slow
-    assert "minutes of wall time" not in warned_before_the_run("run.tasks=300", "0.1")
+    slow = warned_before_the_run("run.tasks=580", "5")
+    assert "the arrivals alone take 15 minutes of wall time at --time-scale 5" in slow
+    assert "minutes of wall time" not in warned_before_the_run("run.tasks=580", "0.1")
     # compare says it before its probe of the host's costs (it came after the probe's seconds)
-    assert "the arrivals alone take 15" in warned_before_the_run("run.tasks=300", "10", "compare")
+    assert "the arrivals alone take 15" in warned_before_the_run("run.tasks=580", "5", "compare")
 
 
 def test_missing_redis_server_exits_2_with_the_remedy():
