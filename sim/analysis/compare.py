@@ -203,7 +203,7 @@ def _cause(figure: str, diff: float | None, host_busy: float | None = None) -> s
         return (
             f"the host's CPUs were {host_busy:.0%} busy during the live run: Celery's own "
             "per-task work competed with the tasks, a queue the model does not have; run at a "
-            "larger --time-scale or on a quieter host"
+            "larger time scale (--time-scale, or the Live page's slider) or on a quieter host"
         )
     cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
     if cause is None:

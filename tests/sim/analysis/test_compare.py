@@ -119,6 +119,8 @@ def test_a_saturated_host_is_named_as_the_cause_of_a_timing_miss():
     a, b = simulate(base), simulate(base.replace(**{"overhead.dispatch": 0.3}))
     busy = {f.figure: f for f in compare(base, a, b, host_busy=0.95).figures if not f.ok}
     assert "CPUs were 95% busy" in busy["wait_mean"].likely_cause
+    # the remedy reads on the Compare page too, where no flag is typed
+    assert "--time-scale, or the Live page's slider" in busy["wait_mean"].likely_cause
     quiet = {f.figure: f for f in compare(base, a, b, host_busy=0.5).figures if not f.ok}
     assert "delivery" in quiet["wait_mean"].likely_cause
     assert compare(base, a, b, host_busy=0.95).to_dict()["host_busy"] == 0.95
