@@ -629,7 +629,9 @@ def sizing_verdict(
     """The smallest total that meets every target, per pool, and how it was searched."""
     now, said = sizing.counts(sc), pool_charts.FIGURE_TITLES[figure]
     if found.counts is None:
-        tops = ", ".join(f"{p} {c.counts[-1]}" for p, c in curves.items())
+        tops = ", ".join(  # the one pool of task types without [[pools]] is no name to say
+            f"{p} {c.counts[-1]}" if sc.pools else str(c.counts[-1]) for p, c in curves.items()
+        )
         unmet = sizing.unmet(curves, targets, figure)
         why = " ".join(unmet_said(sc, u, targets, said) for u in unmet)
         st.warning(f"No worker counts up to {tops} meet every task type's target. {why}")

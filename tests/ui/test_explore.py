@@ -301,6 +301,7 @@ def test_the_command_an_unmet_target_of_task_types_without_pools_names_runs(caps
     at.sidebar.text_area(key="explore-toml").input(ROUTE_LONG.read_text()).run()
     assert not at.exception
     (warning,) = [w.value for w in at.warning if w.value.startswith("No worker counts up to")]
+    assert "up to workers" not in warning  # its pool's name, "workers", said as a count's
     runs_as_named(warning, capsys)
 
 
