@@ -110,8 +110,11 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     scale = c3.select_slider(
         "Time scale (wall s per scenario s)",
         SCALES,
-        # set above for another scenario's rate: a default as well would be ignored, and warned
-        **({} if "live-scale" in st.session_state else {"value": carried}),
+        # always this rate's carried scale, also where it is set above: the address leaves out
+        # a value equal to the default, and a reload takes a missing one as ``carried``. Left
+        # out whenever the key held a value, the default became the first step, and a return
+        # from another page dropped a scale of 0.01 from the address (its reload ran at 0.1)
+        value=carried,
         key="live-scale",
         bind=IN_ADDRESS,
         help="A smaller time scale runs faster but asks more of this host's CPUs.",

@@ -85,6 +85,32 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
+def test_the_time_scale_stays_in_the_address_across_page_switches(streamlit_app):
+    """The Live page's time scale at 0.01, its slowest step: after Explore and back the address
+    dropped it (the slider's default had become that first step, and a default is left out), so
+    the slider said 0.01 and a reload of the address ran at the host's carried 0.1."""
+    from playwright.sync_api import expect
+
+    from ui.live import unavailable
+
+    if reason := unavailable():
+        pytest.skip(f"the Live page shows no controls here: {reason}")
+    with chromium_page() as page:
+        page.goto(f"{streamlit_app}/?page=Live&live-name=mmc&live-scale=0.01")
+        scale = page.get_by_role("slider", name=re.compile("Time scale"))
+        expect(scale).to_have_attribute("aria-valuetext", "0.01", timeout=60_000)
+        settled(page)
+        page.get_by_text("Explore", exact=True).click()
+        expect(page.get_by_text("Worker-count trade-off", exact=True)).to_be_visible(timeout=60_000)
+        settled(page)
+        page.get_by_text("Live", exact=True).click()
+        expect(scale).to_have_attribute("aria-valuetext", "0.01", timeout=60_000)
+        settled(page)
+        expect(page).to_have_url(re.compile(r"live-scale=0\.01\b"))
+        page.reload()  # the address alone gives the slider back as it was
+        expect(scale).to_have_attribute("aria-valuetext", "0.01", timeout=60_000)
+
+
 def two_pools_show_a_worker_slider_and_a_trade_off_each(page) -> None:
     """On Explore: the shipped scenario of two task types on two pools renders without error,
     with a worker-count slider and a trade-off chart per pool and no [workers] slider."""
