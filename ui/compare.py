@@ -19,7 +19,7 @@ from sim.trace import Trace
 from sim.words import sentence, workers_said
 from ui import charts
 from ui import live as live_page
-from ui.scenario_input import IN_ADDRESS
+from ui.scenario_input import IN_ADDRESS, cache_key
 from ui.widgets import EMPTY, Progress, download_figure, export_trace, progress_bar
 
 
@@ -32,7 +32,7 @@ def comparison(
     host_busy: float | None = None,
     _progress: Progress | None = None,
 ) -> tuple[Trace, Comparison]:
-    """The simulation of the scenario (TOML text) beside the live run (its time scale, its
+    """The simulation of the scenario (its ``cache_key``) beside the live run (its time scale, its
     send times) and their comparison, which names a saturated host (``host_busy``) as a
     cause: a rerun that only moves another widget simulates nothing."""
     sc = scenario.loads(text)
@@ -193,7 +193,7 @@ def calibrate(sc: Scenario, live: Trace, time_scale: float, host_busy: float | N
         st.error(str(err))
         return
     calibrated = sc.replace(**fit.fields())
-    _, again = compared(scenario.dumps(calibrated), live, 0.15, time_scale, host_busy)
+    _, again = compared(cache_key(calibrated), live, 0.15, time_scale, host_busy)
     said = ", ".join(f"{name} = {value:.3g} s" for name, value in fit.fitted().items())
     st.info(f"Fitted {said} (wall seconds). The calibrated simulation: {again.headline()}")
     st.download_button(

@@ -38,7 +38,7 @@ SWEEP_REPS = 3
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def run(text: str, _progress: Progress | None = None) -> Trace:
-    """Simulate a scenario given as TOML text (the cache key; ``_progress`` is not in it): the
+    """Simulate a scenario given by its ``cache_key`` (``_progress`` is not in the key): the
     Live page's trace of the simulated run beside its own (Explore keeps ``view``s instead)."""
     return simulate(scenario.loads(text), progress=_progress)
 

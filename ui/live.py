@@ -32,7 +32,7 @@ from sim.trace import Trace
 from sim.words import counted, seconds, workers_said
 from ui import charts, live_setup
 from ui.explore import SWEEP_TASKS, figures_per_type, how_many_workers, several, simulated
-from ui.scenario_input import pick
+from ui.scenario_input import cache_key, pick
 from ui.widgets import EMPTY, download_figure, export_trace, little_metrics, rerun_when_over
 
 
@@ -175,16 +175,16 @@ def _start_lock() -> threading.Lock:
 
 
 def compared_run() -> tuple[str, float, Trace, float | None] | None:
-    """The latest finished live run for the Compare page: (scenario TOML, time scale, trace,
-    how busy the host's CPUs were during it). A stopped run only when the user asked for it
-    (its tail is missing)."""
+    """The latest finished live run for the Compare page: (its scenario's ``cache_key``, time
+    scale, trace, how busy the host's CPUs were during it). A stopped run only when the user
+    asked for it (its tail is missing)."""
     session = latest()
     if session is None or session.result is None:
         return None
     if session.stop.is_set() and not session.compare_anyway:
         return None
     busy = session.host_busy[0] if session.host_busy else None
-    return scenario.dumps(session.scenario), session.time_scale, session.result, busy
+    return cache_key(session.scenario), session.time_scale, session.result, busy
 
 
 NOT_SENT = (
@@ -448,7 +448,7 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
         )
     sc = session.scenario
     at_scale = costs.beside_live_run(sc, session.time_scale)
-    stretch = slot_stretch(trace, simulated(scenario.dumps(at_scale)), sc.slots)
+    stretch = slot_stretch(trace, simulated(cache_key(at_scale)), sc.slots)
     if stretch is not None and stretch > STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "

@@ -86,6 +86,41 @@ def test_a_live_run_whose_tasks_ran_long_is_said_to_be_another_queue(monkeypatch
     assert 1.3 < stretch < 1.7  # 1.5 by mean runtime; by the slot-time of a backlog, near it
 
 
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_run_of_an_edited_data_file_is_set_beside_a_simulation_of_that_file(
+    monkeypatch, tmp_path
+):
+    """The page's simulation beside a finished run was cached by the scenario's text, which
+    names a CSV by its path: after an edit of the CSV, a run of the new numbers was set beside
+    the old ones' simulation and said to hold its slots three times as long. Compare's is keyed
+    as the page's is (``compared_run``'s key differs once the CSV has changed)."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from ui import live as live_page
+
+    times = tmp_path / "times.csv"
+    text = (
+        f"[run]\ntasks = 60\n[arrivals]\nrate = 1.0\n[workers]\ncount = 2\n"
+        f'[service]\ndist = "empirical"\nfile = "{times}"\n'
+    )
+
+    def stretch_said(service: str) -> tuple[list[str], str]:
+        """The slot-stretch warnings of a run of ``text`` with ``service`` in the CSV, and the
+        key of Compare's simulation of it."""
+        times.write_text(f"seconds\n{service}\n")
+        sc = scenario.loads(text)
+        session = live_page.LiveSession((sc,), 0.05, results=[simulate(sc)])
+        at = live_page_showing(session, monkeypatch)
+        said = [w.value for w in at.warning if w.value.startswith("Each task held its slot")]
+        return said, live_page.compared_run()[0]
+
+    said, first = stretch_said("0.5")
+    assert said == []
+    said, edited = stretch_said("1.5")
+    assert said == []
+    assert edited != first and scenario.loads(edited) == scenario.loads(first)
+
+
 def test_a_live_run_outlives_the_reimport_of_the_app_modules_after_a_source_change():
     """Streamlit re-imports every app module when a source file changes; the run going on is
     kept in its resource cache, so the Live page still finds it and can stop it."""
