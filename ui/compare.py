@@ -37,7 +37,7 @@ def comparison(
     cause: a rerun that only moves another widget simulates nothing."""
     sc = scenario.loads(text)
     sim = simulated_beside(sc, live, time_scale, progress=_progress)
-    return sim, compare(sc, sim, live, tolerance=tolerance, host_busy=host_busy)
+    return sim, compare(sc, sim, live, tolerance=tolerance, host_busy=host_busy, slower=SLOWER)
 
 
 def compared(
@@ -101,6 +101,8 @@ MEASURE_COSTS = (
     "to compare like with like, start the run again on the Live page with Celery's own costs "
     "in the simulation measured on this host first"
 )
+# where a saturated host is a miss's cause: the Live page's slider, where the CLI has --time-scale
+SLOWER = "start the run again at a larger time scale (the Live page's 'Time scale' slider)"
 CUT_SHORT = (
     "This live run was cut short (stopped, or its Redis went away) and is compared as asked: "
     "the tasks it never finished count as lost, so its counts, throughput and lost tasks differ "

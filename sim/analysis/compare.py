@@ -68,6 +68,8 @@ PER_GROUP = {
 # cores (bench/sim_vs_live.py), the runs that missed by hundreds of percent had 74-80 % busy
 # cores and Celery's costs 2-4 times their defaults; at 25-65 % the misses were the model's
 SATURATED = 0.75
+# what to do about a saturated host, where it is said: the CLI's words (the app names its control)
+SLOWER = "run at a larger --time-scale"
 TIMING = ("wait", "sojourn", "throughput", "utilization", "makespan", "queue_len", "worker_seconds")
 
 
@@ -197,13 +199,15 @@ def live_was_slower(figure: str, diff: float) -> bool:
     return diff < 0 if figure == "throughput" else diff > 0
 
 
-def _cause(figure: str, diff: float | None, host_busy: float | None = None) -> str:
+def _cause(
+    figure: str, diff: float | None, host_busy: float | None = None, slower: str = SLOWER
+) -> str:
     figure = figure.rpartition(".")[2]  # "thumbnail.wait_p95": the cause of a wait_p95 miss
     if host_busy is not None and host_busy >= SATURATED and figure.startswith(TIMING):
         return (
             f"the host's CPUs were {host_busy:.0%} busy during the live run: Celery's own "
-            "per-task work competed with the tasks, a queue the model does not have; run at a "
-            "larger time scale (--time-scale, or the Live page's slider) or on a quieter host"
+            f"per-task work competed with the tasks, a queue the model does not have; {slower} "
+            "or on a quieter host"
         )
     cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
     if cause is None:
@@ -220,15 +224,17 @@ def compare(
     tolerance: float = 0.15,
     absolute: float = 0.05,
     host_busy: float | None = None,
+    slower: str = SLOWER,
 ) -> Comparison:
     """Compare two runs of ``scenario``, figure by figure (``figures``), and their wait and
     sojourn distributions and state flows. ``host_busy``: how busy the host's CPUs were over
-    the live run (``live.host_cpu``); saturated, it is a timing miss's cause."""
+    the live run (``live.host_cpu``); saturated, it is a timing miss's cause, and ``slower``
+    what the reader can do about it where it is said (the app has no --time-scale)."""
     sim, live = summarize(sim_trace, scenario), summarize(live_trace, scenario, engine="live")
     ks_wait = _ks(waits(sim_trace), waits(live_trace))
     ks_sojourn = _ks(sojourns(sim_trace), sojourns(live_trace))
     flows = state_flows(sim_trace), state_flows(live_trace)
-    compared = figures(scenario, sim, live, tolerance, absolute, host_busy)
+    compared = figures(scenario, sim, live, tolerance, absolute, host_busy, slower)
     return Comparison(compared, ks_wait, ks_sojourn, *flows, tolerance, host_busy, absolute)
 
 
@@ -239,6 +245,7 @@ def figures(
     tolerance: float = 0.15,
     absolute: float = 0.05,
     host_busy: float | None = None,
+    slower: str = SLOWER,
 ) -> list[FigureComparison]:
     """Each figure of two summaries of ``scenario`` with its verdict: ok within ``tolerance``
     relative difference, or within ``absolute`` seconds (or tasks) where both are near zero;
@@ -266,7 +273,7 @@ def figures(
         a, b = float(a), float(b)
         diff = relative_difference(a, b)
         ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
-        cause = "" if ok else _cause(name, diff, host_busy)
+        cause = "" if ok else _cause(name, diff, host_busy, slower)
         compared.append(FigureComparison(name, a, b, diff, ok, cause))
     return compared
 
