@@ -22,7 +22,14 @@ from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from sim.words import counted, seconds, sentence
 from ui import autoscale, charts, pool_charts
-from ui.scenario_input import IN_ADDRESS, cache_key, pick, tune, widget_prefix
+from ui.scenario_input import (
+    IN_ADDRESS,
+    cache_key,
+    pick,
+    tune,
+    widget_prefix,
+    workers_label,
+)
 from ui.widgets import (
     EMPTY,
     Progress,
@@ -419,7 +426,7 @@ def none_meets(points: list[SweepPoint], slider: bool = False) -> str:
     if sizing.still_falling(means):
         top = points[-1].workers
         further = (
-            f"move the Workers slider past {top}: the sweep then reaches twice its count"
+            further_by_slider("Workers", top)
             if slider
             else "`queuelab sweep SCENARIO --workers …` with more workers tells where it meets it"
         )
@@ -434,6 +441,13 @@ def none_meets(points: list[SweepPoint], slider: bool = False) -> str:
         "takes itself (its service, and any retries with their countdowns) sets it; set a "
         "target above it."
     )
+
+
+def further_by_slider(label: str, top: int) -> str:
+    """How Explore sweeps past a sweep's ``top`` count: by the worker-count slider (``label``)
+    moved past it, as ``sweep_plan`` sweeps to twice the slider's count. Said in place of a
+    ``queuelab sweep`` command, which the page's own slider does without a terminal."""
+    return f"move the {label} slider past {top}: the sweep then reaches twice its count"
 
 
 # the per-type figures Explore shows, each under a header with its unit
@@ -539,7 +553,7 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
     found = sizing.size(
         sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
     )
-    sizing_verdict(sc, found, curves, figure, capped.run.tasks, targets)
+    sizing_verdict(sc, found, curves, figure, capped.run.tasks, targets, page == "explore")
     if found.counts is not None and found.search == "per pool":
         close = sizing.too_close(curves, found.counts, targets, figure)
         close_calls(sc, close, targets, figure)
@@ -592,16 +606,27 @@ def close_calls(
     )
 
 
-def unmet_said(sc: Scenario, u: sizing.Unmet, targets: dict[str, float], said: str) -> str:
+def unmet_said(
+    sc: Scenario,
+    u: sizing.Unmet,
+    targets: dict[str, float],
+    said: str,
+    slider_past: int | None = None,
+) -> str:
     """Why a type's target is not met and what to do: sweep further where its p95 was still
     falling, else a target above the time the type takes itself (its service, and any retries
-    with their countdowns, which no worker shortens). The command names a [[pools]] pool; of a
-    scenario of task types without them (a lesson's), ``sweep --pool workers`` is refused and
-    ``sweep`` prints no task type's p95, so it is ``simulate --reps`` at a count."""
+    with their countdowns, which no worker shortens). On Explore (``slider_past``: the pool's
+    sweep's last count) the pool's slider sweeps further; elsewhere a command does, which
+    names a [[pools]] pool; of a scenario of task types without them (a lesson's),
+    ``sweep --pool workers`` is refused and ``sweep`` prints no task type's p95, so it is
+    ``simulate --reps`` at a count."""
     head = (
         f"{u.kind}'s {said} is {seconds(u.best)} at best ({u.pool} {u.count}), over its "
         f"{targets[u.kind]:g} s target"
     )
+    if u.falling and slider_past is not None:
+        further = further_by_slider(workers_label(sc, u.pool), slider_past)
+        return f"{head}, and still falling at the sweep's last count: {further}."
     if u.falling:
         further = (
             f"`queuelab sweep SCENARIO --pool {u.pool} --workers …` with more workers"
@@ -625,15 +650,20 @@ def sizing_verdict(
     figure: str,
     tasks: int,
     targets: dict[str, float],
+    slider: bool = False,
 ) -> None:
-    """The smallest total that meets every target, per pool, and how it was searched."""
+    """The smallest total that meets every target, per pool, and how it was searched; an
+    unmet target's way further by the page's pool sliders where it has them (``slider``)."""
     now, said = sizing.counts(sc), pool_charts.FIGURE_TITLES[figure]
     if found.counts is None:
         tops = ", ".join(  # the one pool of task types without [[pools]] is no name to say
             f"{p} {c.counts[-1]}" if sc.pools else str(c.counts[-1]) for p, c in curves.items()
         )
         unmet = sizing.unmet(curves, targets, figure)
-        why = " ".join(unmet_said(sc, u, targets, said) for u in unmet)
+        why = " ".join(
+            unmet_said(sc, u, targets, said, curves[u.pool].counts[-1] if slider else None)
+            for u in unmet
+        )
         st.warning(f"No worker counts up to {tops} meet every task type's target. {why}")
     else:
         each = ", ".join(f"{p} **{c}** (now {now[p]})" for p, c in found.counts.items())

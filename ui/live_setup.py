@@ -13,7 +13,7 @@ from sim.analysis.compare import SATURATED
 from sim.analysis.sweep import capped
 from sim.scenario import Scenario, ScenarioError
 from sim.words import seconds, sentence
-from ui.scenario_input import IN_ADDRESS, widget_prefix
+from ui.scenario_input import IN_ADDRESS, widget_prefix, workers_label
 
 SCALES = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)  # wall seconds a scenario second, the slider's steps
 
@@ -93,7 +93,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         )
     counts = {  # [workers].count reaches no [[pools]] pool: one count each, as Explore has
         base.pool_field(p.name, "count"): c2.number_input(
-            f"Workers in pool {p.name}" if base.pools else "Workers",
+            workers_label(base, p.name),
             1,
             8,
             min(p.workers.count, 4),

@@ -216,12 +216,18 @@ def drives(key: str, sc: Scenario) -> bool:
     return not (sc.pools and section == "workers")
 
 
+def workers_label(sc: Scenario, pool: str) -> str:
+    """The label of ``pool``'s worker count on a page: [workers]' one where there are no
+    ``[[pools]]`` (a scenario of task types without them has one pool, "workers")."""
+    return f"Workers in pool {pool}" if sc.pools else "Workers"
+
+
 def pool_knobs(sc: Scenario) -> tuple[Knob, ...]:
     """One worker-count slider per ``[[pools]]`` pool, in place of [workers]' one."""
     return tuple(
         Knob(
             f"pools.{p.name}.count",
-            f"Workers in pool {p.name}",
+            workers_label(sc, p.name),
             f"workers-{p.name}",
             64,
             declared="workers.count",

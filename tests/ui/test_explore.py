@@ -292,17 +292,33 @@ def runs_as_named(warning: str, capsys) -> None:
     assert main(args) == 0, capsys.readouterr().err
 
 
-def test_the_command_an_unmet_target_of_task_types_without_pools_names_runs(capsys):
-    """Lesson 12 as deployed has task types and no [[pools]]: the page sized its one pool,
-    "workers", and told the reader to run `queuelab sweep SCENARIO --pool workers --workers
-    …`, which the CLI refuses (the scenario has no [[pools]]); the command it names runs."""
+def test_an_unmet_target_of_task_types_without_pools_names_the_slider_or_a_command_that_runs(
+    capsys,
+):
+    """Lesson 12 as deployed has task types and no [[pools]], its p95 still falling at the
+    sweep's last count. Explore told the reader to run `queuelab simulate SCENARIO --set
+    workers.count=… --reps 5`, where its own Workers slider sweeps further: it names the
+    slider. Where no slider does (the Live page), the command it names runs: it was `queuelab
+    sweep SCENARIO --pool workers --workers …`, which the CLI refuses (no [[pools]])."""
+    from sim import scenario
+    from sim.analysis import sizing
+    from ui.explore import unmet_said
+
     at = AppTest.from_file(APP, default_timeout=300).run()
     at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     at.sidebar.text_area(key="explore-toml").input(ROUTE_LONG.read_text()).run()
     assert not at.exception
     (warning,) = [w.value for w in at.warning if w.value.startswith("No worker counts up to")]
     assert "up to workers" not in warning  # its pool's name, "workers", said as a count's
-    runs_as_named(warning, capsys)
+    assert "move the Workers slider past " in warning and "--" not in warning, warning
+    unmet = sizing.Unmet("workers", "short", 6, 5.0, falling=True)
+    sc = scenario.load(ROUTE_LONG)
+    runs_as_named(unmet_said(sc, unmet, {"short": 4.0}, "p95 sojourn"), capsys)
+    report = sizing.Unmet("slow", "report", 8, 30.0, falling=True)  # a [[pools]] pool's slider
+    on_explore = unmet_said(POOLS, report, {"report": 15.0}, "p95 sojourn", 8)
+    assert on_explore.endswith(
+        "move the Workers in pool slow slider past 8: the sweep then reaches twice its count."
+    )
 
 
 def _close_call_without_pools() -> None:
