@@ -110,7 +110,7 @@ def run_curve(
     return sizing.pool_curve(sc, pool, counts, SWEEP_REPS, processes=1, progress=_progress)
 
 
-@st.cache_data(show_spinner="Searching pool sizes…", max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=256)
 def run_counts(text: str, at: tuple[tuple[str, int], ...], figure: str) -> dict[str, float]:
     return sizing.mean_figure(scenario.loads(text), dict(at), figure, reps=SWEEP_REPS)
 
@@ -550,15 +550,28 @@ def size_pools(sc: Scenario, base: Scenario, page: str, live: Summary | None = N
             download_figure(fig, f"{page}-tradeoff-{name}")
     capped = next(iter(plans.values()))[0]  # the sweeps' task count, for a greedy search
     text = cache_key(capped)
-    found = sizing.size(
-        sc, curves, targets, figure, lambda at: run_counts(text, tuple(at.items()), figure)
-    )
+    with progress_bar(GREEDY) as report:  # as the sweeps' bars: a widget change stops it
+        found = sizing.size(
+            sc,
+            curves,
+            targets,
+            figure,
+            lambda at: run_counts(text, tuple(at.items()), figure),
+            report,
+        )
     sizing_verdict(sc, found, curves, figure, capped.run.tasks, targets, page == "explore")
     if found.counts is not None and found.search == "per pool":
         close = sizing.too_close(curves, found.counts, targets, figure)
         close_calls(sc, close, targets, figure)
     if live is not None:
         live_against(live, targets, figure)
+
+
+# pools sharing a queue: ``sizing.greedy``'s counts tried, against the most it can try
+GREEDY = (
+    "Searching pool sizes one worker at a time (it stops once every target is met): pool "
+    "counts tried"
+)
 
 
 def live_against(live: Summary, targets: dict[str, float], figure: str) -> None:

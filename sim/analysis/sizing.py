@@ -171,16 +171,22 @@ def greedy(
     top: dict[str, int],
     served: dict[str, tuple[str, ...]],
     targets: Mapping[str, float],
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int] | None:
     """From ``start``, one worker at a time to the pool (serving a type over its target, below
     its ``top``) whose extra worker gives the least ``worst`` ratio, until every type meets its
-    target; None when the tops are reached first. ``evaluate`` maps counts to each type's p95."""
+    target; None when the tops are reached first. ``evaluate`` maps counts to each type's p95;
+    ``progress(done, most)`` follows each one evaluated, ``most`` the most the search can
+    evaluate (the start, then at each worker added one count per pool): it often stops sooner."""
     seen: dict[tuple[int, ...], dict[str, float]] = {}
+    most = 1 + len(start) * sum(top[p] - start[p] for p in start)
 
     def p95(at: dict[str, int]) -> dict[str, float]:
         key = tuple(at[p] for p in start)
         if key not in seen:
             seen[key] = evaluate(at)
+            if progress:
+                progress(len(seen), most)
         return seen[key]
 
     now = dict(start)
@@ -221,10 +227,12 @@ def size(
     targets: Mapping[str, float],
     figure: str = "sojourn_p95",
     evaluate: Callable[[dict[str, int]], dict[str, float]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sizing:
     """The fewest workers per pool meeting ``targets`` (task type → seconds of ``figure``).
     Independent pools: each pool's smallest count on its own curve. Pools sharing a queue:
-    ``greedy`` over the curves' ranges, each step ``evaluate``d (default: ``mean_figure``)."""
+    ``greedy`` over the curves' ranges, each step ``evaluate``d (default: ``mean_figure``),
+    ``progress`` its counts evaluated."""
     if not coupled(scenario):
         found = {p: smallest_count(c, targets, figure) for p, c in curves.items()}
         met = {p: c for p, c in found.items() if c is not None}
@@ -232,4 +240,4 @@ def size(
     evaluate = evaluate or (lambda at: mean_figure(scenario, at, figure))
     start = {p: c.counts[0] for p, c in curves.items()}
     top = {p: c.counts[-1] for p, c in curves.items()}
-    return Sizing(greedy(evaluate, start, top, serves(scenario), targets), "greedy")
+    return Sizing(greedy(evaluate, start, top, serves(scenario), targets, progress), "greedy")

@@ -545,9 +545,9 @@ def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp
     assert edited == expected != shown
 
 
-def test_a_pool_sweep_shows_its_runs_done_of_all(monkeypatch):
-    """It showed only a spinner for the dozens of runs of each pool's sweep: a bar counts
-    them to the last, labelled by pool (a seed no other test sweeps, so no cache hit)."""
+@pytest.fixture
+def bars(monkeypatch) -> list[tuple[str, int, int]]:
+    """Every report of Explore's progress bars, as (label, done, total), the bars still drawn."""
     import contextlib
 
     from ui import explore
@@ -561,14 +561,42 @@ def test_a_pool_sweep_shows_its_runs_done_of_all(monkeypatch):
             yield lambda done, total: (reports.append((label, done, total)), report(done, total))
 
     monkeypatch.setattr(explore, "progress_bar", recorded)
+    return reports
+
+
+def pasted(text: str) -> AppTest:
+    """Explore on pasted ``text``, drawn without an error."""
     at = AppTest.from_file("../../app.py", default_timeout=300).run()
     at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
-    text = POOLS_TEXT.replace("\nseed = 1\n", "\nseed = 7\n", 1)
     at.sidebar.text_area(key="explore-toml").input(text).run()
     assert not at.exception and not at.error
+    return at
+
+
+def test_a_pool_sweep_shows_its_runs_done_of_all(bars):
+    """It showed only a spinner for the dozens of runs of each pool's sweep: a bar counts
+    them to the last, labelled by pool (a seed no other test sweeps, so no cache hit)."""
+    from ui import explore
+
+    text = POOLS_TEXT.replace("\nseed = 1\n", "\nseed = 7\n", 1)
+    pasted(text)
     sc = scenario.loads(text)
     for pool in sc.pools:
         runs = len(sweep_plan(sc, sc, pool.name)[1]) * explore.SWEEP_REPS
         label = f"Sweeping pool {pool.name}'s worker count: runs done"
-        done = [(d, total) for said, d, total in reports if said == label]
+        done = [(d, total) for said, d, total in bars if said == label]
         assert done[0] == (1, runs) and done[-1] == (runs, runs), done
+
+
+def test_the_greedy_search_of_pools_sharing_a_queue_shows_its_counts_tried(bars):
+    """Pools sharing a queue are sized by a greedy search, a count at a time, each of several
+    runs: it showed only a spinner. A bar counts the counts tried, of the most it can try (a
+    seed no other test searches, so no cache hit)."""
+    from ui import explore
+
+    shared = POOLS_TEXT.replace('queues = ["slow"]', 'queues = ["slow", "fast"]')
+    at = pasted(shared.replace("\nseed = 1\n", "\nseed = 8\n", 1))
+    assert any("a greedy search adds one worker at a time" in c.value for c in at.caption)
+    done = [(d, total) for said, d, total in bars if said == explore.GREEDY]
+    most = done[0][1]
+    assert done == [(n, most) for n in range(1, len(done) + 1)] and len(done) <= most, done

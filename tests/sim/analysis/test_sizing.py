@@ -49,6 +49,25 @@ def test_greedy_finds_the_least_total_for_pools_sharing_a_queue():
     assert sizing.greedy(evaluate, {"a": 1, "b": 1}, {"a": 3, "b": 3}, served, targets) is None
 
 
+@pytest.mark.parametrize("top", [20, 3])  # met on the way; the tops reached first
+def test_greedy_reports_each_count_it_evaluates_against_the_most_it_can(top):
+    """A bar of its counts tried where a spinner said nothing: one report per count evaluated
+    (a count tried again is not run again), out of the start and one count per pool at each
+    worker added."""
+    evaluated, reports = [], []
+
+    def evaluate(at):
+        evaluated.append(tuple(at.values()))
+        return {"x": 10 / (at["a"] + at["b"]), "y": 5 / at["b"]}
+
+    served, targets = {"a": ("x",), "b": ("x", "y")}, {"x": 1.0, "y": 1.0}
+    start, tops = {"a": 1, "b": 1}, {"a": top, "b": top}
+    sizing.greedy(evaluate, start, tops, served, targets, lambda *r: reports.append(r))
+    most = 1 + 2 * (2 * (top - 1))
+    assert reports == [(n, most) for n in range(1, len(evaluated) + 1)]
+    assert len(evaluated) == len(set(evaluated)) <= most
+
+
 def test_independent_pools_are_sized_alone_and_their_sum_is_the_least_total():
     """Each pool's count leaves the other's tasks exactly as they were, so the per-pool answer
     meets every target when run together, and one worker fewer in any pool misses one."""
