@@ -15,6 +15,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sim import data_files
+from sim.data_files import Stamp
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -43,6 +45,12 @@ class LiveSession:
     costs: HostCosts | None = None  # what the probe measured, once it has
     probed: bool = False  # the probe has ended (costs None then: it measured too little)
     lost: bool = False  # cut short by its Redis going away (its trace holds what was collected)
+    # each data file its scenarios name, stamped as its runs read it (data_files.stamps: the
+    # numbers of the last load): a file edited since is simulated beside them as it is now
+    read: tuple[tuple[str, Stamp | None], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read = tuple(dict.fromkeys(s for sc in self.scenarios for s in data_files.stamps(sc)))
 
     def start(self) -> None:
         self.started = time.monotonic()

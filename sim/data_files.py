@@ -75,6 +75,12 @@ def stamps(scenario: Scenario) -> tuple[tuple[str, Stamp | None], ...]:
     return tuple((f, _held[f][0]) for f in dict.fromkeys(files) if f in _held)
 
 
+def changed(read: tuple[tuple[str, Stamp | None], ...]) -> list[str]:
+    """The files of ``read`` (``stamps`` when a run read them) edited since: a load now reads
+    other numbers than that run did, and so does a simulation set beside it."""
+    return [path for path, at in read if stamp(path) != at]
+
+
 def _parse(path: str) -> tuple[float, ...]:
     """Non-negative numbers from a text file: one per line, or the first column of a CSV whose
     header line names its columns. Without that header a comma followed by a digit is refused,

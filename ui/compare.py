@@ -82,6 +82,8 @@ def page() -> None:
     warning = costless(sc, time_scale, MEASURE_COSTS)
     if warning:
         st.warning(sentence(warning))
+    if edited := live_page.edited_since(live_page.latest()):
+        st.warning(edited)
     cut = live_page.latest().stop.is_set()  # compared as asked ("... stopped run anyway")
     if cut:
         st.warning(CUT_SHORT)

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from live.session import LiveSession, going
-from sim import costs, scenario
+from sim import costs, data_files, scenario
 from sim.analysis import monitor, throughput
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.littles_law import little
@@ -223,6 +223,20 @@ def not_compared() -> str:
         f"The latest live run {how}: its tail is missing, so its figures "
         "are not the scenario's. The Live page's \"Compare this stopped run anyway\" lays it "
         "beside the simulation all the same."
+    )
+
+
+def edited_since(session: LiveSession) -> str | None:
+    """What to say when a data file the run read has been edited since: a simulation set
+    beside the run (this page's, Compare's) reads the file as it is now, the session keeps no
+    numbers of its own, and the two would differ by the edit without a word."""
+    files = data_files.changed(session.read)
+    if not files:
+        return None
+    return (
+        f"{' and '.join(files)} changed after this live run read it: the simulation beside the "
+        "run reads the file as it is now, so the two ran on different numbers. Start another "
+        "run to compare like with like."
     )
 
 
@@ -446,6 +460,8 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             "The probe before the run measured too little to fit Celery's costs on this host "
             "(no task found a worker idle): this page and Compare simulate the scenario's own."
         )
+    if edited := edited_since(session):
+        st.warning(edited)
     sc = session.scenario
     at_scale = costs.beside_live_run(sc, session.time_scale)
     stretch = slot_stretch(trace, simulated(cache_key(at_scale)), sc.slots)

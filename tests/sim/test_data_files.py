@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sim import scenario
-from sim.data_files import read_numbers
+from sim.data_files import changed, read_numbers, stamps
 from sim.scenario import ScenarioError
 
 
@@ -180,8 +180,11 @@ def test_an_edited_file_is_read_again_at_the_next_load_and_a_run_reads_what_its_
     (tmp_path / "s.toml").write_text(empirical("times.csv") + "[run]\ntasks = 20\n")
     before = scenario.load(tmp_path / "s.toml")
     assert service_times(before) == {0.5}
+    read = stamps(before)
+    assert changed(read) == []
     times.write_text("2\n3\n")
     assert service_times(before) == {0.5}  # what its load checked
+    assert changed(read) == [str(times)]  # which a run of it says beside a simulation now
     after = scenario.load(tmp_path / "s.toml")
     assert service_times(after) == {2.0, 3.0}
 

@@ -217,3 +217,25 @@ def test_a_worst_miss_against_a_simulated_zero_says_both_figures(monkeypatch):
     lost = int(at.dataframe[0].value.set_index("figure").loc["tasks_lost", "live"])
     assert lost > 0
     assert f"worst tasks_lost (0 simulated, {lost} live): counts differ" in said
+
+
+def test_a_data_file_edited_after_the_live_run_is_said_beside_the_comparison(monkeypatch, tmp_path):
+    """The simulation beside a live run reads the scenario's CSV as it is now; the session
+    keeps no numbers of its own. Edited after the run, the two ran on different numbers, which
+    the page says, naming the file, where it compared them without a word."""
+    from sim import scenario
+    from sim.engine.model import simulate
+
+    times = tmp_path / "times.csv"
+    times.write_text("seconds\n0.5\n")
+    sc = scenario.loads(f'[run]\ntasks = 60\n[service]\ndist = "empirical"\nfile = "{times}"\n')
+    live = simulate(sc)
+
+    def edited() -> list[str]:
+        at = compare_page(monkeypatch, sc, live)
+        return [w.value for w in at.warning if "changed after this live run" in w.value]
+
+    assert edited() == []
+    times.write_text("seconds\n1.5\n")
+    (said,) = edited()
+    assert said.startswith(f"{times} changed after this live run read it")

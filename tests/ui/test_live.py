@@ -93,7 +93,8 @@ def test_a_run_of_an_edited_data_file_is_set_beside_a_simulation_of_that_file(
     """The page's simulation beside a finished run was cached by the scenario's text, which
     names a CSV by its path: after an edit of the CSV, a run of the new numbers was set beside
     the old ones' simulation and said to hold its slots three times as long. Compare's is keyed
-    as the page's is (``compared_run``'s key differs once the CSV has changed)."""
+    as the page's is (``compared_run``'s key differs once the CSV has changed). A CSV edited
+    after the run is said: the simulation beside it reads the file as it is now."""
     from sim import scenario
     from sim.engine.model import simulate
     from ui import live as live_page
@@ -119,6 +120,9 @@ def test_a_run_of_an_edited_data_file_is_set_beside_a_simulation_of_that_file(
     said, edited = stretch_said("1.5")
     assert said == []
     assert edited != first and scenario.loads(edited) == scenario.loads(first)
+    times.write_text("seconds\n3\n")  # after the run: said, as the simulation reads it now
+    at = live_page_showing(live_page.latest(), monkeypatch)
+    assert any(w.value.startswith(f"{times} changed after this live run") for w in at.warning)
 
 
 def test_a_live_run_outlives_the_reimport_of_the_app_modules_after_a_source_change():
