@@ -633,8 +633,9 @@ def unmet_said(
     names a [[pools]] pool; of a scenario of task types without them (a lesson's),
     ``sweep --pool workers`` is refused and ``sweep`` prints no task type's p95, so it is
     ``simulate --reps`` at a count."""
+    at = f"{u.pool} {u.count}" if sc.pools else counted(u.count, "worker")  # as the tops
     head = (
-        f"{u.kind}'s {said} is {seconds(u.best)} at best ({u.pool} {u.count}), over its "
+        f"{u.kind}'s {said} is {seconds(u.best)} at best ({at}), over its "
         f"{targets[u.kind]:g} s target"
     )
     if u.falling and slider_past is not None:

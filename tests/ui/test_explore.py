@@ -310,6 +310,7 @@ def test_an_unmet_target_of_task_types_without_pools_names_the_slider_or_a_comma
     assert not at.exception
     (warning,) = [w.value for w in at.warning if w.value.startswith("No worker counts up to")]
     assert "up to workers" not in warning  # its pool's name, "workers", said as a count's
+    assert "at best (8 workers)" in warning  # was "(workers 8)", the same
     assert "move the Workers slider past " in warning and "--" not in warning, warning
     unmet = sizing.Unmet("workers", "short", 6, 5.0, falling=True)
     sc = scenario.load(ROUTE_LONG)
