@@ -12,7 +12,8 @@ simulator and the live mode read it and never change it. Times are seconds of sc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -214,8 +215,10 @@ class Scenario:
         names = [t.name for t in getattr(self, kind)]
         found = [(len(n), i) for i, n in enumerate(names) if rest.startswith(n + ".")]
         if not found:
+            hint = _closest(rest.partition(".")[0], names)
             raise ScenarioError(
-                f"{key!r}: no {kind[:-1]} of that name; {kind}: " + (", ".join(names) or "none")
+                f"{key!r}: no {kind[:-1]} of that name{hint}; {kind}: "
+                + (", ".join(names) or "none")
             )
         size, i = max(found)
         return kind, i, rest[size + 1 :]
@@ -291,10 +294,13 @@ def _merged(
     names a key as the user spells it (``pools.fast.count`` for ``workers.count``)."""
     unknown = sorted(set(given) - set(FIELD_BY_KEY))
     if unknown:
-        raise ScenarioError(
-            f"unknown scenario field {where(unknown[0])!r}; known fields: "
-            + ", ".join(map(where, _fields_like(unknown[0])))
-        )
+        key = unknown[0]
+        listed, also = _fields_like(key)
+        written = f"[{key}]" if isinstance(given[key], dict) else where(key)
+        if where is str and also:  # a key in no section, at the file's top: tables are known
+            listed += [f"[[{kind}]]" for kind in TABLE_KINDS]
+        said = f"unknown scenario {'section' if written.startswith('[') else 'field'} {written!r}"
+        raise _unknown(written, [*map(where, listed)], said, also)
     fields = {k: FIELD_BY_KEY[k] for k in given}
     if where is not str:
         fields = {k: dataclasses.replace(f, key=where(k)) for k, f in fields.items()}
@@ -306,11 +312,38 @@ def _merged(
     }
 
 
-def _fields_like(key: str) -> list[str]:
-    """The fields of an unknown ``key``'s section (every field when it names none): a list of
-    the few it likely meant, not all seventy."""
+def _fields_like(key: str) -> tuple[list[str], list[str]]:
+    """What an unknown ``key`` may have meant: the fields of its section, a list of the few it
+    likely meant, not all seventy; for a key in no section, the top-level fields and the
+    sections, listed, and every field, matched but not listed (``servce.mean``)."""
     section = key.partition(".")[0]
-    return [k for k in FIELD_BY_KEY if k.partition(".")[0] == section] or list(FIELD_BY_KEY)
+    if same := [k for k in FIELD_BY_KEY if k.partition(".")[0] == section]:
+        return same, []
+    top = [k for k in FIELD_BY_KEY if "." not in k]
+    return top + [f"[{s}]" for s in SECTIONS], list(FIELD_BY_KEY)
+
+
+def _unknown(
+    written: str, known: Sequence[str], said: str, also: Sequence[str] = ()
+) -> ScenarioError:
+    """The error for an unknown field or section, from a file or ``--set``: ``said`` (what and
+    where), the closest known name (``also`` are matched too, not listed), the known names."""
+    return ScenarioError(
+        f"{said}{_closest(written, [*known, *also])}; known fields: " + ", ".join(known)
+    )
+
+
+def _closest(written: str, known: Sequence[str]) -> str:
+    """ " (did you mean 'service.mean'?)", the one known name close to ``written`` (a typo:
+    ``servce.mean``, ``[retyr]``, ``run.task``), or nothing when none is close: the one place
+    every unknown name (a field, a section, a task type or a pool) gets its hint. Names in
+    ``written``'s own section are matched by their last part (``workers.zzzz`` is not close to
+    ``workers.count`` for the ``workers.`` they share)."""
+    head = written[: written.rfind(".") + 1]
+    same = {k[len(head) :]: k for k in known if head and k.startswith(head)}
+    names, typed = (same, written[len(head) :]) if same else ({k: k for k in known}, written)
+    close = difflib.get_close_matches(typed, names, n=1)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""
 
 
 def _sections(merged: dict[str, Any], names: Iterable[str] = ()) -> dict[str, Any]:
@@ -357,7 +390,7 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
     for key, value in table.items():
         if key not in known or (key in TASK_SECTIONS and not isinstance(value, dict)):
             raise ScenarioError(
-                f"{where}.{key}: a task type sets "
+                f"{where}.{key}{_closest(key, known)}: a task type sets "
                 + ", ".join(TABLE_FIELDS["tasks"])
                 + " and the tables "
                 + ", ".join(f"[tasks.{s}]" for s in TASK_SECTIONS)
@@ -387,6 +420,11 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
 def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
     """One ``[[pools]]`` table: own fields, and [workers] completed from the scenario's."""
     where = _named("pools", i, table)
+    known = [*POOL_OWN, *(f.name for f in dataclasses.fields(Workers))]
+    if unknown := sorted(set(table) - set(known)):
+        written = f"{where}.{unknown[0]}"
+        listed = [f"{where}.{k}" for k in known]
+        raise _unknown(written, listed, f"unknown scenario field {written!r}")
     given = {f"workers.{k}": v for k, v in table.items() if k not in POOL_OWN}
     mine = _merged(given, merged, lambda key: f"{where}.{key.removeprefix('workers.')}")
     workers = _sections(mine, ["workers"])["workers"]
@@ -539,11 +577,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``workers.count=8`` → ("workers.count", 8); values are TOML, bare words are strings."""
     key, value = scenario_io.parse_override(text)
     if key not in FIELD_BY_KEY and key.partition(".")[0] not in TABLE_KINDS:
-        raise ScenarioError(
-            f"--set {key!r}: unknown field; known fields: "
-            + ", ".join(_fields_like(key))
-            + ", and pools.<name>.<field>, tasks.<name>.<field>"
-        )
+        listed, also = _fields_like(key)
+        tables = ["pools.<name>.<field>", "tasks.<name>.<field>"]
+        raise _unknown(key, [*listed, *tables], f"--set {key!r}: unknown field", also)
     return key, value
 
 

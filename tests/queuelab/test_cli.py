@@ -152,6 +152,10 @@ def test_an_overloaded_live_run_warns_before_it_starts():
         (["sweep", "scenarios/mmc.toml", "--workers", "2,3,2"], "give each worker count once"),
         (["simulate", "scenarios/mmc.toml", "--set", "workers.count=0"], "workers.count = 0"),
         (["simulate", "scenarios/mmc.toml", "--set", "bogus=1"], "unknown field"),
+        (
+            ["simulate", "scenarios/mmc.toml", "--set", "servce.mean=2"],
+            "unknown field (did you mean 'service.mean'?)",
+        ),
         (["simulate", "scenarios/mmc.toml", "--trace", "t.json"], ".csv or .parquet"),
         (
             ["analytic", "--rate", "5", "--service-mean", "1", "--workers", "4"],

@@ -214,6 +214,57 @@ def test_overrides_are_toml_values_and_bare_words():
         scenario.load(None, ["workers.nodes=3"])
 
 
+@pytest.mark.parametrize(
+    ("text", "overrides", "said"),
+    [
+        (
+            "[servce]\nmean = 2.0\n",
+            [],
+            "unknown scenario section '[servce]' (did you mean '[service]'?)",
+        ),
+        ("[retyr]\nmax_retries = 5\n", [], "(did you mean '[retry]'?)"),
+        ("[run]\ntask = 5\n", [], "unknown scenario field 'run.task' (did you mean 'run.tasks'?)"),
+        ("sed = 3\n", [], "(did you mean 'seed'?)"),
+        (
+            "",
+            ["servce.mean=2"],
+            "--set 'servce.mean': unknown field (did you mean 'service.mean'?)",
+        ),
+        ("", ["run.task=5"], "--set 'run.task': unknown field (did you mean 'run.tasks'?)"),
+        ("", ["retry.max_retires=2"], "(did you mean 'retry.max_retries'?)"),
+        (
+            '[[pools]]\nname = "a"\nqeues = ["celery"]\n',
+            [],
+            "unknown scenario field 'pools.a.qeues' (did you mean 'pools.a.queues'?)",
+        ),
+        (
+            '[[tasks]]\nname = "a"\ntme_limit = 3\n',
+            [],
+            "tasks.a.tme_limit (did you mean 'time_limit'?)",
+        ),
+        (
+            '[[tasks]]\nname = "a"\n[tasks.service]\nmaen = 3\n',
+            [],
+            "'tasks.a.service.maen' (did you mean 'tasks.a.service.mean'?)",
+        ),
+        ('[[pools]]\nname = "fast"\n', ["pools.fats.count=2"], "(did you mean 'fast'?)"),
+    ],
+)
+def test_an_unknown_name_says_the_closest_known_one_from_a_file_or_set(
+    tmp_path, text, overrides, said
+):
+    with pytest.raises(ScenarioError) as err:
+        scenario.load(write(tmp_path, text), overrides)
+    assert said in str(err.value)
+
+
+@pytest.mark.parametrize("overrides", [["zzzz=1"], ["workers.zzzz=1"]])
+def test_an_unknown_name_close_to_none_says_no_guess(overrides):
+    with pytest.raises(ScenarioError, match="unknown field; known fields: ") as err:
+        scenario.load(None, overrides)
+    assert "did you mean" not in str(err.value)
+
+
 def test_max_retries_inf_is_celerys_none_in_a_file_a_table_and_a_set(tmp_path):
     """TOML has no null: ``inf`` (a TOML number) says retry for ever, read from a file, a
     ``[[tasks]]`` table or ``--set``, and written back as ``inf``."""
