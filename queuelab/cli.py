@@ -27,7 +27,7 @@ from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
-from sim.rules import retry
+from sim.rules import retry, routing
 from sim.saving import Saved, save
 from sim.trace import ParquetStream, TraceError, read
 
@@ -86,6 +86,13 @@ def _warn_if_endless(sc: scenario.Scenario) -> None:
         )
 
 
+def _warn_if_idle_queues(sc: scenario.Scenario) -> None:
+    """Say so on stderr when a ``[[pools]]`` pool consumes a queue no task type is sent to:
+    legal in Celery, but here nothing else sends to it (``routing.idle_queues``)."""
+    for line in routing.idle_queues(sc):
+        print(f"queuelab: warning: {line}", file=sys.stderr)
+
+
 def _check_trace_path(path: str | None) -> None:
     if path is not None:
         _check_output(path, "--trace", (".csv", ".parquet"))
@@ -111,6 +118,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
+    _warn_if_idle_queues(sc)
     _stop_as_interrupt()  # else they killed it at once, a streamed trace's .partial left behind
     if args.reps > 1:
         return _simulate_replicated(sc.replace(seed=seed), args)
@@ -267,6 +275,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"Sweep static pools with --set {field}.node_autoscaler=none, or compare "
             f"{field}.max_nodes settings with simulate --set"
         )
+    _warn_if_idle_queues(sc)
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
     _stop_as_interrupt()
@@ -415,6 +424,7 @@ def _say_before_live(args: argparse.Namespace, sc) -> None:
         )
     _say_long_wall(sc, args.seed, args.time_scale)
     _say_host_load(sc, args.time_scale)
+    _warn_if_idle_queues(sc)
 
 
 def _run_live(

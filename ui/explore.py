@@ -18,6 +18,7 @@ from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine import budget
 from sim.engine.distributions import service_cv, service_mean
 from sim.engine.model import simulate
+from sim.rules import routing
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
 from sim.trace import Trace
 from sim.words import counted, seconds, sentence
@@ -211,6 +212,8 @@ def headline(sc: Scenario, s: Summary) -> None:
     cols[2].metric("utilisation", f"{s.utilization:.1%}")
     cols[3].metric("throughput", f"{s.throughput:.3g}/s")
     cols[4].metric("lost · failed", f"{s.tasks_lost} · {s.tasks_failed}")
+    for idle in routing.idle_queues(sc):
+        st.warning(sentence(idle))
     overloaded = analytic.overload_warning(sc)
     if overloaded:
         st.warning(overloaded)

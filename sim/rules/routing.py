@@ -10,6 +10,11 @@ end of the cycle; ``sorted`` and ``priority`` keep the cycle fixed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
 PRIORITY_STEPS = (0, 3, 6, 9)
 
 Lane = tuple[str, int]  # (queue, priority step): one Redis list
@@ -40,3 +45,29 @@ def initial_cycle(queues: tuple[str, ...], order: str) -> tuple[str, ...]:
 def rotated(cycle: tuple[str, ...], queue: str) -> tuple[str, ...]:
     """``round_robin``: the queue a message came from goes to the end of the cycle."""
     return (*(q for q in cycle if q != queue), queue)
+
+
+def idle_queues(scenario: Scenario) -> list[str]:
+    """One line per ``[[pools]]`` pool that consumes a queue no task type is sent to, naming
+    the pool, those queues and the queues tasks are sent to; none where every one is sent to.
+
+    A warning, not an error: a Celery worker may consume a queue nothing is sent to (``-Q`` is
+    not checked against ``task_routes``, and a deployment's other producers may send there), so
+    such a file is legal; but in a scenario nothing else sends, so the queue stays empty for the
+    whole run, and a pool that consumes only such queues idles its workers throughout (a typo
+    in a queue name is the likely cause: ``slwo`` for ``slow``)."""
+    lines, sent = [], ", ".join(map(repr, scenario.queues))
+    for pool in scenario.pools:
+        if unsent := [q for q in pool.queues if q not in scenario.queues]:
+            one = len(unsent) == 1
+            idle = (
+                "its workers idle for the whole run"
+                if len(unsent) == len(pool.queues)
+                else f"its workers take nothing from {'it' if one else 'them'}"
+            )
+            lines.append(
+                f"pool {pool.name} consumes {'queue' if one else 'queues'} "
+                f"{', '.join(map(repr, unsent))}, to which no task type is sent: {idle} "
+                f"(task types are sent to {sent})"
+            )
+    return lines

@@ -94,6 +94,27 @@ def test_an_overloaded_simulation_warns_once_and_still_succeeds():
     assert "wait_mean" in r.stdout
 
 
+def test_a_pool_consuming_a_queue_nothing_is_sent_to_warns_and_still_runs(tmp_path):
+    """Legal, as Celery lets a worker consume any queue (a warning, not an error), but its
+    workers idle for the whole run: said once, before the run, by simulate and sweep alike."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[run]\ntasks = 50\n[arrivals]\nrate = 1.0\n[[pools]]\nname = "main"\nqueues = ["celery"]\n'
+        '[[pools]]\nname = "spare"\nqueues = ["slwo"]\n'
+    )
+    said = (
+        "queuelab: warning: pool spare consumes queue 'slwo', to which no task type is sent: "
+        "its workers idle for the whole run (task types are sent to 'celery')"
+    )
+    for args in (
+        ["simulate", str(path)],
+        ["sweep", str(path), "--workers", "2,3", "--pool", "main"],
+    ):
+        r = queuelab(*args)
+        assert r.returncode == 0, r.stderr
+        assert warnings(r.stderr) == [said]
+
+
 def test_a_run_retried_for_ever_that_always_fails_warns_and_counts_its_tasks_lost():
     """``--set retry.max_retries=inf`` with every attempt failing: the run still ends, its
     tasks still retrying after ``retry.FOLLOWED`` retries, counted lost, and says why."""

@@ -601,3 +601,18 @@ def test_the_greedy_search_of_pools_sharing_a_queue_shows_its_counts_tried(bars)
     done = [(d, total) for said, d, total in bars if said == explore.GREEDY]
     most = done[0][1]
     assert done == [(n, most) for n in range(1, len(done) + 1)] and len(done) <= most, done
+
+
+def test_a_pool_consuming_a_queue_nothing_is_sent_to_is_warned_of_as_the_cli_does():
+    at = AppTest.from_file("../../app.py", default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    text = (
+        '[run]\ntasks = 200\n[arrivals]\nrate = 1.0\n[[pools]]\nname = "main"\n'
+        '[[pools]]\nname = "spare"\nqueues = ["slwo"]\n'
+    )
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception
+    assert [w.value for w in at.warning if "slwo" in w.value] == [
+        "Pool spare consumes queue 'slwo', to which no task type is sent: its workers idle "
+        "for the whole run (task types are sent to 'celery')."
+    ]

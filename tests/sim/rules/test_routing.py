@@ -1,3 +1,4 @@
+from sim import scenario
 from sim.rules import routing
 
 
@@ -21,3 +22,22 @@ def test_sorted_order_is_by_name_and_priority_order_is_the_q_order():
     assert routing.initial_cycle(("b", "a"), "sorted") == ("a", "b")
     assert routing.initial_cycle(("b", "a"), "priority") == ("b", "a")
     assert routing.initial_cycle(("b", "a"), "round_robin") == ("b", "a")
+
+
+def test_a_pool_consuming_a_queue_nothing_is_sent_to_is_named_with_the_queues_sent_to():
+    sc = scenario.loads(
+        '[[tasks]]\nname = "a"\nqueue = "fast"\n[[tasks]]\nname = "b"\nqueue = "slow"\n'
+        '[[pools]]\nname = "fast"\nqueues = ["fast", "archive"]\n'
+        '[[pools]]\nname = "spare"\nqueues = ["slwo"]\n'
+        '[[pools]]\nname = "slow"\nqueues = ["slow"]\n'
+    )
+    assert routing.idle_queues(sc) == [
+        "pool fast consumes queue 'archive', to which no task type is sent: its workers take "
+        "nothing from it (task types are sent to 'fast', 'slow')",
+        "pool spare consumes queue 'slwo', to which no task type is sent: its workers idle "
+        "for the whole run (task types are sent to 'fast', 'slow')",
+    ]
+    assert (
+        routing.idle_queues(sc.replace(pools=[{"name": "all", "queues": ["fast", "slow"]}])) == []
+    )
+    assert routing.idle_queues(scenario.Scenario()) == []  # [workers] consumes what is sent
