@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 
+# what a data file holds, said where a line or a file is refused
+TAKES = "a data file holds one finite number >= 0 a line, or a CSV's first column under a header"
+
 # a cell that begins as a number does: a line of it is data, never a header ("1e" is no number)
 NUMBER_START = re.compile(r"[+-]?\.?\d")
 
@@ -82,10 +85,22 @@ def changed(read: tuple[tuple[str, Stamp | None], ...]) -> list[str]:
 
 
 def _parse(path: str) -> tuple[float, ...]:
-    """Non-negative numbers from a text file: one per line, or the first column of a CSV whose
-    header line names its columns. Without that header a comma followed by a digit is refused,
-    as it reads three ways: a decimal comma ("0,5"), a thousands separator ("1,234.5"), or a
-    second column; taking the first column, the first two read 0 and 1, silently wrong."""
+    """Non-negative numbers from a text file (``_numbered``), without their lines."""
+    return tuple(value for _, value in _numbered(path))
+
+
+def _line_of(path: str, value: float) -> int:
+    """The line of ``path`` that holds ``value`` (the first), for an error naming it: only a
+    refused file is read for it, so the lines are not held beside every checked number."""
+    return next(n for n, number in _numbered(path) if number == value)
+
+
+def _numbered(path: str) -> list[tuple[int, float]]:
+    """Non-negative numbers from a text file with their lines: one per line, or the first
+    column of a CSV whose header line names its columns. Without that header a comma followed
+    by a digit is refused, as it reads three ways: a decimal comma ("0,5"), a thousands
+    separator ("1,234.5"), or a second column; taking the first column, the first two read 0
+    and 1, silently wrong."""
     file = Path(path)
     if endless(file):  # a pasted "/dev/zero" filled the memory of the app's server
         raise ScenarioError(
@@ -110,7 +125,7 @@ def _parse(path: str) -> tuple[float, ...]:
         raise ScenarioError(f"data file {path!r} is not text: give numbers one per line") from None
     except OSError as err:  # a folder, a file this user may not read
         raise ScenarioError(f"data file {path!r} cannot be read: {err.strerror}") from None
-    numbers: list[float] = []
+    numbers: list[tuple[int, float]] = []
     columns = False  # a header line named columns
     for n, line in enumerate(lines, 1):
         cell, comma, rest = line.strip().partition(",")
@@ -123,7 +138,7 @@ def _parse(path: str) -> tuple[float, ...]:
             if not numbers and not NUMBER_START.match(cell):  # a header line
                 columns = columns or bool(comma)
                 continue
-            raise ScenarioError(f"{path}:{n}: {cell!r} is not a number") from None
+            raise ScenarioError(f"{path}:{n}: {cell!r} is not a number: {TAKES}") from None
         if comma and not columns and rest.lstrip()[:1].isdigit():
             raise ScenarioError(
                 f"{path}:{n}: {line.strip()!r} has a comma before a digit: write a number with "
@@ -132,10 +147,10 @@ def _parse(path: str) -> tuple[float, ...]:
             )
         if not math.isfinite(value) or value < 0:
             raise ScenarioError(f"{path}:{n}: {cell!r} must be a finite number >= 0")
-        numbers.append(value)
+        numbers.append((n, value))
     if not numbers:
-        raise ScenarioError(f"data file {path!r} holds no numbers")
-    return tuple(numbers)
+        raise ScenarioError(f"data file {path!r} holds no numbers: {TAKES}")
+    return numbers
 
 
 def check(scenario: Scenario) -> None:
@@ -155,17 +170,18 @@ def check(scenario: Scenario) -> None:
     for kind in scenario.task_types:
         field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
         if _from_file(kind.service):
-            longest = max(_numbers(field, kind.service.file))
+            file = kind.service.file
+            longest = max(_numbers(field, file))
+            where = f"{field} {file!r} (line {_line_of(file, longest)})"
             if longest > MAX_SECONDS:
                 raise ScenarioError(
-                    f"{field} {kind.service.file!r}: a service time of {longest:g} s: "
-                    f"must be <= {MAX_SECONDS:g}"
+                    f"{where}: a service time of {longest:g} s: must be <= {MAX_SECONDS:g}"
                 )
             # held to the floor as a uniform is, by its top (service.high): times below it
             # among others stay, as a uniform's draws from low = 0 may fall below it
             if longest < MIN_SERVICE:
                 raise ScenarioError(
-                    f"{field} {kind.service.file!r}: its longest service time is {longest:g} s: "
+                    f"{where}: its longest service time is {longest:g} s: "
                     f"must be >= {MIN_SERVICE:g} s, as service.high (a task takes some time)"
                 )
 
@@ -181,15 +197,22 @@ def _check_span(field: str, path: str, at: Stamp | None) -> None:
     ordered = np.sort(np.asarray(read_numbers(path)))
     span = ordered[-1] - ordered[0]
     if span > MAX_SECONDS:
+        first, last = (_line_of(path, float(t)) for t in (ordered[0], ordered[-1]))
         raise ScenarioError(
-            f"{field} {path!r}: its arrivals span {span:g} s: must be <= {MAX_SECONDS:g}"
+            f"{field} {path!r}: its arrivals span {span:g} s, from {ordered[0]:g} (line "
+            f"{first}) to {ordered[-1]:g} (line {last}): must be <= {MAX_SECONDS:g}"
         )
     gaps = np.diff(ordered)
     closest = gaps[gaps > 0].min(initial=math.inf)
     if closest < 1 / MAX_RATE:
+        at = int(np.flatnonzero(gaps == closest)[0])
+        lines = " and ".join(
+            f"{t:g} (line {_line_of(path, float(t))})" for t in ordered[at : at + 2]
+        )
         raise ScenarioError(
-            f"{field} {path!r}: two arrivals {closest:g} s apart: arrivals at different "
-            f"times must be at least {1 / MAX_RATE:g} s apart (arrivals.rate <= {MAX_RATE:g})"
+            f"{field} {path!r}: two arrivals {closest:g} s apart, {lines}: arrivals at "
+            f"different times must be at least {1 / MAX_RATE:g} s apart (arrivals.rate <= "
+            f"{MAX_RATE:g})"
         )
 
 

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from sim.engine.columns import Columns
 from sim.rules.states import CODES, NAMES
+from sim.sections import MAX_POOL
 
 COLUMNS = ("task_id", "attempt", "state", "t", "worker")
 TYPE_COLUMNS = ("task_name", "queue")
@@ -220,18 +221,86 @@ def capacity_path(path: Path) -> Path:
 
 
 def _read_capacity(path: Path) -> tuple[Capacity, ...]:
-    """The capacity rows saved beside ``path``, if any."""
-    if not capacity_path(path).is_file():
+    """The capacity rows saved beside ``path``, if any. Read as text and checked cell by cell,
+    so a bad one is named by the file, its row, column and value and what the column takes
+    (Arrow's casts failed as one "not a capacity file"; an empty cell was a TypeError, and a
+    negative count or a time out of order passed into worker-seconds)."""
+    file = capacity_path(path)
+    if not file.is_file():
         return ()
     try:
-        kinds = dict(zip(CAPACITY_COLUMNS, CAPACITY_TYPES, strict=True))
-        table = _csv_table(capacity_path(path), kinds)
-        columns = [table[c].to_pylist() for c in CAPACITY_COLUMNS]
-    except (pa.ArrowInvalid, KeyError):
+        table = _csv_table(file, dict.fromkeys(CAPACITY_COLUMNS, pa.string()))
+    except pa.ArrowInvalid as err:
+        raise TraceError(f"{file}: not a readable capacity file: {_unquoted(err)}") from None
+    if missing := [c for c in CAPACITY_COLUMNS if c not in table.column_names]:
         raise TraceError(
-            f"{capacity_path(path)}: not a capacity file: columns {list(CAPACITY_COLUMNS)}"
-        ) from None
-    return tuple((float(t), str(w), bool(up), int(n)) for t, w, up, n in zip(*columns, strict=True))
+            f"{file}: not a capacity file: no column {', '.join(missing)}; its columns are "
+            + ", ".join(CAPACITY_COLUMNS)
+        )
+    rows: list[Capacity] = []
+    for i, cells in enumerate(
+        zip(*(table[c].to_pylist() for c in CAPACITY_COLUMNS), strict=True), 1
+    ):
+        row = []
+        for column, text in zip(CAPACITY_COLUMNS, cells, strict=True):
+            parse, allowed = CAPACITY_CELLS[column]
+            try:
+                row.append(parse(text.strip()))
+            except ValueError:
+                raise TraceError(
+                    f"{file}: row {i}: {column} = {_shown(text)}: must be {allowed}"
+                ) from None
+        if rows and row[0] < rows[-1][0]:
+            raise TraceError(
+                f"{file}: row {i}: t = {_shown(cells[0])} is before row {i - 1}'s "
+                f"{rows[-1][0]:g}: the rows are in time order"
+            )
+        rows.append(tuple(row))  # type: ignore[arg-type]
+    return tuple(rows)
+
+
+def _time(text: str) -> float:
+    """A capacity row's time: seconds from the run's start."""
+    t = float(text)
+    if not (np.isfinite(t) and t >= 0):
+        raise ValueError(text)
+    return t
+
+
+def _node(text: str) -> str:
+    if not text:
+        raise ValueError(text)
+    return text
+
+
+def _up(text: str) -> bool:
+    """Arrow's words for a boolean, as it wrote and read them."""
+    words = {"true": True, "1": True, "false": False, "0": False}
+    if text.lower() not in words:
+        raise ValueError(text)
+    return words[text.lower()]
+
+
+def _count(text: str) -> int:
+    n = int(text)
+    if not 0 <= n <= MAX_POOL:
+        raise ValueError(text)
+    return n
+
+
+# each capacity column's reading and, for a cell it refuses, what the column takes
+CAPACITY_CELLS = {
+    "t": (_time, "a finite number of seconds >= 0"),
+    "worker": (_node, "a node's name, not empty"),
+    "up": (_up, "true or false (whether the node consumes)"),
+    "processes": (_count, f"a whole number from 0 to {MAX_POOL} (the node's pool processes)"),
+}
+
+
+def _shown(text: str, most: int = 30) -> str:
+    """A cell as an error quotes it: escaped (``repr``: no control byte reaches the terminal)
+    and cut to ``most`` characters."""
+    return repr(text if len(text) <= most else text[:most] + "…")
 
 
 def read(path: str | Path) -> Trace:

@@ -16,8 +16,11 @@ def empirical(file: str) -> str:
     ("content", "why"),
     [
         (None, "does not exist"),
-        ("", "holds no numbers"),
-        ("seconds\n0.5\nslow\n", "times.csv:3: 'slow' is not a number"),
+        ("", "holds no numbers: a data file holds one finite number >= 0 a line"),
+        (
+            "seconds\n0.5\nslow\n",
+            "times.csv:3: 'slow' is not a number: a data file holds one finite number >= 0 a line",
+        ),
         ("0.5\n-1\n", "times.csv:2: '-1' must be a finite number >= 0"),
     ],
 )
@@ -62,9 +65,11 @@ def test_an_override_naming_a_missing_file_fails_at_once(tmp_path):
 
 
 def test_a_service_time_past_the_largest_fails_the_load(tmp_path):
-    (tmp_path / "times.csv").write_text("1.0\n2e9\n")
+    (tmp_path / "times.csv").write_text("1.0\n2e9\n0.5\n")
     with pytest.raises(
-        ScenarioError, match=r"service.file .*: a service time of 2e\+09 s: must be <= 1e\+09"
+        ScenarioError,
+        match=r"service.file .*times.csv' \(line 2\): a service time of 2e\+09 s: "
+        r"must be <= 1e\+09",
     ):
         scenario.loads(empirical(str(tmp_path / "times.csv")))
 
@@ -83,8 +88,13 @@ def test_a_resampled_trace_too_long_to_hold_names_run_duration(tmp_path):
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        ("0\n1e17\n", "its arrivals span 1e+17 s: must be <= 1e+09"),  # sojourns read 0
-        ("0\n1e-320\n5\n", "two arrivals 9.99989e-321 s apart"),  # an infinite rate
+        # sojourns read 0
+        ("5\n1e17\n0\n", "its arrivals span 1e+17 s, from 0 (line 3) to 1e+17 (line 2): must"),
+        # an infinite rate
+        (
+            "0\n5\n1e-320\n",
+            "two arrivals 9.99989e-321 s apart, 0 (line 1) and 9.99989e-321 (line 3)",
+        ),
     ],
 )
 def test_arrival_times_past_the_range_of_a_time_fail_the_load(tmp_path, content, why):
@@ -104,18 +114,20 @@ def test_arrival_times_far_from_zero_are_replayed_from_the_first(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("times", "longest"),
+    ("times", "longest", "line"),
     [
-        ("0\n0.0\n", "0"),  # Explore's Erlang C raised ValueError
-        ("1e-12\n2e-12\n", "2e-12"),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
+        ("0\n0.0\n", "0", 1),  # Explore's Erlang C raised ValueError
+        ("1e-12\n2e-12\n", "2e-12", 2),  # a run of 1e-12 s read a throughput of 1e12 tasks/s
     ],
 )
-def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, longest):
+def test_a_service_file_of_times_below_the_floor_fails_the_load(tmp_path, times, longest, line):
     """Held to the 1e-9 s floor as a uniform is by service.high: its longest time."""
     (tmp_path / "times.csv").write_text(times)
     (tmp_path / "s.toml").write_text(empirical("times.csv"))
     with pytest.raises(
-        ScenarioError, match=rf"^service\.file .*: its longest service time is {longest} s: must"
+        ScenarioError,
+        match=rf"^service\.file .*times.csv' \(line {line}\): its longest service time is "
+        rf"{longest} s: must",
     ):
         scenario.load(tmp_path / "s.toml")
 

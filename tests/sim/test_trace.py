@@ -80,6 +80,37 @@ def test_csv_layout(tmp_path, trace):
 
 
 @pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("abc,w1,true,1", "row 2: t = 'abc': must be a finite number of seconds >= 0"),
+        ("nan,w1,true,1", "row 2: t = 'nan': must be a finite number of seconds >= 0"),
+        ("-5,w1,true,1", "row 2: t = '-5': must be a finite number of seconds >= 0"),
+        ("0.5,w1,true,1", "row 2: t = '0.5' is before row 1's 1: the rows are in time order"),
+        ("2,,true,1", "row 2: worker = '': must be a node's name, not empty"),
+        ("2,w1,maybe,1", "row 2: up = 'maybe': must be true or false"),
+        ("2,w1,true,", "row 2: processes = '': must be a whole number from 0 to 10000"),
+        ("2,w1,true,-3", "row 2: processes = '-3': must be a whole number from 0 to 10000"),
+        ("2,w1,true,1.5", "row 2: processes = '1.5': must be a whole number from 0 to 10000"),
+        ("2,w1,true,99999999999999999999", "processes = '99999999999999999999': must be"),
+        ("2,w1,true,1,7", "not a readable capacity file: a row has 5 cells"),
+    ],
+)
+def test_a_bad_capacity_cell_is_named_by_file_row_column_value_and_what_it_takes(
+    tmp_path, rows, message
+):
+    """It was "not a capacity file" whatever the cell, an empty one a TypeError, and a
+    negative count or a row out of time order went into worker-seconds unsaid."""
+    Recorder(("w1",)).trace().write(tmp_path / "t.csv")
+    file = tmp_path / "t.csv.capacity.csv"
+    file.write_text(f"t,worker,up,processes\n1,w1,true,2\n{rows}\n")
+    with pytest.raises(TraceError) as err:
+        read(tmp_path / "t.csv")
+    assert str(err.value).startswith(f"{file}: ") and message in str(err.value)
+    file.write_text("t,worker,up,processes\n0,w1,true,2\n1.5,w1,FALSE,0\n")
+    assert read(tmp_path / "t.csv").capacity == ((0.0, "w1", True, 2), (1.5, "w1", False, 0))
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("task_id,attempt,state,t\n1,0,PENDING,0.0\n", "missing columns"),
