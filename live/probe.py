@@ -147,7 +147,7 @@ def host_costs(
     host so busy that no task found a slot idle) raises ``CalibrationError``; a scenario that
     cannot run live, ``ScenarioError`` (before the probe, not after it); no Redis, or one lost
     on the way, ``RedisUnavailable``."""
-    check_live(sc)
+    check_live(sc, time_scale=time_scale)
     probe = probe_scenario(sc, time_scale)
     trace = _probed(probe, redis_url, stop)
     fit = fit_overheads(trace, probe, probe.seed)

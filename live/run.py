@@ -19,7 +19,7 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
-from live import redis_server, run_keys
+from live import redis_server, run_keys, waits
 from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, unacked_mutex_expire
 from live.clock import Clock
@@ -80,9 +80,11 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
     return wait
 
 
-def check_live(sc: Scenario, seed: int | None = None) -> None:
-    """Refuse what only the simulator models, in any pool, saying which field to change, and
-    a run that would submit no task or measure none (it would boot workers to print zeros)."""
+def check_live(sc: Scenario, seed: int | None = None, time_scale: float | None = None) -> None:
+    """Refuse what only the simulator models, in any pool, saying which field to change, a run
+    that would submit no task or measure none (it would boot workers to print zeros), and,
+    given its ``time_scale``, one whose scaled waits pass what Python, Celery or Redis can wait
+    (``live.waits``: the field, its value and the largest time scale the scenario takes)."""
     for pool in sc.worker_pools:
         w, field = pool.workers, partial(sc.pool_field, pool.name)
         if w.deploy_every:
@@ -107,6 +109,8 @@ def check_live(sc: Scenario, seed: int | None = None) -> None:
     if not draws.n_tasks:
         raise ScenarioError(NO_TASKS)
     check_warmup(sc.run.warmup, draws.arrivals, seed)
+    if time_scale is not None and (error := waits.scale_error(sc, draws, time_scale)):
+        raise ScenarioError(error)
 
 
 def run_live(
@@ -132,7 +136,7 @@ def run_live(
     what it measures).
     """
     seed = sc.seed if seed is None else seed
-    check_live(sc, seed)
+    check_live(sc, seed, time_scale)
     draws = Draws(sc, seed)
     stop = stop or threading.Event()
     with redis_for_run(redis_url) as url, workdir("run") as tmp:

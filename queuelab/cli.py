@@ -361,6 +361,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
+    _check_live(args, sc)
     _check_trace_path(args.trace)
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
@@ -407,6 +408,14 @@ def _say_host_load(sc, time_scale: float) -> None:
             "host's, not the scenario's; use a larger --time-scale",
             file=sys.stderr,
         )
+
+
+def _check_live(args: argparse.Namespace, sc: scenario.Scenario) -> None:
+    """Refuse, before any warning and anything started, a scenario the live run cannot run:
+    what only the simulator models, and a wait past what Python, Celery or Redis can wait at
+    ``--time-scale`` (``live.waits``, the scenario's own bound: mmc takes millions)."""
+    _, run, _ = _live_modules()  # Celery missing is said first
+    run.check_live(sc, args.seed, args.time_scale)
 
 
 def _say_before_live(args: argparse.Namespace, sc) -> None:
@@ -469,6 +478,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
 
     sc = scenario.load(args.scenario, args.set)
+    _check_live(args, sc)
     seed = sc.seed if args.seed is None else args.seed
     _say_before_live(args, sc)  # not after the probe's seconds
     stop = _stop_on_signals()  # from the probe on: one stopped there compares nothing
@@ -549,6 +559,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.analysis.calibrate import CalibrationError, calibrated_text, fit_overheads
 
     sc = scenario.load(args.scenario, args.set)
+    _check_live(args, sc)
     out = _check_output(args.out, "--out", (".toml",))
     trace, stop, _ = _run_live(args, sc)
     if stop.is_set():

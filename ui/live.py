@@ -59,11 +59,7 @@ def page() -> None:
         return
     run, scale, probe, refused = live_setup.run_to_start(base)
     if refused:
-        st.info(
-            f"{run.name} cannot run live: {refused} (This page has no control for it: paste the "
-            "scenario with that change under the sidebar's 'upload or paste'; Explore's "
-            "'Scenario (TOML)' button gives its text.)"
-        )
+        st.info(f"{run.name} cannot run live: {refused}")
     session = latest()
     running = session is not None and session.running
     lesson = None if running else going()  # a lesson's, started on the Learn page

@@ -57,15 +57,24 @@ def long_run(sc: Scenario, time_scale: float) -> None:
         )
 
 
-def refusal(sc: Scenario) -> str | None:
-    """Why ``sc`` cannot run live (what only the simulator models, and the field to change);
-    None when it can: said before Start, not after it."""
+def refusal(sc: Scenario, time_scale: float) -> str | None:
+    """Why ``sc`` cannot run live (what only the simulator models, and the field to change;
+    a wait past what Python, Celery or Redis can wait at ``time_scale``, by the CLI's rule,
+    ``live.waits``), and what to do here; None when it can: said before Start, not after."""
     from live.run import check_live
 
     try:
         check_live(sc)
     except ScenarioError as err:
-        return str(err)
+        return (
+            f"{err} (This page has no control for it: paste the scenario with that change "
+            "under the sidebar's 'upload or paste'; Explore's 'Scenario (TOML)' button gives "
+            "its text.)"
+        )
+    try:
+        check_live(sc, time_scale=time_scale)
+    except ScenarioError as err:
+        return f"{err} (the time scale above sets it)"
     return None
 
 
@@ -124,7 +133,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
         run = capped(base, int(tasks)).replace(**sized)
     except ScenarioError as err:  # a warm-up past the run's arrivals, of a run by duration
         return base, scale, False, str(err)
-    refused = refusal(run)
+    refused = refusal(run, scale)
     if refused is not None:
         return run, scale, False, refused
     if rate:

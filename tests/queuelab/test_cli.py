@@ -284,10 +284,29 @@ def test_an_overloaded_live_run_warns_before_it_starts():
             ["sweep-worker", "--redis-url", "redis://h", "--concurrency", "100000"],
             "--concurrency: '100000': must be a whole number > 0 and <= 10000",
         ),
-        # a wait of 1e12 wall seconds: an OverflowError traceback once the run had started
+        # a wait of 1e13 wall seconds: an OverflowError traceback once the run had started;
+        # refused by the scenario's own longest wait (live.waits), before Redis is asked
         (
-            ["live", "scenarios/mmc.toml", "--time-scale", "1e12"],
-            "--time-scale: '1e12': must be a finite number > 0 and <= 9",
+            ["live", "scenarios/mmc.toml", "--time-scale", "1e12", "--redis-url", "redis://h:9"],
+            "time scale 1e+12 makes the longest time drawn from service = 10.6689 s a wait of "
+            "1.07e+13 wall seconds, past the longest a thread or a sleep can wait "
+            "(threading.TIMEOUT_MAX), 9.22e+09 s: this scenario runs live at a time scale of "
+            "at most 8.64e+08",
+        ),
+        # a countdown's ETA past datetime's year 9999: Celery's OverflowError in the task
+        (
+            [
+                "compare",
+                "scenarios/mmc.toml",
+                "--set",
+                "retry.countdown=1e9",
+                "--set",
+                "failures.probability=0.5",
+                "--time-scale",
+                "1000",
+            ],
+            "time scale 1000 makes retry.countdown = 1e+09 s a wait of 1e+12 wall seconds, past "
+            "the latest ETA Celery can write",
         ),
         # an empty name read as no trace (the run kept nothing) or as the current folder
         (["simulate", "scenarios/mmc.toml", "--trace", ""], "--trace: an empty file name"),

@@ -158,8 +158,26 @@ def test_a_run_that_would_send_no_task_cannot_start():
     from ui.live_setup import refusal
 
     none = scenario.loads("[run]\nduration = 1e-6\n[arrivals]\nrate = 1.0\n")
-    assert refusal(none).startswith("the run submits no task")
-    assert refusal(scenario.load("scenarios/mmc.toml")) is None
+    assert refusal(none, 0.1).startswith("the run submits no task")
+    assert "This page has no control for it" in refusal(none, 0.1)
+    assert refusal(scenario.load("scenarios/mmc.toml"), 1.0) is None
+
+
+def test_a_time_scale_past_the_scenarios_longest_wait_is_refused_naming_the_slider():
+    """By the CLI's rule (``live.waits``): a drawn service of 1e11 s (lognormal, cv 10) is a
+    sleep past threading.TIMEOUT_MAX at 0.1, not at 0.05."""
+    from sim import scenario
+    from ui.live_setup import refusal
+
+    sets = ["service.dist=lognormal", "service.cv=10", "service.mean=1e9", "run.tasks=100"]
+    sc = scenario.load("scenarios/mmc.toml", sets)
+    said = refusal(sc, 0.1)
+    assert said.startswith(
+        "time scale 0.1 makes the longest time drawn from service = 1.00192e+11 s"
+    )
+    assert "threading.TIMEOUT_MAX" in said and said.endswith("(the time scale above sets it)")
+    assert "at a time scale of at most 0.092 " in said
+    assert refusal(sc, 0.05) is None
 
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
