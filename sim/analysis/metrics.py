@@ -15,6 +15,7 @@ import numpy as np
 from sim.analysis.cost import capacity_cost
 from sim.analysis.sums import Sum
 from sim.engine.columns import Columns
+from sim.rules.retry import FOLLOWED, followed
 from sim.rules.states import (
     ENDS_EXECUTION,
     FAILURE,
@@ -267,17 +268,28 @@ LOST_WHERE = {
     RECEIVED: "reserved by a worker, never started",
     STARTED: "died while running",
 }
+# a task retried for ever whose every attempt fails: the simulator follows it through
+# ``retry.FOLLOWED`` retries and stops there, its last row the RETRY of the last one; no retry
+# of it was lost, so "retry never reached a worker" told the wrong story
+LEFT_RETRYING = (
+    f"left retrying after {FOLLOWED} retries (retried for ever: the simulator follows a task "
+    f"through retry.FOLLOWED = {FOLLOWED} retries)"
+)
 
 
 def lost_tasks(trace: Trace) -> dict[str, list[str]]:
-    """Tasks that never reached a terminal state, by id, grouped by where they were last seen."""
+    """Tasks that never reached a terminal state, by id, grouped by where they were last seen
+    (or, retried past ``retry.FOLLOWED``, as left retrying)."""
     _, end_state = last_terminal(trace)
     last = latest_rows(trace)
     lost = last[end_state[trace.task[last]] < 0]
     ids = trace.task_ids if trace.task_ids is not None else None
     found: dict[str, list[str]] = {}
-    for task, state in zip(trace.task[lost].tolist(), trace.state[lost].tolist(), strict=True):
-        found.setdefault(LOST_WHERE[state], []).append(str(ids[task] if ids is not None else task))
+    rows = zip(*(c[lost].tolist() for c in (trace.task, trace.state, trace.attempt)), strict=True)
+    for task, state, attempt in rows:
+        left = state == RETRY and not followed(attempt + 1)
+        where = LEFT_RETRYING if left else LOST_WHERE[state]
+        found.setdefault(where, []).append(str(ids[task] if ids is not None else task))
     return found
 
 

@@ -169,3 +169,32 @@ def test_known_values_drop_nans_in_place_and_keep_a_vector_without_any_as_it_is(
     whole = np.array([2.0, 1.0])
     assert metrics._known(whole, None) is whole
     assert metrics._known(np.zeros(0), None).tolist() == []
+
+
+def test_a_task_retried_for_ever_is_lost_as_left_retrying_not_as_a_lost_retry():
+    """max_retries = inf and every attempt failing: followed through retry.FOLLOWED retries,
+    then left retrying. It was "retry never reached a worker", which no retry of it did."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from sim.rules.retry import FOLLOWED
+
+    sets = ["retry.max_retries=inf", "failures.probability=1.0", "run.tasks=3"]
+    sc = scenario.load("scenarios/mmc.toml", [*sets, "retry.countdown=1"])
+    assert metrics.lost_tasks(simulate(sc)) == {
+        f"left retrying after {FOLLOWED} retries (retried for ever: the simulator follows a "
+        f"task through retry.FOLLOWED = {FOLLOWED} retries)": ["0", "1", "2"]
+    }
+
+
+def test_a_retry_whose_message_is_lost_is_still_said_so():
+    """A RETRY last row below retry.FOLLOWED: its retry never ran (a live run's drain ended
+    first, or a killed node took the message)."""
+    rows = {
+        "task_id": ["7", "7", "7", "7"],
+        "attempt": [0, 0, 0, 0],
+        "state": ["PENDING", "RECEIVED", "STARTED", "RETRY"],
+        "t": [0.0, 0.1, 0.2, 1.0],
+        "worker": ["", "w1", "w1", "w1"],
+    }
+    trace = from_arrow(pa.table(rows))
+    assert metrics.lost_tasks(trace) == {"retry never reached a worker": ["7"]}
