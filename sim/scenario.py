@@ -297,8 +297,6 @@ def _merged(
         key = unknown[0]
         listed, also = _fields_like(key)
         written = f"[{key}]" if isinstance(given[key], dict) else where(key)
-        if where is str and also:  # a key in no section, at the file's top: tables are known
-            listed += [f"[[{kind}]]" for kind in TABLE_KINDS]
         said = f"unknown scenario {'section' if written.startswith('[') else 'field'} {written!r}"
         raise _unknown(written, [*map(where, listed)], said, also)
     fields = {k: FIELD_BY_KEY[k] for k in given}
@@ -320,7 +318,8 @@ def _fields_like(key: str) -> tuple[list[str], list[str]]:
     if same := [k for k in FIELD_BY_KEY if k.partition(".")[0] == section]:
         return same, []
     top = [k for k in FIELD_BY_KEY if "." not in k]
-    return top + [f"[{s}]" for s in SECTIONS], list(FIELD_BY_KEY)
+    tables = [f"[{s}]" for s in SECTIONS] + [f"[[{kind}]]" for kind in TABLE_KINDS]
+    return top + tables, list(FIELD_BY_KEY)
 
 
 def _unknown(
@@ -334,9 +333,10 @@ def _unknown(
 
 
 def _closest(written: str, known: Sequence[str]) -> str:
-    """ " (did you mean 'service.mean'?)", the one known name close to ``written`` (a typo:
-    ``servce.mean``, ``[retyr]``, ``run.task``), or nothing when none is close: the one place
-    every unknown name (a field, a section, a task type or a pool) gets its hint. Names in
+    """The hint after an unknown name: the one known name close to ``written`` (a typo:
+    ``servce.mean``, ``[retyr]``, ``run.task``) as " (did you mean 'service.mean'?)", or nothing
+    when none is close; the one place every unknown name (a field, a section, a task type or a
+    pool, from a file or ``--set``) gets its hint. Names in
     ``written``'s own section are matched by their last part (``workers.zzzz`` is not close to
     ``workers.count`` for the ``workers.`` they share)."""
     head = written[: written.rfind(".") + 1]
