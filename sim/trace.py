@@ -37,7 +37,6 @@ ONE_TYPE = (("task", "celery"),)  # the type of every task of a scenario without
 ID_DIGITS = 18  # a task id read as a number has at most this many: below 2**63
 Capacity = tuple[float, str, bool, int]  # t, node, up (consuming), pool processes
 CAPACITY_COLUMNS = ("t", "worker", "up", "processes")
-CAPACITY_TYPES = (pa.float64(), pa.string(), pa.bool_(), pa.int64())
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
 
 
