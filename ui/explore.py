@@ -16,7 +16,13 @@ from sim.analysis.mix import queue_lengths, sojourns_by_type
 from sim.analysis.runs import NO_TASKS, summarize
 from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine import budget
-from sim.engine.distributions import service_cv, service_mean
+from sim.engine.distributions import (
+    is_exponential,
+    of_gaps,
+    of_service,
+    service_cv,
+    service_mean,
+)
 from sim.engine.model import simulate
 from sim.rules import routing
 from sim.scenario import FIELD_BY_KEY, Scenario, ScenarioError
@@ -232,12 +238,15 @@ def fixed_pool(sc: Scenario) -> bool:
 def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:
     """The textbook's mean wait beside the simulated one: Erlang C, exact, for Poisson arrivals
     and exponential service (Allen–Cunneen's factor is then 1); else Allen–Cunneen's G/G/c
-    approximation. Neither has prefetch, retries, crashes or Celery's own per-task costs."""
+    approximation. Neither has prefetch, retries, crashes or Celery's own per-task costs.
+    Exact by the shapes, not by their cvs: flaky_api's lognormal service of cv 1 was called
+    "this M/M/c queue"."""
     cv = service_cv(sc.service)
     approx = analytic.allen_cunneen(
         sc.arrivals.rate, service_mean(sc.service), sc.workers.slots, arrival_cv, cv
     )
-    if arrival_cv == cv == 1:
+    poisson = sc.arrivals.process in ("poisson", "renewal") and is_exponential(of_gaps(sc.arrivals))
+    if poisson and is_exponential(of_service(sc.service)):
         return (
             f"Erlang C (exact for this M/M/c queue) puts the mean wait at {seconds(approx)} "
             f"(simulated: {seconds(simulated)}); it has no {not_in_formulas(sc)}."

@@ -141,6 +141,15 @@ def cv_of(d: Distribution) -> float:
     return d.cv
 
 
+def is_exponential(d: Distribution) -> bool:
+    """Whether ``d`` is the exponential distribution, the M of M/M/c: by name, or a shape that
+    its cv of 1 makes one (an Erlang of one phase, the balanced hyperexponential, a Weibull of
+    shape 1). A cv of 1 alone is not enough: a lognormal or Pareto of cv 1 is no M."""
+    return d.dist == "exponential" or (
+        d.dist in ("erlang", "hyperexponential", "weibull") and cv_of(d) == 1
+    )
+
+
 def sample_service(service: Service, rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` service times in seconds."""
     return sample(of_service(service), rng, n)

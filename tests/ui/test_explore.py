@@ -248,6 +248,24 @@ def test_the_formula_beside_the_simulation_is_erlang_c_where_it_is_exact():
     assert "cores" not in formula_wait(mmc.replace(**{"workers.cores": 1}), 1.0, 0.75)
 
 
+def test_erlang_c_is_called_exact_only_for_exponential_shapes_not_for_any_cv_of_one():
+    """flaky_api's lognormal service of cv 1 under Poisson arrivals was said to be "this M/M/c
+    queue", Erlang C exact: a cv of 1 is no exponential. An Erlang of one phase is one."""
+    from ui.explore import formula_wait
+
+    mmc = scenario.load("scenarios/mmc.toml")
+    flaky = scenario.load("scenarios/flaky_api.toml")
+    assert formula_wait(flaky, 1.0, 0.04).startswith("Allen–Cunneen's G/G/c approximation")
+    lognormal = mmc.replace(**{"service.dist": "lognormal", "service.cv": 1.0})
+    assert formula_wait(lognormal, 1.0, 0.75).startswith("Allen–Cunneen's G/G/c approximation")
+    gaps = mmc.replace(
+        **{"arrivals.process": "renewal", "arrivals.dist": "lognormal", "arrivals.cv": 1.0}
+    )
+    assert formula_wait(gaps, 1.0, 0.75).startswith("Allen–Cunneen's G/G/c approximation")
+    one_phase = mmc.replace(**{"service.dist": "erlang", "service.cv": 1.0})
+    assert formula_wait(one_phase, 1.0, 0.75).startswith("Erlang C (exact for this M/M/c queue)")
+
+
 def test_the_pool_targets_come_back_from_the_address_after_a_reload():
     """The figure and each type's target are bound to the address, as the single pool's
     target is: a shared link gave the sizing of the defaults."""

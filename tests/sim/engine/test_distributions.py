@@ -11,6 +11,7 @@ from sim.engine.distributions import (
     Distribution,
     cv_of,
     hyperexponential_phases,
+    is_exponential,
     limited_moments,
     mean_of,
     pareto_shape,
@@ -138,3 +139,24 @@ def test_a_hard_limit_s_moments_are_those_of_the_sample_cut_at_it(d):
     mean, square, tail = limited_moments(d, 6.0)
     assert (mean, square) == pytest.approx((cut.mean(), (cut * cut).mean()), rel=0.01)
     assert tail == pytest.approx((x > 6.0).mean(), abs=0.002)
+
+
+@pytest.mark.parametrize(
+    ("dist", "cv", "exponential"),
+    [
+        ("exponential", 1.0, True),
+        ("erlang", 1.0, True),  # one phase
+        ("hyperexponential", 1.0, True),  # both phases of mean m
+        ("weibull", 1.0, True),  # shape 1
+        ("lognormal", 1.0, False),
+        ("pareto", 1.0, False),
+        ("erlang", 0.5, False),
+        ("constant", 0.0, False),
+    ],
+)
+def test_a_cv_of_one_is_exponential_only_where_the_shape_makes_it_so(dist, cv, exponential):
+    d = Distribution(dist, 2.0, cv)
+    assert is_exponential(d) is exponential
+    if exponential and dist != "exponential":  # its draws are the exponential's: P(X > m) = e^-1
+        x = sample(d, np.random.default_rng(3), N)
+        assert np.mean(x > 2.0) == pytest.approx(math.exp(-1), abs=0.005)
