@@ -196,6 +196,31 @@ def test_the_sweeps_answer_beside_a_live_run_is_the_simulations_and_names_a_live
     assert none.startswith("Simulation's prediction: no worker count up to 8 meets 4 s.")
 
 
+def test_where_erlang_c_puts_the_fewest_workers_elsewhere_than_the_sweep_it_is_said():
+    from ui.explore import steady_state_said
+
+    assert steady_state_said(None, 5, 4.0, 5000) == ""  # no M/M/c queue: no formula
+    assert steady_state_said({4: 4.7, 5: 3.3}, 5, 4.0, 5000) == ""  # they agree
+    apart = steady_state_said({61: 4.59, 69: 3.02}, 61, 4.0, 5000)
+    assert apart.startswith(
+        " Erlang C, this M/M/c queue's steady state, puts the fewest at **69**: each swept run "
+        "of 5,000 tasks starts with an empty queue"
+    )
+    assert "at none of these counts" in steady_state_said({4: 4.7}, 4, 4.0, 5000)
+
+
+def test_the_sweeps_answer_near_saturation_is_set_beside_erlang_cs():
+    """mmc at 60 tasks a second: 61 workers are at ρ 0.98, where the queue settles at a p95
+    sojourn of 4.6 s, but a swept run of 5,000 tasks (83 s) ends before it has; the page said
+    61 meet 4 s beside an Erlang C line over the target there, without a word."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.slider(key="explore-mmc-rate").set_value(60.0).run()
+    assert not at.exception
+    (said,) = [s.value for s in at.success]
+    assert said.startswith("Smallest worker count whose simulated p95 sojourn is ≤ 4 s: **61**")
+    assert "Erlang C, this M/M/c queue's steady state, puts the fewest at **69**" in said
+
+
 def test_a_target_no_swept_count_meets_says_what_to_do():
     """mmc's p95 sojourn flattens near 3 s (exponential 1 s tasks) as workers are added: a 1 s
     target was answered "No worker count up to 8 meets a p95 sojourn of 1 s." and no more; it
