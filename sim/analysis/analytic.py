@@ -22,6 +22,7 @@ from sim.engine.distributions import (
     service_mean,
 )
 from sim.engine.varying_rate import VARYING
+from sim.rules.retry import most_retries
 from sim.scenario import Scenario
 from sim.sections import Pool, TaskType
 from sim.words import counted
@@ -249,11 +250,21 @@ def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
     return [shared * t.share if t.arrivals is None else next(rates) for t in types]
 
 
+def executions_per_task(kind: TaskType) -> float:
+    """The mean executions a task of this type makes as its failed attempts are retried: 1 + p +
+    … + p^R for failure probability p and R retries (``most_retries``: the 1,000 the simulator
+    follows of a task retried for ever). Outages, crashes and soft time limits add more."""
+    p, most = kind.failures.probability, most_retries(kind.retry.max_retries)
+    return most + 1.0 if p == 1 else (1 - p ** (most + 1)) / (1 - p)
+
+
 def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | None:
     """Per pool, the work routed to it: slot-seconds of service per second (at the arrivals'
     peak, with ``peak``), a hard time limit's cut service as it holds a slot
-    (``slot_moments``); None where the arrivals have no rate. A queue several pools consume
-    splits its work by their slots."""
+    (``slot_moments``), each task run as often as its failed attempts are retried
+    (``executions_per_task``: flaky_api's 20 % failing made its ρ 0.375 where its slots were
+    45 % busy); None where the arrivals have no rate. A queue several pools consume splits its
+    work by their slots."""
     rates = type_rates(scenario, peak)
     if rates is None:
         return None
@@ -263,14 +274,15 @@ def pool_demand(scenario: Scenario, peak: bool = False) -> dict[str, float] | No
         slots = sum(p.workers.full_speed_slots for p in takers)
         for p in takers:
             part = p.workers.full_speed_slots / slots  # 1.0 for a queue one pool consumes
-            demand[p.name] += rate * slot_moments(kind, p.workers.process_start)[0] * part
+            held = slot_moments(kind, p.workers.process_start)[0] * executions_per_task(kind)
+            demand[p.name] += rate * held * part
     return demand
 
 
 def pool_intensities(scenario: Scenario) -> dict[str, float] | None:
     """ρ of each pool: the work routed to it over the slots that compute at full speed (see
     ``Workers.full_speed_slots``), or None where the arrivals have no rate. At ρ ≥ 1 its
-    queues grow for as long as tasks arrive. Retries, crashes and deploys add work on top, so
+    queues grow for as long as tasks arrive. Outages, crashes and deploys add work on top, so
     the real load is at least this."""
     demand = pool_demand(scenario)
     if demand is None:
@@ -355,10 +367,18 @@ def overload_warning(scenario: Scenario) -> str | None:
     (count, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
     most = f" (workers.{field})" if field == "max_nodes" else ""
     return (
-        f"{where}ρ = {worst:.2f} ≥ 1 at {counted(count, 'worker')}{most}: the queue is "
-        "overloaded, so wait and sojourn grow with the number of tasks and are not a steady "
-        f"state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
+        f"{where}ρ = {worst:.2f} ≥ 1 at {counted(count, 'worker')}{most}{retried(scenario)}: "
+        "the queue is overloaded, so wait and sojourn grow with the number of tasks and are not "
+        f"a steady state; at least {workers_to_keep_up(scenario, name)} workers keep it stable"
     )
+
+
+def retried(scenario: Scenario) -> str:
+    """Said after a ρ that counts retries, which λs/c does not: ", counting failed attempts'
+    retries", or nothing where no type retries a failure."""
+    if any(executions_per_task(t) > 1 for t in scenario.task_types):
+        return ", counting failed attempts' retries"
+    return ""
 
 
 def peak_warning(scenario: Scenario) -> str | None:
@@ -374,8 +394,8 @@ def peak_warning(scenario: Scenario) -> str | None:
     (nodes, field), where = most_nodes(pool), f"pool {name}: " if scenario.pools else ""
     return (
         f"{where}peak ρ = {worst:.2f} ≥ 1 (at the arrivals' peak rate, on the most the pool "
-        f"reaches: {counted(nodes, 'worker')}, workers.{field}): the queue grows "
-        "through every peak and drains after it, so wait and sojourn are set by the peaks; "
+        f"reaches: {counted(nodes, 'worker')}, workers.{field}){retried(scenario)}: the queue "
+        "grows through every peak and drains after it, so wait and sojourn are set by the peaks; "
         f"at least {workers_to_keep_up(scenario, name, peak=True)} workers keep up with the peak"
     )
 

@@ -138,6 +138,25 @@ def test_traffic_intensity_of_a_scenario(fields, rho, needed):
         assert "not a steady state" in warning and f"at least {needed} workers" in warning
 
 
+def test_retries_of_failed_attempts_are_work_the_pool_must_keep_up_with():
+    """flaky_api with nine attempts in ten failing and 10 retries: 6.9 executions a task, ρ
+    2.6 on its 8 slots, where λs/c is 0.375; the page showed its 1,975 s p95 sojourn and
+    Erlang C's mean wait beside it with no word that the queue never drains."""
+    flaky = scenario.load("scenarios/flaky_api.toml")
+    # 20 % failing, 5 retries: 1 + 0.2 + … + 0.2^5 = 1.25 executions a task (45 % simulated)
+    assert analytic.traffic_intensity(flaky) == pytest.approx(0.375 * (1 - 0.2**6) / 0.8)
+    assert analytic.overload_warning(flaky) is None
+    failing = flaky.replace(**{"failures.probability": 0.9, "retry.max_retries": 10})
+    executions = (1 - 0.9**11) / 0.1
+    assert analytic.traffic_intensity(failing) == pytest.approx(0.375 * executions)
+    warning = analytic.overload_warning(failing)
+    assert warning.startswith("ρ = 2.57 ≥ 1 at 4 workers, counting failed attempts' retries:")
+    assert analytic.workers_to_keep_up(failing) == 11  # 10 × 0.3 × 6.86 = 20.6 slot-s/s, 2 a node
+    # retried for ever: the simulator follows a task through 1,000 retries
+    endless = flaky.replace(**{"failures.probability": 1.0, "retry.max_retries": math.inf})
+    assert analytic.traffic_intensity(endless) == pytest.approx(0.375 * 1001)
+
+
 def test_a_single_burst_has_no_rate_to_be_overloaded_by():
     # 5000 tasks at once at "rate" 100: the waits grow with the burst, not with the run
     sc = make(
