@@ -641,7 +641,12 @@ def sizing(
     over: its ``summary``)."""
     st.subheader("Sizing")
     law = little(trace, times)
-    little_metrics(law.arrival_rate, law.sojourn_mean, law.in_system_mean)
+    little_metrics(
+        law.arrival_rate,
+        law.sojourn_mean,
+        law.in_system_mean,
+        rate_said="tasks sent per s, the run so far",
+    )
     st.caption(
         "Little's law: L = λW on a complete run; while tasks are open L runs ahead of λW. "
         "L tasks in the system on average is the backlog the workers and Redis hold."

@@ -73,11 +73,19 @@ def download_figure(fig: go.Figure, name: str) -> None:
     )
 
 
-def little_metrics(rate: float, sojourn: float, in_system: float, gap: float | None = None) -> None:
-    """Little's law as four figures, L beside λ·W (Learn teaches it, the Live page checks it)."""
+def little_metrics(
+    rate: float,
+    sojourn: float,
+    in_system: float,
+    gap: float | None = None,
+    rate_said: str = "measured throughput, tasks per s",
+) -> None:
+    """Little's law as four figures, L beside λ·W (Learn teaches it, the Live page checks it);
+    ``rate_said`` says what λ is: Learn's complete run's throughput, the Live page's tasks sent
+    so far (which runs ahead of the tasks ended while some are open)."""
     cols = st.columns(4)
     cols[0].metric("L (time-average in system)", f"{in_system:.3g}")
-    cols[1].metric("λ (measured throughput, tasks per s)", f"{rate:.3g}/s")
+    cols[1].metric(f"λ ({rate_said})", f"{rate:.3g}/s")
     cols[2].metric("W (mean sojourn)", seconds(sojourn))
     gap_said = f"gap {gap:.2%}" if gap is not None else None  # no arrow: a gap has no direction
     cols[3].metric(

@@ -727,3 +727,31 @@ def test_tasks_ended_per_second_are_drawn_per_worker_or_per_task_type(monkeypatc
     span = middle[1] - middle[0]
     ended = sum(sum(y) for y in lines.values()) * span
     assert round(ended) == int((trace.state == SUCCESS).sum())
+
+
+def _little_while_the_run_goes() -> None:
+    """The Live page's Little's law on thumbnails_and_reports 7 s in (``run_so_far``)."""
+    from sim.analysis import monitor
+    from tests.ui.helpers import run_so_far
+    from ui import live as live_page
+
+    sc, trace = run_so_far()
+    session = live_page.LiveSession((sc,), 0.05, latest=trace)
+    live_page.sizing(session, trace, monitor.task_times(trace), None)
+
+
+def test_littles_law_while_a_run_goes_names_its_lambda_the_rate_sent():
+    """λ there is the tasks sent per second so far, which Little's law takes; it was labelled
+    the measured throughput, the rate of tasks ended, which runs behind it while tasks are
+    open (Learn's complete run has both the same)."""
+    from streamlit.testing.v1 import AppTest
+
+    from sim.analysis.littles_law import little
+    from sim.analysis.monitor import task_times
+
+    at = AppTest.from_function(_little_while_the_run_goes, default_timeout=60).run()
+    assert not at.exception
+    (rate,) = [m for m in at.metric if m.label.startswith("λ (")]
+    assert rate.label == "λ (tasks sent per s, the run so far)"
+    _, trace = run_so_far()
+    assert rate.value == f"{little(trace, task_times(trace)).arrival_rate:.3g}/s"
