@@ -22,7 +22,7 @@ from sim.engine.distributions import (
     service_mean,
 )
 from sim.engine.varying_rate import VARYING
-from sim.rules.retry import most_retries
+from sim.rules.retry import most_retries, never_ends
 from sim.scenario import Scenario
 from sim.sections import Pool, TaskType
 from sim.words import counted
@@ -253,7 +253,12 @@ def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
 def executions_per_task(kind: TaskType) -> float:
     """The mean executions a task of this type makes as its failed attempts are retried: 1 + p +
     … + p^R for failure probability p and R retries (``most_retries``: the 1,000 the simulator
-    follows of a task retried for ever). Outages, crashes and soft time limits add more."""
+    follows of a task retried for ever). Outages, crashes and soft time limits add more. A type
+    that retries for ever and always fails (``never_ends``) has no end to its work, which its
+    own warning says; the simulator's 1,001 executions would have called 5 such tasks on mmc an
+    overload that 802 workers keep up with: it counts one."""
+    if never_ends(kind):
+        return 1.0
     p, most = kind.failures.probability, most_retries(kind.retry.max_retries)
     return most + 1.0 if p == 1 else (1 - p ** (most + 1)) / (1 - p)
 

@@ -153,8 +153,12 @@ def test_retries_of_failed_attempts_are_work_the_pool_must_keep_up_with():
     assert warning.startswith("ρ = 2.57 ≥ 1 at 4 workers, counting failed attempts' retries:")
     assert analytic.workers_to_keep_up(failing) == 11  # 10 × 0.3 × 6.86 = 20.6 slot-s/s, 2 a node
     # retried for ever: the simulator follows a task through 1,000 retries
-    endless = flaky.replace(**{"failures.probability": 1.0, "retry.max_retries": math.inf})
-    assert analytic.traffic_intensity(endless) == pytest.approx(0.375 * 1001)
+    forever = flaky.replace(**{"failures.probability": 0.5, "retry.max_retries": math.inf})
+    assert analytic.traffic_intensity(forever) == pytest.approx(0.375 * (2 - 0.5**1000))
+    # ... and one that always fails never ends, which a warning of its own says
+    endless = forever.replace(**{"failures.probability": 1.0})
+    assert analytic.traffic_intensity(endless) == pytest.approx(0.375)
+    assert analytic.overload_warning(endless) is None
 
 
 def test_a_single_burst_has_no_rate_to_be_overloaded_by():
