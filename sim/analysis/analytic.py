@@ -177,7 +177,8 @@ def mmc_applies(s: Scenario) -> bool:
     """Whether the scenario is exactly the M/M/c queue Erlang C describes, c = all slots.
 
     Poisson arrivals, exponential service, nothing failing, crashing, deploying or sharing a core,
-    no per-task overhead (``overhead.model = "none"``), one task type in one shared FIFO queue:
+    no per-task overhead (``overhead.model = "none"``), a pool of fixed size (no node autoscaler,
+    and ``--autoscale`` only as MAX = MIN), one task type in one shared FIFO queue:
     under late ack with multiplier 1 a busy slot holds no message back, while any other prefetch
     lets a busy worker reserve a task an idle one could run (lesson 02), and the queue is no
     longer work-conserving.
@@ -193,6 +194,8 @@ def mmc_applies(s: Scenario) -> bool:
         and not f.outage
         and w.cores == 0
         and w.deploy_every == 0
+        and w.autoscale_min == w.autoscale_max
+        and not w.node_autoscaled
         and s.overhead.model == "none"
         and s.overhead.dispatch == 0
         and s.overhead.record == 0
@@ -209,7 +212,7 @@ def mmc_sojourn_quantiles(
     if not mmc_applies(scenario):
         return None
     rate, mean = scenario.arrivals.rate, scenario.service.mean
-    slots = {c: c * scenario.workers.concurrency for c in counts}
+    slots = {c: c * scenario.workers.processes for c in counts}
     return {
         c: mmc_sojourn_quantile(q, rate, mean, n)
         for c, n in slots.items()

@@ -208,8 +208,20 @@ def test_erlang_c_applies_only_to_one_shared_work_conserving_queue():
         {"failures.probability": 0.1},
         {"overhead.dispatch": 0.01},
         {"overhead.model": "celery"},
+        # a pool that grows and shrinks has no fixed c
+        {"workers.autoscale_max": 4, "workers.autoscale_min": 1},
+        {"workers.node_autoscaler": "queue_length"},
     ):
         assert not analytic.mmc_applies(mmc.replace(**change)), change
+    # --autoscale 4,4 is a fixed pool of 4 processes a worker: on mmc's 4 workers at 12/s, the
+    # M/M/16 queue; it was weighed as 4 slots of its unread concurrency, and drew no Erlang line
+    fixed = mmc.replace(
+        **{"workers.autoscale_max": 4, "workers.autoscale_min": 4, "arrivals.rate": 12.0}
+    )
+    assert analytic.mmc_applies(fixed)
+    assert analytic.mmc_sojourn_quantiles(fixed, (4,)) == {
+        4: analytic.mmc_sojourn_quantile(0.95, 12.0, 1.0, 16)
+    }
     assert analytic.mmc_applies(mmc.replace(**{"workers.concurrency": 2}))  # c = all slots
 
 
