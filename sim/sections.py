@@ -268,6 +268,12 @@ class Workers:
         return self.autoscale_max or self.concurrency
 
     @property
+    def processes_vary(self) -> bool:
+        """--autoscale grows and shrinks each node's pool (MIN < MAX): no fixed number of
+        servers, as the textbook's queues have (MAX = MIN is a fixed pool of MAX)."""
+        return self.autoscale_min < self.autoscale_max
+
+    @property
     def node_autoscaled(self) -> bool:
         """A node autoscaler adds and removes this pool's nodes (``count`` is where it starts)."""
         return self.node_autoscaler != "none"

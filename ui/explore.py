@@ -239,14 +239,14 @@ def formula_wait(sc: Scenario, arrival_cv: float, simulated: float) -> str:
     """The textbook's mean wait beside the simulated one: Erlang C, exact, for Poisson arrivals
     and exponential service (Allen–Cunneen's factor is then 1); else Allen–Cunneen's G/G/c
     approximation. Neither has prefetch, retries, crashes or Celery's own per-task costs.
-    Exact by the shapes, not by their cvs: flaky_api's lognormal service of cv 1 was called
-    "this M/M/c queue"."""
+    Exact by the shapes, not by their cvs (flaky_api's lognormal service of cv 1 was called
+    "this M/M/c queue"), and for a fixed number of servers."""
     cv = service_cv(sc.service)
     approx = analytic.allen_cunneen(
         sc.arrivals.rate, service_mean(sc.service), sc.workers.slots, arrival_cv, cv
     )
     poisson = sc.arrivals.process in ("poisson", "renewal") and is_exponential(of_gaps(sc.arrivals))
-    if poisson and is_exponential(of_service(sc.service)):
+    if poisson and not sc.workers.processes_vary and is_exponential(of_service(sc.service)):
         return (
             f"Erlang C (exact for this M/M/c queue) puts the mean wait at {seconds(approx)} "
             f"(simulated: {seconds(simulated)}); it has no {not_in_formulas(sc)}."
@@ -288,6 +288,8 @@ def not_in_formulas(sc: Scenario) -> str:
     shared = [p.workers for p in sc.worker_pools if p.workers.cores]
     if any(w.cores < w.processes for w in shared):
         costs += ", processes sharing fewer CPU cores (workers.cores)"
+    if any(p.workers.processes_vary for p in sc.worker_pools):
+        costs += ", a pool that grows and shrinks (--autoscale)"
     return f"prefetch, retries, crashes{costs}"
 
 

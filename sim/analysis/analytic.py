@@ -194,7 +194,7 @@ def mmc_applies(s: Scenario) -> bool:
         and not f.outage
         and w.cores == 0
         and w.deploy_every == 0
-        and w.autoscale_min == w.autoscale_max
+        and not w.processes_vary
         and not w.node_autoscaled
         and s.overhead.model == "none"
         and s.overhead.dispatch == 0

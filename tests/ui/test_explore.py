@@ -289,6 +289,13 @@ def test_erlang_c_is_called_exact_only_for_exponential_shapes_not_for_any_cv_of_
     assert formula_wait(gaps, 1.0, 0.75).startswith("Allen–Cunneen's G/G/c approximation")
     one_phase = mmc.replace(**{"service.dist": "erlang", "service.cv": 1.0})
     assert formula_wait(one_phase, 1.0, 0.75).startswith("Erlang C (exact for this M/M/c queue)")
+    # --autoscale 4,1: the pool shrinks to a process a worker when idle, so it is no M/M/16
+    growing = mmc.replace(**{"workers.autoscale_max": 4, "workers.autoscale_min": 1})
+    said = formula_wait(growing, 1.0, 0.75)
+    assert said.startswith("Allen–Cunneen's G/G/c approximation")
+    assert "a pool that grows and shrinks (--autoscale), " in said
+    fixed = mmc.replace(**{"workers.autoscale_max": 4, "workers.autoscale_min": 4})
+    assert formula_wait(fixed, 1.0, 0.75).startswith("Erlang C (exact for this M/M/c queue)")
 
 
 def test_the_pool_targets_come_back_from_the_address_after_a_reload():
