@@ -719,6 +719,12 @@ def cmd_analytic(args: argparse.Namespace) -> int:
             f"{err}" + (f", more than --workers takes ({MAX_SERVERS:,})" if beyond else "")
         ) from None
     emit(result, args.json)
+    if "wait_mean_allen_cunneen" in result and not args.json:
+        print(
+            "every figure but the last is M/M/c's (cv 1 for the gaps and the service); "
+            f"for --arrival-cv {args.arrival_cv:g} and --service-cv {args.service_cv:g} "
+            "the mean wait is Allen-Cunneen's approximation, the last line"
+        )
     return 0
 
 

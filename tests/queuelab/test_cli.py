@@ -492,6 +492,15 @@ def test_analytic_adds_allen_cunneen_for_other_distributions():
     assert data["wait_mean_allen_cunneen"] == pytest.approx(0.7455 / 2, abs=1e-4)
 
 
+def test_analytic_says_its_plain_figures_are_m_m_c_beside_allen_cunneen():
+    """M/D/1 at rho 0.8: wait_mean 4 is M/M/1's, not this queue's 2: the table says which."""
+    args = ["--rate", "0.8", "--service-mean", "1", "--workers", "1", "--service-cv", "0"]
+    text = queuelab("analytic", *args).stdout
+    assert "every figure but the last is M/M/c's" in text
+    assert "--service-cv 0 the mean wait is Allen-Cunneen's" in text
+    assert "Allen-Cunneen" not in queuelab("analytic", *args[:6]).stdout
+
+
 def test_lessons_lists_the_eighteen_and_each_simulates():
     r = queuelab("lessons", "--json")
     assert r.returncode == 0, r.stderr
