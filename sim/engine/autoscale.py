@@ -44,6 +44,7 @@ class Autoscaler:
         self.last_received: float | None = None
         self.ticking = False
         self.ticks = 0  # timer ticks so far: the next is at born + (ticks + 1) × keepalive
+        self.ticked: float | None = None  # when the timer last ticked
         self.forks_end = 0.0  # serialised forks: when the node's last fork is done
         self.forking = 0  # scale-ups whose forks are not all done
         self.unforked = 0  # processes decided whose fork is not done: not counted yet
@@ -61,13 +62,14 @@ class Autoscaler:
             self.maybe_scale()
         self._keep_ticking()
 
-    def maybe_scale(self) -> None:
+    def maybe_scale(self, previous_tick: float | None = None) -> None:
+        """``previous_tick``: on a timer tick, the time of the tick before it (``scaled``)."""
         w = self.worker
         busy = w.slots - w.free_slots - w.starting
         qty = len(w.ready) + busy  # reserved requests: prefetched and running
         now = self.env.now
         active = autoscale.last_active(self.last_scale_up, self.last_received)
-        wanted = autoscale.scaled(qty, w.slots, busy, now, active, self.limits)
+        wanted = autoscale.scaled(qty, w.slots, busy, now, active, self.limits, previous_tick)
         if wanted > w.slots:
             self.last_scale_up = now
             self._grow(wanted - w.slots)
@@ -148,6 +150,7 @@ class Autoscaler:
         if w.autoscaler is not self or not w.alive:
             return  # the node stopped: its next life has its own timer
         self.budget.spend()
-        self.maybe_scale()
+        previous, self.ticked = self.ticked, self.env.now
+        self.maybe_scale(previous)
         if not self._settled():
             self._keep_ticking()

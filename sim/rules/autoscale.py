@@ -42,6 +42,7 @@ def scaled(
     now: float,
     last_active_at: float | None,
     autoscale: tuple[int, int, float],
+    previous_tick: float | None = None,
 ) -> int:
     """The pool's processes after one ``maybe_scale`` at ``now``.
 
@@ -52,12 +53,24 @@ def scaled(
     is fewer and more than ``keepalive`` seconds passed since ``last_active_at``; billiard's
     ``Pool.shrink`` stops only idle processes, and when too few are idle it stops those and
     raises, which the autoscaler logs and ignores: the pool keeps its busy processes.
+
+    ``previous_tick``, on a timer tick, is the time of the timer's tick before it: kombu re-arms
+    the timer keepalive seconds after a tick's own work ends (``Timer.call_repeatedly``), so
+    whatever happened at or before that tick (a scale-up the tick made) is more than keepalive
+    old now, though the ticks are keepalive apart on the model's clock.
     """
     most, least, keepalive = autoscale
     grown = min(qty, most)
     if grown > processes:
         return grown
     shrunk = max(qty, least)
-    if shrunk < processes and last_active_at is not None and now - last_active_at > keepalive:
+    if (
+        shrunk < processes
+        and last_active_at is not None
+        and (
+            now - last_active_at > keepalive
+            or (previous_tick is not None and last_active_at <= previous_tick)
+        )
+    ):
         return max(shrunk, busy)
     return processes

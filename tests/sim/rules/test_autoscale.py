@@ -19,6 +19,10 @@ def test_shrinks_to_the_reserved_requests_or_min_only_after_keepalive():
     assert scaled(0, 8, 0, 30.001, 0.0, LIMITS) == 1
     assert scaled(3, 8, 3, 31.0, 0.0, LIMITS) == 3
     assert scaled(0, 8, 0, 1e9, None, LIMITS) == 8  # never active: never shrinks
+    # on a tick, a scale-up the tick before made is older than keepalive: kombu re-arms the
+    # timer after that tick's work
+    assert scaled(0, 8, 0, 30.0, 0.0, LIMITS, previous_tick=0.0) == 1
+    assert scaled(0, 8, 0, 30.0, 0.5, LIMITS, previous_tick=0.0) == 8
 
 
 def test_a_shrink_stops_only_idle_processes():
