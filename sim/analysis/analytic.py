@@ -441,7 +441,9 @@ def pool_waits(scenario: Scenario) -> dict[str, float]:
     exact, when that mix is exponential); a Poisson stream split by share, or merged with
     another, stays Poisson, so ca = 1. Left out: a pool sharing a queue with another (the split
     of its work is Celery's, not a formula's), one fed by other arrivals, one at ρ ≥ 1, one
-    serving a type with a soft time limit (its retries are new work). A hard time limit is in
+    serving a type with a soft time limit (its retries are new work) or a rate limit (its
+    tokens are a server of their own, and its messages grow no --autoscale pool), one whose
+    nodes a node autoscaler adds (``count`` is where it starts). A hard time limit is in
     the service (``slot_moments``). No prefetch, retries, crashes or Celery's per-task costs,
     as ``allen_cunneen``."""
     rates, types, pools = type_rates(scenario), scenario.task_types, scenario.worker_pools
@@ -455,8 +457,8 @@ def pool_waits(scenario: Scenario) -> dict[str, float]:
             types[i].queue in other.queues for other in pools if other is not pool for i in mine
         )
         poisson = all((types[i].arrivals or scenario.arrivals).process == "poisson" for i in mine)
-        soft = any(types[i].soft_time_limit for i in mine)
-        if shared or not poisson or soft or lam <= 0:
+        limited = any(types[i].soft_time_limit or types[i].rate_limit for i in mine)
+        if shared or not poisson or limited or pool.workers.node_autoscaled or lam <= 0:
             continue
         held = {i: slot_moments(types[i], pool.workers.process_start) for i in mine}
         s = sum(rates[i] * held[i][0] for i in mine) / lam
