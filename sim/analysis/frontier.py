@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from sim.analysis.metrics import Summary
-from sim.analysis.runs import capacity_varies
+from sim.analysis.runs import capacity_varies, pool_cost, summary
 from sim.analysis.sweep import sweep_changes
+from sim.engine.model import tally
 from sim.scenario import Scenario
 from sim.sections import Pool
 from sim.words import counted
@@ -61,6 +62,19 @@ def own_p95(summary: Summary, sc: Scenario, pool: Pool, kind: str = "sojourn") -
 def cost_unit(pool: Pool) -> str:
     """What a pool's policy pays for: nodes under a node autoscaler, else pool processes."""
     return "node_seconds" if pool.workers.node_autoscaled else "worker_seconds"
+
+
+def priced(sc: Scenario, changes: dict[str, Any], rep: int) -> tuple[Summary, float]:
+    """One replication of ``changes`` (``sweep.run_point``'s) and what ``sc``'s autoscaling
+    pool paid in it (``cost_unit``): its own nodes' cost (``runs.pool_cost``), not the run's,
+    in which the other pools' fixed nodes pay for the makespan, which the draws move more than
+    the policy does."""
+    pool = varying_pool(sc)
+    at, seed = sc.replace(**changes), sc.seed + rep
+    run = tally(at, seed)
+    figures = summary(run, at, seed=seed)
+    worker_seconds, node_seconds = pool_cost(run, at, pool.name)
+    return figures, node_seconds if cost_unit(pool) == "node_seconds" else worker_seconds
 
 
 def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:
@@ -119,8 +133,8 @@ def frontier(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[FrontierPoint]:
     """Every ``plans`` point of ``sc``'s autoscaling pool run (``reps`` seeds each, means), its
-    cost and the p95 sojourn of the tasks it serves (``own_p95``), and whether it is on the
-    frontier; [] where no pool autoscales."""
+    own cost (``priced``) and the p95 sojourn of the tasks it serves (``own_p95``), and whether
+    it is on the frontier; [] where no pool autoscales."""
     pool = varying_pool(sc)
     if pool is None:
         return []
@@ -129,10 +143,10 @@ def frontier(
         for kind, each in plans(sc, pool).items()
         for label, changes in each.items()
     ]
-    runs = sweep_changes(sc, [changes for *_, changes in chosen], reps, processes, progress)
-    unit = cost_unit(pool)
-    costs = [float(np.mean([getattr(s, unit) for s in r])) for r in runs]
-    p95s = [float(np.mean([own_p95(s, sc, pool) for s in r])) for r in runs]
+    changed = [changes for *_, changes in chosen]
+    runs = sweep_changes(sc, changed, reps, processes, progress, point=priced)
+    costs = [float(np.mean([cost for _, cost in r])) for r in runs]
+    p95s = [float(np.mean([own_p95(s, sc, pool) for s, _ in r])) for r in runs]
     return [
         FrontierPoint(label, kind, c, p, e)
         for (kind, label, _), c, p, e in zip(chosen, costs, p95s, pareto(costs, p95s), strict=True)

@@ -135,22 +135,24 @@ def sweep_changes(
     reps: int = 1,
     processes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[list[Summary]]:
+    point: Callable[[Scenario, dict[str, Any], int], Any] = run_point,
+) -> list[list[Any]]:
     """Per plan (dotted fields and their values, several at once), the summaries of its
-    ``reps`` replications, as ``sweep_field``. Ctrl-C raises ``Stopped`` with the replications
-    that had finished; the processes running others are ended."""
+    ``reps`` replications, as ``sweep_field``; or what ``point`` (``run_point``'s arguments,
+    top-level, so processes can run it) makes of each. Ctrl-C raises ``Stopped`` with the
+    replications that had finished; the processes running others are ended."""
     values = list(plans)
     jobs = [(i, r) for i in range(len(values)) for r in range(reps)]
     processes = min(processes or os.cpu_count() or 1, len(jobs))
-    results: dict[tuple[int, int], Summary] = {}
+    results: dict[tuple[int, int], Any] = {}
     try:
         if processes <= 1:
             for n, (i, r) in enumerate(jobs, 1):
-                results[i, r] = run_point(scenario, values[i], r)
+                results[i, r] = point(scenario, values[i], r)
                 if progress:
                     progress(n, len(jobs))
         else:
-            _in_processes(scenario, values, jobs, processes, results, progress)
+            _in_processes(scenario, values, jobs, processes, results, progress, point)
     except KeyboardInterrupt as stop:
         raise Stopped(results, stop) from None
     return [[results[i, r] for r in range(reps)] for i in range(len(values))]
@@ -161,8 +163,9 @@ def _in_processes(
     values: list[dict[str, Any]],
     jobs: list[tuple[int, int]],
     processes: int,
-    results: dict[tuple[int, int], Summary],
+    results: dict[tuple[int, int], Any],
     progress: Callable[[int, int], None] | None,
+    point: Callable[[Scenario, dict[str, Any], int], Any],
 ) -> None:
     """Run ``jobs`` on ``processes`` processes into ``results``, as each finishes. Ctrl-C is the
     parent's alone (a terminal sends it to the children too, which died printing tracebacks):
@@ -178,7 +181,7 @@ def _in_processes(
         held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # a child inherits the mask
         try:
             for i, r in jobs:
-                futures[pool.submit(run_point, scenario, values[i], r)] = (i, r)
+                futures[pool.submit(point, scenario, values[i], r)] = (i, r)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held is raised here
         for n, future in enumerate(as_completed(futures), 1):
