@@ -95,7 +95,7 @@ def worker_stats(
     stats = []
     for w, name in enumerate(trace.workers):
         own = spans["worker"] == w
-        ends = spans["state"][own]
+        ended = spans["state"][own]
         runs = running[trace.worker[running] == w]
         busy_time = float((spans["end"][own] - spans["start"][own]).sum())
         busy_time += float((span - trace.t[runs]).sum())
@@ -113,9 +113,9 @@ def worker_stats(
                 scheduled=int(np.count_nonzero(held & scheduled & (times.worker == w))),
                 reserved=int(np.count_nonzero(held & ~scheduled & (times.worker == w))),
                 received=int(np.count_nonzero(trace.worker[delivered] == w)),
-                succeeded=int(np.count_nonzero(ends == SUCCESS)),
-                failed=int(np.count_nonzero(ends == FAILURE)),
-                retried=int(np.count_nonzero(ends == RETRY)),
+                succeeded=int(np.count_nonzero(ended == SUCCESS)),
+                failed=int(np.count_nonzero(ended == FAILURE)),
+                retried=int(np.count_nonzero(ended == RETRY)),
                 interrupted=int(np.count_nonzero(trace.worker[interrupted] == w)),
                 utilization=busy_time / had if had > 0 else 0.0,
                 slots=slots,

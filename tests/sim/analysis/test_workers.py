@@ -10,7 +10,7 @@ from sim import scenario
 from sim.analysis import monitor
 from sim.analysis.workers import busy_by_worker, worker_stats
 from sim.engine.model import simulate
-from sim.rules.states import PENDING, RECEIVED, STARTED, SUCCESS
+from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
 from tests.sim.analysis.helpers import run
 
@@ -55,6 +55,22 @@ def test_a_node_whose_capacity_varies_is_busy_over_the_processes_it_had():
     drained = dataclasses.replace(trace, capacity=(*trace.capacity, (1.5, "w1", False, 3)))
     (w1,) = stats(drained, {"w1": None}, going=True)
     assert (w1.slots, w1.utilization) == (0, pytest.approx(1.0))
+
+
+def test_a_node_whose_capacity_varies_counts_its_ended_executions():
+    """An --autoscale node's end times took the name of its executions' end states, and its
+    succeeded, failed and retried read 0 (26 scrapes ended, all 0 in the Workers table)."""
+    r = Recorder(("w1",))
+    for task, end, state in [(0, 1.0, SUCCESS), (1, 2.0, RETRY), (2, 3.0, FAILURE)]:
+        r.add(task, 0, PENDING, 0.0)
+        r.add(task, 0, RECEIVED, 0.0, 0)
+        r.add(task, 0, STARTED, 0.0, 0)
+        r.add(task, 0, state, end, 0)
+    trace = dataclasses.replace(r.trace(), capacity=((0.0, "w1", True, 3),))
+    (varying,) = stats(trace, {"w1": None}, going=False)
+    (fixed,) = stats(trace, {"w1": 3}, going=False)
+    counts = (varying.succeeded, varying.retried, varying.failed)
+    assert counts == (fixed.succeeded, fixed.retried, fixed.failed) == (1, 1, 1)
 
 
 def test_an_execution_its_node_came_back_from_is_cut_short_not_running():
