@@ -642,11 +642,12 @@ def close_calls(
         f"{seconds(e.low)} to {seconds(e.high)} holds the {targets[kind]:g} s target"
         for pool, kind, count, e in close
     )
-    pool, _, count, _ = close[0]
+    pools = dict.fromkeys(pool for pool, *_ in close)  # each pool's own sweep, once
     more = (
-        f"`queuelab sweep SCENARIO --pool {pool} --reps 10`, or `simulate --reps`"
+        ", ".join(f"`queuelab sweep SCENARIO --pool {pool} --reps 10`" for pool in pools)
+        + ", or `simulate --reps`"
         if sc.pools
-        else f"`queuelab simulate SCENARIO --set workers.count={count} --reps 10`"
+        else f"`queuelab simulate SCENARIO --set workers.count={close[0][2]} --reps 10`"
     )
     st.warning(
         f"Close call: {each}. One worker more or fewer could be the answer; more seeds tell "

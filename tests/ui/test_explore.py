@@ -382,6 +382,27 @@ def _close_call_without_pools() -> None:
     close_calls(sc, close, {"short": 4.0}, "sojourn_p95")
 
 
+def _close_calls_on_two_pools() -> None:
+    from sim import scenario
+    from sim.analysis.sweep import Estimate
+    from ui.explore import close_calls
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    close = [
+        ("fast", "thumbnail", 2, Estimate(0.9, 0.7, 1.1)),
+        ("slow", "report", 3, Estimate(14.3, 10.2, 18.3)),
+    ]
+    close_calls(sc, close, {"thumbnail": 1.0, "report": 15.0}, "sojourn_p95")
+
+
+def test_close_calls_on_two_pools_name_each_pool_s_sweep():
+    """Close calls at fast and slow named only `--pool fast`: the slow one's seeds untold."""
+    at = AppTest.from_function(_close_calls_on_two_pools, default_timeout=60).run()
+    (warning,) = [w.value for w in at.warning]
+    assert "`queuelab sweep SCENARIO --pool fast --reps 10`" in warning
+    assert "`queuelab sweep SCENARIO --pool slow --reps 10`" in warning
+
+
 def test_the_command_a_close_call_of_task_types_without_pools_names_runs(capsys):
     """As the unmet target: `queuelab sweep SCENARIO --pool workers --reps 10` was refused."""
     at = AppTest.from_function(_close_call_without_pools, default_timeout=60).run()
