@@ -128,8 +128,10 @@ def run_live(
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
-    While it runs it calls ``progress(done, submitted)``, ``watch(trace so far)`` and, once the
-    workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop`` ends it early.
+    While it runs it calls ``progress(ended, tasks)`` (of all the run's tasks, not of those sent
+    so far: "91/99 tasks (91%)" was said 99 tasks into a run of 200), ``watch(trace so far)``
+    and, once the workers are up, ``nodes(pool)`` (a monitor asks it which nodes run); ``stop``
+    ends it early.
     ``host`` measures the host's CPUs over the arrivals and the drain: not over Redis's and the
     workers' start, whose imports would otherwise count as load the run put on the host.
     ``joinable``: announced for `queuelab worker` to join (not a probe, whose nodes are part of
@@ -162,7 +164,9 @@ def run_live(
         clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
         finished = threading.Event()
-        watcher = Watcher(collector, finished, progress, watch, lambda: sampler.rows(clock))
+        watcher = Watcher(
+            collector, finished, progress, watch, lambda: sampler.rows(clock), len(draws.arrivals)
+        )
         watcher.start()
         broken: Exception | None = None
         try:
@@ -318,10 +322,11 @@ class Watcher(threading.Thread):
     to report."""
 
     def __init__(
-        self, collector: Collector, finished: threading.Event, progress, watch, capacity
+        self, collector: Collector, finished: threading.Event, progress, watch, capacity, tasks
     ) -> None:
         super().__init__(daemon=True)
         self.collector = collector
+        self.tasks = tasks  # the run's, which progress counts the ended ones of
         self.finished = finished
         self.progress = progress
         self.watch = watch
@@ -338,7 +343,7 @@ class Watcher(threading.Thread):
                 self.error = err
                 return
             if self.progress:
-                self.progress(len(collector.done), len(collector.pending))
+                self.progress(len(collector.done), self.tasks)
             if self.watch and time.monotonic() - last_watch > 0.5:
                 self.watch(with_capacity(collector.trace(), self.capacity()))
                 last_watch = time.monotonic()

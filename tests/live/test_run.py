@@ -271,3 +271,25 @@ def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
             (trace.task == task) & (trace.attempt == attempt + 1) & (trace.state == STARTED)
         ].min()
         assert next_start - retried_at >= sc.retry.countdown - 0.025 / 0.05, (task, attempt)
+
+
+def test_progress_counts_the_tasks_ended_of_the_whole_run():
+    """Of all the run's tasks, not of those sent so far: `live` said "running: 91/99 tasks
+    (91%)" 99 tasks into a run of 200. A pure check of the watcher, on a collector stand-in."""
+    import threading
+    from types import SimpleNamespace
+
+    from live.run import Watcher
+
+    finished, said = threading.Event(), []
+
+    def progress(done: int, total: int) -> None:
+        said.append((done, total))
+        finished.set()
+
+    collector = SimpleNamespace(
+        poll=lambda: None, done=set(range(91)), pending=dict.fromkeys(range(99))
+    )
+    watcher = Watcher(collector, finished, progress, None, lambda: (), 200)
+    watcher.run()
+    assert said == [(91, 200)]
