@@ -8,7 +8,7 @@ types; with one type every task is in the one group and no index or copy is made
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -83,9 +83,11 @@ def _done_by(run: Tally, tasks: np.ndarray | None) -> float:
 
 
 def _queue_mean(run: Tally, tasks: np.ndarray | None, warmup: float) -> float:
-    """A queue's mean length after the warm-up."""
+    """A queue's mean length after the warm-up, over its own time as its throughput
+    (``_done_by``), so that L = λW holds of it: over the whole run's, the emails' queue read
+    half their λW while a backlog of reports drained after them."""
     pending, started = _of(run.pending, tasks), _of(run.started, tasks)
-    span = run.makespan - warmup
+    span = _done_by(run, tasks) - warmup
     queued = queued_seconds(pending, started, run.makespan, warmup, lost=True)  # as np.nansum
     return queued / span if span > 0 else 0.0
 
@@ -161,13 +163,15 @@ def by_group(
     warmup: float = 0.0,
     alive: dict[str, float] | None = None,
     overall: Summary | None = None,
+    served: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Figures per task type, per queue (with its queue length) and per pool of workers
     (``pools``: name → (worker indices, slots)), for the summary's ``by_task``, ``by_queue``
     and ``by_pool``; after a ``warmup`` as ``metrics.summarize``, a pool in ``alive`` (its
-    capacity varies) busy over the slot-seconds it had. ``run``: the run's ``Tally``;
-    ``overall``: its summary, whose latencies a group of every task takes as they are."""
-    return grouped(run, pools, warmup, alive, later=overall is not None)(overall)
+    capacity varies) busy over the slot-seconds it had, a pool in ``served`` (name → the
+    queues it consumes) over its own time. ``run``: the run's ``Tally``; ``overall``: its
+    summary, whose latencies a group of every task takes as they are."""
+    return grouped(run, pools, warmup, alive, overall is not None, served)(overall)
 
 
 Grouped = dict[str, dict[str, dict[str, Any]]]
@@ -179,6 +183,7 @@ def grouped(
     warmup: float = 0.0,
     alive: dict[str, float] | None = None,
     later: bool = True,
+    served: dict[str, Sequence[str]] | None = None,
 ) -> Callable[[Summary | None], Grouped]:
     """``by_group`` in two steps, so that the run's summary, made between them, may take its
     end times (``metrics.summary_of``): now every figure that reads them or the executions
@@ -195,7 +200,14 @@ def grouped(
         one = len(kinds) == 1  # the type's own figures
         figures = of_type[kinds[0]] if one else _group(run, tasks, warmup, later)
         by_queue[queue] = figures | {"queue_len_mean": _queue_mean(run, tasks, warmup)}
-    by_pool = _by_pool(run, pools, warmup, alive)
+    done = {  # a pool's own time, as its queues' throughput: until the last of their tasks ended
+        pool: max(
+            (_done_by(run, queue_tasks[q]) for q in queues if q in queue_tasks),
+            default=run.makespan,
+        )
+        for pool, queues in (served or {}).items()
+    }
+    by_pool = _by_pool(run, pools, warmup, alive, done)
 
     def finished(overall: Summary | None) -> Grouped:
         for figures in (*of_type, *by_queue.values()):
@@ -218,9 +230,13 @@ def _by_pool(
     pools: dict[str, tuple[list[int], int]] | None,
     warmup: float,
     alive: dict[str, float] | None,
+    done: dict[str, float],
 ) -> dict[str, dict[str, float]]:
-    """Slots, executions and utilisation of each pool (see ``by_group``)."""
-    pools, span, alive = pools or {}, run.makespan - warmup, alive or {}
+    """Slots, executions and utilisation of each pool (see ``by_group``): a static pool's
+    busy over its slots from the warm-up until it was ``done`` (the run's end if not given),
+    so that ρ = λS/c holds of it: over the whole run's, a thumbnails pool of ρ 0.54 read 0.31
+    while another pool's backlog of reports drained after its last thumbnail."""
+    pools, alive = pools or {}, alive or {}
     groups = [  # a pool of every worker: no mask, no copy
         None if len(workers) == len(run.workers) else workers for workers, _ in pools.values()
     ]
@@ -228,6 +244,7 @@ def _by_pool(
     for (name, (workers, slots)), busy in zip(
         pools.items(), busy_seconds(run, warmup, groups), strict=True
     ):
+        span = done.get(name, run.makespan) - warmup
         if name in alive:
             share = busy_share(busy, slots, 0.0, alive[name])
         else:

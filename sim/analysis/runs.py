@@ -52,7 +52,9 @@ def summary(
     read the end times come first, as the summary takes them (``groups.grouped``)."""
     members = pools(run, scenario)
     alive = alive_slot_seconds(run, scenario, members)
-    by = groups.grouped(run, members, scenario.run.warmup, alive)  # before the summary takes
+    served = {p.name: p.queues for p in scenario.worker_pools}  # each pool's own time
+    # before the summary takes the end times
+    by = groups.grouped(run, members, scenario.run.warmup, alive, served=served)
     heap.give_back()  # the scratch blocks freed inside the heap, before the summary's
     figures = metrics.summary_of(
         run,
