@@ -24,7 +24,7 @@ from sim.analysis.scheduled import scheduled
 from sim.analysis.slot_stretch import STRETCHED, slot_stretch
 from sim.analysis.stuck import STUCK_FACTOR, STUCK_FINISHED, stuck_tasks
 from sim.analysis.wait_split import quantiles, wait_split_by_type
-from sim.analysis.workers import busy_by_worker, worker_stats
+from sim.analysis.workers import busy_by_worker, pools_done, worker_stats
 from sim.engine.draws import Draws
 from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
@@ -485,7 +485,8 @@ def nodes(
         name: None if capacity_varies(pool) else pool.workers.concurrency
         for name, pool in pools.items()
     }
-    stats = worker_stats(trace, slots, going, times, held)
+    done = pools_done(trace, times, {name: pool.queues for name, pool in pools.items()})
+    stats = worker_stats(trace, slots, going, times, held, done)
     status = {True: "online", False: "down"}
     queues = {"queues": [", ".join(pools[w.name].queues) for w in stats]}
     st.dataframe(
@@ -523,7 +524,8 @@ def nodes(
         "short*: executions a dying worker never finished"
         + (", or that were running when the run was cut short" if cut else "")
         + f". Utilisation is busy slot-seconds over the slot-seconds the worker had{so_far}: "
-        "its concurrency's, or under --autoscale its pool processes', as sampled."
+        "its concurrency's until the last task on its pool's queues ended (as the pool's "
+        "utilisation), or under --autoscale its pool processes', as sampled."
         + (
             " *Scheduled* and *reserved*: the messages it holds now, as the Queues table below."
             if going

@@ -3,12 +3,12 @@ now, what it finished, how busy it was of the slots it had, and its busy slots o
 
 An execution with no end runs only while its node has not come back since it started; a node
 whose capacity varies (``--autoscale``, a node autoscaler) is busy over the slot-seconds its
-capacity rows say it had.
+capacity rows say it had; a fixed one over its slots until its pool was done (``pools_done``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,13 +80,15 @@ def worker_stats(
     going: bool,
     times: TaskTimes,
     scheduled: np.ndarray,
+    done: Mapping[str, float] | None = None,
 ) -> list[WorkerStats]:
     """Per worker node of the trace: what runs on it and what it holds now (``scheduled`` per
     task index, as ``queues.queue_stats`` takes it), what it finished, how busy it was, of its own
     ``concurrency`` (by node name: each pool's; None where its capacity varies, under
     ``--autoscale`` or a node autoscaler, whose concurrency setting is not read: then of the
-    slot-seconds its capacity rows say it had, ``_slot_seconds``). ``going``: the run goes on
-    (after it, nothing runs and nothing is held any more)."""
+    slot-seconds its capacity rows say it had, ``_slot_seconds``), a fixed node over its slots
+    until ``done`` says (by node name, ``pools_done``; else until now). ``going``: the run goes
+    on (after it, nothing runs and nothing is held any more)."""
     spans = execution_spans(trace)
     running, interrupted = _running(trace, going)
     delivered = trace.state == RECEIVED
@@ -105,7 +107,7 @@ def worker_stats(
             ends = np.r_[spans["end"][own], np.full(len(runs), span)]
             had, slots = _slot_seconds(trace, name, starts, ends, span), _processes(trace, name)
         else:
-            had = slots * span
+            had = slots * (done or {}).get(name, span)
         stats.append(
             WorkerStats(
                 name=name,
@@ -122,6 +124,22 @@ def worker_stats(
             )
         )
     return stats
+
+
+def pools_done(
+    trace: Trace, times: TaskTimes, queues: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """Per node (``queues``: node → the queues its pool consumes), when the last task on those
+    queues ended (now while one is open), the time the summary's pool utilisation is over
+    (``groups``): over the whole run a node of an idle pool beside another pool's backlog read
+    a third of its pool's figure."""
+    queue_of = np.array([queue for _, queue in trace.types])[trace.task_types()]
+    span = now(trace)
+    done = {}
+    for node, consumed in queues.items():
+        ends = times.finished[np.isin(queue_of, list(consumed))]
+        done[node] = span if not len(ends) or np.isnan(ends).any() else float(ends.max())
+    return done
 
 
 def _slot_seconds(

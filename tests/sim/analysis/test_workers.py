@@ -8,7 +8,7 @@ import pytest
 
 from sim import scenario
 from sim.analysis import monitor
-from sim.analysis.workers import busy_by_worker, worker_stats
+from sim.analysis.workers import busy_by_worker, pools_done, worker_stats
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.trace import Recorder
@@ -71,6 +71,27 @@ def test_a_node_whose_capacity_varies_counts_its_ended_executions():
     (fixed,) = stats(trace, {"w1": 3}, going=False)
     counts = (varying.succeeded, varying.retried, varying.failed)
     assert counts == (fixed.succeeded, fixed.retried, fixed.failed) == (1, 1, 1)
+
+
+def test_a_node_is_busy_over_its_pool_s_own_time_as_the_pool_s_utilisation():
+    """w1 (pool of queue "mail") ran its one task from 0 to 1 s; w2's report ran until 3 s.
+    The summary's pool utilisation is over the pool's own time, until its last task ended:
+    mail's 100 %, where its node read 33 % over the reports' run."""
+    r = Recorder(
+        ("w1", "w2"), type_of=np.array([0, 1]), types=(("email", "mail"), ("report", "reports"))
+    )
+    for task, worker, end in [(0, 0, 1.0), (1, 1, 3.0)]:
+        r.add(task, 0, PENDING, 0.0)
+        r.add(task, 0, RECEIVED, 0.0, worker)
+        r.add(task, 0, STARTED, 0.0, worker)
+        r.add(task, 0, SUCCESS, end, worker)
+    trace = r.trace()
+    done = pools_done(trace, monitor.task_times(trace), {"w1": ("mail",), "w2": ("reports",)})
+    assert done == {"w1": 1.0, "w2": 3.0}
+    w1, w2 = worker_stats(
+        trace, {"w1": 1, "w2": 1}, False, monitor.task_times(trace), np.zeros(2, bool), done
+    )
+    assert (w1.utilization, w2.utilization) == (1.0, 1.0)
 
 
 def test_an_execution_its_node_came_back_from_is_cut_short_not_running():
