@@ -14,7 +14,7 @@ import numpy as np
 
 from sim import costs
 from sim.analysis.metrics import Summary, first_time, sojourns, state_flows, waits
-from sim.analysis.runs import summarize
+from sim.analysis.runs import capacity_varies, summarize
 from sim.engine.backend import Progress
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
@@ -251,7 +251,8 @@ def figures(
     relative difference, or within ``absolute`` seconds (or tasks) where both are near zero;
     a miss with its likely cause. With several task types, pools or queues, each one's
     ``PER_GROUP`` figures too; with ``--autoscale``, the worker-seconds (pool processes over
-    time)."""
+    time). The utilisation of a pool whose processes come and go is over those it had, so its
+    miss may be theirs: its cause names them."""
     pairs = [(name, getattr(sim, name), getattr(live, name)) for name in COMPARED]
     if any(p.workers.autoscale_max for p in scenario.worker_pools):  # processes over time
         pairs.append(("worker_seconds", sim.worker_seconds, live.worker_seconds))
@@ -268,12 +269,16 @@ def figures(
                 for member, group in groups.items()
                 for name in names
             ]
+    varying = [f"by_pool.{p.name}.utilization" for p in scenario.worker_pools if capacity_varies(p)]
+    varying += ["utilization"] if varying else []
     compared = []
     for name, a, b in pairs:
         a, b = float(a), float(b)
         diff = relative_difference(a, b)
         ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
         cause = "" if ok else _cause(name, diff, host_busy, slower)
+        if name in varying and cause == LIKELY_CAUSE["utilization"]:
+            cause += f", or the pool processes it had: {LIKELY_CAUSE['worker_seconds']}"
         compared.append(FigureComparison(name, a, b, diff, ok, cause))
     return compared
 

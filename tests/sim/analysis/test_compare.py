@@ -211,6 +211,23 @@ def test_each_of_several_pools_and_queues_is_judged_as_the_overall_figure_is():
     assert gone["by_pool.fast.utilization"].live == 0.0 and not gone["by_pool.fast.utilization"].ok
 
 
+def test_a_pool_whose_processes_come_and_go_names_them_as_a_cause_of_its_utilisation_miss():
+    """An --autoscale pool's utilisation is over the processes it had: a rate-limited scraper
+    pool 30 % busier live was shrunk a keepalive tick sooner by Celery, not busier with its
+    tasks, and the cause named only the slot's time outside the task body."""
+    from sim import scenario
+    from sim.analysis.compare import LIKELY_CAUSE, figures
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    scaled = sc.replace(**{"pools.fast.autoscale_max": 4})
+    pools = {"fast": {"slots": 4, "utilization": 0.5}, "slow": {"slots": 6, "utilization": 0.5}}
+    queues = {"fast": {"queue_len_mean": 2.0}, "slow": {"queue_len_mean": 0.01}}
+    busier = summary({q: {"slots": p["slots"], "utilization": 0.65} for q, p in pools.items()})
+    judged = {f.figure: f for f in figures(scaled, summary(pools, queues), busier)}
+    assert LIKELY_CAUSE["worker_seconds"] in judged["by_pool.fast.utilization"].likely_cause
+    assert judged["by_pool.slow.utilization"].likely_cause == LIKELY_CAUSE["utilization"]
+
+
 def test_one_pool_one_queue_and_one_type_add_no_figure_and_several_types_keep_their_names():
     from sim.analysis.compare import COMPARED, PER_GROUP, figures
     from tests.sim.helpers import make
