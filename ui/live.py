@@ -660,8 +660,8 @@ def sizing(
     if not sc.run.duration and sc.run.tasks < SWEEP_TASKS:
         st.caption(
             f"The sweep sizes this run, {sc.run.tasks} tasks, beside its own p95: a short run's "
-            f"p95 is mostly its start, so size a deployment on Explore (up to {SWEEP_TASKS:,} tasks "
-            "a run) or with `queuelab sweep`."
+            "p95 is mostly its start, so size a deployment on Explore "
+            f"(up to {SWEEP_TASKS:,} tasks a run) or with `queuelab sweep`."
         )
     stopped = session.stop.is_set()  # a cut-short run's p95 is not the scenario's
     how_many_workers(sc, sc, page="live", live=None if stopped else summary)
