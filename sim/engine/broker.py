@@ -11,7 +11,7 @@ when such redeliveries multiply without end the run stops with a ``RunawayError`
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
@@ -209,7 +209,7 @@ class Broker:
             self._restorer_idle = None
         worker.reserve(delivery)
 
-    def _restorer(self):
+    def _restorer(self) -> Generator[simpy.Event, object, None]:
         unacked = self.unacked
         planned: tuple[Worker, float, float] | None = None  # the scan it was last waiting for
         while True:
@@ -227,7 +227,7 @@ class Broker:
             elif woke_for is not None and self._scans(*woke_for[:2]):
                 self.scan()
                 continue
-            elif (planned := self._next_scan()) is not None:
+            elif (planned := self._next_scan(self.scan_every)) is not None:
                 wake = self.env.timeout(planned[2] - now)
             else:
                 wake = self._idle()  # no node up: the next to start scans (``node_up``)
@@ -238,10 +238,11 @@ class Broker:
         self._restorer_idle = self.env.event()
         return self._restorer_idle
 
-    def _next_scan(self) -> tuple[Worker, float, float] | None:
-        """The up node that scans first from now on: it, its start and the scan's time."""
-        now, every = self.env.now, self.scan_every
-        soonest = None
+    def _next_scan(self, every: float) -> tuple[Worker, float, float] | None:
+        """The up node that scans first from now on, scanning ``every`` seconds: it, its start
+        and the scan's time."""
+        now = self.env.now
+        soonest: tuple[Worker, float, float] | None = None
         for node in self.nodes:
             if not node.down:
                 at = restore.next_scan(node.up_since, every, now)

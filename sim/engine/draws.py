@@ -12,7 +12,7 @@ poison message).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,9 +232,9 @@ class Blocks:
     def __init__(self, shift: int, drawn: Callable[[int], np.ndarray]) -> None:
         self.shift = shift
         self._drawn = drawn
-        self._held: dict[int, memoryview] = {}
+        self._held: dict[int, Sequence[float]] = {}  # memoryviews of float64: typeshed's says int
 
-    def block(self, b: int) -> memoryview:
+    def block(self, b: int) -> Sequence[float]:
         """Block ``b``'s service times, indexed by task less ``b << shift``."""
         values = self._held.pop(b, None)
         if values is None:

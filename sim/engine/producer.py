@@ -44,7 +44,7 @@ class Producer:
         start.callbacks.append(self._arrive)
         start.succeed()
 
-    def _arrive(self, _timer: Timer | None = None) -> None:
+    def _arrive(self, _woken_by: Timer | simpy.Event | None = None) -> None:
         """Submit every task due now, then wait for the next arrival time."""
         arrivals, task, last = self._arrivals, self._next, self._last
         while task < len(arrivals):

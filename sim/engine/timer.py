@@ -24,6 +24,8 @@ class Timer:
 
     __slots__ = ("callbacks", "value")
     _ok = True  # it never fails: ``Environment.step`` reads this
+    callbacks: Calls | None  # ``Environment.step`` sets it to None as it calls them
+    value: Any
 
 
 Calls = tuple[Callable[[Timer], None]]  # ``(callback,)``: what ``Environment.step`` iterates
@@ -35,7 +37,8 @@ def scheduler(env: simpy.Environment) -> Schedule:
     a timer carrying ``value`` ``delay`` seconds from now, ordered as ``env.timeout(delay,
     value)`` made now would be. A part makes the tuple of each callback it waits on often once:
     a bound method and a list made for every timer were a quarter of scheduling it."""
-    queue, eid = env._queue, env._eid
+    queue: list[Any] = env._queue  # SimPy's events, and timers beside them
+    eid = env._eid
 
     def after(delay: float, value: Any, calls: Calls) -> None:
         if delay < 0:

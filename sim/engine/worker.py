@@ -62,8 +62,9 @@ class Worker:
         self.index, self.policy, self.env = index, policy, env
         self.broker, self.backend = broker, backend
         self._after = scheduler(env)  # its timers (``sim.engine.timer``), and their callbacks
-        self._arrives, self._finishes = (self._arrived,), (self._finish,)
-        self._replaces = (self._replaced,)
+        self._arrives: Calls = (self._arrived,)
+        self._finishes: Calls = (self._finish,)
+        self._replaces: Calls = (self._replaced,)
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._received = backend.received

@@ -68,7 +68,7 @@ class Fates:
         self._fails = any(t.failures.probability for t in draws.types)
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
         self.succeeds = not (self._outages or self._fails)  # ``ending`` is SUCCEEDED unless raised
-        self.type_of = memoryview(draws.type_of)  # per task, its type's index
+        self.type_of = draws.type_of.data  # per task, its type's index
         self._max_retries = [t.retry.max_retries for t in draws.types]
         self._service: dict[int, Blocks] = {}
         self._attempt, self._block, self._shift, self._lo = -1, -1, 0, 0  # ``_values``' block
@@ -95,7 +95,7 @@ class Fates:
         try:
             return self._delivery[attempt]
         except KeyError:
-            return self._delivery.setdefault(attempt, memoryview(self.draws.deliveries(attempt)))
+            return self._delivery.setdefault(attempt, self.draws.deliveries(attempt).data)
 
     def crash_point(self, task: int, attempt: int) -> float | None:
         """``work(...).crash_at`` of the next execution of (task, attempt), which it counts."""
@@ -111,7 +111,7 @@ class Fates:
         elif self._outages:
             failed = self.draws.fails(task, attempt, t)
         elif self._fails:
-            failed = self._failed(attempt)[task]
+            failed = bool(self._failed(attempt)[task])
         else:
             return SUCCEEDED
         if not failed:
