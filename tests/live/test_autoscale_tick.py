@@ -1,5 +1,5 @@
 """A pool that ``--autoscale`` grew on a keepalive tick shrinks on the next tick, live and
-simulated alike (DESIGN "Autoscale: measured", the scale-on-a-tick row).
+simulated alike (DESIGN, `--autoscale`'s Down rule, where the figures are).
 
 A rate-limited task's message calls no ``maybe_scale`` (celery/worker/strategy.py: the bucket
 path returns before the ``on_task_message`` callbacks; the consumer's ``_limit_move_to_pool``
@@ -52,7 +52,7 @@ def test_a_pool_grown_on_a_tick_shrinks_on_the_next_tick(redis_url, no_leftovers
     than two after its last fork. The band holds on a busy host: the next tick is re-armed
     keepalive after the tick's forks, so it comes more than keepalive after the last fork, and
     only the tick's lateness, the reaping and a look (0.2 s) add to that; a pool kept one tick
-    more would shrink at least two keepalives after its last fork. About 20 s wall."""
+    more would shrink at least two keepalives after its last fork. About 15 s wall."""
     sc = rate_limited_burst(tmp_path / "times.txt")
     simulated = [(t, n) for t, _, _, n in simulate(sc).capacity]
     assert simulated == [(0.0, 1), (2.2, 2), (2.4, 3), (2.6, 4), (2 * KEEPALIVE, 1)]
