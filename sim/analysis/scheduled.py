@@ -6,7 +6,8 @@ Celery publishes a retry at once with an ETA, and a worker takes it and holds it
 then. The trace records that RECEIVED, not the ETA; the run's draws give it: the retry of
 attempt ``a`` is due its countdown after its RETRY row, the countdown the draws give that
 attempt (``Draws.countdown``), or ``default_retry_delay`` (``retry.lost_child_countdown``) when
-that attempt's execution died in a child crash. Both engines publish the retry with that very
+that attempt's execution died in a child crash (drawn, and before its time limit: one drawn
+after it raised SoftTimeLimitExceeded first). Both engines publish the retry with that very
 countdown (the live task stamps its RETRY row just before ``Task.retry`` publishes it), so one
 rule reads a simulated and a live trace, and no trace needs a column more.
 """
@@ -17,6 +18,8 @@ import numpy as np
 
 from sim.analysis.metrics import latest_rows
 from sim.engine.draws import Draws
+from sim.rules import fate
+from sim.rules.limits import dies_first, time_limited
 from sim.rules.retry import lost_child_countdown
 from sim.rules.states import RECEIVED, RETRY, STARTED
 from sim.scenario import Scenario
@@ -53,14 +56,15 @@ def scheduled(trace: Trace, scenario: Scenario, seed: int | None = None) -> np.n
 def countdown(draws: Draws, task: int, attempt: int, execution: int) -> float:
     """The countdown the retry of ``attempt`` of ``task`` (its number in the run) waited, when
     execution ``execution`` of it (0 = the first) ended in that RETRY: a pool child's death
-    retries after ``default_retry_delay``, a raised failure after the drawn countdown."""
-    died = (
-        draws.scenario.failures.crash_kind == "child"
-        and execution >= 0
-        and draws.crash_point(task, attempt, execution) is not None
-    )
-    return (
-        lost_child_countdown(draws.task_type(task).retry)
-        if died
-        else draws.countdown(task, attempt)
-    )
+    retries after ``default_retry_delay``, a raised failure after the drawn countdown. A child
+    drawn to die after its type's time limit never died: the soft limit raised first
+    (``limits.dies_first``). That reads the drawn work, as a live task runs it; a simulated
+    node with fewer ``workers.cores`` than busy slots stretches an execution's work, and so its
+    drawn death, past the limit where the draws put it before, which this does not see."""
+    kind = draws.task_type(task)
+    died = False
+    if draws.scenario.failures.crash_kind == "child" and execution >= 0:
+        plan = fate.work(draws, task, attempt, execution)
+        cut, _ = time_limited(plan.service, kind.soft_time_limit, kind.time_limit)
+        died = plan.crash_at is not None and dies_first(plan.service, plan.crash_at, cut)
+    return lost_child_countdown(kind.retry) if died else draws.countdown(task, attempt)

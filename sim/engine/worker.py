@@ -23,7 +23,7 @@ from sim.engine.policy import WorkerPolicy
 from sim.engine.timer import Calls, Timer, scheduler
 from sim.rules import ack, contention, retry, routing
 from sim.rules.fate import SUCCEEDED, Fates
-from sim.rules.limits import HARD, SOFT, time_limited
+from sim.rules.limits import HARD, SOFT, dies_first, time_limited
 from sim.rules.states import FAILURE, RECEIVED, RETRY, STARTED
 
 if TYPE_CHECKING:
@@ -242,9 +242,7 @@ class Worker:
         if self._limits:
             cut, limit = time_limited(service, *self._limits[self._type_of[task]])
         crash_at = self._crash_point(task, attempt) if self.crashes else None
-        if crash_at is not None and service * crash_at >= cut:
-            crash_at = None  # a time limit ends it first
-        if crash_at is None:
+        if crash_at is None or not dies_first(service, crash_at, cut):
             ends = self._soft_limit if limit == SOFT else self._kill
             then = self._finishes if not limit else (ends,)
             return self.start_write + cut + (self.record_overhead if limit != HARD else 0.0), then

@@ -26,6 +26,15 @@ def time_limited(service: float, soft: float, hard: float) -> tuple[float, int]:
     return cut, kind
 
 
+def dies_first(service: float, crash_at: float, cut: float) -> bool:
+    """Whether an execution drawn to die ``crash_at`` (0–1) through its ``service`` seconds of
+    work dies before ``cut`` (``time_limited``'s) ends it. A time limit that comes first, or at
+    the same moment, ends it and the drawn death never happens: a soft one raises
+    ``SoftTimeLimitExceeded`` in the task (its retry then waits the drawn countdown, not
+    ``default_retry_delay``), a hard one kills the child as a FAILURE."""
+    return service * crash_at < cut
+
+
 def soft_limit_error(soft: float, hard: float, where: str) -> str | None:
     """Why a soft limit at or above the hard one is refused (None when it is not): it never
     fires. The model ends such an execution by the hard limit (``time_limited``: the earlier

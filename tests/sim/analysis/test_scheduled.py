@@ -2,6 +2,7 @@
 can be worked out by hand and on a simulated run."""
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -70,6 +71,35 @@ def test_a_lost_childs_retry_waits_default_retry_delay_not_the_drawn_countdown()
     assert scheduled(retried(8.9), sc)[0] and not scheduled(retried(9.1), sc)[0]
 
 
+def test_a_soft_time_limit_before_a_drawn_child_crash_retries_after_the_drawn_countdown():
+    """Pool children drawn to die part-way through 1 s of work, and a 0.3 s soft time limit: a
+    child drawn to die after 0.3 s never does, SoftTimeLimitExceeded is raised first and the
+    retry waits the backoff (2, 4, 8 s), not ``default_retry_delay`` (7 s). On idle workers
+    every retry starts exactly when ``countdown`` dates it, whichever ended its execution."""
+    lost = ["failures.crash_kind=child", "failures.crash_probability=0.9"]
+    sc = scenario.load(
+        "scenarios/mmc.toml",
+        [*lost, "retry.on_worker_lost=true", "retry.max_retries=3", "retry.countdown=7"]
+        + ["retry.backoff=2", "retry.jitter=false", "run.tasks=20", "arrivals.rate=0.1"]
+        + ["service.dist=constant"],
+    ).replace(tasks=[{"name": "t", "soft_time_limit": 0.3}])
+    trace, draws = simulate(sc), Draws(sc)
+    ended = Counter()
+    for row in np.flatnonzero(trace.state == RETRY).tolist():
+        task, attempt = int(trace.task[row]), int(trace.attempt[row])
+        mine = np.flatnonzero((trace.task == task) & (trace.attempt == attempt))
+        starts = mine[(mine < row) & (trace.state[mine] == STARTED)]
+        crash_at = draws.crash_point(task, attempt, len(starts) - 1)
+        if trace.t[row] - trace.t[starts[-1]] < 0.3 - 1e-9:
+            ended["child died"] += 1
+        else:
+            ended["soft limit" if crash_at is None else "soft limit, crash drawn later"] += 1
+        due = trace.t[row] + countdown(draws, task, attempt, len(starts) - 1)
+        nxt = (trace.task == task) & (trace.attempt == attempt + 1) & (trace.state == STARTED)
+        assert trace.t[nxt].min() == pytest.approx(due, abs=1e-9), (task, attempt, crash_at)
+    assert min(ended["child died"], ended["soft limit, crash drawn later"]) > 5, ended
+
+
 def test_ids_that_are_not_the_runs_task_numbers_hold_nothing():
     trace = dataclasses.replace(retried(3.0), task_ids=np.array(["a", "b", "c"]))
     assert not scheduled(trace, scenario.load("scenarios/mmc.toml", FIXED)).any()
@@ -79,7 +109,7 @@ def test_ids_that_are_not_the_runs_task_numbers_hold_nothing():
 def test_a_simulated_retry_waiting_for_its_countdown_is_scheduled(seed):
     """flaky_api on idle workers: every retry taken before its start and not started at once
     is held then, halfway between the two."""
-    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=300", "arrivals.rate=1"])
+    sc = scenario.load("scenarios/flaky_api.toml", ["run.tasks=300", "arrivals.rate=0.1"])
     trace = simulate(sc, seed)
     checked = 0
     for row in np.flatnonzero((trace.state == RECEIVED) & (trace.attempt > 0)).tolist():

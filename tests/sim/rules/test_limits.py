@@ -1,6 +1,6 @@
 import pytest
 
-from sim.rules.limits import HARD, RUNS, SOFT, time_limited
+from sim.rules.limits import HARD, RUNS, SOFT, dies_first, time_limited
 
 
 @pytest.mark.parametrize(
@@ -17,3 +17,11 @@ from sim.rules.limits import HARD, RUNS, SOFT, time_limited
 )
 def test_the_earlier_limit_ends_an_execution(service, soft, hard, expected):
     assert time_limited(service, soft, hard) == expected
+
+
+@pytest.mark.parametrize(("crash_at", "expected"), [(0.2, True), (0.3, False), (0.9, False)])
+def test_a_drawn_death_happens_only_before_the_time_limit(crash_at, expected):
+    """10 s of work under a 3 s soft limit, drawn to die at 2 s, at the limit (the limit wins)
+    and at 9 s; with no limit each death happens."""
+    assert dies_first(10.0, crash_at, time_limited(10.0, 3.0, 0.0)[0]) is expected
+    assert dies_first(10.0, crash_at, time_limited(10.0, 0.0, 0.0)[0])
