@@ -67,13 +67,14 @@ def spreads(dist: str) -> st.SearchStrategy:
     return field_values("service.cv", 1 if dist == "hyperexponential" else 0.2, 3)
 
 
-def piecewise_rates(mean: float) -> st.SearchStrategy:
+@st.composite
+def piecewise_rates(draw, mean: float) -> list[float]:
     """``arrivals.rates`` of one to ``PIECES`` pieces, some of them 0, averaging ``mean``: the
-    ``arrivals.rate`` they must agree with when both are given."""
-    shape = st.lists(
-        st.one_of(st.just(0.0), st.floats(0.01, 4)), min_size=1, max_size=PIECES
-    ).filter(lambda p: sum(p) > 0)
-    return shape.map(lambda p: [x / sum(p) * len(p) * mean for x in p])
+    ``arrivals.rate`` they must agree with when both are given. One piece above 0 is drawn
+    first and put among the rest, so no example is discarded (all zero averages nothing)."""
+    rest = draw(st.lists(st.one_of(st.just(0.0), st.floats(0.01, 4)), max_size=PIECES - 1))
+    rest.insert(draw(st.integers(0, len(rest))), draw(st.floats(0.01, 4)))
+    return [x / sum(rest) * len(rest) * mean for x in rest]
 
 
 def _varying(draw, pick, fields: dict[str, Any], periods: tuple[float, ...]) -> None:
