@@ -24,6 +24,9 @@ from sim.shapes import ignored_fields
 
 HUGE_TIMES = (0.0, 1e-9, 1.0, 600.0, 2e5, 1e6, MAX_SECONDS)
 PIECES = 6  # the most pieces of piecewise arrivals drawn
+# the most tasks of a hostile scenario retried for ever with every attempt failing: each runs
+# retry.FOLLOWED + 1 times, a few thousand executions in all
+ALWAYS_FAILING = 3
 
 
 def field_values(
@@ -48,6 +51,15 @@ def field_values(
     low = field.coerce(field.min if low is None else low)
     high = field.coerce(field.max if high is None else high)
     return st.integers(low, high) if field.type is int else st.floats(low, high)
+
+
+def retry_bounds(most: int, forever: bool = True) -> st.SearchStrategy:
+    """``retry.max_retries`` of 0 to ``most`` retries or, with ``forever``, now and then (one
+    draw in ``most + 2``) for ever: inf, Celery's None, which the simulator follows through
+    ``retry.FOLLOWED`` retries."""
+    if not forever:
+        return field_values("retry.max_retries", 0, most)
+    return field_values("retry.max_retries", among=(*range(most + 1), math.inf))
 
 
 def _picker(draw, fields: dict[str, Any]):
@@ -186,13 +198,16 @@ TIME_LIMITS = (0.0, 0.0, 0.3, 1.0, 3.0)  # seconds of a soft or hard limit, 0 = 
 def task_tables(draw, queues: list[str], count: int) -> list[dict[str, Any]]:
     """``count`` ``[[tasks]]`` tables routed to ``queues``, each with a priority, maybe a rate
     limit and soft or hard time limits (around ``scenarios``' service means), its own failure
-    rate and its own retry policy (``on_worker_lost`` is the deployment's, not a type's)."""
+    rate (at most 0.5: most attempts succeed) and its own retry policy, now and then retrying
+    for ever (``on_worker_lost`` is the deployment's, not a type's)."""
     tables = []
     for i in range(count):
-        policy = dataclasses.asdict(draw(retry_policies()))
-        del policy["on_worker_lost"]
         soft = draw(st.sampled_from(TIME_LIMITS))  # a soft limit at or above the hard one is
         hard = draw(st.sampled_from([t for t in TIME_LIMITS if not 0 < t <= soft]))  # refused
+        # retried for ever only without a soft limit, which may raise on every attempt (work of
+        # a constant length past it): each task would then run retry.FOLLOWED + 1 times
+        policy = dataclasses.asdict(draw(retry_policies(max_retries=retry_bounds(6, not soft))))
+        del policy["on_worker_lost"]
         tables.append(
             {
                 "name": f"t{i}",
@@ -256,7 +271,8 @@ def mixed_scenarios(draw, max_tasks: int = 150, crashes: bool = True) -> Scenari
 @st.composite
 def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     """What a careless or hostile user can write: bursts that queue long runs of ETA messages,
-    countdowns far beyond the visibility timeout or the float range, huge and tiny values.
+    countdowns far beyond the visibility timeout or the float range, huge and tiny values, and
+    now and then retries for ever, a few tasks' maybe failing every attempt.
     A simulation of one must end, either with a trace or with a ``ScenarioError`` that says
     what to change."""
     fields: dict[str, Any] = {}
@@ -276,7 +292,11 @@ def hostile_scenarios(draw, max_tasks: int = 1000) -> Scenario:
     pick("workers.concurrency", 1, 4)
     pick("workers.prefetch_multiplier", 0, 8)
     pick("failures.probability", among=(0.1, 0.5, 0.9, 1.0))
-    pick("retry.max_retries", 0, 12)
+    # for ever where the run ends soon: an attempt may succeed (a task ends after 10 attempts
+    # on average at p = 0.9), or the few tasks that fail every attempt are each followed
+    # through retry.FOLLOWED retries
+    forever = fields["failures.probability"] < 1 or tasks <= ALWAYS_FAILING
+    fields["retry.max_retries"] = draw(retry_bounds(12, forever))
     for key in ("retry.countdown", "retry.backoff", "retry.backoff_max"):
         pick(key, among=HUGE_TIMES)
     pick("retry.jitter")

@@ -16,14 +16,20 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from sim import scenario
 from sim.analysis import invariants, runs
-from sim.analysis.metrics import last_terminal, summarize
+from sim.analysis.metrics import LEFT_RETRYING, last_terminal, latest_rows, lost_tasks, summarize
 from sim.engine.broker import RunawayError
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate, tally
 from sim.rules import retry
 from sim.rules.states import FAILURE, PENDING, RECEIVED, RETRY, STARTED, SUCCESS
 from sim.scenario import ScenarioError, rate_limit_per_second
-from sim.strategies import hostile_scenarios, mixed_scenarios, retry_policies, scenarios
+from sim.strategies import (
+    ALWAYS_FAILING,
+    hostile_scenarios,
+    mixed_scenarios,
+    retry_policies,
+    scenarios,
+)
 from sim.trace import Recording
 from tests.sim.helpers import make, run_digest
 
@@ -85,10 +91,51 @@ def test_retried_for_ever_every_task_ends_in_success(sc):
     assert np.count_nonzero(retried) == attempts.sum()  # one RETRY per attempt before the last
 
 
+def left_retrying(trace, sc, report) -> np.ndarray:
+    """The tasks left retrying, checked: a task retried for ever is followed through
+    ``retry.FOLLOWED`` retries and no further, so no attempt passes its type's
+    ``retry.most_retries``; one whose last row is the RETRY of attempt ``FOLLOWED`` is of a type
+    that retries for ever, never ends, and is lost to the summary and the invariants (never a
+    violation) as "left retrying" (``metrics.LEFT_RETRYING``), and only those are."""
+    types = {t.name: t for t in sc.task_types}
+    most = np.array([retry.most_retries(types[name].retry.max_retries) for name, _ in trace.types])
+    kinds = trace.task_types()
+    assert (trace.attempt <= most[kinds[trace.task]]).all()
+    last = latest_rows(trace)
+    left = trace.task[last[(trace.state[last] == RETRY) & (trace.attempt[last] == retry.FOLLOWED)]]
+    forever = np.array([types[name].retry.max_retries == retry.FOREVER for name, _ in trace.types])
+    assert forever[kinds[left]].all()
+    _, end_state = last_terminal(trace)
+    assert (end_state[left] < 0).all()
+    assert len(lost_tasks(trace).get(LEFT_RETRYING, [])) == len(left) <= len(report.lost)
+    if forever.any():
+        event("retried for ever", "some left retrying" if len(left) else "none left retrying")
+    return left
+
+
+@settings(max_examples=3)  # 1,001 attempts, each drawing its own vectors: ~0.2 s an example
+@given(
+    scenarios(max_tasks=ALWAYS_FAILING, crashes=False, live=True, retry=FOREVER).map(
+        lambda sc: sc.replace(**{"failures.probability": 1.0})
+    )
+)
+def test_retried_for_ever_and_failing_every_attempt_every_task_is_left_retrying(sc):
+    """``max_retries = inf`` and every attempt failing (``retry.never_ends``): no task ends;
+    each is followed through ``retry.FOLLOWED`` retries and left retrying, lost to the summary
+    and the invariants as such, never a violation."""
+    trace = simulate(sc)
+    report = invariants.check(trace, sc)
+    assert report.ok, report.violations[:3]
+    assert sorted(left_retrying(trace, sc, report).tolist()) == list(range(sc.run.tasks))
+    assert summarize(trace, sc.workers.slots).tasks_lost == sc.run.tasks == len(report.lost)
+
+
 @given(hostile_scenarios())
 def test_every_run_ends_with_a_trace_or_a_clear_error(sc):
     """Long ETA chains, far-future countdowns and huge values: the run ends, with a trace that
-    keeps the invariants or with a ScenarioError naming what to change, never a crash."""
+    keeps the invariants or with a ScenarioError naming what to change, never a crash. Where a
+    few tasks are retried for ever and fail every attempt (``retry.never_ends``), each of them
+    is left retrying after ``retry.FOLLOWED`` retries, unless a redelivered copy ran beside it."""
     try:
         trace = simulate(sc)
     except ScenarioError as err:
@@ -98,6 +145,9 @@ def test_every_run_ends_with_a_trace_or_a_clear_error(sc):
     assert report.ok, report.violations[:3]
     s = summarize(trace, sc.workers.slots)
     assert s.tasks_submitted == sc.run.tasks
+    left = left_retrying(trace, sc, report)
+    if retry.never_ends(sc.task_types[0]) and not report.redeliveries:
+        assert len(left) == s.tasks_lost == sc.run.tasks
 
 
 @settings(max_examples=15)
@@ -202,10 +252,13 @@ def test_every_task_of_a_mixed_run_ends_once_or_is_counted_lost(sc):
     SUCCESS | FAILURE, RECEIVED repeated where a node died; a task that never ends is a prefix of
     that and the summary counts it lost. Its attempt is the number of RETRYs before the row.
     Only a message the visibility timeout handed out again while its first delivery was still
-    held may break that: as in Celery, both copies run."""
+    held may break that: as in Celery, both copies run. A type retried for ever (no soft limit,
+    at most half its attempts failing) ends the same way, or is left retrying (``left_retrying``).
+    """
     trace = simulated(sc)
     report = invariants.check(trace, sc)
     assert report.ok, report.violations[:3]
+    left_retrying(trace, sc, report)
     ended = lost = 0
     for _, rows in rows_by_task(trace):
         text = "".join(LETTERS[s] for s, *_ in rows)
