@@ -2,10 +2,11 @@
 
 import pytest
 from hypothesis import Phase, find, given, settings
+from hypothesis import strategies as st
 
 from sim.fields import ScenarioError
 from sim.scenario import ARRIVAL_PROCESSES, FIELD_BY_KEY, SERVICE_DISTS
-from sim.strategies import field_values, hostile_scenarios, scenarios
+from sim.strategies import PIECES, field_values, hostile_scenarios, piecewise_rates, scenarios
 
 
 def test_a_range_past_the_declaration_fails_when_the_strategy_is_made():
@@ -44,3 +45,10 @@ def test_generated_scenarios_reach_every_distribution_and_process(key, value):
         ),
     )
     assert found.get(key) == value
+
+
+@given(st.floats(1e-6, 1e6).flatmap(lambda mean: st.tuples(st.just(mean), piecewise_rates(mean))))
+def test_piecewise_rates_average_their_mean_with_a_piece_above_0(drawn):
+    mean, rates = drawn
+    assert 1 <= len(rates) <= PIECES and max(rates) > 0 and min(rates) >= 0
+    assert sum(rates) / len(rates) == pytest.approx(mean, rel=1e-9)
