@@ -16,9 +16,8 @@ from sim.analysis import analytic, frontier
 from sim.analysis.cost import nodes_over_time, processes_over_time
 from sim.analysis.metrics import queue_length
 from sim.analysis.mix import queued_on
-from sim.analysis.runs import capacity_rows, capacity_varies, pool_cost, summary
+from sim.analysis.runs import capacity_rows, capacity_varies, simulated
 from sim.analysis.sweep import capped
-from sim.engine.model import tally
 from sim.scenario import Scenario, ScenarioError
 from sim.sections import Pool
 from sim.trace import Trace
@@ -71,23 +70,22 @@ def policies(sc: Scenario) -> dict[str, dict[str, float]]:
 def compare(text: str, _progress: Progress | None = None) -> list[dict[str, object]]:
     """Each of ``policies`` run at the scenario's seed (TOML text, the cache key): a table row
     of the p95 sojourn and wait of the tasks the pool serves and what the pool paid (with
-    several pools, its own: ``frontier.own_p95``, ``runs.pool_cost``)."""
+    several pools, its own: ``frontier.own_p95``, the summary's ``by_pool``)."""
     sc = scenario.loads(text)
     pool = frontier.varying_pool(sc)
     plans = policies(sc)
     rows = []
     for i, (name, changes) in enumerate(plans.items()):
         at = sc.replace(**changes)
-        run = tally(at, progress=share(_progress, i, len(plans)))
-        s = summary(run, at)
-        worker_seconds, node_seconds = pool_cost(run, at, pool.name)
+        s = simulated(at, progress=share(_progress, i, len(plans)))
+        cost = s.by_pool[pool.name]
         rows.append(
             {
                 "pool": name,
                 "p95 sojourn (s)": round(frontier.own_p95(s, at, pool), 3),
                 "p95 wait (s)": round(frontier.own_p95(s, at, pool, "wait"), 3),
-                "worker-seconds": round(worker_seconds),
-                "node-seconds": round(node_seconds),
+                "worker-seconds": round(cost["worker_seconds"]),
+                "node-seconds": round(cost["node_seconds"]),
             }
         )
     return rows

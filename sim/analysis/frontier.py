@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from sim.analysis.metrics import Summary
-from sim.analysis.runs import capacity_varies, pool_cost, summary
+from sim.analysis.runs import capacity_varies, simulated
 from sim.analysis.sweep import sweep_changes
-from sim.engine.model import tally
 from sim.scenario import Scenario
 from sim.sections import Pool
 from sim.words import counted
@@ -66,15 +65,12 @@ def cost_unit(pool: Pool) -> str:
 
 def priced(sc: Scenario, changes: dict[str, Any], rep: int) -> tuple[Summary, float]:
     """One replication of ``changes`` (``sweep.run_point``'s) and what ``sc``'s autoscaling
-    pool paid in it (``cost_unit``): its own nodes' cost (``runs.pool_cost``), not the run's,
-    in which the other pools' fixed nodes pay for the makespan, which the draws move more than
-    the policy does."""
+    pool paid in it (``cost_unit``): its own nodes' cost (the summary's ``by_pool``), not the
+    run's, in which the other pools' fixed nodes pay for the makespan, which the draws move
+    more than the policy does."""
     pool = varying_pool(sc)
-    at, seed = sc.replace(**changes), sc.seed + rep
-    run = tally(at, seed)
-    figures = summary(run, at, seed=seed)
-    worker_seconds, node_seconds = pool_cost(run, at, pool.name)
-    return figures, node_seconds if cost_unit(pool) == "node_seconds" else worker_seconds
+    figures = simulated(sc.replace(**changes), sc.seed + rep)
+    return figures, figures.by_pool[pool.name][cost_unit(pool)]
 
 
 def plans(sc: Scenario, pool: Pool) -> dict[str, dict[str, dict[str, Any]]]:

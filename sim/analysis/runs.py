@@ -115,13 +115,6 @@ def _busy_while_down(run: metrics.Tally, warmup: float, nodes: set[str]) -> dict
     return {run.workers[w]: s for w, s in seconds.items()}
 
 
-def pool_cost(run: metrics.Tally, scenario: Scenario, pool: str) -> tuple[float, float]:
-    """(worker_seconds, node_seconds) of one pool's nodes over the run: what a policy of that
-    pool pays, without the other pools' (whose worker-seconds move with the makespan alone)."""
-    nodes = {run.workers[i] for i in pools(run, scenario)[pool][0]}
-    return capacity_cost(run.capacity, run.makespan, nodes=nodes)
-
-
 def _whole(run: metrics.Tally, scenario: Scenario, alive: dict[str, float]) -> float | None:
     """The slot-seconds of every pool after the warm-up when one varies (the static ones at
     their slots), else None: a static run's utilisation stays slots over the span."""

@@ -1,6 +1,7 @@
 """Properties of the simulator over generated scenarios (Hypothesis), and a stateful model test."""
 
 import dataclasses
+import math
 import os
 import re
 import subprocess
@@ -283,7 +284,7 @@ def test_every_task_of_a_mixed_run_ends_once_or_is_counted_lost(sc):
 def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
     """Retries, executions and endings in the summary are the trace's rows, and the summary-only
     run (no trace) gives the same summary, every figure, by type, queue and pool too, its rows
-    packed every 7 so that a task's rows cross chunks."""
+    packed every 7 so that a task's rows cross chunks; the pools' costs add up to the run's."""
     trace = simulated(sc)
     full = runs.summarize(trace, sc)
     assert full.retries == np.count_nonzero(trace.state == RETRY)
@@ -292,6 +293,9 @@ def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
     assert full.tasks_succeeded == np.count_nonzero(end_state == SUCCESS)
     assert full.tasks_failed == np.count_nonzero(end_state == FAILURE)
     assert full.tasks_lost == np.count_nonzero(end_state < 0)
+    for cost in ("worker_seconds", "node_seconds"):  # each pool pays for its own nodes
+        pools = math.fsum(p[cost] for p in full.by_pool.values())
+        assert math.isclose(pools, getattr(full, cost), rel_tol=1e-12, abs_tol=1e-9)
     with mock.patch.object(Recording, "CHUNK", 7):
         lean = runs.summary(tally(sc), sc)
     assert lean.to_dict() == full.to_dict()

@@ -135,16 +135,15 @@ def test_beside_other_pools_the_frontier_sets_cost_against_the_pool_own_tasks_p9
 
 def test_beside_other_pools_the_frontier_sets_the_pool_own_cost():
     """What the media pool's policy pays, as the Explore table beside the frontier says
-    (``runs.pool_cost``), not the run's worker-seconds: those were mostly the reporters' fixed
-    4 processes over the backlog's makespan, which moves with the draws, not the policy."""
-    from sim.analysis.runs import pool_cost
-    from sim.engine.model import tally
+    (the summary's ``by_pool``), not the run's worker-seconds: those were mostly the reporters'
+    fixed 4 processes over the backlog's makespan, which moves with the draws, not the policy."""
+    from sim.analysis.runs import simulated
 
     sc = scenario.loads(BESIDE_A_BACKLOG)
     points = {p.label: p for p in frontier.frontier(sc, processes=1)}
     for label, changes in frontier.plans(sc, sc.worker_pools[0])["autoscale"].items():
-        at = sc.replace(**changes)
-        assert points[label].cost == pool_cost(tally(at), at, "media")[0]
+        run = simulated(sc.replace(**changes))
+        assert points[label].cost == run.by_pool["media"]["worker_seconds"] < run.worker_seconds
 
 
 def test_an_autoscaling_pool_no_task_is_routed_to_is_not_the_one_swept():

@@ -183,6 +183,36 @@ def test_an_autoscale_pool_is_busy_over_its_processes_and_a_static_one_beside_it
     assert s.utilization == pytest.approx(busy_seconds(trace) / whole, rel=1e-9)
 
 
+def test_each_pool_pays_its_own_nodes_and_the_pools_add_up_to_the_run():
+    """thumbnails_and_reports with the thumbnails' pool under --autoscale 3,1 and the reports'
+    under a node autoscaler: each pool's worker- and node-seconds are its own nodes', so a
+    pool's cost miss is not hidden in the run's total, and the pools' sum to the run's, in the
+    summary of the trace and in the summary-only run alike."""
+    from sim import scenario
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml").replace(
+        **{
+            "run.tasks": 800,
+            "pools.fast.autoscale_max": 3,
+            "pools.fast.autoscale_min": 1,
+            **{k.replace("workers.", "pools.slow."): v for k, v in NODE_AUTOSCALER.items()},
+        }
+    )
+    trace = simulate(sc)
+    s = runs.summarize(trace, sc)
+    fast, slow = s.by_pool["fast"], s.by_pool["slow"]
+    assert (fast["worker_seconds"], fast["node_seconds"]) == capacity_cost(
+        trace.capacity, s.makespan, nodes={"fast-1", "fast-2", "fast-3", "fast-4"}
+    )
+    assert fast["worker_seconds"] < 3 * fast["node_seconds"]  # it shrank below --autoscale's MAX
+    assert slow["worker_seconds"] == 2 * slow["node_seconds"]  # --concurrency 2 on each node
+    assert fast["node_seconds"] + slow["node_seconds"] == pytest.approx(s.node_seconds, rel=1e-12)
+    total = fast["worker_seconds"] + slow["worker_seconds"]
+    assert total == pytest.approx(s.worker_seconds, rel=1e-12)
+    assert slow["node_seconds"] != pytest.approx(3 * s.makespan)  # its nodes came and went
+    assert runs.simulated(sc) == s
+
+
 NODE_AUTOSCALER = {
     "workers.node_autoscaler": "queue_length",
     "workers.max_nodes": 8,
