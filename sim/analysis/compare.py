@@ -61,9 +61,12 @@ COMPARED = (
 # queue's "by_pool.fast.utilization", as a lesson and ``simulate --reps`` name them.
 PER_GROUP = {
     "by_task": ("wait_mean", "wait_p95", "sojourn_mean", "sojourn_p95", "throughput"),
-    "by_pool": ("utilization",),
+    "by_pool": ("utilization", "worker_seconds"),
     "by_queue": ("queue_len_mean",),
 }
+# per-pool figures compared only of a pool under --autoscale, as the run's worker-seconds only
+# of a run with one: a fixed pool's are its slots over the makespan, which is compared already
+FORKING_ONLY = ("worker_seconds",)
 # host CPU busy share over the live run from which its timings are the host's: measured on 2
 # cores (bench/sim_vs_live.py), the runs that missed by hundreds of percent had 74-80 % busy
 # cores and Celery's costs 2-4 times their defaults; at 25-65 % the misses were the model's
@@ -251,10 +254,13 @@ def figures(
     relative difference, or within ``absolute`` seconds (or tasks) where both are near zero;
     a miss with its likely cause. With several task types, pools or queues, each one's
     ``PER_GROUP`` figures too; with ``--autoscale``, the worker-seconds (pool processes over
-    time). The utilisation of a pool whose processes come and go is over those it had, so its
-    miss may be theirs: its cause names them."""
+    time), and with several pools each such pool's own (``by_pool.media.worker_seconds``): the
+    run's adds the fixed pools', which hid an autoscaled pool 30 % off as −3.5 %. The
+    utilisation of a pool whose processes come and go is over those it had, so its miss may be
+    theirs: its cause names them."""
     pairs = [(name, getattr(sim, name), getattr(live, name)) for name in COMPARED]
-    if any(p.workers.autoscale_max for p in scenario.worker_pools):  # processes over time
+    forking = {p.name for p in scenario.worker_pools if p.workers.autoscale_max}
+    if forking:  # processes over time
         pairs.append(("worker_seconds", sim.worker_seconds, live.worker_seconds))
     for kind, names in PER_GROUP.items():
         groups, live_groups = getattr(sim, kind), getattr(live, kind)
@@ -268,6 +274,7 @@ def figures(
                 )
                 for member, group in groups.items()
                 for name in names
+                if name not in FORKING_ONLY or member in forking
             ]
     varying = [f"by_pool.{p.name}.utilization" for p in scenario.worker_pools if capacity_varies(p)]
     varying += ["utilization"] if varying else []
