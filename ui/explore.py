@@ -513,6 +513,7 @@ def figures_per_type(s: Summary) -> None:
                 "slots": f["slots"],
                 "executions": f["executions"],
                 "utilisation": f"{f['utilization']:.1%}",
+                "worker-seconds": round(f["worker_seconds"]),
             }
             for name, f in s.by_pool.items()
         ],

@@ -490,8 +490,21 @@ def test_the_multi_type_tables_have_readable_headers_with_units(app):
         "throughput (/s)",
     ]
     pools = table(app, "pool")
-    assert list(pools.columns) == ["pool", "slots", "executions", "utilisation"]
+    assert list(pools.columns) == ["pool", "slots", "executions", "utilisation", "worker-seconds"]
     assert all(v.endswith("%") for v in pools["utilisation"])
+    # each pool's own cost (the summary's by_pool), the two adding up to the run's
+    from sim import scenario
+    from sim.analysis.runs import summarize
+    from sim.engine.model import simulate
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    run = summarize(simulate(sc), sc)
+    assert list(pools["worker-seconds"]) == [
+        round(f["worker_seconds"]) for f in run.by_pool.values()
+    ]
+    assert sum(f["worker_seconds"] for f in run.by_pool.values()) == pytest.approx(
+        run.worker_seconds
+    )
     # each pool's textbook mean wait beside its simulated one (a single pool's only had one)
     (said,) = [c.value for c in app.caption if c.value.startswith("The textbook's mean wait per")]
     assert "fast 0.0352 s (simulated: " in said and "; slow 0.712 s (simulated: " in said
