@@ -24,7 +24,7 @@ def test_an_autoscaling_pool_is_set_against_a_fixed_one_on_the_same_arrivals():
     app.sidebar.text_area(key="explore-toml").input(text).run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert any(h.value == "Autoscale or a fixed pool?" for h in app.subheader)
-    rows = table(app, "worker-seconds").set_index("pool")["worker-seconds"]
+    rows = table(app, "node-seconds").set_index("pool")["worker-seconds"]
     assert list(rows.index) == [
         "fixed --concurrency 8",
         "--autoscale 8,1, keepalive 10 s",
@@ -132,7 +132,7 @@ def test_each_autoscaling_pool_of_pools_draws_its_own_processes_and_is_compared(
     app = pasted(text)
     spec = capacity_chart(app)
     assert [d["name"] for d in spec["data"]] == ["queued", "pool processes (elastic)"]
-    rows = table(app, "worker-seconds").set_index("pool")
+    rows = table(app, "node-seconds").set_index("pool")
     assert list(rows.index)[0] == "fixed --concurrency 6"
     assert len(rows) == 4  # the fixed pool and keepalives 10, 30, 120 s
     assert any("pool elastic's settings" in c.value for c in app.caption)
@@ -179,10 +179,10 @@ def test_under_autoscale_the_concurrency_slider_gives_way_to_the_autoscale_ones(
     assert f"explore-{name}-conc" not in keys
     assert {f"explore-{name}-asmax", f"explore-{name}-asmin", f"explore-{name}-keepalive"} <= keys
     app.sidebar.slider(key=f"explore-{name}-keepalive").set_value(120.0).run()
-    rows = table(app, "worker-seconds").set_index("pool")
+    rows = table(app, "node-seconds").set_index("pool")
     assert "--autoscale 8,1, keepalive 120 s" in rows.index
     app.sidebar.select_slider(key=f"explore-{name}-asmax").set_value(4).run()
-    assert "fixed --concurrency 4" in table(app, "worker-seconds")["pool"].tolist()
+    assert "fixed --concurrency 4" in table(app, "node-seconds")["pool"].tolist()
     mmc = AppTest.from_file(APP, default_timeout=120)
     mmc.run()
     assert "explore-mmc-conc" in {s.key for s in mmc.sidebar.slider}
@@ -204,7 +204,7 @@ def test_beside_other_pools_an_autoscaling_pool_is_judged_by_its_own_tasks_queue
     )
     run = tally(fixed)
     own, cost = summary(run, fixed), capacity_cost(run.capacity, run.makespan, nodes={"media-1"})
-    row = table(app, "worker-seconds").set_index("pool").loc["fixed --concurrency 4"]
+    row = table(app, "node-seconds").set_index("pool").loc["fixed --concurrency 4"]
     assert row["p95 sojourn (s)"] == round(own.by_task["thumb"]["sojourn_p95"], 3)
     assert row["p95 sojourn (s)"] < 0.1 * own.sojourn_p95  # not the reports' backlog
     assert row["worker-seconds"] == round(cost[0]) == round(4 * own.makespan)
