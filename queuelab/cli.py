@@ -354,9 +354,28 @@ def _stop_on_signals() -> threading.Event:
     """Ctrl-C, SIGTERM or a closed terminal (SIGHUP) asks a live run to stop; it then cleans up
     and reports what it saw."""
     stop = threading.Event()
+    terminal = [fd for fd in (1, 2) if os.isatty(fd)]
+
+    def stopped(sig: int, _frame) -> None:
+        if sig == signal.SIGHUP:
+            _off_closed_terminal(terminal)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopped)
     return stop
+
+
+def _off_closed_terminal(fds: list[int]) -> None:
+    """Point those of ``fds`` (stdout, stderr: a terminal when the run began) that a hang-up
+    closed at /dev/null. Every write to a closed terminal fails (EIO): the progress bar's ended
+    the command before it wrote the run's trace, which was lost. A terminal still open (a
+    SIGHUP sent by hand) keeps the output."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in fds:
+        if not os.isatty(fd):
+            os.dup2(null, fd)
+    os.close(null)
 
 
 def cmd_live(args: argparse.Namespace) -> int:

@@ -393,6 +393,43 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp
     assert not [f for f in folders if f.exists()]
 
 
+def test_a_run_whose_terminal_closes_keeps_its_trace(redis_url, tmp_path, no_leftovers):
+    """The terminal closed mid-run: the hang-up stops the run as Ctrl-C does, exit 130, and
+    its trace is written. Every write to a closed terminal fails (EIO): the progress bar's
+    ended the command before the trace was written, exit 1, and the run was lost."""
+    import fcntl
+    import re
+    import select
+    import termios
+
+    from sim.trace import read
+
+    trace = tmp_path / "t.csv"
+    master, terminal = os.openpty()
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.05", "--trace", str(trace)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # its controlling terminal
+    )
+    os.close(terminal)
+    try:
+        shown = b""  # read as it comes: a full terminal would block the run's writes
+        ended = re.compile(rb"running \[[#.]+\] [1-9]")  # the bar, once a task has ended
+        deadline = time.monotonic() + 120
+        while not ended.search(shown) and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                shown += os.read(master, 65536)
+        assert ended.search(shown), shown
+    finally:
+        os.close(master)  # the terminal closes: its session gets SIGHUP
+    assert proc.wait(timeout=120) == 130
+    assert len(read(trace)) > 0
+
+
 def test_a_run_killed_while_its_nodes_start_leaves_none_behind(no_leftovers, tmp_path):
     """Killed while its Celery nodes still import Celery (seconds, before each starts watching
     its parent): a node must find its parent gone then, not watch its adopter (init, or this
