@@ -385,8 +385,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
     trace, stop, lost_redis = _run_live(args, sc, partial=True)
-    emit(runs.summarize(trace, sc, engine="live", seed=args.seed).to_dict(), args.json)
-    misplaced = _said_where(save(Path(args.trace), trace.write)) if args.trace else 0
+    summary = runs.summarize(trace, sc, engine="live", seed=args.seed).to_dict()
+    try:
+        emit(summary, args.json)
+    finally:  # a reader gone (`| head`) costs the summary, not the run's trace
+        saved = save(Path(args.trace), trace.write) if args.trace else None
+    misplaced = _said_where(saved) if saved else 0
     what = "unfinished when the run stopped" if stop.is_set() or lost_redis else "lost"
     for line in report.lost_lines(trace, what):
         print(line, file=sys.stderr)

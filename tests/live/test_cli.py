@@ -45,6 +45,27 @@ def test_live_json_summary_and_trace(redis_url, tmp_path, no_leftovers):
     assert check.returncode == 0, check.stdout
 
 
+def test_a_summary_no_one_reads_still_writes_the_trace(redis_url, tmp_path, no_leftovers):
+    """The summary's reader gone (``| head``): printing it fails (a broken pipe, unbuffered
+    as PYTHONUNBUFFERED makes it, as a summary past the buffer does anyway), and the run's
+    trace, written after it, was lost; it is written all the same."""
+    from sim.trace import read
+
+    trace = tmp_path / "t.csv"
+    reader, out = os.pipe()
+    os.close(reader)  # gone before the summary: a `| head` that has its lines
+    subprocess.run(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.02", "--set", "run.tasks=30", "--trace", str(trace)],
+        stdout=out,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=180,
+    )
+    os.close(out)
+    assert set(read(trace).task) == set(range(30))
+
+
 def test_a_scenario_named_from_its_folder_runs_live_with_its_data_files(redis_url, tmp_path):
     """`queuelab live mine.toml` in the folder of a recording: its arrivals and service files
     are named relative to it. The workers read the scenario from a temp folder, where those
