@@ -49,23 +49,31 @@ class ProgressBar:
         self.tty = sys.stderr.isatty()
         self.due = clock() + (delay if self.tty else quiet)
         self.shown = False
+        self.gone = False  # its stream's reader has gone: nothing more is drawn
 
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
-        if now < self.due:
+        if now < self.due or self.gone:
             return
         self.shown = True  # before it is written: a Ctrl-C as it is, and close ends its line
         if self.tty:
             width = 30
             filled = width * done // max(total, 1)
-            sys.stderr.write(
-                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-            )
+            self._write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         else:
             percent = 100 * done // max(total, 1)
-            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
+            self._write(f"{self.label}: {done}/{total} {self.unit} ({percent}%)\n")
             self.due = now + self.every
-        sys.stderr.flush()
+
+    def _write(self, text: str) -> None:
+        """``text`` on stderr; a stream whose reader has gone (a closed terminal, ``2>&1 |
+        head``) ends the bar, not the work: raised in a live run's collecting thread, the
+        failed write stopped the collection, and the drain counted the queue's tail lost."""
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except OSError:
+            self.gone = True
 
     def note(self, text: str) -> None:
         """A line on stderr while the bar runs, on a line of its own."""
@@ -73,8 +81,8 @@ class ProgressBar:
         print(f"{after_bar}queuelab: {text}", file=sys.stderr)
 
     def close(self) -> None:
-        if self.shown and self.tty:
-            sys.stderr.write("\n")
+        if self.shown and self.tty and not self.gone:
+            self._write("\n")
         self.shown = False  # closed twice, one line end
 
     def __enter__(self) -> ProgressBar:

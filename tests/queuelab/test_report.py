@@ -51,6 +51,22 @@ def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(monkeypatch):
     ]
 
 
+class Gone(Terminal):
+    """A stream whose reader has gone: a closed terminal (EIO), a pipe no one reads (EPIPE)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_whose_stream_is_gone_stops_and_does_not_raise(monkeypatch):
+    """The bar is called from a live run's collecting thread, which a failed write ended: the
+    run then read no more rows, and its drain counted the queue's tail lost (``2>&1 | head``).
+    Closed once its stream is gone, it raised as well, before the run's trace was written."""
+    stream = Gone()
+    drive(monkeypatch, stream, [(1, 1000), (2, 2000)])
+    assert stream.getvalue() == ""
+
+
 def test_compare_keeps_its_columns_under_a_long_task_name():
     """A recording's task types carry Celery's dotted names ("shop.render_pdf.sojourn_mean" is
     28 characters): each row's figures stand under their headings, as the short names' do."""
