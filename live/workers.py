@@ -41,9 +41,14 @@ class WorkerStartError(RuntimeError):
     """Workers did not report ready in time."""
 
 
-def why_exited(last_line: str) -> str:
-    """What to tell the user of a node that exited at boot, from the last line it wrote: its
-    error, and for a Redis out of memory (``maxmemory`` reached, policy noeviction) the remedy."""
+def why_exited(last_line: str, code: int = 1) -> str:
+    """What to tell the user of a node that exited at boot with exit ``code``, from the last
+    line it wrote: the signal that killed it (the OOM killer's SIGKILL, a user's), as its last
+    line is then whatever it was in the middle of (a warning's source line, as Celery's warning
+    on running as root, was said as the reason); its error, and for a Redis out of memory
+    (``maxmemory`` reached, policy noeviction) the remedy."""
+    if code < 0:
+        return f": killed by {signal.Signals(-code).name}"
     if redis_server.out_of_memory(last_line):
         why = last_line.rpartition(": ")[2].rstrip(".")
         return f": Redis is out of memory ({why}); {redis_server.FULL}, then run again"
@@ -178,7 +183,8 @@ class WorkerPool:
                 dead = [n for n, p in self.procs.items() if p.poll() is not None]
                 if dead or time.monotonic() > deadline:
                     why = (
-                        f"worker {dead[0]} exited{why_exited(self.last_line(dead[0]))}"
+                        f"worker {dead[0]} exited"
+                        + why_exited(self.last_line(dead[0]), self.procs[dead[0]].returncode)
                         if dead
                         else f"not ready after {timeout:g}s"
                     )

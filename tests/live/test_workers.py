@@ -96,6 +96,10 @@ def test_why_a_node_exited_names_its_error_and_a_full_redis_the_remedy():
     )
     assert why_exited("ImportError: no module named x") == ": ImportError: no module named x"
     assert why_exited("") == ""
+    # killed at boot: its last line is what it was writing, Celery's warning on running as root
+    assert why_exited("_warn_or_raise_security_error(egid, euid, gid, uid,", -9) == (
+        ": killed by SIGKILL"
+    )
 
 
 @pytest.mark.live
