@@ -231,7 +231,15 @@ def _stop_as_interrupt() -> None:
     """SIGTERM and SIGHUP (a supervisor, a closed terminal) stop many runs as Ctrl-C does,
     keeping what finished."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.default_int_handler)
+        _unless_ignored(sig, signal.default_int_handler)
+
+
+def _unless_ignored(sig: int, handler) -> None:
+    """``handler`` for ``sig``, unless the command was started ignoring it, as Python leaves an
+    ignored SIGINT: ``nohup`` starts it ignoring SIGHUP so that it outlives its terminal, and
+    a live run closed with its terminal all the same, cut short."""
+    if signal.getsignal(sig) != signal.SIG_IGN:
+        signal.signal(sig, handler)
 
 
 def _said_stopped(stopped: sweep.Stopped, what: str, kept: str) -> int:
@@ -362,7 +370,7 @@ def _stop_on_signals() -> threading.Event:
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stopped)
+        _unless_ignored(sig, stopped)
     return stop
 
 

@@ -451,6 +451,25 @@ def test_a_run_whose_terminal_closes_keeps_its_trace(redis_url, tmp_path, no_lef
     assert len(read(trace)) > 0
 
 
+def test_a_run_started_ignoring_hang_ups_outlives_its_terminal(redis_url, no_leftovers):
+    """`nohup queuelab live …`: started with SIGHUP ignored, so that closing the terminal
+    leaves it running; the run's own handler replaced nohup's ignore, and a hang-up stopped it
+    (exit 130, the run cut short)."""
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.05", "--set", "run.tasks=200", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup starts it
+    )
+    running(proc, 8)  # 4 nodes and a pool child each
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["tasks_succeeded"] == 200
+
+
 def test_a_run_killed_while_its_nodes_start_leaves_none_behind(no_leftovers, tmp_path):
     """Killed while its Celery nodes still import Celery (seconds, before each starts watching
     its parent): a node must find its parent gone then, not watch its adopter (init, or this
