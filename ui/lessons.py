@@ -210,7 +210,7 @@ def concurrency_chart(name: str) -> go.Figure:
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
     from live.session import LiveSession, going
-    from ui.live import unavailable
+    from ui.live import start_lock, unavailable
 
     reason = unavailable()
     if reason:
@@ -231,9 +231,11 @@ def live_lesson(each) -> None:
     if busy is not None:
         rerun_when_over(busy)
     if clicked and busy is None:
-        session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
-        session.start()
-        runs[each.name] = session
+        with start_lock():  # a run the Live page or another tab began since ``going()`` above
+            if going() is None:
+                session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
+                session.start()
+                runs[each.name] = session
     if session is not None:
         show_live_lesson(each, session)
 

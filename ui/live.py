@@ -147,7 +147,7 @@ def _start(sc: Scenario, time_scale: float, probe: bool) -> None:
     unless one is going: another tab's page, drawn before that run began, still offers Start,
     and a second run beside the first took its place on the page (the first, lost to it, ran
     on unseen) and skewed both."""
-    with _start_lock():
+    with start_lock():
         if going() is not None or ((mine := latest()) is not None and mine.running):
             st.session_state["live-start-refused"] = True
             return
@@ -165,8 +165,9 @@ def stop_run(session: LiveSession) -> None:
 
 
 @st.cache_resource
-def _start_lock() -> threading.Lock:
-    """One start at a time across the app server's sessions (tabs), as ``_kept``'s run."""
+def start_lock() -> threading.Lock:
+    """One start at a time across the app server's sessions (tabs) and pages (the Live page's
+    and the Learn page's lessons), as ``_kept``'s run."""
     return threading.Lock()
 
 

@@ -121,6 +121,31 @@ def test_one_live_run_at_a_time_across_the_live_and_learn_pages(waiting_runs):
 
 
 @pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
+def test_a_lesson_started_as_another_run_starts_starts_none_beside_it(waiting_runs):
+    """The lesson's button read ``going()`` and then started its run outside the Live page's
+    start lock: a run started between the two (another tab, the Live page) got a second run
+    beside it. Here the Live page's start holds the lock while the lesson's click waits."""
+    import threading
+
+    from live.session import LiveSession
+    from sim.analysis.lessons import LESSONS, load
+    from ui.live import start_lock
+
+    lesson = open_lesson("04_child_death")
+    with start_lock():
+        click = threading.Thread(
+            target=lambda: lesson.button(key="learn-live-04_child_death-start").click().run()
+        )
+        click.start()
+        click.join(timeout=2)  # the lesson's click is past its read of going() and waits
+        other = LiveSession(load(LESSONS / "01_prefetch.toml").live_scenarios(), 0.1)
+        other.start()
+    click.join(timeout=60)
+    assert not click.is_alive() and not lesson.exception, lesson.exception
+    assert waiting_runs == [other]
+
+
+@pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
 def test_a_lessons_live_run_can_be_stopped_and_then_run_again(waiting_runs):
     """A lesson's live run had no Stop: it held the host (and every other live run) for its
     whole length, about a minute."""
