@@ -257,10 +257,15 @@ class RedisLost(RuntimeError):
     """Redis went away mid-run; ``trace`` holds every row collected until then."""
 
     def __init__(self, error: Exception, trace: Trace) -> None:
+        if redis_server.out_of_memory(error):  # up, but refusing writes: it read as lost
+            self.what = f"Redis ran out of memory mid-run ({error})"
+            self.remedy = f"{redis_server.FULL}, then run again"
+        else:
+            self.what = f"lost the connection to Redis mid-run ({redis_server.described(error)})"
+            self.remedy = "check that Redis is up and not out of memory, then run again"
         super().__init__(
-            f"lost the connection to Redis mid-run ({redis_server.described(error)}); the trace "
-            "and summary hold what was collected until then. Check that Redis is up and not out "
-            "of memory, then run again."
+            f"{self.what}; the trace and summary hold what was collected until then. "
+            f"{self.remedy[0].upper()}{self.remedy[1:]}."
         )
         self.error = error
         self.trace = trace

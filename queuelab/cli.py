@@ -488,10 +488,7 @@ def _run_live(
         raise BadInput(str(err)) from None
     except run.RedisLost as err:
         if not partial:  # nothing of it is printed or written: it is lost
-            raise BadInput(
-                f"lost the connection to Redis mid-run ({redis_server.described(err.error)}), "
-                "and with it the run; check that Redis is up and not out of memory, then run again"
-            ) from None
+            raise BadInput(f"{err.what}, and with it the run; {err.remedy}") from None
         return err.trace, stop, str(err)
     finally:
         bar.close()

@@ -698,6 +698,23 @@ def test_redis_restarted_empty_mid_run_ends_it_as_lost(tmp_path, no_leftovers):
     assert json.loads(out)["tasks_submitted"] > 0
 
 
+def test_redis_out_of_memory_mid_run_is_said_as_such_with_its_remedy(tmp_path, no_leftovers):
+    """The user's Redis reaches its maxmemory mid-run (policy noeviction): it is up but refuses
+    writes, which read 'lost the connection to Redis mid-run'; now it says out of memory and
+    what to do, and keeps what was collected, as a lost Redis does."""
+    import redis
+
+    trace = tmp_path / "t.csv"
+    with live_on_its_own_redis(trace, 2000, 50) as (proc, pid):
+        url = proc.args[proc.args.index("--redis-url") + 1]  # the test's own redis-server
+        redis.Redis.from_url(url).config_set("maxmemory", "1")
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Redis ran out of memory mid-run (" in err and "lost the connection" not in err
+    assert "Free memory there or raise its maxmemory, then run again." in err
+    assert "Traceback" not in err and json.loads(out)["tasks_submitted"] > 0 and trace.exists()
+
+
 @pytest.mark.slow
 def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftovers):
     """Redis stopped mid-run (SIGSTOP: a paused VM, a network that drops packets) answers
