@@ -23,13 +23,13 @@ from live import redis_server, run_keys, waits
 from live.capacity import CapacitySampler, with_capacity
 from live.celery_app import LiveConfig, make_app, unacked_mutex_expire
 from live.clock import Clock
-from live.collector import Collector
+from live.collector import Collector, to_trace
 from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
 from live.run_keys import forget, renew, run_lists
-from live.workers import Node, WorkerPool, grace_after, on_keepalive_grid
+from live.workers import BootStopped, Node, WorkerPool, grace_after, on_keepalive_grid
 from sim import costs
 from sim import scenario as scenario_module
 from sim.analysis.runs import NO_TASKS
@@ -156,7 +156,11 @@ def run_live(
             config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes], tmp
         )
         announcement = Announcement(client, config, path.read_text() if joinable else None)
-        _boot(announcement, pool, url)
+        try:
+            _boot(announcement, pool, url, stop)
+        except BootStopped:  # what a run stopped before its first send returns: no row
+            client.close()
+            return to_trace([], [], names, config.clock, draws)
         if nodes:
             nodes(pool)
         sampler = CapacitySampler(pool)
@@ -197,13 +201,14 @@ def run_live(
     return trace
 
 
-def _boot(announcement: Announcement, pool: WorkerPool, url: str) -> None:
-    """Announce the run and start its nodes; whatever fails withdraws the announcement and
-    deletes what the run wrote (the nodes stop themselves), and a lost Redis is said as such.
+def _boot(announcement: Announcement, pool: WorkerPool, url: str, stop: threading.Event) -> None:
+    """Announce the run and start its nodes; whatever fails or ``stop`` ends withdraws the
+    announcement and deletes what the run wrote (the nodes stop themselves), and a lost Redis is
+    said as such.
     A frozen one is not waited on again (``TIMEOUT`` each time): the keys expire on their own."""
     try:
         announcement.start()
-        pool.start()
+        pool.start(stop=stop)
     except BaseException as err:
         frozen = redis_server.unanswered(err)
         announcement.stop(wait=not frozen)
@@ -425,8 +430,8 @@ def join_run(
     block until that run is over or ``stop`` is set; waits for a run to be announced first.
 
     ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
-    None when stopped before any run was announced; a Redis lost on the way (its nodes are
-    stopped) raises ``RedisUnavailable``.
+    None when stopped before any run was announced or before its nodes were up (those started
+    are stopped); a Redis lost on the way (its nodes are stopped) raises ``RedisUnavailable``.
     """
     stop = stop or threading.Event()
     client = redis_server.client(redis_url)
@@ -442,7 +447,10 @@ def join_run(
             slots = concurrency or first.workers.concurrency
             nodes = [Node(f"{host}-w{i + 1}", first.name, slots) for i in range(count)]
             pool = worker_pool(config, nodes, tmp)
-            pool.start()
+            try:
+                pool.start(stop=stop)
+            except BootStopped:
+                return None
             if joined is not None:
                 joined(config, pool.names)
             try:

@@ -33,12 +33,18 @@ def grace_after(err: BaseException | None) -> float:
     """Wall seconds the nodes get to end their tasks once ``err`` ended what they ran for (None:
     it ended well): none after a lost Redis, where a warm shutdown waits on it (a frozen one:
     the whole grace, 10 s of the minute a frozen Redis took to end a run) for rows no one can
-    read any more."""
-    return 0.0 if isinstance(err, (redis.RedisError, OperationalError)) else WARM_STOP
+    read any more; none after a stop while they started (``BootStopped``), as a run sends no
+    task before its nodes are ready, and a node hung in its boot would keep the stop waiting."""
+    return 0.0 if isinstance(err, (redis.RedisError, OperationalError, BootStopped)) else WARM_STOP
 
 
 class WorkerStartError(RuntimeError):
     """Workers did not report ready in time."""
+
+
+class BootStopped(RuntimeError):
+    """The run was stopped (Ctrl-C, the Live page's Stop) while its nodes started; they are
+    stopped."""
 
 
 def why_exited(last_line: str, code: int = 1) -> str:
@@ -168,10 +174,13 @@ class WorkerPool:
         lines = self.log(name).read_text(errors="replace").splitlines()
         return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, stop: threading.Event | None = None) -> None:
         """Start every node and wait until each has reported ready. Whatever ends the wait
-        early (a node that exits, the timeout, Redis lost, Ctrl-C) stops the nodes: a caller
-        that lives on, as the app does, would otherwise keep them."""
+        early (a node that exits, the timeout, Redis lost, ``stop`` set: ``BootStopped``)
+        stops the nodes: a caller that lives on, as the app does, would otherwise keep them.
+        ``stop`` is looked at every tenth of a second: unwatched, a Ctrl-C waited for every
+        node to be ready, up to ``timeout`` for a node hung in its boot."""
+        stop = stop or threading.Event()
         client = redis_server.client(self.config.redis_url)
         wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
         try:
@@ -189,7 +198,8 @@ class WorkerPool:
                         else f"not ready after {timeout:g}s"
                     )
                     raise WorkerStartError(f"Celery workers failed to start: {why}")
-                time.sleep(0.1)
+                if stop.wait(0.1):
+                    raise BootStopped("stopped while the workers started")
         except BaseException as err:
             self.stop(grace_after(err))
             raise

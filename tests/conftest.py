@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import time
 
 from hypothesis import HealthCheck, settings
@@ -74,6 +75,19 @@ def alive(pids: set[int]) -> set[int]:
         except OSError:
             continue
     return left
+
+
+def hang_first_node(root: int, wait: float = 60.0) -> int:
+    """Freeze (SIGSTOP) the first Celery worker node below ``root`` as soon as it has spawned:
+    a node hung in its boot, which never reports ready. Returns its pid (0: none spawned in
+    ``wait`` seconds)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if nodes := [pid for pid in descendants(root) if "-m celery" in command_line(pid)]:
+            os.kill(min(nodes), signal.SIGSTOP)
+            return min(nodes)
+        time.sleep(0.01)
+    return 0
 
 
 @pytest.fixture(scope="session")

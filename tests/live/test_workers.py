@@ -1,10 +1,11 @@
 """The worker nodes of a run: where the run's clock starts under --autoscale; what becomes of
-them when Redis goes while they start."""
+them when Redis goes, or the run is stopped, while they start."""
 
 import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -12,8 +13,16 @@ import redis
 from live.celery_app import LiveConfig
 from live.redis_server import RedisUnavailable, private_redis
 from live.run import run_live
-from live.workers import Node, WorkerPool, WorkerStartError, on_keepalive_grid, why_exited
+from live.workers import (
+    BootStopped,
+    Node,
+    WorkerPool,
+    WorkerStartError,
+    on_keepalive_grid,
+    why_exited,
+)
 from sim import scenario
+from tests.conftest import hang_first_node
 from tests.sim.helpers import make
 
 
@@ -210,3 +219,48 @@ def test_a_redis_frozen_while_the_nodes_start_is_said_as_such(no_leftovers):
             resume(client, pid)
     assert "while the workers started (Timeout" in str(raised.value)
     assert "no answer within 10 s, as from a Redis stopped or paused" in str(raised.value)
+
+
+def hang_a_node_then_stop(stop: threading.Event) -> int:
+    """Freeze the first node this process spawns (a node hung in its boot), then set ``stop``
+    (Ctrl-C, the Live page's Stop); returns the frozen node's pid (0: none spawned)."""
+    try:
+        return hang_first_node(os.getpid())
+    finally:
+        stop.set()
+
+
+@pytest.mark.live
+def test_a_stop_while_the_nodes_start_ends_the_wait_and_kills_them(tmp_path, no_leftovers):
+    """Stopped while its two nodes start, one of them hung in its boot: the wait ends and
+    every node it started is killed (SIGKILL, no grace: a hung node ignores a SIGTERM). The
+    wait looked at no stop: it waited for the hung node until its 90 s timeout."""
+    sc = make(**{"workers.count": 2})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    stop = threading.Event()
+    with private_redis() as url:
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "bootstop")
+        pool = WorkerPool(config, [Node(name, "workers", 1) for name, _ in sc.nodes], 1.0)
+        with ThreadPoolExecutor(1) as stopper:
+            hung = stopper.submit(hang_a_node_then_stop, stop)
+            with pytest.raises(BootStopped):
+                pool.start(stop=stop)
+    assert hung.result() in {proc.pid for proc in pool.procs.values()}
+    assert len(pool.procs) == 2 and not any(pool.up().values())
+
+
+@pytest.mark.live
+def test_a_run_stopped_while_its_nodes_start_returns_as_one_stopped_before_its_first_send(
+    no_leftovers,
+):
+    """A run stopped (Ctrl-C, the Live page's Stop) while its nodes start, one hung in its boot:
+    it returns a trace with no row, as a run stopped before its first send, never says its
+    nodes are up, and leaves nothing in Redis; it waited 90 s for the hung node, then failed."""
+    stop, told = threading.Event(), []
+    with private_redis() as url, ThreadPoolExecutor(1) as stopper:
+        hung = stopper.submit(hang_a_node_then_stop, stop)
+        sc = make(**{"run.tasks": 10, "workers.count": 2})
+        trace = run_live(sc, url, time_scale=0.05, stop=stop, nodes=told.append)
+        assert redis.Redis.from_url(url).keys("queuelab*") == []
+    assert hung.result()
+    assert len(trace) == 0 and told == []
