@@ -209,6 +209,35 @@ def test_ctrl_c_mid_run_stops_cleanly(redis_url, no_leftovers):
     assert 0 < json.loads(out)["tasks_submitted"] < 20000
 
 
+def test_ctrl_c_while_the_nodes_start_stops_there(redis_url, tmp_path, no_leftovers):
+    """Ctrl-C while the run's nodes start, one of them hung in its boot: exit 130, no task
+    sent, the (empty) trace written as a stopped run's is, nothing left on Redis. The wait for
+    the nodes looked at no Ctrl-C: it waited 90 s for the hung one, then failed, exit 2."""
+    import redis
+
+    from sim.trace import read
+    from tests.conftest import hang_first_node
+
+    client = redis.Redis.from_url(redis_url)
+    before = set(client.keys("queuelab:*"))
+    trace = tmp_path / "t.csv"
+    proc = subprocess.Popen(
+        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+        + ["--time-scale", "0.2", "--set", "run.tasks=100", "--trace", str(trace), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert hang_first_node(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted: stopped the run" in err and "Traceback" not in err
+    assert json.loads(out)["tasks_submitted"] == 0
+    assert len(read(trace)) == 0
+    assert set(client.keys("queuelab:*")) <= before
+
+
 def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftovers):
     joiner = subprocess.Popen(
         [*QUEUELAB, "worker", "--redis-url", redis_url, "--count", "1"],

@@ -12,7 +12,7 @@ import redis
 
 from live.celery_app import LiveConfig
 from live.redis_server import RedisUnavailable, private_redis
-from live.run import run_live
+from live.run import CURRENT, join_run, run_live
 from live.workers import (
     BootStopped,
     Node,
@@ -264,3 +264,20 @@ def test_a_run_stopped_while_its_nodes_start_returns_as_one_stopped_before_its_f
         assert redis.Redis.from_url(url).keys("queuelab*") == []
     assert hung.result()
     assert len(trace) == 0 and told == []
+
+
+@pytest.mark.live
+def test_queuelab_worker_stopped_while_its_nodes_start_leaves_at_once(no_leftovers):
+    """`queuelab worker` stopped (Ctrl-C) while the nodes it adds to a run start, one hung in its
+    boot: it returns without joining, its nodes killed; it waited 90 s for the hung one."""
+    stop, joined = threading.Event(), []
+    with private_redis() as url, ThreadPoolExecutor(1) as stopper:
+        client = redis.Redis.from_url(url)
+        client.hset(
+            "queuelab:going:config",
+            mapping={"scenario": scenario.dumps(make()), "time_scale": 0.05, "seed": 1},
+        )
+        client.set(CURRENT, "going")
+        hung = stopper.submit(hang_a_node_then_stop, stop)
+        assert join_run(url, 2, stop=stop, joined=lambda *_: joined.append(1)) is None
+    assert hung.result() and joined == []
