@@ -30,6 +30,14 @@ LOG_AXIS = dict(type="log", dtick=1, minor=dict(ticks="outside", ticklen=4))
 LONG_TAIL = 10.0  # p99 / p50 from which a CDF's time axis is drawn in log scale
 
 
+def log_range(values: list[float], spare: float = 0.1) -> list[float]:
+    """A log axis's range, in decades, holding every positive value drawn with ``spare`` of a
+    decade each side: a fixed range hides a curve that runs past it. (Zero has no place on a
+    log axis.)"""
+    logs = np.log10([v for v in values if v > 0])
+    return [float(logs.min()) - spare, float(logs.max()) + spare]
+
+
 def tail_ratio(series: dict[str, np.ndarray], apart: bool = False) -> float:
     """The largest p99 / p50 among the samples' positive values (a task that did not wait has
     no place on a log axis, and would make every ratio infinite); ``apart``: the largest p99

@@ -21,6 +21,7 @@ def test_learn_speaks_plainly_a_lesson_figure_one_worker_and_a_command_that_fits
     )
     assert "1 worker" in [t["name"] for t in rho["data"]]
     assert rho["layout"]["yaxis"]["minor"]["ticks"] == "outside"  # 2…9 between the decades
+    assert any("one seed's run" in c.value for c in app.caption)  # the dots scatter, said so
     app.slider(key="learn-split").set_value(1).run()
     split = next(
         json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Same capacity" in c.proto.spec
@@ -41,6 +42,20 @@ def test_the_learn_pages_runs_are_the_queue_erlang_c_describes():
     _, _, dots = wait_against_utilisation()
     for rho, wait in dots.items():
         assert abs(wait / analytic.mmc_wait(rho * 4, 1.0, 4) - 1) < 0.15, (rho, wait)
+
+
+def test_the_wait_chart_s_axis_holds_every_curve_and_dot():
+    """A fixed range of 10⁻³ to 31.6 hid 16 workers below ρ 0.5 (4e-6 at ρ 0.3) and cut
+    1 worker off above ρ 0.968 (32.3 at ρ 0.97)."""
+    import math
+
+    from ui.learn import wait_against_utilisation, wait_chart
+
+    fig = wait_chart(*wait_against_utilisation())
+    low, high = fig.layout.yaxis.range
+    drawn = [y for trace in fig.data for y in trace.y]
+    assert low < math.log10(min(drawn)) and math.log10(max(drawn)) < high
+    assert math.log10(max(drawn)) > 1.5 and math.log10(min(drawn)) < -3  # both were cut
 
 
 def test_littles_law_says_its_lambda_is_the_run_s_throughput_and_its_gap_has_no_arrow():
