@@ -110,10 +110,17 @@ def table(rows: dict) -> str:
 
 def _shown(value) -> str:
     """A number for a reader: four significant digits, a large one whole with its thousands
-    ("25,160", where .4g wrote "2.516e+04")."""
+    ("25,160", where .4g wrote "2.516e+04"); one that four digits round to 1 but is not 1 with
+    as many as tell it from 1 (a utilisation of 0.999999 read 1 beside a mean wait of
+    999,999). Four digits never round a figure other than 0 to 0."""
     if not isinstance(value, float):
         return str(value)
-    return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:,.0f}"
+    digits = 4
+    while abs(float(f"{value:.{digits}g}")) == 1 != abs(value):
+        digits += 1
+    return f"{value:.{digits}g}"
 
 
 def emit(data: dict, as_json: bool) -> None:

@@ -3,7 +3,7 @@
 import io
 import sys
 
-from queuelab.report import ProgressBar
+from queuelab.report import ProgressBar, table
 
 
 class Clock:
@@ -85,3 +85,12 @@ def test_compare_keeps_its_columns_under_a_long_task_name():
     assert any(row.startswith("shop.render_pdf.sojourn_mean") for row in rows)
     end = header.index("live") + len("live")  # where the live column's figures end
     assert all(row[end] == " " and row[end - 1] != " " for row in rows), rows
+
+
+def test_a_figure_near_1_shows_the_digits_that_tell_it_from_1():
+    """``analytic --rate 0.999999`` printed utilization 1 and p_wait 1 beside a mean wait of
+    999,999: a figure four digits round to 1 shows as many as it takes; 1 and 0 stay short."""
+    lines = table(
+        {"utilization": 0.999999, "over": 1.00002, "one": 1.0, "zero": 0.0, "small": 1e-9}
+    ).splitlines()
+    assert [line.split()[1] for line in lines] == ["0.999999", "1.00002", "1", "0", "1e-09"]
