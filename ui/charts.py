@@ -446,17 +446,18 @@ def processes_and_queue(
     flatten a pool of a few processes; whole-number ticks, as processes and nodes come whole.
     Lines after the first are dashed: four one-process nodes draw their processes and nodes on
     the same steps. With several queue lines, a capacity line and the queue line that name the
-    same pool in parentheses ("pool processes (fast)", "queued (fast)") share a colour, the
-    capacity dashed: each pool read against its own queues, not the others' backlog."""
+    same pool in parentheses ("pool processes (scrapers)", "queued on scrape (pool scrapers)",
+    ``queued_label``) share a colour, the capacity dashed: each pool read against its own
+    queues, not the others' backlog."""
     unit = " · ".join(dict.fromkeys(name.split(" (")[0] for name in capacity))
     colorway = go.Figure().layout.template.layout.colorway
-    paired = {_pool(name): colorway[j % len(colorway)] for j, name in enumerate(queued)}
+    paired = {_queued_pool(name): colorway[j % len(colorway)] for j, name in enumerate(queued)}
     several = len(queued) > 1
     fig = steps(
         queued,
         f"{unit.capitalize()} and queue length",
         "queued tasks",
-        colours={name: paired[_pool(name)] for name in queued} if several else None,
+        colours={name: paired[_queued_pool(name)] for name in queued} if several else None,
     )
     for i, (name, (t, level)) in enumerate(capacity.items()):
         colour = UTILISATION if i == 0 else colorway[(i + 2) % 10]
@@ -495,3 +496,14 @@ def processes_and_queue(
 def _pool(name: str) -> str:
     """The pool a line's name gives in its parentheses ("pool processes (fast)": fast)."""
     return name.rpartition(" (")[2].rstrip(")") if name.endswith(")") else ""
+
+
+def queued_label(queues: Sequence[str], pool: str) -> str:
+    """The name of the line of tasks queued on a pool's ``queues``: the queues by their own
+    names and the pool that consumes them, whose capacity line takes its colour."""
+    return f"queued on {', '.join(queues)} (pool {pool})"
+
+
+def _queued_pool(name: str) -> str:
+    """The pool a queue line's name gives ("queued on scrape (pool scrapers)": scrapers)."""
+    return _pool(name).removeprefix("pool ")

@@ -349,9 +349,10 @@ def capacity(sc: Scenario, trace: Trace) -> go.Figure:
     """Pool processes and up nodes over time, from the run's sampled capacity rows, against
     its queue: what an ``--autoscale`` node grew to and when, and which nodes were down. With
     several pools, each pool's processes (summed, one pool's growth hid in the others') against
-    the tasks queued on its own queues (against the whole queue, the slow pool's backlog stood
-    over the fast pool's idle processes). Until the run's latest event: a pool pays for its
-    processes while its last tasks run."""
+    the tasks queued on its own queues, each line named by its queues and its pool (named by
+    the pool alone, the scrape queue's line read "queued (scrapers)"; against the whole queue,
+    the slow pool's backlog stood over the fast pool's idle processes). Until the run's latest
+    event: a pool pays for its processes while its last tasks run."""
     end = monitor.now(trace)
     if sc.pools:
         series = {
@@ -359,7 +360,9 @@ def capacity(sc: Scenario, trace: Trace) -> go.Figure:
             for name, rows in capacity_rows(trace, sc).items()
         }
         queued = {
-            f"queued ({pool.name})": monitor.until_now(trace, *queued_on(trace, pool.queues))
+            charts.queued_label(pool.queues, pool.name): monitor.until_now(
+                trace, *queued_on(trace, pool.queues)
+            )
             for pool in sc.worker_pools
         }
     else:

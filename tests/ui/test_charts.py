@@ -127,17 +127,19 @@ def test_nodes_of_two_pools_are_two_lines_on_one_axis_with_whole_ticks():
 
 
 def test_each_pool_is_drawn_in_the_colour_of_its_own_queue():
-    """Two pools, two queue lines: a pool's processes take its queue's colour, dashed; the
-    nodes, of no one pool, another, dotted."""
-    from ui.charts import processes_and_queue
+    """Two pools, two queue lines, each named by its queues and its pool: a pool's processes
+    take its queue's colour, dashed; the nodes, of no one pool, another, dotted."""
+    from ui.charts import processes_and_queue, queued_label
 
     steps = (np.array([0.0, 3.0]), np.array([2, 4]))
+    fast_line, slow_line = queued_label(["scrape"], "fast"), queued_label(["a", "b"], "slow")
+    assert (fast_line, slow_line) == ("queued on scrape (pool fast)", "queued on a, b (pool slow)")
     fig = processes_and_queue(
         {"pool processes (fast)": steps, "pool processes (slow)": steps, "nodes": steps},
-        {"queued (fast)": steps, "queued (slow)": steps},
+        {fast_line: steps, slow_line: steps},
     )
     line = {d.name: (d.line.color, d.line.dash) for d in fig.data}
-    fast, slow = line["queued (fast)"][0], line["queued (slow)"][0]
+    fast, slow = line[fast_line][0], line[slow_line][0]
     assert fast and slow and fast != slow
     assert line["pool processes (fast)"] == (fast, "dash")
     assert line["pool processes (slow)"] == (slow, "dash")

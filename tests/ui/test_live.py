@@ -287,11 +287,12 @@ def test_the_capacity_chart_of_several_pools_draws_each_pools_processes(monkeypa
         "nodes": [7, 6, 7, 7],
     }
     queued = {d["name"]: d for d in spec["data"] if d.get("yaxis") != "y2"}
-    assert list(queued) == ["queued (fast)", "queued (slow)"]
+    # named by the queue and its pool: "queued (scrapers)" was the scrape queue's line
+    assert list(queued) == ["queued on fast (pool fast)", "queued on slow (pool slow)"]
     for pool in ("fast", "slow"):
         own = queued_on(t, [pool])[1].tolist()
-        assert values(queued[f"queued ({pool})"]["y"])[: len(own)] == own
-        colour = queued[f"queued ({pool})"]["line"]["color"]
+        assert values(queued[f"queued on {pool} (pool {pool})"]["y"])[: len(own)] == own
+        colour = queued[f"queued on {pool} (pool {pool})"]["line"]["color"]
         processes = next(d for d in spec["data"] if d["name"] == f"pool processes ({pool})")
         assert processes["line"]["color"] == colour
     assert any(c.value.startswith("Each pool's processes (dashed)") for c in at.caption)
