@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sim.analysis.cost import nodes_over_time, processes_over_time
-from sim.analysis.lessons import said, shown, split_figure, tasks_of
+from sim.analysis.lessons import OWN_FIGURES, said, shown, split_figure, tasks_of
 from sim.analysis.metrics import last_terminal, sojourns, waits
 from sim.analysis.runs import summarize
 from sim.analysis.sweep import sweep_field
@@ -35,6 +35,24 @@ def lesson_runs(name: str, _progress: Progress | None = None):
     return each, default, fixed, trace_default, trace_fixed
 
 
+def commands(name: str, figure: str) -> str:
+    """The commands that show a lesson: its figure both ways, and the summary as deployed, with
+    where its figure is in it or that it is not (07's and 09's are the lessons' own, which no
+    summary has: "every figure" sent a reader to look for them there)."""
+    kind, member, field = split_figure(figure)
+    where = (
+        f", which has no {figure} (the line above prints it)"
+        if figure in OWN_FIGURES
+        else f": this figure is {field} on its {kind}.{member} line"
+        if kind
+        else f": this figure is its {field} line"
+    )
+    return (
+        f"queuelab lessons {name}  # both ways, this figure\n"
+        f"queuelab simulate scenarios/lessons/{name}.toml  # as deployed, the summary{where}"
+    )
+
+
 def section() -> None:
     from sim.analysis.lessons import LESSONS
 
@@ -49,12 +67,7 @@ def section() -> None:
     cols[0].metric(f"{said(each.figure)}, as deployed", shown(each.figure, default[each.figure]))
     cols[1].metric(f"{said(each.figure)}, with the fix", shown(each.figure, fixed[each.figure]))
     cols[2].markdown(f"The fix: {fix}")
-    st.code(
-        f"queuelab lessons {name}  # both ways, this figure\n"
-        f"queuelab simulate scenarios/lessons/{name}.toml  # as deployed, every figure",
-        language="bash",
-        wrap_lines=True,
-    )
+    st.code(commands(name, each.figure), language="bash", wrap_lines=True)
     fig = lesson_chart(each, trace_default, trace_fixed, "simulated")
     st.plotly_chart(fig, key="learn-lesson-chart")
     download_figure(fig, f"lesson-{name}")

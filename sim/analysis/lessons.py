@@ -108,11 +108,9 @@ def figures(sc: Scenario, trace: Trace | None = None) -> dict[str, float]:
     }
 
 
-FIGURES = (
-    *(f for f in Summary.__dataclass_fields__ if f not in GROUP_FIGURES),
-    "result_memory_peak",
-    "backend_pending_mean",
-)
+# the lessons' own figures, read from the trace: in no summary, so `queuelab simulate` prints none
+OWN_FIGURES = ("result_memory_peak", "backend_pending_mean")
+FIGURES = (*(f for f in Summary.__dataclass_fields__ if f not in GROUP_FIGURES), *OWN_FIGURES)
 
 
 def split_figure(figure: str) -> tuple[str, str, str]:

@@ -108,3 +108,28 @@ def test_lesson_07_charts_the_time_each_task_shows_as_pending():
     medians = {t.name: float(np.median(t.x)) for t in fig.data}
     assert medians["with the fix"] < medians["as deployed"]
     assert len(fig.data[0].x) <= len(backend_pending(default, False))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in LESSONS.glob("*.toml")))
+def test_each_lessons_commands_say_where_simulate_prints_its_figure(name, capsys):
+    """ "# as deployed, every figure" was false for 07 and 09, whose figures no summary has:
+    the comment names the line of `queuelab simulate`'s table that holds it, or says none does."""
+    import re
+
+    from queuelab import cli
+    from ui.lessons import commands
+
+    figure = load(LESSONS / f"{name}.toml").figure
+    lessons_line, simulate_line = commands(name, figure).splitlines()
+    assert lessons_line.startswith(f"queuelab lessons {name}  #")
+    command, _, comment = simulate_line.partition("  # ")
+    assert cli.main(command.split()[1:]) == 0
+    table = capsys.readouterr().out.splitlines()
+    if absent := re.search(r"which has no (\S+) \(the line above prints it\)$", comment):
+        assert absent[1] == figure and not any(figure in line for line in table)
+    else:
+        said = re.search(r"this figure is (?:its )?(\S+)(?: on its (\S+))? line$", comment)
+        field, line = said.groups()
+        assert f"{line}.{field}" == figure if line else field == figure
+        (row,) = [row for row in table if row.split()[0] == (line or field)]
+        assert (f"{field}=" in row) if line else len(row.split()) == 2
