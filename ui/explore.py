@@ -394,7 +394,10 @@ def how_many_workers(
         said += f" {none_meets(points, slider=page == 'explore')}"
     if best is not None and (i := counts.index(best)) and best - counts[i - 1] > 1:
         said += f" The sweep steps from {counts[i - 1]} to {best}: a count between may meet it."
-    said += steady_state_said(erlang, best, target, swept.run.tasks)
+    rho = (
+        None if best is None else analytic.traffic_intensity(sc.replace(**{"workers.count": best}))
+    )
+    said += steady_state_said(erlang, best, target, swept.run.tasks, rho)
     if live_p95 is not None and live_p95 > target:
         st.warning(said)
     else:
@@ -431,23 +434,41 @@ def workers_verdict(
     return f"{said} This live run's own p95 sojourn, {seconds(live_p95)}, {met} the target."
 
 
+NEAR_SATURATION = 0.9  # ρ from which a swept run, starting empty, reads its p95 below the steady
+
+
 def steady_state_said(
-    erlang: dict[int, float] | None, best: int | None, target: float, tasks: int
+    erlang: dict[int, float] | None,
+    best: int | None,
+    target: float,
+    tasks: int,
+    rho: float | None = None,
 ) -> str:
     """Erlang C's fewest workers, where it describes the scenario and differs from the sweep's
     answer, with why they can differ. mmc at 60 tasks a second: the sweep said 61 workers (ρ
     0.98) meet a p95 sojourn of 4 s, its runs of 5,000 tasks (83 s) starting with an empty
-    queue, beside an Erlang C line at 4.6 s there, whose fewest is 69."""
+    queue, beside an Erlang C line at 4.6 s there, whose fewest is 69. Where no Erlang line
+    checks it, the same caution wherever the chosen count's ``rho`` is ``NEAR_SATURATION`` or
+    more, with the longer run that tells: such scenarios got no word."""
+    empty = (
+        f"each swept run of {tasks:,} tasks starts with an empty queue, which near ρ = 1 has not "
+        "settled by its end"
+    )
     if erlang is None:
-        return ""
+        if best is None or rho is None or rho < NEAR_SATURATION:
+            return ""
+        return (
+            f" At {best} workers ρ is {rho:.2f}: {empty}, so its p95 there reads below the "
+            "steady state's. A longer run tells: `queuelab sweep` with more tasks (`--set "
+            "run.tasks=…`), or `run.warmup` to leave the first tasks out."
+        )
     steady = min((count for count, p95 in erlang.items() if p95 <= target), default=None)
     if steady == best:
         return ""
     where = f"at **{steady}**" if steady is not None else "at none of these counts"
     return (
-        f" Erlang C, this M/M/c queue's steady state, puts the fewest {where}: each swept run "
-        f"of {tasks:,} tasks starts with an empty queue, which near ρ = 1 has not settled by "
-        "its end, and its p95 scatters over seeds."
+        f" Erlang C, this M/M/c queue's steady state, puts the fewest {where}: {empty}, and its "
+        "p95 scatters over seeds."
     )
 
 

@@ -221,6 +221,29 @@ def test_the_sweeps_answer_near_saturation_is_set_beside_erlang_cs():
     assert "Erlang C, this M/M/c queue's steady state, puts the fewest at **69**" in said
 
 
+def test_near_saturation_without_an_erlang_line_the_sweeps_empty_start_is_said():
+    """mmc at 60/s with 4 % of attempts failing (retried: no Erlang line): the sweep said 63
+    workers meet 6 s, at ρ 0.99 counting the retries, without a word; at 63 its 5,000-task
+    runs read a p95 of 4.9 s, runs of 100,000 tasks 7.4 s (3 seeds each)."""
+    from ui.explore import steady_state_said
+
+    assert steady_state_said(None, 5, 4.0, 5000, 0.89) == ""  # below ρ 0.9: no word
+    assert steady_state_said(None, None, 4.0, 5000, 0.95) == ""  # no count chosen
+    near = steady_state_said(None, 5, 4.0, 5000, 0.93)
+    assert near.startswith(
+        " At 5 workers ρ is 0.93: each swept run of 5,000 tasks starts with an empty queue"
+    )
+    assert "`queuelab sweep` with more tasks" in near and "`run.warmup`" in near
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.sidebar.slider(key="explore-mmc-rate").set_value(60.0).run()
+    at.sidebar.slider(key="explore-mmc-fail").set_value(0.04).run()
+    at.number_input(key="explore-mmc-target").set_value(6.0).run()
+    assert not at.exception
+    (said,) = [s.value for s in at.success]
+    assert said.startswith("Smallest worker count whose simulated p95 sojourn is ≤ 6 s: **63**")
+    assert "At 63 workers ρ is 0.99: each swept run of 5,000 tasks starts" in said
+
+
 def test_a_target_no_swept_count_meets_says_what_to_do():
     """mmc's p95 sojourn flattens near 3 s (exponential 1 s tasks) as workers are added: a 1 s
     target was answered "No worker count up to 8 meets a p95 sojourn of 1 s." and no more; it
