@@ -117,7 +117,7 @@ def capacity_chart(sc: Scenario, trace: Trace) -> go.Figure | None:
         rows = own[p.name]
         label = ("nodes" if nodes else "pool processes") + (f" ({p.name})" if sc.pools else "")
         series[label] = (nodes_over_time if nodes else processes_over_time)(rows, end)
-    label = "queued" if every else f"queued ({', '.join(sorted(queues))})"
+    label = "queued" if every else f"queued on {', '.join(sorted(queues))}"  # as the Live page's
     return charts.processes_and_queue(series, {label: queued})
 
 

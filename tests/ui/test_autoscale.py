@@ -210,7 +210,7 @@ def test_beside_other_pools_an_autoscaling_pool_is_judged_by_its_own_tasks_queue
     assert row["worker-seconds"] == round(cost[0]) == round(4 * own.makespan)
     assert row["node-seconds"] == round(own.makespan)
     spec = capacity_chart(app)
-    queued = next(d for d in spec["data"] if d["name"].startswith("queued (media)"))
+    queued = next(d for d in spec["data"] if d["name"].startswith("queued on media"))
     assert max(values(queued["y"])) < 30  # the reports' queue reaches hundreds
     assert any("tasks on its queues (media" in c.value for c in app.caption)
 
