@@ -1,5 +1,6 @@
 """What the Celery measurements share (test_celery_routing, test_celery_autoscale): a measuring
-app of this folder bound to the session's Redis, and a client whose runs list starts empty."""
+app of this folder bound to the session's Redis, a client whose runs list starts empty, and a
+live run whose nodes' processes are looked at closely (test_capacity, test_autoscale_tick)."""
 
 import contextlib
 import importlib
@@ -14,6 +15,11 @@ from pathlib import Path
 from types import ModuleType
 
 import redis
+
+from live.capacity import CapacitySampler
+from live.run import run_live
+from sim.scenario import Scenario
+from sim.trace import Trace
 
 HERE = Path(__file__).parent
 
@@ -78,3 +84,17 @@ def fixed_node(redis_url: str, acks_late: bool, multiplier: int, name: str = "co
     }
     args = ["--concurrency", "1", "-Q", queue, "--hostname", f"{queue}@test"]
     return queue, celery_node(redis_url, "autoscale_app", args, env)
+
+
+def closely_sampled_run(sc: Scenario, redis_url: str) -> tuple[Trace, list]:
+    """``sc`` run live at time scale 1, its nodes' processes looked at every 0.2 s besides the
+    run's own 0.5 s sampler: (the trace, the close looks as ``CapacitySampler.samples``)."""
+    samplers = []
+
+    def sample(pool) -> None:
+        samplers.append(CapacitySampler(pool, interval=0.2))
+        samplers[0].start()
+
+    trace = run_live(sc, redis_url, time_scale=1.0, nodes=sample)
+    samplers[0].stop()
+    return trace, samplers[0].samples

@@ -12,9 +12,8 @@ after that scale-up, and it shrinks the pool there, not one keepalive later.
 
 import pytest
 
-from live.capacity import CapacitySampler
-from live.run import run_live
 from sim.engine.model import simulate
+from tests.live.measuring import closely_sampled_run
 from tests.sim.helpers import make
 
 KEEPALIVE = 2.0  # wall seconds at time scale 1
@@ -57,17 +56,10 @@ def test_a_pool_grown_on_a_tick_shrinks_on_the_next_tick(redis_url, no_leftovers
     simulated = [(t, n) for t, _, _, n in simulate(sc).capacity]
     assert simulated == [(0.0, 1), (2.2, 2), (2.4, 3), (2.6, 4), (2 * KEEPALIVE, 1)]
 
-    samplers = []
-
-    def sample(pool):
-        samplers.append(CapacitySampler(pool, interval=0.2))
-        samplers[0].start()
-
-    trace = run_live(sc, redis_url, time_scale=1.0, nodes=sample)
-    samplers[0].stop()
+    trace, samples = closely_sampled_run(sc, redis_url)
     grown = next(t for t, _, _, n in trace.capacity if n > 1)  # scenario s, the origin a tick
     assert KEEPALIVE - 0.5 < grown < 1.5 * KEEPALIVE, trace.capacity
-    looks = [(wall, n) for wall, _, up, n in samplers[0].samples if up]
+    looks = [(wall, n) for wall, _, up, n in samples if up]
     peak = max(n for _, n in looks)
     top = next(i for i, (_, n) in enumerate(looks) if n == peak)
     last_fork, shrunk = looks[top][0], next(w for w, n in looks[top:] if n < peak)

@@ -5,6 +5,7 @@ import pytest
 from live.capacity import CapacitySampler, capacity_rows
 from live.clock import Clock
 from live.run import run_live
+from tests.live.measuring import closely_sampled_run
 from tests.sim.helpers import make
 
 
@@ -114,15 +115,8 @@ def test_an_autoscaling_run_records_the_pool_growing_and_shrinking(redis_url, no
             "service.mean": 1.0,
         }
     )
-    samplers = []
-
-    def sample(pool):
-        samplers.append(CapacitySampler(pool, interval=0.2))
-        samplers[0].start()
-
-    trace = run_live(sc, redis_url, time_scale=1.0, nodes=sample)
-    samplers[0].stop()
-    counts = [processes for _, _, up, processes in samplers[0].samples if up]
+    trace, looks = closely_sampled_run(sc, redis_url)
+    counts = [processes for _, _, up, processes in looks if up]
     assert counts[0] == 1 and max(counts) == 4, counts
     grown = [i for i, n in enumerate(counts) if n > 1]
     back_to_one = [i for i, n in enumerate(counts) if n == 1 and i > grown[0]]
