@@ -188,16 +188,7 @@ def test_each_pool_pays_its_own_nodes_and_the_pools_add_up_to_the_run():
     under a node autoscaler: each pool's worker- and node-seconds are its own nodes', so a
     pool's cost miss is not hidden in the run's total, and the pools' sum to the run's, in the
     summary of the trace and in the summary-only run alike."""
-    from sim import scenario
-
-    sc = scenario.load("scenarios/thumbnails_and_reports.toml").replace(
-        **{
-            "run.tasks": 800,
-            "pools.fast.autoscale_max": 3,
-            "pools.fast.autoscale_min": 1,
-            **{k.replace("workers.", "pools.slow."): v for k, v in NODE_AUTOSCALER.items()},
-        }
-    )
+    sc = two_scaled_pools()
     trace = simulate(sc)
     s = runs.summarize(trace, sc)
     fast, slow = s.by_pool["fast"], s.by_pool["slow"]
@@ -211,6 +202,50 @@ def test_each_pool_pays_its_own_nodes_and_the_pools_add_up_to_the_run():
     assert total == pytest.approx(s.worker_seconds, rel=1e-12)
     assert slow["node_seconds"] != pytest.approx(3 * s.makespan)  # its nodes came and went
     assert runs.simulated(sc) == s
+
+
+def two_scaled_pools(node_start: float = 1.0):
+    """thumbnails_and_reports, 800 tasks, the thumbnails' pool under --autoscale 3,1 and the
+    reports' under a node autoscaler whose nodes consume ``node_start`` seconds after it adds
+    them."""
+    from sim import scenario
+
+    slow = {**NODE_AUTOSCALER, "workers.node_start": node_start}
+    return scenario.load("scenarios/thumbnails_and_reports.toml").replace(
+        **{
+            "run.tasks": 800,
+            "pools.fast.autoscale_max": 3,
+            "pools.fast.autoscale_min": 1,
+            **{k.replace("workers.", "pools.slow."): v for k, v in slow.items()},
+        }
+    )
+
+
+def test_a_trace_read_back_pays_each_pool_for_its_nodes_that_ran_no_task(tmp_path):
+    """A node the reports' autoscaler added that came up 20 s later, once the backlog it was
+    added for had drained, ran no task: no row of the trace names it, only its capacity rows.
+    Read back from its file, the trace knows it all the same, so each pool's worker- and
+    node-seconds are those of the run in memory and the pools add up to the run's (without it,
+    lesson 18's pool read back paid for 30 % of the run's node-seconds)."""
+    from sim.trace import read
+
+    sc = two_scaled_pools(node_start=20.0)
+    trace = simulate(sc)
+    ran = {trace.workers[i] for i in set(trace.worker.tolist()) - {-1}}
+    idle = [n for n in trace.workers if n not in ran]
+    idle_cost = capacity_cost(trace.capacity, float(trace.t.max()), nodes=idle)
+    assert idle_cost[1] > 0  # up, paid for, and ran nothing
+    trace.write(tmp_path / "run.csv")
+    back = read(tmp_path / "run.csv")
+    memory, read_back = runs.summarize(trace, sc), runs.summarize(back, sc)
+    for cost in ("worker_seconds", "node_seconds"):
+        pools = [read_back.by_pool[p][cost] for p in ("fast", "slow")]
+        assert sum(pools) == pytest.approx(getattr(read_back, cost), rel=1e-12)
+        assert pools == pytest.approx([memory.by_pool[p][cost] for p in ("fast", "slow")])
+    assert read_back.by_pool["slow"]["utilization"] == pytest.approx(
+        memory.by_pool["slow"]["utilization"], rel=1e-9
+    )
+    assert set(back.workers) == set(trace.workers)
 
 
 NODE_AUTOSCALER = {
