@@ -14,13 +14,13 @@ import numpy as np
 
 from sim import costs
 from sim.analysis.metrics import Summary, first_time, sojourns, state_flows, waits
-from sim.analysis.runs import capacity_varies, summarize
+from sim.analysis.runs import summarize
 from sim.engine.backend import Progress
 from sim.engine.distributions import service_mean
 from sim.engine.draws import Draws
 from sim.engine.model import simulate
 from sim.rules.states import PENDING
-from sim.scenario import Scenario
+from sim.scenario import Pool, Scenario
 from sim.trace import Trace
 
 # Figures compared, and what usually explains a miss when the live run is the slower one.
@@ -34,6 +34,9 @@ LIKELY_CAUSE = {
     "queue_len": "waits longer than modelled: prefetch or dispatch overhead",
     "worker_seconds": "pool processes forked more slowly than workers.process_start, or shrunk "
     "on another tick of the keepalive timer",
+    "node_seconds": "a longer queue at the node autoscaler's polls (it asks for ceil(LLEN / "
+    "node_target) nodes and keeps them node_cooldown: a wait miss moves it), or nodes that "
+    "consumed sooner after the poll that added them than workers.node_start",
 }
 COMPARED = (
     "tasks_succeeded",
@@ -61,19 +64,18 @@ COMPARED = (
 # queue's "by_pool.fast.utilization", as a lesson and ``simulate --reps`` name them.
 PER_GROUP = {
     "by_task": ("wait_mean", "wait_p95", "sojourn_mean", "sojourn_p95", "throughput"),
-    "by_pool": ("utilization", "worker_seconds"),
+    "by_pool": ("utilization", "worker_seconds", "node_seconds"),
     "by_queue": ("queue_len_mean",),
 }
-# per-pool figures compared only of a pool under --autoscale, as the run's worker-seconds only
-# of a run with one: a fixed pool's are its slots over the makespan, which is compared already
-FORKING_ONLY = ("worker_seconds",)
+# what a pool whose capacity varies had, by the cost that counts it: its utilisation is over it
+HAD = {"worker_seconds": "the pool processes it had", "node_seconds": "the nodes it had"}
 # host CPU busy share over the live run from which its timings are the host's: measured on 2
 # cores (bench/sim_vs_live.py), the runs that missed by hundreds of percent had 74-80 % busy
 # cores and Celery's costs 2-4 times their defaults; at 25-65 % the misses were the model's
 SATURATED = 0.75
 # what to do about a saturated host, where it is said: the CLI's words (the app names its control)
 SLOWER = "run at a larger --time-scale"
-TIMING = ("wait", "sojourn", "throughput", "utilization", "makespan", "queue_len", "worker_seconds")
+TIMING = ("wait", "sojourn", "throughput", "utilization", "makespan", "queue_len", *HAD)
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,15 @@ def compare(
     return Comparison(compared, ks_wait, ks_sojourn, *flows, tolerance, host_busy, absolute)
 
 
+def varying_costs(pool: Pool) -> tuple[str, ...]:
+    """The costs a pool's policy moves, compared of that pool (and of the run, which has any
+    pool's): pool processes under ``--autoscale``, nodes under a node autoscaler (the figure
+    its user sizes for; its worker-seconds are them times --concurrency). A fixed pool's are
+    its slots or nodes over the makespan, which is compared already."""
+    w = pool.workers
+    return ("worker_seconds",) * (w.autoscale_max > 0) + ("node_seconds",) * w.node_autoscaled
+
+
 def figures(
     scenario: Scenario,
     sim: Summary,
@@ -253,15 +264,16 @@ def figures(
     """Each figure of two summaries of ``scenario`` with its verdict: ok within ``tolerance``
     relative difference, or within ``absolute`` seconds (or tasks) where both are near zero;
     a miss with its likely cause. With several task types, pools or queues, each one's
-    ``PER_GROUP`` figures too; with ``--autoscale``, the worker-seconds (pool processes over
-    time), and with several pools each such pool's own (``by_pool.media.worker_seconds``): the
-    run's adds the fixed pools', which hid an autoscaled pool 30 % off as −3.5 %. The
-    utilisation of a pool whose processes come and go is over those it had, so its miss may be
-    theirs: its cause names them."""
+    ``PER_GROUP`` figures too; with a pool whose capacity varies, the cost it varies
+    (``varying_costs``: worker-seconds under ``--autoscale``, node-seconds under a node
+    autoscaler) of the run, and with several pools each such pool's own
+    (``by_pool.media.worker_seconds``): the run's adds the fixed pools', which hid an
+    autoscaled pool 30 % off as −3.5 %. The utilisation of a pool whose processes or nodes come
+    and go is over those it had, so its miss may be theirs: its cause names them."""
     pairs = [(name, getattr(sim, name), getattr(live, name)) for name in COMPARED]
-    forking = {p.name for p in scenario.worker_pools if p.workers.autoscale_max}
-    if forking:  # processes over time
-        pairs.append(("worker_seconds", sim.worker_seconds, live.worker_seconds))
+    varies = {p.name: varying_costs(p) for p in scenario.worker_pools}
+    for cost in dict.fromkeys(c for varied in varies.values() for c in varied):
+        pairs.append((cost, getattr(sim, cost), getattr(live, cost)))
     for kind, names in PER_GROUP.items():
         groups, live_groups = getattr(sim, kind), getattr(live, kind)
         prefix = "" if kind == "by_task" else f"{kind}."
@@ -274,10 +286,11 @@ def figures(
                 )
                 for member, group in groups.items()
                 for name in names
-                if name not in FORKING_ONLY or member in forking
+                if name not in HAD or name in varies.get(member, ())
             ]
-    varying = [f"by_pool.{p.name}.utilization" for p in scenario.worker_pools if capacity_varies(p)]
-    varying += ["utilization"] if varying else []
+    varying = {f"by_pool.{pool}.utilization": varied for pool, varied in varies.items() if varied}
+    if varying:
+        varying["utilization"] = tuple(dict.fromkeys(c for v in varying.values() for c in v))
     compared = []
     for name, a, b in pairs:
         a, b = float(a), float(b)
@@ -285,7 +298,7 @@ def figures(
         ok = abs(b - a) <= absolute or (diff is not None and abs(diff) <= tolerance)
         cause = "" if ok else _cause(name, diff, host_busy, slower)
         if name in varying and cause == LIKELY_CAUSE["utilization"]:
-            cause += f", or the pool processes it had: {LIKELY_CAUSE['worker_seconds']}"
+            cause += "".join(f", or {HAD[c]}: {LIKELY_CAUSE[c]}" for c in varying[name])
         compared.append(FigureComparison(name, a, b, diff, ok, cause))
     return compared
 

@@ -1,3 +1,5 @@
+import pytest
+
 from sim.analysis.compare import _cause, compare, relative_difference
 from sim.engine.model import simulate
 from tests.sim.helpers import make
@@ -211,23 +213,34 @@ def test_each_of_several_pools_and_queues_is_judged_as_the_overall_figure_is():
     assert gone["by_pool.fast.utilization"].live == 0.0 and not gone["by_pool.fast.utilization"].ok
 
 
-def test_a_pool_whose_processes_come_and_go_names_them_as_a_cause_of_its_utilisation_miss():
-    """An --autoscale pool's utilisation is over the processes it had: a rate-limited scraper
-    pool 30 % busier live was shrunk a keepalive tick sooner by Celery, not busier with its
-    tasks, and the cause named only the slot's time outside the task body."""
+@pytest.mark.parametrize(
+    ("policy", "cost"),
+    [
+        ({"pools.fast.autoscale_max": 4}, "worker_seconds"),
+        ({"pools.fast.node_autoscaler": "queue_length"}, "node_seconds"),
+    ],
+)
+def test_a_pool_whose_capacity_comes_and_goes_names_it_as_a_cause_of_its_utilisation_miss(
+    policy, cost
+):
+    """An --autoscale pool's utilisation is over the processes it had, a node autoscaler's over
+    the nodes it had: a rate-limited scraper pool 30 % busier live was shrunk a keepalive tick
+    sooner by Celery, not busier with its tasks, and the cause named only the slot's time
+    outside the task body."""
     from sim import scenario
-    from sim.analysis.compare import LIKELY_CAUSE, figures
+    from sim.analysis.compare import HAD, LIKELY_CAUSE, figures
 
-    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
-    scaled = sc.replace(**{"pools.fast.autoscale_max": 4})
+    scaled = scenario.load("scenarios/thumbnails_and_reports.toml").replace(**policy)
     pools = {
-        name: {"slots": slots, "utilization": 0.5, "worker_seconds": 100.0}
+        name: {"slots": slots, "utilization": 0.5, "worker_seconds": 100.0, "node_seconds": 50.0}
         for name, slots in (("fast", 4), ("slow", 6))
     }
     queues = {"fast": {"queue_len_mean": 2.0}, "slow": {"queue_len_mean": 0.01}}
     busier = summary({q: p | {"utilization": 0.65} for q, p in pools.items()})
     judged = {f.figure: f for f in figures(scaled, summary(pools, queues), busier)}
-    assert LIKELY_CAUSE["worker_seconds"] in judged["by_pool.fast.utilization"].likely_cause
+    assert judged["by_pool.fast.utilization"].likely_cause == (
+        f"{LIKELY_CAUSE['utilization']}, or {HAD[cost]}: {LIKELY_CAUSE[cost]}"
+    )
     assert judged["by_pool.slow.utilization"].likely_cause == LIKELY_CAUSE["utilization"]
 
 
@@ -237,6 +250,8 @@ def test_one_pool_one_queue_and_one_type_add_no_figure_and_several_types_keep_th
 
     sc = make()
     assert [f.figure for f in figures(sc, summary(), summary())] == list(COMPARED)
+    nodes = make(**{"workers.node_autoscaler": "queue_length", "workers.max_nodes": 8})
+    assert [f.figure for f in figures(nodes, summary(), summary())] == [*COMPARED, "node_seconds"]
     types = {t: dict.fromkeys(PER_GROUP["by_task"], 1.0) for t in ("thumbnail", "report")}
     named = [f.figure for f in figures(sc, summary(by_task=types), summary(by_task=types))]
     assert named[len(COMPARED) :] == [
@@ -276,3 +291,45 @@ def test_an_autoscaled_pool_whose_cost_missed_is_named_though_the_run_total_did_
     assert not own.ok and own.relative_difference > 0.3
     assert own.likely_cause == LIKELY_CAUSE["worker_seconds"]
     assert "by_pool.slow.worker_seconds" not in judged
+
+
+def test_a_node_autoscaled_pool_whose_nodes_missed_is_named_though_the_run_total_did_not():
+    """Beside a fixed pool of 12 nodes, the reports' pool under a node autoscaler that kept a
+    node more up all run live (a min_nodes of 2 where the model has 1): the run's node-seconds,
+    which add the fixed pool's, read +7 % and passed; the pool's own
+    (``by_pool.slow.node_seconds``), the figure a node autoscaler is sized for, misses by
+    +48 % with the cause of a node-seconds miss. Its worker-seconds (node-seconds times
+    --concurrency) and the fixed pool's costs are not compared."""
+    import dataclasses
+
+    from sim import scenario
+    from sim.analysis.compare import LIKELY_CAUSE
+
+    scaled = {
+        "node_autoscaler": "queue_length",
+        "max_nodes": 8,
+        "node_target": 2,
+        "node_interval": 5.0,
+        "node_cooldown": 10.0,
+        "node_start": 1.0,
+    }
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml").replace(
+        **{"run.tasks": 600, "pools.fast.count": 12}
+        | {f"pools.slow.{k}": v for k, v in scaled.items()}
+    )
+    sim = simulate(sc)
+    live = dataclasses.replace(
+        sim,
+        workers=(*sim.workers, "slow-99"),
+        capacity=((0.0, "slow-99", True, 2), *sim.capacity),
+    )
+    judged = {f.figure: f for f in compare(sc, sim, live).figures}
+    run = judged["node_seconds"]
+    assert run.ok and 0 < run.relative_difference < 0.15
+    own = judged["by_pool.slow.node_seconds"]
+    assert not own.ok and own.relative_difference > 0.3
+    assert own.likely_cause == LIKELY_CAUSE["node_seconds"]
+    assert own.live - own.sim == pytest.approx(live.t.max(), rel=1e-9)  # the node held all run
+    compared = set(judged)
+    assert not compared & {"worker_seconds", "by_pool.slow.worker_seconds"}
+    assert not compared & {"by_pool.fast.node_seconds", "by_pool.fast.worker_seconds"}
