@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from unittest import mock
@@ -31,7 +32,7 @@ from sim.strategies import (
     retry_policies,
     scenarios,
 )
-from sim.trace import Recording
+from sim.trace import Recording, read
 from tests.sim.helpers import make, run_digest
 
 
@@ -280,11 +281,26 @@ def test_every_task_of_a_mixed_run_ends_once_or_is_counted_lost(sc):
     assert s.tasks_lost == len(report.lost)
 
 
-@given(mixed_scenarios())
-def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
+# the first pool's node autoscaler where an example draws one: polls every 5 s, nodes up 20 s
+# after a poll adds them, so some come up once their backlog drained and run no task
+NODE_AUTOSCALED = {
+    "pools.p0.node_autoscaler": "queue_length",
+    "pools.p0.max_nodes": 6,
+    "pools.p0.node_target": 2,
+    "pools.p0.node_interval": 5.0,
+    "pools.p0.node_cooldown": 10.0,
+    "pools.p0.node_start": 20.0,
+}
+
+
+@given(mixed_scenarios(), st.booleans())
+def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc, nodes):
     """Retries, executions and endings in the summary are the trace's rows, and the summary-only
     run (no trace) gives the same summary, every figure, by type, queue and pool too, its rows
-    packed every 7 so that a task's rows cross chunks; the pools' costs add up to the run's."""
+    packed every 7 so that a task's rows cross chunks; the pools' costs add up to the run's, with
+    a node autoscaler on the first pool too (``nodes``), in the trace and in the trace read back
+    from its file, which knows the added nodes that ran no task by their capacity rows."""
+    sc = sc.replace(**NODE_AUTOSCALED) if nodes else sc
     trace = simulated(sc)
     full = runs.summarize(trace, sc)
     assert full.retries == np.count_nonzero(trace.state == RETRY)
@@ -293,9 +309,15 @@ def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc):
     assert full.tasks_succeeded == np.count_nonzero(end_state == SUCCESS)
     assert full.tasks_failed == np.count_nonzero(end_state == FAILURE)
     assert full.tasks_lost == np.count_nonzero(end_state < 0)
+    with tempfile.TemporaryDirectory() as folder:
+        trace.write(Path(folder) / "run.csv")
+        back = runs.summarize(read(Path(folder) / "run.csv"), sc)
     for cost in ("worker_seconds", "node_seconds"):  # each pool pays for its own nodes
-        pools = math.fsum(p[cost] for p in full.by_pool.values())
-        assert math.isclose(pools, getattr(full, cost), rel_tol=1e-12, abs_tol=1e-9)
+        for summary in (full, back):
+            pools = math.fsum(p[cost] for p in summary.by_pool.values())
+            assert math.isclose(pools, getattr(summary, cost), rel_tol=1e-12, abs_tol=1e-9)
+        for pool, figures in full.by_pool.items():
+            assert math.isclose(back.by_pool[pool][cost], figures[cost], rel_tol=1e-9, abs_tol=1e-9)
     with mock.patch.object(Recording, "CHUNK", 7):
         lean = runs.summary(tally(sc), sc)
     assert lean.to_dict() == full.to_dict()
