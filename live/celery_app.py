@@ -15,10 +15,12 @@ record every state change, stamped where it happened, on a Redis list the collec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -293,6 +295,22 @@ def make_app(config: LiveConfig) -> Celery:
             time_limit=wall(kind.time_limit) or None,
         )(attempt)
     return app
+
+
+@contextlib.contextmanager
+def sending_app(config: LiveConfig) -> Iterator[Celery]:
+    """``make_app``'s app, for the process that sends the run's tasks, closed on exit with its
+    result backend's connections: Celery's ``app.close`` leaves those to the garbage collector
+    (the pubsub each send subscribes to its task's result, in a reference cycle), and a run
+    that ended, or failed to start, kept them open until a collection."""
+    app = make_app(config)
+    try:
+        yield app
+    finally:
+        backend = app.backend  # this thread's: the one the sends used
+        backend.result_consumer.stop()
+        backend.client.connection_pool.disconnect()
+        app.close()
 
 
 @signals.worker_ready.connect

@@ -28,7 +28,10 @@ def produce(
     ``stop`` is set, or when Redis answered nothing, a send that failed is not retried
     (``_give_up_when``)."""
     retry_policy = {"errback": _give_up_when(stop)}
-    with app.producer_or_acquire() as producer:
+    # a connection of the run's own, closed when it ends: the app's pool sits in kombu's
+    # process-wide registry (``kombu.pools``), whose connection stayed open for good
+    with app.connection_for_write() as connection:
+        producer = app.amqp.Producer(connection)
         for index, (at, kind) in enumerate(zip(arrivals, types, strict=True)):
             if clock.sleep_until(at, stop):
                 break

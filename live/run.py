@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 
 from live import redis_server, run_keys, waits
 from live.capacity import CapacitySampler, with_capacity
-from live.celery_app import LiveConfig, make_app, unacked_mutex_expire
+from live.celery_app import LiveConfig, sending_app, unacked_mutex_expire
 from live.clock import Clock
 from live.collector import Collector, to_trace
 from live.host_cpu import BusyShare
@@ -141,16 +141,18 @@ def run_live(
     check_live(sc, seed, time_scale)
     draws = Draws(sc, seed)
     stop = stop or threading.Event()
-    with redis_for_run(redis_url) as url, workdir("run") as tmp:
+    # what the run opens is closed on its way out, whichever: its Redis client's connection
+    # stayed open after nodes that failed to start, as long as their error was held
+    with redis_for_run(redis_url) as url, workdir("run") as tmp, contextlib.ExitStack() as opened:
         path = tmp / "scenario.toml"
         path.write_text(scenario_module.dumps(sc))
         config = LiveConfig(url, str(path), time_scale, seed, uuid.uuid4().hex[:10])
-        app = make_app(config)
+        app = opened.enter_context(sending_app(config))
         app.conf.broker_transport_options = {  # the producer's sends give up as the client's do
             **app.conf.broker_transport_options,
             **redis_server.GIVE_UP,
         }
-        client = run_keys.client(config, **redis_server.GIVE_UP)
+        client = opened.enter_context(run_keys.client(config, **redis_server.GIVE_UP))
         names = [name for name, _ in sc.nodes]
         pool = worker_pool(
             config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes], tmp
@@ -159,7 +161,6 @@ def run_live(
         try:
             _boot(announcement, pool, url, stop)
         except BootStopped:  # what a run stopped before its first send returns: no row
-            client.close()
             return to_trace([], [], names, config.clock, draws)
         if nodes:
             nodes(pool)
@@ -193,7 +194,6 @@ def run_live(
             lost = broken or watcher.error
             pool.stop(_stop_grace(lost, collector, pool))
             announcement.stop(wait=lost is None)  # its renewal may wait on a lost Redis
-            app.close()
         broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock))
     if broken is not None or watcher.error is not None:
@@ -247,7 +247,6 @@ def _wind_up(
             _forget(client, config)
         except redis.RedisError as err:
             broken = err
-    client.close()
     return broken
 
 

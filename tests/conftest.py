@@ -119,6 +119,17 @@ def leftovers(before: set[int], wait: float = 10.0) -> set[int]:
     return left
 
 
+def open_connections(client, wait: float = 10.0) -> list[dict]:
+    """Connections to ``client``'s Redis other than its own still open after up to ``wait``
+    seconds (Redis sees a closed one at its next loop): what a run left open there."""
+    deadline = time.monotonic() + wait
+    while (
+        others := [c for c in client.client_list() if c["id"] != str(client.client_id())]
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return others
+
+
 @pytest.fixture
 def no_leftovers():
     """Fails the test if a process it started (a worker, a redis-server, anything) still runs."""

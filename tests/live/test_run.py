@@ -273,6 +273,21 @@ def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
         assert next_start - retried_at >= sc.retry.countdown - 0.025 / 0.05, (task, attempt)
 
 
+def test_a_run_leaves_no_connection_open_on_its_redis(no_leftovers):
+    """Every connection the run opened is closed when it returns: the producer's, in kombu's
+    process-wide pool, stayed open for good (two, after a collection too), one more for each
+    run the app started, and the result backend's pubsub until a collection."""
+    import redis
+
+    from live.redis_server import private_redis
+    from tests.conftest import open_connections
+
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        trace = run_live(make(**{"run.tasks": 20, "workers.count": 1}), url, time_scale=SCALE)
+        assert len(trace) and open_connections(client) == []
+
+
 def test_progress_counts_the_tasks_ended_of_the_whole_run():
     """Of all the run's tasks, not of those sent so far: `live` said "running: 91/99 tasks
     (91%)" 99 tasks into a run of 200. A pure check of the watcher, on a collector stand-in."""

@@ -22,7 +22,7 @@ from live.workers import (
     why_exited,
 )
 from sim import scenario
-from tests.conftest import hang_first_node
+from tests.conftest import hang_first_node, open_connections
 from tests.sim.helpers import make
 
 
@@ -133,12 +133,18 @@ def test_a_node_redis_refuses_for_memory_says_so_and_how_to_fix_it(tmp_path, no_
 def test_a_run_whose_nodes_fail_to_start_leaves_nothing_in_redis(no_leftovers):
     """Redis with room for the run's announcement but not for its nodes' boot (its maxmemory
     300 kB above what it holds, policy noeviction): the run's announcement and config stayed
-    there after the error, and `queuelab worker` could join the run that never was."""
+    there after the error, and `queuelab worker` could join the run that never was; nor a
+    connection of the run's open on it."""
     with private_redis() as url:
         client = redis.Redis.from_url(url)
         client.config_set("maxmemory", client.info("memory")["used_memory"] + 300_000)
-        with pytest.raises(WorkerStartError, match="Redis is out of memory"):
+        try:
             run_live(make(**{"workers.count": 1}), url, time_scale=0.05)
+        except WorkerStartError as err:  # held while it is said, as the CLI's message holds it
+            assert "Redis is out of memory" in str(err)
+            assert open_connections(client) == []  # the run's client was, as long
+        else:
+            pytest.fail("the nodes started")
         assert client.keys("queuelab*") == []
 
 
