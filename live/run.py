@@ -158,13 +158,14 @@ def run_live(
             config, [Node(n, p.name, p.workers.concurrency) for n, p in sc.nodes], tmp
         )
         announcement = Announcement(client, config, path.read_text() if joinable else None)
+        sampler = CapacitySampler(pool)
         try:
-            _boot(announcement, pool, url, stop)
-        except BootStopped:  # what a run stopped before its first send returns: no row
-            return to_trace([], [], names, config.clock, draws)
+            _boot(announcement, pool, url, stop, sampler.sample)
+        except BootStopped:  # a run stopped before its first send: no task row, and its nodes
+            stopped = config.clock.started(time.time())  # as the stop found them, at time 0
+            return with_capacity(to_trace([], [], names, stopped, draws), sampler.rows(stopped))
         if nodes:
             nodes(pool)
-        sampler = CapacitySampler(pool)
         sampler.start()
         clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
         collector = Collector(client, config, names, clock, draws)
@@ -201,14 +202,21 @@ def run_live(
     return trace
 
 
-def _boot(announcement: Announcement, pool: WorkerPool, url: str, stop: threading.Event) -> None:
+def _boot(
+    announcement: Announcement,
+    pool: WorkerPool,
+    url: str,
+    stop: threading.Event,
+    last_look: Callable[[], None],
+) -> None:
     """Announce the run and start its nodes; whatever fails or ``stop`` ends withdraws the
-    announcement and deletes what the run wrote (the nodes stop themselves), and a lost Redis is
-    said as such.
+    announcement and deletes what the run wrote (the nodes stop themselves: stopped, those that
+    came up get no grace, as no task was sent yet, once ``last_look`` saw them), and a lost
+    Redis is said as such.
     A frozen one is not waited on again (``TIMEOUT`` each time): the keys expire on their own."""
     try:
         announcement.start()
-        pool.start(stop=stop)
+        pool.start(stop=stop, grace=0.0, last_look=last_look)
     except BaseException as err:
         frozen = redis_server.unanswered(err)
         announcement.stop(wait=not frozen)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,8 @@ def grace_after(err: BaseException | None) -> float:
     """Wall seconds the nodes get to end their tasks once ``err`` ended what they ran for (None:
     it ended well): none after a lost Redis, where a warm shutdown waits on it (a frozen one:
     the whole grace, 10 s of the minute a frozen Redis took to end a run) for rows no one can
-    read any more; none after a stop while they started (``BootStopped``), as a run sends no
-    task before its nodes are ready, and a node hung in its boot would keep the stop waiting."""
-    return 0.0 if isinstance(err, (redis.RedisError, OperationalError, BootStopped)) else WARM_STOP
+    read any more. (A stop while they start is ``WorkerPool.start``'s own.)"""
+    return 0.0 if isinstance(err, (redis.RedisError, OperationalError)) else WARM_STOP
 
 
 class WorkerStartError(RuntimeError):
@@ -174,12 +174,22 @@ class WorkerPool:
         lines = self.log(name).read_text(errors="replace").splitlines()
         return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
-    def start(self, timeout: float = 90.0, stop: threading.Event | None = None) -> None:
+    def start(
+        self,
+        timeout: float = 90.0,
+        stop: threading.Event | None = None,
+        grace: float = WARM_STOP,
+        last_look: Callable[[], None] | None = None,
+    ) -> None:
         """Start every node and wait until each has reported ready. Whatever ends the wait
         early (a node that exits, the timeout, Redis lost, ``stop`` set: ``BootStopped``)
         stops the nodes: a caller that lives on, as the app does, would otherwise keep them.
         ``stop`` is looked at every tenth of a second: unwatched, a Ctrl-C waited for every
-        node to be ready, up to ``timeout`` for a node hung in its boot."""
+        node to be ready, up to ``timeout`` for a node hung in its boot. Stopped, it kills the
+        nodes still booting at once (one hung there ignores a SIGTERM), calls ``last_look()``
+        on those that came up (a run's capacity rows), then gives them ``grace`` seconds of
+        warm shutdown, as a stop after the boot does: a node that joined a run going on
+        (`queuelab worker`) may be running its tasks, and was killed with them."""
         stop = stop or threading.Event()
         client = redis_server.client(self.config.redis_url)
         wanted = {f"{n}@{self.config.run_id}".encode() for n in self.names}
@@ -200,13 +210,37 @@ class WorkerPool:
                     raise WorkerStartError(f"Celery workers failed to start: {why}")
                 if stop.wait(0.1):
                     raise BootStopped("stopped while the workers started")
+        except BootStopped:
+            # read again: a node takes its first task within ms of its ready (measured 30 ms),
+            # and one ready since the last read was killed with it
+            with contextlib.suppress(redis.RedisError):  # lost: that last read's
+                ready = client.hgetall(self.config.key("ready"))
+            self._stop_at_boot(ready, grace, last_look)
+            raise
         except BaseException as err:
             self.stop(grace_after(err))
             raise
         finally:
             client.close()
-        self.ready_at = {n: float(ready[f"{n}@{self.config.run_id}".encode()]) for n in self.names}
+        self.ready_at = self._ready_at(ready)
         self._watcher.start()
+
+    def _ready_at(self, ready: dict[bytes, bytes]) -> dict[str, float]:
+        """Per node in ``ready`` (the run's hash of ready nodes), the wall time it got ready."""
+        times = {name.decode().partition("@")[0]: float(t) for name, t in ready.items()}
+        return {n: times[n] for n in self.names if n in times}
+
+    def _stop_at_boot(
+        self, ready: dict[bytes, bytes], grace: float, last_look: Callable[[], None] | None
+    ) -> None:
+        self.ready_at = self._ready_at(ready)
+        for name, proc in self.procs.items():
+            if name not in self.ready_at:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        if last_look is not None:
+            last_look()
+        self.stop(grace)
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.05):

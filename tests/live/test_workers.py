@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from live.celery_app import LiveConfig
+from live import events
+from live.celery_app import LiveConfig, sending_app, task_name
 from live.redis_server import RedisUnavailable, private_redis
 from live.run import CURRENT, join_run, run_live
 from live.workers import (
@@ -22,6 +23,7 @@ from live.workers import (
     why_exited,
 )
 from sim import scenario
+from sim.rules.states import STARTED, SUCCESS
 from tests.conftest import hang_first_node, open_connections
 from tests.sim.helpers import make
 
@@ -287,3 +289,102 @@ def test_queuelab_worker_stopped_while_its_nodes_start_leaves_at_once(no_leftove
         hung = stopper.submit(hang_a_node_then_stop, stop)
         assert join_run(url, 2, stop=stop, joined=lambda *_: joined.append(1)) is None
     assert hung.result() and joined == []
+
+
+def hang_a_node_then_stop_once_another_is_ready(stop: threading.Event, url: str) -> int:
+    """Freeze the first node this process spawns, then set ``stop`` once another node has
+    reported ready; returns the frozen node's pid (0: none spawned)."""
+    client = redis.Redis.from_url(url)
+    try:
+        hung = hang_first_node(os.getpid())
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+            client.hlen(key) for key in client.keys("queuelab:*:ready")
+        ):
+            time.sleep(0.05)
+        return hung
+    finally:
+        stop.set()
+        client.close()
+
+
+@pytest.mark.live
+def test_a_stop_while_the_nodes_start_kills_those_booting_and_warm_stops_those_up(
+    tmp_path, no_leftovers
+):
+    """Stopped once one of its two nodes is ready, the other hung in its boot: the hung one is
+    killed (it ignores a SIGTERM), the ready one gets the warm shutdown a stop after the boot
+    gives (`queuelab worker`'s grace): it was SIGKILLed with whatever it ran."""
+    sc = make(**{"workers.count": 2})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    stop = threading.Event()
+    with private_redis() as url:
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "bootwarm")
+        pool = WorkerPool(config, [Node(name, "workers", 1) for name, _ in sc.nodes], 1.0, tmp_path)
+        with ThreadPoolExecutor(1) as stopper:
+            hung = stopper.submit(hang_a_node_then_stop_once_another_is_ready, stop, url)
+            with pytest.raises(BootStopped):
+                pool.start(stop=stop)
+    [booting] = [n for n, p in pool.procs.items() if p.pid == hung.result()]
+    [ready] = set(pool.names) - {booting}
+    assert list(pool.ready_at) == [ready]
+    assert pool.procs[booting].returncode == -signal.SIGKILL
+    assert "Warm shutdown" in pool.log(ready).read_text()
+    assert pool.procs[ready].returncode == 0
+
+
+@pytest.mark.live
+def test_a_run_stopped_while_its_nodes_start_records_the_nodes_as_the_stop_found_them(
+    no_leftovers,
+):
+    """Stopped once one of its two nodes is ready, the other hung in its boot: no task row, and
+    a capacity row per node at time 0, the ready one up with its pool process, the other down
+    (a run stopped at boot had none: its trace did not say which nodes had come up)."""
+    stop = threading.Event()
+    with private_redis() as url, ThreadPoolExecutor(1) as stopper:
+        hung = stopper.submit(hang_a_node_then_stop_once_another_is_ready, stop, url)
+        sc = make(**{"run.tasks": 10, "workers.count": 2})
+        trace = run_live(sc, url, time_scale=0.05, stop=stop)
+        assert redis.Redis.from_url(url).keys("queuelab*") == []
+    assert hung.result() and len(trace) == 0
+    assert [row[0] for row in trace.capacity] == [0.0, 0.0]
+    assert {row[1] for row in trace.capacity} == {"w1", "w2"}
+    assert sorted(row[2:] for row in trace.capacity) == [(False, 0), (True, 1)]
+
+
+@pytest.mark.live
+def test_queuelab_worker_stopped_while_its_nodes_start_lets_a_ready_one_end_its_task(
+    tmp_path, no_leftovers
+):
+    """`queuelab worker` stopped while it adds two nodes to a run going on, one hung in its boot,
+    the other ready and running the run's task (3 s): that task ends (SUCCESS, on that node), as
+    after a stop once its nodes are up. The node was SIGKILLed with it: under early ack, lost."""
+    sc = make(**{"service.dist": "constant", "service.mean": 60.0})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    stop = threading.Event()
+    with private_redis() as url, ThreadPoolExecutor(2) as pool:
+        client = redis.Redis.from_url(url)
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "going")
+        client.hset(
+            config.key("config"),
+            mapping={"scenario": scenario.dumps(sc), "time_scale": 0.05, "seed": 1},
+        )
+        client.set(config.key("t0"), repr(time.time()))
+        client.set(CURRENT, "going")
+        hung = pool.submit(hang_first_node, os.getpid())
+        joiner = pool.submit(join_run, url, 2, None, stop)
+        assert hung.result()
+        deadline = time.monotonic() + 90
+        while not client.hlen(config.key("ready")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with sending_app(config) as app:
+            app.tasks[task_name(sc.task_types[0])].apply_async(args=[0], task_id=config.task_id(0))
+        while time.monotonic() < deadline and STARTED not in {
+            events.decode(row).state for row in client.lrange(config.key("events"), 0, -1)
+        }:
+            time.sleep(0.05)
+        stop.set()
+        assert joiner.result() is None
+        rows = [events.decode(row) for row in client.lrange(config.key("events"), 0, -1)]
+    [node] = {row.worker for row in rows if row.state == STARTED}
+    assert (0, node) in {(row.task, row.worker) for row in rows if row.state == SUCCESS}
