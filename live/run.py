@@ -28,7 +28,7 @@ from live.host_cpu import BusyShare
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
-from live.run_keys import forget, renew, run_lists
+from live.run_keys import forget, forget_results, renew, run_lists
 from live.workers import BootStopped, Node, WorkerPool, grace_after, on_keepalive_grid
 from sim import costs
 from sim import scenario as scenario_module
@@ -248,11 +248,13 @@ def _wind_up(
     collector: Collector, client: redis.Redis, config: LiveConfig, broken: Exception | None
 ) -> Exception | None:
     """Once the workers stopped, unless Redis is already gone: read what they recorded while
-    stopping, delete the run's keys. Returns what broke the run, if anything did."""
+    stopping, delete the run's keys and its tasks' results. Returns what broke the run, if
+    anything did."""
     if broken is None:
         try:
             collector.poll()
             _forget(client, config)
+            forget_results(client, config, (task for task, _ in collector.pending))
         except redis.RedisError as err:
             broken = err
     return broken

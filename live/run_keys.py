@@ -8,10 +8,11 @@ does nothing, and a key renewed only every second was kept for good by a run kil
 all, in the second after it made the key), and the live run renews it every second: a killed
 run's keys go ``KEEP`` after it. Its own are: ``queuelab:<run_id>:<part>`` for each of
 ``PARTS``, its queues' lists (one per priority step) and kombu's binding tables of its queues
-(``_kombu.binding.<queue>``, whose exchange is named for the queue: no other app's). Results
-expire by ``result_expires``. Kombu's hash of delivered, un-acked messages and its index are the
-run's own too (the transport's ``unacked_key``, ``unacked_index_key``): shared by every app on
-that Redis by default, they kept a killed run's messages for good, and the next consumer there
+(``_kombu.binding.<queue>``, whose exchange is named for the queue: no other app's). Its tasks'
+results are deleted when it ends too (``forget_results``), not renewed (a key per task): a killed
+run's expire by ``result_expires``. Kombu's hash of delivered, un-acked messages and its index are
+the run's own too (the transport's ``unacked_key``, ``unacked_index_key``): shared by every app
+on that Redis by default, they kept a killed run's messages for good, and the next consumer there
 restored them into the dead run's queue, a list then without expiry. A list or hash that empties
 is gone, and the next message makes it again (a queue's list as each send finds the workers busy,
 the un-acked hash at each delivery to idle workers): each making gives it its expiry. Kombu's
@@ -21,9 +22,11 @@ own expiry, which a renewal would push off for as long as the run lives.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import redis
+from celery.backends.base import KeyValueStoreBackend
 from kombu.transport import redis as kombu_redis
 
 from sim.rules.routing import PRIORITY_STEPS
@@ -69,6 +72,21 @@ def renew(client: redis.Redis, config: LiveConfig) -> None:
 def forget(client: redis.Redis, config: LiveConfig) -> None:
     """Delete the run's keys: its queues, its rows, its bindings."""
     client.delete(*own_keys(config))
+
+
+RESULT = KeyValueStoreBackend.task_keyprefix  # Celery's key of a task's result, its id after
+DELETES = 1000  # result keys per DEL
+
+
+def forget_results(client: redis.Redis, config: LiveConfig, tasks: Iterable[int]) -> None:
+    """Delete the results of the run's ``tasks``: left to ``result_expires`` (the scenario's,
+    a day at time scale 1), a run on a shared Redis kept one key per task there after it
+    ended, read by no one."""
+    keys = [RESULT + config.task_id(task) for task in tasks]
+    with client.pipeline(transaction=False) as pipe:
+        for start in range(0, len(keys), DELETES):
+            pipe.delete(*keys[start : start + DELETES])
+        pipe.execute()
 
 
 def makes_own(args: tuple, own: frozenset[str]) -> bool:

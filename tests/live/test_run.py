@@ -273,10 +273,11 @@ def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
         assert next_start - retried_at >= sc.retry.countdown - 0.025 / 0.05, (task, attempt)
 
 
-def test_a_run_leaves_no_connection_open_on_its_redis(no_leftovers):
+def test_a_run_leaves_nothing_open_or_stored_on_its_redis(no_leftovers):
     """Every connection the run opened is closed when it returns: the producer's, in kombu's
     process-wide pool, stayed open for good (two, after a collection too), one more for each
-    run the app started, and the result backend's pubsub until a collection."""
+    run the app started, and the result backend's pubsub until a collection. Nor is a key of
+    it left: its tasks' results stayed for ``result_expires`` (a day at time scale 1)."""
     import redis
 
     from live.redis_server import private_redis
@@ -286,6 +287,7 @@ def test_a_run_leaves_no_connection_open_on_its_redis(no_leftovers):
         client = redis.Redis.from_url(url)
         trace = run_live(make(**{"run.tasks": 20, "workers.count": 1}), url, time_scale=SCALE)
         assert len(trace) and open_connections(client) == []
+        assert client.keys("*") == []
 
 
 def test_progress_counts_the_tasks_ended_of_the_whole_run():
