@@ -6,7 +6,9 @@ that is missing, unreadable or out of range is a ``ScenarioError`` naming the fi
 not a traceback of whatever reads it first, a page or a run half done. Each check reads a file
 again only when it has changed (its ``Stamp``: an edited CSV is read at the next load, where
 a cache by path alone kept the app's server on the old numbers until a restart), and a run
-reads the numbers its check read (``read_numbers``), so what was checked is what runs.
+reads the numbers its check read (``read_numbers``), so what was checked is what runs. A
+long-running server (the app's, shared) holds the numbers of its ``HELD_FILES`` files read most
+lately, one version each: every file it had read stayed held until it stopped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -40,8 +43,16 @@ NUMBER_START = re.compile(r"[+-]?\.?\d")
 # file and renames it over the old), size and modification time in ns
 Stamp = tuple[int, int, int]
 
-# each file's numbers as its last check read them, with its stamp then: one version a file
-_held: dict[str, tuple[Stamp | None, tuple[float, ...]]] = {}
+# a file's numbers as its last check read them, with its stamp then
+Held = tuple[Stamp | None, tuple[float, ...]]
+
+# files whose numbers are held at most, one version each: 1,000 files of 1,000 numbers held
+# 33 MB that the app's server never gave back. A file dropped is read again when next needed
+HELD_FILES = 64
+
+# the held files, the one read least lately first; Streamlit's sessions are threads of a process
+_held: dict[str, Held] = {}
+_lock = threading.Lock()
 
 
 def stamp(path: str) -> Stamp | None:
@@ -56,26 +67,52 @@ def stamp(path: str) -> Stamp | None:
 def read_numbers(path: str) -> tuple[float, ...]:
     """The numbers of ``path`` as its last check read them (``load_numbers``), read now if none
     has: a run reads what was checked, even if the file has been edited since."""
-    held = _held.get(path)
+    held = _touched(path)
     return held[1] if held is not None else load_numbers(path)
 
 
 def load_numbers(path: str) -> tuple[float, ...]:
-    """The numbers in ``path`` now: read again only if its stamp changed since the last read.
-    Stamped before it is read, so a file edited during the read is read again next time."""
+    """The numbers in ``path`` now: read again only if its stamp changed since the last read."""
+    return _load(path)[1]
+
+
+def _load(path: str) -> Held:
+    """``path``'s numbers now with their stamp, held as the file read most lately. Stamped
+    before it is read, so a file edited during the read is read again next time."""
     now = stamp(path)
-    held = _held.get(path)
+    held = _touched(path)
     if now is None or held is None or held[0] != now:
-        held = _held[path] = (now, _parse(path))
-    return held[1]
+        held = (now, _parse(path))  # outside the lock: a long file holds up no other session
+        with _lock:
+            _held.pop(path, None)
+            _held[path] = held
+            while len(_held) > HELD_FILES:
+                del _held[next(iter(_held))]
+    return held
+
+
+def _touched(path: str) -> Held | None:
+    """``path``'s held numbers, now the file read most lately; None if none are held."""
+    with _lock:
+        held = _held.pop(path, None)
+        if held is not None:
+            _held[path] = held
+    return held
 
 
 def stamps(scenario: Scenario) -> tuple[tuple[str, Stamp | None], ...]:
     """Each data file ``scenario`` names with the stamp of the numbers its run reads: with its
-    TOML text, what says a cached run of it was made of the same numbers."""
+    TOML text, what says a cached run of it was made of the same numbers. A file no longer held
+    is read again by its run (``read_numbers``), so its stamp is the file's now."""
     files = [a.file for _, a in _arrivals(scenario)]
     files += [t.service.file for t in scenario.task_types if _from_file(t.service)]
-    return tuple((f, _held[f][0]) for f in dict.fromkeys(files) if f in _held)
+    return tuple((f, _stamp_read(f)) for f in dict.fromkeys(files))
+
+
+def _stamp_read(path: str) -> Stamp | None:
+    """The stamp of the numbers a run of ``path`` reads: held ones', else the file's now."""
+    held = _held.get(path)
+    return held[0] if held is not None else stamp(path)
 
 
 def changed(read: tuple[tuple[str, Stamp | None], ...]) -> list[str]:
@@ -157,8 +194,8 @@ def check(scenario: Scenario) -> None:
     """Read every data file ``scenario`` names and check its numbers against the run; the
     error names the field (``tasks.<name>.service.file`` for a task type's own)."""
     for field, arrivals in _arrivals(scenario):
-        times = _numbers(f"{field}.file", arrivals.file)
-        _check_span(f"{field}.file", arrivals.file, _held[arrivals.file][0])
+        at, times = _numbers(f"{field}.file", arrivals.file)
+        _check_span(f"{field}.file", arrivals.file, at)
         if arrivals.replay == "resample" and scenario.run.duration and len(times) > 1:
             mean_gap = (max(times) - min(times)) / (len(times) - 1)
             expected = scenario.run.duration / mean_gap if mean_gap else 0.0  # 0: replayed as is
@@ -171,7 +208,7 @@ def check(scenario: Scenario) -> None:
         field = f"tasks.{kind.name}.service.file" if scenario.tasks else "service.file"
         if _from_file(kind.service):
             file = kind.service.file
-            longest = max(_numbers(field, file))
+            longest = max(_numbers(field, file)[1])
             where = f"{field} {file!r} (line {_line_of(file, longest)})"
             if longest > MAX_SECONDS:
                 raise ScenarioError(
@@ -230,9 +267,9 @@ def _from_file(service: Service) -> bool:
     return service.dist == "empirical" and not service.values
 
 
-def _numbers(field: str, path: str) -> tuple[float, ...]:
-    """``load_numbers`` with the field that names the file in its error."""
+def _numbers(field: str, path: str) -> Held:
+    """``_load`` with the field that names the file in its error."""
     try:
-        return load_numbers(path)
+        return _load(path)
     except ScenarioError as err:
         raise ScenarioError(f"{field}: {err}") from None

@@ -211,3 +211,40 @@ def test_an_arrivals_file_edited_out_of_range_is_refused_at_the_next_load(tmp_pa
     times.write_text("0\n1e-12\n5\n")
     with pytest.raises(ScenarioError, match="^arrivals.file .* two arrivals 1e-12 s apart"):
         scenario.load(tmp_path / "s.toml")
+
+
+def test_a_server_that_reads_many_files_holds_the_latest_few(tmp_path):
+    """Every file read stayed held: the app's server, shared and never restarted, grew by each
+    file (33 MB for 1,000 of 1,000 numbers). It holds the latest ``HELD_FILES``; a file dropped
+    keeps its stamp, its changes said and its numbers, read again."""
+    from sim import data_files
+
+    def loaded(n: int) -> scenario.Scenario:
+        (tmp_path / f"t{n}.csv").write_text(f"{1 + n / 1000}\n")
+        return scenario.loads(empirical(str(tmp_path / f"t{n}.csv")))
+
+    first = loaded(0)
+    read = stamps(first)
+    for n in range(1, 3 * data_files.HELD_FILES):
+        loaded(n)
+    assert len(data_files._held) == data_files.HELD_FILES
+    assert str(tmp_path / "t0.csv") not in data_files._held
+    assert stamps(first) == read and changed(read) == []
+    assert read_numbers(first.service.file) == (1.0,)
+    (tmp_path / "t0.csv").write_text("7\n")
+    assert changed(read) == [first.service.file]
+
+
+def test_a_scenario_naming_more_files_than_are_held_loads(tmp_path, monkeypatch):
+    """Its files are checked one after another, each dropping the one read least lately."""
+    from sim import data_files
+
+    monkeypatch.setattr(data_files, "HELD_FILES", 1)
+    text = "[arrivals]\nrate = 1.0\n"
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.csv").write_text("0\n1\n2\n")
+        text += f'[[tasks]]\nname = "{name}"\n[tasks.arrivals]\nprocess = "trace"\n'
+        text += f'file = "{tmp_path / name}.csv"\n'
+    sc = scenario.loads(text)
+    assert [f for f, _ in stamps(sc)] == [str(tmp_path / f"{n}.csv") for n in "abc"]
+    assert len(data_files._held) == 1
