@@ -583,10 +583,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def loads(text: str) -> Scenario:
+def loads(text: str, data_folder: Path | None = None) -> Scenario:
     """A scenario from TOML text (pasted or uploaded), read as ``load`` reads a file: the CLI
-    and the app share it, so a file one runs (a lesson too) runs in the other."""
-    return from_dict(scenario_io.parse(text))
+    and the app share it, so a file one runs (a lesson too) runs in the other. With
+    ``data_folder`` (the app's, for text its users give) its data files are read only there
+    (``scenario_io.confined``); without, from any path, as the user's own machine reads them."""
+    raw = scenario_io.parse(text)
+    return from_dict(raw if data_folder is None else scenario_io.confined(raw, data_folder))
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Scenario:

@@ -86,6 +86,31 @@ def endless(path: Path) -> bool:
     return path.is_char_device() or path.is_block_device() or path.is_fifo() or path.is_socket()
 
 
+def confined(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``raw`` with each data file (a table's ``file``) made an absolute path in ``folder``, a
+    relative one read there: the app's rule for text it is given (pasted or uploaded), whose
+    ``file = "/etc/hosts"`` had its server read any file and say its first line in the error.
+    A file that lies outside, its links followed (``..``, a link out of the folder), is refused
+    before anything reads or looks at it, so the error is one whether it exists or not."""
+    root = folder.resolve()
+    for table in tables_in(raw):
+        file = table.get("file")
+        if not isinstance(file, str) or not file:
+            continue  # no file, or not a string: the field's own check says so
+        try:
+            path = (root / file).resolve()
+        except (OSError, RuntimeError, ValueError):  # a loop of links, a NUL byte
+            path = None
+        if path is None or not path.is_relative_to(root):
+            raise ScenarioError(
+                f"data file {file!r} is not in the app's data folder, {root}: the app reads "
+                "data files only there, named by their path in it; the command line "
+                "(`queuelab run`) reads any path"
+            )
+        table["file"] = str(path)
+    return raw
+
+
 def tables_in(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every table below ``data``: ``[service]``, and a task type's ``[tasks.service]`` within
     an array of tables."""

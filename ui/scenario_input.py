@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,15 @@ from sim.shapes import DIST_READS, GAP_DISTS
 from sim.words import seconds, workers_said
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+# The app's server, shared, reads the data files a scenario given to it names (pasted or
+# uploaded: ``file = ...``) only in this folder, the shipped scenarios' unless set
+DATA_ENV = "QUEUELAB_APP_DATA"
+
+
+def data_folder() -> Path:
+    """Where a given scenario's data files are read (``scenario_io.confined``)."""
+    return Path(os.environ.get(DATA_ENV) or SCENARIOS)
 
 
 # Widgets keep their values in the page's address (Streamlit's bind): a reload or a shared link
@@ -65,10 +75,11 @@ def pick(key: str = "explore") -> Scenario | None:
             "…or paste TOML", "[workers]\ncount = 8\n", key=f"{key}-toml", height=160
         )
         st.sidebar.caption("Pasted text is not kept in the page's address: a reload starts again.")
+    st.sidebar.caption(f"Data files (`file = ...`) are read from `{data_folder()}` only.")
     try:
         if uploaded is not None:
             text = text_of(uploaded.getvalue(), uploaded.name)
-        pasted = scenario.loads(text)
+        pasted = scenario.loads(text, data_folder())
     except ScenarioError as err:
         st.error(f"This scenario is not valid: {err}")
         return None

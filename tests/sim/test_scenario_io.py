@@ -92,3 +92,15 @@ def test_a_scenario_read_by_a_relative_path_names_its_data_files_absolutely(tmp_
     (tmp_path / "s.toml").write_text('[service]\ndist = "empirical"\nfile = "times.txt"\n')
     monkeypatch.chdir(tmp_path)
     assert scenario_io.read_toml("s.toml")["service"]["file"] == str(tmp_path / "times.txt")
+
+
+def test_confined_reads_every_data_file_in_the_folder_and_refuses_one_outside(tmp_path):
+    """A task type's own file too: each table's ``file`` is made absolute in the folder."""
+    confined, parse = scenario_io.confined, scenario_io.parse
+    text = '[service]\nfile = "a.csv"\n[[tasks]]\nname = "x"\n[tasks.service]\nfile = "{}"\n'
+    raw = confined(parse(text.format("sub/b.csv")), tmp_path)
+    assert raw["service"]["file"] == str(tmp_path.resolve() / "a.csv")
+    assert raw["tasks"][0]["service"]["file"] == str(tmp_path.resolve() / "sub" / "b.csv")
+    for outside in ("../b.csv", "/etc/hosts", "sub/../../b.csv"):
+        with pytest.raises(ScenarioError, match=f"^data file '{outside}' is not in the app's"):
+            confined(parse(text.format(outside)), tmp_path)

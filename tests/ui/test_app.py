@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import live_page_showing, simulated_run, table
+from ui.scenario_input import data_folder
 
 
 @pytest.fixture
@@ -60,11 +61,12 @@ def test_invalid_pasted_scenario_shows_a_clear_error(app):
     assert any("malformed TOML" in e.value for e in app.error)
     app.sidebar.text_area(key="explore-toml").input("[workers]\ncount = 3\n").run()
     assert not app.error and not app.exception
-    for file, why in (("/nonexistent.csv", "does not exist"), (".", "cannot be read")):
+    for file, why in (("nonexistent.csv", "does not exist"), (".", "cannot be read")):
         bad = f'[service]\ndist = "empirical"\nfile = "{file}"\n[workers]\ncount = 4\n'
         app.sidebar.text_area(key="explore-toml").input(bad).run()
         assert not app.exception, app.exception
-        assert any(f"service.file: data file '{file}' {why}" in e.value for e in app.error)
+        where = (data_folder().resolve() / file).resolve()  # read in the app's data folder
+        assert any(f"service.file: data file '{where}' {why}" in e.value for e in app.error)
 
 
 def test_a_pasted_lesson_file_runs_as_the_cli_runs_it(app):

@@ -11,6 +11,7 @@ from sim import scenario
 from sim.words import seconds
 from tests.ui.helpers import APP, table
 from ui.explore import SWEEP_TASKS, sweep_plan, worker_range
+from ui.scenario_input import DATA_ENV
 
 MMC = scenario.load("scenarios/mmc.toml")  # 4 workers: the sweep spans 4..8
 POOLS = scenario.load("scenarios/thumbnails_and_reports.toml")
@@ -608,7 +609,7 @@ def test_a_run_that_holds_much_memory_prepares_no_other_worker_counts(monkeypatc
     assert len(made) == 1 and at.metric
 
 
-def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp_path):
+def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp_path, monkeypatch):
     """Explore's run was cached by the scenario's text, which names a CSV by its path: after
     an edit the page kept showing the old numbers until Streamlit was restarted. It now shows
     the run of the file as it is, the run ``simulate`` makes of a scenario loaded then."""
@@ -630,6 +631,7 @@ def test_a_data_file_edited_while_the_app_runs_is_read_again_at_the_next_run(tmp
         return {m.label: m.value for m in at.metric}["p95 sojourn"], seconds(expected)
 
     times.write_text("seconds\n0.5\n")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))  # the app reads a given scenario's files there
     at = AppTest.from_file("../../app.py", default_timeout=120).run()
     at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     at.sidebar.text_area(key="explore-toml").input(text)

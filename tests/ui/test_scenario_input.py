@@ -9,7 +9,7 @@ from sim import scenario
 from sim.scenario import SERVICE_DISTS, loads
 from sim.shapes import DIST_READS
 from tests.ui.helpers import APP
-from ui.scenario_input import CV_DRIVEN, KNOBS, drives, pool_knobs
+from ui.scenario_input import CV_DRIVEN, DATA_ENV, KNOBS, drives, pool_knobs
 
 ALL_KNOBS = [k for knobs in KNOBS.values() for k in knobs]
 
@@ -100,24 +100,60 @@ def test_an_emptied_paste_says_it_runs_the_defaults():
         )
 
 
-def test_an_upload_whose_data_file_is_relative_is_told_where_it_was_looked_for(tmp_path):
-    """An uploaded scenario naming ``arrivals.txt`` beside it (as a file read by the CLI may):
-    the upload has no folder on the app's machine, and the error said only "does not exist"."""
-    import os
-
+def test_a_given_scenario_reads_its_data_files_in_the_app_data_folder(tmp_path, monkeypatch):
+    """A pasted or uploaded scenario has no folder on the app's machine: its relative data file
+    is read in the app's data folder (``QUEUELAB_APP_DATA``), named in full where it is not."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
     text = '[arrivals]\nprocess = "trace"\nfile = "arrivals.txt"\n[run]\ntasks = 3\n'
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
     at.sidebar.text_area(key="explore-toml").input(text).run()
     assert not at.exception
     (said,) = [e.value for e in at.error]
-    assert said.startswith("This scenario is not valid: arrivals.file: data file 'arrivals.txt'")
-    assert f"looked for in the working folder, {os.getcwd()}," in said
-    assert said.endswith("give the data file's absolute path")
+    where = tmp_path.resolve() / "arrivals.txt"
+    assert said == f"This scenario is not valid: arrivals.file: data file '{where}' does not exist"
     (tmp_path / "arrivals.txt").write_text("0\n1\n2\n")
-    absolute = text.replace("arrivals.txt", str(tmp_path / "arrivals.txt"))
-    at.sidebar.text_area(key="explore-toml").input(absolute).run()
+    at.run()
     assert not at.exception and not at.error and at.metric
+    at.sidebar.text_area(key="explore-toml").input(text.replace("arrivals.txt", str(where))).run()
+    assert not at.exception and not at.error and at.metric
+
+
+def test_a_given_scenario_cannot_make_the_app_read_a_file_outside_its_data_folder(
+    tmp_path, monkeypatch
+):
+    """``file = "/etc/hosts"`` had the app's server read any file its user may, and the error
+    said the file's first line that began as a number does ('127.0.0.1 localhost'); one that
+    held numbers (/proc/sys/kernel/pid_max) ran. Outside the data folder (absolute, ``..``, a
+    link out of it) a file is refused unread, the one error whether it exists or not."""
+    data, outside = tmp_path / "data", tmp_path / "secret"
+    data.mkdir()
+    outside.mkdir()
+    (outside / "hosts").write_text("127.0.0.1 secret-host\n")
+    (outside / "pid_max").write_text("4194304\n")
+    (data / "link.csv").symlink_to(outside / "hosts")
+    monkeypatch.setenv(DATA_ENV, str(data))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    for file in (
+        str(outside / "hosts"),
+        str(outside / "pid_max"),
+        str(outside / "missing"),
+        "../secret/hosts",
+        "link.csv",
+        "/etc/hosts",
+    ):
+        for table in ('[arrivals]\nprocess = "trace"\n', '[service]\ndist = "empirical"\n'):
+            at.sidebar.text_area(key="explore-toml").input(f'{table}file = "{file}"\n').run()
+            assert not at.exception, at.exception
+            (said,) = [e.value for e in at.error]
+            assert said == (
+                f"This scenario is not valid: data file {file!r} is not in the app's data "
+                f"folder, {data.resolve()}: the app reads data files only there, named by "
+                "their path in it; the command line (`queuelab run`) reads any path"
+            )
+            assert not at.metric  # nothing ran
+    assert scenario.loads(f'[service]\ndist = "empirical"\nfile = "{outside / "pid_max"}"\n')
 
 
 @pytest.mark.parametrize(("widget", "value"), [("rate", 100.0), ("tasks", 1000)])
