@@ -147,14 +147,15 @@ def _numbered(path: str) -> list[tuple[int, float]]:
         # past a byte-order mark (Excel's "CSV UTF-8"): read as a header, it dropped the first
         lines = file.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        # a scenario file's relative paths were made absolute beside it as it was read; those of
-        # pasted or uploaded text (the app) and --set, which have no folder, are the working
-        # folder's, and the bare "does not exist" left the user guessing where it looked
+        # a scenario file's relative paths were made absolute beside it as it was read, and the
+        # app's in its data folder (``scenario_io.confined``); those of --set and of text read
+        # without a folder are the working folder's, and the bare "does not exist" left the
+        # user guessing where it looked
         where = (
             ""
             if file.is_absolute()
             else f": a relative path is looked for in the working folder, {Path.cwd()}, when "
-            "the scenario is not a file to read it beside (pasted or uploaded text, --set): "
+            "the scenario is not a file to read it beside (--set, TOML text): "
             "give the data file's absolute path"
         )
         raise ScenarioError(f"data file {path!r} does not exist{where}") from None
