@@ -85,6 +85,45 @@ def test_moving_the_worker_slider_changes_the_figures(streamlit_app, tmp_path):
     assert (tmp_path / "explore-more-workers.png").stat().st_size > 10_000
 
 
+def test_explores_sliders_come_back_after_a_reload(streamlit_app):
+    """Each of Explore's sliders moved (a float's steps, a select slider's stops, a count up and
+    one down), then the page reloaded: the address alone gives each its value back
+    (test_scenario_input reads one from a set address; this is the browser's own reload)."""
+    from playwright.sync_api import expect
+
+    moves = {
+        "Tasks": "ArrowRight",
+        "Arrival rate (tasks/s)": "ArrowRight",
+        "Service mean (s)": "ArrowLeft",
+        "Workers": "ArrowRight",
+        "max_retries": "ArrowLeft",
+        "retry_backoff (s, 0 = countdown)": "ArrowRight",
+    }
+    with chromium_page(1400, 1000) as page:
+        page.goto(f"{streamlit_app}/?page=Explore&explore-name=flaky_api")
+        page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+        settled(page)
+        # the range input by its own label (its group has the label too, and its accessible
+        # name is the label twice)
+        sliders = {
+            label: page.locator(f'input[type="range"][aria-label="{label}"]') for label in moves
+        }
+        before = {label: s.get_attribute("aria-valuetext") for label, s in sliders.items()}
+        for label, key in moves.items():
+            sliders[label].focus()
+            page.keyboard.press(key)
+            expect(sliders[label]).not_to_have_attribute("aria-valuetext", before[label])
+            settled(page)
+        moved = {label: s.get_attribute("aria-valuetext") for label, s in sliders.items()}
+        expect(page).to_have_url(re.compile(r"explore-flaky-api-backoff=2\.5\b"), timeout=30_000)
+        page.reload()
+        page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+        settled(page)
+        for label, value in moved.items():
+            expect(sliders[label]).to_have_attribute("aria-valuetext", value, timeout=30_000)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 def test_the_time_scale_stays_in_the_address_across_page_switches(streamlit_app):
     """The Live page's time scale at 0.01, its slowest step: after Explore and back the address
     dropped it (the slider's default had become that first step, and a default is left out), so
