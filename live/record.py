@@ -47,6 +47,7 @@ from sim import scenario as scenario_module
 from sim.analysis.calibrate import MIN_STARTS, delivery_fit, slot_waits
 from sim.saving import Saved, save
 from sim.scenario import Scenario
+from sim.words import counted
 
 # [workers] fields the recorded pools set for themselves
 POOL_HELD = ("workers.count", "workers.concurrency", "workers.prefetch_multiplier")
@@ -82,7 +83,9 @@ class Recording:
         self.received: dict[tuple[str, int], float] = {}  # (uuid, retries) → time
         self.names: dict[str, str] = {}  # uuid → task name
         self.queues: dict[str, str] = {}  # uuid → the queue its task-sent named
-        self.hosts: set[str] = set()  # worker nodes heard from
+        self.hosts: set[str] = set()  # worker nodes heard from (heartbeats too)
+        self.task_events = 0  # task events from workers: none when they run without -E
+        self.processed: dict[str, tuple[int, int]] = {}  # node → first, last heartbeat's count
         self.started: dict[str, tuple[float, str]] = {}  # uuid → (time, hostname) of the run
         self.ended: list[tuple[str, str, float | None, str]] = []  # uuid, kind, runtime, host
         self.runs: list[tuple[str, float, float, str]] = []  # host, start, end event, uuid
@@ -97,6 +100,10 @@ class Recording:
         with self.lock:
             if kind != "task-sent" and event.get("hostname"):
                 self.hosts.add(event["hostname"])  # task-sent comes from the producer
+            if kind.startswith("task-") and kind != "task-sent":
+                self.task_events += 1
+            elif kind == "worker-heartbeat" and event.get("hostname"):
+                self._heartbeat(event["hostname"], event)
             if not uuid:
                 return
             if kind == "task-sent":
@@ -110,6 +117,13 @@ class Recording:
                 self.concurrency[host] = max(self.concurrency[host], self.running[host])
             elif kind in ("task-succeeded", "task-failed", "task-retried"):
                 self._ended(kind, uuid, t, float(event.get("runtime") or 0.0))
+
+    def _heartbeat(self, host: str, event: dict) -> None:
+        """A node's count of tasks it has taken, which it sends with or without -E; one
+        running counts as taken."""
+        count = int(event.get("processed") or 0) + int(event.get("active") or 0)
+        first, _ = self.processed.get(host, (count, count))
+        self.processed[host] = (first, count)
 
     def _sent(self, event: dict, uuid: str, t: float) -> None:
         self.names[uuid] = event.get("name") or "?"
@@ -135,6 +149,33 @@ class Recording:
         self.running[host] -= 1
         self.ended.append((uuid, kind, runtime or t - began, host))
         self.runs.append((host, began, t, uuid))
+
+    def too_little(self, tasks: int, ends: int) -> str:
+        """Why a recording of ``tasks`` arrivals and ``ends`` attempts cannot be written, and
+        what to do. A node started without -E still sends its heartbeats, with a count of the
+        tasks it took, and a producer its task-sent events: tasks sent or taken with no task
+        event from a worker is a deployment without task events, which "record for longer"
+        would not mend."""
+        busy = sorted(host for host, (first, last) in self.processed.items() if last > first)
+        if not self.task_events and (self.sent or busy):
+            heard = [counted(len(self.sent), "task") + " sent"] if self.sent else []
+            if busy:
+                heard.append(f"heartbeats saying {', '.join(busy)} took tasks")
+            return (
+                f"heard {' and '.join(heard)} but no task event from a worker: the workers run "
+                "without task events. Start them with -E, as Flower needs, or turn events on "
+                "while they run: celery -A YOUR_APP control enable_events"
+            )
+        if not self.hosts:
+            return (
+                "heard no Celery event: no worker runs on this broker, or it is not your app's "
+                "(check the --redis-url's host, port and database number against its broker URL)"
+            )
+        return (
+            f"heard {counted(tasks, 'task')} arrive and {counted(ends, 'attempt')} end on "
+            f"{', '.join(sorted(self.hosts))}: too few to write a scenario (two tasks and an "
+            "attempt); record for longer, while the app is sending tasks"
+        )
 
     def countdowns(self) -> list[tuple[str, float]]:
         """(uuid, countdown) of each retry seen: the ETA its n-th retry was received with after
@@ -228,10 +269,7 @@ class Recording:
         arrivals = sorted(arrived.values())
         everything = self.seen(None, arrived)
         if len(arrivals) < 2 or not everything.runtimes:
-            raise ValueError(
-                "heard fewer than two tasks: record for longer, and start the "
-                "deployment's workers with -E (events on), as Flower needs"
-            )
+            raise ValueError(self.too_little(len(arrivals), len(everything.runtimes)))
         arrivals_file, service_file = data_files(out)
         write_column(arrivals_file, "t", [t - arrivals[0] for t in arrivals])
         write_column(service_file, "seconds", everything.runtimes)

@@ -35,10 +35,12 @@ QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
 TASKS, RATE = 60, 6.0
 
 
-def node(name: str, queue: str, concurrency: int) -> list[str]:
-    """A deployment node's `celery worker` arguments: events on (-E), consuming ``queue``."""
-    return ["-A", "tests.live.deployment_app", "worker", "-E", "-c", str(concurrency)] + [
-        *("-Q", queue, "-n", name, "--without-gossip", "--without-mingle", "-l", "WARNING")
+def node(name: str, queue: str, concurrency: int, events: bool = True) -> list[str]:
+    """A deployment node's `celery worker` arguments: events on (-E) unless not ``events``,
+    consuming ``queue``."""
+    return ["-A", "tests.live.deployment_app", "worker", *["-E"] * events] + [
+        *("-c", str(concurrency), "-Q", queue, "-n", name),
+        *("--without-gossip", "--without-mingle", "-l", "WARNING"),
     ]
 
 
@@ -388,6 +390,33 @@ def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
 
 
 @pytest.mark.live
+@pytest.mark.parametrize("sent_events", [True, False])
+def test_workers_without_task_events_are_named_as_the_cause_with_the_remedy(
+    tmp_path, no_leftovers, sent_events
+):
+    """Workers started without -E: the producer's task-sent events, or the nodes' heartbeats
+    (sent without -E too, with a count of the tasks taken), show tasks ran. It said "heard
+    fewer than two tasks: record for longer", which no length of recording mends."""
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        sender = Celery("sender", broker=url, set_as_current=False)
+        sender.conf.task_send_sent_event = sent_events
+        deaf = node("deaf@test", "deployment", 2, events=False)
+        with deployment(url, deaf), recording(url, tmp_path / "recorded.toml") as recorder:
+            for _ in range(10):
+                sender.send_task("deployment.resize_image", (0.05, False), queue="deployment")
+            wait_done(client, 10)
+            time.sleep(2.5)  # a heartbeat (every 2 s) after the tasks
+            _, stderr = stopped(recorder, signal.SIGINT)
+        sender.close()
+    assert recorder.returncode == 2, stderr
+    assert "but no task event from a worker" in stderr, stderr
+    assert ("heard 10 tasks sent" in stderr) == sent_events, stderr
+    assert "Start them with -E" in stderr and "control enable_events" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.live
 def test_a_recording_whose_out_folder_went_away_is_written_to_a_temp_folder(
     tmp_path, monkeypatch, no_leftovers
 ):
@@ -448,7 +477,7 @@ def test_a_frozen_redis_ends_the_recording_instead_of_hanging_it(tmp_path, no_le
             finally:
                 os.kill(pid, signal.SIGCONT)
     assert recorder.returncode == 2, stderr
-    assert "heard fewer than two tasks" in stderr and "Traceback" not in stderr
+    assert "heard no Celery event" in stderr and "Traceback" not in stderr
 
 
 def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start():
