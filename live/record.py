@@ -38,7 +38,7 @@ from live.recorded_types import (
     failure_fields,
     median,
     pool_tables,
-    scenario_name,
+    scenario_names,
     task_tables,
 )
 from live.redis_server import GIVE_UP
@@ -313,9 +313,8 @@ class Recording:
         """Several task names: set ``fields``' task types, one a name with its own service file
         beside ``out``, and the nodes' pools, which then hold the node counts; the notes."""
         by_name = [self.seen(name, arrived) for name in names]
-        files = {
-            s.name: type_service_file(out, scenario_name(s.name)) for s in by_name if s.runtimes
-        }
+        renamed = scenario_names(names)
+        files = {s.name: type_service_file(out, renamed[s.name]) for s in by_name if s.runtimes}
         for seen in by_name:
             if seen.name in files:
                 write_column(files[seen.name], "seconds", seen.runtimes)

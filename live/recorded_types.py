@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,30 @@ def scenario_name(text: str) -> str:
     return NOT_A_NAME.sub("_", text) or "_"
 
 
+def scenario_names(texts: Iterable[str]) -> dict[str, str]:
+    """Each of several Celery names as a scenario name of its own (``scenario_name``), a name
+    that would then be another's given ``-2``, ``-3``…: ``shop.ä`` and ``shop.ö`` were both
+    ``shop._``, one type's service file overwrote the other's, and the scenario, refused for
+    its name used twice, lost the whole recording. A name the scenario takes as it is keeps
+    it."""
+    names: dict[str, str] = {}
+    kept = sorted(set(texts), key=lambda text: (scenario_name(text) != text, text))
+    for text in kept:
+        base, n = scenario_name(text), 1
+        name = base
+        while name in names.values():
+            n += 1
+            name = f"{base}-{n}"
+        names[text] = name
+    return names
+
+
+def renamed_note(names: dict[str, str]) -> list[str]:
+    """The note that says which Celery task names were written under another name."""
+    changed = [f"{text!r} as {name}" for text, name in names.items() if text != name]
+    return [f"task names the scenario refuses, written as: {', '.join(changed)}"] if changed else []
+
+
 def queue_of(seen: NameSeen, node_queues: dict[str, tuple[str, ...]]) -> tuple[str, str]:
     """The queue a task name was routed to, and a note when the events did not name it."""
     if seen.queues:
@@ -80,13 +105,15 @@ def task_tables(
     names: list[NameSeen], node_queues: dict[str, tuple[str, ...]], service_files: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One ``[[tasks]]`` table per task name; ``service_files`` names each one's runtimes file
-    (a name without one replays the service of all names). Also the notes on guessed queues."""
+    (a name without one replays the service of all names). Also the notes on guessed queues
+    and renamed tasks."""
     total = sum(s.arrivals for s in names)
-    tables, notes = [], []
+    renamed = scenario_names(s.name for s in names)
+    tables, notes = [], renamed_note(renamed)
     for seen in names:
         queue, note = queue_of(seen, node_queues)
         table: dict[str, Any] = {
-            "name": scenario_name(seen.name),
+            "name": renamed[seen.name],
             "share": seen.arrivals / total,
             "queue": scenario_name(queue),
         }

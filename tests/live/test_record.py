@@ -529,3 +529,27 @@ def test_an_autoscaling_node_is_recorded_as_a_scenario_that_loads(tmp_path):
     workers = recorded.scenario.workers
     assert (workers.autoscale_max, workers.autoscale_min, workers.slots) == (4, 1, 4)
     assert "so the 4 slots were" in (tmp_path / "rec.toml").read_text()
+
+
+def test_task_names_that_are_one_scenario_name_are_kept_apart(tmp_path):
+    """``shop.ä`` and ``shop.ö`` both became ``shop._``: the second's service file overwrote
+    the first's, and the scenario, refused for the name used twice, lost the recording. Each
+    is now a type of its own, with its own runtimes, and the header says which is which."""
+    recording = Recording()
+    for i in range(20):
+        name, runtime = [("shop.ä", 0.1), ("shop.ö", 0.3), ("shop._", 0.5)][i % 3]
+        for kind, t, extra in [
+            ("task-sent", 0.0, {"name": name, "queue": "q"}),
+            ("task-started", 0.01, {}),
+            ("task-succeeded", 0.01 + runtime, {"runtime": runtime}),
+        ]:
+            event = {"type": kind, "uuid": str(i), "timestamp": i + t, "hostname": "a@h"}
+            recording.on_event(event | extra)
+    out = tmp_path / "rec.toml"
+    recorded = recording.write(out, settings_from({}, {}), None)
+    service = {
+        t.name: float(np.loadtxt(t.service.file, skiprows=1).mean())
+        for t in recorded.scenario.task_types
+    }
+    assert service == pytest.approx({"shop._": 0.5, "shop._-2": 0.1, "shop._-3": 0.3})
+    assert "written as: 'shop.ä' as shop._-2, 'shop.ö' as shop._-3" in out.read_text()
