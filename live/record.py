@@ -49,6 +49,8 @@ from sim.saving import Saved, save
 from sim.scenario import Scenario
 from sim.words import counted
 
+# what a task-failed event's exception starts with when a time limit ended the attempt
+TIME_LIMITS = ("SoftTimeLimitExceeded", "TimeLimitExceeded")
 # [workers] fields the recorded pools set for themselves
 POOL_HELD = ("workers.count", "workers.concurrency", "workers.prefetch_multiplier")
 
@@ -90,6 +92,7 @@ class Recording:
         self.ended: list[tuple[str, str, float | None, str]] = []  # uuid, kind, runtime, host
         self.runs: list[tuple[str, float, float, str]] = []  # host, start, end event, uuid
         self.retried_at: dict[str, list[float]] = defaultdict(list)  # uuid → its task-retried
+        self.timed_out: Counter[str] = Counter()  # uuid → its attempts a time limit failed
         self.etas: dict[tuple[str, int], float] = {}  # (uuid, retries) → the ETA it was sent with
         self.running: dict[str, int] = defaultdict(int)
         self.concurrency: dict[str, int] = defaultdict(int)
@@ -117,6 +120,8 @@ class Recording:
                 self.concurrency[host] = max(self.concurrency[host], self.running[host])
             elif kind in ("task-succeeded", "task-failed", "task-retried"):
                 self._ended(kind, uuid, t, float(event.get("runtime") or 0.0))
+                if str(event.get("exception", "")).startswith(TIME_LIMITS):
+                    self.timed_out[uuid] += 1
 
     def _heartbeat(self, host: str, event: dict) -> None:
         """A node's count of tasks it has taken, which it sends with or without -E; one
@@ -211,27 +216,33 @@ class Recording:
             runtimes=tuple(runtime for _, runtime, _ in ended if runtime is not None),
             attempts=len(ended),
             failed=sum(kind != "task-succeeded" for kind, _, _ in ended),
+            timed_out=sum(n for uuid, n in self.timed_out.items() if mine(uuid)),
             max_retries=max((r for uuid, r in self.received if mine(uuid)), default=0),
             countdowns=tuple(c for uuid, c in self.countdowns() if mine(uuid)),
             hosts=frozenset(host for _, _, host in ended if host),
         )
 
-    def slot_waits(self, arrived: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def slot_waits(
+        self, arrived: dict[str, float], held: Iterable[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Celery's costs on these nodes (``calibrate.slot_waits``), each where it was seen:
         the hand-over, from a slot's end (its task-succeeded, -failed or -retried) to the start
         of a task that had arrived by then: both stamped by the node's main process, in the order
         it handled them (a start + runtime can land after the next start, and then first in,
         first out matching loses step); the dispatch, from a send to the start of a task
         that found its slot idle (send times only: a reservation is already on the node).
-        Only a task's first run: a retry waits out its countdown, not for a slot."""
+        Only a task's first run: a retry waits out its countdown, not for a slot; and no task
+        name in ``held``, whose start waits for its rate limit's token (read as a hand-over, a
+        4/s limit made it 272 ms where its neighbours' was 10 ms)."""
         if not self.runs:
             return np.zeros(0), np.zeros(0)
         host, start, end, uuids = zip(*sorted(self.runs, key=lambda run: run[1]), strict=True)
         node = {name: i for i, name in enumerate(sorted(set(host)))}
-        seen: set[str] = set()
+        seen, held = set(), set(held)
         ready = []
         for uuid in uuids:
-            ready.append(np.nan if uuid in seen else arrived.get(uuid, np.nan))
+            waits = uuid in seen or self.names.get(uuid) in held
+            ready.append(np.nan if waits else arrived.get(uuid, np.nan))
             seen.add(uuid)
         handover, dispatch = slot_waits(
             np.array([node[name] for name in host]), np.array(start), np.array(end), np.array(ready)
@@ -275,7 +286,8 @@ class Recording:
         write_column(service_file, "seconds", everything.runtimes)
         fields = self.observed(arrived, settings)
         fields["arrivals.file"], fields["service.file"] = arrivals_file.name, service_file.name
-        gaps, lags = self.slot_waits(arrived)
+        limited = [name for name, limits in settings.limits.items() if limits.get("rate_limit")]
+        gaps, lags = self.slot_waits(arrived, limited)
         if len(gaps) >= MIN_STARTS:
             late = "_late" if fields.get("ack.late") else ""
             fields[f"overhead.handover{late}"] = round(float(gaps.mean()), 6)
@@ -284,9 +296,8 @@ class Recording:
             fields["overhead.delivery"] = round(least, 6)
             fields["overhead.delivery_spread"] = round(spread, 6)
         names = sorted({self.names[uuid] for uuid in arrived})
-        type_notes = (
-            self.task_types(out, names, arrived, settings, fields) if len(names) > 1 else []
-        )
+        several = len(names) > 1 or any(name in settings.limits for name in names)
+        type_notes = self.task_types(out, names, arrived, settings, fields) if several else []
         span = max(arrivals[-1] - arrivals[0], 1e-6)  # all at one instant: a burst
         rate = (len(arrivals) - 1) / span
         unseen = sampler.estimate(arrivals[0], arrivals[-1], rate) if reserved else ""
@@ -310,8 +321,9 @@ class Recording:
         settings: WorkerSettings,
         fields: dict[str, Any],
     ) -> list[str]:
-        """Several task names: set ``fields``' task types, one a name with its own service file
-        beside ``out``, and the nodes' pools, which then hold the node counts; the notes."""
+        """Several task names, or one with a rate or time limit: set ``fields``' task types, one
+        a name with its own service file beside ``out`` and limits, and the nodes' pools, which
+        then hold the node counts; the notes."""
         by_name = [self.seen(name, arrived) for name in names]
         renamed = scenario_names(names)
         files = {s.name: type_service_file(out, renamed[s.name]) for s in by_name if s.runtimes}
@@ -319,7 +331,10 @@ class Recording:
             if seen.name in files:
                 write_column(files[seen.name], "seconds", seen.runtimes)
         fields["tasks"], notes = task_tables(
-            by_name, settings.node_queues, {name: file.name for name, file in files.items()}
+            by_name,
+            settings.node_queues,
+            {name: file.name for name, file in files.items()},
+            settings.limits,
         )
         pools, pool_notes = pool_tables(settings.pools, fields["tasks"])
         if pools:

@@ -33,6 +33,7 @@ class NameSeen:
     max_retries: int  # the most retries one of its tasks was received with
     countdowns: tuple[float, ...]  # a retry's ETA after its task-retried
     hosts: frozenset[str]  # the nodes that ran it
+    timed_out: int = 0  # of the failed, those a time limit ended
 
 
 def median(values: tuple[float, ...]) -> float:
@@ -102,11 +103,17 @@ def queue_of(seen: NameSeen, node_queues: dict[str, tuple[str, ...]]) -> tuple[s
 
 
 def task_tables(
-    names: list[NameSeen], node_queues: dict[str, tuple[str, ...]], service_files: dict[str, str]
+    names: list[NameSeen],
+    node_queues: dict[str, tuple[str, ...]],
+    service_files: dict[str, str],
+    limits: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One ``[[tasks]]`` table per task name; ``service_files`` names each one's runtimes file
-    (a name without one replays the service of all names). Also the notes on guessed queues
-    and renamed tasks."""
+    (a name without one replays the service of all names), ``limits`` its rate and time limits
+    (``worker_settings.task_limits``). A name with a time limit fails by it in the model, as
+    its runtimes reach it: those failures are left out of its failure probability, which
+    counted them twice. Also the notes on guessed queues and renamed tasks."""
+    limits = limits or {}
     total = sum(s.arrivals for s in names)
     renamed = scenario_names(s.name for s in names)
     tables, notes = [], renamed_note(renamed)
@@ -116,11 +123,15 @@ def task_tables(
             "name": renamed[seen.name],
             "share": seen.arrivals / total,
             "queue": scenario_name(queue),
+            **limits.get(seen.name, {}),
         }
         if seen.name in service_files:
             table["service"] = {"dist": "empirical", "file": service_files[seen.name]}
         if seen.attempts:
-            for key, value in failure_fields(seen).items():
+            failures = failure_fields(seen)
+            if "time_limit" in table or "soft_time_limit" in table:
+                failures["failures.probability"] = (seen.failed - seen.timed_out) / seen.attempts
+            for key, value in failures.items():
                 section, _, field = key.partition(".")
                 table.setdefault(section, {})[field] = value
         tables.append(table)

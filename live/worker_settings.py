@@ -11,7 +11,7 @@ overrides them, and no event says so.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
@@ -23,6 +23,13 @@ KOMBU_REDIS_VISIBILITY_TIMEOUT = 3600.0  # seconds: kombu's Redis transport when
 
 # scenario field ← the app-wide Celery setting `inspect conf` reports for it, and its type
 # (worker_prefetch_multiplier is read per pool, in node_fields)
+# a task's limits as `inspect registered` names them (the scenario's [[tasks]] fields too) ← the
+# app-wide setting a task without its own takes
+LIMITS = {
+    "rate_limit": "task_default_rate_limit",
+    "time_limit": "task_time_limit",
+    "soft_time_limit": "task_soft_time_limit",
+}
 CONF_FIELDS = {
     "ack.late": ("task_acks_late", bool),
     "ack.reject_on_worker_lost": ("task_reject_on_worker_lost", bool),
@@ -41,6 +48,7 @@ class WorkerSettings:
     mixed: str = ""  # how [workers] stands for nodes of different concurrency, when they are
     pools: tuple[dict[str, Any], ...] = ()
     node_queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node → its -Q
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # task name → its limits
 
 
 def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
@@ -51,14 +59,16 @@ def inspect_workers(app: Celery, hosts: set[str]) -> WorkerSettings:
         conf = (inspect.conf(with_defaults=True) or {}) if stats else {}
         active = (inspect.active_queues() or {}) if stats else {}
         scheduled = (inspect.scheduled() or {}) if stats else {}
+        registered = (inspect.registered(*LIMITS) or {}) if stats else {}
     except (OSError, OperationalError, redis.RedisError):  # the broker went away: keep the events'
-        stats, conf, active, scheduled = {}, {}, {}, {}
+        stats, conf, active, scheduled, registered = {}, {}, {}, {}, {}
     if hosts and hosts & set(stats):
         stats = {node: s for node, s in stats.items() if node in hosts}
     try:
         queues = {node: tuple(q["name"] for q in qs) for node, qs in active.items()}
         held = {node: len(requests) for node, requests in scheduled.items()}
-        return settings_from(stats, conf, queues, held)
+        settings = settings_from(stats, conf, queues, held)
+        return replace(settings, limits=task_limits(registered, conf))
     except (KeyError, TypeError, ValueError) as err:  # a reply of another shape: keep the events
         return WorkerSettings(
             notes=(f"the nodes' `celery inspect` replies were unreadable ({err!r})",)
@@ -176,3 +186,26 @@ def processes(stats: dict) -> int:
 def transport_options(stats: dict) -> dict[str, Any]:
     """A node's broker transport options, as ``inspect stats`` reports them."""
     return (stats.get("broker") or {}).get("transport_options") or {}
+
+
+def task_limits(registered: dict[str, list[str]], conf: dict[str, dict]) -> dict[str, dict]:
+    """Each task name's rate and time limits, as [[tasks]] fields: its own, which ``inspect
+    registered rate_limit time_limit soft_time_limit`` lists beside its name
+    (``"shop.call [rate_limit=4/s]"``, ``"shop.export [time_limit=0.6 soft_time_limit=0.4]"``),
+    else the app's (``task_time_limit``…, from ``inspect conf``). A limit left out of a
+    recording left its tasks' waits out: the token bucket's for a rate limit, the replaced
+    child's for a hard time limit."""
+    app = next(iter(conf.values()), {})
+    defaults = {key: app[setting] for key, setting in LIMITS.items() if app.get(setting)}
+    limits: dict[str, dict] = {}
+    for entries in registered.values():
+        for entry in entries:
+            name, _, given = entry.partition(" [")
+            own = dict(pair.split("=", 1) for pair in given.rstrip("]").split() if "=" in pair)
+            found = {**defaults, **{k: v for k, v in own.items() if k in LIMITS}}
+            found = {k: str(v) if k == "rate_limit" else float(v) for k, v in found.items()}
+            if found.get("soft_time_limit", 0) >= found.get("time_limit", float("inf")):
+                del found["soft_time_limit"]  # the hard limit comes first: the soft one never
+            if found:
+                limits[name] = found
+    return limits

@@ -39,3 +39,17 @@ def send_report(self, seconds: float, fail: bool) -> None:
     if fail and not self.request.retries:
         raise self.retry(countdown=0.3)
     done(self.request.id)
+
+
+@app.task(name="deployment.call_api", rate_limit="5/s")
+def call_api() -> None:
+    """A downstream API that takes 5 calls a second: the worker holds the rest for a token."""
+    time.sleep(0.01)
+    done(call_api.request.id)
+
+
+@app.task(name="deployment.export", soft_time_limit=0.3, time_limit=0.6)
+def export(seconds: float) -> None:
+    """An export cut short by its soft time limit when it runs past 0.3 s."""
+    done(export.request.id)
+    time.sleep(seconds)

@@ -506,6 +506,27 @@ def test_the_hand_over_is_measured_between_a_slots_end_and_a_waiting_tasks_start
     assert "1 tasks waited for a slot, too few" in note and "2 sent tasks found" in note
 
 
+def test_a_rate_limited_tasks_wait_for_its_token_is_no_hand_over():
+    """One slot; a and b of a task limited to 2 a second sent at once, b started 0.5 s after
+    a's end, when its token came: that read as a 0.5 s hand-over; c, unlimited, 10 ms."""
+    recording = Recording()
+    for kind, uuid, t, extra in [
+        ("task-sent", "a", 0.0, {"name": "api"}),
+        ("task-sent", "b", 0.0, {"name": "api"}),
+        ("task-started", "a", 0.01, {"hostname": "n1"}),
+        ("task-sent", "c", 0.02, {"name": "mail"}),
+        ("task-succeeded", "a", 0.03, {"runtime": 0.02}),
+        ("task-started", "c", 0.04, {"hostname": "n1"}),
+        ("task-succeeded", "c", 0.05, {"runtime": 0.01}),
+        ("task-started", "b", 0.51, {"hostname": "n1"}),
+        ("task-succeeded", "b", 0.53, {"runtime": 0.02}),
+    ]:
+        recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, **extra})
+    arrived, _ = recording.first_arrivals()
+    gaps, lags = recording.slot_waits(arrived, held=["api"])
+    assert gaps == pytest.approx([0.01]) and lags == pytest.approx([])
+
+
 def test_an_autoscaling_node_is_recorded_as_a_scenario_that_loads(tmp_path):
     """``--autoscale 4,1`` sizes the pool and no concurrency is read, so a scenario giving both
     is refused: the recording wrote both and could not read its own file back."""
@@ -553,3 +574,36 @@ def test_task_names_that_are_one_scenario_name_are_kept_apart(tmp_path):
     }
     assert service == pytest.approx({"shop._": 0.5, "shop._-2": 0.1, "shop._-3": 0.3})
     assert "written as: 'shop.ä' as shop._-2, 'shop.ö' as shop._-3" in out.read_text()
+
+
+@pytest.mark.live
+def test_rate_and_time_limits_are_recorded_and_not_read_as_celerys_costs(tmp_path, no_leftovers):
+    """A burst of 12 calls of a task limited to 5 a second on a node of 2 slots: the worker
+    holds each for its token, 0.2 s apart. The recording left the limit out (its replay had
+    them all start at once) and read the token waits as Celery's hand-over (0.2 s, where a
+    quiet host's is a few ms), slowing every other task of the replay. An export with a soft
+    time limit is written with it, and the failures the limit made are not counted again as
+    the failure probability (the model makes them from the runtimes, which reach the limit)."""
+    out = tmp_path / "recorded.toml"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        sender = Celery("sender", broker=url, set_as_current=False)
+        sender.conf.task_send_sent_event = True
+        with deployment(url), recording(url, out) as recorder:
+            for seconds in (0.05, 0.5, 0.05, 0.5, 0.05, 0.5):
+                sender.send_task("deployment.export", (seconds,), queue="deployment")
+            wait_done(client, 6)
+            time.sleep(1)  # the last export's limit
+            for _ in range(12):
+                sender.send_task("deployment.call_api", queue="deployment")
+            wait_done(client, 18)
+            stdout, stderr = stopped(recorder, signal.SIGINT)
+        sender.close()
+    assert recorder.returncode == 130, stderr
+    types = {t.name: t for t in scenario.load(out).task_types}
+    assert types["deployment.call_api"].rate_limit == "5/s"
+    export = types["deployment.export"]
+    assert (export.soft_time_limit, export.time_limit) == (0.3, 0.6)
+    assert export.failures.probability == 0.0  # its 3 failures were the soft limit's
+    overhead = tomllib.loads(out.read_text()).get("overhead", {})
+    assert overhead.get("handover_late", 0.0) < 0.1, overhead  # no token's wait in it

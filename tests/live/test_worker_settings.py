@@ -1,6 +1,6 @@
 """What `celery inspect` replies give as scenario fields (replies shaped as Celery 5.7 sends)."""
 
-from live.worker_settings import settings_from
+from live.worker_settings import settings_from, task_limits
 
 
 def stats(concurrency: int, prefetch_count: int, transport: dict | None = None) -> dict:
@@ -95,3 +95,22 @@ def test_a_node_started_with_its_own_prefetch_multiplier_is_read_by_its_prefetch
     conf = {node: {**CONF, "worker_prefetch_multiplier": 4} for node in replies}
     found = settings_from(replies, conf, {"mail@h": ("mail",), "pdf@h": ("pdf",)})
     assert [p["prefetch_multiplier"] for p in found.pools] == [4, 1]
+
+
+def test_each_tasks_rate_and_time_limits_are_read_its_own_over_the_apps():
+    registered = {
+        "a@h": [
+            "shop.call [rate_limit=4/s]",
+            "shop.export [time_limit=0.6 soft_time_limit=0.4]",
+            "shop.mail",
+            "shop.odd [time_limit=1.0 soft_time_limit=2.0]",
+        ]
+    }
+    assert task_limits(registered, {}) == {
+        "shop.call": {"rate_limit": "4/s"},
+        "shop.export": {"time_limit": 0.6, "soft_time_limit": 0.4},
+        "shop.odd": {"time_limit": 1.0},  # the hard limit comes first: the soft never fires
+    }
+    app_wide = {"a@h": {**CONF, "task_time_limit": 30, "task_soft_time_limit": None}}
+    assert task_limits(registered, app_wide)["shop.mail"] == {"time_limit": 30.0}
+    assert task_limits(registered, app_wide)["shop.export"]["time_limit"] == 0.6
