@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim import scenario
 from sim.analysis import groups, metrics, runs
 from sim.analysis.cost import capacity_cost
 from sim.engine.model import simulate
@@ -290,3 +291,20 @@ def test_a_pool_under_autoscale_with_rolling_deploys_is_busy_over_what_its_drain
     assert busy_seconds(trace) / s.worker_seconds > 1.05  # what it read
     assert s.utilization == pytest.approx(busy_seconds(trace) / (s.worker_seconds + drained))
     assert s.utilization <= 1
+
+
+def test_a_trace_files_warmup_is_judged_by_its_own_arrivals(tmp_path):
+    """A recording's file of 100 arrivals over 99 s (1 a second): the span was taken as
+    run.tasks / arrivals.rate, the rate's unused default 7.2, 13.9 s, and a warm-up of 20 s
+    was refused. A warm-up past its last arrival is still refused, naming it."""
+    (tmp_path / "arrivals.csv").write_text("t\n" + "".join(f"{t}\n" for t in range(100)))
+    text = '[run]\ntasks = 100\n[arrivals]\nprocess = "trace"\nfile = "arrivals.csv"\n'
+    (tmp_path / "rec.toml").write_text(text)
+    sc = scenario.load(tmp_path / "rec.toml", ["run.warmup=20"])
+    whole = runs.simulated(sc.replace(**{"run.warmup": 0.0}), 1)
+    s = runs.simulated(sc, 1)
+    assert s.tasks_submitted == whole.tasks_submitted == 100  # the counts cover the whole run
+    assert s.makespan == whole.makespan and s.throughput != whole.throughput  # from t = 20
+    late = scenario.load(tmp_path / "rec.toml", ["run.warmup=120"])
+    with pytest.raises(ScenarioError, match=r"run\.warmup = 120 must be <= 99 s, the last arrival"):
+        runs.simulated(late, 1)
