@@ -21,8 +21,6 @@ from kombu.exceptions import OperationalError
 INSPECT_TIMEOUT = 1.0  # seconds to wait for the nodes' replies, as `celery inspect` waits
 KOMBU_REDIS_VISIBILITY_TIMEOUT = 3600.0  # seconds: kombu's Redis transport when unset
 
-# scenario field ← the app-wide Celery setting `inspect conf` reports for it, and its type
-# (worker_prefetch_multiplier is read per pool, in node_fields)
 # a task's limits as `inspect registered` names them (the scenario's [[tasks]] fields too) ← the
 # app-wide setting a task without its own takes
 LIMITS = {
@@ -30,6 +28,8 @@ LIMITS = {
     "time_limit": "task_time_limit",
     "soft_time_limit": "task_soft_time_limit",
 }
+# scenario field ← the app-wide Celery setting `inspect conf` reports for it, and its type
+# (worker_prefetch_multiplier is read per pool, in node_fields)
 CONF_FIELDS = {
     "ack.late": ("task_acks_late", bool),
     "ack.reject_on_worker_lost": ("task_reject_on_worker_lost", bool),
