@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -155,22 +155,33 @@ class Recording:
         self.ended.append((uuid, kind, runtime or t - began, host))
         self.runs.append((host, began, t, uuid))
 
+    def busy_nodes(self) -> list[str]:
+        """The nodes whose heartbeats say they took a task while listening (a node started
+        without -E sends its heartbeats, with that count, all the same)."""
+        with self.lock:  # the listener's thread adds nodes
+            return sorted(host for host, (first, last) in self.processed.items() if last > first)
+
+    def deaf(self) -> str:
+        """Tasks sent (task-sent) or taken (heartbeats) with no task event from a worker: the
+        workers run without task events, said with the remedy; else ""."""
+        busy = self.busy_nodes()
+        if self.task_events or not (self.sent or busy):
+            return ""
+        heard = [counted(len(self.sent), "task") + " sent"] if self.sent else []
+        if busy:
+            heard.append(f"heartbeats saying {', '.join(busy)} took tasks")
+        return (
+            f"heard {' and '.join(heard)} but no task event from a worker: the workers run "
+            "without task events. Start them with -E, as Flower needs, or turn events on while "
+            "they run: celery -A YOUR_APP control enable_events"
+        )
+
     def too_little(self, tasks: int, ends: int) -> str:
         """Why a recording of ``tasks`` arrivals and ``ends`` attempts cannot be written, and
-        what to do. A node started without -E still sends its heartbeats, with a count of the
-        tasks it took, and a producer its task-sent events: tasks sent or taken with no task
-        event from a worker is a deployment without task events, which "record for longer"
-        would not mend."""
-        busy = sorted(host for host, (first, last) in self.processed.items() if last > first)
-        if not self.task_events and (self.sent or busy):
-            heard = [counted(len(self.sent), "task") + " sent"] if self.sent else []
-            if busy:
-                heard.append(f"heartbeats saying {', '.join(busy)} took tasks")
-            return (
-                f"heard {' and '.join(heard)} but no task event from a worker: the workers run "
-                "without task events. Start them with -E, as Flower needs, or turn events on "
-                "while they run: celery -A YOUR_APP control enable_events"
-            )
+        what to do: a deployment without task events (``deaf``), which "record for longer"
+        would not mend; no event at all; or too short a recording."""
+        if deaf := self.deaf():
+            return deaf
         if not self.hosts:
             return (
                 "heard no Celery event: no worker runs on this broker, or it is not your app's "
@@ -415,10 +426,13 @@ def record(
     out: Path,
     stop: threading.Event | None = None,
     recording: Recording | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Saved[Recorded]:
     """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
     write ``out`` from what was heard (into ``recording``, for a caller that reads it too), or
-    a temp file if ``out`` can no longer be written (``sim.saving``)."""
+    a temp file if ``out`` can no longer be written (``sim.saving``). ``warn`` is told at once
+    when a node's heartbeat shows it took a task that sent no event: a deployment without -E,
+    which the rest of ``duration`` would not mend (it was said only at the end)."""
     app = _app("queuelab-record", redis_url)
     # its own app: kombu connections are not shared between threads
     sampler = QueueSampler(_app("queuelab-llen", redis_url), redis_url)
@@ -428,7 +442,7 @@ def record(
     sampling = threading.Thread(target=sampler.run, args=(done,), daemon=True)
     sampling.start()
     try:
-        gone = _listen(app, recording, time.monotonic() + duration, stop)
+        gone = _listen(app, recording, time.monotonic() + duration, stop, warn)
         done.set()
         sampling.join(timeout=5)
         settings = inspect_workers(app, recording.hosts)
@@ -457,10 +471,15 @@ def _app(name: str, redis_url: str) -> Celery:
 
 
 def _listen(
-    app: Celery, recording: Recording, deadline: float, stop: threading.Event | None
+    app: Celery,
+    recording: Recording,
+    deadline: float,
+    stop: threading.Event | None,
+    warn: Callable[[str], None] | None = None,
 ) -> Exception | None:
     """Feed the deployment's events to ``recording`` until ``deadline`` (monotonic) or ``stop``,
-    or until the broker goes away: then returns its error (what was heard stands)."""
+    or until the broker goes away: then returns its error (what was heard stands). Tells
+    ``warn`` once when the nodes' heartbeats show tasks taken with no task event."""
     gone: list[Exception] = []
 
     def capture() -> None:
@@ -474,6 +493,9 @@ def _listen(
         listener = threading.Thread(target=capture, daemon=True)
         listener.start()
         while time.monotonic() < deadline and not (stop and stop.is_set()) and not gone:
+            if warn and recording.busy_nodes() and not recording.task_events:
+                warn(recording.deaf())
+                warn = None
             time.sleep(0.1)
         receiver.should_stop = True
         listener.join(timeout=5)

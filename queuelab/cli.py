@@ -639,7 +639,15 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
     stop = _stop_on_signals()
     try:
-        saved = record(args.redis_url, args.duration, out, stop)
+        saved = record(
+            args.redis_url,
+            args.duration,
+            out,
+            stop,
+            warn=lambda deaf: print(
+                f"queuelab: warning: {deaf} (Ctrl-C ends the recording)", file=sys.stderr
+            ),
+        )
     except ValueError as err:
         raise BadInput(str(err)) from None
     recorded = saved.value

@@ -396,13 +396,15 @@ def test_workers_without_task_events_are_named_as_the_cause_with_the_remedy(
 ):
     """Workers started without -E: the producer's task-sent events, or the nodes' heartbeats
     (sent without -E too, with a count of the tasks taken), show tasks ran. It said "heard
-    fewer than two tasks: record for longer", which no length of recording mends."""
+    fewer than two tasks: record for longer", which no length of recording mends, and only
+    once --duration was over."""
     with private_redis() as url:
         client = redis.Redis.from_url(url)
         sender = Celery("sender", broker=url, set_as_current=False)
         sender.conf.task_send_sent_event = sent_events
         deaf = node("deaf@test", "deployment", 2, events=False)
         with deployment(url, deaf), recording(url, tmp_path / "recorded.toml") as recorder:
+            time.sleep(2.5)  # a heartbeat (every 2 s) before the tasks: its count is the base
             for _ in range(10):
                 sender.send_task("deployment.resize_image", (0.05, False), queue="deployment")
             wait_done(client, 10)
@@ -412,6 +414,8 @@ def test_workers_without_task_events_are_named_as_the_cause_with_the_remedy(
     assert recorder.returncode == 2, stderr
     assert "but no task event from a worker" in stderr, stderr
     assert ("heard 10 tasks sent" in stderr) == sent_events, stderr
+    # said while listening too, as soon as a heartbeat showed a task taken: not only at the end
+    assert "queuelab: warning: heard" in stderr and "(Ctrl-C ends the recording)" in stderr
     assert "Start them with -E" in stderr and "control enable_events" in stderr
     assert "Traceback" not in stderr
 
