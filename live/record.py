@@ -35,6 +35,7 @@ from live.broker_wait import QueueSampler
 from live.recorded_file import scenario_text
 from live.recorded_types import (
     NameSeen,
+    countdown_note,
     failure_fields,
     median,
     pool_tables,
@@ -193,11 +194,12 @@ class Recording:
             "attempt); record for longer, while the app is sending tasks"
         )
 
-    def countdowns(self) -> list[tuple[str, float]]:
-        """(uuid, countdown) of each retry seen: the ETA its n-th retry was received with after
-        its n-th task-retried (the worker may reserve the retry before it sends task-retried)."""
+    def countdowns(self) -> list[tuple[str, int, float]]:
+        """(uuid, n, countdown) of each retry seen: the ETA its n-th retry was received with
+        after its n-th task-retried (the worker may reserve the retry before it sends
+        task-retried)."""
         return [
-            (uuid, max(0.0, eta - self.retried_at[uuid][retries - 1]))
+            (uuid, retries, max(0.0, eta - self.retried_at[uuid][retries - 1]))
             for (uuid, retries), eta in self.etas.items()
             if len(self.retried_at.get(uuid, ())) >= retries
         ]
@@ -229,7 +231,8 @@ class Recording:
             failed=sum(kind != "task-succeeded" for kind, _, _ in ended),
             timed_out=sum(n for uuid, n in self.timed_out.items() if mine(uuid)),
             max_retries=max((r for uuid, r in self.received if mine(uuid)), default=0),
-            countdowns=tuple(c for uuid, c in self.countdowns() if mine(uuid)),
+            countdowns=tuple(c for uuid, _, c in self.countdowns() if mine(uuid)),
+            by_retry=tuple((n, c) for uuid, n, c in self.countdowns() if mine(uuid)),
             hosts=frozenset(host for _, _, host in ended if host),
         )
 
@@ -318,6 +321,7 @@ class Recording:
             costs_note(gaps, lags),
             *warnings,
             *settings.notes,
+            *filter(None, (countdown_note(self.seen(name, arrived)) for name in names)),
         ]
         if settings.mixed and "pools" not in fields:  # pools give each their own concurrency
             notes.append(settings.mixed)

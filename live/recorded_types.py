@@ -34,6 +34,7 @@ class NameSeen:
     countdowns: tuple[float, ...]  # a retry's ETA after its task-retried
     hosts: frozenset[str]  # the nodes that ran it
     timed_out: int = 0  # of the failed, those a time limit ended
+    by_retry: tuple[tuple[int, float], ...] = ()  # (n, countdown) of its n-th retries
 
 
 def median(values: tuple[float, ...]) -> float:
@@ -52,6 +53,29 @@ def failure_fields(seen: NameSeen) -> dict[str, Any]:
     if seen.countdowns:
         fields["retry.countdown"] = median(seen.countdowns)
     return fields
+
+
+GROWN = 1.5  # a later retry's median countdown this many times the first's: a backoff
+
+
+def countdown_note(seen: NameSeen) -> str:
+    """A note when the countdown grew with the retry number (``countdown=0.5 * 2 **
+    retries``), which one ``retry.countdown``, the median, does not replay: the scenario's
+    ``retry.backoff`` is Celery's ``retry_backoff``, in whole seconds. Judged on retry numbers
+    with at least 3 countdowns each."""
+    by_n: dict[int, list[float]] = {}
+    for n, countdown in seen.by_retry:
+        by_n.setdefault(n, []).append(countdown)
+    medians = {n: median(tuple(cs)) for n, cs in sorted(by_n.items()) if len(cs) >= 3}
+    if len(medians) < 2 or max(medians.values()) < GROWN * next(iter(medians.values())):
+        return ""
+    said = ", ".join(f"{c:.3g} s at retry {n}" for n, c in medians.items())
+    return (
+        f"{seen.name}: its retry countdown grew with each retry ({said}), and is written as "
+        f"one, the median {median(seen.countdowns):.3g} s: set retry.backoff (Celery's "
+        "retry_backoff, whole seconds) if yours is one, else its retried tasks' sojourns are "
+        "short of the real ones"
+    )
 
 
 def scenario_name(text: str) -> str:
