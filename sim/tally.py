@@ -14,6 +14,7 @@ the same arrays in the same order.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -138,9 +139,12 @@ class TallyRecorder(Recording):
     ) -> None:
         super().__init__(workers, type_of, types)
         self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
-        if stream is None:  # no figure reads a RECEIVED row: only the latest one's time is kept
-            self.received = self._received
-        self.last_received = 0.0  # the time of the latest RECEIVED row, for the makespan
+        # no figure reads a RECEIVED row: only the latest is kept, for the makespan, in a deque
+        # of one, whose append drops the one before (a C call, as ``rows.append``, where a
+        # method keeping its time was a Python call a task)
+        self._last_received: deque[tuple] = deque(maxlen=1)
+        if stream is None:
+            self.received = self._last_received.append
         n_tasks = len(submitted)
         self.pending = submitted
         self.started = np.full(n_tasks, np.nan)
@@ -158,9 +162,9 @@ class TallyRecorder(Recording):
         """The least integer type that holds every worker index (a byte up to 127 workers)."""
         return np.min_scalar_type(-max(len(self.workers), 2)).type  # -1 and -2 too (NONE, OTHERS)
 
-    def _received(self, row: tuple) -> None:
-        """A RECEIVED row, not kept: rows come in time order, so its time is the latest."""
-        self.last_received = row[3]
+    def _received_until(self) -> float:
+        """The time of the latest RECEIVED row not kept (rows come in time order), else 0."""
+        return self._last_received[0][3] if self._last_received else 0.0
 
     def pack(self) -> None:
         """Fold the waiting rows into the per-task arrays and the ended executions."""
@@ -256,7 +260,7 @@ class TallyRecorder(Recording):
             submitted=self.submitted,
             retries=self.retries,
             attempts_started=self._attempts_started(),
-            makespan=max(self.makespan, self.last_received),
+            makespan=max(self.makespan, self._received_until()),
             workers=self.workers,
             type_of=type_of,
             types=self.types,
