@@ -39,6 +39,8 @@ from live.recorded_types import (
     failure_fields,
     median,
     pool_tables,
+    queue_names,
+    renamed_note,
     scenario_names,
     task_tables,
 )
@@ -345,18 +347,20 @@ class Recording:
         for seen in by_name:
             if seen.name in files:
                 write_column(files[seen.name], "seconds", seen.runtimes)
+        queues = queue_names(by_name, settings.node_queues, settings.pools)
         fields["tasks"], notes = task_tables(
             by_name,
             settings.node_queues,
             {name: file.name for name, file in files.items()},
+            queues,
             settings.limits,
         )
-        pools, pool_notes = pool_tables(settings.pools, fields["tasks"])
+        pools, pool_notes = pool_tables(settings.pools, fields["tasks"], queues)
         if pools:
             fields["pools"] = pools
             for key in POOL_HELD:
                 fields.pop(key, None)
-        return [*notes, *pool_notes]
+        return [*notes, *renamed_note(queues, "queue"), *pool_notes]
 
 
 def write_column(path: Path, header: str, values: Iterable[float]) -> None:

@@ -101,10 +101,23 @@ def scenario_names(texts: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def renamed_note(names: dict[str, str]) -> list[str]:
-    """The note that says which Celery task names were written under another name."""
+def renamed_note(names: dict[str, str], what: str = "task") -> list[str]:
+    """The note that says which Celery ``what`` names (task, queue) were written under another
+    name."""
     changed = [f"{text!r} as {name}" for text, name in names.items() if text != name]
-    return [f"task names the scenario refuses, written as: {', '.join(changed)}"] if changed else []
+    return [f"{what} names the scenario refuses, written as: {', '.join(changed)}"] if changed else []
+
+
+def queue_names(
+    names: list[NameSeen],
+    node_queues: dict[str, tuple[str, ...]],
+    pools: Iterable[dict[str, Any]],
+) -> dict[str, str]:
+    """Each Celery queue the tasks (``queue_of``) and the pools name, as a scenario name of its
+    own (``scenario_names``, as task names): ``q.ä`` and ``q.ö`` were both ``q._``, one queue
+    in the scenario where the deployment had two."""
+    routed = [queue_of(seen, node_queues)[0] for seen in names]
+    return scenario_names([*routed, *(q for pool in pools for q in pool["queues"])])
 
 
 def queue_of(seen: NameSeen, node_queues: dict[str, tuple[str, ...]]) -> tuple[str, str]:
@@ -130,10 +143,12 @@ def task_tables(
     names: list[NameSeen],
     node_queues: dict[str, tuple[str, ...]],
     service_files: dict[str, str],
+    queues: dict[str, str],
     limits: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One ``[[tasks]]`` table per task name; ``service_files`` names each one's runtimes file
-    (a name without one replays the service of all names), ``limits`` its rate and time limits
+    (a name without one replays the service of all names), ``queues`` each Celery queue's
+    scenario name (``queue_names``), ``limits`` its rate and time limits
     (``worker_settings.task_limits``). A name with a time limit fails by it in the model, as
     its runtimes reach it: those failures are left out of its failure probability, which
     counted them twice. Also the notes on guessed queues and renamed tasks."""
@@ -146,7 +161,7 @@ def task_tables(
         table: dict[str, Any] = {
             "name": renamed[seen.name],
             "share": seen.arrivals / total,
-            "queue": scenario_name(queue),
+            "queue": queues[queue],
             **limits.get(seen.name, {}),
         }
         if seen.name in service_files:
@@ -164,21 +179,22 @@ def task_tables(
 
 
 def pool_tables(
-    pools: tuple[dict[str, Any], ...], tasks: list[dict[str, Any]]
+    pools: tuple[dict[str, Any], ...], tasks: list[dict[str, Any]], queues: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The nodes' pools, named for their queues, when they consume every task's queue; else
-    none (every node then serves every queue) and a note saying why."""
-    consumed = {scenario_name(q) for pool in pools for q in pool["queues"]}
+    """The nodes' pools, named for their queues (``queues``: each Celery queue's scenario name,
+    the one the ``tasks`` tables hold), when they consume every task's queue; else none (every
+    node then serves every queue) and a note saying why."""
+    consumed = {queues[q] for pool in pools for q in pool["queues"]}
     missed = sorted({t["queue"] for t in tasks} - consumed)
     if not pools or missed:
         why = f"no node said it consumes {', '.join(missed)}" if pools else "no node answered"
         return [], [f"pools: {why} (inspect active_queues): written as one pool on every queue"]
     tables, names = [], set()
     for pool in pools:
-        queues = [scenario_name(q) for q in pool["queues"]]
-        name = "-".join(queues)
+        named = [queues[q] for q in pool["queues"]]
+        name = "-".join(named)
         while name in names:
             name += "-" + str(len(names) + 1)
         names.add(name)
-        tables.append({"name": name, **pool, "queues": queues})
+        tables.append({"name": name, **pool, "queues": named})
     return tables, []

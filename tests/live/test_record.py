@@ -580,6 +580,37 @@ def test_task_names_that_are_one_scenario_name_are_kept_apart(tmp_path):
     assert "written as: 'shop.ä' as shop._-2, 'shop.ö' as shop._-3" in out.read_text()
 
 
+def test_queue_names_that_are_one_scenario_name_are_kept_apart(tmp_path):
+    """Two nodes consuming ``q.ä`` and ``q.ö``, both ``q._`` to the scenario: the two task
+    types were written on one queue, and the two pools as one queue's (``q._`` twice), so the
+    replay let either node take either task. Each queue now keeps a name of its own, shared by
+    its tasks and its pool, as task names are (``scenario_names``), and the header says so."""
+    recording = Recording()
+    for i in range(20):
+        name, queue = [("shop.a", "q.ä"), ("shop.o", "q.ö")][i % 2]
+        host = f"{queue[-1]}@h"
+        for kind, t, extra in [
+            ("task-sent", 0.0, {"name": name, "queue": queue}),
+            ("task-started", 0.01, {"hostname": host}),
+            ("task-succeeded", 0.11, {"runtime": 0.1, "hostname": host}),
+        ]:
+            recording.on_event({"type": kind, "uuid": str(i), "timestamp": i + t, **extra})
+    stats = {
+        "pool": {"implementation": "celery.concurrency.prefork:TaskPool", "max-concurrency": 1},
+        "prefetch_count": 4,
+        "broker": {"transport": "redis", "transport_options": {}},
+    }
+    nodes = {"ä@h": ("q.ä",), "ö@h": ("q.ö",)}
+    settings = settings_from({node: stats for node in nodes}, {}, nodes)
+    out = tmp_path / "rec.toml"
+    sc = recording.write(out, settings, None).scenario
+    assert {t.name: t.queue for t in sc.task_types} == {"shop.a": "q._", "shop.o": "q._-2"}
+    assert {p.name: p.queues for p in sc.pools} == {"q._": ("q._",), "q._-2": ("q._-2",)}
+    assert "queue names the scenario refuses, written as: 'q.ä' as q._, 'q.ö' as q._-2" in (
+        " ".join(out.read_text().replace("# ", "").split())
+    )
+
+
 @pytest.mark.live
 def test_rate_and_time_limits_are_recorded_and_not_read_as_celerys_costs(tmp_path, no_leftovers):
     """A burst of 12 calls of a task limited to 5 a second on a node of 2 slots: the worker

@@ -31,7 +31,8 @@ def test_each_name_is_a_task_type_with_its_share_queue_service_and_failures():
             countdowns=(0.5, 0.3, 0.4),
         ),
     ]
-    tables, notes = task_tables(names, {}, {"app.resize": "r.csv"})
+    queues = {"images": "images", "reports": "reports"}
+    tables, notes = task_tables(names, {}, {"app.resize": "r.csv"}, queues)
     assert tables == [
         {
             "name": "app.resize",
@@ -64,13 +65,14 @@ def test_without_task_sent_the_queue_is_the_one_its_nodes_consume():
 
 def test_pools_are_named_for_their_queues_and_must_consume_every_tasks_queue():
     pools = ({"queues": ["fast"], "count": 2}, {"queues": ["fast", "slow"], "count": 1})
-    tables, notes = pool_tables(pools, [{"queue": "fast"}, {"queue": "slow"}])
+    queues = {"fast": "fast", "slow": "slow"}
+    tables, notes = pool_tables(pools, [{"queue": "fast"}, {"queue": "slow"}], queues)
     assert [(t["name"], t["queues"], t["count"]) for t in tables] == [
         ("fast", ["fast"], 2),
         ("fast-slow", ["fast", "slow"], 1),
     ]
     assert notes == []
-    tables, notes = pool_tables(pools[:1], [{"queue": "fast"}, {"queue": "slow"}])
+    tables, notes = pool_tables(pools[:1], [{"queue": "fast"}, {"queue": "slow"}], queues)
     assert tables == [] and "no node said it consumes slow" in notes[0]
 
 
