@@ -105,7 +105,8 @@ def renamed_note(names: dict[str, str], what: str = "task") -> list[str]:
     """The note that says which Celery ``what`` names (task, queue) were written under another
     name."""
     changed = [f"{text!r} as {name}" for text, name in names.items() if text != name]
-    return [f"{what} names the scenario refuses, written as: {', '.join(changed)}"] if changed else []
+    said = ", ".join(changed)
+    return [f"{what} names the scenario refuses, written as: {said}"] if changed else []
 
 
 def queue_names(
