@@ -16,6 +16,7 @@ is missing, and the recording says so.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter, defaultdict
@@ -54,6 +55,8 @@ from sim.words import counted
 
 # what a task-failed event's exception starts with when a time limit ended the attempt
 TIME_LIMITS = ("SoftTimeLimitExceeded", "TimeLimitExceeded")
+# the event receiver's connection name, by which Redis's CLIENT LIST shows it subscribed
+RECEIVER_NAME = f"queuelab-record-{os.getpid()}"
 # [workers] fields the recorded pools set for themselves
 POOL_HELD = ("workers.count", "workers.concurrency", "workers.prefetch_multiplier")
 
@@ -435,13 +438,16 @@ def record(
     stop: threading.Event | None = None,
     recording: Recording | None = None,
     warn: Callable[[str], None] | None = None,
+    listening: Callable[[], None] | None = None,
 ) -> Saved[Recorded]:
-    """Listen to the deployment on ``redis_url`` for ``duration`` seconds, or until ``stop``;
-    write ``out`` from what was heard (into ``recording``, for a caller that reads it too), or
-    a temp file if ``out`` can no longer be written (``sim.saving``). ``warn`` is told at once
-    when a node's heartbeat shows it took a task that sent no event: a deployment without -E,
-    which the rest of ``duration`` would not mend (it was said only at the end)."""
+    """Listen to the deployment on ``redis_url`` for ``duration`` seconds from the moment the
+    event receiver is subscribed, which ``listening`` is told, or until ``stop``; write ``out``
+    from what was heard (into ``recording``, for a caller that reads it too), or a temp file if
+    ``out`` can no longer be written (``sim.saving``). ``warn`` is told at once when a node's
+    heartbeat shows it took a task that sent no event: a deployment without -E, which the rest
+    of ``duration`` would not mend (it was said only at the end)."""
     app = _app("queuelab-record", redis_url)
+    app.conf.broker_transport_options = {**GIVE_UP, "client_name": RECEIVER_NAME}
     # its own app: kombu connections are not shared between threads
     sampler = QueueSampler(_app("queuelab-llen", redis_url), redis_url)
     recording = recording or Recording()
@@ -450,7 +456,8 @@ def record(
     sampling = threading.Thread(target=sampler.run, args=(done,), daemon=True)
     sampling.start()
     try:
-        gone = _listen(app, recording, time.monotonic() + duration, stop, warn)
+        heard = Listening(sampler.client, duration, stop, warn, listening)
+        gone = _listen(app, recording, heard)
         done.set()
         sampling.join(timeout=5)
         settings = inspect_workers(app, recording.hosts)
@@ -478,16 +485,36 @@ def _app(name: str, redis_url: str) -> Celery:
     return app
 
 
-def _listen(
-    app: Celery,
-    recording: Recording,
-    deadline: float,
-    stop: threading.Event | None,
-    warn: Callable[[str], None] | None = None,
-) -> Exception | None:
-    """Feed the deployment's events to ``recording`` until ``deadline`` (monotonic) or ``stop``,
-    or until the broker goes away: then returns its error (what was heard stands). Tells
-    ``warn`` once when the nodes' heartbeats show tasks taken with no task event."""
+@dataclass(frozen=True)
+class Listening:
+    """How long to listen and whom to tell what: ``duration`` seconds from the moment the
+    receiver is subscribed (``listening`` is told then), unless ``stop``; ``warn`` once when
+    the nodes' heartbeats show tasks taken with no task event. ``client`` asks Redis whether
+    the receiver is subscribed."""
+
+    client: redis.Redis
+    duration: float
+    stop: threading.Event | None = None
+    warn: Callable[[str], None] | None = None
+    listening: Callable[[], None] | None = None
+
+
+def subscribed(client: redis.Redis) -> bool:
+    """Whether Redis has the receiver's pattern subscription (its connection, named
+    ``RECEIVER_NAME``, shows a pattern in ``CLIENT LIST``): from then on no event is missed.
+    Kombu sends the PSUBSCRIBE on the receiver's first poll, after its consumer is declared,
+    so neither the connection nor the declaration is the moment. A Redis that refuses ``CLIENT
+    LIST`` (an ACL) is taken at its word that the receiver polls."""
+    try:
+        clients = client.client_list()
+    except redis.ResponseError:
+        return True
+    return any(c.get("name") == RECEIVER_NAME and int(c.get("psub", 0)) for c in clients)
+
+
+def _listen(app: Celery, recording: Recording, heard: Listening) -> Exception | None:
+    """Feed the deployment's events to ``recording`` as ``heard`` says, or until the broker
+    goes away: then returns its error (what was heard stands)."""
     gone: list[Exception] = []
 
     def capture() -> None:
@@ -496,11 +523,22 @@ def _listen(
         except (OSError, OperationalError, redis.RedisError) as err:
             gone.append(err)
 
+    warn, deadline = heard.warn, None
     with app.connection() as connection:
         receiver = app.events.Receiver(connection, handlers={"*": recording.on_event})
         listener = threading.Thread(target=capture, daemon=True)
         listener.start()
-        while time.monotonic() < deadline and not (stop and stop.is_set()) and not gone:
+        while not (heard.stop and heard.stop.is_set()) and not gone:
+            if deadline is None:
+                try:
+                    if subscribed(heard.client):
+                        deadline = time.monotonic() + heard.duration
+                        if heard.listening:
+                            heard.listening()
+                except redis.RedisError as err:
+                    gone.append(err)
+            elif time.monotonic() >= deadline:
+                break
             if warn and recording.busy_nodes() and not recording.task_events:
                 warn(recording.deaf())
                 warn = None

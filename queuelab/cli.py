@@ -632,11 +632,6 @@ def cmd_record(args: argparse.Namespace) -> int:
         redis_server.ping(args.redis_url, remedy="give the broker URL of the Celery app to record")
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
-    print(
-        f"listening to task events on {args.redis_url} for {args.duration:g}s "
-        "(workers must run with -E)",
-        file=sys.stderr,
-    )
     stop = _stop_on_signals()
     try:
         saved = record(
@@ -646,6 +641,12 @@ def cmd_record(args: argparse.Namespace) -> int:
             stop,
             warn=lambda deaf: print(
                 f"queuelab: warning: {deaf} (Ctrl-C ends the recording)", file=sys.stderr
+            ),
+            listening=lambda: print(
+                f"listening to task events on {args.redis_url} for {args.duration:g}s "
+                "(workers must run with -E)",
+                file=sys.stderr,
+                flush=True,
             ),
         )
     except ValueError as err:

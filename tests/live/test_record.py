@@ -364,6 +364,40 @@ def test_a_pool_started_with_its_own_prefetch_multiplier_is_recorded_with_it(
 
 
 @pytest.mark.live
+def test_tasks_sent_once_listening_is_said_are_all_heard(tmp_path, no_leftovers):
+    """The "listening" line came before the event receiver had subscribed (its apps made, the
+    nodes asked for their queues, kombu's PSUBSCRIBE sent on its first poll): a loaded host
+    lost 11 of 340 tasks, the first ones read from their task-received. Tasks sent the moment
+    the line appears are now all heard from their task-sent."""
+    out = tmp_path / "recorded.toml"
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        sender = Celery("sender", broker=url, set_as_current=False)
+        sender.conf.task_send_sent_event = True
+        with deployment(url):
+            recorder = subprocess.Popen(
+                [*QUEUELAB, "record", "--redis-url", url, "--duration", "120"]
+                + ["--out", str(out), "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                said = recorder.stderr.readline()
+                for _ in range(10):
+                    sender.send_task("deployment.resize_image", (0.05, False), queue="deployment")
+                wait_done(client, 10)
+                stdout, stderr = stopped(recorder, signal.SIGINT)
+            finally:
+                if recorder.poll() is None:
+                    recorder.kill()
+        sender.close()
+    assert said.startswith(f"listening to task events on {url}"), said
+    assert recorder.returncode == 130, stderr
+    assert json.loads(stdout)["tasks"] == 10 and json.loads(stdout)["arrivals_from"] == "task-sent"
+
+
+@pytest.mark.live
 def test_redis_lost_mid_recording_writes_what_was_heard(tmp_path, no_leftovers):
     """The broker killed while recording: what was heard until then is written, with one line
     saying so, exit 2. The event listener died with a traceback, the recording sat out the rest
