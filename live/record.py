@@ -215,6 +215,17 @@ class Recording:
         first_received = {uuid: t for (uuid, retries), t in self.received.items() if not retries}
         return {**first_received, **self.sent}, len(set(first_received) - set(self.sent))
 
+    def reservations(self) -> tuple[list[str], list[str]]:
+        """The tasks whose arrival is a reservation (no ``task-sent`` heard), in two: those in
+        flight when listening began, reserved before the first task whose send was heard (a
+        Redis list is first in, first out, so a task sent before listening is reserved before
+        any sent after it); and the rest, from a producer that sends no ``task-sent`` (all of
+        them when no send was heard), whose wait in Redis is missing from the recording."""
+        first = {uuid: t for (uuid, retries), t in self.received.items() if not retries}
+        cut = min((t for uuid, t in first.items() if uuid in self.sent), default=-np.inf)
+        reserved = sorted((t, uuid) for uuid, t in first.items() if uuid not in self.sent)
+        return [u for t, u in reserved if t < cut], [u for t, u in reserved if t >= cut]
+
     def arrivals(self) -> tuple[list[float], int]:
         """The first arrivals, sorted, and how many are reservations."""
         first, reserved = self.first_arrivals()
@@ -295,7 +306,7 @@ class Recording:
     def write(self, out: Path, settings: WorkerSettings, sampler: QueueSampler) -> Recorded:
         """Write the arrival and service files beside ``out``, then ``out`` itself; the sampled
         queue lengths estimate the wait in Redis when the arrivals are reservations."""
-        arrived, reserved = self.first_arrivals()
+        arrived, _ = self.first_arrivals()
         arrivals = sorted(arrived.values())
         everything = self.seen(None, arrived)
         if len(arrivals) < 2 or not everything.runtimes:
@@ -319,12 +330,14 @@ class Recording:
         type_notes = self.task_types(out, names, arrived, settings, fields) if several else []
         span = max(arrivals[-1] - arrivals[0], 1e-6)  # all at one instant: a burst
         rate = (len(arrivals) - 1) / span
-        unseen = sampler.estimate(arrivals[0], arrivals[-1], rate) if reserved else ""
-        source, warnings = arrival_source(reserved, len(arrivals), unseen)
+        in_flight, unsent = self.reservations()
+        unseen = unseen_wait(sampler, sorted(arrived[u] for u in unsent), arrivals, rate)
+        source, warnings = arrival_source(len(in_flight), len(unsent), len(arrivals), unseen)
         notes = [
             load_note(rate, span, everything.runtimes, fields),
             costs_note(gaps, lags),
             *warnings,
+            *in_flight_note(len(in_flight)),
             *settings.notes,
             *filter(None, (countdown_note(self.seen(name, arrived)) for name in names)),
         ]
@@ -412,23 +425,58 @@ def costs_note(gaps: np.ndarray, lags: np.ndarray) -> str:
     )
 
 
-def arrival_source(reserved: int, tasks: int, unseen: str) -> tuple[str, tuple[str, ...]]:
-    """Where the arrival times came from, and the warning when it was not the producer;
-    ``unseen`` estimates the wait that is missing."""
-    if not reserved:
-        return "task-sent", ()
+def unseen_wait(
+    sampler: QueueSampler, unsent: list[float], arrivals: list[float], rate: float
+) -> str:
+    """The wait in Redis missing from the ``unsent`` arrivals (reservations of tasks whose send
+    was not heard), in words: the queue lengths sampled while they arrived, over the rate of
+    every arrival then, as the lists held every task's message (Little's law); "" when there
+    are none. The tasks whose send was heard have that wait in their arrival already."""
+    if not unsent:
+        return ""
+    start, end = unsent[0], unsent[-1]
+    during = sum(start <= t <= end for t in arrivals)
+    if end > start and during > 1:
+        rate = (during - 1) / (end - start)
+    return sampler.estimate(start, end, rate)
+
+
+def arrival_source(
+    in_flight: int, unsent: int, tasks: int, unseen: str
+) -> tuple[str, tuple[str, ...]]:
+    """Where the ``tasks`` arrival times came from, and the warning when ``unsent`` of them
+    are reservations of tasks whose producer sends no ``task-sent``; ``unseen`` estimates the
+    wait in Redis that is missing from those. The ``in_flight`` ones, sent before listening
+    began, are no warning (``in_flight_note``): every recording that starts mid-stream has a
+    few, and their send is before the recording, not missing from it."""
+    if not unsent:
+        return ("both" if in_flight else "task-sent"), ()
     missing = (
-        "so the time a message waited in Redis before a worker reserved it is not in them "
-        f"({unseen}): set task_send_sent_event = True in the producing app to record send times"
+        "so the time those messages waited in Redis before a worker reserved them is not in "
+        f"them ({unseen}): set task_send_sent_event = True in the producing app to record send "
+        "times"
     )
-    if reserved == tasks:
+    if unsent == tasks:
         return "task-received", (
             f"no task-sent events: arrivals are task-received times, {missing}",
         )
     return "both", (
-        f"{reserved} of {tasks} arrivals are task-received times (sent before listening began, "
-        f"or by a producer without task-sent events), {missing}",
+        f"{unsent} of {tasks} arrivals are task-received times (reserved after tasks whose "
+        f"task-sent was heard: a producer without task-sent events), {missing}",
     )
+
+
+def in_flight_note(in_flight: int) -> list[str]:
+    """The note on the tasks already sent when listening began, whose arrival is their
+    reservation: a recording that starts mid-stream has the few the nodes were about to take;
+    many say a backlog in Redis at the start, which the replay does not hold."""
+    if not in_flight:
+        return []
+    return [
+        f"{counted(in_flight, 'task')} sent before listening began: "
+        f"{'their arrivals are' if in_flight > 1 else 'its arrival is'} the task-received "
+        "time, when a node reserved it, at the start of the recording"
+    ]
 
 
 def record(

@@ -23,6 +23,7 @@ import pytest
 import redis
 from celery import Celery
 
+from live.broker_wait import QueueSampler
 from live.record import Recording, arrival_source, costs_note
 from live.redis_server import private_redis
 from live.worker_settings import settings_from
@@ -243,9 +244,39 @@ def test_arrivals_are_send_times_where_heard_and_reservations_otherwise():
     ]:
         recording.on_event({"type": kind, "uuid": uuid, "timestamp": t, "retries": retries})
     assert recording.arrivals() == ([0.5, 1.0, 1.2], 1)
-    source, (warning,) = arrival_source(1, 3, "an estimate")
-    assert source == "both" and "1 of 3" in warning and "(an estimate)" in warning
-    assert arrival_source(0, 3, "") == ("task-sent", ())
+    assert recording.reservations() == (["c"], [])  # reserved before a's: sent before listening
+    source, (warning,) = arrival_source(1, 2, 5, "an estimate")
+    assert source == "both" and "2 of 5" in warning and "(an estimate)" in warning
+    assert arrival_source(0, 0, 3, "") == ("task-sent", ())
+    assert arrival_source(1, 0, 3, "") == ("both", ())  # started mid-stream: no warning
+
+
+def test_only_tasks_reserved_without_a_send_are_warned_of_with_their_own_wait(tmp_path):
+    """A recording started mid-stream: task c was in flight, then 10 tasks sent with task-sent
+    and 5 by a producer without, while 6 messages waited in Redis. It warned "6 of 16 arrivals
+    are task-received times" and put the wait at the queue's mean over all 16 tasks' span; c is
+    now a note, and the wait is the one while the 5 arrived (6 messages at 2 tasks/s: 3 s)."""
+    recording = Recording()
+    events = [("task-received", "c", 0.5), ("task-started", "c", 0.6)]
+    events += [("task-succeeded", "c", 0.7)]
+    for i in range(10):
+        events += [("task-sent", f"s{i}", 1 + i * 0.1), ("task-received", f"s{i}", 1.01 + i * 0.1)]
+    events += [("task-received", f"u{i}", 3 + i * 0.5) for i in range(5)]
+    for kind, uuid, t in events:
+        event = {"type": kind, "uuid": uuid, "timestamp": t, "hostname": "a@h", "name": "job"}
+        recording.on_event(event | {"runtime": 0.1})
+    assert recording.reservations() == (["c"], ["u0", "u1", "u2", "u3", "u4"])
+    sampler = QueueSampler(Celery("sampled", set_as_current=False), "redis://127.0.0.1:1")
+    sampler.queues = ["jobs"]
+    sampler.samples = [(t / 10, 0 if t < 30 else 6) for t in range(0, 51, 2)]
+    out = tmp_path / "rec.toml"
+    recorded = recording.write(out, settings_from({}, {}), sampler)
+    (warning,) = recorded.warnings
+    assert warning.startswith("5 of 16 arrivals are task-received times"), warning
+    assert "put that wait at 3 s a task" in warning, warning
+    header = " ".join(out.read_text().replace("# ", "").split())
+    assert "1 task sent before listening began: its arrival is the task-received time" in header
+    assert recorded.arrivals_from == "both"
 
 
 def test_each_task_name_has_its_own_failures_and_retry_countdown():
