@@ -103,9 +103,9 @@ def confined(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
             path = None
         if path is None or not path.is_relative_to(root):
             raise ScenarioError(
-                f"data file {file!r} is not in the app's data folder, {root}: the app reads "
-                "data files only there, named by their path in it; the command line "
-                "(`queuelab run`) reads any path"
+                f"data file {file!r} is not in the app's data folder, {root} (QUEUELAB_APP_DATA "
+                "where the app starts): the app reads data files only there, named by their "
+                "path in it; the command line (`queuelab simulate`, `live`, …) reads any path"
             )
         table["file"] = str(path)
     return raw

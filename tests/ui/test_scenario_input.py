@@ -149,8 +149,9 @@ def test_a_given_scenario_cannot_make_the_app_read_a_file_outside_its_data_folde
             (said,) = [e.value for e in at.error]
             assert said == (
                 f"This scenario is not valid: data file {file!r} is not in the app's data "
-                f"folder, {data.resolve()}: the app reads data files only there, named by "
-                "their path in it; the command line (`queuelab run`) reads any path"
+                f"folder, {data.resolve()} (QUEUELAB_APP_DATA where the app starts): the app "
+                "reads data files only there, named by their path in it; the command line "
+                "(`queuelab simulate`, `live`, …) reads any path"
             )
             assert not at.metric  # nothing ran
     assert scenario.loads(f'[service]\ndist = "empirical"\nfile = "{outside / "pid_max"}"\n')
