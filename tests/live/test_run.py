@@ -242,8 +242,11 @@ def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
     while fewer than ``max_retries`` retries were made; ``reject_on_worker_lost`` then requeues
     nothing. Real Celery retries exactly the (task, attempt) pairs the simulator does (the
     same crash draws), none fails, and each retry starts no sooner than the countdown after
-    its RETRY row, less 25 ms of wall time: Celery sends the retry (its ETA counted from then)
-    before the row is written (seen 7 ms sooner at load 6)."""
+    its RETRY row: the row is stamped when the node finds its child dead, before Celery sends
+    the retry and counts its ETA (stamped by the ``task_retry`` signal after the send, the
+    row was 7 ms late at load 6, 27-61 ms at load 10-12, and the retry seemed early). Less
+    1 ms of wall time: the ETA travels as microseconds and moves onto the receiving node's
+    monotonic clock."""
     sc = make(
         **{
             **CRASHY,
@@ -270,7 +273,7 @@ def test_a_dead_pool_childs_task_is_retried_after_the_countdown_on_worker_lost(
         next_start = trace.t[
             (trace.task == task) & (trace.attempt == attempt + 1) & (trace.state == STARTED)
         ].min()
-        assert next_start - retried_at >= sc.retry.countdown - 0.025 / 0.05, (task, attempt)
+        assert next_start - retried_at >= sc.retry.countdown - 0.001 / 0.05, (task, attempt)
 
 
 def test_a_run_leaves_nothing_open_or_stored_on_its_redis(no_leftovers):
