@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -306,23 +307,53 @@ def test_each_task_name_has_its_own_failures_and_retry_countdown():
     )
 
 
-def send_two_kinds(client, redis_url) -> tuple[int, int]:
+@dataclass(frozen=True)
+class TwoKinds:
+    """What ``send_two_kinds`` sent: each task name's attempts' sleeps (a retried report sleeps
+    again), the resizes that failed and the reports that were retried."""
+
+    slept: dict[str, list[float]]
+    failed: int
+    retried: int
+
+
+def send_two_kinds(client, redis_url) -> TwoKinds:
     """30 tasks at 7.5 a second: every third a report (0.2-0.3 s, 4 of 10 failing once and
     retried), the rest image resizes (0.05-0.15 s, 6 of 20 failing, never retried); waits until
-    they are done. Returns the failed resizes and the retried reports."""
+    they are done."""
     resize_image = producer(redis_url, sent_events=True)
     from tests.live.deployment_app import send_report
 
     rng = np.random.default_rng(7)
+    slept = {send_report.name: [], resize_image.name: []}
     start = time.time()
     for i in range(30):
         time.sleep(max(0.0, start + i / 7.5 - time.time()))
         if i % 3 == 2:
-            send_report.delay(float(rng.uniform(0.2, 0.3)), i % 9 == 2)
+            seconds, fails = float(rng.uniform(0.2, 0.3)), i % 9 == 2
+            send_report.delay(seconds, fails)
+            slept[send_report.name] += [seconds] * (1 + fails)
         else:
-            resize_image.delay(float(rng.uniform(0.05, 0.15)), i % 4 == 0)
+            seconds = float(rng.uniform(0.05, 0.15))
+            resize_image.delay(seconds, i % 4 == 0)
+            slept[resize_image.name].append(seconds)
     wait_done(client, 30)
-    return sum(i % 4 == 0 for i in range(30) if i % 3 != 2), sum(i % 9 == 2 for i in range(30))
+    failed = sum(i % 4 == 0 for i in range(30) if i % 3 != 2)
+    return TwoKinds(slept, failed, sum(i % 9 == 2 for i in range(30)))
+
+
+def assert_own_runtimes(kind, slept: list[float], others: list[float]) -> None:
+    """A recorded type's runtimes are its own attempts': one each, each at least the attempt's
+    sleep (sorted, the k-th runtime is at least the k-th sleep), and the sleep plus Celery's
+    own time, so their median is nearer the type's sleeps' median than the other type's. A
+    busy host stretches that time for some attempts, not most (the resizes' mean was 37-51 ms
+    over their 0.1 s at load 7-14 on 2 cores, their median 13-35 ms): half the two medians'
+    gap (74 ms) holds a stretched median, and runtimes of the other type or waits counted in
+    fail."""
+    ran = np.sort(np.loadtxt(kind.service.file, skiprows=1, ndmin=1))
+    assert len(ran) == len(slept) and (ran >= np.sort(slept)).all(), (kind.name, ran)
+    middle = np.median(ran)
+    assert abs(middle - np.median(slept)) < abs(middle - np.median(others)), (kind.name, ran)
 
 
 @pytest.mark.live
@@ -335,7 +366,7 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
     out = tmp_path / "two.toml"
     images, reports = node("images@test", "deployment", 2), node("reports@test", "reports", 1)
     with deployment(redis_url, images, reports), recording(redis_url, out) as recorder:
-        failed, retried = send_two_kinds(client, redis_url)
+        sent = send_two_kinds(client, redis_url)
         stdout, stderr = stopped(recorder, signal.SIGINT)
     assert recorder.returncode == 130, stderr
     assert json.loads(stdout)["by_task"]["deployment.send_report"]["queue"] == "reports"
@@ -349,12 +380,11 @@ def test_two_task_names_on_two_queues_replay_as_two_types(redis_url, tmp_path, n
         "reports",
     )
     assert (resize.share, report.share) == pytest.approx((20 / 30, 10 / 30))
-    # each type's own runtimes: the sleep plus Celery's few ms
-    assert np.loadtxt(resize.service.file, skiprows=1).mean() == pytest.approx(0.1, rel=0.3)
-    assert np.loadtxt(report.service.file, skiprows=1).mean() == pytest.approx(0.25, rel=0.2)
-    assert resize.failures.probability == pytest.approx(failed / 20)
+    for kind, other in ((resize, report), (report, resize)):
+        assert_own_runtimes(kind, sent.slept[kind.name], sent.slept[other.name])
+    assert resize.failures.probability == pytest.approx(sent.failed / 20)
     assert resize.retry.max_retries == 0  # its failures were never retried
-    assert report.failures.probability == pytest.approx(retried / (10 + retried))
+    assert report.failures.probability == pytest.approx(sent.retried / (10 + sent.retried))
     assert report.retry.max_retries == 1
     assert report.retry.countdown == pytest.approx(0.3, abs=0.1)
     pools = {p.name: (p.queues, p.workers.count, p.workers.concurrency) for p in sc.pools}
