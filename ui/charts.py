@@ -25,8 +25,11 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-# a log axis labelled at its decades, with unlabelled ticks at 2…9 between them
-LOG_AXIS = dict(type="log", dtick=1, minor=dict(ticks="outside", ticklen=4))
+# a log axis labelled at its decades, with unlabelled ticks at 2…9 between them; the decades'
+# own ticks, longer, set the labels off the axis, where the short ones struck through them
+LOG_AXIS = dict(
+    type="log", dtick=1, ticks="outside", ticklen=7, minor=dict(ticks="outside", ticklen=4)
+)
 LONG_TAIL = 10.0  # p99 / p50 from which a CDF's time axis is drawn in log scale
 
 

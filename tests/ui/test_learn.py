@@ -21,6 +21,8 @@ def test_learn_speaks_plainly_a_lesson_figure_one_worker_and_a_command_that_fits
     )
     assert "1 worker" in [t["name"] for t in rho["data"]]
     assert rho["layout"]["yaxis"]["minor"]["ticks"] == "outside"  # 2…9 between the decades
+    decades = rho["layout"]["yaxis"]  # their longer ticks set the labels clear of the 2…9
+    assert decades["ticks"] == "outside" and decades["ticklen"] > decades["minor"]["ticklen"]
     assert any("one seed's run" in c.value for c in app.caption)  # the dots scatter, said so
     app.slider(key="learn-split").set_value(1).run()
     split = next(
