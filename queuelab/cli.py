@@ -584,11 +584,20 @@ def _host_costs(args: argparse.Namespace, sc: scenario.Scenario, stop) -> scenar
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.analysis.calibrate import CalibrationError, calibrated_text, fit_overheads
+    from sim.analysis.calibrate import CalibrationError, calibrated_text, fit_overheads, replaced
 
     sc = scenario.load(args.scenario, args.set)
     _check_live(args, sc)
     out = _check_output(args.out, "--out", (".toml",))
+    stated = replaced(args.scenario)
+    if stated:
+        print(
+            f"queuelab: warning: {args.scenario} states {', '.join(stated)}; calibrate replaces "
+            "them with Celery's costs on queuelab's own workers on this machine. If `queuelab "
+            "record` wrote them, they are your own nodes' costs, which predict your deployment "
+            "better: simulate the recorded file as it is",
+            file=sys.stderr,
+        )
     trace, stop, _ = _run_live(args, sc)
     if stop.is_set():
         print("queuelab: interrupted: nothing calibrated", file=sys.stderr)

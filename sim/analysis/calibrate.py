@@ -181,6 +181,18 @@ def slot_waits(
     return handover, dispatch
 
 
+# the [overhead] fields a calibrated file sets whatever the scenario's were (``Fit.fields``)
+REPLACED = ("delivery", "delivery_spread", "record", "handover", "handover_late", "dispatch")
+
+
+def replaced(scenario: str | Path) -> list[str]:
+    """The costs the ``scenario`` file states that its calibration replaces with this host's:
+    a file `queuelab record` wrote states its deployment's own nodes' costs, and calibrating it
+    on queuelab's workers here made its prediction of that deployment worse."""
+    overhead = scenario_io.read_toml(scenario).get("overhead", {})
+    return [f"overhead.{name}" for name in REPLACED if name in overhead]
+
+
 def calibrated_text(scenario: str | Path, fit: Fit, out: Path, how: str) -> str:
     """TOML for ``out``: the tables of the ``scenario`` file with the fitted overheads set, its
     data files still found from ``out``'s folder; ``how`` says what run they were fitted on.

@@ -166,6 +166,24 @@ def test_an_overloaded_live_run_warns_before_it_starts():
     assert len(warnings(r.stderr)) == 1 and "ρ = 1.60 ≥ 1 at 2 workers" in r.stderr
 
 
+def test_calibrating_a_scenario_that_states_celerys_costs_says_it_replaces_them(tmp_path):
+    # a recorded file states its nodes' costs; calibrated here, its prediction of them worsened
+    recorded = tmp_path / "recorded.toml"
+    stated = 'model = "celery"\nhandover = 0.0207\ndelivery = 0.004'
+    recorded.write_text(Path("scenarios/mmc.toml").read_text().replace('model = "none"', stated))
+    out = str(tmp_path / "calibrated.toml")
+    # 300 tasks: no long-run warning beside it; no Redis: fails after it
+    args = ["--set", "run.tasks=300", "--out", out, "--redis-url", "redis://127.0.0.1:9"]
+    r = queuelab("calibrate", str(recorded), *args)
+    assert r.returncode == 2
+    (said,) = warnings(r.stderr)
+    assert said.startswith(
+        f"queuelab: warning: {recorded} states overhead.delivery, overhead.handover; calibrate "
+        "replaces them with Celery's costs on queuelab's own workers on this machine."
+    )
+    assert not warnings(queuelab("calibrate", "scenarios/mmc.toml", *args).stderr)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
