@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 import time
 
 from hypothesis import HealthCheck, settings
@@ -90,6 +91,25 @@ def hang_first_node(root: int, wait: float = 60.0) -> int:
     return 0
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_AT_DEFAULT = (
+    "import os, signal, sys\n"
+    f"for s in {tuple(int(s) for s in STOP_SIGNALS)}: signal.signal(s, signal.SIG_DFL)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def stoppable(command: list[str]) -> list[str]:
+    """``command`` started with Ctrl-C, SIGTERM and SIGHUP at their default disposition, for a
+    test that stops it with one of them. A process inherits ignored signals, and queuelab keeps
+    one ignored if it started so (as under nohup); pytest run under nohup, or by a shell in the
+    background (SIGINT ignored), would otherwise start commands deaf to the signal the test
+    sends. A wrapper that execs the command (same pid, session and group) rather than a
+    ``preexec_fn``, which can deadlock in a process with threads."""
+    return [sys.executable, "-c", _AT_DEFAULT, *command]
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """A real redis-server on a free loopback port for the whole session, stopped at the end."""
@@ -148,7 +168,6 @@ def running_streamlit(root=None):
     """``streamlit run app.py`` of the checkout ``root`` (default: this one) on a free loopback
     port, importing that checkout's packages; yields (URL, process), stops it after."""
     import subprocess
-    import sys
     import urllib.request
     from pathlib import Path
 
@@ -157,9 +176,11 @@ def running_streamlit(root=None):
     port = free_port()
     root = Path(root or Path(__file__).resolve().parent.parent)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-        + ["--server.address", "127.0.0.1", "--server.headless", "true"]
-        + ["--browser.gatherUsageStats", "false"],
+        stoppable(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+            + ["--server.address", "127.0.0.1", "--server.headless", "true"]
+            + ["--browser.gatherUsageStats", "false"]
+        ),
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import stoppable
+
 pytestmark = pytest.mark.live
 
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
@@ -187,16 +189,10 @@ def running(proc: subprocess.Popen, processes: int) -> None:
 
 def test_ctrl_c_mid_run_stops_cleanly(redis_url, no_leftovers):
     proc = subprocess.Popen(
-        [
-            *QUEUELAB,
-            "live",
-            "scenarios/mmc.toml",
-            "--redis-url",
-            redis_url,
-            "--time-scale",
-            "0.05",
-            "--json",
-        ],
+        stoppable(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+            + ["--time-scale", "0.05", "--json"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -222,8 +218,10 @@ def test_ctrl_c_while_the_nodes_start_stops_there(redis_url, tmp_path, no_leftov
     before = set(client.keys("queuelab:*"))
     trace = tmp_path / "t.csv"
     proc = subprocess.Popen(
-        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
-        + ["--time-scale", "0.2", "--set", "run.tasks=100", "--trace", str(trace), "--json"],
+        stoppable(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+            + ["--time-scale", "0.2", "--set", "run.tasks=100", "--trace", str(trace), "--json"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -240,7 +238,7 @@ def test_ctrl_c_while_the_nodes_start_stops_there(redis_url, tmp_path, no_leftov
 
 def test_worker_on_another_machine_joins_the_run(redis_url, tmp_path, no_leftovers):
     joiner = subprocess.Popen(
-        [*QUEUELAB, "worker", "--redis-url", redis_url, "--count", "1"],
+        stoppable([*QUEUELAB, "worker", "--redis-url", redis_url, "--count", "1"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -393,8 +391,10 @@ def test_compare_stopped_while_it_measures_the_host_stops_cleanly(sig, redis_url
     client = redis.Redis.from_url(redis_url)
     before = set(client.keys("queuelab:*"))
     proc = subprocess.Popen(
-        [*QUEUELAB, "compare", "scenarios/mmc.toml", "--redis-url", redis_url]
-        + ["--time-scale", "0.1", "--set", "run.tasks=100"],
+        stoppable(
+            [*QUEUELAB, "compare", "scenarios/mmc.toml", "--redis-url", redis_url]
+            + ["--time-scale", "0.1", "--set", "run.tasks=100"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -418,7 +418,7 @@ def test_a_killed_or_hung_up_run_leaves_no_process_behind(sig, no_leftovers, tmp
     from tests.conftest import alive, descendants
 
     proc = subprocess.Popen(
-        [*QUEUELAB, "live", "scenarios/mmc.toml", "--time-scale", "0.05"],
+        stoppable([*QUEUELAB, "live", "scenarios/mmc.toml", "--time-scale", "0.05"]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -457,8 +457,10 @@ def test_a_run_whose_terminal_closes_keeps_its_trace(redis_url, tmp_path, no_lef
     trace = tmp_path / "t.csv"
     master, terminal = os.openpty()
     proc = subprocess.Popen(
-        [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
-        + ["--time-scale", "0.05", "--trace", str(trace)],
+        stoppable(
+            [*QUEUELAB, "live", "scenarios/mmc.toml", "--redis-url", redis_url]
+            + ["--time-scale", "0.05", "--trace", str(trace)]
+        ),
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -596,8 +598,10 @@ def test_compare_stopped_between_its_two_runs_sends_nothing_more(redis_url, no_l
 
     client = redis.Redis.from_url(redis_url)
     proc = subprocess.Popen(
-        [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario", "--again"]
-        + ["--redis-url", redis_url, "--time-scale", "0.05", "--set", "run.tasks=100"],
+        stoppable(
+            [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario", "--again"]
+            + ["--redis-url", redis_url, "--time-scale", "0.05", "--set", "run.tasks=100"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -31,6 +31,7 @@ from live.worker_settings import settings_from
 from sim import scenario
 from sim.analysis.metrics import sojourns, summarize
 from sim.engine.model import simulate
+from tests.conftest import stoppable
 
 ISO_AT_3 = datetime.fromtimestamp(3.0, tz=UTC).isoformat()  # an ETA 3 s after the epoch
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
@@ -102,8 +103,10 @@ def recording(redis_url, out, seconds=120):
     its event receiver has subscribed (a new pattern on the broker: ``/0.celeryev/*``)."""
     subscribed = subscription(redis_url)
     recorder = subprocess.Popen(
-        [*QUEUELAB, "record", "--redis-url", redis_url, "--duration", str(seconds)]
-        + ["--out", str(out), "--json"],
+        stoppable(
+            [*QUEUELAB, "record", "--redis-url", redis_url, "--duration", str(seconds)]
+            + ["--out", str(out), "--json"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -437,8 +440,10 @@ def test_tasks_sent_once_listening_is_said_are_all_heard(tmp_path, no_leftovers)
         sender.conf.task_send_sent_event = True
         with deployment(url):
             recorder = subprocess.Popen(
-                [*QUEUELAB, "record", "--redis-url", url, "--duration", "120"]
-                + ["--out", str(out), "--json"],
+                stoppable(
+                    [*QUEUELAB, "record", "--redis-url", url, "--duration", "120"]
+                    + ["--out", str(out), "--json"]
+                ),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -21,6 +21,7 @@ from live import sweep_app
 from live.redis_server import free_port, private_redis
 from sim import scenario
 from sim.analysis import sweep
+from tests.conftest import stoppable
 from tests.queuelab.helpers import stopped_after
 
 pytestmark = pytest.mark.live
@@ -65,8 +66,10 @@ def local_points(tasks: int, workers: list[int], reps: int) -> list[dict]:
 
 def cluster_sweep(redis_url: str, tasks: int, workers: str, reps: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [*QUEUELAB, "sweep", MMC, "--workers", workers, "--reps", str(reps), "--json"]
-        + ["--set", f"run.tasks={tasks}", "--redis-url", redis_url],
+        stoppable(
+            [*QUEUELAB, "sweep", MMC, "--workers", workers, "--reps", str(reps), "--json"]
+            + ["--set", f"run.tasks={tasks}", "--redis-url", redis_url]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

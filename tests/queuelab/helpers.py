@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import stoppable
+
 
 def queuelab(*args, **kw):
     return subprocess.run(
@@ -32,7 +34,7 @@ def stopped_after(args: list[str], done: int, stop: Callable[[subprocess.Popen],
     not a guessed sleep). Returns (exit code, stdout, stderr)."""
     main, side = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "queuelab.cli", *args],
+        stoppable([sys.executable, "-m", "queuelab.cli", *args]),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=side,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.analysis import analytic, sweep
+from tests.conftest import stoppable
 from tests.sim.helpers import make
 
 MMC = make(
@@ -119,7 +120,7 @@ def test_a_ctrl_c_while_the_sweeps_processes_start_is_the_sweeps_alone(tmp_path,
     marks.mkdir()
     root = str(Path(__file__).resolve().parents[3])
     proc = subprocess.Popen(
-        [sys.executable, str(tmp_path / "starting.py")],
+        stoppable([sys.executable, str(tmp_path / "starting.py")]),
         env={**os.environ, "PYTHONPATH": root, "MARKS": str(marks)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
