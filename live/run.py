@@ -164,35 +164,49 @@ def run_live(
         except BootStopped:  # a run stopped before its first send: no task row, and its nodes
             stopped = config.clock.started(time.time())  # as the stop found them, at time 0
             return with_capacity(to_trace([], [], names, stopped, draws), sampler.rows(stopped))
-        if nodes:
-            nodes(pool)
-        sampler.start()
-        clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
-        collector = Collector(client, config, names, clock, draws)
         finished = threading.Event()
-        watcher = Watcher(
-            collector, finished, progress, watch, lambda: sampler.rows(clock), len(draws.arrivals)
-        )
-        watcher.start()
+        collector: Collector | None = None
+        watcher: Watcher | None = None
         broken: Exception | None = None
+        # from the boot on, whatever ends the run stops its nodes: a failing ``nodes`` or a
+        # Ctrl-C before the first send left them running until this process exited
         try:
-            client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
-            with host or contextlib.nullcontext():
-                kinds = [draws.types[k] for k in draws.type_of.tolist()]
-                produce(app, config, clock, draws.arrivals.tolist(), kinds, collector.pending, stop)
-                wait = clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
-                _drain(collector, pool, client, config, wait, stop, watcher)
-        except (redis.RedisError, OperationalError) as err:
-            broken = err
-        except RuntimeError as err:  # Celery's result consumer gave up reconnecting to Redis
-            if not isinstance(err.__cause__, (redis.RedisError, OperationalError)):
-                raise
-            broken = err.__cause__
+            if nodes:
+                nodes(pool)
+            sampler.start()
+            clock = config.clock.started(on_keepalive_grid(pool, sc, time.time() + 0.05))
+            collector = Collector(client, config, names, clock, draws)
+            watcher = Watcher(
+                collector,
+                finished,
+                progress,
+                watch,
+                lambda: sampler.rows(clock),
+                len(draws.arrivals),
+            )
+            watcher.start()
+            try:
+                client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
+                with host or contextlib.nullcontext():
+                    kinds = [draws.types[k] for k in draws.type_of.tolist()]
+                    pending = collector.pending
+                    produce(app, config, clock, draws.arrivals.tolist(), kinds, pending, stop)
+                    wait = (
+                        clock.wall_seconds(drain) if drain is not None else default_drain(sc, clock)
+                    )
+                    _drain(collector, pool, client, config, wait, stop, watcher)
+            except (redis.RedisError, OperationalError) as err:
+                broken = err
+            except RuntimeError as err:  # Celery's result consumer gave up reconnecting to Redis
+                if not isinstance(err.__cause__, (redis.RedisError, OperationalError)):
+                    raise
+                broken = err.__cause__
         finally:
             finished.set()
-            watcher.join()
+            if watcher is not None and watcher.is_alive():
+                watcher.join()
             sampler.stop()
-            lost = broken or watcher.error
+            lost = broken or (watcher.error if watcher is not None else None)
             pool.stop(_stop_grace(lost, collector, pool))
             announcement.stop(wait=lost is None)  # its renewal may wait on a lost Redis
         broken = _wind_up(collector, client, config, broken)
@@ -231,11 +245,14 @@ def _boot(
         raise
 
 
-def _stop_grace(lost: Exception | None, collector: Collector, pool: WorkerPool) -> float:
+def _stop_grace(lost: Exception | None, collector: Collector | None, pool: WorkerPool) -> float:
     """Wall seconds the nodes get to end their tasks: none when the rows, read to the last,
     show no execution running (a warm shutdown ends the running ones and runs nothing more, so
-    it would only wait on Celery's own pool stop, 1.5-3 s an idle node on 2 cores); otherwise
+    it would only wait on Celery's own pool stop, 1.5-3 s an idle node on 2 cores), or when no
+    ``collector`` was made (ended before the first send: nothing ran); otherwise
     ``grace_after``'s. An execution whose pool child died has no end row and keeps the grace."""
+    if collector is None:
+        return 0.0
     if lost is None:
         with contextlib.suppress(redis.RedisError):
             collector.poll()
@@ -460,9 +477,9 @@ def join_run(
                 pool.start(stop=stop)
             except BootStopped:
                 return None
-            if joined is not None:
-                joined(config, pool.names)
             try:
+                if joined is not None:
+                    joined(config, pool.names)
                 while not stop.wait(0.5) and client.get(CURRENT) == config.run_id.encode():
                     pass
             except BaseException as err:

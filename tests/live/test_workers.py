@@ -24,7 +24,7 @@ from live.workers import (
 )
 from sim import scenario
 from sim.rules.states import STARTED, SUCCESS
-from tests.conftest import hang_first_node, open_connections
+from tests.conftest import alive, descendants, hang_first_node, open_connections
 from tests.sim.helpers import make
 
 
@@ -289,6 +289,64 @@ def test_queuelab_worker_stopped_while_its_nodes_start_leaves_at_once(no_leftove
         hung = stopper.submit(hang_a_node_then_stop, stop)
         assert join_run(url, 2, stop=stop, joined=lambda *_: joined.append(1)) is None
     assert hung.result() and joined == []
+
+
+class Failing(RuntimeError):
+    """What a failing ``nodes``/``joined`` callback raises (a Ctrl-C there, too)."""
+
+
+def failing_callback(before: set[int], started: set[int]):
+    """A ``nodes``/``joined`` callback that notes every process below this one not among
+    ``before`` (the nodes the run just booted, and their pool children), then raises."""
+
+    def fail(*_) -> None:
+        started.update(alive(descendants(os.getpid()) - before))
+        raise Failing
+
+    return fail
+
+
+def gone_after(started: set[int], wait: float = 20.0) -> set[int]:
+    """Those of ``started`` still running after up to ``wait`` seconds (none once the run has
+    stopped them); any left are killed, the test's own processes only."""
+    deadline = time.monotonic() + wait
+    while (left := alive(started)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+@pytest.mark.live
+def test_a_run_whose_nodes_callback_fails_stops_its_nodes(no_leftovers):
+    """``nodes(pool)`` raising (or a Ctrl-C coming then), after the boot and before the first
+    send: the error comes out and the run's nodes are stopped. That step ran outside the
+    ``try`` that stops them: they ran on, idle, until the process exited (the Streamlit
+    server's: for good)."""
+    started: set[int] = set()
+    with private_redis() as url:
+        before = descendants(os.getpid())
+        with pytest.raises(Failing):
+            run_live(make(**{"run.tasks": 10}), url, 0.05, nodes=failing_callback(before, started))
+        assert started and not gone_after(started)
+
+
+@pytest.mark.live
+def test_queuelab_worker_whose_joined_callback_fails_stops_its_nodes(no_leftovers):
+    """``joined(config, names)`` raising once the nodes added to a run are up: the error comes
+    out and those nodes are stopped; they ran on, outside the ``try`` that stops them."""
+    started: set[int] = set()
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        client.hset(
+            "queuelab:going:config",
+            mapping={"scenario": scenario.dumps(make()), "time_scale": 0.05, "seed": 1},
+        )
+        client.set(CURRENT, "going")
+        before = descendants(os.getpid())
+        with pytest.raises(Failing):
+            join_run(url, 1, joined=failing_callback(before, started))
+        assert started and not gone_after(started)
 
 
 def hang_a_node_then_stop_once_another_is_ready(stop: threading.Event, url: str) -> int:
