@@ -40,11 +40,16 @@ STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean over replications and its 95 % confidence interval (None with one replication)."""
+    """A mean over replications and its 95 % confidence interval, and the 95 % prediction
+    interval of one more run (``run_low``, ``run_high``): where one real run of the scenario may
+    land, which the mean's interval, narrowing as 1/√n, is not (a single live run read
+    outside it as a miss). None with one replication."""
 
     mean: float
     low: float | None
     high: float | None
+    run_low: float | None = None
+    run_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,17 +88,25 @@ class Stopped(Exception):
 
 
 def estimate(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
-    """Mean and 95 % Student-t interval of independent replications, the interval clipped to
-    ``bounds``, the values the figure can take. SciPy is imported here, not at the top: it
-    would double the memory every command starts with."""
+    """Mean, 95 % Student-t interval and one run's 95 % prediction interval (mean ± t·s·√(1 +
+    1/n)) of independent replications, both clipped to ``bounds``, the values the figure can
+    take. SciPy is imported here, not at the top: it would double the memory every command
+    starts with."""
     from scipy import stats
 
-    mean = float(np.mean(values))
-    if len(values) < 2:
+    n, mean = len(values), float(np.mean(values))
+    if n < 2:
         return Estimate(mean, None, None)
-    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    spread = float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1))
     low, high = bounds
-    return Estimate(mean, max(mean - float(half), low), min(mean + float(half), high))
+    half, run = spread / math.sqrt(n), spread * math.sqrt(1 + 1 / n)
+    return Estimate(
+        mean,
+        max(mean - half, low),
+        min(mean + half, high),
+        max(mean - run, low),
+        min(mean + run, high),
+    )
 
 
 def capped(scenario: Scenario, tasks: int) -> Scenario:
