@@ -5,8 +5,9 @@ Each scenario is cut to ``--tasks`` tasks (a burst scenario's bursts to that man
 on a private redis-server, then simulated beside the run (``compare.simulated_beside``: the same
 seed and draws, the live producer's send times as arrivals, Celery's wall-clock costs at the
 run's time scale). Celery's costs as ``compare`` takes them by default: measured on this host
-by ``live.probe`` just before each run (``--costs scenario``: the scenario's own, a textbook
-scenario's with ``overhead.model = "celery"``, as ``compare`` advises). A row says the worst
+by ``live.probe`` just before each run (where the probe fits none, the scenario's own, as
+``compare`` does; ``--costs scenario``: the scenario's own, a textbook scenario's with
+``overhead.model = "celery"``, as ``compare`` advises). A row says the worst
 latency figure (wait and sojourn mean/p50/p95/p99, relative to the simulation; within 0.05 s of
 each other counts as equal, as in ``compare``), the Kolmogorov-Smirnov distances of waits and
 sojourns, and whether all are within the target (15 %, KS <= 0.1). How busy the host's CPUs
@@ -57,7 +58,7 @@ def row(sc: Scenario, url: str, time_scale: float, probe: bool, again: bool) -> 
     """One scenario at one time scale, live then simulated beside it: the fidelity row. With
     ``probe``, simulated with Celery's costs as the probe measured them just before the run;
     with ``again``, also the verdict of a second live run against the first."""
-    costs = host_costs(sc, time_scale, url) if probe else None
+    costs = probed_costs(sc, url, time_scale) if probe else None
     simulated = sc.replace(**costs.fields(sc)) if costs else sc
     began, host = time.monotonic(), BusyShare()
     live = run_live(sc, url, time_scale=time_scale, host=host)
@@ -71,7 +72,7 @@ def row(sc: Scenario, url: str, time_scale: float, probe: bool, again: bool) -> 
     return (
         f"| {sc.name} | {time_scale:g} | {wall:.0f} | {host.share or 0:.0%} | "
         f"{' | '.join(verdict(result))} | "
-        f"{sc.run.tasks / host.seconds:.0f} | {probed(costs)} | "
+        f"{sc.run.tasks / host.seconds:.0f} | {probed(costs, probe)} | "
         f"{costs_seen(sc, live, time_scale)} |{repeat}"
     )
 
@@ -103,10 +104,20 @@ def costs_seen(sc: Scenario, live, time_scale: float) -> str:
         return "-"
 
 
-def probed(costs: HostCosts | None) -> str:
+def probed_costs(sc: Scenario, url: str, time_scale: float) -> HostCosts | None:
+    """Celery's costs as the probe measures them before the run; None where it fitted none
+    (too few of its tasks found a slot idle), and the run is then simulated with the
+    scenario's own, as ``compare`` does: a row, not the table's end."""
+    try:
+        return host_costs(sc, time_scale, url)
+    except CalibrationError:
+        return None
+
+
+def probed(costs: HostCosts | None, probe: bool) -> str:
     """What the probe measured, as ``ms`` shows a fit, and a pool process's start (ms)."""
     if costs is None:
-        return "-"
+        return "not fitted: the scenario's own" if probe else "-"
     start = costs.process_start
     return ms(costs.fit) + ("" if start is None else f" / start {start * 1000:.0f}")
 
