@@ -1,6 +1,6 @@
 """Pool processes per worker node over a live run: the rows of ``Trace.capacity``.
 
-A sampler thread looks every ``POLL`` wall seconds at each node the run started: up (its main
+A sampler thread looks every ``POLL`` wall seconds at each node of a pool: up (its main
 process runs) and its pool processes, counted as the main process's living children in /proc.
 That is read-only and costs the workers nothing (``celery inspect stats`` would give the same
 list of pids through a broadcast each node's event loop must answer). A process counts from its
@@ -8,16 +8,20 @@ fork, which /proc dates to the clock tick, not from the look that first sees it:
 ``--autoscale`` it takes work a start later (measured 0.3-0.6 s, DESIGN "Autoscale: measured"),
 often before the next look, and counted from that look a pool ran more tasks than it had
 processes (utilisation past 100 %). A process that ended counts until the look that misses it.
-Only the nodes this process started are sampled; a node joined from another machine
-(``queuelab worker``) has no row.
+A process samples the nodes it started: a run its own, `queuelab worker` those it adds to a run
+going on, which it hands to the run (``hand_over``, ``live.joined_capacity``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
+
+import redis
 
 from live.clock import Clock
 from live.workers import WorkerPool
@@ -89,11 +93,18 @@ class CapacitySampler(threading.Thread):
     dated at its fork (not before the previous look), one gone and a node going up or down at
     the look that sees it."""
 
-    def __init__(self, pool: WorkerPool, interval: float = POLL) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        interval: float = POLL,
+        hand_over: Callable[[Sequence[Sample]], None] | None = None,
+    ) -> None:
         super().__init__(daemon=True, name="queuelab-capacity")
         self.pool = pool
         self.interval = interval
+        self.hand_over = hand_over  # given the new samples after each look of the thread's
         self.samples: list[Sample] = []
+        self._handed = 0  # how many of ``samples`` ``hand_over`` took
         self._last: dict[str, tuple[bool, int]] = {}
         self._children: dict[str, set[int]] = {}  # per node, the pool pids its last look saw
         self._mains: dict[str, int | None] = {}  # per node, the main pid its last look saw
@@ -101,9 +112,10 @@ class CapacitySampler(threading.Thread):
         self._done = threading.Event()
 
     def sample(self) -> None:
-        """One look at every node. A node whose main process is another than the last look's
-        died and came back between the two: down, then up, when the new one started (a
-        restart at a small time scale is far quicker than a look)."""
+        """One look at every node; one not started yet is down (a node joining a run going on,
+        looked at before its boot, counts from when it came up). A node whose main process is
+        another than the last look's died and came back between the two: down, then up, when
+        the new one started (a restart at a small time scale is far quicker than a look)."""
         now, children = time.time(), living_children()
         for node, pid in self.pool.main_pids().items():
             pool = children.get(pid, {}) if pid is not None else {}
@@ -128,6 +140,7 @@ class CapacitySampler(threading.Thread):
     def run(self) -> None:
         while True:
             self.sample()
+            self._hand_over()
             if self._done.wait(self.interval):
                 return
 
@@ -137,7 +150,19 @@ class CapacitySampler(threading.Thread):
         if self.is_alive():
             self.join()
         self.sample()
+        self._hand_over()
 
-    def rows(self, clock: Clock) -> tuple[Row, ...]:
-        """What was sampled, as ``Trace.capacity`` rows of the run that ``clock`` times."""
-        return capacity_rows(self.samples, clock)
+    def _hand_over(self) -> None:
+        """Give ``hand_over`` the samples it has not taken yet; those it raised on are given
+        again after the next look (a Redis that came back)."""
+        new = self.samples[self._handed :]
+        if self.hand_over is None or not new:
+            return
+        with contextlib.suppress(redis.RedisError):  # the joining process reports a lost Redis
+            self.hand_over(new)
+            self._handed += len(new)
+
+    def rows(self, clock: Clock, joined: Sequence[Sample] = ()) -> tuple[Row, ...]:
+        """What was sampled, with the ``joined`` nodes' samples (``live.joined_capacity``), as
+        ``Trace.capacity`` rows of the run that ``clock`` times."""
+        return capacity_rows([*self.samples, *joined], clock)

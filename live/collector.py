@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import redis
 
-from live import events
+from live import events, joined_capacity
+from live.capacity import Sample
 from live.celery_app import LiveConfig
 from live.clock import Clock
 from sim.engine.draws import Draws
@@ -89,7 +90,8 @@ def to_trace(
 
 class Collector:
     """Gathers a run's rows while it goes: the producer appends to ``pending``, ``poll`` reads
-    the workers' new rows, ``trace`` is everything so far."""
+    the workers' new rows and the new capacity samples of nodes that joined (``joined``, in
+    their wall time: ``live.joined_capacity``), ``trace`` is everything so far."""
 
     def __init__(
         self,
@@ -105,8 +107,10 @@ class Collector:
         self.rows: list[tuple] = []
         self.done: set[int] = set()
         self.running: dict[tuple[int, int, str], float] = {}  # (task, attempt, node) → started
+        self.joined: list[Sample] = []
 
     def poll(self) -> None:
+        self.joined += joined_capacity.read(self.client, self.config, len(self.joined))
         new = read_events(self.client, self.config, len(self.rows))
         self.rows += new
         self.done |= finished_tasks(new)

@@ -25,6 +25,7 @@ from live.celery_app import LiveConfig, sending_app, unacked_mutex_expire
 from live.clock import Clock
 from live.collector import Collector, to_trace
 from live.host_cpu import BusyShare
+from live.joined_capacity import hand_over
 from live.lifeline import workdir
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
@@ -181,7 +182,7 @@ def run_live(
                 finished,
                 progress,
                 watch,
-                lambda: sampler.rows(clock),
+                lambda: sampler.rows(clock, collector.joined),
                 len(draws.arrivals),
             )
             watcher.start()
@@ -210,7 +211,7 @@ def run_live(
             pool.stop(_stop_grace(lost, collector, pool))
             announcement.stop(wait=lost is None)  # its renewal may wait on a lost Redis
         broken = _wind_up(collector, client, config, broken)
-    trace = with_capacity(collector.trace(), sampler.rows(clock))
+    trace = with_capacity(collector.trace(), sampler.rows(clock, collector.joined))
     if broken is not None or watcher.error is not None:
         raise RedisLost(broken or watcher.error, trace)
     return trace
@@ -458,6 +459,8 @@ def join_run(
     ``joined(config, names)`` is called once the nodes are up. Returns the joined run's id, or
     None when stopped before any run was announced or before its nodes were up (those started
     are stopped); a Redis lost on the way (its nodes are stopped) raises ``RedisUnavailable``.
+    The nodes' pool processes are sampled as the run samples its own, and handed to it
+    (``live.joined_capacity``): they count in its capacity, as their executions in its work.
     """
     stop = stop or threading.Event()
     client = redis_server.client(redis_url)
@@ -473,10 +476,13 @@ def join_run(
             slots = concurrency or first.workers.concurrency
             nodes = [Node(f"{host}-w{i + 1}", first.name, slots) for i in range(count)]
             pool = worker_pool(config, nodes, tmp)
+            sampler = CapacitySampler(pool, hand_over=partial(hand_over, client, config))
+            sampler.sample()  # before the boot: down until they are up, joining a run going on
             try:
                 pool.start(stop=stop)
             except BootStopped:
                 return None
+            sampler.start()
             try:
                 if joined is not None:
                     joined(config, pool.names)
@@ -485,7 +491,10 @@ def join_run(
             except BaseException as err:
                 pool.stop(grace_after(err))
                 raise
-            pool.stop()
+            else:
+                pool.stop()
+            finally:  # a last look once they stopped: leaving a run going on, down from then on
+                sampler.stop()
         return config.run_id
     except (redis.RedisError, OperationalError) as err:
         raise RedisUnavailable(

@@ -268,10 +268,11 @@ class WorkerPool:
             return {name: proc.poll() is None for name, proc in self.procs.items()}
 
     def main_pids(self) -> dict[str, int | None]:
-        """Per node, the pid of its running main process (None: dead, or waiting for its
-        restart)."""
+        """Per node, the pid of its running main process (None: not started yet, dead, or
+        waiting for its restart)."""
         with self._lock:
-            return {n: p.pid if p.poll() is None else None for n, p in self.procs.items()}
+            procs = {name: self.procs.get(name) for name in self.names}
+            return {n: p.pid if p and p.poll() is None else None for n, p in procs.items()}
 
     def stop(self, grace: float = WARM_STOP) -> None:
         """Warm shutdown (SIGTERM) of every node, then after ``grace`` seconds SIGKILL of

@@ -19,7 +19,13 @@ from sim.analysis.littles_law import little
 from sim.analysis.metrics import Summary, execution_spans, latest_states, queue_length
 from sim.analysis.mix import queue_depths, queued_on
 from sim.analysis.queues import queue_stats
-from sim.analysis.runs import capacity_rows, capacity_varies, summarize
+from sim.analysis.runs import (
+    capacity_rows,
+    capacity_varies,
+    joined_nodes,
+    node_pools,
+    summarize,
+)
 from sim.analysis.scheduled import scheduled
 from sim.analysis.slot_stretch import STRETCHED, slot_stretch
 from sim.analysis.stuck import STUCK_FACTOR, STUCK_FINISHED, stuck_tasks
@@ -484,9 +490,10 @@ def nodes(
     delivered to it and how it ended, how busy it was."""
     st.subheader("Workers")
     up = session.nodes_up()
-    pools = dict(session.scenario.nodes)
-    slots = {  # a pool whose capacity varies: its nodes' processes, from the capacity rows
-        name: None if capacity_varies(pool) else pool.workers.concurrency
+    pools = node_pools(trace, session.scenario)  # a node joined from elsewhere: the first pool
+    joined = set(joined_nodes(trace, session.scenario))
+    slots = {  # a pool whose capacity varies, a joined node: its processes, from capacity rows
+        name: None if capacity_varies(pool) or name in joined else pool.workers.concurrency
         for name, pool in pools.items()
     }
     done = pools_done(trace, times, {name: pool.queues for name, pool in pools.items()})
@@ -498,7 +505,10 @@ def nodes(
             "worker": [w.name for w in stats],
             **(queues if session.scenario.pools else {}),
             "status": [
-                status.get(up.get(w.name), "starting") if going else "stopped" for w in stats
+                ("joined" if w.name in joined else status.get(up.get(w.name), "starting"))
+                if going
+                else "stopped"
+                for w in stats
             ],
             "busy now": [f"{w.busy} of {w.slots}" for w in stats],
             **(

@@ -77,14 +77,20 @@ def capacity_varies(pool: Pool) -> bool:
 def alive_slot_seconds(
     run: metrics.Tally, scenario: Scenario, members: dict[str, tuple[list[int], int]]
 ) -> dict[str, float]:
-    """Per pool whose capacity varies, the slot-seconds its nodes had after the warm-up: the
-    worker-seconds they were up, from the run's capacity rows (none where it has no rows: a
-    static count then), and the seconds tasks ran on them while not up (a warm shutdown's drain:
-    its processes finish them, though no longer counted as up). So busy slot-seconds never
-    exceed them: a pool under --autoscale with rolling deploys read a utilisation of 1.11."""
+    """Per pool whose capacity varies, or that nodes joined (``joined_nodes``), the slot-seconds
+    its nodes had after the warm-up: the worker-seconds they were up, from the run's capacity
+    rows (none where it has no rows: a static count then), and the seconds tasks ran on them
+    while not up (a warm shutdown's drain: its processes finish them, though no longer counted
+    as up). So busy slot-seconds never exceed them: a pool under --autoscale with rolling
+    deploys read a utilisation of 1.11, a live node joined by two 2.17 over its own slot."""
     if not run.capacity:
         return {}
-    varying = [p.name for p in scenario.worker_pools if capacity_varies(p)]
+    joined = joined_nodes(run, scenario)  # in the first pool, beside its own nodes
+    varying = [
+        p.name
+        for i, p in enumerate(scenario.worker_pools)
+        if capacity_varies(p) or (i == 0 and joined)
+    ]
     nodes = {p: {run.workers[i] for i in members[p][0]} for p in varying}
     draining = _busy_while_down(run, scenario.run.warmup, set().union(*nodes.values()))
     return {
@@ -127,28 +133,42 @@ def _whole(run: metrics.Tally, scenario: Scenario, alive: dict[str, float]) -> f
 
 def pools(trace: Trace | metrics.Tally, scenario: Scenario) -> dict[str, tuple[list[int], int]]:
     """Each pool's workers (indices into ``trace.workers``, by the names the scenario gives its
-    nodes, those a node autoscaler added too) and its slots (those it starts with)."""
+    nodes, those a node autoscaler added too; a node it names neither way joined a live run,
+    `queuelab worker`, and serves the first pool) and its slots (those it starts with)."""
     found: dict[str, tuple[list[int], int]] = {
         p.name: ([], p.workers.slots) for p in scenario.worker_pools
     }
     named = {name: pool.name for name, pool in scenario.nodes}
+    first = scenario.worker_pools[0].name
     for i, name in enumerate(trace.workers):
-        if (pool := named.get(name) or added_to(name, scenario)) is not None:
-            found[pool][0].append(i)
+        found[named.get(name) or added_to(name, scenario) or first][0].append(i)
     return found
+
+
+def joined_nodes(trace: Trace | metrics.Tally, scenario: Scenario) -> list[str]:
+    """The trace's nodes the scenario names neither as its own nor as a node autoscaler's:
+    those that joined a live run (`queuelab worker`), in the first pool (``pools``)."""
+    named = {name for name, _ in scenario.nodes}
+    return [n for n in trace.workers if n not in named and added_to(n, scenario) is None]
+
+
+def node_pools(trace: Trace, scenario: Scenario) -> dict[str, Pool]:
+    """Each of the trace's nodes with its pool (by ``pools``)."""
+    named = {p.name: p for p in scenario.worker_pools}
+    return {
+        trace.workers[i]: named[name]
+        for name, (members, _) in pools(trace, scenario).items()
+        for i in members
+    }
 
 
 def capacity_rows(trace: Trace, scenario: Scenario) -> dict[str, list[Capacity]]:
     """Each pool's capacity rows: those of its nodes (by ``pools``)."""
-    pool_of = {
-        trace.workers[i]: name
-        for name, (members, _) in pools(trace, scenario).items()
-        for i in members
-    }
+    pool_of = node_pools(trace, scenario)
     rows: dict[str, list[Capacity]] = {p.name: [] for p in scenario.worker_pools}
     for row in trace.capacity:
-        if (name := pool_of.get(row[1])) is not None:
-            rows[name].append(row)
+        if (pool := pool_of.get(row[1])) is not None:
+            rows[pool.name].append(row)
     return rows
 
 

@@ -150,3 +150,65 @@ def test_a_burst_on_autoscale_8_1_grows_and_shrinks_as_simulated(redis_url, no_l
     for trace in (sim, live):
         processes = [p for *_, p in trace.capacity]
         assert processes[0] == 1 and max(processes) == 8, trace.capacity
+
+
+@pytest.mark.live
+def test_a_node_that_joins_a_run_going_on_counts_in_its_capacity_from_then(no_leftovers):
+    """A run of one node of one slot, joined once it has started by `queuelab worker`'s node of
+    two slots (``join_run``), which takes its share of the work: the joined node's processes
+    are sampled and handed to the run, so its worker-seconds are its two slots from when it
+    came up (between its spawn and its ready: its processes count from their fork) to the end,
+    the run's utilisation is at most 1 (1.7-2.2 with the joined slots uncounted), the one
+    pool's executions and cost are the run's, and the samples it hands over as its node stops,
+    after the run deleted its keys, make none again. Tolerance: 0.02 wall s each side, /proc's
+    clock tick and the boot time it dates from. About 30 s wall."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    from live.celery_app import LiveConfig
+    from live.redis_server import private_redis
+    from live.run import CURRENT, join_run
+    from sim.analysis.cost import capacity_cost
+    from sim.analysis.runs import summarize
+
+    scale = 0.1
+    sc = make(**{"run.tasks": 300, "workers.count": 1, "arrivals.rate": 2.4})  # 12.5 s of sends
+    up: dict[str, float] = {}
+
+    def join_once_started(url: str, stop: threading.Event) -> str | None:
+        client = redis.Redis.from_url(url)
+        while not stop.is_set() and (run := client.get(CURRENT)) is None:
+            time.sleep(0.01)
+        key = LiveConfig(url, "", scale, 1, run.decode()).key("t0")
+        while not stop.is_set() and (t0 := client.get(key)) is None:
+            time.sleep(0.01)
+        client.close()
+        up["t0"], up["called"] = float(t0), time.time()
+        return join_run(url, 1, 2, stop, lambda *_: up.setdefault("ready", time.time()))
+
+    stop = threading.Event()
+    with private_redis() as url, ThreadPoolExecutor(1) as pool:
+        joiner = pool.submit(join_once_started, url, stop)
+        try:
+            trace = run_live(sc, url, time_scale=scale)
+        finally:
+            stop.set()
+        assert joiner.result() is not None
+        assert redis.Redis.from_url(url).keys("queuelab*") == []  # its last look came too late
+    [node] = set(trace.workers) - {"w1"}
+    summary = summarize(trace, sc, "live")
+    end, tick = summary.makespan, 0.02 / scale
+    joined = capacity_cost(trace.capacity, end, nodes={node})[0]
+    came = [(up[k] - up["t0"]) / scale for k in ("called", "ready")]
+    assert 2 * (end - came[1]) - tick <= joined <= 2 * (end - came[0]) + tick, (joined, came)
+    assert [row for row in trace.capacity if row[1] == node][0] == (0.0, node, False, 0)
+    assert summary.worker_seconds == pytest.approx(capacity_cost(trace.capacity, end)[0])
+    assert summary.worker_seconds >= joined + end * 0.99  # w1's slot the whole run too
+    assert summary.utilization <= 1.0
+    pooled = summary.by_pool["workers"]
+    assert pooled["executions"] == summary.executions
+    assert pooled["worker_seconds"] == pytest.approx(summary.worker_seconds)
+    assert pooled["utilization"] == pytest.approx(summary.utilization)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -52,6 +53,17 @@ PREFETCH_HELD = {
 def make(**fields) -> Scenario:
     """The default scenario with dotted fields replaced: make(**{"workers.count": 2})."""
     return scenario.load(None).replace(**fields)
+
+
+def joined_as(trace: Trace, node: str, name: str) -> Trace:
+    """``trace`` with ``node`` renamed ``name`` in its workers and capacity rows: as if it had
+    joined the run from elsewhere (`queuelab worker`), the scenario naming it no more."""
+    renamed = {node: name}
+    return dataclasses.replace(
+        trace,
+        workers=tuple(renamed.get(w, w) for w in trace.workers),
+        capacity=tuple((t, renamed.get(n, n), *rest) for t, n, *rest in trace.capacity),
+    )
 
 
 def sent_with_countdowns(sc: Scenario, tasks: Sequence[tuple[float, float | None]]) -> Model:

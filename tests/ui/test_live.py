@@ -196,6 +196,28 @@ def test_the_workers_table_counts_processed_as_flower_does_and_succeeded_apart(m
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
+def test_a_node_that_joined_the_run_is_listed_busy_over_its_own_capacity(monkeypatch):
+    """A run of mmc's two nodes joined by a third (`queuelab worker`: here a simulated run's
+    w3, renamed, with its capacity rows, as the run now has a joined node's): the Workers
+    table lists it, busy over the slot-seconds its rows say it had (mmc at ρ 0.8: as busy as
+    the others). The table raised a KeyError, the node being none of the scenario's."""
+    from sim import scenario
+    from sim.engine.model import simulate
+    from tests.sim.helpers import joined_as
+    from ui import live as live_page
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=200", "workers.count=3"])
+    joined = joined_as(simulate(sc), "w3", "vm-w1")
+    own = sc.replace(**{"workers.count": 2})
+    session = live_page.LiveSession((own,), 0.05, results=[joined])
+    at = live_page_showing(session, monkeypatch)
+    workers = table(at, "utilisation").set_index("worker")
+    assert list(workers.index) == ["w1", "w2", "vm-w1"]
+    shares = {w: int(workers.loc[w, "utilisation"].rstrip("%")) for w in workers.index}
+    assert 50 <= shares["vm-w1"] <= 100 and abs(shares["vm-w1"] - shares["w1"]) < 20, shares
+
+
+@pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
 def test_the_workers_of_several_pools_say_the_queues_they_consume(monkeypatch):
     from sim import scenario
     from sim.engine.model import simulate

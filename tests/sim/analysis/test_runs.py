@@ -11,7 +11,7 @@ from sim.engine.model import simulate
 from sim.rules.states import NAMES
 from sim.scenario import ScenarioError
 from sim.strategies import scenarios
-from tests.sim.helpers import make
+from tests.sim.helpers import joined_as, make
 
 
 def test_a_summary_takes_slots_name_and_seed_from_the_scenario():
@@ -36,6 +36,30 @@ def test_pools_group_the_workers_the_scenario_names_for_them():
     assert runs.pools(trace, sc) == {"a": ([0, 1], 2), "b": ([2], 3)}
     by_pool = runs.summarize(trace, sc).by_pool
     assert by_pool["a"]["executions"] + by_pool["b"]["executions"] == 300
+
+
+def test_a_node_that_joined_a_live_run_counts_in_the_first_pool_by_its_capacity_rows():
+    """A node the scenario does not name joined a live run (`queuelab worker`) and serves the
+    first pool: here pool a's third node of a simulated run, renamed, with its capacity rows.
+    Its executions, worker-seconds and slot-seconds count in that pool and the run, whose
+    figures are then those of the run that named it; with its busy time over the named nodes'
+    slots alone the run's utilisation read 4/3 of its own, pool a's executions missed its."""
+    pools = [
+        {"name": "a", "queues": ["celery"], "count": 3},
+        {"name": "b", "queues": ["celery"], "count": 1, "concurrency": 2},
+    ]
+    sc = make(**{"run.tasks": 600, "arrivals.rate": 4.0}).replace(pools=pools)
+    trace = simulate(sc)
+    joined = joined_as(trace, "a-3", "vm-w1")
+    own = sc.replace(**{"pools.a.count": 2})
+    assert runs.joined_nodes(joined, own) == ["vm-w1"]
+    assert runs.pools(joined, own) == {"a": ([0, 1, 2], 2), "b": ([3], 2)}
+    whole, read = runs.summarize(trace, sc), runs.summarize(joined, own)
+    assert read.utilization == pytest.approx(whole.utilization) and read.utilization <= 1
+    assert read.worker_seconds == whole.worker_seconds
+    for figure in ("executions", "utilization", "worker_seconds", "node_seconds"):
+        assert read.by_pool["a"][figure] == pytest.approx(whole.by_pool["a"][figure])
+    assert sum(p["worker_seconds"] for p in read.by_pool.values()) == read.worker_seconds
 
 
 def test_tasks_in_system_are_the_waiting_ones_and_the_busy_slots():
