@@ -19,7 +19,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import redis
 
@@ -60,14 +60,18 @@ def living_children() -> dict[int, dict[int, float]]:
     return children
 
 
-def capacity_rows(samples: list[Sample], clock: Clock) -> tuple[Row, ...]:
+def capacity_rows(
+    samples: list[Sample], clock: Clock, added: Collection[str] = ()
+) -> tuple[Row, ...]:
     """The samples as ``Trace.capacity`` rows: per node, its state at scenario time 0 (the last
-    sample at or before the origin, else its first), then a row at each change after it."""
+    sample at or before the origin, else its first), then a row at each change after it; a
+    node ``added`` while the run went (a node autoscaler's) from its first sample, as the
+    simulator logs one from the decision."""
     first: dict[str, Row] = {}
     later: list[Row] = []
     for wall, node, up, processes in sorted(samples, key=lambda s: s[0]):
         t = clock.scenario(wall)
-        if t <= 0 or node not in first:
+        if t <= 0 or (node not in first and node not in added):
             first[node] = (0.0, node, up, processes)
         else:
             later.append((t, node, up, processes))
@@ -110,27 +114,41 @@ class CapacitySampler(threading.Thread):
         self._mains: dict[str, int | None] = {}  # per node, the main pid its last look saw
         self._looked = 0.0  # wall time of the previous look
         self._done = threading.Event()
+        self._lock = threading.Lock()  # the run's node autoscalers look too
 
     def sample(self) -> None:
         """One look at every node; one not started yet is down (a node joining a run going on,
         looked at before its boot, counts from when it came up). A node whose main process is
         another than the last look's died and came back between the two: down, then up, when
-        the new one started (a restart at a small time scale is far quicker than a look)."""
-        now, children = time.time(), living_children()
-        for node, pid in self.pool.main_pids().items():
-            pool = children.get(pid, {}) if pid is not None else {}
-            if pid is not None and self._mains.get(node, pid) != pid:
-                born = next((kids[pid] for kids in children.values() if pid in kids), now)
-                self._add(max(born, self._looked), node, False, 0)
-                self._children[node] = set()
-            self._mains[node] = pid
-            _, count = self._last.get(node, (False, 0))
-            for forked in sorted(pool[p] for p in pool.keys() - self._children.get(node, set())):
-                count += 1  # its parent ran then: the node was up
-                self._add(max(forked, self._looked), node, True, count)
-            self._children[node] = set(pool)
-            self._add(now, node, pid is not None, len(pool))
-        self._looked = now
+        the new one started (a restart at a small time scale is far quicker than a look). A
+        node a node autoscaler added is down with 0 processes until it consumes, its processes
+        counted from then (``WorkerPool.since``); a removed one is down, with the processes
+        that drain its tasks until it exits, as a deploy's warm shutdown. The autoscaler looks
+        as it decides, so those rows are dated as the simulator's, not up to a ``POLL``
+        later."""
+        with self._lock:
+            # the nodes first, the time last: dated before them, a node added or removed while
+            # /proc was read (a busy host's 0.5 s) had its row before its decision
+            consumes, mains = self.pool.up(), self.pool.main_pids()
+            children = living_children()
+            now = time.time()
+            for node, pid in mains.items():
+                pool = children.get(pid, {}) if pid is not None else {}
+                if pid is not None and self._mains.get(node, pid) != pid:
+                    born = next((kids[pid] for kids in children.values() if pid in kids), now)
+                    self._add(max(born, self._looked), node, False, 0)
+                    self._children[node] = set()
+                self._mains[node] = pid
+                _, count = self._last.get(node, (False, 0))
+                floor = max(self._looked, self.pool.since.get(node, 0.0))
+                for forked in sorted(
+                    pool[p] for p in pool.keys() - self._children.get(node, set())
+                ):
+                    count += 1  # its parent ran then: the node was up
+                    self._add(max(forked, floor), node, True, count)
+                self._children[node] = set(pool)
+                self._add(now, node, pid is not None and consumes.get(node, False), len(pool))
+            self._looked = now
 
     def _add(self, wall: float, node: str, up: bool, processes: int) -> None:
         if self._last.get(node) != (up, processes):
@@ -165,4 +183,5 @@ class CapacitySampler(threading.Thread):
     def rows(self, clock: Clock, joined: Sequence[Sample] = ()) -> tuple[Row, ...]:
         """What was sampled, with the ``joined`` nodes' samples (``live.joined_capacity``), as
         ``Trace.capacity`` rows of the run that ``clock`` times."""
-        return capacity_rows([*self.samples, *joined], clock)
+        with self._lock:
+            return capacity_rows([*self.samples, *joined], clock, self.pool.added)

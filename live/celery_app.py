@@ -29,6 +29,7 @@ from billiard.einfo import ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.worker import state as worker_state
 from celery.worker.request import Request
 
 from live import events, run_keys
@@ -56,6 +57,7 @@ class LiveConfig:
     seed: int
     run_id: str
     pool: str = ""  # the pool of the worker node this config starts; "" = the first
+    consume_at: float = 0.0  # wall time before which the node takes no message (``hold``)
 
     def to_env(self) -> str:
         return ";".join(f"{k}={v}" for k, v in self.__dict__.items())
@@ -73,6 +75,7 @@ class LiveConfig:
             int(fields["seed"]),
             fields["run_id"],
             fields.get("pool", ""),
+            float(fields.get("consume_at", 0.0)),
         )
 
     @cached_property
@@ -99,8 +102,8 @@ class LiveConfig:
         """The Redis list of the scenario's ``queue`` in this run."""
         return f"{self.queue}-{queue}"
 
-    def with_pool(self, pool: str) -> LiveConfig:
-        return dataclasses.replace(self, pool=pool)
+    def with_pool(self, pool: str, consume_at: float = 0.0) -> LiveConfig:
+        return dataclasses.replace(self, pool=pool, consume_at=consume_at)
 
     def key(self, *parts: object) -> str:
         """A Redis key private to this run."""
@@ -335,11 +338,30 @@ def sending_app(config: LiveConfig) -> Iterator[Celery]:
         app.close()
 
 
+HOLD_LOOK = 0.02  # wall seconds between a held node's looks at the clock and at a SIGTERM
+
+
+def hold(until: float) -> bool:
+    """Wait until wall time ``until`` (a node autoscaler's node consumes ``node_start`` after
+    the decision, however soon it booted); False when a shutdown was asked for meanwhile, as
+    a node removed while it starts is. Called as the node is ready: ``consume()`` has only
+    registered its queues, the BRPOP is sent by the event loop, which has not run yet, so it
+    takes no message before (pinned by tests/live/test_node_autoscaler.py)."""
+    while time.time() < until:
+        flags = (worker_state.should_stop, worker_state.should_terminate)
+        if any(f is not None and f is not False for f in flags):  # as ``maybe_shutdown``: 0 too
+            return False
+        time.sleep(min(HOLD_LOOK, max(0.0, until - time.time())))
+    return True
+
+
 @signals.worker_ready.connect
 def _ready(sender=None, **_):
     """The node consumes; its event loop's timers (the autoscaler's keepalive) were registered
-    just before: the wall time is where that timer's grid starts."""
-    if RUN.config is not None:
+    just before: the wall time is where that timer's grid starts. A node held until its
+    ``consume_at`` is ready once it is over (one stopped meanwhile never is: its event loop
+    shuts down before its first fetch)."""
+    if RUN.config is not None and hold(RUN.config.consume_at):
         RUN.redis().hset(RUN.config.key("ready"), sender.hostname, repr(time.time()))
 
 

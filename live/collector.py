@@ -122,7 +122,8 @@ class Collector:
 
     def still_running(self, died: dict[str, float]) -> bool:
         """Whether an execution may still end: started on a node that has not died since."""
-        return any(t > died.get(node, -1.0) for (_, _, node), t in self.running.items())
+        running = list(self.running.items())  # one copy: ``poll`` may run in another thread
+        return any(t > died.get(node, -1.0) for (_, _, node), t in running)
 
     def trace(self) -> Trace:
         return to_trace(list(self.pending), list(self.rows), self.workers, self.clock, self.draws)

@@ -27,6 +27,7 @@ from live.collector import Collector, to_trace
 from live.host_cpu import BusyShare
 from live.joined_capacity import hand_over
 from live.lifeline import workdir
+from live.node_autoscaler import NodeAutoscaler, Poll
 from live.producer import produce
 from live.redis_server import RedisUnavailable, redis_for_run
 from live.run_keys import forget, forget_results, renew, run_lists
@@ -94,12 +95,6 @@ def check_live(sc: Scenario, seed: int | None = None, time_scale: float | None =
                 f"only; a live run keeps its workers up. Set {field('deploy_every')} = 0 to run "
                 "it live."
             )
-        if w.node_autoscaled:
-            raise ScenarioError(
-                f"{field('node_autoscaler')} = {w.node_autoscaler!r}: adding and removing worker "
-                "nodes is simulated only; a live run keeps its nodes. Set "
-                f"{field('node_autoscaler')} = 'none' to run it live."
-            )
         if w.cores:
             raise ScenarioError(
                 f"{field('cores')} = {w.cores}: live tasks sleep rather than compute, so CPU "
@@ -126,6 +121,7 @@ def run_live(
     nodes: Callable[[WorkerPool], None] | None = None,
     host: BusyShare | None = None,
     joinable: bool = True,
+    polled: Callable[[Poll], None] | None = None,
 ) -> Trace:
     """Run ``sc`` for real and return its trace (times in scenario seconds).
 
@@ -136,7 +132,7 @@ def run_live(
     ``host`` measures the host's CPUs over the arrivals and the drain: not over Redis's and the
     workers' start, whose imports would otherwise count as load the run put on the host.
     ``joinable``: announced for `queuelab worker` to join (not a probe, whose nodes are part of
-    what it measures).
+    what it measures). ``polled(poll)`` hears each decision of a pool's node autoscaler.
     """
     seed = sc.seed if seed is None else seed
     check_live(sc, seed, time_scale)
@@ -168,6 +164,7 @@ def run_live(
         finished = threading.Event()
         collector: Collector | None = None
         watcher: Watcher | None = None
+        scalers: list[NodeAutoscaler] = []
         broken: Exception | None = None
         # from the boot on, whatever ends the run stops its nodes: a failing ``nodes`` or a
         # Ctrl-C before the first send left them running until this process exited
@@ -186,6 +183,17 @@ def run_live(
                 len(draws.arrivals),
             )
             watcher.start()
+            scalers = node_autoscalers(
+                sc,
+                pool,
+                client,
+                clock,
+                finished,
+                collector,
+                len(draws.arrivals),
+                sampler.sample,
+                polled,
+            )
             try:
                 client.set(config.key("t0"), repr(clock.t0))  # scenario time 0, for outages
                 with host or contextlib.nullcontext():
@@ -204,17 +212,52 @@ def run_live(
                 broken = err.__cause__
         finally:
             finished.set()
-            if watcher is not None and watcher.is_alive():
-                watcher.join()
+            for thread in [*scalers, watcher]:  # no node is added once the nodes stop
+                if thread is not None and thread.is_alive():
+                    thread.join()
             sampler.stop()
-            lost = broken or (watcher.error if watcher is not None else None)
+            lost = broken or next(
+                (t.error for t in [watcher, *scalers] if t is not None and t.error), None
+            )
             pool.stop(_stop_grace(lost, collector, pool))
             announcement.stop(wait=lost is None)  # its renewal may wait on a lost Redis
         broken = _wind_up(collector, client, config, broken)
     trace = with_capacity(collector.trace(), sampler.rows(clock, collector.joined))
-    if broken is not None or watcher.error is not None:
-        raise RedisLost(broken or watcher.error, trace)
+    if broken is not None or lost is not None:
+        raise RedisLost(broken or lost, trace)
     return trace
+
+
+def node_autoscalers(
+    sc: Scenario,
+    pool: WorkerPool,
+    client: redis.Redis,
+    clock: Clock,
+    finished: threading.Event,
+    collector: Collector,
+    tasks: int,
+    look: Callable[[], None],
+    polled: Callable[[Poll], None] | None,
+) -> list[NodeAutoscaler]:
+    """A started ``NodeAutoscaler`` per pool that has one. Its polls end, as the simulator's,
+    once all ``tasks`` are sent, Redis holds nothing of the run and nothing runs."""
+    config = pool.config
+
+    def done() -> bool:
+        return (
+            len(collector.pending) == tasks
+            and not held_by_broker(client, config)
+            and not collector.still_running(pool.died)
+        )
+
+    scalers = [
+        NodeAutoscaler(p, sc, pool, client, clock, finished, done, look, collector.workers, polled)
+        for p in sc.worker_pools
+        if p.workers.node_autoscaled
+    ]
+    for scaler in scalers:
+        scaler.start()
+    return scalers
 
 
 def _boot(

@@ -58,10 +58,11 @@ BINDINGS = ("_kombu.binding.{}", "_kombu.binding_permanent.{}")
 MAKERS = frozenset({"RPUSH", "LPUSH", "HSET", "HINCRBY", "ZADD", "SADD", "SET"})
 
 
-def run_lists(config: LiveConfig) -> list[str]:
-    """Every Redis list of the run: each queue's, one per priority step (kombu names a step's
-    list ``<queue>\x06\x16<step>``, step 0 the queue itself)."""
-    queues = [config.queue_name(q) for q in config.scenario.queues]
+def run_lists(config: LiveConfig, queues: Iterable[str] | None = None) -> list[str]:
+    """Every Redis list of the run (of its ``queues``, all by default): each queue's, one per
+    priority step (kombu names a step's list ``<queue>\x06\x16<step>``, step 0 the queue
+    itself)."""
+    queues = [config.queue_name(q) for q in (config.scenario.queues if queues is None else queues)]
     return [q + (f"\x06\x16{step}" if step else "") for q in queues for step in PRIORITY_STEPS]
 
 

@@ -145,13 +145,19 @@ class WorkerPool:
         self.crashes = 0
         self.died: dict[str, float] = {}  # node → wall time its death was seen
         self.ready_at: dict[str, float] = {}  # node → wall time it first reported ready
+        # a node autoscaler's: the nodes added while the run goes, the wall time each began
+        # to consume (none yet: held or booting), those removed with their SIGKILL's deadline
+        self.added: list[str] = []
+        self.consume_at: dict[str, float] = {}  # an added node's: it takes no message before
+        self.since: dict[str, float] = {}
+        self.retired: dict[str, float] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
 
     def _spawn(self, name: str) -> None:
         node = self.nodes[name]
-        config = self.config.with_pool(node.pool)
+        config = self.config.with_pool(node.pool, self.consume_at.get(name, 0.0))
         env = {**os.environ, ENV: config.to_env(), **autoscale_env(config), **parent_env()}
         with open(self.log(name), "ab") if self.logs else contextlib.nullcontext() as log:
             self.procs[name] = subprocess.Popen(
@@ -244,8 +250,9 @@ class WorkerPool:
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.05):
+            self._end_removed()
             for name, proc in list(self.procs.items()):
-                if proc.poll() is None:
+                if proc.poll() is None or name in self.retired:
                     continue
                 with self._lock:
                     if self._stopping.is_set():
@@ -254,25 +261,85 @@ class WorkerPool:
                     self.died[name] = time.time()
                 time.sleep(self.restart_delay)
                 with self._lock:
-                    if not self._stopping.is_set():
+                    if not self._stopping.is_set() and name not in self.retired:
                         self._spawn(name)
 
-    def all_up(self) -> bool:
-        """Every node is running (none is dead and waiting for its restart)."""
+    def add(self, node: Node, consume_at: float) -> None:
+        """Start ``node`` while the run goes (a node autoscaler's), to take no message before
+        wall time ``consume_at`` (``celery_app.hold``); it is restarted as the others when it
+        dies, and said to consume once ``consuming`` is told so."""
         with self._lock:
-            return all(proc.poll() is None for proc in self.procs.values())
+            if self._stopping.is_set():
+                return
+            self.nodes[node.name] = node
+            self.names.append(node.name)
+            self.added.append(node.name)
+            self.consume_at[node.name] = consume_at
+            self._spawn(node.name)
+
+    def consuming(self, name: str, since: float) -> None:
+        """Added node ``name`` has consumed since wall time ``since`` (its ready)."""
+        with self._lock:
+            self.since[name] = since
+
+    def remove(self, name: str, grace: float) -> None:
+        """Node ``name`` goes for good (a node autoscaler's scale-down), as a deploy's node
+        stops: a warm shutdown (SIGTERM; one held or booting takes no message after it), its
+        process group SIGKILLed once its main process has exited or after ``grace`` wall
+        seconds; it is never restarted, and ``stop`` kills whatever is left of it."""
+        with self._lock:
+            if name in self.retired:
+                return
+            self.retired[name] = time.monotonic() + grace
+            proc = self.procs[name]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    def _end_removed(self) -> None:
+        with self._lock:
+            for name, deadline in self.retired.items():
+                proc = self.procs[name]
+                if name not in self.died and (
+                    proc.poll() is not None or time.monotonic() > deadline
+                ):
+                    _signal_group(proc, signal.SIGKILL)  # its pool children too
+                    proc.wait()
+                    self.died[name] = time.time()  # an execution it ran will not end
+
+    def _unheld(self, name: str) -> bool:
+        """Node ``name`` is not an added one still held (or booting)."""
+        return name not in self.consume_at or name in self.since
+
+    def _counted(self, name: str) -> bool:
+        """Node ``name`` is one of the pool's now: not removed, and not added and still held."""
+        return name not in self.retired and self._unheld(name)
+
+    def _consumes(self, name: str, proc: subprocess.Popen) -> bool:
+        return proc.poll() is None and self._counted(name)
+
+    def all_up(self) -> bool:
+        """Every node is running (none is dead and waiting for its restart; a removed one is
+        not waited for, nor one an autoscaler added that has not begun to consume)."""
+        with self._lock:
+            return all(p.poll() is None for n, p in self.procs.items() if self._counted(n))
 
     def up(self) -> dict[str, bool]:
-        """Per node, whether it runs now (False: dead, waiting for its restart, or stopped)."""
+        """Per node, whether it consumes now (False: dead, waiting for its restart, stopped,
+        removed, or added and not consuming yet)."""
         with self._lock:
-            return {name: proc.poll() is None for name, proc in self.procs.items()}
+            return {name: self._consumes(name, proc) for name, proc in self.procs.items()}
 
     def main_pids(self) -> dict[str, int | None]:
-        """Per node, the pid of its running main process (None: not started yet, dead, or
-        waiting for its restart)."""
+        """Per node, the pid of its running main process (None: not started yet, dead,
+        waiting for its restart, or added and not consuming yet: its processes are not the
+        pool's until it does; one removed keeps it until it exits, its processes draining what
+        they run)."""
         with self._lock:
             procs = {name: self.procs.get(name) for name in self.names}
-            return {n: p.pid if p and p.poll() is None else None for n, p in procs.items()}
+            return {
+                n: p.pid if p and p.poll() is None and self._unheld(n) else None
+                for n, p in procs.items()
+            }
 
     def stop(self, grace: float = WARM_STOP) -> None:
         """Warm shutdown (SIGTERM) of every node, then after ``grace`` seconds SIGKILL of

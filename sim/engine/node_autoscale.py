@@ -12,7 +12,6 @@ against the run stops it, naming the field).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from sim.engine.deploy import remove
@@ -35,9 +34,7 @@ class NodeAutoscaler:
         self.workers = {i: model.workers[i] for i in nodes}  # those up or down, not starting
         self.starting: set[int] = set()
         self.made = len(nodes)  # nodes numbered so far
-        # (poll time, nodes wanted) of the cooldown window's polls that could still be its
-        # highest, wants falling: a poll every 1 µs held 10⁸ of them; the start counts as one
-        self.recent = deque([(0.0, len(nodes))])
+        self.window = node_autoscale.Stabilization(len(nodes), pool.workers.node_cooldown)
         field = model.scenario.pool_field(pool.name, "node_interval")
         interval = pool.workers.node_interval
         self.budget = Ticks(model.draws.n_tasks, field, interval, "the node autoscaler's poll")
@@ -52,15 +49,9 @@ class NodeAutoscaler:
             self.budget.spend()
             queued = sum(len(self.model.broker.lanes[lane]) for lane in self.lanes)
             want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
-            now = self.env.now
-            since = now - w.node_cooldown - 1e-6  # a poll node_cooldown ago is in (to 1 µs)
-            while self.recent and self.recent[0][0] < since:
-                self.recent.popleft()
-            while self.recent and self.recent[-1][1] <= want:  # never the highest again
-                self.recent.pop()
-            self.recent.append((now, want))
+            recent = self.window.polled(self.env.now, want)
             present = len(self.nodes)
-            goal = node_autoscale.scaled(present, want, [n for _, n in self.recent], w.node_step)
+            goal = node_autoscale.scaled(present, want, recent, w.node_step)
             for _ in range(goal - present):
                 self._add()
             for _ in range(present - goal):
@@ -94,11 +85,8 @@ class NodeAutoscaler:
     def _remove(self) -> None:
         """The node a ReplicaSet deletes first: a starting one, then a down one, the newest."""
         workers = self.workers
-
-        def removed_first(i: int) -> tuple[bool, bool, int]:
-            return i not in workers, i in workers and workers[i].down, i
-
-        index = max(self.nodes, key=removed_first)
+        down = [i for i, worker in workers.items() if worker.down]
+        index = node_autoscale.removed_first(self.nodes, self.starting, down)
         self.nodes.remove(index)
         self.starting.discard(index)
         if index in workers:

@@ -14,7 +14,11 @@ of the pods per period).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Collection, Sequence
+from typing import TypeVar
+
+Node = TypeVar("Node")
 
 
 def bounds_error(count: int, least: int, most: int, where: str) -> str | None:
@@ -41,3 +45,33 @@ def scaled(nodes: int, want: int, recent: Sequence[int], step: int) -> int:
     if want > nodes:
         return min(want, nodes + step)
     return min(nodes, max(recent))
+
+
+def removed_first(
+    nodes: Sequence[Node], starting: Collection[Node], down: Collection[Node]
+) -> Node:
+    """The node a ReplicaSet deletes first of ``nodes`` (oldest first): one still starting (it
+    never comes up), then one that is down, then the newest."""
+    at = max(range(len(nodes)), key=lambda k: (nodes[k] in starting, nodes[k] in down, k))
+    return nodes[at]
+
+
+class Stabilization:
+    """The HPA's scale-down stabilization window: the wants of the polls of the last
+    ``cooldown`` seconds (a poll exactly that long ago included, to 1 µs), the start a poll that
+    wanted ``start`` nodes. Only the polls that could still be the window's highest are kept,
+    wants falling: a poll every 1 µs held 10⁸ of them."""
+
+    def __init__(self, start: int, cooldown: float) -> None:
+        self.cooldown = cooldown
+        self.recent: deque[tuple[float, int]] = deque([(0.0, start)])
+
+    def polled(self, now: float, want: int) -> list[int]:
+        """The wants ``scaled`` weighs after a poll at ``now`` that wants ``want`` nodes."""
+        since = now - self.cooldown - 1e-6
+        while self.recent and self.recent[0][0] < since:
+            self.recent.popleft()
+        while self.recent and self.recent[-1][1] <= want:  # never the highest again
+            self.recent.pop()
+        self.recent.append((now, want))
+        return [n for _, n in self.recent]

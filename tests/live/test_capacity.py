@@ -9,6 +9,15 @@ from tests.live.measuring import closely_sampled_run
 from tests.sim.helpers import make
 
 
+class StaticPool:
+    """A stand-in for ``WorkerPool``'s view of fixed nodes, ``main_pids`` by each test."""
+
+    since: dict[str, float] = {}  # no node autoscaler: every node consumes as it runs
+
+    def up(self) -> dict[str, bool]:
+        return {name: pid is not None for name, pid in self.main_pids().items()}
+
+
 def test_rows_start_at_zero_per_node_and_keep_only_changes():
     """Samples before the origin collapse into the node's row at 0; later ones are scaled to
     scenario time, and a sample repeating a node's state is dropped."""
@@ -31,6 +40,19 @@ def test_rows_start_at_zero_per_node_and_keep_only_changes():
     )
 
 
+def test_a_node_added_mid_run_keeps_its_first_row_where_it_was():
+    """A node a node autoscaler added is down from its decision, not from 0, as the simulator
+    logs it; the run's own nodes still start at 0."""
+    clock = Clock(100.0, 0.5)
+    samples = [(100.2, "w1", True, 1), (101.0, "w2", False, 0), (102.0, "w2", True, 1)]
+    assert capacity_rows(samples, clock, added=("w2",)) == (
+        (0.0, "w1", True, 1),
+        (2.0, "w2", False, 0),
+        (4.0, "w2", True, 1),
+    )
+    assert capacity_rows(samples, clock)[:2] == ((0.0, "w1", True, 1), (0.0, "w2", False, 0))
+
+
 def test_a_process_counts_from_its_fork_not_from_the_look_that_first_sees_it():
     """A pool process forked between two looks 0.3 s apart counts from its fork (to the clock
     tick): counted from the look, a process that took work before it was seen ran tasks the
@@ -39,7 +61,7 @@ def test_a_process_counts_from_its_fork_not_from_the_look_that_first_sees_it():
     import subprocess
     import time
 
-    class Pool:  # this test's process stands for a node's main process
+    class Pool(StaticPool):  # this test's process stands for a node's main process
         def main_pids(self) -> dict[str, int | None]:
             return {"w1": os.getpid()}
 
@@ -71,7 +93,7 @@ def test_a_node_that_died_and_came_back_between_two_looks_went_down_then_up():
 
     mains = [subprocess.Popen(["sleep", "30"])]
 
-    class Pool:
+    class Pool(StaticPool):
         def main_pids(self) -> dict[str, int | None]:
             return {"w1": mains[-1].pid}
 
