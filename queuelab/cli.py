@@ -451,9 +451,11 @@ def _check_live(args: argparse.Namespace, sc: scenario.Scenario) -> None:
 
 def _say_before_live(args: argparse.Namespace, sc) -> None:
     """What the user should hear before a live run starts (or compare's probe before it): a
-    service too short to time, a run long in wall time, a load the host cannot carry."""
+    service too short to time, a run long in wall time, a load the host cannot carry, a node
+    autoscaler's ``node_start`` shorter than a real node's boot."""
     _, run, _ = _live_modules()  # Celery missing is said first
     from live.clock import Clock
+    from live.node_autoscaler import start_note
 
     wall_service = Clock(None, args.time_scale).wall_seconds(service_mean(sc.service))
     if wall_service < run.MIN_SERVICE_WALL:
@@ -464,6 +466,8 @@ def _say_before_live(args: argparse.Namespace, sc) -> None:
         )
     _say_long_wall(sc, args.seed, args.time_scale)
     _say_host_load(sc, args.time_scale)
+    if note := start_note(sc, args.time_scale):
+        print(f"queuelab: warning: {note}", file=sys.stderr)
     _warn_if_idle_queues(sc)
 
 

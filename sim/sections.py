@@ -220,7 +220,7 @@ class Workers:
     )
     node_autoscaler: str = setting(
         "none",
-        "a node autoscaler for the pool (sim only): queue_length adds and removes whole worker "
+        "a node autoscaler for the pool: queue_length adds and removes whole worker "
         "nodes from the LLEN of the pool's queues, as KEDA's Redis list scaler; count is the "
         "nodes it starts with",
         choices=NODE_AUTOSCALERS,

@@ -57,6 +57,15 @@ def long_run(sc: Scenario, time_scale: float) -> None:
         )
 
 
+def late_nodes(sc: Scenario, time_scale: float) -> None:
+    """A node autoscaler's ``node_start`` shorter than a real node's boot, as the CLI warns:
+    its added nodes consume later than simulated."""
+    from live.node_autoscaler import start_note
+
+    if note := start_note(sc, time_scale):
+        st.warning(sentence(note))
+
+
 def refusal(sc: Scenario, time_scale: float) -> str | None:
     """Why ``sc`` cannot run live (what only the simulator models, and the field to change;
     a wait past what Python, Celery or Redis can wait at ``time_scale``, by the CLI's rule,
@@ -139,6 +148,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     if rate:
         host_load(rate, scale, cores)
     long_run(run, scale)
+    late_nodes(run, scale)
     own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
     probe = st.radio(
         "Celery's own costs in the simulation",

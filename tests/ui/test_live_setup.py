@@ -85,8 +85,9 @@ def test_a_run_whose_arrivals_take_long_says_how_long_before_it_starts():
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
 def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
-    """node_autoscale_cycle is simulated only: Start is disabled with the reason, and no
-    caption weighs the CPU load of a run that cannot happen."""
+    """A pasted scenario with CPU contention (workers.cores) is simulated only: Start is
+    disabled with the reason, and no caption weighs the CPU load of a run that cannot
+    happen."""
     from streamlit.testing.v1 import AppTest
 
     from tests.ui.helpers import APP
@@ -98,7 +99,8 @@ def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     at.run()
     at.sidebar.radio(key="page").set_value("Live").run()
     assert len(host_said(at)) == 1 and at.radio(key="live-probe")
-    at.sidebar.selectbox(key="live-name").set_value("node_autoscale_cycle").run()
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="live-toml").set_value("[workers]\ncount = 2\ncores = 1\n").run()
     assert not at.exception
     assert any("cannot run live" in i.value for i in at.info)
     assert at.button(key="live-start").disabled
