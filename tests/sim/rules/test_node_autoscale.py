@@ -3,7 +3,7 @@ a step, down only to the most wanted over the cooldown window."""
 
 import pytest
 
-from sim.rules.node_autoscale import bounds_error, scaled, wanted
+from sim.rules.node_autoscale import Stabilization, bounds_error, removed_first, scaled, wanted
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,21 @@ def test_bounds_errors_name_the_fields():
     assert "workers.min_nodes = 5 must be <= workers.max_nodes = 2" in bounds_error(
         2, 5, 2, "workers."
     )
+
+
+def test_the_window_holds_the_polls_of_the_cooldown_its_start_a_poll():
+    """Cooldown 60 s from 3 nodes: the start's 3 weighs until a poll 60 s on (included), a
+    higher want stays as long, a lower one behind a higher one only once that one went."""
+    window = Stabilization(3, 60.0)
+    assert window.polled(30.0, 1) == [3, 1]
+    assert window.polled(60.0, 2) == [3, 2]  # the start exactly 60 s ago is in
+    assert window.polled(90.0, 1) == [2, 1]
+    assert window.polled(120.0, 5) == [5]
+    assert window.polled(181.0, 1) == [1]
+
+
+def test_a_replicaset_removes_a_starting_node_then_a_down_one_then_the_newest():
+    nodes = ["w1", "w2", "w3", "w4"]
+    assert removed_first(nodes, starting={"w2"}, down={"w3"}) == "w2"
+    assert removed_first(nodes, starting=(), down={"w1", "w3"}) == "w3"
+    assert removed_first(nodes, starting=(), down=()) == "w4"
