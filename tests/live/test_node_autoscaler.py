@@ -2,6 +2,7 @@
 run goes boots in a few seconds, takes nothing while it is held, none after a warm shutdown) and
 a run that adds nodes on a burst and removes them after the cooldown, as the rules say."""
 
+import threading
 import time
 
 import pytest
@@ -160,3 +161,28 @@ def test_a_burst_adds_nodes_and_the_cooldown_removes_them(no_leftovers):
     _, node_seconds = capacity_cost(trace.capacity, end)
     assert node_seconds == pytest.approx(end + sum(up_added))  # w1's whole run, w2's and w3's
     assert all(proc.poll() is not None for proc in pool.procs.values())
+
+
+@pytest.mark.live
+def test_a_run_stopped_while_its_added_nodes_start_stops_them(no_leftovers):
+    """Stopped (Ctrl-C, the Live page's Stop) at the poll that adds w2 and w3, held and
+    booting: the run ends with them stopped, down all along, and the polls end with it."""
+    stop = threading.Event()
+    polls, pools_seen = [], []
+
+    def polled(poll) -> None:
+        polls.append(poll)
+        if poll.added:
+            stop.set()
+
+    with private_redis() as url:
+        trace = run_live(
+            make(**BURST), url, time_scale=SCALE, stop=stop, polled=polled, nodes=pools_seen.append
+        )
+    [pool] = pools_seen
+    assert pool.added == ["w2", "w3"] and polls[-1].added == ("w2", "w3")
+    assert all(proc.poll() is not None for proc in pool.procs.values())
+    assert [(n, up) for _, n, up, _ in trace.capacity if n != "w1"] == [
+        ("w2", False),
+        ("w3", False),
+    ]
