@@ -414,10 +414,12 @@ def test_the_latest_run_names_its_scenario_and_a_simulated_only_one_cannot_start
     assert not at.exception
     said = [i.value for i in at.info]
     assert any("latest live run, of mmc; Start runs node_autoscale_cycle" in v for v in said)
-    assert any("cannot run live: workers.node_autoscaler = 'queue_length'" in v for v in said)
-    assert at.button(key="live-start").disabled
-    at.sidebar.selectbox(key="live-name").set_value("scraping").run()
+    assert not any("cannot run live" in v for v in said)  # its node autoscaler runs live
     assert not at.button(key="live-start").disabled
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="live-toml").set_value("[workers]\ncount = 2\ncores = 1\n").run()
+    assert any("cannot run live: workers.cores = 1" in i.value for i in at.info)
+    assert at.button(key="live-start").disabled
 
 
 @pytest.mark.live  # the Live page draws runs only where Celery and redis-server are
