@@ -8,7 +8,8 @@ and wants ``wanted`` nodes, weighs them over the ``Stabilization`` window and go
 simulator names it (``Scenario.node_name``), is started at the decision as a real ``celery
 worker`` held (``celery_app.hold``) until ``node_start × time_scale`` after it: it consumes then,
 as the simulated one does, or, when its boot is longer than that, once it is ready, later than
-the simulator can know (``late``, and ``start_note`` before the run). A removed node is the one
+the simulator can know (``WorkerPool.since`` past its ``consume_at``; ``start_note`` says it
+before the run). A removed node is the one
 a ReplicaSet deletes first (``removed_first``), given the deploy's warm shutdown (SIGTERM, its
 group killed after ``shutdown_grace``) and never restarted. Each decision is looked at by the
 capacity sampler as it is made, so the capacity rows are the simulator's: a node down with 0
@@ -104,8 +105,7 @@ class NodeAutoscaler(threading.Thread):
         self.run_id = config.run_id
         self.nodes = [name for name, p in sc.nodes if p.name == pool.name]  # oldest first
         self.made = len(self.nodes)  # nodes numbered so far
-        self.starting: dict[str, float] = {}  # added node → wall time it may consume from
-        self.late: dict[str, float] = {}  # added node → wall seconds it consumed past that
+        self.starting: set[str] = set()  # added nodes not consuming yet (held or booting)
         self.window = node_autoscale.Stabilization(len(self.nodes), pool.workers.node_cooldown)
         self.error: redis.RedisError | None = None
 
@@ -144,7 +144,7 @@ class NodeAutoscaler(threading.Thread):
         name = self.sc.node_name(self.pool, self.made)
         consume_at = time.time() + self.clock.wall_seconds(self.pool.workers.node_start)
         self.nodes.append(name)
-        self.starting[name] = consume_at
+        self.starting.add(name)
         self.named.append(name)
         self.workers.add(Node(name, self.pool.name, self.pool.workers.concurrency), consume_at)
         return name
@@ -154,7 +154,7 @@ class NodeAutoscaler(threading.Thread):
         down = [n for n in self.nodes if n not in self.starting and not up.get(n, False)]
         name = node_autoscale.removed_first(self.nodes, self.starting, down)
         self.nodes.remove(name)
-        self.starting.pop(name, None)
+        self.starting.discard(name)
         grace = self.clock.wall_seconds(self.pool.workers.shutdown_grace)
         self.workers.remove(name, grace)
         return name
@@ -167,7 +167,7 @@ class NodeAutoscaler(threading.Thread):
         ready = self.client.hmget(self.ready_key, [f"{n}@{self.run_id}" for n in names])
         consuming = [(n, float(at)) for n, at in zip(names, ready, strict=True) if at is not None]
         for name, since in consuming:
-            self.late[name] = max(0.0, since - self.starting.pop(name))
+            self.starting.discard(name)
             self.workers.consuming(name, since)
         if consuming:
             self.look()
