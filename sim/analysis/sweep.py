@@ -10,11 +10,13 @@ symmetric interval reaches below 0 or above 1, which says nothing and reads as a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -184,19 +186,17 @@ def _in_processes(
     parent's alone (a terminal sends it to the children too, which died printing tracebacks):
     on it, every replication that finished is kept, and the processes are ended rather than left
     to run replications no one will read (the interpreter's exit waited for them). They are
-    started, as the jobs are submitted, with the stopping signals blocked, so that one which
-    comes while they import is held, never raised there, until ``_parent_stops`` ignores it."""
+    started, as the jobs are submitted, with the stopping signals ``_held``: one that comes while
+    they import is held there, never raised, until ``_parent_stops`` ignores it, and one that
+    comes while the parent starts them is acted on once they have their instructions."""
     context = multiprocessing.get_context("spawn")  # safe beside threads (Streamlit)
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_parent_stops)
     futures: dict[Future, tuple[int, int]] = {}
     try:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # a child inherits the mask
-        try:
+        with _held():  # a Ctrl-C held is raised as the block ends
             for i, r in jobs:
                 futures[pool.submit(point, scenario, values[i], r)] = (i, r)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held is raised here
         for n, future in enumerate(as_completed(futures), 1):
             results[futures[future]] = future.result()
             if progress:
@@ -205,16 +205,37 @@ def _in_processes(
         for future, job in futures.items():
             if future.done() and not future.cancelled() and future.exception() is None:
                 results[job] = future.result()
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # a second Ctrl-C waits for it
-        try:
+        with _held():  # a second Ctrl-C waits for it
             for child in set(multiprocessing.active_children()) - before:
                 child.kill()  # not terminate(): they ignore its SIGTERM, and the exit waited
             pool.shutdown(cancel_futures=True)  # its thread ends here, not in the exit's join
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     finally:
         pool.shutdown()
+
+
+@contextlib.contextmanager
+def _held() -> Iterator[None]:
+    """The stopping signals held over the block and acted on, as they would have been, at its
+    end. Blocked (``pthread_sigmask``), they are held in this thread and in the processes it
+    starts, which inherit its mask; not in the threads started before it (numpy's OpenBLAS
+    pool), to which the kernel then delivers them, and Python runs its handler in the main
+    thread all the same: a Ctrl-C raised in ``submit`` between a process's spawn and the write
+    of its instructions left it reading an empty pipe (``EOFError: Ran out of input``, a
+    traceback under "stopped"). So, in the main thread, where Python runs them, their handlers
+    only note them until the end too."""
+    came: list[int] = []
+    noted = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.signal(sig, lambda s, _: came.append(s)) for sig in STOPS if noted}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one pending since is noted here
+        for sig, handler in handlers.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig in dict.fromkeys(came):
+            signal.raise_signal(sig)
 
 
 def _parent_stops() -> None:

@@ -153,3 +153,54 @@ def test_a_ctrl_c_while_the_sweeps_processes_start_is_the_sweeps_alone(tmp_path,
     finally:
         proc.kill()
     assert (out, err) == ("stopped\n", "")
+
+
+# a sweep whose Ctrl-C comes while it starts a process, between its spawn and the write of its
+# instructions, and is taken by a thread that was running before (numpy's OpenBLAS pool, here
+# one of its own): the kernel gives a signal to a thread that does not block it
+BETWEEN = """
+import os, signal, threading
+from multiprocessing import popen_spawn_posix
+
+if __name__ == "__main__":
+    from sim.analysis import sweep
+    from sim.scenario import Scenario
+
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+    spawned = popen_spawn_posix.util.spawnv_passfds
+    caught, wakeup = os.pipe()
+    os.set_blocking(wakeup, False)
+    signal.set_wakeup_fd(wakeup)  # Python's handler writes here once a thread has caught one
+
+    def spawn_then_ctrl_c(path, args, passfds):
+        pid = spawned(path, args, passfds)
+        if "--multiprocessing-fork" in args:  # a sweep process's, not Python's resource tracker
+            os.kill(os.getpid(), signal.SIGINT)
+            os.read(caught, 1)
+        return pid
+
+    popen_spawn_posix.util.spawnv_passfds = spawn_then_ctrl_c
+    try:
+        sweep.replications(Scenario().replace(**{"run.tasks": 100}), 2, processes=2)
+    except sweep.Stopped:
+        print("stopped")
+"""
+
+
+def test_a_ctrl_c_that_another_thread_takes_while_a_process_starts_stops_the_sweep_alone(
+    tmp_path, no_leftovers
+):
+    """The sweep blocks the stopping signals while it starts its processes, but a block holds
+    them in its own thread only: one that another thread took was raised in the middle of a
+    process's start, which then found its instructions' pipe empty and printed ``EOFError: Ran
+    out of input`` under "stopped"."""
+    (tmp_path / "between.py").write_text(BETWEEN)
+    root = str(Path(__file__).resolve().parents[3])
+    done = subprocess.run(
+        stoppable([sys.executable, str(tmp_path / "between.py")]),
+        env={**os.environ, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.stdout, done.stderr) == ("stopped\n", "")
