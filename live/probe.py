@@ -17,7 +17,11 @@ delivery. At the run's rate the probe puts the run's own load on the host (the p
 collector, Celery's per-task work): at a small time scale that load is what makes the costs
 grow, several-fold on 2 cores. Bursts sent back to back would slow the deliveries measured
 beside them (2.4-2.6 against 2.0-2.3 ms on a quiet host, early ack). It sends for about
-``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes have started. Where a
+``SECONDS`` (longer for ``MIN_TASKS`` at a slow rate), after its nodes have started. The costs
+occupy the slots too: where they are a large part of the tasks' sleep (a loaded host: 25-55 ms
+a task against mmc's 81 ms at time scale 0.1), the slots were busy nearly all the time and 4-13
+of 128 tasks found one idle, too few to fit the delivery from; a probe that crowded
+(``CROWDED``) is run again with its tasks' sleep shortened by the costs it met. Where a
 pool autoscales, a second probe (``fork_probe``) measures how long a pool process takes to
 start, which a quiet host does three times as fast as a busy one.
 """
@@ -32,7 +36,7 @@ import numpy as np
 from live.redis_server import RedisUnavailable, described
 from live.run import RedisLost, check_live, run_live
 from sim.analysis.analytic import arrival_rate, erlang_c
-from sim.analysis.calibrate import Fit, fit_overheads
+from sim.analysis.calibrate import CalibrationError, Fit, fit_overheads, overheads
 from sim.analysis.metrics import first_time
 from sim.engine.budget import attempts
 from sim.engine.distributions import service_mean
@@ -42,6 +46,9 @@ from sim.scenario import Scenario
 from sim.trace import Trace
 
 WAITING = 0.3  # share of the probe's tasks that wait for a slot: its hand-overs
+# share of the probe's tasks finding a slot idle below which it is run again, its tasks
+# shortened by the costs it met: half of what it plans (1 - WAITING)
+CROWDED = (1 - WAITING) / 2
 SECONDS = 4.0  # wall s of sends, or longer where MIN_TASKS at the run's rate takes longer
 MIN_TASKS = 80  # ~55 deliveries and ~25 hand-overs (calibrate needs 5 and 10)
 # tasks/s wall: the probe's floor; a host idle between tasks delivers them slower (mmc at time
@@ -52,14 +59,21 @@ RETRY_COUNTDOWN = 0.05  # wall s a probe's failed task waits before its retry
 FORK_BODY = 3.0  # wall s the fork probe's tasks sleep: longer than a busy host's forks (8 x 0.3)
 
 
-def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
+def probe_scenario(sc: Scenario, time_scale: float = 1.0, costs: float = 0.0) -> Scenario:
     """The probe for a run of ``sc`` at ``time_scale``: its nodes, ack mode and first pool's
     prefetch at its wall rate, at time scale 1 (the probe's seconds are wall seconds, the
-    costs' unit)."""
+    costs' unit); its tasks' sleep shortened by ``costs``, the wall seconds an attempt holds its
+    slot beyond it (``slot_costs``), so that its slots are busy the planned share."""
     wall_rate = max(MIN_RATE, throughput(sc) / time_scale)
     nodes = len(sc.nodes)
     concurrency = max(1, round(sc.slots / nodes))
     slots = nodes * concurrency
+    sleep = busy_share(slots) * slots / (wall_rate * _attempts(sc)) - costs
+    if sleep <= 0:
+        raise CalibrationError(
+            f"this host's Celery costs ({costs * 1000:.0f} ms a task) keep the probe's slots "
+            f"busy at the run's {wall_rate:.0f} tasks a wall second: no task finds one idle"
+        )
     return Scenario().replace(
         **{
             "name": "probe",
@@ -67,7 +81,7 @@ def probe_scenario(sc: Scenario, time_scale: float = 1.0) -> Scenario:
             "arrivals.process": "poisson",
             "arrivals.rate": wall_rate,
             "service.dist": "exponential",
-            "service.mean": busy_share(slots) * slots / (wall_rate * _attempts(sc)),
+            "service.mean": sleep,
             "workers.count": nodes,
             "workers.concurrency": concurrency,
             "workers.prefetch_multiplier": sc.worker_pools[0].workers.prefetch_multiplier,
@@ -150,11 +164,25 @@ def host_costs(
     check_live(sc, time_scale=time_scale)
     probe = probe_scenario(sc, time_scale)
     trace = _probed(probe, redis_url, stop)
+    costs = slot_costs(trace, probe)
+    if costs is not None:
+        probe = probe_scenario(sc, time_scale, costs)
+        trace = _probed(probe, redis_url, stop)
     fit = fit_overheads(trace, probe, probe.seed)
     forking = fork_probe(sc)
     if forking is None:
         return HostCosts(fit)
     return HostCosts(fit, fork_time(_probed(forking, redis_url, stop), forking))
+
+
+def slot_costs(trace: Trace, probe: Scenario) -> float | None:
+    """Wall seconds an attempt of ``probe``'s run held its slot beyond its sleep (the record,
+    the median, and the hand-over, the mean) where fewer than ``CROWDED`` of its executions found a
+    slot idle; None where enough did."""
+    extra, handovers, idle = overheads(trace, probe, probe.seed)
+    if len(idle) >= CROWDED * len(extra):
+        return None
+    return float(np.median(extra)) + (float(np.mean(handovers)) if len(handovers) else 0.0)
 
 
 def fork_probe(sc: Scenario) -> Scenario | None:

@@ -109,27 +109,8 @@ def fit_overheads(
     """Estimate Celery's delivery, ``overhead.record`` and the hand-over from a live run at
     ``time_scale``, in wall seconds as the fields state them (the trace's scenario seconds ×
     time scale), so the calibrated scenario predicts a run at any time scale."""
-    draws = Draws(scenario, seed)
-    spans = execution_spans(trace)
-    ids = trace.task_numbers()
-    if ids is None:
-        raise CalibrationError("the trace's task ids are not task numbers: fit a run queuelab made")
-    service = np.array(
-        [
-            draws.service(int(ids[t]), int(a))
-            for t, a in zip(spans["task"], spans["attempt"], strict=True)
-        ]
-    )
-    extra = spans["end"] - spans["start"] - service
-    if len(extra) < 10:
-        raise CalibrationError("fewer than 10 finished executions: run more tasks to calibrate")
+    extra, gaps, lag = overheads(trace, scenario, seed)
     record = max(0.0, float(np.median(extra)) / scenario.results.writes_per_execution)
-
-    pending = first_time(trace, PENDING)
-    first = spans["attempt"] == 0  # a retry's message waits out its countdown: not ready
-    ready = np.where(first, pending[spans["task"]], np.nan)
-    gaps, lag = slot_waits(spans["worker"], spans["start"], spans["end"], ready)
-    gaps, lag = gaps[~np.isnan(gaps)], lag[~np.isnan(lag)]
     if len(lag) < MIN_IDLE:
         raise CalibrationError(  # a 10-task live run's: it named neither the count nor tasks
             f"{len(lag)} of {len(extra)} executions found an idle worker, and the delivery is "
@@ -148,6 +129,34 @@ def fit_overheads(
         "handover_late" if scenario.ack.late else "handover",
         len(gaps),
     )
+
+
+def overheads(
+    trace: Trace, scenario: Scenario, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a live run of ``scenario`` adds to its draws, in the trace's seconds: per finished
+    execution, its span less its drawn service time (the record); of first attempts, the
+    hand-overs of those that waited for a slot and the deliveries of those that found one idle
+    (``slot_waits``)."""
+    draws = Draws(scenario, seed)
+    spans = execution_spans(trace)
+    ids = trace.task_numbers()
+    if ids is None:
+        raise CalibrationError("the trace's task ids are not task numbers: fit a run queuelab made")
+    service = np.array(
+        [
+            draws.service(int(ids[t]), int(a))
+            for t, a in zip(spans["task"], spans["attempt"], strict=True)
+        ]
+    )
+    extra = spans["end"] - spans["start"] - service
+    if len(extra) < 10:
+        raise CalibrationError("fewer than 10 finished executions: run more tasks to calibrate")
+    pending = first_time(trace, PENDING)
+    first = spans["attempt"] == 0  # a retry's message waits out its countdown: not ready
+    ready = np.where(first, pending[spans["task"]], np.nan)
+    gaps, lag = slot_waits(spans["worker"], spans["start"], spans["end"], ready)
+    return extra, gaps[~np.isnan(gaps)], lag[~np.isnan(lag)]
 
 
 def slot_waits(

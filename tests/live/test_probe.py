@@ -13,6 +13,8 @@ from live import probe
 from live.redis_server import RedisUnavailable, private_redis
 from sim import scenario
 from sim.analysis import analytic
+from sim.analysis.calibrate import CalibrationError, fit_overheads
+from sim.engine.model import simulate
 from sim.rules import retry
 
 pytestmark = pytest.mark.live
@@ -37,6 +39,27 @@ def test_the_probes_busy_share_has_a_third_of_tasks_wait_whatever_the_slots():
     for slots, share in [(1, 0.3), (4, 0.65), (8, 0.75)]:
         assert probe.busy_share(slots) == share
         assert 0.25 < analytic.erlang_c(share * slots, 1.0, slots) < 0.4
+
+
+def test_a_probe_crowded_by_its_own_costs_is_sized_again_without_them():
+    """On a loaded host a task held its slot 25-55 ms beyond its sleep (mmc's probe at time
+    scale 0.1 sleeps 81 ms on average): the slots were nearly always busy and 4-13 of 128
+    tasks found one idle, too few to fit the delivery. The probe's run, simulated paying such
+    costs, is seen as crowded, and the next probe's tasks sleep that much less, which leaves
+    most of them a slot idle again; costs as large as the whole sleep leave none."""
+    mmc = scenario.load("scenarios/mmc.toml")
+    first = probe.probe_scenario(mmc, 0.1)
+    loaded = {"overhead.record": 0.015, "overhead.handover_late": 0.02, "overhead.delivery": 0.005}
+    assert probe.slot_costs(simulate(first), first) is None  # the model's own costs: a slot idle
+    costs = probe.slot_costs(simulate(first.replace(**loaded)), first)
+    assert costs == pytest.approx(0.035, rel=0.05)  # the record and the mean hand-over
+    again = probe.probe_scenario(mmc, 0.1, costs)
+    assert again.service.mean == pytest.approx(first.service.mean - costs)
+    trace = simulate(again.replace(**loaded))
+    assert probe.slot_costs(trace, again) is None
+    assert fit_overheads(trace, again).tasks_used >= probe.MIN_TASKS // 3
+    with pytest.raises(CalibrationError, match="no task finds one idle"):
+        probe.probe_scenario(mmc, 0.1, first.service.mean)
 
 
 def test_the_probe_sends_at_the_runs_wall_rate_spread_over_its_nodes():
