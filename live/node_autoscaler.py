@@ -30,14 +30,11 @@ import redis
 from live.celery_app import LiveConfig
 from live.clock import Clock
 from live.run_keys import run_lists
-from live.workers import Node, WorkerPool
+from live.workers import BOOT, Node, WorkerPool
 from sim.rules import node_autoscale
 from sim.scenario import Pool, Scenario
 
 LOOK = 0.02  # wall seconds between looks at a starting node's ready and at the next poll
-# wall seconds from a node's spawn to its first task: 3.9-4.8 s, three nodes booting at once on
-# 2 cores at load 15 (tests/live/test_node_autoscaler.py; DESIGN, "A queue-length node autoscaler")
-BOOT = 4.0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import numpy as np
 
 from live.redis_server import RedisUnavailable, described
 from live.run import RedisLost, check_live, run_live
+from live.workers import BOOT
 from sim.analysis.analytic import arrival_rate, erlang_c
 from sim.analysis.calibrate import CalibrationError, Fit, fit_overheads, overheads
 from sim.analysis.metrics import first_time
@@ -54,7 +55,6 @@ MIN_TASKS = 80  # ~55 deliveries and ~25 hand-overs (calibrate needs 5 and 10)
 # tasks/s wall: the probe's floor; a host idle between tasks delivers them slower (mmc at time
 # scale 0.5, 6.4 a second: least delivery 2.2-2.4 ms, as its run's, against 1.9-2.0 at 30)
 MIN_RATE = 5.0
-NODES_START = 4.0  # wall s the probe's nodes usually take to start on 2 cores
 RETRY_COUNTDOWN = 0.05  # wall s a probe's failed task waits before its retry
 FORK_BODY = 3.0  # wall s the fork probe's tasks sleep: longer than a busy host's forks (8 x 0.3)
 
@@ -112,8 +112,8 @@ def _attempts(sc: Scenario) -> float:
 def expected_seconds(sc: Scenario, time_scale: float = 1.0) -> float:
     """Wall seconds the probe for a run of ``sc`` at ``time_scale`` usually takes."""
     p = probe_scenario(sc, time_scale)
-    forks = NODES_START + FORK_BODY if fork_probe(sc) else 0.0
-    return NODES_START + p.run.tasks / p.arrivals.rate + forks
+    forks = BOOT + FORK_BODY if fork_probe(sc) else 0.0
+    return BOOT + p.run.tasks / p.arrivals.rate + forks
 
 
 def busy_share(slots: int) -> float:

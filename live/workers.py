@@ -28,6 +28,10 @@ from live.lifeline import parent_env
 from sim.scenario import Scenario
 
 WARM_STOP = 10.0  # wall seconds a stopped node gets to end its tasks before its SIGKILL
+# wall seconds from a node's spawn to its first task, on 2 cores: 3.9-4.8 s, three nodes booting
+# at once at load 15 (tests/live/test_node_autoscaler.py; DESIGN, "A queue-length node
+# autoscaler"); what a probe's nodes (``live.probe``) usually take to start too
+BOOT = 4.0
 
 
 def grace_after(err: BaseException | None) -> float:

@@ -10,10 +10,10 @@ import redis
 
 from live.celery_app import LiveConfig, sending_app, task_name
 from live.collector import read_events
-from live.node_autoscaler import BOOT, start_note
+from live.node_autoscaler import start_note
 from live.redis_server import private_redis
 from live.run import run_live
-from live.workers import Node, WorkerPool
+from live.workers import BOOT, Node, WorkerPool
 from sim import scenario
 from sim.analysis.cost import capacity_cost
 from sim.analysis.runs import pools

@@ -11,6 +11,7 @@ import redis
 
 from live import probe
 from live.redis_server import RedisUnavailable, private_redis
+from live.workers import BOOT
 from sim import scenario
 from sim.analysis import analytic
 from sim.analysis.calibrate import CalibrationError, fit_overheads
@@ -71,7 +72,7 @@ def test_the_probe_sends_at_the_runs_wall_rate_spread_over_its_nodes():
     assert fast.arrivals.rate == pytest.approx(160) and slow.arrivals.rate == pytest.approx(6.4)
     assert fast.run.tasks == round(160 * probe.SECONDS) and slow.run.tasks == probe.MIN_TASKS
     assert probe.probe_scenario(mmc, 1.0).arrivals.rate == probe.MIN_RATE
-    assert probe.expected_seconds(mmc, 0.5) == pytest.approx(probe.NODES_START + 80 / 6.4)
+    assert probe.expected_seconds(mmc, 0.5) == pytest.approx(BOOT + 80 / 6.4)
     # one burst of 5,000 on 8 slots of 0.25 s: the host carries what they get through, 32 a second
     burst = scenario.load("scenarios/newsletter.toml")
     assert probe.probe_scenario(burst, 0.1).arrivals.rate == pytest.approx(320)
