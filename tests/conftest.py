@@ -150,17 +150,25 @@ def open_connections(client, wait: float = 10.0) -> list[dict]:
     return others
 
 
-@pytest.fixture
-def no_leftovers():
-    """Fails the test if a process it started (a worker, a redis-server, anything) still runs."""
+@contextlib.contextmanager
+def nothing_left():
+    """Fails if a process started inside the block (a worker, a redis-server, anything) still
+    runs after it."""
     from multiprocessing import resource_tracker
 
     adopt_orphans()
-    resource_tracker.ensure_running()  # Python's helper for the whole session, not the test's
+    resource_tracker.ensure_running()  # Python's helper for the whole session, not the block's
     before = descendants(os.getpid())
     yield
     left = leftovers(before)
     assert not left, f"processes left behind: {[f'{p}: {command_line(p)}' for p in sorted(left)]}"
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fails the test if a process it started (a worker, a redis-server, anything) still runs."""
+    with nothing_left():
+        yield
 
 
 @contextlib.contextmanager
@@ -205,8 +213,19 @@ def running_streamlit(root=None):
             stop_process(proc, grace=10)
 
 
-@pytest.fixture
-def streamlit_app(no_leftovers):
-    """The app on a free loopback port; yields its URL, stops it after."""
-    with running_streamlit() as (url, _):
+@pytest.fixture(scope="module")
+def module_streamlit():
+    """One app server for a module's tests, started once rather than per test (its first
+    session imports the app's modules; the later ones find them imported), checked to leave
+    nothing when it stops."""
+    with nothing_left(), running_streamlit() as (url, _):
         yield url
+
+
+@pytest.fixture
+def streamlit_app(module_streamlit, no_leftovers):
+    """The URL of the app server the module's tests share, each in a browser session of its
+    own; the test fails if a process it started through the server (a live run's workers)
+    still runs after it. The server keeps its latest live run for every session: a test that
+    starts one comes after those that must find none."""
+    return module_streamlit

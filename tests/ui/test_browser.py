@@ -213,7 +213,7 @@ def filter_the_tasks_and_open_one(page) -> None:
     expect(history).to_contain_text("w1")  # the filter showed w1's tasks; one of them ran there
 
 
-@pytest.mark.live
+@pytest.mark.live  # the one live run on the module's app server: after the tests that find none
 def test_every_page_in_the_browser(streamlit_app, tmp_path):
     """A real live run started from the Live page, then Compare and Learn; screenshots of each.
 
