@@ -21,7 +21,7 @@ from pathlib import Path
 from queuelab import report
 from queuelab.parser import MAX_SERVERS, build_parser
 from queuelab.report import ProgressBar, emit
-from sim import costs, scenario
+from sim import costs, data_files, scenario
 from sim.analysis import analytic, invariants, runs, sizing, sweep
 from sim.analysis.metrics import Summary
 from sim.engine import budget
@@ -29,7 +29,7 @@ from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
 from sim.rules import retry, routing
 from sim.saving import Saved, save
-from sim.trace import ParquetStream, TraceError, read
+from sim.trace import ParquetStream, TraceError, capacity_path, read
 
 
 class BadInput(Exception):
@@ -93,9 +93,29 @@ def _warn_if_idle_queues(sc: scenario.Scenario) -> None:
         print(f"queuelab: warning: {line}", file=sys.stderr)
 
 
-def _check_trace_path(path: str | None) -> None:
-    if path is not None:
-        _check_output(path, "--trace", (".csv", ".parquet"))
+def _check_trace_path(path: str | None, sc: scenario.Scenario) -> None:
+    """Refuse a trace that could not be written, or that would be written (it or its capacity
+    rows) over a data file the scenario reads: ``--trace service.csv`` replaced the user's
+    service times with the run's rows, and the next load failed on them."""
+    if path is None:
+        return
+    written = (Path(path), capacity_path(Path(path)))
+    for data in data_files.paths(sc):
+        if any(_same_file(out, Path(data)) for out in written):
+            raise BadInput(
+                f"--trace {path!r} would write over {data}, a data file the scenario reads: "
+                "give the trace another name"
+            )
+    _check_output(path, "--trace", (".csv", ".parquet"))
+
+
+def _same_file(out: Path, given: Path) -> bool:
+    """Whether writing ``out`` would replace the existing file ``given``: the same path once
+    links are followed, or another name of it (a hard link)."""
+    try:
+        return out.resolve() == given.resolve() or (out.exists() and out.samefile(given))
+    except OSError:
+        return False
 
 
 def _at_time_scale(sc: scenario.Scenario, time_scale: float) -> scenario.Scenario:
@@ -114,7 +134,7 @@ def _at_time_scale(sc: scenario.Scenario, time_scale: float) -> scenario.Scenari
 def cmd_simulate(args: argparse.Namespace) -> int:
     sc = _at_time_scale(scenario.load(args.scenario, args.set), args.time_scale)
     seed = sc.seed if args.seed is None else args.seed
-    _check_trace_path(args.trace)
+    _check_trace_path(args.trace, sc)
     _say_cost(sc, trace=bool(args.trace) and not args.trace.endswith(".parquet"))
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
@@ -389,7 +409,7 @@ def _off_closed_terminal(fds: list[int]) -> None:
 def cmd_live(args: argparse.Namespace) -> int:
     sc = scenario.load(args.scenario, args.set)
     _check_live(args, sc)
-    _check_trace_path(args.trace)
+    _check_trace_path(args.trace, sc)
     _warn_if_overloaded(sc)
     _warn_if_endless(sc)
     trace, stop, lost_redis = _run_live(args, sc, partial=True)
@@ -591,6 +611,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.analysis.calibrate import CalibrationError, calibrated_text, fit_overheads, replaced
 
     sc = scenario.load(args.scenario, args.set)
+    if _same_file(Path(args.out), Path(args.scenario)):
+        raise BadInput(
+            f"--out {args.out!r} is the scenario file itself: calibrate writes it anew (its "
+            "comments dropped, its description replaced), so give the calibrated file another name"
+        )
     _check_live(args, sc)
     out = _check_output(args.out, "--out", (".toml",))
     stated = replaced(args.scenario)

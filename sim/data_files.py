@@ -100,13 +100,19 @@ def _touched(path: str) -> Held | None:
     return held
 
 
+def paths(scenario: Scenario) -> tuple[str, ...]:
+    """The data files ``scenario`` reads, each once: what a run's output must not be written
+    over (``simulate --trace`` onto its own service file replaced the user's times)."""
+    files = [a.file for _, a in _arrivals(scenario)]
+    files += [t.service.file for t in scenario.task_types if _from_file(t.service)]
+    return tuple(dict.fromkeys(files))
+
+
 def stamps(scenario: Scenario) -> tuple[tuple[str, Stamp | None], ...]:
     """Each data file ``scenario`` names with the stamp of the numbers its run reads: with its
     TOML text, what says a cached run of it was made of the same numbers. A file no longer held
     is read again by its run (``read_numbers``), so its stamp is the file's now."""
-    files = [a.file for _, a in _arrivals(scenario)]
-    files += [t.service.file for t in scenario.task_types if _from_file(t.service)]
-    return tuple((f, _stamp_read(f)) for f in dict.fromkeys(files))
+    return tuple((f, _stamp_read(f)) for f in paths(scenario))
 
 
 def _stamp_read(path: str) -> Stamp | None:

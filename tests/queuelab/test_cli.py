@@ -694,6 +694,42 @@ def test_a_trace_path_ending_in_a_slash_is_refused_not_written_beside_it(tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name", ["times.csv", "link.csv", "hard.csv"])
+def test_a_trace_named_as_a_data_file_of_the_scenario_is_refused_and_the_file_kept(
+    tmp_path, name, capsys
+):
+    """``--trace times.csv`` where the scenario resamples ``times.csv`` wrote the trace over the
+    user's service times (the run had read them), and the next load failed on the rows: by
+    its own name, through a symbolic link or a hard link."""
+    from queuelab import cli
+
+    times = tmp_path / "times.csv"
+    times.write_text("".join(f"{0.1 * (i % 7 + 1):g}\n" for i in range(50)))
+    (tmp_path / "link.csv").symlink_to(times)
+    os.link(times, tmp_path / "hard.csv")
+    before = times.read_bytes()
+    path = tmp_path / "s.toml"
+    path.write_text('[run]\ntasks = 20\n[service]\ndist = "empirical"\nfile = "times.csv"\n')
+    code = cli.main(["simulate", str(path), "--trace", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert code == 2 and times.read_bytes() == before
+    assert f"would write over {times}, a data file the scenario reads" in err
+    assert err.count("\n") == 1
+
+
+def test_calibrate_refuses_to_write_its_result_over_the_scenario_it_reads(tmp_path, capsys):
+    """``calibrate s.toml --out s.toml`` replaced the user's file, comments and description
+    gone: refused before anything starts (no Redis, no workers)."""
+    from queuelab import cli
+
+    path = tmp_path / "s.toml"
+    path.write_text("# my notes\n[workers]\ncount = 2\n")
+    before = path.read_bytes()
+    code = cli.main(["calibrate", str(path), "--out", str(tmp_path / "." / "s.toml")])
+    assert code == 2 and path.read_bytes() == before
+    assert "is the scenario file itself" in capsys.readouterr().err
+
+
 def test_analytic_says_when_the_workers_it_advises_are_more_than_it_takes():
     r = queuelab("analytic", "--rate", "1e6", "--service-mean", "1", "--workers", "2")
     assert r.returncode == 2
