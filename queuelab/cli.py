@@ -304,6 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{field}.max_nodes settings with simulate --set"
         )
     _warn_if_idle_queues(sc)
+    _warn_if_endless(sc)  # its table's sojourns, all 0, read as a perfect queue
     for count in args.workers:
         _warn_if_overloaded(sc.replace(**{key: count}))
     _stop_as_interrupt()

@@ -130,6 +130,24 @@ def test_a_run_retried_for_ever_that_always_fails_warns_and_counts_its_tasks_los
     assert (s["tasks_lost"], s["tasks_failed"], s["retries"]) == (5, 0, 5 * 1001)
 
 
+def test_a_sweep_of_a_run_retried_for_ever_that_always_fails_warns_as_simulate_does():
+    """Its table read sojourn p95 0 and throughput 0 at every count, a perfect queue, without
+    the warning ``simulate`` gives: no task ever ends."""
+    sets = ["retry.max_retries=inf", "failures.probability=1.0", "run.tasks=5"]
+    r = queuelab(
+        "sweep",
+        "scenarios/mmc.toml",
+        *[a for k in sets for a in ("--set", k)],
+        "--workers",
+        "4,5",
+        "--reps",
+        "2",
+    )
+    assert r.returncode == 0, r.stderr
+    (said,) = warnings(r.stderr)
+    assert said.startswith("queuelab: warning: max_retries = inf and failure probability 1: ")
+
+
 def test_an_overloaded_sweep_warns_for_each_worker_count_that_cannot_keep_up():
     r = queuelab(
         "sweep",
