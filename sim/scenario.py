@@ -215,6 +215,12 @@ class Scenario:
         kind, _, rest = key.partition(".")
         names = [t.name for t in getattr(self, kind)]
         found = [(len(n), i) for i, n in enumerate(names) if rest.startswith(n + ".")]
+        if not found and rest in names:  # "no pool of that name (did you mean 'slow'?)" was said
+            what, example = ("pool", "count") if kind == "pools" else ("task type", "service.mean")
+            raise ScenarioError(
+                f"{key!r} names the {what} {rest!r}, not one of its fields: give the "
+                f"field too, e.g. {key}.{example}"
+            )
         if not found:
             hint = _closest(rest.partition(".")[0], names)
             raise ScenarioError(

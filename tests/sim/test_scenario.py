@@ -393,6 +393,18 @@ def test_a_type_or_pool_field_is_reached_by_its_name():
         sc.replace(**{"pools.medium.count": 2})
 
 
+@pytest.mark.parametrize(
+    ("key", "example"), [("pools.slow", "pools.slow.count"), ("tasks.report", "tasks.report.")]
+)
+def test_a_type_or_pool_named_without_a_field_is_said_so(key, example):
+    """``--set pools.slow=3`` said "no pool of that name (did you mean 'slow'?)" of the pool
+    the user had named."""
+    with pytest.raises(ScenarioError) as err:
+        scenario.loads(TYPES).replace(**{key: 3})
+    said = str(err.value)
+    assert "not one of its fields" in said and example in said and "no pool" not in said
+
+
 def test_a_scenario_level_override_reaches_the_tables_that_do_not_set_their_own():
     """As when the file is read: ``--set workers.concurrency=2`` on a scenario with pools used
     to change only [workers], which no pool read any more, so the run silently ignored it."""
