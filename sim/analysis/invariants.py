@@ -33,7 +33,7 @@ from sim.engine.draws import Draws
 from sim.rules import ack, retry
 from sim.rules.states import NAMES, PENDING, RECEIVED, RETRY, STARTED, legal_next
 from sim.scenario import Scenario
-from sim.trace import Trace
+from sim.trace import ONE_TYPE, Trace
 from sim.words import counted
 
 # Slack for clocks: live timestamps come from different processes.
@@ -376,6 +376,8 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
     if numbers is not None and (past := numbers >= n_tasks).any():
         task = trace.task_ids[int(np.argmax(past))]  # only ids read from a file can be past
         return f"task {task} is past the scenario's task indices 0…{n_tasks - 1}"
+    if trace.types != ONE_TYPE and (why := _unknown_type(trace, scenario)):
+        return why
     nodes = [name for name, _ in scenario.nodes]
     shapes = [re.sub(r"\d+$", "", name) for name in nodes]
     for name in trace.workers:
@@ -385,6 +387,19 @@ def mismatch(trace: Trace, scenario: Scenario, seed: int | None = None) -> str |
             return (
                 f"worker {name} is not one of the scenario's {count} workers {nodes[0]}…{nodes[-1]}"
             )
+    return None
+
+
+def _unknown_type(trace: Trace, scenario: Scenario) -> str | None:
+    """A task type (or its queue) of ``trace`` that ``scenario`` does not have: a type the
+    scenario lacks is checked by the scenario-level rules, so a trace of another scenario, or
+    one whose ``task_name`` was edited (``reprot``), passed as a run of this one. A trace of
+    one type on ``celery`` (a file without those columns) is every scenario's."""
+    kinds = {(t.name, t.queue) for t in scenario.task_types}
+    for name, queue in trace.types:
+        if (name, queue) not in kinds:
+            known = ", ".join(f"{n} on {q}" for n, q in sorted(kinds))
+            return f"task type {name} on queue {queue} is not one of the scenario's: {known}"
     return None
 
 

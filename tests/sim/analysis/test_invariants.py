@@ -177,6 +177,27 @@ def test_a_trace_matches_its_own_scenario_only(good):
     )
 
 
+def test_a_trace_whose_task_types_the_scenario_lacks_is_not_a_run_of_it():
+    """A type the scenario lacks is checked by its scenario-level rules: a trace of
+    thumbnails_and_reports passed ``check --scenario mmc.toml``, and one whose ``task_name`` a
+    user edited passed as a run of its own scenario. A trace of one type on ``celery`` (a file
+    without those columns) is every scenario's."""
+    from sim import scenario
+
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml").replace(**{"run.tasks": 60})
+    trace = simulate(sc, seed=1)
+    assert invariants.mismatch(trace, sc) is None
+    edited = dataclasses.replace(trace, types=(("thumbnail", "fast"), ("reprot", "slow")))
+    assert invariants.mismatch(edited, sc) == (
+        "task type reprot on queue slow is not one of the scenario's: report on slow, "
+        "thumbnail on fast"
+    )
+    one = scenario.Scenario().replace(**{"run.tasks": 60})
+    assert invariants.mismatch(trace, one).startswith("task type thumbnail on queue fast is not")
+    plain = dataclasses.replace(trace, types=(("task", "celery"),), type_of=None)
+    assert invariants.mismatch(plain, sc) is None
+
+
 def test_a_redelivery_may_be_immediate_only_when_a_dead_childs_task_is_requeued():
     sc = make(
         **{
