@@ -704,10 +704,10 @@ def cmd_record(args: argparse.Namespace) -> int:
             "by_task": {
                 t.name: {
                     "queue": t.queue,
-                    "share": t.share,
+                    "share": share,
                     "failure_probability": t.failures.probability,
                 }
-                for t in sc.task_types
+                for t, share in zip(sc.task_types, sc.shares, strict=True)
             },
             "by_pool": {
                 p.name: {

@@ -126,6 +126,11 @@ class Scenario:
         )
 
     @property
+    def shares(self) -> tuple[float, ...]:
+        """Each task type's part of [arrivals] (``completed_shares``; 0 with its own arrivals)."""
+        return completed_shares(self.task_types)
+
+    @property
     def queues(self) -> tuple[str, ...]:
         """The queues tasks are routed to, in the order the task types name them."""
         return tuple(dict.fromkeys(t.queue for t in self.task_types))
@@ -281,7 +286,9 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     sections = _sections(merged)
     tasks = base.tasks if base else ()
     if "tasks" in given_tables:
-        tasks = _shares(tuple(_task_type(i, t, merged) for i, t in _tables("tasks", given_tables)))
+        tasks = _check_shares(
+            tuple(_task_type(i, t, merged) for i, t in _tables("tasks", given_tables))
+        )
     pools = base.pools if base else ()
     if "pools" in given_tables:
         pools = tuple(_pool(i, t, merged) for i, t in _tables("pools", given_tables))
@@ -454,14 +461,29 @@ def _autoscale_replaces(where: str, w: Workers) -> str:
     )
 
 
-def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
-    """Shares of [arrivals] completed: a type without one gets an equal part of what the others
-    leave (a type with its own arrivals has none)."""
-    if all(t.arrivals for t in types):
-        return types
+def completed_shares(types: tuple[TaskType, ...]) -> tuple[float, ...]:
+    """Each type's part of [arrivals]: its own ``share``, or, without one, an equal part of what
+    the given ones leave (0 for a type with its own arrivals). The types keep their shares as
+    given, so ``--set tasks.thumbnail.share=0.5`` leaves the report's half: completed in the
+    types, the report's 0.1 read as given and the shares added up to 0.6."""
+    *_, rest = _left(types)
+    return tuple(rest if t.share == 0 and t.arrivals is None else t.share for t in types)
+
+
+def _left(types: tuple[TaskType, ...]) -> tuple[float, int, float]:
+    """The shares given in all, how many types give none (and have no arrivals of their own),
+    and the equal part of what is left each of those takes."""
     given = sum(t.share for t in types)
     unset = sum(t.share == 0 and t.arrivals is None for t in types)
-    rest = (1 - given) / unset if unset else 0.0
+    return given, unset, (1 - given) / unset if unset else 0.0
+
+
+def _check_shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
+    """``types`` once their shares of [arrivals] add up: to 1, or to less where some give none
+    (a type with its own arrivals has none)."""
+    if all(t.arrivals for t in types):
+        return types
+    given, unset, rest = _left(types)
     if given <= 1 + 1e-9 and unset and rest < 1e-9:
         # share = 0 is no share: beside shares 1.0 and 0.0, "they must add up to 1" read wrong
         left = [t.name for t in types if t.share == 0 and t.arrivals is None]
@@ -475,10 +497,7 @@ def _shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
             f"tasks: the shares given add up to {given:g}: they must add up to 1, or to less "
             "when some task types give none (those share what is left equally)"
         )
-    return tuple(
-        dataclasses.replace(t, share=rest) if t.share == 0 and t.arrivals is None else t
-        for t in types
-    )
+    return types
 
 
 def _check_routing(s: Scenario) -> None:

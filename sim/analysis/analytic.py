@@ -250,7 +250,10 @@ def type_rates(scenario: Scenario, peak: bool = False) -> list[float] | None:
     if shared is None or None in own:
         return None
     rates = iter(own)
-    return [shared * t.share if t.arrivals is None else next(rates) for t in types]
+    return [
+        shared * share if t.arrivals is None else next(rates)
+        for t, share in zip(types, scenario.shares, strict=True)
+    ]
 
 
 def executions_per_task(kind: TaskType) -> float:

@@ -51,7 +51,10 @@ def expected_attempts(s: Scenario) -> float:
     failing every attempt of 1,000 retries made the run 1,000 times what the scenario's
     own tables said."""
     types = s.task_types
-    parts = [t.arrivals.rate if t.arrivals else t.share * s.arrivals.rate for t in types]
+    parts = [
+        t.arrivals.rate if t.arrivals else share * s.arrivals.rate
+        for t, share in zip(types, s.shares, strict=True)
+    ]
     span = s.run.duration or s.run.tasks / s.arrivals.rate
     each = [_attempts(t.failures, t.retry.max_retries, span) for t in types]
     return sum(p * a for p, a in zip(parts, each, strict=True)) / sum(parts)

@@ -88,7 +88,7 @@ class Draws:
         times, kinds = [], []
         if shared:
             t = arrival_times(sc, stream(seed, ARRIVALS))
-            shares = [self.types[j].share for j in shared]
+            shares = [sc.shares[j] for j in shared]
             kinds.append(np.array(shared, np.int16)[task_types(shares, stream(seed, TYPE), len(t))])
             times.append(t)
         for j, kind in enumerate(self.types):

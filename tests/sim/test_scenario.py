@@ -369,13 +369,24 @@ def test_task_types_and_pools_fall_back_to_the_scenario_tables():
     thumbnail, report = sc.task_types
     assert thumbnail.service.dist == "constant" and thumbnail.service.mean == 2.0
     assert thumbnail.retry.max_retries == 5 and report.retry.max_retries == 0
-    assert report.share == pytest.approx(0.2)  # what the others leave
+    assert report.share == 0 and sc.shares == pytest.approx((0.8, 0.2))  # what the others leave
     fast, slow = sc.worker_pools
     assert (fast.workers.count, fast.workers.concurrency) == (3, 1)
     assert (slow.workers.count, slow.workers.concurrency) == (8, 4)  # [workers] count default
     assert sc.slots == 3 + 32
     assert [name for name, _ in sc.nodes][:4] == ["fast-1", "fast-2", "fast-3", "slow-1"]
     assert scenario.loads(scenario.dumps(sc)) == sc
+
+
+def test_a_share_set_on_one_type_leaves_the_rest_to_the_types_that_give_none():
+    """``--set tasks.thumbnail.share=0.5`` on thumbnails_and_reports, whose report gives no
+    share: it was refused, "the shares given add up to 0.6", the report's 0.1 completed into the
+    type and read back as given."""
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    assert sc.shares == pytest.approx((0.9, 0.1))
+    half = sc.replace(**{"tasks.thumbnail.share": 0.5})
+    assert half.shares == pytest.approx((0.5, 0.5))
+    assert scenario.loads(scenario.dumps(half)).shares == pytest.approx((0.5, 0.5))
 
 
 def test_a_scenario_without_tables_is_one_type_on_one_pool():
