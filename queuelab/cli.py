@@ -291,6 +291,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if sc.pools
             else "--pool: this scenario has no [[pools]]: --workers sweeps workers.count"
         )
+    if args.pool and args.pool not in (names := [p.name for p in sc.pools]):
+        raise BadInput(f"--pool {args.pool}: no pool of that name; pools: {', '.join(names)}")
     key = sc.pool_field(args.pool, "count")
     _check_seeds(sc.seed, args.reps)
     swept = [p for p in sc.worker_pools if not sc.pools or p.name == args.pool]

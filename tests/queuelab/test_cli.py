@@ -828,7 +828,8 @@ def test_a_sweep_over_pools_names_the_pool_it_sizes():
     assert "pool fast: the task types it serves" in fast.stdout
     assert "thumbnail sojourn_p95" in fast.stdout and "pool fast utilization" in fast.stdout
     r = queuelab("sweep", pools, "--workers", "3", "--pool", "medium", "--set", "run.tasks=500")
-    assert r.returncode == 2 and "no pool of that name" in r.stderr
+    assert r.returncode == 2
+    assert "--pool medium: no pool of that name; pools: fast, slow" in r.stderr
 
 
 def test_a_sweep_of_a_node_autoscaled_pool_says_the_count_only_starts_the_run():
