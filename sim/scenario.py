@@ -437,6 +437,11 @@ def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
     known = [*POOL_OWN, *(f.name for f in dataclasses.fields(Workers))]
     if unknown := sorted(set(table) - set(known)):
         written = f"{where}.{unknown[0]}"
+        if unknown[0] == "workers":  # [pools.workers] or pools.slow.workers.count: not cores
+            raise ScenarioError(
+                f"unknown scenario field {written!r}: a pool's [workers] fields are written in "
+                f"its own table, e.g. {where}.count, {where}.concurrency"
+            )
         listed = [f"{where}.{k}" for k in known]
         raise _unknown(written, listed, f"unknown scenario field {written!r}")
     given = {f"workers.{k}": v for k, v in table.items() if k not in POOL_OWN}

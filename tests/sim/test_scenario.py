@@ -672,3 +672,16 @@ def test_an_unknown_field_of_a_pool_lists_the_fields_a_pool_has():
     with pytest.raises(ScenarioError, match="known fields: workers.count, ") as err:
         scenario.load(None, ["workers.nodes=3"])
     assert "service.mean" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["pools.fast.workers.count", "pools.fast.workers"], ids=["set", "table"]
+)
+def test_a_pool_with_a_workers_part_is_told_its_fields_are_its_own(key):
+    """A user who knows [workers] writes a pool's count as ``pools.fast.workers.count``: it was
+    answered "did you mean 'pools.fast.cores'?", a field that means something else."""
+    sc = scenario.load("scenarios/thumbnails_and_reports.toml")
+    with pytest.raises(ScenarioError) as err:
+        sc.replace(**{key: 3})
+    said = str(err.value)
+    assert "written in its own table, e.g. pools.fast.count" in said and "cores" not in said
