@@ -415,6 +415,12 @@ def _numbers(table: pa.Table, column: str, kind: pa.DataType, source: str) -> np
         mid = (lo + hi) // 2
         head = values.slice(lo, mid - lo)
         lo, hi = (lo, mid) if head.null_count or not _casts(head, kind) else (mid, hi)
+    if pa.types.is_integer(kind) and _casts(values.slice(lo, 1), pa.int64()):
+        most = np.iinfo(kind.to_pandas_dtype())
+        raise TraceError(
+            f"{source}: row {lo + 1}: {column} is outside what a trace holds "
+            f"({most.min:,} to {most.max:,})"
+        )
     what = "an integer" if pa.types.is_integer(kind) else "a number"
     raise TraceError(f"{source}: row {lo + 1}: {column} is not {what}")
 
