@@ -248,7 +248,9 @@ def test_a_soft_time_limit_is_an_exception_the_task_can_retry_on(
     redis_url, client, routing, no_leftovers
 ):
     """``routing.soft`` (soft limit 0.3 s, sleeping 2 s) catches SoftTimeLimitExceeded at
-    ≈ 0.3 s in the same child and retries; the retry runs and succeeds."""
+    ≈ 0.3 s in the same child and retries; the retry runs and succeeds. The pool arms the limit
+    before the task's first line stamps its start, so the caught time may read up to a few ms
+    under 0.3 s (measured 0.2999 s on a loaded host)."""
     q = fresh("t")
     result = send(routing, "soft", "soft", 2.0, queue=q)
     with node(redis_url, [q]):
@@ -256,7 +258,7 @@ def test_a_soft_time_limit_is_an_exception_the_task_can_retry_on(
         rows = runs(client, routing, 2)
     (caught, start, end), (done, _, _) = rows
     assert (caught, done) == ("soft:soft0", "soft:done1")
-    assert 0 <= float(end) - start - routing.SOFT_TIME_LIMIT < 0.25, rows
+    assert -0.02 <= float(end) - start - routing.SOFT_TIME_LIMIT < 0.25, rows
 
 
 def test_priority_steps_come_before_the_queue_order(redis_url, client, routing, no_leftovers):
