@@ -34,6 +34,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 import pytest  # noqa: E402
 
+WAITING = ("live", "browser", "slow")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with tests that wait on real processes (live, browser) or run long go first, each
+    module kept whole: pytest-xdist's workers then share them out while the quick tests fill the
+    gaps, where in path order the browser tests (tests/ui, up to a minute each) came last and ran
+    on one worker while the others sat idle."""
+    waits = {item.module for item in items if any(item.get_closest_marker(m) for m in WAITING)}
+    items.sort(key=lambda item: item.module not in waits)
+
 
 def command_line(pid: int) -> str:
     """The command line of ``pid`` (from /proc), or "" once it has gone."""
