@@ -339,8 +339,10 @@ def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     sim_flows, live_flows = report["state_flows"]["sim"], report["state_flows"]["live"]
     assert sim_flows["STARTED→RETRY"] == live_flows["STARTED→RETRY"] > 0
     assert sim_flows["PENDING→RECEIVED"] == live_flows["PENDING→RECEIVED"] == 150
-    # by default the simulation pays Celery's costs as probed on this host before the run
-    assert "Celery's costs on this host now: delivery " in r.stderr, r.stderr
+    # by default Celery's costs are probed on this host before the run: the simulation pays
+    # them, or (a probe too crowded to fit any, as at load 20) the run says it uses its own
+    probed = ("Celery's costs on this host now: delivery ", "could not measure Celery's costs")
+    assert any(said in r.stderr for said in probed), r.stderr
     # --again: a second live run of the same draws, judged against the first; the same
     # attempts fail, so both retried as often, and only timing figures can be outside
     again = report["again"]
