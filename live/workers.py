@@ -253,19 +253,25 @@ class WorkerPool:
         self.stop(grace)
 
     def _watch(self) -> None:
+        """Restart each dead node ``restart_delay`` after its own death, as the simulator's
+        nodes restart: slept through in line, a second node dead meanwhile came back a whole
+        delay after the first, and a removed node waited as long for its SIGKILL."""
+        due: dict[str, float] = {}  # a dead node → the monotonic time it restarts
         while not self._stopping.wait(0.05):
             self._end_removed()
-            for name, proc in list(self.procs.items()):
-                if proc.poll() is None or name in self.retired:
-                    continue
-                with self._lock:
-                    if self._stopping.is_set():
-                        return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                now = time.monotonic()
+                for name, proc in self.procs.items():
+                    if name in due or name in self.retired or proc.poll() is None:
+                        continue
                     self.crashes += 1
                     self.died[name] = time.time()
-                time.sleep(self.restart_delay)
-                with self._lock:
-                    if not self._stopping.is_set() and name not in self.retired:
+                    due[name] = now + self.restart_delay
+                for name in [n for n, at in due.items() if at <= now]:
+                    del due[name]
+                    if name not in self.retired:
                         self._spawn(name)
 
     def add(self, node: Node, consume_at: float) -> None:

@@ -446,3 +446,32 @@ def test_queuelab_worker_stopped_while_its_nodes_start_lets_a_ready_one_end_its_
         rows = [events.decode(row) for row in client.lrange(config.key("events"), 0, -1)]
     [node] = {row.worker for row in rows if row.state == STARTED}
     assert (0, node) in {(row.task, row.worker) for row in rows if row.state == SUCCESS}
+
+
+@pytest.mark.live
+def test_nodes_killed_together_restart_together_a_delay_after_their_deaths(tmp_path, no_leftovers):
+    """Two nodes killed at once (restart delay 2 s) both restart ≈ 2 s after their deaths, as
+    the simulator's nodes each restart ``restart_delay`` after their own: the watcher slept the
+    delay through in line, so the second came back 2 s after the first."""
+    sc = make(**{"workers.count": 2})
+    (tmp_path / "scenario.toml").write_text(scenario.dumps(sc))
+    with private_redis() as url:
+        config = LiveConfig(url, str(tmp_path / "scenario.toml"), 0.05, 1, "restarts")
+        pool = WorkerPool(config, [Node("w1", "workers", 1), Node("w2", "workers", 1)], 2.0)
+        pool.start()
+        try:
+            first = {name: proc.pid for name, proc in pool.procs.items()}
+            for proc in pool.procs.values():
+                os.killpg(proc.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            back: dict[str, float] = {}
+            while len(back) < 2 and time.monotonic() < killed + 20:
+                for name, proc in list(pool.procs.items()):
+                    if name not in back and proc.pid != first[name]:
+                        back[name] = time.monotonic() - killed
+                time.sleep(0.01)
+        finally:
+            pool.stop(grace=0.0)
+    assert pool.crashes == 2 and sorted(back) == ["w1", "w2"], back
+    assert all(1.9 < at < 4.0 for at in back.values()), back
+    assert abs(back["w1"] - back["w2"]) < 1.0, back
