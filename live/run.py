@@ -59,8 +59,8 @@ BROKER_CHECK = 0.25  # wall seconds between looks at what Redis still holds for 
 
 def default_drain(sc: Scenario, clock: Clock) -> float:
     """Wall seconds to wait after the last event: enough for the work, the retries and a
-    visibility-timeout redelivery (with kombu's restore scan and the workers' reboots, which the
-    pool makes one after another), but finite. It is only the outer bound: a run ends sooner
+    visibility-timeout redelivery (with kombu's restore scan and a worker's reboot: nodes dead
+    together restart together), but finite. It is only the outer bound: a run ends sooner
     when Redis holds nothing of it and nothing runs (see ``_drain``)."""
     kinds = sc.task_types  # each by its own tables: a type's retries, another's service
     retry_wait = max(
@@ -78,7 +78,7 @@ def default_drain(sc: Scenario, clock: Clock) -> float:
         visibility = wall(sc.ack.visibility_timeout)
         restore = costs.live_restore_interval(visibility)
         wait += visibility + restore + unacked_mutex_expire(visibility)
-        wait += WORKER_BOOT + wall(sc.workers.count * sc.workers.restart_delay)
+        wait += WORKER_BOOT + wall(sc.workers.restart_delay)
     return wait
 
 
