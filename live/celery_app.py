@@ -220,7 +220,7 @@ class Run:
         23-26 ms, the draws 20-30 ms, the result's first write 10-15 ms), 3-5 scenario seconds
         of each slot at time scale 0.02, a backlog the model's fresh queue never had."""
         if self.config is not None and self.app is not None:
-            self.draws  # noqa: B018 (built and kept)
+            self.draws  # noqa: B018 (built and kept; a forked child has its node's)
             self.redis().ping()
             self.app.backend.client.ping()
 
@@ -368,8 +368,11 @@ def hold(until: float) -> bool:
     return True
 
 
+@signals.worker_init.connect
 @signals.worker_process_init.connect
 def _warm(**_):
+    # on the node's main process before it forks its pool, so a child inherits the draws (a
+    # process an autoscaler forks in a burst then only connects), and again on each child
     RUN.warm()
 
 
