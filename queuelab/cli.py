@@ -37,11 +37,8 @@ class BadInput(Exception):
 
 
 def _check_output(path: str | Path, option: str, suffixes: tuple[str, ...]) -> Path:
-    """Refuse an output file that could not be written, before any work is done for it.
-
-    It is opened for appending (which changes nothing in an existing file) and a file that did
-    not exist before is removed again, so a run never ends by failing to save what it found.
-    """
+    """Refuse an output file that could not be written (``_check_writable``), before any work
+    is done for it, so a run never ends by failing to save what it found."""
     if str(path).endswith(("/", os.sep)):  # Path() drops it: "x.csv/" would write x.csv
         raise BadInput(f"{option} {str(path)!r} names a folder: give a file name")
     path = Path(path)
@@ -49,18 +46,24 @@ def _check_output(path: str | Path, option: str, suffixes: tuple[str, ...]) -> P
         raise BadInput(f"{option} {str(path)!r}: the file must end in " + " or ".join(suffixes))
     if path.is_dir():
         raise BadInput(f"{option} {str(path)!r} is a folder: give a file name")
+    _check_writable(path, f"{option} {str(path)!r}: cannot write there")
+    return path
+
+
+def _check_writable(path: Path, said: str) -> None:
+    """Refuse ``path`` unless it can be written, ``said`` the start of the error. It is opened
+    for appending (which changes nothing in an existing file) and a file that did not exist
+    before is removed again."""
     existed = path.exists()
     try:
         with path.open("ab"):
             pass
     except OSError as err:
         raise BadInput(
-            f"{option} {str(path)!r}: cannot write there ({err.strerror}); "
-            "give a path in a folder that exists and is writable"
+            f"{said} ({err.strerror}); give a path in a folder that exists and is writable"
         ) from None
     if not existed:
         path.unlink()
-    return path
 
 
 def _warn_if_overloaded(sc: scenario.Scenario) -> None:
@@ -106,7 +109,16 @@ def _check_trace_path(path: str | None, sc: scenario.Scenario) -> None:
                 f"--trace {path!r} would write over {data}, a data file the scenario reads: "
                 "give the trace another name"
             )
-    _check_output(path, "--trace", (".csv", ".parquet"))
+    out = _check_output(path, "--trace", (".csv", ".parquet"))
+    # the files written beside it: the capacity rows, and a streamed Parquet's rows until the
+    # run ends. A writable trace in a read-only folder passed the check above, and its run
+    # ended failing to write them: a CSV's trace went to a temp folder, a streamed one's
+    # summary was lost after the whole run
+    beside = [(capacity_path(out), "its capacity rows")]
+    if out.suffix == ".parquet":
+        beside.append((ParquetStream.partial_path(out), "its rows while the run goes"))
+    for file, what in beside:
+        _check_writable(file, f"--trace {path!r}: cannot write {what} beside it, {file}")
 
 
 def _same_file(out: Path, given: Path) -> bool:

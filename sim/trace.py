@@ -177,10 +177,15 @@ class ParquetStream:
         self.path = Path(path)
         # written beside it and moved in place at the end: a run that fails (a runaway, a
         # warm-up past its arrivals, Ctrl-C) leaves no half a trace that reads as a whole one
-        self._partial = self.path.with_name(self.path.name + ".partial")
+        self._partial = self.partial_path(self.path)
         empty = Trace(*(np.zeros(0, kind) for kind in COLUMN_TYPES), workers=())
         self._writer = pq.ParquetWriter(self._partial, empty.to_arrow().schema)
         self._waiting: list[list[np.ndarray]] = []
+
+    @staticmethod
+    def partial_path(path: Path) -> Path:
+        """Where a stream to ``path`` writes its rows until the run ends."""
+        return path.with_name(path.name + ".partial")
 
     def __enter__(self) -> ParquetStream:
         return self

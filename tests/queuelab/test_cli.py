@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.queuelab.helpers import env, queuelab, stopped_after
+from tests.queuelab.helpers import as_a_user, env, queuelab, stopped_after
 
 
 def test_simulate_json_is_one_object_in_the_design_layout(tmp_path):
@@ -652,6 +652,39 @@ def test_a_trace_cut_short_by_a_full_disk_is_removed_and_written_elsewhere(
     assert not out.exists()
     elsewhere = said.rpartition("wrote it to ")[2].removesuffix(" instead")
     assert read(elsewhere).n_tasks == 200
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.parquet"])
+def test_a_trace_in_a_read_only_folder_is_refused_before_the_run_with_the_file_it_needs(
+    tmp_path, name
+):
+    """A trace file of the user's, writable, in a folder that is not: it passed the check, and
+    the files written beside it failed after the run (its capacity rows; a streamed Parquet's
+    rows): the CSV was written over and its run sent to a temp folder, a streamed run's summary
+    lost. Now refused before the run, naming the file, and the user's file left as it was."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    theirs = folder / name
+    theirs.write_text("their own\n")
+    theirs.chmod(0o666)
+    folder.chmod(0o555)
+    try:
+        r = subprocess.run(
+            as_a_user([sys.executable, "-m", "queuelab.cli", "simulate", "scenarios/mmc.toml"])
+            + ["--set", "run.tasks=200", "--trace", str(theirs)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr == (
+        f"queuelab: error: --trace {str(theirs)!r}: cannot write its capacity rows beside it, "
+        f"{theirs}.capacity.csv (Permission denied); give a path in a folder that exists and "
+        "is writable\n"
+    )
+    assert theirs.read_text() == "their own\n" and [*folder.iterdir()] == [theirs]
 
 
 def test_a_streamed_trace_the_disk_cannot_hold_is_named_and_leaves_nothing(
