@@ -117,8 +117,13 @@ class Field:
 
     def _word(self, value: Any) -> bool | str:
         if not isinstance(value, self.type):
-            if self.type is str and is_number(value):  # rate_limit = 5, --set name=0
-                raise self._fail(value, f'is a number, not a string: write it in quotes, "{value}"')
+            free = self.type is str and not self.choices  # quoted, a choice is still none
+            if free and (is_number(value) or isinstance(value, bool)):
+                # rate_limit = 5, --set name=0, --set name=true
+                kind = "a boolean" if isinstance(value, bool) else "a number"
+                raise self._fail(
+                    value, f'is {kind}, not a string: write it in quotes, "{shown(value)}"'
+                )
             raise self._fail(value, "is not a boolean" if self.type is bool else "is not a string")
         if self.choices and value not in self.choices:
             raise self._fail(value, "is not allowed")
@@ -173,11 +178,16 @@ def setting(
 
 def shown(value: Any) -> str:
     """A value as the file wrote it, for an error: a TOML date or time as TOML writes it
-    (``seed = 2024-01-01`` was said as ``datetime.date(2024, 1, 1)``), the rest as Python's."""
+    (``seed = 2024-01-01`` was said as ``datetime.date(2024, 1, 1)``), a boolean and a table
+    too (``--set workers.count=true`` was said as ``True``), the rest as Python's."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return "[" + ", ".join(shown(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {shown(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

@@ -79,3 +79,29 @@ def test_a_toml_date_or_time_is_said_as_the_file_wrote_it():
     for text, said in cases:
         with pytest.raises(ScenarioError, match=re.escape(said)):
             scenario.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["workers.count=true"], "workers.count = true is not an integer: must be an integer"),
+        (["service.mean=false"], "service.mean = false is not a number: must be a number"),
+        (["arrivals.rates=[1, true]"], "arrivals.rates = [1, true]: must be a list of numbers"),
+        (
+            ["failures.outage=[{start = true, end = 2, probability = 1}]"],
+            "failures.outage[0] = {start = true, end = 2, probability = 1}: start, end and",
+        ),
+        (["name=true"], 'name = true is a boolean, not a string: write it in quotes, "true"'),
+        # quoted, a choice's word is no choice either: no advice to quote it
+        (["arrivals.process=false"], "arrivals.process = false is not a string: must be one of"),
+        (["arrivals.process=5"], "arrivals.process = 5 is not a string: must be one of"),
+    ],
+)
+def test_a_value_is_said_as_toml_spells_it_not_as_python_does(overrides, said):
+    """``--set workers.count=true`` was said as ``workers.count = True``, Python's spelling of
+    what the user typed, and an outage table as ``{'start': True, …}``."""
+    from sim import scenario
+
+    with pytest.raises(ScenarioError) as err:
+        scenario.load(None, overrides)
+    assert str(err.value).startswith(said), err.value
