@@ -27,7 +27,7 @@ from sim.analysis.metrics import Summary
 from sim.engine import budget
 from sim.engine.distributions import service_mean
 from sim.engine.model import simulate, tally
-from sim.rules import retry, routing
+from sim.rules import routing
 from sim.saving import Saved, save
 from sim.trace import ParquetStream, TraceError, capacity_path, read
 
@@ -75,18 +75,9 @@ def _warn_if_overloaded(sc: scenario.Scenario) -> None:
 
 
 def _warn_if_endless(sc: scenario.Scenario) -> None:
-    """Say so on stderr when a task type retries for ever and always fails: none of its tasks
-    ends, and the summary counts them lost (``retry.FOLLOWED``, DESIGN.md)."""
-    endless = [t.name for t in sc.task_types if retry.never_ends(t)]
-    if endless:
-        which = f" (task types {', '.join(endless)})" if sc.tasks else ""
-        print(
-            f"queuelab: warning: max_retries = inf and failure probability 1{which}: no task "
-            "ever succeeds, so none ends (Celery retries it for ever); the simulator follows "
-            f"each through {retry.FOLLOWED} retries, a live run until its drain, and the "
-            "summary counts it in tasks_lost",
-            file=sys.stderr,
-        )
+    """Say so on stderr when a task type retries for ever and always fails (``runs.endless``)."""
+    if said := runs.endless(sc):
+        print(f"queuelab: warning: {said}", file=sys.stderr)
 
 
 def _warn_if_idle_queues(sc: scenario.Scenario) -> None:

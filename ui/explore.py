@@ -13,7 +13,7 @@ from sim import scenario
 from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
-from sim.analysis.runs import NO_TASKS, summarize
+from sim.analysis.runs import NO_TASKS, endless, summarize
 from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine import budget
 from sim.engine.distributions import (
@@ -158,6 +158,8 @@ def page() -> None:
         return
     if base.description:
         st.caption(base.description)
+    if (never := endless(sc)) and not simulate_endless(sc, never, widget_prefix(base, "explore")):
+        return
     if said := budget.large(sc):  # a pasted run of 1e8 tasks took 20 GB without a word
         st.warning(f"{said[0].upper()}{said[1:]}: lower `run.tasks` for a quicker answer.")
     try:
@@ -177,13 +179,32 @@ def page() -> None:
     if shown.arrivals is not None:
         st.plotly_chart(shown.arrivals, key="arrival-rate")
         download_figure(shown.arrivals, "arrival-rate")
-    autoscale.section(sc, shown.processes, widget_prefix(base, "explore"))
-    st.subheader("How many workers?")
-    how_many_workers(sc, base)
+    if not never:  # every rerun and count a run as long, and no count ends a task
+        autoscale.section(sc, shown.processes, widget_prefix(base, "explore"))
+        st.subheader("How many workers?")
+        how_many_workers(sc, base)
     st.subheader("Export")
     export_trace(lambda: simulate(sc), sc.name)
     st.download_button("Scenario (TOML)", scenario.dumps(sc), f"{sc.name}.toml")
-    prepare_counts(sc, base)
+    if not never:
+        prepare_counts(sc, base)
+
+
+def simulate_endless(sc: Scenario, said: str, prefix: str) -> bool:
+    """Whether to simulate a scenario of which no task ever ends (``said``, ``runs.endless``):
+    only when asked. Each task runs ``retry.FOLLOWED`` + 1 times, so mmc's 10,000 tasks took
+    three minutes, and the page then swept nine worker counts of such runs and made four
+    more, most of an hour, to size a pool by sojourns no task had; asked, the run alone is
+    shown."""
+    executions = budget.expected_tasks(sc) * budget.expected_attempts(sc)
+    st.warning(
+        f"This scenario has {said}. Lower failures.probability below 1 or give "
+        "retry.max_retries a "
+        "number: no worker count makes these tasks end, so the page sizes none."
+    )
+    return st.checkbox(
+        f"Simulate it anyway (about {executions:,.0f} executions)", key=f"{prefix}-endless"
+    )
 
 
 def prepare_counts(sc: Scenario, base: Scenario) -> None:

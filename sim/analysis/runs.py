@@ -18,6 +18,7 @@ from sim.analysis.metrics import Summary
 from sim.engine import heap
 from sim.engine.backend import Progress
 from sim.engine.model import tally
+from sim.rules import retry
 from sim.scenario import Scenario
 from sim.sections import Pool
 from sim.trace import Capacity, Trace
@@ -27,6 +28,22 @@ NO_TASKS = (
     "the run submits no task: its run.duration ends before the first arrival; lengthen it or "
     "give run.tasks"
 )
+
+
+def endless(scenario: Scenario) -> str:
+    """Why no task of some type ever ends, said before its run ("" when every type can end): it
+    retries for ever and always fails (``retry.never_ends``), so its figures are those of no
+    finished task, and its run follows each through ``retry.FOLLOWED`` retries."""
+    types = [t.name for t in scenario.task_types if retry.never_ends(t)]
+    if not types:
+        return ""
+    which = f" (task types {', '.join(types)})" if scenario.tasks else ""
+    return (
+        f"max_retries = inf and failure probability 1{which}: no task ever succeeds, so none "
+        f"ends (Celery retries it for ever); the simulator follows each through "
+        f"{retry.FOLLOWED} retries, a live run until its drain, and the summary counts it in "
+        "tasks_lost"
+    )
 
 
 def summarize(

@@ -712,3 +712,31 @@ def test_a_pool_consuming_a_queue_nothing_is_sent_to_is_warned_of_as_the_cli_doe
         "Pool spare consumes queue 'slwo', to which no task type is sent: its workers idle "
         "for the whole run (task types are sent to 'celery')."
     ]
+
+
+def test_a_scenario_no_task_of_which_ends_runs_only_when_asked_and_sizes_nothing(monkeypatch):
+    """max_retries = inf beside failures 1: each task runs 1,001 times, so mmc's 10,000 took
+    three minutes, and the page then swept nine counts and made four more of such runs, most
+    of an hour, sizing a pool by sojourns no task had. It says so and runs nothing; asked, it
+    runs the page's run alone."""
+    from ui import explore
+
+    made = []
+    view = explore.view
+    monkeypatch.setattr(explore, "view", lambda text, *a: made.append(text) or view(text, *a))
+    text = "[run]\ntasks = 20\n[failures]\nprobability = 1.0\n[retry]\nmax_retries = inf\n"
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    made.clear()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception, at.exception
+    (said,) = [w.value for w in at.warning if "no task ever succeeds" in w.value]
+    assert said.startswith("This scenario has max_retries = inf and failure probability 1: ")
+    assert "the page sizes none" in said
+    assert not made and not at.metric
+    (asked,) = [c for c in at.checkbox if c.key.endswith("-endless")]
+    assert asked.label == "Simulate it anyway (about 20,020 executions)"
+    asked.check().run()
+    assert not at.exception, at.exception
+    assert len(made) == 1 and at.metric  # no sweep, no neighbours
+    assert "How many workers?" not in [h.value for h in at.subheader]
