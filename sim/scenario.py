@@ -498,9 +498,23 @@ def _check_shares(types: tuple[TaskType, ...]) -> tuple[TaskType, ...]:
             "leave): lower the others' shares, or remove the task type"
         )
     if given > 1 + 1e-9 or (not unset and abs(given - 1) > 1e-9):
+        # a type of its own arrivals gives no share but takes none of what the others leave:
+        # beside one, "or to less when some give none" read as if it did
+        own = [t.name for t in types if t.arrivals is not None]
         raise ScenarioError(
             f"tasks: the shares given add up to {given:g}: they must add up to 1, or to less "
             "when some task types give none (those share what is left equally)"
+            + (
+                f"; {', '.join(own)} "
+                + (
+                    "has its own [tasks.arrivals] and takes"
+                    if len(own) == 1
+                    else "have their own [tasks.arrivals] and take"
+                )
+                + " no share of [arrivals]"
+                if own
+                else ""
+            )
         )
     return types
 

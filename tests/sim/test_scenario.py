@@ -685,3 +685,19 @@ def test_a_pool_with_a_workers_part_is_told_its_fields_are_its_own(key):
         sc.replace(**{key: 3})
     said = str(err.value)
     assert "written in its own table, e.g. pools.fast.count" in said and "cores" not in said
+
+
+OWN_ARRIVALS = '[[tasks]]\nname = "a"\n[tasks.arrivals]\nrate = 2.0\n'
+
+
+def test_a_share_beside_a_type_of_its_own_arrivals_names_that_type():
+    """One type of its own arrivals and one of share 0.5: "or to less when some task types
+    give none" read as if ``a``, which gives none, took the other half of [arrivals]."""
+    text = OWN_ARRIVALS + '[[tasks]]\nname = "b"\nshare = 0.5\n'
+    with pytest.raises(ScenarioError) as err:
+        scenario.loads(text)
+    assert str(err.value) == (
+        "tasks: the shares given add up to 0.5: they must add up to 1, or to less when some "
+        "task types give none (those share what is left equally); a has its own "
+        "[tasks.arrivals] and takes no share of [arrivals]"
+    )
