@@ -179,10 +179,10 @@ def page() -> None:
     if shown.arrivals is not None:
         st.plotly_chart(shown.arrivals, key="arrival-rate")
         download_figure(shown.arrivals, "arrival-rate")
-    if not never:  # every rerun and count a run as long, and no count ends a task
+    if not never:  # each of its runs as long as the page's
         autoscale.section(sc, shown.processes, widget_prefix(base, "explore"))
-        st.subheader("How many workers?")
-        how_many_workers(sc, base)
+    st.subheader("How many workers?")
+    how_many_workers(sc, base)
     st.subheader("Export")
     export_trace(lambda: simulate(sc), sc.name)
     st.download_button("Scenario (TOML)", scenario.dumps(sc), f"{sc.name}.toml")
@@ -195,12 +195,12 @@ def simulate_endless(sc: Scenario, said: str, prefix: str) -> bool:
     only when asked. Each task runs ``retry.FOLLOWED`` + 1 times, so mmc's 10,000 tasks took
     three minutes, and the page then swept nine worker counts of such runs and made four
     more, most of an hour, to size a pool by sojourns no task had; asked, the run alone is
-    shown."""
+    shown (``how_many_workers`` sizes none, on the Live page too)."""
     executions = budget.expected_tasks(sc) * budget.expected_attempts(sc)
     st.warning(
         f"This scenario has {said}. Lower failures.probability below 1 or give "
-        "retry.max_retries a "
-        "number: no worker count makes these tasks end, so the page sizes none."
+        "retry.max_retries a number: no worker count makes these tasks end, so the page "
+        "sizes none."
     )
     return st.checkbox(
         f"Simulate it anyway (about {executions:,.0f} executions)", key=f"{prefix}-endless"
@@ -370,6 +370,11 @@ def sweep_plan(
     return capped(anchored, SWEEP_TASKS), counts
 
 
+NO_COUNT_ENDS = (
+    "No worker count makes a task end that retries for ever and always fails, so no count is "
+    "swept: lower failures.probability below 1 or give retry.max_retries a number."
+)
+
 NODES_FOLLOW = (
     "A node autoscaler adds and removes this pool's nodes as the queue moves: its count is only "
     "where the run starts, so no count is swept here. The table above sets static node counts "
@@ -384,6 +389,9 @@ def how_many_workers(
     pool and task type where the scenario has several; Explore and the Live page (``page``, the
     widgets' key prefix) both ask this question, the Live page beside its ``live`` run's own
     figures."""
+    if endless(sc):  # each swept run 1,001 times as long, its sojourns of no finished task
+        st.info(NO_COUNT_ENDS)
+        return
     if several(sc):
         size_pools(sc, base, page, live)
         return

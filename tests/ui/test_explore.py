@@ -738,5 +738,23 @@ def test_a_scenario_no_task_of_which_ends_runs_only_when_asked_and_sizes_nothing
     assert asked.label == "Simulate it anyway (about 20,020 executions)"
     asked.check().run()
     assert not at.exception, at.exception
-    assert len(made) == 1 and at.metric  # no sweep, no neighbours
-    assert "How many workers?" not in [h.value for h in at.subheader]
+    assert len(made) == 1 and at.metric  # no neighbours
+    assert [i.value for i in at.info] == [explore.NO_COUNT_ENDS]  # and no sweep
+
+
+def test_the_live_page_sizes_no_count_for_a_run_of_which_no_task_ends():
+    """A live run of such a scenario was followed by a sweep of 27 simulated runs, each task
+    run 1,001 times, sizing by sojourns no task had (here the Live page's call alone)."""
+    from ui import explore
+
+    text = "[run]\\ntasks = 20\\n[failures]\\nprobability = 1.0\\n[retry]\\nmax_retries = inf\\n"
+    at = AppTest.from_string(
+        "from sim import scenario\n"
+        "from ui.explore import how_many_workers\n"
+        f"sc = scenario.loads('{text}')\n"
+        "how_many_workers(sc, sc, page='live')\n",
+        default_timeout=120,
+    ).run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info] == [explore.NO_COUNT_ENDS]
+    assert not at.get("plotly_chart") and not at.number_input  # no trade-off, no target
