@@ -173,7 +173,9 @@ def _numbered(path: str) -> list[tuple[int, float]]:
     columns = False  # a header line named columns
     for n, line in enumerate(lines, 1):
         cell, comma, rest = line.strip().partition(",")
-        cell = cell.strip()
+        # a cell in CSV's quotes, as a spreadsheet writes one: "1.5" read as a header, and a
+        # file of them held "no numbers"
+        cell = _unquoted(cell.strip())
         if not cell or cell.startswith("#"):
             continue
         try:
@@ -195,6 +197,11 @@ def _numbered(path: str) -> list[tuple[int, float]]:
     if not numbers:
         raise ScenarioError(f"data file {path!r} holds no numbers: {TAKES}")
     return numbers
+
+
+def _unquoted(cell: str) -> str:
+    """A CSV cell without the double quotes around it, if it has them."""
+    return cell[1:-1].strip() if len(cell) > 1 and cell[0] == cell[-1] == '"' else cell
 
 
 def check(scenario: Scenario) -> None:

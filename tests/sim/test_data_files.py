@@ -168,6 +168,17 @@ def test_a_number_written_otherwise_is_refused_not_misread(tmp_path, content, li
     assert line in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "content",
+    ['"0.5"\n"1"\n"2"\n', '"seconds","host"\n"0.5","a"\n"1","b"\n"2","c"\n'],
+)
+def test_numbers_in_csv_quotes_are_read_as_numbers(tmp_path, content):
+    """A spreadsheet's CSV may quote every cell: '"0.5"' was no number, so taken for a header
+    line, and a file of them said it "holds no numbers"."""
+    (tmp_path / "times.csv").write_text(content)
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)
+
+
 def test_a_csv_whose_header_names_columns_is_read_by_its_first(tmp_path):
     """With a header line of columns, what follows a comma is another column."""
     (tmp_path / "times.csv").write_text("seconds,bytes\n0.5,300\n2,1000\n")
