@@ -154,12 +154,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         else:
             trace = simulate(sc, seed=seed, progress=bar)
             summary = runs.summarize(trace, sc, seed=seed)
-    _emit_summary(summary, args.json)
-    if trace is None:
-        return 0
-    # after the summary: a failed write loses nothing printed, and no CSV cut short by a full
-    # disk is left to pass for the trace (``save``)
-    return _said_where(save(Path(args.trace), trace.write))
+    # the trace after the summary: a failed write loses nothing printed, and no CSV cut short
+    # by a full disk is left to pass for the trace (``save``); and written however printing
+    # it ended: a reader gone (`| head`) cost the run's trace, as it did a live run's
+    try:
+        _emit_summary(summary, args.json)
+    finally:
+        saved = save(Path(args.trace), trace.write) if trace is not None else None
+    return _said_where(saved) if saved else 0
 
 
 def _streamed(path: str, sc: scenario.Scenario, seed: int, bar: ProgressBar) -> Summary:

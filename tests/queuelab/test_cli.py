@@ -654,6 +654,29 @@ def test_a_trace_cut_short_by_a_full_disk_is_removed_and_written_elsewhere(
     assert read(elsewhere).n_tasks == 200
 
 
+def test_a_summary_no_one_reads_still_writes_the_trace(tmp_path):
+    """``simulate --trace t.csv | head -1``: printing the summary failed (a broken pipe) and
+    the run's trace, written after it, was lost; it is written all the same, as a live run's
+    is (tests/live/test_cli.py)."""
+    from sim.trace import read
+
+    trace = tmp_path / "t.csv"
+    reader, out = os.pipe()
+    os.close(reader)  # gone before the summary: a `| head` that has its lines
+    r = subprocess.run(
+        [sys.executable, "-m", "queuelab.cli", "simulate", "scenarios/mmc.toml"]
+        + ["--set", "run.tasks=200", "--trace", str(trace)],
+        stdout=out,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=120,
+    )
+    os.close(out)
+    assert r.returncode == 1, r.stderr  # the reader's end, not the command's error
+    assert set(read(trace).task) == set(range(200))
+
+
 @pytest.mark.parametrize("name", ["t.csv", "t.parquet"])
 def test_a_trace_in_a_read_only_folder_is_refused_before_the_run_with_the_file_it_needs(
     tmp_path, name
