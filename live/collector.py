@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import redis
 
-from live import events, joined_capacity
+from live import events, joined_capacity, node_decisions
 from live.capacity import Sample
 from live.celery_app import LiveConfig
 from live.clock import Clock
 from sim.engine.draws import Draws
+from sim.rules.node_autoscale import Decision
 from sim.rules.states import ENDS_EXECUTION, PENDING, RECEIVED, RETRY, STARTED, TERMINAL
 from sim.trace import Recorder, Trace
 
@@ -68,9 +69,10 @@ def to_trace(
     workers: list[str],
     clock: Clock,
     draws: Draws | None = None,
+    decisions: tuple[Decision, ...] = (),
 ) -> Trace:
     """Merge producer and worker rows into a trace in scenario time; ``draws`` (the run's)
-    give each task its type.
+    give each task its type; the node autoscalers' ``decisions`` go with it.
 
     ``workers`` are the run's own nodes; nodes that joined from elsewhere (``queuelab worker``)
     are added after them.
@@ -83,6 +85,7 @@ def to_trace(
     if kinds.get("type_of") is not None:  # per task of the trace: a run stopped early sent fewer
         kinds["type_of"] = kinds["type_of"][: 1 + max((r[0] for r in merged), default=-1)]
     recorder = Recorder(tuple(workers), **kinds)
+    recorder.decisions += decisions
     for task, attempt, state, t, worker in merged:
         recorder.add(task, attempt, state, max(0.0, clock.scenario(t)), index.get(worker, -1))
     return recorder.trace()
@@ -90,8 +93,9 @@ def to_trace(
 
 class Collector:
     """Gathers a run's rows while it goes: the producer appends to ``pending``, ``poll`` reads
-    the workers' new rows and the new capacity samples of nodes that joined (``joined``, in
-    their wall time: ``live.joined_capacity``), ``trace`` is everything so far."""
+    the workers' new rows, the new capacity samples of nodes that joined (``joined``, in
+    their wall time: ``live.joined_capacity``) and the node autoscalers' new ``decisions``
+    (``live.node_decisions``), ``trace`` is everything so far."""
 
     def __init__(
         self,
@@ -108,9 +112,11 @@ class Collector:
         self.done: set[int] = set()
         self.running: dict[tuple[int, int, str], float] = {}  # (task, attempt, node) → started
         self.joined: list[Sample] = []
+        self.decisions: list[Decision] = []
 
     def poll(self) -> None:
         self.joined += joined_capacity.read(self.client, self.config, len(self.joined))
+        self.decisions += node_decisions.read(self.client, self.config, len(self.decisions))
         new = read_events(self.client, self.config, len(self.rows))
         self.rows += new
         self.done |= finished_tasks(new)
@@ -126,4 +132,11 @@ class Collector:
         return any(t > died.get(node, -1.0) for (_, _, node), t in running)
 
     def trace(self) -> Trace:
-        return to_trace(list(self.pending), list(self.rows), self.workers, self.clock, self.draws)
+        return to_trace(
+            list(self.pending),
+            list(self.rows),
+            self.workers,
+            self.clock,
+            self.draws,
+            tuple(self.decisions),
+        )

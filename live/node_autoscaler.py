@@ -13,7 +13,8 @@ before the run). A removed node is the one
 a ReplicaSet deletes first (``removed_first``), given the deploy's warm shutdown (SIGTERM, its
 group killed after ``shutdown_grace``) and never restarted. Each decision is looked at by the
 capacity sampler as it is made, so the capacity rows are the simulator's: a node down with 0
-processes at the decision, up with its processes when it consumes, down at its removal. Polls
+processes at the decision, up with its processes when it consumes, down at its removal. Each
+decision is recorded in the run's Redis (``live.node_decisions``), for the trace. Polls
 end, as the simulator's, once every arrival is sent and nothing is queued, un-acked or running,
 and with the run.
 """
@@ -23,15 +24,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
+from live import node_decisions
 from live.celery_app import LiveConfig
 from live.clock import Clock
 from live.run_keys import run_lists
 from live.workers import BOOT, Node, WorkerPool
 from sim.rules import node_autoscale
+from sim.rules.node_autoscale import Decision
 from sim.scenario import Pool, Scenario
 
 LOOK = 0.02  # wall seconds between looks at a starting node's ready and at the next poll
@@ -39,19 +42,11 @@ LOOK = 0.02  # wall seconds between looks at a starting node's ready and at the 
 
 @dataclass(frozen=True)
 class Poll:
-    """One poll, due at scenario time ``t``: at ``at`` the pool's lists held ``queued``
-    messages, it wanted ``want`` nodes and went from ``nodes`` (up or starting) to ``goal``,
-    adding and removing the nodes named."""
+    """One poll's ``decision`` (due at its scenario time ``t``), read from Redis at scenario
+    time ``at``."""
 
-    pool: str
-    t: float
+    decision: Decision
     at: float
-    queued: int
-    want: int
-    nodes: int
-    goal: int
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
 
 
 def start_note(sc: Scenario, time_scale: float) -> str | None:
@@ -123,18 +118,20 @@ class NodeAutoscaler(threading.Thread):
 
     def _poll(self, due: float) -> None:
         """The poll due at scenario time ``due`` (its window is the simulator's, of polls
-        ``node_interval`` apart; ``Poll.at`` is when it read Redis)."""
-        w = self.pool.workers
+        ``node_interval`` apart; ``Poll.at`` is when it read Redis), recorded once its nodes
+        are started and stopped."""
         at = self.clock.now()
         queued = sum(self.client.llen(name) for name in self.lists)
-        want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
-        present = len(self.nodes)
-        goal = node_autoscale.scaled(present, want, self.window.polled(due, want), w.node_step)
-        added = tuple(self._add() for _ in range(goal - present))
-        removed = tuple(self._remove() for _ in range(present - goal))
+        d = node_autoscale.decide(
+            self.pool.name, due, queued, len(self.nodes), self.window, self.pool.workers
+        )
+        added = tuple(self._add() for _ in range(d.goal - d.nodes))
+        removed = tuple(self._remove() for _ in range(d.nodes - d.goal))
+        d = replace(d, added=added, removed=removed)
+        node_decisions.record(self.client, self.workers.config, d)
         self.look()
         if self.polled is not None:
-            self.polled(Poll(self.pool.name, due, at, queued, want, present, goal, added, removed))
+            self.polled(Poll(d, at))
 
     def _add(self) -> str:
         self.made += 1

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 # everything a run writes under its prefix: the announcement, scenario time 0, the nodes that
 # reported ready, the workers' event rows, the executions per (task, attempt), kombu's
 # delivered and un-acked messages and their index by delivery time (``celery_config``), the
-# capacity samples of nodes that joined it (``live.joined_capacity``)
+# capacity samples of nodes that joined it (``live.joined_capacity``), its node autoscalers'
+# decisions (``live.node_decisions``)
 PARTS = (
     "config",
     "t0",
@@ -47,6 +48,7 @@ PARTS = (
     "unacked",
     "unacked_index",
     "joined_capacity",
+    "node_decisions",
 )
 # seconds a killed run's keys outlive it; long, so that only a run stalled that long (a
 # suspended host) could lose its own events, and short beside a shared Redis's life

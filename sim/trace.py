@@ -9,7 +9,9 @@ before task types) reads as one type, ``task`` on ``celery``.
 
 Beside the rows, ``capacity`` says what was paid for: a row (t, node, up, processes) per node at
 t = 0 and one each time a node starts or stops consuming or its pool grows or shrinks. It is
-saved beside the trace as ``<trace>.capacity.csv``, so the task rows stay as they were.
+saved beside the trace as ``<trace>.capacity.csv``, so the task rows stay as they were. A run
+with a node autoscaler carries its polls' ``decisions`` too (``sim.rules.node_autoscale``), held
+in memory for the pages that draw them, not saved.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sim.engine.columns import Columns
+from sim.rules.node_autoscale import Decision
 from sim.rules.states import CODES, NAMES
 from sim.sections import MAX_POOL
 
@@ -58,6 +61,7 @@ class Trace:
     type_of: np.ndarray | None = None  # per task index, its index into ``types``; None: all 0
     types: tuple[tuple[str, str], ...] = ONE_TYPE  # (task name, queue) of each type
     capacity: tuple[Capacity, ...] = ()  # (t, node, up, processes) rows, sorted by t
+    decisions: tuple[Decision, ...] = ()  # each poll of a node autoscaler, by t; not saved
 
     def __len__(self) -> int:
         return len(self.t)
@@ -515,6 +519,7 @@ class Recording:
         self.rows: list[tuple] = []
         self.received = self.rows.append  # a RECEIVED row: kept as any row, unless not read
         self.capacity: list[Capacity] = []
+        self.decisions: list[Decision] = []  # a node autoscaler's polls
         self._nodes: dict[int, tuple[bool, int]] = {}  # each node's last (up, processes)
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
@@ -572,4 +577,5 @@ class Recorder(Recording):
             type_of=self.type_of,
             types=self.types,
             capacity=tuple(self.capacity),
+            decisions=tuple(self.decisions),
         )

@@ -36,7 +36,7 @@ from sim.rules.states import FAILURE, NAMES, PENDING, SUCCESS
 from sim.scenario import Scenario
 from sim.trace import Trace
 from sim.words import counted, seconds, workers_said
-from ui import charts, live_setup
+from ui import charts, live_setup, node_decisions
 from ui.explore import SWEEP_TASKS, figures_per_type, how_many_workers, several, simulated
 from ui.scenario_input import cache_key, pick
 from ui.widgets import EMPTY, download_figure, export_trace, little_metrics, rerun_when_over
@@ -311,6 +311,12 @@ def draw(session: LiveSession) -> None:
     figures["live-chart-ended"] = ended_by(trace)
     if trace.capacity:
         figures["live-chart-capacity"] = capacity(session.scenario, trace)
+        beside = None
+        if scaled := any(p.workers.node_autoscaled for p in session.scenario.worker_pools):
+            beside = None if summary is None else simulated_beside(session).decisions
+            node_decisions.mark(
+                figures["live-chart-capacity"], session.scenario, trace.decisions, beside or ()
+            )
         st.plotly_chart(figures["live-chart-capacity"], key="live-chart-capacity")
         if pools := session.scenario.pools:
             consumed = "; ".join(f"pool {p.name} consumes {', '.join(p.queues)}" for p in pools)
@@ -319,6 +325,8 @@ def draw(session: LiveSession) -> None:
                 "consumes, in one colour"
                 + ("." if all(p.queues == (p.name,) for p in pools) else f" ({consumed}).")
             )
+        if scaled:
+            node_decisions.table(session.scenario, trace.decisions, beside)
     nodes(session, trace, going, times, held)
     if going:
         queues(session, trace, times, held)
@@ -469,8 +477,7 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
     if edited := edited_since(session):
         st.warning(edited)
     sc = session.scenario
-    at_scale = costs.beside_live_run(sc, session.time_scale)
-    stretch = slot_stretch(trace, simulated(cache_key(at_scale)), sc.slots)
+    stretch = slot_stretch(trace, simulated_beside(session), sc.slots)
     if stretch is not None and stretch > STRETCHED:
         st.warning(
             f"Each task held its slot {stretch:.2f}× as long as simulated (its run and the idle "
@@ -479,6 +486,12 @@ def finished(session: LiveSession, trace: Trace, s: Summary, stopped: bool) -> N
             "simulated and its waits are not the scenario's. Raise the time scale, or let "
             "`queuelab calibrate` fit that cost."
         )
+
+
+def simulated_beside(session: LiveSession) -> Trace:
+    """The simulation of the run's scenario as a live run of it at its time scale runs
+    (``costs.beside_live_run``): what this page lays beside the finished run."""
+    return simulated(cache_key(costs.beside_live_run(session.scenario, session.time_scale)))
 
 
 def nodes(

@@ -5,13 +5,15 @@ the start reads the LLEN of the pool's lists and decides by ``sim.rules.node_aut
 added node is named on from the pool's last one, logs a capacity row that is down at once, and
 consumes ``node_start`` seconds later (image pull and boot). A removed node is, as a ReplicaSet
 picks it, one still starting, else one down, else the newest; it stops with the deploy's warm
-shutdown and never restarts. Polls end once every arrival is submitted and nothing is queued,
+shutdown and never restarts. Each poll's ``Decision`` is recorded (the trace's ``decisions``).
+Polls end once every arrival is submitted and nothing is queued,
 un-acked or running, so the run ends; each poll spends the pool's ``Ticks`` (an interval tiny
 against the run stops it, naming the field).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sim.engine.deploy import remove
@@ -48,14 +50,12 @@ class NodeAutoscaler:
                 return
             self.budget.spend()
             queued = sum(len(self.model.broker.lanes[lane]) for lane in self.lanes)
-            want = node_autoscale.wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
-            recent = self.window.polled(self.env.now, want)
-            present = len(self.nodes)
-            goal = node_autoscale.scaled(present, want, recent, w.node_step)
-            for _ in range(goal - present):
-                self._add()
-            for _ in range(present - goal):
-                self._remove()
+            d = node_autoscale.decide(
+                self.pool.name, self.env.now, queued, len(self.nodes), self.window, w
+            )
+            added = tuple(self._add() for _ in range(d.goal - d.nodes))
+            removed = tuple(self._remove() for _ in range(d.nodes - d.goal))
+            self.model.recorder.decisions.append(replace(d, added=added, removed=removed))
 
     def _all_done(self) -> bool:
         """Every arrival submitted and nothing left to run: no poll could change the run."""
@@ -68,13 +68,15 @@ class NodeAutoscaler:
             if w.alive or w.stopping
         )
 
-    def _add(self) -> None:
+    def _add(self) -> str:
         self.made += 1
-        index = self.model.add_node(self.model.scenario.node_name(self.pool, self.made))
+        name = self.model.scenario.node_name(self.pool, self.made)
+        index = self.model.add_node(name)
         self.nodes.append(index)
         self.starting.add(index)
         start = self.env.timeout(self.pool.workers.node_start, index)
         start.callbacks.append(self._started)
+        return name
 
     def _started(self, event) -> None:
         index = event.value
@@ -82,7 +84,7 @@ class NodeAutoscaler:
             self.starting.discard(index)
             self.workers[index] = self.model.start_node(index, self.pool)
 
-    def _remove(self) -> None:
+    def _remove(self) -> str:
         """The node a ReplicaSet deletes first: a starting one, then a down one, the newest."""
         workers = self.workers
         down = [i for i, worker in workers.items() if worker.down]
@@ -91,3 +93,4 @@ class NodeAutoscaler:
         self.starting.discard(index)
         if index in workers:
             remove(workers.pop(index))
+        return self.model.recorder.workers[index]

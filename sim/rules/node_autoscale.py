@@ -9,6 +9,9 @@ nodes wanted at any poll of the last ``node_cooldown`` seconds, the run's start 
 poll that wanted the starting count; so a node goes only when fewer were wanted at every poll
 that long, and all the surplus goes at once (the HPA's default scale-down policy allows 100 %
 of the pods per period).
+
+A poll's outcome is a ``Decision``, made by ``decide`` in the simulator and in a live run alike
+and put in words by ``said``: what a user tunes ``node_cooldown`` by reads the same in both.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Collection, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from sim.words import counted
+
+if TYPE_CHECKING:
+    from sim.sections import Workers
 
 Node = TypeVar("Node")
 
@@ -75,3 +84,77 @@ class Stabilization:
             self.recent.pop()
         self.recent.append((now, want))
         return [n for _, n in self.recent]
+
+    def newest(self, nodes: int) -> float:
+        """When the newest poll of the window that wanted at least ``nodes`` nodes was (0: the
+        start): the nodes it kept may go ``cooldown`` after it."""
+        return max(t for t, n in self.recent if n >= nodes)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One poll of pool ``pool``'s node autoscaler at scenario time ``t``: ``queued`` messages
+    on its lists want ``want`` nodes, the polls of the cooldown window (this one among them)
+    wanted at most ``held``, and the pool goes from ``nodes`` (up or starting) to ``goal``,
+    starting the nodes ``added`` and stopping ``removed``. Where the cooldown kept nodes that
+    this poll wants no more, ``kept_by`` is when the newest poll that wanted them was."""
+
+    pool: str
+    t: float
+    queued: int
+    want: int
+    held: int
+    nodes: int
+    goal: int
+    kept_by: float | None = None
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """What the poll did: "start" or "stop" nodes, "hold" them (fewer wanted, all kept by
+        the cooldown) or nothing, "steady" (as many wanted as there are)."""
+        if self.goal != self.nodes:
+            return "start" if self.goal > self.nodes else "stop"
+        return "hold" if self.want < self.nodes else "steady"
+
+
+def decide(
+    pool: str, t: float, queued: int, nodes: int, window: Stabilization, w: Workers
+) -> Decision:
+    """The poll at ``t`` of a pool of ``nodes`` whose lists hold ``queued`` messages, by the
+    pool's settings ``w``; ``window`` takes the poll's want."""
+    want = wanted(queued, w.node_target, w.min_nodes, w.max_nodes)
+    recent = window.polled(t, want)
+    goal = scaled(nodes, want, recent, w.node_step)
+    kept_by = window.newest(goal) if want < goal else None
+    return Decision(pool, t, queued, want, max(recent), nodes, goal, kept_by)
+
+
+def said(d: Decision, w: Workers) -> str:
+    """Why the poll ``d`` of a pool set by ``w`` did what it did, in words: the queue and the
+    nodes it wants, and the bound, step or cooldown that held the decision back, if one did."""
+    ceil = math.ceil(d.queued / w.node_target)
+    bound = ""
+    if ceil > d.want:
+        bound = f" = {ceil}, capped at max_nodes {w.max_nodes}"
+    elif ceil < d.want:
+        bound = f" = {ceil}, raised to min_nodes {w.min_nodes}"
+    why = (
+        f"{d.queued} queued wants {counted(d.want, 'node')} "
+        f"(ceil({d.queued} / node_target {w.node_target}){bound})"
+    )
+    if d.kind == "start" and d.goal < d.want:
+        return f"{why}: node_step {w.node_step} starts at most {w.node_step} a poll"
+    if d.kind == "start":
+        return why
+    if d.kind == "steady":
+        return f"{why}, as many as there are"
+    if d.kept_by is None:
+        return f"{why}, and no poll of the last {w.node_cooldown:g} s (node_cooldown) wanted more"
+    kept = f"all {d.goal}" if d.kind == "hold" else str(d.goal)
+    return (
+        f"{why}, but a poll of the last {w.node_cooldown:g} s (node_cooldown) wanted {d.held}, "
+        f"the latest at {d.kept_by:g} s: {kept} kept through {d.kept_by + w.node_cooldown:g} s "
+        "unless a poll wants them again"
+    )

@@ -131,22 +131,22 @@ def test_a_burst_adds_nodes_and_the_cooldown_removes_them(no_leftovers):
         trace = run_live(sc, url, time_scale=SCALE, polled=polls.append, nodes=pools_seen.append)
     nodes, window = w.count, node_autoscale.Stabilization(w.count, w.node_cooldown)
     for number, poll in enumerate(polls, 1):
-        assert poll.t == pytest.approx(number * w.node_interval)
-        assert 0 <= poll.at - poll.t < LATE
-        want = node_autoscale.wanted(poll.queued, w.node_target, w.min_nodes, w.max_nodes)
-        goal = node_autoscale.scaled(nodes, want, window.polled(poll.t, want), w.node_step)
-        assert (poll.want, poll.nodes, poll.goal) == (want, nodes, goal)
-        assert (len(poll.added), len(poll.removed)) == (max(goal - nodes, 0), max(nodes - goal, 0))
+        assert poll.decision.t == pytest.approx(number * w.node_interval)
+        assert 0 <= poll.at - poll.decision.t < LATE
+        want = node_autoscale.wanted(poll.decision.queued, w.node_target, w.min_nodes, w.max_nodes)
+        goal = node_autoscale.scaled(nodes, want, window.polled(poll.decision.t, want), w.node_step)
+        assert (poll.decision.want, poll.decision.nodes, poll.decision.goal) == (want, nodes, goal)
+        assert (len(poll.decision.added), len(poll.decision.removed)) == (max(goal - nodes, 0), max(nodes - goal, 0))
         nodes = goal
-    assert [n for p in polls for n in p.added] == ["w2", "w3"]
-    assert [n for p in polls for n in p.removed] == ["w3", "w2"]
-    assert polls[-1].nodes == 1 and polls[-1].t <= trace.t.max() + w.node_interval  # then end
+    assert [n for p in polls for n in p.decision.added] == ["w2", "w3"]
+    assert [n for p in polls for n in p.decision.removed] == ["w3", "w2"]
+    assert polls[-1].decision.nodes == 1 and polls[-1].decision.t <= trace.t.max() + w.node_interval  # then end
 
     [pool] = pools_seen
     up_added = []
     for node in ("w2", "w3"):
-        added = next(p for p in polls if node in p.added)
-        removed = next(p for p in polls if node in p.removed)
+        added = next(p for p in polls if node in p.decision.added)
+        removed = next(p for p in polls if node in p.decision.removed)
         late = (pool.since[node] - pool.consume_at[node]) / SCALE  # a boot past node_start
         rows = [(t, up, n) for t, name, up, n in trace.capacity if name == node]
         (decided, *at_decision), (started, *consuming), (left, *at_removal) = rows[:3]
@@ -172,7 +172,7 @@ def test_a_run_stopped_while_its_added_nodes_start_stops_them(no_leftovers):
 
     def polled(poll) -> None:
         polls.append(poll)
-        if poll.added:
+        if poll.decision.added:
             stop.set()
 
     with private_redis() as url:
@@ -180,7 +180,7 @@ def test_a_run_stopped_while_its_added_nodes_start_stops_them(no_leftovers):
             make(**BURST), url, time_scale=SCALE, stop=stop, polled=polled, nodes=pools_seen.append
         )
     [pool] = pools_seen
-    assert pool.added == ["w2", "w3"] and polls[-1].added == ("w2", "w3")
+    assert pool.added == ["w2", "w3"] and polls[-1].decision.added == ("w2", "w3")
     assert all(proc.poll() is not None for proc in pool.procs.values())
     assert [(n, up) for _, n, up, _ in trace.capacity if n != "w1"] == [
         ("w2", False),
