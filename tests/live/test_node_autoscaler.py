@@ -19,7 +19,7 @@ from sim.analysis.cost import capacity_cost
 from sim.analysis.runs import pools
 from sim.rules import node_autoscale
 from sim.rules.states import RECEIVED
-from tests.sim.helpers import make
+from tests.sim.helpers import check_decisions_against_capacity, make
 
 # A burst of 20 tasks of 10 s at 0 on one node of one slot, one more task at 200: the first
 # poll (10 s) reads the burst and adds two nodes, consuming 80 s later; the burst drained, the
@@ -131,16 +131,18 @@ def test_a_burst_adds_nodes_and_the_cooldown_removes_them(no_leftovers):
         trace = run_live(sc, url, time_scale=SCALE, polled=polls.append, nodes=pools_seen.append)
     nodes, window = w.count, node_autoscale.Stabilization(w.count, w.node_cooldown)
     for number, poll in enumerate(polls, 1):
-        assert poll.decision.t == pytest.approx(number * w.node_interval)
-        assert 0 <= poll.at - poll.decision.t < LATE
-        want = node_autoscale.wanted(poll.decision.queued, w.node_target, w.min_nodes, w.max_nodes)
-        goal = node_autoscale.scaled(nodes, want, window.polled(poll.decision.t, want), w.node_step)
-        assert (poll.decision.want, poll.decision.nodes, poll.decision.goal) == (want, nodes, goal)
-        assert (len(poll.decision.added), len(poll.decision.removed)) == (max(goal - nodes, 0), max(nodes - goal, 0))
+        d = poll.decision
+        assert d.t == pytest.approx(number * w.node_interval)
+        assert 0 <= poll.at - d.t < LATE
+        want = node_autoscale.wanted(d.queued, w.node_target, w.min_nodes, w.max_nodes)
+        goal = node_autoscale.scaled(nodes, want, window.polled(d.t, want), w.node_step)
+        assert (d.want, d.nodes, d.goal) == (want, nodes, goal)
+        assert (len(d.added), len(d.removed)) == (max(goal - nodes, 0), max(nodes - goal, 0))
         nodes = goal
     assert [n for p in polls for n in p.decision.added] == ["w2", "w3"]
     assert [n for p in polls for n in p.decision.removed] == ["w3", "w2"]
-    assert polls[-1].decision.nodes == 1 and polls[-1].decision.t <= trace.t.max() + w.node_interval  # then end
+    last = polls[-1].decision
+    assert last.nodes == 1 and last.t <= trace.t.max() + w.node_interval  # then end
 
     [pool] = pools_seen
     up_added = []
@@ -186,3 +188,21 @@ def test_a_run_stopped_while_its_added_nodes_start_stops_them(no_leftovers):
         ("w2", False),
         ("w3", False),
     ]
+
+
+@pytest.mark.live
+def test_the_decisions_the_run_records_are_the_nodes_it_started_and_stopped(no_leftovers):
+    """The trace's decisions, read back from the run's Redis list, are every poll's as the
+    autoscaler made it, in order; read against the capacity rows, the nodes each starts and
+    stops are those that appeared and went down at its poll (within a poll's lag), and the
+    cooldown's holds are among them; the list goes with the run's keys."""
+    sc = make(**BURST)
+    polls = []
+    with private_redis() as url:
+        trace = run_live(sc, url, time_scale=SCALE, polled=polls.append)
+        with redis.Redis.from_url(url) as client:
+            left = client.keys("queuelab:*:node_decisions")
+    assert trace.decisions == tuple(p.decision for p in polls) and len(polls) > 10
+    assert {"start", "hold", "stop"} <= {d.kind for d in trace.decisions}
+    check_decisions_against_capacity(trace, ["w1"], late=2 * LATE)
+    assert left == []

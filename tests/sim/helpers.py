@@ -136,3 +136,31 @@ def run_digest(sc: Scenario) -> str:
         digest.update(column.tobytes())
     digest.update(json.dumps(runs.summarize(trace, sc).to_dict(), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def check_decisions_against_capacity(trace, first: list[str], late: float = 0.0) -> None:
+    """A node-autoscaled run's ``decisions`` against what its capacity rows say happened: each
+    poll starts from the node count the one before went to, starts and stops as many nodes as
+    it names; the nodes started, in order, are those the capacity rows show appearing after the
+    run's ``first`` nodes, each down with 0 processes at its decision (within ``late``); each
+    node stopped is down from its decision on (its row within ``late``), never up again."""
+    decisions = trace.decisions
+    assert [d.nodes for d in decisions[1:]] == [d.goal for d in decisions[:-1]]
+    for d in decisions:
+        assert d.goal - d.nodes == len(d.added) - len(d.removed)
+        assert not (d.added and d.removed)
+    appeared = [
+        n for n in dict.fromkeys(node for _, node, _, _ in trace.capacity) if n not in first
+    ]
+    assert [n for d in decisions for n in d.added] == appeared
+    rows = {}
+    for t, node, up, processes in trace.capacity:
+        rows.setdefault(node, []).append((t, up, processes))
+    for d in decisions:
+        for node in d.added:
+            t, up, processes = rows[node][0]
+            assert d.t <= t <= d.t + late and (up, processes) == (False, 0), (node, d.t, t)
+        for node in d.removed:
+            after = [(t, up) for t, up, _ in rows[node] if t >= d.t]
+            assert after and after[0][0] <= d.t + late, (node, d.t, rows[node])
+            assert not any(up for _, up in after), (node, rows[node])

@@ -16,7 +16,7 @@ from sim.engine.model import simulate
 from sim.rules.node_autoscale import wanted
 from sim.rules.states import PENDING, RECEIVED, SUCCESS
 from sim.scenario import ScenarioError
-from tests.sim.helpers import make
+from tests.sim.helpers import check_decisions_against_capacity, make
 
 INTERVAL, START, COOLDOWN, TARGET = 7.3, 12.0, 73.0, 10
 BURST = {
@@ -198,3 +198,14 @@ def test_polls_that_would_go_on_for_hours_stop_the_run_naming_the_interval(field
     )
     with pytest.raises(RunawayError, match=r"poll fired more than 12,000 times.*workers\.node_"):
         simulate(sc)
+
+
+def test_the_decisions_recorded_are_the_nodes_started_and_stopped():
+    """The trace's decisions, one per poll until the polls end, each started and stopped node
+    at the decision's own time."""
+    trace = simulate(make(**BURST))
+    times, _ = polls(trace)
+    decisions = trace.decisions
+    assert [d.t for d in decisions] == pytest.approx(times[: len(decisions)], abs=1e-9)
+    assert {"start", "hold", "stop"} <= {d.kind for d in decisions}
+    check_decisions_against_capacity(trace, ["w1"])

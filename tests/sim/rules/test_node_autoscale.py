@@ -3,7 +3,16 @@ a step, down only to the most wanted over the cooldown window."""
 
 import pytest
 
-from sim.rules.node_autoscale import Stabilization, bounds_error, removed_first, scaled, wanted
+from sim.rules.node_autoscale import (
+    Stabilization,
+    bounds_error,
+    decide,
+    removed_first,
+    said,
+    scaled,
+    wanted,
+)
+from tests.sim.helpers import make
 
 
 @pytest.mark.parametrize(
@@ -48,3 +57,43 @@ def test_a_replicaset_removes_a_starting_node_then_a_down_one_then_the_newest():
     assert removed_first(nodes, starting={"w2"}, down={"w3"}) == "w2"
     assert removed_first(nodes, starting=(), down={"w1", "w3"}) == "w3"
     assert removed_first(nodes, starting=(), down=()) == "w4"
+
+
+def test_a_decision_says_the_queue_the_bound_and_the_step_that_held_it():
+    """10 per node, 1 to 6 nodes, 4 a poll, a 60 s cooldown, from 2 nodes."""
+    w = make(**{"workers.node_target": 10, "workers.max_nodes": 6, "workers.count": 2}).workers
+    window = Stabilization(2, 60.0)
+    up = decide("workers", 30.0, 95, 2, window, w)
+    assert (up.kind, up.want, up.goal, up.kept_by) == ("start", 6, 6, None)
+    assert (
+        said(up, w)
+        == "95 queued wants 6 nodes (ceil(95 / node_target 10) = 10, capped at max_nodes 6)"
+    )
+    step = decide("workers", 30.0, 55, 1, Stabilization(1, 60.0), w)
+    assert (step.kind, step.goal) == ("start", 5)
+    assert said(step, w).endswith("ceil(55 / node_target 10)): node_step 4 starts at most 4 a poll")
+
+
+def test_a_hold_says_which_poll_kept_the_nodes_and_through_when():
+    w = make(
+        **{"workers.node_target": 10, "workers.count": 2, "workers.node_cooldown": 60.0}
+    ).workers
+    window = Stabilization(2, w.node_cooldown)
+    decide("workers", 30.0, 45, 2, window, w)  # wants 5: starts 3
+    held = decide("workers", 60.0, 0, 5, window, w)
+    assert (held.kind, held.want, held.held, held.goal, held.kept_by) == ("hold", 1, 5, 5, 30.0)
+    assert said(held, w) == (
+        "0 queued wants 1 node (ceil(0 / node_target 10) = 0, raised to min_nodes 1), but a poll "
+        "of the last 60 s (node_cooldown) wanted 5, the latest at 30 s: all 5 kept through 90 s "
+        "unless a poll wants them again"
+    )
+    decide("workers", 90.0, 25, 5, window, w)  # wants 3: the poll at 30 s still in the window
+    part = decide("workers", 120.0, 0, 5, window, w)
+    assert (part.kind, part.goal, part.kept_by) == ("stop", 3, 90.0)
+    assert "wanted 3, the latest at 90 s: 3 kept through 150 s" in said(part, w)
+    decide("workers", 150.0, 0, 3, window, w)
+    gone = decide("workers", 180.0, 0, 3, window, w)
+    assert (gone.kind, gone.goal, gone.kept_by) == ("stop", 1, None)
+    assert said(gone, w).endswith("and no poll of the last 60 s (node_cooldown) wanted more")
+    steady = decide("workers", 210.0, 3, 1, window, w)
+    assert steady.kind == "steady" and said(steady, w).endswith("as many as there are")
