@@ -65,6 +65,10 @@ def mark(
                 hovertext=[f"{d.t:g} s: {decided(d)}, {said(d, workers(sc, d))}" for d in picked],
                 hoverinfo="text",
             )
+    goals = [d.goal for d in (*live, *simulated)]
+    if goals:  # a decided count above every count up (nodes still starting) stays in view
+        top = max(fig.layout.yaxis2.range[1], max(goals) * 1.05 + 0.5)
+        fig.update_layout(yaxis2_range=[0, top])
 
 
 def decided(d: Decision) -> str:
@@ -97,6 +101,7 @@ def table(
         },
         hide_index=True,
         placeholder=EMPTY,
+        column_config={"why": st.column_config.TextColumn(width="large")},
         key="live-node-decisions",
     )
     caption = (

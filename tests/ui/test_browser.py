@@ -288,3 +288,51 @@ def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftove
             time.sleep(0.2)
         assert not alive(tree), f"left behind: {sorted(alive(tree))}"
         assert not list(Path("/tmp").glob(f"queuelab-*-{app.pid}-*"))
+
+
+@pytest.mark.live  # after test_every_page_in_the_browser: Start takes one run at a time
+def test_the_live_page_shows_a_node_autoscalers_decisions(streamlit_app, tmp_path):
+    """A node-autoscaled scenario pasted on the Live page and run (tests/live's burst: 20 tasks
+    at once on one node, two added, removed after the cooldown): the page lists the run's
+    decisions with their reasons, and marks them, and the simulation's, on the nodes chart."""
+    from playwright.sync_api import expect
+
+    from sim import scenario
+    from tests.live.test_node_autoscaler import BURST
+    from tests.sim.helpers import make
+
+    shots = Path(os.environ.get("QUEUELAB_SCREENSHOTS", tmp_path))
+    with chromium_page(1400, 2400) as page:
+        page.goto(f"{streamlit_app}/?page=Live&live-src=upload+or+paste&live-scale=0.1")
+        box = page.get_by_label("…or paste TOML")
+        box.fill(scenario.dumps(make(**BURST, name="burst_nodes")))
+        box.press("Control+Enter")
+        settled(page)
+        page.get_by_text(re.compile("^(none: the textbook queue|as the scenario sets)$")).click()
+        settled(page)
+        page.get_by_role("button", name="Start live run").click()
+        expect(page.get_by_text(re.compile(r"^Finished\. "))).to_be_visible(timeout=240_000)
+        heading = page.get_by_role("heading", name="Node autoscaler decisions")
+        expect(heading).to_be_visible(timeout=60_000)
+        table = page.get_by_test_id("stDataFrame").filter(has=page.locator("text=why"))
+        expect(table).to_have_count(1)
+        settled(page)
+        names = page.evaluate(
+            """() => [...document.querySelectorAll('.js-plotly-plot')]
+                .flatMap(p => (p.data || []).map(d => d.name))"""
+        )
+        assert {"start", "stop", "hold", "simulated start", "simulated stop"} <= set(names), names
+        tops = page.evaluate(
+            """() => [...document.querySelectorAll('.js-plotly-plot')]
+                .map(p => p.layout.yaxis2 && p.layout.yaxis2.range[1]).filter(Boolean)"""
+        )
+        assert max(tops) > 3, tops  # the start to 3 nodes in view, whether they came up or not
+        heading.evaluate("e => e.scrollIntoView()")
+        page.mouse.wheel(0, -700)  # the nodes chart above it in view too
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "live-node-decisions.png"))
+        table.evaluate("e => e.scrollIntoView()")
+        cells = table.locator("table").text_content()
+    assert "start w2, w3" in cells and "stop w3" in cells, cells  # the cells run together
+    assert re.search(r"\d+ queued wants 3 nodes \(ceil\(\d+ / node_target 2\) = \d+, capped", cells)
+    assert "node_cooldown) wanted 3" in cells and "1 → 3" in cells
