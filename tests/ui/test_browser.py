@@ -290,6 +290,10 @@ def test_ctrl_c_on_streamlit_mid_run_stops_the_run_and_leaves_nothing(no_leftove
         assert not list(Path("/tmp").glob(f"queuelab-*-{app.pid}-*"))
 
 
+DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .flatMap(p => (p.data || []).map(d => d.name))"""  # the names of every chart's traces
+
+
 @pytest.mark.live  # after test_every_page_in_the_browser: Start takes one run at a time
 def test_the_live_page_shows_a_node_autoscalers_decisions(streamlit_app, tmp_path):
     """A node-autoscaled scenario pasted on the Live page and run (tests/live's burst: 20 tasks
@@ -315,13 +319,15 @@ def test_the_live_page_shows_a_node_autoscalers_decisions(streamlit_app, tmp_pat
         heading = page.get_by_role("heading", name="Node autoscaler decisions")
         expect(heading).to_be_visible(timeout=60_000)
         table = page.get_by_test_id("stDataFrame").filter(has=page.locator("text=why"))
-        expect(table).to_have_count(1)
+        expect(table).to_have_count(1, timeout=60_000)
         settled(page)
-        names = page.evaluate(
-            """() => [...document.querySelectorAll('.js-plotly-plot')]
-                .flatMap(p => (p.data || []).map(d => d.name))"""
+        # the simulation's markers come once it has run, after the run's own
+        simulated = ["simulated start", "simulated stop"]
+        page.wait_for_function(
+            f"(names) => names.every(n => ({DRAWN})().includes(n))", arg=simulated, timeout=60_000
         )
-        assert {"start", "stop", "hold", "simulated start", "simulated stop"} <= set(names), names
+        names = page.evaluate(DRAWN)
+        assert "start" in names, names
         tops = page.evaluate(
             """() => [...document.querySelectorAll('.js-plotly-plot')]
                 .map(p => p.layout.yaxis2 && p.layout.yaxis2.range[1]).filter(Boolean)"""
@@ -333,6 +339,8 @@ def test_the_live_page_shows_a_node_autoscalers_decisions(streamlit_app, tmp_pat
         page.screenshot(path=str(shots / "live-node-decisions.png"))
         table.evaluate("e => e.scrollIntoView()")
         cells = table.locator("table").text_content()
-    assert "start w2, w3" in cells and "stop w3" in cells, cells  # the cells run together
+    assert "start w2, w3" in cells and "1 → 3" in cells, cells  # the cells run together
     assert re.search(r"\d+ queued wants 3 nodes \(ceil\(\d+ / node_target 2\) = \d+, capped", cells)
-    assert "node_cooldown) wanted 3" in cells and "1 → 3" in cells
+    # on a loaded host the run may end before the cooldown passed: what it decided is marked
+    assert ("stop" in names) == ("stop w" in cells) and ("hold" in names) == ("hold " in cells)
+    assert ("hold " in cells) <= ("(node_cooldown) wanted 3" in cells), cells
