@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from sim import costs
-from sim.engine import budget, heap
+from sim.engine import budget, heap, timer
 from sim.engine.autoscale import Autoscaler
 from sim.engine.backend import Backend, Progress
 from sim.engine.broker import Broker, runaway_advice
@@ -184,7 +184,7 @@ class Model:
             if pool.workers.node_autoscaled:
                 NodeAutoscaler(self, pool, self.members(pool))
         with cyclic_gc_paused():
-            self.env.run()
+            timer.run(self.env)
         self.fates.release()  # nothing draws again: free the draws, not wait for the collector
         self.backend.release()
         heap.give_back()

@@ -13,7 +13,7 @@ import simpy
 
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Message
-from sim.engine.timer import Timer, scheduler
+from sim.engine.timer import scheduler
 from sim.rules.states import PENDING
 
 
@@ -27,7 +27,7 @@ class Producer:
         self.backend = backend
         self.broker = broker
         self._row, self._publish = backend.row, broker.publish  # its hot path's two calls
-        self._after, self._arrives = scheduler(env), (self._arrive,)  # its timer and callback
+        self._after, self._arrives = scheduler(env), self._arrive  # its timer and callback
         self.produced = False  # every arrival submitted
         self._arrivals = arrivals
         self._next = 0  # the next task to submit
@@ -44,7 +44,7 @@ class Producer:
         start.callbacks.append(self._arrive)
         start.succeed()
 
-    def _arrive(self, _woken_by: Timer | simpy.Event | None = None) -> None:
+    def _arrive(self, _woken_by: simpy.Event | None = None) -> None:
         """Submit every task due now, then wait for the next arrival time."""
         arrivals, task, last = self._arrivals, self._next, self._last
         while task < len(arrivals):

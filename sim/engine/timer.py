@@ -2,49 +2,76 @@
 
 A run waits a few times per task (an arrival, a delivery, an execution, a hand-over), each a
 timer whose one callback reads one value. ``env.timeout(delay, value)`` builds a full ``Event``
-(five attributes in an instance dict) through three calls; a ``Timer`` is two slots, pushed
-straight onto the environment's queue with its own event counter, exactly as ``Timeout`` is
-scheduled, so timers and SimPy's own events interleave in the same order as before.
-``Environment.step`` reads only a timer's ``callbacks`` and ``_ok``. The hot path reads the
-clock as ``env._now`` too, where ``env.now`` is a property call: a run reads it a few times a task.
+(five attributes in an instance dict) through three calls, and ``Environment.step`` then walks
+its list of callbacks. A timer is no object at all: an entry ``(time, NORMAL, id, callback,
+value)`` pushed straight onto the environment's queue with SimPy's own event counter, exactly
+as a ``Timeout`` is scheduled (whose entry is ``(time, NORMAL, id, event)``), so timers and
+SimPy's events interleave in the same order as ``env.timeout`` would make them; ``run`` calls a
+timer's callback with its value, and hands every SimPy event to ``Environment.step``. The hot
+path reads the clock as ``env._now`` too, where ``env.now`` is a property call: a run reads it
+a few times a task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
-
-class Timer:
-    """A timeout with one callback, called with the timer; ``value`` is what it carries."""
-
-    __slots__ = ("callbacks", "value")
-    _ok = True  # it never fails: ``Environment.step`` reads this
-    callbacks: Calls | None  # ``Environment.step`` sets it to None as it calls them
-    value: Any
-
-
-Calls = tuple[Callable[[Timer], None]]  # ``(callback,)``: what ``Environment.step`` iterates
-Schedule = Callable[[float, Any, Calls], None]
+Callback = Callable[[Any], None]  # called with the timer's value
+Schedule = Callable[[float, Any, Callback], None]
+TIMER = 5  # the length of a timer's entry on the queue; a SimPy event's is 4
 
 
 def scheduler(env: simpy.Environment) -> Schedule:
-    """``after(delay, value, calls)``: call the one callback of ``calls``, ``(callback,)``, with
-    a timer carrying ``value`` ``delay`` seconds from now, ordered as ``env.timeout(delay,
-    value)`` made now would be. A part makes the tuple of each callback it waits on often once:
-    a bound method and a list made for every timer were a quarter of scheduling it."""
+    """``after(delay, value, callback)``: call ``callback(value)`` ``delay`` seconds from now,
+    ordered as ``env.timeout(delay, value)`` made now would be. Only ``run`` fires timers."""
     queue: list[Any] = env._queue  # SimPy's events, and timers beside them
     eid = env._eid
 
-    def after(delay: float, value: Any, calls: Calls) -> None:
+    def after(delay: float, value: Any, callback: Callback) -> None:
         if delay < 0:
             raise ValueError(f"Negative delay {delay}")
-        timer = Timer()  # no __init__: its two slots set here, one call fewer
-        timer.value, timer.callbacks = value, calls
-        heappush(queue, (env._now + delay, NORMAL, next(eid), timer))
+        heappush(queue, (env._now + delay, NORMAL, next(eid), callback, value))
 
     return after
+
+
+class _Stop(Exception):
+    """Raised by the timer ``run(env, until)`` sets to end the run there."""
+
+
+def _stop(_value: None) -> None:
+    raise _Stop
+
+
+def run(env: simpy.Environment, until: float | None = None) -> None:
+    """``env.run()`` for an environment with timers: until nothing is left to happen, or with
+    ``until``, as ``env.run(until)`` does, until a stop made now for that time, before any
+    event due then. A timer is taken from the queue here, its callback called; a SimPy event is
+    left to ``Environment.step``, which takes it and does all it would under ``env.run()``.
+
+    The loop is ``while True`` on purpose: CPython 3.11 specializes a function's bytecode once it
+    has warmed up, counted at its calls and at a plain backward jump, and ``while queue:`` ends
+    in a conditional jump that counts nothing: a loop called once never warms up and ran every
+    instruction unspecialized (a run's other loops are short and their functions called often).
+    """
+    queue, step = env._queue, env.step
+    if until is not None:
+        if until <= env._now:
+            raise ValueError(f"until ({until}) must be greater than the current time")
+        heappush(queue, (until, URGENT, next(env._eid), _stop, None))
+    try:
+        while True:
+            if not queue:
+                return
+            if len(queue[0]) == TIMER:
+                env._now, _, _, callback, value = heappop(queue)
+                callback(value)
+            else:
+                step()
+    except _Stop:
+        return

@@ -20,7 +20,7 @@ import simpy
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
-from sim.engine.timer import Calls, Timer, scheduler
+from sim.engine.timer import Callback, scheduler
 from sim.rules import ack, contention, retry, routing
 from sim.rules.fate import SUCCEEDED, Fates
 from sim.rules.limits import HARD, SOFT, dies_first, time_limited
@@ -62,9 +62,9 @@ class Worker:
         self.index, self.policy, self.env = index, policy, env
         self.broker, self.backend = broker, backend
         self._after = scheduler(env)  # its timers (``sim.engine.timer``), and their callbacks
-        self._arrives: Calls = (self._arrived,)
-        self._finishes: Calls = (self._finish,)
-        self._replaces: Calls = (self._replaced,)
+        self._arrives: Callback = self._receive  # each bound once, not at every timer
+        self._finishes: Callback = self._finish
+        self._replaces: Callback = self._replaced
         # the hot path: one bound call or one attribute each, not a chain through the policy
         self._row, self._finished, self._fetch = backend.row, backend.finish, broker.fetch
         self._received = backend.received
@@ -143,9 +143,6 @@ class Worker:
         else:
             self._receive(delivery)
 
-    def _arrived(self, event: Timer) -> None:
-        self._receive(event.value)
-
     def _receive(self, delivery: Delivery) -> None:
         if delivery.incarnation != self.incarnation:
             return  # we died while it was in transit: it waits out its visibility timeout
@@ -163,7 +160,7 @@ class Worker:
             self.reserved -= 1
             delivery.counted = False
             self.held[delivery] = None
-            self._after(message.eta - now, delivery, (self._due,))
+            self._after(message.eta - now, delivery, self._due)
             self._fetch(self)
         else:
             self._ready(delivery)
@@ -181,7 +178,7 @@ class Worker:
                 self.next_token[kind] = at + gap
                 if at > now:
                     self.held[delivery] = None
-                    self._after(at - now, delivery, (self._token,))
+                    self._after(at - now, delivery, self._token)
                     return
         if self.free_slots and not self.ready:
             self._start(delivery)  # what run_next would do, without the queue
@@ -189,25 +186,25 @@ class Worker:
             self.ready.append(delivery)
             self.run_next()
 
-    def _unheld(self, event: Timer) -> Delivery | None:
-        """The held delivery an ETA or token timer fired for, if still held by a live node."""
-        delivery = event.value
+    def _unheld(self, delivery: Delivery) -> bool:
+        """Whether the delivery an ETA or token timer fired for was still held by a live node,
+        which lets go of it now."""
         if self.alive and delivery in self.held:  # not in a shutdown, given back or lost
             del self.held[delivery]
-            return delivery
-        return None
+            return True
+        return False
 
-    def _due(self, event: Timer) -> None:
+    def _due(self, delivery: Delivery) -> None:
         """An ETA message is due: it counts against the prefetch limit again, as any reserved
         message, until it is acked (Celery's ``apply_eta_task`` and ``_limit_post_eta`` give
         back the place ``increment_eventually`` lent it: ``qos.decrement_eventually``)."""
-        if delivery := self._unheld(event):
+        if self._unheld(delivery):
             delivery.counted = True
             self.reserved += 1
             self._ready(delivery)
 
-    def _token(self, event: Timer) -> None:
-        if delivery := self._unheld(event):
+    def _token(self, delivery: Delivery) -> None:
+        if self._unheld(delivery):
             self._ready(delivery, limited=False)
 
     def run_next(self) -> None:
@@ -232,7 +229,7 @@ class Worker:
         self._after(work, delivery, then)
         self._fetch(self)
 
-    def _execution(self, task: int, attempt: int, service: float) -> tuple[float, Calls]:
+    def _execution(self, task: int, attempt: int, service: float) -> tuple[float, Callback]:
         """How long an execution that just started runs, and what ends it, under CPU contention,
         time limits or crashes (a plain execution runs its service and finishes)."""
         if self.cores:
@@ -244,14 +241,13 @@ class Worker:
         crash_at = self._crash_point(task, attempt) if self.crashes else None
         if crash_at is None or not dies_first(service, crash_at, cut):
             ends = self._soft_limit if limit == SOFT else self._kill
-            then = self._finishes if not limit else (ends,)
+            then = self._finishes if not limit else ends
             return self.start_write + cut + (self.record_overhead if limit != HARD else 0.0), then
         if self.policy.child_crashes:
-            return self.start_write + service * crash_at, (self._child_died,)
-        return self.start_write + service * crash_at, (self._crash,)
+            return self.start_write + service * crash_at, self._child_died
+        return self.start_write + service * crash_at, self._crash
 
-    def _finish(self, event: Timer) -> None:
-        delivery = event.value
+    def _finish(self, delivery: Delivery) -> None:
         if delivery.incarnation != self.incarnation:
             return
         if self._succeeds:
@@ -262,17 +258,15 @@ class Worker:
             state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 
-    def _soft_limit(self, event: Timer) -> None:
+    def _soft_limit(self, delivery: Delivery) -> None:
         """SoftTimeLimitExceeded: the task raised, and retries as on any failure."""
-        delivery = event.value
         if delivery.incarnation == self.incarnation:
             message = delivery.message
             self._end(delivery, *self._ending(message.task, message.attempt, self.env.now, True))
 
-    def _kill(self, event: Timer) -> None:
+    def _kill(self, delivery: Delivery) -> None:
         """A hard time limit: the child is killed, the task ends in FAILURE and is acked
         (``acks_on_failure_or_timeout``); its slot takes work once a new child has started."""
-        delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
         self._record_end(delivery.message, FAILURE, 0.0)
@@ -287,16 +281,15 @@ class Worker:
         self._after(self.policy.process_start, delivery, self._replaces)
         self._fetch(self)
 
-    def _replaced(self, event: Timer) -> None:
-        if event.value.incarnation == self.incarnation:
-            self._release(event.value)
+    def _replaced(self, delivery: Delivery) -> None:
+        if delivery.incarnation == self.incarnation:
+            self._release(delivery)
 
-    def _child_died(self, event: Timer) -> None:
+    def _child_died(self, delivery: Delivery) -> None:
         """WorkerLostError: the pool child running a delivery died and the node lives. Celery's
         prefork pool marks the job lost as it reaps the child (``AsynPool.on_job_process_lost``;
         ``worker_lost_wait`` is billiard's plain pool's, not this one's: measured, DESIGN), so
         Celery decides the task's fate at once; the slot's new child starts meanwhile."""
-        delivery = event.value
         if delivery.incarnation != self.incarnation:
             return
         message, p = delivery.message, self.policy
@@ -397,8 +390,8 @@ class Worker:
         self.ready.clear()
         self.held.clear()
 
-    def _crash(self, event: Timer) -> None:
-        if event.value.incarnation == self.incarnation:
+    def _crash(self, delivery: Delivery) -> None:
+        if delivery.incarnation == self.incarnation:
             self.crash()
 
     def crash(self) -> None:
@@ -418,9 +411,9 @@ class Worker:
     def _go_down(self) -> None:
         self.alive, self.down = False, True
         self.capacity_changed()
-        self._after(self.policy.restart_delay, None, (self._restart,))
+        self._after(self.policy.restart_delay, None, self._restart)
 
-    def _restart(self, _timer: Timer | None = None) -> None:
+    def _restart(self, _value: None = None) -> None:
         """A new process: all slots free, its queue cycle and rate buckets as at the start."""
         if self.retired:
             return

@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sim import scenario
 from sim.analysis import invariants, runs
 from sim.analysis.metrics import LEFT_RETRYING, last_terminal, latest_rows, lost_tasks, summarize
+from sim.engine import timer
 from sim.engine.broker import RunawayError
 from sim.engine.draws import Draws
 from sim.engine.model import Model, simulate, tally
@@ -198,7 +199,7 @@ class BrokerWorkers(RuleBasedStateMachine):
 
     @rule(dt=st.floats(0.01, 30))
     def advance(self, dt):
-        self.model.env.run(until=self.model.env.now + dt)
+        timer.run(self.model.env, until=self.model.env.now + dt)
 
     @invariant()
     def trace_so_far_is_legal(self):
@@ -208,7 +209,7 @@ class BrokerWorkers(RuleBasedStateMachine):
         assert np.count_nonzero(trace.state == PENDING) == self.submitted
 
     def teardown(self):
-        self.model.env.run()
+        timer.run(self.model.env)
         trace = self.model.recorder.trace()
         assert np.count_nonzero(trace.state == PENDING) == self.submitted
         _, end_state = last_terminal(trace)

@@ -1,9 +1,10 @@
-"""Timers fire when and in the order SimPy's own timeouts made at the same moments would."""
+"""Timers fire when and in the order SimPy's own timeouts made at the same moments would, and
+``timer.run`` runs SimPy's events among them as ``env.run`` would."""
 
 import pytest
 import simpy
 
-from sim.engine.timer import scheduler
+from sim.engine.timer import run, scheduler
 
 
 def test_timers_interleave_with_timeouts_as_timeouts_would():
@@ -11,23 +12,26 @@ def test_timers_interleave_with_timeouts_as_timeouts_would():
     after = scheduler(env)
     fired: list[tuple[float, str]] = []
 
-    def note(event) -> None:
-        fired.append((env.now, event.value))
+    def note(value) -> None:  # a timer's callback is called with its value
+        fired.append((env.now, value))
+
+    def noted(event) -> None:  # a SimPy event's with the event
+        note(event.value)
 
     # ties at t = 1 and t = 2 are broken by creation order, whichever kind made them
-    after(1.0, "timer a", (note,))
-    env.timeout(1.0, "timeout b").callbacks.append(note)
-    after(2.0, "timer c", (note,))
-    after(1.0, "timer d", (note,))
-    env.timeout(0.5, "timeout e").callbacks.append(note)
-    env.timeout(2.0, "timeout f").callbacks.append(note)
+    after(1.0, "timer a", note)
+    env.timeout(1.0, "timeout b").callbacks.append(noted)
+    after(2.0, "timer c", note)
+    after(1.0, "timer d", note)
+    env.timeout(0.5, "timeout e").callbacks.append(noted)
+    env.timeout(2.0, "timeout f").callbacks.append(noted)
 
-    def later(_event) -> None:  # a timer made from a callback counts from then
-        after(0.5, "timer g", (note,))
-        env.timeout(0.5, "timeout h").callbacks.append(note)
+    def later(_value) -> None:  # a timer made from a callback counts from then
+        after(0.5, "timer g", note)
+        env.timeout(0.5, "timeout h").callbacks.append(noted)
 
-    after(1.5, None, (later,))
-    env.run()
+    after(1.5, None, later)
+    run(env)
     assert fired == [
         (0.5, "timeout e"),
         (1.0, "timer a"),
@@ -43,4 +47,35 @@ def test_timers_interleave_with_timeouts_as_timeouts_would():
 def test_a_negative_delay_is_refused_as_simpy_refuses_it():
     after = scheduler(simpy.Environment())
     with pytest.raises(ValueError, match="Negative delay"):
-        after(-1.0, None, (print,))
+        after(-1.0, None, print)
+
+
+def test_a_failed_event_stops_the_run_as_env_run_would():
+    """A process that raises (the broker's restorer on a runaway) ends ``run`` with its error."""
+    env = simpy.Environment()
+    after = scheduler(env)
+    fired: list[float] = []
+
+    def fails():
+        yield env.timeout(2.0)
+        raise ArithmeticError("in the process")
+
+    env.process(fails())
+    after(1.0, None, lambda _: fired.append(env.now))
+    after(3.0, None, lambda _: fired.append(env.now))
+    with pytest.raises(ArithmeticError, match="in the process"):
+        run(env)
+    assert fired == [1.0]  # the timer after the failure never fired
+
+
+def test_a_run_until_a_time_stops_before_what_is_due_then_as_env_run_does():
+    env = simpy.Environment()
+    after = scheduler(env)
+    fired: list[tuple[float, str]] = []
+    after(1.0, "timer", lambda value: fired.append((env.now, value)))
+    env.timeout(2.0, "timeout").callbacks.append(lambda e: fired.append((env.now, e.value)))
+    after(2.0, "due at the stop", lambda value: fired.append((env.now, value)))
+    run(env, until=2.0)
+    assert fired == [(1.0, "timer")] and env.now == 2.0
+    run(env)
+    assert fired[1:] == [(2.0, "timeout"), (2.0, "due at the stop")]
