@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -15,7 +16,6 @@ from sim.rules.node_autoscale import Decision, said
 from sim.scenario import Scenario
 from sim.sections import Workers
 from sim.words import counted
-from ui.widgets import EMPTY
 
 # each kind's marker on the nodes chart, filled for the live run's, open for the simulator's
 MARKS = {
@@ -90,20 +90,16 @@ def table(
     the run is over)."""
     st.subheader("Node autoscaler decisions")
     rows = shown(decisions)
-    st.dataframe(
-        {
-            "time (s)": [round(d.t, 3) for d in rows],
-            **({"pool": [d.pool for d in rows]} if sc.pools else {}),
-            "decision": [decided(d) for d in rows],
-            "nodes": [f"{d.nodes} → {d.goal}" for d in rows],
-            "queued": [d.queued for d in rows],
-            "why": [said(d, workers(sc, d)) for d in rows],
-        },
-        hide_index=True,
-        placeholder=EMPTY,
-        column_config={"why": st.column_config.TextColumn(width="large")},
-        key="live-node-decisions",
-    )
+    # a static table, whose cells wrap: the reason is a sentence, cut at a grid's column width
+    columns = {
+        "time (s)": [f"{d.t:.6g}" for d in rows],
+        **({"pool": [d.pool for d in rows]} if sc.pools else {}),
+        "decision": [decided(d) for d in rows],
+        "nodes": [f"{d.nodes} → {d.goal}" for d in rows],
+        "queued": [d.queued for d in rows],
+        "why": [said(d, workers(sc, d)) for d in rows],
+    }
+    st.table(pd.DataFrame(columns).set_index("time (s)"))
     caption = (
         "Each poll of the node autoscaler that started or stopped nodes, and the first of each "
         "run of polls whose cooldown kept nodes the queue no longer wanted (*hold*), as the run "

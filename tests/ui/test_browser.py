@@ -318,7 +318,7 @@ def test_the_live_page_shows_a_node_autoscalers_decisions(streamlit_app, tmp_pat
         expect(page.get_by_text(re.compile(r"^Finished\. "))).to_be_visible(timeout=240_000)
         heading = page.get_by_role("heading", name="Node autoscaler decisions")
         expect(heading).to_be_visible(timeout=60_000)
-        table = page.get_by_test_id("stDataFrame").filter(has=page.locator("text=why"))
+        table = page.get_by_test_id("stTable").filter(has=page.locator("text=why"))
         expect(table).to_have_count(1, timeout=60_000)
         settled(page)
         # the simulation's markers come once it has run, after the run's own
