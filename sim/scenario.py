@@ -295,6 +295,16 @@ def from_dict(raw: dict[str, Any], base: Scenario | None = None) -> Scenario:
     top = {key: value for key, value in merged.items() if "." not in key}
     scenario = Scenario(**top, **sections, tasks=tasks, pools=pools)
     _check_routing(scenario)
+    if tasks and any(k.startswith("arrivals.") for k in given):
+        own = given_tables["tasks"] if "tasks" in given_tables else base.tables_of("tasks")
+        unread = unread_arrivals(tasks, own)
+        if name := next((n for n in unread if f"arrivals.{n}" in given), None):
+            raise ScenarioError(
+                f"arrivals.{name} is given but no task type reads it: every one has its own "
+                f"[tasks.arrivals], and {unread[name]}: remove it from [arrivals]"
+            )
+    if not tasks or any(t.arrivals is None for t in tasks):
+        _check_span(merged)
     if "workers.concurrency" in given and not _reads_concurrency(scenario):
         raise ScenarioError(_autoscale_replaces("workers.", scenario.workers))
     data_files.check(scenario)
@@ -425,6 +435,8 @@ def _task_type(i: int, table: dict[str, Any], merged: dict[str, Any]) -> TaskTyp
         _check_together(mine, set(given))
         if "arrivals" in table and own.get("share"):
             raise ScenarioError(f"{where}: give a share of [arrivals] or own arrivals, not both")
+        if "arrivals" in table:
+            _check_span(mine)
     except ScenarioError as err:
         raise ScenarioError(f"task type {own.get('name', i)!r}: {err}") from None
     sections = _sections(mine, TASK_SECTIONS if "arrivals" in table else TASK_SECTIONS[:-1])
@@ -450,6 +462,38 @@ def _pool(i: int, table: dict[str, Any], merged: dict[str, Any]) -> Pool:
     if "concurrency" in table and workers.autoscale_max:
         raise ScenarioError(_autoscale_replaces(f"{where}.", workers))
     return Pool(**_own("pools", table, where), workers=workers)
+
+
+def unread_arrivals(types: Sequence[TaskType], tables: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The [arrivals] fields no task type reads, each with why, when every type has its own
+    [tasks.arrivals] (``tables``: the types' TOML tables, as written) and sets the field there,
+    or has a process that does not read it; none while some type takes a share of [arrivals].
+    Given, such a field changed nothing, silently."""
+    if not types or any(t.arrivals is None for t in types):
+        return {}
+    owns = list(zip(types, (table.get("arrivals", {}) for table in tables), strict=True))
+    taken = set().union(*(shapes.taken_from_scenario(own, *_shape(t)) for t, own in owns))
+    return {
+        f.name: ", ".join(_not_taken(t, own, f.name) for t, own in owns)
+        for f in dataclasses.fields(Arrivals)
+        if f.name not in taken
+    }
+
+
+def _shape(t: TaskType) -> tuple[str, str]:
+    """A task type's own arrival process and its renewal gaps' distribution."""
+    assert t.arrivals is not None
+    return t.arrivals.process, t.arrivals.dist
+
+
+def _not_taken(t: TaskType, own: dict[str, Any], name: str) -> str:
+    """Why task type ``t`` with its own [tasks.arrivals] ``own`` reads no [arrivals] ``name``."""
+    process, _ = _shape(t)
+    if name in own:
+        return f"tasks.{t.name} sets its own {name}"
+    if name == "rate" and process == "piecewise":
+        return f"tasks.{t.name} sets its own rates, whose mean is its rate"
+    return f"tasks.{t.name}'s process {process!r} does not read {name}"
 
 
 def _reads_concurrency(s: Scenario) -> bool:
@@ -604,6 +648,12 @@ def _check_together(m: dict[str, Any], given: set[str]) -> None:
         )
     if m["arrivals.process"] == "trace" and not m["arrivals.file"]:
         raise ScenarioError("arrivals.process = 'trace' needs arrivals.file (arrival times)")
+
+
+def _check_span(m: dict[str, Any]) -> None:
+    """The run's length against a stream of arrivals ``m`` (flat) that some task type reads:
+    [arrivals] where a type takes a share of it, a type's own [tasks.arrivals]. Judged by
+    [arrivals] that no type read, a warm-up was refused by its default rate of 7.2 tasks/s."""
     span = m["run.duration"] or m["run.tasks"] / m["arrivals.rate"]
     if m["arrivals.process"] == "trace" and not m["run.duration"]:
         # a file's times are its span, checked as the run reads them (model.check_warmup):
@@ -677,6 +727,10 @@ def dumps(scenario: Scenario) -> str:
     Fields it does not read are left out: given, they are an error.
     """
     data = shapes.without_unread(scenario.to_dict())
+    for name in unread_arrivals(scenario.tasks, data.get("tasks", [])):
+        data["arrivals"].pop(name, None)
+    if not data["arrivals"]:
+        del data["arrivals"]
     if not _reads_concurrency(scenario):
         del data["workers"]["concurrency"]
     if scenario.run.duration:  # run.tasks is unread then, and both given are an error

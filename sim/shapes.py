@@ -51,10 +51,27 @@ MIN_SHAPE_CV = 1e-5  # erlang, pareto, weibull: below it their shape overflows; 
 
 def reads(m: dict[str, Any]) -> dict[str, tuple[str, ...]]:
     """Per section, the fields the scenario's distribution and process read (``m`` is flat)."""
-    arrivals = PROCESS_READS[m["arrivals.process"]]
-    if "dist" in arrivals:  # the gaps' mean is 1/rate
-        arrivals += tuple(n for n in DIST_READS[m["arrivals.dist"]] if n != "mean")
+    arrivals = process_reads(m["arrivals.process"], m["arrivals.dist"])
     return {"service": DIST_READS[m["service.dist"]], "arrivals": arrivals}
+
+
+def process_reads(process: str, dist: str) -> tuple[str, ...]:
+    """The [arrivals] fields ``process`` reads besides ``process``; renewal gaps of ``dist``
+    read its cv too (their mean is 1/rate)."""
+    arrivals = PROCESS_READS[process]
+    if "dist" in arrivals:
+        arrivals += tuple(n for n in DIST_READS[dist] if n != "mean")
+    return arrivals
+
+
+def taken_from_scenario(own: dict[str, Any], process: str, dist: str) -> set[str]:
+    """The [arrivals] fields a task type with its own ``[tasks.arrivals]`` (``own``, as
+    written) reads from the scenario's: those it does not set itself, of those its process
+    reads, ``process`` and ``rate`` always (as ``ARRIVALS_CHECKED`` leaves them: a trace's
+    rate sizes a run.duration's memory estimate). A piecewise type that sets its rates sets
+    its rate too, their mean (``settle_rates``)."""
+    own_set = set(own) | ({"rate"} if process == "piecewise" and "rates" in own else set())
+    return {"process", "rate", *process_reads(process, dist)} - own_set
 
 
 def ignored_fields(m: dict[str, Any]) -> list[str]:

@@ -433,6 +433,15 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
             ["simulate", "s.toml"],
             "/d.csv:1: '0,5' has a comma before a digit",
         ),
+        (
+            {
+                "s.toml": b'[arrivals]\nrate = 3.0\n[[tasks]]\nname = "a"\n'
+                b"[tasks.arrivals]\nrate = 2.0\n"
+            },
+            ["simulate", "s.toml"],
+            "arrivals.rate is given but no task type reads it: every one has its own "
+            "[tasks.arrivals], and tasks.a sets its own rate",
+        ),
         ({"t.csv": HEADER}, ["check", "t.csv"], "t.csv: the trace holds no rows"),
         (
             {"t.csv": HEADER + b"0,0,PENDING,soon,\n"},

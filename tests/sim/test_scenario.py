@@ -701,3 +701,65 @@ def test_a_share_beside_a_type_of_its_own_arrivals_names_that_type():
         "task types give none (those share what is left equally); a has its own "
         "[tasks.arrivals] and takes no share of [arrivals]"
     )
+
+
+TWO_OWN = OWN_ARRIVALS + '[[tasks]]\nname = "b"\n[tasks.arrivals]\nprocess = "burst"\nrate = 0.5\n'
+
+
+def test_an_arrivals_rate_no_type_reads_is_refused_naming_it_and_why():
+    """Every type has its own [tasks.arrivals] that sets its rate: the scenario's
+    [arrivals] rate changed nothing, silently."""
+    with pytest.raises(ScenarioError) as err:
+        scenario.loads("[arrivals]\nrate = 3.0\n" + TWO_OWN)
+    assert str(err.value) == (
+        "arrivals.rate is given but no task type reads it: every one has its own "
+        "[tasks.arrivals], and tasks.a sets its own rate, tasks.b sets its own rate: remove it "
+        "from [arrivals]"
+    )
+    with pytest.raises(ScenarioError, match="arrivals.rate is given but no task type reads"):
+        scenario.loads(TWO_OWN).replace(**{"arrivals.rate": 8.0})
+
+
+def test_an_arrivals_field_no_type_process_reads_is_refused():
+    """``b`` follows [arrivals]' cycle with an amplitude of its own; ``a`` is Poisson."""
+    top = '[arrivals]\nprocess = "cycle"\namplitude = 0.3\n'
+    own = TWO_OWN.replace('process = "burst"\n', "amplitude = 0.9\n")
+    with pytest.raises(ScenarioError) as err:
+        scenario.loads(top + own.replace("rate = 2.0", 'process = "poisson"\nrate = 2.0'))
+    assert str(err.value).startswith("arrivals.amplitude is given but no task type reads it")
+    assert "tasks.a's process 'poisson' does not read amplitude, tasks.b sets its own" in str(
+        err.value
+    )
+
+
+def test_an_arrivals_field_a_type_takes_is_read():
+    """A type that gives only a rate follows the scenario's process (DESIGN); a type beside
+    them that takes a share reads all of [arrivals]."""
+    text = '[arrivals]\nprocess = "cycle"\namplitude = 0.8\nperiod = 600.0\n' + TWO_OWN
+    a = scenario.loads(text).tasks[0].arrivals
+    assert (a.process, a.rate, a.amplitude, a.period) == ("cycle", 2.0, 0.8, 600.0)
+    shared = scenario.loads("[arrivals]\nrate = 3.0\n" + TWO_OWN + '[[tasks]]\nname = "c"\n')
+    assert shared.arrivals.rate == 3.0
+
+
+def test_dumps_leaves_out_the_arrivals_fields_no_type_reads():
+    """``dumps`` wrote [arrivals]' rate beside types that each set their own, which loading
+    refuses now; what the types take from [arrivals] stays."""
+    sc = scenario.loads(TWO_OWN)
+    text = scenario.dumps(sc)
+    assert "\n[arrivals]\nprocess = " in text and "rate = 7.2" not in text
+    assert scenario.loads(text) == sc
+    cycle = scenario.loads('[arrivals]\nprocess = "cycle"\namplitude = 0.8\n' + TWO_OWN)
+    assert '\n[arrivals]\nprocess = "cycle"\namplitude = 0.8\n' in scenario.dumps(cycle)
+    assert scenario.loads(scenario.dumps(cycle)) == cycle
+
+
+def test_a_warmup_is_judged_by_the_arrivals_the_types_read():
+    """Types of their own arrivals at 0.2 tasks/s together: a warm-up of 100 s in 100 tasks
+    was refused against [arrivals]' default rate, 7.2 tasks/s (a span of 13.9 s), which no
+    type reads; each type's own stream still bounds it."""
+    slow = TWO_OWN.replace("rate = 2.0", "rate = 0.1").replace("rate = 0.5", "rate = 0.1")
+    sc = scenario.loads("[run]\ntasks = 100\nwarmup = 100.0\n" + slow)
+    assert sc.run.warmup == 100.0
+    with pytest.raises(ScenarioError, match=r"task type 'a': run.warmup = 2000 must be < 1000"):
+        scenario.loads("[run]\ntasks = 100\nwarmup = 2000.0\n" + slow)
