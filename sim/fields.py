@@ -40,6 +40,7 @@ class Field:
     max: float | None = None  # inclusive upper bound
     choices: tuple[str, ...] = ()
     forever: bool = False  # inf is allowed too: no bound (Celery's None), as TOML writes it
+    numbers: bool = False  # a string field that takes a number as its text (rate_limit = 5)
     key: str = ""  # dotted, e.g. "workers.count": where it is declared
     type: Any = None  # its annotation: int, float, bool, str or tuple[element, ...]
 
@@ -53,6 +54,8 @@ class Field:
             return "a list of numbers" + self._bounds()
         if self.element is str:
             return "a non-empty list of names (letters, digits, _ . : -), each once"
+        if self.numbers:
+            return "a string or a number"
         return KINDS[self.type] + self._bounds() + (", or inf (for ever)" if self.forever else "")
 
     def _bounds(self) -> str:
@@ -116,6 +119,8 @@ class Field:
         return tuple(value)
 
     def _word(self, value: Any) -> bool | str:
+        if self.numbers and is_number(value):
+            return shown(value)
         if not isinstance(value, self.type):
             free = self.type is str and not self.choices  # quoted, a choice is still none
             if free and (is_number(value) or isinstance(value, bool)):
@@ -169,10 +174,12 @@ def setting(
     max: float | None = None,
     choices: tuple[str, ...] = (),
     forever: bool = False,
+    numbers: bool = False,
 ) -> Any:
     """A dataclass field that declares a scenario setting: its default and what it may be
-    (``forever``: inf too, where a bound of Celery's may be None)."""
-    declared = Field(default, meaning, unit, min, above, max, choices, forever)
+    (``forever``: inf too, where a bound of Celery's may be None; ``numbers``: a string field
+    that takes a number as its text, as Celery reads a ``rate_limit`` of 5 as 5 a second)."""
+    declared = Field(default, meaning, unit, min, above, max, choices, forever, numbers)
     return dataclasses.field(default=default, metadata={DECLARED: declared})
 
 

@@ -405,7 +405,9 @@ class TaskType:
         0, "message priority; on Redis 0 is the highest (kombu's steps 0, 3, 6, 9)", min=0, max=9
     )
     rate_limit: str = setting(
-        "", "Task.rate_limit, per worker node: '10/s', '100/m', '5/h' or a number per second"
+        "",
+        "Task.rate_limit, per worker node: '10/s', '100/m', '5/h' or a number per second",
+        numbers=True,
     )
     soft_time_limit: float = seconds(
         0.0, "SoftTimeLimitExceeded raised after this long; the task retries as on a failure"
@@ -465,9 +467,10 @@ RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
 
 def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
     """Celery's rate-limit string in tasks per second: ``"10/s"``, ``"100/m"``, ``"5/h"``, or a
-    bare number (per second, as ``celery.utils.time.rate`` reads it). Within ``arrivals.rate``'s
-    range, as every rate: '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the
-    scenario's bounds keep finite."""
+    bare number (per second, as ``celery.utils.time.rate`` reads it; a number in the file is
+    its text, as Celery takes ``rate_limit=5``). Within ``arrivals.rate``'s range, as every
+    rate: '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the scenario's bounds
+    keep finite."""
     number, _, unit = text.partition("/")
     try:
         rate = float(number) / RATE_UNITS[unit or "s"]
@@ -475,7 +478,7 @@ def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
         rate = -1.0
     if not 1 / MAX_SECONDS <= rate <= MAX_RATE:
         raise ScenarioError(
-            f"{where} = {text!r}: must be a rate such as '10/s', '100/m' or '5/h', a number "
-            f"per s, m or h from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s"
+            f"{where} = {text!r}: must be a rate such as 5 or '5' (a second), '10/s', '100/m' "
+            f"or '5/h', from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s"
         )
     return rate

@@ -20,6 +20,7 @@ from sim.scenario import (
     SECTIONS,
     Scenario,
     ScenarioError,
+    rate_limit_per_second,
 )
 
 
@@ -644,9 +645,9 @@ def test_a_soft_time_limit_at_or_above_the_hard_one_is_refused_naming_both(soft)
         ),  # a node consumes a queue once: -Q celery,celery ran
         ("", ["name=0"], 'name = 0 is a number, not a string: write it in quotes, "0"'),
         (
-            '[[tasks]]\nname = "a"\nrate_limit = 5\n',
+            '[[tasks]]\nname = "a"\nqueue = 5\n',
             [],
-            'rate_limit = 5 is a number, not a string: write it in quotes, "5"',
+            'queue = 5 is a number, not a string: write it in quotes, "5"',
         ),
     ],
 )
@@ -655,6 +656,28 @@ def test_an_empty_name_or_a_number_for_a_word_is_refused_saying_what_to_write(
 ):
     with pytest.raises(ScenarioError, match=re.escape(message)):
         scenario.load(write(tmp_path, text), overrides)
+
+
+@pytest.mark.parametrize(("given", "text", "per_second"), [(5, "5", 5.0), (0.5, "0.5", 0.5)])
+def test_a_rate_limit_given_as_a_number_is_that_many_a_second(tmp_path, given, text, per_second):
+    """As Celery reads ``rate_limit=5``; ``--set tasks.report.rate_limit=5`` said it "must be
+    a string", where the field's meaning allows a number per second."""
+    path = "scenarios/thumbnails_and_reports.toml"
+    sc = scenario.load(path, [f"tasks.report.rate_limit={given}"])
+    report = sc.tasks[1]
+    assert report.rate_limit == text and rate_limit_per_second(report.rate_limit) == per_second
+    assert scenario.loads(scenario.dumps(sc)) == sc
+    in_file = scenario.load(write(tmp_path, f'[[tasks]]\nname = "a"\nrate_limit = {given}\n'))
+    assert in_file.tasks[0].rate_limit == text
+
+
+def test_a_rate_limit_out_of_range_names_the_forms_it_takes():
+    with pytest.raises(ScenarioError) as err:
+        scenario.load("scenarios/thumbnails_and_reports.toml", ["tasks.report.rate_limit=-5"])
+    assert str(err.value) == (
+        "task type 'report': rate_limit = '-5': must be a rate such as 5 or '5' (a second), "
+        "'10/s', '100/m' or '5/h', from 1e-09/s to 1e+09/s"
+    )
 
 
 def test_an_unknown_field_of_a_pool_lists_the_fields_a_pool_has():
