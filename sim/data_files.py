@@ -13,6 +13,7 @@ lately, one version each: every file it had read stayed held until it stopped.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 # what a data file holds, said where a line or a file is refused
 TAKES = "a data file holds one finite number >= 0 a line, or a CSV's first column under a header"
+
+# how a number with a comma in it is to be written instead
+DECIMAL_POINT = "write a number with a decimal point and no thousands separator (0.5, 1234.5)"
 
 # a cell that begins as a number does: a line of it is data, never a header ("1e" is no number)
 NUMBER_START = re.compile(r"[+-]?\.?\d")
@@ -172,24 +176,31 @@ def _numbered(path: str) -> list[tuple[int, float]]:
     numbers: list[tuple[int, float]] = []
     columns = False  # a header line named columns
     for n, line in enumerate(lines, 1):
-        cell, comma, rest = line.strip().partition(",")
-        # a cell in CSV's quotes, as a spreadsheet writes one: "1.5" read as a header, and a
-        # file of them held "no numbers"
-        cell = _unquoted(cell.strip())
+        try:
+            cell, *rest = _cells(line)
+        except csv.Error:  # the one it raises here: a cell past its size limit
+            raise ScenarioError(
+                f"{path}:{n}: a cell of over {csv.field_size_limit():,} characters: {TAKES}"
+            ) from None
         if not cell or cell.startswith("#"):
             continue
         try:
             value = float(cell)
         except ValueError:
             if not numbers and not NUMBER_START.match(cell):  # a header line
-                columns = columns or bool(comma)
+                columns = columns or bool(rest)
                 continue
+            if "," in cell:  # a cell in quotes, "1,5", as a spreadsheet writes a decimal comma
+                raise ScenarioError(
+                    f"{path}:{n}: {cell!r} has a comma in a number, a decimal comma or a "
+                    f"thousands separator: {DECIMAL_POINT}"
+                ) from None
             raise ScenarioError(f"{path}:{n}: {cell!r} is not a number: {TAKES}") from None
-        if comma and not columns and rest.lstrip()[:1].isdigit():
+        if rest and not columns and rest[0][:1].isdigit():
             raise ScenarioError(
-                f"{path}:{n}: {line.strip()!r} has a comma before a digit: write a number with "
-                "a decimal point and no thousands separator (0.5, 1234.5), or, for columns, "
-                "begin the file with a header line naming them (its first column is read)"
+                f"{path}:{n}: {line.strip()!r} has a comma before a digit: {DECIMAL_POINT}, "
+                "or, for columns, begin the file with a header line naming them (its first "
+                "column is read)"
             )
         if not math.isfinite(value) or value < 0:
             raise ScenarioError(f"{path}:{n}: {cell!r} must be a finite number >= 0")
@@ -199,9 +210,12 @@ def _numbered(path: str) -> list[tuple[int, float]]:
     return numbers
 
 
-def _unquoted(cell: str) -> str:
-    """A CSV cell without the double quotes around it, if it has them."""
-    return cell[1:-1].strip() if len(cell) > 1 and cell[0] == cell[-1] == '"' else cell
+def _cells(line: str) -> list[str]:
+    """A line's cells by CSV's rules, each stripped; one empty cell for an empty line. A cell
+    in quotes is one cell, as a spreadsheet writes one: "1.5" was read as a header, and
+    "1,5" was cut at its comma into "1 and 5"."""
+    cells = next(csv.reader([line.strip()], skipinitialspace=True), None)
+    return [cell.strip() for cell in cells] if cells else [""]
 
 
 def check(scenario: Scenario) -> None:

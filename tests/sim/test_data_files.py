@@ -179,6 +179,28 @@ def test_numbers_in_csv_quotes_are_read_as_numbers(tmp_path, content):
     assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 1.0, 2.0)
 
 
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ('"1,5"\n"2,5"\n', "times.csv:1: '1,5' has a comma in a number"),  # "held no numbers"
+        ('"seconds","host"\n"0.5","a"\n"1,5","b"\n', "times.csv:3: '1,5' has a comma in"),
+        ('seconds\n"1,234.5"\n', "times.csv:2: '1,234.5' has a comma in a number"),
+    ],
+)
+def test_a_quoted_number_with_a_comma_is_one_cell_and_refused(tmp_path, content, line):
+    """CSV's quotes make "1,5" one cell, a spreadsheet's decimal comma: cut at its comma, it was
+    taken for a header line and the file "held no numbers"."""
+    (tmp_path / "times.csv").write_text(content)
+    with pytest.raises(ScenarioError) as err:
+        read_numbers(str(tmp_path / "times.csv"))
+    assert line in str(err.value) and "decimal point" in str(err.value)
+
+
+def test_a_quoted_comma_in_a_header_or_another_column_is_read_past(tmp_path):
+    (tmp_path / "times.csv").write_text('"time, s",host\n0.5,"a,b"\n"2",\n')
+    assert read_numbers(str(tmp_path / "times.csv")) == (0.5, 2.0)
+
+
 def test_a_csv_whose_header_names_columns_is_read_by_its_first(tmp_path):
     """With a header line of columns, what follows a comma is another column."""
     (tmp_path / "times.csv").write_text("seconds,bytes\n0.5,300\n2,1000\n")
