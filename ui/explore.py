@@ -191,20 +191,18 @@ def page() -> None:
 
 
 def simulate_endless(sc: Scenario, said: str, prefix: str) -> bool:
-    """Whether to simulate a scenario of which no task ever ends (``said``, ``runs.endless``):
-    only when asked. Each task runs ``retry.FOLLOWED`` + 1 times, so mmc's 10,000 tasks took
-    three minutes, and the page then swept nine worker counts of such runs and made four
-    more, most of an hour, to size a pool by sojourns no task had; asked, the run alone is
-    shown (``how_many_workers`` sizes none, on the Live page too)."""
-    executions = budget.expected_tasks(sc) * budget.expected_attempts(sc)
+    """Whether to simulate a scenario of which no task ever ends (``said``, ``runs.endless``,
+    the CLI's warning too, with the executions it costs): only when asked. Each task runs
+    ``retry.FOLLOWED`` + 1 times, so mmc's 10,000 tasks took three minutes, and the page then
+    swept nine worker counts of such runs and made four more, most of an hour, to size a pool
+    by sojourns no task had; asked, the run alone is shown (``how_many_workers`` sizes none,
+    on the Live page too)."""
     st.warning(
         f"This scenario has {said}. Lower failures.probability below 1 or give "
         "retry.max_retries a number: no worker count makes these tasks end, so the page "
         "sizes none."
     )
-    return st.checkbox(
-        f"Simulate it anyway (about {executions:,.0f} executions)", key=f"{prefix}-endless"
-    )
+    return st.checkbox("Simulate it anyway", key=f"{prefix}-endless")
 
 
 def prepare_counts(sc: Scenario, base: Scenario) -> None:

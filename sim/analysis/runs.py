@@ -15,7 +15,7 @@ import numpy as np
 from sim.analysis import groups, metrics
 from sim.analysis.cost import capacity_cost, down_clocks
 from sim.analysis.metrics import Summary
-from sim.engine import heap
+from sim.engine import budget, heap
 from sim.engine.backend import Progress
 from sim.engine.model import tally
 from sim.rules import retry
@@ -33,16 +33,20 @@ NO_TASKS = (
 def endless(scenario: Scenario) -> str:
     """Why no task of some type ever ends, said before its run ("" when every type can end): it
     retries for ever and always fails (``retry.never_ends``), so its figures are those of no
-    finished task, and its run follows each through ``retry.FOLLOWED`` retries."""
+    finished task, and its run follows each through ``retry.FOLLOWED`` retries: the executions
+    that costs, a task's and the run's (``budget``'s estimates), the CLI's warning and
+    Explore's box alike."""
     types = [t.name for t in scenario.task_types if retry.never_ends(t)]
     if not types:
         return ""
     which = f" (task types {', '.join(types)})" if scenario.tasks else ""
+    each = budget.expected_attempts(scenario)
     return (
         f"max_retries = inf and failure probability 1{which}: no task ever succeeds, so none "
         f"ends (Celery retries it for ever); the simulator follows each through "
-        f"{retry.FOLLOWED} retries, a live run until its drain, and the summary counts it in "
-        "tasks_lost"
+        f"{retry.FOLLOWED} retries (about {each:,.0f} executions a task, "
+        f"{each * budget.expected_tasks(scenario):,.0f} a run), a live run until its drain, and "
+        "the summary counts it in tasks_lost"
     )
 
 

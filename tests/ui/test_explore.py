@@ -732,10 +732,11 @@ def test_a_scenario_no_task_of_which_ends_runs_only_when_asked_and_sizes_nothing
     assert not at.exception, at.exception
     (said,) = [w.value for w in at.warning if "no task ever succeeds" in w.value]
     assert said.startswith("This scenario has max_retries = inf and failure probability 1: ")
+    assert "(about 1,001 executions a task, 20,020 a run)" in said  # the CLI's text
     assert "the page sizes none" in said
     assert not made and not at.metric
     (asked,) = [c for c in at.checkbox if c.key.endswith("-endless")]
-    assert asked.label == "Simulate it anyway (about 20,020 executions)"
+    assert asked.label == "Simulate it anyway"
     asked.check().run()
     assert not at.exception, at.exception
     assert len(made) == 1 and at.metric  # no neighbours

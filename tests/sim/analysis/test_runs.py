@@ -332,3 +332,19 @@ def test_a_trace_files_warmup_is_judged_by_its_own_arrivals(tmp_path):
     late = scenario.load(tmp_path / "rec.toml", ["run.warmup=120"])
     with pytest.raises(ScenarioError, match=r"run\.warmup = 120 must be <= 99 s, the last arrival"):
         runs.simulated(late, 1)
+
+
+def test_a_scenario_of_which_no_task_ends_says_the_executions_it_costs():
+    """The CLI's warning said only that a task is followed through 1,000 retries; Explore's
+    box counted the run's executions apart. One text now gives both, a task's and a run's: a
+    type of half the tasks failing every attempt of inf retries, the other never failing."""
+    sc = scenario.loads(
+        "[run]\ntasks = 100\n"
+        '[[tasks]]\nname = "doomed"\nshare = 0.5\n'
+        "[tasks.failures]\nprobability = 1.0\n[tasks.retry]\nmax_retries = inf\n"
+        '[[tasks]]\nname = "fine"\n'
+    )
+    said = runs.endless(sc)
+    assert said.startswith("max_retries = inf and failure probability 1 (task types doomed): ")
+    assert "through 1000 retries (about 501 executions a task, 50,100 a run)" in said
+    assert runs.endless(make(**{"run.tasks": 20})) == ""
