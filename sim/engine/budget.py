@@ -55,7 +55,7 @@ def expected_attempts(s: Scenario) -> float:
         t.arrivals.rate if t.arrivals else share * s.arrivals.rate
         for t, share in zip(types, s.shares, strict=True)
     ]
-    span = s.run.duration or s.run.tasks / s.arrivals.rate
+    span = s.run.duration or s.run.tasks / sum(parts)  # every stream's: [arrivals] may be unread
     each = [_attempts(t.failures, t.retry.max_retries, span) for t in types]
     return sum(p * a for p, a in zip(parts, each, strict=True)) / sum(parts)
 

@@ -66,6 +66,20 @@ def test_an_outage_adds_attempts_for_the_part_of_the_run_it_covers():
     assert budget.expected_attempts(half) == pytest.approx(1.5)  # half the run fails once
 
 
+def test_an_outage_covers_the_span_of_the_arrivals_the_types_read():
+    """Two types of their own arrivals at 0.5/s: 100 tasks span 100 s, and an outage from 50 s
+    fails half of them once. [arrivals]' rate, which no type reads (its default, 7.2/s, a
+    span of 13.9 s), had the outage cover the whole run: 2 attempts a task, not 1.5."""
+    from sim import scenario
+
+    own = "[tasks.arrivals]\nrate = 0.5\n[tasks.retry]\nmax_retries = 1\n"
+    sc = scenario.loads(
+        "[run]\ntasks = 100\n[failures]\noutage = [{start = 50.0, end = 1e9, probability = 1.0}]\n"
+        f'[[tasks]]\nname = "a"\n{own}[[tasks]]\nname = "b"\n{own}'
+    )
+    assert budget.expected_attempts(sc) == pytest.approx(1.5)
+
+
 def test_a_run_that_does_not_fit_is_refused_with_the_count_that_would():
     sc = make(**{"run.tasks": 10_000})
     base, per_task = budget.BASE_BYTES, budget.TRACE_BYTES_PER_TASK
