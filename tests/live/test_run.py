@@ -1,8 +1,13 @@
 """Live mode on a real redis-server with real Celery workers, checked against the simulator."""
 
+import shlex
+import subprocess
+
 import numpy as np
 import pytest
 
+from live import events
+from live.redis_server import private_redis
 from live.run import run_live
 from sim.analysis import invariants
 from sim.analysis.metrics import execution_spans, last_terminal, summarize
@@ -345,3 +350,42 @@ def test_a_pool_childs_first_task_holds_its_slot_no_longer_than_its_later_ones(
     # a first one was 36-83 ms without the warm-up, with it 4-13 ms (the run's origin is read
     # once, on the first task: it is set after the nodes are up)
     assert beyond[firsts].max() - np.median(later) < 0.03, (beyond[firsts], np.median(later))
+
+
+def test_a_pool_child_writes_a_started_row_and_counts_its_execution_in_one_round_trip(
+    no_leftovers,
+):
+    """The STARTED row and the count of the execution it starts (what the task's draws read:
+    a crash point is per execution) go to Redis in one transaction: apart, they were one round
+    trip more in every task's slot (``bench/live_overhead.py``). Read from what Redis executed
+    (``MONITOR`` on a private redis-server), per client, transaction by transaction."""
+    sc = make(**{"run.tasks": 8, "workers.count": 2, "service.dist": "constant"})
+    with private_redis() as url:
+        monitor = subprocess.Popen(
+            ["redis-cli", "-u", url, "monitor"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert monitor.stdout.readline().strip() == "OK"
+            trace = run_live(sc, url, time_scale=SCALE)
+        finally:
+            monitor.terminate()
+            said, _ = monitor.communicate()
+    assert (trace.state == STARTED).sum() == 8
+    open_by: dict[str, list[list[str]]] = {}  # client → the transaction it has open
+    counted = []  # each transaction that counts an execution: its commands
+    for line in said.splitlines():
+        client, _, command = line.partition(" ")[2].partition("] ")  # after its time
+        words = shlex.split(command)
+        if words[0] == "MULTI":
+            open_by[client] = []
+        elif words[0] == "EXEC":
+            done = open_by.pop(client)
+            if any(w[0] == "HINCRBY" and w[1].endswith(":executions") for w in done):
+                counted.append(done)
+        elif client in open_by:
+            open_by[client].append(words)
+    started = [
+        [w for w in done if w[0] == "RPUSH" and events.decode(w[2]).state == STARTED]
+        for done in counted
+    ]
+    assert len(counted) == 8 and all(len(rows) == 1 for rows in started), counted
