@@ -46,6 +46,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.module not in waits)
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """Each test ends with the main module it started with. Streamlit's script runner (AppTest)
+    installs the app script as ``sys.modules["__main__"]`` and leaves it there, and the
+    processes a later test starts (spawn: a sweep's) each ran that script again as their own
+    main module, importing Streamlit and drawing the page in bare mode."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def command_line(pid: int) -> str:
     """The command line of ``pid`` (from /proc), or "" once it has gone."""
     try:

@@ -4,7 +4,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +98,39 @@ def test_a_grandchild_whose_parent_died_is_still_a_leftover():
         os.kill(orphan, signal.SIGKILL)
         os.waitpid(orphan, 0)  # adopted, so ours to reap
     assert leftovers(before, wait=0) == set()
+
+
+# an app test, then a test that starts processes (spawn) the way a sweep does
+AFTER_AN_APP_TEST = """
+import multiprocessing
+
+from streamlit.testing.v1 import AppTest
+
+
+def test_an_app():
+    assert not AppTest.from_string("import streamlit as st; st.write(1)").run().exception
+
+
+def test_processes_started_after_it():
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert not pool.apply(eval, ("'streamlit' in __import__('sys').modules",))
+"""
+
+
+def test_a_tests_processes_do_not_rerun_an_earlier_tests_streamlit_script(tmp_path):
+    """Streamlit's script runner (AppTest) installs its script as ``sys.modules["__main__"]``
+    and leaves it there; processes a later test started (spawn) each ran that script again as
+    their main module: after an AppTest of app.py, the chart test's 4-run sweep imported
+    Streamlit and drew the Explore page in both of its processes, 2.8 s -> 19 s quiet and
+    75-111 s beside four busy loops. Each test gets back the main module it started with."""
+    (tmp_path / "test_order.py").write_text(AFTER_AN_APP_TEST)
+    root = str(Path(__file__).resolve().parents[1])
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider"]
+        + ["-q", str(tmp_path / "test_order.py")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
