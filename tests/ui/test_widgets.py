@@ -11,16 +11,11 @@ def test_a_chart_download_opens_offline():
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is inside
 
 
-def test_a_cached_function_moves_a_progress_bar_and_a_cache_hit_replays_none_of_it(monkeypatch):
+def test_a_cached_function_moves_a_progress_bar_and_a_cache_hit_replays_none_of_it():
     """The bar made outside a cached function moves while it computes; the next run, a cache
     hit, neither calls back nor fails replaying updates on a bar made outside the function
     (which Streamlit raises as a CacheReplayClosureError)."""
-    import sys
-
     from streamlit.testing.v1 import AppTest
-
-    # AppTest leaves its script as __main__, which a later spawned sweep process would re-run
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
     def script():
         import streamlit as st
