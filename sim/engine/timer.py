@@ -16,26 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.events import NORMAL, URGENT
 
 Callback = Callable[[Any], None]  # called with the timer's value
 Schedule = Callable[[float, Any, Callback], None]
-TIMER = 5  # the length of a timer's entry on the queue; a SimPy event's is 4
+TIMER: Final = 5  # the length of a timer's entry on the queue; a SimPy event's is 4
 
 
 def scheduler(env: simpy.Environment) -> Schedule:
     """``after(delay, value, callback)``: call ``callback(value)`` ``delay`` seconds from now,
     ordered as ``env.timeout(delay, value)`` made now would be. Only ``run`` fires timers."""
     queue: list[Any] = env._queue  # SimPy's events, and timers beside them
-    eid = env._eid
+    # the closure's own: a compiled build reads them as fields, where globals are dict lookups
+    eid, push, normal = env._eid, heappush, NORMAL
 
     def after(delay: float, value: Any, callback: Callback) -> None:
         if delay < 0:
             raise ValueError(f"Negative delay {delay}")
-        heappush(queue, (env._now + delay, NORMAL, next(eid), callback, value))
+        push(queue, (env._now + delay, normal, next(eid), callback, value))
 
     return after
 
@@ -59,7 +60,8 @@ def run(env: simpy.Environment, until: float | None = None) -> None:
     in a conditional jump that counts nothing: a loop called once never warms up and ran every
     instruction unspecialized (a run's other loops are short and their functions called often).
     """
-    queue, step = env._queue, env.step
+    queue: list[Any] = env._queue
+    step, pop = env.step, heappop
     if until is not None:
         if until <= env._now:
             raise ValueError(f"until ({until}) must be greater than the current time")
@@ -69,7 +71,7 @@ def run(env: simpy.Environment, until: float | None = None) -> None:
             if not queue:
                 return
             if len(queue[0]) == TIMER:
-                env._now, _, _, callback, value = heappop(queue)
+                env._now, _, _, callback, value = pop(queue)
                 callback(value)
             else:
                 step()

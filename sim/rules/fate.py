@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sim.engine.draws import Blocks, Draws
-from sim.rules.retry import lost_child_countdown, outcome
+from sim.rules.retry import lost_child_countdown, max_retries, outcome
 from sim.rules.states import RETRY, SUCCESS
 
 
@@ -43,11 +44,11 @@ def ending(draws: Draws, task: int, attempt: int, t: float, raised: bool = False
     """How ``attempt`` of ``task`` ends when its work ends at scenario time ``t`` (``raised``:
     it raised whatever its draw, as on a soft time limit)."""
     failed = raised or draws.fails(task, attempt, t)
-    state = outcome(attempt, failed, draws.task_type(task).retry.max_retries)
+    state = outcome(attempt, failed, max_retries(draws.task_type(task).retry))
     return Ending(state, draws.countdown(task, attempt) if state == RETRY else 0.0)
 
 
-SUCCEEDED = (SUCCESS, 0.0)  # ``ending`` of an execution that did not raise
+SUCCEEDED: Final = (SUCCESS, 0.0)  # ``ending`` of an execution that did not raise
 
 
 class Fates:
@@ -69,7 +70,7 @@ class Fates:
         self.timed = self._outages  # whether ``ending`` needs the time its work ends
         self.succeeds = not (self._outages or self._fails)  # ``ending`` is SUCCEEDED unless raised
         self.type_of = draws.type_of.data  # per task, its type's index
-        self._max_retries = [t.retry.max_retries for t in draws.types]
+        self._max_retries = [max_retries(t.retry) for t in draws.types]
         self._service: dict[int, Blocks] = {}
         self._attempt, self._block, self._shift, self._lo = -1, -1, 0, 0  # ``_values``' block
         self._values: Sequence[float] = ()

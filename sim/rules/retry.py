@@ -34,6 +34,13 @@ def celery_max_retries(max_retries: float) -> int | None:
     return None if max_retries == FOREVER else int(max_retries)
 
 
+def max_retries(policy: Retry) -> float:
+    """``policy.max_retries``: a count, or ``FOREVER``. Its field is declared an int (what a
+    file gives), and a compiled module (``sim.compiled``) checks that a value read as an int is
+    one: it reads the bound through this call, as a float."""
+    return policy.max_retries
+
+
 def most_retries(max_retries: float) -> int:
     """The most retries one task makes in a simulated run: ``max_retries``, or ``FOLLOWED``
     when it is retried for ever."""

@@ -8,7 +8,15 @@ repeats RECEIVED/STARTED with the same attempt.
 
 from __future__ import annotations
 
-PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE = range(6)
+from typing import Final
+
+# Final: a compiled build (mypyc) reads a Final constant as a literal, not a module global
+PENDING: Final = 0
+RECEIVED: Final = 1
+STARTED: Final = 2
+RETRY: Final = 3
+SUCCESS: Final = 4
+FAILURE: Final = 5
 NAMES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE")
 CODES = {name: code for code, name in enumerate(NAMES)}
 TERMINAL = frozenset({SUCCESS, FAILURE})

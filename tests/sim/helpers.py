@@ -14,7 +14,7 @@ from sim.engine.broker import Message
 from sim.engine.draws import Draws
 from sim.engine.model import Model
 from sim.rules import fate
-from sim.rules.states import PENDING, STARTED
+from sim.rules.states import STARTED
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -68,19 +68,18 @@ def joined_as(trace: Trace, node: str, name: str) -> Trace:
 
 def sent_with_countdowns(sc: Scenario, tasks: Sequence[tuple[float, float | None]]) -> Model:
     """A model of ``sc`` whose task i is sent at ``tasks[i][0]``, with the countdown
-    ``tasks[i][1]`` (None: none) as a retry is sent: an ETA message."""
+    ``tasks[i][1]`` (None: none) as a retry is sent: an ETA message. Its producer's call to
+    publish is replaced (a compiled ``Producer``'s methods cannot be, ``sim.compiled``)."""
     model = Model(sc, arrivals=np.array([at for at, _ in tasks]))
-    plain = model.producer.submit
+    publish = model.producer._publish
 
-    def submit(task: int) -> None:
-        countdown = tasks[task][1]
-        if countdown is None:
-            plain(task)
-        else:
-            model.backend.row((task, 0, PENDING, model.env.now, -1))
-            model.broker.publish(Message(task, 0, model.env.now + countdown))
+    def send(message: Message) -> None:
+        countdown = tasks[message.task][1]
+        if countdown is not None:
+            message.eta = model.env.now + countdown
+        publish(message)
 
-    model.producer.submit = submit
+    model.producer._publish = send
     return model
 
 
