@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from sim import scenario
+from sim import compiled, scenario
 from sim.analysis import runs
 from sim.engine.broker import Delivery, Message
 from sim.engine.model import cyclic_gc_paused, simulate
@@ -354,7 +354,8 @@ def main() -> None:
     results["queuelab summary-only run"] = results.pop("queuelab summary-only run")
     results["queuelab simulate, Celery's costs"] = results.pop("queuelab simulate, Celery's costs")
     floor = results["heapq floor"][0]
-    print(f"M/M/{C} at rho = {RATE * SERVICE / C:.2f}, {n:,} tasks, best of {args.repeat}")
+    build = "compiled (mypyc, sim.compiled)" if compiled.in_use() else "pure Python"
+    print(f"M/M/{C} at rho = {RATE * SERVICE / C:.2f}, {n:,} tasks, best of {args.repeat}; {build}")
     print(f"{'engine':<36}{'seconds':>9}{'tasks/s':>12}{'x floor':>9}{'mean wait':>11}")
     for name, (seconds, wait) in results.items():
         shown = f"{wait:>11.3f}" if wait is not None else ""
