@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import simpy
 
+from sim.engine.timer import clock
 from sim.trace import Recording
 
 Progress = Callable[[int, int], None]
@@ -23,6 +24,7 @@ class Backend:
         self, env: simpy.Environment, recorder: Recording, n_tasks: int, progress: Progress | None
     ) -> None:
         self.env = env
+        self._clock = clock(env)  # the hot path's clock (``sim.engine.timer``)
         self.recorder = recorder
         self.row = recorder.rows.append  # appends one (task, attempt, state, t, worker) row
         self.received = recorder.received  # takes a RECEIVED row (``Recording.received``)
@@ -34,7 +36,7 @@ class Backend:
         self._report_every = max(1, n_tasks // 100)
 
     def record(self, task: int, attempt: int, state: int, worker: int = -1) -> None:
-        self.row((task, attempt, state, self.env._now, worker))
+        self.row((task, attempt, state, self._clock.now, worker))
 
     def node(self, worker: int, up: bool, processes: int) -> None:
         """A node started or stopped consuming, or its pool grew or shrank (worker-online,
@@ -43,7 +45,7 @@ class Backend:
 
     def finish(self, task: int, attempt: int, state: int, worker: int) -> None:
         """Record a terminal state (SUCCESS or FAILURE)."""
-        self.row((task, attempt, state, self.env._now, worker))
+        self.row((task, attempt, state, self._clock.now, worker))
         if len(self._rows) >= self._chunk:
             self.recorder.pack()  # here, once a task: workers append rows without checking
         if not self.progress:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.engine.timer import clock
 from sim.rules import restore, retry
 from sim.scenario import Scenario, ScenarioError
 
@@ -112,6 +113,7 @@ class Broker:
         nodes: Sequence[Worker] = (),
     ) -> None:
         self.env = env
+        self._clock = clock(env)  # the hot path's clock (``sim.engine.timer``)
         self.visibility_timeout = visibility_timeout
         self.dispatch = dispatch
         self.redelivered = 0  # messages the visibility timeout handed out again
@@ -199,7 +201,7 @@ class Broker:
     def _deliver(self, message: Message, worker: Worker, lane: int) -> None:
         if worker.rotates:
             worker.came_from(lane)
-        delivery = Delivery(message, self.env._now + self.visibility_timeout)
+        delivery = Delivery(message, self._clock.now + self.visibility_timeout)
         unacked = self.unacked
         while unacked and unacked[0].message.unacked is not unacked[0]:
             unacked.popleft()  # acked: the restorer would skip it, and it holds its message

@@ -13,7 +13,7 @@ import simpy
 
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Message
-from sim.engine.timer import scheduler
+from sim.engine.timer import clock, scheduler
 from sim.rules.states import PENDING
 
 
@@ -24,6 +24,7 @@ class Producer:
         self, env: simpy.Environment, arrivals: Sequence[float], backend: Backend, broker: Broker
     ) -> None:
         self.env = env
+        self._clock = clock(env)  # the hot path's clock (``sim.engine.timer``)
         self.backend = backend
         self.broker = broker
         self._row, self._publish = backend.row, broker.publish  # its hot path's two calls
@@ -35,7 +36,7 @@ class Producer:
 
     def submit(self, task: int) -> None:
         """Send task ``task`` now."""
-        self._row((task, 0, PENDING, self.env._now, -1))
+        self._row((task, 0, PENDING, self._clock.now, -1))
         self._publish(Message(task, 0))
 
     def start(self) -> None:

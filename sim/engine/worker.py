@@ -20,7 +20,7 @@ import simpy
 from sim.engine.backend import Backend
 from sim.engine.broker import Broker, Delivery, Message
 from sim.engine.policy import WorkerPolicy
-from sim.engine.timer import Callback, scheduler
+from sim.engine.timer import Callback, clock, scheduler
 from sim.rules import ack, contention, retry, routing
 from sim.rules.fate import SUCCEEDED, Fates
 from sim.rules.limits import HARD, SOFT, dies_first, time_limited
@@ -36,7 +36,7 @@ class Worker:
     # slots: the hot path reads these attributes millions of times, and an instance dict of
     # more than 30 keys stops sharing its keys, which makes every read a dict lookup
     __slots__ = (
-        *("index", "policy", "env", "broker", "backend", "_after"),  # what it is and works with
+        *("index", "policy", "env", "_clock", "broker", "backend", "_after"),  # it, its parts
         *("_arrives", "_finishes", "_replaces"),  # its timers' most frequent callbacks
         *("_row", "_received", "_finished", "_fetch"),  # its hot path's calls and reads
         *("_dispatch", "_delivery", "_ending", "_service", "_crash_point"),
@@ -60,6 +60,7 @@ class Worker:
         fates: Fates,
     ) -> None:
         self.index, self.policy, self.env = index, policy, env
+        self._clock = clock(env)  # the hot path's clock (``sim.engine.timer``)
         self.broker, self.backend = broker, backend
         self._after = scheduler(env)  # its timers (``sim.engine.timer``), and their callbacks
         self._arrives: Callback = self._receive  # each bound once, not at every timer
@@ -132,7 +133,7 @@ class Worker:
         delivery.incarnation = self.incarnation
         delay = self._dispatch
         if self._delivery is not None:
-            message, now = delivery.message, self.env._now
+            message, now = delivery.message, self._clock.now
             at = now + delay + self._delivery(message.attempt)[message.task]
             if at < self.delivered_until:
                 at = self.delivered_until
@@ -153,7 +154,7 @@ class Worker:
             self.reserved -= 1
             self.broker.restore(delivery)  # arrived after a clean exit
             return
-        message, now = delivery.message, self.env._now
+        message, now = delivery.message, self._clock.now
         self._received((message.task, message.attempt, RECEIVED, now, self.index))
         if message.eta > now:
             # ETA messages are held in memory and do not use a prefetch slot
@@ -220,7 +221,7 @@ class Worker:
         if self.ack_at_start:
             message.ack()
         task, attempt = message.task, message.attempt
-        self._row((task, attempt, STARTED, self.env._now, self.index))
+        self._row((task, attempt, STARTED, self._clock.now, self.index))
         service = self._service(task, attempt)
         if self._plain:
             work, then = self.start_write + service + self.record_overhead, self._finishes
@@ -254,7 +255,7 @@ class Worker:
             state, countdown = SUCCEEDED
         else:
             message = delivery.message
-            now = self.env._now if self._timed else 0.0
+            now = self._clock.now if self._timed else 0.0
             state, countdown = self._ending(message.task, message.attempt, now)
         self._end(delivery, state, countdown)
 

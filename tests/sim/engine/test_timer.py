@@ -4,7 +4,7 @@
 import pytest
 import simpy
 
-from sim.engine.timer import run, scheduler
+from sim.engine.timer import clock, run, scheduler
 
 
 def test_timers_interleave_with_timeouts_as_timeouts_would():
@@ -42,6 +42,29 @@ def test_timers_interleave_with_timeouts_as_timeouts_would():
         (2.0, "timer g"),
         (2.0, "timeout h"),
     ]
+
+
+def test_the_hot_path_clock_reads_simpy_s_in_every_callback_and_timer():
+    """``clock(env).now`` is ``env.now`` in a timer's callback, a SimPy event's and a process's,
+    and timers made from any of them count from it."""
+    env = simpy.Environment()
+    after, now = scheduler(env), clock(env)
+    seen: list[tuple[float, float]] = []
+
+    def note(_value) -> None:
+        seen.append((env.now, now.now))
+
+    def process():
+        yield env.timeout(0.75)
+        note(None)
+        after(0.5, None, note)  # at 1.25
+
+    env.timeout(0.5).callbacks.append(lambda _: (note(None), after(0.25, None, note)))
+    after(1.0, None, note)
+    env.process(process())
+    run(env, until=2.0)
+    assert seen == [(t, t) for t in (0.5, 0.75, 0.75, 1.0, 1.25)]
+    assert now.now == env.now == 2.0
 
 
 def test_a_negative_delay_is_refused_as_simpy_refuses_it():
