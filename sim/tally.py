@@ -118,7 +118,7 @@ def in_states(state: np.ndarray, states: frozenset[int] | list[int]) -> np.ndarr
 
 
 class TallyRecorder(Recording):
-    """A ``Recording`` whose ``pack`` folds rows into a ``Tally``'s arrays; ``tally()`` ends it.
+    """A ``Recording`` whose ``fold`` folds rows into a ``Tally``'s arrays; ``tally()`` ends it.
 
     A task's own execution is its first ended one when it runs from the task's first STARTED
     to its last terminal row: ``own`` holds its worker, its times are the task's. Being its
@@ -126,7 +126,7 @@ class TallyRecorder(Recording):
     them; one whose task ends again later is moved to the others, marked first.
 
     ``submitted`` is each task's arrival time, the producer's: the recorder keeps its tasks'
-    PENDING times in it, each written over its arrival time as its row is packed (the two
+    PENDING times in it, each written over its arrival time as its row is folded (the two
     differ in the last bits at most), so a run holds one vector of them, not two."""
 
     def __init__(
@@ -138,7 +138,7 @@ class TallyRecorder(Recording):
         stream: ParquetStream | None = None,
     ) -> None:
         super().__init__(workers, type_of, types)
-        self.stream = stream  # where the rows go too, as they are packed (``--trace x.parquet``)
+        self.stream = stream  # where the rows go too, as they are folded (``--trace x.parquet``)
         # no figure reads a RECEIVED row: only the latest is kept, for the makespan, in a deque
         # of one, whose append drops the one before (a C call, as ``rows.append``, where a
         # method keeping its time was a Python call a task)
@@ -166,12 +166,9 @@ class TallyRecorder(Recording):
         """The time of the latest RECEIVED row not kept (rows come in time order), else 0."""
         return self._last_received[0][3] if self._last_received else 0.0
 
-    def pack(self) -> None:
-        """Fold the waiting rows into the per-task arrays and the ended executions."""
-        if not self.rows:
-            return
-        task, attempt, state, t, worker = rows = columns(self.rows, len(self.workers))
-        self.rows.clear()
+    def fold(self, rows: list[np.ndarray]) -> None:
+        """Fold rows into the per-task arrays and the ended executions."""
+        task, attempt, state, t, worker = rows
         if self.stream is not None:
             self.stream.add(rows, self)
         self.n_seen = max(self.n_seen, int(task.max()) + 1)
@@ -240,7 +237,7 @@ class TallyRecorder(Recording):
         self._others.append([start[rest], end[rest], worker[rest], others, first])
 
     def tally(self) -> Tally:
-        self.pack()
+        self.flush()
         if self.stream is not None:
             self.stream.close(self)
         n = self.n_seen

@@ -171,7 +171,7 @@ def write_capacity(capacity: tuple[Capacity, ...], path: Path) -> None:
 
 
 class ParquetStream:
-    """A trace written to Parquet as the run makes it: a recorder hands it each chunk it packs,
+    """A trace written to Parquet as the run makes it: a recorder hands it each chunk it folds,
     so a run holds at most a row group (``GROUP`` rows) of it; ``read`` gives back the trace
     ``Trace.write`` would have written, only cut into more row groups."""
 
@@ -201,7 +201,7 @@ class ParquetStream:
             self._partial.unlink(missing_ok=True)
 
     def add(self, chunk: list[np.ndarray], recording: Recording) -> None:
-        """Rows (task, attempt, state, t, worker) that ``recording`` packed, in trace order."""
+        """Rows (task, attempt, state, t, worker) that ``recording`` folded, in trace order."""
         self._waiting.append(chunk)
         if sum(len(c[0]) for c in self._waiting) >= self.GROUP:
             self._flush(recording)
@@ -463,15 +463,23 @@ def _unquoted(err: pa.ArrowInvalid) -> str:
 
 def columns(rows: list[tuple], n_workers: int = 0) -> list[np.ndarray]:
     """Rows (task, attempt, state, t, worker) as the trace's typed columns; the worker column
-    widens for more than 32,766 workers (a chunk of wider columns widens the whole join).
+    widens for more than 32,766 workers (a chunk of wider columns widens the whole join)."""
+    return unpacked(packed(rows, n_workers), n_workers)
 
-    Each row is packed to bytes by ``struct`` and the bytes read as a record array, whose fields
-    are the columns (views of it, read-only): ``np.fromiter`` over the rows' values took each
-    through NumPy's generic scalar conversion, 1.9k instructions a row against 1.0k (cachegrind,
-    a 20k-task run's rows packed again: 7.6k a task to 4.0k with the trace, 8.5k to 6.0k
-    summary-only)."""
-    row, record = RECORDS[index_type(n_workers, COLUMN_TYPES[-1])]
-    table = np.frombuffer(b"".join(starmap(row.pack, rows)), record)
+
+def packed(rows: list[tuple], n_workers: int = 0) -> bytes:
+    """Rows as ``unpacked`` reads them: each packed by ``struct`` into an aligned record.
+    ``np.fromiter`` over the rows' values took each through NumPy's generic scalar conversion,
+    1.9k instructions a row against 1.0k (cachegrind, a 20k-task run's rows packed again: 7.6k
+    a task to 4.0k with the trace, 8.5k to 6.0k summary-only)."""
+    return b"".join(starmap(RECORDS[index_type(n_workers, COLUMN_TYPES[-1])][0].pack, rows))
+
+
+def unpacked(data: bytes, n_workers: int = 0) -> list[np.ndarray]:
+    """Packed rows (``packed``, for as many workers) as columns: the fields of a record array
+    read from the bytes (views of it, read-only)."""
+    record = RECORDS[index_type(n_workers, COLUMN_TYPES[-1])][1]
+    table = np.frombuffer(data, record)
     return [table[name] for name in record.names]
 
 
@@ -498,15 +506,23 @@ def index_type(n: int, narrow: type) -> type:
 
 class Recording:
     """What every recorder of a run takes: rows appended to ``rows`` (the simulator's hot path
-    calls ``rows.append`` directly; ``pack`` folds them away every ``CHUNK`` rows), RECEIVED
-    rows given to ``received`` (``rows.append``, unless the recorder reads none of them), and
-    the capacity rows. Subclasses say what ``pack`` keeps of the rows."""
+    calls ``rows.append`` directly, and ``pack`` every ``CHUNK`` rows), RECEIVED rows given to
+    ``received`` (``rows.append``, unless the recorder reads none of them), and the capacity
+    rows. Subclasses say what ``fold`` keeps of the rows; ``flush`` folds the last of them.
 
-    # rows waiting as tuples (about 140 bytes each with their time and task number): 8,192
-    # packs as fast as 16,384 (a pack's cost is its rows'), and the fewer objects churned
-    # between packs pin fewer of Python's 1 MiB arenas (measured at 1M tasks summary-only:
-    # 0.9 MiB less left around the arrays after the run, 1.7 less at the run's peak)
-    CHUNK = 1 << 13
+    Rows go from tuples to typed columns in two steps. ``pack`` turns the waiting tuples into
+    bytes (``packed``) every ``CHUNK`` rows, while they are still in the CPU's cache, and frees
+    them, so the next rows reuse the same memory; every ``FOLD`` rows the bytes are read as
+    columns (``unpacked``) and folded together, each NumPy call's fixed cost shared by that
+    many rows. One step at 8,192 rows read its tuples and freed them after they had left the
+    cache: the summary-only run's median CPU time 12-20 % higher (M/M/8, 100k tasks, compiled;
+    a tuple, its time and task number are ~140 bytes a row, 1.1 MiB a chunk: more than a
+    core's L2)."""
+
+    CHUNK = 1 << 10  # rows waiting as tuples: ~140 KiB, inside a core's L2
+    # packed rows waiting (32 bytes each): 8,192 folds as fast as 16,384 (a fold's cost is its
+    # rows'), and the fewer objects churned between folds pin fewer of Python's 1 MiB arenas
+    FOLD = 1 << 13
 
     def __init__(
         self,
@@ -521,6 +537,8 @@ class Recording:
         self.capacity: list[Capacity] = []
         self.decisions: list[Decision] = []  # a node autoscaler's polls
         self._nodes: dict[int, tuple[bool, int]] = {}  # each node's last (up, processes)
+        self._packed: list[bytes] = []  # packed rows waiting to be folded
+        self._packed_rows, self._packed_for = 0, 0  # how many, and for how many workers
 
     def add(self, task: int, attempt: int, state: int, t: float, worker: int = -1) -> None:
         self.rows.append((task, attempt, state, t, worker))
@@ -539,8 +557,35 @@ class Recording:
         return len(self.workers) - 1
 
     def pack(self) -> None:
-        """Fold the waiting rows away (callers on a hot path call this when
-        ``len(rows) >= CHUNK``)."""
+        """Pack the waiting rows into bytes (callers on a hot path call this when ``len(rows)
+        >= CHUNK``), and fold the packed rows once there are ``FOLD`` of them."""
+        if self.rows:
+            n_workers = len(self.workers)
+            if index_type(n_workers, COLUMN_TYPES[-1]) != index_type(
+                self._packed_for, COLUMN_TYPES[-1]
+            ):
+                self._unpack()  # a node added past two bytes: the rows before in their width
+            self._packed.append(packed(self.rows, n_workers))
+            self._packed_rows += len(self.rows)
+            self._packed_for = n_workers
+            self.rows.clear()
+        if self._packed_rows >= self.FOLD:
+            self._unpack()
+
+    def flush(self) -> None:
+        """Fold every row taken so far: the run has ended."""
+        self.pack()
+        self._unpack()
+
+    def _unpack(self) -> None:
+        if self._packed_rows:
+            rows = unpacked(b"".join(self._packed), self._packed_for)
+            self._packed.clear()
+            self._packed_rows = 0
+            self.fold(rows)
+
+    def fold(self, rows: list[np.ndarray]) -> None:
+        """Take rows (task, attempt, state, t, worker columns, in the order they came)."""
         raise NotImplementedError
 
 
@@ -548,23 +593,20 @@ class Recorder(Recording):
     """Appends rows as a run produces them; ``trace()`` gives them as columns.
 
     The newest rows wait in ``rows`` as tuples — a list append is the cheapest thing CPython
-    does — and every ``CHUNK`` rows ``pack`` moves them into the trace's typed columns, 19 bytes
-    a row, grown in place (``sim.engine.columns``, with room for ``rows`` up front): the trace
-    is those columns, not a join.
+    does — and ``pack`` moves them into the trace's typed columns (``Recording``), 19 bytes a
+    row, grown in place (``sim.engine.columns``, with room for ``rows`` up front): the trace is
+    those columns, not a join.
     """
 
     def __init__(self, *args, rows: int = 0, **kwargs) -> None:  # and Recording's arguments
         super().__init__(*args, **kwargs)
         self._columns = Columns(COLUMN_TYPES, rows)
 
-    def pack(self) -> None:
-        """Move the waiting rows into typed columns."""
-        if self.rows:
-            self._columns.append(columns(self.rows, len(self.workers)))
-            self.rows.clear()
+    def fold(self, rows: list[np.ndarray]) -> None:
+        self._columns.append(rows)
 
     def trace(self, task_ids: np.ndarray | None = None) -> Trace:
-        self.pack()
+        self.flush()
         task, attempt, state, t, worker = self._columns.view()
         return Trace(
             task,

@@ -2,7 +2,7 @@
 
 Workers append rows through ``row`` (one bound call on the hot path); a terminal state also
 counts the task as finished, once, for the progress callback, and packs the rows when enough
-have piled up.
+have piled up (``Recording.pack``).
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ def test_the_summary_counts_what_the_trace_holds_with_or_without_it(sc, nodes):
             assert math.isclose(pools, getattr(summary, cost), rel_tol=1e-12, abs_tol=1e-9)
         for pool, figures in full.by_pool.items():
             assert math.isclose(back.by_pool[pool][cost], figures[cost], rel_tol=1e-9, abs_tol=1e-9)
-    with mock.patch.object(Recording, "CHUNK", 7):
+    with mock.patch.object(Recording, "CHUNK", 7), mock.patch.object(Recording, "FOLD", 7):
         lean = runs.summary(tally(sc), sc)
     assert lean.to_dict() == full.to_dict()
 

@@ -38,6 +38,7 @@ def test_the_summary_without_a_trace_is_the_trace_summary(path, monkeypatch):
         full = runs.summarize(simulate(sc), sc)
         with monkeypatch.context() as m:
             m.setattr(Recording, "CHUNK", 101)
+            m.setattr(Recording, "FOLD", 250)
             lean = runs.summary(tally(sc), sc)
         assert lean.to_dict() == full.to_dict()
 
@@ -46,6 +47,7 @@ def test_a_tally_of_a_trace_and_of_a_run_hold_the_same_arrays(monkeypatch):
     sc = scenario.load(ROOT / "scenarios/flaky_api.toml").replace(**{"run.tasks": 2000})
     whole = metrics.tally(simulate(sc))
     monkeypatch.setattr(Recording, "CHUNK", 50)
+    monkeypatch.setattr(Recording, "FOLD", 50)
     lean = tally(sc)
     for name in ("pending", "started", "end", "end_state", "starts_by_worker", "type_of"):
         assert getattr(lean, name).tolist() == getattr(whole, name).tolist(), name
@@ -74,6 +76,7 @@ def test_attempts_beyond_a_byte_and_many_workers_count_as_in_the_trace(monkeypat
     )
     whole = metrics.tally(simulate(sc))
     monkeypatch.setattr(Recording, "CHUNK", 64)
+    monkeypatch.setattr(Recording, "FOLD", 64)
     lean = tally(sc)
     assert whole.attempts_started > 40 * 128
     assert lean.attempts_started == whole.attempts_started
@@ -96,6 +99,7 @@ def test_a_task_that_ends_again_keeps_its_executions_in_the_trace_order(monkeypa
         (0, 1, SUCCESS, 6.0, 1),  # ends again: the first is no longer its own
     ]
     monkeypatch.setattr(Recording, "CHUNK", 1)
+    monkeypatch.setattr(Recording, "FOLD", 1)
     lean, whole = TallyRecorder(("w0", "w1"), np.zeros(1)), Recorder(("w0", "w1"))
     for row in rows:
         lean.add(*row)
@@ -110,6 +114,7 @@ def test_a_task_that_ends_again_keeps_its_executions_in_the_trace_order(monkeypa
 def test_a_worker_index_past_a_byte_widens_the_own_executions(monkeypatch):
     """Up to 127 workers an own execution's worker is a byte; a node added past that widens it."""
     monkeypatch.setattr(Recording, "CHUNK", 1)
+    monkeypatch.setattr(Recording, "FOLD", 1)
     lean, whole = TallyRecorder(("w0",), np.zeros(2)), Recorder(("w0",))
     rows = [(0, 0, PENDING, 0.0, -1), (0, 0, STARTED, 1.0, 0), (0, 0, SUCCESS, 2.0, 0)]
     rows += [(1, 0, PENDING, 3.0, -1), (1, 0, STARTED, 4.0, 199), (1, 0, SUCCESS, 5.0, 199)]

@@ -147,7 +147,8 @@ def test_unknown_suffix_and_missing_file(tmp_path, trace):
 
 
 def test_the_recorder_keeps_rows_in_order_and_typed_across_chunks(monkeypatch):
-    monkeypatch.setattr(Recorder, "CHUNK", 3)  # 10 rows: three full chunks and one partial
+    monkeypatch.setattr(Recorder, "CHUNK", 3)  # 10 rows: three full chunks and one partial,
+    monkeypatch.setattr(Recorder, "FOLD", 5)  # folded after the second and the fourth
     recorder = Recorder(workers=("w1", "w2"))
     rows = [(i, i % 2, i % 6, 0.5 * i, i % 3 - 1) for i in range(10)]
     for row in rows:
@@ -160,6 +161,7 @@ def test_the_recorder_keeps_rows_in_order_and_typed_across_chunks(monkeypatch):
 
 def test_the_worker_column_widens_when_a_node_is_added_past_two_bytes(monkeypatch):
     monkeypatch.setattr(Recorder, "CHUNK", 2)
+    monkeypatch.setattr(Recorder, "FOLD", 4)  # the first chunk waits packed in two bytes
     recorder = Recorder(workers=tuple(f"w{i}" for i in range(32_766)))  # indices fit int16
     recorder.add(0, 0, PENDING, 0.0)
     recorder.add(0, 0, STARTED, 1.0, 32_765)
@@ -209,6 +211,7 @@ def test_a_trace_streamed_to_parquet_reads_back_as_the_trace_written_at_the_end(
     sc = sc.replace(**length, **{"failures.crash_probability": 0.05})
     simulate(sc).write(tmp_path / "end.parquet")
     monkeypatch.setattr(Recording, "CHUNK", 101)
+    monkeypatch.setattr(Recording, "FOLD", 250)
     monkeypatch.setattr(ParquetStream, "GROUP", 500)
     tally(sc, stream=ParquetStream(tmp_path / "streamed.parquet"))
     assert pq.ParquetFile(tmp_path / "streamed.parquet").num_row_groups > 3
