@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from sim.analysis.rate_over_time import streams
 from sim.engine.arrivals import arrival_times
 from sim.engine.distributions import (
     cv_of,
@@ -335,10 +336,10 @@ def workers_to_keep_up(
 
 
 def varies(scenario: Scenario) -> bool:
-    """Whether the load or the capacity changes over the run: a rate that varies over time (of
-    [arrivals] or a task type's) or a node autoscaler. Mean ρ then hides the peaks."""
-    rates = [scenario.arrivals, *(t.arrivals for t in scenario.task_types if t.arrivals)]
-    return any(a.process in VARYING for a in rates) or any(
+    """Whether the load or the capacity changes over the run: a rate that varies over time (of a
+    stream the task types read, ``rate_over_time.streams``: [arrivals] only where a type takes
+    a share of it) or a node autoscaler. Mean ρ then hides the peaks."""
+    return any(a.process in VARYING for a in streams(scenario)) or any(
         p.workers.node_autoscaled for p in scenario.worker_pools
     )
 

@@ -486,3 +486,26 @@ def test_a_varying_rate_warns_on_its_peak_against_the_most_nodes_the_pool_reache
     )
     steps = make(**{"arrivals.process": "piecewise", "arrivals.rates": [1.0, 7.0]})
     assert analytic.arrival_rate(steps, peak=True) == 7.0
+
+
+def test_a_varying_arrivals_no_type_reads_does_not_make_the_load_vary():
+    """Every type of its own Poisson arrivals reads nothing of [arrivals], so its cycle is no
+    load (``varies`` read [arrivals] whatever the types read); a type that takes a share of
+    it varies with it."""
+    from sim import scenario
+
+    text = """
+[arrivals]
+process = "cycle"
+rate = 1.0
+amplitude = 0.8
+period = 100.0
+
+[[tasks]]
+name = "a"
+"""
+    shared = scenario.loads(text)
+    assert analytic.varies(shared)
+    own = shared.replace(**{"tasks.a.arrivals.process": "poisson"})
+    assert own.task_types[0].arrivals.process == "poisson"
+    assert not analytic.varies(own)
