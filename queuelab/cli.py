@@ -768,14 +768,14 @@ def cmd_sweep_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_lessons(args: argparse.Namespace) -> int:
-    from sim.analysis.lessons import LESSONS, all_lessons
+    from sim.analysis.lessons import LESSONS, all_lessons, named
 
     lessons = all_lessons()
     if args.name is not None:  # "" is no lesson's name: it listed them all
-        each = next((x for x in lessons if x.name == args.name.removesuffix(".toml")), None)
-        if each is None:
-            names = ", ".join(x.name for x in lessons)
-            raise BadInput(f"no lesson {args.name!r}: the lessons are {names}")
+        try:
+            each = named(args.name, lessons)
+        except LookupError as err:
+            raise BadInput(str(err)) from None
         default, fixed = each.run()
         if args.json:
             print(json.dumps(report.lesson_run(each, default, fixed)))

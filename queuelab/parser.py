@@ -341,9 +341,9 @@ def _lessons(sub) -> None:
     p.add_argument(
         "name",
         nargs="?",
-        help="a lesson's name (01_prefetch): simulate it as deployed and with its fix and print "
-        "its figure, as the Learn page shows it (a figure such as backend_pending_mean is in "
-        "no simulate summary)",
+        help="a lesson's name (01_prefetch) or the start of one alone, its number (01): "
+        "simulate it as deployed and with its fix and print its figure, as the Learn page shows "
+        "it (a figure such as backend_pending_mean is in no simulate summary)",
     )
     _json_flag(p, "the lessons as one JSON array, or NAME's figures both ways as one object")
 

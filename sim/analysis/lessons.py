@@ -209,6 +209,24 @@ def all_lessons(folder: Path = LESSONS) -> list[Lesson]:
     return [load(p) for p in sorted(folder.glob("*.toml"))]
 
 
+def named(given: str, lessons: list[Lesson]) -> Lesson:
+    """The lesson ``given`` names: its whole name (``.toml`` or not), or the start of one
+    lesson's name alone, such as its number (``17`` for 17_node_cooldown_flaps); a
+    ``LookupError`` listing the lessons where none begins so ("" names none), or those that
+    do where several do."""
+    name = given.removesuffix(".toml")
+    found = [x for x in lessons if x.name == name] or [
+        x for x in lessons if name and x.name.startswith(name)
+    ]
+    if len(found) == 1:
+        return found[0]
+    every = ", ".join(x.name for x in lessons)
+    if not found:
+        raise LookupError(f"no lesson {given!r}: the lessons are {every}")
+    several = ", ".join(x.name for x in found)
+    raise LookupError(f"{given!r} begins {len(found)} lessons' names, {several}: give more of one")
+
+
 WHOSE = {"by_task": "of {} tasks", "by_queue": "on queue {}", "by_pool": "in pool {}"}
 
 

@@ -586,10 +586,12 @@ def test_a_lesson_runs_both_ways_by_name_with_the_figures_no_summary_has():
     text = queuelab("lessons", "08_backoff_cap.toml").stdout.splitlines()
     assert text[1].startswith("tasks failed (lower is better): ")
     assert text[1].endswith(" with the fix (retry.backoff_max=3600.0)")
-    text = queuelab("lessons", "09_result_expires").stdout.splitlines()  # as the Learn tile
+    text = queuelab("lessons", "09").stdout.splitlines()  # its number; as the Learn tile
     assert text[1].startswith("result-backend memory, peak (lower is better): 872.6 MB as")
     r = queuelab("lessons", "99_nothing")
     assert r.returncode == 2 and "no lesson '99_nothing': the lessons are 01_prefetch" in r.stderr
+    r = queuelab("lessons", "1")
+    assert r.returncode == 2 and "'1' begins 9 lessons' names, 10_concurrency" in r.stderr
 
 
 @pytest.mark.parametrize("path", ["/proc/x.csv", "/no/such/folder/t.parquet", "/tmp"])

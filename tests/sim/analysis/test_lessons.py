@@ -6,7 +6,15 @@ import pytest
 from sim import scenario
 from sim.analysis.cost import processes_over_time
 from sim.analysis.groups import GROUP_FIGURES
-from sim.analysis.lessons import LESSONS, all_lessons, figures, load, split_figure, tasks_of
+from sim.analysis.lessons import (
+    LESSONS,
+    all_lessons,
+    figures,
+    load,
+    named,
+    split_figure,
+    tasks_of,
+)
 from sim.analysis.metrics import first_time, last_terminal, lost_tasks, sojourns, waits
 from sim.engine.model import simulate
 from sim.rules.states import FAILURE, PENDING, STARTED
@@ -315,3 +323,17 @@ def test_a_live_lessons_simulation_pays_celerys_wall_clock_costs_at_its_time_sca
     for simulated, live in zip(each.live_simulated(), each.live_scenarios(), strict=True):
         assert simulated.overhead.delivery == live.overhead.delivery / each.live.time_scale > 0
         assert simulated.run == live.run and simulated.workers.count == live.workers.count
+
+
+def test_a_lesson_is_named_by_its_name_or_the_start_of_it_alone():
+    """17 is 17_node_cooldown_flaps (its number: the command took whole names only); 1 begins
+    nine names, and an unknown or empty one names none: each error lists the lessons."""
+    lessons = all_lessons()
+    for given in ("17", "17_node", "17_node_cooldown_flaps", "17_node_cooldown_flaps.toml"):
+        assert named(given, lessons).name == "17_node_cooldown_flaps"
+    assert named("01", lessons).name == "01_prefetch"
+    with pytest.raises(LookupError, match="'1' begins 9 lessons' names, 10_concurrency_vs_cores"):
+        named("1", lessons)
+    for unknown in ("99", "", "7"):
+        with pytest.raises(LookupError, match=f"no lesson {unknown!r}: the lessons are 01_pre"):
+            named(unknown, lessons)
