@@ -38,6 +38,7 @@ COLUMNS = ("task_id", "attempt", "state", "t", "worker")
 TYPE_COLUMNS = ("task_name", "queue")
 ONE_TYPE = (("task", "celery"),)  # the type of every task of a scenario without [[tasks]]
 ID_DIGITS = 18  # a task id read as a number has at most this many: below 2**63
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # an id written as a whole number: a task's index
 Capacity = tuple[float, str, bool, int]  # t, node, up (consuming), pool processes
 CAPACITY_COLUMNS = ("t", "worker", "up", "processes")
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
@@ -360,6 +361,7 @@ def from_arrow(
     node autoscaler added and removed before it ran a task was paid for all the same, and
     read back without it, its pool's node-seconds fell short of the run's (lesson 18's by 70 %)."""
     ids, task = np.unique(_strings(table, "task_id"), return_inverse=True)
+    _check_ids(ids, task, source)
     names, state = np.unique(_strings(table, "state"), return_inverse=True)
     unknown = sorted(set(names.tolist()) - set(NAMES))
     if unknown:
@@ -390,6 +392,22 @@ def from_arrow(
         types=types,
         capacity=capacity,
     )
+
+
+def _check_ids(ids: np.ndarray, task: np.ndarray, source: str) -> None:
+    """Refuse an id written as a whole number that can be no task: both engines write a task's
+    index in its run, from 0 up, and ``Trace.task_numbers`` reads it as one in 64 bits. A
+    negative one, or one of more than ``ID_DIGITS`` digits, was taken as a name and passed
+    ``check`` without a word; another name (a Celery uuid) stays a name."""
+    suspect = np.flatnonzero(np.char.startswith(ids, "-") | (np.char.str_len(ids) > ID_DIGITS))
+    for i in suspect.tolist():
+        text = str(ids[i])
+        if WHOLE_NUMBER.fullmatch(text):
+            raise TraceError(
+                f"{source}: row {int(np.argmax(task == i)) + 1}: task_id {_shown(text)} cannot "
+                "be a task: a task_id written as a whole number is the task's index in its "
+                f"run, from 0 to {10**ID_DIGITS - 1:,}"
+            )
 
 
 def _types(

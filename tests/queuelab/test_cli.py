@@ -455,6 +455,17 @@ GOOD_ROW = b"0,0,PENDING,0.0,\n"
             "row 2: attempt is not an integer",
         ),
         (
+            {"t.csv": HEADER + GOOD_ROW + b"-1,0,PENDING,1.0,\n"},
+            ["check", "t.csv"],
+            "row 2: task_id '-1' cannot be a task: a task_id written as a whole number is the "
+            "task's index in its run, from 0 to 999,999,999,999,999,999",
+        ),
+        (
+            {"t.csv": HEADER + b"99999999999999999999,0,PENDING,0.0,\n" + GOOD_ROW},
+            ["check", "t.csv"],
+            "row 1: task_id '99999999999999999999' cannot be a task",
+        ),
+        (
             {"t.csv": HEADER + GOOD_ROW, "s.toml": b"\xff\xfe\x00"},
             ["check", "t.csv", "--scenario", "s.toml"],
             "s.toml: not a text file",

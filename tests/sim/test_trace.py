@@ -61,13 +61,33 @@ def test_task_numbers_are_the_ids_of_a_file_and_none_where_an_id_is_not_a_number
     assert read(tmp_path / "named.csv").task_numbers() is None
 
 
-@pytest.mark.parametrize("task_id", ["99999999999999999999", "²", "١"])
-def test_an_id_of_digits_that_is_no_int64_is_not_a_number(tmp_path, task_id):
+@pytest.mark.parametrize("task_id", ["²", "١", "-abc"])
+def test_an_id_of_digits_that_are_not_ascii_is_not_a_number(tmp_path, task_id):
     run = simulate(scenario.load("scenarios/mmc.toml", ["run.tasks=3"]))
     run.write(tmp_path / "t.csv")
     text = (tmp_path / "t.csv").read_text().replace('\n"0",', f'\n"{task_id}",')
     (tmp_path / "odd.csv").write_text(text)
     assert read(tmp_path / "odd.csv").task_numbers() is None
+
+
+@pytest.mark.parametrize("task_id", ["-1", "-0", "99999999999999999999"])
+def test_an_id_written_as_a_whole_number_that_is_no_task_index_is_refused(tmp_path, task_id):
+    """Both engines write a task's index, 0 up, read as one in 64 bits (18 digits): -1 and 20
+    digits were taken as names, so `check` passed them without a word."""
+    run = simulate(scenario.load("scenarios/mmc.toml", ["run.tasks=3"]))
+    run.write(tmp_path / "t.csv")
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    rows[5] = rows[5].replace('"1",', f'"{task_id}",', 1)  # data row 5: task 1's PENDING
+    (tmp_path / "odd.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(
+        TraceError,
+        match=rf"odd.csv: row 5: task_id '{task_id}' cannot be a task: a task_id written as a "
+        r"whole number is the task's index in its run, from 0 to 999,999,999,999,999,999",
+    ):
+        read(tmp_path / "odd.csv")
+    largest = (tmp_path / "t.csv").read_text().replace('\n"2",', f'\n"{"9" * 18}",')
+    (tmp_path / "largest.csv").write_text(largest)
+    assert read(tmp_path / "largest.csv").task_numbers().max() == 10**18 - 1
 
 
 def test_csv_layout(tmp_path, trace):
