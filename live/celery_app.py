@@ -304,10 +304,10 @@ def attempt(self, task: int) -> None:
 
 
 def wall_rate(rate_limit: str, time_scale: float) -> str | None:
-    """A scenario's rate limit as Celery's, per wall second: time runs 1/time_scale as fast."""
-    if not rate_limit:
-        return None
-    return f"{rate_limit_per_second(rate_limit) / time_scale:.6g}/s"
+    """A scenario's rate limit as Celery's, per wall second: time runs 1/time_scale as fast;
+    None, Celery's own for no limit, where it has none (0 too)."""
+    per_second = rate_limit_per_second(rate_limit)
+    return f"{per_second / time_scale:.6g}/s" if per_second else None
 
 
 # request id -> wall time its node found the pool child dead, while Celery handles the loss

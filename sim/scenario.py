@@ -50,6 +50,7 @@ from sim.sections import (
     TaskType,
     Workers,
     rate_limit_per_second,
+    rate_limited,
     seconds,
     tables,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "TaskType",
     "Pool",
     "rate_limit_per_second",
+    "rate_limited",
 ]
 
 
@@ -594,8 +596,7 @@ def _check_routing(s: Scenario) -> None:
                 f"{w.autoscale_max} (--autoscale MAX,MIN; autoscale_max = 0 is off)"
             )
     for t in s.task_types:
-        if t.rate_limit:
-            rate_limit_per_second(t.rate_limit, f"task type {t.name!r}: rate_limit")
+        rate_limit_per_second(t.rate_limit, f"task type {t.name!r}: rate_limit")
 
 
 def _nest(dotted: dict[str, Any]) -> dict[str, Any]:

@@ -406,7 +406,8 @@ class TaskType:
     )
     rate_limit: str = setting(
         "",
-        "Task.rate_limit, per worker node: '10/s', '100/m', '5/h' or a number per second",
+        "Task.rate_limit, per worker node: '10/s', '100/m', '5/h' or a number per second; 0 "
+        "none, as in Celery",
         numbers=True,
     )
     soft_time_limit: float = seconds(
@@ -468,17 +469,26 @@ RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}  # Celery's rate_limit suffixes
 def rate_limit_per_second(text: str, where: str = "rate_limit") -> float:
     """Celery's rate-limit string in tasks per second: ``"10/s"``, ``"100/m"``, ``"5/h"``, or a
     bare number (per second, as ``celery.utils.time.rate`` reads it; a number in the file is
-    its text, as Celery takes ``rate_limit=5``). Within ``arrivals.rate``'s range, as every
-    rate: '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the scenario's bounds
+    its text, as Celery takes ``rate_limit=5``); 0 for none: "" and a rate of 0 ("0", "0/s"),
+    which ``rate`` reads as 0 and the worker's consumer as no limit (``bucket_for_task`` makes
+    no token bucket for it). Any other within ``arrivals.rate``'s range, as every rate:
+    '1e-300/h' spaced a type's tasks 3.6e303 s apart, past any time the scenario's bounds
     keep finite."""
+    if not text:
+        return 0.0
     number, _, unit = text.partition("/")
     try:
         rate = float(number) / RATE_UNITS[unit or "s"]
     except (ValueError, KeyError):
         rate = -1.0
-    if not 1 / MAX_SECONDS <= rate <= MAX_RATE:
+    if rate != 0 and not 1 / MAX_SECONDS <= rate <= MAX_RATE:
         raise ScenarioError(
             f"{where} = {text!r}: must be a rate such as 5 or '5' (a second), '10/s', '100/m' "
-            f"or '5/h', from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s"
+            f"or '5/h', from {1 / MAX_SECONDS:g}/s to {MAX_RATE:g}/s, or 0 for none"
         )
     return rate
+
+
+def rate_limited(kind: TaskType) -> bool:
+    """Whether a task type's rate limit holds its tasks back: one set, and not 0."""
+    return rate_limit_per_second(kind.rate_limit) > 0

@@ -24,7 +24,7 @@ from sim.engine.distributions import (
 )
 from sim.engine.varying_rate import VARYING
 from sim.rules.retry import most_retries, never_ends
-from sim.scenario import Scenario
+from sim.scenario import Scenario, rate_limited
 from sim.sections import Pool, TaskType
 from sim.words import counted
 
@@ -461,7 +461,7 @@ def pool_waits(scenario: Scenario) -> dict[str, float]:
             types[i].queue in other.queues for other in pools if other is not pool for i in mine
         )
         poisson = all((types[i].arrivals or scenario.arrivals).process == "poisson" for i in mine)
-        limited = any(types[i].soft_time_limit or types[i].rate_limit for i in mine)
+        limited = any(types[i].soft_time_limit or rate_limited(types[i]) for i in mine)
         if shared or not poisson or limited or pool.workers.node_autoscaled or lam <= 0:
             continue
         held = {i: slot_moments(types[i], pool.workers.process_start) for i in mine}

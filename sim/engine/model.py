@@ -30,7 +30,7 @@ from sim.engine.ticks import Ticks
 from sim.engine.worker import Worker
 from sim.rules import routing
 from sim.rules.fate import Fates
-from sim.scenario import Pool, Scenario, ScenarioError
+from sim.scenario import Pool, Scenario, ScenarioError, rate_limited
 from sim.tally import Tally, TallyRecorder
 from sim.trace import ParquetStream, Recorder, Trace
 
@@ -127,7 +127,7 @@ class Model:
         w = pool.workers
         if w.autoscale_max:
             if self._unlimited is None:  # per task: its type has no rate limit
-                limited = np.array([bool(t.rate_limit) for t in self.scenario.task_types])
+                limited = np.array([rate_limited(t) for t in self.scenario.task_types])
                 self._unlimited = (~limited[self.draws.type_of]).tolist()
             limits = (w.autoscale_max, w.autoscale_min, w.autoscale_keepalive)
             field = self.scenario.pool_field(pool.name, "autoscale_keepalive")

@@ -49,7 +49,7 @@ class WorkerPolicy:
         prefetch_from = autoscale.prefetch_concurrency(w.concurrency, w.autoscale_max)
         limits = tuple((t.soft_time_limit, t.time_limit) for t in types)
         gaps = tuple(
-            1 / rate_limit_per_second(t.rate_limit) if t.rate_limit else 0.0 for t in types
+            1 / rate if (rate := rate_limit_per_second(t.rate_limit)) else 0.0 for t in types
         )
         return cls(
             concurrency=autoscale.initial_processes(

@@ -21,6 +21,7 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
     rate_limit_per_second,
+    rate_limited,
 )
 
 
@@ -676,8 +677,18 @@ def test_a_rate_limit_out_of_range_names_the_forms_it_takes():
         scenario.load("scenarios/thumbnails_and_reports.toml", ["tasks.report.rate_limit=-5"])
     assert str(err.value) == (
         "task type 'report': rate_limit = '-5': must be a rate such as 5 or '5' (a second), "
-        "'10/s', '100/m' or '5/h', from 1e-09/s to 1e+09/s"
+        "'10/s', '100/m' or '5/h', from 1e-09/s to 1e+09/s, or 0 for none"
     )
+
+
+@pytest.mark.parametrize("given", ["0", '"0"', '"0/s"', '"0/m"', "0.0", '""'])
+def test_a_rate_limit_of_0_is_none_as_celery_reads_it(tmp_path, given):
+    """``celery.utils.time.rate`` reads 0 as 0, and the worker's consumer makes no token
+    bucket for it: no limit. It was refused as below the least rate, 1e-09/s."""
+    sc = scenario.load(write(tmp_path, f'[[tasks]]\nname = "a"\nrate_limit = {given}\n'))
+    kind = sc.tasks[0]
+    assert rate_limit_per_second(kind.rate_limit) == 0 and not rate_limited(kind)
+    assert scenario.loads(scenario.dumps(sc)) == sc
 
 
 def test_an_unknown_field_of_a_pool_lists_the_fields_a_pool_has():

@@ -210,6 +210,16 @@ def test_a_rate_limit_spaces_starts_per_worker_node():
         assert np.diff(t).min() == pytest.approx(0.1)  # 10/s per node: one token each 0.1 s
 
 
+@pytest.mark.parametrize("zero", ["0", "0/s"])
+def test_a_rate_limit_of_0_runs_as_none(zero):
+    """As Celery reads it (no token bucket for a rate of 0): the run of no limit, row for row."""
+    sc = scenario.loads(RATE_LIMITED)
+    none, zeroed = (sc.replace(**{"tasks.limited.rate_limit": v}) for v in ("", zero))
+    ran, expected = simulate(zeroed), simulate(none)
+    assert ran.to_arrow().equals(expected.to_arrow())
+    assert not ran.to_arrow().equals(simulate(sc).to_arrow())  # where a limit holds them back
+
+
 def test_rate_limited_requests_hold_prefetch_places_and_block_other_types():
     # without Celery's hand-over, which keeps the free tasks' slots busier even when alone
     sc = scenario.loads(RATE_LIMITED).replace(**{"overhead.model": "none"})
