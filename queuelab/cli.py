@@ -158,7 +158,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # by a full disk is left to pass for the trace (``save``); and written however printing
     # it ended: a reader gone (`| head`) cost the run's trace, as it did a live run's
     try:
-        _emit_summary(summary, args.json)
+        _emit_summary(summary, sc, args.json)
     finally:
         saved = save(Path(args.trace), trace.write) if trace is not None else None
     return _said_where(saved) if saved else 0
@@ -177,11 +177,14 @@ def _streamed(path: str, sc: scenario.Scenario, seed: int, bar: ProgressBar) -> 
     return runs.summary(run, sc, seed=seed)
 
 
-def _emit_summary(summary: Summary, as_json: bool) -> None:
-    """Print a run's summary; a run that submitted nothing says so, where its figures, all
-    zero, would read as a perfect queue."""
+def _emit_summary(summary: Summary, sc: scenario.Scenario, as_json: bool) -> None:
+    """Print a run's summary; a run that submitted nothing says so, and one whose tasks did not
+    all end says how many (``runs.unfinished``), where its figures, all zero or those of the
+    tasks that ended, would read as a perfect queue."""
     if not summary.tasks_submitted:
         print(f"queuelab: warning: {runs.NO_TASKS}", file=sys.stderr)
+    elif said := runs.unfinished(summary, sc):
+        print(f"queuelab: warning: {said}", file=sys.stderr)
     emit(summary.to_dict(), as_json)
 
 

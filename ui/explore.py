@@ -13,7 +13,7 @@ from sim import scenario
 from sim.analysis import analytic, rate_over_time, sizing
 from sim.analysis.metrics import Summary, busy_slots, queue_length, sojourns, waits
 from sim.analysis.mix import queue_lengths, sojourns_by_type
-from sim.analysis.runs import NO_TASKS, endless, summarize
+from sim.analysis.runs import NO_TASKS, endless, summarize, unfinished
 from sim.analysis.sweep import Estimate, SweepPoint, capped, sweep
 from sim.engine import budget
 from sim.engine.distributions import (
@@ -170,6 +170,8 @@ def page() -> None:
     if not shown.summary.tasks_submitted:
         st.warning(sentence(NO_TASKS))
         return
+    if said := unfinished(shown.summary, sc):  # its sojourns those of the tasks that ended
+        st.warning(sentence(said))
     headline(sc, shown.summary)
     if several(sc):
         figures_per_type(shown.summary)
@@ -198,8 +200,8 @@ def simulate_endless(sc: Scenario, said: str, prefix: str) -> bool:
     by sojourns no task had; asked, the run alone is shown (``how_many_workers`` sizes none,
     on the Live page too)."""
     st.warning(
-        f"This scenario has {said}. Lower failures.probability below 1 or give "
-        "retry.max_retries a number: no worker count makes these tasks end, so the page "
+        f"This scenario has {said}. Lower failures.probability (or the outage's) below 1 or "
+        "give retry.max_retries a number: no worker count makes these tasks end, so the page "
         "sizes none."
     )
     return st.checkbox("Simulate it anyway", key=f"{prefix}-endless")

@@ -19,8 +19,9 @@ from sim.engine import budget, heap
 from sim.engine.backend import Progress
 from sim.engine.model import tally
 from sim.rules import retry
+from sim.rules.outage import certain_until
 from sim.scenario import Scenario
-from sim.sections import Pool
+from sim.sections import Pool, TaskType
 from sim.trace import Capacity, Trace
 
 # said where a run submits nothing: its all-zero figures would read as a perfect queue
@@ -32,21 +33,65 @@ NO_TASKS = (
 
 def endless(scenario: Scenario) -> str:
     """Why no task of some type ever ends, said before its run ("" when every type can end): it
-    retries for ever and always fails (``retry.never_ends``), so its figures are those of no
+    retries for ever and always fails (``retry.never_ends``: failure probability 1, or outages
+    of probability 1 from the start past its ``last_chance``), so its figures are those of no
     finished task, and its run follows each through ``retry.FOLLOWED`` retries: the executions
     that costs, a task's and the run's (``budget``'s estimates), the CLI's warning and
     Explore's box alike."""
-    types = [t.name for t in scenario.task_types if retry.never_ends(t)]
-    if not types:
+    kinds = [t for t in scenario.task_types if retry.never_ends(t, last_chance(scenario, t))]
+    if not kinds:
         return ""
-    which = f" (task types {', '.join(types)})" if scenario.tasks else ""
+    which = f" (task types {', '.join(t.name for t in kinds)})" if scenario.tasks else ""
     each = budget.expected_attempts(scenario)
     return (
-        f"max_retries = inf and failure probability 1{which}: no task ever succeeds, so none "
-        f"ends (Celery retries it for ever); the simulator follows each through "
+        f"max_retries = inf and {_failing(scenario, kinds, which)} (Celery retries it for "
+        f"ever); the simulator follows each through "
         f"{retry.FOLLOWED} retries (about {each:,.0f} executions a task, "
         f"{each * budget.expected_tasks(scenario):,.0f} a run), a live run until its drain, and "
         "the summary counts it in tasks_lost"
+    )
+
+
+def last_chance(scenario: Scenario, kind: TaskType) -> float:
+    """The scenario time before which a task of ``kind`` cannot have run all the attempts the
+    simulator follows: the arrivals' span (``budget.arrivals_span``) and the least its
+    ``retry.FOLLOWED`` retries' countdowns add up to (``retry.least_retrying``). Failing every
+    attempt until then, none of its tasks ends, the last to arrive at least."""
+    return budget.arrivals_span(scenario) + retry.least_retrying(kind.retry)
+
+
+def _failing(scenario: Scenario, kinds: list[TaskType], which: str) -> str:
+    """Why the attempts of ``kinds`` (``which``) all fail, and what follows: failure
+    probability 1, none ends; or an outage of probability 1 past their ``last_chance``, after
+    which an attempt delayed beyond it may yet succeed (the run's figures say how many)."""
+    certain = [certain_until(t.failures.probability, t.failures.outage) for t in kinds]
+    if all(math.isinf(until) for until in certain):
+        return f"failure probability 1{which}: no task ever succeeds, so none ends"
+    until, kind = min(zip(certain, kinds, strict=True), key=lambda pair: pair[0])
+    return (
+        f"failures.outage of probability 1 from 0 to {until:g} s{which}, past the run's "
+        f"arrivals and the least its {retry.FOLLOWED} retries wait (about "
+        f"{last_chance(scenario, kind):,.0f} s): no attempt succeeds before the outage ends, "
+        "so its tasks are left retrying unless an attempt ends after it"
+    )
+
+
+def unfinished(summary: Summary, scenario: Scenario) -> str:
+    """What a run's tasks that never ended mean for its figures, said after it ("" where every
+    task ended): how many (``tasks_lost``, the same from a trace or a summary-only run), and
+    that a sojourn and the throughput count only tasks that ended, so they read as a fine queue
+    (0 where none did: sojourn 0, throughput 0). The CLI's warning and Explore's alike; a type
+    of which none ends says so (``endless``)."""
+    lost = summary.tasks_lost
+    if not lost:
+        return ""
+    ended = summary.tasks_succeeded + summary.tasks_failed
+    why = " (retried for ever, failing every attempt: left retrying)" if endless(scenario) else ""
+    none = ", and read 0 as none did" if not ended else ""
+    return (
+        f"{lost:,} of {summary.tasks_submitted:,} tasks never ended{why}, counted in "
+        f"tasks_lost: a task's sojourn runs to its SUCCESS or FAILURE, so the sojourn figures "
+        f"and the throughput are those of the {ended:,} that ended{none}"
     )
 
 

@@ -50,14 +50,24 @@ def expected_attempts(s: Scenario) -> float:
     of [arrivals].rate, or its own rate) and its own [tasks.failures] and [tasks.retry]: a type
     failing every attempt of 1,000 retries made the run 1,000 times what the scenario's
     own tables said."""
-    types = s.task_types
-    parts = [
-        t.arrivals.rate if t.arrivals else share * s.arrivals.rate
-        for t, share in zip(types, s.shares, strict=True)
-    ]
-    span = s.run.duration or s.run.tasks / sum(parts)  # every stream's: [arrivals] may be unread
-    each = [_attempts(t.failures, t.retry.max_retries, span) for t in types]
+    parts = _parts(s)
+    span = arrivals_span(s)
+    each = [_attempts(t.failures, t.retry.max_retries, span) for t in s.task_types]
     return sum(p * a for p, a in zip(parts, each, strict=True)) / sum(parts)
+
+
+def _parts(s: Scenario) -> list[float]:
+    """Each task type's arrival rate: its share of [arrivals].rate, or its own rate."""
+    return [
+        t.arrivals.rate if t.arrivals else share * s.arrivals.rate
+        for t, share in zip(s.task_types, s.shares, strict=True)
+    ]
+
+
+def arrivals_span(s: Scenario) -> float:
+    """The seconds over which the run's tasks arrive: ``run.duration``, or ``run.tasks`` at the
+    rate of every stream the types read ([arrivals] may be read by none)."""
+    return s.run.duration or s.run.tasks / sum(_parts(s))
 
 
 def _attempts(failures: Failures, max_retries: float, span: float) -> float:

@@ -8,6 +8,7 @@ without changing any other draw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -26,3 +27,13 @@ def failure_probability(base: float, outages: tuple[Outage, ...], t: float) -> f
         if outage.start <= t < outage.end:
             return outage.probability
     return base
+
+
+def certain_until(base: float, outages: tuple[Outage, ...]) -> float:
+    """How long from the run's start every attempt fails: up to the first time whose failure
+    probability (``failure_probability``, an outage's or ``base``) is below 1; 0 where the
+    start's is, inf where none is. It changes only where an outage starts or ends."""
+    for t in sorted({0.0, *(o.start for o in outages), *(o.end for o in outages)}):
+        if failure_probability(base, outages, t) < 1:
+            return t
+    return math.inf

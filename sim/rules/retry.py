@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from sim.rules.outage import certain_until
 from sim.rules.states import FAILURE, RETRY, SUCCESS
 from sim.scenario import Failures, Retry, Scenario
 from sim.sections import TaskType
@@ -54,9 +55,27 @@ def followed(attempt: int) -> bool:
     return attempt <= FOLLOWED
 
 
-def never_ends(kind: TaskType) -> bool:
-    """Whether no task of this type can end: it retries for ever and every attempt fails."""
-    return kind.retry.max_retries == FOREVER and kind.failures.probability == 1
+def never_ends(kind: TaskType, until: float = math.inf) -> bool:
+    """Whether no task of this type can end: it retries for ever and every attempt fails, from
+    the run's start until ``until`` (by default for ever: failure probability 1 and no outage
+    of a lower one), by ``failures.probability`` or outages of probability 1
+    (``outage.certain_until``)."""
+    failures = kind.failures
+    return (
+        kind.retry.max_retries == FOREVER
+        and certain_until(failures.probability, failures.outage) >= until
+    )
+
+
+def least_retrying(policy: Retry) -> float:
+    """The least seconds the countdowns of the ``FOLLOWED`` retries the simulator follows a
+    task through add up to: each retry's ``countdown``, or under backoff its cap (0 with
+    jitter, which may draw 0 every time)."""
+    if policy.backoff == 0:
+        return FOLLOWED * policy.countdown
+    if policy.jitter:
+        return 0.0
+    return float(sum(backoff_cap(k, policy.backoff, policy.backoff_max) for k in range(FOLLOWED)))
 
 
 def backoff_cap(retries: int, factor: float, maximum: float) -> int:

@@ -123,12 +123,39 @@ def test_a_run_retried_for_ever_that_always_fails_warns_and_counts_its_tasks_los
         "simulate", "scenarios/mmc.toml", *[a for k in sets for a in ("--set", k)], "--json"
     )
     assert r.returncode == 0, r.stderr
-    (said,) = warnings(r.stderr)
+    said, told = warnings(r.stderr)
     assert said.startswith("queuelab: warning: max_retries = inf and failure probability 1: ")
     assert "1000 retries (about 1,001 executions a task, 5,005 a run)" in said
     assert "tasks_lost" in said
+    assert told.startswith("queuelab: warning: 5 of 5 tasks never ended (retried for ever")
     s = json.loads(r.stdout)
     assert (s["tasks_lost"], s["tasks_failed"], s["retries"]) == (5, 0, 5 * 1001)
+
+
+def test_an_outage_for_the_whole_run_retried_for_ever_warns_before_and_after_it(tmp_path):
+    """An outage of probability 1 past every retry fails every attempt as probability 1 does:
+    simulate said nothing, and its summary of sojourn 0 and throughput 0 read as a perfect
+    queue. Before the run it says so; after it, how many tasks never ended, the same whether
+    the run kept its trace or only its summary."""
+    path = tmp_path / "outage.toml"
+    path.write_text(
+        "[run]\ntasks = 5\n[retry]\nmax_retries = inf\ncountdown = 1.0\n"
+        "[[failures.outage]]\nstart = 0.0\nend = 100000.0\nprobability = 1.0\n"
+    )
+    told = []
+    for trace in ([], ["--trace", str(tmp_path / "t.csv")]):
+        r = queuelab("simulate", str(path), *trace)
+        assert r.returncode == 0, r.stderr
+        said, after = warnings(r.stderr)
+        assert said.startswith(
+            "queuelab: warning: max_retries = inf and failures.outage of probability 1 from 0 "
+            "to 100000 s, past the run's arrivals"
+        )
+        assert "tasks_lost  " in r.stdout and "throughput  " in r.stdout
+        told.append(after)
+    assert told[0] == told[1]
+    assert told[0].startswith("queuelab: warning: 5 of 5 tasks never ended (retried for ever")
+    assert "the sojourn figures and the throughput are those of the 0 that ended" in told[0]
 
 
 def test_a_sweep_of_a_run_retried_for_ever_that_always_fails_warns_as_simulate_does():

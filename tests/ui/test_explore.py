@@ -741,6 +741,28 @@ def test_a_scenario_no_task_of_which_ends_runs_only_when_asked_and_sizes_nothing
     assert not at.exception, at.exception
     assert len(made) == 1 and at.metric  # no neighbours
     assert [i.value for i in at.info] == [explore.NO_COUNT_ENDS]  # and no sweep
+    (told,) = [w.value for w in at.warning if "never ended" in w.value]  # as the CLI says it
+    assert told.startswith("20 of 20 tasks never ended (retried for ever, failing every attempt")
+    assert told.endswith("are those of the 0 that ended, and read 0 as none did.")
+
+
+def test_an_outage_for_the_whole_run_retried_for_ever_is_said_as_failing_every_attempt():
+    """It showed sojourn 0 and throughput 0 without a word, a perfect queue: the page now asks
+    before its run, as for failure probability 1 (``runs.endless``)."""
+    text = (
+        "[run]\ntasks = 20\n[retry]\nmax_retries = inf\ncountdown = 1.0\n"
+        "[[failures.outage]]\nstart = 0.0\nend = 100000.0\nprobability = 1.0\n"
+    )
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
+    at.sidebar.text_area(key="explore-toml").input(text).run()
+    assert not at.exception, at.exception
+    (said,) = [w.value for w in at.warning if "max_retries = inf" in w.value]
+    assert said.startswith(
+        "This scenario has max_retries = inf and failures.outage of probability 1 from 0 to "
+        "100000 s"
+    )
+    assert not at.metric
 
 
 def test_the_live_page_sizes_no_count_for_a_run_of_which_no_task_ends():

@@ -348,3 +348,64 @@ def test_a_scenario_of_which_no_task_ends_says_the_executions_it_costs():
     assert said.startswith("max_retries = inf and failure probability 1 (task types doomed): ")
     assert "through 1000 retries (about 501 executions a task, 50,100 a run)" in said
     assert runs.endless(make(**{"run.tasks": 20})) == ""
+
+
+OUTAGE_FOR_EVER = """
+[run]
+tasks = 20
+[retry]
+max_retries = inf
+countdown = 1.0
+[[failures.outage]]
+start = 0.0
+end = 100000.0
+probability = 1.0
+"""
+
+
+def test_an_outage_past_every_retry_is_endless_and_its_run_says_its_tasks_never_ended():
+    """An outage of probability 1 from 0 past the run's arrivals and its 1,000 retries'
+    countdowns (20 tasks at 7.2/s and 1 s each: about 1,003 s) fails every attempt the
+    simulator follows, as failure probability 1 does: it gave no warning (``never_ends`` read
+    failures.probability alone), and the run's sojourn 0 and throughput 0 read as a perfect
+    queue. The run says how many never ended, the same from a trace or a summary-only run."""
+    sc = scenario.loads(OUTAGE_FOR_EVER)
+    said = runs.endless(sc)
+    assert said.startswith(
+        "max_retries = inf and failures.outage of probability 1 from 0 to 100000 s, past the "
+        "run's arrivals and the least its 1000 retries wait (about 1,003 s): "
+    )
+    assert "(about 1,001 executions a task, 20,020 a run)" in said
+    summary_only = runs.simulated(sc)
+    traced = runs.summarize(simulate(sc), sc)
+    assert summary_only.tasks_lost == traced.tasks_lost == 20
+    assert summary_only.sojourn_p95 == summary_only.throughput == 0
+    told = runs.unfinished(summary_only, sc)
+    assert told == runs.unfinished(traced, sc)
+    assert told.startswith("20 of 20 tasks never ended (retried for ever, failing every attempt")
+    assert told.endswith("are those of the 0 that ended, and read 0 as none did")
+
+
+def test_an_outage_that_ends_before_the_retries_do_is_not_endless_and_its_tasks_end():
+    """Over by 500 s, before the 1,000 retries' countdowns of 1 s are over: every task ends,
+    and nothing is said before or after the run."""
+    sc = scenario.loads(OUTAGE_FOR_EVER.replace("100000.0", "500.0"))
+    assert runs.endless(sc) == ""
+    s = runs.simulated(sc)
+    assert s.tasks_succeeded == 20 and runs.unfinished(s, sc) == ""
+
+
+def test_a_run_that_lost_tasks_says_how_many_of_its_figures_they_are_not_in():
+    """Tasks lost otherwise (here a node killed under early ack) are counted too, without a
+    cause the scenario cannot tell; the trace and the summary-only run agree."""
+    sc = make(**{"run.tasks": 300, "failures.crash_probability": 0.05})
+    summary_only, traced = runs.simulated(sc), runs.summarize(simulate(sc), sc)
+    lost = summary_only.tasks_lost
+    assert lost == traced.tasks_lost > 0
+    ended = summary_only.tasks_succeeded + summary_only.tasks_failed
+    expected = (
+        f"{lost} of 300 tasks never ended, counted in tasks_lost: a task's sojourn runs to its "
+        f"SUCCESS or FAILURE, so the sojourn figures and the throughput are those of the "
+        f"{ended} that ended"
+    )
+    assert runs.unfinished(summary_only, sc) == runs.unfinished(traced, sc) == expected

@@ -1,9 +1,11 @@
 """Outage windows: attempts ending inside one fail at its rate, others at the base rate."""
 
+import math
+
 import numpy as np
 
 from sim.engine.model import simulate
-from sim.rules.outage import Outage, failure_probability
+from sim.rules.outage import Outage, certain_until, failure_probability
 from sim.rules.states import FAILURE, SUCCESS
 from tests.sim.helpers import make
 
@@ -14,6 +16,18 @@ def test_the_covering_outage_sets_the_probability():
     assert failure_probability(0.1, outages, 10) == 1.0
     assert failure_probability(0.1, outages, 20) == 0.1  # the end is open
     assert failure_probability(0.1, outages, 35) == 0.5
+
+
+def test_every_attempt_fails_from_the_start_until_the_first_time_one_may_succeed():
+    """Outages of probability 1 that follow on from 0 hold it; the first that covers a time
+    sets it, so an earlier-listed one of a lower probability cuts a later one short."""
+    assert certain_until(0.1, ()) == 0.0
+    assert certain_until(1.0, ()) == math.inf
+    assert certain_until(0.1, (Outage(0, 50, 1.0), Outage(50, 80, 1.0))) == 80
+    assert certain_until(0.1, (Outage(0, 50, 1.0), Outage(60, 80, 1.0))) == 50
+    assert certain_until(0.1, (Outage(5, 50, 1.0),)) == 0.0  # the start's is the base's
+    assert certain_until(0.1, (Outage(20, 30, 0.5), Outage(0, 100, 1.0))) == 20
+    assert certain_until(1.0, (Outage(40, 50, 0.9),)) == 40
 
 
 def test_attempts_ending_in_the_outage_fail_and_the_rest_succeed():

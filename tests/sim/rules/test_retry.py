@@ -2,6 +2,7 @@ import math
 from dataclasses import replace
 from unittest import mock
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -194,3 +195,17 @@ def test_no_retry_for_ever_waits_past_the_longest_countdown(policy, u, attempt):
     longest = retry.longest_countdown(policy)
     assert math.isfinite(longest)
     assert 0 <= retry.retry_delay(policy, attempt, u) <= longest
+
+
+@given(
+    retry_policies(max_retries=st.just(retry.FOREVER), backoff=field_values("retry.backoff")),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_followed_retries_wait_at_least_their_least_countdowns(policy, seed):
+    """The least the countdowns of the retries the simulator follows add up to bounds every
+    draw of them (jitter's from a seeded stream): ``runs.endless`` reads an outage past it."""
+    draws = np.random.default_rng(seed).random(retry.FOLLOWED).tolist()
+    waited = sum(retry.retry_delay(policy, k, u) for k, u in enumerate(draws))
+    assert retry.least_retrying(policy) <= waited
+    if policy.backoff == 0 or not policy.jitter:  # nothing drawn: the least is what is waited
+        assert retry.least_retrying(policy) == pytest.approx(waited)
