@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.utils.time import rate
 from kombu.exceptions import OperationalError
 
 INSPECT_TIMEOUT = 1.0  # seconds to wait for the nodes' replies, as `celery inspect` waits
@@ -194,7 +195,7 @@ def task_limits(registered: dict[str, list[str]], conf: dict[str, dict]) -> dict
     (``"shop.call [rate_limit=4/s]"``, ``"shop.export [time_limit=0.6 soft_time_limit=0.4]"``),
     else the app's (``task_time_limit``…, from ``inspect conf``). A limit left out of a
     recording left its tasks' waits out: the token bucket's for a rate limit, the replaced
-    child's for a hard time limit."""
+    child's for a hard time limit. A rate limit of 0 is none, as Celery reads it (``holds``)."""
     app = next(iter(conf.values()), {})
     defaults = {key: app[setting] for key, setting in LIMITS.items() if app.get(setting)}
     limits: dict[str, dict] = {}
@@ -204,8 +205,20 @@ def task_limits(registered: dict[str, list[str]], conf: dict[str, dict]) -> dict
             own = dict(pair.split("=", 1) for pair in given.rstrip("]").split() if "=" in pair)
             found = {**defaults, **{k: v for k, v in own.items() if k in LIMITS}}
             found = {k: str(v) if k == "rate_limit" else float(v) for k, v in found.items()}
+            if "rate_limit" in found and not holds(found["rate_limit"]):
+                del found["rate_limit"]  # "0": no limit, its tasks' waits are hand-overs
             if found.get("soft_time_limit", 0) >= found.get("time_limit", float("inf")):
                 del found["soft_time_limit"]  # the hard limit comes first: the soft one never
             if found:
                 limits[name] = found
     return limits
+
+
+def holds(rate_limit: str) -> bool:
+    """Whether a task's rate limit holds its tasks back, read by Celery's own parser: "0" and
+    "0/s" are none (``celery.utils.time.rate`` gives 0, and the worker makes no token bucket
+    for it); one it cannot read is taken as a limit, as the worker listed it."""
+    try:
+        return bool(rate(rate_limit))
+    except (ValueError, KeyError):
+        return True

@@ -104,12 +104,15 @@ def test_each_tasks_rate_and_time_limits_are_read_its_own_over_the_apps():
             "shop.export [time_limit=0.6 soft_time_limit=0.4]",
             "shop.mail",
             "shop.odd [time_limit=1.0 soft_time_limit=2.0]",
+            "shop.free [rate_limit=0]",  # Celery's none: no token bucket
+            "shop.free2 [rate_limit=0/s time_limit=2.0]",
         ]
     }
     assert task_limits(registered, {}) == {
         "shop.call": {"rate_limit": "4/s"},
         "shop.export": {"time_limit": 0.6, "soft_time_limit": 0.4},
         "shop.odd": {"time_limit": 1.0},  # the hard limit comes first: the soft never fires
+        "shop.free2": {"time_limit": 2.0},
     }
     app_wide = {"a@h": {**CONF, "task_time_limit": 30, "task_soft_time_limit": None}}
     assert task_limits(registered, app_wide)["shop.mail"] == {"time_limit": 30.0}
