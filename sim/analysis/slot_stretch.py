@@ -3,6 +3,8 @@ cost, which makes a live queue busier than the scenario it runs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from sim.analysis.metrics import execution_spans, queue_length
@@ -33,12 +35,24 @@ def held_slot(trace: Trace, slots: int) -> float | None:
     return float(slots * np.diff(t)[backlog].sum() / n)
 
 
+def same_tasks(simulated: Trace, live: Trace) -> Trace:
+    """The simulated run's rows of the tasks the live run sent, its first ``live.n_tasks`` (a
+    producer sends in task order): a run stopped before its last send, set against the whole
+    simulated run, was its first tasks against all of them, and on the same draws mmc's first
+    20 of 100 read 1.34× as long held."""
+    sent, keep = live.n_tasks, simulated.task < live.n_tasks
+    columns = {c: getattr(simulated, c)[keep] for c in ("task", "attempt", "state", "t", "worker")}
+    type_of = None if simulated.type_of is None else simulated.type_of[:sent]  # as the collector's
+    return dataclasses.replace(simulated, type_of=type_of, **columns)
+
+
 def slot_stretch(live: Trace, simulated: Trace, slots: int) -> float | None:
-    """How many times as long a live execution held its slot as a simulated one: while tasks
-    queued where both runs had such a backlog, else by mean runtime (None without executions).
-    Above ``STRETCHED`` the machine's own per-task cost (Celery's, at a small time scale or on a
-    busy host) made the live queue busier than the one simulated: its waits are not the
-    scenario's."""
+    """How many times as long a live execution held its slot as a simulated one of the same
+    tasks (``same_tasks``): while tasks queued where both runs had such a backlog, else by mean
+    runtime (None without executions). Above ``STRETCHED`` the machine's own per-task cost
+    (Celery's, at a small time scale or on a busy host) made the live queue busier than the one
+    simulated: its waits are not the scenario's."""
+    simulated = same_tasks(simulated, live)
     held = held_slot(live, slots), held_slot(simulated, slots)
     if None not in held:
         return held[0] / held[1] if held[1] > 0 else None

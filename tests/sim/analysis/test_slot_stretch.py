@@ -46,3 +46,21 @@ def test_slot_stretch_falls_back_on_mean_runtime_without_a_backlog():
     queued_only = Recorder(("w1",))
     queued_only.add(0, 0, PENDING, 0.0)
     assert slot_stretch(queued_only.trace(), quiet, slots=1) is None
+
+
+def test_a_run_stopped_early_is_held_against_the_same_tasks_simulated():
+    """A live run stopped after its first tasks were sent, on the same draws as the whole
+    simulated run: its slots held no longer than simulated. Against the whole run, mmc's first
+    20 of 100 tasks read 1.34×, past ``STRETCHED``, and the Live page said the stopped run's
+    queue was another, busier one."""
+    import dataclasses
+
+    sc = scenario.load("scenarios/mmc.toml", ["run.tasks=100"])
+    simulated = simulate(sc)
+    for sent in (20, 34, 50):
+        keep = simulated.task < sent
+        columns = {
+            c: getattr(simulated, c)[keep] for c in ("task", "attempt", "state", "t", "worker")
+        }
+        stopped = dataclasses.replace(simulated, **columns)
+        assert slot_stretch(stopped, simulated, sc.workers.slots) == pytest.approx(1.0)
