@@ -223,7 +223,7 @@ def concurrency_chart(name: str) -> go.Figure:
 def live_lesson(each) -> None:
     """The button that runs both sides of the lesson on real Celery."""
     from live.session import LiveSession, going
-    from ui.live import start_lock, unavailable
+    from ui.live import unavailable
 
     reason = unavailable()
     if reason:
@@ -233,24 +233,39 @@ def live_lesson(each) -> None:
     session: LiveSession | None = runs.get(each.name)
     seconds = live_seconds(each.name)
     label = f"Run both sides on real Celery ({each.live.tasks} tasks each, about {seconds:.0f} s)"
-    busy = going()  # read again as a click reruns the page: a stale tab's starts nothing
+    busy = going()  # after a click, the run its callback started
     if busy is not None and busy is not session:
         st.info(
             "Another live run is going on on this machine (the Live page's or another "
             "lesson's): one at a time, as two beside each other skew each other's timings. "
             "The button is offered once it has ended."
         )
-    clicked = st.button(label, key=f"learn-live-{each.name}-start", disabled=busy is not None)
+    st.button(
+        label,
+        key=f"learn-live-{each.name}-start",
+        disabled=busy is not None,
+        on_click=_start_lesson,
+        args=(each,),
+    )
     if busy is not None:
         rerun_when_over(busy)
-    if clicked and busy is None:
-        with start_lock():  # a run the Live page or another tab began since ``going()`` above
-            if going() is None:
-                session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
-                session.start()
-                runs[each.name] = session
     if session is not None:
         show_live_lesson(each, session)
+
+
+def _start_lesson(each) -> None:
+    """Start the lesson's live run (a button callback, as the Live page's Start: the page that
+    follows draws it going and its button disabled; started after the button was drawn, the
+    page offered the button again for the run's whole minute), unless another run goes on: a
+    stale tab's click starts nothing."""
+    from live.session import LiveSession, going
+    from ui.live import start_lock
+
+    with start_lock():  # a run the Live page or another tab began since this page was drawn
+        if going() is None:
+            session = LiveSession(each.live_scenarios(), each.live.time_scale, probe=True)
+            session.start()
+            _live_runs()[each.name] = session
 
 
 @st.cache_resource

@@ -108,14 +108,26 @@ def test_a_reload_finds_a_lessons_live_run_going_on_and_starts_no_second(waiting
     ran on unseen, and offered the button again, to start a second run beside it."""
     from ui.lessons import _live_runs
 
-    first = open_lesson("04_child_death")
+    first, stale = open_lesson("04_child_death"), open_lesson("04_child_death")
     first.button(key="learn-live-04_child_death-start").click().run()
     reload = open_lesson("04_child_death")
     assert not reload.exception, reload.exception
     assert reload.button(key="learn-live-04_child_death-start").disabled
     assert any("Measuring Celery's costs" in i.value for i in reload.info)
-    first.button(key="learn-live-04_child_death-start").click().run()  # drawn before: stale
+    stale.button(key="learn-live-04_child_death-start").click().run()  # drawn before the run
     assert len(waiting_runs) == 1 and _live_runs()["04_child_death"] is waiting_runs[0]
+
+
+@pytest.mark.live  # the lesson's live button is offered only where Celery and redis-server are
+def test_a_lessons_button_is_disabled_on_the_page_its_click_draws(waiting_runs):
+    """The click started the run after the button was drawn, so the page it drew offered the
+    button again for the run's whole minute, a control that did nothing (the Live page's Start
+    starts in its callback, before the page is drawn)."""
+    lesson = open_lesson("04_child_death")
+    lesson.button(key="learn-live-04_child_death-start").click().run()
+    assert len(waiting_runs) == 1
+    assert lesson.button(key="learn-live-04_child_death-start").disabled
+    assert any("Measuring Celery's costs" in i.value for i in lesson.info)
 
 
 @pytest.mark.live  # the live buttons are offered only where Celery and redis-server are
