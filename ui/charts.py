@@ -68,6 +68,8 @@ def cdf(series: dict[str, np.ndarray], title: str, apart: bool = False) -> go.Fi
         x = np.sort(values)
         y = np.arange(1, len(x) + 1) / max(len(x), 1)
         x, y = _thin(x, y)
+        if len(x):  # from 0 at the least value: a line through a lone task's point drew nothing
+            x, y = np.r_[x[0], x], np.r_[0.0, y]
         fig.add_scatter(x=x, y=y, mode="lines", name=name)
     ratio = tail_ratio(series, apart)
     if ratio >= LONG_TAIL:

@@ -80,6 +80,17 @@ def test_a_cdf_spanning_orders_of_magnitude_is_drawn_in_log_time_and_says_so():
     assert steady.layout.xaxis.type is None and steady.layout.xaxis.title.text == "seconds"
 
 
+def test_a_cdf_rises_from_zero_at_its_least_value_so_a_lone_task_is_drawn():
+    """A run of one task (Explore, ``run.tasks = 1``) drew a line through one point: nothing,
+    an empty chart under a p95 of 0.73 s. The CDF now rises from 0 at the least value."""
+    from ui.charts import cdf
+
+    (lone,) = cdf({"sojourn": np.array([0.73])}, "t").data
+    assert list(lone.x) == [0.73, 0.73] and list(lone.y) == [0.0, 1.0]
+    (three,) = cdf({"wait": np.array([2.0, 0.0, 1.0])}, "t").data
+    assert list(three.x) == [0.0, 0.0, 1.0, 2.0] and list(three.y) == [0.0, 1 / 3, 2 / 3, 1.0]
+
+
 def test_the_arrival_rate_chart_draws_the_set_rate_over_the_drawn_bins():
     from ui.charts import arrival_rate
 
