@@ -10,6 +10,7 @@ import streamlit as st
 from live import host_cpu
 from sim.analysis.analytic import arrival_rate
 from sim.analysis.compare import SATURATED
+from sim.analysis.runs import endless
 from sim.analysis.sweep import capped
 from sim.scenario import Scenario, ScenarioError
 from sim.words import seconds, sentence
@@ -55,6 +56,26 @@ def long_run(sc: Scenario, time_scale: float) -> None:
             f"scale {time_scale:g}: fewer tasks or a smaller time scale shorten the run (Stop "
             "ends it and keeps what ran)."
         )
+
+
+def never_ends(sc: Scenario, time_scale: float) -> None:
+    """A task type that always fails and is retried for ever (``runs.endless``), as the CLI's
+    `live` and Explore say it, with how long the run then drains (``default_drain``, its outer
+    bound, which such tasks reach): 40 of them at time scale 0.5 drained for 25 hours, started
+    without a word, the progress reading "Draining: 0 of 40 tasks ended" until Stop."""
+    from live.clock import Clock
+    from live.run import default_drain
+
+    said = endless(sc)
+    if not said:
+        return
+    drain = default_drain(sc, Clock(None, time_scale))
+    length = f"{drain / 3600:,.0f} hours" if drain >= 7200 else f"{drain / 60:,.0f} minutes"
+    st.warning(
+        f"This scenario has {said}. A live run of it drains for about {length} at time scale "
+        f"{time_scale:g} before it ends: lower failures.probability below 1 or give "
+        "retry.max_retries a number in a pasted scenario (Stop ends a run and keeps what ran)."
+    )
 
 
 def late_nodes(sc: Scenario, time_scale: float) -> None:
@@ -148,6 +169,7 @@ def run_to_start(base: Scenario) -> tuple[Scenario, float, bool, str | None]:
     if rate:
         host_load(rate, scale, cores)
     long_run(run, scale)
+    never_ends(run, scale)
     late_nodes(run, scale)
     own = "none: the textbook queue" if base.overhead.model == "none" else "as the scenario sets"
     probe = st.radio(

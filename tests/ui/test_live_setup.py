@@ -84,6 +84,27 @@ def test_a_run_whose_arrivals_take_long_says_how_long_before_it_starts():
 
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_run_of_tasks_that_never_end_says_so_and_how_long_it_drains_before_it_starts():
+    """Failing always and retried for ever, 40 tasks drained for 25 hours at time scale 0.5:
+    the CLI's `live` and Explore say no task ever ends, the page started it without a word and
+    its progress read "Draining: 0 of 40 tasks ended" until Stop."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not [w for w in at.warning if "ever" in w.value]  # mmc's tasks end
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    text = "[failures]\nprobability = 1.0\n[retry]\nmax_retries = inf\n[run]\ntasks = 40\n"
+    at.sidebar.text_area(key="live-toml").input(text).run()
+    at.select_slider(key="live-scale").set_value(0.5).run()
+    (said,) = [w.value for w in at.warning if "no task ever succeeds" in w.value]
+    assert "about 25 hours" in said and "Stop" in said
+
+
+@pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
 def test_what_a_run_asks_of_the_host_is_said_only_of_a_run_that_can_start():
     """A pasted scenario with CPU contention (workers.cores) is simulated only: Start is
     disabled with the reason, and no caption weighs the CPU load of a run that cannot
