@@ -210,9 +210,10 @@ def _cause(
     figure = figure.rpartition(".")[2]  # "thumbnail.wait_p95": the cause of a wait_p95 miss
     if host_busy is not None and host_busy >= SATURATED and figure.startswith(TIMING):
         return (
-            f"the host's CPUs were {host_busy:.0%} busy during the live run: Celery's own "
-            f"per-task work competed with the tasks, a queue the model does not have; {slower} "
-            "or on a quieter host"
+            f"the host's CPUs were {host_busy:.0%} busy during the live run (its Celery "
+            "processes and any other work on the host): its tasks and Celery's per-task work "
+            f"queued for the cores, a queue the model does not have; {slower} or on a quieter "
+            "host"
         )
     cause = next((c for prefix, c in LIKELY_CAUSE.items() if figure.startswith(prefix)), None)
     if cause is None:

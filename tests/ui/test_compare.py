@@ -66,6 +66,8 @@ def test_compare_says_how_busy_the_host_was_and_names_a_saturated_one(monkeypatc
     busy = compare_page(monkeypatch, sc, slower, host_busy=0.9)
     assert any("CPUs were 90% busy during it" in c.value for c in busy.caption)
     assert "90% busy during the live run" in verdicts(busy)["wait_mean"]
+    # a busy share is the run's own Celery or other work: it blames neither alone
+    assert "any other work on the host" in verdicts(busy)["wait_mean"]
     # its remedy names the slider that sets a live run's time scale, not the CLI's flag
     assert "the Live page's 'Time scale' slider" in verdicts(busy)["wait_mean"]
     assert "--" not in verdicts(busy)["wait_mean"]
