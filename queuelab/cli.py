@@ -506,10 +506,10 @@ def _run_live(
     args: argparse.Namespace, sc, partial: bool = False, host=None, stop=None, said=False
 ) -> tuple:
     """Run the live half with the CLI's error handling; returns (trace, stop event, and the
-    lost-Redis message or None). A run whose Redis went away returns what it collected when
-    ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the host's CPUs;
-    ``stop``, the signals' event when they were caught before (else they are caught now);
-    ``said``: ``_say_before_live`` was called already."""
+    lost Redis, a ``run.RedisLost``, or None). A run whose Redis went away returns what it
+    collected when ``partial``; otherwise it is an error. ``host`` (a BusyShare) measures the
+    host's CPUs; ``stop``, the signals' event when they were caught before (else they are
+    caught now); ``said``: ``_say_before_live`` was called already."""
     redis_server, run, workers = _live_modules()
     if not said:
         _say_before_live(args, sc)
@@ -524,7 +524,7 @@ def _run_live(
     except run.RedisLost as err:
         if not partial:  # nothing of it is printed or written: it is lost
             raise BadInput(f"{err.what}, and with it the run; {err.remedy}") from None
-        return err.trace, stop, str(err)
+        return err.trace, stop, err
     finally:
         bar.close()
     return trace, stop, None
@@ -560,10 +560,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sim_trace = simulated_beside(simulated, live_trace, args.time_scale, seed)
     result = compare(sc, sim_trace, live_trace, args.tolerance, host_busy=host.share)
     lag = producer_lag(sc, sim_trace, seed)
-    again = None
+    again, second_lost = None, None
     if args.again and not stop.is_set():  # a Ctrl-C since the first run counts
-        second, stop, _ = _run_live(args, sc, stop=stop, said=True)
-        if not stop.is_set() or _ran_whole(second, sc, seed):
+        second, second_lost = _second_run(args, sc, stop)
+        if second is not None and (not stop.is_set() or _ran_whole(second, sc, seed)):
             again = compare(sc, second, live_trace, args.tolerance)
             result = beside_again(result, again)
     if args.json:
@@ -577,10 +577,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("\n".join(report.comparison_text(result)))
         if again:
             print("\n".join(report.again_text(again)))
+    if second_lost:
+        print(f"queuelab: error: the second live run is lost: {second_lost}", file=sys.stderr)
+        return 2
     if args.again and again is None:  # the first run's comparison is printed: it is whole
         print("queuelab: interrupted: no second run", file=sys.stderr)
         return 130
     return 0 if result.ok else 1
+
+
+def _second_run(args: argparse.Namespace, sc: scenario.Scenario, stop) -> tuple:
+    """``compare --again``'s second live run: (its trace, None), or (None, why it is lost) when
+    its Redis went away or could not start it. That costs the second run alone: it threw away
+    the first run's comparison, whole and judged by then, with an exit 2 and nothing printed."""
+    try:
+        trace, _, lost = _run_live(args, sc, stop=stop, said=True, partial=True)
+    except BadInput as err:
+        return None, str(err)
+    if lost:
+        return None, f"{lost.what}; {lost.remedy}"
+    return trace, None
 
 
 def _ran_whole(trace, sc: scenario.Scenario, seed: int) -> bool:

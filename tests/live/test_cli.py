@@ -801,6 +801,45 @@ def test_redis_dying_mid_compare_says_the_run_is_lost(no_leftovers):
     assert "trace and summary" not in err and "Traceback" not in err and not out
 
 
+def test_redis_dying_in_compares_second_run_keeps_the_first_runs_comparison(no_leftovers):
+    """`--again` whose Redis is killed during the second run: the first run's comparison, whole
+    and judged by then, was thrown away with that run (exit 2, nothing printed); it is now
+    printed, and one line says the second run is lost and why, exit 2."""
+    import redis
+
+    from live.redis_server import private_redis
+    from live.run import CURRENT
+
+    with private_redis() as url:
+        client = redis.Redis.from_url(url)
+        pid = client.info("server")["process_id"]
+        proc = subprocess.Popen(
+            [*QUEUELAB, "compare", "scenarios/mmc.toml", "--costs", "scenario", "--again"]
+            + ["--redis-url", url, "--time-scale", "0.05", "--set", "run.tasks=300", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while (first := client.get(CURRENT)) is None:
+            assert time.monotonic() < deadline and proc.poll() is None, "no first run"
+            time.sleep(0.01)
+        while client.get(CURRENT) in (None, first):  # the second run's announcement
+            assert time.monotonic() < deadline and proc.poll() is None, "no second run"
+            time.sleep(0.01)
+        second = client.get(CURRENT).decode()
+        while client.llen(f"queuelab:{second}:events") <= 20:
+            assert time.monotonic() < deadline and proc.poll() is None, "no second run's rows"
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    assert "the second live run is lost" in err and "lost the connection to Redis" in err
+    result = json.loads(out)  # the first run's comparison, without a second run's
+    assert "headline" in result and "again" not in result
+
+
 def test_a_late_ack_run_whose_node_takes_a_message_with_it_ends_and_names_it(tmp_path):
     """Late ack, nodes killed at random (the issue's scenario): a node killed while its BRPOP
     is pending still takes the next message from Redis with it, so a task can vanish before
