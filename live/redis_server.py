@@ -108,20 +108,58 @@ def options_refused(url: str) -> str | None:
     return None
 
 
+PASSWORD = (
+    "give its password in the URL: redis://:PASSWORD@HOST:PORT/N, or "
+    "redis://USER:PASSWORD@HOST:PORT/N for an ACL user"
+)
+
+
 def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:
     """Raise RedisUnavailable unless ``url`` answers PING within ``timeout`` seconds; its
-    message ends with ``remedy``, what the user can do about it."""
+    message ends with ``remedy``, what the user can do about it, unless Redis said what is
+    wrong with the URL itself: a password missing or wrong, a database it does not have (both
+    read "start Redis there", to a user whose Redis was up)."""
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     then = f"; {remedy}" if remedy else ""
     try:
         client.ping()
+    except redis.AuthenticationError as err:  # a ConnectionError too: caught first
+        given = client.connection_pool.connection_kwargs.get("password") is not None
+        why = str(err).rstrip(". ") if given else "it asks for a password, and the URL has none"
+        raise RedisUnavailable(
+            f"Redis at {url} refused the connection: {why}; {PASSWORD}"
+        ) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
         why = str(err).rstrip(". ")
         raise RedisUnavailable(f"cannot reach Redis at {url}: {why}{then}") from None
+    except redis.ResponseError as err:
+        if "DB index is out of range" in str(err):
+            then = f"; {_databases(client)}"
+        raise RedisUnavailable(f"Redis at {url} refused PING: {err}{then}") from None
     except redis.RedisError as err:
         raise RedisUnavailable(f"Redis at {url} refused PING: {err}{then}") from None
     finally:
         client.close()
+
+
+def _databases(client: redis.Redis) -> str:
+    """What to give instead of a database number ``client``'s Redis does not have."""
+    pool = client.connection_pool
+    db = pool.connection_kwargs.get("db", 0)
+    first = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 0}
+        )
+    )
+    try:
+        count = int(first.config_get("databases")["databases"])
+    except (redis.RedisError, OSError, KeyError, ValueError):  # CONFIG renamed or refused
+        return (
+            f"it has no database {db}: give a lower number, from 0 (its `databases`, 16 by default)"
+        )
+    finally:
+        first.close()
+    return f"it has {count} databases, 0-{count - 1}: give one of those, not {db}"
 
 
 @contextlib.contextmanager
