@@ -13,9 +13,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kombu
 import redis
+from kombu.utils.url import sanitize_url
 
 from live.lifeline import die_with_parent, workdir
 
@@ -42,6 +44,12 @@ OWN_REDIS = "start Redis there, or leave out --redis-url and a private redis-ser
 TIMEOUT = 10.0
 # the same bound for a Celery app's connections: kombu's broker transport options
 GIVE_UP = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+
+
+def shown(url: str) -> str:
+    """``url`` as a message prints it: its password masked (``redis://:**@HOST``), as Celery
+    prints a broker URL; every refusal and loss printed it to the terminal and its logs."""
+    return sanitize_url(url) if urlsplit(url).password else url
 
 
 def unanswered(err: object) -> bool:
@@ -79,8 +87,8 @@ def lost(url: str, err: object, doing: str, remedy: str) -> str:
     out of memory is not a lost one and has its own remedy (it read 'lost Redis ...; start
     Redis there')."""
     if out_of_memory(err):
-        return f"Redis at {url} is out of memory {doing} ({err}); {FULL}"
-    return f"lost Redis at {url} {doing} ({described(err)}); {remedy}"
+        return f"Redis at {shown(url)} is out of memory {doing} ({err}); {FULL}"
+    return f"lost Redis at {shown(url)} {doing} ({described(err)}); {remedy}"
 
 
 def client(url: str) -> redis.Redis:
@@ -127,17 +135,17 @@ def ping(url: str, timeout: float = 3.0, remedy: str = "") -> None:
         given = client.connection_pool.connection_kwargs.get("password") is not None
         why = str(err).rstrip(". ") if given else "it asks for a password, and the URL has none"
         raise RedisUnavailable(
-            f"Redis at {url} refused the connection: {why}; {PASSWORD}"
+            f"Redis at {shown(url)} refused the connection: {why}; {PASSWORD}"
         ) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
         why = str(err).rstrip(". ")
-        raise RedisUnavailable(f"cannot reach Redis at {url}: {why}{then}") from None
+        raise RedisUnavailable(f"cannot reach Redis at {shown(url)}: {why}{then}") from None
     except redis.ResponseError as err:
         if "DB index is out of range" in str(err):
             then = f"; {_databases(client)}"
-        raise RedisUnavailable(f"Redis at {url} refused PING: {err}{then}") from None
+        raise RedisUnavailable(f"Redis at {shown(url)} refused PING: {err}{then}") from None
     except redis.RedisError as err:
-        raise RedisUnavailable(f"Redis at {url} refused PING: {err}{then}") from None
+        raise RedisUnavailable(f"Redis at {shown(url)} refused PING: {err}{then}") from None
     finally:
         client.close()
 

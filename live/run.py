@@ -541,7 +541,8 @@ def join_run(
         return config.run_id
     except (redis.RedisError, OperationalError) as err:
         raise RedisUnavailable(
-            f"lost Redis at {redis_url} ({err}); check that it is up, then join again"
+            f"lost Redis at {redis_server.shown(redis_url)} ({err}); check that it is up, "
+            "then join again"
         ) from None
     finally:
         client.close()

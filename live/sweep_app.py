@@ -29,7 +29,15 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from live.celery_app import unacked_mutex_expire
-from live.redis_server import GIVE_UP, TIMEOUT, RedisUnavailable, client, lost, ping
+from live.redis_server import (
+    GIVE_UP,
+    TIMEOUT,
+    RedisUnavailable,
+    client,
+    lost,
+    ping,
+    shown,
+)
 from sim import costs
 from sim import scenario as scenario_module
 from sim.analysis.metrics import Summary
@@ -120,7 +128,7 @@ def serve(redis_url: str, concurrency: int | None = None, visibility: float = VI
         watch.stop()
     if watch.lost is not None:
         raise RedisUnavailable(
-            f"lost Redis at {redis_url} ({watch.lost}): stopped the sweep worker; the "
+            f"lost Redis at {shown(redis_url)} ({watch.lost}): stopped the sweep worker; the "
             "replications it ran go back to the queue after its --visibility-timeout. Start "
             "Redis there, then the sweep worker again"
         )

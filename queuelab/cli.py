@@ -708,7 +708,8 @@ def cmd_record(args: argparse.Namespace) -> int:
                 f"queuelab: warning: {deaf} (Ctrl-C ends the recording)", file=sys.stderr
             ),
             listening=lambda: print(
-                f"listening to task events on {args.redis_url} for {args.duration:g}s "
+                f"listening to task events on {redis_server.shown(args.redis_url)} for "
+                f"{args.duration:g}s "
                 "(workers must run with -E)",
                 file=sys.stderr,
                 flush=True,
@@ -763,7 +764,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except redis_server.RedisUnavailable as err:
         raise BadInput(str(err)) from None
     stop = _stop_on_signals()
-    print(f"waiting for a live run on {args.redis_url} (Ctrl-C to stop)", file=sys.stderr)
+    print(
+        f"waiting for a live run on {redis_server.shown(args.redis_url)} (Ctrl-C to stop)",
+        file=sys.stderr,
+    )
 
     def joined(config, names: list[str]) -> None:
         print(f"joined run {config.run_id} with {len(names)} workers", file=sys.stderr)
