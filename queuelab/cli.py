@@ -437,8 +437,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"queuelab: error: {lost_redis}", file=sys.stderr)
     if lost_redis or misplaced:
         return 2
-    if stop.is_set():
-        print("queuelab: interrupted: stopped the run and its workers", file=sys.stderr)
+    if stop.is_set():  # what was kept, as a lost Redis's line says it
+        kept = f"the summary and the trace ({saved.path}) hold" if saved else "the summary holds"
+        print(
+            f"queuelab: interrupted: stopped the run and its workers; {kept} what ran until then",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

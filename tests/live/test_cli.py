@@ -202,6 +202,7 @@ def test_ctrl_c_mid_run_stops_cleanly(redis_url, no_leftovers):
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    assert "the summary holds what ran until then" in err  # no --trace: the summary alone
     assert 0 < json.loads(out)["tasks_submitted"] < 20000
 
 
@@ -231,6 +232,7 @@ def test_ctrl_c_while_the_nodes_start_stops_there(redis_url, tmp_path, no_leftov
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "interrupted: stopped the run" in err and "Traceback" not in err
+    assert f"the summary and the trace ({trace}) hold what ran until then" in err  # kept
     assert json.loads(out)["tasks_submitted"] == 0
     assert len(read(trace)) == 0
     assert set(client.keys("queuelab:*")) <= before
