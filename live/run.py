@@ -541,8 +541,9 @@ def join_run(
         return config.run_id
     except (redis.RedisError, OperationalError) as err:
         raise RedisUnavailable(
-            f"lost Redis at {redis_server.shown(redis_url)} ({err}); check that it is up, "
-            "then join again"
+            redis_server.lost(
+                redis_url, err, "while joining", "check that it is up, then join again"
+            )
         ) from None
     finally:
         client.close()

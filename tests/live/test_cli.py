@@ -308,6 +308,35 @@ def test_a_worker_whose_redis_goes_says_so(no_leftovers):
     assert f"lost Redis at {url}" in err and "Traceback" not in err
 
 
+def test_a_worker_whose_redis_freezes_says_it_answered_nothing(no_leftovers):
+    """`queuelab worker` waiting for a run when its Redis is stopped (SIGSTOP): one line that
+    says Redis answered nothing for TIMEOUT, as every lost-Redis line does (it said only
+    "Timeout reading from socket"), exit 2."""
+    import redis
+
+    from live.redis_server import private_redis
+
+    with private_redis() as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        joiner = subprocess.Popen(
+            [*QUEUELAB, "worker", "--redis-url", url, "--count", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert joiner.stderr.readline().startswith("waiting for a live run")
+            os.kill(pid, signal.SIGSTOP)
+            _, err = joiner.communicate(timeout=60)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            if joiner.poll() is None:
+                joiner.kill()
+    assert joiner.returncode == 2, err
+    assert f"lost Redis at {url} while joining" in err and "Traceback" not in err
+    assert "no answer within 10 s, as from a Redis stopped or paused" in err
+
+
 def test_compare_reports_every_section_and_a_second_live_run(redis_url):
     r = subprocess.run(
         [
