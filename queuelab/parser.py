@@ -101,8 +101,9 @@ def _redis_url(text: str) -> str:
     if not re.fullmatch(r"/?\d*", parts.path):
         # redis-py reads '/x' as database 0 and kombu refuses it in every Celery worker
         raise argparse.ArgumentTypeError(
-            f"{text!r}: the database {parts.path[1:]!r} is not a number: give "
-            "redis://HOST[:PORT]/N, N a database number (0 when left out)"
+            f"{text!r}: the database {parts.path[1:]!r} is not a whole number >= 0: give "
+            "redis://HOST[:PORT]/N, N a database number (0 when left out; 0-15 on a Redis "
+            "of the default 16 databases)"
         )
     if refused := _redis_options_refused(text):
         raise argparse.ArgumentTypeError(f"{text!r}: {refused}")

@@ -337,7 +337,11 @@ def test_calibrating_a_scenario_that_states_celerys_costs_says_it_replaces_them(
         ),
         (
             ["record", "--redis-url", "redis://h/x", "--out", "o.toml"],
-            "the database 'x' is not a number: give redis://HOST[:PORT]/N",
+            "the database 'x' is not a whole number >= 0: give redis://HOST[:PORT]/N",
+        ),
+        (  # a number, read "is not a number"
+            ["live", "scenarios/mmc.toml", "--redis-url", "redis://h/-1"],
+            "the database '-1' is not a whole number >= 0: give redis://HOST[:PORT]/N",
         ),
         (["live", "scenarios/mmc.toml", "--redis-url", "unix:///r.sock"], "takes no unix://"),
         (
