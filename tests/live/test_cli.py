@@ -18,6 +18,15 @@ pytestmark = pytest.mark.live
 QUEUELAB = [sys.executable, "-m", "queuelab.cli"]
 
 
+def awaited(seen, proc: subprocess.Popen, deadline: float, what: str):
+    """What ``seen()`` gives once it is true, polled while ``proc`` runs, before ``deadline``:
+    else the test fails saying ``what`` never happened."""
+    while not (value := seen()):
+        assert time.monotonic() < deadline and proc.poll() is None, what
+        time.sleep(0.01)
+    return value
+
+
 def test_live_json_summary_and_trace(redis_url, tmp_path, no_leftovers):
     r = subprocess.run(
         [
@@ -640,12 +649,9 @@ def test_compare_stopped_between_its_two_runs_sends_nothing_more(redis_url, no_l
         text=True,
     )
     deadline = time.monotonic() + 120
-    while (first := client.get(CURRENT)) is None:
-        assert time.monotonic() < deadline and proc.poll() is None, "the first run never began"
-        time.sleep(0.01)
-    while client.get(CURRENT) == first:  # deleted as the first run ends
-        assert time.monotonic() < deadline and proc.poll() is None, "the first run never ended"
-        time.sleep(0.01)
+    first = awaited(lambda: client.get(CURRENT), proc, deadline, "the first run never began")
+    # deleted as the first run ends
+    awaited(lambda: client.get(CURRENT) != first, proc, deadline, "the first run never ended")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
@@ -753,10 +759,12 @@ def test_redis_restarted_empty_mid_run_ends_it_as_lost(tmp_path, no_leftovers):
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 120
-        while not any(client.llen(key) > 100 for key in client.keys("queuelab:*:events")):
-            assert time.monotonic() < deadline and proc.poll() is None, "the run never began"
-            time.sleep(0.05)
+        awaited(
+            lambda: any(client.llen(key) > 100 for key in client.keys("queuelab:*:events")),
+            proc,
+            time.monotonic() + 120,
+            "the run never began",
+        )
         restart()
         out, err = proc.communicate(timeout=180)
     assert proc.returncode == 2, err
@@ -852,16 +860,15 @@ def test_redis_dying_in_compares_second_run_keeps_the_first_runs_comparison(no_l
             text=True,
         )
         deadline = time.monotonic() + 120
-        while (first := client.get(CURRENT)) is None:
-            assert time.monotonic() < deadline and proc.poll() is None, "no first run"
-            time.sleep(0.01)
-        while client.get(CURRENT) in (None, first):  # the second run's announcement
-            assert time.monotonic() < deadline and proc.poll() is None, "no second run"
-            time.sleep(0.01)
-        second = client.get(CURRENT).decode()
-        while client.llen(f"queuelab:{second}:events") <= 20:
-            assert time.monotonic() < deadline and proc.poll() is None, "no second run's rows"
-            time.sleep(0.05)
+        first = awaited(lambda: client.get(CURRENT), proc, deadline, "no first run")
+        second = awaited(  # the second run's announcement
+            lambda: (now := client.get(CURRENT)) not in (None, first) and now,
+            proc,
+            deadline,
+            "no second run",
+        ).decode()
+        events = f"queuelab:{second}:events"
+        awaited(lambda: client.llen(events) > 20, proc, deadline, "no second run's rows")
         os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err

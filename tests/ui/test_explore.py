@@ -753,10 +753,7 @@ def test_an_outage_for_the_whole_run_retried_for_ever_is_said_as_failing_every_a
         "[run]\ntasks = 20\n[retry]\nmax_retries = inf\ncountdown = 1.0\n"
         "[[failures.outage]]\nstart = 0.0\nend = 100000.0\nprobability = 1.0\n"
     )
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.sidebar.radio(key="explore-src").set_value("upload or paste").run()
-    at.sidebar.text_area(key="explore-toml").input(text).run()
-    assert not at.exception, at.exception
+    at = pasted(text)
     (said,) = [w.value for w in at.warning if "max_retries = inf" in w.value]
     assert said.startswith(
         "This scenario has max_retries = inf and failures.outage of probability 1 from 0 to "
