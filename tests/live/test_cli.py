@@ -27,6 +27,18 @@ def awaited(seen, proc: subprocess.Popen, deadline: float, what: str):
     return value
 
 
+def frozen(pid: int, proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """``proc``'s output once it ends while the Redis of process ``pid`` is stopped (SIGSTOP:
+    a paused VM); Redis goes on after, and ``proc`` is killed if it outlives ``timeout``."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_live_json_summary_and_trace(redis_url, tmp_path, no_leftovers):
     r = subprocess.run(
         [
@@ -335,10 +347,8 @@ def test_a_worker_whose_redis_freezes_says_it_answered_nothing(no_leftovers):
         )
         try:
             assert joiner.stderr.readline().startswith("waiting for a live run")
-            os.kill(pid, signal.SIGSTOP)
-            _, err = joiner.communicate(timeout=60)
+            _, err = frozen(pid, joiner, timeout=60)
         finally:
-            os.kill(pid, signal.SIGCONT)
             if joiner.poll() is None:
                 joiner.kill()
     assert joiner.returncode == 2, err
@@ -798,13 +808,7 @@ def test_a_frozen_redis_ends_the_run_instead_of_hanging_it(tmp_path, no_leftover
     as the producer's send was retried and the nodes got a warm shutdown)."""
     trace = tmp_path / "t.csv"
     with live_on_its_own_redis(trace, 300, 20) as (proc, pid):
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            out, err = proc.communicate(timeout=300)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-            if proc.poll() is None:
-                proc.kill()
+        out, err = frozen(pid, proc, timeout=300)
     assert proc.returncode == 2, err
     assert "lost the connection to Redis mid-run" in err and "Traceback" not in err
     assert "no answer within 10 s, as from a Redis stopped or paused" in err
