@@ -53,6 +53,20 @@ def arrivals_wall(sc: Scenario, seed: int | None, time_scale: float) -> float:
     return float(arrivals[-1]) * time_scale if len(arrivals) else 0.0
 
 
+def long_retry(sc: Scenario, time_scale: float, scale: str) -> str:
+    """What to say before a run whose longest retry countdown waits past ``LONG_WALL`` of wall
+    time at ``time_scale`` ("" otherwise; ``scale``: the time scale as the reader set it). The
+    run drains until its last retry has run, so a countdown of 1e9 s beside failures drained
+    for years with nothing said, the arrivals' length the only one warned of."""
+    wall = retry.longest_retry_wait(sc) * time_scale
+    if wall <= LONG_WALL:
+        return ""
+    return (
+        f"a retry may wait {wall / 60:,.0f} minutes of wall time at {scale} (its countdown, or "
+        "its backoff's cap, scaled), and the run drains until its last retry has run"
+    )
+
+
 WORKER_BOOT = 5.0  # wall seconds for a restarted Celery worker to consume again
 BROKER_CHECK = 0.25  # wall seconds between looks at what Redis still holds for the run
 

@@ -448,9 +448,10 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def _say_long_wall(sc: scenario.Scenario, seed: int | None, time_scale: float) -> None:
-    """Warn when the arrivals alone take long in wall time: ``--time-scale 5`` read as five
-    times faster runs five times slower, with nothing said until its progress."""
-    from live.run import LONG_WALL, arrivals_wall
+    """Warn when the arrivals alone take long in wall time (``--time-scale 5`` read as five
+    times faster runs five times slower, with nothing said until its progress), or a retry
+    does (``live.run.long_retry``)."""
+    from live.run import LONG_WALL, arrivals_wall, long_retry
 
     wall = arrivals_wall(sc, seed, time_scale)
     if wall > LONG_WALL:
@@ -459,6 +460,10 @@ def _say_long_wall(sc: scenario.Scenario, seed: int | None, time_scale: float) -
             f"at --time-scale {time_scale:g} (wall seconds per scenario second: 0.1 runs ten "
             "times faster than real time); Ctrl-C stops the run and keeps what ran",
             file=sys.stderr,
+        )
+    if said := long_retry(sc, time_scale, f"--time-scale {time_scale:g}"):
+        print(
+            f"queuelab: warning: {said}; Ctrl-C stops the run and keeps what ran", file=sys.stderr
         )
 
 

@@ -46,8 +46,8 @@ def host_load(rate: float, time_scale: float, cores: int) -> None:
 def long_run(sc: Scenario, time_scale: float) -> None:
     """How long the run's arrivals alone take, past ``live.run.LONG_WALL``, as the CLI warns:
     300 tasks a quarter of an hour apart at 0.01 started 45 minutes of "Sending and running"
-    without a word of it."""
-    from live.run import LONG_WALL, arrivals_wall
+    without a word of it; and a retry's wait that long (``live.run.long_retry``)."""
+    from live.run import LONG_WALL, arrivals_wall, long_retry
 
     wall = arrivals_wall(sc, None, time_scale)
     if wall > LONG_WALL:
@@ -56,6 +56,8 @@ def long_run(sc: Scenario, time_scale: float) -> None:
             f"scale {time_scale:g}: fewer tasks or a smaller time scale shorten the run (Stop "
             "ends it and keeps what ran)."
         )
+    if said := long_retry(sc, time_scale, f"time scale {time_scale:g}"):
+        st.warning(sentence(f"{said}: Stop ends it and keeps what ran"))
 
 
 def never_ends(sc: Scenario, time_scale: float) -> None:

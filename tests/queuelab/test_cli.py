@@ -212,6 +212,26 @@ def test_an_overloaded_live_run_warns_before_it_starts():
     assert len(warnings(r.stderr)) == 1 and "ρ = 1.60 ≥ 1 at 2 workers" in r.stderr
 
 
+def test_a_live_run_whose_retry_waits_long_in_wall_time_warns_before_it_starts():
+    """A retry countdown of a day at time scale 0.1 waits 144 minutes of wall time, and the
+    run drains until it has run: said before the run, as a long run of arrivals is."""
+    sets = ["failures.probability=0.5", "retry.max_retries=1", "retry.countdown=86400"]
+    # nothing listens on port 9, so the run fails fast after the warning
+    r = queuelab(
+        "live",
+        "scenarios/mmc.toml",
+        *[a for k in sets for a in ("--set", k)],
+        "--time-scale",
+        "0.1",
+        "--redis-url",
+        "redis://127.0.0.1:9",
+    )
+    assert r.returncode == 2
+    (said,) = [w for w in warnings(r.stderr) if "a retry may wait" in w]
+    assert said.startswith("queuelab: warning: a retry may wait 144 minutes of wall time at ")
+    assert "--time-scale 0.1" in said and "drains until its last retry has run" in said
+
+
 def test_calibrating_a_scenario_that_states_celerys_costs_says_it_replaces_them(tmp_path):
     # a recorded file states its nodes' costs; calibrated here, its prediction of them worsened
     recorded = tmp_path / "recorded.toml"

@@ -84,6 +84,27 @@ def test_a_run_whose_arrivals_take_long_says_how_long_before_it_starts():
 
 
 @pytest.mark.live  # the Live page's controls show only where Celery and redis-server are
+def test_a_run_whose_retry_waits_long_says_so_before_it_starts():
+    """A pasted retry countdown of a day beside failures: at time scale 0.1 a retry waits 144
+    minutes of wall time, and the page started the run without a word, as the CLI's `live`
+    did (the arrivals' length was the only one said)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Live").run()
+    assert not [w for w in at.warning if "a retry may wait" in w.value.lower()]  # mmc: none
+    at.sidebar.radio(key="live-src").set_value("upload or paste").run()
+    text = "[failures]\nprobability = 0.5\n[retry]\nmax_retries = 1\ncountdown = 86400.0\n"
+    at.sidebar.text_area(key="live-toml").input(text + "[run]\ntasks = 40\n").run()
+    at.select_slider(key="live-scale").set_value(0.1).run()
+    (said,) = [w.value for w in at.warning if "A retry may wait" in w.value]
+    assert said.startswith("A retry may wait 144 minutes of wall time at time scale 0.1")
+    assert said.endswith("Stop ends it and keeps what ran.")
+
+
 def test_a_run_of_tasks_that_never_end_says_so_and_how_long_it_drains_before_it_starts():
     """Failing always and retried for ever, 40 tasks drained for 25 hours at time scale 0.5:
     the CLI's `live` and Explore say no task ever ends, the page started it without a word and
