@@ -490,13 +490,13 @@ def packed(rows: list[tuple], n_workers: int = 0) -> bytes:
     ``np.fromiter`` over the rows' values took each through NumPy's generic scalar conversion,
     1.9k instructions a row against 1.0k (cachegrind, a 20k-task run's rows packed again: 7.6k
     a task to 4.0k with the trace, 8.5k to 6.0k summary-only)."""
-    return b"".join(starmap(RECORDS[index_type(n_workers, COLUMN_TYPES[-1])][0].pack, rows))
+    return b"".join(starmap(layout(n_workers)[0].pack, rows))
 
 
 def unpacked(data: bytes, n_workers: int = 0) -> list[np.ndarray]:
     """Packed rows (``packed``, for as many workers) as columns: the fields of a record array
     read from the bytes (views of it, read-only)."""
-    record = RECORDS[index_type(n_workers, COLUMN_TYPES[-1])][1]
+    record = layout(n_workers)[1]
     table = np.frombuffer(data, record)
     return [table[name] for name in record.names]
 
@@ -514,6 +514,12 @@ def _record(worker: type, code: str) -> tuple[Struct, np.dtype]:
 
 
 RECORDS = {np.int16: _record(np.int16, "h"), np.int64: _record(np.int64, "q")}
+
+
+def layout(n_workers: int) -> tuple[Struct, np.dtype]:
+    """The packed row's layout for a run of ``n_workers``: its worker column two bytes wide
+    while they fit (``index_type``), else eight."""
+    return RECORDS[index_type(n_workers, COLUMN_TYPES[-1])]
 
 
 def index_type(n: int, narrow: type) -> type:
@@ -579,9 +585,7 @@ class Recording:
         >= CHUNK``), and fold the packed rows once there are ``FOLD`` of them."""
         if self.rows:
             n_workers = len(self.workers)
-            if index_type(n_workers, COLUMN_TYPES[-1]) != index_type(
-                self._packed_for, COLUMN_TYPES[-1]
-            ):
+            if layout(n_workers) is not layout(self._packed_for):
                 self._unpack()  # a node added past two bytes: the rows before in their width
             self._packed.append(packed(self.rows, n_workers))
             self._packed_rows += len(self.rows)
